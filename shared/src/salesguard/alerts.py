@@ -1,0 +1,427 @@
+"""The alert model every service shares: kinds, storage, raising, serving, rendering.
+
+Each service keeps its alerts in its own database (a table built from
+:class:`AlertColumns`) and serves them through the common ``AlertsService``
+contract, so the gateway federates them without knowing any service's tables.
+Raising is idempotent on a dedupe key: a detector re-run raises nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+from google.protobuf.json_format import MessageToDict
+from opentelemetry import metrics
+from sqlalchemy import JSON, Index, String, Text, and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from salesguard.common.v1 import common_pb2, common_pb2_grpc
+from salesguard.db import Database, UtcDateTime, new_id, utcnow
+from salesguard.errors import InvalidInput, NotFound
+from salesguard.pagination import cursor_datetime, decode_cursor, encode_cursor
+from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
+from salesguard.principal import current_principal
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.validation import page_size, text
+
+log = logging.getLogger(__name__)
+_raised = metrics.get_meter(__name__).create_counter(
+    "salesguard.alerts.raised", description="Alerts raised by kind"
+)
+
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLVED", "DISMISSED")
+RESOLUTIONS = ("CONFIRMED", "CLEARED")
+
+
+@dataclass(frozen=True)
+class AlertKind:
+    """One kind of alert: the rule that raises it and how it reads in each language."""
+
+    kind: str
+    rule: str
+    severity: str
+    title: Mapping[str, str]
+    message: Mapping[str, str]
+
+
+def _kind(
+    kind: str, rule: str, severity: str, en: tuple[str, str], zh: tuple[str, str]
+) -> AlertKind:
+    return AlertKind(kind, rule, severity, {"en": en[0], "zh": zh[0]}, {"en": en[1], "zh": zh[1]})
+
+
+# Messages may name evidence keys in braces; missing keys render as "?".
+CATALOG: dict[str, AlertKind] = {
+    kind.kind: kind
+    for kind in (
+        _kind(
+            "LATE_REGISTRATION",
+            "C2",
+            "MEDIUM",
+            (
+                "Late customer registration",
+                "Customer {customer_code} was registered {hours_late} h after first contact (limit {limit_hours} h).",
+            ),
+            (
+                "客户登记超时",
+                "客户 {customer_code} 在首次接触 {hours_late} 小时后才登记（上限 {limit_hours} 小时）。",
+            ),
+        ),
+        _kind(
+            "DUPLICATE_CUSTOMER_CLAIM",
+            "C3",
+            "HIGH",
+            (
+                "Duplicate customer claimed",
+                "An attempt to register customer {existing_code} again (matched on {matched_on}); a manager should decide.",
+            ),
+            (
+                "重复客户认领",
+                "有人试图重复登记客户 {existing_code}（匹配项：{matched_on}），需由经理裁定。",
+            ),
+        ),
+        _kind(
+            "BULK_CONTACT_ACCESS",
+            "C8",
+            "HIGH",
+            (
+                "Bulk access to contact data",
+                "Contact fields of {customer_count} customers were read within {window_minutes} minutes (threshold {threshold}).",
+            ),
+            (
+                "批量查看联系方式",
+                "{window_minutes} 分钟内查看了 {customer_count} 位客户的联系方式（阈值 {threshold}）。",
+            ),
+        ),
+        _kind(
+            "EXPORT_WITHOUT_APPROVAL",
+            "C9",
+            "HIGH",
+            (
+                "Export attempted without approval",
+                "An export of {customer_count} customers was attempted while its request was {request_status}.",
+            ),
+            (
+                "未经审批的导出尝试",
+                "导出请求状态为 {request_status} 时试图导出 {customer_count} 位客户。",
+            ),
+        ),
+        _kind(
+            "CUSTOMER_NEGLECTED",
+            "C11",
+            "LOW",
+            (
+                "Customer neglected",
+                "Customer {customer_code} has had no follow-up for {days_silent} days.",
+            ),
+            ("客户无人跟进", "客户 {customer_code} 已 {days_silent} 天无跟进记录。"),
+        ),
+    )
+}
+
+
+def register_kinds(*kinds: AlertKind) -> None:
+    """Services add their own kinds at import time; a kind is defined once."""
+    for kind in kinds:
+        if kind.kind in CATALOG and CATALOG[kind.kind] != kind:
+            raise ValueError(f"alert kind {kind.kind} is defined twice")
+        CATALOG[kind.kind] = kind
+
+
+class _Defaulting(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def pick_language(accept_language: str | None) -> str:
+    """'zh' for any Chinese preference ahead of English, else 'en'."""
+    if not accept_language:
+        return "en"
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en") or tag == "*":
+            return "en"
+    return "en"
+
+
+def render(kind: str, evidence: Mapping[str, Any], language: str) -> tuple[str, str]:
+    """Title and message of an alert in ``language`` ('en' or 'zh')."""
+    entry = CATALOG.get(kind)
+    if entry is None:
+        return kind, ""
+    values = _Defaulting(evidence)
+    return (
+        entry.title.get(language, entry.title["en"]),
+        entry.message.get(language, entry.message["en"]).format_map(values),
+    )
+
+
+class AlertColumns:
+    """Columns of a service's ``alerts`` table; mix into the service's declarative base."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(8))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="OPEN")
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    employee_id: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(32))
+    order_id: Mapped[str | None] = mapped_column(String(32))
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Same key, same alert: re-running a detector raises nothing twice.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (
+            Index("ix_alerts_detected", "detected_at", "id"),
+            Index("ix_alerts_branch_detected", "branch_id", "detected_at"),
+            Index("ix_alerts_employee_detected", "employee_id", "detected_at"),
+            Index("ix_alerts_customer", "customer_id"),
+        )
+
+
+@dataclass
+class AlertDraft:
+    kind: str
+    dedupe_key: str
+    employee_id: str | None = None
+    customer_id: str | None = None
+    order_id: str | None = None
+    branch_id: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    detected_at: datetime = field(default_factory=utcnow)
+
+
+AlertListener = Callable[[str, Any], None]
+_listeners: list[AlertListener] = []
+
+
+def on_alert_raised(listener: AlertListener) -> None:
+    """Called with (source service, alert row) after a raise is flushed."""
+    _listeners.append(listener)
+
+
+async def raise_alert(
+    session: AsyncSession, model: type[AlertColumns], draft: AlertDraft, *, source: str
+) -> bool:
+    """Insert the alert unless one with its dedupe key exists; True when it is new."""
+    entry = CATALOG[draft.kind]
+    values = {
+        "id": new_id(),
+        "kind": draft.kind,
+        "rule": entry.rule,
+        "severity": entry.severity,
+        "status": "OPEN",
+        "employee_id": draft.employee_id,
+        "customer_id": draft.customer_id,
+        "order_id": draft.order_id,
+        "branch_id": draft.branch_id,
+        "detected_at": draft.detected_at,
+        "evidence": draft.evidence,
+        "dedupe_key": draft.dedupe_key,
+    }
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = await session.execute(statement)
+    created = bool(result.rowcount)  # type: ignore[attr-defined]
+    if created:
+        _raised.add(1, {"kind": draft.kind, "source": source})
+        log.info("alert raised", extra={"kind": draft.kind, "dedupe_key": draft.dedupe_key})
+        for listener in _listeners:
+            listener(source, values)
+    return created
+
+
+def alert_to_proto(row: AlertColumns, *, source: str) -> common_pb2.Alert:
+    evidence = struct_pb2.Struct()
+    evidence.update(row.evidence or {})
+    return common_pb2.Alert(
+        id=row.id,
+        kind=row.kind,
+        rule=row.rule,
+        severity=common_pb2.Severity.Value(f"SEVERITY_{row.severity}"),
+        status=common_pb2.AlertStatus.Value(f"ALERT_STATUS_{row.status}"),
+        resolution=(
+            common_pb2.AlertResolution.Value(f"ALERT_RESOLUTION_{row.resolution}")
+            if row.resolution
+            else common_pb2.ALERT_RESOLUTION_UNSPECIFIED
+        ),
+        employee_id=row.employee_id or "",
+        customer_id=row.customer_id or "",
+        order_id=row.order_id or "",
+        branch_id=row.branch_id or "",
+        detected_at=to_timestamp(row.detected_at),
+        evidence=evidence,
+        source=source,
+        note=row.note or "",
+        updated_at=to_timestamp(row.updated_at),
+        updated_by=row.updated_by or "",
+    )
+
+
+def evidence_dict(alert: common_pb2.Alert) -> dict[str, Any]:
+    return MessageToDict(alert.evidence)
+
+
+class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
+    """The common AlertsService over one service's alerts table."""
+
+    def __init__(
+        self, *, source: str, db: Database, policy: PolicyClient, model: type[AlertColumns]
+    ) -> None:
+        self._source = source
+        self._db = db
+        self._policy = policy
+        self._model = model
+        self._scope = ScopeColumns(owner=model.employee_id, branch=model.branch_id)  # type: ignore[arg-type]
+
+    async def ListAlerts(
+        self, request: common_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.ListAlertsResponse:
+        decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
+            "alerts.read"
+        )
+        size = decision.page_size(page_size("page.page_size", request.page.page_size))
+        model = self._model
+        conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
+        total = await self._count(conditions)
+        query = select(model).where(*conditions)
+        if request.page.page_token:
+            after_at, after_id = decode_cursor(request.page.page_token, 2)
+            at = cursor_datetime(after_at)
+            query = query.where(
+                or_(model.detected_at < at, and_(model.detected_at == at, model.id < str(after_id)))
+            )
+        query = query.order_by(model.detected_at.desc(), model.id.desc()).limit(size + 1)
+        async with self._db.read() as session:
+            rows = list((await session.scalars(query)).all())
+        has_next = len(rows) > size
+        rows = rows[:size]
+        next_token = encode_cursor(rows[-1].detected_at, rows[-1].id) if has_next and rows else ""
+        return common_pb2.ListAlertsResponse(
+            alerts=[alert_to_proto(row, source=self._source) for row in rows],
+            page_info=common_pb2.PageInfo(
+                next_page_token=next_token, has_next_page=has_next, total_count=total
+            ),
+        )
+
+    async def _count(self, conditions: list[Any]) -> int:
+        async with self._db.read() as session:
+            return int(
+                await session.scalar(
+                    select(func.count()).select_from(self._model).where(*conditions)
+                )
+                or 0
+            )
+
+    def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
+        model = self._model
+        conditions: list[Any] = []
+        if alert_filter.kinds:
+            conditions.append(model.kind.in_([text("filter.kinds", k) for k in alert_filter.kinds]))
+        if alert_filter.severities:
+            conditions.append(
+                model.severity.in_(
+                    [
+                        _enum_name(common_pb2.Severity, "SEVERITY_", v, "filter.severities")
+                        for v in alert_filter.severities
+                    ]
+                )
+            )
+        if alert_filter.statuses:
+            conditions.append(
+                model.status.in_(
+                    [
+                        _enum_name(common_pb2.AlertStatus, "ALERT_STATUS_", v, "filter.statuses")
+                        for v in alert_filter.statuses
+                    ]
+                )
+            )
+        for column, value in (
+            (model.employee_id, alert_filter.employee_id),
+            (model.customer_id, alert_filter.customer_id),
+            (model.order_id, alert_filter.order_id),
+        ):
+            if value:
+                conditions.append(column == value)
+        detected_from = from_timestamp(alert_filter.detected_from)
+        detected_to = from_timestamp(alert_filter.detected_to)
+        if detected_from:
+            conditions.append(model.detected_at >= detected_from)
+        if detected_to:
+            conditions.append(model.detected_at < detected_to)
+        return conditions
+
+    async def UpdateAlert(
+        self, request: common_pb2.UpdateAlertRequest, context: grpc.aio.ServicerContext
+    ) -> common_pb2.UpdateAlertResponse:
+        principal = current_principal()
+        status = _enum_name(common_pb2.AlertStatus, "ALERT_STATUS_", request.status, "status")
+        if status == "OPEN":
+            raise InvalidInput("status", "an alert cannot be reopened")
+        resolution: str | None = None
+        if status == "RESOLVED":
+            resolution = _enum_name(
+                common_pb2.AlertResolution, "ALERT_RESOLUTION_", request.resolution, "resolution"
+            )
+        elif request.resolution:
+            raise InvalidInput("resolution", "a resolution is given only with RESOLVED")
+        note = text("note", request.note, max_length=4000)
+        async with self._db.transaction() as session:
+            row = await session.get(self._model, request.id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"alert {request.id} not found")
+            decision = await self._policy.decide(
+                principal,
+                "alerts.update",
+                {"branch_id": row.branch_id, "employee_id": row.employee_id},
+            )
+            if not decision.allow:
+                # Out of scope reads as absent, never as "exists but forbidden".
+                raise NotFound(f"alert {request.id} not found")
+            row.status = status
+            row.resolution = resolution
+            row.note = note or row.note
+            row.updated_at = utcnow()
+            row.updated_by = principal.id
+        return common_pb2.UpdateAlertResponse(alert=alert_to_proto(row, source=self._source))
+
+
+def _enum_name(enum: Any, prefix: str, value: int, field_name: str) -> str:
+    try:
+        name: str = enum.Name(value)
+    except ValueError:
+        raise InvalidInput(field_name, f"{field_name} has an unknown value ({value})") from None
+    if name.endswith("_UNSPECIFIED"):
+        raise InvalidInput(field_name, f"{field_name} must be specified")
+    return name.removeprefix(prefix)

@@ -1,0 +1,87 @@
+"""``salesguard``: dev tokens, serving and migrating services, and the local suite.
+
+salesguard token EMPLOYEE_ID      a dev JWT for the gateway (dev environment only)
+salesguard serve SERVICE          run one service (customers, attendance, gateway, ...)
+salesguard migrate SERVICE        bring a service's database to the latest schema
+salesguard run                    the whole suite locally, embedded profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from importlib.metadata import entry_points
+from typing import Any
+
+from salesguard.settings import Environment, Settings, SettingsError, load
+from salesguard.tokens import issue_dev_token
+
+
+def installed_services() -> dict[str, Any]:
+    """Services registered in the ``salesguard.services`` entry-point group."""
+    return {entry.name: entry for entry in entry_points(group="salesguard.services")}
+
+
+def _service(name: str) -> Any:
+    services = installed_services()
+    if name not in services:
+        raise SystemExit(f"unknown service {name!r}; installed: {', '.join(sorted(services))}")
+    return services[name].load()
+
+
+def _token(args: argparse.Namespace) -> None:
+    settings = load(Settings)
+    if settings.environment is not Environment.DEV or settings.jwt_secret is None:
+        raise SystemExit("dev tokens are only issued in the dev environment with a JWT secret")
+    print(
+        issue_dev_token(
+            settings.jwt_secret.get_secret_value(), args.employee_id, ttl_seconds=args.ttl
+        )
+    )
+
+
+def _serve(args: argparse.Namespace) -> None:
+    _service(args.service).main()
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    app = _service(args.service)
+    asyncio.run(app.migrate(app.load_settings()))
+    print(f"{args.service}: database is at the latest revision")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from salesguard.devrun import run_suite
+
+    run_suite(args.services)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="salesguard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    token = commands.add_parser("token", help="print a dev JWT for an employee")
+    token.add_argument("employee_id")
+    token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
+    token.set_defaults(handler=_token)
+    serve = commands.add_parser("serve", help="run one service")
+    serve.add_argument("service")
+    serve.set_defaults(handler=_serve)
+    migrate = commands.add_parser("migrate", help="migrate a service's database")
+    migrate.add_argument("service")
+    migrate.set_defaults(handler=_migrate)
+    run = commands.add_parser("run", help="run the suite locally (embedded profile)")
+    run.add_argument("services", nargs="*", help="default: every installed service and the gateway")
+    run.set_defaults(handler=_run)
+    args = parser.parse_args(argv)
+    try:
+        args.handler(args)
+    except SettingsError as error:
+        print(f"salesguard: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

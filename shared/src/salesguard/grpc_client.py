@@ -1,0 +1,108 @@
+"""Channels to the services: the current principal goes out signed, errors come back typed.
+
+Every stub created on these channels sends the principal of the running request
+(:func:`~salesguard.principal.acting_as`), propagates the trace context, applies
+a default deadline, and raises :class:`~salesguard.errors.ServiceError` instead
+of a raw ``AioRpcError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+from salesguard.errors import from_rpc_error
+from salesguard.principal import current_principal, principal_metadata
+
+SERVICES = ("customers", "attendance", "orders", "commissions")
+
+
+class _CallerInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
+):
+    def __init__(self, secret: bytes, timeout: float) -> None:
+        self._secret = secret
+        self._timeout = timeout
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        for key, value in principal_metadata(current_principal(), self._secret):
+            metadata.add(key, value)
+        return grpc.aio.ClientCallDetails(
+            method=details.method,
+            timeout=details.timeout if details.timeout is not None else self._timeout,
+            metadata=metadata,
+            credentials=details.credentials,
+            wait_for_ready=details.wait_for_ready,
+        )
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        call = await continuation(self._details(client_call_details), request)
+        try:
+            return await call
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def intercept_unary_stream(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        call = await continuation(self._details(client_call_details), request)
+
+        async def responses() -> Any:
+            try:
+                async for item in call:
+                    yield item
+            except grpc.aio.AioRpcError as error:
+                raise from_rpc_error(error) from None
+
+        return responses()
+
+
+class ServiceChannels:
+    """One lazily opened channel per service address, shared by all stubs."""
+
+    def __init__(self, addresses: dict[str, str], internal_secret: bytes, timeout: float) -> None:
+        self._addresses = addresses
+        self._secret = internal_secret
+        self._timeout = timeout
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ServiceChannels:
+        addresses = {name: getattr(settings, f"{name}_address") for name in SERVICES}
+        return cls(
+            addresses,
+            settings.internal_secret.get_secret_value().encode(),
+            settings.grpc_timeout_seconds,
+        )
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        channel = self._channels.get(service)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(
+                self._addresses[service],
+                interceptors=[
+                    *aio_client_interceptors(),
+                    _CallerInterceptor(self._secret, self._timeout),
+                ],
+                options=[("grpc.max_receive_message_length", 8 << 20)],
+            )
+            self._channels[service] = channel
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

@@ -1,0 +1,110 @@
+"""Idempotent writes: a retried request with the same key returns the first response.
+
+The key is scoped to the caller and the operation. The stored response and
+the work commit in one transaction, so a crash leaves either both or neither.
+Reusing a key for a different request is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import LargeBinary, String
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from salesguard.db import Database, UtcDateTime, utcnow
+from salesguard.errors import ErrorCode, ServiceError
+from salesguard.validation import text
+
+R = TypeVar("R", bound=Message)
+
+
+class IdempotencyColumns:
+    """Columns of a service's ``idempotency_keys`` table."""
+
+    __tablename__ = "idempotency_keys"
+
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+def _fingerprint(request: Message) -> str:
+    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+
+
+async def _replay(
+    session: AsyncSession,
+    model: type[IdempotencyColumns],
+    actor_id: str,
+    operation: str,
+    key: str,
+    fingerprint: str,
+    response_type: type[R],
+) -> R | None:
+    row = await session.get(model, (actor_id, operation, key))
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise ServiceError(
+            "this idempotency key was used for a different request",
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            details={"idempotency_key": key},
+        )
+    return response_type.FromString(row.response)
+
+
+async def run_idempotent(
+    db: Database,
+    model: type[IdempotencyColumns],
+    *,
+    actor_id: str,
+    operation: str,
+    key: str,
+    request: Message,
+    response_type: type[R],
+    work: Callable[[AsyncSession], Awaitable[R]],
+) -> R:
+    """Run ``work`` in one transaction, at most once per (actor, operation, key)."""
+    key = text("idempotency_key", key, max_length=128)
+    if not key:
+        async with db.transaction() as session:
+            return await work(session)
+    fingerprint = _fingerprint(request)
+    try:
+        async with db.transaction() as session:
+            earlier = await _replay(
+                session, model, actor_id, operation, key, fingerprint, response_type
+            )
+            if earlier is not None:
+                return earlier
+            response = await work(session)
+            session.add(
+                model(
+                    actor_id=actor_id,
+                    operation=operation,
+                    key=key,
+                    request_hash=fingerprint,
+                    response=response.SerializeToString(deterministic=True),
+                )
+            )
+            await session.flush()
+            return response
+    except IntegrityError:
+        # A concurrent retry committed first: answer with its response.
+        async with db.read() as session:
+            earlier = await _replay(
+                session, model, actor_id, operation, key, fingerprint, response_type
+            )
+        if earlier is None:
+            raise
+        return earlier

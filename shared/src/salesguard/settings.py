@@ -1,0 +1,173 @@
+"""Configuration from the environment (prefix ``SALESGUARD_``), validated once at start-up.
+
+Every service subclasses :class:`Settings` with its own domain settings. Switching
+between the embedded profile (SQLite, in-process policies, local object folder)
+and the full profile (PostgreSQL, OPA server, S3) is configuration only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from pathlib import Path
+from typing import Self, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Dev-only secrets: usable in the dev environment so `make run` needs no setup,
+# refused at start-up in production.
+DEV_JWT_SECRET = "salesguard-dev-jwt-secret-do-not-use-in-production"  # noqa: S105
+DEV_INTERNAL_SECRET = "salesguard-dev-internal-secret-do-not-use-in-production"  # noqa: S105
+DEV_FIELD_KEY = base64.b64encode(b"salesguard-dev-field-key-32bytes").decode()
+DEV_BLIND_INDEX_KEY = base64.b64encode(b"salesguard-dev-blind-index-key!!").decode()
+
+SERVICE_PORTS = {"customers": 50051, "attendance": 50052, "orders": 50053, "commissions": 50054}
+
+
+class Profile(StrEnum):
+    EMBEDDED = "embedded"
+    FULL = "full"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class SettingsError(RuntimeError):
+    """Configuration that cannot work; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    """Settings every salesguard process reads."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SALESGUARD_", extra="ignore", validate_default=True, frozen=True
+    )
+
+    profile: Profile = Profile.EMBEDDED
+    environment: Environment = Environment.DEV
+    log_level: str = "INFO"
+    # Where the embedded profile keeps its SQLite files and objects.
+    data_dir: Path = Path(".salesguard")
+
+    # Database of the service this process runs; the embedded profile defaults
+    # to a SQLite file under data_dir.
+    database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    migrate_on_start: bool = True
+
+    # Policy engine: an OPA server in the full profile, regopy in-process otherwise.
+    opa_url: str | None = None
+    policies_dir: Path = Path("policies")
+    policy_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # Object store: S3 (MinIO in production) in the full profile, a folder otherwise.
+    s3_endpoint: str | None = None
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_secure: bool = True
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "salesguard"
+    # Base URL clients use to reach the gateway (local object URLs point at it).
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Secrets.
+    jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    field_encryption_key: SecretStr = SecretStr(DEV_FIELD_KEY)
+    blind_index_key: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY)
+
+    # Where the services listen and how to reach them.
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int | None = Field(default=None, ge=0, le=65535)
+    customers_address: str = f"127.0.0.1:{SERVICE_PORTS['customers']}"
+    attendance_address: str = f"127.0.0.1:{SERVICE_PORTS['attendance']}"
+    orders_address: str = f"127.0.0.1:{SERVICE_PORTS['orders']}"
+    commissions_address: str = f"127.0.0.1:{SERVICE_PORTS['commissions']}"
+    grpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+
+    # Telemetry.
+    otel_exporter_otlp_endpoint: str | None = None
+
+    # The employee that exists on an empty directory, to create the first
+    # branches, teams and employees through the API.
+    bootstrap_admin: str = "admin"
+
+    @model_validator(mode="after")
+    def _check_profile(self) -> Self:
+        if self.profile is Profile.FULL:
+            for name in ("database_url", "opa_url"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"SALESGUARD_{name.upper()} is required in the full profile")
+        if self.environment is Environment.PRODUCTION:
+            dev_values = {
+                "jwt_secret": DEV_JWT_SECRET,
+                "internal_secret": DEV_INTERNAL_SECRET,
+                "field_encryption_key": DEV_FIELD_KEY,
+                "blind_index_key": DEV_BLIND_INDEX_KEY,
+            }
+            for name, dev_value in dev_values.items():
+                value = getattr(self, name)
+                if value is not None and value.get_secret_value() == dev_value:
+                    raise ValueError(
+                        f"SALESGUARD_{name.upper()} still holds the dev default; "
+                        "set a real secret in production"
+                    )
+            if self.jwks_url is None and self.jwt_secret is None:
+                raise ValueError("SALESGUARD_JWKS_URL is required in production")
+        _decode_key("field_encryption_key", self.field_encryption_key)
+        _decode_key("blind_index_key", self.blind_index_key)
+        return self
+
+    def database_url_for(self, service: str) -> str:
+        """The service's database URL, defaulting to a SQLite file in the embedded profile."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / f'{service}.db'}"
+
+    def grpc_port_for(self, service: str) -> int:
+        return self.grpc_port if self.grpc_port is not None else SERVICE_PORTS[service]
+
+    @property
+    def field_key_bytes(self) -> bytes:
+        return _decode_key("field_encryption_key", self.field_encryption_key)
+
+    @property
+    def blind_index_key_bytes(self) -> bytes:
+        return _decode_key("blind_index_key", self.blind_index_key)
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.s3_endpoint is not None
+
+
+def _decode_key(name: str, value: SecretStr) -> bytes:
+    try:
+        key = base64.b64decode(value.get_secret_value(), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"SALESGUARD_{name.upper()} must be base64") from exc
+    if len(key) != 32:
+        raise ValueError(f"SALESGUARD_{name.upper()} must decode to 32 bytes")
+    return key
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load(settings_class: type[S], **overrides: object) -> S:
+    """Read settings, turning validation errors into one message naming the settings."""
+    try:
+        return settings_class(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SALESGUARD_{'_'.join(str(p) for p in err['loc']).upper() or '?'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None

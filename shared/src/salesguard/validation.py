@@ -1,0 +1,68 @@
+"""Checks at the edge of every service: bad input gets a typed error naming the field."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+from salesguard.common.v1 import common_pb2
+from salesguard.errors import InvalidInput
+
+MAX_PAGE_SIZE = 100
+MAX_TEXT = 500
+MAX_NOTE = 4000
+
+
+def text(field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(field, f"{field} is required")
+    if len(value) > max_length:
+        raise InvalidInput(field, f"{field} is longer than {max_length} characters")
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
+        raise InvalidInput(field, f"{field} contains control characters")
+    return value
+
+
+def page_size(field: str, requested: int, *, maximum: int = MAX_PAGE_SIZE) -> int:
+    if requested < 0 or requested > maximum:
+        raise InvalidInput(field, f"{field} must be between 1 and {maximum}")
+    return requested
+
+
+def geo_point(field: str, point: common_pb2.GeoPoint) -> tuple[float, float]:
+    lat, lng = point.lat, point.lng
+    if not (math.isfinite(lat) and math.isfinite(lng)):
+        raise InvalidInput(field, f"{field} must be finite numbers")
+    if not -90.0 <= lat <= 90.0:
+        raise InvalidInput(field, f"{field}.lat must be between -90 and 90")
+    if not -180.0 <= lng <= 180.0:
+        raise InvalidInput(field, f"{field}.lng must be between -180 and 180")
+    return lat, lng
+
+
+def decimal(field: str, value: str, *, places: int = 2, minimum: Decimal | None = None) -> Decimal:
+    """A Decimal with at most ``places`` decimals; never a float."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise InvalidInput(field, f"{field} is not a decimal number") from None
+    if not number.is_finite():
+        raise InvalidInput(field, f"{field} must be finite")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise InvalidInput(field, f"{field} has more than {places} decimal places")
+    if minimum is not None and number < minimum:
+        raise InvalidInput(field, f"{field} must be at least {minimum}")
+    return number
+
+
+E = TypeVar("E")
+
+
+def enum_value(field: str, value: int, allowed: dict[int, E]) -> E:
+    """A known, specified enum value."""
+    if value not in allowed:
+        raise InvalidInput(field, f"{field} has an unknown or unspecified value ({value})")
+    return allowed[value]
