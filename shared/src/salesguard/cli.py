@@ -51,6 +51,13 @@ def _migrate(args: argparse.Namespace) -> None:
     print(f"{args.service}: database is at the latest revision")
 
 
+def _revision(args: argparse.Namespace) -> None:
+    from salesguard.migrations import new_revision
+
+    app = _service(args.service)
+    asyncio.run(new_revision(app.migrations_dir, args.message))
+
+
 def _run(args: argparse.Namespace) -> None:
     from salesguard.devrun import run_suite
 
@@ -72,6 +79,12 @@ def main(argv: list[str] | None = None) -> None:
     migrate = commands.add_parser("migrate", help="migrate a service's database")
     migrate.add_argument("service")
     migrate.set_defaults(handler=_migrate)
+    revision = commands.add_parser(
+        "revision", help="autogenerate a migration for a service (developers)"
+    )
+    revision.add_argument("service")
+    revision.add_argument("-m", "--message", required=True)
+    revision.set_defaults(handler=_revision)
     run = commands.add_parser("run", help="run the suite locally (embedded profile)")
     run.add_argument("services", nargs="*", help="default: every installed service and the gateway")
     run.set_defaults(handler=_run)

@@ -25,16 +25,21 @@ class FieldCipher:
         self._aead = AESGCM(key)
 
     def encrypt(self, plaintext: str, *, field: str, row_id: str) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), _associated(field, row_id))
-        return _VERSION + nonce + sealed
+        return self.encrypt_bytes(plaintext.encode(), field=field, row_id=row_id)
 
     def decrypt(self, ciphertext: bytes, *, field: str, row_id: str) -> str:
+        return self.decrypt_bytes(ciphertext, field=field, row_id=row_id).decode()
+
+    def encrypt_bytes(self, plaintext: bytes, *, field: str, row_id: str) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, _associated(field, row_id))
+
+    def decrypt_bytes(self, ciphertext: bytes, *, field: str, row_id: str) -> bytes:
         if ciphertext[:1] != _VERSION:
             raise ValueError("unknown ciphertext version")
         nonce = ciphertext[1 : 1 + _NONCE_BYTES]
         sealed = ciphertext[1 + _NONCE_BYTES :]
-        return self._aead.decrypt(nonce, sealed, _associated(field, row_id)).decode()
+        return self._aead.decrypt(nonce, sealed, _associated(field, row_id))
 
 
 def _associated(field: str, row_id: str) -> bytes:

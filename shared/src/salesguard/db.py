@@ -9,14 +9,10 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import sqlalchemy.ext.asyncio
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names, so migrations are the same on both databases.
@@ -67,6 +63,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    # Looked up at call time so OpenTelemetry's wrapper (installed at start-up) applies.
+    create_async_engine = sqlalchemy.ext.asyncio.create_async_engine
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

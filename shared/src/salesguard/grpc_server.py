@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import metrics
@@ -122,11 +123,15 @@ def _record(method: str, outcome: str, started: float) -> None:
 
 @dataclass(frozen=True)
 class Servicer:
-    """A servicer with the generated ``add_XServicer_to_server`` function and full name."""
+    """A servicer with its generated ``add_XServicer_to_server`` function and descriptor."""
 
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
-    full_name: str
+    descriptor: ServiceDescriptor
+
+    @property
+    def full_name(self) -> str:
+        return str(self.descriptor.full_name)
 
 
 class GrpcServer:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from salesguard.crypto import FieldCipher
 from salesguard.db import Database, UtcDateTime, utcnow
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.validation import text
@@ -50,6 +51,7 @@ async def _replay(
     key: str,
     fingerprint: str,
     response_type: type[R],
+    cipher: FieldCipher | None,
 ) -> R | None:
     row = await session.get(model, (actor_id, operation, key))
     if row is None:
@@ -60,7 +62,10 @@ async def _replay(
             code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
             details={"idempotency_key": key},
         )
-    return response_type.FromString(row.response)
+    stored = row.response
+    if cipher is not None:
+        stored = cipher.decrypt_bytes(stored, field="idempotency", row_id=f"{operation}:{key}")
+    return response_type.FromString(stored)
 
 
 async def run_idempotent(
@@ -73,8 +78,12 @@ async def run_idempotent(
     request: Message,
     response_type: type[R],
     work: Callable[[AsyncSession], Awaitable[R]],
+    cipher: FieldCipher | None = None,
 ) -> R:
-    """Run ``work`` in one transaction, at most once per (actor, operation, key)."""
+    """Run ``work`` in one transaction, at most once per (actor, operation, key).
+
+    Pass ``cipher`` when the response holds data that must not rest in plaintext.
+    """
     key = text("idempotency_key", key, max_length=128)
     if not key:
         async with db.transaction() as session:
@@ -83,18 +92,23 @@ async def run_idempotent(
     try:
         async with db.transaction() as session:
             earlier = await _replay(
-                session, model, actor_id, operation, key, fingerprint, response_type
+                session, model, actor_id, operation, key, fingerprint, response_type, cipher
             )
             if earlier is not None:
                 return earlier
             response = await work(session)
+            stored = response.SerializeToString(deterministic=True)
+            if cipher is not None:
+                stored = cipher.encrypt_bytes(
+                    stored, field="idempotency", row_id=f"{operation}:{key}"
+                )
             session.add(
                 model(
                     actor_id=actor_id,
                     operation=operation,
                     key=key,
                     request_hash=fingerprint,
-                    response=response.SerializeToString(deterministic=True),
+                    response=stored,
                 )
             )
             await session.flush()
@@ -103,7 +117,7 @@ async def run_idempotent(
         # A concurrent retry committed first: answer with its response.
         async with db.read() as session:
             earlier = await _replay(
-                session, model, actor_id, operation, key, fingerprint, response_type
+                session, model, actor_id, operation, key, fingerprint, response_type, cipher
             )
         if earlier is None:
             raise

@@ -34,6 +34,29 @@ async def upgrade(engine: AsyncEngine, script_location: Path, revision: str = "h
         await connection.run_sync(_run)
 
 
+async def new_revision(script_location: Path, message: str) -> None:
+    """Autogenerate a revision against a scratch SQLite database brought to head.
+
+    Revisions must work on both databases: review what was generated, and keep
+    dialect-specific statements (triggers) behind ``op.get_bind().dialect``.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite+aiosqlite:///{scratch}/scratch.db"
+        engine = create_async_engine(url)
+        config = alembic_config(script_location, url)
+
+        def _run(connection: Connection) -> None:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            command.revision(config, message=message, autogenerate=True)
+
+        async with engine.begin() as connection:
+            await connection.run_sync(_run)
+        await engine.dispose()
+
+
 def _configure(connection: Connection, metadata: MetaData) -> None:
     context.configure(
         connection=connection,

@@ -27,7 +27,7 @@ from salesguard.logs import setup_logging
 from salesguard.objectstore import ObjectStore, object_store_from_settings
 from salesguard.policy import PolicyClient, policy_client_from_settings
 from salesguard.settings import Settings, load
-from salesguard.telemetry import instrument_engine, setup_telemetry
+from salesguard.telemetry import setup_telemetry
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound=Settings)
@@ -59,7 +59,7 @@ class Runtime(Generic[S]):
         return Servicer(
             common_pb2_grpc.add_AlertsServiceServicer_to_server,
             AlertsServicer(source=self.name, db=self.db, policy=self.policy, model=model),
-            common_pb2.DESCRIPTOR.services_by_name["AlertsService"].full_name,
+            common_pb2.DESCRIPTOR.services_by_name["AlertsService"],
         )
 
     async def close(self) -> None:
@@ -109,7 +109,6 @@ class GrpcServiceApp(Generic[S]):
 
     def build_runtime(self, settings: S) -> Runtime[S]:
         db = Database(settings.database_url_for(self.name), pool_size=settings.database_pool_size)
-        instrument_engine(db.engine)
         policy = policy_client_from_settings(
             settings.opa_url, settings.policies_dir, settings.policy_timeout_seconds
         )

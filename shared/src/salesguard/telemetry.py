@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 
 from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
 _configured = False
@@ -26,7 +26,7 @@ def setup_telemetry(
     *,
     span_exporter: SpanExporter | None = None,
 ) -> None:
-    """Install the process's providers once; later calls only add nothing."""
+    """Install the process's providers once; later calls change nothing."""
     global _configured
     if _configured:
         return
@@ -55,14 +55,9 @@ def setup_telemetry(
         meter_provider = MeterProvider(resource=resource)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
+    # Every engine created from now on gets database spans under the request's span.
+    SQLAlchemyInstrumentor().instrument()
     _configured = True
-
-
-def instrument_engine(engine: AsyncEngine) -> None:
-    """Database spans as children of the request's span."""
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
 
 
 def current_trace_id() -> str | None:

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Makes sure the pinned Go-built tools (opa, buf, helm, weed) are installed.
+# Idempotent: a tool whose binary already carries the pinned version is left alone.
+# The binaries land in $(go env GOBIN) or $(go env GOPATH)/bin; callers must put
+# that directory on their own PATH (a child process cannot change the parent's).
+#
+# Usage: scripts/ensure-tools.sh [tool ...]   (default: every tool in versions.env)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+# Never let `go install` fetch a newer Go toolchain: fail loudly instead.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+# Module downloads carry no VCS info; this avoids spurious VCS stamping errors.
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+gobin="$(go env GOBIN)"
+[ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+mkdir -p "$gobin"
+export PATH="$gobin:$PATH"
+
+# One builder at a time: two concurrent `go install`s of the same tool would
+# race on the output binary and double the (long) build time.
+exec 9>"$gobin/.ensure-tools.lock"
+flock 9
+
+# The version check reads the Go build info embedded in the binary
+# (`go version -m`): it names the main package and the module version exactly,
+# which is more reliable than parsing each tool's own `version` output.
+# weed is the exception, see build_weed.
+has_pinned() { # binary package version
+    local bin want_mod="$3"
+    bin="$(command -v "$1" 2>/dev/null)" || return 1
+    [ "$1" != weed ] || want_mod="(devel)"
+    go version -m "$bin" 2>/dev/null | awk -v pkg="$2" -v ver="$want_mod" '
+        $1 == "path" && $2 == pkg { p = 1 }
+        $1 == "mod" && $3 == ver { v = 1 }
+        END { exit !(p && v) }' || return 1
+    [ "$1" != weed ] || "$bin" version 2>/dev/null | grep -qw -- "${3##*-}"
+}
+
+# SeaweedFS's go.mod has replace directives, so `go install pkg@version` refuses
+# it. Build it instead inside its own (downloaded) module, where go.mod and
+# go.sum apply as upstream intends. The build info then says "(devel)", so the
+# commit hash of the pseudo-version is stamped into weed/util/version.COMMIT,
+# which `weed version` prints ("version 30GB 4.53 7506e5f91cd6 linux amd64").
+build_weed() { # package version
+    local mod=github.com/seaweedfs/seaweedfs dir
+    dir="$(cd / && go mod download -json "$mod@$2" |
+        sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [ -d "$dir" ] || { echo "go mod download $mod@$2 gave no directory" >&2; return 1; }
+    (cd "$dir" && go build -ldflags "-s -w -X $mod/weed/util/version.COMMIT=${2##*-}" \
+        -o "$gobin/weed" "./${1#"$mod"/}")
+}
+
+wanted=" $* "
+status=0
+while read -r name spec; do
+    [ -n "$name" ] || continue
+    [ "$wanted" = "  " ] || [[ "$wanted" == *" $name "* ]] || continue
+    pkg="${spec%@*}" ver="${spec##*@}"
+    if has_pinned "$name" "$pkg" "$ver"; then
+        echo "ensure-tools: $name $ver cached"
+        continue
+    fi
+    start=$SECONDS
+    log="$(mktemp)"
+    if [ "$name" = weed ]; then build=(build_weed "$pkg" "$ver"); else build=(go install "$spec"); fi
+    if "${build[@]}" >"$log" 2>&1 && has_pinned "$name" "$pkg" "$ver"; then
+        echo "ensure-tools: $name $ver built in $((SECONDS - start)) s"
+    else
+        echo "ensure-tools: $name $ver FAILED after $((SECONDS - start)) s:" >&2
+        tail -n 30 "$log" >&2
+        status=1
+    fi
+    rm -f "$log"
+done <<<"$TOOLS"
+exit "$status"

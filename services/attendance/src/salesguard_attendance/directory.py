@@ -1,0 +1,382 @@
+"""The people directory (A1): branches, teams, employees, and principals for the gateway."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard import validation
+from salesguard.attendance.v1 import directory_pb2 as pb
+from salesguard.common.v1 import common_pb2
+from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
+from salesguard.db import utcnow
+from salesguard.errors import Forbidden, InvalidInput, NotFound
+from salesguard.pagination import decode_cursor, encode_cursor
+from salesguard.policy import ScopeColumns, scope_filter
+from salesguard.principal import Principal, acting_as, current_principal
+from salesguard.service import Runtime
+from salesguard.timeutil import to_timestamp
+from salesguard_attendance.models import Branch, Employee, Team
+from salesguard_attendance.settings import AttendanceSettings
+
+SCOPE = ScopeColumns(owner=Employee.id, team=Employee.team_id, branch=Employee.branch_id)
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+ROLES: dict[int, str] = {
+    value: name.removeprefix("ROLE_")
+    for name, value in pb.Role.items()
+    if value != pb.ROLE_UNSPECIFIED
+}
+STATUSES: dict[int, str] = {
+    value: name.removeprefix("EMPLOYEE_STATUS_")
+    for name, value in pb.EmployeeStatus.items()
+    if value != pb.EMPLOYEE_STATUS_UNSPECIFIED
+}
+
+
+def check_id(field: str, value: str) -> str:
+    if not _ID.match(value):
+        raise InvalidInput(field, f"{field} must be 1–64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _date(field: str, value: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"{field} must be a date (YYYY-MM-DD)") from None
+
+
+def branch_to_proto(row: Branch) -> pb.Branch:
+    return pb.Branch(
+        id=row.id, name=row.name, time_zone=row.time_zone, headquarters=row.headquarters
+    )
+
+
+def team_to_proto(row: Team) -> pb.Team:
+    return pb.Team(id=row.id, name=row.name, branch_id=row.branch_id)
+
+
+def employee_to_proto(row: Employee) -> pb.Employee:
+    return pb.Employee(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        roles=[pb.Role.Value(f"ROLE_{role}") for role in row.roles],
+        team_id=row.team_id or "",
+        branch_id=row.branch_id or "",
+        manager_id=row.manager_id or "",
+        status=pb.EmployeeStatus.Value(f"EMPLOYEE_STATUS_{row.status}"),
+        hire_date=row.hire_date.isoformat() if row.hire_date else "",
+        leave_date=row.leave_date.isoformat() if row.leave_date else "",
+        updated_at=to_timestamp(row.updated_at),
+    )
+
+
+class Directory:
+    def __init__(self, runtime: Runtime[AttendanceSettings]) -> None:
+        self.db = runtime.db
+        self.policy = runtime.policy
+        self.settings = runtime.settings
+        self._customers = customers_pb2_grpc.CustomersServiceStub(
+            runtime.channels.channel("customers")
+        )
+        self._caller = Principal.system(runtime.name)
+
+    async def ensure_bootstrap_admin(self) -> None:
+        """An empty directory gets the bootstrap admin, to create everyone else through the API."""
+        async with self.db.transaction() as session:
+            if await session.scalar(select(func.count()).select_from(Employee)):
+                return
+            session.add(
+                Employee(
+                    id=self.settings.bootstrap_admin,
+                    name="Bootstrap administrator",
+                    roles=["ADMIN"],
+                    status="ACTIVE",
+                    updated_at=utcnow(),
+                )
+            )
+
+    # -- writes ---------------------------------------------------------------
+
+    async def upsert_branch(self, branch: pb.Branch) -> pb.Branch:
+        principal = current_principal()
+        (await self.policy.decide(principal, "directory.branches.write")).require(
+            "directory.branches.write"
+        )
+        branch_id = check_id("branch.id", branch.id)
+        name = validation.text("branch.name", branch.name, required=True, max_length=200)
+        time_zone = validation.text(
+            "branch.time_zone", branch.time_zone, required=True, max_length=64
+        )
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidInput(
+                "branch.time_zone", f"{time_zone!r} is not an IANA time zone"
+            ) from None
+        if time_zone not in available_timezones():
+            raise InvalidInput("branch.time_zone", f"{time_zone!r} is not an IANA time zone")
+        async with self.db.transaction() as session:
+            row = await session.get(Branch, branch_id) or Branch(id=branch_id)
+            row.name, row.time_zone, row.headquarters, row.updated_at = (
+                name,
+                time_zone,
+                branch.headquarters,
+                utcnow(),
+            )
+            session.add(row)
+        return branch_to_proto(row)
+
+    async def upsert_team(self, team: pb.Team) -> pb.Team:
+        principal = current_principal()
+        team_id = check_id("team.id", team.id)
+        branch_id = check_id("team.branch_id", team.branch_id)
+        name = validation.text("team.name", team.name, required=True, max_length=200)
+        (
+            await self.policy.decide(principal, "directory.teams.write", {"branch_id": branch_id})
+        ).require("directory.teams.write")
+        async with self.db.transaction() as session:
+            if await session.get(Branch, branch_id) is None:
+                raise InvalidInput("team.branch_id", f"branch {branch_id} does not exist")
+            row = await session.get(Team, team_id) or Team(id=team_id)
+            row.name, row.branch_id, row.updated_at = name, branch_id, utcnow()
+            session.add(row)
+        return team_to_proto(row)
+
+    async def upsert_employee(self, employee: pb.Employee) -> pb.Employee:
+        principal = current_principal()
+        employee_id = check_id("employee.id", employee.id)
+        name = validation.text("employee.name", employee.name, required=True, max_length=200)
+        email = validation.text("employee.email", employee.email, max_length=254).lower()
+        roles = sorted(
+            {validation.enum_value("employee.roles", role, ROLES) for role in employee.roles}
+        )
+        if not roles:
+            raise InvalidInput("employee.roles", "an employee needs at least one role")
+        status = validation.enum_value(
+            "employee.status", employee.status or pb.EMPLOYEE_STATUS_ACTIVE, STATUSES
+        )
+        branch_id = (
+            check_id("employee.branch_id", employee.branch_id) if employee.branch_id else None
+        )
+        team_id = check_id("employee.team_id", employee.team_id) if employee.team_id else None
+        manager_id = (
+            check_id("employee.manager_id", employee.manager_id) if employee.manager_id else None
+        )
+        hire_date = _date("employee.hire_date", employee.hire_date)
+        leave_date = _date("employee.leave_date", employee.leave_date)
+        if hire_date and leave_date and leave_date < hire_date:
+            raise InvalidInput("employee.leave_date", "leave_date is before hire_date")
+        if employee_id == principal.id:
+            # Nobody raises their own privileges or reactivates themselves.
+            raise Forbidden("nobody changes their own directory entry; ask HR or an administrator")
+        if "ADMIN" in roles and not principal.has_role("ADMIN"):
+            raise Forbidden("only an administrator grants the ADMIN role")
+        (
+            await self.policy.decide(
+                principal, "directory.employees.write", {"branch_id": branch_id}
+            )
+        ).require("directory.employees.write")
+        async with self.db.transaction() as session:
+            await self._check_affiliation(session, branch_id, team_id, manager_id, employee_id)
+            row = await session.get(Employee, employee_id, with_for_update=True)
+            moved = row is not None and (row.team_id, row.branch_id) != (team_id, branch_id)
+            row = row or Employee(id=employee_id)
+            row.name, row.email, row.roles, row.status = name, email, roles, status
+            row.team_id, row.branch_id, row.manager_id = team_id, branch_id, manager_id
+            row.hire_date, row.leave_date, row.updated_at = hire_date, leave_date, utcnow()
+            session.add(row)
+            await session.flush()
+            if moved:
+                # Customers carry their owner's team and branch for scope filters: move them
+                # before committing, so a failure leaves both sides as they were.
+                with acting_as(self._caller):
+                    await self._customers.SyncOwner(
+                        customers_pb2.SyncOwnerRequest(
+                            employee_id=employee_id,
+                            team_id=team_id or "",
+                            branch_id=branch_id or "",
+                        )
+                    )
+        return employee_to_proto(row)
+
+    async def _check_affiliation(
+        self,
+        session: AsyncSession,
+        branch_id: str | None,
+        team_id: str | None,
+        manager_id: str | None,
+        employee_id: str,
+    ) -> None:
+        if branch_id is not None and await session.get(Branch, branch_id) is None:
+            raise InvalidInput("employee.branch_id", f"branch {branch_id} does not exist")
+        if team_id is not None:
+            team = await session.get(Team, team_id)
+            if team is None:
+                raise InvalidInput("employee.team_id", f"team {team_id} does not exist")
+            if team.branch_id != branch_id:
+                raise InvalidInput(
+                    "employee.team_id", f"team {team_id} belongs to branch {team.branch_id}"
+                )
+        if manager_id is not None:
+            if manager_id == employee_id:
+                raise InvalidInput("employee.manager_id", "an employee is not their own manager")
+            if await session.get(Employee, manager_id) is None:
+                raise InvalidInput("employee.manager_id", f"employee {manager_id} does not exist")
+
+    # -- reads ------------------------------------------------------------------
+
+    async def _read_decision(self) -> Any:
+        return (await self.policy.decide(current_principal(), "directory.read")).require(
+            "directory.read"
+        )
+
+    async def get_employee(self, employee_id: str) -> pb.Employee:
+        decision = await self._read_decision()
+        async with self.db.read() as session:
+            row = await session.scalar(
+                select(Employee).where(Employee.id == employee_id, scope_filter(decision, SCOPE))
+            )
+        if row is None:
+            raise NotFound(f"employee {employee_id} not found")
+        return employee_to_proto(row)
+
+    async def batch_get_employees(self, ids: list[str]) -> list[pb.Employee]:
+        wanted = list(dict.fromkeys(ids))
+        if len(wanted) > 500:
+            raise InvalidInput("ids", "at most 500 IDs per call")
+        decision = await self._read_decision()
+        async with self.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(Employee).where(Employee.id.in_(wanted), scope_filter(decision, SCOPE))
+                )
+            ).all()
+        by_id = {row.id: row for row in rows}
+        return [employee_to_proto(by_id[i]) for i in wanted if i in by_id]
+
+    async def list_employees(self, request: pb.ListEmployeesRequest) -> pb.ListEmployeesResponse:
+        requested = validation.page_size("page.page_size", request.page.page_size)
+        decision = await self._read_decision()
+        size = decision.page_size(requested)
+        employee_filter = request.filter
+        conditions: list[Any] = [scope_filter(decision, SCOPE)]
+        query_text = validation.text("filter.text", employee_filter.text, max_length=200)
+        if query_text:
+            pattern = (
+                "%"
+                + query_text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            conditions.append(
+                or_(
+                    func.lower(Employee.name).like(pattern, escape="\\"),
+                    func.lower(Employee.id).like(pattern, escape="\\"),
+                )
+            )
+        if employee_filter.branch_id:
+            conditions.append(Employee.branch_id == employee_filter.branch_id)
+        if employee_filter.team_id:
+            conditions.append(Employee.team_id == employee_filter.team_id)
+        if employee_filter.statuses:
+            conditions.append(
+                Employee.status.in_(
+                    [
+                        validation.enum_value("filter.statuses", s, STATUSES)
+                        for s in employee_filter.statuses
+                    ]
+                )
+            )
+        query = select(Employee).where(*conditions)
+        if request.page.page_token:
+            (after_id,) = decode_cursor(request.page.page_token, 1)
+            query = query.where(Employee.id > str(after_id))
+        wanted_roles = {
+            validation.enum_value("filter.roles", r, ROLES) for r in employee_filter.roles
+        }
+        async with self.db.read() as session:
+            if wanted_roles:
+                # Roles are a small JSON list per employee: filter in Python over the scoped rows.
+                rows = [
+                    row
+                    for row in (await session.scalars(query.order_by(Employee.id))).all()
+                    if wanted_roles & set(row.roles)
+                ]
+                total = len(rows)
+                rows = rows[: size + 1]
+            else:
+                rows = list(
+                    (await session.scalars(query.order_by(Employee.id).limit(size + 1))).all()
+                )
+                total = int(
+                    await session.scalar(
+                        select(func.count()).select_from(Employee).where(*conditions)
+                    )
+                    or 0
+                )
+        has_next = len(rows) > size
+        rows = rows[:size]
+        cursors = [encode_cursor(row.id) for row in rows]
+        return pb.ListEmployeesResponse(
+            employees=[employee_to_proto(row) for row in rows],
+            cursors=cursors,
+            page_info=common_pb2.PageInfo(
+                next_page_token=cursors[-1] if has_next and cursors else "",
+                has_next_page=has_next,
+                total_count=total,
+            ),
+        )
+
+    async def list_branches(self) -> list[pb.Branch]:
+        await self._read_decision()
+        async with self.db.read() as session:
+            return [
+                branch_to_proto(row)
+                for row in (await session.scalars(select(Branch).order_by(Branch.id))).all()
+            ]
+
+    async def list_teams(self, branch_id: str) -> list[pb.Team]:
+        await self._read_decision()
+        query = select(Team).order_by(Team.id)
+        if branch_id:
+            query = query.where(Team.branch_id == branch_id)
+        async with self.db.read() as session:
+            return [team_to_proto(row) for row in (await session.scalars(query)).all()]
+
+    async def resolve_principal(self, employee_id: str) -> pb.ResolvePrincipalResponse:
+        """Roles, team and branch for a token's subject (the gateway, acting as SYSTEM)."""
+        (await self.policy.decide(current_principal(), "directory.resolve")).require(
+            "directory.resolve"
+        )
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Employee, Branch.headquarters)
+                    .outerjoin(Branch, and_(Branch.id == Employee.branch_id))
+                    .where(Employee.id == employee_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"employee {employee_id} not found")
+        employee, headquarters = row
+        principal = Principal(
+            id=employee.id,
+            roles=tuple(employee.roles),
+            team_id=employee.team_id,
+            branch_id=employee.branch_id,
+            hq=bool(headquarters),
+        )
+        return pb.ResolvePrincipalResponse(
+            principal=principal.to_proto(),
+            status=pb.EmployeeStatus.Value(f"EMPLOYEE_STATUS_{employee.status}"),
+            name=employee.name,
+        )

@@ -1,0 +1,96 @@
+"""Contact fields: normalisation (E.164, lower-cased email), encryption and blind indexes (C3, C10)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+
+from salesguard.crypto import BlindIndex, FieldCipher
+from salesguard.errors import InvalidInput
+from salesguard.masking import mask_value
+from salesguard_customers.models import Customer
+
+CONTACT_FIELDS = ("phone", "email", "address")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
+
+
+def normalise_phone(raw: str, region: str) -> str:
+    """E.164: '+86 138 0013 8000' and '13800138000' are the same number."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput("phone", "phone is not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidInput("phone", "phone is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidInput("email", "email is not an email address")
+    return email
+
+
+def identity_key(name: str, company: str) -> str:
+    """The name+company duplicate criterion, case- and space-insensitive."""
+    return f"{' '.join(name.lower().split())}|{' '.join(company.lower().split())}"
+
+
+def looks_like_phone(text: str) -> bool:
+    digits = sum(ch.isdigit() for ch in text)
+    return digits >= 6 and all(ch.isdigit() or ch in "+-() " for ch in text)
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+
+
+class ContactVault:
+    """Encrypts contact fields into a row and reads them back, masked where asked."""
+
+    def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
+        self.cipher = cipher
+        self._index = index
+
+    def phone_index(self, e164: str) -> str:
+        return self._index.digest("phone", e164)
+
+    def email_index(self, email: str) -> str:
+        return self._index.digest("email", email)
+
+    def store(self, customer: Customer, field: str, value: str) -> None:
+        """Set one contact field (already normalised) on the row, encrypted."""
+        cipher = self.cipher.encrypt(value, field=field, row_id=customer.id) if value else None
+        if field == "phone":
+            customer.phone_cipher = cipher
+            customer.phone_index = self.phone_index(value) if value else None
+        elif field == "email":
+            customer.email_cipher = cipher
+            customer.email_index = self.email_index(value) if value else None
+        elif field == "address":
+            customer.address_cipher = cipher
+        else:
+            raise ValueError(f"not a contact field: {field}")
+
+    def _open(self, customer: Customer, field: str) -> str:
+        cipher: bytes | None = getattr(customer, f"{field}_cipher")
+        if not cipher:
+            return ""
+        return self.cipher.decrypt(cipher, field=field, row_id=customer.id)
+
+    def read(self, customer: Customer, masked: frozenset[str]) -> Contact:
+        """Plaintext, or the masked form for fields in ``masked``."""
+        values = {}
+        for field in CONTACT_FIELDS:
+            value = self._open(customer, field)
+            values[field] = mask_value(field, value) if field in masked else value
+        return Contact(**values)
+
+    def masked(self, customer: Customer) -> Contact:
+        return self.read(customer, frozenset(CONTACT_FIELDS))

@@ -1,0 +1,333 @@
+"""Customer exports (C9): request → approval by another manager → one CSV, one short-lived URL.
+
+The customer set is fixed when requested, within the requester's scope. The
+export runs only once approved; an attempt before that is refused and raises
+EXPORT_WITHOUT_APPROVAL. The CSV goes to the object store under a fresh key
+(never overwriting), its row count and SHA-256 are recorded, and the download
+URL is handed out once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard import validation
+from salesguard.alerts import AlertDraft, raise_alert
+from salesguard.customers.v1 import exports_pb2
+from salesguard.db import new_id, utcnow
+from salesguard.errors import (
+    ErrorCode,
+    FailedPrecondition,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+)
+from salesguard.idempotency import run_idempotent
+from salesguard.objectstore import ObjectStore
+from salesguard.policy import Decision, scope_filter
+from salesguard.principal import current_principal
+from salesguard.timeutil import to_timestamp
+from salesguard_customers import audit
+from salesguard_customers.contacts import CONTACT_FIELDS
+from salesguard_customers.models import Alert, Customer, ExportRequest, IdempotencyKey
+from salesguard_customers.registry import SCOPE, Registry
+
+CSV_COLUMNS = (
+    "code",
+    "name",
+    "company",
+    "phone",
+    "email",
+    "address",
+    "lat",
+    "lng",
+    "source",
+    "source_detail",
+    "owner_id",
+    "first_contact_at",
+    "registered_at",
+)
+
+
+def export_to_proto(row: ExportRequest) -> exports_pb2.ExportRequest:
+    return exports_pb2.ExportRequest(
+        id=row.id,
+        requester_id=row.requester_id,
+        branch_id=row.branch_id or "",
+        reason=row.reason,
+        status=exports_pb2.ExportStatus.Value(f"EXPORT_STATUS_{row.status}"),
+        customer_count=len(row.customer_ids),
+        decided_by=row.decided_by or "",
+        decided_at=to_timestamp(row.decided_at),
+        decision_comment=row.decision_comment,
+        requested_at=to_timestamp(row.requested_at),
+        row_count=row.row_count or 0,
+        sha256=row.sha256 or "",
+        completed_at=to_timestamp(row.completed_at),
+    )
+
+
+class Exports:
+    def __init__(self, registry: Registry, objects: ObjectStore) -> None:
+        self.registry = registry
+        self.db = registry.db
+        self.policy = registry.policy
+        self.settings = registry.settings
+        self.objects = objects
+
+    async def request(self, request: exports_pb2.RequestExportRequest) -> exports_pb2.ExportRequest:
+        principal = current_principal()
+        reason = validation.text("reason", request.reason, required=True, max_length=1000)
+        (await self.policy.decide(principal, "customers.export.request")).require(
+            "customers.export.request"
+        )
+        read = await self.registry.read_decision(principal)
+        limit = self.settings.export_max_rows
+        query = select(Customer.id).where(scope_filter(read, SCOPE))
+        if request.customer_ids:
+            ids = list(dict.fromkeys(request.customer_ids))
+            if len(ids) > limit:
+                raise InvalidInput("customer_ids", f"an export holds at most {limit} customers")
+            query = query.where(Customer.id.in_(ids))
+        else:
+            query = query.where(*self.registry.filter_conditions(request.filter))
+        async with self.db.read() as session:
+            customer_ids = list(
+                (await session.scalars(query.order_by(Customer.number).limit(limit + 1))).all()
+            )
+        if len(customer_ids) > limit:
+            raise InvalidInput(
+                "filter", f"the filter matches more than {limit} customers; narrow it"
+            )
+        if not customer_ids:
+            raise InvalidInput("customer_ids", "no customers in your scope match this request")
+
+        async def insert(session: AsyncSession) -> exports_pb2.RequestExportResponse:
+            row = ExportRequest(
+                id=new_id(),
+                requester_id=principal.id,
+                branch_id=principal.branch_id,
+                reason=reason,
+                status="PENDING",
+                customer_ids=customer_ids,
+                requested_at=utcnow(),
+            )
+            session.add(row)
+            await session.flush()
+            await audit.append(
+                session,
+                [
+                    audit.AuditEntry(
+                        actor_id=principal.id,
+                        action="customer.export.request",
+                        customer_ids=customer_ids,
+                        reason=reason,
+                        after={"export_request_id": row.id},
+                        branch_id=principal.branch_id,
+                    )
+                ],
+            )
+            return exports_pb2.RequestExportResponse(export_request=export_to_proto(row))
+
+        response = await run_idempotent(
+            self.db,
+            IdempotencyKey,
+            actor_id=principal.id,
+            operation="RequestExport",
+            key=request.idempotency_key,
+            request=request,
+            response_type=exports_pb2.RequestExportResponse,
+            work=insert,
+        )
+        return response.export_request
+
+    async def _load(
+        self, session: AsyncSession, export_id: str, *, lock: bool = False
+    ) -> ExportRequest:
+        row = await session.get(ExportRequest, export_id, with_for_update=lock)
+        if row is None:
+            raise NotFound(f"export request {export_id} not found")
+        return row
+
+    async def get(self, export_id: str) -> exports_pb2.ExportRequest:
+        principal = current_principal()
+        async with self.db.read() as session:
+            row = await self._load(session, export_id)
+        if row.requester_id != principal.id:
+            decision = await self.policy.decide(
+                principal,
+                "customers.export.decide",
+                {"requester_id": row.requester_id, "branch_id": row.branch_id},
+            )
+            if not decision.allow:
+                raise NotFound(f"export request {export_id} not found")
+        return export_to_proto(row)
+
+    async def decide(self, request: exports_pb2.DecideExportRequest) -> exports_pb2.ExportRequest:
+        principal = current_principal()
+        comment = validation.text("comment", request.comment, max_length=1000)
+        async with self.db.transaction() as session:
+            row = await self._load(session, request.id, lock=True)
+            decision = await self.policy.decide(
+                principal,
+                "customers.export.decide",
+                {"requester_id": row.requester_id, "branch_id": row.branch_id},
+            )
+            if not decision.allow:
+                if "SELF_APPROVAL" in decision.reasons or row.requester_id == principal.id:
+                    raise Forbidden(
+                        "nobody decides their own export request",
+                        details={"reasons": "SELF_APPROVAL"},
+                    )
+                decision.require("customers.export.decide")
+            if row.status != "PENDING":
+                raise FailedPrecondition(f"export request {row.id} is already {row.status}")
+            row.status = "APPROVED" if request.approve else "REJECTED"
+            row.decided_by = principal.id
+            row.decided_at = utcnow()
+            row.decision_comment = comment
+            await audit.append(
+                session,
+                [
+                    audit.AuditEntry(
+                        actor_id=principal.id,
+                        action="customer.export.approve"
+                        if request.approve
+                        else "customer.export.reject",
+                        customer_ids=list(row.customer_ids),
+                        reason=comment,
+                        after={"export_request_id": row.id, "status": row.status},
+                        branch_id=row.branch_id,
+                    )
+                ],
+            )
+        return export_to_proto(row)
+
+    async def run(self, request: exports_pb2.RunExportRequest) -> exports_pb2.RunExportResponse:
+        principal = current_principal()
+        async with self.db.read() as session:
+            row = await self._load(session, request.id)
+        decision = await self.policy.decide(
+            principal, "customers.export.run", {"requester_id": row.requester_id}
+        )
+        if not decision.allow:
+            raise Forbidden(
+                "only the requester runs an approved export",
+                details={"reasons": ",".join(decision.reasons)},
+            )
+        if row.status == "COMPLETED":
+            raise FailedPrecondition(
+                f"export request {row.id} already ran; its download URL is issued once"
+            )
+        if row.status != "APPROVED":
+            await self._refuse_unapproved(row)
+        read = await self.registry.read_decision(principal)
+        csv_bytes, row_count = await self._render_csv(list(row.customer_ids), read)
+        digest = hashlib.sha256(csv_bytes).hexdigest()
+        # A fresh key per attempt: a crash after the upload leaves an orphan, never an overwrite.
+        key = f"exports/{row.id}/{new_id()}.csv"
+        await self.objects.put(key, csv_bytes, "text/csv; charset=utf-8")
+        async with self.db.transaction() as session:
+            current = await self._load(session, row.id, lock=True)
+            if current.status != "APPROVED":
+                raise FailedPrecondition(f"export request {row.id} is {current.status}")
+            current.status = "COMPLETED"
+            current.row_count = row_count
+            current.sha256 = digest
+            current.object_key = key
+            current.completed_at = utcnow()
+            await audit.append(
+                session,
+                [
+                    audit.AuditEntry(
+                        actor_id=principal.id,
+                        action="customer.export",
+                        customer_ids=list(current.customer_ids),
+                        fields=list(CSV_COLUMNS),
+                        after={
+                            "export_request_id": current.id,
+                            "row_count": row_count,
+                            "sha256": digest,
+                        },
+                        branch_id=current.branch_id,
+                    )
+                ],
+            )
+            row = current
+        ttl = timedelta(seconds=self.settings.export_url_ttl_seconds)
+        url = await self.objects.download_url(key, ttl)
+        return exports_pb2.RunExportResponse(
+            export_request=export_to_proto(row),
+            download_url=url,
+            download_url_expires_at=to_timestamp(utcnow() + ttl),
+        )
+
+    async def _refuse_unapproved(self, row: ExportRequest) -> None:
+        principal = current_principal()
+        async with self.db.transaction() as session:
+            await raise_alert(
+                session,
+                Alert,
+                AlertDraft(
+                    kind="EXPORT_WITHOUT_APPROVAL",
+                    dedupe_key=f"EXPORT_WITHOUT_APPROVAL:{row.id}:{principal.id}:{row.status}",
+                    employee_id=principal.id,
+                    branch_id=row.branch_id,
+                    evidence={
+                        "export_request_id": row.id,
+                        "request_status": row.status,
+                        "customer_count": len(row.customer_ids),
+                    },
+                ),
+                source="customers",
+            )
+        raise ServiceError(
+            f"export request {row.id} is {row.status}; an export needs another manager's approval",
+            code=ErrorCode.EXPORT_WITHOUT_APPROVAL,
+            details={"export_request_id": row.id, "status": row.status},
+        )
+
+    async def _render_csv(self, customer_ids: list[str], read: Decision) -> tuple[bytes, int]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        count = 0
+        async with self.db.read() as session:
+            for start in range(0, len(customer_ids), 500):
+                chunk = customer_ids[start : start + 500]
+                rows = (
+                    await session.scalars(
+                        select(Customer)
+                        .where(Customer.id.in_(chunk), scope_filter(read, SCOPE))
+                        .order_by(Customer.number)
+                    )
+                ).all()
+                for customer in rows:
+                    masks = read.masks_for(customer.owner_id, customer.team_id, customer.branch_id)
+                    contact = self.registry.vault.read(customer, masks or frozenset(CONTACT_FIELDS))
+                    writer.writerow(
+                        [
+                            customer.code,
+                            customer.name,
+                            customer.company,
+                            contact.phone,
+                            contact.email,
+                            contact.address,
+                            "" if customer.lat is None else customer.lat,
+                            "" if customer.lng is None else customer.lng,
+                            customer.source,
+                            customer.source_detail,
+                            customer.owner_id or "",
+                            customer.first_contact_at.isoformat(),
+                            customer.registered_at.isoformat(),
+                        ]
+                    )
+                    count += 1
+        return buffer.getvalue().encode(), count

@@ -1,0 +1,159 @@
+"""Tables of the customers service. Contact fields are stored only encrypted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from salesguard.alerts import AlertColumns
+from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
+from salesguard.idempotency import IdempotencyColumns
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(ServiceBase):
+    __abstract__ = True
+    metadata = new_metadata()
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    # The readable code "C-000123" is this number; the opaque ID is what APIs use.
+    number: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    company: Mapped[str] = mapped_column(String(200), default="")
+    # lower(name)|lower(company): the name+company duplicate criterion (C3).
+    identity_key: Mapped[str] = mapped_column(String(401), index=True)
+    phone_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    email_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    address_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(32))
+    source_detail: Mapped[str] = mapped_column(String(500), default="")
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    first_contact_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    registered_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_customers_registered", "registered_at", "number"),
+        Index("ix_customers_owner_registered", "owner_id", "registered_at", "number"),
+        Index("ix_customers_team_registered", "team_id", "registered_at", "number"),
+        Index("ix_customers_branch_registered", "branch_id", "registered_at", "number"),
+    )
+
+    @property
+    def code(self) -> str:
+        return format_code(self.number)
+
+
+def format_code(number: int) -> str:
+    return f"C-{number:06d}"
+
+
+class FollowUp(Base):
+    __tablename__ = "follow_ups"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    employee_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_follow_ups_customer_at", "customer_id", "at"),
+        Index("ix_follow_ups_employee_at", "employee_id", "at"),
+    )
+
+
+class AuditEvent(Base):
+    """One link of the hash chain (C7). Append-only: triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    # Assigned by the appender under the chain's lock, not by the database.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    customer_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    trace_id: Mapped[str] = mapped_column(String(32), default="")
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_events_actor_at", "actor_id", "at"),
+        Index("ix_audit_events_branch_seq", "branch_id", "seq"),
+    )
+
+
+class ContactRead(Base):
+    """Who saw whose unmasked contact fields when: the input of C8."""
+
+    __tablename__ = "contact_reads"
+
+    id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_contact_reads_actor_at", "actor_id", "at"),)
+
+
+class ExportRequest(Base):
+    __tablename__ = "export_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    requester_id: Mapped[str] = mapped_column(String(64))
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    customer_ids: Mapped[list[str]] = mapped_column(JSON)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_comment: Mapped[str] = mapped_column(Text, default="")
+    row_count: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    object_key: Mapped[str | None] = mapped_column(String(512))
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Alert(AlertColumns, Base):
+    pass
+
+
+class IdempotencyKey(IdempotencyColumns, Base):
+    pass

@@ -1,0 +1,890 @@
+"""The customer registry: registration, reads, changes, follow-ups and reassignment (C1–C8, C10).
+
+Every operation asks the policy engine once, turns the decision into a SQL
+filter over the rows, and masks each row with the narrowest grant that covers
+it before anything leaves the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard import validation
+from salesguard.alerts import AlertDraft, raise_alert
+from salesguard.attendance.v1 import directory_pb2
+from salesguard.common.v1 import common_pb2
+from salesguard.customers.v1 import customers_pb2 as pb
+from salesguard.db import new_id, utcnow
+from salesguard.directory import DirectoryClient
+from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
+from salesguard.idempotency import run_idempotent
+from salesguard.masking import mask_name
+from salesguard.pagination import cursor_datetime, decode_cursor, encode_cursor
+from salesguard.policy import Decision, ScopeColumns, scope_filter
+from salesguard.principal import Principal, current_principal
+from salesguard.service import Runtime
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_customers import audit
+from salesguard_customers.access import record_contact_reads
+from salesguard_customers.contacts import (
+    CONTACT_FIELDS,
+    Contact,
+    ContactVault,
+    identity_key,
+    looks_like_phone,
+    normalise_email,
+    normalise_phone,
+)
+from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
+from salesguard_customers.settings import CustomersSettings
+
+SOURCE = "customers"
+SCOPE = ScopeColumns(owner=Customer.owner_id, team=Customer.team_id, branch=Customer.branch_id)
+
+SOURCES: dict[int, str] = {
+    value: name.removeprefix("SOURCE_CHANNEL_")
+    for name, value in pb.SourceChannel.items()
+    if value != pb.SOURCE_CHANNEL_UNSPECIFIED
+}
+STATUSES: dict[int, str] = {
+    value: name.removeprefix("CUSTOMER_STATUS_")
+    for name, value in pb.CustomerStatus.items()
+    if value != pb.CUSTOMER_STATUS_UNSPECIFIED
+}
+FOLLOW_UP_KINDS: dict[int, str] = {
+    value: name.removeprefix("FOLLOW_UP_KIND_")
+    for name, value in pb.FollowUpKind.items()
+    if value != pb.FOLLOW_UP_KIND_UNSPECIFIED
+}
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    team_id: str | None
+    branch_id: str | None
+
+    def resource(self) -> dict[str, Any]:
+        return {"owner_id": self.id, "team_id": self.team_id, "branch_id": self.branch_id}
+
+
+def customer_resource(customer: Customer, **extra: Any) -> dict[str, Any]:
+    return {
+        "owner_id": customer.owner_id,
+        "team_id": customer.team_id,
+        "branch_id": customer.branch_id,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registration request, validated and normalised."""
+
+    name: str
+    company: str
+    phone: str
+    email: str
+    address: str
+    location: tuple[float, float] | None
+    source: str
+    source_detail: str
+    first_contact_at: datetime
+
+
+@dataclass(frozen=True)
+class ExistingCustomer:
+    """What a duplicate error tells about the customer already registered."""
+
+    id: str
+    code: str
+    owner_id: str | None
+    branch_id: str | None
+
+
+class DuplicateFound(Exception):
+    def __init__(self, existing: Customer, matched_on: str) -> None:
+        super().__init__(matched_on)
+        # Plain values: the session that loaded the row rolls back before they are used.
+        self.existing = ExistingCustomer(
+            existing.id, existing.code, existing.owner_id, existing.branch_id
+        )
+        self.matched_on = matched_on
+
+
+class Registry:
+    def __init__(
+        self, runtime: Runtime[CustomersSettings], vault: ContactVault, directory: DirectoryClient
+    ) -> None:
+        self.db = runtime.db
+        self.policy = runtime.policy
+        self.settings = runtime.settings
+        self.vault = vault
+        self.directory = directory
+
+    # -- presentation -------------------------------------------------------
+
+    def to_proto(
+        self, customer: Customer, contact: Contact | None, masked: frozenset[str]
+    ) -> pb.Customer:
+        message = pb.Customer(
+            id=customer.id,
+            code=customer.code,
+            name=customer.name,
+            company=customer.company,
+            source=pb.SourceChannel.Value(f"SOURCE_CHANNEL_{customer.source}"),
+            source_detail=customer.source_detail,
+            owner_id=customer.owner_id or "",
+            team_id=customer.team_id or "",
+            branch_id=customer.branch_id or "",
+            first_contact_at=to_timestamp(customer.first_contact_at),
+            registered_at=to_timestamp(customer.registered_at),
+            updated_at=to_timestamp(customer.updated_at),
+            status=pb.CustomerStatus.Value(f"CUSTOMER_STATUS_{customer.status}"),
+            masked_fields=sorted(masked & set(CONTACT_FIELDS)),
+        )
+        if contact is not None:
+            message.phone, message.email, message.address = (
+                contact.phone,
+                contact.email,
+                contact.address,
+            )
+        if customer.lat is not None and customer.lng is not None:
+            message.location.CopyFrom(common_pb2.GeoPoint(lat=customer.lat, lng=customer.lng))
+        return message
+
+    def present(
+        self, rows: Sequence[Customer], decision: Decision, include_contact: bool
+    ) -> tuple[list[pb.Customer], list[Customer], set[str]]:
+        """Protos masked per row, the rows whose contact fields went out unmasked, and which fields."""
+        messages = []
+        unmasked_rows = []
+        unmasked_fields: set[str] = set()
+        for row in rows:
+            masks = decision.masks_for(row.owner_id, row.team_id, row.branch_id)
+            if masks is None:  # the SQL filter keeps such rows out; mask all if one slips through
+                masks = frozenset(CONTACT_FIELDS)
+            contact = self.vault.read(row, masks) if include_contact else None
+            messages.append(self.to_proto(row, contact, masks))
+            if contact is not None:
+                shown = {
+                    field
+                    for field in CONTACT_FIELDS
+                    if field not in masks and getattr(contact, field)
+                }
+                if shown:
+                    unmasked_rows.append(row)
+                    unmasked_fields |= shown
+        return messages, unmasked_rows, unmasked_fields
+
+    async def _audit_contact_reads(
+        self, principal: Principal, rows: list[Customer], fields: set[str]
+    ) -> None:
+        await record_contact_reads(self.db, self.policy, principal, rows, sorted(fields))
+
+    async def read_decision(self, principal: Principal) -> Decision:
+        return (await self.policy.decide(principal, "customers.read")).require("customers.read")
+
+    # -- registration (C1–C4) -------------------------------------------------
+
+    def _validate_registration(self, request: pb.RegisterCustomerRequest) -> Registration:
+        region = self.settings.default_phone_region
+        name = validation.text("name", request.name, required=True, max_length=200)
+        company = validation.text("company", request.company, max_length=200)
+        phone_raw = validation.text("phone", request.phone, max_length=40)
+        email_raw = validation.text("email", request.email, max_length=254)
+        if not phone_raw and not email_raw:
+            raise InvalidInput("phone", "a phone or an email is required")
+        location = (
+            validation.geo_point("location", request.location)
+            if request.HasField("location")
+            else None
+        )
+        first_contact_at = from_timestamp(request.first_contact_at)
+        if first_contact_at is None:
+            raise InvalidInput("first_contact_at", "first_contact_at is required")
+        if first_contact_at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
+            raise InvalidInput("first_contact_at", "first_contact_at lies in the future")
+        return Registration(
+            name=name,
+            company=company,
+            phone=normalise_phone(phone_raw, region) if phone_raw else "",
+            email=normalise_email(email_raw) if email_raw else "",
+            address=validation.text("address", request.address, max_length=500),
+            location=location,
+            source=validation.enum_value("source", request.source, SOURCES),
+            source_detail=validation.text("source_detail", request.source_detail, max_length=500),
+            first_contact_at=first_contact_at,
+        )
+
+    async def _owner(self, principal: Principal, owner_id: str) -> Owner:
+        if not owner_id or owner_id == principal.id:
+            return Owner(principal.id, principal.team_id, principal.branch_id)
+        employee = await self.directory.employee(
+            validation.text("owner_id", owner_id, max_length=64)
+        )
+        if employee is None or employee.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
+            raise InvalidInput("owner_id", f"{owner_id} is not an active employee")
+        return Owner(employee.id, employee.team_id or None, employee.branch_id or None)
+
+    async def register(self, request: pb.RegisterCustomerRequest) -> pb.RegisterCustomerResponse:
+        principal = current_principal()
+        registration = self._validate_registration(request)
+        owner = await self._owner(principal, request.owner_id)
+        (await self.policy.decide(principal, "customers.register", owner.resource())).require(
+            "customers.register"
+        )
+
+        async def insert(session: AsyncSession) -> pb.RegisterCustomerResponse:
+            return await self._insert(session, principal, owner, registration)
+
+        try:
+            return await run_idempotent(
+                self.db,
+                IdempotencyKey,
+                actor_id=principal.id,
+                operation="RegisterCustomer",
+                key=request.idempotency_key,
+                request=request,
+                response_type=pb.RegisterCustomerResponse,
+                work=insert,
+                cipher=self.vault.cipher,
+            )
+        except DuplicateFound as duplicate:
+            raise await self._duplicate_claim(principal, duplicate) from None
+
+    async def _insert(
+        self, session: AsyncSession, principal: Principal, owner: Owner, registration: Registration
+    ) -> pb.RegisterCustomerResponse:
+        await self._lock_identities(
+            session, registration.phone, registration.email, registration.name, registration.company
+        )
+        duplicate = await self._find_duplicate(
+            session,
+            registration.phone,
+            registration.email,
+            identity_key(registration.name, registration.company),
+        )
+        if duplicate is not None:
+            raise DuplicateFound(*duplicate)
+        now = utcnow()
+        customer = Customer(
+            id=new_id(),
+            name=registration.name,
+            company=registration.company,
+            identity_key=identity_key(registration.name, registration.company),
+            lat=registration.location[0] if registration.location else None,
+            lng=registration.location[1] if registration.location else None,
+            source=registration.source,
+            source_detail=registration.source_detail,
+            owner_id=owner.id,
+            team_id=owner.team_id,
+            branch_id=owner.branch_id,
+            status="ACTIVE",
+            first_contact_at=registration.first_contact_at,
+            registered_at=now,
+            registered_by=principal.id,
+            updated_at=now,
+        )
+        for field in CONTACT_FIELDS:
+            self.vault.store(customer, field, getattr(registration, field))
+        session.add(customer)
+        await session.flush()
+        warnings = []
+        late_by = now - registration.first_contact_at
+        limit = timedelta(hours=self.settings.late_registration_hours)
+        if late_by > limit:
+            await raise_alert(
+                session,
+                Alert,
+                AlertDraft(
+                    kind="LATE_REGISTRATION",
+                    dedupe_key=f"LATE_REGISTRATION:{customer.id}",
+                    employee_id=owner.id,
+                    customer_id=customer.id,
+                    branch_id=owner.branch_id,
+                    evidence={
+                        "customer_code": customer.code,
+                        "hours_late": round(late_by.total_seconds() / 3600, 1),
+                        "limit_hours": self.settings.late_registration_hours,
+                        "first_contact_at": registration.first_contact_at.isoformat(),
+                        "registered_at": now.isoformat(),
+                        "registered_by": principal.id,
+                    },
+                ),
+                source=SOURCE,
+            )
+            warnings.append("LATE_REGISTRATION")
+        await audit.append(
+            session,
+            [
+                audit.AuditEntry(
+                    actor_id=principal.id,
+                    action="customer.register",
+                    customer_ids=[customer.id],
+                    fields=[
+                        f
+                        for f in (
+                            "name",
+                            "company",
+                            *CONTACT_FIELDS,
+                            "location",
+                            "source",
+                            "source_detail",
+                        )
+                        if self._given(registration, f)
+                    ],
+                    after=self._audit_view(customer),
+                    branch_id=customer.branch_id,
+                )
+            ],
+        )
+        contact = Contact(registration.phone, registration.email, registration.address)
+        return pb.RegisterCustomerResponse(
+            customer=self.to_proto(customer, contact, frozenset()), warnings=warnings
+        )
+
+    @staticmethod
+    def _given(registration: Registration, field: str) -> bool:
+        value = getattr(registration, field)
+        return value is not None and value != ""
+
+    def _audit_view(self, customer: Customer) -> dict[str, Any]:
+        """A customer as the audit trail records it: contact fields masked, never plaintext."""
+        contact = self.vault.masked(customer)
+        return {
+            "code": customer.code,
+            "name": customer.name,
+            "company": customer.company,
+            "phone": contact.phone,
+            "email": contact.email,
+            "address": contact.address,
+            "location": [customer.lat, customer.lng] if customer.lat is not None else None,
+            "source": customer.source,
+            "source_detail": customer.source_detail,
+            "owner_id": customer.owner_id,
+            "status": customer.status,
+        }
+
+    async def _lock_identities(
+        self, session: AsyncSession, phone: str, email: str, name: str, company: str
+    ) -> None:
+        """Serialise registrations of the same identity so two racing requests cannot both insert."""
+        if session.bind.dialect.name != "postgresql":
+            return  # SQLite has one writer at a time
+        keys = sorted(
+            {
+                f"p:{phone}" if phone else "",
+                f"e:{email}" if email else "",
+                f"n:{identity_key(name, company)}",
+            }
+            - {""}
+        )
+        for key in keys:
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )
+
+    async def _find_duplicate(
+        self,
+        session: AsyncSession,
+        phone: str,
+        email: str,
+        identity: str,
+        *,
+        exclude_id: str | None = None,
+    ) -> tuple[Customer, str] | None:
+        criteria: list[tuple[str, Any]] = []
+        if phone:
+            criteria.append(("phone", Customer.phone_index == self.vault.phone_index(phone)))
+        if email:
+            criteria.append(("email", Customer.email_index == self.vault.email_index(email)))
+        criteria.append(("name+company", Customer.identity_key == identity))
+        for matched_on, condition in criteria:
+            query = select(Customer).where(condition)
+            if exclude_id is not None:
+                query = query.where(Customer.id != exclude_id)
+            existing = (await session.scalars(query.order_by(Customer.number).limit(1))).first()
+            if existing is not None:
+                return existing, matched_on
+        return None
+
+    async def _duplicate_claim(
+        self, principal: Principal, duplicate: DuplicateFound
+    ) -> ServiceError:
+        """Raise the claim alert for a manager (C3) and build the caller's error."""
+        existing = duplicate.existing
+        async with self.db.transaction() as session:
+            await raise_alert(
+                session,
+                Alert,
+                AlertDraft(
+                    kind="DUPLICATE_CUSTOMER_CLAIM",
+                    dedupe_key=f"DUPLICATE_CUSTOMER_CLAIM:{existing.id}:{principal.id}:{duplicate.matched_on}",
+                    employee_id=principal.id,
+                    customer_id=existing.id,
+                    branch_id=existing.branch_id,
+                    evidence={
+                        "existing_code": existing.code,
+                        "matched_on": duplicate.matched_on,
+                        "claimant_id": principal.id,
+                        "existing_owner_id": existing.owner_id,
+                    },
+                ),
+                source=SOURCE,
+            )
+        owner_name = "—"
+        if existing.owner_id:
+            owner = await self.directory.employee(existing.owner_id)
+            owner_name = mask_name(
+                owner.name if owner is not None and owner.name else existing.owner_id
+            )
+        return ServiceError(
+            f"customer {existing.code} is already registered (matched on {duplicate.matched_on}); owner {owner_name}",
+            code=ErrorCode.DUPLICATE_CUSTOMER,
+            details={
+                "existing_code": existing.code,
+                "owner": owner_name,
+                "matched_on": duplicate.matched_on,
+            },
+        )
+
+    # -- reads ----------------------------------------------------------------
+
+    async def get(self, request: pb.GetCustomerRequest) -> pb.Customer:
+        principal = current_principal()
+        decision = await self.read_decision(principal)
+        async with self.db.read() as session:
+            row = (
+                await session.scalars(
+                    select(Customer).where(Customer.id == request.id, scope_filter(decision, SCOPE))
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"customer {request.id} not found")
+        messages, unmasked, fields = self.present([row], decision, request.include_contact)
+        await self._audit_contact_reads(principal, unmasked, fields)
+        return messages[0]
+
+    async def batch_get(self, request: pb.BatchGetCustomersRequest) -> list[pb.Customer]:
+        principal = current_principal()
+        ids = list(dict.fromkeys(request.ids))
+        if len(ids) > validation.MAX_PAGE_SIZE:
+            raise InvalidInput("ids", f"at most {validation.MAX_PAGE_SIZE} IDs per call")
+        decision = await self.read_decision(principal)
+        async with self.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(Customer).where(Customer.id.in_(ids), scope_filter(decision, SCOPE))
+                )
+            ).all()
+        by_id = {row.id: row for row in rows}
+        ordered = [by_id[i] for i in ids if i in by_id]
+        messages, unmasked, fields = self.present(ordered, decision, request.include_contact)
+        await self._audit_contact_reads(principal, unmasked, fields)
+        return messages
+
+    def filter_conditions(self, customer_filter: pb.CustomerFilter) -> list[Any]:
+        conditions: list[Any] = []
+        query_text = validation.text("filter.text", customer_filter.text, max_length=200)
+        if query_text:
+            conditions.append(self._text_condition(query_text))
+        if customer_filter.owner_id:
+            conditions.append(Customer.owner_id == customer_filter.owner_id)
+        if customer_filter.sources:
+            conditions.append(
+                Customer.source.in_(
+                    [
+                        validation.enum_value("filter.sources", s, SOURCES)
+                        for s in customer_filter.sources
+                    ]
+                )
+            )
+        if customer_filter.statuses:
+            conditions.append(
+                Customer.status.in_(
+                    [
+                        validation.enum_value("filter.statuses", s, STATUSES)
+                        for s in customer_filter.statuses
+                    ]
+                )
+            )
+        registered_from = from_timestamp(customer_filter.registered_from)
+        registered_to = from_timestamp(customer_filter.registered_to)
+        if registered_from:
+            conditions.append(Customer.registered_at >= registered_from)
+        if registered_to:
+            conditions.append(Customer.registered_at < registered_to)
+        return conditions
+
+    def _text_condition(self, query_text: str) -> Any:
+        """A code, an exact phone or email (through the blind index), or part of a name or company."""
+        code = query_text.upper()
+        if code.startswith("C-") and code[2:].isdigit():
+            return Customer.number == int(code[2:])
+        if "@" in query_text:
+            try:
+                return Customer.email_index == self.vault.email_index(normalise_email(query_text))
+            except InvalidInput:
+                pass
+        if looks_like_phone(query_text):
+            try:
+                return Customer.phone_index == self.vault.phone_index(
+                    normalise_phone(query_text, self.settings.default_phone_region)
+                )
+            except InvalidInput:
+                pass
+        pattern = (
+            "%"
+            + query_text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
+        return or_(
+            func.lower(Customer.name).like(pattern, escape="\\"),
+            func.lower(Customer.company).like(pattern, escape="\\"),
+        )
+
+    async def list(self, request: pb.ListCustomersRequest) -> pb.ListCustomersResponse:
+        principal = current_principal()
+        requested = validation.page_size("page.page_size", request.page.page_size)
+        decision = await self.read_decision(principal)
+        size = decision.page_size(requested)
+        conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
+        query: Select[tuple[Customer]] = select(Customer).where(*conditions)
+        if request.page.page_token:
+            after_at, after_number = decode_cursor(request.page.page_token, 2)
+            at = cursor_datetime(after_at)
+            if not isinstance(after_number, int):
+                raise InvalidInput("page.page_token", "the page token is malformed")
+            query = query.where(
+                or_(
+                    Customer.registered_at < at,
+                    and_(Customer.registered_at == at, Customer.number < after_number),
+                )
+            )
+        query = query.order_by(Customer.registered_at.desc(), Customer.number.desc()).limit(
+            size + 1
+        )
+        async with self.db.read() as session:
+            rows = list((await session.scalars(query)).all())
+            total = int(
+                await session.scalar(select(func.count()).select_from(Customer).where(*conditions))
+                or 0
+            )
+        has_next = len(rows) > size
+        rows = rows[:size]
+        messages, unmasked, fields = self.present(rows, decision, request.include_contact)
+        await self._audit_contact_reads(principal, unmasked, fields)
+        cursors = [encode_cursor(row.registered_at, row.number) for row in rows]
+        return pb.ListCustomersResponse(
+            customers=messages,
+            cursors=cursors,
+            page_info=common_pb2.PageInfo(
+                next_page_token=cursors[-1] if has_next and cursors else "",
+                has_next_page=has_next,
+                total_count=total,
+            ),
+        )
+
+    # -- changes ----------------------------------------------------------------
+
+    def _changes(self, request: pb.UpdateCustomerRequest) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        if request.HasField("name"):
+            changes["name"] = validation.text("name", request.name, required=True, max_length=200)
+        if request.HasField("company"):
+            changes["company"] = validation.text("company", request.company, max_length=200)
+        if request.HasField("phone"):
+            phone = validation.text("phone", request.phone, max_length=40)
+            changes["phone"] = (
+                normalise_phone(phone, self.settings.default_phone_region) if phone else ""
+            )
+        if request.HasField("email"):
+            email = validation.text("email", request.email, max_length=254)
+            changes["email"] = normalise_email(email) if email else ""
+        if request.HasField("address"):
+            changes["address"] = validation.text("address", request.address, max_length=500)
+        if request.HasField("location"):
+            changes["location"] = validation.geo_point("location", request.location)
+        if request.source != pb.SOURCE_CHANNEL_UNSPECIFIED:
+            changes["source"] = validation.enum_value("source", request.source, SOURCES)
+        if request.HasField("source_detail"):
+            changes["source_detail"] = validation.text(
+                "source_detail", request.source_detail, max_length=500
+            )
+        return changes
+
+    async def update(self, request: pb.UpdateCustomerRequest) -> pb.Customer:
+        principal = current_principal()
+        changes = self._changes(request)
+        if not changes:
+            raise InvalidInput("id", "the request changes nothing")
+        reason = validation.text("reason", request.reason, max_length=1000)
+        if ("source" in changes or "source_detail" in changes) and not reason:
+            raise InvalidInput("reason", "changing the source needs a reason (C4)")
+        read = await self.read_decision(principal)
+        async with self.db.transaction() as session:
+            row = (
+                await session.scalars(
+                    select(Customer)
+                    .where(Customer.id == request.id, scope_filter(read, SCOPE))
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"customer {request.id} not found")
+            decision = await self.policy.decide(
+                principal, "customers.update", customer_resource(row, fields=sorted(changes))
+            )
+            decision.require("customers.update")
+            current = self.vault.read(row, frozenset())
+            if {"phone", "email", "name", "company"} & changes.keys():
+                name = changes.get("name", row.name)
+                company = changes.get("company", row.company)
+                phone = changes.get("phone", current.phone)
+                email = changes.get("email", current.email)
+                if not phone and not email:
+                    raise InvalidInput("phone", "a phone or an email is required")
+                duplicate = await self._find_duplicate(
+                    session,
+                    phone if "phone" in changes else "",
+                    email if "email" in changes else "",
+                    identity_key(name, company),
+                    exclude_id=row.id,
+                )
+                if duplicate is not None:
+                    raise ServiceError(
+                        f"customer {duplicate[0].code} already has this {duplicate[1]}",
+                        code=ErrorCode.DUPLICATE_CUSTOMER,
+                        details={"existing_code": duplicate[0].code, "matched_on": duplicate[1]},
+                    )
+            before = self._audit_view(row)
+            for field, value in changes.items():
+                if field in CONTACT_FIELDS:
+                    self.vault.store(row, field, value)
+                elif field == "location":
+                    row.lat, row.lng = value
+                else:
+                    setattr(row, field, value)
+            if {"name", "company"} & changes.keys():
+                row.identity_key = identity_key(row.name, row.company)
+            row.updated_at = utcnow()
+            after = self._audit_view(row)
+            changed = sorted(changes)
+            await audit.append(
+                session,
+                [
+                    audit.AuditEntry(
+                        actor_id=principal.id,
+                        action="customer.source.change"
+                        if "source" in changes
+                        else "customer.update",
+                        customer_ids=[row.id],
+                        fields=changed,
+                        before={k: before[k] for k in changed},
+                        after={k: after[k] for k in changed},
+                        reason=reason,
+                        branch_id=row.branch_id,
+                    )
+                ],
+            )
+        masks = read.masks_for(row.owner_id, row.team_id, row.branch_id) or frozenset(
+            CONTACT_FIELDS
+        )
+        return self.to_proto(row, self.vault.read(row, masks), masks)
+
+    # -- follow-ups (C5) ---------------------------------------------------------
+
+    async def record_follow_up(
+        self, request: pb.RecordFollowUpRequest
+    ) -> pb.RecordFollowUpResponse:
+        principal = current_principal()
+        kind = validation.enum_value("kind", request.kind, FOLLOW_UP_KINDS)
+        note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
+        at = from_timestamp(request.at) or utcnow()
+        if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
+            raise InvalidInput("at", "a follow-up cannot lie in the future")
+        async with self.db.read() as session:
+            customer = await session.scalar(
+                select(Customer).where(Customer.id == request.customer_id)
+            )
+        if customer is None:
+            raise NotFound(f"customer {request.customer_id} not found")
+        decision = await self.policy.decide(
+            principal, "customers.follow_up", customer_resource(customer)
+        )
+        if not decision.allow:
+            raise Forbidden(
+                "you may record follow-ups only on customers in your scope",
+                details={"reasons": ",".join(decision.reasons)},
+            )
+
+        async def insert(session: AsyncSession) -> pb.RecordFollowUpResponse:
+            follow_up = FollowUp(
+                id=new_id(),
+                customer_id=customer.id,
+                employee_id=principal.id,
+                kind=kind,
+                at=at,
+                note=note,
+                recorded_at=utcnow(),
+            )
+            session.add(follow_up)
+            await session.flush()
+            return pb.RecordFollowUpResponse(follow_up=follow_up_to_proto(follow_up))
+
+        return await run_idempotent(
+            self.db,
+            IdempotencyKey,
+            actor_id=principal.id,
+            operation="RecordFollowUp",
+            key=request.idempotency_key,
+            request=request,
+            response_type=pb.RecordFollowUpResponse,
+            work=insert,
+        )
+
+    async def list_follow_ups(self, request: pb.ListFollowUpsRequest) -> pb.ListFollowUpsResponse:
+        principal = current_principal()
+        requested = validation.page_size("page.page_size", request.page.page_size)
+        decision = await self.read_decision(principal)
+        size = decision.page_size(requested)
+        conditions: list[Any] = [scope_filter(decision, SCOPE)]
+        if request.customer_id:
+            conditions.append(FollowUp.customer_id == request.customer_id)
+        if request.employee_id:
+            conditions.append(FollowUp.employee_id == request.employee_id)
+        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        if start:
+            conditions.append(FollowUp.at >= start)
+        if end:
+            conditions.append(FollowUp.at < end)
+        query = (
+            select(FollowUp).join(Customer, Customer.id == FollowUp.customer_id).where(*conditions)
+        )
+        if request.page.page_token:
+            after_at, after_id = decode_cursor(request.page.page_token, 2)
+            at = cursor_datetime(after_at)
+            query = query.where(
+                or_(FollowUp.at < at, and_(FollowUp.at == at, FollowUp.id < str(after_id)))
+            )
+        query = query.order_by(FollowUp.at.desc(), FollowUp.id.desc()).limit(size + 1)
+        count_query = (
+            select(func.count())
+            .select_from(FollowUp)
+            .join(Customer, Customer.id == FollowUp.customer_id)
+            .where(*conditions)
+        )
+        async with self.db.read() as session:
+            rows = list((await session.scalars(query)).all())
+            total = int(await session.scalar(count_query) or 0)
+        has_next = len(rows) > size
+        rows = rows[:size]
+        return pb.ListFollowUpsResponse(
+            follow_ups=[follow_up_to_proto(row) for row in rows],
+            page_info=common_pb2.PageInfo(
+                next_page_token=encode_cursor(rows[-1].at, rows[-1].id)
+                if has_next and rows
+                else "",
+                has_next_page=has_next,
+                total_count=total,
+            ),
+        )
+
+    # -- reassignment (C6) -----------------------------------------------------------
+
+    async def reassign(self, request: pb.ReassignCustomersRequest) -> list[pb.Customer]:
+        principal = current_principal()
+        ids = list(dict.fromkeys(request.customer_ids))
+        if not ids:
+            raise InvalidInput("customer_ids", "name at least one customer")
+        if len(ids) > self.settings.reassign_max_customers:
+            raise InvalidInput(
+                "customer_ids",
+                f"at most {self.settings.reassign_max_customers} customers per reassignment",
+            )
+        reason = validation.text("reason", request.reason, required=True, max_length=1000)
+        new_owner = await self._owner(
+            principal,
+            validation.text("new_owner_id", request.new_owner_id, required=True, max_length=64),
+        )
+        decision = (await self.policy.decide(principal, "customers.reassign")).require(
+            "customers.reassign"
+        )
+        if decision.covering_grant(new_owner.id, new_owner.team_id, new_owner.branch_id) is None:
+            raise Forbidden(f"{new_owner.id} is outside your scope for reassignment")
+        async with self.db.transaction() as session:
+            rows = list(
+                (
+                    await session.scalars(
+                        select(Customer)
+                        .where(Customer.id.in_(ids), scope_filter(decision, SCOPE))
+                        .with_for_update()
+                    )
+                ).all()
+            )
+            if len(rows) != len(ids):
+                found = {row.id for row in rows}
+                missing = [i for i in ids if i not in found]
+                raise NotFound(
+                    f"customers not found or not yours to reassign: {', '.join(missing[:10])}"
+                )
+            previous = {row.id: row.owner_id for row in rows}
+            now = utcnow()
+            for row in rows:
+                row.owner_id, row.team_id, row.branch_id, row.updated_at = (
+                    new_owner.id,
+                    new_owner.team_id,
+                    new_owner.branch_id,
+                    now,
+                )
+            branches = {row.branch_id for row in rows}
+            await audit.append(
+                session,
+                [
+                    audit.AuditEntry(
+                        actor_id=principal.id,
+                        action="customer.reassign",
+                        customer_ids=ids,
+                        fields=["owner_id"],
+                        before={"owners": previous},
+                        after={"owner_id": new_owner.id},
+                        reason=reason,
+                        branch_id=branches.pop() if len(branches) == 1 else None,
+                    )
+                ],
+            )
+        read = await self.read_decision(principal)
+        messages, _, _ = self.present(rows, read, include_contact=False)
+        return messages
+
+    async def sync_owner(self, request: pb.SyncOwnerRequest) -> int:
+        principal = current_principal()
+        (await self.policy.decide(principal, "customers.owners.sync")).require(
+            "customers.owners.sync"
+        )
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(Customer)
+                .where(Customer.owner_id == request.employee_id)
+                .values(team_id=request.team_id or None, branch_id=request.branch_id or None)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def follow_up_to_proto(row: FollowUp) -> pb.FollowUp:
+    return pb.FollowUp(
+        id=row.id,
+        customer_id=row.customer_id,
+        employee_id=row.employee_id,
+        kind=pb.FollowUpKind.Value(f"FOLLOW_UP_KIND_{row.kind}"),
+        at=to_timestamp(row.at),
+        note=row.note,
+        recorded_at=to_timestamp(row.recorded_at),
+    )

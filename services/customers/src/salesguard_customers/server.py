@@ -1,0 +1,69 @@
+"""The customers service: its servicers wired to the shared runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from salesguard.crypto import BlindIndex, FieldCipher
+from salesguard.customers.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    customers_pb2,
+    customers_pb2_grpc,
+    exports_pb2,
+    exports_pb2_grpc,
+)
+from salesguard.directory import DirectoryClient
+from salesguard.grpc_server import Servicer
+from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_customers.contacts import ContactVault
+from salesguard_customers.exports import Exports
+from salesguard_customers.models import Alert, Base
+from salesguard_customers.registry import Registry
+from salesguard_customers.servicer import AuditServicer, CustomersServicer, ExportsServicer
+from salesguard_customers.settings import CustomersSettings
+
+
+def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
+    settings = runtime.settings
+    vault = ContactVault(
+        FieldCipher(settings.field_key_bytes), BlindIndex(settings.blind_index_key_bytes)
+    )
+    registry = Registry(runtime, vault, DirectoryClient(runtime.channels, runtime.name))
+    exports = Exports(registry, runtime.objects)
+    return [
+        Servicer(
+            customers_pb2_grpc.add_CustomersServiceServicer_to_server,
+            CustomersServicer(registry),
+            customers_pb2.DESCRIPTOR.services_by_name["CustomersService"],
+        ),
+        Servicer(
+            audit_pb2_grpc.add_AuditServiceServicer_to_server,
+            AuditServicer(registry),
+            audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+        ),
+        Servicer(
+            exports_pb2_grpc.add_ExportsServiceServicer_to_server,
+            ExportsServicer(exports),
+            exports_pb2.DESCRIPTOR.services_by_name["ExportsService"],
+        ),
+        runtime.alerts_servicer(Alert),
+    ]
+
+
+async def prepare(runtime: Runtime[CustomersSettings]) -> None:
+    await runtime.objects.ensure_bucket()
+
+
+service = GrpcServiceApp(
+    name="customers",
+    settings_class=CustomersSettings,
+    metadata=Base.metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    servicers=build_servicers,
+    on_start=prepare,
+)
+
+if __name__ == "__main__":
+    service.main()

@@ -1,0 +1,173 @@
+"""gRPC servicers of the customers service: thin adapters over the registry, audit and exports."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import struct_pb2
+
+from salesguard.common.v1 import common_pb2
+from salesguard.customers.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    customers_pb2_grpc,
+    exports_pb2,
+    exports_pb2_grpc,
+)
+from salesguard.customers.v1 import (
+    customers_pb2 as pb,
+)
+from salesguard.pagination import encode_cursor
+from salesguard.principal import current_principal
+from salesguard.timeutil import to_timestamp
+from salesguard.validation import page_size
+from salesguard_customers import audit
+from salesguard_customers.exports import Exports
+from salesguard_customers.models import AuditEvent
+from salesguard_customers.registry import Registry
+
+Context = grpc.aio.ServicerContext
+
+
+class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    async def RegisterCustomer(
+        self, request: pb.RegisterCustomerRequest, context: Context
+    ) -> pb.RegisterCustomerResponse:
+        return await self._registry.register(request)
+
+    async def GetCustomer(
+        self, request: pb.GetCustomerRequest, context: Context
+    ) -> pb.GetCustomerResponse:
+        return pb.GetCustomerResponse(customer=await self._registry.get(request))
+
+    async def BatchGetCustomers(
+        self, request: pb.BatchGetCustomersRequest, context: Context
+    ) -> pb.BatchGetCustomersResponse:
+        return pb.BatchGetCustomersResponse(customers=await self._registry.batch_get(request))
+
+    async def ListCustomers(
+        self, request: pb.ListCustomersRequest, context: Context
+    ) -> pb.ListCustomersResponse:
+        return await self._registry.list(request)
+
+    async def UpdateCustomer(
+        self, request: pb.UpdateCustomerRequest, context: Context
+    ) -> pb.UpdateCustomerResponse:
+        return pb.UpdateCustomerResponse(customer=await self._registry.update(request))
+
+    async def RecordFollowUp(
+        self, request: pb.RecordFollowUpRequest, context: Context
+    ) -> pb.RecordFollowUpResponse:
+        return await self._registry.record_follow_up(request)
+
+    async def ListFollowUps(
+        self, request: pb.ListFollowUpsRequest, context: Context
+    ) -> pb.ListFollowUpsResponse:
+        return await self._registry.list_follow_ups(request)
+
+    async def ReassignCustomers(
+        self, request: pb.ReassignCustomersRequest, context: Context
+    ) -> pb.ReassignCustomersResponse:
+        return pb.ReassignCustomersResponse(customers=await self._registry.reassign(request))
+
+    async def SyncOwner(
+        self, request: pb.SyncOwnerRequest, context: Context
+    ) -> pb.SyncOwnerResponse:
+        return pb.SyncOwnerResponse(updated_count=await self._registry.sync_owner(request))
+
+
+def audit_event_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
+    before, after = struct_pb2.Struct(), struct_pb2.Struct()
+    before.update(event.before or {})
+    after.update(event.after or {})
+    return audit_pb2.AuditEvent(
+        id=event.id,
+        seq=event.seq,
+        at=to_timestamp(event.at),
+        actor_id=event.actor_id,
+        action=event.action,
+        customer_ids=list(event.customer_ids),
+        fields=list(event.fields),
+        before=before,
+        after=after,
+        reason=event.reason,
+        trace_id=event.trace_id,
+        branch_id=event.branch_id or "",
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._db = registry.db
+        self._policy = registry.policy
+
+    async def ListAuditEvents(
+        self, request: audit_pb2.ListAuditEventsRequest, context: Context
+    ) -> audit_pb2.ListAuditEventsResponse:
+        requested = page_size("page.page_size", request.page.page_size)
+        decision = (await self._policy.decide(current_principal(), "audit.read")).require(
+            "audit.read"
+        )
+        page = await audit.list_events(
+            self._db,
+            decision,
+            request.filter,
+            request.page.page_token,
+            decision.page_size(requested),
+        )
+        cursors = [encode_cursor(event.seq) for event in page.events]
+        return audit_pb2.ListAuditEventsResponse(
+            events=[audit_event_to_proto(event) for event in page.events],
+            cursors=cursors,
+            page_info=common_pb2.PageInfo(
+                next_page_token=cursors[-1] if page.has_next and cursors else "",
+                has_next_page=page.has_next,
+                total_count=page.total,
+            ),
+        )
+
+    async def VerifyAuditChain(
+        self, request: audit_pb2.VerifyAuditChainRequest, context: Context
+    ) -> audit_pb2.VerifyAuditChainResponse:
+        (await self._policy.decide(current_principal(), "audit.verify")).require("audit.verify")
+        report = await audit.verify_chain(self._db)
+        return audit_pb2.VerifyAuditChainResponse(
+            intact=report.intact,
+            checked_count=report.checked_count,
+            first_broken_seq=report.first_broken_seq or 0,
+            first_broken_id=report.first_broken_id or "",
+            problem=report.problem,
+        )
+
+
+class ExportsServicer(exports_pb2_grpc.ExportsServiceServicer):
+    def __init__(self, exports: Exports) -> None:
+        self._exports = exports
+
+    async def RequestExport(
+        self, request: exports_pb2.RequestExportRequest, context: Context
+    ) -> exports_pb2.RequestExportResponse:
+        return exports_pb2.RequestExportResponse(
+            export_request=await self._exports.request(request)
+        )
+
+    async def DecideExport(
+        self, request: exports_pb2.DecideExportRequest, context: Context
+    ) -> exports_pb2.DecideExportResponse:
+        return exports_pb2.DecideExportResponse(export_request=await self._exports.decide(request))
+
+    async def RunExport(
+        self, request: exports_pb2.RunExportRequest, context: Context
+    ) -> exports_pb2.RunExportResponse:
+        return await self._exports.run(request)
+
+    async def GetExportRequest(
+        self, request: exports_pb2.GetExportRequestRequest, context: Context
+    ) -> exports_pb2.GetExportRequestResponse:
+        return exports_pb2.GetExportRequestResponse(
+            export_request=await self._exports.get(request.id)
+        )

@@ -1,0 +1,21 @@
+"""Settings of the customers service (on top of the shared ones)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from salesguard.settings import Settings
+
+
+class CustomersSettings(Settings):
+    # C2: registration later than this after first contact raises LATE_REGISTRATION.
+    late_registration_hours: float = Field(default=24.0, gt=0)
+    # Phones without a country code are read as numbers of this region (E.164).
+    default_phone_region: str = "CN"
+    # C9: the most customers one export may hold, and how long its URL lives.
+    export_max_rows: int = Field(default=10_000, ge=1)
+    export_url_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    # The most customers one reassignment may move.
+    reassign_max_customers: int = Field(default=1_000, ge=1)
+    # Registrations whose first contact lies further ahead than this are refused.
+    clock_skew_seconds: int = Field(default=300, ge=0)
