@@ -173,29 +173,41 @@ class PolicyEngine(Protocol):
 
 
 class EmbeddedPolicyEngine:
-    """The Rego policies evaluated in-process with regopy (the embedded profile)."""
+    """The Rego policies evaluated in-process with regopy (the embedded profile).
+
+    The policies are compiled once into a bundle with the entrypoints services
+    query; a query then takes well under a millisecond instead of recompiling.
+    """
+
+    ENTRYPOINTS = (DECISION_PATH, THRESHOLDS_PATH)
 
     def __init__(self, policies_dir: Path) -> None:
         import regopy
 
         self._regopy = regopy
         self._lock = threading.Lock()
-        self._interpreter = regopy.Interpreter()
+        builder = regopy.Interpreter()
         modules = sorted(
             path for path in policies_dir.rglob("*.rego") if not path.name.endswith("_test.rego")
         )
         if not modules:
             raise FileNotFoundError(f"no Rego policies under {policies_dir.resolve()}")
         for path in modules:
-            self._interpreter.add_module(str(path.relative_to(policies_dir)), path.read_text())
-        self._interpreter.add_data_json(json.dumps(_load_data_documents(policies_dir)))
+            builder.add_module(str(path.relative_to(policies_dir)), path.read_text())
+        builder.add_data_json(json.dumps(_load_data_documents(policies_dir)))
+        self._bundle = builder.build(None, [_entrypoint(path) for path in self.ENTRYPOINTS])
+        if not self._bundle.ok():
+            raise RuntimeError(f"the policies under {policies_dir} do not compile")
+        self._interpreter = regopy.Interpreter()
 
     async def evaluate(self, path: str, input_document: Mapping[str, Any] | None) -> Any:
-        # The interpreter is not thread-safe and a query takes about a millisecond:
+        if path not in self.ENTRYPOINTS:
+            raise ValueError(f"{path} is not an entrypoint of the embedded policies")
+        # The interpreter is not thread-safe and a query takes under a millisecond:
         # evaluate under a lock on the event loop's thread rather than hopping threads.
         with self._lock:
             self._interpreter.set_input(self._regopy.Input(input_document or {}))
-            output = self._interpreter.query(f"data.{path}")
+            output = self._interpreter.query_bundle_entrypoint(self._bundle, _entrypoint(path))
         if not output.ok():
             raise RuntimeError(f"policy evaluation failed: {output}")
         expressions = json.loads(str(output)).get("expressions") or []
@@ -203,6 +215,10 @@ class EmbeddedPolicyEngine:
 
     async def close(self) -> None:
         return None
+
+
+def _entrypoint(path: str) -> str:
+    return path.replace(".", "/")
 
 
 def _load_data_documents(policies_dir: Path) -> dict[str, Any]:

@@ -166,8 +166,12 @@ def load(settings_class: type[S], **overrides: object) -> S:
     try:
         return settings_class(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"SALESGUARD_{'_'.join(str(p) for p in err['loc']).upper() or '?'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_describe(err["loc"], err["msg"]) for err in exc.errors())
         raise SettingsError(f"invalid configuration: {problems}") from None
+
+
+def _describe(location: tuple[int | str, ...], message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    if not location:  # a check across settings names them in its message
+        return message
+    return f"SALESGUARD_{'_'.join(str(part) for part in location).upper()}: {message}"

@@ -1,0 +1,71 @@
+# salesguard — the commands developers and CI use. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+# Go-built tools (opa, buf, helm, weed) live here; uv may live in ~/.local/bin.
+export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(HOME)/.local/bin:$(PATH)
+
+UV_SYNC := uv sync --frozen --quiet
+PYTHON_PACKAGES := shared/src services/customers/src services/attendance/src gateway/src
+GENERATED := shared/src/salesguard/common shared/src/salesguard/customers shared/src/salesguard/attendance
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv: # uv installs every Python dependency from the lock file
+	@command -v uv >/dev/null || python3 -m pip install --quiet --disable-pip-version-check uv
+
+.PHONY: sync
+sync: uv ## install the workspace (Python packages) into .venv
+	@$(UV_SYNC)
+
+.PHONY: run
+run: sync ## run the whole suite locally (embedded profile: SQLite, in-process policies, local objects)
+	uv run --frozen salesguard run
+
+.PHONY: tools
+tools: ## build the pinned Go tools (opa, buf, helm, weed) unless already present
+	@bash scripts/ensure-tools.sh
+
+.PHONY: postgres
+postgres: ## install and start the PostgreSQL server the integration tests use
+	@bash scripts/ensure-postgres.sh
+
+.PHONY: proto
+proto: sync ## regenerate the gRPC stubs into the shared package
+	@bash scripts/gen-proto.sh
+
+.PHONY: proto-check
+proto-check: proto ## fail when the committed stubs differ from freshly generated ones
+	@git diff --exit-code --stat -- $(GENERATED) || { echo "stubs are stale: run 'make proto' and commit"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- $(GENERATED))" || { echo "untracked stubs: run 'make proto' and commit"; exit 1; }
+
+.PHONY: lint
+lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
+	uv run --frozen ruff check .
+	uv run --frozen ruff format --check .
+	uv run --frozen mypy $(PYTHON_PACKAGES) tests benchmarks
+	buf lint
+	opa fmt --list --fail policies/
+	opa check --strict policies/
+	@$(MAKE) --no-print-directory proto-check
+
+.PHONY: policy-test
+policy-test: tools ## opa test with coverage
+	opa test policies/ --coverage --threshold 90 --fail-on-empty > /dev/null && echo "opa test: passed, coverage >= 90 %"
+
+.PHONY: pytest
+pytest: sync tools postgres ## unit and integration tests (real PostgreSQL, OPA, S3 and gRPC servers)
+	uv run --frozen pytest
+
+.PHONY: test
+test: lint policy-test pytest ## everything CI runs
+
+.PHONY: schema
+schema: sync ## refresh the committed GraphQL SDL snapshot
+	uv run --frozen strawberry export-schema salesguard_gateway.schema:schema --output gateway/schema.graphql
+
+.PHONY: bench
+bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)
+	uv run --frozen python benchmarks/customers_gateway.py

@@ -1,0 +1,86 @@
+"""Fixtures: real backends started once per session, and the suite in front of them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from salesguard.telemetry import setup_telemetry
+
+from tests.harness import POLICIES, SERVICES, Backends, Suite
+from tests.support.servers import OpaServer, PostgresDatabases, S3Server
+
+# One tracer provider per process, installed before any engine or server exists,
+# so database and gRPC spans are recorded (the trace test reads them).
+SPANS = InMemorySpanExporter()
+setup_telemetry("tests", None, span_exporter=SPANS)
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    return SPANS
+
+
+@pytest.fixture(scope="session")
+def opa_server() -> Iterator[OpaServer]:
+    with OpaServer(POLICIES) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def postgres() -> AsyncIterator[PostgresDatabases]:
+    databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
+    yield databases
+    await databases.drop_all()
+
+
+SuiteFactory = Callable[[], Awaitable[Suite]]
+
+
+@pytest.fixture(scope="session")
+async def full_suite_factory(
+    opa_server: OpaServer, s3_server: S3Server, postgres: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[SuiteFactory]:
+    """Start suites on fresh PostgreSQL databases, the OPA server and the S3 server."""
+    started: list[Suite] = []
+
+    async def start() -> Suite:
+        backends = Backends(
+            database_urls={name: await postgres.create(name) for name in SERVICES},
+            opa_url=opa_server.url,
+            s3_endpoint=s3_server.endpoint,
+            s3_access_key=s3_server.access_key,
+            s3_secret_key=s3_server.secret_key,
+            s3_bucket=f"salesguard-{len(started)}",
+        )
+        suite = await Suite.start(backends, tmp_path_factory.mktemp("suite"))
+        started.append(suite)
+        return suite
+
+    yield start
+    for suite in started:
+        await suite.stop()
+
+
+@pytest.fixture(scope="session")
+async def suite(full_suite_factory: SuiteFactory) -> Suite:
+    """The suite most integration tests share; each test works in its own branch."""
+    return await full_suite_factory()
+
+
+@pytest.fixture
+async def embedded_suite(tmp_path: Path) -> AsyncIterator[Suite]:
+    """The embedded profile (SQLite, regopy, local objects): what `make run` starts."""
+    suite = await Suite.start(Backends(), tmp_path)
+    yield suite
+    await suite.stop()
