@@ -68,4 +68,4 @@ schema: sync ## refresh the committed GraphQL SDL snapshot
 
 .PHONY: bench
 bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)
-	uv run --frozen python benchmarks/customers_gateway.py
+	uv run --frozen python -m benchmarks.customers_gateway

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import metrics
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database, UtcDateTime, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
+from salesguard.grpc_server import ServicerContext
 from salesguard.pagination import cursor_datetime, decode_cursor, encode_cursor
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
@@ -303,10 +303,10 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self._db = db
         self._policy = policy
         self._model = model
-        self._scope = ScopeColumns(owner=model.employee_id, branch=model.branch_id)  # type: ignore[arg-type]
+        self._scope = ScopeColumns(owner=model.employee_id, branch=model.branch_id)
 
     async def ListAlerts(
-        self, request: common_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
+        self, request: common_pb2.ListAlertsRequest, context: ServicerContext
     ) -> common_pb2.ListAlertsResponse:
         decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
             "alerts.read"
@@ -383,7 +383,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         return conditions
 
     async def UpdateAlert(
-        self, request: common_pb2.UpdateAlertRequest, context: grpc.aio.ServicerContext
+        self, request: common_pb2.UpdateAlertRequest, context: ServicerContext
     ) -> common_pb2.UpdateAlertResponse:
         principal = current_principal()
         status = _enum_name(common_pb2.AlertStatus, "ALERT_STATUS_", request.status, "status")

@@ -64,7 +64,11 @@ def run_suite(selected: list[str]) -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    def on_sigterm(*_: object) -> None:
+        stop_all()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for name in names:
             child = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI

@@ -99,7 +99,8 @@ class ServiceError(Exception):
         status = status_pb2.Status(
             code=self.grpc_code.value[0], message=self.message, details=packed
         )
-        return rpc_status.to_status(status)
+        converted: grpc.Status = rpc_status.to_status(status)
+        return converted
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code.value}: {self.message})"
@@ -149,11 +150,11 @@ def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -
     return packed
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> ServiceError:
+def from_rpc_error(error: grpc.aio.AioRpcError) -> ServiceError:
     """The ServiceError a failed call carries, or the nearest one for a foreign status."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    message = error.details() or "the service call failed"  # type: ignore[union-attr]
-    grpc_code: grpc.StatusCode = error.code()  # type: ignore[union-attr]
+    status = rpc_status.from_call(error)
+    message = error.details() or "the service call failed"
+    grpc_code = error.code()
     if status is not None:
         code: ErrorCode | None = None
         details: dict[str, str] = {}

@@ -20,10 +20,7 @@ from salesguard.principal import current_principal, principal_metadata
 SERVICES = ("customers", "attendance", "orders", "commissions")
 
 
-class _CallerInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-):
+class _CallerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
     def __init__(self, secret: bytes, timeout: float) -> None:
         self._secret = secret
         self._timeout = timeout
@@ -91,12 +88,10 @@ class ServiceChannels:
     def channel(self, service: str) -> grpc.aio.Channel:
         channel = self._channels.get(service)
         if channel is None:
+            tracing = aio_client_interceptors()  # type: ignore[no-untyped-call]
             channel = grpc.aio.insecure_channel(
                 self._addresses[service],
-                interceptors=[
-                    *aio_client_interceptors(),
-                    _CallerInterceptor(self._secret, self._timeout),
-                ],
+                interceptors=[*tracing, _CallerInterceptor(self._secret, self._timeout)],
                 options=[("grpc.max_receive_message_length", 8 << 20)],
             )
             self._channels[service] = channel

@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -36,43 +36,47 @@ _latency = _meter.create_histogram("salesguard.rpc.duration", unit="ms", descrip
 # Methods any caller may use without a principal.
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+# What servicer methods receive; the message types vary per method.
+ServicerContext = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, ServicerContext], Awaitable[Any]]
+StreamHandler = Callable[[Any, ServicerContext], AsyncIterator[Any]]
+if TYPE_CHECKING:  # generic only in the type stubs
+    MethodHandler = grpc.RpcMethodHandler[Any, Any]
 
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, internal_secret: bytes) -> None:
         self._secret = internal_secret
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[MethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> MethodHandler | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_METHOD_PREFIXES):
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.unary_unary),
+                self._wrap_unary(method, cast(Handler, handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                self._wrap_stream(method, cast(StreamHandler, handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
     def _wrap_unary(self, method: str, behaviour: Handler) -> Handler:
-        async def serve(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def serve(request: Any, context: ServicerContext) -> Any:
             started = time.perf_counter()
             outcome = "OK"
             try:
-                principal = principal_from_metadata(context.invocation_metadata(), self._secret)
+                principal = principal_from_metadata(_metadata(context), self._secret)
                 with acting_as(principal):
                     return await behaviour(request, context)
             except ServiceError as error:
@@ -91,11 +95,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return serve
 
     def _wrap_stream(self, method: str, behaviour: StreamHandler) -> StreamHandler:
-        async def serve(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def serve(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
             started = time.perf_counter()
             outcome = "OK"
             try:
-                principal = principal_from_metadata(context.invocation_metadata(), self._secret)
+                principal = principal_from_metadata(_metadata(context), self._secret)
                 with acting_as(principal):
                     async for item in behaviour(request, context):
                         yield item
@@ -113,6 +117,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 _record(method, outcome, started)
 
         return serve
+
+
+def _metadata(context: ServicerContext) -> list[tuple[str, str | bytes]]:
+    return [(key, value) for key, value in context.invocation_metadata() or ()]
 
 
 def _record(method: str, outcome: str, started: float) -> None:
@@ -146,7 +154,7 @@ class GrpcServer:
         internal_secret: bytes,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(), ServiceInterceptor(internal_secret)],
+            interceptors=[aio_server_interceptor(), ServiceInterceptor(internal_secret)],  # type: ignore[no-untyped-call]
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)],
         )
         self._health = health.aio.HealthServicer()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import LargeBinary, String
@@ -30,6 +30,10 @@ class IdempotencyColumns:
     """Columns of a service's ``idempotency_keys`` table."""
 
     __tablename__ = "idempotency_keys"
+
+    if TYPE_CHECKING:  # the mapped subclass gets SQLAlchemy's keyword constructor
+
+        def __init__(self, **values: Any) -> None: ...
 
     actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     operation: Mapped[str] = mapped_column(String(64), primary_key=True)

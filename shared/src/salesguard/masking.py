@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 MASK = "****"
 
 
@@ -36,10 +38,15 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1)
 
 
-MASKERS = {"phone": mask_phone, "email": mask_email, "address": mask_address}
+MASKERS: dict[str, Callable[[str], str]] = {
+    "phone": mask_phone,
+    "email": mask_email,
+    "address": mask_address,
+}
 
 
 def mask_value(field: str, value: str) -> str:
     if not value:
         return value
-    return MASKERS.get(field, lambda _v: MASK)(value)
+    masker = MASKERS.get(field)
+    return masker(value) if masker is not None else MASK

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import grpc
 
 from salesguard.attendance.v1 import directory_pb2 as pb
 from salesguard.attendance.v1 import directory_pb2_grpc
+from salesguard.grpc_server import ServicerContext as Context
 from salesguard_attendance.directory import Directory
-
-Context = grpc.aio.ServicerContext
 
 
 class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):

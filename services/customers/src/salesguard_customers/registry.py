@@ -550,7 +550,7 @@ class Registry:
             func.lower(Customer.company).like(pattern, escape="\\"),
         )
 
-    async def list(self, request: pb.ListCustomersRequest) -> pb.ListCustomersResponse:
+    async def list_customers(self, request: pb.ListCustomersRequest) -> pb.ListCustomersResponse:
         principal = current_principal()
         requested = validation.page_size("page.page_size", request.page.page_size)
         decision = await self.read_decision(principal)

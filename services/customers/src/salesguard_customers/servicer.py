@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
 from google.protobuf import struct_pb2
 
 from salesguard.common.v1 import common_pb2
@@ -16,6 +15,7 @@ from salesguard.customers.v1 import (
 from salesguard.customers.v1 import (
     customers_pb2 as pb,
 )
+from salesguard.grpc_server import ServicerContext as Context
 from salesguard.pagination import encode_cursor
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
@@ -24,8 +24,6 @@ from salesguard_customers import audit
 from salesguard_customers.exports import Exports
 from salesguard_customers.models import AuditEvent
 from salesguard_customers.registry import Registry
-
-Context = grpc.aio.ServicerContext
 
 
 class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
@@ -50,7 +48,7 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
     async def ListCustomers(
         self, request: pb.ListCustomersRequest, context: Context
     ) -> pb.ListCustomersResponse:
-        return await self._registry.list(request)
+        return await self._registry.list_customers(request)
 
     async def UpdateCustomer(
         self, request: pb.UpdateCustomerRequest, context: Context

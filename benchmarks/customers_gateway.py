@@ -1,0 +1,284 @@
+"""customers(first: 50) through the gateway against the same page by direct gRPC, and registerCustomer throughput.
+
+Full profile, as deployed: PostgreSQL holding 100 000 customers, an OPA server,
+and attendance, customers and the gateway each in its own process (started
+with ``salesguard serve``). The benchmark client measures both paths in
+alternation, so drift on the machine affects both alike, and prints p50/p99,
+the gateway/direct ratio, and how many policy decisions each request cost.
+
+    uv run python -m benchmarks.customers_gateway [--customers 100000] [--rounds 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert
+
+from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.common.v1 import common_pb2
+from salesguard.crypto import BlindIndex, FieldCipher
+from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
+from salesguard.db import Database, new_id
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard.settings import DEV_INTERNAL_SECRET, Settings
+from salesguard.tokens import issue_dev_token
+from salesguard_customers.contacts import ContactVault, identity_key
+from salesguard_customers.models import Customer
+
+from tests.support.servers import OpaServer, PostgresDatabases, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"  # noqa: S105
+PAGE_QUERY = """
+query Page($after: String) {
+  customers(first: 50, after: $after) {
+    edges { node { id code name company phone email address source sourceDetail registeredAt } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+REGISTER = """
+mutation Register($input: RegisterCustomerInput!) {
+  registerCustomer(input: $input) { customer { id code } warnings }
+}
+"""
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], name: str) -> None:
+    import socket
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"{name} did not start")
+
+
+def opa_decisions(opa: OpaServer) -> int:
+    """Policy queries OPA has answered so far (its Prometheus counter of POST /v1/data)."""
+    with urllib.request.urlopen(f"{opa.url}/metrics", timeout=5) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("http_request_duration_seconds_count") and 'handler="v1/data"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]]) -> None:
+    """Set-based inserts with the service's own encryption (dev keys), 5 000 rows per statement."""
+    settings = Settings()
+    vault = ContactVault(FieldCipher(settings.field_key_bytes), BlindIndex(settings.blind_index_key_bytes))
+    db = Database(url)
+    start = datetime.now(UTC) - timedelta(days=365)
+    async with db.transaction() as session:
+        for offset in range(0, count, 5000):
+            rows: list[dict[str, Any]] = []
+            for number in range(offset, min(count, offset + 5000)):
+                owner, team, branch = owners[number % len(owners)]
+                customer = Customer(id=new_id(), name=f"Customer {number}", company=f"Company {number % 9973}")
+                vault.store(customer, "phone", f"+86139{number:08d}")
+                vault.store(customer, "email", f"c{number}@example.com")
+                vault.store(customer, "address", f"{number} Nanjing Road, Shanghai")
+                at = start + timedelta(seconds=300 * number)
+                rows.append(
+                    {
+                        "id": customer.id,
+                        "name": customer.name,
+                        "company": customer.company,
+                        "identity_key": identity_key(customer.name, customer.company),
+                        "phone_cipher": customer.phone_cipher,
+                        "phone_index": customer.phone_index,
+                        "email_cipher": customer.email_cipher,
+                        "email_index": customer.email_index,
+                        "address_cipher": customer.address_cipher,
+                        "source": "WEBSITE" if number % 3 else "PERSONAL",
+                        "source_detail": "",
+                        "owner_id": owner,
+                        "team_id": team,
+                        "branch_id": branch,
+                        "status": "ACTIVE",
+                        "first_contact_at": at,
+                        "registered_at": at,
+                        "registered_by": owner,
+                        "updated_at": at,
+                    }
+                )
+            await session.execute(insert(Customer), rows)
+    await db.dispose()
+
+
+async def timed(call: Callable[[], Awaitable[Any]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return (time.perf_counter() - started) * 1000
+
+
+async def run(customer_count: int, rounds: int, registrations: int) -> None:
+    databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
+    urls = {name: await databases.create(f"bench_{name}") for name in ("attendance", "customers")}
+    ports = {"attendance": free_port(), "customers": free_port(), "gateway": free_port()}
+    processes: list[subprocess.Popen[bytes]] = []
+    opa = OpaServer(REPO / "policies").start()
+    try:
+        base_env = {
+            **os.environ,
+            "SALESGUARD_PROFILE": "full",
+            "SALESGUARD_OPA_URL": opa.url,
+            "SALESGUARD_POLICIES_DIR": str(REPO / "policies"),
+            "SALESGUARD_JWT_SECRET": JWT_SECRET,
+            "SALESGUARD_LOG_LEVEL": "WARNING",
+            "SALESGUARD_ATTENDANCE_ADDRESS": f"127.0.0.1:{ports['attendance']}",
+            "SALESGUARD_CUSTOMERS_ADDRESS": f"127.0.0.1:{ports['customers']}",
+            "SALESGUARD_GATEWAY_PORT": str(ports["gateway"]),
+            "SALESGUARD_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
+            "SALESGUARD_DATA_DIR": str(REPO / ".salesguard" / "bench"),
+        }
+        for name in ("attendance", "customers", "gateway"):
+            env = dict(base_env, SALESGUARD_GRPC_PORT=str(ports[name]))
+            if name in urls:
+                env["SALESGUARD_DATABASE_URL"] = urls[name]
+            process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)  # noqa: S603
+            processes.append(process)
+            wait_listening(ports[name], process, name)
+
+        channels = ServiceChannels(
+            {"attendance": base_env["SALESGUARD_ATTENDANCE_ADDRESS"], "customers": base_env["SALESGUARD_CUSTOMERS_ADDRESS"]},
+            DEV_INTERNAL_SECRET.encode(),
+            30,
+        )
+        directory = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+        with acting_as(Principal("admin", ("ADMIN",))):
+            await directory.UpsertBranch(
+                directory_pb2.UpsertBranchRequest(
+                    branch=directory_pb2.Branch(id="hq", name="HQ", time_zone="Asia/Shanghai", headquarters=True)
+                )
+            )
+            await directory.UpsertTeam(directory_pb2.UpsertTeamRequest(team=directory_pb2.Team(id="t1", name="T1", branch_id="hq")))
+            people = [("hr1", directory_pb2.ROLE_HR), ("mgr1", directory_pb2.ROLE_MANAGER)] + [
+                (f"rep{i}", directory_pb2.ROLE_SALES_SENIOR) for i in range(20)
+            ]
+            for employee_id, role in people:
+                await directory.UpsertEmployee(
+                    directory_pb2.UpsertEmployeeRequest(
+                        employee=directory_pb2.Employee(id=employee_id, name=employee_id, roles=[role], team_id="t1", branch_id="hq")
+                    )
+                )
+        started = time.perf_counter()
+        await seed_customers(urls["customers"], customer_count, [(f"rep{i}", "t1", "hq") for i in range(20)])
+        print(f"seeded {customer_count} customers in {time.perf_counter() - started:.1f} s")
+
+        with acting_as(Principal.system("benchmark")):
+            resolved = await directory.ResolvePrincipal(directory_pb2.ResolvePrincipalRequest(employee_id="hr1"))
+        reader = Principal.from_proto(resolved.principal)
+        customers = customers_pb2_grpc.CustomersServiceStub(channels.channel("customers"))
+        token = issue_dev_token(JWT_SECRET, "hr1")
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{ports['gateway']}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+
+            async def direct() -> None:
+                with acting_as(reader):
+                    response = await customers.ListCustomers(
+                        customers_pb2.ListCustomersRequest(
+                            page=common_pb2.PageRequest(page_size=50), include_contact=True
+                        )
+                    )
+                assert len(response.customers) == 50
+
+            async def gateway() -> None:
+                response = await client.post("/graphql", json={"query": PAGE_QUERY})
+                body = response.json()
+                assert "errors" not in body and len(body["data"]["customers"]["edges"]) == 50, body
+
+            for _ in range(20):  # warm-up: connections, caches, JIT-free but page-cache warm
+                await direct()
+                await gateway()
+            decisions_before = opa_decisions(opa)
+            direct_ms, gateway_ms = [], []
+            for _ in range(rounds):
+                direct_ms.append(await timed(direct))
+                gateway_ms.append(await timed(gateway))
+            decisions = opa_decisions(opa) - decisions_before
+
+            print(f"\ncustomers(first: 50), 10 fields, {customer_count} customers, HR caller, {rounds} rounds each")
+            print(f"  {'path':<10}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
+            for name, samples in (("direct", direct_ms), ("gateway", gateway_ms)):
+                print(f"  {name:<10}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}")
+            print(f"  gateway/direct at p50: {percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5):.2f}x")
+            print(f"  policy decisions per request: {decisions / (2 * rounds):.2f} (OPA answered {decisions})")
+
+            async def register_through_gateway(index: int) -> None:
+                variables = {
+                    "input": {
+                        "name": f"New customer {index}",
+                        "company": "Bench Ltd",
+                        "phone": f"+86137{index:08d}",
+                        "source": "WEBSITE",
+                        "firstContactAt": datetime.now(UTC).isoformat(),
+                        "idempotencyKey": f"bench-{index}",
+                    }
+                }
+                rep_token = issue_dev_token(JWT_SECRET, f"rep{index % 20}")
+                response = await client.post(
+                    "/graphql",
+                    json={"query": REGISTER, "variables": variables},
+                    headers={"Authorization": f"Bearer {rep_token}"},
+                )
+                assert "errors" not in response.json(), response.json()
+
+            semaphore = asyncio.Semaphore(16)
+
+            async def bounded(index: int) -> None:
+                async with semaphore:
+                    await register_through_gateway(index)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(bounded(i) for i in range(registrations)))
+            elapsed = time.perf_counter() - started
+            print(f"\nregisterCustomer through the gateway: {registrations} in {elapsed:.2f} s = {registrations / elapsed:.0f}/s (16 concurrent)")
+        await channels.close()
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
+        opa.close()
+        await databases.drop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--registrations", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(run(args.customers, args.rounds, args.registrations))
+
+
+if __name__ == "__main__":
+    main()
+
