@@ -38,11 +38,10 @@ from salesguard.settings import DEV_INTERNAL_SECRET, Settings
 from salesguard.tokens import issue_dev_token
 from salesguard_customers.contacts import ContactVault, identity_key
 from salesguard_customers.models import Customer
-
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
 REPO = Path(__file__).resolve().parents[1]
-JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"  # noqa: S105
+JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"
 PAGE_QUERY = """
 query Page($after: String) {
   customers(first: 50, after: $after) {
@@ -91,7 +90,9 @@ def opa_decisions(opa: OpaServer) -> int:
 async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]]) -> None:
     """Set-based inserts with the service's own encryption (dev keys), 5 000 rows per statement."""
     settings = Settings()
-    vault = ContactVault(FieldCipher(settings.field_key_bytes), BlindIndex(settings.blind_index_key_bytes))
+    vault = ContactVault(
+        FieldCipher(settings.field_key_bytes), BlindIndex(settings.blind_index_key_bytes)
+    )
     db = Database(url)
     start = datetime.now(UTC) - timedelta(days=365)
     async with db.transaction() as session:
@@ -99,7 +100,9 @@ async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]
             rows: list[dict[str, Any]] = []
             for number in range(offset, min(count, offset + 5000)):
                 owner, team, branch = owners[number % len(owners)]
-                customer = Customer(id=new_id(), name=f"Customer {number}", company=f"Company {number % 9973}")
+                customer = Customer(
+                    id=new_id(), name=f"Customer {number}", company=f"Company {number % 9973}"
+                )
                 vault.store(customer, "phone", f"+86139{number:08d}")
                 vault.store(customer, "email", f"c{number}@example.com")
                 vault.store(customer, "address", f"{number} Nanjing Road, Shanghai")
@@ -161,12 +164,17 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
             env = dict(base_env, SALESGUARD_GRPC_PORT=str(ports[name]))
             if name in urls:
                 env["SALESGUARD_DATABASE_URL"] = urls[name]
-            process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)  # noqa: S603
+            process = subprocess.Popen(
+                [sys.executable, "-m", "salesguard.cli", "serve", name], env=env
+            )
             processes.append(process)
             wait_listening(ports[name], process, name)
 
         channels = ServiceChannels(
-            {"attendance": base_env["SALESGUARD_ATTENDANCE_ADDRESS"], "customers": base_env["SALESGUARD_CUSTOMERS_ADDRESS"]},
+            {
+                "attendance": base_env["SALESGUARD_ATTENDANCE_ADDRESS"],
+                "customers": base_env["SALESGUARD_CUSTOMERS_ADDRESS"],
+            },
             DEV_INTERNAL_SECRET.encode(),
             30,
         )
@@ -174,30 +182,48 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
         with acting_as(Principal("admin", ("ADMIN",))):
             await directory.UpsertBranch(
                 directory_pb2.UpsertBranchRequest(
-                    branch=directory_pb2.Branch(id="hq", name="HQ", time_zone="Asia/Shanghai", headquarters=True)
+                    branch=directory_pb2.Branch(
+                        id="hq", name="HQ", time_zone="Asia/Shanghai", headquarters=True
+                    )
                 )
             )
-            await directory.UpsertTeam(directory_pb2.UpsertTeamRequest(team=directory_pb2.Team(id="t1", name="T1", branch_id="hq")))
+            await directory.UpsertTeam(
+                directory_pb2.UpsertTeamRequest(
+                    team=directory_pb2.Team(id="t1", name="T1", branch_id="hq")
+                )
+            )
             people = [("hr1", directory_pb2.ROLE_HR), ("mgr1", directory_pb2.ROLE_MANAGER)] + [
                 (f"rep{i}", directory_pb2.ROLE_SALES_SENIOR) for i in range(20)
             ]
             for employee_id, role in people:
                 await directory.UpsertEmployee(
                     directory_pb2.UpsertEmployeeRequest(
-                        employee=directory_pb2.Employee(id=employee_id, name=employee_id, roles=[role], team_id="t1", branch_id="hq")
+                        employee=directory_pb2.Employee(
+                            id=employee_id,
+                            name=employee_id,
+                            roles=[role],
+                            team_id="t1",
+                            branch_id="hq",
+                        )
                     )
                 )
         started = time.perf_counter()
-        await seed_customers(urls["customers"], customer_count, [(f"rep{i}", "t1", "hq") for i in range(20)])
+        await seed_customers(
+            urls["customers"], customer_count, [(f"rep{i}", "t1", "hq") for i in range(20)]
+        )
         print(f"seeded {customer_count} customers in {time.perf_counter() - started:.1f} s")
 
         with acting_as(Principal.system("benchmark")):
-            resolved = await directory.ResolvePrincipal(directory_pb2.ResolvePrincipalRequest(employee_id="hr1"))
+            resolved = await directory.ResolvePrincipal(
+                directory_pb2.ResolvePrincipalRequest(employee_id="hr1")
+            )
         reader = Principal.from_proto(resolved.principal)
         customers = customers_pb2_grpc.CustomersServiceStub(channels.channel("customers"))
         token = issue_dev_token(JWT_SECRET, "hr1")
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{ports['gateway']}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=f"http://127.0.0.1:{ports['gateway']}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
         ) as client:
 
             async def direct() -> None:
@@ -224,12 +250,20 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
                 gateway_ms.append(await timed(gateway))
             decisions = opa_decisions(opa) - decisions_before
 
-            print(f"\ncustomers(first: 50), 10 fields, {customer_count} customers, HR caller, {rounds} rounds each")
+            print(
+                f"\ncustomers(first: 50), 10 fields, {customer_count} customers, HR caller, {rounds} rounds each"
+            )
             print(f"  {'path':<10}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
             for name, samples in (("direct", direct_ms), ("gateway", gateway_ms)):
-                print(f"  {name:<10}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}")
-            print(f"  gateway/direct at p50: {percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5):.2f}x")
-            print(f"  policy decisions per request: {decisions / (2 * rounds):.2f} (OPA answered {decisions})")
+                print(
+                    f"  {name:<10}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
+                )
+            print(
+                f"  gateway/direct at p50: {percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5):.2f}x"
+            )
+            print(
+                f"  policy decisions per request: {decisions / (2 * rounds):.2f} (OPA answered {decisions})"
+            )
 
             async def register_through_gateway(index: int) -> None:
                 variables = {
@@ -259,7 +293,9 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
             started = time.perf_counter()
             await asyncio.gather(*(bounded(i) for i in range(registrations)))
             elapsed = time.perf_counter() - started
-            print(f"\nregisterCustomer through the gateway: {registrations} in {elapsed:.2f} s = {registrations / elapsed:.0f}/s (16 concurrent)")
+            print(
+                f"\nregisterCustomer through the gateway: {registrations} in {elapsed:.2f} s = {registrations / elapsed:.0f}/s (16 concurrent)"
+            )
         await channels.close()
     finally:
         for process in reversed(processes):
@@ -271,7 +307,9 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--registrations", type=int, default=500)
@@ -281,4 +319,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -10,7 +10,6 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from salesguard.telemetry import setup_telemetry
-
 from tests.harness import POLICIES, SERVICES, Backends, Suite
 from tests.support.servers import OpaServer, PostgresDatabases, S3Server
 
@@ -49,7 +48,10 @@ SuiteFactory = Callable[[], Awaitable[Suite]]
 
 @pytest.fixture(scope="session")
 async def full_suite_factory(
-    opa_server: OpaServer, s3_server: S3Server, postgres: PostgresDatabases, tmp_path_factory: pytest.TempPathFactory
+    opa_server: OpaServer,
+    s3_server: S3Server,
+    postgres: PostgresDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[SuiteFactory]:
     """Start suites on fresh PostgreSQL databases, the OPA server and the S3 server."""
     started: list[Suite] = []

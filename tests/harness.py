@@ -23,7 +23,7 @@ from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
-JWT_SECRET = "tests-jwt-secret-0123456789abcdef"  # noqa: S105
+JWT_SECRET = "tests-jwt-secret-0123456789abcdef"
 SERVICES = ("attendance", "customers")
 
 
@@ -76,12 +76,16 @@ class GraphQLResult:
 
     def ok(self) -> dict[str, Any]:
         """The data, asserting there were no errors."""
-        assert self.status == 200 and not self.errors, f"GraphQL failed ({self.status}): {self.body}"
+        assert self.status == 200 and not self.errors, (
+            f"GraphQL failed ({self.status}): {self.body}"
+        )
         return self.data
 
 
 class Suite:
-    def __init__(self, running: dict[str, Any], client: httpx.AsyncClient, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, running: dict[str, Any], client: httpx.AsyncClient, settings: dict[str, Any]
+    ) -> None:
         self.running = running
         self.client = client
         self.settings = settings
@@ -98,7 +102,9 @@ class Suite:
         running: dict[str, Any] = {}
         try:
             for name, app in (("attendance", attendance_app), ("customers", customers_app)):
-                settings = app.load_settings(**common, database_url=backends.database_urls.get(name))
+                settings = app.load_settings(
+                    **common, database_url=backends.database_urls.get(name)
+                )
                 running[name] = await app.start(settings, port=ports[name])
             gateway = create_app(GatewaySettings(**common))
         except BaseException:
@@ -133,7 +139,11 @@ class Suite:
         response = await self.client.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
         )
-        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        body = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
         return GraphQLResult(response.status_code, body)
 
 

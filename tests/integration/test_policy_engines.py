@@ -17,19 +17,34 @@ from salesguard.policy import (
     PolicyClient,
 )
 from salesguard.principal import Principal
-
 from tests.harness import POLICIES
 from tests.support.servers import OpaServer, free_port
 
 pytestmark = pytest.mark.integration
 
-ROLES = [["SALES_JUNIOR"], ["SALES_SENIOR"], ["MANAGER"], ["HR"], ["FINANCE"], ["ADMIN"], ["SYSTEM"], ["MANAGER", "SALES_SENIOR"], []]
+ROLES = [
+    ["SALES_JUNIOR"],
+    ["SALES_SENIOR"],
+    ["MANAGER"],
+    ["HR"],
+    ["FINANCE"],
+    ["ADMIN"],
+    ["SYSTEM"],
+    ["MANAGER", "SALES_SENIOR"],
+    [],
+]
 ACTIONS = json.loads((POLICIES / "salesguard/tiers/data.json").read_text())["actions"].keys()
 RESOURCES: list[dict[str, Any] | None] = [
     None,
     {"owner_id": "e-1", "team_id": "t-1", "branch_id": "b-1"},
     {"owner_id": "e-2", "team_id": "t-1", "branch_id": "b-1", "fields": ["phone"]},
-    {"owner_id": "e-3", "team_id": "t-2", "branch_id": "b-2", "fields": ["address"], "new_owner_branch_id": "b-2"},
+    {
+        "owner_id": "e-3",
+        "team_id": "t-2",
+        "branch_id": "b-2",
+        "fields": ["address"],
+        "new_owner_branch_id": "b-2",
+    },
     {"requester_id": "e-1", "branch_id": "b-1"},
     {"requester_id": "e-9", "branch_id": "b-1"},
 ]
@@ -37,7 +52,9 @@ RESOURCES: list[dict[str, Any] | None] = [
 
 def cases() -> list[dict[str, Any]]:
     table = []
-    for roles, action, resource, hq in itertools.product(ROLES, [*ACTIONS, "customers.delete"], RESOURCES, (False, True)):
+    for roles, action, resource, hq in itertools.product(
+        ROLES, [*ACTIONS, "customers.delete"], RESOURCES, (False, True)
+    ):
         subject = {"id": "e-1", "roles": roles, "team": "t-1", "branch": "b-1", "hq": hq}
         table.append({"subject": subject, "action": action, "resource": resource})
     return table
@@ -55,7 +72,9 @@ async def test_opa_server_and_regopy_decide_identically(opa_server: OpaServer) -
             from_embedded = await embedded.evaluate(DECISION_PATH, policy_input)
             if from_server != from_embedded:
                 differences.append((policy_input, from_server, from_embedded))
-        assert await server.evaluate(THRESHOLDS_PATH, None) == await embedded.evaluate(THRESHOLDS_PATH, None)
+        assert await server.evaluate(THRESHOLDS_PATH, None) == await embedded.evaluate(
+            THRESHOLDS_PATH, None
+        )
     finally:
         await server.close()
     assert not differences, f"{len(differences)} differing decisions, first: {differences[0]}"
@@ -65,7 +84,9 @@ async def test_opa_server_and_regopy_decide_identically(opa_server: OpaServer) -
 
 
 async def test_unreachable_opa_fails_closed() -> None:
-    client = PolicyClient(OpaServerPolicyEngine(f"http://127.0.0.1:{free_port()}", timeout_seconds=1))
+    client = PolicyClient(
+        OpaServerPolicyEngine(f"http://127.0.0.1:{free_port()}", timeout_seconds=1)
+    )
     with pytest.raises(PolicyUnavailable):
         await client.decide(Principal("e-1", ("MANAGER",), "t-1", "b-1"), "customers.read")
     await client.close()

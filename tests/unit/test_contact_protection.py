@@ -33,13 +33,20 @@ def test_ciphertext_copied_to_another_row_or_field_does_not_decrypt() -> None:
 
 def test_same_value_encrypts_differently_but_indexes_equally() -> None:
     cipher, index = FieldCipher(KEY), BlindIndex(KEY)
-    assert cipher.encrypt("x", field="phone", row_id="r") != cipher.encrypt("x", field="phone", row_id="r")
+    assert cipher.encrypt("x", field="phone", row_id="r") != cipher.encrypt(
+        "x", field="phone", row_id="r"
+    )
     assert index.digest("phone", "+8613800138000") == index.digest("phone", "+8613800138000")
     assert index.digest("phone", "+8613800138000") != index.digest("email", "+8613800138000")
-    assert index.digest("phone", "+8613800138000") != BlindIndex(os.urandom(32)).digest("phone", "+8613800138000")
+    assert index.digest("phone", "+8613800138000") != BlindIndex(os.urandom(32)).digest(
+        "phone", "+8613800138000"
+    )
 
 
-@pytest.mark.parametrize("raw", ["+86 138 0013 8000", "13800138000", "138-0013-8000", "+8613800138000", "(138) 0013 8000"])
+@pytest.mark.parametrize(
+    "raw",
+    ["+86 138 0013 8000", "13800138000", "138-0013-8000", "+8613800138000", "(138) 0013 8000"],
+)
 def test_phone_spellings_normalise_to_one_e164(raw: str) -> None:
     assert normalise_phone(raw, "CN") == "+8613800138000"
 

@@ -7,7 +7,12 @@ import time
 import pytest
 
 from salesguard.errors import Unauthenticated
-from salesguard.principal import SIGNATURE_KEY, Principal, principal_from_metadata, principal_metadata
+from salesguard.principal import (
+    SIGNATURE_KEY,
+    Principal,
+    principal_from_metadata,
+    principal_metadata,
+)
 from salesguard.settings import Settings, SettingsError, load
 
 SECRET = b"test-internal-secret"
@@ -26,7 +31,9 @@ def test_tampered_principal_is_refused() -> None:
         principal_from_metadata(list(metadata.items()), SECRET)
 
 
-def test_principal_signed_with_another_secret_or_too_old_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_principal_signed_with_another_secret_or_too_old_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     metadata = principal_metadata(Principal("e-1", ("HR",)), b"other-secret")
     with pytest.raises(Unauthenticated):
         principal_from_metadata(metadata, SECRET)

@@ -20,7 +20,9 @@ from salesguard.principal import current_principal, principal_metadata
 SERVICES = ("customers", "attendance", "orders", "commissions")
 
 
-class _CallerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _CallerInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
+):
     def __init__(self, secret: bytes, timeout: float) -> None:
         self._secret = secret
         self._timeout = timeout

@@ -40,7 +40,10 @@ class TokenVerifier:
     async def subject(self, token: str) -> str:
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthenticated("the bearer token is too large")
-        options: jwt.types.Options = {"require": ["sub", "exp"], "verify_aud": self._audience is not None}
+        options: jwt.types.Options = {
+            "require": ["sub", "exp"],
+            "verify_aud": self._audience is not None,
+        }
         try:
             if self._jwks is not None:
                 signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from salesguard.attendance.v1 import directory_pb2 as pb
 from salesguard.attendance.v1 import directory_pb2_grpc
 from salesguard.grpc_server import ServicerContext as Context
