@@ -76,6 +76,13 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], name: str) -> No
     raise SystemExit(f"{name} did not start")
 
 
+def start_service(name: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`salesguard serve NAME`, as a container runs it, once it listens."""
+    process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)  # noqa: S603
+    wait_listening(port, process, name)
+    return process
+
+
 def opa_decisions(opa: OpaServer) -> int:
     """Policy queries OPA has answered so far (its Prometheus counter of POST /v1/data)."""
     with urllib.request.urlopen(f"{opa.url}/metrics", timeout=5) as response:  # noqa: S310 - loopback
@@ -164,11 +171,7 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
             env = dict(base_env, SALESGUARD_GRPC_PORT=str(ports[name]))
             if name in urls:
                 env["SALESGUARD_DATABASE_URL"] = urls[name]
-            process = subprocess.Popen(
-                [sys.executable, "-m", "salesguard.cli", "serve", name], env=env
-            )
-            processes.append(process)
-            wait_listening(ports[name], process, name)
+            processes.append(start_service(name, env, ports[name]))
 
         channels = ServiceChannels(
             {
