@@ -78,7 +78,7 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], name: str) -> No
 
 def start_service(name: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """`salesguard serve NAME`, as a container runs it, once it listens."""
-    process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)  # noqa: S603
+    process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)
     wait_listening(port, process, name)
     return process
 
