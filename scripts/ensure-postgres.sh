@@ -6,8 +6,12 @@
 #
 # Environment: SALESGUARD_PG_PORT (default 55432),
 #              SALESGUARD_PG_DIR  (default /var/tmp/salesguard-pg).
+# Tests take the URL from SALESGUARD_TEST_POSTGRES_URL, whose default is this
+# script's default URL: set it when you change the port.
 # Stop it with: scripts/ensure-postgres.sh stop
 set -euo pipefail
+# runuser lives in /usr/sbin, which a non-login root PATH may lack.
+PATH="$PATH:/usr/sbin:/sbin"
 
 port="${SALESGUARD_PG_PORT:-55432}"
 root="${SALESGUARD_PG_DIR:-/var/tmp/salesguard-pg}"
@@ -72,8 +76,8 @@ if [ ! -f "$data/PG_VERSION" ]; then
     rm -f "$pwfile"
 fi
 
-# Durability is pointless for throw-away test data; dropping it makes DDL-heavy
-# tests (a fresh database per test module) several times faster.
+# Durability is pointless for throw-away test data, and without fsync the many
+# CREATE/DROP DATABASE and DDL statements of the tests are much cheaper.
 opts="-c listen_addresses=127.0.0.1 -p $port -k $sock"
 opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 opts="$opts -c max_connections=300 -c shared_buffers=128MB"

@@ -13,8 +13,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # Never let `go install` fetch a newer Go toolchain: fail loudly instead.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-# Module downloads carry no VCS info; this avoids spurious VCS stamping errors.
-export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 gobin="$(go env GOBIN)"
 [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
@@ -31,14 +29,16 @@ flock 9
 # which is more reliable than parsing each tool's own `version` output.
 # weed is the exception, see build_weed.
 has_pinned() { # binary package version
-    local bin want_mod="$3"
+    local bin out want_mod="$3"
     bin="$(command -v "$1" 2>/dev/null)" || return 1
     [ "$1" != weed ] || want_mod="(devel)"
     go version -m "$bin" 2>/dev/null | awk -v pkg="$2" -v ver="$want_mod" '
         $1 == "path" && $2 == pkg { p = 1 }
         $1 == "mod" && $3 == ver { v = 1 }
         END { exit !(p && v) }' || return 1
-    [ "$1" != weed ] || "$bin" version 2>/dev/null | grep -qw -- "${3##*-}"
+    [ "$1" != weed ] && return 0
+    out="$("$bin" version 2>/dev/null)" || return 1
+    [[ "$out" == *" ${3##*-} "* ]]
 }
 
 # SeaweedFS's go.mod has replace directives, so `go install pkg@version` refuses
@@ -46,6 +46,7 @@ has_pinned() { # binary package version
 # go.sum apply as upstream intends. The build info then says "(devel)", so the
 # commit hash of the pseudo-version is stamped into weed/util/version.COMMIT,
 # which `weed version` prints ("version 30GB 4.53 7506e5f91cd6 linux amd64").
+# (SeaweedFS tags are not semver, so it is always pinned by pseudo-version.)
 build_weed() { # package version
     local mod=github.com/seaweedfs/seaweedfs dir
     dir="$(cd / && go mod download -json "$mod@$2" |
@@ -56,6 +57,9 @@ build_weed() { # package version
 }
 
 wanted=" $* "
+for name in "$@"; do
+    grep -q "^$name " <<<"$TOOLS" || { echo "ensure-tools: unknown tool '$name'" >&2; exit 2; }
+done
 status=0
 while read -r name spec; do
     [ -n "$name" ] || continue
