@@ -106,7 +106,7 @@ class Suite:
                     **common, database_url=backends.database_urls.get(name)
                 )
                 running[name] = await app.start(settings, port=ports[name])
-            gateway = create_app(GatewaySettings(**common))
+            gateway = create_app(GatewaySettings(**common, report_rpc_calls=True))
         except BaseException:
             for service in running.values():
                 await service.stop()

@@ -35,9 +35,8 @@ from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
 from salesguard_customers import audit
-from salesguard_customers.contacts import CONTACT_FIELDS
 from salesguard_customers.models import Alert, Customer, ExportRequest, IdempotencyKey
-from salesguard_customers.registry import SCOPE, Registry
+from salesguard_customers.registry import SCOPE, Registry, row_masks
 
 CSV_COLUMNS = (
     "code",
@@ -310,8 +309,7 @@ class Exports:
                     )
                 ).all()
                 for customer in rows:
-                    masks = read.masks_for(customer.owner_id, customer.team_id, customer.branch_id)
-                    contact = self.registry.vault.read(customer, masks or frozenset(CONTACT_FIELDS))
+                    contact = self.registry.vault.read(customer, row_masks(read, customer))
                     writer.writerow(
                         [
                             customer.code,

@@ -83,6 +83,13 @@ def customer_resource(customer: Customer, **extra: Any) -> dict[str, Any]:
     }
 
 
+def row_masks(decision: Decision, customer: Customer) -> frozenset[str]:
+    """The fields to mask on a row: the narrowest covering grant's, or every contact field
+    when no grant covers it (SQL scope filters keep such rows out; this is the backstop)."""
+    masks = decision.masks_for(customer.owner_id, customer.team_id, customer.branch_id)
+    return frozenset(CONTACT_FIELDS) if masks is None else masks
+
+
 @dataclass(frozen=True)
 class Registration:
     """A registration request, validated and normalised."""
@@ -167,9 +174,7 @@ class Registry:
         unmasked_rows = []
         unmasked_fields: set[str] = set()
         for row in rows:
-            masks = decision.masks_for(row.owner_id, row.team_id, row.branch_id)
-            if masks is None:  # the SQL filter keeps such rows out; mask all if one slips through
-                masks = frozenset(CONTACT_FIELDS)
+            masks = row_masks(decision, row)
             contact = self.vault.read(row, masks) if include_contact else None
             messages.append(self.to_proto(row, contact, masks))
             if contact is not None:
@@ -694,9 +699,7 @@ class Registry:
                     )
                 ],
             )
-        masks = read.masks_for(row.owner_id, row.team_id, row.branch_id) or frozenset(
-            CONTACT_FIELDS
-        )
+        masks = row_masks(read, row)
         return self.to_proto(row, self.vault.read(row, masks), masks)
 
     # -- follow-ups (C5) ---------------------------------------------------------
