@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from salesguard.service import GrpcServiceApp
 from salesguard.tokens import issue_dev_token
 from salesguard_attendance.server import service as attendance_app
 from salesguard_customers.server import service as customers_app
@@ -101,7 +102,11 @@ class Suite:
         }
         running: dict[str, Any] = {}
         try:
-            for name, app in (("attendance", attendance_app), ("customers", customers_app)):
+            apps: dict[str, GrpcServiceApp[Any]] = {
+                "attendance": attendance_app,
+                "customers": customers_app,
+            }
+            for name, app in apps.items():
                 settings = app.load_settings(
                     **common, database_url=backends.database_urls.get(name)
                 )

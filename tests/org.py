@@ -68,15 +68,15 @@ async def make_org(suite: Suite) -> Org:
         hr=f"{prefix}-hr",
         finance=f"{prefix}-finance",
     )
-    for branch, hq in ((org.branch, False), (org.other_branch, False), (org.hq, True)):
+    for branch_id, hq in ((org.branch, False), (org.other_branch, False), (org.hq, True)):
         await admin(
             suite,
             UPSERT_BRANCH,
-            {"id": branch, "name": branch, "timeZone": "Asia/Shanghai", "headquarters": hq},
+            {"id": branch_id, "name": branch_id, "timeZone": "Asia/Shanghai", "headquarters": hq},
         )
-    for team in (org.team_a, org.team_b):
-        await admin(suite, UPSERT_TEAM, {"id": team, "name": team, "branchId": org.branch})
-    people = [
+    for team_id in (org.team_a, org.team_b):
+        await admin(suite, UPSERT_TEAM, {"id": team_id, "name": team_id, "branchId": org.branch})
+    people: list[tuple[str, str, str | None, str, str]] = [
         (org.junior, "SALES_JUNIOR", org.team_a, org.branch, "李雷"),
         (org.junior_mate, "SALES_JUNIOR", org.team_a, org.branch, "韩梅梅"),
         (org.senior, "SALES_SENIOR", org.team_a, org.branch, "王芳"),

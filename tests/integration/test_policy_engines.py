@@ -98,5 +98,5 @@ async def test_junior_gets_only_their_own_customers_and_senior_a_masked_team() -
     assert [g.scope.kind for g in junior.grants] == ["own"]
     senior = await client.decide(Principal("s", ("SALES_SENIOR",), "t-1", "b-1"), "customers.read")
     assert senior.masks_for("s", "t-1", "b-1") == frozenset()
-    assert senior.masks_for("other", "t-1", "b-1") == {"phone", "email", "address"}
+    assert senior.masks_for("other", "t-1", "b-1") == frozenset({"phone", "email", "address"})
     assert senior.masks_for("other", "t-2", "b-1") is None

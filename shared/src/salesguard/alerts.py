@@ -27,7 +27,7 @@ from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database, UtcDateTime, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
-from salesguard.pagination import cursor_datetime, decode_cursor, encode_cursor
+from salesguard.pagination import cursor_datetime, decode_cursor, keyset_page
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
@@ -325,14 +325,11 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         query = query.order_by(model.detected_at.desc(), model.id.desc()).limit(size + 1)
         async with self._db.read() as session:
             rows = list((await session.scalars(query)).all())
-        has_next = len(rows) > size
-        rows = rows[:size]
-        next_token = encode_cursor(rows[-1].detected_at, rows[-1].id) if has_next and rows else ""
+        page = keyset_page(rows, size, lambda row: (row.detected_at, row.id))
         return common_pb2.ListAlertsResponse(
-            alerts=[alert_to_proto(row, source=self._source) for row in rows],
-            page_info=common_pb2.PageInfo(
-                next_page_token=next_token, has_next_page=has_next, total_count=total
-            ),
+            alerts=[alert_to_proto(row, source=self._source) for row in page.rows],
+            cursors=page.cursors,
+            page_info=page.page_info(total),
         )
 
     async def _count(self, conditions: list[Any]) -> int:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
 
 Key = str | int | float | None
@@ -47,6 +49,25 @@ def cursor_datetime(value: Any, *, field: str = "page.page_token") -> datetime:
 T = TypeVar("T")
 
 
-def page_of(rows: Sequence[T], size: int) -> tuple[Sequence[T], bool]:
-    """Rows fetched with ``limit size + 1``: the page and whether more follow."""
-    return rows[:size], len(rows) > size
+@dataclass(frozen=True)
+class KeysetPage(Generic[T]):
+    """One page of rows fetched with ``limit size + 1``, with a cursor after each row."""
+
+    rows: list[T]
+    cursors: list[str]
+    has_next: bool
+
+    def page_info(self, total_count: int) -> common_pb2.PageInfo:
+        return common_pb2.PageInfo(
+            next_page_token=self.cursors[-1] if self.has_next and self.cursors else "",
+            has_next_page=self.has_next,
+            total_count=total_count,
+        )
+
+
+def keyset_page(
+    rows: Sequence[T], size: int, sort_key: Callable[[T], tuple[Any, ...]]
+) -> KeysetPage[T]:
+    """Split off the extra row that tells whether more follow, and encode each row's sort key."""
+    page = list(rows[:size])
+    return KeysetPage(page, [encode_cursor(*sort_key(row)) for row in page], len(rows) > size)

@@ -11,7 +11,7 @@ import base64
 import binascii
 from enum import StrEnum
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +42,9 @@ class SettingsError(RuntimeError):
 
 class Settings(BaseSettings):
     """Settings every salesguard process reads."""
+
+    # A service owns a database and enforces policy; the gateway does neither.
+    requires_backends: ClassVar[bool] = True
 
     model_config = SettingsConfigDict(
         env_prefix="SALESGUARD_", extra="ignore", validate_default=True, frozen=True
@@ -102,7 +105,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_profile(self) -> Self:
-        if self.profile is Profile.FULL:
+        if self.profile is Profile.FULL and self.requires_backends:
             for name in ("database_url", "opa_url"):
                 if getattr(self, name) is None:
                     raise ValueError(f"SALESGUARD_{name.upper()} is required in the full profile")

@@ -12,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.attendance.v1 import directory_pb2 as pb
-from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard.db import utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
-from salesguard.pagination import decode_cursor, encode_cursor
+from salesguard.pagination import decode_cursor, keyset_page
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import Principal, acting_as, current_principal
 from salesguard.service import Runtime
@@ -323,17 +322,11 @@ class Directory:
                     )
                     or 0
                 )
-        has_next = len(rows) > size
-        rows = rows[:size]
-        cursors = [encode_cursor(row.id) for row in rows]
+        page = keyset_page(rows, size, lambda row: (row.id,))
         return pb.ListEmployeesResponse(
-            employees=[employee_to_proto(row) for row in rows],
-            cursors=cursors,
-            page_info=common_pb2.PageInfo(
-                next_page_token=cursors[-1] if has_next and cursors else "",
-                has_next_page=has_next,
-                total_count=total,
-            ),
+            employees=[employee_to_proto(row) for row in page.rows],
+            cursors=page.cursors,
+            page_info=page.page_info(total),
         )
 
     async def list_branches(self) -> list[pb.Branch]:

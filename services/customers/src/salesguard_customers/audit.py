@@ -22,7 +22,7 @@ from salesguard import validation
 from salesguard.customers.v1 import audit_pb2
 from salesguard.db import Database, new_id, utcnow
 from salesguard.errors import InvalidInput
-from salesguard.pagination import decode_cursor
+from salesguard.pagination import KeysetPage, decode_cursor, keyset_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import from_timestamp
@@ -165,21 +165,14 @@ async def verify_chain(db: Database) -> ChainReport:
 AUDIT_SCOPE = ScopeColumns(owner=AuditEvent.actor_id, branch=AuditEvent.branch_id)
 
 
-@dataclass(frozen=True)
-class EventPage:
-    events: list[AuditEvent]
-    has_next: bool
-    total: int
-
-
 async def list_events(
     db: Database,
     decision: Decision,
     event_filter: audit_pb2.AuditEventFilter,
     page_token: str,
     size: int,
-) -> EventPage:
-    """Newest first, within the decision's scope."""
+) -> tuple[KeysetPage[AuditEvent], int]:
+    """Newest first, within the decision's scope; and how many match in all."""
     conditions: list[Any] = [scope_filter(decision, AUDIT_SCOPE)]
     if event_filter.actor_id:
         conditions.append(AuditEvent.actor_id == event_filter.actor_id)
@@ -213,4 +206,4 @@ async def list_events(
             await session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions))
             or 0
         )
-    return EventPage(rows[:size], len(rows) > size, total)
+    return keyset_page(rows, size, lambda event: (event.seq,)), total

@@ -25,7 +25,7 @@ from salesguard.directory import DirectoryClient
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.idempotency import run_idempotent
 from salesguard.masking import mask_name
-from salesguard.pagination import cursor_datetime, decode_cursor, encode_cursor
+from salesguard.pagination import cursor_datetime, decode_cursor, keyset_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -582,19 +582,11 @@ class Registry:
                 await session.scalar(select(func.count()).select_from(Customer).where(*conditions))
                 or 0
             )
-        has_next = len(rows) > size
-        rows = rows[:size]
-        messages, unmasked, fields = self.present(rows, decision, request.include_contact)
+        page = keyset_page(rows, size, lambda row: (row.registered_at, row.number))
+        messages, unmasked, fields = self.present(page.rows, decision, request.include_contact)
         await self._audit_contact_reads(principal, unmasked, fields)
-        cursors = [encode_cursor(row.registered_at, row.number) for row in rows]
         return pb.ListCustomersResponse(
-            customers=messages,
-            cursors=cursors,
-            page_info=common_pb2.PageInfo(
-                next_page_token=cursors[-1] if has_next and cursors else "",
-                has_next_page=has_next,
-                total_count=total,
-            ),
+            customers=messages, cursors=page.cursors, page_info=page.page_info(total)
         )
 
     # -- changes ----------------------------------------------------------------
@@ -787,17 +779,11 @@ class Registry:
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = int(await session.scalar(count_query) or 0)
-        has_next = len(rows) > size
-        rows = rows[:size]
+        page = keyset_page(rows, size, lambda row: (row.at, row.id))
         return pb.ListFollowUpsResponse(
-            follow_ups=[follow_up_to_proto(row) for row in rows],
-            page_info=common_pb2.PageInfo(
-                next_page_token=encode_cursor(rows[-1].at, rows[-1].id)
-                if has_next and rows
-                else "",
-                has_next_page=has_next,
-                total_count=total,
-            ),
+            follow_ups=[follow_up_to_proto(row) for row in page.rows],
+            cursors=page.cursors,
+            page_info=page.page_info(total),
         )
 
     # -- reassignment (C6) -----------------------------------------------------------

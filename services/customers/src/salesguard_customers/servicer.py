@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from google.protobuf import struct_pb2
 
-from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -16,7 +15,6 @@ from salesguard.customers.v1 import (
     customers_pb2 as pb,
 )
 from salesguard.grpc_server import ServicerContext as Context
-from salesguard.pagination import encode_cursor
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
 from salesguard.validation import page_size
@@ -110,22 +108,17 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         decision = (await self._policy.decide(current_principal(), "audit.read")).require(
             "audit.read"
         )
-        page = await audit.list_events(
+        page, total = await audit.list_events(
             self._db,
             decision,
             request.filter,
             request.page.page_token,
             decision.page_size(requested),
         )
-        cursors = [encode_cursor(event.seq) for event in page.events]
         return audit_pb2.ListAuditEventsResponse(
-            events=[audit_event_to_proto(event) for event in page.events],
-            cursors=cursors,
-            page_info=common_pb2.PageInfo(
-                next_page_token=cursors[-1] if page.has_next and cursors else "",
-                has_next_page=page.has_next,
-                total_count=page.total,
-            ),
+            events=[audit_event_to_proto(event) for event in page.rows],
+            cursors=page.cursors,
+            page_info=page.page_info(total),
         )
 
     async def VerifyAuditChain(

@@ -653,19 +653,25 @@ class ListFollowUpsResponse(_message.Message):
 
     FOLLOW_UPS_FIELD_NUMBER: _builtins.int
     PAGE_INFO_FIELD_NUMBER: _builtins.int
+    CURSORS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def follow_ups(self) -> _containers.RepeatedCompositeFieldContainer[Global___FollowUp]: ...
     @_builtins.property
     def page_info(self) -> _common_pb2.PageInfo: ...
+    @_builtins.property
+    def cursors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One cursor per follow-up, to resume right after it."""
+
     def __init__(
         self,
         *,
         follow_ups: _abc.Iterable[Global___FollowUp] | None = ...,
         page_info: _common_pb2.PageInfo | None = ...,
+        cursors: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page_info", b"page_info"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["follow_ups", b"follow_ups", "page_info", b"page_info"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursors", b"cursors", "follow_ups", b"follow_ups", "page_info", b"page_info"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,355 @@
+"""The gateway process: strawberry's ASGI GraphQL on starlette, served by uvicorn.
+
+A GraphQL request is refused before execution when its body is too large
+(413) or its bearer token does not name an active employee (401/403, with a
+GraphQL-shaped JSON body and ``WWW-Authenticate``). Otherwise it runs acting
+as the caller's principal, which every gRPC call then carries, signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import uvicorn
+from cross_web import HTTPException, StarletteRequestAdapter
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
+
+from salesguard.alerts import pick_language
+from salesguard.errors import ErrorCode, ServiceError
+from salesguard.grpc_client import ServiceChannels
+from salesguard.logs import setup_logging
+from salesguard.objectstore import LocalObjectStore, object_store_from_settings
+from salesguard.principal import acting_as
+from salesguard.settings import SettingsError, load
+from salesguard.telemetry import setup_telemetry
+from salesguard.tokens import TokenVerifier
+from salesguard_gateway.auth import GATEWAY_PRINCIPAL, Authenticator, AuthError
+from salesguard_gateway.clients import RpcCalls, ServiceClients, counting_rpc_calls
+from salesguard_gateway.context import GatewayContext, Loaders
+from salesguard_gateway.errors import error_response, typed_error
+from salesguard_gateway.http import BodyTooLarge, declared_length, read_body, replaying
+from salesguard_gateway.objects import object_routes
+from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
+from salesguard_gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_PATH = "/graphql"
+_CALLER = "salesguard.caller"
+_RPC_CALLS = "salesguard.rpc_calls"
+READINESS_TTL_SECONDS = 2.0
+
+
+class Backends:
+    """Channels and stubs, opened on first use so they bind to the serving event loop."""
+
+    def __init__(self, settings: GatewaySettings, channels: ServiceChannels | None) -> None:
+        self._settings = settings
+        self._owns_channels = channels is None
+        self._channels = channels
+        self._clients: ServiceClients | None = None
+
+    @property
+    def channels(self) -> ServiceChannels:
+        if self._channels is None:
+            self._channels = ServiceChannels.from_settings(self._settings)
+        return self._channels
+
+    @property
+    def clients(self) -> ServiceClients:
+        if self._clients is None:
+            self._clients = ServiceClients(self.channels, self._settings.alert_sources)
+        return self._clients
+
+    async def close(self) -> None:
+        if self._owns_channels and self._channels is not None:
+            await self._channels.close()
+
+
+def _unauthorized(error: AuthError) -> Response:
+    headers = {}
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="salesguard"'
+    return error_response(error.status_code, error.message, error.code, headers=headers)
+
+
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+
+
+def _too_large(limit: int) -> Response:
+    return error_response(
+        413, f"the request body is larger than {limit} bytes", PAYLOAD_TOO_LARGE, limit=limit
+    )
+
+
+class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
+    """graphql-transport-ws: each operation runs as the principal of connection_init."""
+
+    async def run_operation(self, operation: Operation[GatewayContext, None]) -> None:
+        caller = self.context.authenticated
+        if caller is None:  # not acknowledged: strawberry refuses to subscribe first
+            return
+        with acting_as(caller.principal), counting_rpc_calls():
+            await super().run_operation(operation)
+
+
+class GatewayGraphQL(GraphQL[GatewayContext, None]):
+    graphql_transport_ws_handler_class = GatewayTransportWSHandler
+
+    def __init__(
+        self,
+        schema: GatewaySchema,
+        *,
+        settings: GatewaySettings,
+        backends: Backends,
+        authenticator: Authenticator,
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            # One way in (POST), so the body limit and caches see every query.
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self.settings = settings
+        self.backends = backends
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if self.should_render_graphql_ide(StarletteRequestAdapter(request)):
+            await super().__call__(scope, receive, send)
+            return
+        response = await self._serve(request)
+        await response(scope, receive, send)
+
+    async def _serve(self, request: Request) -> Response:
+        limit = self.settings.max_body_bytes
+        declared = declared_length(request)
+        if declared is not None and declared > limit:
+            return _too_large(limit)
+        try:
+            caller = await self.authenticator.authenticate(request.headers.get("authorization"))
+        except AuthError as error:
+            return _unauthorized(error)
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            return _too_large(limit)
+        scope = request.scope
+        scope[_CALLER] = caller
+        with acting_as(caller.principal), counting_rpc_calls() as calls:
+            scope[_RPC_CALLS] = calls
+            try:
+                return await self.run(Request(scope, replaying(body, request.receive)))
+            except HTTPException as error:
+                code = ErrorCode.NOT_FOUND if error.status_code == 404 else ErrorCode.VALIDATION
+                return error_response(error.status_code, error.reason, code)
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> GatewayContext:
+        clients = self.backends.clients
+        calls: RpcCalls | None = request.scope.get(_RPC_CALLS)
+        return GatewayContext(
+            authenticated=request.scope.get(_CALLER),
+            language=pick_language(request.headers.get("accept-language")),
+            clients=clients,
+            settings=self.settings,
+            loaders=Loaders(clients),
+            rpc_calls=calls if calls is not None else Counter(),
+            handshake_authorization=request.headers.get("authorization"),
+        )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            # A last net: errors raised where no extension could see them get their code too.
+            result.errors = [typed_error(error) for error in result.errors]
+        data = process_result(result)
+        if self.settings.rpc_calls_reported:
+            calls: RpcCalls = request.scope.get(_RPC_CALLS) or Counter()
+            data["extensions"] = {**(data.get("extensions") or {}), "rpcCalls": dict(calls)}
+        return data
+
+    async def on_ws_connect(self, context: GatewayContext) -> UnsetType | dict[str, object] | None:
+        params: Mapping[str, Any] = context.connection_params or {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        if not isinstance(authorization, str):
+            authorization = context.handshake_authorization
+        try:
+            context.authenticated = await self.authenticator.authenticate(authorization)
+        except AuthError as error:
+            raise ConnectionRejectionError(
+                {"message": error.message, "extensions": {"code": error.code.value}}
+            ) from None
+        return cast(UnsetType, UNSET)
+
+
+class Readiness:
+    """Ready when the people directory answers: no request can be authenticated without it."""
+
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
+        self._checked_at = float("-inf")
+        self._ready = False
+        self._lock = asyncio.Lock()
+
+    async def check(self, request: Request) -> Response:
+        async with self._lock:
+            if time.monotonic() - self._checked_at > READINESS_TTL_SECONDS:
+                self._ready = await self._directory_serving()
+                self._checked_at = time.monotonic()
+        status = "ready" if self._ready else "the people directory (attendance) is not serving"
+        return JSONResponse({"status": status}, status_code=200 if self._ready else 503)
+
+    async def _directory_serving(self) -> bool:
+        stub = health_pb2_grpc.HealthStub(self._backends.channels.channel("attendance"))
+        try:
+            with acting_as(GATEWAY_PRINCIPAL):
+                response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+        except ServiceError:
+            return False
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _token_verifier(settings: GatewaySettings) -> TokenVerifier:
+    if settings.jwks_url:
+        secret = None
+    else:
+        secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        if not secret:
+            raise SettingsError("SALESGUARD_JWT_SECRET or SALESGUARD_JWKS_URL is required")
+    return TokenVerifier(
+        secret=secret,
+        jwks_url=settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+
+
+def schema_limits(settings: GatewaySettings) -> SchemaLimits:
+    return SchemaLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        max_page_size=settings.max_page_size,
+        max_string_length=settings.max_string_length,
+        introspection=settings.introspection_enabled,
+    )
+
+
+def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = None) -> Starlette:
+    """The gateway; ``channels`` lets tests point it at services they started."""
+    backends = Backends(settings, channels)
+    authenticator = Authenticator(
+        _token_verifier(settings),
+        lambda: backends.clients.directory,
+        cache_seconds=settings.principal_cache_seconds,
+    )
+    graphql = GatewayGraphQL(
+        build_schema(schema_limits(settings)),
+        settings=settings,
+        backends=backends,
+        authenticator=authenticator,
+    )
+    routes: list[BaseRoute] = [
+        Route(GRAPHQL_PATH, graphql),
+        WebSocketRoute(GRAPHQL_PATH, graphql),
+        Route("/healthz", _healthz),
+        Route("/readyz", Readiness(backends).check),
+    ]
+    store = object_store_from_settings(settings)
+    if isinstance(store, LocalObjectStore):
+        routes += object_routes(store, settings.max_object_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await backends.close()
+
+    middleware = [
+        # One server span per request; the gRPC client spans become its children.
+        Middleware(
+            OpenTelemetryMiddleware,
+            excluded_urls="healthz,readyz",
+            exclude_spans=["receive", "send"],
+        )
+    ]
+    if settings.cors_allow_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_allow_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept-Language"],
+                max_age=600,
+            )
+        )
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+class GatewayService:
+    """The ``salesguard.services`` entry point: ``salesguard serve gateway``."""
+
+    name = "gateway"
+
+    def load_settings(self, **overrides: Any) -> GatewaySettings:
+        return load(GatewaySettings, **overrides)
+
+    async def migrate(self, settings: GatewaySettings) -> None:
+        """The gateway keeps no database."""
+
+    def main(self) -> None:
+        settings = self.load_settings()
+        setup_logging(settings.log_level)
+        setup_telemetry("gateway", settings.otel_exporter_otlp_endpoint)
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            server_header=False,
+        )
+        log.info("serving", extra={"service": "gateway", "port": settings.gateway_port})
+        uvicorn.Server(config).run()
+
+
+service = GatewayService()

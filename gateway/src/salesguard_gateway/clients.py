@@ -1,0 +1,106 @@
+"""Typed stubs to the services, created once, counting the calls each request makes.
+
+Every stub rides on :class:`~salesguard.grpc_client.ServiceChannels`, so calls
+carry the signed principal of the running request and raise typed
+:class:`~salesguard.errors.ServiceError`. The count per method lets a test
+assert that a page of customers with their owners costs a bounded number of
+calls (no N+1); it is a dict increment per call, so it is always on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from google.protobuf.descriptor import FileDescriptor
+
+from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.common.v1 import common_pb2, common_pb2_grpc
+from salesguard.customers.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    customers_pb2,
+    customers_pb2_grpc,
+    exports_pb2,
+    exports_pb2_grpc,
+)
+from salesguard.grpc_client import ServiceChannels
+
+RpcCalls = Counter[str]
+_rpc_calls: ContextVar[RpcCalls | None] = ContextVar("salesguard_gateway_rpc_calls", default=None)
+
+
+@contextmanager
+def counting_rpc_calls() -> Iterator[RpcCalls]:
+    """Count the calls made by the code inside (and by tasks it starts)."""
+    calls: RpcCalls = Counter()
+    token = _rpc_calls.set(calls)
+    try:
+        yield calls
+    finally:
+        _rpc_calls.reset(token)
+
+
+class _CountedCall:
+    __slots__ = ("_call", "_name")
+
+    def __init__(self, call: Any, name: str) -> None:
+        self._call = call
+        self._name = name
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        calls = _rpc_calls.get()
+        if calls is not None:
+            calls[self._name] += 1
+        return self._call(request, **kwargs)
+
+
+StubT = TypeVar("StubT")
+
+
+def _counted(stub: StubT, file: FileDescriptor, service: str) -> StubT:
+    """Counts each call under its gRPC method path, e.g. /salesguard.customers.v1.CustomersService/ListCustomers."""
+    descriptor = file.services_by_name[service]
+    for method in descriptor.methods:
+        path = f"/{descriptor.full_name}/{method.name}"
+        setattr(stub, method.name, _CountedCall(getattr(stub, method.name), path))
+    return stub
+
+
+class ServiceClients:
+    """One stub per service contract, shared by all requests."""
+
+    def __init__(self, channels: ServiceChannels, alert_sources: Sequence[str]) -> None:
+        customers = channels.channel("customers")
+        attendance = channels.channel("attendance")
+        self.customers = _counted(
+            customers_pb2_grpc.CustomersServiceStub(customers),
+            customers_pb2.DESCRIPTOR,
+            "CustomersService",
+        )
+        self.audit = _counted(
+            audit_pb2_grpc.AuditServiceStub(customers),
+            audit_pb2.DESCRIPTOR,
+            "AuditService",
+        )
+        self.exports = _counted(
+            exports_pb2_grpc.ExportsServiceStub(customers),
+            exports_pb2.DESCRIPTOR,
+            "ExportsService",
+        )
+        self.directory = _counted(
+            directory_pb2_grpc.DirectoryServiceStub(attendance),
+            directory_pb2.DESCRIPTOR,
+            "DirectoryService",
+        )
+        self.alerts = {
+            source: _counted(
+                common_pb2_grpc.AlertsServiceStub(channels.channel(source)),
+                common_pb2.DESCRIPTOR,
+                "AlertsService",
+            )
+            for source in alert_sources
+        }

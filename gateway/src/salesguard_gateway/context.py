@@ -1,0 +1,119 @@
+"""What every resolver gets: the caller, the language, the stubs and fresh DataLoaders.
+
+A context is built per request, so loaders cache only within one request: two
+requests never share an employee that one of them may not see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
+
+from salesguard.attendance.v1 import directory_pb2
+from salesguard.customers.v1 import customers_pb2
+from salesguard.errors import Unauthenticated
+from salesguard_gateway.auth import Caller
+from salesguard_gateway.clients import RpcCalls, ServiceClients
+from salesguard_gateway.settings import GatewaySettings
+
+V = TypeVar("V")
+
+
+def _by_id(
+    fetch: Callable[[list[str]], Awaitable[Sequence[V]]], key: Callable[[V], str]
+) -> Callable[[list[str]], Awaitable[list[V | None]]]:
+    """A batch function answering None for IDs the service leaves out (unknown or out of scope)."""
+
+    async def load(ids: list[str]) -> list[V | None]:
+        found = {key(item): item for item in await fetch(ids)}
+        return [found.get(item_id) for item_id in ids]
+
+    return load
+
+
+class Loaders:
+    """Per-request DataLoaders over the services' batch RPCs."""
+
+    def __init__(self, clients: ServiceClients) -> None:
+        self._clients = clients
+        self.employees: DataLoader[str, directory_pb2.Employee | None] = DataLoader(
+            _by_id(self._fetch_employees, _message_id)
+        )
+        self.customers: DataLoader[str, customers_pb2.Customer | None] = DataLoader(
+            _by_id(self._fetch_customers, _message_id)
+        )
+        self.customers_with_contact: DataLoader[str, customers_pb2.Customer | None] = DataLoader(
+            _by_id(self._fetch_customers_with_contact, _message_id)
+        )
+        self._branches: asyncio.Task[dict[str, directory_pb2.Branch]] | None = None
+        self._teams: asyncio.Task[dict[str, directory_pb2.Team]] | None = None
+
+    async def _fetch_employees(self, ids: list[str]) -> Sequence[directory_pb2.Employee]:
+        request = directory_pb2.BatchGetEmployeesRequest(ids=ids)
+        return (await self._clients.directory.BatchGetEmployees(request)).employees
+
+    async def _fetch_customers(
+        self, ids: list[str], *, include_contact: bool = False
+    ) -> Sequence[customers_pb2.Customer]:
+        request = customers_pb2.BatchGetCustomersRequest(ids=ids, include_contact=include_contact)
+        return (await self._clients.customers.BatchGetCustomers(request)).customers
+
+    async def _fetch_customers_with_contact(
+        self, ids: list[str]
+    ) -> Sequence[customers_pb2.Customer]:
+        return await self._fetch_customers(ids, include_contact=True)
+
+    # Branches and teams are few: one list call per request serves every lookup,
+    # however many resolvers ask at once.
+    async def branch(self, branch_id: str) -> directory_pb2.Branch | None:
+        if self._branches is None:
+            self._branches = asyncio.ensure_future(self._list_branches())
+        return (await self._branches).get(branch_id)
+
+    async def team(self, team_id: str) -> directory_pb2.Team | None:
+        if self._teams is None:
+            self._teams = asyncio.ensure_future(self._list_teams())
+        return (await self._teams).get(team_id)
+
+    async def _list_branches(self) -> dict[str, directory_pb2.Branch]:
+        response = await self._clients.directory.ListBranches(directory_pb2.ListBranchesRequest())
+        return {branch.id: branch for branch in response.branches}
+
+    async def _list_teams(self) -> dict[str, directory_pb2.Team]:
+        response = await self._clients.directory.ListTeams(directory_pb2.ListTeamsRequest())
+        return {team.id: team for team in response.teams}
+
+
+def _message_id(message: directory_pb2.Employee | customers_pb2.Customer) -> str:
+    return message.id
+
+
+@dataclass
+class GatewayContext:
+    # None only on a WebSocket before its connection_init was authenticated.
+    authenticated: Caller | None
+    language: str
+    clients: ServiceClients
+    settings: GatewaySettings
+    loaders: Loaders
+    rpc_calls: RpcCalls
+    # Errors reported next to data that was still returned (e.g. one alert source down).
+    deferred_errors: list[GraphQLError] = field(default_factory=list)
+    # WebSocket only: set by strawberry from connection_init.
+    connection_params: dict[str, Any] | None = None
+    handshake_authorization: str | None = None
+
+    @property
+    def caller(self) -> Caller:
+        if self.authenticated is None:
+            raise Unauthenticated("authentication required")
+        return self.authenticated
+
+
+Info = strawberry.Info[GatewayContext, None]

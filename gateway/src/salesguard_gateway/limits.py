@@ -1,0 +1,280 @@
+"""G3: what one request may ask for, checked before any resolver runs.
+
+Each refusal is a GraphQL error with a code a client can act on:
+
+- ``QUERY_TOO_DEEP``: selection depth over ``max_query_depth`` (strawberry's
+  ``QueryDepthLimiter`` rule);
+- ``TOO_MANY_ALIASES``: more aliases than ``max_aliases`` (``MaxAliasesLimiter``);
+- ``TOO_MANY_TOKENS``: a document longer than ``max_tokens`` (``MaxTokensLimiter``
+  makes the parser stop);
+- ``VALIDATION`` with ``extensions.field``: a page size (``first``) outside
+  ``1..max_page_size`` or a string longer than ``max_string_length``, whether
+  written in the document or passed as a variable.
+
+Validation rules cannot see variables, so the page-size and string checks run
+in :class:`InputLimits` at the start of execution, over the parsed document and
+the raw variables; the document half of that work is cached per query text.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    IntValueNode,
+    ListValueNode,
+    Node,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    StringValueNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.language.visitor import EnterLeaveVisitor
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.max_aliases import (
+    create_validator as create_alias_validator,
+)
+from strawberry.extensions.query_depth_limiter import (
+    create_validator as create_depth_validator,
+)
+
+from salesguard.errors import ErrorCode
+
+QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+PAGE_SIZE_ARGUMENT = "first"
+
+
+class _CodedContext:
+    """A validation context whose reported errors carry ``extensions.code``."""
+
+    def __init__(self, context: ValidationContext, code: str) -> None:
+        self._context = context
+        self._code = code
+
+    def report_error(self, error: GraphQLError) -> None:
+        self._context.report_error(
+            GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                extensions={**(error.extensions or {}), "code": self._code},
+            )
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+def coded_rule(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule]:
+    """``rule`` with its errors tagged with ``code``."""
+
+    class CodedRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self._inner = rule(cast(ValidationContext, _CodedContext(context, code)))
+
+        def get_enter_leave_for_kind(self, kind: str) -> EnterLeaveVisitor:
+            return self._inner.get_enter_leave_for_kind(kind)
+
+    CodedRule.__name__ = f"Coded{rule.__name__}"
+    return CodedRule
+
+
+def limit_rules(max_depth: int, max_aliases: int) -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias rules, built once so that ``ValidationCache`` can hit."""
+    return (
+        coded_rule(create_depth_validator(max_depth, None, None), QUERY_TOO_DEEP),
+        coded_rule(create_alias_validator(max_aliases), TOO_MANY_ALIASES),
+    )
+
+
+def tag_token_limit(error: GraphQLError) -> GraphQLError:
+    """The parser's "more than N tokens" syntax error, with its own code."""
+    if isinstance(error, GraphQLSyntaxError) and "tokens" in error.message:
+        return GraphQLError(
+            error.message,
+            source=error.source,
+            positions=error.positions,
+            extensions={"code": TOO_MANY_TOKENS},
+        )
+    return error
+
+
+@dataclass(frozen=True)
+class _PageArgument:
+    literal: int | None
+    variable: str | None
+    node: FieldNode
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """What the input checks need from a document, computed once per query text."""
+
+    page_arguments: tuple[_PageArgument, ...]
+    variable_defaults: Mapping[str, Any]
+    long_literal: StringValueNode | None
+
+
+def _walk(node: Any) -> Iterator[Node]:
+    """Every AST node under ``node`` (documents are small and bounded by max_tokens)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Node):
+            yield current
+            for key in current.keys:
+                if key != "loc":
+                    stack.append(getattr(current, key, None))
+        elif isinstance(current, tuple | list):
+            stack.extend(current)
+
+
+def _literal_value(node: Any) -> Any:
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, StringValueNode):
+        return node.value
+    if isinstance(node, ListValueNode):
+        return [_literal_value(value) for value in node.values]
+    if isinstance(node, ObjectValueNode):
+        return {field.name.value: _literal_value(field.value) for field in node.fields}
+    return getattr(node, "value", None)
+
+
+def analyse(document: DocumentNode, max_string_length: int) -> DocumentFacts:
+    pages: list[_PageArgument] = []
+    defaults: dict[str, Any] = {}
+    long_literal: StringValueNode | None = None
+    for node in _walk(document):
+        if isinstance(node, FieldNode):
+            for argument in node.arguments or ():
+                if argument.name.value != PAGE_SIZE_ARGUMENT:
+                    continue
+                value = argument.value
+                if isinstance(value, IntValueNode):
+                    pages.append(_PageArgument(int(value.value), None, node))
+                elif isinstance(value, VariableNode):
+                    pages.append(_PageArgument(None, value.name.value, node))
+        elif isinstance(node, OperationDefinitionNode | FragmentDefinitionNode):
+            for definition in node.variable_definitions or ():
+                if definition.default_value is not None:
+                    defaults[definition.variable.name.value] = _literal_value(
+                        definition.default_value
+                    )
+        elif isinstance(node, StringValueNode) and len(node.value) > max_string_length:
+            long_literal = long_literal or node
+    return DocumentFacts(tuple(pages), defaults, long_literal)
+
+
+class _FactsCache:
+    """Bounded LRU of :class:`DocumentFacts` by query text (hashing a str is cached)."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self._entries: OrderedDict[str, DocumentFacts] = OrderedDict()
+        self._maxsize = maxsize
+
+    def get(self, query: str, compute: Callable[[], DocumentFacts]) -> DocumentFacts:
+        facts = self._entries.get(query)
+        if facts is None:
+            facts = compute()
+            self._entries[query] = facts
+            if len(self._entries) > self._maxsize:
+                self._entries.popitem(last=False)
+        return facts
+
+
+def _too_long(value: Any, limit: int) -> bool:
+    if isinstance(value, str):
+        return len(value) > limit
+    if isinstance(value, dict):
+        return any(_too_long(item, limit) for item in value.values())
+    if isinstance(value, list):
+        return any(_too_long(item, limit) for item in value)
+    return False
+
+
+def _validation_error(message: str, field: str, node: Node | None = None) -> GraphQLError:
+    return GraphQLError(
+        message, nodes=node, extensions={"code": ErrorCode.VALIDATION.value, "field": field}
+    )
+
+
+class InputLimits(SchemaExtension):
+    """Refuses page sizes and strings over the limits before execution starts."""
+
+    def __init__(self, *, max_page_size: int, max_string_length: int, cache: _FactsCache) -> None:
+        self.max_page_size = max_page_size
+        self.max_string_length = max_string_length
+        self._cache = cache
+
+    def on_execute(self) -> Iterator[None]:
+        errors = self._check()
+        if errors:
+            # A result set before execution makes strawberry skip it entirely.
+            self.execution_context.result = GraphQLExecutionResult(data=None, errors=errors)
+        yield
+
+    def _check(self) -> list[GraphQLError]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is None:
+            return []
+        query = context.query or ""
+        facts = self._cache.get(query, lambda: analyse(document, self.max_string_length))
+        variables = context.variables or {}
+        errors: list[GraphQLError] = []
+        limit = self.max_page_size
+        for page in facts.page_arguments:
+            value: Any = page.literal
+            if page.variable is not None:
+                value = variables.get(page.variable, facts.variable_defaults.get(page.variable))
+            # Non-integers are left to GraphQL's own coercion, which refuses them.
+            if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= limit:
+                errors.append(
+                    _validation_error(
+                        f"{PAGE_SIZE_ARGUMENT} must be between 1 and {limit} (got {value})",
+                        PAGE_SIZE_ARGUMENT,
+                        page.node,
+                    )
+                )
+        if facts.long_literal is not None:
+            errors.append(
+                _validation_error(
+                    f"a string argument is longer than {self.max_string_length} characters",
+                    "query",
+                    facts.long_literal,
+                )
+            )
+        for name, value in variables.items():
+            if _too_long(value, self.max_string_length):
+                errors.append(
+                    _validation_error(
+                        f"variable ${name} holds a string longer than "
+                        f"{self.max_string_length} characters",
+                        name,
+                    )
+                )
+        return errors
+
+
+def input_limits_factory(max_page_size: int, max_string_length: int) -> Callable[[], InputLimits]:
+    cache = _FactsCache()
+    return lambda: InputLimits(
+        max_page_size=max_page_size, max_string_length=max_string_length, cache=cache
+    )

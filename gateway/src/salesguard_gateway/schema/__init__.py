@@ -1,0 +1,93 @@
+"""One GraphQL schema over all services (G1), merged from one module per domain.
+
+``schema`` (default limits) is what ``strawberry export-schema`` prints into
+``gateway/schema.graphql``; the app builds its own with the configured limits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types.execution import ExecutionContext
+
+from salesguard_gateway.errors import TypedErrors, log_unexpected
+from salesguard_gateway.execution import fast_execution_context
+from salesguard_gateway.limits import input_limits_factory, limit_rules
+from salesguard_gateway.schema.alerts import AlertsQuery
+from salesguard_gateway.schema.audit import AuditQuery
+from salesguard_gateway.schema.common import SCALARS
+from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
+from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
+from salesguard_gateway.schema.people import PeopleMutation, PeopleQuery
+
+log = logging.getLogger(__name__)
+
+Query = merge_types("Query", (PeopleQuery, CustomersQuery, ExportsQuery, AuditQuery, AlertsQuery))
+Mutation = merge_types("Mutation", (PeopleMutation, CustomersMutation, ExportsMutation))
+
+# Distinct query texts kept parsed and validated (bounded: a public endpoint).
+DOCUMENT_CACHE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class SchemaLimits:
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_page_size: int = 100
+    max_string_length: int = 10_000
+    introspection: bool = True
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Expected failures are the client's business; only bugs are logged (with traceback).
+        log_unexpected(errors)
+
+
+def build_schema(limits: SchemaLimits | None = None) -> GatewaySchema:
+    limits = limits or SchemaLimits()
+    # Built once: ValidationCache keys on the rule classes, so they must not change per request.
+    rules = limit_rules(limits.max_depth, limits.max_aliases)
+    extensions: list[Callable[[], SchemaExtension]] = [
+        # First in, last out: it sees the final errors of every other extension.
+        TypedErrors,
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: AddValidationRules(list(rules)),
+    ]
+    if not limits.introspection:
+        extensions.append(DisableIntrospection)
+    extensions += [
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        input_limits_factory(limits.max_page_size, limits.max_string_length),
+    ]
+    built = GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(
+            scalar_map=SCALARS, disable_field_suggestions=not limits.introspection
+        ),
+    )
+    fast_execution_context(built)
+    return built
+
+
+schema = build_schema()

@@ -1,0 +1,238 @@
+"""Alerts from every service in one connection (G4), in the caller's language.
+
+Each service serves its own alerts through the common ``AlertsService``. The
+gateway asks them all concurrently for one page each, merges newest first and
+hands out a composite cursor: per source, the page token that resumes right
+after the last of its alerts already handed out ("" = from its start). An
+exhausted source is still asked (an empty page), so ``totalCount`` stays the
+sum over every source on every page. A source that fails costs only its own
+alerts: the others are returned with an error entry naming the source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from salesguard.alerts import render
+from salesguard.common.v1 import common_pb2
+from salesguard.errors import InvalidInput, ServiceError
+from salesguard_gateway.context import Info
+from salesguard_gateway.errors import deferred_error, service_error_extensions
+from salesguard_gateway.schema.common import (
+    JSON,
+    Connection,
+    Edge,
+    PageInfo,
+    decode_state,
+    described,
+    encode_state,
+    enum_lookup,
+    enum_numbers,
+    from_timestamp,
+    optional,
+    page_request,
+    struct_to_json,
+    to_timestamp,
+)
+from salesguard_gateway.schema.customers import Customer, load_customer
+from salesguard_gateway.schema.people import Employee, load_employee
+
+
+@strawberry.enum
+class Severity(Enum):
+    LOW = common_pb2.SEVERITY_LOW
+    MEDIUM = common_pb2.SEVERITY_MEDIUM
+    HIGH = common_pb2.SEVERITY_HIGH
+    CRITICAL = common_pb2.SEVERITY_CRITICAL
+
+
+@strawberry.enum
+class AlertStatus(Enum):
+    OPEN = common_pb2.ALERT_STATUS_OPEN
+    ACKNOWLEDGED = common_pb2.ALERT_STATUS_ACKNOWLEDGED
+    RESOLVED = common_pb2.ALERT_STATUS_RESOLVED
+    DISMISSED = common_pb2.ALERT_STATUS_DISMISSED
+
+
+@strawberry.enum
+class AlertResolution(Enum):
+    CONFIRMED = common_pb2.ALERT_RESOLUTION_CONFIRMED
+    CLEARED = common_pb2.ALERT_RESOLUTION_CLEARED
+
+
+severity_of = enum_lookup(Severity)
+alert_status_of = enum_lookup(AlertStatus)
+alert_resolution_of = enum_lookup(AlertResolution)
+
+
+@strawberry.type
+class Alert:
+    id: strawberry.ID
+    kind: str = strawberry.field(description='e.g. "LATE_REGISTRATION".')
+    rule: str = strawberry.field(description='Code of the rule that raised it, e.g. "C2".')
+    severity: Severity | None
+    status: AlertStatus | None
+    resolution: AlertResolution | None
+    title: str = strawberry.field(description="In the language of Accept-Language (en or zh).")
+    message: str = strawberry.field(description="In the language of Accept-Language (en or zh).")
+    detected_at: datetime | None
+    evidence: JSON
+    source: str = strawberry.field(description='The service that owns the alert, e.g. "customers".')
+    note: str | None
+    order_id: strawberry.ID | None = strawberry.field(
+        description="The order concerned; an `order` link comes with the orders service."
+    )
+    updated_at: datetime | None
+    employee_id: strawberry.Private[str]
+    customer_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.employee_id)
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer | None:
+        return await load_customer(info, self.customer_id)
+
+
+def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
+    evidence = struct_to_json(message.evidence)
+    title, text = render(message.kind, evidence, language)
+    return Alert(
+        id=strawberry.ID(message.id),
+        kind=message.kind,
+        rule=message.rule,
+        severity=severity_of(message.severity),
+        status=alert_status_of(message.status),
+        resolution=alert_resolution_of(message.resolution),
+        title=title,
+        message=text,
+        detected_at=from_timestamp(message.detected_at),
+        evidence=JSON(evidence),
+        source=message.source,
+        note=optional(message.note),
+        order_id=strawberry.ID(message.order_id) if message.order_id else None,
+        updated_at=from_timestamp(message.updated_at),
+        employee_id=message.employee_id,
+        customer_id=message.customer_id,
+    )
+
+
+@strawberry.input
+class AlertFilter:
+    kinds: list[str] | None = None
+    severities: list[Severity] | None = None
+    statuses: list[AlertStatus] | None = None
+    employee_id: strawberry.ID | None = None
+    customer_id: strawberry.ID | None = None
+    order_id: strawberry.ID | None = None
+    from_: datetime | None = strawberry.field(default=None, name="from")
+    to: datetime | None = None
+
+    def to_proto(self) -> common_pb2.AlertFilter:
+        return common_pb2.AlertFilter(
+            kinds=list(self.kinds or ()),
+            severities=enum_numbers(self.severities),
+            statuses=enum_numbers(self.statuses),
+            employee_id=self.employee_id or "",
+            customer_id=self.customer_id or "",
+            order_id=self.order_id or "",
+            detected_from=to_timestamp(self.from_),
+            detected_to=to_timestamp(self.to),
+        )
+
+
+AlertConnection = Connection[Alert]
+
+# Per source: the page token to resume from ("" = the start).
+SourceState = dict[str, str]
+
+
+def _newest_first(alert: common_pb2.Alert) -> tuple[int, int, str]:
+    return (alert.detected_at.seconds, alert.detected_at.nanos, alert.id)
+
+
+async def federated_alerts(
+    info: Info, first: int | None, after: str | None, alert_filter: AlertFilter | None
+) -> AlertConnection:
+    context = info.context
+    page = page_request(first, None, info)
+    sources = tuple(context.clients.alerts)
+    state: SourceState = dict.fromkeys(sources, "")
+    if after:
+        decoded = decode_state(after)
+        for source in sources:
+            token = decoded.get(source, "")
+            if not isinstance(token, str):
+                raise InvalidInput("after", "the cursor is malformed")
+            state[source] = token
+    proto_filter = alert_filter.to_proto() if alert_filter is not None else None
+
+    async def ask(source: str) -> common_pb2.ListAlertsResponse:
+        request = common_pb2.ListAlertsRequest(
+            filter=proto_filter,
+            page=common_pb2.PageRequest(page_size=page.page_size, page_token=state[source]),
+        )
+        return await context.clients.alerts[source].ListAlerts(request)
+
+    answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
+
+    pages: dict[str, common_pb2.ListAlertsResponse] = {}
+    for source, answer in zip(sources, answers, strict=True):
+        if isinstance(answer, ServiceError):
+            context.deferred_errors.append(
+                deferred_error(
+                    f"alerts from {source} are missing: {answer.message}",
+                    info.path.as_list(),
+                    {**service_error_extensions(answer), "source": source},
+                )
+            )
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            pages[source] = answer
+
+    # Each source's cursor after an alert resumes that source right after it.
+    candidates = sorted(
+        (
+            (alert, source, cursor)
+            for source, response in pages.items()
+            for alert, cursor in zip(response.alerts, response.cursors, strict=True)
+        ),
+        key=lambda entry: _newest_first(entry[0]),
+        reverse=True,
+    )
+    taken = candidates[: page.page_size]
+    remaining = {source: len(response.alerts) for source, response in pages.items()}
+    edges: list[Edge[Alert]] = []
+    language = context.language
+    for alert, source, cursor in taken:
+        remaining[source] -= 1
+        state[source] = cursor
+        edges.append(Edge(cursor=encode_state(state), node=alert_from_proto(alert, language)))
+    has_next = any(
+        remaining[source] > 0 or response.page_info.has_next_page
+        for source, response in pages.items()
+    )
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+        total_count=sum(response.page_info.total_count for response in pages.values()),
+    )
+
+
+@strawberry.type
+class AlertsQuery:
+    @described("Alerts from every service, newest first.")
+    async def alerts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AlertFilter | None = None,
+    ) -> AlertConnection | None:
+        return await federated_alerts(info, first, after, filter)

@@ -1,0 +1,135 @@
+"""The audit trail (customers ``AuditService``, C7): append-only and hash-chained."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from salesguard.customers.v1 import audit_pb2
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.common import (
+    JSON,
+    Connection,
+    connection,
+    from_timestamp,
+    optional,
+    page_request,
+    struct_to_json,
+    to_timestamp,
+)
+from salesguard_gateway.schema.people import Employee, load_employee
+
+
+@strawberry.type
+class AuditEvent:
+    id: strawberry.ID
+    seq: int = strawberry.field(description="Position in the chain, from 1.")
+    at: datetime | None
+    action: str = strawberry.field(
+        description='e.g. "customer.contact.read", "customer.update", "customer.export".'
+    )
+    customer_ids: list[strawberry.ID]
+    fields: list[str]
+    before: JSON | None = strawberry.field(
+        description="Changed values before; contact fields masked."
+    )
+    after: JSON | None = strawberry.field(
+        description="Changed values after; contact fields masked."
+    )
+    reason: str | None
+    trace_id: str | None
+    prev_hash: str
+    hash: str
+    actor_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def actor(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.actor_id)
+
+
+def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
+    return AuditEvent(
+        id=strawberry.ID(message.id),
+        seq=message.seq,
+        at=from_timestamp(message.at),
+        action=message.action,
+        customer_ids=[strawberry.ID(customer_id) for customer_id in message.customer_ids],
+        fields=list(message.fields),
+        before=JSON(struct_to_json(message.before)) if message.HasField("before") else None,
+        after=JSON(struct_to_json(message.after)) if message.HasField("after") else None,
+        reason=optional(message.reason),
+        trace_id=optional(message.trace_id),
+        prev_hash=message.prev_hash,
+        hash=message.hash,
+        actor_id=message.actor_id,
+    )
+
+
+@strawberry.input
+class AuditEventFilter:
+    actor_id: strawberry.ID | None = None
+    customer_id: strawberry.ID | None = None
+    actions: list[str] | None = None
+    from_: datetime | None = strawberry.field(default=None, name="from")
+    to: datetime | None = None
+
+    def to_proto(self) -> audit_pb2.AuditEventFilter:
+        return audit_pb2.AuditEventFilter(
+            actor_id=self.actor_id or "",
+            customer_id=self.customer_id or "",
+            actions=list(self.actions or ()),
+            to=to_timestamp(self.to),
+            **{"from": to_timestamp(self.from_)},
+        )
+
+
+@strawberry.type
+class AuditChainVerification:
+    intact: bool
+    checked_count: int
+    first_broken_seq: int | None = strawberry.field(
+        description="The first entry whose hash does not match, when the chain is broken."
+    )
+    first_broken_id: strawberry.ID | None
+    problem: str | None
+
+
+AuditEventConnection = Connection[AuditEvent]
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field
+    async def audit_events(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: AuditEventFilter | None = None,
+    ) -> AuditEventConnection | None:
+        request = audit_pb2.ListAuditEventsRequest(
+            filter=filter.to_proto() if filter is not None else None,
+            page=page_request(first, after, info),
+        )
+        response = await info.context.clients.audit.ListAuditEvents(request)
+        events = [audit_event_from_proto(message) for message in response.events]
+        return connection(events, response.cursors, response.page_info)
+
+    @strawberry.field
+    async def verify_audit_chain(self, info: Info) -> AuditChainVerification | None:
+        response = await info.context.clients.audit.VerifyAuditChain(
+            audit_pb2.VerifyAuditChainRequest()
+        )
+        broken = not response.intact
+        return AuditChainVerification(
+            intact=response.intact,
+            checked_count=response.checked_count,
+            first_broken_seq=response.first_broken_seq if broken else None,
+            first_broken_id=(
+                strawberry.ID(response.first_broken_id)
+                if broken and response.first_broken_id
+                else None
+            ),
+            problem=optional(response.problem),
+        )

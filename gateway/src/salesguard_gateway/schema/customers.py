@@ -1,0 +1,407 @@
+"""The customer registry (customers ``CustomersService``): customers and follow-ups.
+
+Contact fields arrive already masked by the service when the caller's grant
+masks them (listed in ``maskedFields``): the gateway never sees what it must hide.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from salesguard.customers.v1 import customers_pb2
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.common import (
+    Connection,
+    Location,
+    LocationInput,
+    connection,
+    enum_lookup,
+    enum_numbers,
+    from_timestamp,
+    optional,
+    page_request,
+    selects,
+    to_timestamp,
+)
+from salesguard_gateway.schema.people import (
+    Branch,
+    Employee,
+    Team,
+    load_branch,
+    load_employee,
+    load_team,
+)
+
+
+@strawberry.enum(
+    description="Where a customer came from; every channel but PERSONAL is the company's."
+)
+class SourceChannel(Enum):
+    WEBSITE = customers_pb2.SOURCE_CHANNEL_WEBSITE
+    EXHIBITION = customers_pb2.SOURCE_CHANNEL_EXHIBITION
+    REFERRAL = customers_pb2.SOURCE_CHANNEL_REFERRAL
+    COMPANY_ASSIGNED = customers_pb2.SOURCE_CHANNEL_COMPANY_ASSIGNED
+    PERSONAL = customers_pb2.SOURCE_CHANNEL_PERSONAL
+
+
+@strawberry.enum
+class CustomerStatus(Enum):
+    ACTIVE = customers_pb2.CUSTOMER_STATUS_ACTIVE
+    ARCHIVED = customers_pb2.CUSTOMER_STATUS_ARCHIVED
+
+
+@strawberry.enum
+class FollowUpKind(Enum):
+    VISIT = customers_pb2.FOLLOW_UP_KIND_VISIT
+    CALL = customers_pb2.FOLLOW_UP_KIND_CALL
+    MESSAGE = customers_pb2.FOLLOW_UP_KIND_MESSAGE
+    MEETING = customers_pb2.FOLLOW_UP_KIND_MEETING
+
+
+source_of = enum_lookup(SourceChannel)
+customer_status_of = enum_lookup(CustomerStatus)
+follow_up_kind_of = enum_lookup(FollowUpKind)
+
+
+@strawberry.type
+class FollowUp:
+    id: strawberry.ID
+    kind: FollowUpKind | None
+    at: datetime | None
+    note: str | None
+    recorded_at: datetime | None
+    customer_id: strawberry.Private[str]
+    employee_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer | None:
+        return await load_customer(info, self.customer_id)
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.employee_id)
+
+
+def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
+    return FollowUp(
+        id=strawberry.ID(message.id),
+        kind=follow_up_kind_of(message.kind),
+        at=from_timestamp(message.at),
+        note=optional(message.note),
+        recorded_at=from_timestamp(message.recorded_at),
+        customer_id=message.customer_id,
+        employee_id=message.employee_id,
+    )
+
+
+FollowUpConnection = Connection[FollowUp]
+
+
+@strawberry.type
+class Customer:
+    id: strawberry.ID
+    code: str = strawberry.field(description='The readable company code, e.g. "C-000123".')
+    name: str
+    company: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+    location: Location | None
+    source: SourceChannel | None
+    source_detail: str | None
+    first_contact_at: datetime | None
+    registered_at: datetime | None
+    updated_at: datetime | None
+    status: CustomerStatus | None
+    masked_fields: list[str] = strawberry.field(
+        description="Contact fields holding masked values (e.g. 138****5678) for this caller."
+    )
+    owner_id: strawberry.Private[str]
+    team_id: strawberry.Private[str]
+    branch_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def owner(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.owner_id)
+
+    @strawberry.field
+    async def team(self, info: Info) -> Team | None:
+        return await load_team(info, self.team_id)
+
+    @strawberry.field
+    async def branch(self, info: Info) -> Branch | None:
+        return await load_branch(info, self.branch_id)
+
+    @strawberry.field
+    async def follow_ups(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> FollowUpConnection | None:
+        request = customers_pb2.ListFollowUpsRequest(
+            customer_id=self.id, page=page_request(first, after, info)
+        )
+        response = await info.context.clients.customers.ListFollowUps(request)
+        follow_ups = [follow_up_from_proto(message) for message in response.follow_ups]
+        return connection(follow_ups, response.cursors, response.page_info)
+
+
+def customer_from_proto(message: customers_pb2.Customer) -> Customer:
+    return Customer(
+        id=strawberry.ID(message.id),
+        code=message.code,
+        name=message.name,
+        company=message.company or None,
+        phone=message.phone or None,
+        email=message.email or None,
+        address=message.address or None,
+        location=(
+            Location(lat=message.location.lat, lng=message.location.lng)
+            if message.HasField("location")
+            else None
+        ),
+        source=source_of(message.source),
+        source_detail=message.source_detail or None,
+        first_contact_at=from_timestamp(message.first_contact_at),
+        registered_at=from_timestamp(message.registered_at),
+        updated_at=from_timestamp(message.updated_at),
+        status=customer_status_of(message.status),
+        masked_fields=list(message.masked_fields),
+        owner_id=message.owner_id,
+        team_id=message.team_id,
+        branch_id=message.branch_id,
+    )
+
+
+# Unmasked contact reads are audited (C7) and count towards BULK_CONTACT_ACCESS
+# (C8), so the services return contact fields only when the query shows them.
+CONTACT_FIELDS = frozenset({"phone", "email", "address"})
+NODE_PATH = ("edges", "node")
+
+
+async def load_customer(info: Info, customer_id: str) -> Customer | None:
+    if not customer_id:
+        return None
+    loaders = info.context.loaders
+    loader = loaders.customers_with_contact if selects(info, CONTACT_FIELDS) else loaders.customers
+    message = await loader.load(customer_id)
+    return customer_from_proto(message) if message is not None else None
+
+
+CustomerConnection = Connection[Customer]
+
+
+@strawberry.input
+class CustomerFilter:
+    text: str | None = strawberry.field(
+        default=None,
+        description="Matches code, name or company (substring), or an exact phone or email.",
+    )
+    owner_id: strawberry.ID | None = None
+    sources: list[SourceChannel] | None = None
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None
+    statuses: list[CustomerStatus] | None = None
+
+    def to_proto(self) -> customers_pb2.CustomerFilter:
+        return customers_pb2.CustomerFilter(
+            text=self.text or "",
+            owner_id=self.owner_id or "",
+            sources=enum_numbers(self.sources),
+            registered_from=to_timestamp(self.registered_from),
+            registered_to=to_timestamp(self.registered_to),
+            statuses=enum_numbers(self.statuses),
+        )
+
+
+async def list_customers(
+    info: Info,
+    first: int | None,
+    after: str | None,
+    filter: CustomerFilter | None = None,
+    *,
+    owner_id: str | None = None,
+) -> CustomerConnection:
+    proto_filter = filter.to_proto() if filter is not None else customers_pb2.CustomerFilter()
+    if owner_id is not None:
+        proto_filter.owner_id = owner_id
+    request = customers_pb2.ListCustomersRequest(
+        filter=proto_filter,
+        page=page_request(first, after, info),
+        include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
+    )
+    response = await info.context.clients.customers.ListCustomers(request)
+    customers = [customer_from_proto(message) for message in response.customers]
+    return connection(customers, response.cursors, response.page_info)
+
+
+@strawberry.input
+class RegisterCustomerInput:
+    name: str
+    company: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    location: LocationInput | None = None
+    source: SourceChannel
+    source_detail: str | None = None
+    first_contact_at: datetime
+    owner_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the caller; a manager may register for a rep."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A retried request with the same key returns the first result."
+    )
+
+
+@strawberry.type
+class RegisterCustomerPayload:
+    customer: Customer
+    warnings: list[str] = strawberry.field(
+        description='Alert kinds the registration raised, e.g. "LATE_REGISTRATION".'
+    )
+
+
+@strawberry.input(description="Only the fields given are changed.")
+class UpdateCustomerInput:
+    id: strawberry.ID
+    name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    location: LocationInput | None = None
+    source: SourceChannel | None = strawberry.field(
+        default=None, description="Managers only, with a reason (C4)."
+    )
+    source_detail: str | None = None
+    reason: str | None = None
+
+    def to_proto(self) -> customers_pb2.UpdateCustomerRequest:
+        request = customers_pb2.UpdateCustomerRequest(
+            id=self.id,
+            location=self.location.to_proto() if self.location is not None else None,
+            source=(
+                self.source.value
+                if self.source is not None
+                else customers_pb2.SOURCE_CHANNEL_UNSPECIFIED
+            ),
+            reason=self.reason or "",
+        )
+        for name in ("name", "company", "phone", "email", "address", "source_detail"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(request, name, value)
+        return request
+
+
+@strawberry.type
+class UpdateCustomerPayload:
+    customer: Customer
+
+
+@strawberry.input
+class RecordFollowUpInput:
+    customer_id: strawberry.ID
+    kind: FollowUpKind
+    at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
+    note: str | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class RecordFollowUpPayload:
+    follow_up: FollowUp
+
+
+@strawberry.input
+class ReassignCustomersInput:
+    customer_ids: list[strawberry.ID]
+    new_owner_id: strawberry.ID
+    reason: str
+
+
+@strawberry.type
+class ReassignCustomersPayload:
+    customers: list[Customer]
+
+
+@strawberry.type
+class CustomersQuery:
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+        response = await info.context.clients.customers.GetCustomer(
+            customers_pb2.GetCustomerRequest(id=id, include_contact=selects(info, CONTACT_FIELDS))
+        )
+        return customer_from_proto(response.customer)
+
+    @strawberry.field
+    async def customers(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
+    ) -> CustomerConnection | None:
+        return await list_customers(info, first, after, filter)
+
+
+@strawberry.type
+class CustomersMutation:
+    @strawberry.mutation
+    async def register_customer(
+        self, info: Info, input: RegisterCustomerInput
+    ) -> RegisterCustomerPayload | None:
+        request = customers_pb2.RegisterCustomerRequest(
+            name=input.name,
+            company=input.company or "",
+            phone=input.phone or "",
+            email=input.email or "",
+            address=input.address or "",
+            location=input.location.to_proto() if input.location is not None else None,
+            source=input.source.value,
+            source_detail=input.source_detail or "",
+            first_contact_at=to_timestamp(input.first_contact_at),
+            owner_id=input.owner_id or "",
+            idempotency_key=input.idempotency_key or "",
+        )
+        response = await info.context.clients.customers.RegisterCustomer(request)
+        return RegisterCustomerPayload(
+            customer=customer_from_proto(response.customer), warnings=list(response.warnings)
+        )
+
+    @strawberry.mutation
+    async def update_customer(
+        self, info: Info, input: UpdateCustomerInput
+    ) -> UpdateCustomerPayload | None:
+        response = await info.context.clients.customers.UpdateCustomer(input.to_proto())
+        return UpdateCustomerPayload(customer=customer_from_proto(response.customer))
+
+    @strawberry.mutation
+    async def record_follow_up(
+        self, info: Info, input: RecordFollowUpInput
+    ) -> RecordFollowUpPayload | None:
+        request = customers_pb2.RecordFollowUpRequest(
+            customer_id=input.customer_id,
+            kind=input.kind.value,
+            at=to_timestamp(input.at),
+            note=input.note or "",
+            idempotency_key=input.idempotency_key or "",
+        )
+        response = await info.context.clients.customers.RecordFollowUp(request)
+        return RecordFollowUpPayload(follow_up=follow_up_from_proto(response.follow_up))
+
+    @strawberry.mutation
+    async def reassign_customers(
+        self, info: Info, input: ReassignCustomersInput
+    ) -> ReassignCustomersPayload | None:
+        request = customers_pb2.ReassignCustomersRequest(
+            customer_ids=list(input.customer_ids),
+            new_owner_id=input.new_owner_id,
+            reason=input.reason,
+        )
+        response = await info.context.clients.customers.ReassignCustomers(request)
+        return ReassignCustomersPayload(
+            customers=[customer_from_proto(message) for message in response.customers]
+        )

@@ -1,0 +1,334 @@
+"""The people directory (attendance ``DirectoryService``): employees, branches, teams."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from salesguard.attendance.v1 import directory_pb2
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.common import (
+    Connection,
+    civil_date,
+    connection,
+    described,
+    enum_lookup,
+    enum_numbers,
+    from_civil_date,
+    optional,
+    page_request,
+)
+
+if TYPE_CHECKING:
+    from salesguard_gateway.schema.customers import Customer
+
+
+@strawberry.enum
+class Role(Enum):
+    SALES_JUNIOR = directory_pb2.ROLE_SALES_JUNIOR
+    SALES_SENIOR = directory_pb2.ROLE_SALES_SENIOR
+    MANAGER = directory_pb2.ROLE_MANAGER
+    HR = directory_pb2.ROLE_HR
+    FINANCE = directory_pb2.ROLE_FINANCE
+    ADMIN = directory_pb2.ROLE_ADMIN
+
+
+@strawberry.enum
+class EmployeeStatus(Enum):
+    ACTIVE = directory_pb2.EMPLOYEE_STATUS_ACTIVE
+    SUSPENDED = directory_pb2.EMPLOYEE_STATUS_SUSPENDED
+    LEFT = directory_pb2.EMPLOYEE_STATUS_LEFT
+
+
+role_of = enum_lookup(Role)
+employee_status_of = enum_lookup(EmployeeStatus)
+
+
+@strawberry.type
+class Branch:
+    id: strawberry.ID
+    name: str
+    time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
+    headquarters: bool
+
+
+def branch_from_proto(message: directory_pb2.Branch) -> Branch:
+    return Branch(
+        id=strawberry.ID(message.id),
+        name=message.name,
+        time_zone=message.time_zone,
+        headquarters=message.headquarters,
+    )
+
+
+@strawberry.type
+class Team:
+    id: strawberry.ID
+    name: str
+    branch_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def branch(self, info: Info) -> Branch | None:
+        return await load_branch(info, self.branch_id)
+
+
+def team_from_proto(message: directory_pb2.Team) -> Team:
+    return Team(id=strawberry.ID(message.id), name=message.name, branch_id=message.branch_id)
+
+
+async def load_branch(info: Info, branch_id: str) -> Branch | None:
+    if not branch_id:
+        return None
+    message = await info.context.loaders.branch(branch_id)
+    return branch_from_proto(message) if message is not None else None
+
+
+async def load_team(info: Info, team_id: str) -> Team | None:
+    if not team_id:
+        return None
+    message = await info.context.loaders.team(team_id)
+    return team_from_proto(message) if message is not None else None
+
+
+async def load_employee(info: Info, employee_id: str) -> Employee | None:
+    if not employee_id:
+        return None
+    message = await info.context.loaders.employees.load(employee_id)
+    return employee_from_proto(message) if message is not None else None
+
+
+@strawberry.type
+class Employee:
+    id: strawberry.ID
+    name: str
+    roles: list[Role]
+    status: EmployeeStatus | None
+    hire_date: date | None
+    leave_date: date | None
+    email: str | None
+    team_id: strawberry.Private[str]
+    branch_id: strawberry.Private[str]
+    manager_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def team(self, info: Info) -> Team | None:
+        return await load_team(info, self.team_id)
+
+    @strawberry.field
+    async def branch(self, info: Info) -> Branch | None:
+        return await load_branch(info, self.branch_id)
+
+    @strawberry.field
+    async def manager(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.manager_id)
+
+    @described("Customers this employee owns, as far as the caller may see.")
+    async def customers(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> (
+        Connection[Annotated[Customer, strawberry.lazy("salesguard_gateway.schema.customers")]]
+        | None
+    ):
+        from salesguard_gateway.schema.customers import list_customers
+
+        return await list_customers(info, first, after, owner_id=str(self.id))
+
+
+def employee_from_proto(message: directory_pb2.Employee) -> Employee:
+    return Employee(
+        id=strawberry.ID(message.id),
+        name=message.name,
+        roles=[role for number in message.roles if (role := role_of(number)) is not None],
+        status=employee_status_of(message.status),
+        hire_date=from_civil_date(message.hire_date),
+        leave_date=from_civil_date(message.leave_date),
+        email=optional(message.email),
+        team_id=message.team_id,
+        branch_id=message.branch_id,
+        manager_id=message.manager_id,
+    )
+
+
+@strawberry.input
+class EmployeeFilter:
+    text: str | None = None
+    branch_id: strawberry.ID | None = None
+    team_id: strawberry.ID | None = None
+    roles: list[Role] | None = None
+    statuses: list[EmployeeStatus] | None = None
+
+    def to_proto(self) -> directory_pb2.EmployeeFilter:
+        return directory_pb2.EmployeeFilter(
+            text=self.text or "",
+            branch_id=self.branch_id or "",
+            team_id=self.team_id or "",
+            roles=enum_numbers(self.roles),
+            statuses=enum_numbers(self.statuses),
+        )
+
+
+@strawberry.input
+class UpsertBranchInput:
+    id: strawberry.ID | None = strawberry.field(
+        default=None, description="Omit to create a branch."
+    )
+    name: str
+    time_zone: str
+    headquarters: bool = False
+
+
+@strawberry.type
+class UpsertBranchPayload:
+    branch: Branch
+
+
+@strawberry.input
+class UpsertTeamInput:
+    id: strawberry.ID | None = strawberry.field(default=None, description="Omit to create a team.")
+    name: str
+    branch_id: strawberry.ID
+
+
+@strawberry.type
+class UpsertTeamPayload:
+    team: Team
+
+
+@strawberry.input
+class UpsertEmployeeInput:
+    id: strawberry.ID = strawberry.field(
+        description="The employee ID (the HR system's), also the `sub` of their tokens."
+    )
+    name: str
+    roles: list[Role]
+    team_id: strawberry.ID | None = None
+    branch_id: strawberry.ID
+    manager_id: strawberry.ID | None = None
+    status: EmployeeStatus = EmployeeStatus.ACTIVE
+    hire_date: date | None = None
+    leave_date: date | None = None
+    email: str | None = None
+
+    def to_proto(self) -> directory_pb2.Employee:
+        return directory_pb2.Employee(
+            id=self.id,
+            name=self.name,
+            roles=enum_numbers(self.roles),
+            team_id=self.team_id or "",
+            branch_id=self.branch_id,
+            manager_id=self.manager_id or "",
+            status=self.status.value,
+            hire_date=civil_date(self.hire_date),
+            leave_date=civil_date(self.leave_date),
+            email=self.email or "",
+        )
+
+
+@strawberry.type
+class UpsertEmployeePayload:
+    employee: Employee
+
+
+EmployeeConnection = Connection[Employee]
+
+
+@strawberry.type
+class PeopleQuery:
+    @described("The caller: the employee the bearer token names.")
+    async def me(self, info: Info) -> Employee | None:
+        caller = info.context.caller
+        employee = await load_employee(info, caller.principal.id)
+        if employee is not None:
+            return employee
+        # The bootstrap admin acts before any employee record exists.
+        principal = caller.principal
+        return Employee(
+            id=strawberry.ID(principal.id),
+            name=caller.name or principal.id,
+            roles=[Role[role] for role in principal.roles if role in Role.__members__],
+            status=employee_status_of(caller.status),
+            hire_date=None,
+            leave_date=None,
+            email=None,
+            team_id=principal.team_id or "",
+            branch_id=principal.branch_id or "",
+            manager_id="",
+        )
+
+    @strawberry.field
+    async def employee(self, info: Info, id: strawberry.ID) -> Employee | None:
+        response = await info.context.clients.directory.GetEmployee(
+            directory_pb2.GetEmployeeRequest(id=id)
+        )
+        return employee_from_proto(response.employee)
+
+    @strawberry.field
+    async def employees(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: EmployeeFilter | None = None,
+    ) -> EmployeeConnection | None:
+        request = directory_pb2.ListEmployeesRequest(
+            filter=filter.to_proto() if filter is not None else None,
+            page=page_request(first, after, info),
+        )
+        response = await info.context.clients.directory.ListEmployees(request)
+        employees = [employee_from_proto(message) for message in response.employees]
+        return connection(employees, response.cursors, response.page_info)
+
+    @strawberry.field
+    async def branches(self, info: Info) -> list[Branch] | None:
+        response = await info.context.clients.directory.ListBranches(
+            directory_pb2.ListBranchesRequest()
+        )
+        return [branch_from_proto(message) for message in response.branches]
+
+    @strawberry.field
+    async def teams(self, info: Info, branch_id: strawberry.ID | None = None) -> list[Team] | None:
+        response = await info.context.clients.directory.ListTeams(
+            directory_pb2.ListTeamsRequest(branch_id=branch_id or "")
+        )
+        return [team_from_proto(message) for message in response.teams]
+
+
+@strawberry.type
+class PeopleMutation:
+    @strawberry.mutation
+    async def upsert_branch(
+        self, info: Info, input: UpsertBranchInput
+    ) -> UpsertBranchPayload | None:
+        branch = directory_pb2.Branch(
+            id=input.id or "",
+            name=input.name,
+            time_zone=input.time_zone,
+            headquarters=input.headquarters,
+        )
+        response = await info.context.clients.directory.UpsertBranch(
+            directory_pb2.UpsertBranchRequest(branch=branch)
+        )
+        return UpsertBranchPayload(branch=branch_from_proto(response.branch))
+
+    @strawberry.mutation
+    async def upsert_team(self, info: Info, input: UpsertTeamInput) -> UpsertTeamPayload | None:
+        team = directory_pb2.Team(id=input.id or "", name=input.name, branch_id=input.branch_id)
+        response = await info.context.clients.directory.UpsertTeam(
+            directory_pb2.UpsertTeamRequest(team=team)
+        )
+        return UpsertTeamPayload(team=team_from_proto(response.team))
+
+    @strawberry.mutation
+    async def upsert_employee(
+        self, info: Info, input: UpsertEmployeeInput
+    ) -> UpsertEmployeePayload | None:
+        response = await info.context.clients.directory.UpsertEmployee(
+            directory_pb2.UpsertEmployeeRequest(employee=input.to_proto())
+        )
+        return UpsertEmployeePayload(employee=employee_from_proto(response.employee))

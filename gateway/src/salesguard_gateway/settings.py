@@ -1,0 +1,62 @@
+"""Gateway settings: where it listens and how much one request may ask for (G3)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from salesguard.settings import Environment, Settings
+
+
+class GatewaySettings(Settings):
+    # No database and no policy engine of its own: the services enforce policy.
+    requires_backends: ClassVar[bool] = False
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=0, le=65535)
+
+    # None: on in the dev environment, off in production.
+    graphiql: bool | None = None
+    introspection: bool | None = None
+
+    # Query limits (G3); a request over any of them is refused before any resolver runs.
+    max_query_depth: int = Field(default=8, ge=1)
+    max_aliases: int = Field(default=15, ge=0)
+    max_tokens: int = Field(default=2000, ge=10)
+    max_page_size: int = Field(default=100, ge=1)
+    default_page_size: int = Field(default=20, ge=1)
+    max_string_length: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Uploads to the embedded profile's local object store (photos, vouchers).
+    max_object_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+
+    # How long a resolved principal (roles, team, branch) is reused.
+    principal_cache_seconds: float = Field(default=30.0, ge=0)
+
+    # Report the gRPC calls a request made in the response's `extensions.rpcCalls`
+    # (tests, profiling, frontend developers chasing N+1). None: on in the dev
+    # environment only, since it reveals internals.
+    report_rpc_calls: bool | None = None
+
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_allow_origins: tuple[str, ...] = ()
+
+    # Services whose alerts `alerts` federates.
+    alert_sources: tuple[str, ...] = ("customers", "attendance")
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else self._is_dev
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else self._is_dev
+
+    @property
+    def rpc_calls_reported(self) -> bool:
+        return self.report_rpc_calls if self.report_rpc_calls is not None else self._is_dev
+
+    @property
+    def _is_dev(self) -> bool:
+        return self.environment is Environment.DEV

@@ -1,0 +1,130 @@
+"""The schema's enums mirror the protos, and the fast leaf path changes no result."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import pytest
+import strawberry
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+from salesguard.attendance.v1 import directory_pb2
+from salesguard.common.v1 import common_pb2
+from salesguard.customers.v1 import customers_pb2, exports_pb2
+from salesguard_gateway.execution import fast_execution_context
+from salesguard_gateway.schema.alerts import AlertResolution, AlertStatus, Severity
+from salesguard_gateway.schema.customers import CustomerStatus, FollowUpKind, SourceChannel
+from salesguard_gateway.schema.exports import ExportStatus
+from salesguard_gateway.schema.people import EmployeeStatus, Role
+
+ENUMS: list[tuple[type[Enum], EnumTypeWrapper, str]] = [
+    (Role, directory_pb2.Role, "ROLE_"),
+    (EmployeeStatus, directory_pb2.EmployeeStatus, "EMPLOYEE_STATUS_"),
+    (SourceChannel, customers_pb2.SourceChannel, "SOURCE_CHANNEL_"),
+    (CustomerStatus, customers_pb2.CustomerStatus, "CUSTOMER_STATUS_"),
+    (FollowUpKind, customers_pb2.FollowUpKind, "FOLLOW_UP_KIND_"),
+    (ExportStatus, exports_pb2.ExportStatus, "EXPORT_STATUS_"),
+    (Severity, common_pb2.Severity, "SEVERITY_"),
+    (AlertStatus, common_pb2.AlertStatus, "ALERT_STATUS_"),
+    (AlertResolution, common_pb2.AlertResolution, "ALERT_RESOLUTION_"),
+]
+
+
+@pytest.mark.parametrize(("enum", "proto", "prefix"), ENUMS, ids=[e[0].__name__ for e in ENUMS])
+def test_enums_are_the_proto_names_without_prefix(
+    enum: type[Enum], proto: EnumTypeWrapper, prefix: str
+) -> None:
+    expected = {
+        name.removeprefix(prefix): number
+        for name, number in proto.items()
+        if not name.endswith("_UNSPECIFIED")
+    }
+    assert {member.name: member.value for member in enum} == expected
+
+
+@strawberry.type
+class Row:
+    name: str
+    nickname: str | None
+    tags: list[str]
+    maybe_tags: list[str | None] | None
+    status: CustomerStatus
+    count: int
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def rows(self) -> list[Row | None]:
+        return [
+            Row(
+                name="a",
+                nickname=None,
+                tags=["x"],
+                maybe_tags=[None, "y"],
+                status=CustomerStatus.ACTIVE,
+                count=1,
+            ),
+            # Broken on purpose: a null in a non-null field and a value that does not coerce.
+            Row(
+                name=None,
+                nickname="n",
+                tags=["x"],
+                maybe_tags=None,  # type: ignore[arg-type]
+                status=CustomerStatus.ARCHIVED,
+                count=1,
+            ),
+            Row(
+                name="c",
+                nickname="n",
+                tags=("t", "u"),
+                maybe_tags=None,  # type: ignore[arg-type]
+                status=CustomerStatus.ACTIVE,
+                count="many",
+            ),  # type: ignore[arg-type]
+        ]
+
+    @strawberry.field
+    def row(self) -> Row | None:
+        return Row(
+            name="z",
+            nickname=None,
+            tags=[None],
+            maybe_tags=[],  # type: ignore[list-item]
+            status=CustomerStatus.ACTIVE,
+            count=2,
+        )
+
+
+QUERY = """{ rows { name nick: nickname tags maybeTags status count __typename }
+             row { name tags ...F } }
+           fragment F on Row { count status }"""
+
+
+def _result(fast: bool) -> dict[str, Any]:
+    schema = strawberry.Schema(Query)
+    if fast:
+        fast_execution_context(schema)
+    result = schema.execute_sync(QUERY)
+    return {
+        "data": result.data,
+        "errors": sorted((str(e.message), tuple(e.path or ())) for e in result.errors or ()),
+    }
+
+
+def test_fast_leaf_path_gives_the_same_results_and_errors() -> None:
+    slow, fast = _result(fast=False), _result(fast=True)
+    assert fast == slow
+    # The null name, the Int "many", the null in non-null tags: each nulls its row.
+    assert len(slow["errors"]) == 3
+    assert fast["data"]["rows"][1:] == [None, None] and fast["data"]["row"] is None
+    assert list(fast["data"]["rows"][0]) == [
+        "name",
+        "nick",
+        "tags",
+        "maybeTags",
+        "status",
+        "count",
+        "__typename",
+    ]
