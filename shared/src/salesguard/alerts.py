@@ -27,7 +27,7 @@ from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database, UtcDateTime, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
-from salesguard.pagination import cursor_datetime, decode_cursor, keyset_page
+from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor, keyset_page
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
@@ -314,7 +314,6 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         size = decision.page_size(page_size("page.page_size", request.page.page_size))
         model = self._model
         conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
-        total = await self._count(conditions)
         query = select(model).where(*conditions)
         if request.page.page_token:
             after_at, after_id = decode_cursor(request.page.page_token, 2)
@@ -323,23 +322,16 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                 or_(model.detected_at < at, and_(model.detected_at == at, model.id < str(after_id)))
             )
         query = query.order_by(model.detected_at.desc(), model.id.desc()).limit(size + 1)
+        count = select(func.count()).select_from(model).where(*conditions)
         async with self._db.read() as session:
             rows = list((await session.scalars(query)).all())
+            total = await count_if_asked(request.page, session, count)
         page = keyset_page(rows, size, lambda row: (row.detected_at, row.id))
         return common_pb2.ListAlertsResponse(
             alerts=[alert_to_proto(row, source=self._source) for row in page.rows],
             cursors=page.cursors,
             page_info=page.page_info(total),
         )
-
-    async def _count(self, conditions: list[Any]) -> int:
-        async with self._db.read() as session:
-            return int(
-                await session.scalar(
-                    select(func.count()).select_from(self._model).where(*conditions)
-                )
-                or 0
-            )
 
     def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
         model = self._model

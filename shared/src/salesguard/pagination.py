@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
 
@@ -57,12 +60,21 @@ class KeysetPage(Generic[T]):
     cursors: list[str]
     has_next: bool
 
-    def page_info(self, total_count: int) -> common_pb2.PageInfo:
+    def page_info(self, total_count: int | None) -> common_pb2.PageInfo:
         return common_pb2.PageInfo(
             next_page_token=self.cursors[-1] if self.has_next and self.cursors else "",
             has_next_page=self.has_next,
-            total_count=total_count,
+            total_count=total_count or 0,
         )
+
+
+async def count_if_asked(
+    page: common_pb2.PageRequest, session: AsyncSession, query: Select[tuple[int]]
+) -> int | None:
+    """The total behind a page, only when the caller asked for it (it costs a scan)."""
+    if not page.include_total_count:
+        return None
+    return int(await session.scalar(query) or 0)
 
 
 def keyset_page(

@@ -111,13 +111,20 @@ class Connection(Generic[T]):
     total_count: int
 
 
+TOTAL_COUNT = frozenset({"totalCount"})
+
+
 def page_request(first: int | None, after: str | None, info: Info) -> common_pb2.PageRequest:
     """The services' page request; ``first`` was range-checked before execution (limits.py)."""
     settings = info.context.settings
     size = settings.default_page_size if first is None else first
     if not 1 <= size <= settings.max_page_size:
         raise InvalidInput("first", f"first must be between 1 and {settings.max_page_size}")
-    return common_pb2.PageRequest(page_size=size, page_token=after or "")
+    return common_pb2.PageRequest(
+        page_size=size,
+        page_token=after or "",
+        include_total_count=selects(info, TOTAL_COUNT),
+    )
 
 
 def connection(

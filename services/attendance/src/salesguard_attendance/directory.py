@@ -15,7 +15,7 @@ from salesguard.attendance.v1 import directory_pb2 as pb
 from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard.db import utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
-from salesguard.pagination import decode_cursor, keyset_page
+from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import Principal, acting_as, current_principal
 from salesguard.service import Runtime
@@ -302,6 +302,7 @@ class Directory:
         wanted_roles = {
             validation.enum_value("filter.roles", r, ROLES) for r in employee_filter.roles
         }
+        total: int | None
         async with self.db.read() as session:
             if wanted_roles:
                 # Roles are a small JSON list per employee: filter in Python over the scoped rows.
@@ -316,11 +317,10 @@ class Directory:
                 rows = list(
                     (await session.scalars(query.order_by(Employee.id).limit(size + 1))).all()
                 )
-                total = int(
-                    await session.scalar(
-                        select(func.count()).select_from(Employee).where(*conditions)
-                    )
-                    or 0
+                total = await count_if_asked(
+                    request.page,
+                    session,
+                    select(func.count()).select_from(Employee).where(*conditions),
                 )
         page = keyset_page(rows, size, lambda row: (row.id,))
         return pb.ListEmployeesResponse(

@@ -19,10 +19,11 @@ from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
+from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import audit_pb2
 from salesguard.db import Database, new_id, utcnow
 from salesguard.errors import InvalidInput
-from salesguard.pagination import KeysetPage, decode_cursor, keyset_page
+from salesguard.pagination import KeysetPage, count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import from_timestamp
@@ -169,9 +170,9 @@ async def list_events(
     db: Database,
     decision: Decision,
     event_filter: audit_pb2.AuditEventFilter,
-    page_token: str,
+    page: common_pb2.PageRequest,
     size: int,
-) -> tuple[KeysetPage[AuditEvent], int]:
+) -> tuple[KeysetPage[AuditEvent], int | None]:
     """Newest first, within the decision's scope; and how many match in all."""
     conditions: list[Any] = [scope_filter(decision, AUDIT_SCOPE)]
     if event_filter.actor_id:
@@ -193,8 +194,8 @@ async def list_events(
         # customer_ids is a JSON list of hex IDs: matching its text stays portable across databases.
         conditions.append(cast(AuditEvent.customer_ids, Text).like(f'%"{customer_id}"%'))
     query = select(AuditEvent).where(*conditions)
-    if page_token:
-        (after_seq,) = decode_cursor(page_token, 1)
+    if page.page_token:
+        (after_seq,) = decode_cursor(page.page_token, 1)
         if not isinstance(after_seq, int):
             raise InvalidInput("page.page_token", "the page token is malformed")
         query = query.where(AuditEvent.seq < after_seq)
@@ -202,8 +203,7 @@ async def list_events(
         rows = list(
             (await session.scalars(query.order_by(AuditEvent.seq.desc()).limit(size + 1))).all()
         )
-        total = int(
-            await session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions))
-            or 0
+        total = await count_if_asked(
+            page, session, select(func.count()).select_from(AuditEvent).where(*conditions)
         )
     return keyset_page(rows, size, lambda event: (event.seq,)), total

@@ -25,7 +25,7 @@ from salesguard.directory import DirectoryClient
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.idempotency import run_idempotent
 from salesguard.masking import mask_name
-from salesguard.pagination import cursor_datetime, decode_cursor, keyset_page
+from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor, keyset_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -578,9 +578,10 @@ class Registry:
         )
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
-            total = int(
-                await session.scalar(select(func.count()).select_from(Customer).where(*conditions))
-                or 0
+            total = await count_if_asked(
+                request.page,
+                session,
+                select(func.count()).select_from(Customer).where(*conditions),
             )
         page = keyset_page(rows, size, lambda row: (row.registered_at, row.number))
         messages, unmasked, fields = self.present(page.rows, decision, request.include_contact)
@@ -778,7 +779,7 @@ class Registry:
         )
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
-            total = int(await session.scalar(count_query) or 0)
+            total = await count_if_asked(request.page, session, count_query)
         page = keyset_page(rows, size, lambda row: (row.at, row.id))
         return pb.ListFollowUpsResponse(
             follow_ups=[follow_up_to_proto(row) for row in page.rows],

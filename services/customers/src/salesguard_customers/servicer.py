@@ -112,7 +112,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             self._db,
             decision,
             request.filter,
-            request.page.page_token,
+            request.page,
             decision.page_size(requested),
         )
         return audit_pb2.ListAuditEventsResponse(

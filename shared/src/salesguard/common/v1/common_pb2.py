@@ -26,19 +26,19 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!salesguard/common/v1/common.proto\x12\x14salesguard.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x07\x44\x65\x63imal\x12\r\n\x05value\x18\x01 \x01(\t\"$\n\x08GeoPoint\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lng\x18\x02 \x01(\x01\"V\n\tPrincipal\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\n\n\x02hq\x18\x05 \x01(\x08\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"O\n\x08PageInfo\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x15\n\rhas_next_page\x18\x02 \x01(\x08\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\"\xdc\x03\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x30\n\x08severity\x18\x04 \x01(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x06 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x13\n\x0b\x65mployee_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x11\n\tbranch_id\x18\n \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65vidence\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\r \x01(\t\x12\x0c\n\x04note\x18\x0e \x01(\t\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x10 \x01(\t\"\xa5\x02\n\x0b\x41lertFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x32\n\nseverities\x18\x02 \x03(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x33\n\x08statuses\x18\x03 \x03(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x13\n\x0b\x65mployee_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x10\n\x08order_id\x18\x06 \x01(\t\x12\x31\n\rdetected_from\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65tected_to\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"w\n\x11ListAlertsRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.common.v1.AlertFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x85\x01\n\x12ListAlertsResponse\x12+\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1b.salesguard.common.v1.Alert\x12\x31\n\tpage_info\x18\x02 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\x12\x0f\n\x07\x63ursors\x18\x03 \x03(\t\"\x9c\x01\n\x12UpdateAlertRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x03 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x0c\n\x04note\x18\x04 \x01(\t\"A\n\x13UpdateAlertResponse\x12*\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1b.salesguard.common.v1.Alert*u\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cSEVERITY_LOW\x10\x01\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x02\x12\x11\n\rSEVERITY_HIGH\x10\x03\x12\x15\n\x11SEVERITY_CRITICAL\x10\x04*\x98\x01\n\x0b\x41lertStatus\x12\x1c\n\x18\x41LERT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41LERT_STATUS_OPEN\x10\x01\x12\x1d\n\x19\x41LERT_STATUS_ACKNOWLEDGED\x10\x02\x12\x19\n\x15\x41LERT_STATUS_RESOLVED\x10\x03\x12\x1a\n\x16\x41LERT_STATUS_DISMISSED\x10\x04*q\n\x0f\x41lertResolution\x12 \n\x1c\x41LERT_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41LERT_RESOLUTION_CONFIRMED\x10\x01\x12\x1c\n\x18\x41LERT_RESOLUTION_CLEARED\x10\x02\x32\xd4\x01\n\rAlertsService\x12_\n\nListAlerts\x12\'.salesguard.common.v1.ListAlertsRequest\x1a(.salesguard.common.v1.ListAlertsResponse\x12\x62\n\x0bUpdateAlert\x12(.salesguard.common.v1.UpdateAlertRequest\x1a).salesguard.common.v1.UpdateAlertResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!salesguard/common/v1/common.proto\x12\x14salesguard.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x07\x44\x65\x63imal\x12\r\n\x05value\x18\x01 \x01(\t\"$\n\x08GeoPoint\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lng\x18\x02 \x01(\x01\"V\n\tPrincipal\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\n\n\x02hq\x18\x05 \x01(\x08\"Q\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1b\n\x13include_total_count\x18\x03 \x01(\x08\"O\n\x08PageInfo\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x15\n\rhas_next_page\x18\x02 \x01(\x08\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\"\xdc\x03\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x30\n\x08severity\x18\x04 \x01(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x06 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x13\n\x0b\x65mployee_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x11\n\tbranch_id\x18\n \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65vidence\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\r \x01(\t\x12\x0c\n\x04note\x18\x0e \x01(\t\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x10 \x01(\t\"\xa5\x02\n\x0b\x41lertFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x32\n\nseverities\x18\x02 \x03(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x33\n\x08statuses\x18\x03 \x03(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x13\n\x0b\x65mployee_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x10\n\x08order_id\x18\x06 \x01(\t\x12\x31\n\rdetected_from\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65tected_to\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"w\n\x11ListAlertsRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.common.v1.AlertFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x85\x01\n\x12ListAlertsResponse\x12+\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1b.salesguard.common.v1.Alert\x12\x31\n\tpage_info\x18\x02 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\x12\x0f\n\x07\x63ursors\x18\x03 \x03(\t\"\x9c\x01\n\x12UpdateAlertRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x03 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x0c\n\x04note\x18\x04 \x01(\t\"A\n\x13UpdateAlertResponse\x12*\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1b.salesguard.common.v1.Alert*u\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cSEVERITY_LOW\x10\x01\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x02\x12\x11\n\rSEVERITY_HIGH\x10\x03\x12\x15\n\x11SEVERITY_CRITICAL\x10\x04*\x98\x01\n\x0b\x41lertStatus\x12\x1c\n\x18\x41LERT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41LERT_STATUS_OPEN\x10\x01\x12\x1d\n\x19\x41LERT_STATUS_ACKNOWLEDGED\x10\x02\x12\x19\n\x15\x41LERT_STATUS_RESOLVED\x10\x03\x12\x1a\n\x16\x41LERT_STATUS_DISMISSED\x10\x04*q\n\x0f\x41lertResolution\x12 \n\x1c\x41LERT_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41LERT_RESOLUTION_CONFIRMED\x10\x01\x12\x1c\n\x18\x41LERT_RESOLUTION_CLEARED\x10\x02\x32\xd4\x01\n\rAlertsService\x12_\n\nListAlerts\x12\'.salesguard.common.v1.ListAlertsRequest\x1a(.salesguard.common.v1.ListAlertsResponse\x12\x62\n\x0bUpdateAlert\x12(.salesguard.common.v1.UpdateAlertRequest\x1a).salesguard.common.v1.UpdateAlertResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesguard.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEVERITY']._serialized_start=1667
-  _globals['_SEVERITY']._serialized_end=1784
-  _globals['_ALERTSTATUS']._serialized_start=1787
-  _globals['_ALERTSTATUS']._serialized_end=1939
-  _globals['_ALERTRESOLUTION']._serialized_start=1941
-  _globals['_ALERTRESOLUTION']._serialized_end=2054
+  _globals['_SEVERITY']._serialized_start=1696
+  _globals['_SEVERITY']._serialized_end=1813
+  _globals['_ALERTSTATUS']._serialized_start=1816
+  _globals['_ALERTSTATUS']._serialized_end=1968
+  _globals['_ALERTRESOLUTION']._serialized_start=1970
+  _globals['_ALERTRESOLUTION']._serialized_end=2083
   _globals['_DECIMAL']._serialized_start=122
   _globals['_DECIMAL']._serialized_end=146
   _globals['_GEOPOINT']._serialized_start=148
@@ -46,21 +46,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRINCIPAL']._serialized_start=186
   _globals['_PRINCIPAL']._serialized_end=272
   _globals['_PAGEREQUEST']._serialized_start=274
-  _globals['_PAGEREQUEST']._serialized_end=326
-  _globals['_PAGEINFO']._serialized_start=328
-  _globals['_PAGEINFO']._serialized_end=407
-  _globals['_ALERT']._serialized_start=410
-  _globals['_ALERT']._serialized_end=886
-  _globals['_ALERTFILTER']._serialized_start=889
-  _globals['_ALERTFILTER']._serialized_end=1182
-  _globals['_LISTALERTSREQUEST']._serialized_start=1184
-  _globals['_LISTALERTSREQUEST']._serialized_end=1303
-  _globals['_LISTALERTSRESPONSE']._serialized_start=1306
-  _globals['_LISTALERTSRESPONSE']._serialized_end=1439
-  _globals['_UPDATEALERTREQUEST']._serialized_start=1442
-  _globals['_UPDATEALERTREQUEST']._serialized_end=1598
-  _globals['_UPDATEALERTRESPONSE']._serialized_start=1600
-  _globals['_UPDATEALERTRESPONSE']._serialized_end=1665
-  _globals['_ALERTSSERVICE']._serialized_start=2057
-  _globals['_ALERTSSERVICE']._serialized_end=2269
+  _globals['_PAGEREQUEST']._serialized_end=355
+  _globals['_PAGEINFO']._serialized_start=357
+  _globals['_PAGEINFO']._serialized_end=436
+  _globals['_ALERT']._serialized_start=439
+  _globals['_ALERT']._serialized_end=915
+  _globals['_ALERTFILTER']._serialized_start=918
+  _globals['_ALERTFILTER']._serialized_end=1211
+  _globals['_LISTALERTSREQUEST']._serialized_start=1213
+  _globals['_LISTALERTSREQUEST']._serialized_end=1332
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1335
+  _globals['_LISTALERTSRESPONSE']._serialized_end=1468
+  _globals['_UPDATEALERTREQUEST']._serialized_start=1471
+  _globals['_UPDATEALERTREQUEST']._serialized_end=1627
+  _globals['_UPDATEALERTRESPONSE']._serialized_start=1629
+  _globals['_UPDATEALERTRESPONSE']._serialized_end=1694
+  _globals['_ALERTSSERVICE']._serialized_start=2086
+  _globals['_ALERTSSERVICE']._serialized_end=2298
 # @@protoc_insertion_point(module_scope)
