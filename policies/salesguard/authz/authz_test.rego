@@ -255,6 +255,8 @@ _resource_cases := {
 	"headquarters manager reassigns across branches": {"subject": _hq_manager, "action": "customers.reassign", "resource": object.union(_cust_other_branch, {"new_owner_branch_id": "b-1"}), "allow": true},
 	"hr reassigns across branches": {"subject": _hr, "action": "customers.reassign", "resource": object.union(_cust_other_branch, {"new_owner_branch_id": "b-1"}), "allow": true},
 	"senior cannot reassign": {"subject": _senior, "action": "customers.reassign", "resource": object.union(_cust_senior, {"new_owner_branch_id": "b-1"}), "reasons": ["ROLE_NOT_PERMITTED"]},
+	"a bulk reassignment gets the grants to check each customer against": {"subject": _manager, "action": "customers.reassign", "resource": null, "allow": true},
+	"a rep gets no reassignment grants": {"subject": _junior, "action": "customers.reassign", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 	# customers.export.*
 	"junior cannot request an export": {"subject": _junior, "action": "customers.export.request", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"manager approves another's request in the branch": {"subject": _manager, "action": "customers.export.decide", "resource": {"requester_id": "e-m2", "branch_id": "b-1"}, "allow": true},
