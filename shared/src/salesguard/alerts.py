@@ -31,16 +31,16 @@ from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard.validation import page_size, text
+from salesguard.validation import enum_names, enum_value, page_size, text
 
 log = logging.getLogger(__name__)
 _raised = metrics.get_meter(__name__).create_counter(
     "salesguard.alerts.raised", description="Alerts raised by kind"
 )
 
-SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
-STATUSES = ("OPEN", "ACKNOWLEDGED", "RESOLVED", "DISMISSED")
-RESOLUTIONS = ("CONFIRMED", "CLEARED")
+SEVERITY_NAMES = enum_names(common_pb2.Severity, "SEVERITY_")
+STATUS_NAMES = enum_names(common_pb2.AlertStatus, "ALERT_STATUS_")
+RESOLUTION_NAMES = enum_names(common_pb2.AlertResolution, "ALERT_RESOLUTION_")
 
 
 @dataclass(frozen=True)
@@ -262,6 +262,14 @@ async def raise_alert(
     return created
 
 
+async def raise_alert_now(
+    db: Database, model: type[AlertColumns], draft: AlertDraft, *, source: str
+) -> bool:
+    """Raise an alert in a transaction of its own: for requests that are refused and roll back."""
+    async with db.transaction() as session:
+        return await raise_alert(session, model, draft, source=source)
+
+
 def alert_to_proto(row: AlertColumns, *, source: str) -> common_pb2.Alert:
     evidence = struct_pb2.Struct()
     evidence.update(row.evidence or {})
@@ -342,7 +350,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             conditions.append(
                 model.severity.in_(
                     [
-                        _enum_name(common_pb2.Severity, "SEVERITY_", v, "filter.severities")
+                        enum_value("filter.severities", v, SEVERITY_NAMES)
                         for v in alert_filter.severities
                     ]
                 )
@@ -350,10 +358,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         if alert_filter.statuses:
             conditions.append(
                 model.status.in_(
-                    [
-                        _enum_name(common_pb2.AlertStatus, "ALERT_STATUS_", v, "filter.statuses")
-                        for v in alert_filter.statuses
-                    ]
+                    [enum_value("filter.statuses", v, STATUS_NAMES) for v in alert_filter.statuses]
                 )
             )
         for column, value in (
@@ -375,14 +380,12 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self, request: common_pb2.UpdateAlertRequest, context: ServicerContext
     ) -> common_pb2.UpdateAlertResponse:
         principal = current_principal()
-        status = _enum_name(common_pb2.AlertStatus, "ALERT_STATUS_", request.status, "status")
+        status = enum_value("status", request.status, STATUS_NAMES)
         if status == "OPEN":
             raise InvalidInput("status", "an alert cannot be reopened")
         resolution: str | None = None
         if status == "RESOLVED":
-            resolution = _enum_name(
-                common_pb2.AlertResolution, "ALERT_RESOLUTION_", request.resolution, "resolution"
-            )
+            resolution = enum_value("resolution", request.resolution, RESOLUTION_NAMES)
         elif request.resolution:
             raise InvalidInput("resolution", "a resolution is given only with RESOLVED")
         note = text("note", request.note, max_length=4000)
@@ -404,13 +407,3 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             row.updated_at = utcnow()
             row.updated_by = principal.id
         return common_pb2.UpdateAlertResponse(alert=alert_to_proto(row, source=self._source))
-
-
-def _enum_name(enum: Any, prefix: str, value: int, field_name: str) -> str:
-    try:
-        name: str = enum.Name(value)
-    except ValueError:
-        raise InvalidInput(field_name, f"{field_name} has an unknown value ({value})") from None
-    if name.endswith("_UNSPECIFIED"):
-        raise InvalidInput(field_name, f"{field_name} must be specified")
-    return name.removeprefix(prefix)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
@@ -59,6 +60,21 @@ def decimal(field: str, value: str, *, places: int = 2, minimum: Decimal | None 
 
 
 E = TypeVar("E")
+
+
+class ProtoEnum(Protocol):
+    """A generated protobuf enum (its metaclass lists the names and numbers)."""
+
+    def items(self) -> Sequence[tuple[str, int]]: ...
+
+
+def enum_names(enum: ProtoEnum, prefix: str) -> dict[int, str]:
+    """A proto enum's specified values by number, named without the prefix: {1: "WEBSITE"}."""
+    return {
+        value: name.removeprefix(prefix)
+        for name, value in enum.items()
+        if not name.endswith("_UNSPECIFIED")
+    }
 
 
 def enum_value(field: str, value: int, allowed: dict[int, E]) -> E:

@@ -26,16 +26,8 @@ from salesguard_attendance.settings import AttendanceSettings
 SCOPE = ScopeColumns(owner=Employee.id, team=Employee.team_id, branch=Employee.branch_id)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-ROLES: dict[int, str] = {
-    value: name.removeprefix("ROLE_")
-    for name, value in pb.Role.items()
-    if value != pb.ROLE_UNSPECIFIED
-}
-STATUSES: dict[int, str] = {
-    value: name.removeprefix("EMPLOYEE_STATUS_")
-    for name, value in pb.EmployeeStatus.items()
-    if value != pb.EMPLOYEE_STATUS_UNSPECIFIED
-}
+ROLES = validation.enum_names(pb.Role, "ROLE_")
+STATUSES = validation.enum_names(pb.EmployeeStatus, "EMPLOYEE_STATUS_")
 
 
 def check_id(field: str, value: str) -> str:

@@ -11,7 +11,7 @@ from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.db import Database, utcnow
 from salesguard.policy import PolicyClient
 from salesguard.principal import Principal
-from salesguard_customers import audit
+from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.models import Alert, ContactRead, Customer
 
 DEFAULT_BULK_COUNT = 10
@@ -84,5 +84,5 @@ async def record_contact_reads(
                         "last_customer_ids": [c.id for c in customers][-20:],
                     },
                 ),
-                source="customers",
+                source=SERVICE_NAME,
             )

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.alerts import AlertDraft, raise_alert
+from salesguard.alerts import AlertDraft, raise_alert_now
 from salesguard.customers.v1 import exports_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import (
@@ -34,7 +34,7 @@ from salesguard.objectstore import ObjectStore
 from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
-from salesguard_customers import audit
+from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.models import Alert, Customer, ExportRequest, IdempotencyKey
 from salesguard_customers.registry import SCOPE, Registry, row_masks
 
@@ -270,23 +270,22 @@ class Exports:
 
     async def _refuse_unapproved(self, row: ExportRequest) -> None:
         principal = current_principal()
-        async with self.db.transaction() as session:
-            await raise_alert(
-                session,
-                Alert,
-                AlertDraft(
-                    kind="EXPORT_WITHOUT_APPROVAL",
-                    dedupe_key=f"EXPORT_WITHOUT_APPROVAL:{row.id}:{principal.id}:{row.status}",
-                    employee_id=principal.id,
-                    branch_id=row.branch_id,
-                    evidence={
-                        "export_request_id": row.id,
-                        "request_status": row.status,
-                        "customer_count": len(row.customer_ids),
-                    },
-                ),
-                source="customers",
-            )
+        await raise_alert_now(
+            self.db,
+            Alert,
+            AlertDraft(
+                kind="EXPORT_WITHOUT_APPROVAL",
+                dedupe_key=f"EXPORT_WITHOUT_APPROVAL:{row.id}:{principal.id}:{row.status}",
+                employee_id=principal.id,
+                branch_id=row.branch_id,
+                evidence={
+                    "export_request_id": row.id,
+                    "request_status": row.status,
+                    "customer_count": len(row.customer_ids),
+                },
+            ),
+            source=SERVICE_NAME,
+        )
         raise ServiceError(
             f"export request {row.id} is {row.status}; an export needs another manager's approval",
             code=ErrorCode.EXPORT_WITHOUT_APPROVAL,

@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.alerts import AlertDraft, raise_alert
+from salesguard.alerts import AlertDraft, raise_alert, raise_alert_now
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2 as pb
@@ -30,7 +30,7 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_customers import audit
+from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.access import record_contact_reads
 from salesguard_customers.contacts import (
     CONTACT_FIELDS,
@@ -44,24 +44,11 @@ from salesguard_customers.contacts import (
 from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
 from salesguard_customers.settings import CustomersSettings
 
-SOURCE = "customers"
 SCOPE = ScopeColumns(owner=Customer.owner_id, team=Customer.team_id, branch=Customer.branch_id)
 
-SOURCES: dict[int, str] = {
-    value: name.removeprefix("SOURCE_CHANNEL_")
-    for name, value in pb.SourceChannel.items()
-    if value != pb.SOURCE_CHANNEL_UNSPECIFIED
-}
-STATUSES: dict[int, str] = {
-    value: name.removeprefix("CUSTOMER_STATUS_")
-    for name, value in pb.CustomerStatus.items()
-    if value != pb.CUSTOMER_STATUS_UNSPECIFIED
-}
-FOLLOW_UP_KINDS: dict[int, str] = {
-    value: name.removeprefix("FOLLOW_UP_KIND_")
-    for name, value in pb.FollowUpKind.items()
-    if value != pb.FOLLOW_UP_KIND_UNSPECIFIED
-}
+SOURCES = validation.enum_names(pb.SourceChannel, "SOURCE_CHANNEL_")
+STATUSES = validation.enum_names(pb.CustomerStatus, "CUSTOMER_STATUS_")
+FOLLOW_UP_KINDS = validation.enum_names(pb.FollowUpKind, "FOLLOW_UP_KIND_")
 
 
 @dataclass(frozen=True)
@@ -323,7 +310,7 @@ class Registry:
                         "registered_by": principal.id,
                     },
                 ),
-                source=SOURCE,
+                source=SERVICE_NAME,
             )
             warnings.append("LATE_REGISTRATION")
         await audit.append(
@@ -425,25 +412,24 @@ class Registry:
     ) -> ServiceError:
         """Raise the claim alert for a manager (C3) and build the caller's error."""
         existing = duplicate.existing
-        async with self.db.transaction() as session:
-            await raise_alert(
-                session,
-                Alert,
-                AlertDraft(
-                    kind="DUPLICATE_CUSTOMER_CLAIM",
-                    dedupe_key=f"DUPLICATE_CUSTOMER_CLAIM:{existing.id}:{principal.id}:{duplicate.matched_on}",
-                    employee_id=principal.id,
-                    customer_id=existing.id,
-                    branch_id=existing.branch_id,
-                    evidence={
-                        "existing_code": existing.code,
-                        "matched_on": duplicate.matched_on,
-                        "claimant_id": principal.id,
-                        "existing_owner_id": existing.owner_id,
-                    },
-                ),
-                source=SOURCE,
-            )
+        await raise_alert_now(
+            self.db,
+            Alert,
+            AlertDraft(
+                kind="DUPLICATE_CUSTOMER_CLAIM",
+                dedupe_key=f"DUPLICATE_CUSTOMER_CLAIM:{existing.id}:{principal.id}:{duplicate.matched_on}",
+                employee_id=principal.id,
+                customer_id=existing.id,
+                branch_id=existing.branch_id,
+                evidence={
+                    "existing_code": existing.code,
+                    "matched_on": duplicate.matched_on,
+                    "claimant_id": principal.id,
+                    "existing_owner_id": existing.owner_id,
+                },
+            ),
+            source=SERVICE_NAME,
+        )
         owner_name = "—"
         if existing.owner_id:
             owner = await self.directory.employee(existing.owner_id)

@@ -17,6 +17,7 @@ from salesguard.customers.v1 import (
 from salesguard.directory import DirectoryClient
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_customers import SERVICE_NAME
 from salesguard_customers.contacts import ContactVault
 from salesguard_customers.exports import Exports
 from salesguard_customers.models import Alert, Base
@@ -57,7 +58,7 @@ async def prepare(runtime: Runtime[CustomersSettings]) -> None:
 
 
 service = GrpcServiceApp(
-    name="customers",
+    name=SERVICE_NAME,
     settings_class=CustomersSettings,
     metadata=Base.metadata,
     migrations_dir=Path(__file__).parent / "migrations",
