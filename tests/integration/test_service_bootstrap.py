@@ -1,0 +1,94 @@
+"""What a platform team relies on: probes, reflection, graceful shutdown, the first admin, dev tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard.settings import DEV_JWT_SECRET
+from salesguard.tokens import TokenVerifier
+from salesguard_attendance.server import service as attendance_app
+from tests.harness import POLICIES
+from tests.support.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def test_health_reflection_and_graceful_shutdown(tmp_path: Path) -> None:
+    port = free_port()
+    settings = attendance_app.load_settings(data_dir=tmp_path, policies_dir=POLICIES)
+    running = await attendance_app.start(settings, port=port)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in (
+            "",
+            "salesguard.attendance.v1.DirectoryService",
+            "salesguard.common.v1.AlertsService",
+        ):
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=service))
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING, service
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        names = {s.name async for r in responses for s in r.list_services_response.service}
+        assert {"salesguard.attendance.v1.DirectoryService", "grpc.health.v1.Health"} <= names
+        # Unauthenticated business calls are refused: only probes are open.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await channel.unary_unary("/salesguard.attendance.v1.DirectoryService/ListBranches")(
+                b""
+            )
+        assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        await running.stop(grace=1)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+
+
+async def test_an_empty_directory_starts_with_the_configured_bootstrap_admin(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    settings = attendance_app.load_settings(
+        data_dir=tmp_path, policies_dir=POLICIES, bootstrap_admin="root-1"
+    )
+    running = await attendance_app.start(settings, port=port)
+    channels = ServiceChannels(
+        {"attendance": f"127.0.0.1:{port}"}, running.runtime.internal_secret, 5
+    )
+    try:
+        stub = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+        with acting_as(Principal.system("tests")):
+            resolved = await stub.ResolvePrincipal(
+                directory_pb2.ResolvePrincipalRequest(employee_id="root-1")
+            )
+        assert list(resolved.principal.roles) == ["ADMIN"]
+        assert resolved.status == directory_pb2.EMPLOYEE_STATUS_ACTIVE
+    finally:
+        await channels.close()
+        await running.stop()
+
+
+async def test_salesguard_token_prints_a_dev_token_for_the_employee() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "salesguard.cli", "token", "e-42"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert await TokenVerifier(secret=DEV_JWT_SECRET, jwks_url=None).subject(printed) == "e-42"
+    refused = subprocess.run(
+        [sys.executable, "-m", "salesguard.cli", "token", "e-42"],
+        capture_output=True,
+        text=True,
+        env={"SALESGUARD_ENVIRONMENT": "production", "PATH": "/usr/bin"},
+    )
+    assert refused.returncode != 0
