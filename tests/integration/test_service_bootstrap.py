@@ -44,8 +44,8 @@ async def test_health_reflection_and_graceful_shutdown(tmp_path: Path) -> None:
         assert {"salesguard.attendance.v1.DirectoryService", "grpc.health.v1.Health"} <= names
         # Unauthenticated business calls are refused: only probes are open.
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await channel.unary_unary("/salesguard.attendance.v1.DirectoryService/ListBranches")(
-                b""
+            await directory_pb2_grpc.DirectoryServiceStub(channel).ListBranches(
+                directory_pb2.ListBranchesRequest()
             )
         assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
         await running.stop(grace=1)
