@@ -45,7 +45,7 @@ proto-check: proto ## fail when the committed stubs differ from freshly generate
 lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
-	uv run --frozen mypy $(PYTHON_PACKAGES) tests benchmarks
+	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks
 	buf lint
 	opa fmt --list --fail policies/
 	opa check --strict policies/

@@ -92,7 +92,9 @@ class Suite:
         self.settings = settings
 
     @classmethod
-    async def start(cls, backends: Backends, data_dir: Path) -> Suite:
+    async def start(
+        cls, backends: Backends, data_dir: Path, gateway_overrides: dict[str, Any] | None = None
+    ) -> Suite:
         from salesguard_gateway.app import create_app
         from salesguard_gateway.settings import GatewaySettings
 
@@ -111,7 +113,9 @@ class Suite:
                     **common, database_url=backends.database_urls.get(name)
                 )
                 running[name] = await app.start(settings, port=ports[name])
-            gateway = create_app(GatewaySettings(**common, report_rpc_calls=True))
+            gateway = create_app(
+                GatewaySettings(**{**common, "report_rpc_calls": True, **(gateway_overrides or {})})
+            )
         except BaseException:
             for service in running.values():
                 await service.stop()

@@ -1,106 +1,110 @@
-"""Fixtures: fake attendance and customers services on loopback, the gateway app in front."""
+"""Fixtures: the real attendance and customers services (embedded profile), the gateway in front.
+
+Every test talks to the gateway's ASGI app, which calls real ``grpc.aio``
+servers on loopback over SQLite files, in-process Rego (regopy) and a local
+object folder. Tests that leave the services running share one session suite
+and keep out of each other's way by working in an org (branch, teams, people)
+of their own; tests that stop a service or need other gateway settings start
+a suite of their own with ``start_suite``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from gateway.tests.gateway_fakes import (
-    SECRET,
-    FakeService,
-    customer,
-    employee,
-    start_attendance,
-    start_customers,
-)
-from salesguard.attendance.v1 import directory_pb2
-from salesguard.grpc_client import ServiceChannels
-from salesguard_gateway.app import create_app
-from salesguard_gateway.settings import GatewaySettings
+from gateway.tests.support import Spans
+from tests.harness import Backends, Suite
+from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 
 
 @pytest.fixture(scope="session")
-async def attendance() -> AsyncIterator[FakeService]:
-    service = await start_attendance()
-    directory = service.servicers["directory"]
-    directory.employees.update(
-        {
-            "E1": employee("E1", manager_id="E2"),
-            "E2": employee("E2"),
-            "GONE": employee("GONE", status=directory_pb2.EMPLOYEE_STATUS_LEFT),
-            "BENCHED": employee("BENCHED", status=directory_pb2.EMPLOYEE_STATUS_SUSPENDED),
-        }
-    )
-    yield service
-    await service.server.stop(0)
+def spans() -> Spans:
+    return Spans()
+
+
+@pytest.fixture
+def calls(spans: Spans) -> Callable[[], list[str]]:
+    """The RPCs the services served since the test started (from their server spans)."""
+    spans.clear()
+    return spans.served
 
 
 @pytest.fixture(scope="session")
-async def customers(attendance: FakeService) -> AsyncIterator[FakeService]:
-    service = await start_customers()
-    service.servicers["customers"].customers.update(
-        {f"c{n}": customer(n, owner_id="E1" if n % 2 else "E2") for n in range(1, 61)}
+async def suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
+    """The suite most gateway tests share.
+
+    Principals are not cached: each request resolves its caller once (a fixed
+    number of calls to count) and a directory change shows on the next request.
+    """
+    suite = await Suite.start(
+        Backends(),
+        tmp_path_factory.mktemp("gateway-suite"),
+        gateway_overrides={"principal_cache_seconds": 0},
     )
-    yield service
-    await service.server.stop(0)
+    yield suite
+    await suite.stop()
+
+
+StartSuite = Callable[..., Awaitable[Suite]]
 
 
 @pytest.fixture
-def calls(attendance: FakeService, customers: FakeService) -> Callable[[], list[str]]:
-    """Methods the fake services served since the test started."""
-    attendance.log.clear()
-    customers.log.clear()
-    return lambda: attendance.log.methods() + customers.log.methods()
+async def start_suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StartSuite]:
+    """Suites of this test's own, with gateway setting overrides: ``await start_suite(**overrides)``."""
+    started: list[Suite] = []
 
-
-def gateway_settings(tmp: Path, **overrides: Any) -> GatewaySettings:
-    return GatewaySettings(
-        **{
-            "data_dir": tmp,
-            "internal_secret": SECRET.decode(),
-            "principal_cache_seconds": 0,
-            **overrides,
-        }
-    )
-
-
-GatewayFactory = Callable[..., Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-async def make_gateway(
-    attendance: FakeService, customers: FakeService, tmp_path: Path
-) -> AsyncIterator[GatewayFactory]:
-    """A gateway client with the given setting overrides, wired to the fake services."""
-    opened: list[tuple[httpx.AsyncClient, ServiceChannels]] = []
-
-    async def make(**overrides: Any) -> httpx.AsyncClient:
-        addresses = {
-            "customers": customers.address,
-            "attendance": attendance.address,
-            "orders": "127.0.0.1:1",
-            "commissions": "127.0.0.1:1",
-            **overrides.pop("addresses", {}),
-        }
-        settings = gateway_settings(tmp_path, **overrides)
-        channels = ServiceChannels(addresses, SECRET, timeout=5)
-        app = create_app(settings, channels=channels)
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
+    async def start(**gateway_overrides: Any) -> Suite:
+        suite = await Suite.start(
+            Backends(), tmp_path_factory.mktemp("own-suite"), gateway_overrides=gateway_overrides
         )
-        opened.append((client, channels))
-        return client
+        started.append(suite)
+        return suite
 
-    yield make
-    for client, channels in opened:
-        await client.aclose()
-        await channels.close()
+    yield start
+    for suite in started:
+        await suite.stop()
 
 
-@pytest.fixture
-async def gateway(make_gateway: GatewayFactory) -> httpx.AsyncClient:
-    return await make_gateway()
+@dataclass(frozen=True)
+class World:
+    """An org whose junior reports to the senior, with customers of both (registered in turn)."""
+
+    org: Org
+    # Oldest first.
+    customers: list[dict[str, Any]]
+
+
+WORLD_CUSTOMERS = 60
+
+
+@pytest.fixture(scope="session")
+async def world(suite: Suite) -> World:
+    org = await make_org(suite)
+    await admin(
+        suite,
+        UPSERT_EMPLOYEE,
+        {
+            "id": org.junior,
+            "name": "李雷",
+            "roles": ["SALES_JUNIOR"],
+            "teamId": org.team_a,
+            "branchId": org.branch,
+            "managerId": org.senior,
+            "status": "ACTIVE",
+        },
+    )
+    customers = [
+        await register(suite, org.junior if number % 2 else org.senior)
+        for number in range(WORLD_CUSTOMERS)
+    ]
+    return World(org, customers)
+
+
+@pytest.fixture(scope="module")
+async def org(suite: Suite) -> Org:
+    """An org of the test module's own, in the shared suite."""
+    return await make_org(suite)

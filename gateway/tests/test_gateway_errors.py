@@ -3,83 +3,98 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from datetime import datetime
 
-import httpx
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway.tests.conftest import GatewayFactory
-from gateway.tests.gateway_fakes import FakeService, codes, gql
-from salesguard.customers.v1 import customers_pb2
-from salesguard.errors import ErrorCode, InvalidInput, ServiceError
-
-
-@pytest.fixture
-def fake_customers(customers: FakeService) -> Iterator[object]:
-    fake = customers.servicers["customers"]
-    yield fake
-    fake.get_error = None
+from gateway.tests.conftest import StartSuite
+from salesguard_gateway.schema import customers as customers_schema
+from tests.harness import Suite
+from tests.org import Org, make_org, new_phone, register, register_result
 
 
-async def test_not_found(gateway: httpx.AsyncClient) -> None:
-    status, body = await gql(gateway, '{ customer(id: "nope") { id } }')
-    assert status == 200
-    assert body["data"] == {"customer": None}
-    assert codes(body) == ["NOT_FOUND"]
-    assert body["errors"][0]["path"] == ["customer"]
+async def test_not_found(suite: Suite, org: Org) -> None:
+    result = await suite.gql('{ customer(id: "nope") { id } }', as_=org.manager)
+    assert result.status == 200
+    assert result.data == {"customer": None}
+    assert result.codes == ["NOT_FOUND"]
+    assert result.errors[0]["path"] == ["customer"]
 
 
-async def test_duplicate_customer_carries_code_and_owner(
-    gateway: httpx.AsyncClient, fake_customers: object
-) -> None:
-    fake_customers.get_error = ServiceError(  # type: ignore[attr-defined]
-        "this customer is already registered as C-000001",
-        code=ErrorCode.DUPLICATE_CUSTOMER,
-        details={"existing_code": "C-000001", "owner": "Z** W**"},
+async def test_a_customer_out_of_scope_reads_as_not_found(suite: Suite, org: Org) -> None:
+    theirs = await register(suite, org.junior_b)
+    result = await suite.gql(
+        "query($id: ID!) { customer(id: $id) { id name } }", {"id": theirs["id"]}, as_=org.junior
     )
-    _status, body = await gql(gateway, '{ customer(id: "c1") { id } }')
-    error = body["errors"][0]
-    assert error["message"] == "this customer is already registered as C-000001"
+    assert result.codes == ["NOT_FOUND"]
+    assert theirs["name"] not in str(result.body)
+
+
+async def test_forbidden(suite: Suite, org: Org) -> None:
+    result = await suite.gql(
+        'mutation { upsertBranch(input: {name: "Rogue", timeZone: "Asia/Shanghai"}) { branch { id } } }',
+        as_=org.junior,
+    )
+    assert result.status == 200
+    assert result.data == {"upsertBranch": None}
+    assert result.codes == ["FORBIDDEN"]
+    assert result.errors[0]["path"] == ["upsertBranch"]
+
+
+async def test_duplicate_customer_carries_code_and_owner(suite: Suite, org: Org) -> None:
+    phone = new_phone()
+    existing = await register(suite, org.junior, phone=phone)
+    # The teammate types the same number another way.
+    result = await register_result(suite, org.junior_mate, phone=phone.replace(" ", ""))
+    assert result.data == {"registerCustomer": None}
+    error = result.errors[0]
+    assert error["message"] == (
+        f"customer {existing['code']} is already registered (matched on phone); owner 李*"
+    )
     assert error["extensions"] == {
         "code": "DUPLICATE_CUSTOMER",
-        "existingCode": "C-000001",
-        "owner": "Z** W**",
+        "existingCode": existing["code"],
+        "owner": "李*",
+        "matchedOn": "phone",
     }
 
 
-async def test_validation_names_the_field(
-    gateway: httpx.AsyncClient, fake_customers: object
-) -> None:
-    fake_customers.get_error = InvalidInput("phone", "phone is not a valid number")  # type: ignore[attr-defined]
-    _status, body = await gql(gateway, '{ customer(id: "c1") { id } }')
-    assert body["errors"][0]["extensions"] == {"code": "VALIDATION", "field": "phone"}
+async def test_validation_names_the_field(suite: Suite, org: Org) -> None:
+    result = await register_result(suite, org.junior, phone="call me maybe")
+    assert result.data == {"registerCustomer": None}
+    assert result.errors[0]["extensions"] == {"code": "VALIDATION", "field": "phone"}
 
 
-async def test_a_failing_service_fails_only_its_fields(make_gateway: GatewayFactory) -> None:
-    gateway = await make_gateway(addresses={"customers": "127.0.0.1:1"})
-    status, body = await gql(gateway, "{ me { id } customers(first: 2) { totalCount } }")
-    assert status == 200
-    assert body["data"] == {"me": {"id": "E1"}, "customers": None}
-    assert codes(body) == ["UNAVAILABLE"]
-    assert body["errors"][0]["path"] == ["customers"]
+async def test_a_failing_service_fails_only_its_fields(start_suite: StartSuite) -> None:
+    suite = await start_suite()
+    org = await make_org(suite)
+    await register(suite, org.junior)
+    await suite.running["customers"].stop()
+    result = await suite.gql("{ me { id } customers(first: 2) { totalCount } }", as_=org.manager)
+    assert result.status == 200
+    assert result.data == {"me": {"id": org.manager}, "customers": None}
+    assert result.codes == ["UNAVAILABLE"]
+    assert result.errors[0]["path"] == ["customers"]
 
 
 async def test_unexpected_errors_are_masked_and_logged(
-    gateway: httpx.AsyncClient,
-    customers: FakeService,
-    caplog: pytest.LogCaptureFixture,
+    suite: Suite, org: Org, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake = customers.servicers["customers"]
-    broken = customers_pb2.Customer(id="broken", code="C-999999", name="Broken")
-    broken.registered_at.seconds = 10**12  # beyond year 9999: conversion raises
-    fake.customers["broken"] = broken
-    try:
-        with caplog.at_level(logging.ERROR, logger="salesguard_gateway"):
-            status, body = await gql(gateway, '{ customer(id: "broken") { id } }')
-    finally:
-        del fake.customers["broken"]
-    assert status == 200
-    assert body["data"] == {"customer": None}
-    assert body["errors"][0]["extensions"] == {"code": "INTERNAL"}
-    assert "Traceback" not in str(body) and "Overflow" not in str(body)
+    customer = await register(suite, org.junior)
+
+    # No real service sends what the gateway cannot convert, so the gateway's own
+    # conversion is made to fail as it did once on a timestamp beyond year 9999.
+    def overflowing(stamp: Timestamp) -> datetime | None:
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(customers_schema, "from_timestamp", overflowing)
+    with caplog.at_level(logging.ERROR, logger="salesguard_gateway"):
+        result = await suite.gql(
+            "query($id: ID!) { customer(id: $id) { id } }", {"id": customer["id"]}, as_=org.junior
+        )
+    assert result.status == 200
+    assert result.data == {"customer": None}
+    assert result.errors[0]["extensions"] == {"code": "INTERNAL"}
+    assert "Traceback" not in str(result.body) and "Overflow" not in str(result.body)
     assert any(record.exc_info for record in caplog.records)

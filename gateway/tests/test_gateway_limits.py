@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
 
-from gateway.tests.gateway_fakes import auth, codes, gql
+from gateway.tests.conftest import StartSuite, World
+from gateway.tests.support import auth, codes_of
+from tests.harness import Suite
+
+Calls = Callable[[], list[str]]
 
 
 def of_depth(depth: int) -> str:
@@ -17,41 +20,43 @@ def of_depth(depth: int) -> str:
 
 
 async def _refused(
-    gateway: httpx.AsyncClient,
-    calls: Callable[[], list[str]],
+    suite: Suite,
+    world: World,
+    calls: Calls,
     query: str,
     variables: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    status, body = await gql(gateway, query, variables)
-    assert status == 200
-    assert body["data"] is None, body
-    # Only the principal lookup ran: nothing of the query itself.
+    result = await suite.gql(query, variables, as_=world.org.manager)
+    assert result.status == 200
+    assert result.body["data"] is None, result.body
+    # Only the principal lookup ran: nothing of the query itself, in any service.
     assert calls() == ["ResolvePrincipal"]
-    assert body["extensions"]["rpcCalls"] == {}
-    return body
+    assert result.body["extensions"]["rpcCalls"] == {}
+    return result.body
 
 
-async def test_depth_limit(gateway: httpx.AsyncClient, calls: Callable[[], list[str]]) -> None:
-    body = await _refused(gateway, calls, of_depth(9))
-    assert codes(body) == ["QUERY_TOO_DEEP"]
+async def test_depth_limit(suite: Suite, world: World, calls: Calls) -> None:
+    body = await _refused(suite, world, calls, of_depth(9))
+    assert codes_of(body) == ["QUERY_TOO_DEEP"]
     assert "exceeds maximum operation depth of 8" in body["errors"][0]["message"]
 
 
-async def test_depth_at_the_limit_is_fine(gateway: httpx.AsyncClient) -> None:
-    status, body = await gql(gateway, of_depth(8))
-    assert status == 200 and "errors" not in body, body
+async def test_depth_at_the_limit_is_fine(suite: Suite, world: World) -> None:
+    data = (await suite.gql(of_depth(8), as_=world.org.junior)).ok()
+    # The junior reports to the senior, who reports to nobody.
+    assert data == {"me": {"manager": {"manager": None}}}
 
 
-async def test_alias_limit(gateway: httpx.AsyncClient, calls: Callable[[], list[str]]) -> None:
+async def test_alias_limit(suite: Suite, world: World, calls: Calls) -> None:
     aliases = " ".join(f"a{i}: me {{ id }}" for i in range(16))
-    body = await _refused(gateway, calls, "{ " + aliases + " }")
-    assert codes(body) == ["TOO_MANY_ALIASES"]
+    body = await _refused(suite, world, calls, "{ " + aliases + " }")
+    assert codes_of(body) == ["TOO_MANY_ALIASES"]
 
 
-async def test_token_limit(gateway: httpx.AsyncClient, calls: Callable[[], list[str]]) -> None:
+async def test_token_limit(suite: Suite, world: World, calls: Calls) -> None:
     fields = " ".join("id name" for _ in range(1100))
-    body = await _refused(gateway, calls, "{ me { " + fields + " } }")
-    assert codes(body) == ["TOO_MANY_TOKENS"]
+    body = await _refused(suite, world, calls, "{ me { " + fields + " } }")
+    assert codes_of(body) == ["TOO_MANY_TOKENS"]
 
 
 @pytest.mark.parametrize(
@@ -67,71 +72,79 @@ async def test_token_limit(gateway: httpx.AsyncClient, calls: Callable[[], list[
     ids=["literal", "variable", "default", "zero", "nested", "negative"],
 )
 async def test_page_size_limit(
-    gateway: httpx.AsyncClient,
-    calls: Callable[[], list[str]],
-    query: str,
-    variables: dict[str, Any] | None,
+    suite: Suite, world: World, calls: Calls, query: str, variables: dict[str, Any] | None
 ) -> None:
-    body = await _refused(gateway, calls, query, variables)
-    assert codes(body) == ["VALIDATION"]
+    body = await _refused(suite, world, calls, query, variables)
+    assert codes_of(body) == ["VALIDATION"]
     assert body["errors"][0]["extensions"]["field"] == "first"
 
 
-async def test_page_size_at_the_limit_is_fine(gateway: httpx.AsyncClient) -> None:
-    status, body = await gql(gateway, "{ customers(first: 100) { totalCount edges { cursor } } }")
-    assert status == 200 and "errors" not in body
-    assert len(body["data"]["customers"]["edges"]) == 60
+async def test_page_size_at_the_limit_is_fine(suite: Suite, world: World) -> None:
+    data = (
+        await suite.gql(
+            "{ customers(first: 100) { totalCount edges { cursor } } }", as_=world.org.manager
+        )
+    ).ok()
+    assert data["customers"]["totalCount"] == len(world.customers)
+    assert len(data["customers"]["edges"]) == len(world.customers)
 
 
 @pytest.mark.parametrize("where", ["variable", "literal"])
 async def test_long_strings_are_refused(
-    gateway: httpx.AsyncClient, calls: Callable[[], list[str]], where: str
+    suite: Suite, world: World, calls: Calls, where: str
 ) -> None:
     text = "x" * 10_001
     if where == "variable":
         query = "query($f: CustomerFilter) { customers(filter: $f) { totalCount } }"
-        body = await _refused(gateway, calls, query, {"f": {"text": text}})
+        body = await _refused(suite, world, calls, query, {"f": {"text": text}})
     else:
         body = await _refused(
-            gateway, calls, '{ customers(filter: {text: "' + text + '"}) { totalCount } }'
+            suite, world, calls, '{ customers(filter: {text: "' + text + '"}) { totalCount } }'
         )
-    assert codes(body) == ["VALIDATION"]
+    assert codes_of(body) == ["VALIDATION"]
 
 
-async def test_oversized_body_is_413_and_typed(
-    gateway: httpx.AsyncClient, calls: Callable[[], list[str]]
-) -> None:
+async def test_oversized_body_is_413_and_typed(suite: Suite, world: World, calls: Calls) -> None:
     huge = "x" * (1 << 20)
-    response = await gateway.post(
+    response = await suite.client.post(
         "/graphql",
         json={
             "query": "query($f: CustomerFilter) { customers(filter: $f) { totalCount } }",
             "variables": {"f": {"text": huge}},
         },
-        headers=auth(),
+        headers=auth(world.org.manager),
     )
     assert response.status_code == 413
-    assert codes(response.json()) == ["PAYLOAD_TOO_LARGE"]
+    assert codes_of(response.json()) == ["PAYLOAD_TOO_LARGE"]
     assert calls() == []
 
 
-async def test_oversized_streamed_body_is_413(
-    gateway: httpx.AsyncClient, calls: Callable[[], list[str]]
-) -> None:
-    async def chunks() -> Any:
+async def test_oversized_streamed_body_is_413(suite: Suite, world: World, calls: Calls) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"query": "{ me { id } }", "variables": {"x": "'
         for _ in range(64):
             yield b"x" * 16384
         yield b'"}}'
 
-    response = await gateway.post(
+    response = await suite.client.post(
         "/graphql",
         content=chunks(),
-        headers={**auth(), "Content-Type": "application/json"},
+        headers={**auth(world.org.manager), "Content-Type": "application/json"},
     )
     assert response.status_code == 413
-    assert codes(response.json()) == ["PAYLOAD_TOO_LARGE"]
+    assert codes_of(response.json()) == ["PAYLOAD_TOO_LARGE"]
+    # No length was declared: the caller was authenticated before the body was read.
     assert calls() == ["ResolvePrincipal"]
+
+
+async def test_a_smaller_body_limit_applies(start_suite: StartSuite) -> None:
+    suite = await start_suite(max_body_bytes=2048)
+    fits = await suite.gql("{ me { id } }", {"pad": "x" * 1000}, as_="admin")
+    assert fits.ok() == {"me": {"id": "admin"}}
+    refused = await suite.gql("{ me { id } }", {"pad": "x" * 3000}, as_="admin")
+    assert refused.status == 413
+    assert refused.codes == ["PAYLOAD_TOO_LARGE"]
+    assert refused.errors[0]["extensions"]["limit"] == 2048
 
 
 @pytest.mark.parametrize(
@@ -165,23 +178,26 @@ async def test_oversized_streamed_body_is_413(
     ],
 )
 async def test_bad_input_is_validation(
-    gateway: httpx.AsyncClient,
-    calls: Callable[[], list[str]],
-    query: str,
-    variables: dict[str, Any] | None,
+    suite: Suite, world: World, calls: Calls, query: str, variables: dict[str, Any] | None
 ) -> None:
-    body = await _refused(gateway, calls, query, variables)
-    assert set(codes(body)) == {"VALIDATION"}, body
+    body = await _refused(suite, world, calls, query, variables)
+    assert set(codes_of(body)) == {"VALIDATION"}, body
 
 
-async def test_introspection_follows_the_setting(make_gateway: Any) -> None:
-    query = "{ __schema { queryType { name } } }"
-    status, body = await gql(await make_gateway(), query)
-    assert body["data"] == {"__schema": {"queryType": {"name": "Query"}}}
-    status, body = await gql(await make_gateway(introspection=False), query)
-    assert status == 200 and body["data"] is None
-    assert set(codes(body)) == {"VALIDATION"}
-    assert "introspection" in body["errors"][0]["message"].lower()
+INTROSPECTION = "{ __schema { queryType { name } } }"
+
+
+async def test_introspection_is_on_in_dev(suite: Suite) -> None:
+    data = (await suite.gql(INTROSPECTION, as_="admin")).ok()
+    assert data == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+async def test_introspection_follows_the_setting(start_suite: StartSuite) -> None:
+    suite = await start_suite(introspection=False)
+    result = await suite.gql(INTROSPECTION, as_="admin")
+    assert result.status == 200 and result.body["data"] is None
+    assert set(result.codes) == {"VALIDATION"}
+    assert "introspection" in result.errors[0]["message"].lower()
 
 
 @pytest.mark.parametrize(
@@ -194,10 +210,10 @@ async def test_introspection_follows_the_setting(make_gateway: Any) -> None:
     ids=["broken-json", "form", "batch"],
 )
 async def test_malformed_requests_are_typed_400s(
-    gateway: httpx.AsyncClient, content: bytes, content_type: str
+    suite: Suite, content: bytes, content_type: str
 ) -> None:
-    response = await gateway.post(
-        "/graphql", content=content, headers={**auth(), "Content-Type": content_type}
+    response = await suite.client.post(
+        "/graphql", content=content, headers={**auth("admin"), "Content-Type": content_type}
     )
     assert response.status_code == 400
-    assert codes(response.json()) == ["VALIDATION"]
+    assert codes_of(response.json()) == ["VALIDATION"]

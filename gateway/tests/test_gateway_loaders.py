@@ -2,89 +2,167 @@
 
 from __future__ import annotations
 
-import httpx
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from gateway.tests.gateway_fakes import FakeService, gql
+from gateway.tests.conftest import World
+from gateway.tests.support import Spans
+from tests.harness import Suite, unique
+from tests.org import Org, register
+
+PAGE_WITH_OWNERS = (
+    "{ customers(first: 50) { edges { node { id owner { id name manager { id } } } } } }"
+)
 
 
-async def test_a_page_with_owners_costs_two_calls(
-    gateway: httpx.AsyncClient, customers: FakeService
-) -> None:
-    status, body = await gql(
-        gateway,
-        "{ customers(first: 50) { edges { node { id owner { id name manager { id } } } } } }",
-    )
-    assert status == 200 and "errors" not in body, body
-    nodes = [edge["node"] for edge in body["data"]["customers"]["edges"]]
+async def test_a_page_with_owners_costs_two_calls(suite: Suite, world: World, spans: Spans) -> None:
+    spans.clear()
+    result = await suite.gql(PAGE_WITH_OWNERS, as_=world.org.manager)
+    nodes = [edge["node"] for edge in result.ok()["customers"]["edges"]]
     assert len(nodes) == 50
-    assert {node["owner"]["id"] for node in nodes} == {"E1", "E2"}
-    assert body["extensions"]["rpcCalls"] == {
+    owners = {node["owner"]["id"]: node["owner"] for node in nodes}
+    assert owners == {
+        world.org.junior: {
+            "id": world.org.junior,
+            "name": "李雷",
+            "manager": {"id": world.org.senior},
+        },
+        world.org.senior: {"id": world.org.senior, "name": "王芳", "manager": None},
+    }
+    assert result.body["extensions"]["rpcCalls"] == {
         "/salesguard.customers.v1.CustomersService/ListCustomers": 1,
-        # One batch for the owners; their manager (E2) is an owner too, so already loaded.
+        # One batch for the owners; the junior's manager (the senior) is an owner too, so
+        # already loaded.
         "/salesguard.attendance.v1.DirectoryService/BatchGetEmployees": 1,
     }
-
-
-async def test_contact_fields_are_requested_only_when_selected(
-    gateway: httpx.AsyncClient, customers: FakeService
-) -> None:
-    fake = customers.servicers["customers"]
-    fake.include_contact.clear()
-    await gql(gateway, "{ customers(first: 2) { edges { node { id name } } } }")
-    await gql(gateway, "{ customers(first: 2) { edges { node { ... on Customer { phone } } } } }")
-    await gql(
-        gateway,
-        "query($s: Boolean!) { customers(first: 2) { edges { node { id email @include(if: $s) } } } }",
-        {"s": False},
-    )
-    await gql(gateway, '{ customer(id: "c1") { address } }')
-    await gql(gateway, '{ customer(id: "c1") { code } }')
-    assert fake.include_contact == [
-        ("ListCustomers", False),
-        ("ListCustomers", True),
-        ("ListCustomers", False),
-        ("GetCustomer", True),
-        ("GetCustomer", False),
-    ]
-
-
-async def test_customer_fields(gateway: httpx.AsyncClient) -> None:
-    status, body = await gql(
-        gateway,
-        """{ customers(first: 1) { totalCount pageInfo { hasNextPage endCursor }
-             edges { cursor node { id code name company phone email address
-               location { lat lng } source sourceDetail status maskedFields
-               firstContactAt registeredAt updatedAt team { name } branch { name timeZone } } } } }""",
-    )
-    assert status == 200 and "errors" not in body, body
-    connection = body["data"]["customers"]
-    assert connection["totalCount"] == 60
-    assert connection["pageInfo"] == {"hasNextPage": True, "endCursor": "1"}
-    assert connection["edges"][0] == {
-        "cursor": "1",
-        "node": {
-            "id": "c1",
-            "code": "C-000001",
-            "name": "Customer 1",
-            "company": "ACME",
-            "phone": "138****5678",
-            "email": "a@example.com",
-            "address": "1 Nanjing Road",
-            "location": {"lat": 31.23, "lng": 121.47},
-            "source": "WEBSITE",
-            "sourceDetail": None,
-            "status": "ACTIVE",
-            "maskedFields": ["phone"],
-            "firstContactAt": "2024-12-31T23:00:00+00:00",
-            "registeredAt": "2025-01-01T01:00:00+00:00",
-            "updatedAt": None,
-            "team": {"name": "East"},
-            "branch": {"name": "Shanghai", "timeZone": "Asia/Shanghai"},
-        },
+    # Behind the gateway no service fans out either: one call each, plus the caller's lookup.
+    assert Counter(spans.served()) == {
+        "ResolvePrincipal": 1,
+        "ListCustomers": 1,
+        "BatchGetEmployees": 1,
     }
-    status, body = await gql(
-        gateway,
-        "query($after: String) { customers(first: 2, after: $after) { edges { node { id } } } }",
-        {"after": connection["pageInfo"]["endCursor"]},
+
+
+CONTACT_READS = """query($actor: ID) {
+  auditEvents(first: 50, filter: {actorId: $actor, actions: ["customer.contact.read"]}) {
+    edges { node { customerIds fields actor { id } } }
+  }
+}"""
+
+
+async def contact_reads(suite: Suite, org: Org) -> list[dict[str, Any]]:
+    """The audit trail's record of the junior's unmasked contact reads (C7), as the manager sees it."""
+    data = (await suite.gql(CONTACT_READS, {"actor": org.junior}, as_=org.manager)).ok()
+    return [edge["node"] for edge in data["auditEvents"]["edges"]]
+
+
+async def test_contact_fields_are_requested_only_when_selected(suite: Suite, org: Org) -> None:
+    """Every unmasked contact read is audited and counts towards BULK_CONTACT_ACCESS (C8), so
+    the gateway asks the service for contact fields only when the query shows one."""
+    older = await register(suite, org.junior, email=f"{unique('older')}@example.com")
+    newer = await register(suite, org.junior)
+    both = sorted([older["id"], newer["id"]])
+    queries: list[tuple[str, dict[str, Any], list[str] | None]] = [
+        ("{ customers(first: 2) { edges { node { id name } } } }", {}, None),
+        (
+            "{ customers(first: 2) { edges { node { ... on Customer { phone } } } } }",
+            {},
+            both,
+        ),
+        (
+            "query($s: Boolean!) { customers(first: 2) { edges { node { id email @include(if: $s) } } } }",
+            {"s": False},
+            None,
+        ),
+        ("query($id: ID!) { customer(id: $id) { address } }", {"id": older["id"]}, [older["id"]]),
+        ("query($id: ID!) { customer(id: $id) { code } }", {"id": older["id"]}, None),
+    ]
+    assert await contact_reads(suite, org) == []
+    expected: list[list[str]] = []
+    for query, variables, audited in queries:
+        (await suite.gql(query, variables, as_=org.junior)).ok()
+        if audited is not None:
+            expected.insert(0, audited)
+        recorded = await contact_reads(suite, org)
+        assert [sorted(event["customerIds"]) for event in recorded] == expected, query
+    assert {event["actor"]["id"] for event in recorded} == {org.junior}
+    # What was read unmasked is named: the older customer has a phone, an email and an address.
+    assert sorted(recorded[0]["fields"]) == ["address", "email", "phone"]
+
+
+CUSTOMER = """query($id: ID!) {
+  customer(id: $id) { id code name company phone email address location { lat lng }
+    source sourceDetail status maskedFields firstContactAt registeredAt updatedAt
+    owner { id } team { id name } branch { id timeZone } } }"""
+
+
+async def test_customer_fields(suite: Suite, org: Org) -> None:
+    first_contact = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    registered = await register(
+        suite,
+        org.junior,
+        name="ACME 华东采购部",
+        company="ACME 贸易",
+        phone="+86 139 8765 4321",
+        email="Li.Lei@Example.COM",
+        address="上海市黄浦区南京东路 100 号",
+        location={"lat": 31.2397, "lng": 121.4998},
+        source="REFERRAL",
+        sourceDetail="张总介绍",
+        firstContactAt=first_contact.isoformat(),
     )
-    assert [edge["node"]["id"] for edge in body["data"]["customers"]["edges"]] == ["c10", "c11"]
+    own = (await suite.gql(CUSTOMER, {"id": registered["id"]}, as_=org.junior)).ok()["customer"]
+    registered_at = datetime.fromisoformat(own.pop("registeredAt"))
+    updated_at = datetime.fromisoformat(own.pop("updatedAt"))
+    assert registered_at == updated_at
+    assert timedelta(0) <= datetime.now(UTC) - registered_at < timedelta(minutes=1)
+    unmasked = {
+        "id": registered["id"],
+        "code": registered["code"],
+        "name": "ACME 华东采购部",
+        "company": "ACME 贸易",
+        "phone": "+8613987654321",
+        "email": "li.lei@example.com",
+        "address": "上海市黄浦区南京东路 100 号",
+        "location": {"lat": 31.2397, "lng": 121.4998},
+        "source": "REFERRAL",
+        "sourceDetail": "张总介绍",
+        "status": "ACTIVE",
+        "maskedFields": [],
+        "firstContactAt": first_contact.isoformat(),
+        "owner": {"id": org.junior},
+        "team": {"id": org.team_a, "name": org.team_a},
+        "branch": {"id": org.branch, "timeZone": "Asia/Shanghai"},
+    }
+    assert own == unmasked
+    # The senior reads a teammate's customer: the service masks the contact fields.
+    teammate = (await suite.gql(CUSTOMER, {"id": registered["id"]}, as_=org.senior)).ok()
+    masked = teammate["customer"]
+    del masked["registeredAt"], masked["updatedAt"]
+    assert masked == unmasked | {
+        "phone": "139****4321",
+        "email": "l***@example.com",
+        "address": "上海市黄浦****",
+        "maskedFields": ["address", "email", "phone"],
+    }
+
+
+async def test_cursors_resume_after_their_edge(suite: Suite, world: World) -> None:
+    query = """query($after: String) {
+      customers(first: 2, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }"""
+    newest_first = [customer["id"] for customer in reversed(world.customers)]
+    first = (await suite.gql(query, {"after": None}, as_=world.org.manager)).ok()["customers"]
+    assert first["totalCount"] == len(world.customers)
+    assert [edge["node"]["id"] for edge in first["edges"]] == newest_first[:2]
+    assert first["pageInfo"] == {"hasNextPage": True, "endCursor": first["edges"][1]["cursor"]}
+    second = (
+        await suite.gql(query, {"after": first["pageInfo"]["endCursor"]}, as_=world.org.manager)
+    ).ok()["customers"]
+    assert [edge["node"]["id"] for edge in second["edges"]] == newest_first[2:4]
+    # Each edge's cursor resumes right after its own node.
+    after_first = (
+        await suite.gql(query, {"after": first["edges"][0]["cursor"]}, as_=world.org.manager)
+    ).ok()["customers"]
+    assert [edge["node"]["id"] for edge in after_first["edges"]] == newest_first[1:3]

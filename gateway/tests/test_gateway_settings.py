@@ -1,13 +1,18 @@
+"""Gateway settings: defaults, the production environment, and the probes."""
+
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
-from gateway.tests.conftest import GatewayFactory
+from gateway.tests.conftest import StartSuite
 from salesguard.settings import SettingsError, load
 from salesguard_gateway.app import service
 from salesguard_gateway.settings import GatewaySettings
+from tests.harness import Suite
 
-PRODUCTION = {
+PRODUCTION: dict[str, Any] = {
     "environment": "production",
     "jwt_secret": "a-production-secret-that-is-long-enough",
     "internal_secret": "another-production-secret",
@@ -56,10 +61,17 @@ def test_rpc_calls_are_reported_in_dev_only() -> None:
     assert GatewaySettings(**PRODUCTION, report_rpc_calls=True).rpc_calls_reported
 
 
-async def test_health_and_readiness(make_gateway: GatewayFactory) -> None:
-    gateway = await make_gateway()
-    assert (await gateway.get("/healthz")).json() == {"status": "ok"}
-    ready = await gateway.get("/readyz")
+async def test_health_and_readiness(suite: Suite) -> None:
+    assert (await suite.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await suite.client.get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
-    orphan = await make_gateway(addresses={"attendance": "127.0.0.1:1"})
-    assert (await orphan.get("/readyz")).status_code == 503
+
+
+async def test_not_ready_without_the_people_directory(start_suite: StartSuite) -> None:
+    suite = await start_suite()
+    await suite.running["attendance"].stop()
+    # Alive, but no request could be authenticated: take it out of the load balancer.
+    assert (await suite.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await suite.client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "the people directory (attendance) is not serving"}

@@ -154,7 +154,9 @@ class Authenticator:
             with acting_as(GATEWAY_PRINCIPAL):
                 response = await self._directory().ResolvePrincipal(request)
         except ServiceError as error:
-            if error.code in (ErrorCode.NOT_FOUND, ErrorCode.UNAUTHENTICATED):
+            # UNAUTHENTICATED here means the directory refused the gateway itself (a
+            # secret mismatch): a deployment fault, answered as 503 below, not the user's.
+            if error.code is ErrorCode.NOT_FOUND:
                 return AuthError(
                     401,
                     ErrorCode.UNAUTHENTICATED,

@@ -175,7 +175,11 @@ async def federated_alerts(
     async def ask(source: str) -> common_pb2.ListAlertsResponse:
         request = common_pb2.ListAlertsRequest(
             filter=proto_filter,
-            page=common_pb2.PageRequest(page_size=page.page_size, page_token=state[source]),
+            page=common_pb2.PageRequest(
+                page_size=page.page_size,
+                page_token=state[source],
+                include_total_count=page.include_total_count,
+            ),
         )
         return await context.clients.alerts[source].ListAlerts(request)
 

@@ -1,0 +1,70 @@
+"""What the gateway tests share: the calls the real services served, tokens, small helpers.
+
+The services are the real attendance and customers servers (``tests/harness.py``).
+Which RPCs they served is read from their OpenTelemetry server spans, the same
+telemetry an operator sees: no servicer is wrapped or replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from salesguard.telemetry import setup_telemetry
+from salesguard.tokens import issue_dev_token
+from tests.harness import JWT_SECRET, GraphQLResult, Suite
+
+# Installed before any engine or server exists, so gRPC and database spans are recorded
+# (a no-op when tests/conftest.py installed the providers first, in a whole-suite run).
+setup_telemetry("gateway-tests", None)
+
+SERVICE_METHOD_PREFIX = "/salesguard."
+
+
+class Spans:
+    """Spans finished since the last ``clear()``, recorded next to any other exporter."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        provider = trace.get_tracer_provider()
+        assert isinstance(provider, TracerProvider), provider
+        provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+
+    def clear(self) -> None:
+        self.exporter.clear()
+
+    def finished(self) -> Sequence[ReadableSpan]:
+        return self.exporter.get_finished_spans()
+
+    def served(self) -> list[str]:
+        """The service RPCs served (method names, e.g. "ResolvePrincipal"), in order."""
+        return [
+            str((span.attributes or {}).get("rpc.method", span.name))
+            for span in self.finished()
+            if span.kind is SpanKind.SERVER and span.name.startswith(SERVICE_METHOD_PREFIX)
+        ]
+
+
+def token(employee_id: str, *, secret: str = JWT_SECRET, ttl: int = 3600) -> str:
+    return issue_dev_token(secret, employee_id, ttl_seconds=ttl)
+
+
+def auth(employee_id: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(employee_id)}", **headers}
+
+
+def codes_of(body: dict[str, object]) -> list[str]:
+    """The ``extensions.code`` of every error of a raw response body."""
+    return GraphQLResult(200, body).codes
+
+
+async def node_ids(suite: Suite, query: str, as_: str, **variables: object) -> list[str]:
+    """The node IDs of the one connection the query selects."""
+    data = (await suite.gql(query, dict(variables), as_=as_)).ok()
+    (connection,) = data.values()
+    return [str(edge["node"]["id"]) for edge in connection["edges"]]
