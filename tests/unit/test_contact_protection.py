@@ -10,7 +10,8 @@ from cryptography.exceptions import InvalidTag
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.errors import InvalidInput
 from salesguard.masking import mask_email, mask_name, mask_phone
-from salesguard_customers.contacts import identity_key, normalise_email, normalise_phone
+from salesguard.phones import normalise_phone
+from salesguard_customers.contacts import identity_key, normalise_email
 
 KEY = os.urandom(32)
 

@@ -5,26 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import phonenumbers
-
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.errors import InvalidInput
 from salesguard.masking import mask_value
+from salesguard.phones import PHONE_INDEX_KIND
 from salesguard_customers.models import Customer
 
 CONTACT_FIELDS = ("phone", "email", "address")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
-
-
-def normalise_phone(raw: str, region: str) -> str:
-    """E.164: '+86 138 0013 8000' and '13800138000' are the same number."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        raise InvalidInput("phone", "phone is not a phone number") from None
-    if not phonenumbers.is_possible_number(number):
-        raise InvalidInput("phone", "phone is not a possible phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_email(raw: str) -> str:
@@ -37,11 +25,6 @@ def normalise_email(raw: str) -> str:
 def identity_key(name: str, company: str) -> str:
     """The name+company duplicate criterion, case- and space-insensitive."""
     return f"{' '.join(name.lower().split())}|{' '.join(company.lower().split())}"
-
-
-def looks_like_phone(text: str) -> bool:
-    digits = sum(ch.isdigit() for ch in text)
-    return digits >= 6 and all(ch.isdigit() or ch in "+-() " for ch in text)
 
 
 @dataclass(frozen=True)
@@ -59,7 +42,7 @@ class ContactVault:
         self._index = index
 
     def phone_index(self, e164: str) -> str:
-        return self._index.digest("phone", e164)
+        return self._index.digest(PHONE_INDEX_KIND, e164)
 
     def email_index(self, email: str) -> str:
         return self._index.digest("email", email)

@@ -26,6 +26,7 @@ from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, Serv
 from salesguard.idempotency import run_idempotent
 from salesguard.masking import mask_name
 from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor, keyset_page
+from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -37,9 +38,7 @@ from salesguard_customers.contacts import (
     Contact,
     ContactVault,
     identity_key,
-    looks_like_phone,
     normalise_email,
-    normalise_phone,
 )
 from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
 from salesguard_customers.settings import CustomersSettings
