@@ -38,6 +38,19 @@ _cust_other_team := {"owner_id": "e-y", "team_id": "t-2", "branch_id": "b-1"}
 
 _cust_other_branch := {"owner_id": "e-z", "team_id": "t-9", "branch_id": "b-9"}
 
+# Employees (plans, check-ins, call logs belong to one) around the same people.
+_emp_junior := {"employee_id": "e-j", "team_id": "t-1", "branch_id": "b-1"}
+
+_emp_senior := {"employee_id": "e-s", "team_id": "t-1", "branch_id": "b-1"}
+
+_emp_manager := {"employee_id": "e-m", "team_id": null, "branch_id": "b-1"}
+
+_emp_teammate := {"employee_id": "e-x", "team_id": "t-1", "branch_id": "b-1"}
+
+_emp_other_team := {"employee_id": "e-y", "team_id": "t-2", "branch_id": "b-1"}
+
+_emp_other_branch := {"employee_id": "e-z", "team_id": "t-9", "branch_id": "b-9"}
+
 _decide(subject, action, resource) := d if {
 	d := authz.decision with input as {"subject": subject, "action": action, "resource": resource}
 }
@@ -80,6 +93,16 @@ _matrix := {
 	"directory.resolve": {"resource": "null", "allowed": {"system"}},
 	"customers.owners.sync": {"resource": "null", "allowed": {"system"}},
 	"customers.nearby": {"resource": "null", "allowed": {"system"}},
+	"customers.match_phones": {"resource": "null", "allowed": {"system"}},
+	"customers.follow_ups.marks": {"resource": "null", "allowed": {"system"}},
+	"visits.plan": {"resource": "own", "allowed": {"junior", "senior", "manager", "hq_manager"}},
+	"visits.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr"}},
+	"checkins.create": {"resource": "own", "allowed": {"junior", "senior", "manager", "hq_manager"}},
+	"checkins.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr"}},
+	"photos.upload": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager"}},
+	"calllogs.import": {"resource": "null", "allowed": {"hr", "admin", "system"}},
+	"calllogs.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr"}},
+	"detectors.run": {"resource": "null", "allowed": {"hr", "admin", "system"}},
 }
 
 test_matrix_covers_every_action if {
@@ -104,6 +127,50 @@ test_role_action_refused[note] if {
 	note := sprintf("%s by %s", [action, name])
 	d := _decide(subject, action, _resource_for(row.resource, subject))
 	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["ROLE_NOT_PERMITTED"]}
+}
+
+# The one scope each subject gets on the field-visit actions (absent: refused),
+# on the matrix resource. Nothing on them is masked but the SYSTEM lookups.
+_field_scopes := {
+	"visits.plan": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all"},
+	"visits.read": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "hr": "all"},
+	"checkins.create": {"junior": "own", "senior": "own", "manager": "own", "hq_manager": "own"},
+	"checkins.read": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "hr": "all"},
+	"photos.upload": {"junior": "own", "senior": "own", "manager": "own", "hq_manager": "own"},
+	"calllogs.import": {"hr": "all", "admin": "all", "system": "all"},
+	"calllogs.read": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "hr": "all"},
+	"detectors.run": {"hr": "all", "admin": "all", "system": "all"},
+	"customers.match_phones": {"system": "all"},
+	"customers.follow_ups.marks": {"system": "all"},
+}
+
+_lookup_masks := ["address", "company", "email", "name", "phone"]
+
+_expected_field_grants(action, name) := [{"scope": scope, "masked_fields": masks}] if {
+	kind := _field_scopes[action][name]
+	scope := [s | some s in _scope_objects(_subjects[name]); s.kind == kind][0]
+	masks := _field_masks(action)
+} else := []
+
+_scope_objects(subject) := [
+	{"kind": "own", "employee_id": subject.id},
+	{"kind": "team", "team_id": subject.team},
+	{"kind": "branch", "branch_id": subject.branch},
+	{"kind": "all"},
+]
+
+_field_masks(action) := _lookup_masks if {
+	action in {"customers.match_phones", "customers.follow_ups.marks"}
+} else := []
+
+test_field_visit_grants[note] if {
+	some action, _ in _field_scopes
+	some name, subject in _subjects
+	note := sprintf("%s by %s", [action, name])
+	d := _decide(subject, action, _resource_for(_matrix[action].resource, subject))
+	d.grants == _expected_field_grants(action, name)
+	granted := count(d.grants) > 0
+	d.allow == granted
 }
 
 # ---------------------------------------------------------------- listings
@@ -188,6 +255,46 @@ _listing_cases := {
 	"hr reads all alerts": {
 		"subject": _hr, "action": "alerts.read",
 		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"max_rows": 1000,
+	},
+	"junior lists own visit plans": {
+		"subject": _junior, "action": "visits.read",
+		"grants": [{"scope": {"kind": "own", "employee_id": "e-j"}, "masked_fields": []}],
+		"max_rows": 200,
+	},
+	"senior lists own check-ins, not the team's": {
+		"subject": _senior, "action": "checkins.read",
+		"grants": [{"scope": {"kind": "own", "employee_id": "e-s"}, "masked_fields": []}],
+		"max_rows": 200,
+	},
+	"manager lists branch check-ins": {
+		"subject": _manager, "action": "checkins.read",
+		"grants": [{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": []}],
+		"max_rows": 1000,
+	},
+	"headquarters manager lists all call logs": {
+		"subject": _hq_manager, "action": "calllogs.read",
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"max_rows": 1000,
+	},
+	"hr lists all check-ins, photos included": {
+		"subject": _hr, "action": "checkins.read",
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"max_rows": 1000,
+	},
+	"senior who is also manager lists branch check-ins unmasked": {
+		"subject": object.union(_senior, {"roles": ["SALES_SENIOR", "MANAGER"]}), "action": "checkins.read",
+		"grants": [{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": []}],
+		"max_rows": 1000,
+	},
+	"system imports call logs": {
+		"subject": _subjects.system, "action": "calllogs.import",
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"max_rows": 1000,
+	},
+	"system phone matches return no names or contact": {
+		"subject": _subjects.system, "action": "customers.match_phones",
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": ["address", "company", "email", "name", "phone"]}],
 		"max_rows": 1000,
 	},
 	"system nearby returns no names or contact": {
@@ -288,6 +395,57 @@ _resource_cases := {
 	"admin cannot resolve principals": {"subject": _subjects.admin, "action": "directory.resolve", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"admin cannot read customers": {"subject": _subjects.admin, "action": "customers.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"system cannot read customers": {"subject": _subjects.system, "action": "customers.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	# visits.plan
+	"junior plans own visits": {"subject": _junior, "action": "visits.plan", "resource": _emp_junior, "allow": true},
+	"junior cannot plan for a teammate": {"subject": _junior, "action": "visits.plan", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot plan for a teammate": {"subject": _senior, "action": "visits.plan", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"a plan is owned through employee_id, not owner_id": {"subject": _junior, "action": "visits.plan", "resource": {"owner_id": "e-j", "team_id": "t-1", "branch_id": "b-1"}, "reasons": ["OUT_OF_SCOPE"]},
+	"manager plans for a rep of the branch": {"subject": _manager, "action": "visits.plan", "resource": _emp_other_team, "allow": true},
+	"manager cannot plan for another branch": {"subject": _manager, "action": "visits.plan", "resource": _emp_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	"headquarters manager plans for any branch": {"subject": _hq_manager, "action": "visits.plan", "resource": _emp_other_branch, "allow": true},
+	"planning needs the employee": {"subject": _junior, "action": "visits.plan", "resource": null, "reasons": ["RESOURCE_REQUIRED"]},
+	"hr cannot plan visits": {"subject": _hr, "action": "visits.plan", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"system cannot plan visits": {"subject": _subjects.system, "action": "visits.plan", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	# visits.read
+	"junior reads own plan": {"subject": _junior, "action": "visits.read", "resource": _emp_junior, "allow": true},
+	"junior cannot read a teammate's plan": {"subject": _junior, "action": "visits.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot read a teammate's plan": {"subject": _senior, "action": "visits.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"manager cannot read another branch's plans": {"subject": _manager, "action": "visits.read", "resource": _emp_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	"finance cannot read plans": {"subject": _subjects.finance, "action": "visits.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	# checkins.create
+	"junior checks in": {"subject": _junior, "action": "checkins.create", "resource": _emp_junior, "allow": true},
+	"manager checks in": {"subject": _manager, "action": "checkins.create", "resource": _emp_manager, "allow": true},
+	"junior cannot check in for a teammate": {"subject": _junior, "action": "checkins.create", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot check in for a teammate": {"subject": _senior, "action": "checkins.create", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"manager cannot check in for a rep of the branch": {"subject": _manager, "action": "checkins.create", "resource": _emp_junior, "reasons": ["OUT_OF_SCOPE"]},
+	"headquarters manager cannot check in for anyone": {"subject": _hq_manager, "action": "checkins.create", "resource": _emp_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	"a check-in is owned through employee_id, not owner_id": {"subject": _junior, "action": "checkins.create", "resource": {"owner_id": "e-j", "team_id": "t-1", "branch_id": "b-1"}, "reasons": ["OUT_OF_SCOPE"]},
+	"checking in needs the employee": {"subject": _junior, "action": "checkins.create", "resource": null, "reasons": ["RESOURCE_REQUIRED"]},
+	"hr cannot check in for a rep": {"subject": _hr, "action": "checkins.create", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"admin cannot check in for a rep": {"subject": _subjects.admin, "action": "checkins.create", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"finance cannot check in for a rep": {"subject": _subjects.finance, "action": "checkins.create", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"system cannot check in for a rep": {"subject": _subjects.system, "action": "checkins.create", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	# checkins.read
+	"junior reads own check-in": {"subject": _junior, "action": "checkins.read", "resource": _emp_junior, "allow": true},
+	"junior cannot read a teammate's check-in": {"subject": _junior, "action": "checkins.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot read a teammate's check-in": {"subject": _senior, "action": "checkins.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"manager reads a check-in of the branch": {"subject": _manager, "action": "checkins.read", "resource": _emp_other_team, "allow": true},
+	"manager cannot read another branch's check-in": {"subject": _manager, "action": "checkins.read", "resource": _emp_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	"hr reads any check-in": {"subject": _hr, "action": "checkins.read", "resource": _emp_other_branch, "allow": true},
+	"finance cannot read a check-in": {"subject": _subjects.finance, "action": "checkins.read", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"admin cannot read a check-in": {"subject": _subjects.admin, "action": "checkins.read", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	# photos, call logs, detectors, lookups
+	"finance cannot upload photos": {"subject": _subjects.finance, "action": "photos.upload", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"system cannot upload photos": {"subject": _subjects.system, "action": "photos.upload", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"junior reads own call log": {"subject": _junior, "action": "calllogs.read", "resource": _emp_junior, "allow": true},
+	"junior cannot read a teammate's call log": {"subject": _junior, "action": "calllogs.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot read a teammate's call log": {"subject": _senior, "action": "calllogs.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"manager cannot read another branch's call log": {"subject": _manager, "action": "calllogs.read", "resource": _emp_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	"system cannot read call logs": {"subject": _subjects.system, "action": "calllogs.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager cannot import call logs": {"subject": _manager, "action": "calllogs.import", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager cannot run detectors": {"subject": _manager, "action": "detectors.run", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"hr cannot match phones": {"subject": _hr, "action": "customers.match_phones", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"admin cannot list follow-up marks": {"subject": _subjects.admin, "action": "customers.follow_ups.marks", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 }
 
 test_resource[note] if {
@@ -338,6 +496,68 @@ test_junior_never_gets_team_or_branch_scope[action] if {
 	every g in d.grants {
 		g.scope.kind == "own"
 	}
+}
+
+# Check-ins, call logs and visit plans are a rep's own, never the team's.
+_own_only_reads := {"visits.read", "checkins.read", "calllogs.read"}
+
+_emp_resources := [null, _emp_junior, _emp_senior, _emp_teammate, _emp_other_team, _emp_other_branch]
+
+test_reps_read_only_their_own_field_records[note] if {
+	some action in _own_only_reads
+	some name in ["junior", "senior"]
+	some i, resource in _emp_resources
+	note := sprintf("%s by %s on resource %d", [action, name, i])
+	subject := object.union(_subjects[name], {"hq": true})
+	_own_only(_decide(subject, action, resource), subject, resource)
+}
+
+# A listing or the rep's own record: one unmasked own grant. Anyone else's: refused.
+_record_employee(resource, subject) := subject.id if {
+	resource == null
+} else := resource.employee_id
+
+_own_only(d, subject, resource) if {
+	_record_employee(resource, subject) == subject.id
+	d.grants == [{"scope": {"kind": "own", "employee_id": subject.id}, "masked_fields": []}]
+}
+
+_own_only(d, subject, resource) if {
+	_record_employee(resource, subject) != subject.id
+	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["OUT_OF_SCOPE"]}
+}
+
+_all_roles := ["SALES_JUNIOR", "SALES_SENIOR", "MANAGER", "HR", "FINANCE", "ADMIN", "SYSTEM"]
+
+test_nobody_checks_in_for_someone_else[note] if {
+	some name, subject in _subjects
+	some hq in [false, true]
+	some i, resource in [_emp_teammate, _emp_other_team, _emp_other_branch]
+	note := sprintf("%s (hq %v) for resource %d", [name, hq, i])
+	d := _decide(object.union(subject, {"roles": _all_roles, "hq": hq}), "checkins.create", resource)
+	d.allow == false
+	d.reasons == ["OUT_OF_SCOPE"]
+}
+
+test_finance_and_admin_read_no_checkins[note] if {
+	some roles in [["FINANCE"], ["ADMIN"], ["FINANCE", "ADMIN"]]
+	some i, resource in _emp_resources
+	note := sprintf("%v on resource %d", [roles, i])
+	d := _decide(object.union(_subjects.finance, {"roles": roles}), "checkins.read", resource)
+	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["ROLE_NOT_PERMITTED"]}
+}
+
+test_only_system_matches_phones[role] if {
+	some role, _ in _tiers.max_rows
+	d := _decide(object.union(_hr, {"roles": [role]}), "customers.match_phones", null)
+	is_system := role == "SYSTEM"
+	d.allow == is_system
+}
+
+test_all_other_roles_together_match_no_phones if {
+	roles := [role | some role in _all_roles; role != "SYSTEM"]
+	d := _decide(object.union(_hq_manager, {"roles": roles}), "customers.match_phones", null)
+	d.reasons == ["ROLE_NOT_PERMITTED"]
 }
 
 test_nobody_decides_own_export_request[name] if {
@@ -391,6 +611,7 @@ test_decision_without_input if {
 
 test_thresholds_from_data if {
 	authz.thresholds.bulk_contact_access == {"count": 10, "window_seconds": 3600}
+	authz.thresholds.field_visits == {"photo_missing_streak_days": 3, "unregistered_site_repeats": 3, "unregistered_site_window_days": 30}
 }
 
 # ---------------------------------------------------------------- tiers are data
