@@ -16,7 +16,6 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
+from benchmarks.support import percentile, start_service, stop_all
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.common.v1 import common_pb2
 from salesguard.crypto import BlindIndex, FieldCipher
@@ -55,32 +55,6 @@ mutation Register($input: RegisterCustomerInput!) {
   registerCustomer(input: $input) { customer { id code } warnings }
 }
 """
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes], name: str) -> None:
-    import socket
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"{name} did not start")
-
-
-def start_service(name: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`salesguard serve NAME`, as a container runs it, once it listens."""
-    process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)
-    wait_listening(port, process, name)
-    return process
 
 
 def opa_decisions(opa: OpaServer) -> int:
@@ -301,10 +275,7 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
             )
         await channels.close()
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=20)
+        stop_all(processes)
         opa.close()
         await databases.drop_all()
 

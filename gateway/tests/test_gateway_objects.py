@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from gateway.tests.conftest import StartSuite
-from salesguard.objectstore import LocalObjectStore
+from salesguard.errors import Conflict, InvalidInput
+from salesguard.objectstore import LocalObjectStore, ObjectInfo, check_key
 from tests.harness import Suite
 from tests.org import Org, register
 
@@ -96,39 +101,137 @@ async def test_expired_tampered_and_missing(suite: Suite, export: Export) -> Non
     assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_upload_once_with_the_signed_content_type(suite: Suite) -> None:
-    # No service hands out photo uploads through the API yet (attendance's check-ins will);
-    # the URL is signed by the same store a service would sign it with.
+def code_of(response: httpx.Response) -> str:
+    return str(response.json()["errors"][0]["extensions"]["code"])
+
+
+async def test_upload_url_names_the_headers_the_signature_covers(suite: Suite) -> None:
     store = store_of(suite)
-    url = path_of(await store.upload_url("photos/p1.jpg", "image/jpeg", timedelta(minutes=5)))
-    wrong_type = await suite.client.put(
-        url, content=b"\xff\xd8", headers={"Content-Type": "image/png"}
+    before = datetime.now(UTC)
+    upload = await store.upload_url("photos/h.jpg", "image/jpeg", 1234, timedelta(minutes=5))
+    assert upload.headers == {
+        "Content-Type": "image/jpeg",
+        "Content-Length": "1234",
+        "If-None-Match": "*",
+    }
+    assert (
+        before + timedelta(minutes=4)
+        < upload.expires_at
+        <= before + timedelta(minutes=5, seconds=1)
     )
-    assert wrong_type.status_code == 403
-    first = await suite.client.put(
-        url, content=b"\xff\xd8jpeg", headers={"Content-Type": "image/jpeg"}
-    )
+    assert urlsplit(upload.url).path == "/objects/photos/h.jpg"
+
+
+async def test_upload_once_with_exactly_the_signed_headers(suite: Suite) -> None:
+    # Signed directly with a service's store (the same code signs attendance's photo
+    # uploads), so every header can be varied one at a time.
+    store = store_of(suite)
+    body = b"\xff\xd8jpeg"
+    upload = await store.upload_url("photos/p1.jpg", "image/jpeg", len(body), timedelta(minutes=5))
+    url = path_of(upload.url)
+
+    async def put(content: bytes, **changes: str | None) -> httpx.Response:
+        headers = {**upload.headers, **changes}
+        sent = {name: value for name, value in headers.items() if value is not None}
+        return await suite.client.put(url, content=content, headers=sent)
+
+    # What the signature covers, the store checks: type, size, If-None-Match.
+    refused = [
+        await put(body, **{"Content-Type": "image/png"}),
+        await put(body + b"more", **{"Content-Length": None}),
+        await put(body[:2], **{"Content-Length": None}),
+        await put(body, **{"If-None-Match": None}),
+    ]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body  # sent chunked: no Content-Length at all
+
+    unsized = {name: value for name, value in upload.headers.items() if name != "Content-Length"}
+    refused.append(await suite.client.put(url, content=chunks(), headers=unsized))
+    assert [r.status_code for r in refused] == [403] * 5
+    assert {code_of(r) for r in refused} == {"FORBIDDEN"}
+    assert await store.stat("photos/p1.jpg") is None
+    # A body that is not as long as the (signed) Content-Length it came with.
+    short = await put(body[:-1])
+    assert short.status_code == 400
+    assert code_of(short) == "VALIDATION"
+    long = await put(body + b"x")
+    assert long.status_code == 400
+    assert await store.stat("photos/p1.jpg") is None
+
+    first = await put(body)
     assert first.status_code == 200
-    again = await suite.client.put(
-        url, content=b"\xff\xd8evil", headers={"Content-Type": "image/jpeg"}
+    again = await put(b"\xff\xd8evil")
+    assert again.status_code == 412
+    assert code_of(again) == "CONFLICT"
+    assert await store.get("photos/p1.jpg") == body
+    info = await store.stat("photos/p1.jpg")
+    assert info is not None
+    assert (info.size, info.content_type, info.version_id) == (len(body), "image/jpeg", None)
+    assert info.etag == hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+    download = await suite.client.get(
+        path_of(await store.download_url("photos/p1.jpg", timedelta(minutes=5)))
     )
-    assert again.status_code == 409
-    assert again.json()["errors"][0]["extensions"]["code"] == "CONFLICT"
-    assert await store.get("photos/p1.jpg") == b"\xff\xd8jpeg"
+    assert download.status_code == 200
+    assert download.content == body
+    assert download.headers["content-type"] == "image/jpeg"
+    assert download.headers["etag"] == f'"{info.etag}"'
+
     # A download URL does not allow an upload, nor the reverse.
-    download = path_of(await store.download_url("photos/p2.jpg", timedelta(minutes=5)))
-    refused = await suite.client.put(download, content=b"x", headers={"Content-Type": "image/jpeg"})
-    assert refused.status_code == 403
+    download_url = path_of(await store.download_url("photos/p2.jpg", timedelta(minutes=5)))
+    refused_put = await suite.client.put(download_url, content=b"x", headers=upload.headers)
+    assert refused_put.status_code == 403
     assert (await suite.client.get(url)).status_code == 403
+
+
+async def test_expired_or_other_key_upload_is_refused(suite: Suite) -> None:
+    store = store_of(suite)
+    expired = await store.upload_url("photos/late.jpg", "image/jpeg", 3, timedelta(seconds=-1))
+    response = await suite.client.put(path_of(expired.url), content=b"abc", headers=expired.headers)
+    assert response.status_code == 403
+    good = await store.upload_url("photos/mine.jpg", "image/jpeg", 3, timedelta(minutes=5))
+    other = path_of(good.url).replace("mine.jpg", "yours.jpg")
+    response = await suite.client.put(other, content=b"abc", headers=good.headers)
+    assert response.status_code == 403
+    assert await store.stat("photos/yours.jpg") is None
 
 
 async def test_oversized_upload_writes_nothing(start_suite: StartSuite) -> None:
     suite = await start_suite(max_object_bytes=1024)
     store = store_of(suite)
-    url = path_of(await store.upload_url("photos/big.jpg", "image/jpeg", timedelta(minutes=5)))
+    upload = await store.upload_url("photos/big.jpg", "image/jpeg", 4096, timedelta(minutes=5))
     response = await suite.client.put(
-        url, content=b"x" * 4096, headers={"Content-Type": "image/jpeg"}
+        path_of(upload.url), content=b"x" * 4096, headers=upload.headers
     )
     assert response.status_code == 413
-    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert code_of(response) == "PAYLOAD_TOO_LARGE"
     assert await store.stat("photos/big.jpg") is None
+
+
+async def test_concurrent_writes_to_a_key_store_one_object(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path, "http://gateway", b"k" * 32)
+    results = await asyncio.gather(
+        *(store.put("photos/race.jpg", bytes([n]) * 1000, "image/jpeg") for n in range(8)),
+        return_exceptions=True,
+    )
+    written = [r for r in results if isinstance(r, ObjectInfo)]
+    assert len(written) == 1
+    assert all(isinstance(r, Conflict) for r in results if r not in written)
+    stored = await store.get("photos/race.jpg")
+    assert stored == stored[:1] * 1000  # one writer's bytes, whole
+    assert hashlib.md5(stored, usedforsecurity=False).hexdigest() == written[0].etag
+    info = await store.stat("photos/race.jpg")
+    assert info == written[0]
+    # Nothing but the object and its sidecar is left in the folder.
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == [
+        "race.jpg",
+        "race.jpg.meta.json",
+    ]
+
+
+def test_keys_cannot_name_a_sidecar() -> None:
+    for key in ["photos/a.jpg.meta.json", "a.content-type", "../a", "/a", ""]:
+        with pytest.raises(InvalidInput):
+            check_key(key)
+    assert check_key("photos//e1/./a.jpg") == "photos/e1/a.jpg"

@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 
 from google.protobuf.descriptor import FileDescriptor
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.attendance.v1 import (
+    directory_pb2,
+    directory_pb2_grpc,
+    visits_pb2,
+    visits_pb2_grpc,
+)
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.customers.v1 import (
     audit_pb2,
@@ -95,6 +100,11 @@ class ServiceClients:
             directory_pb2_grpc.DirectoryServiceStub(attendance),
             directory_pb2.DESCRIPTOR,
             "DirectoryService",
+        )
+        self.visits = _counted(
+            visits_pb2_grpc.VisitsServiceStub(attendance),
+            visits_pb2.DESCRIPTOR,
+            "VisitsService",
         )
         self.alerts = {
             source: _counted(

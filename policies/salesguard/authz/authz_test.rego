@@ -611,7 +611,9 @@ test_decision_without_input if {
 
 test_thresholds_from_data if {
 	authz.thresholds.bulk_contact_access == {"count": 10, "window_seconds": 3600}
-	authz.thresholds.field_visits == {"photo_missing_streak_days": 3, "unregistered_site_repeats": 3, "unregistered_site_window_days": 30}
+	authz.thresholds.field_visits == {"photo_missing_streak_days": 3, "unregistered_site_repeats": 3, "unregistered_site_window_days": 30, "unregistered_site_radius_m": 150}
+	authz.thresholds.call_patterns.unregistered_number_repeats == 5
+	authz.thresholds.call_patterns.long_call_factor == 3
 }
 
 # ---------------------------------------------------------------- tiers are data

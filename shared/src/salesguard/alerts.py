@@ -126,6 +126,96 @@ CATALOG: dict[str, AlertKind] = {
             ),
             ("客户无人跟进", "客户 {customer_code} 已 {days_silent} 天无跟进记录。"),
         ),
+        _kind(
+            "LOCATION_MISMATCH",
+            "A3",
+            "MEDIUM",
+            (
+                "Check-in away from the customer",
+                "Checked in {distance_m} m from the linked customer's location (geofence {radius_m} m).",
+            ),
+            ("签到地点与客户不符", "签到位置距所关联客户 {distance_m} 米（范围 {radius_m} 米）。"),
+        ),
+        _kind(
+            "UNLINKED_CUSTOMER_SITE",
+            "A3",
+            "HIGH",
+            (
+                "Visit to a customer not linked",
+                "Checked in {distance_m} m from a registered customer without linking the visit to it.",
+            ),
+            ("未关联客户的拜访", "在已登记客户 {distance_m} 米内签到，却未关联该客户。"),
+        ),
+        _kind(
+            "IMPOSSIBLE_TRAVEL",
+            "A3",
+            "HIGH",
+            (
+                "Impossible travel between check-ins",
+                "Moved {distance_km} km in {minutes} minutes ({speed_kmh} km/h) since the previous check-in.",
+            ),
+            (
+                "签到间移动速度异常",
+                "距上次签到 {minutes} 分钟内移动 {distance_km} 公里（{speed_kmh} 公里/小时）。",
+            ),
+        ),
+        _kind(
+            "MOCK_LOCATION",
+            "A3",
+            "HIGH",
+            ("Simulated location", "The device reported a mock location at check-in."),
+            ("模拟定位", "签到时设备报告使用了模拟定位。"),
+        ),
+        _kind(
+            "PHOTO_REUSED",
+            "A3",
+            "HIGH",
+            (
+                "Photo reused",
+                "A check-in photo matches one of an earlier check-in ({earlier_check_in_id}).",
+            ),
+            ("照片重复使用", "签到照片与之前的签到（{earlier_check_in_id}）照片相同。"),
+        ),
+        _kind(
+            "NEW_DEVICE",
+            "A3",
+            "LOW",
+            (
+                "Check-in from a new device",
+                "Checked in from a device never used before ({device_id}).",
+            ),
+            ("新设备签到", "使用从未用过的设备签到（{device_id}）。"),
+        ),
+        _kind(
+            "PHOTO_MISSING_STREAK",
+            "A5",
+            "MEDIUM",
+            (
+                "Field visits without photos",
+                "Field check-ins on {days} consecutive working days without any photo ({first_day} to {last_day}).",
+            ),
+            (
+                "连续外勤无照片",
+                "连续 {days} 个工作日外勤签到均无照片（{first_day} 至 {last_day}）。",
+            ),
+        ),
+        _kind(
+            "UNREGISTERED_SITE_REPEATED",
+            "A5",
+            "HIGH",
+            (
+                "Repeated visits to an unregistered place",
+                "{visits} check-ins within {window_days} days at one place where no customer is registered.",
+            ),
+            ("多次拜访未登记地点", "{window_days} 天内在同一未登记客户的地点签到 {visits} 次。"),
+        ),
+        _kind(
+            "ABNORMAL_CALL_PATTERN",
+            "A6",
+            "MEDIUM",
+            ("Abnormal call pattern", "{summary}"),
+            ("通话模式异常", "{summary_zh}"),
+        ),
     )
 }
 

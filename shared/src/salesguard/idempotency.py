@@ -72,6 +72,29 @@ async def _replay(
     return response_type.FromString(stored)
 
 
+async def earlier_response(
+    db: Database,
+    model: type[IdempotencyColumns],
+    *,
+    actor_id: str,
+    operation: str,
+    key: str,
+    request: Message,
+    response_type: type[R],
+    cipher: FieldCipher | None = None,
+) -> R | None:
+    """The stored response of a retried request, if any: lets costly preparation be skipped.
+
+    ``run_idempotent`` checks again inside its transaction, so a race stays safe.
+    """
+    if not key:
+        return None
+    async with db.read() as session:
+        return await _replay(
+            session, model, actor_id, operation, key, _fingerprint(request), response_type, cipher
+        )
+
+
 async def run_idempotent(
     db: Database,
     model: type[IdempotencyColumns],

@@ -33,11 +33,16 @@ from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
 from salesguard_gateway.schema.people import PeopleMutation, PeopleQuery
+from salesguard_gateway.schema.visits import VisitsMutation, VisitsQuery
 
 log = logging.getLogger(__name__)
 
-Query = merge_types("Query", (PeopleQuery, CustomersQuery, ExportsQuery, AuditQuery, AlertsQuery))
-Mutation = merge_types("Mutation", (PeopleMutation, CustomersMutation, ExportsMutation))
+Query = merge_types(
+    "Query", (PeopleQuery, CustomersQuery, ExportsQuery, AuditQuery, AlertsQuery, VisitsQuery)
+)
+Mutation = merge_types(
+    "Mutation", (PeopleMutation, CustomersMutation, ExportsMutation, VisitsMutation)
+)
 
 # Distinct query texts kept parsed and validated (bounded: a public endpoint).
 DOCUMENT_CACHE_SIZE = 512

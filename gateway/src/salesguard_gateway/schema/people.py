@@ -24,6 +24,7 @@ from salesguard_gateway.schema.common import (
 
 if TYPE_CHECKING:
     from salesguard_gateway.schema.customers import Customer
+    from salesguard_gateway.schema.visits import CheckIn
 
 
 @strawberry.enum
@@ -53,6 +54,18 @@ class Branch:
     name: str
     time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
     headquarters: bool
+    geofence_radius_m: float | None = strawberry.field(
+        description=(
+            "How far (metres) a check-in may be from its customer (A3); "
+            "null: the attendance service's setting (300 m unless configured)."
+        )
+    )
+    min_visit_minutes: float | None = strawberry.field(
+        description=(
+            "A check-out sooner than this after the check-in is SHORT_VISIT; "
+            "null: the attendance service's setting (5 minutes unless configured)."
+        )
+    )
 
 
 def branch_from_proto(message: directory_pb2.Branch) -> Branch:
@@ -61,6 +74,8 @@ def branch_from_proto(message: directory_pb2.Branch) -> Branch:
         name=message.name,
         time_zone=message.time_zone,
         headquarters=message.headquarters,
+        geofence_radius_m=message.geofence_radius_m or None,
+        min_visit_minutes=message.min_visit_minutes or None,
     )
 
 
@@ -139,6 +154,17 @@ class Employee:
 
         return await list_customers(info, first, after, owner_id=str(self.id))
 
+    @described("This employee's check-ins, newest first, as far as the caller may see.")
+    async def check_ins(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Annotated[CheckIn, strawberry.lazy("salesguard_gateway.schema.visits")]] | None:
+        from salesguard_gateway.schema.visits import list_check_ins
+
+        return await list_check_ins(info, first, after, employee_id=str(self.id))
+
 
 def employee_from_proto(message: directory_pb2.Employee) -> Employee:
     return Employee(
@@ -181,6 +207,12 @@ class UpsertBranchInput:
     name: str
     time_zone: str
     headquarters: bool = False
+    geofence_radius_m: float | None = strawberry.field(
+        default=None, description="Metres, up to 5000; omit or null for the service default."
+    )
+    min_visit_minutes: float | None = strawberry.field(
+        default=None, description="Up to 600; omit or null for the service default."
+    )
 
 
 @strawberry.type
@@ -310,6 +342,8 @@ class PeopleMutation:
             name=input.name,
             time_zone=input.time_zone,
             headquarters=input.headquarters,
+            geofence_radius_m=input.geofence_radius_m or 0.0,
+            min_visit_minutes=input.min_visit_minutes or 0.0,
         )
         response = await info.context.clients.directory.UpsertBranch(
             directory_pb2.UpsertBranchRequest(branch=branch)

@@ -45,9 +45,23 @@ def _date(field: str, value: str) -> date | None:
         raise InvalidInput(field, f"{field} must be a date (YYYY-MM-DD)") from None
 
 
+def _optional_positive(field: str, value: float, maximum: float) -> float | None:
+    """A per-branch override; 0 means "use the service default"."""
+    if value == 0:
+        return None
+    if not 0 < value <= maximum:  # NaN fails too
+        raise InvalidInput(field, f"{field} must be between 0 and {maximum}")
+    return value
+
+
 def branch_to_proto(row: Branch) -> pb.Branch:
     return pb.Branch(
-        id=row.id, name=row.name, time_zone=row.time_zone, headquarters=row.headquarters
+        id=row.id,
+        name=row.name,
+        time_zone=row.time_zone,
+        headquarters=row.headquarters,
+        geofence_radius_m=row.geofence_radius_m or 0.0,
+        min_visit_minutes=row.min_visit_minutes or 0.0,
     )
 
 
@@ -116,14 +130,13 @@ class Directory:
             ) from None
         if time_zone not in available_timezones():
             raise InvalidInput("branch.time_zone", f"{time_zone!r} is not an IANA time zone")
+        radius = _optional_positive("branch.geofence_radius_m", branch.geofence_radius_m, 5000)
+        min_visit = _optional_positive("branch.min_visit_minutes", branch.min_visit_minutes, 600)
         async with self.db.transaction() as session:
             row = await session.get(Branch, branch_id) or Branch(id=branch_id)
-            row.name, row.time_zone, row.headquarters, row.updated_at = (
-                name,
-                time_zone,
-                branch.headquarters,
-                utcnow(),
-            )
+            row.name, row.time_zone, row.headquarters = name, time_zone, branch.headquarters
+            row.geofence_radius_m, row.min_visit_minutes = radius, min_visit
+            row.updated_at = utcnow()
             session.add(row)
         return branch_to_proto(row)
 

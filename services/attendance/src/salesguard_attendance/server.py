@@ -5,21 +5,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc, visits_pb2, visits_pb2_grpc
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_attendance import SERVICE_NAME
+from salesguard_attendance.calllogs import CallLogs
+from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
 from salesguard_attendance.models import Alert, Base
-from salesguard_attendance.servicer import DirectoryServicer
+from salesguard_attendance.servicer import DirectoryServicer, VisitsServicer
 from salesguard_attendance.settings import AttendanceSettings
+from salesguard_attendance.visits import Visits
 
 
 def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
+    detectors = Detectors(runtime)
     return [
         Servicer(
             directory_pb2_grpc.add_DirectoryServiceServicer_to_server,
             DirectoryServicer(Directory(runtime)),
             directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"],
+        ),
+        Servicer(
+            visits_pb2_grpc.add_VisitsServiceServicer_to_server,
+            VisitsServicer(
+                Visits(runtime, detectors), CallLogs(runtime, detectors), detectors, runtime.policy
+            ),
+            visits_pb2.DESCRIPTOR.services_by_name["VisitsService"],
         ),
         runtime.alerts_servicer(Alert),
     ]
@@ -27,10 +39,11 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
 
 async def prepare(runtime: Runtime[AttendanceSettings]) -> None:
     await Directory(runtime).ensure_bootstrap_admin()
+    await runtime.objects.ensure_bucket()
 
 
 service = GrpcServiceApp(
-    name="attendance",
+    name=SERVICE_NAME,
     settings_class=AttendanceSettings,
     metadata=Base.metadata,
     migrations_dir=Path(__file__).parent / "migrations",

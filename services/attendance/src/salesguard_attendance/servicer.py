@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from salesguard.attendance.v1 import directory_pb2 as pb
-from salesguard.attendance.v1 import directory_pb2_grpc
+from salesguard.attendance.v1 import directory_pb2_grpc, visits_pb2, visits_pb2_grpc
+from salesguard.errors import InvalidInput
 from salesguard.grpc_server import ServicerContext as Context
+from salesguard.policy import PolicyClient
+from salesguard.principal import current_principal
+from salesguard.timeutil import from_timestamp
+from salesguard_attendance.calllogs import CallLogs
+from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
+from salesguard_attendance.visits import Visits
+
+MAX_DETECTOR_RANGE = timedelta(days=92)
 
 
 class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
@@ -60,3 +71,70 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         self, request: pb.ResolvePrincipalRequest, context: Context
     ) -> pb.ResolvePrincipalResponse:
         return await self._directory.resolve_principal(request.employee_id)
+
+
+class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
+    def __init__(
+        self, visits: Visits, call_logs: CallLogs, detectors: Detectors, policy: PolicyClient
+    ) -> None:
+        self._visits = visits
+        self._call_logs = call_logs
+        self._detectors = detectors
+        self._policy = policy
+
+    async def CreatePhotoUpload(
+        self, request: visits_pb2.CreatePhotoUploadRequest, context: Context
+    ) -> visits_pb2.CreatePhotoUploadResponse:
+        return await self._visits.create_photo_upload(request)
+
+    async def PlanVisit(
+        self, request: visits_pb2.PlanVisitRequest, context: Context
+    ) -> visits_pb2.PlanVisitResponse:
+        return visits_pb2.PlanVisitResponse(visit_plan=await self._visits.plan_visit(request))
+
+    async def ListVisitPlans(
+        self, request: visits_pb2.ListVisitPlansRequest, context: Context
+    ) -> visits_pb2.ListVisitPlansResponse:
+        return await self._visits.list_visit_plans(request)
+
+    async def CheckIn(
+        self, request: visits_pb2.CheckInRequest, context: Context
+    ) -> visits_pb2.CheckInResponse:
+        return await self._visits.check_in(request)
+
+    async def CheckOut(
+        self, request: visits_pb2.CheckOutRequest, context: Context
+    ) -> visits_pb2.CheckOutResponse:
+        return await self._visits.check_out(request)
+
+    async def GetCheckIn(
+        self, request: visits_pb2.GetCheckInRequest, context: Context
+    ) -> visits_pb2.GetCheckInResponse:
+        return visits_pb2.GetCheckInResponse(check_in=await self._visits.get_check_in(request))
+
+    async def ListCheckIns(
+        self, request: visits_pb2.ListCheckInsRequest, context: Context
+    ) -> visits_pb2.ListCheckInsResponse:
+        return await self._visits.list_check_ins(request)
+
+    async def ImportCallLogs(
+        self, request: visits_pb2.ImportCallLogsRequest, context: Context
+    ) -> visits_pb2.ImportCallLogsResponse:
+        return await self._call_logs.import_logs(request)
+
+    async def ListCallLogs(
+        self, request: visits_pb2.ListCallLogsRequest, context: Context
+    ) -> visits_pb2.ListCallLogsResponse:
+        return await self._call_logs.list_logs(request)
+
+    async def RunDetectors(
+        self, request: visits_pb2.RunDetectorsRequest, context: Context
+    ) -> visits_pb2.RunDetectorsResponse:
+        (await self._policy.decide(current_principal(), "detectors.run")).require("detectors.run")
+        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        if start is None or end is None or not start < end:
+            raise InvalidInput("from", "a range with from before to is required")
+        if end - start > MAX_DETECTOR_RANGE:
+            raise InvalidInput("to", f"at most {MAX_DETECTOR_RANGE.days} days per run")
+        raised, employees = await self._detectors.run(start, end, request.employee_id or None)
+        return visits_pb2.RunDetectorsResponse(alerts_raised=raised, employees_checked=employees)

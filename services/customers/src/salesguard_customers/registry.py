@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard import validation
+from salesguard import geo, validation
 from salesguard.alerts import AlertDraft, raise_alert, raise_alert_now
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
@@ -43,6 +43,7 @@ from salesguard_customers.contacts import (
 from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
 from salesguard_customers.settings import CustomersSettings
 
+DEFAULT_LATE_REGISTRATION_SECONDS = 24 * 3600
 SCOPE = ScopeColumns(owner=Customer.owner_id, team=Customer.team_id, branch=Customer.branch_id)
 
 SOURCES = validation.enum_names(pb.SourceChannel, "SOURCE_CHANNEL_")
@@ -272,6 +273,7 @@ class Registry:
             identity_key=identity_key(registration.name, registration.company),
             lat=registration.location[0] if registration.location else None,
             lng=registration.location[1] if registration.location else None,
+            geohash=geo.encode(*registration.location) if registration.location else None,
             source=registration.source,
             source_detail=registration.source_detail,
             owner_id=owner.id,
@@ -289,7 +291,7 @@ class Registry:
         await session.flush()
         warnings = []
         late_by = now - registration.first_contact_at
-        limit = timedelta(hours=self.settings.late_registration_hours)
+        limit = await self._late_registration_limit()
         if late_by > limit:
             await raise_alert(
                 session,
@@ -303,7 +305,7 @@ class Registry:
                     evidence={
                         "customer_code": customer.code,
                         "hours_late": round(late_by.total_seconds() / 3600, 1),
-                        "limit_hours": self.settings.late_registration_hours,
+                        "limit_hours": round(limit.total_seconds() / 3600, 1),
                         "first_contact_at": registration.first_contact_at.isoformat(),
                         "registered_at": now.isoformat(),
                         "registered_by": principal.id,
@@ -339,6 +341,13 @@ class Registry:
         contact = Contact(registration.phone, registration.email, registration.address)
         return pb.RegisterCustomerResponse(
             customer=self.to_proto(customer, contact, frozenset()), warnings=warnings
+        )
+
+    async def _late_registration_limit(self) -> timedelta:
+        """C2's limit, from policy data: the security team tunes alert thresholds."""
+        late = (await self.policy.thresholds()).get("late_registration") or {}
+        return timedelta(
+            seconds=float(late.get("after_seconds", DEFAULT_LATE_REGISTRATION_SECONDS))
         )
 
     @staticmethod
@@ -653,6 +662,7 @@ class Registry:
                     self.vault.store(row, field, value)
                 elif field == "location":
                     row.lat, row.lng = value
+                    row.geohash = geo.encode(*value)
                 else:
                     setattr(row, field, value)
             if {"name", "company"} & changes.keys():

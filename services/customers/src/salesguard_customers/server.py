@@ -13,6 +13,8 @@ from salesguard.customers.v1 import (
     customers_pb2_grpc,
     exports_pb2,
     exports_pb2_grpc,
+    lookups_pb2,
+    lookups_pb2_grpc,
 )
 from salesguard.directory import DirectoryClient
 from salesguard.grpc_server import Servicer
@@ -20,9 +22,15 @@ from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_customers import SERVICE_NAME
 from salesguard_customers.contacts import ContactVault
 from salesguard_customers.exports import Exports
+from salesguard_customers.lookups import Lookups
 from salesguard_customers.models import Alert, Base
 from salesguard_customers.registry import Registry
-from salesguard_customers.servicer import AuditServicer, CustomersServicer, ExportsServicer
+from salesguard_customers.servicer import (
+    AuditServicer,
+    CustomersServicer,
+    ExportsServicer,
+    LookupsServicer,
+)
 from salesguard_customers.settings import CustomersSettings
 
 
@@ -48,6 +56,11 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
             exports_pb2_grpc.add_ExportsServiceServicer_to_server,
             ExportsServicer(exports),
             exports_pb2.DESCRIPTOR.services_by_name["ExportsService"],
+        ),
+        Servicer(
+            lookups_pb2_grpc.add_CustomerLookupServiceServicer_to_server,
+            LookupsServicer(Lookups(runtime.db, runtime.policy, settings)),
+            lookups_pb2.DESCRIPTOR.services_by_name["CustomerLookupService"],
         ),
         runtime.alerts_servicer(Alert),
     ]

@@ -10,6 +10,8 @@ from salesguard.customers.v1 import (
     customers_pb2_grpc,
     exports_pb2,
     exports_pb2_grpc,
+    lookups_pb2,
+    lookups_pb2_grpc,
 )
 from salesguard.customers.v1 import (
     customers_pb2 as pb,
@@ -20,6 +22,7 @@ from salesguard.timeutil import to_timestamp
 from salesguard.validation import page_size
 from salesguard_customers import audit
 from salesguard_customers.exports import Exports
+from salesguard_customers.lookups import Lookups
 from salesguard_customers.models import AuditEvent
 from salesguard_customers.registry import Registry
 
@@ -162,3 +165,25 @@ class ExportsServicer(exports_pb2_grpc.ExportsServiceServicer):
         return exports_pb2.GetExportRequestResponse(
             export_request=await self._exports.get(request.id)
         )
+
+
+class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
+    """Lookups for other services (SYSTEM only): IDs, owners and distances, never contact data."""
+
+    def __init__(self, lookups: Lookups) -> None:
+        self._lookups = lookups
+
+    async def FindNearbyCustomers(
+        self, request: lookups_pb2.FindNearbyCustomersRequest, context: Context
+    ) -> lookups_pb2.FindNearbyCustomersResponse:
+        return await self._lookups.find_nearby(request)
+
+    async def MatchPhoneIndexes(
+        self, request: lookups_pb2.MatchPhoneIndexesRequest, context: Context
+    ) -> lookups_pb2.MatchPhoneIndexesResponse:
+        return await self._lookups.match_phone_indexes(request)
+
+    async def ListFollowUpMarks(
+        self, request: lookups_pb2.ListFollowUpMarksRequest, context: Context
+    ) -> lookups_pb2.ListFollowUpMarksResponse:
+        return await self._lookups.list_follow_up_marks(request)

@@ -8,8 +8,6 @@ from salesguard.settings import Settings
 
 
 class CustomersSettings(Settings):
-    # C2: registration later than this after first contact raises LATE_REGISTRATION.
-    late_registration_hours: float = Field(default=24.0, gt=0)
     # Phones without a country code are read as numbers of this region (E.164).
     default_phone_region: str = "CN"
     # C9: the most customers one export may hold, and how long its URL lives.
@@ -19,3 +17,6 @@ class CustomersSettings(Settings):
     reassign_max_customers: int = Field(default=1_000, ge=1)
     # Registrations whose first contact lies further ahead than this are refused.
     clock_skew_seconds: int = Field(default=300, ge=0)
+    # The most phone matches or follow-up marks one lookup returns; a broader
+    # lookup is refused (never cut short silently): ask for fewer.
+    lookup_max_rows: int = Field(default=20_000, ge=1)

@@ -73,11 +73,16 @@ class Branch(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
     HEADQUARTERS_FIELD_NUMBER: _builtins.int
+    GEOFENCE_RADIUS_M_FIELD_NUMBER: _builtins.int
+    MIN_VISIT_MINUTES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     time_zone: _builtins.str
     """IANA time zone, e.g. "Asia/Shanghai": every "day" of the branch is in it."""
     headquarters: _builtins.bool
+    geofence_radius_m: _builtins.float
+    """Overrides of the attendance service's settings for this branch; 0 = the default."""
+    min_visit_minutes: _builtins.float
     def __init__(
         self,
         *,
@@ -85,10 +90,12 @@ class Branch(_message.Message):
         name: _builtins.str = ...,
         time_zone: _builtins.str = ...,
         headquarters: _builtins.bool = ...,
+        geofence_radius_m: _builtins.float = ...,
+        min_visit_minutes: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["headquarters", b"headquarters", "id", b"id", "name", b"name", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["geofence_radius_m", b"geofence_radius_m", "headquarters", b"headquarters", "id", b"id", "min_visit_minutes", b"min_visit_minutes", "name", b"name", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

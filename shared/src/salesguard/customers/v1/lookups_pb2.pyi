@@ -98,7 +98,9 @@ class FindNearbyCustomersResponse(_message.Message):
 
     @_builtins.property
     def requested(self) -> _containers.RepeatedCompositeFieldContainer[Global___NearbyCustomer]:
-        """The customers asked for by ID that exist and have a location, with their distance."""
+        """The customers asked for by ID that exist, with their distance however far
+        (-1 when the customer has no registered location).
+        """
 
     def __init__(
         self,

@@ -1,0 +1,46 @@
+"""What every benchmark shares: services started as deployed, and percentiles."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+
+def start_service(name: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`salesguard serve NAME`, as a container runs it, once it listens on ``port``."""
+    process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit(f"{name} did not start within 60 s")
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+HEADER = f"  {'':<40}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'mean ms':>9}"
+
+
+def summary(name: str, samples: list[float]) -> str:
+    return (
+        f"  {name:<40}{percentile(samples, 0.5):>9.2f}{percentile(samples, 0.95):>9.2f}"
+        f"{percentile(samples, 0.99):>9.2f}{statistics.mean(samples):>9.2f}"
+    )

@@ -1,0 +1,649 @@
+"""Field visits (attendance ``VisitsService``, A2–A6): plans, check-ins with photos, call logs.
+
+Photos go straight from the device to the object store: ``createPhotoUpload``
+hands out a signed upload URL, the device PUTs the bytes with exactly the
+returned headers, and ``checkIn`` names the key. Download URLs are signed by
+the service, and only for check-ins the caller may see; the gateway asks for
+them only when the query selects ``photos { url }`` (signing is per photo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from salesguard import validation
+from salesguard.attendance.v1 import visits_pb2
+from salesguard.errors import InvalidInput
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.common import (
+    JSON,
+    Connection,
+    Location,
+    LocationInput,
+    connection,
+    described,
+    enum_lookup,
+    enum_numbers,
+    from_timestamp,
+    location,
+    optional,
+    page_request,
+    selects,
+    struct_to_json,
+    to_timestamp,
+)
+from salesguard_gateway.schema.customers import Customer, load_customer
+from salesguard_gateway.schema.people import Employee, load_employee
+
+
+@strawberry.enum(description="How far a check-in can be trusted (A3).")
+class Verdict(Enum):
+    VERIFIED = visits_pb2.VERDICT_VERIFIED
+    SUSPICIOUS = visits_pb2.VERDICT_SUSPICIOUS
+    REJECTED = visits_pb2.VERDICT_REJECTED
+
+
+@strawberry.enum
+class CallDirection(Enum):
+    OUTGOING = visits_pb2.CALL_DIRECTION_OUTGOING
+    INCOMING = visits_pb2.CALL_DIRECTION_INCOMING
+
+
+verdict_of = enum_lookup(Verdict)
+call_direction_of = enum_lookup(CallDirection)
+
+# Signing a download URL costs a call to the object store per photo: only when shown.
+PHOTO_URL_FIELDS = frozenset({"url", "urlExpiresAt"})
+NODE_PHOTOS_PATH = ("edges", "node", "photos")
+
+
+_RangeRequest = (
+    visits_pb2.ListVisitPlansRequest
+    | visits_pb2.ListCallLogsRequest
+    | visits_pb2.RunDetectorsRequest
+)
+
+
+def _set_from(message: visits_pb2.CheckInFilter | _RangeRequest, value: datetime | None) -> None:
+    """Sets the proto field named ``from`` (a Python keyword, so not a constructor argument)."""
+    stamp = to_timestamp(value)
+    if stamp is not None:
+        field: Timestamp = getattr(message, "from")
+        field.CopyFrom(stamp)
+
+
+def _location(field: str, value: LocationInput) -> LocationInput:
+    """Latitude and longitude in range, checked as the services check them."""
+    validation.geo_point(field, value.to_proto())
+    return value
+
+
+# --- check-ins -----------------------------------------------------------------
+
+
+@strawberry.type(description="One finding of the verification, e.g. LOCATION_MISMATCH.")
+class CheckInReason:
+    code: str = strawberry.field(
+        description=(
+            "LOCATION_MISMATCH, UNLINKED_CUSTOMER_SITE, UNREGISTERED_SITE, NO_PHOTO, "
+            "PHOTO_EXIF_MISMATCH, PHOTO_REUSED, IMPOSSIBLE_TRAVEL, MOCK_LOCATION, "
+            "OUTSIDE_PLAN, LOW_ACCURACY, NEW_DEVICE or SHORT_VISIT."
+        )
+    )
+    message: str = strawberry.field(description="A sentence for people, in English.")
+    detail: JSON = strawberry.field(
+        description="Structured facts, e.g. distance_m, speed_kmh, earlier_check_in_id."
+    )
+
+
+@strawberry.type(description="A photo named by a check-in, as the service read it (A4).")
+class Photo:
+    key: str
+    url: str | None = strawberry.field(
+        description=(
+            "A short-lived download URL; signed only for callers allowed to see the "
+            "check-in, and only when the query selects it."
+        )
+    )
+    url_expires_at: datetime | None
+    content_type: str
+    size_bytes: int
+    sha256: str
+    perceptual_hash: str = strawberry.field(description="64-bit perceptual hash (dHash), hex.")
+    taken_at: datetime | None = strawberry.field(description="From EXIF, when the photo has it.")
+    location: Location | None = strawberry.field(description="From EXIF, when the photo has it.")
+    has_exif_location: bool
+
+
+def photo_from_proto(message: visits_pb2.Photo) -> Photo:
+    return Photo(
+        key=message.key,
+        url=optional(message.url),
+        url_expires_at=from_timestamp(message.url_expires_at) if message.url else None,
+        content_type=message.content_type,
+        size_bytes=message.size_bytes,
+        sha256=message.sha256,
+        perceptual_hash=message.perceptual_hash,
+        taken_at=from_timestamp(message.taken_at),
+        location=location(message.location) if message.HasField("location") else None,
+        has_exif_location=message.has_exif_location,
+    )
+
+
+@strawberry.type(description="A check-in, stored whatever its verdict (A3).")
+class CheckIn:
+    id: strawberry.ID
+    at: datetime | None
+    location: Location | None
+    accuracy_m: float
+    verdict: Verdict | None
+    reasons: list[CheckInReason]
+    photos: list[Photo]
+    device_id: str
+    mock_location: bool = strawberry.field(
+        description="The device reported a mock (simulated) location."
+    )
+    visit_plan_id: strawberry.ID | None
+    checked_out_at: datetime | None
+    check_out_location: Location | None
+    note: str | None
+    recorded_at: datetime | None = strawberry.field(
+        description="When the service stored it (`at` is the device's time)."
+    )
+    employee_id: strawberry.Private[str]
+    customer_id: strawberry.Private[str]
+
+    @described("The customer visited, when linked; null when the caller may not see them.")
+    async def customer(self, info: Info) -> Customer | None:
+        return await load_customer(info, self.customer_id)
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.employee_id)
+
+
+def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
+    return CheckIn(
+        id=strawberry.ID(message.id),
+        at=from_timestamp(message.at),
+        location=location(message.location) if message.HasField("location") else None,
+        accuracy_m=message.accuracy_m,
+        verdict=verdict_of(message.verdict),
+        reasons=[
+            CheckInReason(
+                code=reason.code,
+                message=reason.message,
+                detail=JSON(struct_to_json(reason.detail)),
+            )
+            for reason in message.reasons
+        ],
+        photos=[photo_from_proto(photo) for photo in message.photos],
+        device_id=message.device_id,
+        mock_location=message.mock_location,
+        visit_plan_id=strawberry.ID(message.visit_plan_id) if message.visit_plan_id else None,
+        checked_out_at=from_timestamp(message.checked_out_at),
+        check_out_location=(
+            location(message.check_out_location) if message.HasField("check_out_location") else None
+        ),
+        note=optional(message.note),
+        recorded_at=from_timestamp(message.recorded_at),
+        employee_id=message.employee_id,
+        customer_id=message.customer_id,
+    )
+
+
+CheckInConnection = Connection[CheckIn]
+
+
+@strawberry.input
+class CheckInFilter:
+    employee_id: strawberry.ID | None = None
+    customer_id: strawberry.ID | None = None
+    verdicts: list[Verdict] | None = None
+    reason_codes: list[str] | None = strawberry.field(
+        default=None, description="Check-ins carrying every one of these reason codes."
+    )
+    from_: datetime | None = strawberry.field(default=None, name="from")
+    to: datetime | None = None
+
+    def to_proto(self) -> visits_pb2.CheckInFilter:
+        message = visits_pb2.CheckInFilter(
+            employee_id=self.employee_id or "",
+            customer_id=self.customer_id or "",
+            verdicts=enum_numbers(self.verdicts),
+            reason_codes=list(self.reason_codes or ()),
+            to=to_timestamp(self.to),
+        )
+        _set_from(message, self.from_)
+        return message
+
+
+async def list_check_ins(
+    info: Info,
+    first: int | None,
+    after: str | None,
+    filter: CheckInFilter | None = None,
+    *,
+    employee_id: str | None = None,
+) -> CheckInConnection:
+    proto_filter = filter.to_proto() if filter is not None else visits_pb2.CheckInFilter()
+    if employee_id is not None:
+        proto_filter.employee_id = employee_id
+    request = visits_pb2.ListCheckInsRequest(
+        filter=proto_filter,
+        page=page_request(first, after, info),
+        include_photo_urls=selects(info, PHOTO_URL_FIELDS, NODE_PHOTOS_PATH),
+    )
+    response = await info.context.clients.visits.ListCheckIns(request)
+    check_ins = [check_in_from_proto(message) for message in response.check_ins]
+    return connection(check_ins, response.cursors, response.page_info)
+
+
+async def _shown(info: Info, message: visits_pb2.CheckIn, path: Sequence[str]) -> CheckIn:
+    """A check-in a mutation returns, read again with signed URLs when the query shows them."""
+    if message.photos and selects(info, PHOTO_URL_FIELDS, path):
+        response = await info.context.clients.visits.GetCheckIn(
+            visits_pb2.GetCheckInRequest(id=message.id, include_photo_urls=True)
+        )
+        message = response.check_in
+    return check_in_from_proto(message)
+
+
+# --- visit plans ---------------------------------------------------------------
+
+
+@strawberry.type(description="A planned visit: employee, customer, time window (A2).")
+class VisitPlan:
+    id: strawberry.ID
+    window_start: datetime | None
+    window_end: datetime | None
+    note: str | None
+    created_at: datetime | None
+    employee_id: strawberry.Private[str]
+    customer_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.employee_id)
+
+    @described("Null when the caller may not see the customer.")
+    async def customer(self, info: Info) -> Customer | None:
+        return await load_customer(info, self.customer_id)
+
+
+def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
+    return VisitPlan(
+        id=strawberry.ID(message.id),
+        window_start=from_timestamp(message.window_start),
+        window_end=from_timestamp(message.window_end),
+        note=optional(message.note),
+        created_at=from_timestamp(message.created_at),
+        employee_id=message.employee_id,
+        customer_id=message.customer_id,
+    )
+
+
+VisitPlanConnection = Connection[VisitPlan]
+
+
+@strawberry.input
+class VisitPlanFilter:
+    employee_id: strawberry.ID | None = None
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Plans whose window ends after this."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Plans whose window starts before this."
+    )
+
+
+# --- call logs -------------------------------------------------------------------
+
+
+@strawberry.type(description="One call from the telephony system (A6).")
+class CallLog:
+    id: strawberry.ID
+    number: str = strawberry.field(description="Masked, e.g. 138****5678.")
+    direction: CallDirection | None
+    started_at: datetime | None
+    duration_seconds: int
+    employee_id: strawberry.Private[str]
+    customer_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.employee_id)
+
+    @described("The customer the number belongs to, when matched and visible to the caller.")
+    async def customer(self, info: Info) -> Customer | None:
+        return await load_customer(info, self.customer_id)
+
+
+def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
+    return CallLog(
+        id=strawberry.ID(message.id),
+        number=message.number,
+        direction=call_direction_of(message.direction),
+        started_at=from_timestamp(message.started_at),
+        duration_seconds=message.duration_seconds,
+        employee_id=message.employee_id,
+        customer_id=message.customer_id,
+    )
+
+
+CallLogConnection = Connection[CallLog]
+
+
+@strawberry.input
+class CallLogFilter:
+    employee_id: strawberry.ID | None = None
+    customer_id: strawberry.ID | None = None
+    from_: datetime | None = strawberry.field(default=None, name="from")
+    to: datetime | None = None
+
+
+# --- mutations' inputs and payloads ----------------------------------------------
+
+
+@strawberry.input
+class CreatePhotoUploadInput:
+    content_type: str = strawberry.field(description="image/jpeg, image/png or image/heic.")
+    size_bytes: int = strawberry.field(
+        description="The exact size to upload, positive; part of the upload's signature."
+    )
+
+
+@strawberry.type
+class CreatePhotoUploadPayload:
+    key: str = strawberry.field(description="Name this key in checkIn's photoKeys.")
+    upload_url: str = strawberry.field(description="PUT the bytes here, once.")
+    upload_headers: JSON = strawberry.field(
+        description="Send exactly these headers with the PUT (header name → value)."
+    )
+    expires_at: datetime | None
+
+
+@strawberry.input
+class PlanVisitInput:
+    customer_id: strawberry.ID
+    window_start: datetime
+    window_end: datetime = strawberry.field(description="After windowStart, within 24 hours.")
+    note: str | None = None
+    employee_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the caller; a manager may plan for a rep."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A retried request with the same key returns the first result."
+    )
+
+
+@strawberry.type
+class PlanVisitPayload:
+    visit_plan: VisitPlan
+
+
+@strawberry.input
+class CheckInInput:
+    at: datetime = strawberry.field(description="The device's time of the check-in.")
+    location: LocationInput
+    accuracy_m: float = strawberry.field(description="The device's reported accuracy, metres.")
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The customer visited, when the rep links one."
+    )
+    photo_keys: list[str] | None = strawberry.field(
+        default=None, description="Keys from createPhotoUpload, uploaded before."
+    )
+    device_id: str
+    mock_location: bool = strawberry.field(
+        default=False, description="The device reports a mock (simulated) location."
+    )
+    visit_plan_id: strawberry.ID | None = None
+    note: str | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A retried check-in with the same key returns the first record."
+    )
+
+
+@strawberry.type
+class CheckInPayload:
+    check_in: CheckIn
+
+
+@strawberry.input
+class CheckOutInput:
+    check_in_id: strawberry.ID
+    at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
+    location: LocationInput | None = None
+    accuracy_m: float | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class CheckOutPayload:
+    check_in: CheckIn
+
+
+@strawberry.input
+class CallLogEntryInput:
+    employee_id: strawberry.ID
+    number: str = strawberry.field(description="As the telephony system gives it.")
+    direction: CallDirection
+    started_at: datetime
+    duration_seconds: int
+
+
+@strawberry.input
+class ImportCallLogsInput:
+    entries: list[CallLogEntryInput]
+    idempotency_key: str | None = None
+
+
+@strawberry.type(description="An entry the import refused; the others were imported.")
+class RejectedCallLog:
+    index: int = strawberry.field(description="Position in the input's entries, from 0.")
+    field: str | None
+    reason: str
+
+
+@strawberry.type
+class ImportCallLogsPayload:
+    accepted: int
+    duplicates: int = strawberry.field(description="Calls imported before; not counted twice.")
+    rejected: list[RejectedCallLog]
+    alerts_raised: list[str] = strawberry.field(
+        description='Alert kinds this import raised, e.g. "ABNORMAL_CALL_PATTERN".'
+    )
+
+
+@strawberry.input
+class RunDetectorsInput:
+    from_: datetime = strawberry.field(name="from")
+    to: datetime
+    employee_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to every employee."
+    )
+
+
+@strawberry.type
+class RunDetectorsPayload:
+    alerts_raised: int = strawberry.field(description="Alerts raised now; earlier ones are kept.")
+    employees_checked: int
+
+
+# --- roots -------------------------------------------------------------------------
+
+
+@strawberry.type
+class VisitsQuery:
+    @strawberry.field
+    async def check_in(self, info: Info, id: strawberry.ID) -> CheckIn | None:
+        response = await info.context.clients.visits.GetCheckIn(
+            visits_pb2.GetCheckInRequest(
+                id=id, include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",))
+            )
+        )
+        return check_in_from_proto(response.check_in)
+
+    @described("Check-ins the caller may see, newest first.")
+    async def check_ins(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: CheckInFilter | None = None,
+    ) -> CheckInConnection | None:
+        return await list_check_ins(info, first, after, filter)
+
+    @described("Visit plans the caller may see, by window start.")
+    async def visit_plans(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: VisitPlanFilter | None = None,
+    ) -> VisitPlanConnection | None:
+        given = filter or VisitPlanFilter()
+        request = visits_pb2.ListVisitPlansRequest(
+            employee_id=given.employee_id or "",
+            to=to_timestamp(given.to),
+            page=page_request(first, after, info),
+        )
+        _set_from(request, given.from_)
+        response = await info.context.clients.visits.ListVisitPlans(request)
+        plans = [visit_plan_from_proto(message) for message in response.visit_plans]
+        return connection(plans, response.cursors, response.page_info)
+
+    @described("Imported calls the caller may see, newest first.")
+    async def call_logs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: CallLogFilter | None = None,
+    ) -> CallLogConnection | None:
+        given = filter or CallLogFilter()
+        request = visits_pb2.ListCallLogsRequest(
+            employee_id=given.employee_id or "",
+            customer_id=given.customer_id or "",
+            to=to_timestamp(given.to),
+            page=page_request(first, after, info),
+        )
+        _set_from(request, given.from_)
+        response = await info.context.clients.visits.ListCallLogs(request)
+        calls = [call_log_from_proto(message) for message in response.call_logs]
+        return connection(calls, response.cursors, response.page_info)
+
+
+@strawberry.type
+class VisitsMutation:
+    @described("A signed URL to upload one photo to, before the check-in that names it.")
+    async def create_photo_upload(
+        self, info: Info, input: CreatePhotoUploadInput
+    ) -> CreatePhotoUploadPayload | None:
+        if input.size_bytes <= 0:
+            raise InvalidInput("size_bytes", "size_bytes must be a positive number of bytes")
+        response = await info.context.clients.visits.CreatePhotoUpload(
+            visits_pb2.CreatePhotoUploadRequest(
+                content_type=input.content_type, size_bytes=input.size_bytes
+            )
+        )
+        return CreatePhotoUploadPayload(
+            key=response.key,
+            upload_url=response.upload_url,
+            upload_headers=JSON(dict(response.upload_headers)),
+            expires_at=from_timestamp(response.expires_at),
+        )
+
+    @strawberry.mutation
+    async def plan_visit(self, info: Info, input: PlanVisitInput) -> PlanVisitPayload | None:
+        request = visits_pb2.PlanVisitRequest(
+            customer_id=input.customer_id,
+            window_start=to_timestamp(input.window_start),
+            window_end=to_timestamp(input.window_end),
+            note=input.note or "",
+            employee_id=input.employee_id or "",
+            idempotency_key=input.idempotency_key or "",
+        )
+        response = await info.context.clients.visits.PlanVisit(request)
+        return PlanVisitPayload(visit_plan=visit_plan_from_proto(response.visit_plan))
+
+    @described("Record a visit; it is stored whatever its verdict (A3).")
+    async def check_in(self, info: Info, input: CheckInInput) -> CheckInPayload | None:
+        request = visits_pb2.CheckInRequest(
+            at=to_timestamp(input.at),
+            location=_location("location", input.location).to_proto(),
+            accuracy_m=input.accuracy_m,
+            customer_id=input.customer_id or "",
+            photo_keys=list(input.photo_keys or ()),
+            device_id=input.device_id,
+            mock_location=input.mock_location,
+            visit_plan_id=input.visit_plan_id or "",
+            note=input.note or "",
+            idempotency_key=input.idempotency_key or "",
+        )
+        response = await info.context.clients.visits.CheckIn(request)
+        return CheckInPayload(check_in=await _shown(info, response.check_in, ("checkIn", "photos")))
+
+    @described("End a visit; one shorter than the minimum adds SHORT_VISIT.")
+    async def check_out(self, info: Info, input: CheckOutInput) -> CheckOutPayload | None:
+        request = visits_pb2.CheckOutRequest(
+            check_in_id=input.check_in_id,
+            at=to_timestamp(input.at),
+            location=(
+                _location("location", input.location).to_proto()
+                if input.location is not None
+                else None
+            ),
+            accuracy_m=input.accuracy_m or 0.0,
+            idempotency_key=input.idempotency_key or "",
+        )
+        response = await info.context.clients.visits.CheckOut(request)
+        return CheckOutPayload(
+            check_in=await _shown(info, response.check_in, ("checkIn", "photos"))
+        )
+
+    @described("Calls from the telephony system, idempotent per call (A6).")
+    async def import_call_logs(
+        self, info: Info, input: ImportCallLogsInput
+    ) -> ImportCallLogsPayload | None:
+        request = visits_pb2.ImportCallLogsRequest(
+            entries=[
+                visits_pb2.CallLogEntry(
+                    employee_id=entry.employee_id,
+                    number=entry.number,
+                    direction=entry.direction.value,
+                    started_at=to_timestamp(entry.started_at),
+                    duration_seconds=entry.duration_seconds,
+                )
+                for entry in input.entries
+            ],
+            idempotency_key=input.idempotency_key or "",
+        )
+        response = await info.context.clients.visits.ImportCallLogs(request)
+        return ImportCallLogsPayload(
+            accepted=response.accepted,
+            duplicates=response.duplicates,
+            rejected=[
+                RejectedCallLog(index=item.index, field=optional(item.field), reason=item.reason)
+                for item in response.rejected
+            ],
+            alerts_raised=list(response.alerts_raised),
+        )
+
+    @described("Re-run the visit and call detectors over a range (A5, A6); idempotent.")
+    async def run_detectors(
+        self, info: Info, input: RunDetectorsInput
+    ) -> RunDetectorsPayload | None:
+        request = visits_pb2.RunDetectorsRequest(
+            to=to_timestamp(input.to), employee_id=input.employee_id or ""
+        )
+        _set_from(request, input.from_)
+        response = await info.context.clients.visits.RunDetectors(request)
+        return RunDetectorsPayload(
+            alerts_raised=response.alerts_raised, employees_checked=response.employees_checked
+        )

@@ -1,0 +1,247 @@
+"""Call logs from telephony (A6): imported idempotently, matched to customers blindly.
+
+A number is normalised to E.164 and turned into the blind index the customers
+service keeps for phones (same key, same HMAC): only those digests travel to
+the customers service, and only the digest and a masked form are stored here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard import validation
+from salesguard.attendance.v1 import visits_pb2 as pb
+from salesguard.crypto import BlindIndex
+from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
+from salesguard.db import new_id, utcnow
+from salesguard.errors import InvalidInput
+from salesguard.idempotency import run_idempotent
+from salesguard.masking import mask_phone
+from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor, keyset_page
+from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
+from salesguard.policy import ScopeColumns, scope_filter
+from salesguard.principal import Principal, acting_as, current_principal
+from salesguard.service import Runtime
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_attendance import SERVICE_NAME
+from salesguard_attendance.detectors import Detectors
+from salesguard_attendance.models import CallLog, Employee, IdempotencyKey
+from salesguard_attendance.settings import AttendanceSettings
+
+SCOPE = ScopeColumns(owner=CallLog.employee_id, team=CallLog.team_id, branch=CallLog.branch_id)
+DIRECTIONS = validation.enum_names(pb.CallDirection, "CALL_DIRECTION_")
+MAX_DURATION_SECONDS = 24 * 3600
+
+
+def call_log_to_proto(row: CallLog) -> pb.CallLog:
+    return pb.CallLog(
+        id=row.id,
+        employee_id=row.employee_id,
+        number=row.number_masked,
+        direction=pb.CallDirection.Value(f"CALL_DIRECTION_{row.direction}"),
+        started_at=to_timestamp(row.started_at),
+        duration_seconds=row.duration_seconds,
+        customer_id=row.customer_id or "",
+    )
+
+
+class CallLogs:
+    def __init__(self, runtime: Runtime[AttendanceSettings], detectors: Detectors) -> None:
+        self.db = runtime.db
+        self.policy = runtime.policy
+        self.settings = runtime.settings
+        self.detectors = detectors
+        self._index = BlindIndex(runtime.settings.blind_index_key_bytes)
+        self._lookups = lookups_pb2_grpc.CustomerLookupServiceStub(
+            runtime.channels.channel("customers")
+        )
+        self._system = Principal.system(SERVICE_NAME)
+
+    def _validate(
+        self, index: int, entry: pb.CallLogEntry, employees: dict[str, Employee]
+    ) -> dict[str, Any] | pb.RejectedCallLog:
+        """The row to store, or why the entry is rejected."""
+        try:
+            employee = employees.get(entry.employee_id)
+            if employee is None:
+                raise InvalidInput(
+                    "employee_id", f"employee {entry.employee_id!r} is not in the directory"
+                )
+            number = normalise_phone(
+                validation.text("number", entry.number, required=True, max_length=40),
+                self.settings.default_phone_region,
+                field="number",
+            )
+            direction = validation.enum_value("direction", entry.direction, DIRECTIONS)
+            started_at = from_timestamp(entry.started_at)
+            if started_at is None:
+                raise InvalidInput("started_at", "started_at is required")
+            if started_at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
+                raise InvalidInput("started_at", "a call cannot start in the future")
+            if not 0 <= entry.duration_seconds <= MAX_DURATION_SECONDS:
+                raise InvalidInput("duration_seconds", "duration_seconds must be 0 to 86400")
+        except InvalidInput as error:
+            return pb.RejectedCallLog(index=index, field=error.field or "", reason=error.message)
+        return {
+            "employee_id": employee.id,
+            "team_id": employee.team_id,
+            "branch_id": employee.branch_id,
+            "number_index": self._index.digest(PHONE_INDEX_KIND, number),
+            "number_masked": mask_phone(number),
+            "direction": direction,
+            "started_at": started_at,
+            "duration_seconds": entry.duration_seconds,
+        }
+
+    async def _match(self, indexes: set[str]) -> dict[str, tuple[str, str]]:
+        """Blind index → (customer, owner); a number shared by several customers matches none."""
+        if not indexes:
+            return {}
+        with acting_as(self._system):
+            response = await self._lookups.MatchPhoneIndexes(
+                lookups_pb2.MatchPhoneIndexesRequest(phone_indexes=sorted(indexes))
+            )
+        matches: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for match in response.matches:
+            matches[match.phone_index].append((match.customer_id, match.owner_id))
+        return {index: found[0] for index, found in matches.items() if len(found) == 1}
+
+    async def import_logs(self, request: pb.ImportCallLogsRequest) -> pb.ImportCallLogsResponse:
+        principal = current_principal()
+        (await self.policy.decide(principal, "calllogs.import")).require("calllogs.import")
+        if not request.entries:
+            raise InvalidInput("entries", "the import holds no calls")
+        if len(request.entries) > self.settings.max_call_logs_per_import:
+            raise InvalidInput(
+                "entries", f"at most {self.settings.max_call_logs_per_import} calls per import"
+            )
+        async with self.db.read() as session:
+            ids = {entry.employee_id for entry in request.entries}
+            employees = {
+                e.id: e
+                for e in (await session.scalars(select(Employee).where(Employee.id.in_(ids)))).all()
+            }
+        rows: list[dict[str, Any]] = []
+        rejected: list[pb.RejectedCallLog] = []
+        for index, entry in enumerate(request.entries):
+            outcome = self._validate(index, entry, employees)
+            if isinstance(outcome, pb.RejectedCallLog):
+                rejected.append(outcome)
+            else:
+                rows.append(outcome)
+        matches = await self._match({row["number_index"] for row in rows})
+        for row in rows:
+            customer_id, owner_id = matches.get(row["number_index"], (None, None))
+            row.update(
+                id=new_id(),
+                customer_id=customer_id,
+                customer_owner_id=owner_id,
+                imported_at=utcnow(),
+            )
+        marks = []
+        if rows:
+            start = min(row["started_at"] for row in rows) - timedelta(days=1)
+            end = max(row["started_at"] for row in rows) + timedelta(days=1)
+            marks = await self.detectors.follow_up_marks(
+                {row["employee_id"] for row in rows}, start, end
+            )
+
+        async def store(session: AsyncSession) -> pb.ImportCallLogsResponse:
+            accepted_ids = await self._insert_new(session, rows)
+            kinds: list[str] = []
+            thresholds = await self.detectors.call_thresholds()
+            new_rows = (
+                (await session.scalars(select(CallLog).where(CallLog.id.in_(accepted_ids)))).all()
+                if accepted_ids
+                else []
+            )
+            by_employee: dict[str, list[CallLog]] = defaultdict(list)
+            for call in new_rows:
+                by_employee[call.employee_id].append(call)
+            for employee_id, calls in sorted(by_employee.items()):
+                if await self.detectors.check_call_patterns(
+                    session, employees[employee_id], calls, marks, thresholds
+                ):
+                    kinds.append("ABNORMAL_CALL_PATTERN")
+            return pb.ImportCallLogsResponse(
+                accepted=len(accepted_ids),
+                duplicates=len(rows) - len(accepted_ids),
+                rejected=rejected,
+                alerts_raised=sorted(set(kinds)),
+            )
+
+        return await run_idempotent(
+            self.db,
+            IdempotencyKey,
+            actor_id=principal.id,
+            operation="ImportCallLogs",
+            key=request.idempotency_key,
+            request=request,
+            response_type=pb.ImportCallLogsResponse,
+            work=store,
+        )
+
+    async def _insert_new(self, session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
+        """Insert the calls not imported before; the IDs of those inserted."""
+        if not rows:
+            return []
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        accepted: list[str] = []
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            statement = (
+                insert(CallLog)
+                .values(chunk)
+                .on_conflict_do_nothing(
+                    index_elements=["employee_id", "number_index", "started_at", "direction"]
+                )
+                .returning(CallLog.id)
+            )
+            accepted += list((await session.scalars(statement)).all())
+        return accepted
+
+    async def list_logs(self, request: pb.ListCallLogsRequest) -> pb.ListCallLogsResponse:
+        requested = validation.page_size("page.page_size", request.page.page_size)
+        decision = (await self.policy.decide(current_principal(), "calllogs.read")).require(
+            "calllogs.read"
+        )
+        size = decision.page_size(requested)
+        conditions: list[Any] = [scope_filter(decision, SCOPE)]
+        if request.employee_id:
+            conditions.append(CallLog.employee_id == request.employee_id)
+        if request.customer_id:
+            conditions.append(CallLog.customer_id == request.customer_id)
+        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        if start:
+            conditions.append(CallLog.started_at >= start)
+        if end:
+            conditions.append(CallLog.started_at < end)
+        query = select(CallLog).where(*conditions)
+        if request.page.page_token:
+            after_at, after_id = decode_cursor(request.page.page_token, 2)
+            at = cursor_datetime(after_at)
+            query = query.where(
+                or_(
+                    CallLog.started_at < at,
+                    and_(CallLog.started_at == at, CallLog.id < str(after_id)),
+                )
+            )
+        query = query.order_by(CallLog.started_at.desc(), CallLog.id.desc()).limit(size + 1)
+        async with self.db.read() as session:
+            rows = list((await session.scalars(query)).all())
+            total = await count_if_asked(
+                request.page, session, select(func.count()).select_from(CallLog).where(*conditions)
+            )
+        page = keyset_page(rows, size, lambda row: (row.started_at, row.id))
+        return pb.ListCallLogsResponse(
+            call_logs=[call_log_to_proto(row) for row in page.rows],
+            cursors=page.cursors,
+            page_info=page.page_info(total),
+        )

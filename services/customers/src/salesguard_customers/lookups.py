@@ -1,0 +1,334 @@
+"""Lookups other services make as themselves (SYSTEM): customers near a point, phone
+matches, follow-up marks (A3, A6).
+
+They answer with IDs, owners, branches, distances and times, never with names or
+contact data, and only to a SYSTEM principal: every call asks the policy engine
+once and is refused for anyone else. Every query is an index lookup, never a scan:
+
+- near a point: the geohash cells covering the circle become index range scans
+  on ``ix_customers_geohash (geohash, lat, lng)``, which also checks the
+  latitude/longitude box around the circle; the exact haversine distance then
+  keeps the customers within the radius, nearest first. A small circle is
+  searched first and a wider one only while it holds fewer than ``limit``;
+- phone matches: one ``IN`` on the blind index of the E.164 number;
+- follow-up marks: one range on ``follow_ups (employee_id, at)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard import geo, validation
+from salesguard.customers.v1 import lookups_pb2 as pb
+from salesguard.db import Database
+from salesguard.errors import InvalidInput
+from salesguard.policy import Decision, PolicyClient
+from salesguard.principal import current_principal
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_customers.models import Customer, FollowUp
+from salesguard_customers.settings import CustomersSettings
+
+NEARBY_ACTION = "customers.nearby"
+MATCH_PHONES_ACTION = "customers.match_phones"
+FOLLOW_UP_MARKS_ACTION = "customers.follow_ups.marks"
+
+# Limits of the contract (lookups.proto).
+MAX_RADIUS_M = 5000.0
+DEFAULT_NEARBY_LIMIT = 10
+MAX_NEARBY_LIMIT = 50
+MAX_REQUESTED_IDS = 50
+MAX_PHONE_INDEXES = 1000
+MAX_MARK_EMPLOYEES = 500
+MAX_MARK_RANGE = timedelta(days=92)
+MAX_ID_LENGTH = 64
+
+# A blind index is the hex HMAC-SHA256 of the number (salesguard.crypto.BlindIndex).
+_PHONE_INDEX = re.compile(r"^[0-9a-f]{64}$")
+# Widens the latitude/longitude box around the circle, so rounding never drops
+# a customer the haversine distance would keep.
+_BOX_MARGIN = 1.01
+
+
+@dataclass(frozen=True)
+class NearbyQuery:
+    """A FindNearbyCustomers request, validated."""
+
+    lat: float
+    lng: float
+    radius_m: float
+    limit: int
+    customer_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Located:
+    """A customer as the lookups see it: no name, no contact field."""
+
+    customer_id: str
+    owner_id: str | None
+    branch_id: str | None
+    lat: float | None
+    lng: float | None
+
+    def distance_from(self, lat: float, lng: float) -> pb.NearbyCustomer:
+        """With its distance from the point, or -1 when it has no registered location."""
+        if self.lat is None or self.lng is None:
+            return self.at_distance(-1.0)
+        return self.at_distance(geo.haversine_m(lat, lng, self.lat, self.lng))
+
+    def at_distance(self, distance_m: float) -> pb.NearbyCustomer:
+        return pb.NearbyCustomer(
+            customer_id=self.customer_id,
+            owner_id=self.owner_id or "",
+            branch_id=self.branch_id or "",
+            distance_m=distance_m,
+        )
+
+
+LocatedRow = tuple[str, str | None, str | None, float | None, float | None]
+# The only columns a lookup reads from a customer row.
+_LOCATED_COLUMNS = (
+    Customer.id,
+    Customer.owner_id,
+    Customer.branch_id,
+    Customer.lat,
+    Customer.lng,
+)
+
+
+def _ids(field: str, values: Any, maximum: int) -> list[str]:
+    """Distinct IDs in the order given; at most ``maximum``, none blank or overlong."""
+    ids = list(dict.fromkeys(values))
+    if len(ids) > maximum:
+        raise InvalidInput(field, f"at most {maximum} {field} per call")
+    for value in ids:
+        if not value or len(value) > MAX_ID_LENGTH:
+            raise InvalidInput(field, f"{field} holds a blank or overlong ID")
+    return ids
+
+
+def validate_nearby(request: pb.FindNearbyCustomersRequest) -> NearbyQuery:
+    if not request.HasField("location"):
+        raise InvalidInput("location", "location is required")
+    lat, lng = validation.geo_point("location", request.location)
+    radius = request.radius_m
+    if not math.isfinite(radius) or radius <= 0 or radius > MAX_RADIUS_M:
+        raise InvalidInput("radius_m", f"radius_m must be above 0 and at most {MAX_RADIUS_M:.0f}")
+    if request.limit < 0 or request.limit > MAX_NEARBY_LIMIT:
+        raise InvalidInput("limit", f"limit must be between 1 and {MAX_NEARBY_LIMIT}")
+    return NearbyQuery(
+        lat=lat,
+        lng=lng,
+        radius_m=radius,
+        limit=request.limit or DEFAULT_NEARBY_LIMIT,
+        customer_ids=_ids("customer_ids", request.customer_ids, MAX_REQUESTED_IDS),
+    )
+
+
+def within_cells(lat: float, lng: float, radius_m: float) -> ColumnElement[bool]:
+    """Stored geohashes in the cells covering the circle: one index range per cell, OR-ed."""
+    ranges = [
+        and_(Customer.geohash >= low, Customer.geohash < high)
+        if high is not None
+        else Customer.geohash >= low
+        for low, high in geo.prefix_ranges(geo.covering_cells(lat, lng, radius_m))
+    ]
+    return or_(*ranges)
+
+
+def within_box(lat: float, lng: float, radius_m: float) -> list[ColumnElement[bool]]:
+    """The latitude/longitude box around the circle, checked in the index before any row is
+    read; no box across a pole or the antimeridian (the cells alone still bound it)."""
+    d_lat = math.degrees(radius_m / geo.EARTH_RADIUS_M) * _BOX_MARGIN
+    south, north = lat - d_lat, lat + d_lat
+    if south <= -90.0 or north >= 90.0:
+        return []
+    conditions: list[ColumnElement[bool]] = [Customer.lat.between(south, north)]
+    d_lng = d_lat / math.cos(math.radians(max(abs(south), abs(north))))
+    west, east = lng - d_lng, lng + d_lng
+    if west >= -180.0 and east <= 180.0:
+        conditions.append(Customer.lng.between(west, east))
+    return conditions
+
+
+def nearby_statement(lat: float, lng: float, radius_m: float) -> Select[LocatedRow]:
+    """The candidates near a point: active customers in the covering cells and the box."""
+    return select(*_LOCATED_COLUMNS).where(
+        Customer.status == "ACTIVE",
+        within_cells(lat, lng, radius_m),
+        *within_box(lat, lng, radius_m),
+    )
+
+
+def _reach_m(lat: float, lng: float, precision: int) -> float:
+    """The widest radius the cells of one precision cover here (their smaller side)."""
+    south, west, north, east = geo.bounds(geo.encode(lat, lng, precision))
+    metres_per_degree = math.pi * geo.EARTH_RADIUS_M / 180
+    return min(
+        (north - south) * metres_per_degree,
+        (east - west) * metres_per_degree * math.cos(math.radians(lat)),
+    )
+
+
+def search_radii(lat: float, lng: float, radius_m: float) -> list[float]:
+    """The radii searched in turn: the widest each finer precision covers here, then the radius.
+
+    The nearest ``limit`` customers within a smaller circle are the nearest of all,
+    so a search stops at the first circle that holds ``limit`` of them: a dense
+    neighbourhood is answered from a few small cells, a sparse one from the few
+    rows its wider cells hold.
+    """
+    steps = {
+        reach
+        for precision in range(geo.STORED_PRECISION, 0, -1)
+        if (reach := _reach_m(lat, lng, precision)) < radius_m
+    }
+    return [*sorted(steps), radius_m]
+
+
+async def nearest_customers(session: AsyncSession, query: NearbyQuery) -> list[pb.NearbyCustomer]:
+    """The nearest active customers within the radius, nearest first, at most ``limit``."""
+    nearest: list[tuple[float, str, Located]] = []
+    for radius in search_radii(query.lat, query.lng, query.radius_m):
+        rows = await session.execute(nearby_statement(query.lat, query.lng, radius))
+        # The statement keeps rows with a location only (their geohash is set).
+        measured = (
+            (geo.haversine_m(query.lat, query.lng, row.lat, row.lng), row.id, Located(*row))
+            for row in rows
+        )
+        nearest = sorted(
+            (entry for entry in measured if entry[0] <= radius),
+            key=lambda entry: (entry[0], entry[1]),
+        )
+        if len(nearest) >= query.limit:
+            break
+    return [customer.at_distance(distance) for distance, _, customer in nearest[: query.limit]]
+
+
+def validate_phone_indexes(request: pb.MatchPhoneIndexesRequest) -> list[str]:
+    indexes = list(dict.fromkeys(request.phone_indexes))
+    if len(indexes) > MAX_PHONE_INDEXES:
+        raise InvalidInput("phone_indexes", f"at most {MAX_PHONE_INDEXES} phone_indexes per call")
+    for index in indexes:
+        if not _PHONE_INDEX.match(index):
+            raise InvalidInput("phone_indexes", "phone_indexes holds a value that is no index")
+    return indexes
+
+
+def validate_mark_range(request: pb.ListFollowUpMarksRequest) -> tuple[datetime, datetime]:
+    start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+    if start is None:
+        raise InvalidInput("from", "from is required")
+    if end is None:
+        raise InvalidInput("to", "to is required")
+    if end <= start:
+        raise InvalidInput("to", "to must lie after from")
+    if end - start > MAX_MARK_RANGE:
+        raise InvalidInput("to", f"the range spans at most {MAX_MARK_RANGE.days} days")
+    return start, end
+
+
+class Lookups:
+    def __init__(self, db: Database, policy: PolicyClient, settings: CustomersSettings) -> None:
+        self.db = db
+        self.policy = policy
+        self.settings = settings
+
+    async def _allow(self, action: str) -> Decision:
+        """The one decision of a lookup: refused (FORBIDDEN) unless the policy allows it."""
+        return (await self.policy.decide(current_principal(), action)).require(action)
+
+    async def find_nearby(
+        self, request: pb.FindNearbyCustomersRequest
+    ) -> pb.FindNearbyCustomersResponse:
+        query = validate_nearby(request)
+        await self._allow(NEARBY_ACTION)
+        async with self.db.read() as session:
+            nearby = await nearest_customers(session, query)
+            requested: list[Located] = []
+            if query.customer_ids:
+                requested = [
+                    Located(*row)
+                    for row in await session.execute(
+                        select(*_LOCATED_COLUMNS).where(Customer.id.in_(query.customer_ids))
+                    )
+                ]
+        by_id = {customer.customer_id: customer for customer in requested}
+        return pb.FindNearbyCustomersResponse(
+            nearby=nearby,
+            requested=[
+                by_id[i].distance_from(query.lat, query.lng)
+                for i in query.customer_ids
+                if i in by_id
+            ],
+        )
+
+    async def match_phone_indexes(
+        self, request: pb.MatchPhoneIndexesRequest
+    ) -> pb.MatchPhoneIndexesResponse:
+        indexes = validate_phone_indexes(request)
+        await self._allow(MATCH_PHONES_ACTION)
+        if not indexes:
+            return pb.MatchPhoneIndexesResponse()
+        limit = self.settings.lookup_max_rows
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(Customer.phone_index, Customer.id, Customer.owner_id)
+                    .where(Customer.phone_index.in_(indexes))
+                    .order_by(Customer.phone_index, Customer.number)
+                    .limit(limit + 1)
+                )
+            ).all()
+        if len(rows) > limit:
+            raise InvalidInput(
+                "phone_indexes", f"these numbers match more than {limit} customers; ask for fewer"
+            )
+        return pb.MatchPhoneIndexesResponse(
+            matches=[
+                pb.PhoneMatch(phone_index=index, customer_id=customer_id, owner_id=owner_id or "")
+                for index, customer_id, owner_id in rows
+            ]
+        )
+
+    async def list_follow_up_marks(
+        self, request: pb.ListFollowUpMarksRequest
+    ) -> pb.ListFollowUpMarksResponse:
+        employee_ids = _ids("employee_ids", request.employee_ids, MAX_MARK_EMPLOYEES)
+        start, end = validate_mark_range(request)
+        await self._allow(FOLLOW_UP_MARKS_ACTION)
+        if not employee_ids:
+            return pb.ListFollowUpMarksResponse()
+        limit = self.settings.lookup_max_rows
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(FollowUp.employee_id, FollowUp.customer_id, FollowUp.at)
+                    .where(
+                        FollowUp.employee_id.in_(employee_ids),
+                        FollowUp.at >= start,
+                        FollowUp.at < end,
+                    )
+                    .order_by(FollowUp.employee_id, FollowUp.at, FollowUp.id)
+                    .limit(limit + 1)
+                )
+            ).all()
+        if len(rows) > limit:
+            raise InvalidInput(
+                "to", f"more than {limit} follow-ups in this range; ask for a shorter one"
+            )
+        return pb.ListFollowUpMarksResponse(
+            marks=[
+                pb.FollowUpMark(
+                    employee_id=employee_id, customer_id=customer_id, at=to_timestamp(at)
+                )
+                for employee_id, customer_id, at in rows
+            ]
+        )

@@ -1,0 +1,466 @@
+"""System lookups of the customers service (A3, A6): nearby customers, phone matches, follow-up marks.
+
+Other services call these as themselves (SYSTEM) over gRPC; a person never may,
+and the answers carry IDs, owners and distances, never names or contact data.
+Every test works around its own random point, so tests sharing the suite's
+database never see each other's customers.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.descriptor import Descriptor
+from sqlalchemy import Float, String, column, insert, select, table, update
+
+from salesguard import geo, migrations
+from salesguard.common.v1 import common_pb2
+from salesguard.crypto import BlindIndex
+from salesguard.customers.v1 import lookups_pb2 as pb
+from salesguard.customers.v1 import lookups_pb2_grpc
+from salesguard.db import Database, UtcDateTime, new_id
+from salesguard.errors import ErrorCode, ServiceError
+from salesguard.grpc_client import ServiceChannels
+from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
+from salesguard.principal import Principal, acting_as
+from salesguard.timeutil import to_timestamp
+from salesguard_customers.models import Customer
+from salesguard_customers.server import service as customers_app
+from tests.harness import Suite, unique
+from tests.org import Org, make_org, new_phone, register
+from tests.support.servers import PostgresDatabases
+
+pytestmark = pytest.mark.integration
+
+SYSTEM = Principal.system("attendance")
+FOLLOW_UP = """
+mutation($input: RecordFollowUpInput!) { recordFollowUp(input: $input) { followUp { id } } }
+"""
+CONTACT_AND_NAME_FIELDS = {"name", "company", "phone", "email", "address"}
+
+
+class Lookups:
+    """The lookup stub on a channel signed with the customers service's internal secret."""
+
+    def __init__(self, suite: Suite) -> None:
+        running = suite.running["customers"]
+        self.channels = ServiceChannels(
+            {"customers": running.address}, running.runtime.internal_secret, 10
+        )
+        self.stub = lookups_pb2_grpc.CustomerLookupServiceStub(self.channels.channel("customers"))
+
+    async def nearby(
+        self,
+        lat: float,
+        lng: float,
+        radius_m: float = 300,
+        *,
+        limit: int = 0,
+        customer_ids: list[str] | None = None,
+        as_: Principal = SYSTEM,
+    ) -> pb.FindNearbyCustomersResponse:
+        with acting_as(as_):
+            return await self.stub.FindNearbyCustomers(
+                pb.FindNearbyCustomersRequest(
+                    location=common_pb2.GeoPoint(lat=lat, lng=lng),
+                    radius_m=radius_m,
+                    limit=limit,
+                    customer_ids=customer_ids or [],
+                )
+            )
+
+    async def match(
+        self, indexes: list[str], *, as_: Principal = SYSTEM
+    ) -> pb.MatchPhoneIndexesResponse:
+        with acting_as(as_):
+            return await self.stub.MatchPhoneIndexes(
+                pb.MatchPhoneIndexesRequest(phone_indexes=indexes)
+            )
+
+    async def marks(
+        self, employee_ids: list[str], start: datetime, end: datetime, *, as_: Principal = SYSTEM
+    ) -> pb.ListFollowUpMarksResponse:
+        request = pb.ListFollowUpMarksRequest(employee_ids=employee_ids, to=to_timestamp(end))
+        getattr(request, "from").CopyFrom(to_timestamp(start))
+        with acting_as(as_):
+            return await self.stub.ListFollowUpMarks(request)
+
+
+@pytest.fixture
+async def lookups(suite: Suite) -> AsyncIterator[Lookups]:
+    client = Lookups(suite)
+    yield client
+    await client.channels.close()
+
+
+def somewhere() -> tuple[float, float]:
+    """A random point in eastern China, away from every other test's points."""
+    return random.uniform(22.0, 40.0), random.uniform(102.0, 121.0)
+
+
+def north(lat: float, lng: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` due north (south when negative): along a meridian, exactly that far."""
+    return lat + math.degrees(metres / geo.EARTH_RADIUS_M), lng
+
+
+def east(lat: float, lng: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` away along the great circle heading due east."""
+    delta = metres / geo.EARTH_RADIUS_M
+    phi, lam = math.radians(lat), math.radians(lng)
+    phi2 = math.asin(math.sin(phi) * math.cos(delta))
+    lam2 = lam + math.atan2(math.sin(delta) * math.cos(phi), math.cos(delta) - math.sin(phi) ** 2)
+    return math.degrees(phi2), math.degrees(lam2)
+
+
+async def located(suite: Suite, owner: str, point: tuple[float, float]) -> dict[str, Any]:
+    return await register(suite, owner, location={"lat": point[0], "lng": point[1]})
+
+
+def manager(org: Org) -> Principal:
+    return Principal(org.manager, ("MANAGER",), branch_id=org.branch)
+
+
+async def test_only_customers_within_the_radius_are_found(suite: Suite, lookups: Lookups) -> None:
+    org = await make_org(suite)
+    lat, lng = somewhere()
+    inside = await located(suite, org.junior, north(lat, lng, 299))
+    outside = await located(suite, org.junior, north(lat, lng, -301))
+    found = await lookups.nearby(lat, lng, 300)
+    assert [c.customer_id for c in found.nearby] == [inside["id"]]
+    [hit] = found.nearby
+    assert hit.owner_id == org.junior
+    assert hit.branch_id == org.branch
+    assert hit.distance_m == pytest.approx(299, abs=0.01)
+    wider = await lookups.nearby(lat, lng, 302)
+    assert [c.customer_id for c in wider.nearby] == [inside["id"], outside["id"]]
+    assert wider.nearby[1].distance_m == pytest.approx(301, abs=0.01)
+
+
+async def test_the_nearest_come_first_up_to_the_limit(suite: Suite, lookups: Lookups) -> None:
+    org = await make_org(suite)
+    lat, lng = somewhere()
+    # Registered out of order, in four directions.
+    far = await located(suite, org.junior, east(lat, lng, -250))
+    nearest = await located(suite, org.junior_mate, east(lat, lng, 40))
+    middle = await located(suite, org.junior, north(lat, lng, -120))
+    second = await located(suite, org.junior_b, north(lat, lng, 80))
+    everyone = await lookups.nearby(lat, lng, 300)
+    assert [c.customer_id for c in everyone.nearby] == [
+        nearest["id"],
+        second["id"],
+        middle["id"],
+        far["id"],
+    ]
+    distances = [c.distance_m for c in everyone.nearby]
+    assert distances == pytest.approx([40, 80, 120, 250], abs=0.01)
+    limited = await lookups.nearby(lat, lng, 300, limit=2)
+    assert [c.customer_id for c in limited.nearby] == [nearest["id"], second["id"]]
+
+
+async def test_a_customer_across_a_cell_edge_is_found(suite: Suite, lookups: Lookups) -> None:
+    org = await make_org(suite)
+    lat, lng = somewhere()
+    # The north edge of the point's precision-3 cell (about 156 km high) is also an
+    # edge of every finer cell along it: the two points below share no cell from
+    # precision 3 on, so their stored hashes differ from the third character.
+    _, _, edge, _ = geo.bounds(geo.encode(lat, lng, 3))
+    here = north(edge, lng, -60)
+    there = north(edge, lng, 60)
+    assert geo.encode(*here)[:3] != geo.encode(*there)[:3]
+    across = await located(suite, org.junior, there)
+    found = await lookups.nearby(*here, 300)
+    assert [c.customer_id for c in found.nearby] == [across["id"]]
+    assert found.nearby[0].distance_m == pytest.approx(120, abs=0.01)
+    # And from the other side, east-west as well as north-south.
+    _, _, _, east_edge = geo.bounds(geo.encode(lat, lng, 3))
+    west_side = east(lat, east_edge, -30)
+    east_side = east(lat, east_edge, 30)
+    assert geo.encode(*west_side)[:3] != geo.encode(*east_side)[:3]
+    beyond = await located(suite, org.junior, east_side)
+    found = await lookups.nearby(*west_side, 100)
+    assert [c.customer_id for c in found.nearby] == [beyond["id"]]
+
+
+async def test_requested_customers_get_their_distance_however_far(
+    suite: Suite, lookups: Lookups
+) -> None:
+    org = await make_org(suite)
+    lat, lng = somewhere()
+    near = await located(suite, org.junior, north(lat, lng, 100))
+    linked = await located(suite, org.junior, north(lat, lng, 20_000))
+    no_location = await register(suite, org.junior)
+    found = await lookups.nearby(
+        lat,
+        lng,
+        300,
+        customer_ids=[linked["id"], no_location["id"], "no-such-customer", near["id"]],
+    )
+    assert [c.customer_id for c in found.nearby] == [near["id"]]
+    # Every existing customer asked for, in the order asked; -1 for one without a location.
+    assert [c.customer_id for c in found.requested] == [linked["id"], no_location["id"], near["id"]]
+    assert found.requested[0].distance_m == pytest.approx(20_000, abs=0.1)
+    assert found.requested[0].owner_id == org.junior
+    assert found.requested[0].branch_id == org.branch
+    assert found.requested[1].distance_m == -1
+    assert found.requested[2].distance_m == pytest.approx(100, abs=0.01)
+
+
+async def test_a_moved_customer_is_found_at_the_new_location(
+    suite: Suite, lookups: Lookups
+) -> None:
+    org = await make_org(suite)
+    lat, lng = somewhere()
+    customer = await located(suite, org.junior, north(lat, lng, 5_000))
+    assert (await lookups.nearby(lat, lng, 300)).nearby == []
+    moved = await suite.gql(
+        "mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { id } } }",
+        {"input": {"id": customer["id"], "location": {"lat": lat, "lng": lng}}},
+        as_=org.junior,
+    )
+    moved.ok()
+    [found] = (await lookups.nearby(lat, lng, 300)).nearby
+    assert found.customer_id == customer["id"]
+    assert found.distance_m == pytest.approx(0, abs=0.01)
+
+
+async def test_people_may_not_use_the_lookups(suite: Suite, lookups: Lookups) -> None:
+    org = await make_org(suite)
+    lat, lng = somewhere()
+    await located(suite, org.manager, north(lat, lng, 10))
+    now = datetime.now(UTC)
+
+    def every_lookup(person: Principal) -> dict[str, Callable[[], Awaitable[Any]]]:
+        return {
+            "FindNearbyCustomers": lambda: lookups.nearby(lat, lng, 300, as_=person),
+            "MatchPhoneIndexes": lambda: lookups.match(["0" * 64], as_=person),
+            "ListFollowUpMarks": lambda: lookups.marks(
+                [org.junior], now - timedelta(days=1), now, as_=person
+            ),
+        }
+
+    for person in (
+        manager(org),
+        Principal(org.hr, ("HR",), branch_id=org.hq),
+        Principal(org.junior, ("SALES_JUNIOR",), team_id=org.team_a, branch_id=org.branch),
+    ):
+        for rpc, call in every_lookup(person).items():
+            with pytest.raises(ServiceError) as refused:
+                await call()
+            assert refused.value.code is ErrorCode.FORBIDDEN, (rpc, person)
+    # The same calls as a service are answered.
+    for call in every_lookup(SYSTEM).values():
+        await call()
+
+
+def _field_names(descriptor: Descriptor) -> set[str]:
+    """Every field name of a message and of the messages it holds, recursively."""
+    names = set()
+    for field in descriptor.fields:
+        names.add(field.name)
+        if field.message_type is not None and field.message_type.full_name.startswith(
+            "salesguard."
+        ):
+            names |= _field_names(field.message_type)
+    return names
+
+
+def test_the_answers_carry_no_name_or_contact_field() -> None:
+    assert {f.name for f in pb.NearbyCustomer.DESCRIPTOR.fields} == {
+        "customer_id",
+        "owner_id",
+        "branch_id",
+        "distance_m",
+    }
+    assert {f.name for f in pb.PhoneMatch.DESCRIPTOR.fields} == {
+        "phone_index",
+        "customer_id",
+        "owner_id",
+    }
+    assert {f.name for f in pb.FollowUpMark.DESCRIPTOR.fields} == {
+        "employee_id",
+        "customer_id",
+        "at",
+    }
+    for response in (
+        pb.FindNearbyCustomersResponse,
+        pb.MatchPhoneIndexesResponse,
+        pb.ListFollowUpMarksResponse,
+    ):
+        assert not _field_names(response.DESCRIPTOR) & CONTACT_AND_NAME_FIELDS, response
+
+
+async def test_a_number_typed_differently_matches_its_customers(
+    suite: Suite, lookups: Lookups
+) -> None:
+    org = await make_org(suite)
+    typed_at_registration = new_phone()  # "+86 138 1234 5678"
+    customer = await register(suite, org.junior, phone=typed_at_registration)
+    national = typed_at_registration.removeprefix("+86 ").replace(" ", "-")  # "138-1234-5678"
+    settings = suite.running["customers"].runtime.settings
+    index = BlindIndex(settings.blind_index_key_bytes).digest(
+        PHONE_INDEX_KIND, normalise_phone(national, "CN")
+    )
+    unknown = BlindIndex(settings.blind_index_key_bytes).digest(
+        PHONE_INDEX_KIND, normalise_phone(new_phone(), "CN")
+    )
+    found = await lookups.match([index, unknown])
+    assert [(m.phone_index, m.customer_id, m.owner_id) for m in found.matches] == [
+        (index, customer["id"], org.junior)
+    ]
+    # A shared number (a switchboard, C12) matches every customer that has it.
+    other = await register(suite, org.junior_mate)
+    async with suite.running["customers"].runtime.db.transaction() as session:
+        await session.execute(
+            update(Customer).where(Customer.id == other["id"]).values(phone_index=index)
+        )
+    shared = await lookups.match([index])
+    assert {(m.customer_id, m.owner_id) for m in shared.matches} == {
+        (customer["id"], org.junior),
+        (other["id"], org.junior_mate),
+    }
+    assert {m.phone_index for m in shared.matches} == {index}
+    assert (await lookups.match([])).matches == []
+
+
+async def test_follow_up_marks_tell_who_followed_up_whom_when(
+    suite: Suite, lookups: Lookups
+) -> None:
+    org = await make_org(suite)
+    customer = await register(suite, org.junior)
+    at = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
+    values = {"customerId": customer["id"], "kind": "CALL", "at": at.isoformat()}
+    (await suite.gql(FOLLOW_UP, {"input": values}, as_=org.junior)).ok()
+    now = datetime.now(UTC)
+    found = await lookups.marks([org.junior, org.junior_mate], now - timedelta(days=1), now)
+    assert [(m.employee_id, m.customer_id, m.at.ToDatetime(tzinfo=UTC)) for m in found.marks] == [
+        (org.junior, customer["id"], at)
+    ]
+    # The range is half-open: [from, to).
+    assert (await lookups.marks([org.junior], now - timedelta(days=1), at)).marks == []
+    assert len((await lookups.marks([org.junior], at, now)).marks) == 1
+    assert (await lookups.marks([org.junior_mate], now - timedelta(days=1), now)).marks == []
+
+
+@pytest.mark.parametrize(
+    ("case", "values"),
+    [
+        ("radius 0", {"radius_m": 0}),
+        ("radius 10 km", {"radius_m": 10_000}),
+        ("negative radius", {"radius_m": -5}),
+        ("lat 91", {"lat": 91.0}),
+        ("lng 181", {"lng": 181.0}),
+        ("limit 51", {"limit": 51}),
+        ("51 customer IDs", {"customer_ids": [unique("c") for _ in range(51)]}),
+    ],
+)
+async def test_bad_nearby_input_is_refused(
+    lookups: Lookups, case: str, values: dict[str, Any]
+) -> None:
+    lat, lng = somewhere()
+    arguments: dict[str, Any] = {"lat": lat, "lng": lng, "radius_m": 300, **values}
+    with pytest.raises(ServiceError) as refused:
+        await lookups.nearby(
+            arguments.pop("lat"), arguments.pop("lng"), arguments.pop("radius_m"), **arguments
+        )
+    assert refused.value.code is ErrorCode.VALIDATION, case
+
+
+async def test_bad_phone_and_mark_input_is_refused(lookups: Lookups) -> None:
+    with acting_as(SYSTEM), pytest.raises(ServiceError) as no_location:
+        await lookups.stub.FindNearbyCustomers(pb.FindNearbyCustomersRequest(radius_m=300))
+    assert no_location.value.code is ErrorCode.VALIDATION
+    assert no_location.value.field == "location"
+    now = datetime.now(UTC)
+    bad_calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "not an index": lambda: lookups.match(["+8613800138000"]),
+        "1001 indexes": lambda: lookups.match([f"{i:064x}" for i in range(1001)]),
+        "501 employees": lambda: lookups.marks(
+            [f"e-{i}" for i in range(501)], now - timedelta(days=1), now
+        ),
+        "93 days": lambda: lookups.marks(["e-1"], now - timedelta(days=93), now),
+        "to before from": lambda: lookups.marks(["e-1"], now, now - timedelta(hours=1)),
+    }
+    for case, call in bad_calls.items():
+        with pytest.raises(ServiceError) as refused:
+            await call()
+        assert refused.value.code is ErrorCode.VALIDATION, case
+
+
+# The required columns of the customers table as revision 0001 created it.
+TEXT_COLUMNS_0001 = (
+    "id",
+    "name",
+    "company",
+    "identity_key",
+    "source",
+    "source_detail",
+    "status",
+    "registered_by",
+)
+TIME_COLUMNS_0001 = ("first_contact_at", "registered_at", "updated_at")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_migration_gives_existing_customers_their_geohash(
+    backend: str, tmp_path: Path, postgres: PostgresDatabases
+) -> None:
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'customers.db'}"
+        if backend == "sqlite"
+        else await postgres.create("customers")
+    )
+    db = Database(url)
+    try:
+        await migrations.upgrade(db.engine, customers_app.migrations_dir, "0001")
+        # The customers table as revision 0001 left it: no geohash column yet.
+        customers = table(
+            "customers",
+            *(column(name, String()) for name in TEXT_COLUMNS_0001),
+            column("lat", Float()),
+            column("lng", Float()),
+            *(column(name, UtcDateTime()) for name in TIME_COLUMNS_0001),
+        )
+        now = datetime.now(UTC)
+        # More rows than one backfill batch; every seventh has no location.
+        points = [None if n % 7 == 0 else somewhere() for n in range(5_500)]
+        async with db.transaction() as session:
+            await session.execute(
+                insert(customers),
+                [
+                    {
+                        "id": new_id(),
+                        "name": f"Customer {n}",
+                        "company": "",
+                        "identity_key": f"customer {n}|",
+                        "lat": point[0] if point else None,
+                        "lng": point[1] if point else None,
+                        "source": "WEBSITE",
+                        "source_detail": "",
+                        "status": "ACTIVE",
+                        "first_contact_at": now,
+                        "registered_at": now,
+                        "registered_by": "e-1",
+                        "updated_at": now,
+                    }
+                    for n, point in enumerate(points)
+                ],
+            )
+        await migrations.upgrade(db.engine, customers_app.migrations_dir)
+        async with db.read() as session:
+            rows = (
+                await session.execute(select(Customer.lat, Customer.lng, Customer.geohash))
+            ).all()
+        assert len(rows) == len(points)
+        for lat, lng, geohash in rows:
+            if lat is None:
+                assert geohash is None
+            else:
+                assert geohash == geo.encode(lat, lng, geo.STORED_PRECISION)
+    finally:
+        await db.dispose()
