@@ -69,3 +69,5 @@ schema: sync ## refresh the committed GraphQL SDL snapshot
 .PHONY: bench
 bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)
 	uv run --frozen python -m benchmarks.customers_gateway
+	uv run --frozen python -m benchmarks.nearby_customers
+	uv run --frozen python -m benchmarks.check_in_verification
