@@ -17,7 +17,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import metrics
-from sqlalchemy import JSON, Index, String, Text, and_, func, or_, select
+from sqlalchemy import JSON, Index, String, Text, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,11 @@ from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database, UtcDateTime, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
-from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor, keyset_page
+from salesguard.pagination import (
+    count_if_asked,
+    keyset_page,
+    keyset_query,
+)
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
@@ -412,14 +416,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         size = decision.page_size(page_size("page.page_size", request.page.page_size))
         model = self._model
         conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
-        query = select(model).where(*conditions)
-        if request.page.page_token:
-            after_at, after_id = decode_cursor(request.page.page_token, 2)
-            at = cursor_datetime(after_at)
-            query = query.where(
-                or_(model.detected_at < at, and_(model.detected_at == at, model.id < str(after_id)))
-            )
-        query = query.order_by(model.detected_at.desc(), model.id.desc()).limit(size + 1)
+        query = keyset_query(
+            select(model).where(*conditions), request.page, size, model.detected_at, model.id
+        )
         count = select(func.count()).select_from(model).where(*conditions)
         async with self._db.read() as session:
             rows = list((await session.scalars(query)).all())

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
@@ -66,6 +67,33 @@ class KeysetPage(Generic[T]):
             has_next_page=self.has_next,
             total_count=total_count or 0,
         )
+
+
+def keyset_query(
+    query: Select[Any],
+    page: common_pb2.PageRequest,
+    size: int,
+    at: InstrumentedAttribute[Any],
+    tiebreak: InstrumentedAttribute[Any],
+    *,
+    newest_first: bool = True,
+) -> Select[Any]:
+    """Order by (time, tiebreak), resume after the page token's position, fetch size + 1.
+
+    The token is what :func:`keyset_page` encodes for the last row: the row's
+    time and its unique tiebreak (an ID or a number).
+    """
+    if page.page_token:
+        after_at, after_key = decode_cursor(page.page_token, 2)
+        when = cursor_datetime(after_at)
+        if not isinstance(after_key, str | int) or isinstance(after_key, bool):
+            raise InvalidInput("page.page_token", "the page token is malformed")
+        if newest_first:
+            query = query.where(or_(at < when, and_(at == when, tiebreak < after_key)))
+        else:
+            query = query.where(or_(at > when, and_(at == when, tiebreak > after_key)))
+    order = (at.desc(), tiebreak.desc()) if newest_first else (at.asc(), tiebreak.asc())
+    return query.order_by(*order).limit(size + 1)
 
 
 async def count_if_asked(

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,11 @@ from salesguard.db import new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import run_idempotent
 from salesguard.masking import mask_phone
-from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor, keyset_page
+from salesguard.pagination import (
+    count_if_asked,
+    keyset_page,
+    keyset_query,
+)
 from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import Principal, acting_as, current_principal
@@ -223,17 +227,9 @@ class CallLogs:
             conditions.append(CallLog.started_at >= start)
         if end:
             conditions.append(CallLog.started_at < end)
-        query = select(CallLog).where(*conditions)
-        if request.page.page_token:
-            after_at, after_id = decode_cursor(request.page.page_token, 2)
-            at = cursor_datetime(after_at)
-            query = query.where(
-                or_(
-                    CallLog.started_at < at,
-                    and_(CallLog.started_at == at, CallLog.id < str(after_id)),
-                )
-            )
-        query = query.order_by(CallLog.started_at.desc(), CallLog.id.desc()).limit(size + 1)
+        query = keyset_query(
+            select(CallLog).where(*conditions), request.page, size, CallLog.started_at, CallLog.id
+        )
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from google.protobuf import struct_pb2
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
@@ -35,9 +35,8 @@ from salesguard.errors import FailedPrecondition, InvalidInput, NotFound, Servic
 from salesguard.idempotency import earlier_response, run_idempotent
 from salesguard.pagination import (
     count_if_asked,
-    cursor_datetime,
-    decode_cursor,
     keyset_page,
+    keyset_query,
 )
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, acting_as, current_principal
@@ -794,14 +793,9 @@ class Visits:
             conditions.append(CheckIn.at >= start)
         if end:
             conditions.append(CheckIn.at < end)
-        query = select(CheckIn).where(*conditions)
-        if request.page.page_token:
-            after_at, after_id = decode_cursor(request.page.page_token, 2)
-            at = cursor_datetime(after_at)
-            query = query.where(
-                or_(CheckIn.at < at, and_(CheckIn.at == at, CheckIn.id < str(after_id)))
-            )
-        query = query.order_by(CheckIn.at.desc(), CheckIn.id.desc()).limit(size + 1)
+        query = keyset_query(
+            select(CheckIn).where(*conditions), request.page, size, CheckIn.at, CheckIn.id
+        )
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(
@@ -897,17 +891,14 @@ class Visits:
             conditions.append(VisitPlan.window_end > start)
         if end:
             conditions.append(VisitPlan.window_start < end)
-        query = select(VisitPlan).where(*conditions)
-        if request.page.page_token:
-            after_start, after_id = decode_cursor(request.page.page_token, 2)
-            at = cursor_datetime(after_start)
-            query = query.where(
-                or_(
-                    VisitPlan.window_start > at,
-                    and_(VisitPlan.window_start == at, VisitPlan.id > str(after_id)),
-                )
-            )
-        query = query.order_by(VisitPlan.window_start, VisitPlan.id).limit(size + 1)
+        query = keyset_query(
+            select(VisitPlan).where(*conditions),
+            request.page,
+            size,
+            VisitPlan.window_start,
+            VisitPlan.id,
+            newest_first=False,
+        )
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(

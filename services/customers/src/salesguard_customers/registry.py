@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
@@ -25,7 +25,11 @@ from salesguard.directory import DirectoryClient
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.idempotency import run_idempotent
 from salesguard.masking import mask_name
-from salesguard.pagination import count_if_asked, cursor_datetime, decode_cursor, keyset_page
+from salesguard.pagination import (
+    count_if_asked,
+    keyset_page,
+    keyset_query,
+)
 from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
@@ -555,20 +559,12 @@ class Registry:
         decision = await self.read_decision(principal)
         size = decision.page_size(requested)
         conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
-        query: Select[tuple[Customer]] = select(Customer).where(*conditions)
-        if request.page.page_token:
-            after_at, after_number = decode_cursor(request.page.page_token, 2)
-            at = cursor_datetime(after_at)
-            if not isinstance(after_number, int):
-                raise InvalidInput("page.page_token", "the page token is malformed")
-            query = query.where(
-                or_(
-                    Customer.registered_at < at,
-                    and_(Customer.registered_at == at, Customer.number < after_number),
-                )
-            )
-        query = query.order_by(Customer.registered_at.desc(), Customer.number.desc()).limit(
-            size + 1
+        query = keyset_query(
+            select(Customer).where(*conditions),
+            request.page,
+            size,
+            Customer.registered_at,
+            Customer.number,
         )
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
@@ -759,13 +755,7 @@ class Registry:
         query = (
             select(FollowUp).join(Customer, Customer.id == FollowUp.customer_id).where(*conditions)
         )
-        if request.page.page_token:
-            after_at, after_id = decode_cursor(request.page.page_token, 2)
-            at = cursor_datetime(after_at)
-            query = query.where(
-                or_(FollowUp.at < at, and_(FollowUp.at == at, FollowUp.id < str(after_id)))
-            )
-        query = query.order_by(FollowUp.at.desc(), FollowUp.id.desc()).limit(size + 1)
+        query = keyset_query(query, request.page, size, FollowUp.at, FollowUp.id)
         count_query = (
             select(func.count())
             .select_from(FollowUp)
