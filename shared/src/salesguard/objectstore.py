@@ -64,6 +64,13 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class StoredObject:
+    info: ObjectInfo
+    data: bytes
+    truncated: bool
+
+
+@dataclass(frozen=True)
 class PresignedUpload:
     """Where and how a client uploads one object: ``PUT url`` with exactly ``headers``."""
 
@@ -85,6 +92,14 @@ class ObjectStore(Protocol):
 
     async def get(self, key: str, version_id: str | None = None) -> bytes:
         """The object's bytes (the latest version, or the one named); NotFound otherwise."""
+        ...
+
+    async def read(self, key: str, max_bytes: int) -> StoredObject | None:
+        """The latest version's facts and at most ``max_bytes + 1`` of its bytes, in one request.
+
+        None when there is no such object; ``truncated`` when it is larger than
+        ``max_bytes`` (so a caller refuses it without downloading it whole).
+        """
         ...
 
     async def download_url(
@@ -394,6 +409,39 @@ class S3ObjectStore:
                 raise NotFound(f"object {key} not found") from None
             raise
 
+    async def read(self, key: str, max_bytes: int) -> StoredObject | None:
+        from minio.error import S3Error
+
+        key = check_key(key)
+
+        def _read() -> StoredObject:
+            # A ranged GET: the facts come in its headers, and an oversized object
+            # costs one byte more than the limit, not its whole size.
+            response = self._client.get_object(self.bucket, key, offset=0, length=max_bytes + 1)
+            try:
+                data = bytes(response.read())
+                headers = response.headers
+            finally:
+                response.close()
+                response.release_conn()
+            total = headers.get("Content-Range", "").rpartition("/")[2]
+            size = int(total) if total.isdigit() else len(data)
+            info = ObjectInfo(
+                key,
+                size,
+                headers.get("Content-Type", ""),
+                headers.get("ETag", "").strip('"'),
+                _version(headers.get("x-amz-version-id")),
+            )
+            return StoredObject(info, data[:max_bytes], truncated=size > max_bytes)
+
+        try:
+            return await asyncio.to_thread(_read)
+        except S3Error as error:
+            if error.code in _MISSING or error.code == "InvalidRange":
+                return None
+            raise
+
     async def download_url(
         self, key: str, expires: timedelta, version_id: str | None = None
     ) -> str:
@@ -476,6 +524,14 @@ class LocalObjectStore:
         if version_id is not None or not path.is_file():
             raise NotFound(f"object {key} not found")
         return path.read_bytes()
+
+    async def read(self, key: str, max_bytes: int) -> StoredObject | None:
+        info = await self.stat(key)
+        if info is None:
+            return None
+        with self._path(key).open("rb") as handle:
+            data = handle.read(max_bytes)
+        return StoredObject(info, data, truncated=info.size > max_bytes)
 
     def sign(
         self,

@@ -17,7 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from google.protobuf import struct_pb2
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
@@ -297,24 +298,23 @@ class Visits:
             or not key.startswith(f"photos/{principal.id}/")
         ):
             raise InvalidInput("photo_keys", f"photo {key} is not one of your uploads")
-        info = await self.objects.stat(key)
-        if info is None:
+        stored = await self.objects.read(key, max_bytes=self.settings.photo_max_bytes)
+        if stored is None:
             raise InvalidInput("photo_keys", f"photo {key} has not been uploaded")
-        if info.size > self.settings.photo_max_bytes:
+        if stored.truncated:
             raise InvalidInput(
                 "photo_keys", f"photo {key} is larger than {self.settings.photo_max_bytes} bytes"
             )
-        data = await self.objects.get(key, version_id=info.version_id)
-        facts = await asyncio.to_thread(analyse_photo, data, upload.content_type)
+        facts = await asyncio.to_thread(analyse_photo, stored.data, upload.content_type)
         taken_at = facts.taken_at
         if taken_at is not None and taken_at.tzinfo is None:
             # EXIF without an offset is the camera's local time: the branch's zone.
             taken_at = taken_at.replace(tzinfo=zone)
         return VerifiedPhoto(
             key=key,
-            version_id=info.version_id,
+            version_id=stored.info.version_id,
             content_type=facts.content_type,
-            size_bytes=len(data),
+            size_bytes=len(stored.data),
             sha256=facts.sha256,
             perceptual_hash=facts.perceptual_hash,
             taken_at=taken_at.astimezone(UTC) if taken_at is not None else None,
@@ -542,17 +542,28 @@ class Visits:
         if not photos:
             return []
         limit = self.settings.photo_match_max_distance
+        on_postgres = session.bind.dialect.name == "postgresql"
         conditions: list[Any] = [CheckInPhoto.sha256.in_([p.sha256 for p in photos])]
         for photo in photos:
             if informative(photo.perceptual_hash):
                 probes = band_probes(photo.perceptual_hash, limit)
-                conditions += [
+                shares_a_band = or_(
                     CheckInPhoto.band_0.in_(probes[0]),
                     CheckInPhoto.band_1.in_(probes[1]),
                     CheckInPhoto.band_2.in_(probes[2]),
                     CheckInPhoto.band_3.in_(probes[3]),
-                ]
-        # Plain rows, not ORM objects: a lookup may return a thousand candidates.
+                )
+                if on_postgres:
+                    # The exact distance in the database: only matches travel back.
+                    differing = CheckInPhoto.perceptual_hash.op("#")(
+                        to_signed_64(photo.perceptual_hash)
+                    )
+                    conditions.append(
+                        and_(shares_a_band, func.bit_count(cast(differing, BIT(64))) <= limit)
+                    )
+                else:
+                    conditions.append(shares_a_band)
+        # Plain rows, not ORM objects; the distance is checked again below for SQLite.
         candidates = (
             await session.execute(
                 select(
