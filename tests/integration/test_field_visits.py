@@ -507,3 +507,18 @@ async def test_a_linked_customer_without_a_location_is_accepted_unmeasured(suite
         as_=org.junior,
     )
     assert unknown.codes == ["VALIDATION"]
+
+
+async def test_repeated_visits_to_one_unregistered_place_raise_one_alert(suite: Suite) -> None:
+    org = await make_org(suite)
+    place = offset(SITE, 40_000, 300)  # nowhere near a registered customer
+    start = datetime.now(UTC) - timedelta(days=3)
+    for visit in range(4):
+        spot = offset(place, 30 * visit, 90)  # within a few dozen metres each time
+        found = await check_in(suite, org.junior, spot, start + timedelta(hours=5 * visit))
+        assert "UNREGISTERED_SITE" in codes(found)
+    raised = await alerts(
+        suite, org.manager, kinds=["UNREGISTERED_SITE_REPEATED"], employeeId=org.junior
+    )
+    assert len(raised) == 1  # at the third visit; the fourth extends it
+    assert raised[0]["evidence"]["visits"] == 3
