@@ -20,12 +20,13 @@ from salesguard.service import GrpcServiceApp
 from salesguard.tokens import issue_dev_token
 from salesguard_attendance.server import service as attendance_app
 from salesguard_customers.server import service as customers_app
+from salesguard_orders.server import service as orders_app
 from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
 JWT_SECRET = "tests-jwt-secret-0123456789abcdef"
-SERVICES = ("attendance", "customers")
+SERVICES = ("attendance", "customers", "orders")
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Suite:
             apps: dict[str, GrpcServiceApp[Any]] = {
                 "attendance": attendance_app,
                 "customers": customers_app,
+                "orders": orders_app,
             }
             for name, app in apps.items():
                 settings = app.load_settings(

@@ -15,11 +15,16 @@ from salesguard.db import Database
 from salesguard.service import GrpcServiceApp
 from salesguard_attendance.server import service as attendance_app
 from salesguard_customers.server import service as customers_app
+from salesguard_orders.server import service as orders_app
 from tests.support.servers import PostgresDatabases
 
 pytestmark = pytest.mark.integration
 
-APPS: dict[str, GrpcServiceApp[Any]] = {"attendance": attendance_app, "customers": customers_app}
+APPS: dict[str, GrpcServiceApp[Any]] = {
+    "attendance": attendance_app,
+    "customers": customers_app,
+    "orders": orders_app,
+}
 
 
 def differences(connection: Connection, app: GrpcServiceApp[Any]) -> list[Any]:

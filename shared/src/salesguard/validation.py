@@ -82,3 +82,8 @@ def enum_value(field: str, value: int, allowed: dict[int, E]) -> E:
     if value not in allowed:
         raise InvalidInput(field, f"{field} has an unknown or unspecified value ({value})")
     return allowed[value]
+
+
+def name_key(name: str) -> str:
+    """A name as a matching key: lower-cased, whitespace folded ("ACME  Ltd" = "acme ltd")."""
+    return " ".join(name.lower().split())

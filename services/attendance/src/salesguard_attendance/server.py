@@ -10,6 +10,7 @@ from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.calllogs import CallLogs
+from salesguard_attendance.contacts import Contacts
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
 from salesguard_attendance.models import Alert, Base
@@ -29,7 +30,11 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
         Servicer(
             visits_pb2_grpc.add_VisitsServiceServicer_to_server,
             VisitsServicer(
-                Visits(runtime, detectors), CallLogs(runtime, detectors), detectors, runtime.policy
+                Visits(runtime, detectors),
+                CallLogs(runtime, detectors),
+                detectors,
+                Contacts(runtime.db, runtime.policy),
+                runtime.policy,
             ),
             visits_pb2.DESCRIPTOR.services_by_name["VisitsService"],
         ),

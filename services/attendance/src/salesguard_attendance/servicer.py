@@ -12,6 +12,7 @@ from salesguard.policy import PolicyClient
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp
 from salesguard_attendance.calllogs import CallLogs
+from salesguard_attendance.contacts import Contacts
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
 from salesguard_attendance.visits import Visits
@@ -75,9 +76,15 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
 
 class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
     def __init__(
-        self, visits: Visits, call_logs: CallLogs, detectors: Detectors, policy: PolicyClient
+        self,
+        visits: Visits,
+        call_logs: CallLogs,
+        detectors: Detectors,
+        contacts: Contacts,
+        policy: PolicyClient,
     ) -> None:
         self._visits = visits
+        self._contacts = contacts
         self._call_logs = call_logs
         self._detectors = detectors
         self._policy = policy
@@ -138,3 +145,8 @@ class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
             raise InvalidInput("to", f"at most {MAX_DETECTOR_RANGE.days} days per run")
         raised, employees = await self._detectors.run(start, end, request.employee_id or None)
         return visits_pb2.RunDetectorsResponse(alerts_raised=raised, employees_checked=employees)
+
+    async def SummarizeContacts(
+        self, request: visits_pb2.SummarizeContactsRequest, context: Context
+    ) -> visits_pb2.SummarizeContactsResponse:
+        return await self._contacts.summarize(request)

@@ -9,6 +9,7 @@ from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.errors import InvalidInput
 from salesguard.masking import mask_value
 from salesguard.phones import PHONE_INDEX_KIND
+from salesguard.validation import name_key
 from salesguard_customers.models import Customer
 
 CONTACT_FIELDS = ("phone", "email", "address")
@@ -24,7 +25,7 @@ def normalise_email(raw: str) -> str:
 
 def identity_key(name: str, company: str) -> str:
     """The name+company duplicate criterion, case- and space-insensitive."""
-    return f"{' '.join(name.lower().split())}|{' '.join(company.lower().split())}"
+    return f"{name_key(name)}|{name_key(company)}"
 
 
 @dataclass(frozen=True)

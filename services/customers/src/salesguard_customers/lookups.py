@@ -26,18 +26,22 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
+from salesguard.customers.v1 import customers_pb2
 from salesguard.customers.v1 import lookups_pb2 as pb
 from salesguard.db import Database
 from salesguard.errors import InvalidInput
 from salesguard.policy import Decision, PolicyClient
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.validation import name_key
 from salesguard_customers.models import Customer, FollowUp
 from salesguard_customers.settings import CustomersSettings
 
 NEARBY_ACTION = "customers.nearby"
 MATCH_PHONES_ACTION = "customers.match_phones"
 FOLLOW_UP_MARKS_ACTION = "customers.follow_ups.marks"
+FACTS_ACTION = "customers.facts"
+MAX_FACTS_IDS = 1000
 
 # Limits of the contract (lookups.proto).
 MAX_RADIUS_M = 5000.0
@@ -332,3 +336,32 @@ class Lookups:
                 for employee_id, customer_id, at in rows
             ]
         )
+
+    async def get_customer_facts(
+        self, request: pb.GetCustomerFactsRequest
+    ) -> pb.GetCustomerFactsResponse:
+        """Owner, affiliation, source and registration time of customers; names only as keys."""
+        ids = _ids("customer_ids", request.customer_ids, MAX_FACTS_IDS)
+        await self._allow(FACTS_ACTION)
+        if not ids:
+            return pb.GetCustomerFactsResponse()
+        async with self.db.read() as session:
+            rows = (await session.scalars(select(Customer).where(Customer.id.in_(ids)))).all()
+        by_id = {row.id: row for row in rows}
+        return pb.GetCustomerFactsResponse(customers=[_facts(by_id[i]) for i in ids if i in by_id])
+
+
+def _facts(customer: Customer) -> pb.CustomerFacts:
+    return pb.CustomerFacts(
+        customer_id=customer.id,
+        code=customer.code,
+        owner_id=customer.owner_id or "",
+        team_id=customer.team_id or "",
+        branch_id=customer.branch_id or "",
+        source=customers_pb2.SourceChannel.Value(f"SOURCE_CHANNEL_{customer.source}"),
+        registered_at=to_timestamp(customer.registered_at),
+        first_contact_at=to_timestamp(customer.first_contact_at),
+        status=customers_pb2.CustomerStatus.Value(f"CUSTOMER_STATUS_{customer.status}"),
+        name_key=name_key(customer.name),
+        company_key=name_key(customer.company),
+    )

@@ -187,3 +187,8 @@ class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
         self, request: lookups_pb2.ListFollowUpMarksRequest, context: Context
     ) -> lookups_pb2.ListFollowUpMarksResponse:
         return await self._lookups.list_follow_up_marks(request)
+
+    async def GetCustomerFacts(
+        self, request: lookups_pb2.GetCustomerFactsRequest, context: Context
+    ) -> lookups_pb2.GetCustomerFactsResponse:
+        return await self._lookups.get_customer_facts(request)

@@ -974,3 +974,108 @@ class RunDetectorsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunDetectorsResponse: _TypeAlias = RunDetectorsResponse  # noqa: Y015
+
+@_typing.final
+class ContactQuery(_message.Message):
+    """Contacts of an employee with a customer since a moment (for O6, asked as SYSTEM)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    employee_id: _builtins.str
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        employee_id: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "employee_id", b"employee_id", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactQuery: _TypeAlias = ContactQuery  # noqa: Y015
+
+@_typing.final
+class SummarizeContactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def queries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactQuery]:
+        """At most 5000."""
+
+    def __init__(
+        self,
+        *,
+        queries: _abc.Iterable[Global___ContactQuery] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queries", b"queries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeContactsRequest: _TypeAlias = SummarizeContactsRequest  # noqa: Y015
+
+@_typing.final
+class ContactSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
+    CHECK_INS_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    LAST_CONTACT_AT_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    employee_id: _builtins.str
+    check_ins: _builtins.int
+    """Check-ins linked to the customer, and calls matched to it, since the moment."""
+    calls: _builtins.int
+    @_builtins.property
+    def last_contact_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        employee_id: _builtins.str = ...,
+        check_ins: _builtins.int = ...,
+        calls: _builtins.int = ...,
+        last_contact_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_contact_at", b"last_contact_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "check_ins", b"check_ins", "customer_id", b"customer_id", "employee_id", b"employee_id", "last_contact_at", b"last_contact_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContactSummary: _TypeAlias = ContactSummary  # noqa: Y015
+
+@_typing.final
+class SummarizeContactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summaries(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContactSummary]:
+        """One per query, in the same order."""
+
+    def __init__(
+        self,
+        *,
+        summaries: _abc.Iterable[Global___ContactSummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["summaries", b"summaries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeContactsResponse: _TypeAlias = SummarizeContactsResponse  # noqa: Y015

@@ -85,6 +85,11 @@ class VisitsServiceStub:
                 request_serializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.RunDetectorsRequest.SerializeToString,
                 response_deserializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.RunDetectorsResponse.FromString,
                 _registered_method=True)
+        self.SummarizeContacts = channel.unary_unary(
+                '/salesguard.attendance.v1.VisitsService/SummarizeContacts',
+                request_serializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.SummarizeContactsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.SummarizeContactsResponse.FromString,
+                _registered_method=True)
 
 
 class VisitsServiceServicer:
@@ -151,6 +156,12 @@ class VisitsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeContacts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VisitsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +214,11 @@ def add_VisitsServiceServicer_to_server(servicer, server):
                     servicer.RunDetectors,
                     request_deserializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.RunDetectorsRequest.FromString,
                     response_serializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.RunDetectorsResponse.SerializeToString,
+            ),
+            'SummarizeContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeContacts,
+                    request_deserializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.SummarizeContactsRequest.FromString,
+                    response_serializer=salesguard_dot_attendance_dot_v1_dot_visits__pb2.SummarizeContactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,6 +492,33 @@ class VisitsService:
             '/salesguard.attendance.v1.VisitsService/RunDetectors',
             salesguard_dot_attendance_dot_v1_dot_visits__pb2.RunDetectorsRequest.SerializeToString,
             salesguard_dot_attendance_dot_v1_dot_visits__pb2.RunDetectorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.attendance.v1.VisitsService/SummarizeContacts',
+            salesguard_dot_attendance_dot_v1_dot_visits__pb2.SummarizeContactsRequest.SerializeToString,
+            salesguard_dot_attendance_dot_v1_dot_visits__pb2.SummarizeContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

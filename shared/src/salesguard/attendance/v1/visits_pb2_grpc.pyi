@@ -43,6 +43,7 @@ class VisitsServiceStub:
     ImportCallLogs: _grpc.UnaryUnaryMultiCallable[_visits_pb2.ImportCallLogsRequest, _visits_pb2.ImportCallLogsResponse]
     ListCallLogs: _grpc.UnaryUnaryMultiCallable[_visits_pb2.ListCallLogsRequest, _visits_pb2.ListCallLogsResponse]
     RunDetectors: _grpc.UnaryUnaryMultiCallable[_visits_pb2.RunDetectorsRequest, _visits_pb2.RunDetectorsResponse]
+    SummarizeContacts: _grpc.UnaryUnaryMultiCallable[_visits_pb2.SummarizeContactsRequest, _visits_pb2.SummarizeContactsResponse]
 
 @_typing.type_check_only
 class VisitsServiceAsyncStub(VisitsServiceStub):
@@ -59,6 +60,7 @@ class VisitsServiceAsyncStub(VisitsServiceStub):
     ImportCallLogs: _aio.UnaryUnaryMultiCallable[_visits_pb2.ImportCallLogsRequest, _visits_pb2.ImportCallLogsResponse]  # type: ignore[assignment]
     ListCallLogs: _aio.UnaryUnaryMultiCallable[_visits_pb2.ListCallLogsRequest, _visits_pb2.ListCallLogsResponse]  # type: ignore[assignment]
     RunDetectors: _aio.UnaryUnaryMultiCallable[_visits_pb2.RunDetectorsRequest, _visits_pb2.RunDetectorsResponse]  # type: ignore[assignment]
+    SummarizeContacts: _aio.UnaryUnaryMultiCallable[_visits_pb2.SummarizeContactsRequest, _visits_pb2.SummarizeContactsResponse]  # type: ignore[assignment]
 
 class VisitsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Field visits (A2–A6): plans, geo-verified check-ins with photo evidence, call logs."""
@@ -132,5 +134,12 @@ class VisitsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _visits_pb2.RunDetectorsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_visits_pb2.RunDetectorsResponse, _abc.Awaitable[_visits_pb2.RunDetectorsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SummarizeContacts(
+        self,
+        request: _visits_pb2.SummarizeContactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_visits_pb2.SummarizeContactsResponse, _abc.Awaitable[_visits_pb2.SummarizeContactsResponse]]: ...
 
 def add_VisitsServiceServicer_to_server(servicer: VisitsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

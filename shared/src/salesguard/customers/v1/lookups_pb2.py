@@ -24,33 +24,40 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from salesguard.common.v1 import common_pb2 as salesguard_dot_common_dot_v1_dot_common__pb2
+from salesguard.customers.v1 import customers_pb2 as salesguard_dot_customers_dot_v1_dot_customers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%salesguard/customers/v1/lookups.proto\x12\x17salesguard.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\"\x85\x01\n\x1a\x46indNearbyCustomersRequest\x12\x30\n\x08location\x18\x01 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x10\n\x08radius_m\x18\x02 \x01(\x01\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x14\n\x0c\x63ustomer_ids\x18\x04 \x03(\t\"^\n\x0eNearbyCustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\x12\x12\n\ndistance_m\x18\x04 \x01(\x01\"\x92\x01\n\x1b\x46indNearbyCustomersResponse\x12\x37\n\x06nearby\x18\x01 \x03(\x0b\x32\'.salesguard.customers.v1.NearbyCustomer\x12:\n\trequested\x18\x02 \x03(\x0b\x32\'.salesguard.customers.v1.NearbyCustomer\"1\n\x18MatchPhoneIndexesRequest\x12\x15\n\rphone_indexes\x18\x01 \x03(\t\"H\n\nPhoneMatch\x12\x13\n\x0bphone_index\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\"Q\n\x19MatchPhoneIndexesResponse\x12\x34\n\x07matches\x18\x01 \x03(\x0b\x32#.salesguard.customers.v1.PhoneMatch\"\x82\x01\n\x18ListFollowUpMarksRequest\x12\x14\n\x0c\x65mployee_ids\x18\x01 \x03(\t\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x0c\x46ollowUpMark\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x19ListFollowUpMarksResponse\x12\x34\n\x05marks\x18\x01 \x03(\x0b\x32%.salesguard.customers.v1.FollowUpMark2\x92\x03\n\x15\x43ustomerLookupService\x12\x80\x01\n\x13\x46indNearbyCustomers\x12\x33.salesguard.customers.v1.FindNearbyCustomersRequest\x1a\x34.salesguard.customers.v1.FindNearbyCustomersResponse\x12z\n\x11MatchPhoneIndexes\x12\x31.salesguard.customers.v1.MatchPhoneIndexesRequest\x1a\x32.salesguard.customers.v1.MatchPhoneIndexesResponse\x12z\n\x11ListFollowUpMarks\x12\x31.salesguard.customers.v1.ListFollowUpMarksRequest\x1a\x32.salesguard.customers.v1.ListFollowUpMarksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%salesguard/customers/v1/lookups.proto\x12\x17salesguard.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\x1a\'salesguard/customers/v1/customers.proto\"\x85\x01\n\x1a\x46indNearbyCustomersRequest\x12\x30\n\x08location\x18\x01 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x10\n\x08radius_m\x18\x02 \x01(\x01\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x14\n\x0c\x63ustomer_ids\x18\x04 \x03(\t\"^\n\x0eNearbyCustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\x12\x12\n\ndistance_m\x18\x04 \x01(\x01\"\x92\x01\n\x1b\x46indNearbyCustomersResponse\x12\x37\n\x06nearby\x18\x01 \x03(\x0b\x32\'.salesguard.customers.v1.NearbyCustomer\x12:\n\trequested\x18\x02 \x03(\x0b\x32\'.salesguard.customers.v1.NearbyCustomer\"1\n\x18MatchPhoneIndexesRequest\x12\x15\n\rphone_indexes\x18\x01 \x03(\t\"H\n\nPhoneMatch\x12\x13\n\x0bphone_index\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\"Q\n\x19MatchPhoneIndexesResponse\x12\x34\n\x07matches\x18\x01 \x03(\x0b\x32#.salesguard.customers.v1.PhoneMatch\"\x82\x01\n\x18ListFollowUpMarksRequest\x12\x14\n\x0c\x65mployee_ids\x18\x01 \x03(\t\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x0c\x46ollowUpMark\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x19ListFollowUpMarksResponse\x12\x34\n\x05marks\x18\x01 \x03(\x0b\x32%.salesguard.customers.v1.FollowUpMark\"/\n\x17GetCustomerFactsRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\"\xe9\x02\n\rCustomerFacts\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x10\n\x08owner_id\x18\x03 \x01(\t\x12\x0f\n\x07team_id\x18\x04 \x01(\t\x12\x11\n\tbranch_id\x18\x05 \x01(\t\x12\x36\n\x06source\x18\x06 \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x31\n\rregistered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x66irst_contact_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x06status\x18\t \x01(\x0e\x32\'.salesguard.customers.v1.CustomerStatus\x12\x10\n\x08name_key\x18\n \x01(\t\x12\x13\n\x0b\x63ompany_key\x18\x0b \x01(\t\"U\n\x18GetCustomerFactsResponse\x12\x39\n\tcustomers\x18\x01 \x03(\x0b\x32&.salesguard.customers.v1.CustomerFacts2\x8b\x04\n\x15\x43ustomerLookupService\x12\x80\x01\n\x13\x46indNearbyCustomers\x12\x33.salesguard.customers.v1.FindNearbyCustomersRequest\x1a\x34.salesguard.customers.v1.FindNearbyCustomersResponse\x12z\n\x11MatchPhoneIndexes\x12\x31.salesguard.customers.v1.MatchPhoneIndexesRequest\x1a\x32.salesguard.customers.v1.MatchPhoneIndexesResponse\x12z\n\x11ListFollowUpMarks\x12\x31.salesguard.customers.v1.ListFollowUpMarksRequest\x1a\x32.salesguard.customers.v1.ListFollowUpMarksResponse\x12w\n\x10GetCustomerFacts\x12\x30.salesguard.customers.v1.GetCustomerFactsRequest\x1a\x31.salesguard.customers.v1.GetCustomerFactsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesguard.customers.v1.lookups_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FINDNEARBYCUSTOMERSREQUEST']._serialized_start=135
-  _globals['_FINDNEARBYCUSTOMERSREQUEST']._serialized_end=268
-  _globals['_NEARBYCUSTOMER']._serialized_start=270
-  _globals['_NEARBYCUSTOMER']._serialized_end=364
-  _globals['_FINDNEARBYCUSTOMERSRESPONSE']._serialized_start=367
-  _globals['_FINDNEARBYCUSTOMERSRESPONSE']._serialized_end=513
-  _globals['_MATCHPHONEINDEXESREQUEST']._serialized_start=515
-  _globals['_MATCHPHONEINDEXESREQUEST']._serialized_end=564
-  _globals['_PHONEMATCH']._serialized_start=566
-  _globals['_PHONEMATCH']._serialized_end=638
-  _globals['_MATCHPHONEINDEXESRESPONSE']._serialized_start=640
-  _globals['_MATCHPHONEINDEXESRESPONSE']._serialized_end=721
-  _globals['_LISTFOLLOWUPMARKSREQUEST']._serialized_start=724
-  _globals['_LISTFOLLOWUPMARKSREQUEST']._serialized_end=854
-  _globals['_FOLLOWUPMARK']._serialized_start=856
-  _globals['_FOLLOWUPMARK']._serialized_end=952
-  _globals['_LISTFOLLOWUPMARKSRESPONSE']._serialized_start=954
-  _globals['_LISTFOLLOWUPMARKSRESPONSE']._serialized_end=1035
-  _globals['_CUSTOMERLOOKUPSERVICE']._serialized_start=1038
-  _globals['_CUSTOMERLOOKUPSERVICE']._serialized_end=1440
+  _globals['_FINDNEARBYCUSTOMERSREQUEST']._serialized_start=176
+  _globals['_FINDNEARBYCUSTOMERSREQUEST']._serialized_end=309
+  _globals['_NEARBYCUSTOMER']._serialized_start=311
+  _globals['_NEARBYCUSTOMER']._serialized_end=405
+  _globals['_FINDNEARBYCUSTOMERSRESPONSE']._serialized_start=408
+  _globals['_FINDNEARBYCUSTOMERSRESPONSE']._serialized_end=554
+  _globals['_MATCHPHONEINDEXESREQUEST']._serialized_start=556
+  _globals['_MATCHPHONEINDEXESREQUEST']._serialized_end=605
+  _globals['_PHONEMATCH']._serialized_start=607
+  _globals['_PHONEMATCH']._serialized_end=679
+  _globals['_MATCHPHONEINDEXESRESPONSE']._serialized_start=681
+  _globals['_MATCHPHONEINDEXESRESPONSE']._serialized_end=762
+  _globals['_LISTFOLLOWUPMARKSREQUEST']._serialized_start=765
+  _globals['_LISTFOLLOWUPMARKSREQUEST']._serialized_end=895
+  _globals['_FOLLOWUPMARK']._serialized_start=897
+  _globals['_FOLLOWUPMARK']._serialized_end=993
+  _globals['_LISTFOLLOWUPMARKSRESPONSE']._serialized_start=995
+  _globals['_LISTFOLLOWUPMARKSRESPONSE']._serialized_end=1076
+  _globals['_GETCUSTOMERFACTSREQUEST']._serialized_start=1078
+  _globals['_GETCUSTOMERFACTSREQUEST']._serialized_end=1125
+  _globals['_CUSTOMERFACTS']._serialized_start=1128
+  _globals['_CUSTOMERFACTS']._serialized_end=1489
+  _globals['_GETCUSTOMERFACTSRESPONSE']._serialized_start=1491
+  _globals['_GETCUSTOMERFACTSRESPONSE']._serialized_end=1576
+  _globals['_CUSTOMERLOOKUPSERVICE']._serialized_start=1579
+  _globals['_CUSTOMERLOOKUPSERVICE']._serialized_end=2102
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from salesguard.common.v1 import common_pb2 as _common_pb2
+from salesguard.customers.v1 import customers_pb2 as _customers_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -261,3 +262,101 @@ class ListFollowUpMarksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListFollowUpMarksResponse: _TypeAlias = ListFollowUpMarksResponse  # noqa: Y015
+
+@_typing.final
+class GetCustomerFactsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """At most 1000."""
+
+    def __init__(
+        self,
+        *,
+        customer_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_ids", b"customer_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerFactsRequest: _TypeAlias = GetCustomerFactsRequest  # noqa: Y015
+
+@_typing.final
+class CustomerFacts(_message.Message):
+    """What another service needs to know of a customer to judge a deal: no name,
+    no contact field; the name and company only as normalised matching keys.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    TEAM_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REGISTERED_AT_FIELD_NUMBER: _builtins.int
+    FIRST_CONTACT_AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    NAME_KEY_FIELD_NUMBER: _builtins.int
+    COMPANY_KEY_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    code: _builtins.str
+    owner_id: _builtins.str
+    team_id: _builtins.str
+    branch_id: _builtins.str
+    source: _customers_pb2.SourceChannel.ValueType
+    status: _customers_pb2.CustomerStatus.ValueType
+    name_key: _builtins.str
+    """Lower-cased, whitespace-folded name and company, to match a payer's name."""
+    company_key: _builtins.str
+    @_builtins.property
+    def registered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def first_contact_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        team_id: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+        source: _customers_pb2.SourceChannel.ValueType = ...,
+        registered_at: _timestamp_pb2.Timestamp | None = ...,
+        first_contact_at: _timestamp_pb2.Timestamp | None = ...,
+        status: _customers_pb2.CustomerStatus.ValueType = ...,
+        name_key: _builtins.str = ...,
+        company_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_contact_at", b"first_contact_at", "registered_at", b"registered_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "code", b"code", "company_key", b"company_key", "customer_id", b"customer_id", "first_contact_at", b"first_contact_at", "name_key", b"name_key", "owner_id", b"owner_id", "registered_at", b"registered_at", "source", b"source", "status", b"status", "team_id", b"team_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerFacts: _TypeAlias = CustomerFacts  # noqa: Y015
+
+@_typing.final
+class GetCustomerFactsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customers(self) -> _containers.RepeatedCompositeFieldContainer[Global___CustomerFacts]: ...
+    def __init__(
+        self,
+        *,
+        customers: _abc.Iterable[Global___CustomerFacts] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customers", b"customers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerFactsResponse: _TypeAlias = GetCustomerFactsResponse  # noqa: Y015

@@ -49,6 +49,11 @@ class CustomerLookupServiceStub:
                 request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.ListFollowUpMarksRequest.SerializeToString,
                 response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.ListFollowUpMarksResponse.FromString,
                 _registered_method=True)
+        self.GetCustomerFacts = channel.unary_unary(
+                '/salesguard.customers.v1.CustomerLookupService/GetCustomerFacts',
+                request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerLookupServiceServicer:
@@ -72,6 +77,12 @@ class CustomerLookupServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCustomerFacts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerLookupServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +100,11 @@ def add_CustomerLookupServiceServicer_to_server(servicer, server):
                     servicer.ListFollowUpMarks,
                     request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.ListFollowUpMarksRequest.FromString,
                     response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.ListFollowUpMarksResponse.SerializeToString,
+            ),
+            'GetCustomerFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerFacts,
+                    request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.FromString,
+                    response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +188,33 @@ class CustomerLookupService:
             '/salesguard.customers.v1.CustomerLookupService/ListFollowUpMarks',
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.ListFollowUpMarksRequest.SerializeToString,
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.ListFollowUpMarksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.customers.v1.CustomerLookupService/GetCustomerFacts',
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.SerializeToString,
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

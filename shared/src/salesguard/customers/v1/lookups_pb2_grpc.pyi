@@ -34,6 +34,7 @@ class CustomerLookupServiceStub:
     FindNearbyCustomers: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.FindNearbyCustomersRequest, _lookups_pb2.FindNearbyCustomersResponse]
     MatchPhoneIndexes: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.MatchPhoneIndexesRequest, _lookups_pb2.MatchPhoneIndexesResponse]
     ListFollowUpMarks: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.ListFollowUpMarksRequest, _lookups_pb2.ListFollowUpMarksResponse]
+    GetCustomerFacts: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.GetCustomerFactsRequest, _lookups_pb2.GetCustomerFactsResponse]
 
 @_typing.type_check_only
 class CustomerLookupServiceAsyncStub(CustomerLookupServiceStub):
@@ -41,6 +42,7 @@ class CustomerLookupServiceAsyncStub(CustomerLookupServiceStub):
     FindNearbyCustomers: _aio.UnaryUnaryMultiCallable[_lookups_pb2.FindNearbyCustomersRequest, _lookups_pb2.FindNearbyCustomersResponse]  # type: ignore[assignment]
     MatchPhoneIndexes: _aio.UnaryUnaryMultiCallable[_lookups_pb2.MatchPhoneIndexesRequest, _lookups_pb2.MatchPhoneIndexesResponse]  # type: ignore[assignment]
     ListFollowUpMarks: _aio.UnaryUnaryMultiCallable[_lookups_pb2.ListFollowUpMarksRequest, _lookups_pb2.ListFollowUpMarksResponse]  # type: ignore[assignment]
+    GetCustomerFacts: _aio.UnaryUnaryMultiCallable[_lookups_pb2.GetCustomerFactsRequest, _lookups_pb2.GetCustomerFactsResponse]  # type: ignore[assignment]
 
 class CustomerLookupServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -63,5 +65,12 @@ class CustomerLookupServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _lookups_pb2.ListFollowUpMarksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_lookups_pb2.ListFollowUpMarksResponse, _abc.Awaitable[_lookups_pb2.ListFollowUpMarksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetCustomerFacts(
+        self,
+        request: _lookups_pb2.GetCustomerFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lookups_pb2.GetCustomerFactsResponse, _abc.Awaitable[_lookups_pb2.GetCustomerFactsResponse]]: ...
 
 def add_CustomerLookupServiceServicer_to_server(servicer: CustomerLookupServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,218 @@
+"""Tables of the orders service. Money is stored as integer minor units (cents)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from salesguard.alerts import AlertColumns
+from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
+from salesguard.idempotency import IdempotencyColumns
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(ServiceBase):
+    __abstract__ = True
+    metadata = new_metadata()
+
+
+def format_order_code(number: int) -> str:
+    return f"O-{number:06d}"
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    # The readable code "O-000123" is this number; bank transfers quote it.
+    number: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(32))
+    customer_code: Mapped[str] = mapped_column(String(16), default="")
+    # The customer's owner at submission (O1); the order belongs to its submitter.
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    order_date: Mapped[date] = mapped_column(Date)
+    expected_payment_date: Mapped[date] = mapped_column(Date)
+    source_claim: Mapped[str] = mapped_column(String(32))
+    registered_source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="SUBMITTED")
+    # ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3).
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The customer's name and company as matching keys, to match payers (O5).
+    customer_name_key: Mapped[str] = mapped_column(String(200), default="")
+    customer_company_key: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Set by reconciliation (O5).
+    payment_state: Mapped[str] = mapped_column(String(16), default="UNPAID")
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    fully_paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    shipped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_orders_submitter_submitted", "submitted_by", "submitted_at", "number"),
+        Index("ix_orders_team_submitted", "team_id", "submitted_at", "number"),
+        Index("ix_orders_branch_submitted", "branch_id", "submitted_at", "number"),
+        Index("ix_orders_submitted", "submitted_at", "number"),
+        Index("ix_orders_customer_date", "customer_id", "order_date"),
+        Index("ix_orders_fully_paid", "fully_paid_at"),
+        Index("ix_orders_status_due", "status", "expected_payment_date"),
+    )
+
+    @property
+    def code(self) -> str:
+        return format_order_code(self.number)
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(500), default="")
+    quantity_milli: Mapped[int] = mapped_column(BigInteger)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    discount_basis_points: Mapped[int] = mapped_column(Integer, default=0)
+    line_total_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApprovalStep(Base):
+    """One step of an order's approval chain (O2)."""
+
+    __tablename__ = "approval_steps"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # MANAGER (of the order's branch), FINANCE, or HQ_MANAGER.
+    role: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    approver_id: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_approval_steps_pending", "status", "role"),)
+
+
+class Payment(Base):
+    """A payment received (O4); reversals are recorded on it, never deletions."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    bank_reference: Mapped[str] = mapped_column(String(128), unique=True)
+    payer_name: Mapped[str] = mapped_column(String(200), default="")
+    payer_account: Mapped[str] = mapped_column(String(64), default="")
+    # The payer's name as a matching key (same normalisation as customers' names).
+    payer_key: Mapped[str] = mapped_column(String(200), default="")
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    reference_text: Mapped[str] = mapped_column(String(500), default="")
+    # An order code the remittance text quotes ("O-000123"), extracted when recorded.
+    quoted_order_number: Mapped[int | None] = mapped_column(BigInteger)
+    voucher_key: Mapped[str | None] = mapped_column(String(512))
+    # Given when recorded, or found by reconciliation.
+    stated_order_id: Mapped[str | None] = mapped_column(String(32))
+    order_id: Mapped[str | None] = mapped_column(String(32))
+    customer_id: Mapped[str | None] = mapped_column(String(32))
+    branch_id: Mapped[str | None] = mapped_column(String(64))
+    matched_by: Mapped[str] = mapped_column(String(16), default="")
+    reversed: Mapped[bool] = mapped_column(Boolean, default=False)
+    reversal_kind: Mapped[str | None] = mapped_column(String(16))
+    reversal_reason: Mapped[str] = mapped_column(Text, default="")
+    reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reversed_by: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    statement_id: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_payments_quoted_order", "quoted_order_number"),
+        Index("ix_payments_payer_amount", "payer_key", "amount_minor", "currency"),
+        Index("ix_payments_order", "order_id"),
+        Index("ix_payments_paid", "paid_at", "id"),
+        Index("ix_payments_branch_paid", "branch_id", "paid_at"),
+    )
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    carrier: Mapped[str] = mapped_column(String(100))
+    tracking_number: Mapped[str] = mapped_column(String(100))
+    shipped_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+
+
+class Upload(Base):
+    """A presigned upload handed out: a statement CSV or a payment voucher photo."""
+
+    __tablename__ = "uploads"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    employee_id: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StatementImport(Base):
+    """One import of a bank statement file: applied whole or not at all."""
+
+    __tablename__ = "statement_imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    statement_key: Mapped[str] = mapped_column(String(512), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ReconciliationRun(Base):
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    as_of: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    run_by: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Alert(AlertColumns, Base):
+    pass
+
+
+class IdempotencyKey(IdempotencyColumns, Base):
+    pass

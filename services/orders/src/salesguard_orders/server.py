@@ -1,0 +1,58 @@
+"""The orders service: its servicers wired to the shared runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from salesguard.grpc_server import Servicer
+from salesguard.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_orders import SERVICE_NAME
+from salesguard_orders.diversion import Diversion
+from salesguard_orders.models import Alert, Base
+from salesguard_orders.ordering import Orders
+from salesguard_orders.payments import Payments
+from salesguard_orders.reconciliation import Reconciliation
+from salesguard_orders.servicer import OrdersServicer, PaymentsServicer, ReconciliationServicer
+from salesguard_orders.settings import OrdersSettings
+from salesguard_orders.statements import Statements
+
+
+def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
+    orders = Orders(runtime)
+    return [
+        Servicer(
+            orders_pb2_grpc.add_OrdersServiceServicer_to_server,
+            OrdersServicer(orders),
+            orders_pb2.DESCRIPTOR.services_by_name["OrdersService"],
+        ),
+        Servicer(
+            payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
+            PaymentsServicer(Payments(runtime, orders), Statements(runtime)),
+            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"],
+        ),
+        Servicer(
+            payments_pb2_grpc.add_ReconciliationServiceServicer_to_server,
+            ReconciliationServicer(Reconciliation(runtime, orders), Diversion(runtime)),
+            payments_pb2.DESCRIPTOR.services_by_name["ReconciliationService"],
+        ),
+        runtime.alerts_servicer(Alert),
+    ]
+
+
+async def prepare(runtime: Runtime[OrdersSettings]) -> None:
+    await runtime.objects.ensure_bucket()
+
+
+service = GrpcServiceApp(
+    name=SERVICE_NAME,
+    settings_class=OrdersSettings,
+    metadata=Base.metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    servicers=build_servicers,
+    on_start=prepare,
+)
+
+if __name__ == "__main__":
+    service.main()
