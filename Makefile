@@ -5,8 +5,8 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(HOME)/.local/bin:$(PATH)
 
 UV_SYNC := uv sync --frozen --quiet
-PYTHON_PACKAGES := shared/src services/customers/src services/attendance/src services/orders/src gateway/src
-GENERATED := shared/src/salesguard/common shared/src/salesguard/customers shared/src/salesguard/attendance shared/src/salesguard/orders
+PYTHON_PACKAGES := shared/src services/customers/src services/attendance/src services/orders/src services/commissions/src gateway/src
+GENERATED := shared/src/salesguard/common shared/src/salesguard/customers shared/src/salesguard/attendance shared/src/salesguard/orders shared/src/salesguard/commissions
 
 .PHONY: help
 help: ## list the targets

@@ -19,6 +19,7 @@ import httpx
 from salesguard.service import GrpcServiceApp
 from salesguard.tokens import issue_dev_token
 from salesguard_attendance.server import service as attendance_app
+from salesguard_commissions.server import service as commissions_app
 from salesguard_customers.server import service as customers_app
 from salesguard_orders.server import service as orders_app
 from tests.support.servers import free_port
@@ -26,7 +27,7 @@ from tests.support.servers import free_port
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
 JWT_SECRET = "tests-jwt-secret-0123456789abcdef"
-SERVICES = ("attendance", "customers", "orders")
+SERVICES = ("attendance", "customers", "orders", "commissions")
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Suite:
                 "attendance": attendance_app,
                 "customers": customers_app,
                 "orders": orders_app,
+                "commissions": commissions_app,
             }
             for name, app in apps.items():
                 settings = app.load_settings(

@@ -14,6 +14,7 @@ from salesguard import migrations
 from salesguard.db import Database
 from salesguard.service import GrpcServiceApp
 from salesguard_attendance.server import service as attendance_app
+from salesguard_commissions.server import service as commissions_app
 from salesguard_customers.server import service as customers_app
 from salesguard_orders.server import service as orders_app
 from tests.support.servers import PostgresDatabases
@@ -24,6 +25,7 @@ APPS: dict[str, GrpcServiceApp[Any]] = {
     "attendance": attendance_app,
     "customers": customers_app,
     "orders": orders_app,
+    "commissions": commissions_app,
 }
 
 

@@ -465,6 +465,54 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             conditions.append(model.detected_at < detected_to)
         return conditions
 
+    async def ListAlertTargets(
+        self, request: common_pb2.ListAlertTargetsRequest, context: ServicerContext
+    ) -> common_pb2.ListAlertTargetsResponse:
+        """What alerts of some kinds concern, for services holding work back on them (SYSTEM)."""
+        (await self._policy.decide(current_principal(), "alerts.targets")).require("alerts.targets")
+        kinds = [text("kinds", kind, max_length=64) for kind in request.kinds]
+        if not kinds or len(kinds) > 50:
+            raise InvalidInput("kinds", "name 1 to 50 alert kinds")
+        statuses = [enum_value("statuses", s, STATUS_NAMES) for s in request.statuses] or [
+            "OPEN",
+            "ACKNOWLEDGED",
+        ]
+        model = self._model
+        async with self._db.read() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        model.id,
+                        model.kind,
+                        model.status,
+                        model.resolution,
+                        model.employee_id,
+                        model.customer_id,
+                        model.order_id,
+                    )
+                    .where(model.kind.in_(kinds), model.status.in_(statuses))
+                    .order_by(model.id)
+                )
+            ).all()
+        return common_pb2.ListAlertTargetsResponse(
+            targets=[
+                common_pb2.AlertTarget(
+                    alert_id=row.id,
+                    kind=row.kind,
+                    status=common_pb2.AlertStatus.Value(f"ALERT_STATUS_{row.status}"),
+                    resolution=(
+                        common_pb2.AlertResolution.Value(f"ALERT_RESOLUTION_{row.resolution}")
+                        if row.resolution
+                        else common_pb2.ALERT_RESOLUTION_UNSPECIFIED
+                    ),
+                    employee_id=row.employee_id or "",
+                    customer_id=row.customer_id or "",
+                    order_id=row.order_id or "",
+                )
+                for row in rows
+            ]
+        )
+
     async def UpdateAlert(
         self, request: common_pb2.UpdateAlertRequest, context: ServicerContext
     ) -> common_pb2.UpdateAlertResponse:

@@ -439,3 +439,90 @@ class UpdateAlertResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateAlertResponse: _TypeAlias = UpdateAlertResponse  # noqa: Y015
+
+@_typing.final
+class ListAlertTargetsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KINDS_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___AlertStatus.ValueType]:
+        """Empty: OPEN and ACKNOWLEDGED."""
+
+    def __init__(
+        self,
+        *,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        statuses: _abc.Iterable[Global___AlertStatus.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAlertTargetsRequest: _TypeAlias = ListAlertTargetsRequest  # noqa: Y015
+
+@_typing.final
+class AlertTarget(_message.Message):
+    """What an alert concerns, without its evidence: for services that hold back
+    work on alerts (commissions), asked as SYSTEM.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    alert_id: _builtins.str
+    kind: _builtins.str
+    status: Global___AlertStatus.ValueType
+    resolution: Global___AlertResolution.ValueType
+    employee_id: _builtins.str
+    customer_id: _builtins.str
+    order_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        alert_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        status: Global___AlertStatus.ValueType = ...,
+        resolution: Global___AlertResolution.ValueType = ...,
+        employee_id: _builtins.str = ...,
+        customer_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id", "customer_id", b"customer_id", "employee_id", b"employee_id", "kind", b"kind", "order_id", b"order_id", "resolution", b"resolution", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertTarget: _TypeAlias = AlertTarget  # noqa: Y015
+
+@_typing.final
+class ListAlertTargetsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertTarget]: ...
+    def __init__(
+        self,
+        *,
+        targets: _abc.Iterable[Global___AlertTarget] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAlertTargetsResponse: _TypeAlias = ListAlertTargetsResponse  # noqa: Y015

@@ -46,6 +46,11 @@ class AlertsServiceStub:
                 request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertRequest.SerializeToString,
                 response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertResponse.FromString,
                 _registered_method=True)
+        self.ListAlertTargets = channel.unary_unary(
+                '/salesguard.common.v1.AlertsService/ListAlertTargets',
+                request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsResponse.FromString,
+                _registered_method=True)
 
 
 class AlertsServiceServicer:
@@ -65,6 +70,12 @@ class AlertsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlertTargets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +88,11 @@ def add_AlertsServiceServicer_to_server(servicer, server):
                     servicer.UpdateAlert,
                     request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertRequest.FromString,
                     response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertResponse.SerializeToString,
+            ),
+            'ListAlertTargets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertTargets,
+                    request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsRequest.FromString,
+                    response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +151,33 @@ class AlertsService:
             '/salesguard.common.v1.AlertsService/UpdateAlert',
             salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertRequest.SerializeToString,
             salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertTargets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.common.v1.AlertsService/ListAlertTargets',
+            salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsRequest.SerializeToString,
+            salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,7 @@ class AlertsServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AlertsServiceAsyncStub: ...
     ListAlerts: _grpc.UnaryUnaryMultiCallable[_common_pb2.ListAlertsRequest, _common_pb2.ListAlertsResponse]
     UpdateAlert: _grpc.UnaryUnaryMultiCallable[_common_pb2.UpdateAlertRequest, _common_pb2.UpdateAlertResponse]
+    ListAlertTargets: _grpc.UnaryUnaryMultiCallable[_common_pb2.ListAlertTargetsRequest, _common_pb2.ListAlertTargetsResponse]
 
 @_typing.type_check_only
 class AlertsServiceAsyncStub(AlertsServiceStub):
@@ -47,6 +48,7 @@ class AlertsServiceAsyncStub(AlertsServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListAlerts: _aio.UnaryUnaryMultiCallable[_common_pb2.ListAlertsRequest, _common_pb2.ListAlertsResponse]  # type: ignore[assignment]
     UpdateAlert: _aio.UnaryUnaryMultiCallable[_common_pb2.UpdateAlertRequest, _common_pb2.UpdateAlertResponse]  # type: ignore[assignment]
+    ListAlertTargets: _aio.UnaryUnaryMultiCallable[_common_pb2.ListAlertTargetsRequest, _common_pb2.ListAlertTargetsResponse]  # type: ignore[assignment]
 
 class AlertsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Every service serves its own alerts through this one contract, so the
@@ -66,5 +68,12 @@ class AlertsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _common_pb2.UpdateAlertRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_common_pb2.UpdateAlertResponse, _abc.Awaitable[_common_pb2.UpdateAlertResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListAlertTargets(
+        self,
+        request: _common_pb2.ListAlertTargetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.ListAlertTargetsResponse, _abc.Awaitable[_common_pb2.ListAlertTargetsResponse]]: ...
 
 def add_AlertsServiceServicer_to_server(servicer: AlertsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -935,3 +935,89 @@ class DetectDiversionRiskResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DetectDiversionRiskResponse: _TypeAlias = DetectDiversionRiskResponse  # noqa: Y015
+
+@_typing.final
+class StreamPaymentReversalsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVERSED_FROM_FIELD_NUMBER: _builtins.int
+    REVERSED_TO_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reversed_from(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def reversed_to(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        reversed_from: _timestamp_pb2.Timestamp | None = ...,
+        reversed_to: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reversed_from", b"reversed_from", "reversed_to", b"reversed_to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reversed_from", b"reversed_from", "reversed_to", b"reversed_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamPaymentReversalsRequest: _TypeAlias = StreamPaymentReversalsRequest  # noqa: Y015
+
+@_typing.final
+class PaymentReversal(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    REVERSED_AT_FIELD_NUMBER: _builtins.int
+    SUBMITTED_BY_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    payment_id: _builtins.str
+    order_id: _builtins.str
+    currency: _builtins.str
+    kind: Global___ReversalKind.ValueType
+    submitted_by: _builtins.str
+    branch_id: _builtins.str
+    @_builtins.property
+    def amount(self) -> _common_pb2.Decimal: ...
+    @_builtins.property
+    def reversed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        payment_id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        amount: _common_pb2.Decimal | None = ...,
+        currency: _builtins.str = ...,
+        kind: Global___ReversalKind.ValueType = ...,
+        reversed_at: _timestamp_pb2.Timestamp | None = ...,
+        submitted_by: _builtins.str = ...,
+        branch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "reversed_at", b"reversed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "branch_id", b"branch_id", "currency", b"currency", "kind", b"kind", "order_id", b"order_id", "payment_id", b"payment_id", "reversed_at", b"reversed_at", "submitted_by", b"submitted_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaymentReversal: _TypeAlias = PaymentReversal  # noqa: Y015
+
+@_typing.final
+class StreamPaymentReversalsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVERSALS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def reversals(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentReversal]: ...
+    def __init__(
+        self,
+        *,
+        reversals: _abc.Iterable[Global___PaymentReversal] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reversals", b"reversals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamPaymentReversalsResponse: _TypeAlias = StreamPaymentReversalsResponse  # noqa: Y015

@@ -384,6 +384,11 @@ class ReconciliationServiceStub:
                 request_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.DetectDiversionRiskRequest.SerializeToString,
                 response_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.DetectDiversionRiskResponse.FromString,
                 _registered_method=True)
+        self.StreamPaymentReversals = channel.unary_stream(
+                '/salesguard.orders.v1.ReconciliationService/StreamPaymentReversals',
+                request_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.StreamPaymentReversalsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.StreamPaymentReversalsResponse.FromString,
+                _registered_method=True)
 
 
 class ReconciliationServiceServicer:
@@ -413,6 +418,13 @@ class ReconciliationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamPaymentReversals(self, request, context):
+        """Reversals of matched payments in a time range, for clawbacks (M4); SYSTEM only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReconciliationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -435,6 +447,11 @@ def add_ReconciliationServiceServicer_to_server(servicer, server):
                     servicer.DetectDiversionRisk,
                     request_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.DetectDiversionRiskRequest.FromString,
                     response_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.DetectDiversionRiskResponse.SerializeToString,
+            ),
+            'StreamPaymentReversals': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPaymentReversals,
+                    request_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.StreamPaymentReversalsRequest.FromString,
+                    response_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.StreamPaymentReversalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -545,6 +562,33 @@ class ReconciliationService:
             '/salesguard.orders.v1.ReconciliationService/DetectDiversionRisk',
             salesguard_dot_orders_dot_v1_dot_payments__pb2.DetectDiversionRiskRequest.SerializeToString,
             salesguard_dot_orders_dot_v1_dot_payments__pb2.DetectDiversionRiskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPaymentReversals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/salesguard.orders.v1.ReconciliationService/StreamPaymentReversals',
+            salesguard_dot_orders_dot_v1_dot_payments__pb2.StreamPaymentReversalsRequest.SerializeToString,
+            salesguard_dot_orders_dot_v1_dot_payments__pb2.StreamPaymentReversalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

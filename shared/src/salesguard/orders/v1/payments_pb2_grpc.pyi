@@ -111,6 +111,8 @@ class ReconciliationServiceStub:
     GetReconciliation: _grpc.UnaryUnaryMultiCallable[_payments_pb2.GetReconciliationRequest, _payments_pb2.GetReconciliationResponse]
     StreamValidOrders: _grpc.UnaryStreamMultiCallable[_payments_pb2.StreamValidOrdersRequest, _payments_pb2.StreamValidOrdersResponse]
     DetectDiversionRisk: _grpc.UnaryUnaryMultiCallable[_payments_pb2.DetectDiversionRiskRequest, _payments_pb2.DetectDiversionRiskResponse]
+    StreamPaymentReversals: _grpc.UnaryStreamMultiCallable[_payments_pb2.StreamPaymentReversalsRequest, _payments_pb2.StreamPaymentReversalsResponse]
+    """Reversals of matched payments in a time range, for clawbacks (M4); SYSTEM only."""
 
 @_typing.type_check_only
 class ReconciliationServiceAsyncStub(ReconciliationServiceStub):
@@ -119,6 +121,8 @@ class ReconciliationServiceAsyncStub(ReconciliationServiceStub):
     GetReconciliation: _aio.UnaryUnaryMultiCallable[_payments_pb2.GetReconciliationRequest, _payments_pb2.GetReconciliationResponse]  # type: ignore[assignment]
     StreamValidOrders: _aio.UnaryStreamMultiCallable[_payments_pb2.StreamValidOrdersRequest, _payments_pb2.StreamValidOrdersResponse]  # type: ignore[assignment]
     DetectDiversionRisk: _aio.UnaryUnaryMultiCallable[_payments_pb2.DetectDiversionRiskRequest, _payments_pb2.DetectDiversionRiskResponse]  # type: ignore[assignment]
+    StreamPaymentReversals: _aio.UnaryStreamMultiCallable[_payments_pb2.StreamPaymentReversalsRequest, _payments_pb2.StreamPaymentReversalsResponse]  # type: ignore[assignment]
+    """Reversals of matched payments in a time range, for clawbacks (M4); SYSTEM only."""
 
 class ReconciliationServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -148,5 +152,13 @@ class ReconciliationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payments_pb2.DetectDiversionRiskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payments_pb2.DetectDiversionRiskResponse, _abc.Awaitable[_payments_pb2.DetectDiversionRiskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def StreamPaymentReversals(
+        self,
+        request: _payments_pb2.StreamPaymentReversalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_payments_pb2.StreamPaymentReversalsResponse], _abc.AsyncIterator[_payments_pb2.StreamPaymentReversalsResponse]]:
+        """Reversals of matched payments in a time range, for clawbacks (M4); SYSTEM only."""
 
 def add_ReconciliationServiceServicer_to_server(servicer: ReconciliationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

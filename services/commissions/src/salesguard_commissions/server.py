@@ -1,0 +1,46 @@
+"""The commissions service: its servicers wired to the shared runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
+from salesguard.grpc_server import Servicer
+from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_commissions import SERVICE_NAME
+from salesguard_commissions.models import Alert, Base
+from salesguard_commissions.plans import Plans
+from salesguard_commissions.runs import Runs
+from salesguard_commissions.servicer import CommissionsServicer
+from salesguard_commissions.settings import CommissionsSettings
+from salesguard_commissions.statements import Statements
+
+
+def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]:
+    plans = Plans(runtime)
+    return [
+        Servicer(
+            commissions_pb2_grpc.add_CommissionsServiceServicer_to_server,
+            CommissionsServicer(plans, Runs(runtime, plans), Statements(runtime)),
+            commissions_pb2.DESCRIPTOR.services_by_name["CommissionsService"],
+        ),
+        runtime.alerts_servicer(Alert),
+    ]
+
+
+async def prepare(runtime: Runtime[CommissionsSettings]) -> None:
+    await runtime.objects.ensure_bucket()
+
+
+service = GrpcServiceApp(
+    name=SERVICE_NAME,
+    settings_class=CommissionsSettings,
+    metadata=Base.metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    servicers=build_servicers,
+    on_start=prepare,
+)
+
+if __name__ == "__main__":
+    service.main()

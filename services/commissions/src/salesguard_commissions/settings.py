@@ -1,0 +1,24 @@
+"""Settings of the commissions service (on top of the shared ones)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from salesguard.settings import Settings
+
+
+class CommissionsSettings(Settings):
+    # M1: the rates before any plan is stored, in percent (company channel, personal channel).
+    default_company_rate_percent: str = "5"
+    default_personal_rate_percent: str = "8"
+    # M2: alert kinds that hold a line back while open (or resolved as confirmed).
+    withholding_alert_kinds: tuple[str, ...] = (
+        "FAKE_DEAL_SUSPECTED",
+        "DIVERSION_RISK",
+        "ATTRIBUTION_MISMATCH",
+    )
+    # Customers looked up per GetCustomerFacts call.
+    facts_batch_size: int = Field(default=1000, ge=1, le=1000)
+    # Lines written per INSERT statement.
+    write_batch_size: int = Field(default=5000, ge=100)
+    export_url_ttl_seconds: int = Field(default=300, ge=10, le=3600)
