@@ -93,10 +93,11 @@ _effective_kind(role, kind) := wider if {
 	wider := _tiers.headquarters.widen[kind]
 } else := kind
 
-# Grants per role, as {kind, masked_fields}; roles without any grant are left out.
+# Grants per role, as {kind, masked_fields, values}; roles without any grant are
+# left out. `values` lists what the grant allows under the action's value_check.
 _role_grants[role] := grants if {
 	some role, cfg in _role_cfg
-	grants := {{"kind": kind, "masked_fields": sort(g.masked_fields)} |
+	grants := {{"kind": kind, "masked_fields": sort(g.masked_fields), "values": object.get(g, "values", [])} |
 		some g in cfg.grants
 		kind := _effective_kind(role, g.scope)
 		_available_scopes[kind]
@@ -134,6 +135,13 @@ _role_covers(grants) if {
 	_covers(g.kind)
 }
 
+# A grant of the role covers the resource and every check of the role and grant passes.
+_role_passes(role, grants) if {
+	some g in grants
+	_covers(g.kind)
+	count(_role_checks(role, g)) == 0
+}
+
 # ---------------------------------------------------------------- checks
 
 _read_only_rules(role) := object.get(_role_cfg[role], "read_only_fields", [])
@@ -154,6 +162,43 @@ _fields_missing(role) := {"FIELDS_REQUIRED"} if {
 	not _fields_listed
 } else := set()
 
+# value_check: resource[resource_key] must be one of the covering grant's
+# `values` (e.g. the status an order may be moved to).
+_value_refusals(g) := {_action_cfg.value_check.reason} if {
+	_action_cfg.value_check
+	not _value_allowed(g)
+} else := set()
+
+_value_allowed(g) if {
+	_resource[_action_cfg.value_check.resource_key] in g.values
+}
+
+# step_roles: the role must be listed for the step named by
+# resource[resource_key] (with `hq: true`, only when the subject's hq is true).
+_step := _resource[_action_cfg.step_roles.resource_key]
+
+_step_known if _action_cfg.step_roles.steps[_step]
+
+_step_refusals(role) := {_action_cfg.step_roles.reason} if {
+	_step_known
+	not _holds_step(role)
+} else := set()
+
+_holds_step(role) if {
+	some holder in _action_cfg.step_roles.steps[_step]
+	holder.role == role
+	object.get(holder, "hq", false) == false
+}
+
+_holds_step(role) if {
+	some holder in _action_cfg.step_roles.steps[_step]
+	holder.role == role
+	holder.hq == true
+	input.subject.hq == true
+}
+
+_role_checks(role, g) := (_field_refusals(role) | _step_refusals(role)) | _value_refusals(g)
+
 # Checks that apply to the action whatever the role.
 _action_refusals contains "RESOURCE_REQUIRED" if {
 	_action_cfg.resource_required == true
@@ -166,6 +211,12 @@ _action_refusals contains rule.reason if {
 	_resource[rule.resource_key] == input.subject.id
 }
 
+_action_refusals contains cfg.unknown_reason if {
+	cfg := _action_cfg.step_roles
+	_resource != null
+	not _step_known
+}
+
 _permitting_roles contains role if {
 	_resource == null
 	_role_grants[role]
@@ -174,8 +225,7 @@ _permitting_roles contains role if {
 _permitting_roles contains role if {
 	_resource != null
 	some role, grants in _role_grants
-	_role_covers(grants)
-	count(_field_refusals(role)) == 0
+	_role_passes(role, grants)
 }
 
 _role_refusals contains "OUT_OF_SCOPE" if {
@@ -187,8 +237,10 @@ _role_refusals contains "OUT_OF_SCOPE" if {
 _role_refusals contains reason if {
 	_resource != null
 	some role, grants in _role_grants
-	_role_covers(grants)
-	some reason in _field_refusals(role)
+	not _role_passes(role, grants)
+	some g in grants
+	_covers(g.kind)
+	some reason in _role_checks(role, g)
 }
 
 # ---------------------------------------------------------------- result

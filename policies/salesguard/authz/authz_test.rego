@@ -51,6 +51,23 @@ _emp_other_team := {"employee_id": "e-y", "team_id": "t-2", "branch_id": "b-1"}
 
 _emp_other_branch := {"employee_id": "e-z", "team_id": "t-9", "branch_id": "b-9"}
 
+# Orders (and their shipments) belong to the rep who submitted them.
+_order_junior := {"submitted_by": "e-j", "team_id": "t-1", "branch_id": "b-1"}
+
+_order_senior := {"submitted_by": "e-s", "team_id": "t-1", "branch_id": "b-1"}
+
+_order_manager := {"submitted_by": "e-m", "team_id": null, "branch_id": "b-1"}
+
+_order_teammate := {"submitted_by": "e-x", "team_id": "t-1", "branch_id": "b-1"}
+
+_order_other_team := {"submitted_by": "e-y", "team_id": "t-2", "branch_id": "b-1"}
+
+_order_other_branch := {"submitted_by": "e-z", "team_id": "t-9", "branch_id": "b-9"}
+
+_step(order, step_role) := object.union(order, {"step_role": step_role})
+
+_move(order, to) := object.union(order, {"to": to})
+
 _decide(subject, action, resource) := d if {
 	d := authz.decision with input as {"subject": subject, "action": action, "resource": resource}
 }
@@ -65,10 +82,33 @@ _resource_for("own", subject) := {
 	"new_owner_branch_id": subject.branch,
 	"employee_id": subject.id,
 	"requester_id": subject.id,
+	"submitted_by": subject.id,
 	"fields": ["notes"],
 }
 
 _resource_for("other_requester", subject) := {"requester_id": "e-other", "branch_id": subject.branch}
+
+# Another rep's order in the subject's branch, at the approval step the subject can take.
+_resource_for("order_step", subject) := _step(
+	{"submitted_by": "e-other", "team_id": subject.team, "branch_id": subject.branch},
+	_step_role_for(subject),
+)
+
+# The subject's own order, moved to the one status every permitted role may set.
+_resource_for("own_order_move", subject) := _move(
+	{"submitted_by": subject.id, "team_id": subject.team, "branch_id": subject.branch},
+	_move_for(subject),
+)
+
+_step_role_for(subject) := "FINANCE" if {
+	"FINANCE" in subject.roles
+} else := "HQ_MANAGER" if {
+	subject.hq == true
+} else := "MANAGER"
+
+_move_for(subject) := "CLOSED" if {
+	"FINANCE" in subject.roles
+} else := "CANCELLED"
 
 # ---------------------------------------------------------------- role x action
 
@@ -103,6 +143,31 @@ _matrix := {
 	"calllogs.import": {"resource": "null", "allowed": {"hr", "admin", "system"}},
 	"calllogs.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr"}},
 	"detectors.run": {"resource": "null", "allowed": {"hr", "admin", "system"}},
+	"alerts.targets": {"resource": "null", "allowed": {"system"}},
+	"commissions.plans.write": {"resource": "null", "allowed": {"admin", "finance"}},
+	"commissions.plans.read": {"resource": "null", "allowed": {"admin", "finance", "hr"}},
+	"commissions.run": {"resource": "null", "allowed": {"finance", "system"}},
+	"commissions.lock": {"resource": "null", "allowed": {"finance"}},
+	"commissions.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "finance", "hr"}},
+	"commissions.export": {"resource": "null", "allowed": {"finance"}},
+	"commissions.freeze": {"resource": "null", "allowed": {"hr", "admin", "system"}},
+	"orders.submit": {"resource": "own", "allowed": {"junior", "senior", "manager", "hq_manager"}},
+	"orders.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr", "finance"}},
+	"orders.decide": {"resource": "order_step", "allowed": {"manager", "hq_manager", "finance"}},
+	"orders.transition": {"resource": "own_order_move", "allowed": {"junior", "senior", "manager", "hq_manager", "finance"}},
+	"orders.stream_valid": {"resource": "null", "allowed": {"system"}},
+	"payments.record": {"resource": "null", "allowed": {"finance"}},
+	"payments.reverse": {"resource": "null", "allowed": {"finance"}},
+	"payments.import": {"resource": "null", "allowed": {"finance"}},
+	"payments.upload": {"resource": "null", "allowed": {"finance"}},
+	"payments.read": {"resource": "null", "allowed": {"manager", "hq_manager", "hr", "finance"}},
+	"shipments.record": {"resource": "own", "allowed": {"manager", "hq_manager", "finance"}},
+	"shipments.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr", "finance"}},
+	"reconciliation.run": {"resource": "null", "allowed": {"finance", "system"}},
+	"reconciliation.read": {"resource": "null", "allowed": {"manager", "hq_manager", "finance"}},
+	"diversion.detect": {"resource": "null", "allowed": {"hr", "admin", "system"}},
+	"visits.contact_facts": {"resource": "null", "allowed": {"system"}},
+	"customers.facts": {"resource": "null", "allowed": {"system"}},
 }
 
 test_matrix_covers_every_action if {
@@ -146,8 +211,10 @@ _field_scopes := {
 
 _lookup_masks := ["address", "company", "email", "name", "phone"]
 
-_expected_field_grants(action, name) := [{"scope": scope, "masked_fields": masks}] if {
-	kind := _field_scopes[action][name]
+_expected_field_grants(action, name) := _expected_grants(_field_scopes, action, name)
+
+_expected_grants(scopes, action, name) := [{"scope": scope, "masked_fields": masks}] if {
+	kind := scopes[action][name]
 	scope := [s | some s in _scope_objects(_subjects[name]); s.kind == kind][0]
 	masks := _field_masks(action)
 } else := []
@@ -160,7 +227,7 @@ _scope_objects(subject) := [
 ]
 
 _field_masks(action) := _lookup_masks if {
-	action in {"customers.match_phones", "customers.follow_ups.marks"}
+	action in {"customers.match_phones", "customers.follow_ups.marks", "customers.facts"}
 } else := []
 
 test_field_visit_grants[note] if {
@@ -169,6 +236,38 @@ test_field_visit_grants[note] if {
 	note := sprintf("%s by %s", [action, name])
 	d := _decide(subject, action, _resource_for(_matrix[action].resource, subject))
 	d.grants == _expected_field_grants(action, name)
+	granted := count(d.grants) > 0
+	d.allow == granted
+}
+
+# The one scope each subject gets on the order, payment and shipment actions
+# (absent: refused), on the matrix resource. Nothing is masked but customers.facts.
+_order_scopes := {
+	"orders.submit": {"junior": "own", "senior": "own", "manager": "own", "hq_manager": "own"},
+	"orders.read": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "hr": "all", "finance": "all"},
+	"orders.decide": {"manager": "branch", "hq_manager": "all", "finance": "all"},
+	"orders.transition": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "finance": "all"},
+	"orders.stream_valid": {"system": "all"},
+	"payments.record": {"finance": "all"},
+	"payments.reverse": {"finance": "all"},
+	"payments.import": {"finance": "all"},
+	"payments.upload": {"finance": "all"},
+	"payments.read": {"manager": "branch", "hq_manager": "all", "hr": "all", "finance": "all"},
+	"shipments.record": {"manager": "branch", "hq_manager": "all", "finance": "all"},
+	"shipments.read": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "hr": "all", "finance": "all"},
+	"reconciliation.run": {"finance": "all", "system": "all"},
+	"reconciliation.read": {"manager": "branch", "hq_manager": "all", "finance": "all"},
+	"diversion.detect": {"hr": "all", "admin": "all", "system": "all"},
+	"visits.contact_facts": {"system": "all"},
+	"customers.facts": {"system": "all"},
+}
+
+test_order_grants[note] if {
+	some action, _ in _order_scopes
+	some name, subject in _subjects
+	note := sprintf("%s by %s", [action, name])
+	d := _decide(subject, action, _resource_for(_matrix[action].resource, subject))
+	d.grants == _expected_grants(_order_scopes, action, name)
 	granted := count(d.grants) > 0
 	d.allow == granted
 }
@@ -437,6 +536,11 @@ _resource_cases := {
 	# photos, call logs, detectors, lookups
 	"finance cannot upload photos": {"subject": _subjects.finance, "action": "photos.upload", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"system cannot upload photos": {"subject": _subjects.system, "action": "photos.upload", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	# commission statements: reps their own, managers their branch
+	"junior reads own statement": {"subject": _junior, "action": "commissions.read", "resource": _emp_junior, "allow": true},
+	"junior cannot read a teammate's statement": {"subject": _junior, "action": "commissions.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"manager reads a statement of the branch": {"subject": _manager, "action": "commissions.read", "resource": _emp_teammate, "allow": true},
+	"manager cannot read another branch's statement": {"subject": _manager, "action": "commissions.read", "resource": _emp_other_branch, "reasons": ["OUT_OF_SCOPE"]},
 	"junior reads own call log": {"subject": _junior, "action": "calllogs.read", "resource": _emp_junior, "allow": true},
 	"junior cannot read a teammate's call log": {"subject": _junior, "action": "calllogs.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
 	"senior cannot read a teammate's call log": {"subject": _senior, "action": "calllogs.read", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
@@ -464,6 +568,199 @@ _matches(d, tc) if {
 _matches(d, tc) if {
 	not tc.allow
 	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": tc.reasons}
+}
+
+# ---------------------------------------------------------------- orders, payments, shipments
+
+_all_roles := ["SALES_JUNIOR", "SALES_SENIOR", "MANAGER", "HR", "FINANCE", "ADMIN", "SYSTEM"]
+
+_step_roles := ["MANAGER", "FINANCE", "HQ_MANAGER"]
+
+_refused(reasons) := {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": reasons}
+
+# Refusals first: self-approval, steps the approver does not hold, moves a role may not make.
+test_nobody_decides_own_order[note] if {
+	some name, subject in _subjects
+	some hq in [false, true]
+	some step_role in _step_roles
+	note := sprintf("%s (hq %v) at step %s", [name, hq, step_role])
+	order := _step({"submitted_by": subject.id, "team_id": subject.team, "branch_id": subject.branch}, step_role)
+	d := _decide(object.union(subject, {"roles": _all_roles, "hq": hq}), "orders.decide", order)
+	d.allow == false
+	d.grants == []
+	"SELF_APPROVAL" in d.reasons
+}
+
+test_manager_of_another_branch_cannot_decide_a_manager_step[note] if {
+	some note, tc in {
+		"manager of b-1": {"subject": _manager, "reasons": ["OUT_OF_SCOPE"]},
+		"manager without a branch": {"subject": object.union(_manager, {"branch": null}), "reasons": ["NO_SCOPE"]},
+		"manager of b-1 who is also a rep": {"subject": object.union(_senior, {"roles": ["SALES_SENIOR", "MANAGER"]}), "reasons": ["OUT_OF_SCOPE"]},
+	}
+	_decide(tc.subject, "orders.decide", _step(_order_other_branch, "MANAGER")) == _refused(tc.reasons)
+}
+
+test_non_hq_manager_cannot_decide_an_hq_step[note] if {
+	some note, tc in {
+		"order of the own branch": {"order": _order_teammate, "reasons": ["STEP_ROLE_NOT_HELD"]},
+		"order of another branch": {"order": _order_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	}
+	_decide(_manager, "orders.decide", _step(tc.order, "HQ_MANAGER")) == _refused(tc.reasons)
+}
+
+test_finance_cannot_decide_a_manager_step[note] if {
+	some step_role in ["MANAGER", "HQ_MANAGER"]
+	some order in [_order_teammate, _order_other_branch]
+	note := sprintf("%s step in %s", [step_role, order.branch_id])
+	_decide(_subjects.finance, "orders.decide", _step(order, step_role)) == _refused(["STEP_ROLE_NOT_HELD"])
+}
+
+test_reps_cannot_move_an_order_past_cancelled[note] if {
+	some name in ["junior", "senior"]
+	some to in ["FULFILLED", "CLOSED", "APPROVED", "REJECTED", "SUBMITTED"]
+	note := sprintf("%s to %s", [name, to])
+	subject := object.union(_subjects[name], {"hq": true})
+	order := {"submitted_by": subject.id, "team_id": subject.team, "branch_id": subject.branch}
+	d := _decide(subject, "orders.transition", _move(order, to))
+	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["TRANSITION_NOT_PERMITTED"]}
+}
+
+# Reps see the orders and shipments they submitted, never the team's or the branch's.
+_order_resources := [
+	null, _order_junior, _order_senior, _order_teammate, _order_other_team, _order_other_branch,
+	{"owner_id": "e-j", "team_id": "t-1", "branch_id": "b-1"},
+	{"owner_id": "e-s", "team_id": "t-1", "branch_id": "b-1"},
+]
+
+test_reps_read_only_orders_they_submitted[note] if {
+	some action in ["orders.read", "shipments.read"]
+	some name in ["junior", "senior"]
+	some i, resource in _order_resources
+	note := sprintf("%s by %s on resource %d", [action, name, i])
+	subject := object.union(_subjects[name], {"hq": true})
+	_own_only(_decide(subject, action, resource), subject, _record_holder(resource, "submitted_by", subject))
+}
+
+test_only_system_streams_valid_orders[role] if {
+	some role, _ in _tiers.max_rows
+	d := _decide(object.union(_hq_manager, {"roles": [role]}), "orders.stream_valid", null)
+	is_system := role == "SYSTEM"
+	d.allow == is_system
+}
+
+test_all_other_roles_together_stream_no_orders if {
+	roles := [role | some role in _all_roles; role != "SYSTEM"]
+	d := _decide(object.union(_hq_manager, {"roles": roles}), "orders.stream_valid", null)
+	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["ROLE_NOT_PERMITTED"]}
+}
+
+_finance := _subjects.finance
+
+_manager_finance := object.union(_manager, {"roles": ["MANAGER", "FINANCE"]})
+
+_order_cases := {
+	# orders.submit
+	"junior cannot submit for a teammate": {"subject": _junior, "action": "orders.submit", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot submit for a teammate": {"subject": _senior, "action": "orders.submit", "resource": _emp_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"manager cannot submit for a rep of the branch": {"subject": _manager, "action": "orders.submit", "resource": _emp_junior, "reasons": ["OUT_OF_SCOPE"]},
+	"headquarters manager cannot submit for anyone": {"subject": _hq_manager, "action": "orders.submit", "resource": _emp_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	"a submission names the submitter as employee_id": {"subject": _junior, "action": "orders.submit", "resource": _order_junior, "reasons": ["OUT_OF_SCOPE"]},
+	"submitting needs the submitter": {"subject": _junior, "action": "orders.submit", "resource": null, "reasons": ["RESOURCE_REQUIRED"]},
+	"hr cannot submit orders": {"subject": _hr, "action": "orders.submit", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"finance cannot submit orders": {"subject": _finance, "action": "orders.submit", "resource": _emp_junior, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"junior submits own order": {"subject": _junior, "action": "orders.submit", "resource": _emp_junior, "allow": true},
+	"manager submits own order": {"subject": _manager, "action": "orders.submit", "resource": _emp_manager, "allow": true},
+	# orders.read
+	"junior cannot read a teammate's order": {"subject": _junior, "action": "orders.read", "resource": _order_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot read a teammate's order": {"subject": _senior, "action": "orders.read", "resource": _order_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"a rep reads orders by submitter, not by customer owner": {"subject": _junior, "action": "orders.read", "resource": object.union(_order_teammate, {"owner_id": "e-j"}), "reasons": ["OUT_OF_SCOPE"]},
+	"manager cannot read another branch's order": {"subject": _manager, "action": "orders.read", "resource": _order_other_branch, "reasons": ["OUT_OF_SCOPE"]},
+	"admin cannot read orders": {"subject": _subjects.admin, "action": "orders.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"system cannot read orders": {"subject": _subjects.system, "action": "orders.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"junior reads own order": {"subject": _junior, "action": "orders.read", "resource": _order_junior, "allow": true},
+	"manager reads an order of the branch": {"subject": _manager, "action": "orders.read", "resource": _order_other_team, "allow": true},
+	"headquarters manager reads any order": {"subject": _hq_manager, "action": "orders.read", "resource": _order_other_branch, "allow": true},
+	"finance reads any order": {"subject": _finance, "action": "orders.read", "resource": _order_other_branch, "allow": true},
+	"hr reads any order": {"subject": _hr, "action": "orders.read", "resource": _order_other_branch, "allow": true},
+	# orders.decide
+	"manager cannot decide own order": {"subject": _manager, "action": "orders.decide", "resource": _step(_order_manager, "MANAGER"), "reasons": ["SELF_APPROVAL"]},
+	"manager refused twice over": {"subject": _manager, "action": "orders.decide", "resource": _step(_order_manager, "HQ_MANAGER"), "reasons": ["SELF_APPROVAL", "STEP_ROLE_NOT_HELD"]},
+	"headquarters manager cannot decide own order": {"subject": _hq_manager, "action": "orders.decide", "resource": _step({"submitted_by": "e-hq", "branch_id": "b-hq"}, "HQ_MANAGER"), "reasons": ["SELF_APPROVAL"]},
+	"manager cannot decide a manager step of another branch": {"subject": _manager, "action": "orders.decide", "resource": _step(_order_other_branch, "MANAGER"), "reasons": ["OUT_OF_SCOPE"]},
+	"manager cannot decide an hq step": {"subject": _manager, "action": "orders.decide", "resource": _step(_order_teammate, "HQ_MANAGER"), "reasons": ["STEP_ROLE_NOT_HELD"]},
+	"manager cannot decide a finance step": {"subject": _manager, "action": "orders.decide", "resource": _step(_order_teammate, "FINANCE"), "reasons": ["STEP_ROLE_NOT_HELD"]},
+	"headquarters manager cannot decide a finance step": {"subject": _hq_manager, "action": "orders.decide", "resource": _step(_order_other_branch, "FINANCE"), "reasons": ["STEP_ROLE_NOT_HELD"]},
+	"finance cannot decide a manager step": {"subject": _finance, "action": "orders.decide", "resource": _step(_order_teammate, "MANAGER"), "reasons": ["STEP_ROLE_NOT_HELD"]},
+	"manager and finance: the manager step of another branch stays out of scope": {"subject": _manager_finance, "action": "orders.decide", "resource": _step(_order_other_branch, "MANAGER"), "reasons": ["OUT_OF_SCOPE", "STEP_ROLE_NOT_HELD"]},
+	"an unknown step role is refused": {"subject": _hq_manager, "action": "orders.decide", "resource": _step(_order_teammate, "DIRECTOR"), "reasons": ["UNKNOWN_STEP_ROLE"]},
+	"step roles are case sensitive": {"subject": _manager, "action": "orders.decide", "resource": _step(_order_teammate, "manager"), "reasons": ["UNKNOWN_STEP_ROLE"]},
+	"a decision names the step": {"subject": _finance, "action": "orders.decide", "resource": _order_teammate, "reasons": ["UNKNOWN_STEP_ROLE"]},
+	"deciding needs the order": {"subject": _manager, "action": "orders.decide", "resource": null, "reasons": ["RESOURCE_REQUIRED"]},
+	"senior cannot decide orders": {"subject": _senior, "action": "orders.decide", "resource": _step(_order_teammate, "MANAGER"), "reasons": ["ROLE_NOT_PERMITTED"]},
+	"hr cannot decide orders": {"subject": _hr, "action": "orders.decide", "resource": _step(_order_teammate, "MANAGER"), "reasons": ["ROLE_NOT_PERMITTED"]},
+	"admin cannot decide orders": {"subject": _subjects.admin, "action": "orders.decide", "resource": _step(_order_teammate, "MANAGER"), "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager decides a manager step of the branch": {"subject": _manager, "action": "orders.decide", "resource": _step(_order_teammate, "MANAGER"), "allow": true},
+	"headquarters manager decides a manager step of any branch": {"subject": _hq_manager, "action": "orders.decide", "resource": _step(_order_other_branch, "MANAGER"), "allow": true},
+	"headquarters manager decides an hq step": {"subject": _hq_manager, "action": "orders.decide", "resource": _step(_order_other_branch, "HQ_MANAGER"), "allow": true},
+	"finance decides a finance step of any branch": {"subject": _finance, "action": "orders.decide", "resource": _step(_order_other_branch, "FINANCE"), "allow": true},
+	"manager and finance decide a finance step of another branch": {"subject": _manager_finance, "action": "orders.decide", "resource": _step(_order_other_branch, "FINANCE"), "allow": true},
+	# orders.transition
+	"junior cannot fulfil own order": {"subject": _junior, "action": "orders.transition", "resource": _move(_order_junior, "FULFILLED"), "reasons": ["TRANSITION_NOT_PERMITTED"]},
+	"junior cannot cancel a teammate's order": {"subject": _junior, "action": "orders.transition", "resource": _move(_order_teammate, "CANCELLED"), "reasons": ["OUT_OF_SCOPE"]},
+	"senior cannot cancel a teammate's order": {"subject": _senior, "action": "orders.transition", "resource": _move(_order_teammate, "CANCELLED"), "reasons": ["OUT_OF_SCOPE"]},
+	"a move names the target status": {"subject": _junior, "action": "orders.transition", "resource": _order_junior, "reasons": ["TRANSITION_NOT_PERMITTED"]},
+	"manager cannot approve through a transition": {"subject": _manager, "action": "orders.transition", "resource": _move(_order_teammate, "APPROVED"), "reasons": ["TRANSITION_NOT_PERMITTED"]},
+	"manager cannot move another branch's order": {"subject": _manager, "action": "orders.transition", "resource": _move(_order_other_branch, "FULFILLED"), "reasons": ["OUT_OF_SCOPE"]},
+	"manager cannot fulfil own order from a former branch": {"subject": _manager, "action": "orders.transition", "resource": _move({"submitted_by": "e-m", "branch_id": "b-9"}, "FULFILLED"), "reasons": ["TRANSITION_NOT_PERMITTED"]},
+	"finance cannot fulfil an order": {"subject": _finance, "action": "orders.transition", "resource": _move(_order_teammate, "FULFILLED"), "reasons": ["TRANSITION_NOT_PERMITTED"]},
+	"finance cannot cancel an order": {"subject": _finance, "action": "orders.transition", "resource": _move(_order_teammate, "CANCELLED"), "reasons": ["TRANSITION_NOT_PERMITTED"]},
+	"moving needs the order": {"subject": _manager, "action": "orders.transition", "resource": null, "reasons": ["RESOURCE_REQUIRED"]},
+	"hr cannot move orders": {"subject": _hr, "action": "orders.transition", "resource": _move(_order_teammate, "CANCELLED"), "reasons": ["ROLE_NOT_PERMITTED"]},
+	"system cannot move orders": {"subject": _subjects.system, "action": "orders.transition", "resource": _move(_order_teammate, "CLOSED"), "reasons": ["ROLE_NOT_PERMITTED"]},
+	"junior cancels own order": {"subject": _junior, "action": "orders.transition", "resource": _move(_order_junior, "CANCELLED"), "allow": true},
+	"senior cancels own order": {"subject": _senior, "action": "orders.transition", "resource": _move(_order_senior, "CANCELLED"), "allow": true},
+	"manager fulfils an order of the branch": {"subject": _manager, "action": "orders.transition", "resource": _move(_order_teammate, "FULFILLED"), "allow": true},
+	"manager closes an order of the branch": {"subject": _manager, "action": "orders.transition", "resource": _move(_order_other_team, "CLOSED"), "allow": true},
+	"manager cancels an order of the branch": {"subject": _manager, "action": "orders.transition", "resource": _move(_order_teammate, "CANCELLED"), "allow": true},
+	"manager cancels own order from a former branch": {"subject": _manager, "action": "orders.transition", "resource": _move({"submitted_by": "e-m", "branch_id": "b-9"}, "CANCELLED"), "allow": true},
+	"headquarters manager fulfils any order": {"subject": _hq_manager, "action": "orders.transition", "resource": _move(_order_other_branch, "FULFILLED"), "allow": true},
+	"finance closes any order": {"subject": _finance, "action": "orders.transition", "resource": _move(_order_other_branch, "CLOSED"), "allow": true},
+	# payments, shipments, reconciliation, lookups
+	"manager cannot record payments": {"subject": _manager, "action": "payments.record", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"hr cannot reverse payments": {"subject": _hr, "action": "payments.reverse", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager cannot read another branch's payments": {"subject": _manager, "action": "payments.read", "resource": {"branch_id": "b-9"}, "reasons": ["OUT_OF_SCOPE"]},
+	"junior cannot read payments": {"subject": _junior, "action": "payments.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager cannot record a shipment in another branch": {"subject": _manager, "action": "shipments.record", "resource": {"branch_id": "b-9"}, "reasons": ["OUT_OF_SCOPE"]},
+	"recording a shipment needs the order": {"subject": _finance, "action": "shipments.record", "resource": null, "reasons": ["RESOURCE_REQUIRED"]},
+	"senior cannot record shipments": {"subject": _senior, "action": "shipments.record", "resource": {"branch_id": "b-1"}, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"junior cannot read a teammate's shipments": {"subject": _junior, "action": "shipments.read", "resource": _order_teammate, "reasons": ["OUT_OF_SCOPE"]},
+	"admin cannot read shipments": {"subject": _subjects.admin, "action": "shipments.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager cannot run reconciliation": {"subject": _manager, "action": "reconciliation.run", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"hr cannot read reconciliation": {"subject": _hr, "action": "reconciliation.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager cannot detect diversion": {"subject": _manager, "action": "diversion.detect", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"hr cannot read contact facts": {"subject": _hr, "action": "visits.contact_facts", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"finance cannot read customer facts": {"subject": _finance, "action": "customers.facts", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"manager reads branch payments": {"subject": _manager, "action": "payments.read", "resource": {"branch_id": "b-1"}, "allow": true},
+	"manager records a shipment in the branch": {"subject": _manager, "action": "shipments.record", "resource": {"branch_id": "b-1"}, "allow": true},
+	"finance records a shipment anywhere": {"subject": _finance, "action": "shipments.record", "resource": {"branch_id": "b-9"}, "allow": true},
+	"junior reads own order's shipments": {"subject": _junior, "action": "shipments.read", "resource": _order_junior, "allow": true},
+	"manager reads a branch reconciliation": {"subject": _manager, "action": "reconciliation.read", "resource": {"branch_id": "b-1"}, "allow": true},
+}
+
+test_order_resource[note] if {
+	some note, tc in _order_cases
+	d := _decide(tc.subject, tc.action, tc.resource)
+	_matches(d, tc)
+}
+
+test_customer_facts_hide_names_and_contact if {
+	d := _decide(_subjects.system, "customers.facts", null)
+	d.grants == [{"scope": {"kind": "all"}, "masked_fields": _lookup_masks}]
+}
+
+test_contact_facts_mask_nothing if {
+	d := _decide(_subjects.system, "visits.contact_facts", null)
+	d.grants == [{"scope": {"kind": "all"}, "masked_fields": []}]
 }
 
 # ---------------------------------------------------------------- contract details
@@ -499,7 +796,7 @@ test_junior_never_gets_team_or_branch_scope[action] if {
 }
 
 # Check-ins, call logs and visit plans are a rep's own, never the team's.
-_own_only_reads := {"visits.read", "checkins.read", "calllogs.read"}
+_own_only_reads := {"visits.read", "checkins.read", "calllogs.read", "commissions.read"}
 
 _emp_resources := [null, _emp_junior, _emp_senior, _emp_teammate, _emp_other_team, _emp_other_branch]
 
@@ -509,25 +806,24 @@ test_reps_read_only_their_own_field_records[note] if {
 	some i, resource in _emp_resources
 	note := sprintf("%s by %s on resource %d", [action, name, i])
 	subject := object.union(_subjects[name], {"hq": true})
-	_own_only(_decide(subject, action, resource), subject, resource)
+	_own_only(_decide(subject, action, resource), subject, _record_holder(resource, "employee_id", subject))
 }
 
-# A listing or the rep's own record: one unmasked own grant. Anyone else's: refused.
-_record_employee(resource, subject) := subject.id if {
+# Whose record it is: the subject's own for a listing, else resource[key] (null when absent).
+_record_holder(resource, key, subject) := subject.id if {
 	resource == null
-} else := resource.employee_id
+} else := object.get(resource, key, null)
 
-_own_only(d, subject, resource) if {
-	_record_employee(resource, subject) == subject.id
+# A listing or the rep's own record: one unmasked own grant. Anyone else's: refused.
+_own_only(d, subject, holder) if {
+	holder == subject.id
 	d.grants == [{"scope": {"kind": "own", "employee_id": subject.id}, "masked_fields": []}]
 }
 
-_own_only(d, subject, resource) if {
-	_record_employee(resource, subject) != subject.id
+_own_only(d, subject, holder) if {
+	holder != subject.id
 	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["OUT_OF_SCOPE"]}
 }
-
-_all_roles := ["SALES_JUNIOR", "SALES_SENIOR", "MANAGER", "HR", "FINANCE", "ADMIN", "SYSTEM"]
 
 test_nobody_checks_in_for_someone_else[note] if {
 	some name, subject in _subjects
@@ -614,6 +910,8 @@ test_thresholds_from_data if {
 	authz.thresholds.field_visits == {"photo_missing_streak_days": 3, "unregistered_site_repeats": 3, "unregistered_site_window_days": 30, "unregistered_site_radius_m": 150}
 	authz.thresholds.call_patterns.unregistered_number_repeats == 5
 	authz.thresholds.call_patterns.long_call_factor == 3
+	authz.thresholds.diversion_risk == {"min_orders": 3, "silence_factor": 2, "history_days": 730}
+	authz.thresholds.fake_deal == {"grace_days": 0}
 }
 
 # ---------------------------------------------------------------- tiers are data
@@ -642,6 +940,34 @@ test_tier_change_masks_junior_contact if {
 	tier := {"grants": [{"scope": "own", "masked_fields": ["phone"]}]}
 	d := _decide(_junior, "customers.read", null) with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
 	d.grants == [{"scope": {"kind": "own", "employee_id": "e-j"}, "masked_fields": ["phone"]}]
+}
+
+test_step_roles_are_data[note] if {
+	some note, tc in {
+		"finance takes the hq step": {
+			"steps": {"HQ_MANAGER": [{"role": "FINANCE"}]},
+			"subject": _subjects.finance, "allow": true,
+		},
+		"only an hq manager takes the manager step": {
+			"steps": {"MANAGER": [{"role": "MANAGER", "hq": true}]},
+			"subject": _manager, "allow": false,
+		},
+	}
+	some step_role, _ in tc.steps
+	d := _decide(tc.subject, "orders.decide", _step(_order_teammate, step_role)) with data.salesguard.tiers.actions["orders.decide"].step_roles.steps as tc.steps
+	d.allow == tc.allow
+}
+
+test_transition_targets_are_data if {
+	tier := {"grants": [{"scope": "own", "masked_fields": [], "values": ["CANCELLED", "CLOSED"]}]}
+	d := _decide(_junior, "orders.transition", _move(_order_junior, "CLOSED")) with data.salesguard.tiers.actions["orders.transition"].roles.SALES_JUNIOR as tier
+	d.allow == true
+}
+
+test_a_grant_without_values_moves_nothing if {
+	tier := {"grants": [{"scope": "own", "masked_fields": []}]}
+	d := _decide(_junior, "orders.transition", _move(_order_junior, "CANCELLED")) with data.salesguard.tiers.actions["orders.transition"].roles.SALES_JUNIOR as tier
+	d.reasons == ["TRANSITION_NOT_PERMITTED"]
 }
 
 # ---------------------------------------------------------------- data sanity
@@ -674,4 +1000,23 @@ test_read_only_field_sets_exist[note] if {
 
 test_core_fields if {
 	{f | some f in _tiers.field_sets.core_customer} == {"name", "company", "phone", "email", "source", "source_detail", "first_contact_at"}
+}
+
+test_step_holders_have_a_tier[note] if {
+	some name, action in _tiers.actions
+	some step_role, holders in object.get(action, ["step_roles", "steps"], {})
+	some holder in holders
+	note := sprintf("%s %s %s", [name, step_role, holder.role])
+	count(action.roles[holder.role].grants) > 0
+}
+
+# `values` means something only under a value_check, and there every grant needs them.
+test_grant_values_match_value_checks[note] if {
+	some name, action in _tiers.actions
+	some role, cfg in action.roles
+	some i, g in cfg.grants
+	note := sprintf("%s %s %d", [name, role, i])
+	has_check := object.get(action, "value_check", null) != null
+	has_values := count(object.get(g, "values", [])) > 0
+	has_check == has_values
 }

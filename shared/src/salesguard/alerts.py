@@ -220,6 +220,71 @@ CATALOG: dict[str, AlertKind] = {
             ("Abnormal call pattern", "{summary}"),
             ("通话模式异常", "{summary_zh}"),
         ),
+        _kind(
+            "ATTRIBUTION_MISMATCH",
+            "O3",
+            "MEDIUM",
+            (
+                "Order submitted for another rep's customer",
+                "Order {order_code} for customer {customer_code} was submitted by {submitted_by}, not by the customer's owner {owner_id}.",
+            ),
+            (
+                "订单归属不符",
+                "客户 {customer_code} 的订单 {order_code} 由 {submitted_by} 提交，而非客户负责人 {owner_id}。",
+            ),
+        ),
+        _kind(
+            "UNREGISTERED_CUSTOMER",
+            "O3",
+            "HIGH",
+            (
+                "Order predates the customer's registration",
+                "Order {order_code} is dated {order_date}, but customer {customer_code} was registered only on {registered_on}.",
+            ),
+            (
+                "订单早于客户登记",
+                "订单 {order_code} 的日期为 {order_date}，而客户 {customer_code} 直到 {registered_on} 才登记。",
+            ),
+        ),
+        _kind(
+            "FAKE_DEAL_SUSPECTED",
+            "O5",
+            "HIGH",
+            (
+                "Suspected fake deal",
+                "Order {order_code} ({total} {currency}) was due on {expected_payment_date}: no payment and no shipment {days_past_due} days later.",
+            ),
+            (
+                "疑似虚假订单",
+                "订单 {order_code}（{total} {currency}）应于 {expected_payment_date} 付款，逾期 {days_past_due} 天仍无付款、无发货。",
+            ),
+        ),
+        _kind(
+            "PAYER_MISMATCH",
+            "O5",
+            "MEDIUM",
+            (
+                "Payer differs from the customer",
+                "Payment {bank_reference} ({amount} {currency}) for order {order_code} came from {payer_name}, not from the customer.",
+            ),
+            (
+                "付款人与客户不符",
+                "订单 {order_code} 的付款 {bank_reference}（{amount} {currency}）由 {payer_name} 支付，而非客户本人。",
+            ),
+        ),
+        _kind(
+            "DIVERSION_RISK",
+            "O6",
+            "HIGH",
+            (
+                "Regular customer gone quiet",
+                "No order for {days_silent} days (usual interval {usual_interval_days} days) since {last_order_date}, while the owner visited {visits_since_last_order} times and called {calls_since_last_order} times.",
+            ),
+            (
+                "老客户突然停止下单",
+                "自 {last_order_date} 起已 {days_silent} 天无订单（通常间隔 {usual_interval_days} 天），负责人期间拜访 {visits_since_last_order} 次、通话 {calls_since_last_order} 次。",
+            ),
+        ),
     )
 }
 

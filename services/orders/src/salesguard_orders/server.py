@@ -34,7 +34,7 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
         ),
         Servicer(
             payments_pb2_grpc.add_ReconciliationServiceServicer_to_server,
-            ReconciliationServicer(Reconciliation(runtime, orders), Diversion(runtime)),
+            ReconciliationServicer(Reconciliation(runtime, orders), Diversion(runtime), runtime),
             payments_pb2.DESCRIPTOR.services_by_name["ReconciliationService"],
         ),
         runtime.alerts_servicer(Alert),

@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.orders.v1 import orders_pb2 as pb
 from salesguard.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from salesguard.service import Runtime
 from salesguard_orders.diversion import Diversion
 from salesguard_orders.ordering import Orders
 from salesguard_orders.payments import Payments
 from salesguard_orders.reconciliation import Reconciliation
+from salesguard_orders.reversals import stream_reversals
+from salesguard_orders.settings import OrdersSettings
 from salesguard_orders.statements import Statements
 
 
@@ -93,9 +96,15 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
 
 
 class ReconciliationServicer(payments_pb2_grpc.ReconciliationServiceServicer):
-    def __init__(self, reconciliation: Reconciliation, diversion: Diversion) -> None:
+    def __init__(
+        self,
+        reconciliation: Reconciliation,
+        diversion: Diversion,
+        runtime: Runtime[OrdersSettings],
+    ) -> None:
         self._reconciliation = reconciliation
         self._diversion = diversion
+        self._runtime = runtime
 
     async def RunReconciliation(
         self, request: payments_pb2.RunReconciliationRequest, context: Context
@@ -117,3 +126,9 @@ class ReconciliationServicer(payments_pb2_grpc.ReconciliationServiceServicer):
         self, request: payments_pb2.DetectDiversionRiskRequest, context: Context
     ) -> payments_pb2.DetectDiversionRiskResponse:
         return await self._diversion.detect(request)
+
+    async def StreamPaymentReversals(
+        self, request: payments_pb2.StreamPaymentReversalsRequest, context: Context
+    ) -> AsyncIterator[payments_pb2.StreamPaymentReversalsResponse]:
+        async for batch in stream_reversals(self._runtime, request):
+            yield batch

@@ -1,0 +1,109 @@
+"""What the orders service asks of its peers: customer facts and branch time zones.
+
+Both are asked as the service itself (``Principal.system("orders")``), never as
+the caller: an order's checks need the customer's owner and registration time
+whether or not the submitter may see that customer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
+from salesguard.errors import ErrorCode, ServiceError, Unavailable
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard_orders import SERVICE_NAME
+
+# Branches change rarely (an admin adds one); a missing branch triggers a refresh.
+BRANCH_TTL_SECONDS = 300.0
+BRANCH_MISS_REFRESH_SECONDS = 5.0
+MAX_FACTS_IDS = 1000
+
+
+def day_end(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant after ``day`` in ``zone``, in UTC."""
+    return datetime.combine(day + timedelta(days=1), clock.min, tzinfo=zone).astimezone(UTC)
+
+
+def local_today(zone: ZoneInfo) -> date:
+    return datetime.now(zone).date()
+
+
+def _peer_error(error: ServiceError, what: str) -> ServiceError:
+    """A peer refusing the service itself is a deployment fault, not the caller's."""
+    if error.code in (ErrorCode.FORBIDDEN, ErrorCode.UNAUTHENTICATED):
+        return Unavailable(f"{what} cannot be read ({error.message})")
+    return error
+
+
+class CustomerFacts:
+    """Customer facts from the customers service (owner, source, registration, name keys)."""
+
+    def __init__(self, channels: ServiceChannels) -> None:
+        self._stub = lookups_pb2_grpc.CustomerLookupServiceStub(channels.channel("customers"))
+        self._system = Principal.system(SERVICE_NAME)
+
+    async def get(self, ids: list[str]) -> dict[str, lookups_pb2.CustomerFacts]:
+        """The facts of the customers among ``ids`` that exist, by ID."""
+        wanted = sorted(set(ids))
+        found: dict[str, lookups_pb2.CustomerFacts] = {}
+        for start in range(0, len(wanted), MAX_FACTS_IDS):
+            chunk = wanted[start : start + MAX_FACTS_IDS]
+            try:
+                with acting_as(self._system):
+                    response = await self._stub.GetCustomerFacts(
+                        lookups_pb2.GetCustomerFactsRequest(customer_ids=chunk)
+                    )
+            except ServiceError as error:
+                raise _peer_error(error, "customer facts") from None
+            found.update({facts.customer_id: facts for facts in response.customers})
+        return found
+
+
+class BranchZones:
+    """Each branch's IANA time zone from the people directory, cached."""
+
+    def __init__(self, channels: ServiceChannels) -> None:
+        self._stub = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+        self._system = Principal.system(SERVICE_NAME)
+        self._branches: dict[str, directory_pb2.Branch] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self, *, older_than: float) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < older_than:
+                return  # another request refreshed meanwhile
+            try:
+                with acting_as(self._system):
+                    response = await self._stub.ListBranches(directory_pb2.ListBranchesRequest())
+            except ServiceError as error:
+                raise _peer_error(error, "the branch directory") from None
+            self._branches = {branch.id: branch for branch in response.branches}
+            self._fetched_at = time.monotonic()
+
+    async def branch(self, branch_id: str | None) -> directory_pb2.Branch | None:
+        if not branch_id:
+            return None
+        age = time.monotonic() - self._fetched_at
+        if age >= BRANCH_TTL_SECONDS:
+            await self._refresh(older_than=BRANCH_TTL_SECONDS)
+        elif branch_id not in self._branches and age >= BRANCH_MISS_REFRESH_SECONDS:
+            await self._refresh(older_than=BRANCH_MISS_REFRESH_SECONDS)
+        return self._branches.get(branch_id)
+
+    async def zone(self, branch_id: str | None) -> ZoneInfo:
+        """The branch's time zone; UTC for an unknown branch or zone."""
+        branch = await self.branch(branch_id)
+        if branch is None or not branch.time_zone:
+            return ZoneInfo("UTC")
+        try:
+            return ZoneInfo(branch.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
