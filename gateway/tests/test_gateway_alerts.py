@@ -143,10 +143,11 @@ async def test_alerts_stay_in_the_callers_scope(suite: Suite, alerts: Alerts) ->
     assert (await suite.gql(ALL, as_=other.manager)).ok()["alerts"]["edges"] == []
     # ...and a sales rep none at all: each source refuses.
     refused = await suite.gql(ALL, as_=alerts.org.junior)
-    assert refused.codes == ["FORBIDDEN", "FORBIDDEN"]
+    assert refused.codes == ["FORBIDDEN", "FORBIDDEN", "FORBIDDEN"]
     assert {error["extensions"]["source"] for error in refused.errors} == {
         "customers",
         "attendance",
+        "orders",
     }
     assert not any(alert_id in str(refused.body) for alert_id in alerts.ids)
 

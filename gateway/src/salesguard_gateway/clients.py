@@ -33,6 +33,12 @@ from salesguard.customers.v1 import (
     exports_pb2_grpc,
 )
 from salesguard.grpc_client import ServiceChannels
+from salesguard.orders.v1 import (
+    orders_pb2,
+    orders_pb2_grpc,
+    payments_pb2,
+    payments_pb2_grpc,
+)
 
 RpcCalls = Counter[str]
 _rpc_calls: ContextVar[RpcCalls | None] = ContextVar("salesguard_gateway_rpc_calls", default=None)
@@ -81,6 +87,7 @@ class ServiceClients:
     def __init__(self, channels: ServiceChannels, alert_sources: Sequence[str]) -> None:
         customers = channels.channel("customers")
         attendance = channels.channel("attendance")
+        orders = channels.channel("orders")
         self.customers = _counted(
             customers_pb2_grpc.CustomersServiceStub(customers),
             customers_pb2.DESCRIPTOR,
@@ -105,6 +112,21 @@ class ServiceClients:
             visits_pb2_grpc.VisitsServiceStub(attendance),
             visits_pb2.DESCRIPTOR,
             "VisitsService",
+        )
+        self.orders = _counted(
+            orders_pb2_grpc.OrdersServiceStub(orders),
+            orders_pb2.DESCRIPTOR,
+            "OrdersService",
+        )
+        self.payments = _counted(
+            payments_pb2_grpc.PaymentsServiceStub(orders),
+            payments_pb2.DESCRIPTOR,
+            "PaymentsService",
+        )
+        self.reconciliation = _counted(
+            payments_pb2_grpc.ReconciliationServiceStub(orders),
+            payments_pb2.DESCRIPTOR,
+            "ReconciliationService",
         )
         self.alerts = {
             source: _counted(

@@ -15,14 +15,20 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 
+from salesguard import validation
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.customers.v1 import customers_pb2
 from salesguard.errors import Unauthenticated
+from salesguard.orders.v1 import orders_pb2
 from salesguard_gateway.auth import Caller
 from salesguard_gateway.clients import RpcCalls, ServiceClients
 from salesguard_gateway.settings import GatewaySettings
 
 V = TypeVar("V")
+
+# The services' batch RPCs take at most a page of IDs; a query linking more (say, a
+# reconciliation page and its unmatched payments) costs one more call, not an error.
+MAX_BATCH = validation.MAX_PAGE_SIZE
 
 
 def _by_id(
@@ -43,13 +49,16 @@ class Loaders:
     def __init__(self, clients: ServiceClients) -> None:
         self._clients = clients
         self.employees: DataLoader[str, directory_pb2.Employee | None] = DataLoader(
-            _by_id(self._fetch_employees, _message_id)
+            _by_id(self._fetch_employees, _message_id), max_batch_size=MAX_BATCH
         )
         self.customers: DataLoader[str, customers_pb2.Customer | None] = DataLoader(
-            _by_id(self._fetch_customers, _message_id)
+            _by_id(self._fetch_customers, _message_id), max_batch_size=MAX_BATCH
         )
         self.customers_with_contact: DataLoader[str, customers_pb2.Customer | None] = DataLoader(
-            _by_id(self._fetch_customers_with_contact, _message_id)
+            _by_id(self._fetch_customers_with_contact, _message_id), max_batch_size=MAX_BATCH
+        )
+        self.orders: DataLoader[str, orders_pb2.Order | None] = DataLoader(
+            _by_id(self._fetch_orders, _message_id), max_batch_size=MAX_BATCH
         )
         self._branches: asyncio.Task[dict[str, directory_pb2.Branch]] | None = None
         self._teams: asyncio.Task[dict[str, directory_pb2.Team]] | None = None
@@ -68,6 +77,10 @@ class Loaders:
         self, ids: list[str]
     ) -> Sequence[customers_pb2.Customer]:
         return await self._fetch_customers(ids, include_contact=True)
+
+    async def _fetch_orders(self, ids: list[str]) -> Sequence[orders_pb2.Order]:
+        request = orders_pb2.BatchGetOrdersRequest(ids=ids)
+        return (await self._clients.orders.BatchGetOrders(request)).orders
 
     # Branches and teams are few: one list call per request serves every lookup,
     # however many resolvers ask at once.
@@ -90,7 +103,9 @@ class Loaders:
         return {team.id: team for team in response.teams}
 
 
-def _message_id(message: directory_pb2.Employee | customers_pb2.Customer) -> str:
+def _message_id(
+    message: directory_pb2.Employee | customers_pb2.Customer | orders_pb2.Order,
+) -> str:
     return message.id
 
 

@@ -29,7 +29,7 @@ class GatewaySettings(Settings):
     max_string_length: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Uploads to the embedded profile's local object store (photos, vouchers).
-    max_object_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    max_object_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     # How long a resolved principal (roles, team, branch) is reused.
     principal_cache_seconds: float = Field(default=30.0, ge=0)
@@ -43,7 +43,7 @@ class GatewaySettings(Settings):
     cors_allow_origins: tuple[str, ...] = ()
 
     # Services whose alerts `alerts` federates.
-    alert_sources: tuple[str, ...] = ("customers", "attendance")
+    alert_sources: tuple[str, ...] = ("customers", "attendance", "orders")
 
     @property
     def graphiql_enabled(self) -> bool:

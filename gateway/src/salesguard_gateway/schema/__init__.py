@@ -32,16 +32,27 @@ from salesguard_gateway.schema.audit import AuditQuery
 from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
+from salesguard_gateway.schema.orders import OrdersMutation, OrdersQuery
 from salesguard_gateway.schema.people import PeopleMutation, PeopleQuery
 from salesguard_gateway.schema.visits import VisitsMutation, VisitsQuery
 
 log = logging.getLogger(__name__)
 
 Query = merge_types(
-    "Query", (PeopleQuery, CustomersQuery, ExportsQuery, AuditQuery, AlertsQuery, VisitsQuery)
+    "Query",
+    (
+        PeopleQuery,
+        CustomersQuery,
+        ExportsQuery,
+        AuditQuery,
+        AlertsQuery,
+        VisitsQuery,
+        OrdersQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (PeopleMutation, CustomersMutation, ExportsMutation, VisitsMutation)
+    "Mutation",
+    (PeopleMutation, CustomersMutation, ExportsMutation, VisitsMutation, OrdersMutation),
 )
 
 # Distinct query texts kept parsed and validated (bounded: a public endpoint).

@@ -39,6 +39,7 @@ from salesguard_gateway.schema.common import (
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import Customer, load_customer
+from salesguard_gateway.schema.orders import Order, load_order
 from salesguard_gateway.schema.people import Employee, load_employee
 
 
@@ -84,7 +85,7 @@ class Alert:
     source: str = strawberry.field(description='The service that owns the alert, e.g. "customers".')
     note: str | None
     order_id: strawberry.ID | None = strawberry.field(
-        description="The order concerned; an `order` link comes with the orders service."
+        description="The order concerned, also when the caller may not see it."
     )
     updated_at: datetime | None
     employee_id: strawberry.Private[str]
@@ -97,6 +98,10 @@ class Alert:
     @strawberry.field
     async def customer(self, info: Info) -> Customer | None:
         return await load_customer(info, self.customer_id)
+
+    @described("The order concerned; null when none or not visible to the caller.")
+    async def order(self, info: Info) -> Order | None:
+        return await load_order(info, self.order_id or "")
 
 
 def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:

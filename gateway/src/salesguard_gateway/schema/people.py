@@ -24,6 +24,7 @@ from salesguard_gateway.schema.common import (
 
 if TYPE_CHECKING:
     from salesguard_gateway.schema.customers import Customer
+    from salesguard_gateway.schema.orders import Order
     from salesguard_gateway.schema.visits import CheckIn
 
 
@@ -164,6 +165,17 @@ class Employee:
         from salesguard_gateway.schema.visits import list_check_ins
 
         return await list_check_ins(info, first, after, employee_id=str(self.id))
+
+    @described("Orders this employee submitted, newest first, as far as the caller may see.")
+    async def orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Annotated[Order, strawberry.lazy("salesguard_gateway.schema.orders")]] | None:
+        from salesguard_gateway.schema.orders import list_orders
+
+        return await list_orders(info, first, after, submitted_by=str(self.id))
 
 
 def employee_from_proto(message: directory_pb2.Employee) -> Employee:

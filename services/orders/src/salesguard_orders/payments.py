@@ -29,13 +29,14 @@ from salesguard import money, validation
 from salesguard.common.v1 import common_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
+from salesguard.idempotency import run_idempotent
 from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_orders.models import Order, Payment, Shipment, Upload
+from salesguard_orders.models import IdempotencyKey, Order, Payment, Shipment, Upload
 from salesguard_orders.ordering import ORDER_SCOPE, Orders
 from salesguard_orders.settings import OrdersSettings
 
@@ -471,7 +472,8 @@ class Payments:
                 raise InvalidInput("delivered_at", "delivered_at precedes shipped_at")
             if delivered_at > latest:
                 raise InvalidInput("delivered_at", "delivered_at lies in the future")
-        async with self.db.transaction() as session:
+
+        async def work(session: AsyncSession) -> pb.RecordShipmentResponse:
             order = await session.scalar(
                 select(Order).where(Order.id == order_id).with_for_update()
             )
@@ -516,7 +518,19 @@ class Payments:
                 order.shipped = True
                 order.updated_at = utcnow()
             await session.flush()
-            return shipment_to_proto(shipment)
+            return pb.RecordShipmentResponse(shipment=shipment_to_proto(shipment))
+
+        response = await run_idempotent(
+            self.db,
+            IdempotencyKey,
+            actor_id=principal.id,
+            operation="RecordShipment",
+            key=request.idempotency_key,
+            request=request,
+            response_type=pb.RecordShipmentResponse,
+            work=work,
+        )
+        return response.shipment
 
     async def list_shipments(self, order_id: str) -> list[pb.Shipment]:
         order_id = validation.text("order_id", order_id, required=True, max_length=32)

@@ -469,9 +469,14 @@ class RecordShipmentRequest(_message.Message):
     TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
     SHIPPED_AT_FIELD_NUMBER: _builtins.int
     DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     carrier: _builtins.str
     tracking_number: _builtins.str
+    idempotency_key: _builtins.str
+    """A retried request with the same key returns the first result (the same parcel
+    recorded again is one shipment anyway).
+    """
     @_builtins.property
     def shipped_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -484,10 +489,11 @@ class RecordShipmentRequest(_message.Message):
         tracking_number: _builtins.str = ...,
         shipped_at: _timestamp_pb2.Timestamp | None = ...,
         delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["delivered_at", b"delivered_at", "shipped_at", b"shipped_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "delivered_at", b"delivered_at", "order_id", b"order_id", "shipped_at", b"shipped_at", "tracking_number", b"tracking_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "delivered_at", b"delivered_at", "idempotency_key", b"idempotency_key", "order_id", b"order_id", "shipped_at", b"shipped_at", "tracking_number", b"tracking_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
