@@ -20,14 +20,14 @@ from salesguard.principal import current_principal, principal_metadata
 SERVICES = ("customers", "attendance", "orders", "commissions")
 
 
-class _CallerInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor
-):
-    def __init__(self, secret: bytes, timeout: float) -> None:
+class _Caller:
+    """Signs the current principal into a call's metadata."""
+
+    def __init__(self, secret: bytes, timeout: float | None) -> None:
         self._secret = secret
         self._timeout = timeout
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         for key, value in principal_metadata(current_principal(), self._secret):
             metadata.add(key, value)
@@ -39,25 +39,31 @@ class _CallerInterceptor(
             wait_for_ready=details.wait_for_ready,
         )
 
+
+# grpc.aio files an interceptor under the first call type it implements only, so the
+# unary and the streaming side are two interceptors.
+class _UnaryCaller(_Caller, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        call = await continuation(self._details(client_call_details), request)
+        call = await continuation(self.details(client_call_details), request)
         try:
             return await call
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
 
+
+class _StreamCaller(_Caller, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        call = await continuation(self._details(client_call_details), request)
+        call = await continuation(self.details(client_call_details), request)
 
         async def responses() -> Any:
             try:
@@ -93,7 +99,12 @@ class ServiceChannels:
             tracing = aio_client_interceptors()  # type: ignore[no-untyped-call]
             channel = grpc.aio.insecure_channel(
                 self._addresses[service],
-                interceptors=[*tracing, _CallerInterceptor(self._secret, self._timeout)],
+                interceptors=[
+                    *tracing,
+                    _UnaryCaller(self._secret, self._timeout),
+                    # A stream lasts as long as its data: no default deadline.
+                    _StreamCaller(self._secret, None),
+                ],
                 options=[("grpc.max_receive_message_length", 8 << 20)],
             )
             self._channels[service] = channel

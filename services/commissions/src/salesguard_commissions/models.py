@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from salesguard.alerts import AlertColumns
@@ -54,7 +54,11 @@ class Period(Base):
 
 class Line(Base):
     """One commission or clawback line; the ID is derived from what it is about,
-    so a re-run of an open period writes identical lines (M5)."""
+    so a re-run of an open period writes identical lines (M5).
+
+    The ID is a function of (period, branch, order, kind) alone: the primary key is
+    what allows one line per (period, branch, order, kind), with no second unique index.
+    """
 
     __tablename__ = "lines"
 
@@ -80,7 +84,6 @@ class Line(Base):
     fully_paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
-        UniqueConstraint("period", "branch_id", "order_id", "kind"),
         Index("ix_lines_employee_period", "employee_id", "period"),
         Index("ix_lines_branch_period", "branch_id", "period"),
         Index("ix_lines_order", "order_id", "kind"),

@@ -1,0 +1,245 @@
+"""What the commissions service asks of its peers, always as itself (SYSTEM).
+
+- orders: the stream of valid orders of a branch and period, the stream of
+  payment reversals (M4), and the targets of alerts that hold lines back;
+- customers: each customer's registered source, at most 1000 IDs per call;
+- attendance: the branches with their time zones, and employees' teams.
+
+A peer that refuses the service itself is a deployment fault (its policy lacks
+an action), reported as UNAVAILABLE rather than blamed on the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.common.v1 import common_pb2, common_pb2_grpc
+from salesguard.customers.v1 import customers_pb2, lookups_pb2, lookups_pb2_grpc
+from salesguard.errors import ErrorCode, ServiceError, Unavailable
+from salesguard.grpc_client import ServiceChannels
+from salesguard.orders.v1 import payments_pb2, payments_pb2_grpc
+from salesguard.principal import Principal, acting_as
+from salesguard.validation import enum_names
+from salesguard_commissions import SERVICE_NAME
+
+MAX_FACTS_IDS = 1000
+MAX_EMPLOYEE_IDS = 500
+# Stream messages read ahead of the run's processing.
+STREAM_DEPTH = 4
+M = TypeVar("M")
+SOURCE_NAMES = enum_names(customers_pb2.SourceChannel, "SOURCE_CHANNEL_")
+
+SYSTEM = Principal.system(SERVICE_NAME)
+
+
+def peer_error(error: ServiceError, what: str) -> ServiceError:
+    """A peer refusing the service itself is a deployment fault, not the caller's."""
+    if error.code in (ErrorCode.FORBIDDEN, ErrorCode.UNAUTHENTICATED):
+        return Unavailable(f"{what} cannot be read ({error.message})")
+    return error
+
+
+@dataclass(frozen=True)
+class Withholding:
+    """The alerts that hold lines back, indexed by what they concern.
+
+    An alert naming an order concerns that order; an alert naming a customer
+    and no order (e.g. DIVERSION_RISK) concerns every order of the customer.
+    """
+
+    by_order: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    by_customer: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_targets(cls, targets: Iterable[common_pb2.AlertTarget]) -> Withholding:
+        by_order: dict[str, list[tuple[str, str]]] = {}
+        by_customer: dict[str, list[tuple[str, str]]] = {}
+        for target in targets:
+            if not withholds(target):
+                continue
+            entry = (target.alert_id, target.kind)
+            if target.order_id:
+                by_order.setdefault(target.order_id, []).append(entry)
+            elif target.customer_id:
+                by_customer.setdefault(target.customer_id, []).append(entry)
+        return cls(by_order, by_customer)
+
+    def concerning(self, order_id: str, customer_id: str) -> list[tuple[str, str]]:
+        """(alert ID, kind) of the alerts holding this order back, sorted by ID."""
+        found = self.by_order.get(order_id, []) + self.by_customer.get(customer_id, [])
+        return sorted(set(found))
+
+    def __len__(self) -> int:
+        return sum(map(len, self.by_order.values())) + sum(map(len, self.by_customer.values()))
+
+
+def withholds(target: common_pb2.AlertTarget) -> bool:
+    """Open and acknowledged alerts hold back; a resolved one only when confirmed."""
+    if target.status in (common_pb2.ALERT_STATUS_OPEN, common_pb2.ALERT_STATUS_ACKNOWLEDGED):
+        return True
+    return (
+        target.status == common_pb2.ALERT_STATUS_RESOLVED
+        and target.resolution == common_pb2.ALERT_RESOLUTION_CONFIRMED
+    )
+
+
+class Peers:
+    def __init__(self, channels: ServiceChannels, stream_timeout_seconds: float) -> None:
+        self._channels = channels
+        self._stream_timeout = stream_timeout_seconds
+        self._reconciliation = payments_pb2_grpc.ReconciliationServiceStub(
+            channels.channel("orders")
+        )
+        self._lookups = lookups_pb2_grpc.CustomerLookupServiceStub(channels.channel("customers"))
+        self._directory = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+
+    async def branches(self) -> list[directory_pb2.Branch]:
+        try:
+            with acting_as(SYSTEM):
+                response = await self._directory.ListBranches(directory_pb2.ListBranchesRequest())
+        except ServiceError as error:
+            raise peer_error(error, "the branch directory") from None
+        return sorted(response.branches, key=lambda branch: branch.id)
+
+    async def employees(self, ids: Iterable[str]) -> dict[str, directory_pb2.Employee]:
+        """The employees among ``ids`` that the directory knows, by ID."""
+        wanted = sorted(set(ids))
+        found: dict[str, directory_pb2.Employee] = {}
+        for start in range(0, len(wanted), MAX_EMPLOYEE_IDS):
+            try:
+                with acting_as(SYSTEM):
+                    response = await self._directory.BatchGetEmployees(
+                        directory_pb2.BatchGetEmployeesRequest(
+                            ids=wanted[start : start + MAX_EMPLOYEE_IDS]
+                        )
+                    )
+            except ServiceError as error:
+                raise peer_error(error, "the people directory") from None
+            found.update((employee.id, employee) for employee in response.employees)
+        return found
+
+    async def registered_sources(self, ids: list[str], batch_size: int) -> dict[str, str]:
+        """Each known customer's registered source channel ("WEBSITE", "PERSONAL", ...)."""
+        size = max(1, min(batch_size, MAX_FACTS_IDS))
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), size):
+            try:
+                with acting_as(SYSTEM):
+                    response = await self._lookups.GetCustomerFacts(
+                        lookups_pb2.GetCustomerFactsRequest(customer_ids=ids[start : start + size])
+                    )
+            except ServiceError as error:
+                raise peer_error(error, "customer facts") from None
+            for facts in response.customers:
+                found[facts.customer_id] = SOURCE_NAMES.get(facts.source, "")
+        return found
+
+    async def withholding(
+        self, kinds: Iterable[str], sources: Iterable[str] = ("orders",)
+    ) -> Withholding:
+        """The alert targets that hold lines back: asked once per run, per source service."""
+        request = common_pb2.ListAlertTargetsRequest(
+            kinds=sorted(set(kinds)),
+            statuses=[
+                common_pb2.ALERT_STATUS_OPEN,
+                common_pb2.ALERT_STATUS_ACKNOWLEDGED,
+                common_pb2.ALERT_STATUS_RESOLVED,
+            ],
+        )
+        targets: list[common_pb2.AlertTarget] = []
+        for source in sources:
+            stub = common_pb2_grpc.AlertsServiceStub(self._channels.channel(source))
+            try:
+                with acting_as(SYSTEM):
+                    response = await stub.ListAlertTargets(request, timeout=self._stream_timeout)
+            except ServiceError as error:
+                raise peer_error(error, f"alerts of {source}") from None
+            targets.extend(response.targets)
+        return Withholding.from_targets(targets)
+
+    async def valid_orders(
+        self, branch_id: str, start: Timestamp, end: Timestamp
+    ) -> AsyncIterator[Sequence[payments_pb2.ValidOrder]]:
+        """The valid orders of a branch paid in [start, end), batch by batch."""
+        request = payments_pb2.StreamValidOrdersRequest(
+            paid_from=start, paid_to=end, branch_id=branch_id
+        )
+
+        def call() -> AsyncIterable[payments_pb2.StreamValidOrdersResponse]:
+            stream: AsyncIterable[payments_pb2.StreamValidOrdersResponse] = (
+                self._reconciliation.StreamValidOrders(request, timeout=self._stream_timeout)
+            )
+            return stream
+
+        async for batch in _pumped(call, "valid orders"):
+            if batch.orders:
+                yield batch.orders
+
+    async def reversals(
+        self, start: Timestamp, end: Timestamp
+    ) -> AsyncIterator[list[payments_pb2.PaymentReversal]]:
+        """Reversals of matched payments in [start, end), batch by batch (M4)."""
+        request = payments_pb2.StreamPaymentReversalsRequest(reversed_from=start, reversed_to=end)
+
+        def call() -> AsyncIterable[payments_pb2.StreamPaymentReversalsResponse]:
+            stream: AsyncIterable[payments_pb2.StreamPaymentReversalsResponse] = (
+                self._reconciliation.StreamPaymentReversals(request, timeout=self._stream_timeout)
+            )
+            return stream
+
+        async for batch in _pumped(call, "payment reversals"):
+            if batch.reversals:
+                yield list(batch.reversals)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+async def _pumped(
+    call: Callable[[], AsyncIterable[M]], what: str, depth: int = STREAM_DEPTH
+) -> AsyncIterator[M]:
+    """The messages of a server stream, read by a task of their own acting as the service.
+
+    The task reads ahead at most ``depth`` messages (memory stays bounded) while the
+    caller works on the previous ones, and the service's identity never leaks into the
+    caller's context.
+    """
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=depth)
+
+    async def produce() -> None:
+        try:
+            with acting_as(SYSTEM):
+                async for message in call():
+                    await queue.put(message)
+        except ServiceError as error:
+            await queue.put(_Failed(peer_error(error, what)))
+        except Exception as error:  # handed to the reader, who raises it
+            await queue.put(_Failed(error))
+        else:
+            await queue.put(_END)
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
