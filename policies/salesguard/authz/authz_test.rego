@@ -124,7 +124,7 @@ _matrix := {
 	"customers.export.run": {"resource": "own", "allowed": {"manager", "hq_manager", "hr"}},
 	"audit.read": {"resource": "null", "allowed": {"manager", "hq_manager", "hr"}},
 	"audit.verify": {"resource": "null", "allowed": {"hr", "admin"}},
-	"alerts.read": {"resource": "null", "allowed": {"manager", "hq_manager", "hr"}},
+	"alerts.read": {"resource": "null", "allowed": {"manager", "hq_manager", "hr", "finance"}},
 	"alerts.update": {"resource": "own", "allowed": {"manager", "hq_manager", "hr"}},
 	"directory.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr", "finance", "admin", "system"}},
 	"directory.branches.write": {"resource": "null", "allowed": {"admin"}},
@@ -481,7 +481,7 @@ _resource_cases := {
 	"manager updates a branch alert": {"subject": _manager, "action": "alerts.update", "resource": {"branch_id": "b-1"}, "allow": true},
 	"manager cannot update another branch's alert": {"subject": _manager, "action": "alerts.update", "resource": {"branch_id": "b-9"}, "reasons": ["OUT_OF_SCOPE"]},
 	"hr updates any alert": {"subject": _hr, "action": "alerts.update", "resource": {"branch_id": "b-9"}, "allow": true},
-	"finance cannot read alerts": {"subject": _subjects.finance, "action": "alerts.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"admin cannot read alerts": {"subject": _subjects.admin, "action": "alerts.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 	# directory
 	"junior reads a teammate's entry": {"subject": _junior, "action": "directory.read", "resource": {"employee_id": "e-x", "team_id": "t-1", "branch_id": "b-1"}, "allow": true},
 	"junior cannot read another team's entry": {"subject": _junior, "action": "directory.read", "resource": {"employee_id": "e-y", "team_id": "t-2", "branch_id": "b-1"}, "reasons": ["OUT_OF_SCOPE"]},

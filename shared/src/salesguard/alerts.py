@@ -9,7 +9,7 @@ Raising is idempotent on a dedupe key: a detector re-run raises nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -414,11 +414,17 @@ async def raise_alert(
     result = await session.execute(statement)
     created = bool(result.rowcount)  # type: ignore[attr-defined]
     if created:
-        _raised.add(1, {"kind": draft.kind, "source": source})
-        log.info("alert raised", extra={"kind": draft.kind, "dedupe_key": draft.dedupe_key})
+        announce_raised(source, [values])
+    return created
+
+
+def announce_raised(source: str, alerts: Sequence[Mapping[str, Any]]) -> None:
+    """Count and hand on alerts just written: by raise_alert, or set-based by a service."""
+    for values in alerts:
+        _raised.add(1, {"kind": values["kind"], "source": source})
+        log.info("alert raised", extra={"kind": values["kind"], "dedupe_key": values["dedupe_key"]})
         for listener in _listeners:
             listener(source, values)
-    return created
 
 
 async def raise_alert_now(

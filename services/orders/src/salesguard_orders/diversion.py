@@ -1,17 +1,307 @@
-"""Diversion risk (O6): a regular customer goes quiet while the owner keeps in touch."""
+"""Diversion risk (O6): a regular customer goes quiet while the owner keeps in touch.
+
+One SQL statement finds the customers with a rhythm and their silence: over
+the orders of the last ``history_days`` (not cancelled or rejected), each
+customer's usual interval is the median gap between consecutive order dates
+(window functions: ``lag`` for the gaps, ``row_number``/``count`` to pick the
+middle one or two — the median, not the mean, so one long holiday or a burst
+of orders in a week does not move the rhythm), the last order, and the days
+silent since. Candidates are silent for more than ``silence_factor`` × their
+usual interval. One batched call to attendance (``SummarizeContacts``, as the
+service itself) then asks, for every candidate, how often the last order's
+owner checked in at or called the customer since the day after that order;
+where they did, DIVERSION_RISK is raised once per customer and last order.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Date, Float, Integer, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard.alerts import AlertDraft, raise_alert
+from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
+from salesguard.db import utcnow
 from salesguard.orders.v1 import payments_pb2 as pb
+from salesguard.principal import Principal, acting_as, current_principal
 from salesguard.service import Runtime
+from salesguard.timeutil import to_timestamp
+from salesguard_orders import SERVICE_NAME
+from salesguard_orders.models import Alert, format_order_code
+from salesguard_orders.peers import BranchZones
 from salesguard_orders.settings import OrdersSettings
+from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today, parse_day
+
+log = logging.getLogger(__name__)
+ACTION = "diversion.detect"
+# SummarizeContacts takes at most this many queries per call.
+MAX_CONTACT_QUERIES = 5000
+
+
+@dataclass(frozen=True)
+class DiversionThresholds:
+    min_orders: int = 3
+    silence_factor: float = 2.0
+    history_days: int = 730
+
+
+@dataclass(frozen=True)
+class Candidate:
+    customer_id: str
+    customer_code: str
+    last_order_id: str
+    last_order_number: int
+    last_order_date: date
+    owner_id: str
+    branch_id: str | None
+    orders: int
+    usual_interval_days: float
+    days_silent: int
+
+
+def _statement(d: SqlDialect) -> str:
+    gap = d.days_between("order_date", "previous_date")
+    silent = d.days_between(":as_of", "l.order_date")
+    return f"""
+        WITH history AS (
+            SELECT id, number, customer_id, customer_code, order_date, branch_id,
+                   coalesce(owner_id, submitted_by) AS owner_id
+            FROM orders
+            WHERE status NOT IN ('CANCELLED', 'REJECTED')
+              AND order_date >= :history_start AND order_date <= :as_of
+        ),
+        regulars AS (
+            SELECT customer_id, count(*) AS orders
+            FROM history
+            GROUP BY customer_id
+            HAVING count(*) >= :min_orders AND count(DISTINCT order_date) >= 2
+        ),
+        order_days AS (
+            SELECT DISTINCT h.customer_id, h.order_date
+            FROM history h JOIN regulars r ON r.customer_id = h.customer_id
+        ),
+        gaps AS (
+            SELECT customer_id, {gap} AS gap
+            FROM (
+                SELECT customer_id, order_date,
+                       lag(order_date) OVER (PARTITION BY customer_id ORDER BY order_date)
+                           AS previous_date
+                FROM order_days
+            ) consecutive
+            WHERE previous_date IS NOT NULL
+        ),
+        ranked AS (
+            SELECT customer_id, gap,
+                   row_number() OVER (PARTITION BY customer_id ORDER BY gap) AS position,
+                   count(*) OVER (PARTITION BY customer_id) AS gaps
+            FROM gaps
+        ),
+        medians AS (
+            SELECT customer_id, avg(gap) AS usual_interval
+            FROM ranked
+            WHERE position IN ((gaps + 1) / 2, (gaps + 2) / 2)
+            GROUP BY customer_id
+        ),
+        last_orders AS (
+            SELECT * FROM (
+                SELECT h.*,
+                       row_number() OVER (
+                           PARTITION BY h.customer_id ORDER BY h.order_date DESC, h.number DESC
+                       ) AS recency
+                FROM history h JOIN regulars r ON r.customer_id = h.customer_id
+            ) newest
+            WHERE recency = 1
+        )
+        SELECT l.customer_id, l.customer_code, l.id AS last_order_id, l.number,
+               l.order_date, l.owner_id, l.branch_id, r.orders,
+               m.usual_interval, {silent} AS days_silent,
+               (SELECT count(*) FROM regulars) AS checked
+        FROM last_orders l
+        JOIN regulars r ON r.customer_id = l.customer_id
+        JOIN medians m ON m.customer_id = l.customer_id
+        WHERE m.usual_interval > 0 AND {silent} > :silence_factor * m.usual_interval
+        ORDER BY l.customer_id
+    """  # noqa: S608 (constant fragments, no input)
 
 
 class Diversion:
     def __init__(self, runtime: Runtime[OrdersSettings]) -> None:
         self.runtime = runtime
+        self.db = runtime.db
+        self.policy = runtime.policy
+        self._visits = visits_pb2_grpc.VisitsServiceStub(runtime.channels.channel("attendance"))
+        self._system = Principal.system(SERVICE_NAME)
+        self.zones = BranchZones(runtime.channels)
+        self._query = text(_statement(dialect_of(self.db.engine.dialect.name))).bindparams(
+            bindparam("as_of", type_=Date()),
+            bindparam("history_start", type_=Date()),
+            bindparam("min_orders", type_=Integer()),
+            bindparam("silence_factor", type_=Float()),
+        )
+
+    async def thresholds(self) -> DiversionThresholds:
+        values = (await self.policy.thresholds()).get("diversion_risk") or {}
+        defaults = DiversionThresholds()
+        return DiversionThresholds(
+            min_orders=max(2, int(values.get("min_orders", defaults.min_orders))),
+            silence_factor=float(values.get("silence_factor", defaults.silence_factor)),
+            history_days=int(values.get("history_days", defaults.history_days)),
+        )
 
     async def detect(
         self, request: pb.DetectDiversionRiskRequest
     ) -> pb.DetectDiversionRiskResponse:
-        raise NotImplementedError
+        principal = current_principal()
+        (await self.policy.decide(principal, ACTION)).require(ACTION)
+        as_of = (
+            parse_day("as_of", request.as_of)
+            if request.as_of
+            else await local_today(self.zones, principal)
+        )
+        thresholds = await self.thresholds()
+        checked, candidates = await self.candidates(as_of, thresholds)
+        contacts = await self.contacts(candidates)
+        raised = 0
+        now = utcnow()
+        async with self.db.transaction() as session:
+            for candidate, summary in zip(candidates, contacts, strict=True):
+                if summary.check_ins + summary.calls == 0:
+                    continue
+                raised += await raise_alert(
+                    session,
+                    Alert,
+                    self._draft(candidate, summary, as_of, thresholds, now),
+                    source=SERVICE_NAME,
+                )
+        log.info(
+            "diversion risk detected",
+            extra={"checked": checked, "candidates": len(candidates), "raised": raised},
+        )
+        return pb.DetectDiversionRiskResponse(customers_checked=checked, alerts_raised=raised)
+
+    async def candidates(
+        self, as_of: date, thresholds: DiversionThresholds
+    ) -> tuple[int, list[Candidate]]:
+        """How many customers have a rhythm, and those silent for too long."""
+        params: dict[str, Any] = {
+            "as_of": as_of,
+            "history_start": as_of - timedelta(days=thresholds.history_days),
+            "min_orders": thresholds.min_orders,
+            "silence_factor": thresholds.silence_factor,
+        }
+        async with self.db.read() as session:
+            rows = (await session.execute(self._query, params)).all()
+            checked = 0
+            if not rows:
+                # The count rides on the candidates; without any, ask for it alone.
+                checked = await self._count_regulars(session, params)
+        candidates = []
+        for row in rows:
+            checked = int(row.checked)
+            candidates.append(
+                Candidate(
+                    customer_id=row.customer_id,
+                    customer_code=row.customer_code,
+                    last_order_id=row.last_order_id,
+                    last_order_number=int(row.number),
+                    last_order_date=_as_date(row.order_date),
+                    owner_id=row.owner_id,
+                    branch_id=row.branch_id,
+                    orders=int(row.orders),
+                    usual_interval_days=round(float(row.usual_interval), 1),
+                    days_silent=int(row.days_silent),
+                )
+            )
+        return checked, candidates
+
+    async def _count_regulars(self, session: AsyncSession, params: dict[str, Any]) -> int:
+        query = text(
+            """
+            SELECT count(*) FROM (
+                SELECT customer_id FROM orders
+                WHERE status NOT IN ('CANCELLED', 'REJECTED')
+                  AND order_date >= :history_start AND order_date <= :as_of
+                GROUP BY customer_id
+                HAVING count(*) >= :min_orders AND count(DISTINCT order_date) >= 2
+            ) regulars
+            """
+        ).bindparams(
+            bindparam("as_of", type_=Date()),
+            bindparam("history_start", type_=Date()),
+            bindparam("min_orders", type_=Integer()),
+        )
+        values = {key: params[key] for key in ("as_of", "history_start", "min_orders")}
+        return int(await session.scalar(query, values) or 0)
+
+    async def contacts(self, candidates: list[Candidate]) -> list[visits_pb2.ContactSummary]:
+        """Visits and calls of each candidate's owner since the day after the last order.
+
+        One call for all candidates (attendance takes up to 5000 per call; more are
+        sent in as few calls as that allows).
+        """
+        summaries: list[visits_pb2.ContactSummary] = []
+        for start in range(0, len(candidates), MAX_CONTACT_QUERIES):
+            chunk = candidates[start : start + MAX_CONTACT_QUERIES]
+            request = visits_pb2.SummarizeContactsRequest(
+                queries=[
+                    visits_pb2.ContactQuery(
+                        customer_id=candidate.customer_id,
+                        employee_id=candidate.owner_id,
+                        since=to_timestamp(_since(candidate.last_order_date)),
+                    )
+                    for candidate in chunk
+                ]
+            )
+            with acting_as(self._system):
+                response = await self._visits.SummarizeContacts(request)
+            summaries.extend(response.summaries)
+        return summaries
+
+    def _draft(
+        self,
+        candidate: Candidate,
+        summary: visits_pb2.ContactSummary,
+        as_of: date,
+        thresholds: DiversionThresholds,
+        now: datetime,
+    ) -> AlertDraft:
+        return AlertDraft(
+            kind="DIVERSION_RISK",
+            # Once per customer and last order: a re-run, or a later run while the
+            # customer stays silent, raises nothing new; a new order and a new silence do.
+            dedupe_key=f"DIVERSION_RISK:{candidate.customer_id}:{candidate.last_order_id}",
+            employee_id=candidate.owner_id,
+            customer_id=candidate.customer_id,
+            order_id=candidate.last_order_id,
+            branch_id=candidate.branch_id,
+            detected_at=now,
+            evidence={
+                "customer_code": candidate.customer_code,
+                "owner_id": candidate.owner_id,
+                "usual_interval_days": candidate.usual_interval_days,
+                "days_silent": candidate.days_silent,
+                "silence_factor": thresholds.silence_factor,
+                "orders_in_history": candidate.orders,
+                "history_days": thresholds.history_days,
+                "last_order_date": candidate.last_order_date.isoformat(),
+                "last_order_code": format_order_code(candidate.last_order_number),
+                "visits_since_last_order": summary.check_ins,
+                "calls_since_last_order": summary.calls,
+                "last_contact_at": summary.last_contact_at.ToDatetime(tzinfo=UTC).isoformat(),
+                "as_of": as_of.isoformat(),
+            },
+        )
+
+
+def _since(last_order_date: date) -> datetime:
+    """Contacts count from the day after the last order (that day's visit made the order)."""
+    return datetime.combine(last_order_date + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def _as_date(value: Any) -> date:
+    """A Date column read through text(): a date on PostgreSQL, 'YYYY-MM-DD' on SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,89 @@
+"""The few SQL fragments that differ between PostgreSQL and SQLite, and small shared parsers.
+
+Reconciliation and the diversion detector are written as plain SQL that both
+databases run; where the two spell something differently (a fresh ID, a JSON
+object, date arithmetic, a null-safe comparison, number formatting) the
+statement is rendered once per dialect from these fragments, so every
+statement exists in exactly one text per dialect.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from salesguard.errors import InvalidInput, ServiceError
+from salesguard.principal import Principal
+from salesguard_orders.peers import BranchZones
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SqlDialect:
+    name: str
+    # A fresh 32-hex-digit ID per row, like salesguard.db.new_id().
+    new_id: str
+    # The function that builds a JSON object from alternating keys and values.
+    json_object: str
+    # Null-safe "differs from" (NULL vs NULL is not a difference).
+    differs: str
+
+    def order_code(self, number: str) -> str:
+        """``O-000123``, as models.format_order_code (more digits past 999 999)."""
+        if self.name == "postgresql":
+            return f"'O-' || lpad(({number})::text, greatest(6, length(({number})::text)), '0')"
+        return f"printf('O-%06d', {number})"
+
+    def money(self, minor: str) -> str:
+        """Integer cents as an exact decimal string, '1234.50'."""
+        if self.name == "postgresql":
+            return f"(({minor}) / 100)::text || '.' || lpad((({minor}) % 100)::text, 2, '0')"
+        return f"printf('%d.%02d', ({minor}) / 100, ({minor}) % 100)"
+
+    def days_between(self, later: str, earlier: str) -> str:
+        """Whole days from ``earlier`` to ``later`` (two dates)."""
+        if self.name == "postgresql":
+            return f"(({later}) - ({earlier}))"
+        return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+POSTGRESQL = SqlDialect(
+    name="postgresql",
+    new_id="replace(gen_random_uuid()::text, '-', '')",
+    json_object="json_build_object",
+    differs="IS DISTINCT FROM",
+)
+SQLITE = SqlDialect(
+    name="sqlite",
+    new_id="lower(hex(randomblob(16)))",
+    json_object="json_object",
+    differs="IS NOT",
+)
+
+
+def dialect_of(name: str) -> SqlDialect:
+    return POSTGRESQL if name == "postgresql" else SQLITE
+
+
+def parse_day(field: str, value: str, *, default: date | None = None) -> date:
+    """A civil date 'YYYY-MM-DD'; ``default`` (else today in UTC) when empty."""
+    value = value.strip()
+    if not value:
+        return default or datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, f"{field} must be a date YYYY-MM-DD") from None
+
+
+async def local_today(zones: BranchZones, principal: Principal) -> date:
+    """Today in the caller's branch; in UTC for a service, or when the directory is away
+    (a default date is no reason to fail a run)."""
+    try:
+        zone = await zones.zone(principal.branch_id)
+    except ServiceError as error:
+        log.warning("branch time zone unknown, today in UTC", extra={"error": error.message})
+        return datetime.now(UTC).date()
+    return datetime.now(zone).date()
