@@ -535,6 +535,53 @@ async def test_a_reversal_after_the_lock_claws_back_in_the_next_period(
     assert (total.clawback.value, total.payable.value) == ("-30.00", "0.00")
 
 
+async def test_a_reversal_in_the_locked_month_itself_claws_back_in_the_next_period(
+    suite: Suite, client: Client, people: People
+) -> None:
+    """The month is run and locked before its end, then a payment of that month is reversed
+    within the same month: the next month's run claws it back, once, and later ones leave it."""
+    company = await customer(suite, people.junior, "WEBSITE")
+    start_of_month = datetime.combine(this_month(), datetime.min.time(), SHANGHAI)
+    paid_at = max(datetime.now(SHANGHAI) - timedelta(minutes=5), start_of_month)
+    (order,) = await client.paid_orders(
+        people, [(people.junior, company, "1000.00", COMPANY_CLAIM)], paid_at
+    )
+    branch = people.org.branch
+    await client.run(people.finance, branch, CURRENT)
+    await client.lock(people.finance, branch, CURRENT)
+    with acting_as(people.finance):
+        (payment,) = (
+            await client.payments.ListPayments(
+                payments_pb2.ListPaymentsRequest(
+                    filter=payments_pb2.PaymentFilter(order_id=order.id),
+                    page=common_pb2.PageRequest(page_size=10),
+                )
+            )
+        ).payments
+        await client.payments.ReversePayment(
+            payments_pb2.ReversePaymentRequest(
+                payment_id=payment.id,
+                kind=payments_pb2.REVERSAL_KIND_REFUND,
+                reason="goods returned",
+            )
+        )
+    await client.reconcile(people.finance)
+
+    following = month_of((this_month() + timedelta(days=32)).replace(day=1))
+    after_that = month_of((this_month() + timedelta(days=63)).replace(day=1))
+    for _ in range(2):
+        (summary,) = await client.run(people.finance, branch, following)
+    assert summary.clawback.value == "-50.00"  # 5 % of the company channel's 1000.00
+    statement = await client.statement(people.junior, people.junior.id, following)
+    (clawback,) = [line for line in statement.lines if line.order_id == order.id]
+    assert (clawback.kind, clawback.period) == (CLAWBACK, following)
+    assert CURRENT in clawback.reason and "REFUND" in clawback.reason
+
+    await client.lock(people.finance, branch, following)
+    (later,) = await client.run(people.finance, branch, after_that)
+    assert later.clawback.value == "0.00"  # clawed back once, in the month after the lock
+
+
 # -- M5: determinism -----------------------------------------------------------------------------
 
 

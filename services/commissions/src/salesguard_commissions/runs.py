@@ -10,9 +10,10 @@ A run of a period handles each branch on its own, in the branch's time zone:
    get their registered source in calls of at most 1000 IDs, each order one
    line, written in chunked multi-row INSERTs (memory stays bounded by a batch
    and a chunk);
-3. reversals in the month of payments whose order has a PAYABLE commission
-   line in a LOCKED earlier period, and no clawback yet, add CLAWBACK lines
-   (M4);
+3. reversals up to the month's end (looking back ``clawback_lookback_days``,
+   so one made after its own month was locked is caught too) of payments whose
+   order has a PAYABLE commission line in a LOCKED earlier period, and no
+   clawback in another period yet, add CLAWBACK lines (M4);
 4. the per-period cap is applied set-based, in order of (fully_paid_at, order
    code), and the period row records the run and a summary.
 
@@ -203,7 +204,11 @@ class Runs:
                 )
                 writer = LineWriter(session, self.settings.write_batch_size)
                 stamp_from, stamp_to = to_timestamp(start), to_timestamp(end)
+                reversals_from = to_timestamp(
+                    start - timedelta(days=self.settings.clawback_lookback_days)
+                )
                 assert stamp_from is not None and stamp_to is not None
+                assert reversals_from is not None
                 # Each batch's lookups run while the batch before it is priced and written.
                 ahead: deque[
                     tuple[Sequence[payments_pb2.ValidOrder], asyncio.Task[dict[str, str | None]]]
@@ -220,8 +225,10 @@ class Runs:
                         task.cancel()
                     await asyncio.gather(*(task for _, task in ahead), return_exceptions=True)
                 await writer.flush()
+                # Reversals since well before this month: one made in a month after that
+                # month was locked is clawed back by the next run (M4), once.
                 clawbacks = await self._clawback_rows(
-                    session, context, branch.id, stamp_from, stamp_to
+                    session, context, branch.id, reversals_from, stamp_to
                 )
                 await writer.extend(clawbacks)
                 await writer.flush()
@@ -384,7 +391,8 @@ class Runs:
         start: Timestamp,
         end: Timestamp,
     ) -> list[LineRow]:
-        """CLAWBACK lines for reversals in the month of orders paid out in a locked period (M4)."""
+        """CLAWBACK lines for reversals up to the month's end of orders paid out in a locked
+        period and not clawed back in another period yet (M4)."""
         reversed_orders: dict[str, payments_pb2.PaymentReversal] = {}
         async for batch in self.peers.reversals(start, end):
             for reversal in batch:
