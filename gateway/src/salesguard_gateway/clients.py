@@ -23,6 +23,7 @@ from salesguard.attendance.v1 import (
     visits_pb2,
     visits_pb2_grpc,
 )
+from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.customers.v1 import (
     audit_pb2,
@@ -88,6 +89,7 @@ class ServiceClients:
         customers = channels.channel("customers")
         attendance = channels.channel("attendance")
         orders = channels.channel("orders")
+        commissions = channels.channel("commissions")
         self.customers = _counted(
             customers_pb2_grpc.CustomersServiceStub(customers),
             customers_pb2.DESCRIPTOR,
@@ -127,6 +129,11 @@ class ServiceClients:
             payments_pb2_grpc.ReconciliationServiceStub(orders),
             payments_pb2.DESCRIPTOR,
             "ReconciliationService",
+        )
+        self.commissions = _counted(
+            commissions_pb2_grpc.CommissionsServiceStub(commissions),
+            commissions_pb2.DESCRIPTOR,
+            "CommissionsService",
         )
         self.alerts = {
             source: _counted(

@@ -27,8 +27,9 @@ from strawberry.types.execution import ExecutionContext
 from salesguard_gateway.errors import TypedErrors, log_unexpected
 from salesguard_gateway.execution import fast_execution_context
 from salesguard_gateway.limits import input_limits_factory, limit_rules
-from salesguard_gateway.schema.alerts import AlertsQuery
+from salesguard_gateway.schema.alerts import AlertsMutation, AlertsQuery
 from salesguard_gateway.schema.audit import AuditQuery
+from salesguard_gateway.schema.commissions import CommissionsMutation, CommissionsQuery
 from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
@@ -48,11 +49,20 @@ Query = merge_types(
         AlertsQuery,
         VisitsQuery,
         OrdersQuery,
+        CommissionsQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (PeopleMutation, CustomersMutation, ExportsMutation, VisitsMutation, OrdersMutation),
+    (
+        PeopleMutation,
+        CustomersMutation,
+        ExportsMutation,
+        VisitsMutation,
+        OrdersMutation,
+        CommissionsMutation,
+        AlertsMutation,
+    ),
 )
 
 # Distinct query texts kept parsed and validated (bounded: a public endpoint).

@@ -7,6 +7,15 @@ after the last of its alerts already handed out ("" = from its start). An
 exhausted source is still asked (an empty page), so ``totalCount`` stays the
 sum over every source on every page. A source that fails costs only its own
 alerts: the others are returned with an error entry naming the source.
+
+``updateAlert`` goes to the service that owns the alert. An alert's ``id`` is
+the owning service's own ID (unchanged, so stored IDs and the ``alertIds`` of
+commission lines keep working); ``globalId`` is ``"<source>:<id>"``. The input's
+``id`` takes either; the update is routed by, in this order: the input's
+``source``, the ``<source>:`` prefix of a global ID, else each alert source in
+turn until one owns the ID (alert IDs are UUIDs, so at most one does; a source
+answers NOT_FOUND for an alert it does not have or the caller may not update,
+so a plain ID costs at most one call per source and writes once).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import strawberry
 
 from salesguard.alerts import render
 from salesguard.common.v1 import common_pb2
-from salesguard.errors import InvalidInput, ServiceError
+from salesguard.errors import ErrorCode, InvalidInput, NotFound, ServiceError
 from salesguard_gateway.context import Info
 from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.common import (
@@ -72,7 +81,10 @@ alert_resolution_of = enum_lookup(AlertResolution)
 
 @strawberry.type
 class Alert:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The owning service's ID of the alert.")
+    global_id: strawberry.ID = strawberry.field(
+        description='"<source>:<id>": unique across services; updateAlert takes it as its id.'
+    )
     kind: str = strawberry.field(description='e.g. "LATE_REGISTRATION".')
     rule: str = strawberry.field(description='Code of the rule that raised it, e.g. "C2".')
     severity: Severity | None
@@ -109,6 +121,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     title, text = render(message.kind, evidence, language)
     return Alert(
         id=strawberry.ID(message.id),
+        global_id=strawberry.ID(f"{message.source}:{message.id}"),
         kind=message.kind,
         rule=message.rule,
         severity=severity_of(message.severity),
@@ -245,3 +258,82 @@ class AlertsQuery:
         filter: AlertFilter | None = None,
     ) -> AlertConnection | None:
         return await federated_alerts(info, first, after, filter)
+
+
+@strawberry.input(
+    description=(
+        "Decide an alert. Routed to the service that owns it: by source, by the prefix of a "
+        "globalId, else by asking each alert source in turn."
+    )
+)
+class UpdateAlertInput:
+    id: strawberry.ID = strawberry.field(description="The alert's id, or its globalId.")
+    status: AlertStatus = strawberry.field(
+        description="ACKNOWLEDGED, RESOLVED or DISMISSED; an alert is never reopened (OPEN)."
+    )
+    resolution: AlertResolution | None = strawberry.field(
+        default=None,
+        description=(
+            "With RESOLVED only: CONFIRMED (the suspicion holds; withheld commission stays "
+            "withheld) or CLEARED (released on the next commission run)."
+        ),
+    )
+    note: str | None = None
+    source: str | None = strawberry.field(
+        default=None,
+        description='The service that owns the alert (the alert\'s source, e.g. "orders").',
+    )
+
+
+@strawberry.type
+class UpdateAlertPayload:
+    alert: Alert
+
+
+def alert_route(
+    alert_id: str, source: str | None, sources: tuple[str, ...]
+) -> tuple[list[str], str]:
+    """The sources to ask, in order, and the alert's ID within its source."""
+    prefix, colon, local = alert_id.partition(":")
+    is_global = bool(colon) and prefix in sources and bool(local)
+    if source:
+        if source not in sources:
+            raise InvalidInput("source", f"source must be one of {', '.join(sources)}")
+        if is_global and prefix != source:
+            raise InvalidInput("source", f"the id names the source {prefix}, not {source}")
+        return [source], local if is_global else alert_id
+    if is_global:
+        return [prefix], local
+    return list(sources), alert_id
+
+
+@strawberry.type
+class AlertsMutation:
+    @described(
+        "Acknowledge, resolve (CONFIRMED or CLEARED) or dismiss an alert; managers of its "
+        "branch and HR. NOT_FOUND when unknown or outside the caller's scope."
+    )
+    async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload | None:
+        context = info.context
+        sources, alert_id = alert_route(str(input.id), input.source, tuple(context.clients.alerts))
+        if not alert_id:
+            raise InvalidInput("id", "id is required")
+        request = common_pb2.UpdateAlertRequest(
+            id=alert_id,
+            status=input.status.value,
+            resolution=(
+                input.resolution.value
+                if input.resolution is not None
+                else common_pb2.ALERT_RESOLUTION_UNSPECIFIED
+            ),
+            note=input.note or "",
+        )
+        for source in sources:
+            try:
+                response = await context.clients.alerts[source].UpdateAlert(request)
+            except ServiceError as error:
+                if error.code is ErrorCode.NOT_FOUND:
+                    continue  # not this source's alert (or not the caller's to decide)
+                raise
+            return UpdateAlertPayload(alert=alert_from_proto(response.alert, context.language))
+        raise NotFound(f"alert {input.id} not found")

@@ -1,0 +1,460 @@
+"""Commissions (the commissions service, M1–M5): plans, runs, locks, statements, exports.
+
+A period is a calendar month written ``YYYY-MM`` (in the branch's time zone); the
+service checks it and answers ``VALIDATION`` with ``extensions.field = "period"``.
+Who may do what is the service's decision (policy as code): finance runs, locks
+and exports; a rep reads their own statement, a manager their branch's, HR and
+finance everyone's; admins and finance write plans.
+
+Money and rates are the ``Decimal`` scalar. A statement is one call to the
+service; its lines link orders, customers, employees and branches through the
+request's DataLoaders, so a statement costs a fixed number of calls however
+many lines it has (one more per hundred orders or customers). The lines of a
+statement are a plain list, not a connection: the service answers a statement
+(one employee, one month) whole, with totals that are exactly the sums of its
+lines; paging it would only hide lines from the totals.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from salesguard.commissions.v1 import commissions_pb2 as pb
+from salesguard.common.v1 import common_pb2
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.common import (
+    civil_date,
+    described,
+    enum_lookup,
+    from_civil_date,
+    from_timestamp,
+    optional,
+)
+from salesguard_gateway.schema.customers import Customer, SourceChannel, load_customer, source_of
+from salesguard_gateway.schema.orders import Order, amount, load_order, money, to_decimal
+from salesguard_gateway.schema.people import Branch, Employee, load_branch, load_employee
+
+PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'s time zone.'
+
+# --- enums -------------------------------------------------------------------------
+
+
+@strawberry.enum(description="Whether a commission line is paid out (M2, M3).")
+class LineStatus(Enum):
+    PAYABLE = pb.LINE_STATUS_PAYABLE
+    WITHHELD = pb.LINE_STATUS_WITHHELD
+    PENDING_REVIEW = pb.LINE_STATUS_PENDING_REVIEW
+
+
+@strawberry.enum
+class LineKind(Enum):
+    COMMISSION = pb.LINE_KIND_COMMISSION
+    CLAWBACK = pb.LINE_KIND_CLAWBACK
+
+
+@strawberry.enum(
+    description="A LOCKED period never changes again; corrections go into a later one."
+)
+class PeriodStatus(Enum):
+    OPEN = pb.PERIOD_STATUS_OPEN
+    LOCKED = pb.PERIOD_STATUS_LOCKED
+
+
+line_status_of = enum_lookup(LineStatus)
+line_kind_of = enum_lookup(LineKind)
+period_status_of = enum_lookup(PeriodStatus)
+
+
+# --- plans -------------------------------------------------------------------------
+
+
+@strawberry.type(
+    description="A commission plan version (M1): rates by source class, optional caps."
+)
+class CommissionPlan:
+    id: strawberry.ID
+    version: int = strawberry.field(description="0: the service's default rates.")
+    effective_from: date | None = strawberry.field(
+        description="The plan applies to periods starting on or after this day."
+    )
+    company_rate_percent: Decimal = strawberry.field(
+        description="For customers registered through a company channel."
+    )
+    personal_rate_percent: Decimal = strawberry.field(
+        description="For customers registered as PERSONAL (the rep's own network)."
+    )
+    cap_per_order: Decimal | None = strawberry.field(description="Null: no cap.")
+    cap_per_period: Decimal | None = strawberry.field(
+        description="Per employee and period; null: no cap."
+    )
+    created_at: datetime | None
+    note: str | None
+    created_by_id: strawberry.ID | None = strawberry.field(
+        description='Who stored it ("settings" for version 0).'
+    )
+
+    @described("Who stored it; null for the default plan or when not visible to the caller.")
+    async def created_by(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.created_by_id or "")
+
+
+def _cap(value: common_pb2.Decimal) -> Decimal | None:
+    """A cap: unset or zero is none."""
+    cap = money(value)
+    return cap if cap else None
+
+
+def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
+    return CommissionPlan(
+        id=strawberry.ID(message.id),
+        version=message.version,
+        effective_from=from_civil_date(message.effective_from),
+        company_rate_percent=amount(message.company_rate_percent),
+        personal_rate_percent=amount(message.personal_rate_percent),
+        cap_per_order=_cap(message.cap_per_order),
+        cap_per_period=_cap(message.cap_per_period),
+        created_at=from_timestamp(message.created_at),
+        note=optional(message.note),
+        created_by_id=strawberry.ID(message.created_by) if message.created_by else None,
+    )
+
+
+# --- lines and statements ------------------------------------------------------------
+
+
+@strawberry.type(description="One order's commission in a period, or a clawback of one (M2–M4).")
+class CommissionLine:
+    id: strawberry.ID = strawberry.field(
+        description="Derived from (period, branch, order, kind): a re-run keeps it."
+    )
+    period: str
+    order_code: str = strawberry.field(
+        description='e.g. "O-000123", also when the order is hidden.'
+    )
+    kind: LineKind | None
+    status: LineStatus | None
+    base: Decimal = strawberry.field(description="The order total the rate applies to.")
+    rate: Decimal = strawberry.field(description='In percent, e.g. "5.00".')
+    amount: Decimal = strawberry.field(
+        description="base × rate, rounded half-up to the cent, after caps; negative for a clawback."
+    )
+    currency: str
+    reason: str = strawberry.field(
+        description=(
+            'Why, as codes joined by "; ": COMPANY_CHANNEL, PERSONAL_CHANNEL, SOURCE_CONFLICT, '
+            "UNKNOWN_CUSTOMER, CAPPED_PER_ORDER, CAPPED_PER_PERIOD, the kinds of the alerts "
+            "that withhold it, or the clawback's origin."
+        )
+    )
+    alert_ids: list[strawberry.ID] = strawberry.field(
+        description="The alerts withholding the line (updateAlert takes these IDs)."
+    )
+    source_claim: SourceChannel | None = strawberry.field(
+        description="The source channel the rep claimed on the order."
+    )
+    registered_source: SourceChannel | None = strawberry.field(
+        description="The customer's source channel in the registry, which sets the rate."
+    )
+    plan_version: int
+    fully_paid_at: datetime | None
+    order_id: strawberry.ID = strawberry.field(
+        description="The order, also when the caller may not see it."
+    )
+    employee_id: strawberry.ID = strawberry.field(description="Who is credited: the submitter.")
+    customer_id: strawberry.Private[str]
+    branch_id: strawberry.Private[str]
+
+    @described("Null when the caller may not see the order.")
+    async def order(self, info: Info) -> Order | None:
+        return await load_order(info, str(self.order_id))
+
+    @described("Null when the caller may not see the customer.")
+    async def customer(self, info: Info) -> Customer | None:
+        return await load_customer(info, self.customer_id)
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, str(self.employee_id))
+
+    @strawberry.field
+    async def branch(self, info: Info) -> Branch | None:
+        return await load_branch(info, self.branch_id)
+
+
+def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
+    return CommissionLine(
+        id=strawberry.ID(message.id),
+        period=message.period,
+        order_code=message.order_code,
+        kind=line_kind_of(message.kind),
+        status=line_status_of(message.status),
+        base=amount(message.base),
+        rate=amount(message.rate_percent),
+        amount=amount(message.amount),
+        currency=message.currency,
+        reason=message.reason,
+        alert_ids=[strawberry.ID(alert_id) for alert_id in message.alert_ids],
+        source_claim=source_of(message.source_claim),
+        registered_source=source_of(message.registered_source),
+        plan_version=message.plan_version,
+        fully_paid_at=from_timestamp(message.fully_paid_at),
+        order_id=strawberry.ID(message.order_id),
+        employee_id=strawberry.ID(message.employee_id),
+        customer_id=message.customer_id,
+        branch_id=message.branch_id,
+    )
+
+
+@strawberry.type(description="A statement's sums in one currency: exactly the sums of its lines.")
+class StatementTotal:
+    currency: str
+    payable: Decimal
+    withheld: Decimal
+    pending_review: Decimal
+    clawback: Decimal = strawberry.field(description="Zero or negative.")
+
+
+@strawberry.type(
+    description="One employee's commission lines of a month, with totals per currency."
+)
+class CommissionStatement:
+    period: str
+    period_status: PeriodStatus | None = strawberry.field(
+        description="LOCKED when every branch period of the lines is locked; null before a run."
+    )
+    lines: list[CommissionLine] = strawberry.field(
+        description="Commissions first, then clawbacks; each by payment time and order code."
+    )
+    totals: list[StatementTotal] = strawberry.field(
+        description="One entry per currency of the lines; none for an empty month."
+    )
+    employee_id: strawberry.ID
+
+    @strawberry.field
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, str(self.employee_id))
+
+
+def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement:
+    return CommissionStatement(
+        period=message.period,
+        period_status=period_status_of(message.period_status),
+        lines=[line_from_proto(line) for line in message.lines],
+        totals=[
+            StatementTotal(
+                currency=total.currency,
+                payable=amount(total.payable),
+                withheld=amount(total.withheld),
+                pending_review=amount(total.pending_review),
+                clawback=amount(total.clawback),
+            )
+            for total in message.totals
+        ],
+        employee_id=strawberry.ID(message.employee_id),
+    )
+
+
+# --- periods -----------------------------------------------------------------------
+
+
+@strawberry.type(description="A branch's commission period after a run or a lock.")
+class PeriodSummary:
+    period: str
+    status: PeriodStatus | None
+    lines: int
+    orders: int = strawberry.field(description="Commission lines (one per order), clawbacks aside.")
+    payable: Decimal | None = strawberry.field(
+        description="Null when the period's lines are in more than one currency (see statements)."
+    )
+    withheld: Decimal | None
+    pending_review: Decimal | None
+    clawback: Decimal | None
+    last_run_at: datetime | None
+    locked_at: datetime | None
+    plan_version: int
+    branch_id: strawberry.ID
+    locked_by_id: strawberry.ID | None
+
+    @strawberry.field
+    async def branch(self, info: Info) -> Branch | None:
+        return await load_branch(info, str(self.branch_id))
+
+    @strawberry.field
+    async def locked_by(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.locked_by_id or "")
+
+
+def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
+    return PeriodSummary(
+        period=message.period,
+        status=period_status_of(message.status),
+        lines=message.lines,
+        orders=message.orders,
+        payable=money(message.payable),
+        withheld=money(message.withheld),
+        pending_review=money(message.pending_review),
+        clawback=money(message.clawback),
+        last_run_at=from_timestamp(message.last_run_at),
+        locked_at=from_timestamp(message.locked_at),
+        plan_version=message.plan_version,
+        branch_id=strawberry.ID(message.branch_id),
+        locked_by_id=strawberry.ID(message.locked_by) if message.locked_by else None,
+    )
+
+
+# --- mutations' inputs and payloads --------------------------------------------------
+
+
+@strawberry.input(description="Stores the next plan version; versions are never rewritten.")
+class UpsertCommissionPlanInput:
+    effective_from: date = strawberry.field(
+        description="The plan applies to periods starting on or after this day."
+    )
+    company_rate_percent: Decimal = strawberry.field(description="0–100, up to 2 decimals.")
+    personal_rate_percent: Decimal = strawberry.field(description="0–100, up to 2 decimals.")
+    cap_per_order: Decimal | None = strawberry.field(
+        default=None, description="Up to 2 decimals; none (or zero): no cap."
+    )
+    cap_per_period: Decimal | None = strawberry.field(
+        default=None, description="Per employee and period; none (or zero): no cap."
+    )
+    note: str | None = None
+
+
+@strawberry.type
+class UpsertCommissionPlanPayload:
+    plan: CommissionPlan
+
+
+@strawberry.input
+class RunCommissionsInput:
+    period: str = strawberry.field(description=PERIOD_DESCRIPTION)
+    branch_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="None: every branch (locked ones are left as they are).",
+    )
+
+
+@strawberry.type
+class RunCommissionsPayload:
+    periods: list[PeriodSummary]
+
+
+@strawberry.input
+class LockCommissionPeriodInput:
+    period: str = strawberry.field(description=PERIOD_DESCRIPTION)
+    branch_id: strawberry.ID
+
+
+@strawberry.type
+class LockCommissionPeriodPayload:
+    period: PeriodSummary
+
+
+@strawberry.input
+class ExportCommissionPeriodInput:
+    period: str = strawberry.field(description=PERIOD_DESCRIPTION)
+    branch_id: strawberry.ID | None = strawberry.field(
+        default=None, description="None: every branch."
+    )
+
+
+@strawberry.type(
+    description="A payroll CSV of the period's lines, the same bytes for the same lines."
+)
+class ExportCommissionPeriodPayload:
+    download_url: str = strawberry.field(description="Short-lived.")
+    download_url_expires_at: datetime | None
+    row_count: int
+    sha256: str = strawberry.field(description="Of the file's bytes, hex.")
+
+
+# --- roots -------------------------------------------------------------------------
+
+
+@strawberry.type
+class CommissionsQuery:
+    @described("Every plan version, oldest first; version 0 is the service's default rates.")
+    async def commission_plans(self, info: Info) -> list[CommissionPlan] | None:
+        response = await info.context.clients.commissions.ListCommissionPlans(
+            pb.ListCommissionPlansRequest()
+        )
+        return [plan_from_proto(plan) for plan in response.plans]
+
+    @described(
+        "An employee's commission lines of a month with their totals. A rep reads their own, "
+        "a manager their branch's, HR and finance anyone's (else FORBIDDEN)."
+    )
+    async def commission_statement(
+        self,
+        info: Info,
+        employee_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Defaults to the caller.")
+        ] = None,
+        *,
+        period: Annotated[str, strawberry.argument(description=PERIOD_DESCRIPTION)],
+    ) -> CommissionStatement | None:
+        request = pb.GetCommissionStatementRequest(
+            employee_id=employee_id or info.context.caller.principal.id, period=period
+        )
+        response = await info.context.clients.commissions.GetCommissionStatement(request)
+        return statement_from_proto(response.statement)
+
+
+@strawberry.type
+class CommissionsMutation:
+    @described("Store the next commission plan version (M1); admin or finance.")
+    async def upsert_commission_plan(
+        self, info: Info, input: UpsertCommissionPlanInput
+    ) -> UpsertCommissionPlanPayload | None:
+        request = pb.UpsertCommissionPlanRequest(
+            effective_from=civil_date(input.effective_from),
+            company_rate_percent=to_decimal(input.company_rate_percent),
+            personal_rate_percent=to_decimal(input.personal_rate_percent),
+            cap_per_order=to_decimal(input.cap_per_order),
+            cap_per_period=to_decimal(input.cap_per_period),
+            note=input.note or "",
+        )
+        response = await info.context.clients.commissions.UpsertCommissionPlan(request)
+        return UpsertCommissionPlanPayload(plan=plan_from_proto(response.plan))
+
+    @described(
+        "Compute a period's lines from the valid orders paid in it (M2–M5); finance only. "
+        "Deterministic and idempotent: a re-run gives the same lines, and picks up alerts "
+        "decided since (a cleared alert releases the lines it withheld)."
+    )
+    async def run_commissions(
+        self, info: Info, input: RunCommissionsInput
+    ) -> RunCommissionsPayload | None:
+        response = await info.context.clients.commissions.RunCommissions(
+            pb.RunCommissionsRequest(period=input.period, branch_id=input.branch_id or "")
+        )
+        return RunCommissionsPayload(periods=[period_from_proto(p) for p in response.periods])
+
+    @described("Lock a branch's period after its run: it never changes again; finance only.")
+    async def lock_commission_period(
+        self, info: Info, input: LockCommissionPeriodInput
+    ) -> LockCommissionPeriodPayload | None:
+        response = await info.context.clients.commissions.LockCommissionPeriod(
+            pb.LockCommissionPeriodRequest(period=input.period, branch_id=input.branch_id)
+        )
+        return LockCommissionPeriodPayload(period=period_from_proto(response.period))
+
+    @described("Export a period's lines for payroll as a CSV; finance only.")
+    async def export_commission_period(
+        self, info: Info, input: ExportCommissionPeriodInput
+    ) -> ExportCommissionPeriodPayload | None:
+        response = await info.context.clients.commissions.ExportCommissionPeriod(
+            pb.ExportCommissionPeriodRequest(period=input.period, branch_id=input.branch_id or "")
+        )
+        return ExportCommissionPeriodPayload(
+            download_url=response.download_url,
+            download_url_expires_at=from_timestamp(response.download_url_expires_at),
+            row_count=response.row_count,
+            sha256=response.sha256,
+        )
