@@ -55,12 +55,18 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
 policy-test: tools ## opa test with coverage
 	opa test policies/ --coverage --threshold 90 --fail-on-empty > /dev/null && echo "opa test: passed, coverage >= 90 %"
 
+.PHONY: chart
+chart: sync tools ## Helm chart: lint --strict, render (default and production values), validate offline, match the code
+	helm lint --strict charts/salesguard
+	helm lint --strict charts/salesguard --values charts/salesguard/ci/production-values.yaml
+	uv run --frozen pytest tests/deploy
+
 .PHONY: pytest
 pytest: sync tools postgres ## unit and integration tests (real PostgreSQL, OPA, S3 and gRPC servers)
-	uv run --frozen pytest
+	uv run --frozen pytest --ignore=tests/deploy
 
 .PHONY: test
-test: lint policy-test pytest ## everything CI runs
+test: lint policy-test chart pytest ## everything CI runs
 
 .PHONY: schema
 schema: sync ## refresh the committed GraphQL SDL snapshot

@@ -1,0 +1,1 @@
+"""Deployment checks without a cluster: the Helm chart, skaffold.yaml and the Dockerfiles."""
