@@ -37,7 +37,7 @@ def test_production_turns_graphiql_and_introspection_off_unless_set() -> None:
 
 def test_full_profile_needs_no_database_or_policy_engine() -> None:
     assert GatewaySettings(profile="full").profile == "full"
-    with pytest.raises(SettingsError, match="SALESGUARD_JWT_SECRET still holds the dev default"):
+    with pytest.raises(SettingsError, match="still holds the dev default"):
         load(GatewaySettings, profile="full", environment="production")
 
 

@@ -59,6 +59,17 @@ SECRET_SETTINGS = {
 }
 
 
+OBJECT_STORE_SECRETS = {"SALESGUARD_S3_ACCESS_KEY", "SALESGUARD_S3_SECRET_KEY"}
+
+
+def secrets_needed(settings: Settings) -> set[str]:
+    """The secret variables a component's code reads with these settings."""
+    used = set(settings.secrets_used)
+    if settings.jwks_url:
+        used.discard("jwt_secret")  # tokens are checked against the JWKS instead
+    return {f"{ENV_PREFIX}{name.upper()}" for name in used}
+
+
 @pytest.fixture(params=sorted(VARIANTS))
 def variant(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -98,7 +109,7 @@ def test_the_full_profile_and_production_get_everything_they_require(variant: st
         settings = load_component_settings(component, env)
         assert settings.profile is Profile.FULL, name
         assert settings.environment is Environment.PRODUCTION, name
-        for secret in ("SALESGUARD_INTERNAL_SECRET", "SALESGUARD_FIELD_ENCRYPTION_KEY"):
+        for secret in secrets_needed(settings):
             assert secret in secret_refs(container), f"{name}: {secret} must come from a Secret"
         if component == "gateway":
             continue
@@ -128,12 +139,24 @@ def test_secrets_only_come_from_secret_references(variant: str) -> None:
             data = rendered.get("ConfigMap", config_map["configMapRef"]["name"]).get("data", {})
             literal.update(data)
         for secret in SECRET_SETTINGS:
-            # An empty JWT secret is how the environment says "none" (production refuses
-            # the dev default, and the services verify no tokens).
-            assert not literal.get(secret), (workload["metadata"]["name"], secret)
+            assert secret not in literal, (workload["metadata"]["name"], secret)
         for name, ref in refs.items():
             assert name in SECRET_SETTINGS, f"{component}: {name} needs no Secret"
             assert ref["name"] and ref["key"]
+        # Least privilege: a pod holds exactly the keys its code uses, no other.
+        settings = load_component_settings(component, container_env(rendered, container))
+        keys = set(refs) - {"SALESGUARD_DATABASE_URL", *OBJECT_STORE_SECRETS}
+        assert keys == secrets_needed(settings), workload["metadata"]["name"]
+
+
+def test_the_contact_field_key_reaches_customers_only(variant: str) -> None:
+    rendered = render(*VARIANTS[variant])
+    holders = {
+        component
+        for component, _, container in _salesguard_containers(rendered)
+        if "SALESGUARD_FIELD_ENCRYPTION_KEY" in secret_refs(container)
+    }
+    assert holders == {"customers"}
 
 
 def test_the_gateway_verifies_tokens_as_configured(tmp_path: Path) -> None:
@@ -186,7 +209,10 @@ def test_dev_environment_needs_no_crypto_keys() -> None:
     rendered = render(set_values={"environment": "dev"})
     for component, workload, container in _salesguard_containers(rendered):
         refs = secret_refs(container)
-        for name in ("SALESGUARD_INTERNAL_SECRET", "SALESGUARD_FIELD_ENCRYPTION_KEY"):
+        settings_class = type(
+            load_component_settings(component, container_env(rendered, container))
+        )
+        for name in secrets_needed(settings_class()):
             assert refs[name].get("optional") is True, (workload["metadata"]["name"], name)
         if component != "gateway":
             assert refs["SALESGUARD_DATABASE_URL"].get("optional") is not True

@@ -399,6 +399,23 @@ async def test_rates_follow_the_registered_source_and_a_false_personal_claim_wai
 # -- M2: withholding on alerts -------------------------------------------------------------------
 
 
+async def alert_targets(client: Client, principal: Principal) -> set[str]:
+    """IDs of the FAKE_DEAL_SUSPECTED alerts orders streams to a run (open or confirmed)."""
+    stub = common_pb2_grpc.AlertsServiceStub(client.channels.channel("orders"))
+    request = common_pb2.StreamAlertTargetsRequest(
+        kinds=["FAKE_DEAL_SUSPECTED"],
+        statuses=[
+            common_pb2.ALERT_STATUS_OPEN,
+            common_pb2.ALERT_STATUS_ACKNOWLEDGED,
+            common_pb2.ALERT_STATUS_RESOLVED,
+        ],
+        resolutions=[common_pb2.ALERT_RESOLUTION_CONFIRMED],
+    )
+    with acting_as(principal):
+        stream = stub.StreamAlertTargets(request)
+        return {target.alert_id async for batch in stream for target in batch.targets}
+
+
 async def test_an_alert_withholds_until_it_is_cleared(
     suite: Suite, client: Client, people: People
 ) -> None:
@@ -454,6 +471,11 @@ async def test_an_alert_withholds_until_it_is_cleared(
         common_pb2.ALERT_RESOLUTION_CONFIRMED,
     )
     await client.update_alert(people.hr, alerts[dismissed.id].id, common_pb2.ALERT_STATUS_DISMISSED)
+    # What a run is sent: open alerts and confirmed ones, never cleared or dismissed ones.
+    sent = await alert_targets(client, Principal.system("commissions"))
+    assert alerts[confirmed.id].id in sent
+    assert not {alerts[cleared.id].id, alerts[dismissed.id].id} & sent
+    await refused(alert_targets(client, people.junior), ErrorCode.FORBIDDEN)
 
     (summary,) = await client.run(people.finance, people.org.branch)
     statement = await client.statement(people.finance, people.junior.id)

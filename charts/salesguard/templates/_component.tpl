@@ -13,7 +13,6 @@ component's ConfigMap, and the env of its migration Job.
 {{- define "salesguard.settings" -}}
 {{- $values := .root.Values }}
 {{- $component := .component }}
-{{- $production := eq $values.environment "production" }}
 {{- $env := dict
       "SALESGUARD_PROFILE" "full"
       "SALESGUARD_ENVIRONMENT" $values.environment
@@ -29,19 +28,11 @@ component's ConfigMap, and the env of its migration Job.
 {{- $_ := set $env "SALESGUARD_S3_BUCKET" $values.objectStore.bucket }}
 {{- $_ := set $env "SALESGUARD_S3_REGION" $values.objectStore.region }}
 {{- $_ := set $env "SALESGUARD_S3_SECURE" (toString $values.objectStore.secure) }}
-{{- if $production }}
-{{- /* Services verify no tokens; production refuses the built-in dev JWT secret, which
-       is the default, and an empty value is how the environment says "none". */}}
-{{- $_ := set $env "SALESGUARD_JWT_SECRET" "" }}
-{{- end }}
 {{- else }}
 {{- $_ := set $env "SALESGUARD_GATEWAY_HOST" "0.0.0.0" }}
 {{- $_ := set $env "SALESGUARD_GATEWAY_PORT" (toString (int $component.port)) }}
 {{- with $values.auth.jwksUrl }}
 {{- $_ := set $env "SALESGUARD_JWKS_URL" . }}
-{{- if $production }}
-{{- $_ := set $env "SALESGUARD_JWT_SECRET" "" }}
-{{- end }}
 {{- end }}
 {{- with $values.auth.issuer }}
 {{- $_ := set $env "SALESGUARD_JWT_ISSUER" . }}
@@ -75,20 +66,26 @@ component's ConfigMap, and the env of its migration Job.
 {{- end }}
 
 {{/*
-The component's secret settings: env entries read from Secrets. In the dev
-environment the crypto keys may be missing (the code then uses its dev keys); in
-production a missing key keeps the pod from starting. Pass "objectStore" true to
-include the S3 credentials.
+The component's secret settings: env entries read from Secrets. Each component
+gets only the keys its code uses (its settings' `secrets_used`; tests/deploy checks
+the two agree): the contact-field key only reaches customers, the blind-index key
+customers and attendance (call logs match phone numbers). In the dev environment
+the crypto keys may be missing (the code then uses its dev keys); in production a
+missing key keeps the pod from starting. Pass "objectStore" true to include the S3
+credentials.
 */}}
 {{- define "salesguard.secretEnv" -}}
 {{- $values := .root.Values }}
 {{- $secret := include "salesguard.secretName" .root }}
 {{- $keys := $values.secrets.keys }}
 {{- $optional := eq $values.environment "dev" }}
-{{- $refs := list
-      (list "SALESGUARD_INTERNAL_SECRET" $secret $keys.internalSecret $optional)
-      (list "SALESGUARD_FIELD_ENCRYPTION_KEY" $secret $keys.fieldEncryptionKey $optional)
-      (list "SALESGUARD_BLIND_INDEX_KEY" $secret $keys.blindIndexKey $optional) }}
+{{- $refs := list (list "SALESGUARD_INTERNAL_SECRET" $secret $keys.internalSecret $optional) }}
+{{- if eq .name "customers" }}
+{{- $refs = append $refs (list "SALESGUARD_FIELD_ENCRYPTION_KEY" $secret $keys.fieldEncryptionKey $optional) }}
+{{- end }}
+{{- if has .name (list "customers" "attendance") }}
+{{- $refs = append $refs (list "SALESGUARD_BLIND_INDEX_KEY" $secret $keys.blindIndexKey $optional) }}
+{{- end }}
 {{- if include "salesguard.isService" . }}
 {{- $database := .component.database }}
 {{- $refs = append $refs (list "SALESGUARD_DATABASE_URL" ($database.secretName | default $secret) $database.secretKey false) }}

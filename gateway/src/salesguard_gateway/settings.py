@@ -10,6 +10,8 @@ from salesguard.settings import Environment, Settings
 
 
 class GatewaySettings(Settings):
+    # The gateway verifies tokens (HS256 when no JWKS URL is set).
+    secrets_used: ClassVar[frozenset[str]] = frozenset({"internal_secret", "jwt_secret"})
     # No database and no policy engine of its own: the services enforce policy.
     requires_backends: ClassVar[bool] = False
 

@@ -9,7 +9,7 @@ Raising is idempotent on a dedupe key: a detector re-run raises nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import metrics
-from sqlalchemy import JSON, Index, String, Text, func, select
+from sqlalchemy import JSON, ColumnElement, Index, Row, String, Text, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +45,8 @@ _raised = metrics.get_meter(__name__).create_counter(
 SEVERITY_NAMES = enum_names(common_pb2.Severity, "SEVERITY_")
 STATUS_NAMES = enum_names(common_pb2.AlertStatus, "ALERT_STATUS_")
 RESOLUTION_NAMES = enum_names(common_pb2.AlertResolution, "ALERT_RESOLUTION_")
+# Alert targets per message of StreamAlertTargets (about 170 bytes each).
+TARGETS_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -466,6 +468,24 @@ def evidence_dict(alert: common_pb2.Alert) -> dict[str, Any]:
     return MessageToDict(alert.evidence)
 
 
+def alert_target(row: Row[Any]) -> common_pb2.AlertTarget:
+    """What one alert concerns, from a row of (id, kind, status, resolution, employee_id,
+    customer_id, order_id)."""
+    return common_pb2.AlertTarget(
+        alert_id=row.id,
+        kind=row.kind,
+        status=common_pb2.AlertStatus.Value(f"ALERT_STATUS_{row.status}"),
+        resolution=(
+            common_pb2.AlertResolution.Value(f"ALERT_RESOLUTION_{row.resolution}")
+            if row.resolution
+            else common_pb2.ALERT_RESOLUTION_UNSPECIFIED
+        ),
+        employee_id=row.employee_id or "",
+        customer_id=row.customer_id or "",
+        order_id=row.order_id or "",
+    )
+
+
 class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     """The common AlertsService over one service's alerts table."""
 
@@ -536,10 +556,11 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             conditions.append(model.detected_at < detected_to)
         return conditions
 
-    async def ListAlertTargets(
-        self, request: common_pb2.ListAlertTargetsRequest, context: ServicerContext
-    ) -> common_pb2.ListAlertTargetsResponse:
-        """What alerts of some kinds concern, for services holding work back on them (SYSTEM)."""
+    async def StreamAlertTargets(
+        self, request: common_pb2.StreamAlertTargetsRequest, context: ServicerContext
+    ) -> AsyncIterator[common_pb2.StreamAlertTargetsResponse]:
+        """What alerts of some kinds concern, for services holding work back on them (SYSTEM),
+        in batches of TARGETS_BATCH ordered by alert ID."""
         (await self._policy.decide(current_principal(), "alerts.targets")).require("alerts.targets")
         kinds = [text("kinds", kind, max_length=64) for kind in request.kinds]
         if not kinds or len(kinds) > 50:
@@ -548,41 +569,34 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             "OPEN",
             "ACKNOWLEDGED",
         ]
+        resolutions = [enum_value("resolutions", r, RESOLUTION_NAMES) for r in request.resolutions]
         model = self._model
-        async with self._db.read() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        model.id,
-                        model.kind,
-                        model.status,
-                        model.resolution,
-                        model.employee_id,
-                        model.customer_id,
-                        model.order_id,
-                    )
-                    .where(model.kind.in_(kinds), model.status.in_(statuses))
-                    .order_by(model.id)
-                )
-            ).all()
-        return common_pb2.ListAlertTargetsResponse(
-            targets=[
-                common_pb2.AlertTarget(
-                    alert_id=row.id,
-                    kind=row.kind,
-                    status=common_pb2.AlertStatus.Value(f"ALERT_STATUS_{row.status}"),
-                    resolution=(
-                        common_pb2.AlertResolution.Value(f"ALERT_RESOLUTION_{row.resolution}")
-                        if row.resolution
-                        else common_pb2.ALERT_RESOLUTION_UNSPECIFIED
-                    ),
-                    employee_id=row.employee_id or "",
-                    customer_id=row.customer_id or "",
-                    order_id=row.order_id or "",
-                )
-                for row in rows
-            ]
+        conditions: list[ColumnElement[bool]] = [
+            model.kind.in_(kinds),
+            model.status.in_(statuses),
+        ]
+        if resolutions:
+            conditions.append(or_(model.status != "RESOLVED", model.resolution.in_(resolutions)))
+        query = (
+            select(
+                model.id,
+                model.kind,
+                model.status,
+                model.resolution,
+                model.employee_id,
+                model.customer_id,
+                model.order_id,
+            )
+            .where(*conditions)
+            .order_by(model.id)
+            .execution_options(yield_per=TARGETS_BATCH)
         )
+        async with self._db.read() as session:
+            result = await session.stream(query)
+            async for rows in result.partitions(TARGETS_BATCH):
+                yield common_pb2.StreamAlertTargetsResponse(
+                    targets=[alert_target(row) for row in rows]
+                )
 
     async def UpdateAlert(
         self, request: common_pb2.UpdateAlertRequest, context: ServicerContext

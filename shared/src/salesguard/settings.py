@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Self, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Dev-only secrets: usable in the dev environment so `make run` needs no setup,
@@ -22,6 +22,12 @@ DEV_JWT_SECRET = "salesguard-dev-jwt-secret-do-not-use-in-production"  # noqa: S
 DEV_INTERNAL_SECRET = "salesguard-dev-internal-secret-do-not-use-in-production"  # noqa: S105
 DEV_FIELD_KEY = base64.b64encode(b"salesguard-dev-field-key-32bytes").decode()
 DEV_BLIND_INDEX_KEY = base64.b64encode(b"salesguard-dev-blind-index-key!!").decode()
+DEV_SECRETS = {
+    "jwt_secret": DEV_JWT_SECRET,
+    "internal_secret": DEV_INTERNAL_SECRET,
+    "field_encryption_key": DEV_FIELD_KEY,
+    "blind_index_key": DEV_BLIND_INDEX_KEY,
+}
 
 SERVICE_PORTS = {"customers": 50051, "attendance": 50052, "orders": 50053, "commissions": 50054}
 
@@ -45,6 +51,9 @@ class Settings(BaseSettings):
 
     # A service owns a database and enforces policy; the gateway does neither.
     requires_backends: ClassVar[bool] = True
+    # The secret settings this process uses: production refuses their dev defaults, and a
+    # deployment gives the process no other key (least privilege; the chart mirrors this).
+    secrets_used: ClassVar[frozenset[str]] = frozenset({"internal_secret"})
 
     model_config = SettingsConfigDict(
         env_prefix="SALESGUARD_", extra="ignore", validate_default=True, frozen=True
@@ -103,30 +112,35 @@ class Settings(BaseSettings):
     # branches, teams and employees through the API.
     bootstrap_admin: str = "admin"
 
+    @field_validator("jwt_secret", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        return None if value == "" else value  # SALESGUARD_JWT_SECRET= turns HS256 off
+
     @model_validator(mode="after")
     def _check_profile(self) -> Self:
         if self.profile is Profile.FULL and self.requires_backends:
             for name in ("database_url", "opa_url"):
                 if getattr(self, name) is None:
                     raise ValueError(f"SALESGUARD_{name.upper()} is required in the full profile")
+        used = self.secrets_used
+        if "jwt_secret" in used and self.jwks_url:
+            used = used - {"jwt_secret"}  # tokens are verified against the JWKS instead
         if self.environment is Environment.PRODUCTION:
-            dev_values = {
-                "jwt_secret": DEV_JWT_SECRET,
-                "internal_secret": DEV_INTERNAL_SECRET,
-                "field_encryption_key": DEV_FIELD_KEY,
-                "blind_index_key": DEV_BLIND_INDEX_KEY,
-            }
-            for name, dev_value in dev_values.items():
+            for name in sorted(used):
                 value = getattr(self, name)
-                if value is not None and value.get_secret_value() == dev_value:
+                if value is not None and value.get_secret_value() == DEV_SECRETS[name]:
                     raise ValueError(
                         f"SALESGUARD_{name.upper()} still holds the dev default; "
                         "set a real secret in production"
                     )
-            if self.jwks_url is None and self.jwt_secret is None:
-                raise ValueError("SALESGUARD_JWKS_URL is required in production")
-        _decode_key("field_encryption_key", self.field_encryption_key)
-        _decode_key("blind_index_key", self.blind_index_key)
+            if "jwt_secret" in self.secrets_used and not self.jwks_url and not self.jwt_secret:
+                raise ValueError(
+                    "SALESGUARD_JWKS_URL (or a real SALESGUARD_JWT_SECRET) is required in production"
+                )
+        for name in ("field_encryption_key", "blind_index_key"):
+            if name in used:
+                _decode_key(name, getattr(self, name))
         return self
 
     def database_url_for(self, service: str) -> str:

@@ -9,12 +9,16 @@ the security team tunes like every other alert threshold.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from salesguard.settings import Settings
 
 
 class AttendanceSettings(Settings):
+    # Call logs index phone numbers the way customers does, to match them.
+    secrets_used: ClassVar[frozenset[str]] = frozenset({"internal_secret", "blind_index_key"})
     # A3: a check-in farther than this from the linked customer is LOCATION_MISMATCH;
     # an unlinked one within it of a registered customer is UNLINKED_CUSTOMER_SITE.
     geofence_radius_m: float = Field(default=300.0, gt=0, le=5000)

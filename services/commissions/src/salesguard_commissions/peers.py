@@ -144,24 +144,31 @@ class Peers:
     async def withholding(
         self, kinds: Iterable[str], sources: Iterable[str] = ("orders",)
     ) -> Withholding:
-        """The alert targets that hold lines back: asked once per run, per source service."""
-        request = common_pb2.ListAlertTargetsRequest(
+        """The alert targets that hold lines back: streamed once per run, per source service;
+        of the resolved alerts only the confirmed ones are sent."""
+        request = common_pb2.StreamAlertTargetsRequest(
             kinds=sorted(set(kinds)),
             statuses=[
                 common_pb2.ALERT_STATUS_OPEN,
                 common_pb2.ALERT_STATUS_ACKNOWLEDGED,
                 common_pb2.ALERT_STATUS_RESOLVED,
             ],
+            resolutions=[common_pb2.ALERT_RESOLUTION_CONFIRMED],
         )
         targets: list[common_pb2.AlertTarget] = []
         for source in sources:
             stub = common_pb2_grpc.AlertsServiceStub(self._channels.channel(source))
-            try:
-                with acting_as(SYSTEM):
-                    response = await stub.ListAlertTargets(request, timeout=self._stream_timeout)
-            except ServiceError as error:
-                raise peer_error(error, f"alerts of {source}") from None
-            targets.extend(response.targets)
+
+            def call(
+                stub: common_pb2_grpc.AlertsServiceAsyncStub = stub,
+            ) -> AsyncIterable[common_pb2.StreamAlertTargetsResponse]:
+                stream: AsyncIterable[common_pb2.StreamAlertTargetsResponse] = (
+                    stub.StreamAlertTargets(request, timeout=self._stream_timeout)
+                )
+                return stream
+
+            async for batch in _pumped(call, f"alerts of {source}"):
+                targets.extend(batch.targets)
         return Withholding.from_targets(targets)
 
     async def valid_orders(

@@ -17,7 +17,7 @@ class CommissionsSettings(Settings):
         "DIVERSION_RISK",
         "ATTRIBUTION_MISMATCH",
     )
-    # The services whose alerts of those kinds are asked (AlertsService.ListAlertTargets).
+    # The services whose alerts of those kinds are asked (AlertsService.StreamAlertTargets).
     withholding_alert_sources: tuple[str, ...] = ("orders",)
     # Deadline of the streams a run reads (valid orders, reversals) and of the alert targets.
     stream_timeout_seconds: float = Field(default=1800.0, gt=0)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from salesguard.settings import Settings
 
 
 class CustomersSettings(Settings):
+    # Contact fields are encrypted and indexed here.
+    secrets_used: ClassVar[frozenset[str]] = frozenset(
+        {"internal_secret", "field_encryption_key", "blind_index_key"}
+    )
     # Phones without a country code are read as numbers of this region (E.164).
     default_phone_region: str = "CN"
     # C9: the most customers one export may hold, and how long its URL lives.

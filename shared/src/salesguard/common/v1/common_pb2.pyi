@@ -441,30 +441,36 @@ class UpdateAlertResponse(_message.Message):
 Global___UpdateAlertResponse: _TypeAlias = UpdateAlertResponse  # noqa: Y015
 
 @_typing.final
-class ListAlertTargetsRequest(_message.Message):
+class StreamAlertTargetsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     KINDS_FIELD_NUMBER: _builtins.int
     STATUSES_FIELD_NUMBER: _builtins.int
+    RESOLUTIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___AlertStatus.ValueType]:
         """Empty: OPEN and ACKNOWLEDGED."""
 
+    @_builtins.property
+    def resolutions(self) -> _containers.RepeatedScalarFieldContainer[Global___AlertResolution.ValueType]:
+        """Of the RESOLVED alerts asked for, only those resolved so; empty: any."""
+
     def __init__(
         self,
         *,
         kinds: _abc.Iterable[_builtins.str] | None = ...,
         statuses: _abc.Iterable[Global___AlertStatus.ValueType] | None = ...,
+        resolutions: _abc.Iterable[Global___AlertResolution.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "resolutions", b"resolutions", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListAlertTargetsRequest: _TypeAlias = ListAlertTargetsRequest  # noqa: Y015
+Global___StreamAlertTargetsRequest: _TypeAlias = StreamAlertTargetsRequest  # noqa: Y015
 
 @_typing.final
 class AlertTarget(_message.Message):
@@ -508,7 +514,9 @@ class AlertTarget(_message.Message):
 Global___AlertTarget: _TypeAlias = AlertTarget  # noqa: Y015
 
 @_typing.final
-class ListAlertTargetsResponse(_message.Message):
+class StreamAlertTargetsResponse(_message.Message):
+    """One batch of the stream, ordered by alert ID."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TARGETS_FIELD_NUMBER: _builtins.int
@@ -525,4 +533,4 @@ class ListAlertTargetsResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListAlertTargetsResponse: _TypeAlias = ListAlertTargetsResponse  # noqa: Y015
+Global___StreamAlertTargetsResponse: _TypeAlias = StreamAlertTargetsResponse  # noqa: Y015

@@ -46,10 +46,10 @@ class AlertsServiceStub:
                 request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertRequest.SerializeToString,
                 response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertResponse.FromString,
                 _registered_method=True)
-        self.ListAlertTargets = channel.unary_unary(
-                '/salesguard.common.v1.AlertsService/ListAlertTargets',
-                request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsRequest.SerializeToString,
-                response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsResponse.FromString,
+        self.StreamAlertTargets = channel.unary_stream(
+                '/salesguard.common.v1.AlertsService/StreamAlertTargets',
+                request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsResponse.FromString,
                 _registered_method=True)
 
 
@@ -70,8 +70,9 @@ class AlertsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListAlertTargets(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def StreamAlertTargets(self, request, context):
+        """Streamed in batches: years of alerts stay within any message size limit.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -89,10 +90,10 @@ def add_AlertsServiceServicer_to_server(servicer, server):
                     request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertRequest.FromString,
                     response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.UpdateAlertResponse.SerializeToString,
             ),
-            'ListAlertTargets': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListAlertTargets,
-                    request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsRequest.FromString,
-                    response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsResponse.SerializeToString,
+            'StreamAlertTargets': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamAlertTargets,
+                    request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsRequest.FromString,
+                    response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -162,7 +163,7 @@ class AlertsService:
             _registered_method=True)
 
     @staticmethod
-    def ListAlertTargets(request,
+    def StreamAlertTargets(request,
             target,
             options=(),
             channel_credentials=None,
@@ -172,12 +173,12 @@ class AlertsService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
-            '/salesguard.common.v1.AlertsService/ListAlertTargets',
-            salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsRequest.SerializeToString,
-            salesguard_dot_common_dot_v1_dot_common__pb2.ListAlertTargetsResponse.FromString,
+            '/salesguard.common.v1.AlertsService/StreamAlertTargets',
+            salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsRequest.SerializeToString,
+            salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,7 +37,8 @@ class AlertsServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AlertsServiceAsyncStub: ...
     ListAlerts: _grpc.UnaryUnaryMultiCallable[_common_pb2.ListAlertsRequest, _common_pb2.ListAlertsResponse]
     UpdateAlert: _grpc.UnaryUnaryMultiCallable[_common_pb2.UpdateAlertRequest, _common_pb2.UpdateAlertResponse]
-    ListAlertTargets: _grpc.UnaryUnaryMultiCallable[_common_pb2.ListAlertTargetsRequest, _common_pb2.ListAlertTargetsResponse]
+    StreamAlertTargets: _grpc.UnaryStreamMultiCallable[_common_pb2.StreamAlertTargetsRequest, _common_pb2.StreamAlertTargetsResponse]
+    """Streamed in batches: years of alerts stay within any message size limit."""
 
 @_typing.type_check_only
 class AlertsServiceAsyncStub(AlertsServiceStub):
@@ -48,7 +49,8 @@ class AlertsServiceAsyncStub(AlertsServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListAlerts: _aio.UnaryUnaryMultiCallable[_common_pb2.ListAlertsRequest, _common_pb2.ListAlertsResponse]  # type: ignore[assignment]
     UpdateAlert: _aio.UnaryUnaryMultiCallable[_common_pb2.UpdateAlertRequest, _common_pb2.UpdateAlertResponse]  # type: ignore[assignment]
-    ListAlertTargets: _aio.UnaryUnaryMultiCallable[_common_pb2.ListAlertTargetsRequest, _common_pb2.ListAlertTargetsResponse]  # type: ignore[assignment]
+    StreamAlertTargets: _aio.UnaryStreamMultiCallable[_common_pb2.StreamAlertTargetsRequest, _common_pb2.StreamAlertTargetsResponse]  # type: ignore[assignment]
+    """Streamed in batches: years of alerts stay within any message size limit."""
 
 class AlertsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Every service serves its own alerts through this one contract, so the
@@ -70,10 +72,11 @@ class AlertsServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_common_pb2.UpdateAlertResponse, _abc.Awaitable[_common_pb2.UpdateAlertResponse]]: ...
 
     @_abc_1.abstractmethod
-    def ListAlertTargets(
+    def StreamAlertTargets(
         self,
-        request: _common_pb2.ListAlertTargetsRequest,
+        request: _common_pb2.StreamAlertTargetsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_common_pb2.ListAlertTargetsResponse, _abc.Awaitable[_common_pb2.ListAlertTargetsResponse]]: ...
+    ) -> _typing.Union[_abc.Iterator[_common_pb2.StreamAlertTargetsResponse], _abc.AsyncIterator[_common_pb2.StreamAlertTargetsResponse]]:
+        """Streamed in batches: years of alerts stay within any message size limit."""
 
 def add_AlertsServiceServicer_to_server(servicer: AlertsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
