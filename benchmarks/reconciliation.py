@@ -225,7 +225,7 @@ async def print_steps(url: str) -> None:
         print(f"    run {number}, seconds per statement: {shown}")
 
 
-async def run(orders: int, payments: int, stream: int) -> None:
+async def run(orders: int, payments: int, valid_orders: int) -> None:
     databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
     url = await databases.create("bench_orders")
     port = free_port()
@@ -275,14 +275,14 @@ async def run(orders: int, payments: int, stream: int) -> None:
                 )
             await print_steps(url)
 
-            added = await top_up_valid_orders(url, stream)
+            added = await top_up_valid_orders(url, valid_orders)
             request = payments_pb2.StreamValidOrdersRequest(
                 paid_from=to_timestamp(datetime(2000, 1, 1, tzinfo=UTC)),
                 paid_to=to_timestamp(datetime.now(UTC)),
             )
             print(
                 f"\nStreamValidOrders over gRPC, the whole period"
-                f" ({added:,} reconciled orders added to reach {stream:,} valid)"
+                f" ({added:,} reconciled orders added to reach {valid_orders:,} valid)"
             )
             for label in ("warm-up", "measured"):
                 started = time.perf_counter()

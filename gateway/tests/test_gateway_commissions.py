@@ -479,6 +479,7 @@ async def test_plans_are_written_by_admin_or_finance(suite: Suite, desk: Desk) -
         "personalRatePercent": "8",
         "capPerOrder": "1000.50",
         "note": unique("gateway plan"),
+        "idempotencyKey": unique("plan-key"),
     }
     refused = await suite.gql(UPSERT_PLAN, {"input": values}, as_=org.junior)
     assert refused.codes == ["FORBIDDEN"]
@@ -495,6 +496,9 @@ async def test_plans_are_written_by_admin_or_finance(suite: Suite, desk: Desk) -
     assert (plan["companyRatePercent"], plan["personalRatePercent"]) == ("5.00", "8.00")
     assert (plan["capPerOrder"], plan["capPerPeriod"]) == ("1000.50", None)
     assert (plan["createdById"], plan["note"]) == (org.finance, values["note"])
+    # The client retries after a lost response: the same version comes back, none is added.
+    retried = (await suite.gql(UPSERT_PLAN, {"input": values}, as_=org.finance)).ok()
+    assert retried["upsertCommissionPlan"]["plan"] == plan
 
     plans = (await suite.gql(PLANS, as_=org.hr)).ok()["commissionPlans"]
     default = plans[0]

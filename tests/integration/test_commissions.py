@@ -887,18 +887,40 @@ async def test_plans_are_versioned_and_a_locked_period_keeps_its_lines(
         statement = await client.statement(people.junior, people.junior.id)
         assert statement.period_status == pb.PERIOD_STATUS_LOCKED
 
+        retry_key = unique("plan")
         later = await client.upsert_plan(
             people.finance,
             effective_from=start,
             company_rate_percent="1",
             personal_rate_percent="2",
+            idempotency_key=retry_key,
         )
         assert later.version == capped.version + 1
+        # A retried upsert stores no second version; the key cannot carry other rates.
+        retried = await client.upsert_plan(
+            people.finance,
+            effective_from=start,
+            company_rate_percent="1",
+            personal_rate_percent="2",
+            idempotency_key=retry_key,
+        )
+        assert retried == later
+        await refused(
+            client.upsert_plan(
+                people.finance,
+                effective_from=start,
+                company_rate_percent="3",
+                personal_rate_percent="2",
+                idempotency_key=retry_key,
+            ),
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        )
         assert await client.statement(people.junior, people.junior.id) == statement
         listed = await client.plans(people.hr)
         assert [plan.version for plan in listed] == sorted(plan.version for plan in listed)
         assert listed[0].version == 0 and listed[0].company_rate_percent.value == "5.00"
         assert {plan.version for plan in listed} >= {capped.version, later.version}
+        assert max(plan.version for plan in listed) == later.version  # the retry stored none
         mine = next(plan for plan in listed if plan.version == capped.version)
         assert (mine.personal_rate_percent.value, mine.cap_per_order.value) == ("12.50", "150.00")
         assert mine.created_by == people.finance.id and mine.note == "spring campaign"

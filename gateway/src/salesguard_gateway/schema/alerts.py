@@ -202,6 +202,13 @@ async def federated_alerts(
         return await context.clients.alerts[source].ListAlerts(request)
 
     answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
+    refusals = [
+        answer
+        for answer in answers
+        if isinstance(answer, ServiceError) and answer.code is ErrorCode.FORBIDDEN
+    ]
+    if refusals and len(refusals) == len(answers):
+        raise refusals[0]  # the caller may read no alerts at all: one error, not one per source
 
     pages: dict[str, common_pb2.ListAlertsResponse] = {}
     for source, answer in zip(sources, answers, strict=True):

@@ -33,6 +33,7 @@ from salesguard_gateway.schema.common import (
     enum_lookup,
     from_civil_date,
     from_timestamp,
+    idempotency_key_field,
     optional,
 )
 from salesguard_gateway.schema.customers import Customer, SourceChannel, load_customer, source_of
@@ -324,6 +325,7 @@ class UpsertCommissionPlanInput:
         default=None, description="Per employee and period; none (or zero): no cap."
     )
     note: str | None = None
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.type
@@ -419,6 +421,7 @@ class CommissionsMutation:
             cap_per_order=to_decimal(input.cap_per_order),
             cap_per_period=to_decimal(input.cap_per_period),
             note=input.note or "",
+            idempotency_key=input.idempotency_key or "",
         )
         response = await info.context.clients.commissions.UpsertCommissionPlan(request)
         return UpsertCommissionPlanPayload(plan=plan_from_proto(response.plan))

@@ -36,6 +36,13 @@ def described(description: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], strawberry.field(description=description))
 
 
+def idempotency_key_field(
+    description: str = "A retried request with the same key returns the first result.",
+) -> Any:
+    """The optional ``idempotencyKey`` every create-type mutation's input accepts."""
+    return strawberry.field(default=None, description=description)
+
+
 # --- scalars ---------------------------------------------------------------
 
 

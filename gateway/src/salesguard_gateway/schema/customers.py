@@ -21,6 +21,7 @@ from salesguard_gateway.schema.common import (
     enum_lookup,
     enum_numbers,
     from_timestamp,
+    idempotency_key_field,
     optional,
     page_request,
     selects,
@@ -250,9 +251,7 @@ class RegisterCustomerInput:
     owner_id: strawberry.ID | None = strawberry.field(
         default=None, description="Defaults to the caller; a manager may register for a rep."
     )
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="A retried request with the same key returns the first result."
-    )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.type

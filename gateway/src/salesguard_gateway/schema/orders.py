@@ -38,6 +38,7 @@ from salesguard_gateway.schema.common import (
     enum_numbers,
     from_civil_date,
     from_timestamp,
+    idempotency_key_field,
     optional,
     page_request,
     to_timestamp,
@@ -587,9 +588,7 @@ class SubmitOrderInput:
         default=None, description="Defaults to the customer's registered source."
     )
     note: str | None = None
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="A retried request with the same key returns the first result."
-    )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.type
@@ -724,9 +723,7 @@ class RecordShipmentInput:
         default=None,
         description="Recording the same parcel again with it adds the delivery time.",
     )
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="A retried request with the same key returns the first result."
-    )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.type
@@ -795,8 +792,10 @@ class OrdersQuery:
         return await list_payments(info, first, after, filter)
 
     @described(
-        "Orders classified by their payments as of a day (O5), a page at a time, "
-        "and the payments no order matched."
+        "Orders dated up to asOf (default: today in the caller's branch) with the "
+        "classification the latest runReconciliation gave them (O5; this query only reads), "
+        "the longest overdue first, a "
+        "page at a time; and the payments no order matched, received up to the end of asOf."
     )
     async def reconciliation(
         self,

@@ -30,6 +30,7 @@ from salesguard_gateway.schema.common import (
     enum_lookup,
     enum_numbers,
     from_timestamp,
+    idempotency_key_field,
     location,
     optional,
     page_request,
@@ -377,9 +378,7 @@ class PlanVisitInput:
     employee_id: strawberry.ID | None = strawberry.field(
         default=None, description="Defaults to the caller; a manager may plan for a rep."
     )
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="A retried request with the same key returns the first result."
-    )
+    idempotency_key: str | None = idempotency_key_field()
 
 
 @strawberry.type
@@ -404,8 +403,8 @@ class CheckInInput:
     )
     visit_plan_id: strawberry.ID | None = None
     note: str | None = None
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="A retried check-in with the same key returns the first record."
+    idempotency_key: str | None = idempotency_key_field(
+        "A retried check-in with the same key returns the first record."
     )
 
 

@@ -13,17 +13,19 @@ from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.commissions.v1 import commissions_pb2 as pb
 from salesguard.common.v1 import common_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Conflict, InvalidInput
+from salesguard.idempotency import run_idempotent
 from salesguard.money import MAX_MINOR, parse_decimal, percent_to_proto, to_proto
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
-from salesguard_commissions.models import Plan
+from salesguard_commissions.models import IdempotencyKey, Plan
 from salesguard_commissions.rules import PlanTerms
 from salesguard_commissions.settings import CommissionsSettings
 
@@ -133,27 +135,39 @@ class Plans:
         per_order = cap_minor("cap_per_order", request.cap_per_order)
         per_period = cap_minor("cap_per_period", request.cap_per_period)
         note = validation.text("note", request.note, max_length=1000)
+
+        async def store(session: AsyncSession) -> pb.CommissionPlan:
+            latest = await session.scalar(select(func.max(Plan.version)))
+            row = Plan(
+                id=new_id(),
+                version=(latest or 0) + 1,
+                effective_from=effective_from,
+                company_rate_bp=company,
+                personal_rate_bp=personal,
+                cap_per_order_minor=per_order,
+                cap_per_period_minor=per_period,
+                note=note,
+                created_by=principal.id,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            await session.flush()
+            return plan_to_proto(row)
+
         try:
-            async with self.db.transaction() as session:
-                latest = await session.scalar(select(func.max(Plan.version)))
-                row = Plan(
-                    id=new_id(),
-                    version=(latest or 0) + 1,
-                    effective_from=effective_from,
-                    company_rate_bp=company,
-                    personal_rate_bp=personal,
-                    cap_per_order_minor=per_order,
-                    cap_per_period_minor=per_period,
-                    note=note,
-                    created_by=principal.id,
-                    created_at=utcnow(),
-                )
-                session.add(row)
-                await session.flush()
+            return await run_idempotent(
+                self.db,
+                IdempotencyKey,
+                actor_id=principal.id,
+                operation="UpsertCommissionPlan",
+                key=request.idempotency_key,
+                request=request,
+                response_type=pb.CommissionPlan,
+                work=store,
+            )
         except IntegrityError:
             # Another version was stored at the same moment: the caller retries on top of it.
             raise Conflict("another plan version was stored at the same time; retry") from None
-        return plan_to_proto(row)
 
     async def list_plans(self) -> list[pb.CommissionPlan]:
         (await self.policy.decide(current_principal(), READ_ACTION)).require(READ_ACTION)

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Date,
@@ -89,7 +90,7 @@ from salesguard_orders.models import Order, Payment, ReconciliationRun
 from salesguard_orders.ordering import ORDER_SCOPE, Orders
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
 from salesguard_orders.settings import OrdersSettings
-from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today, parse_day
+from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today, local_zone, parse_day
 
 log = logging.getLogger(__name__)
 
@@ -493,7 +494,9 @@ class Reconciliation:
             "reconciliation.read"
         )
         size = decision.page_size(page_size("page.page_size", request.page.page_size))
-        as_of = parse_day("as_of", request.as_of) if request.as_of else await self._today(principal)
+        # Days are the caller's: as_of defaults to their today and ends at their midnight.
+        zone = await local_zone(self.orders.zones, principal)
+        as_of = parse_day("as_of", request.as_of) if request.as_of else datetime.now(zone).date()
         states = [enum_value("states", value, PAYMENT_STATES) for value in request.states]
         conditions: list[Any] = [
             scope_filter(decision, ORDER_SCOPE),
@@ -529,7 +532,7 @@ class Reconciliation:
                 )
             protos = await self.orders.protos(session, page) if page else []
             unmatched = (
-                await self._unmatched_payments(session, decision, as_of, size)
+                await self._unmatched_payments(session, decision, as_of, zone, size)
                 if not request.page.page_token
                 else []
             )
@@ -559,10 +562,11 @@ class Reconciliation:
         )
 
     async def _unmatched_payments(
-        self, session: AsyncSession, decision: Decision, as_of: date, size: int
+        self, session: AsyncSession, decision: Decision, as_of: date, zone: ZoneInfo, size: int
     ) -> list[pb.Payment]:
-        """Unmatched payments received up to as_of, newest first (an "all" grant only)."""
-        until = datetime.combine(as_of + timedelta(days=1), clock.min, tzinfo=UTC)
+        """Unmatched payments received up to the end of as_of in ``zone``, newest first (an
+        "all" grant only)."""
+        until = datetime.combine(as_of + timedelta(days=1), clock.min, tzinfo=zone)
         query = (
             select(Payment)
             .where(

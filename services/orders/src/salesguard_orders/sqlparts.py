@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from salesguard.errors import InvalidInput, ServiceError
 from salesguard.principal import Principal
@@ -78,12 +79,16 @@ def parse_day(field: str, value: str, *, default: date | None = None) -> date:
         raise InvalidInput(field, f"{field} must be a date YYYY-MM-DD") from None
 
 
-async def local_today(zones: BranchZones, principal: Principal) -> date:
-    """Today in the caller's branch; in UTC for a service, or when the directory is away
+async def local_zone(zones: BranchZones, principal: Principal) -> ZoneInfo:
+    """The caller's branch time zone; UTC for a service, or when the directory is away
     (a default date is no reason to fail a run)."""
     try:
-        zone = await zones.zone(principal.branch_id)
+        return await zones.zone(principal.branch_id)
     except ServiceError as error:
-        log.warning("branch time zone unknown, today in UTC", extra={"error": error.message})
-        return datetime.now(UTC).date()
-    return datetime.now(zone).date()
+        log.warning("branch time zone unknown, days in UTC", extra={"error": error.message})
+        return ZoneInfo("UTC")
+
+
+async def local_today(zones: BranchZones, principal: Principal) -> date:
+    """Today in the caller's branch (see ``local_zone``)."""
+    return datetime.now(await local_zone(zones, principal)).date()

@@ -233,8 +233,11 @@ class UpsertCommissionPlanRequest(_message.Message):
     CAP_PER_ORDER_FIELD_NUMBER: _builtins.int
     CAP_PER_PERIOD_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     effective_from: _builtins.str
     note: _builtins.str
+    idempotency_key: _builtins.str
+    """A retried request with the same key stores no second version."""
     @_builtins.property
     def company_rate_percent(self) -> _common_pb2.Decimal: ...
     @_builtins.property
@@ -252,10 +255,11 @@ class UpsertCommissionPlanRequest(_message.Message):
         cap_per_order: _common_pb2.Decimal | None = ...,
         cap_per_period: _common_pb2.Decimal | None = ...,
         note: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cap_per_order", b"cap_per_order", "cap_per_period", b"cap_per_period", "company_rate_percent", b"company_rate_percent", "personal_rate_percent", b"personal_rate_percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cap_per_order", b"cap_per_order", "cap_per_period", b"cap_per_period", "company_rate_percent", b"company_rate_percent", "effective_from", b"effective_from", "note", b"note", "personal_rate_percent", b"personal_rate_percent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cap_per_order", b"cap_per_order", "cap_per_period", b"cap_per_period", "company_rate_percent", b"company_rate_percent", "effective_from", b"effective_from", "idempotency_key", b"idempotency_key", "note", b"note", "personal_rate_percent", b"personal_rate_percent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
