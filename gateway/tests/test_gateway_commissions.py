@@ -298,6 +298,7 @@ def test_the_schema_has_the_contracts_names() -> None:
         "capPerOrder",
         "capPerPeriod",
         "note",
+        "idempotencyKey",
     }
     assert (
         fields("RunCommissionsInput")
