@@ -262,6 +262,8 @@ def test_the_dockerfile_builds_the_component_as_the_chart_runs_it(component: str
     assert uid != 0
     assert uid == values()["podSecurityContext"]["runAsUser"]
     assert final.all("ENTRYPOINT") == ['["salesguard"]']
+    (healthcheck,) = final.all("HEALTHCHECK")
+    assert healthcheck.endswith(f'CMD ["salesguard", "healthcheck", "{component}"]'), healthcheck
     assert final.all("CMD") == [f'["serve", "{component}"]']
     assert final.all("EXPOSE") == [str(values()["components"][component]["port"])]
 

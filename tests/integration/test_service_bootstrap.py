@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import grpc
 import jwt
 import pytest
+import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -94,3 +97,52 @@ def test_salesguard_token_prints_a_dev_token_for_the_employee() -> None:
         env={"SALESGUARD_ENVIRONMENT": "production", "PATH": "/usr/bin"},
     )
     assert refused.returncode != 0
+
+
+async def healthcheck(component: str, env: dict[str, str]) -> int:
+    """Exit code of `salesguard healthcheck COMPONENT`, the images' HEALTHCHECK (run without
+    blocking this loop, which serves the process it probes)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "salesguard.cli",
+        "healthcheck",
+        component,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await process.wait()
+
+
+async def test_healthcheck_exits_zero_only_while_a_service_serves(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"SALESGUARD_GRPC_PORT": str(port), "SALESGUARD_DATA_DIR": str(tmp_path)}
+    assert await healthcheck("attendance", env) != 0  # nothing listens yet
+    settings = attendance_app.load_settings(data_dir=tmp_path, policies_dir=POLICIES)
+    running = await attendance_app.start(settings, port=port)
+    try:
+        assert await healthcheck("attendance", env) == 0
+    finally:
+        await running.stop(grace=1)
+    assert await healthcheck("attendance", env) != 0
+
+
+async def test_healthcheck_of_the_gateway_asks_its_http_port(tmp_path: Path) -> None:
+    from salesguard_gateway.app import create_app
+    from salesguard_gateway.settings import GatewaySettings
+
+    port = free_port()
+    env = {"SALESGUARD_GATEWAY_PORT": str(port), "SALESGUARD_DATA_DIR": str(tmp_path)}
+    assert await healthcheck("gateway", env) != 0
+    app = create_app(GatewaySettings(data_dir=tmp_path, gateway_port=port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 (uvicorn has no started event)
+                await asyncio.sleep(0.05)
+        assert await healthcheck("gateway", env) == 0
+    finally:
+        server.should_exit = True
+        await serving

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -45,6 +46,7 @@ from salesguard.grpc_client import ServiceChannels
 from salesguard.logs import setup_logging
 from salesguard.objectstore import LocalObjectStore, object_store_from_settings
 from salesguard.principal import acting_as
+from salesguard.service import HEALTHCHECK_SECONDS
 from salesguard.settings import SettingsError, load
 from salesguard.telemetry import setup_telemetry
 from salesguard.tokens import TokenVerifier
@@ -334,6 +336,19 @@ class GatewayService:
 
     async def migrate(self, settings: GatewaySettings) -> None:
         """The gateway keeps no database."""
+
+    async def healthy(self, settings: GatewaySettings) -> bool:
+        """Whether this host's gateway answers /healthz (``salesguard healthcheck``)."""
+        url = f"http://127.0.0.1:{settings.gateway_port}/healthz"
+
+        def get() -> bool:
+            try:
+                with urllib.request.urlopen(url, timeout=HEALTHCHECK_SECONDS) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        return await asyncio.to_thread(get)
 
     def main(self) -> None:
         settings = self.load_settings()

@@ -3,6 +3,7 @@
 salesguard token EMPLOYEE_ID      a dev JWT for the gateway (dev environment only)
 salesguard serve SERVICE          run one service (customers, attendance, gateway, ...)
 salesguard migrate SERVICE        bring a service's database to the latest schema
+salesguard healthcheck SERVICE    exit 0 when this host's SERVICE serves (image HEALTHCHECK)
 salesguard run                    the whole suite locally, embedded profile
 """
 
@@ -51,6 +52,12 @@ def _migrate(args: argparse.Namespace) -> None:
     print(f"{args.service}: database is at the latest revision")
 
 
+def _healthcheck(args: argparse.Namespace) -> None:
+    app = _service(args.service)
+    if not asyncio.run(app.healthy(app.load_settings())):
+        raise SystemExit(f"{args.service} is not serving")
+
+
 def _revision(args: argparse.Namespace) -> None:
     from salesguard.migrations import new_revision
 
@@ -79,6 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     migrate = commands.add_parser("migrate", help="migrate a service's database")
     migrate.add_argument("service")
     migrate.set_defaults(handler=_migrate)
+    healthcheck = commands.add_parser(
+        "healthcheck", help="exit 0 when this host's service serves (container HEALTHCHECK)"
+    )
+    healthcheck.add_argument("service")
+    healthcheck.set_defaults(handler=_healthcheck)
     revision = commands.add_parser(
         "revision", help="autogenerate a migration for a service (developers)"
     )

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import MetaData
 
 from salesguard import migrations
@@ -30,6 +32,8 @@ from salesguard.settings import Settings, load
 from salesguard.telemetry import setup_telemetry
 
 log = logging.getLogger(__name__)
+# How long `salesguard healthcheck` waits for the process to answer.
+HEALTHCHECK_SECONDS = 3.0
 S = TypeVar("S", bound=Settings)
 
 
@@ -126,6 +130,18 @@ class GrpcServiceApp(Generic[S]):
             await migrations.upgrade(runtime_db.engine, self.migrations_dir)
         finally:
             await runtime_db.dispose()
+
+    async def healthy(self, settings: S) -> bool:
+        """Whether this host's process of the service says SERVING (``salesguard healthcheck``)."""
+        address = f"127.0.0.1:{settings.grpc_port_for(self.name)}"
+        async with grpc.aio.insecure_channel(address) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=HEALTHCHECK_SECONDS
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def start(self, settings: S, *, port: int | None = None) -> RunningService[S]:
         """Migrate (if configured), run start-up hooks and start serving."""
