@@ -194,6 +194,13 @@ def test_services_are_reached_on_their_container_port(rendered: Rendered) -> Non
         (port,) = service["spec"]["ports"]
         assert port["targetPort"] in named, component
         assert service["spec"]["selector"].items() <= _pod_labels(deployments[component]).items()
+        if component == "gateway":
+            assert service["spec"].get("clusterIP") != "None"  # behind the Ingress
+        else:
+            # Headless, so callers balance over the pods; they dial the pod's IP on the
+            # Service's port, which must then be the container's.
+            assert service["spec"]["clusterIP"] == "None", component
+            assert port["port"] == named[port["targetPort"]], component
 
 
 def test_migrations_run_as_hook_jobs_before_the_services(rendered: Rendered) -> None:

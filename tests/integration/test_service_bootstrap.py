@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_JWT_SECRET
@@ -146,3 +147,44 @@ async def test_healthcheck_of_the_gateway_asks_its_http_port(tmp_path: Path) -> 
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_calls_spread_over_every_address_and_survive_connection_ageing(
+    tmp_path: Path,
+) -> None:
+    """Two attendance processes behind one target, as a headless Service's pods are: calls
+    reach both (each knows only its own bootstrap admin), and keep working while the
+    servers retire connections older than a second."""
+    ports = [free_port(), free_port()]
+    running = []
+    for number, port in enumerate(ports, start=1):
+        settings = attendance_app.load_settings(
+            data_dir=tmp_path / str(number),
+            policies_dir=POLICIES,
+            bootstrap_admin=f"root-{number}",
+            grpc_max_connection_age_seconds=1,
+            grpc_max_connection_age_grace_seconds=1,
+        )
+        running.append(await attendance_app.start(settings, port=port))
+    target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for port in ports)
+    channels = ServiceChannels({"attendance": target}, running[0].runtime.internal_secret, 5)
+    try:
+        stub = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+        answered: list[str] = []
+        deadline = asyncio.get_running_loop().time() + 2.5  # past two connection ages
+        with acting_as(Principal.system("tests")):
+            while asyncio.get_running_loop().time() < deadline:
+                try:
+                    await stub.ResolvePrincipal(
+                        directory_pb2.ResolvePrincipalRequest(employee_id="root-1")
+                    )
+                    answered.append("first")
+                except ServiceError as error:
+                    answered.append("second" if error.code is ErrorCode.NOT_FOUND else str(error))
+                await asyncio.sleep(0.02)
+        assert set(answered) == {"first", "second"}, set(answered)  # and no failed call
+        assert len(answered) > 50
+    finally:
+        await channels.close()
+        for service in running:
+            await service.stop(grace=1)

@@ -142,6 +142,11 @@ metadata:
     {{- include "salesguard.componentLabels" . | nindent 4 }}
 spec:
   type: ClusterIP
+  {{- if eq $portName "grpc" }}
+  # Headless: the name resolves to every ready pod, and callers balance their gRPC calls
+  # over them (one long-lived HTTP/2 connection through a virtual IP would pin one pod).
+  clusterIP: None
+  {{- end }}
   selector:
     {{- include "salesguard.selectorLabels" . | nindent 4 }}
   ports:

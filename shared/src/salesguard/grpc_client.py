@@ -105,7 +105,12 @@ class ServiceChannels:
                     # A stream lasts as long as its data: no default deadline.
                     _StreamCaller(self._secret, None),
                 ],
-                options=[("grpc.max_receive_message_length", 8 << 20)],
+                options=[
+                    ("grpc.max_receive_message_length", 8 << 20),
+                    # Every address the name resolves to (a headless Service's pods), in
+                    # turn; with one address it behaves as a plain connection.
+                    ("grpc.lb_policy_name", "round_robin"),
+                ],
             )
             self._channels[service] = channel
         return channel

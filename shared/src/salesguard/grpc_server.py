@@ -152,10 +152,21 @@ class GrpcServer:
         host: str,
         port: int,
         internal_secret: bytes,
+        max_connection_age_seconds: float | None = None,
+        max_connection_age_grace_seconds: float | None = None,
     ) -> None:
+        options: list[tuple[str, int]] = [
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 8 << 20),
+        ]
+        if max_connection_age_seconds is not None:
+            options.append(("grpc.max_connection_age_ms", int(max_connection_age_seconds * 1000)))
+        if max_connection_age_grace_seconds is not None:
+            grace_ms = int(max_connection_age_grace_seconds * 1000)
+            options.append(("grpc.max_connection_age_grace_ms", grace_ms))
         self._server = grpc.aio.server(
             interceptors=[aio_server_interceptor(), ServiceInterceptor(internal_secret)],  # type: ignore[no-untyped-call]
-            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)],
+            options=options,
         )
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

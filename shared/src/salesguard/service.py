@@ -156,6 +156,8 @@ class GrpcServiceApp(Generic[S]):
                 host=settings.grpc_host,
                 port=settings.grpc_port_for(self.name) if port is None else port,
                 internal_secret=runtime.internal_secret,
+                max_connection_age_seconds=settings.grpc_max_connection_age_seconds,
+                max_connection_age_grace_seconds=settings.grpc_max_connection_age_grace_seconds,
             )
             await server.start()
         except BaseException:

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     orders_address: str = f"127.0.0.1:{SERVICE_PORTS['orders']}"
     commissions_address: str = f"127.0.0.1:{SERVICE_PORTS['commissions']}"
     grpc_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Connections older than this are asked to reconnect (GOAWAY): clients re-resolve the
+    # service's name and spread calls over the pods added since (client-side round robin).
+    grpc_max_connection_age_seconds: float = Field(default=300.0, gt=0)
+    # How long calls in flight on such a connection may still run (a commission run's
+    # streams last minutes).
+    grpc_max_connection_age_grace_seconds: float = Field(default=3600.0, ge=0)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
 
     # Telemetry.
