@@ -2,8 +2,9 @@
 
 PostgreSQL gets one ``INSERT … SELECT … FROM unnest(arrays)`` per chunk: a
 fixed, prepared statement with one array parameter per column (and the period,
-branch and kind the chunk's rows share, once), whatever the chunk's size (a ``VALUES`` list of 5000 rows × 20 columns would exceed the
-protocol's 32767 parameters). SQLite gets one executemany of the same
+branch and kind the chunk's rows share, once), whatever the chunk's size (a
+``VALUES`` list of 5000 rows × 20 columns would exceed the protocol's 32767
+parameters). SQLite gets one executemany of the same
 statement per chunk inside the transaction.
 """
 
