@@ -55,8 +55,9 @@ HISTORY_DAYS = 730
 # A deterministic total per order number, 100.00 to 100 000.00, the same in every statement.
 TOTAL = "(10000 + (n * 7919) % 9990000)"
 
-SEED_ORDERS = f"""
-INSERT INTO orders (
+# The columns of an order and the first ones derived from its number n: the order's
+# customer, owner, team and branch.
+INSERT_ORDERS = f"""INSERT INTO orders (
     number, id, customer_id, customer_code, owner_id, submitted_by, team_id, branch_id,
     currency, total_minor, order_date, expected_payment_date, source_claim, registered_source,
     status, flags, customer_name_key, customer_company_key, note, submitted_at, updated_at,
@@ -65,7 +66,10 @@ INSERT INTO orders (
 SELECT n, md5('order' || n), md5('customer' || (n % {CUSTOMERS})),
        'C-' || lpad((n % {CUSTOMERS})::text, 6, '0'),
        'rep-' || (n % {REPS}), 'rep-' || (n % {REPS}), 'team-' || (n % {REPS} / 10),
-       'branch-' || (n % {BRANCHES}),
+       'branch-' || (n % {BRANCHES}),"""
+
+SEED_ORDERS = f"""
+{INSERT_ORDERS}
        'CNY', {TOTAL}, day, day + 30,
        CASE WHEN n % 4 = 0 THEN 'PERSONAL' ELSE 'WEBSITE' END,
        CASE WHEN n % 8 = 0 THEN 'PERSONAL' ELSE 'WEBSITE' END,
@@ -145,16 +149,7 @@ WHERE n <= :orders
 
 # Orders as reconciliation leaves a fully paid, closed one: numbered after the seeded ones.
 SEED_VALID_ORDERS = f"""
-INSERT INTO orders (
-    number, id, customer_id, customer_code, owner_id, submitted_by, team_id, branch_id,
-    currency, total_minor, order_date, expected_payment_date, source_claim, registered_source,
-    status, flags, customer_name_key, customer_company_key, note, submitted_at, updated_at,
-    payment_state, paid_minor, fully_paid_at, shipped
-)
-SELECT n, md5('order' || n), md5('customer' || (n % {CUSTOMERS})),
-       'C-' || lpad((n % {CUSTOMERS})::text, 6, '0'),
-       'rep-' || (n % {REPS}), 'rep-' || (n % {REPS}), 'team-' || (n % {REPS} / 10),
-       'branch-' || (n % {BRANCHES}),
+{INSERT_ORDERS}
        'CNY', {TOTAL}, day, day + 30, 'WEBSITE', 'WEBSITE', 'CLOSED',
        '[]', 'customer ' || (n % {CUSTOMERS}), 'company ' || (n % {CUSTOMERS} / 5), '',
        day::timestamp AT TIME ZONE 'UTC', day::timestamp AT TIME ZONE 'UTC',

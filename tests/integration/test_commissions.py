@@ -887,32 +887,18 @@ async def test_plans_are_versioned_and_a_locked_period_keeps_its_lines(
         statement = await client.statement(people.junior, people.junior.id)
         assert statement.period_status == pb.PERIOD_STATUS_LOCKED
 
-        retry_key = unique("plan")
-        later = await client.upsert_plan(
-            people.finance,
-            effective_from=start,
-            company_rate_percent="1",
-            personal_rate_percent="2",
-            idempotency_key=retry_key,
-        )
+        lower = {
+            "effective_from": start,
+            "company_rate_percent": "1",
+            "personal_rate_percent": "2",
+            "idempotency_key": unique("plan"),
+        }
+        later = await client.upsert_plan(people.finance, **lower)
         assert later.version == capped.version + 1
         # A retried upsert stores no second version; the key cannot carry other rates.
-        retried = await client.upsert_plan(
-            people.finance,
-            effective_from=start,
-            company_rate_percent="1",
-            personal_rate_percent="2",
-            idempotency_key=retry_key,
-        )
-        assert retried == later
+        assert await client.upsert_plan(people.finance, **lower) == later
         await refused(
-            client.upsert_plan(
-                people.finance,
-                effective_from=start,
-                company_rate_percent="3",
-                personal_rate_percent="2",
-                idempotency_key=retry_key,
-            ),
+            client.upsert_plan(people.finance, **{**lower, "company_rate_percent": "3"}),
             ErrorCode.IDEMPOTENCY_KEY_REUSED,
         )
         assert await client.statement(people.junior, people.junior.id) == statement

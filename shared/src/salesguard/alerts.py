@@ -437,20 +437,29 @@ async def raise_alert_now(
         return await raise_alert(session, model, draft, source=source)
 
 
+def _status_and_resolution(
+    status: str, resolution: str | None
+) -> tuple[common_pb2.AlertStatus.ValueType, common_pb2.AlertResolution.ValueType]:
+    """A stored status and resolution as their proto enum values."""
+    return (
+        common_pb2.AlertStatus.Value(f"ALERT_STATUS_{status}"),
+        common_pb2.AlertResolution.Value(f"ALERT_RESOLUTION_{resolution}")
+        if resolution
+        else common_pb2.ALERT_RESOLUTION_UNSPECIFIED,
+    )
+
+
 def alert_to_proto(row: AlertColumns, *, source: str) -> common_pb2.Alert:
     evidence = struct_pb2.Struct()
     evidence.update(row.evidence or {})
+    status, resolution = _status_and_resolution(row.status, row.resolution)
     return common_pb2.Alert(
         id=row.id,
         kind=row.kind,
         rule=row.rule,
         severity=common_pb2.Severity.Value(f"SEVERITY_{row.severity}"),
-        status=common_pb2.AlertStatus.Value(f"ALERT_STATUS_{row.status}"),
-        resolution=(
-            common_pb2.AlertResolution.Value(f"ALERT_RESOLUTION_{row.resolution}")
-            if row.resolution
-            else common_pb2.ALERT_RESOLUTION_UNSPECIFIED
-        ),
+        status=status,
+        resolution=resolution,
         employee_id=row.employee_id or "",
         customer_id=row.customer_id or "",
         order_id=row.order_id or "",
@@ -471,15 +480,12 @@ def evidence_dict(alert: common_pb2.Alert) -> dict[str, Any]:
 def alert_target(row: Row[Any]) -> common_pb2.AlertTarget:
     """What one alert concerns, from a row of (id, kind, status, resolution, employee_id,
     customer_id, order_id)."""
+    status, resolution = _status_and_resolution(row.status, row.resolution)
     return common_pb2.AlertTarget(
         alert_id=row.id,
         kind=row.kind,
-        status=common_pb2.AlertStatus.Value(f"ALERT_STATUS_{row.status}"),
-        resolution=(
-            common_pb2.AlertResolution.Value(f"ALERT_RESOLUTION_{row.resolution}")
-            if row.resolution
-            else common_pb2.ALERT_RESOLUTION_UNSPECIFIED
-        ),
+        status=status,
+        resolution=resolution,
         employee_id=row.employee_id or "",
         customer_id=row.customer_id or "",
         order_id=row.order_id or "",
