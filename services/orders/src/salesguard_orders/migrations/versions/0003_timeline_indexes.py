@@ -1,0 +1,23 @@
+"""indexes for an employee's timeline (issue 6, timeline)
+
+Placeholder reserved in the revision chain; filled in by the change that needs it.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-27 00:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
