@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Protocol, TypeVar
 
@@ -13,6 +15,7 @@ from salesguard.errors import InvalidInput
 MAX_PAGE_SIZE = 100
 MAX_TEXT = 500
 MAX_NOTE = 4000
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def text(field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str:
@@ -24,6 +27,19 @@ def text(field: str, value: str, *, required: bool = False, max_length: int = MA
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
         raise InvalidInput(field, f"{field} contains control characters")
     return value
+
+
+def civil_date(field: str, value: str) -> date:
+    """A required calendar date written YYYY-MM-DD (no other ISO form: clients send one)."""
+    written = value.strip()
+    if not written:
+        raise InvalidInput(field, f"{field} is required (a date YYYY-MM-DD)")
+    if not _ISO_DATE.fullmatch(written):
+        raise InvalidInput(field, f"{field} must be a date YYYY-MM-DD: {value!r}")
+    try:
+        return date.fromisoformat(written)
+    except ValueError:
+        raise InvalidInput(field, f"{field} is not a calendar date: {value!r}") from None
 
 
 def page_size(field: str, requested: int, *, maximum: int = MAX_PAGE_SIZE) -> int:

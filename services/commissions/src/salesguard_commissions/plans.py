@@ -57,14 +57,6 @@ def cap_minor(field: str, value: common_pb2.Decimal) -> int | None:
     return minor or None
 
 
-def parse_day(field: str, value: str) -> date:
-    text = validation.text(field, value, required=True, max_length=10)
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(field, f"{field} must be a date written YYYY-MM-DD") from None
-
-
 def plan_to_proto(row: Plan) -> pb.CommissionPlan:
     return pb.CommissionPlan(
         id=row.id,
@@ -129,7 +121,7 @@ class Plans:
     async def upsert(self, request: pb.UpsertCommissionPlanRequest) -> pb.CommissionPlan:
         principal = current_principal()
         (await self.policy.decide(principal, WRITE_ACTION)).require(WRITE_ACTION)
-        effective_from = parse_day("effective_from", request.effective_from)
+        effective_from = validation.civil_date("effective_from", request.effective_from)
         company = rate_bp("company_rate_percent", request.company_rate_percent)
         personal = rate_bp("personal_rate_percent", request.personal_rate_percent)
         per_order = cap_minor("cap_per_order", request.cap_per_order)

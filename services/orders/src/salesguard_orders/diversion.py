@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Date, Float, Integer, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard.db import utcnow
@@ -34,7 +35,7 @@ from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, format_order_code
 from salesguard_orders.peers import BranchZones
 from salesguard_orders.settings import OrdersSettings
-from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today, parse_day
+from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today
 
 log = logging.getLogger(__name__)
 ACTION = "diversion.detect"
@@ -158,7 +159,7 @@ class Diversion:
         principal = current_principal()
         (await self.policy.decide(principal, ACTION)).require(ACTION)
         as_of = (
-            parse_day("as_of", request.as_of)
+            validation.civil_date("as_of", request.as_of)
             if request.as_of
             else await local_today(self.zones, principal)
         )

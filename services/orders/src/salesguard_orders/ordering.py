@@ -72,7 +72,6 @@ MAX_BATCH = validation.MAX_PAGE_SIZE
 MAX_SKU = 64
 MAX_DESCRIPTION = 500
 MAX_REASON = 200  # ApprovalStep.reason
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ORDER_CODE = re.compile(r"O-(\d{1,15})", re.IGNORECASE)
 
 
@@ -294,16 +293,6 @@ def validate_currency(field: str, value: str, settings: OrdersSettings) -> str:
     return currency
 
 
-def parse_date(field: str, value: str) -> date:
-    text = value.strip()
-    if not _ISO_DATE.fullmatch(text):
-        raise InvalidInput(field, f"{field} must be a date YYYY-MM-DD: {value!r}")
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(field, f"{field} is not a calendar date: {value!r}") from None
-
-
 def validate_line(index: int, line: pb.OrderLine) -> LineInput:
     prefix = f"lines[{index}]"
     quantity = money.quantity_to_milli(f"{prefix}.quantity", line.quantity)
@@ -373,14 +362,16 @@ class Orders:
     def _dates(self, given: OrderInput, zone: ZoneInfo) -> tuple[date, date]:
         today = local_today(zone)
         order_date = (
-            parse_date("order_date", given.order_date) if given.order_date.strip() else today
+            validation.civil_date("order_date", given.order_date)
+            if given.order_date.strip()
+            else today
         )
         if order_date > today:
             raise InvalidInput(
                 "order_date", f"order_date {order_date} lies in the future (today is {today})"
             )
         if given.expected_payment_date.strip():
-            expected = parse_date("expected_payment_date", given.expected_payment_date)
+            expected = validation.civil_date("expected_payment_date", given.expected_payment_date)
             if expected < order_date:
                 raise InvalidInput(
                     "expected_payment_date", "expected_payment_date precedes the order date"

@@ -70,7 +70,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
-from salesguard import alerts
+from salesguard import alerts, validation
 from salesguard.alerts import CATALOG
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2
@@ -90,7 +90,7 @@ from salesguard_orders.models import Order, Payment, ReconciliationRun
 from salesguard_orders.ordering import ORDER_SCOPE, Orders
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
 from salesguard_orders.settings import OrdersSettings
-from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today, local_zone, parse_day
+from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today, local_zone
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,11 @@ class Reconciliation:
     async def run(self, request: pb.RunReconciliationRequest) -> pb.RunReconciliationResponse:
         principal = current_principal()
         (await self.policy.decide(principal, "reconciliation.run")).require("reconciliation.run")
-        as_of = parse_day("as_of", request.as_of) if request.as_of else await self._today(principal)
+        as_of = (
+            validation.civil_date("as_of", request.as_of)
+            if request.as_of
+            else await self._today(principal)
+        )
         thresholds = await self.fake_deal_thresholds()
         started_at = utcnow()
         async with self.db.transaction() as session:
@@ -496,7 +500,11 @@ class Reconciliation:
         size = decision.page_size(page_size("page.page_size", request.page.page_size))
         # Days are the caller's: as_of defaults to their today and ends at their midnight.
         zone = await local_zone(self.orders.zones, principal)
-        as_of = parse_day("as_of", request.as_of) if request.as_of else datetime.now(zone).date()
+        as_of = (
+            validation.civil_date("as_of", request.as_of)
+            if request.as_of
+            else datetime.now(zone).date()
+        )
         states = [enum_value("states", value, PAYMENT_STATES) for value in request.states]
         conditions: list[Any] = [
             scope_filter(decision, ORDER_SCOPE),

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from salesguard.errors import InvalidInput, ServiceError
+from salesguard.errors import ServiceError
 from salesguard.principal import Principal
 from salesguard_orders.peers import BranchZones
 
@@ -66,17 +66,6 @@ SQLITE = SqlDialect(
 
 def dialect_of(name: str) -> SqlDialect:
     return POSTGRESQL if name == "postgresql" else SQLITE
-
-
-def parse_day(field: str, value: str, *, default: date | None = None) -> date:
-    """A civil date 'YYYY-MM-DD'; ``default`` (else today in UTC) when empty."""
-    value = value.strip()
-    if not value:
-        return default or datetime.now(UTC).date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, f"{field} must be a date YYYY-MM-DD") from None
 
 
 async def local_zone(zones: BranchZones, principal: Principal) -> ZoneInfo:
