@@ -522,3 +522,18 @@ async def test_repeated_visits_to_one_unregistered_place_raise_one_alert(suite: 
     )
     assert len(raised) == 1  # at the third visit; the fourth extends it
     assert raised[0]["evidence"]["visits"] == 3
+
+
+# -- days are the branch's -------------------------------------------------------------------
+
+
+async def test_a_visit_s_day_is_the_day_in_the_branch_s_time_zone(suite: Suite, org: Org) -> None:
+    # 07:30 in Shanghai is 23:30 UTC the evening before: the visit belongs to the morning's day.
+    day = recent_working_days(1)[0]
+    moment = at_local(day, 7, 30)
+    assert moment.astimezone(UTC).date() == day - timedelta(days=1)
+    visit = await check_in(suite, org.junior_b, offset(SITE, 40_000, 300), moment)
+    shown = await suite.gql(
+        "query($id: ID!) { checkIn(id: $id) { id at day } }", {"id": visit["id"]}, as_=org.hr
+    )
+    assert shown.ok()["checkIn"]["day"] == day.isoformat()

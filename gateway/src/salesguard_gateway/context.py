@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import strawberry
 from graphql import GraphQLError
@@ -88,6 +90,18 @@ class Loaders:
         if self._branches is None:
             self._branches = asyncio.ensure_future(self._list_branches())
         return (await self._branches).get(branch_id)
+
+    async def local_day(self, branch_id: str, moment: datetime | None) -> date | None:
+        """The day ``moment`` falls on in the branch's time zone: a day a user reads is the
+        branch's day, not UTC's (a 07:30 visit in Shanghai is on that morning's date)."""
+        if moment is None:
+            return None
+        branch = await self.branch(branch_id) if branch_id else None
+        try:
+            zone = ZoneInfo(branch.time_zone) if branch and branch.time_zone else UTC
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = UTC
+        return moment.astimezone(zone).date()
 
     async def team(self, team_id: str) -> directory_pb2.Team | None:
         if self._teams is None:

@@ -10,7 +10,7 @@ them only when the query selects ``photos { url }`` (signing is per photo).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
 import strawberry
@@ -158,6 +158,11 @@ class CheckIn:
     )
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
+    branch_id: strawberry.Private[str]
+
+    @described("The visit's day in the branch's time zone (what a visit list groups by).")
+    async def day(self, info: Info) -> date | None:
+        return await info.context.loaders.local_day(self.branch_id, self.at)
 
     @described("The customer visited, when linked; null when the caller may not see them.")
     async def customer(self, info: Info) -> Customer | None:
@@ -195,6 +200,7 @@ def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
         recorded_at=from_timestamp(message.recorded_at),
         employee_id=message.employee_id,
         customer_id=message.customer_id,
+        branch_id=message.branch_id,
     )
 
 
