@@ -79,7 +79,9 @@ async def test_inactive_employees_are_forbidden(
     await admin(suite, UPSERT_EMPLOYEE, employee)
     assert (await suite.client.post("/graphql", json=QUERY, headers=auth(employee_id))).is_success
     # The directory records the new status; the very next request is refused (no cached principal).
-    await admin(suite, UPSERT_EMPLOYEE, employee | {"status": status})
+    # Leaving hands the employee's customers over (C6): here to the branch pool.
+    handover = {"toPool": True} if status == "LEFT" else {}
+    await admin(suite, UPSERT_EMPLOYEE, employee | {"status": status} | handover)
     response = await suite.client.post("/graphql", json=QUERY, headers=auth(employee_id))
     _assert_refused(response, 403, "FORBIDDEN", f"employee {employee_id} {fragment}")
 

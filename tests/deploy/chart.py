@@ -31,9 +31,9 @@ CHART = REPO / "charts" / "salesguard"
 PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
 RELEASE = "salesguard"
 NAMESPACE = "salesguard"
-# The oldest Kubernetes the chart supports (native gRPC probes are GA) and the newest
-# whose schemas kubernetes-validate ships.
-KUBE_VERSIONS = ("1.27.0", "1.37.0")
+# The oldest Kubernetes the chart supports (native sidecars, for the jobs' OPA) and the
+# newest whose schemas kubernetes-validate ships.
+KUBE_VERSIONS = ("1.29.0", "1.37.0")
 SERVICES = ("customers", "attendance", "orders", "commissions")
 COMPONENTS = (*SERVICES, "gateway")
 ENV_PREFIX = "SALESGUARD_"
@@ -119,8 +119,8 @@ class Rendered:
         return {self.component_of(doc): doc for doc in self.of_kind(kind)}
 
     def workloads(self) -> list[Manifest]:
-        """Deployments and Jobs: everything that runs a pod."""
-        return self.of_kind("Deployment") + self.of_kind("Job")
+        """Deployments, Jobs and CronJobs: everything that runs a pod."""
+        return self.of_kind("Deployment") + self.of_kind("Job") + self.of_kind("CronJob")
 
 
 def resource_name(component: str) -> str:
@@ -128,13 +128,32 @@ def resource_name(component: str) -> str:
     return f"{RELEASE}-{component}"
 
 
+def pod_template(workload: Manifest) -> dict[str, Any]:
+    """The pod template of a Deployment or Job, or of the Jobs a CronJob creates."""
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    template: dict[str, Any] = spec["template"]
+    return template
+
+
 def pod_spec(workload: Manifest) -> dict[str, Any]:
-    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    spec: dict[str, Any] = pod_template(workload)["spec"]
     return spec
 
 
 def containers(workload: Manifest) -> list[dict[str, Any]]:
-    return list(pod_spec(workload)["containers"])
+    """Every container of the pod, native sidecars (init containers that keep running) too."""
+    spec = pod_spec(workload)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def salesguard_component(container: Mapping[str, Any]) -> str:
+    """The component a ``salesguard`` container runs: ``serve``/``migrate`` name it, a
+    job's name starts with it (``job customers.pool-sweep``)."""
+    command, target = container["args"]
+    assert command in ("serve", "migrate", "job"), container["args"]
+    return str(target).partition(".")[0] if command == "job" else str(target)
 
 
 def app_container(workload: Manifest) -> dict[str, Any]:

@@ -24,12 +24,15 @@ from tests.deploy.chart import (
     Manifest,
     Rendered,
     app_container,
+    component_app,
     containers,
     helm,
     opa_container,
     pod_spec,
+    pod_template,
     render,
     resource_name,
+    salesguard_component,
 )
 
 VARIANTS = {"default": (), "production": (PRODUCTION_VALUES,)}
@@ -142,7 +145,7 @@ def test_every_resource_carries_the_recommended_labels(rendered: Rendered) -> No
         assert labels["app.kubernetes.io/part-of"] == "salesguard"
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
     for workload in rendered.workloads():
-        pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+        pod_labels = pod_template(workload)["metadata"]["labels"]
         assert all(label in pod_labels for label in LABELS), workload["metadata"]["name"]
 
 
@@ -216,6 +219,83 @@ def test_migrations_run_as_hook_jobs_before_the_services(rendered: Rendered) -> 
         assert pod_spec(job)["restartPolicy"] == "Never"
         config = rendered.get("ConfigMap", resource_name(service))["data"]
         assert config["SALESGUARD_MIGRATE_ON_START"] == "false"
+
+
+def _job_names(component: str) -> set[str]:
+    """The jobs a service's code declares (what `salesguard job --list` shows)."""
+    return {job.name for job in component_app(component).jobs}
+
+
+def test_every_job_of_the_code_has_a_cronjob_like_its_service(rendered: Rendered) -> None:
+    deployments = rendered.by_component("Deployment")
+    declared = {name for service in SERVICES for name in _job_names(service)}
+    assert "customers.contact-reads-retention" in declared, "the code reading went wrong"
+    scheduled = set()
+    for cron in rendered.of_kind("CronJob"):
+        name = cron["metadata"]["name"]
+        spec = cron["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid", name
+        assert len(name) <= 52, f"{name}: Kubernetes appends 11 characters per run"
+        container = app_container(cron)
+        command, job = container["args"]
+        assert command == "job"
+        assert job in declared, f"{name} runs {job}, which no service declares"
+        scheduled.add(job)
+        service = salesguard_component(container)
+        deployment = deployments[service]
+        served = app_container(deployment)
+        # The service's image, settings and hardening; its labels, but not its selector's
+        # component: the service's Service must never route calls to a job's pod.
+        assert container["image"] == served["image"], name
+        assert container["envFrom"] == served["envFrom"], name
+        assert container["securityContext"] == served["securityContext"], name
+        assert pod_spec(cron)["securityContext"] == pod_spec(deployment)["securityContext"]
+        assert pod_spec(cron)["restartPolicy"] == "Never"
+        labels = pod_template(cron)["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] == f"{service}-jobs", name
+        selector = rendered.get("Service", resource_name(service))["spec"]["selector"]
+        assert not selector.items() <= labels.items(), f"{resource_name(service)} selects {name}"
+        # Decisions come from an OPA sidecar that ends with the job: a native sidecar.
+        opa = opa_container(cron)
+        assert opa is not None and opa in pod_spec(cron)["initContainers"], name
+        assert opa["restartPolicy"] == "Always"
+        assert opa["startupProbe"]["httpGet"]["path"] == "/health"
+        assert opa["image"] == opa_container(deployment)["image"]  # type: ignore[index]
+    assert scheduled == declared
+
+
+def test_jobs_can_be_switched_off_and_their_names_are_checked() -> None:
+    assert render(set_values={"jobs.enabled": "false"}).of_kind("CronJob") == []
+    off = render(set_values={"jobs.schedules.contactReadsRetention.enabled": "false"})
+    assert "customers.contact-reads-retention" not in {
+        app_container(cron)["args"][1] for cron in off.of_kind("CronJob")
+    }
+    without_customers = render(set_values={"components.customers.enabled": "false"})
+    assert without_customers.by_component("CronJob").get("customers-jobs") is None
+    with pytest.raises(HelmError, match="schema"):
+        render(set_values={"jobs.schedules.sweep.job": "Not A Job"})
+    with pytest.raises(HelmError, match="not a service with jobs"):
+        render(
+            set_values={
+                "jobs.schedules.sweep.job": "gateway.sweep",
+                "jobs.schedules.sweep.schedule": "0 * * * *",
+            }
+        )
+
+
+def test_nothing_reaches_job_pods_and_they_reach_what_their_service_does() -> None:
+    rendered = render(PRODUCTION_VALUES)
+    policies = rendered.by_component("NetworkPolicy")
+    for cron in rendered.of_kind("CronJob"):
+        service = salesguard_component(app_container(cron))
+        policy = policies[f"{service}-jobs"]["spec"]
+        selector = policy["podSelector"]["matchLabels"]
+        assert selector.items() <= pod_template(cron)["metadata"]["labels"].items()
+        assert policy["ingress"] == []
+        served = policies[service]["spec"]["egress"]
+        # DNS, the peers the service calls and its database; not the object store.
+        assert all(rule in served for rule in policy["egress"]), service
+        assert len(served) - len(policy["egress"]) == 1, service
 
 
 def test_without_migration_jobs_the_services_migrate_on_start() -> None:

@@ -35,6 +35,7 @@ from tests.deploy.chart import (
     containers,
     load_component_settings,
     render,
+    salesguard_component,
     values,
 )
 
@@ -136,7 +137,7 @@ def test_skaffold_runs_the_images_it_builds(profile: str | None) -> None:
     rendered, images = _skaffold_render(profile)
     for workload in rendered.workloads():
         container = app_container(workload)
-        component = container["args"][1]
+        component = salesguard_component(container)
         assert container["image"] == images[component], workload["metadata"]["name"]
         others = [c["image"] for c in containers(workload) if c is not container]
         assert all(image.startswith("openpolicyagent/opa:") for image in others)

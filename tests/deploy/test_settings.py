@@ -34,6 +34,7 @@ from tests.deploy.chart import (
     opa_container,
     render,
     resource_name,
+    salesguard_component,
     secret_refs,
     setting_names,
     values,
@@ -80,9 +81,7 @@ def _salesguard_containers(rendered: Rendered) -> list[tuple[str, Manifest, dict
     found = []
     for workload in rendered.workloads():
         container = app_container(workload)
-        command, component = container["args"]
-        assert command in ("serve", "migrate"), container["args"]
-        found.append((component, workload, container))
+        found.append((salesguard_component(container), workload, container))
     return found
 
 
@@ -120,7 +119,7 @@ def test_the_full_profile_and_production_get_everything_they_require(variant: st
             # The object store is complete: S3, credentials included.
             assert isinstance(object_store_from_settings(settings), S3ObjectStore), name
         else:
-            assert "SALESGUARD_S3_SECRET_KEY" not in env, "migrations need no object store"
+            assert "SALESGUARD_S3_SECRET_KEY" not in env, "migrations and jobs need no object store"
 
 
 def test_secrets_only_come_from_secret_references(variant: str) -> None:
@@ -329,14 +328,16 @@ def test_each_service_reaches_only_its_own_database() -> None:
         service: chart_values["components"][service]["database"]["egress"] for service in SERVICES
     }
     assert len({d["cidr"] for d in databases.values()}) == len(SERVICES)
-    for component in (*COMPONENTS, *(f"{s}-migrations" for s in SERVICES)):
+    jobs = {f"{s}-jobs" for s in SERVICES} & set(policies)
+    assert jobs, "no job pods rendered"
+    for component in (*COMPONENTS, *(f"{s}-migrations" for s in SERVICES), *jobs):
         reached = {
             peer["ipBlock"]["cidr"]
             for rule in policies[component]["spec"]["egress"]
             for peer in rule.get("to", [])
             if "ipBlock" in peer and any(p["port"] == 5432 for p in rule["ports"])
         }
-        own = component.removesuffix("-migrations")
+        own = component.removesuffix("-migrations").removesuffix("-jobs")
         expected = {databases[own]["cidr"]} if own in databases else set()
         assert reached == expected, component
 

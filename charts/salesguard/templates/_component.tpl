@@ -163,13 +163,27 @@ spec:
     sizeLimit: {{ .root.Values.tmpSizeLimit }}
 {{- end }}
 
-{{/* The OPA sidecar: decisions on the pod's loopback only, policies from the ConfigMap. */}}
+{{/*
+The OPA sidecar: decisions on the pod's loopback only, policies from the ConfigMap.
+With "nativeSidecar" true (a job's pod) it is an init container that keeps running
+(restartPolicy: Always): the job starts once OPA answers, and the pod completes when
+the job does.
+*/}}
 {{- define "salesguard.opaContainer" -}}
 {{- $values := .root.Values }}
 {{- $opa := $values.opa -}}
 - name: opa
   image: {{ printf "%s:%s" $opa.image.repository $opa.image.tag }}
   imagePullPolicy: {{ $opa.image.pullPolicy }}
+  {{- if .nativeSidecar }}
+  restartPolicy: Always
+  startupProbe:
+    httpGet:
+      path: /health
+      port: {{ $opa.diagnosticPort }}
+    periodSeconds: 1
+    failureThreshold: 60
+  {{- end }}
   args:
     - run
     - --server
@@ -207,6 +221,22 @@ spec:
     - name: opa-config
       mountPath: /config/opa
       readOnly: true
+{{- end }}
+
+{{/* The volumes the OPA sidecar mounts: the policies and its configuration. */}}
+{{- define "salesguard.opaVolumes" -}}
+- name: policies
+  configMap:
+    name: {{ include "salesguard.fullname" .root }}-policies
+    # One item per file, so the directories (and data.json's place in `data`) survive.
+    items:
+      {{- range $key, $path := include "salesguard.policyFiles" .root | fromYaml }}
+      - key: {{ $key }}
+        path: {{ $path }}
+      {{- end }}
+- name: opa-config
+  configMap:
+    name: {{ include "salesguard.fullname" .root }}-opa
 {{- end }}
 
 {{- define "salesguard.deployment" -}}
@@ -325,18 +355,7 @@ spec:
       volumes:
         {{- include "salesguard.tmpVolume" . | nindent 8 }}
         {{- if $service }}
-        - name: policies
-          configMap:
-            name: {{ include "salesguard.fullname" .root }}-policies
-            # One item per file, so the directories (and data.json's place in `data`) survive.
-            items:
-              {{- range $key, $path := include "salesguard.policyFiles" .root | fromYaml }}
-              - key: {{ $key }}
-                path: {{ $path }}
-              {{- end }}
-        - name: opa-config
-          configMap:
-            name: {{ include "salesguard.fullname" .root }}-opa
+        {{- include "salesguard.opaVolumes" . | nindent 8 }}
         {{- end }}
       {{- if $values.spreadAcrossNodes }}
       topologySpreadConstraints:

@@ -65,6 +65,7 @@ GRAPHQL_PATH = "/graphql"
 _CALLER = "salesguard.caller"
 _RPC_CALLS = "salesguard.rpc_calls"
 READINESS_TTL_SECONDS = 2.0
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
 
 class Backends:
@@ -137,6 +138,8 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
             # One way in (POST), so the body limit and caches see every query.
             allow_queries_via_get=False,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # Operations one websocket may run at once: each alertRaised holds a stream per source.
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
         )
         self.settings = settings
         self.backends = backends

@@ -23,6 +23,8 @@ from salesguard.attendance.v1 import (
     visits_pb2,
     visits_pb2_grpc,
 )
+from salesguard.attendance.v1 import timeline_pb2 as attendance_timeline_pb2
+from salesguard.attendance.v1 import timeline_pb2_grpc as attendance_timeline_pb2_grpc
 from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.customers.v1 import (
@@ -32,7 +34,11 @@ from salesguard.customers.v1 import (
     customers_pb2_grpc,
     exports_pb2,
     exports_pb2_grpc,
+    pool_pb2,
+    pool_pb2_grpc,
 )
+from salesguard.customers.v1 import timeline_pb2 as customer_timeline_pb2
+from salesguard.customers.v1 import timeline_pb2_grpc as customer_timeline_pb2_grpc
 from salesguard.grpc_client import ServiceChannels
 from salesguard.orders.v1 import (
     orders_pb2,
@@ -40,6 +46,8 @@ from salesguard.orders.v1 import (
     payments_pb2,
     payments_pb2_grpc,
 )
+from salesguard.orders.v1 import timeline_pb2 as orders_timeline_pb2
+from salesguard.orders.v1 import timeline_pb2_grpc as orders_timeline_pb2_grpc
 
 RpcCalls = Counter[str]
 _rpc_calls: ContextVar[RpcCalls | None] = ContextVar("salesguard_gateway_rpc_calls", default=None)
@@ -105,6 +113,11 @@ class ServiceClients:
             exports_pb2.DESCRIPTOR,
             "ExportsService",
         )
+        self.pool = _counted(
+            pool_pb2_grpc.CustomerPoolServiceStub(customers),
+            pool_pb2.DESCRIPTOR,
+            "CustomerPoolService",
+        )
         self.directory = _counted(
             directory_pb2_grpc.DirectoryServiceStub(attendance),
             directory_pb2.DESCRIPTOR,
@@ -134,6 +147,22 @@ class ServiceClients:
             commissions_pb2_grpc.CommissionsServiceStub(commissions),
             commissions_pb2.DESCRIPTOR,
             "CommissionsService",
+        )
+        # An employee's timeline: one call per service (schema/timeline.py).
+        self.customer_timeline = _counted(
+            customer_timeline_pb2_grpc.CustomerTimelineServiceStub(customers),
+            customer_timeline_pb2.DESCRIPTOR,
+            "CustomerTimelineService",
+        )
+        self.attendance_timeline = _counted(
+            attendance_timeline_pb2_grpc.AttendanceTimelineServiceStub(attendance),
+            attendance_timeline_pb2.DESCRIPTOR,
+            "AttendanceTimelineService",
+        )
+        self.orders_timeline = _counted(
+            orders_timeline_pb2_grpc.OrdersTimelineServiceStub(orders),
+            orders_timeline_pb2.DESCRIPTOR,
+            "OrdersTimelineService",
         )
         self.alerts = {
             source: _counted(

@@ -104,6 +104,12 @@ class TypedErrors(SchemaExtension):
         if errors:
             result.errors = [typed_error(error) for error in errors]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # A subscription's results reach the client one by one, before on_operation ends.
+        if getattr(result, "errors", None):
+            result.errors = [typed_error(error) for error in result.errors]
+        yield
+
 
 def error_response(
     status_code: int,

@@ -4,6 +4,9 @@ Each service keeps its alerts in its own database (a table built from
 :class:`AlertColumns`) and serves them through the common ``AlertsService``
 contract, so the gateway federates them without knowing any service's tables.
 Raising is idempotent on a dedupe key: a detector re-run raises nothing twice.
+Every decision on an alert is appended to its history (a table built from
+:class:`AlertDecisionColumns`) in the transaction that changes its status, and
+new alerts reach watchers through :mod:`salesguard.alertfeed`.
 """
 
 from __future__ import annotations
@@ -14,19 +17,43 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+from alembic import op
 from google.protobuf import struct_pb2
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import metrics
-from sqlalchemy import JSON, ColumnElement, Index, Row, String, Text, func, or_, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    Row,
+    String,
+    Text,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from salesguard.alertfeed import AlertFeed
+from salesguard.alertsummary import (
+    SummaryTarget,
+    recent_rows,
+    summaries_from_rows,
+    summary_query,
+)
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database, UtcDateTime, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
+from salesguard.migrations import create_append_only, drop_append_only
 from salesguard.pagination import (
     count_if_asked,
     keyset_page,
@@ -34,6 +61,8 @@ from salesguard.pagination import (
 )
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
+from salesguard.risk import RiskModel
+from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import enum_names, enum_value, page_size, text
 
@@ -128,9 +157,25 @@ CATALOG: dict[str, AlertKind] = {
             "LOW",
             (
                 "Customer neglected",
-                "Customer {customer_code} has had no follow-up for {days_silent} days.",
+                "Customer {customer_code} has had no follow-up for {days_silent} days; without one it returns to the branch pool in {pool_grace_days} days.",
             ),
-            ("客户无人跟进", "客户 {customer_code} 已 {days_silent} 天无跟进记录。"),
+            (
+                "客户无人跟进",
+                "客户 {customer_code} 已 {days_silent} 天无跟进记录；若仍无跟进，将在 {pool_grace_days} 天后退回分公司公海。",
+            ),
+        ),
+        _kind(
+            "SHARED_CONTACT_DETAIL",
+            "C12",
+            "MEDIUM",
+            (
+                "Shared contact detail no longer blocks registrations",
+                "The {criterion} {value} of customer {existing_code} was refused as a duplicate for {rep_count} different reps within {window_days} days; it is now treated as shared (e.g. a switchboard) and no longer blocks registrations. Check that it really is shared.",
+            ),
+            (
+                "共享联系信息不再拦截登记",
+                "客户 {existing_code} 的 {criterion}（{value}）在 {window_days} 天内导致 {rep_count} 名不同销售的登记被判为重复；现视为共享信息（如总机号码），不再拦截登记。请核实其确为共享。",
+            ),
         ),
         _kind(
             "LOCATION_MISMATCH",
@@ -371,6 +416,67 @@ class AlertColumns:
         )
 
 
+class AlertDecisionColumns:
+    """The append-only history of decisions on a service's alerts (UpdateAlert): mix into the
+    service's declarative base next to its alerts; the migration refuses UPDATE and DELETE."""
+
+    __tablename__ = "alert_decisions"
+
+    # Insertion order: the order the decisions were taken in, also within one clock tick.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    alert_id: Mapped[str] = mapped_column(String(32), ForeignKey("alerts.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    trace_id: Mapped[str] = mapped_column(String(32), default="")
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (Index("ix_alert_decisions_alert_seq", "alert_id", "seq"),)
+
+
+def create_alert_decisions() -> None:
+    """In a migration: the alert_decisions table of :class:`AlertDecisionColumns`, append-only.
+
+    Every service's revision calls this, so the four tables stay the same; a later change to
+    the table is a new revision, never an edit here.
+    """
+    op.create_table(
+        "alert_decisions",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("alert_id", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("resolution", sa.String(length=16), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("actor_id", sa.String(length=64), nullable=False),
+        sa.Column("at", UtcDateTime(timezone=True), nullable=False),
+        sa.Column("trace_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["alert_id"], ["alerts.id"], name=op.f("fk_alert_decisions_alert_id_alerts")
+        ),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_alert_decisions")),
+    )
+    with op.batch_alter_table("alert_decisions", schema=None) as batch_op:
+        batch_op.create_index("ix_alert_decisions_alert_seq", ["alert_id", "seq"], unique=False)
+    create_append_only("alert_decisions")
+
+
+def drop_alert_decisions() -> None:
+    drop_append_only("alert_decisions")
+    with op.batch_alter_table("alert_decisions", schema=None) as batch_op:
+        batch_op.drop_index("ix_alert_decisions_alert_seq")
+    op.drop_table("alert_decisions")
+
+
 @dataclass
 class AlertDraft:
     kind: str
@@ -449,7 +555,24 @@ def _status_and_resolution(
     )
 
 
-def alert_to_proto(row: AlertColumns, *, source: str) -> common_pb2.Alert:
+def decision_to_proto(row: AlertDecisionColumns) -> common_pb2.AlertDecision:
+    status, resolution = _status_and_resolution(row.status, row.resolution)
+    return common_pb2.AlertDecision(
+        status=status,
+        resolution=resolution,
+        note=row.note or "",
+        actor_id=row.actor_id,
+        at=to_timestamp(row.at),
+        trace_id=row.trace_id,
+    )
+
+
+def alert_to_proto(
+    row: AlertColumns,
+    *,
+    source: str,
+    history: Sequence[AlertDecisionColumns] = (),
+) -> common_pb2.Alert:
     evidence = struct_pb2.Struct()
     evidence.update(row.evidence or {})
     status, resolution = _status_and_resolution(row.status, row.resolution)
@@ -470,6 +593,7 @@ def alert_to_proto(row: AlertColumns, *, source: str) -> common_pb2.Alert:
         note=row.note or "",
         updated_at=to_timestamp(row.updated_at),
         updated_by=row.updated_by or "",
+        history=[decision_to_proto(decision) for decision in history],
     )
 
 
@@ -496,13 +620,38 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     """The common AlertsService over one service's alerts table."""
 
     def __init__(
-        self, *, source: str, db: Database, policy: PolicyClient, model: type[AlertColumns]
+        self,
+        *,
+        source: str,
+        db: Database,
+        policy: PolicyClient,
+        model: type[AlertColumns],
+        decisions: type[AlertDecisionColumns],
+        feed: AlertFeed,
     ) -> None:
         self._source = source
         self._db = db
         self._policy = policy
         self._model = model
+        self._decisions = decisions
+        self._feed = feed
         self._scope = ScopeColumns(owner=model.employee_id, branch=model.branch_id)
+
+    async def _to_protos(
+        self, session: AsyncSession, rows: Sequence[AlertColumns]
+    ) -> list[common_pb2.Alert]:
+        """The alerts with their histories, read in one query for all of them."""
+        decisions = self._decisions
+        histories: dict[str, list[AlertDecisionColumns]] = {row.id: [] for row in rows}
+        if histories:
+            query = (
+                select(decisions)
+                .where(decisions.alert_id.in_(list(histories)))
+                .order_by(decisions.seq)
+            )
+            for decision in (await session.scalars(query)).all():
+                histories[decision.alert_id].append(decision)
+        return [alert_to_proto(row, source=self._source, history=histories[row.id]) for row in rows]
 
     async def ListAlerts(
         self, request: common_pb2.ListAlertsRequest, context: ServicerContext
@@ -520,12 +669,37 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         async with self._db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(request.page, session, count)
-        page = keyset_page(rows, size, lambda row: (row.detected_at, row.id))
+            page = keyset_page(rows, size, lambda row: (row.detected_at, row.id))
+            alerts = await self._to_protos(session, page.rows)
         return common_pb2.ListAlertsResponse(
-            alerts=[alert_to_proto(row, source=self._source) for row in page.rows],
-            cursors=page.cursors,
-            page_info=page.page_info(total),
+            alerts=alerts, cursors=page.cursors, page_info=page.page_info(total)
         )
+
+    async def WatchAlerts(
+        self, request: common_pb2.WatchAlertsRequest, context: ServicerContext
+    ) -> AsyncIterator[common_pb2.WatchAlertsResponse]:
+        """Alerts as they are committed, exactly those ListAlerts would show the caller:
+        one decision for the whole watch, one query per batch of new IDs."""
+        decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
+            "alerts.read"
+        )
+        model = self._model
+        conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
+        async with self._feed.watch() as watcher:
+            while True:
+                ids = await watcher.next_batch()
+                query = (
+                    select(model)
+                    .where(model.id.in_(ids), *conditions)
+                    .order_by(model.detected_at, model.id)
+                )
+                async with self._db.read() as session:
+                    rows = (await session.scalars(query)).all()
+                if rows:
+                    # Just raised: no decision has been taken on them yet.
+                    yield common_pb2.WatchAlertsResponse(
+                        alerts=[alert_to_proto(row, source=self._source) for row in rows]
+                    )
 
     def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
         model = self._model
@@ -604,6 +778,30 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                     targets=[alert_target(row) for row in rows]
                 )
 
+    async def SummarizeAlerts(
+        self, request: common_pb2.SummarizeAlertsRequest, context: ServicerContext
+    ) -> common_pb2.SummarizeAlertsResponse:
+        """Per employee and kind, the standing alerts since a time (risk.read scope):
+        counts, their weight after the risk model's decay, the most recent ones."""
+        as_of = utcnow()
+        target = SummaryTarget.from_request(request, as_of)
+        decision = (
+            await self._policy.decide(current_principal(), "risk.read", target.policy_resource)
+        ).require("risk.read")
+        risk = RiskModel.from_thresholds(await self._policy.thresholds())
+        per_kind = risk.evidence_items if request.include_recent else 0
+        query = summary_query(
+            self._model, scope_filter(decision, self._scope), target, risk, as_of, per_kind
+        )
+        async with self._db.read() as session:
+            rows = (await session.execute(query)).all()
+            recent = await self._to_protos(session, recent_rows(rows, per_kind))
+        return common_pb2.SummarizeAlertsResponse(
+            summaries=summaries_from_rows(rows, recent, per_kind),
+            risk_model=risk.to_proto(),
+            as_of=to_timestamp(as_of),
+        )
+
     async def UpdateAlert(
         self, request: common_pb2.UpdateAlertRequest, context: ServicerContext
     ) -> common_pb2.UpdateAlertResponse:
@@ -629,9 +827,22 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             if not decision.allow:
                 # Out of scope reads as absent, never as "exists but forbidden".
                 raise NotFound(f"alert {request.id} not found")
+            decided_at = utcnow()
             row.status = status
             row.resolution = resolution
             row.note = note or row.note
-            row.updated_at = utcnow()
+            row.updated_at = decided_at
             row.updated_by = principal.id
-        return common_pb2.UpdateAlertResponse(alert=alert_to_proto(row, source=self._source))
+            await session.execute(
+                insert(self._decisions).values(
+                    alert_id=row.id,
+                    status=status,
+                    resolution=resolution,
+                    note=note or None,
+                    actor_id=principal.id,
+                    at=decided_at,
+                    trace_id=current_trace_id() or "",
+                )
+            )
+            (alert,) = await self._to_protos(session, [row])
+        return common_pb2.UpdateAlertResponse(alert=alert)

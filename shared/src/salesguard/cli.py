@@ -4,6 +4,7 @@ salesguard token EMPLOYEE_ID      a dev JWT for the gateway (dev environment onl
 salesguard serve SERVICE          run one service (customers, attendance, gateway, ...)
 salesguard migrate SERVICE        bring a service's database to the latest schema
 salesguard healthcheck SERVICE    exit 0 when this host's SERVICE serves (image HEALTHCHECK)
+salesguard job NAME [--as-of T]   run one scheduled job now (e.g. customers.pool-sweep); --list
 salesguard run                    the whole suite locally, embedded profile
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -58,6 +61,48 @@ def _healthcheck(args: argparse.Namespace) -> None:
         raise SystemExit(f"{args.service} is not serving")
 
 
+def _job(args: argparse.Namespace) -> None:
+    from salesguard.jobs import JobStatus, run_job
+
+    jobs = {job.name: (app, job) for app in _apps_with_jobs() for job in app.jobs}
+    if args.list or not args.name:
+        for name, (_, job) in sorted(jobs.items()):
+            print(f"{name}\t{job.description}")
+        return
+    if args.name not in jobs:
+        raise SystemExit(f"unknown job {args.name!r}; see salesguard job --list")
+    app, job = jobs[args.name]
+    as_of = _aware_datetime(args.as_of) if args.as_of else None
+
+    async def _once() -> int:
+        runtime = app.build_runtime(app.load_settings())
+        try:
+            outcome = await run_job(runtime, job, as_of=as_of)
+        finally:
+            await runtime.close()
+        print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
+        return 1 if outcome.status is JobStatus.FAILED else 0
+
+    # A skipped run (another runner holds the lock) is not a failure: that run does the work.
+    raise SystemExit(asyncio.run(_once()))
+
+
+def _apps_with_jobs() -> list[Any]:
+    """The installed services that declare scheduled jobs (the gateway has none)."""
+    apps = (_service(name) for name in sorted(installed_services()))
+    return [app for app in apps if getattr(app, "jobs", ())]
+
+
+def _aware_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--as-of {text!r} is not an ISO-8601 time") from None
+    if value.tzinfo is None:
+        raise SystemExit("--as-of needs a UTC offset, e.g. 2026-11-27T00:00:00+00:00")
+    return value
+
+
 def _revision(args: argparse.Namespace) -> None:
     from salesguard.migrations import new_revision
 
@@ -91,6 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     healthcheck.add_argument("service")
     healthcheck.set_defaults(handler=_healthcheck)
+    job = commands.add_parser("job", help="run one scheduled job now (CronJobs call this)")
+    job.add_argument("name", nargs="?", help="<service>.<job>, e.g. customers.pool-sweep")
+    job.add_argument("--as-of", help="the job's notion of now (ISO-8601 with offset)")
+    job.add_argument("--list", action="store_true", help="list the installed services' jobs")
+    job.set_defaults(handler=_job)
     revision = commands.add_parser(
         "revision", help="autogenerate a migration for a service (developers)"
     )

@@ -51,7 +51,12 @@ def run_suite(selected: list[str]) -> None:
     ]
     if not names:
         raise SystemExit("no services are installed")
-    env = {**os.environ, "SALESGUARD_PROFILE": os.environ.get("SALESGUARD_PROFILE", "embedded")}
+    env = {
+        **os.environ,
+        "SALESGUARD_PROFILE": os.environ.get("SALESGUARD_PROFILE", "embedded"),
+        # Locally the services run their own scheduled jobs (a cluster uses CronJobs).
+        "SALESGUARD_JOBS_ENABLED": os.environ.get("SALESGUARD_JOBS_ENABLED", "true"),
+    }
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def stop_all(*_: object) -> None:

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     POLICY_UNAVAILABLE = "POLICY_UNAVAILABLE"
     UNAVAILABLE = "UNAVAILABLE"
+    # A caller used up a bounded resource (e.g. a watch that fell too far behind).
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     INTERNAL = "INTERNAL"
 
 
@@ -45,6 +47,7 @@ _GRPC_CODES: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.IDEMPOTENCY_KEY_REUSED: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.POLICY_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
@@ -59,6 +62,7 @@ _FROM_GRPC: dict[grpc.StatusCode, ErrorCode] = {
     grpc.StatusCode.FAILED_PRECONDITION: ErrorCode.FAILED_PRECONDITION,
     grpc.StatusCode.UNAVAILABLE: ErrorCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED: ErrorCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ErrorCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -142,6 +146,10 @@ class PolicyUnavailable(ServiceError):
 
 class Unavailable(ServiceError):
     code = ErrorCode.UNAVAILABLE
+
+
+class ResourceExhausted(ServiceError):
+    code = ErrorCode.RESOURCE_EXHAUSTED
 
 
 def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:

@@ -20,11 +20,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import MetaData
 
 from salesguard import migrations
-from salesguard.alerts import AlertColumns, AlertsServicer
+from salesguard.alertfeed import AlertFeed
+from salesguard.alerts import AlertColumns, AlertDecisionColumns, AlertsServicer
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database
 from salesguard.grpc_client import ServiceChannels
 from salesguard.grpc_server import GrpcServer, Servicer, serve_until_signalled
+from salesguard.jobs import Job, JobScheduler
 from salesguard.logs import setup_logging
 from salesguard.objectstore import ObjectStore, object_store_from_settings
 from salesguard.policy import PolicyClient, policy_client_from_settings
@@ -47,6 +49,14 @@ class Runtime(Generic[S]):
     policy: PolicyClient
     channels: ServiceChannels
     _objects: ObjectStore | None = field(default=None, repr=False)
+    _alert_feed: AlertFeed | None = field(default=None, repr=False)
+
+    @property
+    def alert_feed(self) -> AlertFeed:
+        """The process's one feed of newly committed alerts (listening once watched)."""
+        if self._alert_feed is None:
+            self._alert_feed = AlertFeed(self.db)
+        return self._alert_feed
 
     @property
     def objects(self) -> ObjectStore:
@@ -58,15 +68,26 @@ class Runtime(Generic[S]):
     def internal_secret(self) -> bytes:
         return self.settings.internal_secret.get_secret_value().encode()
 
-    def alerts_servicer(self, model: type[AlertColumns]) -> Servicer:
-        """The common AlertsService over this service's alerts table."""
+    def alerts_servicer(
+        self, model: type[AlertColumns], decisions: type[AlertDecisionColumns]
+    ) -> Servicer:
+        """The common AlertsService over this service's alerts and their decisions."""
         return Servicer(
             common_pb2_grpc.add_AlertsServiceServicer_to_server,
-            AlertsServicer(source=self.name, db=self.db, policy=self.policy, model=model),
+            AlertsServicer(
+                source=self.name,
+                db=self.db,
+                policy=self.policy,
+                model=model,
+                decisions=decisions,
+                feed=self.alert_feed,
+            ),
             common_pb2.DESCRIPTOR.services_by_name["AlertsService"],
         )
 
     async def close(self) -> None:
+        if self._alert_feed is not None:
+            await self._alert_feed.close()
         await self.channels.close()
         await self.policy.close()
         await self.db.dispose()
@@ -76,6 +97,7 @@ class Runtime(Generic[S]):
 class RunningService(Generic[S]):
     runtime: Runtime[S]
     server: GrpcServer
+    scheduler: JobScheduler[S] | None = None
 
     @property
     def port(self) -> int:
@@ -87,6 +109,12 @@ class RunningService(Generic[S]):
 
     async def stop(self, grace: float = 0.0) -> None:
         await self.server.stop(grace)
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the in-process jobs, then release the runtime."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         await self.runtime.close()
 
 
@@ -100,6 +128,7 @@ class GrpcServiceApp(Generic[S]):
         migrations_dir: Path,
         servicers: Callable[[Runtime[S]], Sequence[Servicer]],
         on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None,
+        jobs: Sequence[Job[S]] = (),
     ) -> None:
         self.name = name
         self.settings_class = settings_class
@@ -107,6 +136,16 @@ class GrpcServiceApp(Generic[S]):
         self.migrations_dir = migrations_dir
         self._servicers = servicers
         self._on_start = on_start
+        self.jobs = tuple(jobs)
+        for job in self.jobs:
+            if job.service != name:
+                raise ValueError(f"job {job.name!r} must be named {name}.<job>")
+
+    def job(self, name: str) -> Job[S]:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise KeyError(name)
 
     def load_settings(self, **overrides: Any) -> S:
         return load(self.settings_class, **overrides)
@@ -164,7 +203,11 @@ class GrpcServiceApp(Generic[S]):
             await runtime.close()
             raise
         log.info("serving", extra={"service": self.name, "port": server.port})
-        return RunningService(runtime, server)
+        scheduler = None
+        if settings.jobs_enabled and self.jobs:
+            scheduler = JobScheduler(runtime, self.jobs)
+            scheduler.start()
+        return RunningService(runtime, server, scheduler)
 
     def main(self) -> None:
         """Run as a process until SIGTERM (the container's entry point)."""
@@ -175,7 +218,7 @@ class GrpcServiceApp(Generic[S]):
         async def _run() -> None:
             running = await self.start(settings)
             await serve_until_signalled(
-                running.server, settings.shutdown_grace_seconds, running.runtime.close
+                running.server, settings.shutdown_grace_seconds, running.close
             )
 
         asyncio.run(_run())

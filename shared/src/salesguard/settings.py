@@ -13,7 +13,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Self, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Dev-only secrets: usable in the dev environment so `make run` needs no setup,
@@ -44,6 +52,16 @@ class Environment(StrEnum):
 
 class SettingsError(RuntimeError):
     """Configuration that cannot work; the message names the setting."""
+
+
+class JobSchedule(BaseModel):
+    """Per-job overrides of the in-process scheduler (an entry of ``SALESGUARD_JOBS``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # Period in seconds; unset keeps the job's own default.
+    interval_seconds: float | None = Field(default=None, gt=0)
 
 
 class Settings(BaseSettings):
@@ -113,6 +131,12 @@ class Settings(BaseSettings):
 
     # Telemetry.
     otel_exporter_otlp_endpoint: str | None = None
+
+    # Scheduled jobs (salesguard.jobs): whether this process runs its service's jobs itself
+    # (make run; a cluster runs them as CronJobs instead), and per-job overrides as JSON,
+    # e.g. {"customers.pool-sweep": {"enabled": true, "interval_seconds": 600}}.
+    jobs_enabled: bool = False
+    jobs: dict[str, JobSchedule] = Field(default_factory=dict)
 
     # The employee that exists on an empty directory, to create the first
     # branches, teams and employees through the API.

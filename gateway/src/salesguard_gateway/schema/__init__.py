@@ -27,7 +27,7 @@ from strawberry.types.execution import ExecutionContext
 from salesguard_gateway.errors import TypedErrors, log_unexpected
 from salesguard_gateway.execution import fast_execution_context
 from salesguard_gateway.limits import input_limits_factory, limit_rules
-from salesguard_gateway.schema.alerts import AlertsMutation, AlertsQuery
+from salesguard_gateway.schema.alerts import AlertsMutation, AlertsQuery, AlertsSubscription
 from salesguard_gateway.schema.audit import AuditQuery
 from salesguard_gateway.schema.commissions import CommissionsMutation, CommissionsQuery
 from salesguard_gateway.schema.common import SCALARS
@@ -35,6 +35,9 @@ from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuer
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
 from salesguard_gateway.schema.orders import OrdersMutation, OrdersQuery
 from salesguard_gateway.schema.people import PeopleMutation, PeopleQuery
+from salesguard_gateway.schema.pool import PoolMutation, PoolQuery
+from salesguard_gateway.schema.risk import RiskQuery
+from salesguard_gateway.schema.timeline import TIMELINE_ITEM_TYPES, TimelineQuery
 from salesguard_gateway.schema.visits import VisitsMutation, VisitsQuery
 
 log = logging.getLogger(__name__)
@@ -44,12 +47,15 @@ Query = merge_types(
     (
         PeopleQuery,
         CustomersQuery,
+        PoolQuery,
         ExportsQuery,
         AuditQuery,
         AlertsQuery,
+        RiskQuery,
         VisitsQuery,
         OrdersQuery,
         CommissionsQuery,
+        TimelineQuery,
     ),
 )
 Mutation = merge_types(
@@ -57,6 +63,7 @@ Mutation = merge_types(
     (
         PeopleMutation,
         CustomersMutation,
+        PoolMutation,
         ExportsMutation,
         VisitsMutation,
         OrdersMutation,
@@ -64,6 +71,7 @@ Mutation = merge_types(
         AlertsMutation,
     ),
 )
+Subscription = merge_types("Subscription", (AlertsSubscription,))
 
 # Distinct query texts kept parsed and validated (bounded: a public endpoint).
 DOCUMENT_CACHE_SIZE = 512
@@ -107,6 +115,8 @@ def build_schema(limits: SchemaLimits | None = None) -> GatewaySchema:
     built = GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
+        types=TIMELINE_ITEM_TYPES,
         extensions=extensions,
         config=StrawberryConfig(
             scalar_map=SCALARS, disable_field_suggestions=not limits.introspection

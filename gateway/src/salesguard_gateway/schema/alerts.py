@@ -15,21 +15,34 @@ commission lines keep working); ``globalId`` is ``"<source>:<id>"``. The input's
 ``source``, the ``<source>:`` prefix of a global ID, else each alert source in
 turn until one owns the ID (alert IDs are UUIDs, so at most one does; a source
 answers NOT_FOUND for an alert it does not have or the caller may not update,
-so a plain ID costs at most one call per source and writes once).
+so a plain ID costs at most one call per source and writes once). Every decision
+is kept in the alert's ``history``, read with the alerts (one query per source
+and page, never one per alert).
+
+``alertRaised`` (graphql-transport-ws) opens one ``WatchAlerts`` stream per
+alert source at once and merges them: each service sends the alerts committed
+since, within what ``alerts`` would show the subscriber. A source that fails or
+ends ends the subscription with a typed error naming the source (the client
+resubscribes and reads ``alerts`` for what it missed); completing or closing the
+websocket cancels every stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from datetime import datetime
 from enum import Enum
+from typing import Any, TypeVar, cast
 
 import strawberry
 
 from salesguard.alerts import render
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import ErrorCode, InvalidInput, NotFound, ServiceError
-from salesguard_gateway.context import Info
+from salesguard_gateway.context import Info, Loaders
 from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.common import (
     JSON,
@@ -77,6 +90,37 @@ class AlertResolution(Enum):
 severity_of = enum_lookup(Severity)
 alert_status_of = enum_lookup(AlertStatus)
 alert_resolution_of = enum_lookup(AlertResolution)
+log = logging.getLogger(__name__)
+# Alerts held between the services' streams and a slow websocket; when full, the streams
+# wait (gRPC flow control), and a service ends a watch that falls too far behind.
+MERGE_BUFFER = 100
+
+
+@strawberry.type(
+    description="One decision taken on an alert (updateAlert); the history is append-only."
+)
+class AlertDecision:
+    status: AlertStatus | None
+    resolution: AlertResolution | None
+    note: str | None
+    at: datetime | None
+    trace_id: str | None
+    by_id: strawberry.ID = strawberry.field(description="The employee who decided.")
+
+    @described("The employee who decided; null when the caller may not see them.")
+    async def by(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.by_id)
+
+
+def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
+    return AlertDecision(
+        status=alert_status_of(message.status),
+        resolution=alert_resolution_of(message.resolution),
+        note=optional(message.note),
+        at=from_timestamp(message.at),
+        trace_id=optional(message.trace_id),
+        by_id=strawberry.ID(message.actor_id),
+    )
 
 
 @strawberry.type
@@ -100,6 +144,9 @@ class Alert:
         description="The order concerned, also when the caller may not see it."
     )
     updated_at: datetime | None
+    history: list[AlertDecision] = strawberry.field(
+        description="Every decision taken on the alert, oldest first."
+    )
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
 
@@ -135,6 +182,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
         note=optional(message.note),
         order_id=strawberry.ID(message.order_id) if message.order_id else None,
         updated_at=from_timestamp(message.updated_at),
+        history=[decision_from_proto(decision) for decision in message.history],
         employee_id=message.employee_id,
         customer_id=message.customer_id,
     )
@@ -152,6 +200,8 @@ class AlertFilter:
     to: datetime | None = None
 
     def to_proto(self) -> common_pb2.AlertFilter:
+        if self.from_ is not None and self.to is not None and self.from_ >= self.to:
+            raise InvalidInput("filter.to", "to must be later than from")
         return common_pb2.AlertFilter(
             kinds=list(self.kinds or ()),
             severities=enum_numbers(self.severities),
@@ -168,6 +218,48 @@ AlertConnection = Connection[Alert]
 
 # Per source: the page token to resume from ("" = the start).
 SourceState = dict[str, str]
+
+
+T = TypeVar("T")
+
+
+async def ask_alert_sources(
+    info: Info, what: str, ask: Callable[[str], Awaitable[T]]
+) -> dict[str, T]:
+    """Every alert source asked at once; the answers of those that answered.
+
+    A source that fails costs only its own part: an error entry naming the source
+    ("<what> from <source> are missing"), next to the rest (G2). When every source
+    refuses the request itself (the caller may see none of it, or the input is bad),
+    that is one error, not one per source.
+    """
+    context = info.context
+    sources = tuple(context.clients.alerts)
+    answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
+    first = answers[0] if answers else None
+    if (
+        isinstance(first, ServiceError)
+        and first.code in (ErrorCode.FORBIDDEN, ErrorCode.VALIDATION)
+        and all(
+            isinstance(answer, ServiceError) and answer.code is first.code for answer in answers
+        )
+    ):
+        raise first
+    answered: dict[str, T] = {}
+    for source, answer in zip(sources, answers, strict=True):
+        if isinstance(answer, ServiceError):
+            context.deferred_errors.append(
+                deferred_error(
+                    f"{what} from {source} are missing: {answer.message}",
+                    info.path.as_list(),
+                    {**service_error_extensions(answer), "source": source},
+                )
+            )
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            answered[source] = answer
+    return answered
 
 
 def _newest_first(alert: common_pb2.Alert) -> tuple[int, int, str]:
@@ -201,29 +293,7 @@ async def federated_alerts(
         )
         return await context.clients.alerts[source].ListAlerts(request)
 
-    answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
-    refusals = [
-        answer
-        for answer in answers
-        if isinstance(answer, ServiceError) and answer.code is ErrorCode.FORBIDDEN
-    ]
-    if refusals and len(refusals) == len(answers):
-        raise refusals[0]  # the caller may read no alerts at all: one error, not one per source
-
-    pages: dict[str, common_pb2.ListAlertsResponse] = {}
-    for source, answer in zip(sources, answers, strict=True):
-        if isinstance(answer, ServiceError):
-            context.deferred_errors.append(
-                deferred_error(
-                    f"alerts from {source} are missing: {answer.message}",
-                    info.path.as_list(),
-                    {**service_error_extensions(answer), "source": source},
-                )
-            )
-        elif isinstance(answer, BaseException):
-            raise answer
-        else:
-            pages[source] = answer
+    pages = await ask_alert_sources(info, "alerts", ask)
 
     # Each source's cursor after an alert resumes that source right after it.
     candidates = sorted(
@@ -344,3 +414,84 @@ class AlertsMutation:
                 raise
             return UpdateAlertPayload(alert=alert_from_proto(response.alert, context.language))
         raise NotFound(f"alert {input.id} not found")
+
+
+SubscriptionResolver = Callable[..., AsyncGenerator[Any, None]]
+
+
+def _naming_source(error: ServiceError, source: str) -> ServiceError:
+    return ServiceError(
+        error.message,
+        code=error.code,
+        field=error.field,
+        details={**error.details, "source": source},
+    )
+
+
+async def raised_alerts(
+    streams: Mapping[str, Any], request: common_pb2.WatchAlertsRequest
+) -> AsyncGenerator[common_pb2.Alert, None]:
+    """New alerts from every source's WatchAlerts, merged as they come.
+
+    Ends with the first failure (a typed error naming its source): a subscription that
+    silently lost a source would look healthy while missing alerts.
+    """
+    merged: asyncio.Queue[common_pb2.WatchAlertsResponse | ServiceError] = asyncio.Queue(
+        MERGE_BUFFER
+    )
+
+    async def pump(source: str) -> None:
+        try:
+            async for response in streams[source].WatchAlerts(request):
+                await merged.put(response)
+            ended = ServiceError(f"the alert feed of {source} ended", code=ErrorCode.UNAVAILABLE)
+        except ServiceError as error:
+            ended = error
+        except Exception:
+            log.exception("watching the alerts of %s failed", source)
+            ended = ServiceError("internal error", code=ErrorCode.INTERNAL)
+        await merged.put(_naming_source(ended, source))
+
+    pumps = [asyncio.create_task(pump(source)) for source in streams]
+    try:
+        while True:
+            item = await merged.get()
+            if isinstance(item, ServiceError):
+                raise item
+            for alert in item.alerts:
+                yield alert
+    finally:
+        # Cancelling a pump cancels its gRPC call: the service stops watching.
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+
+# strawberry.subscription, keeping the resolver's type for mypy (as `described` does for fields).
+_subscription = cast(
+    Callable[[SubscriptionResolver], SubscriptionResolver],
+    strawberry.subscription(
+        description=(
+            "Alerts as they are raised, from every service, that alerts(filter) would show the "
+            "caller (graphql-transport-ws). Ends with a typed error when a service fails."
+        )
+    ),
+)
+
+
+@strawberry.type
+class AlertsSubscription:
+    @_subscription
+    async def alert_raised(
+        self, info: Info, filter: AlertFilter | None = None
+    ) -> AsyncGenerator[Alert, None]:
+        context = info.context
+        request = common_pb2.WatchAlertsRequest(
+            filter=filter.to_proto() if filter is not None else None
+        )
+        async with aclosing(raised_alerts(context.clients.alerts, request)) as alerts:
+            async for message in alerts:
+                # The websocket's context lives as long as the connection: fresh loaders per
+                # alert, so links (employee, customer, order) are never stale.
+                context.loaders = Loaders(context.clients)
+                yield alert_from_proto(message, context.language)

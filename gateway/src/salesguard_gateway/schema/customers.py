@@ -117,6 +117,9 @@ class Customer:
     registered_at: datetime | None
     updated_at: datetime | None
     status: CustomerStatus | None
+    pooled_at: datetime | None = strawberry.field(
+        description="Set while the customer sits in its branch's pool, owned by nobody (C11)."
+    )
     masked_fields: list[str] = strawberry.field(
         description="Contact fields holding masked values (e.g. 138****5678) for this caller."
     )
@@ -168,6 +171,7 @@ def customer_from_proto(message: customers_pb2.Customer) -> Customer:
         registered_at=from_timestamp(message.registered_at),
         updated_at=from_timestamp(message.updated_at),
         status=customer_status_of(message.status),
+        pooled_at=from_timestamp(message.pooled_at),
         masked_fields=list(message.masked_fields),
         owner_id=message.owner_id,
         team_id=message.team_id,
@@ -258,7 +262,12 @@ class RegisterCustomerInput:
 class RegisterCustomerPayload:
     customer: Customer
     warnings: list[str] = strawberry.field(
-        description='Alert kinds the registration raised, e.g. "LATE_REGISTRATION".'
+        description='Alert kinds the registration raised, e.g. "LATE_REGISTRATION", and'
+        ' "SHARED_CONTACT_DETAIL" when a shared duplicate criterion was not checked (C12).'
+    )
+    shared_criteria: list[str] = strawberry.field(
+        description='Duplicate criteria ("phone", "email", "name+company") whose values are'
+        " shared by too many customers to block on, so were not checked (C12)."
     )
 
 
@@ -367,7 +376,9 @@ class CustomersMutation:
         )
         response = await info.context.clients.customers.RegisterCustomer(request)
         return RegisterCustomerPayload(
-            customer=customer_from_proto(response.customer), warnings=list(response.warnings)
+            customer=customer_from_proto(response.customer),
+            warnings=list(response.warnings),
+            shared_criteria=list(response.shared_criteria),
         )
 
     @strawberry.mutation

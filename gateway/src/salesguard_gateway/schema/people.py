@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from salesguard.attendance.v1 import directory_pb2
+from salesguard.errors import InvalidInput
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,
@@ -258,6 +259,31 @@ class UpsertEmployeeInput:
     hire_date: date | None = None
     leave_date: date | None = None
     email: str | None = None
+    successor_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "With status LEFT (C6): the active employee of the same branch who takes every "
+            "customer of the leaving employee. LEFT needs this or `toPool`."
+        ),
+    )
+    to_pool: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "With status LEFT (C6): every customer of the leaving employee returns to the "
+            "branch's customer pool. Either this or `successorId`."
+        ),
+    )
+
+    def to_request(self) -> directory_pb2.UpsertEmployeeRequest:
+        """The directory request; where a leaving employee's customers go rides along."""
+        request = directory_pb2.UpsertEmployeeRequest(employee=self.to_proto())
+        if self.successor_id and self.to_pool:
+            raise InvalidInput("successor_id", "name a successor or the pool, not both")
+        if self.successor_id:
+            request.successor_id = self.successor_id
+        elif self.to_pool:
+            request.to_pool = True
+        return request
 
     def to_proto(self) -> directory_pb2.Employee:
         return directory_pb2.Employee(
@@ -374,7 +400,5 @@ class PeopleMutation:
     async def upsert_employee(
         self, info: Info, input: UpsertEmployeeInput
     ) -> UpsertEmployeePayload | None:
-        response = await info.context.clients.directory.UpsertEmployee(
-            directory_pb2.UpsertEmployeeRequest(employee=input.to_proto())
-        )
+        response = await info.context.clients.directory.UpsertEmployee(input.to_request())
         return UpsertEmployeePayload(employee=employee_from_proto(response.employee))

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.attendance.v1 import directory_pb2 as pb
-from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
+from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
+from salesguard.customers.v1 import (
+    customers_pb2,
+    customers_pb2_grpc,
+    handover_pb2,
+    handover_pb2_grpc,
+)
 from salesguard.db import utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
@@ -28,6 +34,9 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 ROLES = validation.enum_names(pb.Role, "ROLE_")
 STATUSES = validation.enum_names(pb.EmployeeStatus, "EMPLOYEE_STATUS_")
+LEFT = "LEFT"
+# The reason on the audit entries of the customers moved and on the frozen commission lines.
+DEPARTURE = "departure"
 
 
 def check_id(field: str, value: str) -> str:
@@ -85,6 +94,22 @@ def employee_to_proto(row: Employee) -> pb.Employee:
     )
 
 
+def _handover_request(
+    employee_id: str, status: str, request: pb.UpsertEmployeeRequest
+) -> handover_pb2.HandOverCustomersRequest | None:
+    """Where a leaving employee's customers go, as the customers service's request."""
+    destination = request.WhichOneof("handover")
+    if destination is None or (destination == "to_pool" and not request.to_pool):
+        return None
+    if status != LEFT:
+        raise InvalidInput(destination, f"{destination} only applies when the status is LEFT")
+    if destination == "to_pool":
+        return handover_pb2.HandOverCustomersRequest(employee_id=employee_id, to_pool=True)
+    # The customers service checks the successor against the directory (active, same branch).
+    successor_id = check_id("successor_id", request.successor_id)
+    return handover_pb2.HandOverCustomersRequest(employee_id=employee_id, successor_id=successor_id)
+
+
 class Directory:
     def __init__(self, runtime: Runtime[AttendanceSettings]) -> None:
         self.db = runtime.db
@@ -92,6 +117,12 @@ class Directory:
         self.settings = runtime.settings
         self._customers = customers_pb2_grpc.CustomersServiceStub(
             runtime.channels.channel("customers")
+        )
+        self._handover = handover_pb2_grpc.HandoverServiceStub(
+            runtime.channels.channel("customers")
+        )
+        self._commissions = commissions_pb2_grpc.CommissionsServiceStub(
+            runtime.channels.channel("commissions")
         )
         self._caller = Principal.system(runtime.name)
 
@@ -156,8 +187,27 @@ class Directory:
             session.add(row)
         return team_to_proto(row)
 
-    async def upsert_employee(self, employee: pb.Employee) -> pb.Employee:
+    async def upsert_employee(self, request: pb.UpsertEmployeeRequest) -> pb.Employee:
+        """Create or change an employee; one who leaves hands their customers over (C6).
+
+        Status LEFT needs a destination for the employee's customers (``successor_id`` or
+        ``to_pool``) unless the stored status is LEFT already. The order makes a failure
+        safe to retry and never leaves a departed employee owning customers:
+
+        1. the employee row is locked and changed, not committed;
+        2. customers moves all their customers (one call, its own transaction, audited
+           with the reason "departure" and the caller as actor);
+        3. commissions freezes their open lines to PENDING_REVIEW (one call);
+        4. the status LEFT commits.
+
+        If 2 or 3 fails, the directory rolls back: the employee is not LEFT, and whatever
+        moved or froze stays so. Repeating the request completes what is missing: both
+        calls act only on what is still the employee's (customers still owned, lines not
+        yet frozen), so a retry moves, audits and freezes nothing twice. A request for an
+        employee who already left that names a destination repeats 2 and 3 the same way.
+        """
         principal = current_principal()
+        employee = request.employee
         employee_id = check_id("employee.id", employee.id)
         name = validation.text("employee.name", employee.name, required=True, max_length=200)
         email = validation.text("employee.email", employee.email, max_length=254).lower()
@@ -180,6 +230,7 @@ class Directory:
         leave_date = _date("employee.leave_date", employee.leave_date)
         if hire_date and leave_date and leave_date < hire_date:
             raise InvalidInput("employee.leave_date", "leave_date is before hire_date")
+        handover = _handover_request(employee_id, status, request)
         if employee_id == principal.id:
             # Nobody raises their own privileges or reactivates themselves.
             raise Forbidden("nobody changes their own directory entry; ask HR or an administrator")
@@ -193,6 +244,12 @@ class Directory:
         async with self.db.transaction() as session:
             await self._check_affiliation(session, branch_id, team_id, manager_id, employee_id)
             row = await session.get(Employee, employee_id, with_for_update=True)
+            if status == LEFT and handover is None and (row is None or row.status != LEFT):
+                raise InvalidInput(
+                    "successor_id",
+                    "an employee who leaves hands their customers over: "
+                    "name a successor (successor_id) or the branch pool (to_pool)",
+                )
             moved = row is not None and (row.team_id, row.branch_id) != (team_id, branch_id)
             row = row or Employee(id=employee_id)
             row.name, row.email, row.roles, row.status = name, email, roles, status
@@ -211,6 +268,14 @@ class Directory:
                             branch_id=branch_id or "",
                         )
                     )
+            if handover is not None:
+                # As the person who sets LEFT: they are the actor on the audit trail.
+                await self._handover.HandOverCustomers(handover)
+                await self._commissions.FreezeEmployeeLines(
+                    commissions_pb2.FreezeEmployeeLinesRequest(
+                        employee_id=employee_id, reason=DEPARTURE
+                    )
+                )
         return employee_to_proto(row)
 
     async def _check_affiliation(

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from salesguard.alerts import AlertColumns
+from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.idempotency import IdempotencyColumns
 
@@ -210,6 +210,10 @@ class CallLog(Base):
 
 
 class Alert(AlertColumns, Base):
+    pass
+
+
+class AlertDecision(AlertDecisionColumns, Base):
     pass
 
 

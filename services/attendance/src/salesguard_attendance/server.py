@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc, visits_pb2, visits_pb2_grpc
+from salesguard.attendance.v1 import (
+    directory_pb2,
+    directory_pb2_grpc,
+    timeline_pb2,
+    timeline_pb2_grpc,
+    visits_pb2,
+    visits_pb2_grpc,
+)
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_attendance import SERVICE_NAME
@@ -13,14 +20,16 @@ from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
-from salesguard_attendance.models import Alert, Base
+from salesguard_attendance.models import Alert, AlertDecision, Base
 from salesguard_attendance.servicer import DirectoryServicer, VisitsServicer
 from salesguard_attendance.settings import AttendanceSettings
+from salesguard_attendance.timeline import AttendanceTimelineServicer
 from salesguard_attendance.visits import Visits
 
 
 def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
     detectors = Detectors(runtime)
+    visits = Visits(runtime, detectors)
     return [
         Servicer(
             directory_pb2_grpc.add_DirectoryServiceServicer_to_server,
@@ -30,7 +39,7 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
         Servicer(
             visits_pb2_grpc.add_VisitsServiceServicer_to_server,
             VisitsServicer(
-                Visits(runtime, detectors),
+                visits,
                 CallLogs(runtime, detectors),
                 detectors,
                 Contacts(runtime.db, runtime.policy),
@@ -38,7 +47,12 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
             ),
             visits_pb2.DESCRIPTOR.services_by_name["VisitsService"],
         ),
-        runtime.alerts_servicer(Alert),
+        Servicer(
+            timeline_pb2_grpc.add_AttendanceTimelineServiceServicer_to_server,
+            AttendanceTimelineServicer(visits),
+            timeline_pb2.DESCRIPTOR.services_by_name["AttendanceTimelineService"],
+        ),
+        runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
 

@@ -37,9 +37,7 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def UpsertEmployee(
         self, request: pb.UpsertEmployeeRequest, context: Context
     ) -> pb.UpsertEmployeeResponse:
-        return pb.UpsertEmployeeResponse(
-            employee=await self._directory.upsert_employee(request.employee)
-        )
+        return pb.UpsertEmployeeResponse(employee=await self._directory.upsert_employee(request))
 
     async def GetEmployee(
         self, request: pb.GetEmployeeRequest, context: Context

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from salesguard.alerts import AlertColumns
+from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.idempotency import IdempotencyColumns
 
@@ -102,6 +102,10 @@ class FrozenEmployee(Base):
 
 
 class Alert(AlertColumns, Base):
+    pass
+
+
+class AlertDecision(AlertDecisionColumns, Base):
     pass
 
 

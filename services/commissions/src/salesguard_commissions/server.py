@@ -9,7 +9,7 @@ from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_commissions import SERVICE_NAME
-from salesguard_commissions.models import Alert, Base
+from salesguard_commissions.models import Alert, AlertDecision, Base
 from salesguard_commissions.plans import Plans
 from salesguard_commissions.runs import Runs
 from salesguard_commissions.servicer import CommissionsServicer
@@ -25,7 +25,7 @@ def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]
             CommissionsServicer(plans, Runs(runtime, plans), Statements(runtime)),
             commissions_pb2.DESCRIPTOR.services_by_name["CommissionsService"],
         ),
-        runtime.alerts_servicer(Alert),
+        runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
 

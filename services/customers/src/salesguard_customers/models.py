@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from salesguard.alerts import AlertColumns
+from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.idempotency import IdempotencyColumns
 
@@ -61,9 +61,17 @@ class Customer(Base):
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     registered_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # C11: when the current owner took the customer (registration, claim, reassignment).
+    # The neglect clock runs from here or from the latest follow-up, whichever is later.
+    owned_since: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # C11: set while the customer sits in its branch's pool (owner and team cleared).
+    pooled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The owner before the pool took the customer: kept out of it for a cooling-off period.
+    previous_owner_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_customers_registered", "registered_at", "number"),
+        Index("ix_customers_branch_pooled", "branch_id", "pooled_at", "number"),
         Index("ix_customers_owner_registered", "owner_id", "registered_at", "number"),
         Index("ix_customers_team_registered", "team_id", "registered_at", "number"),
         Index("ix_customers_branch_registered", "branch_id", "registered_at", "number"),
@@ -157,7 +165,38 @@ class ExportRequest(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class DuplicateBlock(Base):
+    """A registration refused as a duplicate (C3): what C12 counts to find shared values."""
+
+    __tablename__ = "duplicate_blocks"
+
+    id: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
+    # "phone", "email" or "name+company", and the value's blind index or identity key.
+    criterion: Mapped[str] = mapped_column(String(16))
+    value_key: Mapped[str] = mapped_column(String(401))
+    employee_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_duplicate_blocks_value_at", "criterion", "value_key", "at"),)
+
+
+class SharedContactValue(Base):
+    """A duplicate criterion value too common to block on (C12), e.g. a switchboard number."""
+
+    __tablename__ = "shared_contact_values"
+
+    criterion: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value_key: Mapped[str] = mapped_column(String(401), primary_key=True)
+    marked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 class Alert(AlertColumns, Base):
+    pass
+
+
+class AlertDecision(AlertDecisionColumns, Base):
     pass
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
-from salesguard.alerts import AlertDraft, raise_alert, raise_alert_now
+from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2 as pb
@@ -24,7 +24,7 @@ from salesguard.db import new_id, utcnow
 from salesguard.directory import DirectoryClient
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.idempotency import run_idempotent
-from salesguard.masking import mask_name
+from salesguard.masking import mask_name, mask_value
 from salesguard.pagination import (
     count_if_asked,
     keyset_page,
@@ -35,7 +35,7 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_customers import SERVICE_NAME, audit
+from salesguard_customers import SERVICE_NAME, audit, shared_contacts
 from salesguard_customers.access import record_contact_reads
 from salesguard_customers.contacts import (
     CONTACT_FIELDS,
@@ -106,14 +106,29 @@ class ExistingCustomer:
     branch_id: str | None
 
 
+@dataclass(frozen=True)
+class DuplicateCheck:
+    """What the duplicate check found: the first existing match, if any, and the
+    criteria it ignored because their values are shared (C12)."""
+
+    existing: Customer | None = None
+    matched_on: str = ""
+    value_key: str = ""
+    ignored: tuple[str, ...] = ()
+
+
 class DuplicateFound(Exception):
-    def __init__(self, existing: Customer, matched_on: str) -> None:
-        super().__init__(matched_on)
+    def __init__(self, check: DuplicateCheck, shown_value: str) -> None:
+        super().__init__(check.matched_on)
+        existing = check.existing
+        assert existing is not None
         # Plain values: the session that loaded the row rolls back before they are used.
         self.existing = ExistingCustomer(
             existing.id, existing.code, existing.owner_id, existing.branch_id
         )
-        self.matched_on = matched_on
+        self.matched_on = check.matched_on
+        self.value_key = check.value_key
+        self.shown_value = shown_value
 
 
 class Registry:
@@ -146,6 +161,7 @@ class Registry:
             updated_at=to_timestamp(customer.updated_at),
             status=pb.CustomerStatus.Value(f"CUSTOMER_STATUS_{customer.status}"),
             masked_fields=sorted(masked & set(CONTACT_FIELDS)),
+            pooled_at=to_timestamp(customer.pooled_at),
         )
         if contact is not None:
             message.phone, message.email, message.address = (
@@ -267,8 +283,8 @@ class Registry:
             registration.email,
             identity_key(registration.name, registration.company),
         )
-        if duplicate is not None:
-            raise DuplicateFound(*duplicate)
+        if duplicate.existing is not None:
+            raise DuplicateFound(duplicate, self._shown_value(registration, duplicate.matched_on))
         now = utcnow()
         customer = Customer(
             id=new_id(),
@@ -288,6 +304,7 @@ class Registry:
             registered_at=now,
             registered_by=principal.id,
             updated_at=now,
+            owned_since=now,
         )
         for field in CONTACT_FIELDS:
             self.vault.store(customer, field, getattr(registration, field))
@@ -318,6 +335,8 @@ class Registry:
                 source=SERVICE_NAME,
             )
             warnings.append("LATE_REGISTRATION")
+        if duplicate.ignored:
+            warnings.append(shared_contacts.KIND)
         await audit.append(
             session,
             [
@@ -344,7 +363,9 @@ class Registry:
         )
         contact = Contact(registration.phone, registration.email, registration.address)
         return pb.RegisterCustomerResponse(
-            customer=self.to_proto(customer, contact, frozenset()), warnings=warnings
+            customer=self.to_proto(customer, contact, frozenset()),
+            warnings=warnings,
+            shared_criteria=duplicate.ignored,
         )
 
     async def _late_registration_limit(self) -> timedelta:
@@ -403,45 +424,80 @@ class Registry:
         identity: str,
         *,
         exclude_id: str | None = None,
-    ) -> tuple[Customer, str] | None:
-        criteria: list[tuple[str, Any]] = []
+    ) -> DuplicateCheck:
+        """The first customer matching a criterion, skipping values shared too widely (C12)."""
+        criteria: list[tuple[str, str, Any]] = []
         if phone:
-            criteria.append(("phone", Customer.phone_index == self.vault.phone_index(phone)))
+            key = self.vault.phone_index(phone)
+            criteria.append(("phone", key, Customer.phone_index == key))
         if email:
-            criteria.append(("email", Customer.email_index == self.vault.email_index(email)))
-        criteria.append(("name+company", Customer.identity_key == identity))
-        for matched_on, condition in criteria:
+            key = self.vault.email_index(email)
+            criteria.append(("email", key, Customer.email_index == key))
+        criteria.append(("name+company", identity, Customer.identity_key == identity))
+        shared = await shared_contacts.shared_values(
+            session, [(matched_on, key) for matched_on, key, _ in criteria]
+        )
+        ignored = tuple(
+            matched_on for matched_on, key, _ in criteria if (matched_on, key) in shared
+        )
+        for matched_on, key, condition in criteria:
+            if matched_on in ignored:
+                continue
             query = select(Customer).where(condition)
             if exclude_id is not None:
                 query = query.where(Customer.id != exclude_id)
             existing = (await session.scalars(query.order_by(Customer.number).limit(1))).first()
             if existing is not None:
-                return existing, matched_on
-        return None
+                return DuplicateCheck(existing, matched_on, key, ignored)
+        return DuplicateCheck(ignored=ignored)
+
+    def _shown_value(self, registration: Registration, criterion: str) -> str:
+        """The matched value as an alert may show it: contact values masked."""
+        if criterion in CONTACT_FIELDS:
+            return mask_value(criterion, getattr(registration, criterion))
+        return f"{registration.name} / {registration.company}"
 
     async def _duplicate_claim(
         self, principal: Principal, duplicate: DuplicateFound
     ) -> ServiceError:
         """Raise the claim alert for a manager (C3) and build the caller's error."""
         existing = duplicate.existing
-        await raise_alert_now(
-            self.db,
-            Alert,
-            AlertDraft(
-                kind="DUPLICATE_CUSTOMER_CLAIM",
-                dedupe_key=f"DUPLICATE_CUSTOMER_CLAIM:{existing.id}:{principal.id}:{duplicate.matched_on}",
-                employee_id=principal.id,
-                customer_id=existing.id,
-                branch_id=existing.branch_id,
-                evidence={
-                    "existing_code": existing.code,
-                    "matched_on": duplicate.matched_on,
-                    "claimant_id": principal.id,
-                    "existing_owner_id": existing.owner_id,
-                },
-            ),
-            source=SERVICE_NAME,
-        )
+        threshold = await shared_contacts.shared_threshold(self.policy)
+        async with self.db.transaction() as session:
+            await raise_alert(
+                session,
+                Alert,
+                AlertDraft(
+                    kind="DUPLICATE_CUSTOMER_CLAIM",
+                    dedupe_key=f"DUPLICATE_CUSTOMER_CLAIM:{existing.id}:{principal.id}:{duplicate.matched_on}",
+                    employee_id=principal.id,
+                    customer_id=existing.id,
+                    branch_id=existing.branch_id,
+                    evidence={
+                        "existing_code": existing.code,
+                        "matched_on": duplicate.matched_on,
+                        "claimant_id": principal.id,
+                        "existing_owner_id": existing.owner_id,
+                    },
+                ),
+                source=SERVICE_NAME,
+            )
+            # C12: enough different reps refused on one value make it a shared one.
+            await shared_contacts.record_blocked_attempt(
+                session,
+                shared_contacts.BlockedAttempt(
+                    criterion=duplicate.matched_on,
+                    value_key=duplicate.value_key,
+                    shown_value=duplicate.shown_value,
+                    employee_id=principal.id,
+                    existing_id=existing.id,
+                    existing_code=existing.code,
+                    existing_owner_id=existing.owner_id,
+                    existing_branch_id=existing.branch_id,
+                ),
+                threshold,
+                utcnow(),
+            )
         owner_name = "—"
         if existing.owner_id:
             owner = await self.directory.employee(existing.owner_id)
@@ -646,11 +702,14 @@ class Registry:
                     identity_key(name, company),
                     exclude_id=row.id,
                 )
-                if duplicate is not None:
+                if duplicate.existing is not None:
                     raise ServiceError(
-                        f"customer {duplicate[0].code} already has this {duplicate[1]}",
+                        f"customer {duplicate.existing.code} already has this {duplicate.matched_on}",
                         code=ErrorCode.DUPLICATE_CUSTOMER,
-                        details={"existing_code": duplicate[0].code, "matched_on": duplicate[1]},
+                        details={
+                            "existing_code": duplicate.existing.code,
+                            "matched_on": duplicate.matched_on,
+                        },
                     )
             before = self._audit_view(row)
             for field, value in changes.items():
@@ -819,6 +878,8 @@ class Registry:
                     new_owner.branch_id,
                     now,
                 )
+                # A new owner starts a fresh neglect clock (C11); a pooled customer leaves the pool.
+                row.owned_since, row.pooled_at = now, None
             branches = {row.branch_id for row in rows}
             await audit.append(
                 session,

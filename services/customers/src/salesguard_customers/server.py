@@ -13,8 +13,14 @@ from salesguard.customers.v1 import (
     customers_pb2_grpc,
     exports_pb2,
     exports_pb2_grpc,
+    handover_pb2,
+    handover_pb2_grpc,
     lookups_pb2,
     lookups_pb2_grpc,
+    pool_pb2,
+    pool_pb2_grpc,
+    timeline_pb2,
+    timeline_pb2_grpc,
 )
 from salesguard.directory import DirectoryClient
 from salesguard.grpc_server import Servicer
@@ -22,8 +28,11 @@ from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_customers import SERVICE_NAME
 from salesguard_customers.contacts import ContactVault
 from salesguard_customers.exports import Exports
+from salesguard_customers.handover import Handover, HandoverServicer
+from salesguard_customers.jobs import JOBS
 from salesguard_customers.lookups import Lookups
-from salesguard_customers.models import Alert, Base
+from salesguard_customers.models import Alert, AlertDecision, Base
+from salesguard_customers.pool import CustomerPool, CustomerPoolServicer
 from salesguard_customers.registry import Registry
 from salesguard_customers.servicer import (
     AuditServicer,
@@ -32,6 +41,7 @@ from salesguard_customers.servicer import (
     LookupsServicer,
 )
 from salesguard_customers.settings import CustomersSettings
+from salesguard_customers.timeline import CustomerTimelineServicer
 
 
 def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
@@ -62,7 +72,22 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
             LookupsServicer(Lookups(runtime.db, runtime.policy, settings)),
             lookups_pb2.DESCRIPTOR.services_by_name["CustomerLookupService"],
         ),
-        runtime.alerts_servicer(Alert),
+        Servicer(
+            pool_pb2_grpc.add_CustomerPoolServiceServicer_to_server,
+            CustomerPoolServicer(CustomerPool(runtime, registry)),
+            pool_pb2.DESCRIPTOR.services_by_name["CustomerPoolService"],
+        ),
+        Servicer(
+            timeline_pb2_grpc.add_CustomerTimelineServiceServicer_to_server,
+            CustomerTimelineServicer(runtime.db, runtime.policy),
+            timeline_pb2.DESCRIPTOR.services_by_name["CustomerTimelineService"],
+        ),
+        Servicer(
+            handover_pb2_grpc.add_HandoverServiceServicer_to_server,
+            HandoverServicer(Handover(runtime.db, runtime.policy, registry.directory)),
+            handover_pb2.DESCRIPTOR.services_by_name["HandoverService"],
+        ),
+        runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
 
@@ -77,6 +102,7 @@ service = GrpcServiceApp(
     migrations_dir=Path(__file__).parent / "migrations",
     servicers=build_servicers,
     on_start=prepare,
+    jobs=JOBS,
 )
 
 if __name__ == "__main__":

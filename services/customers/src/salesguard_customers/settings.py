@@ -26,3 +26,9 @@ class CustomersSettings(Settings):
     # The most phone matches or follow-up marks one lookup returns; a broader
     # lookup is refused (never cut short silently): ask for fewer.
     lookup_max_rows: int = Field(default=20_000, ge=1)
+    # C11: a customer without a follow-up for this long raises CUSTOMER_NEGLECTED (the
+    # clock starts when the owner took the customer), goes to the branch pool this long
+    # after that alert, and its previous owner may not claim it back for this long.
+    neglect_days: int = Field(default=30, ge=1)
+    pool_grace_days: int = Field(default=7, ge=0)
+    pool_cooling_off_days: int = Field(default=30, ge=0)

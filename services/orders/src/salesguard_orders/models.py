@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from salesguard.alerts import AlertColumns
+from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.idempotency import IdempotencyColumns
 
@@ -112,7 +112,11 @@ class ApprovalStep(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    __table_args__ = (Index("ix_approval_steps_pending", "status", "role"),)
+    __table_args__ = (
+        Index("ix_approval_steps_pending", "status", "role"),
+        # The decisions one employee made, by time: their timeline.
+        Index("ix_approval_steps_approver_decided", "approver_id", "decided_at"),
+    )
 
 
 class Payment(Base):
@@ -152,6 +156,8 @@ class Payment(Base):
         Index("ix_payments_quoted_order", "quoted_order_number"),
         Index("ix_payments_payer_amount", "payer_key", "amount_minor", "currency"),
         Index("ix_payments_order", "order_id"),
+        # Payments not yet matched belong to the order they were recorded for (timeline).
+        Index("ix_payments_stated_order", "stated_order_id"),
         Index("ix_payments_paid", "paid_at", "id"),
         Index("ix_payments_branch_paid", "branch_id", "paid_at"),
     )
@@ -211,6 +217,10 @@ class ReconciliationRun(Base):
 
 
 class Alert(AlertColumns, Base):
+    pass
+
+
+class AlertDecision(AlertDecisionColumns, Base):
     pass
 
 

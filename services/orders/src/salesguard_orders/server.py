@@ -6,17 +6,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from salesguard.grpc_server import Servicer
-from salesguard.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from salesguard.orders.v1 import (
+    orders_pb2,
+    orders_pb2_grpc,
+    payments_pb2,
+    payments_pb2_grpc,
+    timeline_pb2,
+    timeline_pb2_grpc,
+)
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.diversion import Diversion
-from salesguard_orders.models import Alert, Base
+from salesguard_orders.models import Alert, AlertDecision, Base
 from salesguard_orders.ordering import Orders
 from salesguard_orders.payments import Payments
 from salesguard_orders.reconciliation import Reconciliation
 from salesguard_orders.servicer import OrdersServicer, PaymentsServicer, ReconciliationServicer
 from salesguard_orders.settings import OrdersSettings
 from salesguard_orders.statements import Statements
+from salesguard_orders.timeline import OrdersTimelineServicer
 
 
 def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
@@ -37,7 +45,12 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
             ReconciliationServicer(Reconciliation(runtime, orders), Diversion(runtime), runtime),
             payments_pb2.DESCRIPTOR.services_by_name["ReconciliationService"],
         ),
-        runtime.alerts_servicer(Alert),
+        Servicer(
+            timeline_pb2_grpc.add_OrdersTimelineServiceServicer_to_server,
+            OrdersTimelineServicer(orders),
+            timeline_pb2.DESCRIPTOR.services_by_name["OrdersTimelineService"],
+        ),
+        runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
 

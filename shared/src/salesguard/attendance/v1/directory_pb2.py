@@ -26,17 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from salesguard.common.v1 import common_pb2 as salesguard_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(salesguard/attendance/v1/directory.proto\x12\x18salesguard.attendance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\"\x81\x01\n\x06\x42ranch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x14\n\x0cheadquarters\x18\x04 \x01(\x08\x12\x19\n\x11geofence_radius_m\x18\x05 \x01(\x01\x12\x19\n\x11min_visit_minutes\x18\x06 \x01(\x01\"3\n\x04Team\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\"\xab\x02\n\x08\x45mployee\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\x05roles\x18\x03 \x03(\x0e\x32\x1e.salesguard.attendance.v1.Role\x12\x0f\n\x07team_id\x18\x04 \x01(\t\x12\x11\n\tbranch_id\x18\x05 \x01(\t\x12\x12\n\nmanager_id\x18\x06 \x01(\t\x12\x38\n\x06status\x18\x07 \x01(\x0e\x32(.salesguard.attendance.v1.EmployeeStatus\x12\x11\n\thire_date\x18\x08 \x01(\t\x12\x12\n\nleave_date\x18\t \x01(\t\x12\r\n\x05\x65mail\x18\n \x01(\t\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x13UpsertBranchRequest\x12\x30\n\x06\x62ranch\x18\x01 \x01(\x0b\x32 .salesguard.attendance.v1.Branch\"H\n\x14UpsertBranchResponse\x12\x30\n\x06\x62ranch\x18\x01 \x01(\x0b\x32 .salesguard.attendance.v1.Branch\"A\n\x11UpsertTeamRequest\x12,\n\x04team\x18\x01 \x01(\x0b\x32\x1e.salesguard.attendance.v1.Team\"B\n\x12UpsertTeamResponse\x12,\n\x04team\x18\x01 \x01(\x0b\x32\x1e.salesguard.attendance.v1.Team\"M\n\x15UpsertEmployeeRequest\x12\x34\n\x08\x65mployee\x18\x01 \x01(\x0b\x32\".salesguard.attendance.v1.Employee\"N\n\x16UpsertEmployeeResponse\x12\x34\n\x08\x65mployee\x18\x01 \x01(\x0b\x32\".salesguard.attendance.v1.Employee\" \n\x12GetEmployeeRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x13GetEmployeeResponse\x12\x34\n\x08\x65mployee\x18\x01 \x01(\x0b\x32\".salesguard.attendance.v1.Employee\"\'\n\x18\x42\x61tchGetEmployeesRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"R\n\x19\x42\x61tchGetEmployeesResponse\x12\x35\n\temployees\x18\x01 \x03(\x0b\x32\".salesguard.attendance.v1.Employee\"\xad\x01\n\x0e\x45mployeeFilter\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tbranch_id\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12-\n\x05roles\x18\x04 \x03(\x0e\x32\x1e.salesguard.attendance.v1.Role\x12:\n\x08statuses\x18\x05 \x03(\x0e\x32(.salesguard.attendance.v1.EmployeeStatus\"\x81\x01\n\x14ListEmployeesRequest\x12\x38\n\x06\x66ilter\x18\x01 \x01(\x0b\x32(.salesguard.attendance.v1.EmployeeFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x92\x01\n\x15ListEmployeesResponse\x12\x35\n\temployees\x18\x01 \x03(\x0b\x32\".salesguard.attendance.v1.Employee\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"\x15\n\x13ListBranchesRequest\"J\n\x14ListBranchesResponse\x12\x32\n\x08\x62ranches\x18\x01 \x03(\x0b\x32 .salesguard.attendance.v1.Branch\"%\n\x10ListTeamsRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\t\"B\n\x11ListTeamsResponse\x12-\n\x05teams\x18\x01 \x03(\x0b\x32\x1e.salesguard.attendance.v1.Team\".\n\x17ResolvePrincipalRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\"\x96\x01\n\x18ResolvePrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.salesguard.common.v1.Principal\x12\x38\n\x06status\x18\x02 \x01(\x0e\x32(.salesguard.attendance.v1.EmployeeStatus\x12\x0c\n\x04name\x18\x03 \x01(\t*\x8b\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x15\n\x11ROLE_SALES_JUNIOR\x10\x01\x12\x15\n\x11ROLE_SALES_SENIOR\x10\x02\x12\x10\n\x0cROLE_MANAGER\x10\x03\x12\x0b\n\x07ROLE_HR\x10\x04\x12\x10\n\x0cROLE_FINANCE\x10\x05\x12\x0e\n\nROLE_ADMIN\x10\x06*\x86\x01\n\x0e\x45mployeeStatus\x12\x1f\n\x1b\x45MPLOYEE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MPLOYEE_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19\x45MPLOYEE_STATUS_SUSPENDED\x10\x02\x12\x18\n\x14\x45MPLOYEE_STATUS_LEFT\x10\x03\x32\x8b\x08\n\x10\x44irectoryService\x12m\n\x0cUpsertBranch\x12-.salesguard.attendance.v1.UpsertBranchRequest\x1a..salesguard.attendance.v1.UpsertBranchResponse\x12g\n\nUpsertTeam\x12+.salesguard.attendance.v1.UpsertTeamRequest\x1a,.salesguard.attendance.v1.UpsertTeamResponse\x12s\n\x0eUpsertEmployee\x12/.salesguard.attendance.v1.UpsertEmployeeRequest\x1a\x30.salesguard.attendance.v1.UpsertEmployeeResponse\x12j\n\x0bGetEmployee\x12,.salesguard.attendance.v1.GetEmployeeRequest\x1a-.salesguard.attendance.v1.GetEmployeeResponse\x12|\n\x11\x42\x61tchGetEmployees\x12\x32.salesguard.attendance.v1.BatchGetEmployeesRequest\x1a\x33.salesguard.attendance.v1.BatchGetEmployeesResponse\x12p\n\rListEmployees\x12..salesguard.attendance.v1.ListEmployeesRequest\x1a/.salesguard.attendance.v1.ListEmployeesResponse\x12m\n\x0cListBranches\x12-.salesguard.attendance.v1.ListBranchesRequest\x1a..salesguard.attendance.v1.ListBranchesResponse\x12\x64\n\tListTeams\x12*.salesguard.attendance.v1.ListTeamsRequest\x1a+.salesguard.attendance.v1.ListTeamsResponse\x12y\n\x10ResolvePrincipal\x12\x31.salesguard.attendance.v1.ResolvePrincipalRequest\x1a\x32.salesguard.attendance.v1.ResolvePrincipalResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(salesguard/attendance/v1/directory.proto\x12\x18salesguard.attendance.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\"\x81\x01\n\x06\x42ranch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12\x14\n\x0cheadquarters\x18\x04 \x01(\x08\x12\x19\n\x11geofence_radius_m\x18\x05 \x01(\x01\x12\x19\n\x11min_visit_minutes\x18\x06 \x01(\x01\"3\n\x04Team\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\"\xab\x02\n\x08\x45mployee\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\x05roles\x18\x03 \x03(\x0e\x32\x1e.salesguard.attendance.v1.Role\x12\x0f\n\x07team_id\x18\x04 \x01(\t\x12\x11\n\tbranch_id\x18\x05 \x01(\t\x12\x12\n\nmanager_id\x18\x06 \x01(\t\x12\x38\n\x06status\x18\x07 \x01(\x0e\x32(.salesguard.attendance.v1.EmployeeStatus\x12\x11\n\thire_date\x18\x08 \x01(\t\x12\x12\n\nleave_date\x18\t \x01(\t\x12\r\n\x05\x65mail\x18\n \x01(\t\x12.\n\nupdated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x13UpsertBranchRequest\x12\x30\n\x06\x62ranch\x18\x01 \x01(\x0b\x32 .salesguard.attendance.v1.Branch\"H\n\x14UpsertBranchResponse\x12\x30\n\x06\x62ranch\x18\x01 \x01(\x0b\x32 .salesguard.attendance.v1.Branch\"A\n\x11UpsertTeamRequest\x12,\n\x04team\x18\x01 \x01(\x0b\x32\x1e.salesguard.attendance.v1.Team\"B\n\x12UpsertTeamResponse\x12,\n\x04team\x18\x01 \x01(\x0b\x32\x1e.salesguard.attendance.v1.Team\"\x84\x01\n\x15UpsertEmployeeRequest\x12\x34\n\x08\x65mployee\x18\x01 \x01(\x0b\x32\".salesguard.attendance.v1.Employee\x12\x16\n\x0csuccessor_id\x18\x02 \x01(\tH\x00\x12\x11\n\x07to_pool\x18\x03 \x01(\x08H\x00\x42\n\n\x08handover\"N\n\x16UpsertEmployeeResponse\x12\x34\n\x08\x65mployee\x18\x01 \x01(\x0b\x32\".salesguard.attendance.v1.Employee\" \n\x12GetEmployeeRequest\x12\n\n\x02id\x18\x01 \x01(\t\"K\n\x13GetEmployeeResponse\x12\x34\n\x08\x65mployee\x18\x01 \x01(\x0b\x32\".salesguard.attendance.v1.Employee\"\'\n\x18\x42\x61tchGetEmployeesRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"R\n\x19\x42\x61tchGetEmployeesResponse\x12\x35\n\temployees\x18\x01 \x03(\x0b\x32\".salesguard.attendance.v1.Employee\"\xad\x01\n\x0e\x45mployeeFilter\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tbranch_id\x18\x02 \x01(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12-\n\x05roles\x18\x04 \x03(\x0e\x32\x1e.salesguard.attendance.v1.Role\x12:\n\x08statuses\x18\x05 \x03(\x0e\x32(.salesguard.attendance.v1.EmployeeStatus\"\x81\x01\n\x14ListEmployeesRequest\x12\x38\n\x06\x66ilter\x18\x01 \x01(\x0b\x32(.salesguard.attendance.v1.EmployeeFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x92\x01\n\x15ListEmployeesResponse\x12\x35\n\temployees\x18\x01 \x03(\x0b\x32\".salesguard.attendance.v1.Employee\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"\x15\n\x13ListBranchesRequest\"J\n\x14ListBranchesResponse\x12\x32\n\x08\x62ranches\x18\x01 \x03(\x0b\x32 .salesguard.attendance.v1.Branch\"%\n\x10ListTeamsRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\t\"B\n\x11ListTeamsResponse\x12-\n\x05teams\x18\x01 \x03(\x0b\x32\x1e.salesguard.attendance.v1.Team\".\n\x17ResolvePrincipalRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\"\x96\x01\n\x18ResolvePrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.salesguard.common.v1.Principal\x12\x38\n\x06status\x18\x02 \x01(\x0e\x32(.salesguard.attendance.v1.EmployeeStatus\x12\x0c\n\x04name\x18\x03 \x01(\t*\x8b\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x15\n\x11ROLE_SALES_JUNIOR\x10\x01\x12\x15\n\x11ROLE_SALES_SENIOR\x10\x02\x12\x10\n\x0cROLE_MANAGER\x10\x03\x12\x0b\n\x07ROLE_HR\x10\x04\x12\x10\n\x0cROLE_FINANCE\x10\x05\x12\x0e\n\nROLE_ADMIN\x10\x06*\x86\x01\n\x0e\x45mployeeStatus\x12\x1f\n\x1b\x45MPLOYEE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MPLOYEE_STATUS_ACTIVE\x10\x01\x12\x1d\n\x19\x45MPLOYEE_STATUS_SUSPENDED\x10\x02\x12\x18\n\x14\x45MPLOYEE_STATUS_LEFT\x10\x03\x32\x8b\x08\n\x10\x44irectoryService\x12m\n\x0cUpsertBranch\x12-.salesguard.attendance.v1.UpsertBranchRequest\x1a..salesguard.attendance.v1.UpsertBranchResponse\x12g\n\nUpsertTeam\x12+.salesguard.attendance.v1.UpsertTeamRequest\x1a,.salesguard.attendance.v1.UpsertTeamResponse\x12s\n\x0eUpsertEmployee\x12/.salesguard.attendance.v1.UpsertEmployeeRequest\x1a\x30.salesguard.attendance.v1.UpsertEmployeeResponse\x12j\n\x0bGetEmployee\x12,.salesguard.attendance.v1.GetEmployeeRequest\x1a-.salesguard.attendance.v1.GetEmployeeResponse\x12|\n\x11\x42\x61tchGetEmployees\x12\x32.salesguard.attendance.v1.BatchGetEmployeesRequest\x1a\x33.salesguard.attendance.v1.BatchGetEmployeesResponse\x12p\n\rListEmployees\x12..salesguard.attendance.v1.ListEmployeesRequest\x1a/.salesguard.attendance.v1.ListEmployeesResponse\x12m\n\x0cListBranches\x12-.salesguard.attendance.v1.ListBranchesRequest\x1a..salesguard.attendance.v1.ListBranchesResponse\x12\x64\n\tListTeams\x12*.salesguard.attendance.v1.ListTeamsRequest\x1a+.salesguard.attendance.v1.ListTeamsResponse\x12y\n\x10ResolvePrincipal\x12\x31.salesguard.attendance.v1.ResolvePrincipalRequest\x1a\x32.salesguard.attendance.v1.ResolvePrincipalResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesguard.attendance.v1.directory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=2167
-  _globals['_ROLE']._serialized_end=2306
-  _globals['_EMPLOYEESTATUS']._serialized_start=2309
-  _globals['_EMPLOYEESTATUS']._serialized_end=2443
+  _globals['_ROLE']._serialized_start=2223
+  _globals['_ROLE']._serialized_end=2362
+  _globals['_EMPLOYEESTATUS']._serialized_start=2365
+  _globals['_EMPLOYEESTATUS']._serialized_end=2499
   _globals['_BRANCH']._serialized_start=139
   _globals['_BRANCH']._serialized_end=268
   _globals['_TEAM']._serialized_start=270
@@ -51,36 +51,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPSERTTEAMREQUEST']._serialized_end=837
   _globals['_UPSERTTEAMRESPONSE']._serialized_start=839
   _globals['_UPSERTTEAMRESPONSE']._serialized_end=905
-  _globals['_UPSERTEMPLOYEEREQUEST']._serialized_start=907
-  _globals['_UPSERTEMPLOYEEREQUEST']._serialized_end=984
-  _globals['_UPSERTEMPLOYEERESPONSE']._serialized_start=986
-  _globals['_UPSERTEMPLOYEERESPONSE']._serialized_end=1064
-  _globals['_GETEMPLOYEEREQUEST']._serialized_start=1066
-  _globals['_GETEMPLOYEEREQUEST']._serialized_end=1098
-  _globals['_GETEMPLOYEERESPONSE']._serialized_start=1100
-  _globals['_GETEMPLOYEERESPONSE']._serialized_end=1175
-  _globals['_BATCHGETEMPLOYEESREQUEST']._serialized_start=1177
-  _globals['_BATCHGETEMPLOYEESREQUEST']._serialized_end=1216
-  _globals['_BATCHGETEMPLOYEESRESPONSE']._serialized_start=1218
-  _globals['_BATCHGETEMPLOYEESRESPONSE']._serialized_end=1300
-  _globals['_EMPLOYEEFILTER']._serialized_start=1303
-  _globals['_EMPLOYEEFILTER']._serialized_end=1476
-  _globals['_LISTEMPLOYEESREQUEST']._serialized_start=1479
-  _globals['_LISTEMPLOYEESREQUEST']._serialized_end=1608
-  _globals['_LISTEMPLOYEESRESPONSE']._serialized_start=1611
-  _globals['_LISTEMPLOYEESRESPONSE']._serialized_end=1757
-  _globals['_LISTBRANCHESREQUEST']._serialized_start=1759
-  _globals['_LISTBRANCHESREQUEST']._serialized_end=1780
-  _globals['_LISTBRANCHESRESPONSE']._serialized_start=1782
-  _globals['_LISTBRANCHESRESPONSE']._serialized_end=1856
-  _globals['_LISTTEAMSREQUEST']._serialized_start=1858
-  _globals['_LISTTEAMSREQUEST']._serialized_end=1895
-  _globals['_LISTTEAMSRESPONSE']._serialized_start=1897
-  _globals['_LISTTEAMSRESPONSE']._serialized_end=1963
-  _globals['_RESOLVEPRINCIPALREQUEST']._serialized_start=1965
-  _globals['_RESOLVEPRINCIPALREQUEST']._serialized_end=2011
-  _globals['_RESOLVEPRINCIPALRESPONSE']._serialized_start=2014
-  _globals['_RESOLVEPRINCIPALRESPONSE']._serialized_end=2164
-  _globals['_DIRECTORYSERVICE']._serialized_start=2446
-  _globals['_DIRECTORYSERVICE']._serialized_end=3481
+  _globals['_UPSERTEMPLOYEEREQUEST']._serialized_start=908
+  _globals['_UPSERTEMPLOYEEREQUEST']._serialized_end=1040
+  _globals['_UPSERTEMPLOYEERESPONSE']._serialized_start=1042
+  _globals['_UPSERTEMPLOYEERESPONSE']._serialized_end=1120
+  _globals['_GETEMPLOYEEREQUEST']._serialized_start=1122
+  _globals['_GETEMPLOYEEREQUEST']._serialized_end=1154
+  _globals['_GETEMPLOYEERESPONSE']._serialized_start=1156
+  _globals['_GETEMPLOYEERESPONSE']._serialized_end=1231
+  _globals['_BATCHGETEMPLOYEESREQUEST']._serialized_start=1233
+  _globals['_BATCHGETEMPLOYEESREQUEST']._serialized_end=1272
+  _globals['_BATCHGETEMPLOYEESRESPONSE']._serialized_start=1274
+  _globals['_BATCHGETEMPLOYEESRESPONSE']._serialized_end=1356
+  _globals['_EMPLOYEEFILTER']._serialized_start=1359
+  _globals['_EMPLOYEEFILTER']._serialized_end=1532
+  _globals['_LISTEMPLOYEESREQUEST']._serialized_start=1535
+  _globals['_LISTEMPLOYEESREQUEST']._serialized_end=1664
+  _globals['_LISTEMPLOYEESRESPONSE']._serialized_start=1667
+  _globals['_LISTEMPLOYEESRESPONSE']._serialized_end=1813
+  _globals['_LISTBRANCHESREQUEST']._serialized_start=1815
+  _globals['_LISTBRANCHESREQUEST']._serialized_end=1836
+  _globals['_LISTBRANCHESRESPONSE']._serialized_start=1838
+  _globals['_LISTBRANCHESRESPONSE']._serialized_end=1912
+  _globals['_LISTTEAMSREQUEST']._serialized_start=1914
+  _globals['_LISTTEAMSREQUEST']._serialized_end=1951
+  _globals['_LISTTEAMSRESPONSE']._serialized_start=1953
+  _globals['_LISTTEAMSRESPONSE']._serialized_end=2019
+  _globals['_RESOLVEPRINCIPALREQUEST']._serialized_start=2021
+  _globals['_RESOLVEPRINCIPALREQUEST']._serialized_end=2067
+  _globals['_RESOLVEPRINCIPALRESPONSE']._serialized_start=2070
+  _globals['_RESOLVEPRINCIPALRESPONSE']._serialized_end=2220
+  _globals['_DIRECTORYSERVICE']._serialized_start=2502
+  _globals['_DIRECTORYSERVICE']._serialized_end=3537
 # @@protoc_insertion_point(module_scope)

@@ -264,18 +264,28 @@ class UpsertEmployeeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EMPLOYEE_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_ID_FIELD_NUMBER: _builtins.int
+    TO_POOL_FIELD_NUMBER: _builtins.int
+    successor_id: _builtins.str
+    """An active employee of the same branch."""
+    to_pool: _builtins.bool
+    """The branch's customer pool (C11)."""
     @_builtins.property
     def employee(self) -> Global___Employee: ...
     def __init__(
         self,
         *,
         employee: Global___Employee | None = ...,
+        successor_id: _builtins.str = ...,
+        to_pool: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["employee", b"employee"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["employee", b"employee", "handover", b"handover", "successor_id", b"successor_id", "to_pool", b"to_pool"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["employee", b"employee"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["employee", b"employee", "handover", b"handover", "successor_id", b"successor_id", "to_pool", b"to_pool"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_handover: _TypeAlias = _typing.Literal["successor_id", "to_pool"]  # noqa: Y015
+    _WhichOneofArgType_handover: _TypeAlias = _typing.Literal["handover", b"handover"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_handover) -> _WhichOneofReturnType_handover | None: ...
 
 Global___UpsertEmployeeRequest: _TypeAlias = UpsertEmployeeRequest  # noqa: Y015
 

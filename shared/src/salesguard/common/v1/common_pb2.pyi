@@ -243,6 +243,7 @@ class Alert(_message.Message):
     NOTE_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_BY_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     kind: _builtins.str
     """Alert kind, e.g. "LATE_REGISTRATION"."""
@@ -265,6 +266,10 @@ class Alert(_message.Message):
     def evidence(self) -> _struct_pb2.Struct: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertDecision]:
+        """Every decision taken on the alert (UpdateAlert), oldest first."""
+
     def __init__(
         self,
         *,
@@ -284,14 +289,53 @@ class Alert(_message.Message):
         note: _builtins.str = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         updated_by: _builtins.str = ...,
+        history: _abc.Iterable[Global___AlertDecision] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_at", b"detected_at", "evidence", b"evidence", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "customer_id", b"customer_id", "detected_at", b"detected_at", "employee_id", b"employee_id", "evidence", b"evidence", "id", b"id", "kind", b"kind", "note", b"note", "order_id", b"order_id", "resolution", b"resolution", "rule", b"rule", "severity", b"severity", "source", b"source", "status", b"status", "updated_at", b"updated_at", "updated_by", b"updated_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "customer_id", b"customer_id", "detected_at", b"detected_at", "employee_id", b"employee_id", "evidence", b"evidence", "history", b"history", "id", b"id", "kind", b"kind", "note", b"note", "order_id", b"order_id", "resolution", b"resolution", "rule", b"rule", "severity", b"severity", "source", b"source", "status", b"status", "updated_at", b"updated_at", "updated_by", b"updated_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Alert: _TypeAlias = Alert  # noqa: Y015
+
+@_typing.final
+class AlertDecision(_message.Message):
+    """One decision on an alert, kept in an append-only history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
+    status: Global___AlertStatus.ValueType
+    resolution: Global___AlertResolution.ValueType
+    note: _builtins.str
+    actor_id: _builtins.str
+    """The employee who decided."""
+    trace_id: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        status: Global___AlertStatus.ValueType = ...,
+        resolution: Global___AlertResolution.ValueType = ...,
+        note: _builtins.str = ...,
+        actor_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        trace_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "at", b"at", "note", b"note", "resolution", b"resolution", "status", b"status", "trace_id", b"trace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertDecision: _TypeAlias = AlertDecision  # noqa: Y015
 
 @_typing.final
 class AlertFilter(_message.Message):
@@ -534,3 +578,254 @@ class StreamAlertTargetsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamAlertTargetsResponse: _TypeAlias = StreamAlertTargetsResponse  # noqa: Y015
+
+@_typing.final
+class WatchAlertsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___AlertFilter: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___AlertFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAlertsRequest: _TypeAlias = WatchAlertsRequest  # noqa: Y015
+
+@_typing.final
+class WatchAlertsResponse(_message.Message):
+    """Alerts committed since the previous message, within the caller's scope and filter."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def alerts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Alert]: ...
+    def __init__(
+        self,
+        *,
+        alerts: _abc.Iterable[Global___Alert] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alerts", b"alerts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAlertsResponse: _TypeAlias = WatchAlertsResponse  # noqa: Y015
+
+@_typing.final
+class SummarizeAlertsRequest(_message.Message):
+    """Who to summarise: a bounded list of employees, or a branch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMPLOYEE_IDS_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    INCLUDE_RECENT_FIELD_NUMBER: _builtins.int
+    branch_id: _builtins.str
+    include_recent: _builtins.bool
+    """Return each employee's risk_model.evidence_items most recent alerts per kind."""
+    @_builtins.property
+    def employee_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """At most 100 employee IDs; or else branch_id (exactly one of the two)."""
+
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Alerts detected at or after this time (at most 366 days ago); unset: the
+        risk model's lookback window.
+        """
+
+    def __init__(
+        self,
+        *,
+        employee_ids: _abc.Iterable[_builtins.str] | None = ...,
+        branch_id: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        include_recent: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "employee_ids", b"employee_ids", "include_recent", b"include_recent", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeAlertsRequest: _TypeAlias = SummarizeAlertsRequest  # noqa: Y015
+
+@_typing.final
+class AlertKindSummary(_message.Message):
+    """One employee's standing alerts of one kind. DISMISSED alerts and alerts
+    RESOLVED as CLEARED are left out: they were judged false.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    OPEN_COUNT_FIELD_NUMBER: _builtins.int
+    LAST_DETECTED_AT_FIELD_NUMBER: _builtins.int
+    DECAYED_COUNT_FIELD_NUMBER: _builtins.int
+    RECENT_FIELD_NUMBER: _builtins.int
+    employee_id: _builtins.str
+    kind: _builtins.str
+    count: _builtins.int
+    open_count: _builtins.int
+    """Not yet decided: OPEN or ACKNOWLEDGED."""
+    decayed_count: _builtins.float
+    """Sum over the alerts of 0.5^(age / half-life): what they weigh now."""
+    @_builtins.property
+    def last_detected_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def recent(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecentAlert]:
+        """The most recent alerts, newest first (with include_recent)."""
+
+    def __init__(
+        self,
+        *,
+        employee_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        count: _builtins.int = ...,
+        open_count: _builtins.int = ...,
+        last_detected_at: _timestamp_pb2.Timestamp | None = ...,
+        decayed_count: _builtins.float = ...,
+        recent: _abc.Iterable[Global___RecentAlert] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_detected_at", b"last_detected_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "decayed_count", b"decayed_count", "employee_id", b"employee_id", "kind", b"kind", "last_detected_at", b"last_detected_at", "open_count", b"open_count", "recent", b"recent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertKindSummary: _TypeAlias = AlertKindSummary  # noqa: Y015
+
+@_typing.final
+class RecentAlert(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERT_FIELD_NUMBER: _builtins.int
+    DECAY_FIELD_NUMBER: _builtins.int
+    decay: _builtins.float
+    """0.5^(age / half-life) of this alert."""
+    @_builtins.property
+    def alert(self) -> Global___Alert: ...
+    def __init__(
+        self,
+        *,
+        alert: Global___Alert | None = ...,
+        decay: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "decay", b"decay"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecentAlert: _TypeAlias = RecentAlert  # noqa: Y015
+
+@_typing.final
+class RiskModel(_message.Message):
+    """How alerts add up to an employee's risk: policy data (thresholds.risk),
+    read by the service that computed the decay, so the gateway scores with the
+    same half-life.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class WeightsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    WEIGHTS_FIELD_NUMBER: _builtins.int
+    DEFAULT_WEIGHT_FIELD_NUMBER: _builtins.int
+    HALF_LIFE_SECONDS_FIELD_NUMBER: _builtins.int
+    LOOKBACK_SECONDS_FIELD_NUMBER: _builtins.int
+    EVIDENCE_ITEMS_FIELD_NUMBER: _builtins.int
+    MEDIUM_FROM_FIELD_NUMBER: _builtins.int
+    HIGH_FROM_FIELD_NUMBER: _builtins.int
+    default_weight: _builtins.float
+    half_life_seconds: _builtins.int
+    lookback_seconds: _builtins.int
+    evidence_items: _builtins.int
+    """Alerts shown as evidence in a profile."""
+    medium_from: _builtins.float
+    """A score at or above is MEDIUM, resp. HIGH; below medium_from LOW."""
+    high_from: _builtins.float
+    @_builtins.property
+    def weights(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Per alert kind; kinds not listed weigh default_weight."""
+
+    def __init__(
+        self,
+        *,
+        weights: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        default_weight: _builtins.float = ...,
+        half_life_seconds: _builtins.int = ...,
+        lookback_seconds: _builtins.int = ...,
+        evidence_items: _builtins.int = ...,
+        medium_from: _builtins.float = ...,
+        high_from: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_weight", b"default_weight", "evidence_items", b"evidence_items", "half_life_seconds", b"half_life_seconds", "high_from", b"high_from", "lookback_seconds", b"lookback_seconds", "medium_from", b"medium_from", "weights", b"weights"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskModel: _TypeAlias = RiskModel  # noqa: Y015
+
+@_typing.final
+class SummarizeAlertsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUMMARIES_FIELD_NUMBER: _builtins.int
+    RISK_MODEL_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def summaries(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertKindSummary]:
+        """Ordered by employee ID, then kind."""
+
+    @_builtins.property
+    def risk_model(self) -> Global___RiskModel: ...
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """The time the ages were measured from."""
+
+    def __init__(
+        self,
+        *,
+        summaries: _abc.Iterable[Global___AlertKindSummary] | None = ...,
+        risk_model: Global___RiskModel | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "risk_model", b"risk_model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "risk_model", b"risk_model", "summaries", b"summaries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeAlertsResponse: _TypeAlias = SummarizeAlertsResponse  # noqa: Y015

@@ -51,6 +51,16 @@ class AlertsServiceStub:
                 request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsRequest.SerializeToString,
                 response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsResponse.FromString,
                 _registered_method=True)
+        self.SummarizeAlerts = channel.unary_unary(
+                '/salesguard.common.v1.AlertsService/SummarizeAlerts',
+                request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.SummarizeAlertsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.SummarizeAlertsResponse.FromString,
+                _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/salesguard.common.v1.AlertsService/WatchAlerts',
+                request_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.WatchAlertsResponse.FromString,
+                _registered_method=True)
 
 
 class AlertsServiceServicer:
@@ -77,6 +87,22 @@ class AlertsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeAlerts(self, request, context):
+        """Per employee and alert kind: counts, recency-weighted count and the most
+        recent alerts, within the caller's risk.read scope (one GROUP BY).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAlerts(self, request, context):
+        """Alerts as they are raised (committed), until the caller cancels. A watcher that
+        does not keep up is ended with RESOURCE_EXHAUSTED rather than buffered without bound.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AlertsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +120,16 @@ def add_AlertsServiceServicer_to_server(servicer, server):
                     servicer.StreamAlertTargets,
                     request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsRequest.FromString,
                     response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsResponse.SerializeToString,
+            ),
+            'SummarizeAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeAlerts,
+                    request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.SummarizeAlertsRequest.FromString,
+                    response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.SummarizeAlertsResponse.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=salesguard_dot_common_dot_v1_dot_common__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=salesguard_dot_common_dot_v1_dot_common__pb2.WatchAlertsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +215,60 @@ class AlertsService:
             '/salesguard.common.v1.AlertsService/StreamAlertTargets',
             salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsRequest.SerializeToString,
             salesguard_dot_common_dot_v1_dot_common__pb2.StreamAlertTargetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.common.v1.AlertsService/SummarizeAlerts',
+            salesguard_dot_common_dot_v1_dot_common__pb2.SummarizeAlertsRequest.SerializeToString,
+            salesguard_dot_common_dot_v1_dot_common__pb2.SummarizeAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/salesguard.common.v1.AlertsService/WatchAlerts',
+            salesguard_dot_common_dot_v1_dot_common__pb2.WatchAlertsRequest.SerializeToString,
+            salesguard_dot_common_dot_v1_dot_common__pb2.WatchAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,14 @@ class AlertsServiceStub:
     UpdateAlert: _grpc.UnaryUnaryMultiCallable[_common_pb2.UpdateAlertRequest, _common_pb2.UpdateAlertResponse]
     StreamAlertTargets: _grpc.UnaryStreamMultiCallable[_common_pb2.StreamAlertTargetsRequest, _common_pb2.StreamAlertTargetsResponse]
     """Streamed in batches: years of alerts stay within any message size limit."""
+    SummarizeAlerts: _grpc.UnaryUnaryMultiCallable[_common_pb2.SummarizeAlertsRequest, _common_pb2.SummarizeAlertsResponse]
+    """Per employee and alert kind: counts, recency-weighted count and the most
+    recent alerts, within the caller's risk.read scope (one GROUP BY).
+    """
+    WatchAlerts: _grpc.UnaryStreamMultiCallable[_common_pb2.WatchAlertsRequest, _common_pb2.WatchAlertsResponse]
+    """Alerts as they are raised (committed), until the caller cancels. A watcher that
+    does not keep up is ended with RESOURCE_EXHAUSTED rather than buffered without bound.
+    """
 
 @_typing.type_check_only
 class AlertsServiceAsyncStub(AlertsServiceStub):
@@ -51,6 +59,14 @@ class AlertsServiceAsyncStub(AlertsServiceStub):
     UpdateAlert: _aio.UnaryUnaryMultiCallable[_common_pb2.UpdateAlertRequest, _common_pb2.UpdateAlertResponse]  # type: ignore[assignment]
     StreamAlertTargets: _aio.UnaryStreamMultiCallable[_common_pb2.StreamAlertTargetsRequest, _common_pb2.StreamAlertTargetsResponse]  # type: ignore[assignment]
     """Streamed in batches: years of alerts stay within any message size limit."""
+    SummarizeAlerts: _aio.UnaryUnaryMultiCallable[_common_pb2.SummarizeAlertsRequest, _common_pb2.SummarizeAlertsResponse]  # type: ignore[assignment]
+    """Per employee and alert kind: counts, recency-weighted count and the most
+    recent alerts, within the caller's risk.read scope (one GROUP BY).
+    """
+    WatchAlerts: _aio.UnaryStreamMultiCallable[_common_pb2.WatchAlertsRequest, _common_pb2.WatchAlertsResponse]  # type: ignore[assignment]
+    """Alerts as they are raised (committed), until the caller cancels. A watcher that
+    does not keep up is ended with RESOURCE_EXHAUSTED rather than buffered without bound.
+    """
 
 class AlertsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Every service serves its own alerts through this one contract, so the
@@ -78,5 +94,25 @@ class AlertsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_common_pb2.StreamAlertTargetsResponse], _abc.AsyncIterator[_common_pb2.StreamAlertTargetsResponse]]:
         """Streamed in batches: years of alerts stay within any message size limit."""
+
+    @_abc_1.abstractmethod
+    def SummarizeAlerts(
+        self,
+        request: _common_pb2.SummarizeAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_common_pb2.SummarizeAlertsResponse, _abc.Awaitable[_common_pb2.SummarizeAlertsResponse]]:
+        """Per employee and alert kind: counts, recency-weighted count and the most
+        recent alerts, within the caller's risk.read scope (one GROUP BY).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchAlerts(
+        self,
+        request: _common_pb2.WatchAlertsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_common_pb2.WatchAlertsResponse], _abc.AsyncIterator[_common_pb2.WatchAlertsResponse]]:
+        """Alerts as they are raised (committed), until the caller cancels. A watcher that
+        does not keep up is ended with RESOURCE_EXHAUSTED rather than buffered without bound.
+        """
 
 def add_AlertsServiceServicer_to_server(servicer: AlertsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -111,6 +111,7 @@ class Customer(_message.Message):
     MASKED_FIELDS_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    POOLED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     code: _builtins.str
     """Readable company code, e.g. "C-000123"."""
@@ -135,6 +136,10 @@ class Customer(_message.Message):
     def masked_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def pooled_at(self) -> _timestamp_pb2.Timestamp:
+        """Set while the customer sits in its branch's pool, owned by nobody (C11)."""
+
     def __init__(
         self,
         *,
@@ -156,10 +161,11 @@ class Customer(_message.Message):
         masked_fields: _abc.Iterable[_builtins.str] | None = ...,
         status: Global___CustomerStatus.ValueType = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        pooled_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["first_contact_at", b"first_contact_at", "location", b"location", "registered_at", b"registered_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_contact_at", b"first_contact_at", "location", b"location", "pooled_at", b"pooled_at", "registered_at", b"registered_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branch_id", b"branch_id", "code", b"code", "company", b"company", "email", b"email", "first_contact_at", b"first_contact_at", "id", b"id", "location", b"location", "masked_fields", b"masked_fields", "name", b"name", "owner_id", b"owner_id", "phone", b"phone", "registered_at", b"registered_at", "source", b"source", "source_detail", b"source_detail", "status", b"status", "team_id", b"team_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branch_id", b"branch_id", "code", b"code", "company", b"company", "email", b"email", "first_contact_at", b"first_contact_at", "id", b"id", "location", b"location", "masked_fields", b"masked_fields", "name", b"name", "owner_id", b"owner_id", "phone", b"phone", "pooled_at", b"pooled_at", "registered_at", b"registered_at", "source", b"source", "source_detail", b"source_detail", "status", b"status", "team_id", b"team_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -224,21 +230,31 @@ class RegisterCustomerResponse(_message.Message):
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
+    SHARED_CRITERIA_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def customer(self) -> Global___Customer: ...
     @_builtins.property
     def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Alert kinds the registration raised, e.g. "LATE_REGISTRATION"."""
+        """Alert kinds the registration raised, e.g. "LATE_REGISTRATION", and
+        "SHARED_CONTACT_DETAIL" when a duplicate criterion was ignored (C12).
+        """
+
+    @_builtins.property
+    def shared_criteria(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The duplicate criteria ("phone", "email", "name+company") whose values are
+        too common to block on and were not checked (C12).
+        """
 
     def __init__(
         self,
         *,
         customer: Global___Customer | None = ...,
         warnings: _abc.Iterable[_builtins.str] | None = ...,
+        shared_criteria: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer", "shared_criteria", b"shared_criteria", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,6 +1,8 @@
 """indexes for an employee's timeline (issue 6, timeline)
 
-Placeholder reserved in the revision chain; filled in by the change that needs it.
+Nothing to add: the timeline's scans are (employee, time) ranges that
+ix_check_ins_employee_at and ix_call_logs_employee_started already serve (and ix_alerts_employee_detected for
+the alerts); the revision stays in the chain as reserved.
 
 Revision ID: 0004
 Revises: 0003

@@ -1,0 +1,114 @@
+"""The customer pool (公海, customers ``CustomerPoolService``, C11).
+
+Neglected customers return to their branch's pool; reps of the branch browse it
+(contact fields masked until claimed) and claim customers from it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from salesguard.customers.v1 import pool_pb2
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.common import (
+    connection,
+    described,
+    from_timestamp,
+    idempotency_key_field,
+    page_request,
+    selects,
+    to_timestamp,
+)
+from salesguard_gateway.schema.customers import (
+    CONTACT_FIELDS,
+    NODE_PATH,
+    Customer,
+    CustomerConnection,
+    customer_from_proto,
+)
+
+
+@strawberry.input
+class ClaimCustomerInput:
+    customer_id: strawberry.ID
+    idempotency_key: str | None = idempotency_key_field()
+
+
+@strawberry.type
+class ClaimCustomerPayload:
+    customer: Customer = strawberry.field(description="As the new owner sees it.")
+    claimed_at: datetime | None
+
+
+@strawberry.input
+class RunPoolSweepInput:
+    as_of: datetime | None = strawberry.field(
+        default=None, description="The moment the sweep runs as of; defaults to now."
+    )
+
+
+@strawberry.type
+class RunPoolSweepPayload:
+    as_of: datetime | None
+    alerted: int = strawberry.field(description="CUSTOMER_NEGLECTED alerts this run raised.")
+    pooled: int = strawberry.field(description="Customers this run returned to their pool.")
+
+
+@strawberry.type
+class PoolQuery:
+    @described(
+        "Customers in the pool of the caller's branch (owned by nobody), newest in the pool"
+        " first. Reps see contact fields masked until they claim a customer."
+    )
+    async def customer_pool(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> CustomerConnection | None:
+        request = pool_pb2.ListPoolRequest(
+            page=page_request(first, after, info),
+            include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
+        )
+        response = await info.context.clients.pool.ListPool(request)
+        customers = [customer_from_proto(message) for message in response.customers]
+        return connection(customers, response.cursors, response.page_info)
+
+
+@strawberry.type
+class PoolMutation:
+    @described(
+        "Take a customer from your branch's pool (C11). Refused with FAILED_PRECONDITION at"
+        " your holding cap or, for its previous owner, within the cooling-off period; with"
+        " CONFLICT when another rep claimed it first; NOT_FOUND outside your branch's pool."
+    )
+    async def claim_customer(
+        self, info: Info, input: ClaimCustomerInput
+    ) -> ClaimCustomerPayload | None:
+        request = pool_pb2.ClaimCustomerRequest(
+            customer_id=input.customer_id,
+            idempotency_key=input.idempotency_key or "",
+            include_contact=selects(info, CONTACT_FIELDS, ("customer",)),
+        )
+        response = await info.context.clients.pool.ClaimCustomer(request)
+        return ClaimCustomerPayload(
+            customer=customer_from_proto(response.customer),
+            claimed_at=from_timestamp(response.claimed_at),
+        )
+
+    @described(
+        "Alert customers without a follow-up for the neglect period and return those whose"
+        " alert outlived the grace period to their branch's pool (C11); HR and admins."
+        " Re-running it changes nothing."
+    )
+    async def run_pool_sweep(
+        self, info: Info, input: RunPoolSweepInput | None = None
+    ) -> RunPoolSweepPayload | None:
+        given = input or RunPoolSweepInput()
+        response = await info.context.clients.pool.RunPoolSweep(
+            pool_pb2.RunPoolSweepRequest(as_of=to_timestamp(given.as_of))
+        )
+        return RunPoolSweepPayload(
+            as_of=from_timestamp(response.as_of),
+            alerted=response.alerted,
+            pooled=response.pooled,
+        )

@@ -1,0 +1,168 @@
+"""How an employee's alerts add up (SPEC G4): ``employeeRisk`` and ``riskRanking``.
+
+Each alert source summarises its standing alerts per employee and kind in one
+query (``SummarizeAlerts``, scoped by the caller's ``risk.read`` decision) and
+hands on the risk model from policy data it computed the decay with; the
+gateway asks every source at once, one call each, and scores with
+:mod:`salesguard.risk`. A source that fails costs only its signals: the profile
+is computed from the others, next to an UNAVAILABLE error naming the source.
+Reps are refused (every source answers FORBIDDEN); a manager asking for another
+branch's ranking is refused by the policy too (the branch is the resource).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from enum import Enum
+
+import strawberry
+
+from salesguard import risk
+from salesguard.common.v1 import common_pb2
+from salesguard.errors import InvalidInput, NotFound, ServiceError
+from salesguard.validation import text
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
+from salesguard_gateway.schema.common import described, selects
+from salesguard_gateway.schema.people import Employee, load_employee
+
+EVIDENCE = frozenset({"evidence"})
+
+
+@strawberry.enum(description="Bands of the score; their limits are policy data (thresholds.risk).")
+class RiskLevel(Enum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+@strawberry.type(description="One kind of alert in a risk profile, over every source.")
+class RiskSignal:
+    kind: str
+    count: int = strawberry.field(description="Standing alerts of the kind in the lookback window.")
+    open_count: int = strawberry.field(
+        description="Of those, not yet decided (OPEN, ACKNOWLEDGED)."
+    )
+    last_detected_at: datetime | None
+    weight: float = strawberry.field(description="What one fresh alert of the kind adds.")
+    contribution: float = strawberry.field(
+        description="weight × Σ 0.5^(age / half-life) over the alerts: its part of the score."
+    )
+
+
+@strawberry.type(
+    description=(
+        "How an employee's standing alerts add up: DISMISSED alerts and alerts RESOLVED as "
+        "CLEARED do not count; CONFIRMED ones do."
+    )
+)
+class EmployeeRisk:
+    score: float
+    level: RiskLevel
+    signals: list[RiskSignal] = strawberry.field(description="Largest contribution first.")
+    evidence: list[Alert] = strawberry.field(
+        description="The alerts that weigh most now, largest contribution first."
+    )
+    as_of: datetime | None = strawberry.field(description="The time the ages were measured from.")
+    employee_id: strawberry.Private[str]
+
+    @described("Null when the caller may not see the employee in the directory.")
+    async def employee(self, info: Info) -> Employee | None:
+        return await load_employee(info, self.employee_id)
+
+
+def employee_risk_from(
+    profile: risk.RiskProfile, as_of: datetime | None, language: str
+) -> EmployeeRisk:
+    return EmployeeRisk(
+        score=profile.score,
+        level=RiskLevel(profile.level.value),
+        signals=[
+            RiskSignal(
+                kind=signal.kind,
+                count=signal.count,
+                open_count=signal.open_count,
+                last_detected_at=signal.last_detected_at,
+                weight=signal.weight,
+                contribution=signal.contribution,
+            )
+            for signal in profile.signals
+        ],
+        evidence=[alert_from_proto(item.alert, language) for item in profile.evidence],
+        as_of=as_of,
+        employee_id=profile.employee_id,
+    )
+
+
+class Summaries:
+    """Every source's summaries, and the model and time they were computed with."""
+
+    def __init__(self, answers: dict[str, common_pb2.SummarizeAlertsResponse]) -> None:
+        self.items = [summary for answer in answers.values() for summary in answer.summaries]
+        first = next(iter(answers.values()), None)
+        # Every source reads the same policy data; None when no source answered.
+        self.model = risk.RiskModel.from_proto(first.risk_model) if first is not None else None
+        self.as_of = first.as_of.ToDatetime(tzinfo=UTC) if first is not None else None
+
+
+async def summarize(info: Info, request: common_pb2.SummarizeAlertsRequest) -> Summaries:
+    """One SummarizeAlerts call per alert source, all at once."""
+    stubs = info.context.clients.alerts
+    answers = await ask_alert_sources(
+        info, "risk signals", lambda source: stubs[source].SummarizeAlerts(request)
+    )
+    return Summaries(answers)
+
+
+@strawberry.type
+class RiskQuery:
+    @described(
+        "How an employee's standing alerts add up to a risk score (HR; managers for their "
+        "branch). FORBIDDEN for reps; NOT_FOUND for an employee the caller may not see."
+    )
+    async def employee_risk(self, info: Info, employee_id: strawberry.ID) -> EmployeeRisk | None:
+        wanted = text("employeeId", str(employee_id), required=True, max_length=64)
+        request = common_pb2.SummarizeAlertsRequest(
+            employee_ids=[wanted], include_recent=selects(info, EVIDENCE)
+        )
+        summaries, employee = await asyncio.gather(
+            summarize(info, request), load_employee(info, wanted), return_exceptions=True
+        )
+        if isinstance(summaries, BaseException):
+            raise summaries  # FORBIDDEN first: a rep learns nothing, not even who exists
+        if employee is None:
+            raise NotFound(f"employee {wanted} not found")
+        if isinstance(employee, BaseException) and not isinstance(employee, ServiceError):
+            raise employee
+        # The directory down (a ServiceError) fails only the employee field; the score stands.
+        if summaries.model is None:
+            return None  # no source answered: their errors say why
+        profile = risk.profile(wanted, summaries.items, summaries.model)
+        return employee_risk_from(profile, summaries.as_of, info.context.language)
+
+    @described(
+        "A branch's employees with standing alerts, highest risk first (HR any branch; a "
+        "manager their own, the default). FORBIDDEN for reps and for another branch."
+    )
+    async def risk_ranking(
+        self, info: Info, branch_id: strawberry.ID | None = None, first: int | None = None
+    ) -> list[EmployeeRisk] | None:
+        context = info.context
+        settings = context.settings
+        size = settings.default_page_size if first is None else first
+        if not 1 <= size <= settings.max_page_size:
+            raise InvalidInput("first", f"first must be between 1 and {settings.max_page_size}")
+        branch = text("branchId", str(branch_id or context.caller.principal.branch_id or ""))
+        if not branch:
+            raise InvalidInput("branchId", "branchId is required: the caller has no branch")
+        request = common_pb2.SummarizeAlertsRequest(
+            branch_id=branch, include_recent=selects(info, EVIDENCE)
+        )
+        summaries = await summarize(info, request)
+        if summaries.model is None:
+            return None
+        return [
+            employee_risk_from(profile, summaries.as_of, context.language)
+            for profile in risk.ranking(summaries.items, summaries.model, size)
+        ]

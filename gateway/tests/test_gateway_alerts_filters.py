@@ -1,0 +1,181 @@
+"""G4: the `alerts` filter (kind, severity, status, employee, customer, order, time range)
+applies in every source, with a cursor and totalCount that hold across sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.harness import Suite
+from tests.org import Org, make_org, register
+from tests.support.alerts import stored_alert
+
+QUERY = """query($filter: AlertFilter, $first: Int, $after: String) {
+  alerts(first: $first, after: $after, filter: $filter) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id kind source } }
+  }
+}"""
+
+
+@dataclass(frozen=True)
+class Alerts:
+    org: Org
+    customer_id: str
+    order_id: str
+    # Alert IDs by name, see the fixture; all OPEN but `payer` (ACKNOWLEDGED).
+    ids: dict[str, str]
+    now: datetime
+
+
+@pytest.fixture(scope="module")
+async def alerts(suite: Suite) -> Alerts:
+    """Five alerts of one branch in three sources, newest first:
+
+    late (customers, junior, the customer, MEDIUM, now: a real late registration),
+    fake (orders, junior, the customer and an order, HIGH, 1 day ago),
+    mock (attendance, senior, HIGH, 2 days ago),
+    device (attendance, junior, LOW, 5 days ago),
+    payer (orders, senior, MEDIUM, 10 days ago, ACKNOWLEDGED).
+    """
+    org = await make_org(suite)
+    customer = await register(suite, org.junior, hours_since_contact=30)
+    now = datetime.now(UTC)
+    order_id = "0" * 31 + "1"
+    ids = {
+        "fake": await stored_alert(
+            suite,
+            "orders",
+            "FAKE_DEAL_SUSPECTED",
+            employee_id=org.junior,
+            customer_id=customer["id"],
+            order_id=order_id,
+            detected_at=now - timedelta(days=1),
+            branch_id=org.branch,
+        ),
+        "mock": await stored_alert(
+            suite,
+            "attendance",
+            "MOCK_LOCATION",
+            employee_id=org.senior,
+            detected_at=now - timedelta(days=2),
+            branch_id=org.branch,
+        ),
+        "device": await stored_alert(
+            suite,
+            "attendance",
+            "NEW_DEVICE",
+            employee_id=org.junior,
+            detected_at=now - timedelta(days=5),
+            branch_id=org.branch,
+        ),
+        "payer": await stored_alert(
+            suite,
+            "orders",
+            "PAYER_MISMATCH",
+            employee_id=org.senior,
+            detected_at=now - timedelta(days=10),
+            branch_id=org.branch,
+        ),
+    }
+    acknowledged = await suite.gql(
+        'mutation($id: ID!) { updateAlert(input: {id: $id, status: ACKNOWLEDGED, source: "orders"}) { alert { status } } }',
+        {"id": ids["payer"]},
+        as_=org.manager,
+    )
+    assert acknowledged.ok()["updateAlert"]["alert"]["status"] == "ACKNOWLEDGED"
+    late = await suite.gql(
+        QUERY, {"filter": {"kinds": ["LATE_REGISTRATION"]}, "first": 5}, as_=org.manager
+    )
+    (edge,) = late.ok()["alerts"]["edges"]
+    ids["late"] = edge["node"]["id"]
+    return Alerts(org, customer["id"], order_id, ids, now)
+
+
+async def matching(suite: Suite, alerts: Alerts, alert_filter: dict[str, Any]) -> list[str]:
+    """The names of the alerts the filter returns, in order; totalCount must agree."""
+    result = await suite.gql(QUERY, {"filter": alert_filter, "first": 50}, as_=alerts.org.manager)
+    connection = result.ok()["alerts"]
+    names = {alert_id: name for name, alert_id in alerts.ids.items()}
+    found = [names[edge["node"]["id"]] for edge in connection["edges"]]
+    assert connection["totalCount"] == len(found)
+    return found
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("alert_filter", "expected"),
+    [
+        ({}, ["late", "fake", "mock", "device", "payer"]),
+        ({"kinds": ["MOCK_LOCATION", "PAYER_MISMATCH"]}, ["mock", "payer"]),
+        ({"severities": ["HIGH"]}, ["fake", "mock"]),
+        ({"severities": ["LOW", "MEDIUM"]}, ["late", "device", "payer"]),
+        ({"statuses": ["ACKNOWLEDGED"]}, ["payer"]),
+        ({"statuses": ["OPEN"]}, ["late", "fake", "mock", "device"]),
+        ({"severities": ["HIGH"], "statuses": ["OPEN"], "kinds": ["MOCK_LOCATION"]}, ["mock"]),
+    ],
+)
+async def test_filters_by_kind_severity_and_status(
+    suite: Suite, alerts: Alerts, alert_filter: dict[str, Any], expected: list[str]
+) -> None:
+    assert await matching(suite, alerts, alert_filter) == expected
+
+
+async def test_filters_by_employee_customer_and_order(suite: Suite, alerts: Alerts) -> None:
+    org = alerts.org
+    assert await matching(suite, alerts, {"employeeId": org.senior}) == ["mock", "payer"]
+    assert await matching(suite, alerts, {"employeeId": org.junior}) == ["late", "fake", "device"]
+    assert await matching(suite, alerts, {"customerId": alerts.customer_id}) == ["late", "fake"]
+    assert await matching(suite, alerts, {"orderId": alerts.order_id}) == ["fake"]
+    assert await matching(suite, alerts, {"employeeId": org.junior_b}) == []
+
+
+async def test_filters_by_time_range(suite: Suite, alerts: Alerts) -> None:
+    now = alerts.now
+    window = {"from": iso(now - timedelta(days=6)), "to": iso(now - timedelta(hours=12))}
+    assert await matching(suite, alerts, window) == ["fake", "mock", "device"]
+    # From is inclusive, to exclusive: pages of adjacent windows never overlap.
+    since = {"from": iso(now - timedelta(days=5, seconds=1))}
+    assert await matching(suite, alerts, since) == ["late", "fake", "mock", "device"]
+    before = {"to": iso(now - timedelta(days=2))}
+    assert await matching(suite, alerts, before) == ["device", "payer"]
+
+
+async def test_a_filtered_cursor_walks_every_source_once(suite: Suite, alerts: Alerts) -> None:
+    names = {alert_id: name for name, alert_id in alerts.ids.items()}
+    alert_filter = {"employeeId": alerts.org.junior}
+    seen: list[str] = []
+    totals: list[int] = []
+    after = None
+    for _ in range(5):
+        result = await suite.gql(
+            QUERY, {"filter": alert_filter, "first": 1, "after": after}, as_=alerts.org.manager
+        )
+        connection = result.ok()["alerts"]
+        seen += [names[edge["node"]["id"]] for edge in connection["edges"]]
+        totals.append(connection["totalCount"])
+        if not connection["pageInfo"]["hasNextPage"]:
+            break
+        after = connection["pageInfo"]["endCursor"]
+    # customers, orders, attendance in turn, each exactly once; the count on every page.
+    assert seen == ["late", "fake", "device"]
+    assert totals == [3, 3, 3]
+
+
+async def test_an_empty_or_reversed_time_range_is_validation(suite: Suite, alerts: Alerts) -> None:
+    at = iso(alerts.now)
+    result = await suite.gql(QUERY, {"filter": {"from": at, "to": at}}, as_=alerts.org.manager)
+    assert result.codes == ["VALIDATION"]
+    assert result.errors[0]["extensions"]["field"] == "filter.to"
+
+
+async def test_a_filter_every_source_rejects_is_one_error(suite: Suite, alerts: Alerts) -> None:
+    result = await suite.gql(QUERY, {"filter": {"kinds": ["X" * 600]}}, as_=alerts.org.manager)
+    assert result.codes == ["VALIDATION"]
+    assert result.errors[0]["extensions"]["field"] == "filter.kinds"

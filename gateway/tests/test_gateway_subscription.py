@@ -1,0 +1,69 @@
+"""alertRaised over graphql-transport-ws in the embedded profile (SQLite polled by rowid)."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from gateway.tests.conftest import StartSuite
+from salesguard_gateway.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
+from tests.harness import Suite
+from tests.org import make_org
+from tests.support.subscriptions import (
+    ALERT_RAISED,
+    SOURCES,
+    GraphQLWebSocket,
+    mock_location_alert_reaches_its_subscribers,
+    serve_gateway,
+    until_watching,
+)
+
+
+async def test_a_check_in_alert_reaches_hr_and_the_branch_manager_only(suite: Suite) -> None:
+    await mock_location_alert_reaches_its_subscribers(suite, await make_org(suite))
+
+
+async def test_a_failing_service_ends_the_subscription_with_a_typed_error(
+    start_suite: StartSuite,
+) -> None:
+    suite = await start_suite()
+    org = await make_org(suite)
+    async with (
+        serve_gateway(suite) as url,
+        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
+    ):
+        await hr.subscribe(ALERT_RAISED)
+        await until_watching(suite, SOURCES)
+        await suite.running["orders"].stop()
+        ended = await hr.receive(10)
+        assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
+        (error,) = ended["payload"]["errors"]
+        assert error["extensions"]["code"] == "UNAVAILABLE"
+        assert error["extensions"]["source"] == "orders"
+        assert (await hr.receive(10))["type"] == "complete"
+        # The other services' watches were cancelled with it.
+        await until_watching(suite, 0)
+
+
+async def test_an_unauthenticated_websocket_is_refused(suite: Suite) -> None:
+    async with serve_gateway(suite) as url:
+        # The gateway closes the socket (4403) instead of acknowledging connection_init.
+        with pytest.raises(ConnectionClosed) as closed:
+            await GraphQLWebSocket.open(url, "not-a-token").__aenter__()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_one_websocket_runs_a_bounded_number_of_subscriptions(suite: Suite) -> None:
+    org = await make_org(suite)
+    async with (
+        serve_gateway(suite) as url,
+        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
+    ):
+        for _ in range(MAX_SUBSCRIPTIONS_PER_CONNECTION):
+            await hr.subscribe(ALERT_RAISED)
+        await until_watching(suite, MAX_SUBSCRIPTIONS_PER_CONNECTION * SOURCES)
+        await hr.subscribe(ALERT_RAISED)
+        refused = await hr.receive(10)  # the ones within the limit send nothing yet
+        assert refused["type"] == "error", refused
+        assert refused["id"] == str(MAX_SUBSCRIPTIONS_PER_CONNECTION + 1)
+    await until_watching(suite, 0)

@@ -1,0 +1,88 @@
+"""An employee's check-ins and calls, for their timeline (SPEC G4).
+
+One ``timeline.read`` decision; each row is in scope by the team and branch it
+was recorded under. Check-ins come with their photos (signed URLs on request),
+presented as ``ListCheckIns`` presents them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from salesguard.attendance.v1 import timeline_pb2 as pb
+from salesguard.attendance.v1 import timeline_pb2_grpc
+from salesguard.grpc_server import ServicerContext
+from salesguard.policy import scope_filter
+from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
+from salesguard.timeutil import to_timestamp
+from salesguard_attendance.calllogs import SCOPE as CALL_SCOPE
+from salesguard_attendance.calllogs import call_log_to_proto
+from salesguard_attendance.models import CallLog, CheckIn
+from salesguard_attendance.visits import CHECK_IN_SCOPE, Visits
+
+CHECK_IN = pb.ATTENDANCE_TIMELINE_KIND_CHECK_IN
+CALL = pb.ATTENDANCE_TIMELINE_KIND_CALL
+KINDS = (CHECK_IN, CALL)
+
+
+def sources(query: TimelineQuery) -> list[TimelineSource]:
+    decision, employee = query.decision, query.employee_id
+    return [
+        TimelineSource(
+            CHECK_IN,
+            select(CheckIn).where(
+                CheckIn.employee_id == employee,
+                CheckIn.at >= query.begins,
+                CheckIn.at < query.ends,
+                scope_filter(decision, CHECK_IN_SCOPE),
+            ),
+            CheckIn.at,
+            CheckIn.id,
+        ),
+        TimelineSource(
+            CALL,
+            select(CallLog).where(
+                CallLog.employee_id == employee,
+                CallLog.started_at >= query.begins,
+                CallLog.started_at < query.ends,
+                scope_filter(decision, CALL_SCOPE),
+            ),
+            CallLog.started_at,
+            CallLog.id,
+        ),
+    ]
+
+
+class AttendanceTimelineServicer(timeline_pb2_grpc.AttendanceTimelineServiceServicer):
+    def __init__(self, visits: Visits) -> None:
+        self._visits = visits
+
+    async def ListEmployeeTimeline(
+        self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
+    ) -> pb.ListEmployeeTimelineResponse:
+        visits = self._visits
+        query = await timeline_query(
+            visits.policy,
+            employee_id=request.employee_id,
+            start=getattr(request, "from"),
+            end=request.to,
+            kinds=request.kinds,
+            known_kinds=KINDS,
+            page=request.page,
+        )
+        async with visits.db.read() as session:
+            page, total = await fetch_timeline(session, query, sources(query))
+            check_ins = [entry.row[0] for entry in page.rows if entry.kind == CHECK_IN]
+            # The photos of every check-in on the page in one query, as ListCheckIns does.
+            presented = iter(await visits._present(session, check_ins, request.include_photo_urls))
+        items = []
+        for entry in page.rows:
+            item = pb.AttendanceTimelineItem(at=to_timestamp(entry.at))
+            if entry.kind == CHECK_IN:
+                item.check_in.CopyFrom(next(presented))
+            else:
+                item.call.CopyFrom(call_log_to_proto(entry.row[0]))
+            items.append(item)
+        return pb.ListEmployeeTimelineResponse(
+            items=items, cursors=page.cursors, page_info=page.page_info(total)
+        )

@@ -1,0 +1,501 @@
+"""The customer pool (公海, C11): neglected customers return to their branch; reps claim them.
+
+A sweep (:func:`sweep_neglected_customers`) is a few set-based statements in one
+transaction, whatever the number of customers:
+
+1. ``INSERT … SELECT`` raises ``CUSTOMER_NEGLECTED`` for every owned, active
+   customer whose last activity — the later of ``owned_since`` (registration,
+   claim, reassignment) and its latest follow-up — lies ``neglect_days`` or more
+   before ``as_of``. The dedupe key names the customer and that last activity, so
+   an episode of neglect raises one alert however often the sweep runs, and a
+   follow-up starts a new episode.
+2. ``UPDATE … RETURNING`` moves to the branch pool every customer whose current
+   episode's alert is at least ``pool_grace_days`` old: a follow-up since then
+   changed the episode, so its alert no longer matches and the customer stays.
+3. The pooled set is audited, one entry per branch.
+
+Pooled customers keep their branch and lose owner and team, so no rep holds them
+and ``customers`` lists them as nobody's. A rep of the branch sees them through
+``ListPool`` (contact fields masked by the ``pool.read`` grant) and
+takes one with ``ClaimCustomer``: a conditional ``UPDATE … WHERE owner_id IS
+NULL``, so of two racing claims exactly one wins.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    String,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard import validation
+from salesguard.alerts import CATALOG, announce_raised
+from salesguard.customers.v1 import pool_pb2 as pb
+from salesguard.customers.v1 import pool_pb2_grpc
+from salesguard.db import utcnow
+from salesguard.errors import Conflict, FailedPrecondition, NotFound
+from salesguard.grpc_server import ServicerContext as Context
+from salesguard.idempotency import run_idempotent
+from salesguard.jobs import Job, JobSummary
+from salesguard.pagination import count_if_asked, keyset_page, keyset_query
+from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
+from salesguard.principal import Principal, current_principal
+from salesguard.service import Runtime
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_customers import SERVICE_NAME, audit
+from salesguard_customers.access import record_contact_reads
+from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
+from salesguard_customers.registry import Registry
+from salesguard_customers.settings import CustomersSettings
+
+NEGLECTED = "CUSTOMER_NEGLECTED"
+# The pool belongs to a branch: its grants are branch (or all) scopes.
+POOL_SCOPE = ScopeColumns(branch=Customer.branch_id)
+# Serialises sweeps of one database (a job and an HR-triggered run at the same time).
+_SWEEP_LOCK_KEY = 7_305_201_011
+# When policy data names no holding cap for any of a rep's roles.
+DEFAULT_HOLDING_CAP = 50
+
+
+@dataclass(frozen=True)
+class SweepCounts:
+    alerted: int
+    pooled: int
+
+
+@dataclass(frozen=True)
+class PooledCustomer:
+    id: str
+    previous_owner_id: str | None
+    branch_id: str | None
+
+
+# -- moving customers to the pool -------------------------------------------------------
+
+
+async def move_to_pool(
+    session: AsyncSession, customer_ids: Sequence[str], *, reason: str
+) -> list[str]:
+    """Return the named customers to their branch's pool, in the caller's transaction.
+
+    Owner and team are cleared, ``pooled_at`` set, the owner remembered as
+    ``previous_owner_id`` (cooling-off for claims); customers already in the pool
+    (or unknown) are left alone. One audit entry per branch, with ``reason`` and the
+    current principal as actor. Returns the IDs moved.
+    """
+    ids = list(dict.fromkeys(customer_ids))
+    if not ids:
+        return []
+    pooled = await _pool_where(session, [Customer.id.in_(ids)], pooled_at=utcnow())
+    await _audit_pooled(session, pooled, reason=reason)
+    return [row.id for row in pooled]
+
+
+async def _pool_where(
+    session: AsyncSession, conditions: Sequence[ColumnElement[bool]], *, pooled_at: datetime
+) -> list[PooledCustomer]:
+    """One UPDATE … RETURNING over the owned customers matching ``conditions``."""
+    result = await session.execute(
+        update(Customer)
+        .where(Customer.owner_id.is_not(None), *conditions)
+        # SET reads the old row: previous_owner_id takes the owner being cleared.
+        .values(
+            previous_owner_id=Customer.owner_id,
+            owner_id=None,
+            team_id=None,
+            pooled_at=pooled_at,
+            updated_at=utcnow(),
+        )
+        .returning(Customer.id, Customer.previous_owner_id, Customer.branch_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [PooledCustomer(*row) for row in result.all()]
+
+
+async def _audit_pooled(
+    session: AsyncSession, pooled: Sequence[PooledCustomer], *, reason: str
+) -> None:
+    by_branch: dict[str | None, list[PooledCustomer]] = defaultdict(list)
+    for row in pooled:
+        by_branch[row.branch_id].append(row)
+    actor = current_principal().id
+    await audit.append(
+        session,
+        [
+            audit.AuditEntry(
+                actor_id=actor,
+                action="customer.pool",
+                customer_ids=sorted(row.id for row in rows),
+                fields=["owner_id"],
+                before={"owners": {row.id: row.previous_owner_id for row in rows}},
+                after={"owner_id": None},
+                reason=reason,
+                branch_id=branch_id,
+            )
+            for branch_id, rows in sorted(by_branch.items(), key=lambda item: item[0] or "")
+        ],
+    )
+
+
+# -- the sweep ---------------------------------------------------------------------------
+
+
+def _last_activity() -> ColumnElement[datetime]:
+    """The later of owned_since and the customer's latest follow-up (correlated)."""
+    # Correlated explicitly: nested in the sweep's EXISTS it must still see the outer row.
+    latest_follow_up = (
+        select(func.max(FollowUp.at))
+        .where(FollowUp.customer_id == Customer.id)
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+    # case, not greatest(): SQLite has none, and a NULL follow-up compares false.
+    return case(
+        (latest_follow_up > Customer.owned_since, latest_follow_up), else_=Customer.owned_since
+    )
+
+
+def _epoch_seconds(moment: ColumnElement[datetime]) -> ColumnElement[int]:
+    return cast(extract("epoch", moment), BigInteger)
+
+
+def _episode_key(dialect: str, last_activity: ColumnElement[datetime]) -> ColumnElement[str]:
+    """CUSTOMER_NEGLECTED:<customer id>:<last activity, to the microsecond>: one alert per episode.
+
+    Exact, so that any newer follow-up, even within the same second, is a new episode.
+    """
+    if dialect == "postgresql":
+        marker = cast(cast(extract("epoch", last_activity) * 1_000_000, BigInteger), String)
+    else:
+        marker = cast(last_activity, String)  # SQLite stores the UTC timestamp as text
+    return literal(f"{NEGLECTED}:") + Customer.id + literal(":") + marker
+
+
+def _dialect_sql(dialect: str) -> tuple[ColumnElement[str], ColumnElement[str], Any]:
+    """A fresh 32-hex ID, the customer's readable code, and the JSON-object builder."""
+    if dialect == "postgresql":
+        new_id = func.replace(cast(func.gen_random_uuid(), String), "-", "")
+        number = cast(Customer.number, String)
+        code = literal("C-") + func.lpad(number, func.greatest(6, func.length(number)), "0")
+        return new_id, code, func.json_build_object
+    new_id = func.lower(func.hex(func.randomblob(16)))
+    return new_id, func.printf("C-%06d", Customer.number), func.json_object
+
+
+async def _raise_neglected(
+    session: AsyncSession, settings: CustomersSettings, as_of: datetime
+) -> int:
+    """One INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING; the number raised."""
+    entry = CATALOG[NEGLECTED]
+    last_activity = _last_activity()
+    new_id, code, json_object = _dialect_sql(session.bind.dialect.name)
+    days_silent = (
+        literal(int(as_of.timestamp()), BigInteger) - _epoch_seconds(last_activity)
+    ) // 86_400
+    candidates = select(
+        new_id,
+        literal(NEGLECTED, String),
+        literal(entry.rule, String),
+        literal(entry.severity, String),
+        literal("OPEN", String),
+        Customer.owner_id,
+        Customer.id,
+        Customer.branch_id,
+        literal(as_of, Customer.owned_since.type),
+        json_object(
+            literal("customer_code", String),
+            code,
+            literal("days_silent", String),
+            days_silent,
+            literal("neglect_days", String),
+            literal(settings.neglect_days, Integer),
+            literal("pool_grace_days", String),
+            literal(settings.pool_grace_days, Integer),
+        ),
+        _episode_key(session.bind.dialect.name, last_activity),
+    ).where(
+        Customer.owner_id.is_not(None),
+        Customer.status == "ACTIVE",
+        last_activity <= as_of - timedelta(days=settings.neglect_days),
+    )
+    columns = [
+        "id",
+        "kind",
+        "rule",
+        "severity",
+        "status",
+        "employee_id",
+        "customer_id",
+        "branch_id",
+        "detected_at",
+        "evidence",
+        "dedupe_key",
+    ]
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(Alert)
+        .from_select(columns, candidates)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(*(Alert.__table__.c[name] for name in columns))
+    )
+    raised: list[Mapping[str, Any]] = [dict(row._mapping) for row in result.all()]
+    announce_raised(SERVICE_NAME, raised)
+    return len(raised)
+
+
+async def sweep(session: AsyncSession, settings: CustomersSettings, as_of: datetime) -> SweepCounts:
+    """Alert the newly neglected and pool those whose alert outlived the grace period."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SWEEP_LOCK_KEY})
+    alerted = await _raise_neglected(session, settings, as_of)
+    alert_of_episode = (
+        select(Alert.id)
+        .where(
+            Alert.dedupe_key == _episode_key(session.bind.dialect.name, _last_activity()),
+            Alert.detected_at <= as_of - timedelta(days=settings.pool_grace_days),
+        )
+        .exists()
+    )
+    pooled = await _pool_where(
+        session, [Customer.status == "ACTIVE", alert_of_episode], pooled_at=as_of
+    )
+    await _audit_pooled(session, pooled, reason="neglected")
+    return SweepCounts(alerted=alerted, pooled=len(pooled))
+
+
+async def sweep_neglected_customers(
+    runtime: Runtime[CustomersSettings], as_of: datetime
+) -> SweepCounts:
+    """The C11 sweep as of ``as_of`` (tests drive time with it); re-runs change nothing."""
+    async with runtime.db.transaction() as session:
+        return await sweep(session, runtime.settings, as_of)
+
+
+# -- reading and claiming the pool -----------------------------------------------------
+
+
+async def holding_cap(policy: PolicyClient, principal: Principal) -> int:
+    """The most customers the rep may own (policy data, per role: the largest of theirs)."""
+    caps = ((await policy.thresholds()).get("customer_pool") or {}).get("holding_caps") or {}
+    held = [int(caps[role]) for role in principal.roles if role in caps]
+    return max(held) if held else int(caps.get("default", DEFAULT_HOLDING_CAP))
+
+
+class CustomerPool:
+    def __init__(self, runtime: Runtime[CustomersSettings], registry: Registry) -> None:
+        self.runtime = runtime
+        self.registry = registry
+        self.db = runtime.db
+        self.policy = runtime.policy
+        self.settings = runtime.settings
+
+    async def list_pool(self, request: pb.ListPoolRequest) -> pb.ListPoolResponse:
+        principal = current_principal()
+        requested = validation.page_size("page.page_size", request.page.page_size)
+        decision = (await self.policy.decide(principal, "pool.read")).require("pool.read")
+        size = decision.page_size(requested)
+        conditions = [*_in_pool(), scope_filter(decision, POOL_SCOPE)]
+        query = keyset_query(
+            select(Customer).where(*conditions),
+            request.page,
+            size,
+            Customer.pooled_at,
+            Customer.number,
+        )
+        async with self.db.read() as session:
+            rows = list((await session.scalars(query)).all())
+            total = await count_if_asked(
+                request.page,
+                session,
+                select(func.count()).select_from(Customer).where(*conditions),
+            )
+        page = keyset_page(rows, size, lambda row: (row.pooled_at, row.number))
+        messages, unmasked, fields = self.registry.present(
+            page.rows, decision, request.include_contact
+        )
+        await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
+        return pb.ListPoolResponse(
+            customers=messages, cursors=page.cursors, page_info=page.page_info(total)
+        )
+
+    async def claim(self, request: pb.ClaimCustomerRequest) -> pb.ClaimCustomerResponse:
+        principal = current_principal()
+        customer_id = validation.text(
+            "customer_id", request.customer_id, required=True, max_length=32
+        )
+        decision = (await self.policy.decide(principal, "pool.claim")).require("pool.claim")
+        cap = await holding_cap(self.policy, principal)
+
+        async def take(session: AsyncSession) -> pb.ClaimCustomerResponse:
+            return await self._take(session, principal, decision, customer_id, cap)
+
+        response = await run_idempotent(
+            self.db,
+            IdempotencyKey,
+            actor_id=principal.id,
+            operation="ClaimCustomer",
+            key=request.idempotency_key,
+            request=request,
+            response_type=pb.ClaimCustomerResponse,
+            work=take,
+        )
+        # Presented after the claim, as the new owner sees the customer.
+        read = await self.registry.read_decision(principal)
+        async with self.db.read() as session:
+            row = await session.scalar(select(Customer).where(Customer.id == customer_id))
+        if row is not None and row.owner_id == principal.id:
+            messages, unmasked, fields = self.registry.present([row], read, request.include_contact)
+            await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
+            response.customer.CopyFrom(messages[0])
+        return response
+
+    async def _take(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        decision: Decision,
+        customer_id: str,
+        cap: int,
+    ) -> pb.ClaimCustomerResponse:
+        if session.bind.dialect.name == "postgresql":
+            # One rep's claims one at a time, so two at once cannot both pass the cap.
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"claim:{principal.id}"},
+            )
+        row = await session.scalar(
+            select(Customer).where(
+                Customer.id == customer_id, *_in_pool(), scope_filter(decision, POOL_SCOPE)
+            )
+        )
+        if row is None:
+            raise NotFound(f"customer {customer_id} is not in your branch's pool")
+        now = utcnow()
+        pooled_at = row.pooled_at or now
+        cooling_off_ends = pooled_at + timedelta(days=self.settings.pool_cooling_off_days)
+        if row.previous_owner_id == principal.id and now < cooling_off_ends:
+            raise FailedPrecondition(
+                f"you held customer {row.code} before it went to the pool on "
+                f"{pooled_at.date().isoformat()}; you may claim it again from "
+                f"{cooling_off_ends.date().isoformat()} "
+                f"(cooling-off {self.settings.pool_cooling_off_days} days)",
+                details={
+                    "reason": "COOLING_OFF",
+                    "customer_code": row.code,
+                    "claimable_from": cooling_off_ends.isoformat(),
+                },
+            )
+        held = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Customer)
+                .where(Customer.owner_id == principal.id, Customer.status == "ACTIVE")
+            )
+            or 0
+        )
+        if held >= cap:
+            raise FailedPrecondition(
+                f"you already hold {held} customers; a rep may hold at most {cap}",
+                details={"reason": "HOLDING_CAP", "held": str(held), "cap": str(cap)},
+            )
+        claimed = await session.execute(
+            update(Customer)
+            .where(Customer.id == customer_id, *_in_pool())
+            .values(
+                owner_id=principal.id,
+                team_id=principal.team_id,
+                pooled_at=None,
+                owned_since=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            # A racing claim committed first: its UPDATE took the row.
+            raise Conflict(f"customer {row.code} was just claimed by someone else")
+        await audit.append(
+            session,
+            [
+                audit.AuditEntry(
+                    actor_id=principal.id,
+                    action="customer.claim",
+                    customer_ids=[customer_id],
+                    fields=["owner_id"],
+                    before={
+                        "owner_id": None,
+                        "pooled_at": pooled_at.isoformat(),
+                        "previous_owner_id": row.previous_owner_id,
+                    },
+                    after={"owner_id": principal.id},
+                    branch_id=row.branch_id,
+                )
+            ],
+        )
+        return pb.ClaimCustomerResponse(claimed_at=to_timestamp(now))
+
+    async def run_sweep(self, request: pb.RunPoolSweepRequest) -> pb.RunPoolSweepResponse:
+        principal = current_principal()
+        (await self.policy.decide(principal, "pool.sweep")).require("pool.sweep")
+        as_of = from_timestamp(request.as_of) or utcnow()
+        counts = await sweep_neglected_customers(self.runtime, as_of)
+        return pb.RunPoolSweepResponse(
+            as_of=to_timestamp(as_of), alerted=counts.alerted, pooled=counts.pooled
+        )
+
+
+def _in_pool() -> list[ColumnElement[bool]]:
+    return [
+        Customer.owner_id.is_(None),
+        Customer.pooled_at.is_not(None),
+        Customer.status == "ACTIVE",
+    ]
+
+
+class CustomerPoolServicer(pool_pb2_grpc.CustomerPoolServiceServicer):
+    def __init__(self, pool: CustomerPool) -> None:
+        self._pool = pool
+
+    async def ListPool(self, request: pb.ListPoolRequest, context: Context) -> pb.ListPoolResponse:
+        return await self._pool.list_pool(request)
+
+    async def ClaimCustomer(
+        self, request: pb.ClaimCustomerRequest, context: Context
+    ) -> pb.ClaimCustomerResponse:
+        return await self._pool.claim(request)
+
+    async def RunPoolSweep(
+        self, request: pb.RunPoolSweepRequest, context: Context
+    ) -> pb.RunPoolSweepResponse:
+        return await self._pool.run_sweep(request)
+
+
+async def _pool_sweep_job(runtime: Runtime[CustomersSettings], as_of: datetime) -> JobSummary:
+    counts = await sweep_neglected_customers(runtime, as_of)
+    return {"alerted": counts.alerted, "pooled": counts.pooled}
+
+
+POOL_SWEEP: Job[CustomersSettings] = Job(
+    name="customers.pool-sweep",
+    run=_pool_sweep_job,
+    interval_seconds=3600,
+    description="C11: alert neglected customers, return them to the branch pool after the grace period",
+)

@@ -1,0 +1,91 @@
+"""An employee's follow-ups and audit events, for their timeline (SPEC G4).
+
+One ``timeline.read`` decision; a follow-up is in scope by its customer's team and
+branch (as a manager sees the branch's customers), an audit event by its branch.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from salesguard.customers.v1 import timeline_pb2 as pb
+from salesguard.customers.v1 import timeline_pb2_grpc
+from salesguard.db import Database
+from salesguard.grpc_server import ServicerContext
+from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
+from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
+from salesguard.timeutil import to_timestamp
+from salesguard_customers.audit import AUDIT_SCOPE
+from salesguard_customers.models import AuditEvent, Customer, FollowUp
+from salesguard_customers.registry import follow_up_to_proto
+from salesguard_customers.servicer import audit_event_to_proto
+
+FOLLOW_UP = pb.CUSTOMER_TIMELINE_KIND_FOLLOW_UP
+AUDIT_EVENT = pb.CUSTOMER_TIMELINE_KIND_AUDIT_EVENT
+KINDS = (FOLLOW_UP, AUDIT_EVENT)
+
+FOLLOW_UP_SCOPE = ScopeColumns(
+    owner=FollowUp.employee_id, team=Customer.team_id, branch=Customer.branch_id
+)
+
+
+def sources(query: TimelineQuery) -> list[TimelineSource]:
+    decision, employee = query.decision, query.employee_id
+    return [
+        TimelineSource(
+            FOLLOW_UP,
+            select(FollowUp)
+            .join(Customer, Customer.id == FollowUp.customer_id)
+            .where(
+                FollowUp.employee_id == employee,
+                FollowUp.at >= query.begins,
+                FollowUp.at < query.ends,
+                scope_filter(decision, FOLLOW_UP_SCOPE),
+            ),
+            FollowUp.at,
+            FollowUp.id,
+        ),
+        TimelineSource(
+            AUDIT_EVENT,
+            select(AuditEvent).where(
+                AuditEvent.actor_id == employee,
+                AuditEvent.at >= query.begins,
+                AuditEvent.at < query.ends,
+                scope_filter(decision, AUDIT_SCOPE),
+            ),
+            AuditEvent.at,
+            AuditEvent.id,
+        ),
+    ]
+
+
+class CustomerTimelineServicer(timeline_pb2_grpc.CustomerTimelineServiceServicer):
+    def __init__(self, db: Database, policy: PolicyClient) -> None:
+        self._db = db
+        self._policy = policy
+
+    async def ListEmployeeTimeline(
+        self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
+    ) -> pb.ListEmployeeTimelineResponse:
+        query = await timeline_query(
+            self._policy,
+            employee_id=request.employee_id,
+            start=getattr(request, "from"),
+            end=request.to,
+            kinds=request.kinds,
+            known_kinds=KINDS,
+            page=request.page,
+        )
+        async with self._db.read() as session:
+            page, total = await fetch_timeline(session, query, sources(query))
+        items = []
+        for entry in page.rows:
+            item = pb.CustomerTimelineItem(at=to_timestamp(entry.at))
+            if entry.kind == FOLLOW_UP:
+                item.follow_up.CopyFrom(follow_up_to_proto(entry.row[0]))
+            else:
+                item.audit_event.CopyFrom(audit_event_to_proto(entry.row[0]))
+            items.append(item)
+        return pb.ListEmployeeTimelineResponse(
+            items=items, cursors=page.cursors, page_info=page.page_info(total)
+        )

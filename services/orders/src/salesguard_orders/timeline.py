@@ -1,0 +1,152 @@
+"""An employee's orders, approvals, payments and shipments, for their timeline (SPEC G4).
+
+One ``timeline.read`` decision; every item is in scope by its order's submitter,
+team and branch (an approval by the order it decided). Approvals are the steps
+decided on the employee's orders and those the employee decided (never the same
+step: nobody approves their own order). Payments and shipments are those of the
+employee's orders; a payment belongs to the order reconciliation matched it to,
+else to the order it was recorded for.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import String, and_, cast, or_, select
+
+from salesguard.grpc_server import ServicerContext
+from salesguard.orders.v1 import timeline_pb2 as pb
+from salesguard.orders.v1 import timeline_pb2_grpc
+from salesguard.policy import scope_filter
+from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
+from salesguard.timeutil import to_timestamp
+from salesguard_orders.models import ApprovalStep, Order, Payment, Shipment, format_order_code
+from salesguard_orders.ordering import ORDER_SCOPE, Orders, present_orders, step_to_proto
+from salesguard_orders.payments import payment_to_proto, shipment_to_proto
+
+ORDER = pb.ORDERS_TIMELINE_KIND_ORDER
+APPROVAL = pb.ORDERS_TIMELINE_KIND_APPROVAL
+PAYMENT = pb.ORDERS_TIMELINE_KIND_PAYMENT
+SHIPMENT = pb.ORDERS_TIMELINE_KIND_SHIPMENT
+KINDS = (ORDER, APPROVAL, PAYMENT, SHIPMENT)
+
+# A payment's order: the reconciled match, else the order it was recorded for.
+_PAYMENT_ORDER = or_(
+    Payment.order_id == Order.id,
+    and_(Payment.order_id.is_(None), Payment.stated_order_id == Order.id),
+)
+
+
+def _approvals(query: TimelineQuery, *, decided_by_employee: bool) -> TimelineSource:
+    employee = query.employee_id
+    whose = (
+        ApprovalStep.approver_id == employee
+        if decided_by_employee
+        else Order.submitted_by == employee
+    )
+    return TimelineSource(
+        APPROVAL,
+        select(ApprovalStep, Order.number)
+        .join(Order, Order.id == ApprovalStep.order_id)
+        .where(
+            whose,
+            ApprovalStep.decided_at >= query.begins,
+            ApprovalStep.decided_at < query.ends,
+            scope_filter(query.decision, ORDER_SCOPE),
+        ),
+        ApprovalStep.decided_at,
+        # Unique per step; digits and hex sort alike in every collation.
+        ApprovalStep.order_id.concat(cast(ApprovalStep.sequence, String)),
+    )
+
+
+def sources(query: TimelineQuery) -> list[TimelineSource]:
+    employee, in_scope = query.employee_id, scope_filter(query.decision, ORDER_SCOPE)
+    return [
+        TimelineSource(
+            ORDER,
+            select(Order).where(
+                Order.submitted_by == employee,
+                Order.submitted_at >= query.begins,
+                Order.submitted_at < query.ends,
+                in_scope,
+            ),
+            Order.submitted_at,
+            Order.id,
+        ),
+        _approvals(query, decided_by_employee=False),
+        _approvals(query, decided_by_employee=True),
+        TimelineSource(
+            PAYMENT,
+            select(Payment)
+            .join(Order, _PAYMENT_ORDER)
+            .where(
+                Order.submitted_by == employee,
+                Payment.paid_at >= query.begins,
+                Payment.paid_at < query.ends,
+                in_scope,
+            ),
+            Payment.paid_at,
+            Payment.id,
+        ),
+        TimelineSource(
+            SHIPMENT,
+            select(Shipment)
+            .join(Order, Order.id == Shipment.order_id)
+            .where(
+                Order.submitted_by == employee,
+                Shipment.shipped_at >= query.begins,
+                Shipment.shipped_at < query.ends,
+                in_scope,
+            ),
+            Shipment.shipped_at,
+            Shipment.id,
+        ),
+    ]
+
+
+class OrdersTimelineServicer(timeline_pb2_grpc.OrdersTimelineServiceServicer):
+    def __init__(self, orders: Orders) -> None:
+        self._orders = orders
+
+    async def ListEmployeeTimeline(
+        self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
+    ) -> pb.ListEmployeeTimelineResponse:
+        orders = self._orders
+        query = await timeline_query(
+            orders.policy,
+            employee_id=request.employee_id,
+            start=getattr(request, "from"),
+            end=request.to,
+            kinds=request.kinds,
+            known_kinds=KINDS,
+            page=request.page,
+        )
+        async with orders.db.read() as session:
+            page, total = await fetch_timeline(session, query, sources(query))
+            # Lines and steps of every order on the page in one query each.
+            presented = iter(
+                await present_orders(
+                    session, [entry.row[0] for entry in page.rows if entry.kind == ORDER]
+                )
+            )
+            items = []
+            for entry in page.rows:
+                item = pb.OrdersTimelineItem(at=to_timestamp(entry.at))
+                row = entry.row
+                if entry.kind == ORDER:
+                    item.order.CopyFrom(next(presented))
+                elif entry.kind == APPROVAL:
+                    item.approval.CopyFrom(
+                        pb.TimelineApproval(
+                            order_id=row[0].order_id,
+                            order_code=format_order_code(row[1]),
+                            step=step_to_proto(row[0]),
+                        )
+                    )
+                elif entry.kind == PAYMENT:
+                    item.payment.CopyFrom(payment_to_proto(row[0]))
+                else:
+                    item.shipment.CopyFrom(shipment_to_proto(row[0]))
+                items.append(item)
+        return pb.ListEmployeeTimelineResponse(
+            items=items, cursors=page.cursors, page_info=page.page_info(total)
+        )

@@ -1,0 +1,157 @@
+"""SummarizeAlerts (the common AlertsService): per employee and alert kind, what the
+standing alerts since a time add up to. The input checks, the one windowed query
+and the messages built from its rows; :class:`salesguard.alerts.AlertsServicer`
+decides on the caller and serves it.
+
+Standing alerts: DISMISSED ones and ones RESOLVED as CLEARED were judged false and
+are left out; CONFIRMED ones stay (they are the strongest evidence there is).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Float, Row, Select, bindparam, case, extract, func, select
+from sqlalchemy.orm import aliased
+
+from salesguard.common.v1 import common_pb2
+from salesguard.errors import InvalidInput
+from salesguard.risk import MAX_LOOKBACK, RiskModel
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.validation import MAX_PAGE_SIZE, text
+
+if TYPE_CHECKING:
+    from salesguard.alerts import AlertColumns
+
+# Not yet decided, as commissions reads "open" too (StreamAlertTargets).
+UNDECIDED = ("OPEN", "ACKNOWLEDGED")
+
+
+@dataclass(frozen=True)
+class SummaryTarget:
+    """Whom a summary is of (employee IDs or a branch) and since when."""
+
+    employee_ids: list[str]
+    branch_id: str
+    since: datetime | None
+
+    @classmethod
+    def from_request(
+        cls, request: common_pb2.SummarizeAlertsRequest, as_of: datetime
+    ) -> SummaryTarget:
+        employee_ids = [
+            text("employee_ids", employee_id, required=True, max_length=64)
+            for employee_id in request.employee_ids
+        ]
+        branch_id = text("branch_id", request.branch_id, max_length=64)
+        if bool(employee_ids) == bool(branch_id):
+            raise InvalidInput("employee_ids", "name either employee_ids or branch_id")
+        if len(employee_ids) > MAX_PAGE_SIZE:
+            raise InvalidInput("employee_ids", f"at most {MAX_PAGE_SIZE} employees at a time")
+        since = from_timestamp(request.since)
+        if since is not None and since < as_of - MAX_LOOKBACK:
+            raise InvalidInput("since", f"since must be within the last {MAX_LOOKBACK.days} days")
+        return cls(list(dict.fromkeys(employee_ids)), branch_id, since)
+
+    @property
+    def policy_resource(self) -> dict[str, Any] | None:
+        """A branch is a resource: another branch's manager is refused, not shown nothing."""
+        return {"branch_id": self.branch_id} if self.branch_id else None
+
+
+def summary_query(
+    model: type[AlertColumns],
+    scope: ColumnElement[bool],
+    target: SummaryTarget,
+    risk: RiskModel,
+    as_of: datetime,
+    per_kind: int,
+) -> Select[Any]:
+    """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at
+    least one row per group): the alert, its rank by recency, and the group's totals."""
+    since = target.since or as_of - timedelta(seconds=risk.lookback_seconds)
+    conditions = [
+        scope,
+        (
+            model.employee_id.in_(target.employee_ids)
+            if target.employee_ids
+            else model.branch_id == target.branch_id
+        ),
+        model.employee_id.is_not(None),
+        model.detected_at >= since,
+        model.status != "DISMISSED",
+        func.coalesce(model.resolution, "") != "CLEARED",
+    ]
+    # 0.5^(age / half-life) = exp(-ln 2 × age / half-life), age in seconds.
+    decay = func.exp(
+        (
+            extract("epoch", model.detected_at)
+            - bindparam("as_of_epoch", as_of.timestamp(), type_=Float)
+        )
+        * bindparam("decay_rate", math.log(2) / risk.half_life_seconds, type_=Float)
+    )
+    group = (model.employee_id, model.kind)
+    ranked = (
+        select(
+            model,
+            func.row_number()
+            .over(partition_by=group, order_by=(model.detected_at.desc(), model.id.desc()))
+            .label("recency"),
+            func.count().over(partition_by=group).label("group_count"),
+            func.sum(case((model.status.in_(UNDECIDED), 1), else_=0))
+            .over(partition_by=group)
+            .label("group_undecided"),
+            func.sum(decay).over(partition_by=group).label("group_decayed"),
+            decay.label("decay"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    return (
+        select(
+            aliased(model, ranked),
+            ranked.c.recency,
+            ranked.c.group_count,
+            ranked.c.group_undecided,
+            ranked.c.group_decayed,
+            ranked.c.decay,
+        )
+        .where(ranked.c.recency <= max(1, per_kind))
+        .order_by(ranked.c.employee_id, ranked.c.kind, ranked.c.recency)
+    )
+
+
+def recent_rows(rows: Iterable[Row[Any]], per_kind: int) -> list[Any]:
+    """The alerts of the rows that are returned in full."""
+    return [row[0] for row in rows if row.recency <= per_kind]
+
+
+def summaries_from_rows(
+    rows: Sequence[Row[Any]], recent: Sequence[common_pb2.Alert], per_kind: int
+) -> list[common_pb2.AlertKindSummary]:
+    """The summaries of :func:`summary_query`'s rows; ``recent`` are the protos of
+    :func:`recent_rows`, in the same order."""
+    remaining = iter(recent)
+    summaries: list[common_pb2.AlertKindSummary] = []
+    for row in rows:
+        alert = row[0]
+        if row.recency == 1:
+            summaries.append(
+                common_pb2.AlertKindSummary(
+                    employee_id=alert.employee_id,
+                    kind=alert.kind,
+                    count=row.group_count,
+                    open_count=row.group_undecided,
+                    last_detected_at=to_timestamp(alert.detected_at),
+                    decayed_count=float(row.group_decayed),
+                )
+            )
+        if row.recency <= per_kind:
+            summaries[-1].recent.append(
+                common_pb2.RecentAlert(alert=next(remaining), decay=float(row.decay))
+            )
+    return summaries

@@ -1,0 +1,209 @@
+"""Scheduled jobs: declared by a service, run as a command or periodically in-process.
+
+A service lists its :class:`Job` objects on its :class:`~salesguard.service.GrpcServiceApp`
+(``jobs=``). A job is an async function of the service's :class:`~salesguard.service.Runtime`
+and an ``as_of`` time that returns a small JSON-able summary; it must be idempotent for
+one ``as_of`` — the lock below only keeps runs from overlapping.
+
+- ``salesguard job NAME [--as-of ...]`` runs one now and prints one JSON line
+  (Kubernetes CronJobs call this).
+- With ``SALESGUARD_JOBS_ENABLED=true`` the service process runs each enabled job at
+  start-up and then every interval (``make run``; off by default, and in tests).
+
+Concurrent runs (two pods, a CronJob and a command) never overlap: on PostgreSQL a
+session advisory lock per job name, held on a dedicated connection for the run; on
+SQLite (one process owns the file) a process-local lock. The runner that does not get
+the lock returns ``skipped`` at once instead of waiting: the other run does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy import func, select
+
+from salesguard.db import Database, utcnow
+from salesguard.principal import Principal, acting_as
+from salesguard.settings import JobSchedule, Settings
+
+if TYPE_CHECKING:  # service.py imports this module
+    from salesguard.service import Runtime
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=Settings)
+# What a job reports: counts of what it did, keyed by a short name.
+JobSummary = dict[str, int | str]
+# The policy action every job run is decided under (SYSTEM only, in data.json).
+JOBS_RUN_ACTION = "jobs.run"
+
+
+@dataclass(frozen=True)
+class Job(Generic[S]):
+    """One scheduled job of a service, named ``<service>.<kebab-name>``."""
+
+    name: str
+    run: Callable[[Runtime[S], datetime], Awaitable[JobSummary]]
+    # Default period of the in-process scheduler; a deployment overrides it in settings.
+    interval_seconds: float
+    description: str = ""
+
+    @property
+    def service(self) -> str:
+        return self.name.partition(".")[0]
+
+
+class JobStatus(StrEnum):
+    APPLIED = "applied"
+    SKIPPED = "skipped"  # another runner held the lock
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: str
+    as_of: datetime
+    status: JobStatus
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "job": self.job,
+            "as_of": self.as_of.isoformat(),
+            "status": self.status.value,
+            "summary": dict(self.summary),
+            "seconds": round(self.seconds, 3),
+        }
+        if self.error is not None:
+            document["error"] = self.error
+        return document
+
+
+def advisory_lock_key(job_name: str) -> int:
+    """A stable signed 64-bit key for ``pg_try_advisory_lock`` from the job's name."""
+    digest = hashlib.sha256(f"salesguard.job:{job_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# SQLite: one lock per database file and job within this process.
+_local_locks: dict[tuple[str, str], threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+@asynccontextmanager
+async def job_lock(db: Database, job_name: str) -> AsyncIterator[bool]:
+    """Yield whether this runner holds the job's lock; never waits for it."""
+    if db.is_sqlite:
+        with _local_locks_guard:
+            lock = _local_locks.setdefault((db.url, job_name), threading.Lock())
+        acquired = lock.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+        return
+    key = advisory_lock_key(job_name)
+    # A dedicated connection in autocommit: the session lock lives as long as the connection
+    # holds it, without an open transaction; if the process dies PostgreSQL releases it.
+    async with db.engine.connect() as raw:
+        connection = await raw.execution_options(isolation_level="AUTOCOMMIT")
+        acquired = bool(await connection.scalar(select(func.pg_try_advisory_lock(key))))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await connection.scalar(select(func.pg_advisory_unlock(key)))
+
+
+async def run_job(runtime: Runtime[S], job: Job[S], *, as_of: datetime | None = None) -> JobOutcome:
+    """Run ``job`` once as the service's SYSTEM principal, unless another runner is at it.
+
+    Never raises for the job's sake: a failure (the database, the policy engine, the job
+    itself) is logged and returned as ``failed``, so a scheduler carries on and the
+    command still prints its one line.
+    """
+    moment = as_of or utcnow()
+    if moment.tzinfo is None:
+        raise ValueError("as_of must carry a time zone")
+    started = time.monotonic()
+    try:
+        async with job_lock(runtime.db, job.name) as acquired:
+            if not acquired:
+                log.info("job skipped: another runner holds its lock", extra={"job": job.name})
+                return JobOutcome(job.name, moment, JobStatus.SKIPPED)
+            principal = Principal.system(runtime.name)
+            with acting_as(principal):
+                decision = await runtime.policy.decide(
+                    principal, JOBS_RUN_ACTION, {"job": job.name}
+                )
+                decision.require(JOBS_RUN_ACTION)
+                summary = await job.run(runtime, moment)
+    except Exception as exc:
+        log.exception("job failed", extra={"job": job.name})
+        return JobOutcome(
+            job.name, moment, JobStatus.FAILED, seconds=time.monotonic() - started, error=repr(exc)
+        )
+    outcome = JobOutcome(
+        job.name, moment, JobStatus.APPLIED, summary, seconds=time.monotonic() - started
+    )
+    log.info("job done", extra=outcome.to_json())
+    return outcome
+
+
+class JobScheduler(Generic[S]):
+    """Runs a service's enabled jobs in-process: at start-up, then every interval."""
+
+    def __init__(self, runtime: Runtime[S], jobs: Sequence[Job[S]]) -> None:
+        self._runtime = runtime
+        self._jobs = jobs
+        self._tasks: list[asyncio.Task[None]] = []
+        # The latest outcome of each job, for logs and tests.
+        self.outcomes: dict[str, JobOutcome] = {}
+
+    def intervals(self) -> dict[str, float]:
+        """The enabled jobs and their periods, from the job defaults and settings."""
+        overrides: Mapping[str, JobSchedule] = self._runtime.settings.jobs
+        periods: dict[str, float] = {}
+        for job in self._jobs:
+            schedule = overrides.get(job.name, JobSchedule())
+            if schedule.enabled:
+                periods[job.name] = schedule.interval_seconds or job.interval_seconds
+        return periods
+
+    def start(self) -> None:
+        periods = self.intervals()
+        known = {job.name for job in self._jobs}
+        prefix = f"{self._runtime.name}."
+        for name in self._runtime.settings.jobs:
+            if name.startswith(prefix) and name not in known:
+                log.warning("SALESGUARD_JOBS names an unknown job", extra={"job": name})
+        for job in self._jobs:
+            if job.name in periods:
+                self._tasks.append(
+                    asyncio.create_task(self._loop(job, periods[job.name]), name=job.name)
+                )
+
+    async def _loop(self, job: Job[S], period: float) -> None:
+        while True:
+            # run_job reports failures as an outcome; the loop carries on to the next period.
+            self.outcomes[job.name] = await run_job(self._runtime, job)
+            await asyncio.sleep(period)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

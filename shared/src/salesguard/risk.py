@@ -1,0 +1,206 @@
+"""How an employee's alerts add up to a risk score (SPEC G4: employeeRisk, riskRanking).
+
+score = Σ over alert kinds of weight(kind) × Σ over that kind's standing alerts of
+0.5^(age / half-life). Standing: not DISMISSED and not RESOLVED as CLEARED (judged
+false); a CONFIRMED alert keeps counting, it is the strongest evidence there is.
+The weights, the half-life, the lookback window, the number of evidence items
+and the LOW/MEDIUM/HIGH bands are policy data (``thresholds.risk``), so a
+security team tunes them without a release. Each service reads them, computes
+the decay in its one GROUP BY and hands the model on with its summary
+(``SummarizeAlertsResponse.risk_model``); the gateway combines the sources here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from salesguard.common.v1 import common_pb2
+
+DAY = 86_400
+# Ages beyond a year are not summarised: it also keeps 0.5^(age/half-life) far from underflow.
+MAX_LOOKBACK = timedelta(days=366)
+
+
+class RiskLevel(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+def _positive(values: Mapping[str, Any], key: str, default: float) -> float:
+    """A positive number from policy data; a missing or broken value keeps the default."""
+    value = values.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value) if math.isfinite(value) and value > 0 else default
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    weights: Mapping[str, float]
+    default_weight: float
+    half_life_seconds: int
+    lookback_seconds: int
+    evidence_items: int
+    medium_from: float
+    high_from: float
+
+    @classmethod
+    def from_thresholds(cls, thresholds: Mapping[str, Any]) -> RiskModel:
+        """The model in policy data (``thresholds.risk``)."""
+        values = thresholds.get("risk") or {}
+        levels = values.get("levels") or {}
+        weights = values.get("weights") or {}
+        medium = _positive(levels, "medium", 3.0)
+        return cls(
+            weights={
+                str(kind): float(weight)
+                for kind, weight in weights.items()
+                if isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0
+            },
+            default_weight=_positive(values, "default_weight", 1.0),
+            half_life_seconds=max(DAY, round(_positive(values, "half_life_days", 30) * DAY)),
+            lookback_seconds=min(
+                round(_positive(values, "lookback_days", 90) * DAY),
+                int(MAX_LOOKBACK.total_seconds()),
+            ),
+            evidence_items=min(20, int(_positive(values, "evidence_items", 5))),
+            medium_from=medium,
+            high_from=max(medium, _positive(levels, "high", 8.0)),
+        )
+
+    def to_proto(self) -> common_pb2.RiskModel:
+        return common_pb2.RiskModel(
+            weights=dict(self.weights),
+            default_weight=self.default_weight,
+            half_life_seconds=self.half_life_seconds,
+            lookback_seconds=self.lookback_seconds,
+            evidence_items=self.evidence_items,
+            medium_from=self.medium_from,
+            high_from=self.high_from,
+        )
+
+    @classmethod
+    def from_proto(cls, message: common_pb2.RiskModel) -> RiskModel:
+        return cls(
+            weights=dict(message.weights),
+            default_weight=message.default_weight,
+            half_life_seconds=message.half_life_seconds,
+            lookback_seconds=message.lookback_seconds,
+            evidence_items=message.evidence_items,
+            medium_from=message.medium_from,
+            high_from=message.high_from,
+        )
+
+    def weight(self, kind: str) -> float:
+        return self.weights.get(kind, self.default_weight)
+
+    def level(self, score: float) -> RiskLevel:
+        if score >= self.high_from:
+            return RiskLevel.HIGH
+        if score >= self.medium_from:
+            return RiskLevel.MEDIUM
+        return RiskLevel.LOW
+
+
+@dataclass(frozen=True)
+class KindSignal:
+    """One kind of alert in a profile, summed over every source."""
+
+    kind: str
+    count: int
+    open_count: int
+    last_detected_at: datetime | None
+    weight: float
+    decayed_count: float
+
+    @property
+    def contribution(self) -> float:
+        return self.weight * self.decayed_count
+
+
+@dataclass(frozen=True)
+class Evidence:
+    alert: common_pb2.Alert
+    contribution: float
+
+
+@dataclass(frozen=True)
+class RiskProfile:
+    employee_id: str
+    score: float
+    level: RiskLevel
+    # Largest contribution first.
+    signals: list[KindSignal]
+    # The alerts that weigh most now, largest contribution first.
+    evidence: list[Evidence]
+
+
+def _detected_at(summary: common_pb2.AlertKindSummary) -> datetime | None:
+    stamp = summary.last_detected_at
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        return None
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _later(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None or second is None:
+        return first or second
+    return max(first, second)
+
+
+def profile(
+    employee_id: str, summaries: Iterable[common_pb2.AlertKindSummary], model: RiskModel
+) -> RiskProfile:
+    """One employee's profile from their summaries (any number of sources, any order)."""
+    signals: dict[str, KindSignal] = {}
+    evidence: list[Evidence] = []
+    for summary in summaries:
+        kind = summary.kind
+        weight = model.weight(kind)
+        known = signals.get(kind)
+        signals[kind] = KindSignal(
+            kind=kind,
+            count=summary.count + (known.count if known else 0),
+            open_count=summary.open_count + (known.open_count if known else 0),
+            last_detected_at=_later(
+                _detected_at(summary), known.last_detected_at if known else None
+            ),
+            weight=weight,
+            decayed_count=summary.decayed_count + (known.decayed_count if known else 0.0),
+        )
+        evidence += [Evidence(recent.alert, weight * recent.decay) for recent in summary.recent]
+    ordered = sorted(signals.values(), key=lambda signal: (-signal.contribution, signal.kind))
+    score = sum(signal.contribution for signal in ordered)
+    evidence.sort(
+        key=lambda item: (
+            -item.contribution,
+            -item.alert.detected_at.seconds,
+            -item.alert.detected_at.nanos,
+            item.alert.id,
+        )
+    )
+    return RiskProfile(
+        employee_id=employee_id,
+        score=score,
+        level=model.level(score),
+        signals=ordered,
+        evidence=evidence[: model.evidence_items],
+    )
+
+
+def ranking(
+    summaries: Iterable[common_pb2.AlertKindSummary], model: RiskModel, first: int
+) -> list[RiskProfile]:
+    """The ``first`` highest-scoring employees among the summaries, highest first."""
+    by_employee: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    for summary in summaries:
+        by_employee.setdefault(summary.employee_id, []).append(summary)
+    profiles = [profile(employee, own, model) for employee, own in by_employee.items()]
+    profiles.sort(key=lambda item: (-item.score, item.employee_id))
+    return profiles[:first]

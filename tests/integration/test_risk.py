@@ -1,0 +1,260 @@
+"""G4: employeeRisk and riskRanking through GraphQL, over the four real services.
+
+Alerts come from a real detector where one is cheap to trigger (a late registration:
+customers, C2); the others are stored in the owning service's own database with the
+helper every detector raises with, so a test can date them (the decay is about age).
+Scores follow the policy data (thresholds.risk): a half-life of 30 days and weights
+DIVERSION_RISK 5, MOCK_LOCATION 3, LATE_REGISTRATION 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from salesguard_gateway.settings import GatewaySettings
+from tests.conftest import SuiteFactory
+from tests.harness import GraphQLResult, Suite
+from tests.org import Org, make_org, register
+from tests.support.alerts import stored_alert
+
+PROFILE = """query($id: ID!) {
+  employeeRisk(employeeId: $id) {
+    employee { id name } score level asOf
+    signals { kind count openCount lastDetectedAt weight contribution }
+    evidence { id kind source title detectedAt }
+  }
+}"""
+RANKING = """query($branch: ID, $first: Int) {
+  riskRanking(branchId: $branch, first: $first) {
+    employee { id name } score level evidence { id kind }
+  }
+}"""
+SCORES = """query($branch: ID) { riskRanking(branchId: $branch) { employee { id } score } }"""
+HALF_LIFE = timedelta(days=30)
+
+
+def rpc_calls(result: GraphQLResult) -> dict[str, int]:
+    return dict(result.body.get("extensions", {}).get("rpcCalls", {}))
+
+
+@dataclass(frozen=True)
+class Branch:
+    org: Org
+    # junior: a diversion pattern (orders), a mocked location (attendance), a late
+    # registration (customers). senior: one fresh diversion pattern. junior_b: the same,
+    # two half-lives old. junior_mate: one late registration, one dismissed alert and one
+    # resolved as cleared.
+    dismissed_id: str
+    cleared_id: str
+
+
+async def decide(
+    suite: Suite, alert_id: str, status: str, as_: str, resolution: str | None = None
+) -> None:
+    decided = await suite.gql(
+        """mutation($id: ID!, $status: AlertStatus!, $resolution: AlertResolution) {
+             updateAlert(input: {id: $id, status: $status, resolution: $resolution}) {
+               alert { status } } }""",
+        {"id": alert_id, "status": status, "resolution": resolution},
+        as_=as_,
+    )
+    assert decided.ok()["updateAlert"]["alert"]["status"] == status
+
+
+@pytest.fixture(scope="module")
+async def branch(suite: Suite) -> Branch:
+    org = await make_org(suite)
+    await register(suite, org.junior, hours_since_contact=30)
+    await register(suite, org.junior_mate, hours_since_contact=30)
+    await stored_alert(
+        suite, "orders", "DIVERSION_RISK", employee_id=org.junior, branch_id=org.branch
+    )
+    await stored_alert(
+        suite, "attendance", "MOCK_LOCATION", employee_id=org.junior, branch_id=org.branch
+    )
+    await stored_alert(
+        suite, "orders", "DIVERSION_RISK", employee_id=org.senior, branch_id=org.branch
+    )
+    old = datetime.now(UTC) - 2 * HALF_LIFE
+    await stored_alert(
+        suite,
+        "orders",
+        "DIVERSION_RISK",
+        employee_id=org.junior_b,
+        detected_at=old,
+        branch_id=org.branch,
+    )
+    # False alarms, dismissed or cleared by the manager: they must not count.
+    dismissed = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior_mate, branch_id=org.branch
+    )
+    await decide(suite, dismissed, "DISMISSED", org.manager)
+    cleared = await stored_alert(
+        suite, "attendance", "PHOTO_REUSED", employee_id=org.junior_mate, branch_id=org.branch
+    )
+    await decide(suite, cleared, "RESOLVED", org.manager, "CLEARED")
+    return Branch(org, dismissed, cleared)
+
+
+async def profile_of(suite: Suite, employee_id: str, as_: str) -> dict[str, Any]:
+    return dict((await suite.gql(PROFILE, {"id": employee_id}, as_=as_)).ok()["employeeRisk"])
+
+
+async def test_several_kinds_across_services_outweigh_one_minor_alert(
+    suite: Suite, branch: Branch
+) -> None:
+    org = branch.org
+    heavy = await profile_of(suite, org.junior, org.manager)
+    minor = await profile_of(suite, org.junior_mate, org.manager)
+    assert heavy["employee"]["id"] == org.junior
+    assert heavy["score"] == pytest.approx(5 + 3 + 1, rel=1e-3)
+    assert heavy["level"] == "MEDIUM"
+    assert [signal["kind"] for signal in heavy["signals"]] == [
+        "DIVERSION_RISK",
+        "MOCK_LOCATION",
+        "LATE_REGISTRATION",
+    ]
+    diversion = heavy["signals"][0]
+    assert (diversion["count"], diversion["openCount"], diversion["weight"]) == (1, 1, 5)
+    assert diversion["contribution"] == pytest.approx(5, rel=1e-3)
+    # The evidence: the alerts themselves, from every source, weightiest first.
+    assert [(item["kind"], item["source"]) for item in heavy["evidence"]] == [
+        ("DIVERSION_RISK", "orders"),
+        ("MOCK_LOCATION", "attendance"),
+        ("LATE_REGISTRATION", "customers"),
+    ]
+    assert heavy["evidence"][0]["title"] == "Regular customer gone quiet"
+
+    # The dismissed and the cleared alert count for nothing: one late registration is left.
+    assert [signal["kind"] for signal in minor["signals"]] == ["LATE_REGISTRATION"]
+    assert minor["score"] == pytest.approx(1, rel=1e-3)
+    assert minor["level"] == "LOW"
+    evidence = {item["id"] for item in minor["evidence"]}
+    assert not evidence & {branch.dismissed_id, branch.cleared_id}
+    assert heavy["score"] > minor["score"]
+
+
+async def test_an_old_alert_weighs_less_than_a_fresh_one(suite: Suite, branch: Branch) -> None:
+    org = branch.org
+    fresh = await profile_of(suite, org.senior, org.hr)
+    old = await profile_of(suite, org.junior_b, org.hr)
+    assert [s["kind"] for s in fresh["signals"]] == [s["kind"] for s in old["signals"]]
+    # Two half-lives: a quarter of the weight.
+    assert old["score"] == pytest.approx(fresh["score"] / 4, rel=1e-3)
+    assert (fresh["level"], old["level"]) == ("MEDIUM", "LOW")
+
+
+async def test_the_ranking_orders_the_branch_by_score(suite: Suite, branch: Branch) -> None:
+    org = branch.org
+    expected = [org.junior, org.senior, org.junior_b, org.junior_mate]
+    # A manager ranks their own branch by default; HR names it.
+    for caller, branch_id in ((org.manager, None), (org.hr, org.branch)):
+        result = await suite.gql(RANKING, {"branch": branch_id}, as_=caller)
+        ranking = result.ok()["riskRanking"]
+        assert [entry["employee"]["id"] for entry in ranking] == expected
+        scores = [entry["score"] for entry in ranking]
+        assert scores == sorted(scores, reverse=True)
+        assert ranking[0]["evidence"][0]["kind"] == "DIVERSION_RISK"
+    top = await suite.gql(RANKING, {"branch": None, "first": 2}, as_=org.manager)
+    assert [entry["employee"]["id"] for entry in top.ok()["riskRanking"]] == expected[:2]
+
+
+async def test_one_call_per_source_for_a_ranking(suite: Suite, branch: Branch) -> None:
+    result = await suite.gql(RANKING, {"branch": None}, as_=branch.org.manager)
+    result.ok()
+    calls = rpc_calls(result)
+    # One per alert source (customers, attendance, orders unless configured otherwise).
+    sources = GatewaySettings().alert_sources
+    assert calls["/salesguard.common.v1.AlertsService/SummarizeAlerts"] == len(sources)
+    # Every ranked employee's name in one batch.
+    assert calls["/salesguard.attendance.v1.DirectoryService/BatchGetEmployees"] == 1
+    assert not any("ListAlerts" in method for method in calls)
+
+
+async def test_reps_and_finance_are_refused(suite: Suite, branch: Branch) -> None:
+    org = branch.org
+    for caller in (org.junior_mate, org.senior, org.finance):
+        refused = await suite.gql(PROFILE, {"id": org.junior}, as_=caller)
+        assert refused.codes == ["FORBIDDEN"]
+        assert (refused.data or {}).get("employeeRisk") is None
+        assert "DIVERSION_RISK" not in str(refused.body)
+        ranked = await suite.gql(SCORES, {"branch": None}, as_=caller)
+        assert ranked.codes == ["FORBIDDEN"]
+        assert (ranked.data or {}).get("riskRanking") is None
+        assert org.junior not in str(ranked.body)
+    # Not even their own profile: a score tells a rep how close they are to being noticed.
+    own = await suite.gql(PROFILE, {"id": org.junior}, as_=org.junior)
+    assert own.codes == ["FORBIDDEN"]
+
+
+async def test_another_branch_stays_out_of_sight(suite: Suite, branch: Branch) -> None:
+    org = branch.org
+    ranked = await suite.gql(SCORES, {"branch": org.branch}, as_=org.other_manager)
+    assert ranked.codes == ["FORBIDDEN"]
+    assert org.junior not in str(ranked.body)
+    # Their own branch's ranking has none of this branch's employees.
+    own = (await suite.gql(SCORES, {"branch": None}, as_=org.other_manager)).ok()
+    assert own["riskRanking"] == []
+    profile = await suite.gql(PROFILE, {"id": org.junior}, as_=org.other_manager)
+    assert profile.codes == ["NOT_FOUND"]
+    assert "DIVERSION_RISK" not in str(profile.body)
+
+
+async def test_bad_arguments_are_validation(suite: Suite, branch: Branch) -> None:
+    org = branch.org
+    empty = await suite.gql(PROFILE, {"id": ""}, as_=org.hr)
+    assert empty.codes == ["VALIDATION"] and empty.errors[0]["extensions"]["field"] == "employeeId"
+    too_many = await suite.gql(RANKING, {"branch": None, "first": 1000}, as_=org.manager)
+    assert too_many.codes == ["VALIDATION"]
+    assert too_many.errors[0]["extensions"]["field"] == "first"
+
+
+async def test_a_source_that_is_down_costs_only_its_signals(
+    full_suite_factory: SuiteFactory,
+) -> None:
+    suite = await full_suite_factory()
+    org = await make_org(suite)
+    await register(suite, org.junior, hours_since_contact=30)
+    await stored_alert(
+        suite, "orders", "DIVERSION_RISK", employee_id=org.junior, branch_id=org.branch
+    )
+    # The manager's roles are cached by the gateway before anything stops.
+    assert (await profile_of(suite, org.junior, org.manager))["score"] == pytest.approx(6, 1e-3)
+    await suite.running["orders"].stop()
+    result = await suite.gql(PROFILE, {"id": org.junior}, as_=org.manager)
+    assert result.status == 200
+    profile = result.data["employeeRisk"]
+    assert [signal["kind"] for signal in profile["signals"]] == ["LATE_REGISTRATION"]
+    assert profile["score"] == pytest.approx(1, rel=1e-3)
+    assert result.codes == ["UNAVAILABLE"]
+    assert result.errors[0]["extensions"]["source"] == "orders"
+    assert "risk signals from orders are missing" in result.errors[0]["message"]
+    ranking = await suite.gql(SCORES, {"branch": None}, as_=org.manager)
+    assert [entry["employee"]["id"] for entry in ranking.data["riskRanking"]] == [org.junior]
+    assert ranking.codes == ["UNAVAILABLE"]
+
+
+async def test_the_embedded_profile_scores_alike(embedded_suite: Suite) -> None:
+    """SQLite computes the decay in its query too (exp and epoch seconds)."""
+    suite = embedded_suite
+    org = await make_org(suite)
+    old = datetime.now(UTC) - HALF_LIFE
+    await stored_alert(
+        suite, "orders", "DIVERSION_RISK", employee_id=org.junior, branch_id=org.branch
+    )
+    await stored_alert(
+        suite,
+        "orders",
+        "DIVERSION_RISK",
+        employee_id=org.senior,
+        detected_at=old,
+        branch_id=org.branch,
+    )
+    ranking = (await suite.gql(SCORES, {"branch": org.branch}, as_=org.hr)).ok()["riskRanking"]
+    assert [entry["employee"]["id"] for entry in ranking] == [org.junior, org.senior]
+    assert ranking[0]["score"] == pytest.approx(5, rel=1e-3)
+    assert ranking[1]["score"] == pytest.approx(2.5, rel=1e-3)

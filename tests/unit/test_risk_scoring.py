@@ -1,0 +1,155 @@
+"""The risk score from alert summaries (salesguard.risk): weights, bands, evidence, ranking,
+and the model as policy data gives it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from salesguard.common.v1 import common_pb2
+from salesguard.risk import RiskLevel, RiskModel, profile, ranking
+from salesguard.timeutil import to_timestamp
+from tests.harness import POLICIES
+
+MODEL = RiskModel(
+    weights={"DIVERSION_RISK": 5.0, "MOCK_LOCATION": 3.0, "LATE_REGISTRATION": 1.0},
+    default_weight=1.0,
+    half_life_seconds=30 * 86_400,
+    lookback_seconds=90 * 86_400,
+    evidence_items=2,
+    medium_from=4.0,
+    high_from=10.0,
+)
+
+
+def alert(alert_id: str, kind: str, day: int) -> common_pb2.Alert:
+    return common_pb2.Alert(
+        id=alert_id, kind=kind, detected_at=to_timestamp(datetime(2026, 11, day, tzinfo=UTC))
+    )
+
+
+def summary(
+    employee: str,
+    kind: str,
+    decays: list[float],
+    *,
+    open_count: int = 0,
+    day: int = 20,
+) -> common_pb2.AlertKindSummary:
+    """A source's summary of ``len(decays)`` alerts, newest first, one day apart."""
+    return common_pb2.AlertKindSummary(
+        employee_id=employee,
+        kind=kind,
+        count=len(decays),
+        open_count=open_count,
+        last_detected_at=to_timestamp(datetime(2026, 11, day, tzinfo=UTC)),
+        decayed_count=sum(decays),
+        recent=[
+            common_pb2.RecentAlert(alert=alert(f"{employee}-{kind}-{n}", kind, day - n), decay=d)
+            for n, d in enumerate(decays)
+        ],
+    )
+
+
+def test_the_score_is_the_weighted_sum_of_decayed_counts() -> None:
+    scored = profile(
+        "e-1",
+        [summary("e-1", "DIVERSION_RISK", [1.0]), summary("e-1", "LATE_REGISTRATION", [1.0, 0.5])],
+        MODEL,
+    )
+    assert scored.score == pytest.approx(5 * 1.0 + 1 * 1.5)
+    assert [(s.kind, s.count, s.contribution) for s in scored.signals] == [
+        ("DIVERSION_RISK", 1, 5.0),
+        ("LATE_REGISTRATION", 2, 1.5),
+    ]
+    assert scored.level is RiskLevel.MEDIUM
+
+
+def test_age_halves_an_alerts_weight_per_half_life() -> None:
+    fresh = profile("e-1", [summary("e-1", "DIVERSION_RISK", [1.0])], MODEL)
+    two_half_lives = profile("e-1", [summary("e-1", "DIVERSION_RISK", [0.25])], MODEL)
+    assert two_half_lives.score == pytest.approx(fresh.score / 4)
+    assert (fresh.level, two_half_lives.level) == (RiskLevel.MEDIUM, RiskLevel.LOW)
+
+
+def test_a_kind_from_several_sources_adds_up() -> None:
+    scored = profile(
+        "e-1",
+        [
+            summary("e-1", "MOCK_LOCATION", [1.0], open_count=1, day=10),
+            summary("e-1", "MOCK_LOCATION", [0.5, 0.5], open_count=2, day=12),
+        ],
+        MODEL,
+    )
+    (signal,) = scored.signals
+    assert (signal.count, signal.open_count) == (3, 3)
+    assert signal.last_detected_at == datetime(2026, 11, 12, tzinfo=UTC)
+    assert signal.contribution == pytest.approx(3 * 2.0)
+
+
+def test_bands_and_unlisted_kinds() -> None:
+    assert MODEL.level(3.99) is RiskLevel.LOW
+    assert MODEL.level(4.0) is RiskLevel.MEDIUM
+    assert MODEL.level(10.0) is RiskLevel.HIGH
+    assert MODEL.weight("SOME_NEW_KIND") == MODEL.default_weight
+
+
+def test_evidence_is_the_heaviest_alerts_first() -> None:
+    scored = profile(
+        "e-1",
+        [
+            summary("e-1", "LATE_REGISTRATION", [1.0, 1.0]),
+            summary("e-1", "DIVERSION_RISK", [0.1, 0.05]),
+            summary("e-1", "MOCK_LOCATION", [0.9]),
+        ],
+        MODEL,
+    )
+    # 3 × 0.9 = 2.7, then 1 × 1.0 (the newer of two equal ones); 5 × 0.1 = 0.5 is left out.
+    assert [item.alert.id for item in scored.evidence] == [
+        "e-1-MOCK_LOCATION-0",
+        "e-1-LATE_REGISTRATION-0",
+    ]
+    assert [item.contribution for item in scored.evidence] == pytest.approx([2.7, 1.0])
+
+
+def test_ranking_is_by_score_then_employee() -> None:
+    summaries = [
+        summary("e-low", "LATE_REGISTRATION", [1.0]),
+        summary("e-high", "DIVERSION_RISK", [1.0]),
+        summary("e-high", "MOCK_LOCATION", [1.0]),
+        summary("e-tie", "LATE_REGISTRATION", [1.0]),
+    ]
+    ranked = ranking(summaries, MODEL, first=10)
+    assert [(p.employee_id, p.score) for p in ranked] == [
+        ("e-high", 8.0),
+        ("e-low", 1.0),
+        ("e-tie", 1.0),
+    ]
+    assert [p.employee_id for p in ranking(summaries, MODEL, first=1)] == ["e-high"]
+
+
+def test_the_model_is_read_from_policy_data() -> None:
+    thresholds = json.loads((POLICIES / "salesguard/tiers/data.json").read_text())["thresholds"]
+    model = RiskModel.from_thresholds(thresholds)
+    assert model.half_life_seconds == thresholds["risk"]["half_life_days"] * 86_400
+    assert model.weight("DIVERSION_RISK") == thresholds["risk"]["weights"]["DIVERSION_RISK"]
+    assert RiskModel.from_proto(model.to_proto()) == model
+
+
+def test_broken_policy_data_falls_back_to_safe_values() -> None:
+    model = RiskModel.from_thresholds(
+        {
+            "risk": {
+                "half_life_days": 0,
+                "lookback_days": 10_000,
+                "weights": {"A": -1, "B": "heavy", "C": 2},
+                "levels": {"medium": 5, "high": 1},
+            }
+        }
+    )
+    assert model.half_life_seconds == 30 * 86_400
+    assert model.lookback_seconds == 366 * 86_400
+    assert model.weights == {"C": 2.0}
+    assert model.high_from == model.medium_from == 5.0
