@@ -56,7 +56,6 @@ from salesguard.errors import Conflict, FailedPrecondition, NotFound
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.idempotency import run_idempotent
 from salesguard.jobs import Job, JobSummary
-from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -312,30 +311,16 @@ class CustomerPool:
         principal = current_principal()
         requested = validation.page_size("page.page_size", request.page.page_size)
         decision = (await self.policy.decide(principal, "pool.read")).require("pool.read")
-        size = decision.page_size(requested)
-        conditions = [*_in_pool(), scope_filter(decision, POOL_SCOPE)]
-        query = keyset_query(
-            select(Customer).where(*conditions),
+        messages, cursors, page_info = await self.registry.customer_page(
+            principal,
+            decision,
+            [*_in_pool(), scope_filter(decision, POOL_SCOPE)],
             request.page,
-            size,
+            decision.page_size(requested),
             Customer.pooled_at,
-            Customer.number,
+            include_contact=request.include_contact,
         )
-        async with self.db.read() as session:
-            rows = list((await session.scalars(query)).all())
-            total = await count_if_asked(
-                request.page,
-                session,
-                select(func.count()).select_from(Customer).where(*conditions),
-            )
-        page = keyset_page(rows, size, lambda row: (row.pooled_at, row.number))
-        messages, unmasked, fields = self.registry.present(
-            page.rows, decision, request.include_contact
-        )
-        await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
-        return pb.ListPoolResponse(
-            customers=messages, cursors=page.cursors, page_info=page.page_info(total)
-        )
+        return pb.ListPoolResponse(customers=messages, cursors=cursors, page_info=page_info)
 
     async def claim(self, request: pb.ClaimCustomerRequest) -> pb.ClaimCustomerResponse:
         principal = current_principal()

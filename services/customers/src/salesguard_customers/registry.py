@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import geo, validation
 from salesguard.alerts import AlertDraft, raise_alert
@@ -613,28 +614,46 @@ class Registry:
         principal = current_principal()
         requested = validation.page_size("page.page_size", request.page.page_size)
         decision = await self.read_decision(principal)
-        size = decision.page_size(requested)
         conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
-        query = keyset_query(
-            select(Customer).where(*conditions),
+        messages, cursors, page_info = await self.customer_page(
+            principal,
+            decision,
+            conditions,
             request.page,
-            size,
+            decision.page_size(requested),
             Customer.registered_at,
-            Customer.number,
+            include_contact=request.include_contact,
+        )
+        return pb.ListCustomersResponse(customers=messages, cursors=cursors, page_info=page_info)
+
+    async def customer_page(
+        self,
+        principal: Principal,
+        decision: Decision,
+        conditions: Sequence[Any],
+        page_request: common_pb2.PageRequest,
+        size: int,
+        sorted_by: InstrumentedAttribute[datetime | None],
+        *,
+        include_contact: bool,
+    ) -> tuple[list[pb.Customer], list[str], common_pb2.PageInfo]:
+        """One keyset page of the customers matching ``conditions`` by (``sorted_by``, number),
+        presented under ``decision``; unmasked contact fields that leave are recorded (C7, C8)."""
+        query = keyset_query(
+            select(Customer).where(*conditions), page_request, size, sorted_by, Customer.number
         )
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(
-                request.page,
+                page_request,
                 session,
                 select(func.count()).select_from(Customer).where(*conditions),
             )
-        page = keyset_page(rows, size, lambda row: (row.registered_at, row.number))
-        messages, unmasked, fields = self.present(page.rows, decision, request.include_contact)
+        key = sorted_by.key
+        page = keyset_page(rows, size, lambda row: (getattr(row, key), row.number))
+        messages, unmasked, fields = self.present(page.rows, decision, include_contact)
         await self._audit_contact_reads(principal, unmasked, fields)
-        return pb.ListCustomersResponse(
-            customers=messages, cursors=page.cursors, page_info=page.page_info(total)
-        )
+        return messages, page.cursors, page.page_info(total)
 
     # -- changes ----------------------------------------------------------------
 
