@@ -179,3 +179,27 @@ async def test_a_filter_every_source_rejects_is_one_error(suite: Suite, alerts: 
     result = await suite.gql(QUERY, {"filter": {"kinds": ["X" * 600]}}, as_=alerts.org.manager)
     assert result.codes == ["VALIDATION"]
     assert result.errors[0]["extensions"]["field"] == "filter.kinds"
+
+
+async def test_the_detection_day_is_the_branch_s_day(suite: Suite) -> None:
+    # 23:30 UTC is 07:30 the next morning in Shanghai, the org's branch time zone.
+    org = await make_org(suite)
+    detected = datetime(2026, 3, 9, 23, 30, tzinfo=UTC)
+    alert_id = await stored_alert(
+        suite,
+        "attendance",
+        "NEW_DEVICE",
+        employee_id=org.junior,
+        branch_id=org.branch,
+        detected_at=detected,
+    )
+    result = await suite.gql(
+        """query($filter: AlertFilter) {
+          alerts(first: 5, filter: $filter) { edges { node { id detectedAt detectedOn } } } }""",
+        {"filter": {"employeeId": org.junior, "kinds": ["NEW_DEVICE"]}},
+        as_=org.hr,
+    )
+    (node,) = [edge["node"] for edge in result.ok()["alerts"]["edges"]]
+    assert node["id"] == alert_id
+    assert datetime.fromisoformat(node["detectedAt"]) == detected
+    assert node["detectedOn"] == "2026-03-10"

@@ -33,7 +33,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar, cast
 
@@ -149,6 +149,11 @@ class Alert:
     )
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
+    branch_id: strawberry.Private[str]
+
+    @described("The day it was detected, in the time zone of the branch it concerns.")
+    async def detected_on(self, info: Info) -> date | None:
+        return await info.context.loaders.local_day(self.branch_id, self.detected_at)
 
     @strawberry.field
     async def employee(self, info: Info) -> Employee | None:
@@ -185,6 +190,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
         history=[decision_from_proto(decision) for decision in message.history],
         employee_id=message.employee_id,
         customer_id=message.customer_id,
+        branch_id=message.branch_id,
     )
 
 
