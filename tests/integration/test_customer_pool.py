@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from salesguard.jobs import run_job
+from salesguard.jobs import JobStatus, run_job
 from salesguard.principal import Principal, acting_as
 from salesguard_customers.pool import move_to_pool
 from salesguard_customers.server import service as customers_app
@@ -24,7 +24,7 @@ from tests.org import Org, admin, make_org, new_phone, register, register_result
 pytestmark = pytest.mark.integration
 
 SWEEP = """
-mutation($input: RunPoolSweepInput) { runPoolSweep(input: $input) { asOf alerted pooled } }
+mutation($input: RunPoolSweepInput) { runPoolSweep(input: $input) { alerted pooled } }
 """
 POOL = """
 query($after: String) {
@@ -76,9 +76,13 @@ async def pool_suite(full_suite_factory: SuiteFactory) -> Suite:
     return await full_suite_factory()
 
 
-async def sweep(suite: Suite, as_of: datetime, as_: str) -> dict[str, Any]:
-    result = await suite.gql(SWEEP, {"input": {"asOf": as_of.isoformat()}}, as_=as_)
-    return dict(result.ok()["runPoolSweep"])
+async def sweep(suite: Suite, as_of: datetime) -> dict[str, Any]:
+    """The sweep as of ``as_of``: the scheduled job, in-process (the API sweeps as of now)."""
+    outcome = await run_job(
+        suite.running["customers"].runtime, customers_app.job("customers.pool-sweep"), as_of=as_of
+    )
+    assert outcome.status is JobStatus.APPLIED, outcome
+    return dict(outcome.summary)
 
 
 async def pool_ids(suite: Suite, as_: str) -> dict[str, dict[str, Any]]:
@@ -97,11 +101,11 @@ async def owned_ids(suite: Suite, as_: str) -> set[str]:
     return {edge["node"]["id"] for edge in data["edges"]}
 
 
-async def neglect_and_pool(suite: Suite, org: Org) -> datetime:
+async def neglect_and_pool(suite: Suite) -> datetime:
     """Sweep far enough ahead that every customer registered so far is pooled."""
     start = datetime.now(UTC)
-    await sweep(suite, start + NEGLECT, org.hr)
-    await sweep(suite, start + NEGLECT + GRACE, org.hr)
+    await sweep(suite, start + NEGLECT)
+    await sweep(suite, start + NEGLECT + GRACE)
     return start + NEGLECT + GRACE
 
 
@@ -112,7 +116,7 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
     followed = await register(suite, org.junior)
     start = datetime.now(UTC)
 
-    first = await sweep(suite, start + NEGLECT, org.hr)
+    first = await sweep(suite, start + NEGLECT)
     assert first["alerted"] >= 2
     # HR sees the alert on the owner and the customer, in English and Chinese.
     alerts = (
@@ -129,7 +133,7 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
     assert alert["evidence"]["days_silent"] >= 30
     assert neglected["code"] in alert["message"]
     # Re-running the same sweep changes nothing.
-    assert await sweep(suite, start + NEGLECT, org.hr) == {**first, "alerted": 0, "pooled": 0}
+    assert await sweep(suite, start + NEGLECT) == {**first, "alerted": 0, "pooled": 0}
 
     # A follow-up after the alert starts a new episode: that alert no longer pools it.
     (
@@ -138,13 +142,13 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
         )
     ).ok()
     # Inside the grace period nothing moves.
-    almost = await sweep(suite, start + NEGLECT + GRACE - timedelta(hours=1), org.hr)
+    almost = await sweep(suite, start + NEGLECT + GRACE - timedelta(hours=1))
     assert almost["pooled"] == 0
     assert neglected["id"] in await owned_ids(suite, org.junior)
 
-    returned = await sweep(suite, start + NEGLECT + GRACE, org.hr)
+    returned = await sweep(suite, start + NEGLECT + GRACE)
     assert returned["pooled"] >= 1
-    assert await sweep(suite, start + NEGLECT + GRACE, org.hr) == {
+    assert await sweep(suite, start + NEGLECT + GRACE) == {
         **returned,
         "alerted": 0,
         "pooled": 0,
@@ -214,7 +218,7 @@ async def test_of_racing_claims_exactly_one_wins(pool_suite: Suite) -> None:
     suite = pool_suite
     org = await make_org(suite)
     customers = [await register(suite, org.junior) for _ in range(3)]
-    await neglect_and_pool(suite, org)
+    await neglect_and_pool(suite)
     claimants = (org.junior_mate, org.junior_b, org.senior)
     for customer in customers:
         results = await asyncio.gather(
@@ -235,7 +239,7 @@ async def test_a_rep_at_the_holding_cap_cannot_claim(pool_suite: Suite) -> None:
     suite = pool_suite
     org = await make_org(suite)
     pooled = await register(suite, org.junior)
-    await neglect_and_pool(suite, org)
+    await neglect_and_pool(suite)
     thresholds = await suite.running["customers"].runtime.policy.thresholds()
     cap = int(thresholds["customer_pool"]["holding_caps"]["SALES_JUNIOR"])
     for _ in range(cap):
@@ -264,7 +268,7 @@ async def test_another_branch_neither_sees_nor_claims_the_pool(pool_suite: Suite
         },
     )
     pooled = await register(suite, org.junior)
-    await neglect_and_pool(suite, org)
+    await neglect_and_pool(suite)
     assert pooled["id"] in await pool_ids(suite, org.junior_b)
     assert pooled["id"] not in await pool_ids(suite, outsider)
     assert (await claim(suite, pooled["id"], outsider)).codes == ["NOT_FOUND"]
@@ -344,16 +348,16 @@ async def test_the_pool_works_on_the_embedded_profile(embedded_suite: Suite) -> 
     neglected = await register(suite, org.junior)
     followed = await register(suite, org.junior)
     start = datetime.now(UTC)
-    assert (await sweep(suite, start + NEGLECT, org.hr))["alerted"] == 2
+    assert (await sweep(suite, start + NEGLECT))["alerted"] == 2
     (
         await suite.gql(
             FOLLOW_UP, {"input": {"customerId": followed["id"], "kind": "VISIT"}}, as_=org.junior
         )
     ).ok()
-    returned = await sweep(suite, start + NEGLECT + GRACE, org.hr)
+    returned = await sweep(suite, start + NEGLECT + GRACE)
     # The followed-up customer starts a new episode (alerted again), the other is pooled.
     assert (returned["alerted"], returned["pooled"]) == (1, 1)
-    assert await sweep(suite, start + NEGLECT + GRACE, org.hr) == {
+    assert await sweep(suite, start + NEGLECT + GRACE) == {
         **returned,
         "alerted": 0,
         "pooled": 0,

@@ -41,10 +41,11 @@ SOMEWHERE = {"lat": 31.30, "lng": 121.60}
 
 
 @asynccontextmanager
-async def serve_gateway(suite: Suite) -> AsyncIterator[str]:
-    """A gateway over the suite's services, served by uvicorn; yields its ws:// GraphQL URL."""
+async def serve_gateway(suite: Suite, **overrides: Any) -> AsyncIterator[str]:
+    """A gateway over the suite's services (with setting ``overrides``), served by uvicorn;
+    yields its ws:// GraphQL URL."""
     port = free_port()
-    app = create_app(GatewaySettings(**suite.settings))
+    app = create_app(GatewaySettings(**{**suite.settings, **overrides}))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )

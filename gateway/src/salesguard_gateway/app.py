@@ -9,6 +9,7 @@ as the caller's principal, which every gRPC call then carries, signed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import urllib.request
@@ -19,6 +20,7 @@ from typing import Any, cast
 
 import uvicorn
 from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.applications import Starlette
@@ -111,11 +113,20 @@ def _too_large(limit: int) -> Response:
 
 
 class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[GatewayContext, None]):
-    """graphql-transport-ws: each operation runs as the principal of connection_init."""
+    """graphql-transport-ws: each operation runs as the token of connection_init resolves
+    when the operation starts (a connection outlives a departure or a change of roles)."""
 
     async def run_operation(self, operation: Operation[GatewayContext, None]) -> None:
-        caller = self.context.authenticated
-        if caller is None:  # not acknowledged: strawberry refuses to subscribe first
+        context = self.context
+        if context.authenticated is None:  # not acknowledged: strawberry refuses to subscribe first
+            return
+        try:
+            # As the caller is now, not as at connection_init: one who has left runs nothing.
+            caller = context.authenticated = await context.current_caller()
+        except AuthError as error:
+            refused = GraphQLError(error.message, extensions={"code": error.code.value})
+            await operation.send_next(ExecutionResult(data=None, errors=[refused]))
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
             return
         with acting_as(caller.principal), counting_rpc_calls():
             await super().run_operation(operation)
@@ -217,6 +228,7 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
             raise ConnectionRejectionError(
                 {"message": error.message, "extensions": {"code": error.code.value}}
             ) from None
+        context.reauthenticate = functools.partial(self.authenticator.authenticate, authorization)
         return cast(UnsetType, UNSET)
 
 

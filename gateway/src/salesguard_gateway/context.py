@@ -137,12 +137,22 @@ class GatewayContext:
     # WebSocket only: set by strawberry from connection_init.
     connection_params: dict[str, Any] | None = None
     handshake_authorization: str | None = None
+    # WebSocket only: the connection's caller resolved again (cached like any request), so a
+    # long-lived subscription does not outlive its subscriber's access.
+    reauthenticate: Callable[[], Awaitable[Caller]] | None = None
 
     @property
     def caller(self) -> Caller:
         if self.authenticated is None:
             raise Unauthenticated("authentication required")
         return self.authenticated
+
+    async def current_caller(self) -> Caller:
+        """The caller as the directory has them now (AuthError when they may no longer act):
+        on a WebSocket resolved again, elsewhere the request's own caller."""
+        if self.reauthenticate is None:
+            return self.caller
+        return await self.reauthenticate()
 
 
 Info = strawberry.Info[GatewayContext, None]

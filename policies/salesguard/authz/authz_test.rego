@@ -88,6 +88,9 @@ _resource_for("own", subject) := {
 
 _resource_for("other_requester", subject) := {"requester_id": "e-other", "branch_id": subject.branch}
 
+# An undecided alert about someone else of the subject's branch.
+_resource_for("open_alert", subject) := {"employee_id": "e-other", "branch_id": subject.branch, "status": "OPEN"}
+
 # Another rep's order in the subject's branch, at the approval step the subject can take.
 _resource_for("order_step", subject) := _step(
 	{"submitted_by": "e-other", "team_id": subject.team, "branch_id": subject.branch},
@@ -130,7 +133,7 @@ _matrix := {
 	"timeline.read": {"resource": "null", "allowed": {"manager", "hq_manager", "hr"}},
 	"alerts.read": {"resource": "null", "allowed": {"manager", "hq_manager", "hr", "finance"}},
 	"risk.read": {"resource": "null", "allowed": {"manager", "hq_manager", "hr"}},
-	"alerts.update": {"resource": "own", "allowed": {"manager", "hq_manager", "hr"}},
+	"alerts.update": {"resource": "open_alert", "allowed": {"manager", "hq_manager", "hr"}},
 	"directory.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr", "finance", "admin", "system"}},
 	"directory.branches.write": {"resource": "null", "allowed": {"admin"}},
 	"directory.teams.write": {"resource": "own", "allowed": {"hr", "admin"}},
@@ -485,9 +488,9 @@ _resource_cases := {
 	"running an export needs the request": {"subject": _hr, "action": "customers.export.run", "resource": null, "reasons": ["RESOURCE_REQUIRED"]},
 	# audit, alerts
 	"junior never reads the audit trail": {"subject": _junior, "action": "audit.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
-	"manager updates a branch alert": {"subject": _manager, "action": "alerts.update", "resource": {"branch_id": "b-1"}, "allow": true},
+	"manager updates a branch alert": {"subject": _manager, "action": "alerts.update", "resource": {"branch_id": "b-1", "status": "OPEN"}, "allow": true},
 	"manager cannot update another branch's alert": {"subject": _manager, "action": "alerts.update", "resource": {"branch_id": "b-9"}, "reasons": ["OUT_OF_SCOPE"]},
-	"hr updates any alert": {"subject": _hr, "action": "alerts.update", "resource": {"branch_id": "b-9"}, "allow": true},
+	"hr updates any alert": {"subject": _hr, "action": "alerts.update", "resource": {"branch_id": "b-9", "status": "OPEN"}, "allow": true},
 	"admin cannot read alerts": {"subject": _subjects.admin, "action": "alerts.read", "resource": null, "reasons": ["ROLE_NOT_PERMITTED"]},
 	# directory
 	"junior reads a teammate's entry": {"subject": _junior, "action": "directory.read", "resource": {"employee_id": "e-x", "team_id": "t-1", "branch_id": "b-1"}, "allow": true},

@@ -51,7 +51,7 @@ from salesguard.alertsummary import (
 )
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database, UtcDateTime, new_id, utcnow
-from salesguard.errors import InvalidInput, NotFound
+from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
 from salesguard.migrations import create_append_only, drop_append_only
 from salesguard.pagination import (
@@ -76,6 +76,16 @@ STATUS_NAMES = enum_names(common_pb2.AlertStatus, "ALERT_STATUS_")
 RESOLUTION_NAMES = enum_names(common_pb2.AlertResolution, "ALERT_RESOLUTION_")
 # Alert targets per message of StreamAlertTargets (about 170 bytes each).
 TARGETS_BATCH = 5000
+# Kinds one request may name (there are fewer than that), and the longest ID a filter takes.
+MAX_KINDS = 50
+ID_MAX_LENGTH = 64
+
+
+def alert_kinds(field: str, kinds: Sequence[str]) -> list[str]:
+    """Alert kinds a request names: at most MAX_KINDS, each at most 64 characters."""
+    if len(kinds) > MAX_KINDS:
+        raise InvalidInput(field, f"name at most {MAX_KINDS} alert kinds")
+    return [text(field, kind, max_length=64) for kind in kinds]
 
 
 @dataclass(frozen=True)
@@ -705,7 +715,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         model = self._model
         conditions: list[Any] = []
         if alert_filter.kinds:
-            conditions.append(model.kind.in_([text("filter.kinds", k) for k in alert_filter.kinds]))
+            conditions.append(model.kind.in_(alert_kinds("filter.kinds", alert_filter.kinds)))
         if alert_filter.severities:
             conditions.append(
                 model.severity.in_(
@@ -721,13 +731,13 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                     [enum_value("filter.statuses", v, STATUS_NAMES) for v in alert_filter.statuses]
                 )
             )
-        for column, value in (
-            (model.employee_id, alert_filter.employee_id),
-            (model.customer_id, alert_filter.customer_id),
-            (model.order_id, alert_filter.order_id),
+        for name, column, value in (
+            ("filter.employee_id", model.employee_id, alert_filter.employee_id),
+            ("filter.customer_id", model.customer_id, alert_filter.customer_id),
+            ("filter.order_id", model.order_id, alert_filter.order_id),
         ):
             if value:
-                conditions.append(column == value)
+                conditions.append(column == text(name, value, max_length=ID_MAX_LENGTH))
         detected_from = from_timestamp(alert_filter.detected_from)
         detected_to = from_timestamp(alert_filter.detected_to)
         if detected_from:
@@ -742,9 +752,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         """What alerts of some kinds concern, for services holding work back on them (SYSTEM),
         in batches of TARGETS_BATCH ordered by alert ID."""
         (await self._policy.decide(current_principal(), "alerts.targets")).require("alerts.targets")
-        kinds = [text("kinds", kind, max_length=64) for kind in request.kinds]
-        if not kinds or len(kinds) > 50:
-            raise InvalidInput("kinds", "name 1 to 50 alert kinds")
+        kinds = alert_kinds("kinds", request.kinds)
+        if not kinds:
+            raise InvalidInput("kinds", f"name 1 to {MAX_KINDS} alert kinds")
         statuses = [enum_value("statuses", s, STATUS_NAMES) for s in request.statuses] or [
             "OPEN",
             "ACKNOWLEDGED",
@@ -822,8 +832,18 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             decision = await self._policy.decide(
                 principal,
                 "alerts.update",
-                {"branch_id": row.branch_id, "employee_id": row.employee_id},
+                # status: the one it has now; who may revise a decided alert is policy data.
+                {"branch_id": row.branch_id, "employee_id": row.employee_id, "status": row.status},
             )
+            refusals = {
+                "SELF_DECISION": "nobody decides an alert about themselves",
+                "ALERT_ALREADY_DECIDED": f"the alert is {row.status} already; revising a "
+                "decision is not among your grants (policy data names who may)",
+            }
+            for reason, message in refusals.items():
+                if reason in decision.reasons:
+                    # The caller sees the alert (it is in their scope): say why, not "absent".
+                    raise Forbidden(message, details={"reason": reason})
             if not decision.allow:
                 # Out of scope reads as absent, never as "exists but forbidden".
                 raise NotFound(f"alert {request.id} not found")

@@ -41,8 +41,10 @@ import strawberry
 
 from salesguard.alerts import render
 from salesguard.common.v1 import common_pb2
-from salesguard.errors import ErrorCode, InvalidInput, NotFound, ServiceError
-from salesguard_gateway.context import Info, Loaders
+from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
+from salesguard.principal import Principal
+from salesguard_gateway.auth import AuthError
+from salesguard_gateway.context import GatewayContext, Info, Loaders
 from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.common import (
     JSON,
@@ -394,7 +396,9 @@ def alert_route(
 class AlertsMutation:
     @described(
         "Acknowledge, resolve (CONFIRMED or CLEARED) or dismiss an alert; managers of its "
-        "branch and HR. NOT_FOUND when unknown or outside the caller's scope."
+        "branch and HR. NOT_FOUND when unknown or outside the caller's scope; FORBIDDEN for "
+        "an alert about the caller (nobody decides their own) and for a manager on an alert "
+        "already RESOLVED or DISMISSED (HR revises decisions)."
     )
     async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload | None:
         context = info.context
@@ -473,6 +477,19 @@ async def raised_alerts(
         await asyncio.gather(*pumps, return_exceptions=True)
 
 
+async def _still_entitled(context: GatewayContext, subscribed_as: Principal) -> None:
+    """The subscriber as the directory has them now, before an alert goes out: one who has
+    left or been suspended (or whose token expired) ends the subscription with that error;
+    one whose roles, team or branch changed ends it with FORBIDDEN, to subscribe again under
+    the new scope (the services watch with the scope of the start)."""
+    try:
+        current = await context.current_caller()
+    except AuthError as error:
+        raise ServiceError(error.message, code=error.code) from None
+    if current.principal != subscribed_as:
+        raise Forbidden("your roles, team or branch changed since you subscribed; subscribe again")
+
+
 # strawberry.subscription, keeping the resolver's type for mypy (as `described` does for fields).
 _subscription = cast(
     Callable[[SubscriptionResolver], SubscriptionResolver],
@@ -492,11 +509,13 @@ class AlertsSubscription:
         self, info: Info, filter: AlertFilter | None = None
     ) -> AsyncGenerator[Alert, None]:
         context = info.context
+        subscribed_as = context.caller.principal
         request = common_pb2.WatchAlertsRequest(
             filter=filter.to_proto() if filter is not None else None
         )
         async with aclosing(raised_alerts(context.clients.alerts, request)) as alerts:
             async for message in alerts:
+                await _still_entitled(context, subscribed_as)
                 # The websocket's context lives as long as the connection: fresh loaders per
                 # alert, so links (employee, customer, order) are never stale.
                 context.loaders = Loaders(context.clients)

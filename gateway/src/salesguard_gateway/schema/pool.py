@@ -38,14 +38,19 @@ class ClaimCustomerInput:
 
 @strawberry.type
 class ClaimCustomerPayload:
-    customer: Customer = strawberry.field(description="As the new owner sees it.")
+    customer: Customer | None = strawberry.field(
+        description="As the new owner sees it; null on a retry (same idempotencyKey) once the "
+        "customer is no longer theirs."
+    )
     claimed_at: datetime | None
 
 
 @strawberry.input
 class RunPoolSweepInput:
     as_of: datetime | None = strawberry.field(
-        default=None, description="The moment the sweep runs as of; defaults to now."
+        default=None,
+        description="Now (the default), within 5 minutes: another moment would skip the "
+        "neglect or grace period, so it is refused (VALIDATION).",
     )
 
 
@@ -91,7 +96,9 @@ class PoolMutation:
         )
         response = await info.context.clients.pool.ClaimCustomer(request)
         return ClaimCustomerPayload(
-            customer=customer_from_proto(response.customer),
+            customer=(
+                customer_from_proto(response.customer) if response.HasField("customer") else None
+            ),
             claimed_at=from_timestamp(response.claimed_at),
         )
 

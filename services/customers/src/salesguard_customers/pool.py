@@ -52,7 +52,7 @@ from salesguard.alerts import CATALOG, announce_raised
 from salesguard.customers.v1 import pool_pb2 as pb
 from salesguard.customers.v1 import pool_pb2_grpc
 from salesguard.db import utcnow
-from salesguard.errors import Conflict, FailedPrecondition, NotFound
+from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.idempotency import run_idempotent
 from salesguard.jobs import Job, JobSummary
@@ -73,6 +73,8 @@ POOL_SCOPE = ScopeColumns(branch=Customer.branch_id)
 _SWEEP_LOCK_KEY = 7_305_201_011
 # When policy data names no holding cap for any of a rep's roles.
 DEFAULT_HOLDING_CAP = 50
+# How far a requested sweep's as_of may be from the service's clock (a client's clock drift).
+SWEEP_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -440,7 +442,15 @@ class CustomerPool:
     async def run_sweep(self, request: pb.RunPoolSweepRequest) -> pb.RunPoolSweepResponse:
         principal = current_principal()
         (await self.policy.decide(principal, "pool.sweep")).require("pool.sweep")
-        as_of = from_timestamp(request.as_of) or utcnow()
+        now = utcnow()
+        as_of = from_timestamp(request.as_of) or now
+        if abs(as_of - now) > SWEEP_CLOCK_SKEW:
+            # Another moment would skip the neglect or grace period C11 promises the owner.
+            raise InvalidInput(
+                "as_of",
+                f"a sweep runs as of now (within {SWEEP_CLOCK_SKEW.seconds // 60} minutes); "
+                "another moment would skip the neglect and grace periods",
+            )
         counts = await sweep_neglected_customers(self.runtime, as_of)
         return pb.RunPoolSweepResponse(
             as_of=to_timestamp(as_of), alerted=counts.alerted, pooled=counts.pooled

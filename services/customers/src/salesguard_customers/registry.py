@@ -239,9 +239,10 @@ class Registry:
     async def _owner(self, principal: Principal, owner_id: str) -> Owner:
         if not owner_id or owner_id == principal.id:
             return Owner(principal.id, principal.team_id, principal.branch_id)
-        employee = await self.directory.employee(
-            validation.text("owner_id", owner_id, max_length=64)
-        )
+        owner_id = validation.text("owner_id", owner_id, max_length=64)
+        # Current, not cached: an employee who just left (C6) must not receive customers.
+        self.directory.forget(owner_id)
+        employee = await self.directory.employee(owner_id)
         if employee is None or employee.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
             raise InvalidInput("owner_id", f"{owner_id} is not an active employee")
         return Owner(employee.id, employee.team_id or None, employee.branch_id or None)

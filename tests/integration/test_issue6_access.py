@@ -1,0 +1,571 @@
+"""Issue 6 under attack: every new query, mutation and subscription, from the wrong seat.
+
+A security review of the alert decisions, the customer pool, the departure
+handover, timelines and risk: what a rep, another branch's manager or HR must
+not see or do through GraphQL, and the typed errors bad input gets. The paths
+already covered elsewhere (test_timeline, test_customer_pool, test_departure,
+test_risk, test_alert_feed, test_alert_history) are not repeated here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import SuiteFactory
+from tests.harness import Suite
+from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register, register_result
+from tests.support.alerts import stored_alert
+from tests.support.subscriptions import (
+    ALERT_RAISED,
+    SOURCES,
+    GraphQLWebSocket,
+    mock_location_check_in,
+    serve_gateway,
+    until_watching,
+    watcher_count,
+)
+
+pytestmark = pytest.mark.integration
+
+HISTORY = "history { status resolution by { id } }"
+ALERTS = f"""
+query($filter: AlertFilter) {{
+  alerts(first: 20, filter: $filter) {{ edges {{ node {{ id status resolution {HISTORY} }} }} }}
+}}
+"""
+UPDATE_ALERT = f"""mutation($input: UpdateAlertInput!) {{
+  updateAlert(input: $input) {{ alert {{ id status resolution {HISTORY} }} }} }}"""
+
+
+async def alert_node(suite: Suite, as_: str, employee_id: str, alert_id: str) -> dict[str, Any]:
+    found = await suite.gql(ALERTS, {"filter": {"employeeId": employee_id}}, as_=as_)
+    (node,) = [e["node"] for e in found.ok()["alerts"]["edges"] if e["node"]["id"] == alert_id]
+    return dict(node)
+
+
+# -- alert decisions ----------------------------------------------------------------------
+
+
+async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
+    """Clearing a FAKE_DEAL_SUSPECTED releases withheld commission (M2): a manager who
+    submitted the deal must not clear the alert on it, nor HR an alert about HR."""
+    org: Org = await make_org(suite)
+    about_manager = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+    )
+    # The manager sees it (alerts of the branch) ...
+    assert (await alert_node(suite, org.manager, org.manager, about_manager))["status"] == "OPEN"
+    # ... but deciding it in any way is refused, and leaves no trace.
+    for status, resolution in (
+        ("RESOLVED", "CLEARED"),
+        ("DISMISSED", None),
+        ("ACKNOWLEDGED", None),
+    ):
+        refused = await suite.gql(
+            UPDATE_ALERT,
+            {"input": {"id": about_manager, "status": status, "resolution": resolution}},
+            as_=org.manager,
+        )
+        assert refused.codes == ["FORBIDDEN"], refused.body
+        assert refused.data.get("updateAlert") is None
+    untouched = await alert_node(suite, org.hr, org.manager, about_manager)
+    assert (untouched["status"], untouched["history"]) == ("OPEN", [])
+
+    # Another manager of the branch decides it.
+    decided = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        as_=org.manager_2,
+    )
+    assert decided.ok()["updateAlert"]["alert"]["history"] == [
+        {"status": "ACKNOWLEDGED", "resolution": None, "by": {"id": org.manager_2}}
+    ]
+
+    # HR is refused on an alert about themselves too, and decides others'.
+    about_hr = await stored_alert(
+        suite, "customers", "BULK_CONTACT_ACCESS", employee_id=org.hr, branch_id=org.hq
+    )
+    refused = await suite.gql(
+        UPDATE_ALERT, {"input": {"id": about_hr, "status": "DISMISSED"}}, as_=org.hr
+    )
+    assert refused.codes == ["FORBIDDEN"], refused.body
+    (
+        await suite.gql(
+            UPDATE_ALERT,
+            {"input": {"id": about_manager, "status": "RESOLVED", "resolution": "CONFIRMED"}},
+            as_=org.hr,
+        )
+    ).ok()
+
+
+async def test_a_decided_alert_is_revised_by_hr_only(suite: Suite) -> None:
+    """A DISMISSED alert releases withheld commission like a CLEARED one: a branch manager
+    must not overturn HR's CONFIRMED finding on their own team's deal by dismissing it."""
+    org = await make_org(suite)
+    confirmed = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+    )
+    (
+        await suite.gql(
+            UPDATE_ALERT,
+            {"input": {"id": confirmed, "status": "RESOLVED", "resolution": "CONFIRMED"}},
+            as_=org.hr,
+        )
+    ).ok()
+    for status in ("DISMISSED", "ACKNOWLEDGED"):
+        refused = await suite.gql(
+            UPDATE_ALERT, {"input": {"id": confirmed, "status": status}}, as_=org.manager
+        )
+        assert refused.codes == ["FORBIDDEN"], refused.body
+    kept = await alert_node(suite, org.hr, org.junior, confirmed)
+    assert (kept["status"], kept["resolution"], len(kept["history"])) == (
+        "RESOLVED",
+        "CONFIRMED",
+        1,
+    )
+
+    # A manager's dismissal is final for the managers too; HR may overrule it.
+    dismissed = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+    )
+    decide = {"id": dismissed, "status": "DISMISSED"}
+    (await suite.gql(UPDATE_ALERT, {"input": decide}, as_=org.manager)).ok()
+    again = {"id": dismissed, "status": "RESOLVED", "resolution": "CLEARED"}
+    assert (await suite.gql(UPDATE_ALERT, {"input": again}, as_=org.manager_2)).codes == [
+        "FORBIDDEN"
+    ]
+    overruled = {"id": dismissed, "status": "RESOLVED", "resolution": "CONFIRMED"}
+    revised = (await suite.gql(UPDATE_ALERT, {"input": overruled}, as_=org.hr)).ok()
+    assert [entry["by"]["id"] for entry in revised["updateAlert"]["alert"]["history"]] == [
+        org.manager,
+        org.hr,
+    ]
+
+
+# -- the live feed ------------------------------------------------------------------------
+
+
+async def test_a_live_feed_ends_when_its_subscriber_leaves_the_company(suite: Suite) -> None:
+    """The websocket was authenticated once, at connection_init: a manager who has left
+    must not keep receiving the branch's alerts on a connection opened before."""
+    org = await make_org(suite)
+    base = watcher_count(suite)
+    # Principals not cached: the departure shows on the next alert, not 30 s later.
+    async with (
+        serve_gateway(suite, principal_cache_seconds=0) as url,
+        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
+        GraphQLWebSocket.open(url, suite.token(org.manager)) as stayer,
+    ):
+        await leaver.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
+        await stayer.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
+        await until_watching(suite, base + 2 * SOURCES)
+        await admin(
+            suite,
+            UPSERT_EMPLOYEE,
+            {
+                "id": org.manager_2,
+                "name": "周经理",
+                "roles": ["MANAGER"],
+                "branchId": org.branch,
+                "status": "LEFT",
+                "toPool": True,
+            },
+        )
+        await mock_location_check_in(suite, org.junior)
+        # The manager who stays gets it; the one who left gets an error, never the alert.
+        assert (await stayer.next_alert("MOCK_LOCATION", within=5))["employee"] == {
+            "id": org.junior
+        }
+        ended = await leaver.receive(5)
+        assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
+        assert [e["extensions"]["code"] for e in ended["payload"]["errors"]] == ["FORBIDDEN"]
+        assert (await leaver.receive(5))["type"] == "complete"
+        await until_watching(suite, base + SOURCES)
+
+
+async def test_an_open_websocket_runs_nothing_more_for_someone_who_left(suite: Suite) -> None:
+    """graphql-transport-ws also carries queries and mutations: a connection opened before
+    the departure must not keep a departed manager's access to the branch's customers."""
+    org = await make_org(suite)
+    await register(suite, org.junior)
+    customers = "query { customers(first: 5) { totalCount } }"
+    async with (
+        serve_gateway(suite, principal_cache_seconds=0) as url,
+        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
+    ):
+        await leaver.subscribe(customers)
+        answered = await leaver.receive(10)
+        assert answered["payload"]["data"]["customers"]["totalCount"] >= 1, answered
+        assert (await leaver.receive(10))["type"] == "complete"
+        await admin(
+            suite,
+            UPSERT_EMPLOYEE,
+            {
+                "id": org.manager_2,
+                "name": "周经理",
+                "roles": ["MANAGER"],
+                "branchId": org.branch,
+                "status": "LEFT",
+                "toPool": True,
+            },
+        )
+        await leaver.subscribe(customers)
+        refused = await leaver.receive(10)
+        assert refused["type"] == "next" and refused["payload"].get("data") is None, refused
+        assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == ["FORBIDDEN"]
+        assert (await leaver.receive(10))["type"] == "complete"
+
+
+async def test_a_live_feed_with_a_bad_filter_is_refused_with_a_typed_error(suite: Suite) -> None:
+    org = await make_org(suite)
+    base = watcher_count(suite)
+    async with (
+        serve_gateway(suite) as url,
+        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
+    ):
+        bad_filters: list[tuple[dict[str, Any], str]] = [
+            ({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "filter.to"),
+            ({"employeeId": "x" * 100}, "filter.employee_id"),
+            ({"kinds": [f"K{i}" for i in range(60)]}, "filter.kinds"),
+        ]
+        for bad, field in bad_filters:
+            await hr.subscribe(ALERT_RAISED, {"filter": bad})
+            refused = await hr.receive(10)
+            assert refused["type"] == "next" and refused["payload"].get("data") is None, refused
+            (error,) = refused["payload"]["errors"]
+            assert (error["extensions"]["code"], error["extensions"].get("field")) == (
+                "VALIDATION",
+                field,
+            ), refused
+            assert (await hr.receive(10))["type"] == "complete"
+        # Nothing is left watching.
+        await until_watching(suite, base)
+
+
+# -- the customer pool --------------------------------------------------------------------
+
+POOL = """
+query {
+  customerPool(first: 100) {
+    edges { node { id phone email address maskedFields owner { id } team { id }
+                   followUps(first: 10) { edges { node { note } } } } }
+  }
+}
+"""
+CUSTOMER = "query($id: ID!) { customer(id: $id) { id phone } }"
+FOLLOW_UP = """
+mutation($input: RecordFollowUpInput!) { recordFollowUp(input: $input) { followUp { id } } }
+"""
+CLAIM = """
+mutation($input: ClaimCustomerInput!) {
+  claimCustomer(input: $input) { claimedAt customer { id owner { id } } }
+}
+"""
+AUDIT = """
+query($filter: AuditEventFilter) {
+  auditEvents(first: 50, filter: $filter) { edges { node { action actor { id } } } }
+}
+"""
+
+
+async def pooled_by_departure(suite: Suite, org: Org, count: int) -> list[dict[str, Any]]:
+    """``count`` customers of a rep of team A (with a follow-up noting the phone) who left to
+    the branch pool: the pool filled through GraphQL without a company-wide sweep."""
+    leaver = f"{org.junior}-leaver"
+    rep = {"id": leaver, "name": "离职销售", "roles": ["SALES_JUNIOR"], "teamId": org.team_a}
+    await admin(suite, UPSERT_EMPLOYEE, {**rep, "branchId": org.branch, "status": "ACTIVE"})
+    customers = [
+        await register(suite, leaver, email=f"{leaver}-{i}@example.com") for i in range(count)
+    ]
+    for customer in customers:
+        note = {"customerId": customer["id"], "kind": "CALL", "note": f"call {customer['phone']}"}
+        (await suite.gql(FOLLOW_UP, {"input": note}, as_=leaver)).ok()
+    await suite.gql(
+        UPSERT_EMPLOYEE,
+        {"input": {**rep, "branchId": org.branch, "status": "LEFT", "toPool": True}},
+        as_=org.hr,
+    )
+    return customers
+
+
+def pool_nodes_of(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {edge["node"]["id"]: edge["node"] for edge in data["customerPool"]["edges"]}
+
+
+async def pool_nodes(suite: Suite, as_: str) -> dict[str, dict[str, Any]]:
+    return pool_nodes_of((await suite.gql(POOL, as_=as_)).ok())
+
+
+async def test_a_pooled_customer_shows_no_contact_and_no_notes_before_a_claim(
+    suite: Suite,
+) -> None:
+    org = await make_org(suite)
+    (customer,) = await pooled_by_departure(suite, org, 1)
+    secrets = (customer["phone"], customer["email"], customer["address"])
+    for rep in (org.junior_mate, org.senior, org.junior_b):
+        result = await suite.gql(POOL, as_=rep)
+        node = pool_nodes_of(result.ok())[customer["id"]]
+        assert node["maskedFields"] == ["address", "email", "phone"], rep
+        assert (node["owner"], node["team"]) == (None, None), rep
+        # The previous owner's notes (free text, here with the phone) are not the pool's.
+        assert node["followUps"]["edges"] == [], rep
+        assert not any(secret in str(result.body) for secret in secrets), rep
+        # Nor is it reachable as a customer of theirs.
+        assert (await suite.gql(CUSTOMER, {"id": customer["id"]}, as_=rep)).codes == [
+            "NOT_FOUND"
+        ], rep
+    # HR investigates: the notes, but the contact fields masked as everywhere for HR.
+    seen_by_hr = (await pool_nodes(suite, org.hr))[customer["id"]]
+    assert seen_by_hr["maskedFields"] == ["address", "email", "phone"]
+    assert customer["phone"] not in str(seen_by_hr["phone"])
+    # Finance has no business in the pool; another branch's manager does not see this one.
+    assert (await suite.gql(POOL, as_=org.finance)).codes == ["FORBIDDEN"]
+    assert customer["id"] not in await pool_nodes(suite, org.other_manager)
+
+    # The branch manager reads it unmasked, and that read is on the audit trail (C7).
+    seen = (await pool_nodes(suite, org.manager))[customer["id"]]
+    assert (seen["phone"], seen["maskedFields"]) == (customer["phone"], [])
+    reads = await suite.gql(
+        AUDIT,
+        {"filter": {"customerId": customer["id"], "actions": ["customer.contact.read"]}},
+        as_=org.hr,
+    )
+    readers = {edge["node"]["actor"]["id"] for edge in reads.ok()["auditEvents"]["edges"]}
+    assert org.manager in readers
+    assert not readers & {org.junior_mate, org.senior, org.junior_b, org.hr}
+
+
+async def test_a_claim_key_cannot_be_replayed_for_another_customer(suite: Suite) -> None:
+    org = await make_org(suite)
+    first, second = await pooled_by_departure(suite, org, 2)
+    key = "claim-once"
+    claimed = await suite.gql(
+        CLAIM, {"input": {"customerId": first["id"], "idempotencyKey": key}}, as_=org.junior_mate
+    )
+    assert claimed.ok()["claimCustomer"]["customer"]["owner"] == {"id": org.junior_mate}
+    replayed = await suite.gql(
+        CLAIM, {"input": {"customerId": second["id"], "idempotencyKey": key}}, as_=org.junior_mate
+    )
+    assert replayed.codes == ["IDEMPOTENCY_KEY_REUSED"], replayed.body
+    assert second["id"] in await pool_nodes(suite, org.junior_b)
+    # The same key is another rep's own: it claims for them, once.
+    theirs = await suite.gql(
+        CLAIM, {"input": {"customerId": second["id"], "idempotencyKey": key}}, as_=org.junior_b
+    )
+    assert theirs.ok()["claimCustomer"]["customer"]["owner"] == {"id": org.junior_b}
+    claims = await suite.gql(
+        AUDIT,
+        {"filter": {"customerId": second["id"], "actions": ["customer.claim"]}},
+        as_=org.hr,
+    )
+    assert [e["node"]["actor"]["id"] for e in claims.ok()["auditEvents"]["edges"]] == [org.junior_b]
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+ALERT_IDS = "query($filter: AlertFilter) { alerts(first: 5, filter: $filter) { totalCount } }"
+POOL_PAGE = "query($first: Int, $after: String) { customerPool(first: $first, after: $after) { totalCount } }"
+RISK_RANKING = (
+    "query($branch: ID, $first: Int) { riskRanking(branchId: $branch, first: $first) { score } }"
+)
+RISK = "query($id: ID!) { employeeRisk(employeeId: $id) { score } }"
+
+
+async def test_bad_input_to_the_new_fields_is_a_typed_validation_error(suite: Suite) -> None:
+    org = await make_org(suite)
+    too_long = "x" * 100
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        (ALERT_IDS, org.hr, {"filter": {"employeeId": too_long}}, "filter.employee_id"),
+        (ALERT_IDS, org.hr, {"filter": {"customerId": too_long}}, "filter.customer_id"),
+        (ALERT_IDS, org.hr, {"filter": {"orderId": too_long}}, "filter.order_id"),
+        (ALERT_IDS, org.hr, {"filter": {"kinds": ["K" * 5000]}}, "filter.kinds"),
+        (ALERT_IDS, org.hr, {"filter": {"kinds": [f"K{i}" for i in range(500)]}}, "filter.kinds"),
+        (POOL_PAGE, org.junior, {"first": 0}, "first"),
+        (POOL_PAGE, org.junior, {"first": 1000}, "first"),
+        # Fields the services check carry the services' names, as on every connection.
+        (POOL_PAGE, org.junior, {"first": 10, "after": "not-a-cursor"}, "page.page_token"),
+        (CLAIM, org.junior, {"input": {"customerId": ""}}, "customer_id"),
+        (CLAIM, org.junior, {"input": {"customerId": too_long}}, "customer_id"),
+        (RISK_RANKING, org.hr, {"branch": too_long}, "branch_id"),
+        (RISK_RANKING, org.hr, {"branch": org.branch, "first": 0}, "first"),
+        (RISK, org.hr, {"id": too_long}, "employeeId"),
+        (UPDATE_ALERT, org.hr, {"input": {"id": "", "status": "DISMISSED"}}, "id"),
+        (
+            UPDATE_ALERT,
+            org.hr,
+            {"input": {"id": "a1", "status": "DISMISSED", "source": "bogus"}},
+            "source",
+        ),
+        (
+            UPDATE_ALERT,
+            org.hr,
+            {"input": {"id": "orders:a1", "status": "DISMISSED", "note": "n" * 5000}},
+            "note",
+        ),
+    ]
+    for query, caller, variables, field in cases:
+        result = await suite.gql(query, variables, as_=caller)
+        assert result.codes == ["VALIDATION"], (variables, result.body)
+        assert result.errors[0]["extensions"].get("field") == field, (variables, result.errors)
+
+
+SWEEP = """
+mutation($input: RunPoolSweepInput) { runPoolSweep(input: $input) { alerted pooled } }
+"""
+
+
+@pytest.fixture
+async def sweep_suite(full_suite_factory: SuiteFactory) -> Suite:
+    """A suite of its own: were the check gone, a sweep a month ahead would pool the
+    customers of every other test."""
+    return await full_suite_factory()
+
+
+async def test_hr_cannot_move_the_sweep_s_clock(sweep_suite: Suite) -> None:
+    """C11 promises a rep the neglect period and then a grace period: a sweep "as of" a
+    moment of HR's choosing would skip both (a month ahead pools every customer of the
+    company; a week back pools at once what was alerted today). The API sweeps as of now;
+    only the job runner takes another moment (tests drive time there)."""
+    suite = sweep_suite
+    org = await make_org(suite)
+    now = datetime.now(UTC)
+    for moment in (now + timedelta(days=31), now - timedelta(days=8)):
+        refused = await suite.gql(SWEEP, {"input": {"asOf": moment.isoformat()}}, as_=org.hr)
+        assert refused.codes == ["VALIDATION"], refused.body
+        assert refused.errors[0]["extensions"]["field"] == "as_of"
+    # As of now (give or take a client's clock) it runs: nothing here is a month old.
+    swept = await suite.gql(SWEEP, {"input": {"asOf": now.isoformat()}}, as_=org.hr)
+    assert swept.ok()["runPoolSweep"] == {"alerted": 0, "pooled": 0}
+
+
+# -- the departure handover -----------------------------------------------------------------
+
+OWNER = "query($id: ID!) { customer(id: $id) { id owner { id } } }"
+REASSIGN = """
+mutation($input: ReassignCustomersInput!) {
+  reassignCustomers(input: $input) { customers { id owner { id } } }
+}
+"""
+
+
+async def test_nobody_hands_customers_to_someone_who_just_left(suite: Suite) -> None:
+    """C6: once an employee has left, no path gives them a customer again — not a manager's
+    reassignment nor a registration in their name right after the handover."""
+    org = await make_org(suite)
+    leaver = f"{org.junior}-leaver"
+    rep = {"id": leaver, "name": "离职销售", "roles": ["SALES_JUNIOR"], "teamId": org.team_a}
+    await admin(suite, UPSERT_EMPLOYEE, {**rep, "branchId": org.branch, "status": "ACTIVE"})
+    theirs = await register(suite, leaver)
+    left = await suite.gql(
+        UPSERT_EMPLOYEE,
+        {
+            "input": {
+                **rep,
+                "branchId": org.branch,
+                "status": "LEFT",
+                "successorId": org.junior_mate,
+            }
+        },
+        as_=org.hr,
+    )
+    left.ok()
+    someone_elses = await register(suite, org.junior)
+    given_back = await suite.gql(
+        REASSIGN,
+        {
+            "input": {
+                "customerIds": [someone_elses["id"], theirs["id"]],
+                "newOwnerId": leaver,
+                "reason": "back to the old owner",
+            }
+        },
+        as_=org.manager,
+    )
+    assert given_back.codes == ["VALIDATION"], given_back.body
+    registered = await register_result(suite, org.manager, ownerId=leaver)
+    assert registered.codes == ["VALIDATION"], registered.body
+    # Both customers stay where they were.
+    owners = {}
+    for customer_id in (someone_elses["id"], theirs["id"]):
+        found = await suite.gql(OWNER, {"id": customer_id}, as_=org.manager)
+        owners[customer_id] = found.ok()["customer"]["owner"]["id"]
+    assert owners == {someone_elses["id"]: org.junior, theirs["id"]: org.junior_mate}
+
+
+# -- timelines ------------------------------------------------------------------------------
+
+TIMELINE = """
+query($id: ID!, $from: DateTime!, $to: DateTime!, $kinds: [TimelineKind!]) {
+  employeeTimeline(employeeId: $id, from: $from, to: $to, first: 50, kinds: $kinds) {
+    totalCount
+  }
+}
+"""
+
+
+async def test_finance_and_administrators_read_no_timeline(suite: Suite) -> None:
+    """Timelines are HR's and managers' (timeline.read); finance reads payments and alerts
+    in their own views, an administrator runs the directory: neither follows a person."""
+    org = await make_org(suite)
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(days=1)).isoformat(), "to": now.isoformat()}
+    for caller in (org.finance, org.admin):
+        for kinds in (None, ["CHECK_IN"], ["PAYMENT"], ["AUDIT_EVENT"]):
+            refused = await suite.gql(
+                TIMELINE, {"id": org.junior, **window, "kinds": kinds}, as_=caller
+            )
+            assert refused.codes == ["FORBIDDEN"], (caller, kinds, refused.body)
+            assert refused.data.get("employeeTimeline") is None
+
+
+async def test_two_departures_raced_with_different_successors_move_each_customer_once(
+    suite: Suite,
+) -> None:
+    """HR and an administrator set the same rep LEFT at once, naming different successors:
+    every customer ends with one of them (never split, never moved twice), one audit
+    entry per customer."""
+    org = await make_org(suite)
+    leaver = f"{org.junior}-racer"
+    rep = {"id": leaver, "name": "离职销售", "roles": ["SALES_JUNIOR"], "teamId": org.team_a}
+    await admin(suite, UPSERT_EMPLOYEE, {**rep, "branchId": org.branch, "status": "ACTIVE"})
+    customers = [await register(suite, leaver) for _ in range(3)]
+    leaving = {**rep, "branchId": org.branch, "status": "LEFT"}
+    results = await asyncio.gather(
+        suite.gql(
+            UPSERT_EMPLOYEE, {"input": {**leaving, "successorId": org.junior_mate}}, as_=org.hr
+        ),
+        suite.gql(UPSERT_EMPLOYEE, {"input": {**leaving, "successorId": org.senior}}, as_="admin"),
+    )
+    for result in results:
+        result.ok()
+    owners = set()
+    for customer in customers:
+        found = await suite.gql(OWNER, {"id": customer["id"]}, as_=org.manager)
+        owners.add(found.ok()["customer"]["owner"]["id"])
+    assert len(owners) == 1 and owners <= {org.junior_mate, org.senior}, owners
+    for customer in customers:
+        moves = await suite.gql(
+            AUDIT,
+            {"filter": {"customerId": customer["id"], "actions": ["customer.reassign"]}},
+            as_=org.hr,
+        )
+        assert len(moves.ok()["auditEvents"]["edges"]) == 1
+
+
+async def test_a_claim_retried_after_the_customer_moved_on_shows_no_stale_customer(
+    suite: Suite,
+) -> None:
+    org = await make_org(suite)
+    (customer,) = await pooled_by_departure(suite, org, 1)
+    claim = {"customerId": customer["id"], "idempotencyKey": "claim-then-moved"}
+    (await suite.gql(CLAIM, {"input": claim}, as_=org.junior_mate)).ok()
+    moved = {"customerIds": [customer["id"]], "newOwnerId": org.junior_b, "reason": "rebalance"}
+    (await suite.gql(REASSIGN, {"input": moved}, as_=org.manager)).ok()
+    # The retry answers the claim that was made, but shows no customer that is not theirs.
+    retried = (await suite.gql(CLAIM, {"input": claim}, as_=org.junior_mate)).ok()
+    assert retried["claimCustomer"]["claimedAt"] is not None
+    assert retried["claimCustomer"]["customer"] is None
