@@ -7,6 +7,7 @@ telemetry an operator sees: no servicer is wrapped or replaced.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from opentelemetry import trace
@@ -27,19 +28,27 @@ SERVICE_METHOD_PREFIX = "/salesguard."
 
 
 class Spans:
-    """Spans finished since the last ``clear()``, recorded next to any other exporter."""
+    """Spans started and finished since the last ``clear()``, recorded next to any other
+    exporter. A stream an earlier test opened (a subscription's watch) may end after
+    the clear; it is not this test's call."""
 
     def __init__(self) -> None:
         self.exporter = InMemorySpanExporter()
         provider = trace.get_tracer_provider()
         assert isinstance(provider, TracerProvider), provider
         provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self._since = time.time_ns()
 
     def clear(self) -> None:
         self.exporter.clear()
+        self._since = time.time_ns()
 
     def finished(self) -> Sequence[ReadableSpan]:
-        return self.exporter.get_finished_spans()
+        return [
+            span
+            for span in self.exporter.get_finished_spans()
+            if (span.start_time or 0) >= self._since
+        ]
 
     def served(self) -> list[str]:
         """The service RPCs served (method names, e.g. "ResolvePrincipal"), in order."""
