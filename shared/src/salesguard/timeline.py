@@ -149,6 +149,16 @@ class TimelineRow:
     row: Row[Any]
 
 
+def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
+    """The query of one kind for a page: its next ``size + 1`` rows after the cursor."""
+    statement = source.query.add_columns(
+        source.at.label("timeline_at"), source.id.label("timeline_id")
+    )
+    if query.cursor is not None:
+        statement = statement.where(source.after(query.cursor))
+    return statement.order_by(source.at.desc(), source.id.desc()).limit(query.size + 1)
+
+
 async def fetch_timeline(
     session: AsyncSession, query: TimelineQuery, sources: Sequence[TimelineSource]
 ) -> tuple[KeysetPage[TimelineRow], int | None]:
@@ -159,13 +169,7 @@ async def fetch_timeline(
     for source in sources:
         if source.kind not in query.kinds:
             continue
-        statement = source.query.add_columns(
-            source.at.label("timeline_at"), source.id.label("timeline_id")
-        )
-        if query.cursor is not None:
-            statement = statement.where(source.after(query.cursor))
-        statement = statement.order_by(source.at.desc(), source.id.desc()).limit(size + 1)
-        for row in await session.execute(statement):
+        for row in await session.execute(page_statement(query, source)):
             rows.append(TimelineRow(row.timeline_at, source.kind, str(row.timeline_id), row))
         if query.page.include_total_count:
             counted = select(func.count()).select_from(source.query.subquery())
