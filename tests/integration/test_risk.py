@@ -164,12 +164,16 @@ async def test_the_ranking_orders_the_branch_by_score(suite: Suite, branch: Bran
 
 
 async def test_one_call_per_source_for_a_ranking(suite: Suite, branch: Branch) -> None:
+    # One per alert source (customers, attendance, orders unless configured otherwise).
+    sources = GatewaySettings().alert_sources
+    scores = await suite.gql(SCORES, {"branch": None}, as_=branch.org.manager)
+    scores.ok()
+    assert rpc_calls(scores)["/salesguard.common.v1.AlertsService/SummarizeAlerts"] == len(sources)
+    # With evidence, one more per source, for the ranked employees only.
     result = await suite.gql(RANKING, {"branch": None}, as_=branch.org.manager)
     result.ok()
     calls = rpc_calls(result)
-    # One per alert source (customers, attendance, orders unless configured otherwise).
-    sources = GatewaySettings().alert_sources
-    assert calls["/salesguard.common.v1.AlertsService/SummarizeAlerts"] == len(sources)
+    assert calls["/salesguard.common.v1.AlertsService/SummarizeAlerts"] == 2 * len(sources)
     # Every ranked employee's name in one batch.
     assert calls["/salesguard.attendance.v1.DirectoryService/BatchGetEmployees"] == 1
     assert not any("ListAlerts" in method for method in calls)

@@ -18,7 +18,7 @@ from enum import Enum
 
 import strawberry
 
-from salesguard import risk
+from salesguard import risk, validation
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput, NotFound, ServiceError
 from salesguard.validation import text
@@ -106,13 +106,46 @@ class Summaries:
         self.as_of = first.as_of.ToDatetime(tzinfo=UTC) if first is not None else None
 
 
-async def summarize(info: Info, request: common_pb2.SummarizeAlertsRequest) -> Summaries:
+async def summarize(
+    info: Info, request: common_pb2.SummarizeAlertsRequest, what: str = "risk signals"
+) -> Summaries:
     """One SummarizeAlerts call per alert source, all at once."""
     stubs = info.context.clients.alerts
     answers = await ask_alert_sources(
-        info, "risk signals", lambda source: stubs[source].SummarizeAlerts(request)
+        info, what, lambda source: stubs[source].SummarizeAlerts(request)
     )
     return Summaries(answers)
+
+
+async def ranked_with_evidence(
+    info: Info, ranked: list[risk.RiskProfile], scored: Summaries
+) -> tuple[list[risk.RiskProfile], Summaries]:
+    """The ranked employees' profiles again, with their recent alerts; ranked as before
+    (ages move on by the milliseconds between the two asks)."""
+    order = [profile.employee_id for profile in ranked]
+    chunks = [  # a service takes a page of employees per ask
+        order[start : start + validation.MAX_PAGE_SIZE]
+        for start in range(0, len(order), validation.MAX_PAGE_SIZE)
+    ]
+    answers = await asyncio.gather(
+        *(
+            summarize(
+                info,
+                common_pb2.SummarizeAlertsRequest(employee_ids=ids, include_recent=True),
+                "risk evidence",
+            )
+            for ids in chunks
+        )
+    )
+    detailed = answers[0]
+    if detailed.model is None:
+        return ranked, scored
+    by_employee: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    for summary in (item for answer in answers for item in answer.items):
+        by_employee.setdefault(summary.employee_id, []).append(summary)
+    return [
+        risk.profile(employee, by_employee.get(employee, []), detailed.model) for employee in order
+    ], detailed
 
 
 @strawberry.type
@@ -156,13 +189,14 @@ class RiskQuery:
         branch = text("branchId", str(branch_id or context.caller.principal.branch_id or ""))
         if not branch:
             raise InvalidInput("branchId", "branchId is required: the caller has no branch")
-        request = common_pb2.SummarizeAlertsRequest(
-            branch_id=branch, include_recent=selects(info, EVIDENCE)
-        )
-        summaries = await summarize(info, request)
+        summaries = await summarize(info, common_pb2.SummarizeAlertsRequest(branch_id=branch))
         if summaries.model is None:
             return None
+        ranked = risk.ranking(summaries.items, summaries.model, size)
+        if ranked and selects(info, EVIDENCE):
+            # Evidence only for the employees shown: a branch-wide ask would ship the recent
+            # alerts of every employee and kind (megabytes for a large branch) to show `first`.
+            ranked, summaries = await ranked_with_evidence(info, ranked, summaries)
         return [
-            employee_risk_from(profile, summaries.as_of, context.language)
-            for profile in risk.ranking(summaries.items, summaries.model, size)
+            employee_risk_from(profile, summaries.as_of, context.language) for profile in ranked
         ]
