@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import insert, text
 
 from salesguard.alertfeed import Watcher
+from salesguard.alerts import AlertsServicer
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import new_id
 from salesguard.errors import ErrorCode, ResourceExhausted, ServiceError
@@ -165,3 +166,39 @@ async def test_a_watcher_that_falls_behind_is_ended_not_buffered() -> None:
     with pytest.raises(ResourceExhausted) as ended:
         await watcher.next_batch()
     assert ended.value.code is ErrorCode.RESOURCE_EXHAUSTED
+
+
+async def test_watches_with_one_audience_share_one_lookup_per_batch(
+    suite: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[list[str]] = []
+    original = AlertsServicer._lookup
+
+    async def counted(
+        self: AlertsServicer, conditions: list[Any], ids: list[str]
+    ) -> list[common_pb2.Alert]:
+        lookups.append(list(ids))
+        return await original(self, conditions, ids)
+
+    monkeypatch.setattr(AlertsServicer, "_lookup", counted)
+    org = await make_org(suite)
+    hr = Principal(org.hr, ("HR",), None, org.hq, hq=True)
+    manager = Principal(org.manager, ("MANAGER",), None, org.branch)
+    other = Principal(org.other_manager, ("MANAGER",), None, org.other_branch)
+    orders_db = suite.running["orders"].runtime.db
+    async with (
+        watching(suite, "orders", hr) as first_hr,
+        watching(suite, "orders", hr) as second_hr,
+        watching(suite, "orders", manager) as branch_manager,
+        watching(suite, "orders", other) as other_manager,
+    ):
+        values = alert_values(org.branch)
+        async with orders_db.transaction() as session:
+            await session.execute(insert(OrdersAlert).values(values))
+        for watch in (first_hr, second_hr, branch_manager):
+            alert = await asyncio.wait_for(watch.received.get(), 5)
+            assert alert.id == values["id"]
+        await asyncio.sleep(0.3)
+        assert other_manager.received.empty()  # another audience, its own (empty) answer
+        # Two HR consoles, one lookup; each other audience its own.
+        assert lookups.count([values["id"]]) == 3

@@ -11,6 +11,7 @@ new alerts reach watchers through :mod:`salesguard.alertfeed`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -626,6 +627,10 @@ def alert_target(row: Row[Any]) -> common_pb2.AlertTarget:
     )
 
 
+# How long a watched batch's lookup is kept for other watches handed the same IDs.
+SHARED_LOOKUP_SECONDS = 2.0
+
+
 class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     """The common AlertsService over one service's alerts table."""
 
@@ -646,6 +651,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self._decisions = decisions
         self._feed = feed
         self._scope = ScopeColumns(owner=model.employee_id, branch=model.branch_id)
+        # Watches with the same scope and filter that are handed the same new IDs (every
+        # HR console, when an alert is raised) share one query instead of one each.
+        self._watched: dict[tuple[Any, ...], asyncio.Future[list[common_pb2.Alert]]] = {}
 
     async def _to_protos(
         self, session: AsyncSession, rows: Sequence[AlertColumns]
@@ -693,23 +701,41 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
             "alerts.read"
         )
-        model = self._model
         conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
+        audience = (decision.grants, request.filter.SerializeToString(deterministic=True))
         async with self._feed.watch() as watcher:
             while True:
                 ids = await watcher.next_batch()
-                query = (
-                    select(model)
-                    .where(model.id.in_(ids), *conditions)
-                    .order_by(model.detected_at, model.id)
-                )
-                async with self._db.read() as session:
-                    rows = (await session.scalars(query)).all()
-                if rows:
-                    # Just raised: no decision has been taken on them yet.
-                    yield common_pb2.WatchAlertsResponse(
-                        alerts=[alert_to_proto(row, source=self._source) for row in rows]
-                    )
+                alerts = await self._shared_lookup((audience, tuple(ids)), conditions, ids)
+                if alerts:
+                    yield common_pb2.WatchAlertsResponse(alerts=alerts)
+
+    def _shared_lookup(
+        self, key: tuple[Any, ...], conditions: list[Any], ids: list[str]
+    ) -> asyncio.Future[list[common_pb2.Alert]]:
+        """The watched alerts among ``ids``, looked up once for every watch with this key
+        (asked within SHARED_LOOKUP_SECONDS); shielded, so one watch leaving cancels
+        nobody else's answer."""
+        shared = self._watched.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._lookup(conditions, ids))
+            self._watched[key] = shared
+            asyncio.get_running_loop().call_later(
+                SHARED_LOOKUP_SECONDS, self._watched.pop, key, None
+            )
+        return asyncio.shield(shared)
+
+    async def _lookup(self, conditions: list[Any], ids: list[str]) -> list[common_pb2.Alert]:
+        model = self._model
+        query = (
+            select(model)
+            .where(model.id.in_(ids), *conditions)
+            .order_by(model.detected_at, model.id)
+        )
+        async with self._db.read() as session:
+            rows = (await session.scalars(query)).all()
+        # Just raised: no decision has been taken on them yet, so no history to read.
+        return [alert_to_proto(row, source=self._source) for row in rows]
 
     def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
         model = self._model
