@@ -107,11 +107,17 @@ _LOCATED_COLUMNS = (
 )
 
 
+def _distinct(field: str, values: Any, maximum: int) -> list[str]:
+    """Distinct values in the order given; at most ``maximum``."""
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) > maximum:
+        raise InvalidInput(field, f"at most {maximum} {field} per call")
+    return distinct
+
+
 def _ids(field: str, values: Any, maximum: int) -> list[str]:
     """Distinct IDs in the order given; at most ``maximum``, none blank or overlong."""
-    ids = list(dict.fromkeys(values))
-    if len(ids) > maximum:
-        raise InvalidInput(field, f"at most {maximum} {field} per call")
+    ids = _distinct(field, values, maximum)
     for value in ids:
         if not value or len(value) > MAX_ID_LENGTH:
             raise InvalidInput(field, f"{field} holds a blank or overlong ID")
@@ -217,9 +223,7 @@ async def nearest_customers(session: AsyncSession, query: NearbyQuery) -> list[p
 
 
 def validate_phone_indexes(request: pb.MatchPhoneIndexesRequest) -> list[str]:
-    indexes = list(dict.fromkeys(request.phone_indexes))
-    if len(indexes) > MAX_PHONE_INDEXES:
-        raise InvalidInput("phone_indexes", f"at most {MAX_PHONE_INDEXES} phone_indexes per call")
+    indexes = _distinct("phone_indexes", request.phone_indexes, MAX_PHONE_INDEXES)
     for index in indexes:
         if not _PHONE_INDEX.match(index):
             raise InvalidInput("phone_indexes", "phone_indexes holds a value that is no index")

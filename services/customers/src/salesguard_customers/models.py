@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from salesguard import geo
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.idempotency import IdempotencyColumns
@@ -83,6 +84,11 @@ class Customer(Base):
     @property
     def code(self) -> str:
         return format_code(self.number)
+
+    def place(self, location: tuple[float, float] | None) -> None:
+        """Set (or clear) the location, with the geohash the lookups search by."""
+        self.lat, self.lng = location or (None, None)
+        self.geohash = geo.encode(*location) if location else None
 
 
 def format_code(number: int) -> str:

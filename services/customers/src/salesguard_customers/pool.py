@@ -61,7 +61,6 @@ from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_customers import SERVICE_NAME, audit
-from salesguard_customers.access import record_contact_reads
 from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
 from salesguard_customers.registry import Registry
 from salesguard_customers.settings import CustomersSettings
@@ -350,8 +349,9 @@ class CustomerPool:
         async with self.db.read() as session:
             row = await session.scalar(select(Customer).where(Customer.id == customer_id))
         if row is not None and row.owner_id == principal.id:
-            messages, unmasked, fields = self.registry.present([row], read, request.include_contact)
-            await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
+            messages = await self.registry.present_recorded(
+                principal, [row], read, request.include_contact
+            )
             response.customer.CopyFrom(messages[0])
         return response
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from salesguard import geo, validation
+from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
@@ -196,10 +196,17 @@ class Registry:
                     unmasked_fields |= shown
         return messages, unmasked_rows, unmasked_fields
 
-    async def _audit_contact_reads(
-        self, principal: Principal, rows: list[Customer], fields: set[str]
-    ) -> None:
-        await record_contact_reads(self.db, self.policy, principal, rows, sorted(fields))
+    async def present_recorded(
+        self,
+        principal: Principal,
+        rows: Sequence[Customer],
+        decision: Decision,
+        include_contact: bool,
+    ) -> list[pb.Customer]:
+        """:meth:`present`, recording the contact fields that leave unmasked (C7, C8)."""
+        messages, unmasked, fields = self.present(rows, decision, include_contact)
+        await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
+        return messages
 
     async def read_decision(self, principal: Principal) -> Decision:
         return (await self.policy.decide(principal, "customers.read")).require("customers.read")
@@ -279,11 +286,9 @@ class Registry:
         await self._lock_identities(
             session, registration.phone, registration.email, registration.name, registration.company
         )
+        identity = identity_key(registration.name, registration.company)
         duplicate = await self._find_duplicate(
-            session,
-            registration.phone,
-            registration.email,
-            identity_key(registration.name, registration.company),
+            session, registration.phone, registration.email, identity
         )
         if duplicate.existing is not None:
             raise DuplicateFound(duplicate, self._shown_value(registration, duplicate.matched_on))
@@ -292,10 +297,7 @@ class Registry:
             id=new_id(),
             name=registration.name,
             company=registration.company,
-            identity_key=identity_key(registration.name, registration.company),
-            lat=registration.location[0] if registration.location else None,
-            lng=registration.location[1] if registration.location else None,
-            geohash=geo.encode(*registration.location) if registration.location else None,
+            identity_key=identity,
             source=registration.source,
             source_detail=registration.source_detail,
             owner_id=owner.id,
@@ -308,6 +310,7 @@ class Registry:
             updated_at=now,
             owned_since=now,
         )
+        customer.place(registration.location)
         for field in CONTACT_FIELDS:
             self.vault.store(customer, field, getattr(registration, field))
         session.add(customer)
@@ -529,8 +532,7 @@ class Registry:
             ).first()
         if row is None:
             raise NotFound(f"customer {request.id} not found")
-        messages, unmasked, fields = self.present([row], decision, request.include_contact)
-        await self._audit_contact_reads(principal, unmasked, fields)
+        messages = await self.present_recorded(principal, [row], decision, request.include_contact)
         return messages[0]
 
     async def batch_get(self, request: pb.BatchGetCustomersRequest) -> list[pb.Customer]:
@@ -547,9 +549,7 @@ class Registry:
             ).all()
         by_id = {row.id: row for row in rows}
         ordered = [by_id[i] for i in ids if i in by_id]
-        messages, unmasked, fields = self.present(ordered, decision, request.include_contact)
-        await self._audit_contact_reads(principal, unmasked, fields)
-        return messages
+        return await self.present_recorded(principal, ordered, decision, request.include_contact)
 
     def filter_conditions(self, customer_filter: pb.CustomerFilter) -> list[Any]:
         conditions: list[Any] = []
@@ -652,8 +652,7 @@ class Registry:
             )
         key = sorted_by.key
         page = keyset_page(rows, size, lambda row: (getattr(row, key), row.number))
-        messages, unmasked, fields = self.present(page.rows, decision, include_contact)
-        await self._audit_contact_reads(principal, unmasked, fields)
+        messages = await self.present_recorded(principal, page.rows, decision, include_contact)
         return messages, page.cursors, page.page_info(total)
 
     # -- changes ----------------------------------------------------------------
@@ -736,8 +735,7 @@ class Registry:
                 if field in CONTACT_FIELDS:
                     self.vault.store(row, field, value)
                 elif field == "location":
-                    row.lat, row.lng = value
-                    row.geohash = geo.encode(*value)
+                    row.place(value)
                 else:
                     setattr(row, field, value)
             if {"name", "company"} & changes.keys():
