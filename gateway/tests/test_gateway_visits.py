@@ -472,6 +472,8 @@ async def test_a_check_out_after_two_minutes_adds_short_visit(suite: Suite, org:
     result = await suite.gql(CHECK_OUT, {"input": values}, as_=org.junior_mate)
     out = result.ok()["checkOut"]["checkIn"]
     assert "SHORT_VISIT" in codes_of(out)
+    short = next(r for r in out["reasons"] if r["code"] == "SHORT_VISIT")
+    assert short["detail"]["minutes"] == pytest.approx(2.0)
     assert out["verdict"] in {"SUSPICIOUS", "REJECTED"}
     assert abs(datetime.fromisoformat(out["checkedOutAt"]) - out_at) < timedelta(seconds=1)
     assert out["checkOutLocation"] == pytest.approx({"lat": SITE[0], "lng": SITE[1]})

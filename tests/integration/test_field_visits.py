@@ -413,6 +413,10 @@ async def test_a_check_out_after_two_minutes_is_a_short_visit(suite: Suite) -> N
     )
     checked = out.ok()["checkOut"]["checkIn"]
     assert "SHORT_VISIT" in {r["code"] for r in checked["reasons"]}
+    short = next(r for r in checked["reasons"] if r["code"] == "SHORT_VISIT")
+    assert short["detail"]["minutes"] == pytest.approx(2.0)
+    assert short["detail"]["minimum_minutes"] == 5  # the service's setting
+    assert checked["verdict"] == "SUSPICIOUS"
 
 
 IMPORT_CALLS = """
@@ -461,6 +465,16 @@ async def test_call_logs_match_customers_blindly_and_flag_abnormal_patterns(suit
         )
     }
     assert patterns == {"OTHERS_CUSTOMER", "UNREGISTERED_NUMBER"}
+    by_pattern = {
+        a["evidence"]["pattern"]: a["evidence"]
+        for a in await alerts(
+            suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior
+        )
+    }
+    assert by_pattern["OTHERS_CUSTOMER"]["owner_id"] == org.junior_mate
+    assert by_pattern["OTHERS_CUSTOMER"]["call_id"]
+    assert by_pattern["UNREGISTERED_NUMBER"]["calls"] == 5
+    assert "****" in by_pattern["UNREGISTERED_NUMBER"]["number"]
     # The same file again: all duplicates, no new alert.
     again = (await suite.gql(IMPORT_CALLS, {"input": {"entries": entries[:-1]}}, as_=org.hr)).ok()[
         "importCallLogs"
@@ -476,6 +490,58 @@ async def test_call_logs_match_customers_blindly_and_flag_abnormal_patterns(suit
     assert (
         await suite.gql(IMPORT_CALLS, {"input": {"entries": entries[:1]}}, as_=org.junior)
     ).codes == ["FORBIDDEN"]
+
+
+async def test_a_long_call_to_an_own_customer_without_a_follow_up_is_flagged(
+    suite: Suite,
+) -> None:
+    org = await make_org(suite)
+    customer = await register(suite, org.junior)
+    start = datetime.now(UTC) - timedelta(days=20)
+    usual = [call(org.junior, customer["phone"], start + timedelta(days=i), 60) for i in range(5)]
+    first = (await suite.gql(IMPORT_CALLS, {"input": {"entries": usual}}, as_=org.hr)).ok()[
+        "importCallLogs"
+    ]
+    assert (first["accepted"], first["alertsRaised"]) == (5, [])
+    # Ten minutes against a usual one, and nobody recorded a follow-up around it.
+    long_call = call(org.junior, customer["phone"], start + timedelta(days=10), 600)
+    second = (await suite.gql(IMPORT_CALLS, {"input": {"entries": [long_call]}}, as_=org.hr)).ok()[
+        "importCallLogs"
+    ]
+    assert (second["accepted"], second["alertsRaised"]) == (1, ["ABNORMAL_CALL_PATTERN"])
+    [alert] = await alerts(
+        suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior
+    )
+    evidence = alert["evidence"]
+    assert evidence["pattern"] == "LONG_CALL_WITHOUT_FOLLOW_UP"
+    assert (evidence["duration_seconds"], evidence["usual_seconds"]) == (600, 60)
+    assert evidence["call_id"]
+
+
+async def test_a_re_run_of_the_detectors_finds_what_one_import_could_not(suite: Suite) -> None:
+    org = await make_org(suite)
+    customer = await register(suite, org.junior)
+    start = datetime.now(UTC) - timedelta(days=20)
+    entries = [call(org.junior, customer["phone"], start + timedelta(days=i), 60) for i in range(5)]
+    long_at = start + timedelta(days=10)
+    entries.append(call(org.junior, customer["phone"], long_at, 600))
+    # In one import the usual length is not known yet: no alert.
+    imported = (await suite.gql(IMPORT_CALLS, {"input": {"entries": entries}}, as_=org.hr)).ok()
+    assert imported["importCallLogs"]["alertsRaised"] == []
+    # Re-run over the long call's day, the earlier calls are its history.
+    window = {
+        "from": (long_at - timedelta(hours=1)).isoformat(),
+        "to": (long_at + timedelta(hours=1)).isoformat(),
+        "employeeId": org.junior,
+    }
+    rerun = await suite.gql(
+        "mutation($input: RunDetectorsInput!) { runDetectors(input: $input) { alertsRaised employeesChecked } }",
+        {"input": window},
+        as_=org.hr,
+    )
+    assert rerun.ok()["runDetectors"] == {"alertsRaised": 1, "employeesChecked": 1}
+    [alert] = await alerts(suite, org.hr, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior)
+    assert alert["evidence"]["pattern"] == "LONG_CALL_WITHOUT_FOLLOW_UP"
 
 
 async def test_a_second_device_is_flagged_once(suite: Suite) -> None:

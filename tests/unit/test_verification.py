@@ -116,7 +116,10 @@ def test_plans_accuracy_devices_and_short_visits() -> None:
     assert codes(replace(BASE, day_plans=[missed])) == ["OUTSIDE_PLAN"]
     assert codes(replace(BASE, accuracy_m=150)) == ["LOW_ACCURACY"]
     assert codes(replace(BASE, device_is_new=True)) == ["NEW_DEVICE"]
-    assert short_visit(AT, AT + timedelta(minutes=2), 5) is not None
+    short = short_visit(AT, AT + timedelta(minutes=2), 5)
+    assert short is not None
+    assert (short.code, short.detail) == ("SHORT_VISIT", {"minutes": 2.0, "minimum_minutes": 5})
+    assert verdict_of([short]) is Verdict.SUSPICIOUS
     assert short_visit(AT, AT + timedelta(minutes=5), 5) is None
 
 

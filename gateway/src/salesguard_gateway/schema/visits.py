@@ -14,7 +14,6 @@ from datetime import date, datetime
 from enum import Enum
 
 import strawberry
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesguard import validation
 from salesguard.attendance.v1 import visits_pb2
@@ -61,21 +60,7 @@ call_direction_of = enum_lookup(CallDirection)
 # Signing a download URL costs a call to the object store per photo: only when shown.
 PHOTO_URL_FIELDS = frozenset({"url", "urlExpiresAt"})
 NODE_PHOTOS_PATH = ("edges", "node", "photos")
-
-
-_RangeRequest = (
-    visits_pb2.ListVisitPlansRequest
-    | visits_pb2.ListCallLogsRequest
-    | visits_pb2.RunDetectorsRequest
-)
-
-
-def _set_from(message: visits_pb2.CheckInFilter | _RangeRequest, value: datetime | None) -> None:
-    """Sets the proto field named ``from`` (a Python keyword, so not a constructor argument)."""
-    stamp = to_timestamp(value)
-    if stamp is not None:
-        field: Timestamp = getattr(message, "from")
-        field.CopyFrom(stamp)
+# Requests' field ``from`` is a Python keyword: it is passed as ``**{"from": ...}``.
 
 
 def _location(field: str, value: LocationInput) -> LocationInput:
@@ -219,15 +204,14 @@ class CheckInFilter:
     to: datetime | None = None
 
     def to_proto(self) -> visits_pb2.CheckInFilter:
-        message = visits_pb2.CheckInFilter(
+        return visits_pb2.CheckInFilter(
             employee_id=self.employee_id or "",
             customer_id=self.customer_id or "",
             verdicts=enum_numbers(self.verdicts),
             reason_codes=list(self.reason_codes or ()),
             to=to_timestamp(self.to),
+            **{"from": to_timestamp(self.from_)},
         )
-        _set_from(message, self.from_)
-        return message
 
 
 async def list_check_ins(
@@ -517,8 +501,8 @@ class VisitsQuery:
             employee_id=given.employee_id or "",
             to=to_timestamp(given.to),
             page=page_request(first, after, info),
+            **{"from": to_timestamp(given.from_)},
         )
-        _set_from(request, given.from_)
         response = await info.context.clients.visits.ListVisitPlans(request)
         plans = [visit_plan_from_proto(message) for message in response.visit_plans]
         return connection(plans, response.cursors, response.page_info)
@@ -537,8 +521,8 @@ class VisitsQuery:
             customer_id=given.customer_id or "",
             to=to_timestamp(given.to),
             page=page_request(first, after, info),
+            **{"from": to_timestamp(given.from_)},
         )
-        _set_from(request, given.from_)
         response = await info.context.clients.visits.ListCallLogs(request)
         calls = [call_log_from_proto(message) for message in response.call_logs]
         return connection(calls, response.cursors, response.page_info)
@@ -645,9 +629,10 @@ class VisitsMutation:
         self, info: Info, input: RunDetectorsInput
     ) -> RunDetectorsPayload | None:
         request = visits_pb2.RunDetectorsRequest(
-            to=to_timestamp(input.to), employee_id=input.employee_id or ""
+            to=to_timestamp(input.to),
+            employee_id=input.employee_id or "",
+            **{"from": to_timestamp(input.from_)},
         )
-        _set_from(request, input.from_)
         response = await info.context.clients.visits.RunDetectors(request)
         return RunDetectorsPayload(
             alerts_raised=response.alerts_raised, employees_checked=response.employees_checked

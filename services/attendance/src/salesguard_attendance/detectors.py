@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +49,11 @@ class CallThresholds:
     long_call_history_days: int = 90
 
 
-def _from_policy(kind: type[Any], values: dict[str, Any]) -> Any:
+_Thresholds = TypeVar("_Thresholds", FieldVisitThresholds, CallThresholds)
+
+
+def _from_policy(kind: type[_Thresholds], values: dict[str, Any]) -> _Thresholds:
+    """The policy data's values over the defaults, each cast to its default's type."""
     defaults = kind()
     return kind(
         **{
@@ -100,19 +104,20 @@ class Detectors:
 
     async def field_thresholds(self) -> FieldVisitThresholds:
         values = (await self.policy.thresholds()).get("field_visits") or {}
-        return _from_policy(FieldVisitThresholds, values)  # type: ignore[no-any-return]
+        return _from_policy(FieldVisitThresholds, values)
 
     async def call_thresholds(self) -> CallThresholds:
         values = (await self.policy.thresholds()).get("call_patterns") or {}
-        return _from_policy(CallThresholds, values)  # type: ignore[no-any-return]
+        return _from_policy(CallThresholds, values)
 
     async def _raise(self, session: AsyncSession, draft: AlertDraft) -> int:
         return int(await raise_alert(session, Alert, draft, source=SERVICE_NAME))
 
     # -- A5 on write and in batch ---------------------------------------------------
 
-    async def after_check_in(self, session: AsyncSession, row: CheckIn) -> int:
-        thresholds = await self.field_thresholds()
+    async def after_check_in(
+        self, session: AsyncSession, row: CheckIn, thresholds: FieldVisitThresholds
+    ) -> int:
         raised = await self.check_photo_streak(
             session, row.employee_id, row.branch_id, row.local_day, thresholds
         )
@@ -247,6 +252,23 @@ class Detectors:
         )
         return raised
 
+    async def _raise_for_call(
+        self, session: AsyncSession, call: CallLog, dedupe: str, evidence: dict[str, Any]
+    ) -> int:
+        """An ABNORMAL_CALL_PATTERN about one call (the call's employee, customer, branch)."""
+        return await self._raise(
+            session,
+            AlertDraft(
+                kind="ABNORMAL_CALL_PATTERN",
+                dedupe_key=f"ABNORMAL_CALL_PATTERN:{dedupe}",
+                employee_id=call.employee_id,
+                customer_id=call.customer_id,
+                branch_id=call.branch_id,
+                detected_at=call.started_at,
+                evidence={**evidence, "call_id": call.id},
+            ),
+        )
+
     async def _calls_to_others_customers(
         self, session: AsyncSession, employee: Employee, calls: list[CallLog]
     ) -> int:
@@ -260,24 +282,17 @@ class Detectors:
                 or call.customer_owner_id in (None, employee.id)
             ):
                 continue
-            raised += await self._raise(
+            raised += await self._raise_for_call(
                 session,
-                AlertDraft(
-                    kind="ABNORMAL_CALL_PATTERN",
-                    dedupe_key=f"ABNORMAL_CALL_PATTERN:others:{employee.id}:{call.customer_id}:{call.started_at.date()}",
-                    employee_id=employee.id,
-                    customer_id=call.customer_id,
-                    branch_id=call.branch_id,
-                    detected_at=call.started_at,
-                    evidence={
-                        "pattern": "OTHERS_CUSTOMER",
-                        "call_id": call.id,
-                        "owner_id": call.customer_owner_id,
-                        "duration_seconds": call.duration_seconds,
-                        "summary": f"Called a customer owned by {call.customer_owner_id}.",
-                        "summary_zh": f"致电了 {call.customer_owner_id} 名下的客户。",
-                    },
-                ),
+                call,
+                f"others:{employee.id}:{call.customer_id}:{call.started_at.date()}",
+                {
+                    "pattern": "OTHERS_CUSTOMER",
+                    "owner_id": call.customer_owner_id,
+                    "duration_seconds": call.duration_seconds,
+                    "summary": f"Called a customer owned by {call.customer_owner_id}.",
+                    "summary_zh": f"致电了 {call.customer_owner_id} 名下的客户。",
+                },
             )
         return raised
 
@@ -288,22 +303,38 @@ class Detectors:
         calls: list[CallLog],
         thresholds: CallThresholds,
     ) -> int:
-        raised = 0
         window = timedelta(days=thresholds.unregistered_number_window_days)
-        for number_index in {call.number_index for call in calls if call.customer_id is None}:
-            latest = max(call.started_at for call in calls if call.number_index == number_index)
-            history = (
-                await session.scalars(
-                    select(CallLog)
-                    .where(
-                        CallLog.employee_id == employee.id,
-                        CallLog.number_index == number_index,
-                        CallLog.started_at > latest - window,
-                        CallLog.started_at <= latest,
-                    )
-                    .order_by(CallLog.started_at, CallLog.id)
+        # Each unregistered number's latest call here; its window ends there.
+        latest: dict[str, datetime] = {}
+        for call in calls:
+            if call.customer_id is None:
+                seen = latest.get(call.number_index)
+                latest[call.number_index] = (
+                    call.started_at if seen is None else max(seen, call.started_at)
                 )
-            ).all()
+        if not latest:
+            return 0
+        # One read for every number, each number's own window applied below.
+        rows = (
+            await session.scalars(
+                select(CallLog)
+                .where(
+                    CallLog.employee_id == employee.id,
+                    CallLog.number_index.in_(sorted(latest)),
+                    CallLog.started_at > min(latest.values()) - window,
+                    CallLog.started_at <= max(latest.values()),
+                )
+                .order_by(CallLog.started_at, CallLog.id)
+            )
+        ).all()
+        histories: dict[str, list[CallLog]] = defaultdict(list)
+        for row in rows:
+            end = latest[row.number_index]
+            if end - window < row.started_at <= end:
+                histories[row.number_index].append(row)
+        raised = 0
+        for number_index in sorted(latest):
+            history = histories[number_index]
             if len(history) < thresholds.unregistered_number_repeats:
                 continue
             raised += await self._raise(
@@ -372,25 +403,18 @@ class Detectors:
                 for at in followed.get(call.customer_id or "", [])
             ):
                 continue
-            raised += await self._raise(
+            raised += await self._raise_for_call(
                 session,
-                AlertDraft(
-                    kind="ABNORMAL_CALL_PATTERN",
-                    dedupe_key=f"ABNORMAL_CALL_PATTERN:long:{call.id}",
-                    employee_id=employee.id,
-                    customer_id=call.customer_id,
-                    branch_id=call.branch_id,
-                    detected_at=call.started_at,
-                    evidence={
-                        "pattern": "LONG_CALL_WITHOUT_FOLLOW_UP",
-                        "call_id": call.id,
-                        "duration_seconds": call.duration_seconds,
-                        "usual_seconds": round(usual),
-                        "summary": f"A {call.duration_seconds // 60}-minute call, {call.duration_seconds / usual:.1f}× "
-                        "the usual, with no follow-up recorded.",
-                        "summary_zh": f"通话 {call.duration_seconds // 60} 分钟，为平时的 {call.duration_seconds / usual:.1f} 倍，且无跟进记录。",
-                    },
-                ),
+                call,
+                f"long:{call.id}",
+                {
+                    "pattern": "LONG_CALL_WITHOUT_FOLLOW_UP",
+                    "duration_seconds": call.duration_seconds,
+                    "usual_seconds": round(usual),
+                    "summary": f"A {call.duration_seconds // 60}-minute call, {call.duration_seconds / usual:.1f}× "
+                    "the usual, with no follow-up recorded.",
+                    "summary_zh": f"通话 {call.duration_seconds // 60} 分钟，为平时的 {call.duration_seconds / usual:.1f} 倍，且无跟进记录。",
+                },
             )
         return raised
 
@@ -420,6 +444,15 @@ class Detectors:
                     )
                 ).all()
             )
+            # Every employee's directory entry in one read, not one per employee.
+            people = {
+                person.id: person
+                for person in (
+                    await session.scalars(
+                        select(Employee).where(Employee.id.in_(sorted(employees)))
+                    )
+                ).all()
+            }
         marks = await self.follow_up_marks(
             employees, start - timedelta(days=1), end + timedelta(days=1)
         )
@@ -440,7 +473,7 @@ class Detectors:
                 for check_in in check_ins:
                     if " UNREGISTERED_SITE " in check_in.reason_codes:
                         raised += await self.check_unregistered_site(session, check_in, field)
-                employee = await session.get(Employee, employee_key)
+                employee = people.get(employee_key)
                 calls = list(
                     (
                         await session.scalars(

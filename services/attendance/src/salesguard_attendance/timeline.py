@@ -74,7 +74,7 @@ class AttendanceTimelineServicer(timeline_pb2_grpc.AttendanceTimelineServiceServ
             page, total = await fetch_timeline(session, query, sources(query))
             check_ins = [entry.row[0] for entry in page.rows if entry.kind == CHECK_IN]
             # The photos of every check-in on the page in one query, as ListCheckIns does.
-            presented = iter(await visits._present(session, check_ins, request.include_photo_urls))
+            presented = iter(await visits.present(session, check_ins, request.include_photo_urls))
         items = []
         for entry in page.rows:
             item = pb.AttendanceTimelineItem(at=to_timestamp(entry.at))

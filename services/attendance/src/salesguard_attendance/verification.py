@@ -282,7 +282,7 @@ def _travel(facts: CheckInFacts, limits: Thresholds) -> Reason | None:
 def _plan(facts: CheckInFacts, limits: Thresholds) -> Reason | None:
     tolerance = timedelta(minutes=limits.plan_tolerance_minutes)
     candidates = [facts.named_plan] if facts.named_plan is not None else facts.day_plans
-    if facts.named_plan is None and not facts.day_plans:
+    if not candidates:
         return None  # plans are optional: a day without any is not "outside" one
     for plan in candidates:
         same_customer = facts.linked_customer_id in (None, plan.customer_id)

@@ -44,7 +44,7 @@ from salesguard.principal import Principal, acting_as, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_attendance import SERVICE_NAME
-from salesguard_attendance.detectors import Detectors
+from salesguard_attendance.detectors import Detectors, FieldVisitThresholds
 from salesguard_attendance.models import (
     Alert,
     Branch,
@@ -385,15 +385,19 @@ class Visits:
             return earlier
         async with self.db.read() as session:
             context = await self.branch_context(session, principal.branch_id)
-        photos, nearby = await asyncio.gather(
+        photos, nearby, detector_thresholds = await asyncio.gather(
             asyncio.gather(
                 *(self._verify_photo(principal, key, context.zone) for key in given.photo_keys)
             ),
             self._nearby(given, context.thresholds.geofence_radius_m),
+            # Asked of the policy before the transaction, not while it holds a connection.
+            self.detectors.field_thresholds(),
         )
 
         async def record(session: AsyncSession) -> pb.CheckInResponse:
-            return await self._record(session, principal, given, context, list(photos), nearby)
+            return await self._record(
+                session, principal, given, context, list(photos), nearby, detector_thresholds
+            )
 
         return await run_idempotent(
             self.db,
@@ -432,6 +436,7 @@ class Visits:
         context: BranchContext,
         photos: list[VerifiedPhoto],
         nearby: lookups_pb2.FindNearbyCustomersResponse,
+        detector_thresholds: FieldVisitThresholds,
     ) -> pb.CheckInResponse:
         local_day = context.local_day(given.at)
         linked = next((c for c in nearby.requested if c.customer_id == given.customer_id), None)
@@ -486,7 +491,7 @@ class Visits:
         session.add_all(photo_rows)
         await session.flush()
         await self._raise_check_in_alerts(session, row, reasons)
-        await self.detectors.after_check_in(session, row)
+        await self.detectors.after_check_in(session, row, detector_thresholds)
         return pb.CheckInResponse(
             check_in=check_in_to_proto(row, [photo_to_proto(p) for p in photo_rows])
         )
@@ -735,7 +740,7 @@ class Visits:
             grouped.setdefault(row.check_in_id, []).append(row)
         return grouped
 
-    async def _present(
+    async def present(
         self, session: AsyncSession, rows: list[CheckIn], include_photo_urls: bool
     ) -> list[pb.CheckIn]:
         """Check-ins with their photos; URLs only here, where the rows passed the scope filter."""
@@ -770,7 +775,7 @@ class Visits:
             )
             if row is None:
                 raise NotFound(f"check-in {request.id} not found")
-            return (await self._present(session, [row], request.include_photo_urls))[0]
+            return (await self.present(session, [row], request.include_photo_urls))[0]
 
     async def list_check_ins(self, request: pb.ListCheckInsRequest) -> pb.ListCheckInsResponse:
         requested = validation.page_size("page.page_size", request.page.page_size)
@@ -813,7 +818,7 @@ class Visits:
                 request.page, session, select(func.count()).select_from(CheckIn).where(*conditions)
             )
             page = keyset_page(rows, size, lambda row: (row.at, row.id))
-            messages = await self._present(session, page.rows, request.include_photo_urls)
+            messages = await self.present(session, page.rows, request.include_photo_urls)
         return pb.ListCheckInsResponse(
             check_ins=messages, cursors=page.cursors, page_info=page.page_info(total)
         )
