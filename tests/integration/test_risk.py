@@ -161,6 +161,10 @@ async def test_the_ranking_orders_the_branch_by_score(suite: Suite, branch: Bran
         assert ranking[0]["evidence"][0]["kind"] == "DIVERSION_RISK"
     top = await suite.gql(RANKING, {"branch": None, "first": 2}, as_=org.manager)
     assert [entry["employee"]["id"] for entry in top.ok()["riskRanking"]] == expected[:2]
+    # Asking for evidence re-reads the ranked employees only: same order, same scores.
+    plain = (await suite.gql(SCORES, {"branch": None}, as_=org.manager)).ok()["riskRanking"]
+    assert [entry["employee"]["id"] for entry in plain] == expected
+    assert [entry["score"] for entry in plain] == pytest.approx(scores, rel=1e-6)
 
 
 async def test_one_call_per_source_for_a_ranking(suite: Suite, branch: Branch) -> None:

@@ -99,7 +99,7 @@ async def _put(
     if await store.stat(key) is not None:
         return _taken(key)
     try:
-        data = await read_body(request, min(size, limit))
+        data = await read_body(request, size)  # size <= limit, checked above
     except BodyTooLarge:
         return error_response(
             400,

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from salesguard.alertfeed import AlertFeed
 from salesguard.alertsummary import (
+    UNDECIDED,
     SummaryTarget,
     recent_rows,
     summaries_from_rows,
@@ -86,7 +87,7 @@ def alert_kinds(field: str, kinds: Sequence[str]) -> list[str]:
     """Alert kinds a request names: at most MAX_KINDS, each at most 64 characters."""
     if len(kinds) > MAX_KINDS:
         raise InvalidInput(field, f"name at most {MAX_KINDS} alert kinds")
-    return [text(field, kind, max_length=64) for kind in kinds]
+    return [text(field, kind, max_length=ID_MAX_LENGTH) for kind in kinds]
 
 
 @dataclass(frozen=True)
@@ -781,10 +782,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         kinds = alert_kinds("kinds", request.kinds)
         if not kinds:
             raise InvalidInput("kinds", f"name 1 to {MAX_KINDS} alert kinds")
-        statuses = [enum_value("statuses", s, STATUS_NAMES) for s in request.statuses] or [
-            "OPEN",
-            "ACKNOWLEDGED",
-        ]
+        statuses = [enum_value("statuses", s, STATUS_NAMES) for s in request.statuses] or list(
+            UNDECIDED
+        )
         resolutions = [enum_value("resolutions", r, RESOLUTION_NAMES) for r in request.resolutions]
         model = self._model
         conditions: list[ColumnElement[bool]] = [

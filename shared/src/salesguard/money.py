@@ -8,8 +8,9 @@ stated once: line totals round half-up to the cent.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
+from salesguard import validation
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
 
@@ -21,19 +22,7 @@ QUANTITY_SCALE = 1000  # quantities have up to three decimals
 
 def parse_decimal(field: str, value: common_pb2.Decimal | str, *, places: int) -> Decimal:
     text = value.value if isinstance(value, common_pb2.Decimal) else value
-    text = text.strip()
-    if not text:
-        raise InvalidInput(field, f"{field} is required")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise InvalidInput(field, f"{field} is not a decimal number: {text!r}") from None
-    if not number.is_finite():
-        raise InvalidInput(field, f"{field} must be a finite number")
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
-        raise InvalidInput(field, f"{field} has more than {places} decimal places: {text}")
-    return number
+    return validation.decimal(field, text, places=places)
 
 
 def amount_to_minor(

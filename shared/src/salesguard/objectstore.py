@@ -248,6 +248,8 @@ def presign_v4(
 # --- S3 ---------------------------------------------------------------------------------------
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "NotFound", "NoSuchVersion", "ResourceNotFound"}
+# make_bucket of a bucket that is there (another process created it just now).
+_BUCKET_EXISTS = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}
 # Opener for the one request the minio SDK cannot make (a PUT with If-None-Match): like
 # the SDK's own pool it ignores HTTP(S)_PROXY from the environment.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -306,7 +308,7 @@ class S3ObjectStore:
                 self._client.make_bucket(self.bucket, object_lock=True)
                 return
             except S3Error as error:
-                if error.code in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                if error.code in _BUCKET_EXISTS:
                     return  # another process created it just now
                 reason = f"{error.code}: {error.message}"
             log.warning(
@@ -318,7 +320,7 @@ class S3ObjectStore:
             try:
                 self._client.make_bucket(self.bucket)
             except S3Error as error:
-                if error.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                if error.code not in _BUCKET_EXISTS:
                     raise
 
         await asyncio.to_thread(_ensure)

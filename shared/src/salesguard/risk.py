@@ -194,13 +194,21 @@ def profile(
     )
 
 
+def by_employee(
+    summaries: Iterable[common_pb2.AlertKindSummary],
+) -> dict[str, list[common_pb2.AlertKindSummary]]:
+    """The summaries grouped by employee, in the order employees first appear."""
+    grouped: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    for summary in summaries:
+        grouped.setdefault(summary.employee_id, []).append(summary)
+    return grouped
+
+
 def ranking(
     summaries: Iterable[common_pb2.AlertKindSummary], model: RiskModel, first: int
 ) -> list[RiskProfile]:
     """The ``first`` highest-scoring employees among the summaries, highest first."""
-    by_employee: dict[str, list[common_pb2.AlertKindSummary]] = {}
-    for summary in summaries:
-        by_employee.setdefault(summary.employee_id, []).append(summary)
-    profiles = [profile(employee, own, model) for employee, own in by_employee.items()]
+    grouped = by_employee(summaries)
+    profiles = [profile(employee, own, model) for employee, own in grouped.items()]
     profiles.sort(key=lambda item: (-item.score, item.employee_id))
     return profiles[:first]

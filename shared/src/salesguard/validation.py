@@ -60,16 +60,19 @@ def geo_point(field: str, point: common_pb2.GeoPoint) -> tuple[float, float]:
 
 
 def decimal(field: str, value: str, *, places: int = 2, minimum: Decimal | None = None) -> Decimal:
-    """A Decimal with at most ``places`` decimals; never a float."""
+    """A required Decimal with at most ``places`` decimals; never a float."""
+    written = value.strip()
+    if not written:
+        raise InvalidInput(field, f"{field} is required")
     try:
-        number = Decimal(value)
+        number = Decimal(written)
     except InvalidOperation:
-        raise InvalidInput(field, f"{field} is not a decimal number") from None
+        raise InvalidInput(field, f"{field} is not a decimal number: {written!r}") from None
     if not number.is_finite():
-        raise InvalidInput(field, f"{field} must be finite")
+        raise InvalidInput(field, f"{field} must be a finite number")
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > places:
-        raise InvalidInput(field, f"{field} has more than {places} decimal places")
+        raise InvalidInput(field, f"{field} has more than {places} decimal places: {written}")
     if minimum is not None and number < minimum:
         raise InvalidInput(field, f"{field} must be at least {minimum}")
     return number

@@ -51,7 +51,6 @@ from salesguard_gateway.schema.common import (
     Connection,
     Edge,
     PageInfo,
-    decode_state,
     described,
     encode_state,
     enum_lookup,
@@ -59,6 +58,7 @@ from salesguard_gateway.schema.common import (
     from_timestamp,
     optional,
     page_request,
+    source_state,
     struct_to_json,
     to_timestamp,
 )
@@ -279,15 +279,7 @@ async def federated_alerts(
 ) -> AlertConnection:
     context = info.context
     page = page_request(first, None, info)
-    sources = tuple(context.clients.alerts)
-    state: SourceState = dict.fromkeys(sources, "")
-    if after:
-        decoded = decode_state(after)
-        for source in sources:
-            token = decoded.get(source, "")
-            if not isinstance(token, str):
-                raise InvalidInput("after", "the cursor is malformed")
-            state[source] = token
+    state: SourceState = source_state(after, context.clients.alerts)
     proto_filter = alert_filter.to_proto() if alert_filter is not None else None
 
     async def ask(source: str) -> common_pb2.ListAlertsResponse:

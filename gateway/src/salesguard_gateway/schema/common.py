@@ -121,14 +121,19 @@ class Connection(Generic[T]):
 TOTAL_COUNT = frozenset({"totalCount"})
 
 
-def page_request(first: int | None, after: str | None, info: Info) -> common_pb2.PageRequest:
-    """The services' page request; ``first`` was range-checked before execution (limits.py)."""
+def first_size(first: int | None, info: Info) -> int:
+    """``first``, or the default page size when absent; 1 to ``max_page_size``."""
     settings = info.context.settings
     size = settings.default_page_size if first is None else first
     if not 1 <= size <= settings.max_page_size:
         raise InvalidInput("first", f"first must be between 1 and {settings.max_page_size}")
+    return size
+
+
+def page_request(first: int | None, after: str | None, info: Info) -> common_pb2.PageRequest:
+    """The services' page request; ``first`` was range-checked before execution (limits.py)."""
     return common_pb2.PageRequest(
-        page_size=size,
+        page_size=first_size(first, info),
         page_token=after or "",
         include_total_count=selects(info, TOTAL_COUNT),
     )
@@ -292,4 +297,17 @@ def decode_state(cursor: str, field: str = "after") -> dict[str, Any]:
         raise InvalidInput(field, "the cursor is malformed") from None
     if not isinstance(state, dict):
         raise InvalidInput(field, "the cursor is malformed")
+    return state
+
+
+def source_state(after: str | None, keys: Iterable[str]) -> dict[str, str]:
+    """A composite cursor as each source's page token ("" = from its start)."""
+    state = dict.fromkeys(keys, "")
+    if after:
+        decoded = decode_state(after)
+        for key in state:
+            token = decoded.get(key, "")
+            if not isinstance(token, str):
+                raise InvalidInput("after", "the cursor is malformed")
+            state[key] = token
     return state

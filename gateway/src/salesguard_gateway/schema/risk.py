@@ -24,7 +24,7 @@ from salesguard.errors import InvalidInput, NotFound, ServiceError
 from salesguard.validation import text
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
-from salesguard_gateway.schema.common import described, selects
+from salesguard_gateway.schema.common import described, first_size, selects
 from salesguard_gateway.schema.people import Employee, load_employee
 
 EVIDENCE = frozenset({"evidence"})
@@ -140,9 +140,7 @@ async def ranked_with_evidence(
     detailed = answers[0]
     if detailed.model is None:
         return ranked, scored
-    by_employee: dict[str, list[common_pb2.AlertKindSummary]] = {}
-    for summary in (item for answer in answers for item in answer.items):
-        by_employee.setdefault(summary.employee_id, []).append(summary)
+    by_employee = risk.by_employee(item for answer in answers for item in answer.items)
     return [
         risk.profile(employee, by_employee.get(employee, []), detailed.model) for employee in order
     ], detailed
@@ -182,10 +180,7 @@ class RiskQuery:
         self, info: Info, branch_id: strawberry.ID | None = None, first: int | None = None
     ) -> list[EmployeeRisk] | None:
         context = info.context
-        settings = context.settings
-        size = settings.default_page_size if first is None else first
-        if not 1 <= size <= settings.max_page_size:
-            raise InvalidInput("first", f"first must be between 1 and {settings.max_page_size}")
+        size = first_size(first, info)
         branch = text("branchId", str(branch_id or context.caller.principal.branch_id or ""))
         if not branch:
             raise InvalidInput("branchId", "branchId is required: the caller has no branch")

@@ -43,12 +43,12 @@ from salesguard_gateway.schema.common import (
     Connection,
     Edge,
     PageInfo,
-    decode_state,
     described,
     encode_state,
     from_timestamp,
     page_request,
     selects,
+    source_state,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import FollowUp, follow_up_from_proto
@@ -421,18 +421,6 @@ def _sources(alert_sources: Sequence[str]) -> list[_Source]:
 _CHECK_IN_PHOTOS_PATH = ("edges", "node", "checkIn", "photos")
 
 
-def _state(after: str | None, sources: Sequence[_Source]) -> dict[str, str]:
-    state = dict.fromkeys((source.key for source in sources), "")
-    if after:
-        decoded = decode_state(after)
-        for key in state:
-            token = decoded.get(key, "")
-            if not isinstance(token, str):
-                raise InvalidInput("after", "the cursor is malformed")
-            state[key] = token
-    return state
-
-
 async def employee_timeline(
     info: Info,
     employee_id: str,
@@ -450,7 +438,7 @@ async def employee_timeline(
     sources = [
         source for source in _sources(tuple(context.clients.alerts)) if source.kinds & wanted
     ]
-    state = _state(after, sources)
+    state = source_state(after, (source.key for source in sources))
     include_photo_urls = selects(info, PHOTO_URL_FIELDS, _CHECK_IN_PHOTOS_PATH)
 
     def ask(source: _Source) -> Awaitable[_SourcePage]:
