@@ -787,6 +787,9 @@ async def test_a_payment_is_recorded_once_per_bank_reference(
         assert error.field == field, (changes, error)
     paid = await client.list_payments(people.finance, order_id=order.id)
     assert len(paid) == 1
+    # A currency is stored as its code, however the caller wrote it.
+    usd = await client.record_payment(people.finance, amount="5", currency=" usd ")
+    assert usd.payment.currency == "USD"
 
 
 async def test_reversal_needs_a_kind_and_a_reason_and_happens_once(

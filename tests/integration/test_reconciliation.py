@@ -432,6 +432,30 @@ async def test_statements_match_classify_and_rerun_identically(
     assert managers_unmatched == []
     partial_only, _ = await client.reconciliation_items(people.manager, PARTIALLY_PAID)
     assert [item.order.id for item in partial_only] == [partial.id]
+    # Two at a time, the branch's items come in the same order, each page counting them all
+    # and resuming after its last cursor.
+    branch_items, _ = await client.reconciliation_items(people.manager)
+    paged: list[str] = []
+    token = ""
+    with acting_as(people.manager):
+        while True:
+            page = await client.reconciliation.GetReconciliation(
+                payments_pb2.GetReconciliationRequest(
+                    page=common_pb2.PageRequest(
+                        page_size=2, page_token=token, include_total_count=True
+                    )
+                )
+            )
+            assert 0 < len(page.items) == len(page.cursors) <= 2
+            assert page.page_info.total_count == len(branch_items)
+            paged += [item.order.id for item in page.items]
+            if not page.page_info.has_next_page:
+                assert page.page_info.next_page_token == ""
+                break
+            assert page.page_info.next_page_token == page.cursors[-1]
+            token = page.page_info.next_page_token
+    assert paged == [item.order.id for item in branch_items]
+    assert {exact.id, partial.id, over.id, by_amount.id, in_two.id, later.id} <= set(paged)
 
     # Re-running changes nothing: same classification, same counts, no new alert.
     before = {order.id: await state(order) for order in (exact, partial, over, in_two)}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Float, Integer, bindparam, text
@@ -33,9 +33,9 @@ from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, format_order_code
-from salesguard_orders.peers import BranchZones
+from salesguard_orders.peers import BranchZones, caller_today, day_end
 from salesguard_orders.settings import OrdersSettings
-from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today
+from salesguard_orders.sqlparts import SqlDialect, dialect_of
 
 log = logging.getLogger(__name__)
 ACTION = "diversion.detect"
@@ -64,6 +64,13 @@ class Candidate:
     days_silent: int
 
 
+# The orders of the history window, and what makes their customer a regular: the
+# statement and the count of regulars (asked alone when nobody is silent) share them.
+_IN_HISTORY = """status NOT IN ('CANCELLED', 'REJECTED')
+              AND order_date >= :history_start AND order_date <= :as_of"""
+_REGULAR = "HAVING count(*) >= :min_orders AND count(DISTINCT order_date) >= 2"
+
+
 def _statement(d: SqlDialect) -> str:
     gap = d.days_between("order_date", "previous_date")
     silent = d.days_between(":as_of", "l.order_date")
@@ -72,14 +79,13 @@ def _statement(d: SqlDialect) -> str:
             SELECT id, number, customer_id, customer_code, order_date, branch_id,
                    coalesce(owner_id, submitted_by) AS owner_id
             FROM orders
-            WHERE status NOT IN ('CANCELLED', 'REJECTED')
-              AND order_date >= :history_start AND order_date <= :as_of
+            WHERE {_IN_HISTORY}
         ),
         regulars AS (
             SELECT customer_id, count(*) AS orders
             FROM history
             GROUP BY customer_id
-            HAVING count(*) >= :min_orders AND count(DISTINCT order_date) >= 2
+            {_REGULAR}
         ),
         order_days AS (
             SELECT DISTINCT h.customer_id, h.order_date
@@ -130,13 +136,13 @@ def _statement(d: SqlDialect) -> str:
 
 
 class Diversion:
-    def __init__(self, runtime: Runtime[OrdersSettings]) -> None:
+    def __init__(self, runtime: Runtime[OrdersSettings], zones: BranchZones) -> None:
         self.runtime = runtime
         self.db = runtime.db
         self.policy = runtime.policy
         self._visits = visits_pb2_grpc.VisitsServiceStub(runtime.channels.channel("attendance"))
         self._system = Principal.system(SERVICE_NAME)
-        self.zones = BranchZones(runtime.channels)
+        self.zones = zones
         self._query = text(_statement(dialect_of(self.db.engine.dialect.name))).bindparams(
             bindparam("as_of", type_=Date()),
             bindparam("history_start", type_=Date()),
@@ -161,7 +167,7 @@ class Diversion:
         as_of = (
             validation.civil_date("as_of", request.as_of)
             if request.as_of
-            else await local_today(self.zones, principal)
+            else await caller_today(self.zones, principal)
         )
         thresholds = await self.thresholds()
         checked, candidates = await self.candidates(as_of, thresholds)
@@ -221,15 +227,14 @@ class Diversion:
 
     async def _count_regulars(self, session: AsyncSession, params: dict[str, Any]) -> int:
         query = text(
-            """
+            f"""
             SELECT count(*) FROM (
                 SELECT customer_id FROM orders
-                WHERE status NOT IN ('CANCELLED', 'REJECTED')
-                  AND order_date >= :history_start AND order_date <= :as_of
+                WHERE {_IN_HISTORY}
                 GROUP BY customer_id
-                HAVING count(*) >= :min_orders AND count(DISTINCT order_date) >= 2
+                {_REGULAR}
             ) regulars
-            """
+            """  # noqa: S608 (constant fragments, no input)
         ).bindparams(
             bindparam("as_of", type_=Date()),
             bindparam("history_start", type_=Date()),
@@ -252,7 +257,8 @@ class Diversion:
                     visits_pb2.ContactQuery(
                         customer_id=candidate.customer_id,
                         employee_id=candidate.owner_id,
-                        since=to_timestamp(_since(candidate.last_order_date)),
+                        # From the day after the last order (that day's visit made the order).
+                        since=to_timestamp(day_end(candidate.last_order_date, UTC)),
                     )
                     for candidate in chunk
                 ]
@@ -296,11 +302,6 @@ class Diversion:
                 "as_of": as_of.isoformat(),
             },
         )
-
-
-def _since(last_order_date: date) -> datetime:
-    """Contacts count from the day after the last order (that day's visit made the order)."""
-    return datetime.combine(last_order_date + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def _as_date(value: Any) -> date:

@@ -15,7 +15,7 @@ when its last step is approved and REJECTED on any rejection.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -283,12 +283,13 @@ class OrderInput:
         return max((line.discount_basis_points for line in self.lines), default=0)
 
 
-def validate_currency(field: str, value: str, settings: OrdersSettings) -> str:
+def validate_currency(field: str, value: str, currencies: Collection[str]) -> str:
+    """A supported currency code (``currencies``: the settings' rates), upper-cased."""
     currency = value.strip().upper()
     if not currency:
         raise InvalidInput(field, f"{field} is required")
-    if currency not in settings.currency_rates_to_cny:
-        known = ", ".join(sorted(settings.currency_rates_to_cny))
+    if currency not in currencies:
+        known = ", ".join(sorted(currencies))
         raise InvalidInput(field, f"{field} {value!r} is not supported (one of {known})")
     return currency
 
@@ -322,10 +323,6 @@ class Orders:
         self.customers = CustomerFacts(runtime.channels)
         self.zones = BranchZones(runtime.channels)
 
-    async def protos(self, session: AsyncSession, rows: Sequence[Order]) -> list[pb.Order]:
-        """Orders as protos with their lines and steps (see :func:`present_orders`)."""
-        return await present_orders(session, rows)
-
     async def read_decision(self, principal: Principal) -> Decision:
         return (await self.policy.decide(principal, "orders.read")).require("orders.read")
 
@@ -352,7 +349,9 @@ class Orders:
         return OrderInput(
             customer_id=customer_id,
             lines=lines,
-            currency=validate_currency("currency", request.currency, self.settings),
+            currency=validate_currency(
+                "currency", request.currency, self.settings.currency_rates_to_cny
+            ),
             order_date=request.order_date,
             expected_payment_date=request.expected_payment_date,
             source_claim=source_claim,

@@ -37,7 +37,7 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_orders.models import IdempotencyKey, Order, Payment, Shipment, Upload
-from salesguard_orders.ordering import ORDER_SCOPE, Orders
+from salesguard_orders.ordering import ORDER_SCOPE, Orders, validate_currency
 from salesguard_orders.settings import OrdersSettings
 
 PAYMENT_SCOPE = ScopeColumns(branch=Payment.branch_id)
@@ -170,14 +170,7 @@ def payment_from_fields(
         "bank_reference", bank_reference, required=True, max_length=MAX_BANK_REFERENCE
     )
     amount_minor = money.amount_to_minor("amount", amount)
-    code = currency.strip().upper()
-    if not code:
-        raise InvalidInput("currency", "currency is required")
-    if code not in currencies:
-        raise InvalidInput(
-            "currency",
-            f"currency {currency!r} is not supported (one of {', '.join(sorted(currencies))})",
-        )
+    code = validate_currency("currency", currency, currencies)
     when = _parse_paid_at(paid_at, zone).astimezone(UTC)
     if when > (now or utcnow()) + CLOCK_SKEW:
         raise InvalidInput("paid_at", "paid_at lies in the future")
@@ -196,6 +189,11 @@ def payment_from_fields(
     )
 
 
+def reversal_kind_to_proto(kind: str | None) -> pb.ReversalKind.ValueType:
+    """A stored reversal kind ("REFUND"); UNSPECIFIED for a payment not reversed."""
+    return pb.ReversalKind.Value(f"REVERSAL_KIND_{kind}") if kind else pb.REVERSAL_KIND_UNSPECIFIED
+
+
 def payment_to_proto(row: Payment) -> pb.Payment:
     """A payment; until reconciliation matches it, ``order_id`` is the order it was recorded for."""
     return pb.Payment(
@@ -212,11 +210,7 @@ def payment_to_proto(row: Payment) -> pb.Payment:
         customer_id=row.customer_id or "",
         matched_by=row.matched_by,
         reversed=row.reversed,
-        reversal_kind=(
-            pb.ReversalKind.Value(f"REVERSAL_KIND_{row.reversal_kind}")
-            if row.reversal_kind
-            else pb.REVERSAL_KIND_UNSPECIFIED
-        ),
+        reversal_kind=reversal_kind_to_proto(row.reversal_kind),
         reversal_reason=row.reversal_reason,
         reversed_at=to_timestamp(row.reversed_at),
         reversed_by=row.reversed_by or "",

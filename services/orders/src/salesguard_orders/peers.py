@@ -2,14 +2,16 @@
 
 Both are asked as the service itself (``Principal.system("orders")``), never as
 the caller: an order's checks need the customer's owner and registration time
-whether or not the submitter may see that customer.
+whether or not the submitter may see that customer. One :class:`BranchZones`
+cache serves the whole service (orders, payments, statements, diversion).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,13 +22,15 @@ from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard_orders import SERVICE_NAME
 
+log = logging.getLogger(__name__)
+
 # Branches change rarely (an admin adds one); a missing branch triggers a refresh.
 BRANCH_TTL_SECONDS = 300.0
 BRANCH_MISS_REFRESH_SECONDS = 5.0
 MAX_FACTS_IDS = 1000
 
 
-def day_end(day: date, zone: ZoneInfo) -> datetime:
+def day_end(day: date, zone: tzinfo) -> datetime:
     """The first instant after ``day`` in ``zone``, in UTC."""
     return datetime.combine(day + timedelta(days=1), clock.min, tzinfo=zone).astimezone(UTC)
 
@@ -107,3 +111,18 @@ class BranchZones:
             return ZoneInfo(branch.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             return ZoneInfo("UTC")
+
+
+async def caller_zone(zones: BranchZones, principal: Principal) -> ZoneInfo:
+    """The caller's branch time zone; UTC for a service, or when the directory is away
+    (a default date is no reason to fail a run)."""
+    try:
+        return await zones.zone(principal.branch_id)
+    except ServiceError as error:
+        log.warning("branch time zone unknown, days in UTC", extra={"error": error.message})
+        return ZoneInfo("UTC")
+
+
+async def caller_today(zones: BranchZones, principal: Principal) -> date:
+    """Today in the caller's branch (see ``caller_zone``)."""
+    return local_today(await caller_zone(zones, principal))

@@ -49,7 +49,6 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,37 +71,37 @@ from sqlalchemy.types import TypeEngine
 
 from salesguard import alerts, validation
 from salesguard.alerts import CATALOG
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import customers_pb2
 from salesguard.db import UtcDateTime, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.money import to_proto
-from salesguard.orders.v1 import orders_pb2
 from salesguard.orders.v1 import payments_pb2 as pb
-from salesguard.pagination import decode_cursor, encode_cursor
+from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, scope_filter
-from salesguard.principal import Principal, current_principal
+from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp
-from salesguard.validation import enum_names, enum_value, page_size
+from salesguard.validation import enum_value, page_size
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Order, Payment, ReconciliationRun
-from salesguard_orders.ordering import ORDER_SCOPE, Orders
+from salesguard_orders.ordering import (
+    ORDER_SCOPE,
+    PAYMENT_STATES,
+    SOURCES,
+    Orders,
+    present_orders,
+)
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
+from salesguard_orders.peers import caller_today, caller_zone, day_end, local_today
 from salesguard_orders.settings import OrdersSettings
-from salesguard_orders.sqlparts import SqlDialect, dialect_of, local_today, local_zone
+from salesguard_orders.sqlparts import SqlDialect, dialect_of
 
 log = logging.getLogger(__name__)
 
 # Orders that reconciliation classifies (a fake deal hides behind APPROVED or FULFILLED).
 CLASSIFIED = ("APPROVED", "FULFILLED", "CLOSED")
 VALID_STATES = ("RECONCILED", "OVERPAID")
-PAYMENT_STATES = enum_names(orders_pb2.PaymentState, "PAYMENT_STATE_")
 STATE_VALUES = {name: number for number, name in PAYMENT_STATES.items()}
-SOURCES = {
-    name.removeprefix("SOURCE_CHANNEL_"): number
-    for name, number in customers_pb2.SourceChannel.items()
-}
+SOURCE_VALUES = {name: number for number, name in SOURCES.items()}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Sorts and hashes over a million rows stay in memory for the run's transaction.
 RUN_WORK_MEM = "256MB"
@@ -349,10 +348,6 @@ class Reconciliation:
             for name, statement in _statements(dialect_of(self.db.engine.dialect.name)).items()
         }
 
-    async def _today(self, principal: Principal) -> date:
-        """Today where the caller works (UTC for a service, or without the directory)."""
-        return await local_today(self.orders.zones, principal)
-
     async def fake_deal_thresholds(self) -> FakeDealThresholds:
         values = (await self.policy.thresholds()).get("fake_deal") or {}
         return FakeDealThresholds(grace_days=int(values.get("grace_days", 0)))
@@ -365,7 +360,8 @@ class Reconciliation:
         as_of = (
             validation.civil_date("as_of", request.as_of)
             if request.as_of
-            else await self._today(principal)
+            # Today where the caller works (UTC for a service, or without the directory).
+            else await caller_today(self.orders.zones, principal)
         )
         thresholds = await self.fake_deal_thresholds()
         started_at = utcnow()
@@ -499,11 +495,9 @@ class Reconciliation:
         )
         size = decision.page_size(page_size("page.page_size", request.page.page_size))
         # Days are the caller's: as_of defaults to their today and ends at their midnight.
-        zone = await local_zone(self.orders.zones, principal)
+        zone = await caller_zone(self.orders.zones, principal)
         as_of = (
-            validation.civil_date("as_of", request.as_of)
-            if request.as_of
-            else datetime.now(zone).date()
+            validation.civil_date("as_of", request.as_of) if request.as_of else local_today(zone)
         )
         states = [enum_value("states", value, PAYMENT_STATES) for value in request.states]
         conditions: list[Any] = [
@@ -532,20 +526,20 @@ class Reconciliation:
         query = query.order_by(Order.expected_payment_date, Order.number).limit(size + 1)
         async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
-            page, has_next = rows[:size], len(rows) > size
-            total = None
-            if request.page.include_total_count:
-                total = await session.scalar(
-                    select(func.count()).select_from(Order).where(*conditions)
-                )
-            protos = await self.orders.protos(session, page) if page else []
+            total = await count_if_asked(
+                request.page, session, select(func.count()).select_from(Order).where(*conditions)
+            )
+            page = keyset_page(
+                rows, size, lambda row: (row.expected_payment_date.isoformat(), row.number)
+            )
+            protos = await present_orders(session, page.rows)
             unmatched = (
                 await self._unmatched_payments(session, decision, as_of, zone, size)
                 if not request.page.page_token
                 else []
             )
         items = []
-        for row, order in zip(page, protos, strict=True):
+        for row, order in zip(page.rows, protos, strict=True):
             due = max(row.total_minor - row.paid_minor, 0)
             items.append(
                 pb.ReconciliationItem(
@@ -557,15 +551,10 @@ class Reconciliation:
                     past_due=due > 0 and row.expected_payment_date < as_of,
                 )
             )
-        cursors = [encode_cursor(row.expected_payment_date.isoformat(), row.number) for row in page]
         return pb.GetReconciliationResponse(
             items=items,
-            cursors=cursors,
-            page_info=common_pb2.PageInfo(
-                next_page_token=cursors[-1] if has_next and cursors else "",
-                has_next_page=has_next,
-                total_count=int(total or 0),
-            ),
+            cursors=page.cursors,
+            page_info=page.page_info(total),
             unmatched_payments=unmatched,
         )
 
@@ -574,7 +563,7 @@ class Reconciliation:
     ) -> list[pb.Payment]:
         """Unmatched payments received up to the end of as_of in ``zone``, newest first (an
         "all" grant only)."""
-        until = datetime.combine(as_of + timedelta(days=1), clock.min, tzinfo=zone)
+        until = day_end(as_of, zone)
         query = (
             select(Payment)
             .where(
@@ -640,7 +629,7 @@ def valid_orders_batch(rows: Sequence[Row[Any]]) -> pb.StreamValidOrdersResponse
     """One message of the stream, built field by field (the hot loop of a million orders)."""
     response = pb.StreamValidOrdersResponse()
     add = response.orders.add
-    sources = SOURCES
+    sources = SOURCE_VALUES
     for (
         order_id,
         number,

@@ -13,6 +13,7 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_orders.models import Order, Payment
+from salesguard_orders.payments import reversal_kind_to_proto
 from salesguard_orders.settings import OrdersSettings
 
 # The commissions feed is one SYSTEM action, for valid orders and reversals alike.
@@ -55,7 +56,7 @@ async def stream_reversals(
                         order_id=row.order_id,
                         amount=to_proto(row.amount_minor),
                         currency=row.currency,
-                        kind=pb.ReversalKind.Value(f"REVERSAL_KIND_{row.reversal_kind}"),
+                        kind=reversal_kind_to_proto(row.reversal_kind),
                         reversed_at=to_timestamp(row.reversed_at),
                         submitted_by=row.submitted_by,
                         branch_id=row.branch_id or "",

@@ -37,12 +37,14 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
         ),
         Servicer(
             payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
-            PaymentsServicer(Payments(runtime, orders), Statements(runtime)),
+            PaymentsServicer(Payments(runtime, orders), Statements(runtime, orders.zones)),
             payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"],
         ),
         Servicer(
             payments_pb2_grpc.add_ReconciliationServiceServicer_to_server,
-            ReconciliationServicer(Reconciliation(runtime, orders), Diversion(runtime), runtime),
+            ReconciliationServicer(
+                Reconciliation(runtime, orders), Diversion(runtime, orders.zones), runtime
+            ),
             payments_pb2.DESCRIPTOR.services_by_name["ReconciliationService"],
         ),
         Servicer(

@@ -1,4 +1,4 @@
-"""The few SQL fragments that differ between PostgreSQL and SQLite, and small shared parsers.
+"""The few SQL fragments that differ between PostgreSQL and SQLite.
 
 Reconciliation and the diversion detector are written as plain SQL that both
 databases run; where the two spell something differently (a fresh ID, a JSON
@@ -9,16 +9,7 @@ statement exists in exactly one text per dialect.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
-
-from salesguard.errors import ServiceError
-from salesguard.principal import Principal
-from salesguard_orders.peers import BranchZones
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,18 +57,3 @@ SQLITE = SqlDialect(
 
 def dialect_of(name: str) -> SqlDialect:
     return POSTGRESQL if name == "postgresql" else SQLITE
-
-
-async def local_zone(zones: BranchZones, principal: Principal) -> ZoneInfo:
-    """The caller's branch time zone; UTC for a service, or when the directory is away
-    (a default date is no reason to fail a run)."""
-    try:
-        return await zones.zone(principal.branch_id)
-    except ServiceError as error:
-        log.warning("branch time zone unknown, days in UTC", extra={"error": error.message})
-        return ZoneInfo("UTC")
-
-
-async def local_today(zones: BranchZones, principal: Principal) -> date:
-    """Today in the caller's branch (see ``local_zone``)."""
-    return datetime.now(await local_zone(zones, principal)).date()

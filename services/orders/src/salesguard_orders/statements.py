@@ -119,12 +119,12 @@ def csv_rows(data: bytes) -> Iterator[tuple[int, list[str] | None, str]]:
 
 
 class Statements:
-    def __init__(self, runtime: Runtime[OrdersSettings]) -> None:
+    def __init__(self, runtime: Runtime[OrdersSettings], zones: BranchZones) -> None:
         self.runtime = runtime
         self.db = runtime.db
         self.policy = runtime.policy
         self.settings = runtime.settings
-        self.zones = BranchZones(runtime.channels)
+        self.zones = zones
 
     async def import_statement(
         self, request: pb.ImportPaymentsRequest
