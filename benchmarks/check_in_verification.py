@@ -19,15 +19,15 @@ import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
+from benchmarks.deployment import vacuum_analyze
 from benchmarks.nearby_customers import near_city
 from benchmarks.nearby_customers import seed as seed_customers
-from benchmarks.support import HEADER, start_service, stop_all, summary
+from benchmarks.support import HEADER, REPO, start_service, stop_all, summary
 from salesguard import geo
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc, visits_pb2, visits_pb2_grpc
 from salesguard.common.v1 import common_pb2
@@ -43,7 +43,6 @@ from salesguard_attendance.visits import to_signed_64
 from tests.photos import jpeg, scene
 from tests.support.servers import OpaServer, PostgresDatabases, S3Server, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 BATCH = 10_000
 PHOTOS_PER_CHECK_IN = 4
 
@@ -105,10 +104,7 @@ async def seed_photo_hashes(url: str, count: int, rng: random.Random) -> None:
                     )
             await session.execute(insert(CheckIn), check_ins)
             await session.execute(insert(CheckInPhoto), photos)
-    async with db.engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("VACUUM ANALYZE check_ins"))
-        await connection.execute(text("VACUUM ANALYZE check_in_photos"))
+    await vacuum_analyze(db, "check_ins", "check_in_photos")
     await db.dispose()
 
 

@@ -34,7 +34,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from benchmarks.support import start_service, stop_all
+from benchmarks.deployment import vacuum_analyze
+from benchmarks.support import REPO, start_service, stop_all
 from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.db import Database
 from salesguard.grpc_client import ServiceChannels
@@ -42,7 +43,6 @@ from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_INTERNAL_SECRET
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("attendance", "customers", "orders", "commissions")
 BRANCHES = 20
 CUSTOMERS = 200_000
@@ -69,14 +69,15 @@ FROM generate_series(0, :reps - 1) AS r
 SEED_CUSTOMERS = """
 INSERT INTO customers (
     number, id, name, company, identity_key, source, source_detail, owner_id, team_id,
-    branch_id, status, first_contact_at, registered_at, registered_by, updated_at
+    branch_id, status, first_contact_at, registered_at, registered_by, updated_at, owned_since
 )
 SELECT c + 1, md5('customer' || c), 'Customer ' || c, 'Company ' || c,
        'customer ' || c || '|company ' || c,
        (ARRAY['PERSONAL', 'WEBSITE', 'EXHIBITION', 'REFERRAL', 'COMPANY_ASSIGNED'])[c % 5 + 1],
        '', 'rep-' || (c % :reps), 'team-' || (c % :reps / 10),
        'branch-' || ((c % :reps / 100) % :branches), 'ACTIVE',
-       now() - interval '400 days', now() - interval '400 days', 'rep-' || (c % :reps), now()
+       now() - interval '400 days', now() - interval '400 days', 'rep-' || (c % :reps), now(),
+       now() - interval '400 days'
 FROM generate_series(0, :customers - 1) AS c
 """
 
@@ -163,10 +164,7 @@ async def seed(
                     text(f"SELECT setval(pg_get_serial_sequence('{table}', 'number'), :n)"),
                     {"n": params["customers"] if service == "customers" else orders},
                 )
-        async with db.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            for table in tables[service]:
-                await connection.execute(text(f"VACUUM ANALYZE {table}"))
+        await vacuum_analyze(db, *tables[service])
         await db.dispose()
 
 

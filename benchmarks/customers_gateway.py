@@ -18,15 +18,14 @@ import statistics
 import subprocess
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import insert
 
-from benchmarks.support import percentile, start_service, stop_all
+from benchmarks.deployment import JWT_SECRET, timed
+from benchmarks.support import REPO, percentile, start_service, stop_all
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.common.v1 import common_pb2
 from salesguard.crypto import BlindIndex, FieldCipher
@@ -40,8 +39,6 @@ from salesguard_customers.contacts import ContactVault, identity_key
 from salesguard_customers.models import Customer
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
-REPO = Path(__file__).resolve().parents[1]
-JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"
 PAGE_QUERY = """
 query Page($after: String) {
   customers(first: 50, after: $after) {
@@ -113,12 +110,6 @@ async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]
                 )
             await session.execute(insert(Customer), rows)
     await db.dispose()
-
-
-async def timed(call: Callable[[], Awaitable[Any]]) -> float:
-    started = time.perf_counter()
-    await call()
-    return (time.perf_counter() - started) * 1000
 
 
 async def run(customer_count: int, rounds: int, registrations: int) -> None:

@@ -15,12 +15,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ClauseElement, text
 
-from benchmarks.support import start_service, stop_all
+from benchmarks.support import REPO, start_service, stop_all
 from salesguard.alerts import CATALOG
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.db import Database
@@ -30,7 +29,6 @@ from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.tokens import issue_dev_token
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"
 # The services a gateway needs for the alert and timeline fields (attendance: the directory).
 ALERT_SERVICES = ("attendance", "customers", "orders")
@@ -192,6 +190,15 @@ async def seed_directory(
             )
 
 
+async def vacuum_analyze(db: Database, *tables: str) -> None:
+    """VACUUM ANALYZE the tables (every table when none is named), outside a transaction,
+    so the planner sees a seed's sizes as a long-running database would."""
+    async with db.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        for statement in [f"VACUUM ANALYZE {table}" for table in tables] or ["VACUUM ANALYZE"]:
+            await connection.execute(text(statement))
+
+
 async def execute_seed(url: str, statements: Sequence[str], params: Mapping[str, Any]) -> None:
     """Run set-based seed statements in one transaction, then VACUUM ANALYZE every table, so
     the planner sees the seeded sizes as a long-running database would."""
@@ -200,9 +207,7 @@ async def execute_seed(url: str, statements: Sequence[str], params: Mapping[str,
         async with db.transaction() as session:
             for statement in statements:
                 await session.execute(text(statement), dict(params))
-        async with db.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text("VACUUM ANALYZE"))
+        await vacuum_analyze(db)
     finally:
         await db.dispose()
 

@@ -25,12 +25,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
 
-from benchmarks.support import HEADER, start_service, summary
+from benchmarks.deployment import vacuum_analyze
+from benchmarks.support import HEADER, REPO, start_service, summary
 from salesguard import geo
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
@@ -44,7 +44,6 @@ from salesguard_customers.models import Customer
 from salesguard_customers.server import service as customers_app
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 BATCH = 10_000
 # Share of customers scattered uniformly over eastern China rather than in a city.
 NOISE = 0.05
@@ -129,9 +128,7 @@ async def seed(db: Database, count: int, rng: random.Random) -> None:
     async with db.transaction() as session:
         for rows in customer_rows(count, owners=400, rng=rng):
             await session.execute(insert(Customer), rows)
-    async with db.engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("VACUUM ANALYZE customers"))
+    await vacuum_analyze(db, "customers")
 
 
 async def explain(db: Database, lat: float, lng: float, radius: float) -> list[str]:

@@ -32,11 +32,11 @@ import os
 import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import text
 
-from benchmarks.support import start_service, stop_all
+from benchmarks.deployment import vacuum_analyze
+from benchmarks.support import REPO, start_service, stop_all
 from salesguard.db import Database
 from salesguard.grpc_client import ServiceChannels
 from salesguard.orders.v1 import payments_pb2, payments_pb2_grpc
@@ -45,7 +45,6 @@ from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.timeutil import to_timestamp
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 CUSTOMERS = 100_000
 BRANCHES = 20
 REPS = 2_000
@@ -179,9 +178,7 @@ async def top_up_valid_orders(url: str, wanted: int) -> int:
             await session.execute(
                 text(SEED_VALID_ORDERS), {"first": first, "last": first + missing - 1}
             )
-    async with db.engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text("VACUUM ANALYZE orders"))
+    await vacuum_analyze(db, "orders")
     await db.dispose()
     return missing
 
@@ -197,10 +194,7 @@ async def seed(url: str, orders: int, payments: int) -> None:
         await session.execute(
             text("SELECT setval(pg_get_serial_sequence('orders', 'number'), :orders)"), params
         )
-    async with db.engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        for table in ("orders", "payments", "shipments"):
-            await connection.execute(text(f"VACUUM ANALYZE {table}"))
+    await vacuum_analyze(db, "orders", "payments", "shipments")
     await db.dispose()
 
 

@@ -7,6 +7,9 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def start_service(name: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:

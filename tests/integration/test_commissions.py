@@ -10,6 +10,7 @@ Payments are dated in the previous month of the branch (Asia/Shanghai), the test
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -651,6 +652,17 @@ async def test_two_runs_give_byte_identical_exports(
     employees = [row.split(",")[3] for row in rows]
     assert employees == sorted(employees)
     assert {row.split(",")[4] for row in rows} == {people.org.team_a, people.org.team_b}
+    # Each line's row carries the amounts its statement shows.
+    columns = header.split(",")
+    by_id = {row[0]: dict(zip(columns, row, strict=True)) for row in csv.reader(rows)}
+    assert first_statement.lines
+    for line in first_statement.lines:
+        row = by_id[line.id]
+        assert (row["order_code"], row["amount"], row["status"]) == (
+            line.order_code,
+            line.amount.value,
+            pb.LineStatus.Name(line.status).removeprefix("LINE_STATUS_"),
+        )
 
 
 # -- money ---------------------------------------------------------------------------------------
@@ -808,6 +820,7 @@ async def test_the_embedded_profile_runs_locks_and_exports(embedded_suite: Suite
         await client.lock(people.finance, branch)
         await refused(client.run(people.finance, branch), ErrorCode.FAILED_PRECONDITION)
         assert await client.freeze(people.hr, people.junior.id, "left") == 0  # locked: unchanged
+        assert (await client.statement(people.junior, people.junior.id)).lines == statement.lines
         exported = await client.export(people.finance, branch)
         again = await client.export(people.finance, branch)
         assert exported.sha256 == again.sha256 and exported.row_count == 3
@@ -847,7 +860,8 @@ async def test_plans_are_versioned_and_a_locked_period_keeps_its_lines(
             "personal_rate_percent": "9",
             **bad,
         }
-        await refused(client.upsert_plan(people.admin, **values), ErrorCode.VALIDATION)
+        error = await refused(client.upsert_plan(people.admin, **values), ErrorCode.VALIDATION)
+        assert error.field == next(iter(bad)), error  # the refusal names the bad field
 
     company = await customer(suite, people.junior, "WEBSITE")
     personal = await customer(suite, people.junior, "PERSONAL")

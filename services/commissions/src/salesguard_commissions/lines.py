@@ -105,11 +105,6 @@ class LineWriter:
         self.rows: list[LineRow] = []
         self.written = 0
 
-    async def add(self, row: LineRow) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= self.batch_size:
-            await self.flush()
-
     async def extend(self, rows: Sequence[LineRow]) -> None:
         self.rows.extend(rows)
         while len(self.rows) >= self.batch_size:

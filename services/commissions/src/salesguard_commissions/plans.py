@@ -21,7 +21,13 @@ from salesguard.common.v1 import common_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Conflict, InvalidInput
 from salesguard.idempotency import run_idempotent
-from salesguard.money import MAX_MINOR, parse_decimal, percent_to_proto, to_proto
+from salesguard.money import (
+    MAX_MINOR,
+    parse_decimal,
+    percent_to_basis_points,
+    percent_to_proto,
+    to_proto,
+)
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
@@ -38,10 +44,10 @@ DEFAULT_EFFECTIVE_FROM = date(1970, 1, 1)
 
 def rate_bp(field: str, value: common_pb2.Decimal | str) -> int:
     """A required rate in percent (0–100, at most two decimals) as basis points of a percent."""
-    percent = parse_decimal(field, value, places=2)
-    if not 0 <= percent <= 100:
-        raise InvalidInput(field, f"{field} must be between 0 and 100")
-    return int(percent * 100)
+    text = value.value if isinstance(value, common_pb2.Decimal) else value
+    if not text.strip():  # percent_to_basis_points reads an empty rate as 0 %
+        raise InvalidInput(field, f"{field} is required")
+    return percent_to_basis_points(field, value)
 
 
 def cap_minor(field: str, value: common_pb2.Decimal) -> int | None:

@@ -45,6 +45,9 @@ CLAWBACK = "CLAWBACK"
 OPEN = "OPEN"
 LOCKED = "LOCKED"
 
+# The sums a period summary and a statement total report, per currency.
+TOTAL_BUCKETS = ("payable", "withheld", "pending_review", "clawback")
+
 # Reason codes (the reason of a line joins them with "; ").
 COMPANY_CHANNEL = "COMPANY_CHANNEL"
 PERSONAL_CHANNEL = "PERSONAL_CHANNEL"
@@ -168,6 +171,15 @@ def price(plan: PlanTerms, registered: str | None, claim: str) -> Pricing:
     if claim == PERSONAL:
         return Pricing(plan.company_rate_bp, SOURCE_CONFLICT, True)
     return Pricing(plan.company_rate_bp, COMPANY_CHANNEL, False)
+
+
+def total_bucket(kind: str, status: str) -> str:
+    """Which of ``TOTAL_BUCKETS`` a line's amount counts in: clawbacks apart, else by status."""
+    return "clawback" if kind == CLAWBACK else status.lower()
+
+
+def empty_totals() -> dict[str, int]:
+    return dict.fromkeys(TOTAL_BUCKETS, 0)
 
 
 def frozen_reason(reason: str) -> str:

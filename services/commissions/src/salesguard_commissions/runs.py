@@ -11,7 +11,8 @@ A run of a period handles each branch on its own, in the branch's time zone:
    line, written in chunked multi-row INSERTs (memory stays bounded by a batch
    and a chunk);
 3. reversals up to the month's end (looking back ``clawback_lookback_days``,
-   so one made after its own month was locked is caught too) of payments whose
+   so one made after its own month was locked is caught too; streamed once per
+   run, when the first branch needs them) of payments whose
    order has a PAYABLE commission line in a LOCKED earlier period, and no
    clawback in another period yet, add CLAWBACK lines (M4);
 4. the per-period cap is applied set-based, in order of (fully_paid_at, order
@@ -32,23 +33,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 from sqlalchemy import and_, delete, exists, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.commissions.v1 import commissions_pb2 as pb
-from salesguard.db import utcnow
+from salesguard.db import conflict_insert, utcnow
 from salesguard.errors import FailedPrecondition, NotFound
 from salesguard.money import to_proto
 from salesguard.orders.v1 import payments_pb2
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
-from salesguard.timeutil import to_timestamp
+from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_commissions import rules
 from salesguard_commissions.lines import LineRow, LineWriter
 from salesguard_commissions.models import FrozenEmployee, Line, Period
@@ -90,10 +88,7 @@ def summary_to_proto(row: Period) -> pb.PeriodSummary:
     amounts: dict[str, Any] = {}
     if len(totals) <= 1:
         single = next(iter(totals.values()), {})
-        amounts = {
-            name: to_proto(int(single.get(name, 0)))
-            for name in ("payable", "withheld", "pending_review", "clawback")
-        }
+        amounts = {name: to_proto(int(single.get(name, 0))) for name in rules.TOTAL_BUCKETS}
     return pb.PeriodSummary(
         period=row.period,
         branch_id=row.branch_id,
@@ -119,6 +114,10 @@ class RunContext:
     teams: dict[str, str | None] = field(default_factory=dict)
     # Registered source by customer (None: unknown to the registry), for this run only.
     sources: dict[str, str | None] = field(default_factory=dict)
+    # [from, to) covering every branch's reversal window, and the reversals in it (oldest
+    # first, every branch's): streamed once per run, when the first branch needs them.
+    reversal_window: tuple[datetime, datetime] | None = None
+    reversals: list[payments_pb2.PaymentReversal] | None = None
 
 
 class Runs:
@@ -157,6 +156,7 @@ class Runs:
                 self.settings.withholding_alert_kinds, self.settings.withholding_alert_sources
             ),
             frozen=await self._frozen(),
+            reversal_window=self._reversal_window(month, branches),
         )
         summaries: list[pb.PeriodSummary] = []
         for branch in branches:
@@ -166,6 +166,17 @@ class Runs:
                 )
             )
         return summaries
+
+    def _reversal_window(
+        self, month: rules.Period, branches: Sequence[directory_pb2.Branch]
+    ) -> tuple[datetime, datetime] | None:
+        """Reversals since well before the month (in every branch's zone) up to its end:
+        one made in a month after that month was locked is clawed back by the next run (M4)."""
+        if not branches:
+            return None
+        bounds = [month.bounds(rules.zone_of(branch.time_zone)) for branch in branches]
+        lookback = timedelta(days=self.settings.clawback_lookback_days)
+        return min(start for start, _ in bounds) - lookback, max(end for _, end in bounds)
 
     async def _status(self, branch_id: str, period: str) -> str | None:
         async with self.db.read() as session:
@@ -204,11 +215,7 @@ class Runs:
                 )
                 writer = LineWriter(session, self.settings.write_batch_size)
                 stamp_from, stamp_to = to_timestamp(start), to_timestamp(end)
-                reversals_from = to_timestamp(
-                    start - timedelta(days=self.settings.clawback_lookback_days)
-                )
                 assert stamp_from is not None and stamp_to is not None
-                assert reversals_from is not None
                 # Each batch's lookups run while the batch before it is priced and written.
                 ahead: deque[
                     tuple[Sequence[payments_pb2.ValidOrder], asyncio.Task[dict[str, str | None]]]
@@ -228,7 +235,11 @@ class Runs:
                 # Reversals since well before this month: one made in a month after that
                 # month was locked is clawed back by the next run (M4), once.
                 clawbacks = await self._clawback_rows(
-                    session, context, branch.id, reversals_from, stamp_to
+                    session,
+                    context,
+                    branch.id,
+                    start - timedelta(days=self.settings.clawback_lookback_days),
+                    end,
                 )
                 await writer.extend(clawbacks)
                 await writer.flush()
@@ -253,9 +264,8 @@ class Runs:
 
     async def _lock_period_row(self, session: AsyncSession, branch_id: str, period: str) -> Period:
         """The period row, created OPEN when missing, locked for this transaction."""
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
         await session.execute(
-            insert(Period)
+            conflict_insert(session, Period)
             .values(branch_id=branch_id, period=period, status=OPEN, run_count=0, summary={})
             .on_conflict_do_nothing(index_elements=["branch_id", "period"])
         )
@@ -388,18 +398,20 @@ class Runs:
         session: AsyncSession,
         context: RunContext,
         branch_id: str,
-        start: Timestamp,
-        end: Timestamp,
+        start: datetime,
+        end: datetime,
     ) -> list[LineRow]:
-        """CLAWBACK lines for reversals up to the month's end of orders paid out in a locked
+        """CLAWBACK lines for reversals in [start, end) of orders paid out in a locked
         period and not clawed back in another period yet (M4)."""
         reversed_orders: dict[str, payments_pb2.PaymentReversal] = {}
-        async for batch in self.peers.reversals(start, end):
-            for reversal in batch:
-                if reversal.branch_id and reversal.branch_id != branch_id:
-                    continue  # another branch's order: its own run claws it back
-                if reversal.order_id and reversal.order_id not in reversed_orders:
-                    reversed_orders[reversal.order_id] = reversal
+        for reversal in await self._reversals(context):
+            if reversal.branch_id and reversal.branch_id != branch_id:
+                continue  # another branch's order: its own run claws it back
+            reversed_at = from_timestamp(reversal.reversed_at)
+            if reversed_at is None or not start <= reversed_at < end:
+                continue  # outside this branch's window (another time zone's)
+            if reversal.order_id and reversal.order_id not in reversed_orders:
+                reversed_orders[reversal.order_id] = reversal
         if not reversed_orders:
             return []
         period = str(context.period)
@@ -473,6 +485,20 @@ class Runs:
                 )
             )
         return rows
+
+    async def _reversals(self, context: RunContext) -> list[payments_pb2.PaymentReversal]:
+        """The run's reversals, streamed from orders on the first call (one stream per run,
+        not one per branch)."""
+        if context.reversals is None:
+            assert context.reversal_window is not None
+            window_from, window_to = map(to_timestamp, context.reversal_window)
+            assert window_from is not None and window_to is not None
+            context.reversals = [
+                reversal
+                async for batch in self.peers.reversals(window_from, window_to)
+                for reversal in batch
+            ]
+        return context.reversals
 
     # ------------------------------------------------------------------ lock
 
@@ -587,11 +613,8 @@ async def _summarize(session: AsyncSession, period: str, branch_id: str) -> dict
     totals: dict[str, dict[str, int]] = {}
     lines = orders = 0
     for currency, kind, status, count, amount in rows:
-        bucket = totals.setdefault(
-            currency, {"payable": 0, "withheld": 0, "pending_review": 0, "clawback": 0}
-        )
-        name = "clawback" if kind == CLAWBACK else status.lower()
-        bucket[name] += int(amount or 0)
+        bucket = totals.setdefault(currency, rules.empty_totals())
+        bucket[rules.total_bucket(kind, status)] += int(amount or 0)
         lines += int(count)
         if kind == COMMISSION:
             orders += int(count)

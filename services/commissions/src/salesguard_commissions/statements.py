@@ -31,14 +31,13 @@ from salesguard.customers.v1 import customers_pb2
 from salesguard.db import utcnow
 from salesguard.errors import Conflict, FailedPrecondition, Forbidden
 from salesguard.money import minor_to_decimal, percent_to_proto, to_proto
-from salesguard.policy import Decision, ScopeColumns, ScopeKind, scope_filter
+from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_commissions import rules
 from salesguard_commissions.models import Line, Period
 from salesguard_commissions.peers import Peers
-from salesguard_commissions.runs import PERIOD_STATUSES
 from salesguard_commissions.settings import CommissionsSettings
 
 log = logging.getLogger(__name__)
@@ -114,18 +113,11 @@ def totals_of(lines: Sequence[Line]) -> list[pb.StatementTotal]:
     """Per currency: the sum of each bucket's lines, in cents, exactly."""
     sums: dict[str, dict[str, int]] = {}
     for line in lines:
-        bucket = sums.setdefault(
-            line.currency, {"payable": 0, "withheld": 0, "pending_review": 0, "clawback": 0}
-        )
-        name = "clawback" if line.kind == rules.CLAWBACK else line.status.lower()
-        bucket[name] += line.amount_minor
+        bucket = sums.setdefault(line.currency, rules.empty_totals())
+        bucket[rules.total_bucket(line.kind, line.status)] += line.amount_minor
     return [
         pb.StatementTotal(
-            currency=currency,
-            payable=to_proto(bucket["payable"]),
-            withheld=to_proto(bucket["withheld"]),
-            pending_review=to_proto(bucket["pending_review"]),
-            clawback=to_proto(bucket["clawback"]),
+            currency=currency, **{name: to_proto(minor) for name, minor in bucket.items()}
         )
         for currency, bucket in sorted(sums.items())
     ]
@@ -203,10 +195,8 @@ class Statements:
         employee = (await self.peers.employees([employee_id])).get(employee_id)
         team_id = (employee.team_id or None) if employee else None
         branch_id = (employee.branch_id or None) if employee else None
-        covered = any(grant.scope.kind is ScopeKind.ALL for grant in decision.grants) or (
-            decision.covering_grant(employee_id, team_id, branch_id) is not None
-        )
-        if not covered:
+        # covering_grant finds an ALL grant too (it covers every row).
+        if decision.covering_grant(employee_id, team_id, branch_id) is None:
             raise Forbidden(
                 f"{READ_ACTION} is not permitted for employee {employee_id} (OUT_OF_SCOPE)",
                 details={"action": READ_ACTION, "reasons": "OUT_OF_SCOPE"},
@@ -231,7 +221,7 @@ class Statements:
             return pb.PERIOD_STATUS_UNSPECIFIED
         if statuses == {rules.LOCKED}:
             return pb.PERIOD_STATUS_LOCKED
-        return PERIOD_STATUSES[rules.OPEN]
+        return pb.PERIOD_STATUS_OPEN
 
     async def export(self, period: str, branch_id: str) -> pb.ExportCommissionPeriodResponse:
         principal = current_principal()
