@@ -38,8 +38,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -52,7 +50,7 @@ from salesguard.alertsummary import (
     summary_query,
 )
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
-from salesguard.db import Database, UtcDateTime, new_id, utcnow
+from salesguard.db import Database, UtcDateTime, conflict_insert, new_id, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
 from salesguard.migrations import create_append_only, drop_append_only
@@ -529,8 +527,11 @@ async def raise_alert(
         "evidence": draft.evidence,
         "dedupe_key": draft.dedupe_key,
     }
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    statement = (
+        conflict_insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
     result = await session.execute(statement)
     created = bool(result.rowcount)  # type: ignore[attr-defined]
     if created:

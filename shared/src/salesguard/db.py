@@ -11,6 +11,10 @@ from uuid import uuid4
 
 import sqlalchemy.ext.asyncio
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
@@ -41,6 +45,14 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def conflict_insert(session: AsyncSession, table: Any) -> PostgresInsert | SqliteInsert:
+    """An INSERT for the session's database that can say ``ON CONFLICT DO NOTHING``
+    (both dialects spell it alike; the core ``insert`` cannot)."""
+    if session.bind.dialect.name == "postgresql":
+        return postgres_insert(table)
+    return sqlite_insert(table)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -304,6 +304,12 @@ class PolicyClient:
         self._thresholds = (now, thresholds)
         return thresholds
 
+    async def threshold(self, name: str) -> Mapping[str, Any]:
+        """One block of ``thresholds`` (e.g. "fake_deal"); empty when policy data has none,
+        so callers fall back to their defaults."""
+        block = (await self.thresholds()).get(name)
+        return block if isinstance(block, Mapping) else {}
+
     async def _evaluate(self, path: str, policy_input: Mapping[str, Any] | None) -> Any:
         try:
             return await self._engine.evaluate(path, policy_input)

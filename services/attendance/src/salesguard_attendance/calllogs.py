@@ -12,15 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.attendance.v1 import visits_pb2 as pb
 from salesguard.crypto import BlindIndex
 from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
-from salesguard.db import new_id, utcnow
+from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import run_idempotent
 from salesguard.masking import mask_phone
@@ -197,12 +195,11 @@ class CallLogs:
         """Insert the calls not imported before; the IDs of those inserted."""
         if not rows:
             return []
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
         accepted: list[str] = []
         for start in range(0, len(rows), 1000):
             chunk = rows[start : start + 1000]
             statement = (
-                insert(CallLog)
+                conflict_insert(session, CallLog)
                 .values(chunk)
                 .on_conflict_do_nothing(
                     index_elements=["employee_id", "number_index", "started_at", "direction"]

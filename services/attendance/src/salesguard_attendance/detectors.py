@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -52,7 +52,7 @@ class CallThresholds:
 _Thresholds = TypeVar("_Thresholds", FieldVisitThresholds, CallThresholds)
 
 
-def _from_policy(kind: type[_Thresholds], values: dict[str, Any]) -> _Thresholds:
+def _from_policy(kind: type[_Thresholds], values: Mapping[str, Any]) -> _Thresholds:
     """The policy data's values over the defaults, each cast to its default's type."""
     defaults = kind()
     return kind(
@@ -103,11 +103,11 @@ class Detectors:
         self._system = Principal.system(SERVICE_NAME)
 
     async def field_thresholds(self) -> FieldVisitThresholds:
-        values = (await self.policy.thresholds()).get("field_visits") or {}
+        values = await self.policy.threshold("field_visits")
         return _from_policy(FieldVisitThresholds, values)
 
     async def call_thresholds(self) -> CallThresholds:
-        values = (await self.policy.thresholds()).get("call_patterns") or {}
+        values = await self.policy.threshold("call_patterns")
         return _from_policy(CallThresholds, values)
 
     async def _raise(self, session: AsyncSession, draft: AlertDraft) -> int:

@@ -20,7 +20,7 @@ DEFAULT_BULK_WINDOW_SECONDS = 3600
 
 async def bulk_threshold(policy: PolicyClient) -> tuple[int, int]:
     """(customers, window in seconds) from policy data, so the security team tunes it."""
-    settings = (await policy.thresholds()).get("bulk_contact_access") or {}
+    settings = await policy.threshold("bulk_contact_access")
     return (
         int(settings.get("count", DEFAULT_BULK_COUNT)),
         int(settings.get("window_seconds", DEFAULT_BULK_WINDOW_SECONDS)),

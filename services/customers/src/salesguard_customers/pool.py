@@ -43,15 +43,13 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import CATALOG, announce_raised
 from salesguard.customers.v1 import pool_pb2 as pb
 from salesguard.customers.v1 import pool_pb2_grpc
-from salesguard.db import utcnow
+from salesguard.db import conflict_insert, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.idempotency import run_idempotent
@@ -250,9 +248,8 @@ async def _raise_neglected(
         "evidence",
         "dedupe_key",
     ]
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     result = await session.execute(
-        insert(Alert)
+        conflict_insert(session, Alert)
         .from_select(columns, candidates)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(*(Alert.__table__.c[name] for name in columns))
@@ -295,7 +292,7 @@ async def sweep_neglected_customers(
 
 async def holding_cap(policy: PolicyClient, principal: Principal) -> int:
     """The most customers the rep may own (policy data, per role: the largest of theirs)."""
-    caps = ((await policy.thresholds()).get("customer_pool") or {}).get("holding_caps") or {}
+    caps = (await policy.threshold("customer_pool")).get("holding_caps") or {}
     held = [int(caps[role]) for role in principal.roles if role in caps]
     return max(held) if held else int(caps.get("default", DEFAULT_HOLDING_CAP))
 

@@ -375,7 +375,7 @@ class Registry:
 
     async def _late_registration_limit(self) -> timedelta:
         """C2's limit, from policy data: the security team tunes alert thresholds."""
-        late = (await self.policy.thresholds()).get("late_registration") or {}
+        late = await self.policy.threshold("late_registration")
         return timedelta(
             seconds=float(late.get("after_seconds", DEFAULT_LATE_REGISTRATION_SECONDS))
         )

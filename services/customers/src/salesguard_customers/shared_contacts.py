@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, distinct, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.alerts import AlertDraft, raise_alert
+from salesguard.db import conflict_insert
 from salesguard.policy import PolicyClient
 from salesguard_customers import SERVICE_NAME
 from salesguard_customers.models import Alert, DuplicateBlock, SharedContactValue
@@ -41,7 +40,7 @@ class SharedThreshold:
 
 async def shared_threshold(policy: PolicyClient) -> SharedThreshold:
     """From policy data, so the security team tunes it."""
-    values = (await policy.thresholds()).get("shared_contact") or {}
+    values = await policy.threshold("shared_contact")
     return SharedThreshold(
         distinct_reps=int(values.get("distinct_reps", DEFAULT_DISTINCT_REPS)),
         window_days=int(values.get("window_days", DEFAULT_WINDOW_DAYS)),
@@ -119,9 +118,8 @@ async def record_blocked_attempt(
         "window_days": threshold.window_days,
         "employee_ids": reps[:20],
     }
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(SharedContactValue)
+        conflict_insert(session, SharedContactValue)
         .values(
             criterion=attempt.criterion,
             value_key=attempt.value_key,

@@ -151,7 +151,7 @@ class Diversion:
         )
 
     async def thresholds(self) -> DiversionThresholds:
-        values = (await self.policy.thresholds()).get("diversion_risk") or {}
+        values = await self.policy.threshold("diversion_risk")
         defaults = DiversionThresholds()
         return DiversionThresholds(
             min_orders=max(2, int(values.get("min_orders", defaults.min_orders))),

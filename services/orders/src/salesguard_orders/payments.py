@@ -21,13 +21,11 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import money, validation
 from salesguard.common.v1 import common_pb2
-from salesguard.db import new_id, utcnow
+from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import run_idempotent
 from salesguard.orders.v1 import payments_pb2 as pb
@@ -236,11 +234,10 @@ async def insert_payments(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     """Insert payment rows, skipping bank references already recorded; the IDs inserted."""
     if not rows:
         return set()
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     inserted: set[str] = set()
     for start in range(0, len(rows), 1000):
         statement = (
-            insert(Payment)
+            conflict_insert(session, Payment)
             .values(rows[start : start + 1000])
             .on_conflict_do_nothing(index_elements=["bank_reference"])
             .returning(Payment.id)

@@ -349,7 +349,7 @@ class Reconciliation:
         }
 
     async def fake_deal_thresholds(self) -> FakeDealThresholds:
-        values = (await self.policy.thresholds()).get("fake_deal") or {}
+        values = await self.policy.threshold("fake_deal")
         return FakeDealThresholds(grace_days=int(values.get("grace_days", 0)))
 
     # -- RunReconciliation ---------------------------------------------------------------
