@@ -49,8 +49,9 @@ class ClaimCustomerPayload:
 class RunPoolSweepInput:
     as_of: datetime | None = strawberry.field(
         default=None,
-        description="Now (the default), within 5 minutes: another moment would skip the "
-        "neglect or grace period, so it is refused (VALIDATION).",
+        description="Now (the default), within the service's allowed clock drift "
+        "(SALESGUARD_CLOCK_SKEW_SECONDS, 300): another moment would skip the neglect or grace "
+        "period, so it is refused (VALIDATION).",
     )
 
 

@@ -70,8 +70,6 @@ POOL_SCOPE = ScopeColumns(branch=Customer.branch_id)
 _SWEEP_LOCK_KEY = 7_305_201_011
 # When policy data names no holding cap for any of a rep's roles.
 DEFAULT_HOLDING_CAP = 50
-# How far a requested sweep's as_of may be from the service's clock (a client's clock drift).
-SWEEP_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -441,11 +439,13 @@ class CustomerPool:
         (await self.policy.decide(principal, "pool.sweep")).require("pool.sweep")
         now = utcnow()
         as_of = from_timestamp(request.as_of) or now
-        if abs(as_of - now) > SWEEP_CLOCK_SKEW:
-            # Another moment would skip the neglect or grace period C11 promises the owner.
+        # The clock drift registration already tolerates; another moment would skip the
+        # neglect or grace period C11 promises the owner.
+        skew = self.settings.clock_skew_seconds
+        if abs((as_of - now).total_seconds()) > skew:
             raise InvalidInput(
                 "as_of",
-                f"a sweep runs as of now (within {SWEEP_CLOCK_SKEW.seconds // 60} minutes); "
+                f"a sweep runs as of now (within {skew} seconds); "
                 "another moment would skip the neglect and grace periods",
             )
         counts = await sweep_neglected_customers(self.runtime, as_of)
