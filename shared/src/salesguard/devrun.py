@@ -121,11 +121,12 @@ def _die_with_parent() -> Callable[[], None] | None:
         return None
     import ctypes
 
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here, not between fork and exec
     runner = os.getpid()
     pr_set_pdeathsig = 1
 
     def hook() -> None:
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
         if os.getppid() != runner:  # the runner died before the hook ran
             os._exit(1)
 
@@ -140,10 +141,13 @@ class Supervisor:
         self.max_delay = max(settings.run_restart_max_delay_seconds, self.base_delay)
         self.stop_timeout = settings.shutdown_grace_seconds + STOP_MARGIN_SECONDS
         self.stopping = False
+        self.stop_signal = ""
+        self.pre_exec = _die_with_parent()
 
     def request_stop(self, signum: int, _frame: object) -> None:
-        if not self.stopping:
-            say(f"{signal.Signals(signum).name}: stopping every child")
+        # Only a flag: the loops notice it within POLL_SECONDS (printing here could
+        # interrupt a print of the main thread).
+        self.stop_signal = signal.Signals(signum).name
         self.stopping = True
 
     def check_ports(self) -> None:
@@ -168,7 +172,7 @@ class Supervisor:
         child.process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
             [sys.executable, "-m", "salesguard.cli", "serve", child.name],
             env=self.env,
-            preexec_fn=_die_with_parent(),  # safe: the runner has one thread
+            preexec_fn=self.pre_exec,  # safe: the runner has one thread
         )
         child.started_at = time.monotonic()
         child.listening = False
@@ -241,6 +245,8 @@ class Supervisor:
         """SIGTERM every child (the gateway first), then wait; kill what outlives the grace."""
         self.stopping = True
         running = [child for child in reversed(self.children) if child.alive]
+        if running:
+            say(f"stopping every child ({self.stop_signal or 'the runner ends'})")
         for child in running:
             assert child.process is not None
             child.process.send_signal(signal.SIGTERM)
