@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import Field
@@ -62,7 +62,7 @@ class Child:
     listening: bool = False
     crashes_in_a_row: int = 0
     restarts: int = 0
-    restart_at: float | None = field(default=None)
+    restart_at: float | None = None
 
     @property
     def alive(self) -> bool:
