@@ -369,16 +369,17 @@ class GatewayService:
         settings = self.load_settings()
         setup_logging(settings.log_level)
         setup_telemetry("gateway", settings.otel_exporter_otlp_endpoint)
+        host, port = settings.listen_address(self.name)
         config = uvicorn.Config(
             create_app(settings),
-            host=settings.gateway_host,
-            port=settings.gateway_port,
+            host=host,
+            port=port,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             server_header=False,
         )
-        log.info("serving", extra={"service": "gateway", "port": settings.gateway_port})
+        log.info("serving", extra={"service": self.name, "port": port})
         uvicorn.Server(config).run()
 
 
