@@ -9,13 +9,14 @@ which carry the employee, their team and the branch.
 The export is a CSV of a period's lines for payroll, deterministic (sorted,
 fixed columns, nothing about the export itself), stored under a key derived
 from its SHA-256: an identical export reuses the stored object, so two runs of
-one period with the same inputs hand out byte-identical files.
+one period with the same inputs hand out byte-identical files. Its cells are
+written through :class:`~salesguard.csvsafe.SafeCsvWriter`: none starts a
+spreadsheet formula (a negative amount reads ``'-12.50``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 import logging
@@ -27,6 +28,7 @@ from sqlalchemy import select
 
 from salesguard import validation
 from salesguard.commissions.v1 import commissions_pb2 as pb
+from salesguard.csvsafe import SafeCsvWriter
 from salesguard.customers.v1 import customers_pb2
 from salesguard.db import utcnow
 from salesguard.errors import Conflict, FailedPrecondition, Forbidden
@@ -258,7 +260,7 @@ class Statements:
         """The CSV of the period's lines, streamed from the database partition by partition."""
         chunks: list[bytes] = []
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeCsvWriter(buffer)
         writer.writerow(CSV_COLUMNS)
         count = 0
         conditions = [Line.period == period]

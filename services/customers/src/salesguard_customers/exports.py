@@ -4,12 +4,12 @@ The customer set is fixed when requested, within the requester's scope. The
 export runs only once approved; an attempt before that is refused and raises
 EXPORT_WITHOUT_APPROVAL. The CSV goes to the object store under a fresh key
 (never overwriting), its row count and SHA-256 are recorded, and the download
-URL is handed out once.
+URL is handed out once. No cell starts a spreadsheet formula
+(:class:`~salesguard.csvsafe.SafeCsvWriter`).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from datetime import timedelta
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert_now
+from salesguard.csvsafe import SafeCsvWriter
 from salesguard.customers.v1 import exports_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import (
@@ -294,7 +295,7 @@ class Exports:
 
     async def _render_csv(self, customer_ids: list[str], read: Decision) -> tuple[bytes, int]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeCsvWriter(buffer)
         writer.writerow(CSV_COLUMNS)
         count = 0
         async with self.db.read() as session:
