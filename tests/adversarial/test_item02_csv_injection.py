@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -33,7 +34,7 @@ DDE = "=cmd|' /C calc'!A0"
 ATTACKS = [HYPERLINK, DDE, "+SUM(1+1)", "@SUM(1+1)", "-2+3", "\t=1+1", "\r=1+1"]
 
 
-def written(rows: list[list[object]]) -> str:
+def written(rows: Sequence[Sequence[object]]) -> str:
     buffer = io.StringIO()
     SafeCsvWriter(buffer).writerows(rows)
     return buffer.getvalue()
@@ -97,10 +98,11 @@ def test_item02_honest_leading_quotes_before_a_trigger_round_trip(value: str) ->
 
 
 def test_item02_e164_phones_and_signed_numbers_round_trip() -> None:
-    rows: list[list[object]] = [["+8613912345678", -12.5, "-0.51", 3, None]]
-    text = written(rows)
+    text = written([["+8613912345678", -12.5, "-0.51", 3, None]])
     assert raw_cells(text) == [["'+8613912345678", "'-12.5", "'-0.51", "3", ""]]
-    assert list(read_rows(io.StringIO(text, newline=""))) == [["+8613912345678", "-12.5", "-0.51", "3", ""]]
+    assert list(read_rows(io.StringIO(text, newline=""))) == [
+        ["+8613912345678", "-12.5", "-0.51", "3", ""]
+    ]
 
 
 def test_item02_newlines_and_quotes_inside_a_cell_stay_inside_it() -> None:
