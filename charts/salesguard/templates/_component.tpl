@@ -51,6 +51,9 @@ component's ConfigMap, and the env of its migration Job.
 {{- with $values.telemetry.otlpEndpoint }}
 {{- $_ := set $env "SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- end }}
+{{- with include "salesguard.publicUrl" .root }}
+{{- $_ := set $env "SALESGUARD_PUBLIC_URL" . }}
+{{- end }}
 {{- $secrets := list "databaseUrl" "internalSecret" "fieldEncryptionKey" "blindIndexKey" "jwtSecret" "s3AccessKey" "s3SecretKey" }}
 {{- range $key, $value := $component.settings }}
 {{- $name := printf "SALESGUARD_%s" ($key | snakecase | upper) }}
