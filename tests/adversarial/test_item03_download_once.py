@@ -51,6 +51,10 @@ def stack(request: pytest.FixtureRequest) -> Suite:
     return suite
 
 
+def bearer(suite: Suite, employee: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {suite.token(employee)}"}
+
+
 async def exported(suite: Suite) -> tuple[Org, Export]:
     org = await make_org(suite)
     customers = [await register(suite, org.junior), await register(suite, org.senior)]
@@ -130,6 +134,18 @@ async def test_item03_leaked_url_is_useless_without_the_exporters_bearer(stack: 
         response = await download(stack, url, as_=org.manager)
         assert response.status_code == 404, (url, response.text)
         assert error_code(response) == "NOT_FOUND"
+
+    unknown = await stack.gql(
+        AUDIT, {"filter": {"actions": [REFUSED], "actorId": org.manager}}, as_=org.hr
+    )
+    assert [
+        edge["node"]["after"]
+        for edge in unknown.ok()["auditEvents"]["edges"]
+        if edge["node"]["after"]["refusal"] == "NO_SUCH_DOWNLOAD"
+    ] == [{"refusal": "NO_SUCH_DOWNLOAD"}]  # the tampered token (the others never reach it)
+    # HEAD would hand nothing out yet use the download up: not allowed.
+    head = await stack.client.head(urlsplit(export.url).path, headers=bearer(stack, org.manager))
+    assert head.status_code == 405
 
     # None of these refusals used the download up: its owner still gets the file, once.
     mine = await download(stack, export.url, as_=org.manager)

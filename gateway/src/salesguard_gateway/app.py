@@ -337,6 +337,8 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
                 allow_origins=list(settings.cors_allow_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "Accept-Language"],
+                # A download's name and digest (downloads.py), readable by the app.
+                expose_headers=["Content-Disposition", "Repr-Digest", "X-Row-Count"],
                 max_age=600,
             )
         )

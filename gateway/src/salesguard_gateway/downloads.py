@@ -77,6 +77,14 @@ def download_routes(
     unauthorized: Callable[[AuthError], Response],
 ) -> list[Route]:
     async def serve(request: Request) -> Response:
+        if request.method != "GET":
+            # Starlette answers HEAD on a GET route; here it would use the download up.
+            return error_response(
+                405,
+                "a download is fetched with GET, once",
+                ErrorCode.VALIDATION,
+                headers={"Allow": "GET"},
+            )
         try:
             caller = await authenticator.authenticate(request.headers.get("authorization"))
         except AuthError as error:
