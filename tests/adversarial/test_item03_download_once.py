@@ -20,9 +20,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import update
 
+from salesguard.common.v1 import downloads_pb2, downloads_pb2_grpc
 from salesguard.downloads import DOWNLOADS_ROUTE, token_hash
-from salesguard.errors import Forbidden
+from salesguard.errors import ErrorCode, Forbidden, ServiceError
+from salesguard.grpc_client import ServiceChannels
 from salesguard.objectstore import LocalObjectStore
+from salesguard.principal import Principal, acting_as
 from salesguard_customers.models import ExportDownload
 from tests.harness import Backends, Suite
 from tests.org import Org, make_org, register
@@ -224,4 +227,27 @@ async def test_item03_no_signed_object_url_is_minted_for_an_export(stack: Suite)
         )
         assert response.status_code == 403
         assert error_code(response) == "FORBIDDEN"
+    assert (await download(stack, export.url, as_=org.manager)).status_code == 200
+
+
+async def test_item03_a_role_change_since_the_export_stops_the_download(stack: Suite) -> None:
+    org, export = await exported(stack)
+    token = urlsplit(export.url).path.rsplit("/", 1)[1]
+    customers = stack.running["customers"]
+    channels = ServiceChannels(
+        {"customers": customers.address}, customers.runtime.internal_secret, 30
+    )
+    stub = downloads_pb2_grpc.DownloadsServiceStub(channels.channel("customers"))
+    demoted = Principal(id=org.manager, roles=("SALES_JUNIOR",), branch_id=org.branch)
+    try:
+        with acting_as(demoted), pytest.raises(ServiceError) as refused:
+            async for _ in stub.Download(downloads_pb2.DownloadRequest(token=token)):
+                pass
+    finally:
+        await channels.close()
+    assert refused.value.code is ErrorCode.FORBIDDEN
+    assert refused.value.details == {"reason": "NOT_PERMITTED"}
+    (entry,) = await audit_as(stack, org.hr, export, REFUSED)
+    assert (entry["actor"], entry["after"]["refusal"]) == ({"id": org.manager}, "NOT_PERMITTED")
+    # As the manager they still are, the download is theirs, once.
     assert (await download(stack, export.url, as_=org.manager)).status_code == 200
