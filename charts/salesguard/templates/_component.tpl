@@ -53,6 +53,9 @@ GRPC_PORT a service listens at the port of its own address, as under `make run`)
 {{- with $values.telemetry.otlpEndpoint }}
 {{- $_ := set $env "SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- end }}
+{{- with include "salesguard.publicUrl" .root }}
+{{- $_ := set $env "SALESGUARD_PUBLIC_URL" . }}
+{{- end }}
 {{- $secrets := list "databaseUrl" "internalSecret" "fieldEncryptionKey" "blindIndexKey" "jwtSecret" "s3AccessKey" "s3SecretKey" }}
 {{- range $key, $value := $component.settings }}
 {{- $name := printf "SALESGUARD_%s" ($key | snakecase | upper) }}

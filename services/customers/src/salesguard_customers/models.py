@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from salesguard import geo
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
+from salesguard.downloads import DownloadColumns
 from salesguard.idempotency import IdempotencyColumns
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -169,6 +170,10 @@ class ExportRequest(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     object_key: Mapped[str | None] = mapped_column(String(512))
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ExportDownload(DownloadColumns, Base):
+    """The one-time download URL of a completed export (C9); ``subject_id`` is its request."""
 
 
 class DuplicateBlock(Base):

@@ -87,6 +87,7 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
             HandoverServicer(Handover(runtime.db, runtime.policy, registry.directory)),
             handover_pb2.DESCRIPTOR.services_by_name["HandoverService"],
         ),
+        exports.downloads.servicer(),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
