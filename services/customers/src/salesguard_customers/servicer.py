@@ -168,7 +168,8 @@ class ExportsServicer(exports_pb2_grpc.ExportsServiceServicer):
 
 
 class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
-    """Lookups for other services (SYSTEM only): IDs, owners and distances, never contact data."""
+    """Lookups for other services: IDs, owners and distances, never contact data. SYSTEM
+    only, but GetOrderableCustomer, which is asked as the person acting."""
 
     def __init__(self, lookups: Lookups) -> None:
         self._lookups = lookups
@@ -192,3 +193,8 @@ class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
         self, request: lookups_pb2.GetCustomerFactsRequest, context: Context
     ) -> lookups_pb2.GetCustomerFactsResponse:
         return await self._lookups.get_customer_facts(request)
+
+    async def GetOrderableCustomer(
+        self, request: lookups_pb2.GetOrderableCustomerRequest, context: Context
+    ) -> lookups_pb2.GetOrderableCustomerResponse:
+        return await self._lookups.get_orderable_customer(request)
