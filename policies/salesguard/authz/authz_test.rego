@@ -163,6 +163,8 @@ _matrix := {
 	"commissions.freeze": {"resource": "null", "allowed": {"hr", "admin", "system"}},
 	"orders.submit": {"resource": "own", "allowed": {"junior", "senior", "manager", "hq_manager"}},
 	"customers.order": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager"}},
+	"customers.criteria.share": {"resource": "own", "allowed": {"manager", "hq_manager", "hr"}},
+	"customers.criteria.unshare": {"resource": "own", "allowed": {"manager", "hq_manager", "hr"}},
 	"orders.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr", "finance"}},
 	"orders.decide": {"resource": "order_step", "allowed": {"manager", "hq_manager", "finance"}},
 	"orders.transition": {"resource": "own_order_move", "allowed": {"junior", "senior", "manager", "hq_manager", "finance"}},

@@ -180,11 +180,11 @@ CATALOG: dict[str, AlertKind] = {
             "MEDIUM",
             (
                 "Shared contact detail no longer blocks registrations",
-                "The {criterion} {value} of customer {existing_code} was refused as a duplicate for {rep_count} different reps within {window_days} days; it is now treated as shared (e.g. a switchboard) and no longer blocks registrations. Check that it really is shared.",
+                "The {criterion} {value} of customer {existing_code} is now treated as shared (e.g. a switchboard) and no longer blocks registrations: {why}. Check that it really is shared.",
             ),
             (
                 "共享联系信息不再拦截登记",
-                "客户 {existing_code} 的 {criterion}（{value}）在 {window_days} 天内导致 {rep_count} 名不同销售的登记被判为重复；现视为共享信息（如总机号码），不再拦截登记。请核实其确为共享。",
+                "客户 {existing_code} 的 {criterion}（{value}）现视为共享信息（如总机号码），不再拦截登记：{why_zh}。请核实其确为共享。",
             ),
         ),
         _kind(

@@ -523,6 +523,7 @@ class Registry:
                     value_key=duplicate.value_key,
                     shown_value=duplicate.shown_value,
                     employee_id=principal.id,
+                    employee_branch_id=principal.branch_id,
                     existing_id=existing.id,
                     existing_code=existing.code,
                     existing_owner_id=existing.owner_id,
