@@ -262,9 +262,9 @@ class Statements:
 
     async def export(self, period: str, branch_id: str) -> pb.ExportCommissionPeriodResponse:
         principal = current_principal()
+        (await self.policy.decide(principal, EXPORT_ACTION)).require(EXPORT_ACTION)
         month = str(rules.Period.parse(period))
         branch_id = validation.text("branch_id", branch_id, max_length=64)
-        (await self.policy.decide(principal, EXPORT_ACTION)).require(EXPORT_ACTION)
         data, row_count = await self._render(month, branch_id)
         digest = hashlib.sha256(data).hexdigest()
         scope = f"{month}/{branch_id or 'all-branches'}"

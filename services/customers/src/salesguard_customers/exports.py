@@ -147,10 +147,10 @@ class Exports:
 
     async def request(self, request: exports_pb2.RequestExportRequest) -> exports_pb2.ExportRequest:
         principal = current_principal()
-        reason = validation.text("reason", request.reason, required=True, max_length=1000)
         (await self.policy.decide(principal, "customers.export.request")).require(
             "customers.export.request"
         )
+        reason = validation.text("reason", request.reason, required=True, max_length=1000)
         read = await self.registry.read_decision(principal)
         limit = self.settings.export_max_rows
         query = select(Customer.id).where(scope_filter(read, SCOPE))
@@ -240,7 +240,6 @@ class Exports:
 
     async def decide(self, request: exports_pb2.DecideExportRequest) -> exports_pb2.ExportRequest:
         principal = current_principal()
-        comment = validation.text("comment", request.comment, max_length=1000)
         async with self.db.transaction() as session:
             row = await self._load(session, request.id, lock=True)
             decision = await self.policy.decide(
@@ -255,6 +254,7 @@ class Exports:
                         details={"reasons": "SELF_APPROVAL"},
                     )
                 decision.require("customers.export.decide")
+            comment = validation.text("comment", request.comment, max_length=1000)
             if row.status != "PENDING":
                 raise FailedPrecondition(f"export request {row.id} is already {row.status}")
             row.status = "APPROVED" if request.approve else "REJECTED"

@@ -320,10 +320,10 @@ class CustomerPool:
 
     async def claim(self, request: pb.ClaimCustomerRequest) -> pb.ClaimCustomerResponse:
         principal = current_principal()
+        decision = (await self.policy.decide(principal, "pool.claim")).require("pool.claim")
         customer_id = validation.text(
             "customer_id", request.customer_id, required=True, max_length=32
         )
-        decision = (await self.policy.decide(principal, "pool.claim")).require("pool.claim")
         cap = await holding_cap(self.policy, principal)
 
         async def take(session: AsyncSession) -> pb.ClaimCustomerResponse:
