@@ -51,7 +51,7 @@ component's ConfigMap, and the env of its migration Job.
 {{- with $values.telemetry.otlpEndpoint }}
 {{- $_ := set $env "SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- end }}
-{{- $secrets := list "databaseUrl" "internalSecret" "fieldEncryptionKey" "blindIndexKey" "jwtSecret" "s3AccessKey" "s3SecretKey" }}
+{{- $secrets := list "databaseUrl" "internalSecret" "fieldEncryptionKey" "blindIndexKey" "auditChainKey" "jwtSecret" "s3AccessKey" "s3SecretKey" }}
 {{- range $key, $value := $component.settings }}
 {{- $name := printf "SALESGUARD_%s" ($key | snakecase | upper) }}
 {{- if has $key $secrets }}
@@ -68,7 +68,7 @@ component's ConfigMap, and the env of its migration Job.
 {{/*
 The component's secret settings: env entries read from Secrets. Each component
 gets only the keys its code uses (its settings' `secrets_used`; tests/deploy checks
-the two agree): the contact-field key only reaches customers, the blind-index key
+the two agree): the contact-field and audit-chain keys only reach customers, the blind-index key
 customers and attendance (call logs match phone numbers). In the dev environment
 the crypto keys may be missing (the code then uses its dev keys); in production a
 missing key keeps the pod from starting. Pass "objectStore" true to include the S3
@@ -82,6 +82,7 @@ credentials.
 {{- $refs := list (list "SALESGUARD_INTERNAL_SECRET" $secret $keys.internalSecret $optional) }}
 {{- if eq .name "customers" }}
 {{- $refs = append $refs (list "SALESGUARD_FIELD_ENCRYPTION_KEY" $secret $keys.fieldEncryptionKey $optional) }}
+{{- $refs = append $refs (list "SALESGUARD_AUDIT_CHAIN_KEY" $secret $keys.auditChainKey $optional) }}
 {{- end }}
 {{- if has .name (list "customers" "attendance") }}
 {{- $refs = append $refs (list "SALESGUARD_BLIND_INDEX_KEY" $secret $keys.blindIndexKey $optional) }}
