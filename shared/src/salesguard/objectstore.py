@@ -362,12 +362,12 @@ class S3ObjectStore:
         try:
             self._client.get_object_lock_config(self.bucket)
         except S3Error as error:
-            if error.code != "ObjectLockConfigurationNotFoundError":
-                log.warning(
-                    "cannot tell whether bucket %s has object locking (%s): retention is off",
-                    self.bucket,
-                    error.code,
-                )
+            log.warning(
+                "bucket %s has no object locking (%s): objects to be retained are protected "
+                "by If-None-Match only, and can be deleted",
+                self.bucket,
+                error.code,
+            )
             return False
         return True
 

@@ -36,7 +36,12 @@ from salesguard.pagination import KeysetPage, count_if_asked, decode_cursor, key
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import from_timestamp
-from salesguard_customers.audit_checkpoints import AuditCheckpoints, Checkpoint, entry_hash_at
+from salesguard_customers.audit_checkpoints import (
+    AuditCheckpoints,
+    Checkpoint,
+    NewestCheckpoint,
+    entry_hash_at,
+)
 from salesguard_customers.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
@@ -231,6 +236,17 @@ async def _walk(db: Database, keyring: HmacKeyring) -> _Walk:
             session.expunge_all()
 
 
+async def _newest_checkpoint(
+    checkpoints: AuditCheckpoints, at_most_seq: int | None = None
+) -> NewestCheckpoint:
+    try:
+        return await checkpoints.newest(at_most_seq)
+    except Exception as error:
+        raise Unavailable(
+            f"the audit checkpoints cannot be read from the object store ({type(error).__name__})"
+        ) from error
+
+
 async def verify_chain(db: Database, checkpoints: AuditCheckpoints) -> ChainReport:
     """Check every link with the chain's keys, then the chain against its checkpoints.
 
@@ -239,6 +255,10 @@ async def verify_chain(db: Database, checkpoints: AuditCheckpoints) -> ChainRepo
     before it means the chain was rewritten with the key; an object in the checkpoint
     folder that is not a validly signed checkpoint means someone wrote it there.
     """
+    # The newest checkpoint is read before the chain: it names only entries committed by
+    # then, so an entry appended (and checkpointed) during the walk is never taken for a
+    # missing one.
+    newest = await _newest_checkpoint(checkpoints)
     walk = await _walk(db, checkpoints.keyring)
     if walk.broken_seq is not None:
         # Nothing after a broken link can be trusted; the checkpoints add nothing to it.
@@ -253,17 +273,11 @@ async def verify_chain(db: Database, checkpoints: AuditCheckpoints) -> ChainRepo
             missing_to_seq=gap[1] if gap else None,
             unkeyed_count=walk.unkeyed,
         )
-    try:
-        newest = await checkpoints.newest()
-        at_tail = (
-            newest
-            if newest.checkpoint is None or newest.checkpoint.seq <= walk.tail_seq
-            else await checkpoints.newest(at_most_seq=walk.tail_seq)
-        )
-    except Exception as error:
-        raise Unavailable(
-            f"the audit checkpoints cannot be read from the object store ({type(error).__name__})"
-        ) from error
+    at_tail = (
+        newest
+        if newest.checkpoint is None or newest.checkpoint.seq <= walk.tail_seq
+        else await _newest_checkpoint(checkpoints, walk.tail_seq)
+    )
     problems = list(dict.fromkeys([*newest.invalid, *at_tail.invalid]))
     broken_seq: int | None = None
     missing: tuple[int, int] | None = None

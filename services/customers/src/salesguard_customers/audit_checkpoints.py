@@ -227,6 +227,8 @@ class CheckpointWriter:
         self._interval = interval
         # The head this process last saw checkpointed (by itself or another process).
         self._checkpointed_seq: int | None = None
+        # Why the last check refused to checkpoint, so each refusal is logged once.
+        self._refusal: str | None = None
 
     async def run(self) -> None:
         try:
@@ -261,20 +263,18 @@ class CheckpointWriter:
                 head = await _head(self._db)
             head_seq = 0 if head is None else head.seq
             if newest.seq > head_seq:
-                log.error(
-                    "the audit chain ends at seq %d but was checkpointed at seq %d: entries "
-                    "were removed; no new checkpoint is written until this is resolved",
-                    head_seq,
-                    newest.seq,
+                self._refuse(
+                    f"the audit chain ends at seq {head_seq} but was checkpointed at seq "
+                    f"{newest.seq}: entries were removed"
                 )
                 return None
             if await entry_hash_at(self._db, newest.seq) != newest.hash:
-                log.error(
-                    "the audit entry at seq %d no longer matches its checkpoint: the chain "
-                    "was rewritten; no new checkpoint is written until this is resolved",
-                    newest.seq,
+                self._refuse(
+                    f"the audit entry at seq {newest.seq} no longer matches its checkpoint: "
+                    "the chain was rewritten"
                 )
                 return None
+        self._refusal = None
         if head is None:
             return None
         if newest is not None and newest.seq == head.seq:
@@ -292,6 +292,14 @@ class CheckpointWriter:
             extra={"seq": head.seq, "key": info.key, "retained_until": str(info.retained_until)},
         )
         return checkpoint
+
+    def _refuse(self, problem: str) -> None:
+        if problem != self._refusal:
+            log.error(
+                "%s; no new checkpoint is written until this is resolved (verifyAuditChain)",
+                problem,
+            )
+        self._refusal = problem
 
 
 async def write_checkpoints(runtime: Runtime[CustomersSettings]) -> None:
