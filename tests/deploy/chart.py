@@ -170,7 +170,11 @@ def opa_container(workload: Manifest) -> dict[str, Any] | None:
 def fake_secret(env_name: str, key: str) -> str:
     """A value of the right shape for a Secret reference, distinct per key (never a dev default)."""
     digest = hashlib.sha256(key.encode()).digest()
-    if env_name in ("SALESGUARD_FIELD_ENCRYPTION_KEY", "SALESGUARD_BLIND_INDEX_KEY"):
+    if env_name in (
+        "SALESGUARD_FIELD_ENCRYPTION_KEY",
+        "SALESGUARD_BLIND_INDEX_KEY",
+        "SALESGUARD_AUDIT_CHAIN_KEY",
+    ):
         return base64.b64encode(digest).decode()
     if env_name == "SALESGUARD_DATABASE_URL":
         return f"postgresql+asyncpg://app:{digest.hex()[:12]}@db.internal:5432/{key}"

@@ -127,6 +127,7 @@ def test_secrets_only_come_from_secret_references(variant: str) -> None:
         "SALESGUARD_INTERNAL_SECRET",
         "SALESGUARD_FIELD_ENCRYPTION_KEY",
         "SALESGUARD_BLIND_INDEX_KEY",
+        "SALESGUARD_AUDIT_CHAIN_KEY",
         "SALESGUARD_JWT_SECRET",
         "SALESGUARD_S3_SECRET_KEY",
     } <= SECRET_SETTINGS, "the settings' secret fields were not found"
@@ -148,12 +149,17 @@ def test_secrets_only_come_from_secret_references(variant: str) -> None:
         assert keys == secrets_needed(settings), workload["metadata"]["name"]
 
 
-def test_the_contact_field_key_reaches_customers_only(variant: str) -> None:
+@pytest.mark.parametrize(
+    "secret", ["SALESGUARD_FIELD_ENCRYPTION_KEY", "SALESGUARD_AUDIT_CHAIN_KEY"]
+)
+def test_the_contact_field_and_audit_chain_keys_reach_customers_only(
+    variant: str, secret: str
+) -> None:
     rendered = render(*VARIANTS[variant])
     holders = {
         component
         for component, _, container in _salesguard_containers(rendered)
-        if "SALESGUARD_FIELD_ENCRYPTION_KEY" in secret_refs(container)
+        if secret in secret_refs(container)
     }
     assert holders == {"customers"}
 

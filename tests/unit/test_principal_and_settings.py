@@ -64,6 +64,7 @@ REAL_SECRETS = {
     "jwt_secret": "a-real-jwt-secret-that-is-long-enough",
     "field_encryption_key": base64.b64encode(b"a-real-field-key-of-32-bytes!!!!").decode(),
     "blind_index_key": base64.b64encode(b"a-real-blind-index-key-32-bytes!").decode(),
+    "audit_chain_key": base64.b64encode(b"a-real-audit-chain-key-32-bytes!").decode(),
 }
 COMPONENT_SETTINGS: dict[str, type[Settings]] = {
     "customers": CustomersSettings,
@@ -77,7 +78,12 @@ COMPONENT_SETTINGS: dict[str, type[Settings]] = {
 def test_each_component_uses_only_the_secrets_it_needs() -> None:
     used = {name: sorted(cls.secrets_used) for name, cls in COMPONENT_SETTINGS.items()}
     assert used == {
-        "customers": ["blind_index_key", "field_encryption_key", "internal_secret"],
+        "customers": [
+            "audit_chain_key",
+            "blind_index_key",
+            "field_encryption_key",
+            "internal_secret",
+        ],
         "attendance": ["blind_index_key", "internal_secret"],
         "orders": ["internal_secret"],
         "commissions": ["internal_secret"],

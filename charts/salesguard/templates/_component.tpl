@@ -56,7 +56,7 @@ GRPC_PORT a service listens at the port of its own address, as under `make run`)
 {{- with include "salesguard.publicUrl" .root }}
 {{- $_ := set $env "SALESGUARD_PUBLIC_URL" . }}
 {{- end }}
-{{- $secrets := list "databaseUrl" "internalSecret" "fieldEncryptionKey" "blindIndexKey" "jwtSecret" "s3AccessKey" "s3SecretKey" }}
+{{- $secrets := list "databaseUrl" "internalSecret" "fieldEncryptionKey" "blindIndexKey" "auditChainKey" "jwtSecret" "s3AccessKey" "s3SecretKey" }}
 {{- range $key, $value := $component.settings }}
 {{- $name := printf "SALESGUARD_%s" ($key | snakecase | upper) }}
 {{- if has $key $secrets }}
@@ -73,7 +73,7 @@ GRPC_PORT a service listens at the port of its own address, as under `make run`)
 {{/*
 The component's secret settings: env entries read from Secrets. Each component
 gets only the keys its code uses (its settings' `secrets_used`; tests/deploy checks
-the two agree): the contact-field key only reaches customers, the blind-index key
+the two agree): the contact-field and audit-chain keys only reach customers, the blind-index key
 customers and attendance (call logs match phone numbers). In the dev environment
 the crypto keys may be missing (the code then uses its dev keys); in production a
 missing key keeps the pod from starting. Pass "objectStore" true to include the S3
@@ -87,6 +87,7 @@ credentials.
 {{- $refs := list (list "SALESGUARD_INTERNAL_SECRET" $secret $keys.internalSecret $optional) }}
 {{- if eq .name "customers" }}
 {{- $refs = append $refs (list "SALESGUARD_FIELD_ENCRYPTION_KEY" $secret $keys.fieldEncryptionKey $optional) }}
+{{- $refs = append $refs (list "SALESGUARD_AUDIT_CHAIN_KEY" $secret $keys.auditChainKey $optional) }}
 {{- end }}
 {{- if has .name (list "customers" "attendance") }}
 {{- $refs = append $refs (list "SALESGUARD_BLIND_INDEX_KEY" $secret $keys.blindIndexKey $optional) }}

@@ -1,4 +1,5 @@
-"""Field encryption at rest (AES-256-GCM) and blind indexes (HMAC-SHA256) for lookups.
+"""Field encryption at rest (AES-256-GCM), blind indexes (HMAC-SHA256) for lookups, and
+keyrings of HMAC keys that can be rotated.
 
 A ciphertext is ``version || nonce || ciphertext+tag``; the associated data
 binds it to its field and row, so a value copied into another row or field
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -54,3 +56,40 @@ class BlindIndex:
         """Hex HMAC of a normalised value; ``kind`` separates phone from email etc."""
         message = f"{kind}\x00{normalised_value}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+class HmacKeyring:
+    """HMAC-SHA256 keys named by a fingerprint: the first signs, every one verifies.
+
+    Rotating a key means putting the new one first and keeping the old ones after it,
+    so what they signed still verifies. A key's ID is a keyed fingerprint, not the key:
+    storing it next to a digest says which key made it and reveals nothing.
+    """
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise ValueError("a keyring needs at least one key")
+        if any(len(key) != 32 for key in keys):
+            raise ValueError("HMAC-SHA256 keys are 32 bytes")
+        self._keys = {self.key_id(key): key for key in reversed(keys)}
+        self.current_id = self.key_id(keys[0])
+
+    @staticmethod
+    def key_id(key: bytes) -> str:
+        return hmac.new(key, b"salesguard key id", hashlib.sha256).hexdigest()[:16]
+
+    def knows(self, key_id: str) -> bool:
+        return key_id in self._keys
+
+    def sign(self, message: bytes) -> str:
+        """Hex HMAC of ``message`` with the current key (its ID is :attr:`current_id`)."""
+        return hmac.new(self._keys[self.current_id], message, hashlib.sha256).hexdigest()
+
+    def digest(self, key_id: str, message: bytes) -> str | None:
+        """Hex HMAC of ``message`` with the key ``key_id``; None when no such key is held."""
+        key = self._keys.get(key_id)
+        return None if key is None else hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    def verify(self, key_id: str, message: bytes, digest: str) -> bool:
+        expected = self.digest(key_id, message)
+        return expected is not None and hmac.compare_digest(expected, digest)

@@ -18,7 +18,10 @@ Objects are evidence and records: a write never replaces an existing object.
 Where the S3 server supports it the bucket has object locking, which makes it
 versioned: :meth:`ObjectStore.stat` reports the version a reader saw, and
 ``get``/``download_url`` of that version return those bytes whatever is
-written to the key later. A check-in records the version it verified.
+written to the key later. A check-in records the version it verified. A write may
+also ask the store to keep the object undeletable for a while (``retain_until``: S3
+object lock in COMPLIANCE mode, which not even the bucket's owner can lift), where
+the bucket has object locking.
 
 Exports (``ONE_TIME_PREFIXES``) are the exception to signed GET URLs: they leave
 only through a one-time download (:mod:`salesguard.downloads`), so neither store
@@ -69,6 +72,8 @@ class ObjectInfo:
     etag: str = ""
     # The version this information describes; None when the store keeps no versions.
     version_id: str | None = None
+    # Until when the store refuses to delete this version; None when nothing holds it.
+    retained_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,21 @@ class PresignedUpload:
 class ObjectStore(Protocol):
     async def ensure_bucket(self) -> None: ...
 
-    async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        """Store a new object; Conflict when the key is taken."""
+    async def put(
+        self, key: str, data: bytes, content_type: str, *, retain_until: datetime | None = None
+    ) -> ObjectInfo:
+        """Store a new object; Conflict when the key is taken.
+
+        ``retain_until``: keep it undeletable until then where the store can (the
+        returned ``retained_until`` says whether it did).
+        """
+        ...
+
+    async def list_keys(
+        self, folder: str, *, start_after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        """Keys of the objects directly in ``folder`` (``"name/"``), in key order, after
+        ``start_after`` when given, at most ``limit``."""
         ...
 
     async def stat(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
@@ -154,6 +172,13 @@ def _check_signable(key: str) -> str:
     if is_one_time(key):
         raise Forbidden(f"object {key} is downloaded once, through /downloads, never by a URL")
     return key
+
+
+def check_folder(folder: str) -> str:
+    """A folder is a key prefix ending in '/': keys directly under it are listed."""
+    if not folder.endswith("/"):
+        raise InvalidInput("folder", "a folder ends with '/'")
+    return check_key(folder.removesuffix("/")) + "/"
 
 
 def upload_headers(content_type: str, size_bytes: int) -> dict[str, str]:
@@ -312,6 +337,8 @@ class S3ObjectStore:
         self._region = region
         self._access_key = access_key
         self._secret_key = secret_key
+        # Whether the bucket has object locking; found out once, when first needed.
+        self._object_lock: bool | None = None
 
     async def ensure_bucket(self) -> None:
         """Create the bucket with object locking (hence versioned) where the server can."""
@@ -330,9 +357,11 @@ class S3ObjectStore:
                         self.bucket,
                         status,
                     )
+                self._object_lock = self._has_object_lock()
                 return
             try:
                 self._client.make_bucket(self.bucket, object_lock=True)
+                self._object_lock = self._has_object_lock()
                 return
             except S3Error as error:
                 if error.code in _BUCKET_EXISTS:
@@ -349,8 +378,40 @@ class S3ObjectStore:
             except S3Error as error:
                 if error.code not in _BUCKET_EXISTS:
                     raise
+            self._object_lock = self._has_object_lock()
 
         await asyncio.to_thread(_ensure)
+
+    def _has_object_lock(self) -> bool:
+        """Whether the bucket has object locking (so a version can be retained)."""
+        from minio.error import S3Error
+
+        try:
+            self._client.get_object_lock_config(self.bucket)
+        except S3Error as error:
+            log.warning(
+                "bucket %s has no object locking (%s): objects to be retained are protected "
+                "by If-None-Match only, and can be deleted",
+                self.bucket,
+                error.code,
+            )
+            return False
+        return True
+
+    async def _retention_headers(self, data: bytes, retain_until: datetime) -> dict[str, str]:
+        """The headers of a write that object-locks the new version, where the bucket can."""
+        if self._object_lock is None:
+            self._object_lock = await asyncio.to_thread(self._has_object_lock)
+        if not self._object_lock:
+            return {}
+        return {
+            "x-amz-object-lock-mode": "COMPLIANCE",
+            "x-amz-object-lock-retain-until-date": _iso_seconds(retain_until),
+            # S3 requires the body's MD5 on a write with a retention period.
+            "Content-MD5": base64.b64encode(
+                hashlib.md5(data, usedforsecurity=False).digest()
+            ).decode(),
+        }
 
     def _presign(
         self,
@@ -375,10 +436,18 @@ class S3ObjectStore:
             now=now,
         )
 
-    async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        """One PUT with ``If-None-Match: *``: the server refuses a taken key atomically."""
+    async def put(
+        self, key: str, data: bytes, content_type: str, *, retain_until: datetime | None = None
+    ) -> ObjectInfo:
+        """One PUT with ``If-None-Match: *``: the server refuses a taken key atomically.
+
+        With ``retain_until`` and a bucket with object locking, the same PUT locks the
+        new version in COMPLIANCE mode: nobody deletes it or shortens that before then.
+        """
         key = check_key(key)
         headers = upload_headers(content_type, len(data))
+        if retain_until is not None:
+            headers |= await self._retention_headers(data, retain_until)
         url = self._presign("PUT", key, timedelta(minutes=5), headers)
 
         def _send() -> tuple[str, str | None]:
@@ -396,7 +465,34 @@ class S3ObjectStore:
                 raise RuntimeError(f"S3 PUT {key} failed: HTTP {error.code} {body}") from None
 
         etag, version = await asyncio.to_thread(_send)
-        return ObjectInfo(key, len(data), content_type, etag, _version(version))
+        retained = (
+            retain_until.replace(microsecond=0)
+            if "x-amz-object-lock-mode" in headers and retain_until is not None
+            else None
+        )
+        return ObjectInfo(key, len(data), content_type, etag, _version(version), retained)
+
+    async def list_keys(
+        self, folder: str, *, start_after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        folder = check_folder(folder)
+
+        def _list() -> list[str]:
+            keys: list[str] = []
+            if limit <= 0:
+                return keys
+            # Pages are fetched as the loop goes: stopping early saves the later ones.
+            for item in self._client.list_objects(
+                self.bucket, prefix=folder, start_after=start_after
+            ):
+                if item.is_dir or item.object_name is None:
+                    continue
+                keys.append(item.object_name)
+                if len(keys) >= limit:
+                    break
+            return keys
+
+        return await asyncio.to_thread(_list)
 
     async def stat(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         from minio.error import S3Error
@@ -539,7 +635,11 @@ class LocalObjectStore:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+    async def put(
+        self, key: str, data: bytes, content_type: str, *, retain_until: datetime | None = None
+    ) -> ObjectInfo:
+        # A folder cannot lock a file against its owner: retain_until is not applied (the
+        # object is still never overwritten through this store).
         path = self._path(key)
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
 
@@ -561,6 +661,27 @@ class LocalObjectStore:
 
         await asyncio.to_thread(_write)
         return ObjectInfo(check_key(key), len(data), content_type, etag)
+
+    async def list_keys(
+        self, folder: str, *, start_after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        folder = check_folder(folder)
+        directory = self.root / folder
+
+        def _list() -> list[str]:
+            if not directory.is_dir():
+                return []
+            keys = sorted(
+                folder + entry.name
+                for entry in directory.iterdir()
+                # Not the sidecars, nor an upload still being written aside.
+                if entry.is_file()
+                and not entry.name.startswith(".")
+                and not entry.name.endswith(_RESERVED_SUFFIXES)
+            )
+            return [key for key in keys if start_after is None or key > start_after][:limit]
+
+        return await asyncio.to_thread(_list)
 
     async def stat(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         path = self._path(key)
@@ -652,6 +773,11 @@ class LocalObjectStore:
             headers,
             datetime.fromtimestamp(expires_at, UTC),
         )
+
+
+def _iso_seconds(moment: datetime) -> str:
+    """ISO 8601 in UTC to the second, as S3 headers take it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _write_meta(path: Path, content_type: str, etag: str) -> None:

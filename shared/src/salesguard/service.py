@@ -3,14 +3,16 @@
 A service package declares one :class:`GrpcServiceApp` (its entry point in the
 ``salesguard.services`` group) with its settings class, models' metadata,
 migrations folder and a function that builds its servicers from the
-:class:`Runtime`. Everything else lives here.
+:class:`Runtime`; optionally a hook that completes every runtime (a job's command
+builds one too) and background tasks that run while the process serves. Everything
+else lives here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -93,11 +95,16 @@ class Runtime(Generic[S]):
         await self.db.dispose()
 
 
+# A task the service process runs while it serves; cancelled when it stops.
+BackgroundTask = Callable[[Runtime[S]], Coroutine[Any, Any, None]]
+
+
 @dataclass
 class RunningService(Generic[S]):
     runtime: Runtime[S]
     server: GrpcServer
     scheduler: JobScheduler[S] | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -112,7 +119,11 @@ class RunningService(Generic[S]):
         await self.close()
 
     async def close(self) -> None:
-        """Stop the in-process jobs, then release the runtime."""
+        """Stop the background tasks and the in-process jobs, then release the runtime."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        self.background.clear()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.runtime.close()
@@ -129,6 +140,8 @@ class GrpcServiceApp(Generic[S]):
         servicers: Callable[[Runtime[S]], Sequence[Servicer]],
         on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None,
         jobs: Sequence[Job[S]] = (),
+        configure: Callable[[Runtime[S]], None] | None = None,
+        background: Sequence[BackgroundTask[S]] = (),
     ) -> None:
         self.name = name
         self.settings_class = settings_class
@@ -136,6 +149,8 @@ class GrpcServiceApp(Generic[S]):
         self.migrations_dir = migrations_dir
         self._servicers = servicers
         self._on_start = on_start
+        self._configure = configure
+        self.background = tuple(background)
         self.jobs = tuple(jobs)
         for job in self.jobs:
             if job.service != name:
@@ -155,13 +170,16 @@ class GrpcServiceApp(Generic[S]):
         policy = policy_client_from_settings(
             settings.opa_url, settings.policies_dir, settings.policy_timeout_seconds
         )
-        return Runtime(
+        runtime = Runtime(
             name=self.name,
             settings=settings,
             db=db,
             policy=policy,
             channels=ServiceChannels.from_settings(settings),
         )
+        if self._configure is not None:
+            self._configure(runtime)
+        return runtime
 
     async def migrate(self, settings: S) -> None:
         runtime_db = Database(settings.database_url_for(self.name))
@@ -208,7 +226,13 @@ class GrpcServiceApp(Generic[S]):
         if settings.jobs_enabled and self.jobs:
             scheduler = JobScheduler(runtime, self.jobs)
             scheduler.start()
-        return RunningService(runtime, server, scheduler)
+        background = [
+            asyncio.create_task(
+                task(runtime), name=f"{self.name}:{getattr(task, '__name__', 'task')}"
+            )
+            for task in self.background
+        ]
+        return RunningService(runtime, server, scheduler, background)
 
     def main(self) -> None:
         """Run as a process until SIGTERM (the container's entry point)."""

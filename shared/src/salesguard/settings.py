@@ -31,12 +31,16 @@ DEV_JWT_SECRET = "salesguard-dev-jwt-secret-do-not-use-in-production"  # noqa: S
 DEV_INTERNAL_SECRET = "salesguard-dev-internal-secret-do-not-use-in-production"  # noqa: S105
 DEV_FIELD_KEY = base64.b64encode(b"salesguard-dev-field-key-32bytes").decode()
 DEV_BLIND_INDEX_KEY = base64.b64encode(b"salesguard-dev-blind-index-key!!").decode()
+DEV_AUDIT_CHAIN_KEY = base64.b64encode(b"salesguard-dev-audit-chain-key!!").decode()
 DEV_SECRETS = {
     "jwt_secret": DEV_JWT_SECRET,
     "internal_secret": DEV_INTERNAL_SECRET,
     "field_encryption_key": DEV_FIELD_KEY,
     "blind_index_key": DEV_BLIND_INDEX_KEY,
+    "audit_chain_key": DEV_AUDIT_CHAIN_KEY,
 }
+# Secrets that hold a comma-separated list of keys (the first in use, the others retired).
+KEY_LISTS = frozenset({"audit_chain_key"})
 
 SERVICE_PORTS = {"customers": 50051, "attendance": 50052, "orders": 50053, "commissions": 50054}
 # Listening on these means every interface; a URL to such a process names loopback.
@@ -120,6 +124,10 @@ class Settings(BaseSettings):
     internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     field_encryption_key: SecretStr = SecretStr(DEV_FIELD_KEY)
     blind_index_key: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY)
+    # HMAC keys of the audit chain and its checkpoints (C7), base64 of 32 bytes each,
+    # comma-separated: the first signs, the others only verify what they signed before a
+    # rotation. Never stored in the database, so whoever can write it cannot re-chain it.
+    audit_chain_key: SecretStr = SecretStr(DEV_AUDIT_CHAIN_KEY)
 
     # Where the services are reached (<service>_address) and where they listen: on
     # grpc_host, at grpc_port when set (a container: one service per pod), else at the
@@ -189,7 +197,7 @@ class Settings(BaseSettings):
         if self.environment is Environment.PRODUCTION:
             for name in sorted(used):
                 value = getattr(self, name)
-                if value is not None and value.get_secret_value() == DEV_SECRETS[name]:
+                if value is not None and _holds(name, value.get_secret_value(), DEV_SECRETS[name]):
                     raise ValueError(
                         f"SALESGUARD_{name.upper()} still holds the dev default; "
                         "set a real secret in production"
@@ -201,6 +209,8 @@ class Settings(BaseSettings):
         for name in ("field_encryption_key", "blind_index_key"):
             if name in used:
                 _decode_key(name, getattr(self, name))
+        if "audit_chain_key" in used:
+            _ = self.audit_chain_keys  # each key decodes, or the message names the setting
         return self
 
     def database_url_for(self, service: str) -> str:
@@ -231,8 +241,21 @@ class Settings(BaseSettings):
         return _decode_key("blind_index_key", self.blind_index_key)
 
     @property
+    def audit_chain_keys(self) -> list[bytes]:
+        """The audit chain's keys, the one in use first."""
+        parts = self.audit_chain_key.get_secret_value().split(",")
+        return [_decode_key("audit_chain_key", SecretStr(part.strip())) for part in parts]
+
+    @property
     def uses_s3(self) -> bool:
         return self.s3_endpoint is not None
+
+
+def _holds(name: str, value: str, dev_value: str) -> bool:
+    """Whether a secret setting is, or for a list of keys includes, the dev value."""
+    if name in KEY_LISTS:
+        return dev_value in (part.strip() for part in value.split(","))
+    return value == dev_value
 
 
 def _decode_key(name: str, value: SecretStr) -> bytes:

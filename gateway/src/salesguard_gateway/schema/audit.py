@@ -40,7 +40,13 @@ class AuditEvent:
     reason: str | None
     trace_id: str | None
     prev_hash: str
-    hash: str
+    hash: str = strawberry.field(
+        description="HMAC-SHA256 of prevHash and the entry with the key keyId names; "
+        "plain SHA-256 for entries written before the chain was keyed (keyId null)."
+    )
+    key_id: str | None = strawberry.field(
+        description="Fingerprint of the key the hash was made with (never the key itself)."
+    )
     actor_id: strawberry.Private[str]
 
     @strawberry.field
@@ -62,6 +68,7 @@ def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
         trace_id=optional(message.trace_id),
         prev_hash=message.prev_hash,
         hash=message.hash,
+        key_id=optional(message.key_id),
         actor_id=message.actor_id,
     )
 
@@ -84,6 +91,12 @@ class AuditEventFilter:
         )
 
 
+@strawberry.type(description="A range of audit entries by seq, both ends included.")
+class AuditSeqRange:
+    first_seq: int
+    last_seq: int
+
+
 @strawberry.type
 class AuditChainVerification:
     intact: bool
@@ -93,6 +106,20 @@ class AuditChainVerification:
     )
     first_broken_id: strawberry.ID | None
     problem: str | None
+    missing_range: AuditSeqRange | None = strawberry.field(
+        description="Entries missing from the chain: a cut tail (a checkpoint outside the "
+        "database names entries the database no longer holds), or a gap in the seqs just "
+        "before firstBrokenSeq."
+    )
+    checkpoint_seq: int | None = strawberry.field(
+        description="The newest checkpoint of the chain's head the chain was compared with."
+    )
+    checkpoint_at: datetime | None = strawberry.field(
+        description="When that checkpoint was written to the object store."
+    )
+    unkeyed_count: int = strawberry.field(
+        description="Entries hashed with plain SHA-256 before the chain was keyed."
+    )
 
 
 AuditEventConnection = Connection[AuditEvent]
@@ -132,4 +159,12 @@ class AuditQuery:
                 else None
             ),
             problem=optional(response.problem),
+            missing_range=(
+                AuditSeqRange(first_seq=response.missing_from_seq, last_seq=response.missing_to_seq)
+                if response.missing_from_seq
+                else None
+            ),
+            checkpoint_seq=response.checkpoint_seq or None,
+            checkpoint_at=from_timestamp(response.checkpoint_at),
+            unkeyed_count=response.unkeyed_count,
         )

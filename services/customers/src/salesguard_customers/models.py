@@ -134,7 +134,10 @@ class AuditEvent(Base):
     trace_id: Mapped[str] = mapped_column(String(32), default="")
     branch_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 with the key named by key_id; "" for the entries written before the
+    # chain was keyed, hashed with plain SHA-256 (only ever a prefix of the chain).
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32), server_default="")
 
     __table_args__ = (
         Index("ix_audit_events_actor_at", "actor_id", "at"),

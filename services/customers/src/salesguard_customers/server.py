@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from salesguard.crypto import BlindIndex, FieldCipher
+from salesguard.crypto import BlindIndex, FieldCipher, HmacKeyring
 from salesguard.customers.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -25,7 +25,8 @@ from salesguard.customers.v1 import (
 from salesguard.directory import DirectoryClient
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
-from salesguard_customers import SERVICE_NAME
+from salesguard_customers import SERVICE_NAME, audit
+from salesguard_customers.audit_checkpoints import AuditCheckpoints, write_checkpoints
 from salesguard_customers.contacts import ContactVault
 from salesguard_customers.exports import Exports
 from salesguard_customers.handover import Handover, HandoverServicer
@@ -60,7 +61,7 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
         ),
         Servicer(
             audit_pb2_grpc.add_AuditServiceServicer_to_server,
-            AuditServicer(registry),
+            AuditServicer(registry, AuditCheckpoints.of(runtime)),
             audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
         ),
         Servicer(
@@ -93,6 +94,11 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
     ]
 
 
+def configure(runtime: Runtime[CustomersSettings]) -> None:
+    """Every runtime (the server's, a job command's) appends audit entries with the key."""
+    audit.attach(runtime.db, HmacKeyring(runtime.settings.audit_chain_keys))
+
+
 async def prepare(runtime: Runtime[CustomersSettings]) -> None:
     await runtime.objects.ensure_bucket()
 
@@ -105,6 +111,8 @@ service = GrpcServiceApp(
     servicers=build_servicers,
     on_start=prepare,
     jobs=JOBS,
+    configure=configure,
+    background=(write_checkpoints,),
 )
 
 if __name__ == "__main__":

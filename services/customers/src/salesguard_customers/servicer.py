@@ -21,6 +21,7 @@ from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
 from salesguard.validation import page_size
 from salesguard_customers import audit
+from salesguard_customers.audit_checkpoints import AuditCheckpoints
 from salesguard_customers.exports import Exports
 from salesguard_customers.lookups import Lookups
 from salesguard_customers.models import AuditEvent
@@ -103,13 +104,15 @@ def audit_event_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
         branch_id=event.branch_id or "",
         prev_hash=event.prev_hash,
         hash=event.hash,
+        key_id=event.key_id,
     )
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, checkpoints: AuditCheckpoints) -> None:
         self._db = registry.db
         self._policy = registry.policy
+        self._checkpoints = checkpoints
 
     async def ListAuditEvents(
         self, request: audit_pb2.ListAuditEventsRequest, context: Context
@@ -135,13 +138,18 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.VerifyAuditChainRequest, context: Context
     ) -> audit_pb2.VerifyAuditChainResponse:
         (await self._policy.decide(current_principal(), "audit.verify")).require("audit.verify")
-        report = await audit.verify_chain(self._db)
+        report = await audit.verify_chain(self._db, self._checkpoints)
         return audit_pb2.VerifyAuditChainResponse(
             intact=report.intact,
             checked_count=report.checked_count,
             first_broken_seq=report.first_broken_seq or 0,
             first_broken_id=report.first_broken_id or "",
             problem=report.problem,
+            missing_from_seq=report.missing_from_seq or 0,
+            missing_to_seq=report.missing_to_seq or 0,
+            checkpoint_seq=report.checkpoint_seq or 0,
+            checkpoint_at=to_timestamp(report.checkpoint_at),
+            unkeyed_count=report.unkeyed_count,
         )
 
 

@@ -8,11 +8,15 @@ from pydantic import Field
 
 from salesguard.settings import Settings
 
+# SPEC C7 checkpoints the chain head at most 60 s after any entry; a check may take part
+# of that minute (the database query and the object store's write).
+AUDIT_CHECKPOINT_MAX_INTERVAL = 45.0
+
 
 class CustomersSettings(Settings):
-    # Contact fields are encrypted and indexed here.
+    # Contact fields are encrypted and indexed here, and the audit chain is keyed here.
     secrets_used: ClassVar[frozenset[str]] = frozenset(
-        {"internal_secret", "field_encryption_key", "blind_index_key"}
+        {"internal_secret", "field_encryption_key", "blind_index_key", "audit_chain_key"}
     )
     # Phones without a country code are read as numbers of this region (E.164).
     default_phone_region: str = "CN"
@@ -32,3 +36,12 @@ class CustomersSettings(Settings):
     neglect_days: int = Field(default=30, ge=1)
     pool_grace_days: int = Field(default=7, ge=0)
     pool_cooling_off_days: int = Field(default=30, ge=0)
+    # C7: how often the service looks for audit entries not yet checkpointed in the object
+    # store. An entry is checkpointed within this period plus one write: at most 60 s.
+    audit_checkpoint_interval_seconds: float = Field(
+        default=30.0, gt=0, le=AUDIT_CHECKPOINT_MAX_INTERVAL
+    )
+    # How long the object store keeps a checkpoint undeletable (S3 object lock, COMPLIANCE
+    # mode), where the bucket has object locking. Only the newest checkpoints matter: each
+    # covers the whole chain before it.
+    audit_checkpoint_retention_days: int = Field(default=365, ge=1, le=36_500)

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from salesguard.common.v1 import common_pb2 as salesguard_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#salesguard/customers/v1/audit.proto\x12\x17salesguard.customers.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\"\xbc\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x14\n\x0c\x63ustomer_ids\x18\x06 \x03(\t\x12\x0e\n\x06\x66ields\x18\x07 \x03(\t\x12\'\n\x06\x62\x65\x66ore\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x10\n\x08trace_id\x18\x0b \x01(\t\x12\x11\n\tbranch_id\x18\x0c \x01(\t\x12\x11\n\tprev_hash\x18\r \x01(\t\x12\x0c\n\x04hash\x18\x0e \x01(\t\"\x9c\x01\n\x10\x41uditEventFilter\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\t\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\x16ListAuditEventsRequest\x12\x39\n\x06\x66ilter\x18\x01 \x01(\x0b\x32).salesguard.customers.v1.AuditEventFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x92\x01\n\x17ListAuditEventsResponse\x12\x33\n\x06\x65vents\x18\x01 \x03(\x0b\x32#.salesguard.customers.v1.AuditEvent\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"\x19\n\x17VerifyAuditChainRequest\"\x85\x01\n\x18VerifyAuditChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x15\n\rchecked_count\x18\x02 \x01(\x03\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x03\x12\x17\n\x0f\x66irst_broken_id\x18\x04 \x01(\t\x12\x0f\n\x07problem\x18\x05 \x01(\t2\xfd\x01\n\x0c\x41uditService\x12t\n\x0fListAuditEvents\x12/.salesguard.customers.v1.ListAuditEventsRequest\x1a\x30.salesguard.customers.v1.ListAuditEventsResponse\x12w\n\x10VerifyAuditChain\x12\x30.salesguard.customers.v1.VerifyAuditChainRequest\x1a\x31.salesguard.customers.v1.VerifyAuditChainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#salesguard/customers/v1/audit.proto\x12\x17salesguard.customers.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\"\xcc\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x14\n\x0c\x63ustomer_ids\x18\x06 \x03(\t\x12\x0e\n\x06\x66ields\x18\x07 \x03(\t\x12\'\n\x06\x62\x65\x66ore\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x10\n\x08trace_id\x18\x0b \x01(\t\x12\x11\n\tbranch_id\x18\x0c \x01(\t\x12\x11\n\tprev_hash\x18\r \x01(\t\x12\x0c\n\x04hash\x18\x0e \x01(\t\x12\x0e\n\x06key_id\x18\x0f \x01(\t\"\x9c\x01\n\x10\x41uditEventFilter\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x63tions\x18\x03 \x03(\t\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x84\x01\n\x16ListAuditEventsRequest\x12\x39\n\x06\x66ilter\x18\x01 \x01(\x0b\x32).salesguard.customers.v1.AuditEventFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x92\x01\n\x17ListAuditEventsResponse\x12\x33\n\x06\x65vents\x18\x01 \x03(\x0b\x32#.salesguard.customers.v1.AuditEvent\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"\x19\n\x17VerifyAuditChainRequest\"\x99\x02\n\x18VerifyAuditChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x15\n\rchecked_count\x18\x02 \x01(\x03\x12\x18\n\x10\x66irst_broken_seq\x18\x03 \x01(\x03\x12\x17\n\x0f\x66irst_broken_id\x18\x04 \x01(\t\x12\x0f\n\x07problem\x18\x05 \x01(\t\x12\x18\n\x10missing_from_seq\x18\x06 \x01(\x03\x12\x16\n\x0emissing_to_seq\x18\x07 \x01(\x03\x12\x16\n\x0e\x63heckpoint_seq\x18\x08 \x01(\x03\x12\x31\n\rcheckpoint_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\runkeyed_count\x18\n \x01(\x03\x32\xfd\x01\n\x0c\x41uditService\x12t\n\x0fListAuditEvents\x12/.salesguard.customers.v1.ListAuditEventsRequest\x1a\x30.salesguard.customers.v1.ListAuditEventsResponse\x12w\n\x10VerifyAuditChain\x12\x30.salesguard.customers.v1.VerifyAuditChainRequest\x1a\x31.salesguard.customers.v1.VerifyAuditChainResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,17 +35,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesguard.customers.v1.aud
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUDITEVENT']._serialized_start=163
-  _globals['_AUDITEVENT']._serialized_end=479
-  _globals['_AUDITEVENTFILTER']._serialized_start=482
-  _globals['_AUDITEVENTFILTER']._serialized_end=638
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=641
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=773
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=776
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=922
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=924
-  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=949
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=952
-  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=1085
-  _globals['_AUDITSERVICE']._serialized_start=1088
-  _globals['_AUDITSERVICE']._serialized_end=1341
+  _globals['_AUDITEVENT']._serialized_end=495
+  _globals['_AUDITEVENTFILTER']._serialized_start=498
+  _globals['_AUDITEVENTFILTER']._serialized_end=654
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=657
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=789
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=792
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=938
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_start=940
+  _globals['_VERIFYAUDITCHAINREQUEST']._serialized_end=965
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_start=968
+  _globals['_VERIFYAUDITCHAINRESPONSE']._serialized_end=1249
+  _globals['_AUDITSERVICE']._serialized_start=1252
+  _globals['_AUDITSERVICE']._serialized_end=1505
 # @@protoc_insertion_point(module_scope)

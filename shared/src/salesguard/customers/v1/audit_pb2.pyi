@@ -41,6 +41,7 @@ class AuditEvent(_message.Message):
     BRANCH_ID_FIELD_NUMBER: _builtins.int
     PREV_HASH_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     seq: _builtins.int
     """Position in the chain, from 1."""
@@ -52,6 +53,10 @@ class AuditEvent(_message.Message):
     branch_id: _builtins.str
     prev_hash: _builtins.str
     hash: _builtins.str
+    """HMAC-SHA256, with the key key_id names, of prev_hash and the entry; plain SHA-256
+    for the entries written before the chain was keyed (key_id empty).
+    """
+    key_id: _builtins.str
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -81,10 +86,11 @@ class AuditEvent(_message.Message):
         branch_id: _builtins.str = ...,
         prev_hash: _builtins.str = ...,
         hash: _builtins.str = ...,
+        key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "at", b"at", "before", b"before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_id", b"actor_id", "after", b"after", "at", b"at", "before", b"before", "branch_id", b"branch_id", "customer_ids", b"customer_ids", "fields", b"fields", "hash", b"hash", "id", b"id", "prev_hash", b"prev_hash", "reason", b"reason", "seq", b"seq", "trace_id", b"trace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_id", b"actor_id", "after", b"after", "at", b"at", "before", b"before", "branch_id", b"branch_id", "customer_ids", b"customer_ids", "fields", b"fields", "hash", b"hash", "id", b"id", "key_id", b"key_id", "prev_hash", b"prev_hash", "reason", b"reason", "seq", b"seq", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -197,12 +203,28 @@ class VerifyAuditChainResponse(_message.Message):
     FIRST_BROKEN_SEQ_FIELD_NUMBER: _builtins.int
     FIRST_BROKEN_ID_FIELD_NUMBER: _builtins.int
     PROBLEM_FIELD_NUMBER: _builtins.int
+    MISSING_FROM_SEQ_FIELD_NUMBER: _builtins.int
+    MISSING_TO_SEQ_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_SEQ_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_AT_FIELD_NUMBER: _builtins.int
+    UNKEYED_COUNT_FIELD_NUMBER: _builtins.int
     intact: _builtins.bool
     checked_count: _builtins.int
     first_broken_seq: _builtins.int
     """The first entry whose hash does not match, when the chain is broken."""
     first_broken_id: _builtins.str
     problem: _builtins.str
+    missing_from_seq: _builtins.int
+    """Entries that a checkpoint outside the database names but the database no longer
+    holds, from..to inclusive; 0 when none are missing.
+    """
+    missing_to_seq: _builtins.int
+    checkpoint_seq: _builtins.int
+    """The newest valid checkpoint the chain was compared with; 0 when there is none yet."""
+    unkeyed_count: _builtins.int
+    """Entries hashed with plain SHA-256 before the chain was keyed (the chain's prefix)."""
+    @_builtins.property
+    def checkpoint_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -211,10 +233,15 @@ class VerifyAuditChainResponse(_message.Message):
         first_broken_seq: _builtins.int = ...,
         first_broken_id: _builtins.str = ...,
         problem: _builtins.str = ...,
+        missing_from_seq: _builtins.int = ...,
+        missing_to_seq: _builtins.int = ...,
+        checkpoint_seq: _builtins.int = ...,
+        checkpoint_at: _timestamp_pb2.Timestamp | None = ...,
+        unkeyed_count: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint_at", b"checkpoint_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checked_count", b"checked_count", "first_broken_id", b"first_broken_id", "first_broken_seq", b"first_broken_seq", "intact", b"intact", "problem", b"problem"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checked_count", b"checked_count", "checkpoint_at", b"checkpoint_at", "checkpoint_seq", b"checkpoint_seq", "first_broken_id", b"first_broken_id", "first_broken_seq", b"first_broken_seq", "intact", b"intact", "missing_from_seq", b"missing_from_seq", "missing_to_seq", b"missing_to_seq", "problem", b"problem", "unkeyed_count", b"unkeyed_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
