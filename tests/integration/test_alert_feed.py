@@ -126,7 +126,7 @@ async def listener_pids(suite: Suite, service: str) -> set[int]:
         rows = await session.execute(
             text(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+                "AND query = 'LISTEN \"salesguard_alerts\"' AND pid <> pg_backend_pid()"
             )
         )
         return {int(pid) for (pid,) in rows}

@@ -18,7 +18,6 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import new_id, utcnow
@@ -243,15 +242,21 @@ class Registry:
             first_contact_at=first_contact_at,
         )
 
-    async def _owner(self, principal: Principal, owner_id: str) -> Owner:
-        if not owner_id or owner_id == principal.id:
+    async def _owner(self, principal: Principal, owner_id: str, field: str = "owner_id") -> Owner:
+        """Who will own the customer (the caller unless named), active in the directory now.
+
+        Asked of the directory on every call, never a cache, the caller included: nothing
+        new is owned by an employee who is not active (SPEC §2, C6), even when a leaver's
+        principal still reaches the service signed. The caller: FORBIDDEN; someone named:
+        VALIDATION on ``field``.
+        """
+        owner_id = validation.text(field, owner_id, max_length=64) or principal.id
+        themselves = owner_id == principal.id
+        employee = await self.directory.require_active(
+            owner_id, field=None if themselves else field
+        )
+        if themselves:
             return Owner(principal.id, principal.team_id, principal.branch_id)
-        owner_id = validation.text("owner_id", owner_id, max_length=64)
-        # Current, not cached: an employee who just left (C6) must not receive customers.
-        self.directory.forget(owner_id)
-        employee = await self.directory.employee(owner_id)
-        if employee is None or employee.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
-            raise InvalidInput("owner_id", f"{owner_id} is not an active employee")
         return Owner(employee.id, employee.team_id or None, employee.branch_id or None)
 
     async def register(self, request: pb.RegisterCustomerRequest) -> pb.RegisterCustomerResponse:
@@ -788,6 +793,8 @@ class Registry:
                 "you may record follow-ups only on customers in your scope",
                 details={"reasons": ",".join(decision.reasons)},
             )
+        # The follow-up is credited to the caller: active in the directory now (SPEC §2).
+        await self.directory.require_active(principal.id)
 
         async def insert(session: AsyncSession) -> pb.RecordFollowUpResponse:
             follow_up = FollowUp(
@@ -865,6 +872,7 @@ class Registry:
         new_owner = await self._owner(
             principal,
             validation.text("new_owner_id", request.new_owner_id, required=True, max_length=64),
+            "new_owner_id",
         )
         decision = (await self.policy.decide(principal, "customers.reassign")).require(
             "customers.reassign"

@@ -322,6 +322,7 @@ class Orders:
         self.settings = runtime.settings
         self.customers = CustomerFacts(runtime.channels)
         self.zones = BranchZones(runtime.channels)
+        self.directory = runtime.directory
 
     async def read_decision(self, principal: Principal) -> Decision:
         return (await self.policy.decide(principal, "orders.read")).require("orders.read")
@@ -396,6 +397,8 @@ class Orders:
             "branch_id": principal.branch_id,
         }
         (await self.policy.decide(principal, "orders.submit", resource)).require("orders.submit")
+        # The order (and its commission) is credited to the submitter: active now (SPEC §2).
+        await self.directory.require_active(principal.id)
         earlier = await earlier_response(
             self.db,
             IdempotencyKey,
