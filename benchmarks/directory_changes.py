@@ -20,7 +20,8 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,17 @@ async def timed(rounds: int, *calls: Callable[[], Awaitable[Any]]) -> list[list[
     return samples
 
 
-def client_of(suite: Suite, **overrides: Any) -> httpx.AsyncClient:
+@asynccontextmanager
+async def gateway(suite: Suite, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """One more gateway replica over the suite's services, started and stopped as uvicorn would."""
     app = create_app(GatewaySettings(**{**suite.settings, **overrides}))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench"
+        ) as client,
+    ):
+        yield client
 
 
 async def measure(suite: Suite, rounds: int) -> None:
@@ -94,8 +103,10 @@ async def measure(suite: Suite, rounds: int) -> None:
         status = "SUSPENDED" if next(flips) % 2 == 0 else "ACTIVE"
         await admin(suite, UPSERT_EMPLOYEE, employee | {"status": status})
 
-    uncached = client_of(suite, principal_cache_seconds=0)
-    cached, not_cached = await timed(rounds, lambda: me_via(suite.client), lambda: me_via(uncached))
+    async with gateway(suite, principal_cache_seconds=0) as uncached:
+        cached, not_cached = await timed(
+            rounds, lambda: me_via(suite.client), lambda: me_via(uncached)
+        )
     (registering,) = await timed(max(rounds // 5, 20), register)
     (upserting,) = await timed(max(rounds // 10, 20), upsert)
     print(HEADER)
@@ -103,16 +114,14 @@ async def measure(suite: Suite, rounds: int) -> None:
     print(summary("{ me { id } }, not cached", not_cached))
     print(summary("registerCustomer (own)", registering))
     print(summary("upsertEmployee (status flip)", upserting))
-    await uncached.aclose()
     await admin(suite, UPSERT_EMPLOYEE, employee)
     print(f"  stale answers after a change: {await propagation(suite, employee)}")
 
 
 async def propagation(suite: Suite, employee: dict[str, Any]) -> str:
     """Seconds and requests a second replica still answered a suspended employee."""
-    replica = client_of(suite)
     headers = {"Authorization": f"Bearer {suite.token(employee['id'])}"}
-    try:
+    async with gateway(suite) as replica:
         for _ in range(3):
             assert (await replica.post("/graphql", json=ME, headers=headers)).status_code == 200
         await admin(suite, UPSERT_EMPLOYEE, employee | {"status": "SUSPENDED"})
@@ -125,8 +134,6 @@ async def propagation(suite: Suite, employee: dict[str, Any]) -> str:
             stale += 1
             await asyncio.sleep(0.01)
         return f"{stale} requests, still answered after {PROPAGATION_LIMIT_SECONDS:.0f} s"
-    finally:
-        await replica.aclose()
 
 
 async def main() -> None:

@@ -11,8 +11,11 @@ as the change that makes it stale commits. While the watch is not live (not yet
 open, broken, silent beyond its heartbeats, or just reopened) the cache is neither
 read nor filled: each request asks the directory, and fails closed when it is down.
 
-Writes do not rely on any cache: :meth:`DirectoryClient.require_active` asks the
-directory as it is now before a service gives an employee data.
+Writes check for themselves, in the service that stores the data: before a service
+makes an employee the owner of something or credits them with it,
+:meth:`DirectoryClient.require_active` (or the attendance service's own read) finds
+them active — through the same watched cache, so the check costs no call while the
+watch is live and an entry it holds has not changed.
 """
 
 from __future__ import annotations
@@ -294,14 +297,14 @@ class DirectoryClient:
     async def require_active(
         self, employee_id: str, *, field: str | None = None
     ) -> directory_pb2.Employee:
-        """The employee as the directory has them now, if active: what a write checks before
-        it makes an employee the owner of something or credits them with it.
+        """The employee, if active: what a write checks before it makes an employee the owner
+        of something or credits them with it (from the watched cache, see the module).
 
         Refused as FORBIDDEN when the employee acts for themselves (``field`` None), as a
         VALIDATION error on ``field`` when someone names them. A directory that cannot be
         asked fails the write (UNAVAILABLE), never lets it through.
         """
-        employee = (await self.current([employee_id])).get(employee_id)
+        employee = await self.employee(employee_id)
         if employee is None or employee.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
             raise not_active(employee_id, field)
         return employee

@@ -324,7 +324,7 @@ class CustomerPool:
             "customer_id", request.customer_id, required=True, max_length=32
         )
         decision = (await self.policy.decide(principal, "pool.claim")).require("pool.claim")
-        # The claimer becomes the owner: active in the directory now (SPEC §2).
+        # The claimer becomes the owner: active in the directory (SPEC §2).
         await self.registry.directory.require_active(principal.id)
         cap = await holding_cap(self.policy, principal)
 

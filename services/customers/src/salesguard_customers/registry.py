@@ -243,12 +243,12 @@ class Registry:
         )
 
     async def _owner(self, principal: Principal, owner_id: str, field: str = "owner_id") -> Owner:
-        """Who will own the customer (the caller unless named), active in the directory now.
+        """Who will own the customer (the caller unless named), active in the directory.
 
-        Asked of the directory on every call, never a cache, the caller included: nothing
-        new is owned by an employee who is not active (SPEC §2, C6), even when a leaver's
-        principal still reaches the service signed. The caller: FORBIDDEN; someone named:
-        VALIDATION on ``field``.
+        Checked for the caller too, not only for someone named: nothing new is owned by an
+        employee who is not active (SPEC §2, C6), even when a leaver's principal still
+        reaches the service signed. The caller: FORBIDDEN; someone named: VALIDATION on
+        ``field``.
         """
         owner_id = validation.text(field, owner_id, max_length=64) or principal.id
         themselves = owner_id == principal.id
@@ -793,7 +793,7 @@ class Registry:
                 "you may record follow-ups only on customers in your scope",
                 details={"reasons": ",".join(decision.reasons)},
             )
-        # The follow-up is credited to the caller: active in the directory now (SPEC §2).
+        # The follow-up is credited to the caller: active in the directory (SPEC §2).
         await self.directory.require_active(principal.id)
 
         async def insert(session: AsyncSession) -> pb.RecordFollowUpResponse:

@@ -397,7 +397,7 @@ class Orders:
             "branch_id": principal.branch_id,
         }
         (await self.policy.decide(principal, "orders.submit", resource)).require("orders.submit")
-        # The order (and its commission) is credited to the submitter: active now (SPEC §2).
+        # The order (and its commission) is credited to the submitter: active (SPEC §2).
         await self.directory.require_active(principal.id)
         earlier = await earlier_response(
             self.db,
