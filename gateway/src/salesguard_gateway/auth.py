@@ -6,7 +6,8 @@ gateway's own system principal. Answers, including refusals, are reused for
 ``principal_cache_seconds`` at most, and only while the gateway's watch of the
 directory's changes is live (:mod:`salesguard.directory`): a change of an
 employee's status, roles, team or branch, made through any replica, drops their
-entry in every replica before their next request; with the watch down every
+entry in every replica as it commits (upsertEmployee answers once the watches were
+sent it), so their next request meets it; with the watch down every
 request asks the directory (and fails closed, 503, when it is down too).
 Concurrent first requests of one employee share one call; a directory outage is
 not cached.
@@ -101,11 +102,6 @@ class Authenticator:
         self._pending: dict[str, tuple[int, asyncio.Future[Caller | AuthError]]] = {}
         # Verified tokens (signature checks cost ~0.1 ms): token -> (valid until, subject).
         self._tokens: OrderedDict[str, tuple[float, str]] = OrderedDict()
-
-    @property
-    def watching(self) -> bool:
-        """Whether cached principals are in use: the directory watch is live."""
-        return self._cache.watch.live
 
     async def close(self) -> None:
         """Stop watching the directory (the app's shutdown)."""

@@ -153,6 +153,11 @@ class ChangeFeed:
     def watcher_count(self) -> int:
         return len(self._watchers)
 
+    @property
+    def listener_name(self) -> str:
+        """The ``application_name`` of the feed's listening connection (PostgreSQL)."""
+        return f"salesguard feed {self._channel}"
+
     @contextlib.asynccontextmanager
     async def watch(self) -> AsyncIterator[Watcher]:
         """A watcher receiving every row committed from now on, until the block ends."""
@@ -224,7 +229,10 @@ class ChangeFeed:
 
     async def _listen_once(self, dsn: str) -> None:
         """LISTEN until the connection is lost (closed by the server, or a probe fails)."""
-        connection = await asyncpg.connect(dsn)
+        # Named, so the listener shows as such in pg_stat_activity.
+        connection = await asyncpg.connect(
+            dsn, server_settings={"application_name": self.listener_name}
+        )
         try:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection: lost.set())
