@@ -1,11 +1,10 @@
-"""The embedded profile's object store behind signed URLs: /objects/{key}."""
+"""The embedded profile's object store behind signed URLs: /objects/{key} (never an export)."""
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
-import io
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,10 +15,11 @@ import httpx
 import pytest
 
 from gateway.tests.conftest import StartSuite
-from salesguard.errors import Conflict, InvalidInput
+from salesguard.errors import Conflict, Forbidden, InvalidInput
 from salesguard.objectstore import LocalObjectStore, ObjectInfo, check_key
 from tests.harness import Suite
 from tests.org import Org, register
+from tests.support.exports import customer_export, download
 
 
 def path_of(url: str) -> str:
@@ -35,70 +35,67 @@ def store_of(suite: Suite) -> LocalObjectStore:
 
 
 @dataclass(frozen=True)
-class Export:
+class Stored:
     url: str
     key: str
-    sha256: str
-    codes: list[str]
+    data: bytes
 
 
 @pytest.fixture(scope="module")
-async def export(suite: Suite, org: Org) -> Export:
-    """A customer export run the way managers run one (C9): requested, approved, run."""
-    customers = [await register(suite, org.junior), await register(suite, org.senior)]
-    requested = (
-        await suite.gql(
-            """mutation($input: RequestCustomerExportInput!) {
-                 requestCustomerExport(input: $input) { exportRequest { id } } }""",
-            {"input": {"customerIds": [c["id"] for c in customers], "reason": "quarterly review"}},
-            as_=org.manager,
-        )
-    ).ok()["requestCustomerExport"]["exportRequest"]
-    (
-        await suite.gql(
-            """mutation($input: DecideExportRequestInput!) {
-                 decideExportRequest(input: $input) { exportRequest { status } } }""",
-            {"input": {"id": requested["id"], "approve": True}},
-            as_=org.manager_2,
-        )
-    ).ok()
-    ran = (
-        await suite.gql(
-            """mutation($id: ID!) { runCustomerExport(input: {id: $id}) {
-                 exportRequest { sha256 } downloadUrl } }""",
-            {"id": requested["id"]},
-            as_=org.manager,
-        )
-    ).ok()["runCustomerExport"]
-    url = ran["downloadUrl"]
-    key = urlsplit(url).path.removeprefix("/objects/")
-    return Export(url, key, ran["exportRequest"]["sha256"], sorted(c["code"] for c in customers))
-
-
-async def test_download_with_a_good_signature(suite: Suite, export: Export) -> None:
-    response = await suite.client.get(path_of(export.url))
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
-    assert hashlib.sha256(response.content).hexdigest() == export.sha256
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert sorted(row["code"] for row in rows) == export.codes
-
-
-async def test_expired_tampered_and_missing(suite: Suite, export: Export) -> None:
+async def stored(suite: Suite) -> Stored:
+    """A photo in the customers service's folder, and a GET URL that service signed."""
     store = store_of(suite)
-    expired = await store.download_url(export.key, timedelta(seconds=-1))
+    key = f"photos/{uuid.uuid4().hex}/evidence.jpg"
+    data = b"\xff\xd8 a photo of a shop front"
+    await store.put(key, data, "image/jpeg")
+    return Stored(await store.download_url(key, timedelta(minutes=5)), key, data)
+
+
+async def test_download_with_a_good_signature(suite: Suite, stored: Stored) -> None:
+    response = await suite.client.get(path_of(stored.url))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.content == stored.data
+    assert "no-store" in response.headers["cache-control"]
+
+
+async def test_expired_tampered_and_missing(suite: Suite, stored: Stored) -> None:
+    store = store_of(suite)
+    expired = await store.download_url(stored.key, timedelta(seconds=-1))
     assert (await suite.client.get(path_of(expired))).status_code == 403
-    good = path_of(export.url)
-    other_key = good.replace(".csv", "-other.csv")
+    good = path_of(stored.url)
+    other_key = good.replace(".jpg", "-other.jpg")
     response = await suite.client.get(other_key)
     assert response.status_code == 403
     assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await suite.client.get(good.replace("signature=", "signature=A"))).status_code == 403
-    assert (await suite.client.get(f"/objects/{export.key}")).status_code == 403
-    missing = await store.download_url("exports/none.csv", timedelta(minutes=5))
+    assert (await suite.client.get(f"/objects/{stored.key}")).status_code == 403
+    missing = await store.download_url("photos/none.jpg", timedelta(minutes=5))
     response = await suite.client.get(path_of(missing))
     assert response.status_code == 404
     assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_an_export_is_never_served_by_a_signed_url(suite: Suite, org: Org) -> None:
+    """Exports leave once, through /downloads (tests/adversarial/test_item03_download_once.py)."""
+    customer = await register(suite, org.junior)
+    export = await customer_export(suite, org.manager, org.manager_2, [customer["id"]])
+    store = store_of(suite)
+    (key,) = [
+        str(path.relative_to(store.root))
+        for path in (store.root / "exports" / export.id).glob("*.csv")
+    ]
+    with pytest.raises(Forbidden):
+        await store.download_url(key, timedelta(minutes=5))
+    # Even signed by hand, as a URL minted before the rule was: refused.
+    expires_at = int(datetime.now(UTC).timestamp()) + 300
+    signature = store.sign("GET", key, expires_at)
+    response = await suite.client.get(f"/objects/{key}?expires={expires_at}&signature={signature}")
+    assert response.status_code == 403
+    assert code_of(response) == "FORBIDDEN"
+    downloaded = await download(suite, export.url, as_=org.manager)
+    assert downloaded.status_code == 200
+    assert hashlib.sha256(downloaded.content).hexdigest() == export.sha256
 
 
 def code_of(response: httpx.Response) -> str:

@@ -298,10 +298,13 @@ async def test_submission_is_idempotent_on_its_key(suite: Suite, shop: Shop) -> 
 
 async def test_an_order_for_someone_elses_customer_is_flagged(suite: Suite, shop: Shop) -> None:
     org = shop.org
-    order = await submit(suite, org.junior_mate, shop.customer["id"])
+    # A senior reads (so orders for) the team's customers; a junior only their own.
+    order = await submit(suite, org.senior, shop.customer["id"])
     assert order["flags"] == ["ATTRIBUTION_MISMATCH"]
     assert order["owner"] == {"id": org.junior}
-    assert order["submittedBy"] == {"id": org.junior_mate}
+    assert order["submittedBy"] == {"id": org.senior}
+    refused = await submit_result(suite, org.junior_mate, shop.customer["id"])
+    assert refused.codes == ["NOT_FOUND"]
 
 
 # --- approvals (O2) ------------------------------------------------------------------------
@@ -499,9 +502,10 @@ async def test_a_malformed_decimal_is_refused_before_the_service(suite: Suite, s
     assert rpc_calls(result) == {}
 
 
-async def test_an_unknown_customer_is_validation(suite: Suite, shop: Shop) -> None:
+async def test_an_unknown_customer_is_not_found(suite: Suite, shop: Shop) -> None:
+    # The same answer as for a customer the submitter may not read (issue 11 item 8).
     result = await submit_result(suite, shop.org.junior, "no-such-customer")
-    assert result.codes == ["VALIDATION"]
+    assert result.codes == ["NOT_FOUND"]
     assert result.errors[0]["extensions"]["field"] == "customer_id"
 
 
@@ -803,8 +807,8 @@ async def test_shipments_and_transitions(suite: Suite) -> None:
 async def test_alerts_link_to_their_order(suite: Suite) -> None:
     org = await make_org(suite)
     customer = await register(suite, org.junior)
-    # The teammate takes the junior's customer (O3: ATTRIBUTION_MISMATCH).
-    order = await submit(suite, org.junior_mate, customer["id"])
+    # The senior of the team takes the junior's customer (O3: ATTRIBUTION_MISMATCH).
+    order = await submit(suite, org.senior, customer["id"])
     data = (await suite.gql(ALERTS_OF_ORDER, {"orderId": order["id"]}, as_=org.manager)).ok()
     nodes = [edge["node"] for edge in data["alerts"]["edges"]]
     assert [(node["kind"], node["source"]) for node in nodes] == [
@@ -813,7 +817,7 @@ async def test_alerts_link_to_their_order(suite: Suite) -> None:
     [node] = nodes
     assert node["orderId"] == order["id"]
     assert node["order"] == {"id": order["id"], "code": order["code"], "status": "SUBMITTED"}
-    assert node["employee"] == {"id": org.junior_mate}
+    assert node["employee"] == {"id": org.senior}
     assert node["customer"] == {"id": customer["id"]}
 
 

@@ -356,13 +356,23 @@ async def test_a_page_of_check_ins_batches_its_links(suite: Suite) -> None:
 
 async def test_a_linked_customer_the_caller_may_not_see_reads_as_null(suite: Suite) -> None:
     org = await make_org(suite)
-    teammates = await register(suite, org.junior_mate, location={"lat": SITE[0], "lng": SITE[1]})
-    made = await check_in(suite, org.junior, customerId=teammates["id"])
-    assert made["customer"] is None  # the junior does not see the teammate's customer
-    assert made["employee"] == {"id": org.junior}
-    query = "query($id: ID!) { checkIn(id: $id) { customer { id } } }"
+    customer = await register(suite, org.junior, location={"lat": SITE[0], "lng": SITE[1]})
+    made = await check_in(suite, org.junior, customerId=customer["id"])
+    assert made["customer"] == {"id": customer["id"]}
+    # The customer goes to a teammate: the junior no longer sees it on their own visit.
+    reassign = """
+    mutation($input: ReassignCustomersInput!) { reassignCustomers(input: $input) { customers { id } } }
+    """
+    values = {"customerIds": [customer["id"]], "newOwnerId": org.junior_mate, "reason": "cover"}
+    (await suite.gql(reassign, {"input": values}, as_=org.manager)).ok()
+    query = "query($id: ID!) { checkIn(id: $id) { customer { id } employee { id } } }"
+    own_view = (await suite.gql(query, {"id": made["id"]}, as_=org.junior)).ok()["checkIn"]
+    assert own_view == {"customer": None, "employee": {"id": org.junior}}
     seen = (await suite.gql(query, {"id": made["id"]}, as_=org.manager)).ok()
-    assert seen["checkIn"]["customer"] == {"id": teammates["id"]}
+    assert seen["checkIn"]["customer"] == {"id": customer["id"]}
+    # Linking a visit to a customer one may not read is refused (issue 11 item 8).
+    linked = await suite.gql(CHECK_IN, {"input": visit(customerId=customer["id"])}, as_=org.junior)
+    assert linked.codes == ["NOT_FOUND"]
 
 
 async def test_filters_by_verdict_and_reason(suite: Suite) -> None:

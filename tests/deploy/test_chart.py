@@ -323,16 +323,30 @@ def test_autoscalers_and_budgets_target_their_deployment() -> None:
         assert len(selected) == 1, pdb["metadata"]["name"]
 
 
-def test_the_ingress_sends_graphql_to_the_gateway() -> None:
+def test_the_ingress_sends_graphql_and_downloads_to_the_gateway() -> None:
     rendered = render(PRODUCTION_VALUES)
     (ingress,) = rendered.of_kind("Ingress")
     (rule,) = ingress["spec"]["rules"]
-    (path,) = rule["http"]["paths"]
-    assert path["path"] == "/graphql"
-    backend = path["backend"]["service"]
-    gateway = rendered.get("Service", backend["name"])
-    assert backend["port"]["name"] in {p["name"] for p in gateway["spec"]["ports"]}
+    paths = rule["http"]["paths"]
+    assert [path["path"] for path in paths] == ["/graphql", "/downloads"]
+    for path in paths:
+        backend = path["backend"]["service"]
+        gateway = rendered.get("Service", backend["name"])
+        assert backend["port"]["name"] in {p["name"] for p in gateway["spec"]["ports"]}
     assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
+    # Export download links point at the Ingress's host.
+    for component in (*SERVICES, "gateway"):
+        config = rendered.get("ConfigMap", resource_name(component))["data"]
+        assert config["SALESGUARD_PUBLIC_URL"] == f"https://{rule['host']}"
+
+
+def test_public_url_is_set_or_left_to_the_default() -> None:
+    config = render(set_values={"publicUrl": "https://api.example.com/"}).get(
+        "ConfigMap", resource_name("customers")
+    )["data"]
+    assert config["SALESGUARD_PUBLIC_URL"] == "https://api.example.com"
+    default = render().get("ConfigMap", resource_name("commissions"))["data"]
+    assert "SALESGUARD_PUBLIC_URL" not in default  # the code's default: a port-forward
 
 
 def test_an_httproute_can_expose_the_gateway_instead() -> None:
@@ -347,6 +361,11 @@ def test_an_httproute_can_expose_the_gateway_instead() -> None:
     (route,) = rendered.of_kind("HTTPRoute")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     (rule,) = route["spec"]["rules"]
+    assert [match["path"]["value"] for match in rule["matches"]] == ["/graphql", "/downloads"]
+    assert (
+        rendered.get("ConfigMap", resource_name("customers"))["data"]["SALESGUARD_PUBLIC_URL"]
+        == "https://salesguard.example.com"
+    )
     (backend,) = rule["backendRefs"]
     gateway = rendered.get("Service", backend["name"])
     assert backend["port"] == gateway["spec"]["ports"][0]["port"]

@@ -10,7 +10,6 @@ Payments are dated in the previous month of the branch (Asia/Shanghai), the test
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -19,12 +18,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from salesguard.commissions.v1 import commissions_pb2 as pb
 from salesguard.commissions.v1 import commissions_pb2_grpc
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
+from salesguard.csvsafe import read_rows
 from salesguard.customers.v1 import customers_pb2
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
@@ -33,6 +32,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
+from tests.support.exports import download as download_once
 
 pytestmark = pytest.mark.integration
 
@@ -608,9 +608,9 @@ async def test_a_reversal_in_the_locked_month_itself_claws_back_in_the_next_peri
 # -- M5: determinism -----------------------------------------------------------------------------
 
 
-async def download(url: str) -> bytes:
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
-        response = await http.get(url)
+async def download(suite: Suite, url: str, employee: Principal) -> bytes:
+    """A payroll export's one-time download, fetched by the employee who exported it."""
+    response = await download_once(suite, url, as_=employee.id)
     assert response.status_code == 200, response.text
     return response.content
 
@@ -632,12 +632,12 @@ async def test_two_runs_give_byte_identical_exports(
     await refused(client.export(people.finance, branch), ErrorCode.FAILED_PRECONDITION)
     await client.run(people.finance, branch)
     first = await client.export(people.finance, branch)
-    first_bytes = await download(first.download_url)
+    first_bytes = await download(suite, first.download_url, people.finance)
     first_statement = await client.statement(people.finance, people.junior.id)
 
     (summary,) = await client.run(people.finance, branch)
     second = await client.export(people.finance, branch)
-    second_bytes = await download(second.download_url)
+    second_bytes = await download(suite, second.download_url, people.finance)
     assert second_bytes == first_bytes
     assert second.sha256 == first.sha256 == hashlib.sha256(first_bytes).hexdigest()
     assert second.row_count == first.row_count == 3 == summary.lines
@@ -654,7 +654,7 @@ async def test_two_runs_give_byte_identical_exports(
     assert {row.split(",")[4] for row in rows} == {people.org.team_a, people.org.team_b}
     # Each line's row carries the amounts its statement shows.
     columns = header.split(",")
-    by_id = {row[0]: dict(zip(columns, row, strict=True)) for row in csv.reader(rows)}
+    by_id = {row[0]: dict(zip(columns, row, strict=True)) for row in read_rows(rows)}
     assert first_statement.lines
     for line in first_statement.lines:
         row = by_id[line.id]
@@ -824,10 +824,8 @@ async def test_the_embedded_profile_runs_locks_and_exports(embedded_suite: Suite
         exported = await client.export(people.finance, branch)
         again = await client.export(people.finance, branch)
         assert exported.sha256 == again.sha256 and exported.row_count == 3
-        url = httpx.URL(exported.download_url)
-        response = await embedded_suite.client.get(url.raw_path.decode())
-        assert response.status_code == 200
-        assert hashlib.sha256(response.content).hexdigest() == exported.sha256
+        content = await download(embedded_suite, exported.download_url, people.finance)
+        assert hashlib.sha256(content).hexdigest() == exported.sha256
     finally:
         await client.channels.close()
 

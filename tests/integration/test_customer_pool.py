@@ -300,16 +300,33 @@ async def test_a_contact_detail_shared_by_many_stops_blocking_but_is_reported(
     thresholds = await suite.running["customers"].runtime.policy.thresholds()
     reps_needed = int(thresholds["shared_contact"]["distinct_reps"])
     assert reps_needed == 3
+    assert int(thresholds["shared_contact"]["distinct_branches"]) == 2
     # The owner retrying and one rep retrying count once each (the owner not at all).
     for rep in (org.junior, org.junior_mate, org.junior_mate, org.junior_b):
         assert (await register_phone(suite, rep, switchboard)).codes == ["DUPLICATE_CUSTOMER"]
     assert await shared_alerts(suite, org) == []
-    # The third different rep is refused too, and the number becomes a shared one.
+    # A third different rep of the same branch: one team cannot share a number
+    # (issue 11 item 11).
     assert (await register_phone(suite, org.senior, switchboard)).codes == ["DUPLICATE_CUSTOMER"]
+    assert await shared_alerts(suite, org) == []
+    # A rep of a second branch is refused too, and the number becomes a shared one.
+    elsewhere = unique("rep-bj")
+    await admin(
+        suite,
+        UPSERT_EMPLOYEE,
+        {
+            "id": elsewhere,
+            "name": "钱多多",
+            "roles": ["SALES_JUNIOR"],
+            "branchId": org.other_branch,
+            "status": "ACTIVE",
+        },
+    )
+    assert (await register_phone(suite, elsewhere, switchboard)).codes == ["DUPLICATE_CUSTOMER"]
     [alert] = await shared_alerts(suite, org)
     assert alert["customer"]["id"] == first["id"]
     assert alert["evidence"]["criterion"] == "phone"
-    assert alert["evidence"]["rep_count"] == 3
+    assert (alert["evidence"]["rep_count"], alert["evidence"]["branch_count"]) == (4, 2)
     assert "****" in alert["evidence"]["value"]
 
     # From now on the number blocks nobody, and the registration says so.

@@ -378,6 +378,10 @@ RISK = "query($id: ID!) { employeeRisk(employeeId: $id) { score } }"
 async def test_bad_input_to_the_new_fields_is_a_typed_validation_error(suite: Suite) -> None:
     org = await make_org(suite)
     too_long = "x" * 100
+    # A note is judged once the caller may decide the alert (issue 11 item 12).
+    decidable = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+    )
     cases: list[tuple[str, str, dict[str, Any], str]] = [
         (ALERT_IDS, org.hr, {"filter": {"employeeId": too_long}}, "filter.employee_id"),
         (ALERT_IDS, org.hr, {"filter": {"customerId": too_long}}, "filter.customer_id"),
@@ -403,7 +407,7 @@ async def test_bad_input_to_the_new_fields_is_a_typed_validation_error(suite: Su
         (
             UPDATE_ALERT,
             org.hr,
-            {"input": {"id": "orders:a1", "status": "DISMISSED", "note": "n" * 5000}},
+            {"input": {"id": f"orders:{decidable}", "status": "DISMISSED", "note": "n" * 5000}},
             "note",
         ),
     ]

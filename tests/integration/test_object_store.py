@@ -12,6 +12,7 @@ import io
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,8 +22,8 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3 import HTTPResponse
 
-from salesguard.errors import Conflict, NotFound
-from salesguard.objectstore import PresignedUpload, S3ObjectStore, presign_v4
+from salesguard.errors import Conflict, Forbidden, NotFound
+from salesguard.objectstore import LocalObjectStore, PresignedUpload, S3ObjectStore, presign_v4
 from tests.support.servers import S3Server
 
 pytestmark = pytest.mark.integration
@@ -289,3 +290,24 @@ async def test_missing_objects_and_versions(store: S3ObjectStore) -> None:
         await store.get("photos/e3/p.jpg", version_id="0" * 32)
     response = await fetch(await store.download_url("photos/none.jpg", timedelta(minutes=1)))
     assert response.status_code == 404
+
+
+# -- one-time objects (exports) ---------------------------------------------------------------
+
+
+async def test_stream_and_no_signed_url_for_exports_on_both_stores(
+    store: S3ObjectStore, tmp_path: Path
+) -> None:
+    data = bytes(range(256)) * 2500  # 640,000 bytes: two full chunks and a short one
+    local = LocalObjectStore(tmp_path, "http://gateway.test", b"k" * 32)
+    for each in (store, local):
+        await each.put("exports/s1/e.csv", data, "text/csv; charset=utf-8")
+        chunks = [chunk async for chunk in each.stream("exports/s1/e.csv", 256 * 1024)]
+        assert [len(chunk) for chunk in chunks] == [262144, 262144, 115712]
+        assert b"".join(chunks) == data
+        with pytest.raises(NotFound):
+            _ = [chunk async for chunk in each.stream("exports/s1/none.csv", 1024)]
+        # Exports leave once, through salesguard.downloads: never by a signed URL.
+        for key in ("exports/s1/e.csv", "commissions/exports/2026-01/b/d.csv"):
+            with pytest.raises(Forbidden):
+                await each.download_url(key, timedelta(minutes=5))

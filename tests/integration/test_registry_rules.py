@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
+from salesguard.csvsafe import read_rows
 from tests.harness import Suite, unique
 from tests.org import make_org, new_phone, register, register_result
+from tests.support.exports import download as download_export
 
 pytestmark = pytest.mark.integration
 
@@ -189,13 +189,18 @@ async def test_export_needs_another_managers_approval_and_downloads_a_verified_c
     ran = (await suite.gql(RUN, {"id": request["id"]}, as_=org.manager)).ok()["runCustomerExport"]
     assert ran["exportRequest"]["status"] == "COMPLETED"
     assert ran["exportRequest"]["rowCount"] == 2
-    async with httpx.AsyncClient() as http:
-        download = await http.get(ran["downloadUrl"])
+    # Downloaded once, by the requester, with their own bearer token (tests/adversarial
+    # item 3 attacks the rest).
+    download = await download_export(suite, ran["downloadUrl"], as_=org.manager)
     assert download.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() == ran["exportRequest"]["sha256"]
-    rows = list(csv.DictReader(io.StringIO(download.content.decode())))
-    assert sorted(r["code"] for r in rows) == sorted(c["code"] for c in customers)
-    assert {r["phone"] for r in rows} == {c["phone"] for c in customers}
+    text = download.content.decode()
+    header, *rows = read_rows(io.StringIO(text, newline=""))
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    assert sorted(r["code"] for r in records) == sorted(c["code"] for c in customers)
+    # E.164 phones come back whole through the CSV convention (salesguard.csvsafe).
+    assert {r["phone"] for r in records} == {c["phone"] for c in customers}
+    assert (await download_export(suite, ran["downloadUrl"], as_=org.manager)).status_code == 410
 
     # The URL is handed out once.
     again = await suite.gql(RUN, {"id": request["id"]}, as_=org.manager)

@@ -20,6 +20,8 @@ component's ConfigMap, and the env of its migration Job.
       "SALESGUARD_DATA_DIR" "/tmp/salesguard"
       "SALESGUARD_SHUTDOWN_GRACE_SECONDS" (toString (int $values.shutdownGraceSeconds)) }}
 {{- if include "salesguard.isService" . }}
+{{- /* Explicit: a pod listens on every interface at the Service's port (without
+GRPC_PORT a service listens at the port of its own address, as under `make run`). */}}
 {{- $_ := set $env "SALESGUARD_GRPC_HOST" "0.0.0.0" }}
 {{- $_ := set $env "SALESGUARD_GRPC_PORT" (toString (int $component.port)) }}
 {{- $_ := set $env "SALESGUARD_OPA_URL" (printf "http://127.0.0.1:%d" (int $values.opa.port)) }}
@@ -50,6 +52,9 @@ component's ConfigMap, and the env of its migration Job.
 {{- end }}
 {{- with $values.telemetry.otlpEndpoint }}
 {{- $_ := set $env "SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT" . }}
+{{- end }}
+{{- with include "salesguard.publicUrl" .root }}
+{{- $_ := set $env "SALESGUARD_PUBLIC_URL" . }}
 {{- end }}
 {{- $secrets := list "databaseUrl" "internalSecret" "fieldEncryptionKey" "blindIndexKey" "jwtSecret" "s3AccessKey" "s3SecretKey" }}
 {{- range $key, $value := $component.settings }}

@@ -71,6 +71,21 @@ app.kubernetes.io/component: {{ .name }}
 {{- if ne .name "gateway" }}true{{ end }}
 {{- end }}
 
+{{/*
+The URL clients reach the gateway at (SALESGUARD_PUBLIC_URL: where download links
+point): publicUrl, else the Ingress's or the HTTPRoute's host; "" leaves the default.
+*/}}
+{{- define "salesguard.publicUrl" -}}
+{{- $values := .Values }}
+{{- if $values.publicUrl }}
+{{- trimSuffix "/" $values.publicUrl }}
+{{- else if $values.ingress.enabled }}
+{{- printf "%s://%s" (ternary "https" "http" (ne $values.ingress.tlsSecretName "")) $values.ingress.host }}
+{{- else if and $values.httpRoute.enabled $values.httpRoute.hostnames }}
+{{- printf "https://%s" (first $values.httpRoute.hostnames) }}
+{{- end }}
+{{- end }}
+
 {{/* The Secret a secret setting is read from. */}}
 {{- define "salesguard.secretName" -}}
 {{- required "secrets.existingSecret must name the Secret that holds the secret settings" .Values.secrets.existingSecret }}

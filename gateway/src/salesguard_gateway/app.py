@@ -55,6 +55,7 @@ from salesguard.tokens import TokenVerifier
 from salesguard_gateway.auth import GATEWAY_PRINCIPAL, Authenticator, AuthError
 from salesguard_gateway.clients import RpcCalls, ServiceClients, counting_rpc_calls
 from salesguard_gateway.context import GatewayContext, Loaders
+from salesguard_gateway.downloads import download_routes
 from salesguard_gateway.errors import error_response, typed_error
 from salesguard_gateway.http import BodyTooLarge, declared_length, read_body, replaying
 from salesguard_gateway.objects import object_routes
@@ -308,6 +309,7 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         WebSocketRoute(GRAPHQL_PATH, graphql),
         Route("/healthz", _healthz),
         Route("/readyz", Readiness(backends).check),
+        *download_routes(authenticator, lambda: backends.clients.downloads, _unauthorized),
     ]
     store = object_store_from_settings(settings)
     if isinstance(store, LocalObjectStore):
@@ -336,6 +338,8 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
                 allow_origins=list(settings.cors_allow_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "Accept-Language"],
+                # A download's name and digest (downloads.py), readable by the app.
+                expose_headers=["Content-Disposition", "Repr-Digest", "X-Row-Count"],
                 max_age=600,
             )
         )
@@ -370,16 +374,17 @@ class GatewayService:
         settings = self.load_settings()
         setup_logging(settings.log_level)
         setup_telemetry("gateway", settings.otel_exporter_otlp_endpoint)
+        host, port = settings.listen_address(self.name)
         config = uvicorn.Config(
             create_app(settings),
-            host=settings.gateway_host,
-            port=settings.gateway_port,
+            host=host,
+            port=port,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             server_header=False,
         )
-        log.info("serving", extra={"service": "gateway", "port": settings.gateway_port})
+        log.info("serving", extra={"service": self.name, "port": port})
         uvicorn.Server(config).run()
 
 

@@ -26,7 +26,7 @@ from salesguard.attendance.v1 import (
 from salesguard.attendance.v1 import timeline_pb2 as attendance_timeline_pb2
 from salesguard.attendance.v1 import timeline_pb2_grpc as attendance_timeline_pb2_grpc
 from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
+from salesguard.common.v1 import common_pb2, common_pb2_grpc, downloads_pb2, downloads_pb2_grpc
 from salesguard.customers.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -39,6 +39,7 @@ from salesguard.customers.v1 import (
 )
 from salesguard.customers.v1 import timeline_pb2 as customer_timeline_pb2
 from salesguard.customers.v1 import timeline_pb2_grpc as customer_timeline_pb2_grpc
+from salesguard.downloads import DOWNLOAD_SOURCES
 from salesguard.grpc_client import ServiceChannels
 from salesguard.orders.v1 import (
     orders_pb2,
@@ -164,6 +165,15 @@ class ServiceClients:
             orders_timeline_pb2.DESCRIPTOR,
             "OrdersTimelineService",
         )
+        # One-time downloads of exports (downloads.py), by the service that issued them.
+        self.downloads = {
+            source: _counted(
+                downloads_pb2_grpc.DownloadsServiceStub(channels.channel(source)),
+                downloads_pb2.DESCRIPTOR,
+                "DownloadsService",
+            )
+            for source in DOWNLOAD_SOURCES
+        }
         self.alerts = {
             source: _counted(
                 common_pb2_grpc.AlertsServiceStub(channels.channel(source)),

@@ -14,6 +14,9 @@ checking what the signature covers, as an S3 server checks a presigned URL:
   to ``If-None-Match: *`` — objects are never replaced.
 
 The URL is the credential, as with S3 presigned URLs: no bearer token is needed.
+Exports are the exception: they leave once, through ``/downloads`` (downloads.py),
+so a URL here for an export's key (:func:`~salesguard.objectstore.is_one_time`),
+even one signed before that rule, is refused (403 ``FORBIDDEN``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from salesguard.errors import Conflict, ErrorCode, InvalidInput, NotFound
-from salesguard.objectstore import LOCAL_OBJECTS_ROUTE, LocalObjectStore, check_key
+from salesguard.objectstore import LOCAL_OBJECTS_ROUTE, LocalObjectStore, check_key, is_one_time
 from salesguard_gateway.errors import error_response
 from salesguard_gateway.http import BodyTooLarge, declared_length, read_body
 
@@ -40,6 +43,10 @@ def object_routes(store: LocalObjectStore, max_object_bytes: int) -> list[Route]
             key = check_key(request.path_params["key"])
         except InvalidInput as error:
             return error_response(400, error.message, ErrorCode.VALIDATION, field="key")
+        if is_one_time(key):
+            return error_response(
+                403, "an export is downloaded once, through its downloadUrl", ErrorCode.FORBIDDEN
+            )
         signature = request.query_params.get("signature", "")
         try:
             expires_at = int(request.query_params.get("expires", ""))

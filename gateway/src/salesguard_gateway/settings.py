@@ -15,8 +15,7 @@ class GatewaySettings(Settings):
     # No database and no policy engine of its own: the services enforce policy.
     requires_backends: ClassVar[bool] = False
 
-    gateway_host: str = "127.0.0.1"
-    gateway_port: int = Field(default=8000, ge=0, le=65535)
+    # Where it listens (gateway_host, gateway_port) is a shared setting: see Settings.
 
     # None: on in the dev environment, off in production.
     graphiql: bool | None = None

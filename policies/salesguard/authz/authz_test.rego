@@ -162,6 +162,9 @@ _matrix := {
 	"commissions.export": {"resource": "null", "allowed": {"finance"}},
 	"commissions.freeze": {"resource": "null", "allowed": {"hr", "admin", "system"}},
 	"orders.submit": {"resource": "own", "allowed": {"junior", "senior", "manager", "hq_manager"}},
+	"customers.order": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager"}},
+	"customers.criteria.share": {"resource": "own", "allowed": {"manager", "hq_manager", "hr"}},
+	"customers.criteria.unshare": {"resource": "own", "allowed": {"manager", "hq_manager", "hr"}},
 	"orders.read": {"resource": "null", "allowed": {"junior", "senior", "manager", "hq_manager", "hr", "finance"}},
 	"orders.decide": {"resource": "order_step", "allowed": {"manager", "hq_manager", "finance"}},
 	"orders.transition": {"resource": "own_order_move", "allowed": {"junior", "senior", "manager", "hq_manager", "finance"}},
@@ -254,6 +257,7 @@ test_field_visit_grants[note] if {
 # (absent: refused), on the matrix resource. Nothing is masked but customers.facts.
 _order_scopes := {
 	"orders.submit": {"junior": "own", "senior": "own", "manager": "own", "hq_manager": "own"},
+	"customers.order": {"junior": "own", "senior": "team", "manager": "branch", "hq_manager": "all"},
 	"orders.read": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "hr": "all", "finance": "all"},
 	"orders.decide": {"manager": "branch", "hq_manager": "all", "finance": "all"},
 	"orders.transition": {"junior": "own", "senior": "own", "manager": "branch", "hq_manager": "all", "finance": "all"},

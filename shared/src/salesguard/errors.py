@@ -25,6 +25,8 @@ class ErrorCode(StrEnum):
     VALIDATION = "VALIDATION"
     CONFLICT = "CONFLICT"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    # A one-time resource (a download) already used or expired: HTTP 410.
+    GONE = "GONE"
     DUPLICATE_CUSTOMER = "DUPLICATE_CUSTOMER"
     EXPORT_WITHOUT_APPROVAL = "EXPORT_WITHOUT_APPROVAL"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
@@ -42,6 +44,7 @@ _GRPC_CODES: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.VALIDATION: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorCode.CONFLICT: grpc.StatusCode.ABORTED,
     ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.GONE: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.DUPLICATE_CUSTOMER: grpc.StatusCode.ALREADY_EXISTS,
     ErrorCode.EXPORT_WITHOUT_APPROVAL: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: grpc.StatusCode.FAILED_PRECONDITION,
@@ -135,6 +138,10 @@ class Conflict(ServiceError):
 
 class FailedPrecondition(ServiceError):
     code = ErrorCode.FAILED_PRECONDITION
+
+
+class Gone(ServiceError):
+    code = ErrorCode.GONE
 
 
 class PolicyUnavailable(ServiceError):

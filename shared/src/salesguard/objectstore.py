@@ -19,6 +19,10 @@ Where the S3 server supports it the bucket has object locking, which makes it
 versioned: :meth:`ObjectStore.stat` reports the version a reader saw, and
 ``get``/``download_url`` of that version return those bytes whatever is
 written to the key later. A check-in records the version it verified.
+
+Exports (``ONE_TIME_PREFIXES``) are the exception to signed GET URLs: they leave
+only through a one-time download (:mod:`salesguard.downloads`), so neither store
+signs a GET URL for them and the gateway's ``/objects`` route refuses them.
 """
 
 from __future__ import annotations
@@ -35,14 +39,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from salesguard.errors import Conflict, InvalidInput, NotFound
+from salesguard.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,10 @@ LOCAL_OBJECTS_ROUTE = "/objects"
 
 # S3 caps presigned URLs at 7 days; the local store follows the same rule.
 MAX_URL_LIFETIME = timedelta(days=7)
+
+# Keys of objects handed out once, through salesguard.downloads, never by a signed URL:
+# customer exports (C9) and payroll exports.
+ONE_TIME_PREFIXES = ("exports/", "commissions/exports/")
 
 
 @dataclass(frozen=True)
@@ -102,10 +110,17 @@ class ObjectStore(Protocol):
         """
         ...
 
+    def stream(self, key: str, chunk_bytes: int) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of at most ``chunk_bytes``; NotFound when missing."""
+        ...
+
     async def download_url(
         self, key: str, expires: timedelta, version_id: str | None = None
     ) -> str:
-        """A signed GET URL of the object (of that version, when one is named)."""
+        """A signed GET URL of the object (of that version, when one is named).
+
+        Forbidden for the keys of :data:`ONE_TIME_PREFIXES`.
+        """
         ...
 
     async def upload_url(
@@ -127,6 +142,18 @@ def check_key(key: str) -> str:
     ):
         raise InvalidInput("key", "invalid object key")
     return str(path)
+
+
+def is_one_time(key: str) -> bool:
+    """Whether the object leaves only through a one-time download (an export)."""
+    return key.startswith(ONE_TIME_PREFIXES)
+
+
+def _check_signable(key: str) -> str:
+    key = check_key(key)
+    if is_one_time(key):
+        raise Forbidden(f"object {key} is downloaded once, through /downloads, never by a URL")
+    return key
 
 
 def upload_headers(content_type: str, size_bytes: int) -> dict[str, str]:
@@ -444,11 +471,32 @@ class S3ObjectStore:
                 return None
             raise
 
+    async def stream(self, key: str, chunk_bytes: int) -> AsyncIterator[bytes]:
+        from minio.error import S3Error
+
+        key = check_key(key)
+        try:
+            response = await asyncio.to_thread(self._client.get_object, self.bucket, key)
+        except S3Error as error:
+            if error.code in _MISSING:
+                raise NotFound(f"object {key} not found") from None
+            raise
+        try:
+            chunks = response.stream(chunk_bytes)
+            while chunk := await asyncio.to_thread(next, chunks, b""):
+                yield bytes(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+
     async def download_url(
         self, key: str, expires: timedelta, version_id: str | None = None
     ) -> str:
         return self._presign(
-            "GET", key, expires, query={"versionId": version_id} if version_id else None
+            "GET",
+            _check_signable(key),
+            expires,
+            query={"versionId": version_id} if version_id else None,
         )
 
     async def upload_url(
@@ -535,6 +583,18 @@ class LocalObjectStore:
             data = handle.read(max_bytes)
         return StoredObject(info, data, truncated=info.size > max_bytes)
 
+    async def stream(self, key: str, chunk_bytes: int) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFound(f"object {key} not found") from None
+        try:
+            while chunk := await asyncio.to_thread(handle.read, chunk_bytes):
+                yield chunk
+        finally:
+            handle.close()
+
     def sign(
         self,
         method: str,
@@ -575,7 +635,7 @@ class LocalObjectStore:
         _check_lifetime(expires)
         if version_id is not None:
             raise NotFound(f"object {key} has no version {version_id}; the folder keeps one")
-        key = check_key(key)
+        key = _check_signable(key)
         expires_at = int(time.time() + expires.total_seconds())
         return self._url(key, expires_at, self.sign("GET", key, expires_at))
 

@@ -207,10 +207,11 @@ class GrpcServiceApp(Generic[S]):
                 await migrations.upgrade(runtime.db.engine, self.migrations_dir)
             if self._on_start is not None:
                 await self._on_start(runtime)
+            host, listen_port = settings.listen_address(self.name)
             server = GrpcServer(
                 self._servicers(runtime),
-                host=settings.grpc_host,
-                port=settings.grpc_port_for(self.name) if port is None else port,
+                host=host,
+                port=listen_port if port is None else port,
                 internal_secret=runtime.internal_secret,
                 max_connection_age_seconds=settings.grpc_max_connection_age_seconds,
                 max_connection_age_grace_seconds=settings.grpc_max_connection_age_grace_seconds,

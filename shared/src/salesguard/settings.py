@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,6 +39,8 @@ DEV_SECRETS = {
 }
 
 SERVICE_PORTS = {"customers": 50051, "attendance": 50052, "orders": 50053, "commissions": 50054}
+# Listening on these means every interface; a URL to such a process names loopback.
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104
 
 
 class Profile(StrEnum):
@@ -101,8 +104,13 @@ class Settings(BaseSettings):
     s3_secure: bool = True
     s3_region: str = "us-east-1"
     s3_bucket: str = "salesguard"
-    # Base URL clients use to reach the gateway (local object URLs point at it).
-    public_url: str = "http://127.0.0.1:8000"
+    # Where the gateway listens. Every process reads them: the services sign local object
+    # URLs that point at the gateway.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=0, le=65535)
+    # Base URL clients use to reach the gateway (local object URLs point at it); empty:
+    # the gateway's own address, http://127.0.0.1:<gateway_port>.
+    public_url: str = ""
 
     # Secrets.
     jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
@@ -113,7 +121,9 @@ class Settings(BaseSettings):
     field_encryption_key: SecretStr = SecretStr(DEV_FIELD_KEY)
     blind_index_key: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY)
 
-    # Where the services listen and how to reach them.
+    # Where the services are reached (<service>_address) and where they listen: on
+    # grpc_host, at grpc_port when set (a container: one service per pod), else at the
+    # port of the service's own address (`make run`: every service on one host).
     grpc_host: str = "127.0.0.1"
     grpc_port: int | None = Field(default=None, ge=0, le=65535)
     customers_address: str = f"127.0.0.1:{SERVICE_PORTS['customers']}"
@@ -146,6 +156,26 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
         return None if value == "" else value  # SALESGUARD_JWT_SECRET= turns HS256 off
+
+    @field_validator(*(f"{name}_address" for name in SERVICE_PORTS))
+    @classmethod
+    def _address_has_port(cls, value: str) -> str:
+        port = value.rpartition(":")[2]
+        if not (port.isdigit() and 0 < int(port) <= 65535):
+            raise ValueError(f"must be <host>:<port>, not {value!r}")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _default_public_url(cls, value: str, info: ValidationInfo) -> str:
+        if value or "gateway_port" not in info.data:  # set, or the port is invalid (reported)
+            return value
+        host = info.data.get("gateway_host", "")
+        if host in WILDCARD_HOSTS:
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"  # IPv6
+        return f"http://{host}:{info.data['gateway_port']}"
 
     @model_validator(mode="after")
     def _check_profile(self) -> Self:
@@ -180,7 +210,17 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir / f'{service}.db'}"
 
     def grpc_port_for(self, service: str) -> int:
-        return self.grpc_port if self.grpc_port is not None else SERVICE_PORTS[service]
+        """The port ``service`` listens on: SALESGUARD_GRPC_PORT, else its own address's."""
+        if self.grpc_port is not None:
+            return self.grpc_port
+        address: str = getattr(self, f"{service}_address")
+        return int(address.rpartition(":")[2])
+
+    def listen_address(self, component: str) -> tuple[str, int]:
+        """(host, port) that ``component`` (a service or the gateway) listens on."""
+        if component == "gateway":
+            return self.gateway_host, self.gateway_port
+        return self.grpc_host, self.grpc_port_for(component)
 
     @property
     def field_key_bytes(self) -> bytes:

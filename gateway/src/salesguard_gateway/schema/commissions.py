@@ -28,6 +28,7 @@ from salesguard.commissions.v1 import commissions_pb2 as pb
 from salesguard.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
+    DOWNLOAD_URL_DESCRIPTION,
     civil_date,
     described,
     enum_lookup,
@@ -367,10 +368,13 @@ class ExportCommissionPeriodInput:
 
 
 @strawberry.type(
-    description="A payroll CSV of the period's lines, the same bytes for the same lines."
+    description=(
+        "A payroll CSV of the period's lines, the same bytes for the same lines; no cell "
+        "starts a spreadsheet formula (README, Exports)."
+    )
 )
 class ExportCommissionPeriodPayload:
-    download_url: str = strawberry.field(description="Short-lived.")
+    download_url: str = strawberry.field(description=DOWNLOAD_URL_DESCRIPTION)
     download_url_expires_at: datetime | None
     row_count: int
     sha256: str = strawberry.field(description="Of the file's bytes, hex.")

@@ -120,6 +120,13 @@ class Connection(Generic[T]):
 
 TOTAL_COUNT = frozenset({"totalCount"})
 
+# An export's downloadUrl (C9): what the frontends must know to follow it.
+DOWNLOAD_URL_DESCRIPTION = (
+    "A one-time download (README, Exports): GET it with the bearer token of the employee "
+    "who exported, once, before downloadUrlExpiresAt; any other caller gets 403, a second "
+    "GET 410. Every attempt is audited."
+)
+
 
 def first_size(first: int | None, info: Info) -> int:
     """``first``, or the default page size when absent; 1 to ``max_page_size``."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Self
 
 import strawberry
 
@@ -18,6 +19,7 @@ from salesguard_gateway.schema.common import (
     Location,
     LocationInput,
     connection,
+    described,
     enum_lookup,
     enum_numbers,
     from_timestamp,
@@ -62,7 +64,15 @@ class FollowUpKind(Enum):
     MEETING = customers_pb2.FOLLOW_UP_KIND_MEETING
 
 
+@strawberry.enum(description="A duplicate criterion (C3): a value C12 may treat as shared.")
+class DuplicateCriterion(Enum):
+    PHONE = customers_pb2.DUPLICATE_CRITERION_PHONE
+    EMAIL = customers_pb2.DUPLICATE_CRITERION_EMAIL
+    NAME_COMPANY = customers_pb2.DUPLICATE_CRITERION_NAME_COMPANY
+
+
 source_of = enum_lookup(SourceChannel)
+duplicate_criterion_of = enum_lookup(DuplicateCriterion)
 customer_status_of = enum_lookup(CustomerStatus)
 follow_up_kind_of = enum_lookup(FollowUpKind)
 
@@ -335,6 +345,75 @@ class ReassignCustomersPayload:
     customers: list[Customer]
 
 
+@strawberry.input
+class MarkCriterionSharedInput:
+    customer_id: strawberry.ID
+    criterion: DuplicateCriterion
+    reason: str = strawberry.field(description="Required; audited.")
+
+
+@strawberry.input
+class UnmarkCriterionSharedInput:
+    customer_id: strawberry.ID
+    criterion: DuplicateCriterion
+    reason: str = strawberry.field(description="Required; audited.")
+
+
+@strawberry.type
+class CriterionSharing:
+    """Whether a customer's value for a duplicate criterion is shared (C12)."""
+
+    criterion: DuplicateCriterion | None
+    shared: bool
+    changed: bool = strawberry.field(
+        description="False when the value already was so: nothing changed, nothing audited."
+    )
+    changed_at: datetime | None = strawberry.field(
+        description="When the value last became shared or stopped being so."
+    )
+    customer_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer | None:
+        return await load_customer(info, self.customer_id)
+
+    @classmethod
+    def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:
+        return cls(
+            criterion=duplicate_criterion_of(message.criterion),
+            shared=message.shared,
+            changed=message.changed,
+            changed_at=from_timestamp(message.changed_at),
+            customer_id=message.customer_id,
+        )
+
+
+@strawberry.type
+class MarkCriterionSharedPayload(CriterionSharing):
+    pass
+
+
+@strawberry.type
+class UnmarkCriterionSharedPayload(CriterionSharing):
+    pass
+
+
+async def set_criterion_shared(
+    info: Info,
+    input: MarkCriterionSharedInput | UnmarkCriterionSharedInput,
+    *,
+    shared: bool,
+) -> customers_pb2.SetCriterionSharedResponse:
+    return await info.context.clients.customers.SetCriterionShared(
+        customers_pb2.SetCriterionSharedRequest(
+            customer_id=input.customer_id,
+            criterion=input.criterion.value,
+            shared=shared,
+            reason=input.reason,
+        )
+    )
+
+
 @strawberry.type
 class CustomersQuery:
     @strawberry.field
@@ -415,3 +494,25 @@ class CustomersMutation:
         return ReassignCustomersPayload(
             customers=[customer_from_proto(message) for message in response.customers]
         )
+
+    @described(
+        "Confirm that a customer's phone, email or name+company is shared (e.g. a"
+        " switchboard): it no longer blocks registrations, which say so (C12), and the"
+        " managers of the customer's branch are alerted. Only someone of no branch involved"
+        " (the customer's, or that of a rep refused on the value): HR or headquarters."
+    )
+    async def mark_criterion_shared(
+        self, info: Info, input: MarkCriterionSharedInput
+    ) -> MarkCriterionSharedPayload | None:
+        response = await set_criterion_shared(info, input, shared=True)
+        return MarkCriterionSharedPayload.from_proto(response)
+
+    @described(
+        "Make a value marked shared block duplicate registrations again (C12); the"
+        " managers of the customer's branch, HR or headquarters."
+    )
+    async def unmark_criterion_shared(
+        self, info: Info, input: UnmarkCriterionSharedInput
+    ) -> UnmarkCriterionSharedPayload | None:
+        response = await set_criterion_shared(info, input, shared=False)
+        return UnmarkCriterionSharedPayload.from_proto(response)

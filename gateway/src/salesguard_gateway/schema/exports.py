@@ -1,4 +1,5 @@
-"""Customer exports (customers ``ExportsService``, C9): requested, approved by another manager, run once."""
+"""Customer exports (customers ``ExportsService``, C9): requested, approved by another manager,
+run once, downloaded once (``/downloads``, salesguard_gateway.downloads)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import strawberry
 
 from salesguard.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import enum_lookup, from_timestamp, optional
+from salesguard_gateway.schema.common import (
+    DOWNLOAD_URL_DESCRIPTION,
+    enum_lookup,
+    from_timestamp,
+    optional,
+)
 from salesguard_gateway.schema.customers import CustomerFilter
 from salesguard_gateway.schema.people import Branch, Employee, load_branch, load_employee
 
@@ -37,6 +43,9 @@ class ExportRequest:
     row_count: int | None = strawberry.field(description="Set once the export ran.")
     sha256: str | None = strawberry.field(description="SHA-256 of the CSV, once the export ran.")
     completed_at: datetime | None
+    downloaded_at: datetime | None = strawberry.field(
+        description="When the requester downloaded the file (it is handed out once)."
+    )
     requester_id: strawberry.Private[str]
     decided_by_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
@@ -67,6 +76,7 @@ def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportReque
         row_count=message.row_count if completed_at is not None else None,
         sha256=optional(message.sha256),
         completed_at=completed_at,
+        downloaded_at=from_timestamp(message.downloaded_at),
         requester_id=message.requester_id,
         decided_by_id=message.decided_by,
         branch_id=message.branch_id,
@@ -106,7 +116,7 @@ class RunCustomerExportInput:
 @strawberry.type
 class RunCustomerExportPayload:
     export_request: ExportRequest
-    download_url: str = strawberry.field(description="Short-lived; issued once.")
+    download_url: str = strawberry.field(description=DOWNLOAD_URL_DESCRIPTION)
     download_url_expires_at: datetime | None
 
 

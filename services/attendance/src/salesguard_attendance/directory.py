@@ -203,12 +203,14 @@ class Directory:
 
     async def upsert_team(self, team: pb.Team) -> pb.Team:
         principal = current_principal()
+        (
+            await self.policy.decide(
+                principal, "directory.teams.write", {"branch_id": team.branch_id or None}
+            )
+        ).require("directory.teams.write")
         team_id = check_id("team.id", team.id)
         branch_id = check_id("team.branch_id", team.branch_id)
         name = validation.text("team.name", team.name, required=True, max_length=200)
-        (
-            await self.policy.decide(principal, "directory.teams.write", {"branch_id": branch_id})
-        ).require("directory.teams.write")
         async with self.db.transaction() as session:
             if await session.get(Branch, branch_id) is None:
                 raise InvalidInput("team.branch_id", f"branch {branch_id} does not exist")
@@ -238,6 +240,17 @@ class Directory:
         """
         principal = current_principal()
         employee = request.employee
+        # Authorised before the input is judged (issue 11 item 12).
+        if employee.id == principal.id:
+            # Nobody raises their own privileges or reactivates themselves.
+            raise Forbidden("nobody changes their own directory entry; ask HR or an administrator")
+        if pb.ROLE_ADMIN in employee.roles and not principal.has_role("ADMIN"):
+            raise Forbidden("only an administrator grants the ADMIN role")
+        (
+            await self.policy.decide(
+                principal, "directory.employees.write", {"branch_id": employee.branch_id or None}
+            )
+        ).require("directory.employees.write")
         employee_id = check_id("employee.id", employee.id)
         name = validation.text("employee.name", employee.name, required=True, max_length=200)
         email = validation.text("employee.email", employee.email, max_length=254).lower()
@@ -261,16 +274,6 @@ class Directory:
         if hire_date and leave_date and leave_date < hire_date:
             raise InvalidInput("employee.leave_date", "leave_date is before hire_date")
         handover = _handover_request(employee_id, status, request)
-        if employee_id == principal.id:
-            # Nobody raises their own privileges or reactivates themselves.
-            raise Forbidden("nobody changes their own directory entry; ask HR or an administrator")
-        if "ADMIN" in roles and not principal.has_role("ADMIN"):
-            raise Forbidden("only an administrator grants the ADMIN role")
-        (
-            await self.policy.decide(
-                principal, "directory.employees.write", {"branch_id": branch_id}
-            )
-        ).require("directory.employees.write")
         async with self.db.transaction() as session:
             await self._check_affiliation(session, branch_id, team_id, manager_id, employee_id)
             row = await session.get(Employee, employee_id, with_for_update=True)

@@ -33,7 +33,7 @@ from salesguard.customers.v1 import (
 )
 from salesguard.db import new_id, utcnow
 from salesguard.directory import not_active
-from salesguard.errors import FailedPrecondition, InvalidInput, NotFound, ServiceError
+from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import earlier_response, run_idempotent
 from salesguard.pagination import (
     count_if_asked,
@@ -366,7 +366,6 @@ class Visits:
 
     async def check_in(self, request: pb.CheckInRequest) -> pb.CheckInResponse:
         principal = current_principal()
-        given = self._validate(request)
         resource = {
             "employee_id": principal.id,
             "team_id": principal.team_id,
@@ -375,6 +374,7 @@ class Visits:
         (await self.policy.decide(principal, "checkins.create", resource)).require(
             "checkins.create"
         )
+        given = self._validate(request)
         earlier = await earlier_response(
             self.db,
             IdempotencyKey,
@@ -386,6 +386,9 @@ class Visits:
         )
         if earlier is not None:
             return earlier
+        if given.customer_id:
+            # The verdict would tell how far the visit was from the customer: its place.
+            await self.require_readable_customer(given.customer_id)
         async with self.db.read() as session:
             context = await self.branch_context(session, principal.branch_id)
         photos, nearby, detector_thresholds = await asyncio.gather(
@@ -412,6 +415,12 @@ class Visits:
             response_type=pb.CheckInResponse,
             work=record,
         )
+
+    async def require_readable_customer(self, customer_id: str) -> None:
+        """Refuse a customer the caller may not read (SPEC §2), asked of the customers
+        service as the caller: NOT_FOUND alike for one outside their scope and one that
+        does not exist, so a visit tells nothing of a customer one may not see."""
+        await self._customers.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id))
 
     async def _nearby(
         self, given: CheckInInput, radius_m: float
@@ -685,20 +694,21 @@ class Visits:
 
     async def check_out(self, request: pb.CheckOutRequest) -> pb.CheckOutResponse:
         principal = current_principal()
-        at = from_timestamp(request.at) or utcnow()
-        if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
-            raise InvalidInput("at", "a check-out cannot lie in the future")
-        location = (
-            validation.geo_point("location", request.location)
-            if request.HasField("location")
-            else None
-        )
 
         async def record(session: AsyncSession) -> pb.CheckOutResponse:
             row = await session.get(CheckIn, request.check_in_id, with_for_update=True)
             if row is None or row.employee_id != principal.id:
                 raise NotFound(f"check-in {request.check_in_id} not found")
             await require_active(session, principal.id)
+            # Judged once the check-in is the caller's (issue 11 item 12).
+            at = from_timestamp(request.at) or utcnow()
+            if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
+                raise InvalidInput("at", "a check-out cannot lie in the future")
+            location = (
+                validation.geo_point("location", request.location)
+                if request.HasField("location")
+                else None
+            )
             if row.checked_out_at is not None:
                 raise FailedPrecondition(f"check-in {row.id} is already checked out")
             if at < row.at:
@@ -839,14 +849,16 @@ class Visits:
         named = None if employee_id == principal.id else "employee_id"
         async with self.db.read() as session:
             employee = await session.get(Employee, employee_id)
-        if employee is None or employee.status != "ACTIVE":
-            raise not_active(employee_id, named)
+        # Authorised first: whether someone outside the caller's scope exists or is
+        # active is not the caller's to learn (an unknown ID is in nobody's scope).
         resource = {
-            "employee_id": employee.id,
-            "team_id": employee.team_id,
-            "branch_id": employee.branch_id,
+            "employee_id": employee_id,
+            "team_id": employee.team_id if employee is not None else None,
+            "branch_id": employee.branch_id if employee is not None else None,
         }
         (await self.policy.decide(principal, "visits.plan", resource)).require("visits.plan")
+        if employee is None or employee.status != "ACTIVE":
+            raise not_active(employee_id, named)
         window_start, window_end = (
             from_timestamp(request.window_start),
             from_timestamp(request.window_end),
@@ -861,13 +873,7 @@ class Visits:
             "customer_id", request.customer_id, required=True, max_length=32
         )
         note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
-        try:
-            # Asked as the caller: one plans visits only to customers one may see.
-            await self._customers.GetCustomer(customers_pb2.GetCustomerRequest(id=customer_id))
-        except ServiceError as error:
-            if error.code.value == "NOT_FOUND":
-                raise InvalidInput("customer_id", f"customer {customer_id} not found") from None
-            raise
+        await self.require_readable_customer(customer_id)
 
         async def insert(session: AsyncSession) -> pb.PlanVisitResponse:
             # Still active as the plan is written (the check above chose the policy's resource).

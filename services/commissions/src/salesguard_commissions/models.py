@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
+from salesguard.downloads import DownloadColumns
 from salesguard.idempotency import IdempotencyColumns
 
 
@@ -111,3 +112,25 @@ class AlertDecision(AlertDecisionColumns, Base):
 
 class IdempotencyKey(IdempotencyColumns, Base):
     pass
+
+
+class Download(DownloadColumns, Base):
+    """The one-time download URL of a payroll export; ``subject_id`` is ``period/branch``."""
+
+
+class DownloadEvent(Base):
+    """Every payroll export download and every refused attempt at one (append-only)."""
+
+    __tablename__ = "download_events"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor_id: Mapped[str] = mapped_column(String(64))
+    # None when no download has the token that was tried.
+    subject_id: Mapped[str | None] = mapped_column(String(128))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    # DOWNLOADED, or the refusal (salesguard.downloads.Refusal).
+    outcome: Mapped[str] = mapped_column(String(32))
+    trace_id: Mapped[str] = mapped_column(String(32), default="")

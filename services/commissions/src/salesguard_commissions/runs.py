@@ -133,9 +133,9 @@ class Runs:
 
     async def run(self, period: str, branch_id: str) -> list[pb.PeriodSummary]:
         principal = current_principal()
+        (await self.policy.decide(principal, RUN_ACTION)).require(RUN_ACTION)
         month = rules.Period.parse(period)
         branch_id = validation.text("branch_id", branch_id, max_length=64)
-        (await self.policy.decide(principal, RUN_ACTION)).require(RUN_ACTION)
 
         branches = await self.peers.branches()
         if branch_id:
@@ -504,9 +504,9 @@ class Runs:
 
     async def lock(self, period: str, branch_id: str) -> pb.PeriodSummary:
         principal = current_principal()
+        (await self.policy.decide(principal, LOCK_ACTION)).require(LOCK_ACTION)
         month = str(rules.Period.parse(period))
         branch_id = validation.text("branch_id", branch_id, required=True, max_length=64)
-        (await self.policy.decide(principal, LOCK_ACTION)).require(LOCK_ACTION)
         async with self.db.transaction() as session:
             row = await session.get(Period, (branch_id, month), with_for_update=True)
             if row is None or row.run_count == 0:
@@ -524,9 +524,9 @@ class Runs:
 
     async def freeze_employee(self, employee_id: str, reason: str) -> int:
         principal = current_principal()
+        (await self.policy.decide(principal, FREEZE_ACTION)).require(FREEZE_ACTION)
         employee_id = validation.text("employee_id", employee_id, required=True, max_length=64)
         reason = validation.text("reason", reason, max_length=500)
-        (await self.policy.decide(principal, FREEZE_ACTION)).require(FREEZE_ACTION)
         async with self.db.transaction() as session:
             if await session.get(FrozenEmployee, employee_id, with_for_update=True) is not None:
                 return 0

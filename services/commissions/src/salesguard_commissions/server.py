@@ -19,12 +19,14 @@ from salesguard_commissions.statements import Statements
 
 def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]:
     plans = Plans(runtime)
+    statements = Statements(runtime)
     return [
         Servicer(
             commissions_pb2_grpc.add_CommissionsServiceServicer_to_server,
-            CommissionsServicer(plans, Runs(runtime, plans), Statements(runtime)),
+            CommissionsServicer(plans, Runs(runtime, plans), statements),
             commissions_pb2.DESCRIPTOR.services_by_name["CommissionsService"],
         ),
+        statements.downloads.servicer(),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 

@@ -9,13 +9,16 @@ which carry the employee, their team and the branch.
 The export is a CSV of a period's lines for payroll, deterministic (sorted,
 fixed columns, nothing about the export itself), stored under a key derived
 from its SHA-256: an identical export reuses the stored object, so two runs of
-one period with the same inputs hand out byte-identical files.
+one period with the same inputs hand out byte-identical files. Its cells are
+written through :class:`~salesguard.csvsafe.SafeCsvWriter`: none starts a
+spreadsheet formula (a negative amount reads ``'-12.50``). Each export hands out
+a one-time download (:mod:`salesguard.downloads`) for the employee who exported;
+the download and every refused attempt are logged in ``download_events``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import io
 import logging
@@ -24,19 +27,23 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.commissions.v1 import commissions_pb2 as pb
+from salesguard.csvsafe import SafeCsvWriter
 from salesguard.customers.v1 import customers_pb2
 from salesguard.db import utcnow
+from salesguard.downloads import DownloadAttempt, DownloadFile, OneTimeDownloads
 from salesguard.errors import Conflict, FailedPrecondition, Forbidden
 from salesguard.money import minor_to_decimal, percent_to_proto, to_proto
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
+from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import to_timestamp
-from salesguard_commissions import rules
-from salesguard_commissions.models import Line, Period
+from salesguard_commissions import SERVICE_NAME, rules
+from salesguard_commissions.models import Download, DownloadEvent, Line, Period
 from salesguard_commissions.peers import Peers
 from salesguard_commissions.settings import CommissionsSettings
 
@@ -46,6 +53,8 @@ READ_ACTION = "commissions.read"
 EXPORT_ACTION = "commissions.export"
 SCOPE = ScopeColumns(owner=Line.employee_id, team=Line.team_id, branch=Line.branch_id)
 EXPORT_PARTITION = 5000
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+DOWNLOADED = "DOWNLOADED"
 
 CSV_COLUMNS = (
     "line_id",
@@ -149,6 +158,22 @@ def csv_row(line: Any) -> list[str]:
     ]
 
 
+async def record_download(session: AsyncSession, attempt: DownloadAttempt) -> None:
+    """A payroll export's download, or a refused attempt at one, in the download log."""
+    ticket = attempt.ticket
+    session.add(
+        DownloadEvent(
+            at=utcnow(),
+            actor_id=attempt.actor.id,
+            subject_id=ticket.subject_id if ticket is not None else None,
+            owner_id=ticket.owner_id if ticket is not None else None,
+            outcome=attempt.refusal.value if attempt.refusal is not None else DOWNLOADED,
+            trace_id=current_trace_id() or "",
+        )
+    )
+    await session.flush()
+
+
 class Statements:
     def __init__(self, runtime: Runtime[CommissionsSettings]) -> None:
         self.runtime = runtime
@@ -156,6 +181,18 @@ class Statements:
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.peers = Peers(runtime.channels, runtime.settings.stream_timeout_seconds)
+        self.downloads = OneTimeDownloads(
+            service=SERVICE_NAME,
+            db=runtime.db,
+            objects=runtime.objects,
+            policy=runtime.policy,
+            model=Download,
+            public_url=runtime.settings.public_url,
+            # Asked again at download: one who may no longer export may not download.
+            action=EXPORT_ACTION,
+            resource_of=lambda ticket: None,
+            record=record_download,
+        )
 
     async def statement(self, employee_id: str, period: str) -> pb.CommissionStatement:
         principal = current_principal()
@@ -225,18 +262,33 @@ class Statements:
 
     async def export(self, period: str, branch_id: str) -> pb.ExportCommissionPeriodResponse:
         principal = current_principal()
+        (await self.policy.decide(principal, EXPORT_ACTION)).require(EXPORT_ACTION)
         month = str(rules.Period.parse(period))
         branch_id = validation.text("branch_id", branch_id, max_length=64)
-        (await self.policy.decide(principal, EXPORT_ACTION)).require(EXPORT_ACTION)
         data, row_count = await self._render(month, branch_id)
         digest = hashlib.sha256(data).hexdigest()
-        key = f"commissions/exports/{month}/{branch_id or 'all-branches'}/{digest}.csv"
+        scope = f"{month}/{branch_id or 'all-branches'}"
+        key = f"commissions/exports/{scope}/{digest}.csv"
         if await self.runtime.objects.stat(key) is None:
             # Conflict: an identical export was stored meanwhile, the same bytes under its key.
             with contextlib.suppress(Conflict):
-                await self.runtime.objects.put(key, data, "text/csv; charset=utf-8")
-        ttl = timedelta(seconds=self.settings.export_url_ttl_seconds)
-        url = await self.runtime.objects.download_url(key, ttl)
+                await self.runtime.objects.put(key, data, CSV_CONTENT_TYPE)
+        async with self.db.transaction() as session:
+            download = await self.downloads.issue(
+                session,
+                DownloadFile(
+                    subject_id=scope,
+                    object_key=key,
+                    filename=f"commissions-{scope.replace('/', '-')}.csv",
+                    content_type=CSV_CONTENT_TYPE,
+                    size_bytes=len(data),
+                    sha256=digest,
+                    row_count=row_count,
+                    branch_id=branch_id or None,
+                ),
+                owner_id=principal.id,
+                ttl=timedelta(seconds=self.settings.export_url_ttl_seconds),
+            )
         log.info(
             "commission export",
             extra={
@@ -248,8 +300,8 @@ class Statements:
             },
         )
         return pb.ExportCommissionPeriodResponse(
-            download_url=url,
-            download_url_expires_at=to_timestamp(utcnow() + ttl),
+            download_url=download.url,
+            download_url_expires_at=to_timestamp(download.expires_at),
             row_count=row_count,
             sha256=digest,
         )
@@ -258,7 +310,7 @@ class Statements:
         """The CSV of the period's lines, streamed from the database partition by partition."""
         chunks: list[bytes] = []
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeCsvWriter(buffer)
         writer.writerow(CSV_COLUMNS)
         count = 0
         conditions = [Line.period == period]

@@ -1,26 +1,32 @@
-"""Customer exports (C9): request → approval by another manager → one CSV, one short-lived URL.
+"""Customer exports (C9): request → approval by another manager → one CSV, downloaded once.
 
 The customer set is fixed when requested, within the requester's scope. The
 export runs only once approved; an attempt before that is refused and raises
 EXPORT_WITHOUT_APPROVAL. The CSV goes to the object store under a fresh key
 (never overwriting), its row count and SHA-256 are recorded, and the download
-URL is handed out once.
+URL is handed out once: a one-time download (:mod:`salesguard.downloads`) that
+only the requester can use, once, before it expires. The download and every
+refused attempt are audited (``customer.export.download``,
+``customer.export.download_refused``). No cell starts a spreadsheet formula
+(:class:`~salesguard.csvsafe.SafeCsvWriter`).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert_now
+from salesguard.csvsafe import SafeCsvWriter
 from salesguard.customers.v1 import exports_pb2
 from salesguard.db import new_id, utcnow
+from salesguard.downloads import DownloadAttempt, DownloadFile, OneTimeDownloads
 from salesguard.errors import (
     ErrorCode,
     FailedPrecondition,
@@ -35,9 +41,19 @@ from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
 from salesguard_customers import SERVICE_NAME, audit
-from salesguard_customers.models import Alert, Customer, ExportRequest, IdempotencyKey
+from salesguard_customers.models import (
+    Alert,
+    Customer,
+    ExportDownload,
+    ExportRequest,
+    IdempotencyKey,
+)
 from salesguard_customers.registry import SCOPE, Registry, row_masks
 
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+RUN_ACTION = "customers.export.run"
+DOWNLOAD_ACTION = "customer.export.download"
+DOWNLOAD_REFUSED_ACTION = "customer.export.download_refused"
 CSV_COLUMNS = (
     "code",
     "name",
@@ -55,7 +71,9 @@ CSV_COLUMNS = (
 )
 
 
-def export_to_proto(row: ExportRequest) -> exports_pb2.ExportRequest:
+def export_to_proto(
+    row: ExportRequest, downloaded_at: datetime | None = None
+) -> exports_pb2.ExportRequest:
     return exports_pb2.ExportRequest(
         id=row.id,
         requester_id=row.requester_id,
@@ -70,7 +88,41 @@ def export_to_proto(row: ExportRequest) -> exports_pb2.ExportRequest:
         row_count=row.row_count or 0,
         sha256=row.sha256 or "",
         completed_at=to_timestamp(row.completed_at),
+        downloaded_at=to_timestamp(downloaded_at),
     )
+
+
+async def record_download(session: AsyncSession, attempt: DownloadAttempt) -> None:
+    """An export's download, or a refused attempt at one, in the audit trail (C7)."""
+    ticket, refusal = attempt.ticket, attempt.refusal
+    if refusal is not None:
+        after: dict[str, Any] = {"refusal": refusal.value}
+        if ticket is not None:
+            after |= {"export_request_id": ticket.subject_id, "owner_id": ticket.owner_id}
+        entry = audit.AuditEntry(
+            actor_id=attempt.actor.id,
+            action=DOWNLOAD_REFUSED_ACTION,
+            after=after,
+            reason=refusal.value,
+            # An unknown token names no export: filed under the branch of who tried it.
+            branch_id=ticket.branch_id if ticket is not None else attempt.actor.branch_id,
+        )
+    else:
+        assert ticket is not None
+        export = await session.get(ExportRequest, ticket.subject_id)
+        entry = audit.AuditEntry(
+            actor_id=attempt.actor.id,
+            action=DOWNLOAD_ACTION,
+            customer_ids=list(export.customer_ids) if export is not None else [],
+            fields=list(CSV_COLUMNS),
+            after={
+                "export_request_id": ticket.subject_id,
+                "row_count": ticket.row_count,
+                "sha256": ticket.sha256,
+            },
+            branch_id=ticket.branch_id,
+        )
+    await audit.append(session, [entry])
 
 
 class Exports:
@@ -80,13 +132,25 @@ class Exports:
         self.policy = registry.policy
         self.settings = registry.settings
         self.objects = objects
+        self.downloads = OneTimeDownloads(
+            service=SERVICE_NAME,
+            db=self.db,
+            objects=objects,
+            policy=self.policy,
+            model=ExportDownload,
+            public_url=self.settings.public_url,
+            # Asked again at download: a requester who may no longer run it may not download.
+            action=RUN_ACTION,
+            resource_of=lambda ticket: {"requester_id": ticket.owner_id},
+            record=record_download,
+        )
 
     async def request(self, request: exports_pb2.RequestExportRequest) -> exports_pb2.ExportRequest:
         principal = current_principal()
-        reason = validation.text("reason", request.reason, required=True, max_length=1000)
         (await self.policy.decide(principal, "customers.export.request")).require(
             "customers.export.request"
         )
+        reason = validation.text("reason", request.reason, required=True, max_length=1000)
         read = await self.registry.read_decision(principal)
         limit = self.settings.export_max_rows
         query = select(Customer.id).where(scope_filter(read, SCOPE))
@@ -159,6 +223,11 @@ class Exports:
         principal = current_principal()
         async with self.db.read() as session:
             row = await self._load(session, export_id)
+            downloaded_at = await session.scalar(
+                select(ExportDownload.consumed_at).where(
+                    ExportDownload.subject_id == row.id, ExportDownload.consumed_at.is_not(None)
+                )
+            )
         if row.requester_id != principal.id:
             decision = await self.policy.decide(
                 principal,
@@ -167,11 +236,10 @@ class Exports:
             )
             if not decision.allow:
                 raise NotFound(f"export request {export_id} not found")
-        return export_to_proto(row)
+        return export_to_proto(row, downloaded_at)
 
     async def decide(self, request: exports_pb2.DecideExportRequest) -> exports_pb2.ExportRequest:
         principal = current_principal()
-        comment = validation.text("comment", request.comment, max_length=1000)
         async with self.db.transaction() as session:
             row = await self._load(session, request.id, lock=True)
             decision = await self.policy.decide(
@@ -186,6 +254,7 @@ class Exports:
                         details={"reasons": "SELF_APPROVAL"},
                     )
                 decision.require("customers.export.decide")
+            comment = validation.text("comment", request.comment, max_length=1000)
             if row.status != "PENDING":
                 raise FailedPrecondition(f"export request {row.id} is already {row.status}")
             row.status = "APPROVED" if request.approve else "REJECTED"
@@ -214,7 +283,7 @@ class Exports:
         async with self.db.read() as session:
             row = await self._load(session, request.id)
         decision = await self.policy.decide(
-            principal, "customers.export.run", {"requester_id": row.requester_id}
+            principal, RUN_ACTION, {"requester_id": row.requester_id}
         )
         if not decision.allow:
             raise Forbidden(
@@ -232,7 +301,8 @@ class Exports:
         digest = hashlib.sha256(csv_bytes).hexdigest()
         # A fresh key per attempt: a crash after the upload leaves an orphan, never an overwrite.
         key = f"exports/{row.id}/{new_id()}.csv"
-        await self.objects.put(key, csv_bytes, "text/csv; charset=utf-8")
+        await self.objects.put(key, csv_bytes, CSV_CONTENT_TYPE)
+        ttl = timedelta(seconds=self.settings.export_url_ttl_seconds)
         async with self.db.transaction() as session:
             current = await self._load(session, row.id, lock=True)
             if current.status != "APPROVED":
@@ -259,13 +329,26 @@ class Exports:
                     )
                 ],
             )
+            download = await self.downloads.issue(
+                session,
+                DownloadFile(
+                    subject_id=current.id,
+                    object_key=key,
+                    filename=f"customer-export-{current.id}.csv",
+                    content_type=CSV_CONTENT_TYPE,
+                    size_bytes=len(csv_bytes),
+                    sha256=digest,
+                    row_count=row_count,
+                    branch_id=current.branch_id,
+                ),
+                owner_id=principal.id,
+                ttl=ttl,
+            )
             row = current
-        ttl = timedelta(seconds=self.settings.export_url_ttl_seconds)
-        url = await self.objects.download_url(key, ttl)
         return exports_pb2.RunExportResponse(
             export_request=export_to_proto(row),
-            download_url=url,
-            download_url_expires_at=to_timestamp(utcnow() + ttl),
+            download_url=download.url,
+            download_url_expires_at=to_timestamp(download.expires_at),
         )
 
     async def _refuse_unapproved(self, row: ExportRequest) -> None:
@@ -294,7 +377,7 @@ class Exports:
 
     async def _render_csv(self, customer_ids: list[str], read: Decision) -> tuple[bytes, int]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeCsvWriter(buffer)
         writer.writerow(CSV_COLUMNS)
         count = 0
         async with self.db.read() as session:

@@ -12,6 +12,10 @@ once and is refused for anyone else. Every query is an index lookup, never a sca
   searched first and a wider one only while it holds fewer than ``limit``;
 - phone matches: one ``IN`` on the blind index of the E.164 number;
 - follow-up marks: one range on ``follow_ups (employee_id, at)``.
+
+One lookup is asked as the person acting instead: ``GetOrderableCustomer`` (SPEC §2,
+a rep submits orders only for customers they may read) answers with the facts of a
+customer inside the caller's ``customers.order`` scope and NOT_FOUND otherwise.
 """
 
 from __future__ import annotations
@@ -29,18 +33,21 @@ from salesguard import geo, validation
 from salesguard.customers.v1 import customers_pb2
 from salesguard.customers.v1 import lookups_pb2 as pb
 from salesguard.db import Database
-from salesguard.errors import InvalidInput
-from salesguard.policy import Decision, PolicyClient
+from salesguard.errors import InvalidInput, NotFound
+from salesguard.policy import Decision, PolicyClient, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import name_key
 from salesguard_customers.models import Customer, FollowUp
+from salesguard_customers.registry import SCOPE
 from salesguard_customers.settings import CustomersSettings
 
 NEARBY_ACTION = "customers.nearby"
 MATCH_PHONES_ACTION = "customers.match_phones"
 FOLLOW_UP_MARKS_ACTION = "customers.follow_ups.marks"
 FACTS_ACTION = "customers.facts"
+# Whom a person may submit an order for: never wider than customers.read (policy tests).
+ORDER_ACTION = "customers.order"
 MAX_FACTS_IDS = 1000
 
 # Limits of the contract (lookups.proto).
@@ -353,6 +360,27 @@ class Lookups:
             rows = (await session.scalars(select(Customer).where(Customer.id.in_(ids)))).all()
         by_id = {row.id: row for row in rows}
         return pb.GetCustomerFactsResponse(customers=[_facts(by_id[i]) for i in ids if i in by_id])
+
+    async def get_orderable_customer(
+        self, request: pb.GetOrderableCustomerRequest
+    ) -> pb.GetOrderableCustomerResponse:
+        """The facts of one customer the caller may submit an order for.
+
+        One decision, its scope as the SQL filter. Outside the scope reads exactly as
+        absent (NOT_FOUND, the same words): whether a customer the caller may not see
+        exists is not theirs to learn.
+        """
+        decision = await self._allow(ORDER_ACTION)
+        customer_id = validation.text(
+            "customer_id", request.customer_id, required=True, max_length=MAX_ID_LENGTH
+        )
+        async with self.db.read() as session:
+            row = await session.scalar(
+                select(Customer).where(Customer.id == customer_id, scope_filter(decision, SCOPE))
+            )
+        if row is None:
+            raise NotFound(f"customer {customer_id} not found", field="customer_id")
+        return pb.GetOrderableCustomerResponse(customer=_facts(row))
 
 
 def _facts(customer: Customer) -> pb.CustomerFacts:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -15,12 +16,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from salesguard import geo
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
+from salesguard.downloads import DownloadColumns
 from salesguard.idempotency import IdempotencyColumns
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -171,6 +174,10 @@ class ExportRequest(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class ExportDownload(DownloadColumns, Base):
+    """The one-time download URL of a completed export (C9); ``subject_id`` is its request."""
+
+
 class DuplicateBlock(Base):
     """A registration refused as a duplicate (C3): what C12 counts to find shared values."""
 
@@ -181,6 +188,8 @@ class DuplicateBlock(Base):
     criterion: Mapped[str] = mapped_column(String(16))
     value_key: Mapped[str] = mapped_column(String(401))
     employee_id: Mapped[str] = mapped_column(String(64))
+    # The refused employee's branch then: C12 counts branches, which one team cannot fake.
+    branch_id: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -188,13 +197,20 @@ class DuplicateBlock(Base):
 
 
 class SharedContactValue(Base):
-    """A duplicate criterion value too common to block on (C12), e.g. a switchboard number."""
+    """A duplicate criterion value too common to block on (C12), e.g. a switchboard number,
+    or one that was and has been un-shared (``shared`` false: it blocks again)."""
 
     __tablename__ = "shared_contact_values"
 
     criterion: Mapped[str] = mapped_column(String(16), primary_key=True)
     value_key: Mapped[str] = mapped_column(String(401), primary_key=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # When the value last became shared or stopped being so: refusals before an
+    # un-sharing no longer count.
     marked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Who confirmed or un-shared it, and why; no one when the refusals' count shared it.
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

@@ -320,12 +320,12 @@ class CustomerPool:
 
     async def claim(self, request: pb.ClaimCustomerRequest) -> pb.ClaimCustomerResponse:
         principal = current_principal()
-        customer_id = validation.text(
-            "customer_id", request.customer_id, required=True, max_length=32
-        )
         decision = (await self.policy.decide(principal, "pool.claim")).require("pool.claim")
         # The claimer becomes the owner: active in the directory (SPEC §2).
         await self.registry.directory.require_active(principal.id)
+        customer_id = validation.text(
+            "customer_id", request.customer_id, required=True, max_length=32
+        )
         cap = await holding_cap(self.policy, principal)
 
         async def take(session: AsyncSession) -> pb.ClaimCustomerResponse:

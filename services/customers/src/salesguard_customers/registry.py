@@ -7,7 +7,7 @@ it before anything leaves the service.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -259,13 +259,42 @@ class Registry:
             return Owner(principal.id, principal.team_id, principal.branch_id)
         return Owner(employee.id, employee.team_id or None, employee.branch_id or None)
 
+    async def _authorised_owner(
+        self,
+        principal: Principal,
+        owner_id: str,
+        authorise: Callable[[Owner], Awaitable[None]],
+        field: str = "owner_id",
+    ) -> Owner:
+        """:meth:`_owner`, authorised first: ``authorise`` refuses (FORBIDDEN) an owner
+        outside the caller's scope before :meth:`_owner`'s refusal of an unknown or
+        inactive one is told, which is not the caller's to learn (issue 11 item 12)."""
+        try:
+            owner = await self._owner(principal, owner_id, field)
+        except InvalidInput:
+            # As far as the directory knows them: an unknown ID is in nobody's scope.
+            known = await self.directory.employee(owner_id) if owner_id else None
+            await authorise(
+                Owner(
+                    owner_id or principal.id,
+                    (known.team_id or None) if known is not None else None,
+                    (known.branch_id or None) if known is not None else None,
+                )
+            )
+            raise
+        await authorise(owner)
+        return owner
+
     async def register(self, request: pb.RegisterCustomerRequest) -> pb.RegisterCustomerResponse:
         principal = current_principal()
+
+        async def may_register_for(owner: Owner) -> None:
+            (await self.policy.decide(principal, "customers.register", owner.resource())).require(
+                "customers.register"
+            )
+
+        owner = await self._authorised_owner(principal, request.owner_id, may_register_for)
         registration = self._validate_registration(request)
-        owner = await self._owner(principal, request.owner_id)
-        (await self.policy.decide(principal, "customers.register", owner.resource())).require(
-            "customers.register"
-        )
 
         async def insert(session: AsyncSession) -> pb.RegisterCustomerResponse:
             return await self._insert(session, principal, owner, registration)
@@ -500,6 +529,7 @@ class Registry:
                     value_key=duplicate.value_key,
                     shown_value=duplicate.shown_value,
                     employee_id=principal.id,
+                    employee_branch_id=principal.branch_id,
                     existing_id=existing.id,
                     existing_code=existing.code,
                     existing_owner_id=existing.owner_id,
@@ -525,6 +555,17 @@ class Registry:
         )
 
     # -- reads ----------------------------------------------------------------
+
+    async def _readable(self, principal: Principal, customer_id: str) -> Customer:
+        """A customer the caller may read; NOT_FOUND, as for an absent one, otherwise."""
+        read = await self.read_decision(principal)
+        async with self.db.read() as session:
+            row = await session.scalar(
+                select(Customer).where(Customer.id == customer_id, scope_filter(read, SCOPE))
+            )
+        if row is None:
+            raise NotFound(f"customer {customer_id} not found")
+        return row
 
     async def get(self, request: pb.GetCustomerRequest) -> pb.Customer:
         principal = current_principal()
@@ -662,6 +703,20 @@ class Registry:
 
     # -- changes ----------------------------------------------------------------
 
+    @staticmethod
+    def _fields_named(request: pb.UpdateCustomerRequest) -> list[str]:
+        """The fields a change request names, whatever their values (what is authorised)."""
+        fields = [
+            field
+            for field in ("name", "company", "phone", "email", "address", "location")
+            if request.HasField(field)
+        ]
+        if request.source != pb.SOURCE_CHANNEL_UNSPECIFIED:
+            fields.append("source")
+        if request.HasField("source_detail"):
+            fields.append("source_detail")
+        return sorted(fields)
+
     def _changes(self, request: pb.UpdateCustomerRequest) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if request.HasField("name"):
@@ -690,12 +745,6 @@ class Registry:
 
     async def update(self, request: pb.UpdateCustomerRequest) -> pb.Customer:
         principal = current_principal()
-        changes = self._changes(request)
-        if not changes:
-            raise InvalidInput("id", "the request changes nothing")
-        reason = validation.text("reason", request.reason, max_length=1000)
-        if ("source" in changes or "source_detail" in changes) and not reason:
-            raise InvalidInput("reason", "changing the source needs a reason (C4)")
         read = await self.read_decision(principal)
         async with self.db.transaction() as session:
             row = (
@@ -707,10 +756,20 @@ class Registry:
             ).first()
             if row is None:
                 raise NotFound(f"customer {request.id} not found")
+            # Authorised on the fields named, before any value is judged: a caller
+            # outside the tier learns FORBIDDEN, never what their input lacks.
             decision = await self.policy.decide(
-                principal, "customers.update", customer_resource(row, fields=sorted(changes))
+                principal,
+                "customers.update",
+                customer_resource(row, fields=self._fields_named(request)),
             )
             decision.require("customers.update")
+            changes = self._changes(request)
+            if not changes:
+                raise InvalidInput("id", "the request changes nothing")
+            reason = validation.text("reason", request.reason, max_length=1000)
+            if ("source" in changes or "source_detail" in changes) and not reason:
+                raise InvalidInput("reason", "changing the source needs a reason (C4)")
             current = self.vault.read(row, frozenset())
             if {"phone", "email", "name", "company"} & changes.keys():
                 name = changes.get("name", row.name)
@@ -774,17 +833,9 @@ class Registry:
         self, request: pb.RecordFollowUpRequest
     ) -> pb.RecordFollowUpResponse:
         principal = current_principal()
-        kind = validation.enum_value("kind", request.kind, FOLLOW_UP_KINDS)
-        note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
-        at = from_timestamp(request.at) or utcnow()
-        if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
-            raise InvalidInput("at", "a follow-up cannot lie in the future")
-        async with self.db.read() as session:
-            customer = await session.scalar(
-                select(Customer).where(Customer.id == request.customer_id)
-            )
-        if customer is None:
-            raise NotFound(f"customer {request.customer_id} not found")
+        # Authorised first (a customer one may not read is absent, one read but not
+        # followed up is FORBIDDEN), then the input validated.
+        customer = await self._readable(principal, request.customer_id)
         decision = await self.policy.decide(
             principal, "customers.follow_up", customer_resource(customer)
         )
@@ -795,6 +846,11 @@ class Registry:
             )
         # The follow-up is credited to the caller: active in the directory (SPEC §2).
         await self.directory.require_active(principal.id)
+        kind = validation.enum_value("kind", request.kind, FOLLOW_UP_KINDS)
+        note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
+        at = from_timestamp(request.at) or utcnow()
+        if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
+            raise InvalidInput("at", "a follow-up cannot lie in the future")
 
         async def insert(session: AsyncSession) -> pb.RecordFollowUpResponse:
             follow_up = FollowUp(
@@ -860,6 +916,20 @@ class Registry:
 
     async def reassign(self, request: pb.ReassignCustomersRequest) -> list[pb.Customer]:
         principal = current_principal()
+        decision = (await self.policy.decide(principal, "customers.reassign")).require(
+            "customers.reassign"
+        )
+
+        async def may_receive(owner: Owner) -> None:
+            if decision.covering_grant(owner.id, owner.team_id, owner.branch_id) is None:
+                raise Forbidden(f"{owner.id} is outside your scope for reassignment")
+
+        new_owner = await self._authorised_owner(
+            principal,
+            validation.text("new_owner_id", request.new_owner_id, required=True, max_length=64),
+            may_receive,
+            "new_owner_id",
+        )
         ids = list(dict.fromkeys(request.customer_ids))
         if not ids:
             raise InvalidInput("customer_ids", "name at least one customer")
@@ -869,16 +939,6 @@ class Registry:
                 f"at most {self.settings.reassign_max_customers} customers per reassignment",
             )
         reason = validation.text("reason", request.reason, required=True, max_length=1000)
-        new_owner = await self._owner(
-            principal,
-            validation.text("new_owner_id", request.new_owner_id, required=True, max_length=64),
-            "new_owner_id",
-        )
-        decision = (await self.policy.decide(principal, "customers.reassign")).require(
-            "customers.reassign"
-        )
-        if decision.covering_grant(new_owner.id, new_owner.team_id, new_owner.branch_id) is None:
-            raise Forbidden(f"{new_owner.id} is outside your scope for reassignment")
         async with self.db.transaction() as session:
             rows = list(
                 (

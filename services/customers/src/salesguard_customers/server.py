@@ -40,6 +40,7 @@ from salesguard_customers.servicer import (
     LookupsServicer,
 )
 from salesguard_customers.settings import CustomersSettings
+from salesguard_customers.shared_contacts import SharedCriteria
 from salesguard_customers.timeline import CustomerTimelineServicer
 
 
@@ -53,7 +54,7 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
     return [
         Servicer(
             customers_pb2_grpc.add_CustomersServiceServicer_to_server,
-            CustomersServicer(registry),
+            CustomersServicer(registry, SharedCriteria(runtime.db, runtime.policy, vault)),
             customers_pb2.DESCRIPTOR.services_by_name["CustomersService"],
         ),
         Servicer(
@@ -86,6 +87,7 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
             HandoverServicer(Handover(runtime.db, runtime.policy, registry.directory)),
             handover_pb2.DESCRIPTOR.services_by_name["HandoverService"],
         ),
+        exports.downloads.servicer(),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 

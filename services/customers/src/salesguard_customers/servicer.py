@@ -25,11 +25,13 @@ from salesguard_customers.exports import Exports
 from salesguard_customers.lookups import Lookups
 from salesguard_customers.models import AuditEvent
 from salesguard_customers.registry import Registry
+from salesguard_customers.shared_contacts import SharedCriteria
 
 
 class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, shared_criteria: SharedCriteria) -> None:
         self._registry = registry
+        self._shared_criteria = shared_criteria
 
     async def RegisterCustomer(
         self, request: pb.RegisterCustomerRequest, context: Context
@@ -75,6 +77,11 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
         self, request: pb.SyncOwnerRequest, context: Context
     ) -> pb.SyncOwnerResponse:
         return pb.SyncOwnerResponse(updated_count=await self._registry.sync_owner(request))
+
+    async def SetCriterionShared(
+        self, request: pb.SetCriterionSharedRequest, context: Context
+    ) -> pb.SetCriterionSharedResponse:
+        return await self._shared_criteria.set(request)
 
 
 def audit_event_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
@@ -168,7 +175,8 @@ class ExportsServicer(exports_pb2_grpc.ExportsServiceServicer):
 
 
 class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
-    """Lookups for other services (SYSTEM only): IDs, owners and distances, never contact data."""
+    """Lookups for other services: IDs, owners and distances, never contact data. SYSTEM
+    only, but GetOrderableCustomer, which is asked as the person acting."""
 
     def __init__(self, lookups: Lookups) -> None:
         self._lookups = lookups
@@ -192,3 +200,8 @@ class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
         self, request: lookups_pb2.GetCustomerFactsRequest, context: Context
     ) -> lookups_pb2.GetCustomerFactsResponse:
         return await self._lookups.get_customer_facts(request)
+
+    async def GetOrderableCustomer(
+        self, request: lookups_pb2.GetOrderableCustomerRequest, context: Context
+    ) -> lookups_pb2.GetOrderableCustomerResponse:
+        return await self._lookups.get_orderable_customer(request)

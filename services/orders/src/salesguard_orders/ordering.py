@@ -266,7 +266,6 @@ class LineInput:
 
 @dataclass(frozen=True)
 class OrderInput:
-    customer_id: str
     lines: list[LineInput]
     currency: str
     order_date: str
@@ -330,9 +329,6 @@ class Orders:
     # -- submission (O1–O3) ----------------------------------------------------
 
     def _validate(self, request: pb.SubmitOrderRequest) -> OrderInput:
-        customer_id = validation.text(
-            "customer_id", request.customer_id, required=True, max_length=32
-        )
         if not request.lines:
             raise InvalidInput("lines", "an order needs at least one line")
         if len(request.lines) > self.settings.max_order_lines:
@@ -348,7 +344,6 @@ class Orders:
             else None
         )
         return OrderInput(
-            customer_id=customer_id,
             lines=lines,
             currency=validate_currency(
                 "currency", request.currency, self.settings.currency_rates_to_cny
@@ -381,16 +376,15 @@ class Orders:
         return order_date, expected
 
     async def _customer(self, customer_id: str) -> lookups_pb2.CustomerFacts:
-        facts = (await self.customers.get([customer_id])).get(customer_id)
-        if facts is None:
-            raise InvalidInput("customer_id", f"customer {customer_id} not found")
+        """The order's customer, if the submitter may order for it (SPEC §2): asked as the
+        submitter, NOT_FOUND otherwise, as for a customer that does not exist."""
+        facts = await self.customers.orderable(customer_id)
         if facts.status == customers_pb2.CUSTOMER_STATUS_ARCHIVED:
             raise InvalidInput("customer_id", f"customer {facts.code} is archived")
         return facts
 
     async def submit(self, request: pb.SubmitOrderRequest) -> pb.SubmitOrderResponse:
         principal = current_principal()
-        given = self._validate(request)
         resource = {
             "employee_id": principal.id,
             "team_id": principal.team_id,
@@ -399,6 +393,9 @@ class Orders:
         (await self.policy.decide(principal, "orders.submit", resource)).require("orders.submit")
         # The order (and its commission) is credited to the submitter: active (SPEC §2).
         await self.directory.require_active(principal.id)
+        customer_id = validation.text(
+            "customer_id", request.customer_id, required=True, max_length=32
+        )
         earlier = await earlier_response(
             self.db,
             IdempotencyKey,
@@ -410,9 +407,11 @@ class Orders:
         )
         if earlier is not None:
             return earlier
+        # The customer is authorised before the rest of the order is judged (item 12).
+        facts = await self._customer(customer_id)
+        given = self._validate(request)
         zone = await self.zones.zone(principal.branch_id)
         order_date, expected_payment_date = self._dates(given, zone)
-        facts = await self._customer(given.customer_id)
         owner_id = facts.owner_id or None
         registered_at = from_timestamp(facts.registered_at)
         flags: list[str] = []
@@ -528,7 +527,9 @@ class Orders:
                     employee_id=order.submitted_by,
                     customer_id=order.customer_id,
                     order_id=order.id,
-                    branch_id=order.branch_id,
+                    # The customer's branch: its managers learn of a deal on their
+                    # customer even when headquarters submitted it (the order's branch).
+                    branch_id=facts.branch_id or order.branch_id,
                     detected_at=order.submitted_at,
                     evidence=evidence,
                 ),
@@ -635,7 +636,6 @@ class Orders:
 
     async def decide(self, request: pb.DecideOrderRequest) -> pb.Order:
         principal = current_principal()
-        comment = validation.text("comment", request.comment, max_length=validation.MAX_NOTE)
         async with self.db.transaction() as session:
             # The order's row lock serialises decisions on it (and on its steps).
             order = await self._locked(session, request.order_id)
@@ -670,6 +670,7 @@ class Orders:
                     },
                 )
             decision.require("orders.decide")
+            comment = validation.text("comment", request.comment, max_length=validation.MAX_NOTE)
             if order.status != "SUBMITTED" or current is None:
                 raise FailedPrecondition(
                     f"order {order.code} is {order.status}; only SUBMITTED orders are decided",
@@ -697,10 +698,8 @@ class Orders:
 
     async def transition(self, request: pb.TransitionOrderRequest) -> pb.Order:
         principal = current_principal()
+        # The target is part of what is authorised; the rest is judged after.
         target = validation.enum_value("to", request.to, ORDER_STATUSES)
-        reason = validation.text("reason", request.reason, max_length=1000)
-        if target == "CANCELLED" and not reason:
-            raise InvalidInput("reason", "cancelling an order needs a reason")
         async with self.db.transaction() as session:
             order = await self._locked(session, request.order_id)
             illegal = FailedPrecondition(
@@ -722,6 +721,9 @@ class Orders:
             decision.require("orders.transition")
             if order.status not in TRANSITIONS.get(target, frozenset()):
                 raise illegal
+            reason = validation.text("reason", request.reason, max_length=1000)
+            if target == "CANCELLED" and not reason:
+                raise InvalidInput("reason", "cancelling an order needs a reason")
             now = utcnow()
             order.status = target
             order.updated_at = now

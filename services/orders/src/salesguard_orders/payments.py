@@ -246,6 +246,29 @@ async def insert_payments(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     return inserted
 
 
+def _shipment_fields(
+    request: pb.RecordShipmentRequest,
+) -> tuple[str, str, datetime, datetime | None]:
+    """Carrier, tracking number, shipped and delivered time of a shipment, validated."""
+    carrier = validation.text("carrier", request.carrier, required=True, max_length=MAX_CARRIER)
+    tracking = validation.text(
+        "tracking_number", request.tracking_number, required=True, max_length=MAX_TRACKING
+    )
+    shipped_at = from_timestamp(request.shipped_at)
+    delivered_at = from_timestamp(request.delivered_at)
+    latest = utcnow() + CLOCK_SKEW
+    if shipped_at is None:
+        raise InvalidInput("shipped_at", "shipped_at is required")
+    if shipped_at > latest:
+        raise InvalidInput("shipped_at", "shipped_at lies in the future")
+    if delivered_at is not None:
+        if delivered_at < shipped_at:
+            raise InvalidInput("delivered_at", "delivered_at precedes shipped_at")
+        if delivered_at > latest:
+            raise InvalidInput("delivered_at", "delivered_at lies in the future")
+    return carrier, tracking, shipped_at, delivered_at
+
+
 class Payments:
     def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
         self.runtime = runtime
@@ -258,6 +281,7 @@ class Payments:
 
     async def create_upload(self, request: pb.CreateUploadRequest) -> pb.CreateUploadResponse:
         principal = current_principal()
+        (await self.policy.decide(principal, "payments.upload")).require("payments.upload")
         purpose = validation.enum_value("purpose", request.purpose, UPLOAD_PURPOSES)
         content_type = request.content_type.strip().lower()
         if purpose == "STATEMENT":
@@ -279,7 +303,6 @@ class Payments:
             )
         if not 0 < request.size_bytes <= limit:
             raise InvalidInput("size_bytes", f"a {purpose.lower()} must be 1 to {limit} bytes")
-        (await self.policy.decide(principal, "payments.upload")).require("payments.upload")
         zone = await self.orders.zones.zone(principal.branch_id)
         now = utcnow()
         day = now.astimezone(zone).date().isoformat()
@@ -327,6 +350,7 @@ class Payments:
 
     async def record(self, request: pb.RecordPaymentRequest) -> pb.RecordPaymentResponse:
         principal = current_principal()
+        (await self.policy.decide(principal, "payments.record")).require("payments.record")
         fields = payment_from_fields(
             bank_reference=request.bank_reference,
             amount=request.amount,
@@ -338,7 +362,6 @@ class Payments:
             reference_text=request.reference_text,
         )
         order_id = validation.text("order_id", request.order_id, max_length=32) or None
-        (await self.policy.decide(principal, "payments.record")).require("payments.record")
         async with self.db.read() as session:
             existing = await session.scalar(
                 select(Payment).where(Payment.bank_reference == fields.bank_reference)
@@ -379,10 +402,10 @@ class Payments:
 
     async def reverse(self, request: pb.ReversePaymentRequest) -> pb.Payment:
         principal = current_principal()
+        (await self.policy.decide(principal, "payments.reverse")).require("payments.reverse")
         kind = validation.enum_value("kind", request.kind, REVERSAL_KINDS)
         reason = validation.text("reason", request.reason, required=True, max_length=1000)
         payment_id = validation.text("payment_id", request.payment_id, required=True, max_length=32)
-        (await self.policy.decide(principal, "payments.reverse")).require("payments.reverse")
         async with self.db.transaction() as session:
             row = await session.get(Payment, payment_id, with_for_update=True)
             if row is None:
@@ -447,22 +470,6 @@ class Payments:
     async def record_shipment(self, request: pb.RecordShipmentRequest) -> pb.Shipment:
         principal = current_principal()
         order_id = validation.text("order_id", request.order_id, required=True, max_length=32)
-        carrier = validation.text("carrier", request.carrier, required=True, max_length=MAX_CARRIER)
-        tracking = validation.text(
-            "tracking_number", request.tracking_number, required=True, max_length=MAX_TRACKING
-        )
-        shipped_at = from_timestamp(request.shipped_at)
-        delivered_at = from_timestamp(request.delivered_at)
-        latest = utcnow() + CLOCK_SKEW
-        if shipped_at is None:
-            raise InvalidInput("shipped_at", "shipped_at is required")
-        if shipped_at > latest:
-            raise InvalidInput("shipped_at", "shipped_at lies in the future")
-        if delivered_at is not None:
-            if delivered_at < shipped_at:
-                raise InvalidInput("delivered_at", "delivered_at precedes shipped_at")
-            if delivered_at > latest:
-                raise InvalidInput("delivered_at", "delivered_at lies in the future")
 
         async def work(session: AsyncSession) -> pb.RecordShipmentResponse:
             order = await session.scalar(
@@ -475,6 +482,8 @@ class Payments:
                     principal, "shipments.record", {"branch_id": order.branch_id}
                 )
             ).require("shipments.record")
+            # Judged once the caller may ship this order (issue 11 item 12).
+            carrier, tracking, shipped_at, delivered_at = _shipment_fields(request)
             if order.status not in ("APPROVED", "FULFILLED"):
                 raise FailedPrecondition(
                     f"order {order.code} is {order.status}; only APPROVED or FULFILLED orders ship",

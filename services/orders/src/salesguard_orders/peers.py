@@ -1,9 +1,11 @@
 """What the orders service asks of its peers: customer facts and branch time zones.
 
-Both are asked as the service itself (``Principal.system("orders")``), never as
-the caller: an order's checks need the customer's owner and registration time
-whether or not the submitter may see that customer. One :class:`BranchZones`
-cache serves the whole service (orders, payments, statements, diversion).
+Both are asked as the service itself (``Principal.system("orders")``): payments,
+reconciliation and the detectors need customers' owners and registration times
+whoever runs them. Submitting an order is the exception: its customer is asked for
+as the submitter (:meth:`CustomerFacts.orderable`), so the customers service applies
+its own policy and scope to them (SPEC §2). One :class:`BranchZones` cache serves the
+whole service (orders, payments, statements, diversion).
 """
 
 from __future__ import annotations
@@ -68,6 +70,17 @@ class CustomerFacts:
                 raise _peer_error(error, "customer facts") from None
             found.update({facts.customer_id: facts for facts in response.customers})
         return found
+
+    async def orderable(self, customer_id: str) -> lookups_pb2.CustomerFacts:
+        """The facts of a customer the caller may submit an order for, asked as the caller.
+
+        NOT_FOUND (from the customers service) for a customer outside their scope, the
+        same as for one that does not exist.
+        """
+        response = await self._stub.GetOrderableCustomer(
+            lookups_pb2.GetOrderableCustomerRequest(customer_id=customer_id)
+        )
+        return response.customer
 
 
 class BranchZones:

@@ -130,8 +130,8 @@ class Statements:
         self, request: pb.ImportPaymentsRequest
     ) -> pb.ImportPaymentsResponse:
         principal = current_principal()
-        key = validation.text("statement_key", request.statement_key, required=True, max_length=512)
         (await self.policy.decide(principal, ACTION)).require(ACTION)
+        key = validation.text("statement_key", request.statement_key, required=True, max_length=512)
         async with self.db.read() as session:
             upload = await session.get(Upload, key)
             earlier = await self._earlier(session, key)

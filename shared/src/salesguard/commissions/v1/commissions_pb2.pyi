@@ -609,6 +609,10 @@ class ExportCommissionPeriodResponse(_message.Message):
     ROW_COUNT_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
     download_url: _builtins.str
+    """A one-time download on the gateway, for the employee who exported (GET with their
+    own bearer token; salesguard.common.v1.DownloadsService), usable once until
+    download_url_expires_at. Each export hands out a new one.
+    """
     row_count: _builtins.int
     sha256: _builtins.str
     @_builtins.property

@@ -85,6 +85,26 @@ FOLLOW_UP_KIND_MESSAGE: FollowUpKind.ValueType  # 3
 FOLLOW_UP_KIND_MEETING: FollowUpKind.ValueType  # 4
 Global___FollowUpKind: _TypeAlias = FollowUpKind  # noqa: Y015
 
+class _DuplicateCriterion:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DuplicateCriterionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DuplicateCriterion.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DUPLICATE_CRITERION_UNSPECIFIED: _DuplicateCriterion.ValueType  # 0
+    DUPLICATE_CRITERION_PHONE: _DuplicateCriterion.ValueType  # 1
+    DUPLICATE_CRITERION_EMAIL: _DuplicateCriterion.ValueType  # 2
+    DUPLICATE_CRITERION_NAME_COMPANY: _DuplicateCriterion.ValueType  # 3
+
+class DuplicateCriterion(_DuplicateCriterion, metaclass=_DuplicateCriterionEnumTypeWrapper):
+    """A duplicate criterion (C3), whose value C12 may treat as shared."""
+
+DUPLICATE_CRITERION_UNSPECIFIED: DuplicateCriterion.ValueType  # 0
+DUPLICATE_CRITERION_PHONE: DuplicateCriterion.ValueType  # 1
+DUPLICATE_CRITERION_EMAIL: DuplicateCriterion.ValueType  # 2
+DUPLICATE_CRITERION_NAME_COMPANY: DuplicateCriterion.ValueType  # 3
+Global___DuplicateCriterion: _TypeAlias = DuplicateCriterion  # noqa: Y015
+
 @_typing.final
 class Customer(_message.Message):
     """A registered customer. Contact fields (phone, email, address) hold masked
@@ -786,3 +806,73 @@ class SyncOwnerResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SyncOwnerResponse: _TypeAlias = SyncOwnerResponse  # noqa: Y015
+
+@_typing.final
+class SetCriterionSharedRequest(_message.Message):
+    """Mark (or un-mark) the value a customer holds for a duplicate criterion as shared
+    (C12), e.g. a switchboard number: a shared value no longer blocks registrations.
+    Marking needs someone outside every branch involved (the customer's, and those of
+    the reps refused on the value); un-marking makes the value block again.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CRITERION_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    criterion: Global___DuplicateCriterion.ValueType
+    shared: _builtins.bool
+    reason: _builtins.str
+    """Required; audited."""
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        criterion: Global___DuplicateCriterion.ValueType = ...,
+        shared: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["criterion", b"criterion", "customer_id", b"customer_id", "reason", b"reason", "shared", b"shared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCriterionSharedRequest: _TypeAlias = SetCriterionSharedRequest  # noqa: Y015
+
+@_typing.final
+class SetCriterionSharedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CRITERION_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    criterion: Global___DuplicateCriterion.ValueType
+    shared: _builtins.bool
+    changed: _builtins.bool
+    """False when the value already was so (nothing changed, nothing audited)."""
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the value last became shared or stopped being so."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        criterion: Global___DuplicateCriterion.ValueType = ...,
+        shared: _builtins.bool = ...,
+        changed: _builtins.bool = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "changed_at", b"changed_at", "criterion", b"criterion", "customer_id", b"customer_id", "shared", b"shared"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetCriterionSharedResponse: _TypeAlias = SetCriterionSharedResponse  # noqa: Y015

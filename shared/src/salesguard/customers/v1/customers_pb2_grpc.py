@@ -79,6 +79,11 @@ class CustomersServiceStub:
                 request_serializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SyncOwnerRequest.SerializeToString,
                 response_deserializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SyncOwnerResponse.FromString,
                 _registered_method=True)
+        self.SetCriterionShared = channel.unary_unary(
+                '/salesguard.customers.v1.CustomersService/SetCriterionShared',
+                request_serializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SetCriterionSharedRequest.SerializeToString,
+                response_deserializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SetCriterionSharedResponse.FromString,
+                _registered_method=True)
 
 
 class CustomersServiceServicer:
@@ -138,6 +143,12 @@ class CustomersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetCriterionShared(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +196,11 @@ def add_CustomersServiceServicer_to_server(servicer, server):
                     servicer.SyncOwner,
                     request_deserializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SyncOwnerRequest.FromString,
                     response_serializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SyncOwnerResponse.SerializeToString,
+            ),
+            'SetCriterionShared': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetCriterionShared,
+                    request_deserializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SetCriterionSharedRequest.FromString,
+                    response_serializer=salesguard_dot_customers_dot_v1_dot_customers__pb2.SetCriterionSharedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +446,33 @@ class CustomersService:
             '/salesguard.customers.v1.CustomersService/SyncOwner',
             salesguard_dot_customers_dot_v1_dot_customers__pb2.SyncOwnerRequest.SerializeToString,
             salesguard_dot_customers_dot_v1_dot_customers__pb2.SyncOwnerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetCriterionShared(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.customers.v1.CustomersService/SetCriterionShared',
+            salesguard_dot_customers_dot_v1_dot_customers__pb2.SetCriterionSharedRequest.SerializeToString,
+            salesguard_dot_customers_dot_v1_dot_customers__pb2.SetCriterionSharedResponse.FromString,
             options,
             channel_credentials,
             insecure,

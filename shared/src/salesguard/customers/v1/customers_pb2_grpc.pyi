@@ -40,6 +40,7 @@ class CustomersServiceStub:
     ListFollowUps: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ListFollowUpsRequest, _customers_pb2.ListFollowUpsResponse]
     ReassignCustomers: _grpc.UnaryUnaryMultiCallable[_customers_pb2.ReassignCustomersRequest, _customers_pb2.ReassignCustomersResponse]
     SyncOwner: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SyncOwnerRequest, _customers_pb2.SyncOwnerResponse]
+    SetCriterionShared: _grpc.UnaryUnaryMultiCallable[_customers_pb2.SetCriterionSharedRequest, _customers_pb2.SetCriterionSharedResponse]
 
 @_typing.type_check_only
 class CustomersServiceAsyncStub(CustomersServiceStub):
@@ -53,6 +54,7 @@ class CustomersServiceAsyncStub(CustomersServiceStub):
     ListFollowUps: _aio.UnaryUnaryMultiCallable[_customers_pb2.ListFollowUpsRequest, _customers_pb2.ListFollowUpsResponse]  # type: ignore[assignment]
     ReassignCustomers: _aio.UnaryUnaryMultiCallable[_customers_pb2.ReassignCustomersRequest, _customers_pb2.ReassignCustomersResponse]  # type: ignore[assignment]
     SyncOwner: _aio.UnaryUnaryMultiCallable[_customers_pb2.SyncOwnerRequest, _customers_pb2.SyncOwnerResponse]  # type: ignore[assignment]
+    SetCriterionShared: _aio.UnaryUnaryMultiCallable[_customers_pb2.SetCriterionSharedRequest, _customers_pb2.SetCriterionSharedResponse]  # type: ignore[assignment]
 
 class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -117,5 +119,12 @@ class CustomersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _customers_pb2.SyncOwnerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_customers_pb2.SyncOwnerResponse, _abc.Awaitable[_customers_pb2.SyncOwnerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetCriterionShared(
+        self,
+        request: _customers_pb2.SetCriterionSharedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_customers_pb2.SetCriterionSharedResponse, _abc.Awaitable[_customers_pb2.SetCriterionSharedResponse]]: ...
 
 def add_CustomersServiceServicer_to_server(servicer: CustomersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

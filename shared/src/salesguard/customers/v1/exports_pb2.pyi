@@ -61,6 +61,7 @@ class ExportRequest(_message.Message):
     ROW_COUNT_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    DOWNLOADED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     requester_id: _builtins.str
     branch_id: _builtins.str
@@ -78,6 +79,10 @@ class ExportRequest(_message.Message):
     def requested_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def downloaded_at(self) -> _timestamp_pb2.Timestamp:
+        """When its one-time download was used (unset until then)."""
+
     def __init__(
         self,
         *,
@@ -94,10 +99,11 @@ class ExportRequest(_message.Message):
         row_count: _builtins.int = ...,
         sha256: _builtins.str = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
+        downloaded_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "decided_at", b"decided_at", "requested_at", b"requested_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "decided_at", b"decided_at", "downloaded_at", b"downloaded_at", "requested_at", b"requested_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "completed_at", b"completed_at", "customer_count", b"customer_count", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_comment", b"decision_comment", "id", b"id", "reason", b"reason", "requested_at", b"requested_at", "requester_id", b"requester_id", "row_count", b"row_count", "sha256", b"sha256", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "completed_at", b"completed_at", "customer_count", b"customer_count", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_comment", b"decision_comment", "downloaded_at", b"downloaded_at", "id", b"id", "reason", b"reason", "requested_at", b"requested_at", "requester_id", b"requester_id", "row_count", b"row_count", "sha256", b"sha256", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -227,7 +233,10 @@ class RunExportResponse(_message.Message):
     DOWNLOAD_URL_FIELD_NUMBER: _builtins.int
     DOWNLOAD_URL_EXPIRES_AT_FIELD_NUMBER: _builtins.int
     download_url: _builtins.str
-    """Issued once; expires at download_url_expires_at."""
+    """Issued once: a one-time download on the gateway (GET with the requester's own
+    bearer token; salesguard.common.v1.DownloadsService), usable once until
+    download_url_expires_at.
+    """
     @_builtins.property
     def export_request(self) -> Global___ExportRequest: ...
     @_builtins.property

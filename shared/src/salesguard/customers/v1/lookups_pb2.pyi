@@ -25,6 +25,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class FindNearbyCustomersRequest(_message.Message):
     """Lookups other services make as themselves (SYSTEM), never for a person:
     they return IDs, owners and distances, never names or contact data.
+    GetOrderableCustomer is the exception: it is asked as the person acting.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -360,3 +361,42 @@ class GetCustomerFactsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCustomerFactsResponse: _TypeAlias = GetCustomerFactsResponse  # noqa: Y015
+
+@_typing.final
+class GetOrderableCustomerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderableCustomerRequest: _TypeAlias = GetOrderableCustomerRequest  # noqa: Y015
+
+@_typing.final
+class GetOrderableCustomerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer(self) -> Global___CustomerFacts: ...
+    def __init__(
+        self,
+        *,
+        customer: Global___CustomerFacts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer", b"customer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderableCustomerResponse: _TypeAlias = GetOrderableCustomerResponse  # noqa: Y015

@@ -54,6 +54,11 @@ class CustomerLookupServiceStub:
                 request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.SerializeToString,
                 response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.FromString,
                 _registered_method=True)
+        self.GetOrderableCustomer = channel.unary_unary(
+                '/salesguard.customers.v1.CustomerLookupService/GetOrderableCustomer',
+                request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerRequest.SerializeToString,
+                response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerLookupServiceServicer:
@@ -83,6 +88,16 @@ class CustomerLookupServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOrderableCustomer(self, request, context):
+        """Asked as the caller, not as SYSTEM (SPEC §2: a rep submits orders only for
+        customers they may read): the facts of a customer the caller may order for
+        (policy action customers.order, its scope as a SQL filter). A customer outside
+        that scope is NOT_FOUND, word for word as one that does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerLookupServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +120,11 @@ def add_CustomerLookupServiceServicer_to_server(servicer, server):
                     servicer.GetCustomerFacts,
                     request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.FromString,
                     response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.SerializeToString,
+            ),
+            'GetOrderableCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderableCustomer,
+                    request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerRequest.FromString,
+                    response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +235,33 @@ class CustomerLookupService:
             '/salesguard.customers.v1.CustomerLookupService/GetCustomerFacts',
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.SerializeToString,
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderableCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.customers.v1.CustomerLookupService/GetOrderableCustomer',
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerRequest.SerializeToString,
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerResponse.FromString,
             options,
             channel_credentials,
             insecure,

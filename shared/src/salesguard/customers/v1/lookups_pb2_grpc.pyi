@@ -35,6 +35,12 @@ class CustomerLookupServiceStub:
     MatchPhoneIndexes: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.MatchPhoneIndexesRequest, _lookups_pb2.MatchPhoneIndexesResponse]
     ListFollowUpMarks: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.ListFollowUpMarksRequest, _lookups_pb2.ListFollowUpMarksResponse]
     GetCustomerFacts: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.GetCustomerFactsRequest, _lookups_pb2.GetCustomerFactsResponse]
+    GetOrderableCustomer: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.GetOrderableCustomerRequest, _lookups_pb2.GetOrderableCustomerResponse]
+    """Asked as the caller, not as SYSTEM (SPEC §2: a rep submits orders only for
+    customers they may read): the facts of a customer the caller may order for
+    (policy action customers.order, its scope as a SQL filter). A customer outside
+    that scope is NOT_FOUND, word for word as one that does not exist.
+    """
 
 @_typing.type_check_only
 class CustomerLookupServiceAsyncStub(CustomerLookupServiceStub):
@@ -43,6 +49,12 @@ class CustomerLookupServiceAsyncStub(CustomerLookupServiceStub):
     MatchPhoneIndexes: _aio.UnaryUnaryMultiCallable[_lookups_pb2.MatchPhoneIndexesRequest, _lookups_pb2.MatchPhoneIndexesResponse]  # type: ignore[assignment]
     ListFollowUpMarks: _aio.UnaryUnaryMultiCallable[_lookups_pb2.ListFollowUpMarksRequest, _lookups_pb2.ListFollowUpMarksResponse]  # type: ignore[assignment]
     GetCustomerFacts: _aio.UnaryUnaryMultiCallable[_lookups_pb2.GetCustomerFactsRequest, _lookups_pb2.GetCustomerFactsResponse]  # type: ignore[assignment]
+    GetOrderableCustomer: _aio.UnaryUnaryMultiCallable[_lookups_pb2.GetOrderableCustomerRequest, _lookups_pb2.GetOrderableCustomerResponse]  # type: ignore[assignment]
+    """Asked as the caller, not as SYSTEM (SPEC §2: a rep submits orders only for
+    customers they may read): the facts of a customer the caller may order for
+    (policy action customers.order, its scope as a SQL filter). A customer outside
+    that scope is NOT_FOUND, word for word as one that does not exist.
+    """
 
 class CustomerLookupServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -72,5 +84,17 @@ class CustomerLookupServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _lookups_pb2.GetCustomerFactsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_lookups_pb2.GetCustomerFactsResponse, _abc.Awaitable[_lookups_pb2.GetCustomerFactsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetOrderableCustomer(
+        self,
+        request: _lookups_pb2.GetOrderableCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lookups_pb2.GetOrderableCustomerResponse, _abc.Awaitable[_lookups_pb2.GetOrderableCustomerResponse]]:
+        """Asked as the caller, not as SYSTEM (SPEC §2: a rep submits orders only for
+        customers they may read): the facts of a customer the caller may order for
+        (policy action customers.order, its scope as a SQL filter). A customer outside
+        that scope is NOT_FOUND, word for word as one that does not exist.
+        """
 
 def add_CustomerLookupServiceServicer_to_server(servicer: CustomerLookupServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
