@@ -10,6 +10,7 @@ Tests then speak GraphQL, like the frontends do.
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,16 @@ class GraphQLResult:
 
 class Suite:
     def __init__(
-        self, running: dict[str, Any], client: httpx.AsyncClient, settings: dict[str, Any]
+        self,
+        running: dict[str, Any],
+        client: httpx.AsyncClient,
+        settings: dict[str, Any],
+        gateway: AsyncExitStack,
     ) -> None:
         self.running = running
         self.client = client
         self.settings = settings
+        self._gateway = gateway
 
     @classmethod
     async def start(
@@ -120,6 +126,10 @@ class Suite:
             gateway = create_app(
                 GatewaySettings(**{**common, "report_rpc_calls": True, **(gateway_overrides or {})})
             )
+            # The gateway's start-up and shutdown, as uvicorn runs them (httpx's transport
+            # does not): its shutdown stops its watch of the directory.
+            lifespan = AsyncExitStack()
+            await lifespan.enter_async_context(gateway.router.lifespan_context(gateway))
         except BaseException:
             for service in running.values():
                 await service.stop()
@@ -127,10 +137,11 @@ class Suite:
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=gateway), base_url="http://gateway.test", timeout=30
         )
-        return cls(running, client, common)
+        return cls(running, client, common, lifespan)
 
     async def stop(self) -> None:
         await self.client.aclose()
+        await self._gateway.aclose()
         for service in reversed(list(self.running.values())):
             await service.stop()
 

@@ -213,32 +213,38 @@ async def two_sources(start_suite: StartSuite) -> tuple[Suite, Org]:
         (await suite.gql(ALL, as_=org.manager)).ok()["alerts"]["edges"][0]["node"]["detectedAt"]
     )
     await attendance_alert(suite, org, at - timedelta(minutes=1))
-    # The manager's roles are now cached by the gateway (as in production), so the caller
-    # is still known while the people directory (attendance) is down.
     edges = (await suite.gql(ALL, as_=org.manager)).ok()["alerts"]["edges"]
     assert [edge["node"]["source"] for edge in edges] == ["customers", "attendance"]
     return suite, org
 
 
-@pytest.mark.parametrize("down", ["customers", "attendance"])
-async def test_a_failing_source_costs_only_its_alerts(start_suite: StartSuite, down: str) -> None:
+async def test_a_failing_source_costs_only_its_alerts(start_suite: StartSuite) -> None:
     suite, org = await two_sources(start_suite)
-    await suite.running[down].stop()
+    await suite.running["customers"].stop()
     result = await suite.gql(ALL, as_=org.manager)
     assert result.status == 200
-    up = "attendance" if down == "customers" else "customers"
-    assert [edge["node"]["source"] for edge in result.data["alerts"]["edges"]] == [up]
+    assert [edge["node"]["source"] for edge in result.data["alerts"]["edges"]] == ["attendance"]
     assert result.codes == ["UNAVAILABLE"]
     error = result.errors[0]
     assert error["path"] == ["alerts"]
-    assert error["extensions"]["source"] == down
-    assert f"alerts from {down} are missing" in error["message"]
+    assert error["extensions"]["source"] == "customers"
+    assert "alerts from customers are missing" in error["message"]
+
+
+async def test_without_the_people_directory_nothing_is_answered(start_suite: StartSuite) -> None:
+    """Attendance is also the people directory: while it is down no caller can be resolved,
+    and a principal cached before is not used (it may have changed meanwhile; issue 11
+    item 4), so the request fails closed rather than costing only attendance's alerts."""
+    suite, org = await two_sources(start_suite)
+    await suite.running["attendance"].stop()
+    result = await suite.gql(ALL, as_=org.manager)
+    assert (result.status, result.codes) == (503, ["UNAVAILABLE"]), result.body
 
 
 async def test_total_count_is_of_the_sources_that_answered(start_suite: StartSuite) -> None:
     suite, org = await two_sources(start_suite)
     assert (await suite.gql(ALL, as_=org.manager)).ok()["alerts"]["totalCount"] == 2
-    await suite.running["attendance"].stop()
+    await suite.running["customers"].stop()
     assert (await suite.gql(ALL, as_=org.manager)).data["alerts"]["totalCount"] == 1
 
 

@@ -175,4 +175,5 @@ async def test_verified_tokens_are_reused_until_they_expire(
         await authenticator.authenticate(f"Bearer {short_lived}")
         assert verifier.calls == 2
     finally:
+        await authenticator.close()
         await channels.close()

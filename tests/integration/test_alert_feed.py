@@ -122,12 +122,15 @@ async def test_every_insert_is_fed_and_only_once_committed(suite: Suite) -> None
 
 
 async def listener_pids(suite: Suite, service: str) -> set[int]:
-    async with suite.running[service].runtime.db.read() as session:
+    """The connections listening for the service's alert feed (named by the feed)."""
+    runtime = suite.running[service].runtime
+    async with runtime.db.read() as session:
         rows = await session.execute(
             text(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
-            )
+                "AND application_name = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": runtime.alert_feed.listener_name},
         )
         return {int(pid) for (pid,) in rows}
 

@@ -320,6 +320,7 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         try:
             yield
         finally:
+            await authenticator.close()
             await backends.close()
 
     middleware = [

@@ -3,8 +3,14 @@
 The token is verified locally (no call); the directory (attendance
 ``ResolvePrincipal``) then gives roles, team and branch, asked as the
 gateway's own system principal. Answers, including refusals, are reused for
-``principal_cache_seconds`` and concurrent first requests of one employee
-share one call; a directory outage is not cached.
+``principal_cache_seconds`` at most, and only while the gateway's watch of the
+directory's changes is live (:mod:`salesguard.directory`): a change of an
+employee's status, roles, team or branch, made through any replica, drops their
+entry in every replica as it commits (upsertEmployee answers once the watches were
+sent it), so their next request meets it; with the watch down every
+request asks the directory (and fails closed, 503, when it is down too).
+Concurrent first requests of one employee share one call; a directory outage is
+not cached.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.directory import DirectoryCache
 from salesguard.errors import ErrorCode, ServiceError, Unauthenticated
 from salesguard.principal import Principal, acting_as
 from salesguard.tokens import TokenVerifier
@@ -84,11 +91,21 @@ class Authenticator:
         self._verifier = verifier
         self._directory = directory
         self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, Caller | AuthError]] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[Caller | AuthError]] = {}
+        self._cache: DirectoryCache[Caller | AuthError] = DirectoryCache(
+            directory,
+            GATEWAY_PRINCIPAL,
+            ttl_seconds=cache_seconds,
+            max_entries=MAX_CACHED_PRINCIPALS,
+            clock=clock,
+        )
+        # Calls in flight, with the watch generation they started in: one call per employee.
+        self._pending: dict[str, tuple[int, asyncio.Future[Caller | AuthError]]] = {}
         # Verified tokens (signature checks cost ~0.1 ms): token -> (valid until, subject).
         self._tokens: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    async def close(self) -> None:
+        """Stop watching the directory (the app's shutdown)."""
+        await self._cache.close()
 
     async def authenticate(self, authorization: str | None) -> Caller:
         token = bearer_token(authorization)
@@ -115,14 +132,19 @@ class Authenticator:
         return employee_id
 
     async def _resolve(self, employee_id: str) -> Caller | AuthError:
-        cached = self._cache.get(employee_id)
-        if cached is not None and cached[0] > self._clock():
-            return cached[1]
+        cached = self._cache.get(employee_id, None)
+        if cached is not None:
+            return cached
+        generation = self._cache.watch.generation
         pending = self._pending.get(employee_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        # A call that started before a change the watch has since reported may answer from
+        # before it: this request asks again.
+        if pending is not None and pending[0] == generation:
+            return await asyncio.shield(pending[1])
+        snapshot = self._cache.snapshot()
         future: asyncio.Future[Caller | AuthError] = asyncio.get_running_loop().create_future()
-        self._pending[employee_id] = future
+        entry = (generation, future)
+        self._pending[employee_id] = entry
         try:
             outcome = await self._ask_directory(employee_id)
         except asyncio.CancelledError:
@@ -135,18 +157,11 @@ class Authenticator:
             raise
         else:
             future.set_result(outcome)
-            self._remember(employee_id, outcome)
+            self._cache.put(employee_id, outcome, snapshot)
             return outcome
         finally:
-            del self._pending[employee_id]
-
-    def _remember(self, employee_id: str, outcome: Caller | AuthError) -> None:
-        if self._cache_seconds <= 0:
-            return
-        self._cache[employee_id] = (self._clock() + self._cache_seconds, outcome)
-        self._cache.move_to_end(employee_id)
-        while len(self._cache) > MAX_CACHED_PRINCIPALS:
-            self._cache.popitem(last=False)
+            if self._pending.get(employee_id) is entry:
+                del self._pending[employee_id]
 
     async def _ask_directory(self, employee_id: str) -> Caller | AuthError:
         request = directory_pb2.ResolvePrincipalRequest(employee_id=employee_id)

@@ -32,7 +32,9 @@ class GatewaySettings(Settings):
     # Uploads to the embedded profile's local object store (photos, vouchers).
     max_object_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
-    # How long a resolved principal (roles, team, branch) is reused.
+    # How long a resolved principal (roles, team, branch) is reused at most; only while the
+    # gateway's watch of the directory's changes is live, which drops a changed employee's
+    # entry at once (salesguard.directory). 0: no cache, every request asks the directory.
     principal_cache_seconds: float = Field(default=30.0, ge=0)
 
     # Report the gRPC calls a request made in the response's `extensions.rpcCalls`

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -26,6 +26,8 @@ from salesguard.alertfeed import AlertFeed
 from salesguard.alerts import AlertColumns, AlertDecisionColumns, AlertsServicer
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database
+from salesguard.directory import DirectoryClient
+from salesguard.feeds import ChangeFeed
 from salesguard.grpc_client import ServiceChannels
 from salesguard.grpc_server import GrpcServer, Servicer, serve_until_signalled
 from salesguard.jobs import Job, JobScheduler
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 # How long `salesguard healthcheck` waits for the process to answer.
 HEALTHCHECK_SECONDS = 3.0
 S = TypeVar("S", bound=Settings)
+F = TypeVar("F", bound=ChangeFeed)
 
 
 @dataclass
@@ -51,14 +54,26 @@ class Runtime(Generic[S]):
     policy: PolicyClient
     channels: ServiceChannels
     _objects: ObjectStore | None = field(default=None, repr=False)
-    _alert_feed: AlertFeed | None = field(default=None, repr=False)
+    _feeds: dict[str, ChangeFeed] = field(default_factory=dict, repr=False)
+    _directory: DirectoryClient | None = field(default=None, repr=False)
+
+    def feed(self, name: str, build: Callable[[Database], F]) -> F:
+        """The process's one feed ``name`` over its database (listening once watched)."""
+        if name not in self._feeds:
+            self._feeds[name] = build(self.db)
+        return cast(F, self._feeds[name])
 
     @property
     def alert_feed(self) -> AlertFeed:
-        """The process's one feed of newly committed alerts (listening once watched)."""
-        if self._alert_feed is None:
-            self._alert_feed = AlertFeed(self.db)
-        return self._alert_feed
+        """The process's one feed of newly committed alerts."""
+        return self.feed("alerts", AlertFeed)
+
+    @property
+    def directory(self) -> DirectoryClient:
+        """The process's one view of the people directory, asked as the service itself."""
+        if self._directory is None:
+            self._directory = DirectoryClient(self.channels, self.name)
+        return self._directory
 
     @property
     def objects(self) -> ObjectStore:
@@ -88,8 +103,10 @@ class Runtime(Generic[S]):
         )
 
     async def close(self) -> None:
-        if self._alert_feed is not None:
-            await self._alert_feed.close()
+        for feed in self._feeds.values():
+            await feed.close()
+        if self._directory is not None:
+            await self._directory.close()
         await self.channels.close()
         await self.policy.close()
         await self.db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -19,8 +20,10 @@ from salesguard.customers.v1 import (
     handover_pb2,
     handover_pb2_grpc,
 )
-from salesguard.db import utcnow
+from salesguard.db import Database, utcnow
+from salesguard.directory import CHANGES_CHANNEL, HEARTBEAT_SECONDS, changes_message, not_active
 from salesguard.errors import Forbidden, InvalidInput, NotFound
+from salesguard.feeds import ChangeFeed
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import Principal, acting_as, current_principal
@@ -61,6 +64,30 @@ def _optional_positive(field: str, value: float, maximum: float) -> float | None
     if not 0 < value <= maximum:  # NaN fails too
         raise InvalidInput(field, f"{field} must be between 0 and {maximum}")
     return value
+
+
+def directory_changes(db: Database) -> ChangeFeed:
+    """The feed of the ``directory_changes`` rows the triggers of migration 0005 write."""
+    return ChangeFeed(
+        db,
+        table="directory_changes",
+        column="subject",
+        channel=CHANGES_CHANNEL,
+        what="directory changes",
+    )
+
+
+async def require_active(
+    session: AsyncSession, employee_id: str, *, field: str | None = None
+) -> Employee:
+    """The employee, if active, read in the writing transaction: SPEC §2, nothing new is
+    owned by an employee who is not active. On PostgreSQL the row is share-locked, so a
+    change of the employee in flight (``upsert_employee`` holds it for update) is waited
+    for, not missed. Refused as in :func:`salesguard.directory.not_active`."""
+    row = await session.get(Employee, employee_id, with_for_update={"read": True})
+    if row is None or row.status != "ACTIVE":
+        raise not_active(employee_id, field)
+    return row
 
 
 def branch_to_proto(row: Branch) -> pb.Branch:
@@ -125,6 +152,7 @@ class Directory:
             runtime.channels.channel("commissions")
         )
         self._caller = Principal.system(runtime.name)
+        self.changes = runtime.feed("directory", directory_changes)
 
     async def ensure_bootstrap_admin(self) -> None:
         """An empty directory gets the bootstrap admin, to create everyone else through the API."""
@@ -169,6 +197,8 @@ class Directory:
             row.geofence_radius_m, row.min_visit_minutes = radius, min_visit
             row.updated_at = utcnow()
             session.add(row)
+        # Principals carry their branch's headquarters flag.
+        await self.changes.sync()
         return branch_to_proto(row)
 
     async def upsert_team(self, team: pb.Team) -> pb.Team:
@@ -279,6 +309,9 @@ class Directory:
                         employee_id=employee_id, reason=DEPARTURE
                     )
                 )
+        # Committed: answer once this process's watchers (gateways, services) have been sent
+        # the change, so the employee's next request meets it on every replica watching here.
+        await self.changes.sync()
         return employee_to_proto(row)
 
     async def _check_affiliation(
@@ -417,6 +450,21 @@ class Directory:
             query = query.where(Team.branch_id == branch_id)
         async with self.db.read() as session:
             return [team_to_proto(row) for row in (await session.scalars(query)).all()]
+
+    async def watch_changes(self) -> AsyncIterator[pb.WatchDirectoryChangesResponse]:
+        """Every change of an employee or a branch committed from now on (SYSTEM callers:
+        gateways and services that cache principals or employees). The first message says
+        the watch is live; a quiet watch gets a heartbeat every HEARTBEAT_SECONDS."""
+        (await self.policy.decide(current_principal(), "directory.resolve")).require(
+            "directory.resolve"
+        )
+        async with self.changes.watch() as watcher:
+            yield pb.WatchDirectoryChangesResponse(
+                watching=True, heartbeat_seconds=HEARTBEAT_SECONDS
+            )
+            while True:
+                # Nothing within a heartbeat: an empty message, the heartbeat.
+                yield changes_message(await watcher.next_batch(quiet_seconds=HEARTBEAT_SECONDS))
 
     async def resolve_principal(self, employee_id: str) -> pb.ResolvePrincipalResponse:
         """Roles, team and branch for a token's subject (the gateway, acting as SYSTEM)."""

@@ -74,6 +74,20 @@ class Employee(Base):
     )
 
 
+class DirectoryChange(Base):
+    """A change of an employee or a branch, recorded by triggers on ``employees`` and
+    ``branches`` (migration 0005) whatever wrote it; the feed that gateways and services
+    watch to drop what they cached (``WatchDirectoryChanges``)."""
+
+    __tablename__ = "directory_changes"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    # "employee:<id>" or "branch:<id>".
+    subject: Mapped[str] = mapped_column(String(80))
+
+
 class PhotoUpload(Base):
     """A presigned upload handed to an employee; a check-in may name only its own keys."""
 

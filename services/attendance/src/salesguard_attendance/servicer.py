@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from salesguard.attendance.v1 import directory_pb2 as pb
@@ -70,6 +71,12 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         self, request: pb.ResolvePrincipalRequest, context: Context
     ) -> pb.ResolvePrincipalResponse:
         return await self._directory.resolve_principal(request.employee_id)
+
+    async def WatchDirectoryChanges(
+        self, request: pb.WatchDirectoryChangesRequest, context: Context
+    ) -> AsyncIterator[pb.WatchDirectoryChangesResponse]:
+        async for message in self._directory.watch_changes():
+            yield message
 
 
 class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):

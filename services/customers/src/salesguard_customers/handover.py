@@ -63,9 +63,8 @@ class Handover:
         successor_id = validation.text("successor_id", successor_id, required=True, max_length=64)
         if successor_id == employee_id:
             raise InvalidInput("successor_id", "a leaving employee cannot succeed themselves")
-        for stale in (employee_id, successor_id):
-            self.directory.forget(stale)  # statuses and branches must be current, not cached
-        people = await self.directory.employees([employee_id, successor_id])
+        # Statuses and branches as they are now, not cached.
+        people = await self.directory.current([employee_id, successor_id])
         successor, leaver = people.get(successor_id), people.get(employee_id)
         if successor is None or successor.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
             raise InvalidInput("successor_id", f"{successor_id} is not an active employee")

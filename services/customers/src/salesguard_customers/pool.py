@@ -321,6 +321,8 @@ class CustomerPool:
     async def claim(self, request: pb.ClaimCustomerRequest) -> pb.ClaimCustomerResponse:
         principal = current_principal()
         decision = (await self.policy.decide(principal, "pool.claim")).require("pool.claim")
+        # The claimer becomes the owner: active in the directory (SPEC §2).
+        await self.registry.directory.require_active(principal.id)
         customer_id = validation.text(
             "customer_id", request.customer_id, required=True, max_length=32
         )

@@ -18,7 +18,6 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import new_id, utcnow
@@ -243,15 +242,21 @@ class Registry:
             first_contact_at=first_contact_at,
         )
 
-    async def _owner(self, principal: Principal, owner_id: str) -> Owner:
-        if not owner_id or owner_id == principal.id:
+    async def _owner(self, principal: Principal, owner_id: str, field: str = "owner_id") -> Owner:
+        """Who will own the customer (the caller unless named), active in the directory.
+
+        Checked for the caller too, not only for someone named: nothing new is owned by an
+        employee who is not active (SPEC §2, C6), even when a leaver's principal still
+        reaches the service signed. The caller: FORBIDDEN; someone named: VALIDATION on
+        ``field``.
+        """
+        owner_id = validation.text(field, owner_id, max_length=64) or principal.id
+        themselves = owner_id == principal.id
+        employee = await self.directory.require_active(
+            owner_id, field=None if themselves else field
+        )
+        if themselves:
             return Owner(principal.id, principal.team_id, principal.branch_id)
-        owner_id = validation.text("owner_id", owner_id, max_length=64)
-        # Current, not cached: an employee who just left (C6) must not receive customers.
-        self.directory.forget(owner_id)
-        employee = await self.directory.employee(owner_id)
-        if employee is None or employee.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
-            raise InvalidInput("owner_id", f"{owner_id} is not an active employee")
         return Owner(employee.id, employee.team_id or None, employee.branch_id or None)
 
     async def _authorised_owner(
@@ -259,12 +264,13 @@ class Registry:
         principal: Principal,
         owner_id: str,
         authorise: Callable[[Owner], Awaitable[None]],
+        field: str = "owner_id",
     ) -> Owner:
         """:meth:`_owner`, authorised first: ``authorise`` refuses (FORBIDDEN) an owner
         outside the caller's scope before :meth:`_owner`'s refusal of an unknown or
         inactive one is told, which is not the caller's to learn (issue 11 item 12)."""
         try:
-            owner = await self._owner(principal, owner_id)
+            owner = await self._owner(principal, owner_id, field)
         except InvalidInput:
             # As far as the directory knows them: an unknown ID is in nobody's scope.
             known = await self.directory.employee(owner_id) if owner_id else None
@@ -838,6 +844,8 @@ class Registry:
                 "you may record follow-ups only on customers in your scope",
                 details={"reasons": ",".join(decision.reasons)},
             )
+        # The follow-up is credited to the caller: active in the directory (SPEC §2).
+        await self.directory.require_active(principal.id)
         kind = validation.enum_value("kind", request.kind, FOLLOW_UP_KINDS)
         note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
         at = from_timestamp(request.at) or utcnow()
@@ -920,6 +928,7 @@ class Registry:
             principal,
             validation.text("new_owner_id", request.new_owner_id, required=True, max_length=64),
             may_receive,
+            "new_owner_id",
         )
         ids = list(dict.fromkeys(request.customer_ids))
         if not ids:

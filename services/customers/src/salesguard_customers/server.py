@@ -22,7 +22,6 @@ from salesguard.customers.v1 import (
     timeline_pb2,
     timeline_pb2_grpc,
 )
-from salesguard.directory import DirectoryClient
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_customers import SERVICE_NAME, audit
@@ -51,7 +50,7 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
     vault = ContactVault(
         FieldCipher(settings.field_key_bytes), BlindIndex(settings.blind_index_key_bytes)
     )
-    registry = Registry(runtime, vault, DirectoryClient(runtime.channels, runtime.name))
+    registry = Registry(runtime, vault, runtime.directory)
     exports = Exports(registry, runtime.objects)
     return [
         Servicer(

@@ -321,6 +321,7 @@ class Orders:
         self.settings = runtime.settings
         self.customers = CustomerFacts(runtime.channels)
         self.zones = BranchZones(runtime.channels)
+        self.directory = runtime.directory
 
     async def read_decision(self, principal: Principal) -> Decision:
         return (await self.policy.decide(principal, "orders.read")).require("orders.read")
@@ -390,6 +391,8 @@ class Orders:
             "branch_id": principal.branch_id,
         }
         (await self.policy.decide(principal, "orders.submit", resource)).require("orders.submit")
+        # The order (and its commission) is credited to the submitter: active (SPEC §2).
+        await self.directory.require_active(principal.id)
         customer_id = validation.text(
             "customer_id", request.customer_id, required=True, max_length=32
         )

@@ -593,3 +593,59 @@ class ResolvePrincipalResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResolvePrincipalResponse: _TypeAlias = ResolvePrincipalResponse  # noqa: Y015
+
+@_typing.final
+class WatchDirectoryChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchDirectoryChangesRequest: _TypeAlias = WatchDirectoryChangesRequest  # noqa: Y015
+
+@_typing.final
+class WatchDirectoryChangesResponse(_message.Message):
+    """One message of a directory watch. The first has `watching` set: from then on every
+    change committed is sent, so whatever the watcher cached before may be stale and is
+    dropped. A message with nothing set is a heartbeat, sent after `heartbeat_seconds`
+    of quiet: a watcher that hears nothing for longer treats the watch as lost.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WATCHING_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_IDS_FIELD_NUMBER: _builtins.int
+    BRANCH_IDS_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_SECONDS_FIELD_NUMBER: _builtins.int
+    watching: _builtins.bool
+    heartbeat_seconds: _builtins.float
+    """Set on the first message."""
+    @_builtins.property
+    def employee_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Employees whose entry changed (status, roles, team, branch, name...)."""
+
+    @_builtins.property
+    def branch_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Branches that changed (e.g. headquarters, which every principal of the branch carries)."""
+
+    def __init__(
+        self,
+        *,
+        watching: _builtins.bool = ...,
+        employee_ids: _abc.Iterable[_builtins.str] | None = ...,
+        branch_ids: _abc.Iterable[_builtins.str] | None = ...,
+        heartbeat_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_ids", b"branch_ids", "employee_ids", b"employee_ids", "heartbeat_seconds", b"heartbeat_seconds", "watching", b"watching"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchDirectoryChangesResponse: _TypeAlias = WatchDirectoryChangesResponse  # noqa: Y015

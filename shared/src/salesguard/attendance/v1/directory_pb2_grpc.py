@@ -80,6 +80,11 @@ class DirectoryServiceStub:
                 request_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalRequest.SerializeToString,
                 response_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalResponse.FromString,
                 _registered_method=True)
+        self.WatchDirectoryChanges = channel.unary_stream(
+                '/salesguard.attendance.v1.DirectoryService/WatchDirectoryChanges',
+                request_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.WatchDirectoryChangesRequest.SerializeToString,
+                response_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.WatchDirectoryChangesResponse.FromString,
+                _registered_method=True)
 
 
 class DirectoryServiceServicer:
@@ -140,6 +145,14 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchDirectoryChanges(self, request, context):
+        """The changes of employees and branches from now on, for callers that cache principals
+        or employees (gateways, services; SYSTEM only): drop what a change names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +200,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.ResolvePrincipal,
                     request_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalRequest.FromString,
                     response_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalResponse.SerializeToString,
+            ),
+            'WatchDirectoryChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDirectoryChanges,
+                    request_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.WatchDirectoryChangesRequest.FromString,
+                    response_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.WatchDirectoryChangesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -433,6 +451,33 @@ class DirectoryService:
             '/salesguard.attendance.v1.DirectoryService/ResolvePrincipal',
             salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalRequest.SerializeToString,
             salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDirectoryChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/salesguard.attendance.v1.DirectoryService/WatchDirectoryChanges',
+            salesguard_dot_attendance_dot_v1_dot_directory__pb2.WatchDirectoryChangesRequest.SerializeToString,
+            salesguard_dot_attendance_dot_v1_dot_directory__pb2.WatchDirectoryChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,10 @@ class DirectoryServiceStub:
     ListBranches: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListBranchesRequest, _directory_pb2.ListBranchesResponse]
     ListTeams: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListTeamsRequest, _directory_pb2.ListTeamsResponse]
     ResolvePrincipal: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ResolvePrincipalRequest, _directory_pb2.ResolvePrincipalResponse]
+    WatchDirectoryChanges: _grpc.UnaryStreamMultiCallable[_directory_pb2.WatchDirectoryChangesRequest, _directory_pb2.WatchDirectoryChangesResponse]
+    """The changes of employees and branches from now on, for callers that cache principals
+    or employees (gateways, services; SYSTEM only): drop what a change names.
+    """
 
 @_typing.type_check_only
 class DirectoryServiceAsyncStub(DirectoryServiceStub):
@@ -57,6 +61,10 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     ListBranches: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListBranchesRequest, _directory_pb2.ListBranchesResponse]  # type: ignore[assignment]
     ListTeams: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListTeamsRequest, _directory_pb2.ListTeamsResponse]  # type: ignore[assignment]
     ResolvePrincipal: _aio.UnaryUnaryMultiCallable[_directory_pb2.ResolvePrincipalRequest, _directory_pb2.ResolvePrincipalResponse]  # type: ignore[assignment]
+    WatchDirectoryChanges: _aio.UnaryStreamMultiCallable[_directory_pb2.WatchDirectoryChangesRequest, _directory_pb2.WatchDirectoryChangesResponse]  # type: ignore[assignment]
+    """The changes of employees and branches from now on, for callers that cache principals
+    or employees (gateways, services; SYSTEM only): drop what a change names.
+    """
 
 class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The people directory (A1): the source of roles, teams and branches."""
@@ -123,5 +131,15 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_pb2.ResolvePrincipalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_pb2.ResolvePrincipalResponse, _abc.Awaitable[_directory_pb2.ResolvePrincipalResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def WatchDirectoryChanges(
+        self,
+        request: _directory_pb2.WatchDirectoryChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_directory_pb2.WatchDirectoryChangesResponse], _abc.AsyncIterator[_directory_pb2.WatchDirectoryChangesResponse]]:
+        """The changes of employees and branches from now on, for callers that cache principals
+        or employees (gateways, services; SYSTEM only): drop what a change names.
+        """
 
 def add_DirectoryServiceServicer_to_server(servicer: DirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
