@@ -25,11 +25,15 @@ from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, make_org, new_phone, register
 
 CUSTOMERS = "query($filter: CustomerFilter) { customers(filter: $filter) { totalCount } }"
-CUSTOMERS_FROM = "query($from: DateTime) { customers(filter: {registeredFrom: $from}) { totalCount } }"
+CUSTOMERS_FROM = (
+    "query($from: DateTime) { customers(filter: {registeredFrom: $from}) { totalCount } }"
+)
 REGISTER = """mutation($input: RegisterCustomerInput!) {
   registerCustomer(input: $input) { customer { id } } }"""
 SUBMIT = "mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { order { id } } }"
-RECORD_PAYMENT = "mutation($input: RecordPaymentInput!) { recordPayment(input: $input) { payment { id } } }"
+RECORD_PAYMENT = (
+    "mutation($input: RecordPaymentInput!) { recordPayment(input: $input) { payment { id } } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +73,8 @@ async def test_item06_detect_diversion_risk_in_year_one(suite: Suite, org: Org) 
 @pytest.mark.parametrize("written", ["2026-01-01T00:00:00", "0000-00-00", "0001-01-01T00:00:00Z"])
 async def test_item06_inline_date_time_literals(suite: Suite, org: Org, written: str) -> None:
     result = await suite.gql(
-        f'{{ customers(filter: {{registeredFrom: "{written}"}}) {{ totalCount }} }}', as_=org.manager
+        f'{{ customers(filter: {{registeredFrom: "{written}"}}) {{ totalCount }} }}',
+        as_=org.manager,
     )
     refused(result, "registeredFrom")
 
@@ -125,7 +130,9 @@ async def test_item06_first_contact_in_year_one_is_refused(suite: Suite, org: Or
     refused(inline, "firstContactAt")
 
 
-@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "2200-01-02", "0000-00-00", "2025-13-01"])
+@pytest.mark.parametrize(
+    "day", ["0001-01-01", "1899-12-31", "2200-01-02", "0000-00-00", "2025-13-01"]
+)
 async def test_item06_order_dates_out_of_range_are_refused(
     suite: Suite, org: Org, day: str
 ) -> None:
@@ -185,6 +192,29 @@ async def test_item06_a_lone_surrogate_in_a_registration(suite: Suite, org: Org)
     assert listed.ok()["customers"]["totalCount"] == 0
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ('{ customer(id: "\\u0000") { id } }', "id"),
+        ('{ exportRequest(id: "a\\u0000b") { id } }', "id"),
+        ('{ customers(filter: {text: "\\u0000"}) { totalCount } }', "text"),
+    ],
+)
+async def test_item06_a_nul_character_in_a_literal(
+    suite: Suite, org: Org, query: str, field: str
+) -> None:
+    refused(await suite.gql(query, as_=org.manager), field)
+
+
+async def test_item06_a_nul_character_in_a_variable(suite: Suite, org: Org) -> None:
+    result = await suite.gql(
+        "query($id: ID!) { customer(id: $id) { id } }", {"id": "\x00"}, as_=org.manager
+    )
+    refused(result, "id")
+    nested = await suite.gql(CUSTOMERS, {"filter": {"ownerId": "a\x00"}}, as_=org.manager)
+    refused(nested, "ownerId")
+
+
 async def test_item06_a_surrogate_pair_is_an_ordinary_character(suite: Suite, org: Org) -> None:
     body = (
         '{"query": "query($s: String) { customers(filter: {text: $s}) { totalCount } }",'
@@ -239,7 +269,9 @@ OUT_OF_RANGE = [
 
 
 def junior(org: Org) -> Principal:
-    return Principal(id=org.junior, roles=("SALES_JUNIOR",), team_id=org.team_a, branch_id=org.branch)
+    return Principal(
+        id=org.junior, roles=("SALES_JUNIOR",), team_id=org.team_a, branch_id=org.branch
+    )
 
 
 @pytest.mark.parametrize("first_contact", OUT_OF_RANGE)
@@ -252,7 +284,9 @@ async def test_item06_customers_refuse_first_contact_out_of_range(
         source=customers_pb2.SOURCE_CHANNEL_WEBSITE,
         first_contact_at=first_contact,
     )
-    await refused_by_service(junior(org), lambda: stubs.customers.RegisterCustomer(request), "first_contact_at")
+    await refused_by_service(
+        junior(org), lambda: stubs.customers.RegisterCustomer(request), "first_contact_at"
+    )
 
 
 @pytest.mark.parametrize("registered_from", OUT_OF_RANGE)
@@ -263,24 +297,29 @@ async def test_item06_customers_refuse_filters_out_of_range(
         filter=customers_pb2.CustomerFilter(registered_from=registered_from),
         page=common_pb2.PageRequest(page_size=10),
     )
-    await refused_by_service(junior(org), lambda: stubs.customers.ListCustomers(request), "registered_from")
+    await refused_by_service(
+        junior(org), lambda: stubs.customers.ListCustomers(request), "registered_from"
+    )
 
 
-async def test_item06_orders_refuse_dates_out_of_range(
-    suite: Suite, stubs: Stubs, org: Org
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "2200-01-02"])
+async def test_item06_orders_refuse_order_dates_out_of_range(
+    suite: Suite, stubs: Stubs, org: Org, day: str
 ) -> None:
     customer = await register(suite, org.junior)
     line = orders_pb2.OrderLine(
         sku="A-1", quantity=common_pb2.Decimal(value="1"), unit_price=common_pb2.Decimal(value="10")
     )
-    for day in ("0001-01-01", "1899-12-31", "2200-01-02"):
-        request = orders_pb2.SubmitOrderRequest(
-            customer_id=customer["id"], lines=[line], currency="CNY", order_date=day
-        )
-        await refused_by_service(junior(org), lambda: stubs.orders.SubmitOrder(request), "order_date")
+    request = orders_pb2.SubmitOrderRequest(
+        customer_id=customer["id"], lines=[line], currency="CNY", order_date=day
+    )
+    await refused_by_service(junior(org), lambda: stubs.orders.SubmitOrder(request), "order_date")
+
+
+async def test_item06_diversion_detection_refuses_year_one(stubs: Stubs, org: Org) -> None:
     hr = Principal(id=org.hr, roles=("HR",), branch_id=org.hq, hq=True)
-    diversion = payments_pb2.DetectDiversionRiskRequest(as_of="0001-01-01")
-    await refused_by_service(hr, lambda: stubs.reconciliation.DetectDiversionRisk(diversion), "as_of")
+    request = payments_pb2.DetectDiversionRiskRequest(as_of="0001-01-01")
+    await refused_by_service(hr, lambda: stubs.reconciliation.DetectDiversionRisk(request), "as_of")
 
 
 @pytest.mark.parametrize("paid_at", OUT_OF_RANGE)
@@ -296,5 +335,3 @@ async def test_item06_payments_refuse_paid_at_out_of_range(
         paid_at=paid_at,
     )
     await refused_by_service(finance, lambda: stubs.payments.RecordPayment(request), "paid_at")
-
-

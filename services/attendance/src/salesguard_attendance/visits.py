@@ -327,7 +327,7 @@ class Visits:
         if not request.HasField("location"):
             raise InvalidInput("location", "location is required")
         lat, lng = validation.geo_point("location", request.location)
-        at = from_timestamp(request.at)
+        at = from_timestamp(request.at, "at")
         if at is None:
             raise InvalidInput("at", "at is required")
         now = utcnow()
@@ -681,7 +681,7 @@ class Visits:
 
     async def check_out(self, request: pb.CheckOutRequest) -> pb.CheckOutResponse:
         principal = current_principal()
-        at = from_timestamp(request.at) or utcnow()
+        at = from_timestamp(request.at, "at") or utcnow()
         if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
             raise InvalidInput("at", "a check-out cannot lie in the future")
         location = (
@@ -802,8 +802,8 @@ class Visits:
                 raise InvalidInput("filter.reason_codes", f"{code!r} is not a reason code")
             conditions.append(CheckIn.reason_codes.like(f"% {code} %"))
         start, end = (
-            from_timestamp(getattr(check_in_filter, "from")),
-            from_timestamp(check_in_filter.to),
+            from_timestamp(getattr(check_in_filter, "from"), "from"),
+            from_timestamp(check_in_filter.to, "to"),
         )
         if start:
             conditions.append(CheckIn.at >= start)
@@ -841,8 +841,8 @@ class Visits:
         }
         (await self.policy.decide(principal, "visits.plan", resource)).require("visits.plan")
         window_start, window_end = (
-            from_timestamp(request.window_start),
-            from_timestamp(request.window_end),
+            from_timestamp(request.window_start, "window_start"),
+            from_timestamp(request.window_end, "window_end"),
         )
         if window_start is None or window_end is None:
             raise InvalidInput("window_start", "a plan needs a start and an end")
@@ -902,7 +902,10 @@ class Visits:
         conditions: list[Any] = [scope_filter(decision, PLAN_SCOPE)]
         if request.employee_id:
             conditions.append(VisitPlan.employee_id == request.employee_id)
-        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        start, end = (
+            from_timestamp(getattr(request, "from"), "from"),
+            from_timestamp(request.to, "to"),
+        )
         if start:
             conditions.append(VisitPlan.window_end > start)
         if end:
