@@ -23,6 +23,7 @@ from salesguard.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, paym
 from salesguard.principal import Principal, acting_as
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, make_org, new_phone, register
+from tests.support.subscriptions import ALERT_RAISED, GraphQLWebSocket, serve_gateway
 
 CUSTOMERS = "query($filter: CustomerFilter) { customers(filter: $filter) { totalCount } }"
 CUSTOMERS_FROM = (
@@ -335,3 +336,30 @@ async def test_item06_payments_refuse_paid_at_out_of_range(
         paid_at=paid_at,
     )
     await refused_by_service(finance, lambda: stubs.payments.RecordPayment(request), "paid_at")
+
+
+# -- a subscription meets the same checks ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("alert_filter", "field"),
+    [
+        ({"employeeId": "a\x00"}, "employeeId"),
+        ({"customerId": "\ud800"}, "customerId"),
+        ({"from": "0001-01-01T00:00:00+14:00"}, "from"),
+        ({"to": "2026-01-01T00:00:00"}, "to"),
+    ],
+)
+async def test_item06_a_subscription_refuses_bad_input(
+    suite: Suite, org: Org, alert_filter: dict[str, str], field: str
+) -> None:
+    async with (
+        serve_gateway(suite) as url,
+        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
+    ):
+        await hr.subscribe(ALERT_RAISED, {"filter": alert_filter})
+        refused = await hr.receive(10)
+        assert refused["type"] in {"next", "error"}, refused
+        errors = refused["payload"]["errors"] if refused["type"] == "next" else refused["payload"]
+        assert [error["extensions"]["code"] for error in errors] == ["VALIDATION"], refused
+        assert errors[0]["extensions"]["field"] == field, refused

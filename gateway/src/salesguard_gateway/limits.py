@@ -52,6 +52,7 @@ from strawberry.extensions.max_aliases import (
 from strawberry.extensions.query_depth_limiter import (
     create_validator as create_depth_validator,
 )
+from strawberry.types.graphql import OperationType
 
 from salesguard.errors import ErrorCode
 from salesguard_gateway.inputs import NOT_TEXT, InvalidScalar, enclosing_name, is_text
@@ -266,6 +267,10 @@ class InputLimits(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         errors = self._check()
         if errors:
+            if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+                # A subscription ignores a result set beforehand; what on_execute raises
+                # is its one result, and ends it.
+                raise errors[0]
             # A result set before execution makes strawberry skip it entirely.
             self.execution_context.result = GraphQLExecutionResult(data=None, errors=errors)
         yield
