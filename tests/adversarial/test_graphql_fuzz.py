@@ -11,10 +11,11 @@ both callers. Allowed answers: any 2xx/4xx with typed errors; never HTTP 5xx, ne
 ``extensions.code == "INTERNAL"``, never an error without a code.
 
 Bounded for CI: ``SALESGUARD_FUZZ_SECONDS`` (default 150) is the whole budget, shared
-out over the root fields; ``SALESGUARD_FUZZ_EXAMPLES`` (default 30) caps the operations
+out over the root fields; ``SALESGUARD_FUZZ_EXAMPLES`` (default 60) caps the operations
 per root field; ``SALESGUARD_FUZZ_SEED`` (default 0, so CI runs the same operations
-every time; ``random`` for a fresh sample) seeds hypothesis. The test prints the number
-of operations and requests it ran.
+every time; ``random`` for a fresh sample) seeds hypothesis; ``SALESGUARD_FUZZ_DEBUG=1``
+adds the commonest error messages to the report. The test prints the number of
+operations and requests it ran, the error codes it saw and each failure's operation.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from tests.org import Org, make_org, register
 T = TypeVar("T")
 
 BUDGET_SECONDS = float(os.environ.get("SALESGUARD_FUZZ_SECONDS", "150"))
-EXAMPLES_PER_FIELD = int(os.environ.get("SALESGUARD_FUZZ_EXAMPLES", "30"))
+EXAMPLES_PER_FIELD = int(os.environ.get("SALESGUARD_FUZZ_EXAMPLES", "60"))
 _SEED = os.environ.get("SALESGUARD_FUZZ_SEED", "0")
 SEED = random.randrange(2**32) if _SEED == "random" else int(_SEED)
 REQUEST_TIMEOUT_SECONDS = 60.0
