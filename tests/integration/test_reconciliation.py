@@ -390,7 +390,7 @@ async def test_statements_match_classify_and_rerun_identically(
         stored = await state(order)
         paid_state, paid, fully_paid_at = expected[order.id]
         assert (stored.payment_state, stored.paid_amount.value) == (paid_state, paid), order.code
-        assert from_timestamp(stored.fully_paid_at) == fully_paid_at, order.code
+        assert from_timestamp(stored.fully_paid_at, "fully_paid_at") == fully_paid_at, order.code
 
     # How each payment was matched: by the quoted code, or by customer + amount.
     matched = {
@@ -762,7 +762,7 @@ async def test_the_stream_yields_exactly_the_orders_fully_paid_in_the_period_in_
     )
     assert (first.team_id, first.branch_id) == (people.org.team_a, people.org.branch)
     assert (first.total.value, first.currency) == ("110.00", "CNY")
-    assert from_timestamp(first.fully_paid_at) == ago(19)
+    assert from_timestamp(first.fully_paid_at, "fully_paid_at") == ago(19)
     assert first.source_claim == orders[0].source_claim
     # The stream is for services only.
     with pytest.raises(ServiceError) as refused:
@@ -825,7 +825,7 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
         assert first.alerts_raised == 2  # the overdue order, the other payer
         stored = await client.order(people.finance, paid.id)
         assert (stored.payment_state, stored.paid_amount.value) == (RECONCILED, "250.50")
-        assert from_timestamp(stored.fully_paid_at) == ago(1)
+        assert from_timestamp(stored.fully_paid_at, "fully_paid_at") == ago(1)
         assert (await client.order(people.finance, by_amount.id)).payment_state == RECONCILED
         assert (await client.order(people.finance, overdue.id)).payment_state == UNPAID
         assert await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=overdue.id)

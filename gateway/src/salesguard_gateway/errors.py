@@ -5,7 +5,9 @@
   (camelCased, e.g. ``existingCode`` and ``owner`` for DUPLICATE_CUSTOMER) are
   added to the extensions.
 - graphql-core's own errors (syntax, unknown field or enum value, wrong
-  variable type) are the client's input: ``VALIDATION``.
+  variable type) are the client's input: ``VALIDATION``. So is a value a scalar
+  refused (:class:`~salesguard_gateway.inputs.InvalidScalar`), named after its
+  field here (:class:`~salesguard_gateway.inputs.InputFields`).
 - The query limits tag their errors when they raise them (``limits.py``).
 - Anything else is a bug: logged with its traceback, returned as ``INTERNAL``
   with a fixed message.
@@ -22,6 +24,7 @@ from starlette.responses import JSONResponse
 from strawberry.extensions import SchemaExtension
 
 from salesguard.errors import ErrorCode, ServiceError
+from salesguard_gateway.inputs import InputFields, cause
 from salesguard_gateway.limits import tag_token_limit
 
 log = logging.getLogger(__name__)
@@ -48,12 +51,15 @@ def is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, ServiceError | GraphQLError)
 
 
-def typed_error(error: GraphQLError) -> GraphQLError:
-    """The error as the client sees it, always with ``extensions.code``."""
-    original = error.original_error
-    if isinstance(original, ServiceError):
-        extensions = service_error_extensions(original)
-        message = original.message
+def typed_error(error: GraphQLError, fields: InputFields | None = None) -> GraphQLError:
+    """The error as the client sees it, always with ``extensions.code``.
+
+    ``fields`` names the field of an input error that does not name its own.
+    """
+    raised = cause(error)
+    if isinstance(raised, ServiceError):
+        extensions = service_error_extensions(raised)
+        message = raised.message
     elif is_unexpected(error):
         return GraphQLError(
             INTERNAL_MESSAGE,
@@ -68,6 +74,10 @@ def typed_error(error: GraphQLError) -> GraphQLError:
     else:
         extensions = {"code": ErrorCode.VALIDATION.value}
         message = error.message
+    if "field" not in extensions and fields is not None:
+        field = fields.field_of(error)
+        if field:
+            extensions["field"] = field
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -102,13 +112,19 @@ class TypedErrors(SchemaExtension):
         )
         errors = [*(result.errors or ()), *deferred]
         if errors:
-            result.errors = [typed_error(error) for error in errors]
+            fields = self._input_fields()
+            result.errors = [typed_error(error, fields) for error in errors]
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         # A subscription's results reach the client one by one, before on_operation ends.
         if getattr(result, "errors", None):
-            result.errors = [typed_error(error) for error in result.errors]
+            fields = self._input_fields()
+            result.errors = [typed_error(error, fields) for error in result.errors]
         yield
+
+    def _input_fields(self) -> InputFields:
+        context = self.execution_context
+        return InputFields(context.graphql_document, context.variables)
 
 
 def error_response(

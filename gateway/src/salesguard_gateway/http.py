@@ -1,9 +1,17 @@
-"""Reading request bodies with a ceiling, so an oversized body is refused, never buffered."""
+"""Request bodies: read with a ceiling (an oversized body is refused, never buffered), then
+taken as one GraphQL request or refused with a 4xx saying why (G2: never a 500)."""
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 from starlette.requests import Request
 from starlette.types import Message, Receive
+from strawberry.http import GraphQLRequestData
+
+from salesguard_gateway.inputs import NOT_TEXT, is_text
 
 
 class BodyTooLarge(Exception):
@@ -47,3 +55,121 @@ def replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+# --- the GraphQL request in the body ------------------------------------------------
+
+JSON_MEDIA_TYPE = "application/json"
+# Variables and extensions nest no deeper than this: the schema's inputs nest a few
+# levels, and every later walk over them (coercion, limits) may then recurse safely.
+MAX_JSON_DEPTH = 32
+_INT64 = 2**63
+
+
+class MalformedRequest(Exception):
+    """The request is not one GraphQL request: answered with ``status`` before any GraphQL work."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+class _Unrepresentable(ValueError):
+    pass
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Unrepresentable(f"the number {text[:40]} is too large")
+    return value
+
+
+def _integer(text: str) -> int:
+    # Checked on the digits first: int() of thousands of digits is slow, then refused.
+    if len(text.lstrip("-")) > 19 or not -_INT64 <= (value := int(text)) < _INT64:
+        raise _Unrepresentable(f"the integer {text[:40]} does not fit 64 bits")
+    return value
+
+
+def _constant(name: str) -> None:
+    raise _Unrepresentable(f"{name} is not a JSON number")
+
+
+def _too_deep(value: object) -> bool:
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            items = current.values() if isinstance(current, dict) else current
+            stack.extend((item, depth + 1) for item in items)
+    return False
+
+
+def decode_json(body: bytes) -> object:
+    """The body as strict JSON: UTF-8 (no byte-order mark), numbers a machine holds."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedRequest(400, "the body is not UTF-8 text") from None
+    try:
+        return json.loads(text, parse_float=_number, parse_int=_integer, parse_constant=_constant)
+    except _Unrepresentable as error:
+        raise MalformedRequest(400, f"the body holds a number out of range: {error}") from None
+    except RecursionError:
+        raise MalformedRequest(400, f"the JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as error:
+        raise MalformedRequest(400, f"the body is not JSON: {error}") from None
+
+
+def graphql_request(body: bytes, content_type: str | None) -> GraphQLRequestData:
+    """One GraphQL request (GraphQL over HTTP: a JSON object with ``query``, ``variables``,
+    ``operationName`` and ``extensions``), or MalformedRequest saying what is wrong."""
+    media_type, _, parameters = (content_type or "").partition(";")
+    charset = next(
+        (
+            value.strip().strip('"').lower()
+            for name, _, value in (part.partition("=") for part in parameters.split(";"))
+            if name.strip().lower() == "charset"
+        ),
+        "utf-8",
+    )
+    if media_type.strip().lower() != JSON_MEDIA_TYPE or charset != "utf-8":
+        raise MalformedRequest(
+            415, f"send the request as Content-Type: {JSON_MEDIA_TYPE} (UTF-8)", "Content-Type"
+        )
+    data = decode_json(body)
+    if isinstance(data, list):
+        raise MalformedRequest(400, "batched requests are not supported: send one at a time")
+    if not isinstance(data, dict):
+        raise MalformedRequest(400, "the body must be a JSON object with a query")
+    query = data.get("query")
+    if query is not None and not isinstance(query, str):
+        raise MalformedRequest(400, "query must be a string", "query")
+    if not query:
+        raise MalformedRequest(400, "the request has no query", "query")
+    operation_name = data.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise MalformedRequest(400, "operationName must be a string", "operationName")
+    if operation_name is not None and not is_text(operation_name):
+        raise MalformedRequest(400, f"operationName {NOT_TEXT}", "operationName")
+    members: dict[str, dict[str, Any] | None] = {}
+    for member in ("variables", "extensions"):
+        value = data.get(member)
+        if value is not None and not isinstance(value, dict):
+            raise MalformedRequest(400, f"{member} must be a JSON object", member)
+        if _too_deep(value):
+            raise MalformedRequest(
+                400, f"{member} nest deeper than {MAX_JSON_DEPTH} levels", member
+            )
+        members[member] = value
+    return GraphQLRequestData(
+        query=query,
+        variables=members["variables"],
+        operation_name=operation_name,
+        extensions=members["extensions"],
+    )

@@ -8,8 +8,10 @@ Each refusal is a GraphQL error with a code a client can act on:
 - ``TOO_MANY_TOKENS``: a document longer than ``max_tokens`` (``MaxTokensLimiter``
   makes the parser stop);
 - ``VALIDATION`` with ``extensions.field``: a page size (``first``) outside
-  ``1..max_page_size`` or a string longer than ``max_string_length``, whether
-  written in the document or passed as a variable.
+  ``1..max_page_size``, a string longer than ``max_string_length``, or a string
+  that is not text (U+0000, or an unpaired UTF-16 surrogate: JSON's ``"\\ud800"``;
+  no service or database could store either), whether written in the document or
+  passed as a variable.
 
 Validation rules cannot see variables, so the page-size and string checks run
 in :class:`InputLimits` at the start of execution, over the parsed document and
@@ -38,6 +40,7 @@ from graphql import (
     StringValueNode,
     ValidationContext,
     ValidationRule,
+    VariableDefinitionNode,
     VariableNode,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -49,8 +52,10 @@ from strawberry.extensions.max_aliases import (
 from strawberry.extensions.query_depth_limiter import (
     create_validator as create_depth_validator,
 )
+from strawberry.types.graphql import OperationType
 
 from salesguard.errors import ErrorCode
+from salesguard_gateway.inputs import NOT_TEXT, InvalidScalar, enclosing_name, is_text
 
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
@@ -129,6 +134,9 @@ class DocumentFacts:
     page_arguments: tuple[_PageArgument, ...]
     variable_defaults: Mapping[str, Any]
     long_literal: StringValueNode | None
+    # A string literal that is not text, and the argument or input field it is written for.
+    non_text_literal: StringValueNode | None = None
+    non_text_field: str | None = None
 
 
 def _walk(node: Any) -> Iterator[Node]:
@@ -161,6 +169,7 @@ def analyse(document: DocumentNode, max_string_length: int) -> DocumentFacts:
     pages: list[_PageArgument] = []
     defaults: dict[str, Any] = {}
     long_literal: StringValueNode | None = None
+    non_text: StringValueNode | None = None
     for node in _walk(document):
         if isinstance(node, FieldNode):
             for argument in node.arguments or ():
@@ -177,9 +186,15 @@ def analyse(document: DocumentNode, max_string_length: int) -> DocumentFacts:
                     defaults[definition.variable.name.value] = _literal_value(
                         definition.default_value
                     )
-        elif isinstance(node, StringValueNode) and len(node.value) > max_string_length:
-            long_literal = long_literal or node
-    return DocumentFacts(tuple(pages), defaults, long_literal)
+        elif isinstance(node, StringValueNode):
+            if len(node.value) > max_string_length:
+                long_literal = long_literal or node
+            if non_text is None and not is_text(node.value):
+                non_text = node
+    field = None
+    if non_text is not None:
+        field = enclosing_name(document, lambda candidate: candidate is non_text)
+    return DocumentFacts(tuple(pages), defaults, long_literal, non_text, field)
 
 
 class _FactsCache:
@@ -209,6 +224,32 @@ def _too_long(value: Any, limit: int) -> bool:
     return False
 
 
+def _non_text(value: Any) -> object | None:
+    """The first string in ``value`` that is not text (or the object with such a key)."""
+    stack: list[Any] = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            if not is_text(current):
+                return current
+        elif isinstance(current, dict):
+            if not all(is_text(key) for key in current):
+                return current
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+    return None
+
+
+def _variable_definition(document: DocumentNode, name: str) -> VariableDefinitionNode | None:
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            for variable in definition.variable_definitions or ():
+                if variable.variable.name.value == name:
+                    return variable
+    return None
+
+
 def _validation_error(message: str, field: str, node: Node | None = None) -> GraphQLError:
     return GraphQLError(
         message, nodes=node, extensions={"code": ErrorCode.VALIDATION.value, "field": field}
@@ -226,6 +267,10 @@ class InputLimits(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         errors = self._check()
         if errors:
+            if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+                # A subscription ignores a result set beforehand; what on_execute raises
+                # is its one result, and ends it.
+                raise errors[0]
             # A result set before execution makes strawberry skip it entirely.
             self.execution_context.result = GraphQLExecutionResult(data=None, errors=errors)
         yield
@@ -261,7 +306,21 @@ class InputLimits(SchemaExtension):
                     facts.long_literal,
                 )
             )
+        if facts.non_text_literal is not None:
+            field = facts.non_text_field or "query"
+            errors.append(_validation_error(f"{field} {NOT_TEXT}", field, facts.non_text_literal))
         for name, value in variables.items():
+            refused = _non_text(value)
+            if refused is not None:
+                # Typed like a scalar's refusal, so the error names the field it was sent for.
+                message = f"a string {NOT_TEXT}"
+                errors.append(
+                    GraphQLError(
+                        message,
+                        nodes=_variable_definition(document, name),
+                        original_error=InvalidScalar(message, refused),
+                    )
+                )
             if _too_long(value, self.max_string_length):
                 errors.append(
                     _validation_error(

@@ -766,8 +766,8 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         ):
             if value:
                 conditions.append(column == text(name, value, max_length=ID_MAX_LENGTH))
-        detected_from = from_timestamp(alert_filter.detected_from)
-        detected_to = from_timestamp(alert_filter.detected_to)
+        detected_from = from_timestamp(alert_filter.detected_from, "detected_from")
+        detected_to = from_timestamp(alert_filter.detected_to, "detected_to")
         if detected_from:
             conditions.append(model.detected_at >= detected_from)
         if detected_to:

@@ -52,7 +52,7 @@ class SummaryTarget:
             raise InvalidInput("employee_ids", "name either employee_ids or branch_id")
         if len(employee_ids) > MAX_PAGE_SIZE:
             raise InvalidInput("employee_ids", f"at most {MAX_PAGE_SIZE} employees at a time")
-        since = from_timestamp(request.since)
+        since = from_timestamp(request.since, "since")
         if since is not None and since < as_of - MAX_LOOKBACK:
             raise InvalidInput("since", f"since must be within the last {MAX_LOOKBACK.days} days")
         return cls(list(dict.fromkeys(employee_ids)), branch_id, since)

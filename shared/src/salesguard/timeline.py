@@ -40,7 +40,7 @@ MAX_RANGE = timedelta(days=MAX_RANGE_DAYS)
 
 def time_range(start: Timestamp, end: Timestamp) -> tuple[datetime, datetime]:
     """The half-open range [from, to): both given, in order, at most MAX_RANGE_DAYS long."""
-    begins, ends = from_timestamp(start), from_timestamp(end)
+    begins, ends = from_timestamp(start, "from"), from_timestamp(end, "to")
     if begins is None:
         raise InvalidInput("from", "from is required")
     if ends is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -11,11 +10,11 @@ from typing import Protocol, TypeVar
 
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
+from salesguard.timeutil import parse_day
 
 MAX_PAGE_SIZE = 100
 MAX_TEXT = 500
 MAX_NOTE = 4000
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def text(field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str:
@@ -30,16 +29,15 @@ def text(field: str, value: str, *, required: bool = False, max_length: int = MA
 
 
 def civil_date(field: str, value: str) -> date:
-    """A required calendar date written YYYY-MM-DD (no other ISO form: clients send one)."""
+    """A required calendar date written YYYY-MM-DD (no other ISO form: clients send one),
+    within the range every date must lie in (``timeutil.RANGE``)."""
     written = value.strip()
     if not written:
         raise InvalidInput(field, f"{field} is required (a date YYYY-MM-DD)")
-    if not _ISO_DATE.fullmatch(written):
-        raise InvalidInput(field, f"{field} must be a date YYYY-MM-DD: {value!r}")
     try:
-        return date.fromisoformat(written)
-    except ValueError:
-        raise InvalidInput(field, f"{field} is not a calendar date: {value!r}") from None
+        return parse_day(written)
+    except ValueError as error:
+        raise InvalidInput(field, f"{field} {error}") from None
 
 
 def page_size(field: str, requested: int, *, maximum: int = MAX_PAGE_SIZE) -> int:

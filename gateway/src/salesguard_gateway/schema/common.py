@@ -24,7 +24,10 @@ from strawberry.types.scalar import ScalarDefinition
 
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
+from salesguard.timeutil import RANGE, moment_in_range, parse_day
+from salesguard.timeutil import to_timestamp as to_timestamp
 from salesguard_gateway.context import Info
+from salesguard_gateway.inputs import InvalidScalar
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Enum)
@@ -51,40 +54,73 @@ def _serialize_datetime(value: datetime) -> str:
 
 
 def parse_datetime(value: object) -> datetime:
+    """A DateTime input: ISO-8601 with a UTC offset, within the accepted range."""
     if not isinstance(value, str) or len(value) > 64:
-        raise ValueError("DateTime must be an ISO-8601 string, e.g. 2025-05-01T09:30:00+08:00")
+        raise InvalidScalar(
+            "DateTime must be an ISO-8601 string, e.g. 2025-05-01T09:30:00+08:00", value
+        )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(
-            f"{value!r} is not an ISO-8601 date-time, e.g. 2025-05-01T09:30:00+08:00"
+        raise InvalidScalar(
+            f"{value!r} is not an ISO-8601 date-time, e.g. 2025-05-01T09:30:00+08:00", value
         ) from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset; add one, e.g. +08:00 or Z")
+        raise InvalidScalar(f"{value!r} has no UTC offset; add one, e.g. +08:00 or Z", value)
+    if not moment_in_range(parsed):
+        raise InvalidScalar(f"DateTime must be {RANGE}: {value!r}", value)
     return parsed
+
+
+def parse_date(value: object) -> date:
+    """A Date input: YYYY-MM-DD, within the accepted range."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidScalar("Date must be a string YYYY-MM-DD", value)
+    try:
+        return parse_day(value)
+    except ValueError as error:
+        raise InvalidScalar(f"Date {error}", value) from None
 
 
 def _serialize_decimal(value: Decimal) -> str:
     return str(value)
 
 
+# Money, quantities, rates and percentages: no input needs more digits on either side.
+MAX_DECIMAL_DIGITS = 18
+
+
 def parse_decimal(value: object) -> Decimal:
     if not isinstance(value, str) or len(value) > 64:
-        raise ValueError('Decimal must be a string, e.g. "1234.50"')
+        raise InvalidScalar('Decimal must be a string, e.g. "1234.50"', value)
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
+        raise InvalidScalar(f"{value!r} is not a decimal number", value) from None
     if not number.is_finite():
-        raise ValueError("Decimal must be finite")
+        raise InvalidScalar("Decimal must be finite", value)
+    if number and not -MAX_DECIMAL_DIGITS <= number.adjusted() < MAX_DECIMAL_DIGITS:
+        raise InvalidScalar(
+            f"Decimal must be below 1E{MAX_DECIMAL_DIGITS} with at most "
+            f"{MAX_DECIMAL_DIGITS} decimal places: {value!r}",
+            value,
+        )
     return number
 
 
 DateTimeScalar: ScalarDefinition = strawberry.scalar(
     name="DateTime",
-    description="An ISO-8601 date-time with a UTC offset, e.g. 2025-05-01T09:30:00+08:00.",
+    description=(
+        f"An ISO-8601 date-time with a UTC offset, e.g. 2025-05-01T09:30:00+08:00, {RANGE}."
+    ),
     serialize=_serialize_datetime,
     parse_value=parse_datetime,
+)
+DateScalar: ScalarDefinition = strawberry.scalar(
+    name="Date",
+    description=f"A calendar date YYYY-MM-DD, e.g. 2025-05-01, {RANGE}.",
+    serialize=date.isoformat,
+    parse_value=parse_date,
 )
 DecimalScalar: ScalarDefinition = strawberry.scalar(
     name="Decimal",
@@ -92,7 +128,14 @@ DecimalScalar: ScalarDefinition = strawberry.scalar(
     serialize=_serialize_decimal,
     parse_value=parse_decimal,
 )
-SCALARS: Mapping[object, ScalarDefinition] = {datetime: DateTimeScalar, Decimal: DecimalScalar}
+# graphql-core parses an inline literal with the same parse_value (its default
+# parse_literal), so a value written in the query and one sent as a variable meet
+# the same checks.
+SCALARS: Mapping[object, ScalarDefinition] = {
+    datetime: DateTimeScalar,
+    date: DateScalar,
+    Decimal: DecimalScalar,
+}
 
 __all__ = ["JSON"]
 
@@ -232,14 +275,6 @@ def from_timestamp(stamp: Timestamp) -> datetime | None:
         return None
     # A third faster than Timestamp.ToDatetime, and this runs 3 times per customer.
     return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
-
-
-def to_timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
 
 
 def from_civil_date(text: str) -> date | None:

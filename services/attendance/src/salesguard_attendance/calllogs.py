@@ -82,7 +82,7 @@ class CallLogs:
                 field="number",
             )
             direction = validation.enum_value("direction", entry.direction, DIRECTIONS)
-            started_at = from_timestamp(entry.started_at)
+            started_at = from_timestamp(entry.started_at, "started_at")
             if started_at is None:
                 raise InvalidInput("started_at", "started_at is required")
             if started_at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
@@ -220,7 +220,10 @@ class CallLogs:
             conditions.append(CallLog.employee_id == request.employee_id)
         if request.customer_id:
             conditions.append(CallLog.customer_id == request.customer_id)
-        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        start, end = (
+            from_timestamp(getattr(request, "from"), "from"),
+            from_timestamp(request.to, "to"),
+        )
         if start:
             conditions.append(CallLog.started_at >= start)
         if end:

@@ -33,7 +33,7 @@ class Contacts:
         (await self.policy.decide(current_principal(), ACTION)).require(ACTION)
         queries = []
         for index, query in enumerate(request.queries):
-            since = from_timestamp(query.since)
+            since = from_timestamp(query.since, "since")
             if not query.customer_id or not query.employee_id or since is None:
                 raise InvalidInput(
                     f"queries[{index}]", "customer_id, employee_id and since are required"

@@ -232,7 +232,7 @@ class Detectors:
                 )
             )
         return [
-            FollowUpMark(mark.employee_id, mark.customer_id, from_timestamp(mark.at) or start)
+            FollowUpMark(mark.employee_id, mark.customer_id, from_timestamp(mark.at, "at") or start)
             for mark in response.marks
         ]
 

@@ -49,12 +49,7 @@ def check_id(field: str, value: str) -> str:
 
 
 def _date(field: str, value: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(field, f"{field} must be a date (YYYY-MM-DD)") from None
+    return validation.civil_date(field, value) if value else None
 
 
 def _optional_positive(field: str, value: float, maximum: float) -> float | None:

@@ -143,7 +143,10 @@ class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
         self, request: visits_pb2.RunDetectorsRequest, context: Context
     ) -> visits_pb2.RunDetectorsResponse:
         (await self._policy.decide(current_principal(), "detectors.run")).require("detectors.run")
-        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        start, end = (
+            from_timestamp(getattr(request, "from"), "from"),
+            from_timestamp(request.to, "to"),
+        )
         if start is None or end is None or not start < end:
             raise InvalidInput("from", "a range with from before to is required")
         if end - start > MAX_DETECTOR_RANGE:

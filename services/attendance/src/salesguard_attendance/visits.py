@@ -330,7 +330,7 @@ class Visits:
         if not request.HasField("location"):
             raise InvalidInput("location", "location is required")
         lat, lng = validation.geo_point("location", request.location)
-        at = from_timestamp(request.at)
+        at = from_timestamp(request.at, "at")
         if at is None:
             raise InvalidInput("at", "at is required")
         now = utcnow()
@@ -701,7 +701,7 @@ class Visits:
                 raise NotFound(f"check-in {request.check_in_id} not found")
             await require_active(session, principal.id)
             # Judged once the check-in is the caller's (issue 11 item 12).
-            at = from_timestamp(request.at) or utcnow()
+            at = from_timestamp(request.at, "at") or utcnow()
             if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
                 raise InvalidInput("at", "a check-out cannot lie in the future")
             location = (
@@ -817,8 +817,8 @@ class Visits:
                 raise InvalidInput("filter.reason_codes", f"{code!r} is not a reason code")
             conditions.append(CheckIn.reason_codes.like(f"% {code} %"))
         start, end = (
-            from_timestamp(getattr(check_in_filter, "from")),
-            from_timestamp(check_in_filter.to),
+            from_timestamp(getattr(check_in_filter, "from"), "from"),
+            from_timestamp(check_in_filter.to, "to"),
         )
         if start:
             conditions.append(CheckIn.at >= start)
@@ -860,8 +860,8 @@ class Visits:
         if employee is None or employee.status != "ACTIVE":
             raise not_active(employee_id, named)
         window_start, window_end = (
-            from_timestamp(request.window_start),
-            from_timestamp(request.window_end),
+            from_timestamp(request.window_start, "window_start"),
+            from_timestamp(request.window_end, "window_end"),
         )
         if window_start is None or window_end is None:
             raise InvalidInput("window_start", "a plan needs a start and an end")
@@ -917,7 +917,10 @@ class Visits:
         conditions: list[Any] = [scope_filter(decision, PLAN_SCOPE)]
         if request.employee_id:
             conditions.append(VisitPlan.employee_id == request.employee_id)
-        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        start, end = (
+            from_timestamp(getattr(request, "from"), "from"),
+            from_timestamp(request.to, "to"),
+        )
         if start:
             conditions.append(VisitPlan.window_end > start)
         if end:

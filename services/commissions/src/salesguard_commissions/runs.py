@@ -407,7 +407,7 @@ class Runs:
         for reversal in await self._reversals(context):
             if reversal.branch_id and reversal.branch_id != branch_id:
                 continue  # another branch's order: its own run claws it back
-            reversed_at = from_timestamp(reversal.reversed_at)
+            reversed_at = from_timestamp(reversal.reversed_at, "reversed_at")
             if reversed_at is None or not start <= reversed_at < end:
                 continue  # outside this branch's window (another time zone's)
             if reversal.order_id and reversal.order_id not in reversed_orders:

@@ -334,7 +334,10 @@ async def list_events(
             validation.text("filter.actions", a, max_length=64) for a in event_filter.actions
         ]
         conditions.append(AuditEvent.action.in_(actions))
-    start, end = from_timestamp(getattr(event_filter, "from")), from_timestamp(event_filter.to)
+    start, end = (
+        from_timestamp(getattr(event_filter, "from"), "from"),
+        from_timestamp(event_filter.to, "to"),
+    )
     if start:
         conditions.append(AuditEvent.at >= start)
     if end:

@@ -238,7 +238,7 @@ def validate_phone_indexes(request: pb.MatchPhoneIndexesRequest) -> list[str]:
 
 
 def validate_mark_range(request: pb.ListFollowUpMarksRequest) -> tuple[datetime, datetime]:
-    start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+    start, end = from_timestamp(getattr(request, "from"), "from"), from_timestamp(request.to, "to")
     if start is None:
         raise InvalidInput("from", "from is required")
     if end is None:

@@ -440,7 +440,7 @@ class CustomerPool:
         principal = current_principal()
         (await self.policy.decide(principal, "pool.sweep")).require("pool.sweep")
         now = utcnow()
-        as_of = from_timestamp(request.as_of) or now
+        as_of = from_timestamp(request.as_of, "as_of") or now
         # The clock drift registration already tolerates; another moment would skip the
         # neglect or grace period C11 promises the owner.
         skew = self.settings.clock_skew_seconds

@@ -225,7 +225,7 @@ class Registry:
             if request.HasField("location")
             else None
         )
-        first_contact_at = from_timestamp(request.first_contact_at)
+        first_contact_at = from_timestamp(request.first_contact_at, "first_contact_at")
         if first_contact_at is None:
             raise InvalidInput("first_contact_at", "first_contact_at is required")
         if first_contact_at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
@@ -622,8 +622,8 @@ class Registry:
                     ]
                 )
             )
-        registered_from = from_timestamp(customer_filter.registered_from)
-        registered_to = from_timestamp(customer_filter.registered_to)
+        registered_from = from_timestamp(customer_filter.registered_from, "registered_from")
+        registered_to = from_timestamp(customer_filter.registered_to, "registered_to")
         if registered_from:
             conditions.append(Customer.registered_at >= registered_from)
         if registered_to:
@@ -848,7 +848,7 @@ class Registry:
         await self.directory.require_active(principal.id)
         kind = validation.enum_value("kind", request.kind, FOLLOW_UP_KINDS)
         note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
-        at = from_timestamp(request.at) or utcnow()
+        at = from_timestamp(request.at, "at") or utcnow()
         if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
             raise InvalidInput("at", "a follow-up cannot lie in the future")
 
@@ -887,7 +887,10 @@ class Registry:
             conditions.append(FollowUp.customer_id == request.customer_id)
         if request.employee_id:
             conditions.append(FollowUp.employee_id == request.employee_id)
-        start, end = from_timestamp(getattr(request, "from")), from_timestamp(request.to)
+        start, end = (
+            from_timestamp(getattr(request, "from"), "from"),
+            from_timestamp(request.to, "to"),
+        )
         if start:
             conditions.append(FollowUp.at >= start)
         if end:

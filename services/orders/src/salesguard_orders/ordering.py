@@ -413,7 +413,7 @@ class Orders:
         zone = await self.zones.zone(principal.branch_id)
         order_date, expected_payment_date = self._dates(given, zone)
         owner_id = facts.owner_id or None
-        registered_at = from_timestamp(facts.registered_at)
+        registered_at = from_timestamp(facts.registered_at, "registered_at")
         flags: list[str] = []
         if owner_id != principal.id:
             flags.append(ATTRIBUTION_MISMATCH)
@@ -590,8 +590,8 @@ class Orders:
                     ]
                 )
             )
-        submitted_from = from_timestamp(order_filter.submitted_from)
-        submitted_to = from_timestamp(order_filter.submitted_to)
+        submitted_from = from_timestamp(order_filter.submitted_from, "submitted_from")
+        submitted_to = from_timestamp(order_filter.submitted_to, "submitted_to")
         if submitted_from:
             conditions.append(Order.submitted_at >= submitted_from)
         if submitted_to:

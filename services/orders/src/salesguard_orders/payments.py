@@ -33,7 +33,7 @@ from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
-from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.timeutil import check_moment, from_timestamp, to_timestamp
 from salesguard_orders.models import IdempotencyKey, Order, Payment, Shipment, Upload
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, validate_currency
 from salesguard_orders.settings import OrdersSettings
@@ -128,7 +128,8 @@ def _parse_paid_at(value: datetime | str | None, zone: tzinfo) -> datetime:
     if value is None:
         raise InvalidInput("paid_at", "paid_at is required")
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=zone)
+        return check_moment("paid_at", aware)
     text = value.strip()
     if not text:
         raise InvalidInput("paid_at", "paid_at is required")
@@ -140,7 +141,9 @@ def _parse_paid_at(value: datetime | str | None, zone: tzinfo) -> datetime:
         raise InvalidInput(
             "paid_at", f"paid_at is not an ISO-8601 time or date: {value!r}"
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+    return check_moment(
+        "paid_at", parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+    )
 
 
 def payment_from_fields(
@@ -254,8 +257,8 @@ def _shipment_fields(
     tracking = validation.text(
         "tracking_number", request.tracking_number, required=True, max_length=MAX_TRACKING
     )
-    shipped_at = from_timestamp(request.shipped_at)
-    delivered_at = from_timestamp(request.delivered_at)
+    shipped_at = from_timestamp(request.shipped_at, "shipped_at")
+    delivered_at = from_timestamp(request.delivered_at, "delivered_at")
     latest = utcnow() + CLOCK_SKEW
     if shipped_at is None:
         raise InvalidInput("shipped_at", "shipped_at is required")
@@ -355,7 +358,7 @@ class Payments:
             bank_reference=request.bank_reference,
             amount=request.amount,
             currency=request.currency,
-            paid_at=from_timestamp(request.paid_at),
+            paid_at=from_timestamp(request.paid_at, "paid_at"),
             currencies=self.settings.currency_rates_to_cny,
             payer_name=request.payer_name,
             payer_account=request.payer_account,
@@ -443,8 +446,8 @@ class Payments:
         if payment_filter.unmatched_only:
             conditions.append(Payment.order_id.is_(None))
         paid_from, paid_to = (
-            from_timestamp(payment_filter.paid_from),
-            from_timestamp(payment_filter.paid_to),
+            from_timestamp(payment_filter.paid_from, "paid_from"),
+            from_timestamp(payment_filter.paid_to, "paid_to"),
         )
         if paid_from:
             conditions.append(Payment.paid_at >= paid_from)

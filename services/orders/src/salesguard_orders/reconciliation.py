@@ -586,8 +586,8 @@ class Reconciliation:
         decision = (await self.policy.decide(current_principal(), "orders.stream_valid")).require(
             "orders.stream_valid"
         )
-        paid_from = from_timestamp(request.paid_from)
-        paid_to = from_timestamp(request.paid_to)
+        paid_from = from_timestamp(request.paid_from, "paid_from")
+        paid_to = from_timestamp(request.paid_to, "paid_to")
         if paid_from is None or paid_to is None:
             raise InvalidInput("paid_from", "paid_from and paid_to are required")
         if paid_from >= paid_to:

@@ -25,7 +25,10 @@ async def stream_reversals(
 ) -> AsyncIterator[pb.StreamPaymentReversalsResponse]:
     """Matched payments reversed in [from, to), oldest first, in batches."""
     (await runtime.policy.decide(current_principal(), ACTION)).require(ACTION)
-    start, end = from_timestamp(request.reversed_from), from_timestamp(request.reversed_to)
+    start, end = (
+        from_timestamp(request.reversed_from, "reversed_from"),
+        from_timestamp(request.reversed_to, "reversed_to"),
+    )
     if start is None or end is None or not start < end:
         raise InvalidInput(
             "reversed_from", "a range with reversed_from before reversed_to is required"
