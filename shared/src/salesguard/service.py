@@ -31,6 +31,7 @@ from salesguard.logs import setup_logging
 from salesguard.objectstore import ObjectStore, object_store_from_settings
 from salesguard.policy import PolicyClient, policy_client_from_settings
 from salesguard.settings import Settings, load
+from salesguard.subjects import DirectorySubjectRoles
 from salesguard.telemetry import setup_telemetry
 
 log = logging.getLogger(__name__)
@@ -152,16 +153,14 @@ class GrpcServiceApp(Generic[S]):
 
     def build_runtime(self, settings: S) -> Runtime[S]:
         db = Database(settings.database_url_for(self.name), pool_size=settings.database_pool_size)
+        channels = ServiceChannels.from_settings(settings)
         policy = policy_client_from_settings(
-            settings.opa_url, settings.policies_dir, settings.policy_timeout_seconds
+            settings.opa_url,
+            settings.policies_dir,
+            settings.policy_timeout_seconds,
+            subject_roles=DirectorySubjectRoles(channels, self.name),
         )
-        return Runtime(
-            name=self.name,
-            settings=settings,
-            db=db,
-            policy=policy,
-            channels=ServiceChannels.from_settings(settings),
-        )
+        return Runtime(name=self.name, settings=settings, db=db, policy=policy, channels=channels)
 
     async def migrate(self, settings: S) -> None:
         runtime_db = Database(settings.database_url_for(self.name))
