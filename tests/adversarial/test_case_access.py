@@ -261,3 +261,23 @@ async def test_item09_alert_raised_sends_finance_only_its_kinds(suite: Suite, wo
             suite, "orders", "PAYER_MISMATCH", employee_id=org.junior_mate, branch_id=org.branch
         )
         assert (await finance.next_alert("PAYER_MISMATCH", 10))["id"] == payer
+
+
+async def test_item07_item09_hold_on_the_embedded_profile(embedded_suite: Suite) -> None:
+    """The same limits with regopy and SQLite (`make run`)."""
+    suite = embedded_suite
+    org = await make_org(suite)
+    about_manager = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+    )
+    late = await stored_alert(
+        suite, "customers", "LATE_REGISTRATION", employee_id=org.junior, branch_id=org.branch
+    )
+    assert await alert_ids(suite, org.manager, employeeId=org.manager) == set()
+    assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
+    assert await alert_ids(suite, org.hr, employeeId=org.manager) == {about_manager}
+    refused(await suite.gql(RISK, {"id": org.manager}, as_=org.manager), "employeeRisk")
+    refused(await timeline_alerts(suite, org.manager_2, org.manager), "employeeTimeline")
+    assert await alert_ids(suite, org.finance, employeeId=org.manager) == {about_manager}
+    assert late not in await alert_ids(suite, org.finance, employeeId=org.junior)
+    assert late in await alert_ids(suite, org.manager, employeeId=org.junior)
