@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
-from salesguard.alertfeed import Watcher
+from salesguard.alertfeed import LISTENER_NAME, Watcher
 from salesguard.alerts import AlertsServicer
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import new_id
@@ -126,8 +126,10 @@ async def listener_pids(suite: Suite, service: str) -> set[int]:
         rows = await session.execute(
             text(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
-            )
+                "AND application_name = :name AND pid <> pg_backend_pid()"
+            ),
+            # Not by its last query: a listener idle for a probe interval last ran SELECT 1.
+            {"name": LISTENER_NAME},
         )
         return {int(pid) for (pid,) in rows}
 

@@ -40,6 +40,9 @@ from salesguard.errors import ResourceExhausted, ServiceError, Unavailable
 log = logging.getLogger(__name__)
 
 CHANNEL = "salesguard_alerts"
+# The listening connection's application_name: how operators (and tests) find it in
+# pg_stat_activity, whatever it last ran (LISTEN, or an idle probe).
+LISTENER_NAME = "salesguard-alert-feed"
 # IDs a watcher may have waiting before it is ended as too slow.
 WATCHER_BACKLOG = 10_000
 # IDs looked up in one query (one IN list).
@@ -162,7 +165,7 @@ class AlertFeed:
 
     async def _listen_once(self, dsn: str) -> None:
         """LISTEN until the connection is lost (closed by the server, or a probe fails)."""
-        connection = await asyncpg.connect(dsn)
+        connection = await asyncpg.connect(dsn, server_settings={"application_name": LISTENER_NAME})
         try:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection: lost.set())
