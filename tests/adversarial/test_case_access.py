@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from salesguard.subjects import DirectorySubjectRoles
 from tests.harness import GraphQLResult, Suite
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org
 from tests.support.alerts import stored_alert
@@ -281,3 +282,19 @@ async def test_item07_item09_hold_on_the_embedded_profile(embedded_suite: Suite)
     assert await alert_ids(suite, org.finance, employeeId=org.manager) == {about_manager}
     assert late not in await alert_ids(suite, org.finance, employeeId=org.junior)
     assert late in await alert_ids(suite, org.manager, employeeId=org.junior)
+
+
+async def test_role_holders_come_from_the_directory_cached_as_configured(suite: Suite) -> None:
+    org = await make_org(suite)
+    channels = suite.running["orders"].runtime.channels
+    cached = DirectorySubjectRoles(channels, "orders", ttl_seconds=300)
+    uncached = DirectorySubjectRoles(channels, "orders", ttl_seconds=0)
+    managers = frozenset({"MANAGER"})
+    before = await cached.holders(managers)
+    assert {org.manager, org.manager_2, org.other_manager} <= before
+    assert org.junior not in before and org.hr not in before
+    assert await cached.holders(frozenset({"SYSTEM"})) == frozenset()  # no employee holds it
+    promoted = {"id": org.junior, "name": "李雷", "roles": ["MANAGER"], "branchId": org.branch}
+    await admin(suite, UPSERT_EMPLOYEE, promoted)
+    assert org.junior in await uncached.holders(managers)
+    assert await cached.holders(managers) == before

@@ -171,17 +171,21 @@ class Decision:
         return None
 
     @property
-    def hidden_subject_roles(self) -> frozenset[str]:
-        return frozenset().union(*(grant.hidden_subject_roles for grant in self.grants))
+    def hidden_subject_roles(self) -> frozenset[frozenset[str]]:
+        """The distinct sets of roles the grants hide (usually none, or one)."""
+        return frozenset(grant.hidden_subject_roles for grant in self.grants) - {frozenset()}
 
-    def with_hidden_subjects(self, holders: frozenset[str]) -> Decision:
-        """The decision with every grant's hidden subject roles resolved: ``holders`` are
-        the employees holding any of :attr:`hidden_subject_roles`."""
+    def with_hidden_subjects(self, holders: Mapping[frozenset[str], frozenset[str]]) -> Decision:
+        """The decision with every grant's hidden subject roles resolved: ``holders`` maps
+        each set of :attr:`hidden_subject_roles` to the employees holding any of them."""
         return replace(
             self,
             grants=tuple(
                 replace(
-                    grant, hidden_subjects=holders if grant.hidden_subject_roles else frozenset()
+                    grant,
+                    hidden_subjects=holders[grant.hidden_subject_roles]
+                    if grant.hidden_subject_roles
+                    else frozenset(),
                 )
                 for grant in self.grants
             ),
@@ -434,15 +438,17 @@ class PolicyClient:
         return decision
 
     async def _resolve_hidden_subjects(self, decision: Decision) -> Decision:
-        """Hidden subject roles as employee IDs: one directory lookup (cached) per decision
-        that has any. Without a way to look them up, access is denied."""
-        roles = decision.hidden_subject_roles
-        if not roles:
+        """Hidden subject roles as employee IDs: one directory lookup (cached) per set of
+        roles a decision hides. Without a way to look them up, access is denied."""
+        hidden = decision.hidden_subject_roles
+        if not hidden:
             return decision
         if self._subject_roles is None:
             log.error("a decision hides subject roles but nothing resolves them")
             raise PolicyUnavailable("the policy names roles this service cannot look up")
-        return decision.with_hidden_subjects(await self._subject_roles.holders(roles))
+        return decision.with_hidden_subjects(
+            {roles: await self._subject_roles.holders(roles) for roles in hidden}
+        )
 
     async def thresholds(self) -> dict[str, Any]:
         """Thresholds the security team keeps in policy data, cached briefly."""

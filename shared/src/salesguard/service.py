@@ -158,7 +158,9 @@ class GrpcServiceApp(Generic[S]):
             settings.opa_url,
             settings.policies_dir,
             settings.policy_timeout_seconds,
-            subject_roles=DirectorySubjectRoles(channels, self.name),
+            subject_roles=DirectorySubjectRoles(
+                channels, self.name, ttl_seconds=settings.subject_roles_cache_seconds
+            ),
         )
         return Runtime(name=self.name, settings=settings, db=db, policy=policy, channels=channels)
 

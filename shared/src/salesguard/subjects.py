@@ -4,8 +4,10 @@ A grant may leave the cases about holders of some roles to their superiors
 (``hidden_subject_roles``: a branch manager does not read another manager's
 alerts). Rows carry the employee they are about, not that employee's roles, so
 the service asks the directory (attendance, as itself) once for the holders and
-filters on their IDs. Managers are few; the answer is cached briefly, so a
-promotion reaches the filters within ``ttl_seconds``.
+filters on their IDs. Managers are few; the answer is cached briefly
+(``SALESGUARD_SUBJECT_ROLES_CACHE_SECONDS``), so a promotion reaches the filters
+within that time: until then the new manager's peers read what they read a
+moment before, and a demotion hides a case for that long, never shows one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from salesguard.validation import MAX_PAGE_SIZE
 class DirectorySubjectRoles:
     """The holders of roles, listed from the directory and cached per set of roles."""
 
-    def __init__(self, channels: ServiceChannels, caller: str, *, ttl_seconds: float = 10.0):
+    def __init__(self, channels: ServiceChannels, caller: str, *, ttl_seconds: float):
         self._channels = channels
         self._caller = Principal.system(caller)
         self._ttl = ttl_seconds
