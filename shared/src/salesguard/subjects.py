@@ -13,13 +13,17 @@ moment before, and a demotion hides a case for that long, never shows one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.common.v1 import common_pb2
+from salesguard.errors import ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.validation import MAX_PAGE_SIZE
+
+log = logging.getLogger(__name__)
 
 
 class DirectorySubjectRoles:
@@ -37,7 +41,15 @@ class DirectorySubjectRoles:
             cached = self._cache.get(roles)
             if cached is not None and time.monotonic() - cached[0] < self._ttl:
                 return cached[1]
-            found = await self._list(roles)
+            try:
+                found = await self._list(roles)
+            except ServiceError:
+                if cached is None:
+                    raise  # nothing known: the request fails closed
+                # The directory down costs no other service its answers: the last list
+                # stands (a new holder's case stays as visible as it was a moment before).
+                log.warning("the directory is unreachable; using the last role holders")
+                return cached[1]
             self._cache[roles] = (time.monotonic(), found)
             return found
 
