@@ -49,6 +49,8 @@ class Backends:
             "policies_dir": POLICIES,
             "jwt_secret": JWT_SECRET,
             "opa_url": self.opa_url,
+            # Tests promote and check at once: no cached answer from an earlier test.
+            "subject_roles_cache_seconds": 0,
         }
         if self.s3_endpoint:
             values.update(

@@ -57,9 +57,10 @@ async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
     about_manager = await stored_alert(
         suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
     )
-    # The manager sees it (alerts of the branch) ...
-    assert (await alert_node(suite, org.manager, org.manager, about_manager))["status"] == "OPEN"
-    # ... but deciding it in any way is refused, and leaves no trace.
+    # The manager does not even read it (issue 11 item 7: nobody reads their own case) ...
+    own = await suite.gql(ALERTS, {"filter": {"employeeId": org.manager}}, as_=org.manager)
+    assert own.ok()["alerts"]["edges"] == []
+    # ... and deciding it in any way is refused, and leaves no trace.
     for status, resolution in (
         ("RESOLVED", "CLEARED"),
         ("DISMISSED", None),
@@ -75,14 +76,21 @@ async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
     untouched = await alert_node(suite, org.hr, org.manager, about_manager)
     assert (untouched["status"], untouched["history"]) == ("OPEN", [])
 
-    # Another manager of the branch decides it.
-    decided = await suite.gql(
+    # Another manager of the branch neither reads nor decides it: a manager's case is for
+    # HR and headquarters (issue 11 item 7).
+    peer = await suite.gql(
         UPDATE_ALERT,
         {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
         as_=org.manager_2,
     )
+    assert peer.codes == ["NOT_FOUND"], peer.body
+    decided = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        as_=org.hr,
+    )
     assert decided.ok()["updateAlert"]["alert"]["history"] == [
-        {"status": "ACKNOWLEDGED", "resolution": None, "by": {"id": org.manager_2}}
+        {"status": "ACKNOWLEDGED", "resolution": None, "by": {"id": org.hr}}
     ]
 
     # HR is refused on an alert about themselves too, and decides others'.

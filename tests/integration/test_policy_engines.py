@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 
-from salesguard.errors import PolicyUnavailable
+from salesguard.errors import Forbidden, PolicyUnavailable
 from salesguard.policy import (
     DECISION_PATH,
     THRESHOLDS_PATH,
     EmbeddedPolicyEngine,
     OpaServerPolicyEngine,
     PolicyClient,
+    ScopeColumns,
+    scope_filter,
 )
 from salesguard.principal import Principal
+from salesguard_attendance.models import Alert as AttendanceAlert
 from tests.harness import POLICIES
 from tests.support.servers import OpaServer, free_port
 
@@ -48,13 +51,24 @@ RESOURCES: list[dict[str, Any] | None] = [
     {"requester_id": "e-1", "branch_id": "b-1"},
     {"requester_id": "e-9", "branch_id": "b-1"},
 ]
+# The case actions' row limits (issue 11 items 7 and 9) with the role mixes that merge them,
+# and resources about the subject or someone else, of a finance kind or not.
+CASE_ACTIONS = ["alerts.read", "risk.read", "timeline.read", "alerts.update"]
+CASE_ROLES = [*ROLES, ["MANAGER", "FINANCE"], ["HR", "FINANCE"], ["HR", "MANAGER"]]
+CASE_RESOURCES: list[dict[str, Any] | None] = [
+    None,
+    {"employee_id": "e-1", "team_id": "t-1", "branch_id": "b-1", "kind": "PAYER_MISMATCH"},
+    {"employee_id": "e-2", "branch_id": "b-1", "kind": "PHOTO_REUSED", "status": "OPEN"},
+    {"employee_id": "e-3", "branch_id": "b-2", "status": "RESOLVED"},
+]
 
 
 def cases() -> list[dict[str, Any]]:
     table = []
-    for roles, action, resource, hq in itertools.product(
-        ROLES, [*ACTIONS, "customers.delete"], RESOURCES, (False, True)
-    ):
+    for roles, action, resource, hq in [
+        *itertools.product(ROLES, [*ACTIONS, "customers.delete"], RESOURCES, (False, True)),
+        *itertools.product(CASE_ROLES, CASE_ACTIONS, CASE_RESOURCES, (False, True)),
+    ]:
         subject = {"id": "e-1", "roles": roles, "team": "t-1", "branch": "b-1", "hq": hq}
         table.append({"subject": subject, "action": action, "resource": resource})
     return table
@@ -100,3 +114,65 @@ async def test_junior_gets_only_their_own_customers_and_senior_a_masked_team() -
     assert senior.masks_for("s", "t-1", "b-1") == frozenset()
     assert senior.masks_for("other", "t-1", "b-1") == frozenset({"phone", "email", "address"})
     assert senior.masks_for("other", "t-2", "b-1") is None
+
+
+class Holders:
+    """The directory's answer, as the services' DirectorySubjectRoles gives it."""
+
+    def __init__(self, holders: frozenset[str]) -> None:
+        self.holders_of = holders
+        self.asked: list[frozenset[str]] = []
+
+    async def holders(self, roles: frozenset[str]) -> frozenset[str]:
+        self.asked.append(roles)
+        return self.holders_of
+
+
+async def test_hidden_subject_roles_are_resolved_once_per_decision() -> None:
+    holders = Holders(frozenset({"m-1", "m-2"}))
+    client = PolicyClient(EmbeddedPolicyEngine(POLICIES), subject_roles=holders)
+    manager = Principal("m-1", ("MANAGER",), None, "b-1")
+    decision = await client.decide(manager, "alerts.read")
+    assert holders.asked == [frozenset({"MANAGER"})]
+    [grant] = decision.grants
+    assert grant.outside_subjects == {"m-1", "m-2"}
+    assert grant.admits("j-1", "LATE_REGISTRATION") and not grant.admits("m-2", None)
+    assert decision.about("j-1").grants[0].outside_subjects == frozenset()
+    with pytest.raises(Forbidden) as own:
+        decision.about("m-1")
+    assert own.value.details["reason"] == "OWN_CASE"
+    with pytest.raises(Forbidden) as peer:
+        decision.about("m-2")
+    assert peer.value.details["reason"] == "CASE_FOR_SUPERIORS"
+    # Decisions without hidden roles ask nobody.
+    await client.decide(manager, "customers.read")
+    assert len(holders.asked) == 1
+
+
+async def test_hidden_subject_roles_without_a_directory_fail_closed() -> None:
+    client = PolicyClient(EmbeddedPolicyEngine(POLICIES))
+    with pytest.raises(PolicyUnavailable):
+        await client.decide(Principal("m-1", ("MANAGER",), None, "b-1"), "alerts.read")
+
+
+async def test_finance_alert_filter_is_one_condition_on_kind_and_subject() -> None:
+    client = PolicyClient(EmbeddedPolicyEngine(POLICIES))
+    decision = await client.decide(
+        Principal("f-1", ("FINANCE",), None, "b-hq", hq=True), "alerts.read"
+    )
+    columns = ScopeColumns(
+        owner=AttendanceAlert.employee_id,
+        branch=AttendanceAlert.branch_id,
+        subject=AttendanceAlert.employee_id,
+        kind=AttendanceAlert.kind,
+    )
+    sql = str(scope_filter(decision, columns).compile(compile_kwargs={"literal_binds": True}))
+    assert (
+        "alerts.kind IN ('ATTRIBUTION_MISMATCH', 'DIVERSION_RISK', 'FAKE_DEAL_SUSPECTED', " in sql
+    )
+    assert "alerts.employee_id IS NULL OR (alerts.employee_id NOT IN ('f-1'))" in sql
+    # A table without a kind column cannot apply the grant: it covers nothing there.
+    without_kind = ScopeColumns(
+        owner=AttendanceAlert.employee_id, subject=AttendanceAlert.employee_id
+    )
+    assert str(scope_filter(decision, without_kind)) == "false"

@@ -5,7 +5,9 @@ import data.salesguard.authz
 # alerts.update: nobody decides an alert about themselves. Resolving a
 # FAKE_DEAL_SUSPECTED as CLEARED (or dismissing it) releases withheld commission
 # (M2), so a manager who submitted the deal, or HR named in an alert, must leave
-# the decision to someone else (another manager of the branch, HR). A decided
+# the decision to someone else: HR, or headquarters (a manager's case is for HR
+# and headquarters: the branch manager's grant hides managers, which the service
+# applies to the alert's employee, issue 11 item 7). A decided
 # alert (RESOLVED, DISMISSED) is revised by HR only: a manager cannot overturn
 # HR's CONFIRMED finding on their own team's deal. The resource's status is the
 # alert's current one.

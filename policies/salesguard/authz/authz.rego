@@ -93,17 +93,38 @@ _effective_kind(role, kind) := wider if {
 	wider := _tiers.headquarters.widen[kind]
 } else := kind
 
-# Grants per role, as {kind, masked_fields, values}; roles without any grant are
-# left out. `values` lists what the grant allows under the action's value_check.
+# Grants per role, as {kind, masked_fields, values, alert_kinds, hidden_roles};
+# roles without any grant are left out. `values` lists what the grant allows
+# under the action's value_check.
 _role_grants[role] := grants if {
 	some role, cfg in _role_cfg
-	grants := {{"kind": kind, "masked_fields": sort(g.masked_fields), "values": object.get(g, "values", [])} |
+	grants := {_role_grant(g, kind) |
 		some g in cfg.grants
 		kind := _effective_kind(role, g.scope)
 		_available_scopes[kind]
 	}
 	count(grants) > 0
 }
+
+_role_grant(g, kind) := {
+	"kind": kind,
+	"masked_fields": sort(g.masked_fields),
+	"values": object.get(g, "values", []),
+	"alert_kinds": _grant_alert_kinds(g),
+	"hidden_roles": _grant_hidden_roles(g, kind),
+}
+
+# `kinds` on a grant: the only alert kinds it covers (null: every kind).
+_grant_alert_kinds(g) := sort(g.kinds) if {
+	is_array(g.kinds)
+} else := null
+
+# `hidden_subject_roles` on a grant: rows about an employee holding one of these
+# roles are outside it (a manager's case is for HR and headquarters). A grant
+# widened by `headquarters` reads them: the headquarters manager is the superior.
+_grant_hidden_roles(g, kind) := [] if {
+	kind != g.scope
+} else := sort(object.get(g, "hidden_subject_roles", []))
 
 # Resource keys that must equal the subject's value for a scope kind.
 _resource_keys(kind) := object.get(
@@ -130,15 +151,29 @@ _covers(kind) if {
 	}
 }
 
+# A grant covers the resource: its scope does, and its alert kinds (if it lists any)
+# name the resource's `kind`.
+_grant_covers(g) if {
+	_covers(g.kind)
+	_alert_kind_covered(g)
+}
+
+_alert_kind_covered(g) if g.alert_kinds == null
+
+_alert_kind_covered(g) if {
+	g.alert_kinds != null
+	_resource.kind in g.alert_kinds
+}
+
 _role_covers(grants) if {
 	some g in grants
-	_covers(g.kind)
+	_grant_covers(g)
 }
 
 # A grant of the role covers the resource and every check of the role and grant passes.
 _role_passes(role, grants) if {
 	some g in grants
-	_covers(g.kind)
+	_grant_covers(g)
 	count(_role_checks(role, g)) == 0
 }
 
@@ -211,6 +246,13 @@ _action_refusals contains rule.reason if {
 	_resource[rule.resource_key] == input.subject.id
 }
 
+# own_case: the action reads the case about an employee; nobody reads their own.
+_action_refusals contains cfg.reason if {
+	cfg := _action_cfg.own_case
+	_present(input.subject.id)
+	_resource[cfg.resource_key] == input.subject.id
+}
+
 _action_refusals contains cfg.unknown_reason if {
 	cfg := _action_cfg.step_roles
 	_resource != null
@@ -239,7 +281,7 @@ _role_refusals contains reason if {
 	some role, grants in _role_grants
 	not _role_passes(role, grants)
 	some g in grants
-	_covers(g.kind)
+	_grant_covers(g)
 	some reason in _role_checks(role, g)
 }
 
@@ -261,22 +303,91 @@ _kind_masks[kind] := masks if {
 	})
 }
 
-# A grant is redundant when a wider granted scope masks no more than it does.
+# Alert kinds per granted kind: every kind (null) when some permitting role's
+# grant of this kind lists none, else the union of the lists.
+_kind_alert_kinds[kind] := _union_or_every([g.alert_kinds |
+	some role in _permitting_roles
+	some g in _role_grants[role]
+	g.kind == kind
+]) if {
+	some kind in _granted_kinds
+}
+
+_union_or_every(lists) := null if {
+	null in lists
+} else := sort([alert_kind | some alert_kind in {alert_kind |
+	some list in lists
+	some alert_kind in list
+}])
+
+# Hidden subject roles per granted kind: a role stays hidden only if every
+# permitting role that grants this kind hides it.
+_kind_hidden_roles[kind] := hidden if {
+	some kind in _granted_kinds
+	hidden := intersection({{hidden_role | some hidden_role in g.hidden_roles} |
+		some role in _permitting_roles
+		some g in _role_grants[role]
+		g.kind == kind
+	})
+}
+
+# A grant is redundant when a wider granted scope masks no more than it does,
+# covers every alert kind it does and hides no subject it shows.
 _redundant(kind) if {
 	some wider, wider_masks in _kind_masks
 	_scope_rank[wider] > _scope_rank[kind]
 	count(wider_masks - _kind_masks[kind]) == 0
+	_alert_kinds_include(wider, kind)
+	count(_kind_hidden_roles[wider] - _kind_hidden_roles[kind]) == 0
+}
+
+_alert_kinds_include(wider, _) if _kind_alert_kinds[wider] == null
+
+_alert_kinds_include(wider, kind) if {
+	wider_kinds := _kind_alert_kinds[wider]
+	narrower_kinds := _kind_alert_kinds[kind]
+	wider_kinds != null
+	narrower_kinds != null
+	every alert_kind in narrower_kinds {
+		alert_kind in wider_kinds
+	}
 }
 
 default _grants := []
 
-_grants := [{"scope": _available_scopes[kind], "masked_fields": sort([field | some field in _kind_masks[kind]])} |
+_grants := [object.union(
+	{"scope": _available_scopes[kind], "masked_fields": sort([field | some field in _kind_masks[kind]])},
+	_grant_row_limits(kind),
+) |
 	some kind in _tiers.scope_order
 	kind in _granted_kinds
 	not _redundant(kind)
 ] if {
 	allow
 }
+
+# Which rows inside its scope a grant leaves out, for the actions that have such
+# limits (keys present only when they limit): `kinds`, `hidden_subject_roles`,
+# `excluded_subjects`.
+_grant_row_limits(kind) := object.union(
+	object.union(_kinds_limit(kind), _hidden_roles_limit(kind)),
+	_excluded_subjects_limit,
+)
+
+_kinds_limit(kind) := {"kinds": alert_kinds} if {
+	alert_kinds := _kind_alert_kinds[kind]
+	alert_kinds != null
+} else := {}
+
+_hidden_roles_limit(kind) := {"hidden_subject_roles": sort([role | some role in _kind_hidden_roles[kind]])} if {
+	count(_kind_hidden_roles[kind]) > 0
+} else := {}
+
+# own_case: a listing leaves out the rows about the subject themselves.
+_excluded_subjects_limit := {"excluded_subjects": [input.subject.id]} if {
+	_action_cfg.own_case
+	_present(input.subject.id)
+} else := {}
 
 _role_max_rows(role) := object.get(_action_cfg, ["max_rows", role], object.get(_tiers.max_rows, role, 0))
 

@@ -365,9 +365,9 @@ _listing_cases := {
 		"grants": [{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": []}],
 		"max_rows": 1000,
 	},
-	"hr reads all alerts": {
+	"hr reads all alerts but those about themselves": {
 		"subject": _hr, "action": "alerts.read",
-		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": [], "excluded_subjects": ["e-hr"]}],
 		"max_rows": 1000,
 	},
 	"junior lists own visit plans": {

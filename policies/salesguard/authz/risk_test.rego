@@ -26,20 +26,25 @@ _own_branch := {"branch_id": "b-1"}
 
 _other_branch := {"branch_id": "b-9"}
 
-_all := [{"scope": {"kind": "all"}, "masked_fields": []}]
+# Nobody's grants cover their own alerts; a branch manager's leave the branch's
+# managers to HR and headquarters (issue 11 item 7).
+_all(subject) := [{"scope": {"kind": "all"}, "masked_fields": [], "excluded_subjects": [subject.id]}]
 
-_branch_b1 := [{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": []}]
+_branch_b1 := [{
+	"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": [],
+	"excluded_subjects": ["e-m"], "hidden_subject_roles": ["MANAGER"],
+}]
 
 _decide(subject, resource) := d if {
 	d := authz.decision with input as {"subject": subject, "action": "risk.read", "resource": resource}
 }
 
 _allowed := {
-	"hr lists anyone": {"subject": "hr", "resource": null, "grants": _all},
-	"hr ranks another branch": {"subject": "hr", "resource": _other_branch, "grants": _all},
+	"hr lists anyone": {"subject": "hr", "resource": null, "grants": _all(_subjects.hr)},
+	"hr ranks another branch": {"subject": "hr", "resource": _other_branch, "grants": _all(_subjects.hr)},
 	"manager lists their branch": {"subject": "manager", "resource": null, "grants": _branch_b1},
 	"manager ranks their branch": {"subject": "manager", "resource": _own_branch, "grants": _branch_b1},
-	"headquarters manager ranks any branch": {"subject": "hq_manager", "resource": _other_branch, "grants": _all},
+	"headquarters manager ranks any branch": {"subject": "hq_manager", "resource": _other_branch, "grants": _all(_subjects.hq_manager)},
 }
 
 test_risk_allowed[note] if {

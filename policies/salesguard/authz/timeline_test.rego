@@ -26,6 +26,13 @@ _other_branch := {"employee_id": "e-z", "team_id": "t-9", "branch_id": "b-9"}
 
 _self(subject) := {"employee_id": subject.id, "team_id": subject.team, "branch_id": subject.branch}
 
+# A branch manager's grant leaves out their own case and the branch's other
+# managers' (theirs are for HR and headquarters: issue 11 item 7).
+_manager_grants := [{
+	"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": [],
+	"excluded_subjects": ["e-m"], "hidden_subject_roles": ["MANAGER"],
+}]
+
 _decide(subject, resource) := d if {
 	d := authz.decision with input as {"subject": subject, "action": "timeline.read", "resource": resource}
 }
@@ -33,23 +40,23 @@ _decide(subject, resource) := d if {
 _cases := {
 	"hr lists anyone": {
 		"subject": "hr", "resource": null, "allow": true,
-		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": [], "excluded_subjects": ["e-hr"]}],
 	},
 	"hr reads another branch's employee": {
 		"subject": "hr", "resource": _other_branch, "allow": true,
-		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": [], "excluded_subjects": ["e-hr"]}],
 	},
 	"manager lists their branch": {
 		"subject": "manager", "resource": null, "allow": true,
-		"grants": [{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": []}],
+		"grants": _manager_grants,
 	},
 	"manager reads an employee of their branch": {
 		"subject": "manager", "resource": _same_branch, "allow": true,
-		"grants": [{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": []}],
+		"grants": _manager_grants,
 	},
 	"manager of headquarters reads any branch": {
 		"subject": "hq_manager", "resource": _other_branch, "allow": true,
-		"grants": [{"scope": {"kind": "all"}, "masked_fields": []}],
+		"grants": [{"scope": {"kind": "all"}, "masked_fields": [], "excluded_subjects": ["e-hq"]}],
 	},
 }
 

@@ -652,7 +652,13 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self._model = model
         self._decisions = decisions
         self._feed = feed
-        self._scope = ScopeColumns(owner=model.employee_id, branch=model.branch_id)
+        # An alert is about its employee; grants may limit both whom and which kinds.
+        self._scope = ScopeColumns(
+            owner=model.employee_id,
+            branch=model.branch_id,
+            subject=model.employee_id,
+            kind=model.kind,
+        )
         # Watches with the same scope and filter that are handed the same new IDs (every
         # HR console, when an alert is raised) share one query instead of one each.
         self._watched: dict[tuple[Any, ...], asyncio.Future[list[common_pb2.Alert]]] = {}
@@ -825,6 +831,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         decision = (
             await self._policy.decide(current_principal(), "risk.read", target.policy_resource)
         ).require("risk.read")
+        for employee_id in target.employee_ids:
+            # A score of 0 for one's own case would say "nothing against you": refuse instead.
+            decision.about(employee_id)
         risk = RiskModel.from_thresholds(await self._policy.thresholds())
         per_kind = risk.evidence_items if request.include_recent else 0
         query = summary_query(
@@ -862,8 +871,12 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                 if reason in decision.reasons:
                     # The caller sees the alert (it is in their scope): say why, not "absent".
                     raise Forbidden(message, details={"reason": reason})
-            if not decision.allow:
-                # Out of scope reads as absent, never as "exists but forbidden".
+            covered = decision.covering_grant(
+                row.employee_id, None, row.branch_id, subject=row.employee_id, kind=row.kind
+            )
+            if not decision.allow or covered is None:
+                # Out of scope (or a case the grants leave to superiors) reads as absent,
+                # never as "exists but forbidden".
                 raise NotFound(f"alert {request.id} not found")
             # Judged once the caller may decide it (issue 11 item 12: authorise first).
             status = enum_value("status", request.status, STATUS_NAMES)

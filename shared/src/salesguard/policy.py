@@ -6,6 +6,14 @@ service turns the decision's scopes into one SQL filter (:func:`scope_filter`)
 and masks each row with the narrowest grant that covers it
 (:meth:`Decision.masks_for`). If the engine cannot answer, the request fails
 closed with :class:`~salesguard.errors.PolicyUnavailable`.
+
+Grants of the actions that read the case about an employee (alerts, risk,
+timelines) also limit rows inside their scope: the alert ``kinds`` they cover,
+the employees whose case they leave out (``excluded_subjects``: the caller's
+own) and the roles whose holders' cases they leave to superiors
+(``hidden_subject_roles``, resolved to employee IDs by the client before the
+decision is handed out). :func:`scope_filter` applies them to a table's subject
+and kind columns.
 """
 
 from __future__ import annotations
@@ -16,14 +24,14 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard.errors import Forbidden, PolicyUnavailable
@@ -66,10 +74,54 @@ class Scope:
         return False
 
 
+# Why a request for one employee's case is refused although the action is allowed.
+OWN_CASE = "OWN_CASE"
+CASE_FOR_SUPERIORS = "CASE_FOR_SUPERIORS"
+
+
 @dataclass(frozen=True, slots=True)
 class Grant:
     scope: Scope
     masked_fields: frozenset[str]
+    # Row limits inside the scope (see the module docstring); the defaults limit nothing.
+    kinds: frozenset[str] | None = None  # the only alert kinds covered; None: every kind
+    excluded_subjects: frozenset[str] = frozenset()
+    hidden_subject_roles: frozenset[str] = frozenset()
+    # The employees holding hidden_subject_roles; None until the policy client resolves them.
+    hidden_subjects: frozenset[str] | None = frozenset()
+
+    @classmethod
+    def from_result(cls, grant: Mapping[str, Any]) -> Grant:
+        scope = grant["scope"]
+        kinds = grant.get("kinds")
+        hidden_roles = frozenset(grant.get("hidden_subject_roles", ()))
+        return cls(
+            scope=Scope(
+                kind=ScopeKind(scope["kind"]),
+                employee_id=scope.get("employee_id"),
+                team_id=scope.get("team_id"),
+                branch_id=scope.get("branch_id"),
+            ),
+            masked_fields=frozenset(grant.get("masked_fields", ())),
+            kinds=None if kinds is None else frozenset(kinds),
+            excluded_subjects=frozenset(grant.get("excluded_subjects", ())),
+            hidden_subject_roles=hidden_roles,
+            hidden_subjects=None if hidden_roles else frozenset(),
+        )
+
+    @property
+    def outside_subjects(self) -> frozenset[str]:
+        """The employees whose case this grant leaves out."""
+        if self.hidden_subjects is None:
+            raise RuntimeError("the grant's hidden subject roles were never resolved")
+        return self.excluded_subjects | self.hidden_subjects
+
+    def admits(self, subject: str | None, kind: str | None) -> bool:
+        """Whether the grant's row limits let a row about ``subject`` of ``kind`` through
+        (its scope aside); a row of no known kind passes only a grant of every kind."""
+        if self.kinds is not None and (kind is None or kind not in self.kinds):
+            return False
+        return not subject or subject not in self.outside_subjects
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +134,7 @@ class Decision:
 
     @classmethod
     def from_result(cls, result: Mapping[str, Any]) -> Decision:
-        grants = tuple(
-            Grant(
-                scope=Scope(
-                    kind=ScopeKind(grant["scope"]["kind"]),
-                    employee_id=grant["scope"].get("employee_id"),
-                    team_id=grant["scope"].get("team_id"),
-                    branch_id=grant["scope"].get("branch_id"),
-                ),
-                masked_fields=frozenset(grant.get("masked_fields", ())),
-            )
-            for grant in result.get("grants", ())
-        )
+        grants = tuple(Grant.from_result(grant) for grant in result.get("grants", ()))
         return cls(
             allow=bool(result.get("allow", False)),
             grants=grants,
@@ -113,13 +154,69 @@ class Decision:
         return self
 
     def covering_grant(
-        self, owner_id: str | None, team_id: str | None, branch_id: str | None
+        self,
+        owner_id: str | None,
+        team_id: str | None,
+        branch_id: str | None,
+        *,
+        subject: str | None = None,
+        kind: str | None = None,
     ) -> Grant | None:
-        """The narrowest grant covering a row (grants come narrowest first)."""
+        """The narrowest grant covering a row (grants come narrowest first); ``subject``
+        and ``kind`` are the employee a row is about and its alert kind, where grants
+        limit them."""
         for grant in self.grants:
-            if grant.scope.covers(owner_id, team_id, branch_id):
+            if grant.scope.covers(owner_id, team_id, branch_id) and grant.admits(subject, kind):
                 return grant
         return None
+
+    @property
+    def hidden_subject_roles(self) -> frozenset[frozenset[str]]:
+        """The distinct sets of roles the grants hide (usually none, or one)."""
+        return frozenset(grant.hidden_subject_roles for grant in self.grants) - {frozenset()}
+
+    def with_hidden_subjects(self, holders: Mapping[frozenset[str], frozenset[str]]) -> Decision:
+        """The decision with every grant's hidden subject roles resolved: ``holders`` maps
+        each set of :attr:`hidden_subject_roles` to the employees holding any of them."""
+        return replace(
+            self,
+            grants=tuple(
+                replace(
+                    grant,
+                    hidden_subjects=holders[grant.hidden_subject_roles]
+                    if grant.hidden_subject_roles
+                    else frozenset(),
+                )
+                for grant in self.grants
+            ),
+        )
+
+    def about(self, employee_id: str) -> Decision:
+        """The decision for rows that are all about one employee (their timeline, their
+        risk): the grants that may read that employee's case, without the limits on whom
+        the rows are about. Forbidden when no grant may: nobody reads their own case, and
+        a case some grant hides is for the superiors the policy names."""
+        grants = tuple(
+            replace(
+                grant,
+                excluded_subjects=frozenset(),
+                hidden_subject_roles=frozenset(),
+                hidden_subjects=frozenset(),
+            )
+            for grant in self.grants
+            if employee_id not in grant.outside_subjects
+        )
+        if grants or not self.grants:
+            return replace(self, grants=grants)
+        if any(employee_id in grant.excluded_subjects for grant in self.grants):
+            raise Forbidden(
+                "nobody reads the alerts, risk or timeline about themselves",
+                details={"reason": OWN_CASE},
+            )
+        raise Forbidden(
+            f"the case about {employee_id} is for HR and headquarters",
+            details={"reason": CASE_FOR_SUPERIORS},
+        )
 
     def masks_for(
         self, owner_id: str | None, team_id: str | None, branch_id: str | None
@@ -139,29 +236,60 @@ DENY = Decision(allow=False, grants=(), max_rows=0, requires_approval=False, rea
 
 @dataclass(frozen=True, slots=True)
 class ScopeColumns:
-    """The columns of a table that a scope's kinds filter on."""
+    """The columns of a table that a scope's kinds (and a grant's row limits) filter on."""
 
     owner: InstrumentedAttribute[Any] | None = None
     team: InstrumentedAttribute[Any] | None = None
     branch: InstrumentedAttribute[Any] | None = None
+    # The employee a row is about, and its alert kind: a grant that limits either
+    # covers nothing on a table without the column.
+    subject: InstrumentedAttribute[Any] | None = None
+    kind: InstrumentedAttribute[Any] | None = None
 
 
 def scope_filter(decision: Decision, columns: ScopeColumns) -> ColumnElement[bool]:
     """One SQL condition that keeps rows inside the union of the decision's grants."""
     conditions: list[ColumnElement[bool]] = []
     for grant in decision.grants:
-        scope = grant.scope
-        if scope.kind is ScopeKind.ALL:
-            return true()
-        if scope.kind is ScopeKind.OWN and columns.owner is not None and scope.employee_id:
-            conditions.append(columns.owner == scope.employee_id)
-        elif scope.kind is ScopeKind.TEAM and columns.team is not None and scope.team_id:
-            conditions.append(columns.team == scope.team_id)
-        elif scope.kind is ScopeKind.BRANCH and columns.branch is not None and scope.branch_id:
-            conditions.append(columns.branch == scope.branch_id)
+        in_scope = _scope_condition(grant.scope, columns)
+        limits = _row_limits(grant, columns)
+        if in_scope is None or limits is None:
+            continue
+        conditions.append(and_(in_scope, *limits) if limits else in_scope)
     if not conditions:
         return false()
     return or_(*conditions)
+
+
+def _scope_condition(scope: Scope, columns: ScopeColumns) -> ColumnElement[bool] | None:
+    """The rows of the scope, or None when the table has no column for its kind."""
+    if scope.kind is ScopeKind.ALL:
+        return true()
+    column, value = {
+        ScopeKind.OWN: (columns.owner, scope.employee_id),
+        ScopeKind.TEAM: (columns.team, scope.team_id),
+        ScopeKind.BRANCH: (columns.branch, scope.branch_id),
+    }[scope.kind]
+    if column is None or not value:
+        return None
+    condition: ColumnElement[bool] = column == value
+    return condition
+
+
+def _row_limits(grant: Grant, columns: ScopeColumns) -> list[ColumnElement[bool]] | None:
+    """The grant's row limits as conditions, or None when the table cannot apply them."""
+    limits: list[ColumnElement[bool]] = []
+    if grant.kinds is not None:
+        if columns.kind is None:
+            return None
+        limits.append(columns.kind.in_(sorted(grant.kinds)))
+    outside = grant.outside_subjects
+    if outside:
+        if columns.subject is None:
+            return None
+        # Rows about nobody stay inside the scope.
+        limits.append(or_(columns.subject.is_(None), columns.subject.not_in(sorted(outside))))
+    return limits
 
 
 class PolicyEngine(Protocol):
@@ -269,11 +397,26 @@ class OpaServerPolicyEngine:
             self._opened = False
 
 
+class SubjectRoles(Protocol):
+    """Who holds a role: resolves the hidden_subject_roles of a decision's grants."""
+
+    async def holders(self, roles: frozenset[str]) -> frozenset[str]:
+        """The employees (of any branch and status) holding any of ``roles``."""
+        ...
+
+
 class PolicyClient:
     """Asks the policy engine for decisions; fails closed."""
 
-    def __init__(self, engine: PolicyEngine, *, thresholds_ttl_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        *,
+        thresholds_ttl_seconds: float = 30.0,
+        subject_roles: SubjectRoles | None = None,
+    ) -> None:
         self._engine = engine
+        self._subject_roles = subject_roles
         self._thresholds: tuple[float, dict[str, Any]] | None = None
         self._thresholds_ttl = thresholds_ttl_seconds
 
@@ -290,9 +433,22 @@ class PolicyClient:
         if not isinstance(result, Mapping):
             log.error("policy returned no decision", extra={"action": action})
             raise PolicyUnavailable("the policy returned no decision; access is denied")
-        decision = Decision.from_result(result)
+        decision = await self._resolve_hidden_subjects(Decision.from_result(result))
         _decisions.add(1, {"action": action, "allow": decision.allow})
         return decision
+
+    async def _resolve_hidden_subjects(self, decision: Decision) -> Decision:
+        """Hidden subject roles as employee IDs: one directory lookup (cached) per set of
+        roles a decision hides. Without a way to look them up, access is denied."""
+        hidden = decision.hidden_subject_roles
+        if not hidden:
+            return decision
+        if self._subject_roles is None:
+            log.error("a decision hides subject roles but nothing resolves them")
+            raise PolicyUnavailable("the policy names roles this service cannot look up")
+        return decision.with_hidden_subjects(
+            {roles: await self._subject_roles.holders(roles) for roles in hidden}
+        )
 
     async def thresholds(self) -> dict[str, Any]:
         """Thresholds the security team keeps in policy data, cached briefly."""
@@ -322,9 +478,13 @@ class PolicyClient:
 
 
 def policy_client_from_settings(
-    opa_url: str | None, policies_dir: Path, timeout: float
+    opa_url: str | None,
+    policies_dir: Path,
+    timeout: float,
+    *,
+    subject_roles: SubjectRoles | None = None,
 ) -> PolicyClient:
     engine: PolicyEngine = (
         OpaServerPolicyEngine(opa_url, timeout) if opa_url else EmbeddedPolicyEngine(policies_dir)
     )
-    return PolicyClient(engine)
+    return PolicyClient(engine, subject_roles=subject_roles)

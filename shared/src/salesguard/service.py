@@ -35,6 +35,7 @@ from salesguard.logs import setup_logging
 from salesguard.objectstore import ObjectStore, object_store_from_settings
 from salesguard.policy import PolicyClient, policy_client_from_settings
 from salesguard.settings import Settings, load
+from salesguard.subjects import DirectorySubjectRoles
 from salesguard.telemetry import setup_telemetry
 
 log = logging.getLogger(__name__)
@@ -184,16 +185,16 @@ class GrpcServiceApp(Generic[S]):
 
     def build_runtime(self, settings: S) -> Runtime[S]:
         db = Database(settings.database_url_for(self.name), pool_size=settings.database_pool_size)
+        channels = ServiceChannels.from_settings(settings)
         policy = policy_client_from_settings(
-            settings.opa_url, settings.policies_dir, settings.policy_timeout_seconds
+            settings.opa_url,
+            settings.policies_dir,
+            settings.policy_timeout_seconds,
+            subject_roles=DirectorySubjectRoles(
+                channels, self.name, ttl_seconds=settings.subject_roles_cache_seconds
+            ),
         )
-        runtime = Runtime(
-            name=self.name,
-            settings=settings,
-            db=db,
-            policy=policy,
-            channels=ServiceChannels.from_settings(settings),
-        )
+        runtime = Runtime(name=self.name, settings=settings, db=db, policy=policy, channels=channels)
         if self._configure is not None:
             self._configure(runtime)
         return runtime

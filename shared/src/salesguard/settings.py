@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     opa_url: str | None = None
     policies_dir: Path = Path("policies")
     policy_timeout_seconds: float = Field(default=2.0, gt=0)
+    # How long a service keeps the directory's answer to "who holds these roles" (the
+    # grants' hidden_subject_roles): a promotion to manager hides the new manager's case
+    # from their peers at most this late. 0 asks the directory on every decision.
+    subject_roles_cache_seconds: float = Field(default=10.0, ge=0, le=300)
 
     # Object store: S3 (MinIO in production) in the full profile, a folder otherwise.
     s3_endpoint: str | None = None

@@ -3,7 +3,9 @@
 HR and managers follow one employee's evidence in time order (SPEC G4). Each
 service serves its own kinds (follow-ups and audit events; check-ins and calls;
 orders, approvals, payments and shipments) through one ``ListEmployeeTimeline``
-call, decided by one ``timeline.read`` decision whose scopes filter every kind.
+call, decided by one ``timeline.read`` decision whose scopes filter every kind;
+the decision refuses the employee's own timeline and one its grants leave to
+superiors (:meth:`salesguard.policy.Decision.about`).
 
 The order is newest first by ``(at, kind, id)``, the kind being its enum number,
 so items at the same instant keep a stable order. Each kind is one indexed range
@@ -106,6 +108,9 @@ async def timeline_query(
     requested = validation.page_size("page.page_size", page.page_size)
     cursor = decode_timeline_cursor(page.page_token)
     decision = (await policy.decide(current_principal(), TIMELINE_READ)).require(TIMELINE_READ)
+    # Every row is about the employee: nobody reads their own timeline, and one the
+    # grants leave to superiors (a manager's) is refused rather than shown empty.
+    decision = decision.about(employee)
     return TimelineQuery(
         decision=decision,
         employee_id=employee,

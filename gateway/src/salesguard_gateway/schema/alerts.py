@@ -326,7 +326,12 @@ async def federated_alerts(
 
 @strawberry.type
 class AlertsQuery:
-    @described("Alerts from every service, newest first.")
+    @described(
+        "Alerts from every service, newest first, within the caller's grants: never the "
+        "alerts about the caller; a branch manager's leave out those about managers (a "
+        "manager's case is for HR and headquarters); finance reads the deal, payment and "
+        "commission kinds only (policy data)."
+    )
     async def alerts(
         self,
         info: Info,
@@ -388,7 +393,8 @@ def alert_route(
 class AlertsMutation:
     @described(
         "Acknowledge, resolve (CONFIRMED or CLEARED) or dismiss an alert; managers of its "
-        "branch and HR. NOT_FOUND when unknown or outside the caller's scope; FORBIDDEN for "
+        "branch and HR. NOT_FOUND when unknown or outside the caller's scope (for a branch "
+        "manager, also an alert about another manager); FORBIDDEN for "
         "an alert about the caller (nobody decides their own) and for a manager on an alert "
         "already RESOLVED or DISMISSED (HR revises decisions)."
     )

@@ -7,7 +7,10 @@ gateway asks every source at once, one call each, and scores with
 :mod:`salesguard.risk`. A source that fails costs only its signals: the profile
 is computed from the others, next to an UNAVAILABLE error naming the source.
 Reps are refused (every source answers FORBIDDEN); a manager asking for another
-branch's ranking is refused by the policy too (the branch is the resource).
+branch's ranking is refused by the policy too (the branch is the resource). Nobody
+scores themselves, and a branch manager does not score another manager: the
+sources refuse such an employee (FORBIDDEN, not a misleading score of 0) and leave
+them out of rankings.
 """
 
 from __future__ import annotations
@@ -150,7 +153,9 @@ async def ranked_with_evidence(
 class RiskQuery:
     @described(
         "How an employee's standing alerts add up to a risk score (HR; managers for their "
-        "branch). FORBIDDEN for reps; NOT_FOUND for an employee the caller may not see."
+        "branch). FORBIDDEN for reps, for one's own score and, for a branch manager, for "
+        "another manager's (theirs is for HR and headquarters); NOT_FOUND for an employee "
+        "the caller may not see."
     )
     async def employee_risk(self, info: Info, employee_id: strawberry.ID) -> EmployeeRisk | None:
         wanted = text("employeeId", str(employee_id), required=True, max_length=64)
@@ -174,7 +179,8 @@ class RiskQuery:
 
     @described(
         "A branch's employees with standing alerts, highest risk first (HR any branch; a "
-        "manager their own, the default). FORBIDDEN for reps and for another branch."
+        "manager their own, the default). FORBIDDEN for reps and for another branch. The "
+        "caller is never ranked, nor, for a branch manager, the branch's managers."
     )
     async def risk_ranking(
         self, info: Info, branch_id: strawberry.ID | None = None, first: int | None = None

@@ -11,7 +11,8 @@ Items at the same instant keep the order of the sources below, then each
 source's own order, so paging returns every item exactly once.
 
 Each service decides with its own ``timeline.read`` decision (HR all, managers
-their branch) what the caller sees. A source that fails costs only its own
+their branch; nobody their own, branch managers no other manager's) what the
+caller sees. A source that fails costs only its own
 items: one error per failing service names it and the kinds that are missing.
 """
 
@@ -539,8 +540,9 @@ class TimelineQuery:
         "One employee's evidence in [from, to), newest first: check-ins, follow-ups, calls, "
         "orders, approvals they decided, payments and shipments of their orders, audit "
         "events with them as actor and alerts about them. HR sees anyone's, a manager "
-        "their branch's; at most 92 days. A service that is down leaves its kinds out, "
-        "with an UNAVAILABLE error naming the source and kinds."
+        "their branch's; nobody their own, and a branch manager no other manager's (theirs "
+        "is for HR and headquarters): FORBIDDEN. At most 92 days. A service that is down "
+        "leaves its kinds out, with an UNAVAILABLE error naming the source and kinds."
     )
     async def employee_timeline(
         self,

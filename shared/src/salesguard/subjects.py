@@ -1,0 +1,79 @@
+"""Who holds a role, from the people directory: the policy client's :class:`SubjectRoles`.
+
+A grant may leave the cases about holders of some roles to their superiors
+(``hidden_subject_roles``: a branch manager does not read another manager's
+alerts). Rows carry the employee they are about, not that employee's roles, so
+the service asks the directory (attendance, as itself) once for the holders and
+filters on their IDs. Managers are few; the answer is cached briefly
+(``SALESGUARD_SUBJECT_ROLES_CACHE_SECONDS``), so a promotion reaches the filters
+within that time: until then the new manager's peers read what they read a
+moment before, and a demotion hides a case for that long, never shows one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard.common.v1 import common_pb2
+from salesguard.errors import ServiceError
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard.validation import MAX_PAGE_SIZE
+
+log = logging.getLogger(__name__)
+
+
+class DirectorySubjectRoles:
+    """The holders of roles, listed from the directory and cached per set of roles."""
+
+    def __init__(self, channels: ServiceChannels, caller: str, *, ttl_seconds: float):
+        self._channels = channels
+        self._caller = Principal.system(caller)
+        self._ttl = ttl_seconds
+        self._cache: dict[frozenset[str], tuple[float, frozenset[str]]] = {}
+        self._lock = asyncio.Lock()
+
+    async def holders(self, roles: frozenset[str]) -> frozenset[str]:
+        async with self._lock:  # concurrent requests share one lookup
+            cached = self._cache.get(roles)
+            if cached is not None and time.monotonic() - cached[0] < self._ttl:
+                return cached[1]
+            try:
+                found = await self._list(roles)
+            except ServiceError:
+                if cached is None:
+                    raise  # nothing known: the request fails closed
+                # The directory down costs no other service its answers: the last list
+                # stands (a new holder's case stays as visible as it was a moment before).
+                log.warning("the directory is unreachable; using the last role holders")
+                return cached[1]
+            self._cache[roles] = (time.monotonic(), found)
+            return found
+
+    async def _list(self, roles: frozenset[str]) -> frozenset[str]:
+        # A role the directory does not know (SYSTEM) has no holders.
+        known = [
+            directory_pb2.Role.Value(f"ROLE_{role}")
+            for role in sorted(roles)
+            if f"ROLE_{role}" in directory_pb2.Role.DESCRIPTOR.values_by_name
+        ]
+        if not known:
+            return frozenset()
+        stub = directory_pb2_grpc.DirectoryServiceStub(self._channels.channel("attendance"))
+        found: set[str] = set()
+        token = ""
+        with acting_as(self._caller):
+            while True:
+                response = await stub.ListEmployees(
+                    directory_pb2.ListEmployeesRequest(
+                        filter=directory_pb2.EmployeeFilter(roles=known),
+                        page=common_pb2.PageRequest(page_size=MAX_PAGE_SIZE, page_token=token),
+                    )
+                )
+                found.update(employee.id for employee in response.employees)
+                if not response.page_info.has_next_page:
+                    return frozenset(found)
+                token = response.page_info.next_page_token

@@ -1,0 +1,300 @@
+"""Issue 11 items 7 and 9: who reads the case about an employee.
+
+Item 7: a manager read the alerts about themselves (with evidence), their risk
+score and their timeline; only deciding was blocked. Nobody reads the alerts,
+risk or timeline about themselves, HR included (an HR employee's case is for
+other HR), and a manager's case is for HR and headquarters (their superior),
+not for another manager of the branch.
+
+Item 9: FINANCE read every alert of every kind. It reads the deal, payment and
+commission kinds only (SPEC §2), through every path: alerts, alertRaised and
+the alerts' evidence anywhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from salesguard.subjects import DirectorySubjectRoles
+from tests.harness import GraphQLResult, Suite
+from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org
+from tests.support.alerts import stored_alert
+from tests.support.subscriptions import (
+    ALERT_RAISED,
+    SOURCES,
+    GraphQLWebSocket,
+    serve_gateway,
+    until_watching,
+    watcher_count,
+)
+
+pytestmark = pytest.mark.integration
+
+ALERTS = """
+query($filter: AlertFilter) {
+  alerts(first: 100, filter: $filter) {
+    totalCount edges { node { id kind evidence employee { id } } }
+  }
+}
+"""
+RISK = "query($id: ID!) { employeeRisk(employeeId: $id) { score evidence { id evidence } } }"
+RANKING = """query($branch: ID) { riskRanking(branchId: $branch, first: 100) {
+  employee { id } evidence { id } } }"""
+TIMELINE = """
+query($id: ID!, $from: DateTime!, $to: DateTime!) {
+  employeeTimeline(employeeId: $id, from: $from, to: $to, first: 100) {
+    edges { node { kind ... on AlertItem { alert { id evidence } } } }
+  }
+}
+"""
+UPDATE_ALERT = """mutation($input: UpdateAlertInput!) {
+  updateAlert(input: $input) { alert { id status } } }"""
+# The kinds finance reads (policy data), and kinds of every other source that it must not.
+DEAL_KINDS = ("FAKE_DEAL_SUSPECTED", "PAYER_MISMATCH", "ATTRIBUTION_MISMATCH")
+OTHER_KINDS = (
+    ("customers", "LATE_REGISTRATION"),
+    ("customers", "BULK_CONTACT_ACCESS"),
+    ("attendance", "PHOTO_REUSED"),
+)
+
+
+@dataclass(frozen=True)
+class World:
+    org: Org
+    hq_manager: str
+    # Alert IDs by the employee they are about.
+    about: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+async def world(suite: Suite) -> World:
+    org = await make_org(suite)
+    hq_manager = f"{org.branch}-hq-manager"
+    await admin(
+        suite,
+        UPSERT_EMPLOYEE,
+        {"id": hq_manager, "name": "总部经理", "roles": ["MANAGER"], "branchId": org.hq},
+    )
+    about: dict[str, str] = {}
+    for employee, branch in (
+        (org.manager, org.branch),
+        (org.manager_2, org.branch),
+        (org.junior, org.branch),
+        (org.hr, org.hq),
+    ):
+        about[employee] = await stored_alert(
+            suite,
+            "orders",
+            "FAKE_DEAL_SUSPECTED",
+            employee_id=employee,
+            branch_id=branch,
+            evidence={"order_code": f"O-{employee}", "days_past_due": 9},
+        )
+    return World(org, hq_manager, about)
+
+
+def window() -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {
+        "from": (now - timedelta(days=30)).isoformat(),
+        "to": (now + timedelta(hours=1)).isoformat(),
+    }
+
+
+async def alert_ids(suite: Suite, as_: str, **filter_: Any) -> set[str]:
+    found = (await suite.gql(ALERTS, {"filter": filter_}, as_=as_)).ok()["alerts"]
+    return {edge["node"]["id"] for edge in found["edges"]}
+
+
+async def timeline_alerts(suite: Suite, as_: str, employee: str) -> GraphQLResult:
+    return await suite.gql(TIMELINE, {"id": employee, **window()}, as_=as_)
+
+
+def refused(result: GraphQLResult, field: str) -> None:
+    assert result.codes == ["FORBIDDEN"], result.body
+    assert result.data.get(field) is None, result.body
+
+
+# -- item 7 -----------------------------------------------------------------------------------
+
+
+async def test_item07_a_manager_reads_no_alert_risk_or_timeline_about_themselves(
+    suite: Suite, world: World
+) -> None:
+    org, mine = world.org, world.about[world.org.manager]
+    assert await alert_ids(suite, org.manager, employeeId=org.manager) == set()
+    assert mine not in await alert_ids(suite, org.manager)
+    refused(await suite.gql(RISK, {"id": org.manager}, as_=org.manager), "employeeRisk")
+    refused(await timeline_alerts(suite, org.manager, org.manager), "employeeTimeline")
+    ranked = (await suite.gql(RANKING, {"branch": org.branch}, as_=org.manager)).ok()
+    ranked_ids = {entry["employee"]["id"] for entry in ranked["riskRanking"]}
+    assert org.junior in ranked_ids and not {org.manager, org.manager_2} & ranked_ids
+    # Their own team's case stays theirs to read.
+    assert world.about[org.junior] in await alert_ids(suite, org.manager, employeeId=org.junior)
+    junior_risk = (await suite.gql(RISK, {"id": org.junior}, as_=org.manager)).ok()
+    assert [alert["id"] for alert in junior_risk["employeeRisk"]["evidence"]] == [
+        world.about[org.junior]
+    ]
+
+
+async def test_item07_hr_reads_no_case_about_themselves(suite: Suite, world: World) -> None:
+    org = world.org
+    assert await alert_ids(suite, org.hr, employeeId=org.hr) == set()
+    refused(await suite.gql(RISK, {"id": org.hr}, as_=org.hr), "employeeRisk")
+    refused(await timeline_alerts(suite, org.hr, org.hr), "employeeTimeline")
+    # The headquarters manager reads HR's case (as would other HR).
+    assert await alert_ids(suite, world.hq_manager, employeeId=org.hr) == {world.about[org.hr]}
+
+
+async def test_item07_a_managers_case_is_for_hr_and_headquarters(
+    suite: Suite, world: World
+) -> None:
+    org, about_manager = world.org, world.about[world.org.manager]
+    # Another manager of the branch reads none of it and cannot decide it ...
+    assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
+    refused(await suite.gql(RISK, {"id": org.manager}, as_=org.manager_2), "employeeRisk")
+    refused(await timeline_alerts(suite, org.manager_2, org.manager), "employeeTimeline")
+    ranked = (await suite.gql(RANKING, {"branch": org.branch}, as_=org.manager_2)).ok()
+    ranked_ids = {entry["employee"]["id"] for entry in ranked["riskRanking"]}
+    assert org.junior in ranked_ids and not {org.manager, org.manager_2} & ranked_ids
+    decided = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        as_=org.manager_2,
+    )
+    assert decided.codes == ["NOT_FOUND"], decided.body
+    # ... HR and the headquarters manager read all of it, evidence included.
+    for superior in (org.hr, world.hq_manager):
+        found = (
+            await suite.gql(ALERTS, {"filter": {"employeeId": org.manager}}, as_=superior)
+        ).ok()
+        [edge] = found["alerts"]["edges"]
+        assert edge["node"]["evidence"]["order_code"] == f"O-{org.manager}"
+        risk = (await suite.gql(RISK, {"id": org.manager}, as_=superior)).ok()["employeeRisk"]
+        assert [alert["id"] for alert in risk["evidence"]] == [about_manager]
+        timeline = (await timeline_alerts(suite, superior, org.manager)).ok()
+        assert about_manager in {
+            edge["node"]["alert"]["id"]
+            for edge in timeline["employeeTimeline"]["edges"]
+            if edge["node"]["kind"] == "ALERT"
+        }
+        ranked = (await suite.gql(RANKING, {"branch": org.branch}, as_=superior)).ok()
+        assert {org.junior, org.manager, org.manager_2} <= {
+            entry["employee"]["id"] for entry in ranked["riskRanking"]
+        }
+
+
+async def test_item07_alert_raised_leaves_out_the_subscribers_own_case(
+    suite: Suite, world: World
+) -> None:
+    org = world.org
+    base = watcher_count(suite)
+    async with (
+        serve_gateway(suite) as url,
+        GraphQLWebSocket.open(url, suite.token(org.manager)) as manager,
+        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
+    ):
+        kinds = {"filter": {"kinds": ["UNREGISTERED_CUSTOMER"]}}
+        await manager.subscribe(ALERT_RAISED, kinds)
+        await hr.subscribe(ALERT_RAISED, kinds)
+        await until_watching(suite, base + 2 * SOURCES)
+        own = await stored_alert(
+            suite, "orders", "UNREGISTERED_CUSTOMER", employee_id=org.manager, branch_id=org.branch
+        )
+        assert (await hr.next_alert("UNREGISTERED_CUSTOMER", 10))["id"] == own
+        await manager.nothing_within(1.5)
+        junior = await stored_alert(
+            suite, "orders", "UNREGISTERED_CUSTOMER", employee_id=org.junior, branch_id=org.branch
+        )
+        assert (await manager.next_alert("UNREGISTERED_CUSTOMER", 10))["id"] == junior
+
+
+# -- item 9 -----------------------------------------------------------------------------------
+
+
+async def test_item09_finance_reads_deal_payment_and_commission_alerts_only(
+    suite: Suite, world: World
+) -> None:
+    org = world.org
+    deal = {
+        kind: await stored_alert(
+            suite, "orders", kind, employee_id=org.junior_b, branch_id=org.branch
+        )
+        for kind in DEAL_KINDS
+    }
+    other = {
+        kind: await stored_alert(
+            suite, source, kind, employee_id=org.junior_b, branch_id=org.branch
+        )
+        for source, kind in OTHER_KINDS
+    }
+    seen = await alert_ids(suite, org.finance, employeeId=org.junior_b)
+    assert seen == set(deal.values()), seen
+    for kind, alert_id in other.items():
+        assert await alert_ids(suite, org.finance, kinds=[kind]) & {alert_id} == set()
+        # HR still reads them.
+        assert alert_id in await alert_ids(suite, org.hr, employeeId=org.junior_b, kinds=[kind])
+    # Finance has no other path to an alert's evidence: no timelines, no risk.
+    refused(await timeline_alerts(suite, org.finance, org.junior_b), "employeeTimeline")
+    refused(await suite.gql(RISK, {"id": org.junior_b}, as_=org.finance), "employeeRisk")
+    refused(await suite.gql(RANKING, {"branch": org.branch}, as_=org.finance), "riskRanking")
+
+
+async def test_item09_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: World) -> None:
+    org = world.org
+    base = watcher_count(suite)
+    async with (
+        serve_gateway(suite) as url,
+        GraphQLWebSocket.open(url, suite.token(org.finance)) as finance,
+    ):
+        await finance.subscribe(ALERT_RAISED, {"filter": {"employeeId": org.junior_mate}})
+        await until_watching(suite, base + SOURCES)
+        for source, kind in OTHER_KINDS:
+            await stored_alert(
+                suite, source, kind, employee_id=org.junior_mate, branch_id=org.branch
+            )
+        await finance.nothing_within(1.5)
+        payer = await stored_alert(
+            suite, "orders", "PAYER_MISMATCH", employee_id=org.junior_mate, branch_id=org.branch
+        )
+        assert (await finance.next_alert("PAYER_MISMATCH", 10))["id"] == payer
+
+
+async def test_item07_item09_hold_on_the_embedded_profile(embedded_suite: Suite) -> None:
+    """The same limits with regopy and SQLite (`make run`)."""
+    suite = embedded_suite
+    org = await make_org(suite)
+    about_manager = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+    )
+    late = await stored_alert(
+        suite, "customers", "LATE_REGISTRATION", employee_id=org.junior, branch_id=org.branch
+    )
+    assert await alert_ids(suite, org.manager, employeeId=org.manager) == set()
+    assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
+    assert await alert_ids(suite, org.hr, employeeId=org.manager) == {about_manager}
+    refused(await suite.gql(RISK, {"id": org.manager}, as_=org.manager), "employeeRisk")
+    refused(await timeline_alerts(suite, org.manager_2, org.manager), "employeeTimeline")
+    assert await alert_ids(suite, org.finance, employeeId=org.manager) == {about_manager}
+    assert late not in await alert_ids(suite, org.finance, employeeId=org.junior)
+    assert late in await alert_ids(suite, org.manager, employeeId=org.junior)
+
+
+async def test_role_holders_come_from_the_directory_cached_as_configured(suite: Suite) -> None:
+    org = await make_org(suite)
+    channels = suite.running["orders"].runtime.channels
+    cached = DirectorySubjectRoles(channels, "orders", ttl_seconds=300)
+    uncached = DirectorySubjectRoles(channels, "orders", ttl_seconds=0)
+    managers = frozenset({"MANAGER"})
+    before = await cached.holders(managers)
+    assert {org.manager, org.manager_2, org.other_manager} <= before
+    assert org.junior not in before and org.hr not in before
+    assert await cached.holders(frozenset({"SYSTEM"})) == frozenset()  # no employee holds it
+    promoted = {"id": org.junior, "name": "李雷", "roles": ["MANAGER"], "branchId": org.branch}
+    await admin(suite, UPSERT_EMPLOYEE, promoted)
+    assert org.junior in await uncached.holders(managers)
+    assert await cached.holders(managers) == before
