@@ -13,6 +13,7 @@ the alerts' evidence anywhere else.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -298,3 +299,28 @@ async def test_role_holders_come_from_the_directory_cached_as_configured(suite: 
     await admin(suite, UPSERT_EMPLOYEE, promoted)
     assert org.junior in await uncached.holders(managers)
     assert await cached.holders(managers) == before
+
+
+async def test_cached_role_holders_follow_the_directory_watch(suite: Suite) -> None:
+    """With the directory watch live, a promotion reaches the filters on the next decision,
+    however long the holders may otherwise be cached (SPEC §2: a role change takes effect
+    on the next request)."""
+    org = await make_org(suite)
+    runtime = suite.running["orders"].runtime
+    followed = DirectorySubjectRoles(runtime.channels, "orders", ttl_seconds=300)
+    followed.follow(runtime.directory.generation)
+    managers = frozenset({"MANAGER"})
+    deadline = asyncio.get_running_loop().time() + 20
+    while runtime.directory.generation() is None:  # the watch opens on first use
+        assert asyncio.get_running_loop().time() < deadline, "the directory watch never went live"
+        await asyncio.sleep(0.05)
+    assert org.junior_mate not in await followed.holders(managers)
+    promoted = {
+        "id": org.junior_mate,
+        "name": "韩梅梅",
+        "roles": ["MANAGER"],
+        "branchId": org.branch,
+    }
+    await admin(suite, UPSERT_EMPLOYEE, promoted)
+    # upsertEmployee answers once the change reached the watches it serves.
+    assert org.junior_mate in await followed.holders(managers)

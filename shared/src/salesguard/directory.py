@@ -309,6 +309,11 @@ class DirectoryClient:
             raise not_active(employee_id, field)
         return employee
 
+    def generation(self) -> int | None:
+        """The directory watch's generation while it is live, None while it is not: what was
+        read from the directory under one generation is current until it changes."""
+        return self._cache.snapshot()
+
     def forget(self, employee_id: str) -> None:
         self._cache.forget(employee_id)
 

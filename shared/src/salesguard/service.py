@@ -186,15 +186,19 @@ class GrpcServiceApp(Generic[S]):
     def build_runtime(self, settings: S) -> Runtime[S]:
         db = Database(settings.database_url_for(self.name), pool_size=settings.database_pool_size)
         channels = ServiceChannels.from_settings(settings)
+        subject_roles = DirectorySubjectRoles(
+            channels, self.name, ttl_seconds=settings.subject_roles_cache_seconds
+        )
         policy = policy_client_from_settings(
             settings.opa_url,
             settings.policies_dir,
             settings.policy_timeout_seconds,
-            subject_roles=DirectorySubjectRoles(
-                channels, self.name, ttl_seconds=settings.subject_roles_cache_seconds
-            ),
+            subject_roles=subject_roles,
         )
-        runtime = Runtime(name=self.name, settings=settings, db=db, policy=policy, channels=channels)
+        runtime = Runtime(
+            name=self.name, settings=settings, db=db, policy=policy, channels=channels
+        )
+        subject_roles.follow(lambda: runtime.directory.generation())
         if self._configure is not None:
             self._configure(runtime)
         return runtime

@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     policies_dir: Path = Path("policies")
     policy_timeout_seconds: float = Field(default=2.0, gt=0)
     # How long a service keeps the directory's answer to "who holds these roles" (the
-    # grants' hidden_subject_roles): a promotion to manager hides the new manager's case
-    # from their peers at most this late. 0 asks the directory on every decision.
+    # grants' hidden_subject_roles) at most; while the directory watch is live, also only
+    # until the next directory change. 0 asks the directory on every decision.
     subject_roles_cache_seconds: float = Field(default=10.0, ge=0, le=300)
 
     # Object store: S3 (MinIO in production) in the full profile, a folder otherwise.

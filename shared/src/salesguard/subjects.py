@@ -4,9 +4,11 @@ A grant may leave the cases about holders of some roles to their superiors
 (``hidden_subject_roles``: a branch manager does not read another manager's
 alerts). Rows carry the employee they are about, not that employee's roles, so
 the service asks the directory (attendance, as itself) once for the holders and
-filters on their IDs. Managers are few; the answer is cached briefly
-(``SALESGUARD_SUBJECT_ROLES_CACHE_SECONDS``), so a promotion reaches the filters
-within that time: until then the new manager's peers read what they read a
+filters on their IDs. Managers are few; the answer is cached for at most
+``SALESGUARD_SUBJECT_ROLES_CACHE_SECONDS`` and, while the process's directory watch
+is live (:mod:`salesguard.directory`), only until the next change to the directory,
+so a promotion reaches the filters on the next request. Without a live watch the
+age bound alone applies: a new manager's peers read for that long what they read a
 moment before, and a demotion hides a case for that long, never shows one.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.common.v1 import common_pb2
@@ -33,14 +36,29 @@ class DirectorySubjectRoles:
         self._channels = channels
         self._caller = Principal.system(caller)
         self._ttl = ttl_seconds
-        self._cache: dict[frozenset[str], tuple[float, frozenset[str]]] = {}
+        # roles -> (fetched at, the directory watch's generation then, holders)
+        self._cache: dict[frozenset[str], tuple[float, int | None, frozenset[str]]] = {}
         self._lock = asyncio.Lock()
+        self._generation: Callable[[], int | None] = lambda: None
+
+    def follow(self, generation: Callable[[], int | None]) -> None:
+        """Drop cached holders on every directory change: ``generation`` is the directory
+        watch's generation while it is live, None while it is not."""
+        self._generation = generation
+
+    def _current(self, cached: tuple[float, int | None, frozenset[str]]) -> bool:
+        fetched_at, generation, _ = cached
+        if time.monotonic() - fetched_at >= self._ttl:
+            return False
+        # Fetched without a live watch: the age bound alone; with one: until it changes.
+        return generation is None or generation == self._generation()
 
     async def holders(self, roles: frozenset[str]) -> frozenset[str]:
         async with self._lock:  # concurrent requests share one lookup
             cached = self._cache.get(roles)
-            if cached is not None and time.monotonic() - cached[0] < self._ttl:
-                return cached[1]
+            if cached is not None and self._current(cached):
+                return cached[2]
+            generation = self._generation()
             try:
                 found = await self._list(roles)
             except ServiceError:
@@ -49,8 +67,8 @@ class DirectorySubjectRoles:
                 # The directory down costs no other service its answers: the last list
                 # stands (a new holder's case stays as visible as it was a moment before).
                 log.warning("the directory is unreachable; using the last role holders")
-                return cached[1]
-            self._cache[roles] = (time.monotonic(), found)
+                return cached[2]
+            self._cache[roles] = (time.monotonic(), generation, found)
             return found
 
     async def _list(self, roles: frozenset[str]) -> frozenset[str]:
