@@ -53,7 +53,7 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
 
 .PHONY: policy-test
 policy-test: tools ## opa test with coverage
-	opa test policies/ --coverage --threshold 90 --fail-on-empty > /dev/null && echo "opa test: passed, coverage >= 90 %"
+	opa test policies/ --coverage --threshold 90 --fail-on-empty --timeout 120s > /dev/null && echo "opa test: passed, coverage >= 90 %"
 
 .PHONY: chart
 chart: sync tools ## Helm chart: lint --strict, render (default and production values), validate offline, match the code
