@@ -110,7 +110,16 @@ def test_opa_test_passes_on_the_mounted_config_map(tmp_path: Path) -> None:
     for path in POLICIES.rglob("*_test.rego"):
         (tests / path.name).write_bytes(path.read_bytes())
     result = subprocess.run(
-        [find_binary("opa"), "test", *ignore, "--fail-on-empty", "--timeout", "120s", str(mount), str(tests)],
+        [
+            find_binary("opa"),
+            "test",
+            *ignore,
+            "--fail-on-empty",
+            "--timeout",
+            "120s",
+            str(mount),
+            str(tests),
+        ],
         capture_output=True,
         text=True,
         check=False,
