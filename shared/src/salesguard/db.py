@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 import sqlalchemy.ext.asyncio
-from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -55,6 +55,23 @@ def conflict_insert(session: AsyncSession, table: Any) -> PostgresInsert | Sqlit
     if session.bind.dialect.name == "postgresql":
         return postgres_insert(table)
     return sqlite_insert(table)
+
+
+async def lock_keys(session: AsyncSession, *keys: str) -> None:
+    """Hold ``keys`` until the session's write transaction ends: writers of one key go one
+    at a time, so a check they make after this sees what the one before them wrote.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in sorted order so two callers
+    never wait for each other crosswise. SQLite: nothing more to take, since the
+    transaction began IMMEDIATE and holds the database's write lock
+    (:meth:`Database.transaction`).
+    """
+    if session.bind.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys) - {""}):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
 
 
 class UtcDateTime(TypeDecorator[datetime]):

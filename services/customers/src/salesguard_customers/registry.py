@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -21,7 +21,7 @@ from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2 as pb
-from salesguard.db import new_id, utcnow
+from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.directory import DirectoryClient
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.idempotency import run_idempotent
@@ -406,20 +406,12 @@ class Registry:
         self, session: AsyncSession, phone: str, email: str, name: str, company: str
     ) -> None:
         """Serialise registrations of the same identity so two racing requests cannot both insert."""
-        if session.bind.dialect.name != "postgresql":
-            return  # SQLite has one writer at a time
-        keys = sorted(
-            {
-                f"p:{phone}" if phone else "",
-                f"e:{email}" if email else "",
-                f"n:{identity_key(name, company)}",
-            }
-            - {""}
+        await lock_keys(
+            session,
+            f"p:{phone}" if phone else "",
+            f"e:{email}" if email else "",
+            f"n:{identity_key(name, company)}",
         )
-        for key in keys:
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-            )
 
     async def _find_duplicate(
         self,
