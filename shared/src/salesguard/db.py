@@ -57,9 +57,10 @@ def conflict_insert(session: AsyncSession, table: Any) -> PostgresInsert | Sqlit
     return sqlite_insert(table)
 
 
-async def lock_keys(session: AsyncSession, *keys: str) -> None:
+async def lock_keys(session: AsyncSession, *keys: str, shared: bool = False) -> None:
     """Hold ``keys`` until the session's write transaction ends: writers of one key go one
     at a time, so a check they make after this sees what the one before them wrote.
+    ``shared`` holders do not wait for each other, only for (and block) exclusive ones.
 
     PostgreSQL: transaction-scoped advisory locks, taken in sorted order so two callers
     never wait for each other crosswise. SQLite: nothing more to take, since the
@@ -68,10 +69,9 @@ async def lock_keys(session: AsyncSession, *keys: str) -> None:
     """
     if session.bind.dialect.name != "postgresql":
         return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     for key in sorted(set(keys) - {""}):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-        )
+        await session.execute(text(f"SELECT {function}(hashtextextended(:key, 0))"), {"key": key})
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -180,6 +180,9 @@ class Database:
         token = _open_writes.set((*held, mine))
         try:
             async with self._write_sessions() as session, session.begin():
+                # BEGIN now, not at the first statement: on SQLite the write lock is held
+                # from here, so whatever the block checks (even over gRPC) stays true.
+                await session.connection()
                 yield session
         finally:
             mine.open = False

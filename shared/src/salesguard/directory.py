@@ -53,5 +53,15 @@ class DirectoryClient:
     async def employee(self, employee_id: str) -> directory_pb2.Employee | None:
         return (await self.employees([employee_id])).get(employee_id)
 
+    async def current(self, employee_id: str) -> directory_pb2.Employee | None:
+        """The employee as the directory has them now, never from the cache (which a
+        concurrent lookup may have filled a moment before a change)."""
+        self.forget(employee_id)
+        with acting_as(self._caller):
+            response = await self._stub.BatchGetEmployees(
+                directory_pb2.BatchGetEmployeesRequest(ids=[employee_id])
+            )
+        return next((e for e in response.employees if e.id == employee_id), None)
+
     def forget(self, employee_id: str) -> None:
         self._cache.pop(employee_id, None)

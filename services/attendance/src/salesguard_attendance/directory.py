@@ -198,13 +198,18 @@ class Directory:
         2. customers moves all their customers (one call, its own transaction, audited
            with the reason "departure" and the caller as actor);
         3. commissions freezes their open lines to PENDING_REVIEW (one call);
-        4. the status LEFT commits.
+        4. the status LEFT commits;
+        5. customers moves again what became theirs while 2–4 ran (customers checks the
+           owner's status under a lock that the handover takes too, so after 4 nothing
+           new becomes theirs and 5 finds whatever did before).
 
         If 2 or 3 fails, the directory rolls back: the employee is not LEFT, and whatever
         moved or froze stays so. Repeating the request completes what is missing: both
         calls act only on what is still the employee's (customers still owned, lines not
         yet frozen), so a retry moves, audits and freezes nothing twice. A request for an
-        employee who already left that names a destination repeats 2 and 3 the same way.
+        employee who already left that names a destination repeats 2 and 3 the same way;
+        if 5 fails, the employee is LEFT and the request's error says so: repeating it
+        completes the handover.
         """
         principal = current_principal()
         employee = request.employee
@@ -276,6 +281,10 @@ class Directory:
                         employee_id=employee_id, reason=DEPARTURE
                     )
                 )
+        if handover is not None:
+            # 5. Once more, now that LEFT is committed: a customer registered, claimed or
+            # reassigned to the employee while step 2 ran had seen them still ACTIVE.
+            await self._handover.HandOverCustomers(handover)
         return employee_to_proto(row)
 
     async def _check_affiliation(

@@ -360,6 +360,7 @@ class CustomerPool:
     ) -> pb.ClaimCustomerResponse:
         # One rep's claims one at a time, so two at once cannot both pass the cap.
         await lock_keys(session, f"claim:{principal.id}")
+        await self.registry.fence_owner(session, principal, principal.id, "customer_id")
         row = await session.scalar(
             select(Customer).where(
                 Customer.id == customer_id, *_in_pool(), scope_filter(decision, POOL_SCOPE)

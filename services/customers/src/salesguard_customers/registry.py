@@ -66,6 +66,12 @@ class Owner:
         return {"owner_id": self.id, "team_id": self.team_id, "branch_id": self.branch_id}
 
 
+def owner_lock_key(employee_id: str) -> str:
+    """The lock taken for an employee before customers become theirs and before their
+    departure hands theirs over (C6): the two go one at a time (see Registry.fence_owner)."""
+    return f"owner:{employee_id}"
+
+
 def customer_resource(customer: Customer, **extra: Any) -> dict[str, Any]:
     return {
         "owner_id": customer.owner_id,
@@ -286,6 +292,7 @@ class Registry:
         await self._lock_identities(
             session, registration.phone, registration.email, registration.name, registration.company
         )
+        await self.fence_owner(session, principal, owner.id, "owner_id")
         identity = identity_key(registration.name, registration.company)
         duplicate = await self._find_duplicate(
             session, registration.phone, registration.email, identity
@@ -401,6 +408,24 @@ class Registry:
             "owner_id": customer.owner_id,
             "status": customer.status,
         }
+
+    async def fence_owner(
+        self, session: AsyncSession, principal: Principal, owner_id: str, field: str
+    ) -> None:
+        """Nothing new for an employee who is not active (C6), even one leaving right now.
+
+        Under the owner's lock, which a departure's handover takes as well, the directory
+        must still say ACTIVE. A departure committed after this check is followed by a
+        handover that waits for this transaction and moves what it wrote. Shared: new
+        customers of one owner do not wait for each other, only for a handover.
+        """
+        await lock_keys(session, owner_lock_key(owner_id), shared=True)
+        employee = await self.directory.current(owner_id)
+        if employee is not None and employee.status == directory_pb2.EMPLOYEE_STATUS_ACTIVE:
+            return
+        if owner_id == principal.id:
+            raise Forbidden("you are not an active employee: nothing new can be yours")
+        raise InvalidInput(field, f"{owner_id} is not an active employee")
 
     async def _lock_identities(
         self, session: AsyncSession, phone: str, email: str, name: str, company: str
@@ -864,6 +889,7 @@ class Registry:
         if decision.covering_grant(new_owner.id, new_owner.team_id, new_owner.branch_id) is None:
             raise Forbidden(f"{new_owner.id} is outside your scope for reassignment")
         async with self.db.transaction() as session:
+            await self.fence_owner(session, principal, new_owner.id, "new_owner_id")
             rows = list(
                 (
                     await session.scalars(
