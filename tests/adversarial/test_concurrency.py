@@ -81,6 +81,11 @@ RUN_COMMISSIONS = """mutation($input: RunCommissionsInput!) {
   runCommissions(input: $input) { periods { period status lines } } }"""
 LOCK_PERIOD = """mutation($input: LockCommissionPeriodInput!) {
   lockCommissionPeriod(input: $input) { period { period status } } }"""
+ORDER_CODE = "query($id: ID!) { order(id: $id) { code } }"
+RECONCILE = """mutation($input: RunReconciliationInput) {
+  runReconciliation(input: $input) { orders } }"""
+STATEMENT = """query($employeeId: ID!, $period: String!) {
+  commissionStatement(employeeId: $employeeId, period: $period) { lines { status reason } } }"""
 UPSERT_PLAN = """mutation($input: UpsertCommissionPlanInput!) {
   upsertCommissionPlan(input: $input) { plan { id version } } }"""
 FOLLOW_UP = """mutation($input: RecordFollowUpInput!) {
@@ -736,6 +741,52 @@ async def test_a_locked_period_stays_locked_while_runs_race_the_lock(racing: Sui
     assert {r.data["lockCommissionPeriod"]["period"]["status"] for r in locks} == {"LOCKED"}
     after = await racing.gql(RUN_COMMISSIONS, {"input": values}, as_=org.finance)
     assert after.codes == ["FAILED_PRECONDITION"]
+
+
+async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(racing: Suite) -> None:
+    org = await make_org(racing)
+    leaver = unique("leaver")
+    employee = {
+        "id": leaver,
+        "name": "林离",
+        "roles": ["SALES_JUNIOR"],
+        "teamId": org.team_a,
+        "branchId": org.branch,
+        "status": "ACTIVE",
+    }
+    await admin(racing, UPSERT_EMPLOYEE, employee)
+    customer = await register(racing, leaver)
+    order_id = await submit_order(racing, leaver, customer["id"])
+    (
+        await racing.gql(
+            DECIDE_ORDER, {"input": {"orderId": order_id, "approve": True}}, as_=org.manager
+        )
+    ).ok()
+    code = (await racing.gql(ORDER_CODE, {"id": order_id}, as_=org.manager)).ok()["order"]["code"]
+    paid = payment(referenceText=f"payment for {code}")
+    (await racing.gql(RECORD_PAYMENT, {"input": paid}, as_=org.finance)).ok()
+    (await racing.gql(RECONCILE, {"input": {}}, as_=org.finance)).ok()
+    period = datetime.now(SHANGHAI).strftime("%Y-%m")
+    values = {"period": period, "branchId": org.branch}
+    (await racing.gql(RUN_COMMISSIONS, {"input": values}, as_=org.finance)).ok()
+    before = await racing.gql(STATEMENT, {"employeeId": leaver, "period": period}, as_=org.finance)
+    assert [line["status"] for line in before.ok()["commissionStatement"]["lines"]] == ["PAYABLE"]
+
+    async def depart() -> GraphQLResult:
+        # While the runs are under way: after they looked up who is frozen, before they write.
+        await asyncio.sleep(0.3)
+        departure = {**employee, "status": "LEFT", "toPool": True}
+        return await racing.gql(UPSERT_EMPLOYEE, {"input": departure}, as_="admin")
+
+    runs = [
+        racing.gql(RUN_COMMISSIONS, {"input": values}, as_=org.finance) for _ in range(CLIENTS - 1)
+    ]
+    results = await race([*runs, depart()])
+    assert not [result.body for result in results if result.errors]
+    after = await racing.gql(STATEMENT, {"employeeId": leaver, "period": period}, as_=org.finance)
+    assert [line["status"] for line in after.ok()["commissionStatement"]["lines"]] == [
+        "PENDING_REVIEW"
+    ]
 
 
 async def test_plan_versions_stay_unique_when_stored_at_once(racing: Suite) -> None:
