@@ -21,7 +21,16 @@ import pytest
 from salesguard.db import new_id
 from salesguard_customers.models import Customer
 from tests.harness import Backends, GraphQLResult, Suite, unique
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register
+from tests.org import (
+    UPSERT_BRANCH,
+    UPSERT_EMPLOYEE,
+    UPSERT_TEAM,
+    Org,
+    admin,
+    make_org,
+    new_phone,
+    register,
+)
 from tests.photos import put
 
 CLIENTS = 20
@@ -32,6 +41,10 @@ REGISTER = """mutation($input: RegisterCustomerInput!) {
 CUSTOMERS = """query($filter: CustomerFilter) {
   customers(first: 100, filter: $filter) { totalCount edges { node { id owner { id } } } } }"""
 CUSTOMER = "query($id: ID!) { customer(id: $id) { id owner { id } pooledAt } }"
+UPDATE_CUSTOMER = """mutation($input: UpdateCustomerInput!) {
+  updateCustomer(input: $input) { customer { id } } }"""
+EMPLOYEES = """query($filter: EmployeeFilter) {
+  employees(first: 100, filter: $filter) { edges { node { id } } } }"""
 AUDIT = """query($filter: AuditEventFilter) {
   auditEvents(first: 100, filter: $filter) {
     edges { node { seq action before after actor { id } } } } }"""
@@ -289,6 +302,26 @@ async def test_email_case_variants_and_name_company_race_to_one_customer(
     await chain_intact(racing, org)
 
 
+async def test_customers_updated_to_one_phone_at_once_keep_it_unique(racing: Suite) -> None:
+    org = await make_org(racing)
+    customers = await asyncio.gather(*(register(racing, org.junior) for _ in range(CLIENTS)))
+    phone = new_phone()
+    results = await race(
+        [
+            racing.gql(
+                UPDATE_CUSTOMER, {"input": {"id": customer["id"], "phone": phone}}, as_=org.junior
+            )
+            for customer in customers
+        ]
+    )
+    assert len(winners(results)) == 1, refusals(results)
+    assert refusals(results) == {"DUPLICATE_CUSTOMER": CLIENTS - 1}
+    digits = phone.replace(" ", "").removeprefix("+86")
+    found = await racing.gql(CUSTOMERS, {"filter": {"text": digits}}, as_=org.manager)
+    assert found.ok()["customers"]["totalCount"] == 1
+    await chain_intact(racing, org)
+
+
 # -- item 1: export requests (C9) -----------------------------------------------------------
 
 
@@ -459,6 +492,56 @@ async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
     owned = await racing.gql(CUSTOMERS, {"filter": {"ownerId": leaver}}, as_=org.manager)
     assert owned.ok()["customers"]["totalCount"] == 0
     await chain_intact(racing, org)
+
+
+async def test_one_new_branch_team_and_employee_upserted_by_many_admins_is_one_row(
+    racing: Suite,
+) -> None:
+    org = await make_org(racing)
+    branch, team, person = unique("branch"), unique("team"), unique("person")
+    branches = await race(
+        [
+            racing.gql(
+                UPSERT_BRANCH,
+                {"input": {"id": branch, "name": f"#{n}", "timeZone": "Asia/Shanghai"}},
+                as_="admin",
+            )
+            for n in range(CLIENTS)
+        ]
+    )
+    assert not [result.body for result in branches if result.errors]
+    teams = await race(
+        [
+            racing.gql(
+                UPSERT_TEAM,
+                {"input": {"id": team, "name": f"#{n}", "branchId": branch}},
+                as_="admin",
+            )
+            for n in range(CLIENTS)
+        ]
+    )
+    assert not [result.body for result in teams if result.errors]
+    people = await race(
+        [
+            racing.gql(
+                UPSERT_EMPLOYEE,
+                {
+                    "input": {
+                        "id": person,
+                        "name": f"#{n}",
+                        "roles": ["SALES_JUNIOR"],
+                        "teamId": team,
+                        "branchId": branch,
+                    }
+                },
+                as_="admin",
+            )
+            for n in range(CLIENTS)
+        ]
+    )
+    assert not [result.body for result in people if result.errors]
+    found = await racing.gql(EMPLOYEES, {"filter": {"branchId": branch}}, as_=org.hr)
+    assert [edge["node"]["id"] for edge in found.ok()["employees"]["edges"]] == [person]
 
 
 # -- orders (O1, O2, O4) ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from salesguard.customers.v1 import (
     handover_pb2,
     handover_pb2_grpc,
 )
-from salesguard.db import utcnow
+from salesguard.db import lock_keys, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import ScopeColumns, scope_filter
@@ -164,6 +164,8 @@ class Directory:
         radius = _optional_positive("branch.geofence_radius_m", branch.geofence_radius_m, 5000)
         min_visit = _optional_positive("branch.min_visit_minutes", branch.min_visit_minutes, 600)
         async with self.db.transaction() as session:
+            # Upserts of one new ID one at a time: the second updates what the first inserted.
+            await lock_keys(session, f"branch:{branch_id}")
             row = await session.get(Branch, branch_id) or Branch(id=branch_id)
             row.name, row.time_zone, row.headquarters = name, time_zone, branch.headquarters
             row.geofence_radius_m, row.min_visit_minutes = radius, min_visit
@@ -182,6 +184,7 @@ class Directory:
         async with self.db.transaction() as session:
             if await session.get(Branch, branch_id) is None:
                 raise InvalidInput("team.branch_id", f"branch {branch_id} does not exist")
+            await lock_keys(session, f"team:{team_id}")
             row = await session.get(Team, team_id) or Team(id=team_id)
             row.name, row.branch_id, row.updated_at = name, branch_id, utcnow()
             session.add(row)
@@ -248,6 +251,8 @@ class Directory:
         ).require("directory.employees.write")
         async with self.db.transaction() as session:
             await self._check_affiliation(session, branch_id, team_id, manager_id, employee_id)
+            # FOR UPDATE locks nothing while the row does not exist yet.
+            await lock_keys(session, f"employee:{employee_id}")
             row = await session.get(Employee, employee_id, with_for_update=True)
             if status == LEFT and handover is None and (row is None or row.status != LEFT):
                 raise InvalidInput(

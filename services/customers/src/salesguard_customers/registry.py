@@ -731,6 +731,7 @@ class Registry:
                 email = changes.get("email", current.email)
                 if not phone and not email:
                     raise InvalidInput("phone", "a phone or an email is required")
+                await self._lock_identities(session, phone, email, name, company)
                 duplicate = await self._find_duplicate(
                     session,
                     phone if "phone" in changes else "",
