@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,8 @@ from tests.org import (
     register,
 )
 from tests.photos import put
+
+pytestmark = pytest.mark.integration
 
 CLIENTS = 20
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -124,7 +126,7 @@ def racing(request: pytest.FixtureRequest) -> Suite:
 # -- helpers ------------------------------------------------------------------------------
 
 
-async def race(calls: list[Awaitable[GraphQLResult]]) -> list[GraphQLResult]:
+async def race(calls: Sequence[Awaitable[GraphQLResult]]) -> list[GraphQLResult]:
     """All at once; no answer may be a 5xx or an untyped error."""
     results = list(await asyncio.gather(*calls))
     for result in results:
