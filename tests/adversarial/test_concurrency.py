@@ -10,6 +10,9 @@ database says: one winner, typed refusals for the rest, and an audit chain that 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from salesguard.db import new_id
+from salesguard.jobs import job_lock
 from salesguard_customers.models import Customer
 from tests.harness import Backends, GraphQLResult, Suite, unique
 from tests.org import (
@@ -976,3 +980,33 @@ async def test_an_idempotency_key_reused_by_many_clients_has_one_effect(racing: 
     stored = await racing.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=org.manager)
     assert stored.ok()["checkIns"]["totalCount"] == 1
     await chain_intact(racing, org)
+
+
+# -- scheduled jobs on SQLite: `make run`'s scheduler and a `salesguard job` beside it ------
+
+
+async def test_a_job_held_by_one_process_is_skipped_by_another_on_sqlite(embedded: Suite) -> None:
+    job = "customers.contact-reads-retention"
+    env = {
+        **os.environ,
+        **{
+            f"SALESGUARD_{name.upper()}": str(value)
+            for name, value in embedded.settings.items()
+            if value is not None
+        },
+    }
+    async with job_lock(embedded.running["customers"].runtime.db, job) as held:
+        assert held
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "salesguard.cli",
+            "job",
+            job,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert json.loads(out.decode().splitlines()[-1])["status"] == "skipped"
