@@ -90,6 +90,8 @@ CHECK_OUT = """mutation($input: CheckOutInput!) {
   checkOut(input: $input) { checkIn { id checkedOutAt } } }"""
 CHECK_INS = """query($filter: CheckInFilter) {
   checkIns(first: 100, filter: $filter) { totalCount edges { node { id reasons { code } } } } }"""
+IMPORT_CALLS = """mutation($input: ImportCallLogsInput!) {
+  importCallLogs(input: $input) { accepted duplicates } }"""
 ALERTS = """query($filter: AlertFilter) {
   alerts(first: 100, filter: $filter) { edges { node { id source kind status } } } }"""
 UPDATE_ALERT = """mutation($input: UpdateAlertInput!) {
@@ -767,6 +769,35 @@ async def test_a_check_out_is_recorded_once(racing: Suite) -> None:
     )
     assert len(winners(results)) == 1, refusals(results)
     assert refusals(results) == {"FAILED_PRECONDITION": CLIENTS - 1}
+
+
+async def test_overlapping_call_log_imports_record_each_call_once(racing: Suite) -> None:
+    org = await make_org(racing)
+    start = datetime.now(UTC) - timedelta(days=1)
+    calls = [
+        {
+            "employeeId": org.junior,
+            "number": new_phone(),
+            "direction": "OUTGOING",
+            "startedAt": (start + timedelta(minutes=n)).isoformat(),
+            "durationSeconds": 60,
+        }
+        for n in range(60)
+    ]
+    # Half of them in the opposite order: the same rows inserted crosswise.
+    results = await race(
+        [
+            racing.gql(
+                IMPORT_CALLS,
+                {"input": {"entries": calls if n % 2 else calls[::-1]}},
+                as_=org.hr,
+            )
+            for n in range(CLIENTS)
+        ]
+    )
+    imported = [result.ok()["importCallLogs"] for result in results]
+    assert all(answer["accepted"] + answer["duplicates"] == len(calls) for answer in imported)
+    assert sum(answer["accepted"] for answer in imported) == len(calls)
 
 
 # -- alerts and commissions -----------------------------------------------------------------------
