@@ -16,12 +16,14 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
-from salesguard.db import new_id
+from salesguard.db import Database, NestedTransactionError, new_id
 from salesguard.jobs import job_lock
 from salesguard_customers.models import Customer
 from tests.harness import Backends, GraphQLResult, Suite, unique
@@ -302,10 +304,10 @@ async def test_email_case_variants_and_name_company_race_to_one_customer(
             for n, values in enumerate([*by_email, *by_name])
         ]
     )
-    for text, raced in ((email, results[:CLIENTS]), (name, results[CLIENTS:])):
+    for searched, raced in ((email, results[:CLIENTS]), (name, results[CLIENTS:])):
         assert len(winners(raced)) == 1, refusals(raced)
         assert refusals(raced) == {"DUPLICATE_CUSTOMER": CLIENTS - 1}
-        found = await racing.gql(CUSTOMERS, {"filter": {"text": text}}, as_=org.manager)
+        found = await racing.gql(CUSTOMERS, {"filter": {"text": searched}}, as_=org.manager)
         assert found.ok()["customers"]["totalCount"] == 1
     await chain_intact(racing, org)
 
@@ -1041,3 +1043,33 @@ async def test_a_job_held_by_one_process_is_skipped_by_another_on_sqlite(embedde
         out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     assert json.loads(out.decode().splitlines()[-1])["status"] == "skipped"
+
+
+# -- the guard against a write transaction inside another ----------------------------------
+
+
+async def test_a_write_transaction_inside_another_on_one_database_is_refused(
+    tmp_path: Path,
+) -> None:
+    """On SQLite the inner one would wait for the outer one's write lock, which waits for it."""
+    first, second = (Database(f"sqlite+aiosqlite:///{tmp_path}/{n}.db") for n in (1, 2))
+    try:
+        async with first.transaction():
+            with pytest.raises(NestedTransactionError):
+                async with first.transaction():
+                    pass
+            async with second.transaction():  # another database: its own lock
+                pass
+            # A task started inside may write once the transaction that started it is over.
+            later = asyncio.create_task(asyncio.sleep(0.05))
+            follow_up = asyncio.create_task(_write_after(first, later))
+        await follow_up
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def _write_after(db: Database, moment: Awaitable[None]) -> None:
+    await moment
+    async with db.transaction() as session:
+        await session.execute(text("SELECT 1"))

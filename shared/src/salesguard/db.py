@@ -108,10 +108,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-            # The driver's own transaction handling begins a transaction only at the first
-            # INSERT/UPDATE/DELETE, so a check-then-write read outside it; SQLAlchemy's
-            # begin event below emits BEGIN instead (SQLAlchemy's SQLite dialect docs,
-            # "Enabling Non-Legacy SQLite Transactional Modes").
+            # The driver's own handling begins a transaction only at the first INSERT,
+            # UPDATE or DELETE, so the reads of a check-then-write ran outside it. It is
+            # off; the begin event below emits BEGIN instead (SQLAlchemy's SQLite dialect
+            # docs, "Enabling Non-Legacy SQLite Transactional Modes").
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             # WAL lets readers go on while one writer commits; foreign keys are off by default.
