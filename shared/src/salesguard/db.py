@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import sqlalchemy.ext.asyncio
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -55,6 +57,23 @@ def conflict_insert(session: AsyncSession, table: Any) -> PostgresInsert | Sqlit
     return sqlite_insert(table)
 
 
+async def lock_keys(session: AsyncSession, *keys: str, shared: bool = False) -> None:
+    """Hold ``keys`` until the session's write transaction ends: writers of one key go one
+    at a time, so a check they make after this sees what the one before them wrote.
+    ``shared`` holders do not wait for each other, only for (and block) exclusive ones.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in sorted order so two callers
+    never wait for each other crosswise. SQLite: nothing more to take, since the
+    transaction began IMMEDIATE and holds the database's write lock
+    (:meth:`Database.transaction`).
+    """
+    if session.bind.dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    for key in sorted(set(keys) - {""}):
+        await session.execute(text(f"SELECT {function}(hashtextextended(:key, 0))"), {"key": key})
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on both databases (SQLite drops the offset)."""
 
@@ -74,6 +93,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Execution option naming the BEGIN a SQLite transaction starts with (see create_engine).
+SQLITE_BEGIN = "salesguard_sqlite_begin"
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # Looked up at call time so OpenTelemetry's wrapper (installed at start-up) applies.
     create_async_engine = sqlalchemy.ext.asyncio.create_async_engine
@@ -84,7 +107,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            # The driver's own handling begins a transaction only at the first INSERT,
+            # UPDATE or DELETE, so the reads of a check-then-write ran outside it. It is
+            # off; the begin event below emits BEGIN instead (SQLAlchemy's SQLite dialect
+            # docs, "Enabling Non-Legacy SQLite Transactional Modes").
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             # WAL lets readers go on while one writer commits; foreign keys are off by default.
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -92,8 +120,31 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(connection: Connection) -> None:
+            # IMMEDIATE takes the write lock at once, so a write transaction's reads see
+            # what no other writer can change before it commits: SQLite's counterpart of
+            # PostgreSQL's row and advisory locks. Reads stay DEFERRED (a snapshot, no lock).
+            mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class NestedTransactionError(RuntimeError):
+    """A programming error: :meth:`Database.transaction` inside another on the same database."""
+
+
+@dataclass
+class _OpenWrite:
+    database: Database
+    open: bool = True
+
+
+# The write transactions this task (and the tasks it starts) has open. Tasks copy the
+# tuple, not the markers: a marker closed by its owner reads as closed everywhere.
+_open_writes: ContextVar[tuple[_OpenWrite, ...]] = ContextVar("salesguard_open_writes", default=())
 
 
 class Database:
@@ -103,6 +154,10 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Write transactions begin IMMEDIATE on SQLite; PostgreSQL ignores the option.
+        self._write_sessions = async_sessionmaker(
+            self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -110,9 +165,28 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction: committed on success, rolled back on any error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session in one transaction: committed on success, rolled back on any error.
+
+        Never open one inside another on the same database: the inner one would commit on
+        its own (and on SQLite wait for the outer one's write lock, which waits for it).
+        """
+        held = _open_writes.get()
+        if any(write.open and write.database is self for write in held):
+            raise NestedTransactionError(
+                "a write transaction was opened inside another on the same database; "
+                "pass the outer session on instead"
+            )
+        mine = _OpenWrite(self)
+        token = _open_writes.set((*held, mine))
+        try:
+            async with self._write_sessions() as session, session.begin():
+                # BEGIN now, not at the first statement: on SQLite the write lock is held
+                # from here, so whatever the block checks (even over gRPC) stays true.
+                await session.connection()
+                yield session
+        finally:
+            mine.open = False
+            _open_writes.reset(token)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -295,16 +295,21 @@ class DirectoryClient:
         return {employee.id: employee for employee in response.employees}
 
     async def require_active(
-        self, employee_id: str, *, field: str | None = None
+        self, employee_id: str, *, field: str | None = None, fresh: bool = False
     ) -> directory_pb2.Employee:
         """The employee, if active: what a write checks before it makes an employee the owner
-        of something or credits them with it (from the watched cache, see the module).
+        of something or credits them with it (from the watched cache, see the module; from
+        the directory itself with ``fresh``, for a check made under a lock that a departure
+        takes too, where a change still on its way through the watch must not be missed).
 
         Refused as FORBIDDEN when the employee acts for themselves (``field`` None), as a
         VALIDATION error on ``field`` when someone names them. A directory that cannot be
         asked fails the write (UNAVAILABLE), never lets it through.
         """
-        employee = await self.employee(employee_id)
+        if fresh:
+            employee = (await self.current([employee_id])).get(employee_id)
+        else:
+            employee = await self.employee(employee_id)
         if employee is None or employee.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
             raise not_active(employee_id, field)
         return employee

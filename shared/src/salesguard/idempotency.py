@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from salesguard.crypto import FieldCipher
-from salesguard.db import Database, UtcDateTime, utcnow
+from salesguard.db import Database, UtcDateTime, lock_keys, utcnow
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.validation import text
 
@@ -118,6 +118,9 @@ async def run_idempotent(
     fingerprint = _fingerprint(request)
     try:
         async with db.transaction() as session:
+            # Retries of one key one at a time: a second waits, then replays the first's answer
+            # (rather than running the work again against what the first wrote).
+            await lock_keys(session, f"idempotency:{actor_id}:{operation}:{key}")
             earlier = await _replay(
                 session, model, actor_id, operation, key, fingerprint, response_type, cipher
             )

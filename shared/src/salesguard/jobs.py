@@ -12,25 +12,28 @@ one ``as_of`` — the lock below only keeps runs from overlapping.
 
 Concurrent runs (two pods, a CronJob and a command) never overlap: on PostgreSQL a
 session advisory lock per job name, held on a dedicated connection for the run; on
-SQLite (one process owns the file) a process-local lock. The runner that does not get
+SQLite an exclusive flock on a file beside the database. The runner that does not get
 the lock returns ``skipped`` at once instead of waiting: the other run does the work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from salesguard.db import Database, utcnow
 from salesguard.principal import Principal, acting_as
@@ -97,15 +100,18 @@ def advisory_lock_key(job_name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-# SQLite: one lock per database file and job within this process.
+# SQLite in memory: one lock per database and job within this process (no other can see it).
 _local_locks: dict[tuple[str, str], threading.Lock] = {}
 _local_locks_guard = threading.Lock()
 
 
-@asynccontextmanager
-async def job_lock(db: Database, job_name: str) -> AsyncIterator[bool]:
-    """Yield whether this runner holds the job's lock; never waits for it."""
-    if db.is_sqlite:
+@contextmanager
+def _sqlite_job_lock(db: Database, job_name: str) -> Iterator[bool]:
+    """An exclusive flock on a file beside the database, per job: it keeps out other
+    processes (`make run`'s scheduler and a `salesguard job` run beside it) and, being
+    held per open file, other runners of this process; a process that dies drops it."""
+    database = make_url(db.url).database
+    if not database or database == ":memory:":
         with _local_locks_guard:
             lock = _local_locks.setdefault((db.url, job_name), threading.Lock())
         acquired = lock.acquire(blocking=False)
@@ -114,6 +120,25 @@ async def job_lock(db: Database, job_name: str) -> AsyncIterator[bool]:
         finally:
             if acquired:
                 lock.release()
+        return
+    with Path(f"{database}.job-{job_name}.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@asynccontextmanager
+async def job_lock(db: Database, job_name: str) -> AsyncIterator[bool]:
+    """Yield whether this runner holds the job's lock; never waits for it."""
+    if db.is_sqlite:
+        with _sqlite_job_lock(db, job_name) as acquired:
+            yield acquired
         return
     key = advisory_lock_key(job_name)
     # A dedicated connection in autocommit: the session lock lives as long as the connection

@@ -20,7 +20,7 @@ from salesguard.customers.v1 import (
     handover_pb2,
     handover_pb2_grpc,
 )
-from salesguard.db import Database, utcnow
+from salesguard.db import Database, lock_keys, utcnow
 from salesguard.directory import CHANGES_CHANNEL, HEARTBEAT_SECONDS, changes_message, not_active
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.feeds import ChangeFeed
@@ -187,6 +187,8 @@ class Directory:
         radius = _optional_positive("branch.geofence_radius_m", branch.geofence_radius_m, 5000)
         min_visit = _optional_positive("branch.min_visit_minutes", branch.min_visit_minutes, 600)
         async with self.db.transaction() as session:
+            # Upserts of one new ID one at a time: the second updates what the first inserted.
+            await lock_keys(session, f"branch:{branch_id}")
             row = await session.get(Branch, branch_id) or Branch(id=branch_id)
             row.name, row.time_zone, row.headquarters = name, time_zone, branch.headquarters
             row.geofence_radius_m, row.min_visit_minutes = radius, min_visit
@@ -209,6 +211,7 @@ class Directory:
         async with self.db.transaction() as session:
             if await session.get(Branch, branch_id) is None:
                 raise InvalidInput("team.branch_id", f"branch {branch_id} does not exist")
+            await lock_keys(session, f"team:{team_id}")
             row = await session.get(Team, team_id) or Team(id=team_id)
             row.name, row.branch_id, row.updated_at = name, branch_id, utcnow()
             session.add(row)
@@ -225,13 +228,18 @@ class Directory:
         2. customers moves all their customers (one call, its own transaction, audited
            with the reason "departure" and the caller as actor);
         3. commissions freezes their open lines to PENDING_REVIEW (one call);
-        4. the status LEFT commits.
+        4. the status LEFT commits;
+        5. customers moves again what became theirs while 2–4 ran (customers checks the
+           owner's status under a lock that the handover takes too, so after 4 nothing
+           new becomes theirs and 5 finds whatever did before).
 
         If 2 or 3 fails, the directory rolls back: the employee is not LEFT, and whatever
         moved or froze stays so. Repeating the request completes what is missing: both
         calls act only on what is still the employee's (customers still owned, lines not
         yet frozen), so a retry moves, audits and freezes nothing twice. A request for an
-        employee who already left that names a destination repeats 2 and 3 the same way.
+        employee who already left that names a destination repeats 2 and 3 the same way;
+        if 5 fails, the employee is LEFT and the request's error says so: repeating it
+        completes the handover.
         """
         principal = current_principal()
         employee = request.employee
@@ -271,6 +279,8 @@ class Directory:
         handover = _handover_request(employee_id, status, request)
         async with self.db.transaction() as session:
             await self._check_affiliation(session, branch_id, team_id, manager_id, employee_id)
+            # FOR UPDATE locks nothing while the row does not exist yet.
+            await lock_keys(session, f"employee:{employee_id}")
             row = await session.get(Employee, employee_id, with_for_update=True)
             if status == LEFT and handover is None and (row is None or row.status != LEFT):
                 raise InvalidInput(
@@ -304,6 +314,10 @@ class Directory:
                         employee_id=employee_id, reason=DEPARTURE
                     )
                 )
+        if handover is not None:
+            # 5. Once more, now that LEFT is committed: a customer registered, claimed or
+            # reassigned to the employee while step 2 ran had seen them still ACTIVE.
+            await self._handover.HandOverCustomers(handover)
         # Committed: answer once this process's watchers (gateways, services) have been sent
         # the change, so the employee's next request meets it on every replica watching here.
         await self.changes.sync()

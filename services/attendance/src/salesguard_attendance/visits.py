@@ -31,7 +31,7 @@ from salesguard.customers.v1 import (
     lookups_pb2,
     lookups_pb2_grpc,
 )
-from salesguard.db import new_id, utcnow
+from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.directory import not_active
 from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import earlier_response, run_idempotent
@@ -450,6 +450,11 @@ class Visits:
         nearby: lookups_pb2.FindNearbyCustomersResponse,
         detector_thresholds: FieldVisitThresholds,
     ) -> pb.CheckInResponse:
+        # One employee's check-ins one at a time (their devices, travel, streaks), and one
+        # photo's: a racing check-in must see the one before it, or PHOTO_REUSED goes unseen.
+        await lock_keys(
+            session, f"check-in:{principal.id}", *(f"photo:{photo.sha256}" for photo in photos)
+        )
         await require_active(session, principal.id)
         local_day = context.local_day(given.at)
         linked = next((c for c in nearby.requested if c.customer_id == given.customer_id), None)

@@ -2,10 +2,11 @@
 
 A run of a period handles each branch on its own, in the branch's time zone:
 
-1. the withholding alert targets, the plan in force and the frozen employees
-   are loaded once per run;
+1. the withholding alert targets and the plan in force are loaded once per run;
 2. in one transaction per branch, the period row is locked (a LOCKED period
-   is refused), the period's lines are deleted, and the valid orders paid in
+   is refused), the frozen employees are read (under the lock a freeze takes, so
+   a departure during the run waits for it and then freezes what it wrote), the
+   period's lines are deleted, and the valid orders paid in
    the month are streamed from orders batch by batch: each batch's customers
    get their registered source in calls of at most 1000 IDs, each order one
    line, written in chunked multi-row INSERTs (memory stays bounded by a batch
@@ -40,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.commissions.v1 import commissions_pb2 as pb
-from salesguard.db import conflict_insert, utcnow
+from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import FailedPrecondition, NotFound
 from salesguard.money import to_proto
 from salesguard.orders.v1 import payments_pb2
@@ -70,6 +71,8 @@ _tracer = trace.get_tracer(__name__)
 RUN_ACTION = "commissions.run"
 LOCK_ACTION = "commissions.lock"
 FREEZE_ACTION = "commissions.freeze"
+# Runs read who is frozen under it (shared), a freeze changes that under it (exclusive).
+FREEZE_LOCK = "commissions:freeze"
 PERIOD_STATUSES = {OPEN: pb.PERIOD_STATUS_OPEN, LOCKED: pb.PERIOD_STATUS_LOCKED}
 # Reversals' orders looked up per query.
 REVERSAL_CHUNK = 500
@@ -110,7 +113,8 @@ class RunContext:
     period: rules.Period
     plan: PlanTerms
     withholding: Withholding
-    frozen: dict[str, str]
+    # Employees whose lines go to review, read in each branch's transaction.
+    frozen: dict[str, str] = field(default_factory=dict)
     teams: dict[str, str | None] = field(default_factory=dict)
     # Registered source by customer (None: unknown to the registry), for this run only.
     sources: dict[str, str | None] = field(default_factory=dict)
@@ -155,7 +159,6 @@ class Runs:
             withholding=await self.peers.withholding(
                 self.settings.withholding_alert_kinds, self.settings.withholding_alert_sources
             ),
-            frozen=await self._frozen(),
             reversal_window=self._reversal_window(month, branches),
         )
         summaries: list[pb.PeriodSummary] = []
@@ -185,11 +188,14 @@ class Runs:
             )
         return status
 
-    async def _frozen(self) -> dict[str, str]:
-        async with self.db.read() as session:
-            rows = (
-                await session.execute(select(FrozenEmployee.employee_id, FrozenEmployee.reason))
-            ).all()
+    @staticmethod
+    async def _frozen(session: AsyncSession) -> dict[str, str]:
+        """The frozen employees, read after taking the freeze lock (shared: runs do not wait
+        for each other): a freeze waits for the runs under way, then freezes their lines."""
+        await lock_keys(session, FREEZE_LOCK, shared=True)
+        rows = (
+            await session.execute(select(FrozenEmployee.employee_id, FrozenEmployee.reason))
+        ).all()
         return {str(employee_id): str(reason) for employee_id, reason in rows}
 
     async def _run_branch(
@@ -202,6 +208,8 @@ class Runs:
             "commissions.run_branch", attributes={"branch_id": branch.id, "period": period}
         ):
             async with self.db.transaction() as session:
+                # Before any line is touched: a freeze holding the lock updates lines too.
+                context.frozen = await self._frozen(session)
                 row = await self._lock_period_row(session, branch.id, period)
                 if row.status == LOCKED:
                     if explicit:
@@ -528,6 +536,7 @@ class Runs:
         employee_id = validation.text("employee_id", employee_id, required=True, max_length=64)
         reason = validation.text("reason", reason, max_length=500)
         async with self.db.transaction() as session:
+            await lock_keys(session, FREEZE_LOCK)
             if await session.get(FrozenEmployee, employee_id, with_for_update=True) is not None:
                 return 0
             session.add(

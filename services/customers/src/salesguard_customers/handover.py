@@ -17,7 +17,7 @@ from salesguard import validation
 from salesguard.attendance.v1 import directory_pb2
 from salesguard.customers.v1 import handover_pb2 as pb
 from salesguard.customers.v1 import handover_pb2_grpc
-from salesguard.db import Database, utcnow
+from salesguard.db import Database, lock_keys, utcnow
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput
 from salesguard.grpc_server import ServicerContext as Context
@@ -26,7 +26,7 @@ from salesguard.principal import current_principal
 from salesguard_customers import audit
 from salesguard_customers.models import Customer
 from salesguard_customers.pool import move_to_pool
-from salesguard_customers.registry import SCOPE, Owner
+from salesguard_customers.registry import SCOPE, Owner, owner_lock_key
 
 HANDOVER_ACTION = "customers.handover"
 DEPARTURE = "departure"
@@ -52,10 +52,13 @@ class Handover:
         decision = (await self.policy.decide(principal, HANDOVER_ACTION)).require(HANDOVER_ACTION)
         if destination == "to_pool":
             async with self.db.transaction() as session:
+                # After any registration, claim or reassignment to them in flight (fence_owner).
+                await lock_keys(session, owner_lock_key(employee_id))
                 owned = await self._owned(session, decision, employee_id)
                 return await move_to_pool(session, owned, reason=DEPARTURE)
         successor = await self._successor(employee_id, request.successor_id)
         async with self.db.transaction() as session:
+            await lock_keys(session, owner_lock_key(employee_id))
             return await self._reassign(session, decision, principal.id, employee_id, successor)
 
     async def _successor(self, employee_id: str, successor_id: str) -> Owner:

@@ -49,7 +49,7 @@ from salesguard import validation
 from salesguard.alerts import CATALOG, announce_raised
 from salesguard.customers.v1 import pool_pb2 as pb
 from salesguard.customers.v1 import pool_pb2_grpc
-from salesguard.db import conflict_insert, utcnow
+from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.idempotency import run_idempotent
@@ -360,12 +360,9 @@ class CustomerPool:
         customer_id: str,
         cap: int,
     ) -> pb.ClaimCustomerResponse:
-        if session.bind.dialect.name == "postgresql":
-            # One rep's claims one at a time, so two at once cannot both pass the cap.
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"claim:{principal.id}"},
-            )
+        # One rep's claims one at a time, so two at once cannot both pass the cap.
+        await lock_keys(session, f"claim:{principal.id}")
+        await self.registry.fence_owner(session, principal, principal.id, "customer_id")
         row = await session.scalar(
             select(Customer).where(
                 Customer.id == customer_id, *_in_pool(), scope_filter(decision, POOL_SCOPE)

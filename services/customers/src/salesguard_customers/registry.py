@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -20,7 +20,7 @@ from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2 as pb
-from salesguard.db import new_id, utcnow
+from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.directory import DirectoryClient
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.idempotency import run_idempotent
@@ -63,6 +63,12 @@ class Owner:
 
     def resource(self) -> dict[str, Any]:
         return {"owner_id": self.id, "team_id": self.team_id, "branch_id": self.branch_id}
+
+
+def owner_lock_key(employee_id: str) -> str:
+    """The lock taken for an employee before customers become theirs and before their
+    departure hands theirs over (C6): the two go one at a time (see Registry.fence_owner)."""
+    return f"owner:{employee_id}"
 
 
 def customer_resource(customer: Customer, **extra: Any) -> dict[str, Any]:
@@ -320,6 +326,7 @@ class Registry:
         await self._lock_identities(
             session, registration.phone, registration.email, registration.name, registration.company
         )
+        await self.fence_owner(session, principal, owner.id, "owner_id")
         identity = identity_key(registration.name, registration.company)
         duplicate = await self._find_duplicate(
             session, registration.phone, registration.email, identity
@@ -436,24 +443,31 @@ class Registry:
             "status": customer.status,
         }
 
+    async def fence_owner(
+        self, session: AsyncSession, principal: Principal, owner_id: str, field: str
+    ) -> None:
+        """Nothing new for an employee who is not active (C6), even one leaving right now.
+
+        Under the owner's lock, which a departure's handover takes as well, the directory
+        must still say ACTIVE. A departure committed after this check is followed by a
+        handover that waits for this transaction and moves what it wrote. Shared: new
+        customers of one owner do not wait for each other, only for a handover.
+        """
+        await lock_keys(session, owner_lock_key(owner_id), shared=True)
+        await self.directory.require_active(
+            owner_id, field=None if owner_id == principal.id else field, fresh=True
+        )
+
     async def _lock_identities(
         self, session: AsyncSession, phone: str, email: str, name: str, company: str
     ) -> None:
         """Serialise registrations of the same identity so two racing requests cannot both insert."""
-        if session.bind.dialect.name != "postgresql":
-            return  # SQLite has one writer at a time
-        keys = sorted(
-            {
-                f"p:{phone}" if phone else "",
-                f"e:{email}" if email else "",
-                f"n:{identity_key(name, company)}",
-            }
-            - {""}
+        await lock_keys(
+            session,
+            f"p:{phone}" if phone else "",
+            f"e:{email}" if email else "",
+            f"n:{identity_key(name, company)}",
         )
-        for key in keys:
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-            )
 
     async def _find_duplicate(
         self,
@@ -778,6 +792,7 @@ class Registry:
                 email = changes.get("email", current.email)
                 if not phone and not email:
                     raise InvalidInput("phone", "a phone or an email is required")
+                await self._lock_identities(session, phone, email, name, company)
                 duplicate = await self._find_duplicate(
                     session,
                     phone if "phone" in changes else "",
@@ -943,6 +958,7 @@ class Registry:
             )
         reason = validation.text("reason", request.reason, required=True, max_length=1000)
         async with self.db.transaction() as session:
+            await self.fence_owner(session, principal, new_owner.id, "new_owner_id")
             rows = list(
                 (
                     await session.scalars(

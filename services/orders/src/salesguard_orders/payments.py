@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import money, validation
 from salesguard.common.v1 import common_pb2
-from salesguard.db import conflict_insert, new_id, utcnow
+from salesguard.db import conflict_insert, lock_keys, new_id, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import run_idempotent
 from salesguard.orders.v1 import payments_pb2 as pb
@@ -339,11 +339,8 @@ class Payments:
             return None
         async with self.db.read() as session:
             upload = await session.get(Upload, key)
-            used = await session.scalar(select(Payment.id).where(Payment.voucher_key == key))
         if upload is None or upload.purpose != "VOUCHER" or upload.employee_id != principal_id:
             raise InvalidInput("voucher_key", f"voucher {key} is not one of your voucher uploads")
-        if used is not None:
-            raise InvalidInput("voucher_key", f"voucher {key} belongs to another payment")
         info = await self.runtime.objects.stat(key)
         if info is None:
             raise InvalidInput("voucher_key", f"voucher {key} has not been uploaded")
@@ -373,6 +370,8 @@ class Payments:
             return self._duplicate(existing, fields)
         voucher_key = await self._voucher(principal.id, request.voucher_key)
         async with self.db.transaction() as session:
+            if voucher_key is not None:
+                await self._voucher_unused(session, voucher_key, fields.bank_reference)
             branch_id: str | None = None
             if order_id is not None:
                 order = await session.scalar(select(Order).where(Order.id == order_id))
@@ -393,6 +392,19 @@ class Payments:
         if not inserted:  # recorded concurrently by another request
             return self._duplicate(stored, fields)
         return pb.RecordPaymentResponse(payment=payment_to_proto(stored), duplicate=False)
+
+    @staticmethod
+    async def _voucher_unused(session: AsyncSession, key: str, bank_reference: str) -> None:
+        """Checked again in the payment's transaction, the voucher locked: of two payments
+        racing with one voucher, the second sees the first (a retry of one payment is no other)."""
+        await lock_keys(session, f"voucher:{key}")
+        used = await session.scalar(
+            select(Payment.id).where(
+                Payment.voucher_key == key, Payment.bank_reference != bank_reference
+            )
+        )
+        if used is not None:
+            raise InvalidInput("voucher_key", f"voucher {key} belongs to another payment")
 
     def _duplicate(self, existing: Payment, fields: PaymentFields) -> pb.RecordPaymentResponse:
         differs = fields.conflict_with(existing)

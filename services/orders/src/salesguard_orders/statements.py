@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.db import new_id, utcnow
+from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
@@ -150,6 +150,9 @@ class Statements:
         statement_id = new_id()
         try:
             async with self.db.transaction() as session:
+                # One import at a time: two statements sharing bank references, inserted in
+                # different orders, would each wait for the other's rows (a deadlock).
+                await lock_keys(session, "payments:import")
                 # Claimed first: a concurrent import of the same key waits on it, then fails.
                 record = StatementImport(
                     id=statement_id,
