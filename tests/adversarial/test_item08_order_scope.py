@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 
@@ -134,7 +136,8 @@ async def test_item08_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     suite: Suite,
 ) -> None:
     """Headquarters reads every branch, so an HQ manager may order for branch B's
-    customer; the flag then reaches B's manager, not only headquarters."""
+    customer; the flag is then B's alert (branch B's, not headquarters'). Being about a
+    manager, it is read by HR and headquarters, not by B's manager (item 7)."""
     org = await make_org(suite)
     rep_b = await branch_b_rep(suite, org)
     theirs = await register(suite, rep_b)
@@ -152,9 +155,15 @@ async def test_item08_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     )
     order = (await submit(suite, hq_manager, theirs["id"])).ok()["submitOrder"]["order"]
     assert order["flags"] == ["ATTRIBUTION_MISMATCH"]
-    [alert] = await alerts_of(suite, org.other_manager, orderId=order["id"])
+    [alert] = await alerts_of(suite, org.hr, orderId=order["id"])
     assert alert["kind"] == "ATTRIBUTION_MISMATCH"
+    async with suite.running["orders"].runtime.db.read() as session:
+        stored_branch = await session.scalar(
+            select(OrdersAlert.branch_id).where(OrdersAlert.id == alert["id"])
+        )
+    assert stored_branch == org.other_branch
     assert await alerts_of(suite, org.manager, orderId=order["id"]) == []
+    assert await alerts_of(suite, org.other_manager, orderId=order["id"]) == []
 
 
 async def test_item08_other_writes_naming_a_customer_refuse_the_same_way(suite: Suite) -> None:

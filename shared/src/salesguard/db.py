@@ -163,6 +163,15 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    def share_with_sessions(self, key: str, value: object) -> None:
+        """Give every session of this database, reads and writes, ``info[key] = value``:
+        what a service attaches once for code that only holds a session (the audit chain's
+        keys)."""
+        for factory in (self.sessions, self._write_sessions):
+            info = dict(factory.kw.get("info") or {})
+            info[key] = value
+            factory.configure(info=info)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on any error.

@@ -56,9 +56,7 @@ _KEYRING_INFO = "salesguard_customers.audit.keyring"
 
 def attach(db: Database, keyring: HmacKeyring) -> None:
     """Give every session of ``db`` the chain's keys, with which :func:`append` signs."""
-    info = dict(db.sessions.kw.get("info") or {})
-    info[_KEYRING_INFO] = keyring
-    db.sessions.configure(info=info)
+    db.share_with_sessions(_KEYRING_INFO, keyring)
 
 
 def _keyring(session: AsyncSession) -> HmacKeyring:
