@@ -60,6 +60,11 @@ WRITES = frozenset(
         "pool.sweep",
         "customers.reassign",
         "customers.export.request",
+        # The customers an order may name (test_item08_order_scope) and C12's sharing
+        # decisions (test_item11_shared_criteria).
+        "customers.order",
+        "customers.criteria.share",
+        "customers.criteria.unshare",
         "directory.branches.write",
         "directory.teams.write",
         "directory.employees.write",

@@ -92,7 +92,9 @@ def _wait_orders_serve(copy: RunCopy, token: str, timeout: float = 60) -> None:
 def test_item14_a_killed_service_is_restarted_while_the_others_keep_serving(
     tmp_path: Path, copies: list[RunCopy]
 ) -> None:
-    copy = RunCopy.start(tmp_path, restart_delay=0.5, max_restart_delay=1.0)
+    # The second crash waits 4 s: time enough, on a loaded runner, to take orders' port
+    # before the restart does.
+    copy = RunCopy.start(tmp_path, restart_delay=2.0, max_restart_delay=4.0)
     copies.append(copy)
     copy.wait_running()
     setup = copy.graphql(SETUP_FINANCE, token=copy.admin_token)
@@ -111,15 +113,15 @@ def test_item14_a_killed_service_is_restarted_while_the_others_keep_serving(
     assert reply["data"]["orders"] is None
     assert _errors_by_field(reply) == {"orders": "UNAVAILABLE"}, reply
     died = copy.wait_for_log(DIED, timeout=15, start=mark)
-    assert (int(died[1]), died[2], died[3], died[4]) == (killed, "killed by SIGKILL", "1", "0.5")
+    assert (int(died[1]), died[2], died[3], died[4]) == (killed, "killed by SIGKILL", "1", "2.0")
     restarted = copy.wait_for_log(
         r"^salesguard run: orders started \(pid (\d+)\)", timeout=15, start=mark
     )
     assert int(restarted[1]) != killed
     _wait_orders_serve(copy, token)
 
-    # Kill it again and hold its port: every restart fails, so the delays grow (0.5 s was
-    # the first crash in this row) up to the 1 s cap.
+    # Kill it again and hold its port: every restart fails, so the delays grow (2 s was
+    # the first crash in this row) up to the 4 s cap.
     mark = len(copy.log())
     with socket.socket() as squatter:
         # Its closed connections linger in TIME_WAIT: reuse the address, as gRPC does.
@@ -132,8 +134,8 @@ def test_item14_a_killed_service_is_restarted_while_the_others_keep_serving(
         copy.wait_for_log(r"restart 3 in [\d.]+ s$", timeout=120, start=mark)
         crashes = [match.groups() for match in re.finditer(DIED, copy.log()[mark:], re.MULTILINE)]
         assert [(count, delay) for _pid, _why, count, delay in crashes] == [
-            ("2", "1.0"),
-            ("3", "1.0"),
+            ("2", "4.0"),
+            ("3", "4.0"),
         ], copy.runner_lines()
         assert crashes[1][1] == "exit code 1", copy.runner_lines()  # it could not listen
         # Meanwhile the gateway and the other services serve (orders' port answers nothing
