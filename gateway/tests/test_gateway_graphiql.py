@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from gateway.tests.conftest import StartSuite
+from salesguard_gateway.app import GRAPHQL_PATH
 from salesguard_gateway.graphiql import (
     ASSETS_DIR,
+    ASSETS_ROUTE,
     CONTENT_SECURITY_POLICY,
     PAGE_FILES,
     vendored_files,
@@ -83,11 +85,11 @@ async def test_the_page_loads_only_the_gateways_own_assets(suite: Suite) -> None
     named += [str(tag.get("href")).split("?")[0] for tag in tags.stylesheets]
     expected = [file.asset_path for file in vendored_files() if file.path_in_package != "LICENSE"]
     expected += PAGE_FILES
-    assert sorted(named) == sorted(f"graphiql/assets/{path}" for path in expected)
+    assert sorted(named) == sorted(f"graphql/assets/{path}" for path in expected)
     for tag in [*tags.scripts, *tags.stylesheets]:
         url = tag.get("src") or tag.get("href")
         assert url is not None and urlsplit(url).netloc == ""
-        assert url.startswith("graphiql/assets/"), url  # relative: works behind a path prefix
+        assert url.startswith("graphql/assets/"), url  # relative: works behind a path prefix
         asset = await suite.client.get(f"/{url}")
         assert asset.status_code == 200, url
         digest = base64.b64encode(hashlib.sha384(asset.content).digest()).decode()
@@ -96,11 +98,17 @@ async def test_the_page_loads_only_the_gateways_own_assets(suite: Suite) -> None
         assert asset.headers["content-type"].startswith(kind), url
 
 
+def test_the_assets_lie_below_the_api() -> None:
+    # The chart's Ingress and HTTPRoute route /graphql (and /downloads) to the gateway,
+    # nothing else: assets elsewhere would leave GraphiQL blank behind them.
+    assert ASSETS_ROUTE.startswith(f"{GRAPHQL_PATH}/")
+
+
 async def test_the_licences_are_served_beside_their_files(suite: Suite) -> None:
     licences = [file for file in vendored_files() if file.path_in_package == "LICENSE"]
     assert {file.package for file in licences} == {file.package for file in vendored_files()}
     for file in licences:
-        response = await suite.client.get(f"/graphiql/assets/{file.asset_path}")
+        response = await suite.client.get(f"{ASSETS_ROUTE}/{file.asset_path}")
         assert response.status_code == 200
         assert "MIT License" in response.text
 
@@ -122,7 +130,7 @@ async def test_graphiql_and_its_assets_are_off_when_disabled(start_suite: StartS
     suite = await start_suite(graphiql=False)
     assert (await suite.client.get("/graphql", headers=HTML)).status_code == 404
     asset = vendored_files()[0].asset_path
-    assert (await suite.client.get(f"/graphiql/assets/{asset}")).status_code == 404
+    assert (await suite.client.get(f"{ASSETS_ROUTE}/{asset}")).status_code == 404
 
 
 def test_the_gateway_wheel_ships_the_assets(tmp_path: Path) -> None:

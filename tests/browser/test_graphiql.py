@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from salesguard_gateway.graphiql import PAGE_FILES, vendored_files
+from salesguard_gateway.graphiql import ASSETS_ROUTE, PAGE_FILES, vendored_files
 from tests.browser.chromium import BrowserError, Chromium, Page
 from tests.harness import Suite
 from tests.support.subscriptions import serve_gateway
@@ -80,7 +80,7 @@ async def test_graphiql_runs_a_query_with_no_network_but_loopback(
         # The page, its assets and the query all came from the gateway.
         fetched = {urlsplit(url).path for url in page.requested if url.startswith("http:")}
         named = [file.asset_path for file in vendored_files() if file.path_in_package != "LICENSE"]
-        assets = {f"/graphiql/assets/{path}" for path in [*named, *PAGE_FILES]}
+        assets = {f"{ASSETS_ROUTE}/{path}" for path in [*named, *PAGE_FILES]}
         assert fetched == {"/graphql", *assets}
 
 

@@ -6,7 +6,9 @@ the gateway package ships under ``graphiql_assets/``: React, ReactDOM and Graphi
 byte for byte as published on npm (versions and SHA-256 pinned in
 ``vendor/MANIFEST.tsv``, their licences beside them; ``scripts/vendor-graphiql.sh``
 re-fetches and checks them), and the page's own boot script and stylesheet. They are
-served at ``/graphiql/assets/`` only while GraphiQL is enabled (the dev environment).
+served under ``/graphql/assets/`` only while GraphiQL is enabled (the dev environment):
+below /graphql, so whatever exposes the API (the chart's Ingress or HTTPRoute, a proxy)
+exposes the whole of GraphiQL too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 ASSETS_DIR = Path(__file__).with_name("graphiql_assets")
-ASSETS_ROUTE = "/graphiql/assets"
+ASSETS_ROUTE = "/graphql/assets"
 MANIFEST = ASSETS_DIR / "vendor" / "MANIFEST.tsv"
 # The page's own files, loaded after the vendored ones.
 PAGE_FILES = ("graphiql-page.css", "graphiql-page.js")
