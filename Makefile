@@ -32,6 +32,10 @@ tools: ## build the pinned Go tools (opa, buf, helm, weed) unless already presen
 postgres: ## install and start the PostgreSQL server the integration tests use
 	@bash scripts/ensure-postgres.sh
 
+.PHONY: chromium
+chromium: ## install Debian's chromium for the browser tests (tests/browser) unless present
+	@bash scripts/ensure-chromium.sh
+
 .PHONY: proto
 proto: sync ## regenerate the gRPC stubs into the shared package
 	@bash scripts/gen-proto.sh
@@ -62,7 +66,7 @@ chart: sync tools ## Helm chart: lint --strict, render (default and production v
 	uv run --frozen pytest tests/deploy
 
 .PHONY: pytest
-pytest: sync tools postgres ## unit and integration tests (real PostgreSQL, OPA, S3 and gRPC servers)
+pytest: sync tools postgres chromium ## unit and integration tests (real PostgreSQL, OPA, S3 and gRPC servers)
 	uv run --frozen pytest --ignore=tests/deploy
 
 .PHONY: test

@@ -57,6 +57,7 @@ from salesguard_gateway.clients import RpcCalls, ServiceClients, counting_rpc_ca
 from salesguard_gateway.context import GatewayContext, Loaders
 from salesguard_gateway.downloads import download_routes
 from salesguard_gateway.errors import error_response, typed_error
+from salesguard_gateway.graphiql import GraphiQLPage, asset_routes
 from salesguard_gateway.http import (
     BodyTooLarge,
     MalformedRequest,
@@ -170,6 +171,12 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         self.settings = settings
         self.backends = backends
         self.authenticator = authenticator
+        # Our own page over the vendored assets: strawberry's loads them from a CDN.
+        self.graphiql_page = GraphiQLPage() if settings.graphiql_enabled else None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        assert self.graphiql_page is not None  # strawberry renders it only when enabled
+        return self.graphiql_page.response()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -333,6 +340,8 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         Route("/readyz", Readiness(backends).check),
         *download_routes(authenticator, lambda: backends.clients.downloads, _unauthorized),
     ]
+    if settings.graphiql_enabled:
+        routes += asset_routes()
     store = object_store_from_settings(settings)
     if isinstance(store, LocalObjectStore):
         routes += object_routes(store, settings.max_object_bytes)
