@@ -66,6 +66,20 @@ def _wait_dead(pid: int, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
+def _bind_when_released(squatter: socket.socket, port: int, timeout: float = 3) -> None:
+    """Bind once the killed server's sockets are gone: the kernel closes them a moment
+    after the process is reaped, and the restart waits 4 s, so there is time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            squatter.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _errors_by_field(reply: dict[str, Any]) -> dict[str, str]:
     return {error["path"][0]: error["extensions"]["code"] for error in reply.get("errors", [])}
 
@@ -129,7 +143,7 @@ def test_item14_a_killed_service_is_restarted_while_the_others_keep_serving(
         killed = copy.pids()["orders"]
         os.kill(killed, signal.SIGKILL)
         _wait_dead(killed)
-        squatter.bind(("127.0.0.1", copy.ports["orders"]))
+        _bind_when_released(squatter, copy.ports["orders"])
         squatter.listen()
         copy.wait_for_log(r"restart 3 in [\d.]+ s$", timeout=120, start=mark)
         crashes = [match.groups() for match in re.finditer(DIED, copy.log()[mark:], re.MULTILINE)]
