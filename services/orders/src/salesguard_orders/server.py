@@ -37,7 +37,7 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
         ),
         Servicer(
             payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
-            PaymentsServicer(Payments(runtime, orders), Statements(runtime, orders.zones)),
+            PaymentsServicer(Payments(runtime, orders), Statements(runtime, orders)),
             payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"],
         ),
         Servicer(

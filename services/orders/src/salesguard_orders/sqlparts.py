@@ -22,6 +22,13 @@ class SqlDialect:
     # Null-safe "differs from" (NULL vs NULL is not a difference).
     differs: str
 
+    def json_texts(self, parameter: str) -> str:
+        """A subquery of the strings in a JSON array parameter (``:ids`` = '["a", "b"]'):
+        one text parameter however many values, so no bind-parameter limit applies."""
+        if self.name == "postgresql":
+            return f"SELECT jsonb_array_elements_text(CAST({parameter} AS jsonb))"
+        return f"SELECT value FROM json_each({parameter})"  # noqa: S608 (a parameter's name)
+
     def order_code(self, number: str) -> str:
         """``O-000123``, as models.format_order_code (more digits past 999 999)."""
         if self.name == "postgresql":
