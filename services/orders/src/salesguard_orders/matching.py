@@ -50,6 +50,8 @@ fragments (:mod:`salesguard_orders.sqlparts`). On PostgreSQL a full run raises
 ``work_mem`` for its transaction (sorts and hashes over a million rows stay in memory)
 and refreshes the statistics of a table it has just changed wholesale, so later
 statements are planned for the rows they will meet, not for the ones before the run.
+On SQLite a full run refreshes approximate statistics, without which SQLite would find
+a write's orders by status rather than by ID.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ RUN_LOCK = "reconciliation:run"
 # After changing this many rows, a statement refreshes the planner's statistics (in the
 # transaction, so later statements of the run plan with the counts they will meet).
 ANALYZE_AFTER_ROWS = 10_000
+
+# Rows of each index SQLite's ANALYZE samples.
+SQLITE_ANALYSIS_LIMIT = 1000
 
 _IN_CLASSIFIED = "('APPROVED', 'FULFILLED', 'CLOSED')"
 
@@ -153,24 +158,24 @@ def _everything() -> _Scope:
 
 
 def _touched(d: SqlDialect) -> _Scope:
-    payment_ids, order_ids = d.json_texts(":payment_ids"), d.json_texts(":order_ids")
     # Groups of the touched payments still open, and of the touched orders (both keys).
     groups = " UNION ".join(
         [
             f"""SELECT t.payer_key, t.currency, t.amount_minor FROM payments t
-                WHERE t.id IN ({payment_ids}) AND t.order_id IS NULL AND NOT t.reversed""",  # noqa: S608
+                WHERE {d.in_ids("t.id", ":payment_ids")}
+                  AND t.order_id IS NULL AND NOT t.reversed""",  # noqa: S608
             *(
                 f"""SELECT t.{key}, t.currency, t.total_minor FROM orders t
-                    WHERE t.id IN ({order_ids})"""  # noqa: S608 (constant fragments, no input)
+                    WHERE {d.in_ids("t.id", ":order_ids")}"""  # noqa: S608 (constant fragments)
                 for key in ("customer_name_key", "customer_company_key")
             ),
         ]
     )
     return _Scope(
-        payments=f"payments.id IN ({payment_ids})",
+        payments=d.in_ids("payments.id", ":payment_ids"),
         groups=f"(payer_key, currency, amount_minor) IN ({groups})",
-        orders=f"o.id IN ({order_ids})",
-        payer_checks=f"p.id IN ({payment_ids})",
+        orders=d.in_ids("o.id", ":order_ids"),
+        payer_checks=d.in_ids("p.id", ":payment_ids"),
         returning="RETURNING payments.order_id",
     )
 
@@ -383,7 +388,7 @@ PARAMETER_TYPES: dict[str, TypeEngine[Any]] = {
     "kind": String(),
     "rule": String(),
     "severity": String(),
-    # JSON arrays of IDs: what a write touched.
+    # Lists of IDs (SqlDialect.id_list): what a write touched.
     "payment_ids": String(),
     "order_ids": String(),
 }
@@ -409,16 +414,12 @@ def _announce(rows: Sequence[Row[Any]]) -> None:
     alerts.announce_raised(SERVICE_NAME, [_alert_values(row) for row in rows])
 
 
-def _json_ids(ids: Iterable[str]) -> str:
-    return json.dumps(sorted(ids))
-
-
 class Reconciler:
     """The reconciliation statements of one database, run in the caller's transaction."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        dialect = dialect_of(db.engine.dialect.name)
+        dialect = self._dialect = dialect_of(db.engine.dialect.name)
         self._full = {name: typed(sql) for name, sql in _full_run_statements(dialect).items()}
         self._touched = {name: typed(sql) for name, sql in _touched_statements(dialect).items()}
 
@@ -446,6 +447,12 @@ class Reconciler:
         if postgres and figures.classified > ANALYZE_AFTER_ROWS:
             await self._timed(session, "analyze_orders", text("ANALYZE orders"), figures)
         figures.raised = await self._raise_full(session, as_of, thresholds, now, figures)
+        if not postgres:
+            # Without statistics SQLite would look up a write's orders by status, not by ID.
+            # Approximate ones (a bounded sample) are enough, and cheap.
+            await session.execute(text(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}"))
+            for table in ("orders", "payments"):
+                await self._timed(session, f"analyze_{table}", text(f"ANALYZE {table}"), figures)
         return figures
 
     async def _timed(
@@ -554,8 +561,8 @@ class Reconciler:
         """
         figures = RunFigures()
         params = {
-            "payment_ids": _json_ids(touched.payment_ids),
-            "order_ids": _json_ids(touched.order_ids),
+            "payment_ids": self._dialect.id_list(touched.payment_ids),
+            "order_ids": self._dialect.id_list(touched.order_ids),
         }
         orders = set(touched.order_ids)
         steps = ("match_stated", "match_quoted") if touched.payment_ids else ()
@@ -573,7 +580,7 @@ class Reconciler:
                 "classify",
                 self._touched["classify"],
                 figures,
-                {"order_ids": _json_ids(orders)},
+                {"order_ids": self._dialect.id_list(orders)},
             )
             figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
         if touched.payment_ids:

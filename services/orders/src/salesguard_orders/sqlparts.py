@@ -9,6 +9,8 @@ statement exists in exactly one text per dialect.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -22,12 +24,23 @@ class SqlDialect:
     # Null-safe "differs from" (NULL vs NULL is not a difference).
     differs: str
 
-    def json_texts(self, parameter: str) -> str:
-        """A subquery of the strings in a JSON array parameter (``:ids`` = '["a", "b"]'):
-        one text parameter however many values, so no bind-parameter limit applies."""
+    def in_ids(self, column: str, parameter: str) -> str:
+        """``column`` is one of the IDs in ``parameter`` (a value of :meth:`id_list`): one
+        parameter however many IDs, so no bind-parameter limit applies. On PostgreSQL an
+        array, whose length the planner sees: a handful of IDs are looked up by index,
+        never by reading the table."""
         if self.name == "postgresql":
-            return f"SELECT jsonb_array_elements_text(CAST({parameter} AS jsonb))"
-        return f"SELECT value FROM json_each({parameter})"  # noqa: S608 (a parameter's name)
+            return f"{column} = ANY(CAST({parameter} AS text[]))"
+        return f"{column} IN (SELECT value FROM json_each({parameter}))"  # noqa: S608
+
+    def id_list(self, ids: Iterable[str]) -> str:
+        """IDs as the one text parameter :meth:`in_ids` reads: an array literal on
+        PostgreSQL, a JSON array on SQLite."""
+        ordered = sorted(ids)
+        if self.name == "postgresql":
+            quoted = (value.replace("\\", "\\\\").replace('"', '\\"') for value in ordered)
+            return "{" + ",".join(f'"{value}"' for value in quoted) + "}"
+        return json.dumps(ordered)
 
     def order_code(self, number: str) -> str:
         """``O-000123``, as models.format_order_code (more digits past 999 999)."""
