@@ -25,8 +25,9 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -44,7 +45,7 @@ from salesguard_orders.matching import FakeDealThresholds, Reconciler, Touched
 from salesguard_orders.models import Order
 from salesguard_orders.payments import insert_payments, payment_from_fields
 from salesguard_orders.server import service as orders_app
-from tests.harness import POLICIES, Suite, unique
+from tests.harness import POLICIES, SERVICES, Backends, Suite, unique
 from tests.integration.test_field_visits import at_local, check_in, recent_working_days
 from tests.integration.test_stories_deals import (
     ALERTS,
@@ -57,7 +58,7 @@ from tests.integration.test_stories_deals import (
 from tests.org import Org, make_org, register
 from tests.photos import put
 from tests.support.orders_history import seed_history
-from tests.support.servers import PostgresDatabases
+from tests.support.servers import OpaServer, PostgresDatabases, S3Server
 
 pytestmark = pytest.mark.integration
 
@@ -82,9 +83,25 @@ UNMATCHED = """query { reconciliation(first: 1) { unmatchedPayments { id bankRef
 
 
 @pytest.fixture(scope="module")
-async def suite(full_suite_factory: Callable[[], Awaitable[Suite]]) -> Suite:
-    """This module's own suite: the jobs' reports count what these stories did."""
-    return await full_suite_factory()
+async def suite(
+    opa_server: OpaServer,
+    s3_server: S3Server,
+    postgres: PostgresDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Suite]:
+    """This module's own suite, on fresh databases: the jobs' reports count what these
+    stories did. Stopped after them, so that its connections do not outlive them."""
+    backends = Backends(
+        database_urls={name: await postgres.create(name) for name in SERVICES},
+        opa_url=opa_server.url,
+        s3_endpoint=s3_server.endpoint,
+        s3_access_key=s3_server.access_key,
+        s3_secret_key=s3_server.secret_key,
+        s3_bucket="salesguard-detection",
+    )
+    started = await Suite.start(backends, tmp_path_factory.mktemp("detection"))
+    yield started
+    await started.stop()
 
 
 def runtime_of(suite: Suite, service: str) -> Runtime[Any]:
@@ -571,7 +588,7 @@ async def test_a_payment_reads_what_it_touches_not_the_history(history_db: Datab
             amount="500.00",
             currency="CNY",
             paid_at=utcnow(),
-            currencies={"CNY": 1},
+            currencies={"CNY": Decimal(1)},
             payer_name="History Customer 7",
             reference_text=reference,
         )
