@@ -626,3 +626,37 @@ async def test_a_payment_reads_what_it_touches_not_the_history(history_db: Datab
         used = spent(await rows_read(session), before)
     assert used["orders"][1] + used["orders"][2] >= 10_000
     assert used["payments"][1] + used["payments"][2] >= 10_000
+
+
+# -- the embedded profile: the same on SQLite ------------------------------------------------------
+
+
+async def test_payments_and_jobs_on_the_embedded_profile(embedded_suite: Suite) -> None:
+    suite = embedded_suite
+    org = await make_org(suite)
+    customer = (await register(suite, org.junior))["id"]
+    overdue = await approved_order(
+        suite,
+        org,
+        customer,
+        "700.00",
+        orderDate=(today() - timedelta(days=40)).isoformat(),
+        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
+    )
+    paid = await approved_order(suite, org, customer, "300.00")
+    paid_at = paid_moment()
+    await record_payment(suite, org, "300.00", paid_at, referenceText=f"pay {paid['code']}")
+    assert (await order_state(suite, org, paid["id"]))["paymentState"] == "RECONCILED"
+
+    as_of = paid_at + timedelta(minutes=1)
+    outcomes = {job.name: await run(suite, job, as_of) for job in (RECONCILIATION, DRAFT_RUN)}
+    assert outcomes[RECONCILIATION.name].summary["fake_deals_raised"] == 1
+    assert await alerts_of(suite, org.hr, orderId=overdue["id"], kinds=["FAKE_DEAL_SUSPECTED"])
+    (line,) = (await statement(suite, org.finance, org.junior, paid_at.strftime("%Y-%m")))["lines"]
+    assert (line["orderCode"], line["status"]) == (paid["code"], "PAYABLE")
+    for job in (DIVERSION_RISK, DETECTORS):
+        await run(suite, job, as_of)
+    # After the full run (which gathers SQLite's statistics) a payment still reconciles.
+    second = await approved_order(suite, org, customer, "310.00")
+    await record_payment(suite, org, "310.00", paid_moment(), referenceText=second["code"])
+    assert (await order_state(suite, org, second["id"]))["paymentState"] == "RECONCILED"
