@@ -553,11 +553,14 @@ class Reconciler:
         and orders at once)."""
         await lock_keys(session, RUN_LOCK)
 
-    async def reconcile(self, session: AsyncSession, touched: Touched, now: datetime) -> RunFigures:
+    async def reconcile(
+        self, session: AsyncSession, touched: Touched, now: datetime, *, holding_all: bool = False
+    ) -> RunFigures:
         """Match the touched payments, rank the touched groups, classify the orders matched
         and touched, check the payers: the full run's statements, narrowed to ``touched``.
 
-        The caller holds the locks of :meth:`lock` (or :meth:`lock_all`).
+        The caller holds the locks of :meth:`lock`, or with ``holding_all`` the one of
+        :meth:`lock_all` (then no order needs a lock of its own: nobody else reconciles).
         """
         figures = RunFigures()
         params = {
@@ -572,8 +575,9 @@ class Reconciler:
             figures.matched[name] = len(matched)
             orders.update(matched)
         # The orders a match found: classified one writer at a time, each seeing the other's.
-        found = orders - touched.order_ids
-        await lock_keys(session, *(order_lock_key(order_id) for order_id in found))
+        if not holding_all:
+            found = orders - touched.order_ids
+            await lock_keys(session, *(order_lock_key(order_id) for order_id in found))
         if orders:
             result = await self._timed(
                 session,

@@ -34,7 +34,7 @@ from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import check_moment, from_timestamp, to_timestamp
-from salesguard_orders.matching import PaymentGroup, Touched
+from salesguard_orders.matching import PaymentGroup, Touched, order_lock_key
 from salesguard_orders.models import IdempotencyKey, Order, Payment, Shipment, Upload
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, validate_currency
 from salesguard_orders.settings import OrdersSettings
@@ -444,6 +444,9 @@ class Payments:
             row = await session.get(Payment, payment_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"payment {payment_id} not found")
+            if row.order_id and row.order_id != matched_to:
+                # Matched since the read above: its order is classified under its lock too.
+                await lock_keys(session, order_lock_key(row.order_id))
             if row.reversed:
                 raise FailedPrecondition(
                     f"payment {row.bank_reference} is already reversed ({row.reversal_kind})",

@@ -178,7 +178,10 @@ class Statements:
                 # rather than locking its groups and orders one by one.
                 await self.reconciler.lock_all(session)
                 figures = await self.reconciler.reconcile(
-                    session, Touched(payment_ids=frozenset(outcome.inserted)), utcnow()
+                    session,
+                    Touched(payment_ids=frozenset(outcome.inserted)),
+                    utcnow(),
+                    holding_all=True,
                 )
                 record.rows, record.accepted, record.duplicates = (
                     outcome.rows,
