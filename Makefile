@@ -81,3 +81,4 @@ bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)
 	uv run --frozen python -m benchmarks.customers_gateway
 	uv run --frozen python -m benchmarks.nearby_customers
 	uv run --frozen python -m benchmarks.check_in_verification
+	uv run --frozen python -m benchmarks.incremental_reconciliation

@@ -4,6 +4,7 @@ hardened, labelled, and wired together (probes, hooks, autoscalers, budgets)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -272,15 +273,22 @@ def test_jobs_can_be_switched_off_and_their_names_are_checked() -> None:
     }
     without_customers = render(set_values={"components.customers.enabled": "false"})
     assert without_customers.by_component("CronJob").get("customers-jobs") is None
-    with pytest.raises(HelmError, match="schema"):
-        render(set_values={"jobs.schedules.sweep.job": "Not A Job"})
-    with pytest.raises(HelmError, match="not a service with jobs"):
-        render(
-            set_values={
-                "jobs.schedules.sweep.job": "gateway.sweep",
-                "jobs.schedules.sweep.schedule": "0 * * * *",
-            }
-        )
+    # A name no service declares, misspelled or of a service without jobs, never renders.
+    for name in ("Not A Job", "orders.reconcilation", "gateway.sweep"):
+        with pytest.raises(HelmError, match="schema"):
+            render(
+                set_values={
+                    "jobs.schedules.sweep.job": name,
+                    "jobs.schedules.sweep.schedule": "0 * * * *",
+                }
+            )
+
+
+def test_the_schema_names_exactly_the_jobs_of_the_code() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    names = schema["definitions"]["jobSchedule"]["properties"]["job"]["enum"]
+    assert set(names) == {name for service in SERVICES for name in _job_names(service)}
+    assert names == sorted(names)
 
 
 def test_nothing_reaches_job_pods_and_they_reach_what_their_service_does() -> None:

@@ -873,7 +873,11 @@ class OrdersMutation:
             expires_at=from_timestamp(response.expires_at),
         )
 
-    @described("Record one payment; recording the same bank reference again changes nothing.")
+    @described(
+        "Record one payment and reconcile its order at once (matched by the order code its"
+        " reference quotes, else by payer and amount); the same bank reference again changes"
+        " nothing."
+    )
     async def record_payment(
         self, info: Info, input: RecordPaymentInput
     ) -> RecordPaymentPayload | None:
@@ -893,7 +897,10 @@ class OrdersMutation:
             payment=payment_from_proto(response.payment), duplicate=response.duplicate
         )
 
-    @described("Record a refund or chargeback on a payment; payments are never deleted.")
+    @described(
+        "Record a refund or chargeback on a payment, and reconcile its order at once;"
+        " payments are never deleted."
+    )
     async def reverse_payment(
         self, info: Info, input: ReversePaymentInput
     ) -> ReversePaymentPayload | None:
@@ -903,7 +910,10 @@ class OrdersMutation:
         response = await info.context.clients.payments.ReversePayment(request)
         return ReversePaymentPayload(payment=payment_from_proto(response.payment))
 
-    @described("Import an uploaded bank statement: all rows or none, idempotent per bank line.")
+    @described(
+        "Import an uploaded bank statement: all rows or none, idempotent per bank line; every"
+        " order a row pays is reconciled at once."
+    )
     async def import_payments(
         self, info: Info, input: ImportPaymentsInput
     ) -> ImportPaymentsPayload | None:
@@ -936,7 +946,11 @@ class OrdersMutation:
         response = await info.context.clients.payments.RecordShipment(request)
         return RecordShipmentPayload(shipment=shipment_from_proto(response.shipment))
 
-    @described("Match payments to orders and classify every order as of a day (O5); idempotent.")
+    @described(
+        "Match payments to orders, classify every order and raise FAKE_DEAL_SUSPECTED as of a"
+        " day (O5); idempotent. The job orders.reconciliation runs it daily; payments need"
+        " no run to reconcile."
+    )
     async def run_reconciliation(
         self, info: Info, input: RunReconciliationInput | None = None
     ) -> RunReconciliationPayload | None:

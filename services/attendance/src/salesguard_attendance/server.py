@@ -20,6 +20,7 @@ from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
+from salesguard_attendance.jobs import JOBS
 from salesguard_attendance.models import Alert, AlertDecision, Base
 from salesguard_attendance.servicer import DirectoryServicer, VisitsServicer
 from salesguard_attendance.settings import AttendanceSettings
@@ -68,6 +69,7 @@ service = GrpcServiceApp(
     migrations_dir=Path(__file__).parent / "migrations",
     servicers=build_servicers,
     on_start=prepare,
+    jobs=JOBS,
 )
 
 if __name__ == "__main__":

@@ -122,6 +122,11 @@ class RunContext:
     # first, every branch's): streamed once per run, when the first branch needs them.
     reversal_window: tuple[datetime, datetime] | None = None
     reversals: list[payments_pb2.PaymentReversal] | None = None
+    # What the run did, branch by branch: its summaries, the branches whose lines changed
+    # and those left alone because their period is locked.
+    summaries: list[pb.PeriodSummary] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)
 
 
 class Runs:
@@ -153,6 +158,34 @@ class Runs:
                     details={"period": str(month), "branch_id": branch_id},
                 )
 
+        context = await self._run_period(
+            month, branches, explicit=bool(branch_id), actor=principal.id
+        )
+        return context.summaries
+
+    async def draft_current_periods(self, as_of: datetime) -> list[RunContext]:
+        """The scheduled draft (M2): each branch's current month in its own time zone, run
+        like RunCommissions of every branch; a locked month is left as it is (locking stays
+        a human act). One run per month the branches are in (two around a month's turn)."""
+        branches = await self.peers.branches()
+        by_month: dict[rules.Period, list[directory_pb2.Branch]] = {}
+        for branch in branches:
+            local = as_of.astimezone(rules.zone_of(branch.time_zone)).date()
+            by_month.setdefault(rules.Period(local.year, local.month), []).append(branch)
+        actor = current_principal().id
+        return [
+            await self._run_period(month, group, explicit=False, actor=actor)
+            for month, group in sorted(by_month.items(), key=lambda item: str(item[0]))
+        ]
+
+    async def _run_period(
+        self,
+        month: rules.Period,
+        branches: Sequence[directory_pb2.Branch],
+        *,
+        explicit: bool,
+        actor: str,
+    ) -> RunContext:
         context = RunContext(
             period=month,
             plan=await self.plans.terms_for(month.first_day),
@@ -161,14 +194,11 @@ class Runs:
             ),
             reversal_window=self._reversal_window(month, branches),
         )
-        summaries: list[pb.PeriodSummary] = []
         for branch in branches:
-            summaries.append(
-                await self._run_branch(
-                    context, branch, explicit=bool(branch_id), actor=principal.id
-                )
+            context.summaries.append(
+                await self._run_branch(context, branch, explicit=explicit, actor=actor)
             )
-        return summaries
+        return context
 
     def _reversal_window(
         self, month: rules.Period, branches: Sequence[directory_pb2.Branch]
@@ -217,7 +247,9 @@ class Runs:
                             f"period {period} of branch {branch.id} is locked",
                             details={"period": period, "branch_id": branch.id},
                         )
+                    context.locked.append(branch.id)
                     return summary_to_proto(row)  # a run of every branch leaves locked ones be
+                before = _without_actor(row.summary)
                 await session.execute(
                     delete(Line).where(Line.period == period, Line.branch_id == branch.id)
                 )
@@ -256,6 +288,8 @@ class Runs:
                         session, period, branch.id, context.plan.cap_per_period_minor
                     )
                 row.summary = {**await _summarize(session, period, branch.id), "run_by": actor}
+                if row.run_count == 0 or _without_actor(row.summary) != before:
+                    context.changed.append(branch.id)
                 row.run_count += 1
                 row.last_run_at = utcnow()
                 row.plan_version = context.plan.version
@@ -567,6 +601,11 @@ class Runs:
                 .execution_options(synchronize_session=False)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _without_actor(summary: dict[str, Any] | None) -> dict[str, Any]:
+    """A period's summary without who ran it: what two runs compare."""
+    return {key: value for key, value in (summary or {}).items() if key != "run_by"}
 
 
 async def _apply_period_cap(session: AsyncSession, period: str, branch_id: str, cap: int) -> None:

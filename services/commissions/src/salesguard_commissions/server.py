@@ -9,6 +9,7 @@ from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_commissions import SERVICE_NAME
+from salesguard_commissions.jobs import JOBS
 from salesguard_commissions.models import Alert, AlertDecision, Base
 from salesguard_commissions.plans import Plans
 from salesguard_commissions.runs import Runs
@@ -42,6 +43,7 @@ service = GrpcServiceApp(
     migrations_dir=Path(__file__).parent / "migrations",
     servicers=build_servicers,
     on_start=prepare,
+    jobs=JOBS,
 )
 
 if __name__ == "__main__":

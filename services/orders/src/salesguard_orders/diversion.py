@@ -64,6 +64,15 @@ class Candidate:
     days_silent: int
 
 
+@dataclass(frozen=True)
+class DiversionFigures:
+    """A detection: customers with a rhythm, those silent too long, alerts raised."""
+
+    checked: int
+    candidates: int
+    raised: int
+
+
 # The orders of the history window, and what makes their customer a regular: the
 # statement and the count of regulars (asked alone when nobody is silent) share them.
 _IN_HISTORY = """status NOT IN ('CANCELLED', 'REJECTED')
@@ -169,6 +178,13 @@ class Diversion:
             if request.as_of
             else await caller_today(self.zones, principal)
         )
+        found = await self.detect_as_of(as_of)
+        return pb.DetectDiversionRiskResponse(
+            customers_checked=found.checked, alerts_raised=found.raised
+        )
+
+    async def detect_as_of(self, as_of: date) -> DiversionFigures:
+        """Raise DIVERSION_RISK as of ``as_of`` (the caller has been authorised)."""
         thresholds = await self.thresholds()
         checked, candidates = await self.candidates(as_of, thresholds)
         contacts = await self.contacts(candidates)
@@ -188,7 +204,7 @@ class Diversion:
             "diversion risk detected",
             extra={"checked": checked, "candidates": len(candidates), "raised": raised},
         )
-        return pb.DetectDiversionRiskResponse(customers_checked=checked, alerts_raised=raised)
+        return DiversionFigures(checked=checked, candidates=len(candidates), raised=raised)
 
     async def candidates(
         self, as_of: date, thresholds: DiversionThresholds

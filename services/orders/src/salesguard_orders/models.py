@@ -77,6 +77,10 @@ class Order(Base):
         Index("ix_orders_customer_date", "customer_id", "order_date"),
         Index("ix_orders_fully_paid", "fully_paid_at"),
         Index("ix_orders_status_due", "status", "expected_payment_date"),
+        # A payment that quotes no order finds the orders of its payer and amount (O5), on
+        # every write: by the customer's name or company key.
+        Index("ix_orders_name_key_total", "customer_name_key", "currency", "total_minor"),
+        Index("ix_orders_company_key_total", "customer_company_key", "currency", "total_minor"),
     )
 
     @property

@@ -39,6 +39,7 @@ from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_orders import SERVICE_NAME
+from salesguard_orders.matching import Reconciler, Touched
 from salesguard_orders.models import Alert, ApprovalStep, IdempotencyKey, Order, OrderLine
 from salesguard_orders.peers import BranchZones, CustomerFacts, day_end, local_today
 from salesguard_orders.settings import OrdersSettings
@@ -322,6 +323,8 @@ class Orders:
         self.customers = CustomerFacts(runtime.channels)
         self.zones = BranchZones(runtime.channels)
         self.directory = runtime.directory
+        # One per process: payments, statements and approvals reconcile what they touch.
+        self.reconciler = Reconciler(runtime.db)
 
     async def read_decision(self, principal: Principal) -> Decision:
         return (await self.policy.decide(principal, "orders.read")).require("orders.read")
@@ -636,9 +639,13 @@ class Orders:
 
     async def decide(self, request: pb.DecideOrderRequest) -> pb.Order:
         principal = current_principal()
+        order_id = validation.text("order_id", request.order_id, required=True, max_length=32)
         async with self.db.transaction() as session:
+            # Approval may make the order one a waiting payment pays (reconciled below): the
+            # reconciliation locks come before the row lock, as for every write.
+            await self.reconciler.lock(session, order_ids=[order_id])
             # The order's row lock serialises decisions on it (and on its steps).
-            order = await self._locked(session, request.order_id)
+            order = await self._locked(session, order_id)
             steps = list(
                 (
                     await session.scalars(
@@ -692,6 +699,11 @@ class Orders:
                 order.status = "APPROVED"
             order.updated_at = now
             await session.flush()
+            if order.status == "APPROVED":
+                # Payments recorded before the approval count from now on (O5).
+                touched = Touched(order_ids=frozenset({order.id}))
+                await self.reconciler.reconcile(session, touched, now)
+                await session.refresh(order)
             return (await present_orders(session, [order]))[0]
 
     # -- the status machine (O1) ------------------------------------------------------

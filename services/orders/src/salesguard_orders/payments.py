@@ -34,6 +34,7 @@ from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import check_moment, from_timestamp, to_timestamp
+from salesguard_orders.matching import PaymentGroup, Touched, order_lock_key
 from salesguard_orders.models import IdempotencyKey, Order, Payment, Shipment, Upload
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, validate_currency
 from salesguard_orders.settings import OrdersSettings
@@ -114,6 +115,11 @@ class PaymentFields:
             "recorded_by": recorded_by,
             "statement_id": statement_id,
         }
+
+    @property
+    def group(self) -> PaymentGroup:
+        """The customer + amount group the payment is matched in when it quotes no order."""
+        return PaymentGroup(self.payer_key, self.currency, self.amount_minor)
 
     def conflict_with(self, existing: Payment) -> str | None:
         """The field in which an already recorded payment with this reference differs."""
@@ -279,6 +285,7 @@ class Payments:
         self.db = runtime.db
         self.policy = runtime.policy
         self.settings = runtime.settings
+        self.reconciler = orders.reconciler
 
     # -- uploads -------------------------------------------------------------------
 
@@ -385,6 +392,12 @@ class Payments:
                 branch_id=branch_id,
             )
             inserted = await insert_payments(session, [row])
+            if inserted:
+                # Matched, and its order classified, before anyone reads it (O5).
+                await self.reconciler.lock(session, groups=[fields.group])
+                await self.reconciler.reconcile(
+                    session, Touched(payment_ids=frozenset(inserted)), utcnow()
+                )
             stored = await session.scalar(
                 select(Payment).where(Payment.bank_reference == fields.bank_reference)
             )
@@ -422,9 +435,18 @@ class Payments:
         reason = validation.text("reason", request.reason, required=True, max_length=1000)
         payment_id = validation.text("payment_id", request.payment_id, required=True, max_length=32)
         async with self.db.transaction() as session:
+            # Its order, read before any lock is taken, to take the reconciliation locks first
+            # (a payment's match never changes once made).
+            matched_to = await session.scalar(
+                select(Payment.order_id).where(Payment.id == payment_id)
+            )
+            await self.reconciler.lock(session, order_ids=[matched_to] if matched_to else [])
             row = await session.get(Payment, payment_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"payment {payment_id} not found")
+            if row.order_id and row.order_id != matched_to:
+                # Matched since the read above: its order is classified under its lock too.
+                await lock_keys(session, order_lock_key(row.order_id))
             if row.reversed:
                 raise FailedPrecondition(
                     f"payment {row.bank_reference} is already reversed ({row.reversal_kind})",
@@ -433,9 +455,16 @@ class Payments:
             row.reversed = True
             row.reversal_kind = kind
             row.reversal_reason = reason
-            row.reversed_at = utcnow()
+            now = utcnow()
+            row.reversed_at = now
             row.reversed_by = principal.id
             await session.flush()
+            # The order is paid less at once: UNPAID or PARTIALLY_PAID again (O5).
+            touched = Touched(
+                payment_ids=frozenset({row.id}),
+                order_ids=frozenset({row.order_id}) if row.order_id else frozenset(),
+            )
+            await self.reconciler.reconcile(session, touched, now)
         return payment_to_proto(row)
 
     async def list_payments(self, request: pb.ListPaymentsRequest) -> pb.ListPaymentsResponse:
@@ -487,6 +516,7 @@ class Payments:
         order_id = validation.text("order_id", request.order_id, required=True, max_length=32)
 
         async def work(session: AsyncSession) -> pb.RecordShipmentResponse:
+            await self.reconciler.lock(session, order_ids=[order_id])
             order = await session.scalar(
                 select(Order).where(Order.id == order_id).with_for_update()
             )
@@ -533,6 +563,10 @@ class Payments:
                 order.shipped = True
                 order.updated_at = utcnow()
             await session.flush()
+            # A shipped order is no fake deal (O5); its payments are matched and classified.
+            await self.reconciler.reconcile(
+                session, Touched(order_ids=frozenset({order.id})), utcnow()
+            )
             return pb.RecordShipmentResponse(shipment=shipment_to_proto(shipment))
 
         response = await run_idempotent(

@@ -117,13 +117,22 @@ class BranchZones:
 
     async def zone(self, branch_id: str | None) -> ZoneInfo:
         """The branch's time zone; UTC for an unknown branch or zone."""
-        branch = await self.branch(branch_id)
-        if branch is None or not branch.time_zone:
-            return ZoneInfo("UTC")
-        try:
-            return ZoneInfo(branch.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
+        return _zone_of(await self.branch(branch_id))
+
+    async def every_zone(self) -> list[ZoneInfo]:
+        """The time zones of every branch the directory knows."""
+        if time.monotonic() - self._fetched_at >= BRANCH_TTL_SECONDS:
+            await self._refresh(older_than=BRANCH_TTL_SECONDS)
+        return [_zone_of(branch) for branch in self._branches.values()]
+
+
+def _zone_of(branch: directory_pb2.Branch | None) -> ZoneInfo:
+    if branch is None or not branch.time_zone:
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(branch.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 async def caller_zone(zones: BranchZones, principal: Principal) -> ZoneInfo:
@@ -139,3 +148,17 @@ async def caller_zone(zones: BranchZones, principal: Principal) -> ZoneInfo:
 async def caller_today(zones: BranchZones, principal: Principal) -> date:
     """Today in the caller's branch (see ``caller_zone``)."""
     return local_today(await caller_zone(zones, principal))
+
+
+async def earliest_day(zones: BranchZones, moment: datetime) -> date:
+    """The earliest calendar day any branch has at ``moment``: a scheduled check as of it
+    never runs ahead of a branch's calendar (a payment is due by the end of its day where
+    the branch is). UTC's day without branches, or when the directory is away."""
+    try:
+        known = await zones.every_zone()
+    except ServiceError as error:
+        log.warning("branch time zones unknown, days in UTC", extra={"error": error.message})
+        known = []
+    return min(
+        (moment.astimezone(zone).date() for zone in known), default=moment.astimezone(UTC).date()
+    )

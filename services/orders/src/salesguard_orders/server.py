@@ -17,6 +17,7 @@ from salesguard.orders.v1 import (
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.diversion import Diversion
+from salesguard_orders.jobs import JOBS
 from salesguard_orders.models import Alert, AlertDecision, Base
 from salesguard_orders.ordering import Orders
 from salesguard_orders.payments import Payments
@@ -37,7 +38,7 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
         ),
         Servicer(
             payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
-            PaymentsServicer(Payments(runtime, orders), Statements(runtime, orders.zones)),
+            PaymentsServicer(Payments(runtime, orders), Statements(runtime, orders)),
             payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"],
         ),
         Servicer(
@@ -67,6 +68,7 @@ service = GrpcServiceApp(
     migrations_dir=Path(__file__).parent / "migrations",
     servicers=build_servicers,
     on_start=prepare,
+    jobs=JOBS,
 )
 
 if __name__ == "__main__":

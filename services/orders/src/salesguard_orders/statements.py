@@ -35,9 +35,10 @@ from salesguard.errors import InvalidInput, NotFound
 from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
+from salesguard_orders.matching import Touched
 from salesguard_orders.models import StatementImport, Upload
+from salesguard_orders.ordering import Orders
 from salesguard_orders.payments import insert_payments, payment_from_fields
-from salesguard_orders.peers import BranchZones
 from salesguard_orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class Outcome:
     duplicates: int = 0
     rejected: list[pb.RejectedRow] = field(default_factory=list)
     unlisted: int = 0
+    # The payments this import wrote (not its duplicates): what it reconciles.
+    inserted: set[str] = field(default_factory=set)
 
     def reject(self, line: int, field_name: str, reason: str) -> None:
         if len(self.rejected) < MAX_LISTED:
@@ -119,12 +122,13 @@ def csv_rows(data: bytes) -> Iterator[tuple[int, list[str] | None, str]]:
 
 
 class Statements:
-    def __init__(self, runtime: Runtime[OrdersSettings], zones: BranchZones) -> None:
+    def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
         self.runtime = runtime
         self.db = runtime.db
         self.policy = runtime.policy
         self.settings = runtime.settings
-        self.zones = zones
+        self.zones = orders.zones
+        self.reconciler = orders.reconciler
 
     async def import_statement(
         self, request: pb.ImportPaymentsRequest
@@ -169,6 +173,16 @@ class Statements:
                 outcome = await self._apply(session, stored.data, zone, principal.id, statement_id)
                 if outcome.rejected or outcome.unlisted:
                     raise _Rejected(outcome)
+                # Every payment written is matched and its order classified in this
+                # transaction (O5); one import holds off the other writers' reconciliation
+                # rather than locking its groups and orders one by one.
+                await self.reconciler.lock_all(session)
+                figures = await self.reconciler.reconcile(
+                    session,
+                    Touched(payment_ids=frozenset(outcome.inserted)),
+                    utcnow(),
+                    holding_all=True,
+                )
                 record.rows, record.accepted, record.duplicates = (
                     outcome.rows,
                     outcome.accepted,
@@ -188,7 +202,13 @@ class Statements:
             return concurrent
         log.info(
             "statement imported",
-            extra={"key": key, "rows": outcome.rows, "accepted": outcome.accepted},
+            extra={
+                "key": key,
+                "rows": outcome.rows,
+                "accepted": outcome.accepted,
+                "matched": sum(figures.matched.values()),
+                "orders_changed": figures.classified,
+            },
         )
         return outcome.response(applied=True)
 
@@ -286,5 +306,6 @@ class Statements:
     @staticmethod
     async def _insert(session: AsyncSession, chunk: list[dict[str, Any]], outcome: Outcome) -> None:
         inserted = await insert_payments(session, chunk)
+        outcome.inserted |= inserted
         outcome.accepted += len(inserted)
         outcome.duplicates += len(chunk) - len(inserted)

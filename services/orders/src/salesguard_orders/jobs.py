@@ -1,0 +1,70 @@
+"""The orders service's scheduled jobs (see :mod:`salesguard.jobs`).
+
+Payments are reconciled as they are written; what depends on the calendar runs here:
+the full reconciliation with its fake-deal check (O5) and diversion risk (O6). Both
+run as of the earliest day any branch has at the job's time, and both are idempotent
+(alerts have stable dedupe keys; a second run changes nothing).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from salesguard.jobs import Job, JobSummary
+from salesguard.principal import current_principal
+from salesguard.service import Runtime
+from salesguard_orders.diversion import Diversion
+from salesguard_orders.ordering import Orders
+from salesguard_orders.peers import earliest_day
+from salesguard_orders.reconciliation import Reconciliation
+from salesguard_orders.settings import OrdersSettings
+
+
+async def reconcile_everything(runtime: Runtime[OrdersSettings], as_of: datetime) -> JobSummary:
+    orders = Orders(runtime)
+    day = await earliest_day(orders.zones, as_of)
+    run = await Reconciliation(runtime, orders).execute(day, run_by=current_principal().id)
+    figures = run.figures
+    return {
+        "as_of": day.isoformat(),
+        # What this run changed (payments are mostly matched as they are recorded).
+        "payments_matched": sum(figures.matched.values()),
+        "orders_changed": figures.classified,
+        "fake_deals_raised": figures.raised.get("FAKE_DEAL_SUSPECTED", 0),
+        "payer_mismatches_raised": figures.raised.get("PAYER_MISMATCH", 0),
+        # Where things stand.
+        "orders": run.response.orders,
+        "unpaid": run.response.unpaid,
+        "payments_unmatched": run.response.payments_unmatched,
+    }
+
+
+async def detect_diversion(runtime: Runtime[OrdersSettings], as_of: datetime) -> JobSummary:
+    orders = Orders(runtime)
+    day = await earliest_day(orders.zones, as_of)
+    found = await Diversion(runtime, orders.zones).detect_as_of(day)
+    return {
+        "as_of": day.isoformat(),
+        "customers_checked": found.checked,
+        "silent_customers": found.candidates,
+        "alerts_raised": found.raised,
+    }
+
+
+RECONCILIATION: Job[OrdersSettings] = Job(
+    name="orders.reconciliation",
+    run=reconcile_everything,
+    # A cluster runs it daily (jobs.schedules); a local process every hour, to show its work.
+    interval_seconds=3600,
+    description="O5: match what is left, classify every order, raise FAKE_DEAL_SUSPECTED",
+)
+
+DIVERSION_RISK: Job[OrdersSettings] = Job(
+    name="orders.diversion-risk",
+    run=detect_diversion,
+    interval_seconds=6 * 3600,
+    description="O6: raise DIVERSION_RISK for regular customers gone quiet while visited",
+)
+
+# Every job of the service, in the order `salesguard job --list` shows them.
+JOBS: tuple[Job[OrdersSettings], ...] = (RECONCILIATION, DIVERSION_RISK)
