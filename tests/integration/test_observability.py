@@ -665,7 +665,7 @@ async def _one_refused_call(address: str, process: subprocess.Popen[bytes]) -> N
             assert process.poll() is None, "the service exited"
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=LIVENESS), timeout=1
+                    health_pb2.HealthCheckRequest(), timeout=1
                 )
                 if reply.status == Status.SERVING:
                     break
