@@ -44,7 +44,7 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.metrics.view import DropAggregation, View
-from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -105,9 +105,8 @@ def telemetry_config(
         for signal in ("TRACES", "METRICS")
     }
     _check_sampler(environ)
-    named = SERVICE_NAME in OTELResourceDetector().detect().attributes
     return TelemetryConfig(
-        service_name=None if named else f"salesguard-{component}",
+        service_name=None if _names_service(environ) else f"salesguard-{component}",
         traces_exporters=exporters["TRACES"],
         metrics_exporters=exporters["METRICS"],
         otlp_endpoint=endpoint,
@@ -125,6 +124,14 @@ def _exporters(environ: Mapping[str, str], variable: str, *, default_otlp: bool)
             f"{variable}: unknown exporter {', '.join(unknown)}; use {', '.join(EXPORTERS)}"
         )
     return frozenset(names - {"none"})
+
+
+def _names_service(environ: Mapping[str, str]) -> bool:
+    """Whether OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names the service."""
+    if environ.get("OTEL_SERVICE_NAME", "").strip():
+        return True
+    attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")
+    return any(part.partition("=")[0].strip() == SERVICE_NAME for part in attributes)
 
 
 def _check_sampler(environ: Mapping[str, str]) -> None:
