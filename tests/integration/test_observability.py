@@ -140,18 +140,16 @@ async def dependent(
             metrics_port=free_port(),
         )
         running = await attendance_app.start(settings, port=port)
-        address = {"attendance_address": f"127.0.0.1:{port}"}
+        address = f"127.0.0.1:{port}"
         app = create_app(
             GatewaySettings(
-                **address,
+                attendance_address=address,
                 data_dir=data_dir,
                 jwt_secret=JWT_SECRET,
                 readiness_check_seconds=CHECK_SECONDS,
             )
         )
-        channels = ServiceChannels(
-            {"attendance": address["attendance_address"]}, running.runtime.internal_secret, 5
-        )
+        channels = ServiceChannels({"attendance": address}, running.runtime.internal_secret, 5)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = await stack.enter_async_context(
@@ -484,7 +482,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
-        context: grpc.ServicerContext[Any, Any],
+        context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         self.requests.append(request)
         return trace_service_pb2.ExportTraceServiceResponse()
