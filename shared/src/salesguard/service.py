@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import MetaData
 
 from salesguard import migrations
@@ -122,11 +123,13 @@ BackgroundTask = Callable[[Runtime[S]], Coroutine[Any, Any, None]]
 async def unavailable_dependencies(runtime: Runtime[Any]) -> list[str]:
     """The dependencies without which the service cannot answer: its database and its
     policy engine (every request asks both). Empty when both answer within the timeout."""
-    checks = {"database": runtime.db.ping(), "policy engine": runtime.policy.ping()}
-    answers = await asyncio.gather(
-        *(asyncio.wait_for(check, READINESS_TIMEOUT_SECONDS) for check in checks.values()),
-        return_exceptions=True,
-    )
+    # Untraced: a trace per check, every few seconds per pod, would bury the requests'.
+    with suppress_instrumentation():
+        checks = {"database": runtime.db.ping(), "policy engine": runtime.policy.ping()}
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(check, READINESS_TIMEOUT_SECONDS) for check in checks.values()),
+            return_exceptions=True,
+        )
     return [name for name, answer in zip(checks, answers, strict=True) if answer is not None]
 
 
