@@ -38,7 +38,7 @@ from tests.deploy.chart import (
 
 VARIANTS = {"default": (), "production": (PRODUCTION_VALUES,)}
 # Kinds whose schemas are CRDs, not part of Kubernetes' OpenAPI (none rendered by default).
-CUSTOM_KINDS = {"HTTPRoute"}
+CUSTOM_KINDS = {"HTTPRoute", "ServiceMonitor"}
 LABELS = (
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -178,8 +178,10 @@ def test_probes_are_native_grpc_for_services_and_http_for_the_gateway(
     for service in SERVICES:
         container = app_container(deployments[service])
         (port,) = [p["containerPort"] for p in container["ports"] if p["name"] == "grpc"]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, (service, probe)
+        # Started and alive: the process answers (`liveness`); ready: its dependencies too.
+        for probe in ("startupProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port, "service": "liveness"}, probe
+        assert container["readinessProbe"]["grpc"] == {"port": port}, service
         opa = opa_container(deployments[service])
         assert opa is not None
         assert opa["readinessProbe"]["httpGet"]["path"] == "/health"
@@ -195,16 +197,18 @@ def test_services_are_reached_on_their_container_port(rendered: Rendered) -> Non
     for component, service in rendered.by_component("Service").items():
         container = app_container(deployments[component])
         named = {p["name"]: p["containerPort"] for p in container["ports"]}
-        (port,) = service["spec"]["ports"]
-        assert port["targetPort"] in named, component
+        ports = service["spec"]["ports"]
+        assert [port["name"] for port in ports] == [ports[0]["targetPort"], "metrics"]
         assert service["spec"]["selector"].items() <= _pod_labels(deployments[component]).items()
-        if component == "gateway":
-            assert service["spec"].get("clusterIP") != "None"  # behind the Ingress
-        else:
-            # Headless, so callers balance over the pods; they dial the pod's IP on the
-            # Service's port, which must then be the container's.
-            assert service["spec"]["clusterIP"] == "None", component
-            assert port["port"] == named[port["targetPort"]], component
+        for port in ports:
+            assert port["targetPort"] in named, component
+            if component == "gateway":
+                assert service["spec"].get("clusterIP") != "None"  # behind the Ingress
+            else:
+                # Headless, so callers balance over the pods; they dial the pod's IP on the
+                # Service's port, which must then be the container's.
+                assert service["spec"]["clusterIP"] == "None", component
+                assert port["port"] == named[port["targetPort"]], component
 
 
 def test_migrations_run_as_hook_jobs_before_the_services(rendered: Rendered) -> None:

@@ -92,7 +92,8 @@ def test_every_variable_the_chart_sets_is_a_setting_of_that_component(variant: s
         env = container_env(rendered, container)
         settings = load_component_settings(component, env)
         known = setting_names(type(settings))
-        unknown = sorted(set(env) - known)
+        # The OTEL_* variables are OpenTelemetry's (tests/deploy/test_telemetry_chart.py).
+        unknown = sorted({name for name in env if name.startswith(ENV_PREFIX)} - known)
         assert not unknown, f"{workload['metadata']['name']} sets {unknown}, which no setting reads"
         checked.add(component)
     assert checked == set(COMPONENTS)
@@ -189,7 +190,7 @@ def test_ports_and_addresses_agree(variant: str) -> None:
         if workload["kind"] != "Deployment":
             continue
         settings: Any = load_component_settings(component, container_env(rendered, container))
-        (port,) = container["ports"]
+        (port,) = [p for p in container["ports"] if p["name"] != "metrics"]
         # Where the code listens (Settings.listen_address, what `serve` binds): every
         # interface, at the container's port, whatever its own address's DNS name says.
         assert settings.listen_address(component) == (ALL_INTERFACES, port["containerPort"])

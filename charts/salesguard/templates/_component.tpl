@@ -50,8 +50,18 @@ GRPC_PORT a service listens at the port of its own address, as under `make run`)
 {{- $_ := set $env (printf "SALESGUARD_%s_ADDRESS" (upper $peer)) $address }}
 {{- end }}
 {{- end }}
+{{- /* Telemetry through the standard OTEL_* variables (salesguard.telemetry). */}}
+{{- range $name, $value := $values.telemetry.env }}
+{{- $_ := set $env $name (toString $value) }}
+{{- end }}
 {{- with $values.telemetry.otlpEndpoint }}
-{{- $_ := set $env "SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT" . }}
+{{- if hasKey $env "OTEL_EXPORTER_OTLP_ENDPOINT" }}
+{{- fail "telemetry.env.OTEL_EXPORTER_OTLP_ENDPOINT: set telemetry.otlpEndpoint instead" }}
+{{- end }}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
+{{- end }}
+{{- if $values.metrics.enabled }}
+{{- $_ := set $env "SALESGUARD_METRICS_PORT" (toString (int $values.metrics.port)) }}
 {{- end }}
 {{- with include "salesguard.publicUrl" .root }}
 {{- $_ := set $env "SALESGUARD_PUBLIC_URL" . }}
@@ -160,6 +170,12 @@ spec:
       port: {{ .component.port }}
       targetPort: {{ $portName }}
       protocol: TCP
+    {{- if .root.Values.metrics.enabled }}
+    - name: metrics
+      port: {{ .root.Values.metrics.port }}
+      targetPort: metrics
+      protocol: TCP
+    {{- end }}
 {{- end }}
 
 {{/* The /tmp emptyDir every container writes to (the root filesystem is read-only). */}}
@@ -279,6 +295,11 @@ spec:
         checksum/policies: {{ include "salesguard.policiesData" .root | sha256sum }}
         checksum/opa-config: {{ include "salesguard.opaConfig" .root | sha256sum }}
         {{- end }}
+        {{- if and $values.metrics.enabled $values.metrics.podAnnotations }}
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ $values.metrics.port | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
         {{- with $component.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -304,15 +325,25 @@ spec:
             - name: {{ $portName }}
               containerPort: {{ $component.port }}
               protocol: TCP
+            {{- if $values.metrics.enabled }}
+            {{- include "salesguard.checkMetricsPort" . }}
+            - name: metrics
+              containerPort: {{ $values.metrics.port }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "salesguard.componentName" . }}
           env:
             {{- include "salesguard.secretEnv" (merge (dict "objectStore" true) .) | nindent 12 }}
           {{- if $service }}
+          # gRPC health: `liveness` answers while the process serves; the overall name ""
+          # is NOT_SERVING while the database or the policy engine does not answer, which
+          # takes the pod out of its Service without restarting it.
           startupProbe:
             grpc:
               port: {{ $component.port }}
+              service: liveness
             periodSeconds: 2
             failureThreshold: 60
           readinessProbe:
@@ -323,6 +354,7 @@ spec:
           livenessProbe:
             grpc:
               port: {{ $component.port }}
+              service: liveness
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
@@ -384,6 +416,18 @@ spec:
       affinity:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+{{- end }}
+
+{{/* Fails when the metrics port is one the pod already uses. */}}
+{{- define "salesguard.checkMetricsPort" -}}
+{{- $values := .root.Values }}
+{{- $taken := list (int .component.port) }}
+{{- if include "salesguard.isService" . }}
+{{- $taken = concat $taken (list (int $values.opa.port) (int $values.opa.diagnosticPort)) }}
+{{- end }}
+{{- if has (int $values.metrics.port) $taken }}
+{{- fail (printf "metrics.port %d is already used in the %s pod" (int $values.metrics.port) .name) }}
+{{- end }}
 {{- end }}
 
 {{- define "salesguard.hpa" -}}

@@ -50,7 +50,7 @@ from salesguard.objectstore import LocalObjectStore, object_store_from_settings
 from salesguard.principal import acting_as
 from salesguard.service import HEALTHCHECK_SECONDS
 from salesguard.settings import SettingsError, load
-from salesguard.telemetry import setup_telemetry
+from salesguard.telemetry import metrics_exposition, setup_telemetry, start_metrics_server
 from salesguard.tokens import TokenVerifier
 from salesguard_gateway.auth import GATEWAY_PRINCIPAL, Authenticator, AuthError
 from salesguard_gateway.clients import RpcCalls, ServiceClients, counting_rpc_calls
@@ -67,6 +67,12 @@ from salesguard_gateway.http import (
     replaying,
 )
 from salesguard_gateway.objects import object_routes
+from salesguard_gateway.observability import (
+    AccessLog,
+    ObservedOperation,
+    OperationNames,
+    note_error_codes,
+)
 from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
 from salesguard_gateway.settings import GatewaySettings
 
@@ -75,7 +81,6 @@ log = logging.getLogger(__name__)
 GRAPHQL_PATH = "/graphql"
 _CALLER = "salesguard.caller"
 _RPC_CALLS = "salesguard.rpc_calls"
-READINESS_TTL_SECONDS = 2.0
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
 
@@ -241,6 +246,7 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         if result.errors:
             # A last net: errors raised where no extension could see them get their code too.
             result.errors = [typed_error(error) for error in result.errors]
+            note_error_codes(str((error.extensions or {}).get("code")) for error in result.errors)
         data = process_result(result)
         if self.settings.rpc_calls_reported:
             calls: RpcCalls = request.scope.get(_RPC_CALLS) or Counter()
@@ -265,15 +271,16 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
 class Readiness:
     """Ready when the people directory answers: no request can be authenticated without it."""
 
-    def __init__(self, backends: Backends) -> None:
+    def __init__(self, backends: Backends, ttl_seconds: float) -> None:
         self._backends = backends
+        self._ttl = ttl_seconds
         self._checked_at = float("-inf")
         self._ready = False
         self._lock = asyncio.Lock()
 
     async def check(self, request: Request) -> Response:
         async with self._lock:
-            if time.monotonic() - self._checked_at > READINESS_TTL_SECONDS:
+            if time.monotonic() - self._checked_at > self._ttl:
                 self._ready = await self._directory_serving()
                 self._checked_at = time.monotonic()
         status = "ready" if self._ready else "the people directory (attendance) is not serving"
@@ -291,6 +298,11 @@ class Readiness:
 
 async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def _metrics(request: Request) -> Response:
+    body, content_type = metrics_exposition(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 def _token_verifier(settings: GatewaySettings) -> TokenVerifier:
@@ -328,7 +340,7 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         cache_seconds=settings.principal_cache_seconds,
     )
     graphql = GatewayGraphQL(
-        build_schema(schema_limits(settings)),
+        build_schema(schema_limits(settings), observers=[ObservedOperation]),
         settings=settings,
         backends=backends,
         authenticator=authenticator,
@@ -337,20 +349,27 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         Route(GRAPHQL_PATH, graphql),
         WebSocketRoute(GRAPHQL_PATH, graphql),
         Route("/healthz", _healthz),
-        Route("/readyz", Readiness(backends).check),
+        Route("/readyz", Readiness(backends, settings.readiness_check_seconds).check),
         *download_routes(authenticator, lambda: backends.clients.downloads, _unauthorized),
     ]
     if settings.graphiql_enabled:
         routes += asset_routes()
+    if settings.metrics_port is None:
+        routes.append(Route("/metrics", _metrics))
     store = object_store_from_settings(settings)
     if isinstance(store, LocalObjectStore):
         routes += object_routes(store, settings.max_object_bytes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics_server = None
+        if settings.metrics_port is not None:
+            metrics_server = start_metrics_server(settings.gateway_host, settings.metrics_port)
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.close()
             await authenticator.close()
             await backends.close()
 
@@ -358,9 +377,15 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         # One server span per request; the gRPC client spans become its children.
         Middleware(
             OpenTelemetryMiddleware,
-            excluded_urls="healthz,readyz",
+            excluded_urls="healthz,readyz,metrics",
             exclude_spans=["receive", "send"],
-        )
+        ),
+        # Inside that span: the access line, the metrics and the span's name.
+        Middleware(
+            AccessLog,
+            graphql_path=GRAPHQL_PATH,
+            operation_names=OperationNames(settings.metrics_max_operations),
+        ),
     ]
     if settings.cors_allow_origins:
         middleware.append(

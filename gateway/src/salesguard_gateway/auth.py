@@ -29,6 +29,7 @@ from salesguard.directory import DirectoryCache
 from salesguard.errors import ErrorCode, ServiceError, Unauthenticated
 from salesguard.principal import Principal, acting_as
 from salesguard.tokens import TokenVerifier
+from salesguard_gateway.observability import note_caller
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Authenticator:
     async def authenticate(self, authorization: str | None) -> Caller:
         token = bearer_token(authorization)
         employee_id = await self._subject(token)
+        note_caller(employee_id)
         outcome = await self._resolve(employee_id)
         if isinstance(outcome, AuthError):
             raise outcome

@@ -26,6 +26,7 @@ from strawberry.extensions import SchemaExtension
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard_gateway.inputs import InputFields, cause
 from salesguard_gateway.limits import tag_token_limit
+from salesguard_gateway.observability import note_error_codes
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def error_response(
     **extensions: Any,
 ) -> JSONResponse:
     """A GraphQL-shaped error body for failures outside GraphQL execution (HTTP level)."""
+    note_error_codes([str(code)])
     body = {"errors": [{"message": message, "extensions": {"code": str(code), **extensions}}]}
     return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
 

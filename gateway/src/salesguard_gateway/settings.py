@@ -45,6 +45,10 @@ class GatewaySettings(Settings):
     # Browser origins allowed to call the API (CORS); none by default.
     cors_allow_origins: tuple[str, ...] = ()
 
+    # How many distinct GraphQL operation names become values of the metrics' operation
+    # label; later ones count as "other" (names are the clients' choice: a bound on series).
+    metrics_max_operations: int = Field(default=500, ge=1)
+
     # Services whose alerts `alerts` federates.
     alert_sources: tuple[str, ...] = ("customers", "attendance", "orders")
 

@@ -74,8 +74,14 @@ def _job(args: argparse.Namespace) -> None:
     app, job = jobs[args.name]
     as_of = _aware_datetime(args.as_of) if args.as_of else None
 
+    settings = app.load_settings()
+    from salesguard.telemetry import setup_telemetry
+
+    # Its spans and its run count (salesguard.jobs.runs) reach the collector, if one is set.
+    setup_telemetry(app.name, settings.otel_exporter_otlp_endpoint)
+
     async def _once() -> int:
-        runtime = app.build_runtime(app.load_settings())
+        runtime = app.build_runtime(settings)
         try:
             outcome = await run_job(runtime, job, as_of=as_of)
         finally:

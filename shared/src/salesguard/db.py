@@ -163,6 +163,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    async def ping(self) -> None:
+        """Raise unless the database answers a query now (readiness)."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
     def share_with_sessions(self, key: str, value: object) -> None:
         """Give every session of this database, reads and writes, ``info[key] = value``:
         what a service attaches once for code that only holds a session (the audit chain's

@@ -4,8 +4,14 @@ The interceptor does what every call needs, so servicers read like the domain:
 it verifies the caller's signed principal and exposes it through
 :func:`~salesguard.principal.current_principal`, turns a raised
 :class:`~salesguard.errors.ServiceError` into a rich gRPC status, hides
-unexpected errors behind ``INTERNAL``, and records request metrics. Tracing
-comes from OpenTelemetry's own aio interceptor, placed first.
+unexpected errors behind ``INTERNAL``, and records each call: its metrics (count and
+latency by service, method and status) and one access line (``salesguard.access``).
+Tracing comes from OpenTelemetry's own aio interceptor, placed first.
+
+Health has two names: ``liveness`` answers SERVING while the process serves at all (the
+kubelet restarts a process that stops answering), and the overall name ``""`` with each
+servicer's name is the readiness the process sets from its dependencies
+(:meth:`GrpcServer.set_ready`): NOT_SERVING takes a pod out of its Service.
 """
 
 from __future__ import annotations
@@ -26,15 +32,26 @@ from opentelemetry import metrics
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from salesguard.errors import ServiceError
-from salesguard.principal import acting_as, principal_from_metadata
+from salesguard.logs import access_log, span_ids
+from salesguard.principal import Principal, acting_as, principal_from_metadata
+from salesguard.telemetry import REQUEST_SECONDS_BUCKETS
 
 log = logging.getLogger(__name__)
 _meter = metrics.get_meter(__name__)
-_requests = _meter.create_counter("salesguard.rpc.requests", description="RPCs served by result")
-_latency = _meter.create_histogram("salesguard.rpc.duration", unit="ms", description="RPC latency")
+_requests = _meter.create_counter(
+    "salesguard.rpc.requests", description="RPCs served, by service, method and gRPC status"
+)
+_latency = _meter.create_histogram(
+    "salesguard.rpc.duration",
+    unit="s",
+    description="How long RPCs took to serve, by service and method",
+    explicit_bucket_boundaries_advisory=REQUEST_SECONDS_BUCKETS,
+)
 
 # Methods any caller may use without a principal.
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# The health name that says only "this process answers" (the liveness probe's).
+LIVENESS = "liveness"
 
 # What servicer methods receive; the message types vary per method.
 ServicerContext = grpc.aio.ServicerContext[Any, Any]
@@ -73,48 +90,56 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap_unary(self, method: str, behaviour: Handler) -> Handler:
         async def serve(request: Any, context: ServicerContext) -> Any:
-            started = time.perf_counter()
-            outcome = "OK"
+            call = _Call(method)
             try:
-                principal = principal_from_metadata(_metadata(context), self._secret)
+                principal = call.principal = principal_from_metadata(
+                    _metadata(context), self._secret
+                )
                 with acting_as(principal):
                     return await behaviour(request, context)
             except ServiceError as error:
-                outcome = error.code.value
+                call.failed(error)
                 await context.abort_with_status(error.to_status())
             except grpc.aio.AbortError:
-                outcome = "ABORTED"
+                call.aborted(context)
+                raise
+            except asyncio.CancelledError:
+                call.status = grpc.StatusCode.CANCELLED.name
                 raise
             except Exception:
-                outcome = "INTERNAL"
+                call.status = grpc.StatusCode.INTERNAL.name
                 log.exception("unhandled error in %s", method)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
-                _record(method, outcome, started)
+                call.record()
 
         return serve
 
     def _wrap_stream(self, method: str, behaviour: StreamHandler) -> StreamHandler:
         async def serve(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            outcome = "OK"
+            call = _Call(method)
             try:
-                principal = principal_from_metadata(_metadata(context), self._secret)
+                principal = call.principal = principal_from_metadata(
+                    _metadata(context), self._secret
+                )
                 with acting_as(principal):
                     async for item in behaviour(request, context):
                         yield item
             except ServiceError as error:
-                outcome = error.code.value
+                call.failed(error)
                 await context.abort_with_status(error.to_status())
             except grpc.aio.AbortError:
-                outcome = "ABORTED"
+                call.aborted(context)
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                call.status = grpc.StatusCode.CANCELLED.name
                 raise
             except Exception:
-                outcome = "INTERNAL"
+                call.status = grpc.StatusCode.INTERNAL.name
                 log.exception("unhandled error in %s", method)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
-                _record(method, outcome, started)
+                call.record()
 
         return serve
 
@@ -123,10 +148,46 @@ def _metadata(context: ServicerContext) -> list[tuple[str, str | bytes]]:
     return [(key, value) for key, value in context.invocation_metadata() or ()]
 
 
-def _record(method: str, outcome: str, started: float) -> None:
-    attributes = {"rpc.method": method, "rpc.outcome": outcome}
-    _requests.add(1, attributes)
-    _latency.record((time.perf_counter() - started) * 1000, attributes)
+class _Call:
+    """One RPC being served: what its metrics and its access line say once it ends."""
+
+    def __init__(self, method: str) -> None:
+        self.started = time.perf_counter()
+        service, _, name = method.lstrip("/").rpartition("/")
+        self.service = service
+        self.method = name
+        self.status = grpc.StatusCode.OK.name
+        self.error_code: str | None = None
+        self.principal: Principal | None = None
+        # The server span of OpenTelemetry's interceptor, current while the call starts.
+        self.ids = span_ids()
+
+    def failed(self, error: ServiceError) -> None:
+        self.status = error.grpc_code.name
+        self.error_code = error.code.value
+
+    def aborted(self, context: ServicerContext) -> None:
+        """The servicer aborted with a status of its own."""
+        code = context.code()
+        self.status = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+    def record(self) -> None:
+        seconds = time.perf_counter() - self.started
+        attributes = {"rpc.service": self.service, "rpc.method": self.method}
+        _requests.add(1, {**attributes, "rpc.grpc.status_code": self.status})
+        _latency.record(seconds, attributes)
+        access_log.info(
+            "rpc",
+            extra={
+                "rpc_service": self.service,
+                "rpc_method": self.method,
+                "grpc_status": self.status,
+                "error_code": self.error_code,
+                "duration_ms": round(seconds * 1000, 3),
+                "principal": self.principal.id if self.principal is not None else None,
+                **self.ids,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -181,10 +242,20 @@ class GrpcServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{port}")
 
-    async def start(self) -> None:
+    async def start(self, *, ready: bool = True) -> None:
         await self._server.start()
+        await self._health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+        await self.set_ready(ready)
+
+    async def set_ready(self, ready: bool) -> None:
+        """Readiness: the overall health name and every servicer's (never ``liveness``)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if ready
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in ["", *self._names]:
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self._health.set(name, status)
 
     async def stop(self, grace: float) -> None:
         # Report NOT_SERVING first so load balancers stop routing, then drain.

@@ -32,6 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from opentelemetry import metrics
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -43,6 +44,17 @@ if TYPE_CHECKING:  # service.py imports this module
     from salesguard.service import Runtime
 
 log = logging.getLogger(__name__)
+_meter = metrics.get_meter(__name__)
+_runs = _meter.create_counter(
+    "salesguard.jobs.runs",
+    description="Scheduled job runs by job and status (applied, skipped, failed)",
+)
+_duration = _meter.create_histogram(
+    "salesguard.jobs.duration",
+    unit="s",
+    description="How long job runs took, by job and status",
+    explicit_bucket_boundaries_advisory=(0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0),
+)
 
 S = TypeVar("S", bound=Settings)
 # What a job reports: counts of what it did, keyed by a short name.
@@ -158,8 +170,16 @@ async def run_job(runtime: Runtime[S], job: Job[S], *, as_of: datetime | None = 
 
     Never raises for the job's sake: a failure (the database, the policy engine, the job
     itself) is logged and returned as ``failed``, so a scheduler carries on and the
-    command still prints its one line.
+    command still prints its one line. Every run is counted (``salesguard.jobs.runs``).
     """
+    outcome = await _run_job(runtime, job, as_of)
+    attributes = {"job": outcome.job, "status": outcome.status.value}
+    _runs.add(1, attributes)
+    _duration.record(outcome.seconds, attributes)
+    return outcome
+
+
+async def _run_job(runtime: Runtime[S], job: Job[S], as_of: datetime | None) -> JobOutcome:
     moment = as_of or utcnow()
     if moment.tzinfo is None:
         raise ValueError("as_of must carry a time zone")

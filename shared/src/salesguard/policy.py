@@ -40,7 +40,8 @@ from salesguard.principal import Principal
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
 _decisions = metrics.get_meter(__name__).create_counter(
-    "salesguard.policy.decisions", description="Policy decisions by action and result"
+    "salesguard.policy.decisions",
+    description="Policy decisions by action and result: allow, deny, or unavailable (no decision)",
 )
 
 DECISION_PATH = "salesguard.authz.decision"
@@ -297,6 +298,10 @@ class PolicyEngine(Protocol):
 
     async def evaluate(self, path: str, input_document: Mapping[str, Any] | None) -> Any: ...
 
+    async def healthy(self) -> bool:
+        """Whether the engine can decide now (readiness)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -341,6 +346,9 @@ class EmbeddedPolicyEngine:
         expressions = json.loads(str(output)).get("expressions") or []
         return expressions[0] if expressions else None
 
+    async def healthy(self) -> bool:
+        return True  # in-process: it decides whenever the process runs
+
     async def close(self) -> None:
         return None
 
@@ -379,17 +387,25 @@ class OpaServerPolicyEngine:
         self._opened = False
         self._open_lock = asyncio.Lock()
 
-    async def evaluate(self, path: str, input_document: Mapping[str, Any] | None) -> Any:
+    async def _open(self) -> None:
         if not self._opened:
             async with self._open_lock:
                 if not self._opened:
                     await self._client.__aenter__()
                     self._opened = True
+
+    async def evaluate(self, path: str, input_document: Mapping[str, Any] | None) -> Any:
+        await self._open()
         package, _, rule = path.rpartition(".")
         response = await self._client.query_rule(
             input_data=dict(input_document or {}), package_path=package, rule_name=rule
         )
         return response.get("result")
+
+    async def healthy(self) -> bool:
+        """OPA's own health check: 200 once the server is up with its policies loaded."""
+        await self._open()
+        return bool(await self._client.check_health())
 
     async def close(self) -> None:
         if self._opened:
@@ -428,14 +444,29 @@ class PolicyClient:
             "action": action,
             "resource": dict(resource) if resource is not None else None,
         }
-        with _tracer.start_as_current_span("policy.decide", attributes={"policy.action": action}):
-            result = await self._evaluate(DECISION_PATH, policy_input)
-        if not isinstance(result, Mapping):
-            log.error("policy returned no decision", extra={"action": action})
-            raise PolicyUnavailable("the policy returned no decision; access is denied")
-        decision = await self._resolve_hidden_subjects(Decision.from_result(result))
-        _decisions.add(1, {"action": action, "allow": decision.allow})
+        try:
+            with _tracer.start_as_current_span(
+                "policy.decide", attributes={"policy.action": action}
+            ):
+                result = await self._evaluate(DECISION_PATH, policy_input)
+            if not isinstance(result, Mapping):
+                log.error("policy returned no decision", extra={"action": action})
+                raise PolicyUnavailable("the policy returned no decision; access is denied")
+            decision = await self._resolve_hidden_subjects(Decision.from_result(result))
+        except PolicyUnavailable:
+            _decisions.add(1, {"action": action, "result": "unavailable"})
+            raise
+        _decisions.add(1, {"action": action, "result": "allow" if decision.allow else "deny"})
         return decision
+
+    async def ping(self) -> None:
+        """Raise :class:`PolicyUnavailable` unless the engine can decide now (readiness)."""
+        try:
+            healthy = await self._engine.healthy()
+        except Exception as exc:
+            raise PolicyUnavailable() from exc
+        if not healthy:
+            raise PolicyUnavailable()
 
     async def _resolve_hidden_subjects(self, decision: Decision) -> Decision:
         """Hidden subject roles as employee IDs: one directory lookup (cached) per set of

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import MetaData
 
 from salesguard import migrations
@@ -36,11 +37,13 @@ from salesguard.objectstore import ObjectStore, object_store_from_settings
 from salesguard.policy import PolicyClient, policy_client_from_settings
 from salesguard.settings import Settings, load
 from salesguard.subjects import DirectorySubjectRoles
-from salesguard.telemetry import setup_telemetry
+from salesguard.telemetry import MetricsServer, setup_telemetry, start_metrics_server
 
 log = logging.getLogger(__name__)
 # How long `salesguard healthcheck` waits for the process to answer.
 HEALTHCHECK_SECONDS = 3.0
+# How long one readiness check of a dependency may take before it counts as failed.
+READINESS_TIMEOUT_SECONDS = 2.0
 S = TypeVar("S", bound=Settings)
 F = TypeVar("F", bound=ChangeFeed)
 
@@ -117,12 +120,54 @@ class Runtime(Generic[S]):
 BackgroundTask = Callable[[Runtime[S]], Coroutine[Any, Any, None]]
 
 
+async def unavailable_dependencies(runtime: Runtime[Any]) -> list[str]:
+    """The dependencies without which the service cannot answer: its database and its
+    policy engine (every request asks both). Empty when both answer within the timeout."""
+    # Untraced: a trace per check, every few seconds per pod, would bury the requests'.
+    with suppress_instrumentation():
+        checks = {"database": runtime.db.ping(), "policy engine": runtime.policy.ping()}
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(check, READINESS_TIMEOUT_SECONDS) for check in checks.values()),
+            return_exceptions=True,
+        )
+    return [name for name, answer in zip(checks, answers, strict=True) if answer is not None]
+
+
+class Readiness:
+    """Keeps the health service's readiness in step with the dependencies, checked every
+    ``readiness_check_seconds``; the ``liveness`` name stays SERVING meanwhile."""
+
+    def __init__(self, runtime: Runtime[Any], server: GrpcServer, ready: bool) -> None:
+        self._runtime = runtime
+        self._server = server
+        self.ready = ready
+
+    async def check(self) -> bool:
+        failing = await unavailable_dependencies(self._runtime)
+        ready = not failing
+        if ready != self.ready:
+            await self._server.set_ready(ready)
+            if ready:
+                log.info("ready again: the database and the policy engine answer")
+            else:
+                log.warning("not ready: a dependency does not answer", extra={"failing": failing})
+        self.ready = ready
+        return ready
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._runtime.settings.readiness_check_seconds)
+            await self.check()
+
+
 @dataclass
 class RunningService(Generic[S]):
     runtime: Runtime[S]
     server: GrpcServer
     scheduler: JobScheduler[S] | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    readiness: Readiness | None = None
+    metrics: MetricsServer | None = None
 
     @property
     def port(self) -> int:
@@ -144,6 +189,9 @@ class RunningService(Generic[S]):
         self.background.clear()
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         await self.runtime.close()
 
 
@@ -225,6 +273,7 @@ class GrpcServiceApp(Generic[S]):
     async def start(self, settings: S, *, port: int | None = None) -> RunningService[S]:
         """Migrate (if configured), run start-up hooks and start serving."""
         runtime = self.build_runtime(settings)
+        metrics_server = None
         try:
             if settings.migrate_on_start:
                 await migrations.upgrade(runtime.db.engine, self.migrations_dir)
@@ -239,11 +288,17 @@ class GrpcServiceApp(Generic[S]):
                 max_connection_age_seconds=settings.grpc_max_connection_age_seconds,
                 max_connection_age_grace_seconds=settings.grpc_max_connection_age_grace_seconds,
             )
-            await server.start()
+            if settings.metrics_port is not None:
+                metrics_server = start_metrics_server(host, settings.metrics_port)
+            ready = not await unavailable_dependencies(runtime)
+            await server.start(ready=ready)
         except BaseException:
+            if metrics_server is not None:
+                metrics_server.close()
             await runtime.close()
             raise
-        log.info("serving", extra={"service": self.name, "port": server.port})
+        log.info("serving", extra={"service": self.name, "port": server.port, "ready": ready})
+        readiness = Readiness(runtime, server, ready)
         scheduler = None
         if settings.jobs_enabled and self.jobs:
             scheduler = JobScheduler(runtime, self.jobs)
@@ -254,7 +309,8 @@ class GrpcServiceApp(Generic[S]):
             )
             for task in self.background
         ]
-        return RunningService(runtime, server, scheduler, background)
+        background.append(asyncio.create_task(readiness.watch(), name=f"{self.name}:readiness"))
+        return RunningService(runtime, server, scheduler, background, readiness, metrics_server)
 
     def main(self) -> None:
         """Run as a process until SIGTERM (the container's entry point)."""

@@ -151,8 +151,17 @@ class Settings(BaseSettings):
     grpc_max_connection_age_grace_seconds: float = Field(default=3600.0, ge=0)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
 
-    # Telemetry.
+    # Telemetry comes from the standard OTEL_* variables (salesguard.telemetry); this is the
+    # older name of OTEL_EXPORTER_OTLP_ENDPOINT, used when no standard endpoint is set.
     otel_exporter_otlp_endpoint: str | None = None
+    # Where /metrics (Prometheus) is served: this port of its own, on grpc_host for a service
+    # and gateway_host for the gateway. Unset: the gateway serves it on its HTTP port and a
+    # service serves none.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # Readiness: a service checks its database and policy engine this often and reports
+    # NOT_SERVING on the gRPC health service while either fails; the gateway asks the people
+    # directory at most this often for /readyz.
+    readiness_check_seconds: float = Field(default=2.0, gt=0, le=60)
 
     # Scheduled jobs (salesguard.jobs): whether this process runs its service's jobs itself
     # (make run; a cluster runs them as CronJobs instead), and per-job overrides as JSON,

@@ -1,60 +1,213 @@
 """OpenTelemetry: traces from gateway through services to the database, and metrics.
 
-One tracer and meter provider per process. The OTLP exporter is used when
-``SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT`` is set; tests pass their own
-in-memory exporter.
+One tracer and one meter provider per process, configured the standard way, from the
+``OTEL_*`` environment (the OpenTelemetry SDK's variables):
+
+- ``OTEL_SERVICE_NAME`` (or ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``) names the
+  process; default ``salesguard-<component>``.
+- ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``: a comma-separated list of
+  ``otlp``, ``console`` and ``none``. Unset: ``otlp`` when an OTLP endpoint is
+  configured, else nothing is exported. An unknown name stops the process.
+- ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the ``_TRACES_``/``_METRICS_`` variants),
+  ``OTEL_EXPORTER_OTLP_INSECURE``, ``_CERTIFICATE``, ``_CLIENT_KEY``,
+  ``_CLIENT_CERTIFICATE``, ``_HEADERS``, ``_TIMEOUT``, ``_COMPRESSION``: read by the
+  OTLP/gRPC exporters themselves (an ``https://`` endpoint means TLS, ``http://`` none).
+  ``SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT`` is the older name of the endpoint, used when
+  no standard endpoint variable is set.
+- ``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG``: read by the SDK's tracer
+  provider (checked here first, so a typo stops the process instead of sampling
+  everything).
+
+Whatever is exported, every process keeps its metrics for Prometheus to scrape
+(``/metrics``, see :func:`start_metrics_server` and :func:`metrics_exposition`). Only
+salesguard's own instruments and the database pool's reach it: the HTTP and gRPC
+instrumentations' metrics carry raw request paths, which are neither bounded nor safe
+(a one-time download token is a path).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.metrics.view import DropAggregation, View
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from prometheus_client import REGISTRY, start_http_server
+from prometheus_client.exposition import choose_encoder
+
+from salesguard.settings import SettingsError
 
 log = logging.getLogger(__name__)
 _configured = False
 
+EXPORTERS = ("otlp", "console", "none")
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+# Latency buckets in seconds, for requests (RPCs, GraphQL operations).
+REQUEST_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# The instruments whose metrics are kept (see the module's docstring).
+KEPT_INSTRUMENTS = ("salesguard.*", "db.client.*")
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """What the environment asks of this process's telemetry."""
+
+    service_name: str | None  # None: the environment names the service itself
+    traces_exporters: frozenset[str]
+    metrics_exporters: frozenset[str]
+    # The endpoint given to the OTLP exporters; None lets them read the OTEL_* variables.
+    otlp_endpoint: str | None
+
+
+def telemetry_config(
+    component: str, legacy_endpoint: str | None, environ: Mapping[str, str] = os.environ
+) -> TelemetryConfig:
+    """Read and check the OTEL_* variables; a wrong value raises :class:`SettingsError`."""
+    standard = {
+        signal: bool(
+            environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+        )
+        for signal in ("TRACES", "METRICS")
+    }
+    endpoint = None if any(standard.values()) else (legacy_endpoint or None)
+    exporters = {
+        signal: _exporters(
+            environ, f"OTEL_{signal}_EXPORTER", default_otlp=standard[signal] or bool(endpoint)
+        )
+        for signal in ("TRACES", "METRICS")
+    }
+    _check_sampler(environ)
+    return TelemetryConfig(
+        service_name=None if _names_service(environ) else f"salesguard-{component}",
+        traces_exporters=exporters["TRACES"],
+        metrics_exporters=exporters["METRICS"],
+        otlp_endpoint=endpoint,
+    )
+
+
+def _exporters(environ: Mapping[str, str], variable: str, *, default_otlp: bool) -> frozenset[str]:
+    value = environ.get(variable, "").strip()
+    if not value:
+        return frozenset({"otlp"} if default_otlp else ())
+    names = {part.strip().lower() for part in value.split(",") if part.strip()}
+    unknown = sorted(names - set(EXPORTERS))
+    if unknown:
+        raise SettingsError(
+            f"{variable}: unknown exporter {', '.join(unknown)}; use {', '.join(EXPORTERS)}"
+        )
+    return frozenset(names - {"none"})
+
+
+def _names_service(environ: Mapping[str, str]) -> bool:
+    """Whether OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names the service."""
+    if environ.get("OTEL_SERVICE_NAME", "").strip():
+        return True
+    attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")
+    return any(part.partition("=")[0].strip() == SERVICE_NAME for part in attributes)
+
+
+def _check_sampler(environ: Mapping[str, str]) -> None:
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if sampler and sampler not in SAMPLERS:
+        raise SettingsError(
+            f"OTEL_TRACES_SAMPLER: unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}"
+        )
+    if sampler.endswith("traceidratio") and "OTEL_TRACES_SAMPLER_ARG" in environ:
+        try:
+            ratio = float(environ["OTEL_TRACES_SAMPLER_ARG"])
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise SettingsError("OTEL_TRACES_SAMPLER_ARG must be a ratio between 0 and 1")
+
+
+def build_resource(config: TelemetryConfig) -> Resource:
+    return Resource.create({SERVICE_NAME: config.service_name} if config.service_name else {})
+
+
+def build_tracer_provider(
+    config: TelemetryConfig, resource: Resource, span_exporter: SpanExporter | None = None
+) -> TracerProvider:
+    """The tracer provider; its sampler comes from OTEL_TRACES_SAMPLER (the SDK reads it)."""
+    provider = TracerProvider(resource=resource)
+    if span_exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    if "console" in config.traces_exporters:
+        # Each span as it ends: the console is for reading along.
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    if "otlp" in config.traces_exporters:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=config.otlp_endpoint))
+        )
+    return provider
+
+
+def build_meter_provider(config: TelemetryConfig, resource: Resource) -> MeterProvider:
+    """The meter provider: Prometheus always, OTLP and the console as configured."""
+    readers: list[MetricReader] = [
+        PrometheusMetricReader(scope_info_enabled=False, registry=REGISTRY)
+    ]
+    if "console" in config.metrics_exporters:
+        readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+    if "otlp" in config.metrics_exporters:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        readers.append(
+            PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=config.otlp_endpoint))
+        )
+    views = [View(instrument_name="*", aggregation=DropAggregation())]
+    views += [View(instrument_name=name) for name in KEPT_INSTRUMENTS]
+    return MeterProvider(resource=resource, metric_readers=readers, views=views)
+
 
 def setup_telemetry(
-    service_name: str,
-    otlp_endpoint: str | None,
+    component: str,
+    legacy_endpoint: str | None,
     *,
     span_exporter: SpanExporter | None = None,
 ) -> None:
-    """Install the process's providers once; later calls change nothing."""
+    """Install the process's providers once, from the environment; later calls change nothing.
+
+    ``legacy_endpoint`` is ``SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT``; tests pass their own
+    in-memory ``span_exporter``.
+    """
     global _configured
     if _configured:
         return
-    resource = Resource.create({"service.name": f"salesguard-{service_name}"})
-    tracer_provider = TracerProvider(resource=resource)
-    if span_exporter is not None:
-        tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
-    meter_provider: MeterProvider
-    if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True))
-        )
-        meter_provider = MeterProvider(
-            resource=resource,
-            metric_readers=[
-                PeriodicExportingMetricReader(
-                    OTLPMetricExporter(endpoint=otlp_endpoint, insecure=True)
-                )
-            ],
-        )
-    else:
-        meter_provider = MeterProvider(resource=resource)
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
+    config = telemetry_config(component, legacy_endpoint)
+    resource = build_resource(config)
+    trace.set_tracer_provider(build_tracer_provider(config, resource, span_exporter))
+    metrics.set_meter_provider(build_meter_provider(config, resource))
     # Every engine created from now on gets database spans under the request's span.
     SQLAlchemyInstrumentor().instrument()
     _configured = True
@@ -63,3 +216,31 @@ def setup_telemetry(
 def current_trace_id() -> str | None:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def metrics_exposition(accept: str | None) -> tuple[bytes, str]:
+    """The process's metrics in the format the scraper accepts, and its content type."""
+    encode, content_type = choose_encoder(accept or "")
+    return encode(REGISTRY), content_type
+
+
+class MetricsServer:
+    """``/metrics`` on a port of its own, served from a thread (a service's gRPC port
+    speaks only HTTP/2 gRPC)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        server, thread = start_http_server(port, addr=host, registry=REGISTRY)
+        self._server: WSGIServer = server
+        self._thread: threading.Thread = thread
+        self.port = int(server.server_port)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def start_metrics_server(host: str, port: int) -> MetricsServer:
+    server = MetricsServer(host, port)
+    log.info("serving metrics", extra={"port": server.port, "path": "/metrics"})
+    return server

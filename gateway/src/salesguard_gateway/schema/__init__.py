@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import strawberry
@@ -95,7 +95,12 @@ class GatewaySchema(strawberry.Schema):
         log_unexpected(errors)
 
 
-def build_schema(limits: SchemaLimits | None = None) -> GatewaySchema:
+def build_schema(
+    limits: SchemaLimits | None = None,
+    *,
+    observers: Sequence[Callable[[], SchemaExtension]] = (),
+) -> GatewaySchema:
+    """The schema with ``limits``; ``observers`` are extensions that only watch (telemetry)."""
     limits = limits or SchemaLimits()
     # Built once: ValidationCache keys on the rule classes, so they must not change per request.
     rules = limit_rules(limits.max_depth, limits.max_aliases)
@@ -111,6 +116,7 @@ def build_schema(limits: SchemaLimits | None = None) -> GatewaySchema:
     extensions += [
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         input_limits_factory(limits.max_page_size, limits.max_string_length),
+        *observers,
     ]
     built = GatewaySchema(
         query=Query,
