@@ -178,16 +178,16 @@ report_sizes() {
 # ── the smoke run: tests/images plays the chart's pods on podman ───────────────────────
 smoke() {
     local start=$SECONDS status=0
-    rm -f "$SCRATCH/smoke-timings.json"
-    for name in helm; do
-        command -v "$name" >/dev/null || die "$name is missing: run scripts/ensure-tools.sh"
-    done
+    rm -f "$SCRATCH/smoke-report.json"
     IMAGES_SMOKE_TAG="$TAG" uv run --frozen pytest tests/images -x -q -p no:cacheprovider || status=$?
-    if [ -f "$SCRATCH/smoke-timings.json" ]; then
-        uv run --frozen --quiet python - "$SCRATCH/smoke-timings.json" <<'PY' >&2
+    if [ -f "$SCRATCH/smoke-report.json" ]; then
+        uv run --frozen --quiet python - "$SCRATCH/smoke-report.json" <<'PY' >&2
 import json, sys
-for step, seconds in json.load(open(sys.argv[1])).items():
+report = json.load(open(sys.argv[1]))
+for step, seconds in report["timings"].items():
     print(f"images: {step}: {seconds:.1f} s")
+left_out = ", ".join(f"{count} {kind}" for kind, count in report["left out"].items())
+print(f"images: not run by podman kube play: {left_out}")
 PY
     fi
     [ "$status" = 0 ] || die "the smoke run (pytest tests/images; the pods' logs are in $SCRATCH/logs)"

@@ -2,31 +2,32 @@
 
 What runs comes from ``helm template`` of charts/salesguard with tests/images/smoke-values.yaml
 (the images built here): the ConfigMaps as rendered, each Deployment's pod template as a
-Pod, each migration hook Job's pod template as a Pod run to completion before the
-services. The commands, args, env, ports, users, read-only root file systems, /tmp
-emptyDirs and OPA sidecars are the rendered ones, untouched. Only two things are changed,
-both forced by ``podman kube play`` (podman 4.3):
+Pod, and before them each migration hook Job's pod template as a Pod run to completion.
+The commands, args, env, ports, users, read-only root file systems, /tmp emptyDirs and
+OPA sidecars are the rendered ones, untouched. What is changed is forced by
+``podman kube play`` (podman 4.3, Debian bookworm's):
 
 - a Deployment becomes a Pod of the same name: kube play would name its pod
   ``<name>-pod``, and the Services' names (``salesguard-customers``, the addresses in the
-  ConfigMaps) must resolve to the pods, as a headless Service's do. The pod template's
-  annotations (checksums that roll Deployments) stay behind: podman 4.3 refuses
-  annotation values over 63 characters; and the probes stay behind too (see
-  ``_without_probes``): the smoke run checks what they would;
+  ConfigMaps) must resolve to the pods, as a headless Service's do;
+- the pod template's annotations stay behind: podman 4.3 holds annotation values to the
+  63 characters of a label's, and the chart's are checksums (they roll Deployments);
+- the probes stay behind (``_without_probes``); the smoke run checks what they would;
 - a ConfigMap volume whose items lay files out in directories (the policies: a data.json's
   directory is its place in OPA's ``data``) becomes a hostPath volume holding exactly
   those files at those paths: podman 4.3 does not create an item's directories;
 - the Secret is a podman secret (kube play 4.3 reads ``secretKeyRef`` from podman secrets,
   as a flat JSON map of key to base64 value), holding fresh random keys.
 
-What kube play does not run is left out, and named: Services (the pod names resolve
-instead), ServiceAccounts, PodDisruptionBudgets, NetworkPolicies, CronJobs (the
-scheduled jobs are not part of the smoke run).
+What kube play does not run is left out and counted (``Manifests.left_out``; the smoke
+test checks it holds nothing a pod needs): Services (the pod names resolve instead),
+ServiceAccounts, PodDisruptionBudgets, NetworkPolicies, CronJobs (the scheduled jobs are
+not part of the smoke run).
 
 PostgreSQL and SeaweedFS run as pods on the same network, from the same bootstrapped base
 (tests/images/support.Containerfile): a cluster reaches its database and object store over
-the network by name, and the machine's own PostgreSQL listens on loopback only, which no
-pod on a podman network can reach.
+the network by name, and this machine's PostgreSQL listens on loopback only, which no pod
+on a podman network reaches.
 """
 
 from __future__ import annotations
@@ -69,10 +70,10 @@ SEAWEEDFS = "seaweedfs"
 S3_PORT = 8333
 GATEWAY_PORT = 8000
 # scripts/images.sh's scratch directory: the played manifests (smoke/), the pods' logs
-# when the run ends (logs/) and the run's timings.
+# when the run ends (logs/) and the run's report (timings, what was left out).
 SCRATCH = Path(os.environ.get("IMAGES_DIR", "/var/tmp/salesguard-images"))
 LOG_DIR = SCRATCH / "logs"
-TIMINGS_FILE = SCRATCH / "smoke-timings.json"
+REPORT_FILE = SCRATCH / "smoke-report.json"
 SEAWEEDFS_CONFIG = "seaweedfs-s3"
 
 
@@ -118,8 +119,7 @@ def as_pod(workload: Manifest) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        # No annotations: podman 4.3 holds their values to the 63 characters of a label's,
-        # and the chart's are checksums (for rolling updates, nothing to do here).
+        # No annotations (see the module's docstring).
         "metadata": {
             "name": workload["metadata"]["name"],
             "labels": template["metadata"]["labels"],

@@ -23,9 +23,9 @@ from tests.deploy.chart import COMPONENTS, SERVICES, container_env, secret_refs
 from tests.harness import Suite
 from tests.images.podman import inspect, podman
 from tests.images.stack import (
+    REPORT_FILE,
     S3_PORT,
     SEAWEEDFS,
-    TIMINGS_FILE,
     SmokeStack,
     salesguard_container,
 )
@@ -44,15 +44,35 @@ from tests.org import make_org, register
 from tests.photos import CREATE_UPLOAD, jpeg, scene
 
 TIMINGS: dict[str, float] = {}
+# What the pods need none of: kinds the rendered chart has that kube play does not run.
+NOT_FOR_PODS = {
+    "Service",
+    "ServiceAccount",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+    "HTTPRoute",
+    "CronJob",
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def report_timings(stack: SmokeStack) -> Any:
-    """Write how long each part took where scripts/images.sh reports it."""
+def report(stack: SmokeStack) -> Any:
+    """Write how long each part took, and what was left out, where scripts/images.sh
+    reports it."""
     yield
     TIMINGS.update({f"stack {step}": seconds for step, seconds in stack.timings.items()})
-    TIMINGS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    TIMINGS_FILE.write_text(json.dumps(TIMINGS, indent=2))
+    REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    left_out = dict(sorted(stack.manifests.left_out.items()))
+    REPORT_FILE.write_text(json.dumps({"timings": TIMINGS, "left out": left_out}, indent=2))
+
+
+def test_only_what_pods_need_none_of_is_left_out(stack: SmokeStack) -> None:
+    manifests = stack.manifests
+    assert set(manifests.left_out) <= NOT_FOR_PODS, manifests.left_out
+    assert len(manifests.service_pods) == len(COMPONENTS)
+    assert len(manifests.migration_pods) == len(SERVICES)
 
 
 def test_the_containers_run_as_the_chart_says(stack: SmokeStack) -> None:
