@@ -72,6 +72,10 @@ pytest: sync tools postgres chromium ## unit and integration tests (real Postgre
 .PHONY: test
 test: lint policy-test chart pytest ## everything CI runs
 
+.PHONY: images
+images: sync tools ## build the five images with podman and run the chart's pods and a smoke story on them
+	@bash scripts/images.sh
+
 .PHONY: schema
 schema: sync ## refresh the committed GraphQL SDL snapshot
 	uv run --frozen strawberry export-schema salesguard_gateway.schema:schema --output gateway/schema.graphql

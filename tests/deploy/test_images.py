@@ -1,11 +1,12 @@
 """Every image the chart runs is a skaffold artifact built from a Dockerfile that exists,
 the Dockerfiles build what the chart expects, and skaffold's profiles pass the chart.
 
-No container engine runs in CI, so the Dockerfiles are read, not built: multi-stage, a
-slim Python 3.11 final stage with nothing but the interpreter and the virtual
-environment, a non-root user, `uv sync --locked --package <member> --no-editable`, and
-`salesguard serve <component>` as the entry point. .dockerignore is evaluated to check
-that what they COPY (the committed gRPC stubs included) reaches the build.
+The one Dockerfile is read here (`make images` builds and runs it, tests/images): multi-stage,
+COMPONENT and PORT as build arguments, every component's dependencies in one layer the five
+images share, a slim Python 3.11 final stage with nothing but the interpreter and the
+virtual environment, a non-root user, `uv sync --locked`, and `salesguard serve` as the
+entry point. .dockerignore is evaluated to check that what it COPYs (the committed gRPC
+stubs included) reaches the build.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from salesguard import cli
 from tests.deploy.chart import (
     COMPONENTS,
     PRODUCTION_VALUES,
@@ -225,48 +227,137 @@ def _workspace_members() -> list[Path]:
     )
 
 
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def _stages() -> tuple[dict[str, str], dict[str, Stage]]:
+    arguments, stages = parse_dockerfile(DOCKERFILE)
+    assert all(stage.name for stage in stages), "every stage is named"
+    return arguments, {str(stage.name): stage for stage in stages}
+
+
+def test_one_dockerfile_builds_the_five_images() -> None:
+    """services/*/Dockerfile and gateway/Dockerfile differed only in package and port."""
+    found = [
+        path
+        for path in REPO.rglob("*Dockerfile*")
+        if not {".venv", ".git", "node_modules"} & set(path.relative_to(REPO).parts)
+    ]
+    assert found == [DOCKERFILE], found
+
+
 @pytest.mark.parametrize("component", COMPONENTS)
-def test_the_dockerfile_builds_the_component_as_the_chart_runs_it(component: str) -> None:
-    member = _component_dir(component)
-    dockerfile = member / "Dockerfile"
-    image = values()["components"][component]["image"]["repository"]
-    assert _dockerfile_of(_artifacts()[image]) == dockerfile
-    package = tomllib.loads((member / "pyproject.toml").read_text())["project"]["name"]
-    _, stages = parse_dockerfile(dockerfile)
-    assert len(stages) >= 2, "multi-stage"
-    build, final = next(s for s in stages if s.name == "build"), stages[-1]
+def test_skaffold_builds_each_component_with_its_package_and_port(component: str) -> None:
+    chart_values = values()["components"][component]
+    artifact = _artifacts()[chart_values["image"]["repository"]]
+    assert _dockerfile_of(artifact) == DOCKERFILE
+    assert artifact["context"] == "."
+    port = load_component_settings(component, {}).listen_address(component)[1]
+    assert artifact["docker"]["buildArgs"] == {"COMPONENT": component, "PORT": str(port)}
+    assert chart_values["port"] == port, "EXPOSE, the chart and the code agree on the port"
+    package = tomllib.loads((_component_dir(component) / "pyproject.toml").read_text())
+    assert package["project"]["name"] == f"salesguard-{component}", "COMPONENT names the package"
 
-    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", final.base), final.base
-    assert build.base == final.base, "the venv's interpreter path must exist in the final stage"
-    syncs = [run for run in build.all("RUN") if "uv sync" in run]
-    assert syncs and all(
-        {"--locked", f"--package {package}", "--no-editable"} <= _flags(run) for run in syncs
-    ), syncs
-    copied = {shlex.split(c)[0] for c in build.all("COPY") if not c.startswith("--from")}
-    for workspace_member in _workspace_members():
-        relative = workspace_member.relative_to(REPO)
-        assert f"{relative}/pyproject.toml" in copied, (
-            f"uv --locked needs {relative}/pyproject.toml"
-        )
-    assert {"shared/src", f"{member.relative_to(REPO)}/src"} <= copied
 
+def test_the_base_and_uv_are_build_arguments_with_the_published_defaults() -> None:
+    arguments, stages = _stages()
+    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", arguments["PYTHON_IMAGE"])
+    assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", arguments["UV_IMAGE"])
+    assert stages["uv"].base == arguments["UV_IMAGE"]
+    # The venv's interpreter path must exist where it runs: one base for both.
+    assert stages["dependencies"].base == stages["runtime"].base == arguments["PYTHON_IMAGE"]
+    assert stages["build"].base == "dependencies"
+    assert list(stages)[-1] == "runtime"
+
+
+def _copied(stage: Stage) -> set[str]:
+    """The build-context paths a stage COPYs (every word but the destination)."""
+    return {
+        source
+        for copy_ in stage.all("COPY")
+        if not copy_.startswith("--from")
+        for source in shlex.split(copy_)[:-1]
+    }
+
+
+def test_dependencies_of_every_component_come_first_from_the_lock_alone() -> None:
+    _, stages = _stages()
+    dependencies = stages["dependencies"]
+    copied = _copied(dependencies)
+    members = {f"{m.relative_to(REPO)}/pyproject.toml" for m in _workspace_members()}
+    assert copied == {"pyproject.toml", "uv.lock"} | members, (
+        "the lock and the members' metadata only"
+    )
+    (sync,) = dependencies.all("RUN")
+    assert {
+        "uv sync",
+        "--locked",
+        "--all-packages",
+        "--no-install-workspace",
+        "--no-dev",
+    } <= _flags(sync), sync
+    assert "--mount=type=cache,target=/root/.cache/uv" in sync, "builds share uv's cache"
+
+
+def test_the_build_stage_installs_the_component_named_by_the_argument() -> None:
+    _, stages = _stages()
+    build = stages["build"]
+    assert _copied(build) == {"shared/src"} | {
+        f"{_component_dir(c).relative_to(REPO)}/src" for c in COMPONENTS
+    }, "every member's sources: the layers are the same for the five images"
+    (run,) = build.all("RUN")
+    assert {
+        "--locked",
+        '--package "salesguard-$COMPONENT"',
+        "--no-editable",
+        "--inexact",
+    } <= _flags(run) | {f"{a} {b}" for a, b in itertools.pairwise(run.split())}, run
+    # The arguments come after the COPYs: an argument in scope keys every later step's cache.
+    keywords = [keyword for keyword, _ in build.instructions]
+    assert keywords.index("ARG") > max(i for i, k in enumerate(keywords) if k == "COPY")
+
+
+def test_the_runtime_stage_is_the_interpreter_and_two_layers_of_packages() -> None:
+    _, stages = _stages()
+    final = stages["runtime"]
     for run in final.all("RUN"):
         assert not re.search(r"\b(uv|pip|apt-get|apk)\b", run), (
             f"build tools in the final stage: {run}"
         )
-    assert [c.split()[1:] for c in final.all("COPY")] == [["/app/.venv", "/app/.venv"]]
-    assert all(c.startswith("--from=build") for c in final.all("COPY"))
+    assert final.all("COPY") == [
+        "--from=dependencies /app/.venv /app/.venv",
+        "--from=build /app/component /app/.venv",
+    ], "the shared dependencies, then the component's own packages"
     env = " ".join(final.all("ENV"))
     assert "PYTHONDONTWRITEBYTECODE=1" in env
     (user,) = final.all("USER")
     uid = int(user.split(":")[0])
     assert uid != 0
     assert uid == values()["podSecurityContext"]["runAsUser"]
+    # PORT is declared after every layer-making step, so the layers stay the same.
+    keywords = [keyword for keyword, _ in final.instructions]
+    (port_argument,) = [
+        i for i, (k, v) in enumerate(final.instructions) if (k, v) == ("ARG", "PORT")
+    ]
+    assert port_argument > max(i for i, k in enumerate(keywords) if k in ("RUN", "COPY"))
+    assert final.all("EXPOSE") == ["${PORT}"]
+    # An image holds one component: `salesguard serve` and `healthcheck` need no name.
     assert final.all("ENTRYPOINT") == ['["salesguard"]']
     (healthcheck,) = final.all("HEALTHCHECK")
-    assert healthcheck.endswith(f'CMD ["salesguard", "healthcheck", "{component}"]'), healthcheck
-    assert final.all("CMD") == [f'["serve", "{component}"]']
-    assert final.all("EXPOSE") == [str(values()["components"][component]["port"])]
+    assert healthcheck.endswith('CMD ["salesguard", "healthcheck"]'), healthcheck
+    assert final.all("CMD") == ['["serve"]']
+
+
+def test_salesguard_needs_a_name_where_several_components_are_installed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The development environment installs all five: there the name is required."""
+    for command in ("serve", "migrate", "healthcheck"):
+        with pytest.raises(SystemExit) as exited:
+            cli.main([command])
+        assert str(exited.value) == (
+            "name the service, one of: attendance, commissions, customers, gateway, orders"
+        )
 
 
 def _flags(run: str) -> set[str]:

@@ -4,6 +4,7 @@ salesguard token EMPLOYEE_ID      a dev JWT for the gateway (dev environment onl
 salesguard serve SERVICE          run one service (customers, attendance, gateway, ...)
 salesguard migrate SERVICE        bring a service's database to the latest schema
 salesguard healthcheck SERVICE    exit 0 when this host's SERVICE serves (image HEALTHCHECK)
+                                  (SERVICE may be left out where one is installed: an image)
 salesguard job NAME [--as-of T]   run one scheduled job now (e.g. customers.pool-sweep); --list
 salesguard run                    the whole suite locally, embedded profile
 """
@@ -27,8 +28,13 @@ def installed_services() -> dict[str, Any]:
     return {entry.name: entry for entry in entry_points(group="salesguard.services")}
 
 
-def _service(name: str) -> Any:
+def _service(name: str | None) -> Any:
     services = installed_services()
+    if name is None:
+        # An image installs one component: it is the one meant.
+        if len(services) != 1:
+            raise SystemExit(f"name the service, one of: {', '.join(sorted(services))}")
+        (name,) = services
     if name not in services:
         raise SystemExit(f"unknown service {name!r}; installed: {', '.join(sorted(services))}")
     return services[name].load()
@@ -52,13 +58,13 @@ def _serve(args: argparse.Namespace) -> None:
 def _migrate(args: argparse.Namespace) -> None:
     app = _service(args.service)
     asyncio.run(app.migrate(app.load_settings()))
-    print(f"{args.service}: database is at the latest revision")
+    print(f"{app.name}: database is at the latest revision")
 
 
 def _healthcheck(args: argparse.Namespace) -> None:
     app = _service(args.service)
     if not asyncio.run(app.healthy(app.load_settings())):
-        raise SystemExit(f"{args.service} is not serving")
+        raise SystemExit(f"{app.name} is not serving")
 
 
 def _job(args: argparse.Namespace) -> None:
@@ -122,6 +128,9 @@ def _run(args: argparse.Namespace) -> None:
     run_suite(args.services)
 
 
+_ONE_INSTALLED = "default: the one service installed (an image holds one)"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="salesguard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -132,15 +141,15 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     token.set_defaults(handler=_token)
     serve = commands.add_parser("serve", help="run one service")
-    serve.add_argument("service")
+    serve.add_argument("service", nargs="?", help=_ONE_INSTALLED)
     serve.set_defaults(handler=_serve)
     migrate = commands.add_parser("migrate", help="migrate a service's database")
-    migrate.add_argument("service")
+    migrate.add_argument("service", nargs="?", help=_ONE_INSTALLED)
     migrate.set_defaults(handler=_migrate)
     healthcheck = commands.add_parser(
         "healthcheck", help="exit 0 when this host's service serves (container HEALTHCHECK)"
     )
-    healthcheck.add_argument("service")
+    healthcheck.add_argument("service", nargs="?", help=_ONE_INSTALLED)
     healthcheck.set_defaults(handler=_healthcheck)
     job = commands.add_parser("job", help="run one scheduled job now (CronJobs call this)")
     job.add_argument("name", nargs="?", help="<service>.<job>, e.g. customers.pool-sweep")
