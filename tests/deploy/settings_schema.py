@@ -68,7 +68,7 @@ def settings_definition(component: str, settings_class: type[Settings]) -> dict[
 
 def generated_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` with each component's settings definition regenerated and referenced."""
-    result = json.loads(json.dumps(schema))
+    result: dict[str, Any] = json.loads(json.dumps(schema))  # a deep copy
     definitions = result["definitions"]
     components = result["properties"]["components"]["properties"]
     for component, settings_class in component_settings_classes().items():

@@ -100,7 +100,7 @@ def test_a_misspelled_key_in_a_values_file_is_refused_too(tmp_path: Path) -> Non
 
 
 def test_every_listed_key_renders_to_the_variable_the_code_reads(tmp_path: Path) -> None:
-    """camelCase in values, SALESGUARD_SNAKE_CASE in the pod: the template's snakecase
+    """camelCase in values, upper snake case in the pod: the template's snakecase
     turns every key the schema lists back into its setting's variable (digits and
     one-letter words included)."""
     default = render()

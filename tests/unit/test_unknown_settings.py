@@ -72,7 +72,11 @@ def every_known_variable() -> set[str]:
     ("variable", "value", "nearest"),
     [
         ("SALESGUARD_MAX_QUERY_DEPH", "3", "SALESGUARD_MAX_QUERY_DEPTH"),
-        ("SALESGUARD_CORS_ALLOW_ORIGIN", '["https://app.example.com"]', "SALESGUARD_CORS_ALLOW_ORIGINS"),
+        (
+            "SALESGUARD_CORS_ALLOW_ORIGIN",
+            '["https://app.example.com"]',
+            "SALESGUARD_CORS_ALLOW_ORIGINS",
+        ),
         # The environment is read without regard to case; so is the check.
         ("salesguard_max_query_deph", "3", "SALESGUARD_MAX_QUERY_DEPTH"),
     ],
@@ -92,7 +96,9 @@ def test_the_nearest_name_says_which_component_reads_it(
     clean_environment: pytest.MonkeyPatch,
 ) -> None:
     clean_environment.setenv("SALESGUARD_CORS_ALLOW_ORIGIN", "https://app.example.com")
-    with pytest.raises(SettingsError, match=r"SALESGUARD_CORS_ALLOW_ORIGINS \(a setting of gateway\)"):
+    with pytest.raises(
+        SettingsError, match=r"SALESGUARD_CORS_ALLOW_ORIGINS \(a setting of gateway\)"
+    ):
         load(CustomersSettings)
 
 
@@ -103,13 +109,19 @@ def test_every_misspelling_is_named_at_once(clean_environment: pytest.MonkeyPatc
     with pytest.raises(SettingsError) as refused:
         gateway_app.load_settings()
     message = str(refused.value)
-    for name in ("SALESGUARD_MAX_QUERY_DEPH", "SALESGUARD_MAX_ALIASSES", "SALESGUARD_MAX_PAGE_SIZE"):
+    for name in (
+        "SALESGUARD_MAX_QUERY_DEPH",
+        "SALESGUARD_MAX_ALIASSES",
+        "SALESGUARD_MAX_PAGE_SIZE",
+    ):
         assert name in message
 
 
 def test_a_misspelled_override_is_refused_too(clean_environment: pytest.MonkeyPatch) -> None:
     """Code (tests, the harness) passes settings by name: a typo there must not vanish either."""
-    with pytest.raises(SettingsError, match="SALESGUARD_MAX_QUERY_DEPH.*SALESGUARD_MAX_QUERY_DEPTH"):
+    with pytest.raises(
+        SettingsError, match=r"SALESGUARD_MAX_QUERY_DEPH .*SALESGUARD_MAX_QUERY_DEPTH"
+    ):
         load(GatewaySettings, max_query_deph=3)
     assert load(GatewaySettings, max_query_depth=3).max_query_depth == 3
 
@@ -257,8 +269,7 @@ def test_every_variable_the_repository_mentions_is_a_setting_or_a_tool_variable(
     known = every_known_variable() | DELIBERATE_MISSPELLINGS
     unknown = {name: sorted(files) for name, files in mentions.items() if name not in known}
     assert not unknown, (
-        "read by no settings class and not in salesguard.settings.TOOL_VARIABLES: "
-        f"{unknown}"
+        f"read by no settings class and not in salesguard.settings.TOOL_VARIABLES: {unknown}"
     )
 
 
@@ -292,9 +303,7 @@ def _table_variables(section: str) -> set[str]:
         for code in re.findall(r"`([^`]+)`", cell):
             name = code if code.startswith(ENV_PREFIX) else ENV_PREFIX + code.lstrip("_")
             if "<SERVICE>" in name:
-                names |= {
-                    name.replace("<SERVICE>", service.upper()) for service in COMPONENTS[:4]
-                }
+                names |= {name.replace("<SERVICE>", service.upper()) for service in COMPONENTS[:4]}
             else:
                 names.add(name)
     return names
@@ -319,3 +328,13 @@ def test_the_readme_says_unknown_variables_are_refused() -> None:
     section = _readme_section("Configuration")
     assert "SALESGUARD_MAX_QUERY_DEPH" in section
     assert "did you mean" in section
+
+
+def test_a_misspelled_key_inside_a_json_setting_names_its_path(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    clean_environment.setenv(
+        "SALESGUARD_JOBS", '{"customers.pool-sweep": {"intervall_seconds": 5}}'
+    )
+    with pytest.raises(SettingsError, match=r"SALESGUARD_JOBS_.*INTERVALL_SECONDS: Extra inputs"):
+        load(CustomersSettings)

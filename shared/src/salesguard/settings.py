@@ -375,7 +375,7 @@ def _nearest(name: str, settings_class: type[Settings]) -> str:
     """The known variable closest to ``name``, saying which component reads it if this
     process does not."""
     own = setting_variables(settings_class)
-    candidates: dict[str, str] = {variable: "" for variable in TOOL_VARIABLES}
+    candidates: dict[str, str] = dict.fromkeys(TOOL_VARIABLES, "")
     for reader, known in settings_readers().items():
         for variable in setting_variables(known) - own:
             candidates.setdefault(variable, f" (a setting of {reader})")
@@ -395,6 +395,9 @@ def _describe(error: Mapping[str, object], settings_class: type[Settings]) -> st
     if not isinstance(location, tuple) or not location:
         return message  # a check across settings names them in its message
     name = f"{ENV_PREFIX}{'_'.join(str(part) for part in location).upper()}"
-    if error["type"] == "extra_forbidden":
-        return f"{name} is not a setting of {_reader_name(settings_class)}; did you mean {_nearest(name, settings_class)}?"
+    if error["type"] == "extra_forbidden" and len(location) == 1:  # an override's name
+        process = _reader_name(settings_class)
+        return (
+            f"{name} is not a setting of {process}; did you mean {_nearest(name, settings_class)}?"
+        )
     return f"{name}: {message}"
