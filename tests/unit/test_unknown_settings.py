@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from salesguard.devrun import RunnerSettings
+from salesguard.devrun import RunnerSettings, child_environment
 from salesguard.settings import (
     ENV_PREFIX,
     TOOL_VARIABLES,
@@ -338,3 +338,26 @@ def test_a_misspelled_key_inside_a_json_setting_names_its_path(
     )
     with pytest.raises(SettingsError, match=r"SALESGUARD_JOBS_.*INTERVALL_SECONDS: Extra inputs"):
         load(CustomersSettings)
+
+
+def test_make_run_gives_each_child_only_its_own_settings() -> None:
+    """The runner accepts any component's settings; each child then gets its own only, so
+    a child in production refuses nothing and none imports the other components."""
+    shell = {
+        "PATH": "/usr/bin",
+        "SALESGUARD_PROFILE": "embedded",
+        "SALESGUARD_MAX_QUERY_DEPTH": "7",
+        "SALESGUARD_GEOFENCE_RADIUS_M": "250",
+        "SALESGUARD_RUN_RESTART_DELAY_SECONDS": "2",
+        "SALESGUARD_TEST_POSTGRES_URL": "postgresql://127.0.0.1/postgres",
+    }
+    assert child_environment(shell, "attendance") == {
+        "PATH": "/usr/bin",
+        "SALESGUARD_PROFILE": "embedded",
+        "SALESGUARD_GEOFENCE_RADIUS_M": "250",
+    }
+    assert child_environment(shell, "gateway") == {
+        "PATH": "/usr/bin",
+        "SALESGUARD_PROFILE": "embedded",
+        "SALESGUARD_MAX_QUERY_DEPTH": "7",
+    }
