@@ -37,6 +37,7 @@ DELIBERATE_MISSPELLINGS = {
     "SALESGUARD_MAX_QUERY_DEPH",
     "SALESGUARD_CORS_ALLOW_ORIGIN",
     "SALESGUARD_MAX_ALIASSES",
+    "SALESGUARD_GEOFENCE_RADIUS",
 }
 COMPONENTS = ("customers", "attendance", "orders", "commissions", "gateway")
 # What a production process needs besides its own settings: real secrets.
