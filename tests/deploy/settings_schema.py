@@ -74,14 +74,16 @@ def generated_schema(schema: dict[str, Any]) -> dict[str, Any]:
     for component, settings_class in component_settings_classes().items():
         name = f"{component}Settings"
         definitions[name] = settings_definition(component, settings_class)
-        shape = "gateway" if component == "gateway" else "service"
-        components[component] = {
-            "allOf": [
-                {"$ref": f"#/definitions/{shape}"},
-                {"properties": {"settings": {"$ref": f"#/definitions/{name}"}}},
-            ]
-        }
+        # The component's own shape (hand-written) stays; the settings list is added to it.
+        entry = components[component]
+        shape = [part for part in entry.get("allOf", [entry]) if not _lists_settings(part)]
+        listed = {"properties": {"settings": {"$ref": f"#/definitions/{name}"}}}
+        components[component] = {"allOf": [*shape, listed]}
     return result
+
+
+def _lists_settings(part: dict[str, Any]) -> bool:
+    return list(part) == ["properties"] and list(part["properties"]) == ["settings"]
 
 
 def dump(schema: dict[str, Any]) -> str:
