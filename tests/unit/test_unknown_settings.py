@@ -161,6 +161,15 @@ def test_in_production_the_runners_settings_belong_to_the_runner(
         load(CustomersSettings, **PRODUCTION)
 
 
+def test_in_production_the_runner_takes_every_components_settings(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    """It hands each child its own (child_environment)."""
+    clean_environment.setenv("SALESGUARD_MAX_QUERY_DEPTH", "3")
+    clean_environment.setenv("SALESGUARD_GEOFENCE_RADIUS_M", "250")
+    assert load(RunnerSettings, environment="production").run_restart_delay_seconds == 1.0
+
+
 # ── tools' variables ────────────────────────────────────────────────────────────
 
 

@@ -50,6 +50,8 @@ class RunnerSettings(Settings):
     # The runner itself keeps no database and uses no secret.
     requires_backends: ClassVar[bool] = False
     secrets_used: ClassVar[frozenset[str]] = frozenset()
+    # Each child gets its own settings from the runner's environment (child_environment).
+    starts_every_component: ClassVar[bool] = True
 
     # The delay before the first restart of a crashed child; it doubles with every crash
     # in a row, up to the cap.

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # The secret settings this process uses: production refuses their dev defaults, and a
     # deployment gives the process no other key (least privilege; the chart mirrors this).
     secrets_used: ClassVar[frozenset[str]] = frozenset({"internal_secret"})
+    # Whether the process starts every component from its environment (`salesguard run`),
+    # so that any component's settings belong there, even in production.
+    starts_every_component: ClassVar[bool] = False
 
     # Unknown keyword arguments are refused like unknown variables (see `load`).
     model_config = SettingsConfigDict(
@@ -320,7 +323,11 @@ def load(settings_class: type[S], **overrides: object) -> S:
         settings = settings_class(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems += [_describe(err, settings_class) for err in exc.errors()]
-    if settings is not None and settings.environment is Environment.PRODUCTION:
+    if (
+        settings is not None
+        and settings.environment is Environment.PRODUCTION
+        and not settings_class.starts_every_component
+    ):
         process = _reader_name(settings_class)
         problems += [
             f"{name} is a setting of {' and '.join(read_by[name])}, not of {process} "
