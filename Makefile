@@ -61,9 +61,14 @@ policy-test: tools ## opa test with coverage
 
 .PHONY: chart
 chart: sync tools ## Helm chart: lint --strict, render (default and production values), validate offline, match the code
+	uv run --frozen python -m tests.deploy.settings_schema --check
 	helm lint --strict charts/salesguard
 	helm lint --strict charts/salesguard --values charts/salesguard/ci/production-values.yaml
 	uv run --frozen pytest tests/deploy
+
+.PHONY: chart-schema
+chart-schema: sync ## regenerate values.schema.json's list of each component's settings from the code
+	uv run --frozen python -m tests.deploy.settings_schema
 
 .PHONY: pytest
 pytest: sync tools postgres chromium ## unit and integration tests (real PostgreSQL, OPA, S3 and gRPC servers)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from salesguard.settings import Settings
+from salesguard.settings import Settings, setting_variables
 from tests.support.servers import find_binary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,7 +236,7 @@ def load_component_settings(component: str, env: Mapping[str, str]) -> Settings:
 
 def setting_names(settings_class: type[Settings]) -> set[str]:
     """The environment variables a settings class reads."""
-    return {f"{ENV_PREFIX}{name.upper()}" for name in settings_class.model_fields}
+    return setting_variables(settings_class)
 
 
 def component_package_dir(component: str) -> Path:

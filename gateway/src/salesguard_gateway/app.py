@@ -406,6 +406,7 @@ class GatewayService:
     """The ``salesguard.services`` entry point: ``salesguard serve gateway``."""
 
     name = "gateway"
+    settings_class = GatewaySettings
 
     def load_settings(self, **overrides: Any) -> GatewaySettings:
         return load(GatewaySettings, **overrides)

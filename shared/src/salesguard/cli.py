@@ -19,13 +19,13 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
-from salesguard.settings import Environment, Settings, SettingsError, load
+from salesguard.settings import SERVICES_ENTRY_POINTS, Environment, Settings, SettingsError, load
 from salesguard.tokens import issue_dev_token
 
 
 def installed_services() -> dict[str, Any]:
     """Services registered in the ``salesguard.services`` entry-point group."""
-    return {entry.name: entry for entry in entry_points(group="salesguard.services")}
+    return {entry.name: entry for entry in entry_points(group=SERVICES_ENTRY_POINTS)}
 
 
 def _service(name: str | None) -> Any:

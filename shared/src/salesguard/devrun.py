@@ -24,7 +24,14 @@ from typing import ClassVar
 from pydantic import Field
 
 from salesguard.cli import installed_services
-from salesguard.settings import WILDCARD_HOSTS, Settings, load
+from salesguard.settings import (
+    ENV_PREFIX,
+    WILDCARD_HOSTS,
+    Settings,
+    load,
+    setting_variables,
+    settings_readers,
+)
 
 # The order children are listed in; they stop in reverse, the gateway first.
 START_ORDER = ("attendance", "customers", "orders", "commissions", "gateway")
@@ -43,6 +50,8 @@ class RunnerSettings(Settings):
     # The runner itself keeps no database and uses no secret.
     requires_backends: ClassVar[bool] = False
     secrets_used: ClassVar[frozenset[str]] = frozenset()
+    # Each child gets its own settings from the runner's environment (child_environment).
+    starts_every_component: ClassVar[bool] = True
 
     # The delay before the first restart of a crashed child; it doubles with every crash
     # in a row, up to the cap.
@@ -79,6 +88,18 @@ class Child:
         if self.name == "gateway":
             return "SALESGUARD_GATEWAY_PORT"
         return f"SALESGUARD_{self.name.upper()}_ADDRESS"
+
+
+def child_environment(env: dict[str, str], name: str) -> dict[str, str]:
+    """A child's environment: the runner's, without the SALESGUARD_* variables its settings
+    do not read. The shell may hold every component's settings (the runner checked that
+    each is some process's); a child gets only its own, as a pod does."""
+    own = setting_variables(settings_readers()[name])
+    return {
+        key: value
+        for key, value in env.items()
+        if not key.upper().startswith(ENV_PREFIX) or key.upper() in own
+    }
 
 
 def say(message: str) -> None:
@@ -171,7 +192,7 @@ class Supervisor:
     def spawn(self, child: Child) -> None:
         child.process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
             [sys.executable, "-m", "salesguard.cli", "serve", child.name],
-            env=self.env,
+            env=child_environment(self.env, child.name),
             preexec_fn=self.pre_exec,  # safe: the runner has one thread
         )
         child.started_at = time.monotonic()

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
+import functools
+import os
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar, Self, TypeVar
 
@@ -41,6 +46,23 @@ DEV_SECRETS = {
 }
 # Secrets that hold a comma-separated list of keys (the first in use, the others retired).
 KEY_LISTS = frozenset({"audit_chain_key"})
+
+ENV_PREFIX = "SALESGUARD_"
+# Installed components register here: ``salesguard serve <name>`` runs the entry point.
+SERVICES_ENTRY_POINTS = "salesguard.services"
+# SALESGUARD_* variables that tools read, not a process: a developer's shell exports them,
+# so every process accepts them. Any other SALESGUARD_* name the repository uses must be a
+# setting (tests/unit/test_unknown_settings.py scans it).
+TOOL_VARIABLES = {
+    "SALESGUARD_TEST_POSTGRES_URL": "the PostgreSQL server of the tests and benchmarks",
+    "SALESGUARD_PG_PORT": "scripts/ensure-postgres.sh: the port of that server",
+    "SALESGUARD_PG_DIR": "scripts/ensure-postgres.sh: where that server keeps its data",
+    "SALESGUARD_FUZZ_SECONDS": "tests/adversarial/test_graphql_fuzz.py: its time budget",
+    "SALESGUARD_FUZZ_EXAMPLES": "tests/adversarial/test_graphql_fuzz.py: operations per field",
+    "SALESGUARD_FUZZ_SEED": "tests/adversarial/test_graphql_fuzz.py: its seed",
+    "SALESGUARD_FUZZ_DEBUG": "tests/adversarial/test_graphql_fuzz.py: print each operation",
+    "SALESGUARD_VALUES": "skaffold.yaml's prod profile: the values file it deploys with",
+}
 
 SERVICE_PORTS = {"customers": 50051, "attendance": 50052, "orders": 50053, "commissions": 50054}
 # Listening on these means every interface; a URL to such a process names loopback.
@@ -79,9 +101,13 @@ class Settings(BaseSettings):
     # The secret settings this process uses: production refuses their dev defaults, and a
     # deployment gives the process no other key (least privilege; the chart mirrors this).
     secrets_used: ClassVar[frozenset[str]] = frozenset({"internal_secret"})
+    # Whether the process starts every component from its environment (`salesguard run`),
+    # so that any component's settings belong there, even in production.
+    starts_every_component: ClassVar[bool] = False
 
+    # Unknown keyword arguments are refused like unknown variables (see `load`).
     model_config = SettingsConfigDict(
-        env_prefix="SALESGUARD_", extra="ignore", validate_default=True, frozen=True
+        env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, frozen=True
     )
 
     profile: Profile = Profile.EMBEDDED
@@ -285,16 +311,109 @@ S = TypeVar("S", bound=Settings)
 
 
 def load(settings_class: type[S], **overrides: object) -> S:
-    """Read settings, turning validation errors into one message naming the settings."""
+    """Read settings at start-up, or stop with one message naming every problem.
+
+    Besides the values, the names are checked: a SALESGUARD_* variable that no installed
+    salesguard process reads (a misspelling) is refused, naming the nearest setting; in
+    production a process also refuses another component's settings, since each pod gets
+    only its own (in dev, `make run`, the tests and the CLI share one shell, which may set
+    any component's). Variables only tools read (`TOOL_VARIABLES`) pass.
+    """
+    variables = {name.upper() for name in os.environ if name.upper().startswith(ENV_PREFIX)}
+    not_ours = sorted(variables - setting_variables(settings_class) - TOOL_VARIABLES.keys())
+    read_by = _readers_of(not_ours)
+    problems = [
+        f"{name} is not a salesguard setting; did you mean {_nearest(name, settings_class)}?"
+        for name in not_ours
+        if name not in read_by
+    ]
+    settings = None
     try:
-        return settings_class(**overrides)  # type: ignore[arg-type]
+        settings = settings_class(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(_describe(err["loc"], err["msg"]) for err in exc.errors())
-        raise SettingsError(f"invalid configuration: {problems}") from None
+        problems += [_describe(err, settings_class) for err in exc.errors()]
+    if (
+        settings is not None
+        and settings.environment is Environment.PRODUCTION
+        and not settings_class.starts_every_component
+    ):
+        process = _reader_name(settings_class)
+        problems += [
+            f"{name} is a setting of {' and '.join(read_by[name])}, not of {process} "
+            "(in production each process takes only its own settings)"
+            for name in not_ours
+            if name in read_by
+        ]
+    if problems or settings is None:
+        raise SettingsError(f"invalid configuration: {'; '.join(problems)}")
+    return settings
 
 
-def _describe(location: tuple[int | str, ...], message: str) -> str:
-    message = message.removeprefix("Value error, ")
-    if not location:  # a check across settings names them in its message
-        return message
-    return f"SALESGUARD_{'_'.join(str(part) for part in location).upper()}: {message}"
+def setting_variables(settings_class: type[Settings]) -> set[str]:
+    """The environment variables a settings class reads."""
+    return {f"{ENV_PREFIX}{name.upper()}" for name in settings_class.model_fields}
+
+
+@functools.cache
+def settings_readers() -> dict[str, type[Settings]]:
+    """The settings class of every installed process, by its name: each component (the
+    ``salesguard.services`` entry points) and ``salesguard run``."""
+    from salesguard.devrun import RunnerSettings  # devrun imports this module
+
+    readers: dict[str, type[Settings]] = {
+        entry.name: entry.load().settings_class
+        for entry in sorted(entry_points(group=SERVICES_ENTRY_POINTS), key=lambda e: e.name)
+    }
+    readers["salesguard run"] = RunnerSettings
+    return readers
+
+
+def _readers_of(variables: Iterable[str]) -> dict[str, list[str]]:
+    """Variable → the installed processes that read it, for the variables some process reads."""
+    variables = list(variables)
+    if not variables:  # the usual case: no need to import every component
+        return {}
+    found: dict[str, list[str]] = {}
+    for reader, settings_class in settings_readers().items():
+        for name in setting_variables(settings_class) & set(variables):
+            found.setdefault(name, []).append(reader)
+    return found
+
+
+def _reader_name(settings_class: type[Settings]) -> str:
+    for reader, known in settings_readers().items():
+        if known is settings_class:
+            return reader
+    return "this process"
+
+
+def _nearest(name: str, settings_class: type[Settings]) -> str:
+    """The known variable closest to ``name``, saying which component reads it if this
+    process does not."""
+    own = setting_variables(settings_class)
+    candidates: dict[str, str] = dict.fromkeys(TOOL_VARIABLES, "")
+    for reader, known in settings_readers().items():
+        for variable in setting_variables(known) - own:
+            candidates.setdefault(variable, f" (a setting of {reader})")
+    candidates.update(dict.fromkeys(own, ""))
+    # Compared without the prefix every candidate shares, which would flatten the scores.
+    by_suffix = {variable.removeprefix(ENV_PREFIX): variable for variable in candidates}
+    (closest,) = difflib.get_close_matches(
+        name.removeprefix(ENV_PREFIX), by_suffix, n=1, cutoff=0.0
+    )
+    variable = by_suffix[closest]
+    return variable + candidates[variable]
+
+
+def _describe(error: Mapping[str, object], settings_class: type[Settings]) -> str:
+    location = error["loc"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not isinstance(location, tuple) or not location:
+        return message  # a check across settings names them in its message
+    name = f"{ENV_PREFIX}{'_'.join(str(part) for part in location).upper()}"
+    if error["type"] == "extra_forbidden" and len(location) == 1:  # an override's name
+        process = _reader_name(settings_class)
+        return (
+            f"{name} is not a setting of {process}; did you mean {_nearest(name, settings_class)}?"
+        )
+    return f"{name}: {message}"
