@@ -35,7 +35,6 @@ from tests.integration.test_stories_deals import (
     STATEMENT,
     approve,
     pay,
-    reconcile,
     run_commissions,
     statement,
     submit,
@@ -152,10 +151,7 @@ async def test_a_sale_from_first_contact_to_commission(stack: SmokeStack, suite:
     await approve(suite, org, order)
     paid_at = datetime.now(UTC) - timedelta(minutes=5)
     await pay(suite, org, order, paid_at.isoformat())
-    # TEMPORARY (issue 12, scheduled detection): until recordPayment reconciles the order
-    # itself, finance runs the reconciliation. Once it does, this step is skipped.
-    if await payment_state(suite, org.finance, order["id"]) != "RECONCILED":
-        await reconcile(suite, org)
+    # The payment reconciles its order at once: nobody runs the reconciliation.
     assert await payment_state(suite, org.finance, order["id"]) == "RECONCILED"
 
     # Finance runs the month's commissions; the rep's statement has the line: 5 % of a
