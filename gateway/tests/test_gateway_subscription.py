@@ -67,3 +67,13 @@ async def test_one_websocket_runs_a_bounded_number_of_subscriptions(suite: Suite
         assert refused["type"] == "error", refused
         assert refused["id"] == str(MAX_SUBSCRIPTIONS_PER_CONNECTION + 1)
     await until_watching(suite, 0)
+
+
+async def test_a_subscription_posted_over_http_is_refused_typed(suite: Suite) -> None:
+    # Subscriptions run over graphql-transport-ws only; a POST used to run one as a query
+    # and answer INTERNAL (null for the non-null alertRaised).
+    org = await make_org(suite)
+    reply = await suite.gql("subscription { alertRaised { id kind } }", as_=org.hr)
+    assert reply.status == 400, reply.body
+    assert reply.codes == ["VALIDATION"], reply.body
+    assert reply.errors[0]["message"] == "subscriptions are not allowed when using POST"
