@@ -304,13 +304,15 @@ def _readme_section(title: str) -> str:
 def _table_variables(section: str) -> set[str]:
     """The variables in the first column of the section's table. A cell may list several:
     `SALESGUARD_S3_ENDPOINT`, `_S3_ACCESS_KEY` (the prefix left out), and
-    `SALESGUARD_<SERVICE>_ADDRESS` stands for each service's."""
+    `SALESGUARD_<SERVICE>_ADDRESS` stands for each service's; `OTEL_*` is not ours."""
     names: set[str] = set()
     for line in section.splitlines():
         if not line.startswith("| `"):
             continue
         cell = line.split("|")[1]
         for code in re.findall(r"`([^`]+)`", cell):
+            if code.startswith("OTEL_"):
+                continue  # OpenTelemetry's standard variables: the SDK reads them, not ours
             name = code if code.startswith(ENV_PREFIX) else ENV_PREFIX + code.lstrip("_")
             if "<SERVICE>" in name:
                 names |= {name.replace("<SERVICE>", service.upper()) for service in COMPONENTS[:4]}
