@@ -12,7 +12,9 @@ OPA sidecars are the rendered ones, untouched. What is changed is forced by
   ConfigMaps) must resolve to the pods, as a headless Service's do;
 - the pod template's annotations stay behind: podman 4.3 holds annotation values to the
   63 characters of a label's, and the chart's are checksums (they roll Deployments);
-- the probes stay behind (``_without_probes``); the smoke run checks what they would;
+- the probes and the ports stay behind (``_as_played``): podman 4.3 cannot run the
+  probes, and it would publish every containerPort on the host; the smoke run checks
+  what the probes would, and reaches each pod at its address;
 - a ConfigMap volume whose items lay files out in directories (the policies: a data.json's
   directory is its place in OPA's ``data``) becomes a hostPath volume holding exactly
   those files at those paths: podman 4.3 does not create an item's directories;
@@ -52,6 +54,7 @@ from tests.deploy.chart import (
     SERVICES,
     Manifest,
     Rendered,
+    container_env,
     pod_template,
     render,
     resource_name,
@@ -126,16 +129,22 @@ def as_pod(workload: Manifest) -> Manifest:
         },
         "spec": {
             **template["spec"],
-            "containers": [_without_probes(c) for c in template["spec"]["containers"]],
+            "containers": [_as_played(c) for c in template["spec"]["containers"]],
         },
     }
 
 
-def _without_probes(container: Manifest) -> Manifest:
-    """podman 4.3 turns an httpGet probe into `curl` against port 0 (it does not resolve
+def _as_played(container: Manifest) -> Manifest:
+    """The container without its probes and its ports.
+
+    podman 4.3 turns an httpGet probe into `curl` against port 0 (it does not resolve
     named ports) and restarts the container when that fails; the images have no curl.
-    The smoke run checks what the probes would (SmokeStack.wait_serving, /readyz)."""
-    return {k: v for k, v in container.items() if not k.endswith("Probe")}
+    The smoke run checks what the probes would (SmokeStack.wait_serving, /readyz).
+    And podman 4.3 publishes every containerPort on the host, which Kubernetes never
+    does: the five pods' metrics ports (all 9464) would collide there. A containerPort
+    opens nothing; the pods are reached by their addresses on the network, as in a
+    cluster."""
+    return {k: v for k, v in container.items() if not k.endswith("Probe") and k != "ports"}
 
 
 @dataclass(frozen=True)
@@ -306,6 +315,11 @@ class SmokeStack:
             self.pod(component), salesguard_container(self.pod_of(component))["name"]
         )
 
+    def rendered_container(self, component: str) -> dict[str, Any]:
+        """The component's container as the chart renders it (ports and probes too)."""
+        deployment = self.rendered.get("Deployment", self.pod(component))
+        return salesguard_container(pod_template(deployment))
+
     def pod_of(self, component: str) -> Manifest:
         """The pod (from the rendered Deployment) that runs ``component``."""
         (pod,) = [
@@ -316,6 +330,12 @@ class SmokeStack:
     @property
     def gateway_url(self) -> str:
         return f"http://{pod_ip(self.pod('gateway'))}:{GATEWAY_PORT}"
+
+    def metrics_url(self, component: str) -> str:
+        """/metrics on the port the chart gives the component (SALESGUARD_METRICS_PORT)."""
+        env = container_env(self.rendered, self.rendered_container(component))
+        port = env["SALESGUARD_METRICS_PORT"]
+        return f"http://{pod_ip(self.pod(component))}:{port}/metrics"
 
     @property
     def s3_address(self) -> str:

@@ -27,7 +27,6 @@ from tests.images.stack import (
     S3_PORT,
     SEAWEEDFS,
     SmokeStack,
-    salesguard_container,
 )
 from tests.integration.test_field_visits import CHECK_IN, SHANGHAI, SITE, check_in_input, codes
 from tests.integration.test_stories_deals import (
@@ -81,7 +80,7 @@ def test_the_containers_run_as_the_chart_says(stack: SmokeStack) -> None:
         "securityContext"
     ]
     for component in COMPONENTS:
-        rendered = salesguard_container(stack.pod_of(component))
+        rendered = stack.rendered_container(component)
         name = stack.container(component)
         running = inspect(name)
         assert running["Config"]["Cmd"] == rendered["args"]
@@ -169,6 +168,28 @@ async def test_a_sale_from_first_contact_to_commission(stack: SmokeStack, suite:
     )
     assert (line["status"], line["reason"]) == ("PAYABLE", "COMPANY_CHANNEL")
     TIMINGS["story"] = time.monotonic() - start
+
+
+async def test_each_container_serves_prometheus_metrics_on_its_metrics_port(
+    stack: SmokeStack, suite: Suite
+) -> None:
+    # Traffic for the counters: a query through the gateway, an RPC in every service.
+    org = await make_org(suite)
+    await register(suite, org.junior, source="WEBSITE")
+    series = {
+        "gateway": "salesguard_graphql_requests_total{",
+        "customers": "salesguard_rpc_requests_total{",
+        "attendance": "salesguard_rpc_requests_total{",
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        for component in COMPONENTS:
+            response = await http.get(stack.metrics_url(component))
+            assert response.status_code == 200, component
+            assert "text/plain" in response.headers["content-type"], component
+            text = response.text
+            assert "# TYPE " in text, component
+            if component in series:
+                assert series[component] in text, (component, text[:2000])
 
 
 async def test_a_killed_service_fails_typed_and_its_restart_serves_again(
