@@ -10,6 +10,7 @@ submitted with past order and payment dates, as the API allows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,8 +27,9 @@ from salesguard.orders.v1 import orders_pb2 as pb
 from salesguard.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_orders.peers import BranchZones
 from tests.harness import Suite, unique
-from tests.org import Org, make_org, register
+from tests.org import UPSERT_BRANCH, Org, admin, make_org, register
 from tests.photos import put
 
 pytestmark = pytest.mark.integration
@@ -881,3 +883,31 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
         assert evidence["visits_since_last_order"] == 1
     finally:
         await client.channels.close()
+
+
+async def test_branch_zones_follow_the_directory_watch(suite: Suite) -> None:
+    # A branch created, or its zone changed, just after orders read the branches: its days
+    # (due dates, "today" of a detection) follow at once, not after a cache's age (the
+    # diversion story above once read UTC's day for a branch created a moment before).
+    orders = suite.running["orders"].runtime
+    channels = ServiceChannels(
+        {"attendance": suite.running["attendance"].address}, orders.internal_secret, 10
+    )
+    zones = BranchZones(channels, orders.directory.generation)
+    org = await make_org(suite)
+    assert await zones.zone(org.branch) == ZoneInfo("Asia/Shanghai")  # read just now
+
+    async def zone_soon(branch: str, expected: str) -> None:
+        deadline = asyncio.get_running_loop().time() + 3
+        while (found := await zones.zone(branch)) != ZoneInfo(expected):
+            assert asyncio.get_running_loop().time() < deadline, (branch, found)
+            await asyncio.sleep(0.05)
+
+    branch = unique("kiritimati")
+    for time_zone in ("Pacific/Kiritimati", "Etc/GMT+12"):  # created, then moved
+        await admin(
+            suite,
+            UPSERT_BRANCH,
+            {"id": branch, "name": branch, "timeZone": time_zone, "headquarters": False},
+        )
+        await zone_soon(branch, time_zone)

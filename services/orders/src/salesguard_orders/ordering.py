@@ -321,7 +321,7 @@ class Orders:
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.customers = CustomerFacts(runtime.channels)
-        self.zones = BranchZones(runtime.channels)
+        self.zones = BranchZones(runtime.channels, lambda: runtime.directory.generation())
         self.directory = runtime.directory
         # One per process: payments, statements and approvals reconcile what they touch.
         self.reconciler = Reconciler(runtime.db)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -84,19 +85,33 @@ class CustomerFacts:
 
 
 class BranchZones:
-    """Each branch's IANA time zone from the people directory, cached."""
+    """Each branch's IANA time zone from the people directory, cached: for
+    BRANCH_TTL_SECONDS at most, and while the directory watch is live, only until the
+    directory changes (a branch created or its zone changed is seen at once)."""
 
-    def __init__(self, channels: ServiceChannels) -> None:
+    def __init__(
+        self, channels: ServiceChannels, generation: Callable[[], int | None] = lambda: None
+    ) -> None:
         self._stub = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
         self._system = Principal.system(SERVICE_NAME)
         self._branches: dict[str, directory_pb2.Branch] = {}
         self._fetched_at = float("-inf")
+        self._fetched_generation: int | None = None
+        # The directory watch's generation while it is live, None while it is not.
+        self._generation = generation
         self._lock = asyncio.Lock()
 
-    async def _refresh(self, *, older_than: float) -> None:
+    def _stale(self, max_age: float) -> bool:
+        if time.monotonic() - self._fetched_at >= max_age:
+            return True
+        generation = self._generation()
+        return generation is not None and generation != self._fetched_generation
+
+    async def _refresh(self, *, max_age: float) -> None:
         async with self._lock:
-            if time.monotonic() - self._fetched_at < older_than:
+            if not self._stale(max_age):
                 return  # another request refreshed meanwhile
+            generation = self._generation()
             try:
                 with acting_as(self._system):
                     response = await self._stub.ListBranches(directory_pb2.ListBranchesRequest())
@@ -104,15 +119,15 @@ class BranchZones:
                 raise _peer_error(error, "the branch directory") from None
             self._branches = {branch.id: branch for branch in response.branches}
             self._fetched_at = time.monotonic()
+            self._fetched_generation = generation
 
     async def branch(self, branch_id: str | None) -> directory_pb2.Branch | None:
         if not branch_id:
             return None
-        age = time.monotonic() - self._fetched_at
-        if age >= BRANCH_TTL_SECONDS:
-            await self._refresh(older_than=BRANCH_TTL_SECONDS)
-        elif branch_id not in self._branches and age >= BRANCH_MISS_REFRESH_SECONDS:
-            await self._refresh(older_than=BRANCH_MISS_REFRESH_SECONDS)
+        if self._stale(BRANCH_TTL_SECONDS):
+            await self._refresh(max_age=BRANCH_TTL_SECONDS)
+        elif branch_id not in self._branches and self._stale(BRANCH_MISS_REFRESH_SECONDS):
+            await self._refresh(max_age=BRANCH_MISS_REFRESH_SECONDS)
         return self._branches.get(branch_id)
 
     async def zone(self, branch_id: str | None) -> ZoneInfo:
@@ -121,8 +136,8 @@ class BranchZones:
 
     async def every_zone(self) -> list[ZoneInfo]:
         """The time zones of every branch the directory knows."""
-        if time.monotonic() - self._fetched_at >= BRANCH_TTL_SECONDS:
-            await self._refresh(older_than=BRANCH_TTL_SECONDS)
+        if self._stale(BRANCH_TTL_SECONDS):
+            await self._refresh(max_age=BRANCH_TTL_SECONDS)
         return [_zone_of(branch) for branch in self._branches.values()]
 
 
