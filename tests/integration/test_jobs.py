@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from salesguard import cli
+from salesguard import cli, jobs
+from salesguard.errors import Unavailable
 from salesguard.jobs import Job, JobScheduler, JobStatus, JobSummary, job_lock, run_job
 from salesguard.service import Runtime
 from salesguard_customers.jobs import CONTACT_READS_RETENTION
@@ -211,6 +212,36 @@ async def test_scheduler_runs_enabled_jobs_at_start_and_stops(suite: Suite) -> N
         await asyncio.wait_for(ran.wait(), 10)
     finally:
         await scheduler.stop()
+
+
+async def test_a_scheduled_run_that_found_a_peer_unavailable_is_retried_soon(
+    suite: Suite, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # make run starts every process at once: a job's first run may find the directory
+    # still starting. It is tried again within seconds, not after its hour.
+    monkeypatch.setattr(jobs, "FAILED_RETRY_SECONDS", 0.1)
+    runtime = customers_runtime(suite)
+    attempts: list[datetime] = []
+    applied = asyncio.Event()
+
+    async def needs_the_directory(runtime: Runtime[Any], as_of: datetime) -> JobSummary:
+        attempts.append(as_of)
+        if len(attempts) < 3:
+            raise Unavailable("a service is unavailable")
+        applied.set()
+        return {"done": 1}
+
+    job: Job[Any] = Job(name="customers.test-peer", run=needs_the_directory, interval_seconds=3600)
+    scheduler = JobScheduler(runtime, [job])
+    scheduler.start()
+    try:
+        await asyncio.wait_for(applied.wait(), 10)  # with an hour's period: only by retries
+    finally:
+        await scheduler.stop()
+    assert len(attempts) == 3
+    # Expected at start-up: a warning without a traceback, not an error.
+    failures = [r for r in caplog.records if getattr(r, "job", None) == job.name and r.exc_info]
+    assert failures == []
 
 
 def test_settings_override_a_jobs_interval_or_turn_it_off(suite: Suite) -> None:

@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from salesguard.db import Database, utcnow
+from salesguard.errors import ErrorCode, ServiceError
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import JobSchedule, Settings
 
@@ -61,6 +62,9 @@ S = TypeVar("S", bound=Settings)
 JobSummary = dict[str, int | str]
 # The policy action every job run is decided under (SYSTEM only, in data.json).
 JOBS_RUN_ACTION = "jobs.run"
+# The first retry of a failed scheduled run; each further failure doubles it, up to the
+# job's own period.
+FAILED_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,17 @@ async def _run_job(runtime: Runtime[S], job: Job[S], as_of: datetime | None) -> 
                 )
                 decision.require(JOBS_RUN_ACTION)
                 summary = await job.run(runtime, moment)
+    except ServiceError as exc:
+        if exc.code is not ErrorCode.UNAVAILABLE:
+            log.exception("job failed", extra={"job": job.name})
+        else:  # a peer still starting, or down: expected, and retried soon (JobScheduler)
+            log.warning(
+                "job failed: a service it needs is unavailable",
+                extra={"job": job.name, "error": exc.message},
+            )
+        return JobOutcome(
+            job.name, moment, JobStatus.FAILED, seconds=time.monotonic() - started, error=repr(exc)
+        )
     except Exception as exc:
         log.exception("job failed", extra={"job": job.name})
         return JobOutcome(
@@ -242,10 +257,19 @@ class JobScheduler(Generic[S]):
                 )
 
     async def _loop(self, job: Job[S], period: float) -> None:
+        retry = FAILED_RETRY_SECONDS
         while True:
-            # run_job reports failures as an outcome; the loop carries on to the next period.
-            self.outcomes[job.name] = await run_job(self._runtime, job)
-            await asyncio.sleep(period)
+            # run_job reports failures as an outcome. A failed run is tried again soon (its
+            # peers may still be starting: make run starts every process at once), backing
+            # off to the job's period; a run that succeeds waits the whole period.
+            outcome = await run_job(self._runtime, job)
+            self.outcomes[job.name] = outcome
+            if outcome.status is JobStatus.FAILED:
+                await asyncio.sleep(min(retry, period))
+                retry *= 2
+            else:
+                retry = FAILED_RETRY_SECONDS
+                await asyncio.sleep(period)
 
     async def stop(self) -> None:
         for task in self._tasks:
