@@ -233,8 +233,8 @@ async def test_a_failing_source_costs_only_its_alerts(start_suite: StartSuite) -
 
 async def test_without_the_people_directory_nothing_is_answered(start_suite: StartSuite) -> None:
     """Attendance is also the people directory: while it is down no caller can be resolved,
-    and a principal cached before is not used (it may have changed meanwhile; issue 11
-    item 4), so the request fails closed rather than costing only attendance's alerts."""
+    and a principal cached before is not used (the employee may have left or changed roles
+    meanwhile), so the request fails closed rather than costing only attendance's alerts."""
     suite, org = await two_sources(start_suite)
     await suite.running["attendance"].stop()
     result = await suite.gql(ALL, as_=org.manager)

@@ -1,4 +1,4 @@
-"""GraphiQL served whole by the gateway (issue 12): its page names only the gateway's own
+"""GraphiQL served whole by the gateway, to work air-gapped: its page names only the gateway's own
 assets, under a strict Content-Security-Policy; the vendored files are those the manifest
 pins, with their licences, and ship in the wheel. tests/browser runs the page in Chromium."""
 

@@ -503,7 +503,7 @@ async def test_a_malformed_decimal_is_refused_before_the_service(suite: Suite, s
 
 
 async def test_an_unknown_customer_is_not_found(suite: Suite, shop: Shop) -> None:
-    # The same answer as for a customer the submitter may not read (issue 11 item 8).
+    # The same answer as for a customer the submitter may not read (SPEC §2).
     result = await submit_result(suite, shop.org.junior, "no-such-customer")
     assert result.codes == ["NOT_FOUND"]
     assert result.errors[0]["extensions"]["field"] == "customer_id"

@@ -370,7 +370,7 @@ async def test_a_linked_customer_the_caller_may_not_see_reads_as_null(suite: Sui
     assert own_view == {"customer": None, "employee": {"id": org.junior}}
     seen = (await suite.gql(query, {"id": made["id"]}, as_=org.manager)).ok()
     assert seen["checkIn"]["customer"] == {"id": customer["id"]}
-    # Linking a visit to a customer one may not read is refused (issue 11 item 8).
+    # Linking a visit to a customer one may not read is refused (SPEC §2).
     linked = await suite.gql(CHECK_IN, {"input": visit(customerId=customer["id"])}, as_=org.junior)
     assert linked.codes == ["NOT_FOUND"]
 

@@ -1,4 +1,4 @@
-"""GraphiQL in a real browser with no network but loopback (issue 12).
+"""GraphiQL in a real browser with no network but loopback: it loads air-gapped.
 
 The gateway runs under uvicorn on a loopback port over the embedded suite's services;
 headless Chromium (tests/browser/chromium.py) opens its GraphiQL page, types a bearer

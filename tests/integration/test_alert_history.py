@@ -1,4 +1,4 @@
-"""Every decision on an alert is kept, in order, append-only (issue 6): who, what, when, why."""
+"""Every decision on an alert is kept, in order, append-only: who, what, when, why."""
 
 from __future__ import annotations
 

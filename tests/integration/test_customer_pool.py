@@ -305,8 +305,7 @@ async def test_a_contact_detail_shared_by_many_stops_blocking_but_is_reported(
     for rep in (org.junior, org.junior_mate, org.junior_mate, org.junior_b):
         assert (await register_phone(suite, rep, switchboard)).codes == ["DUPLICATE_CUSTOMER"]
     assert await shared_alerts(suite, org) == []
-    # A third different rep of the same branch: one team cannot share a number
-    # (issue 11 item 11).
+    # A third different rep of the same branch: one team cannot share a number (C12).
     assert (await register_phone(suite, org.senior, switchboard)).codes == ["DUPLICATE_CUSTOMER"]
     assert await shared_alerts(suite, org) == []
     # A rep of a second branch is refused too, and the number becomes a shared one.

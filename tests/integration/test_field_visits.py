@@ -572,7 +572,7 @@ async def test_a_linked_customer_without_a_location_is_accepted_unmeasured(suite
         {"input": check_in_input(SITE, datetime.now(UTC), customerId="no-such-customer")},
         as_=org.junior,
     )
-    # As for a customer the caller may not read (issue 11 item 8): absent either way.
+    # As for a customer the caller may not read (SPEC §2): absent either way.
     assert unknown.codes == ["NOT_FOUND"]
 
 

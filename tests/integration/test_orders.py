@@ -330,7 +330,8 @@ async def test_invalid_orders_are_refused_and_nothing_is_stored(
         values.update(changes)
         error = await refused(client.submit(people.junior, **values), ErrorCode.VALIDATION)
         assert error.field == field, (changes, error)
-    # An unknown customer reads like one the submitter may not see (issue 11 item 8).
+    # An unknown customer reads like one the submitter may not see (SPEC §2: orders only for
+    # customers one may read).
     await refused(
         client.submit(people.junior, customer_id="no-such-customer", currency="CNY", lines=good),
         ErrorCode.NOT_FOUND,

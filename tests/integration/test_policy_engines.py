@@ -51,7 +51,7 @@ RESOURCES: list[dict[str, Any] | None] = [
     {"requester_id": "e-1", "branch_id": "b-1"},
     {"requester_id": "e-9", "branch_id": "b-1"},
 ]
-# The case actions' row limits (issue 11 items 7 and 9) with the role mixes that merge them,
+# The case actions' row limits (nobody reads their own case, SPEC §2) with the role mixes that merge them,
 # and resources about the subject or someone else, of a finance kind or not.
 CASE_ACTIONS = ["alerts.read", "risk.read", "timeline.read", "alerts.update"]
 CASE_ROLES = [*ROLES, ["MANAGER", "FINANCE"], ["HR", "FINANCE"], ["HR", "MANAGER"]]

@@ -476,8 +476,8 @@ async def test_statements_match_classify_and_rerun_identically(
     assert {order_id: await state(order) for order_id, order in before.items()} == before
     assert len(await client.alerts_of(people.hr, "PAYER_MISMATCH", customer_id=buyer)) == 1
 
-    # A reversal after reconciliation makes the order unpaid again at once (issue 12); a run
-    # after it agrees.
+    # A reversal after reconciliation makes the order unpaid again at once (O5: nobody
+    # presses a button); a run after it agrees.
     with acting_as(people.finance):
         await client.payments.ReversePayment(
             payments_pb2.ReversePaymentRequest(

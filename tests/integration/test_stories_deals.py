@@ -1,9 +1,9 @@
 """Stories of deals and commissions, told the way the HR console and the field app tell them:
 everything through the GraphQL gateway, against the full profile (PostgreSQL, OPA, S3).
 
-- Issue 4 (the seed's third scenario): a rep fakes deals — three orders approved, never
+- The seed's third scenario: a rep fakes deals — three orders approved, never
   paid nor shipped by their due date; reconciliation calls them out.
-- Issue 5 (the seed's rate example): 5 % on a company-channel customer, 8 % on the rep's
+- The seed's rate example: 5 % on a company-channel customer, 8 % on the rep's
   own; claiming PERSONAL for a company customer earns the company rate, pending review.
 - A suspected fake deal withholds its commission until HR clears the alert.
 
@@ -167,10 +167,10 @@ def cents(value: str) -> Decimal:
     return Decimal(value).quantize(Decimal("0.01"))
 
 
-# -- Issue 4: three approved orders, never paid nor shipped -------------------------------------
+# -- Fake deals: three approved orders, never paid nor shipped ----------------------------------
 
 
-async def test_issue_4_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
+async def test_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
     org = await make_org(suite)
     rep = org.junior
     customers = [(await register(suite, rep, source="WEBSITE"))["id"] for _ in range(3)]
@@ -249,13 +249,13 @@ async def test_issue_4_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) 
     assert not (refused.data.get("alerts") or {}).get("edges")
 
 
-# -- Issue 5: rates by source channel; a false PERSONAL claim waits for review ------------------
+# -- Rates by source channel; a false PERSONAL claim waits for review ---------------------------
 
 RATES_PERIOD = "2023-06"
 RATES_DAY = date(2023, 6, 5)
 
 
-async def test_issue_5_rates_follow_the_registered_source(suite: Suite) -> None:
+async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     org = await make_org(suite)
     rep = org.junior
     company = (await register(suite, rep, source="WEBSITE"))["id"]

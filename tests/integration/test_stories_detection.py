@@ -1,4 +1,4 @@
-"""Detection that happens by itself (issue 12): payments reconcile their orders at once, and
+"""Detection that happens by itself (O5): payments reconcile their orders at once, and
 the scheduled jobs raise what depends on the calendar, with nobody pressing a button.
 
 Everything a person does goes through the GraphQL gateway; what a scheduler does goes

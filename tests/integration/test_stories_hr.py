@@ -7,7 +7,7 @@ first event in the field to what HR (and the manager who acts) sees, on the full
    reads the evidence, the manager reassigns the customer, the audit trail says who did what.
 3. Fake deals withhold commissions until HR clears one — told in
    ``test_stories_deals.py::test_clearing_a_fake_deal_alert_releases_exactly_its_line``
-   (and ``test_issue_4_unpaid_unshipped_deals_are_suspected_fakes`` for the first half).
+   (and ``test_unpaid_unshipped_deals_are_suspected_fakes`` for the first half).
 """
 
 from __future__ import annotations

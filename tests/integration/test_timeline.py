@@ -1,4 +1,4 @@
-"""``employeeTimeline`` (SPEC G4, issue 6) on the full profile: PostgreSQL, OPA, S3, gRPC.
+"""``employeeTimeline`` (SPEC G4) on the full profile: PostgreSQL, OPA, S3, gRPC.
 
 One rep's field day, deals and traces, as HR and managers pull them: every kind of
 evidence in one timeline, newest first; who may read it (HR anyone, a manager their

@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from salesguard_gateway.app import create_app
 from salesguard_gateway.settings import GatewaySettings
-from tests.harness import SERVICES, Suite
+from tests.harness import Suite
 from tests.org import UPSERT_EMPLOYEE, Org, admin
 from tests.support.servers import free_port
 
@@ -131,11 +131,12 @@ class GraphQLWebSocket:
 
 
 # The services a subscription watches (the gateway's alert sources): one watch in each.
-SOURCES = len(GatewaySettings.model_fields["alert_sources"].default)
+ALERT_SOURCES: tuple[str, ...] = GatewaySettings.model_fields["alert_sources"].default
+SOURCES = len(ALERT_SOURCES)
 
 
 def watcher_count(suite: Suite) -> int:
-    return sum(suite.running[name].runtime.alert_feed.watcher_count for name in SERVICES)
+    return sum(suite.running[name].runtime.alert_feed.watcher_count for name in ALERT_SOURCES)
 
 
 async def until_watching(suite: Suite, count: int, within: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""One range for every date and time that comes in (issue 11 item 6): the gateway's scalars
+"""One range for every date and time that comes in (1900 to 2200): the gateway's scalars
 and the services' own checks refuse the same values, from ``salesguard.timeutil``."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Alerts from every service in one connection (G4), in the caller's language.
 
-Each service serves its own alerts through the common ``AlertsService``. The
-gateway asks them all concurrently for one page each, merges newest first and
+Each alert source (the services whose rules raise alerts: settings ``alert_sources``)
+serves its own alerts through the common ``AlertsService``. The gateway asks them all concurrently for one page each, merges newest first and
 hands out a composite cursor: per source, the page token that resumes right
 after the last of its alerts already handed out ("" = from its start). An
 exhausted source is still asked (an empty page), so ``totalCount`` stays the

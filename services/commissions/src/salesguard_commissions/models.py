@@ -1,4 +1,8 @@
-"""Tables of the commissions service. Money in integer cents, rates in basis points."""
+"""Tables of the commissions service. Money in integer cents, rates in basis points.
+
+No alerts table: no commissions rule raises an alert (M3 and M4 are lines and their
+reasons; the alerts that withhold commission, M2, are orders').
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.downloads import DownloadColumns
 from salesguard.idempotency import IdempotencyColumns
@@ -100,14 +103,6 @@ class FrozenEmployee(Base):
     reason: Mapped[str] = mapped_column(Text)
     frozen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     frozen_by: Mapped[str] = mapped_column(String(64))
-
-
-class Alert(AlertColumns, Base):
-    pass
-
-
-class AlertDecision(AlertDecisionColumns, Base):
-    pass
 
 
 class IdempotencyKey(IdempotencyColumns, Base):

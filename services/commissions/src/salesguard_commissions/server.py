@@ -10,7 +10,7 @@ from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_commissions import SERVICE_NAME
 from salesguard_commissions.jobs import JOBS
-from salesguard_commissions.models import Alert, AlertDecision, Base
+from salesguard_commissions.models import Base
 from salesguard_commissions.plans import Plans
 from salesguard_commissions.runs import Runs
 from salesguard_commissions.servicer import CommissionsServicer
@@ -28,7 +28,6 @@ def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]
             commissions_pb2.DESCRIPTOR.services_by_name["CommissionsService"],
         ),
         statements.downloads.servicer(),
-        runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Issue 6 under attack: every new query, mutation and subscription, from the wrong seat.
+"""Alerts, the customer pool, handovers and timelines under attack, from the wrong seat.
 
 A security review of the alert decisions, the customer pool, the departure
 handover, timelines and risk: what a rep, another branch's manager or HR must
@@ -57,7 +57,7 @@ async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
     about_manager = await stored_alert(
         suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
     )
-    # The manager does not even read it (issue 11 item 7: nobody reads their own case) ...
+    # The manager does not even read it (SPEC §2: nobody reads their own case) ...
     own = await suite.gql(ALERTS, {"filter": {"employeeId": org.manager}}, as_=org.manager)
     assert own.ok()["alerts"]["edges"] == []
     # ... and deciding it in any way is refused, and leaves no trace.
@@ -77,7 +77,7 @@ async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
     assert (untouched["status"], untouched["history"]) == ("OPEN", [])
 
     # Another manager of the branch neither reads nor decides it: a manager's case is for
-    # HR and headquarters (issue 11 item 7).
+    # HR and headquarters (SPEC §2).
     peer = await suite.gql(
         UPDATE_ALERT,
         {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
@@ -383,10 +383,10 @@ RISK_RANKING = (
 RISK = "query($id: ID!) { employeeRisk(employeeId: $id) { score } }"
 
 
-async def test_bad_input_to_the_new_fields_is_a_typed_validation_error(suite: Suite) -> None:
+async def test_bad_alert_pool_and_risk_input_is_a_typed_validation_error(suite: Suite) -> None:
     org = await make_org(suite)
     too_long = "x" * 100
-    # A note is judged once the caller may decide the alert (issue 11 item 12).
+    # A note is judged once the caller may decide the alert (authorise, then validate).
     decidable = await stored_alert(
         suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
     )
