@@ -10,9 +10,10 @@ these and persist what comes out. Unit-tested without a database
 - :mod:`.duplicates`: C3 (duplicate criteria), C12 (shared criteria ignored for blocking)
 - :mod:`.ownership`: C6 (reassignment and a leaver's successor)
 - :mod:`.contact_reads`: C8 (bulk contact access)
+- :mod:`.exports`: C9 (approval by another manager before an export runs, once)
 - :mod:`.pool`: C11 (neglect, grace, cooling-off, holding cap)
 
-C5 (follow-ups), C7 (audit chain, :mod:`salesguard_customers.audit`), C9 (exports,
-:mod:`salesguard_customers.exports`) and C10 (encryption at rest,
+C5 (follow-ups, :mod:`salesguard_customers.follow_ups`), C7 (the audit chain,
+:mod:`salesguard_customers.audit`) and C10 (encryption at rest,
 :mod:`salesguard_customers.contacts`) are mechanisms, decided where they run.
 """
