@@ -1,9 +1,8 @@
-"""Unmasked contact reads: audited, and watched for bulk harvesting (C7, C8)."""
+"""Unmasked contact reads: audited, and watched for bulk harvesting (:mod:`.rules.contact_reads`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from sqlalchemy import distinct, func, select
 
@@ -13,18 +12,16 @@ from salesguard.policy import PolicyClient
 from salesguard.principal import Principal
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.models import Alert, ContactRead, Customer
+from salesguard_customers.rules.contact_reads import (
+    BULK_CONTACT_ACCESS,
+    BulkThreshold,
+    bulk_contact_access,
+)
 
-DEFAULT_BULK_COUNT = 10
-DEFAULT_BULK_WINDOW_SECONDS = 3600
 
-
-async def bulk_threshold(policy: PolicyClient) -> tuple[int, int]:
-    """(customers, window in seconds) from policy data, so the security team tunes it."""
-    settings = await policy.threshold("bulk_contact_access")
-    return (
-        int(settings.get("count", DEFAULT_BULK_COUNT)),
-        int(settings.get("window_seconds", DEFAULT_BULK_WINDOW_SECONDS)),
-    )
+async def bulk_threshold(policy: PolicyClient) -> BulkThreshold:
+    """From policy data, so the security team tunes it."""
+    return BulkThreshold.from_policy(await policy.threshold("bulk_contact_access"))
 
 
 async def record_contact_reads(
@@ -37,7 +34,7 @@ async def record_contact_reads(
     """Audit one read of unmasked contact fields and raise BULK_CONTACT_ACCESS at the threshold."""
     if not customers:
         return
-    threshold, window_seconds = await bulk_threshold(policy)
+    threshold = await bulk_threshold(policy)
     now = utcnow()
     branches = {customer.branch_id for customer in customers}
     async with db.transaction() as session:
@@ -57,32 +54,26 @@ async def record_contact_reads(
             ],
         )
         await session.flush()
-        window_start = now - timedelta(seconds=window_seconds)
         seen = int(
             await session.scalar(
                 select(func.count(distinct(ContactRead.customer_id))).where(
-                    ContactRead.actor_id == principal.id, ContactRead.at > window_start
+                    ContactRead.actor_id == principal.id,
+                    ContactRead.at > threshold.window_start(now),
                 )
             )
             or 0
         )
-        if seen >= threshold:
-            # One alert per actor and window, however many reads follow.
-            bucket = int(now.timestamp()) // window_seconds
+        bulk = bulk_contact_access(principal.id, seen, threshold, now, [c.id for c in customers])
+        if bulk is not None:
             await raise_alert(
                 session,
                 Alert,
                 AlertDraft(
-                    kind="BULK_CONTACT_ACCESS",
-                    dedupe_key=f"BULK_CONTACT_ACCESS:{principal.id}:{bucket}",
+                    kind=BULK_CONTACT_ACCESS,
+                    dedupe_key=bulk.dedupe_key,
                     employee_id=principal.id,
                     branch_id=principal.branch_id,
-                    evidence={
-                        "customer_count": seen,
-                        "threshold": threshold,
-                        "window_minutes": window_seconds // 60,
-                        "last_customer_ids": [c.id for c in customers][-20:],
-                    },
+                    evidence=bulk.evidence,
                 ),
                 source=SERVICE_NAME,
             )

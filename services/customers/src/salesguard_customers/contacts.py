@@ -1,4 +1,4 @@
-"""Contact fields: normalisation (E.164, lower-cased email), encryption and blind indexes (C3, C10)."""
+"""Contact fields: normalisation (E.164, lower-cased email), encryption and blind indexes (C10)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.errors import InvalidInput
 from salesguard.masking import mask_value
 from salesguard.phones import PHONE_INDEX_KIND
-from salesguard.validation import name_key
 from salesguard_customers.models import Customer
+from salesguard_customers.rules.duplicates import identity_key as identity_key
 
 CONTACT_FIELDS = ("phone", "email", "address")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
@@ -21,11 +21,6 @@ def normalise_email(raw: str) -> str:
     if not _EMAIL.match(email):
         raise InvalidInput("email", "email is not an email address")
     return email
-
-
-def identity_key(name: str, company: str) -> str:
-    """The name+company duplicate criterion, case- and space-insensitive."""
-    return f"{name_key(name)}|{name_key(company)}"
 
 
 @dataclass(frozen=True)

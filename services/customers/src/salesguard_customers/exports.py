@@ -1,4 +1,6 @@
-"""Customer exports (C9): request → approval by another manager → one CSV, downloaded once.
+"""Customer exports: request → approval by another manager → one CSV, downloaded once.
+
+Who may decide and when a request runs are :mod:`.rules.exports`.
 
 The customer set is fixed when requested, within the requester's scope. The
 export runs only once approved; an attempt before that is refused and raises
@@ -49,6 +51,7 @@ from salesguard_customers.models import (
     IdempotencyKey,
 )
 from salesguard_customers.registry import SCOPE, Registry, row_masks
+from salesguard_customers.rules import exports as rules
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 RUN_ACTION = "customers.export.run"
@@ -178,7 +181,7 @@ class Exports:
                 requester_id=principal.id,
                 branch_id=principal.branch_id,
                 reason=reason,
-                status="PENDING",
+                status=rules.PENDING,
                 customer_ids=customer_ids,
                 requested_at=utcnow(),
             )
@@ -248,16 +251,16 @@ class Exports:
                 {"requester_id": row.requester_id, "branch_id": row.branch_id},
             )
             if not decision.allow:
-                if "SELF_APPROVAL" in decision.reasons or row.requester_id == principal.id:
+                if rules.is_self_approval(row.requester_id, principal.id, decision.reasons):
                     raise Forbidden(
                         "nobody decides their own export request",
                         details={"reasons": "SELF_APPROVAL"},
                     )
                 decision.require("customers.export.decide")
             comment = validation.text("comment", request.comment, max_length=1000)
-            if row.status != "PENDING":
+            if not rules.may_decide(row.status):
                 raise FailedPrecondition(f"export request {row.id} is already {row.status}")
-            row.status = "APPROVED" if request.approve else "REJECTED"
+            row.status = rules.decided_status(request.approve)
             row.decided_by = principal.id
             row.decided_at = utcnow()
             row.decision_comment = comment
@@ -290,11 +293,12 @@ class Exports:
                 "only the requester runs an approved export",
                 details={"reasons": ",".join(decision.reasons)},
             )
-        if row.status == "COMPLETED":
+        verdict = rules.run_verdict(row.status)
+        if verdict is rules.RunVerdict.ALREADY_RAN:
             raise FailedPrecondition(
                 f"export request {row.id} already ran; its download URL is issued once"
             )
-        if row.status != "APPROVED":
+        if verdict is rules.RunVerdict.WITHOUT_APPROVAL:
             await self._refuse_unapproved(row)
         read = await self.registry.read_decision(principal)
         csv_bytes, row_count = await self._render_csv(list(row.customer_ids), read)
@@ -305,9 +309,9 @@ class Exports:
         ttl = timedelta(seconds=self.settings.export_url_ttl_seconds)
         async with self.db.transaction() as session:
             current = await self._load(session, row.id, lock=True)
-            if current.status != "APPROVED":
+            if rules.run_verdict(current.status) is not rules.RunVerdict.RUN:
                 raise FailedPrecondition(f"export request {row.id} is {current.status}")
-            current.status = "COMPLETED"
+            current.status = rules.COMPLETED
             current.row_count = row_count
             current.sha256 = digest
             current.object_key = key
@@ -357,8 +361,8 @@ class Exports:
             self.db,
             Alert,
             AlertDraft(
-                kind="EXPORT_WITHOUT_APPROVAL",
-                dedupe_key=f"EXPORT_WITHOUT_APPROVAL:{row.id}:{principal.id}:{row.status}",
+                kind=rules.EXPORT_WITHOUT_APPROVAL,
+                dedupe_key=rules.without_approval_dedupe_key(row.id, principal.id, row.status),
                 employee_id=principal.id,
                 branch_id=row.branch_id,
                 evidence={

@@ -1,9 +1,9 @@
-"""A leaving employee's customers, all handed over at once (C6).
+"""A leaving employee's customers, all handed over at once (:mod:`.rules.ownership`).
 
 The people directory calls :meth:`Handover.hand_over` as the person who sets an
 employee's status to LEFT. Every customer the employee still owns moves in one
 transaction — to a successor (an active employee of the same branch) or to the
-branch pool (C11) — audited with the reason ``departure`` and that person as the
+branch pool — audited with the reason ``departure`` and that person as the
 actor. The UPDATE selects by owner, so a repeated call (a retry) finds nothing left
 to move and writes no audit entry.
 """
@@ -26,7 +26,9 @@ from salesguard.principal import current_principal
 from salesguard_customers import audit
 from salesguard_customers.models import Customer
 from salesguard_customers.pool import move_to_pool
-from salesguard_customers.registry import SCOPE, Owner, owner_lock_key
+from salesguard_customers.registry import SCOPE, Owner
+from salesguard_customers.rules import ownership
+from salesguard_customers.rules.ownership import owner_lock_key
 
 HANDOVER_ACTION = "customers.handover"
 DEPARTURE = "departure"
@@ -64,19 +66,20 @@ class Handover:
     async def _successor(self, employee_id: str, successor_id: str) -> Owner:
         """The successor as the directory has it now: active, in the leaver's branch."""
         successor_id = validation.text("successor_id", successor_id, required=True, max_length=64)
-        if successor_id == employee_id:
-            raise InvalidInput("successor_id", "a leaving employee cannot succeed themselves")
-        # Statuses and branches as they are now, not cached.
-        people = await self.directory.current([employee_id, successor_id])
-        successor, leaver = people.get(successor_id), people.get(employee_id)
-        if successor is None or successor.status != directory_pb2.EMPLOYEE_STATUS_ACTIVE:
-            raise InvalidInput("successor_id", f"{successor_id} is not an active employee")
-        if leaver is not None and successor.branch_id != leaver.branch_id:
-            raise InvalidInput(
-                "successor_id",
-                f"{successor_id} works in another branch than {employee_id}; "
-                "name a successor of the same branch",
+        current: dict[str, directory_pb2.Employee] = {}
+        if successor_id != employee_id:
+            # Statuses and branches as they are now, not cached.
+            current = await self.directory.current([employee_id, successor_id])
+        people = {
+            person.id: ownership.Person(
+                person.id, person.status == directory_pb2.EMPLOYEE_STATUS_ACTIVE, person.branch_id
             )
+            for person in current.values()
+        }
+        refusal = ownership.successor_refusal(employee_id, successor_id, people)
+        if refusal is not None:
+            raise InvalidInput("successor_id", refusal)
+        successor = current[successor_id]
         return Owner(successor.id, successor.team_id or None, successor.branch_id or None)
 
     @staticmethod

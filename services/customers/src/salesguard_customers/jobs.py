@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete
 
@@ -19,8 +19,7 @@ async def prune_contact_reads(runtime: Runtime[CustomersSettings], as_of: dateti
 
     The reads themselves stay in the audit trail (C7); this table only feeds C8.
     """
-    _count, window_seconds = await bulk_threshold(runtime.policy)
-    cutoff = as_of - timedelta(seconds=window_seconds)
+    cutoff = (await bulk_threshold(runtime.policy)).window_start(as_of)
     async with runtime.db.transaction() as session:
         result = await session.execute(delete(ContactRead).where(ContactRead.at <= cutoff))
     return {"deleted": int(result.rowcount or 0), "cutoff": cutoff.isoformat()}  # type: ignore[attr-defined]

@@ -1,4 +1,6 @@
-"""The customer pool (公海, C11): neglected customers return to their branch; reps claim them.
+"""The customer pool (公海): neglected customers return to their branch; reps claim them.
+
+The rules (neglect, grace, cooling-off, holding cap) are :mod:`.rules.pool`.
 
 A sweep (:func:`sweep_neglected_customers`) is a few set-based statements in one
 transaction, whatever the number of customers:
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -61,15 +63,14 @@ from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
 from salesguard_customers.registry import Registry
+from salesguard_customers.rules import pool as rules
 from salesguard_customers.settings import CustomersSettings
 
-NEGLECTED = "CUSTOMER_NEGLECTED"
+NEGLECTED = rules.NEGLECTED
 # The pool belongs to a branch: its grants are branch (or all) scopes.
 POOL_SCOPE = ScopeColumns(branch=Customer.branch_id)
 # Serialises sweeps of one database (a job and an HR-triggered run at the same time).
 _SWEEP_LOCK_KEY = 7_305_201_011
-# When policy data names no holding cap for any of a rep's roles.
-DEFAULT_HOLDING_CAP = 50
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,8 @@ async def _audit_pooled(
 
 
 def _last_activity() -> ColumnElement[datetime]:
-    """The later of owned_since and the customer's latest follow-up (correlated)."""
+    """:func:`.rules.pool.last_activity` in SQL: the later of owned_since and the customer's
+    latest follow-up (correlated)."""
     # Correlated explicitly: nested in the sweep's EXISTS it must still see the outer row.
     latest_follow_up = (
         select(func.max(FollowUp.at))
@@ -231,7 +233,7 @@ async def _raise_neglected(
     ).where(
         Customer.owner_id.is_not(None),
         Customer.status == "ACTIVE",
-        last_activity <= as_of - timedelta(days=settings.neglect_days),
+        last_activity <= rules.neglect_cutoff(as_of, settings.neglect_days),
     )
     columns = [
         "id",
@@ -266,7 +268,7 @@ async def sweep(session: AsyncSession, settings: CustomersSettings, as_of: datet
         select(Alert.id)
         .where(
             Alert.dedupe_key == _episode_key(session.bind.dialect.name, _last_activity()),
-            Alert.detected_at <= as_of - timedelta(days=settings.pool_grace_days),
+            Alert.detected_at <= rules.grace_cutoff(as_of, settings.pool_grace_days),
         )
         .exists()
     )
@@ -280,7 +282,7 @@ async def sweep(session: AsyncSession, settings: CustomersSettings, as_of: datet
 async def sweep_neglected_customers(
     runtime: Runtime[CustomersSettings], as_of: datetime
 ) -> SweepCounts:
-    """The C11 sweep as of ``as_of`` (tests drive time with it); re-runs change nothing."""
+    """The neglect sweep as of ``as_of`` (tests drive time with it); re-runs change nothing."""
     async with runtime.db.transaction() as session:
         return await sweep(session, runtime.settings, as_of)
 
@@ -291,8 +293,7 @@ async def sweep_neglected_customers(
 async def holding_cap(policy: PolicyClient, principal: Principal) -> int:
     """The most customers the rep may own (policy data, per role: the largest of theirs)."""
     caps = (await policy.threshold("customer_pool")).get("holding_caps") or {}
-    held = [int(caps[role]) for role in principal.roles if role in caps]
-    return max(held) if held else int(caps.get("default", DEFAULT_HOLDING_CAP))
+    return rules.holding_cap(caps, principal.roles)
 
 
 class CustomerPool:
@@ -372,17 +373,19 @@ class CustomerPool:
             raise NotFound(f"customer {customer_id} is not in your branch's pool")
         now = utcnow()
         pooled_at = row.pooled_at or now
-        cooling_off_ends = pooled_at + timedelta(days=self.settings.pool_cooling_off_days)
-        if row.previous_owner_id == principal.id and now < cooling_off_ends:
+        waiting = rules.cooling_off(
+            principal.id, row.previous_owner_id, pooled_at, now, self.settings.pool_cooling_off_days
+        )
+        if waiting is not None:
             raise FailedPrecondition(
                 f"you held customer {row.code} before it went to the pool on "
                 f"{pooled_at.date().isoformat()}; you may claim it again from "
-                f"{cooling_off_ends.date().isoformat()} "
+                f"{waiting.ends.date().isoformat()} "
                 f"(cooling-off {self.settings.pool_cooling_off_days} days)",
                 details={
                     "reason": "COOLING_OFF",
                     "customer_code": row.code,
-                    "claimable_from": cooling_off_ends.isoformat(),
+                    "claimable_from": waiting.ends.isoformat(),
                 },
             )
         held = int(
@@ -393,7 +396,7 @@ class CustomerPool:
             )
             or 0
         )
-        if held >= cap:
+        if rules.over_holding_cap(held, cap):
             raise FailedPrecondition(
                 f"you already hold {held} customers; a rep may hold at most {cap}",
                 details={"reason": "HOLDING_CAP", "held": str(held), "cap": str(cap)},
@@ -439,7 +442,7 @@ class CustomerPool:
         now = utcnow()
         as_of = from_timestamp(request.as_of, "as_of") or now
         # The clock drift registration already tolerates; another moment would skip the
-        # neglect or grace period C11 promises the owner.
+        # neglect or grace period the pool promises the owner.
         skew = self.settings.clock_skew_seconds
         if abs((as_of - now).total_seconds()) > skew:
             raise InvalidInput(

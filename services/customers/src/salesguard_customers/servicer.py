@@ -22,9 +22,12 @@ from salesguard.timeutil import to_timestamp
 from salesguard.validation import page_size
 from salesguard_customers import audit
 from salesguard_customers.audit_checkpoints import AuditCheckpoints
+from salesguard_customers.changes import CustomerChanges
 from salesguard_customers.exports import Exports
+from salesguard_customers.follow_ups import FollowUps
 from salesguard_customers.lookups import Lookups
 from salesguard_customers.models import AuditEvent
+from salesguard_customers.registration import Registrar
 from salesguard_customers.registry import Registry
 from salesguard_customers.shared_contacts import SharedCriteria
 
@@ -32,12 +35,15 @@ from salesguard_customers.shared_contacts import SharedCriteria
 class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
     def __init__(self, registry: Registry, shared_criteria: SharedCriteria) -> None:
         self._registry = registry
+        self._registrar = Registrar(registry)
+        self._changes = CustomerChanges(registry)
+        self._follow_ups = FollowUps(registry)
         self._shared_criteria = shared_criteria
 
     async def RegisterCustomer(
         self, request: pb.RegisterCustomerRequest, context: Context
     ) -> pb.RegisterCustomerResponse:
-        return await self._registry.register(request)
+        return await self._registrar.register(request)
 
     async def GetCustomer(
         self, request: pb.GetCustomerRequest, context: Context
@@ -57,27 +63,27 @@ class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
     async def UpdateCustomer(
         self, request: pb.UpdateCustomerRequest, context: Context
     ) -> pb.UpdateCustomerResponse:
-        return pb.UpdateCustomerResponse(customer=await self._registry.update(request))
+        return pb.UpdateCustomerResponse(customer=await self._changes.update(request))
 
     async def RecordFollowUp(
         self, request: pb.RecordFollowUpRequest, context: Context
     ) -> pb.RecordFollowUpResponse:
-        return await self._registry.record_follow_up(request)
+        return await self._follow_ups.record_follow_up(request)
 
     async def ListFollowUps(
         self, request: pb.ListFollowUpsRequest, context: Context
     ) -> pb.ListFollowUpsResponse:
-        return await self._registry.list_follow_ups(request)
+        return await self._follow_ups.list_follow_ups(request)
 
     async def ReassignCustomers(
         self, request: pb.ReassignCustomersRequest, context: Context
     ) -> pb.ReassignCustomersResponse:
-        return pb.ReassignCustomersResponse(customers=await self._registry.reassign(request))
+        return pb.ReassignCustomersResponse(customers=await self._changes.reassign(request))
 
     async def SyncOwner(
         self, request: pb.SyncOwnerRequest, context: Context
     ) -> pb.SyncOwnerResponse:
-        return pb.SyncOwnerResponse(updated_count=await self._registry.sync_owner(request))
+        return pb.SyncOwnerResponse(updated_count=await self._changes.sync_owner(request))
 
     async def SetCriterionShared(
         self, request: pb.SetCriterionSharedRequest, context: Context

@@ -1,9 +1,10 @@
-"""Duplicate criteria too common to block on (C12), e.g. a company switchboard number.
+"""Duplicate criteria too common to block on, e.g. a company switchboard number: their
+state, the refusals counted, and a person's decision (the rule: :mod:`.rules.duplicates`).
 
 A criterion value (a phone's or email's blind index, or a name+company identity
 key) becomes *shared* in one of two ways, neither of which one team can arrange:
 
-- refusals: registrations carrying it were refused as duplicates (C3) for
+- refusals: registrations carrying it were refused as duplicates for
   ``distinct_reps`` different reps of at least ``distinct_branches`` branches within
   ``window_days`` (policy data, ``thresholds.shared_contact``). The existing
   customer's owner does not count and one rep retrying counts once; a junior, a
@@ -28,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, distinct, or_, select, update
@@ -45,13 +46,12 @@ from salesguard.timeutil import to_timestamp
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.contacts import ContactVault
 from salesguard_customers.models import Alert, Customer, DuplicateBlock, SharedContactValue
+from salesguard_customers.rules import duplicates as rules
+from salesguard_customers.rules.duplicates import SharedThreshold
 
-KIND = "SHARED_CONTACT_DETAIL"
+KIND = rules.SHARED_ALERT
 SHARE_ACTION = "customers.criteria.share"
 UNSHARE_ACTION = "customers.criteria.unshare"
-DEFAULT_DISTINCT_REPS = 3
-DEFAULT_DISTINCT_BRANCHES = 2
-DEFAULT_WINDOW_DAYS = 30
 MAX_REASON = 1000
 
 # The API's criteria, and the names the duplicate check and its alerts use for them.
@@ -59,21 +59,9 @@ CRITERIA = validation.enum_names(pb.DuplicateCriterion, "DUPLICATE_CRITERION_")
 CRITERION_NAMES = {"PHONE": "phone", "EMAIL": "email", "NAME_COMPANY": "name+company"}
 
 
-@dataclass(frozen=True)
-class SharedThreshold:
-    distinct_reps: int = DEFAULT_DISTINCT_REPS
-    distinct_branches: int = DEFAULT_DISTINCT_BRANCHES
-    window_days: int = DEFAULT_WINDOW_DAYS
-
-
 async def shared_threshold(policy: PolicyClient) -> SharedThreshold:
     """From policy data, so the security team tunes it."""
-    values = await policy.threshold("shared_contact")
-    return SharedThreshold(
-        distinct_reps=int(values.get("distinct_reps", DEFAULT_DISTINCT_REPS)),
-        distinct_branches=int(values.get("distinct_branches", DEFAULT_DISTINCT_BRANCHES)),
-        window_days=int(values.get("window_days", DEFAULT_WINDOW_DAYS)),
-    )
+    return SharedThreshold.from_policy(await policy.threshold("shared_contact"))
 
 
 async def shared_values(
@@ -212,41 +200,28 @@ async def record_blocked_attempt(
     state = await session.get(SharedContactValue, (attempt.criterion, attempt.value_key))
     if state is not None and state.shared:
         return False  # a racing refusal shared it already
-    since = now - timedelta(days=threshold.window_days)
-    if state is not None:
-        since = max(since, state.marked_at)  # refusals before an un-sharing count no more
-    conditions = [
-        DuplicateBlock.criterion == attempt.criterion,
-        DuplicateBlock.value_key == attempt.value_key,
-        DuplicateBlock.at > since,
-    ]
-    if attempt.existing_owner_id is not None:
-        conditions.append(DuplicateBlock.employee_id != attempt.existing_owner_id)
+    since = rules.refusals_count_since(
+        now, threshold, state.marked_at if state is not None else None
+    )
     refused = (
         await session.execute(
             select(DuplicateBlock.employee_id, DuplicateBlock.branch_id)
-            .where(*conditions)
+            .where(
+                DuplicateBlock.criterion == attempt.criterion,
+                DuplicateBlock.value_key == attempt.value_key,
+                DuplicateBlock.at > since,
+            )
             .distinct()
         )
     ).all()
-    reps = sorted({employee_id for employee_id, _ in refused})
-    branches = sorted({branch_id for _, branch_id in refused if branch_id})
-    if len(reps) < threshold.distinct_reps or len(branches) < threshold.distinct_branches:
+    verdict = rules.shared_by_refusals(
+        (rules.Refusal(employee_id, branch_id) for employee_id, branch_id in refused),
+        threshold,
+        attempt.existing_owner_id,
+    )
+    if verdict is None:
         return False
-    evidence = {
-        "criterion": attempt.criterion,
-        "value": attempt.shown_value,
-        "existing_code": attempt.existing_code,
-        "rep_count": len(reps),
-        "branch_count": len(branches),
-        "window_days": threshold.window_days,
-        "employee_ids": reps[:20],
-        "branch_ids": branches[:20],
-        "why": f"registrations carrying it were refused for {len(reps)} different reps of "
-        f"{len(branches)} branches within {threshold.window_days} days",
-        "why_zh": f"{threshold.window_days} 天内 {len(branches)} 个分公司的 {len(reps)} "
-        "名不同销售登记时因其被判为重复",
-    }
+    evidence = verdict.evidence(attempt.criterion, attempt.shown_value, attempt.existing_code)
     shared = await set_shared(
         session,
         attempt.criterion,
@@ -397,7 +372,7 @@ class SharedCriteria:
                 )
             )
         )
-        if branch_id == customer.branch_id or branch_id in refused_in:
+        if rules.involved_branch(branch_id, customer.branch_id, refused_in):
             raise Forbidden(
                 f"branch {branch_id} is involved with this {criterion}: someone outside it "
                 "(HR or headquarters) confirms it is shared",

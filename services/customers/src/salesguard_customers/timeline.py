@@ -16,8 +16,8 @@ from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
 from salesguard.timeutil import to_timestamp
 from salesguard_customers.audit import AUDIT_SCOPE
+from salesguard_customers.follow_ups import follow_up_to_proto
 from salesguard_customers.models import AuditEvent, Customer, FollowUp
-from salesguard_customers.registry import follow_up_to_proto
 from salesguard_customers.servicer import audit_event_to_proto
 
 FOLLOW_UP = pb.CUSTOMER_TIMELINE_KIND_FOLLOW_UP
