@@ -54,6 +54,7 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
 	opa fmt --list --fail policies/
 	opa check --strict policies/
 	@$(MAKE) --no-print-directory proto-check
+	bash scripts/check-contracts.sh
 
 .PHONY: policy-test
 policy-test: tools ## opa test with coverage

@@ -103,15 +103,24 @@ class Suite:
 
     @classmethod
     async def start(
-        cls, backends: Backends, data_dir: Path, gateway_overrides: dict[str, Any] | None = None
+        cls,
+        backends: Backends,
+        data_dir: Path,
+        gateway_overrides: dict[str, Any] | None = None,
+        *,
+        overrides: dict[str, Any] | None = None,
     ) -> Suite:
+        """The four services and the gateway; ``overrides`` are settings of every process,
+        ``gateway_overrides`` the gateway's own."""
         from salesguard_gateway.app import create_app
         from salesguard_gateway.settings import GatewaySettings
 
         ports = {name: free_port() for name in SERVICES}
-        common = backends.settings(data_dir) | {
-            f"{name}_address": f"127.0.0.1:{port}" for name, port in ports.items()
-        }
+        common = (
+            backends.settings(data_dir)
+            | {f"{name}_address": f"127.0.0.1:{port}" for name, port in ports.items()}
+            | (overrides or {})
+        )
         running: dict[str, Any] = {}
         try:
             apps: dict[str, GrpcServiceApp[Any]] = {

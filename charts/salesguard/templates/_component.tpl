@@ -19,6 +19,13 @@ component's ConfigMap, and the env of its migration Job.
       "SALESGUARD_LOG_LEVEL" $values.logLevel
       "SALESGUARD_DATA_DIR" "/tmp/salesguard"
       "SALESGUARD_SHUTDOWN_GRACE_SECONDS" (toString (int $values.shutdownGraceSeconds)) }}
+{{- /* Every component reads the page sizes: one value for all (values.yaml, pageSize). */}}
+{{- with ($values.pageSize).max }}
+{{- $_ := set $env "SALESGUARD_MAX_PAGE_SIZE" (toString (int .)) }}
+{{- end }}
+{{- with ($values.pageSize).default }}
+{{- $_ := set $env "SALESGUARD_DEFAULT_PAGE_SIZE" (toString (int .)) }}
+{{- end }}
 {{- if include "salesguard.isService" . }}
 {{- /* Explicit: a pod listens on every interface at the Service's port (without
 GRPC_PORT a service listens at the port of its own address, as under `make run`). */}}

@@ -320,17 +320,6 @@ def _token_verifier(settings: GatewaySettings) -> TokenVerifier:
     )
 
 
-def schema_limits(settings: GatewaySettings) -> SchemaLimits:
-    return SchemaLimits(
-        max_depth=settings.max_query_depth,
-        max_aliases=settings.max_aliases,
-        max_tokens=settings.max_tokens,
-        max_page_size=settings.max_page_size,
-        max_string_length=settings.max_string_length,
-        introspection=settings.introspection_enabled,
-    )
-
-
 def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = None) -> Starlette:
     """The gateway; ``channels`` lets tests point it at services they started."""
     backends = Backends(settings, channels)
@@ -340,7 +329,7 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         cache_seconds=settings.principal_cache_seconds,
     )
     graphql = GatewayGraphQL(
-        build_schema(schema_limits(settings), observers=[ObservedOperation]),
+        build_schema(SchemaLimits.from_settings(settings), observers=[ObservedOperation]),
         settings=settings,
         backends=backends,
         authenticator=authenticator,

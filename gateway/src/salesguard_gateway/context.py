@@ -28,9 +28,9 @@ from salesguard_gateway.settings import GatewaySettings
 
 V = TypeVar("V")
 
-# The services' batch RPCs take at most a page of IDs; a query linking more (say, a
+# The services' batch RPCs take at most MAX_BATCH IDs; a query linking more (say, a
 # reconciliation page and its unmatched payments) costs one more call, not an error.
-MAX_BATCH = validation.MAX_PAGE_SIZE
+MAX_BATCH = validation.MAX_BATCH
 
 
 def _by_id(

@@ -25,8 +25,7 @@ class GatewaySettings(Settings):
     max_query_depth: int = Field(default=8, ge=1)
     max_aliases: int = Field(default=15, ge=0)
     max_tokens: int = Field(default=2000, ge=10)
-    max_page_size: int = Field(default=100, ge=1)
-    default_page_size: int = Field(default=20, ge=1)
+    # max_page_size and default_page_size are every process's (salesguard.settings.Settings).
     max_string_length: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Uploads to the embedded profile's local object store (photos, vouchers).

@@ -62,9 +62,10 @@ from salesguard.pagination import (
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.risk import RiskModel
+from salesguard.settings import PageLimits
 from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard.validation import enum_names, enum_value, page_size, text
+from salesguard.validation import MAX_NOTE, enum_names, enum_value, page_size, text
 
 log = logging.getLogger(__name__)
 _raised = metrics.get_meter(__name__).create_counter(
@@ -642,6 +643,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         source: str,
         db: Database,
         policy: PolicyClient,
+        pages: PageLimits,
         model: type[AlertColumns],
         decisions: type[AlertDecisionColumns],
         feed: AlertFeed,
@@ -649,6 +651,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self._source = source
         self._db = db
         self._policy = policy
+        self._pages = pages
         self._model = model
         self._decisions = decisions
         self._feed = feed
@@ -685,7 +688,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
             "alerts.read"
         )
-        size = decision.page_size(page_size("page.page_size", request.page.page_size))
+        size = decision.page_size(page_size("page.page_size", request.page.page_size, self._pages))
         model = self._model
         conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
         query = keyset_query(
@@ -887,7 +890,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                 resolution = enum_value("resolution", request.resolution, RESOLUTION_NAMES)
             elif request.resolution:
                 raise InvalidInput("resolution", "a resolution is given only with RESOLVED")
-            note = text("note", request.note, max_length=4000)
+            note = text("note", request.note, max_length=MAX_NOTE)
             decided_at = utcnow()
             row.status = status
             row.resolution = resolution

@@ -22,7 +22,7 @@ from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
 from salesguard.risk import MAX_LOOKBACK, RiskModel
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard.validation import MAX_PAGE_SIZE, text
+from salesguard.validation import MAX_BATCH, text
 
 if TYPE_CHECKING:
     from salesguard.alerts import AlertColumns
@@ -50,8 +50,8 @@ class SummaryTarget:
         branch_id = text("branch_id", request.branch_id, max_length=64)
         if bool(employee_ids) == bool(branch_id):
             raise InvalidInput("employee_ids", "name either employee_ids or branch_id")
-        if len(employee_ids) > MAX_PAGE_SIZE:
-            raise InvalidInput("employee_ids", f"at most {MAX_PAGE_SIZE} employees at a time")
+        if len(employee_ids) > MAX_BATCH:
+            raise InvalidInput("employee_ids", f"at most {MAX_BATCH} employees at a time")
         since = from_timestamp(request.since, "since")
         if since is not None and since < as_of - MAX_LOOKBACK:
             raise InvalidInput("since", f"since must be within the last {MAX_LOOKBACK.days} days")

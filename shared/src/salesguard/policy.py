@@ -226,10 +226,10 @@ class Decision:
         grant = self.covering_grant(owner_id, team_id, branch_id)
         return None if grant is None else grant.masked_fields
 
-    def page_size(self, requested: int, *, default: int = 20, ceiling: int = 100) -> int:
-        """A page size within both the API ceiling and the policy's max_rows."""
-        size = requested or default
-        return max(1, min(size, ceiling, self.max_rows or ceiling))
+    def page_size(self, size: int) -> int:
+        """A page size (``validation.page_size``: within the settings' limit) within the
+        policy's max_rows too."""
+        return max(1, min(size, self.max_rows or size))
 
 
 DENY = Decision(allow=False, grants=(), max_rows=0, requires_approval=False, reasons=())

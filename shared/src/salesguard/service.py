@@ -99,6 +99,7 @@ class Runtime(Generic[S]):
                 source=self.name,
                 db=self.db,
                 policy=self.policy,
+                pages=self.settings.page_limits,
                 model=model,
                 decisions=decisions,
                 feed=self.alert_feed,
@@ -235,7 +236,10 @@ class GrpcServiceApp(Generic[S]):
         db = Database(settings.database_url_for(self.name), pool_size=settings.database_pool_size)
         channels = ServiceChannels.from_settings(settings)
         subject_roles = DirectorySubjectRoles(
-            channels, self.name, ttl_seconds=settings.subject_roles_cache_seconds
+            channels,
+            self.name,
+            ttl_seconds=settings.subject_roles_cache_seconds,
+            page_size=settings.max_page_size,
         )
         policy = policy_client_from_settings(
             settings.opa_url,

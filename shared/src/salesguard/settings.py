@@ -13,6 +13,7 @@ import difflib
 import functools
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -81,6 +82,15 @@ class Environment(StrEnum):
 
 class SettingsError(RuntimeError):
     """Configuration that cannot work; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageLimits:
+    """How many rows one page may hold, and holds when the caller asks for none
+    (``Settings.max_page_size``, ``Settings.default_page_size``)."""
+
+    maximum: int
+    default: int
 
 
 class JobSchedule(BaseModel):
@@ -195,6 +205,12 @@ class Settings(BaseSettings):
     jobs_enabled: bool = False
     jobs: dict[str, JobSchedule] = Field(default_factory=dict)
 
+    # Page sizes (G3), read by the gateway (`first`) and every service (page_size) alike, so
+    # that a page the gateway lets through is one the services serve: set them for every
+    # process. The default is what a page holds when the caller asks for no size.
+    max_page_size: int = Field(default=100, ge=1)
+    default_page_size: int = Field(default=20, ge=1)
+
     # The employee that exists on an empty directory, to create the first
     # branches, teams and employees through the API.
     bootstrap_admin: str = "admin"
@@ -223,6 +239,15 @@ class Settings(BaseSettings):
         elif ":" in host:
             host = f"[{host}]"  # IPv6
         return f"http://{host}:{info.data['gateway_port']}"
+
+    @model_validator(mode="after")
+    def _check_page_sizes(self) -> Self:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(
+                f"SALESGUARD_DEFAULT_PAGE_SIZE ({self.default_page_size}) is above "
+                f"SALESGUARD_MAX_PAGE_SIZE ({self.max_page_size})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_profile(self) -> Self:
@@ -270,6 +295,10 @@ class Settings(BaseSettings):
         if component == "gateway":
             return self.gateway_host, self.gateway_port
         return self.grpc_host, self.grpc_port_for(component)
+
+    @property
+    def page_limits(self) -> PageLimits:
+        return PageLimits(maximum=self.max_page_size, default=self.default_page_size)
 
     @property
     def field_key_bytes(self) -> bytes:

@@ -24,7 +24,6 @@ from salesguard.common.v1 import common_pb2
 from salesguard.errors import ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
-from salesguard.validation import MAX_PAGE_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,12 @@ log = logging.getLogger(__name__)
 class DirectorySubjectRoles:
     """The holders of roles, listed from the directory and cached per set of roles."""
 
-    def __init__(self, channels: ServiceChannels, caller: str, *, ttl_seconds: float):
+    def __init__(
+        self, channels: ServiceChannels, caller: str, *, ttl_seconds: float, page_size: int = 0
+    ):
         self._channels = channels
+        # Holders listed per call: the settings' max_page_size (0: the directory's default).
+        self._page_size = page_size
         self._caller = Principal.system(caller)
         self._ttl = ttl_seconds
         # roles -> (fetched at, the directory watch's generation then, holders)
@@ -88,7 +91,7 @@ class DirectorySubjectRoles:
                 response = await stub.ListEmployees(
                     directory_pb2.ListEmployeesRequest(
                         filter=directory_pb2.EmployeeFilter(roles=known),
-                        page=common_pb2.PageRequest(page_size=MAX_PAGE_SIZE, page_token=token),
+                        page=common_pb2.PageRequest(page_size=self._page_size, page_token=token),
                     )
                 )
                 found.update(employee.id for employee in response.employees)

@@ -32,6 +32,7 @@ from salesguard.errors import InvalidInput
 from salesguard.pagination import KeysetPage, cursor_datetime, decode_cursor, keyset_page
 from salesguard.policy import Decision, PolicyClient
 from salesguard.principal import current_principal
+from salesguard.settings import PageLimits
 from salesguard.timeutil import from_timestamp
 
 TIMELINE_READ = "timeline.read"
@@ -97,6 +98,7 @@ async def timeline_query(
     kinds: Iterable[int],
     known_kinds: Collection[int],
     page: common_pb2.PageRequest,
+    pages: PageLimits,
 ) -> TimelineQuery:
     """Validate a ListEmployeeTimeline request and take its one policy decision."""
     employee = validation.text("employee_id", employee_id, required=True, max_length=64)
@@ -105,7 +107,7 @@ async def timeline_query(
     unknown = sorted(asked - frozenset(known_kinds))
     if unknown:
         raise InvalidInput("kinds", f"kinds has unknown or unspecified values ({unknown})")
-    requested = validation.page_size("page.page_size", page.page_size)
+    requested = validation.page_size("page.page_size", page.page_size, pages)
     cursor = decode_timeline_cursor(page.page_token)
     decision = (await policy.decide(current_principal(), TIMELINE_READ)).require(TIMELINE_READ)
     # Every row is about the employee: nobody reads their own timeline, and one the

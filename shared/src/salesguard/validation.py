@@ -10,9 +10,12 @@ from typing import Protocol, TypeVar
 
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
+from salesguard.settings import PageLimits
 from salesguard.timeutil import parse_day
 
-MAX_PAGE_SIZE = 100
+# IDs one batch call (GetCustomers, GetOrders, SummariseAlerts, ...) takes at most: what
+# the gateway's loaders send per call. A page of any size is fetched in such batches.
+MAX_BATCH = 100
 MAX_TEXT = 500
 MAX_NOTE = 4000
 
@@ -40,10 +43,11 @@ def civil_date(field: str, value: str) -> date:
         raise InvalidInput(field, f"{field} {error}") from None
 
 
-def page_size(field: str, requested: int, *, maximum: int = MAX_PAGE_SIZE) -> int:
-    if requested < 0 or requested > maximum:
-        raise InvalidInput(field, f"{field} must be between 1 and {maximum}")
-    return requested
+def page_size(field: str, requested: int, limits: PageLimits) -> int:
+    """The size of the page asked for (0: the default), refused beyond the maximum."""
+    if requested < 0 or requested > limits.maximum:
+        raise InvalidInput(field, f"{field} must be between 1 and {limits.maximum}")
+    return requested or limits.default
 
 
 def geo_point(field: str, point: common_pb2.GeoPoint) -> tuple[float, float]:

@@ -42,6 +42,7 @@ from salesguard_gateway.schema.pool import PoolMutation, PoolQuery
 from salesguard_gateway.schema.risk import RiskQuery
 from salesguard_gateway.schema.timeline import TIMELINE_ITEM_TYPES, TimelineQuery
 from salesguard_gateway.schema.visits import VisitsMutation, VisitsQuery
+from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,30 @@ DOCUMENT_CACHE_SIZE = 512
 
 @dataclass(frozen=True)
 class SchemaLimits:
-    max_depth: int = 8
-    max_aliases: int = 15
-    max_tokens: int = 2000
-    max_page_size: int = 100
-    max_string_length: int = 10_000
-    introspection: bool = True
+    """What one request may ask for (G3); the values are the gateway's settings."""
+
+    max_depth: int
+    max_aliases: int
+    max_tokens: int
+    max_page_size: int
+    max_string_length: int
+    introspection: bool
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> SchemaLimits:
+        return cls(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            max_page_size=settings.max_page_size,
+            max_string_length=settings.max_string_length,
+            introspection=settings.introspection_enabled,
+        )
+
+    @classmethod
+    def defaults(cls) -> SchemaLimits:
+        """The limits of the settings' defaults (the environment is not read)."""
+        return cls.from_settings(GatewaySettings.model_construct())
 
 
 class GatewaySchema(strawberry.Schema):
@@ -128,7 +147,7 @@ def build_schema(
     observers: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> GatewaySchema:
     """The schema with ``limits``; ``observers`` are extensions that only watch (telemetry)."""
-    limits = limits or SchemaLimits()
+    limits = limits or SchemaLimits.defaults()
     # Built once: ValidationCache keys on the rule classes, so they must not change per request.
     rules = limit_rules(limits.max_depth, limits.max_aliases)
     extensions: list[Callable[[], SchemaExtension]] = [

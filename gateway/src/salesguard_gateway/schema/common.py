@@ -172,12 +172,9 @@ DOWNLOAD_URL_DESCRIPTION = (
 
 
 def first_size(first: int | None, info: Info) -> int:
-    """``first``, or the default page size when absent; 1 to ``max_page_size``."""
-    settings = info.context.settings
-    size = settings.default_page_size if first is None else first
-    if not 1 <= size <= settings.max_page_size:
-        raise InvalidInput("first", f"first must be between 1 and {settings.max_page_size}")
-    return size
+    """``first``, or the default page size when absent; ``first`` was checked against
+    ``max_page_size`` before execution (limits.InputLimits)."""
+    return info.context.settings.default_page_size if first is None else first
 
 
 def page_request(first: int | None, after: str | None, info: Info) -> common_pb2.PageRequest:

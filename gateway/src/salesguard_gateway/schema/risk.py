@@ -126,9 +126,9 @@ async def ranked_with_evidence(
     """The ranked employees' profiles again, with their recent alerts; ranked as before
     (ages move on by the milliseconds between the two asks)."""
     order = [profile.employee_id for profile in ranked]
-    chunks = [  # a service takes a page of employees per ask
-        order[start : start + validation.MAX_PAGE_SIZE]
-        for start in range(0, len(order), validation.MAX_PAGE_SIZE)
+    chunks = [  # a service takes a batch of employees per ask
+        order[start : start + validation.MAX_BATCH]
+        for start in range(0, len(order), validation.MAX_BATCH)
     ]
     answers = await asyncio.gather(
         *(

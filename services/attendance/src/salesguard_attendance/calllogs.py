@@ -210,7 +210,9 @@ class CallLogs:
         return accepted
 
     async def list_logs(self, request: pb.ListCallLogsRequest) -> pb.ListCallLogsResponse:
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = (await self.policy.decide(current_principal(), "calllogs.read")).require(
             "calllogs.read"
         )

@@ -379,7 +379,9 @@ class Directory:
         return [employee_to_proto(by_id[i]) for i in wanted if i in by_id]
 
     async def list_employees(self, request: pb.ListEmployeesRequest) -> pb.ListEmployeesResponse:
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = await self._read_decision()
         size = decision.page_size(requested)
         employee_filter = request.filter

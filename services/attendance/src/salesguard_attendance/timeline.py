@@ -69,6 +69,7 @@ class AttendanceTimelineServicer(timeline_pb2_grpc.AttendanceTimelineServiceServ
             kinds=request.kinds,
             known_kinds=KINDS,
             page=request.page,
+            pages=visits.settings.page_limits,
         )
         async with visits.db.read() as session:
             page, total = await fetch_timeline(session, query, sources(query))

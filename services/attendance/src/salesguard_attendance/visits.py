@@ -798,7 +798,9 @@ class Visits:
             return (await self.present(session, [row], request.include_photo_urls))[0]
 
     async def list_check_ins(self, request: pb.ListCheckInsRequest) -> pb.ListCheckInsResponse:
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = await self._read_decision()
         size = decision.page_size(requested)
         check_in_filter = request.filter
@@ -914,7 +916,9 @@ class Visits:
     async def list_visit_plans(
         self, request: pb.ListVisitPlansRequest
     ) -> pb.ListVisitPlansResponse:
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = (await self.policy.decide(current_principal(), "visits.read")).require(
             "visits.read"
         )

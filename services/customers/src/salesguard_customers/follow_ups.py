@@ -97,7 +97,9 @@ class FollowUps:
 
     async def list_follow_ups(self, request: pb.ListFollowUpsRequest) -> pb.ListFollowUpsResponse:
         principal = current_principal()
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = await self.registry.read_decision(principal)
         size = decision.page_size(requested)
         conditions: list[Any] = [scope_filter(decision, SCOPE)]

@@ -306,7 +306,9 @@ class CustomerPool:
 
     async def list_pool(self, request: pb.ListPoolRequest) -> pb.ListPoolResponse:
         principal = current_principal()
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = (await self.policy.decide(principal, "pool.read")).require("pool.read")
         messages, cursors, page_info = await self.registry.customer_page(
             principal,

@@ -266,8 +266,8 @@ class Registry:
     async def batch_get(self, request: pb.BatchGetCustomersRequest) -> list[pb.Customer]:
         principal = current_principal()
         ids = list(dict.fromkeys(request.ids))
-        if len(ids) > validation.MAX_PAGE_SIZE:
-            raise InvalidInput("ids", f"at most {validation.MAX_PAGE_SIZE} IDs per call")
+        if len(ids) > validation.MAX_BATCH:
+            raise InvalidInput("ids", f"at most {validation.MAX_BATCH} IDs per call")
         decision = await self.read_decision(principal)
         async with self.db.read() as session:
             rows = (
@@ -341,7 +341,9 @@ class Registry:
 
     async def list_customers(self, request: pb.ListCustomersRequest) -> pb.ListCustomersResponse:
         principal = current_principal()
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = await self.read_decision(principal)
         conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
         messages, cursors, page_info = await self.customer_page(

@@ -80,7 +80,7 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
         ),
         Servicer(
             timeline_pb2_grpc.add_CustomerTimelineServiceServicer_to_server,
-            CustomerTimelineServicer(runtime.db, runtime.policy),
+            CustomerTimelineServicer(runtime.db, runtime.policy, runtime.settings.page_limits),
             timeline_pb2.DESCRIPTOR.services_by_name["CustomerTimelineService"],
         ),
         Servicer(

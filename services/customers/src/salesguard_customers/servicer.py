@@ -118,12 +118,13 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def __init__(self, registry: Registry, checkpoints: AuditCheckpoints) -> None:
         self._db = registry.db
         self._policy = registry.policy
+        self._pages = registry.settings.page_limits
         self._checkpoints = checkpoints
 
     async def ListAuditEvents(
         self, request: audit_pb2.ListAuditEventsRequest, context: Context
     ) -> audit_pb2.ListAuditEventsResponse:
-        requested = page_size("page.page_size", request.page.page_size)
+        requested = page_size("page.page_size", request.page.page_size, self._pages)
         decision = (await self._policy.decide(current_principal(), "audit.read")).require(
             "audit.read"
         )

@@ -13,6 +13,7 @@ from salesguard.customers.v1 import timeline_pb2_grpc
 from salesguard.db import Database
 from salesguard.grpc_server import ServicerContext
 from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
+from salesguard.settings import PageLimits
 from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
 from salesguard.timeutil import to_timestamp
 from salesguard_customers.audit import AUDIT_SCOPE
@@ -60,9 +61,10 @@ def sources(query: TimelineQuery) -> list[TimelineSource]:
 
 
 class CustomerTimelineServicer(timeline_pb2_grpc.CustomerTimelineServiceServicer):
-    def __init__(self, db: Database, policy: PolicyClient) -> None:
+    def __init__(self, db: Database, policy: PolicyClient, pages: PageLimits) -> None:
         self._db = db
         self._policy = policy
+        self._pages = pages
 
     async def ListEmployeeTimeline(
         self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
@@ -75,6 +77,7 @@ class CustomerTimelineServicer(timeline_pb2_grpc.CustomerTimelineServiceServicer
             kinds=request.kinds,
             known_kinds=KINDS,
             page=request.page,
+            pages=self._pages,
         )
         async with self._db.read() as session:
             page, total = await fetch_timeline(session, query, sources(query))

@@ -69,7 +69,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # The policy's reason when a caller may act on an order but not move it to that status.
 TRANSITION_NOT_PERMITTED = "TRANSITION_NOT_PERMITTED"
 
-MAX_BATCH = validation.MAX_PAGE_SIZE
 MAX_SKU = 64
 MAX_DESCRIPTION = 500
 MAX_REASON = 200  # ApprovalStep.reason
@@ -553,8 +552,8 @@ class Orders:
 
     async def batch_get(self, ids: list[str]) -> list[pb.Order]:
         wanted = list(dict.fromkeys(ids))
-        if len(wanted) > MAX_BATCH:
-            raise InvalidInput("ids", f"at most {MAX_BATCH} IDs per call")
+        if len(wanted) > validation.MAX_BATCH:
+            raise InvalidInput("ids", f"at most {validation.MAX_BATCH} IDs per call")
         decision = await self.read_decision(current_principal())
         if not wanted:
             return []
@@ -607,7 +606,9 @@ class Orders:
 
     async def list_orders(self, request: pb.ListOrdersRequest) -> pb.ListOrdersResponse:
         principal = current_principal()
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = await self.read_decision(principal)
         size = decision.page_size(requested)
         conditions = [

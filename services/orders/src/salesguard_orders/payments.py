@@ -468,7 +468,9 @@ class Payments:
         return payment_to_proto(row)
 
     async def list_payments(self, request: pb.ListPaymentsRequest) -> pb.ListPaymentsResponse:
-        requested = validation.page_size("page.page_size", request.page.page_size)
+        requested = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
         decision = (await self.policy.decide(current_principal(), "payments.read")).require(
             "payments.read"
         )

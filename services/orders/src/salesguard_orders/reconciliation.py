@@ -152,7 +152,10 @@ class Reconciliation:
         decision = (await self.policy.decide(principal, "reconciliation.read")).require(
             "reconciliation.read"
         )
-        size = decision.page_size(page_size("page.page_size", request.page.page_size))
+        requested = page_size(
+            "page.page_size", request.page.page_size, self.runtime.settings.page_limits
+        )
+        size = decision.page_size(requested)
         # Days are the caller's: as_of defaults to their today and ends at their midnight.
         zone = await caller_zone(self.orders.zones, principal)
         as_of = (

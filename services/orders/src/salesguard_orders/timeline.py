@@ -119,6 +119,7 @@ class OrdersTimelineServicer(timeline_pb2_grpc.OrdersTimelineServiceServicer):
             kinds=request.kinds,
             known_kinds=KINDS,
             page=request.page,
+            pages=orders.settings.page_limits,
         )
         async with orders.db.read() as session:
             page, total = await fetch_timeline(session, query, sources(query))
