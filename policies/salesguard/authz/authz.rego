@@ -4,8 +4,8 @@
 #   Tiered access for the salesguard services. One decision per request and
 #   resource type: the service keeps rows inside the union of the grants'
 #   scopes and masks each row with the narrowest grant that covers it.
-#   Tiers, field sets and thresholds are data (data.salesguard.tiers); the
-#   rules below only interpret them. Written for both OPA and rego-cpp
+#   Tiers and field sets are data (data.salesguard.tiers); the rules below
+#   only interpret them. Written for both OPA and rego-cpp
 #   (regopy): no `some k, v in` inside set/array comprehensions (rego-cpp
 #   rejects it), no sort/max/min over numbers (rego-cpp orders them as text),
 #   no `not f(x.y)` with a possibly undefined x.y (the two disagree), and
@@ -39,11 +39,6 @@ allow if {
 	count(_permitting_roles) > 0
 	count(_action_refusals) == 0
 }
-
-# METADATA
-# title: thresholds
-# description: Detector thresholds, served from data so services need no redeploy.
-thresholds := _tiers.thresholds
 
 # ---------------------------------------------------------------- input
 
@@ -108,10 +103,26 @@ _role_grants[role] := grants if {
 
 _role_grant(g, kind) := {
 	"kind": kind,
-	"masked_fields": sort(g.masked_fields),
+	"masked_fields": _grant_masked_fields(g),
 	"values": object.get(g, "values", []),
 	"alert_kinds": _grant_alert_kinds(g),
 	"hidden_roles": _grant_hidden_roles(g, kind),
+}
+
+# The fields a grant masks: its `masked_fields` and the fields of its
+# `masked_field_sets` (names in `field_sets`). Undefined, so the grant is
+# dropped, when `masked_fields` is missing or a set is unknown: a typo
+# refuses access rather than showing what it meant to mask.
+_grant_masked_fields(g) := sort([field | some field in fields]) if {
+	is_array(g.masked_fields)
+	set_names := object.get(g, "masked_field_sets", [])
+	every name in set_names {
+		is_array(_tiers.field_sets[name])
+	}
+	fields := {field | some field in g.masked_fields} | {field |
+		some name in set_names
+		some field in _tiers.field_sets[name]
+	}
 }
 
 # `kinds` on a grant: the only alert kinds it covers (null: every kind).

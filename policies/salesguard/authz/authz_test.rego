@@ -919,15 +919,6 @@ test_decision_without_input if {
 	authz.decision.allow == false
 }
 
-test_thresholds_from_data if {
-	authz.thresholds.bulk_contact_access == {"count": 10, "window_seconds": 3600}
-	authz.thresholds.field_visits == {"photo_missing_streak_days": 3, "unregistered_site_repeats": 3, "unregistered_site_window_days": 30, "unregistered_site_radius_m": 150}
-	authz.thresholds.call_patterns.unregistered_number_repeats == 5
-	authz.thresholds.call_patterns.long_call_factor == 3
-	authz.thresholds.diversion_risk == {"min_orders": 3, "silence_factor": 2, "history_days": 730}
-	authz.thresholds.fake_deal == {"grace_days": 0}
-}
-
 # ---------------------------------------------------------------- tiers are data
 
 test_headquarters_behaviour_is_data if {
@@ -954,6 +945,39 @@ test_tier_change_masks_junior_contact if {
 	tier := {"grants": [{"scope": "own", "masked_fields": ["phone"]}]}
 	d := _decide(_junior, "customers.read", null) with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
 	d.grants == [{"scope": {"kind": "own", "employee_id": "e-j"}, "masked_fields": ["phone"]}]
+}
+
+# A grant's masks are its masked_fields plus the fields of its masked_field_sets;
+# a grant naming an unknown set, or without masked_fields, is dropped (refused
+# rather than shown unmasked).
+_junior_read_tier(grant) := {"grants": [grant]}
+
+test_masked_field_sets_resolve_to_their_fields if {
+	tier := _junior_read_tier({"scope": "own", "masked_fields": ["name"], "masked_field_sets": ["contact"]})
+	d := _decide(_junior, "customers.read", null)
+		with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
+	d.grants == [{"scope": {"kind": "own", "employee_id": "e-j"}, "masked_fields": ["address", "email", "name", "phone"]}]
+}
+
+test_a_grant_naming_an_unknown_field_set_is_dropped if {
+	tier := _junior_read_tier({"scope": "own", "masked_fields": [], "masked_field_sets": ["contacts"]})
+	d := _decide(_junior, "customers.read", null)
+		with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
+	d.allow == false
+	d.reasons == ["NO_SCOPE"]
+}
+
+test_a_grant_without_masked_fields_is_dropped if {
+	tier := _junior_read_tier({"scope": "own", "masked_field": ["phone"]})
+	d := _decide(_junior, "customers.read", null)
+		with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
+	d.allow == false
+}
+
+test_contact_masks_come_from_the_contact_field_set if {
+	d := _decide(_subjects.hr, "customers.read", null)
+	d.grants == [{"scope": {"kind": "all"}, "masked_fields": _contact}]
+	sort(data.salesguard.tiers.field_sets.contact) == _contact
 }
 
 test_step_roles_are_data[note] if {

@@ -128,7 +128,7 @@ test_finance_reads_deal_payment_commission_kinds if {
 
 # The finance kinds are alert kinds the orders service raises (the risk model weighs them).
 test_finance_kinds_are_known_kinds if {
-	weights := authz.thresholds.risk.weights
+	weights := data.salesguard.thresholds.risk.weights
 	every kind in _finance_kinds {
 		weights[kind] > 0
 	}

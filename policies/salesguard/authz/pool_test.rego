@@ -122,11 +122,3 @@ test_pool_sweep_refused[name] if {
 	not d.allow
 	d.reasons == ["ROLE_NOT_PERMITTED"]
 }
-
-test_pool_thresholds if {
-	caps := authz.thresholds.customer_pool.holding_caps
-	caps.SALES_JUNIOR > 0
-	caps.SALES_SENIOR >= caps.SALES_JUNIOR
-	authz.thresholds.shared_contact.distinct_reps >= 2
-	authz.thresholds.shared_contact.window_days > 0
-}

@@ -75,30 +75,3 @@ test_risk_refused[note] if {
 	d := _decide(_subjects[name], resource)
 	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["ROLE_NOT_PERMITTED"]}
 }
-
-# The scoring model is data the services read: every weight a non-negative
-# number, the bands ordered, the half-life within the lookback window.
-test_risk_model_in_thresholds if {
-	risk := authz.thresholds.risk
-	risk.half_life_days > 0
-	risk.lookback_days >= risk.half_life_days
-	risk.evidence_items > 0
-	risk.levels.medium > 0
-	risk.levels.high >= risk.levels.medium
-	every kind, weight in risk.weights {
-		is_string(kind)
-		is_number(weight)
-		weight >= 0
-	}
-}
-
-# The patterns that are diversion itself outweigh the ones that are mostly
-# carelessness or GPS noise (README "How risk is scored").
-test_diversion_outweighs_noise if {
-	weights := authz.thresholds.risk.weights
-	every strong in ["DIVERSION_RISK", "FAKE_DEAL_SUSPECTED", "UNREGISTERED_CUSTOMER"] {
-		every weak in ["LATE_REGISTRATION", "LOCATION_MISMATCH", "NEW_DEVICE", "CUSTOMER_NEGLECTED"] {
-			weights[strong] > 2 * weights[weak]
-		}
-	}
-}
