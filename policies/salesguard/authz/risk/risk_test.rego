@@ -1,4 +1,4 @@
-package salesguard.risk_test
+package salesguard.authz.risk_test
 
 import data.salesguard.authz
 
@@ -44,7 +44,9 @@ _allowed := {
 	"hr ranks another branch": {"subject": "hr", "resource": _other_branch, "grants": _all(_subjects.hr)},
 	"manager lists their branch": {"subject": "manager", "resource": null, "grants": _branch_b1},
 	"manager ranks their branch": {"subject": "manager", "resource": _own_branch, "grants": _branch_b1},
-	"headquarters manager ranks any branch": {"subject": "hq_manager", "resource": _other_branch, "grants": _all(_subjects.hq_manager)},
+	"headquarters manager ranks any branch": {
+		"subject": "hq_manager", "resource": _other_branch, "grants": _all(_subjects.hq_manager),
+	},
 }
 
 test_risk_allowed[note] if {

@@ -1,4 +1,4 @@
-package salesguard.handover_test
+package salesguard.authz.handover_test
 
 import data.salesguard.authz
 
