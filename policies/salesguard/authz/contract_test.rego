@@ -1,6 +1,7 @@
 package salesguard.authz_test
 
 import data.salesguard.authz
+import data.salesguard.tiers
 
 # The decision contract's details, tiers as data, and the sanity of the tier data. Fixtures are in authz_test.rego.
 
@@ -100,7 +101,10 @@ test_all_other_roles_together_match_no_phones if {
 test_nobody_decides_own_export_request[name] if {
 	some name, subject in _subjects
 	d := _decide(
-		object.union(subject, {"roles": ["SALES_JUNIOR", "SALES_SENIOR", "MANAGER", "HR", "FINANCE", "ADMIN", "SYSTEM"]}),
+		object.union(
+			subject,
+			{"roles": ["SALES_JUNIOR", "SALES_SENIOR", "MANAGER", "HR", "FINANCE", "ADMIN", "SYSTEM"]},
+		),
 		"customers.export.decide",
 		{"requester_id": subject.id, "branch_id": subject.branch},
 	)
@@ -117,14 +121,20 @@ test_grants_are_ordered_narrowest_first if {
 _odd_inputs := {
 	"unknown action": {"subject": _junior, "action": "customers.delete", "resource": null},
 	"unknown role": {
-		"subject": object.union(_junior, {"roles": ["SALES_INTERN"]}), "action": "customers.read", "resource": null,
+		"subject": object.union(_junior, {"roles": ["SALES_INTERN"]}),
+		"action": "customers.read",
+		"resource": null,
 	},
 	"no roles": {"subject": object.union(_junior, {"roles": []}), "action": "customers.read", "resource": null},
 	"roles not a list": {
-		"subject": object.union(_junior, {"roles": "MANAGER"}), "action": "customers.read", "resource": null,
+		"subject": object.union(_junior, {"roles": "MANAGER"}),
+		"action": "customers.read",
+		"resource": null,
 	},
 	"role names are case sensitive": {
-		"subject": object.union(_junior, {"roles": ["manager"]}), "action": "customers.read", "resource": null,
+		"subject": object.union(_junior, {"roles": ["manager"]}),
+		"action": "customers.read",
+		"resource": null,
 	},
 	"no subject": {"action": "customers.read", "resource": null},
 	"no action": {"subject": _hr, "resource": null},
@@ -155,18 +165,17 @@ test_decision_without_input if {
 # ---------------------------------------------------------------- tiers are data
 
 test_headquarters_behaviour_is_data if {
-	d := _decide(_hq_manager, "customers.read", null) with data.salesguard.tiers.headquarters.roles as []
+	d := _decide(_hq_manager, "customers.read", null) with tiers.headquarters.roles as []
 	d.grants == [{"scope": {"kind": "branch", "branch_id": "b-hq"}, "masked_fields": []}]
 }
 
 test_max_rows_per_role_is_data if {
-	d := _decide(_junior, "customers.read", null) with data.salesguard.tiers.max_rows.SALES_JUNIOR as 50
+	d := _decide(_junior, "customers.read", null) with tiers.max_rows.SALES_JUNIOR as 50
 	d.max_rows == 50
 }
 
 test_max_rows_per_action_override if {
-	d := _decide(_junior, "customers.read", null)
-		with data.salesguard.tiers.actions["customers.read"].max_rows as {"SALES_JUNIOR": 20}
+	d := _decide(_junior, "customers.read", null) with tiers.actions["customers.read"].max_rows as {"SALES_JUNIOR": 20}
 	d.max_rows == 20
 }
 
@@ -177,8 +186,7 @@ test_max_rows_is_the_largest_over_roles if {
 
 test_tier_change_masks_junior_contact if {
 	tier := {"grants": [{"scope": "own", "masked_fields": ["phone"]}]}
-	d := _decide(_junior, "customers.read", null)
-		with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
+	d := _decide(_junior, "customers.read", null) with tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
 	d.grants == [{"scope": {"kind": "own", "employee_id": "e-j"}, "masked_fields": ["phone"]}]
 }
 
@@ -189,25 +197,23 @@ _junior_read_tier(grant) := {"grants": [grant]}
 
 test_masked_field_sets_resolve_to_their_fields if {
 	tier := _junior_read_tier({"scope": "own", "masked_fields": ["name"], "masked_field_sets": ["contact"]})
-	d := _decide(_junior, "customers.read", null)
-		with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
-	d.grants == [
-		{"scope": {"kind": "own", "employee_id": "e-j"}, "masked_fields": ["address", "email", "name", "phone"]},
-	]
+	d := _decide(_junior, "customers.read", null) with tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
+	d.grants == [{
+		"scope": {"kind": "own", "employee_id": "e-j"},
+		"masked_fields": ["address", "email", "name", "phone"],
+	}]
 }
 
 test_a_grant_naming_an_unknown_field_set_is_dropped if {
 	tier := _junior_read_tier({"scope": "own", "masked_fields": [], "masked_field_sets": ["contacts"]})
-	d := _decide(_junior, "customers.read", null)
-		with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
+	d := _decide(_junior, "customers.read", null) with tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
 	d.allow == false
 	d.reasons == ["NO_SCOPE"]
 }
 
 test_a_grant_without_masked_fields_is_dropped if {
 	tier := _junior_read_tier({"scope": "own", "masked_field": ["phone"]})
-	d := _decide(_junior, "customers.read", null)
-		with data.salesguard.tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
+	d := _decide(_junior, "customers.read", null) with tiers.actions["customers.read"].roles.SALES_JUNIOR as tier
 	d.allow == false
 }
 
@@ -229,22 +235,22 @@ test_step_roles_are_data[note] if {
 		},
 	}
 	some step_role, _ in tc.steps
-	d := _decide(tc.subject, "orders.decide", _step(_order_teammate, step_role))
-		with data.salesguard.tiers.actions["orders.decide"].step_roles.steps as tc.steps
+	order := _step(_order_teammate, step_role)
+	d := _decide(tc.subject, "orders.decide", order) with tiers.actions["orders.decide"].step_roles.steps as tc.steps
 	d.allow == tc.allow
 }
 
 test_transition_targets_are_data if {
 	tier := {"grants": [{"scope": "own", "masked_fields": [], "values": ["CANCELLED", "CLOSED"]}]}
-	d := _decide(_junior, "orders.transition", _move(_order_junior, "CLOSED"))
-		with data.salesguard.tiers.actions["orders.transition"].roles.SALES_JUNIOR as tier
+	order := _move(_order_junior, "CLOSED")
+	d := _decide(_junior, "orders.transition", order) with tiers.actions["orders.transition"].roles.SALES_JUNIOR as tier
 	d.allow == true
 }
 
 test_a_grant_without_values_moves_nothing if {
 	tier := {"grants": [{"scope": "own", "masked_fields": []}]}
-	d := _decide(_junior, "orders.transition", _move(_order_junior, "CANCELLED"))
-		with data.salesguard.tiers.actions["orders.transition"].roles.SALES_JUNIOR as tier
+	order := _move(_order_junior, "CANCELLED")
+	d := _decide(_junior, "orders.transition", order) with tiers.actions["orders.transition"].roles.SALES_JUNIOR as tier
 	d.reasons == ["TRANSITION_NOT_PERMITTED"]
 }
 
@@ -278,7 +284,13 @@ test_read_only_field_sets_exist[note] if {
 
 test_core_fields if {
 	{f | some f in _tiers.field_sets.core_customer} == {
-		"name", "company", "phone", "email", "source", "source_detail", "first_contact_at",
+		"name",
+		"company",
+		"phone",
+		"email",
+		"source",
+		"source_detail",
+		"first_contact_at",
 	}
 }
 

@@ -24,7 +24,11 @@ _hr := {"id": "e-hr", "roles": ["HR"], "team": null, "branch": "b-hq", "hq": tru
 _finance := {"id": "e-f", "roles": ["FINANCE"], "team": null, "branch": "b-hq", "hq": true}
 
 _finance_kinds := [
-	"ATTRIBUTION_MISMATCH", "DIVERSION_RISK", "FAKE_DEAL_SUSPECTED", "PAYER_MISMATCH", "UNREGISTERED_CUSTOMER",
+	"ATTRIBUTION_MISMATCH",
+	"DIVERSION_RISK",
+	"FAKE_DEAL_SUSPECTED",
+	"PAYER_MISMATCH",
+	"UNREGISTERED_CUSTOMER",
 ]
 
 _case_actions := ["alerts.read", "risk.read", "timeline.read"]
@@ -107,9 +111,11 @@ test_headquarters_manager_reads_branch_managers[action] if {
 test_branch_manager_decides_with_managers_hidden if {
 	d := _decide(_manager, "alerts.update", {"branch_id": "b-1", "employee_id": "e-j", "status": "OPEN"})
 	d.allow == true
-	d.grants == [
-		{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": [], "hidden_subject_roles": ["MANAGER"]},
-	]
+	d.grants == [{
+		"scope": {"kind": "branch", "branch_id": "b-1"},
+		"masked_fields": [],
+		"hidden_subject_roles": ["MANAGER"],
+	}]
 }
 
 # HR who is also a manager reads every case but their own: the all grant hides
@@ -125,9 +131,12 @@ test_finance_reads_deal_payment_commission_kinds if {
 	d := _decide(_finance, "alerts.read", null)
 	d == {
 		"allow": true,
-		"grants": [
-			{"scope": {"kind": "all"}, "masked_fields": [], "kinds": _finance_kinds, "excluded_subjects": ["e-f"]},
-		],
+		"grants": [{
+			"scope": {"kind": "all"},
+			"masked_fields": [],
+			"kinds": _finance_kinds,
+			"excluded_subjects": ["e-f"],
+		}],
 		"max_rows": 1000, "requires_approval": false, "reasons": [],
 	}
 }
@@ -154,7 +163,11 @@ test_finance_covers_a_resource_of_its_kinds[kind] if {
 
 test_finance_refused_other_kinds[kind] if {
 	some kind in [
-		"LATE_REGISTRATION", "PHOTO_REUSED", "BULK_CONTACT_ACCESS", "DUPLICATE_CUSTOMER_CLAIM", "MOCK_LOCATION",
+		"LATE_REGISTRATION",
+		"PHOTO_REUSED",
+		"BULK_CONTACT_ACCESS",
+		"DUPLICATE_CUSTOMER_CLAIM",
+		"MOCK_LOCATION",
 	]
 	d := _decide(_finance, "alerts.read", {"kind": kind, "branch_id": "b-1"})
 	d.reasons == ["OUT_OF_SCOPE"]
@@ -187,23 +200,27 @@ test_finance_hr_reads_every_kind if {
 # ---------------------------------------------------------------- merging, as data
 
 _merge_tiers := object.union(data.salesguard.tiers, {"actions": {"x.read": {"roles": {
-	"A": {
-		"grants": [
-			{"scope": "branch", "masked_fields": [], "kinds": ["K2", "K1"], "hidden_subject_roles": ["MANAGER", "HR"]},
-		],
-	},
+	"A": {"grants": [{
+		"scope": "branch",
+		"masked_fields": [],
+		"kinds": ["K2", "K1"],
+		"hidden_subject_roles": ["MANAGER", "HR"],
+	}]},
 	"B": {"grants": [{"scope": "branch", "masked_fields": [], "kinds": ["K3", "K1"], "hidden_subject_roles": ["HR"]}]},
 	"C": {"grants": [{"scope": "branch", "masked_fields": []}]},
 	"D": {"grants": [{"scope": "all", "masked_fields": [], "kinds": ["K1"]}]},
-	"E": {
-		"grants": [{"scope": "all", "masked_fields": [], "kinds": ["K1", "K2", "K3"], "hidden_subject_roles": ["HR"]}],
-	},
+	"E": {"grants": [{
+		"scope": "all",
+		"masked_fields": [],
+		"kinds": ["K1", "K2", "K3"],
+		"hidden_subject_roles": ["HR"],
+	}]},
 }}}})
 
 _merge(roles) := d.grants if {
 	subject := {"id": "", "roles": roles, "team": null, "branch": "b-1", "hq": false}
-	d := authz.decision with input as {"subject": subject, "action": "x.read", "resource": null}
-		with data.salesguard.tiers as _merge_tiers
+	policy_input := {"subject": subject, "action": "x.read", "resource": null}
+	d := authz.decision with input as policy_input with data.salesguard.tiers as _merge_tiers
 }
 
 _b1 := {"kind": "branch", "branch_id": "b-1"}
@@ -226,12 +243,10 @@ _merge_cases := {
 	},
 	"a wider grant of more kinds hiding no more makes the narrower redundant": {
 		"roles": ["B", "E"],
-		"grants": [
-			{
-				"scope": {"kind": "all"}, "masked_fields": [], "kinds": ["K1", "K2", "K3"],
-				"hidden_subject_roles": ["HR"],
-			},
-		],
+		"grants": [{
+			"scope": {"kind": "all"}, "masked_fields": [], "kinds": ["K1", "K2", "K3"],
+			"hidden_subject_roles": ["HR"],
+		}],
 	},
 	"a wider grant hiding more keeps the narrower": {
 		"roles": ["C", "E"],

@@ -84,17 +84,29 @@ _claim_cases := {
 	"junior claims from own branch": {"subject": _junior, "resource": _pooled_b1, "allow": true, "reasons": []},
 	"senior claims from own branch": {"subject": _senior, "resource": _pooled_b1, "allow": true, "reasons": []},
 	"junior cannot claim from another branch": {
-		"subject": _junior, "resource": _pooled_b9, "allow": false, "reasons": ["OUT_OF_SCOPE"],
+		"subject": _junior,
+		"resource": _pooled_b9,
+		"allow": false,
+		"reasons": ["OUT_OF_SCOPE"],
 	},
 	"senior cannot claim from another branch": {
-		"subject": _senior, "resource": _pooled_b9, "allow": false, "reasons": ["OUT_OF_SCOPE"],
+		"subject": _senior,
+		"resource": _pooled_b9,
+		"allow": false,
+		"reasons": ["OUT_OF_SCOPE"],
 	},
 	"manager does not claim": {
-		"subject": _manager, "resource": _pooled_b1, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"],
+		"subject": _manager,
+		"resource": _pooled_b1,
+		"allow": false,
+		"reasons": ["ROLE_NOT_PERMITTED"],
 	},
 	"hr does not claim": {"subject": _hr, "resource": _pooled_b1, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"system does not claim": {
-		"subject": _system, "resource": _pooled_b1, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"],
+		"subject": _system,
+		"resource": _pooled_b1,
+		"allow": false,
+		"reasons": ["ROLE_NOT_PERMITTED"],
 	},
 	"a rep without a branch claims nothing": {
 		"subject": object.union(_junior, {"branch": null}), "resource": _pooled_b1, "allow": false,

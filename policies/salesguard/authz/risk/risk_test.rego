@@ -45,7 +45,9 @@ _allowed := {
 	"manager lists their branch": {"subject": "manager", "resource": null, "grants": _branch_b1},
 	"manager ranks their branch": {"subject": "manager", "resource": _own_branch, "grants": _branch_b1},
 	"headquarters manager ranks any branch": {
-		"subject": "hq_manager", "resource": _other_branch, "grants": _all(_subjects.hq_manager),
+		"subject": "hq_manager",
+		"resource": _other_branch,
+		"grants": _all(_subjects.hq_manager),
 	},
 }
 

@@ -35,12 +35,16 @@ _decide(subject, action, resource) := d if {
 
 _share_cases := {
 	"the customer's manager is in scope (the service refuses the involved branch)": {
-		"subject": _manager, "allow": true, "reasons": [],
+		"subject": _manager,
+		"allow": true,
+		"reasons": [],
 	},
 	"a headquarters manager confirms for any branch": {"subject": _hq_manager, "allow": true, "reasons": []},
 	"HR confirms for any branch": {"subject": _hr, "allow": true, "reasons": []},
 	"another branch's manager does not see the customer": {
-		"subject": _other_manager, "allow": false, "reasons": ["OUT_OF_SCOPE"],
+		"subject": _other_manager,
+		"allow": false,
+		"reasons": ["OUT_OF_SCOPE"],
 	},
 	"a junior never confirms": {"subject": _junior, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"a senior never confirms": {"subject": _senior, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
