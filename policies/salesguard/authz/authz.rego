@@ -33,6 +33,7 @@ decision := {
 # description: |
 #   True when at least one of the subject's roles permits the action on the
 #   resource (or, for a listing, holds a grant) and no action-wide check fails.
+# scope: document
 default allow := false
 
 allow if {
@@ -150,7 +151,7 @@ _scope_value(scope) := value if {
 }
 
 # Whether the concrete resource falls inside a scope of this kind.
-_covers(kind) if kind == "all"
+_covers("all")
 
 _covers(kind) if {
 	kind != "all"
@@ -237,10 +238,10 @@ _holds_step(role) if {
 }
 
 _holds_step(role) if {
+	input.subject.hq == true
 	some holder in _action_cfg.step_roles.steps[_step]
 	holder.role == role
 	holder.hq == true
-	input.subject.hq == true
 }
 
 _role_checks(role, g) := (_field_refusals(role) | _step_refusals(role)) | _value_refusals(g)
@@ -252,8 +253,8 @@ _action_refusals contains "RESOURCE_REQUIRED" if {
 }
 
 _action_refusals contains rule.reason if {
-	some rule in object.get(_action_cfg, "forbid_self", [])
 	_present(input.subject.id)
+	some rule in object.get(_action_cfg, "forbid_self", [])
 	_resource[rule.resource_key] == input.subject.id
 }
 
@@ -272,7 +273,7 @@ _action_refusals contains cfg.unknown_reason if {
 
 _permitting_roles contains role if {
 	_resource == null
-	_role_grants[role]
+	some role, _ in _role_grants
 }
 
 _permitting_roles contains role if {
@@ -395,10 +396,12 @@ _hidden_roles_limit(kind) := {"hidden_subject_roles": sort([role | some role in 
 } else := {}
 
 # own_case: a listing leaves out the rows about the subject themselves.
+default _excluded_subjects_limit := {}
+
 _excluded_subjects_limit := {"excluded_subjects": [input.subject.id]} if {
 	_action_cfg.own_case
 	_present(input.subject.id)
-} else := {}
+}
 
 _role_max_rows(role) := object.get(_action_cfg, ["max_rows", role], object.get(_tiers.max_rows, role, 0))
 
@@ -431,6 +434,4 @@ _reasons := [] if {
 _refusals := (_action_refusals | _role_refusals) | _no_scope
 
 # The roles are permitted, but none of their scopes exists (no team/branch).
-_no_scope := {"NO_SCOPE"} if {
-	count(_role_grants) == 0
-} else := set()
+_no_scope contains "NO_SCOPE" if count(_role_grants) == 0
