@@ -53,6 +53,7 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
 	buf lint
 	opa fmt --list --fail policies/
 	opa check --strict policies/
+	regal lint policies/
 	uv run --frozen python -m tests.support.policy_data
 	@$(MAKE) --no-print-directory proto-check
 

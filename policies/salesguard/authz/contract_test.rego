@@ -3,7 +3,8 @@ package salesguard.authz_test
 import data.salesguard.authz
 import data.salesguard.tiers
 
-# The decision contract's details, tiers as data, and the sanity of the tier data. Fixtures are in authz_test.rego.
+# The decision contract's details, tiers as data, and the sanity of the tier data.
+# Fixtures are in authz_test.rego.
 
 # ---------------------------------------------------------------- contract details
 
@@ -26,7 +27,10 @@ test_senior_teammate_grant_is_masked if {
 	]
 }
 
-_customer_actions := {action | some action, _ in data.salesguard.tiers.actions; startswith(action, "customers.")}
+_customer_actions contains action if {
+	some action, _ in tiers.actions
+	startswith(action, "customers.")
+}
 
 test_junior_never_gets_team_or_branch_scope[action] if {
 	some action in _customer_actions
@@ -86,7 +90,7 @@ test_finance_and_admin_read_no_checkins[note] if {
 }
 
 test_only_system_matches_phones[role] if {
-	some role, _ in _tiers.max_rows
+	some role, _ in tiers.max_rows
 	d := _decide(object.union(_hr, {"roles": [role]}), "customers.match_phones", null)
 	is_system := role == "SYSTEM"
 	d.allow == is_system
@@ -220,7 +224,7 @@ test_a_grant_without_masked_fields_is_dropped if {
 test_contact_masks_come_from_the_contact_field_set if {
 	d := _decide(_subjects.hr, "customers.read", null)
 	d.grants == [{"scope": {"kind": "all"}, "masked_fields": _contact}]
-	sort(data.salesguard.tiers.field_sets.contact) == _contact
+	sort(tiers.field_sets.contact) == _contact
 }
 
 test_step_roles_are_data[note] if {
@@ -256,34 +260,32 @@ test_a_grant_without_values_moves_nothing if {
 
 # ---------------------------------------------------------------- data sanity
 
-_tiers := data.salesguard.tiers
-
 test_every_role_has_max_rows[role] if {
-	some action in _tiers.actions
+	some action in tiers.actions
 	some role, _ in action.roles
-	_tiers.max_rows[role] > 0
+	tiers.max_rows[role] > 0
 }
 
 test_every_grant_scope_is_ordered[note] if {
-	some name, action in _tiers.actions
+	some name, action in tiers.actions
 	some role, cfg in action.roles
 	some g in cfg.grants
 	note := sprintf("%s %s %s", [name, role, g.scope])
-	g.scope in _tiers.scope_order
+	g.scope in tiers.scope_order
 	is_array(g.masked_fields)
 }
 
 test_read_only_field_sets_exist[note] if {
-	some name, action in _tiers.actions
+	some name, action in tiers.actions
 	some role, cfg in action.roles
 	some rule in object.get(cfg, "read_only_fields", [])
 	note := sprintf("%s %s", [name, role])
-	count(_tiers.field_sets[rule.field_set]) > 0
+	count(tiers.field_sets[rule.field_set]) > 0
 	rule.reason != ""
 }
 
 test_core_fields if {
-	{f | some f in _tiers.field_sets.core_customer} == {
+	{f | some f in tiers.field_sets.core_customer} == {
 		"name",
 		"company",
 		"phone",
@@ -295,7 +297,7 @@ test_core_fields if {
 }
 
 test_step_holders_have_a_tier[note] if {
-	some name, action in _tiers.actions
+	some name, action in tiers.actions
 	some step_role, holders in object.get(action, ["step_roles", "steps"], {})
 	some holder in holders
 	note := sprintf("%s %s %s", [name, step_role, holder.role])
@@ -304,7 +306,7 @@ test_step_holders_have_a_tier[note] if {
 
 # `values` means something only under a value_check, and there every grant needs them.
 test_grant_values_match_value_checks[note] if {
-	some name, action in _tiers.actions
+	some name, action in tiers.actions
 	some role, cfg in action.roles
 	some i, g in cfg.grants
 	note := sprintf("%s %s %d", [name, role, i])

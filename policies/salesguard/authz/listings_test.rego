@@ -1,8 +1,7 @@
 package salesguard.authz_test
 
-# Listings: the grants a listing (resource: null) gets, per subject and action. Fixtures are in authz_test.rego.
-
-# ---------------------------------------------------------------- listings
+# Listings: the grants a listing (resource: null) gets, per subject and action.
+# Fixtures are in authz_test.rego.
 
 _listing_cases := {
 	"junior reads own customers, unmasked": {

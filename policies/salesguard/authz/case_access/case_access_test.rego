@@ -217,12 +217,6 @@ _merge_tiers := object.union(data.salesguard.tiers, {"actions": {"x.read": {"rol
 	}]},
 }}}})
 
-_merge(roles) := d.grants if {
-	subject := {"id": "", "roles": roles, "team": null, "branch": "b-1", "hq": false}
-	policy_input := {"subject": subject, "action": "x.read", "resource": null}
-	d := authz.decision with input as policy_input with data.salesguard.tiers as _merge_tiers
-}
-
 _b1 := {"kind": "branch", "branch_id": "b-1"}
 
 _merge_cases := {
@@ -262,5 +256,8 @@ _merge_cases := {
 
 test_row_limits_merge[note] if {
 	some note, tc in _merge_cases
-	_merge(tc.roles) == tc.grants
+	subject := {"id": "", "roles": tc.roles, "team": null, "branch": "b-1", "hq": false}
+	policy_input := {"subject": subject, "action": "x.read", "resource": null}
+	d := authz.decision with input as policy_input with data.salesguard.tiers as _merge_tiers
+	d.grants == tc.grants
 }
