@@ -54,6 +54,7 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
 	opa fmt --list --fail policies/
 	opa check --strict policies/
 	regal lint policies/
+	regal test .regal/rules
 	uv run --frozen python -m tests.support.policy_data
 	@$(MAKE) --no-print-directory proto-check
 
