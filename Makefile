@@ -53,6 +53,9 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
 	buf lint
 	opa fmt --list --fail policies/
 	opa check --strict policies/
+	regal lint policies/
+	regal test .regal/rules
+	uv run --frozen python -m tests.support.policy_data
 	@$(MAKE) --no-print-directory proto-check
 	bash scripts/check-contracts.sh
 

@@ -145,6 +145,14 @@ def _covers(scope: str, seat: Person, row: Row) -> bool:
     raise AssertionError(f"unknown scope {scope}")
 
 
+def masked_fields(grant: dict[str, Any]) -> frozenset[str]:
+    """A grant's ``masked_fields`` and the fields of its ``masked_field_sets``."""
+    sets = TIERS["field_sets"]
+    return frozenset(grant["masked_fields"]).union(
+        *(sets[name] for name in grant.get("masked_field_sets", ()))
+    )
+
+
 def expected(seat: Person, action: str, row: Row) -> Outcome:
     """The masked fields ``seat`` reads ``row`` with under ``action``, or None when no grant
     covers it: the narrowest covering grant decides the masks (a seat holds one role)."""
@@ -167,7 +175,7 @@ def expected(seat: Person, action: str, row: Row) -> Outcome:
                 hidden = set() if widened else set(grant.get("hidden_subject_roles", ()))
                 if hidden & set(row.subject.roles):
                     continue
-            covering.append((TIERS["scope_order"].index(scope), frozenset(grant["masked_fields"])))
+            covering.append((TIERS["scope_order"].index(scope), masked_fields(grant)))
     if not covering:
         return None
     return min(covering, key=lambda entry: entry[0])[1]

@@ -182,8 +182,8 @@ def test_the_sidecar_command_line_serves_decisions(
         result = decision["result"]
         assert result["allow"] is True
         assert result["grants"][0]["scope"] == {"kind": "own", "employee_id": "e-1"}
-        thresholds = _post(f"http://127.0.0.1:{port}/v1/data/salesguard/tiers/thresholds", {})
-        assert thresholds["result"], "data.json must land at data.salesguard.tiers"
+        thresholds = _post(f"http://127.0.0.1:{port}/v1/data/salesguard/thresholds", {})
+        assert thresholds["result"], "thresholds/data.json must land at data.salesguard.thresholds"
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -131,7 +131,7 @@ def test_ranking_is_by_score_then_employee() -> None:
 
 
 def test_the_model_is_read_from_policy_data() -> None:
-    thresholds = json.loads((POLICIES / "salesguard/tiers/data.json").read_text())["thresholds"]
+    thresholds = json.loads((POLICIES / "salesguard/thresholds/data.json").read_text())
     model = RiskModel.from_thresholds(thresholds)
     assert model.half_life_seconds == thresholds["risk"]["half_life_days"] * 86_400
     assert model.weight("DIVERSION_RISK") == thresholds["risk"]["weights"]["DIVERSION_RISK"]

@@ -4,8 +4,8 @@
 #   Tiered access for the salesguard services. One decision per request and
 #   resource type: the service keeps rows inside the union of the grants'
 #   scopes and masks each row with the narrowest grant that covers it.
-#   Tiers, field sets and thresholds are data (data.salesguard.tiers); the
-#   rules below only interpret them. Written for both OPA and rego-cpp
+#   Tiers and field sets are data (data.salesguard.tiers); the rules below
+#   only interpret them. Written for both OPA and rego-cpp
 #   (regopy): no `some k, v in` inside set/array comprehensions (rego-cpp
 #   rejects it), no sort/max/min over numbers (rego-cpp orders them as text),
 #   no `not f(x.y)` with a possibly undefined x.y (the two disagree), and
@@ -33,17 +33,13 @@ decision := {
 # description: |
 #   True when at least one of the subject's roles permits the action on the
 #   resource (or, for a listing, holds a grant) and no action-wide check fails.
+# scope: document
 default allow := false
 
 allow if {
 	count(_permitting_roles) > 0
 	count(_action_refusals) == 0
 }
-
-# METADATA
-# title: thresholds
-# description: Detector thresholds, served from data so services need no redeploy.
-thresholds := _tiers.thresholds
 
 # ---------------------------------------------------------------- input
 
@@ -108,10 +104,26 @@ _role_grants[role] := grants if {
 
 _role_grant(g, kind) := {
 	"kind": kind,
-	"masked_fields": sort(g.masked_fields),
+	"masked_fields": _grant_masked_fields(g),
 	"values": object.get(g, "values", []),
 	"alert_kinds": _grant_alert_kinds(g),
 	"hidden_roles": _grant_hidden_roles(g, kind),
+}
+
+# The fields a grant masks: its `masked_fields` and the fields of its
+# `masked_field_sets` (names in `field_sets`). Undefined, so the grant is
+# dropped, when `masked_fields` is missing or a set is unknown: a typo
+# refuses access rather than showing what it meant to mask.
+_grant_masked_fields(g) := sort([field | some field in fields]) if {
+	is_array(g.masked_fields)
+	set_names := object.get(g, "masked_field_sets", [])
+	every name in set_names {
+		is_array(_tiers.field_sets[name])
+	}
+	fields := {field | some field in g.masked_fields} | {field |
+		some name in set_names
+		some field in _tiers.field_sets[name]
+	}
 }
 
 # `kinds` on a grant: the only alert kinds it covers (null: every kind).
@@ -139,7 +151,7 @@ _scope_value(scope) := value if {
 }
 
 # Whether the concrete resource falls inside a scope of this kind.
-_covers(kind) if kind == "all"
+_covers("all")
 
 _covers(kind) if {
 	kind != "all"
@@ -226,10 +238,10 @@ _holds_step(role) if {
 }
 
 _holds_step(role) if {
+	input.subject.hq == true
 	some holder in _action_cfg.step_roles.steps[_step]
 	holder.role == role
 	holder.hq == true
-	input.subject.hq == true
 }
 
 _role_checks(role, g) := (_field_refusals(role) | _step_refusals(role)) | _value_refusals(g)
@@ -241,8 +253,8 @@ _action_refusals contains "RESOURCE_REQUIRED" if {
 }
 
 _action_refusals contains rule.reason if {
-	some rule in object.get(_action_cfg, "forbid_self", [])
 	_present(input.subject.id)
+	some rule in object.get(_action_cfg, "forbid_self", [])
 	_resource[rule.resource_key] == input.subject.id
 }
 
@@ -261,7 +273,7 @@ _action_refusals contains cfg.unknown_reason if {
 
 _permitting_roles contains role if {
 	_resource == null
-	_role_grants[role]
+	some role, _ in _role_grants
 }
 
 _permitting_roles contains role if {
@@ -384,10 +396,12 @@ _hidden_roles_limit(kind) := {"hidden_subject_roles": sort([role | some role in 
 } else := {}
 
 # own_case: a listing leaves out the rows about the subject themselves.
+default _excluded_subjects_limit := {}
+
 _excluded_subjects_limit := {"excluded_subjects": [input.subject.id]} if {
 	_action_cfg.own_case
 	_present(input.subject.id)
-} else := {}
+}
 
 _role_max_rows(role) := object.get(_action_cfg, ["max_rows", role], object.get(_tiers.max_rows, role, 0))
 
@@ -420,6 +434,4 @@ _reasons := [] if {
 _refusals := (_action_refusals | _role_refusals) | _no_scope
 
 # The roles are permitted, but none of their scopes exists (no team/branch).
-_no_scope := {"NO_SCOPE"} if {
-	count(_role_grants) == 0
-} else := set()
+_no_scope contains "NO_SCOPE" if count(_role_grants) == 0

@@ -45,7 +45,7 @@ _decisions = metrics.get_meter(__name__).create_counter(
 )
 
 DECISION_PATH = "salesguard.authz.decision"
-THRESHOLDS_PATH = "salesguard.authz.thresholds"
+THRESHOLDS_PATH = "salesguard.thresholds"
 
 
 class ScopeKind(StrEnum):

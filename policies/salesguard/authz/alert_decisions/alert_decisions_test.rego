@@ -1,4 +1,4 @@
-package salesguard.alert_decisions_test
+package salesguard.authz.alert_decisions_test
 
 import data.salesguard.authz
 

@@ -1,4 +1,4 @@
-package salesguard.case_access_test
+package salesguard.authz.case_access_test
 
 import data.salesguard.authz
 
@@ -23,7 +23,13 @@ _hr := {"id": "e-hr", "roles": ["HR"], "team": null, "branch": "b-hq", "hq": tru
 
 _finance := {"id": "e-f", "roles": ["FINANCE"], "team": null, "branch": "b-hq", "hq": true}
 
-_finance_kinds := ["ATTRIBUTION_MISMATCH", "DIVERSION_RISK", "FAKE_DEAL_SUSPECTED", "PAYER_MISMATCH", "UNREGISTERED_CUSTOMER"]
+_finance_kinds := [
+	"ATTRIBUTION_MISMATCH",
+	"DIVERSION_RISK",
+	"FAKE_DEAL_SUSPECTED",
+	"PAYER_MISMATCH",
+	"UNREGISTERED_CUSTOMER",
+]
 
 _case_actions := ["alerts.read", "risk.read", "timeline.read"]
 
@@ -105,7 +111,11 @@ test_headquarters_manager_reads_branch_managers[action] if {
 test_branch_manager_decides_with_managers_hidden if {
 	d := _decide(_manager, "alerts.update", {"branch_id": "b-1", "employee_id": "e-j", "status": "OPEN"})
 	d.allow == true
-	d.grants == [{"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": [], "hidden_subject_roles": ["MANAGER"]}]
+	d.grants == [{
+		"scope": {"kind": "branch", "branch_id": "b-1"},
+		"masked_fields": [],
+		"hidden_subject_roles": ["MANAGER"],
+	}]
 }
 
 # HR who is also a manager reads every case but their own: the all grant hides
@@ -121,14 +131,19 @@ test_finance_reads_deal_payment_commission_kinds if {
 	d := _decide(_finance, "alerts.read", null)
 	d == {
 		"allow": true,
-		"grants": [{"scope": {"kind": "all"}, "masked_fields": [], "kinds": _finance_kinds, "excluded_subjects": ["e-f"]}],
+		"grants": [{
+			"scope": {"kind": "all"},
+			"masked_fields": [],
+			"kinds": _finance_kinds,
+			"excluded_subjects": ["e-f"],
+		}],
 		"max_rows": 1000, "requires_approval": false, "reasons": [],
 	}
 }
 
 # The finance kinds are alert kinds the orders service raises (the risk model weighs them).
 test_finance_kinds_are_known_kinds if {
-	weights := authz.thresholds.risk.weights
+	weights := data.salesguard.thresholds.risk.weights
 	every kind in _finance_kinds {
 		weights[kind] > 0
 	}
@@ -147,7 +162,13 @@ test_finance_covers_a_resource_of_its_kinds[kind] if {
 }
 
 test_finance_refused_other_kinds[kind] if {
-	some kind in ["LATE_REGISTRATION", "PHOTO_REUSED", "BULK_CONTACT_ACCESS", "DUPLICATE_CUSTOMER_CLAIM", "MOCK_LOCATION"]
+	some kind in [
+		"LATE_REGISTRATION",
+		"PHOTO_REUSED",
+		"BULK_CONTACT_ACCESS",
+		"DUPLICATE_CUSTOMER_CLAIM",
+		"MOCK_LOCATION",
+	]
 	d := _decide(_finance, "alerts.read", {"kind": kind, "branch_id": "b-1"})
 	d.reasons == ["OUT_OF_SCOPE"]
 }
@@ -179,18 +200,22 @@ test_finance_hr_reads_every_kind if {
 # ---------------------------------------------------------------- merging, as data
 
 _merge_tiers := object.union(data.salesguard.tiers, {"actions": {"x.read": {"roles": {
-	"A": {"grants": [{"scope": "branch", "masked_fields": [], "kinds": ["K2", "K1"], "hidden_subject_roles": ["MANAGER", "HR"]}]},
+	"A": {"grants": [{
+		"scope": "branch",
+		"masked_fields": [],
+		"kinds": ["K2", "K1"],
+		"hidden_subject_roles": ["MANAGER", "HR"],
+	}]},
 	"B": {"grants": [{"scope": "branch", "masked_fields": [], "kinds": ["K3", "K1"], "hidden_subject_roles": ["HR"]}]},
 	"C": {"grants": [{"scope": "branch", "masked_fields": []}]},
 	"D": {"grants": [{"scope": "all", "masked_fields": [], "kinds": ["K1"]}]},
-	"E": {"grants": [{"scope": "all", "masked_fields": [], "kinds": ["K1", "K2", "K3"], "hidden_subject_roles": ["HR"]}]},
+	"E": {"grants": [{
+		"scope": "all",
+		"masked_fields": [],
+		"kinds": ["K1", "K2", "K3"],
+		"hidden_subject_roles": ["HR"],
+	}]},
 }}}})
-
-_merge(roles) := d.grants if {
-	subject := {"id": "", "roles": roles, "team": null, "branch": "b-1", "hq": false}
-	d := authz.decision with input as {"subject": subject, "action": "x.read", "resource": null}
-		with data.salesguard.tiers as _merge_tiers
-}
 
 _b1 := {"kind": "branch", "branch_id": "b-1"}
 
@@ -212,18 +237,27 @@ _merge_cases := {
 	},
 	"a wider grant of more kinds hiding no more makes the narrower redundant": {
 		"roles": ["B", "E"],
-		"grants": [{"scope": {"kind": "all"}, "masked_fields": [], "kinds": ["K1", "K2", "K3"], "hidden_subject_roles": ["HR"]}],
+		"grants": [{
+			"scope": {"kind": "all"}, "masked_fields": [], "kinds": ["K1", "K2", "K3"],
+			"hidden_subject_roles": ["HR"],
+		}],
 	},
 	"a wider grant hiding more keeps the narrower": {
 		"roles": ["C", "E"],
 		"grants": [
 			{"scope": _b1, "masked_fields": []},
-			{"scope": {"kind": "all"}, "masked_fields": [], "kinds": ["K1", "K2", "K3"], "hidden_subject_roles": ["HR"]},
+			{
+				"scope": {"kind": "all"}, "masked_fields": [], "kinds": ["K1", "K2", "K3"],
+				"hidden_subject_roles": ["HR"],
+			},
 		],
 	},
 }
 
 test_row_limits_merge[note] if {
 	some note, tc in _merge_cases
-	_merge(tc.roles) == tc.grants
+	subject := {"id": "", "roles": tc.roles, "team": null, "branch": "b-1", "hq": false}
+	policy_input := {"subject": subject, "action": "x.read", "resource": null}
+	d := authz.decision with input as policy_input with data.salesguard.tiers as _merge_tiers
+	d.grants == tc.grants
 }

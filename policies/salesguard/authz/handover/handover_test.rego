@@ -1,4 +1,4 @@
-package salesguard.handover_test
+package salesguard.authz.handover_test
 
 import data.salesguard.authz
 
@@ -45,11 +45,11 @@ test_who_may[note] if {
 	some name, subject in _subjects
 	note := sprintf("%s by %s", [action, name])
 	d := _decide(subject, action, null)
-	expected := _expected(name, allowed, subject.roles[0])
+	expected := _expected(name, allowed, data.salesguard.tiers.max_rows[subject.roles[0]])
 	d == expected
 }
 
-_expected(name, allowed, role) := object.union(_allowed_all, {"max_rows": data.salesguard.tiers.max_rows[role]}) if {
+_expected(name, allowed, max_rows) := object.union(_allowed_all, {"max_rows": max_rows}) if {
 	name in allowed
 } else := _refused
 

@@ -1,4 +1,4 @@
-package salesguard.risk_test
+package salesguard.authz.risk_test
 
 import data.salesguard.authz
 
@@ -44,7 +44,11 @@ _allowed := {
 	"hr ranks another branch": {"subject": "hr", "resource": _other_branch, "grants": _all(_subjects.hr)},
 	"manager lists their branch": {"subject": "manager", "resource": null, "grants": _branch_b1},
 	"manager ranks their branch": {"subject": "manager", "resource": _own_branch, "grants": _branch_b1},
-	"headquarters manager ranks any branch": {"subject": "hq_manager", "resource": _other_branch, "grants": _all(_subjects.hq_manager)},
+	"headquarters manager ranks any branch": {
+		"subject": "hq_manager",
+		"resource": _other_branch,
+		"grants": _all(_subjects.hq_manager),
+	},
 }
 
 test_risk_allowed[note] if {
@@ -74,31 +78,4 @@ test_risk_refused[note] if {
 	note := sprintf("%s on %v", [name, resource])
 	d := _decide(_subjects[name], resource)
 	d == {"allow": false, "grants": [], "max_rows": 0, "requires_approval": false, "reasons": ["ROLE_NOT_PERMITTED"]}
-}
-
-# The scoring model is data the services read: every weight a non-negative
-# number, the bands ordered, the half-life within the lookback window.
-test_risk_model_in_thresholds if {
-	risk := authz.thresholds.risk
-	risk.half_life_days > 0
-	risk.lookback_days >= risk.half_life_days
-	risk.evidence_items > 0
-	risk.levels.medium > 0
-	risk.levels.high >= risk.levels.medium
-	every kind, weight in risk.weights {
-		is_string(kind)
-		is_number(weight)
-		weight >= 0
-	}
-}
-
-# The patterns that are diversion itself outweigh the ones that are mostly
-# carelessness or GPS noise (README "How risk is scored").
-test_diversion_outweighs_noise if {
-	weights := authz.thresholds.risk.weights
-	every strong in ["DIVERSION_RISK", "FAKE_DEAL_SUSPECTED", "UNREGISTERED_CUSTOMER"] {
-		every weak in ["LATE_REGISTRATION", "LOCATION_MISMATCH", "NEW_DEVICE", "CUSTOMER_NEGLECTED"] {
-			weights[strong] > 2 * weights[weak]
-		}
-	}
 }

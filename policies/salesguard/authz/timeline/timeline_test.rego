@@ -1,4 +1,4 @@
-package salesguard.timeline_test
+package salesguard.authz.timeline_test
 
 import data.salesguard.authz
 

@@ -1,4 +1,4 @@
-package salesguard.pool_test
+package salesguard.authz.pool_test
 
 import data.salesguard.authz
 
@@ -83,12 +83,35 @@ test_pool_read[note] if {
 _claim_cases := {
 	"junior claims from own branch": {"subject": _junior, "resource": _pooled_b1, "allow": true, "reasons": []},
 	"senior claims from own branch": {"subject": _senior, "resource": _pooled_b1, "allow": true, "reasons": []},
-	"junior cannot claim from another branch": {"subject": _junior, "resource": _pooled_b9, "allow": false, "reasons": ["OUT_OF_SCOPE"]},
-	"senior cannot claim from another branch": {"subject": _senior, "resource": _pooled_b9, "allow": false, "reasons": ["OUT_OF_SCOPE"]},
-	"manager does not claim": {"subject": _manager, "resource": _pooled_b1, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
+	"junior cannot claim from another branch": {
+		"subject": _junior,
+		"resource": _pooled_b9,
+		"allow": false,
+		"reasons": ["OUT_OF_SCOPE"],
+	},
+	"senior cannot claim from another branch": {
+		"subject": _senior,
+		"resource": _pooled_b9,
+		"allow": false,
+		"reasons": ["OUT_OF_SCOPE"],
+	},
+	"manager does not claim": {
+		"subject": _manager,
+		"resource": _pooled_b1,
+		"allow": false,
+		"reasons": ["ROLE_NOT_PERMITTED"],
+	},
 	"hr does not claim": {"subject": _hr, "resource": _pooled_b1, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
-	"system does not claim": {"subject": _system, "resource": _pooled_b1, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
-	"a rep without a branch claims nothing": {"subject": object.union(_junior, {"branch": null}), "resource": _pooled_b1, "allow": false, "reasons": ["NO_SCOPE"]},
+	"system does not claim": {
+		"subject": _system,
+		"resource": _pooled_b1,
+		"allow": false,
+		"reasons": ["ROLE_NOT_PERMITTED"],
+	},
+	"a rep without a branch claims nothing": {
+		"subject": object.union(_junior, {"branch": null}), "resource": _pooled_b1, "allow": false,
+		"reasons": ["NO_SCOPE"],
+	},
 }
 
 test_pool_claim[note] if {
@@ -121,12 +144,4 @@ test_pool_sweep_refused[name] if {
 	d := _decide(subject, "pool.sweep", null)
 	not d.allow
 	d.reasons == ["ROLE_NOT_PERMITTED"]
-}
-
-test_pool_thresholds if {
-	caps := authz.thresholds.customer_pool.holding_caps
-	caps.SALES_JUNIOR > 0
-	caps.SALES_SENIOR >= caps.SALES_JUNIOR
-	authz.thresholds.shared_contact.distinct_reps >= 2
-	authz.thresholds.shared_contact.window_days > 0
 }

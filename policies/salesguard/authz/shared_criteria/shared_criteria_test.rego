@@ -1,18 +1,17 @@
-package salesguard.shared_criteria_test
+package salesguard.authz.shared_criteria_test
 
 import data.salesguard.authz
 
 # C12: a duplicate criterion value (a phone, an email, a name+company) stops blocking
 # registrations once it is shared. What one team cannot arrange decides that:
-# - thresholds.shared_contact: refusals of distinct_reps different reps of at least
-#   distinct_branches branches within window_days (the services count them);
+# - data.salesguard.thresholds.shared_contact: refusals of distinct_reps
+#   different reps of at least distinct_branches branches within window_days
+#   (the services count them);
 # - customers.criteria.share: a confirmation on the customer (resource: its owner,
 #   team and branch). The service also refuses anyone of a branch involved (the
 #   customer's, or a refused rep's), so it is HR or a headquarters manager in effect;
 # - customers.criteria.unshare: making a value block again, a tightening, which the
 #   customer's own managers may do too.
-
-_threshold := data.salesguard.tiers.thresholds.shared_contact
 
 _customer := {"owner_id": "e-r", "team_id": "t-1", "branch_id": "b-1"}
 
@@ -34,18 +33,19 @@ _decide(subject, action, resource) := d if {
 	d := authz.decision with input as {"subject": subject, "action": action, "resource": resource}
 }
 
-test_one_team_cannot_reach_the_refusal_threshold if {
-	# A junior, a senior and a manager of one branch are three reps of one branch.
-	_threshold.distinct_branches >= 2
-	_threshold.distinct_reps >= 2
-	_threshold.window_days > 0
-}
-
 _share_cases := {
-	"the customer's manager is in scope (the service refuses the involved branch)": {"subject": _manager, "allow": true, "reasons": []},
+	"the customer's manager is in scope (the service refuses the involved branch)": {
+		"subject": _manager,
+		"allow": true,
+		"reasons": [],
+	},
 	"a headquarters manager confirms for any branch": {"subject": _hq_manager, "allow": true, "reasons": []},
 	"HR confirms for any branch": {"subject": _hr, "allow": true, "reasons": []},
-	"another branch's manager does not see the customer": {"subject": _other_manager, "allow": false, "reasons": ["OUT_OF_SCOPE"]},
+	"another branch's manager does not see the customer": {
+		"subject": _other_manager,
+		"allow": false,
+		"reasons": ["OUT_OF_SCOPE"],
+	},
 	"a junior never confirms": {"subject": _junior, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"a senior never confirms": {"subject": _senior, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},
 	"finance never confirms": {"subject": _finance, "allow": false, "reasons": ["ROLE_NOT_PERMITTED"]},

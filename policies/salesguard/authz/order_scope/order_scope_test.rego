@@ -1,4 +1,4 @@
-package salesguard.order_scope_test
+package salesguard.authz.order_scope_test
 
 import data.salesguard.authz
 
