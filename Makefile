@@ -1,7 +1,7 @@
 # salesguard — the commands developers and CI use. `make help` lists them.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-# Go-built tools (opa, buf, helm, weed) live here; uv may live in ~/.local/bin.
+# Go-built tools (opa, buf, helm, weed, regal) live here; uv may live in ~/.local/bin.
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(HOME)/.local/bin:$(PATH)
 
 UV_SYNC := uv sync --frozen --quiet
@@ -25,7 +25,7 @@ run: sync ## run the whole suite locally (embedded profile: SQLite, in-process p
 	uv run --frozen salesguard run
 
 .PHONY: tools
-tools: ## build the pinned Go tools (opa, buf, helm, weed) unless already present
+tools: ## build the pinned Go tools (opa, buf, helm, weed, regal) unless already present
 	@bash scripts/ensure-tools.sh
 
 .PHONY: postgres
@@ -46,7 +46,7 @@ proto-check: proto ## fail when the committed stubs differ from freshly generate
 	@test -z "$$(git ls-files --others --exclude-standard -- $(GENERATED))" || { echo "untracked stubs: run 'make proto' and commit"; exit 1; }
 
 .PHONY: lint
-lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, stale stubs
+lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, stale stubs, API breaking changes
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
 	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks
