@@ -453,8 +453,9 @@ class AlertDecisionColumns:
 def create_alert_decisions() -> None:
     """In a migration: the alert_decisions table of :class:`AlertDecisionColumns`, append-only.
 
-    Every service's revision calls this, so the four tables stay the same; a later change to
-    the table is a new revision, never an edit here.
+    Every alert source's revision calls this (customers, attendance, orders; commissions'
+    0001 did too, and its 0005 dropped the table), so the tables stay the same; a later
+    change to the table is a new revision, never an edit here.
     """
     op.create_table(
         "alert_decisions",

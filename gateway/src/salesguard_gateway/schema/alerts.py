@@ -327,7 +327,7 @@ async def federated_alerts(
 @strawberry.type
 class AlertsQuery:
     @described(
-        "Alerts from every service, newest first, within the caller's grants: never the "
+        "Alerts from every alert source (customers, attendance, orders), newest first, within the caller's grants: never the "
         "alerts about the caller; a branch manager's leave out those about managers (a "
         "manager's case is for HR and headquarters); finance reads the deal, payment and "
         "commission kinds only (policy data)."
@@ -493,7 +493,7 @@ _subscription = cast(
     Callable[[SubscriptionResolver], SubscriptionResolver],
     strawberry.subscription(
         description=(
-            "Alerts as they are raised, from every service, that alerts(filter) would show the "
+            "Alerts as they are raised, from every alert source, that alerts(filter) would show the "
             "caller (graphql-transport-ws). Ends with a typed error when a service fails."
         )
     ),
