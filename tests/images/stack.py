@@ -61,6 +61,7 @@ from tests.deploy.chart import (
 )
 from tests.harness import JWT_SECRET
 from tests.images.podman import NETWORK, exists, inspect, logs, pod_ip, podman, wait_until
+from tests.support.servers import seaweedfs_identities
 
 HERE = Path(__file__).resolve().parent
 SMOKE_VALUES = HERE / "smoke-values.yaml"
@@ -171,17 +172,9 @@ def infrastructure(tag: str, credentials: Credentials) -> list[Manifest]:
         f" && exec postgres -D {data} -c listen_addresses='*'"
         " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     )
-    identities = {
-        "identities": [
-            {
-                "name": "salesguard",
-                "credentials": [
-                    {"accessKey": credentials.s3_access_key, "secretKey": credentials.s3_secret_key}
-                ],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
-        ]
-    }
+    identities = seaweedfs_identities(
+        "salesguard", credentials.s3_access_key, credentials.s3_secret_key
+    )
     weed_args = [
         "mini",
         "-dir=/data",

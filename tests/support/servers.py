@@ -44,7 +44,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -334,6 +334,19 @@ class OpaServer(_Process):
             self._workdir = None
 
 
+def seaweedfs_identities(name: str, access_key: str, secret_key: str) -> dict[str, Any]:
+    """SeaweedFS's -s3.config: one identity with every action the suite uses."""
+    return {
+        "identities": [
+            {
+                "name": name,
+                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+
+
 class S3Server(_Process):
     """SeaweedFS as an S3-compatible server on loopback, in a throw-away directory.
 
@@ -391,19 +404,7 @@ class S3Server(_Process):
         data.mkdir()
         config = self._workdir / "s3.json"
         config.write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "salesguard-test",
-                            "credentials": [
-                                {"accessKey": self.access_key, "secretKey": self.secret_key}
-                            ],
-                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
-                    ]
-                }
-            )
+            json.dumps(seaweedfs_identities("salesguard-test", self.access_key, self.secret_key))
         )
         # Every HTTP port has a gRPC twin that otherwise defaults to port+10000
         # (maybe taken), so all are picked; the admin server cannot be disabled.
