@@ -72,6 +72,69 @@ async def _replay(
     return response_type.FromString(stored)
 
 
+class IdempotentWrites:
+    """A service's idempotent writes, bound once to its database and keys table.
+
+    The operation a key is scoped to is the request's message name without
+    ``Request`` (``CheckInRequest`` → ``CheckIn``) and the key is the request's
+    ``idempotency_key``, so a call site names only who asks, what and how to answer.
+    Pass ``cipher`` when responses hold data that must not rest in plaintext.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        model: type[IdempotencyColumns],
+        *,
+        cipher: FieldCipher | None = None,
+    ) -> None:
+        self.db = db
+        self.model = model
+        self.cipher = cipher
+
+    async def run(
+        self,
+        actor_id: str,
+        request: Message,
+        response_type: type[R],
+        work: Callable[[AsyncSession], Awaitable[R]],
+    ) -> R:
+        """Run ``work`` in one transaction, at most once per (actor, operation, key)."""
+        return await run_idempotent(
+            self.db,
+            self.model,
+            actor_id=actor_id,
+            operation=_operation(request),
+            key=_key(request),
+            request=request,
+            response_type=response_type,
+            work=work,
+            cipher=self.cipher,
+        )
+
+    async def earlier(self, actor_id: str, request: Message, response_type: type[R]) -> R | None:
+        """The stored response of a retried request, if any (see ``earlier_response``)."""
+        return await earlier_response(
+            self.db,
+            self.model,
+            actor_id=actor_id,
+            operation=_operation(request),
+            key=_key(request),
+            request=request,
+            response_type=response_type,
+            cipher=self.cipher,
+        )
+
+
+def _operation(request: Message) -> str:
+    return request.DESCRIPTOR.name.removesuffix("Request")
+
+
+def _key(request: Message) -> str:
+    key = getattr(request, "idempotency_key", "")
+    return key if isinstance(key, str) else ""
+
+
 async def earlier_response(
     db: Database,
     model: type[IdempotencyColumns],

@@ -20,7 +20,7 @@ from salesguard.crypto import BlindIndex
 from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import InvalidInput
-from salesguard.idempotency import run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.masking import mask_phone
 from salesguard.pagination import (
     count_if_asked,
@@ -57,6 +57,7 @@ def call_log_to_proto(row: CallLog) -> pb.CallLog:
 class CallLogs:
     def __init__(self, runtime: Runtime[AttendanceSettings], detectors: Detectors) -> None:
         self.db = runtime.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.detectors = detectors
@@ -180,16 +181,7 @@ class CallLogs:
                 alerts_raised=["ABNORMAL_CALL_PATTERN"] if raised else [],
             )
 
-        return await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="ImportCallLogs",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.ImportCallLogsResponse,
-            work=store,
-        )
+        return await self.idempotent.run(principal.id, request, pb.ImportCallLogsResponse, store)
 
     async def _insert_new(self, session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
         """Insert the calls not imported before; the IDs of those inserted."""

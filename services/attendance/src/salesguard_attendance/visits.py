@@ -34,7 +34,7 @@ from salesguard.customers.v1 import (
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.directory import not_active
 from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
-from salesguard.idempotency import earlier_response, run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.pagination import (
     count_if_asked,
     keyset_page,
@@ -214,6 +214,7 @@ def plan_to_proto(row: VisitPlan) -> pb.VisitPlan:
 class Visits:
     def __init__(self, runtime: Runtime[AttendanceSettings], detectors: Detectors) -> None:
         self.db = runtime.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.objects = runtime.objects
@@ -375,15 +376,7 @@ class Visits:
             "checkins.create"
         )
         given = self._validate(request)
-        earlier = await earlier_response(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="CheckIn",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.CheckInResponse,
-        )
+        earlier = await self.idempotent.earlier(principal.id, request, pb.CheckInResponse)
         if earlier is not None:
             return earlier
         if given.customer_id:
@@ -405,16 +398,7 @@ class Visits:
                 session, principal, given, context, list(photos), nearby, detector_thresholds
             )
 
-        return await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="CheckIn",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.CheckInResponse,
-            work=record,
-        )
+        return await self.idempotent.run(principal.id, request, pb.CheckInResponse, record)
 
     async def require_readable_customer(self, customer_id: str) -> None:
         """Refuse a customer the caller may not read (SPEC §2), asked of the customers
@@ -732,16 +716,7 @@ class Visits:
                 check_in=check_in_to_proto(row, [photo_to_proto(p) for p in photos.get(row.id, [])])
             )
 
-        return await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="CheckOut",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.CheckOutResponse,
-            work=record,
-        )
+        return await self.idempotent.run(principal.id, request, pb.CheckOutResponse, record)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -901,16 +876,7 @@ class Visits:
             await session.flush()
             return pb.PlanVisitResponse(visit_plan=plan_to_proto(row))
 
-        response = await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="PlanVisit",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.PlanVisitResponse,
-            work=insert,
-        )
+        response = await self.idempotent.run(principal.id, request, pb.PlanVisitResponse, insert)
         return response.visit_plan
 
     async def list_visit_plans(

@@ -20,7 +20,7 @@ from salesguard.commissions.v1 import commissions_pb2 as pb
 from salesguard.common.v1 import common_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Conflict, InvalidInput
-from salesguard.idempotency import run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.money import (
     MAX_MINOR,
     parse_decimal,
@@ -92,6 +92,7 @@ class Plans:
     def __init__(self, runtime: Runtime[CommissionsSettings]) -> None:
         self.runtime = runtime
         self.db = runtime.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = runtime.policy
         self.settings = runtime.settings
 
@@ -153,16 +154,7 @@ class Plans:
             return plan_to_proto(row)
 
         try:
-            return await run_idempotent(
-                self.db,
-                IdempotencyKey,
-                actor_id=principal.id,
-                operation="UpsertCommissionPlan",
-                key=request.idempotency_key,
-                request=request,
-                response_type=pb.CommissionPlan,
-                work=store,
-            )
+            return await self.idempotent.run(principal.id, request, pb.CommissionPlan, store)
         except IntegrityError:
             # Another version was stored at the same moment: the caller retries on top of it.
             raise Conflict("another plan version was stored at the same time; retry") from None

@@ -37,7 +37,7 @@ from salesguard.errors import (
     NotFound,
     ServiceError,
 )
-from salesguard.idempotency import run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.objectstore import ObjectStore
 from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
@@ -132,6 +132,7 @@ class Exports:
     def __init__(self, registry: Registry, objects: ObjectStore) -> None:
         self.registry = registry
         self.db = registry.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = registry.policy
         self.settings = registry.settings
         self.objects = objects
@@ -202,15 +203,8 @@ class Exports:
             )
             return exports_pb2.RequestExportResponse(export_request=export_to_proto(row))
 
-        response = await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="RequestExport",
-            key=request.idempotency_key,
-            request=request,
-            response_type=exports_pb2.RequestExportResponse,
-            work=insert,
+        response = await self.idempotent.run(
+            principal.id, request, exports_pb2.RequestExportResponse, insert
         )
         return response.export_request
 

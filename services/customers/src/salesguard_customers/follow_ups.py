@@ -15,7 +15,7 @@ from salesguard import validation
 from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Forbidden, InvalidInput
-from salesguard.idempotency import run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
@@ -44,6 +44,7 @@ class FollowUps:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.db = registry.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = registry.policy
         self.settings = registry.settings
 
@@ -84,16 +85,7 @@ class FollowUps:
             await session.flush()
             return pb.RecordFollowUpResponse(follow_up=follow_up_to_proto(follow_up))
 
-        return await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="RecordFollowUp",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.RecordFollowUpResponse,
-            work=insert,
-        )
+        return await self.idempotent.run(principal.id, request, pb.RecordFollowUpResponse, insert)
 
     async def list_follow_ups(self, request: pb.ListFollowUpsRequest) -> pb.ListFollowUpsResponse:
         principal = current_principal()

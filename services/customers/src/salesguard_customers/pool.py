@@ -54,7 +54,7 @@ from salesguard.customers.v1 import pool_pb2_grpc
 from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext as Context
-from salesguard.idempotency import run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.jobs import Job, JobSummary
 from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
@@ -301,6 +301,7 @@ class CustomerPool:
         self.runtime = runtime
         self.registry = registry
         self.db = runtime.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = runtime.policy
         self.settings = runtime.settings
 
@@ -334,16 +335,7 @@ class CustomerPool:
         async def take(session: AsyncSession) -> pb.ClaimCustomerResponse:
             return await self._take(session, principal, decision, customer_id, cap)
 
-        response = await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="ClaimCustomer",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.ClaimCustomerResponse,
-            work=take,
-        )
+        response = await self.idempotent.run(principal.id, request, pb.ClaimCustomerResponse, take)
         # Presented after the claim, as the new owner sees the customer.
         read = await self.registry.read_decision(principal)
         async with self.db.read() as session:

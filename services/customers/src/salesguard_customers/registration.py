@@ -18,7 +18,7 @@ from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import ErrorCode, InvalidInput, ServiceError
-from salesguard.idempotency import run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.masking import mask_name, mask_value
 from salesguard.phones import normalise_phone
 from salesguard.principal import Principal, current_principal
@@ -136,6 +136,8 @@ class Registrar:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.db = registry.db
+        # Registration responses carry contact details: stored encrypted.
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey, cipher=registry.vault.cipher)
         self.policy = registry.policy
         self.settings = registry.settings
         self.vault = registry.vault
@@ -185,16 +187,8 @@ class Registrar:
             return await self._insert(session, principal, owner, registration)
 
         try:
-            return await run_idempotent(
-                self.db,
-                IdempotencyKey,
-                actor_id=principal.id,
-                operation="RegisterCustomer",
-                key=request.idempotency_key,
-                request=request,
-                response_type=pb.RegisterCustomerResponse,
-                work=insert,
-                cipher=self.vault.cipher,
+            return await self.idempotent.run(
+                principal.id, request, pb.RegisterCustomerResponse, insert
             )
         except DuplicateFound as duplicate:
             raise await self._duplicate_claim(principal, duplicate) from None

@@ -31,7 +31,7 @@ from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.customers.v1 import customers_pb2, lookups_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound
-from salesguard.idempotency import earlier_response, run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.orders.v1 import orders_pb2 as pb
 from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import Decision, ScopeColumns, scope_filter
@@ -317,6 +317,7 @@ class Orders:
     def __init__(self, runtime: Runtime[OrdersSettings]) -> None:
         self.runtime = runtime
         self.db = runtime.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.customers = CustomerFacts(runtime.channels)
@@ -398,15 +399,7 @@ class Orders:
         customer_id = validation.text(
             "customer_id", request.customer_id, required=True, max_length=32
         )
-        earlier = await earlier_response(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="SubmitOrder",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.SubmitOrderResponse,
-        )
+        earlier = await self.idempotent.earlier(principal.id, request, pb.SubmitOrderResponse)
         if earlier is not None:
             return earlier
         # The customer is authorised before the rest of the order is judged (item 12).
@@ -488,16 +481,7 @@ class Orders:
             await self._raise_flags(session, order, facts, registered_at, zone)
             return pb.SubmitOrderResponse(order=order_to_proto(order, lines, steps))
 
-        return await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="SubmitOrder",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.SubmitOrderResponse,
-            work=insert,
-        )
+        return await self.idempotent.run(principal.id, request, pb.SubmitOrderResponse, insert)
 
     async def _raise_flags(
         self,

@@ -27,7 +27,7 @@ from salesguard import money, validation
 from salesguard.common.v1 import common_pb2
 from salesguard.db import conflict_insert, lock_keys, new_id, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
-from salesguard.idempotency import run_idempotent
+from salesguard.idempotency import IdempotentWrites
 from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import ScopeColumns, scope_filter
@@ -283,6 +283,7 @@ class Payments:
         self.runtime = runtime
         self.orders = orders
         self.db = runtime.db
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.reconciler = orders.reconciler
@@ -571,16 +572,7 @@ class Payments:
             )
             return pb.RecordShipmentResponse(shipment=shipment_to_proto(shipment))
 
-        response = await run_idempotent(
-            self.db,
-            IdempotencyKey,
-            actor_id=principal.id,
-            operation="RecordShipment",
-            key=request.idempotency_key,
-            request=request,
-            response_type=pb.RecordShipmentResponse,
-            work=work,
-        )
+        response = await self.idempotent.run(principal.id, request, pb.RecordShipmentResponse, work)
         return response.shipment
 
     async def list_shipments(self, order_id: str) -> list[pb.Shipment]:
