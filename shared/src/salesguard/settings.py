@@ -211,6 +211,12 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1)
     default_page_size: int = Field(default=20, ge=1)
 
+    # A moment a client reports (a check-in, a call, a first contact) may be this far ahead
+    # of the server's clock before it is refused as in the future.
+    clock_skew_seconds: int = Field(default=300, ge=0)
+    # How long a signed download link (an export, a statement, a photo) stays valid.
+    export_url_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+
     # The employee that exists on an empty directory, to create the first
     # branches, teams and employees through the API.
     bootstrap_admin: str = "admin"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Protocol, TypeVar
 
@@ -18,6 +18,10 @@ from salesguard.timeutil import parse_day
 MAX_BATCH = 100
 MAX_TEXT = 500
 MAX_NOTE = 4000
+# An ID the suite makes (``db.new_id``) is 32 characters; people's IDs come from the
+# directory (HR's own numbering) and may be up to 64. One length each, everywhere.
+RECORD_ID_LENGTH = 32
+PERSON_ID_LENGTH = 64
 
 
 def text(field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str:
@@ -29,6 +33,24 @@ def text(field: str, value: str, *, required: bool = False, max_length: int = MA
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
         raise InvalidInput(field, f"{field} contains control characters")
     return value
+
+
+def record_id(field: str, value: str, *, required: bool = False) -> str:
+    """The ID of a record the suite made (a customer, order, check-in, ...)."""
+    return text(field, value, required=required, max_length=RECORD_ID_LENGTH)
+
+
+def person_id(field: str, value: str, *, required: bool = False) -> str:
+    """The ID of an employee, as the people directory numbers them."""
+    return text(field, value, required=required, max_length=PERSON_ID_LENGTH)
+
+
+def not_in_future(field: str, at: datetime, *, now: datetime, skew_seconds: int) -> datetime:
+    """Refuse a moment later than now by more than the clocks may disagree (a device's
+    clock runs ahead; a timestamp from tomorrow is a forged or broken one)."""
+    if at > now + timedelta(seconds=skew_seconds):
+        raise InvalidInput(field, f"{field} is in the future")
+    return at
 
 
 def civil_date(field: str, value: str) -> date:

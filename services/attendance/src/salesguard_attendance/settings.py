@@ -34,7 +34,6 @@ class AttendanceSettings(Settings):
     # A3: how far the plan's window may be missed before OUTSIDE_PLAN.
     plan_tolerance_minutes: float = Field(default=30.0, ge=0)
     # A check-in in the future beyond this is refused; one older than the backlog too.
-    clock_skew_seconds: int = Field(default=300, ge=0)
     max_backlog_days: int = Field(default=7, ge=1)
     # A4: photo uploads.
     photo_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)

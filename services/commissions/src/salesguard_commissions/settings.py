@@ -30,4 +30,3 @@ class CommissionsSettings(Settings):
     # How far back a run looks for reversals of orders paid out in locked months (M4):
     # a reversal made after its month was locked is clawed back by the next run.
     clawback_lookback_days: int = Field(default=400, ge=31)
-    export_url_ttl_seconds: int = Field(default=300, ge=10, le=3600)

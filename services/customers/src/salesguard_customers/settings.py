@@ -22,11 +22,9 @@ class CustomersSettings(Settings):
     default_phone_region: str = "CN"
     # C9: the most customers one export may hold, and how long its URL lives.
     export_max_rows: int = Field(default=10_000, ge=1)
-    export_url_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     # The most customers one reassignment may move.
     reassign_max_customers: int = Field(default=1_000, ge=1)
     # Registrations whose first contact lies further ahead than this are refused.
-    clock_skew_seconds: int = Field(default=300, ge=0)
     # The most phone matches or follow-up marks one lookup returns; a broader
     # lookup is refused (never cut short silently): ask for fewer.
     lookup_max_rows: int = Field(default=20_000, ge=1)
