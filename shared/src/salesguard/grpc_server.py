@@ -122,9 +122,21 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 principal = call.principal = principal_from_metadata(
                     _metadata(context), self._secret
                 )
-                with acting_as(principal):
-                    async for item in behaviour(request, context):
+                # The principal is set around each step of the handler, never across a
+                # yield: grpc.aio may finalise an abandoned stream from another task
+                # (another Context), where a token held across the yield cannot be reset.
+                items = aiter(behaviour(request, context))
+                try:
+                    while True:
+                        with acting_as(principal):
+                            try:
+                                item = await anext(items)
+                            except StopAsyncIteration:
+                                break
                         yield item
+                finally:
+                    with acting_as(principal):
+                        await items.aclose()  # type: ignore[attr-defined]
             except ServiceError as error:
                 call.failed(error)
                 await context.abort_with_status(error.to_status())
