@@ -62,9 +62,9 @@ from salesguard_gateway.schema.common import (
     struct_to_json,
     to_timestamp,
 )
-from salesguard_gateway.schema.customers import Customer, load_customer
-from salesguard_gateway.schema.orders import Order, load_order
-from salesguard_gateway.schema.people import Employee, load_employee
+from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.orders import ORDER
+from salesguard_gateway.schema.people import EMPLOYEE
 
 
 @strawberry.enum
@@ -109,9 +109,7 @@ class AlertDecision:
     trace_id: str | None
     by_id: strawberry.ID = strawberry.field(description="The employee who decided.")
 
-    @described("The employee who decided; null when the caller may not see them.")
-    async def by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.by_id)
+    by = EMPLOYEE.field("by_id", "The employee who decided; null when the caller may not see them.")
 
 
 def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
@@ -157,17 +155,13 @@ class Alert:
     async def detected_on(self, info: Info) -> date | None:
         return await info.context.loaders.local_day(self.branch_id, self.detected_at)
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
+    employee = EMPLOYEE.field("employee_id")
 
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    customer = CUSTOMER.field("customer_id")
 
-    @described("The order concerned; null when none or not visible to the caller.")
-    async def order(self, info: Info) -> Order | None:
-        return await load_order(info, self.order_id or "")
+    order = ORDER.field(
+        "order_id", "The order concerned; null when none or not visible to the caller."
+    )
 
 
 def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:

@@ -18,7 +18,7 @@ from salesguard_gateway.schema.common import (
     struct_to_json,
     to_timestamp,
 )
-from salesguard_gateway.schema.people import Employee, load_employee
+from salesguard_gateway.schema.people import EMPLOYEE
 
 
 @strawberry.type
@@ -49,9 +49,7 @@ class AuditEvent:
     )
     actor_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def actor(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.actor_id)
+    actor = EMPLOYEE.field("actor_id")
 
 
 def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:

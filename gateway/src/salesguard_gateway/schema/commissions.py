@@ -37,9 +37,9 @@ from salesguard_gateway.schema.common import (
     idempotency_key_field,
     optional,
 )
-from salesguard_gateway.schema.customers import Customer, SourceChannel, load_customer, source_of
-from salesguard_gateway.schema.orders import Order, amount, load_order, money, to_decimal
-from salesguard_gateway.schema.people import Branch, Employee, load_branch, load_employee
+from salesguard_gateway.schema.customers import CUSTOMER, SourceChannel, source_of
+from salesguard_gateway.schema.orders import ORDER, amount, money, to_decimal
+from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'s time zone.'
 
@@ -100,9 +100,10 @@ class CommissionPlan:
         description='Who stored it ("settings" for version 0).'
     )
 
-    @described("Who stored it; null for the default plan or when not visible to the caller.")
-    async def created_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.created_by_id or "")
+    created_by = EMPLOYEE.field(
+        "created_by_id",
+        "Who stored it; null for the default plan or when not visible to the caller.",
+    )
 
 
 def _cap(value: common_pb2.Decimal) -> Decimal | None:
@@ -171,21 +172,13 @@ class CommissionLine:
     customer_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @described("Null when the caller may not see the order.")
-    async def order(self, info: Info) -> Order | None:
-        return await load_order(info, str(self.order_id))
+    order = ORDER.field("order_id", "Null when the caller may not see the order.")
 
-    @described("Null when the caller may not see the customer.")
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    customer = CUSTOMER.field("customer_id", "Null when the caller may not see the customer.")
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, str(self.employee_id))
+    employee = EMPLOYEE.field("employee_id")
 
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    branch = BRANCH.field("branch_id")
 
 
 def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
@@ -237,9 +230,7 @@ class CommissionStatement:
     )
     employee_id: strawberry.ID
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, str(self.employee_id))
+    employee = EMPLOYEE.field("employee_id")
 
 
 def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement:
@@ -282,13 +273,9 @@ class PeriodSummary:
     branch_id: strawberry.ID
     locked_by_id: strawberry.ID | None
 
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, str(self.branch_id))
+    branch = BRANCH.field("branch_id")
 
-    @strawberry.field
-    async def locked_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.locked_by_id or "")
+    locked_by = EMPLOYEE.field("locked_by_id")
 
 
 def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:

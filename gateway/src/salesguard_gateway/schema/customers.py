@@ -6,6 +6,7 @@ masks them (listed in ``maskedFields``): the gateway never sees what it must hid
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
 from typing import Self
@@ -29,14 +30,8 @@ from salesguard_gateway.schema.common import (
     selects,
     to_timestamp,
 )
-from salesguard_gateway.schema.people import (
-    Branch,
-    Employee,
-    Team,
-    load_branch,
-    load_employee,
-    load_team,
-)
+from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 
 @strawberry.enum(
@@ -78,40 +73,6 @@ follow_up_kind_of = enum_lookup(FollowUpKind)
 
 
 @strawberry.type
-class FollowUp:
-    id: strawberry.ID
-    kind: FollowUpKind | None
-    at: datetime | None
-    note: str | None
-    recorded_at: datetime | None
-    customer_id: strawberry.Private[str]
-    employee_id: strawberry.Private[str]
-
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
-
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
-
-
-def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
-    return FollowUp(
-        id=strawberry.ID(message.id),
-        kind=follow_up_kind_of(message.kind),
-        at=from_timestamp(message.at),
-        note=optional(message.note),
-        recorded_at=from_timestamp(message.recorded_at),
-        customer_id=message.customer_id,
-        employee_id=message.employee_id,
-    )
-
-
-FollowUpConnection = Connection[FollowUp]
-
-
-@strawberry.type
 class Customer:
     id: strawberry.ID
     code: str = strawberry.field(description='The readable company code, e.g. "C-000123".')
@@ -137,17 +98,9 @@ class Customer:
     team_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def owner(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.owner_id)
-
-    @strawberry.field
-    async def team(self, info: Info) -> Team | None:
-        return await load_team(info, self.team_id)
-
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    owner = EMPLOYEE.field("owner_id")
+    team = TEAM.field("team_id")
+    branch = BRANCH.field("branch_id")
 
     @strawberry.field
     async def follow_ups(
@@ -195,13 +148,43 @@ CONTACT_FIELDS = frozenset({"phone", "email", "address"})
 NODE_PATH = ("edges", "node")
 
 
-async def load_customer(info: Info, customer_id: str) -> Customer | None:
-    if not customer_id:
-        return None
+def _customer_loader(info: Info) -> Callable[[str], Awaitable[customers_pb2.Customer | None]]:
     loaders = info.context.loaders
     loader = loaders.customers_with_contact if selects(info, CONTACT_FIELDS) else loaders.customers
-    message = await loader.load(customer_id)
-    return customer_from_proto(message) if message is not None else None
+    return loader.load
+
+
+CUSTOMER = Link(Customer, _customer_loader, customer_from_proto)
+load_customer = CUSTOMER.load
+
+
+@strawberry.type
+class FollowUp:
+    id: strawberry.ID
+    kind: FollowUpKind | None
+    at: datetime | None
+    note: str | None
+    recorded_at: datetime | None
+    customer_id: strawberry.Private[str]
+    employee_id: strawberry.Private[str]
+
+    customer = CUSTOMER.field("customer_id")
+    employee = EMPLOYEE.field("employee_id")
+
+
+def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
+    return FollowUp(
+        id=strawberry.ID(message.id),
+        kind=follow_up_kind_of(message.kind),
+        at=from_timestamp(message.at),
+        note=optional(message.note),
+        recorded_at=from_timestamp(message.recorded_at),
+        customer_id=message.customer_id,
+        employee_id=message.employee_id,
+    )
+
+
+FollowUpConnection = Connection[FollowUp]
 
 
 CustomerConnection = Connection[Customer]
@@ -373,9 +356,7 @@ class CriterionSharing:
     )
     customer_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    customer = CUSTOMER.field("customer_id")
 
     @classmethod
     def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:

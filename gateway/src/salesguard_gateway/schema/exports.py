@@ -17,7 +17,7 @@ from salesguard_gateway.schema.common import (
     optional,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
-from salesguard_gateway.schema.people import Branch, Employee, load_branch, load_employee
+from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 
 @strawberry.enum
@@ -50,17 +50,11 @@ class ExportRequest:
     decided_by_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def requester(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.requester_id)
+    requester = EMPLOYEE.field("requester_id")
 
-    @strawberry.field
-    async def decided_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.decided_by_id)
+    decided_by = EMPLOYEE.field("decided_by_id")
 
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    branch = BRANCH.field("branch_id")
 
 
 def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportRequest:

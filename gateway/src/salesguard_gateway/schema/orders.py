@@ -43,15 +43,9 @@ from salesguard_gateway.schema.common import (
     page_request,
     to_timestamp,
 )
-from salesguard_gateway.schema.customers import Customer, SourceChannel, load_customer, source_of
-from salesguard_gateway.schema.people import (
-    Branch,
-    Employee,
-    Team,
-    load_branch,
-    load_employee,
-    load_team,
-)
+from salesguard_gateway.schema.customers import CUSTOMER, SourceChannel, source_of
+from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 # --- enums -------------------------------------------------------------------------
 
@@ -164,9 +158,9 @@ class ApprovalStep:
         description="Who decided the step, also when the caller may not see them in the directory."
     )
 
-    @described("Who decided the step; null while pending or when not visible to the caller.")
-    async def approver(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.approver_id or "")
+    approver = EMPLOYEE.field(
+        "approver_id", "Who decided the step; null while pending or when not visible to the caller."
+    )
 
 
 def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
@@ -224,25 +218,11 @@ class Order:
     team_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @described("Null when the caller may not see the customer.")
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
-
-    @described("The customer's owner when the order was submitted.")
-    async def owner(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.owner_id)
-
-    @strawberry.field
-    async def submitted_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.submitted_by_id)
-
-    @strawberry.field
-    async def team(self, info: Info) -> Team | None:
-        return await load_team(info, self.team_id)
-
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    customer = CUSTOMER.field("customer_id", "Null when the caller may not see the customer.")
+    owner = EMPLOYEE.field("owner_id", "The customer's owner when the order was submitted.")
+    submitted_by = EMPLOYEE.field("submitted_by_id")
+    team = TEAM.field("team_id")
+    branch = BRANCH.field("branch_id")
 
     @described("Payments matched to this order, as far as the caller may see (one call per order).")
     async def payments(
@@ -287,12 +267,9 @@ def order_from_proto(message: orders_pb2.Order) -> Order:
     )
 
 
-async def load_order(info: Info, order_id: str) -> Order | None:
-    """Through the request's BatchGetOrders loader; None when unknown or out of scope."""
-    if not order_id:
-        return None
-    message = await info.context.loaders.orders.load(order_id)
-    return order_from_proto(message) if message is not None else None
+# Through the request's BatchGetOrders loader.
+ORDER = Link(Order, lambda info: info.context.loaders.orders.load, order_from_proto)
+load_order = ORDER.load
 
 
 OrderConnection = Connection[Order]
@@ -380,25 +357,15 @@ class Payment:
     recorded_by_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @described("The order it was matched to; null when unmatched or not visible.")
-    async def order(self, info: Info) -> Order | None:
-        return await load_order(info, self.order_id)
-
-    @described("The paying customer, once matched; null when not visible.")
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
-
-    @strawberry.field
-    async def reversed_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.reversed_by_id)
-
-    @strawberry.field
-    async def recorded_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.recorded_by_id)
-
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    order = ORDER.field(
+        "order_id", "The order it was matched to; null when unmatched or not visible."
+    )
+    customer = CUSTOMER.field(
+        "customer_id", "The paying customer, once matched; null when not visible."
+    )
+    reversed_by = EMPLOYEE.field("reversed_by_id")
+    recorded_by = EMPLOYEE.field("recorded_by_id")
+    branch = BRANCH.field("branch_id")
 
 
 def payment_from_proto(message: payments_pb2.Payment) -> Payment:
@@ -476,9 +443,7 @@ class Shipment:
     recorded_at: datetime | None
     order_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def order(self, info: Info) -> Order | None:
-        return await load_order(info, self.order_id)
+    order = ORDER.field("order_id")
 
 
 def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:

@@ -28,7 +28,7 @@ from salesguard.validation import text
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.common import described, first_size, selects
-from salesguard_gateway.schema.people import Employee, load_employee
+from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
 
@@ -70,9 +70,9 @@ class EmployeeRisk:
     as_of: datetime | None = strawberry.field(description="The time the ages were measured from.")
     employee_id: strawberry.Private[str]
 
-    @described("Null when the caller may not see the employee in the directory.")
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
+    employee = EMPLOYEE.field(
+        "employee_id", "Null when the caller may not see the employee in the directory."
+    )
 
 
 def employee_risk_from(

@@ -54,12 +54,12 @@ from salesguard_gateway.schema.common import (
 )
 from salesguard_gateway.schema.customers import FollowUp, follow_up_from_proto
 from salesguard_gateway.schema.orders import (
+    ORDER,
     ApprovalStep,
     Order,
     Payment,
     Shipment,
     approval_step_from_proto,
-    load_order,
     order_from_proto,
     payment_from_proto,
     shipment_from_proto,
@@ -137,9 +137,9 @@ class ApprovalItem(TimelineItem):
     step: ApprovalStep
     order_id: strawberry.Private[str]
 
-    @described("The order decided; null when the caller may not see it.")
-    async def decided_order(self, info: Info) -> Order | None:
-        return await load_order(info, self.order_id)
+    decided_order = ORDER.field(
+        "order_id", "The order decided; null when the caller may not see it."
+    )
 
 
 @strawberry.type(description="A payment of one of the employee's orders.")

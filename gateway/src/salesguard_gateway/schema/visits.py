@@ -37,8 +37,8 @@ from salesguard_gateway.schema.common import (
     struct_to_json,
     to_timestamp,
 )
-from salesguard_gateway.schema.customers import Customer, load_customer
-from salesguard_gateway.schema.people import Employee, load_employee
+from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.people import EMPLOYEE
 
 
 @strawberry.enum(description="How far a check-in can be trusted (A3).")
@@ -149,13 +149,10 @@ class CheckIn:
     async def day(self, info: Info) -> date | None:
         return await info.context.loaders.local_day(self.branch_id, self.at)
 
-    @described("The customer visited, when linked; null when the caller may not see them.")
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
-
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
+    customer = CUSTOMER.field(
+        "customer_id", "The customer visited, when linked; null when the caller may not see them."
+    )
+    employee = EMPLOYEE.field("employee_id")
 
 
 def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
@@ -258,13 +255,8 @@ class VisitPlan:
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
-
-    @described("Null when the caller may not see the customer.")
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    employee = EMPLOYEE.field("employee_id")
+    customer = CUSTOMER.field("customer_id", "Null when the caller may not see the customer.")
 
 
 def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
@@ -306,13 +298,10 @@ class CallLog:
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
-
-    @described("The customer the number belongs to, when matched and visible to the caller.")
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    employee = EMPLOYEE.field("employee_id")
+    customer = CUSTOMER.field(
+        "customer_id", "The customer the number belongs to, when matched and visible to the caller."
+    )
 
 
 def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
