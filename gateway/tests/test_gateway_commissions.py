@@ -21,7 +21,7 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, 
 from salesguard.commissions.v1 import commissions_pb2
 from salesguard_gateway.schema.__main__ import sdl
 from salesguard_gateway.schema.alerts import alert_route
-from salesguard_gateway.schema.commissions import LineKind, LineStatus, PeriodStatus
+from salesguard_gateway.schema.enums import LineKind, LineStatus, PeriodStatus
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, make_org, register
 

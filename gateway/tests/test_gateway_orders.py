@@ -19,7 +19,7 @@ import pytest
 from gateway.tests.conftest import StartSuite
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.orders.v1 import orders_pb2, payments_pb2
-from salesguard_gateway.schema.orders import (
+from salesguard_gateway.schema.enums import (
     OrderStatus,
     PaymentState,
     ReversalKind,

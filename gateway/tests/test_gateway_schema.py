@@ -12,10 +12,17 @@ from salesguard.attendance.v1 import directory_pb2
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2, exports_pb2
 from salesguard_gateway.execution import fast_execution_context
-from salesguard_gateway.schema.alerts import AlertResolution, AlertStatus, Severity
-from salesguard_gateway.schema.customers import CustomerStatus, FollowUpKind, SourceChannel
-from salesguard_gateway.schema.exports import ExportStatus
-from salesguard_gateway.schema.people import EmployeeStatus, Role
+from salesguard_gateway.schema.enums import (
+    AlertResolution,
+    AlertStatus,
+    CustomerStatus,
+    EmployeeStatus,
+    ExportStatus,
+    FollowUpKind,
+    Role,
+    Severity,
+    SourceChannel,
+)
 
 # The proto side is a generated enum class (typed per enum by mypy-protobuf), hence Any.
 ENUMS: list[tuple[type[Enum], Any, str]] = [

@@ -16,7 +16,7 @@ import pytest
 
 from salesguard.attendance.v1 import visits_pb2
 from salesguard.objectstore import LocalObjectStore
-from salesguard_gateway.schema.visits import CallDirection, Verdict
+from salesguard_gateway.schema.enums import CallDirection, Verdict
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, admin, make_org, new_phone, register
 from tests.photos import jpeg, scene, upload

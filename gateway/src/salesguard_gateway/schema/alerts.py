@@ -34,7 +34,6 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from datetime import date, datetime
-from enum import Enum
 from typing import Any, TypeVar, cast
 
 import strawberry
@@ -53,7 +52,6 @@ from salesguard_gateway.schema.common import (
     PageInfo,
     described,
     encode_state,
-    enum_lookup,
     enum_numbers,
     from_timestamp,
     optional,
@@ -63,35 +61,17 @@ from salesguard_gateway.schema.common import (
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.enums import (
+    AlertResolution,
+    AlertStatus,
+    Severity,
+    alert_resolution_of,
+    alert_status_of,
+    severity_of,
+)
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import EMPLOYEE
 
-
-@strawberry.enum
-class Severity(Enum):
-    LOW = common_pb2.SEVERITY_LOW
-    MEDIUM = common_pb2.SEVERITY_MEDIUM
-    HIGH = common_pb2.SEVERITY_HIGH
-    CRITICAL = common_pb2.SEVERITY_CRITICAL
-
-
-@strawberry.enum
-class AlertStatus(Enum):
-    OPEN = common_pb2.ALERT_STATUS_OPEN
-    ACKNOWLEDGED = common_pb2.ALERT_STATUS_ACKNOWLEDGED
-    RESOLVED = common_pb2.ALERT_STATUS_RESOLVED
-    DISMISSED = common_pb2.ALERT_STATUS_DISMISSED
-
-
-@strawberry.enum
-class AlertResolution(Enum):
-    CONFIRMED = common_pb2.ALERT_RESOLUTION_CONFIRMED
-    CLEARED = common_pb2.ALERT_RESOLUTION_CLEARED
-
-
-severity_of = enum_lookup(Severity)
-alert_status_of = enum_lookup(AlertStatus)
-alert_resolution_of = enum_lookup(AlertResolution)
 log = logging.getLogger(__name__)
 # Alerts held between the services' streams and a slow websocket; when full, the streams
 # wait (gRPC flow control), and a service ends a watch that falls too far behind.

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -31,45 +30,28 @@ from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
     civil_date,
     described,
-    enum_lookup,
     from_civil_date,
     from_timestamp,
     idempotency_key_field,
     optional,
 )
-from salesguard_gateway.schema.customers import CUSTOMER, SourceChannel, source_of
+from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.enums import (
+    LineKind,
+    LineStatus,
+    PeriodStatus,
+    SourceChannel,
+    line_kind_of,
+    line_status_of,
+    period_status_of,
+    source_of,
+)
 from salesguard_gateway.schema.orders import ORDER, amount, money, to_decimal
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'s time zone.'
 
 # --- enums -------------------------------------------------------------------------
-
-
-@strawberry.enum(description="Whether a commission line is paid out (M2, M3).")
-class LineStatus(Enum):
-    PAYABLE = pb.LINE_STATUS_PAYABLE
-    WITHHELD = pb.LINE_STATUS_WITHHELD
-    PENDING_REVIEW = pb.LINE_STATUS_PENDING_REVIEW
-
-
-@strawberry.enum
-class LineKind(Enum):
-    COMMISSION = pb.LINE_KIND_COMMISSION
-    CLAWBACK = pb.LINE_KIND_CLAWBACK
-
-
-@strawberry.enum(
-    description="A LOCKED period never changes again; corrections go into a later one."
-)
-class PeriodStatus(Enum):
-    OPEN = pb.PERIOD_STATUS_OPEN
-    LOCKED = pb.PERIOD_STATUS_LOCKED
-
-
-line_status_of = enum_lookup(LineStatus)
-line_kind_of = enum_lookup(LineKind)
-period_status_of = enum_lookup(PeriodStatus)
 
 
 # --- plans -------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from enum import Enum
 from typing import Self
 
 import strawberry
@@ -21,7 +20,6 @@ from salesguard_gateway.schema.common import (
     LocationInput,
     connection,
     described,
-    enum_lookup,
     enum_numbers,
     from_timestamp,
     idempotency_key_field,
@@ -30,46 +28,18 @@ from salesguard_gateway.schema.common import (
     selects,
     to_timestamp,
 )
+from salesguard_gateway.schema.enums import (
+    CustomerStatus,
+    DuplicateCriterion,
+    FollowUpKind,
+    SourceChannel,
+    customer_status_of,
+    duplicate_criterion_of,
+    follow_up_kind_of,
+    source_of,
+)
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
-
-
-@strawberry.enum(
-    description="Where a customer came from; every channel but PERSONAL is the company's."
-)
-class SourceChannel(Enum):
-    WEBSITE = customers_pb2.SOURCE_CHANNEL_WEBSITE
-    EXHIBITION = customers_pb2.SOURCE_CHANNEL_EXHIBITION
-    REFERRAL = customers_pb2.SOURCE_CHANNEL_REFERRAL
-    COMPANY_ASSIGNED = customers_pb2.SOURCE_CHANNEL_COMPANY_ASSIGNED
-    PERSONAL = customers_pb2.SOURCE_CHANNEL_PERSONAL
-
-
-@strawberry.enum
-class CustomerStatus(Enum):
-    ACTIVE = customers_pb2.CUSTOMER_STATUS_ACTIVE
-    ARCHIVED = customers_pb2.CUSTOMER_STATUS_ARCHIVED
-
-
-@strawberry.enum
-class FollowUpKind(Enum):
-    VISIT = customers_pb2.FOLLOW_UP_KIND_VISIT
-    CALL = customers_pb2.FOLLOW_UP_KIND_CALL
-    MESSAGE = customers_pb2.FOLLOW_UP_KIND_MESSAGE
-    MEETING = customers_pb2.FOLLOW_UP_KIND_MEETING
-
-
-@strawberry.enum(description="A duplicate criterion (C3): a value C12 may treat as shared.")
-class DuplicateCriterion(Enum):
-    PHONE = customers_pb2.DUPLICATE_CRITERION_PHONE
-    EMAIL = customers_pb2.DUPLICATE_CRITERION_EMAIL
-    NAME_COMPANY = customers_pb2.DUPLICATE_CRITERION_NAME_COMPANY
-
-
-source_of = enum_lookup(SourceChannel)
-duplicate_criterion_of = enum_lookup(DuplicateCriterion)
-customer_status_of = enum_lookup(CustomerStatus)
-follow_up_kind_of = enum_lookup(FollowUpKind)
 
 
 @strawberry.type

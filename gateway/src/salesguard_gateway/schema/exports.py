@@ -4,7 +4,6 @@ run once, downloaded once (``/downloads``, salesguard_gateway.downloads)."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
@@ -12,23 +11,12 @@ from salesguard.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
-    enum_lookup,
     from_timestamp,
     optional,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
+from salesguard_gateway.schema.enums import ExportStatus, export_status_of
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
-
-
-@strawberry.enum
-class ExportStatus(Enum):
-    PENDING = exports_pb2.EXPORT_STATUS_PENDING
-    APPROVED = exports_pb2.EXPORT_STATUS_APPROVED
-    REJECTED = exports_pb2.EXPORT_STATUS_REJECTED
-    COMPLETED = exports_pb2.EXPORT_STATUS_COMPLETED
-
-
-export_status_of = enum_lookup(ExportStatus)
 
 
 @strawberry.type

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 
 import strawberry
 
@@ -34,7 +33,6 @@ from salesguard_gateway.schema.common import (
     civil_date,
     connection,
     described,
-    enum_lookup,
     enum_numbers,
     from_civil_date,
     from_timestamp,
@@ -43,56 +41,24 @@ from salesguard_gateway.schema.common import (
     page_request,
     to_timestamp,
 )
-from salesguard_gateway.schema.customers import CUSTOMER, SourceChannel, source_of
+from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.enums import (
+    OrderStatus,
+    PaymentState,
+    ReversalKind,
+    SourceChannel,
+    StepStatus,
+    UploadPurpose,
+    order_status_of,
+    payment_state_of,
+    reversal_kind_of,
+    source_of,
+    step_status_of,
+)
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 # --- enums -------------------------------------------------------------------------
-
-
-@strawberry.enum(
-    description="O1: SUBMITTED → APPROVED | REJECTED → FULFILLED → CLOSED, or CANCELLED."
-)
-class OrderStatus(Enum):
-    SUBMITTED = orders_pb2.ORDER_STATUS_SUBMITTED
-    APPROVED = orders_pb2.ORDER_STATUS_APPROVED
-    REJECTED = orders_pb2.ORDER_STATUS_REJECTED
-    FULFILLED = orders_pb2.ORDER_STATUS_FULFILLED
-    CLOSED = orders_pb2.ORDER_STATUS_CLOSED
-    CANCELLED = orders_pb2.ORDER_STATUS_CANCELLED
-
-
-@strawberry.enum(description="The state of one step of an order's approval chain (O2).")
-class StepStatus(Enum):
-    PENDING = orders_pb2.STEP_STATUS_PENDING
-    APPROVED = orders_pb2.STEP_STATUS_APPROVED
-    REJECTED = orders_pb2.STEP_STATUS_REJECTED
-
-
-@strawberry.enum(description="How far an order is paid, as of the last reconciliation (O5).")
-class PaymentState(Enum):
-    UNPAID = orders_pb2.PAYMENT_STATE_UNPAID
-    PARTIALLY_PAID = orders_pb2.PAYMENT_STATE_PARTIALLY_PAID
-    RECONCILED = orders_pb2.PAYMENT_STATE_RECONCILED
-    OVERPAID = orders_pb2.PAYMENT_STATE_OVERPAID
-
-
-@strawberry.enum
-class ReversalKind(Enum):
-    REFUND = payments_pb2.REVERSAL_KIND_REFUND
-    CHARGEBACK = payments_pb2.REVERSAL_KIND_CHARGEBACK
-
-
-@strawberry.enum(description="What an upload is for: it decides the content types allowed.")
-class UploadPurpose(Enum):
-    STATEMENT = payments_pb2.UPLOAD_PURPOSE_STATEMENT
-    VOUCHER = payments_pb2.UPLOAD_PURPOSE_VOUCHER
-
-
-order_status_of = enum_lookup(OrderStatus)
-step_status_of = enum_lookup(StepStatus)
-payment_state_of = enum_lookup(PaymentState)
-reversal_kind_of = enum_lookup(ReversalKind)
 
 
 # --- money -------------------------------------------------------------------------

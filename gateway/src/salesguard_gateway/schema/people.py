@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -16,39 +15,18 @@ from salesguard_gateway.schema.common import (
     civil_date,
     connection,
     described,
-    enum_lookup,
     enum_numbers,
     from_civil_date,
     optional,
     page_request,
 )
+from salesguard_gateway.schema.enums import EmployeeStatus, Role, employee_status_of, role_of
 from salesguard_gateway.schema.links import Link
 
 if TYPE_CHECKING:
     from salesguard_gateway.schema.customers import Customer
     from salesguard_gateway.schema.orders import Order
     from salesguard_gateway.schema.visits import CheckIn
-
-
-@strawberry.enum
-class Role(Enum):
-    SALES_JUNIOR = directory_pb2.ROLE_SALES_JUNIOR
-    SALES_SENIOR = directory_pb2.ROLE_SALES_SENIOR
-    MANAGER = directory_pb2.ROLE_MANAGER
-    HR = directory_pb2.ROLE_HR
-    FINANCE = directory_pb2.ROLE_FINANCE
-    ADMIN = directory_pb2.ROLE_ADMIN
-
-
-@strawberry.enum
-class EmployeeStatus(Enum):
-    ACTIVE = directory_pb2.EMPLOYEE_STATUS_ACTIVE
-    SUSPENDED = directory_pb2.EMPLOYEE_STATUS_SUSPENDED
-    LEFT = directory_pb2.EMPLOYEE_STATUS_LEFT
-
-
-role_of = enum_lookup(Role)
-employee_status_of = enum_lookup(EmployeeStatus)
 
 
 @strawberry.type

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from enum import Enum
 
 import strawberry
 
@@ -26,7 +25,6 @@ from salesguard_gateway.schema.common import (
     LocationInput,
     connection,
     described,
-    enum_lookup,
     enum_numbers,
     from_timestamp,
     idempotency_key_field,
@@ -38,24 +36,8 @@ from salesguard_gateway.schema.common import (
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.enums import CallDirection, Verdict, call_direction_of, verdict_of
 from salesguard_gateway.schema.people import EMPLOYEE
-
-
-@strawberry.enum(description="How far a check-in can be trusted (A3).")
-class Verdict(Enum):
-    VERIFIED = visits_pb2.VERDICT_VERIFIED
-    SUSPICIOUS = visits_pb2.VERDICT_SUSPICIOUS
-    REJECTED = visits_pb2.VERDICT_REJECTED
-
-
-@strawberry.enum
-class CallDirection(Enum):
-    OUTGOING = visits_pb2.CALL_DIRECTION_OUTGOING
-    INCOMING = visits_pb2.CALL_DIRECTION_INCOMING
-
-
-verdict_of = enum_lookup(Verdict)
-call_direction_of = enum_lookup(CallDirection)
 
 # Signing a download URL costs a call to the object store per photo: only when shown.
 PHOTO_URL_FIELDS = frozenset({"url", "urlExpiresAt"})
