@@ -36,12 +36,15 @@ from salesguard_gateway.schema.commissions import CommissionsMutation, Commissio
 from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
-from salesguard_gateway.schema.orders import OrdersMutation, OrdersQuery
+from salesguard_gateway.schema.orders import OrdersQuery
+from salesguard_gateway.schema.orders_mutations import OrdersMutation
+from salesguard_gateway.schema.payments import PaymentsQuery
 from salesguard_gateway.schema.people import PeopleMutation, PeopleQuery
 from salesguard_gateway.schema.pool import PoolMutation, PoolQuery
 from salesguard_gateway.schema.risk import RiskQuery
 from salesguard_gateway.schema.timeline import TIMELINE_ITEM_TYPES, TimelineQuery
-from salesguard_gateway.schema.visits import VisitsMutation, VisitsQuery
+from salesguard_gateway.schema.visits import VisitsQuery
+from salesguard_gateway.schema.visits_mutations import VisitsMutation
 from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ Query = merge_types(
         RiskQuery,
         VisitsQuery,
         OrdersQuery,
+        PaymentsQuery,
         CommissionsQuery,
         TimelineQuery,
     ),

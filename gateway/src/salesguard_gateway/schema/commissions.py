@@ -28,12 +28,15 @@ from salesguard.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
+    amount,
     civil_date,
     described,
     from_civil_date,
     from_timestamp,
     idempotency_key_field,
+    money,
     optional,
+    to_decimal,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
 from salesguard_gateway.schema.enums import (
@@ -46,7 +49,7 @@ from salesguard_gateway.schema.enums import (
     period_status_of,
     source_of,
 )
-from salesguard_gateway.schema.orders import ORDER, amount, money, to_decimal
+from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'s time zone.'

@@ -288,6 +288,21 @@ def civil_date(value: date | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
+def money(value: common_pb2.Decimal) -> Decimal | None:
+    """A service's Decimal; None when unset."""
+    return Decimal(value.value) if value.value else None
+
+
+def amount(value: common_pb2.Decimal) -> Decimal:
+    """A Decimal the service always sets (totals, prices, amounts)."""
+    return Decimal(value.value or "0")
+
+
+def to_decimal(value: Decimal | None) -> common_pb2.Decimal | None:
+    """As the client wrote it: the service checks places and sign and names the field."""
+    return common_pb2.Decimal(value=str(value)) if value is not None else None
+
+
 def optional(text: str) -> str | None:
     """Proto3 strings are never null; an empty one means "not set"."""
     return text or None

@@ -57,10 +57,12 @@ from salesguard_gateway.schema.orders import (
     ORDER,
     ApprovalStep,
     Order,
-    Payment,
-    Shipment,
     approval_step_from_proto,
     order_from_proto,
+)
+from salesguard_gateway.schema.payments import (
+    Payment,
+    Shipment,
     payment_from_proto,
     shipment_from_proto,
 )
