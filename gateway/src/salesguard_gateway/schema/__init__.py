@@ -42,7 +42,8 @@ from salesguard_gateway.schema.payments import PaymentsQuery
 from salesguard_gateway.schema.people import PeopleMutation, PeopleQuery
 from salesguard_gateway.schema.pool import PoolMutation, PoolQuery
 from salesguard_gateway.schema.risk import RiskQuery
-from salesguard_gateway.schema.timeline import TIMELINE_ITEM_TYPES, TimelineQuery
+from salesguard_gateway.schema.timeline import TimelineQuery
+from salesguard_gateway.schema.timeline_items import TIMELINE_ITEM_TYPES
 from salesguard_gateway.schema.visits import VisitsQuery
 from salesguard_gateway.schema.visits_mutations import VisitsMutation
 from salesguard_gateway.settings import GatewaySettings

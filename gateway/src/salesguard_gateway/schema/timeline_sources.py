@@ -1,0 +1,254 @@
+"""Where ``employeeTimeline``'s items come from (SPEC G4): one ``ListEmployeeTimeline``
+per timeline service and one ``ListAlerts`` per alert source, each asked for one page.
+
+A service's timeline item is a oneof named after its evidence (``follow_up``,
+``check_in``, ``order``, ...); ``EVIDENCE`` says which item type and kind each becomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from salesguard.attendance.v1 import timeline_pb2 as attendance_timeline_pb2
+from salesguard.common.v1 import common_pb2
+from salesguard.customers.v1 import timeline_pb2 as customer_timeline_pb2
+from salesguard.orders.v1 import timeline_pb2 as orders_timeline_pb2
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.alerts import alert_from_proto
+from salesguard_gateway.schema.audit import audit_event_from_proto
+from salesguard_gateway.schema.common import from_timestamp, to_timestamp
+from salesguard_gateway.schema.customers import follow_up_from_proto
+from salesguard_gateway.schema.orders import approval_step_from_proto, order_from_proto
+from salesguard_gateway.schema.payments import payment_from_proto, shipment_from_proto
+from salesguard_gateway.schema.timeline_items import (
+    AlertItem,
+    ApprovalItem,
+    AuditEventItem,
+    CallItem,
+    CheckInItem,
+    FollowUpItem,
+    OrderItem,
+    PaymentItem,
+    ShipmentItem,
+    TimelineItem,
+    TimelineKind,
+)
+from salesguard_gateway.schema.visits import call_log_from_proto, check_in_from_proto
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What every source is asked: the employee, the range, the kinds, its page."""
+
+    employee_id: str
+    begins: datetime
+    ends: datetime
+    kinds: frozenset[TimelineKind]
+    page: common_pb2.PageRequest
+    include_photo_urls: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: tuple[int, int]
+    node: TimelineItem
+    cursor: str
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    entries: list[Entry]
+    has_next: bool
+    total: int
+
+
+Fetch = Callable[[Info, Ask], Awaitable[SourcePage]]
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str  # in the composite cursor
+    service: str  # the service that answers; its failures are reported together
+    kinds: frozenset[TimelineKind]
+    fetch: Fetch
+
+
+def _instant(stamp: Timestamp) -> tuple[int, int]:
+    return (stamp.seconds, stamp.nanos)
+
+
+def _moment(stamp: Timestamp) -> datetime:
+    moment = from_timestamp(stamp)
+    assert moment is not None, "a timeline item always has a time"
+    return moment
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What one oneof case of a service's timeline item becomes."""
+
+    item_type: type[TimelineItem]
+    kind: TimelineKind
+    fields: Callable[[Any], dict[str, Any]]  # the oneof's message → the item's own fields
+
+
+EVIDENCE: Mapping[str, _Evidence] = {
+    "check_in": _Evidence(
+        CheckInItem, TimelineKind.CHECK_IN, lambda m: {"check_in": check_in_from_proto(m)}
+    ),
+    "call": _Evidence(CallItem, TimelineKind.CALL, lambda m: {"call": call_log_from_proto(m)}),
+    "follow_up": _Evidence(
+        FollowUpItem, TimelineKind.FOLLOW_UP, lambda m: {"follow_up": follow_up_from_proto(m)}
+    ),
+    "audit_event": _Evidence(
+        AuditEventItem, TimelineKind.AUDIT_EVENT, lambda m: {"event": audit_event_from_proto(m)}
+    ),
+    "order": _Evidence(OrderItem, TimelineKind.ORDER, lambda m: {"order": order_from_proto(m)}),
+    "approval": _Evidence(
+        ApprovalItem,
+        TimelineKind.APPROVAL,
+        lambda m: {
+            "order_code": m.order_code,
+            "step": approval_step_from_proto(m.step),
+            "order_id": m.order_id,
+        },
+    ),
+    "payment": _Evidence(
+        PaymentItem, TimelineKind.PAYMENT, lambda m: {"payment": payment_from_proto(m)}
+    ),
+    "shipment": _Evidence(
+        ShipmentItem, TimelineKind.SHIPMENT, lambda m: {"shipment": shipment_from_proto(m)}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _TimelineService:
+    """A service's ListEmployeeTimeline: the kinds it serves (GraphQL kind → its proto
+    number), how to start its request, and its stub."""
+
+    name: str
+    kinds: Mapping[TimelineKind, int]
+    new_request: Callable[[Ask], Any]
+    stub: Callable[[Info], Any]
+    # The oneof case an item without one is taken as (the last case of its oneof).
+    fallback: str
+
+    def node(self, item: Any, employee_id: str) -> TimelineItem:
+        """A service's timeline item as the GraphQL node of its kind."""
+        case = item.WhichOneof("item") or self.fallback
+        evidence = EVIDENCE[case]
+        return evidence.item_type(
+            at=_moment(item.at),
+            kind=evidence.kind,
+            employee_id=employee_id,
+            **evidence.fields(getattr(item, case)),
+        )
+
+    async def fetch(self, info: Info, ask: Ask) -> SourcePage:
+        request = self.new_request(ask)
+        # ``from`` is a Python keyword: set through getattr.
+        request.employee_id = ask.employee_id
+        getattr(request, "from").CopyFrom(to_timestamp(ask.begins))
+        request.to.CopyFrom(to_timestamp(ask.ends))
+        request.kinds.extend(number for kind, number in self.kinds.items() if kind in ask.kinds)
+        request.page.CopyFrom(ask.page)
+        response = await self.stub(info).ListEmployeeTimeline(request)
+        return SourcePage(
+            entries=[
+                Entry(_instant(item.at), self.node(item, ask.employee_id), cursor)
+                for item, cursor in zip(response.items, response.cursors, strict=True)
+            ],
+            has_next=response.page_info.has_next_page,
+            total=response.page_info.total_count,
+        )
+
+    def source(self) -> Source:
+        return Source(self.name, self.name, frozenset(self.kinds), self.fetch)
+
+
+_ATTENDANCE = _TimelineService(
+    "attendance",
+    {
+        TimelineKind.CHECK_IN: attendance_timeline_pb2.ATTENDANCE_TIMELINE_KIND_CHECK_IN,
+        TimelineKind.CALL: attendance_timeline_pb2.ATTENDANCE_TIMELINE_KIND_CALL,
+    },
+    lambda ask: attendance_timeline_pb2.ListEmployeeTimelineRequest(
+        include_photo_urls=ask.include_photo_urls
+    ),
+    lambda info: info.context.clients.attendance_timeline,
+    fallback="call",
+)
+_CUSTOMERS = _TimelineService(
+    "customers",
+    {
+        TimelineKind.FOLLOW_UP: customer_timeline_pb2.CUSTOMER_TIMELINE_KIND_FOLLOW_UP,
+        TimelineKind.AUDIT_EVENT: customer_timeline_pb2.CUSTOMER_TIMELINE_KIND_AUDIT_EVENT,
+    },
+    lambda ask: customer_timeline_pb2.ListEmployeeTimelineRequest(),
+    lambda info: info.context.clients.customer_timeline,
+    fallback="audit_event",
+)
+_ORDERS = _TimelineService(
+    "orders",
+    {
+        TimelineKind.ORDER: orders_timeline_pb2.ORDERS_TIMELINE_KIND_ORDER,
+        TimelineKind.APPROVAL: orders_timeline_pb2.ORDERS_TIMELINE_KIND_APPROVAL,
+        TimelineKind.PAYMENT: orders_timeline_pb2.ORDERS_TIMELINE_KIND_PAYMENT,
+        TimelineKind.SHIPMENT: orders_timeline_pb2.ORDERS_TIMELINE_KIND_SHIPMENT,
+    },
+    lambda ask: orders_timeline_pb2.ListEmployeeTimelineRequest(),
+    lambda info: info.context.clients.orders_timeline,
+    fallback="shipment",
+)
+
+
+def _alerts(source: str) -> Fetch:
+    async def fetch(info: Info, ask: Ask) -> SourcePage:
+        request = common_pb2.ListAlertsRequest(
+            filter=common_pb2.AlertFilter(
+                employee_id=ask.employee_id,
+                detected_from=to_timestamp(ask.begins),
+                detected_to=to_timestamp(ask.ends),
+            ),
+            page=ask.page,
+        )
+        response = await info.context.clients.alerts[source].ListAlerts(request)
+        language = info.context.language
+        return SourcePage(
+            entries=[
+                Entry(
+                    _instant(alert.detected_at),
+                    AlertItem(
+                        at=_moment(alert.detected_at),
+                        kind=TimelineKind.ALERT,
+                        employee_id=ask.employee_id,
+                        alert=alert_from_proto(alert, language),
+                    ),
+                    cursor,
+                )
+                for alert, cursor in zip(response.alerts, response.cursors, strict=True)
+            ],
+            has_next=response.page_info.has_next_page,
+            total=response.page_info.total_count,
+        )
+
+    return fetch
+
+
+def timeline_sources(alert_sources: Sequence[str]) -> list[Source]:
+    """In tie-break order: items at the same instant come in this order."""
+    return [
+        _ATTENDANCE.source(),
+        _CUSTOMERS.source(),
+        _ORDERS.source(),
+        *(
+            Source(f"alerts.{source}", source, frozenset({TimelineKind.ALERT}), _alerts(source))
+            for source in alert_sources
+        ),
+    ]
