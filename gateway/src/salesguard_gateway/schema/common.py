@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import strawberry
 from google.protobuf.struct_pb2 import Struct
@@ -30,6 +30,8 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.inputs import InvalidScalar
 
 T = TypeVar("T")
+M = TypeVar("M")
+P = TypeVar("P", covariant=True)
 E = TypeVar("E", bound=Enum)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -184,6 +186,34 @@ def page_request(first: int | None, after: str | None, info: Info) -> common_pb2
         page_token=after or "",
         include_total_count=selects(info, TOTAL_COUNT),
     )
+
+
+class ListResponse(Protocol):
+    """What every list RPC answers besides its items."""
+
+    @property
+    def cursors(self) -> Sequence[str]: ...
+
+    @property
+    def page_info(self) -> common_pb2.PageInfo: ...
+
+
+def page_of(response: ListResponse, items: Iterable[M], convert: Callable[[M], T]) -> Connection[T]:
+    """A list RPC's answer as a connection of its ``items``, each converted."""
+    return connection([convert(item) for item in items], response.cursors, response.page_info)
+
+
+class ToProto(Protocol[P]):
+    def to_proto(self) -> P: ...
+
+
+def filter_proto(given: ToProto[P] | None, empty: Callable[[], P], **fixed: str | None) -> P:
+    """A filter input as its message, with the fields a parent fixes (an employee's orders)."""
+    message = given.to_proto() if given is not None else empty()
+    for name, value in fixed.items():
+        if value is not None:
+            setattr(message, name, value)
+    return message
 
 
 def connection(

@@ -18,12 +18,13 @@ from salesguard_gateway.schema.common import (
     Connection,
     Location,
     LocationInput,
-    connection,
     described,
     enum_numbers,
+    filter_proto,
     from_timestamp,
     idempotency_key_field,
     optional,
+    page_of,
     page_request,
     selects,
     to_timestamp,
@@ -80,8 +81,7 @@ class Customer:
             customer_id=self.id, page=page_request(first, after, info)
         )
         response = await info.context.clients.customers.ListFollowUps(request)
-        follow_ups = [follow_up_from_proto(message) for message in response.follow_ups]
-        return connection(follow_ups, response.cursors, response.page_info)
+        return page_of(response, response.follow_ups, follow_up_from_proto)
 
 
 def customer_from_proto(message: customers_pb2.Customer) -> Customer:
@@ -191,17 +191,13 @@ async def list_customers(
     *,
     owner_id: str | None = None,
 ) -> CustomerConnection:
-    proto_filter = filter.to_proto() if filter is not None else customers_pb2.CustomerFilter()
-    if owner_id is not None:
-        proto_filter.owner_id = owner_id
     request = customers_pb2.ListCustomersRequest(
-        filter=proto_filter,
+        filter=filter_proto(filter, customers_pb2.CustomerFilter, owner_id=owner_id),
         page=page_request(first, after, info),
         include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
     )
     response = await info.context.clients.customers.ListCustomers(request)
-    customers = [customer_from_proto(message) for message in response.customers]
-    return connection(customers, response.cursors, response.page_info)
+    return page_of(response, response.customers, customer_from_proto)
 
 
 @strawberry.input

@@ -20,13 +20,14 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,
     amount,
-    connection,
     described,
     enum_numbers,
+    filter_proto,
     from_civil_date,
     from_timestamp,
     money,
     optional,
+    page_of,
     page_request,
     to_timestamp,
 )
@@ -252,15 +253,12 @@ async def list_orders(
     *,
     submitted_by: str | None = None,
 ) -> OrderConnection:
-    proto_filter = filter.to_proto() if filter is not None else orders_pb2.OrderFilter()
-    if submitted_by is not None:
-        proto_filter.submitted_by = submitted_by
     request = orders_pb2.ListOrdersRequest(
-        filter=proto_filter, page=page_request(first, after, info)
+        filter=filter_proto(filter, orders_pb2.OrderFilter, submitted_by=submitted_by),
+        page=page_request(first, after, info),
     )
     response = await info.context.clients.orders.ListOrders(request)
-    orders = [order_from_proto(message) for message in response.orders]
-    return connection(orders, response.cursors, response.page_info)
+    return page_of(response, response.orders, order_from_proto)
 
 
 @strawberry.type

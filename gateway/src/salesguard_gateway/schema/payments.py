@@ -22,9 +22,11 @@ from salesguard_gateway.schema.common import (
     connection,
     described,
     enum_numbers,
+    filter_proto,
     from_civil_date,
     from_timestamp,
     optional,
+    page_of,
     page_request,
     to_timestamp,
 )
@@ -140,15 +142,12 @@ async def list_payments(
     *,
     order_id: str | None = None,
 ) -> PaymentConnection:
-    proto_filter = filter.to_proto() if filter is not None else payments_pb2.PaymentFilter()
-    if order_id is not None:
-        proto_filter.order_id = order_id
     request = payments_pb2.ListPaymentsRequest(
-        filter=proto_filter, page=page_request(first, after, info)
+        filter=filter_proto(filter, payments_pb2.PaymentFilter, order_id=order_id),
+        page=page_request(first, after, info),
     )
     response = await info.context.clients.payments.ListPayments(request)
-    payments = [payment_from_proto(message) for message in response.payments]
-    return connection(payments, response.cursors, response.page_info)
+    return page_of(response, response.payments, payment_from_proto)
 
 
 @strawberry.type(description="A shipment of an order (O4).")

@@ -13,11 +13,11 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,
     civil_date,
-    connection,
     described,
     enum_numbers,
     from_civil_date,
     optional,
+    page_of,
     page_request,
 )
 from salesguard_gateway.schema.enums import EmployeeStatus, Role, employee_status_of, role_of
@@ -314,8 +314,7 @@ class PeopleQuery:
             page=page_request(first, after, info),
         )
         response = await info.context.clients.directory.ListEmployees(request)
-        employees = [employee_from_proto(message) for message in response.employees]
-        return connection(employees, response.cursors, response.page_info)
+        return page_of(response, response.employees, employee_from_proto)
 
     @strawberry.field
     async def branches(self, info: Info) -> list[Branch] | None:

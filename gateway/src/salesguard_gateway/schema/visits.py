@@ -19,12 +19,13 @@ from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Location,
-    connection,
     described,
     enum_numbers,
+    filter_proto,
     from_timestamp,
     location,
     optional,
+    page_of,
     page_request,
     selects,
     struct_to_json,
@@ -190,17 +191,13 @@ async def list_check_ins(
     *,
     employee_id: str | None = None,
 ) -> CheckInConnection:
-    proto_filter = filter.to_proto() if filter is not None else visits_pb2.CheckInFilter()
-    if employee_id is not None:
-        proto_filter.employee_id = employee_id
     request = visits_pb2.ListCheckInsRequest(
-        filter=proto_filter,
+        filter=filter_proto(filter, visits_pb2.CheckInFilter, employee_id=employee_id),
         page=page_request(first, after, info),
         include_photo_urls=selects(info, PHOTO_URL_FIELDS, NODE_PHOTOS_PATH),
     )
     response = await info.context.clients.visits.ListCheckIns(request)
-    check_ins = [check_in_from_proto(message) for message in response.check_ins]
-    return connection(check_ins, response.cursors, response.page_info)
+    return page_of(response, response.check_ins, check_in_from_proto)
 
 
 # --- visit plans ---------------------------------------------------------------
@@ -328,8 +325,7 @@ class VisitsQuery:
             **{"from": to_timestamp(given.from_)},
         )
         response = await info.context.clients.visits.ListVisitPlans(request)
-        plans = [visit_plan_from_proto(message) for message in response.visit_plans]
-        return connection(plans, response.cursors, response.page_info)
+        return page_of(response, response.visit_plans, visit_plan_from_proto)
 
     @described("Imported calls the caller may see, newest first.")
     async def call_logs(
@@ -348,5 +344,4 @@ class VisitsQuery:
             **{"from": to_timestamp(given.from_)},
         )
         response = await info.context.clients.visits.ListCallLogs(request)
-        calls = [call_log_from_proto(message) for message in response.call_logs]
-        return connection(calls, response.cursors, response.page_info)
+        return page_of(response, response.call_logs, call_log_from_proto)
