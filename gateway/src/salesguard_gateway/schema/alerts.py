@@ -48,10 +48,7 @@ from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
-    Edge,
-    PageInfo,
     described,
-    encode_state,
     enum_numbers,
     from_timestamp,
     optional,
@@ -68,6 +65,13 @@ from salesguard_gateway.schema.enums import (
     alert_resolution_of,
     alert_status_of,
     severity_of,
+)
+from salesguard_gateway.schema.federation import (
+    Entry,
+    SourcePage,
+    merged,
+    source_page,
+    source_page_request,
 )
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import EMPLOYEE
@@ -244,10 +248,6 @@ async def ask_alert_sources(
     return answered
 
 
-def _newest_first(alert: common_pb2.Alert) -> tuple[int, int, str]:
-    return (alert.detected_at.seconds, alert.detected_at.nanos, alert.id)
-
-
 async def federated_alerts(
     info: Info, first: int | None, after: str | None, alert_filter: AlertFilter | None
 ) -> AlertConnection:
@@ -256,46 +256,23 @@ async def federated_alerts(
     state: SourceState = source_state(after, context.clients.alerts)
     proto_filter = alert_filter.to_proto() if alert_filter is not None else None
 
-    async def ask(source: str) -> common_pb2.ListAlertsResponse:
+    async def ask(source: str) -> SourcePage[common_pb2.Alert]:
         request = common_pb2.ListAlertsRequest(
-            filter=proto_filter,
-            page=common_pb2.PageRequest(
-                page_size=page.page_size,
-                page_token=state[source],
-                include_total_count=page.include_total_count,
+            filter=proto_filter, page=source_page_request(page, state[source])
+        )
+        response = await context.clients.alerts[source].ListAlerts(request)
+        # Newest first; the ID orders alerts of one instant.
+        return source_page(
+            response,
+            response.alerts,
+            lambda alert, cursor: Entry(
+                (alert.detected_at.seconds, alert.detected_at.nanos, alert.id), alert, cursor
             ),
         )
-        return await context.clients.alerts[source].ListAlerts(request)
 
     pages = await ask_alert_sources(info, "alerts", ask)
-
-    # Each source's cursor after an alert resumes that source right after it.
-    candidates = sorted(
-        (
-            (alert, source, cursor)
-            for source, response in pages.items()
-            for alert, cursor in zip(response.alerts, response.cursors, strict=True)
-        ),
-        key=lambda entry: _newest_first(entry[0]),
-        reverse=True,
-    )
-    taken = candidates[: page.page_size]
-    remaining = {source: len(response.alerts) for source, response in pages.items()}
-    edges: list[Edge[Alert]] = []
     language = context.language
-    for alert, source, cursor in taken:
-        remaining[source] -= 1
-        state[source] = cursor
-        edges.append(Edge(cursor=encode_state(state), node=alert_from_proto(alert, language)))
-    has_next = any(
-        remaining[source] > 0 or response.page_info.has_next_page
-        for source, response in pages.items()
-    )
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
-        total_count=sum(response.page_info.total_count for response in pages.values()),
-    )
+    return merged(pages, state, page.page_size, lambda alert: alert_from_proto(alert, language))
 
 
 @strawberry.type

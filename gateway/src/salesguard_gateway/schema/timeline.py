@@ -27,23 +27,20 @@ import strawberry
 from graphql import GraphQLError
 
 from salesguard import validation
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import ErrorCode, InvalidInput, ServiceError
 from salesguard.timeline import check_range
 from salesguard_gateway.context import Info
 from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.common import (
     Connection,
-    Edge,
-    PageInfo,
     described,
-    encode_state,
     page_request,
     selects,
     source_state,
 )
+from salesguard_gateway.schema.federation import SourcePage, merged, source_page_request
 from salesguard_gateway.schema.timeline_items import TimelineItem, TimelineKind
-from salesguard_gateway.schema.timeline_sources import Ask, Source, SourcePage, timeline_sources
+from salesguard_gateway.schema.timeline_sources import Ask, Source, timeline_sources
 from salesguard_gateway.schema.visits import PHOTO_URL_FIELDS
 
 TimelineConnection = Connection[TimelineItem]
@@ -77,7 +74,7 @@ async def employee_timeline(
     state = source_state(after, (source.key for source in sources))
     include_photo_urls = selects(info, PHOTO_URL_FIELDS, _CHECK_IN_PHOTOS_PATH)
 
-    def ask(source: Source) -> Awaitable[SourcePage]:
+    def ask(source: Source) -> Awaitable[SourcePage[TimelineItem]]:
         return source.fetch(
             info,
             Ask(
@@ -85,17 +82,13 @@ async def employee_timeline(
                 begins=begins,
                 ends=ends,
                 kinds=wanted,
-                page=common_pb2.PageRequest(
-                    page_size=page.page_size,
-                    page_token=state[source.key],
-                    include_total_count=page.include_total_count,
-                ),
+                page=source_page_request(page, state[source.key]),
                 include_photo_urls=include_photo_urls,
             ),
         )
 
     answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
-    pages: dict[str, SourcePage] = {}
+    pages: dict[str, SourcePage[TimelineItem]] = {}
     failures: dict[str, list[tuple[Source, ServiceError]]] = {}
     for source, answer in zip(sources, answers, strict=True):
         if isinstance(answer, ServiceError):
@@ -108,33 +101,11 @@ async def employee_timeline(
     for service, failed in failures.items():
         context.deferred_errors.append(_missing(info, service, failed, wanted))
 
-    # Stable sort: equal instants keep the sources' order, then each source's own order.
-    candidates = sorted(
-        (
-            (entry, key)
-            for source in sources
-            if (key := source.key) in pages
-            for entry in pages[key].entries
-        ),
-        key=lambda candidate: candidate[0].at,
-        reverse=True,
-    )
-    remaining = {key: len(source_page.entries) for key, source_page in pages.items()}
-    edges: list[Edge[TimelineItem]] = []
-    for entry, key in candidates[: page.page_size]:
-        remaining[key] -= 1
-        state[key] = entry.cursor
-        edges.append(Edge(cursor=encode_state(state), node=entry.node))
-    has_next = any(remaining[key] > 0 or source_page.has_next for key, source_page in pages.items())
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
-        total_count=sum(source_page.total for source_page in pages.values()),
-    )
+    return merged(pages, state, page.page_size, lambda node: node)
 
 
 def _raise_for_the_request(
-    pages: dict[str, SourcePage],
+    pages: dict[str, SourcePage[TimelineItem]],
     failures: dict[str, list[tuple[Source, ServiceError]]],
 ) -> None:
     """One error, not a page of them: VALIDATION for a cursor a source refuses; FORBIDDEN

@@ -23,6 +23,7 @@ from salesguard_gateway.schema.alerts import alert_from_proto
 from salesguard_gateway.schema.audit import audit_event_from_proto
 from salesguard_gateway.schema.common import from_timestamp, to_timestamp
 from salesguard_gateway.schema.customers import follow_up_from_proto
+from salesguard_gateway.schema.federation import Entry, SourcePage, source_page
 from salesguard_gateway.schema.orders import approval_step_from_proto, order_from_proto
 from salesguard_gateway.schema.payments import payment_from_proto, shipment_from_proto
 from salesguard_gateway.schema.timeline_items import (
@@ -53,21 +54,7 @@ class Ask:
     include_photo_urls: bool
 
 
-@dataclass(frozen=True)
-class Entry:
-    at: tuple[int, int]
-    node: TimelineItem
-    cursor: str
-
-
-@dataclass(frozen=True)
-class SourcePage:
-    entries: list[Entry]
-    has_next: bool
-    total: int
-
-
-Fetch = Callable[[Info, Ask], Awaitable[SourcePage]]
+Fetch = Callable[[Info, Ask], Awaitable[SourcePage[TimelineItem]]]
 
 
 @dataclass(frozen=True)
@@ -150,7 +137,7 @@ class _TimelineService:
             **evidence.fields(getattr(item, case)),
         )
 
-    async def fetch(self, info: Info, ask: Ask) -> SourcePage:
+    async def fetch(self, info: Info, ask: Ask) -> SourcePage[TimelineItem]:
         request = self.new_request(ask)
         # ``from`` is a Python keyword: set through getattr.
         request.employee_id = ask.employee_id
@@ -159,13 +146,10 @@ class _TimelineService:
         request.kinds.extend(number for kind, number in self.kinds.items() if kind in ask.kinds)
         request.page.CopyFrom(ask.page)
         response = await self.stub(info).ListEmployeeTimeline(request)
-        return SourcePage(
-            entries=[
-                Entry(_instant(item.at), self.node(item, ask.employee_id), cursor)
-                for item, cursor in zip(response.items, response.cursors, strict=True)
-            ],
-            has_next=response.page_info.has_next_page,
-            total=response.page_info.total_count,
+        return source_page(
+            response,
+            response.items,
+            lambda item, cursor: Entry(_instant(item.at), self.node(item, ask.employee_id), cursor),
         )
 
     def source(self) -> Source:
@@ -209,7 +193,7 @@ _ORDERS = _TimelineService(
 
 
 def _alerts(source: str) -> Fetch:
-    async def fetch(info: Info, ask: Ask) -> SourcePage:
+    async def fetch(info: Info, ask: Ask) -> SourcePage[TimelineItem]:
         request = common_pb2.ListAlertsRequest(
             filter=common_pb2.AlertFilter(
                 employee_id=ask.employee_id,
@@ -220,22 +204,19 @@ def _alerts(source: str) -> Fetch:
         )
         response = await info.context.clients.alerts[source].ListAlerts(request)
         language = info.context.language
-        return SourcePage(
-            entries=[
-                Entry(
-                    _instant(alert.detected_at),
-                    AlertItem(
-                        at=_moment(alert.detected_at),
-                        kind=TimelineKind.ALERT,
-                        employee_id=ask.employee_id,
-                        alert=alert_from_proto(alert, language),
-                    ),
-                    cursor,
-                )
-                for alert, cursor in zip(response.alerts, response.cursors, strict=True)
-            ],
-            has_next=response.page_info.has_next_page,
-            total=response.page_info.total_count,
+        return source_page(
+            response,
+            response.alerts,
+            lambda alert, cursor: Entry(
+                _instant(alert.detected_at),
+                AlertItem(
+                    at=_moment(alert.detected_at),
+                    kind=TimelineKind.ALERT,
+                    employee_id=ask.employee_id,
+                    alert=alert_from_proto(alert, language),
+                ),
+                cursor,
+            ),
         )
 
     return fetch
