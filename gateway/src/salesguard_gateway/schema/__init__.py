@@ -88,7 +88,8 @@ DOCUMENT_CACHE_SIZE = 512
 
 @dataclass(frozen=True)
 class SchemaLimits:
-    """What one request may ask for (G3); the values are the gateway's settings."""
+    """What one request may ask for (checked in limits.py); the values are the gateway's
+    settings."""
 
     max_depth: int
     max_aliases: int

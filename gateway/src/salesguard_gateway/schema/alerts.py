@@ -1,10 +1,9 @@
-"""Alerts from every service in one connection (G4), in the caller's language.
+"""Alerts from every service in one connection, in the caller's language.
 
 Each alert source (the services whose rules raise alerts: settings ``alert_sources``)
-serves its own alerts through the common ``AlertsService``. The gateway asks them all concurrently for one page each, merges newest first and
-hands out a composite cursor: per source, the page token that resumes right
-after the last of its alerts already handed out ("" = from its start). An
-exhausted source is still asked (an empty page), so ``totalCount`` stays the
+serves its own alerts through the common ``AlertsService``. The gateway asks them
+all concurrently for one page each and merges them newest first under one composite
+cursor (schema/federation.py). An exhausted source is still asked (an empty page), so ``totalCount`` stays the
 sum over every source on every page. A source that fails costs only its own
 alerts: the others are returned with an error entry naming the source.
 
@@ -215,7 +214,8 @@ async def ask_alert_sources(
     """Every alert source asked at once; the answers of those that answered.
 
     A source that fails costs only its own part: an error entry naming the source
-    ("<what> from <source> are missing"), next to the rest (G2). When every source
+    ("<what> from <source> are missing"), next to the rest (a typed error:
+    errors.py). When every source
     refuses the request itself (the caller may see none of it, or the input is bad),
     that is one error, not one per source.
     """

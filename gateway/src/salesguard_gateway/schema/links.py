@@ -1,4 +1,5 @@
-"""Fields that follow an ID to another type through the request's DataLoaders (G1).
+"""Fields that follow an ID to another type through the request's DataLoaders
+(batched per request: a page costs a fixed number of calls, never one per item).
 
 A type that names another by ID (an order's owner, a payment's branch) keeps the ID
 private and exposes the linked object with ``EMPLOYEE.field("owner_id")``: one

@@ -1,4 +1,4 @@
-"""How an employee's alerts add up (SPEC G4): ``employeeRisk`` and ``riskRanking``.
+"""How an employee's alerts add up: ``employeeRisk`` and ``riskRanking``.
 
 Each alert source summarises its standing alerts per employee and kind in one
 query (``SummarizeAlerts``, scoped by the caller's ``risk.read`` decision) and

@@ -1,4 +1,4 @@
-"""One employee's evidence in time order (SPEC G4): ``employeeTimeline``.
+"""One employee's evidence in time order: ``employeeTimeline``.
 
 Check-ins, calls (attendance), follow-ups, audit events (customers), orders,
 approvals, payments, shipments (orders) and the alerts of every service about

@@ -1,4 +1,4 @@
-"""What ``employeeTimeline`` returns (SPEC G4): one item type per kind of evidence,
+"""What ``employeeTimeline`` returns: one item type per kind of evidence,
 behind the ``TimelineItem`` interface.
 """
 

@@ -1,4 +1,4 @@
-"""Where ``employeeTimeline``'s items come from (SPEC G4): one ``ListEmployeeTimeline``
+"""Where ``employeeTimeline``'s items come from: one ``ListEmployeeTimeline``
 per timeline service and one ``ListAlerts`` per alert source, each asked for one page.
 
 A service's timeline item is a oneof named after its evidence (``follow_up``,
