@@ -30,6 +30,7 @@ from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
     amount,
     civil_date,
+    copied,
     described,
     from_civil_date,
     from_timestamp,
@@ -431,9 +432,8 @@ class CommissionsMutation:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
             pb.ExportCommissionPeriodRequest(period=input.period, branch_id=input.branch_id or "")
         )
-        return ExportCommissionPeriodPayload(
-            download_url=response.download_url,
+        return copied(
+            ExportCommissionPeriodPayload,
+            response,
             download_url_expires_at=from_timestamp(response.download_url_expires_at),
-            row_count=response.row_count,
-            sha256=response.sha256,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -331,6 +332,30 @@ def amount(value: common_pb2.Decimal) -> Decimal:
 def to_decimal(value: Decimal | None) -> common_pb2.Decimal | None:
     """As the client wrote it: the service checks places and sign and names the field."""
     return common_pb2.Decimal(value=str(value)) if value is not None else None
+
+
+def copied(make: type[T], source: Any, **given: Any) -> T:
+    """A ``make`` (a strawberry type) from the same-named fields of ``source`` (a message),
+    but for those ``given``."""
+    names = (field.name for field in dataclasses.fields(cast(Any, make)))
+    return make(**{name: getattr(source, name) for name in names if name not in given}, **given)
+
+
+def upload_size(size_bytes: int) -> int:
+    """The size an upload URL is signed for: the exact byte count, positive."""
+    if size_bytes <= 0:
+        raise InvalidInput("size_bytes", "size_bytes must be a positive number of bytes")
+    return size_bytes
+
+
+def upload_payload(make: type[T], response: Any) -> T:
+    """A signed upload's payload (key, URL, headers, expiry) from a Create*Upload response."""
+    return copied(
+        make,
+        response,
+        upload_headers=JSON(dict(response.upload_headers)),
+        expires_at=from_timestamp(response.expires_at),
+    )
 
 
 def optional(text: str) -> str | None:

@@ -14,18 +14,19 @@ from decimal import Decimal
 import strawberry
 
 from salesguard.customers.v1 import customers_pb2
-from salesguard.errors import InvalidInput
 from salesguard.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     JSON,
     civil_date,
+    copied,
     described,
-    from_timestamp,
     idempotency_key_field,
     optional,
     to_decimal,
     to_timestamp,
+    upload_payload,
+    upload_size,
 )
 from salesguard_gateway.schema.enums import (
     OrderStatus,
@@ -295,21 +296,14 @@ class OrdersMutation:
     async def create_payment_upload(
         self, info: Info, input: CreatePaymentUploadInput
     ) -> CreatePaymentUploadPayload | None:
-        if input.size_bytes <= 0:
-            raise InvalidInput("size_bytes", "size_bytes must be a positive number of bytes")
         response = await info.context.clients.payments.CreateUpload(
             payments_pb2.CreateUploadRequest(
                 purpose=input.purpose.value,
                 content_type=input.content_type,
-                size_bytes=input.size_bytes,
+                size_bytes=upload_size(input.size_bytes),
             )
         )
-        return CreatePaymentUploadPayload(
-            key=response.key,
-            upload_url=response.upload_url,
-            upload_headers=JSON(dict(response.upload_headers)),
-            expires_at=from_timestamp(response.expires_at),
-        )
+        return upload_payload(CreatePaymentUploadPayload, response)
 
     @described(
         "Record one payment and reconcile its order at once (matched by the order code its"
@@ -358,13 +352,11 @@ class OrdersMutation:
         response = await info.context.clients.payments.ImportPayments(
             payments_pb2.ImportPaymentsRequest(statement_key=input.statement_key)
         )
-        return ImportPaymentsPayload(
-            applied=response.applied,
-            accepted=response.accepted,
-            duplicates=response.duplicates,
-            rows=response.rows,
+        return copied(
+            ImportPaymentsPayload,
+            response,
             rejected=[
-                RejectedPaymentRow(line=row.line, field=optional(row.field), reason=row.reason)
+                copied(RejectedPaymentRow, row, field=optional(row.field))
                 for row in response.rejected
             ],
         )
@@ -396,16 +388,7 @@ class OrdersMutation:
         response = await info.context.clients.reconciliation.RunReconciliation(
             payments_pb2.RunReconciliationRequest(as_of=civil_date(given.as_of))
         )
-        return RunReconciliationPayload(
-            orders=response.orders,
-            payments_matched=response.payments_matched,
-            payments_unmatched=response.payments_unmatched,
-            reconciled=response.reconciled,
-            partially_paid=response.partially_paid,
-            unpaid=response.unpaid,
-            overpaid=response.overpaid,
-            alerts_raised=response.alerts_raised,
-        )
+        return copied(RunReconciliationPayload, response)
 
     @described("Look for customers who went quiet while their owner keeps in touch (O6).")
     async def detect_diversion_risk(
@@ -415,6 +398,4 @@ class OrdersMutation:
         response = await info.context.clients.reconciliation.DetectDiversionRisk(
             payments_pb2.DetectDiversionRiskRequest(as_of=civil_date(given.as_of))
         )
-        return DetectDiversionRiskPayload(
-            customers_checked=response.customers_checked, alerts_raised=response.alerts_raised
-        )
+        return copied(DetectDiversionRiskPayload, response)

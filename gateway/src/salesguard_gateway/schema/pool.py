@@ -13,6 +13,7 @@ import strawberry
 from salesguard.customers.v1 import pool_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
+    copied,
     described,
     from_timestamp,
     idempotency_key_field,
@@ -114,8 +115,4 @@ class PoolMutation:
         response = await info.context.clients.pool.RunPoolSweep(
             pool_pb2.RunPoolSweepRequest(as_of=to_timestamp(given.as_of))
         )
-        return RunPoolSweepPayload(
-            as_of=from_timestamp(response.as_of),
-            alerted=response.alerted,
-            pooled=response.pooled,
-        )
+        return copied(RunPoolSweepPayload, response, as_of=from_timestamp(response.as_of))

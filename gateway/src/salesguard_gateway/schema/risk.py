@@ -27,7 +27,7 @@ from salesguard.errors import InvalidInput, NotFound, ServiceError
 from salesguard.validation import text
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
-from salesguard_gateway.schema.common import described, first_size, selects
+from salesguard_gateway.schema.common import copied, described, first_size, selects
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
@@ -81,17 +81,7 @@ def employee_risk_from(
     return EmployeeRisk(
         score=profile.score,
         level=RiskLevel(profile.level.value),
-        signals=[
-            RiskSignal(
-                kind=signal.kind,
-                count=signal.count,
-                open_count=signal.open_count,
-                last_detected_at=signal.last_detected_at,
-                weight=signal.weight,
-                contribution=signal.contribution,
-            )
-            for signal in profile.signals
-        ],
+        signals=[copied(RiskSignal, signal) for signal in profile.signals],
         evidence=[alert_from_proto(item.alert, language) for item in profile.evidence],
         as_of=as_of,
         employee_id=profile.employee_id,

@@ -14,17 +14,18 @@ import strawberry
 
 from salesguard import validation
 from salesguard.attendance.v1 import visits_pb2
-from salesguard.errors import InvalidInput
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     JSON,
     LocationInput,
+    copied,
     described,
-    from_timestamp,
     idempotency_key_field,
     optional,
     selects,
     to_timestamp,
+    upload_payload,
+    upload_size,
 )
 from salesguard_gateway.schema.enums import CallDirection
 from salesguard_gateway.schema.visits import (
@@ -184,19 +185,12 @@ class VisitsMutation:
     async def create_photo_upload(
         self, info: Info, input: CreatePhotoUploadInput
     ) -> CreatePhotoUploadPayload | None:
-        if input.size_bytes <= 0:
-            raise InvalidInput("size_bytes", "size_bytes must be a positive number of bytes")
         response = await info.context.clients.visits.CreatePhotoUpload(
             visits_pb2.CreatePhotoUploadRequest(
-                content_type=input.content_type, size_bytes=input.size_bytes
+                content_type=input.content_type, size_bytes=upload_size(input.size_bytes)
             )
         )
-        return CreatePhotoUploadPayload(
-            key=response.key,
-            upload_url=response.upload_url,
-            upload_headers=JSON(dict(response.upload_headers)),
-            expires_at=from_timestamp(response.expires_at),
-        )
+        return upload_payload(CreatePhotoUploadPayload, response)
 
     @strawberry.mutation
     async def plan_visit(self, info: Info, input: PlanVisitInput) -> PlanVisitPayload | None:
@@ -264,11 +258,11 @@ class VisitsMutation:
             idempotency_key=input.idempotency_key or "",
         )
         response = await info.context.clients.visits.ImportCallLogs(request)
-        return ImportCallLogsPayload(
-            accepted=response.accepted,
-            duplicates=response.duplicates,
+        return copied(
+            ImportCallLogsPayload,
+            response,
             rejected=[
-                RejectedCallLog(index=item.index, field=optional(item.field), reason=item.reason)
+                copied(RejectedCallLog, item, field=optional(item.field))
                 for item in response.rejected
             ],
             alerts_raised=list(response.alerts_raised),
@@ -284,6 +278,4 @@ class VisitsMutation:
             **{"from": to_timestamp(input.from_)},
         )
         response = await info.context.clients.visits.RunDetectors(request)
-        return RunDetectorsPayload(
-            alerts_raised=response.alerts_raised, employees_checked=response.employees_checked
-        )
+        return copied(RunDetectorsPayload, response)
