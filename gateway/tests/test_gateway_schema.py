@@ -36,6 +36,8 @@ from salesguard_gateway.schema.enums import (
     UploadPurpose,
     Verdict,
 )
+from salesguard_gateway.schema.timeline_items import TimelineKind
+from salesguard_gateway.schema.timeline_sources import EVIDENCE
 
 # The proto side is a generated enum class (typed per enum by mypy-protobuf), hence Any.
 ENUMS: list[tuple[type[Enum], Any, str]] = [
@@ -164,3 +166,10 @@ def test_fast_leaf_path_gives_the_same_results_and_errors() -> None:
         "count",
         "__typename",
     ]
+
+
+def test_every_timeline_evidence_case_names_a_timeline_kind() -> None:
+    # A service's timeline item becomes the kind its oneof case is named after.
+    assert {TimelineKind[case.upper()] for case in EVIDENCE} == set(TimelineKind) - {
+        TimelineKind.ALERT
+    }

@@ -75,42 +75,25 @@ def _moment(stamp: Timestamp) -> datetime:
     return moment
 
 
-@dataclass(frozen=True)
-class _Evidence:
-    """What one oneof case of a service's timeline item becomes."""
+def _approval(approval: orders_timeline_pb2.TimelineApproval) -> dict[str, Any]:
+    return {
+        "order_code": approval.order_code,
+        "step": approval_step_from_proto(approval.step),
+        "order_id": approval.order_id,
+    }
 
-    item_type: type[TimelineItem]
-    kind: TimelineKind
-    fields: Callable[[Any], dict[str, Any]]  # the oneof's message → the item's own fields
 
-
-EVIDENCE: Mapping[str, _Evidence] = {
-    "check_in": _Evidence(
-        CheckInItem, TimelineKind.CHECK_IN, lambda m: {"check_in": check_in_from_proto(m)}
-    ),
-    "call": _Evidence(CallItem, TimelineKind.CALL, lambda m: {"call": call_log_from_proto(m)}),
-    "follow_up": _Evidence(
-        FollowUpItem, TimelineKind.FOLLOW_UP, lambda m: {"follow_up": follow_up_from_proto(m)}
-    ),
-    "audit_event": _Evidence(
-        AuditEventItem, TimelineKind.AUDIT_EVENT, lambda m: {"event": audit_event_from_proto(m)}
-    ),
-    "order": _Evidence(OrderItem, TimelineKind.ORDER, lambda m: {"order": order_from_proto(m)}),
-    "approval": _Evidence(
-        ApprovalItem,
-        TimelineKind.APPROVAL,
-        lambda m: {
-            "order_code": m.order_code,
-            "step": approval_step_from_proto(m.step),
-            "order_id": m.order_id,
-        },
-    ),
-    "payment": _Evidence(
-        PaymentItem, TimelineKind.PAYMENT, lambda m: {"payment": payment_from_proto(m)}
-    ),
-    "shipment": _Evidence(
-        ShipmentItem, TimelineKind.SHIPMENT, lambda m: {"shipment": shipment_from_proto(m)}
-    ),
+# A oneof case → the item type it becomes and that type's own fields, from the case's
+# message. The item's kind is the case's name: TimelineKind[case.upper()].
+EVIDENCE: Mapping[str, tuple[type[TimelineItem], Callable[[Any], dict[str, Any]]]] = {
+    "check_in": (CheckInItem, lambda m: {"check_in": check_in_from_proto(m)}),
+    "call": (CallItem, lambda m: {"call": call_log_from_proto(m)}),
+    "follow_up": (FollowUpItem, lambda m: {"follow_up": follow_up_from_proto(m)}),
+    "audit_event": (AuditEventItem, lambda m: {"event": audit_event_from_proto(m)}),
+    "order": (OrderItem, lambda m: {"order": order_from_proto(m)}),
+    "approval": (ApprovalItem, _approval),
+    "payment": (PaymentItem, lambda m: {"payment": payment_from_proto(m)}),
+    "shipment": (ShipmentItem, lambda m: {"shipment": shipment_from_proto(m)}),
 }
 
 
@@ -129,12 +112,12 @@ class _TimelineService:
     def node(self, item: Any, employee_id: str) -> TimelineItem:
         """A service's timeline item as the GraphQL node of its kind."""
         case = item.WhichOneof("item") or self.fallback
-        evidence = EVIDENCE[case]
-        return evidence.item_type(
+        item_type, fields = EVIDENCE[case]
+        return item_type(
             at=_moment(item.at),
-            kind=evidence.kind,
+            kind=TimelineKind[case.upper()],
             employee_id=employee_id,
-            **evidence.fields(getattr(item, case)),
+            **fields(getattr(item, case)),
         )
 
     async def fetch(self, info: Info, ask: Ask) -> SourcePage[TimelineItem]:
