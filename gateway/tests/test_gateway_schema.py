@@ -37,7 +37,7 @@ from salesguard_gateway.schema.enums import (
     Verdict,
 )
 from salesguard_gateway.schema.timeline_items import TimelineKind
-from salesguard_gateway.schema.timeline_sources import EVIDENCE
+from salesguard_gateway.schema.timeline_sources import EVIDENCE, timeline_sources
 
 # The proto side is a generated enum class (typed per enum by mypy-protobuf), hence Any.
 ENUMS: list[tuple[type[Enum], Any, str]] = [
@@ -172,4 +172,19 @@ def test_every_timeline_evidence_case_names_a_timeline_kind() -> None:
     # A service's timeline item becomes the kind its oneof case is named after.
     assert {TimelineKind[case.upper()] for case in EVIDENCE} == set(TimelineKind) - {
         TimelineKind.ALERT
+    }
+
+
+def test_each_timeline_service_serves_its_kinds() -> None:
+    # Read from each service's *TimelineKind enum: a renamed proto value fails here.
+    assert {source.key: source.kinds for source in timeline_sources(("orders",))} == {
+        "attendance": {TimelineKind.CHECK_IN, TimelineKind.CALL},
+        "customers": {TimelineKind.FOLLOW_UP, TimelineKind.AUDIT_EVENT},
+        "orders": {
+            TimelineKind.ORDER,
+            TimelineKind.APPROVAL,
+            TimelineKind.PAYMENT,
+            TimelineKind.SHIPMENT,
+        },
+        "alerts.orders": {TimelineKind.ALERT},
     }

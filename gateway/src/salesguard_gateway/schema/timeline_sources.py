@@ -99,15 +99,25 @@ EVIDENCE: Mapping[str, tuple[type[TimelineItem], Callable[[Any], dict[str, Any]]
 
 @dataclass(frozen=True)
 class _TimelineService:
-    """A service's ListEmployeeTimeline: the kinds it serves (GraphQL kind → its proto
-    number), how to start its request, and its stub."""
+    """A service's ListEmployeeTimeline: its ``timeline_pb2`` module, the attribute of
+    ServiceClients holding its stub, and the oneof case an item without one is taken as
+    (the last case of its oneof)."""
 
     name: str
-    kinds: Mapping[TimelineKind, int]
-    new_request: Callable[[Ask], Any]
-    stub: Callable[[Info], Any]
-    # The oneof case an item without one is taken as (the last case of its oneof).
+    module: Any
+    stub: str
     fallback: str
+
+    @property
+    def kinds(self) -> dict[TimelineKind, int]:
+        """The GraphQL kinds it serves → its proto numbers: its one ``*TimelineKind`` enum
+        names them as TimelineKind does, behind a prefix (``ORDERS_TIMELINE_KIND_ORDER``)."""
+        (enum,) = self.module.DESCRIPTOR.enum_types_by_name.values()
+        return {
+            TimelineKind[value.name.split("_TIMELINE_KIND_")[1]]: value.number
+            for value in enum.values
+            if value.number
+        }
 
     def node(self, item: Any, employee_id: str) -> TimelineItem:
         """A service's timeline item as the GraphQL node of its kind."""
@@ -121,14 +131,16 @@ class _TimelineService:
         )
 
     async def fetch(self, info: Info, ask: Ask) -> SourcePage[TimelineItem]:
-        request = self.new_request(ask)
-        # ``from`` is a Python keyword: set through getattr.
-        request.employee_id = ask.employee_id
-        getattr(request, "from").CopyFrom(to_timestamp(ask.begins))
-        request.to.CopyFrom(to_timestamp(ask.ends))
-        request.kinds.extend(number for kind, number in self.kinds.items() if kind in ask.kinds)
-        request.page.CopyFrom(ask.page)
-        response = await self.stub(info).ListEmployeeTimeline(request)
+        request = self.module.ListEmployeeTimelineRequest(
+            employee_id=ask.employee_id,
+            to=to_timestamp(ask.ends),
+            kinds=[number for kind, number in self.kinds.items() if kind in ask.kinds],
+            page=ask.page,
+            **{"from": to_timestamp(ask.begins)},  # a Python keyword
+        )
+        if "include_photo_urls" in request.DESCRIPTOR.fields_by_name:
+            request.include_photo_urls = ask.include_photo_urls
+        response = await getattr(info.context.clients, self.stub).ListEmployeeTimeline(request)
         return source_page(
             response,
             response.items,
@@ -139,39 +151,11 @@ class _TimelineService:
         return Source(self.name, self.name, frozenset(self.kinds), self.fetch)
 
 
-_ATTENDANCE = _TimelineService(
-    "attendance",
-    {
-        TimelineKind.CHECK_IN: attendance_timeline_pb2.ATTENDANCE_TIMELINE_KIND_CHECK_IN,
-        TimelineKind.CALL: attendance_timeline_pb2.ATTENDANCE_TIMELINE_KIND_CALL,
-    },
-    lambda ask: attendance_timeline_pb2.ListEmployeeTimelineRequest(
-        include_photo_urls=ask.include_photo_urls
-    ),
-    lambda info: info.context.clients.attendance_timeline,
-    fallback="call",
-)
-_CUSTOMERS = _TimelineService(
-    "customers",
-    {
-        TimelineKind.FOLLOW_UP: customer_timeline_pb2.CUSTOMER_TIMELINE_KIND_FOLLOW_UP,
-        TimelineKind.AUDIT_EVENT: customer_timeline_pb2.CUSTOMER_TIMELINE_KIND_AUDIT_EVENT,
-    },
-    lambda ask: customer_timeline_pb2.ListEmployeeTimelineRequest(),
-    lambda info: info.context.clients.customer_timeline,
-    fallback="audit_event",
-)
-_ORDERS = _TimelineService(
-    "orders",
-    {
-        TimelineKind.ORDER: orders_timeline_pb2.ORDERS_TIMELINE_KIND_ORDER,
-        TimelineKind.APPROVAL: orders_timeline_pb2.ORDERS_TIMELINE_KIND_APPROVAL,
-        TimelineKind.PAYMENT: orders_timeline_pb2.ORDERS_TIMELINE_KIND_PAYMENT,
-        TimelineKind.SHIPMENT: orders_timeline_pb2.ORDERS_TIMELINE_KIND_SHIPMENT,
-    },
-    lambda ask: orders_timeline_pb2.ListEmployeeTimelineRequest(),
-    lambda info: info.context.clients.orders_timeline,
-    fallback="shipment",
+# In tie-break order: items at the same instant come in this order.
+_SERVICES = (
+    _TimelineService("attendance", attendance_timeline_pb2, "attendance_timeline", "call"),
+    _TimelineService("customers", customer_timeline_pb2, "customer_timeline", "audit_event"),
+    _TimelineService("orders", orders_timeline_pb2, "orders_timeline", "shipment"),
 )
 
 
@@ -208,9 +192,7 @@ def _alerts(source: str) -> Fetch:
 def timeline_sources(alert_sources: Sequence[str]) -> list[Source]:
     """In tie-break order: items at the same instant come in this order."""
     return [
-        _ATTENDANCE.source(),
-        _CUSTOMERS.source(),
-        _ORDERS.source(),
+        *(service.source() for service in _SERVICES),
         *(
             Source(f"alerts.{source}", source, frozenset({TimelineKind.ALERT}), _alerts(source))
             for source in alert_sources
