@@ -11,17 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, build_schema
 
-from salesguard.commissions.v1 import commissions_pb2
 from salesguard_gateway.schema.__main__ import sdl
 from salesguard_gateway.schema.alerts import alert_route
-from salesguard_gateway.schema.commissions import LineKind, LineStatus, PeriodStatus
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, make_org, register
 
@@ -180,26 +177,6 @@ async def desk(suite: Suite) -> Desk:
 
 
 # --- the schema: the contract's names ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("enum", "proto", "prefix"),
-    [
-        (LineStatus, commissions_pb2.LineStatus, "LINE_STATUS_"),
-        (LineKind, commissions_pb2.LineKind, "LINE_KIND_"),
-        (PeriodStatus, commissions_pb2.PeriodStatus, "PERIOD_STATUS_"),
-    ],
-    ids=["LineStatus", "LineKind", "PeriodStatus"],
-)
-def test_enums_are_the_proto_names_without_prefix(
-    enum: type[Enum], proto: Any, prefix: str
-) -> None:
-    expected = {
-        name.removeprefix(prefix): number
-        for name, number in proto.items()
-        if not name.endswith("_UNSPECIFIED")
-    }
-    assert {member.name: member.value for member in enum} == expected
 
 
 def test_the_schema_has_the_contracts_names() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,14 +17,6 @@ import pytest
 
 from gateway.tests.conftest import StartSuite
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.orders.v1 import orders_pb2, payments_pb2
-from salesguard_gateway.schema.orders import (
-    OrderStatus,
-    PaymentState,
-    ReversalKind,
-    StepStatus,
-    UploadPurpose,
-)
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, make_org, register
@@ -187,31 +178,6 @@ async def shop(suite: Suite) -> Shop:
         customer=await register(suite, org.junior),
         managers_customer=await register(suite, org.manager),
     )
-
-
-# --- the schema mirrors the contract ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("enum", "proto", "prefix"),
-    [
-        (OrderStatus, orders_pb2.OrderStatus, "ORDER_STATUS_"),
-        (StepStatus, orders_pb2.StepStatus, "STEP_STATUS_"),
-        (PaymentState, orders_pb2.PaymentState, "PAYMENT_STATE_"),
-        (ReversalKind, payments_pb2.ReversalKind, "REVERSAL_KIND_"),
-        (UploadPurpose, payments_pb2.UploadPurpose, "UPLOAD_PURPOSE_"),
-    ],
-    ids=["OrderStatus", "StepStatus", "PaymentState", "ReversalKind", "UploadPurpose"],
-)
-def test_enums_are_the_proto_names_without_prefix(
-    enum: type[Enum], proto: Any, prefix: str
-) -> None:
-    expected = {
-        name.removeprefix(prefix): number
-        for name, number in proto.items()
-        if not name.endswith("_UNSPECIFIED")
-    }
-    assert {member.name: member.value for member in enum} == expected
 
 
 # --- submission (O1–O3) --------------------------------------------------------------------

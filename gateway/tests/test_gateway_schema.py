@@ -8,14 +8,36 @@ from typing import Any
 import pytest
 import strawberry
 
-from salesguard.attendance.v1 import directory_pb2
+from salesguard.attendance.v1 import directory_pb2, visits_pb2
+from salesguard.commissions.v1 import commissions_pb2
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import customers_pb2, exports_pb2
+from salesguard.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.execution import fast_execution_context
-from salesguard_gateway.schema.alerts import AlertResolution, AlertStatus, Severity
-from salesguard_gateway.schema.customers import CustomerStatus, FollowUpKind, SourceChannel
-from salesguard_gateway.schema.exports import ExportStatus
-from salesguard_gateway.schema.people import EmployeeStatus, Role
+from salesguard_gateway.schema.enums import (
+    AlertResolution,
+    AlertStatus,
+    CallDirection,
+    CustomerStatus,
+    DuplicateCriterion,
+    EmployeeStatus,
+    ExportStatus,
+    FollowUpKind,
+    LineKind,
+    LineStatus,
+    OrderStatus,
+    PaymentState,
+    PeriodStatus,
+    ReversalKind,
+    Role,
+    Severity,
+    SourceChannel,
+    StepStatus,
+    UploadPurpose,
+    Verdict,
+)
+from salesguard_gateway.schema.timeline_items import TimelineKind
+from salesguard_gateway.schema.timeline_sources import EVIDENCE, timeline_sources
 
 # The proto side is a generated enum class (typed per enum by mypy-protobuf), hence Any.
 ENUMS: list[tuple[type[Enum], Any, str]] = [
@@ -28,6 +50,17 @@ ENUMS: list[tuple[type[Enum], Any, str]] = [
     (Severity, common_pb2.Severity, "SEVERITY_"),
     (AlertStatus, common_pb2.AlertStatus, "ALERT_STATUS_"),
     (AlertResolution, common_pb2.AlertResolution, "ALERT_RESOLUTION_"),
+    (DuplicateCriterion, customers_pb2.DuplicateCriterion, "DUPLICATE_CRITERION_"),
+    (LineStatus, commissions_pb2.LineStatus, "LINE_STATUS_"),
+    (LineKind, commissions_pb2.LineKind, "LINE_KIND_"),
+    (PeriodStatus, commissions_pb2.PeriodStatus, "PERIOD_STATUS_"),
+    (OrderStatus, orders_pb2.OrderStatus, "ORDER_STATUS_"),
+    (StepStatus, orders_pb2.StepStatus, "STEP_STATUS_"),
+    (PaymentState, orders_pb2.PaymentState, "PAYMENT_STATE_"),
+    (ReversalKind, payments_pb2.ReversalKind, "REVERSAL_KIND_"),
+    (UploadPurpose, payments_pb2.UploadPurpose, "UPLOAD_PURPOSE_"),
+    (Verdict, visits_pb2.Verdict, "VERDICT_"),
+    (CallDirection, visits_pb2.CallDirection, "CALL_DIRECTION_"),
 ]
 
 
@@ -133,3 +166,25 @@ def test_fast_leaf_path_gives_the_same_results_and_errors() -> None:
         "count",
         "__typename",
     ]
+
+
+def test_every_timeline_evidence_case_names_a_timeline_kind() -> None:
+    # A service's timeline item becomes the kind its oneof case is named after.
+    assert {TimelineKind[case.upper()] for case in EVIDENCE} == set(TimelineKind) - {
+        TimelineKind.ALERT
+    }
+
+
+def test_each_timeline_service_serves_its_kinds() -> None:
+    # Read from each service's *TimelineKind enum: a renamed proto value fails here.
+    assert {source.key: source.kinds for source in timeline_sources(("orders",))} == {
+        "attendance": {TimelineKind.CHECK_IN, TimelineKind.CALL},
+        "customers": {TimelineKind.FOLLOW_UP, TimelineKind.AUDIT_EVENT},
+        "orders": {
+            TimelineKind.ORDER,
+            TimelineKind.APPROVAL,
+            TimelineKind.PAYMENT,
+            TimelineKind.SHIPMENT,
+        },
+        "alerts.orders": {TimelineKind.ALERT},
+    }

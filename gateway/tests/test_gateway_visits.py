@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from salesguard.attendance.v1 import visits_pb2
 from salesguard.objectstore import LocalObjectStore
-from salesguard_gateway.schema.visits import CallDirection, Verdict
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, admin, make_org, new_phone, register
 from tests.photos import jpeg, scene, upload
@@ -147,28 +144,6 @@ def rpc_calls(result: GraphQLResult) -> dict[str, int]:
 
 def visits_rpc(method: str) -> str:
     return f"/salesguard.attendance.v1.VisitsService/{method}"
-
-
-# --- the schema mirrors the contract -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("enum", "proto", "prefix"),
-    [
-        (Verdict, visits_pb2.Verdict, "VERDICT_"),
-        (CallDirection, visits_pb2.CallDirection, "CALL_DIRECTION_"),
-    ],
-    ids=["Verdict", "CallDirection"],
-)
-def test_enums_are_the_proto_names_without_prefix(
-    enum: type[Enum], proto: Any, prefix: str
-) -> None:
-    expected = {
-        name.removeprefix(prefix): number
-        for name, number in proto.items()
-        if not name.endswith("_UNSPECIFIED")
-    }
-    assert {member.name: member.value for member in enum} == expected
 
 
 # --- photos: upload, check in, download ----------------------------------------------------

@@ -1,5 +1,5 @@
 """Request bodies: read with a ceiling (an oversized body is refused, never buffered), then
-taken as one GraphQL request or refused with a 4xx saying why (G2: never a 500)."""
+taken as one GraphQL request or refused with a 4xx saying why (never a 500: errors.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Input values refused at the edge, and the field each was sent for (G2: VALIDATION naming it).
+"""Input values refused at the edge, and the field each was sent for (VALIDATION naming it).
 
 A scalar's parser sees only a value, not where it was written, and graphql-core
 reports a refused literal at its node and a refused variable at its definition.

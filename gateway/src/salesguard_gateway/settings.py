@@ -1,4 +1,4 @@
-"""Gateway settings: where it listens and how much one request may ask for (G3)."""
+"""Gateway settings: where it listens and how much one request may ask for (limits.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class GatewaySettings(Settings):
     graphiql: bool | None = None
     introspection: bool | None = None
 
-    # Query limits (G3); a request over any of them is refused before any resolver runs.
+    # Query limits (limits.py); a request over any of them is refused before any resolver runs.
     max_query_depth: int = Field(default=8, ge=1)
     max_aliases: int = Field(default=15, ge=0)
     max_tokens: int = Field(default=2000, ge=10)

@@ -36,12 +36,16 @@ from salesguard_gateway.schema.commissions import CommissionsMutation, Commissio
 from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
-from salesguard_gateway.schema.orders import OrdersMutation, OrdersQuery
+from salesguard_gateway.schema.orders import OrdersQuery
+from salesguard_gateway.schema.orders_mutations import OrdersMutation
+from salesguard_gateway.schema.payments import PaymentsQuery
 from salesguard_gateway.schema.people import PeopleMutation, PeopleQuery
 from salesguard_gateway.schema.pool import PoolMutation, PoolQuery
 from salesguard_gateway.schema.risk import RiskQuery
-from salesguard_gateway.schema.timeline import TIMELINE_ITEM_TYPES, TimelineQuery
-from salesguard_gateway.schema.visits import VisitsMutation, VisitsQuery
+from salesguard_gateway.schema.timeline import TimelineQuery
+from salesguard_gateway.schema.timeline_items import TIMELINE_ITEM_TYPES
+from salesguard_gateway.schema.visits import VisitsQuery
+from salesguard_gateway.schema.visits_mutations import VisitsMutation
 from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,7 @@ Query = merge_types(
         RiskQuery,
         VisitsQuery,
         OrdersQuery,
+        PaymentsQuery,
         CommissionsQuery,
         TimelineQuery,
     ),
@@ -83,7 +88,8 @@ DOCUMENT_CACHE_SIZE = 512
 
 @dataclass(frozen=True)
 class SchemaLimits:
-    """What one request may ask for (G3); the values are the gateway's settings."""
+    """What one request may ask for (checked in limits.py); the values are the gateway's
+    settings."""
 
     max_depth: int
     max_aliases: int

@@ -1,10 +1,9 @@
-"""Alerts from every service in one connection (G4), in the caller's language.
+"""Alerts from every service in one connection, in the caller's language.
 
 Each alert source (the services whose rules raise alerts: settings ``alert_sources``)
-serves its own alerts through the common ``AlertsService``. The gateway asks them all concurrently for one page each, merges newest first and
-hands out a composite cursor: per source, the page token that resumes right
-after the last of its alerts already handed out ("" = from its start). An
-exhausted source is still asked (an empty page), so ``totalCount`` stays the
+serves its own alerts through the common ``AlertsService``. The gateway asks them
+all concurrently for one page each and merges them newest first under one composite
+cursor (schema/federation.py). An exhausted source is still asked (an empty page), so ``totalCount`` stays the
 sum over every source on every page. A source that fails costs only its own
 alerts: the others are returned with an error entry naming the source.
 
@@ -34,7 +33,6 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from datetime import date, datetime
-from enum import Enum
 from typing import Any, TypeVar, cast
 
 import strawberry
@@ -49,11 +47,7 @@ from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
-    Edge,
-    PageInfo,
     described,
-    encode_state,
-    enum_lookup,
     enum_numbers,
     from_timestamp,
     optional,
@@ -62,36 +56,25 @@ from salesguard_gateway.schema.common import (
     struct_to_json,
     to_timestamp,
 )
-from salesguard_gateway.schema.customers import Customer, load_customer
-from salesguard_gateway.schema.orders import Order, load_order
-from salesguard_gateway.schema.people import Employee, load_employee
+from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.enums import (
+    AlertResolution,
+    AlertStatus,
+    Severity,
+    alert_resolution_of,
+    alert_status_of,
+    severity_of,
+)
+from salesguard_gateway.schema.federation import (
+    Entry,
+    SourcePage,
+    merged,
+    source_page,
+    source_page_request,
+)
+from salesguard_gateway.schema.orders import ORDER
+from salesguard_gateway.schema.people import EMPLOYEE
 
-
-@strawberry.enum
-class Severity(Enum):
-    LOW = common_pb2.SEVERITY_LOW
-    MEDIUM = common_pb2.SEVERITY_MEDIUM
-    HIGH = common_pb2.SEVERITY_HIGH
-    CRITICAL = common_pb2.SEVERITY_CRITICAL
-
-
-@strawberry.enum
-class AlertStatus(Enum):
-    OPEN = common_pb2.ALERT_STATUS_OPEN
-    ACKNOWLEDGED = common_pb2.ALERT_STATUS_ACKNOWLEDGED
-    RESOLVED = common_pb2.ALERT_STATUS_RESOLVED
-    DISMISSED = common_pb2.ALERT_STATUS_DISMISSED
-
-
-@strawberry.enum
-class AlertResolution(Enum):
-    CONFIRMED = common_pb2.ALERT_RESOLUTION_CONFIRMED
-    CLEARED = common_pb2.ALERT_RESOLUTION_CLEARED
-
-
-severity_of = enum_lookup(Severity)
-alert_status_of = enum_lookup(AlertStatus)
-alert_resolution_of = enum_lookup(AlertResolution)
 log = logging.getLogger(__name__)
 # Alerts held between the services' streams and a slow websocket; when full, the streams
 # wait (gRPC flow control), and a service ends a watch that falls too far behind.
@@ -109,9 +92,7 @@ class AlertDecision:
     trace_id: str | None
     by_id: strawberry.ID = strawberry.field(description="The employee who decided.")
 
-    @described("The employee who decided; null when the caller may not see them.")
-    async def by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.by_id)
+    by = EMPLOYEE.field("by_id", "The employee who decided; null when the caller may not see them.")
 
 
 def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
@@ -157,17 +138,13 @@ class Alert:
     async def detected_on(self, info: Info) -> date | None:
         return await info.context.loaders.local_day(self.branch_id, self.detected_at)
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
+    employee = EMPLOYEE.field("employee_id")
 
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    customer = CUSTOMER.field("customer_id")
 
-    @described("The order concerned; null when none or not visible to the caller.")
-    async def order(self, info: Info) -> Order | None:
-        return await load_order(info, self.order_id or "")
+    order = ORDER.field(
+        "order_id", "The order concerned; null when none or not visible to the caller."
+    )
 
 
 def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
@@ -237,7 +214,8 @@ async def ask_alert_sources(
     """Every alert source asked at once; the answers of those that answered.
 
     A source that fails costs only its own part: an error entry naming the source
-    ("<what> from <source> are missing"), next to the rest (G2). When every source
+    ("<what> from <source> are missing"), next to the rest (a typed error:
+    errors.py). When every source
     refuses the request itself (the caller may see none of it, or the input is bad),
     that is one error, not one per source.
     """
@@ -270,10 +248,6 @@ async def ask_alert_sources(
     return answered
 
 
-def _newest_first(alert: common_pb2.Alert) -> tuple[int, int, str]:
-    return (alert.detected_at.seconds, alert.detected_at.nanos, alert.id)
-
-
 async def federated_alerts(
     info: Info, first: int | None, after: str | None, alert_filter: AlertFilter | None
 ) -> AlertConnection:
@@ -282,46 +256,23 @@ async def federated_alerts(
     state: SourceState = source_state(after, context.clients.alerts)
     proto_filter = alert_filter.to_proto() if alert_filter is not None else None
 
-    async def ask(source: str) -> common_pb2.ListAlertsResponse:
+    async def ask(source: str) -> SourcePage[common_pb2.Alert]:
         request = common_pb2.ListAlertsRequest(
-            filter=proto_filter,
-            page=common_pb2.PageRequest(
-                page_size=page.page_size,
-                page_token=state[source],
-                include_total_count=page.include_total_count,
+            filter=proto_filter, page=source_page_request(page, state[source])
+        )
+        response = await context.clients.alerts[source].ListAlerts(request)
+        # Newest first; the ID orders alerts of one instant.
+        return source_page(
+            response,
+            response.alerts,
+            lambda alert, cursor: Entry(
+                (alert.detected_at.seconds, alert.detected_at.nanos, alert.id), alert, cursor
             ),
         )
-        return await context.clients.alerts[source].ListAlerts(request)
 
     pages = await ask_alert_sources(info, "alerts", ask)
-
-    # Each source's cursor after an alert resumes that source right after it.
-    candidates = sorted(
-        (
-            (alert, source, cursor)
-            for source, response in pages.items()
-            for alert, cursor in zip(response.alerts, response.cursors, strict=True)
-        ),
-        key=lambda entry: _newest_first(entry[0]),
-        reverse=True,
-    )
-    taken = candidates[: page.page_size]
-    remaining = {source: len(response.alerts) for source, response in pages.items()}
-    edges: list[Edge[Alert]] = []
     language = context.language
-    for alert, source, cursor in taken:
-        remaining[source] -= 1
-        state[source] = cursor
-        edges.append(Edge(cursor=encode_state(state), node=alert_from_proto(alert, language)))
-    has_next = any(
-        remaining[source] > 0 or response.page_info.has_next_page
-        for source, response in pages.items()
-    )
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
-        total_count=sum(response.page_info.total_count for response in pages.values()),
-    )
+    return merged(pages, state, page.page_size, lambda alert: alert_from_proto(alert, language))
 
 
 @strawberry.type

@@ -11,14 +11,14 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
-    connection,
     from_timestamp,
     optional,
+    page_of,
     page_request,
     struct_to_json,
     to_timestamp,
 )
-from salesguard_gateway.schema.people import Employee, load_employee
+from salesguard_gateway.schema.people import EMPLOYEE
 
 
 @strawberry.type
@@ -49,9 +49,7 @@ class AuditEvent:
     )
     actor_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def actor(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.actor_id)
+    actor = EMPLOYEE.field("actor_id")
 
 
 def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
@@ -140,8 +138,7 @@ class AuditQuery:
             page=page_request(first, after, info),
         )
         response = await info.context.clients.audit.ListAuditEvents(request)
-        events = [audit_event_from_proto(message) for message in response.events]
-        return connection(events, response.cursors, response.page_info)
+        return page_of(response, response.events, audit_event_from_proto)
 
     @strawberry.field
     async def verify_audit_chain(self, info: Info) -> AuditChainVerification | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -29,47 +28,34 @@ from salesguard.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
+    amount,
     civil_date,
+    copied,
     described,
-    enum_lookup,
     from_civil_date,
     from_timestamp,
     idempotency_key_field,
+    money,
     optional,
+    to_decimal,
 )
-from salesguard_gateway.schema.customers import Customer, SourceChannel, load_customer, source_of
-from salesguard_gateway.schema.orders import Order, amount, load_order, money, to_decimal
-from salesguard_gateway.schema.people import Branch, Employee, load_branch, load_employee
+from salesguard_gateway.schema.customers import CUSTOMER
+from salesguard_gateway.schema.enums import (
+    LineKind,
+    LineStatus,
+    PeriodStatus,
+    SourceChannel,
+    line_kind_of,
+    line_status_of,
+    period_status_of,
+    source_of,
+)
+from salesguard_gateway.schema.orders import ORDER
+from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'s time zone.'
 
 # --- enums -------------------------------------------------------------------------
-
-
-@strawberry.enum(description="Whether a commission line is paid out (M2, M3).")
-class LineStatus(Enum):
-    PAYABLE = pb.LINE_STATUS_PAYABLE
-    WITHHELD = pb.LINE_STATUS_WITHHELD
-    PENDING_REVIEW = pb.LINE_STATUS_PENDING_REVIEW
-
-
-@strawberry.enum
-class LineKind(Enum):
-    COMMISSION = pb.LINE_KIND_COMMISSION
-    CLAWBACK = pb.LINE_KIND_CLAWBACK
-
-
-@strawberry.enum(
-    description="A LOCKED period never changes again; corrections go into a later one."
-)
-class PeriodStatus(Enum):
-    OPEN = pb.PERIOD_STATUS_OPEN
-    LOCKED = pb.PERIOD_STATUS_LOCKED
-
-
-line_status_of = enum_lookup(LineStatus)
-line_kind_of = enum_lookup(LineKind)
-period_status_of = enum_lookup(PeriodStatus)
 
 
 # --- plans -------------------------------------------------------------------------
@@ -100,9 +86,10 @@ class CommissionPlan:
         description='Who stored it ("settings" for version 0).'
     )
 
-    @described("Who stored it; null for the default plan or when not visible to the caller.")
-    async def created_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.created_by_id or "")
+    created_by = EMPLOYEE.field(
+        "created_by_id",
+        "Who stored it; null for the default plan or when not visible to the caller.",
+    )
 
 
 def _cap(value: common_pb2.Decimal) -> Decimal | None:
@@ -171,21 +158,13 @@ class CommissionLine:
     customer_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @described("Null when the caller may not see the order.")
-    async def order(self, info: Info) -> Order | None:
-        return await load_order(info, str(self.order_id))
+    order = ORDER.field("order_id", "Null when the caller may not see the order.")
 
-    @described("Null when the caller may not see the customer.")
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    customer = CUSTOMER.field("customer_id", "Null when the caller may not see the customer.")
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, str(self.employee_id))
+    employee = EMPLOYEE.field("employee_id")
 
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    branch = BRANCH.field("branch_id")
 
 
 def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
@@ -237,9 +216,7 @@ class CommissionStatement:
     )
     employee_id: strawberry.ID
 
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, str(self.employee_id))
+    employee = EMPLOYEE.field("employee_id")
 
 
 def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement:
@@ -282,13 +259,9 @@ class PeriodSummary:
     branch_id: strawberry.ID
     locked_by_id: strawberry.ID | None
 
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, str(self.branch_id))
+    branch = BRANCH.field("branch_id")
 
-    @strawberry.field
-    async def locked_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.locked_by_id or "")
+    locked_by = EMPLOYEE.field("locked_by_id")
 
 
 def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
@@ -459,9 +432,8 @@ class CommissionsMutation:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
             pb.ExportCommissionPeriodRequest(period=input.period, branch_id=input.branch_id or "")
         )
-        return ExportCommissionPeriodPayload(
-            download_url=response.download_url,
+        return copied(
+            ExportCommissionPeriodPayload,
+            response,
             download_url_expires_at=from_timestamp(response.download_url_expires_at),
-            row_count=response.row_count,
-            sha256=response.sha256,
         )

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import strawberry
 from google.protobuf.struct_pb2 import Struct
@@ -30,6 +31,8 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.inputs import InvalidScalar
 
 T = TypeVar("T")
+M = TypeVar("M")
+P = TypeVar("P", covariant=True)
 E = TypeVar("E", bound=Enum)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -186,6 +189,34 @@ def page_request(first: int | None, after: str | None, info: Info) -> common_pb2
     )
 
 
+class ListResponse(Protocol):
+    """What every list RPC answers besides its items."""
+
+    @property
+    def cursors(self) -> Sequence[str]: ...
+
+    @property
+    def page_info(self) -> common_pb2.PageInfo: ...
+
+
+def page_of(response: ListResponse, items: Iterable[M], convert: Callable[[M], T]) -> Connection[T]:
+    """A list RPC's answer as a connection of its ``items``, each converted."""
+    return connection([convert(item) for item in items], response.cursors, response.page_info)
+
+
+class ToProto(Protocol[P]):
+    def to_proto(self) -> P: ...
+
+
+def filter_proto(given: ToProto[P] | None, empty: Callable[[], P], **fixed: str | None) -> P:
+    """A filter input as its message, with the fields a parent fixes (an employee's orders)."""
+    message = given.to_proto() if given is not None else empty()
+    for name, value in fixed.items():
+        if value is not None:
+            setattr(message, name, value)
+    return message
+
+
 def connection(
     nodes: Sequence[T], cursors: Sequence[str], page_info: common_pb2.PageInfo
 ) -> Connection[T]:
@@ -286,6 +317,45 @@ def from_civil_date(text: str) -> date | None:
 
 def civil_date(value: date | None) -> str:
     return value.isoformat() if value is not None else ""
+
+
+def money(value: common_pb2.Decimal) -> Decimal | None:
+    """A service's Decimal; None when unset."""
+    return Decimal(value.value) if value.value else None
+
+
+def amount(value: common_pb2.Decimal) -> Decimal:
+    """A Decimal the service always sets (totals, prices, amounts)."""
+    return Decimal(value.value or "0")
+
+
+def to_decimal(value: Decimal | None) -> common_pb2.Decimal | None:
+    """As the client wrote it: the service checks places and sign and names the field."""
+    return common_pb2.Decimal(value=str(value)) if value is not None else None
+
+
+def copied(make: type[T], source: Any, **given: Any) -> T:
+    """A ``make`` (a strawberry type) from the same-named fields of ``source`` (a message),
+    but for those ``given``."""
+    names = (field.name for field in dataclasses.fields(cast(Any, make)))
+    return make(**{name: getattr(source, name) for name in names if name not in given}, **given)
+
+
+def upload_size(size_bytes: int) -> int:
+    """The size an upload URL is signed for: the exact byte count, positive."""
+    if size_bytes <= 0:
+        raise InvalidInput("size_bytes", "size_bytes must be a positive number of bytes")
+    return size_bytes
+
+
+def upload_payload(make: type[T], response: Any) -> T:
+    """A signed upload's payload (key, URL, headers, expiry) from a Create*Upload response."""
+    return copied(
+        make,
+        response,
+        upload_headers=JSON(dict(response.upload_headers)),
+        expires_at=from_timestamp(response.expires_at),
+    )
 
 
 def optional(text: str) -> str | None:

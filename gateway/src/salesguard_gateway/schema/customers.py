@@ -6,8 +6,8 @@ masks them (listed in ``maskedFields``): the gateway never sees what it must hid
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from enum import Enum
 from typing import Self
 
 import strawberry
@@ -18,97 +18,29 @@ from salesguard_gateway.schema.common import (
     Connection,
     Location,
     LocationInput,
-    connection,
     described,
-    enum_lookup,
     enum_numbers,
+    filter_proto,
     from_timestamp,
     idempotency_key_field,
     optional,
+    page_of,
     page_request,
     selects,
     to_timestamp,
 )
-from salesguard_gateway.schema.people import (
-    Branch,
-    Employee,
-    Team,
-    load_branch,
-    load_employee,
-    load_team,
+from salesguard_gateway.schema.enums import (
+    CustomerStatus,
+    DuplicateCriterion,
+    FollowUpKind,
+    SourceChannel,
+    customer_status_of,
+    duplicate_criterion_of,
+    follow_up_kind_of,
+    source_of,
 )
-
-
-@strawberry.enum(
-    description="Where a customer came from; every channel but PERSONAL is the company's."
-)
-class SourceChannel(Enum):
-    WEBSITE = customers_pb2.SOURCE_CHANNEL_WEBSITE
-    EXHIBITION = customers_pb2.SOURCE_CHANNEL_EXHIBITION
-    REFERRAL = customers_pb2.SOURCE_CHANNEL_REFERRAL
-    COMPANY_ASSIGNED = customers_pb2.SOURCE_CHANNEL_COMPANY_ASSIGNED
-    PERSONAL = customers_pb2.SOURCE_CHANNEL_PERSONAL
-
-
-@strawberry.enum
-class CustomerStatus(Enum):
-    ACTIVE = customers_pb2.CUSTOMER_STATUS_ACTIVE
-    ARCHIVED = customers_pb2.CUSTOMER_STATUS_ARCHIVED
-
-
-@strawberry.enum
-class FollowUpKind(Enum):
-    VISIT = customers_pb2.FOLLOW_UP_KIND_VISIT
-    CALL = customers_pb2.FOLLOW_UP_KIND_CALL
-    MESSAGE = customers_pb2.FOLLOW_UP_KIND_MESSAGE
-    MEETING = customers_pb2.FOLLOW_UP_KIND_MEETING
-
-
-@strawberry.enum(description="A duplicate criterion (C3): a value C12 may treat as shared.")
-class DuplicateCriterion(Enum):
-    PHONE = customers_pb2.DUPLICATE_CRITERION_PHONE
-    EMAIL = customers_pb2.DUPLICATE_CRITERION_EMAIL
-    NAME_COMPANY = customers_pb2.DUPLICATE_CRITERION_NAME_COMPANY
-
-
-source_of = enum_lookup(SourceChannel)
-duplicate_criterion_of = enum_lookup(DuplicateCriterion)
-customer_status_of = enum_lookup(CustomerStatus)
-follow_up_kind_of = enum_lookup(FollowUpKind)
-
-
-@strawberry.type
-class FollowUp:
-    id: strawberry.ID
-    kind: FollowUpKind | None
-    at: datetime | None
-    note: str | None
-    recorded_at: datetime | None
-    customer_id: strawberry.Private[str]
-    employee_id: strawberry.Private[str]
-
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
-
-    @strawberry.field
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
-
-
-def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
-    return FollowUp(
-        id=strawberry.ID(message.id),
-        kind=follow_up_kind_of(message.kind),
-        at=from_timestamp(message.at),
-        note=optional(message.note),
-        recorded_at=from_timestamp(message.recorded_at),
-        customer_id=message.customer_id,
-        employee_id=message.employee_id,
-    )
-
-
-FollowUpConnection = Connection[FollowUp]
+from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 
 @strawberry.type
@@ -137,17 +69,9 @@ class Customer:
     team_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def owner(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.owner_id)
-
-    @strawberry.field
-    async def team(self, info: Info) -> Team | None:
-        return await load_team(info, self.team_id)
-
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    owner = EMPLOYEE.field("owner_id")
+    team = TEAM.field("team_id")
+    branch = BRANCH.field("branch_id")
 
     @strawberry.field
     async def follow_ups(
@@ -157,8 +81,7 @@ class Customer:
             customer_id=self.id, page=page_request(first, after, info)
         )
         response = await info.context.clients.customers.ListFollowUps(request)
-        follow_ups = [follow_up_from_proto(message) for message in response.follow_ups]
-        return connection(follow_ups, response.cursors, response.page_info)
+        return page_of(response, response.follow_ups, follow_up_from_proto)
 
 
 def customer_from_proto(message: customers_pb2.Customer) -> Customer:
@@ -195,13 +118,43 @@ CONTACT_FIELDS = frozenset({"phone", "email", "address"})
 NODE_PATH = ("edges", "node")
 
 
-async def load_customer(info: Info, customer_id: str) -> Customer | None:
-    if not customer_id:
-        return None
+def _customer_loader(info: Info) -> Callable[[str], Awaitable[customers_pb2.Customer | None]]:
     loaders = info.context.loaders
     loader = loaders.customers_with_contact if selects(info, CONTACT_FIELDS) else loaders.customers
-    message = await loader.load(customer_id)
-    return customer_from_proto(message) if message is not None else None
+    return loader.load
+
+
+CUSTOMER = Link(Customer, _customer_loader, customer_from_proto)
+load_customer = CUSTOMER.load
+
+
+@strawberry.type
+class FollowUp:
+    id: strawberry.ID
+    kind: FollowUpKind | None
+    at: datetime | None
+    note: str | None
+    recorded_at: datetime | None
+    customer_id: strawberry.Private[str]
+    employee_id: strawberry.Private[str]
+
+    customer = CUSTOMER.field("customer_id")
+    employee = EMPLOYEE.field("employee_id")
+
+
+def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
+    return FollowUp(
+        id=strawberry.ID(message.id),
+        kind=follow_up_kind_of(message.kind),
+        at=from_timestamp(message.at),
+        note=optional(message.note),
+        recorded_at=from_timestamp(message.recorded_at),
+        customer_id=message.customer_id,
+        employee_id=message.employee_id,
+    )
+
+
+FollowUpConnection = Connection[FollowUp]
 
 
 CustomerConnection = Connection[Customer]
@@ -238,17 +191,13 @@ async def list_customers(
     *,
     owner_id: str | None = None,
 ) -> CustomerConnection:
-    proto_filter = filter.to_proto() if filter is not None else customers_pb2.CustomerFilter()
-    if owner_id is not None:
-        proto_filter.owner_id = owner_id
     request = customers_pb2.ListCustomersRequest(
-        filter=proto_filter,
+        filter=filter_proto(filter, customers_pb2.CustomerFilter, owner_id=owner_id),
         page=page_request(first, after, info),
         include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
     )
     response = await info.context.clients.customers.ListCustomers(request)
-    customers = [customer_from_proto(message) for message in response.customers]
-    return connection(customers, response.cursors, response.page_info)
+    return page_of(response, response.customers, customer_from_proto)
 
 
 @strawberry.input
@@ -373,9 +322,7 @@ class CriterionSharing:
     )
     customer_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def customer(self, info: Info) -> Customer | None:
-        return await load_customer(info, self.customer_id)
+    customer = CUSTOMER.field("customer_id")
 
     @classmethod
     def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:

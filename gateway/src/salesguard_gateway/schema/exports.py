@@ -4,7 +4,6 @@ run once, downloaded once (``/downloads``, salesguard_gateway.downloads)."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
@@ -12,23 +11,12 @@ from salesguard.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
-    enum_lookup,
     from_timestamp,
     optional,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
-from salesguard_gateway.schema.people import Branch, Employee, load_branch, load_employee
-
-
-@strawberry.enum
-class ExportStatus(Enum):
-    PENDING = exports_pb2.EXPORT_STATUS_PENDING
-    APPROVED = exports_pb2.EXPORT_STATUS_APPROVED
-    REJECTED = exports_pb2.EXPORT_STATUS_REJECTED
-    COMPLETED = exports_pb2.EXPORT_STATUS_COMPLETED
-
-
-export_status_of = enum_lookup(ExportStatus)
+from salesguard_gateway.schema.enums import ExportStatus, export_status_of
+from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 
 @strawberry.type
@@ -50,17 +38,11 @@ class ExportRequest:
     decided_by_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def requester(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.requester_id)
+    requester = EMPLOYEE.field("requester_id")
 
-    @strawberry.field
-    async def decided_by(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.decided_by_id)
+    decided_by = EMPLOYEE.field("decided_by_id")
 
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    branch = BRANCH.field("branch_id")
 
 
 def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportRequest:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -14,40 +13,20 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,
     civil_date,
-    connection,
     described,
-    enum_lookup,
     enum_numbers,
     from_civil_date,
     optional,
+    page_of,
     page_request,
 )
+from salesguard_gateway.schema.enums import EmployeeStatus, Role, employee_status_of, role_of
+from salesguard_gateway.schema.links import Link
 
 if TYPE_CHECKING:
     from salesguard_gateway.schema.customers import Customer
     from salesguard_gateway.schema.orders import Order
     from salesguard_gateway.schema.visits import CheckIn
-
-
-@strawberry.enum
-class Role(Enum):
-    SALES_JUNIOR = directory_pb2.ROLE_SALES_JUNIOR
-    SALES_SENIOR = directory_pb2.ROLE_SALES_SENIOR
-    MANAGER = directory_pb2.ROLE_MANAGER
-    HR = directory_pb2.ROLE_HR
-    FINANCE = directory_pb2.ROLE_FINANCE
-    ADMIN = directory_pb2.ROLE_ADMIN
-
-
-@strawberry.enum
-class EmployeeStatus(Enum):
-    ACTIVE = directory_pb2.EMPLOYEE_STATUS_ACTIVE
-    SUSPENDED = directory_pb2.EMPLOYEE_STATUS_SUSPENDED
-    LEFT = directory_pb2.EMPLOYEE_STATUS_LEFT
-
-
-role_of = enum_lookup(Role)
-employee_status_of = enum_lookup(EmployeeStatus)
 
 
 @strawberry.type
@@ -81,40 +60,25 @@ def branch_from_proto(message: directory_pb2.Branch) -> Branch:
     )
 
 
+BRANCH = Link(Branch, lambda info: info.context.loaders.branch, branch_from_proto)
+load_branch = BRANCH.load
+
+
 @strawberry.type
 class Team:
     id: strawberry.ID
     name: str
     branch_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    branch = BRANCH.field("branch_id")
 
 
 def team_from_proto(message: directory_pb2.Team) -> Team:
     return Team(id=strawberry.ID(message.id), name=message.name, branch_id=message.branch_id)
 
 
-async def load_branch(info: Info, branch_id: str) -> Branch | None:
-    if not branch_id:
-        return None
-    message = await info.context.loaders.branch(branch_id)
-    return branch_from_proto(message) if message is not None else None
-
-
-async def load_team(info: Info, team_id: str) -> Team | None:
-    if not team_id:
-        return None
-    message = await info.context.loaders.team(team_id)
-    return team_from_proto(message) if message is not None else None
-
-
-async def load_employee(info: Info, employee_id: str) -> Employee | None:
-    if not employee_id:
-        return None
-    message = await info.context.loaders.employees.load(employee_id)
-    return employee_from_proto(message) if message is not None else None
+TEAM = Link(Team, lambda info: info.context.loaders.team, team_from_proto)
+load_team = TEAM.load
 
 
 @strawberry.type
@@ -130,13 +94,8 @@ class Employee:
     branch_id: strawberry.Private[str]
     manager_id: strawberry.Private[str]
 
-    @strawberry.field
-    async def team(self, info: Info) -> Team | None:
-        return await load_team(info, self.team_id)
-
-    @strawberry.field
-    async def branch(self, info: Info) -> Branch | None:
-        return await load_branch(info, self.branch_id)
+    team = TEAM.field("team_id")
+    branch = BRANCH.field("branch_id")
 
     @strawberry.field
     async def manager(self, info: Info) -> Employee | None:
@@ -192,6 +151,10 @@ def employee_from_proto(message: directory_pb2.Employee) -> Employee:
         branch_id=message.branch_id,
         manager_id=message.manager_id,
     )
+
+
+EMPLOYEE = Link(Employee, lambda info: info.context.loaders.employees.load, employee_from_proto)
+load_employee = EMPLOYEE.load
 
 
 @strawberry.input
@@ -351,8 +314,7 @@ class PeopleQuery:
             page=page_request(first, after, info),
         )
         response = await info.context.clients.directory.ListEmployees(request)
-        employees = [employee_from_proto(message) for message in response.employees]
-        return connection(employees, response.cursors, response.page_info)
+        return page_of(response, response.employees, employee_from_proto)
 
     @strawberry.field
     async def branches(self, info: Info) -> list[Branch] | None:

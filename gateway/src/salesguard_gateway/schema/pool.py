@@ -13,10 +13,11 @@ import strawberry
 from salesguard.customers.v1 import pool_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
-    connection,
+    copied,
     described,
     from_timestamp,
     idempotency_key_field,
+    page_of,
     page_request,
     selects,
     to_timestamp,
@@ -76,8 +77,7 @@ class PoolQuery:
             include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
         )
         response = await info.context.clients.pool.ListPool(request)
-        customers = [customer_from_proto(message) for message in response.customers]
-        return connection(customers, response.cursors, response.page_info)
+        return page_of(response, response.customers, customer_from_proto)
 
 
 @strawberry.type
@@ -115,8 +115,4 @@ class PoolMutation:
         response = await info.context.clients.pool.RunPoolSweep(
             pool_pb2.RunPoolSweepRequest(as_of=to_timestamp(given.as_of))
         )
-        return RunPoolSweepPayload(
-            as_of=from_timestamp(response.as_of),
-            alerted=response.alerted,
-            pooled=response.pooled,
-        )
+        return copied(RunPoolSweepPayload, response, as_of=from_timestamp(response.as_of))

@@ -1,4 +1,4 @@
-"""How an employee's alerts add up (SPEC G4): ``employeeRisk`` and ``riskRanking``.
+"""How an employee's alerts add up: ``employeeRisk`` and ``riskRanking``.
 
 Each alert source summarises its standing alerts per employee and kind in one
 query (``SummarizeAlerts``, scoped by the caller's ``risk.read`` decision) and
@@ -27,8 +27,8 @@ from salesguard.errors import InvalidInput, NotFound, ServiceError
 from salesguard.validation import text
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
-from salesguard_gateway.schema.common import described, first_size, selects
-from salesguard_gateway.schema.people import Employee, load_employee
+from salesguard_gateway.schema.common import copied, described, first_size, selects
+from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
 
@@ -70,9 +70,9 @@ class EmployeeRisk:
     as_of: datetime | None = strawberry.field(description="The time the ages were measured from.")
     employee_id: strawberry.Private[str]
 
-    @described("Null when the caller may not see the employee in the directory.")
-    async def employee(self, info: Info) -> Employee | None:
-        return await load_employee(info, self.employee_id)
+    employee = EMPLOYEE.field(
+        "employee_id", "Null when the caller may not see the employee in the directory."
+    )
 
 
 def employee_risk_from(
@@ -81,17 +81,7 @@ def employee_risk_from(
     return EmployeeRisk(
         score=profile.score,
         level=RiskLevel(profile.level.value),
-        signals=[
-            RiskSignal(
-                kind=signal.kind,
-                count=signal.count,
-                open_count=signal.open_count,
-                last_detected_at=signal.last_detected_at,
-                weight=signal.weight,
-                contribution=signal.contribution,
-            )
-            for signal in profile.signals
-        ],
+        signals=[copied(RiskSignal, signal) for signal in profile.signals],
         evidence=[alert_from_proto(item.alert, language) for item in profile.evidence],
         as_of=as_of,
         employee_id=profile.employee_id,
@@ -158,7 +148,7 @@ class RiskQuery:
         "the caller may not see."
     )
     async def employee_risk(self, info: Info, employee_id: strawberry.ID) -> EmployeeRisk | None:
-        wanted = text("employeeId", str(employee_id), required=True, max_length=64)
+        wanted = validation.person_id("employeeId", str(employee_id), required=True)
         request = common_pb2.SummarizeAlertsRequest(
             employee_ids=[wanted], include_recent=selects(info, EVIDENCE)
         )

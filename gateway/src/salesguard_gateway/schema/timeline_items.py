@@ -1,0 +1,125 @@
+"""What ``employeeTimeline`` returns: one item type per kind of evidence,
+behind the ``TimelineItem`` interface.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+
+import strawberry
+
+from salesguard_gateway.context import Info
+from salesguard_gateway.schema.alerts import Alert
+from salesguard_gateway.schema.audit import AuditEvent
+from salesguard_gateway.schema.common import described
+from salesguard_gateway.schema.customers import FollowUp
+from salesguard_gateway.schema.orders import ORDER, ApprovalStep, Order
+from salesguard_gateway.schema.payments import Payment, Shipment
+from salesguard_gateway.schema.visits import CallLog, CheckIn
+
+
+@strawberry.enum(description="What a timeline item is.")
+class TimelineKind(Enum):
+    CHECK_IN = "CHECK_IN"
+    FOLLOW_UP = "FOLLOW_UP"
+    CALL = "CALL"
+    ORDER = "ORDER"
+    APPROVAL = "APPROVAL"
+    PAYMENT = "PAYMENT"
+    SHIPMENT = "SHIPMENT"
+    AUDIT_EVENT = "AUDIT_EVENT"
+    ALERT = "ALERT"
+
+
+# --- items ---------------------------------------------------------------------
+
+
+@strawberry.interface(
+    description="One piece of evidence: when it happened and what it is; the implementing "
+    "type carries the evidence itself."
+)
+class TimelineItem:
+    at: datetime
+    kind: TimelineKind
+    employee_id: strawberry.Private[str]
+
+    @described(
+        "The day of `at` in the time zone of the employee's branch (what a timeline groups "
+        "by); null when the caller may not see the employee in the directory."
+    )
+    async def day(self, info: Info) -> date | None:
+        loaders = info.context.loaders
+        employee = await loaders.employees.load(self.employee_id)
+        return await loaders.local_day(employee.branch_id if employee else "", self.at)
+
+
+@strawberry.type(description="A check-in of the employee, with its verdict, reasons and photos.")
+class CheckInItem(TimelineItem):
+    check_in: CheckIn
+
+
+@strawberry.type(description="A follow-up the employee recorded on a customer.")
+class FollowUpItem(TimelineItem):
+    follow_up: FollowUp
+
+
+@strawberry.type(description="A call of the employee, from telephony.")
+class CallItem(TimelineItem):
+    call: CallLog
+
+
+@strawberry.type(description="An order the employee submitted.")
+class OrderItem(TimelineItem):
+    order: Order
+
+
+@strawberry.type(
+    description="A decision on an approval step: on one of the employee's orders, or made by "
+    "the employee (see step.approver)."
+)
+class ApprovalItem(TimelineItem):
+    order_code: str
+    step: ApprovalStep
+    order_id: strawberry.Private[str]
+
+    decided_order = ORDER.field(
+        "order_id", "The order decided; null when the caller may not see it."
+    )
+
+
+@strawberry.type(description="A payment of one of the employee's orders.")
+class PaymentItem(TimelineItem):
+    payment: Payment
+
+
+@strawberry.type(description="A shipment of one of the employee's orders.")
+class ShipmentItem(TimelineItem):
+    shipment: Shipment
+
+
+@strawberry.type(
+    description="An audit event with the employee as actor: a contact read, a change, an "
+    "export, a reassignment."
+)
+class AuditEventItem(TimelineItem):
+    event: AuditEvent
+
+
+@strawberry.type(description="An alert about the employee, from any service.")
+class AlertItem(TimelineItem):
+    alert: Alert
+
+
+# Reached only through the interface: the schema is told about them (schema/__init__.py).
+TIMELINE_ITEM_TYPES = (
+    CheckInItem,
+    FollowUpItem,
+    CallItem,
+    OrderItem,
+    ApprovalItem,
+    PaymentItem,
+    ShipmentItem,
+    AuditEventItem,
+    AlertItem,
+)
