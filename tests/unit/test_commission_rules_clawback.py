@@ -5,17 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from salesguard_commissions.models import Line, Period
-from salesguard_commissions.rules import clawback
+from salesguard_commissions.rules import clawback, vocabulary
 from salesguard_commissions.rules.clawback import LineFacts, is_original
-from salesguard_commissions.rules.vocabulary import (
-    CLAWBACK,
-    COMMISSION,
-    LOCKED,
-    OPEN,
-    PAYABLE,
-    PENDING_REVIEW,
-    WITHHELD,
-)
+from salesguard_commissions.rules.vocabulary import CLAWBACK, COMMISSION, LOCKED, OPEN, PAYABLE
 from tests.unit.commission_rules_db import add_lines, add_periods, commission_tables, line
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -59,8 +51,8 @@ def facts(**values: str | None) -> LineFacts:
 def test_only_a_payable_commission_of_a_locked_earlier_period_is_clawed_back() -> None:
     assert is_original(facts(), "branch-1", "2026-03", [])
     assert not is_original(facts(period_status=OPEN), "branch-1", "2026-03", [])
-    assert not is_original(facts(status=WITHHELD), "branch-1", "2026-03", [])
-    assert not is_original(facts(status=PENDING_REVIEW), "branch-1", "2026-03", [])
+    assert not is_original(facts(status=vocabulary.WITHHELD), "branch-1", "2026-03", [])
+    assert not is_original(facts(status=vocabulary.PENDING_REVIEW), "branch-1", "2026-03", [])
     assert not is_original(facts(kind=CLAWBACK), "branch-1", "2026-03", [])
     assert not is_original(facts(period="2026-03"), "branch-1", "2026-03", [])
     assert not is_original(facts(branch_id="branch-2"), "branch-1", "2026-03", [])
@@ -90,7 +82,7 @@ def test_the_originals_query_agrees_with_the_rule() -> None:
         # (order, period, branch, kind, status)
         (1, "2026-02", "branch-1", COMMISSION, PAYABLE),
         (1, "2026-01", "branch-1", COMMISSION, PAYABLE),  # an older locked line of order 1
-        (2, "2026-02", "branch-1", COMMISSION, WITHHELD),
+        (2, "2026-02", "branch-1", COMMISSION, vocabulary.WITHHELD),
         (3, "2026-03", "branch-1", COMMISSION, PAYABLE),  # open period
         (4, "2026-02", "branch-2", COMMISSION, PAYABLE),  # another branch
         (5, "2026-02", "branch-1", COMMISSION, PAYABLE),

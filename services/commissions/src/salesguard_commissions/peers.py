@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -57,6 +57,12 @@ class Peers:
         )
         self._lookups = lookups_pb2_grpc.CustomerLookupServiceStub(channels.channel("customers"))
         self._directory = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+
+    def _stream(
+        self, method: Callable[..., AsyncIterable[M]], request: Any, what: str
+    ) -> AsyncIterator[M]:
+        """A server stream of a peer, read ahead by a task acting as the service."""
+        return _pumped(lambda: method(request, timeout=self._stream_timeout), what)
 
     async def branches(self) -> list[directory_pb2.Branch]:
         try:
@@ -113,16 +119,9 @@ class Peers:
         targets: list[common_pb2.AlertTarget] = []
         for source in sources:
             stub = common_pb2_grpc.AlertsServiceStub(self._channels.channel(source))
-
-            def call(
-                stub: common_pb2_grpc.AlertsServiceAsyncStub = stub,
-            ) -> AsyncIterable[common_pb2.StreamAlertTargetsResponse]:
-                stream: AsyncIterable[common_pb2.StreamAlertTargetsResponse] = (
-                    stub.StreamAlertTargets(request, timeout=self._stream_timeout)
-                )
-                return stream
-
-            async for batch in _pumped(call, f"alerts of {source}"):
+            async for batch in self._stream(
+                stub.StreamAlertTargets, request, f"alerts of {source}"
+            ):
                 targets.extend(batch.targets)
         return Withholding.from_targets(targets)
 
@@ -133,14 +132,8 @@ class Peers:
         request = payments_pb2.StreamValidOrdersRequest(
             paid_from=start, paid_to=end, branch_id=branch_id
         )
-
-        def call() -> AsyncIterable[payments_pb2.StreamValidOrdersResponse]:
-            stream: AsyncIterable[payments_pb2.StreamValidOrdersResponse] = (
-                self._reconciliation.StreamValidOrders(request, timeout=self._stream_timeout)
-            )
-            return stream
-
-        async for batch in _pumped(call, "valid orders"):
+        stream = self._stream(self._reconciliation.StreamValidOrders, request, "valid orders")
+        async for batch in stream:
             if batch.orders:
                 yield batch.orders
 
@@ -149,14 +142,10 @@ class Peers:
     ) -> AsyncIterator[list[payments_pb2.PaymentReversal]]:
         """Reversals of matched payments in [start, end), batch by batch."""
         request = payments_pb2.StreamPaymentReversalsRequest(reversed_from=start, reversed_to=end)
-
-        def call() -> AsyncIterable[payments_pb2.StreamPaymentReversalsResponse]:
-            stream: AsyncIterable[payments_pb2.StreamPaymentReversalsResponse] = (
-                self._reconciliation.StreamPaymentReversals(request, timeout=self._stream_timeout)
-            )
-            return stream
-
-        async for batch in _pumped(call, "payment reversals"):
+        stream = self._stream(
+            self._reconciliation.StreamPaymentReversals, request, "payment reversals"
+        )
+        async for batch in stream:
             if batch.reversals:
                 yield list(batch.reversals)
 

@@ -25,13 +25,6 @@ from salesguard.money import MAX_MINOR
 from salesguard_commissions.rules.source_conflict import classify
 from salesguard_commissions.rules.vocabulary import COMMISSION, REASON_SEPARATOR, join_reasons
 
-DEFAULT_COMPANY_RATE_PERCENT = "5"
-DEFAULT_PERSONAL_RATE_PERCENT = "8"
-
-# Reason codes.
-CAPPED_PER_ORDER = "CAPPED_PER_ORDER"
-CAPPED_PER_PERIOD = "CAPPED_PER_PERIOD"
-
 
 @dataclass(frozen=True, slots=True)
 class PlanTerms:
@@ -42,6 +35,14 @@ class PlanTerms:
     personal_rate_bp: int
     cap_per_order_minor: int | None
     cap_per_period_minor: int | None
+
+
+DEFAULT_COMPANY_RATE_PERCENT = "5"
+DEFAULT_PERSONAL_RATE_PERCENT = "8"
+
+# Reason codes.
+CAPPED_PER_ORDER = "CAPPED_PER_ORDER"
+CAPPED_PER_PERIOD = "CAPPED_PER_PERIOD"
 
 
 def in_force(versions: Iterable[tuple[int, date]], first_day: date) -> int | None:

@@ -10,15 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMPANY_CHANNELS = frozenset({"WEBSITE", "EXHIBITION", "REFERRAL", "COMPANY_ASSIGNED"})
-PERSONAL = "PERSONAL"
-
-# Reason codes.
-COMPANY_CHANNEL = "COMPANY_CHANNEL"
-PERSONAL_CHANNEL = "PERSONAL_CHANNEL"
-SOURCE_CONFLICT = "SOURCE_CONFLICT"
-UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
-
 
 @dataclass(frozen=True, slots=True)
 class SourceClass:
@@ -27,6 +18,16 @@ class SourceClass:
     personal: bool
     reason: str
     needs_review: bool
+
+
+COMPANY_CHANNELS = frozenset({"WEBSITE", "EXHIBITION", "REFERRAL", "COMPANY_ASSIGNED"})
+PERSONAL = "PERSONAL"
+
+# Reason codes.
+COMPANY_CHANNEL = "COMPANY_CHANNEL"
+PERSONAL_CHANNEL = "PERSONAL_CHANNEL"
+SOURCE_CONFLICT = "SOURCE_CONFLICT"
+UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
 
 
 def classify(registered: str | None, claim: str) -> SourceClass:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sqlalchemy import ColumnElement, FromClause
 
@@ -42,29 +41,12 @@ FREEZABLE_STATUSES = (PAYABLE, PENDING_REVIEW)
 AlertRef = tuple[str, str]
 
 
-class AlertTarget(Protocol):
-    """What an alert says about itself (``common.v1.AlertTarget``)."""
-
-    @property
-    def alert_id(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def status(self) -> int: ...
-    @property
-    def resolution(self) -> int: ...
-    @property
-    def order_id(self) -> str: ...
-    @property
-    def customer_id(self) -> str: ...
-
-
 # Alerts in these statuses hold back; a resolved one only with this resolution.
 HOLDING_STATUSES = (common_pb2.ALERT_STATUS_OPEN, common_pb2.ALERT_STATUS_ACKNOWLEDGED)
 HOLDING_RESOLUTION = common_pb2.ALERT_RESOLUTION_CONFIRMED
 
 
-def withholds(target: AlertTarget) -> bool:
+def withholds(target: common_pb2.AlertTarget) -> bool:
     """Open and acknowledged alerts hold back; a resolved one only when confirmed."""
     if target.status in HOLDING_STATUSES:
         return True
@@ -82,7 +64,7 @@ class Withholding:
     by_customer: dict[str, list[AlertRef]] = field(default_factory=dict)
 
     @classmethod
-    def from_targets(cls, targets: Iterable[AlertTarget]) -> Withholding:
+    def from_targets(cls, targets: Iterable[common_pb2.AlertTarget]) -> Withholding:
         by_order: dict[str, list[AlertRef]] = {}
         by_customer: dict[str, list[AlertRef]] = {}
         for target in targets:
