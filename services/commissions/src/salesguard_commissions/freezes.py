@@ -34,7 +34,7 @@ async def freeze_employee(db: Database, policy: PolicyClient, employee_id: str, 
     principal = current_principal()
     (await policy.decide(principal, FREEZE_ACTION)).require(FREEZE_ACTION)
     employee_id = validation.person_id("employee_id", employee_id, required=True)
-    reason = validation.text("reason", reason, max_length=500)
+    reason = validation.text("reason", reason)
     async with db.transaction() as session:
         await lock_keys(session, FREEZE_LOCK)
         if await session.get(FrozenEmployee, employee_id, with_for_update=True) is not None:
