@@ -1,4 +1,4 @@
-"""The commissions service: plans, runs, statements (M1–M5)."""
+"""The commissions service: plans, runs, statements; its rules in :mod:`.rules`."""
 
 # The name alerts carry as their source, and the service's name in settings and logs.
 SERVICE_NAME = "commissions"

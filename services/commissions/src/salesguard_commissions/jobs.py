@@ -34,7 +34,7 @@ DRAFT_RUN: Job[CommissionsSettings] = Job(
     run=draft_current_periods,
     # A cluster runs it daily (jobs.schedules); a local process every hour.
     interval_seconds=3600,
-    description="M2: run each branch's current month as a draft (locked months stay as they are)",
+    description="Draft: run each branch's current month as a draft (locked months stay as they are)",
 )
 
 JOBS: tuple[Job[CommissionsSettings], ...] = (DRAFT_RUN,)

@@ -1,7 +1,7 @@
 """Tables of the commissions service. Money in integer cents, rates in basis points.
 
-No alerts table: no commissions rule raises an alert (M3 and M4 are lines and their
-reasons; the alerts that withhold commission, M2, are orders').
+No alerts table: no commissions rule raises an alert (a source conflict and a clawback
+are lines and their reasons; the alerts that withhold commission are orders').
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Base(ServiceBase):
 
 
 class Plan(Base):
-    """A commission plan version (M1); versions only grow, none is rewritten."""
+    """A commission plan version; versions only grow, none is rewritten."""
 
     __tablename__ = "plans"
 
@@ -58,7 +58,7 @@ class Period(Base):
 
 class Line(Base):
     """One commission or clawback line; the ID is derived from what it is about,
-    so a re-run of an open period writes identical lines (M5).
+    so a re-run of an open period writes identical lines (``rules.locking.line_id``).
 
     The ID is a function of (period, branch, order, kind) alone: the primary key is
     what allows one line per (period, branch, order, kind), with no second unique index.
@@ -95,7 +95,7 @@ class Line(Base):
 
 
 class FrozenEmployee(Base):
-    """Employees who left (C6): their open lines stay PENDING_REVIEW on every run."""
+    """Employees who left: their open lines stay PENDING_REVIEW on every run."""
 
     __tablename__ = "frozen_employees"
 

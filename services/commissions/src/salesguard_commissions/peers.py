@@ -1,7 +1,7 @@
 """What the commissions service asks of its peers, always as itself (SYSTEM).
 
 - orders: the stream of valid orders of a branch and period, the stream of
-  payment reversals (M4), and the targets of alerts that hold lines back;
+  payment reversals, and the targets of alerts that hold lines back;
 - customers: each customer's registered source, at most 1000 IDs per call;
 - attendance: the branches with their time zones, and employees' teams.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -28,6 +28,8 @@ from salesguard.orders.v1 import payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.validation import enum_names
 from salesguard_commissions import SERVICE_NAME
+from salesguard_commissions.rules import withholding
+from salesguard_commissions.rules.withholding import Withholding
 
 MAX_FACTS_IDS = 1000
 MAX_EMPLOYEE_IDS = 500
@@ -46,50 +48,6 @@ def peer_error(error: ServiceError, what: str) -> ServiceError:
     return error
 
 
-@dataclass(frozen=True)
-class Withholding:
-    """The alerts that hold lines back, indexed by what they concern.
-
-    An alert naming an order concerns that order; an alert naming a customer
-    and no order (e.g. DIVERSION_RISK) concerns every order of the customer.
-    """
-
-    by_order: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    by_customer: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-
-    @classmethod
-    def from_targets(cls, targets: Iterable[common_pb2.AlertTarget]) -> Withholding:
-        by_order: dict[str, list[tuple[str, str]]] = {}
-        by_customer: dict[str, list[tuple[str, str]]] = {}
-        for target in targets:
-            if not withholds(target):
-                continue
-            entry = (target.alert_id, target.kind)
-            if target.order_id:
-                by_order.setdefault(target.order_id, []).append(entry)
-            elif target.customer_id:
-                by_customer.setdefault(target.customer_id, []).append(entry)
-        return cls(by_order, by_customer)
-
-    def concerning(self, order_id: str, customer_id: str) -> list[tuple[str, str]]:
-        """(alert ID, kind) of the alerts holding this order back, sorted by ID."""
-        found = self.by_order.get(order_id, []) + self.by_customer.get(customer_id, [])
-        return sorted(set(found))
-
-    def __len__(self) -> int:
-        return sum(map(len, self.by_order.values())) + sum(map(len, self.by_customer.values()))
-
-
-def withholds(target: common_pb2.AlertTarget) -> bool:
-    """Open and acknowledged alerts hold back; a resolved one only when confirmed."""
-    if target.status in (common_pb2.ALERT_STATUS_OPEN, common_pb2.ALERT_STATUS_ACKNOWLEDGED):
-        return True
-    return (
-        target.status == common_pb2.ALERT_STATUS_RESOLVED
-        and target.resolution == common_pb2.ALERT_RESOLUTION_CONFIRMED
-    )
-
-
 class Peers:
     def __init__(self, channels: ServiceChannels, stream_timeout_seconds: float) -> None:
         self._channels = channels
@@ -99,6 +57,12 @@ class Peers:
         )
         self._lookups = lookups_pb2_grpc.CustomerLookupServiceStub(channels.channel("customers"))
         self._directory = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+
+    def _stream(
+        self, method: Callable[..., AsyncIterable[M]], request: Any, what: str
+    ) -> AsyncIterator[M]:
+        """A server stream of a peer, read ahead by a task acting as the service."""
+        return _pumped(lambda: method(request, timeout=self._stream_timeout), what)
 
     async def branches(self) -> list[directory_pb2.Branch]:
         try:
@@ -148,26 +112,16 @@ class Peers:
         of the resolved alerts only the confirmed ones are sent."""
         request = common_pb2.StreamAlertTargetsRequest(
             kinds=sorted(set(kinds)),
-            statuses=[
-                common_pb2.ALERT_STATUS_OPEN,
-                common_pb2.ALERT_STATUS_ACKNOWLEDGED,
-                common_pb2.ALERT_STATUS_RESOLVED,
-            ],
-            resolutions=[common_pb2.ALERT_RESOLUTION_CONFIRMED],
+            # What withholding.withholds keeps, asked of the source (it checks again).
+            statuses=[*withholding.HOLDING_STATUSES, common_pb2.ALERT_STATUS_RESOLVED],
+            resolutions=[withholding.HOLDING_RESOLUTION],
         )
         targets: list[common_pb2.AlertTarget] = []
         for source in sources:
             stub = common_pb2_grpc.AlertsServiceStub(self._channels.channel(source))
-
-            def call(
-                stub: common_pb2_grpc.AlertsServiceAsyncStub = stub,
-            ) -> AsyncIterable[common_pb2.StreamAlertTargetsResponse]:
-                stream: AsyncIterable[common_pb2.StreamAlertTargetsResponse] = (
-                    stub.StreamAlertTargets(request, timeout=self._stream_timeout)
-                )
-                return stream
-
-            async for batch in _pumped(call, f"alerts of {source}"):
+            async for batch in self._stream(
+                stub.StreamAlertTargets, request, f"alerts of {source}"
+            ):
                 targets.extend(batch.targets)
         return Withholding.from_targets(targets)
 
@@ -178,30 +132,20 @@ class Peers:
         request = payments_pb2.StreamValidOrdersRequest(
             paid_from=start, paid_to=end, branch_id=branch_id
         )
-
-        def call() -> AsyncIterable[payments_pb2.StreamValidOrdersResponse]:
-            stream: AsyncIterable[payments_pb2.StreamValidOrdersResponse] = (
-                self._reconciliation.StreamValidOrders(request, timeout=self._stream_timeout)
-            )
-            return stream
-
-        async for batch in _pumped(call, "valid orders"):
+        stream = self._stream(self._reconciliation.StreamValidOrders, request, "valid orders")
+        async for batch in stream:
             if batch.orders:
                 yield batch.orders
 
     async def reversals(
         self, start: Timestamp, end: Timestamp
     ) -> AsyncIterator[list[payments_pb2.PaymentReversal]]:
-        """Reversals of matched payments in [start, end), batch by batch (M4)."""
+        """Reversals of matched payments in [start, end), batch by batch."""
         request = payments_pb2.StreamPaymentReversalsRequest(reversed_from=start, reversed_to=end)
-
-        def call() -> AsyncIterable[payments_pb2.StreamPaymentReversalsResponse]:
-            stream: AsyncIterable[payments_pb2.StreamPaymentReversalsResponse] = (
-                self._reconciliation.StreamPaymentReversals(request, timeout=self._stream_timeout)
-            )
-            return stream
-
-        async for batch in _pumped(call, "payment reversals"):
+        stream = self._stream(
+            self._reconciliation.StreamPaymentReversals, request, "payment reversals"
+        )
+        async for batch in stream:
             if batch.reversals:
                 yield list(batch.reversals)
 

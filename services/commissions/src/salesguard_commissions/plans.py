@@ -1,15 +1,15 @@
-"""Commission plans (M1): versioned, effective-dated rates by source class, optional caps.
+"""Commission plans as stored: versions, and the terms a run applies.
 
-``upsert`` never rewrites a plan: it stores the next version. The plan in force
-for a period is the highest version whose ``effective_from`` is on or before
-the period's first day; with none, the settings' default rates apply as
-version 0. Locked periods keep the lines they were written with, whatever
-plan comes later.
+``upsert`` never rewrites a plan: it stores the next version. Which version is in
+force for a period is :func:`salesguard_commissions.rules.rates.in_force`; with none,
+the settings' default rates apply as version 0. Locked periods keep the lines they
+were written with, whatever plan comes later.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_commissions.models import IdempotencyKey, Plan
-from salesguard_commissions.rules import PlanTerms
+from salesguard_commissions.rules.rates import PlanTerms, in_force_query
 from salesguard_commissions.settings import CommissionsSettings
 
 WRITE_ACTION = "commissions.plans.write"
@@ -78,7 +78,8 @@ def plan_to_proto(row: Plan) -> pb.CommissionPlan:
     )
 
 
-def terms_of(row: Plan) -> PlanTerms:
+def terms_of(row: Any) -> PlanTerms:
+    """The terms of a plan row (an ORM object or a Core row of the plans table)."""
     return PlanTerms(
         version=row.version,
         company_rate_bp=row.company_rate_bp,
@@ -168,10 +169,5 @@ class Plans:
     async def terms_for(self, first_day: date) -> PlanTerms:
         """The plan in force for a period starting on ``first_day`` (version 0 when none)."""
         async with self.db.read() as session:
-            row = await session.scalar(
-                select(Plan)
-                .where(Plan.effective_from <= first_day)
-                .order_by(Plan.version.desc())
-                .limit(1)
-            )
+            row = (await session.execute(in_force_query(Plan.__table__, first_day))).first()
         return self.default_terms() if row is None else terms_of(row)

@@ -5,18 +5,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from salesguard.settings import Settings
+from salesguard_commissions.rules import rates, withholding
 
 
 class CommissionsSettings(Settings):
-    # M1: the rates before any plan is stored, in percent (company channel, personal channel).
-    default_company_rate_percent: str = "5"
-    default_personal_rate_percent: str = "8"
-    # M2: alert kinds that hold a line back while open (or resolved as confirmed).
-    withholding_alert_kinds: tuple[str, ...] = (
-        "FAKE_DEAL_SUSPECTED",
-        "DIVERSION_RISK",
-        "ATTRIBUTION_MISMATCH",
-    )
+    # The rates before any plan is stored, in percent (company channel, personal channel).
+    default_company_rate_percent: str = rates.DEFAULT_COMPANY_RATE_PERCENT
+    default_personal_rate_percent: str = rates.DEFAULT_PERSONAL_RATE_PERCENT
+    # Alert kinds that hold a line back while open (or resolved as confirmed).
+    withholding_alert_kinds: tuple[str, ...] = withholding.ALERT_KINDS
     # The services whose alerts of those kinds are asked (AlertsService.StreamAlertTargets).
     withholding_alert_sources: tuple[str, ...] = ("orders",)
     # Deadline of the streams a run reads (valid orders, reversals) and of the alert targets.
@@ -27,6 +24,6 @@ class CommissionsSettings(Settings):
     facts_cache_size: int = Field(default=250_000, ge=1000)
     # Lines written per INSERT statement.
     write_batch_size: int = Field(default=5000, ge=100)
-    # How far back a run looks for reversals of orders paid out in locked months (M4):
-    # a reversal made after its month was locked is clawed back by the next run.
+    # How far back a run looks for reversals of orders paid out in locked months: a
+    # reversal made after its month was locked is clawed back by the next run.
     clawback_lookback_days: int = Field(default=400, ge=31)

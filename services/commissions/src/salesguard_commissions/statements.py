@@ -42,9 +42,11 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import to_timestamp
-from salesguard_commissions import SERVICE_NAME, rules
+from salesguard_commissions import SERVICE_NAME
 from salesguard_commissions.models import Download, DownloadEvent, Line, Period
 from salesguard_commissions.peers import Peers
+from salesguard_commissions.rules.periods import Period as Month
+from salesguard_commissions.rules.vocabulary import LOCKED, empty_totals, total_bucket
 from salesguard_commissions.settings import CommissionsSettings
 
 log = logging.getLogger(__name__)
@@ -122,8 +124,8 @@ def totals_of(lines: Sequence[Line]) -> list[pb.StatementTotal]:
     """Per currency: the sum of each bucket's lines, in cents, exactly."""
     sums: dict[str, dict[str, int]] = {}
     for line in lines:
-        bucket = sums.setdefault(line.currency, rules.empty_totals())
-        bucket[rules.total_bucket(line.kind, line.status)] += line.amount_minor
+        bucket = sums.setdefault(line.currency, empty_totals())
+        bucket[total_bucket(line.kind, line.status)] += line.amount_minor
     return [
         pb.StatementTotal(
             currency=currency, **{name: to_proto(minor) for name, minor in bucket.items()}
@@ -196,8 +198,8 @@ class Statements:
 
     async def statement(self, employee_id: str, period: str) -> pb.CommissionStatement:
         principal = current_principal()
-        employee_id = validation.text("employee_id", employee_id, required=True, max_length=64)
-        month = str(rules.Period.parse(period))
+        employee_id = validation.person_id("employee_id", employee_id, required=True)
+        month = str(Month.parse(period))
         decision = (await self.policy.decide(principal, READ_ACTION)).require(READ_ACTION)
         async with self.db.read() as session:
             lines = list(
@@ -256,15 +258,15 @@ class Statements:
             )
         if not statuses:
             return pb.PERIOD_STATUS_UNSPECIFIED
-        if statuses == {rules.LOCKED}:
+        if statuses == {LOCKED}:
             return pb.PERIOD_STATUS_LOCKED
         return pb.PERIOD_STATUS_OPEN
 
     async def export(self, period: str, branch_id: str) -> pb.ExportCommissionPeriodResponse:
         principal = current_principal()
         (await self.policy.decide(principal, EXPORT_ACTION)).require(EXPORT_ACTION)
-        month = str(rules.Period.parse(period))
-        branch_id = validation.text("branch_id", branch_id, max_length=64)
+        month = str(Month.parse(period))
+        branch_id = validation.person_id("branch_id", branch_id)
         data, row_count = await self._render(month, branch_id)
         digest = hashlib.sha256(data).hexdigest()
         scope = f"{month}/{branch_id or 'all-branches'}"

@@ -1,0 +1,138 @@
+"""The policy client: asks an engine for one decision per request, and fails closed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from opentelemetry import metrics, trace
+
+from salesguard.errors import PolicyUnavailable
+from salesguard.policy.decision import Decision
+from salesguard.policy.engines import (
+    DECISION_PATH,
+    THRESHOLDS_PATH,
+    EmbeddedPolicyEngine,
+    OpaServerPolicyEngine,
+    PolicyEngine,
+)
+from salesguard.principal import Principal
+
+log = logging.getLogger(__name__)
+# Named after the package (not this module), as before the split: dashboards select on it.
+_tracer = trace.get_tracer("salesguard.policy")
+_decisions = metrics.get_meter("salesguard.policy").create_counter(
+    "salesguard.policy.decisions",
+    description="Policy decisions by action and result: allow, deny, or unavailable (no decision)",
+)
+
+
+class SubjectRoles(Protocol):
+    """Who holds a role: resolves the hidden_subject_roles of a decision's grants."""
+
+    async def holders(self, roles: frozenset[str]) -> frozenset[str]:
+        """The employees (of any branch and status) holding any of ``roles``."""
+        ...
+
+
+class PolicyClient:
+    """Asks the policy engine for decisions; fails closed."""
+
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        *,
+        thresholds_ttl_seconds: float = 30.0,
+        subject_roles: SubjectRoles | None = None,
+    ) -> None:
+        self._engine = engine
+        self._subject_roles = subject_roles
+        self._thresholds: tuple[float, dict[str, Any]] | None = None
+        self._thresholds_ttl = thresholds_ttl_seconds
+
+    async def decide(
+        self, principal: Principal, action: str, resource: Mapping[str, Any] | None = None
+    ) -> Decision:
+        policy_input = {
+            "subject": principal.policy_subject(),
+            "action": action,
+            "resource": dict(resource) if resource is not None else None,
+        }
+        try:
+            with _tracer.start_as_current_span(
+                "policy.decide", attributes={"policy.action": action}
+            ):
+                result = await self._evaluate(DECISION_PATH, policy_input)
+            if not isinstance(result, Mapping):
+                log.error("policy returned no decision", extra={"action": action})
+                raise PolicyUnavailable("the policy returned no decision; access is denied")
+            decision = await self._resolve_hidden_subjects(Decision.from_result(result))
+        except PolicyUnavailable:
+            _decisions.add(1, {"action": action, "result": "unavailable"})
+            raise
+        _decisions.add(1, {"action": action, "result": "allow" if decision.allow else "deny"})
+        return decision
+
+    async def ping(self) -> None:
+        """Raise :class:`PolicyUnavailable` unless the engine can decide now (readiness)."""
+        try:
+            healthy = await self._engine.healthy()
+        except Exception as exc:
+            raise PolicyUnavailable() from exc
+        if not healthy:
+            raise PolicyUnavailable()
+
+    async def _resolve_hidden_subjects(self, decision: Decision) -> Decision:
+        """Hidden subject roles as employee IDs: one directory lookup (cached) per set of
+        roles a decision hides. Without a way to look them up, access is denied."""
+        hidden = decision.hidden_subject_roles
+        if not hidden:
+            return decision
+        if self._subject_roles is None:
+            log.error("a decision hides subject roles but nothing resolves them")
+            raise PolicyUnavailable("the policy names roles this service cannot look up")
+        return decision.with_hidden_subjects(
+            {roles: await self._subject_roles.holders(roles) for roles in hidden}
+        )
+
+    async def thresholds(self) -> dict[str, Any]:
+        """Thresholds the security team keeps in policy data, cached briefly."""
+        now = time.monotonic()
+        if self._thresholds is not None and now - self._thresholds[0] < self._thresholds_ttl:
+            return self._thresholds[1]
+        value = await self._evaluate(THRESHOLDS_PATH, None)
+        thresholds = dict(value) if isinstance(value, Mapping) else {}
+        self._thresholds = (now, thresholds)
+        return thresholds
+
+    async def threshold(self, name: str) -> Mapping[str, Any]:
+        """One block of ``thresholds`` (e.g. "fake_deal"); empty when policy data has none,
+        so callers fall back to their defaults."""
+        block = (await self.thresholds()).get(name)
+        return block if isinstance(block, Mapping) else {}
+
+    async def _evaluate(self, path: str, policy_input: Mapping[str, Any] | None) -> Any:
+        try:
+            return await self._engine.evaluate(path, policy_input)
+        except Exception as exc:  # any failure to decide must deny, never allow
+            log.warning("policy engine unavailable", extra={"error": repr(exc)})
+            raise PolicyUnavailable() from exc
+
+    async def close(self) -> None:
+        await self._engine.close()
+
+
+def policy_client_from_settings(
+    opa_url: str | None,
+    policies_dir: Path,
+    timeout: float,
+    *,
+    subject_roles: SubjectRoles | None = None,
+) -> PolicyClient:
+    engine: PolicyEngine = (
+        OpaServerPolicyEngine(opa_url, timeout) if opa_url else EmbeddedPolicyEngine(policies_dir)
+    )
+    return PolicyClient(engine, subject_roles=subject_roles)
