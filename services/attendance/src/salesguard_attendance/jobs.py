@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from salesguard.jobs import Job, JobSummary
 from salesguard.service import Runtime
+from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.settings import AttendanceSettings
 
@@ -27,7 +28,7 @@ CLOCK_SKEW = timedelta(minutes=10)
 
 async def run_detectors(runtime: Runtime[AttendanceSettings], as_of: datetime) -> JobSummary:
     start, end = as_of - WINDOW, as_of + CLOCK_SKEW
-    raised, employees = await Detectors(runtime).run(start, end, None)
+    raised, employees = await Detectors(runtime, CustomerLookups(runtime)).run(start, end, None)
     return {"from": start.isoformat(), "employees_checked": employees, "alerts_raised": raised}
 
 
