@@ -27,7 +27,7 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_attendance.detectors import Detectors
-from salesguard_attendance.listing import period, read_page, scoped_page_size
+from salesguard_attendance.listing import equal_to, period, read_page, scoped_page_size
 from salesguard_attendance.models import CallLog, Employee, IdempotencyKey
 from salesguard_attendance.rules import calls as rules
 from salesguard_attendance.settings import AttendanceSettings
@@ -188,10 +188,10 @@ class CallLogs:
             self.policy, "calllogs.read", request.page, self.settings.page_limits
         )
         conditions: list[Any] = [scope_filter(decision, SCOPE)]
-        if request.employee_id:
-            conditions.append(CallLog.employee_id == request.employee_id)
-        if request.customer_id:
-            conditions.append(CallLog.customer_id == request.customer_id)
+        conditions += equal_to(
+            (CallLog.employee_id, request.employee_id),
+            (CallLog.customer_id, request.customer_id),
+        )
         conditions += period(CallLog.started_at, getattr(request, "from"), request.to)
         async with self.db.read() as session:
             page, total = await read_page(

@@ -10,7 +10,7 @@ the two paths and any number of re-runs raise each alert once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ from salesguard.policy import PolicyClient
 from salesguard.service import Runtime
 from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.customer_lookups import CustomerLookups
+from salesguard_attendance.facts import facts_of
 from salesguard_attendance.models import Alert, CallLog, CheckIn, Employee
 from salesguard_attendance.rules import calls as call_rules
 from salesguard_attendance.rules import streaks
@@ -29,33 +30,6 @@ from salesguard_attendance.rules.calls import Call, CallThresholds, FollowUpMark
 from salesguard_attendance.rules.streaks import FieldVisitThresholds, SiteVisit
 from salesguard_attendance.rules.thresholds import from_policy
 from salesguard_attendance.settings import AttendanceSettings
-
-
-def call_of(row: CallLog) -> Call:
-    return Call(
-        id=row.id,
-        employee_id=row.employee_id,
-        branch_id=row.branch_id,
-        direction=row.direction,
-        started_at=row.started_at,
-        duration_seconds=row.duration_seconds,
-        number_index=row.number_index,
-        number_masked=row.number_masked,
-        customer_id=row.customer_id,
-        customer_owner_id=row.customer_owner_id,
-    )
-
-
-def site_visit_of(row: CheckIn) -> SiteVisit:
-    return SiteVisit(
-        check_in_id=row.id,
-        employee_id=row.employee_id,
-        branch_id=row.branch_id,
-        at=row.at,
-        lat=row.lat,
-        lng=row.lng,
-        recorded_at=row.recorded_at,
-    )
 
 
 async def raise_all(session: AsyncSession, drafts: Iterable[AlertDraft | None]) -> int:
@@ -84,11 +58,24 @@ class Detectors:
     async def after_check_in(
         self, session: AsyncSession, row: CheckIn, thresholds: FieldVisitThresholds
     ) -> int:
-        raised = await self.check_photo_streak(
-            session, row.employee_id, row.branch_id, row.local_day, thresholds
-        )
-        if streaks.counts_toward_site(row.reason_codes):
-            raised += await self.check_unregistered_site(session, row, thresholds)
+        return await self.check_check_ins(session, row.employee_id, [row], thresholds)
+
+    async def check_check_ins(
+        self,
+        session: AsyncSession,
+        employee_id: str,
+        check_ins: Sequence[CheckIn],
+        thresholds: FieldVisitThresholds,
+    ) -> int:
+        """The streaks of the days of ``check_ins`` and the sites they visited."""
+        raised = 0
+        for day, branch_id in sorted({(c.local_day, c.branch_id) for c in check_ins}):
+            raised += await self.check_photo_streak(
+                session, employee_id, branch_id, day, thresholds
+            )
+        for check_in in check_ins:
+            if streaks.counts_toward_site(check_in.reason_codes):
+                raised += await self.check_unregistered_site(session, check_in, thresholds)
         return raised
 
     async def check_photo_streak(
@@ -123,7 +110,7 @@ class Detectors:
     async def check_unregistered_site(
         self, session: AsyncSession, row: CheckIn, thresholds: FieldVisitThresholds
     ) -> int:
-        visit = site_visit_of(row)
+        visit = facts_of(SiteVisit, row)
         ranges = geo.prefix_ranges(
             geo.covering_cells(row.lat, row.lng, thresholds.unregistered_site_radius_m)
         )
@@ -152,7 +139,7 @@ class Detectors:
             session,
             [
                 streaks.repeated_site_alert(
-                    visit, [site_visit_of(other) for other in earlier], thresholds
+                    visit, [facts_of(SiteVisit, other) for other in earlier], thresholds
                 )
             ],
         )
@@ -167,7 +154,7 @@ class Detectors:
         marks: list[FollowUpMark],
         thresholds: CallThresholds,
     ) -> int:
-        calls = [call_of(row) for row in rows]
+        calls = [facts_of(Call, row) for row in rows]
         raised = await raise_all(
             session, call_rules.calls_to_others_customers(employee.id, employee.roles, calls)
         )
@@ -201,7 +188,7 @@ class Detectors:
         return await raise_all(
             session,
             call_rules.repeated_unregistered_numbers(
-                employee.id, latest, [call_of(row) for row in history], thresholds
+                employee.id, latest, [facts_of(Call, row) for row in history], thresholds
             ),
         )
 
@@ -273,7 +260,7 @@ class Detectors:
                 ).all()
             }
         marks = await self.lookups.follow_up_marks(
-            employees, start - timedelta(days=1), end + timedelta(days=1)
+            employees, start - call_rules.FOLLOW_UP_WINDOW, end + call_rules.FOLLOW_UP_WINDOW
         )
         raised = 0
         for employee_key in sorted(employees):
@@ -285,13 +272,7 @@ class Detectors:
                         .order_by(CheckIn.at)
                     )
                 ).all()
-                for day, branch_id in sorted({(c.local_day, c.branch_id) for c in check_ins}):
-                    raised += await self.check_photo_streak(
-                        session, employee_key, branch_id, day, field
-                    )
-                for check_in in check_ins:
-                    if streaks.counts_toward_site(check_in.reason_codes):
-                        raised += await self.check_unregistered_site(session, check_in, field)
+                raised += await self.check_check_ins(session, employee_key, check_ins, field)
                 employee = people.get(employee_key)
                 calls = (
                     await session.scalars(

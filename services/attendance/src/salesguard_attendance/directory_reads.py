@@ -19,7 +19,7 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
-from salesguard_attendance.listing import enum_filter, scoped_page_size
+from salesguard_attendance.listing import enum_filter, equal_to, scoped_page_size
 from salesguard_attendance.models import Branch, Employee, Team
 from salesguard_attendance.settings import AttendanceSettings
 
@@ -128,10 +128,10 @@ class DirectoryReads:
                     func.lower(Employee.id).like(pattern, escape="\\"),
                 )
             )
-        if employee_filter.branch_id:
-            conditions.append(Employee.branch_id == employee_filter.branch_id)
-        if employee_filter.team_id:
-            conditions.append(Employee.team_id == employee_filter.team_id)
+        conditions += equal_to(
+            (Employee.branch_id, employee_filter.branch_id),
+            (Employee.team_id, employee_filter.team_id),
+        )
         conditions += enum_filter(
             Employee.status, "filter.statuses", employee_filter.statuses, STATUSES
         )

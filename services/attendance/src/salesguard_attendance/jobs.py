@@ -1,5 +1,5 @@
-"""The attendance service's scheduled job (see :mod:`salesguard.jobs`): the A5/A6 detectors
-over the recent past.
+"""The attendance service's scheduled job (see :mod:`salesguard.jobs`): the detectors
+(:mod:`.rules.streaks`, :mod:`.rules.calls`) over the recent past.
 
 The detectors also run on write (a check-in, a call-log import), but a write sees only
 what came before it: check-ins a phone syncs after a day offline arrive oldest last, so
@@ -36,7 +36,7 @@ DETECTORS: Job[AttendanceSettings] = Job(
     name="attendance.detectors",
     run=run_detectors,
     interval_seconds=3600,
-    description="A5/A6: photo-less streaks, repeated unregistered sites, call patterns",
+    description="photo-less streaks, repeated unregistered sites, call patterns",
 )
 
 JOBS: tuple[Job[AttendanceSettings], ...] = (DETECTORS,)

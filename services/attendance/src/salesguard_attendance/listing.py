@@ -34,6 +34,11 @@ async def scoped_page_size(
     return decision, decision.page_size(requested)
 
 
+def equal_to(*pairs: tuple[SQLColumnExpression[Any], str]) -> list[ColumnElement[bool]]:
+    """``column = value`` for each (column, value) whose value is given (not empty)."""
+    return [column == value for column, value in pairs if value]
+
+
 def enum_filter(
     column: SQLColumnExpression[Any], field: str, values: Iterable[int], allowed: dict[int, E]
 ) -> list[ColumnElement[bool]]:

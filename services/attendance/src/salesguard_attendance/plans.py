@@ -22,7 +22,7 @@ from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_attendance.context import BranchContext
 from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.directory import require_active
-from salesguard_attendance.listing import read_page, scoped_page_size
+from salesguard_attendance.listing import equal_to, read_page, scoped_page_size
 from salesguard_attendance.models import Employee, IdempotencyKey, VisitPlan
 from salesguard_attendance.rules import people
 from salesguard_attendance.rules import plans as rules
@@ -139,9 +139,10 @@ class VisitPlans:
         decision, size = await scoped_page_size(
             self.policy, "visits.read", request.page, self.settings.page_limits
         )
-        conditions: list[Any] = [scope_filter(decision, PLAN_SCOPE)]
-        if request.employee_id:
-            conditions.append(VisitPlan.employee_id == request.employee_id)
+        conditions: list[Any] = [
+            scope_filter(decision, PLAN_SCOPE),
+            *equal_to((VisitPlan.employee_id, request.employee_id)),
+        ]
         conditions += rules.overlapping(
             VisitPlan.window_start,
             VisitPlan.window_end,

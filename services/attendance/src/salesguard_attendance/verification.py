@@ -1,9 +1,11 @@
 """How a check-in is judged (A3): the facts gathered about it in, reasons and a verdict out.
 
-Pure functions, so every rule is tested on its own. The service gathers the
-facts (nearby customers, the previous check-in, the photos and what earlier
-check-ins used, the devices seen, the day's plans) and stores whatever comes
-out: a check-in is kept whatever its verdict.
+Pure functions, so every rule is tested on its own. The service
+(:mod:`salesguard_attendance.visits`) gathers the facts (nearby customers, the previous
+check-in, the photos and what earlier check-ins used, the devices seen, the day's plans)
+and stores whatever comes out: a check-in is kept whatever its verdict. Here too: which
+reasons become alerts (:func:`check_in_alerts`), ``SHORT_VISIT`` at check-out, and how
+the reason codes are stored for filtering (:func:`codes_column`, :func:`reason_filter`).
 """
 
 from __future__ import annotations
@@ -338,7 +340,7 @@ def reason_filter(codes: SQLColumnExpression[str], code: str) -> ColumnElement[b
 class RecordedCheckIn:
     """A stored check-in, as its alerts name it."""
 
-    check_in_id: str
+    id: str
     employee_id: str
     customer_id: str | None
     branch_id: str | None
@@ -361,7 +363,7 @@ def check_in_alerts(check_in: RecordedCheckIn, reasons: list[Reason]) -> list[Al
         elif reason.code == NEW_DEVICE:
             subject = f"{check_in.employee_id}:{check_in.device_id}"
         else:
-            subject = check_in.check_in_id
+            subject = check_in.id
         alerts.append(
             AlertDraft(
                 kind=reason.code,
@@ -372,7 +374,7 @@ def check_in_alerts(check_in: RecordedCheckIn, reasons: list[Reason]) -> list[Al
                 detected_at=check_in.recorded_at,
                 evidence={
                     **reason.detail,
-                    "check_in_id": check_in.check_in_id,
+                    "check_in_id": check_in.id,
                     "at": check_in.at.isoformat(),
                 },
             )

@@ -35,7 +35,8 @@ from salesguard_attendance.context import BranchContext, branch_context
 from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import require_active
-from salesguard_attendance.listing import enum_filter, period, read_page, scoped_page_size
+from salesguard_attendance.facts import facts_of
+from salesguard_attendance.listing import enum_filter, equal_to, period, read_page, scoped_page_size
 from salesguard_attendance.models import Alert, CheckIn, EmployeeDevice, IdempotencyKey
 from salesguard_attendance.photo_evidence import (
     Photos,
@@ -112,19 +113,6 @@ def check_in_to_proto(row: CheckIn, photos: list[pb.Photo]) -> pb.CheckIn:
             common_pb2.GeoPoint(lat=row.check_out_lat, lng=row.check_out_lng)
         )
     return message
-
-
-def recorded(row: CheckIn) -> RecordedCheckIn:
-    return RecordedCheckIn(
-        check_in_id=row.id,
-        employee_id=row.employee_id,
-        customer_id=row.customer_id,
-        branch_id=row.branch_id,
-        device_id=row.device_id,
-        at=row.at,
-        local_day=row.local_day,
-        recorded_at=row.recorded_at,
-    )
 
 
 async def previous_position(
@@ -332,7 +320,7 @@ class Visits:
         photo_rows = [photo_row(row, photo) for photo in photos]
         session.add_all(photo_rows)
         await session.flush()
-        for alert in check_in_alerts(recorded(row), reasons):
+        for alert in check_in_alerts(facts_of(RecordedCheckIn, row), reasons):
             await raise_alert(session, Alert, alert, source=SERVICE_NAME)
         await self.detectors.after_check_in(session, row, detector_thresholds)
         return pb.CheckInResponse(
@@ -408,10 +396,10 @@ class Visits:
         )
         check_in_filter = request.filter
         conditions: list[Any] = [scope_filter(decision, CHECK_IN_SCOPE)]
-        if check_in_filter.employee_id:
-            conditions.append(CheckIn.employee_id == check_in_filter.employee_id)
-        if check_in_filter.customer_id:
-            conditions.append(CheckIn.customer_id == check_in_filter.customer_id)
+        conditions += equal_to(
+            (CheckIn.employee_id, check_in_filter.employee_id),
+            (CheckIn.customer_id, check_in_filter.customer_id),
+        )
         conditions += enum_filter(
             CheckIn.verdict, "filter.verdicts", check_in_filter.verdicts, VERDICTS
         )

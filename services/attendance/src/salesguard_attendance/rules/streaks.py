@@ -105,7 +105,7 @@ def photo_streak_alert(
 class SiteVisit:
     """A check-in as the site detector sees it."""
 
-    check_in_id: str
+    id: str
     employee_id: str
     branch_id: str | None
     at: datetime
@@ -145,14 +145,14 @@ def repeated_site_alert(
     evidence: dict[str, Any] = {
         "visits": len(visits),
         "window_days": thresholds.unregistered_site_window_days,
-        "check_in_ids": [other.check_in_id for other in visits],
+        "check_in_ids": [other.id for other in visits],
         "lat": round(visit.lat, 6),
         "lng": round(visit.lng, 6),
     }
     return AlertDraft(
         kind=UNREGISTERED_SITE_REPEATED,
         # The cluster's first visit: later visits to the same place raise nothing new.
-        dedupe_key=f"{UNREGISTERED_SITE_REPEATED}:{visit.employee_id}:{visits[0].check_in_id}",
+        dedupe_key=f"{UNREGISTERED_SITE_REPEATED}:{visit.employee_id}:{visits[0].id}",
         employee_id=visit.employee_id,
         branch_id=visit.branch_id,
         detected_at=visit.recorded_at,
