@@ -262,24 +262,20 @@ class Detectors:
         marks = await self.lookups.follow_up_marks(
             employees, start - call_rules.FOLLOW_UP_WINDOW, end + call_rules.FOLLOW_UP_WINDOW
         )
+        check_ins_in_range = select(CheckIn).where(*check_in_filter).order_by(CheckIn.at)
+        calls_in_range = select(CallLog).where(*call_filter).order_by(CallLog.started_at)
         raised = 0
         for employee_key in sorted(employees):
             async with self.db.transaction() as session:
                 check_ins = (
                     await session.scalars(
-                        select(CheckIn)
-                        .where(CheckIn.employee_id == employee_key, *check_in_filter)
-                        .order_by(CheckIn.at)
+                        check_ins_in_range.where(CheckIn.employee_id == employee_key)
                     )
                 ).all()
                 raised += await self.check_check_ins(session, employee_key, check_ins, field)
                 employee = people.get(employee_key)
                 calls = (
-                    await session.scalars(
-                        select(CallLog)
-                        .where(CallLog.employee_id == employee_key, *call_filter)
-                        .order_by(CallLog.started_at)
-                    )
+                    await session.scalars(calls_in_range.where(CallLog.employee_id == employee_key))
                 ).all()
                 if employee is not None and calls:
                     raised += await self.check_call_patterns(
