@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table
+from sqlalchemy.dialects import sqlite
 
 from salesguard.errors import InvalidInput
 from salesguard_attendance.photos import (
@@ -13,6 +15,7 @@ from salesguard_attendance.photos import (
     earliest_reuse,
     informative,
     is_own_upload,
+    near_hash_filter,
     to_signed_64,
     to_unsigned_64,
     upload_key,
@@ -91,3 +94,30 @@ def test_a_close_perceptual_hash_is_a_reuse_and_the_earliest_match_is_the_eviden
 def test_near_blank_pictures_count_only_by_their_bytes() -> None:
     assert earliest_reuse("new.jpg", "sha-new", 0, [stored(1, "sha-x", 0)], 7) is None
     assert earliest_reuse("new.jpg", "sha-new", HASH, [stored(1, "sha-x", HASH ^ 0xFF)], 7) is None
+
+
+PHOTOS = Table(
+    "check_in_photos",
+    MetaData(),
+    *(Column(f"band_{band}", Integer) for band in range(4)),
+    Column("perceptual_hash", BigInteger),
+)
+BANDS = [PHOTOS.c[f"band_{band}"] for band in range(4)]
+
+
+def test_the_reuse_lookup_reads_only_photos_sharing_a_band_probe() -> None:
+    near = near_hash_filter(BANDS, PHOTOS.c.perceptual_hash, HASH, 7, distance_in_sql=False)
+    assert near is not None
+    text = str(near.compile(dialect=sqlite.dialect()))
+    assert all(f"check_in_photos.band_{band} IN" in text for band in range(4))
+    assert "bit_count" not in text
+
+
+def test_on_postgresql_the_exact_distance_is_checked_in_the_query() -> None:
+    near = near_hash_filter(BANDS, PHOTOS.c.perceptual_hash, HASH, 7, distance_in_sql=True)
+    assert near is not None
+    assert "bit_count" in str(near)
+
+
+def test_a_near_blank_picture_is_looked_up_by_its_bytes_only() -> None:
+    assert near_hash_filter(BANDS, PHOTOS.c.perceptual_hash, 0, 7, distance_in_sql=True) is None

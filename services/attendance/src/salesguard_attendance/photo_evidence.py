@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, cast, func, or_, select
-from sqlalchemy.dialects.postgresql import BIT
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.attendance.v1 import visits_pb2 as pb
@@ -27,12 +26,11 @@ from salesguard_attendance.models import CheckIn, CheckInPhoto, PhotoUpload
 from salesguard_attendance.photos import (
     StoredPhoto,
     analyse_photo,
-    band_probes,
     check_upload,
     earliest_reuse,
     hash_bands,
-    informative,
     is_own_upload,
+    near_hash_filter,
     to_signed_64,
     to_unsigned_64,
     upload_key,
@@ -119,33 +117,24 @@ async def reused_photos(
 ) -> list[ReusedPhoto]:
     """Earlier check-ins' photos with the same bytes or within the perceptual threshold.
 
-    Each hash's four indexed 16-bit bands narrow the search: every stored
-    hash within the threshold has, in some band, one of the few probe values
-    (``band_probes``), so a lookup reads a handful of rows, never every hash.
+    Each hash's four indexed 16-bit bands narrow the search (``near_hash_filter``):
+    a lookup reads a handful of rows, never every hash.
     """
     if not photos:
         return []
+    bands = (CheckInPhoto.band_0, CheckInPhoto.band_1, CheckInPhoto.band_2, CheckInPhoto.band_3)
     on_postgres = session.bind.dialect.name == "postgresql"
     conditions: list[Any] = [CheckInPhoto.sha256.in_([p.sha256 for p in photos])]
     for photo in photos:
-        if informative(photo.perceptual_hash):
-            probes = band_probes(photo.perceptual_hash, max_distance)
-            shares_a_band = or_(
-                CheckInPhoto.band_0.in_(probes[0]),
-                CheckInPhoto.band_1.in_(probes[1]),
-                CheckInPhoto.band_2.in_(probes[2]),
-                CheckInPhoto.band_3.in_(probes[3]),
-            )
-            if on_postgres:
-                # The exact distance in the database: only matches travel back.
-                differing = CheckInPhoto.perceptual_hash.op("#")(
-                    to_signed_64(photo.perceptual_hash)
-                )
-                conditions.append(
-                    and_(shares_a_band, func.bit_count(cast(differing, BIT(64))) <= max_distance)
-                )
-            else:
-                conditions.append(shares_a_band)
+        near = near_hash_filter(
+            bands,
+            CheckInPhoto.perceptual_hash,
+            photo.perceptual_hash,
+            max_distance,
+            distance_in_sql=on_postgres,
+        )
+        if near is not None:
+            conditions.append(near)
     # Plain rows, not ORM objects; the distance is checked again by earliest_reuse.
     candidates = [
         StoredPhoto(

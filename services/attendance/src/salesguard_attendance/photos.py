@@ -37,13 +37,15 @@ import io
 import math
 import mimetypes
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, cast, func, or_
+from sqlalchemy.dialects.postgresql import BIT
 
 from salesguard.errors import InvalidInput
 from salesguard_attendance.verification import ReusedPhoto
@@ -264,6 +266,29 @@ class StoredPhoto:
     key: str
     sha256: str
     perceptual_hash: int  # unsigned
+
+
+def near_hash_filter(
+    bands: Sequence[SQLColumnExpression[int]],
+    stored_hash: SQLColumnExpression[int],
+    perceptual_hash: int,
+    max_distance: int,
+    *,
+    distance_in_sql: bool,
+) -> ColumnElement[bool] | None:
+    """The stored photos that may be within ``max_distance`` bits of ``perceptual_hash``
+    (:func:`earliest_reuse` decides), as SQL over the four band columns and the signed
+    hash column: those sharing a probe value in some band (:func:`band_probes`), and with
+    ``distance_in_sql`` (PostgreSQL) within the distance exactly, so only matches travel
+    back. None for a near-blank picture: only its bytes count."""
+    if not informative(perceptual_hash):
+        return None
+    probes = band_probes(perceptual_hash, max_distance)
+    shares_a_band = or_(*(band.in_(values) for band, values in zip(bands, probes, strict=True)))
+    if not distance_in_sql:
+        return shares_a_band
+    differing = stored_hash.op("#")(to_signed_64(perceptual_hash))
+    return and_(shares_a_band, func.bit_count(cast(differing, BIT(64))) <= max_distance)
 
 
 def earliest_reuse(
