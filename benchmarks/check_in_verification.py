@@ -38,8 +38,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.timeutil import to_timestamp
 from salesguard_attendance.models import CheckIn, CheckInPhoto
-from salesguard_attendance.photos import hash_bands
-from salesguard_attendance.visits import to_signed_64
+from salesguard_attendance.photos import hash_bands, to_signed_64
 from tests.photos import jpeg, scene
 from tests.support.servers import OpaServer, PostgresDatabases, S3Server, free_port
 

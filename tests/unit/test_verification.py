@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from salesguard_attendance.detectors import photo_missing_streak
+from salesguard_attendance.rules.streaks import photo_missing_streak
 from salesguard_attendance.verification import (
     CheckInFacts,
     EarlierPosition,

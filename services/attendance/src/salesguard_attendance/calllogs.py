@@ -1,4 +1,5 @@
-"""Call logs from telephony (A6): imported idempotently, matched to customers blindly.
+"""Call logs from telephony, imported idempotently and matched to customers blindly; the
+rules are :mod:`salesguard_attendance.rules.calls`'s.
 
 A number is normalised to E.164 and turned into the blind index the customers
 service keeps for phones (same key, same HMAC): only those digests travel to
@@ -8,38 +9,32 @@ the customers service, and only the digest and a masked form are stored here.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.attendance.v1 import visits_pb2 as pb
 from salesguard.crypto import BlindIndex
-from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import IdempotentWrites
 from salesguard.masking import mask_phone
-from salesguard.pagination import (
-    count_if_asked,
-    keyset_page,
-    keyset_query,
-)
 from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
 from salesguard.policy import ScopeColumns, scope_filter
-from salesguard.principal import Principal, acting_as, current_principal
+from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.detectors import Detectors
+from salesguard_attendance.listing import equal_to, period, read_page, scoped_page_size
 from salesguard_attendance.models import CallLog, Employee, IdempotencyKey
+from salesguard_attendance.rules import calls as rules
 from salesguard_attendance.settings import AttendanceSettings
 
 SCOPE = ScopeColumns(owner=CallLog.employee_id, team=CallLog.team_id, branch=CallLog.branch_id)
 DIRECTIONS = validation.enum_names(pb.CallDirection, "CALL_DIRECTION_")
-MAX_DURATION_SECONDS = 24 * 3600
+INSERT_CHUNK = 1000
 
 
 def call_log_to_proto(row: CallLog) -> pb.CallLog:
@@ -61,11 +56,8 @@ class CallLogs:
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.detectors = detectors
+        self.lookups = detectors.lookups
         self._index = BlindIndex(runtime.settings.blind_index_key_bytes)
-        self._lookups = lookups_pb2_grpc.CustomerLookupServiceStub(
-            runtime.channels.channel("customers")
-        )
-        self._system = Principal.system(SERVICE_NAME)
 
     def _validate(
         self, index: int, entry: pb.CallLogEntry, employees: dict[str, Employee]
@@ -86,10 +78,13 @@ class CallLogs:
             started_at = from_timestamp(entry.started_at, "started_at")
             if started_at is None:
                 raise InvalidInput("started_at", "started_at is required")
-            if started_at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
-                raise InvalidInput("started_at", "a call cannot start in the future")
-            if not 0 <= entry.duration_seconds <= MAX_DURATION_SECONDS:
-                raise InvalidInput("duration_seconds", "duration_seconds must be 0 to 86400")
+            validation.not_in_future(
+                "started_at",
+                started_at,
+                now=utcnow(),
+                skew_seconds=self.settings.clock_skew_seconds,
+            )
+            duration = rules.check_duration(entry.duration_seconds)
         except InvalidInput as error:
             return pb.RejectedCallLog(index=index, field=error.field or "", reason=error.message)
         return {
@@ -100,21 +95,8 @@ class CallLogs:
             "number_masked": mask_phone(number),
             "direction": direction,
             "started_at": started_at,
-            "duration_seconds": entry.duration_seconds,
+            "duration_seconds": duration,
         }
-
-    async def _match(self, indexes: set[str]) -> dict[str, tuple[str, str]]:
-        """Blind index → (customer, owner); a number shared by several customers matches none."""
-        if not indexes:
-            return {}
-        with acting_as(self._system):
-            response = await self._lookups.MatchPhoneIndexes(
-                lookups_pb2.MatchPhoneIndexesRequest(phone_indexes=sorted(indexes))
-            )
-        matches: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for match in response.matches:
-            matches[match.phone_index].append((match.customer_id, match.owner_id))
-        return {index: found[0] for index, found in matches.items() if len(found) == 1}
 
     async def import_logs(self, request: pb.ImportCallLogsRequest) -> pb.ImportCallLogsResponse:
         principal = current_principal()
@@ -139,7 +121,7 @@ class CallLogs:
                 rejected.append(outcome)
             else:
                 rows.append(outcome)
-        matches = await self._match({row["number_index"] for row in rows})
+        matches = await self.lookups.match_phones({row["number_index"] for row in rows})
         for row in rows:
             customer_id, owner_id = matches.get(row["number_index"], (None, None))
             row.update(
@@ -150,9 +132,9 @@ class CallLogs:
             )
         marks = []
         if rows:
-            start = min(row["started_at"] for row in rows) - timedelta(days=1)
-            end = max(row["started_at"] for row in rows) + timedelta(days=1)
-            marks = await self.detectors.follow_up_marks(
+            start = min(row["started_at"] for row in rows) - rules.FOLLOW_UP_WINDOW
+            end = max(row["started_at"] for row in rows) + rules.FOLLOW_UP_WINDOW
+            marks = await self.lookups.follow_up_marks(
                 {row["employee_id"] for row in rows}, start, end
             )
         # Asked of the policy before the transaction, not while it holds a connection.
@@ -178,7 +160,7 @@ class CallLogs:
                 duplicates=len(rows) - len(accepted_ids),
                 rejected=rejected,
                 # Every call detector raises this one kind.
-                alerts_raised=["ABNORMAL_CALL_PATTERN"] if raised else [],
+                alerts_raised=[rules.ABNORMAL_CALL_PATTERN] if raised else [],
             )
 
         return await self.idempotent.run(principal.id, request, pb.ImportCallLogsResponse, store)
@@ -188,8 +170,8 @@ class CallLogs:
         if not rows:
             return []
         accepted: list[str] = []
-        for start in range(0, len(rows), 1000):
-            chunk = rows[start : start + 1000]
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[start : start + INSERT_CHUNK]
             statement = (
                 conflict_insert(session, CallLog)
                 .values(chunk)
@@ -202,35 +184,19 @@ class CallLogs:
         return accepted
 
     async def list_logs(self, request: pb.ListCallLogsRequest) -> pb.ListCallLogsResponse:
-        requested = validation.page_size(
-            "page.page_size", request.page.page_size, self.settings.page_limits
+        decision, size = await scoped_page_size(
+            self.policy, "calllogs.read", request.page, self.settings.page_limits
         )
-        decision = (await self.policy.decide(current_principal(), "calllogs.read")).require(
-            "calllogs.read"
-        )
-        size = decision.page_size(requested)
         conditions: list[Any] = [scope_filter(decision, SCOPE)]
-        if request.employee_id:
-            conditions.append(CallLog.employee_id == request.employee_id)
-        if request.customer_id:
-            conditions.append(CallLog.customer_id == request.customer_id)
-        start, end = (
-            from_timestamp(getattr(request, "from"), "from"),
-            from_timestamp(request.to, "to"),
+        conditions += equal_to(
+            (CallLog.employee_id, request.employee_id),
+            (CallLog.customer_id, request.customer_id),
         )
-        if start:
-            conditions.append(CallLog.started_at >= start)
-        if end:
-            conditions.append(CallLog.started_at < end)
-        query = keyset_query(
-            select(CallLog).where(*conditions), request.page, size, CallLog.started_at, CallLog.id
-        )
+        conditions += period(CallLog.started_at, getattr(request, "from"), request.to)
         async with self.db.read() as session:
-            rows = list((await session.scalars(query)).all())
-            total = await count_if_asked(
-                request.page, session, select(func.count()).select_from(CallLog).where(*conditions)
+            page, total = await read_page(
+                session, CallLog, conditions, request.page, size, CallLog.started_at, CallLog.id
             )
-        page = keyset_page(rows, size, lambda row: (row.started_at, row.id))
         return pb.ListCallLogsResponse(
             call_logs=[call_log_to_proto(row) for row in page.rows],
             cursors=page.cursors,

@@ -1,5 +1,5 @@
-"""The attendance service's scheduled job (see :mod:`salesguard.jobs`): the A5/A6 detectors
-over the recent past.
+"""The attendance service's scheduled job (see :mod:`salesguard.jobs`): the detectors
+(:mod:`.rules.streaks`, :mod:`.rules.calls`) over the recent past.
 
 The detectors also run on write (a check-in, a call-log import), but a write sees only
 what came before it: check-ins a phone syncs after a day offline arrive oldest last, so
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from salesguard.jobs import Job, JobSummary
 from salesguard.service import Runtime
+from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.settings import AttendanceSettings
 
@@ -27,7 +28,7 @@ CLOCK_SKEW = timedelta(minutes=10)
 
 async def run_detectors(runtime: Runtime[AttendanceSettings], as_of: datetime) -> JobSummary:
     start, end = as_of - WINDOW, as_of + CLOCK_SKEW
-    raised, employees = await Detectors(runtime).run(start, end, None)
+    raised, employees = await Detectors(runtime, CustomerLookups(runtime)).run(start, end, None)
     return {"from": start.isoformat(), "employees_checked": employees, "alerts_raised": raised}
 
 
@@ -35,7 +36,7 @@ DETECTORS: Job[AttendanceSettings] = Job(
     name="attendance.detectors",
     run=run_detectors,
     interval_seconds=3600,
-    description="A5/A6: photo-less streaks, repeated unregistered sites, call patterns",
+    description="photo-less streaks, repeated unregistered sites, call patterns",
 )
 
 JOBS: tuple[Job[AttendanceSettings], ...] = (DETECTORS,)

@@ -1,4 +1,5 @@
-"""Tables of the attendance service: the people directory (A1)."""
+"""Tables of the attendance service: the people directory, visit plans, check-ins and
+their photos, call logs, alerts."""
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ class VisitPlan(Base):
 
 
 class CheckIn(Base):
-    """A field check-in with its verdict (A3); stored whatever the verdict."""
+    """A field check-in with its verdict (:mod:`.verification`); stored whatever the verdict."""
 
     __tablename__ = "check_ins"
 
@@ -161,7 +162,7 @@ class CheckIn(Base):
 
 
 class CheckInPhoto(Base):
-    """A photo a check-in named, with what the service read from it (A4)."""
+    """A photo a check-in named, with what the service read from it (:mod:`.photos`)."""
 
     __tablename__ = "check_in_photos"
 
@@ -198,7 +199,7 @@ class EmployeeDevice(Base):
 
 
 class CallLog(Base):
-    """A call from telephony (A6): the number only as a keyed hash and a masked form."""
+    """A call from telephony: the number only as a keyed hash and a masked form."""
 
     __tablename__ = "call_logs"
 

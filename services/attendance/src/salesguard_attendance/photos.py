@@ -1,4 +1,11 @@
-"""What the service reads from a check-in photo (A4): hashes, size, EXIF time and place.
+"""Photos (A4): what an upload may be, whose it is, and what the service reads from it.
+
+A photo goes from the client straight to the object store through a presigned upload
+URL limited to :data:`ALLOWED_CONTENT_TYPES` and a size (:func:`check_upload`), under a
+key of the uploader's own (:func:`upload_key`, :func:`is_own_upload`); the check-in then
+names the keys. The service reads hashes, size, EXIF time and place
+(:func:`analyse_photo`) and finds reuse (:func:`earliest_reuse`). Photos are evidence:
+the bucket is versioned and a photo is read at the version the check-in verified.
 
 Pure functions, no I/O: the caller fetches the bytes (the object version it
 verifies) and runs :func:`analyse_photo` in a worker thread, since decoding a
@@ -28,16 +35,20 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import mimetypes
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, cast, func, or_
+from sqlalchemy.dialects.postgresql import BIT
 
 from salesguard.errors import InvalidInput
+from salesguard_attendance.verification import ReusedPhoto
 
 pillow_heif.register_heif_opener()
 
@@ -56,6 +67,33 @@ _PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/heic": "HEIF
 # brands that phones also write, with an HEVC brand among the compatible ones.
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
 _HEIF_GENERIC_BRANDS = frozenset({b"mif1", b"msf1"})
+
+
+# -- uploads --------------------------------------------------------------------------------
+
+
+def check_upload(content_type: str, size_bytes: int, max_bytes: int) -> str:
+    """The content type an upload is presigned for, once type and size are acceptable."""
+    content_type = content_type.strip().lower()
+    if content_type not in ALLOWED_CONTENT_TYPES:
+        raise InvalidInput(
+            "content_type", f"photos must be one of {', '.join(sorted(ALLOWED_CONTENT_TYPES))}"
+        )
+    if not 0 < size_bytes <= max_bytes:
+        raise InvalidInput("size_bytes", f"a photo must be 1 to {max_bytes} bytes")
+    return content_type
+
+
+def upload_key(employee_id: str, day: date, unique: str, content_type: str) -> str:
+    """Where an employee's upload goes: under their own prefix, by their local day."""
+    extension = mimetypes.guess_extension(content_type) or ".img"
+    return f"photos/{employee_id}/{day.isoformat()}/{unique}{extension}"
+
+
+def is_own_upload(key: str, employee_id: str, uploaded_by: str | None) -> bool:
+    """Whether a check-in by ``employee_id`` may name ``key``: an upload they made
+    (``uploaded_by`` is None when the key was never handed out), under their prefix."""
+    return uploaded_by == employee_id and key.startswith(f"photos/{employee_id}/")
 
 
 @dataclass(frozen=True)
@@ -200,6 +238,79 @@ def dhash(image: Image.Image, orientation: int = 1) -> int:
             right = pixels[row * 9 + column + 1]
             value = (value << 1) | int(left > right)
     return value
+
+
+_SIGNED_64 = 1 << 63
+
+
+def to_signed_64(value: int) -> int:
+    """A 64-bit hash as PostgreSQL's BIGINT can hold it."""
+    return value - (1 << 64) if value >= _SIGNED_64 else value
+
+
+def to_unsigned_64(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+def informative(perceptual_hash: int) -> bool:
+    """Whether a hash says something about the picture (flat pictures hash to ~0)."""
+    return 8 <= perceptual_hash.bit_count() <= 56
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    """An earlier check-in's photo, as the reuse lookup reads it (oldest first)."""
+
+    check_in_id: str
+    employee_id: str
+    key: str
+    sha256: str
+    perceptual_hash: int  # unsigned
+
+
+def near_hash_filter(
+    bands: Sequence[SQLColumnExpression[int]],
+    stored_hash: SQLColumnExpression[int],
+    perceptual_hash: int,
+    max_distance: int,
+    *,
+    distance_in_sql: bool,
+) -> ColumnElement[bool] | None:
+    """The stored photos that may be within ``max_distance`` bits of ``perceptual_hash``
+    (:func:`earliest_reuse` decides), as SQL over the four band columns and the signed
+    hash column: those sharing a probe value in some band (:func:`band_probes`), and with
+    ``distance_in_sql`` (PostgreSQL) within the distance exactly, so only matches travel
+    back. None for a near-blank picture: only its bytes count."""
+    if not informative(perceptual_hash):
+        return None
+    probes = band_probes(perceptual_hash, max_distance)
+    shares_a_band = or_(*(band.in_(values) for band, values in zip(bands, probes, strict=True)))
+    if not distance_in_sql:
+        return shares_a_band
+    differing = stored_hash.op("#")(to_signed_64(perceptual_hash))
+    return and_(shares_a_band, func.bit_count(cast(differing, BIT(64))) <= max_distance)
+
+
+def earliest_reuse(
+    key: str, sha256: str, perceptual_hash: int, earlier: Iterable[StoredPhoto], max_distance: int
+) -> ReusedPhoto | None:
+    """``PHOTO_REUSED``'s evidence: the earliest stored photo with the same bytes, or
+    within ``max_distance`` bits of the perceptual hash. Near-blank pictures (few or
+    almost all bits set: flat walls, black frames) all hash alike, so only their exact
+    bytes count."""
+    for stored in earlier:
+        same_bytes = stored.sha256 == sha256
+        distance = hamming(stored.perceptual_hash, perceptual_hash)
+        if same_bytes or (informative(perceptual_hash) and distance <= max_distance):
+            return ReusedPhoto(
+                key=key,
+                earlier_check_in_id=stored.check_in_id,
+                earlier_employee_id=stored.employee_id,
+                earlier_key=stored.key,
+                same_bytes=same_bytes,
+                distance_bits=0 if same_bytes else distance,
+            )
+    return None
 
 
 def hamming(a: int, b: int) -> int:

@@ -18,10 +18,14 @@ from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts
+from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
+from salesguard_attendance.directory_reads import DirectoryReads
 from salesguard_attendance.jobs import JOBS
 from salesguard_attendance.models import Alert, AlertDecision, Base
+from salesguard_attendance.photo_evidence import Photos
+from salesguard_attendance.plans import VisitPlans
 from salesguard_attendance.servicer import DirectoryServicer, VisitsServicer
 from salesguard_attendance.settings import AttendanceSettings
 from salesguard_attendance.timeline import AttendanceTimelineServicer
@@ -29,18 +33,22 @@ from salesguard_attendance.visits import Visits
 
 
 def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
-    detectors = Detectors(runtime)
-    visits = Visits(runtime, detectors)
+    lookups = CustomerLookups(runtime)
+    detectors = Detectors(runtime, lookups)
+    photos = Photos(runtime)
+    visits = Visits(runtime, detectors, lookups, photos)
     return [
         Servicer(
             directory_pb2_grpc.add_DirectoryServiceServicer_to_server,
-            DirectoryServicer(Directory(runtime)),
+            DirectoryServicer(Directory(runtime), DirectoryReads(runtime)),
             directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"],
         ),
         Servicer(
             visits_pb2_grpc.add_VisitsServiceServicer_to_server,
             VisitsServicer(
                 visits,
+                VisitPlans(runtime, lookups),
+                photos,
                 CallLogs(runtime, detectors),
                 detectors,
                 Contacts(runtime.db, runtime.policy),

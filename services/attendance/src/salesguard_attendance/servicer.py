@@ -16,14 +16,18 @@ from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
+from salesguard_attendance.directory_reads import DirectoryReads
+from salesguard_attendance.photo_evidence import Photos
+from salesguard_attendance.plans import VisitPlans
 from salesguard_attendance.visits import Visits
 
 MAX_DETECTOR_RANGE = timedelta(days=92)
 
 
 class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Directory, reads: DirectoryReads) -> None:
         self._directory = directory
+        self._reads = reads
 
     async def UpsertBranch(
         self, request: pb.UpsertBranchRequest, context: Context
@@ -43,39 +47,39 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
     async def GetEmployee(
         self, request: pb.GetEmployeeRequest, context: Context
     ) -> pb.GetEmployeeResponse:
-        return pb.GetEmployeeResponse(employee=await self._directory.get_employee(request.id))
+        return pb.GetEmployeeResponse(employee=await self._reads.get_employee(request.id))
 
     async def BatchGetEmployees(
         self, request: pb.BatchGetEmployeesRequest, context: Context
     ) -> pb.BatchGetEmployeesResponse:
         return pb.BatchGetEmployeesResponse(
-            employees=await self._directory.batch_get_employees(list(request.ids))
+            employees=await self._reads.batch_get_employees(list(request.ids))
         )
 
     async def ListEmployees(
         self, request: pb.ListEmployeesRequest, context: Context
     ) -> pb.ListEmployeesResponse:
-        return await self._directory.list_employees(request)
+        return await self._reads.list_employees(request)
 
     async def ListBranches(
         self, request: pb.ListBranchesRequest, context: Context
     ) -> pb.ListBranchesResponse:
-        return pb.ListBranchesResponse(branches=await self._directory.list_branches())
+        return pb.ListBranchesResponse(branches=await self._reads.list_branches())
 
     async def ListTeams(
         self, request: pb.ListTeamsRequest, context: Context
     ) -> pb.ListTeamsResponse:
-        return pb.ListTeamsResponse(teams=await self._directory.list_teams(request.branch_id))
+        return pb.ListTeamsResponse(teams=await self._reads.list_teams(request.branch_id))
 
     async def ResolvePrincipal(
         self, request: pb.ResolvePrincipalRequest, context: Context
     ) -> pb.ResolvePrincipalResponse:
-        return await self._directory.resolve_principal(request.employee_id)
+        return await self._reads.resolve_principal(request.employee_id)
 
     async def WatchDirectoryChanges(
         self, request: pb.WatchDirectoryChangesRequest, context: Context
     ) -> AsyncIterator[pb.WatchDirectoryChangesResponse]:
-        async for message in self._directory.watch_changes():
+        async for message in self._reads.watch_changes():
             yield message
 
 
@@ -83,12 +87,16 @@ class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
     def __init__(
         self,
         visits: Visits,
+        plans: VisitPlans,
+        photos: Photos,
         call_logs: CallLogs,
         detectors: Detectors,
         contacts: Contacts,
         policy: PolicyClient,
     ) -> None:
         self._visits = visits
+        self._plans = plans
+        self._photos = photos
         self._contacts = contacts
         self._call_logs = call_logs
         self._detectors = detectors
@@ -97,17 +105,17 @@ class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
     async def CreatePhotoUpload(
         self, request: visits_pb2.CreatePhotoUploadRequest, context: Context
     ) -> visits_pb2.CreatePhotoUploadResponse:
-        return await self._visits.create_photo_upload(request)
+        return await self._photos.create_upload(request)
 
     async def PlanVisit(
         self, request: visits_pb2.PlanVisitRequest, context: Context
     ) -> visits_pb2.PlanVisitResponse:
-        return visits_pb2.PlanVisitResponse(visit_plan=await self._visits.plan_visit(request))
+        return visits_pb2.PlanVisitResponse(visit_plan=await self._plans.plan_visit(request))
 
     async def ListVisitPlans(
         self, request: visits_pb2.ListVisitPlansRequest, context: Context
     ) -> visits_pb2.ListVisitPlansResponse:
-        return await self._visits.list_visit_plans(request)
+        return await self._plans.list_visit_plans(request)
 
     async def CheckIn(
         self, request: visits_pb2.CheckInRequest, context: Context

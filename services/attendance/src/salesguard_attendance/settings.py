@@ -2,7 +2,7 @@
 
 Verification thresholds are settings; the geofence radius and the minimum
 visit length can be overridden per branch (``Branch.geofence_radius_m``,
-``Branch.min_visit_minutes``). The detectors' alert thresholds (A5, A6) are
+``Branch.min_visit_minutes``). The detectors' alert thresholds are
 policy data (``thresholds.field_visits``, ``thresholds.call_patterns``), which
 the security team tunes like every other alert threshold.
 """
@@ -19,28 +19,28 @@ from salesguard.settings import Settings
 class AttendanceSettings(Settings):
     # Call logs index phone numbers the way customers does, to match them.
     secrets_used: ClassVar[frozenset[str]] = frozenset({"internal_secret", "blind_index_key"})
-    # A3: a check-in farther than this from the linked customer is LOCATION_MISMATCH;
+    # verification: a check-in farther than this from the linked customer is LOCATION_MISMATCH;
     # an unlinked one within it of a registered customer is UNLINKED_CUSTOMER_SITE.
     geofence_radius_m: float = Field(default=300.0, gt=0, le=5000)
-    # A3: faster than this from the previous check-in is IMPOSSIBLE_TRAVEL.
+    # verification: faster than this from the previous check-in is IMPOSSIBLE_TRAVEL.
     max_travel_speed_kmh: float = Field(default=200.0, gt=0)
-    # A3: a photo's EXIF position or time this far from the check-in is PHOTO_EXIF_MISMATCH.
+    # verification: a photo's EXIF position or time this far from the check-in is PHOTO_EXIF_MISMATCH.
     exif_max_distance_m: float = Field(default=500.0, gt=0)
     exif_max_minutes: float = Field(default=30.0, gt=0)
-    # A3: a reported accuracy worse than this is LOW_ACCURACY.
+    # verification: a reported accuracy worse than this is LOW_ACCURACY.
     max_accuracy_m: float = Field(default=100.0, gt=0)
-    # A3: a check-out sooner than this after the check-in is SHORT_VISIT.
+    # verification: a check-out sooner than this after the check-in is SHORT_VISIT.
     min_visit_minutes: float = Field(default=5.0, ge=0)
-    # A3: how far the plan's window may be missed before OUTSIDE_PLAN.
+    # verification: how far the plan's window may be missed before OUTSIDE_PLAN.
     plan_tolerance_minutes: float = Field(default=30.0, ge=0)
     # A check-in in the future beyond this is refused; one older than the backlog too.
     max_backlog_days: int = Field(default=7, ge=1)
-    # A4: photo uploads.
+    # photos: uploads.
     photo_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     photo_upload_ttl_minutes: int = Field(default=15, ge=1, le=120)
     photo_url_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     max_photos_per_check_in: int = Field(default=10, ge=1)
-    # A4: photos whose perceptual hashes differ in at most this many bits are the same
+    # photos: pictures whose perceptual hashes differ in at most this many bits are the same
     # image. 7 catches re-encoded, resized and slightly cropped copies; unrelated photos
     # measured 15 bits apart at the closest. The band lookup supports up to 11.
     photo_match_max_distance: int = Field(default=7, ge=0, le=11)

@@ -1,18 +1,23 @@
 """How a check-in is judged (A3): the facts gathered about it in, reasons and a verdict out.
 
-Pure functions, so every rule is tested on its own. The service gathers the
-facts (nearby customers, the previous check-in, the photos and what earlier
-check-ins used, the devices seen, the day's plans) and stores whatever comes
-out: a check-in is kept whatever its verdict.
+Pure functions, so every rule is tested on its own. The service
+(:mod:`salesguard_attendance.visits`) gathers the facts (nearby customers, the previous
+check-in, the photos and what earlier check-ins used, the devices seen, the day's plans)
+and stores whatever comes out: a check-in is kept whatever its verdict. Here too: which
+reasons become alerts (:func:`check_in_alerts`), ``SHORT_VISIT`` at check-out, and how
+the reason codes are stored for filtering (:func:`codes_column`, :func:`reason_filter`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import ColumnElement, SQLColumnExpression
+
+from salesguard.alerts import AlertDraft
 from salesguard.geo import haversine_m
 
 
@@ -21,6 +26,10 @@ class Verdict(StrEnum):
     SUSPICIOUS = "SUSPICIOUS"
     REJECTED = "REJECTED"
 
+
+UNREGISTERED_SITE = "UNREGISTERED_SITE"
+UNLINKED_CUSTOMER_SITE = "UNLINKED_CUSTOMER_SITE"
+NEW_DEVICE = "NEW_DEVICE"
 
 # Reasons that make a check-in untrustworthy rather than merely doubtful. A reused
 # photo rejects only when it is the same file: a perceptual match may be a retake
@@ -33,8 +42,8 @@ ALERTING = frozenset(
         "IMPOSSIBLE_TRAVEL",
         "PHOTO_REUSED",
         "LOCATION_MISMATCH",
-        "UNLINKED_CUSTOMER_SITE",
-        "NEW_DEVICE",
+        UNLINKED_CUSTOMER_SITE,
+        NEW_DEVICE,
     }
 )
 
@@ -148,7 +157,7 @@ def assess(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
     if facts.device_is_new:
         reasons.append(
             Reason(
-                "NEW_DEVICE",
+                NEW_DEVICE,
                 "Checked in from a device never used before.",
                 {"device_id": facts.device_id},
             )
@@ -189,7 +198,7 @@ def _site(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
         nearest = min(within, key=lambda customer: customer.distance_m)
         return [
             Reason(
-                "UNLINKED_CUSTOMER_SITE",
+                UNLINKED_CUSTOMER_SITE,
                 f"Checked in {nearest.distance_m:.0f} m from a registered customer "
                 "without linking the visit to it.",
                 {
@@ -202,7 +211,7 @@ def _site(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
         ]
     return [
         Reason(
-            "UNREGISTERED_SITE",
+            UNREGISTERED_SITE,
             f"No customer is linked and none is registered within {radius:.0f} m.",
             {"radius_m": radius},
         )
@@ -306,3 +315,68 @@ def short_visit(
         f"Checked out {minutes:.0f} minutes after checking in (minimum {min_minutes:.0f}).",
         {"minutes": round(minutes, 1), "minimum_minutes": min_minutes},
     )
+
+
+# -- how reasons are stored and alerted ------------------------------------------------------
+
+
+def codes_column(reasons: list[Reason] | list[dict[str, Any]]) -> str:
+    """Reason codes space-delimited with a space on both ends, for a portable LIKE filter."""
+    codes = [r.code if isinstance(r, Reason) else r["code"] for r in reasons]
+    return f" {' '.join(codes)} " if codes else " "
+
+
+def has_reason(codes: str, code: str) -> bool:
+    """Whether a :func:`codes_column` value holds ``code``."""
+    return f" {code} " in codes
+
+
+def reason_filter(codes: SQLColumnExpression[str], code: str) -> ColumnElement[bool]:
+    """:func:`has_reason` as SQL over the column :func:`codes_column` fills."""
+    return codes.like(f"% {code} %")
+
+
+@dataclass(frozen=True)
+class RecordedCheckIn:
+    """A stored check-in, as its alerts name it."""
+
+    id: str
+    employee_id: str
+    customer_id: str | None
+    branch_id: str | None
+    device_id: str
+    at: datetime
+    local_day: date
+    recorded_at: datetime
+
+
+def check_in_alerts(check_in: RecordedCheckIn, reasons: list[Reason]) -> list[AlertDraft]:
+    """An alert for each :data:`ALERTING` reason. A site left unlinked alerts once per
+    customer and day, a new device once per device; anything else once per check-in."""
+    alerts = []
+    for reason in reasons:
+        if reason.code not in ALERTING:
+            continue
+        customer_id = reason.detail.get("customer_id") or check_in.customer_id
+        if reason.code == UNLINKED_CUSTOMER_SITE:
+            subject = f"{check_in.employee_id}:{customer_id}:{check_in.local_day.isoformat()}"
+        elif reason.code == NEW_DEVICE:
+            subject = f"{check_in.employee_id}:{check_in.device_id}"
+        else:
+            subject = check_in.id
+        alerts.append(
+            AlertDraft(
+                kind=reason.code,
+                dedupe_key=f"{reason.code}:{subject}",
+                employee_id=check_in.employee_id,
+                customer_id=customer_id,
+                branch_id=check_in.branch_id,
+                detected_at=check_in.recorded_at,
+                evidence={
+                    **reason.detail,
+                    "check_in_id": check_in.id,
+                    "at": check_in.at.isoformat(),
+                },
+            )
+        )
+    return alerts

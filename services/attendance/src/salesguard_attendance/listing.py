@@ -1,0 +1,85 @@
+"""What the list methods share: the page size the caller may have, filters by enum
+value and by period, and one keyset-paged read of a scoped query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.protobuf import timestamp_pb2
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from salesguard import validation
+from salesguard.common.v1 import common_pb2
+from salesguard.pagination import KeysetPage, count_if_asked, keyset_page, keyset_query
+from salesguard.policy import Decision, PolicyClient
+from salesguard.principal import current_principal
+from salesguard.settings import PageLimits
+from salesguard.timeutil import from_timestamp
+
+Row = TypeVar("Row")
+E = TypeVar("E")
+
+
+async def scoped_page_size(
+    policy: PolicyClient, action: str, page: common_pb2.PageRequest, limits: PageLimits
+) -> tuple[Decision, int]:
+    """The caller's decision for ``action`` and the size of the page they get (the size
+    asked for is judged first: a bad one is refused whoever asks)."""
+    requested = validation.page_size("page.page_size", page.page_size, limits)
+    decision = (await policy.decide(current_principal(), action)).require(action)
+    return decision, decision.page_size(requested)
+
+
+def equal_to(*pairs: tuple[SQLColumnExpression[Any], str]) -> list[ColumnElement[bool]]:
+    """``column = value`` for each (column, value) whose value is given (not empty)."""
+    return [column == value for column, value in pairs if value]
+
+
+def enum_filter(
+    column: SQLColumnExpression[Any], field: str, values: Iterable[int], allowed: dict[int, E]
+) -> list[ColumnElement[bool]]:
+    """``column IN (the named values)``, or nothing when none are named."""
+    wanted = [validation.enum_value(field, value, allowed) for value in values]
+    return [column.in_(wanted)] if wanted else []
+
+
+def period(
+    column: SQLColumnExpression[datetime],
+    start: timestamp_pb2.Timestamp,
+    end: timestamp_pb2.Timestamp,
+) -> list[ColumnElement[bool]]:
+    """``column`` within [from, to) of a request; either end may be unset."""
+    begins, ends = from_timestamp(start, "from"), from_timestamp(end, "to")
+    conditions = []
+    if begins:
+        conditions.append(column >= begins)
+    if ends:
+        conditions.append(column < ends)
+    return conditions
+
+
+async def read_page(
+    session: AsyncSession,
+    entity: type[Row],
+    conditions: list[Any],
+    page: common_pb2.PageRequest,
+    size: int,
+    at: InstrumentedAttribute[Any],
+    tiebreak: InstrumentedAttribute[Any],
+    *,
+    newest_first: bool = True,
+) -> tuple[KeysetPage[Row], int | None]:
+    """One page of ``entity`` ordered by (at, tiebreak), and the total if asked for."""
+    query = keyset_query(
+        select(entity).where(*conditions), page, size, at, tiebreak, newest_first=newest_first
+    )
+    rows = list((await session.scalars(query)).all())
+    total = await count_if_asked(
+        page, session, select(func.count()).select_from(entity).where(*conditions)
+    )
+    found = keyset_page(rows, size, lambda row: (getattr(row, at.key), getattr(row, tiebreak.key)))
+    return found, total
