@@ -31,7 +31,7 @@ from salesguard.common.v1 import common_pb2
 from salesguard.db import Database
 from salesguard.errors import InvalidInput
 from salesguard.pagination import KeysetPage, cursor_datetime, decode_cursor, keyset_page
-from salesguard.policy import Decision, PolicyClient
+from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.settings import PageLimits
 from salesguard.timeutil import from_timestamp
@@ -76,6 +76,9 @@ def decode_timeline_cursor(token: str) -> TimelineCursor | None:
     return TimelineCursor(cursor_datetime(at), kind, item_id)
 
 
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+
+
 @dataclass(frozen=True)
 class TimelineQuery:
     """A validated request: whose timeline, when, which kinds, from where, how many."""
@@ -88,6 +91,29 @@ class TimelineQuery:
     cursor: TimelineCursor | None
     size: int
     page: common_pb2.PageRequest
+
+    def source(
+        self,
+        kind: int,
+        statement: Select[Any],
+        *,
+        employee: Column,
+        at: Column,
+        id: Column,
+        scope: ScopeColumns,
+    ) -> TimelineSource:
+        """One kind's rows: the employee's (by ``employee``), ``at`` in range, in scope."""
+        return TimelineSource(
+            kind,
+            statement.where(
+                employee == self.employee_id,
+                at >= self.begins,
+                at < self.ends,
+                scope_filter(self.decision, scope),
+            ),
+            at,
+            id,
+        )
 
 
 async def timeline_query(
@@ -124,9 +150,6 @@ async def timeline_query(
         size=decision.page_size(requested),
         page=page,
     )
-
-
-Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard.attendance.v1 import timeline_pb2 as pb
 from salesguard.attendance.v1 import timeline_pb2_grpc
 from salesguard.grpc_server import ServicerContext
-from salesguard.policy import scope_filter
 from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
 from salesguard_attendance.calllogs import SCOPE as CALL_SCOPE
@@ -29,29 +28,22 @@ KINDS = (CHECK_IN, CALL)
 
 
 def sources(query: TimelineQuery) -> list[TimelineSource]:
-    decision, employee = query.decision, query.employee_id
     return [
-        TimelineSource(
+        query.source(
             CHECK_IN,
-            select(CheckIn).where(
-                CheckIn.employee_id == employee,
-                CheckIn.at >= query.begins,
-                CheckIn.at < query.ends,
-                scope_filter(decision, CHECK_IN_SCOPE),
-            ),
-            CheckIn.at,
-            CheckIn.id,
+            select(CheckIn),
+            employee=CheckIn.employee_id,
+            at=CheckIn.at,
+            id=CheckIn.id,
+            scope=CHECK_IN_SCOPE,
         ),
-        TimelineSource(
+        query.source(
             CALL,
-            select(CallLog).where(
-                CallLog.employee_id == employee,
-                CallLog.started_at >= query.begins,
-                CallLog.started_at < query.ends,
-                scope_filter(decision, CALL_SCOPE),
-            ),
-            CallLog.started_at,
-            CallLog.id,
+            select(CallLog),
+            employee=CallLog.employee_id,
+            at=CallLog.started_at,
+            id=CallLog.id,
+            scope=CALL_SCOPE,
         ),
     ]
 

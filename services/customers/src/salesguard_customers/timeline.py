@@ -15,7 +15,7 @@ from salesguard.customers.v1 import timeline_pb2 as pb
 from salesguard.customers.v1 import timeline_pb2_grpc
 from salesguard.db import Database
 from salesguard.grpc_server import ServicerContext
-from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
+from salesguard.policy import PolicyClient, ScopeColumns
 from salesguard.settings import PageLimits
 from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
@@ -34,31 +34,22 @@ FOLLOW_UP_SCOPE = ScopeColumns(
 
 
 def sources(query: TimelineQuery) -> list[TimelineSource]:
-    decision, employee = query.decision, query.employee_id
     return [
-        TimelineSource(
+        query.source(
             FOLLOW_UP,
-            select(FollowUp)
-            .join(Customer, Customer.id == FollowUp.customer_id)
-            .where(
-                FollowUp.employee_id == employee,
-                FollowUp.at >= query.begins,
-                FollowUp.at < query.ends,
-                scope_filter(decision, FOLLOW_UP_SCOPE),
-            ),
-            FollowUp.at,
-            FollowUp.id,
+            select(FollowUp).join(Customer, Customer.id == FollowUp.customer_id),
+            employee=FollowUp.employee_id,
+            at=FollowUp.at,
+            id=FollowUp.id,
+            scope=FOLLOW_UP_SCOPE,
         ),
-        TimelineSource(
+        query.source(
             AUDIT_EVENT,
-            select(AuditEvent).where(
-                AuditEvent.actor_id == employee,
-                AuditEvent.at >= query.begins,
-                AuditEvent.at < query.ends,
-                scope_filter(decision, AUDIT_SCOPE),
-            ),
-            AuditEvent.at,
-            AuditEvent.id,
+            select(AuditEvent),
+            employee=AuditEvent.actor_id,
+            at=AuditEvent.at,
+            id=AuditEvent.id,
+            scope=AUDIT_SCOPE,
         ),
     ]
 

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard.grpc_server import ServicerContext
 from salesguard.orders.v1 import timeline_pb2 as pb
 from salesguard.orders.v1 import timeline_pb2_grpc
-from salesguard.policy import scope_filter
 from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
 from salesguard_orders.models import ApprovalStep, Order, Payment, Shipment, format_order_code
@@ -39,69 +38,44 @@ _PAYMENT_ORDER = or_(
 
 
 def _approvals(query: TimelineQuery, *, decided_by_employee: bool) -> TimelineSource:
-    employee = query.employee_id
-    whose = (
-        ApprovalStep.approver_id == employee
-        if decided_by_employee
-        else Order.submitted_by == employee
-    )
-    return TimelineSource(
+    return query.source(
         APPROVAL,
-        select(ApprovalStep, Order.number)
-        .join(Order, Order.id == ApprovalStep.order_id)
-        .where(
-            whose,
-            ApprovalStep.decided_at >= query.begins,
-            ApprovalStep.decided_at < query.ends,
-            scope_filter(query.decision, ORDER_SCOPE),
-        ),
-        ApprovalStep.decided_at,
+        select(ApprovalStep, Order.number).join(Order, Order.id == ApprovalStep.order_id),
+        employee=ApprovalStep.approver_id if decided_by_employee else Order.submitted_by,
+        at=ApprovalStep.decided_at,
         # Unique per step; digits and hex sort alike in every collation.
-        ApprovalStep.order_id.concat(cast(ApprovalStep.sequence, String)),
+        id=ApprovalStep.order_id.concat(cast(ApprovalStep.sequence, String)),
+        scope=ORDER_SCOPE,
     )
 
 
 def sources(query: TimelineQuery) -> list[TimelineSource]:
-    employee, in_scope = query.employee_id, scope_filter(query.decision, ORDER_SCOPE)
     return [
-        TimelineSource(
+        query.source(
             ORDER,
-            select(Order).where(
-                Order.submitted_by == employee,
-                Order.submitted_at >= query.begins,
-                Order.submitted_at < query.ends,
-                in_scope,
-            ),
-            Order.submitted_at,
-            Order.id,
+            select(Order),
+            employee=Order.submitted_by,
+            at=Order.submitted_at,
+            id=Order.id,
+            scope=ORDER_SCOPE,
         ),
         _approvals(query, decided_by_employee=False),
         _approvals(query, decided_by_employee=True),
-        TimelineSource(
+        query.source(
             PAYMENT,
-            select(Payment)
-            .join(Order, _PAYMENT_ORDER)
-            .where(
-                Order.submitted_by == employee,
-                Payment.paid_at >= query.begins,
-                Payment.paid_at < query.ends,
-                in_scope,
-            ),
-            Payment.paid_at,
-            Payment.id,
+            select(Payment).join(Order, _PAYMENT_ORDER),
+            employee=Order.submitted_by,
+            at=Payment.paid_at,
+            id=Payment.id,
+            scope=ORDER_SCOPE,
         ),
-        TimelineSource(
+        query.source(
             SHIPMENT,
-            select(Shipment)
-            .join(Order, Order.id == Shipment.order_id)
-            .where(
-                Order.submitted_by == employee,
-                Shipment.shipped_at >= query.begins,
-                Shipment.shipped_at < query.ends,
-                in_scope,
-            ),
-            Shipment.shipped_at,
-            Shipment.id,
+            select(Shipment).join(Order, Order.id == Shipment.order_id),
+            employee=Order.submitted_by,
+            at=Shipment.shipped_at,
+            id=Shipment.id,
+            scope=ORDER_SCOPE,
         ),
     ]
 
