@@ -1,4 +1,4 @@
-"""Issue 11, item 1 and the attack suite's concurrency part: every uniqueness rule and state
+"""The attack suite's concurrency part: every uniqueness rule and state
 transition raced by 20 clients through the gateway, on both profiles.
 
 ``racing`` is the full profile (PostgreSQL, OPA, S3: the shared ``suite``) and the embedded
@@ -251,10 +251,10 @@ async def seed_customers(suite: Suite, org: Org, count: int, owner: str | None) 
     return [row.id for row in rows]
 
 
-# -- item 1: registrations (C3) ------------------------------------------------------------
+# -- registrations (C3) --------------------------------------------------------------------
 
 
-async def test_item01_one_phone_in_four_formats_by_two_reps_is_one_customer(
+async def test_one_phone_in_four_formats_by_two_reps_is_one_customer(
     racing: Suite,
 ) -> None:
     org = await make_org(racing)
@@ -332,10 +332,10 @@ async def test_customers_updated_to_one_phone_at_once_keep_it_unique(racing: Sui
     await chain_intact(racing, org)
 
 
-# -- item 1: export requests (C9) -----------------------------------------------------------
+# -- export requests (C9) -------------------------------------------------------------------
 
 
-async def test_item01_export_decisions_raced_one_decision_wins(racing: Suite) -> None:
+async def test_export_decisions_raced_one_decision_wins(racing: Suite) -> None:
     org = await make_org(racing)
     customer = await register(racing, org.junior)
     request = (

@@ -1,4 +1,4 @@
-"""Issue 11 item 10: the audit chain cannot be cut at the tail nor re-chained (C7).
+"""The audit chain cannot be cut at the tail nor re-chained (C7).
 
 The attacker has the database owner's rights and none of the service's secrets: they
 drop the append-only triggers, delete or rewrite entries and recompute hashes with
@@ -194,7 +194,7 @@ async def verify(suite: Suite, org: Org) -> dict[str, Any]:
 # -- (d) an honest chain ---------------------------------------------------------------------
 
 
-async def test_item10_honest_chain_is_keyed_and_verifies_against_its_checkpoint(
+async def test_honest_chain_is_keyed_and_verifies_against_its_checkpoint(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -230,7 +230,7 @@ async def test_item10_honest_chain_is_keyed_and_verifies_against_its_checkpoint(
     assert all(hmac_hash(key)(row["prev_hash"], row) == row["hash"] for row in rows)
 
 
-async def test_item10_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_one(
+async def test_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_one(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race, made certain: right after the verification has walked the chain, an
@@ -257,7 +257,7 @@ async def test_item10_an_entry_checkpointed_while_verifying_is_not_taken_for_a_m
 # -- (a) a cut tail ------------------------------------------------------------------------------
 
 
-async def test_item10_deleting_the_newest_entries_after_a_checkpoint_reports_the_missing_range(
+async def test_deleting_the_newest_entries_after_a_checkpoint_reports_the_missing_range(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -292,7 +292,7 @@ async def test_item10_deleting_the_newest_entries_after_a_checkpoint_reports_the
     assert f"the entry at seq {last} differs from its checkpoint" in result["problem"]
 
 
-async def test_item10_deleting_every_entry_is_reported(
+async def test_deleting_every_entry_is_reported(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -310,7 +310,7 @@ async def test_item10_deleting_every_entry_is_reported(
     assert result["checkedCount"] == 0
 
 
-async def test_item10_deleting_an_entry_in_the_middle_names_the_gap(
+async def test_deleting_an_entry_in_the_middle_names_the_gap(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -330,7 +330,7 @@ async def test_item10_deleting_an_entry_in_the_middle_names_the_gap(
 # -- (b) and (c) a rewritten, re-chained entry -----------------------------------------------------
 
 
-async def test_item10_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_link(
+async def test_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -355,7 +355,7 @@ async def test_item10_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_b
     assert result["problem"] == "an entry without a key follows keyed entries"
 
 
-async def test_item10_rechaining_with_plain_sha256_keeping_the_key_ids_is_a_broken_link(
+async def test_rechaining_with_plain_sha256_keeping_the_key_ids_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -374,7 +374,7 @@ async def test_item10_rechaining_with_plain_sha256_keeping_the_key_ids_is_a_brok
     assert result["problem"] == "content does not match its hash"
 
 
-async def test_item10_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_checkpoint(
+async def test_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_checkpoint(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every entry re-hashed with SHA-256 from seq 1 passes for an old unkeyed chain,
@@ -398,7 +398,7 @@ async def test_item10_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_che
 
 
 @pytest.mark.parametrize("claimed_key", ["the service's", "the attacker's"])
-async def test_item10_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
+async def test_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch, claimed_key: str
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -426,14 +426,14 @@ async def test_item10_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
 # -- (e) the 60 s bound ----------------------------------------------------------------------------
 
 
-def test_item10_the_default_checkpoint_interval_keeps_the_60_s_bound() -> None:
+def test_the_default_checkpoint_interval_keeps_the_60_s_bound() -> None:
     field = CustomersSettings.model_fields["audit_checkpoint_interval_seconds"]
     assert field.default <= 45, "an interval plus one write must stay within 60 s"
     with pytest.raises(SettingsError, match="AUDIT_CHECKPOINT_INTERVAL_SECONDS"):
         customers_app.load_settings(audit_checkpoint_interval_seconds=61)
 
 
-async def test_item10_a_checkpoint_is_written_within_the_bound_after_an_entry(
+async def test_a_checkpoint_is_written_within_the_bound_after_an_entry(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -452,7 +452,7 @@ async def test_item10_a_checkpoint_is_written_within_the_bound_after_an_entry(
     assert checkpoint.key_id == HmacKeyring.key_id(base64.b64decode(DEV_AUDIT_CHAIN_KEY))
 
 
-async def test_item10_a_process_starting_up_checkpoints_a_head_left_behind(
+async def test_a_process_starting_up_checkpoints_a_head_left_behind(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Entries appended while no process checkpoints (a crash, a job's own process) are
@@ -478,7 +478,7 @@ def minio_of(s3: S3Server) -> Minio:
     return Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
 
 
-async def test_item10_a_checkpoint_cannot_be_overwritten_and_is_retention_locked(
+async def test_a_checkpoint_cannot_be_overwritten_and_is_retention_locked(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server
 ) -> None:
     suite = await fast_suite(full_suite_factory, monkeypatch)
@@ -517,7 +517,7 @@ async def test_item10_a_checkpoint_cannot_be_overwritten_and_is_retention_locked
     assert await store.get(key, info.version_id) == checkpoint.to_bytes()
 
 
-async def test_item10_a_forged_checkpoint_is_reported_and_not_trusted(
+async def test_a_forged_checkpoint_is_reported_and_not_trusted(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Someone with the store's credentials but not the chain's key writes a checkpoint of
@@ -549,7 +549,7 @@ async def test_item10_a_forged_checkpoint_is_reported_and_not_trusted(
 # -- the embedded profile (make run) ------------------------------------------------------------
 
 
-async def test_item10_embedded_cut_tail_is_reported(
+async def test_embedded_cut_tail_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(INTERVAL_VARIABLE, FAST_INTERVAL)
@@ -571,7 +571,7 @@ async def test_item10_embedded_cut_tail_is_reported(
         await suite.stop()
 
 
-async def test_item10_embedded_rechaining_with_plain_sha256_is_a_broken_link(
+async def test_embedded_rechaining_with_plain_sha256_is_a_broken_link(
     tmp_path: Path,
 ) -> None:
     suite = await Suite.start(Backends(), tmp_path)
@@ -600,7 +600,7 @@ async def test_item10_embedded_rechaining_with_plain_sha256_is_a_broken_link(
 # -- keys: the secret setting, rotation, entries from before the chain was keyed -------------
 
 
-def test_item10_production_refuses_the_dev_audit_chain_key() -> None:
+def test_production_refuses_the_dev_audit_chain_key() -> None:
     real = base64.b64encode(os.urandom(32)).decode()
     production = {
         "environment": "production",
@@ -632,7 +632,7 @@ async def _append(runtime: Any, count: int) -> None:
         )
 
 
-async def test_item10_a_rotated_key_verifies_what_the_old_key_signed(tmp_path: Path) -> None:
+async def test_a_rotated_key_verifies_what_the_old_key_signed(tmp_path: Path) -> None:
     old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
     runtime = await _embedded_runtime(tmp_path, old)
     await _append(runtime, 2)
@@ -660,7 +660,7 @@ async def test_item10_a_rotated_key_verifies_what_the_old_key_signed(tmp_path: P
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-async def test_item10_entries_from_before_the_keyed_chain_verify_as_its_prefix(
+async def test_entries_from_before_the_keyed_chain_verify_as_its_prefix(
     backend: str, tmp_path: Path, postgres: PostgresDatabases
 ) -> None:
     """Migration 0007 keeps the old SHA-256 entries as they are; new ones are keyed after
@@ -773,7 +773,7 @@ def _s3_store(s3: S3Server, bucket: str) -> S3ObjectStore:
 
 
 @pytest.mark.parametrize("kind", ["local", "s3"])
-async def test_item10_a_store_lists_the_keys_of_a_folder_in_order(
+async def test_a_store_lists_the_keys_of_a_folder_in_order(
     kind: str, tmp_path: Path, s3_server: S3Server
 ) -> None:
     store: ObjectStore = (
@@ -792,7 +792,7 @@ async def test_item10_a_store_lists_the_keys_of_a_folder_in_order(
         await store.list_keys("a")
 
 
-async def test_item10_retention_is_skipped_where_the_bucket_has_no_object_locking(
+async def test_retention_is_skipped_where_the_bucket_has_no_object_locking(
     s3_server: S3Server,
 ) -> None:
     store = _s3_store(s3_server, f"nolock-{os.urandom(5).hex()}")

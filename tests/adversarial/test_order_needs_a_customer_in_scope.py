@@ -1,4 +1,4 @@
-"""Issue 11 item 8: nobody acts on a customer they may not read (SPEC §2).
+"""Nobody acts on a customer they may not read (SPEC §2).
 
 A junior of branch A submitted an order on a branch-B customer: it was accepted and
 approved in A while B saw nothing, and the alert evidence named B's customer. Now an
@@ -88,7 +88,7 @@ def refused_as_absent(result: GraphQLResult, customer_id: str) -> str:
     return str(result.errors[0]["message"]).replace(customer_id, "<id>")
 
 
-async def test_item08_order_on_another_branchs_customer_is_refused_and_nothing_stored(
+async def test_order_on_another_branchs_customer_is_refused_and_nothing_stored(
     suite: Suite,
 ) -> None:
     org = await make_org(suite)
@@ -112,7 +112,7 @@ async def test_item08_order_on_another_branchs_customer_is_refused_and_nothing_s
     assert audit["auditEvents"]["edges"] == []
 
 
-async def test_item08_order_scope_follows_the_tier(suite: Suite) -> None:
+async def test_order_scope_follows_the_tier(suite: Suite) -> None:
     org = await make_org(suite)
     mates = await register(suite, org.junior_mate)
     own = await register(suite, org.junior)
@@ -132,12 +132,12 @@ async def test_item08_order_scope_follows_the_tier(suite: Suite) -> None:
     assert kinds == {"ATTRIBUTION_MISMATCH"}
 
 
-async def test_item08_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
+async def test_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     suite: Suite,
 ) -> None:
     """Headquarters reads every branch, so an HQ manager may order for branch B's
     customer; the flag is then B's alert (branch B's, not headquarters'). Being about a
-    manager, it is read by HR and headquarters, not by B's manager (item 7)."""
+    manager, it is read by HR and headquarters, not by B's manager (test_case_access)."""
     org = await make_org(suite)
     rep_b = await branch_b_rep(suite, org)
     theirs = await register(suite, rep_b)
@@ -166,7 +166,7 @@ async def test_item08_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     assert await alerts_of(suite, org.other_manager, orderId=order["id"]) == []
 
 
-async def test_item08_other_writes_naming_a_customer_refuse_the_same_way(suite: Suite) -> None:
+async def test_other_writes_naming_a_customer_refuse_the_same_way(suite: Suite) -> None:
     org = await make_org(suite)
     rep_b = await branch_b_rep(suite, org)
     theirs = await register(suite, rep_b, location={"lat": 39.9042, "lng": 116.4074})
@@ -208,7 +208,7 @@ async def test_item08_other_writes_naming_a_customer_refuse_the_same_way(suite: 
     (await suite.gql(CHECK_IN, {"input": check_in}, as_=org.junior)).ok()
 
 
-async def test_item08_orders_scope_on_the_embedded_profile(embedded_suite: Suite) -> None:
+async def test_orders_scope_on_the_embedded_profile(embedded_suite: Suite) -> None:
     """The same refusal with SQLite and the policies evaluated in-process (regopy)."""
     suite = embedded_suite
     org = await make_org(suite)
