@@ -115,6 +115,12 @@ class AuditEntry:
     branch_id: str | None = None
 
 
+async def record(session: AsyncSession, entry: AuditEntry) -> AuditEvent:
+    """Append one entry at the end of the chain, inside the caller's transaction."""
+    (event,) = await append(session, [entry])
+    return event
+
+
 async def append(session: AsyncSession, entries: Iterable[AuditEntry]) -> list[AuditEvent]:
     """Append entries at the end of the chain, inside the caller's transaction."""
     entries = list(entries)
