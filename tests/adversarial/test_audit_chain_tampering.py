@@ -20,7 +20,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,11 +128,15 @@ def database_url(suite: Suite) -> str:
     return str(url).replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def attacker_connection(suite: Suite) -> asyncpg.Connection:
+@asynccontextmanager
+async def database_owner(suite: Suite) -> AsyncIterator[asyncpg.Connection]:
     """The database owner's connection, with the append-only trigger dropped."""
     connection = await asyncpg.connect(database_url(suite))
-    await connection.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
-    return connection
+    try:
+        await connection.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def audit_rows(connection: asyncpg.Connection) -> list[dict[str, Any]]:
@@ -154,10 +159,14 @@ async def write_rows(connection: asyncpg.Connection, rows: list[dict[str, Any]])
 # -- the suite under attack ----------------------------------------------------------------
 
 
-async def fast_suite(factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch) -> Suite:
-    """A suite of its own (these tests break its chain), checkpointing every 0.2 s."""
+async def suite_under_attack(
+    factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Suite, Org]:
+    """A suite of its own (these tests break its chain), checkpointing every 0.2 s, and a
+    company in it."""
     monkeypatch.setenv(INTERVAL_VARIABLE, FAST_INTERVAL)
-    return await factory()
+    suite = await factory()
+    return suite, await make_org(suite)
 
 
 def checkpoints_of(suite: Suite) -> AuditCheckpoints:
@@ -186,6 +195,13 @@ async def entries(suite: Suite, org: Org, count: int) -> int:
     return max(int(edge["node"]["seq"]) for edge in events)
 
 
+async def checkpointed_entries(suite: Suite, org: Org, count: int) -> int:
+    """``count`` entries, the last of them checkpointed; the chain's last seq."""
+    last = await entries(suite, org, count)
+    await wait_for_checkpoint(suite, last)
+    return last
+
+
 async def verify(suite: Suite, org: Org) -> dict[str, Any]:
     result: dict[str, Any] = (await suite.gql(VERIFY, as_=org.hr)).ok()["verifyAuditChain"]
     return result
@@ -197,8 +213,7 @@ async def verify(suite: Suite, org: Org) -> dict[str, Any]:
 async def test_honest_chain_is_keyed_and_verifies_against_its_checkpoint(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await entries(suite, org, 3)
     checkpoint = await wait_for_checkpoint(suite, last)
 
@@ -235,10 +250,8 @@ async def test_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_
 ) -> None:
     """The race, made certain: right after the verification has walked the chain, an
     entry is appended and checkpointed. It is newer than the walk, not missing."""
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 2)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 2)
     runtime = suite.running["customers"].runtime
     walk = audit._walk
 
@@ -260,16 +273,11 @@ async def test_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_
 async def test_deleting_the_newest_entries_after_a_checkpoint_reports_the_missing_range(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 5)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 5)
 
-    connection = await attacker_connection(suite)
-    try:
+    async with database_owner(suite) as connection:
         await connection.execute("DELETE FROM audit_events WHERE seq > $1", last - 2)
-    finally:
-        await connection.close()
 
     result = await verify(suite, org)
     assert result["intact"] is False
@@ -295,15 +303,10 @@ async def test_deleting_the_newest_entries_after_a_checkpoint_reports_the_missin
 async def test_deleting_every_entry_is_reported(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 2)
-    await wait_for_checkpoint(suite, last)
-    connection = await attacker_connection(suite)
-    try:
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 2)
+    async with database_owner(suite) as connection:
         await connection.execute("DELETE FROM audit_events")
-    finally:
-        await connection.close()
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["missingRange"] == {"firstSeq": 1, "lastSeq": last}
@@ -313,14 +316,10 @@ async def test_deleting_every_entry_is_reported(
 async def test_deleting_an_entry_in_the_middle_names_the_gap(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
-    connection = await attacker_connection(suite)
-    try:
+    async with database_owner(suite) as connection:
         await connection.execute("DELETE FROM audit_events WHERE seq IN (2, 3)")
-    finally:
-        await connection.close()
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 4
@@ -333,20 +332,15 @@ async def test_deleting_an_entry_in_the_middle_names_the_gap(
 async def test_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 4)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    await checkpointed_entries(suite, org, 4)
 
-    connection = await attacker_connection(suite)
-    try:
+    async with database_owner(suite) as connection:
         rows = await audit_rows(connection)
         target = rows[1]
         target["actor_id"] = "someone-else"
         # Plain SHA-256 from seq 2 on, posing as entries from before the chain was keyed.
         await write_rows(connection, rechain(rows, 2, sha256_hash, key_id=""))
-    finally:
-        await connection.close()
 
     result = await verify(suite, org)
     assert result["intact"] is False
@@ -358,16 +352,12 @@ async def test_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_l
 async def test_rechaining_with_plain_sha256_keeping_the_key_ids_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
-    connection = await attacker_connection(suite)
-    try:
+    async with database_owner(suite) as connection:
         rows = await audit_rows(connection)
         rows[2]["actor_id"] = "someone-else"
         await write_rows(connection, rechain(rows, 3, sha256_hash))
-    finally:
-        await connection.close()
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 3
@@ -379,17 +369,12 @@ async def test_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_checkpoint
 ) -> None:
     """Every entry re-hashed with SHA-256 from seq 1 passes for an old unkeyed chain,
     but no longer matches the checkpoint outside the database."""
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 4)
-    await wait_for_checkpoint(suite, last)
-    connection = await attacker_connection(suite)
-    try:
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 4)
+    async with database_owner(suite) as connection:
         rows = await audit_rows(connection)
         rows[1]["actor_id"] = "someone-else"
         await write_rows(connection, rechain(rows, 1, sha256_hash, key_id=""))
-    finally:
-        await connection.close()
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == last
@@ -401,18 +386,14 @@ async def test_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_checkpoint
 async def test_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch, claimed_key: str
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
     wrong_key = os.urandom(32)
-    connection = await attacker_connection(suite)
-    try:
+    async with database_owner(suite) as connection:
         rows = await audit_rows(connection)
         rows[1]["actor_id"] = "someone-else"
         key_id = None if claimed_key == "the service's" else HmacKeyring.key_id(wrong_key)
         await write_rows(connection, rechain(rows, 2, hmac_hash(wrong_key), key_id=key_id))
-    finally:
-        await connection.close()
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 2
@@ -436,8 +417,7 @@ def test_the_default_checkpoint_interval_keeps_the_60_s_bound() -> None:
 async def test_a_checkpoint_is_written_within_the_bound_after_an_entry(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await entries(suite, org, 1)
     checkpoint = await wait_for_checkpoint(suite, last, within=5)
     assert checkpoint.written_at - checkpoint.entry_at < timedelta(seconds=5)
@@ -481,8 +461,7 @@ def minio_of(s3: S3Server) -> Minio:
 async def test_a_checkpoint_cannot_be_overwritten_and_is_retention_locked(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await entries(suite, org, 1)
     checkpoint = await wait_for_checkpoint(suite, last)
     store = suite.running["customers"].runtime.objects
@@ -522,10 +501,8 @@ async def test_a_forged_checkpoint_is_reported_and_not_trusted(
 ) -> None:
     """Someone with the store's credentials but not the chain's key writes a checkpoint of
     their own: it is reported, and it cannot pose as a cut tail."""
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 2)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 2)
     forged = Checkpoint.signed(
         HmacKeyring([os.urandom(32)]), last + 10, "f" * 64, datetime.now(UTC), datetime.now(UTC)
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,14 +50,6 @@ def test_the_gateway_listens_at_gateway_port_and_public_url_follows_it() -> None
     )
     explicit = GatewaySettings(gateway_port=8300, public_url="https://sales.example.com")
     assert explicit.public_url == "https://sales.example.com"
-
-
-@pytest.fixture
-def copies(tmp_path: Path) -> Iterator[list[RunCopy]]:
-    started: list[RunCopy] = []
-    yield started
-    for copy in started:
-        copy.kill_everything()
 
 
 def test_two_copies_serve_side_by_side_each_with_its_own_data(

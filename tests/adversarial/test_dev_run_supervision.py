@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +48,6 @@ def test_restart_delays_double_up_to_the_cap() -> None:
     delays = [restart_delay(crashes, base=1.0, cap=30.0) for crashes in range(8)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert restart_delay(10_000, base=0.5, cap=2.0) == 2.0
-
-
-@pytest.fixture
-def copies() -> Iterator[list[RunCopy]]:
-    started: list[RunCopy] = []
-    yield started
-    for copy in started:
-        copy.kill_everything()
 
 
 def _wait_dead(pid: int, timeout: float = 10) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +26,7 @@ from salesguard.grpc_client import ServiceChannels
 from salesguard.objectstore import LocalObjectStore
 from salesguard.principal import Principal, acting_as
 from salesguard_customers.models import ExportDownload
-from tests.harness import Backends, Suite
+from tests.harness import Suite
 from tests.org import Org, make_org, register
 from tests.support.exports import Export, customer_export, download, error_code, payroll_export
 
@@ -40,18 +39,9 @@ DOWNLOADED = "customer.export.download"
 REFUSED = "customer.export.download_refused"
 
 
-@pytest.fixture(scope="module")
-async def embedded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
-    """The embedded profile, shared by this module's tests (each works in its own org)."""
-    suite = await Suite.start(Backends(), tmp_path_factory.mktemp("download-once"))
-    yield suite
-    await suite.stop()
-
-
-@pytest.fixture(params=["full", "embedded"])
-def stack(request: pytest.FixtureRequest) -> Suite:
-    suite: Suite = request.getfixturevalue("suite" if request.param == "full" else "embedded")
-    return suite
+@pytest.fixture
+def stack(either_profile: Suite) -> Suite:
+    return either_profile
 
 
 def bearer(suite: Suite, employee: str) -> dict[str, str]:

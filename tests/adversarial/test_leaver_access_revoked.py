@@ -63,19 +63,11 @@ mutation($input: ClaimCustomerInput!) { claimCustomer(input: $input) { customer 
 """
 
 
-@pytest.fixture(scope="module")
-async def embedded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
-    """One embedded-profile suite (SQLite, regopy, polling) for this module's tests."""
-    started = await Suite.start(Backends(), tmp_path_factory.mktemp("leaver-embedded"))
-    yield started
-    await started.stop()
-
-
-@pytest.fixture(params=["full", "embedded"])
-async def any_suite(request: pytest.FixtureRequest, suite: Suite, embedded: Suite) -> Suite:
-    """The shared full-profile suite, then the embedded one: each gateway caches principals
-    (the default ``principal_cache_seconds``)."""
-    return suite if request.param == "full" else embedded
+@pytest.fixture
+def any_suite(either_profile: Suite) -> Suite:
+    """The shared full-profile suite, then the embedded one (SQLite, regopy, polling): each
+    gateway caches principals (the default ``principal_cache_seconds``)."""
+    return either_profile
 
 
 def rep(org: Org, **changes: Any) -> dict[str, Any]:

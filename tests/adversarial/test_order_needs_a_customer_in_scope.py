@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
+from tests.org import Org, add_employee, make_org, register
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +52,7 @@ query($filter: CheckInFilter) { checkIns(first: 50, filter: $filter) { edges { n
 async def branch_b_rep(suite: Suite, org: Org) -> str:
     """A junior of the other branch, who owns the customer attacked."""
     rep = unique(f"{org.other_branch}-junior")
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": rep,
-            "name": "钱多多",
-            "roles": ["SALES_JUNIOR"],
-            "branchId": org.other_branch,
-            "status": "ACTIVE",
-        },
-    )
+    await add_employee(suite, rep, "钱多多", "SALES_JUNIOR", branch=org.other_branch)
     return rep
 
 
@@ -142,17 +132,7 @@ async def test_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     rep_b = await branch_b_rep(suite, org)
     theirs = await register(suite, rep_b)
     hq_manager = unique(f"{org.hq}-manager")
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": hq_manager,
-            "name": "郑总",
-            "roles": ["MANAGER"],
-            "branchId": org.hq,
-            "status": "ACTIVE",
-        },
-    )
+    await add_employee(suite, hq_manager, "郑总", "MANAGER", branch=org.hq)
     order = (await submit(suite, hq_manager, theirs["id"])).ok()["submitOrder"]["order"]
     assert order["flags"] == ["ATTRIBUTION_MISMATCH"]
     [alert] = await alerts_of(suite, org.hr, orderId=order["id"])
