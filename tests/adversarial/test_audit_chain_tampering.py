@@ -156,6 +156,22 @@ async def write_rows(connection: asyncpg.Connection, rows: list[dict[str, Any]])
         )
 
 
+async def forge(
+    suite: Suite,
+    entry: int,
+    from_seq: int,
+    hasher: Callable[[str, dict[str, Any]], str],
+    key_id: str | None = None,
+) -> dict[str, Any]:
+    """As the database owner: give the ``entry``-th row another actor, then re-chain the
+    rows from ``from_seq`` on (see :func:`rechain`); the rewritten row."""
+    async with database_owner(suite) as connection:
+        rows = await audit_rows(connection)
+        rows[entry]["actor_id"] = "someone-else"
+        await write_rows(connection, rechain(rows, from_seq, hasher, key_id))
+    return rows[entry]
+
+
 # -- the suite under attack ----------------------------------------------------------------
 
 
@@ -335,12 +351,8 @@ async def test_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_l
     suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await checkpointed_entries(suite, org, 4)
 
-    async with database_owner(suite) as connection:
-        rows = await audit_rows(connection)
-        target = rows[1]
-        target["actor_id"] = "someone-else"
-        # Plain SHA-256 from seq 2 on, posing as entries from before the chain was keyed.
-        await write_rows(connection, rechain(rows, 2, sha256_hash, key_id=""))
+    # Plain SHA-256 from seq 2 on, posing as entries from before the chain was keyed.
+    target = await forge(suite, 1, 2, sha256_hash, key_id="")
 
     result = await verify(suite, org)
     assert result["intact"] is False
@@ -354,10 +366,7 @@ async def test_rechaining_with_plain_sha256_keeping_the_key_ids_is_a_broken_link
 ) -> None:
     suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
-    async with database_owner(suite) as connection:
-        rows = await audit_rows(connection)
-        rows[2]["actor_id"] = "someone-else"
-        await write_rows(connection, rechain(rows, 3, sha256_hash))
+    await forge(suite, 2, 3, sha256_hash)
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 3
@@ -371,10 +380,7 @@ async def test_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_checkpoint
     but no longer matches the checkpoint outside the database."""
     suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await checkpointed_entries(suite, org, 4)
-    async with database_owner(suite) as connection:
-        rows = await audit_rows(connection)
-        rows[1]["actor_id"] = "someone-else"
-        await write_rows(connection, rechain(rows, 1, sha256_hash, key_id=""))
+    await forge(suite, 1, 1, sha256_hash, key_id="")
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == last
@@ -389,11 +395,8 @@ async def test_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
     suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
     wrong_key = os.urandom(32)
-    async with database_owner(suite) as connection:
-        rows = await audit_rows(connection)
-        rows[1]["actor_id"] = "someone-else"
-        key_id = None if claimed_key == "the service's" else HmacKeyring.key_id(wrong_key)
-        await write_rows(connection, rechain(rows, 2, hmac_hash(wrong_key), key_id=key_id))
+    key_id = None if claimed_key == "the service's" else HmacKeyring.key_id(wrong_key)
+    await forge(suite, 1, 2, hmac_hash(wrong_key), key_id=key_id)
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 2
