@@ -221,17 +221,11 @@ class CustomerChanges:
                 # A new owner starts a fresh neglect clock; a pooled customer leaves the pool.
                 row.owned_since, row.pooled_at = now, None
             branches = {row.branch_id for row in rows}
+            branch_id = branches.pop() if len(branches) == 1 else None
             await audit.record(
                 session,
-                audit.AuditEntry(
-                    actor_id=principal.id,
-                    action="customer.reassign",
-                    customer_ids=ids,
-                    fields=["owner_id"],
-                    before={"owners": previous},
-                    after={"owner_id": new_owner.id},
-                    reason=reason,
-                    branch_id=branches.pop() if len(branches) == 1 else None,
+                audit.reassignment(
+                    principal.id, ids, {"owners": previous}, new_owner.id, reason, branch_id
                 ),
             )
         read = await self.registry.read_decision(principal)

@@ -119,15 +119,13 @@ class Handover:
         if moved:
             await audit.record(
                 session,
-                audit.AuditEntry(
-                    actor_id=actor_id,
-                    action="customer.reassign",
-                    customer_ids=moved,
-                    fields=["owner_id"],
-                    before={"owner_id": employee_id},
-                    after={"owner_id": successor.id},
-                    reason=DEPARTURE,
-                    branch_id=successor.branch_id,
+                audit.reassignment(
+                    actor_id,
+                    moved,
+                    {"owner_id": employee_id},
+                    successor.id,
+                    DEPARTURE,
+                    successor.branch_id,
                 ),
             )
         return moved
