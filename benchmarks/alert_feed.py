@@ -21,7 +21,6 @@ alert delivered within 1 second.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from benchmarks.deployment import Deployment, Person, deployment, seed_directory
-from benchmarks.support import HEADER, percentile, summary
+from benchmarks.support import HEADER, arguments, percentile, summary
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
@@ -264,9 +263,7 @@ async def run(alerts: int, subscribers: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--alerts", type=int, default=300)
     parser.add_argument("--subscribers", type=int, default=50)
     args = parser.parse_args()

@@ -12,10 +12,8 @@ the on-write detectors. Printed next to it: the bare nearest-customer query.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import os
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,23 +22,20 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from benchmarks.deployment import vacuum_analyze
+from benchmarks.deployment import Person, deployment, seed_directory, vacuum_analyze
 from benchmarks.nearby_customers import near_city
 from benchmarks.nearby_customers import seed as seed_customers
-from benchmarks.support import HEADER, REPO, start_service, stop_all, summary
+from benchmarks.support import HEADER, arguments, summary
 from salesguard import geo
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc, visits_pb2, visits_pb2_grpc
+from salesguard.attendance.v1 import directory_pb2, visits_pb2, visits_pb2_grpc
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard.db import Database, new_id
-from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
-from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.timeutil import to_timestamp
 from salesguard_attendance.models import CheckIn, CheckInPhoto
 from salesguard_attendance.photos import hash_bands, to_signed_64
 from tests.photos import jpeg, scene
-from tests.support.servers import OpaServer, PostgresDatabases, S3Server, free_port
 
 BATCH = 10_000
 PHOTOS_PER_CHECK_IN = 4
@@ -109,75 +104,24 @@ async def seed_photo_hashes(url: str, count: int, rng: random.Random) -> None:
 
 async def run(customer_count: int, photo_count: int, rounds: int) -> None:
     rng = random.Random(20261126)
-    databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
-    urls = {name: await databases.create(f"bench_{name}") for name in ("attendance", "customers")}
-    ports = {"attendance": free_port(), "customers": free_port()}
-    processes = []
-    opa = OpaServer(REPO / "policies").start()
-    s3 = S3Server().start()
-    try:
-        env = {
-            **os.environ,
-            "SALESGUARD_PROFILE": "full",
-            "SALESGUARD_OPA_URL": opa.url,
-            "SALESGUARD_LOG_LEVEL": "WARNING",
-            "SALESGUARD_S3_ENDPOINT": s3.endpoint,
-            "SALESGUARD_S3_ACCESS_KEY": s3.access_key,
-            "SALESGUARD_S3_SECRET_KEY": s3.secret_key,
-            "SALESGUARD_S3_SECURE": "false",
-            "SALESGUARD_ATTENDANCE_ADDRESS": f"127.0.0.1:{ports['attendance']}",
-            "SALESGUARD_CUSTOMERS_ADDRESS": f"127.0.0.1:{ports['customers']}",
-        }
-        for name in ("customers", "attendance"):  # each migrates its own database on start
-            processes.append(
-                start_service(
-                    name,
-                    dict(
-                        env,
-                        SALESGUARD_GRPC_PORT=str(ports[name]),
-                        SALESGUARD_DATABASE_URL=urls[name],
-                    ),
-                    ports[name],
-                )
-            )
+    async with deployment(
+        ("customers", "attendance"), gateway=False, grpc_timeout=30, object_store=True
+    ) as deployed:
         started = time.perf_counter()
-        await seed_customers(Database(urls["customers"]), customer_count, rng)
-        await seed_photo_hashes(urls["attendance"], photo_count, rng)
+        await seed_customers(Database(deployed.database_urls["customers"]), customer_count, rng)
+        await seed_photo_hashes(deployed.database_urls["attendance"], photo_count, rng)
         print(
             f"seeded {customer_count} customers and {photo_count} photo hashes in {time.perf_counter() - started:.0f} s"
         )
 
-        channels = ServiceChannels(
-            {
-                "attendance": env["SALESGUARD_ATTENDANCE_ADDRESS"],
-                "customers": env["SALESGUARD_CUSTOMERS_ADDRESS"],
-            },
-            DEV_INTERNAL_SECRET.encode(),
-            30,
+        channels = deployed.channels
+        await seed_directory(
+            channels,
+            "bench",
+            [Person("rep-bench", directory_pb2.ROLE_SALES_JUNIOR, "bench-team")],
+            teams=["bench-team"],
+            headquarters=False,
         )
-        directory = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
-        with acting_as(Principal("admin", ("ADMIN",))):
-            await directory.UpsertBranch(
-                directory_pb2.UpsertBranchRequest(
-                    branch=directory_pb2.Branch(id="bench", name="Bench", time_zone="Asia/Shanghai")
-                )
-            )
-            await directory.UpsertTeam(
-                directory_pb2.UpsertTeamRequest(
-                    team=directory_pb2.Team(id="bench-team", name="T", branch_id="bench")
-                )
-            )
-            await directory.UpsertEmployee(
-                directory_pb2.UpsertEmployeeRequest(
-                    employee=directory_pb2.Employee(
-                        id="rep-bench",
-                        name="Rep",
-                        roles=[directory_pb2.ROLE_SALES_JUNIOR],
-                        team_id="bench-team",
-                        branch_id="bench",
-                    )
-                )
-            )
         rep = Principal("rep-bench", ("SALES_JUNIOR",), "bench-team", "bench")
         visits = visits_pb2_grpc.VisitsServiceStub(channels.channel("attendance"))
         lookups = lookups_pb2_grpc.CustomerLookupServiceStub(channels.channel("customers"))
@@ -241,18 +185,10 @@ async def run(customer_count: int, photo_count: int, rounds: int) -> None:
         print(HEADER)
         print(summary("CheckIn (one photo), end to end", verification))
         print(summary("FindNearbyCustomers alone (300 m)", bare))
-        await channels.close()
-    finally:
-        stop_all(processes)
-        s3.close()
-        opa.close()
-        await databases.drop_all()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--photos", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=300)

@@ -23,10 +23,7 @@ payroll export of one branch.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,14 +31,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from benchmarks.deployment import vacuum_analyze
-from benchmarks.support import REPO, start_service, stop_all
+from benchmarks.deployment import deployment, vacuum_analyze
+from benchmarks.support import REPO, arguments
 from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.db import Database
-from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
-from salesguard.settings import DEV_INTERNAL_SECRET
-from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
 SERVICES = ("attendance", "customers", "orders", "commissions")
 BRANCHES = 20
@@ -169,87 +163,51 @@ async def seed(
 
 
 async def run(orders: int, reps: int, policies: Path) -> None:
-    databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
-    urls = {name: await databases.create(f"bench_{name}") for name in SERVICES}
-    ports = {name: free_port() for name in SERVICES}
     period, start, end = last_month()
-    processes = []
-    opa = OpaServer(policies).start()
-    try:
-        with tempfile.TemporaryDirectory() as data_dir:
-            common = {
-                **os.environ,
-                "SALESGUARD_PROFILE": "full",
-                "SALESGUARD_OPA_URL": opa.url,
-                "SALESGUARD_LOG_LEVEL": "WARNING",
-                "SALESGUARD_DATA_DIR": data_dir,
-                **{
-                    f"SALESGUARD_{name.upper()}_ADDRESS": f"127.0.0.1:{port}"
-                    for name, port in ports.items()
-                },
-            }
-            for name in SERVICES:  # each migrates its database on start
-                env = {
-                    **common,
-                    "SALESGUARD_GRPC_PORT": str(ports[name]),
-                    "SALESGUARD_DATABASE_URL": urls[name],
-                }
-                processes.append(start_service(name, env, ports[name]))
-            started = time.perf_counter()
-            await seed(urls, orders, reps, start, end)
-            print(
-                f"seeded {orders:,} orders of {reps:,} reps in {BRANCHES} branches, "
-                f"{min(CUSTOMERS, orders):,} customers in {time.perf_counter() - started:.0f} s"
-            )
+    async with deployment(
+        SERVICES, gateway=False, grpc_timeout=1800, policies=policies
+    ) as deployed:
+        started = time.perf_counter()
+        await seed(deployed.database_urls, orders, reps, start, end)
+        print(
+            f"seeded {orders:,} orders of {reps:,} reps in {BRANCHES} branches, "
+            f"{min(CUSTOMERS, orders):,} customers in {time.perf_counter() - started:.0f} s"
+        )
 
-            channels = ServiceChannels(
-                {"commissions": common["SALESGUARD_COMMISSIONS_ADDRESS"]},
-                DEV_INTERNAL_SECRET.encode(),
-                1800,
-            )
-            stub = commissions_pb2_grpc.CommissionsServiceStub(channels.channel("commissions"))
-            finance = Principal("bench-finance", ("FINANCE",), None, "branch-0", hq=True)
+        stub = commissions_pb2_grpc.CommissionsServiceStub(deployed.channels.channel("commissions"))
+        finance = Principal("bench-finance", ("FINANCE",), None, "branch-0", hq=True)
 
-            print(f"\nRunCommissions over gRPC, period {period}, every branch")
-            for label in ("first run", "second run (replaces every line)"):
-                started = time.perf_counter()
-                with acting_as(finance):
-                    response = await stub.RunCommissions(
-                        commissions_pb2.RunCommissionsRequest(period=period)
-                    )
-                seconds = time.perf_counter() - started
-                lines = sum(summary.lines for summary in response.periods)
-                counted = sum(summary.orders for summary in response.periods)
-                payable = sum(float(summary.payable.value) for summary in response.periods)
-                print(
-                    f"  {label:<34}{seconds:>8.2f} s{counted / seconds:>12,.0f} orders/s"
-                    f"   {counted:,} orders, {lines:,} lines in {len(response.periods)} branches,"
-                    f" payable {payable:,.2f}"
-                )
-
+        print(f"\nRunCommissions over gRPC, period {period}, every branch")
+        for label in ("first run", "second run (replaces every line)"):
             started = time.perf_counter()
             with acting_as(finance):
-                exported = await stub.ExportCommissionPeriod(
-                    commissions_pb2.ExportCommissionPeriodRequest(
-                        period=period, branch_id="branch-1"
-                    )
+                response = await stub.RunCommissions(
+                    commissions_pb2.RunCommissionsRequest(period=period)
                 )
             seconds = time.perf_counter() - started
+            lines = sum(summary.lines for summary in response.periods)
+            counted = sum(summary.orders for summary in response.periods)
+            payable = sum(float(summary.payable.value) for summary in response.periods)
             print(
-                f"\nExportCommissionPeriod of one branch: {exported.row_count:,} rows in "
-                f"{seconds:.2f} s ({exported.row_count / seconds:,.0f} rows/s)"
+                f"  {label:<34}{seconds:>8.2f} s{counted / seconds:>12,.0f} orders/s"
+                f"   {counted:,} orders, {lines:,} lines in {len(response.periods)} branches,"
+                f" payable {payable:,.2f}"
             )
-            await channels.close()
-    finally:
-        stop_all(processes)
-        opa.close()
-        await databases.drop_all()
+
+        started = time.perf_counter()
+        with acting_as(finance):
+            exported = await stub.ExportCommissionPeriod(
+                commissions_pb2.ExportCommissionPeriodRequest(period=period, branch_id="branch-1")
+            )
+        seconds = time.perf_counter() - started
+        print(
+            f"\nExportCommissionPeriod of one branch: {exported.row_count:,} rows in "
+            f"{seconds:.2f} s ({exported.row_count / seconds:,.0f} rows/s)"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=2_000)
     parser.add_argument(

@@ -11,11 +11,8 @@ the gateway/direct ratio, and how many policy decisions each request cost.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -24,20 +21,18 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from benchmarks.deployment import JWT_SECRET, timed
-from benchmarks.support import REPO, percentile, start_service, stop_all
+from benchmarks.deployment import Person, deployment, seed_directory, timed
+from benchmarks.support import arguments, percentile
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.common.v1 import common_pb2
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard.db import Database, new_id
-from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
-from salesguard.settings import DEV_INTERNAL_SECRET, Settings
-from salesguard.tokens import issue_dev_token
+from salesguard.settings import Settings
 from salesguard_customers.contacts import ContactVault, identity_key
 from salesguard_customers.models import Customer
-from tests.support.servers import OpaServer, PostgresDatabases, free_port
+from tests.support.servers import OpaServer
 
 PAGE_QUERY = """
 query Page($after: String) {
@@ -113,71 +108,24 @@ async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]
 
 
 async def run(customer_count: int, rounds: int, registrations: int) -> None:
-    databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
-    urls = {name: await databases.create(f"bench_{name}") for name in ("attendance", "customers")}
-    ports = {"attendance": free_port(), "customers": free_port(), "gateway": free_port()}
-    processes: list[subprocess.Popen[bytes]] = []
-    opa = OpaServer(REPO / "policies").start()
-    try:
-        base_env = {
-            **os.environ,
-            "SALESGUARD_PROFILE": "full",
-            "SALESGUARD_OPA_URL": opa.url,
-            "SALESGUARD_POLICIES_DIR": str(REPO / "policies"),
-            "SALESGUARD_JWT_SECRET": JWT_SECRET,
-            "SALESGUARD_LOG_LEVEL": "WARNING",
-            "SALESGUARD_ATTENDANCE_ADDRESS": f"127.0.0.1:{ports['attendance']}",
-            "SALESGUARD_CUSTOMERS_ADDRESS": f"127.0.0.1:{ports['customers']}",
-            "SALESGUARD_GATEWAY_PORT": str(ports["gateway"]),
-            "SALESGUARD_PUBLIC_URL": f"http://127.0.0.1:{ports['gateway']}",
-            "SALESGUARD_DATA_DIR": str(REPO / ".salesguard" / "bench"),
-        }
-        for name in ("attendance", "customers", "gateway"):
-            env = dict(base_env, SALESGUARD_GRPC_PORT=str(ports[name]))
-            if name in urls:
-                env["SALESGUARD_DATABASE_URL"] = urls[name]
-            processes.append(start_service(name, env, ports[name]))
-
-        channels = ServiceChannels(
-            {
-                "attendance": base_env["SALESGUARD_ATTENDANCE_ADDRESS"],
-                "customers": base_env["SALESGUARD_CUSTOMERS_ADDRESS"],
-            },
-            DEV_INTERNAL_SECRET.encode(),
-            30,
+    async with deployment(("attendance", "customers"), grpc_timeout=30) as deployed:
+        channels = deployed.channels
+        await seed_directory(
+            channels,
+            "hq",
+            [
+                Person("hr1", directory_pb2.ROLE_HR, "t1"),
+                Person("mgr1", directory_pb2.ROLE_MANAGER, "t1"),
+                *(Person(f"rep{i}", directory_pb2.ROLE_SALES_SENIOR, "t1") for i in range(20)),
+            ],
+            teams=["t1"],
         )
         directory = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
-        with acting_as(Principal("admin", ("ADMIN",))):
-            await directory.UpsertBranch(
-                directory_pb2.UpsertBranchRequest(
-                    branch=directory_pb2.Branch(
-                        id="hq", name="HQ", time_zone="Asia/Shanghai", headquarters=True
-                    )
-                )
-            )
-            await directory.UpsertTeam(
-                directory_pb2.UpsertTeamRequest(
-                    team=directory_pb2.Team(id="t1", name="T1", branch_id="hq")
-                )
-            )
-            people = [("hr1", directory_pb2.ROLE_HR), ("mgr1", directory_pb2.ROLE_MANAGER)] + [
-                (f"rep{i}", directory_pb2.ROLE_SALES_SENIOR) for i in range(20)
-            ]
-            for employee_id, role in people:
-                await directory.UpsertEmployee(
-                    directory_pb2.UpsertEmployeeRequest(
-                        employee=directory_pb2.Employee(
-                            id=employee_id,
-                            name=employee_id,
-                            roles=[role],
-                            team_id="t1",
-                            branch_id="hq",
-                        )
-                    )
-                )
         started = time.perf_counter()
         await seed_customers(
-            urls["customers"], customer_count, [(f"rep{i}", "t1", "hq") for i in range(20)]
+            deployed.database_urls["customers"],
+            customer_count,
+            [(f"rep{i}", "t1", "hq") for i in range(20)],
         )
         print(f"seeded {customer_count} customers in {time.perf_counter() - started:.1f} s")
 
@@ -187,9 +135,9 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
             )
         reader = Principal.from_proto(resolved.principal)
         customers = customers_pb2_grpc.CustomersServiceStub(channels.channel("customers"))
-        token = issue_dev_token(JWT_SECRET, "hr1")
+        token = deployed.token("hr1")
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{ports['gateway']}",
+            base_url=deployed.http_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         ) as client:
@@ -211,12 +159,12 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
             for _ in range(20):  # warm-up: connections, caches, JIT-free but page-cache warm
                 await direct()
                 await gateway()
-            decisions_before = opa_decisions(opa)
+            decisions_before = opa_decisions(deployed.opa)
             direct_ms, gateway_ms = [], []
             for _ in range(rounds):
                 direct_ms.append(await timed(direct))
                 gateway_ms.append(await timed(gateway))
-            decisions = opa_decisions(opa) - decisions_before
+            decisions = opa_decisions(deployed.opa) - decisions_before
 
             print(
                 f"\ncustomers(first: 50), 10 fields, {customer_count} customers, HR caller, {rounds} rounds each"
@@ -244,7 +192,7 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
                         "idempotencyKey": f"bench-{index}",
                     }
                 }
-                rep_token = issue_dev_token(JWT_SECRET, f"rep{index % 20}")
+                rep_token = deployed.token(f"rep{index % 20}")
                 response = await client.post(
                     "/graphql",
                     json={"query": REGISTER, "variables": variables},
@@ -264,17 +212,10 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
             print(
                 f"\nregisterCustomer through the gateway: {registrations} in {elapsed:.2f} s = {registrations / elapsed:.0f}/s (16 concurrent)"
             )
-        await channels.close()
-    finally:
-        stop_all(processes)
-        opa.close()
-        await databases.drop_all()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--registrations", type=int, default=500)

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ClauseElement, text
@@ -27,7 +28,7 @@ from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.tokens import issue_dev_token
-from tests.support.servers import OpaServer, PostgresDatabases, free_port
+from tests.support.servers import OpaServer, PostgresDatabases, S3Server, free_port
 
 JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"
 # The services a gateway needs for the alert and timeline fields (attendance: the directory).
@@ -41,6 +42,8 @@ class Deployment:
     database_urls: dict[str, str]
     channels: ServiceChannels
     gateway_port: int
+    # Per service: where it listens (host:port).
+    addresses: dict[str, str]
 
     @property
     def http_url(self) -> str:
@@ -61,14 +64,20 @@ class Deployment:
 async def deployment(
     services: Sequence[str] = ALERT_SERVICES,
     *,
+    gateway: bool = True,
     gateway_env: Mapping[str, str] | None = None,
     grpc_timeout: float = 60,
+    policies: Path = REPO / "policies",
+    object_store: bool = False,
 ) -> AsyncIterator[Deployment]:
-    """The services (each migrating its own new database on start) and the gateway over
-    them; everything stopped and the databases dropped afterwards."""
+    """The services (started in the order given, each migrating its own new database on
+    start) and, unless ``gateway`` is false, the gateway over them; with ``object_store``
+    a SeaweedFS S3 server for photos. Everything stopped and the databases dropped
+    afterwards."""
     databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
     processes: list[subprocess.Popen[bytes]] = []
-    opa = OpaServer(REPO / "policies").start()
+    opa = OpaServer(policies).start()
+    s3 = S3Server().start() if object_store else None
     try:
         with tempfile.TemporaryDirectory() as data_dir:
             urls = {name: await databases.create(f"bench_{name}") for name in services}
@@ -79,29 +88,43 @@ async def deployment(
                 **os.environ,
                 "SALESGUARD_PROFILE": "full",
                 "SALESGUARD_OPA_URL": opa.url,
-                "SALESGUARD_POLICIES_DIR": str(REPO / "policies"),
+                "SALESGUARD_POLICIES_DIR": str(policies),
                 "SALESGUARD_JWT_SECRET": JWT_SECRET,
                 "SALESGUARD_LOG_LEVEL": "WARNING",
                 "SALESGUARD_DATA_DIR": data_dir,
                 "SALESGUARD_GATEWAY_PORT": str(gateway_port),
                 "SALESGUARD_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
                 **{f"SALESGUARD_{name.upper()}_ADDRESS": addresses[name] for name in services},
+                **(_object_store_env(s3) if s3 is not None else {}),
             }
             for name in services:
                 service_env = dict(
                     env, SALESGUARD_GRPC_PORT=str(ports[name]), SALESGUARD_DATABASE_URL=urls[name]
                 )
                 processes.append(start_service(name, service_env, ports[name]))
-            processes.append(start_service("gateway", {**env, **(gateway_env or {})}, gateway_port))
+            if gateway:
+                gateway_process_env = {**env, **(gateway_env or {})}
+                processes.append(start_service("gateway", gateway_process_env, gateway_port))
             channels = ServiceChannels(addresses, DEV_INTERNAL_SECRET.encode(), grpc_timeout)
             try:
-                yield Deployment(opa, urls, channels, gateway_port)
+                yield Deployment(opa, urls, channels, gateway_port, addresses)
             finally:
                 await channels.close()
     finally:
         stop_all(processes)
+        if s3 is not None:
+            s3.close()
         opa.close()
         await databases.drop_all()
+
+
+def _object_store_env(s3: S3Server) -> dict[str, str]:
+    return {
+        "SALESGUARD_S3_ENDPOINT": s3.endpoint,
+        "SALESGUARD_S3_ACCESS_KEY": s3.access_key,
+        "SALESGUARD_S3_SECRET_KEY": s3.secret_key,
+        "SALESGUARD_S3_SECURE": "false",
+    }
 
 
 # Each service raises the kinds of its rules (C…, A…, O…).

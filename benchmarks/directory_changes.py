@@ -1,4 +1,4 @@
-"""What a directory change costs and how fast it reaches a gateway (issue 11 item 4).
+"""What a directory change costs and how fast it reaches a gateway (a leaver, SPEC §2).
 
 The suite runs in one process as the tests run it (real gRPC servers on loopback,
 the gateway's ASGI app behind httpx), full profile (PostgreSQL, an OPA server) or

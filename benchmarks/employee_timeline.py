@@ -20,7 +20,6 @@ middle of the window, for HR and for the branch's manager.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 import time
@@ -41,7 +40,7 @@ from benchmarks.deployment import (
     seed_directory,
     timed,
 )
-from benchmarks.support import HEADER, percentile, summary
+from benchmarks.support import HEADER, arguments, percentile, summary
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.attendance.v1 import timeline_pb2 as attendance_pb2
 from salesguard.attendance.v1 import timeline_pb2_grpc as attendance_grpc
@@ -447,9 +446,7 @@ def item_key(node: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--items", type=int, default=2000, help="of each kind, the rep's")
     parser.add_argument("--others", type=int, default=1_000_000, help="other employees' rows")
     parser.add_argument("--rounds", type=int, default=200)

@@ -18,7 +18,6 @@ median to the smallest's (1.0: flat); then, for contrast, one full reconciliatio
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import tempfile
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from benchmarks.support import HEADER, REPO, percentile, start_service, stop_all, summary
+from benchmarks.support import HEADER, REPO, arguments, percentile, start_service, stop_all, summary
 from salesguard.common.v1 import common_pb2
 from salesguard.db import Database
 from salesguard.grpc_client import ServiceChannels
@@ -163,9 +162,7 @@ async def run(histories: list[int], payments: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--histories", type=int, nargs="+", default=[1_000, 100_000])
     parser.add_argument("--payments", type=int, default=200)
     args = parser.parse_args()

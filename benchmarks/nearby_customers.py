@@ -14,7 +14,6 @@ EXPLAIN plan of the query.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
 import os
@@ -30,7 +29,7 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from benchmarks.deployment import vacuum_analyze
-from benchmarks.support import HEADER, REPO, start_service, summary
+from benchmarks.support import HEADER, REPO, arguments, start_service, summary
 from salesguard import geo
 from salesguard.common.v1 import common_pb2
 from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
@@ -239,9 +238,7 @@ async def run(customer_count: int, points: int, radius: float, seed_value: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--points", type=int, default=1_000)
     parser.add_argument("--radius", type=float, default=300.0)

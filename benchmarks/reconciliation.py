@@ -25,25 +25,19 @@ valid, so the stream carries exactly that many.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import tempfile
 import time
 from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from benchmarks.deployment import vacuum_analyze
-from benchmarks.support import REPO, start_service, stop_all
+from benchmarks.deployment import deployment, vacuum_analyze
+from benchmarks.support import arguments
 from salesguard.db import Database
-from salesguard.grpc_client import ServiceChannels
 from salesguard.orders.v1 import payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
-from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.timeutil import to_timestamp
-from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
 CUSTOMERS = 100_000
 BRANCHES = 20
@@ -215,88 +209,62 @@ async def print_steps(url: str) -> None:
 
 
 async def run(orders: int, payments: int, valid_orders: int) -> None:
-    databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
-    url = await databases.create("bench_orders")
-    port = free_port()
-    processes = []
-    opa = OpaServer(REPO / "policies").start()
-    try:
-        with tempfile.TemporaryDirectory() as data_dir:
-            env = {
-                **os.environ,
-                "SALESGUARD_PROFILE": "full",
-                "SALESGUARD_OPA_URL": opa.url,
-                "SALESGUARD_LOG_LEVEL": "WARNING",
-                "SALESGUARD_DATA_DIR": data_dir,
-                "SALESGUARD_GRPC_PORT": str(port),
-                "SALESGUARD_DATABASE_URL": url,
-                "SALESGUARD_ORDERS_ADDRESS": f"127.0.0.1:{port}",
-            }
-            processes.append(start_service("orders", env, port))  # migrates on start
+    async with deployment(("orders",), gateway=False, grpc_timeout=600) as deployed:
+        url = deployed.database_urls["orders"]
+        started = time.perf_counter()
+        await seed(url, orders, payments)
+        print(
+            f"seeded {orders} orders and {payments} payments in {time.perf_counter() - started:.0f} s"
+        )
+        stub = payments_pb2_grpc.ReconciliationServiceStub(deployed.channels.channel("orders"))
+        finance = Principal("bench-finance", ("FINANCE",), None, "bench-hq", hq=True)
+
+        print(f"\nreconciliation over gRPC, {orders} orders, {payments} payments")
+        for label in ("first run (matches everything)", "second run (changes nothing)"):
             started = time.perf_counter()
-            await seed(url, orders, payments)
-            print(
-                f"seeded {orders} orders and {payments} payments in {time.perf_counter() - started:.0f} s"
-            )
-            channels = ServiceChannels(
-                {"orders": env["SALESGUARD_ORDERS_ADDRESS"]}, DEV_INTERNAL_SECRET.encode(), 600
-            )
-            stub = payments_pb2_grpc.ReconciliationServiceStub(channels.channel("orders"))
-            finance = Principal("bench-finance", ("FINANCE",), None, "bench-hq", hq=True)
-
-            print(f"\nreconciliation over gRPC, {orders} orders, {payments} payments")
-            for label in ("first run (matches everything)", "second run (changes nothing)"):
-                started = time.perf_counter()
-                with acting_as(finance):
-                    result = await stub.RunReconciliation(
-                        payments_pb2.RunReconciliationRequest(
-                            as_of=datetime.now(UTC).date().isoformat()
-                        )
+            with acting_as(finance):
+                result = await stub.RunReconciliation(
+                    payments_pb2.RunReconciliationRequest(
+                        as_of=datetime.now(UTC).date().isoformat()
                     )
-                seconds = time.perf_counter() - started
-                rows = orders + payments
-                print(
-                    f"  {label:<34}{seconds:>8.2f} s{rows / seconds:>12,.0f} rows/s"
-                    f"   matched {result.payments_matched:,}, unmatched {result.payments_unmatched:,},"
-                    f" reconciled {result.reconciled:,}, partially paid {result.partially_paid:,},"
-                    f" unpaid {result.unpaid:,}, overpaid {result.overpaid:,},"
-                    f" alerts {result.alerts_raised:,}"
                 )
-            await print_steps(url)
-
-            added = await top_up_valid_orders(url, valid_orders)
-            request = payments_pb2.StreamValidOrdersRequest(
-                paid_from=to_timestamp(datetime(2000, 1, 1, tzinfo=UTC)),
-                paid_to=to_timestamp(datetime.now(UTC)),
-            )
+            seconds = time.perf_counter() - started
+            rows = orders + payments
             print(
-                f"\nStreamValidOrders over gRPC, the whole period"
-                f" ({added:,} reconciled orders added to reach {valid_orders:,} valid)"
+                f"  {label:<34}{seconds:>8.2f} s{rows / seconds:>12,.0f} rows/s"
+                f"   matched {result.payments_matched:,}, unmatched {result.payments_unmatched:,},"
+                f" reconciled {result.reconciled:,}, partially paid {result.partially_paid:,},"
+                f" unpaid {result.unpaid:,}, overpaid {result.overpaid:,},"
+                f" alerts {result.alerts_raised:,}"
             )
-            for label in ("warm-up", "measured"):
-                started = time.perf_counter()
-                streamed = batches = 0
-                with acting_as(Principal.system("commissions")):
-                    stream = stub.StreamValidOrders(request)
-                async for batch in stream:
-                    streamed += len(batch.orders)
-                    batches += 1
-                seconds = time.perf_counter() - started
-                print(
-                    f"  {label:<34}{seconds:>8.2f} s{streamed / seconds:>12,.0f} orders/s"
-                    f"   {streamed:,} orders in {batches:,} batches"
-                )
-            await channels.close()
-    finally:
-        stop_all(processes)
-        opa.close()
-        await databases.drop_all()
+        await print_steps(url)
+
+        added = await top_up_valid_orders(url, valid_orders)
+        request = payments_pb2.StreamValidOrdersRequest(
+            paid_from=to_timestamp(datetime(2000, 1, 1, tzinfo=UTC)),
+            paid_to=to_timestamp(datetime.now(UTC)),
+        )
+        print(
+            f"\nStreamValidOrders over gRPC, the whole period"
+            f" ({added:,} reconciled orders added to reach {valid_orders:,} valid)"
+        )
+        for label in ("warm-up", "measured"):
+            started = time.perf_counter()
+            streamed = batches = 0
+            with acting_as(Principal.system("commissions")):
+                stream = stub.StreamValidOrders(request)
+            async for batch in stream:
+                streamed += len(batch.orders)
+                batches += 1
+            seconds = time.perf_counter() - started
+            print(
+                f"  {label:<34}{seconds:>8.2f} s{streamed / seconds:>12,.0f} orders/s"
+                f"   {streamed:,} orders in {batches:,} batches"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--payments", type=int, default=1_000_000)
     parser.add_argument("--stream", type=int, default=1_000_000, help="valid orders streamed")

@@ -16,7 +16,6 @@ source) and the policy decisions per request (OPA's counter).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -35,7 +34,7 @@ from benchmarks.deployment import (
     seed_directory,
     timed,
 )
-from benchmarks.support import HEADER, percentile, summary
+from benchmarks.support import HEADER, arguments, percentile, summary
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.principal import Principal, acting_as
@@ -183,9 +182,7 @@ async def run(employees: int, alerts: int, other_alerts: int, rounds: int, first
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--employees", type=int, default=500)
     parser.add_argument("--alerts", type=int, default=200_000, help="in the ranked branch")
     parser.add_argument("--other-alerts", type=int, default=200_000, help="in other branches")

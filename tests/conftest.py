@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from salesguard.telemetry import setup_telemetry
 from tests.harness import POLICIES, SERVICES, Backends, Suite
+from tests.support.devrun import RunCopy
 from tests.support.servers import OpaServer, PostgresDatabases, S3Server
 
 # One tracer provider per process, installed before any engine or server exists,
@@ -86,3 +87,29 @@ async def embedded_suite(tmp_path: Path) -> AsyncIterator[Suite]:
     suite = await Suite.start(Backends(), tmp_path)
     yield suite
     await suite.stop()
+
+
+@pytest.fixture(scope="module")
+async def module_embedded_suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
+    """The embedded profile shared by one module's tests (each works in its own org)."""
+    suite = await Suite.start(Backends(), tmp_path_factory.mktemp("embedded"))
+    yield suite
+    await suite.stop()
+
+
+@pytest.fixture(params=["full", "embedded"])
+def either_profile(request: pytest.FixtureRequest) -> Suite:
+    """The shared full-profile suite, then the module's embedded one (started only when a
+    test asks for it)."""
+    name = "suite" if request.param == "full" else "module_embedded_suite"
+    suite: Suite = request.getfixturevalue(name)
+    return suite
+
+
+@pytest.fixture
+def copies() -> Iterator[list[RunCopy]]:
+    """Copies of ``make run`` a test starts (append them); every process killed after."""
+    started: list[RunCopy] = []
+    yield started
+    for copy in started:
+        copy.kill_everything()

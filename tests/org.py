@@ -88,23 +88,28 @@ async def make_org(suite: Suite) -> Org:
         (org.finance, "FINANCE", None, org.hq, "钱财务"),
     ]
     for employee_id, role, team, branch, name in people:
-        await admin(
-            suite,
-            UPSERT_EMPLOYEE,
-            {
-                "id": employee_id,
-                "name": name,
-                "roles": [role],
-                "teamId": team,
-                "branchId": branch,
-                "status": "ACTIVE",
-            },
-        )
+        await add_employee(suite, employee_id, name, role, branch=branch, team=team)
     return org
 
 
 async def admin(suite: Suite, mutation: str, values: dict[str, Any]) -> dict[str, Any]:
     return (await suite.gql(mutation, {"input": values}, as_="admin")).ok()
+
+
+async def add_employee(
+    suite: Suite, employee_id: str, name: str, role: str, *, branch: str, team: str | None = None
+) -> dict[str, Any]:
+    """Add an active employee of one role (as the administrator); the input it sent."""
+    values = {
+        "id": employee_id,
+        "name": name,
+        "roles": [role],
+        "teamId": team,
+        "branchId": branch,
+        "status": "ACTIVE",
+    }
+    await admin(suite, UPSERT_EMPLOYEE, values)
+    return values
 
 
 def new_phone() -> str:
@@ -113,28 +118,10 @@ def new_phone() -> str:
     return f"+86 138 {digits[:4]} {digits[4:]}"
 
 
-async def register(
-    suite: Suite,
-    as_: str,
-    *,
-    name: str | None = None,
-    phone: str | None = None,
-    email: str | None = None,
-    source: str = "WEBSITE",
-    hours_since_contact: float = 1,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Register a customer and return it; fails the test on any error."""
-    result = await register_result(
-        suite,
-        as_,
-        name=name,
-        phone=phone,
-        email=email,
-        source=source,
-        hours_since_contact=hours_since_contact,
-        **extra,
-    )
+async def register(suite: Suite, as_: str, **values: Any) -> dict[str, Any]:
+    """Register a customer (arguments as :func:`register_result`) and return it; fails the
+    test on any error."""
+    result = await register_result(suite, as_, **values)
     return dict(result.ok()["registerCustomer"]["customer"])
 
 

@@ -77,7 +77,7 @@ async def test_expired_tampered_and_missing(suite: Suite, stored: Stored) -> Non
 
 
 async def test_an_export_is_never_served_by_a_signed_url(suite: Suite, org: Org) -> None:
-    """Exports leave once, through /downloads (tests/adversarial/test_item03_download_once.py)."""
+    """Exports leave once, through /downloads (tests/adversarial/test_export_download_once.py)."""
     customer = await register(suite, org.junior)
     export = await customer_export(suite, org.manager, org.manager_2, [customer["id"]])
     store = store_of(suite)

@@ -1,4 +1,4 @@
-"""The access matrix as data (issue 11): role × every read path × whose row it is.
+"""The access matrix as data: role × every read path × whose row it is.
 
 One company is seeded once per module, on a suite of its own (so "all" means
 this company): customers, pooled customers, check-ins with photos, call logs,
@@ -60,8 +60,8 @@ WRITES = frozenset(
         "pool.sweep",
         "customers.reassign",
         "customers.export.request",
-        # The customers an order may name (test_item08_order_scope) and C12's sharing
-        # decisions (test_item11_shared_criteria).
+        # The customers an order may name (test_order_needs_a_customer_in_scope) and C12's sharing
+        # decisions (test_shared_contact_unlock).
         "customers.order",
         "customers.criteria.share",
         "customers.criteria.unshare",

@@ -120,10 +120,10 @@ def refused(result: GraphQLResult, field: str) -> None:
     assert result.data.get(field) is None, result.body
 
 
-# -- item 7 -----------------------------------------------------------------------------------
+# -- nobody reads a case about themselves -----------------------------------------------------
 
 
-async def test_item07_a_manager_reads_no_alert_risk_or_timeline_about_themselves(
+async def test_a_manager_reads_no_alert_risk_or_timeline_about_themselves(
     suite: Suite, world: World
 ) -> None:
     org, mine = world.org, world.about[world.org.manager]
@@ -142,7 +142,7 @@ async def test_item07_a_manager_reads_no_alert_risk_or_timeline_about_themselves
     ]
 
 
-async def test_item07_hr_reads_no_case_about_themselves(suite: Suite, world: World) -> None:
+async def test_hr_reads_no_case_about_themselves(suite: Suite, world: World) -> None:
     org = world.org
     assert await alert_ids(suite, org.hr, employeeId=org.hr) == set()
     refused(await suite.gql(RISK, {"id": org.hr}, as_=org.hr), "employeeRisk")
@@ -151,9 +151,7 @@ async def test_item07_hr_reads_no_case_about_themselves(suite: Suite, world: Wor
     assert await alert_ids(suite, world.hq_manager, employeeId=org.hr) == {world.about[org.hr]}
 
 
-async def test_item07_a_managers_case_is_for_hr_and_headquarters(
-    suite: Suite, world: World
-) -> None:
+async def test_a_managers_case_is_for_hr_and_headquarters(suite: Suite, world: World) -> None:
     org, about_manager = world.org, world.about[world.org.manager]
     # Another manager of the branch reads none of it and cannot decide it ...
     assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
@@ -189,9 +187,7 @@ async def test_item07_a_managers_case_is_for_hr_and_headquarters(
         }
 
 
-async def test_item07_alert_raised_leaves_out_the_subscribers_own_case(
-    suite: Suite, world: World
-) -> None:
+async def test_alert_raised_leaves_out_the_subscribers_own_case(suite: Suite, world: World) -> None:
     org = world.org
     base = watcher_count(suite)
     async with (
@@ -214,10 +210,10 @@ async def test_item07_alert_raised_leaves_out_the_subscribers_own_case(
         assert (await manager.next_alert("UNREGISTERED_CUSTOMER", 10))["id"] == junior
 
 
-# -- item 9 -----------------------------------------------------------------------------------
+# -- finance reads only its alert kinds --------------------------------------------------------
 
 
-async def test_item09_finance_reads_deal_payment_and_commission_alerts_only(
+async def test_finance_reads_deal_payment_and_commission_alerts_only(
     suite: Suite, world: World
 ) -> None:
     org = world.org
@@ -245,7 +241,7 @@ async def test_item09_finance_reads_deal_payment_and_commission_alerts_only(
     refused(await suite.gql(RANKING, {"branch": org.branch}, as_=org.finance), "riskRanking")
 
 
-async def test_item09_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: World) -> None:
+async def test_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: World) -> None:
     org = world.org
     base = watcher_count(suite)
     async with (
@@ -265,7 +261,9 @@ async def test_item09_alert_raised_sends_finance_only_its_kinds(suite: Suite, wo
         assert (await finance.next_alert("PAYER_MISMATCH", 10))["id"] == payer
 
 
-async def test_item07_item09_hold_on_the_embedded_profile(embedded_suite: Suite) -> None:
+async def test_own_case_and_finance_kinds_hold_on_the_embedded_profile(
+    embedded_suite: Suite,
+) -> None:
     """The same limits with regopy and SQLite (`make run`)."""
     suite = embedded_suite
     org = await make_org(suite)

@@ -1,4 +1,4 @@
-"""Issue 11, item 1 and the attack suite's concurrency part: every uniqueness rule and state
+"""The attack suite's concurrency part: every uniqueness rule and state
 transition raced by 20 clients through the gateway, on both profiles.
 
 ``racing`` is the full profile (PostgreSQL, OPA, S3: the shared ``suite``) and the embedded
@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,18 +26,19 @@ from sqlalchemy import text
 from salesguard.db import Database, NestedTransactionError, new_id
 from salesguard.jobs import job_lock
 from salesguard_customers.models import Customer
-from tests.harness import Backends, GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, unique
 from tests.org import (
     UPSERT_BRANCH,
     UPSERT_EMPLOYEE,
     UPSERT_TEAM,
     Org,
-    admin,
+    add_employee,
     make_org,
     new_phone,
     register,
 )
 from tests.photos import put
+from tests.support.exports import request_export
 
 pytestmark = pytest.mark.integration
 
@@ -117,18 +118,10 @@ PLAN_VISIT = """mutation($input: PlanVisitInput!) {
   planVisit(input: $input) { visitPlan { id } } }"""
 
 
-@pytest.fixture(scope="module")
-async def embedded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
-    """The embedded profile (what `make run` starts), shared by this module's tests."""
-    suite = await Suite.start(Backends(), tmp_path_factory.mktemp("embedded"))
-    yield suite
-    await suite.stop()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def racing(request: pytest.FixtureRequest) -> Suite:
-    suite: Suite = request.getfixturevalue("suite" if request.param == "postgresql" else "embedded")
-    return suite
+@pytest.fixture
+def racing(either_profile: Suite) -> Suite:
+    """Every race runs on PostgreSQL (the full profile) and on SQLite (the embedded one)."""
+    return either_profile
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -251,10 +244,10 @@ async def seed_customers(suite: Suite, org: Org, count: int, owner: str | None) 
     return [row.id for row in rows]
 
 
-# -- item 1: registrations (C3) ------------------------------------------------------------
+# -- registrations (C3) --------------------------------------------------------------------
 
 
-async def test_item01_one_phone_in_four_formats_by_two_reps_is_one_customer(
+async def test_one_phone_in_four_formats_by_two_reps_is_one_customer(
     racing: Suite,
 ) -> None:
     org = await make_org(racing)
@@ -332,19 +325,13 @@ async def test_customers_updated_to_one_phone_at_once_keep_it_unique(racing: Sui
     await chain_intact(racing, org)
 
 
-# -- item 1: export requests (C9) -----------------------------------------------------------
+# -- export requests (C9) -------------------------------------------------------------------
 
 
-async def test_item01_export_decisions_raced_one_decision_wins(racing: Suite) -> None:
+async def test_export_decisions_raced_one_decision_wins(racing: Suite) -> None:
     org = await make_org(racing)
     customer = await register(racing, org.junior)
-    request = (
-        await racing.gql(
-            REQUEST_EXPORT,
-            {"input": {"customerIds": [customer["id"]], "reason": "quarterly review"}},
-            as_=org.manager,
-        )
-    ).ok()["requestCustomerExport"]["exportRequest"]
+    request = await request_export(racing, org.manager, [customer["id"]], "quarterly review")
     results = await race(
         [
             racing.gql(
@@ -371,13 +358,7 @@ async def test_item01_export_decisions_raced_one_decision_wins(racing: Suite) ->
 async def test_an_approved_export_runs_once_however_many_run_it(racing: Suite) -> None:
     org = await make_org(racing)
     customer = await register(racing, org.junior)
-    request = (
-        await racing.gql(
-            REQUEST_EXPORT,
-            {"input": {"customerIds": [customer["id"]], "reason": "audit"}},
-            as_=org.manager,
-        )
-    ).ok()["requestCustomerExport"]["exportRequest"]
+    request = await request_export(racing, org.manager, [customer["id"]], "audit")
     (
         await racing.gql(
             DECIDE_EXPORT, {"input": {"id": request["id"], "approve": True}}, as_=org.manager_2
@@ -471,15 +452,9 @@ async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
 ) -> None:
     org = await make_org(racing)
     leaver = unique("leaver")
-    employee = {
-        "id": leaver,
-        "name": "林离",
-        "roles": ["SALES_JUNIOR"],
-        "teamId": org.team_a,
-        "branchId": org.branch,
-        "status": "ACTIVE",
-    }
-    await admin(racing, UPSERT_EMPLOYEE, employee)
+    employee = await add_employee(
+        racing, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a
+    )
     await register(racing, leaver)
     # A manager registering for them, and the leaver for themselves.
     calls = [
@@ -875,15 +850,9 @@ async def test_a_locked_period_stays_locked_while_runs_race_the_lock(racing: Sui
 async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(racing: Suite) -> None:
     org = await make_org(racing)
     leaver = unique("leaver")
-    employee = {
-        "id": leaver,
-        "name": "林离",
-        "roles": ["SALES_JUNIOR"],
-        "teamId": org.team_a,
-        "branchId": org.branch,
-        "status": "ACTIVE",
-    }
-    await admin(racing, UPSERT_EMPLOYEE, employee)
+    employee = await add_employee(
+        racing, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a
+    )
     customer = await register(racing, leaver)
     order_id = await submit_order(racing, leaver, customer["id"])
     (
@@ -1025,17 +994,19 @@ async def test_an_idempotency_key_reused_by_many_clients_has_one_effect(racing: 
 # -- scheduled jobs on SQLite: `make run`'s scheduler and a `salesguard job` beside it ------
 
 
-async def test_a_job_held_by_one_process_is_skipped_by_another_on_sqlite(embedded: Suite) -> None:
+async def test_a_job_held_by_one_process_is_skipped_by_another_on_sqlite(
+    module_embedded_suite: Suite,
+) -> None:
     job = "customers.contact-reads-retention"
     env = {
         **os.environ,
         **{
             f"SALESGUARD_{name.upper()}": str(value)
-            for name, value in embedded.settings.items()
+            for name, value in module_embedded_suite.settings.items()
             if value is not None
         },
     }
-    async with job_lock(embedded.running["customers"].runtime.db, job) as held:
+    async with job_lock(module_embedded_suite.running["customers"].runtime.db, job) as held:
         assert held
         process = await asyncio.create_subprocess_exec(
             sys.executable,

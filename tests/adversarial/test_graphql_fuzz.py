@@ -1,4 +1,4 @@
-"""A schema-driven GraphQL fuzzer (issue 11): every query and mutation of the live schema,
+"""A schema-driven GraphQL fuzzer: every query and mutation of the live schema,
 with an administrator's and a junior rep's token, against the real stack.
 
 hypothesis-graphql writes the operations from the schema the gateway introspects; the

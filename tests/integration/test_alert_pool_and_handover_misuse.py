@@ -50,6 +50,22 @@ async def alert_node(suite: Suite, as_: str, employee_id: str, alert_id: str) ->
 # -- alert decisions ----------------------------------------------------------------------
 
 
+async def second_manager_leaves(suite: Suite, org: Org) -> None:
+    """``manager_2`` leaves the company, their customers to the branch pool."""
+    await admin(
+        suite,
+        UPSERT_EMPLOYEE,
+        {
+            "id": org.manager_2,
+            "name": "周经理",
+            "roles": ["MANAGER"],
+            "branchId": org.branch,
+            "status": "LEFT",
+            "toPool": True,
+        },
+    )
+
+
 async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
     """Clearing a FAKE_DEAL_SUSPECTED releases withheld commission (M2): a manager who
     submitted the deal must not clear the alert on it, nor HR an alert about HR."""
@@ -171,18 +187,7 @@ async def test_a_live_feed_ends_when_its_subscriber_leaves_the_company(suite: Su
         await leaver.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
         await stayer.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
         await until_watching(suite, base + 2 * SOURCES)
-        await admin(
-            suite,
-            UPSERT_EMPLOYEE,
-            {
-                "id": org.manager_2,
-                "name": "周经理",
-                "roles": ["MANAGER"],
-                "branchId": org.branch,
-                "status": "LEFT",
-                "toPool": True,
-            },
-        )
+        await second_manager_leaves(suite, org)
         await mock_location_check_in(suite, org.junior)
         # The manager who stays gets it; the one who left gets an error, never the alert.
         assert (await stayer.next_alert("MOCK_LOCATION", within=5))["employee"] == {
@@ -209,18 +214,7 @@ async def test_an_open_websocket_runs_nothing_more_for_someone_who_left(suite: S
         answered = await leaver.receive(10)
         assert answered["payload"]["data"]["customers"]["totalCount"] >= 1, answered
         assert (await leaver.receive(10))["type"] == "complete"
-        await admin(
-            suite,
-            UPSERT_EMPLOYEE,
-            {
-                "id": org.manager_2,
-                "name": "周经理",
-                "roles": ["MANAGER"],
-                "branchId": org.branch,
-                "status": "LEFT",
-                "toPool": True,
-            },
-        )
+        await second_manager_leaves(suite, org)
         await leaver.subscribe(customers)
         refused = await leaver.receive(10)
         assert refused["type"] == "next" and refused["payload"].get("data") is None, refused

@@ -27,6 +27,7 @@ from salesguard_customers.server import service as customers_app
 from salesguard_gateway.settings import GatewaySettings
 from salesguard_orders.server import service as orders_app
 from tests.harness import Suite
+from tests.support.databases import empty_database
 from tests.support.servers import PostgresDatabases
 
 APPS: dict[str, GrpcServiceApp[Any]] = {
@@ -102,13 +103,7 @@ async def test_a_commissions_database_loses_the_alert_tables_it_never_wrote(
 ) -> None:
     """An installed commissions database (before the drop) upgrades to one without alert
     tables or their triggers, and a downgrade gives them back as they were."""
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-        if backend == "sqlite"
-        else await postgres.create("commissions")
-    )
-    db = Database(url)
-    try:
+    async with empty_database(backend, tmp_path, postgres, "commissions") as db:
         await migrations.upgrade(db.engine, commissions_app.migrations_dir, BEFORE_DROP)
         async with db.engine.connect() as connection:
             assert await connection.run_sync(_tables) >= ALERT_TABLES
@@ -122,5 +117,3 @@ async def test_a_commissions_database_loses_the_alert_tables_it_never_wrote(
         async with db.engine.connect() as connection:
             assert await connection.run_sync(_tables) >= ALERT_TABLES
             assert await connection.run_sync(_functions) == installed_functions
-    finally:
-        await db.dispose()

@@ -185,6 +185,27 @@ class Client:
             )
         return response.payment
 
+    async def reverse_payment(
+        self,
+        finance: Principal,
+        order_id: str,
+        kind: payments_pb2.ReversalKind.ValueType,
+        reason: str,
+    ) -> None:
+        """Reverse the one payment recorded for the order."""
+        with acting_as(finance):
+            (payment,) = (
+                await self.payments.ListPayments(
+                    payments_pb2.ListPaymentsRequest(
+                        filter=payments_pb2.PaymentFilter(order_id=order_id),
+                        page=common_pb2.PageRequest(page_size=10),
+                    )
+                )
+            ).payments
+            await self.payments.ReversePayment(
+                payments_pb2.ReversePaymentRequest(payment_id=payment.id, kind=kind, reason=reason)
+            )
+
     async def reconcile(self, finance: Principal) -> None:
         with acting_as(finance):
             await self.reconciliation.RunReconciliation(payments_pb2.RunReconciliationRequest())
@@ -520,22 +541,12 @@ async def test_a_reversal_after_the_lock_claws_back_in_the_next_period(
     assert by_code(before)[reversed_order.code].amount.value == "30.00"
 
     # The customer's bank takes the money back after the period was paid out.
-    with acting_as(people.finance):
-        (payment,) = (
-            await client.payments.ListPayments(
-                payments_pb2.ListPaymentsRequest(
-                    filter=payments_pb2.PaymentFilter(order_id=reversed_order.id),
-                    page=common_pb2.PageRequest(page_size=10),
-                )
-            )
-        ).payments
-        await client.payments.ReversePayment(
-            payments_pb2.ReversePaymentRequest(
-                payment_id=payment.id,
-                kind=payments_pb2.REVERSAL_KIND_CHARGEBACK,
-                reason="card holder disputed",
-            )
-        )
+    await client.reverse_payment(
+        people.finance,
+        reversed_order.id,
+        payments_pb2.REVERSAL_KIND_CHARGEBACK,
+        "card holder disputed",
+    )
     await client.reconcile(people.finance)
 
     # A locked period never changes, nor runs again.
@@ -572,22 +583,9 @@ async def test_a_reversal_in_the_locked_month_itself_claws_back_in_the_next_peri
     branch = people.org.branch
     await client.run(people.finance, branch, CURRENT)
     await client.lock(people.finance, branch, CURRENT)
-    with acting_as(people.finance):
-        (payment,) = (
-            await client.payments.ListPayments(
-                payments_pb2.ListPaymentsRequest(
-                    filter=payments_pb2.PaymentFilter(order_id=order.id),
-                    page=common_pb2.PageRequest(page_size=10),
-                )
-            )
-        ).payments
-        await client.payments.ReversePayment(
-            payments_pb2.ReversePaymentRequest(
-                payment_id=payment.id,
-                kind=payments_pb2.REVERSAL_KIND_REFUND,
-                reason="goods returned",
-            )
-        )
+    await client.reverse_payment(
+        people.finance, order.id, payments_pb2.REVERSAL_KIND_REFUND, "goods returned"
+    )
     await client.reconcile(people.finance)
 
     following = month_of((this_month() + timedelta(days=32)).replace(day=1))

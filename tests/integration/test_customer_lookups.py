@@ -24,7 +24,7 @@ from salesguard.common.v1 import common_pb2
 from salesguard.crypto import BlindIndex
 from salesguard.customers.v1 import lookups_pb2 as pb
 from salesguard.customers.v1 import lookups_pb2_grpc
-from salesguard.db import Database, UtcDateTime, new_id
+from salesguard.db import UtcDateTime, new_id
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
@@ -34,6 +34,7 @@ from salesguard_customers.models import Customer
 from salesguard_customers.server import service as customers_app
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, new_phone, register
+from tests.support.databases import empty_database
 from tests.support.servers import PostgresDatabases
 
 pytestmark = pytest.mark.integration
@@ -410,13 +411,7 @@ TIME_COLUMNS_0001 = ("first_contact_at", "registered_at", "updated_at")
 async def test_the_migration_gives_existing_customers_their_geohash(
     backend: str, tmp_path: Path, postgres: PostgresDatabases
 ) -> None:
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'customers.db'}"
-        if backend == "sqlite"
-        else await postgres.create("customers")
-    )
-    db = Database(url)
-    try:
+    async with empty_database(backend, tmp_path, postgres, "customers") as db:
         await migrations.upgrade(db.engine, customers_app.migrations_dir, "0001")
         # The customers table as revision 0001 left it: no geohash column yet.
         customers = table(
@@ -462,5 +457,3 @@ async def test_the_migration_gives_existing_customers_their_geohash(
                 assert geohash is None
             else:
                 assert geohash == geo.encode(lat, lng, geo.STORED_PRECISION)
-    finally:
-        await db.dispose()

@@ -19,7 +19,7 @@ from salesguard_customers.pool import move_to_pool
 from salesguard_customers.server import service as customers_app
 from tests.conftest import SuiteFactory
 from tests.harness import Suite, unique
-from tests.org import Org, admin, make_org, new_phone, register, register_result
+from tests.org import Org, add_employee, make_org, new_phone, register, register_result
 
 pytestmark = pytest.mark.integration
 
@@ -256,17 +256,7 @@ async def test_another_branch_neither_sees_nor_claims_the_pool(pool_suite: Suite
     suite = pool_suite
     org = await make_org(suite)
     outsider = unique("rep-bj")
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": outsider,
-            "name": "外地销售",
-            "roles": ["SALES_JUNIOR"],
-            "branchId": org.other_branch,
-            "status": "ACTIVE",
-        },
-    )
+    await add_employee(suite, outsider, "外地销售", "SALES_JUNIOR", branch=org.other_branch)
     pooled = await register(suite, org.junior)
     await neglect_and_pool(suite)
     assert pooled["id"] in await pool_ids(suite, org.junior_b)
@@ -310,17 +300,7 @@ async def test_a_contact_detail_shared_by_many_stops_blocking_but_is_reported(
     assert await shared_alerts(suite, org) == []
     # A rep of a second branch is refused too, and the number becomes a shared one.
     elsewhere = unique("rep-bj")
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": elsewhere,
-            "name": "钱多多",
-            "roles": ["SALES_JUNIOR"],
-            "branchId": org.other_branch,
-            "status": "ACTIVE",
-        },
-    )
+    await add_employee(suite, elsewhere, "钱多多", "SALES_JUNIOR", branch=org.other_branch)
     assert (await register_phone(suite, elsewhere, switchboard)).codes == ["DUPLICATE_CUSTOMER"]
     [alert] = await shared_alerts(suite, org)
     assert alert["customer"]["id"] == first["id"]

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from salesguard import geo
 from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard.common.v1 import common_pb2
 from salesguard.errors import ServiceError
@@ -23,6 +22,7 @@ from salesguard.timeutil import to_timestamp
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
 from tests.photos import CREATE_UPLOAD, jpeg, put, scene, upload
+from tests.support.geo import offset
 
 pytestmark = pytest.mark.integration
 
@@ -47,19 +47,6 @@ query($filter: CheckInFilter) {
 ALERTS = """
 query($filter: AlertFilter) { alerts(first: 50, filter: $filter) { edges { node { kind evidence employee { id } } } } }
 """
-
-
-def offset(point: tuple[float, float], metres: float, bearing: float = 90.0) -> tuple[float, float]:
-    """The point ``metres`` away on ``bearing`` (degrees), on the sphere geo measures with."""
-    lat, lng = point
-    d = metres / geo.EARTH_RADIUS_M
-    phi1, lambda1, theta = math.radians(lat), math.radians(lng), math.radians(bearing)
-    phi2 = math.asin(math.sin(phi1) * math.cos(d) + math.cos(phi1) * math.sin(d) * math.cos(theta))
-    lambda2 = lambda1 + math.atan2(
-        math.sin(theta) * math.sin(d) * math.cos(phi1),
-        math.cos(d) - math.sin(phi1) * math.sin(phi2),
-    )
-    return math.degrees(phi2), math.degrees(lambda2)
 
 
 def recent_working_days(count: int) -> list[date]:

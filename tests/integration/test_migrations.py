@@ -11,12 +11,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
 from salesguard import migrations
-from salesguard.db import Database
 from salesguard.service import GrpcServiceApp
 from salesguard_attendance.server import service as attendance_app
 from salesguard_commissions.server import service as commissions_app
 from salesguard_customers.server import service as customers_app
 from salesguard_orders.server import service as orders_app
+from tests.support.databases import empty_database
 from tests.support.servers import PostgresDatabases
 
 pytestmark = pytest.mark.integration
@@ -44,17 +44,9 @@ async def test_migrations_match_the_models(
     service: str, backend: str, tmp_path: Path, postgres: PostgresDatabases
 ) -> None:
     app = APPS[service]
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
-        if backend == "sqlite"
-        else await postgres.create(service)
-    )
-    db = Database(url)
-    try:
+    async with empty_database(backend, tmp_path, postgres, service) as db:
         await migrations.upgrade(db.engine, app.migrations_dir)
         async with db.engine.connect() as connection:
             assert await connection.run_sync(differences, app) == []
         # Running the migrations again is a no-op (the start-up of every replica does it).
         await migrations.upgrade(db.engine, app.migrations_dir)
-    finally:
-        await db.dispose()

@@ -25,7 +25,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_orders.payments import quoted_order_number
 from tests.harness import Suite, unique
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
+from tests.org import Org, add_employee, make_org, register
 from tests.photos import jpeg, put, scene
 
 pytestmark = pytest.mark.integration
@@ -57,17 +57,7 @@ class People:
 async def make_people(suite: Suite) -> People:
     org = await make_org(suite)
     hq_manager = f"{org.hq}-manager"
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": hq_manager,
-            "name": "郑总",
-            "roles": ["MANAGER"],
-            "branchId": org.hq,
-            "status": "ACTIVE",
-        },
-    )
+    await add_employee(suite, hq_manager, "郑总", "MANAGER", branch=org.hq)
 
     def person(
         employee_id: str, role: str, branch: str, team: str | None = None, hq: bool = False

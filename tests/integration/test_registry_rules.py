@@ -189,8 +189,8 @@ async def test_export_needs_another_managers_approval_and_downloads_a_verified_c
     ran = (await suite.gql(RUN, {"id": request["id"]}, as_=org.manager)).ok()["runCustomerExport"]
     assert ran["exportRequest"]["status"] == "COMPLETED"
     assert ran["exportRequest"]["rowCount"] == 2
-    # Downloaded once, by the requester, with their own bearer token (tests/adversarial
-    # item 3 attacks the rest).
+    # Downloaded once, by the requester, with their own bearer token
+    # (tests/adversarial/test_export_download_once.py attacks the rest).
     download = await download_export(suite, ran["downloadUrl"], as_=org.manager)
     assert download.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() == ran["exportRequest"]["sha256"]

@@ -23,10 +23,10 @@ from tests.integration.test_field_visits import (
     at_local,
     check_in,
     codes,
-    offset,
     recent_working_days,
 )
 from tests.org import make_org, register
+from tests.support.geo import offset
 
 pytestmark = pytest.mark.integration
 

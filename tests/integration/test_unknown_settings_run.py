@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from salesguard.settings import TOOL_VARIABLES
 from tests.support.devrun import RunCopy
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def copies() -> Iterator[list[RunCopy]]:
-    started: list[RunCopy] = []
-    yield started
-    for copy in started:
-        copy.kill_everything()
 
 
 def test_a_shell_with_tool_variables_and_other_components_settings_runs_the_suite(

@@ -49,17 +49,25 @@ class Export:
     id: str = ""
 
 
+async def request_export(
+    suite: Suite, requester: str, customer_ids: list[str], reason: str = "quarterly review"
+) -> dict[str, Any]:
+    """Request an export of the customers (C9); the pending request (``id``, ``status``)."""
+    requested: dict[str, Any] = (
+        await suite.gql(
+            REQUEST_EXPORT,
+            {"input": {"customerIds": customer_ids, "reason": reason}},
+            as_=requester,
+        )
+    ).ok()["requestCustomerExport"]["exportRequest"]
+    return requested
+
+
 async def customer_export(
     suite: Suite, requester: str, approver: str, customer_ids: list[str]
 ) -> Export:
     """Request (as ``requester``), approve (as ``approver``) and run an export of the customers."""
-    requested = (
-        await suite.gql(
-            REQUEST_EXPORT,
-            {"input": {"customerIds": customer_ids, "reason": "quarterly review"}},
-            as_=requester,
-        )
-    ).ok()["requestCustomerExport"]["exportRequest"]
+    requested = await request_export(suite, requester, customer_ids)
     (
         await suite.gql(
             DECIDE_EXPORT,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import random
 
 import pytest
 
 from salesguard import geo
+from tests.support.geo import offset
 
 
 def test_haversine_matches_known_distances() -> None:
@@ -23,17 +23,6 @@ def test_encode_matches_the_reference_geohash() -> None:
     assert geo.encode(31.2304, 121.4737, 7) == "wtw3sjq"
 
 
-def offset(lat: float, lng: float, metres: float, bearing: float) -> tuple[float, float]:
-    d = metres / geo.EARTH_RADIUS_M
-    phi1, lambda1, theta = math.radians(lat), math.radians(lng), math.radians(bearing)
-    phi2 = math.asin(math.sin(phi1) * math.cos(d) + math.cos(phi1) * math.sin(d) * math.cos(theta))
-    lambda2 = lambda1 + math.atan2(
-        math.sin(theta) * math.sin(d) * math.cos(phi1),
-        math.cos(d) - math.sin(phi1) * math.sin(phi2),
-    )
-    return math.degrees(phi2), math.degrees(lambda2)
-
-
 @pytest.mark.parametrize("radius", [50, 300, 1_000, 5_000])
 def test_covering_cells_contain_every_point_within_the_radius(radius: float) -> None:
     rng = random.Random(radius)
@@ -42,7 +31,7 @@ def test_covering_cells_contain_every_point_within_the_radius(radius: float) -> 
         cells = geo.covering_cells(lat, lng, radius)
         ranges = geo.prefix_ranges(cells)
         for _ in range(10):
-            near = offset(lat, lng, rng.uniform(0, radius * 0.999), rng.uniform(0, 360))
+            near = offset((lat, lng), rng.uniform(0, radius * 0.999), rng.uniform(0, 360))
             stored = geo.encode(*near)
             assert any(low <= stored and (high is None or stored < high) for low, high in ranges), (
                 lat,

@@ -16,10 +16,10 @@ thus costs one query per kind asked for, never one per row.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
@@ -28,9 +28,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
 from salesguard.common.v1 import common_pb2
+from salesguard.db import Database
 from salesguard.errors import InvalidInput
 from salesguard.pagination import KeysetPage, cursor_datetime, decode_cursor, keyset_page
-from salesguard.policy import Decision, PolicyClient
+from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.settings import PageLimits
 from salesguard.timeutil import from_timestamp
@@ -75,6 +76,9 @@ def decode_timeline_cursor(token: str) -> TimelineCursor | None:
     return TimelineCursor(cursor_datetime(at), kind, item_id)
 
 
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+
+
 @dataclass(frozen=True)
 class TimelineQuery:
     """A validated request: whose timeline, when, which kinds, from where, how many."""
@@ -87,6 +91,29 @@ class TimelineQuery:
     cursor: TimelineCursor | None
     size: int
     page: common_pb2.PageRequest
+
+    def source(
+        self,
+        kind: int,
+        statement: Select[Any],
+        *,
+        employee: Column,
+        at: Column,
+        id: Column,
+        scope: ScopeColumns,
+    ) -> TimelineSource:
+        """One kind's rows: the employee's (by ``employee``), ``at`` in range, in scope."""
+        return TimelineSource(
+            kind,
+            statement.where(
+                employee == self.employee_id,
+                at >= self.begins,
+                at < self.ends,
+                scope_filter(self.decision, scope),
+            ),
+            at,
+            id,
+        )
 
 
 async def timeline_query(
@@ -101,7 +128,7 @@ async def timeline_query(
     pages: PageLimits,
 ) -> TimelineQuery:
     """Validate a ListEmployeeTimeline request and take its one policy decision."""
-    employee = validation.text("employee_id", employee_id, required=True, max_length=64)
+    employee = validation.person_id("employee_id", employee_id, required=True)
     begins, ends = time_range(start, end)
     asked = frozenset(kinds)
     unknown = sorted(asked - frozenset(known_kinds))
@@ -123,9 +150,6 @@ async def timeline_query(
         size=decision.page_size(requested),
         page=page,
     )
-
-
-Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 @dataclass(frozen=True)
@@ -184,3 +208,71 @@ async def fetch_timeline(
     rows.sort(key=lambda item: (item.at, item.kind, item.id), reverse=True)
     page = keyset_page(rows, size, lambda item: (item.at, item.kind, item.id))
     return page, total if query.page.include_total_count else None
+
+
+class TimelineRequest(Protocol):
+    """The fields every service's ListEmployeeTimelineRequest has (``from`` is read by name)."""
+
+    @property
+    def employee_id(self) -> str: ...
+    @property
+    def to(self) -> Timestamp: ...
+    @property
+    def kinds(self) -> Iterable[int]: ...
+    @property
+    def page(self) -> common_pb2.PageRequest: ...
+
+
+ItemT = TypeVar("ItemT")
+ItemT_contra = TypeVar("ItemT_contra", contravariant=True)
+ResponseT = TypeVar("ResponseT")
+ResponseT_co = TypeVar("ResponseT_co", covariant=True)
+
+
+class TimelineResponse(Protocol[ItemT_contra, ResponseT_co]):
+    """A ListEmployeeTimelineResponse message class: its items, cursors and page info."""
+
+    def __call__(
+        self,
+        *,
+        items: Iterable[ItemT_contra] | None = ...,
+        cursors: Iterable[str] | None = ...,
+        page_info: common_pb2.PageInfo | None = ...,
+    ) -> ResponseT_co: ...
+
+
+@dataclass(frozen=True)
+class EmployeeTimeline:
+    """One service's timeline: where it reads, who decides, and the kinds it serves."""
+
+    db: Database
+    policy: PolicyClient
+    pages: PageLimits
+    kinds: Collection[int]
+    sources: Callable[[TimelineQuery], Sequence[TimelineSource]]
+
+    async def serve(
+        self,
+        request: TimelineRequest,
+        present: Callable[[AsyncSession, Sequence[TimelineRow]], Awaitable[Iterable[ItemT]]],
+        response: TimelineResponse[ItemT, ResponseT],
+    ) -> ResponseT:
+        """Serve ListEmployeeTimeline: validate and decide, fetch a page, present its rows.
+
+        ``present`` turns the page's rows into the service's items, in order, inside
+        the read session (so it may load what they need for all rows in one query).
+        """
+        query = await timeline_query(
+            self.policy,
+            employee_id=request.employee_id,
+            start=getattr(request, "from"),
+            end=request.to,
+            kinds=request.kinds,
+            known_kinds=self.kinds,
+            page=request.page,
+            pages=self.pages,
+        )
+        async with self.db.read() as session:
+            page, total = await fetch_timeline(session, query, self.sources(query))
+            items = list(await present(session, page.rows))
+        return response(items=items, cursors=page.cursors, page_info=page.page_info(total))

@@ -7,13 +7,15 @@ presented as ``ListCheckIns`` presents them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.attendance.v1 import timeline_pb2 as pb
 from salesguard.attendance.v1 import timeline_pb2_grpc
 from salesguard.grpc_server import ServicerContext
-from salesguard.policy import scope_filter
-from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
+from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
 from salesguard_attendance.calllogs import SCOPE as CALL_SCOPE
 from salesguard_attendance.calllogs import call_log_to_proto
@@ -26,29 +28,22 @@ KINDS = (CHECK_IN, CALL)
 
 
 def sources(query: TimelineQuery) -> list[TimelineSource]:
-    decision, employee = query.decision, query.employee_id
     return [
-        TimelineSource(
+        query.source(
             CHECK_IN,
-            select(CheckIn).where(
-                CheckIn.employee_id == employee,
-                CheckIn.at >= query.begins,
-                CheckIn.at < query.ends,
-                scope_filter(decision, CHECK_IN_SCOPE),
-            ),
-            CheckIn.at,
-            CheckIn.id,
+            select(CheckIn),
+            employee=CheckIn.employee_id,
+            at=CheckIn.at,
+            id=CheckIn.id,
+            scope=CHECK_IN_SCOPE,
         ),
-        TimelineSource(
+        query.source(
             CALL,
-            select(CallLog).where(
-                CallLog.employee_id == employee,
-                CallLog.started_at >= query.begins,
-                CallLog.started_at < query.ends,
-                scope_filter(decision, CALL_SCOPE),
-            ),
-            CallLog.started_at,
-            CallLog.id,
+            select(CallLog),
+            employee=CallLog.employee_id,
+            at=CallLog.started_at,
+            id=CallLog.id,
+            scope=CALL_SCOPE,
         ),
     ]
 
@@ -56,34 +51,29 @@ def sources(query: TimelineQuery) -> list[TimelineSource]:
 class AttendanceTimelineServicer(timeline_pb2_grpc.AttendanceTimelineServiceServicer):
     def __init__(self, visits: Visits) -> None:
         self._visits = visits
+        self._timeline = EmployeeTimeline(
+            visits.db, visits.policy, visits.settings.page_limits, KINDS, sources
+        )
 
     async def ListEmployeeTimeline(
         self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
     ) -> pb.ListEmployeeTimelineResponse:
-        visits = self._visits
-        query = await timeline_query(
-            visits.policy,
-            employee_id=request.employee_id,
-            start=getattr(request, "from"),
-            end=request.to,
-            kinds=request.kinds,
-            known_kinds=KINDS,
-            page=request.page,
-            pages=visits.settings.page_limits,
-        )
-        async with visits.db.read() as session:
-            page, total = await fetch_timeline(session, query, sources(query))
-            check_ins = [entry.row[0] for entry in page.rows if entry.kind == CHECK_IN]
+        async def present(
+            session: AsyncSession, rows: Sequence[TimelineRow]
+        ) -> list[pb.AttendanceTimelineItem]:
+            check_ins = [entry.row[0] for entry in rows if entry.kind == CHECK_IN]
             # The photos of every check-in on the page in one query, as ListCheckIns does.
-            presented = iter(await visits.present(session, check_ins, request.include_photo_urls))
-        items = []
-        for entry in page.rows:
-            item = pb.AttendanceTimelineItem(at=to_timestamp(entry.at))
-            if entry.kind == CHECK_IN:
-                item.check_in.CopyFrom(next(presented))
-            else:
-                item.call.CopyFrom(call_log_to_proto(entry.row[0]))
-            items.append(item)
-        return pb.ListEmployeeTimelineResponse(
-            items=items, cursors=page.cursors, page_info=page.page_info(total)
-        )
+            presented = iter(
+                await self._visits.present(session, check_ins, request.include_photo_urls)
+            )
+            items = []
+            for entry in rows:
+                item = pb.AttendanceTimelineItem(at=to_timestamp(entry.at))
+                if entry.kind == CHECK_IN:
+                    item.check_in.CopyFrom(next(presented))
+                else:
+                    item.call.CopyFrom(call_log_to_proto(entry.row[0]))
+                items.append(item)
+            return items
+
+        return await self._timeline.serve(request, present, pb.ListEmployeeTimelineResponse)

@@ -41,17 +41,15 @@ async def record_contact_reads(
         session.add_all(
             ContactRead(actor_id=principal.id, customer_id=c.id, at=now) for c in customers
         )
-        await audit.append(
+        await audit.record(
             session,
-            [
-                audit.AuditEntry(
-                    actor_id=principal.id,
-                    action="customer.contact.read",
-                    customer_ids=[c.id for c in customers],
-                    fields=list(fields),
-                    branch_id=branches.pop() if len(branches) == 1 else None,
-                )
-            ],
+            audit.AuditEntry(
+                actor_id=principal.id,
+                action="customer.contact.read",
+                customer_ids=[c.id for c in customers],
+                fields=list(fields),
+                branch_id=branches.pop() if len(branches) == 1 else None,
+            ),
         )
         await session.flush()
         seen = int(

@@ -115,6 +115,33 @@ class AuditEntry:
     branch_id: str | None = None
 
 
+def reassignment(
+    actor_id: str,
+    customer_ids: Sequence[str],
+    before: dict[str, Any],
+    new_owner_id: str,
+    reason: str,
+    branch_id: str | None,
+) -> AuditEntry:
+    """The entry of customers given another owner (by a manager, or by a departure)."""
+    return AuditEntry(
+        actor_id=actor_id,
+        action="customer.reassign",
+        customer_ids=customer_ids,
+        fields=["owner_id"],
+        before=before,
+        after={"owner_id": new_owner_id},
+        reason=reason,
+        branch_id=branch_id,
+    )
+
+
+async def record(session: AsyncSession, entry: AuditEntry) -> AuditEvent:
+    """Append one entry at the end of the chain, inside the caller's transaction."""
+    (event,) = await append(session, [entry])
+    return event
+
+
 async def append(session: AsyncSession, entries: Iterable[AuditEntry]) -> list[AuditEvent]:
     """Append entries at the end of the chain, inside the caller's transaction."""
     entries = list(entries)

@@ -152,20 +152,18 @@ class CustomerChanges:
             row.updated_at = utcnow()
             after = self.registry.audit_view(row)
             changed = sorted(changes)
-            await audit.append(
+            await audit.record(
                 session,
-                [
-                    audit.AuditEntry(
-                        actor_id=principal.id,
-                        action=rules.change_action(changes.keys()),
-                        customer_ids=[row.id],
-                        fields=changed,
-                        before={k: before[k] for k in changed},
-                        after={k: after[k] for k in changed},
-                        reason=reason,
-                        branch_id=row.branch_id,
-                    )
-                ],
+                audit.AuditEntry(
+                    actor_id=principal.id,
+                    action=rules.change_action(changes.keys()),
+                    customer_ids=[row.id],
+                    fields=changed,
+                    before={k: before[k] for k in changed},
+                    after={k: after[k] for k in changed},
+                    reason=reason,
+                    branch_id=row.branch_id,
+                ),
             )
         masks = row_masks(read, row)
         return self.registry.to_proto(row, self.vault.read(row, masks), masks)
@@ -182,7 +180,7 @@ class CustomerChanges:
 
         new_owner = await self.registry.authorised_owner(
             principal,
-            validation.text("new_owner_id", request.new_owner_id, required=True, max_length=64),
+            validation.person_id("new_owner_id", request.new_owner_id, required=True),
             may_receive,
             "new_owner_id",
         )
@@ -223,20 +221,12 @@ class CustomerChanges:
                 # A new owner starts a fresh neglect clock; a pooled customer leaves the pool.
                 row.owned_since, row.pooled_at = now, None
             branches = {row.branch_id for row in rows}
-            await audit.append(
+            branch_id = branches.pop() if len(branches) == 1 else None
+            await audit.record(
                 session,
-                [
-                    audit.AuditEntry(
-                        actor_id=principal.id,
-                        action="customer.reassign",
-                        customer_ids=ids,
-                        fields=["owner_id"],
-                        before={"owners": previous},
-                        after={"owner_id": new_owner.id},
-                        reason=reason,
-                        branch_id=branches.pop() if len(branches) == 1 else None,
-                    )
-                ],
+                audit.reassignment(
+                    principal.id, ids, {"owners": previous}, new_owner.id, reason, branch_id
+                ),
             )
         read = await self.registry.read_decision(principal)
         messages, _, _ = self.registry.present(rows, read, include_contact=False)

@@ -188,18 +188,16 @@ class Exports:
             )
             session.add(row)
             await session.flush()
-            await audit.append(
+            await audit.record(
                 session,
-                [
-                    audit.AuditEntry(
-                        actor_id=principal.id,
-                        action="customer.export.request",
-                        customer_ids=customer_ids,
-                        reason=reason,
-                        after={"export_request_id": row.id},
-                        branch_id=principal.branch_id,
-                    )
-                ],
+                audit.AuditEntry(
+                    actor_id=principal.id,
+                    action="customer.export.request",
+                    customer_ids=customer_ids,
+                    reason=reason,
+                    after={"export_request_id": row.id},
+                    branch_id=principal.branch_id,
+                ),
             )
             return exports_pb2.RequestExportResponse(export_request=export_to_proto(row))
 
@@ -258,20 +256,18 @@ class Exports:
             row.decided_by = principal.id
             row.decided_at = utcnow()
             row.decision_comment = comment
-            await audit.append(
+            await audit.record(
                 session,
-                [
-                    audit.AuditEntry(
-                        actor_id=principal.id,
-                        action="customer.export.approve"
-                        if request.approve
-                        else "customer.export.reject",
-                        customer_ids=list(row.customer_ids),
-                        reason=comment,
-                        after={"export_request_id": row.id, "status": row.status},
-                        branch_id=row.branch_id,
-                    )
-                ],
+                audit.AuditEntry(
+                    actor_id=principal.id,
+                    action="customer.export.approve"
+                    if request.approve
+                    else "customer.export.reject",
+                    customer_ids=list(row.customer_ids),
+                    reason=comment,
+                    after={"export_request_id": row.id, "status": row.status},
+                    branch_id=row.branch_id,
+                ),
             )
         return export_to_proto(row)
 
@@ -310,22 +306,20 @@ class Exports:
             current.sha256 = digest
             current.object_key = key
             current.completed_at = utcnow()
-            await audit.append(
+            await audit.record(
                 session,
-                [
-                    audit.AuditEntry(
-                        actor_id=principal.id,
-                        action="customer.export",
-                        customer_ids=list(current.customer_ids),
-                        fields=list(CSV_COLUMNS),
-                        after={
-                            "export_request_id": current.id,
-                            "row_count": row_count,
-                            "sha256": digest,
-                        },
-                        branch_id=current.branch_id,
-                    )
-                ],
+                audit.AuditEntry(
+                    actor_id=principal.id,
+                    action="customer.export",
+                    customer_ids=list(current.customer_ids),
+                    fields=list(CSV_COLUMNS),
+                    after={
+                        "export_request_id": current.id,
+                        "row_count": row_count,
+                        "sha256": digest,
+                    },
+                    branch_id=current.branch_id,
+                ),
             )
             download = await self.downloads.issue(
                 session,

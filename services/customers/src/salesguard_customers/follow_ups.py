@@ -5,7 +5,6 @@ A follow-up also restarts the customer's neglect clock (:mod:`.rules.pool`).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import new_id, utcnow
-from salesguard.errors import Forbidden, InvalidInput
+from salesguard.errors import Forbidden
 from salesguard.idempotency import IdempotentWrites
 from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import scope_filter
@@ -67,9 +66,13 @@ class FollowUps:
         await self.registry.directory.require_active(principal.id)
         kind = validation.enum_value("kind", request.kind, FOLLOW_UP_KINDS)
         note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
-        at = from_timestamp(request.at, "at") or utcnow()
-        if at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
-            raise InvalidInput("at", "a follow-up cannot lie in the future")
+        now = utcnow()
+        at = validation.not_in_future(
+            "at",
+            from_timestamp(request.at, "at") or now,
+            now=now,
+            skew_seconds=self.settings.clock_skew_seconds,
+        )
 
         async def insert(session: AsyncSession) -> pb.RecordFollowUpResponse:
             follow_up = FollowUp(

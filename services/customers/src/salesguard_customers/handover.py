@@ -43,9 +43,7 @@ class Handover:
     async def hand_over(self, request: pb.HandOverCustomersRequest) -> list[str]:
         """Move every customer of ``employee_id``; returns the IDs this call moved."""
         principal = current_principal()
-        employee_id = validation.text(
-            "employee_id", request.employee_id, required=True, max_length=64
-        )
+        employee_id = validation.person_id("employee_id", request.employee_id, required=True)
         destination = request.WhichOneof("destination")
         if destination is None or (destination == "to_pool" and not request.to_pool):
             raise InvalidInput(
@@ -65,7 +63,7 @@ class Handover:
 
     async def _successor(self, employee_id: str, successor_id: str) -> Owner:
         """The successor as the directory has it now: active, in the leaver's branch."""
-        successor_id = validation.text("successor_id", successor_id, required=True, max_length=64)
+        successor_id = validation.person_id("successor_id", successor_id, required=True)
         current: dict[str, directory_pb2.Employee] = {}
         if successor_id != employee_id:
             # Statuses and branches as they are now, not cached.
@@ -119,20 +117,16 @@ class Handover:
         )
         moved = sorted(result.all())
         if moved:
-            await audit.append(
+            await audit.record(
                 session,
-                [
-                    audit.AuditEntry(
-                        actor_id=actor_id,
-                        action="customer.reassign",
-                        customer_ids=moved,
-                        fields=["owner_id"],
-                        before={"owner_id": employee_id},
-                        after={"owner_id": successor.id},
-                        reason=DEPARTURE,
-                        branch_id=successor.branch_id,
-                    )
-                ],
+                audit.reassignment(
+                    actor_id,
+                    moved,
+                    {"owner_id": employee_id},
+                    successor.id,
+                    DEPARTURE,
+                    successor.branch_id,
+                ),
             )
         return moved
 

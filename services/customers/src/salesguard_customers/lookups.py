@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
@@ -58,7 +59,8 @@ MAX_REQUESTED_IDS = 50
 MAX_PHONE_INDEXES = 1000
 MAX_MARK_EMPLOYEES = 500
 MAX_MARK_RANGE = timedelta(days=92)
-MAX_ID_LENGTH = 64
+# The longest ID the suite has (an employee's); a lookup names customers and employees.
+MAX_ID_LENGTH = validation.PERSON_ID_LENGTH
 
 # A blind index is the hex HMAC-SHA256 of the number (salesguard.crypto.BlindIndex).
 _PHONE_INDEX = re.compile(r"^[0-9a-f]{64}$")
@@ -260,6 +262,18 @@ class Lookups:
         """The one decision of a lookup: refused (FORBIDDEN) unless the policy allows it."""
         return (await self.policy.decide(current_principal(), action)).require(action)
 
+    async def _bounded_rows(
+        self, statement: Select[Any], field: str, too_many: str
+    ) -> Sequence[Row[Any]]:
+        """The rows of a lookup, at most ``lookup_max_rows``: more is a VALIDATION error on
+        ``field`` (``too_many`` names the limit as ``{limit}``), never a partial answer."""
+        limit = self.settings.lookup_max_rows
+        async with self.db.read() as session:
+            rows = (await session.execute(statement.limit(limit + 1))).all()
+        if len(rows) > limit:
+            raise InvalidInput(field, too_many.format(limit=limit))
+        return rows
+
     async def find_nearby(
         self, request: pb.FindNearbyCustomersRequest
     ) -> pb.FindNearbyCustomersResponse:
@@ -292,20 +306,13 @@ class Lookups:
         await self._allow(MATCH_PHONES_ACTION)
         if not indexes:
             return pb.MatchPhoneIndexesResponse()
-        limit = self.settings.lookup_max_rows
-        async with self.db.read() as session:
-            rows = (
-                await session.execute(
-                    select(Customer.phone_index, Customer.id, Customer.owner_id)
-                    .where(Customer.phone_index.in_(indexes))
-                    .order_by(Customer.phone_index, Customer.number)
-                    .limit(limit + 1)
-                )
-            ).all()
-        if len(rows) > limit:
-            raise InvalidInput(
-                "phone_indexes", f"these numbers match more than {limit} customers; ask for fewer"
-            )
+        rows = await self._bounded_rows(
+            select(Customer.phone_index, Customer.id, Customer.owner_id)
+            .where(Customer.phone_index.in_(indexes))
+            .order_by(Customer.phone_index, Customer.number),
+            "phone_indexes",
+            "these numbers match more than {limit} customers; ask for fewer",
+        )
         return pb.MatchPhoneIndexesResponse(
             matches=[
                 pb.PhoneMatch(phone_index=index, customer_id=customer_id, owner_id=owner_id or "")
@@ -321,24 +328,17 @@ class Lookups:
         await self._allow(FOLLOW_UP_MARKS_ACTION)
         if not employee_ids:
             return pb.ListFollowUpMarksResponse()
-        limit = self.settings.lookup_max_rows
-        async with self.db.read() as session:
-            rows = (
-                await session.execute(
-                    select(FollowUp.employee_id, FollowUp.customer_id, FollowUp.at)
-                    .where(
-                        FollowUp.employee_id.in_(employee_ids),
-                        FollowUp.at >= start,
-                        FollowUp.at < end,
-                    )
-                    .order_by(FollowUp.employee_id, FollowUp.at, FollowUp.id)
-                    .limit(limit + 1)
-                )
-            ).all()
-        if len(rows) > limit:
-            raise InvalidInput(
-                "to", f"more than {limit} follow-ups in this range; ask for a shorter one"
+        rows = await self._bounded_rows(
+            select(FollowUp.employee_id, FollowUp.customer_id, FollowUp.at)
+            .where(
+                FollowUp.employee_id.in_(employee_ids),
+                FollowUp.at >= start,
+                FollowUp.at < end,
             )
+            .order_by(FollowUp.employee_id, FollowUp.at, FollowUp.id),
+            "to",
+            "more than {limit} follow-ups in this range; ask for a shorter one",
+        )
         return pb.ListFollowUpMarksResponse(
             marks=[
                 pb.FollowUpMark(

@@ -327,9 +327,7 @@ class CustomerPool:
         decision = (await self.policy.decide(principal, "pool.claim")).require("pool.claim")
         # The claimer becomes the owner: active in the directory (SPEC §2).
         await self.registry.directory.require_active(principal.id)
-        customer_id = validation.text(
-            "customer_id", request.customer_id, required=True, max_length=32
-        )
+        customer_id = validation.record_id("customer_id", request.customer_id, required=True)
         cap = await holding_cap(self.policy, principal)
 
         async def take(session: AsyncSession) -> pb.ClaimCustomerResponse:

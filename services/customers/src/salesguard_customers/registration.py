@@ -8,7 +8,7 @@ the identity and owner locks, in one transaction, and persists what they decide.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -158,8 +158,12 @@ class Registrar:
         first_contact_at = from_timestamp(request.first_contact_at, "first_contact_at")
         if first_contact_at is None:
             raise InvalidInput("first_contact_at", "first_contact_at is required")
-        if first_contact_at > utcnow() + timedelta(seconds=self.settings.clock_skew_seconds):
-            raise InvalidInput("first_contact_at", "first_contact_at lies in the future")
+        validation.not_in_future(
+            "first_contact_at",
+            first_contact_at,
+            now=utcnow(),
+            skew_seconds=self.settings.clock_skew_seconds,
+        )
         return Registration(
             name=name,
             company=company,
@@ -254,29 +258,27 @@ class Registrar:
             warnings.append(rules.LATE_REGISTRATION)
         if duplicate.ignored:
             warnings.append(duplicate_rules.SHARED_ALERT)
-        await audit.append(
+        await audit.record(
             session,
-            [
-                audit.AuditEntry(
-                    actor_id=principal.id,
-                    action="customer.register",
-                    customer_ids=[customer.id],
-                    fields=[
-                        f
-                        for f in (
-                            "name",
-                            "company",
-                            *CONTACT_FIELDS,
-                            "location",
-                            "source",
-                            "source_detail",
-                        )
-                        if self._given(registration, f)
-                    ],
-                    after=self.registry.audit_view(customer),
-                    branch_id=customer.branch_id,
-                )
-            ],
+            audit.AuditEntry(
+                actor_id=principal.id,
+                action="customer.register",
+                customer_ids=[customer.id],
+                fields=[
+                    f
+                    for f in (
+                        "name",
+                        "company",
+                        *CONTACT_FIELDS,
+                        "location",
+                        "source",
+                        "source_detail",
+                    )
+                    if self._given(registration, f)
+                ],
+                after=self.registry.audit_view(customer),
+                branch_id=customer.branch_id,
+            ),
         )
         contact = Contact(registration.phone, registration.email, registration.address)
         return pb.RegisterCustomerResponse(

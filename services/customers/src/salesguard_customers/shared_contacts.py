@@ -318,21 +318,19 @@ class SharedCriteria:
                 evidence=evidence,
             )
             if changed:
-                await audit.append(
+                await audit.record(
                     session,
-                    [
-                        audit.AuditEntry(
-                            actor_id=principal.id,
-                            action="customer.criterion.share"
-                            if request.shared
-                            else "customer.criterion.unshare",
-                            customer_ids=[customer.id],
-                            fields=[criterion],
-                            after={"criterion": criterion, "shared": request.shared},
-                            reason=reason,
-                            branch_id=customer.branch_id,
-                        )
-                    ],
+                    audit.AuditEntry(
+                        actor_id=principal.id,
+                        action="customer.criterion.share"
+                        if request.shared
+                        else "customer.criterion.unshare",
+                        customer_ids=[customer.id],
+                        fields=[criterion],
+                        after={"criterion": criterion, "shared": request.shared},
+                        reason=reason,
+                        branch_id=customer.branch_id,
+                    ),
                 )
             if changed and request.shared:
                 await announce_shared(

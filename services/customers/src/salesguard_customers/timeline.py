@@ -6,15 +6,18 @@ branch (as a manager sees the branch's customers), an audit event by its branch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.customers.v1 import timeline_pb2 as pb
 from salesguard.customers.v1 import timeline_pb2_grpc
 from salesguard.db import Database
 from salesguard.grpc_server import ServicerContext
-from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
+from salesguard.policy import PolicyClient, ScopeColumns
 from salesguard.settings import PageLimits
-from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
+from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
 from salesguard_customers.audit import AUDIT_SCOPE
 from salesguard_customers.follow_ups import follow_up_to_proto
@@ -31,64 +34,45 @@ FOLLOW_UP_SCOPE = ScopeColumns(
 
 
 def sources(query: TimelineQuery) -> list[TimelineSource]:
-    decision, employee = query.decision, query.employee_id
     return [
-        TimelineSource(
+        query.source(
             FOLLOW_UP,
-            select(FollowUp)
-            .join(Customer, Customer.id == FollowUp.customer_id)
-            .where(
-                FollowUp.employee_id == employee,
-                FollowUp.at >= query.begins,
-                FollowUp.at < query.ends,
-                scope_filter(decision, FOLLOW_UP_SCOPE),
-            ),
-            FollowUp.at,
-            FollowUp.id,
+            select(FollowUp).join(Customer, Customer.id == FollowUp.customer_id),
+            employee=FollowUp.employee_id,
+            at=FollowUp.at,
+            id=FollowUp.id,
+            scope=FOLLOW_UP_SCOPE,
         ),
-        TimelineSource(
+        query.source(
             AUDIT_EVENT,
-            select(AuditEvent).where(
-                AuditEvent.actor_id == employee,
-                AuditEvent.at >= query.begins,
-                AuditEvent.at < query.ends,
-                scope_filter(decision, AUDIT_SCOPE),
-            ),
-            AuditEvent.at,
-            AuditEvent.id,
+            select(AuditEvent),
+            employee=AuditEvent.actor_id,
+            at=AuditEvent.at,
+            id=AuditEvent.id,
+            scope=AUDIT_SCOPE,
         ),
     ]
 
 
+async def present(
+    session: AsyncSession, rows: Sequence[TimelineRow]
+) -> list[pb.CustomerTimelineItem]:
+    items = []
+    for entry in rows:
+        item = pb.CustomerTimelineItem(at=to_timestamp(entry.at))
+        if entry.kind == FOLLOW_UP:
+            item.follow_up.CopyFrom(follow_up_to_proto(entry.row[0]))
+        else:
+            item.audit_event.CopyFrom(audit_event_to_proto(entry.row[0]))
+        items.append(item)
+    return items
+
+
 class CustomerTimelineServicer(timeline_pb2_grpc.CustomerTimelineServiceServicer):
     def __init__(self, db: Database, policy: PolicyClient, pages: PageLimits) -> None:
-        self._db = db
-        self._policy = policy
-        self._pages = pages
+        self._timeline = EmployeeTimeline(db, policy, pages, KINDS, sources)
 
     async def ListEmployeeTimeline(
         self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
     ) -> pb.ListEmployeeTimelineResponse:
-        query = await timeline_query(
-            self._policy,
-            employee_id=request.employee_id,
-            start=getattr(request, "from"),
-            end=request.to,
-            kinds=request.kinds,
-            known_kinds=KINDS,
-            page=request.page,
-            pages=self._pages,
-        )
-        async with self._db.read() as session:
-            page, total = await fetch_timeline(session, query, sources(query))
-        items = []
-        for entry in page.rows:
-            item = pb.CustomerTimelineItem(at=to_timestamp(entry.at))
-            if entry.kind == FOLLOW_UP:
-                item.follow_up.CopyFrom(follow_up_to_proto(entry.row[0]))
-            else:
-                item.audit_event.CopyFrom(audit_event_to_proto(entry.row[0]))
-            items.append(item)
-        return pb.ListEmployeeTimelineResponse(
-            items=items, cursors=page.cursors, page_info=page.page_info(total)
-        )
+        return await self._timeline.serve(request, present, pb.ListEmployeeTimelineResponse)

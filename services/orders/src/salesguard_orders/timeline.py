@@ -10,13 +10,15 @@ else to the order it was recorded for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.grpc_server import ServicerContext
 from salesguard.orders.v1 import timeline_pb2 as pb
 from salesguard.orders.v1 import timeline_pb2_grpc
-from salesguard.policy import scope_filter
-from salesguard.timeline import TimelineQuery, TimelineSource, fetch_timeline, timeline_query
+from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
 from salesguard_orders.models import ApprovalStep, Order, Payment, Shipment, format_order_code
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, present_orders, step_to_proto
@@ -36,118 +38,84 @@ _PAYMENT_ORDER = or_(
 
 
 def _approvals(query: TimelineQuery, *, decided_by_employee: bool) -> TimelineSource:
-    employee = query.employee_id
-    whose = (
-        ApprovalStep.approver_id == employee
-        if decided_by_employee
-        else Order.submitted_by == employee
-    )
-    return TimelineSource(
+    return query.source(
         APPROVAL,
-        select(ApprovalStep, Order.number)
-        .join(Order, Order.id == ApprovalStep.order_id)
-        .where(
-            whose,
-            ApprovalStep.decided_at >= query.begins,
-            ApprovalStep.decided_at < query.ends,
-            scope_filter(query.decision, ORDER_SCOPE),
-        ),
-        ApprovalStep.decided_at,
+        select(ApprovalStep, Order.number).join(Order, Order.id == ApprovalStep.order_id),
+        employee=ApprovalStep.approver_id if decided_by_employee else Order.submitted_by,
+        at=ApprovalStep.decided_at,
         # Unique per step; digits and hex sort alike in every collation.
-        ApprovalStep.order_id.concat(cast(ApprovalStep.sequence, String)),
+        id=ApprovalStep.order_id.concat(cast(ApprovalStep.sequence, String)),
+        scope=ORDER_SCOPE,
     )
 
 
 def sources(query: TimelineQuery) -> list[TimelineSource]:
-    employee, in_scope = query.employee_id, scope_filter(query.decision, ORDER_SCOPE)
     return [
-        TimelineSource(
+        query.source(
             ORDER,
-            select(Order).where(
-                Order.submitted_by == employee,
-                Order.submitted_at >= query.begins,
-                Order.submitted_at < query.ends,
-                in_scope,
-            ),
-            Order.submitted_at,
-            Order.id,
+            select(Order),
+            employee=Order.submitted_by,
+            at=Order.submitted_at,
+            id=Order.id,
+            scope=ORDER_SCOPE,
         ),
         _approvals(query, decided_by_employee=False),
         _approvals(query, decided_by_employee=True),
-        TimelineSource(
+        query.source(
             PAYMENT,
-            select(Payment)
-            .join(Order, _PAYMENT_ORDER)
-            .where(
-                Order.submitted_by == employee,
-                Payment.paid_at >= query.begins,
-                Payment.paid_at < query.ends,
-                in_scope,
-            ),
-            Payment.paid_at,
-            Payment.id,
+            select(Payment).join(Order, _PAYMENT_ORDER),
+            employee=Order.submitted_by,
+            at=Payment.paid_at,
+            id=Payment.id,
+            scope=ORDER_SCOPE,
         ),
-        TimelineSource(
+        query.source(
             SHIPMENT,
-            select(Shipment)
-            .join(Order, Order.id == Shipment.order_id)
-            .where(
-                Order.submitted_by == employee,
-                Shipment.shipped_at >= query.begins,
-                Shipment.shipped_at < query.ends,
-                in_scope,
-            ),
-            Shipment.shipped_at,
-            Shipment.id,
+            select(Shipment).join(Order, Order.id == Shipment.order_id),
+            employee=Order.submitted_by,
+            at=Shipment.shipped_at,
+            id=Shipment.id,
+            scope=ORDER_SCOPE,
         ),
     ]
 
 
+async def present(
+    session: AsyncSession, rows: Sequence[TimelineRow]
+) -> list[pb.OrdersTimelineItem]:
+    # Lines and steps of every order on the page in one query each.
+    presented = iter(
+        await present_orders(session, [entry.row[0] for entry in rows if entry.kind == ORDER])
+    )
+    items = []
+    for entry in rows:
+        item = pb.OrdersTimelineItem(at=to_timestamp(entry.at))
+        row = entry.row
+        if entry.kind == ORDER:
+            item.order.CopyFrom(next(presented))
+        elif entry.kind == APPROVAL:
+            item.approval.CopyFrom(
+                pb.TimelineApproval(
+                    order_id=row[0].order_id,
+                    order_code=format_order_code(row[1]),
+                    step=step_to_proto(row[0]),
+                )
+            )
+        elif entry.kind == PAYMENT:
+            item.payment.CopyFrom(payment_to_proto(row[0]))
+        else:
+            item.shipment.CopyFrom(shipment_to_proto(row[0]))
+        items.append(item)
+    return items
+
+
 class OrdersTimelineServicer(timeline_pb2_grpc.OrdersTimelineServiceServicer):
     def __init__(self, orders: Orders) -> None:
-        self._orders = orders
+        self._timeline = EmployeeTimeline(
+            orders.db, orders.policy, orders.settings.page_limits, KINDS, sources
+        )
 
     async def ListEmployeeTimeline(
         self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
     ) -> pb.ListEmployeeTimelineResponse:
-        orders = self._orders
-        query = await timeline_query(
-            orders.policy,
-            employee_id=request.employee_id,
-            start=getattr(request, "from"),
-            end=request.to,
-            kinds=request.kinds,
-            known_kinds=KINDS,
-            page=request.page,
-            pages=orders.settings.page_limits,
-        )
-        async with orders.db.read() as session:
-            page, total = await fetch_timeline(session, query, sources(query))
-            # Lines and steps of every order on the page in one query each.
-            presented = iter(
-                await present_orders(
-                    session, [entry.row[0] for entry in page.rows if entry.kind == ORDER]
-                )
-            )
-            items = []
-            for entry in page.rows:
-                item = pb.OrdersTimelineItem(at=to_timestamp(entry.at))
-                row = entry.row
-                if entry.kind == ORDER:
-                    item.order.CopyFrom(next(presented))
-                elif entry.kind == APPROVAL:
-                    item.approval.CopyFrom(
-                        pb.TimelineApproval(
-                            order_id=row[0].order_id,
-                            order_code=format_order_code(row[1]),
-                            step=step_to_proto(row[0]),
-                        )
-                    )
-                elif entry.kind == PAYMENT:
-                    item.payment.CopyFrom(payment_to_proto(row[0]))
-                else:
-                    item.shipment.CopyFrom(shipment_to_proto(row[0]))
-                items.append(item)
-        return pb.ListEmployeeTimelineResponse(
-            items=items, cursors=page.cursors, page_info=page.page_info(total)
-        )
+        return await self._timeline.serve(request, present, pb.ListEmployeeTimelineResponse)

@@ -1,4 +1,4 @@
-"""Issue 11 item 8: nobody acts on a customer they may not read (SPEC §2).
+"""Nobody acts on a customer they may not read (SPEC §2).
 
 A junior of branch A submitted an order on a branch-B customer: it was accepted and
 approved in A while B saw nothing, and the alert evidence named B's customer. Now an
@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
+from tests.org import Org, add_employee, make_org, register
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +52,7 @@ query($filter: CheckInFilter) { checkIns(first: 50, filter: $filter) { edges { n
 async def branch_b_rep(suite: Suite, org: Org) -> str:
     """A junior of the other branch, who owns the customer attacked."""
     rep = unique(f"{org.other_branch}-junior")
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": rep,
-            "name": "钱多多",
-            "roles": ["SALES_JUNIOR"],
-            "branchId": org.other_branch,
-            "status": "ACTIVE",
-        },
-    )
+    await add_employee(suite, rep, "钱多多", "SALES_JUNIOR", branch=org.other_branch)
     return rep
 
 
@@ -88,7 +78,7 @@ def refused_as_absent(result: GraphQLResult, customer_id: str) -> str:
     return str(result.errors[0]["message"]).replace(customer_id, "<id>")
 
 
-async def test_item08_order_on_another_branchs_customer_is_refused_and_nothing_stored(
+async def test_order_on_another_branchs_customer_is_refused_and_nothing_stored(
     suite: Suite,
 ) -> None:
     org = await make_org(suite)
@@ -112,7 +102,7 @@ async def test_item08_order_on_another_branchs_customer_is_refused_and_nothing_s
     assert audit["auditEvents"]["edges"] == []
 
 
-async def test_item08_order_scope_follows_the_tier(suite: Suite) -> None:
+async def test_order_scope_follows_the_tier(suite: Suite) -> None:
     org = await make_org(suite)
     mates = await register(suite, org.junior_mate)
     own = await register(suite, org.junior)
@@ -132,27 +122,17 @@ async def test_item08_order_scope_follows_the_tier(suite: Suite) -> None:
     assert kinds == {"ATTRIBUTION_MISMATCH"}
 
 
-async def test_item08_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
+async def test_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     suite: Suite,
 ) -> None:
     """Headquarters reads every branch, so an HQ manager may order for branch B's
     customer; the flag is then B's alert (branch B's, not headquarters'). Being about a
-    manager, it is read by HR and headquarters, not by B's manager (item 7)."""
+    manager, it is read by HR and headquarters, not by B's manager (test_case_access)."""
     org = await make_org(suite)
     rep_b = await branch_b_rep(suite, org)
     theirs = await register(suite, rep_b)
     hq_manager = unique(f"{org.hq}-manager")
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": hq_manager,
-            "name": "郑总",
-            "roles": ["MANAGER"],
-            "branchId": org.hq,
-            "status": "ACTIVE",
-        },
-    )
+    await add_employee(suite, hq_manager, "郑总", "MANAGER", branch=org.hq)
     order = (await submit(suite, hq_manager, theirs["id"])).ok()["submitOrder"]["order"]
     assert order["flags"] == ["ATTRIBUTION_MISMATCH"]
     [alert] = await alerts_of(suite, org.hr, orderId=order["id"])
@@ -166,7 +146,7 @@ async def test_item08_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     assert await alerts_of(suite, org.other_manager, orderId=order["id"]) == []
 
 
-async def test_item08_other_writes_naming_a_customer_refuse_the_same_way(suite: Suite) -> None:
+async def test_other_writes_naming_a_customer_refuse_the_same_way(suite: Suite) -> None:
     org = await make_org(suite)
     rep_b = await branch_b_rep(suite, org)
     theirs = await register(suite, rep_b, location={"lat": 39.9042, "lng": 116.4074})
@@ -208,7 +188,7 @@ async def test_item08_other_writes_naming_a_customer_refuse_the_same_way(suite: 
     (await suite.gql(CHECK_IN, {"input": check_in}, as_=org.junior)).ok()
 
 
-async def test_item08_orders_scope_on_the_embedded_profile(embedded_suite: Suite) -> None:
+async def test_orders_scope_on_the_embedded_profile(embedded_suite: Suite) -> None:
     """The same refusal with SQLite and the policies evaluated in-process (regopy)."""
     suite = embedded_suite
     org = await make_org(suite)

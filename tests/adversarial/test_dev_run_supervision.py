@@ -1,4 +1,4 @@
-"""Issue 11, item 14: ``make run`` supervises its children (SPEC G2).
+"""``make run`` supervises its children (SPEC G2).
 
 A dead child is restarted with exponential backoff (logged: why, restart count, next
 delay) while the gateway and the other services keep serving; its fields answer a
@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +44,10 @@ FIELDS = """{
 DIED = r"^salesguard run: orders \(pid (\d+)\) died \(([^)]*)\) after [\d.]+ s; restart (\d+) in ([\d.]+) s$"
 
 
-def test_item14_restart_delays_double_up_to_the_cap() -> None:
+def test_restart_delays_double_up_to_the_cap() -> None:
     delays = [restart_delay(crashes, base=1.0, cap=30.0) for crashes in range(8)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert restart_delay(10_000, base=0.5, cap=2.0) == 2.0
-
-
-@pytest.fixture
-def copies() -> Iterator[list[RunCopy]]:
-    started: list[RunCopy] = []
-    yield started
-    for copy in started:
-        copy.kill_everything()
 
 
 def _wait_dead(pid: int, timeout: float = 10) -> None:
@@ -103,7 +94,7 @@ def _wait_orders_serve(copy: RunCopy, token: str, timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
-def test_item14_a_killed_service_is_restarted_while_the_others_keep_serving(
+def test_a_killed_service_is_restarted_while_the_others_keep_serving(
     tmp_path: Path, copies: list[RunCopy]
 ) -> None:
     # The second crash waits 4 s: time enough, on a loaded runner, to take orders' port
@@ -160,5 +151,5 @@ def test_item14_a_killed_service_is_restarted_while_the_others_keep_serving(
     # Only orders was ever restarted.
     assert {name: pid for name, pid in copy.pids().items() if name != "orders"} == others
     # SIGTERM to the runner stops them all, the restarted orders too, and restarts none
-    # (Ctrl-C: see test_item13_two_copies_serve_side_by_side_each_with_its_own_data).
+    # (Ctrl-C: see test_two_copies_serve_side_by_side_each_with_its_own_data).
     copy.stop_every_child(signal.SIGTERM)

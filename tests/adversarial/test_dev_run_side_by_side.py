@@ -1,4 +1,4 @@
-"""Issue 11, item 13: a second ``make run`` beside the first.
+"""A second ``make run`` beside the first.
 
 Every process listens where the settings say it is reached: a service at the port of
 its own ``SALESGUARD_<SERVICE>_ADDRESS`` (unless ``SALESGUARD_GRPC_PORT`` is set, as in a
@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ mutation ($id: ID!) {
 }"""
 
 
-def test_item13_a_service_listens_at_its_own_address_unless_grpc_port_is_set() -> None:
+def test_a_service_listens_at_its_own_address_unless_grpc_port_is_set() -> None:
     settings = Settings(customers_address="127.0.0.1:50301", orders_address="orders:50303")
     assert settings.listen_address("customers") == ("127.0.0.1", 50301)
     assert settings.listen_address("orders") == ("127.0.0.1", 50303)
@@ -40,7 +39,7 @@ def test_item13_a_service_listens_at_its_own_address_unless_grpc_port_is_set() -
         load(Settings, customers_address="customers")
 
 
-def test_item13_the_gateway_listens_at_gateway_port_and_public_url_follows_it() -> None:
+def test_the_gateway_listens_at_gateway_port_and_public_url_follows_it() -> None:
     settings = GatewaySettings(gateway_port=8300)
     assert settings.listen_address("gateway") == ("127.0.0.1", 8300)
     assert settings.public_url == "http://127.0.0.1:8300"
@@ -53,15 +52,7 @@ def test_item13_the_gateway_listens_at_gateway_port_and_public_url_follows_it() 
     assert explicit.public_url == "https://sales.example.com"
 
 
-@pytest.fixture
-def copies(tmp_path: Path) -> Iterator[list[RunCopy]]:
-    started: list[RunCopy] = []
-    yield started
-    for copy in started:
-        copy.kill_everything()
-
-
-def test_item13_two_copies_serve_side_by_side_each_with_its_own_data(
+def test_two_copies_serve_side_by_side_each_with_its_own_data(
     tmp_path: Path, copies: list[RunCopy]
 ) -> None:
     # Both start at once: the second must not wait on (or reach) the first's processes.
@@ -73,13 +64,13 @@ def test_item13_two_copies_serve_side_by_side_each_with_its_own_data(
         me = copy.graphql("{ me { id } }", token=token)
         assert "errors" not in me and me["data"] == {"me": {"id": "admin"}}, me
 
-    created = first.graphql(UPSERT_BRANCH, token=first.admin_token, variables={"id": "item13"})
-    assert created["data"] == {"upsertBranch": {"branch": {"id": "item13"}}}, created
+    created = first.graphql(UPSERT_BRANCH, token=first.admin_token, variables={"id": "second-copy"})
+    assert created["data"] == {"upsertBranch": {"branch": {"id": "second-copy"}}}, created
     branches = "{ branches { id } }"
     in_first = first.graphql(branches, token=first.admin_token)["data"]["branches"]
     in_second = second.graphql(branches, token=second.admin_token)["data"]["branches"]
-    assert {"id": "item13"} in in_first
-    assert {"id": "item13"} not in in_second
+    assert {"id": "second-copy"} in in_first
+    assert {"id": "second-copy"} not in in_second
     # Each copy keeps its SQLite files in its own data directory.
     for copy in copies:
         assert (copy.root / "data" / "attendance.db").is_file()
@@ -89,7 +80,7 @@ def test_item13_two_copies_serve_side_by_side_each_with_its_own_data(
     second.stop_every_child(signal.SIGINT, group=True)
 
 
-def test_item13_a_port_taken_by_another_copy_is_refused_naming_the_setting(
+def test_a_port_taken_by_another_copy_is_refused_naming_the_setting(
     tmp_path: Path, copies: list[RunCopy]
 ) -> None:
     """Waiting on a port someone else listens on would report another copy as ours."""

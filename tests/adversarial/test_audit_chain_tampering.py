@@ -1,4 +1,4 @@
-"""Issue 11 item 10: the audit chain cannot be cut at the tail nor re-chained (C7).
+"""The audit chain cannot be cut at the tail nor re-chained (C7).
 
 The attacker has the database owner's rights and none of the service's secrets: they
 drop the append-only triggers, delete or rewrite entries and recompute hashes with
@@ -20,7 +20,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -127,11 +128,15 @@ def database_url(suite: Suite) -> str:
     return str(url).replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def attacker_connection(suite: Suite) -> asyncpg.Connection:
+@asynccontextmanager
+async def database_owner(suite: Suite) -> AsyncIterator[asyncpg.Connection]:
     """The database owner's connection, with the append-only trigger dropped."""
     connection = await asyncpg.connect(database_url(suite))
-    await connection.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
-    return connection
+    try:
+        await connection.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def audit_rows(connection: asyncpg.Connection) -> list[dict[str, Any]]:
@@ -151,13 +156,33 @@ async def write_rows(connection: asyncpg.Connection, rows: list[dict[str, Any]])
         )
 
 
+async def forge(
+    suite: Suite,
+    entry: int,
+    from_seq: int,
+    hasher: Callable[[str, dict[str, Any]], str],
+    key_id: str | None = None,
+) -> dict[str, Any]:
+    """As the database owner: give the ``entry``-th row another actor, then re-chain the
+    rows from ``from_seq`` on (see :func:`rechain`); the rewritten row."""
+    async with database_owner(suite) as connection:
+        rows = await audit_rows(connection)
+        rows[entry]["actor_id"] = "someone-else"
+        await write_rows(connection, rechain(rows, from_seq, hasher, key_id))
+    return rows[entry]
+
+
 # -- the suite under attack ----------------------------------------------------------------
 
 
-async def fast_suite(factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch) -> Suite:
-    """A suite of its own (these tests break its chain), checkpointing every 0.2 s."""
+async def suite_under_attack(
+    factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Suite, Org]:
+    """A suite of its own (these tests break its chain), checkpointing every 0.2 s, and a
+    company in it."""
     monkeypatch.setenv(INTERVAL_VARIABLE, FAST_INTERVAL)
-    return await factory()
+    suite = await factory()
+    return suite, await make_org(suite)
 
 
 def checkpoints_of(suite: Suite) -> AuditCheckpoints:
@@ -186,6 +211,13 @@ async def entries(suite: Suite, org: Org, count: int) -> int:
     return max(int(edge["node"]["seq"]) for edge in events)
 
 
+async def checkpointed_entries(suite: Suite, org: Org, count: int) -> int:
+    """``count`` entries, the last of them checkpointed; the chain's last seq."""
+    last = await entries(suite, org, count)
+    await wait_for_checkpoint(suite, last)
+    return last
+
+
 async def verify(suite: Suite, org: Org) -> dict[str, Any]:
     result: dict[str, Any] = (await suite.gql(VERIFY, as_=org.hr)).ok()["verifyAuditChain"]
     return result
@@ -194,11 +226,10 @@ async def verify(suite: Suite, org: Org) -> dict[str, Any]:
 # -- (d) an honest chain ---------------------------------------------------------------------
 
 
-async def test_item10_honest_chain_is_keyed_and_verifies_against_its_checkpoint(
+async def test_honest_chain_is_keyed_and_verifies_against_its_checkpoint(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await entries(suite, org, 3)
     checkpoint = await wait_for_checkpoint(suite, last)
 
@@ -230,15 +261,13 @@ async def test_item10_honest_chain_is_keyed_and_verifies_against_its_checkpoint(
     assert all(hmac_hash(key)(row["prev_hash"], row) == row["hash"] for row in rows)
 
 
-async def test_item10_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_one(
+async def test_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_one(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race, made certain: right after the verification has walked the chain, an
     entry is appended and checkpointed. It is newer than the walk, not missing."""
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 2)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 2)
     runtime = suite.running["customers"].runtime
     walk = audit._walk
 
@@ -257,19 +286,14 @@ async def test_item10_an_entry_checkpointed_while_verifying_is_not_taken_for_a_m
 # -- (a) a cut tail ------------------------------------------------------------------------------
 
 
-async def test_item10_deleting_the_newest_entries_after_a_checkpoint_reports_the_missing_range(
+async def test_deleting_the_newest_entries_after_a_checkpoint_reports_the_missing_range(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 5)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 5)
 
-    connection = await attacker_connection(suite)
-    try:
+    async with database_owner(suite) as connection:
         await connection.execute("DELETE FROM audit_events WHERE seq > $1", last - 2)
-    finally:
-        await connection.close()
 
     result = await verify(suite, org)
     assert result["intact"] is False
@@ -292,35 +316,26 @@ async def test_item10_deleting_the_newest_entries_after_a_checkpoint_reports_the
     assert f"the entry at seq {last} differs from its checkpoint" in result["problem"]
 
 
-async def test_item10_deleting_every_entry_is_reported(
+async def test_deleting_every_entry_is_reported(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 2)
-    await wait_for_checkpoint(suite, last)
-    connection = await attacker_connection(suite)
-    try:
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 2)
+    async with database_owner(suite) as connection:
         await connection.execute("DELETE FROM audit_events")
-    finally:
-        await connection.close()
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["missingRange"] == {"firstSeq": 1, "lastSeq": last}
     assert result["checkedCount"] == 0
 
 
-async def test_item10_deleting_an_entry_in_the_middle_names_the_gap(
+async def test_deleting_an_entry_in_the_middle_names_the_gap(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
-    connection = await attacker_connection(suite)
-    try:
+    async with database_owner(suite) as connection:
         await connection.execute("DELETE FROM audit_events WHERE seq IN (2, 3)")
-    finally:
-        await connection.close()
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 4
@@ -330,23 +345,14 @@ async def test_item10_deleting_an_entry_in_the_middle_names_the_gap(
 # -- (b) and (c) a rewritten, re-chained entry -----------------------------------------------------
 
 
-async def test_item10_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_link(
+async def test_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 4)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    await checkpointed_entries(suite, org, 4)
 
-    connection = await attacker_connection(suite)
-    try:
-        rows = await audit_rows(connection)
-        target = rows[1]
-        target["actor_id"] = "someone-else"
-        # Plain SHA-256 from seq 2 on, posing as entries from before the chain was keyed.
-        await write_rows(connection, rechain(rows, 2, sha256_hash, key_id=""))
-    finally:
-        await connection.close()
+    # Plain SHA-256 from seq 2 on, posing as entries from before the chain was keyed.
+    target = await forge(suite, 1, 2, sha256_hash, key_id="")
 
     result = await verify(suite, org)
     assert result["intact"] is False
@@ -355,41 +361,26 @@ async def test_item10_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_b
     assert result["problem"] == "an entry without a key follows keyed entries"
 
 
-async def test_item10_rechaining_with_plain_sha256_keeping_the_key_ids_is_a_broken_link(
+async def test_rechaining_with_plain_sha256_keeping_the_key_ids_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
-    connection = await attacker_connection(suite)
-    try:
-        rows = await audit_rows(connection)
-        rows[2]["actor_id"] = "someone-else"
-        await write_rows(connection, rechain(rows, 3, sha256_hash))
-    finally:
-        await connection.close()
+    await forge(suite, 2, 3, sha256_hash)
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 3
     assert result["problem"] == "content does not match its hash"
 
 
-async def test_item10_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_checkpoint(
+async def test_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_checkpoint(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every entry re-hashed with SHA-256 from seq 1 passes for an old unkeyed chain,
     but no longer matches the checkpoint outside the database."""
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 4)
-    await wait_for_checkpoint(suite, last)
-    connection = await attacker_connection(suite)
-    try:
-        rows = await audit_rows(connection)
-        rows[1]["actor_id"] = "someone-else"
-        await write_rows(connection, rechain(rows, 1, sha256_hash, key_id=""))
-    finally:
-        await connection.close()
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 4)
+    await forge(suite, 1, 1, sha256_hash, key_id="")
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == last
@@ -398,21 +389,14 @@ async def test_item10_rechaining_the_whole_chain_as_unkeyed_is_caught_by_the_che
 
 
 @pytest.mark.parametrize("claimed_key", ["the service's", "the attacker's"])
-async def test_item10_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
+async def test_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch, claimed_key: str
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
     wrong_key = os.urandom(32)
-    connection = await attacker_connection(suite)
-    try:
-        rows = await audit_rows(connection)
-        rows[1]["actor_id"] = "someone-else"
-        key_id = None if claimed_key == "the service's" else HmacKeyring.key_id(wrong_key)
-        await write_rows(connection, rechain(rows, 2, hmac_hash(wrong_key), key_id=key_id))
-    finally:
-        await connection.close()
+    key_id = None if claimed_key == "the service's" else HmacKeyring.key_id(wrong_key)
+    await forge(suite, 1, 2, hmac_hash(wrong_key), key_id=key_id)
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 2
@@ -426,18 +410,17 @@ async def test_item10_rechaining_with_an_hmac_of_the_wrong_key_is_a_broken_link(
 # -- (e) the 60 s bound ----------------------------------------------------------------------------
 
 
-def test_item10_the_default_checkpoint_interval_keeps_the_60_s_bound() -> None:
+def test_the_default_checkpoint_interval_keeps_the_60_s_bound() -> None:
     field = CustomersSettings.model_fields["audit_checkpoint_interval_seconds"]
     assert field.default <= 45, "an interval plus one write must stay within 60 s"
     with pytest.raises(SettingsError, match="AUDIT_CHECKPOINT_INTERVAL_SECONDS"):
         customers_app.load_settings(audit_checkpoint_interval_seconds=61)
 
 
-async def test_item10_a_checkpoint_is_written_within_the_bound_after_an_entry(
+async def test_a_checkpoint_is_written_within_the_bound_after_an_entry(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await entries(suite, org, 1)
     checkpoint = await wait_for_checkpoint(suite, last, within=5)
     assert checkpoint.written_at - checkpoint.entry_at < timedelta(seconds=5)
@@ -452,7 +435,7 @@ async def test_item10_a_checkpoint_is_written_within_the_bound_after_an_entry(
     assert checkpoint.key_id == HmacKeyring.key_id(base64.b64decode(DEV_AUDIT_CHAIN_KEY))
 
 
-async def test_item10_a_process_starting_up_checkpoints_a_head_left_behind(
+async def test_a_process_starting_up_checkpoints_a_head_left_behind(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Entries appended while no process checkpoints (a crash, a job's own process) are
@@ -478,11 +461,10 @@ def minio_of(s3: S3Server) -> Minio:
     return Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
 
 
-async def test_item10_a_checkpoint_cannot_be_overwritten_and_is_retention_locked(
+async def test_a_checkpoint_cannot_be_overwritten_and_is_retention_locked(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server
 ) -> None:
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await entries(suite, org, 1)
     checkpoint = await wait_for_checkpoint(suite, last)
     store = suite.running["customers"].runtime.objects
@@ -517,15 +499,13 @@ async def test_item10_a_checkpoint_cannot_be_overwritten_and_is_retention_locked
     assert await store.get(key, info.version_id) == checkpoint.to_bytes()
 
 
-async def test_item10_a_forged_checkpoint_is_reported_and_not_trusted(
+async def test_a_forged_checkpoint_is_reported_and_not_trusted(
     full_suite_factory: SuiteFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Someone with the store's credentials but not the chain's key writes a checkpoint of
     their own: it is reported, and it cannot pose as a cut tail."""
-    suite = await fast_suite(full_suite_factory, monkeypatch)
-    org = await make_org(suite)
-    last = await entries(suite, org, 2)
-    await wait_for_checkpoint(suite, last)
+    suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
+    last = await checkpointed_entries(suite, org, 2)
     forged = Checkpoint.signed(
         HmacKeyring([os.urandom(32)]), last + 10, "f" * 64, datetime.now(UTC), datetime.now(UTC)
     )
@@ -549,7 +529,7 @@ async def test_item10_a_forged_checkpoint_is_reported_and_not_trusted(
 # -- the embedded profile (make run) ------------------------------------------------------------
 
 
-async def test_item10_embedded_cut_tail_is_reported(
+async def test_embedded_cut_tail_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(INTERVAL_VARIABLE, FAST_INTERVAL)
@@ -571,7 +551,7 @@ async def test_item10_embedded_cut_tail_is_reported(
         await suite.stop()
 
 
-async def test_item10_embedded_rechaining_with_plain_sha256_is_a_broken_link(
+async def test_embedded_rechaining_with_plain_sha256_is_a_broken_link(
     tmp_path: Path,
 ) -> None:
     suite = await Suite.start(Backends(), tmp_path)
@@ -600,7 +580,7 @@ async def test_item10_embedded_rechaining_with_plain_sha256_is_a_broken_link(
 # -- keys: the secret setting, rotation, entries from before the chain was keyed -------------
 
 
-def test_item10_production_refuses_the_dev_audit_chain_key() -> None:
+def test_production_refuses_the_dev_audit_chain_key() -> None:
     real = base64.b64encode(os.urandom(32)).decode()
     production = {
         "environment": "production",
@@ -632,7 +612,7 @@ async def _append(runtime: Any, count: int) -> None:
         )
 
 
-async def test_item10_a_rotated_key_verifies_what_the_old_key_signed(tmp_path: Path) -> None:
+async def test_a_rotated_key_verifies_what_the_old_key_signed(tmp_path: Path) -> None:
     old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
     runtime = await _embedded_runtime(tmp_path, old)
     await _append(runtime, 2)
@@ -660,7 +640,7 @@ async def test_item10_a_rotated_key_verifies_what_the_old_key_signed(tmp_path: P
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-async def test_item10_entries_from_before_the_keyed_chain_verify_as_its_prefix(
+async def test_entries_from_before_the_keyed_chain_verify_as_its_prefix(
     backend: str, tmp_path: Path, postgres: PostgresDatabases
 ) -> None:
     """Migration 0007 keeps the old SHA-256 entries as they are; new ones are keyed after
@@ -773,7 +753,7 @@ def _s3_store(s3: S3Server, bucket: str) -> S3ObjectStore:
 
 
 @pytest.mark.parametrize("kind", ["local", "s3"])
-async def test_item10_a_store_lists_the_keys_of_a_folder_in_order(
+async def test_a_store_lists_the_keys_of_a_folder_in_order(
     kind: str, tmp_path: Path, s3_server: S3Server
 ) -> None:
     store: ObjectStore = (
@@ -792,7 +772,7 @@ async def test_item10_a_store_lists_the_keys_of_a_folder_in_order(
         await store.list_keys("a")
 
 
-async def test_item10_retention_is_skipped_where_the_bucket_has_no_object_locking(
+async def test_retention_is_skipped_where_the_bucket_has_no_object_locking(
     s3_server: S3Server,
 ) -> None:
     store = _s3_store(s3_server, f"nolock-{os.urandom(5).hex()}")

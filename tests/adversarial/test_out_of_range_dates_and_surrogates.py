@@ -1,4 +1,4 @@
-"""Issue 11 item 6: out-of-range dates and lone surrogates are the client's mistake.
+"""Out-of-range dates and lone surrogates are the client's mistake.
 
 Each gets ``VALIDATION`` naming the field, never ``INTERNAL``: at the gateway (the
 ``DateTime``/``Date`` scalars, inline or as variables; strings with an unpaired
@@ -63,7 +63,7 @@ async def raw(suite: Suite, body: bytes, as_: str) -> GraphQLResult:
 # -- the issue's reproductions ------------------------------------------------------------------
 
 
-async def test_item06_detect_diversion_risk_in_year_one(suite: Suite, org: Org) -> None:
+async def test_detect_diversion_risk_in_year_one(suite: Suite, org: Org) -> None:
     result = await suite.gql(
         'mutation { detectDiversionRisk(input: {asOf: "0001-01-01"}) { customersChecked } }',
         as_=org.hr,
@@ -72,7 +72,7 @@ async def test_item06_detect_diversion_risk_in_year_one(suite: Suite, org: Org) 
 
 
 @pytest.mark.parametrize("written", ["2026-01-01T00:00:00", "0000-00-00", "0001-01-01T00:00:00Z"])
-async def test_item06_inline_date_time_literals(suite: Suite, org: Org, written: str) -> None:
+async def test_inline_date_time_literals(suite: Suite, org: Org, written: str) -> None:
     result = await suite.gql(
         f'{{ customers(filter: {{registeredFrom: "{written}"}}) {{ totalCount }} }}',
         as_=org.manager,
@@ -92,19 +92,19 @@ async def test_item06_inline_date_time_literals(suite: Suite, org: Org, written:
         "0000-00-00",
     ],
 )
-async def test_item06_date_time_variables(suite: Suite, org: Org, written: str) -> None:
+async def test_date_time_variables(suite: Suite, org: Org, written: str) -> None:
     refused(await suite.gql(CUSTOMERS_FROM, {"from": written}, as_=org.manager), "registeredFrom")
     nested = await suite.gql(CUSTOMERS, {"filter": {"registeredTo": written}}, as_=org.manager)
     refused(nested, "registeredTo")
 
 
-async def test_item06_date_times_at_the_bounds_are_accepted(suite: Suite, org: Org) -> None:
+async def test_date_times_at_the_bounds_are_accepted(suite: Suite, org: Org) -> None:
     for written in ("1900-01-01T00:00:00Z", "2200-01-01T00:00:00Z", "1900-01-01T08:00:00+08:00"):
         result = await suite.gql(CUSTOMERS_FROM, {"from": written}, as_=org.manager)
         assert result.ok()["customers"]["totalCount"] == 0
 
 
-async def test_item06_record_payment_paid_in_year_one(suite: Suite, org: Org) -> None:
+async def test_record_payment_paid_in_year_one(suite: Suite, org: Org) -> None:
     payment = {
         "bankReference": unique("ref"),
         "payerName": "Acme",
@@ -115,7 +115,7 @@ async def test_item06_record_payment_paid_in_year_one(suite: Suite, org: Org) ->
     refused(await suite.gql(RECORD_PAYMENT, {"input": payment}, as_=org.finance), "paidAt")
 
 
-async def test_item06_first_contact_in_year_one_is_refused(suite: Suite, org: Org) -> None:
+async def test_first_contact_in_year_one_is_refused(suite: Suite, org: Org) -> None:
     values = {
         "name": unique("Customer"),
         "phone": new_phone(),
@@ -134,9 +134,7 @@ async def test_item06_first_contact_in_year_one_is_refused(suite: Suite, org: Or
 @pytest.mark.parametrize(
     "day", ["0001-01-01", "1899-12-31", "2200-01-02", "0000-00-00", "2025-13-01"]
 )
-async def test_item06_order_dates_out_of_range_are_refused(
-    suite: Suite, org: Org, day: str
-) -> None:
+async def test_order_dates_out_of_range_are_refused(suite: Suite, org: Org, day: str) -> None:
     customer = await register(suite, org.junior)
     order = {
         "customerId": customer["id"],
@@ -173,13 +171,13 @@ async def test_item06_order_dates_out_of_range_are_refused(
         ),
     ],
 )
-async def test_item06_a_lone_surrogate_in_a_string_input(
+async def test_a_lone_surrogate_in_a_string_input(
     suite: Suite, org: Org, body: str, field: str
 ) -> None:
     refused(await raw(suite, body.encode(), org.manager), field)
 
 
-async def test_item06_a_lone_surrogate_in_a_registration(suite: Suite, org: Org) -> None:
+async def test_a_lone_surrogate_in_a_registration(suite: Suite, org: Org) -> None:
     values = {
         "name": "PLACEHOLDER",
         "phone": new_phone(),
@@ -201,13 +199,11 @@ async def test_item06_a_lone_surrogate_in_a_registration(suite: Suite, org: Org)
         ('{ customers(filter: {text: "\\u0000"}) { totalCount } }', "text"),
     ],
 )
-async def test_item06_a_nul_character_in_a_literal(
-    suite: Suite, org: Org, query: str, field: str
-) -> None:
+async def test_a_nul_character_in_a_literal(suite: Suite, org: Org, query: str, field: str) -> None:
     refused(await suite.gql(query, as_=org.manager), field)
 
 
-async def test_item06_a_nul_character_in_a_variable(suite: Suite, org: Org) -> None:
+async def test_a_nul_character_in_a_variable(suite: Suite, org: Org) -> None:
     result = await suite.gql(
         "query($id: ID!) { customer(id: $id) { id } }", {"id": "\x00"}, as_=org.manager
     )
@@ -216,7 +212,7 @@ async def test_item06_a_nul_character_in_a_variable(suite: Suite, org: Org) -> N
     refused(nested, "ownerId")
 
 
-async def test_item06_a_surrogate_pair_is_an_ordinary_character(suite: Suite, org: Org) -> None:
+async def test_a_surrogate_pair_is_an_ordinary_character(suite: Suite, org: Org) -> None:
     body = (
         '{"query": "query($s: String) { customers(filter: {text: $s}) { totalCount } }",'
         ' "variables": {"s": "\\ud83d\\ude00"}}'
@@ -276,7 +272,7 @@ def junior(org: Org) -> Principal:
 
 
 @pytest.mark.parametrize("first_contact", OUT_OF_RANGE)
-async def test_item06_customers_refuse_first_contact_out_of_range(
+async def test_customers_refuse_first_contact_out_of_range(
     stubs: Stubs, org: Org, first_contact: Timestamp
 ) -> None:
     request = customers_pb2.RegisterCustomerRequest(
@@ -291,7 +287,7 @@ async def test_item06_customers_refuse_first_contact_out_of_range(
 
 
 @pytest.mark.parametrize("registered_from", OUT_OF_RANGE)
-async def test_item06_customers_refuse_filters_out_of_range(
+async def test_customers_refuse_filters_out_of_range(
     stubs: Stubs, org: Org, registered_from: Timestamp
 ) -> None:
     request = customers_pb2.ListCustomersRequest(
@@ -304,7 +300,7 @@ async def test_item06_customers_refuse_filters_out_of_range(
 
 
 @pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "2200-01-02"])
-async def test_item06_orders_refuse_order_dates_out_of_range(
+async def test_orders_refuse_order_dates_out_of_range(
     suite: Suite, stubs: Stubs, org: Org, day: str
 ) -> None:
     customer = await register(suite, org.junior)
@@ -317,14 +313,14 @@ async def test_item06_orders_refuse_order_dates_out_of_range(
     await refused_by_service(junior(org), lambda: stubs.orders.SubmitOrder(request), "order_date")
 
 
-async def test_item06_diversion_detection_refuses_year_one(stubs: Stubs, org: Org) -> None:
+async def test_diversion_detection_refuses_year_one(stubs: Stubs, org: Org) -> None:
     hr = Principal(id=org.hr, roles=("HR",), branch_id=org.hq, hq=True)
     request = payments_pb2.DetectDiversionRiskRequest(as_of="0001-01-01")
     await refused_by_service(hr, lambda: stubs.reconciliation.DetectDiversionRisk(request), "as_of")
 
 
 @pytest.mark.parametrize("paid_at", OUT_OF_RANGE)
-async def test_item06_payments_refuse_paid_at_out_of_range(
+async def test_payments_refuse_paid_at_out_of_range(
     stubs: Stubs, org: Org, paid_at: Timestamp
 ) -> None:
     finance = Principal(id=org.finance, roles=("FINANCE",), branch_id=org.hq, hq=True)
@@ -350,7 +346,7 @@ async def test_item06_payments_refuse_paid_at_out_of_range(
         ({"to": "2026-01-01T00:00:00"}, "to"),
     ],
 )
-async def test_item06_a_subscription_refuses_bad_input(
+async def test_a_subscription_refuses_bad_input(
     suite: Suite, org: Org, alert_filter: dict[str, str], field: str
 ) -> None:
     async with (

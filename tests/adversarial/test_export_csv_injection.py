@@ -1,4 +1,4 @@
-"""Issue 11, item 2: a cell of an export must never start a spreadsheet formula.
+"""A cell of an export must never start a spreadsheet formula.
 
 A hostile rep registers customers whose name, company or address is a formula; the
 manager's export and finance's payroll export are opened in a spreadsheet. Every cell
@@ -53,7 +53,7 @@ def dangerous(cell: str) -> bool:
 
 
 @pytest.mark.parametrize("trigger", list(FORMULA_TRIGGERS))
-def test_item02_every_trigger_character_is_neutralised(trigger: str) -> None:
+def test_every_trigger_character_is_neutralised(trigger: str) -> None:
     value = f"{trigger}SUM(1+1)"
     assert escape_cell(value) == f"'{value}"
     assert unescape_cell(escape_cell(value)) == value
@@ -61,7 +61,7 @@ def test_item02_every_trigger_character_is_neutralised(trigger: str) -> None:
 
 
 @pytest.mark.parametrize("value", ATTACKS)
-def test_item02_attacks_of_the_issue_are_written_as_text(value: str) -> None:
+def test_attacks_of_the_issue_are_written_as_text(value: str) -> None:
     text = written([["code", "name"], ["C-000001", value]])
     (_, (code, cell)) = raw_cells(text)
     assert not dangerous(cell) and cell == f"'{value}"
@@ -84,20 +84,20 @@ def test_item02_attacks_of_the_issue_are_written_as_text(value: str) -> None:
         "2026-01-01T00:00:00+08:00",
     ],
 )
-def test_item02_harmless_cells_are_written_as_they_are(value: str) -> None:
+def test_harmless_cells_are_written_as_they_are(value: str) -> None:
     assert escape_cell(value) == value
     assert unescape_cell(value) == value
 
 
 @pytest.mark.parametrize("value", ["'=1+1", "''+86", "'''@x", "'-", "'\t"])
-def test_item02_honest_leading_quotes_before_a_trigger_round_trip(value: str) -> None:
+def test_honest_leading_quotes_before_a_trigger_round_trip(value: str) -> None:
     # A value that itself starts with quotes before a trigger gets one more quote, so a
     # reader that strips one gets the value back, and the cell never starts a formula.
     assert escape_cell(value) == f"'{value}"
     assert unescape_cell(escape_cell(value)) == value
 
 
-def test_item02_e164_phones_and_signed_numbers_round_trip() -> None:
+def test_e164_phones_and_signed_numbers_round_trip() -> None:
     text = written([["+8613912345678", -12.5, "-0.51", 3, None]])
     assert raw_cells(text) == [["'+8613912345678", "'-12.5", "'-0.51", "3", ""]]
     assert list(read_rows(io.StringIO(text, newline=""))) == [
@@ -105,7 +105,7 @@ def test_item02_e164_phones_and_signed_numbers_round_trip() -> None:
     ]
 
 
-def test_item02_newlines_and_quotes_inside_a_cell_stay_inside_it() -> None:
+def test_newlines_and_quotes_inside_a_cell_stay_inside_it() -> None:
     values = [
         "line one\n=1+1",  # a formula on the cell's second line is not the cell's start
         "=1+1\n=2+2",
@@ -121,7 +121,7 @@ def test_item02_newlines_and_quotes_inside_a_cell_stay_inside_it() -> None:
     assert list(read_rows(io.StringIO(text, newline=""))) == [values]
 
 
-def test_item02_round_trip_of_every_short_string_over_the_interesting_alphabet() -> None:
+def test_round_trip_of_every_short_string_over_the_interesting_alphabet() -> None:
     alphabet = ["'", "=", "+", "-", "@", "\t", "\r", "\n", "a", '"', ",", " "]
     values = [""]
     for _ in range(3):
@@ -137,7 +137,7 @@ def test_item02_round_trip_of_every_short_string_over_the_interesting_alphabet()
 # -- the customer export -----------------------------------------------------------------------
 
 
-async def test_item02_customer_export_neutralises_formulas_and_keeps_phones(suite: Suite) -> None:
+async def test_customer_export_neutralises_formulas_and_keeps_phones(suite: Suite) -> None:
     org = await make_org(suite)
     hostile = [
         await register(
@@ -172,7 +172,7 @@ async def test_item02_customer_export_neutralises_formulas_and_keeps_phones(suit
 # -- the payroll export ------------------------------------------------------------------------
 
 
-async def test_item02_payroll_export_neutralises_every_cell(suite: Suite) -> None:
+async def test_payroll_export_neutralises_every_cell(suite: Suite) -> None:
     org = await make_org(suite)
     period = "2024-02"
     await payroll_export(suite, org.finance, period, org.branch)  # the period has run (empty)

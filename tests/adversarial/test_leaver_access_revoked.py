@@ -1,4 +1,4 @@
-"""Issue 11 item 4: a leaver keeps acting.
+"""A leaver stops acting on their next request.
 
 SPEC §2: "A change of an employee's status, roles, team or branch takes effect on
 their next request, and nothing new is ever owned by an employee who is not active."
@@ -63,19 +63,11 @@ mutation($input: ClaimCustomerInput!) { claimCustomer(input: $input) { customer 
 """
 
 
-@pytest.fixture(scope="module")
-async def embedded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
-    """One embedded-profile suite (SQLite, regopy, polling) for this module's tests."""
-    started = await Suite.start(Backends(), tmp_path_factory.mktemp("item04-embedded"))
-    yield started
-    await started.stop()
-
-
-@pytest.fixture(params=["full", "embedded"])
-async def any_suite(request: pytest.FixtureRequest, suite: Suite, embedded: Suite) -> Suite:
-    """The shared full-profile suite, then the embedded one: each gateway caches principals
-    (the default ``principal_cache_seconds``)."""
-    return suite if request.param == "full" else embedded
+@pytest.fixture
+def any_suite(either_profile: Suite) -> Suite:
+    """The shared full-profile suite, then the embedded one (SQLite, regopy, polling): each
+    gateway caches principals (the default ``principal_cache_seconds``)."""
+    return either_profile
 
 
 def rep(org: Org, **changes: Any) -> dict[str, Any]:
@@ -132,7 +124,7 @@ async def warm(suite: Suite, employee_id: str) -> None:
 
 
 @pytest.mark.parametrize("status", ["LEFT", "SUSPENDED"])
-async def test_item04_leaver_token_refused_on_next_request(any_suite: Suite, status: str) -> None:
+async def test_leaver_token_refused_on_next_request(any_suite: Suite, status: str) -> None:
     suite = any_suite
     org = await make_org(suite)
     employee = rep(org)
@@ -144,13 +136,13 @@ async def test_item04_leaver_token_refused_on_next_request(any_suite: Suite, sta
 
     # The very next request, with the principal still in the gateway's cache: refused.
     assert_forbidden(await me(suite, employee["id"]))
-    # ...and so is the write that made the orphan of issue 11: nothing is stored.
+    # ...and so is a write that would make an orphan: nothing is stored.
     owned_before = await customers_owned_by(suite, employee["id"])
     assert_forbidden(await register_result(suite, employee["id"]))
     assert await customers_owned_by(suite, employee["id"]) == owned_before
 
 
-async def test_item04_role_change_takes_effect_on_next_request(any_suite: Suite) -> None:
+async def test_role_change_takes_effect_on_next_request(any_suite: Suite) -> None:
     suite = any_suite
     org = await make_org(suite)
     manager = rep(org, roles=["MANAGER"], teamId=None)
@@ -167,7 +159,7 @@ async def test_item04_role_change_takes_effect_on_next_request(any_suite: Suite)
     assert (await suite.gql(CUSTOMERS, as_=manager["id"])).ok()["customers"]["totalCount"] == 0
 
 
-async def test_item04_team_and_branch_change_take_effect_on_next_request(
+async def test_team_and_branch_change_take_effect_on_next_request(
     any_suite: Suite,
 ) -> None:
     suite = any_suite
@@ -185,7 +177,7 @@ async def test_item04_team_and_branch_change_take_effect_on_next_request(
     assert (moved["team"], moved["branch"]) == (None, {"id": org.other_branch})
 
 
-async def test_item04_branch_headquarters_change_takes_effect_on_next_request(
+async def test_branch_headquarters_change_takes_effect_on_next_request(
     any_suite: Suite,
 ) -> None:
     """Principals carry whether their branch is headquarters (a manager there reads every
@@ -203,7 +195,7 @@ async def test_item04_branch_headquarters_change_takes_effect_on_next_request(
     assert elsewhere["id"] in {edge["node"]["id"] for edge in seen.ok()["customers"]["edges"]}
 
 
-async def test_item04_two_gateway_replicas_refuse_on_the_very_next_request(
+async def test_two_gateway_replicas_refuse_on_the_very_next_request(
     any_suite: Suite,
 ) -> None:
     """Kubernetes runs several gateways: the change made through one reaches the other's
@@ -293,7 +285,7 @@ async def count(suite: Suite, service: str, model: Any, *conditions: Any) -> int
 
 
 @pytest.mark.parametrize("status", ["LEFT", "SUSPENDED"])
-async def test_item04_self_registration_by_inactive_employee_refused_by_the_service(
+async def test_self_registration_by_inactive_employee_refused_by_the_service(
     any_suite: Suite, status: str
 ) -> None:
     """The customers service re-checks the owner, the caller included: a principal that
@@ -320,7 +312,7 @@ async def test_item04_self_registration_by_inactive_employee_refused_by_the_serv
 
 
 @pytest.mark.parametrize("status", ["LEFT", "SUSPENDED"])
-async def test_item04_service_writes_by_inactive_employee_store_nothing(
+async def test_service_writes_by_inactive_employee_store_nothing(
     any_suite: Suite, status: str
 ) -> None:
     """Claims from the pool, follow-ups, check-ins, photo uploads and orders: each service
@@ -406,7 +398,7 @@ async def test_item04_service_writes_by_inactive_employee_store_nothing(
     assert await count(suite, "orders", Order, Order.submitted_by == employee["id"]) == 0
 
 
-async def test_item04_inactive_owners_receive_nothing(any_suite: Suite) -> None:
+async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
     """A manager naming a suspended rep as owner, reassigning to them, planning their
     visits: refused, typed, naming the field."""
     suite = any_suite
@@ -450,7 +442,7 @@ async def test_item04_inactive_owners_receive_nothing(any_suite: Suite) -> None:
 # -- a websocket sees the change on its next operation and alert --------------------------------
 
 
-async def test_item04_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) -> None:
+async def test_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) -> None:
     org = await make_org(suite)
     base = watcher_count(suite)
     manager = {
@@ -497,7 +489,7 @@ async def own_suite(
     await started.stop()
 
 
-async def test_item04_directory_down_fails_closed_not_from_a_stale_cache(own_suite: Suite) -> None:
+async def test_directory_down_fails_closed_not_from_a_stale_cache(own_suite: Suite) -> None:
     suite = own_suite
     org = await make_org(suite)
     await warm(suite, org.junior)
@@ -529,7 +521,7 @@ async def test_item04_directory_down_fails_closed_not_from_a_stale_cache(own_sui
     assert (await me(suite, org.junior_mate)).ok()["me"]["id"] == org.junior_mate
 
 
-async def test_item04_claim_by_a_departed_rep_is_refused_through_the_gateway(suite: Suite) -> None:
+async def test_claim_by_a_departed_rep_is_refused_through_the_gateway(suite: Suite) -> None:
     """The pool: a suspended rep's warm token claims nothing."""
     org = await make_org(suite)
     employee = rep(org)

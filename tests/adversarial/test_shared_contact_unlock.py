@@ -1,4 +1,4 @@
-"""Issue 11 item 11: C12 cannot be unlocked by one team.
+"""C12 cannot be unlocked by one team.
 
 Three refused registrations by a junior, a senior and a manager of one branch marked a
 phone as shared, after which the junior registered a second record of a colleague's
@@ -74,7 +74,7 @@ async def collude(suite: Suite, org: Org, phone: str) -> None:
         assert (await attempt(suite, rep, phone)).codes == ["DUPLICATE_CUSTOMER"], rep
 
 
-async def test_item11_one_branch_cannot_unlock_a_colleagues_number(suite: Suite) -> None:
+async def test_one_branch_cannot_unlock_a_colleagues_number(suite: Suite) -> None:
     org = await make_org(suite)
     phone = new_phone()
     colleagues = await register(suite, org.junior_mate, phone=phone)
@@ -92,7 +92,7 @@ async def test_item11_one_branch_cannot_unlock_a_colleagues_number(suite: Suite)
     assert (await attempt(suite, org.junior, phone)).codes == ["DUPLICATE_CUSTOMER"]
 
 
-async def test_item11_refusals_across_branches_share_a_number_and_alert_its_managers(
+async def test_refusals_across_branches_share_a_number_and_alert_its_managers(
     suite: Suite,
 ) -> None:
     org = await make_org(suite)
@@ -123,7 +123,7 @@ async def test_item11_refusals_across_branches_share_a_number_and_alert_its_mana
     assert (await attempt(suite, org.junior_b, switchboard)).codes == ["DUPLICATE_CUSTOMER"]
 
 
-async def test_item11_a_manager_outside_the_branch_confirms_a_shared_number(
+async def test_a_manager_outside_the_branch_confirms_a_shared_number(
     suite: Suite,
 ) -> None:
     org = await make_org(suite)
@@ -161,7 +161,7 @@ async def test_item11_a_manager_outside_the_branch_confirms_a_shared_number(
     assert (await attempt(suite, org.junior_b, phone)).codes == ["DUPLICATE_CUSTOMER"]
 
 
-async def test_item11_collusion_and_confirmation_on_the_embedded_profile(
+async def test_collusion_and_confirmation_on_the_embedded_profile(
     embedded_suite: Suite,
 ) -> None:
     """SQLite and the policies in-process (regopy): the same two rules."""

@@ -1,4 +1,4 @@
-"""Issue 11 item 12: authorise first, then validate.
+"""Authorise first, then validate.
 
 A senior editing a teammate's customer was told "changing the source needs a reason"
 instead of FORBIDDEN: the service judged the input before asking whether the caller
@@ -370,7 +370,7 @@ def cases(s: Stage) -> list[Case]:
     ]
 
 
-async def test_item12_every_mutation_authorises_before_it_validates(suite: Suite) -> None:
+async def test_every_mutation_authorises_before_it_validates(suite: Suite) -> None:
     staged = await stage(suite)
     wrong: list[str] = []
     for case in cases(staged):
@@ -381,7 +381,7 @@ async def test_item12_every_mutation_authorises_before_it_validates(suite: Suite
     assert not wrong, "\n".join(wrong)
 
 
-async def test_item12_the_reported_case_on_the_embedded_profile(embedded_suite: Suite) -> None:
+async def test_the_reported_case_on_the_embedded_profile(embedded_suite: Suite) -> None:
     """The senior's source change, with SQLite and the policies in-process (regopy)."""
     suite = embedded_suite
     org = await make_org(suite)

@@ -1,4 +1,4 @@
-"""Issue 11, item 3: an export is downloadable once (C9), by the employee who ran it.
+"""An export is downloadable once (C9), by the employee who ran it.
 
 The ``downloadUrl`` of an export answered 200 to every GET until its TTL ran out, with
 no authentication. Now it names a one-time token on the gateway's ``/downloads`` route:
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +26,7 @@ from salesguard.grpc_client import ServiceChannels
 from salesguard.objectstore import LocalObjectStore
 from salesguard.principal import Principal, acting_as
 from salesguard_customers.models import ExportDownload
-from tests.harness import Backends, Suite
+from tests.harness import Suite
 from tests.org import Org, make_org, register
 from tests.support.exports import Export, customer_export, download, error_code, payroll_export
 
@@ -40,18 +39,9 @@ DOWNLOADED = "customer.export.download"
 REFUSED = "customer.export.download_refused"
 
 
-@pytest.fixture(scope="module")
-async def embedded(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
-    """The embedded profile, shared by this module's tests (each works in its own org)."""
-    suite = await Suite.start(Backends(), tmp_path_factory.mktemp("item03"))
-    yield suite
-    await suite.stop()
-
-
-@pytest.fixture(params=["full", "embedded"])
-def stack(request: pytest.FixtureRequest) -> Suite:
-    suite: Suite = request.getfixturevalue("suite" if request.param == "full" else "embedded")
-    return suite
+@pytest.fixture
+def stack(either_profile: Suite) -> Suite:
+    return either_profile
 
 
 def bearer(suite: Suite, employee: str) -> dict[str, str]:
@@ -77,7 +67,7 @@ async def downloaded_at(suite: Suite, org: Org, export: Export) -> str | None:
     return value
 
 
-async def test_item03_second_download_is_refused_and_audited(stack: Suite) -> None:
+async def test_second_download_is_refused_and_audited(stack: Suite) -> None:
     org, export = await exported(stack)
     assert await downloaded_at(stack, org, export) is None
     first = await download(stack, export.url, as_=org.manager)
@@ -112,7 +102,7 @@ async def test_item03_second_download_is_refused_and_audited(stack: Suite) -> No
     assert refused["customerIds"] == []
 
 
-async def test_item03_leaked_url_is_useless_without_the_exporters_bearer(stack: Suite) -> None:
+async def test_leaked_url_is_useless_without_the_exporters_bearer(stack: Suite) -> None:
     org, export = await exported(stack)
     anonymous = await download(stack, export.url)
     assert anonymous.status_code == 401
@@ -157,7 +147,7 @@ async def test_item03_leaked_url_is_useless_without_the_exporters_bearer(stack: 
     assert (await download(stack, export.url, as_=org.manager)).status_code == 410
 
 
-async def test_item03_expired_download_is_refused(stack: Suite) -> None:
+async def test_expired_download_is_refused(stack: Suite) -> None:
     org, export = await exported(stack)
     token = urlsplit(export.url).path.rsplit("/", 1)[1]
     # The TTL is minutes: move the token's expiry into the past rather than wait.
@@ -177,7 +167,7 @@ async def test_item03_expired_download_is_refused(stack: Suite) -> None:
     assert await audit_as(stack, org.hr, export, DOWNLOADED) == []
 
 
-async def test_item03_concurrent_downloads_hand_the_file_out_once(stack: Suite) -> None:
+async def test_concurrent_downloads_hand_the_file_out_once(stack: Suite) -> None:
     org, export = await exported(stack)
     responses = await asyncio.gather(
         *(download(stack, export.url, as_=org.manager) for _ in range(10))
@@ -190,7 +180,7 @@ async def test_item03_concurrent_downloads_hand_the_file_out_once(stack: Suite) 
     assert len(await audit_as(stack, org.hr, export, REFUSED)) == 9
 
 
-async def test_item03_payroll_export_downloads_once(stack: Suite) -> None:
+async def test_payroll_export_downloads_once(stack: Suite) -> None:
     org = await make_org(stack)
     export = await payroll_export(stack, org.finance, "2024-03", org.branch)
     assert urlsplit(export.url).path.startswith(f"{DOWNLOADS_ROUTE}/commissions/")
@@ -210,7 +200,7 @@ async def test_item03_payroll_export_downloads_once(stack: Suite) -> None:
     assert (await download(stack, fresh.url, as_=org.finance)).content == first.content
 
 
-async def test_item03_no_signed_object_url_is_minted_for_an_export(stack: Suite) -> None:
+async def test_no_signed_object_url_is_minted_for_an_export(stack: Suite) -> None:
     org, export = await exported(stack)
     for service in ("customers", "commissions"):
         store = stack.running[service].runtime.objects
@@ -230,7 +220,7 @@ async def test_item03_no_signed_object_url_is_minted_for_an_export(stack: Suite)
     assert (await download(stack, export.url, as_=org.manager)).status_code == 200
 
 
-async def test_item03_a_role_change_since_the_export_stops_the_download(stack: Suite) -> None:
+async def test_a_role_change_since_the_export_stops_the_download(stack: Suite) -> None:
     org, export = await exported(stack)
     token = urlsplit(export.url).path.rsplit("/", 1)[1]
     customers = stack.running["customers"]
