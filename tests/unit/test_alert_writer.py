@@ -8,7 +8,8 @@ wrote. The scenarios take a Database, so the PostgreSQL test runs them unchanged
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Integer, String, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from salesguard.alerts import CATALOG, AlertColumns, AlertDraft, raise_alert, raise_alerts_selected
@@ -100,18 +102,38 @@ def fake_deals_sql(db: Database) -> str:
     return FAKE_DEALS_SQL.format(json_object=json_object_sql(db.engine.dialect.name))
 
 
-async def a_selected_set_is_written_once_completed_from_the_catalogue(db: Database) -> None:
+async def raise_fake_deals(
+    db: Database, session: AsyncSession, *, minimum: int
+) -> list[dict[str, Any]]:
+    """FAKE_DEAL_SUSPECTED for the orders of at least ``minimum``, by the text SELECT."""
+    return await raise_alerts_selected(
+        session,
+        WriterAlert,
+        "FAKE_DEAL_SUSPECTED",
+        fake_deals_sql(db),
+        {"minimum": minimum},
+        detected_at=AT,
+        source=SOURCE,
+    )
+
+
+@asynccontextmanager
+async def writer_database(url: str) -> AsyncIterator[Database]:
+    """An empty database at ``url`` with the orders the scenarios select from."""
+    db = Database(url)
+    try:
+        await prepared(db)
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def a_selected_set_is_written_once_completed_from_the_catalogue(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     entry = CATALOG["FAKE_DEAL_SUSPECTED"]
     async with db.transaction() as session:
-        raised = await raise_alerts_selected(
-            session,
-            WriterAlert,
-            "FAKE_DEAL_SUSPECTED",
-            fake_deals_sql(db),
-            {"minimum": 100},
-            detected_at=AT,
-            source=SOURCE,
-        )
+        raised = await raise_fake_deals(db, session, minimum=100)
     assert sorted(alert["order_id"] for alert in raised) == ["o1", "o3"]
     by_order = {alert["order_id"]: alert for alert in raised}
     assert by_order["o1"]["evidence"] == {"order_code": "O-000001", "total": 500}
@@ -131,20 +153,14 @@ async def a_selected_set_is_written_once_completed_from_the_catalogue(db: Databa
     assert rows[0].id != rows[1].id
     # A re-run raises nothing twice; a lower threshold adds only the new one.
     async with db.transaction() as session:
-        again = await raise_alerts_selected(
-            session,
-            WriterAlert,
-            "FAKE_DEAL_SUSPECTED",
-            fake_deals_sql(db),
-            {"minimum": 1},
-            detected_at=AT,
-            source=SOURCE,
-        )
+        again = await raise_fake_deals(db, session, minimum=1)
     assert [alert["order_id"] for alert in again] == ["o2"]
     assert len(await stored(db)) == 3
 
 
-async def typed_text_and_core_selects_are_written_alike(db: Database) -> None:
+async def typed_text_and_core_selects_are_written_alike(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     typed = sa.text(fake_deals_sql(db)).bindparams(sa.bindparam("minimum", type_=Integer()))
     async with db.transaction() as session:
         from_text = await raise_alerts_selected(
@@ -183,7 +199,9 @@ async def typed_text_and_core_selects_are_written_alike(db: Database) -> None:
     assert rules == {"PAYER_MISMATCH": "O5", "CUSTOMER_NEGLECTED": "C11"}
 
 
-async def a_draft_and_a_selected_row_are_the_same_row(db: Database) -> None:
+async def a_draft_and_a_selected_row_are_the_same_row(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     draft = AlertDraft(
         kind="FAKE_DEAL_SUSPECTED",
         dedupe_key="FAKE_DEAL_SUSPECTED:o1",
@@ -199,15 +217,7 @@ async def a_draft_and_a_selected_row_are_the_same_row(db: Database) -> None:
     async with db.transaction() as session:
         # Its dedupe key is taken: neither writer writes it again.
         assert not await raise_alert(session, WriterAlert, draft, source=SOURCE)
-        raised = await raise_alerts_selected(
-            session,
-            WriterAlert,
-            "FAKE_DEAL_SUSPECTED",
-            fake_deals_sql(db),
-            {"minimum": 100},
-            detected_at=AT,
-            source=SOURCE,
-        )
+        raised = await raise_fake_deals(db, session, minimum=100)
     assert [alert["order_id"] for alert in raised] == ["o3"]
     first, third = await stored(db)
     # What the writer fills in is the same; the detector's part differs as the orders do.
@@ -220,24 +230,8 @@ async def a_draft_and_a_selected_row_are_the_same_row(db: Database) -> None:
 async def every_raise_is_announced(db: Database, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="salesguard.alerts"):
         async with db.transaction() as session:
-            await raise_alerts_selected(
-                session,
-                WriterAlert,
-                "FAKE_DEAL_SUSPECTED",
-                fake_deals_sql(db),
-                {"minimum": 0},
-                detected_at=AT,
-                source=SOURCE,
-            )
-            await raise_alerts_selected(
-                session,
-                WriterAlert,
-                "FAKE_DEAL_SUSPECTED",
-                fake_deals_sql(db),
-                {"minimum": 0},
-                detected_at=AT,
-                source=SOURCE,
-            )
+            await raise_fake_deals(db, session, minimum=0)
+            await raise_fake_deals(db, session, minimum=0)
     announced = [record for record in caplog.records if record.getMessage() == "alert raised"]
     assert sorted(record.__dict__["dedupe_key"] for record in announced) == [
         "FAKE_DEAL_SUSPECTED:o1",
@@ -246,27 +240,18 @@ async def every_raise_is_announced(db: Database, caplog: pytest.LogCaptureFixtur
     ]
 
 
-SCENARIOS = [
+Scenario = Callable[[Database, pytest.LogCaptureFixture], Awaitable[None]]
+SCENARIOS: list[Scenario] = [
     a_selected_set_is_written_once_completed_from_the_catalogue,
     typed_text_and_core_selects_are_written_alike,
     a_draft_and_a_selected_row_are_the_same_row,
+    every_raise_is_announced,
 ]
 
 
-@pytest.fixture
-async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}")
-    await prepared(db)
-    yield db
-    await db.dispose()
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.__name__)
-async def test_the_alert_writer_on_sqlite(sqlite_db: Database, scenario: Any) -> None:
-    await scenario(sqlite_db)
-
-
-async def test_every_raise_is_announced_once_on_sqlite(
-    sqlite_db: Database, caplog: pytest.LogCaptureFixture
+async def test_the_alert_writer_on_sqlite(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, scenario: Scenario
 ) -> None:
-    await every_raise_is_announced(sqlite_db, caplog)
+    async with writer_database(f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}") as db:
+        await scenario(db, caplog)
