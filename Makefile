@@ -45,6 +45,14 @@ proto-check: proto ## fail when the committed stubs differ from freshly generate
 	@git diff --exit-code --stat -- $(GENERATED) || { echo "stubs are stale: run 'make proto' and commit"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- $(GENERATED))" || { echo "untracked stubs: run 'make proto' and commit"; exit 1; }
 
+LOCALE := shared/src/salesguard/locale
+
+.PHONY: translations
+translations: sync ## extract the texts to translate and merge them into every language's .po
+	uv run --frozen pybabel extract --no-default-keywords -k Translatable:1c,2 --no-location --no-wrap \
+		--project salesguard --version 1 -o $(LOCALE)/salesguard.pot $(PYTHON_PACKAGES)
+	uv run --frozen pybabel update --no-wrap --ignore-obsolete -i $(LOCALE)/salesguard.pot -d $(LOCALE) -D salesguard
+
 .PHONY: lint
 lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, stale stubs, API breaking changes
 	uv run --frozen ruff check .

@@ -42,7 +42,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from salesguard.alerts import pick_language
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.logs import setup_logging
@@ -52,6 +51,7 @@ from salesguard.service import HEALTHCHECK_SECONDS
 from salesguard.settings import SettingsError, load
 from salesguard.telemetry import metrics_exposition, setup_telemetry, start_metrics_server
 from salesguard.tokens import TokenVerifier
+from salesguard.translations import negotiate_language
 from salesguard_gateway.auth import GATEWAY_PRINCIPAL, Authenticator, AuthError
 from salesguard_gateway.clients import RpcCalls, ServiceClients, counting_rpc_calls
 from salesguard_gateway.context import GatewayContext, Loaders
@@ -232,7 +232,7 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         calls: RpcCalls | None = request.scope.get(_RPC_CALLS)
         return GatewayContext(
             authenticated=request.scope.get(_CALLER),
-            language=pick_language(request.headers.get("accept-language")),
+            language=negotiate_language(request.headers.get("accept-language")),
             clients=clients,
             settings=self.settings,
             loaders=Loaders(clients),

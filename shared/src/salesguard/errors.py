@@ -15,6 +15,8 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from salesguard.translations import SOURCE_LANGUAGE, Translatable
+
 ERROR_DOMAIN = "salesguard"
 
 
@@ -35,6 +37,47 @@ class ErrorCode(StrEnum):
     # A caller used up a bounded resource (e.g. a watch that fell too far behind).
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     INTERNAL = "INTERNAL"
+
+
+# What each code means, for a caller who has no message of the service's own (a foreign
+# status, a crashed peer) or wants the gist in their language.
+CODE_MESSAGES: dict[ErrorCode, Translatable] = {
+    ErrorCode.UNAUTHENTICATED: Translatable(
+        "error:UNAUTHENTICATED", "the caller is not signed in or the token is not valid"
+    ),
+    ErrorCode.FORBIDDEN: Translatable("error:FORBIDDEN", "this is not among your grants"),
+    ErrorCode.NOT_FOUND: Translatable("error:NOT_FOUND", "not found"),
+    ErrorCode.VALIDATION: Translatable("error:VALIDATION", "the input is not valid"),
+    ErrorCode.CONFLICT: Translatable(
+        "error:CONFLICT", "the record was changed by someone else meanwhile; try again"
+    ),
+    ErrorCode.FAILED_PRECONDITION: Translatable(
+        "error:FAILED_PRECONDITION", "the record is not in a state that allows this"
+    ),
+    ErrorCode.GONE: Translatable("error:GONE", "the link has been used or has expired"),
+    ErrorCode.DUPLICATE_CUSTOMER: Translatable(
+        "error:DUPLICATE_CUSTOMER", "the customer is registered already"
+    ),
+    ErrorCode.EXPORT_WITHOUT_APPROVAL: Translatable(
+        "error:EXPORT_WITHOUT_APPROVAL", "an export needs an approved export request"
+    ),
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: Translatable(
+        "error:IDEMPOTENCY_KEY_REUSED", "the idempotency key was used for a different request"
+    ),
+    ErrorCode.POLICY_UNAVAILABLE: Translatable(
+        "error:POLICY_UNAVAILABLE", "the policy engine cannot be reached; access is denied"
+    ),
+    ErrorCode.UNAVAILABLE: Translatable("error:UNAVAILABLE", "a service is unavailable"),
+    ErrorCode.RESOURCE_EXHAUSTED: Translatable(
+        "error:RESOURCE_EXHAUSTED", "a limit was reached; try again later"
+    ),
+    ErrorCode.INTERNAL: Translatable("error:INTERNAL", "internal error in a service"),
+}
+
+
+def code_message(code: ErrorCode, language: str = SOURCE_LANGUAGE) -> str:
+    """What ``code`` means, in ``language`` (an API language code)."""
+    return CODE_MESSAGES[code].in_language(language)
 
 
 _GRPC_CODES: dict[ErrorCode, grpc.StatusCode] = {
@@ -147,8 +190,8 @@ class Gone(ServiceError):
 class PolicyUnavailable(ServiceError):
     code = ErrorCode.POLICY_UNAVAILABLE
 
-    def __init__(self, message: str = "the policy engine cannot be reached; access is denied"):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or code_message(ErrorCode.POLICY_UNAVAILABLE))
 
 
 class Unavailable(ServiceError):
@@ -189,8 +232,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> ServiceError:
         if code is not None:
             return ServiceError(status.message, code=code, field=field, details=details)
     fallback = _FROM_GRPC.get(grpc_code, ErrorCode.INTERNAL)
-    if fallback is ErrorCode.INTERNAL:
-        message = "internal error in a service"
-    elif fallback is ErrorCode.UNAVAILABLE:
-        message = "a service is unavailable"
+    if fallback in (ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE):
+        # No ErrorInfo of ours: what the code means, not the peer's own words.
+        message = code_message(fallback)
     return ServiceError(message, code=fallback)

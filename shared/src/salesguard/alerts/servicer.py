@@ -1,0 +1,351 @@
+"""The common AlertsService over one service's alerts table: list, watch, summarise,
+stream targets, decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard.alertfeed import AlertFeed
+from salesguard.alerts.protos import alert_target, alert_to_proto
+from salesguard.alerts.storage import AlertColumns, AlertDecisionColumns
+from salesguard.alertsummary import (
+    UNDECIDED,
+    SummaryTarget,
+    recent_rows,
+    summaries_from_rows,
+    summary_query,
+)
+from salesguard.common.v1 import common_pb2, common_pb2_grpc
+from salesguard.db import Database, utcnow
+from salesguard.errors import Forbidden, InvalidInput, NotFound
+from salesguard.grpc_server import ServicerContext
+from salesguard.pagination import (
+    count_if_asked,
+    keyset_page,
+    keyset_query,
+)
+from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
+from salesguard.principal import current_principal
+from salesguard.risk import RiskModel
+from salesguard.settings import PageLimits
+from salesguard.telemetry import current_trace_id
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.validation import (
+    MAX_NOTE,
+    enum_names,
+    enum_value,
+    page_size,
+    person_id,
+    record_id,
+    text,
+)
+
+SEVERITY_NAMES = enum_names(common_pb2.Severity, "SEVERITY_")
+STATUS_NAMES = enum_names(common_pb2.AlertStatus, "ALERT_STATUS_")
+RESOLUTION_NAMES = enum_names(common_pb2.AlertResolution, "ALERT_RESOLUTION_")
+# Alert targets per message of StreamAlertTargets (about 170 bytes each).
+TARGETS_BATCH = 5000
+# Kinds one request may name (there are fewer than that), and the longest kind (its column).
+MAX_KINDS = 50
+KIND_MAX_LENGTH = 64
+
+
+def alert_kinds(field: str, kinds: Sequence[str]) -> list[str]:
+    """Alert kinds a request names: at most MAX_KINDS, each at most 64 characters."""
+    if len(kinds) > MAX_KINDS:
+        raise InvalidInput(field, f"name at most {MAX_KINDS} alert kinds")
+    return [text(field, kind, max_length=KIND_MAX_LENGTH) for kind in kinds]
+
+
+# How long a watched batch's lookup is kept for other watches handed the same IDs.
+SHARED_LOOKUP_SECONDS = 2.0
+
+
+class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
+    """The common AlertsService over one service's alerts table."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        db: Database,
+        policy: PolicyClient,
+        pages: PageLimits,
+        model: type[AlertColumns],
+        decisions: type[AlertDecisionColumns],
+        feed: AlertFeed,
+    ) -> None:
+        self._source = source
+        self._db = db
+        self._policy = policy
+        self._pages = pages
+        self._model = model
+        self._decisions = decisions
+        self._feed = feed
+        # An alert is about its employee; grants may limit both whom and which kinds.
+        self._scope = ScopeColumns(
+            owner=model.employee_id,
+            branch=model.branch_id,
+            subject=model.employee_id,
+            kind=model.kind,
+        )
+        # Watches with the same scope and filter that are handed the same new IDs (every
+        # HR console, when an alert is raised) share one query instead of one each.
+        self._watched: dict[tuple[Any, ...], asyncio.Future[list[common_pb2.Alert]]] = {}
+
+    async def _to_protos(
+        self, session: AsyncSession, rows: Sequence[AlertColumns]
+    ) -> list[common_pb2.Alert]:
+        """The alerts with their histories, read in one query for all of them."""
+        decisions = self._decisions
+        histories: dict[str, list[AlertDecisionColumns]] = {row.id: [] for row in rows}
+        if histories:
+            query = (
+                select(decisions)
+                .where(decisions.alert_id.in_(list(histories)))
+                .order_by(decisions.seq)
+            )
+            for decision in (await session.scalars(query)).all():
+                histories[decision.alert_id].append(decision)
+        return [alert_to_proto(row, source=self._source, history=histories[row.id]) for row in rows]
+
+    async def ListAlerts(
+        self, request: common_pb2.ListAlertsRequest, context: ServicerContext
+    ) -> common_pb2.ListAlertsResponse:
+        decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
+            "alerts.read"
+        )
+        size = decision.page_size(page_size("page.page_size", request.page.page_size, self._pages))
+        model = self._model
+        conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
+        query = keyset_query(
+            select(model).where(*conditions), request.page, size, model.detected_at, model.id
+        )
+        count = select(func.count()).select_from(model).where(*conditions)
+        async with self._db.read() as session:
+            rows = list((await session.scalars(query)).all())
+            total = await count_if_asked(request.page, session, count)
+            page = keyset_page(rows, size, lambda row: (row.detected_at, row.id))
+            alerts = await self._to_protos(session, page.rows)
+        return common_pb2.ListAlertsResponse(
+            alerts=alerts, cursors=page.cursors, page_info=page.page_info(total)
+        )
+
+    async def WatchAlerts(
+        self, request: common_pb2.WatchAlertsRequest, context: ServicerContext
+    ) -> AsyncIterator[common_pb2.WatchAlertsResponse]:
+        """Alerts as they are committed, exactly those ListAlerts would show the caller:
+        one decision for the whole watch, one query per batch of new IDs."""
+        decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
+            "alerts.read"
+        )
+        conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
+        audience = (decision.grants, request.filter.SerializeToString(deterministic=True))
+        async with self._feed.watch() as watcher:
+            while True:
+                ids = await watcher.next_batch()
+                alerts = await self._shared_lookup((audience, tuple(ids)), conditions, ids)
+                if alerts:
+                    yield common_pb2.WatchAlertsResponse(alerts=alerts)
+
+    def _shared_lookup(
+        self, key: tuple[Any, ...], conditions: list[Any], ids: list[str]
+    ) -> asyncio.Future[list[common_pb2.Alert]]:
+        """The watched alerts among ``ids``, looked up once for every watch with this key
+        (asked within SHARED_LOOKUP_SECONDS); shielded, so one watch leaving cancels
+        nobody else's answer."""
+        shared = self._watched.get(key)
+        if shared is None:
+            shared = asyncio.ensure_future(self._lookup(conditions, ids))
+            self._watched[key] = shared
+            asyncio.get_running_loop().call_later(
+                SHARED_LOOKUP_SECONDS, self._watched.pop, key, None
+            )
+        return asyncio.shield(shared)
+
+    async def _lookup(self, conditions: list[Any], ids: list[str]) -> list[common_pb2.Alert]:
+        model = self._model
+        query = (
+            select(model)
+            .where(model.id.in_(ids), *conditions)
+            .order_by(model.detected_at, model.id)
+        )
+        async with self._db.read() as session:
+            rows = (await session.scalars(query)).all()
+        # Just raised: no decision has been taken on them yet, so no history to read.
+        return [alert_to_proto(row, source=self._source) for row in rows]
+
+    def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
+        model = self._model
+        conditions: list[Any] = []
+        if alert_filter.kinds:
+            conditions.append(model.kind.in_(alert_kinds("filter.kinds", alert_filter.kinds)))
+        if alert_filter.severities:
+            conditions.append(
+                model.severity.in_(
+                    [
+                        enum_value("filter.severities", v, SEVERITY_NAMES)
+                        for v in alert_filter.severities
+                    ]
+                )
+            )
+        if alert_filter.statuses:
+            conditions.append(
+                model.status.in_(
+                    [enum_value("filter.statuses", v, STATUS_NAMES) for v in alert_filter.statuses]
+                )
+            )
+        for column, value in (
+            (model.employee_id, person_id("filter.employee_id", alert_filter.employee_id)),
+            (model.customer_id, record_id("filter.customer_id", alert_filter.customer_id)),
+            (model.order_id, record_id("filter.order_id", alert_filter.order_id)),
+        ):
+            if value:
+                conditions.append(column == value)
+        detected_from = from_timestamp(alert_filter.detected_from, "detected_from")
+        detected_to = from_timestamp(alert_filter.detected_to, "detected_to")
+        if detected_from:
+            conditions.append(model.detected_at >= detected_from)
+        if detected_to:
+            conditions.append(model.detected_at < detected_to)
+        return conditions
+
+    async def StreamAlertTargets(
+        self, request: common_pb2.StreamAlertTargetsRequest, context: ServicerContext
+    ) -> AsyncIterator[common_pb2.StreamAlertTargetsResponse]:
+        """What alerts of some kinds concern, for services holding work back on them (SYSTEM),
+        in batches of TARGETS_BATCH ordered by alert ID."""
+        (await self._policy.decide(current_principal(), "alerts.targets")).require("alerts.targets")
+        kinds = alert_kinds("kinds", request.kinds)
+        if not kinds:
+            raise InvalidInput("kinds", f"name 1 to {MAX_KINDS} alert kinds")
+        statuses = [enum_value("statuses", s, STATUS_NAMES) for s in request.statuses] or list(
+            UNDECIDED
+        )
+        resolutions = [enum_value("resolutions", r, RESOLUTION_NAMES) for r in request.resolutions]
+        model = self._model
+        conditions: list[ColumnElement[bool]] = [
+            model.kind.in_(kinds),
+            model.status.in_(statuses),
+        ]
+        if resolutions:
+            conditions.append(or_(model.status != "RESOLVED", model.resolution.in_(resolutions)))
+        query = (
+            select(
+                model.id,
+                model.kind,
+                model.status,
+                model.resolution,
+                model.employee_id,
+                model.customer_id,
+                model.order_id,
+            )
+            .where(*conditions)
+            .order_by(model.id)
+            .execution_options(yield_per=TARGETS_BATCH)
+        )
+        async with self._db.read() as session:
+            result = await session.stream(query)
+            async for rows in result.partitions(TARGETS_BATCH):
+                yield common_pb2.StreamAlertTargetsResponse(
+                    targets=[alert_target(row) for row in rows]
+                )
+
+    async def SummarizeAlerts(
+        self, request: common_pb2.SummarizeAlertsRequest, context: ServicerContext
+    ) -> common_pb2.SummarizeAlertsResponse:
+        """Per employee and kind, the standing alerts since a time (risk.read scope):
+        counts, their weight after the risk model's decay, the most recent ones."""
+        as_of = utcnow()
+        target = SummaryTarget.from_request(request, as_of)
+        decision = (
+            await self._policy.decide(current_principal(), "risk.read", target.policy_resource)
+        ).require("risk.read")
+        for employee_id in target.employee_ids:
+            # A score of 0 for one's own case would say "nothing against you": refuse instead.
+            decision.about(employee_id)
+        risk = RiskModel.from_thresholds(await self._policy.thresholds())
+        per_kind = risk.evidence_items if request.include_recent else 0
+        query = summary_query(
+            self._model, scope_filter(decision, self._scope), target, risk, as_of, per_kind
+        )
+        async with self._db.read() as session:
+            rows = (await session.execute(query)).all()
+            recent = await self._to_protos(session, recent_rows(rows, per_kind))
+        return common_pb2.SummarizeAlertsResponse(
+            summaries=summaries_from_rows(rows, recent, per_kind),
+            risk_model=risk.to_proto(),
+            as_of=to_timestamp(as_of),
+        )
+
+    async def UpdateAlert(
+        self, request: common_pb2.UpdateAlertRequest, context: ServicerContext
+    ) -> common_pb2.UpdateAlertResponse:
+        principal = current_principal()
+        async with self._db.transaction() as session:
+            row = await session.get(self._model, request.id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"alert {request.id} not found")
+            decision = await self._policy.decide(
+                principal,
+                "alerts.update",
+                # status: the one it has now; who may revise a decided alert is policy data.
+                {"branch_id": row.branch_id, "employee_id": row.employee_id, "status": row.status},
+            )
+            refusals = {
+                "SELF_DECISION": "nobody decides an alert about themselves",
+                "ALERT_ALREADY_DECIDED": f"the alert is {row.status} already; revising a "
+                "decision is not among your grants (policy data names who may)",
+            }
+            for reason, message in refusals.items():
+                if reason in decision.reasons:
+                    # The caller sees the alert (it is in their scope): say why, not "absent".
+                    raise Forbidden(message, details={"reason": reason})
+            covered = decision.covering_grant(
+                row.employee_id, None, row.branch_id, subject=row.employee_id, kind=row.kind
+            )
+            if not decision.allow or covered is None:
+                # Out of scope (or a case the grants leave to superiors) reads as absent,
+                # never as "exists but forbidden".
+                raise NotFound(f"alert {request.id} not found")
+            # Judged once the caller may decide it (issue 11 item 12: authorise first).
+            status = enum_value("status", request.status, STATUS_NAMES)
+            if status == "OPEN":
+                raise InvalidInput("status", "an alert cannot be reopened")
+            resolution: str | None = None
+            if status == "RESOLVED":
+                resolution = enum_value("resolution", request.resolution, RESOLUTION_NAMES)
+            elif request.resolution:
+                raise InvalidInput("resolution", "a resolution is given only with RESOLVED")
+            note = text("note", request.note, max_length=MAX_NOTE)
+            decided_at = utcnow()
+            row.status = status
+            row.resolution = resolution
+            row.note = note or row.note
+            row.updated_at = decided_at
+            row.updated_by = principal.id
+            await session.execute(
+                insert(self._decisions).values(
+                    alert_id=row.id,
+                    status=status,
+                    resolution=resolution,
+                    note=note or None,
+                    actor_id=principal.id,
+                    at=decided_at,
+                    trace_id=current_trace_id() or "",
+                )
+            )
+            (alert,) = await self._to_protos(session, [row])
+        return common_pb2.UpdateAlertResponse(alert=alert)
