@@ -591,6 +591,7 @@ async def test_a_payment_reads_what_it_touches_not_the_history(history_db: Datab
             currencies={"CNY": Decimal(1)},
             payer_name="History Customer 7",
             reference_text=reference,
+            skew_seconds=300,
         )
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         try:

@@ -36,7 +36,8 @@ from salesguard.service import Runtime
 from salesguard.timeutil import check_moment, from_timestamp, to_timestamp
 from salesguard_orders.matching import PaymentGroup, Touched, order_lock_key
 from salesguard_orders.models import IdempotencyKey, Order, Payment, Shipment, Upload
-from salesguard_orders.ordering import ORDER_SCOPE, Orders, validate_currency
+from salesguard_orders.order_input import validate_currency
+from salesguard_orders.ordering import ORDER_SCOPE, Orders
 from salesguard_orders.settings import OrdersSettings
 
 PAYMENT_SCOPE = ScopeColumns(branch=Payment.branch_id)
@@ -44,8 +45,6 @@ REVERSAL_KINDS = validation.enum_names(pb.ReversalKind, "REVERSAL_KIND_")
 UPLOAD_PURPOSES = validation.enum_names(pb.UploadPurpose, "UPLOAD_PURPOSE_")
 STATEMENT_CONTENT_TYPES = {"text/csv": ".csv"}
 VOUCHER_CONTENT_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic"}
-# Times a client reports may run this far ahead of the server's clock.
-CLOCK_SKEW = timedelta(minutes=5)
 
 MAX_BANK_REFERENCE = 128
 MAX_PAYER_NAME = 200
@@ -162,6 +161,7 @@ def payment_from_fields(
     payer_name: str = "",
     payer_account: str = "",
     reference_text: str = "",
+    skew_seconds: int,
     zone: tzinfo = UTC,
     now: datetime | None = None,
 ) -> PaymentFields:
@@ -170,7 +170,7 @@ def payment_from_fields(
     Field names are the statement CSV's columns: bank_reference, paid_at, amount,
     currency, payer_name, payer_account, reference_text. ``paid_at`` is a
     datetime or ISO-8601 text; without an offset (or as a bare date) it is read
-    in ``zone``. It may not lie in the future (beyond a few minutes of clock
+    in ``zone``. It may not lie in the future (beyond ``skew_seconds`` of clock
     skew). ``currencies`` are the known currency codes (the settings' rates).
     """
     reference = validation.text(
@@ -178,9 +178,12 @@ def payment_from_fields(
     )
     amount_minor = money.amount_to_minor("amount", amount)
     code = validate_currency("currency", currency, currencies)
-    when = _parse_paid_at(paid_at, zone).astimezone(UTC)
-    if when > (now or utcnow()) + CLOCK_SKEW:
-        raise InvalidInput("paid_at", "paid_at lies in the future")
+    when = validation.not_in_future(
+        "paid_at",
+        _parse_paid_at(paid_at, zone).astimezone(UTC),
+        now=now or utcnow(),
+        skew_seconds=skew_seconds,
+    )
     payer = validation.text("payer_name", payer_name, max_length=MAX_PAYER_NAME)
     text = validation.text("reference_text", reference_text, max_length=MAX_REFERENCE_TEXT)
     return PaymentFields(
@@ -256,7 +259,7 @@ async def insert_payments(session: AsyncSession, rows: list[dict[str, Any]]) -> 
 
 
 def _shipment_fields(
-    request: pb.RecordShipmentRequest,
+    request: pb.RecordShipmentRequest, skew_seconds: int
 ) -> tuple[str, str, datetime, datetime | None]:
     """Carrier, tracking number, shipped and delivered time of a shipment, validated."""
     carrier = validation.text("carrier", request.carrier, required=True, max_length=MAX_CARRIER)
@@ -265,16 +268,14 @@ def _shipment_fields(
     )
     shipped_at = from_timestamp(request.shipped_at, "shipped_at")
     delivered_at = from_timestamp(request.delivered_at, "delivered_at")
-    latest = utcnow() + CLOCK_SKEW
+    now = utcnow()
     if shipped_at is None:
         raise InvalidInput("shipped_at", "shipped_at is required")
-    if shipped_at > latest:
-        raise InvalidInput("shipped_at", "shipped_at lies in the future")
+    validation.not_in_future("shipped_at", shipped_at, now=now, skew_seconds=skew_seconds)
     if delivered_at is not None:
         if delivered_at < shipped_at:
             raise InvalidInput("delivered_at", "delivered_at precedes shipped_at")
-        if delivered_at > latest:
-            raise InvalidInput("delivered_at", "delivered_at lies in the future")
+        validation.not_in_future("delivered_at", delivered_at, now=now, skew_seconds=skew_seconds)
     return carrier, tracking, shipped_at, delivered_at
 
 
@@ -368,8 +369,9 @@ class Payments:
             payer_name=request.payer_name,
             payer_account=request.payer_account,
             reference_text=request.reference_text,
+            skew_seconds=self.settings.clock_skew_seconds,
         )
-        order_id = validation.text("order_id", request.order_id, max_length=32) or None
+        order_id = validation.record_id("order_id", request.order_id) or None
         async with self.db.read() as session:
             existing = await session.scalar(
                 select(Payment).where(Payment.bank_reference == fields.bank_reference)
@@ -434,7 +436,7 @@ class Payments:
         (await self.policy.decide(principal, "payments.reverse")).require("payments.reverse")
         kind = validation.enum_value("kind", request.kind, REVERSAL_KINDS)
         reason = validation.text("reason", request.reason, required=True, max_length=1000)
-        payment_id = validation.text("payment_id", request.payment_id, required=True, max_length=32)
+        payment_id = validation.record_id("payment_id", request.payment_id, required=True)
         async with self.db.transaction() as session:
             # Its order, read before any lock is taken, to take the reconciliation locks first
             # (a payment's match never changes once made).
@@ -516,7 +518,7 @@ class Payments:
 
     async def record_shipment(self, request: pb.RecordShipmentRequest) -> pb.Shipment:
         principal = current_principal()
-        order_id = validation.text("order_id", request.order_id, required=True, max_length=32)
+        order_id = validation.record_id("order_id", request.order_id, required=True)
 
         async def work(session: AsyncSession) -> pb.RecordShipmentResponse:
             await self.reconciler.lock(session, order_ids=[order_id])
@@ -531,7 +533,9 @@ class Payments:
                 )
             ).require("shipments.record")
             # Judged once the caller may ship this order (issue 11 item 12).
-            carrier, tracking, shipped_at, delivered_at = _shipment_fields(request)
+            carrier, tracking, shipped_at, delivered_at = _shipment_fields(
+                request, self.settings.clock_skew_seconds
+            )
             if order.status not in ("APPROVED", "FULFILLED"):
                 raise FailedPrecondition(
                     f"order {order.code} is {order.status}; only APPROVED or FULFILLED orders ship",
@@ -576,7 +580,7 @@ class Payments:
         return response.shipment
 
     async def list_shipments(self, order_id: str) -> list[pb.Shipment]:
-        order_id = validation.text("order_id", order_id, required=True, max_length=32)
+        order_id = validation.record_id("order_id", order_id, required=True)
         decision = (await self.policy.decide(current_principal(), "shipments.read")).require(
             "shipments.read"
         )

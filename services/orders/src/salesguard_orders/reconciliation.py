@@ -36,15 +36,10 @@ from salesguard.timeutil import from_timestamp
 from salesguard.validation import enum_value, page_size
 from salesguard_orders.matching import CLASSIFIED, FakeDealThresholds, RunFigures
 from salesguard_orders.models import Order, Payment, ReconciliationRun
-from salesguard_orders.ordering import (
-    ORDER_SCOPE,
-    PAYMENT_STATES,
-    SOURCES,
-    Orders,
-    present_orders,
-)
+from salesguard_orders.ordering import ORDER_SCOPE, Orders
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
 from salesguard_orders.peers import caller_today, caller_zone, day_end, local_today
+from salesguard_orders.presentation import PAYMENT_STATES, SOURCES, present_orders
 from salesguard_orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)

@@ -263,6 +263,7 @@ class Statements:
                     payer_name=values["payer_name"],
                     payer_account=values["payer_account"],
                     reference_text=values["reference_text"],
+                    skew_seconds=self.settings.clock_skew_seconds,
                     zone=zone,
                     now=now,
                 )
