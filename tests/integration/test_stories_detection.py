@@ -43,7 +43,8 @@ from salesguard_commissions.jobs import DRAFT_RUN
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
 from salesguard_orders.matching import FakeDealThresholds, Reconciler, Touched
 from salesguard_orders.models import Order
-from salesguard_orders.payments import insert_payments, payment_from_fields
+from salesguard_orders.payment_fields import payment_from_fields
+from salesguard_orders.payments import insert_payments
 from salesguard_orders.server import service as orders_app
 from tests.harness import POLICIES, SERVICES, Backends, Suite, unique
 from tests.integration.test_field_visits import at_local, check_in, recent_working_days

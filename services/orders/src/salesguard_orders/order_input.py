@@ -1,7 +1,7 @@
 """A submitted order's fields, validated: lines in integer cents, currency, note, dates.
 
 Bad input is refused with InvalidInput naming the field (``lines[2].quantity``); the
-rules of O1 on what a valid order is are :mod:`salesguard_orders.rules.orders`.
+rules on an order's dates are :mod:`salesguard_orders.rules.orders`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reconciliation (O5) as an API, and the stream of valid orders for commissions.
+"""Reconciliation as an API, and the stream of valid orders for commissions.
 
 RunReconciliation (finance, and the daily job ``orders.reconciliation``) runs the full
 reconciliation of :mod:`salesguard_orders.matching` with the fake-deal check and records
@@ -34,17 +34,17 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp
 from salesguard.validation import enum_value, page_size
-from salesguard_orders.matching import CLASSIFIED, FakeDealThresholds, RunFigures
+from salesguard_orders.matching import FakeDealThresholds, RunFigures
 from salesguard_orders.models import Order, Payment, ReconciliationRun
 from salesguard_orders.ordering import ORDER_SCOPE, Orders
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
 from salesguard_orders.peers import caller_today, caller_zone, day_end, local_today
 from salesguard_orders.presentation import PAYMENT_STATES, SOURCES, present_orders
+from salesguard_orders.rules.reconciliation import CLASSIFIED, VALID_STATES
 from salesguard_orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
 
-VALID_STATES = ("RECONCILED", "OVERPAID")
 STATE_VALUES = {name: number for number, name in PAYMENT_STATES.items()}
 SOURCE_VALUES = {name: number for number, name in SOURCES.items()}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Bank statement imports (O4): a CSV from the object store, applied whole or not at all.
+"""Bank statement imports: a CSV from the object store, applied whole or not at all.
 
 The file is one the caller uploaded for this purpose (CreateUpload, STATEMENT).
 It is read once, at most ``statement_max_bytes``, and parsed row by row: each
@@ -38,7 +38,8 @@ from salesguard.service import Runtime
 from salesguard_orders.matching import Touched
 from salesguard_orders.models import StatementImport, Upload
 from salesguard_orders.ordering import Orders
-from salesguard_orders.payments import insert_payments, payment_from_fields
+from salesguard_orders.payment_fields import payment_from_fields
+from salesguard_orders.payments import insert_payments
 from salesguard_orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class Statements:
                 if outcome.rejected or outcome.unlisted:
                     raise _Rejected(outcome)
                 # Every payment written is matched and its order classified in this
-                # transaction (O5); one import holds off the other writers' reconciliation
+                # transaction; one import holds off the other writers' reconciliation
                 # rather than locking its groups and orders one by one.
                 await self.reconciler.lock_all(session)
                 figures = await self.reconciler.reconcile(
