@@ -45,6 +45,19 @@ def new_id() -> str:
     return uuid4().hex
 
 
+def new_id_sql(dialect: str) -> str:
+    """SQL for a fresh ID per row, 32 lowercase hex digits like :func:`new_id`, on the
+    database ``dialect`` names ('postgresql' or 'sqlite'): for set-based inserts."""
+    if dialect == "postgresql":
+        return "replace(gen_random_uuid()::text, '-', '')"
+    return "lower(hex(randomblob(16)))"
+
+
+def json_object_sql(dialect: str) -> str:
+    """The SQL function that builds a JSON object from alternating keys and values."""
+    return "json_build_object" if dialect == "postgresql" else "json_object"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
