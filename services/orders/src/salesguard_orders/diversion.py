@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import Date, Float, Integer, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard.db import utcnow
@@ -31,7 +30,7 @@ from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, format_order_code
-from salesguard_orders.peers import BranchZones, caller_today, day_end
+from salesguard_orders.peers import BranchZones, as_of_day, day_end
 from salesguard_orders.rules import diversion as rules
 from salesguard_orders.rules.diversion import DiversionThresholds
 from salesguard_orders.settings import OrdersSettings
@@ -159,11 +158,7 @@ class Diversion:
     ) -> pb.DetectDiversionRiskResponse:
         principal = current_principal()
         (await self.policy.decide(principal, ACTION)).require(ACTION)
-        as_of = (
-            validation.civil_date("as_of", request.as_of)
-            if request.as_of
-            else await caller_today(self.zones, principal)
-        )
+        as_of = await as_of_day(self.zones, principal, request.as_of)
         found = await self.detect_as_of(as_of)
         return pb.DetectDiversionRiskResponse(
             customers_checked=found.checked, alerts_raised=found.raised

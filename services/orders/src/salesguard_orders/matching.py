@@ -7,8 +7,9 @@ statements that say it in SQL over whole tables are
 
 1. match the open payments to orders, in the rules' order of precedence;
 2. classify the orders those matches and the write touched;
-3. raise the alerts through one writer (:meth:`Reconciler._raise`), idempotent on
-   their dedupe keys.
+3. raise the alerts through the suite's one alert writer
+   (``salesguard.alerts.raise_alerts_selected``: rule and severity from the catalogue,
+   idempotent on the dedupe keys, announced).
 
 A full run (the daily job, or finance) is a handful of statements in one transaction,
 each over whole tables, none looping over orders or payments in Python, and makes the
@@ -38,27 +39,24 @@ which SQLite would find a write's orders by status rather than by ID.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, TextClause, select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard import alerts
-from salesguard.alerts import CATALOG
+from salesguard.alerts import raise_alerts_selected
 from salesguard.db import Database, lock_keys
 from salesguard_orders import SERVICE_NAME
-from salesguard_orders.models import Order
+from salesguard_orders.models import Alert, Order
 from salesguard_orders.reconciliation_statements import (
     ORDER_COUNTS,
     PAYMENT_COUNTS,
     AlertRows,
-    alert_insert,
     fake_deal_rows,
     full_scope,
     match_statements,
@@ -128,18 +126,6 @@ def order_lock_key(order_id: str) -> str:
 ALERT_STEPS = {rules.FAKE_DEAL_SUSPECTED: "fake_deals", rules.PAYER_MISMATCH: "payer_mismatches"}
 
 
-def _alert_values(row: Row[Any]) -> dict[str, Any]:
-    values = dict(row._mapping)
-    if isinstance(values.get("evidence"), str):
-        values["evidence"] = json.loads(values["evidence"])
-    return values
-
-
-def _announce(rows: Sequence[Row[Any]]) -> None:
-    """What raise_alert does after a write, for alerts written set-based."""
-    alerts.announce_raised(SERVICE_NAME, [_alert_values(row) for row in rows])
-
-
 class Reconciler:
     """The reconciliation statements of one database, run in the caller's transaction."""
 
@@ -168,8 +154,9 @@ class Reconciler:
             )
         }
 
-    def _alert_statement(self, rows: AlertRows) -> TextClause:
-        return typed(alert_insert(self._dialect, rows))
+    @staticmethod
+    def _alert_statement(rows: AlertRows) -> TextClause:
+        return typed(rows.select())
 
     def statement(self, name: str) -> TextClause:
         """One of the full run's statements (the run's counts read them too)."""
@@ -257,15 +244,13 @@ class Reconciler:
         figures: RunFigures,
         params: dict[str, Any],
     ) -> int:
-        """The one writer of this service's set-based alerts: the kind's statement with its
-        rule and severity from the catalogue, then announced as ``raise_alert`` would."""
-        entry = CATALOG[kind]
-        written = {"kind": kind, "rule": entry.rule, "severity": entry.severity, "now": now}
-        statement = statements[kind]
-        result = await self._timed(session, ALERT_STEPS[kind], statement, figures, written | params)
-        rows = result.all()
-        _announce(rows)
-        return len(rows)
+        """Raise the alerts of ``kind`` its statement selects, through the alert writer."""
+        started = time.perf_counter()
+        raised = await raise_alerts_selected(
+            session, Alert, kind, statements[kind], params, detected_at=now, source=SERVICE_NAME
+        )
+        figures.seconds[ALERT_STEPS[kind]] = round(time.perf_counter() - started, 3)
+        return len(raised)
 
     # -- what a write touched ----------------------------------------------------------
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
@@ -26,7 +26,6 @@ from salesguard.db import new_id, utcnow
 from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound
 from salesguard.idempotency import IdempotentWrites
 from salesguard.orders.v1 import orders_pb2 as pb
-from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -35,6 +34,7 @@ from salesguard_orders import SERVICE_NAME
 from salesguard_orders.matching import Reconciler, Touched
 from salesguard_orders.models import Alert, ApprovalStep, IdempotencyKey, Order, OrderLine
 from salesguard_orders.order_input import order_dates, parse_order_code, validate_order
+from salesguard_orders.paging import newest_first
 from salesguard_orders.peers import BranchZones, CustomerFacts, day_end, local_today
 from salesguard_orders.presentation import (
     ORDER_STATUSES,
@@ -295,15 +295,10 @@ class Orders:
             scope_filter(decision, ORDER_SCOPE),
             *self.filter_conditions(principal, request.filter),
         ]
-        query = keyset_query(
-            select(Order).where(*conditions), request.page, size, Order.submitted_at, Order.number
-        )
         async with self.db.read() as session:
-            rows = list((await session.scalars(query)).all())
-            total = await count_if_asked(
-                request.page, session, select(func.count()).select_from(Order).where(*conditions)
+            page, total = await newest_first(
+                session, Order, conditions, request.page, size, Order.submitted_at, Order.number
             )
-            page = keyset_page(rows, size, lambda row: (row.submitted_at, row.number))
             orders = await present_orders(session, page.rows)
         return pb.ListOrdersResponse(
             orders=orders, cursors=page.cursors, page_info=page.page_info(total)
@@ -425,3 +420,18 @@ class Orders:
             order.note = order_rules.noted_transition(order.note, target, now, principal.id, reason)
             await session.flush()
             return (await present_orders(session, [order]))[0]
+
+
+class OrdersPart:
+    """What each part of the service (payments, shipments, statements, uploads,
+    reconciliation) holds: the runtime's database, policy client and settings, and the
+    one branch-zone cache and reconciler of :class:`Orders`."""
+
+    def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
+        self.runtime = runtime
+        self.orders = orders
+        self.db = runtime.db
+        self.policy = runtime.policy
+        self.settings = runtime.settings
+        self.zones = orders.zones
+        self.reconciler = orders.reconciler

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import money, validation
 from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.orders.v1 import payments_pb2 as pb
-from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_orders.matching import Touched, order_lock_key
 from salesguard_orders.models import Order, Payment
-from salesguard_orders.ordering import Orders
+from salesguard_orders.ordering import Orders, OrdersPart
+from salesguard_orders.paging import newest_first
 from salesguard_orders.payment_fields import PaymentFields, payment_from_fields
 from salesguard_orders.rules import payments as rules
 from salesguard_orders.settings import OrdersSettings
@@ -90,14 +90,10 @@ async def insert_payments(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     return inserted
 
 
-class Payments:
+class Payments(OrdersPart):
     def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
-        self.runtime = runtime
-        self.db = runtime.db
-        self.policy = runtime.policy
-        self.settings = runtime.settings
-        self.reconciler = orders.reconciler
-        self.uploads = Uploads(runtime, orders.zones)
+        super().__init__(runtime, orders)
+        self.uploads = Uploads(runtime, orders)
 
     async def record(self, request: pb.RecordPaymentRequest) -> pb.RecordPaymentResponse:
         principal = current_principal()
@@ -241,15 +237,10 @@ class Payments:
             conditions.append(Payment.paid_at >= paid_from)
         if paid_to:
             conditions.append(Payment.paid_at < paid_to)
-        query = keyset_query(
-            select(Payment).where(*conditions), request.page, size, Payment.paid_at, Payment.id
-        )
         async with self.db.read() as session:
-            rows = list((await session.scalars(query)).all())
-            total = await count_if_asked(
-                request.page, session, select(func.count()).select_from(Payment).where(*conditions)
+            page, total = await newest_first(
+                session, Payment, conditions, request.page, size, Payment.paid_at, Payment.id
             )
-        page = keyset_page(rows, size, lambda row: (row.paid_at, row.id))
         return pb.ListPaymentsResponse(
             payments=[payment_to_proto(row) for row in page.rows],
             cursors=page.cursors,

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Date, Integer, String, TextClause, bindparam, text
 from sqlalchemy.types import TypeEngine
 
-from salesguard.db import UtcDateTime
+from salesguard.alerts import SELECTED_COLUMNS
 from salesguard_orders.rules import reconciliation as rules
 from salesguard_orders.sqlparts import SqlDialect
 
@@ -195,56 +195,29 @@ def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class AlertRows:
-    """A SELECT of the alert rows one rule raises: the columns that name what it is about,
-    the evidence, and the dedupe key, over ``source`` where ``condition`` holds."""
+    """A SELECT of the alert rows one rule raises: the evidence and the dedupe key over
+    ``source`` where ``condition`` holds, and what the alert is about (by default the
+    order ``o``: its submitter, customer and branch)."""
 
-    employee_id: str
-    customer_id: str
-    order_id: str
-    branch_id: str
     evidence: str
     dedupe_key: str
     source: str
     condition: str
+    employee_id: str = "o.submitted_by"
+    customer_id: str = "o.customer_id"
+    order_id: str = "o.id"
+    branch_id: str = "o.branch_id"
 
-    def columns(self) -> str:
-        """The detector's part of each alert row, in :data:`ALERT_ROW_COLUMNS` order."""
-        return ", ".join(getattr(self, name) for name in ALERT_ROW_COLUMNS)
-
-
-# The columns an AlertRows names, in the alerts table's order.
-ALERT_ROW_COLUMNS = (
-    "employee_id",
-    "customer_id",
-    "order_id",
-    "branch_id",
-    "evidence",
-    "dedupe_key",
-)
-_ALERT_COLUMNS = f"id, kind, rule, severity, status, detected_at, {', '.join(ALERT_ROW_COLUMNS)}"
-
-
-def alert_insert(d: SqlDialect, rows: AlertRows) -> str:
-    """The one statement that writes the rows of a set-based raise: the kind's rule and
-    severity from the catalogue (parameters), a fresh ID, OPEN; one alert per dedupe key.
-    It writes the rows ``raise_alert`` writes one at a time."""
-    return f"""
-        INSERT INTO alerts ({_ALERT_COLUMNS})
-        SELECT {d.new_id}, :kind, :rule, :severity, 'OPEN', :now, {rows.columns()}
-        FROM {rows.source}
-        WHERE {rows.condition}
-        ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING {_ALERT_COLUMNS}
-    """  # noqa: S608 (constant fragments, no input)
+    def select(self) -> str:
+        """The SELECT the alert writer completes (``salesguard.alerts.raise_alerts_selected``):
+        one row per alert, its columns named as the writer's SELECTED_COLUMNS."""
+        columns = ", ".join(f"{getattr(self, name)} AS {name}" for name in SELECTED_COLUMNS)
+        return f"SELECT {columns} FROM {self.source} WHERE {self.condition}"  # noqa: S608
 
 
 def fake_deal_rows(d: SqlDialect) -> AlertRows:
     """FAKE_DEAL_SUSPECTED's rows over every order (the full run's)."""
     return AlertRows(
-        employee_id="o.submitted_by",
-        customer_id="o.customer_id",
-        order_id="o.id",
-        branch_id="o.branch_id",
         evidence=f"""{d.json_object}(
                    'order_code', {d.order_code("o.number")},
                    'total', {d.money("o.total_minor")},
@@ -265,10 +238,6 @@ def fake_deal_rows(d: SqlDialect) -> AlertRows:
 def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
     """PAYER_MISMATCH's rows over the payments in scope."""
     return AlertRows(
-        employee_id="o.submitted_by",
-        customer_id="o.customer_id",
-        order_id="o.id",
-        branch_id="o.branch_id",
         evidence=f"""{d.json_object}(
                    'payment_id', p.id,
                    'bank_reference', p.bank_reference,
@@ -298,14 +267,10 @@ PAYMENT_COUNTS = """
 
 # Every parameter typed: PostgreSQL cannot infer one inside json_build_object(VARIADIC "any").
 PARAMETER_TYPES: dict[str, TypeEngine[Any]] = {
-    "now": UtcDateTime(),
     "as_of": Date(),
     "cutoff": Date(),
     "grace_days": Integer(),
     "as_of_text": String(),
-    "kind": String(),
-    "rule": String(),
-    "severity": String(),
     # Lists of IDs (SqlDialect.id_list): what a write touched.
     "payment_ids": String(),
     "order_ids": String(),

@@ -23,7 +23,7 @@ from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_orders.matching import Touched
 from salesguard_orders.models import IdempotencyKey, Order, Shipment
-from salesguard_orders.ordering import ORDER_SCOPE, Orders
+from salesguard_orders.ordering import ORDER_SCOPE, Orders, OrdersPart
 from salesguard_orders.rules import payments as rules
 from salesguard_orders.settings import OrdersSettings
 
@@ -63,13 +63,10 @@ def shipment_fields(
     return carrier, tracking, shipped_at, delivered_at
 
 
-class Shipments:
+class Shipments(OrdersPart):
     def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
-        self.db = runtime.db
+        super().__init__(runtime, orders)
         self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
-        self.policy = runtime.policy
-        self.settings = runtime.settings
-        self.reconciler = orders.reconciler
 
     async def record_shipment(self, request: pb.RecordShipmentRequest) -> pb.Shipment:
         principal = current_principal()

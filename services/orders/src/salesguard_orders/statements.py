@@ -34,13 +34,11 @@ from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
-from salesguard.service import Runtime
 from salesguard_orders.matching import Touched
 from salesguard_orders.models import StatementImport, Upload
-from salesguard_orders.ordering import Orders
+from salesguard_orders.ordering import OrdersPart
 from salesguard_orders.payment_fields import payment_from_fields
 from salesguard_orders.payments import insert_payments
-from salesguard_orders.settings import OrdersSettings
 
 log = logging.getLogger(__name__)
 ACTION = "payments.import"
@@ -122,15 +120,7 @@ def csv_rows(data: bytes) -> Iterator[tuple[int, list[str] | None, str]]:
         line = reader.line_num + 1
 
 
-class Statements:
-    def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
-        self.runtime = runtime
-        self.db = runtime.db
-        self.policy = runtime.policy
-        self.settings = runtime.settings
-        self.zones = orders.zones
-        self.reconciler = orders.reconciler
-
+class Statements(OrdersPart):
     async def import_statement(
         self, request: pb.ImportPaymentsRequest
     ) -> pb.ImportPaymentsResponse:

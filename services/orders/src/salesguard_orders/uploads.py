@@ -13,25 +13,16 @@ from salesguard.db import new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
-from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_orders.models import Upload
-from salesguard_orders.peers import BranchZones
-from salesguard_orders.settings import OrdersSettings
+from salesguard_orders.ordering import OrdersPart
 
 UPLOAD_PURPOSES = validation.enum_names(pb.UploadPurpose, "UPLOAD_PURPOSE_")
 STATEMENT_CONTENT_TYPES = {"text/csv": ".csv"}
 VOUCHER_CONTENT_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic"}
 
 
-class Uploads:
-    def __init__(self, runtime: Runtime[OrdersSettings], zones: BranchZones) -> None:
-        self.runtime = runtime
-        self.db = runtime.db
-        self.policy = runtime.policy
-        self.settings = runtime.settings
-        self.zones = zones
-
+class Uploads(OrdersPart):
     async def create_upload(self, request: pb.CreateUploadRequest) -> pb.CreateUploadResponse:
         principal = current_principal()
         (await self.policy.decide(principal, "payments.upload")).require("payments.upload")
