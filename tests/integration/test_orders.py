@@ -23,7 +23,7 @@ from salesguard.orders.v1 import orders_pb2 as pb
 from salesguard.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
-from salesguard_orders.payments import quoted_order_number
+from salesguard_orders.rules.payments import quoted_order_number
 from tests.harness import Suite, unique
 from tests.org import Org, add_employee, make_org, register
 from tests.photos import jpeg, put, scene

@@ -43,7 +43,8 @@ from salesguard_commissions.jobs import DRAFT_RUN
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
 from salesguard_orders.matching import FakeDealThresholds, Reconciler, Touched
 from salesguard_orders.models import Order
-from salesguard_orders.payments import insert_payments, payment_from_fields
+from salesguard_orders.payment_fields import payment_from_fields
+from salesguard_orders.payments import insert_payments
 from salesguard_orders.server import service as orders_app
 from tests.harness import POLICIES, SERVICES, Backends, Suite, unique
 from tests.integration.test_field_visits import at_local, check_in, recent_working_days
@@ -591,6 +592,7 @@ async def test_a_payment_reads_what_it_touches_not_the_history(history_db: Datab
             currencies={"CNY": Decimal(1)},
             payer_name="History Customer 7",
             reference_text=reference,
+            skew_seconds=300,
         )
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         try:

@@ -1,29 +1,26 @@
-"""Diversion risk (O6): a regular customer goes quiet while the owner keeps in touch.
+"""Diversion risk: a regular customer goes quiet while the owner keeps in touch.
 
-One SQL statement finds the customers with a rhythm and their silence: over
-the orders of the last ``history_days`` (not cancelled or rejected), each
-customer's usual interval is the median gap between consecutive order dates
-(window functions: ``lag`` for the gaps, ``row_number``/``count`` to pick the
-middle one or two — the median, not the mean, so one long holiday or a burst
-of orders in a week does not move the rhythm), the last order, and the days
-silent since. Candidates are silent for more than ``silence_factor`` × their
-usual interval. One batched call to attendance (``SummarizeContacts``, as the
-service itself) then asks, for every candidate, how often the last order's
-owner checked in at or called the customer since the day after that order;
-where they did, DIVERSION_RISK is raised once per customer and last order.
+The rule is :mod:`salesguard_orders.rules.diversion`. One SQL statement, composed from
+its fragments, finds the customers with a rhythm and their silence: over the orders of
+the history window, each customer's usual interval is the median gap between
+consecutive order days (window functions: ``lag`` for the gaps, ``row_number``/``count``
+to pick the middle one or two), the last order, and the days silent since. One batched
+call to attendance (``SummarizeContacts``, as the service itself) then asks, for every
+silent customer, how often the last order's owner checked in at or called them since
+the day after that order; where they did, DIVERSION_RISK is raised once per customer
+and last order.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Date, Float, Integer, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard.db import utcnow
@@ -33,7 +30,9 @@ from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, format_order_code
-from salesguard_orders.peers import BranchZones, caller_today, day_end
+from salesguard_orders.peers import BranchZones, as_of_day, day_end
+from salesguard_orders.rules import diversion as rules
+from salesguard_orders.rules.diversion import DiversionThresholds
 from salesguard_orders.settings import OrdersSettings
 from salesguard_orders.sqlparts import SqlDialect, dialect_of
 
@@ -41,13 +40,6 @@ log = logging.getLogger(__name__)
 ACTION = "diversion.detect"
 # SummarizeContacts takes at most this many queries per call.
 MAX_CONTACT_QUERIES = 5000
-
-
-@dataclass(frozen=True)
-class DiversionThresholds:
-    min_orders: int = 3
-    silence_factor: float = 2.0
-    history_days: int = 730
 
 
 @dataclass(frozen=True)
@@ -73,11 +65,10 @@ class DiversionFigures:
     raised: int
 
 
-# The orders of the history window, and what makes their customer a regular: the
-# statement and the count of regulars (asked alone when nobody is silent) share them.
-_IN_HISTORY = """status NOT IN ('CANCELLED', 'REJECTED')
-              AND order_date >= :history_start AND order_date <= :as_of"""
-_REGULAR = "HAVING count(*) >= :min_orders AND count(DISTINCT order_date) >= 2"
+# The statement and the count of regulars (asked alone when nobody is silent) share the
+# rule's fragments for the history window and what makes a customer a regular.
+_IN_HISTORY = rules.IN_HISTORY_SQL
+_REGULAR = rules.REGULAR_SQL
 
 
 def _statement(d: SqlDialect) -> str:
@@ -119,7 +110,7 @@ def _statement(d: SqlDialect) -> str:
         medians AS (
             SELECT customer_id, avg(gap) AS usual_interval
             FROM ranked
-            WHERE position IN ((gaps + 1) / 2, (gaps + 2) / 2)
+            WHERE {rules.MEDIAN_GAPS_SQL}
             GROUP BY customer_id
         ),
         last_orders AS (
@@ -139,7 +130,7 @@ def _statement(d: SqlDialect) -> str:
         FROM last_orders l
         JOIN regulars r ON r.customer_id = l.customer_id
         JOIN medians m ON m.customer_id = l.customer_id
-        WHERE m.usual_interval > 0 AND {silent} > :silence_factor * m.usual_interval
+        WHERE {rules.silent_sql(silent, "m.usual_interval")}
         ORDER BY l.customer_id
     """  # noqa: S608 (constant fragments, no input)
 
@@ -160,24 +151,14 @@ class Diversion:
         )
 
     async def thresholds(self) -> DiversionThresholds:
-        values = await self.policy.threshold("diversion_risk")
-        defaults = DiversionThresholds()
-        return DiversionThresholds(
-            min_orders=max(2, int(values.get("min_orders", defaults.min_orders))),
-            silence_factor=float(values.get("silence_factor", defaults.silence_factor)),
-            history_days=int(values.get("history_days", defaults.history_days)),
-        )
+        return rules.thresholds_from(await self.policy.threshold("diversion_risk"))
 
     async def detect(
         self, request: pb.DetectDiversionRiskRequest
     ) -> pb.DetectDiversionRiskResponse:
         principal = current_principal()
         (await self.policy.decide(principal, ACTION)).require(ACTION)
-        as_of = (
-            validation.civil_date("as_of", request.as_of)
-            if request.as_of
-            else await caller_today(self.zones, principal)
-        )
+        as_of = await as_of_day(self.zones, principal, request.as_of)
         found = await self.detect_as_of(as_of)
         return pb.DetectDiversionRiskResponse(
             customers_checked=found.checked, alerts_raised=found.raised
@@ -192,7 +173,7 @@ class Diversion:
         now = utcnow()
         async with self.db.transaction() as session:
             for candidate, summary in zip(candidates, contacts, strict=True):
-                if summary.check_ins + summary.calls == 0:
+                if not rules.still_in_touch(summary.check_ins, summary.calls):
                     continue
                 raised += await raise_alert(
                     session,
@@ -212,7 +193,7 @@ class Diversion:
         """How many customers have a rhythm, and those silent for too long."""
         params: dict[str, Any] = {
             "as_of": as_of,
-            "history_start": as_of - timedelta(days=thresholds.history_days),
+            "history_start": rules.history_start(as_of, thresholds),
             "min_orders": thresholds.min_orders,
             "silence_factor": thresholds.silence_factor,
         }
@@ -293,10 +274,8 @@ class Diversion:
         now: datetime,
     ) -> AlertDraft:
         return AlertDraft(
-            kind="DIVERSION_RISK",
-            # Once per customer and last order: a re-run, or a later run while the
-            # customer stays silent, raises nothing new; a new order and a new silence do.
-            dedupe_key=f"DIVERSION_RISK:{candidate.customer_id}:{candidate.last_order_id}",
+            kind=rules.DIVERSION_RISK,
+            dedupe_key=rules.dedupe_key(candidate.customer_id, candidate.last_order_id),
             employee_id=candidate.owner_id,
             customer_id=candidate.customer_id,
             order_id=candidate.last_order_id,

@@ -1,7 +1,8 @@
 """The orders service's scheduled jobs (see :mod:`salesguard.jobs`).
 
 Payments are reconciled as they are written; what depends on the calendar runs here:
-the full reconciliation with its fake-deal check (O5) and diversion risk (O6). Both
+the full reconciliation with its fake-deal check and diversion risk (the rules:
+:mod:`.rules.reconciliation`, :mod:`.rules.diversion`). Both
 run as of the earliest day any branch has at the job's time, and both are idempotent
 (alerts have stable dedupe keys; a second run changes nothing).
 """
@@ -56,14 +57,14 @@ RECONCILIATION: Job[OrdersSettings] = Job(
     run=reconcile_everything,
     # A cluster runs it daily (jobs.schedules); a local process every hour, to show its work.
     interval_seconds=3600,
-    description="O5: match what is left, classify every order, raise FAKE_DEAL_SUSPECTED",
+    description="match what is left, classify every order, raise FAKE_DEAL_SUSPECTED",
 )
 
 DIVERSION_RISK: Job[OrdersSettings] = Job(
     name="orders.diversion-risk",
     run=detect_diversion,
     interval_seconds=6 * 3600,
-    description="O6: raise DIVERSION_RISK for regular customers gone quiet while visited",
+    description="raise DIVERSION_RISK for regular customers gone quiet while visited",
 )
 
 # Every job of the service, in the order `salesguard job --list` shows them.

@@ -1,41 +1,26 @@
-"""Reconciliation's rules (O5) as set-based SQL: over every order, or over what a write touched.
+"""Reconciliation run set-based: over every order, or over what a write touched.
 
-A full run is a handful of statements in one transaction, each over whole tables, none
-looping over orders or payments in Python:
+What is decided — which order a payment pays, each order's payment state, suspected
+fake deals, payer mismatches — is :mod:`salesguard_orders.rules.reconciliation`; the
+statements that say it in SQL over whole tables are
+:mod:`salesguard_orders.reconciliation_statements`. This module runs them:
 
-1. match the unmatched, non-reversed payments to orders: the order the payment
-   states, else the order code it quotes, else customer + amount (below);
-2. classify every approved, fulfilled or closed order from the sum of its
-   matched, non-reversed payments (in its currency): paid amount, state, and
-   the moment the running sum first reached the total (a window function);
-3. raise FAKE_DEAL_SUSPECTED and PAYER_MISMATCH with INSERT … SELECT … ON
-   CONFLICT (dedupe_key) DO NOTHING, the same rows ``raise_alert`` writes.
+1. match the open payments to orders, in the rules' order of precedence;
+2. classify the orders those matches and the write touched;
+3. raise the alerts through the suite's one alert writer
+   (``salesguard.alerts.raise_alerts_selected``: rule and severity from the catalogue,
+   idempotent on the dedupe keys, announced).
 
-Recording, importing or reversing a payment, approving an order and recording a
-shipment run the same statements in their own transaction, narrowed to what they
-touched (:class:`Touched`): the payments they wrote are matched, the customer + amount
-groups of those payments and of the touched orders are ranked, the orders matched and
-touched are classified and the payments checked for a payer mismatch. The statements
-are rendered once per scope from one text: the full run's scope is ``1 = 1``, the
-touched scope an ``IN`` over a JSON array parameter, so a write costs what it touched,
-not what history holds. The fake-deal check depends on the calendar, not on a write:
-only the full run (the daily job, or finance) makes it.
+A full run (the daily job, or finance) is a handful of statements in one transaction,
+each over whole tables, none looping over orders or payments in Python, and makes the
+fake-deal check, which depends on the calendar rather than on a write. Recording,
+importing or reversing a payment, approving an order and recording a shipment run the
+same statements in their own transaction, narrowed to what they touched
+(:class:`Touched`): a write costs what it touched, not what history holds.
 
-Every statement is idempotent: matched payments keep their match, the
-classification only writes rows whose values change, alerts have stable
-dedupe keys. A second run over the same data changes nothing.
-
-Customer + amount stays set-based by ranking both sides: within a group
-(payer key, currency, amount) the unmatched payments are numbered by
-(paid_at, id) and the open orders — approved/fulfilled/closed, no payment
-matched yet, one of the customer's keys equal to the payer key — by
-(expected_payment_date, number); the n-th payment takes the n-th order. So the
-oldest payment pays the order due first, deterministically, each order takes
-one payment and each payment one order. (An order whose name key and company
-key are both payer keys of the same amount sits in two groups; it then keeps
-only its earliest payment, the other stays unmatched.) A payment matched
-through the order it states or the code it quotes is ``ORDER_CODE`` (the
-contract's two values), one matched by payer and amount ``CUSTOMER_AMOUNT``.
+Every statement is idempotent: matched payments keep their match, the classification
+only writes rows whose values change, alerts have stable dedupe keys. A second run over
+the same data changes nothing.
 
 Locks (PostgreSQL; SQLite runs one writer at a time anyway): a full run and a
 statement import hold the run lock exclusively; every other write holds it shared,
@@ -45,39 +30,43 @@ existing payment, so two writers never wait for each other crosswise. Two paymen
 of one group thus rank one after the other, and two payments of one order are
 classified one after the other, each seeing the other's.
 
-The statements are the same text on PostgreSQL and SQLite except for a few
-fragments (:mod:`salesguard_orders.sqlparts`). On PostgreSQL a full run raises
-``work_mem`` for its transaction (sorts and hashes over a million rows stay in memory)
-and refreshes the statistics of a table it has just changed wholesale, so later
-statements are planned for the rows they will meet, not for the ones before the run.
-On SQLite a full run refreshes approximate statistics, without which SQLite would find
-a write's orders by status rather than by ID.
+On PostgreSQL a full run raises ``work_mem`` for its transaction (sorts and hashes over
+a million rows stay in memory) and refreshes the statistics of a table it has just
+changed wholesale, so later statements are planned for the rows they will meet, not for
+the ones before the run. On SQLite a full run refreshes approximate statistics, without
+which SQLite would find a write's orders by status rather than by ID.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Integer, Row, String, TextClause, bindparam, select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import TypeEngine
 
-from salesguard import alerts
-from salesguard.alerts import CATALOG
-from salesguard.db import Database, UtcDateTime, lock_keys
+from salesguard.alerts import raise_alerts_selected
+from salesguard.db import Database, lock_keys
 from salesguard_orders import SERVICE_NAME
-from salesguard_orders.models import Order
-from salesguard_orders.sqlparts import SqlDialect, dialect_of
+from salesguard_orders.models import Alert, Order
+from salesguard_orders.reconciliation_statements import (
+    ORDER_COUNTS,
+    PAYMENT_COUNTS,
+    AlertRows,
+    fake_deal_rows,
+    full_scope,
+    match_statements,
+    payer_mismatch_rows,
+    touched_scope,
+    typed,
+)
+from salesguard_orders.rules import reconciliation as rules
+from salesguard_orders.sqlparts import dialect_of
 
-# Orders that reconciliation classifies (a fake deal hides behind APPROVED or FULFILLED).
-CLASSIFIED = ("APPROVED", "FULFILLED", "CLOSED")
 # Sorts and hashes over a million rows stay in memory for the run's transaction.
 RUN_WORK_MEM = "256MB"
 # Exclusive for a full run or an import, shared for every other write: a full run's
@@ -89,8 +78,6 @@ ANALYZE_AFTER_ROWS = 10_000
 
 # Rows of each index SQLite's ANALYZE samples.
 SQLITE_ANALYSIS_LIMIT = 1000
-
-_IN_CLASSIFIED = "('APPROVED', 'FULFILLED', 'CLOSED')"
 
 
 @dataclass(frozen=True)
@@ -135,283 +122,8 @@ def order_lock_key(order_id: str) -> str:
     return f"reconciliation:order:{order_id}"
 
 
-@dataclass(frozen=True)
-class _Scope:
-    """Where the statements look, as SQL predicates (see the module docstring)."""
-
-    # The payments (the UPDATE's ``payments``) matched by the order they state or quote.
-    payments: str
-    # The customer + amount groups ranked, over open payments' columns.
-    groups: str
-    # The orders (``o``) classified.
-    orders: str
-    # The payments (``p``) checked for a payer mismatch.
-    payer_checks: str
-    # What the match statements return: the orders they matched, to classify them next.
-    returning: str
-
-
-def _everything() -> _Scope:
-    return _Scope(
-        payments="1 = 1", groups="1 = 1", orders="1 = 1", payer_checks="1 = 1", returning=""
-    )
-
-
-def _touched(d: SqlDialect) -> _Scope:
-    # Groups of the touched payments still open, and of the touched orders (both keys).
-    groups = " UNION ".join(
-        [
-            f"""SELECT t.payer_key, t.currency, t.amount_minor FROM payments t
-                WHERE {d.in_ids("t.id", ":payment_ids")}
-                  AND t.order_id IS NULL AND NOT t.reversed""",  # noqa: S608
-            *(
-                f"""SELECT t.{key}, t.currency, t.total_minor FROM orders t
-                    WHERE {d.in_ids("t.id", ":order_ids")}"""  # noqa: S608 (constant fragments)
-                for key in ("customer_name_key", "customer_company_key")
-            ),
-        ]
-    )
-    return _Scope(
-        payments=d.in_ids("payments.id", ":payment_ids"),
-        groups=f"(payer_key, currency, amount_minor) IN ({groups})",
-        orders=d.in_ids("o.id", ":order_ids"),
-        payer_checks=d.in_ids("p.id", ":payment_ids"),
-        returning="RETURNING payments.order_id",
-    )
-
-
-def _match_statements(d: SqlDialect, s: _Scope) -> dict[str, str]:
-    """Matching (1. above) and classification (2.) within a scope."""
-    match_stated = f"""
-        UPDATE payments
-        SET order_id = o.id, customer_id = o.customer_id, branch_id = o.branch_id,
-            matched_by = 'ORDER_CODE'
-        FROM orders o
-        WHERE payments.order_id IS NULL AND NOT payments.reversed
-          AND payments.stated_order_id = o.id AND {s.payments}
-        {s.returning}
-    """  # noqa: S608 (constant fragments, no input)
-    match_quoted = f"""
-        UPDATE payments
-        SET order_id = o.id, customer_id = o.customer_id, branch_id = o.branch_id,
-            matched_by = 'ORDER_CODE'
-        FROM orders o
-        WHERE payments.order_id IS NULL AND NOT payments.reversed
-          AND payments.quoted_order_number = o.number AND {s.payments}
-        {s.returning}
-    """  # noqa: S608 (constant fragments, no input)
-    keyed_orders = " UNION ".join(
-        f"""
-            SELECT o.id, o.number, o.customer_id, o.branch_id, o.currency, o.total_minor,
-                   o.expected_payment_date, o.{key} AS payer_key
-            FROM orders o
-            WHERE o.status IN {_IN_CLASSIFIED} AND o.{key} <> ''
-              AND (o.{key}, o.currency, o.total_minor) IN
-                  (SELECT payer_key, currency, amount_minor FROM open_payments)
-        """  # noqa: S608 (constant fragments, no input)
-        for key in ("customer_name_key", "customer_company_key")
-    )
-    match_customer_amount = f"""
-        WITH open_payments AS (
-            SELECT id, payer_key, currency, amount_minor, paid_at,
-                   row_number() OVER (
-                       PARTITION BY payer_key, currency, amount_minor ORDER BY paid_at, id
-                   ) AS rank
-            FROM payments
-            WHERE order_id IS NULL AND NOT reversed AND payer_key <> '' AND {s.groups}
-        ),
-        keyed_orders AS ({keyed_orders}),
-        open_orders AS (
-            SELECT k.*,
-                   row_number() OVER (
-                       PARTITION BY k.payer_key, k.currency, k.total_minor
-                       ORDER BY k.expected_payment_date, k.number
-                   ) AS rank
-            FROM keyed_orders k
-            WHERE NOT EXISTS (
-                SELECT 1 FROM payments m WHERE m.order_id = k.id AND NOT m.reversed
-            )
-        ),
-        pairs AS (
-            SELECT p.id AS payment_id, o.id AS order_id, o.customer_id, o.branch_id,
-                   row_number() OVER (PARTITION BY o.id ORDER BY p.paid_at, p.id) AS take
-            FROM open_payments p
-            JOIN open_orders o
-              ON o.payer_key = p.payer_key AND o.currency = p.currency
-             AND o.total_minor = p.amount_minor AND o.rank = p.rank
-        )
-        UPDATE payments
-        SET order_id = pairs.order_id, customer_id = pairs.customer_id,
-            branch_id = pairs.branch_id, matched_by = 'CUSTOMER_AMOUNT'
-        FROM pairs
-        WHERE payments.id = pairs.payment_id AND pairs.take = 1
-        {s.returning}
-    """  # noqa: S608 (constant fragments, no input)
-    # Keyed by the order number (an integer) rather than the text ID: cheaper to sort and hash.
-    classify = f"""
-        WITH matched AS (
-            SELECT o.number, o.total_minor, p.amount_minor, p.paid_at,
-                   sum(p.amount_minor) OVER (
-                       PARTITION BY o.number ORDER BY p.paid_at, p.id ROWS UNBOUNDED PRECEDING
-                   ) AS running
-            FROM payments p
-            JOIN orders o ON o.id = p.order_id
-            WHERE NOT p.reversed AND p.currency = o.currency AND o.status IN {_IN_CLASSIFIED}
-              AND {s.orders}
-        ),
-        sums AS (
-            SELECT number, max(total_minor) AS total_minor, sum(amount_minor) AS paid,
-                   min(CASE WHEN running >= total_minor THEN paid_at END) AS fully_paid_at
-            FROM matched
-            GROUP BY number
-        ),
-        target AS (
-            SELECT number, total_minor, paid, fully_paid_at FROM sums
-            UNION ALL
-            -- orders that were paid and are no longer (a reversal, a rematch)
-            SELECT o.number, o.total_minor, 0, NULL
-            FROM orders o
-            WHERE o.status IN {_IN_CLASSIFIED} AND {s.orders}
-              AND (o.paid_minor <> 0 OR o.payment_state <> 'UNPAID' OR o.fully_paid_at IS NOT NULL)
-              AND o.number NOT IN (SELECT number FROM sums)
-        ),
-        classified AS (
-            SELECT number, paid, fully_paid_at,
-                   CASE WHEN paid = 0 THEN 'UNPAID'
-                        WHEN paid < total_minor THEN 'PARTIALLY_PAID'
-                        WHEN paid = total_minor THEN 'RECONCILED'
-                        ELSE 'OVERPAID' END AS state
-            FROM target
-        )
-        UPDATE orders
-        SET paid_minor = classified.paid, payment_state = classified.state,
-            fully_paid_at = classified.fully_paid_at
-        FROM classified
-        WHERE orders.number = classified.number
-          AND (orders.paid_minor <> classified.paid OR orders.payment_state <> classified.state
-               OR orders.fully_paid_at {d.differs} classified.fully_paid_at)
-    """  # noqa: S608 (constant fragments, no input)
-    return {
-        "match_stated": match_stated,
-        "match_quoted": match_quoted,
-        "match_customer_amount": match_customer_amount,
-        "classify": classify,
-    }
-
-
-_ALERT_COLUMNS = (
-    "id, kind, rule, severity, status, employee_id, customer_id, order_id, branch_id,"
-    " detected_at, evidence, dedupe_key"
-)
-
-
-def _payer_mismatches(d: SqlDialect, s: _Scope) -> str:
-    return f"""
-        INSERT INTO alerts ({_ALERT_COLUMNS})
-        SELECT {d.new_id}, :kind, :rule, :severity, 'OPEN', o.submitted_by, o.customer_id, o.id,
-               o.branch_id, :now,
-               {d.json_object}(
-                   'payment_id', p.id,
-                   'bank_reference', p.bank_reference,
-                   'payer_name', p.payer_name,
-                   'amount', {d.money("p.amount_minor")},
-                   'currency', p.currency,
-                   'paid_at', p.paid_at,
-                   'order_code', {d.order_code("o.number")},
-                   'customer_code', o.customer_code
-               ),
-               'PAYER_MISMATCH:' || p.id
-        FROM payments p
-        JOIN orders o ON o.id = p.order_id
-        WHERE p.matched_by = 'ORDER_CODE' AND {s.payer_checks}
-          AND p.payer_key <> o.customer_name_key AND p.payer_key <> o.customer_company_key
-        ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING {_ALERT_COLUMNS}
-    """  # noqa: S608 (constant fragments, no input)
-
-
-def _full_run_statements(d: SqlDialect) -> dict[str, str]:
-    """Everything a full run executes: matching and classification over every row, the
-    fake-deal check, payer mismatches, and the counts it reports."""
-    everything = _everything()
-    fake_deals = f"""
-        INSERT INTO alerts ({_ALERT_COLUMNS})
-        SELECT {d.new_id}, :kind, :rule, :severity, 'OPEN', o.submitted_by, o.customer_id, o.id,
-               o.branch_id, :now,
-               {d.json_object}(
-                   'order_code', {d.order_code("o.number")},
-                   'total', {d.money("o.total_minor")},
-                   'currency', o.currency,
-                   'order_date', o.order_date,
-                   'expected_payment_date', o.expected_payment_date,
-                   'days_past_due', {d.days_between(":as_of", "o.expected_payment_date")},
-                   'grace_days', :grace_days,
-                   'as_of', :as_of_text,
-                   'status', o.status
-               ),
-               'FAKE_DEAL_SUSPECTED:' || o.id
-        FROM orders o
-        WHERE o.status IN ('APPROVED', 'FULFILLED') AND o.expected_payment_date < :cutoff
-          AND o.payment_state = 'UNPAID' AND o.paid_minor = 0 AND NOT o.shipped
-          AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id)
-        ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING {_ALERT_COLUMNS}
-    """  # noqa: S608 (constant fragments, no input)
-    order_counts = f"""
-        SELECT payment_state, count(*) FROM orders
-        WHERE status IN {_IN_CLASSIFIED} GROUP BY payment_state
-    """  # noqa: S608 (constant fragments, no input)
-    payment_counts = """
-        SELECT count(order_id), count(*) - count(order_id) FROM payments WHERE NOT reversed
-    """
-    return {
-        **_match_statements(d, everything),
-        "fake_deals": fake_deals,
-        "payer_mismatches": _payer_mismatches(d, everything),
-        "order_counts": order_counts,
-        "payment_counts": payment_counts,
-    }
-
-
-def _touched_statements(d: SqlDialect) -> dict[str, str]:
-    touched = _touched(d)
-    return {**_match_statements(d, touched), "payer_mismatches": _payer_mismatches(d, touched)}
-
-
-# Every parameter typed: PostgreSQL cannot infer one inside json_build_object(VARIADIC "any").
-PARAMETER_TYPES: dict[str, TypeEngine[Any]] = {
-    "now": UtcDateTime(),
-    "as_of": Date(),
-    "cutoff": Date(),
-    "grace_days": Integer(),
-    "as_of_text": String(),
-    "kind": String(),
-    "rule": String(),
-    "severity": String(),
-    # Lists of IDs (SqlDialect.id_list): what a write touched.
-    "payment_ids": String(),
-    "order_ids": String(),
-}
-
-
-def typed(statement: str) -> TextClause:
-    """The statement with its parameters typed (a ``::cast`` is no parameter)."""
-    names = set(re.findall(r"(?<![:\w]):(\w+)", statement))
-    return text(statement).bindparams(
-        *(bindparam(name, type_=PARAMETER_TYPES[name]) for name in sorted(names))
-    )
-
-
-def _alert_values(row: Row[Any]) -> dict[str, Any]:
-    values = dict(row._mapping)
-    if isinstance(values.get("evidence"), str):
-        values["evidence"] = json.loads(values["evidence"])
-    return values
-
-
-def _announce(rows: Sequence[Row[Any]]) -> None:
-    """What raise_alert does after a write, for alerts written set-based."""
-    alerts.announce_raised(SERVICE_NAME, [_alert_values(row) for row in rows])
+# What the run's figures call each alert statement.
+ALERT_STEPS = {rules.FAKE_DEAL_SUSPECTED: "fake_deals", rules.PAYER_MISMATCH: "payer_mismatches"}
 
 
 class Reconciler:
@@ -420,8 +132,31 @@ class Reconciler:
     def __init__(self, db: Database) -> None:
         self.db = db
         dialect = self._dialect = dialect_of(db.engine.dialect.name)
-        self._full = {name: typed(sql) for name, sql in _full_run_statements(dialect).items()}
-        self._touched = {name: typed(sql) for name, sql in _touched_statements(dialect).items()}
+        self._full = {
+            name: typed(sql)
+            for name, sql in {
+                **match_statements(dialect, full_scope()),
+                "order_counts": ORDER_COUNTS,
+                "payment_counts": PAYMENT_COUNTS,
+            }.items()
+        }
+        self._touched = {
+            name: typed(sql)
+            for name, sql in match_statements(dialect, touched_scope(dialect)).items()
+        }
+        self._full_alerts = {
+            rules.FAKE_DEAL_SUSPECTED: self._alert_statement(fake_deal_rows(dialect)),
+            rules.PAYER_MISMATCH: self._alert_statement(payer_mismatch_rows(dialect, full_scope())),
+        }
+        self._touched_alerts = {
+            rules.PAYER_MISMATCH: self._alert_statement(
+                payer_mismatch_rows(dialect, touched_scope(dialect))
+            )
+        }
+
+    @staticmethod
+    def _alert_statement(rows: AlertRows) -> TextClause:
+        return typed(rows.select())
 
     def statement(self, name: str) -> TextClause:
         """One of the full run's statements (the run's counts read them too)."""
@@ -438,7 +173,7 @@ class Reconciler:
         await lock_keys(session, RUN_LOCK)
         if postgres:
             await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
-        for name in ("match_stated", "match_quoted", "match_customer_amount"):
+        for name in rules.MATCH_PRECEDENCE:
             figures.matched[name] = await self._rowcount(session, name, figures)
             if postgres and name == "match_quoted" and figures.matched[name] > ANALYZE_AFTER_ROWS:
                 # The planner would still see every payment unmatched and pick nested loops.
@@ -480,41 +215,42 @@ class Reconciler:
         now: datetime,
         figures: RunFigures,
     ) -> dict[str, int]:
-        raised: dict[str, int] = {}
-        for kind, name, extra in (
-            (
-                "FAKE_DEAL_SUSPECTED",
-                "fake_deals",
-                {
-                    # Due before as_of − grace: a payment may take `grace` days to arrive.
-                    "cutoff": as_of - timedelta(days=thresholds.grace_days),
-                    "as_of": as_of,
-                    "as_of_text": as_of.isoformat(),
-                    "grace_days": thresholds.grace_days,
-                },
+        fake_deal_params = {
+            "cutoff": rules.fake_deal_cutoff(as_of, thresholds.grace_days),
+            "as_of": as_of,
+            "as_of_text": as_of.isoformat(),
+            "grace_days": thresholds.grace_days,
+        }
+        return {
+            rules.FAKE_DEAL_SUSPECTED: await self._raise(
+                session,
+                rules.FAKE_DEAL_SUSPECTED,
+                self._full_alerts,
+                now,
+                figures,
+                fake_deal_params,
             ),
-            ("PAYER_MISMATCH", "payer_mismatches", {}),
-        ):
-            raised[kind] = await self._raise(
-                session, kind, self._full[name], now, figures, extra, name
-            )
-        return raised
+            rules.PAYER_MISMATCH: await self._raise(
+                session, rules.PAYER_MISMATCH, self._full_alerts, now, figures, {}
+            ),
+        }
 
     async def _raise(
         self,
         session: AsyncSession,
         kind: str,
-        statement: TextClause,
+        statements: dict[str, TextClause],
         now: datetime,
         figures: RunFigures,
-        extra: dict[str, Any],
-        name: str,
+        params: dict[str, Any],
     ) -> int:
-        entry = CATALOG[kind]
-        params = {"kind": kind, "rule": entry.rule, "severity": entry.severity, "now": now}
-        rows = (await self._timed(session, name, statement, figures, params | extra)).all()
-        _announce(rows)
-        return len(rows)
+        """Raise the alerts of ``kind`` its statement selects, through the alert writer."""
+        started = time.perf_counter()
+        raised = await raise_alerts_selected(
+            session, Alert, kind, statements[kind], params, detected_at=now, source=SERVICE_NAME
+        )
+        figures.seconds[ALERT_STEPS[kind]] = round(time.perf_counter() - started, 3)
+        return len(raised)
 
     # -- what a write touched ----------------------------------------------------------
 
@@ -568,8 +304,10 @@ class Reconciler:
             "order_ids": self._dialect.id_list(touched.order_ids),
         }
         orders = set(touched.order_ids)
-        steps = ("match_stated", "match_quoted") if touched.payment_ids else ()
-        for name in (*steps, "match_customer_amount"):
+        # Without payments of its own a write matches only by customer + amount (the
+        # groups of its orders): nothing names an order that was not named before.
+        steps = rules.MATCH_PRECEDENCE if touched.payment_ids else rules.MATCH_PRECEDENCE[-1:]
+        for name in steps:
             result = await self._timed(session, name, self._touched[name], figures, params)
             matched = [order_id for order_id in result.scalars().all() if order_id]
             figures.matched[name] = len(matched)
@@ -588,13 +326,12 @@ class Reconciler:
             )
             figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
         if touched.payment_ids:
-            figures.raised["PAYER_MISMATCH"] = await self._raise(
+            figures.raised[rules.PAYER_MISMATCH] = await self._raise(
                 session,
-                "PAYER_MISMATCH",
-                self._touched["payer_mismatches"],
+                rules.PAYER_MISMATCH,
+                self._touched_alerts,
                 now,
                 figures,
                 {"payment_ids": params["payment_ids"]},
-                "payer_mismatches",
             )
         return figures

@@ -43,7 +43,7 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
     customer_id: Mapped[str] = mapped_column(String(32))
     customer_code: Mapped[str] = mapped_column(String(16), default="")
-    # The customer's owner at submission (O1); the order belongs to its submitter.
+    # The customer's owner at submission; the order belongs to its submitter.
     owner_id: Mapped[str | None] = mapped_column(String(64))
     submitted_by: Mapped[str] = mapped_column(String(64))
     team_id: Mapped[str | None] = mapped_column(String(64))
@@ -55,15 +55,15 @@ class Order(Base):
     source_claim: Mapped[str] = mapped_column(String(32))
     registered_source: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="SUBMITTED")
-    # ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3).
+    # ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (rules.attribution).
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The customer's name and company as matching keys, to match payers (O5).
+    # The customer's name and company as matching keys, to match payers.
     customer_name_key: Mapped[str] = mapped_column(String(200), default="")
     customer_company_key: Mapped[str] = mapped_column(String(200), default="")
     note: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    # Set by reconciliation (O5).
+    # Set by reconciliation (rules.reconciliation).
     payment_state: Mapped[str] = mapped_column(String(16), default="UNPAID")
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     fully_paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -77,7 +77,7 @@ class Order(Base):
         Index("ix_orders_customer_date", "customer_id", "order_date"),
         Index("ix_orders_fully_paid", "fully_paid_at"),
         Index("ix_orders_status_due", "status", "expected_payment_date"),
-        # A payment that quotes no order finds the orders of its payer and amount (O5), on
+        # A payment that quotes no order finds the orders of its payer and amount, on
         # every write: by the customer's name or company key.
         Index("ix_orders_name_key_total", "customer_name_key", "currency", "total_minor"),
         Index("ix_orders_company_key_total", "customer_company_key", "currency", "total_minor"),
@@ -102,7 +102,7 @@ class OrderLine(Base):
 
 
 class ApprovalStep(Base):
-    """One step of an order's approval chain (O2)."""
+    """One step of an order's approval chain (rules.approvals)."""
 
     __tablename__ = "approval_steps"
 
@@ -124,7 +124,7 @@ class ApprovalStep(Base):
 
 
 class Payment(Base):
-    """A payment received (O4); reversals are recorded on it, never deletions."""
+    """A payment received; reversals are recorded on it, never deletions."""
 
     __tablename__ = "payments"
 

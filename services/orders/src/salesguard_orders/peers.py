@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from salesguard import validation
 from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard.errors import ErrorCode, ServiceError, Unavailable
@@ -160,8 +161,11 @@ async def caller_zone(zones: BranchZones, principal: Principal) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-async def caller_today(zones: BranchZones, principal: Principal) -> date:
-    """Today in the caller's branch (see ``caller_zone``)."""
+async def as_of_day(zones: BranchZones, principal: Principal, as_of: str) -> date:
+    """The day a run is asked for (``as_of``, YYYY-MM-DD), else today where the caller
+    works (UTC for a service, or without the directory: see ``caller_zone``)."""
+    if as_of:
+        return validation.civil_date("as_of", as_of)
     return local_today(await caller_zone(zones, principal))
 
 

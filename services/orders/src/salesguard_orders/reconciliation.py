@@ -1,4 +1,4 @@
-"""Reconciliation (O5) as an API, and the stream of valid orders for commissions.
+"""Reconciliation as an API, and the stream of valid orders for commissions.
 
 RunReconciliation (finance, and the daily job ``orders.reconciliation``) runs the full
 reconciliation of :mod:`salesguard_orders.matching` with the fake-deal check and records
@@ -31,25 +31,18 @@ from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
-from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp
 from salesguard.validation import enum_value, page_size
-from salesguard_orders.matching import CLASSIFIED, FakeDealThresholds, RunFigures
+from salesguard_orders.matching import FakeDealThresholds, RunFigures
 from salesguard_orders.models import Order, Payment, ReconciliationRun
-from salesguard_orders.ordering import (
-    ORDER_SCOPE,
-    PAYMENT_STATES,
-    SOURCES,
-    Orders,
-    present_orders,
-)
+from salesguard_orders.ordering import ORDER_SCOPE, OrdersPart
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
-from salesguard_orders.peers import caller_today, caller_zone, day_end, local_today
-from salesguard_orders.settings import OrdersSettings
+from salesguard_orders.peers import as_of_day, caller_zone, day_end, local_today
+from salesguard_orders.presentation import PAYMENT_STATES, SOURCES, present_orders
+from salesguard_orders.rules.reconciliation import CLASSIFIED, VALID_STATES
 
 log = logging.getLogger(__name__)
 
-VALID_STATES = ("RECONCILED", "OVERPAID")
 STATE_VALUES = {name: number for number, name in PAYMENT_STATES.items()}
 SOURCE_VALUES = {name: number for number, name in SOURCES.items()}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,14 +57,7 @@ class RunOutcome:
     grace_days: int
 
 
-class Reconciliation:
-    def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
-        self.runtime = runtime
-        self.orders = orders
-        self.db = runtime.db
-        self.policy = runtime.policy
-        self.reconciler = orders.reconciler
-
+class Reconciliation(OrdersPart):
     async def fake_deal_thresholds(self) -> FakeDealThresholds:
         values = await self.policy.threshold("fake_deal")
         return FakeDealThresholds(grace_days=int(values.get("grace_days", 0)))
@@ -81,12 +67,7 @@ class Reconciliation:
     async def run(self, request: pb.RunReconciliationRequest) -> pb.RunReconciliationResponse:
         principal = current_principal()
         (await self.policy.decide(principal, "reconciliation.run")).require("reconciliation.run")
-        as_of = (
-            validation.civil_date("as_of", request.as_of)
-            if request.as_of
-            # Today where the caller works (UTC for a service, or without the directory).
-            else await caller_today(self.orders.zones, principal)
-        )
+        as_of = await as_of_day(self.orders.zones, principal, request.as_of)
         return (await self.execute(as_of, run_by=principal.id)).response
 
     async def execute(self, as_of: date, *, run_by: str) -> RunOutcome:

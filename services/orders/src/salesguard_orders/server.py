@@ -24,6 +24,7 @@ from salesguard_orders.payments import Payments
 from salesguard_orders.reconciliation import Reconciliation
 from salesguard_orders.servicer import OrdersServicer, PaymentsServicer, ReconciliationServicer
 from salesguard_orders.settings import OrdersSettings
+from salesguard_orders.shipments import Shipments
 from salesguard_orders.statements import Statements
 from salesguard_orders.timeline import OrdersTimelineServicer
 
@@ -38,7 +39,11 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
         ),
         Servicer(
             payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
-            PaymentsServicer(Payments(runtime, orders), Statements(runtime, orders)),
+            PaymentsServicer(
+                Payments(runtime, orders),
+                Statements(runtime, orders),
+                Shipments(runtime, orders),
+            ),
             payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"],
         ),
         Servicer(

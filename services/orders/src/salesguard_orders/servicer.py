@@ -14,6 +14,7 @@ from salesguard_orders.payments import Payments
 from salesguard_orders.reconciliation import Reconciliation
 from salesguard_orders.reversals import stream_reversals
 from salesguard_orders.settings import OrdersSettings
+from salesguard_orders.shipments import Shipments
 from salesguard_orders.statements import Statements
 
 
@@ -51,14 +52,15 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
 
 
 class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
-    def __init__(self, payments: Payments, statements: Statements) -> None:
+    def __init__(self, payments: Payments, statements: Statements, shipments: Shipments) -> None:
         self._payments = payments
         self._statements = statements
+        self._shipments = shipments
 
     async def CreateUpload(
         self, request: payments_pb2.CreateUploadRequest, context: Context
     ) -> payments_pb2.CreateUploadResponse:
-        return await self._payments.create_upload(request)
+        return await self._payments.uploads.create_upload(request)
 
     async def RecordPayment(
         self, request: payments_pb2.RecordPaymentRequest, context: Context
@@ -84,14 +86,14 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self, request: payments_pb2.RecordShipmentRequest, context: Context
     ) -> payments_pb2.RecordShipmentResponse:
         return payments_pb2.RecordShipmentResponse(
-            shipment=await self._payments.record_shipment(request)
+            shipment=await self._shipments.record_shipment(request)
         )
 
     async def ListShipments(
         self, request: payments_pb2.ListShipmentsRequest, context: Context
     ) -> payments_pb2.ListShipmentsResponse:
         return payments_pb2.ListShipmentsResponse(
-            shipments=await self._payments.list_shipments(request.order_id)
+            shipments=await self._shipments.list_shipments(request.order_id)
         )
 
 

@@ -22,15 +22,16 @@ class OrdersSettings(Settings):
             "SGD": Decimal("5.30"),
         }
     )
-    # O2: every order needs a manager of its branch; above these a FINANCE step, and
-    # an HQ_MANAGER step (also for a discount above the percentage) are added.
+    # The approval chain (rules.approvals): every order needs a manager of its branch;
+    # above these a FINANCE step, and an HQ_MANAGER step (also for a discount above the
+    # percentage) are added.
     finance_approval_above_cny: Decimal = Field(default=Decimal("100000"), ge=0)
     hq_approval_above_cny: Decimal = Field(default=Decimal("1000000"), ge=0)
     hq_approval_discount_above_percent: Decimal = Field(default=Decimal("15"), ge=0, le=100)
     # Payment terms when an order names no expected payment date.
     default_payment_terms_days: int = Field(default=30, ge=0, le=365)
     max_order_lines: int = Field(default=200, ge=1)
-    # O4: bank statement imports and voucher photos.
+    # Bank statement imports and voucher photos.
     statement_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     voucher_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     upload_ttl_minutes: int = Field(default=15, ge=1, le=120)

@@ -1,4 +1,4 @@
-"""Bank statement imports (O4): a CSV from the object store, applied whole or not at all.
+"""Bank statement imports: a CSV from the object store, applied whole or not at all.
 
 The file is one the caller uploaded for this purpose (CreateUpload, STATEMENT).
 It is read once, at most ``statement_max_bytes``, and parsed row by row: each
@@ -34,12 +34,11 @@ from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
-from salesguard.service import Runtime
 from salesguard_orders.matching import Touched
 from salesguard_orders.models import StatementImport, Upload
-from salesguard_orders.ordering import Orders
-from salesguard_orders.payments import insert_payments, payment_from_fields
-from salesguard_orders.settings import OrdersSettings
+from salesguard_orders.ordering import OrdersPart
+from salesguard_orders.payment_fields import payment_from_fields
+from salesguard_orders.payments import insert_payments
 
 log = logging.getLogger(__name__)
 ACTION = "payments.import"
@@ -121,15 +120,7 @@ def csv_rows(data: bytes) -> Iterator[tuple[int, list[str] | None, str]]:
         line = reader.line_num + 1
 
 
-class Statements:
-    def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
-        self.runtime = runtime
-        self.db = runtime.db
-        self.policy = runtime.policy
-        self.settings = runtime.settings
-        self.zones = orders.zones
-        self.reconciler = orders.reconciler
-
+class Statements(OrdersPart):
     async def import_statement(
         self, request: pb.ImportPaymentsRequest
     ) -> pb.ImportPaymentsResponse:
@@ -174,7 +165,7 @@ class Statements:
                 if outcome.rejected or outcome.unlisted:
                     raise _Rejected(outcome)
                 # Every payment written is matched and its order classified in this
-                # transaction (O5); one import holds off the other writers' reconciliation
+                # transaction; one import holds off the other writers' reconciliation
                 # rather than locking its groups and orders one by one.
                 await self.reconciler.lock_all(session)
                 figures = await self.reconciler.reconcile(
@@ -263,6 +254,7 @@ class Statements:
                     payer_name=values["payer_name"],
                     payer_account=values["payer_account"],
                     reference_text=values["reference_text"],
+                    skew_seconds=self.settings.clock_skew_seconds,
                     zone=zone,
                     now=now,
                 )

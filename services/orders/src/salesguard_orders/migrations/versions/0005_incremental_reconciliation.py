@@ -1,7 +1,7 @@
 """incremental reconciliation on every payment write (issue 12)
 
 A payment recorded without an order code is matched by customer + amount in the same
-transaction (O5): its payer's orders of that amount are found by the customer's name
+transaction: its payer's orders of that amount are found by the customer's name
 key or company key, currency and total, so the lookup costs what it touches, not a
 scan of every order. Payments already have the matching index (payer key, amount,
 currency), and every other lookup of the narrowed statements uses a primary key or an

@@ -1,0 +1,285 @@
+"""The reconciliation statements' text: matching, classification and the alerts, over every
+row or over what a write touched, composed from the rule fragments of
+:mod:`salesguard_orders.rules.reconciliation`.
+
+The statements are rendered once per scope from one text: the full run's scope is
+``1 = 1``, the touched scope an ``IN`` over a JSON array parameter, so a write costs what
+it touched, not what history holds. Customer + amount ranks both sides of each group with
+``row_number()`` (the n-th payment takes the n-th order, :func:`.rules.reconciliation.pair_in_group`);
+classification keys orders by their number (an integer: cheaper to sort and hash than
+the text ID) and computes the running sum with a window function. (An order whose name
+key and company key are both payer keys of the same amount sits in two groups; it then
+keeps only its earliest payment, the other stays unmatched.)
+
+The statements are the same text on PostgreSQL and SQLite except for a few fragments
+(:mod:`salesguard_orders.sqlparts`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Date, Integer, String, TextClause, bindparam, text
+from sqlalchemy.types import TypeEngine
+
+from salesguard.alerts import SELECTED_COLUMNS
+from salesguard_orders.rules import reconciliation as rules
+from salesguard_orders.sqlparts import SqlDialect
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the statements look, as SQL predicates."""
+
+    # The payments (the UPDATE's ``payments``) matched by the order they state or quote.
+    payments: str
+    # The customer + amount groups ranked, over open payments' columns.
+    groups: str
+    # The orders (``o``) classified.
+    orders: str
+    # The payments (``p``) checked for a payer mismatch.
+    payer_checks: str
+    # What the match statements return: the orders they matched, to classify them next.
+    returning: str
+
+
+def full_scope() -> Scope:
+    return Scope(
+        payments="1 = 1", groups="1 = 1", orders="1 = 1", payer_checks="1 = 1", returning=""
+    )
+
+
+def touched_scope(d: SqlDialect) -> Scope:
+    # Groups of the touched payments still open, and of the touched orders (both keys).
+    groups = " UNION ".join(
+        [
+            f"""SELECT t.payer_key, t.currency, t.amount_minor FROM payments t
+                WHERE {d.in_ids("t.id", ":payment_ids")}
+                  AND {rules.open_payment_sql("t")}""",  # noqa: S608
+            *(
+                f"""SELECT t.{key}, t.currency, t.total_minor FROM orders t
+                    WHERE {d.in_ids("t.id", ":order_ids")}"""  # noqa: S608 (constant fragments)
+                for key in rules.CUSTOMER_KEYS
+            ),
+        ]
+    )
+    return Scope(
+        payments=d.in_ids("payments.id", ":payment_ids"),
+        groups=f"(payer_key, currency, amount_minor) IN ({groups})",
+        orders=d.in_ids("o.id", ":order_ids"),
+        payer_checks=d.in_ids("p.id", ":payment_ids"),
+        returning="RETURNING payments.order_id",
+    )
+
+
+def _match_named(s: Scope, names_the_order: str) -> str:
+    """Match the open payments in scope to the order they name (stated or quoted)."""
+    return f"""
+        UPDATE payments
+        SET order_id = o.id, customer_id = o.customer_id, branch_id = o.branch_id,
+            matched_by = '{rules.ORDER_CODE}'
+        FROM orders o
+        WHERE {rules.open_payment_sql("payments")}
+          AND {names_the_order} AND {s.payments}
+        {s.returning}
+    """  # noqa: S608 (constant fragments, no input)
+
+
+def _match_customer_amount(s: Scope) -> str:
+    keyed_orders = " UNION ".join(
+        f"""
+            SELECT o.id, o.number, o.customer_id, o.branch_id, o.currency, o.total_minor,
+                   o.expected_payment_date, o.{key} AS payer_key
+            FROM orders o
+            WHERE {rules.open_order_sql("o", key)}
+              AND (o.{key}, o.currency, o.total_minor) IN
+                  (SELECT payer_key, currency, amount_minor FROM open_payments)
+        """  # noqa: S608 (constant fragments, no input)
+        for key in rules.CUSTOMER_KEYS
+    )
+    return f"""
+        WITH open_payments AS (
+            SELECT id, payer_key, currency, amount_minor, paid_at,
+                   row_number() OVER (
+                       PARTITION BY payer_key, currency, amount_minor ORDER BY paid_at, id
+                   ) AS rank
+            FROM payments
+            WHERE {rules.open_payment_sql("payments")} AND payer_key <> '' AND {s.groups}
+        ),
+        keyed_orders AS ({keyed_orders}),
+        open_orders AS (
+            SELECT k.*,
+                   row_number() OVER (
+                       PARTITION BY k.payer_key, k.currency, k.total_minor
+                       ORDER BY k.expected_payment_date, k.number
+                   ) AS rank
+            FROM keyed_orders k
+            WHERE NOT EXISTS (
+                SELECT 1 FROM payments m WHERE m.order_id = k.id AND NOT m.reversed
+            )
+        ),
+        pairs AS (
+            SELECT p.id AS payment_id, o.id AS order_id, o.customer_id, o.branch_id,
+                   row_number() OVER (PARTITION BY o.id ORDER BY p.paid_at, p.id) AS take
+            FROM open_payments p
+            JOIN open_orders o
+              ON o.payer_key = p.payer_key AND o.currency = p.currency
+             AND o.total_minor = p.amount_minor AND o.rank = p.rank
+        )
+        UPDATE payments
+        SET order_id = pairs.order_id, customer_id = pairs.customer_id,
+            branch_id = pairs.branch_id, matched_by = '{rules.CUSTOMER_AMOUNT}'
+        FROM pairs
+        WHERE payments.id = pairs.payment_id AND pairs.take = 1
+        {s.returning}
+    """  # noqa: S608 (constant fragments, no input)
+
+
+def _classify(d: SqlDialect, s: Scope) -> str:
+    return f"""
+        WITH matched AS (
+            SELECT o.number, o.total_minor, p.amount_minor, p.paid_at,
+                   sum(p.amount_minor) OVER (
+                       PARTITION BY o.number ORDER BY p.paid_at, p.id ROWS UNBOUNDED PRECEDING
+                   ) AS running
+            FROM payments p
+            JOIN orders o ON o.id = p.order_id
+            WHERE {rules.counts_towards_sql("p", "o")}
+              AND {s.orders}
+        ),
+        sums AS (
+            SELECT number, max(total_minor) AS total_minor, sum(amount_minor) AS paid,
+                   min(CASE WHEN running >= total_minor THEN paid_at END) AS fully_paid_at
+            FROM matched
+            GROUP BY number
+        ),
+        target AS (
+            SELECT number, total_minor, paid, fully_paid_at FROM sums
+            UNION ALL
+            -- orders that were paid and are no longer (a reversal, a rematch)
+            SELECT o.number, o.total_minor, 0, NULL
+            FROM orders o
+            WHERE {rules.classified_sql("o")} AND {s.orders}
+              AND (o.paid_minor <> 0 OR o.payment_state <> 'UNPAID' OR o.fully_paid_at IS NOT NULL)
+              AND o.number NOT IN (SELECT number FROM sums)
+        ),
+        classified AS (
+            SELECT number, paid, fully_paid_at,
+                   {rules.payment_state_sql("paid", "total_minor")} AS state
+            FROM target
+        )
+        UPDATE orders
+        SET paid_minor = classified.paid, payment_state = classified.state,
+            fully_paid_at = classified.fully_paid_at
+        FROM classified
+        WHERE orders.number = classified.number
+          AND (orders.paid_minor <> classified.paid OR orders.payment_state <> classified.state
+               OR orders.fully_paid_at {d.differs} classified.fully_paid_at)
+    """  # noqa: S608 (constant fragments, no input)
+
+
+def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
+    """Matching, in :data:`.rules.reconciliation.MATCH_PRECEDENCE`, and classification."""
+    return {
+        "match_stated": _match_named(s, rules.STATED_ORDER_SQL),
+        "match_quoted": _match_named(s, rules.QUOTED_CODE_SQL),
+        "match_customer_amount": _match_customer_amount(s),
+        "classify": _classify(d, s),
+    }
+
+
+# -- the alerts' rows ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertRows:
+    """A SELECT of the alert rows one rule raises: the evidence and the dedupe key over
+    ``source`` where ``condition`` holds, and what the alert is about (by default the
+    order ``o``: its submitter, customer and branch)."""
+
+    evidence: str
+    dedupe_key: str
+    source: str
+    condition: str
+    employee_id: str = "o.submitted_by"
+    customer_id: str = "o.customer_id"
+    order_id: str = "o.id"
+    branch_id: str = "o.branch_id"
+
+    def select(self) -> str:
+        """The SELECT the alert writer completes (``salesguard.alerts.raise_alerts_selected``):
+        one row per alert, its columns named as the writer's SELECTED_COLUMNS."""
+        columns = ", ".join(f"{getattr(self, name)} AS {name}" for name in SELECTED_COLUMNS)
+        return f"SELECT {columns} FROM {self.source} WHERE {self.condition}"  # noqa: S608
+
+
+def fake_deal_rows(d: SqlDialect) -> AlertRows:
+    """FAKE_DEAL_SUSPECTED's rows over every order (the full run's)."""
+    return AlertRows(
+        evidence=f"""{d.json_object}(
+                   'order_code', {d.order_code("o.number")},
+                   'total', {d.money("o.total_minor")},
+                   'currency', o.currency,
+                   'order_date', o.order_date,
+                   'expected_payment_date', o.expected_payment_date,
+                   'days_past_due', {d.days_between(":as_of", "o.expected_payment_date")},
+                   'grace_days', :grace_days,
+                   'as_of', :as_of_text,
+                   'status', o.status
+               )""",
+        dedupe_key=rules.dedupe_key_sql(rules.FAKE_DEAL_SUSPECTED, "o.id"),
+        source="orders o",
+        condition=rules.fake_deal_sql("o"),
+    )
+
+
+def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
+    """PAYER_MISMATCH's rows over the payments in scope."""
+    return AlertRows(
+        evidence=f"""{d.json_object}(
+                   'payment_id', p.id,
+                   'bank_reference', p.bank_reference,
+                   'payer_name', p.payer_name,
+                   'amount', {d.money("p.amount_minor")},
+                   'currency', p.currency,
+                   'paid_at', p.paid_at,
+                   'order_code', {d.order_code("o.number")},
+                   'customer_code', o.customer_code
+               )""",
+        dedupe_key=rules.dedupe_key_sql(rules.PAYER_MISMATCH, "p.id"),
+        source="payments p JOIN orders o ON o.id = p.order_id",
+        condition=f"{rules.payer_mismatch_sql('p', 'o')} AND {s.payer_checks}",
+    )
+
+
+# -- the run's counts ---------------------------------------------------------------------------
+
+ORDER_COUNTS = f"""
+    SELECT payment_state, count(*) FROM orders
+    WHERE {rules.classified_sql("orders")} GROUP BY payment_state
+"""  # noqa: S608 (constant fragments, no input)
+PAYMENT_COUNTS = """
+    SELECT count(order_id), count(*) - count(order_id) FROM payments WHERE NOT reversed
+"""
+
+
+# Every parameter typed: PostgreSQL cannot infer one inside json_build_object(VARIADIC "any").
+PARAMETER_TYPES: dict[str, TypeEngine[Any]] = {
+    "as_of": Date(),
+    "cutoff": Date(),
+    "grace_days": Integer(),
+    "as_of_text": String(),
+    # Lists of IDs (SqlDialect.id_list): what a write touched.
+    "payment_ids": String(),
+    "order_ids": String(),
+}
+
+
+def typed(statement: str) -> TextClause:
+    """The statement with its parameters typed (a ``::cast`` is no parameter)."""
+    names = set(re.findall(r"(?<![:\w]):(\w+)", statement))
+    return text(statement).bindparams(
+        *(bindparam(name, type_=PARAMETER_TYPES[name]) for name in sorted(names))
+    )

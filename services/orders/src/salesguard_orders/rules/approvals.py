@@ -1,0 +1,156 @@
+"""The approval chain (O2): which steps an order needs, whose turn it is, what a decision does.
+
+- Every order needs a MANAGER of its branch; a FINANCE step is added above
+  ``finance_approval_above_cny`` and an HQ_MANAGER step above ``hq_approval_above_cny``
+  or for a line discount above ``hq_approval_discount_above_percent`` (thresholds in CNY,
+  from the settings' currency rates).
+- Steps are decided in sequence: the lowest pending step is the current one. Nobody
+  decides their own order (``SELF_APPROVAL``), and nobody approves two steps of one
+  order (``SAME_APPROVER``).
+- A rejection rejects the order; the order is APPROVED once every step is approved.
+
+Pure, except :func:`awaiting_decision_of`: the same current-step rule as a set-based
+filter for listings (who decides is always the policy's call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy.orm import aliased
+
+from salesguard import money
+from salesguard.principal import Principal
+from salesguard_orders.models import ApprovalStep, Order
+from salesguard_orders.settings import OrdersSettings
+
+# Step roles.
+MANAGER = "MANAGER"
+FINANCE = "FINANCE"
+HQ_MANAGER = "HQ_MANAGER"
+# Why a decision is refused.
+SELF_APPROVAL = "SELF_APPROVAL"
+SAME_APPROVER = "SAME_APPROVER"
+# Step statuses.
+PENDING = "PENDING"
+APPROVED = "APPROVED"
+REJECTED = "REJECTED"
+# ApprovalStep.reason's length.
+MAX_REASON = 200
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    role: str
+    reason: str
+
+
+def _cny(value: Decimal) -> str:
+    return f"{value.quantize(money.CENT)} CNY"
+
+
+def approval_chain(
+    settings: OrdersSettings,
+    *,
+    currency: str,
+    total_minor: int,
+    max_discount_basis_points: int,
+    flags: Sequence[str],
+) -> list[StepPlan]:
+    """O2: the steps an order needs: a manager always, finance and HQ above the thresholds."""
+    total_cny = money.minor_to_decimal(total_minor) * settings.currency_rates_to_cny[currency]
+    shown = _cny(total_cny)
+    if currency != "CNY":
+        shown += f" ({money.minor_to_decimal(total_minor)} {currency})"
+    manager = "every order is approved by a manager of its branch"
+    if flags:
+        manager += f"; flagged {', '.join(flags)}"
+    steps = [StepPlan(MANAGER, manager)]
+    if total_cny > settings.finance_approval_above_cny:
+        steps.append(
+            StepPlan(FINANCE, f"total {shown} above {_cny(settings.finance_approval_above_cny)}")
+        )
+    hq: list[str] = []
+    if total_cny > settings.hq_approval_above_cny:
+        hq.append(f"total {shown} above {_cny(settings.hq_approval_above_cny)}")
+    discount = Decimal(max_discount_basis_points) / 100
+    if discount > settings.hq_approval_discount_above_percent:
+        limit = settings.hq_approval_discount_above_percent.quantize(money.CENT)
+        hq.append(f"line discount {discount.quantize(money.CENT)} % above {limit} %")
+    if hq:
+        steps.append(StepPlan(HQ_MANAGER, "; ".join(hq)))
+    return [StepPlan(step.role, step.reason[:MAX_REASON]) for step in steps]
+
+
+def current_step(statuses: Sequence[str]) -> int | None:
+    """O2: the index of the step to decide now (the lowest pending one), None when decided."""
+    return next((index for index, status in enumerate(statuses) if status == PENDING), None)
+
+
+def step_asked_about(statuses: Sequence[str]) -> int | None:
+    """The step the policy is asked about: the current one, else the last (so that an
+    approver of a decided order learns it is decided), None without steps."""
+    current = current_step(statuses)
+    if current is not None:
+        return current
+    return len(statuses) - 1 if statuses else None
+
+
+def is_self_approval(submitted_by: str, approver_id: str, policy_reasons: Iterable[str]) -> bool:
+    """O2: nobody decides their own order (the policy says so too; either suffices)."""
+    return submitted_by == approver_id or SELF_APPROVAL in policy_reasons
+
+
+def approved_before(approver_ids: Iterable[str | None], approver_id: str) -> bool:
+    """O2: the approver already decided a step of this order (another one must decide)."""
+    return any(given == approver_id for given in approver_ids)
+
+
+def step_status(approve: bool) -> str:
+    return APPROVED if approve else REJECTED
+
+
+def order_status_after(statuses: Sequence[str], *, approve: bool, current: str) -> str:
+    """O2: the order's status once its current step is decided (``statuses`` include that
+    decision): REJECTED on a rejection, APPROVED when every step is approved, else as is."""
+    if not approve:
+        return REJECTED
+    if all(status == APPROVED for status in statuses):
+        return APPROVED
+    return current
+
+
+def awaiting_decision_of(principal: Principal) -> ColumnElement[bool]:
+    """O2 as a listing filter: orders whose current step the principal may decide.
+
+    Mirrors the policy's step roles (MANAGER of the branch, FINANCE, HQ_MANAGER) and
+    :func:`current_step`; excludes the principal's own orders (:func:`is_self_approval`)
+    and orders where they already approved a step (:func:`approved_before`).
+    """
+    step = aliased(ApprovalStep)
+    earlier = aliased(ApprovalStep)
+    mine = aliased(ApprovalStep)
+    roles: list[ColumnElement[bool]] = []
+    if principal.has_role("MANAGER"):
+        if principal.hq:
+            roles += [step.role == MANAGER, step.role == HQ_MANAGER]
+        elif principal.branch_id:
+            roles.append(and_(step.role == MANAGER, Order.branch_id == principal.branch_id))
+    if principal.has_role("FINANCE"):
+        roles.append(step.role == FINANCE)
+    if not roles:
+        return false()
+    current = ~exists().where(
+        earlier.order_id == step.order_id,
+        earlier.status == PENDING,
+        earlier.sequence < step.sequence,
+    )
+    return and_(
+        Order.status == "SUBMITTED",
+        Order.submitted_by != principal.id,
+        exists().where(step.order_id == Order.id, step.status == PENDING, or_(*roles), current),
+        ~exists().where(mine.order_id == Order.id, mine.approver_id == principal.id),
+    )

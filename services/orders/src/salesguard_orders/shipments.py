@@ -1,0 +1,150 @@
+"""Shipments: who records that an order's parcel left and when it arrived.
+
+Recording a shipment reconciles its order at once: a shipped order is no suspected
+fake deal, and its payments are matched and classified. The rules are
+:mod:`salesguard_orders.rules.payments` (which orders ship, deliveries after shipping).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesguard import validation
+from salesguard.db import new_id, utcnow
+from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
+from salesguard.idempotency import IdempotentWrites
+from salesguard.orders.v1 import payments_pb2 as pb
+from salesguard.policy import scope_filter
+from salesguard.principal import current_principal
+from salesguard.service import Runtime
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_orders.matching import Touched
+from salesguard_orders.models import IdempotencyKey, Order, Shipment
+from salesguard_orders.ordering import ORDER_SCOPE, Orders, OrdersPart
+from salesguard_orders.rules import payments as rules
+from salesguard_orders.settings import OrdersSettings
+
+MAX_CARRIER = 100
+MAX_TRACKING = 100
+
+
+def shipment_to_proto(row: Shipment) -> pb.Shipment:
+    return pb.Shipment(
+        id=row.id,
+        order_id=row.order_id,
+        carrier=row.carrier,
+        tracking_number=row.tracking_number,
+        shipped_at=to_timestamp(row.shipped_at),
+        delivered_at=to_timestamp(row.delivered_at),
+        recorded_at=to_timestamp(row.recorded_at),
+    )
+
+
+def shipment_fields(
+    request: pb.RecordShipmentRequest, skew_seconds: int
+) -> tuple[str, str, datetime, datetime | None]:
+    """Carrier, tracking number, shipped and delivered time of a shipment, validated."""
+    carrier = validation.text("carrier", request.carrier, required=True, max_length=MAX_CARRIER)
+    tracking = validation.text(
+        "tracking_number", request.tracking_number, required=True, max_length=MAX_TRACKING
+    )
+    shipped_at = from_timestamp(request.shipped_at, "shipped_at")
+    delivered_at = from_timestamp(request.delivered_at, "delivered_at")
+    now = utcnow()
+    if shipped_at is None:
+        raise InvalidInput("shipped_at", "shipped_at is required")
+    validation.not_in_future("shipped_at", shipped_at, now=now, skew_seconds=skew_seconds)
+    delivered_at = rules.check_delivery(shipped_at, delivered_at)
+    if delivered_at is not None:
+        validation.not_in_future("delivered_at", delivered_at, now=now, skew_seconds=skew_seconds)
+    return carrier, tracking, shipped_at, delivered_at
+
+
+class Shipments(OrdersPart):
+    def __init__(self, runtime: Runtime[OrdersSettings], orders: Orders) -> None:
+        super().__init__(runtime, orders)
+        self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
+
+    async def record_shipment(self, request: pb.RecordShipmentRequest) -> pb.Shipment:
+        principal = current_principal()
+        order_id = validation.record_id("order_id", request.order_id, required=True)
+
+        async def work(session: AsyncSession) -> pb.RecordShipmentResponse:
+            await self.reconciler.lock(session, order_ids=[order_id])
+            order = await session.scalar(
+                select(Order).where(Order.id == order_id).with_for_update()
+            )
+            if order is None:
+                raise NotFound(f"order {order_id} not found")
+            (
+                await self.policy.decide(
+                    principal, "shipments.record", {"branch_id": order.branch_id}
+                )
+            ).require("shipments.record")
+            # Judged once the caller may ship this order (issue 11 item 12).
+            carrier, tracking, shipped_at, delivered_at = shipment_fields(
+                request, self.settings.clock_skew_seconds
+            )
+            if not rules.can_ship(order.status):
+                raise FailedPrecondition(
+                    f"order {order.code} is {order.status}; only APPROVED or FULFILLED orders ship",
+                    details={"status": order.status},
+                )
+            shipment = await session.scalar(
+                select(Shipment).where(
+                    Shipment.order_id == order.id,
+                    Shipment.carrier == carrier,
+                    Shipment.tracking_number == tracking,
+                )
+            )
+            if shipment is not None:
+                # The same parcel again: only a delivery time not known before is added.
+                if rules.delivery_to_add(shipment.delivered_at, delivered_at):
+                    shipment.delivered_at = rules.check_delivery(shipment.shipped_at, delivered_at)
+            else:
+                shipment = Shipment(
+                    id=new_id(),
+                    order_id=order.id,
+                    carrier=carrier,
+                    tracking_number=tracking,
+                    shipped_at=shipped_at,
+                    delivered_at=delivered_at,
+                    recorded_at=utcnow(),
+                    recorded_by=principal.id,
+                )
+                session.add(shipment)
+            if not order.shipped:
+                order.shipped = True
+                order.updated_at = utcnow()
+            await session.flush()
+            # A shipped order is no fake deal; its payments are matched and classified.
+            await self.reconciler.reconcile(
+                session, Touched(order_ids=frozenset({order.id})), utcnow()
+            )
+            return pb.RecordShipmentResponse(shipment=shipment_to_proto(shipment))
+
+        response = await self.idempotent.run(principal.id, request, pb.RecordShipmentResponse, work)
+        return response.shipment
+
+    async def list_shipments(self, order_id: str) -> list[pb.Shipment]:
+        order_id = validation.record_id("order_id", order_id, required=True)
+        decision = (await self.policy.decide(current_principal(), "shipments.read")).require(
+            "shipments.read"
+        )
+        async with self.db.read() as session:
+            order = await session.scalar(
+                select(Order.id).where(Order.id == order_id, scope_filter(decision, ORDER_SCOPE))
+            )
+            if order is None:
+                raise NotFound(f"order {order_id} not found")
+            rows = (
+                await session.scalars(
+                    select(Shipment)
+                    .where(Shipment.order_id == order_id)
+                    .order_by(Shipment.shipped_at, Shipment.id)
+                )
+            ).all()
+        return [shipment_to_proto(row) for row in rows]
