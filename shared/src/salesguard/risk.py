@@ -1,4 +1,4 @@
-"""How an employee's alerts add up to a risk score (SPEC G4: employeeRisk, riskRanking).
+"""How an employee's alerts add up to a risk score (employeeRisk, riskRanking).
 
 score = Σ over alert kinds of weight(kind) × Σ over that kind's standing alerts of
 0.5^(age / half-life). Standing: not DISMISSED and not RESOLVED as CLEARED (judged

@@ -164,7 +164,7 @@ class Settings(BaseSettings):
     internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
     field_encryption_key: SecretStr = SecretStr(DEV_FIELD_KEY)
     blind_index_key: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY)
-    # HMAC keys of the audit chain and its checkpoints (C7), base64 of 32 bytes each,
+    # HMAC keys of the audit chain and its checkpoints, base64 of 32 bytes each,
     # comma-separated: the first signs, the others only verify what they signed before a
     # rotation. Never stored in the database, so whoever can write it cannot re-chain it.
     audit_chain_key: SecretStr = SecretStr(DEV_AUDIT_CHAIN_KEY)
@@ -205,7 +205,7 @@ class Settings(BaseSettings):
     jobs_enabled: bool = False
     jobs: dict[str, JobSchedule] = Field(default_factory=dict)
 
-    # Page sizes (G3), read by the gateway (`first`) and every service (page_size) alike, so
+    # Page sizes, read by the gateway (`first`) and every service (page_size) alike, so
     # that a page the gateway lets through is one the services serve: set them for every
     # process. The default is what a page holds when the caller asks for no size.
     max_page_size: int = Field(default=100, ge=1)

@@ -1,6 +1,6 @@
 """An employee's timeline inside one service: several kinds of rows in one keyset order.
 
-HR and managers follow one employee's evidence in time order (SPEC G4). Each
+HR and managers follow one employee's evidence in time order. Each
 service serves its own kinds (follow-ups and audit events; check-ins and calls;
 orders, approvals, payments and shipments) through one ``ListEmployeeTimeline``
 call, decided by one ``timeline.read`` decision whose scopes filter every kind;

@@ -1,4 +1,5 @@
-"""How often employees were in touch with customers: check-ins and calls, for O6.
+"""How often employees were in touch with customers: check-ins and calls, for orders'
+diversion-risk detector.
 
 Asked by the orders service as SYSTEM; answers with counts only.
 """

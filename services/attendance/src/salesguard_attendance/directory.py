@@ -158,7 +158,7 @@ class Directory:
         return team_to_proto(row)
 
     async def upsert_employee(self, request: pb.UpsertEmployeeRequest) -> pb.Employee:
-        """Create or change an employee; one who leaves hands their customers over (C6).
+        """Create or change an employee; one who leaves hands their customers over.
 
         Status LEFT needs a destination for the employee's customers (``successor_id`` or
         ``to_pool``) unless the stored status is LEFT already. The order makes a failure

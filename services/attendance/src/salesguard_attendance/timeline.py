@@ -1,4 +1,4 @@
-"""An employee's check-ins and calls, for their timeline (SPEC G4).
+"""An employee's check-ins and calls, for their timeline.
 
 One ``timeline.read`` decision; each row is in scope by the team and branch it
 was recorded under. Check-ins come with their photos (signed URLs on request),

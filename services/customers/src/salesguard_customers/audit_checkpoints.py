@@ -1,4 +1,4 @@
-"""Checkpoints of the audit chain's head, kept outside the database (C7).
+"""Checkpoints of the audit chain's head, kept outside the database.
 
 Whoever can write the database can delete the newest audit entries, and nothing left
 in the database would show it. So the service writes the chain's head — its seq and

@@ -112,7 +112,7 @@ class CustomerChanges:
                 raise InvalidInput("id", "the request changes nothing")
             reason = validation.text("reason", request.reason, max_length=1000)
             if rules.source_change_lacks_reason(changes.keys(), reason):
-                raise InvalidInput("reason", "changing the source needs a reason (C4)")
+                raise InvalidInput("reason", "changing the source needs a reason")
             current = self.vault.read(row, frozenset())
             if {"phone", "email", "name", "company"} & changes.keys():
                 name = changes.get("name", row.name)

@@ -96,7 +96,7 @@ def export_to_proto(
 
 
 async def record_download(session: AsyncSession, attempt: DownloadAttempt) -> None:
-    """An export's download, or a refused attempt at one, in the audit trail (C7)."""
+    """An export's download, or a refused attempt at one, in the audit trail."""
     ticket, refusal = attempt.ticket, attempt.refusal
     if refusal is not None:
         after: dict[str, Any] = {"refusal": refusal.value}

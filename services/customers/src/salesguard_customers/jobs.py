@@ -15,9 +15,9 @@ from salesguard_customers.settings import CustomersSettings
 
 
 async def prune_contact_reads(runtime: Runtime[CustomersSettings], as_of: datetime) -> JobSummary:
-    """Delete contact reads older than the C8 window: the detector never counts them again.
+    """Delete contact reads older than the bulk-access window: the detector never counts them again.
 
-    The reads themselves stay in the audit trail (C7); this table only feeds C8.
+    The reads themselves stay in the audit trail; this table only feeds the bulk-access detector.
     """
     cutoff = (await bulk_threshold(runtime.policy)).window_start(as_of)
     async with runtime.db.transaction() as session:
@@ -29,7 +29,7 @@ CONTACT_READS_RETENTION: Job[CustomersSettings] = Job(
     name="customers.contact-reads-retention",
     run=prune_contact_reads,
     interval_seconds=3600,
-    description="prune contact reads older than the C8 bulk-access window",
+    description="prune contact reads older than the bulk-access window",
 )
 
 # Every job of the service, in the order `salesguard job --list` shows them.

@@ -1,5 +1,5 @@
 """Lookups other services make as themselves (SYSTEM): customers near a point, phone
-matches, follow-up marks (A3, A6).
+matches, follow-up marks.
 
 They answer with IDs, owners, branches, distances and times, never with names or
 contact data, and only to a SYSTEM principal: every call asks the policy engine

@@ -43,7 +43,7 @@ class Customer(Base):
     id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     company: Mapped[str] = mapped_column(String(200), default="")
-    # lower(name)|lower(company): the name+company duplicate criterion (C3).
+    # lower(name)|lower(company): the name+company duplicate criterion.
     identity_key: Mapped[str] = mapped_column(String(401), index=True)
     phone_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -65,10 +65,10 @@ class Customer(Base):
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     registered_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    # C11: when the current owner took the customer (registration, claim, reassignment).
+    # When the current owner took the customer (registration, claim, reassignment).
     # The neglect clock runs from here or from the latest follow-up, whichever is later.
     owned_since: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    # C11: set while the customer sits in its branch's pool (owner and team cleared).
+    # Set while the customer sits in its branch's pool (owner and team cleared).
     pooled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The owner before the pool took the customer: kept out of it for a cooling-off period.
     previous_owner_id: Mapped[str | None] = mapped_column(String(64))
@@ -116,7 +116,7 @@ class FollowUp(Base):
 
 
 class AuditEvent(Base):
-    """One link of the hash chain (C7). Append-only: triggers refuse UPDATE and DELETE."""
+    """One link of the hash chain. Append-only: triggers refuse UPDATE and DELETE."""
 
     __tablename__ = "audit_events"
 
@@ -146,7 +146,7 @@ class AuditEvent(Base):
 
 
 class ContactRead(Base):
-    """Who saw whose unmasked contact fields when: the input of C8."""
+    """Who saw whose unmasked contact fields when: the input of the bulk-access detector."""
 
     __tablename__ = "contact_reads"
 
@@ -178,11 +178,11 @@ class ExportRequest(Base):
 
 
 class ExportDownload(DownloadColumns, Base):
-    """The one-time download URL of a completed export (C9); ``subject_id`` is its request."""
+    """The one-time download URL of a completed export; ``subject_id`` is its request."""
 
 
 class DuplicateBlock(Base):
-    """A registration refused as a duplicate (C3): what C12 counts to find shared values."""
+    """A registration refused as a duplicate: what is counted to find shared values."""
 
     __tablename__ = "duplicate_blocks"
 
@@ -191,7 +191,8 @@ class DuplicateBlock(Base):
     criterion: Mapped[str] = mapped_column(String(16))
     value_key: Mapped[str] = mapped_column(String(401))
     employee_id: Mapped[str] = mapped_column(String(64))
-    # The refused employee's branch then: C12 counts branches, which one team cannot fake.
+    # The refused employee's branch then: shared values are counted by branch, which one
+    # team cannot fake.
     branch_id: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -200,7 +201,7 @@ class DuplicateBlock(Base):
 
 
 class SharedContactValue(Base):
-    """A duplicate criterion value too common to block on (C12), e.g. a switchboard number,
+    """A duplicate criterion value too common to block on, e.g. a switchboard number,
     or one that was and has been un-shared (``shared`` false: it blocks again)."""
 
     __tablename__ = "shared_contact_values"

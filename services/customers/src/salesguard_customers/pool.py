@@ -483,5 +483,5 @@ POOL_SWEEP: Job[CustomersSettings] = Job(
     name="customers.pool-sweep",
     run=_pool_sweep_job,
     interval_seconds=3600,
-    description="C11: alert neglected customers, return them to the branch pool after the grace period",
+    description="alert neglected customers, return them to the branch pool after the grace period",
 )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from salesguard.settings import Settings
 
-# SPEC C7 checkpoints the chain head at most 60 s after any entry; a check may take part
+# The audit chain's head is checkpointed at most 60 s after any entry; a check may take part
 # of that minute (the database query and the object store's write).
 AUDIT_CHECKPOINT_MAX_INTERVAL = 45.0
 
@@ -20,7 +20,7 @@ class CustomersSettings(Settings):
     )
     # Phones without a country code are read as numbers of this region (E.164).
     default_phone_region: str = "CN"
-    # C9: the most customers one export may hold, and how long its URL lives.
+    # Exports: the most customers one export may hold, and how long its URL lives.
     export_max_rows: int = Field(default=10_000, ge=1)
     # The most customers one reassignment may move.
     reassign_max_customers: int = Field(default=1_000, ge=1)
@@ -28,14 +28,14 @@ class CustomersSettings(Settings):
     # The most phone matches or follow-up marks one lookup returns; a broader
     # lookup is refused (never cut short silently): ask for fewer.
     lookup_max_rows: int = Field(default=20_000, ge=1)
-    # C11: a customer without a follow-up for this long raises CUSTOMER_NEGLECTED (the
+    # The pool: a customer without a follow-up for this long raises CUSTOMER_NEGLECTED (the
     # clock starts when the owner took the customer), goes to the branch pool this long
     # after that alert, and its previous owner may not claim it back for this long.
     neglect_days: int = Field(default=30, ge=1)
     pool_grace_days: int = Field(default=7, ge=0)
     pool_cooling_off_days: int = Field(default=30, ge=0)
-    # C7: how often the service looks for audit entries not yet checkpointed in the object
-    # store. An entry is checkpointed within this period plus one write: at most 60 s.
+    # Audit checkpoints: how often the service looks for audit entries not yet
+    # checkpointed in the object store. An entry is checkpointed within this period plus one write: at most 60 s.
     audit_checkpoint_interval_seconds: float = Field(
         default=30.0, gt=0, le=AUDIT_CHECKPOINT_MAX_INTERVAL
     )

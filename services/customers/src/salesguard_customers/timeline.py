@@ -1,4 +1,4 @@
-"""An employee's follow-ups and audit events, for their timeline (SPEC G4).
+"""An employee's follow-ups and audit events, for their timeline.
 
 One ``timeline.read`` decision; a follow-up is in scope by its customer's team and
 branch (as a manager sees the branch's customers), an audit event by its branch.

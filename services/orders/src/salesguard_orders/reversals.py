@@ -1,4 +1,4 @@
-"""Reversed payments for clawbacks (M4): what the commissions service takes back."""
+"""Reversed payments for clawbacks: what the commissions service takes back."""
 
 from __future__ import annotations
 

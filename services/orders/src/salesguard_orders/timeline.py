@@ -1,4 +1,4 @@
-"""An employee's orders, approvals, payments and shipments, for their timeline (SPEC G4).
+"""An employee's orders, approvals, payments and shipments, for their timeline.
 
 One ``timeline.read`` decision; every item is in scope by its order's submitter,
 team and branch (an approval by the order it decided). Approvals are the steps

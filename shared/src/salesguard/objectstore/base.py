@@ -21,7 +21,7 @@ LOCAL_OBJECTS_ROUTE = "/objects"
 MAX_URL_LIFETIME = timedelta(days=7)
 
 # Keys of objects handed out once, through salesguard.downloads, never by a signed URL:
-# customer exports (C9) and payroll exports.
+# customer exports and payroll exports.
 ONE_TIME_PREFIXES = ("exports/", "commissions/exports/")
 
 # Each local object has a sidecar with its content type and etag; a key may not end like one.

@@ -19,7 +19,7 @@ SOURCE_FIELDS = frozenset({"source", "source_detail"})
 
 
 def has_contact(phone: str, email: str) -> bool:
-    """C1: a customer is reachable, by phone or email (and duplicates are found by them, C3)."""
+    """C1: a customer is reachable, by phone or email (and duplicates are found by them)."""
     return bool(phone or email)
 
 
