@@ -35,6 +35,7 @@ WORKDIR /src
 # From the lock file and the members' pyproject.toml alone (uv checks the lock against
 # them), so this layer is rebuilt only when the dependencies change.
 COPY pyproject.toml uv.lock ./
+COPY api/pyproject.toml api/
 COPY shared/pyproject.toml shared/
 COPY services/customers/pyproject.toml services/customers/
 COPY services/attendance/pyproject.toml services/attendance/
@@ -47,6 +48,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # ── build: the shared package and the component's, installed as wheels, then set apart
 FROM dependencies AS build
 # Every member's sources: these layers are the same for the five images; the sync picks one.
+COPY api/src api/src
 COPY shared/src shared/src
 COPY services/customers/src services/customers/src
 COPY services/attendance/src services/attendance/src

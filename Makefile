@@ -6,7 +6,7 @@ export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(HOME)/.local/bin:$(PATH)
 
 UV_SYNC := uv sync --frozen --quiet
 PYTHON_PACKAGES := shared/src services/customers/src services/attendance/src services/orders/src services/commissions/src gateway/src
-GENERATED := shared/src/salesguard/common shared/src/salesguard/customers shared/src/salesguard/attendance shared/src/salesguard/orders shared/src/salesguard/commissions
+GENERATED := api/src/salesguard_api
 
 .PHONY: help
 help: ## list the targets
@@ -37,7 +37,7 @@ chromium: ## install Debian's chromium for the browser tests (tests/browser) unl
 	@bash scripts/ensure-chromium.sh
 
 .PHONY: proto
-proto: sync ## regenerate the gRPC stubs into the shared package
+proto: sync ## regenerate the gRPC stubs (the salesguard_api package)
 	@bash scripts/gen-proto.sh
 
 .PHONY: proto-check

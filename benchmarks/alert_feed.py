@@ -34,10 +34,10 @@ from sqlalchemy.engine import make_url
 from benchmarks.deployment import Deployment, Person, deployment, seed_directory
 from benchmarks.support import HEADER, arguments, percentile, summary
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 from salesguard_attendance.models import Alert as AttendanceAlert
 from tests.support.subscriptions import ALERT_RAISED, GraphQLWebSocket
 

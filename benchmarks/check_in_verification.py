@@ -27,12 +27,12 @@ from benchmarks.nearby_customers import near_city
 from benchmarks.nearby_customers import seed as seed_customers
 from benchmarks.support import HEADER, arguments, summary
 from salesguard import geo
-from salesguard.attendance.v1 import directory_pb2, visits_pb2, visits_pb2_grpc
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard.db import Database, new_id
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import directory_pb2, visits_pb2, visits_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard_attendance.models import CheckIn, CheckInPhoto
 from salesguard_attendance.photos import hash_bands, to_signed_64
 from tests.photos import jpeg, scene

@@ -33,9 +33,9 @@ from sqlalchemy import text
 
 from benchmarks.deployment import deployment, vacuum_analyze
 from benchmarks.support import REPO, arguments
-from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
+from salesguard_api.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 
 SERVICES = ("attendance", "customers", "orders", "commissions")
 BRANCHES = 20

@@ -23,13 +23,13 @@ from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
 from benchmarks.support import arguments, percentile
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.common.v1 import common_pb2
 from salesguard.crypto import BlindIndex, FieldCipher
-from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard.db import Database, new_id
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import Settings
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard_customers.contacts import ContactVault, identity_key
 from salesguard_customers.models import Customer
 from tests.support.servers import OpaServer

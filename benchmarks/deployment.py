@@ -22,12 +22,12 @@ from sqlalchemy import ClauseElement, text
 
 from benchmarks.support import REPO, start_service, stop_all
 from salesguard.alerts import CATALOG
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.db import Database
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.tokens import issue_dev_token
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from tests.support.servers import OpaServer, PostgresDatabases, S3Server, free_port
 
 JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"

@@ -41,18 +41,18 @@ from benchmarks.deployment import (
     timed,
 )
 from benchmarks.support import HEADER, arguments, percentile, summary
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.attendance.v1 import timeline_pb2 as attendance_pb2
-from salesguard.attendance.v1 import timeline_pb2_grpc as attendance_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
-from salesguard.customers.v1 import timeline_pb2 as customers_pb2
-from salesguard.customers.v1 import timeline_pb2_grpc as customers_grpc
-from salesguard.orders.v1 import timeline_pb2 as orders_pb2
-from salesguard.orders.v1 import timeline_pb2_grpc as orders_grpc
 from salesguard.policy import Decision
 from salesguard.principal import Principal, acting_as
 from salesguard.timeline import MAX_RANGE, TimelineCursor, TimelineQuery, page_statement
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.attendance.v1 import timeline_pb2 as attendance_pb2
+from salesguard_api.attendance.v1 import timeline_pb2_grpc as attendance_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.customers.v1 import timeline_pb2 as customers_pb2
+from salesguard_api.customers.v1 import timeline_pb2_grpc as customers_grpc
+from salesguard_api.orders.v1 import timeline_pb2 as orders_pb2
+from salesguard_api.orders.v1 import timeline_pb2_grpc as orders_grpc
 from salesguard_attendance import timeline as attendance_timeline
 from salesguard_customers import timeline as customers_timeline
 from salesguard_orders import timeline as orders_timeline

@@ -27,13 +27,13 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from benchmarks.support import HEADER, REPO, arguments, percentile, start_service, stop_all, summary
-from salesguard.common.v1 import common_pb2
 from salesguard.db import Database
 from salesguard.grpc_client import ServiceChannels
-from salesguard.orders.v1 import payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.timeutil import to_timestamp
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.orders.v1 import payments_pb2, payments_pb2_grpc
 from tests.support.orders_history import seed_history
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 

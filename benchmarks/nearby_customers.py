@@ -31,12 +31,12 @@ from sqlalchemy import insert, text
 from benchmarks.deployment import vacuum_analyze
 from benchmarks.support import HEADER, REPO, arguments, start_service, summary
 from salesguard import geo
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard.db import Database, new_id
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_INTERNAL_SECRET
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard_customers.contacts import identity_key
 from salesguard_customers.lookups import NearbyQuery, nearby_statement, nearest_customers
 from salesguard_customers.models import Customer

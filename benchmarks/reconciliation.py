@@ -35,9 +35,9 @@ from sqlalchemy import text
 from benchmarks.deployment import deployment, vacuum_analyze
 from benchmarks.support import arguments
 from salesguard.db import Database
-from salesguard.orders.v1 import payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
+from salesguard_api.orders.v1 import payments_pb2, payments_pb2_grpc
 
 CUSTOMERS = 100_000
 BRANCHES = 20

@@ -35,9 +35,9 @@ from benchmarks.deployment import (
     timed,
 )
 from benchmarks.support import HEADER, arguments, percentile, summary
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 
 BRANCH = "bench-branch"
 HR = "bench-hr"

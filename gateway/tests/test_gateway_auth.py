@@ -11,9 +11,9 @@ import pytest
 
 from gateway.tests.conftest import StartSuite
 from gateway.tests.support import Spans, auth, codes_of, node_ids, token
-from salesguard.attendance.v1 import directory_pb2_grpc
 from salesguard.grpc_client import ServiceChannels
 from salesguard.tokens import TokenVerifier
+from salesguard_api.attendance.v1 import directory_pb2_grpc
 from salesguard_gateway.auth import Authenticator
 from tests.harness import JWT_SECRET, Suite, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
 from tests.harness import Backends, Suite
 from tests.org import Org, make_org
 

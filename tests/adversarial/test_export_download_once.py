@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import update
 
-from salesguard.common.v1 import downloads_pb2, downloads_pb2_grpc
 from salesguard.downloads import DOWNLOADS_ROUTE, token_hash
 from salesguard.errors import ErrorCode, Forbidden, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.objectstore import LocalObjectStore
 from salesguard.principal import Principal, acting_as
+from salesguard_api.common.v1 import downloads_pb2, downloads_pb2_grpc
 from salesguard_customers.models import ExportDownload
 from tests.harness import Suite
 from tests.org import Org, make_org, register

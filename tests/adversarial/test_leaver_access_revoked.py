@@ -24,14 +24,14 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import func, select, update
 
-from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc, pool_pb2, pool_pb2_grpc
 from salesguard.db import Database
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
-from salesguard.orders.v1 import orders_pb2, orders_pb2_grpc
 from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc, pool_pb2, pool_pb2_grpc
+from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc
 from salesguard_attendance.models import CheckIn, Employee, PhotoUpload
 from salesguard_attendance.server import service as attendance_app
 from salesguard_customers.models import Customer, FollowUp

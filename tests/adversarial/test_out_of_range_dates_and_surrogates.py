@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
-from salesguard.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc
+from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, make_org, new_phone, register
 from tests.support.subscriptions import ALERT_RAISED, GraphQLWebSocket, serve_gateway

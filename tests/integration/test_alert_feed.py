@@ -21,11 +21,11 @@ from sqlalchemy import insert, text
 
 from salesguard.alertfeed import Watcher
 from salesguard.alerts import AlertsServicer
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import new_id
 from salesguard.errors import ErrorCode, ResourceExhausted, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 from salesguard_attendance.models import Alert as AttendanceAlert
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import Suite

@@ -20,16 +20,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from salesguard.commissions.v1 import commissions_pb2 as pb
-from salesguard.commissions.v1 import commissions_pb2_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.csvsafe import read_rows
-from salesguard.customers.v1 import customers_pb2
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
-from salesguard.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.commissions.v1 import commissions_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.customers.v1 import customers_pb2
+from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
 from tests.support.exports import download as download_once

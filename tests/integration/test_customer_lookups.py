@@ -20,16 +20,16 @@ from google.protobuf.descriptor import Descriptor
 from sqlalchemy import Float, String, column, insert, select, table, update
 
 from salesguard import geo, migrations
-from salesguard.common.v1 import common_pb2
 from salesguard.crypto import BlindIndex
-from salesguard.customers.v1 import lookups_pb2 as pb
-from salesguard.customers.v1 import lookups_pb2_grpc
 from salesguard.db import UtcDateTime, new_id
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import lookups_pb2 as pb
+from salesguard_api.customers.v1 import lookups_pb2_grpc
 from salesguard_customers.models import Customer
 from salesguard_customers.server import service as customers_app
 from tests.harness import Suite, unique

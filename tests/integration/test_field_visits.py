@@ -13,12 +13,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
 from tests.photos import CREATE_UPLOAD, jpeg, put, scene, upload

@@ -38,7 +38,6 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.grpc_server import LIVENESS
@@ -48,6 +47,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard.service import RunningService
 from salesguard.settings import SettingsError
 from salesguard.telemetry import build_resource, build_tracer_provider, telemetry_config
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_attendance.server import service as attendance_app
 from salesguard_customers.jobs import CONTACT_READS_RETENTION
 from salesguard_gateway.app import create_app

@@ -19,14 +19,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
-from salesguard.orders.v1 import orders_pb2 as pb
-from salesguard.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.orders.v1 import orders_pb2 as pb
+from salesguard_api.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard_orders.peers import BranchZones
 from tests.harness import Suite, unique
 from tests.org import UPSERT_BRANCH, Org, admin, make_org, register

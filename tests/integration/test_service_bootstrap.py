@@ -15,11 +15,11 @@ import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_JWT_SECRET
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_attendance.server import service as attendance_app
 from tests.harness import POLICIES
 from tests.support.servers import free_port

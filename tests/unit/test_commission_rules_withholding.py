@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from salesguard.common.v1 import common_pb2
+from salesguard_api.common.v1 import common_pb2
 from salesguard_commissions.models import Line, Period
 from salesguard_commissions.rules import withholding
 from salesguard_commissions.rules.vocabulary import (

@@ -18,11 +18,11 @@ from typing import Any
 import grpc
 import pytest
 
-from salesguard.attendance.v1 import directory_pb2 as pb
-from salesguard.attendance.v1 import directory_pb2_grpc
 from salesguard.directory import DirectoryCache
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal
+from salesguard_api.attendance.v1 import directory_pb2 as pb
+from salesguard_api.attendance.v1 import directory_pb2_grpc
 from tests.support.servers import free_port
 
 SECRET = b"directory-watch-tests"

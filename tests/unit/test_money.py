@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from salesguard import money
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
+from salesguard_api.common.v1 import common_pb2
 
 
 def test_amounts_become_exact_cents_and_come_back_with_two_decimals() -> None:

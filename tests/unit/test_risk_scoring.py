@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from salesguard.common.v1 import common_pb2
 from salesguard.risk import RiskLevel, RiskModel, profile, ranking
 from salesguard.timeutil import to_timestamp
+from salesguard_api.common.v1 import common_pb2
 from tests.harness import POLICIES
 
 MODEL = RiskModel(

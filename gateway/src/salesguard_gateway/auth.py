@@ -24,11 +24,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.directory import DirectoryCache
 from salesguard.errors import ErrorCode, ServiceError, Unauthenticated
 from salesguard.principal import Principal, acting_as
 from salesguard.tokens import TokenVerifier
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_gateway.observability import note_caller
 
 log = logging.getLogger(__name__)

@@ -17,17 +17,19 @@ from typing import Any, TypeVar
 
 from google.protobuf.descriptor import FileDescriptor
 
-from salesguard.attendance.v1 import (
+from salesguard.downloads import DOWNLOAD_SOURCES
+from salesguard.grpc_client import ServiceChannels
+from salesguard_api.attendance.v1 import (
     directory_pb2,
     directory_pb2_grpc,
     visits_pb2,
     visits_pb2_grpc,
 )
-from salesguard.attendance.v1 import timeline_pb2 as attendance_timeline_pb2
-from salesguard.attendance.v1 import timeline_pb2_grpc as attendance_timeline_pb2_grpc
-from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc, downloads_pb2, downloads_pb2_grpc
-from salesguard.customers.v1 import (
+from salesguard_api.attendance.v1 import timeline_pb2 as attendance_timeline_pb2
+from salesguard_api.attendance.v1 import timeline_pb2_grpc as attendance_timeline_pb2_grpc
+from salesguard_api.commissions.v1 import commissions_pb2, commissions_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc, downloads_pb2, downloads_pb2_grpc
+from salesguard_api.customers.v1 import (
     audit_pb2,
     audit_pb2_grpc,
     customers_pb2,
@@ -37,18 +39,16 @@ from salesguard.customers.v1 import (
     pool_pb2,
     pool_pb2_grpc,
 )
-from salesguard.customers.v1 import timeline_pb2 as customer_timeline_pb2
-from salesguard.customers.v1 import timeline_pb2_grpc as customer_timeline_pb2_grpc
-from salesguard.downloads import DOWNLOAD_SOURCES
-from salesguard.grpc_client import ServiceChannels
-from salesguard.orders.v1 import (
+from salesguard_api.customers.v1 import timeline_pb2 as customer_timeline_pb2
+from salesguard_api.customers.v1 import timeline_pb2_grpc as customer_timeline_pb2_grpc
+from salesguard_api.orders.v1 import (
     orders_pb2,
     orders_pb2_grpc,
     payments_pb2,
     payments_pb2_grpc,
 )
-from salesguard.orders.v1 import timeline_pb2 as orders_timeline_pb2
-from salesguard.orders.v1 import timeline_pb2_grpc as orders_timeline_pb2_grpc
+from salesguard_api.orders.v1 import timeline_pb2 as orders_timeline_pb2
+from salesguard_api.orders.v1 import timeline_pb2_grpc as orders_timeline_pb2_grpc
 
 RpcCalls = Counter[str]
 _rpc_calls: ContextVar[RpcCalls | None] = ContextVar("salesguard_gateway_rpc_calls", default=None)

@@ -18,10 +18,10 @@ from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 
 from salesguard import validation
-from salesguard.attendance.v1 import directory_pb2
-from salesguard.customers.v1 import customers_pb2
 from salesguard.errors import Unauthenticated
-from salesguard.orders.v1 import orders_pb2
+from salesguard_api.attendance.v1 import directory_pb2
+from salesguard_api.customers.v1 import customers_pb2
+from salesguard_api.orders.v1 import orders_pb2
 from salesguard_gateway.auth import Caller
 from salesguard_gateway.clients import RpcCalls, ServiceClients
 from salesguard_gateway.settings import GatewaySettings

@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from salesguard.common.v1 import downloads_pb2, downloads_pb2_grpc
 from salesguard.downloads import DOWNLOAD_SOURCES, DOWNLOADS_ROUTE, TOKEN_PATTERN
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.principal import acting_as
+from salesguard_api.common.v1 import downloads_pb2, downloads_pb2_grpc
 from salesguard_gateway.auth import Authenticator, AuthError
 from salesguard_gateway.errors import camel, error_response
 

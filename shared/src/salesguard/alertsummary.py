@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Float, Row, Select, bindparam, case, extract, func, select
 from sqlalchemy.orm import aliased
 
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
 from salesguard.risk import MAX_LOOKBACK, RiskModel
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import MAX_BATCH, text
+from salesguard_api.common.v1 import common_pb2
 
 if TYPE_CHECKING:
     from salesguard.alerts import AlertColumns

@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard.errors import Forbidden, InvalidInput, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 
 log = logging.getLogger(__name__)
 

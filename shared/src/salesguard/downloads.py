@@ -51,13 +51,13 @@ from sqlalchemy import BigInteger, String, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from salesguard.common.v1 import downloads_pb2, downloads_pb2_grpc
 from salesguard.db import Database, UtcDateTime, utcnow
 from salesguard.errors import Forbidden, Gone, NotFound, ServiceError
 from salesguard.grpc_server import Servicer, ServicerContext
 from salesguard.objectstore import ObjectStore
 from salesguard.policy import PolicyClient
 from salesguard.principal import Principal, current_principal
+from salesguard_api.common.v1 import downloads_pb2, downloads_pb2_grpc
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from salesguard import validation
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
+from salesguard_api.common.v1 import common_pb2
 
 CENT = Decimal("0.01")
 # 10^13 cents: well inside a signed 64-bit integer after summing millions of rows.

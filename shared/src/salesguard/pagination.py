@@ -18,8 +18,8 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
+from salesguard_api.common.v1 import common_pb2
 
 Key = str | int | float | None
 

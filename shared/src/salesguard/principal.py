@@ -18,8 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import Unauthenticated
+from salesguard_api.common.v1 import common_pb2
 
 PRINCIPAL_KEY = "x-salesguard-principal-bin"
 SIGNATURE_KEY = "x-salesguard-principal-sig"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from salesguard.common.v1 import common_pb2
+from salesguard_api.common.v1 import common_pb2
 
 DAY = 86_400
 # Ages beyond a year are not summarised: it also keeps 0.5^(age/half-life) far from underflow.

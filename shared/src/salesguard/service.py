@@ -25,7 +25,6 @@ from sqlalchemy import MetaData
 from salesguard import migrations
 from salesguard.alertfeed import AlertFeed
 from salesguard.alerts import AlertColumns, AlertDecisionColumns, AlertsServicer
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database
 from salesguard.directory import DirectoryClient
 from salesguard.feeds import ChangeFeed
@@ -38,6 +37,7 @@ from salesguard.policy import PolicyClient, policy_client_from_settings
 from salesguard.settings import Settings, load
 from salesguard.subjects import DirectorySubjectRoles
 from salesguard.telemetry import MetricsServer, setup_telemetry, start_metrics_server
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 
 log = logging.getLogger(__name__)
 # How long `salesguard healthcheck` waits for the process to answer.

@@ -19,11 +19,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
-from salesguard.common.v1 import common_pb2
 from salesguard.db import Database
 from salesguard.errors import InvalidInput
 from salesguard.pagination import KeysetPage, cursor_datetime, decode_cursor, keyset_page
@@ -35,6 +34,7 @@ from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.settings import PageLimits
 from salesguard.timeutil import from_timestamp
+from salesguard_api.common.v1 import common_pb2
 
 TIMELINE_READ = "timeline.read"
 # A quarter: long enough for an investigation, short enough that no request scans years.

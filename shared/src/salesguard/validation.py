@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Protocol, TypeVar
 
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
 from salesguard.settings import PageLimits
 from salesguard.timeutil import parse_day
+from salesguard_api.common.v1 import common_pb2
 
 # IDs one batch call (GetCustomers, GetOrders, SummariseAlerts, ...) takes at most: what
 # the gateway's loaders send per call. A page of any size is fetched in such batches.

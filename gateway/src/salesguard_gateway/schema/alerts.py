@@ -38,9 +38,9 @@ from typing import Any, TypeVar, cast
 import strawberry
 
 from salesguard.alerts import render
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.principal import Principal
+from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.auth import AuthError
 from salesguard_gateway.context import GatewayContext, Info, Loaders
 from salesguard_gateway.errors import deferred_error, service_error_extensions

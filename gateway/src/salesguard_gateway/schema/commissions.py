@@ -23,8 +23,8 @@ from typing import Annotated
 
 import strawberry
 
-from salesguard.commissions.v1 import commissions_pb2 as pb
-from salesguard.common.v1 import common_pb2
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,

@@ -23,10 +23,10 @@ from strawberry.scalars import JSON
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from strawberry.types.scalar import ScalarDefinition
 
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput
 from salesguard.timeutil import RANGE, moment_in_range, parse_day
 from salesguard.timeutil import to_timestamp as to_timestamp
+from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.inputs import InvalidScalar
 

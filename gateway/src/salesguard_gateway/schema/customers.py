@@ -12,7 +12,7 @@ from typing import Self
 
 import strawberry
 
-from salesguard.customers.v1 import customers_pb2
+from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,

@@ -10,11 +10,11 @@ from enum import Enum
 
 import strawberry
 
-from salesguard.attendance.v1 import directory_pb2, visits_pb2
-from salesguard.commissions.v1 import commissions_pb2
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import customers_pb2, exports_pb2
-from salesguard.orders.v1 import orders_pb2, payments_pb2
+from salesguard_api.attendance.v1 import directory_pb2, visits_pb2
+from salesguard_api.commissions.v1 import commissions_pb2
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import customers_pb2, exports_pb2
+from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.schema.common import enum_lookup
 
 # --- The people directory (attendance DirectoryService) -----------------------

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from salesguard.customers.v1 import exports_pb2
+from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from salesguard.common.v1 import common_pb2
+from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.schema.common import (
     Connection,
     Edge,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from salesguard.orders.v1 import orders_pb2, payments_pb2
+from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,

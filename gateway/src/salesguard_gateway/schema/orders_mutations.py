@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import strawberry
 
-from salesguard.customers.v1 import customers_pb2
-from salesguard.orders.v1 import orders_pb2, payments_pb2
+from salesguard_api.customers.v1 import customers_pb2
+from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     JSON,

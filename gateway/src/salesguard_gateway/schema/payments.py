@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import strawberry
 
-from salesguard.orders.v1 import payments_pb2
+from salesguard_api.orders.v1 import payments_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from salesguard.attendance.v1 import directory_pb2
 from salesguard.errors import InvalidInput
+from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,

@@ -22,9 +22,9 @@ from enum import Enum
 import strawberry
 
 from salesguard import risk, validation
-from salesguard.common.v1 import common_pb2
 from salesguard.errors import InvalidInput, NotFound, ServiceError
 from salesguard.validation import text
+from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.common import copied, described, first_size, selects

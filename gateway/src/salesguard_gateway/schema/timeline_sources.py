@@ -14,10 +14,10 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from salesguard.attendance.v1 import timeline_pb2 as attendance_timeline_pb2
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import timeline_pb2 as customer_timeline_pb2
-from salesguard.orders.v1 import timeline_pb2 as orders_timeline_pb2
+from salesguard_api.attendance.v1 import timeline_pb2 as attendance_timeline_pb2
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import timeline_pb2 as customer_timeline_pb2
+from salesguard_api.orders.v1 import timeline_pb2 as orders_timeline_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import alert_from_proto
 from salesguard_gateway.schema.audit import audit_event_from_proto

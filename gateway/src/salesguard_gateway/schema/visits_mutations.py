@@ -13,7 +13,7 @@ from datetime import datetime
 import strawberry
 
 from salesguard import validation
-from salesguard.attendance.v1 import visits_pb2
+from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     JSON,

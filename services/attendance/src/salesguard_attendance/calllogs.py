@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.attendance.v1 import visits_pb2 as pb
 from salesguard.crypto import BlindIndex
 from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import InvalidInput
@@ -26,6 +25,7 @@ from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.listing import equal_to, period, read_page, scoped_page_size
 from salesguard_attendance.models import CallLog, Employee, IdempotencyKey

@@ -11,12 +11,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from salesguard.attendance.v1 import visits_pb2 as pb
 from salesguard.db import Database
 from salesguard.errors import InvalidInput
 from salesguard.policy import PolicyClient
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_attendance.models import CallLog, CheckIn
 
 MAX_QUERIES = 5000

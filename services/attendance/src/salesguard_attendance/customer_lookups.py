@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import (
+from salesguard.errors import InvalidInput
+from salesguard.principal import Principal, acting_as
+from salesguard.service import Runtime
+from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import (
     customers_pb2,
     customers_pb2_grpc,
     lookups_pb2,
     lookups_pb2_grpc,
 )
-from salesguard.errors import InvalidInput
-from salesguard.principal import Principal, acting_as
-from salesguard.service import Runtime
-from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.rules.calls import FollowUpMark, unique_matches
 from salesguard_attendance.settings import AttendanceSettings

@@ -12,19 +12,19 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.attendance.v1 import directory_pb2 as pb
-from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
-from salesguard.customers.v1 import (
-    customers_pb2,
-    customers_pb2_grpc,
-    handover_pb2,
-    handover_pb2_grpc,
-)
 from salesguard.db import lock_keys, utcnow
 from salesguard.directory import not_active
 from salesguard.errors import Forbidden, InvalidInput
 from salesguard.principal import Principal, acting_as, current_principal
 from salesguard.service import Runtime
+from salesguard_api.attendance.v1 import directory_pb2 as pb
+from salesguard_api.commissions.v1 import commissions_pb2, commissions_pb2_grpc
+from salesguard_api.customers.v1 import (
+    customers_pb2,
+    customers_pb2_grpc,
+    handover_pb2,
+    handover_pb2_grpc,
+)
 from salesguard_attendance.directory_reads import (
     ROLES,
     STATUSES,

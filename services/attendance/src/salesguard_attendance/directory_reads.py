@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from salesguard import validation
-from salesguard.attendance.v1 import directory_pb2 as pb
 from salesguard.db import Database
 from salesguard.directory import CHANGES_CHANNEL, HEARTBEAT_SECONDS, changes_message
 from salesguard.errors import InvalidInput, NotFound
@@ -19,6 +18,7 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import directory_pb2 as pb
 from salesguard_attendance.listing import enum_filter, equal_to, scoped_page_size
 from salesguard_attendance.models import Branch, Employee, Team
 from salesguard_attendance.settings import AttendanceSettings

@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
-from salesguard.common.v1 import common_pb2
 from salesguard.pagination import KeysetPage, count_if_asked, keyset_page, keyset_query
 from salesguard.policy import Decision, PolicyClient
 from salesguard.principal import current_principal
 from salesguard.settings import PageLimits
 from salesguard.timeutil import from_timestamp
+from salesguard_api.common.v1 import common_pb2
 
 Row = TypeVar("Row")
 E = TypeVar("E")

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard.attendance.v1 import visits_pb2 as pb
-from salesguard.common.v1 import common_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2 as pb
+from salesguard_api.common.v1 import common_pb2
 from salesguard_attendance.context import branch_context
 from salesguard_attendance.directory import require_active
 from salesguard_attendance.models import CheckIn, CheckInPhoto, PhotoUpload

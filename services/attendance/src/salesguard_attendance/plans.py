@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.attendance.v1 import visits_pb2 as pb
 from salesguard.db import new_id, utcnow
 from salesguard.directory import not_active
 from salesguard.errors import InvalidInput
@@ -19,6 +18,7 @@ from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_attendance.context import BranchContext
 from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.directory import require_active

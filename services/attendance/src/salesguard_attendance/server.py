@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from salesguard.attendance.v1 import (
+from salesguard.grpc_server import Servicer
+from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_api.attendance.v1 import (
     directory_pb2,
     directory_pb2_grpc,
     timeline_pb2,
@@ -13,8 +15,6 @@ from salesguard.attendance.v1 import (
     visits_pb2,
     visits_pb2_grpc,
 )
-from salesguard.grpc_server import Servicer
-from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts

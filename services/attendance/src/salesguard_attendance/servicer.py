@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from salesguard.attendance.v1 import directory_pb2 as pb
-from salesguard.attendance.v1 import directory_pb2_grpc, visits_pb2, visits_pb2_grpc
 from salesguard.errors import InvalidInput
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.policy import PolicyClient
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp
+from salesguard_api.attendance.v1 import directory_pb2 as pb
+from salesguard_api.attendance.v1 import directory_pb2_grpc, visits_pb2, visits_pb2_grpc
 from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts
 from salesguard_attendance.detectors import Detectors

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard.attendance.v1 import timeline_pb2 as pb
-from salesguard.attendance.v1 import timeline_pb2_grpc
 from salesguard.grpc_server import ServicerContext
 from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import timeline_pb2 as pb
+from salesguard_api.attendance.v1 import timeline_pb2_grpc
 from salesguard_attendance.calllogs import SCOPE as CALL_SCOPE
 from salesguard_attendance.calllogs import call_log_to_proto
 from salesguard_attendance.models import CallLog, CheckIn

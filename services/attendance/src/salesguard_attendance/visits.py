@@ -20,9 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
 from salesguard.alerts import raise_alert
-from salesguard.attendance.v1 import visits_pb2 as pb
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import lookups_pb2
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import IdempotentWrites
@@ -30,6 +27,9 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2 as pb
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import lookups_pb2
 from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.context import BranchContext, branch_context
 from salesguard_attendance.customer_lookups import CustomerLookups

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard.orders.v1 import payments_pb2
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.orders.v1 import payments_pb2
 from salesguard_commissions.lines import LineRow
 from salesguard_commissions.models import Line, Period
 from salesguard_commissions.peers import Peers

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from salesguard.orders.v1 import payments_pb2
+from salesguard_api.orders.v1 import payments_pb2
 from salesguard_commissions.lines import LineRow
 from salesguard_commissions.peers import SOURCE_NAMES, Peers
 from salesguard_commissions.rules import locking, rates, withholding

@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
-from salesguard.customers.v1 import customers_pb2, lookups_pb2, lookups_pb2_grpc
 from salesguard.errors import ErrorCode, ServiceError, Unavailable
 from salesguard.grpc_client import ServiceChannels
-from salesguard.orders.v1 import payments_pb2, payments_pb2_grpc
 from salesguard.principal import Principal, acting_as
 from salesguard.validation import enum_names
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.customers.v1 import customers_pb2, lookups_pb2, lookups_pb2_grpc
+from salesguard_api.orders.v1 import payments_pb2, payments_pb2_grpc
 from salesguard_commissions import SERVICE_NAME
 from salesguard_commissions.rules import withholding
 from salesguard_commissions.rules.withholding import Withholding

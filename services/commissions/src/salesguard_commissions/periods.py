@@ -9,13 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.commissions.v1 import commissions_pb2 as pb
 from salesguard.db import Database, conflict_insert, utcnow
 from salesguard.errors import FailedPrecondition
 from salesguard.money import to_proto
 from salesguard.policy import PolicyClient
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
 from salesguard_commissions.models import Line, Period
 from salesguard_commissions.rules import locking, rates
 from salesguard_commissions.rules.periods import Period as Month

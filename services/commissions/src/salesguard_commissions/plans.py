@@ -16,8 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.commissions.v1 import commissions_pb2 as pb
-from salesguard.common.v1 import common_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Conflict, InvalidInput
 from salesguard.idempotency import IdempotentWrites
@@ -31,6 +29,8 @@ from salesguard.money import (
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.common.v1 import common_pb2
 from salesguard_commissions.models import IdempotencyKey, Plan
 from salesguard_commissions.rules.rates import PlanTerms, in_force_query
 from salesguard_commissions.settings import CommissionsSettings

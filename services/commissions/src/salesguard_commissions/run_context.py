@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from salesguard.commissions.v1 import commissions_pb2 as pb
-from salesguard.orders.v1 import payments_pb2
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.orders.v1 import payments_pb2
 from salesguard_commissions.rules.periods import Period
 from salesguard_commissions.rules.rates import PlanTerms
 from salesguard_commissions.rules.withholding import Withholding

@@ -30,14 +30,14 @@ from opentelemetry import trace
 from sqlalchemy import delete
 
 from salesguard import validation
-from salesguard.attendance.v1 import directory_pb2
-from salesguard.commissions.v1 import commissions_pb2 as pb
 from salesguard.db import utcnow
 from salesguard.errors import FailedPrecondition, NotFound
-from salesguard.orders.v1 import payments_pb2
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import directory_pb2
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.orders.v1 import payments_pb2
 from salesguard_commissions import freezes, periods
 from salesguard_commissions.clawbacks import Clawbacks
 from salesguard_commissions.commission_lines import commission_rows, look_up

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from salesguard.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_api.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard_commissions import SERVICE_NAME
 from salesguard_commissions.jobs import JOBS
 from salesguard_commissions.models import Base

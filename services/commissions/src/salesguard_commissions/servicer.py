@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from salesguard.commissions.v1 import commissions_pb2 as pb
-from salesguard.commissions.v1 import commissions_pb2_grpc
 from salesguard.grpc_server import ServicerContext as Context
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.commissions.v1 import commissions_pb2_grpc
 from salesguard_commissions.plans import Plans
 from salesguard_commissions.runs import Runs
 from salesguard_commissions.statements import Statements

@@ -30,9 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.commissions.v1 import commissions_pb2 as pb
 from salesguard.csvsafe import SafeCsvWriter
-from salesguard.customers.v1 import customers_pb2
 from salesguard.db import utcnow
 from salesguard.downloads import DownloadAttempt, DownloadFile, OneTimeDownloads
 from salesguard.errors import Conflict, FailedPrecondition, Forbidden
@@ -42,6 +40,8 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import to_timestamp
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.customers.v1 import customers_pb2
 from salesguard_commissions import SERVICE_NAME
 from salesguard_commissions.models import Download, DownloadEvent, Line, Period
 from salesguard_commissions.peers import Peers

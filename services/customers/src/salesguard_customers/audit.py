@@ -27,15 +27,15 @@ from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.common.v1 import common_pb2
 from salesguard.crypto import HmacKeyring
-from salesguard.customers.v1 import audit_pb2
 from salesguard.db import Database, new_id, utcnow
 from salesguard.errors import InvalidInput, Unavailable
 from salesguard.pagination import KeysetPage, count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import from_timestamp
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import audit_pb2
 from salesguard_customers.audit_checkpoints import (
     AuditCheckpoints,
     Checkpoint,

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select, update
 
 from salesguard import validation
-from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import utcnow
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
 from salesguard.phones import normalise_phone
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
+from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers import audit
 from salesguard_customers.contacts import CONTACT_FIELDS, normalise_email
 from salesguard_customers.models import Customer

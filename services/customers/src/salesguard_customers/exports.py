@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert_now
 from salesguard.csvsafe import SafeCsvWriter
-from salesguard.customers.v1 import exports_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.downloads import DownloadAttempt, DownloadFile, OneTimeDownloads
 from salesguard.errors import (
@@ -42,6 +41,7 @@ from salesguard.objectstore import ObjectStore
 from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
+from salesguard_api.customers.v1 import exports_pb2
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.models import (
     Alert,

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Forbidden
 from salesguard.idempotency import IdempotentWrites
@@ -19,6 +18,7 @@ from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers.models import Customer, FollowUp, IdempotencyKey
 from salesguard_customers.registry import SCOPE, Registry, customer_resource
 

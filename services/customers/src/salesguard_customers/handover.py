@@ -14,15 +14,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.attendance.v1 import directory_pb2
-from salesguard.customers.v1 import handover_pb2 as pb
-from salesguard.customers.v1 import handover_pb2_grpc
 from salesguard.db import Database, lock_keys, utcnow
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.policy import Decision, PolicyClient, scope_filter
 from salesguard.principal import current_principal
+from salesguard_api.attendance.v1 import directory_pb2
+from salesguard_api.customers.v1 import handover_pb2 as pb
+from salesguard_api.customers.v1 import handover_pb2_grpc
 from salesguard_customers import audit
 from salesguard_customers.models import Customer
 from salesguard_customers.pool import move_to_pool

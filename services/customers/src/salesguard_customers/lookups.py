@@ -31,14 +31,14 @@ from sqlalchemy import ColumnElement, Row, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
-from salesguard.customers.v1 import customers_pb2
-from salesguard.customers.v1 import lookups_pb2 as pb
 from salesguard.db import Database
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.policy import Decision, PolicyClient, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import name_key
+from salesguard_api.customers.v1 import customers_pb2
+from salesguard_api.customers.v1 import lookups_pb2 as pb
 from salesguard_customers.models import Customer, FollowUp
 from salesguard_customers.registry import SCOPE
 from salesguard_customers.settings import CustomersSettings

@@ -49,8 +49,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import CATALOG, announce_raised
-from salesguard.customers.v1 import pool_pb2 as pb
-from salesguard.customers.v1 import pool_pb2_grpc
 from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext as Context
@@ -60,6 +58,8 @@ from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.customers.v1 import pool_pb2 as pb
+from salesguard_api.customers.v1 import pool_pb2_grpc
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.models import Alert, Customer, FollowUp, IdempotencyKey
 from salesguard_customers.registry import Registry

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import ErrorCode, InvalidInput, ServiceError
 from salesguard.idempotency import IdempotentWrites
@@ -23,6 +22,7 @@ from salesguard.masking import mask_name, mask_value
 from salesguard.phones import normalise_phone
 from salesguard.principal import Principal, current_principal
 from salesguard.timeutil import from_timestamp
+from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers import SERVICE_NAME, audit, shared_contacts
 from salesguard_customers.contacts import CONTACT_FIELDS, Contact, ContactVault, normalise_email
 from salesguard_customers.models import Alert, Customer, IdempotencyKey

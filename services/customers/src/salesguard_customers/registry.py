@@ -18,8 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
-from salesguard.common.v1 import common_pb2
-from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import lock_keys
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput, NotFound
@@ -33,6 +31,8 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers.access import record_contact_reads
 from salesguard_customers.contacts import (
     CONTACT_FIELDS,

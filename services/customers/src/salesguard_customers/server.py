@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from salesguard.crypto import BlindIndex, FieldCipher, HmacKeyring
-from salesguard.customers.v1 import (
+from salesguard.grpc_server import Servicer
+from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_api.customers.v1 import (
     audit_pb2,
     audit_pb2_grpc,
     customers_pb2,
@@ -22,8 +24,6 @@ from salesguard.customers.v1 import (
     timeline_pb2,
     timeline_pb2_grpc,
 )
-from salesguard.grpc_server import Servicer
-from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.audit_checkpoints import AuditCheckpoints, write_checkpoints
 from salesguard_customers.contacts import ContactVault

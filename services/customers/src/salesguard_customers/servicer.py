@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from google.protobuf import struct_pb2
 
-from salesguard.customers.v1 import (
+from salesguard.grpc_server import ServicerContext as Context
+from salesguard.principal import current_principal
+from salesguard.timeutil import to_timestamp
+from salesguard.validation import page_size
+from salesguard_api.customers.v1 import (
     audit_pb2,
     audit_pb2_grpc,
     customers_pb2_grpc,
@@ -13,13 +17,9 @@ from salesguard.customers.v1 import (
     lookups_pb2,
     lookups_pb2_grpc,
 )
-from salesguard.customers.v1 import (
+from salesguard_api.customers.v1 import (
     customers_pb2 as pb,
 )
-from salesguard.grpc_server import ServicerContext as Context
-from salesguard.principal import current_principal
-from salesguard.timeutil import to_timestamp
-from salesguard.validation import page_size
 from salesguard_customers import audit
 from salesguard_customers.audit_checkpoints import AuditCheckpoints
 from salesguard_customers.changes import CustomerChanges

@@ -37,12 +37,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.customers.v1 import customers_pb2 as pb
 from salesguard.db import Database, conflict_insert, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.policy import PolicyClient
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
+from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.contacts import ContactVault
 from salesguard_customers.models import Alert, Customer, DuplicateBlock, SharedContactValue

@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard.customers.v1 import timeline_pb2 as pb
-from salesguard.customers.v1 import timeline_pb2_grpc
 from salesguard.db import Database
 from salesguard.grpc_server import ServicerContext
 from salesguard.policy import PolicyClient, ScopeColumns
 from salesguard.settings import PageLimits
 from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
+from salesguard_api.customers.v1 import timeline_pb2 as pb
+from salesguard_api.customers.v1 import timeline_pb2_grpc
 from salesguard_customers.audit import AUDIT_SCOPE
 from salesguard_customers.follow_ups import follow_up_to_proto
 from salesguard_customers.models import AuditEvent, Customer, FollowUp

@@ -22,12 +22,12 @@ from sqlalchemy import Date, Float, Integer, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard.db import utcnow
-from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import Principal, acting_as, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
+from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, format_order_code
 from salesguard_orders.peers import BranchZones, as_of_day, day_end

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from salesguard import money, validation
-from salesguard.customers.v1 import customers_pb2
 from salesguard.errors import InvalidInput
-from salesguard.orders.v1 import orders_pb2 as pb
+from salesguard_api.customers.v1 import customers_pb2
+from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_orders.presentation import SOURCES
 from salesguard_orders.rules import orders as rules
 from salesguard_orders.settings import OrdersSettings

@@ -21,15 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
-from salesguard.customers.v1 import customers_pb2, lookups_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound
 from salesguard.idempotency import IdempotentWrites
-from salesguard.orders.v1 import orders_pb2 as pb
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp
+from salesguard_api.customers.v1 import customers_pb2, lookups_pb2
+from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.matching import Reconciler, Touched
 from salesguard_orders.models import Alert, ApprovalStep, IdempotencyKey, Order, OrderLine

@@ -9,8 +9,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from salesguard.common.v1 import common_pb2
 from salesguard.pagination import KeysetPage, count_if_asked, keyset_page, keyset_query
+from salesguard_api.common.v1 import common_pb2
 
 Row = TypeVar("Row")
 

@@ -18,10 +18,10 @@ from decimal import Decimal
 from typing import Any
 
 from salesguard import money, validation
-from salesguard.common.v1 import common_pb2
 from salesguard.db import new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.timeutil import check_moment
+from salesguard_api.common.v1 import common_pb2
 from salesguard_orders.matching import PaymentGroup
 from salesguard_orders.models import Payment
 from salesguard_orders.order_input import validate_currency

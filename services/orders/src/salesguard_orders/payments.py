@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import money, validation
 from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
-from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import Touched, order_lock_key
 from salesguard_orders.models import Order, Payment
 from salesguard_orders.ordering import Orders, OrdersPart

@@ -19,11 +19,11 @@ from datetime import time as clock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from salesguard import validation
-from salesguard.attendance.v1 import directory_pb2, directory_pb2_grpc
-from salesguard.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard.errors import ErrorCode, ServiceError, Unavailable
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.customers.v1 import lookups_pb2, lookups_pb2_grpc
 from salesguard_orders import SERVICE_NAME
 
 log = logging.getLogger(__name__)

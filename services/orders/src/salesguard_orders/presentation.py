@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import money, validation
-from salesguard.customers.v1 import customers_pb2
-from salesguard.orders.v1 import orders_pb2 as pb
 from salesguard.timeutil import to_timestamp
+from salesguard_api.customers.v1 import customers_pb2
+from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_orders.models import ApprovalStep, Order, OrderLine
 
 ORDER_STATUSES = validation.enum_names(pb.OrderStatus, "ORDER_STATUS_")

@@ -27,12 +27,12 @@ from salesguard import validation
 from salesguard.db import utcnow
 from salesguard.errors import InvalidInput
 from salesguard.money import to_proto
-from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp
 from salesguard.validation import enum_value, page_size
+from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import FakeDealThresholds, RunFigures
 from salesguard_orders.models import Order, Payment, ReconciliationRun
 from salesguard_orders.ordering import ORDER_SCOPE, OrdersPart

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from salesguard.errors import InvalidInput
 from salesguard.money import to_proto
-from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.models import Order, Payment
 from salesguard_orders.payments import reversal_kind_to_proto
 from salesguard_orders.settings import OrdersSettings

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from salesguard.grpc_server import Servicer
-from salesguard.orders.v1 import (
+from salesguard.service import GrpcServiceApp, Runtime
+from salesguard_api.orders.v1 import (
     orders_pb2,
     orders_pb2_grpc,
     payments_pb2,
@@ -14,7 +15,6 @@ from salesguard.orders.v1 import (
     timeline_pb2,
     timeline_pb2_grpc,
 )
-from salesguard.service import GrpcServiceApp, Runtime
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.diversion import Diversion
 from salesguard_orders.jobs import JOBS

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from salesguard.grpc_server import ServicerContext as Context
-from salesguard.orders.v1 import orders_pb2 as pb
-from salesguard.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard.service import Runtime
+from salesguard_api.orders.v1 import orders_pb2 as pb
+from salesguard_api.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from salesguard_orders.diversion import Diversion
 from salesguard_orders.ordering import Orders
 from salesguard_orders.payments import Payments

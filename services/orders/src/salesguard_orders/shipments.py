@@ -16,11 +16,11 @@ from salesguard import validation
 from salesguard.db import new_id, utcnow
 from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import IdempotentWrites
-from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import Touched
 from salesguard_orders.models import IdempotencyKey, Order, Shipment
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, OrdersPart

@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import InvalidInput, NotFound
-from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
+from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import Touched
 from salesguard_orders.models import StatementImport, Upload
 from salesguard_orders.ordering import OrdersPart

@@ -16,10 +16,10 @@ from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.grpc_server import ServicerContext
-from salesguard.orders.v1 import timeline_pb2 as pb
-from salesguard.orders.v1 import timeline_pb2_grpc
 from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
 from salesguard.timeutil import to_timestamp
+from salesguard_api.orders.v1 import timeline_pb2 as pb
+from salesguard_api.orders.v1 import timeline_pb2_grpc
 from salesguard_orders.models import ApprovalStep, Order, Payment, Shipment, format_order_code
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, present_orders, step_to_proto
 from salesguard_orders.payments import payment_to_proto, shipment_to_proto

@@ -11,9 +11,9 @@ from datetime import timedelta
 from salesguard import validation
 from salesguard.db import new_id, utcnow
 from salesguard.errors import InvalidInput
-from salesguard.orders.v1 import payments_pb2 as pb
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
+from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.models import Upload
 from salesguard_orders.ordering import OrdersPart
 

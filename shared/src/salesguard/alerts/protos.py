@@ -12,8 +12,8 @@ from sqlalchemy import (
 )
 
 from salesguard.alerts.storage import AlertColumns, AlertDecisionColumns
-from salesguard.common.v1 import common_pb2
 from salesguard.timeutil import to_timestamp
+from salesguard_api.common.v1 import common_pb2
 
 
 def _status_and_resolution(

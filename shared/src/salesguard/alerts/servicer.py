@@ -27,7 +27,6 @@ from salesguard.alertsummary import (
     summaries_from_rows,
     summary_query,
 )
-from salesguard.common.v1 import common_pb2, common_pb2_grpc
 from salesguard.db import Database, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
@@ -51,6 +50,7 @@ from salesguard.validation import (
     record_id,
     text,
 )
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 
 SEVERITY_NAMES = enum_names(common_pb2.Severity, "SEVERITY_")
 STATUS_NAMES = enum_names(common_pb2.AlertStatus, "ALERT_STATUS_")

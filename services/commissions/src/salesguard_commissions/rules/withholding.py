@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, FromClause
 
-from salesguard.common.v1 import common_pb2
+from salesguard_api.common.v1 import common_pb2
 from salesguard_commissions.rules.locking import in_open_period, is_open
 from salesguard_commissions.rules.vocabulary import (
     COMMISSION,
