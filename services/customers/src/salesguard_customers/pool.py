@@ -26,10 +26,9 @@ NULL``, so of two racing claims exactly one wins.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -41,6 +40,7 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    null,
     select,
     text,
     update,
@@ -48,8 +48,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.alerts import CATALOG, announce_raised
-from salesguard.db import conflict_insert, lock_keys, utcnow
+from salesguard.alerts import raise_alerts_selected
+from salesguard.db import json_object_sql, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.idempotency import IdempotentWrites
@@ -188,74 +188,47 @@ def _episode_key(dialect: str, last_activity: ColumnElement[datetime]) -> Column
     return literal(f"{NEGLECTED}:") + Customer.id + literal(":") + marker
 
 
-def _dialect_sql(dialect: str) -> tuple[ColumnElement[str], ColumnElement[str], Any]:
-    """A fresh 32-hex ID, the customer's readable code, and the JSON-object builder."""
+def _customer_code(dialect: str) -> ColumnElement[str]:
+    """The customer's readable code (C-000123), in SQL."""
     if dialect == "postgresql":
-        new_id = func.replace(cast(func.gen_random_uuid(), String), "-", "")
         number = cast(Customer.number, String)
-        code = literal("C-") + func.lpad(number, func.greatest(6, func.length(number)), "0")
-        return new_id, code, func.json_build_object
-    new_id = func.lower(func.hex(func.randomblob(16)))
-    return new_id, func.printf("C-%06d", Customer.number), func.json_object
+        return literal("C-") + func.lpad(number, func.greatest(6, func.length(number)), "0")
+    return func.printf("C-%06d", Customer.number)
 
 
 async def _raise_neglected(
     session: AsyncSession, settings: CustomersSettings, as_of: datetime
 ) -> int:
-    """One INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING; the number raised."""
-    entry = CATALOG[NEGLECTED]
+    """One set-based write through the shared alert writer; the number raised."""
+    dialect = session.bind.dialect.name
     last_activity = _last_activity()
-    new_id, code, json_object = _dialect_sql(session.bind.dialect.name)
     days_silent = (
         literal(int(as_of.timestamp()), BigInteger) - _epoch_seconds(last_activity)
     ) // 86_400
     candidates = select(
-        new_id,
-        literal(NEGLECTED, String),
-        literal(entry.rule, String),
-        literal(entry.severity, String),
-        literal("OPEN", String),
-        Customer.owner_id,
-        Customer.id,
-        Customer.branch_id,
-        literal(as_of, Customer.owned_since.type),
-        json_object(
+        Customer.owner_id.label("employee_id"),
+        Customer.id.label("customer_id"),
+        null().label("order_id"),
+        Customer.branch_id.label("branch_id"),
+        getattr(func, json_object_sql(dialect))(
             literal("customer_code", String),
-            code,
+            _customer_code(dialect),
             literal("days_silent", String),
             days_silent,
             literal("neglect_days", String),
             literal(settings.neglect_days, Integer),
             literal("pool_grace_days", String),
             literal(settings.pool_grace_days, Integer),
-        ),
-        _episode_key(session.bind.dialect.name, last_activity),
+        ).label("evidence"),
+        _episode_key(dialect, last_activity).label("dedupe_key"),
     ).where(
         Customer.owner_id.is_not(None),
         Customer.status == "ACTIVE",
         last_activity <= rules.neglect_cutoff(as_of, settings.neglect_days),
     )
-    columns = [
-        "id",
-        "kind",
-        "rule",
-        "severity",
-        "status",
-        "employee_id",
-        "customer_id",
-        "branch_id",
-        "detected_at",
-        "evidence",
-        "dedupe_key",
-    ]
-    result = await session.execute(
-        conflict_insert(session, Alert)
-        .from_select(columns, candidates)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(*(Alert.__table__.c[name] for name in columns))
+    raised = await raise_alerts_selected(
+        session, Alert, NEGLECTED, candidates, detected_at=as_of, source=SERVICE_NAME
     )
-    raised: list[Mapping[str, Any]] = [dict(row._mapping) for row in result.all()]
-    announce_raised(SERVICE_NAME, raised)
     return len(raised)
 
 
