@@ -302,7 +302,7 @@ def test_dependencies_of_every_component_come_first_from_the_lock_alone() -> Non
 def test_the_build_stage_installs_the_component_named_by_the_argument() -> None:
     _, stages = _stages()
     build = stages["build"]
-    assert _copied(build) == {"shared/src"} | {
+    assert _copied(build) == {"api/src", "shared/src"} | {
         f"{_component_dir(c).relative_to(REPO)}/src" for c in COMPONENTS
     }, "every member's sources: the layers are the same for the five images"
     (run,) = build.all("RUN")
@@ -414,9 +414,9 @@ def in_build_context(relative: str) -> bool:
 
 
 def test_dockerignore_lets_in_what_the_images_copy_and_nothing_else() -> None:
-    stubs = sorted((REPO / "shared" / "src" / "salesguard").glob("*/v1/*_pb2*.py"))
-    assert stubs, "the generated gRPC stubs are committed in shared/"
-    must = [*stubs, REPO / "uv.lock", REPO / "pyproject.toml"]
+    stubs = sorted((REPO / "api" / "src" / "salesguard_api").glob("*/v1/*_pb2*.py"))
+    assert stubs, "the generated gRPC stubs are committed in api/"
+    must = [*stubs, REPO / "uv.lock", REPO / "pyproject.toml", REPO / "api" / "pyproject.toml"]
     for component in COMPONENTS:
         member = _component_dir(component)
         must += [member / "pyproject.toml", *component_package_dir(component).rglob("*.py")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -47,31 +48,6 @@ def _fingerprint(request: Message) -> str:
     return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
 
 
-async def _replay(
-    session: AsyncSession,
-    model: type[IdempotencyColumns],
-    actor_id: str,
-    operation: str,
-    key: str,
-    fingerprint: str,
-    response_type: type[R],
-    cipher: FieldCipher | None,
-) -> R | None:
-    row = await session.get(model, (actor_id, operation, key))
-    if row is None:
-        return None
-    if row.request_hash != fingerprint:
-        raise ServiceError(
-            "this idempotency key was used for a different request",
-            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
-            details={"idempotency_key": key},
-        )
-    stored = row.response
-    if cipher is not None:
-        stored = cipher.decrypt_bytes(stored, field="idempotency", row_id=f"{operation}:{key}")
-    return response_type.FromString(stored)
-
-
 class IdempotentWrites:
     """A service's idempotent writes, bound once to its database and keys table.
 
@@ -92,6 +68,15 @@ class IdempotentWrites:
         self.model = model
         self.cipher = cipher
 
+    async def earlier(self, actor_id: str, request: Message, response_type: type[R]) -> R | None:
+        """The stored response of a retried request, if any: lets costly preparation be
+        skipped. ``run`` checks again inside its transaction, so a race stays safe."""
+        scope = _Scope.of(actor_id, request)
+        if not scope.key:
+            return None
+        async with self.db.read() as session:
+            return await self._replay(session, scope, response_type)
+
     async def run(
         self,
         actor_id: str,
@@ -100,118 +85,84 @@ class IdempotentWrites:
         work: Callable[[AsyncSession], Awaitable[R]],
     ) -> R:
         """Run ``work`` in one transaction, at most once per (actor, operation, key)."""
-        return await run_idempotent(
-            self.db,
-            self.model,
-            actor_id=actor_id,
-            operation=_operation(request),
-            key=_key(request),
-            request=request,
-            response_type=response_type,
-            work=work,
-            cipher=self.cipher,
-        )
-
-    async def earlier(self, actor_id: str, request: Message, response_type: type[R]) -> R | None:
-        """The stored response of a retried request, if any (see ``earlier_response``)."""
-        return await earlier_response(
-            self.db,
-            self.model,
-            actor_id=actor_id,
-            operation=_operation(request),
-            key=_key(request),
-            request=request,
-            response_type=response_type,
-            cipher=self.cipher,
-        )
-
-
-def _operation(request: Message) -> str:
-    return request.DESCRIPTOR.name.removesuffix("Request")
-
-
-def _key(request: Message) -> str:
-    key = getattr(request, "idempotency_key", "")
-    return key if isinstance(key, str) else ""
-
-
-async def earlier_response(
-    db: Database,
-    model: type[IdempotencyColumns],
-    *,
-    actor_id: str,
-    operation: str,
-    key: str,
-    request: Message,
-    response_type: type[R],
-    cipher: FieldCipher | None = None,
-) -> R | None:
-    """The stored response of a retried request, if any: lets costly preparation be skipped.
-
-    ``run_idempotent`` checks again inside its transaction, so a race stays safe.
-    """
-    if not key:
-        return None
-    async with db.read() as session:
-        return await _replay(
-            session, model, actor_id, operation, key, _fingerprint(request), response_type, cipher
-        )
-
-
-async def run_idempotent(
-    db: Database,
-    model: type[IdempotencyColumns],
-    *,
-    actor_id: str,
-    operation: str,
-    key: str,
-    request: Message,
-    response_type: type[R],
-    work: Callable[[AsyncSession], Awaitable[R]],
-    cipher: FieldCipher | None = None,
-) -> R:
-    """Run ``work`` in one transaction, at most once per (actor, operation, key).
-
-    Pass ``cipher`` when the response holds data that must not rest in plaintext.
-    """
-    key = text("idempotency_key", key, max_length=128)
-    if not key:
-        async with db.transaction() as session:
-            return await work(session)
-    fingerprint = _fingerprint(request)
-    try:
-        async with db.transaction() as session:
-            # Retries of one key one at a time: a second waits, then replays the first's answer
-            # (rather than running the work again against what the first wrote).
-            await lock_keys(session, f"idempotency:{actor_id}:{operation}:{key}")
-            earlier = await _replay(
-                session, model, actor_id, operation, key, fingerprint, response_type, cipher
-            )
-            if earlier is not None:
-                return earlier
-            response = await work(session)
-            stored = response.SerializeToString(deterministic=True)
-            if cipher is not None:
-                stored = cipher.encrypt_bytes(
-                    stored, field="idempotency", row_id=f"{operation}:{key}"
+        scope = _Scope.of(actor_id, request)
+        if not scope.key:
+            async with self.db.transaction() as session:
+                return await work(session)
+        try:
+            async with self.db.transaction() as session:
+                # Retries of one key one at a time: a second waits, then replays the first's
+                # answer (rather than running the work again against what the first wrote).
+                await lock_keys(session, f"idempotency:{scope.lock_name}")
+                earlier = await self._replay(session, scope, response_type)
+                if earlier is not None:
+                    return earlier
+                response = await work(session)
+                stored = response.SerializeToString(deterministic=True)
+                if self.cipher is not None:
+                    stored = self.cipher.encrypt_bytes(
+                        stored, field="idempotency", row_id=scope.row_id
+                    )
+                session.add(
+                    self.model(
+                        actor_id=scope.actor_id,
+                        operation=scope.operation,
+                        key=scope.key,
+                        request_hash=scope.fingerprint,
+                        response=stored,
+                    )
                 )
-            session.add(
-                model(
-                    actor_id=actor_id,
-                    operation=operation,
-                    key=key,
-                    request_hash=fingerprint,
-                    response=stored,
-                )
+                await session.flush()
+                return response
+        except IntegrityError:
+            # A concurrent retry committed first: answer with its response.
+            async with self.db.read() as session:
+                earlier = await self._replay(session, scope, response_type)
+            if earlier is None:
+                raise
+            return earlier
+
+    async def _replay(
+        self, session: AsyncSession, scope: _Scope, response_type: type[R]
+    ) -> R | None:
+        row = await session.get(self.model, (scope.actor_id, scope.operation, scope.key))
+        if row is None:
+            return None
+        if row.request_hash != scope.fingerprint:
+            raise ServiceError(
+                "this idempotency key was used for a different request",
+                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                details={"idempotency_key": scope.key},
             )
-            await session.flush()
-            return response
-    except IntegrityError:
-        # A concurrent retry committed first: answer with its response.
-        async with db.read() as session:
-            earlier = await _replay(
-                session, model, actor_id, operation, key, fingerprint, response_type, cipher
-            )
-        if earlier is None:
-            raise
-        return earlier
+        stored = row.response
+        if self.cipher is not None:
+            stored = self.cipher.decrypt_bytes(stored, field="idempotency", row_id=scope.row_id)
+        return response_type.FromString(stored)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Whose retry of what: the row a key's response is stored under."""
+
+    actor_id: str
+    operation: str
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, actor_id: str, request: Message) -> _Scope:
+        key = getattr(request, "idempotency_key", "")
+        return cls(
+            actor_id=actor_id,
+            operation=request.DESCRIPTOR.name.removesuffix("Request"),
+            key=text("idempotency_key", key if isinstance(key, str) else "", max_length=128),
+            fingerprint=_fingerprint(request),
+        )
+
+    @property
+    def lock_name(self) -> str:
+        return f"{self.actor_id}:{self.operation}:{self.key}"
+
+    @property
+    def row_id(self) -> str:
+        return f"{self.operation}:{self.key}"
