@@ -57,6 +57,7 @@ from salesguard.grpc_server import Servicer, ServicerContext
 from salesguard.objectstore import ObjectStore
 from salesguard.policy import PolicyClient
 from salesguard.principal import Principal, current_principal
+from salesguard.validation import OBJECT_KEY_LENGTH
 from salesguard_api.common.v1 import downloads_pb2, downloads_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class DownloadColumns:
     subject_id: Mapped[str] = mapped_column(String(128))
     owner_id: Mapped[str] = mapped_column(String(64))
     branch_id: Mapped[str | None] = mapped_column(String(64))
-    object_key: Mapped[str] = mapped_column(String(512))
+    object_key: Mapped[str] = mapped_column(String(OBJECT_KEY_LENGTH))
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(128))
     size_bytes: Mapped[int] = mapped_column(BigInteger)

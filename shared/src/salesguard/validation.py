@@ -22,6 +22,13 @@ MAX_NOTE = 4000
 # directory (HR's own numbering) and may be up to 64. One length each, everywhere.
 RECORD_ID_LENGTH = 32
 PERSON_ID_LENGTH = 64
+# Lengths of the text fields several services take, each written once (the columns that
+# store them use the same constants).
+NAME_LENGTH = 200  # a person's, customer's, company's, branch's or team's name; a search
+EMAIL_LENGTH = 254  # RFC 5321's longest address
+PHONE_LENGTH = 40  # as typed, before normalising
+REASON_LENGTH = 1000  # a reason, note or comment given with a decision
+OBJECT_KEY_LENGTH = 512  # a key in the object store (photos, vouchers, statements)
 
 
 def text(field: str, value: str, *, required: bool = False, max_length: int = MAX_TEXT) -> str:
@@ -41,7 +48,7 @@ def record_id(field: str, value: str, *, required: bool = False) -> str:
 
 
 def person_id(field: str, value: str, *, required: bool = False) -> str:
-    """The ID of an employee, as the people directory numbers them."""
+    """The ID of an employee (or a team or branch), as the people directory numbers them."""
     return text(field, value, required=required, max_length=PERSON_ID_LENGTH)
 
 

@@ -70,7 +70,9 @@ class CallLogs:
                     "employee_id", f"employee {entry.employee_id!r} is not in the directory"
                 )
             number = normalise_phone(
-                validation.text("number", entry.number, required=True, max_length=40),
+                validation.text(
+                    "number", entry.number, required=True, max_length=validation.PHONE_LENGTH
+                ),
                 self.settings.default_phone_region,
                 field="number",
             )

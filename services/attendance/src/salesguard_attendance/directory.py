@@ -115,7 +115,9 @@ class Directory:
             "directory.branches.write"
         )
         branch_id = check_id("branch.id", branch.id)
-        name = validation.text("branch.name", branch.name, required=True, max_length=200)
+        name = validation.text(
+            "branch.name", branch.name, required=True, max_length=validation.NAME_LENGTH
+        )
         time_zone = people.check_time_zone(
             "branch.time_zone",
             validation.text("branch.time_zone", branch.time_zone, required=True, max_length=64),
@@ -147,7 +149,9 @@ class Directory:
         ).require("directory.teams.write")
         team_id = check_id("team.id", team.id)
         branch_id = check_id("team.branch_id", team.branch_id)
-        name = validation.text("team.name", team.name, required=True, max_length=200)
+        name = validation.text(
+            "team.name", team.name, required=True, max_length=validation.NAME_LENGTH
+        )
         async with self.db.transaction() as session:
             if await session.get(Branch, branch_id) is None:
                 raise InvalidInput("team.branch_id", f"branch {branch_id} does not exist")
@@ -198,8 +202,12 @@ class Directory:
             )
         ).require("directory.employees.write")
         employee_id = check_id("employee.id", employee.id)
-        name = validation.text("employee.name", employee.name, required=True, max_length=200)
-        email = validation.text("employee.email", employee.email, max_length=254).lower()
+        name = validation.text(
+            "employee.name", employee.name, required=True, max_length=validation.NAME_LENGTH
+        )
+        email = validation.text(
+            "employee.email", employee.email, max_length=validation.EMAIL_LENGTH
+        ).lower()
         roles = sorted(
             {validation.enum_value("employee.roles", role, ROLES) for role in employee.roles}
         )

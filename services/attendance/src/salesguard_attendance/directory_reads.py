@@ -119,7 +119,9 @@ class DirectoryReads:
         )
         employee_filter = request.filter
         conditions: list[Any] = [scope_filter(decision, SCOPE)]
-        query_text = validation.text("filter.text", employee_filter.text, max_length=200)
+        query_text = validation.text(
+            "filter.text", employee_filter.text, max_length=validation.NAME_LENGTH
+        )
         if query_text:
             pattern = _contains(query_text)
             conditions.append(

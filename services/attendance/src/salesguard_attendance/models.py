@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.idempotency import IdempotencyColumns
+from salesguard.validation import EMAIL_LENGTH, NAME_LENGTH, OBJECT_KEY_LENGTH
 
 
 class Base(ServiceBase):
@@ -35,7 +36,7 @@ class Branch(Base):
     __tablename__ = "branches"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     time_zone: Mapped[str] = mapped_column(String(64))
     headquarters: Mapped[bool] = mapped_column(Boolean, default=False)
     # Per-branch overrides of the verification settings (None: the service default).
@@ -48,7 +49,7 @@ class Team(Base):
     __tablename__ = "teams"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     branch_id: Mapped[str] = mapped_column(ForeignKey("branches.id"))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
@@ -58,8 +59,8 @@ class Employee(Base):
 
     # The HR system's employee ID, which tokens carry as `sub`.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(254), default="")
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH), default="")
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"))
     branch_id: Mapped[str | None] = mapped_column(ForeignKey("branches.id"))
@@ -94,7 +95,7 @@ class PhotoUpload(Base):
 
     __tablename__ = "photo_uploads"
 
-    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    key: Mapped[str] = mapped_column(String(OBJECT_KEY_LENGTH), primary_key=True)
     employee_id: Mapped[str] = mapped_column(String(64), index=True)
     content_type: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -169,7 +170,7 @@ class CheckInPhoto(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     check_in_id: Mapped[str] = mapped_column(ForeignKey("check_ins.id"), index=True)
     employee_id: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(512))
+    key: Mapped[str] = mapped_column(String(OBJECT_KEY_LENGTH))
     # The object version verified: later writes to the key never change the evidence.
     version_id: Mapped[str | None] = mapped_column(String(128))
     content_type: Mapped[str] = mapped_column(String(32))

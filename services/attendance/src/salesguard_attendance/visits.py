@@ -198,7 +198,10 @@ class Visits:
                 "device_id", request.device_id, required=True, max_length=128
             ),
             customer_id=validation.record_id("customer_id", request.customer_id) or None,
-            photo_keys=[validation.text("photo_keys", key, max_length=512) for key in keys],
+            photo_keys=[
+                validation.text("photo_keys", key, max_length=validation.OBJECT_KEY_LENGTH)
+                for key in keys
+            ],
             visit_plan_id=validation.record_id("visit_plan_id", request.visit_plan_id) or None,
             note=validation.text("note", request.note, max_length=validation.MAX_NOTE),
             mock_location=request.mock_location,

@@ -134,7 +134,7 @@ class Plans:
         personal = rate_bp("personal_rate_percent", request.personal_rate_percent)
         per_order = cap_minor("cap_per_order", request.cap_per_order)
         per_period = cap_minor("cap_per_period", request.cap_per_period)
-        note = validation.text("note", request.note, max_length=1000)
+        note = validation.text("note", request.note, max_length=validation.REASON_LENGTH)
 
         async def store(session: AsyncSession) -> pb.CommissionPlan:
             latest = await session.scalar(select(func.max(Plan.version)))

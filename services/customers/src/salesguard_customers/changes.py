@@ -63,26 +63,32 @@ class CustomerChanges:
     def _changes(self, request: pb.UpdateCustomerRequest) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if request.HasField("name"):
-            changes["name"] = validation.text("name", request.name, required=True, max_length=200)
+            changes["name"] = validation.text(
+                "name", request.name, required=True, max_length=validation.NAME_LENGTH
+            )
         if request.HasField("company"):
-            changes["company"] = validation.text("company", request.company, max_length=200)
+            changes["company"] = validation.text(
+                "company", request.company, max_length=validation.NAME_LENGTH
+            )
         if request.HasField("phone"):
-            phone = validation.text("phone", request.phone, max_length=40)
+            phone = validation.text("phone", request.phone, max_length=validation.PHONE_LENGTH)
             changes["phone"] = (
                 normalise_phone(phone, self.settings.default_phone_region) if phone else ""
             )
         if request.HasField("email"):
-            email = validation.text("email", request.email, max_length=254)
+            email = validation.text("email", request.email, max_length=validation.EMAIL_LENGTH)
             changes["email"] = normalise_email(email) if email else ""
         if request.HasField("address"):
-            changes["address"] = validation.text("address", request.address, max_length=500)
+            changes["address"] = validation.text(
+                "address", request.address, max_length=validation.MAX_TEXT
+            )
         if request.HasField("location"):
             changes["location"] = validation.geo_point("location", request.location)
         if request.source != pb.SOURCE_CHANNEL_UNSPECIFIED:
             changes["source"] = validation.enum_value("source", request.source, SOURCES)
         if request.HasField("source_detail"):
             changes["source_detail"] = validation.text(
-                "source_detail", request.source_detail, max_length=500
+                "source_detail", request.source_detail, max_length=validation.MAX_TEXT
             )
         return changes
 
@@ -110,7 +116,7 @@ class CustomerChanges:
             changes = self._changes(request)
             if not changes:
                 raise InvalidInput("id", "the request changes nothing")
-            reason = validation.text("reason", request.reason, max_length=1000)
+            reason = validation.text("reason", request.reason, max_length=validation.REASON_LENGTH)
             if rules.source_change_lacks_reason(changes.keys(), reason):
                 raise InvalidInput("reason", "changing the source needs a reason")
             current = self.vault.read(row, frozenset())
@@ -192,7 +198,9 @@ class CustomerChanges:
                 "customer_ids",
                 f"at most {self.settings.reassign_max_customers} customers per reassignment",
             )
-        reason = validation.text("reason", request.reason, required=True, max_length=1000)
+        reason = validation.text(
+            "reason", request.reason, required=True, max_length=validation.REASON_LENGTH
+        )
         async with self.db.transaction() as session:
             await self.registry.fence_owner(session, principal, new_owner.id, "new_owner_id")
             rows = list(

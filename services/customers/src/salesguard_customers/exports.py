@@ -154,7 +154,9 @@ class Exports:
         (await self.policy.decide(principal, "customers.export.request")).require(
             "customers.export.request"
         )
-        reason = validation.text("reason", request.reason, required=True, max_length=1000)
+        reason = validation.text(
+            "reason", request.reason, required=True, max_length=validation.REASON_LENGTH
+        )
         read = await self.registry.read_decision(principal)
         limit = self.settings.export_max_rows
         query = select(Customer.id).where(scope_filter(read, SCOPE))
@@ -249,7 +251,9 @@ class Exports:
                         details={"reasons": "SELF_APPROVAL"},
                     )
                 decision.require("customers.export.decide")
-            comment = validation.text("comment", request.comment, max_length=1000)
+            comment = validation.text(
+                "comment", request.comment, max_length=validation.REASON_LENGTH
+            )
             if not rules.may_decide(row.status):
                 raise FailedPrecondition(f"export request {row.id} is already {row.status}")
             row.status = rules.decided_status(request.approve)

@@ -25,6 +25,7 @@ from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.downloads import DownloadColumns
 from salesguard.idempotency import IdempotencyColumns
+from salesguard.validation import NAME_LENGTH, OBJECT_KEY_LENGTH
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
@@ -41,8 +42,8 @@ class Customer(Base):
     # The readable code "C-000123" is this number; the opaque ID is what APIs use.
     number: Mapped[int] = mapped_column(AutoIncrement, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(200))
-    company: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    company: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
     # lower(name)|lower(company): the name+company duplicate criterion.
     identity_key: Mapped[str] = mapped_column(String(401), index=True)
     phone_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -173,7 +174,7 @@ class ExportRequest(Base):
     decision_comment: Mapped[str] = mapped_column(Text, default="")
     row_count: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
-    object_key: Mapped[str | None] = mapped_column(String(512))
+    object_key: Mapped[str | None] = mapped_column(String(OBJECT_KEY_LENGTH))
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 

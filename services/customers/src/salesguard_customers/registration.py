@@ -144,10 +144,12 @@ class Registrar:
 
     def _validate(self, request: pb.RegisterCustomerRequest) -> Registration:
         region = self.settings.default_phone_region
-        name = validation.text("name", request.name, required=True, max_length=200)
-        company = validation.text("company", request.company, max_length=200)
-        phone_raw = validation.text("phone", request.phone, max_length=40)
-        email_raw = validation.text("email", request.email, max_length=254)
+        name = validation.text(
+            "name", request.name, required=True, max_length=validation.NAME_LENGTH
+        )
+        company = validation.text("company", request.company, max_length=validation.NAME_LENGTH)
+        phone_raw = validation.text("phone", request.phone, max_length=validation.PHONE_LENGTH)
+        email_raw = validation.text("email", request.email, max_length=validation.EMAIL_LENGTH)
         if not rules.has_contact(phone_raw, email_raw):
             raise InvalidInput("phone", "a phone or an email is required")
         location = (
@@ -169,10 +171,12 @@ class Registrar:
             company=company,
             phone=normalise_phone(phone_raw, region) if phone_raw else "",
             email=normalise_email(email_raw) if email_raw else "",
-            address=validation.text("address", request.address, max_length=500),
+            address=validation.text("address", request.address, max_length=validation.MAX_TEXT),
             location=location,
             source=validation.enum_value("source", request.source, SOURCES),
-            source_detail=validation.text("source_detail", request.source_detail, max_length=500),
+            source_detail=validation.text(
+                "source_detail", request.source_detail, max_length=validation.MAX_TEXT
+            ),
             first_contact_at=first_contact_at,
         )
 

@@ -279,7 +279,9 @@ class Registry:
 
     def filter_conditions(self, customer_filter: pb.CustomerFilter) -> list[Any]:
         conditions: list[Any] = []
-        query_text = validation.text("filter.text", customer_filter.text, max_length=200)
+        query_text = validation.text(
+            "filter.text", customer_filter.text, max_length=validation.NAME_LENGTH
+        )
         if query_text:
             conditions.append(self._text_condition(query_text))
         if customer_filter.owner_id:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.idempotency import IdempotencyColumns
+from salesguard.validation import OBJECT_KEY_LENGTH
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
@@ -140,7 +141,7 @@ class Payment(Base):
     reference_text: Mapped[str] = mapped_column(String(500), default="")
     # An order code the remittance text quotes ("O-000123"), extracted when recorded.
     quoted_order_number: Mapped[int | None] = mapped_column(BigInteger)
-    voucher_key: Mapped[str | None] = mapped_column(String(512))
+    voucher_key: Mapped[str | None] = mapped_column(String(OBJECT_KEY_LENGTH))
     # Given when recorded, or found by reconciliation.
     stated_order_id: Mapped[str | None] = mapped_column(String(32))
     order_id: Mapped[str | None] = mapped_column(String(32))
@@ -185,7 +186,7 @@ class Upload(Base):
 
     __tablename__ = "uploads"
 
-    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    key: Mapped[str] = mapped_column(String(OBJECT_KEY_LENGTH), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(16))
     employee_id: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(32))
@@ -200,7 +201,7 @@ class StatementImport(Base):
     __tablename__ = "statement_imports"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    statement_key: Mapped[str] = mapped_column(String(512), unique=True)
+    statement_key: Mapped[str] = mapped_column(String(OBJECT_KEY_LENGTH), unique=True)
     sha256: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)
     accepted: Mapped[int] = mapped_column(Integer)

@@ -411,7 +411,7 @@ class Orders:
             decision.require("orders.transition")
             if not order_rules.can_move(order.status, target):
                 raise illegal
-            reason = validation.text("reason", request.reason, max_length=1000)
+            reason = validation.text("reason", request.reason, max_length=validation.REASON_LENGTH)
             if order_rules.needs_reason(target) and not reason:
                 raise InvalidInput("reason", "cancelling an order needs a reason")
             now = utcnow()

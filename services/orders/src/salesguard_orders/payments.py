@@ -173,7 +173,9 @@ class Payments(OrdersPart):
         principal = current_principal()
         (await self.policy.decide(principal, "payments.reverse")).require("payments.reverse")
         kind = validation.enum_value("kind", request.kind, REVERSAL_KINDS)
-        reason = validation.text("reason", request.reason, required=True, max_length=1000)
+        reason = validation.text(
+            "reason", request.reason, required=True, max_length=validation.REASON_LENGTH
+        )
         payment_id = validation.record_id("payment_id", request.payment_id, required=True)
         async with self.db.transaction() as session:
             # Its order, read before any lock is taken, to take the reconciliation locks first

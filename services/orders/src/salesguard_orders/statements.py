@@ -126,7 +126,12 @@ class Statements(OrdersPart):
     ) -> pb.ImportPaymentsResponse:
         principal = current_principal()
         (await self.policy.decide(principal, ACTION)).require(ACTION)
-        key = validation.text("statement_key", request.statement_key, required=True, max_length=512)
+        key = validation.text(
+            "statement_key",
+            request.statement_key,
+            required=True,
+            max_length=validation.OBJECT_KEY_LENGTH,
+        )
         async with self.db.read() as session:
             upload = await session.get(Upload, key)
             earlier = await self._earlier(session, key)

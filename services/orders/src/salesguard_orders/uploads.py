@@ -75,7 +75,7 @@ class Uploads(OrdersPart):
     async def voucher(self, principal_id: str, key: str) -> str | None:
         """The voucher a payment names (None for none): one of the caller's voucher uploads,
         uploaded, within the size limit."""
-        key = validation.text("voucher_key", key, max_length=512)
+        key = validation.text("voucher_key", key, max_length=validation.OBJECT_KEY_LENGTH)
         if not key:
             return None
         async with self.db.read() as session:
