@@ -97,19 +97,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 )
                 with acting_as(principal):
                     return await behaviour(request, context)
-            except ServiceError as error:
-                call.failed(error)
-                await context.abort_with_status(error.to_status())
-            except grpc.aio.AbortError:
-                call.aborted(context)
-                raise
-            except asyncio.CancelledError:
-                call.status = grpc.StatusCode.CANCELLED.name
-                raise
-            except Exception:
-                call.status = grpc.StatusCode.INTERNAL.name
-                log.exception("unhandled error in %s", method)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            except BaseException as error:
+                await call.ended_by(error, context)
             finally:
                 call.record()
 
@@ -137,19 +126,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     with acting_as(principal):
                         await items.aclose()  # type: ignore[attr-defined]
-            except ServiceError as error:
-                call.failed(error)
-                await context.abort_with_status(error.to_status())
-            except grpc.aio.AbortError:
-                call.aborted(context)
-                raise
-            except (asyncio.CancelledError, GeneratorExit):
-                call.status = grpc.StatusCode.CANCELLED.name
-                raise
-            except Exception:
-                call.status = grpc.StatusCode.INTERNAL.name
-                log.exception("unhandled error in %s", method)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            except BaseException as error:
+                await call.ended_by(error, context)
             finally:
                 call.record()
 
@@ -165,6 +143,7 @@ class _Call:
 
     def __init__(self, method: str) -> None:
         self.started = time.perf_counter()
+        self.full_method = method
         service, _, name = method.lstrip("/").rpartition("/")
         self.service = service
         self.method = name
@@ -182,6 +161,26 @@ class _Call:
         """The servicer aborted with a status of its own."""
         code = context.code()
         self.status = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+    async def ended_by(self, error: BaseException, context: ServicerContext) -> None:
+        """End the call its handler left with ``error``: a ServiceError answers with its
+        typed status, anything unexpected with INTERNAL (logged, never its details); an
+        abort or a cancellation goes on as it is."""
+        if isinstance(error, ServiceError):
+            self.failed(error)
+            await context.abort_with_status(error.to_status())
+        elif isinstance(error, grpc.aio.AbortError):
+            self.aborted(context)
+            raise error
+        elif isinstance(error, asyncio.CancelledError | GeneratorExit):
+            self.status = grpc.StatusCode.CANCELLED.name
+            raise error
+        elif not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt, SystemExit: the process's, not the call's
+        else:
+            self.status = grpc.StatusCode.INTERNAL.name
+            log.exception("unhandled error in %s", self.full_method, exc_info=error)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
     def record(self) -> None:
         seconds = time.perf_counter() - self.started

@@ -1,0 +1,139 @@
+"""How the shared gRPC wrapper ends a call: typed errors keep their status, anything
+unexpected is INTERNAL without details, cancellations go on, and a server stream the
+client leaves is closed cleanly whatever task finalises it.
+
+grpc.aio finalises an abandoned stream's generator from another task (another
+contextvars Context). The principal set for the stream must not make that close fail:
+it used to raise ValueError from ContextVar.reset, logged as an unhandled error and
+answered INTERNAL to the stream's subscriber (seen with 50 live alert subscribers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+
+from salesguard.errors import NotFound
+from salesguard.grpc_server import ServiceInterceptor
+from salesguard.principal import Principal, current_principal, principal_metadata
+
+SECRET = b"test-secret"
+
+
+class _Context:
+    """What the wrapper asks of a grpc ServicerContext: the caller's metadata, and abort."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.metadata = principal_metadata(principal, SECRET)
+        self.aborted: list[Any] = []
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return self.metadata
+
+    async def abort(self, code: Any, details: str = "") -> None:
+        self.aborted.append((code, details))
+        raise _Aborted
+
+    async def abort_with_status(self, status: Any) -> None:
+        self.aborted.append(status)
+        raise _Aborted
+
+
+class _Aborted(Exception):
+    """What grpc.aio's abort does: end the handler by raising."""
+
+
+async def test_a_stream_closed_from_another_task_ends_without_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+    closed = asyncio.Event()
+
+    async def watch(request: Any, context: Any) -> AsyncIterator[str]:
+        try:
+            while True:
+                seen.append(current_principal().id)  # the caller, at every step
+                yield "alert"
+        finally:
+            closed.set()
+
+    interceptor = ServiceInterceptor(SECRET)
+    context = _Context(Principal("hr-1", ("HR",)))
+    stream = interceptor._wrap_stream("/salesguard.common.v1.AlertsService/WatchAlerts", watch)
+    items = stream(object(), context)  # type: ignore[arg-type]
+    assert await anext(items) == "alert"
+    assert await anext(items) == "alert"
+
+    with caplog.at_level(logging.ERROR):
+        # Another task: another Context, as when grpc.aio finalises an abandoned stream.
+        await asyncio.create_task(items.aclose())  # type: ignore[attr-defined]
+
+    assert closed.is_set()
+    assert seen == ["hr-1", "hr-1"]
+    assert context.aborted == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    with pytest.raises(Exception, match="no principal"):
+        current_principal()  # nothing of the stream's caller leaks into this task
+
+
+METHOD = "/salesguard.customers.v1.CustomersService/GetCustomer"
+
+
+def _unary(behaviour: Any) -> Any:
+    return ServiceInterceptor(SECRET)._wrap_unary(METHOD, behaviour)
+
+
+async def test_a_typed_error_answers_with_its_own_status() -> None:
+    async def refuse(request: Any, context: Any) -> None:
+        raise NotFound("no such customer")
+
+    context = _Context(Principal("rep-1", ("SALES_JUNIOR",)))
+    with pytest.raises(_Aborted):
+        await _unary(refuse)(object(), context)
+    (status,) = context.aborted
+    assert status.code == grpc.StatusCode.NOT_FOUND
+    assert status.details == "no such customer"
+
+
+async def test_an_unexpected_error_is_internal_without_its_details(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def crash(request: Any, context: Any) -> None:
+        raise RuntimeError("password=hunter2 in a stack trace")
+
+    context = _Context(Principal("rep-1", ("SALES_JUNIOR",)))
+    with caplog.at_level(logging.ERROR), pytest.raises(_Aborted):
+        await _unary(crash)(object(), context)
+    assert context.aborted == [(grpc.StatusCode.INTERNAL, "internal error")]
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.getMessage() == f"unhandled error in {METHOD}"
+    assert record.exc_info is not None  # the details go to the log, not the caller
+
+
+async def test_a_cancelled_call_stays_cancelled() -> None:
+    async def wait(request: Any, context: Any) -> None:
+        raise asyncio.CancelledError
+
+    context = _Context(Principal("rep-1", ("SALES_JUNIOR",)))
+    with pytest.raises(asyncio.CancelledError):
+        await _unary(wait)(object(), context)
+    assert context.aborted == []
+
+
+async def test_a_stream_that_fails_midway_is_internal() -> None:
+    async def watch(request: Any, context: Any) -> AsyncIterator[str]:
+        yield "alert"
+        raise RuntimeError("the feed broke")
+
+    interceptor = ServiceInterceptor(SECRET)
+    context = _Context(Principal("hr-1", ("HR",)))
+    items = interceptor._wrap_stream(METHOD, watch)(object(), context)  # type: ignore[arg-type]
+    assert await anext(items) == "alert"
+    with pytest.raises(_Aborted):
+        await anext(items)
+    assert context.aborted == [(grpc.StatusCode.INTERNAL, "internal error")]
