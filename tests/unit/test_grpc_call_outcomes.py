@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from salesguard.errors import NotFound
-from salesguard.grpc_server import ServiceInterceptor
+from salesguard.grpc_server import ServiceInterceptor, Servicer
 from salesguard.principal import Principal, current_principal, principal_metadata
 
 SECRET = b"test-secret"
@@ -137,3 +137,18 @@ async def test_a_stream_that_fails_midway_is_internal() -> None:
     with pytest.raises(_Aborted):
         await anext(items)
     assert context.aborted == [(grpc.StatusCode.INTERNAL, "internal error")]
+
+
+def test_a_servicer_is_registered_as_its_generated_base_class_says() -> None:
+    from salesguard_api.orders.v1 import payments_pb2_grpc
+
+    class Reconciling(payments_pb2_grpc.ReconciliationServiceServicer):
+        pass
+
+    registered = Servicer.of(Reconciling())  # type: ignore[abstract]
+    assert registered.full_name == "salesguard.orders.v1.ReconciliationService"
+    assert registered.add_to_server is (
+        payments_pb2_grpc.add_ReconciliationServiceServicer_to_server
+    )
+    with pytest.raises(TypeError, match="no generated servicer base class"):
+        Servicer.of(object())

@@ -318,11 +318,7 @@ class OneTimeDownloads:
             yield held
 
     def servicer(self) -> Servicer:
-        return Servicer(
-            downloads_pb2_grpc.add_DownloadsServiceServicer_to_server,
-            DownloadsServicer(self),
-            downloads_pb2.DESCRIPTOR.services_by_name["DownloadsService"],
-        )
+        return Servicer.of(DownloadsServicer(self))
 
 
 def _refusal_error(refusal: Refusal, ticket: DownloadColumns | None) -> ServiceError:

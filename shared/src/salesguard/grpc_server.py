@@ -17,8 +17,10 @@ servicer's name is the readiness the process sets from its dependencies
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -212,6 +214,29 @@ class Servicer:
     @property
     def full_name(self) -> str:
         return str(self.descriptor.full_name)
+
+    @classmethod
+    def of(cls, servicer: Any) -> Servicer:
+        """``servicer`` with what its generated base class names: ``XServicer`` in
+        ``<proto>_pb2_grpc`` is registered by ``add_XServicer_to_server`` and described by
+        service ``X`` of ``<proto>_pb2`` (so a service lists its servicers, nothing else)."""
+        base = next(
+            (
+                base
+                for base in type(servicer).__mro__
+                if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer")
+            ),
+            None,
+        )
+        if base is None:
+            raise TypeError(f"{type(servicer).__name__} has no generated servicer base class")
+        stubs = sys.modules[base.__module__]
+        messages = importlib.import_module(base.__module__.removesuffix("_grpc"))
+        return cls(
+            getattr(stubs, f"add_{base.__name__}_to_server"),
+            servicer,
+            messages.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")],
+        )
 
 
 class GrpcServer:

@@ -37,7 +37,6 @@ from salesguard.policy import PolicyClient, policy_client_from_settings
 from salesguard.settings import Settings, load
 from salesguard.subjects import DirectorySubjectRoles
 from salesguard.telemetry import MetricsServer, setup_telemetry, start_metrics_server
-from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 
 log = logging.getLogger(__name__)
 # How long `salesguard healthcheck` waits for the process to answer.
@@ -93,8 +92,7 @@ class Runtime(Generic[S]):
         self, model: type[AlertColumns], decisions: type[AlertDecisionColumns]
     ) -> Servicer:
         """The common AlertsService over this service's alerts and their decisions."""
-        return Servicer(
-            common_pb2_grpc.add_AlertsServiceServicer_to_server,
+        return Servicer.of(
             AlertsServicer(
                 source=self.name,
                 db=self.db,
@@ -103,8 +101,7 @@ class Runtime(Generic[S]):
                 model=model,
                 decisions=decisions,
                 feed=self.alert_feed,
-            ),
-            common_pb2.DESCRIPTOR.services_by_name["AlertsService"],
+            )
         )
 
     async def close(self) -> None:

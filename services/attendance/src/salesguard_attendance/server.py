@@ -7,14 +7,6 @@ from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
-from salesguard_api.attendance.v1 import (
-    directory_pb2,
-    directory_pb2_grpc,
-    timeline_pb2,
-    timeline_pb2_grpc,
-    visits_pb2,
-    visits_pb2_grpc,
-)
 from salesguard_attendance import SERVICE_NAME
 from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts
@@ -38,13 +30,8 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
     photos = Photos(runtime)
     visits = Visits(runtime, detectors, lookups, photos)
     return [
-        Servicer(
-            directory_pb2_grpc.add_DirectoryServiceServicer_to_server,
-            DirectoryServicer(Directory(runtime), DirectoryReads(runtime)),
-            directory_pb2.DESCRIPTOR.services_by_name["DirectoryService"],
-        ),
-        Servicer(
-            visits_pb2_grpc.add_VisitsServiceServicer_to_server,
+        Servicer.of(DirectoryServicer(Directory(runtime), DirectoryReads(runtime))),
+        Servicer.of(
             VisitsServicer(
                 visits,
                 VisitPlans(runtime, lookups),
@@ -53,14 +40,9 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
                 detectors,
                 Contacts(runtime.db, runtime.policy),
                 runtime.policy,
-            ),
-            visits_pb2.DESCRIPTOR.services_by_name["VisitsService"],
+            )
         ),
-        Servicer(
-            timeline_pb2_grpc.add_AttendanceTimelineServiceServicer_to_server,
-            AttendanceTimelineServicer(visits),
-            timeline_pb2.DESCRIPTOR.services_by_name["AttendanceTimelineService"],
-        ),
+        Servicer.of(AttendanceTimelineServicer(visits)),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
-from salesguard_api.commissions.v1 import commissions_pb2, commissions_pb2_grpc
 from salesguard_commissions import SERVICE_NAME
 from salesguard_commissions.jobs import JOBS
 from salesguard_commissions.models import Base
@@ -22,11 +21,7 @@ def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]
     plans = Plans(runtime)
     statements = Statements(runtime)
     return [
-        Servicer(
-            commissions_pb2_grpc.add_CommissionsServiceServicer_to_server,
-            CommissionsServicer(plans, Runs(runtime, plans), statements),
-            commissions_pb2.DESCRIPTOR.services_by_name["CommissionsService"],
-        ),
+        Servicer.of(CommissionsServicer(plans, Runs(runtime, plans), statements)),
         statements.downloads.servicer(),
     ]
 

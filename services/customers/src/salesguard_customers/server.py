@@ -8,22 +8,6 @@ from pathlib import Path
 from salesguard.crypto import BlindIndex, FieldCipher, HmacKeyring
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
-from salesguard_api.customers.v1 import (
-    audit_pb2,
-    audit_pb2_grpc,
-    customers_pb2,
-    customers_pb2_grpc,
-    exports_pb2,
-    exports_pb2_grpc,
-    handover_pb2,
-    handover_pb2_grpc,
-    lookups_pb2,
-    lookups_pb2_grpc,
-    pool_pb2,
-    pool_pb2_grpc,
-    timeline_pb2,
-    timeline_pb2_grpc,
-)
 from salesguard_customers import SERVICE_NAME, audit
 from salesguard_customers.audit_checkpoints import AuditCheckpoints, write_checkpoints
 from salesguard_customers.contacts import ContactVault
@@ -53,41 +37,15 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
     registry = Registry(runtime, vault, runtime.directory)
     exports = Exports(registry, runtime.objects)
     return [
-        Servicer(
-            customers_pb2_grpc.add_CustomersServiceServicer_to_server,
-            CustomersServicer(registry, SharedCriteria(runtime.db, runtime.policy, vault)),
-            customers_pb2.DESCRIPTOR.services_by_name["CustomersService"],
+        Servicer.of(CustomersServicer(registry, SharedCriteria(runtime.db, runtime.policy, vault))),
+        Servicer.of(AuditServicer(registry, AuditCheckpoints.of(runtime))),
+        Servicer.of(ExportsServicer(exports)),
+        Servicer.of(LookupsServicer(Lookups(runtime.db, runtime.policy, settings))),
+        Servicer.of(CustomerPoolServicer(CustomerPool(runtime, registry))),
+        Servicer.of(
+            CustomerTimelineServicer(runtime.db, runtime.policy, runtime.settings.page_limits)
         ),
-        Servicer(
-            audit_pb2_grpc.add_AuditServiceServicer_to_server,
-            AuditServicer(registry, AuditCheckpoints.of(runtime)),
-            audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
-        ),
-        Servicer(
-            exports_pb2_grpc.add_ExportsServiceServicer_to_server,
-            ExportsServicer(exports),
-            exports_pb2.DESCRIPTOR.services_by_name["ExportsService"],
-        ),
-        Servicer(
-            lookups_pb2_grpc.add_CustomerLookupServiceServicer_to_server,
-            LookupsServicer(Lookups(runtime.db, runtime.policy, settings)),
-            lookups_pb2.DESCRIPTOR.services_by_name["CustomerLookupService"],
-        ),
-        Servicer(
-            pool_pb2_grpc.add_CustomerPoolServiceServicer_to_server,
-            CustomerPoolServicer(CustomerPool(runtime, registry)),
-            pool_pb2.DESCRIPTOR.services_by_name["CustomerPoolService"],
-        ),
-        Servicer(
-            timeline_pb2_grpc.add_CustomerTimelineServiceServicer_to_server,
-            CustomerTimelineServicer(runtime.db, runtime.policy, runtime.settings.page_limits),
-            timeline_pb2.DESCRIPTOR.services_by_name["CustomerTimelineService"],
-        ),
-        Servicer(
-            handover_pb2_grpc.add_HandoverServiceServicer_to_server,
-            HandoverServicer(Handover(runtime.db, runtime.policy, registry.directory)),
-            handover_pb2.DESCRIPTOR.services_by_name["HandoverService"],
-        ),
+        Servicer.of(HandoverServicer(Handover(runtime.db, runtime.policy, registry.directory))),
         exports.downloads.servicer(),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]

@@ -7,14 +7,6 @@ from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
-from salesguard_api.orders.v1 import (
-    orders_pb2,
-    orders_pb2_grpc,
-    payments_pb2,
-    payments_pb2_grpc,
-    timeline_pb2,
-    timeline_pb2_grpc,
-)
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.diversion import Diversion
 from salesguard_orders.jobs import JOBS
@@ -32,32 +24,20 @@ from salesguard_orders.timeline import OrdersTimelineServicer
 def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
     orders = Orders(runtime)
     return [
-        Servicer(
-            orders_pb2_grpc.add_OrdersServiceServicer_to_server,
-            OrdersServicer(orders),
-            orders_pb2.DESCRIPTOR.services_by_name["OrdersService"],
-        ),
-        Servicer(
-            payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
+        Servicer.of(OrdersServicer(orders)),
+        Servicer.of(
             PaymentsServicer(
                 Payments(runtime, orders),
                 Statements(runtime, orders),
                 Shipments(runtime, orders),
-            ),
-            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"],
+            )
         ),
-        Servicer(
-            payments_pb2_grpc.add_ReconciliationServiceServicer_to_server,
+        Servicer.of(
             ReconciliationServicer(
                 Reconciliation(runtime, orders), Diversion(runtime, orders.zones), runtime
-            ),
-            payments_pb2.DESCRIPTOR.services_by_name["ReconciliationService"],
+            )
         ),
-        Servicer(
-            timeline_pb2_grpc.add_OrdersTimelineServiceServicer_to_server,
-            OrdersTimelineServicer(orders),
-            timeline_pb2.DESCRIPTOR.services_by_name["OrdersTimelineService"],
-        ),
+        Servicer.of(OrdersTimelineServicer(orders)),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
