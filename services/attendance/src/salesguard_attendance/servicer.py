@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from salesguard.errors import InvalidInput
@@ -83,74 +84,65 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
             yield message
 
 
+@dataclass
 class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
-    def __init__(
-        self,
-        visits: Visits,
-        plans: VisitPlans,
-        photos: Photos,
-        call_logs: CallLogs,
-        detectors: Detectors,
-        contacts: Contacts,
-        policy: PolicyClient,
-    ) -> None:
-        self._visits = visits
-        self._plans = plans
-        self._photos = photos
-        self._contacts = contacts
-        self._call_logs = call_logs
-        self._detectors = detectors
-        self._policy = policy
+    visits: Visits
+    plans: VisitPlans
+    photos: Photos
+    call_logs: CallLogs
+    detectors: Detectors
+    contacts: Contacts
+    policy: PolicyClient
 
     async def CreatePhotoUpload(
         self, request: visits_pb2.CreatePhotoUploadRequest, context: Context
     ) -> visits_pb2.CreatePhotoUploadResponse:
-        return await self._photos.create_upload(request)
+        return await self.photos.create_upload(request)
 
     async def PlanVisit(
         self, request: visits_pb2.PlanVisitRequest, context: Context
     ) -> visits_pb2.PlanVisitResponse:
-        return visits_pb2.PlanVisitResponse(visit_plan=await self._plans.plan_visit(request))
+        return visits_pb2.PlanVisitResponse(visit_plan=await self.plans.plan_visit(request))
 
     async def ListVisitPlans(
         self, request: visits_pb2.ListVisitPlansRequest, context: Context
     ) -> visits_pb2.ListVisitPlansResponse:
-        return await self._plans.list_visit_plans(request)
+        return await self.plans.list_visit_plans(request)
 
     async def CheckIn(
         self, request: visits_pb2.CheckInRequest, context: Context
     ) -> visits_pb2.CheckInResponse:
-        return await self._visits.check_in(request)
+        return await self.visits.check_in(request)
 
     async def CheckOut(
         self, request: visits_pb2.CheckOutRequest, context: Context
     ) -> visits_pb2.CheckOutResponse:
-        return await self._visits.check_out(request)
+        return await self.visits.check_out(request)
 
     async def GetCheckIn(
         self, request: visits_pb2.GetCheckInRequest, context: Context
     ) -> visits_pb2.GetCheckInResponse:
-        return visits_pb2.GetCheckInResponse(check_in=await self._visits.get_check_in(request))
+        return visits_pb2.GetCheckInResponse(check_in=await self.visits.get_check_in(request))
 
     async def ListCheckIns(
         self, request: visits_pb2.ListCheckInsRequest, context: Context
     ) -> visits_pb2.ListCheckInsResponse:
-        return await self._visits.list_check_ins(request)
+        return await self.visits.list_check_ins(request)
 
     async def ImportCallLogs(
         self, request: visits_pb2.ImportCallLogsRequest, context: Context
     ) -> visits_pb2.ImportCallLogsResponse:
-        return await self._call_logs.import_logs(request)
+        return await self.call_logs.import_logs(request)
 
     async def ListCallLogs(
         self, request: visits_pb2.ListCallLogsRequest, context: Context
     ) -> visits_pb2.ListCallLogsResponse:
-        return await self._call_logs.list_logs(request)
+        return await self.call_logs.list_logs(request)
 
     async def RunDetectors(
         self, request: visits_pb2.RunDetectorsRequest, context: Context
     ) -> visits_pb2.RunDetectorsResponse:
-        (await self._policy.decide(current_principal(), "detectors.run")).require("detectors.run")
+        (await self.policy.decide(current_principal(), "detectors.run")).require("detectors.run")
         start, end = (
             from_timestamp(getattr(request, "from"), "from"),
             from_timestamp(request.to, "to"),
@@ -159,10 +151,10 @@ class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
             raise InvalidInput("from", "a range with from before to is required")
         if end - start > MAX_DETECTOR_RANGE:
             raise InvalidInput("to", f"at most {MAX_DETECTOR_RANGE.days} days per run")
-        raised, employees = await self._detectors.run(start, end, request.employee_id or None)
+        raised, employees = await self.detectors.run(start, end, request.employee_id or None)
         return visits_pb2.RunDetectorsResponse(alerts_raised=raised, employees_checked=employees)
 
     async def SummarizeContacts(
         self, request: visits_pb2.SummarizeContactsRequest, context: Context
     ) -> visits_pb2.SummarizeContactsResponse:
-        return await self._contacts.summarize(request)
+        return await self.contacts.summarize(request)
