@@ -173,7 +173,9 @@ async def test_calls_spread_over_every_address_and_survive_connection_ageing(
         answered: list[str] = []
         deadline = asyncio.get_running_loop().time() + 2.5  # past two connection ages
         with acting_as(Principal.system("tests")):
-            while asyncio.get_running_loop().time() < deadline:
+            # At least 2.5 s and at least 60 calls: a loaded machine makes fewer calls in the
+            # time, and the count is what shows calls keep working, not the rate.
+            while asyncio.get_running_loop().time() < deadline or len(answered) < 60:
                 try:
                     await stub.ResolvePrincipal(
                         directory_pb2.ResolvePrincipalRequest(employee_id="root-1")
@@ -183,7 +185,7 @@ async def test_calls_spread_over_every_address_and_survive_connection_ageing(
                     answered.append("second" if error.code is ErrorCode.NOT_FOUND else str(error))
                 await asyncio.sleep(0.02)
         assert set(answered) == {"first", "second"}, set(answered)  # and no failed call
-        assert len(answered) > 50
+        assert len(answered) >= 60
     finally:
         await channels.close()
         for service in running:
