@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gateway.tests.orders_support import Shop
 from gateway.tests.support import Spans
 from tests.harness import Backends, Suite
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
@@ -108,3 +109,15 @@ async def world(suite: Suite) -> World:
 async def org(suite: Suite) -> Org:
     """An org of the test module's own, in the shared suite."""
     return await make_org(suite)
+
+
+@pytest.fixture(scope="module")
+async def shop(suite: Suite) -> Shop:
+    """The orders tests' org of the module's own, with a customer of the junior's and one of
+    the manager's."""
+    org = await make_org(suite)
+    return Shop(
+        org=org,
+        customer=await register(suite, org.junior),
+        managers_customer=await register(suite, org.manager),
+    )

@@ -11,9 +11,9 @@ from typing import Any
 
 from gateway.tests.conftest import StartSuite
 from tests.harness import Suite
-from tests.integration.test_field_visits import check_in
 from tests.integration.test_timeline import FOLLOW_UP, SUBMIT, TIMELINE, somewhere_of_its_own
 from tests.org import Org, make_org, register
+from tests.support.field_visits import check_in
 
 ORDERS_KINDS = ["ALERT", "APPROVAL", "ORDER", "PAYMENT", "SHIPMENT"]
 

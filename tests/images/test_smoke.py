@@ -28,7 +28,6 @@ from tests.images.stack import (
     SEAWEEDFS,
     SmokeStack,
 )
-from tests.integration.test_field_visits import CHECK_IN, SHANGHAI, SITE, check_in_input, codes
 from tests.integration.test_stories_deals import (
     ORDER,
     STATEMENT,
@@ -40,6 +39,7 @@ from tests.integration.test_stories_deals import (
 )
 from tests.org import make_org, register
 from tests.photos import CREATE_UPLOAD, jpeg, scene
+from tests.support.field_visits import CHECK_IN, SHANGHAI, SITE, check_in_input, codes
 
 TIMINGS: dict[str, float] = {}
 # What the pods need none of: kinds the rendered chart has that kube play does not run.

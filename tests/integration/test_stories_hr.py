@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.harness import Suite, unique
-from tests.integration.test_field_visits import (
+from tests.org import make_org, register
+from tests.support.field_visits import (
     at_local,
     check_in,
     codes,
     recent_working_days,
 )
-from tests.org import make_org, register
 from tests.support.geo import offset
 
 pytestmark = pytest.mark.integration

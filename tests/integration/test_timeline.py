@@ -17,8 +17,8 @@ import pytest
 
 from salesguard_gateway.schema.common import encode_state
 from tests.harness import Suite, unique
-from tests.integration.test_field_visits import IMPORT_CALLS, call, check_in
 from tests.org import Org, make_org, register
+from tests.support.field_visits import IMPORT_CALLS, call, check_in
 from tests.support.geo import offset
 
 pytestmark = pytest.mark.integration

@@ -18,6 +18,11 @@ from salesguard_customers.models import Alert as CustomersAlert
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import Suite, unique
 
+# Deciding an alert through the gateway, with the decision history it answers.
+HISTORY = "history { status resolution by { id } }"
+UPDATE_ALERT = f"""mutation($input: UpdateAlertInput!) {{
+  updateAlert(input: $input) {{ alert {{ id status resolution {HISTORY} }} }} }}"""
+
 ALERT_MODELS: dict[str, type[AlertColumns]] = {
     "attendance": AttendanceAlert,
     "customers": CustomersAlert,

@@ -1,6 +1,7 @@
-"""Following the money (O4–O6, M2's input): statement imports, reconciliation, fake deals,
-payer mismatches, diversion risk and the stream of valid orders — over the services' gRPC APIs
-on PostgreSQL, OPA and S3 (one story on the embedded profile, for SQLite's SQL).
+"""Following the money (O4, O5): statement imports matched and classified, a customer's
+amount paying the order due first, statements refused whole, and the same statements on
+the embedded profile (SQLite's SQL) — over the services' gRPC APIs on PostgreSQL, OPA
+and S3.
 
 Every story works in a company of its own (``make_org``). Reconciliation and the detectors run
 over the whole orders database the suite shares, so a story asserts on its own orders,
@@ -10,317 +11,35 @@ submitted with past order and payment dates, as the API allows.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 
-from salesguard.errors import ErrorCode, ServiceError
-from salesguard.grpc_client import ServiceChannels
-from salesguard.principal import Principal, acting_as
+from salesguard.principal import acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
-from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.attendance.v1 import visits_pb2
+from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
-from salesguard_api.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
-from salesguard_orders.peers import BranchZones
+from salesguard_api.orders.v1 import payments_pb2
 from tests.harness import Suite, unique
-from tests.org import UPSERT_BRANCH, Org, admin, make_org, register
+from tests.integration.reconciliation.support import (
+    OVERPAID,
+    PARTIALLY_PAID,
+    RECONCILED,
+    SITE,
+    UNPAID,
+    Client,
+    ago,
+    customer,
+    dec,
+    people_of,
+    row,
+    today,
+)
+from tests.org import make_org
 from tests.photos import put
 
 pytestmark = pytest.mark.integration
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-SITE = (31.2304, 121.4737)
-HEADER = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text"
-T = TypeVar("T")
-
-UNPAID = pb.PAYMENT_STATE_UNPAID
-PARTIALLY_PAID = pb.PAYMENT_STATE_PARTIALLY_PAID
-RECONCILED = pb.PAYMENT_STATE_RECONCILED
-OVERPAID = pb.PAYMENT_STATE_OVERPAID
-
-
-# -- who calls, and through what -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class People:
-    org: Org
-    junior: Principal
-    manager: Principal
-    hr: Principal
-    finance: Principal
-    system: Principal
-
-
-def people_of(org: Org) -> People:
-    return People(
-        org=org,
-        junior=Principal(org.junior, ("SALES_JUNIOR",), org.team_a, org.branch),
-        manager=Principal(org.manager, ("MANAGER",), None, org.branch),
-        hr=Principal(org.hr, ("HR",), None, org.hq, hq=True),
-        finance=Principal(org.finance, ("FINANCE",), None, org.hq, hq=True),
-        system=Principal.system("commissions"),
-    )
-
-
-class Client:
-    """Stubs of the orders and attendance services, signed with the suite's secret."""
-
-    def __init__(self, suite: Suite) -> None:
-        orders = suite.running["orders"]
-        self.channels = ServiceChannels(
-            {"orders": orders.address, "attendance": suite.running["attendance"].address},
-            orders.runtime.internal_secret,
-            60,
-        )
-        channel = self.channels.channel("orders")
-        self.orders = orders_pb2_grpc.OrdersServiceStub(channel)
-        self.payments = payments_pb2_grpc.PaymentsServiceStub(channel)
-        self.reconciliation = payments_pb2_grpc.ReconciliationServiceStub(channel)
-        self.alerts = common_pb2_grpc.AlertsServiceStub(channel)
-        self.visits = visits_pb2_grpc.VisitsServiceStub(self.channels.channel("attendance"))
-
-    async def stream_valid_orders(
-        self, principal: Principal, request: payments_pb2.StreamValidOrdersRequest
-    ) -> AsyncIterator[payments_pb2.StreamValidOrdersResponse]:
-        with acting_as(principal):
-            stream = self.reconciliation.StreamValidOrders(request)
-        async for batch in stream:
-            yield batch
-
-    @staticmethod
-    async def as_(principal: Principal, call: Awaitable[T]) -> T:
-        with acting_as(principal):
-            return await call
-
-    async def approved_order(
-        self,
-        people: People,
-        customer_id: str,
-        total: str,
-        *,
-        order_date: date,
-        expected_payment_date: date | None = None,
-        approve: bool = True,
-    ) -> pb.Order:
-        """An order of one line of ``total``, submitted by the junior, approved by the manager."""
-        with acting_as(people.junior):
-            submitted = await self.orders.SubmitOrder(
-                pb.SubmitOrderRequest(
-                    customer_id=customer_id,
-                    currency="CNY",
-                    lines=[pb.OrderLine(sku="SKU-1", quantity=dec("1"), unit_price=dec(total))],
-                    order_date=order_date.isoformat(),
-                    expected_payment_date=(
-                        expected_payment_date.isoformat() if expected_payment_date else ""
-                    ),
-                )
-            )
-        if not approve:
-            return submitted.order
-        with acting_as(people.manager):
-            decided = await self.orders.DecideOrder(
-                pb.DecideOrderRequest(order_id=submitted.order.id, approve=True)
-            )
-        assert decided.order.status == pb.ORDER_STATUS_APPROVED
-        return decided.order
-
-    async def order(self, principal: Principal, order_id: str) -> pb.Order:
-        with acting_as(principal):
-            return (await self.orders.GetOrder(pb.GetOrderRequest(id=order_id))).order
-
-    async def run(self, principal: Principal) -> payments_pb2.RunReconciliationResponse:
-        with acting_as(principal):
-            return await self.reconciliation.RunReconciliation(
-                payments_pb2.RunReconciliationRequest()
-            )
-
-    async def reconciliation_items(
-        self, principal: Principal, *states: pb.PaymentState.ValueType
-    ) -> tuple[list[payments_pb2.ReconciliationItem], list[payments_pb2.Payment]]:
-        """Every page of GetReconciliation, and the unmatched payments of the first."""
-        items: list[payments_pb2.ReconciliationItem] = []
-        unmatched: list[payments_pb2.Payment] = []
-        token = ""
-        with acting_as(principal):
-            while True:
-                page = await self.reconciliation.GetReconciliation(
-                    payments_pb2.GetReconciliationRequest(
-                        states=list(states),
-                        page=common_pb2.PageRequest(page_size=100, page_token=token),
-                    )
-                )
-                items.extend(page.items)
-                if not token:
-                    unmatched = list(page.unmatched_payments)
-                if not page.page_info.has_next_page:
-                    return items, unmatched
-                token = page.page_info.next_page_token
-
-    async def alerts_of(
-        self, principal: Principal, kind: str, *, order_id: str = "", customer_id: str = ""
-    ) -> list[common_pb2.Alert]:
-        with acting_as(principal):
-            response = await self.alerts.ListAlerts(
-                common_pb2.ListAlertsRequest(
-                    filter=common_pb2.AlertFilter(
-                        kinds=[kind], order_id=order_id, customer_id=customer_id
-                    ),
-                    page=common_pb2.PageRequest(page_size=100),
-                )
-            )
-        return list(response.alerts)
-
-    async def payments_of(self, principal: Principal, order_id: str) -> list[payments_pb2.Payment]:
-        with acting_as(principal):
-            response = await self.payments.ListPayments(
-                payments_pb2.ListPaymentsRequest(
-                    filter=payments_pb2.PaymentFilter(order_id=order_id),
-                    page=common_pb2.PageRequest(page_size=100),
-                )
-            )
-        return list(response.payments)
-
-    async def import_statement(
-        self, suite: Suite, principal: Principal, lines: list[str], *, bom: bool = False
-    ) -> tuple[str, payments_pb2.ImportPaymentsResponse]:
-        """Upload a statement CSV as the app would (CreateUpload, PUT) and import it."""
-        data = ("\ufeff" if bom else "").encode() + "\r\n".join([HEADER, *lines, ""]).encode()
-        with acting_as(principal):
-            upload = await self.payments.CreateUpload(
-                payments_pb2.CreateUploadRequest(
-                    purpose=payments_pb2.UPLOAD_PURPOSE_STATEMENT,
-                    content_type="text/csv",
-                    size_bytes=len(data),
-                )
-            )
-        await put(
-            suite,
-            {"uploadUrl": upload.upload_url, "uploadHeaders": dict(upload.upload_headers)},
-            data,
-        )
-        return upload.key, await self.import_key(principal, upload.key)
-
-    async def import_key(
-        self, principal: Principal, key: str
-    ) -> payments_pb2.ImportPaymentsResponse:
-        with acting_as(principal):
-            return await self.payments.ImportPayments(
-                payments_pb2.ImportPaymentsRequest(statement_key=key)
-            )
-
-
-@pytest.fixture
-async def client(suite: Suite) -> AsyncIterator[Client]:
-    opened = Client(suite)
-    yield opened
-    await opened.channels.close()
-
-
-# -- helpers --------------------------------------------------------------------------------------
-
-
-def dec(value: str) -> common_pb2.Decimal:
-    return common_pb2.Decimal(value=value)
-
-
-def today() -> date:
-    return datetime.now(SHANGHAI).date()
-
-
-def ago(days: float, hour: int = 10) -> datetime:
-    """A moment ``days`` ago at ``hour`` o'clock in Shanghai."""
-    day = datetime.now(SHANGHAI) - timedelta(days=days)
-    return day.replace(hour=hour, minute=0, second=0, microsecond=0)
-
-
-def row(reference: str, paid_at: datetime, amount: str, payer: str, text: str) -> str:
-    return f"{reference},{paid_at.isoformat()},{amount},CNY,{payer},6222000011112222,{text}"
-
-
-async def customer(suite: Suite, people: People, name: str, **extra: Any) -> str:
-    """A customer the junior registers (and owns), with a company of its own."""
-    registered = await register(
-        suite, people.junior.id, name=name, company=f"{name} Trading Co", **extra
-    )
-    return str(registered["id"])
-
-
-# -- the seed's third scenario: three approved orders, neither paid nor shipped ----------------------
-
-
-async def test_three_unpaid_unshipped_orders_past_due_are_suspected_fake_deals(
-    suite: Suite, client: Client
-) -> None:
-    people = people_of(await make_org(suite))
-    buyer = await customer(suite, people, unique("Ghost Buyer"))
-    orders = [
-        await client.approved_order(
-            people,
-            buyer,
-            total,
-            order_date=today() - timedelta(days=45),
-            expected_payment_date=today() - timedelta(days=15),
-        )
-        for total in ("18000.00", "26500.00", "9900.00")
-    ]
-    # Another approved order, due later: not past due, so not suspected.
-    not_due = await client.approved_order(
-        people, buyer, "100.00", order_date=today() - timedelta(days=5)
-    )
-
-    first = await client.run(people.finance)
-    assert first.alerts_raised >= 3
-
-    for order in orders:
-        stored = await client.order(people.finance, order.id)
-        assert stored.payment_state == UNPAID
-        assert stored.paid_amount.value == "0.00"
-        assert not stored.HasField("fully_paid_at")
-    # Finance sees them past due in the reconciliation (the branch's manager too, and only
-    # the branch's orders).
-    items, _ = await client.reconciliation_items(people.finance, UNPAID)
-    mine = {item.order.id: item for item in items if item.order.branch_id == people.org.branch}
-    assert set(mine) == {order.id for order in [*orders, not_due]}
-    for order in orders:
-        item = mine[order.id]
-        assert item.state == UNPAID
-        assert (item.paid.value, item.due.value) == ("0.00", order.total.value)
-        assert item.past_due
-        assert item.expected_payment_date == (today() - timedelta(days=15)).isoformat()
-        assert item.order.code == order.code
-    assert not mine[not_due.id].past_due
-    managed, unmatched = await client.reconciliation_items(people.manager)
-    assert {item.order.id for item in managed} == set(mine)
-    assert unmatched == []  # unmatched payments have no branch: only an "all" grant sees them
-
-    # One FAKE_DEAL_SUSPECTED per order, on the rep who submitted it, for HR and the manager.
-    for viewer in (people.hr, people.manager):
-        for order in orders:
-            alerts = await client.alerts_of(viewer, "FAKE_DEAL_SUSPECTED", order_id=order.id)
-            assert len(alerts) == 1, (viewer.id, order.code)
-            alert = alerts[0]
-            assert (alert.rule, alert.severity) == ("O5", common_pb2.SEVERITY_HIGH)
-            assert (alert.employee_id, alert.customer_id) == (people.junior.id, buyer)
-            assert alert.branch_id == people.org.branch
-            evidence = dict(alert.evidence)
-            assert evidence["order_code"] == order.code
-            assert evidence["total"] == order.total.value
-            assert evidence["days_past_due"] == 15
-            assert evidence["expected_payment_date"] == order.expected_payment_date
-    assert not await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=not_due.id)
-
-    # A re-run raises nothing twice.
-    again = await client.run(people.finance)
-    assert again.alerts_raised == 0
-    for order in orders:
-        assert len(await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=order.id)) == 1
 
 
 # -- payments, matched and classified ----------------------------------------------------------------
@@ -642,139 +361,6 @@ async def test_a_malformed_row_rejects_the_whole_statement(suite: Suite, client:
     assert [(r.line, r.field) for r in headless.rejected] == [(1, "header")]
 
 
-# -- the seed's second scenario's signal: a regular customer goes quiet ---------------------------
-
-
-async def test_a_regular_customer_gone_quiet_while_the_owner_visits_is_a_diversion_risk(
-    suite: Suite, client: Client
-) -> None:
-    people = people_of(await make_org(suite))
-    visited = await customer(
-        suite, people, unique("Wuxi Steel"), location={"lat": SITE[0], "lng": SITE[1]}
-    )
-    quiet = await customer(suite, people, unique("Changzhou Glass"))
-    # A monthly rhythm for five months, then silence for 120 days (4 × the interval).
-    for buyer in (visited, quiet):
-        for days in (240, 210, 180, 150, 120):
-            await client.approved_order(
-                people, buyer, "5000.00", order_date=today() - timedelta(days=days)
-            )
-    # Meanwhile the owner keeps visiting the first customer: two check-ins linked to it.
-    for days in (2, 1):
-        with acting_as(people.junior):
-            await client.visits.CheckIn(
-                visits_pb2.CheckInRequest(
-                    at=to_timestamp(ago(days, hour=15)),
-                    location=common_pb2.GeoPoint(lat=SITE[0], lng=SITE[1]),
-                    accuracy_m=10,
-                    customer_id=visited,
-                    device_id="rep-phone",
-                )
-            )
-
-    with acting_as(people.hr):
-        detected = await client.reconciliation.DetectDiversionRisk(
-            payments_pb2.DetectDiversionRiskRequest()
-        )
-    assert detected.alerts_raised >= 1
-    assert detected.customers_checked >= 2
-    alerts = await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=visited)
-    assert len(alerts) == 1
-    alert = alerts[0]
-    assert (alert.rule, alert.employee_id, alert.branch_id) == (
-        "O6",
-        people.junior.id,
-        people.org.branch,
-    )
-    evidence = dict(alert.evidence)
-    assert evidence["usual_interval_days"] == 30
-    assert evidence["days_silent"] == 120
-    assert evidence["visits_since_last_order"] == 2
-    assert evidence["calls_since_last_order"] == 0
-    assert evidence["last_order_date"] == (today() - timedelta(days=120)).isoformat()
-    assert evidence["owner_id"] == people.junior.id
-    # The manager of the branch sees it too.
-    assert await client.alerts_of(people.manager, "DIVERSION_RISK", customer_id=visited)
-    # Silent too, but nobody kept in touch: no alert.
-    assert not await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=quiet)
-
-    with acting_as(people.hr):
-        again = await client.reconciliation.DetectDiversionRisk(
-            payments_pb2.DetectDiversionRiskRequest()
-        )
-    assert again.alerts_raised == 0
-    assert len(await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=visited)) == 1
-
-
-# -- the valid-order stream (for commissions, M2) ------------------------------------------------------
-
-
-async def test_the_stream_yields_exactly_the_orders_fully_paid_in_the_period_in_batches(
-    suite: Suite, client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    people = people_of(await make_org(suite))
-    name = unique("Xiamen Tea")
-    buyer = await customer(suite, people, name)
-    totals = ("110.00", "120.00", "130.00", "140.00", "150.00", "160.00", "170.00", "180.00")
-    orders = [
-        await client.approved_order(people, buyer, total, order_date=today() - timedelta(days=30))
-        for total in totals
-    ]
-    never_approved = await client.approved_order(
-        people, buyer, "190.00", order_date=today() - timedelta(days=30), approve=False
-    )
-    start, end = ago(20, hour=0), ago(5, hour=0)
-    paid = {  # order index → (amount, when)
-        0: ("110.00", ago(19)),
-        1: ("125.00", ago(18)),  # overpaid: valid
-        2: ("100.00", ago(17)),  # partial: not valid
-        3: ("140.00", ago(25)),  # paid before the period
-        4: ("150.00", ago(2)),  # paid after the period
-        5: ("160.00", ago(16)),
-        6: ("170.00", ago(15)),
-        # 7 stays unpaid
-    }
-    lines = [
-        row(unique("BR"), when, amount, name, f"pay {orders[index].code}")
-        for index, (amount, when) in paid.items()
-    ]
-    lines.append(row(unique("BR"), ago(14), "190.00", name, f"pay {never_approved.code}"))
-    _, imported = await client.import_statement(suite, people.finance, lines)
-    assert imported.applied
-    await client.run(people.finance)
-
-    # Small batches, to see them.
-    orders_runtime = suite.running["orders"].runtime
-    monkeypatch.setattr(
-        orders_runtime,
-        "settings",
-        orders_runtime.settings.model_copy(update={"stream_batch_size": 2}),
-    )
-    request = payments_pb2.StreamValidOrdersRequest(
-        paid_from=to_timestamp(start), paid_to=to_timestamp(end), branch_id=people.org.branch
-    )
-    batches = [batch async for batch in client.stream_valid_orders(people.system, request)]
-    assert [len(batch.orders) for batch in batches] == [2, 2]
-    streamed = [valid for batch in batches for valid in batch.orders]
-    expected = [orders[index] for index in (0, 1, 5, 6)]  # by fully_paid_at
-    assert [valid.order_id for valid in streamed] == [order.id for order in expected]
-    first = streamed[0]
-    assert (first.code, first.customer_id, first.submitted_by) == (
-        orders[0].code,
-        buyer,
-        people.junior.id,
-    )
-    assert (first.team_id, first.branch_id) == (people.org.team_a, people.org.branch)
-    assert (first.total.value, first.currency) == ("110.00", "CNY")
-    assert from_timestamp(first.fully_paid_at, "fully_paid_at") == ago(19)
-    assert first.source_claim == orders[0].source_claim
-    # The stream is for services only.
-    with pytest.raises(ServiceError) as refused:
-        async for _ in client.stream_valid_orders(people.finance, request):
-            pass
-    assert refused.value.code is ErrorCode.FORBIDDEN
-
-
 # -- the embedded profile: the same statements on SQLite ---------------------------------------------
 
 
@@ -883,31 +469,3 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
         assert evidence["visits_since_last_order"] == 1
     finally:
         await client.channels.close()
-
-
-async def test_branch_zones_follow_the_directory_watch(suite: Suite) -> None:
-    # A branch created, or its zone changed, just after orders read the branches: its days
-    # (due dates, "today" of a detection) follow at once, not after a cache's age (the
-    # diversion story above once read UTC's day for a branch created a moment before).
-    orders = suite.running["orders"].runtime
-    channels = ServiceChannels(
-        {"attendance": suite.running["attendance"].address}, orders.internal_secret, 10
-    )
-    zones = BranchZones(channels, orders.directory.generation)
-    org = await make_org(suite)
-    assert await zones.zone(org.branch) == ZoneInfo("Asia/Shanghai")  # read just now
-
-    async def zone_soon(branch: str, expected: str) -> None:
-        deadline = asyncio.get_running_loop().time() + 3
-        while (found := await zones.zone(branch)) != ZoneInfo(expected):
-            assert asyncio.get_running_loop().time() < deadline, (branch, found)
-            await asyncio.sleep(0.05)
-
-    branch = unique("kiritimati")
-    for time_zone in ("Pacific/Kiritimati", "Etc/GMT+12"):  # created, then moved
-        await admin(
-            suite,
-            UPSERT_BRANCH,
-            {"id": branch, "name": branch, "timeZone": time_zone, "headquarters": False},
-        )
-        await zone_soon(branch, time_zone)

@@ -1,0 +1,207 @@
+"""Commissions through the gateway (M4, M5) and updateAlert's routing to the owning service:
+only finance runs, locks and exports; an alert's id routes it; clearing an alert releases
+the withheld line.
+
+Against the real services (embedded profile): orders go the real way — a rep submits, the
+branch manager approves, finance records a payment quoting the order code (paid in the
+test period) and runs reconciliation — and finance runs the commissions of the org's branch.
+Commission periods are per branch, so the orgs of these tests never see each other's lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.tests.commissions_support import (
+    ALERTS,
+    EXPORT,
+    LOCK,
+    PERIOD,
+    RUN,
+    UPDATE_ALERT,
+    approve,
+    paid_at,
+    paid_orders,
+    pay,
+    reconcile,
+    rpc_calls,
+    run,
+    statement,
+    submit,
+)
+from salesguard_gateway.schema.alerts import alert_route
+from tests.harness import Suite, unique
+from tests.org import Org, make_org, register
+
+# --- runs, locks and exports: finance only ----------------------------------------------------
+
+
+async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
+    org = await make_org(suite)
+    company = (await register(suite, org.junior, source="WEBSITE"))["id"]
+    await paid_orders(
+        suite, org, [(org.junior, company, "1000.00", None), (org.junior, company, "200.00", None)]
+    )
+    branch = {"period": PERIOD, "branchId": org.branch}
+    for outsider in (org.junior, org.manager, org.hr, org.admin):
+        for mutation, name in (
+            (RUN, "runCommissions"),
+            (LOCK, "lockCommissionPeriod"),
+            (EXPORT, "exportCommissionPeriod"),
+        ):
+            refused = await suite.gql(mutation, {"input": branch}, as_=outsider)
+            assert refused.codes == ["FORBIDDEN"], (outsider, name, refused.body)
+            assert refused.data == {name: None}
+
+    # Locking or exporting a period that has not run is refused, not empty.
+    not_run = await suite.gql(LOCK, {"input": branch}, as_=org.finance)
+    assert not_run.codes == ["FAILED_PRECONDITION"]
+
+    ran = (await run(suite, org.finance, org.branch)).ok()["runCommissions"]
+    (summary,) = ran["periods"]
+    assert summary["period"] == PERIOD and summary["branchId"] == org.branch
+    assert summary["branch"] == {"id": org.branch}
+    assert (summary["status"], summary["lines"], summary["orders"]) == ("OPEN", 2, 2)
+    assert (summary["payable"], summary["withheld"]) == ("60.00", "0.00")
+    assert (summary["pendingReview"], summary["clawback"]) == ("0.00", "0.00")
+    assert summary["lastRunAt"] and summary["lockedAt"] is None and summary["lockedBy"] is None
+    assert summary["planVersion"] >= 0
+
+    locked = (await suite.gql(LOCK, {"input": branch}, as_=org.finance)).ok()
+    period = locked["lockCommissionPeriod"]["period"]
+    assert (period["status"], period["lockedBy"]) == ("LOCKED", {"id": org.finance})
+    again = await run(suite, org.finance, org.branch)
+    assert again.codes == ["FAILED_PRECONDITION"]
+    assert (await statement(suite, org.junior, None)).ok()["commissionStatement"][
+        "periodStatus"
+    ] == "LOCKED"
+
+    exported = (await suite.gql(EXPORT, {"input": branch}, as_=org.finance)).ok()
+    export = exported["exportCommissionPeriod"]
+    assert export["rowCount"] == 2 and len(export["sha256"]) == 64
+    assert export["downloadUrl"] and export["downloadUrlExpiresAt"]
+
+
+# --- updateAlert: routed to the service that owns the alert -----------------------------------
+
+
+def test_an_alert_id_routes_by_source_prefix_or_every_source() -> None:
+    sources = ("customers", "attendance", "orders")
+    assert alert_route("abc", None, sources) == (list(sources), "abc")
+    assert alert_route("orders:abc", None, sources) == (["orders"], "abc")
+    assert alert_route("abc", "orders", sources) == (["orders"], "abc")
+    assert alert_route("orders:abc", "orders", sources) == (["orders"], "abc")
+    # Not a known source: the ID as it is, asked everywhere.
+    assert alert_route("x:abc", None, sources) == (list(sources), "x:abc")
+
+
+async def fake_deal(
+    suite: Suite, org: Org, customer_id: str, total: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An approved order past due without payment or shipment, and its FAKE_DEAL_SUSPECTED."""
+    order = await submit(suite, org.junior, customer_id, total, expectedPaymentDate="2025-03-05")
+    await approve(suite, org, order)
+    await reconcile(suite, org)
+    filter_ = {"orderId": order["id"], "kinds": ["FAKE_DEAL_SUSPECTED"]}
+    edges = (await suite.gql(ALERTS, {"filter": filter_}, as_=org.hr)).ok()["alerts"]["edges"]
+    (alert,) = [edge["node"] for edge in edges]
+    assert alert["source"] == "orders" and alert["status"] == "OPEN"
+    assert alert["globalId"] == f"orders:{alert['id']}"
+    assert alert["order"] == {"id": order["id"]}
+    return order, alert
+
+
+async def test_update_alert_goes_to_the_owning_service(suite: Suite) -> None:
+    org = await make_org(suite)
+    company = (await register(suite, org.junior, source="WEBSITE"))["id"]
+    _, by_global = await fake_deal(suite, org, company, "300.00")
+    _, by_plain = await fake_deal(suite, org, company, "400.00")
+    _, by_source = await fake_deal(suite, org, company, "500.00")
+
+    # A global ID costs one call, to its source.
+    result = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": by_global["globalId"], "status": "ACKNOWLEDGED", "note": "looking"}},
+        as_=org.hr,
+    )
+    updated = result.ok()["updateAlert"]["alert"]
+    assert (updated["id"], updated["status"], updated["note"]) == (
+        by_global["id"],
+        "ACKNOWLEDGED",
+        "looking",
+    )
+    assert rpc_calls(result) == {"/salesguard.common.v1.AlertsService/UpdateAlert": 1}
+
+    # The service's own ID, with the source: one call.
+    result = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": by_source["id"], "source": "orders", "status": "DISMISSED"}},
+        as_=org.hr,
+    )
+    assert result.ok()["updateAlert"]["alert"]["status"] == "DISMISSED"
+    assert rpc_calls(result) == {"/salesguard.common.v1.AlertsService/UpdateAlert": 1}
+
+    # The service's own ID alone (as a commission line's alertIds give it): each source in turn.
+    values = {"id": by_plain["id"], "status": "RESOLVED", "resolution": "CLEARED"}
+    result = await suite.gql(UPDATE_ALERT, {"input": values}, as_=org.hr)
+    cleared = result.ok()["updateAlert"]["alert"]
+    assert (cleared["status"], cleared["resolution"], cleared["source"]) == (
+        "RESOLVED",
+        "CLEARED",
+        "orders",
+    )
+    assert rpc_calls(result)["/salesguard.common.v1.AlertsService/UpdateAlert"] <= 3
+
+    # Out of the caller's scope reads as absent; so does an unknown ID.
+    for caller, alert_id in (
+        (org.junior, by_global["globalId"]),
+        (org.other_manager, by_global["id"]),
+        (org.hr, "orders:" + unique("nope")),
+        (org.hr, unique("nope")),
+    ):
+        missing = await suite.gql(
+            UPDATE_ALERT, {"input": {"id": alert_id, "status": "ACKNOWLEDGED"}}, as_=caller
+        )
+        assert missing.codes == ["NOT_FOUND"], (caller, alert_id, missing.body)
+    # Typed refusals of the input: a source the gateway does not know or that the ID
+    # contradicts, a resolution without RESOLVED, reopening.
+    for values, field in (
+        ({"id": by_global["id"], "source": "nowhere", "status": "ACKNOWLEDGED"}, "source"),
+        ({"id": by_global["globalId"], "source": "customers", "status": "ACKNOWLEDGED"}, "source"),
+        (
+            {"id": by_global["globalId"], "status": "DISMISSED", "resolution": "CLEARED"},
+            "resolution",
+        ),
+        ({"id": by_global["globalId"], "status": "OPEN"}, "status"),
+    ):
+        refused = await suite.gql(UPDATE_ALERT, {"input": values}, as_=org.hr)
+        assert refused.codes == ["VALIDATION"], (values, refused.body)
+        assert refused.errors[0]["extensions"]["field"] == field
+
+
+async def test_clearing_an_alert_releases_the_withheld_line(suite: Suite) -> None:
+    org = await make_org(suite)
+    company = (await register(suite, org.junior, source="WEBSITE"))["id"]
+    cleared_order, cleared = await fake_deal(suite, org, company, "300.00")
+    kept_order, kept = await fake_deal(suite, org, company, "400.00")
+    for minute, order in enumerate((cleared_order, kept_order)):
+        await pay(suite, org, order, paid_at(20, minute))
+    await reconcile(suite, org)
+    (await run(suite, org.finance, org.branch)).ok()
+    lines = (await statement(suite, org.junior, None)).ok()["commissionStatement"]["lines"]
+    assert [(line["status"], line["alertIds"]) for line in lines] == [
+        ("WITHHELD", [cleared["id"]]),
+        ("WITHHELD", [kept["id"]]),
+    ]
+
+    # HR clears one, with the ID the line names.
+    values = {"id": lines[0]["alertIds"][0], "status": "RESOLVED", "resolution": "CLEARED"}
+    (await suite.gql(UPDATE_ALERT, {"input": values}, as_=org.hr)).ok()
+    (await run(suite, org.finance, org.branch)).ok()
+    data = (await statement(suite, org.junior, None)).ok()["commissionStatement"]
+    assert [(line["orderCode"], line["status"]) for line in data["lines"]] == [
+        (cleared_order["code"], "PAYABLE"),
+        (kept_order["code"], "WITHHELD"),
+    ]
+    (totals,) = data["totals"]
+    assert (totals["payable"], totals["withheld"]) == ("15.00", "20.00")

@@ -1,0 +1,335 @@
+"""What the commissions tests share: the test period (last month in Asia/Shanghai), the
+callers of a per-test company, a client over the commissions and orders services' gRPC
+APIs that takes orders the real way to paid and reconciled, and money helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from salesguard.errors import ErrorCode, ServiceError
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard.timeutil import to_timestamp
+from salesguard_api.commissions.v1 import commissions_pb2 as pb
+from salesguard_api.commissions.v1 import commissions_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.customers.v1 import customers_pb2
+from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from tests.harness import Suite, unique
+from tests.org import Org, make_org, register
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PAYABLE = pb.LINE_STATUS_PAYABLE
+WITHHELD = pb.LINE_STATUS_WITHHELD
+PENDING = pb.LINE_STATUS_PENDING_REVIEW
+CLAWBACK = pb.LINE_KIND_CLAWBACK
+COMMISSION = pb.LINE_KIND_COMMISSION
+
+
+# -- periods ------------------------------------------------------------------------------------
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def this_month() -> date:
+    """The first day of the current month in the branch's time zone."""
+    return datetime.now(SHANGHAI).date().replace(day=1)
+
+
+def last_month() -> date:
+    return (this_month() - timedelta(days=1)).replace(day=1)
+
+
+PERIOD = month_of(last_month())
+CURRENT = month_of(this_month())
+
+
+def paid_in_period(day: int = 10, hour: int = 12) -> datetime:
+    first = last_month()
+    return datetime(first.year, first.month, day, hour, tzinfo=SHANGHAI)
+
+
+# -- callers and clients ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class People:
+    org: Org
+    junior: Principal
+    junior_mate: Principal
+    junior_b: Principal
+    manager: Principal
+    other_manager: Principal
+    hr: Principal
+    finance: Principal
+    admin: Principal
+
+
+def person(employee_id: str, role: str, branch: str, team: str | None = None) -> Principal:
+    return Principal(
+        id=employee_id, roles=(role,), team_id=team, branch_id=branch, hq=branch.endswith("-hq")
+    )
+
+
+async def make_people(suite: Suite) -> People:
+    org = await make_org(suite)
+    return People(
+        org=org,
+        junior=person(org.junior, "SALES_JUNIOR", org.branch, org.team_a),
+        junior_mate=person(org.junior_mate, "SALES_JUNIOR", org.branch, org.team_a),
+        junior_b=person(org.junior_b, "SALES_JUNIOR", org.branch, org.team_b),
+        manager=person(org.manager, "MANAGER", org.branch),
+        other_manager=person(org.other_manager, "MANAGER", org.other_branch),
+        hr=person(org.hr, "HR", org.hq),
+        finance=person(org.finance, "FINANCE", org.hq),
+        admin=Principal(id="admin", roles=("ADMIN",)),
+    )
+
+
+def dec(value: str) -> common_pb2.Decimal:
+    return common_pb2.Decimal(value=value)
+
+
+class Client:
+    """Stubs of the orders and commissions services, signed with the suite's internal secret."""
+
+    def __init__(self, suite: Suite) -> None:
+        commissions = suite.running["commissions"]
+        self.channels = ServiceChannels(
+            {"commissions": commissions.address, "orders": suite.running["orders"].address},
+            commissions.runtime.internal_secret,
+            120,
+        )
+        orders = self.channels.channel("orders")
+        self.orders = orders_pb2_grpc.OrdersServiceStub(orders)
+        self.payments = payments_pb2_grpc.PaymentsServiceStub(orders)
+        self.reconciliation = payments_pb2_grpc.ReconciliationServiceStub(orders)
+        self.order_alerts = common_pb2_grpc.AlertsServiceStub(orders)
+        self.commissions = commissions_pb2_grpc.CommissionsServiceStub(
+            self.channels.channel("commissions")
+        )
+
+    # orders, the real way
+
+    async def submit(
+        self,
+        rep: Principal,
+        customer_id: str,
+        total: str,
+        *,
+        claim: customers_pb2.SourceChannel.ValueType = customers_pb2.SOURCE_CHANNEL_UNSPECIFIED,
+        order_date: str = "",
+        expected_payment_date: str = "",
+    ) -> orders_pb2.Order:
+        with acting_as(rep):
+            response = await self.orders.SubmitOrder(
+                orders_pb2.SubmitOrderRequest(
+                    customer_id=customer_id,
+                    currency="CNY",
+                    lines=[
+                        orders_pb2.OrderLine(
+                            sku="SKU-1",
+                            description="goods",
+                            quantity=dec("1"),
+                            unit_price=dec(total),
+                        )
+                    ],
+                    source_claim=claim,
+                    order_date=order_date,
+                    expected_payment_date=expected_payment_date,
+                )
+            )
+        return response.order
+
+    async def approve(self, manager: Principal, order: orders_pb2.Order) -> orders_pb2.Order:
+        with acting_as(manager):
+            response = await self.orders.DecideOrder(
+                orders_pb2.DecideOrderRequest(order_id=order.id, approve=True, comment="ok")
+            )
+        assert response.order.status == orders_pb2.ORDER_STATUS_APPROVED, response.order
+        return response.order
+
+    async def pay(
+        self, finance: Principal, order: orders_pb2.Order, paid_at: datetime | None = None
+    ) -> payments_pb2.Payment:
+        with acting_as(finance):
+            response = await self.payments.RecordPayment(
+                payments_pb2.RecordPaymentRequest(
+                    bank_reference=unique("BR"),
+                    payer_name="Acme Trading",
+                    amount=order.total,
+                    currency=order.currency,
+                    paid_at=to_timestamp(paid_at or paid_in_period()),
+                    reference_text=f"payment for {order.code}",
+                )
+            )
+        return response.payment
+
+    async def reverse_payment(
+        self,
+        finance: Principal,
+        order_id: str,
+        kind: payments_pb2.ReversalKind.ValueType,
+        reason: str,
+    ) -> None:
+        """Reverse the one payment recorded for the order."""
+        with acting_as(finance):
+            (payment,) = (
+                await self.payments.ListPayments(
+                    payments_pb2.ListPaymentsRequest(
+                        filter=payments_pb2.PaymentFilter(order_id=order_id),
+                        page=common_pb2.PageRequest(page_size=10),
+                    )
+                )
+            ).payments
+            await self.payments.ReversePayment(
+                payments_pb2.ReversePaymentRequest(payment_id=payment.id, kind=kind, reason=reason)
+            )
+
+    async def reconcile(self, finance: Principal) -> None:
+        with acting_as(finance):
+            await self.reconciliation.RunReconciliation(payments_pb2.RunReconciliationRequest())
+
+    async def paid_orders(
+        self,
+        people: People,
+        specs: list[tuple[Principal, str, str, customers_pb2.SourceChannel.ValueType]],
+        paid_at: datetime | None = None,
+    ) -> list[orders_pb2.Order]:
+        """Submit (rep, customer, total, claim) orders, approve, pay and reconcile them; the
+        payments a minute apart, in the order given."""
+        orders = []
+        first = paid_at or paid_in_period()
+        for offset, (rep, customer_id, total, claim) in enumerate(specs):
+            order = await self.submit(rep, customer_id, total, claim=claim)
+            await self.approve(people.manager, order)
+            await self.pay(people.finance, order, first + timedelta(minutes=offset))
+            orders.append(order)
+        await self.reconcile(people.finance)
+        return orders
+
+    # commissions
+
+    async def run(
+        self, principal: Principal, branch_id: str, period: str = PERIOD
+    ) -> list[pb.PeriodSummary]:
+        with acting_as(principal):
+            response = await self.commissions.RunCommissions(
+                pb.RunCommissionsRequest(period=period, branch_id=branch_id)
+            )
+        return list(response.periods)
+
+    async def lock(
+        self, principal: Principal, branch_id: str, period: str = PERIOD
+    ) -> pb.PeriodSummary:
+        with acting_as(principal):
+            response = await self.commissions.LockCommissionPeriod(
+                pb.LockCommissionPeriodRequest(period=period, branch_id=branch_id)
+            )
+        return response.period
+
+    async def statement(
+        self, principal: Principal, employee_id: str, period: str = PERIOD
+    ) -> pb.CommissionStatement:
+        with acting_as(principal):
+            response = await self.commissions.GetCommissionStatement(
+                pb.GetCommissionStatementRequest(employee_id=employee_id, period=period)
+            )
+        return response.statement
+
+    async def export(
+        self, principal: Principal, branch_id: str, period: str = PERIOD
+    ) -> pb.ExportCommissionPeriodResponse:
+        with acting_as(principal):
+            return await self.commissions.ExportCommissionPeriod(
+                pb.ExportCommissionPeriodRequest(period=period, branch_id=branch_id)
+            )
+
+    async def freeze(self, principal: Principal, employee_id: str, reason: str) -> int:
+        with acting_as(principal):
+            response = await self.commissions.FreezeEmployeeLines(
+                pb.FreezeEmployeeLinesRequest(employee_id=employee_id, reason=reason)
+            )
+        return response.lines_frozen
+
+    async def upsert_plan(self, principal: Principal, **values: Any) -> pb.CommissionPlan:
+        for name in (
+            "company_rate_percent",
+            "personal_rate_percent",
+            "cap_per_order",
+            "cap_per_period",
+        ):
+            if isinstance(values.get(name), str):
+                values[name] = dec(values[name])
+        with acting_as(principal):
+            response = await self.commissions.UpsertCommissionPlan(
+                pb.UpsertCommissionPlanRequest(**values)
+            )
+        return response.plan
+
+    async def plans(self, principal: Principal) -> list[pb.CommissionPlan]:
+        with acting_as(principal):
+            response = await self.commissions.ListCommissionPlans(pb.ListCommissionPlansRequest())
+        return list(response.plans)
+
+    async def alerts_of(self, order_id: str, hr: Principal) -> list[common_pb2.Alert]:
+        with acting_as(hr):
+            response = await self.order_alerts.ListAlerts(
+                common_pb2.ListAlertsRequest(
+                    filter=common_pb2.AlertFilter(order_id=order_id),
+                    page=common_pb2.PageRequest(page_size=50),
+                )
+            )
+        return list(response.alerts)
+
+    async def update_alert(
+        self,
+        hr: Principal,
+        alert_id: str,
+        status: common_pb2.AlertStatus.ValueType,
+        resolution: common_pb2.AlertResolution.ValueType = common_pb2.ALERT_RESOLUTION_UNSPECIFIED,
+    ) -> common_pb2.Alert:
+        with acting_as(hr):
+            response = await self.order_alerts.UpdateAlert(
+                common_pb2.UpdateAlertRequest(
+                    id=alert_id, status=status, resolution=resolution, note="checked"
+                )
+            )
+        return response.alert
+
+
+async def customer(suite: Suite, owner: Principal, source: str = "WEBSITE") -> str:
+    return str((await register(suite, owner.id, source=source))["id"])
+
+
+async def refused(call: Awaitable[Any], code: ErrorCode) -> ServiceError:
+    with pytest.raises(ServiceError) as raised:
+        await call
+    assert raised.value.code is code, raised.value
+    return raised.value
+
+
+def by_code(statement: pb.CommissionStatement) -> dict[str, pb.CommissionLine]:
+    return {line.order_code: line for line in statement.lines if line.kind == COMMISSION}
+
+
+def cents(value: str) -> Decimal:
+    return Decimal(value).quantize(Decimal("0.01"))
+
+
+def half_up(base: str, percent: str) -> Decimal:
+    return (Decimal(base) * Decimal(percent) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+COMPANY_CLAIM = customers_pb2.SOURCE_CHANNEL_UNSPECIFIED  # defaults to the registered source
+PERSONAL_CLAIM = customers_pb2.SOURCE_CHANNEL_PERSONAL

@@ -1,0 +1,121 @@
+"""What the detection stories share: the GraphQL operations, running a job in-process or as
+the ``salesguard job`` command, and reading orders, payments and alerts back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from typing import Any
+
+from salesguard.jobs import Job, JobOutcome, JobStatus, run_job
+from salesguard.service import Runtime
+from tests.harness import POLICIES, Suite, unique
+from tests.integration.test_stories_deals import (
+    ALERTS,
+    SHANGHAI,
+    approve,
+    submit,
+)
+from tests.org import Org
+
+SITE = (31.2304, 121.4737)
+HEADER = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text"
+
+RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
+  recordPayment(input: $input) { duplicate payment { id amount matchedBy order { id } } } }"""
+REVERSE_PAYMENT = """mutation($input: ReversePaymentInput!) {
+  reversePayment(input: $input) { payment { id reversed } } }"""
+CREATE_UPLOAD = """mutation($input: CreatePaymentUploadInput!) {
+  createPaymentUpload(input: $input) { key uploadUrl uploadHeaders } }"""
+IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
+  importPayments(input: $input) { applied accepted duplicates rows rejected { line field } } }"""
+RECORD_SHIPMENT = """mutation($input: RecordShipmentInput!) {
+  recordShipment(input: $input) { shipment { id } } }"""
+DECIDE = """mutation($input: DecideOrderInput!) {
+  decideOrder(input: $input) { order { id status paymentState paidAmount } } }"""
+ORDER_STATE = """query($id: ID!) {
+  order(id: $id) { id status paymentState paidAmount fullyPaidAt } }"""
+UNMATCHED = """query { reconciliation(first: 1) { unmatchedPayments { id bankReference } } }"""
+
+
+def runtime_of(suite: Suite, service: str) -> Runtime[Any]:
+    return suite.running[service].runtime  # type: ignore[no-any-return]
+
+
+async def run(suite: Suite, job: Job[Any], as_of: datetime) -> JobOutcome:
+    """A scheduled run of ``job`` as of ``as_of``, as the scheduler makes it."""
+    outcome = await run_job(runtime_of(suite, job.service), job, as_of=as_of)
+    assert outcome.status is JobStatus.APPLIED, outcome
+    return outcome
+
+
+def job_command(suite: Suite, *args: str) -> tuple[int, dict[str, Any]]:
+    """``salesguard job ...`` of the orders service in a process of its own, configured as
+    a CronJob's pod is (its database, OPA, and the peers it calls)."""
+    settings = runtime_of(suite, "orders").settings
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SALESGUARD_")}
+    env |= {
+        "SALESGUARD_PROFILE": "full",
+        "SALESGUARD_DATABASE_URL": settings.database_url,
+        "SALESGUARD_OPA_URL": settings.opa_url,
+        "SALESGUARD_POLICIES_DIR": str(POLICIES),
+        "SALESGUARD_ATTENDANCE_ADDRESS": suite.settings["attendance_address"],
+        "SALESGUARD_CUSTOMERS_ADDRESS": suite.settings["customers_address"],
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "salesguard.cli", "job", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, (done.stdout, done.stderr)
+    return done.returncode, json.loads(lines[0])
+
+
+async def order_state(suite: Suite, org: Org, order_id: str) -> dict[str, Any]:
+    return dict((await suite.gql(ORDER_STATE, {"id": order_id}, as_=org.finance)).ok()["order"])
+
+
+async def record_payment(
+    suite: Suite, org: Org, amount: str, paid_at: datetime, **extra: Any
+) -> dict[str, Any]:
+    values = {
+        "bankReference": unique("BANK"),
+        "payerName": "Acme Trading",
+        "amount": amount,
+        "currency": "CNY",
+        "paidAt": paid_at.isoformat(),
+        **extra,
+    }
+    recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
+    assert recorded["recordPayment"]["duplicate"] is False
+    return dict(recorded["recordPayment"]["payment"])
+
+
+async def approved_order(
+    suite: Suite, org: Org, customer_id: str, total: str, **extra: Any
+) -> dict[str, Any]:
+    order = await submit(suite, org.junior, customer_id, total, **extra)
+    await approve(suite, org, order)
+    return order
+
+
+async def alerts_of(suite: Suite, as_: str, **filter_: Any) -> list[dict[str, Any]]:
+    result = await suite.gql(ALERTS, {"filter": filter_}, as_=as_)
+    return [edge["node"] for edge in result.ok()["alerts"]["edges"]]
+
+
+def paid_moment(days: float = 0) -> datetime:
+    """A whole second in the past, in Shanghai (where the org's branches are)."""
+    return datetime.now(SHANGHAI).replace(microsecond=0) - timedelta(days=days, minutes=1)
+
+
+def moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

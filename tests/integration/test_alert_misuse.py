@@ -1,0 +1,239 @@
+"""Alerts under attack, from the wrong seat: nobody decides an alert about themselves, a
+decided alert is revised by HR only, and a live feed ends (or runs nothing more) for a
+subscriber who left, and refuses a bad filter with a typed error. The paths already
+covered elsewhere (test_alert_feed, test_alert_history) are not repeated here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.harness import Suite
+from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
+from tests.support.alerts import HISTORY, UPDATE_ALERT, stored_alert
+from tests.support.subscriptions import (
+    ALERT_RAISED,
+    SOURCES,
+    GraphQLWebSocket,
+    mock_location_check_in,
+    serve_gateway,
+    until_watching,
+    watcher_count,
+)
+
+pytestmark = pytest.mark.integration
+
+ALERTS = f"""
+query($filter: AlertFilter) {{
+  alerts(first: 20, filter: $filter) {{ edges {{ node {{ id status resolution {HISTORY} }} }} }}
+}}
+"""
+
+
+async def alert_node(suite: Suite, as_: str, employee_id: str, alert_id: str) -> dict[str, Any]:
+    found = await suite.gql(ALERTS, {"filter": {"employeeId": employee_id}}, as_=as_)
+    (node,) = [e["node"] for e in found.ok()["alerts"]["edges"] if e["node"]["id"] == alert_id]
+    return dict(node)
+
+
+# -- alert decisions ----------------------------------------------------------------------
+
+
+async def second_manager_leaves(suite: Suite, org: Org) -> None:
+    """``manager_2`` leaves the company, their customers to the branch pool."""
+    await admin(
+        suite,
+        UPSERT_EMPLOYEE,
+        {
+            "id": org.manager_2,
+            "name": "周经理",
+            "roles": ["MANAGER"],
+            "branchId": org.branch,
+            "status": "LEFT",
+            "toPool": True,
+        },
+    )
+
+
+async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
+    """Clearing a FAKE_DEAL_SUSPECTED releases withheld commission (M2): a manager who
+    submitted the deal must not clear the alert on it, nor HR an alert about HR."""
+    org: Org = await make_org(suite)
+    about_manager = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+    )
+    # The manager does not even read it (SPEC §2: nobody reads their own case) ...
+    own = await suite.gql(ALERTS, {"filter": {"employeeId": org.manager}}, as_=org.manager)
+    assert own.ok()["alerts"]["edges"] == []
+    # ... and deciding it in any way is refused, and leaves no trace.
+    for status, resolution in (
+        ("RESOLVED", "CLEARED"),
+        ("DISMISSED", None),
+        ("ACKNOWLEDGED", None),
+    ):
+        refused = await suite.gql(
+            UPDATE_ALERT,
+            {"input": {"id": about_manager, "status": status, "resolution": resolution}},
+            as_=org.manager,
+        )
+        assert refused.codes == ["FORBIDDEN"], refused.body
+        assert refused.data.get("updateAlert") is None
+    untouched = await alert_node(suite, org.hr, org.manager, about_manager)
+    assert (untouched["status"], untouched["history"]) == ("OPEN", [])
+
+    # Another manager of the branch neither reads nor decides it: a manager's case is for
+    # HR and headquarters (SPEC §2).
+    peer = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        as_=org.manager_2,
+    )
+    assert peer.codes == ["NOT_FOUND"], peer.body
+    decided = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        as_=org.hr,
+    )
+    assert decided.ok()["updateAlert"]["alert"]["history"] == [
+        {"status": "ACKNOWLEDGED", "resolution": None, "by": {"id": org.hr}}
+    ]
+
+    # HR is refused on an alert about themselves too, and decides others'.
+    about_hr = await stored_alert(
+        suite, "customers", "BULK_CONTACT_ACCESS", employee_id=org.hr, branch_id=org.hq
+    )
+    refused = await suite.gql(
+        UPDATE_ALERT, {"input": {"id": about_hr, "status": "DISMISSED"}}, as_=org.hr
+    )
+    assert refused.codes == ["FORBIDDEN"], refused.body
+    (
+        await suite.gql(
+            UPDATE_ALERT,
+            {"input": {"id": about_manager, "status": "RESOLVED", "resolution": "CONFIRMED"}},
+            as_=org.hr,
+        )
+    ).ok()
+
+
+async def test_a_decided_alert_is_revised_by_hr_only(suite: Suite) -> None:
+    """A DISMISSED alert releases withheld commission like a CLEARED one: a branch manager
+    must not overturn HR's CONFIRMED finding on their own team's deal by dismissing it."""
+    org = await make_org(suite)
+    confirmed = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+    )
+    (
+        await suite.gql(
+            UPDATE_ALERT,
+            {"input": {"id": confirmed, "status": "RESOLVED", "resolution": "CONFIRMED"}},
+            as_=org.hr,
+        )
+    ).ok()
+    for status in ("DISMISSED", "ACKNOWLEDGED"):
+        refused = await suite.gql(
+            UPDATE_ALERT, {"input": {"id": confirmed, "status": status}}, as_=org.manager
+        )
+        assert refused.codes == ["FORBIDDEN"], refused.body
+    kept = await alert_node(suite, org.hr, org.junior, confirmed)
+    assert (kept["status"], kept["resolution"], len(kept["history"])) == (
+        "RESOLVED",
+        "CONFIRMED",
+        1,
+    )
+
+    # A manager's dismissal is final for the managers too; HR may overrule it.
+    dismissed = await stored_alert(
+        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+    )
+    decide = {"id": dismissed, "status": "DISMISSED"}
+    (await suite.gql(UPDATE_ALERT, {"input": decide}, as_=org.manager)).ok()
+    again = {"id": dismissed, "status": "RESOLVED", "resolution": "CLEARED"}
+    assert (await suite.gql(UPDATE_ALERT, {"input": again}, as_=org.manager_2)).codes == [
+        "FORBIDDEN"
+    ]
+    overruled = {"id": dismissed, "status": "RESOLVED", "resolution": "CONFIRMED"}
+    revised = (await suite.gql(UPDATE_ALERT, {"input": overruled}, as_=org.hr)).ok()
+    assert [entry["by"]["id"] for entry in revised["updateAlert"]["alert"]["history"]] == [
+        org.manager,
+        org.hr,
+    ]
+
+
+# -- the live feed ------------------------------------------------------------------------
+
+
+async def test_a_live_feed_ends_when_its_subscriber_leaves_the_company(suite: Suite) -> None:
+    """The websocket was authenticated once, at connection_init: a manager who has left
+    must not keep receiving the branch's alerts on a connection opened before."""
+    org = await make_org(suite)
+    base = watcher_count(suite)
+    # Principals not cached: the departure shows on the next alert, not 30 s later.
+    async with (
+        serve_gateway(suite, principal_cache_seconds=0) as url,
+        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
+        GraphQLWebSocket.open(url, suite.token(org.manager)) as stayer,
+    ):
+        await leaver.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
+        await stayer.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
+        await until_watching(suite, base + 2 * SOURCES)
+        await second_manager_leaves(suite, org)
+        await mock_location_check_in(suite, org.junior)
+        # The manager who stays gets it; the one who left gets an error, never the alert.
+        assert (await stayer.next_alert("MOCK_LOCATION", within=5))["employee"] == {
+            "id": org.junior
+        }
+        ended = await leaver.receive(5)
+        assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
+        assert [e["extensions"]["code"] for e in ended["payload"]["errors"]] == ["FORBIDDEN"]
+        assert (await leaver.receive(5))["type"] == "complete"
+        await until_watching(suite, base + SOURCES)
+
+
+async def test_an_open_websocket_runs_nothing_more_for_someone_who_left(suite: Suite) -> None:
+    """graphql-transport-ws also carries queries and mutations: a connection opened before
+    the departure must not keep a departed manager's access to the branch's customers."""
+    org = await make_org(suite)
+    await register(suite, org.junior)
+    customers = "query { customers(first: 5) { totalCount } }"
+    async with (
+        serve_gateway(suite, principal_cache_seconds=0) as url,
+        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
+    ):
+        await leaver.subscribe(customers)
+        answered = await leaver.receive(10)
+        assert answered["payload"]["data"]["customers"]["totalCount"] >= 1, answered
+        assert (await leaver.receive(10))["type"] == "complete"
+        await second_manager_leaves(suite, org)
+        await leaver.subscribe(customers)
+        refused = await leaver.receive(10)
+        assert refused["type"] == "next" and refused["payload"].get("data") is None, refused
+        assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == ["FORBIDDEN"]
+        assert (await leaver.receive(10))["type"] == "complete"
+
+
+async def test_a_live_feed_with_a_bad_filter_is_refused_with_a_typed_error(suite: Suite) -> None:
+    org = await make_org(suite)
+    base = watcher_count(suite)
+    async with (
+        serve_gateway(suite) as url,
+        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
+    ):
+        bad_filters: list[tuple[dict[str, Any], str]] = [
+            ({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "filter.to"),
+            ({"employeeId": "x" * 100}, "filter.employee_id"),
+            ({"kinds": [f"K{i}" for i in range(60)]}, "filter.kinds"),
+        ]
+        for bad, field in bad_filters:
+            await hr.subscribe(ALERT_RAISED, {"filter": bad})
+            refused = await hr.receive(10)
+            assert refused["type"] == "next" and refused["payload"].get("data") is None, refused
+            (error,) = refused["payload"]["errors"]
+            assert (error["extensions"]["code"], error["extensions"].get("field")) == (
+                "VALIDATION",
+                field,
+            ), refused
+            assert (await hr.receive(10))["type"] == "complete"
+        # Nothing is left watching.
+        await until_watching(suite, base)
