@@ -28,7 +28,8 @@ from salesguard.principal import Principal, acting_as
 from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.tokens import issue_dev_token
 from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
-from tests.support.servers import OpaServer, PostgresDatabases, S3Server, free_port
+from tests.support.s3server import S3Server
+from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
 JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef"
 # The services a gateway needs for the alert and timeline fields (attendance: the directory).

@@ -12,7 +12,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from salesguard.telemetry import setup_telemetry
 from tests.harness import POLICIES, SERVICES, Backends, Suite
 from tests.support.devrun import RunCopy
-from tests.support.servers import OpaServer, PostgresDatabases, S3Server
+from tests.support.s3server import S3Server
+from tests.support.servers import OpaServer, PostgresDatabases
 
 # One tracer provider per process, installed before any engine or server exists,
 # so database and gRPC spans are recorded (the trace test reads them).

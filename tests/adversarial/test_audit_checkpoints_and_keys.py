@@ -54,7 +54,8 @@ from tests.adversarial.audit_chain_attacker import (
 )
 from tests.harness import POLICIES
 from tests.org import make_org
-from tests.support.servers import PostgresDatabases, S3Server, free_port
+from tests.support.s3server import S3Server
+from tests.support.servers import PostgresDatabases, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -61,7 +61,7 @@ from tests.deploy.chart import (
 )
 from tests.harness import JWT_SECRET
 from tests.images.podman import NETWORK, exists, inspect, logs, pod_ip, podman, wait_until
-from tests.support.servers import seaweedfs_identities
+from tests.support.s3server import seaweedfs_identities
 
 HERE = Path(__file__).resolve().parent
 SMOKE_VALUES = HERE / "smoke-values.yaml"

@@ -20,13 +20,8 @@ from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.objectlockconfig import DAYS, ObjectLockConfig
 
-from tests.support.servers import (
-    OpaServer,
-    PostgresDatabases,
-    S3Server,
-    ServerStartError,
-    free_port,
-)
+from tests.support.s3server import S3Server
+from tests.support.servers import OpaServer, PostgresDatabases, ServerStartError, free_port
 
 pytestmark = pytest.mark.integration
 

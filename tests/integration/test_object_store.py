@@ -24,7 +24,7 @@ from urllib3 import HTTPResponse
 
 from salesguard.errors import Conflict, Forbidden, NotFound
 from salesguard.objectstore import LocalObjectStore, PresignedUpload, S3ObjectStore, presign_v4
-from tests.support.servers import S3Server
+from tests.support.s3server import S3Server
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,5 @@
-"""Real servers for the integration tests: OPA, an S3 server (SeaweedFS) and PostgreSQL.
+"""Real servers for the integration tests: OPA and PostgreSQL (the S3 server, SeaweedFS,
+is in :mod:`tests.support.s3server`).
 
 Plain helpers with no pytest dependency, so fixtures, benchmarks and ad-hoc
 scripts can all use them. Each server runs on loopback, on ports picked with
@@ -15,9 +16,6 @@ Typical use::
     with OpaServer(policies_dir) as opa:       # opa.url == "http://127.0.0.1:PORT"
         opa.stop(); ...; opa.start()            # same port again
 
-    with S3Server() as s3:                      # s3.endpoint == "127.0.0.1:PORT"
-        Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)
-
     dbs = PostgresDatabases()                   # $SALESGUARD_TEST_POSTGRES_URL or the default
     url = await dbs.create("customers")         # "postgresql+asyncpg://...:55432/customers_3f9a..."
     await dbs.drop_all()
@@ -28,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -44,7 +41,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Self
 from urllib.parse import quote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -54,14 +51,13 @@ __all__ = [
     "DEFAULT_POSTGRES_URL",
     "OpaServer",
     "PostgresDatabases",
-    "S3Server",
     "ServerStartError",
     "find_binary",
     "free_port",
 ]
 
 DEFAULT_POSTGRES_URL = "postgresql://salesguard:salesguard@127.0.0.1:55432/postgres"
-_LOOPBACK = "127.0.0.1"
+LOOPBACK = "127.0.0.1"
 
 
 class ServerStartError(RuntimeError):
@@ -88,12 +84,12 @@ def free_port() -> int:
         port = random.randrange(low, floor)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
-                s.bind((_LOOPBACK, port))
+                s.bind((LOOPBACK, port))
             except OSError:
                 continue
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # let the OS pick
-        s.bind((_LOOPBACK, 0))
+        s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
 
 
@@ -122,7 +118,7 @@ def find_binary(name: str) -> str:
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _http_status(url: str, timeout: float = 1.0) -> int | None:
+def http_status(url: str, timeout: float = 1.0) -> int | None:
     """HTTP status of a GET, or None when nothing answers."""
     try:
         with _opener.open(url, timeout=timeout) as resp:
@@ -133,7 +129,7 @@ def _http_status(url: str, timeout: float = 1.0) -> int | None:
         return None
 
 
-_live: weakref.WeakSet[_Process] = weakref.WeakSet()
+_live: weakref.WeakSet[Process] = weakref.WeakSet()
 
 
 @atexit.register
@@ -143,7 +139,7 @@ def _kill_leftovers() -> None:
         server._terminate(grace=0.0)
 
 
-class _Process:
+class Process:
     """One server subprocess whose output goes to a log file (a pipe could fill up
     and block the server), with a readiness wait that fails fast and explains."""
 
@@ -255,7 +251,7 @@ class _Process:
         self._terminate(grace=5.0)
 
 
-class OpaServer(_Process):
+class OpaServer(Process):
     """``opa run --server`` on 127.0.0.1, serving the policies (and data) in one directory.
 
     ``stop()`` then ``start()`` brings it back on the same port, so a test can
@@ -283,11 +279,11 @@ class OpaServer(_Process):
 
     @property
     def url(self) -> str:
-        return f"http://{_LOOPBACK}:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def addr(self) -> str:
-        return f"{_LOOPBACK}:{self.port}"
+        return f"{LOOPBACK}:{self.port}"
 
     def start(self) -> Self:
         if self.running:
@@ -314,7 +310,7 @@ class OpaServer(_Process):
         self._spawn(args, self._workdir / "opa.log", cwd=str(self._workdir))
         try:
             self._wait_ready(
-                lambda: _http_status(f"{self.url}/health") == 200,
+                lambda: http_status(f"{self.url}/health") == 200,
                 f"GET {self.url}/health answered 200",
             )
         except ServerStartError:
@@ -332,164 +328,6 @@ class OpaServer(_Process):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-
-def seaweedfs_identities(name: str, access_key: str, secret_key: str) -> dict[str, Any]:
-    """SeaweedFS's -s3.config: one identity with every action the suite uses."""
-    return {
-        "identities": [
-            {
-                "name": name,
-                "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
-        ]
-    }
-
-
-class S3Server(_Process):
-    """SeaweedFS as an S3-compatible server on loopback, in a throw-away directory.
-
-    Runs ``weed mini``: master, volume server, filer and S3 gateway in one
-    process, with the small/dev defaults that suit tests (one volume grown per
-    bucket, no post-start allocation hold, shutdown in about a second); WebDAV,
-    the admin UI, the Iceberg/Lance endpoints and telemetry are off. All ports
-    are on 127.0.0.1. One S3 identity is configured (``-s3.config`` identities
-    JSON) with ``access_key``/``secret_key``: requests must be signed with
-    them, anonymous ones get 403. Connect with
-    ``Minio(s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False)``.
-
-    Findings for this SeaweedFS version: ``make_bucket(name, object_lock=True)``
-    works (the bucket is versioned, a default retention can be set, and a
-    version under COMPLIANCE retention cannot be deleted); a PUT with
-    ``If-None-Match: *`` onto an existing key is refused with 412
-    PreconditionFailed, presigned or signed.
-    """
-
-    name = "SeaweedFS"
-    _READY_LINE = b"All enabled components are running and ready to use"
-
-    def __init__(
-        self,
-        access_key: str = "salesguard-test",
-        secret_key: str = "salesguard-test-secret",  # noqa: S107 (throw-away server)
-        *,
-        binary: str | None = None,
-        startup_timeout: float = 45.0,
-        memory_limit_mib: int = 256,
-    ) -> None:
-        super().__init__(startup_timeout)
-        self.access_key = access_key
-        self.secret_key = secret_key
-        self.binary = binary
-        self.memory_limit_mib = memory_limit_mib
-        self.port = 0
-        self._ports: dict[str, int] = {}
-        self._workdir: Path | None = None
-
-    @property
-    def endpoint(self) -> str:
-        """``host:port`` as the minio SDK wants it (plain HTTP: ``secure=False``)."""
-        return f"{_LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.endpoint}"
-
-    def start(self) -> Self:
-        if self.running:
-            return self
-        self._workdir = Path(tempfile.mkdtemp(prefix="salesguard-s3-"))
-        data = self._workdir / "data"
-        data.mkdir()
-        config = self._workdir / "s3.json"
-        config.write_text(
-            json.dumps(seaweedfs_identities("salesguard-test", self.access_key, self.secret_key))
-        )
-        # Every HTTP port has a gRPC twin that otherwise defaults to port+10000
-        # (maybe taken), so all are picked; the admin server cannot be disabled.
-        names = [
-            "master",
-            "master.grpc",
-            "volume",
-            "volume.grpc",
-            "filer",
-            "filer.grpc",
-            "s3",
-            "s3.grpc",
-            "admin",
-            "admin.grpc",
-        ]
-        ports: dict[str, int] = {}
-        while len(set(ports.values())) < len(names):
-            ports = {n: free_port() for n in names}
-        self._ports = ports
-        self.port = ports["s3"]
-        args = [
-            self.binary or find_binary("weed"),
-            "mini",
-            f"-dir={data}",
-            f"-ip={_LOOPBACK}",
-            f"-ip.bind={_LOOPBACK}",
-            *(
-                f"-{n.replace('.grpc', '.port.grpc')}={p}"
-                if n.endswith(".grpc")
-                else f"-{n}.port={p}"
-                for n, p in ports.items()
-            ),
-            "-admin.port.legacy=0",
-            "-admin.ui=false",
-            "-webdav=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-s3.config={config}",
-            f"-filer.localSocket={self._workdir / 'filer.sock'}",
-            f"-s3.localSocket={self._workdir / 's3.sock'}",
-            "-master.telemetry=false",
-            # Small, sparse volumes: the disk holds only what the tests write.
-            "-master.volumeSizeLimitMB=64",
-            "-volume.max=200",
-        ]
-        env: dict[str, str | None] = {"GOMEMLIMIT": f"{self.memory_limit_mib}MiB"}
-        # mini turns these into an extra identity and buckets: keep them out.
-        for var in (
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "S3_BUCKET",
-            "S3_TABLE_BUCKET",
-            "S3_EXTERNAL_URL",
-        ):
-            env[var] = None
-        self._spawn(args, self._workdir / "weed.log", cwd=str(self._workdir), env=env)
-        try:
-            self._wait_ready(self._ready, f"S3 on {self.endpoint} ready")
-        except ServerStartError:
-            self.stop()
-            raise
-        return self
-
-    def _ready(self) -> bool:
-        # mini prints its banner once every component has reported ready.
-        assert self._log_path is not None
-        if self._READY_LINE not in self._log_path.read_bytes():
-            return False
-        return _http_status(f"{self.url}/healthz") == 200
-
-    def stop(self) -> None:
-        """Stop the server and delete its data."""
-        self._terminate(grace=5.0)
-        # SeaweedFS puts its local gRPC sockets in /tmp whatever -dir says.
-        for name, port in self._ports.items():
-            if name.endswith(".grpc"):
-                Path(f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{port}.sock").unlink(
-                    missing_ok=True
-                )
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def close(self) -> None:
-        self.stop()
 
 
 class PostgresDatabases:

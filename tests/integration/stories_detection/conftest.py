@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.harness import SERVICES, Backends, Suite
-from tests.support.servers import OpaServer, PostgresDatabases, S3Server
+from tests.support.s3server import S3Server
+from tests.support.servers import OpaServer, PostgresDatabases
 
 
 @pytest.fixture(scope="module")
