@@ -1,12 +1,12 @@
-"""Issue 11 items 7 and 9: who reads the case about an employee.
+"""Who reads the case about an employee.
 
-Item 7: a manager read the alerts about themselves (with evidence), their risk
+A manager used to read the alerts about themselves (with evidence), their risk
 score and their timeline; only deciding was blocked. Nobody reads the alerts,
 risk or timeline about themselves, HR included (an HR employee's case is for
 other HR), and a manager's case is for HR and headquarters (their superior),
 not for another manager of the branch.
 
-Item 9: FINANCE read every alert of every kind. It reads the deal, payment and
+FINANCE used to read every alert of every kind. It reads the deal, payment and
 commission kinds only (SPEC §2), through every path: alerts, alertRaised and
 the alerts' evidence anywhere else.
 """

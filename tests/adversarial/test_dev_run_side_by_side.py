@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(600)
 
 UPSERT_BRANCH = """
 mutation ($id: ID!) {
-  upsertBranch(input: {id: $id, name: "Item 13", timeZone: "Asia/Shanghai"}) { branch { id } }
+  upsertBranch(input: {id: $id, name: "Side by side", timeZone: "Asia/Shanghai"}) { branch { id } }
 }"""
 
 
@@ -74,7 +74,7 @@ def test_two_copies_serve_side_by_side_each_with_its_own_data(
     # Each copy keeps its SQLite files in its own data directory.
     for copy in copies:
         assert (copy.root / "data" / "attendance.db").is_file()
-    # Item 14's clean stop, both ways: SIGTERM to a runner, and Ctrl-C in a terminal (SIGINT
+    # A clean stop, both ways: SIGTERM to a runner, and Ctrl-C in a terminal (SIGINT
     # to the whole foreground process group, children included) — no orphan, no restart.
     first.stop_every_child(signal.SIGTERM)
     second.stop_every_child(signal.SIGINT, group=True)
