@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 from salesguard.errors import InvalidInput
 from salesguard.risk import MAX_LOOKBACK, RiskModel
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard.validation import MAX_BATCH, person_id
+from salesguard.validation import MAX_BATCH, directory_id
 from salesguard_api.common.v1 import common_pb2
 
 if TYPE_CHECKING:
@@ -44,10 +44,10 @@ class SummaryTarget:
         cls, request: common_pb2.SummarizeAlertsRequest, as_of: datetime
     ) -> SummaryTarget:
         employee_ids = [
-            person_id("employee_ids", employee_id, required=True)
+            directory_id("employee_ids", employee_id, required=True)
             for employee_id in request.employee_ids
         ]
-        branch_id = person_id("branch_id", request.branch_id)
+        branch_id = directory_id("branch_id", request.branch_id)
         if bool(employee_ids) == bool(branch_id):
             raise InvalidInput("employee_ids", "name either employee_ids or branch_id")
         if len(employee_ids) > MAX_BATCH:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from salesguard.crypto import FieldCipher
 from salesguard.db import Database, UtcDateTime, lock_keys, utcnow
 from salesguard.errors import ErrorCode, ServiceError
-from salesguard.validation import text
+from salesguard.validation import IDEMPOTENCY_KEY_LENGTH, text
 
 R = TypeVar("R", bound=Message)
 
@@ -38,14 +39,10 @@ class IdempotencyColumns:
 
     actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     operation: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-
-def _fingerprint(request: Message) -> str:
-    return hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
 
 
 class IdempotentWrites:
@@ -72,7 +69,7 @@ class IdempotentWrites:
         """The stored response of a retried request, if any: lets costly preparation be
         skipped. ``run`` checks again inside its transaction, so a race stays safe."""
         scope = _Scope.of(actor_id, request)
-        if not scope.key:
+        if scope is None:
             return None
         async with self.db.read() as session:
             return await self._replay(session, scope, response_type)
@@ -86,7 +83,7 @@ class IdempotentWrites:
     ) -> R:
         """Run ``work`` in one transaction, at most once per (actor, operation, key)."""
         scope = _Scope.of(actor_id, request)
-        if not scope.key:
+        if scope is None:
             async with self.db.transaction() as session:
                 return await work(session)
         try:
@@ -147,17 +144,25 @@ class _Scope:
     actor_id: str
     operation: str
     key: str
-    fingerprint: str
+    request: Message
 
     @classmethod
-    def of(cls, actor_id: str, request: Message) -> _Scope:
-        key = getattr(request, "idempotency_key", "")
-        return cls(
-            actor_id=actor_id,
-            operation=request.DESCRIPTOR.name.removesuffix("Request"),
-            key=text("idempotency_key", key if isinstance(key, str) else "", max_length=128),
-            fingerprint=_fingerprint(request),
+    def of(cls, actor_id: str, request: Message) -> _Scope | None:
+        """The scope of a keyed request; None when the client sent no key."""
+        given = getattr(request, "idempotency_key", "")
+        key = text(
+            "idempotency_key",
+            given if isinstance(given, str) else "",
+            max_length=IDEMPOTENCY_KEY_LENGTH,
         )
+        if not key:
+            return None
+        return cls(actor_id, request.DESCRIPTOR.name.removesuffix("Request"), key, request)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Hashed only when compared or stored: a first request's read path skips it."""
+        return hashlib.sha256(self.request.SerializeToString(deterministic=True)).hexdigest()
 
     @property
     def lock_name(self) -> str:

@@ -128,7 +128,7 @@ async def timeline_query(
     pages: PageLimits,
 ) -> TimelineQuery:
     """Validate a ListEmployeeTimeline request and take its one policy decision."""
-    employee = validation.person_id("employee_id", employee_id, required=True)
+    employee = validation.directory_id("employee_id", employee_id, required=True)
     begins, ends = time_range(start, end)
     asked = frozenset(kinds)
     unknown = sorted(asked - frozenset(known_kinds))

@@ -18,10 +18,13 @@ from salesguard_api.common.v1 import common_pb2
 MAX_BATCH = 100
 MAX_TEXT = 500
 MAX_NOTE = 4000
-# An ID the suite makes (``db.new_id``) is 32 characters; people's IDs come from the
-# directory (HR's own numbering) and may be up to 64. One length each, everywhere.
+# An ID the suite makes (``db.new_id``) is 32 characters; the IDs of people, teams and
+# branches come from the directory (HR's own numbering) and may be up to 64. One length
+# each, everywhere.
 RECORD_ID_LENGTH = 32
-PERSON_ID_LENGTH = 64
+DIRECTORY_ID_LENGTH = 64
+# A client's idempotency key: room for a UUID with a prefix, not for a payload.
+IDEMPOTENCY_KEY_LENGTH = 128
 # Lengths of the text fields several services take, each written once (the columns that
 # store them use the same constants).
 NAME_LENGTH = 200  # a person's, customer's, company's, branch's or team's name; a search
@@ -47,9 +50,9 @@ def record_id(field: str, value: str, *, required: bool = False) -> str:
     return text(field, value, required=required, max_length=RECORD_ID_LENGTH)
 
 
-def person_id(field: str, value: str, *, required: bool = False) -> str:
-    """The ID of an employee (or a team or branch), as the people directory numbers them."""
-    return text(field, value, required=required, max_length=PERSON_ID_LENGTH)
+def directory_id(field: str, value: str, *, required: bool = False) -> str:
+    """The ID of an employee, a team or a branch: the people directory numbers all three."""
+    return text(field, value, required=required, max_length=DIRECTORY_ID_LENGTH)
 
 
 def not_in_future(field: str, at: datetime, *, now: datetime, skew_seconds: int) -> datetime:

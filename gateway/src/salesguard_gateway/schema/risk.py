@@ -148,7 +148,7 @@ class RiskQuery:
         "the caller may not see."
     )
     async def employee_risk(self, info: Info, employee_id: strawberry.ID) -> EmployeeRisk | None:
-        wanted = validation.person_id("employeeId", str(employee_id), required=True)
+        wanted = validation.directory_id("employeeId", str(employee_id), required=True)
         request = common_pb2.SummarizeAlertsRequest(
             employee_ids=[wanted], include_recent=selects(info, EVIDENCE)
         )

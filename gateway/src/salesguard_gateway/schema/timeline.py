@@ -62,7 +62,7 @@ async def employee_timeline(
     kinds: list[TimelineKind] | None,
 ) -> TimelineConnection:
     context = info.context
-    employee = validation.person_id("employeeId", employee_id, required=True)
+    employee = validation.directory_id("employeeId", employee_id, required=True)
     check_range(begins, ends)
     page = page_request(first, None, info)
     wanted = frozenset(kinds) if kinds else frozenset(TimelineKind)

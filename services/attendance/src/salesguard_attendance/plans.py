@@ -88,7 +88,7 @@ class VisitPlans:
 
     async def plan_visit(self, request: pb.PlanVisitRequest) -> pb.VisitPlan:
         principal = current_principal()
-        employee_id = validation.person_id("employee_id", request.employee_id) or principal.id
+        employee_id = validation.directory_id("employee_id", request.employee_id) or principal.id
         # Planning one's own visits: FORBIDDEN once not active; someone else's: VALIDATION.
         named = None if employee_id == principal.id else "employee_id"
         async with self.db.read() as session:

@@ -33,7 +33,7 @@ async def freeze_employee(db: Database, policy: PolicyClient, employee_id: str, 
     every later run; the number of lines changed (0 when frozen already)."""
     principal = current_principal()
     (await policy.decide(principal, FREEZE_ACTION)).require(FREEZE_ACTION)
-    employee_id = validation.person_id("employee_id", employee_id, required=True)
+    employee_id = validation.directory_id("employee_id", employee_id, required=True)
     reason = validation.text("reason", reason)
     async with db.transaction() as session:
         await lock_keys(session, FREEZE_LOCK)

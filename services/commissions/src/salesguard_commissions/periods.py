@@ -114,7 +114,7 @@ async def lock(db: Database, policy: PolicyClient, period: str, branch_id: str) 
     principal = current_principal()
     (await policy.decide(principal, LOCK_ACTION)).require(LOCK_ACTION)
     month = str(Month.parse(period))
-    branch_id = validation.person_id("branch_id", branch_id, required=True)
+    branch_id = validation.directory_id("branch_id", branch_id, required=True)
     async with db.transaction() as session:
         row = await session.get(Period, (branch_id, month), with_for_update=True)
         if row is None or not locking.may_lock(row.run_count):

@@ -74,7 +74,7 @@ class Runs:
         principal = current_principal()
         (await self.policy.decide(principal, RUN_ACTION)).require(RUN_ACTION)
         month = Period.parse(period)
-        branch_id = validation.person_id("branch_id", branch_id)
+        branch_id = validation.directory_id("branch_id", branch_id)
 
         branches = await self.peers.branches()
         if branch_id:

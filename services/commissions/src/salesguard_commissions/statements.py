@@ -198,7 +198,7 @@ class Statements:
 
     async def statement(self, employee_id: str, period: str) -> pb.CommissionStatement:
         principal = current_principal()
-        employee_id = validation.person_id("employee_id", employee_id, required=True)
+        employee_id = validation.directory_id("employee_id", employee_id, required=True)
         month = str(Month.parse(period))
         decision = (await self.policy.decide(principal, READ_ACTION)).require(READ_ACTION)
         async with self.db.read() as session:
@@ -266,7 +266,7 @@ class Statements:
         principal = current_principal()
         (await self.policy.decide(principal, EXPORT_ACTION)).require(EXPORT_ACTION)
         month = str(Month.parse(period))
-        branch_id = validation.person_id("branch_id", branch_id)
+        branch_id = validation.directory_id("branch_id", branch_id)
         data, row_count = await self._render(month, branch_id)
         digest = hashlib.sha256(data).hexdigest()
         scope = f"{month}/{branch_id or 'all-branches'}"

@@ -186,7 +186,7 @@ class CustomerChanges:
 
         new_owner = await self.registry.authorised_owner(
             principal,
-            validation.person_id("new_owner_id", request.new_owner_id, required=True),
+            validation.directory_id("new_owner_id", request.new_owner_id, required=True),
             may_receive,
             "new_owner_id",
         )

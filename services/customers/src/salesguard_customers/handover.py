@@ -43,7 +43,7 @@ class Handover:
     async def hand_over(self, request: pb.HandOverCustomersRequest) -> list[str]:
         """Move every customer of ``employee_id``; returns the IDs this call moved."""
         principal = current_principal()
-        employee_id = validation.person_id("employee_id", request.employee_id, required=True)
+        employee_id = validation.directory_id("employee_id", request.employee_id, required=True)
         destination = request.WhichOneof("destination")
         if destination is None or (destination == "to_pool" and not request.to_pool):
             raise InvalidInput(
@@ -63,7 +63,7 @@ class Handover:
 
     async def _successor(self, employee_id: str, successor_id: str) -> Owner:
         """The successor as the directory has it now: active, in the leaver's branch."""
-        successor_id = validation.person_id("successor_id", successor_id, required=True)
+        successor_id = validation.directory_id("successor_id", successor_id, required=True)
         current: dict[str, directory_pb2.Employee] = {}
         if successor_id != employee_id:
             # Statuses and branches as they are now, not cached.

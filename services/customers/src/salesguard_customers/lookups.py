@@ -60,7 +60,7 @@ MAX_PHONE_INDEXES = 1000
 MAX_MARK_EMPLOYEES = 500
 MAX_MARK_RANGE = timedelta(days=92)
 # The longest ID the suite has (an employee's); a lookup names customers and employees.
-MAX_ID_LENGTH = validation.PERSON_ID_LENGTH
+MAX_ID_LENGTH = validation.DIRECTORY_ID_LENGTH
 
 # A blind index is the hex HMAC-SHA256 of the number (salesguard.crypto.BlindIndex).
 _PHONE_INDEX = re.compile(r"^[0-9a-f]{64}$")

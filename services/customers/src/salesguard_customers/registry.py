@@ -167,7 +167,7 @@ class Registry:
         reaches the service signed. The caller: FORBIDDEN; someone named: VALIDATION on
         ``field``.
         """
-        owner_id = owner_of_registration(principal.id, validation.person_id(field, owner_id))
+        owner_id = owner_of_registration(principal.id, validation.directory_id(field, owner_id))
         themselves = owner_id == principal.id
         employee = await self.directory.require_active(
             owner_id, field=None if themselves else field

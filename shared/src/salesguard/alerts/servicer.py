@@ -43,10 +43,10 @@ from salesguard.telemetry import current_trace_id
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import (
     MAX_NOTE,
+    directory_id,
     enum_names,
     enum_value,
     page_size,
-    person_id,
     record_id,
     text,
 )
@@ -208,7 +208,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                 )
             )
         for column, value in (
-            (model.employee_id, person_id("filter.employee_id", alert_filter.employee_id)),
+            (model.employee_id, directory_id("filter.employee_id", alert_filter.employee_id)),
             (model.customer_id, record_id("filter.customer_id", alert_filter.customer_id)),
             (model.order_id, record_id("filter.order_id", alert_filter.order_id)),
         ):
