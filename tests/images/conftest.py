@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.harness import Suite
-from tests.images.stack import S3_PORT, SEAWEEDFS, TAG_VARIABLE, SmokeStack
+from tests.images.manifests import S3_PORT, SEAWEEDFS
+from tests.images.stack import TAG_VARIABLE, SmokeStack
 
 if not os.environ.get(TAG_VARIABLE):
     collect_ignore_glob = ["test_*.py"]

@@ -21,13 +21,9 @@ import pytest
 
 from tests.deploy.chart import COMPONENTS, SERVICES, container_env, secret_refs
 from tests.harness import Suite
+from tests.images.manifests import S3_PORT, SEAWEEDFS
 from tests.images.podman import inspect, podman
-from tests.images.stack import (
-    REPORT_FILE,
-    S3_PORT,
-    SEAWEEDFS,
-    SmokeStack,
-)
+from tests.images.stack import REPORT_FILE, SmokeStack
 from tests.integration.test_stories_deals import (
     ORDER,
     STATEMENT,
