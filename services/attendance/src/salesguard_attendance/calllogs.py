@@ -19,6 +19,7 @@ from salesguard.crypto import BlindIndex
 from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import IdempotentWrites
+from salesguard.listing import equal_to, period, read_page, scoped_page_size
 from salesguard.masking import mask_phone
 from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
 from salesguard.policy import ScopeColumns, scope_filter
@@ -27,7 +28,6 @@ from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_attendance.detectors import Detectors
-from salesguard_attendance.listing import equal_to, period, read_page, scoped_page_size
 from salesguard_attendance.models import CallLog, Employee, IdempotencyKey
 from salesguard_attendance.rules import calls as rules
 from salesguard_attendance.settings import AttendanceSettings

@@ -13,13 +13,13 @@ from salesguard.db import Database
 from salesguard.directory import CHANGES_CHANNEL, HEARTBEAT_SECONDS, changes_message
 from salesguard.errors import InvalidInput, NotFound
 from salesguard.feeds import ChangeFeed
+from salesguard.listing import enum_filter, equal_to, scoped_page_size
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_api.attendance.v1 import directory_pb2 as pb
-from salesguard_attendance.listing import enum_filter, equal_to, scoped_page_size
 from salesguard_attendance.models import Branch, Employee, Team
 from salesguard_attendance.settings import AttendanceSettings
 

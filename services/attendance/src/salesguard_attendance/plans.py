@@ -14,6 +14,7 @@ from salesguard.db import new_id, utcnow
 from salesguard.directory import not_active
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import IdempotentWrites
+from salesguard.listing import equal_to, read_page, scoped_page_size
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
@@ -22,7 +23,6 @@ from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_attendance.context import BranchContext
 from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.directory import require_active
-from salesguard_attendance.listing import equal_to, read_page, scoped_page_size
 from salesguard_attendance.models import Employee, IdempotencyKey, VisitPlan
 from salesguard_attendance.rules import people
 from salesguard_attendance.rules import plans as rules

@@ -23,6 +23,7 @@ from salesguard.alerts import raise_alert
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import IdempotentWrites
+from salesguard.listing import enum_filter, equal_to, period, read_page, scoped_page_size
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -36,7 +37,6 @@ from salesguard_attendance.customer_lookups import CustomerLookups
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import require_active
 from salesguard_attendance.facts import facts_of
-from salesguard_attendance.listing import enum_filter, equal_to, period, read_page, scoped_page_size
 from salesguard_attendance.models import Alert, CheckIn, EmployeeDevice, IdempotencyKey
 from salesguard_attendance.photo_evidence import (
     Photos,

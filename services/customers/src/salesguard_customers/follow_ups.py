@@ -14,6 +14,7 @@ from salesguard import validation
 from salesguard.db import new_id, utcnow
 from salesguard.errors import Forbidden
 from salesguard.idempotency import IdempotentWrites
+from salesguard.listing import equal_to, period
 from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
@@ -97,19 +98,14 @@ class FollowUps:
         )
         decision = await self.registry.read_decision(principal)
         size = decision.page_size(requested)
-        conditions: list[Any] = [scope_filter(decision, SCOPE)]
-        if request.customer_id:
-            conditions.append(FollowUp.customer_id == request.customer_id)
-        if request.employee_id:
-            conditions.append(FollowUp.employee_id == request.employee_id)
-        start, end = (
-            from_timestamp(getattr(request, "from"), "from"),
-            from_timestamp(request.to, "to"),
-        )
-        if start:
-            conditions.append(FollowUp.at >= start)
-        if end:
-            conditions.append(FollowUp.at < end)
+        conditions: list[Any] = [
+            scope_filter(decision, SCOPE),
+            *equal_to(
+                (FollowUp.customer_id, request.customer_id),
+                (FollowUp.employee_id, request.employee_id),
+            ),
+            *period(FollowUp.at, getattr(request, "from"), request.to),
+        ]
         query = (
             select(FollowUp).join(Customer, Customer.id == FollowUp.customer_id).where(*conditions)
         )

@@ -54,6 +54,7 @@ from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFou
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.idempotency import IdempotentWrites
 from salesguard.jobs import Job, JobSummary
+from salesguard.listing import scoped_page_size
 from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -280,16 +281,15 @@ class CustomerPool:
 
     async def list_pool(self, request: pb.ListPoolRequest) -> pb.ListPoolResponse:
         principal = current_principal()
-        requested = validation.page_size(
-            "page.page_size", request.page.page_size, self.settings.page_limits
+        decision, size = await scoped_page_size(
+            self.policy, "pool.read", request.page, self.settings.page_limits
         )
-        decision = (await self.policy.decide(principal, "pool.read")).require("pool.read")
         messages, cursors, page_info = await self.registry.customer_page(
             principal,
             decision,
             [*_in_pool(), scope_filter(decision, POOL_SCOPE)],
             request.page,
-            decision.page_size(requested),
+            size,
             Customer.pooled_at,
             include_contact=request.include_contact,
         )

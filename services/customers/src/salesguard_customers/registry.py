@@ -21,6 +21,7 @@ from salesguard import validation
 from salesguard.db import lock_keys
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput, NotFound
+from salesguard.listing import enum_filter, equal_to, period
 from salesguard.pagination import (
     count_if_asked,
     keyset_page,
@@ -30,7 +31,7 @@ from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
-from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers.access import record_contact_reads
@@ -284,32 +285,19 @@ class Registry:
         )
         if query_text:
             conditions.append(self._text_condition(query_text))
-        if customer_filter.owner_id:
-            conditions.append(Customer.owner_id == customer_filter.owner_id)
-        if customer_filter.sources:
-            conditions.append(
-                Customer.source.in_(
-                    [
-                        validation.enum_value("filter.sources", s, SOURCES)
-                        for s in customer_filter.sources
-                    ]
-                )
-            )
-        if customer_filter.statuses:
-            conditions.append(
-                Customer.status.in_(
-                    [
-                        validation.enum_value("filter.statuses", s, STATUSES)
-                        for s in customer_filter.statuses
-                    ]
-                )
-            )
-        registered_from = from_timestamp(customer_filter.registered_from, "registered_from")
-        registered_to = from_timestamp(customer_filter.registered_to, "registered_to")
-        if registered_from:
-            conditions.append(Customer.registered_at >= registered_from)
-        if registered_to:
-            conditions.append(Customer.registered_at < registered_to)
+        conditions += equal_to((Customer.owner_id, customer_filter.owner_id))
+        conditions += enum_filter(
+            Customer.source, "filter.sources", customer_filter.sources, SOURCES
+        )
+        conditions += enum_filter(
+            Customer.status, "filter.statuses", customer_filter.statuses, STATUSES
+        )
+        conditions += period(
+            Customer.registered_at,
+            customer_filter.registered_from,
+            customer_filter.registered_to,
+            ("registered_from", "registered_to"),
+        )
         return conditions
 
     def _text_condition(self, query_text: str) -> Any:

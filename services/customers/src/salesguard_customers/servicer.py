@@ -5,9 +5,9 @@ from __future__ import annotations
 from google.protobuf import struct_pb2
 
 from salesguard.grpc_server import ServicerContext as Context
+from salesguard.listing import scoped_page_size
 from salesguard.principal import current_principal
 from salesguard.timeutil import to_timestamp
-from salesguard.validation import page_size
 from salesguard_api.customers.v1 import (
     audit_pb2,
     audit_pb2_grpc,
@@ -124,16 +124,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def ListAuditEvents(
         self, request: audit_pb2.ListAuditEventsRequest, context: Context
     ) -> audit_pb2.ListAuditEventsResponse:
-        requested = page_size("page.page_size", request.page.page_size, self._pages)
-        decision = (await self._policy.decide(current_principal(), "audit.read")).require(
-            "audit.read"
+        decision, size = await scoped_page_size(
+            self._policy, "audit.read", request.page, self._pages
         )
         page, total = await audit.list_events(
-            self._db,
-            decision,
-            request.filter,
-            request.page,
-            decision.page_size(requested),
+            self._db, decision, request.filter, request.page, size
         )
         return audit_pb2.ListAuditEventsResponse(
             events=[audit_event_to_proto(event) for event in page.rows],

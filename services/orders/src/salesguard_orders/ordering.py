@@ -24,6 +24,7 @@ from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.db import new_id, utcnow
 from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound
 from salesguard.idempotency import IdempotentWrites
+from salesguard.listing import enum_filter, equal_to, period, read_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -34,7 +35,6 @@ from salesguard_orders import SERVICE_NAME
 from salesguard_orders.matching import Reconciler, Touched
 from salesguard_orders.models import Alert, ApprovalStep, IdempotencyKey, Order, OrderLine
 from salesguard_orders.order_input import order_dates, parse_order_code, validate_order
-from salesguard_orders.paging import newest_first
 from salesguard_orders.peers import BranchZones, CustomerFacts, day_end, local_today
 from salesguard_orders.presentation import (
     ORDER_STATUSES,
@@ -249,35 +249,25 @@ class Orders:
     def filter_conditions(
         self, principal: Principal, order_filter: pb.OrderFilter
     ) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if order_filter.customer_id:
-            conditions.append(Order.customer_id == order_filter.customer_id)
-        if order_filter.submitted_by:
-            conditions.append(Order.submitted_by == order_filter.submitted_by)
-        if order_filter.statuses:
-            conditions.append(
-                Order.status.in_(
-                    [
-                        validation.enum_value("filter.statuses", s, ORDER_STATUSES)
-                        for s in order_filter.statuses
-                    ]
-                )
-            )
-        if order_filter.payment_states:
-            conditions.append(
-                Order.payment_state.in_(
-                    [
-                        validation.enum_value("filter.payment_states", s, PAYMENT_STATES)
-                        for s in order_filter.payment_states
-                    ]
-                )
-            )
-        submitted_from = from_timestamp(order_filter.submitted_from, "submitted_from")
-        submitted_to = from_timestamp(order_filter.submitted_to, "submitted_to")
-        if submitted_from:
-            conditions.append(Order.submitted_at >= submitted_from)
-        if submitted_to:
-            conditions.append(Order.submitted_at < submitted_to)
+        conditions: list[ColumnElement[bool]] = [
+            *equal_to(
+                (Order.customer_id, order_filter.customer_id),
+                (Order.submitted_by, order_filter.submitted_by),
+            ),
+            *enum_filter(Order.status, "filter.statuses", order_filter.statuses, ORDER_STATUSES),
+            *enum_filter(
+                Order.payment_state,
+                "filter.payment_states",
+                order_filter.payment_states,
+                PAYMENT_STATES,
+            ),
+            *period(
+                Order.submitted_at,
+                order_filter.submitted_from,
+                order_filter.submitted_to,
+                ("submitted_from", "submitted_to"),
+            ),
+        ]
         if order_filter.code:
             conditions.append(Order.number == parse_order_code("filter.code", order_filter.code))
         if order_filter.awaiting_my_decision:
@@ -296,7 +286,7 @@ class Orders:
             *self.filter_conditions(principal, request.filter),
         ]
         async with self.db.read() as session:
-            page, total = await newest_first(
+            page, total = await read_page(
                 session, Order, conditions, request.page, size, Order.submitted_at, Order.number
             )
             orders = await present_orders(session, page.rows)

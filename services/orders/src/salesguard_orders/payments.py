@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import money, validation
 from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
+from salesguard.listing import equal_to, period, read_page, scoped_page_size
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
@@ -30,7 +31,6 @@ from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import Touched, order_lock_key
 from salesguard_orders.models import Order, Payment
 from salesguard_orders.ordering import Orders, OrdersPart
-from salesguard_orders.paging import newest_first
 from salesguard_orders.payment_fields import PaymentFields, payment_from_fields
 from salesguard_orders.rules import payments as rules
 from salesguard_orders.settings import OrdersSettings
@@ -211,13 +211,9 @@ class Payments(OrdersPart):
         return payment_to_proto(row)
 
     async def list_payments(self, request: pb.ListPaymentsRequest) -> pb.ListPaymentsResponse:
-        requested = validation.page_size(
-            "page.page_size", request.page.page_size, self.settings.page_limits
+        decision, size = await scoped_page_size(
+            self.policy, "payments.read", request.page, self.settings.page_limits
         )
-        decision = (await self.policy.decide(current_principal(), "payments.read")).require(
-            "payments.read"
-        )
-        size = decision.page_size(requested)
         payment_filter = request.filter
         conditions: list[ColumnElement[bool]] = [scope_filter(decision, PAYMENT_SCOPE)]
         if payment_filter.order_id:
@@ -227,20 +223,17 @@ class Payments(OrdersPart):
                     Payment.stated_order_id == payment_filter.order_id,
                 )
             )
-        if payment_filter.customer_id:
-            conditions.append(Payment.customer_id == payment_filter.customer_id)
+        conditions += equal_to((Payment.customer_id, payment_filter.customer_id))
         if payment_filter.unmatched_only:
             conditions.append(Payment.order_id.is_(None))
-        paid_from, paid_to = (
-            from_timestamp(payment_filter.paid_from, "paid_from"),
-            from_timestamp(payment_filter.paid_to, "paid_to"),
+        conditions += period(
+            Payment.paid_at,
+            payment_filter.paid_from,
+            payment_filter.paid_to,
+            ("paid_from", "paid_to"),
         )
-        if paid_from:
-            conditions.append(Payment.paid_at >= paid_from)
-        if paid_to:
-            conditions.append(Payment.paid_at < paid_to)
         async with self.db.read() as session:
-            page, total = await newest_first(
+            page, total = await read_page(
                 session, Payment, conditions, request.page, size, Payment.paid_at, Payment.id
             )
         return pb.ListPaymentsResponse(

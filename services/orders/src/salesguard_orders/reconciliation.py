@@ -26,12 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.db import utcnow
 from salesguard.errors import InvalidInput
+from salesguard.listing import scoped_page_size
 from salesguard.money import to_proto
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp
-from salesguard.validation import enum_value, page_size
+from salesguard.validation import enum_value
 from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import FakeDealThresholds, RunFigures
 from salesguard_orders.models import Order, Payment, ReconciliationRun
@@ -130,13 +131,9 @@ class Reconciliation(OrdersPart):
 
     async def get(self, request: pb.GetReconciliationRequest) -> pb.GetReconciliationResponse:
         principal = current_principal()
-        decision = (await self.policy.decide(principal, "reconciliation.read")).require(
-            "reconciliation.read"
+        decision, size = await scoped_page_size(
+            self.policy, "reconciliation.read", request.page, self.runtime.settings.page_limits
         )
-        requested = page_size(
-            "page.page_size", request.page.page_size, self.runtime.settings.page_limits
-        )
-        size = decision.page_size(requested)
         # Days are the caller's: as_of defaults to their today and ends at their midnight.
         zone = await caller_zone(self.orders.zones, principal)
         as_of = (

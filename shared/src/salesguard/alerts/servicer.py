@@ -30,6 +30,7 @@ from salesguard.alertsummary import (
 from salesguard.db import Database, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
+from salesguard.listing import enum_filter, equal_to, period
 from salesguard.pagination import (
     count_if_asked,
     keyset_page,
@@ -40,7 +41,7 @@ from salesguard.principal import current_principal
 from salesguard.risk import RiskModel
 from salesguard.settings import PageLimits
 from salesguard.telemetry import current_trace_id
-from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.timeutil import to_timestamp
 from salesguard.validation import (
     MAX_NOTE,
     directory_id,
@@ -192,34 +193,23 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         conditions: list[Any] = []
         if alert_filter.kinds:
             conditions.append(model.kind.in_(alert_kinds("filter.kinds", alert_filter.kinds)))
-        if alert_filter.severities:
-            conditions.append(
-                model.severity.in_(
-                    [
-                        enum_value("filter.severities", v, SEVERITY_NAMES)
-                        for v in alert_filter.severities
-                    ]
-                )
-            )
-        if alert_filter.statuses:
-            conditions.append(
-                model.status.in_(
-                    [enum_value("filter.statuses", v, STATUS_NAMES) for v in alert_filter.statuses]
-                )
-            )
-        for column, value in (
+        conditions += enum_filter(
+            model.severity, "filter.severities", alert_filter.severities, SEVERITY_NAMES
+        )
+        conditions += enum_filter(
+            model.status, "filter.statuses", alert_filter.statuses, STATUS_NAMES
+        )
+        conditions += equal_to(
             (model.employee_id, directory_id("filter.employee_id", alert_filter.employee_id)),
             (model.customer_id, record_id("filter.customer_id", alert_filter.customer_id)),
             (model.order_id, record_id("filter.order_id", alert_filter.order_id)),
-        ):
-            if value:
-                conditions.append(column == value)
-        detected_from = from_timestamp(alert_filter.detected_from, "detected_from")
-        detected_to = from_timestamp(alert_filter.detected_to, "detected_to")
-        if detected_from:
-            conditions.append(model.detected_at >= detected_from)
-        if detected_to:
-            conditions.append(model.detected_at < detected_to)
+        )
+        conditions += period(
+            model.detected_at,
+            alert_filter.detected_from,
+            alert_filter.detected_to,
+            ("detected_from", "detected_to"),
+        )
         return conditions
 
     async def StreamAlertTargets(

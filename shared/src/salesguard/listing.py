@@ -1,5 +1,6 @@
-"""What the list methods share: the page size the caller may have, filters by enum
-value and by period, and one keyset-paged read of a scoped query."""
+"""What every service's list methods share: the page size the caller may have, filter
+conditions (equal to, one of an enum's values, within a period), and one keyset-paged
+read of a scoped query with its total when asked."""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ def period(
     column: SQLColumnExpression[datetime],
     start: timestamp_pb2.Timestamp,
     end: timestamp_pb2.Timestamp,
+    fields: tuple[str, str] = ("from", "to"),
 ) -> list[ColumnElement[bool]]:
-    """``column`` within [from, to) of a request; either end may be unset."""
-    begins, ends = from_timestamp(start, "from"), from_timestamp(end, "to")
+    """``column`` within [start, end) of a request; either end may be unset. ``fields``
+    name the two request fields in a refusal."""
+    begins, ends = from_timestamp(start, fields[0]), from_timestamp(end, fields[1])
     conditions = []
     if begins:
         conditions.append(column >= begins)
