@@ -12,7 +12,16 @@ from typing import Any
 from uuid import uuid4
 
 import sqlalchemy.ext.asyncio
-from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    event,
+    text,
+)
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -29,6 +38,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def new_metadata() -> MetaData:

@@ -272,12 +272,15 @@ class GrpcServiceApp(Generic[S]):
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def start(self, settings: S, *, port: int | None = None) -> RunningService[S]:
-        """Migrate (if configured), run start-up hooks and start serving."""
+        """Migrate (if configured), make sure the bucket exists, run start-up hooks and start
+        serving."""
         runtime = self.build_runtime(settings)
         metrics_server = None
         try:
             if settings.migrate_on_start:
                 await migrations.upgrade(runtime.db.engine, self.migrations_dir)
+            # Every service keeps evidence (photos, vouchers, statements, exports) there.
+            await runtime.objects.ensure_bucket()
             if self._on_start is not None:
                 await self._on_start(runtime)
             host, listen_port = settings.listen_address(self.name)

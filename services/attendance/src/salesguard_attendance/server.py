@@ -49,7 +49,6 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
 
 async def prepare(runtime: Runtime[AttendanceSettings]) -> None:
     await Directory(runtime).ensure_bootstrap_admin()
-    await runtime.objects.ensure_bucket()
 
 
 service = GrpcServiceApp(
@@ -61,6 +60,3 @@ service = GrpcServiceApp(
     on_start=prepare,
     jobs=JOBS,
 )
-
-if __name__ == "__main__":
-    service.main()

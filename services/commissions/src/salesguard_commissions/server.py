@@ -26,19 +26,11 @@ def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]
     ]
 
 
-async def prepare(runtime: Runtime[CommissionsSettings]) -> None:
-    await runtime.objects.ensure_bucket()
-
-
 service = GrpcServiceApp(
     name=SERVICE_NAME,
     settings_class=CommissionsSettings,
     metadata=Base.metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     servicers=build_servicers,
-    on_start=prepare,
     jobs=JOBS,
 )
-
-if __name__ == "__main__":
-    service.main()

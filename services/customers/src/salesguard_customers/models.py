@@ -22,13 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from salesguard import geo
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
-from salesguard.db import ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
+from salesguard.db import AutoIncrement, ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
 from salesguard.downloads import DownloadColumns
 from salesguard.idempotency import IdempotencyColumns
 from salesguard.validation import NAME_LENGTH, OBJECT_KEY_LENGTH
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-AutoIncrement = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(ServiceBase):

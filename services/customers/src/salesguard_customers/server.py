@@ -56,21 +56,13 @@ def configure(runtime: Runtime[CustomersSettings]) -> None:
     audit.attach(runtime.db, HmacKeyring(runtime.settings.audit_chain_keys))
 
 
-async def prepare(runtime: Runtime[CustomersSettings]) -> None:
-    await runtime.objects.ensure_bucket()
-
-
 service = GrpcServiceApp(
     name=SERVICE_NAME,
     settings_class=CustomersSettings,
     metadata=Base.metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     servicers=build_servicers,
-    on_start=prepare,
     jobs=JOBS,
     configure=configure,
     background=(write_checkpoints,),
 )
-
-if __name__ == "__main__":
-    service.main()
