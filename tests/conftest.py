@@ -15,6 +15,19 @@ from tests.support.devrun import RunCopy
 from tests.support.s3server import S3Server
 from tests.support.servers import OpaServer, PostgresDatabases
 
+# The directories whose tests run against the real backends (PostgreSQL, OPA, S3): each
+# of their tests carries the ``integration`` marker, so no module has to say it.
+INTEGRATION_DIRECTORIES = tuple(
+    Path(__file__).parent / name for name in ("integration", "adversarial", "infra")
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.path.is_relative_to(directory) for directory in INTEGRATION_DIRECTORIES):
+            item.add_marker(pytest.mark.integration)
+
+
 # One tracer provider per process, installed before any engine or server exists,
 # so database and gRPC spans are recorded (the trace test reads them).
 SPANS = InMemorySpanExporter()

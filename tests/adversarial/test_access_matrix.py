@@ -63,8 +63,6 @@ from tests.support.subscriptions import (
     watcher_count,
 )
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 async def matrix_suite(full_suite_factory: SuiteFactory) -> Suite:

@@ -54,9 +54,6 @@ from tests.adversarial.test_audit_checkpoints_and_keys import _append
 from tests.harness import Backends, Suite
 from tests.org import make_org
 
-pytestmark = pytest.mark.integration
-
-
 # -- (d) an honest chain ---------------------------------------------------------------------
 
 

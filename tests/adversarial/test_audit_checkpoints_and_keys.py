@@ -57,9 +57,6 @@ from tests.org import make_org
 from tests.support.s3server import S3Server
 from tests.support.servers import PostgresDatabases, free_port
 
-pytestmark = pytest.mark.integration
-
-
 # -- (e) the 60 s bound ----------------------------------------------------------------------------
 
 

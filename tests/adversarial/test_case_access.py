@@ -33,8 +33,6 @@ from tests.support.subscriptions import (
     watcher_count,
 )
 
-pytestmark = pytest.mark.integration
-
 ALERTS = """
 query($filter: AlertFilter) {
   alerts(first: 100, filter: $filter) {

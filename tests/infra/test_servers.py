@@ -23,8 +23,6 @@ from minio.objectlockconfig import DAYS, ObjectLockConfig
 from tests.support.s3server import S3Server
 from tests.support.servers import OpaServer, PostgresDatabases, ServerStartError, free_port
 
-pytestmark = pytest.mark.integration
-
 POLICY = """\
 package salesguard.infra
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.harness import Suite
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 from tests.support.alerts import HISTORY, UPDATE_ALERT, stored_alert
@@ -22,8 +20,6 @@ from tests.support.subscriptions import (
     until_watching,
     watcher_count,
 )
-
-pytestmark = pytest.mark.integration
 
 ALERTS = f"""
 query($filter: AlertFilter) {{

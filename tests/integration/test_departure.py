@@ -27,8 +27,6 @@ from tests.integration.commissions.support import (
 )
 from tests.org import Org, make_org, register
 
-pytestmark = pytest.mark.integration
-
 UPSERT = """
 mutation($input: UpsertEmployeeInput!) {
   upsertEmployee(input: $input) { employee { id status } }

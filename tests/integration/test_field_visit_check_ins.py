@@ -39,8 +39,6 @@ from tests.support.field_visits import (
 )
 from tests.support.geo import offset
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 async def org(suite: Suite) -> Org:

@@ -23,9 +23,6 @@ from tests.support.field_visits import (
 )
 from tests.support.geo import offset
 
-pytestmark = pytest.mark.integration
-
-
 # -- check-out and call logs ---------------------------------------------------------------------
 
 

@@ -14,8 +14,6 @@ from tests.harness import Suite, unique
 from tests.org import Org, make_org, register, register_result
 from tests.support.servers import OpaServer
 
-pytestmark = pytest.mark.integration
-
 PAGE = """
 { customers(first: 50) { totalCount edges { node { id code name phone maskedFields owner { id name team { id } } } } } }
 """

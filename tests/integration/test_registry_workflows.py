@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.harness import Suite, unique
 from tests.org import make_org, register
-
-pytestmark = pytest.mark.integration
 
 UPDATE = """
 mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { source sourceDetail } } }

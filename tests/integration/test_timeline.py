@@ -13,15 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from salesguard_gateway.schema.common import encode_state
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
 from tests.support.field_visits import IMPORT_CALLS, call, check_in
 from tests.support.geo import offset
-
-pytestmark = pytest.mark.integration
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # make_org's branches
 

@@ -60,9 +60,6 @@ from tests.org import (
     register,
 )
 
-pytestmark = pytest.mark.integration
-
-
 # -- alerts and commissions -----------------------------------------------------------------------
 
 

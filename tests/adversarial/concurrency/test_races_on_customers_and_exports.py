@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from tests.adversarial.concurrency.support import (
     CLAIM,
     CLIENTS,
@@ -45,9 +43,6 @@ from tests.org import (
     register,
 )
 from tests.support.exports import request_export
-
-pytestmark = pytest.mark.integration
-
 
 # -- registrations (C3) --------------------------------------------------------------------
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from tests.adversarial.concurrency.support import (
     CHECK_IN,
     CHECK_INS,
@@ -42,9 +40,6 @@ from tests.org import (
     register,
 )
 from tests.photos import put
-
-pytestmark = pytest.mark.integration
-
 
 # -- orders (O1, O2, O4) ---------------------------------------------------------------------
 

@@ -51,9 +51,6 @@ from tests.support.subscriptions import (
     watcher_count,
 )
 
-pytestmark = pytest.mark.integration
-
-
 # -- the next request through the gateway ----------------------------------------------------
 
 

@@ -33,9 +33,6 @@ from tests.adversarial.leaver.support import customers_owned_by, departure, rep,
 from tests.harness import Suite, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register, register_result
 
-pytestmark = pytest.mark.integration
-
-
 # -- the services check for themselves ----------------------------------------------------------
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
-
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
 from salesguard_api.commissions.v1 import commissions_pb2 as pb
@@ -40,9 +38,6 @@ from tests.integration.commissions.support import (
     refused,
     this_month,
 )
-
-pytestmark = pytest.mark.integration
-
 
 # -- M2/M3: rates by source class ----------------------------------------------------------------
 

@@ -14,8 +14,6 @@ import hashlib
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from salesguard.csvsafe import read_rows
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal
@@ -38,9 +36,6 @@ from tests.integration.commissions.support import (
     refused,
 )
 from tests.support.exports import download as download_once
-
-pytestmark = pytest.mark.integration
-
 
 # -- M5: determinism -----------------------------------------------------------------------------
 

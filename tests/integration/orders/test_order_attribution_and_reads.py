@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
@@ -32,9 +30,6 @@ from tests.integration.orders.support import (
     roles,
     today,
 )
-
-pytestmark = pytest.mark.integration
-
 
 # -- attribution (O3) ------------------------------------------------------------------------
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
@@ -21,9 +19,6 @@ from salesguard_orders.rules.payments import quoted_order_number
 from tests.harness import Suite, unique
 from tests.integration.orders.support import Client, People, customer_of, line, refused
 from tests.photos import jpeg, put, scene
-
-pytestmark = pytest.mark.integration
-
 
 # -- payments (O4) -----------------------------------------------------------------------------
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from salesguard.errors import ErrorCode
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
@@ -31,9 +29,6 @@ from tests.integration.orders.support import (
     roles,
     today,
 )
-
-pytestmark = pytest.mark.integration
-
 
 # -- submission: money ------------------------------------------------------------------------
 

@@ -37,9 +37,6 @@ from tests.integration.reconciliation.support import (
 )
 from tests.org import UPSERT_BRANCH, admin, make_org
 
-pytestmark = pytest.mark.integration
-
-
 # -- the seed's third scenario: three approved orders, neither paid nor shipped ----------------------
 
 

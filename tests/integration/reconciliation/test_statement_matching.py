@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from salesguard.principal import acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.attendance.v1 import visits_pb2
@@ -38,9 +36,6 @@ from tests.integration.reconciliation.support import (
 )
 from tests.org import make_org
 from tests.photos import put
-
-pytestmark = pytest.mark.integration
-
 
 # -- payments, matched and classified ----------------------------------------------------------------
 

@@ -22,8 +22,6 @@ import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from salesguard_attendance.jobs import DETECTORS
 from salesguard_commissions.jobs import DRAFT_RUN
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
@@ -47,9 +45,6 @@ from tests.integration.test_stories_deals import (
 )
 from tests.org import make_org, register
 from tests.support.field_visits import at_local, check_in, recent_working_days
-
-pytestmark = pytest.mark.integration
-
 
 # -- the story of the issue: approved → paid → RECONCILED → in the draft ------------------------
 

@@ -52,9 +52,6 @@ from tests.photos import put
 from tests.support.orders_history import seed_history
 from tests.support.servers import PostgresDatabases
 
-pytestmark = pytest.mark.integration
-
-
 # -- what each write reconciles at once -------------------------------------------------------------
 
 
