@@ -18,10 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from salesguard_customers.audit_checkpoints import (
-    AuditCheckpoints,
-    Checkpoint,
-)
+from salesguard_customers.audit_checkpoints import AuditCheckpoints, Checkpoint
 from tests.harness import Suite
 from tests.org import Org, make_org, register
 

@@ -103,9 +103,6 @@ async def world(matrix_suite: Suite) -> World:
     return world
 
 
-# -- the tests ------------------------------------------------------------------------------------
-
-
 def test_the_matrix_covers_the_tier_data() -> None:
     """A role or a read action added to the data needs a seat or a path here."""
     actions: dict[str, Any] = TIERS["actions"]

@@ -28,9 +28,7 @@ from salesguard.crypto import HmacKeyring
 from salesguard.db import Database
 from salesguard.settings import DEV_AUDIT_CHAIN_KEY
 from salesguard_customers import audit
-from salesguard_customers.audit_checkpoints import (
-    CHECKPOINT_FOLDER,
-)
+from salesguard_customers.audit_checkpoints import CHECKPOINT_FOLDER
 from tests.adversarial.audit_chain_attacker import (
     EVENTS,
     FAST_INTERVAL,

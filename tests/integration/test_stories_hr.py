@@ -18,12 +18,7 @@ from zoneinfo import ZoneInfo
 
 from tests.harness import Suite, unique
 from tests.org import make_org, register
-from tests.support.field_visits import (
-    at_local,
-    check_in,
-    codes,
-    recent_working_days,
-)
+from tests.support.field_visits import at_local, check_in, codes, recent_working_days
 from tests.support.geo import offset
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

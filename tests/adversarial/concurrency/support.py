@@ -14,11 +14,7 @@ from zoneinfo import ZoneInfo
 from salesguard.db import new_id
 from salesguard_customers.models import Customer
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import (
-    Org,
-    new_phone,
-    register,
-)
+from tests.org import Org, new_phone, register
 
 CLIENTS = 20
 SHANGHAI = ZoneInfo("Asia/Shanghai")

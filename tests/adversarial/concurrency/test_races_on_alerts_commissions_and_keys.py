@@ -52,13 +52,7 @@ from tests.adversarial.concurrency.support import (
     winners,
 )
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import (
-    UPSERT_EMPLOYEE,
-    Org,
-    add_employee,
-    make_org,
-    register,
-)
+from tests.org import UPSERT_EMPLOYEE, Org, add_employee, make_org, register
 
 # -- alerts and commissions -----------------------------------------------------------------------
 

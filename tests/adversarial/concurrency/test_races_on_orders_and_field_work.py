@@ -34,11 +34,7 @@ from tests.adversarial.concurrency.support import (
     winners,
 )
 from tests.harness import Suite, unique
-from tests.org import (
-    make_org,
-    new_phone,
-    register,
-)
+from tests.org import make_org, new_phone, register
 from tests.photos import put
 
 # -- orders (O1, O2, O4) ---------------------------------------------------------------------

@@ -33,8 +33,6 @@ from tests.adversarial.leaver.support import customers_owned_by, departure, rep,
 from tests.harness import Suite, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register, register_result
 
-# -- the services check for themselves ----------------------------------------------------------
-
 
 @asynccontextmanager
 async def signed_as(

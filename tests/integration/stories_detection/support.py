@@ -14,12 +14,7 @@ from typing import Any
 from salesguard.jobs import Job, JobOutcome, JobStatus, run_job
 from salesguard.service import Runtime
 from tests.harness import POLICIES, Suite, unique
-from tests.integration.test_stories_deals import (
-    ALERTS,
-    SHANGHAI,
-    approve,
-    submit,
-)
+from tests.integration.test_stories_deals import ALERTS, SHANGHAI, approve, submit
 from tests.org import Org
 
 SITE = (31.2304, 121.4737)

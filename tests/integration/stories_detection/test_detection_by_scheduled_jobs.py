@@ -38,11 +38,7 @@ from tests.integration.stories_detection.support import (
     record_payment,
     run,
 )
-from tests.integration.test_stories_deals import (
-    SHANGHAI,
-    statement,
-    today,
-)
+from tests.integration.test_stories_deals import SHANGHAI, statement, today
 from tests.org import make_org, register
 from tests.support.field_visits import at_local, check_in, recent_working_days
 

@@ -44,9 +44,7 @@ from tests.integration.stories_detection.support import (
     paid_moment,
     record_payment,
 )
-from tests.integration.test_stories_deals import (
-    submit,
-)
+from tests.integration.test_stories_deals import submit
 from tests.org import make_org, register
 from tests.photos import put
 from tests.support.orders_history import seed_history
