@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from salesguard.telemetry import setup_telemetry
-from tests.harness import POLICIES, SERVICES, Backends, Suite
+from tests.harness import POLICIES, Backends, Suite
 from tests.support.devrun import RunCopy
 from tests.support.s3server import S3Server
 from tests.support.servers import OpaServer, PostgresDatabases
@@ -72,13 +72,8 @@ async def full_suite_factory(
     started: list[Suite] = []
 
     async def start() -> Suite:
-        backends = Backends(
-            database_urls={name: await postgres.create(name) for name in SERVICES},
-            opa_url=opa_server.url,
-            s3_endpoint=s3_server.endpoint,
-            s3_access_key=s3_server.access_key,
-            s3_secret_key=s3_server.secret_key,
-            s3_bucket=f"salesguard-{len(started)}",
+        backends = await Backends.fresh(
+            postgres, opa_server, s3_server, bucket=f"salesguard-{len(started)}"
         )
         suite = await Suite.start(backends, tmp_path_factory.mktemp("suite"))
         started.append(suite)

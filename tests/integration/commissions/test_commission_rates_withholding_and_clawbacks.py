@@ -1,11 +1,6 @@
 """Commissions (M2–M5) end to end: paid, reconciled orders in the real orders service become
 commission lines — rates by source class, withholding on alerts and clawbacks after a
 locked period.
-
-Every test works in the branches of its own company (``make_org``), so tests sharing the
-suite's databases never see each other's lines. Orders go the real way: a rep submits, a
-manager approves, finance records a payment quoting the order code and runs reconciliation.
-Payments are dated in the previous month of the branch (Asia/Shanghai), the test period.
 """
 
 from __future__ import annotations

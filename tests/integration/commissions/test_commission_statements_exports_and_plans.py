@@ -1,11 +1,6 @@
 """Commissions (M1, M4, M5) end to end: deterministic exports, exact totals, scoped
 statements, a leaver's frozen lines, the embedded profile and plan versions (last in this
 folder: a plan applies to every branch from its date on).
-
-Every test works in the branches of its own company (``make_org``), so tests sharing the
-suite's databases never see each other's lines. Orders go the real way: a rep submits, a
-manager approves, finance records a payment quoting the order code and runs reconciliation.
-Payments are dated in the previous month of the branch (Asia/Shanghai), the test period.
 """
 
 from __future__ import annotations

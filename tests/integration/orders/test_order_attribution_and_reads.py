@@ -1,8 +1,5 @@
 """Orders you can trace (O3): attribution flags, idempotent submission, who sees which
 orders, and the whole flow on the embedded profile.
-
-Callers are the principals the gateway would resolve for the people of a per-test company
-(``make_org``); customers are registered through the gateway, as a rep does.
 """
 
 from __future__ import annotations

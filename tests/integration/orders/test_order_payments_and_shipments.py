@@ -1,8 +1,5 @@
 """Orders you can trace (O4): payments (once per bank reference, reversals, quoted order
 codes, voucher photos, who sees them) and shipments.
-
-Callers are the principals the gateway would resolve for the people of a per-test company
-(``make_org``); customers are registered through the gateway, as a rep does.
 """
 
 from __future__ import annotations

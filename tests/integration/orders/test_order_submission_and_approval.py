@@ -1,8 +1,5 @@
 """Orders you can trace (O1, O2): submission and its money, approval chains and the status
 machine — over the orders service's gRPC API on PostgreSQL, OPA and S3.
-
-Callers are the principals the gateway would resolve for the people of a per-test company
-(``make_org``); customers are registered through the gateway, as a rep does.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """Following the money (O6, M2's input): suspected fake deals, a regular customer gone quiet
 (diversion risk), branch zones following the directory, and the stream of valid orders
 — over the services' gRPC APIs on PostgreSQL, OPA and S3.
-
-Every story works in a company of its own (``make_org``). Reconciliation and the detectors run
-over the whole orders database the suite shares, so a story asserts on its own orders,
-payments and alerts, never on the run's global counts alone. Orders dated in the past are
-submitted with past order and payment dates, as the API allows.
 """
 
 from __future__ import annotations

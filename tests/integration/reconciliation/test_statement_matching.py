@@ -2,11 +2,6 @@
 amount paying the order due first, statements refused whole, and the same statements on
 the embedded profile (SQLite's SQL) — over the services' gRPC APIs on PostgreSQL, OPA
 and S3.
-
-Every story works in a company of its own (``make_org``). Reconciliation and the detectors run
-over the whole orders database the suite shares, so a story asserts on its own orders,
-payments and alerts, never on the run's global counts alone. Orders dated in the past are
-submitted with past order and payment dates, as the API allows.
 """
 
 from __future__ import annotations

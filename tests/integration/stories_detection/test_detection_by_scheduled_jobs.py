@@ -8,12 +8,6 @@ the calendar, with nobody pressing a button.
 - A regular customer gone quiet while visited is a DIVERSION_RISK after the daily job.
 - Photo-less check-ins synced out of order become a streak after the hourly job.
 - The same on the embedded profile.
-
-Everything a person does goes through the GraphQL gateway; what a scheduler does goes
-through the job runner (``run_job``, or the ``salesguard job`` command a CronJob runs),
-``as_of`` a given moment. The suite is this module's own (PostgreSQL, OPA, S3; see
-``conftest.py``): the jobs run over everything it holds, and the stories here are all it
-holds.
 """
 
 from __future__ import annotations

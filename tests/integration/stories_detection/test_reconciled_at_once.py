@@ -3,12 +3,6 @@
 - Reversals, statement imports, customer + amount matches and approvals reconcile at once;
   two payments racing on one order end in the right state.
 - The incremental path reads what it touches, not the history (rows read, on PostgreSQL).
-
-Everything a person does goes through the GraphQL gateway; what a scheduler does goes
-through the job runner (``run_job``, or the ``salesguard job`` command a CronJob runs),
-``as_of`` a given moment. The suite is this module's own (PostgreSQL, OPA, S3; see
-``conftest.py``): the jobs run over everything it holds, and the stories here are all it
-holds.
 """
 
 from __future__ import annotations
