@@ -30,9 +30,9 @@ from tests.integration.commissions.support import (
     customer,
     half_up,
     month_of,
-    refused,
     this_month,
 )
+from tests.support.orders_service import refused
 
 # -- M2/M3: rates by source class ----------------------------------------------------------------
 
@@ -136,7 +136,7 @@ async def test_an_alert_withholds_until_it_is_cleared(
     for order in suspects:
         (alert,) = [
             a
-            for a in await client.alerts_of(order.id, people.hr)
+            for a in await client.list_alerts(people.hr, order_id=order.id)
             if a.kind == "FAKE_DEAL_SUSPECTED"
         ]
         assert alert.status == common_pb2.ALERT_STATUS_OPEN

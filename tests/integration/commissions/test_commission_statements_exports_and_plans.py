@@ -28,9 +28,9 @@ from tests.integration.commissions.support import (
     half_up,
     last_month,
     make_people,
-    refused,
 )
 from tests.support.exports import download as download_once
+from tests.support.orders_service import refused
 
 # -- M5: determinism -----------------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ from tests.integration.orders.support import (
     customer_of,
     line,
     make_people,
-    refused,
     roles,
     today,
 )
+from tests.support.orders_service import refused
 
 # -- attribution (O3) ------------------------------------------------------------------------
 
@@ -74,10 +74,10 @@ async def test_attribution_flags_are_stored_alerted_and_routed_to_a_manager(
         people.junior, customer_id=own_customer, currency="CNY", lines=[line("A", "1", "10")]
     )
     assert list(clean.flags) == []
-    assert await client.alerts_of(people.hr, clean.id) == []
+    assert await client.list_alerts(people.hr, order_id=clean.id) == []
 
     for viewer in (people.hr, people.manager):
-        alerts = await client.alerts_of(viewer, mismatch.id)
+        alerts = await client.list_alerts(viewer, order_id=mismatch.id)
         assert [(a.kind, a.rule) for a in alerts] == [("ATTRIBUTION_MISMATCH", "O3")], viewer
         alert = alerts[0]
         assert (alert.employee_id, alert.customer_id, alert.branch_id) == (
@@ -88,10 +88,10 @@ async def test_attribution_flags_are_stored_alerted_and_routed_to_a_manager(
         evidence = dict(alert.evidence)
         assert evidence["order_code"] == mismatch.code
         assert evidence["owner_id"] == people.junior_mate.id
-    [hidden] = await client.alerts_of(people.hr, unregistered.id)
+    [hidden] = await client.list_alerts(people.hr, order_id=unregistered.id)
     assert hidden.kind == "UNREGISTERED_CUSTOMER"
     assert dict(hidden.evidence)["order_date"] == (today() - timedelta(days=1)).isoformat()
-    assert {a.kind for a in await client.alerts_of(people.hr, both.id)} == {
+    assert {a.kind for a in await client.list_alerts(people.hr, order_id=both.id)} == {
         "ATTRIBUTION_MISMATCH",
         "UNREGISTERED_CUSTOMER",
     }
@@ -214,7 +214,7 @@ async def test_the_embedded_profile_runs_the_same_flow(embedded_suite: Suite) ->
         assert order.total.value == "16026.99"
         assert roles(order) == ["MANAGER", "FINANCE", "HQ_MANAGER"]  # 125 010 CNY, 20 %
         assert list(order.flags) == ["ATTRIBUTION_MISMATCH"]
-        [alert] = await client.alerts_of(people.hr, order.id)
+        [alert] = await client.list_alerts(people.hr, order_id=order.id)
         assert alert.kind == "ATTRIBUTION_MISMATCH"
         await refused(client.decide(people.senior, order.id), ErrorCode.FORBIDDEN)
         for approver in (people.manager, people.finance, people.hq_manager):

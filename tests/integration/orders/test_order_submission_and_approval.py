@@ -22,10 +22,10 @@ from tests.integration.orders.support import (
     People,
     customer_of,
     line,
-    refused,
     roles,
     today,
 )
+from tests.support.orders_service import refused
 
 # -- submission: money ------------------------------------------------------------------------
 

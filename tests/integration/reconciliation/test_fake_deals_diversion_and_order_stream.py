@@ -83,7 +83,7 @@ async def test_three_unpaid_unshipped_orders_past_due_are_suspected_fake_deals(
     # One FAKE_DEAL_SUSPECTED per order, on the rep who submitted it, for HR and the manager.
     for viewer in (people.hr, people.manager):
         for order in orders:
-            alerts = await client.alerts_of(viewer, "FAKE_DEAL_SUSPECTED", order_id=order.id)
+            alerts = await client.list_alerts(viewer, "FAKE_DEAL_SUSPECTED", order_id=order.id)
             assert len(alerts) == 1, (viewer.id, order.code)
             alert = alerts[0]
             assert (alert.rule, alert.severity) == ("O5", common_pb2.SEVERITY_HIGH)
@@ -94,13 +94,15 @@ async def test_three_unpaid_unshipped_orders_past_due_are_suspected_fake_deals(
             assert evidence["total"] == order.total.value
             assert evidence["days_past_due"] == 15
             assert evidence["expected_payment_date"] == order.expected_payment_date
-    assert not await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=not_due.id)
+    assert not await client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=not_due.id)
 
     # A re-run raises nothing twice.
     again = await client.run(people.finance)
     assert again.alerts_raised == 0
     for order in orders:
-        assert len(await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=order.id)) == 1
+        assert (
+            len(await client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=order.id)) == 1
+        )
 
 
 # -- the seed's second scenario's signal: a regular customer goes quiet ---------------------------
@@ -139,7 +141,7 @@ async def test_a_regular_customer_gone_quiet_while_the_owner_visits_is_a_diversi
         )
     assert detected.alerts_raised >= 1
     assert detected.customers_checked >= 2
-    alerts = await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=visited)
+    alerts = await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=visited)
     assert len(alerts) == 1
     alert = alerts[0]
     assert (alert.rule, alert.employee_id, alert.branch_id) == (
@@ -155,16 +157,16 @@ async def test_a_regular_customer_gone_quiet_while_the_owner_visits_is_a_diversi
     assert evidence["last_order_date"] == (today() - timedelta(days=120)).isoformat()
     assert evidence["owner_id"] == people.junior.id
     # The manager of the branch sees it too.
-    assert await client.alerts_of(people.manager, "DIVERSION_RISK", customer_id=visited)
+    assert await client.list_alerts(people.manager, "DIVERSION_RISK", customer_id=visited)
     # Silent too, but nobody kept in touch: no alert.
-    assert not await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=quiet)
+    assert not await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=quiet)
 
     with acting_as(people.hr):
         again = await client.reconciliation.DetectDiversionRisk(
             payments_pb2.DetectDiversionRiskRequest()
         )
     assert again.alerts_raised == 0
-    assert len(await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=visited)) == 1
+    assert len(await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=visited)) == 1
 
 
 # -- the valid-order stream (for commissions, M2) ------------------------------------------------------

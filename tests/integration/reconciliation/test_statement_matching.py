@@ -24,13 +24,13 @@ from tests.integration.reconciliation.support import (
     Client,
     ago,
     customer,
-    dec,
     people_of,
     row,
     today,
 )
 from tests.org import make_org
 from tests.photos import put
+from tests.support.orders_service import dec
 
 # -- payments, matched and classified ----------------------------------------------------------------
 
@@ -107,7 +107,7 @@ async def test_statements_match_classify_and_rerun_identically(
     matched = {
         payment.bank_reference: payment
         for order in (exact, by_amount, other_payer, in_two)
-        for payment in await client.payments_of(people.finance, order.id)
+        for payment in await client.list_payments(people.finance, order_id=order.id)
     }
     assert matched[refs["exact"]].matched_by == "ORDER_CODE"
     assert matched[refs["amount"]].matched_by == "CUSTOMER_AMOUNT"
@@ -116,12 +116,12 @@ async def test_statements_match_classify_and_rerun_identically(
     assert matched[refs["first"]].order_id == matched[refs["second"]].order_id == in_two.id
     assert all(payment.branch_id == people.org.branch for payment in matched.values())
     # The duplicate line was stored once.
-    assert [p.bank_reference for p in await client.payments_of(people.finance, exact.id)] == [
-        refs["exact"]
-    ]
+    assert [
+        p.bank_reference for p in await client.list_payments(people.finance, order_id=exact.id)
+    ] == [refs["exact"]]
 
     # Another payer paid an order by its code: PAYER_MISMATCH, once, for that payment only.
-    mismatches = await client.alerts_of(people.hr, "PAYER_MISMATCH", customer_id=buyer)
+    mismatches = await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=buyer)
     assert len(mismatches) == 1
     assert mismatches[0].order_id == other_payer.id
     assert mismatches[0].employee_id == people.junior.id
@@ -183,7 +183,7 @@ async def test_statements_match_classify_and_rerun_identically(
         first.payments_unmatched,
     )
     assert {order_id: await state(order) for order_id, order in before.items()} == before
-    assert len(await client.alerts_of(people.hr, "PAYER_MISMATCH", customer_id=buyer)) == 1
+    assert len(await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=buyer)) == 1
 
     # A reversal after reconciliation makes the order unpaid again at once (O5: nobody
     # presses a button); a run after it agrees.
@@ -264,16 +264,16 @@ async def test_customer_amount_pays_the_order_due_first(suite: Suite, client: Cl
     )
     assert imported.accepted == 2
     await client.run(people.finance)
-    (stated_payment,) = await client.payments_of(people.finance, stated.id)
+    (stated_payment,) = await client.list_payments(people.finance, order_id=stated.id)
     assert (stated_payment.matched_by, stated_payment.order_id) == ("ORDER_CODE", stated.id)
     assert (await client.order(people.finance, stated.id)).payment_state == RECONCILED
-    first_paid = await client.payments_of(people.finance, due_first.id)
-    later_paid = await client.payments_of(people.finance, due_later.id)
+    first_paid = await client.list_payments(people.finance, order_id=due_first.id)
+    later_paid = await client.list_payments(people.finance, order_id=due_later.id)
     assert [p.bank_reference for p in first_paid] == [older]
     assert [p.bank_reference for p in later_paid] == [newer]
     assert {p.matched_by for p in [*first_paid, *later_paid]} == {"CUSTOMER_AMOUNT"}
     # Matched by customer: not a payer mismatch.
-    assert not await client.alerts_of(people.hr, "PAYER_MISMATCH", customer_id=buyer)
+    assert not await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=buyer)
 
 
 # -- statements refused whole --------------------------------------------------------------------
@@ -403,7 +403,7 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
             )
         # Recorded, matched and classified at once; the other payer is flagged at once too.
         assert (await client.order(people.finance, paid.id)).payment_state == RECONCILED
-        assert await client.alerts_of(people.hr, "PAYER_MISMATCH", order_id=paid.id)
+        assert await client.list_alerts(people.hr, "PAYER_MISMATCH", order_id=paid.id)
         first = await client.run(people.finance)
         assert first.alerts_raised == 1  # the overdue order: the fake-deal check is the run's
         stored = await client.order(people.finance, paid.id)
@@ -411,8 +411,8 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
         assert from_timestamp(stored.fully_paid_at, "fully_paid_at") == ago(1)
         assert (await client.order(people.finance, by_amount.id)).payment_state == RECONCILED
         assert (await client.order(people.finance, overdue.id)).payment_state == UNPAID
-        assert await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=overdue.id)
-        assert await client.alerts_of(people.hr, "PAYER_MISMATCH", order_id=paid.id)
+        assert await client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=overdue.id)
+        assert await client.list_alerts(people.hr, "PAYER_MISMATCH", order_id=paid.id)
         again = await client.run(people.finance)
         assert again.alerts_raised == 0
         assert (again.reconciled, again.unpaid) == (first.reconciled, first.unpaid)
@@ -453,7 +453,7 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
             )
         # The first buyer has a rhythm too (three orders), but ordered three days ago.
         assert (detected.customers_checked, detected.alerts_raised) == (2, 1)
-        (alert,) = await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=regular)
+        (alert,) = await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=regular)
         evidence = dict(alert.evidence)
         assert (evidence["usual_interval_days"], evidence["days_silent"]) == (30, 90)
         assert evidence["visits_since_last_order"] == 1
