@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from salesguard.telemetry import setup_telemetry
 from tests.harness import POLICIES, Backends, Suite
+from tests.org import Org, make_org
 from tests.support.devrun import RunCopy
 from tests.support.s3server import S3Server
 from tests.support.servers import OpaServer, PostgresDatabases
@@ -88,6 +89,12 @@ async def full_suite_factory(
 async def suite(full_suite_factory: SuiteFactory) -> Suite:
     """The suite most integration tests share; each test works in its own branch."""
     return await full_suite_factory()
+
+
+@pytest.fixture(scope="module")
+async def org(suite: Suite) -> Org:
+    """A company of the test module's own, in the shared suite."""
+    return await make_org(suite)
 
 
 @pytest.fixture

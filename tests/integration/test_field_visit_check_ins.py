@@ -39,12 +39,6 @@ from tests.support.field_visits import (
 )
 from tests.support.geo import offset
 
-
-@pytest.fixture(scope="module")
-async def org(suite: Suite) -> Org:
-    return await make_org(suite)
-
-
 # -- the seed's first scenario -------------------------------------------------------------
 
 

@@ -34,14 +34,13 @@ from tests.adversarial.concurrency.support import (
     winners,
 )
 from tests.harness import Suite, unique
-from tests.org import make_org, new_phone, register
+from tests.org import Org, new_phone, register
 from tests.photos import put
 
 # -- orders (O1, O2, O4) ---------------------------------------------------------------------
 
 
-async def test_one_approval_step_is_decided_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_approval_step_is_decided_once(racing: Suite, org: Org) -> None:
     customer = await register(racing, org.junior)
     order_id = await submit_order(racing, org.junior, customer["id"])
     results = await race(
@@ -61,8 +60,7 @@ async def test_one_approval_step_is_decided_once(racing: Suite) -> None:
     assert [step["status"] for step in order["approvalSteps"]] == [order["status"]]
 
 
-async def test_order_transitions_raced_follow_the_status_machine(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_order_transitions_raced_follow_the_status_machine(racing: Suite, org: Org) -> None:
     order_id = await approved_order(racing, org)
     targets = ("FULFILLED", "CANCELLED", "CLOSED")
     results = await race(
@@ -90,8 +88,7 @@ async def test_order_transitions_raced_follow_the_status_machine(racing: Suite) 
     assert order["status"] == final
 
 
-async def test_one_bank_reference_is_one_payment(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_bank_reference_is_one_payment(racing: Suite, org: Org) -> None:
     values = payment()
     results = await race(
         [racing.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance) for _ in range(CLIENTS)]
@@ -101,8 +98,7 @@ async def test_one_bank_reference_is_one_payment(racing: Suite) -> None:
     assert [entry["duplicate"] for entry in recorded].count(False) == 1
 
 
-async def test_one_voucher_backs_one_payment(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_voucher_backs_one_payment(racing: Suite, org: Org) -> None:
     voucher = b"\xff\xd8\xff\xe0voucher" + unique("v").encode()
     created = (
         await racing.gql(
@@ -130,8 +126,7 @@ async def test_one_voucher_backs_one_payment(racing: Suite) -> None:
     assert refusals(results) == {"VALIDATION": CLIENTS - 1}
 
 
-async def test_a_payment_is_reversed_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_a_payment_is_reversed_once(racing: Suite, org: Org) -> None:
     recorded = (await racing.gql(RECORD_PAYMENT, {"input": payment()}, as_=org.finance)).ok()
     payment_id = recorded["recordPayment"]["payment"]["id"]
     results = await race(
@@ -155,9 +150,8 @@ async def test_a_payment_is_reversed_once(racing: Suite) -> None:
 
 
 async def test_overlapping_statements_imported_at_once_record_each_line_once(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
     paid_at = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
     references = [unique("STMT") for _ in range(30)]
     header = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text\n"
@@ -199,8 +193,7 @@ async def test_overlapping_statements_imported_at_once_record_each_line_once(
     assert sum(answers[0]["accepted"] for answers in by_key.values()) == len(references)
 
 
-async def test_one_parcel_is_one_shipment(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_parcel_is_one_shipment(racing: Suite, org: Org) -> None:
     order_id = await approved_order(racing, org)
     values = {
         "orderId": order_id,
@@ -219,9 +212,8 @@ async def test_one_parcel_is_one_shipment(racing: Suite) -> None:
 
 
 async def test_check_ins_raced_from_a_new_device_are_all_stored_one_flagged(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
     (await racing.gql(CHECK_IN, {"input": check_in()}, as_=org.junior)).ok()
     results = await race(
         [
@@ -249,8 +241,7 @@ async def test_check_ins_raced_from_a_new_device_are_all_stored_one_flagged(
     assert stored.ok()["checkIns"]["totalCount"] == CLIENTS + 1
 
 
-async def test_a_check_out_is_recorded_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_a_check_out_is_recorded_once(racing: Suite, org: Org) -> None:
     done = (await racing.gql(CHECK_IN, {"input": check_in()}, as_=org.junior)).ok()
     check_in_id = done["checkIn"]["checkIn"]["id"]
     results = await race(
@@ -263,8 +254,7 @@ async def test_a_check_out_is_recorded_once(racing: Suite) -> None:
     assert refusals(results) == {"FAILED_PRECONDITION": CLIENTS - 1}
 
 
-async def test_overlapping_call_log_imports_record_each_call_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_overlapping_call_log_imports_record_each_call_once(racing: Suite, org: Org) -> None:
     start = datetime.now(UTC) - timedelta(days=1)
     calls = [
         {
