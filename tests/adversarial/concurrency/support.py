@@ -55,8 +55,6 @@ RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
   recordPayment(input: $input) { duplicate payment { id } } }"""
 REVERSE_PAYMENT = """mutation($input: ReversePaymentInput!) {
   reversePayment(input: $input) { payment { id reversed reversalKind } } }"""
-PAYMENT_UPLOAD = """mutation($input: CreatePaymentUploadInput!) {
-  createPaymentUpload(input: $input) { key uploadUrl uploadHeaders } }"""
 IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
   importPayments(input: $input) { applied accepted duplicates rows } }"""
 RECORD_SHIPMENT = """mutation($input: RecordShipmentInput!) {

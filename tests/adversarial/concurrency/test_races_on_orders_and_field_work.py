@@ -20,7 +20,6 @@ from tests.adversarial.concurrency.support import (
     IMPORT_CALLS,
     IMPORT_PAYMENTS,
     ORDER,
-    PAYMENT_UPLOAD,
     RECORD_PAYMENT,
     RECORD_SHIPMENT,
     REVERSE_PAYMENT,
@@ -35,7 +34,7 @@ from tests.adversarial.concurrency.support import (
 )
 from tests.harness import Suite, unique
 from tests.org import Org, new_phone, register
-from tests.photos import put
+from tests.photos import upload_payment_file
 
 # -- orders (O1, O2, O4) ---------------------------------------------------------------------
 
@@ -100,25 +99,10 @@ async def test_one_bank_reference_is_one_payment(racing: Suite, org: Org) -> Non
 
 async def test_one_voucher_backs_one_payment(racing: Suite, org: Org) -> None:
     voucher = b"\xff\xd8\xff\xe0voucher" + unique("v").encode()
-    created = (
-        await racing.gql(
-            PAYMENT_UPLOAD,
-            {
-                "input": {
-                    "purpose": "VOUCHER",
-                    "contentType": "image/jpeg",
-                    "sizeBytes": len(voucher),
-                }
-            },
-            as_=org.finance,
-        )
-    ).ok()["createPaymentUpload"]
-    await put(racing, created, voucher)
+    key = await upload_payment_file(racing, org.finance, "VOUCHER", "image/jpeg", voucher)
     results = await race(
         [
-            racing.gql(
-                RECORD_PAYMENT, {"input": payment(voucherKey=created["key"])}, as_=org.finance
-            )
+            racing.gql(RECORD_PAYMENT, {"input": payment(voucherKey=key)}, as_=org.finance)
             for _ in range(CLIENTS)
         ]
     )
@@ -160,22 +144,9 @@ async def test_overlapping_statements_imported_at_once_record_each_line_once(
         # Each statement holds most lines, in its own order: the imports overlap crosswise.
         mine = references[n:] if n % 2 else list(reversed(references))[n:]
         text = header + "".join(f"{ref},{paid_at},10.00,CNY,Payer,,stmt\n" for ref in mine)
-        data = text.encode()
-        created = (
-            await racing.gql(
-                PAYMENT_UPLOAD,
-                {
-                    "input": {
-                        "purpose": "STATEMENT",
-                        "contentType": "text/csv",
-                        "sizeBytes": len(data),
-                    }
-                },
-                as_=org.finance,
-            )
-        ).ok()["createPaymentUpload"]
-        await put(racing, created, data)
-        keys.append(created["key"])
+        keys.append(
+            await upload_payment_file(racing, org.finance, "STATEMENT", "text/csv", text.encode())
+        )
     results = await race(
         [
             racing.gql(

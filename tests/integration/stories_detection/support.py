@@ -24,8 +24,6 @@ RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
   recordPayment(input: $input) { duplicate payment { id amount matchedBy order { id } } } }"""
 REVERSE_PAYMENT = """mutation($input: ReversePaymentInput!) {
   reversePayment(input: $input) { payment { id reversed } } }"""
-CREATE_UPLOAD = """mutation($input: CreatePaymentUploadInput!) {
-  createPaymentUpload(input: $input) { key uploadUrl uploadHeaders } }"""
 IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
   importPayments(input: $input) { applied accepted duplicates rows rejected { line field } } }"""
 RECORD_SHIPMENT = """mutation($input: RecordShipmentInput!) {

@@ -26,7 +26,6 @@ from salesguard_orders.payments import insert_payments
 from salesguard_orders.server import service as orders_app
 from tests.harness import Suite, unique
 from tests.integration.stories_detection.support import (
-    CREATE_UPLOAD,
     DECIDE,
     HEADER,
     IMPORT_PAYMENTS,
@@ -40,7 +39,7 @@ from tests.integration.stories_detection.support import (
 )
 from tests.integration.test_stories_deals import submit
 from tests.org import make_org, register
-from tests.photos import put
+from tests.photos import upload_payment_file
 from tests.support.orders_history import seed_history
 from tests.support.servers import PostgresDatabases
 
@@ -100,18 +99,9 @@ async def test_a_statement_import_reconciles_every_order_it_touches(suite: Suite
         for reference, when, amount, payer, note in rows
     ]
     data = "\r\n".join([HEADER, *lines, ""]).encode()
-    upload = (
-        await suite.gql(
-            CREATE_UPLOAD,
-            {"input": {"purpose": "STATEMENT", "contentType": "text/csv", "sizeBytes": len(data)}},
-            as_=org.finance,
-        )
-    ).ok()["createPaymentUpload"]
-    await put(suite, upload, data)
+    key = await upload_payment_file(suite, org.finance, "STATEMENT", "text/csv", data)
     imported = (
-        await suite.gql(
-            IMPORT_PAYMENTS, {"input": {"statementKey": upload["key"]}}, as_=org.finance
-        )
+        await suite.gql(IMPORT_PAYMENTS, {"input": {"statementKey": key}}, as_=org.finance)
     ).ok()["importPayments"]
     assert (imported["applied"], imported["accepted"], imported["rejected"]) == (True, 5, [])
 
