@@ -220,29 +220,21 @@ async def test_customer_amount_pays_the_order_due_first(suite: Suite, client: Cl
     people = people_of(await make_org(suite))
     name = unique("Ningbo Harbour")
     buyer = await customer(suite, people, name)
+
+    async def order_of_880(ordered_days_ago: int, due_in_days: int) -> pb.Order:
+        return await client.approved_order(
+            people,
+            buyer,
+            "880.00",
+            order_date=today() - timedelta(days=ordered_days_ago),
+            expected_payment_date=today() + timedelta(days=due_in_days),
+        )
+
     # Two open orders of the same amount: the one due first takes the older payment.
-    due_later = await client.approved_order(
-        people,
-        buyer,
-        "880.00",
-        order_date=today() - timedelta(days=30),
-        expected_payment_date=today() + timedelta(days=20),
-    )
-    due_first = await client.approved_order(
-        people,
-        buyer,
-        "880.00",
-        order_date=today() - timedelta(days=10),
-        expected_payment_date=today() + timedelta(days=5),
-    )
+    due_later = await order_of_880(ordered_days_ago=30, due_in_days=20)
+    due_first = await order_of_880(ordered_days_ago=10, due_in_days=5)
     # A third order of that amount, paid by a payment that states it: taken first.
-    stated = await client.approved_order(
-        people,
-        buyer,
-        "880.00",
-        order_date=today() - timedelta(days=40),
-        expected_payment_date=today() - timedelta(days=1),
-    )
+    stated = await order_of_880(ordered_days_ago=40, due_in_days=-1)
     with acting_as(people.finance):
         await client.payments.RecordPayment(
             payments_pb2.RecordPaymentRequest(
