@@ -11,7 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from salesguard.principal import Principal, acting_as
-from salesguard_api.attendance.v1 import visits_pb2_grpc
+from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
@@ -138,6 +139,11 @@ class Client(OrdersServiceClient):
     ) -> tuple[str, payments_pb2.ImportPaymentsResponse]:
         """Upload a statement CSV as the app would (CreateUpload, PUT) and import it."""
         data = ("\ufeff" if bom else "").encode() + "\r\n".join([HEADER, *lines, ""]).encode()
+        key = await self.upload_statement(suite, principal, data)
+        return key, await self.import_key(principal, key)
+
+    async def upload_statement(self, suite: Suite, principal: Principal, data: bytes) -> str:
+        """CreateUpload for a statement, then PUT ``data`` as the app would; the key."""
         with acting_as(principal):
             upload = await self.payments.CreateUpload(
                 payments_pb2.CreateUploadRequest(
@@ -151,7 +157,40 @@ class Client(OrdersServiceClient):
             {"uploadUrl": upload.upload_url, "uploadHeaders": dict(upload.upload_headers)},
             data,
         )
-        return upload.key, await self.import_key(principal, upload.key)
+        return upload.key
+
+    async def reverse(
+        self,
+        principal: Principal,
+        payment_id: str,
+        kind: payments_pb2.ReversalKind.ValueType,
+        reason: str,
+    ) -> None:
+        with acting_as(principal):
+            await self.payments.ReversePayment(
+                payments_pb2.ReversePaymentRequest(payment_id=payment_id, kind=kind, reason=reason)
+            )
+
+    async def visit(self, rep: Principal, customer_id: str, days_ago: float) -> None:
+        """A check-in at SITE linked to ``customer_id``, ``days_ago`` at 15:00 in Shanghai."""
+        with acting_as(rep):
+            await self.visits.CheckIn(
+                visits_pb2.CheckInRequest(
+                    at=to_timestamp(ago(days_ago, hour=15)),
+                    location=common_pb2.GeoPoint(lat=SITE[0], lng=SITE[1]),
+                    accuracy_m=10,
+                    customer_id=customer_id,
+                    device_id="rep-phone",
+                )
+            )
+
+    async def detect_diversion_risk(
+        self, principal: Principal, as_of: str = ""
+    ) -> payments_pb2.DetectDiversionRiskResponse:
+        with acting_as(principal):
+            return await self.reconciliation.DetectDiversionRisk(
+                payments_pb2.DetectDiversionRiskRequest(as_of=as_of)
+            )
 
     async def import_key(
         self, principal: Principal, key: str

@@ -13,9 +13,7 @@ import pytest
 
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
-from salesguard.principal import acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import payments_pb2
 from salesguard_orders.peers import BranchZones
@@ -124,21 +122,9 @@ async def test_a_regular_customer_gone_quiet_while_the_owner_visits_is_a_diversi
             )
     # Meanwhile the owner keeps visiting the first customer: two check-ins linked to it.
     for days in (2, 1):
-        with acting_as(people.junior):
-            await client.visits.CheckIn(
-                visits_pb2.CheckInRequest(
-                    at=to_timestamp(ago(days, hour=15)),
-                    location=common_pb2.GeoPoint(lat=SITE[0], lng=SITE[1]),
-                    accuracy_m=10,
-                    customer_id=visited,
-                    device_id="rep-phone",
-                )
-            )
+        await client.visit(people.junior, visited, days_ago=days)
 
-    with acting_as(people.hr):
-        detected = await client.reconciliation.DetectDiversionRisk(
-            payments_pb2.DetectDiversionRiskRequest()
-        )
+    detected = await client.detect_diversion_risk(people.hr)
     assert detected.alerts_raised >= 1
     assert detected.customers_checked >= 2
     alerts = await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=visited)
@@ -161,10 +147,7 @@ async def test_a_regular_customer_gone_quiet_while_the_owner_visits_is_a_diversi
     # Silent too, but nobody kept in touch: no alert.
     assert not await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=quiet)
 
-    with acting_as(people.hr):
-        again = await client.reconciliation.DetectDiversionRisk(
-            payments_pb2.DetectDiversionRiskRequest()
-        )
+    again = await client.detect_diversion_risk(people.hr)
     assert again.alerts_raised == 0
     assert len(await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=visited)) == 1
 

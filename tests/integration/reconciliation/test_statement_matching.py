@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from salesguard.principal import acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
@@ -29,7 +28,6 @@ from tests.integration.reconciliation.support import (
     today,
 )
 from tests.org import make_org
-from tests.photos import put
 from tests.support.orders_service import dec
 
 # -- payments, matched and classified ----------------------------------------------------------------
@@ -187,14 +185,12 @@ async def test_statements_match_classify_and_rerun_identically(
 
     # A reversal after reconciliation makes the order unpaid again at once (O5: nobody
     # presses a button); a run after it agrees.
-    with acting_as(people.finance):
-        await client.payments.ReversePayment(
-            payments_pb2.ReversePaymentRequest(
-                payment_id=matched[refs["exact"]].id,
-                kind=payments_pb2.REVERSAL_KIND_CHARGEBACK,
-                reason="chargeback by the payer's bank",
-            )
-        )
+    await client.reverse(
+        people.finance,
+        matched[refs["exact"]].id,
+        payments_pb2.REVERSAL_KIND_CHARGEBACK,
+        "chargeback by the payer's bank",
+    )
     for run in (False, True):
         if run:
             await client.run(people.finance)
@@ -202,14 +198,12 @@ async def test_statements_match_classify_and_rerun_identically(
         assert (reversed_.payment_state, reversed_.paid_amount.value) == (UNPAID, "0.00")
         assert not reversed_.HasField("fully_paid_at")
     # Reversing one of two payments leaves the order partly paid, no longer fully.
-    with acting_as(people.finance):
-        await client.payments.ReversePayment(
-            payments_pb2.ReversePaymentRequest(
-                payment_id=matched[refs["first"]].id,
-                kind=payments_pb2.REVERSAL_KIND_REFUND,
-                reason="refunded the first instalment",
-            )
-        )
+    await client.reverse(
+        people.finance,
+        matched[refs["first"]].id,
+        payments_pb2.REVERSAL_KIND_REFUND,
+        "refunded the first instalment",
+    )
     await client.run(people.finance)
     refunded = await state(in_two)
     assert (refunded.payment_state, refunded.paid_amount.value) == (PARTIALLY_PAID, "500.00")
@@ -326,19 +320,8 @@ async def test_a_malformed_row_rejects_the_whole_statement(suite: Suite, client:
     assert (fixed.applied, fixed.accepted, fixed.duplicates) == (True, 4, 0)
 
     # A file without the expected header is refused at line 1.
-    with acting_as(people.finance):
-        data = b"reference,amount\r\nX,1.00\r\n"
-        upload = await client.payments.CreateUpload(
-            payments_pb2.CreateUploadRequest(
-                purpose=payments_pb2.UPLOAD_PURPOSE_STATEMENT,
-                content_type="text/csv",
-                size_bytes=len(data),
-            )
-        )
-    await put(
-        suite, {"uploadUrl": upload.upload_url, "uploadHeaders": dict(upload.upload_headers)}, data
-    )
-    headless = await client.import_key(people.finance, upload.key)
+    key = await client.upload_statement(suite, people.finance, b"reference,amount\r\nX,1.00\r\n")
+    headless = await client.import_key(people.finance, key)
     assert not headless.applied
     assert [(r.line, r.field) for r in headless.rejected] == [(1, "header")]
 
@@ -429,20 +412,8 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
             await client.approved_order(
                 people, regular, "10.00", order_date=today() - timedelta(days=days)
             )
-        with acting_as(people.junior):
-            await client.visits.CheckIn(
-                visits_pb2.CheckInRequest(
-                    at=to_timestamp(ago(1, hour=15)),
-                    location=common_pb2.GeoPoint(lat=SITE[0], lng=SITE[1]),
-                    accuracy_m=10,
-                    customer_id=regular,
-                    device_id="rep-phone",
-                )
-            )
-        with acting_as(people.hr):
-            detected = await client.reconciliation.DetectDiversionRisk(
-                payments_pb2.DetectDiversionRiskRequest(as_of=today().isoformat())
-            )
+        await client.visit(people.junior, regular, days_ago=1)
+        detected = await client.detect_diversion_risk(people.hr, as_of=today().isoformat())
         # The first buyer has a rhythm too (three orders), but ordered three days ago.
         assert (detected.customers_checked, detected.alerts_raised) == (2, 1)
         (alert,) = await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=regular)
