@@ -1,8 +1,5 @@
 """Field visits through the gateway (A3, A5, A6): typed validation, check-outs and a
 branch's own limits, retried check-ins, visit plans, call logs and the detectors.
-
-Against the real attendance and customers services (embedded profile): photo
-uploads go to the gateway's own /objects route, as the mobile app's would.
 """
 
 from __future__ import annotations

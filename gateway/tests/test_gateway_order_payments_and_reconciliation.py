@@ -175,15 +175,20 @@ async def test_diversion_detection_is_for_hr(suite: Suite, shop: Shop) -> None:
     assert refused.codes == ["FORBIDDEN"]
 
 
-async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
-    org = await make_org(suite)
-    values = {
+def unmatched_payment(amount: str) -> dict[str, Any]:
+    """A payment's input quoting no order, paid just now."""
+    return {
         "bankReference": unique("BANK"),
         "payerName": "Somebody",
-        "amount": "12.50",
+        "amount": amount,
         "currency": "CNY",
         "paidAt": datetime.now(UTC).isoformat(),
     }
+
+
+async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
+    org = await make_org(suite)
+    values = unmatched_payment("12.50")
     recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
     payment_id = recorded["recordPayment"]["payment"]["id"]
     reverse = """mutation($input: ReversePaymentInput!) { reversePayment(input: $input) {
@@ -203,13 +208,7 @@ async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
 
 async def test_an_invalid_payment_amount_names_the_field(suite: Suite) -> None:
     org = await make_org(suite)
-    values = {
-        "bankReference": unique("BANK"),
-        "payerName": "Somebody",
-        "amount": "12.505",
-        "currency": "CNY",
-        "paidAt": datetime.now(UTC).isoformat(),
-    }
+    values = unmatched_payment("12.505")
     result = await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)
     assert result.codes == ["VALIDATION"]
     assert result.errors[0]["extensions"]["field"] == "amount"
