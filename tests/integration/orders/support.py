@@ -92,6 +92,25 @@ class Client(OrdersServiceClient):
             )
         return list(response.orders)
 
+    async def one_line_order(
+        self,
+        principal: Principal,
+        customer_id: str,
+        price: str,
+        *,
+        sku: str = "A",
+        quantity: str = "1",
+        **values: Any,
+    ) -> pb.Order:
+        """Submit a CNY order of one line: ``quantity`` × ``sku`` at ``price``."""
+        return await self.submit(
+            principal,
+            customer_id=customer_id,
+            currency="CNY",
+            lines=[line(sku, quantity, price)],
+            **values,
+        )
+
     async def decide(
         self, principal: Principal, order_id: str, approve: bool = True, comment: str = ""
     ) -> pb.Order:

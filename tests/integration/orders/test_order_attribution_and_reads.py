@@ -36,12 +36,7 @@ async def test_attribution_flags_are_stored_alerted_and_routed_to_a_manager(
 ) -> None:
     # A senior may read, and so order for, a teammate's customer: flagged, not refused.
     mates_customer = await customer_of(suite, people.junior_mate)
-    mismatch = await client.submit(
-        people.senior,
-        customer_id=mates_customer,
-        currency="CNY",
-        lines=[line("A", "1", "10")],
-    )
+    mismatch = await client.one_line_order(people.senior, mates_customer, "10")
     assert list(mismatch.flags) == ["ATTRIBUTION_MISMATCH"]
     assert mismatch.owner_id == people.junior_mate.id
     assert mismatch.submitted_by == people.senior.id
@@ -51,28 +46,18 @@ async def test_attribution_flags_are_stored_alerted_and_routed_to_a_manager(
 
     # Registered today, ordered yesterday: the customer was hidden when the deal was made.
     own_customer = await customer_of(suite, people.junior)
-    unregistered = await client.submit(
-        people.junior,
-        customer_id=own_customer,
-        currency="CNY",
-        lines=[line("A", "1", "10")],
-        order_date=(today() - timedelta(days=1)).isoformat(),
+    unregistered = await client.one_line_order(
+        people.junior, own_customer, "10", order_date=(today() - timedelta(days=1)).isoformat()
     )
     assert list(unregistered.flags) == ["UNREGISTERED_CUSTOMER"]
     assert roles(unregistered) == ["MANAGER"]
 
-    both = await client.submit(
-        people.senior,
-        customer_id=mates_customer,
-        currency="CNY",
-        lines=[line("A", "1", "10")],
-        order_date=(today() - timedelta(days=3)).isoformat(),
+    both = await client.one_line_order(
+        people.senior, mates_customer, "10", order_date=(today() - timedelta(days=3)).isoformat()
     )
     assert list(both.flags) == ["ATTRIBUTION_MISMATCH", "UNREGISTERED_CUSTOMER"]
 
-    clean = await client.submit(
-        people.junior, customer_id=own_customer, currency="CNY", lines=[line("A", "1", "10")]
-    )
+    clean = await client.one_line_order(people.junior, own_customer, "10")
     assert list(clean.flags) == []
     assert await client.list_alerts(people.hr, order_id=clean.id) == []
 
@@ -126,15 +111,9 @@ async def test_order_reads_are_scoped(suite: Suite, client: Client, people: Peop
     own = await customer_of(suite, people.junior)
     mate = await customer_of(suite, people.junior_mate)
     other_branch = await customer_of(suite, people.other_manager)
-    mine = await client.submit(
-        people.junior, customer_id=own, currency="CNY", lines=[line("A", "1", "1")]
-    )
-    mates = await client.submit(
-        people.junior_mate, customer_id=mate, currency="CNY", lines=[line("A", "1", "1")]
-    )
-    elsewhere = await client.submit(
-        people.other_manager, customer_id=other_branch, currency="CNY", lines=[line("A", "1", "1")]
-    )
+    mine = await client.one_line_order(people.junior, own, "1")
+    mates = await client.one_line_order(people.junior_mate, mate, "1")
+    elsewhere = await client.one_line_order(people.other_manager, other_branch, "1")
     ids = {mine.id, mates.id, elsewhere.id}
 
     async def visible(principal: Principal) -> set[str]:

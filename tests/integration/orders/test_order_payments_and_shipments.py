@@ -14,7 +14,7 @@ from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
 from salesguard_orders.rules.payments import quoted_order_number
 from tests.harness import Suite, unique
-from tests.integration.orders.support import Client, People, customer_of, line
+from tests.integration.orders.support import Client, People, customer_of
 from tests.photos import jpeg, put, scene
 from tests.support.orders_service import refused
 
@@ -23,9 +23,7 @@ from tests.support.orders_service import refused
 
 async def approved_order(suite: Suite, client: Client, people: People) -> pb.Order:
     customer = await customer_of(suite, people.junior)
-    order = await client.submit(
-        people.junior, customer_id=customer, currency="CNY", lines=[line("A", "2", "50")]
-    )
+    order = await client.one_line_order(people.junior, customer, "50", quantity="2")
     return await client.decide(people.manager, order.id)
 
 
@@ -272,9 +270,7 @@ async def test_shipments_need_an_approved_order(
     suite: Suite, client: Client, people: People
 ) -> None:
     customer = await customer_of(suite, people.junior)
-    order = await client.submit(
-        people.junior, customer_id=customer, currency="CNY", lines=[line("A", "1", "10")]
-    )
+    order = await client.one_line_order(people.junior, customer, "10")
     shipped_at = datetime.now(UTC) - timedelta(days=2)
 
     async def ship(principal: Principal, **values: Any) -> payments_pb2.Shipment:
