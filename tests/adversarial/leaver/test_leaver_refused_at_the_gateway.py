@@ -35,6 +35,7 @@ from tests.adversarial.leaver.support import (
     customers_owned_by,
     departure,
     me,
+    pooled_customer,
     rep,
     warm,
 )
@@ -260,20 +261,7 @@ async def test_claim_by_a_departed_rep_is_refused_through_the_gateway(suite: Sui
     org = await make_org(suite)
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
-    pooled = await register(suite, org.junior_b)
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": org.junior_b,
-            "name": "赵强",
-            "roles": ["SALES_JUNIOR"],
-            "teamId": org.team_b,
-            "branchId": org.branch,
-            "status": "LEFT",
-            "toPool": True,
-        },
-    )
+    pooled = await pooled_customer(suite, org, org.junior_b, "赵强", org.team_b)
     await warm(suite, employee["id"])
     await admin(suite, UPSERT_EMPLOYEE, employee | {"status": "SUSPENDED"})
     claimed = await suite.gql(CLAIM, {"input": {"customerId": pooled["id"]}}, as_=employee["id"])
