@@ -34,6 +34,7 @@ from tests.adversarial.audit_chain_attacker import (
     FAST_INTERVAL,
     INTERVAL_VARIABLE,
     SuiteFactory,
+    append_entries,
     audit_rows,
     checkpointed_entries,
     database_owner,
@@ -48,7 +49,6 @@ from tests.adversarial.audit_chain_attacker import (
     verify,
     wait_for_checkpoint,
 )
-from tests.adversarial.test_audit_checkpoints_and_keys import _append
 from tests.harness import Backends, Suite
 from tests.org import make_org
 
@@ -102,7 +102,7 @@ async def test_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_
 
     async def walk_then_append(db: Database, keyring: HmacKeyring) -> Any:
         walked = await walk(db, keyring)
-        await _append(runtime, 1)
+        await append_entries(runtime, 1)
         await wait_for_checkpoint(suite, last + 1)
         return walked
 
