@@ -4,10 +4,7 @@ the ``salesguard job`` command, and reading orders, payments and alerts back.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +13,7 @@ from salesguard.service import Runtime
 from tests.harness import POLICIES, Suite, unique
 from tests.integration.test_stories_deals import ALERTS, SHANGHAI, approve, submit
 from tests.org import Org
+from tests.support.jobs import run_job_command
 
 SITE = (31.2304, 121.4737)
 HEADER = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text"
@@ -59,17 +57,7 @@ def job_command(suite: Suite, *args: str) -> tuple[int, dict[str, Any]]:
         "SALESGUARD_ATTENDANCE_ADDRESS": suite.settings["attendance_address"],
         "SALESGUARD_CUSTOMERS_ADDRESS": suite.settings["customers_address"],
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "salesguard.cli", "job", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, (done.stdout, done.stderr)
-    return done.returncode, json.loads(lines[0])
+    return run_job_command(env, *args, timeout=120)
 
 
 async def order_state(suite: Suite, org: Org, order_id: str) -> dict[str, Any]:
