@@ -11,7 +11,7 @@ from typing import Any
 from salesguard.jobs import Job, JobOutcome, JobStatus, run_job
 from salesguard.service import Runtime
 from tests.harness import POLICIES, Suite, unique
-from tests.integration.test_stories_deals import ALERTS, SHANGHAI, approve, submit
+from tests.integration.test_stories_deals import ALERTS, SHANGHAI, approve, submit, today
 from tests.org import Org
 from tests.support.jobs import run_job_command
 
@@ -86,6 +86,18 @@ async def approved_order(
     order = await submit(suite, org.junior, customer_id, total, **extra)
     await approve(suite, org, order)
     return order
+
+
+async def overdue_order(suite: Suite, org: Org, customer_id: str, total: str) -> dict[str, Any]:
+    """An approved order ordered 40 days ago and due 10 days ago: a fake deal in waiting."""
+    return await approved_order(
+        suite,
+        org,
+        customer_id,
+        total,
+        orderDate=(today() - timedelta(days=40)).isoformat(),
+        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
+    )
 
 
 async def alerts_of(suite: Suite, as_: str, **filter_: Any) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from tests.integration.stories_detection.support import (
     job_command,
     moment,
     order_state,
+    overdue_order,
     paid_moment,
     record_payment,
     run,
@@ -88,14 +89,7 @@ async def test_an_approved_order_past_due_is_a_suspected_fake_after_the_daily_jo
 ) -> None:
     org = await make_org(suite)
     customer = (await register(suite, org.junior))["id"]
-    order = await approved_order(
-        suite,
-        org,
-        customer,
-        "8800.00",
-        orderDate=(today() - timedelta(days=40)).isoformat(),
-        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
-    )
+    order = await overdue_order(suite, org, customer, "8800.00")
     assert not await alerts_of(suite, org.hr, orderId=order["id"], kinds=["FAKE_DEAL_SUSPECTED"])
 
     # The CronJob's command, as of now: nobody calls runReconciliation.
@@ -229,14 +223,7 @@ async def test_payments_and_jobs_on_the_embedded_profile(embedded_suite: Suite) 
     suite = embedded_suite
     org = await make_org(suite)
     customer = (await register(suite, org.junior))["id"]
-    overdue = await approved_order(
-        suite,
-        org,
-        customer,
-        "700.00",
-        orderDate=(today() - timedelta(days=40)).isoformat(),
-        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
-    )
+    overdue = await overdue_order(suite, org, customer, "700.00")
     paid = await approved_order(suite, org, customer, "300.00")
     paid_at = paid_moment()
     await record_payment(suite, org, "300.00", paid_at, referenceText=f"pay {paid['code']}")
