@@ -43,6 +43,7 @@ from tests.adversarial.concurrency.support import (
     UPSERT_PLAN,
     chain_intact,
     check_in,
+    leaver_to_be,
     payment,
     race,
     refusals,
@@ -52,7 +53,7 @@ from tests.adversarial.concurrency.support import (
     winners,
 )
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import UPSERT_EMPLOYEE, Org, add_employee, register
+from tests.org import UPSERT_EMPLOYEE, Org, register
 
 # -- alerts and commissions -----------------------------------------------------------------------
 
@@ -120,10 +121,7 @@ async def test_a_locked_period_stays_locked_while_runs_race_the_lock(
 async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(
     racing: Suite, org: Org
 ) -> None:
-    leaver = unique("leaver")
-    employee = await add_employee(
-        racing, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a
-    )
+    leaver, departure = await leaver_to_be(racing, org)
     customer = await register(racing, leaver)
     order_id = await submit_order(racing, leaver, customer["id"])
     (
@@ -144,7 +142,6 @@ async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(
     async def depart() -> GraphQLResult:
         # While the runs are under way: after they looked up who is frozen, before they write.
         await asyncio.sleep(0.3)
-        departure = {**employee, "status": "LEFT", "toPool": True}
         return await racing.gql(UPSERT_EMPLOYEE, {"input": departure}, as_="admin")
 
     runs = [

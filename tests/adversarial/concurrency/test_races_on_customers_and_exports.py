@@ -26,6 +26,7 @@ from tests.adversarial.concurrency.support import (
     UPDATE_CUSTOMER,
     audit_events,
     chain_intact,
+    leaver_to_be,
     race,
     refusals,
     registration,
@@ -38,7 +39,6 @@ from tests.org import (
     UPSERT_EMPLOYEE,
     UPSERT_TEAM,
     Org,
-    add_employee,
     new_phone,
     register,
 )
@@ -246,10 +246,7 @@ async def test_reassignments_raced_apply_one_after_another(racing: Suite, org: O
 async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
     racing: Suite, org: Org
 ) -> None:
-    leaver = unique("leaver")
-    employee = await add_employee(
-        racing, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a
-    )
+    leaver, departure = await leaver_to_be(racing, org)
     await register(racing, leaver)
     # A manager registering for them, and the leaver for themselves.
     calls = [
@@ -262,7 +259,7 @@ async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
         CLIENTS // 2,
         racing.gql(
             UPSERT_EMPLOYEE,
-            {"input": {**employee, "status": "LEFT", "toPool": True}},
+            {"input": departure},
             as_="admin",
         ),
     )
