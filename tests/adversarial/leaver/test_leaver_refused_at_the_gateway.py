@@ -43,12 +43,10 @@ from tests.conftest import SuiteFactory
 from tests.harness import Backends, GraphQLResult, Suite
 from tests.org import UPSERT_EMPLOYEE, admin, make_org, register, register_result
 from tests.support.subscriptions import (
-    ALERT_RAISED,
-    SOURCES,
     GraphQLWebSocket,
     mock_location_check_in,
     serve_gateway,
-    until_watching,
+    watch_alerts,
     watcher_count,
 )
 
@@ -192,8 +190,7 @@ async def test_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) 
         serve_gateway(suite) as url,
         GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
     ):
-        await leaver.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
-        await until_watching(suite, base + SOURCES)
+        await watch_alerts(suite, base, {"filter": {"kinds": ["MOCK_LOCATION"]}}, leaver)
         await mock_location_check_in(suite, org.junior)
         assert (await leaver.next_alert("MOCK_LOCATION", within=5))["employee"] == {
             "id": org.junior
