@@ -10,10 +10,24 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from salesguard.telemetry import setup_telemetry
-from tests.harness import POLICIES, SERVICES, Backends, Suite
+from tests.harness import POLICIES, Backends, Suite
+from tests.org import Org, make_org
 from tests.support.devrun import RunCopy
 from tests.support.s3server import S3Server
 from tests.support.servers import OpaServer, PostgresDatabases
+
+# The directories whose tests run against the real backends (PostgreSQL, OPA, S3): each
+# of their tests carries the ``integration`` marker, so no module has to say it.
+INTEGRATION_DIRECTORIES = tuple(
+    Path(__file__).parent / name for name in ("integration", "adversarial", "infra")
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.path.is_relative_to(directory) for directory in INTEGRATION_DIRECTORIES):
+            item.add_marker(pytest.mark.integration)
+
 
 # One tracer provider per process, installed before any engine or server exists,
 # so database and gRPC spans are recorded (the trace test reads them).
@@ -59,13 +73,8 @@ async def full_suite_factory(
     started: list[Suite] = []
 
     async def start() -> Suite:
-        backends = Backends(
-            database_urls={name: await postgres.create(name) for name in SERVICES},
-            opa_url=opa_server.url,
-            s3_endpoint=s3_server.endpoint,
-            s3_access_key=s3_server.access_key,
-            s3_secret_key=s3_server.secret_key,
-            s3_bucket=f"salesguard-{len(started)}",
+        backends = await Backends.fresh(
+            postgres, opa_server, s3_server, bucket=f"salesguard-{len(started)}"
         )
         suite = await Suite.start(backends, tmp_path_factory.mktemp("suite"))
         started.append(suite)
@@ -80,6 +89,12 @@ async def full_suite_factory(
 async def suite(full_suite_factory: SuiteFactory) -> Suite:
     """The suite most integration tests share; each test works in its own branch."""
     return await full_suite_factory()
+
+
+@pytest.fixture(scope="module")
+async def org(suite: Suite) -> Org:
+    """A company of the test module's own, in the shared suite."""
+    return await make_org(suite)
 
 
 @pytest.fixture

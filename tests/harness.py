@@ -23,7 +23,8 @@ from salesguard_attendance.server import service as attendance_app
 from salesguard_commissions.server import service as commissions_app
 from salesguard_customers.server import service as customers_app
 from salesguard_orders.server import service as orders_app
-from tests.support.servers import free_port
+from tests.support.s3server import S3Server
+from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
@@ -61,6 +62,21 @@ class Backends:
                 s3_secure=False,
             )
         return values
+
+    @classmethod
+    async def fresh(
+        cls, postgres: PostgresDatabases, opa: OpaServer, s3: S3Server, bucket: str
+    ) -> Backends:
+        """The full profile on the test servers: a fresh PostgreSQL database per service,
+        the OPA server, and ``bucket`` on the S3 server."""
+        return cls(
+            database_urls={name: await postgres.create(name) for name in SERVICES},
+            opa_url=opa.url,
+            s3_endpoint=s3.endpoint,
+            s3_access_key=s3.access_key,
+            s3_secret_key=s3.secret_key,
+            s3_bucket=bucket,
+        )
 
 
 @dataclass

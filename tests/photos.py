@@ -1,4 +1,5 @@
-"""Photos for tests: real JPEGs with EXIF position and time, uploaded as the app does."""
+"""Photos and payment files for tests: real JPEGs with EXIF position and time, uploaded as the
+app does."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ mutation($input: CreatePhotoUploadInput!) {
   createPhotoUpload(input: $input) { key uploadUrl uploadHeaders expiresAt }
 }
 """
+CREATE_PAYMENT_UPLOAD = """mutation($input: CreatePaymentUploadInput!) {
+  createPaymentUpload(input: $input) { key uploadUrl uploadHeaders expiresAt } }"""
 
 
 def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
@@ -89,6 +92,21 @@ async def upload(suite: Suite, as_: str, data: bytes, content_type: str = "image
             CREATE_UPLOAD, {"input": {"contentType": content_type, "sizeBytes": len(data)}}, as_=as_
         )
     ).ok()["createPhotoUpload"]
+    await put(suite, created, data)
+    return str(created["key"])
+
+
+async def upload_payment_file(
+    suite: Suite, as_: str, purpose: str, content_type: str, data: bytes
+) -> str:
+    """createPaymentUpload (a VOUCHER or a STATEMENT), then PUT the bytes; returns the key."""
+    created = (
+        await suite.gql(
+            CREATE_PAYMENT_UPLOAD,
+            {"input": {"purpose": purpose, "contentType": content_type, "sizeBytes": len(data)}},
+            as_=as_,
+        )
+    ).ok()["createPaymentUpload"]
     await put(suite, created, data)
     return str(created["key"])
 

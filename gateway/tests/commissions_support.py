@@ -1,5 +1,11 @@
 """What the gateway's commissions tests share: the test period, the operations, and taking
 orders the real way to paid and reconciled, then running and reading commissions.
+
+The commissions tests run against the real services (embedded profile): orders go the real
+way — a rep submits, the branch manager approves, finance records a payment quoting the order
+code (paid in the test period) and runs reconciliation — and finance runs the commissions of
+the org's branch. Commission periods are per branch, so the orgs of these tests never see
+each other's lines.
 """
 
 from __future__ import annotations

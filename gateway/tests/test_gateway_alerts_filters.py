@@ -45,41 +45,38 @@ async def alerts(suite: Suite) -> Alerts:
     customer = await register(suite, org.junior, hours_since_contact=30)
     now = datetime.now(UTC)
     order_id = "0" * 31 + "1"
-    ids = {
-        "fake": await stored_alert(
+
+    async def stored(
+        source: str,
+        kind: str,
+        employee: str,
+        days_ago: int,
+        customer_id: str = "",
+        order_id: str = "",
+    ) -> str:
+        return await stored_alert(
             suite,
+            source,
+            kind,
+            employee_id=employee,
+            detected_at=now - timedelta(days=days_ago),
+            branch_id=org.branch,
+            customer_id=customer_id or None,
+            order_id=order_id or None,
+        )
+
+    ids = {
+        "fake": await stored(
             "orders",
             "FAKE_DEAL_SUSPECTED",
-            employee_id=org.junior,
+            org.junior,
+            1,
             customer_id=customer["id"],
             order_id=order_id,
-            detected_at=now - timedelta(days=1),
-            branch_id=org.branch,
         ),
-        "mock": await stored_alert(
-            suite,
-            "attendance",
-            "MOCK_LOCATION",
-            employee_id=org.senior,
-            detected_at=now - timedelta(days=2),
-            branch_id=org.branch,
-        ),
-        "device": await stored_alert(
-            suite,
-            "attendance",
-            "NEW_DEVICE",
-            employee_id=org.junior,
-            detected_at=now - timedelta(days=5),
-            branch_id=org.branch,
-        ),
-        "payer": await stored_alert(
-            suite,
-            "orders",
-            "PAYER_MISMATCH",
-            employee_id=org.senior,
-            detected_at=now - timedelta(days=10),
-            branch_id=org.branch,
-        ),
+        "mock": await stored("attendance", "MOCK_LOCATION", org.senior, 2),
+        "device": await stored("attendance", "NEW_DEVICE", org.junior, 5),
+        "payer": await stored("orders", "PAYER_MISMATCH", org.senior, 10),
     }
     acknowledged = await suite.gql(
         'mutation($id: ID!) { updateAlert(input: {id: $id, status: ACKNOWLEDGED, source: "orders"}) { alert { status } } }',

@@ -1,8 +1,5 @@
 """Field visits through the gateway (A2, A4): photos going up and back, signed URLs, who
 sees which check-ins, batched links and filters.
-
-Against the real attendance and customers services (embedded profile): photo
-uploads go to the gateway's own /objects route, as the mobile app's would.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """Field visits through the gateway (A3, A5, A6): typed validation, check-outs and a
 branch's own limits, retried check-ins, visit plans, call logs and the detectors.
-
-Against the real attendance and customers services (embedded profile): photo
-uploads go to the gateway's own /objects route, as the mobile app's would.
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ from gateway.tests.visits_support import (
 )
 from tests.harness import Suite, unique
 from tests.org import Org, admin, make_org, new_phone, register
+from tests.support.field_visits import call
 
 # --- typed validation -----------------------------------------------------------------------
 
@@ -244,16 +242,6 @@ async def test_plan_a_visit_and_check_in_against_it(suite: Suite, org: Org) -> N
 
 
 # --- call logs and detectors ----------------------------------------------------------------
-
-
-def call(employee_id: str, number: str, started_at: datetime, seconds: int = 90) -> dict[str, Any]:
-    return {
-        "employeeId": employee_id,
-        "number": number,
-        "direction": "OUTGOING",
-        "startedAt": started_at.isoformat(),
-        "durationSeconds": seconds,
-    }
 
 
 async def test_import_call_logs_counts_accepted_duplicates_and_rejected(suite: Suite) -> None:

@@ -1,11 +1,6 @@
 """Commissions through the gateway (M4, M5) and updateAlert's routing to the owning service:
 only finance runs, locks and exports; an alert's id routes it; clearing an alert releases
 the withheld line.
-
-Against the real services (embedded profile): orders go the real way — a rep submits, the
-branch manager approves, finance records a payment quoting the order code (paid in the
-test period) and runs reconciliation — and finance runs the commissions of the org's branch.
-Commission periods are per branch, so the orgs of these tests never see each other's lines.
 """
 
 from __future__ import annotations

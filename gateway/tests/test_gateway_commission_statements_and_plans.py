@@ -1,11 +1,6 @@
 """Commissions through the gateway (M1–M3): the contract's names in the schema, statements
 (lines, rates, totals, scope, batched links, a malformed period) and plans written by
 admin or finance, on the module's desk of paid orders.
-
-Against the real services (embedded profile): orders go the real way — a rep submits, the
-branch manager approves, finance records a payment quoting the order code (paid in the
-test period) and runs reconciliation — and finance runs the commissions of the org's branch.
-Commission periods are per branch, so the orgs of these tests never see each other's lines.
 """
 
 from __future__ import annotations

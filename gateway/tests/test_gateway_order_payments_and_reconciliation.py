@@ -31,7 +31,7 @@ from salesguard.alerts import AlertDraft, raise_alert
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import Suite, unique
 from tests.org import make_org, register
-from tests.photos import put
+from tests.photos import upload_payment_file
 
 # --- payments, shipments, reconciliation (O4, O5) ---------------------------------------------
 
@@ -175,15 +175,20 @@ async def test_diversion_detection_is_for_hr(suite: Suite, shop: Shop) -> None:
     assert refused.codes == ["FORBIDDEN"]
 
 
-async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
-    org = await make_org(suite)
-    values = {
+def unmatched_payment(amount: str) -> dict[str, Any]:
+    """A payment's input quoting no order, paid just now."""
+    return {
         "bankReference": unique("BANK"),
         "payerName": "Somebody",
-        "amount": "12.50",
+        "amount": amount,
         "currency": "CNY",
         "paidAt": datetime.now(UTC).isoformat(),
     }
+
+
+async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
+    org = await make_org(suite)
+    values = unmatched_payment("12.50")
     recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
     payment_id = recorded["recordPayment"]["payment"]["id"]
     reverse = """mutation($input: ReversePaymentInput!) { reversePayment(input: $input) {
@@ -203,13 +208,7 @@ async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
 
 async def test_an_invalid_payment_amount_names_the_field(suite: Suite) -> None:
     org = await make_org(suite)
-    values = {
-        "bankReference": unique("BANK"),
-        "payerName": "Somebody",
-        "amount": "12.505",
-        "currency": "CNY",
-        "paidAt": datetime.now(UTC).isoformat(),
-    }
+    values = unmatched_payment("12.505")
     result = await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)
     assert result.codes == ["VALIDATION"]
     assert result.errors[0]["extensions"]["field"] == "amount"
@@ -217,8 +216,6 @@ async def test_an_invalid_payment_amount_names_the_field(suite: Suite) -> None:
 
 async def test_a_bank_statement_is_imported_whole_or_not_at_all(suite: Suite) -> None:
     org = await make_org(suite)
-    upload = """mutation($input: CreatePaymentUploadInput!) {
-      createPaymentUpload(input: $input) { key uploadUrl uploadHeaders expiresAt } }"""
     run = """mutation($input: ImportPaymentsInput!) {
       importPayments(input: $input) { applied accepted duplicates rows rejected { line field reason } } }"""
     paid_at = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
@@ -232,22 +229,8 @@ async def test_a_bank_statement_is_imported_whole_or_not_at_all(suite: Suite) ->
     ]
 
     async def imported(text: str) -> dict[str, Any]:
-        data = text.encode()
-        created = (
-            await suite.gql(
-                upload,
-                {
-                    "input": {
-                        "purpose": "STATEMENT",
-                        "contentType": "text/csv",
-                        "sizeBytes": len(data),
-                    }
-                },
-                as_=org.finance,
-            )
-        ).ok()["createPaymentUpload"]
-        await put(suite, created, data)
-        result = await suite.gql(run, {"input": {"statementKey": created["key"]}}, as_=org.finance)
+        key = await upload_payment_file(suite, org.finance, "STATEMENT", "text/csv", text.encode())
+        result = await suite.gql(run, {"input": {"statementKey": key}}, as_=org.finance)
         return dict(result.ok()["importPayments"])
 
     bad = await imported(

@@ -11,9 +11,9 @@ from typing import Any
 
 from gateway.tests.conftest import StartSuite
 from tests.harness import Suite
-from tests.integration.test_timeline import FOLLOW_UP, SUBMIT, TIMELINE, somewhere_of_its_own
 from tests.org import Org, make_org, register
 from tests.support.field_visits import check_in
+from tests.support.timeline import TIMELINE, record_follow_up, somewhere_of_its_own, submit_order
 
 ORDERS_KINDS = ["ALERT", "APPROVAL", "ORDER", "PAYMENT", "SHIPMENT"]
 
@@ -23,26 +23,8 @@ async def field_day_and_a_deal(suite: Suite) -> tuple[Org, dict[str, str]]:
     now = datetime.now(UTC)
     visit = await check_in(suite, org.junior, somewhere_of_its_own(), now - timedelta(hours=3))
     customer = await register(suite, org.junior)
-    follow_up = (
-        await suite.gql(
-            FOLLOW_UP,
-            {"input": {"customerId": customer["id"], "kind": "CALL"}},
-            as_=org.junior,
-        )
-    ).ok()["recordFollowUp"]["followUp"]
-    order = (
-        await suite.gql(
-            SUBMIT,
-            {
-                "input": {
-                    "customerId": customer["id"],
-                    "currency": "CNY",
-                    "lines": [{"sku": "SKU-1", "quantity": "1", "unitPrice": "99.00"}],
-                }
-            },
-            as_=org.junior,
-        )
-    ).ok()["submitOrder"]["order"]
+    follow_up = await record_follow_up(suite, org.junior, customer["id"], "CALL")
+    order = await submit_order(suite, org.junior, customer["id"], quantity="1", unit_price="99.00")
     return org, {"CHECK_IN": visit["id"], "FOLLOW_UP": follow_up["id"], "ORDER": order["id"]}
 
 

@@ -1,5 +1,8 @@
 """What the gateway's field-visit tests share: the attendance operations, a check-in through
 the gateway, downloading a photo and reading codes and RPC counts off a result.
+
+The field-visit tests run against the real attendance and customers services (embedded
+profile): photo uploads go to the gateway's own /objects route, as the mobile app's would.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The audit chain's attacker and the suite under attack: the attacker's hashing (written
 out from the documented entry format rather than imported from the service), the
-database owner's connection, forging rows, and reading checkpoints and verification.
+database owner's connection, forging rows, appending honest entries, and reading
+checkpoints and verification.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from salesguard_customers.audit_checkpoints import (
-    AuditCheckpoints,
-    Checkpoint,
-)
+from salesguard_customers import audit
+from salesguard_customers.audit_checkpoints import AuditCheckpoints, Checkpoint
 from tests.harness import Suite
 from tests.org import Org, make_org, register
 
@@ -190,3 +189,11 @@ async def checkpointed_entries(suite: Suite, org: Org, count: int) -> int:
 async def verify(suite: Suite, org: Org) -> dict[str, Any]:
     result: dict[str, Any] = (await suite.gql(VERIFY, as_=org.hr)).ok()["verifyAuditChain"]
     return result
+
+
+async def append_entries(runtime: Any, count: int) -> None:
+    """``count`` honest entries, appended through the service's own audit module."""
+    async with runtime.db.transaction() as session:
+        await audit.append(
+            session, [audit.AuditEntry(actor_id="e-1", action="test") for _ in range(count)]
+        )

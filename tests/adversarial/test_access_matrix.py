@@ -54,16 +54,7 @@ from tests.conftest import SuiteFactory
 from tests.harness import Suite
 from tests.org import UPSERT_EMPLOYEE, UPSERT_TEAM, admin, make_org
 from tests.support.alerts import stored_alert
-from tests.support.subscriptions import (
-    ALERT_RAISED,
-    SOURCES,
-    GraphQLWebSocket,
-    serve_gateway,
-    until_watching,
-    watcher_count,
-)
-
-pytestmark = pytest.mark.integration
+from tests.support.subscriptions import GraphQLWebSocket, serve_gateway, watch_alerts, watcher_count
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +94,6 @@ async def world(matrix_suite: Suite) -> World:
     await _seed_alerts(suite, world)
     await _seed_export(suite, world)
     return world
-
-
-# -- the tests ------------------------------------------------------------------------------------
 
 
 def test_the_matrix_covers_the_tier_data() -> None:
@@ -213,11 +201,8 @@ async def test_alert_raised_sends_each_seat_what_alerts_shows(
             key: await stack.enter_async_context(GraphQLWebSocket.open(url, suite.token(seat.id)))
             for key, seat in readers.items()
         }
-        for socket in sockets.values():
-            await socket.subscribe(
-                ALERT_RAISED, {"filter": {"kinds": [kind for _, kind in ALERT_KINDS]}}
-            )
-        await until_watching(suite, base + SOURCES * len(sockets))
+        every_kind = {"filter": {"kinds": [kind for _, kind in ALERT_KINDS]}}
+        await watch_alerts(suite, base, every_kind, *sockets.values())
         raised: dict[str, tuple[str, str]] = {}
         for key in CASE_SUBJECTS:
             person = world.person(key)

@@ -28,14 +28,13 @@ from salesguard.crypto import HmacKeyring
 from salesguard.db import Database
 from salesguard.settings import DEV_AUDIT_CHAIN_KEY
 from salesguard_customers import audit
-from salesguard_customers.audit_checkpoints import (
-    CHECKPOINT_FOLDER,
-)
+from salesguard_customers.audit_checkpoints import CHECKPOINT_FOLDER
 from tests.adversarial.audit_chain_attacker import (
     EVENTS,
     FAST_INTERVAL,
     INTERVAL_VARIABLE,
     SuiteFactory,
+    append_entries,
     audit_rows,
     checkpointed_entries,
     database_owner,
@@ -50,12 +49,8 @@ from tests.adversarial.audit_chain_attacker import (
     verify,
     wait_for_checkpoint,
 )
-from tests.adversarial.test_audit_checkpoints_and_keys import _append
 from tests.harness import Backends, Suite
 from tests.org import make_org
-
-pytestmark = pytest.mark.integration
-
 
 # -- (d) an honest chain ---------------------------------------------------------------------
 
@@ -107,7 +102,7 @@ async def test_an_entry_checkpointed_while_verifying_is_not_taken_for_a_missing_
 
     async def walk_then_append(db: Database, keyring: HmacKeyring) -> Any:
         walked = await walk(db, keyring)
-        await _append(runtime, 1)
+        await append_entries(runtime, 1)
         await wait_for_checkpoint(suite, last + 1)
         return walked
 

@@ -42,6 +42,7 @@ from salesguard_customers.settings import CustomersSettings
 from tests.adversarial.audit_chain_attacker import (
     INTERVAL_VARIABLE,
     SuiteFactory,
+    append_entries,
     checkpointed_entries,
     database_url,
     entries,
@@ -56,9 +57,6 @@ from tests.harness import POLICIES
 from tests.org import make_org
 from tests.support.s3server import S3Server
 from tests.support.servers import PostgresDatabases, free_port
-
-pytestmark = pytest.mark.integration
-
 
 # -- (e) the 60 s bound ----------------------------------------------------------------------------
 
@@ -207,23 +205,16 @@ async def _embedded_runtime(tmp_path: Path, key: str) -> Any:
     return customers_app.build_runtime(settings)
 
 
-async def _append(runtime: Any, count: int) -> None:
-    async with runtime.db.transaction() as session:
-        await audit.append(
-            session, [audit.AuditEntry(actor_id="e-1", action="test") for _ in range(count)]
-        )
-
-
 async def test_a_rotated_key_verifies_what_the_old_key_signed(tmp_path: Path) -> None:
     old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
     runtime = await _embedded_runtime(tmp_path, old)
-    await _append(runtime, 2)
+    await append_entries(runtime, 2)
     await runtime.close()
 
     # Rotation: the new key first, the old one kept after it to verify.
     runtime = await _embedded_runtime(tmp_path, f"{new},{old}")
     try:
-        await _append(runtime, 2)
+        await append_entries(runtime, 2)
         report = await audit.verify_chain(runtime.db, AuditCheckpoints.of(runtime))
         assert report.intact, report
         assert report.checked_count == 4
@@ -305,7 +296,7 @@ async def test_entries_from_before_the_keyed_chain_verify_as_its_prefix(
         assert report.intact, report
         assert (report.checked_count, report.unkeyed_count) == (3, 3)
 
-        await _append(runtime, 2)
+        await append_entries(runtime, 2)
         report = await audit.verify_chain(runtime.db, checkpoints)
         assert report.intact, report
         assert (report.checked_count, report.unkeyed_count) == (5, 3)

@@ -16,12 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from tests.harness import Suite, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
-
-pytestmark = pytest.mark.integration
 
 SUBMIT = """
 mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { order { id } } }

@@ -24,16 +24,7 @@ from salesguard.subjects import DirectorySubjectRoles
 from tests.harness import GraphQLResult, Suite
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org
 from tests.support.alerts import stored_alert
-from tests.support.subscriptions import (
-    ALERT_RAISED,
-    SOURCES,
-    GraphQLWebSocket,
-    serve_gateway,
-    until_watching,
-    watcher_count,
-)
-
-pytestmark = pytest.mark.integration
+from tests.support.subscriptions import GraphQLWebSocket, serve_gateway, watch_alerts, watcher_count
 
 ALERTS = """
 query($filter: AlertFilter) {
@@ -196,9 +187,7 @@ async def test_alert_raised_leaves_out_the_subscribers_own_case(suite: Suite, wo
         GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
     ):
         kinds = {"filter": {"kinds": ["UNREGISTERED_CUSTOMER"]}}
-        await manager.subscribe(ALERT_RAISED, kinds)
-        await hr.subscribe(ALERT_RAISED, kinds)
-        await until_watching(suite, base + 2 * SOURCES)
+        await watch_alerts(suite, base, kinds, manager, hr)
         own = await stored_alert(
             suite, "orders", "UNREGISTERED_CUSTOMER", employee_id=org.manager, branch_id=org.branch
         )
@@ -248,8 +237,7 @@ async def test_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: Wo
         serve_gateway(suite) as url,
         GraphQLWebSocket.open(url, suite.token(org.finance)) as finance,
     ):
-        await finance.subscribe(ALERT_RAISED, {"filter": {"employeeId": org.junior_mate}})
-        await until_watching(suite, base + SOURCES)
+        await watch_alerts(suite, base, {"filter": {"employeeId": org.junior_mate}}, finance)
         for source, kind in OTHER_KINDS:
             await stored_alert(
                 suite, source, kind, employee_id=org.junior_mate, branch_id=org.branch

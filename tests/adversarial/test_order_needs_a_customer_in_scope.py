@@ -14,14 +14,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import Org, add_employee, make_org, register
-
-pytestmark = pytest.mark.integration
 
 SUBMIT = """
 mutation($input: SubmitOrderInput!) {

@@ -22,7 +22,7 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import Org, make_org, new_phone, register
+from tests.org import Org, new_phone, register
 from tests.support.subscriptions import ALERT_RAISED, GraphQLWebSocket, serve_gateway
 
 CUSTOMERS = "query($filter: CustomerFilter) { customers(filter: $filter) { totalCount } }"
@@ -35,11 +35,6 @@ SUBMIT = "mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { ord
 RECORD_PAYMENT = (
     "mutation($input: RecordPaymentInput!) { recordPayment(input: $input) { payment { id } } }"
 )
-
-
-@pytest.fixture(scope="module")
-async def org(suite: Suite) -> Org:
-    return await make_org(suite)
 
 
 def refused(result: GraphQLResult, field: str) -> None:

@@ -14,12 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.harness import GraphQLResult, Suite, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register, register_result
-
-pytestmark = pytest.mark.integration
 
 ALERTS = """
 query($filter: AlertFilter) {

@@ -23,8 +23,6 @@ from minio.objectlockconfig import DAYS, ObjectLockConfig
 from tests.support.s3server import S3Server
 from tests.support.servers import OpaServer, PostgresDatabases, ServerStartError, free_port
 
-pytestmark = pytest.mark.integration
-
 POLICY = """\
 package salesguard.infra
 
@@ -109,6 +107,15 @@ def _bucket(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def read_object(client: Minio, bucket: str, key: str) -> bytes:
+    response = client.get_object(bucket, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
 def test_s3_round_trip_with_presigned_urls(minio_client: Minio) -> None:
     bucket = _bucket("photos")
     minio_client.make_bucket(bucket)
@@ -130,12 +137,7 @@ def test_s3_round_trip_with_presigned_urls(minio_client: Minio) -> None:
     assert get.content == JPEG
 
     minio_client.put_object(bucket, "raw.bin", io.BytesIO(b"hello"), 5)
-    resp = minio_client.get_object(bucket, "raw.bin")
-    try:
-        assert resp.read() == b"hello"
-    finally:
-        resp.close()
-        resp.release_conn()
+    assert read_object(minio_client, bucket, "raw.bin") == b"hello"
 
 
 def test_s3_requires_valid_credentials(s3: S3Server, minio_client: Minio) -> None:
@@ -169,12 +171,7 @@ def test_s3_if_none_match_refuses_overwrite(minio_client: Minio) -> None:
     assert first.status_code == 200
     second = httpx.put(url, content=b"second", headers={"If-None-Match": "*"}, timeout=10)
     assert second.status_code == 412
-    resp = minio_client.get_object(bucket, "photo.jpg")
-    try:
-        assert resp.read() == b"first"
-    finally:
-        resp.close()
-        resp.release_conn()
+    assert read_object(minio_client, bucket, "photo.jpg") == b"first"
 
 
 # --- PostgreSQL --------------------------------------------------------------

@@ -32,8 +32,6 @@ from tests.harness import Suite
 from tests.org import make_org
 from tests.support.subscriptions import mock_location_alert_reaches_its_subscribers
 
-pytestmark = pytest.mark.integration
-
 
 async def test_a_check_in_alert_reaches_hr_and_the_branch_manager_only(suite: Suite) -> None:
     await mock_location_alert_reaches_its_subscribers(suite, await make_org(suite))

@@ -13,8 +13,6 @@ from tests.harness import Suite
 from tests.org import Org, make_org
 from tests.support.subscriptions import mock_location_check_in
 
-pytestmark = pytest.mark.integration
-
 HISTORY = "history { status resolution note at traceId by { id } }"
 ALERTS = f"""
 query($filter: AlertFilter) {{

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.harness import Suite
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 from tests.support.alerts import HISTORY, UPDATE_ALERT, stored_alert
@@ -20,10 +18,9 @@ from tests.support.subscriptions import (
     mock_location_check_in,
     serve_gateway,
     until_watching,
+    watch_alerts,
     watcher_count,
 )
-
-pytestmark = pytest.mark.integration
 
 ALERTS = f"""
 query($filter: AlertFilter) {{
@@ -175,9 +172,7 @@ async def test_a_live_feed_ends_when_its_subscriber_leaves_the_company(suite: Su
         GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
         GraphQLWebSocket.open(url, suite.token(org.manager)) as stayer,
     ):
-        await leaver.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
-        await stayer.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
-        await until_watching(suite, base + 2 * SOURCES)
+        await watch_alerts(suite, base, {"filter": {"kinds": ["MOCK_LOCATION"]}}, leaver, stayer)
         await second_manager_leaves(suite, org)
         await mock_location_check_in(suite, org.junior)
         # The manager who stays gets it; the one who left gets an error, never the alert.

@@ -52,7 +52,6 @@ def test_the_gateway_federates_every_alerts_table_there_is() -> None:
     assert "commissions" not in with_alerts
 
 
-@pytest.mark.integration
 async def test_only_the_alert_sources_serve_alerts(suite: Suite) -> None:
     sources = set(GatewaySettings().alert_sources)
     for name in APPS:
@@ -96,7 +95,6 @@ async def _downgrade(db: Database, revision: str) -> None:
         await connection.run_sync(run)
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_commissions_database_loses_the_alert_tables_it_never_wrote(
     backend: str, tmp_path: Path, postgres: PostgresDatabases

@@ -8,8 +8,6 @@ import pytest
 from tests.support.servers import PostgresDatabases
 from tests.unit.test_alert_writer import SCENARIOS, Scenario, writer_database
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.__name__)
 async def test_the_alert_writer_on_postgresql(

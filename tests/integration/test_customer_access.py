@@ -10,8 +10,6 @@ import pytest
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, new_phone, register
 
-pytestmark = pytest.mark.integration
-
 MASKED_PHONE = re.compile(r"^\d{3}\*{4}\d{4}$")
 CUSTOMER = "query($id: ID!) { customer(id: $id) { id code name phone email address maskedFields } }"
 CUSTOMERS = """

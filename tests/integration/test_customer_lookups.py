@@ -37,8 +37,6 @@ from tests.org import Org, make_org, new_phone, register
 from tests.support.databases import empty_database
 from tests.support.servers import PostgresDatabases
 
-pytestmark = pytest.mark.integration
-
 SYSTEM = Principal.system("attendance")
 FOLLOW_UP = """
 mutation($input: RecordFollowUpInput!) { recordFollowUp(input: $input) { followUp { id } } }

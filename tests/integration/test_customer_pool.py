@@ -21,8 +21,6 @@ from tests.conftest import SuiteFactory
 from tests.harness import Suite, unique
 from tests.org import Org, add_employee, make_org, new_phone, register, register_result
 
-pytestmark = pytest.mark.integration
-
 SWEEP = """
 mutation($input: RunPoolSweepInput) { runPoolSweep(input: $input) { alerted pooled } }
 """

@@ -18,16 +18,8 @@ import pytest
 from salesguard_commissions.server import service as commissions_app
 from tests.conftest import SuiteFactory
 from tests.harness import Suite
-from tests.integration.commissions.support import (
-    COMPANY_CLAIM,
-    PERIOD,
-    Client,
-    People,
-    make_people,
-)
+from tests.integration.commissions.support import COMPANY_CLAIM, PERIOD, Client, People, make_people
 from tests.org import Org, make_org, register
-
-pytestmark = pytest.mark.integration
 
 UPSERT = """
 mutation($input: UpsertEmployeeInput!) {

@@ -39,14 +39,6 @@ from tests.support.field_visits import (
 )
 from tests.support.geo import offset
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def org(suite: Suite) -> Org:
-    return await make_org(suite)
-
-
 # -- the seed's first scenario -------------------------------------------------------------
 
 
@@ -158,18 +150,18 @@ async def test_the_same_photo_and_a_resized_copy_are_caught_as_reused(suite: Sui
     org = await make_org(suite)
     at = datetime.now(UTC) - timedelta(hours=4)
     original = jpeg(scene(202), gps=SITE, taken_at=at.astimezone(SHANGHAI))
-    first = await check_in(
-        suite, org.junior, SITE, at, photoKeys=[await upload(suite, org.junior, original)]
-    )
+
+    async def check_in_with(person: str, hours_later: int, photo: bytes) -> dict[str, Any]:
+        """A check-in at SITE ``hours_later`` than the first, with ``photo`` uploaded anew."""
+        when = at + timedelta(hours=hours_later)
+        return await check_in(
+            suite, person, SITE, when, photoKeys=[await upload(suite, person, photo)]
+        )
+
+    first = await check_in_with(org.junior, 0, original)
     assert "PHOTO_REUSED" not in codes(first)
     # The very same file, uploaded again under a new key by a teammate.
-    same = await check_in(
-        suite,
-        org.junior_mate,
-        SITE,
-        at + timedelta(hours=1),
-        photoKeys=[await upload(suite, org.junior_mate, original)],
-    )
+    same = await check_in_with(org.junior_mate, 1, original)
     reused = next(r for r in same["reasons"] if r["code"] == "PHOTO_REUSED")
     assert reused["detail"]["earlier_check_in_id"] == first["id"]
     assert reused["detail"]["same_bytes"] is True
@@ -181,13 +173,7 @@ async def test_the_same_photo_and_a_resized_copy_are_caught_as_reused(suite: Sui
         taken_at=(at + timedelta(hours=2)).astimezone(SHANGHAI),
         quality=60,
     )
-    resized = await check_in(
-        suite,
-        org.junior,
-        SITE,
-        at + timedelta(hours=2),
-        photoKeys=[await upload(suite, org.junior, copy)],
-    )
+    resized = await check_in_with(org.junior, 2, copy)
     reused = next(r for r in resized["reasons"] if r["code"] == "PHOTO_REUSED")
     assert reused["detail"]["earlier_check_in_id"] == first["id"]
     assert reused["detail"]["same_bytes"] is False
@@ -195,13 +181,7 @@ async def test_the_same_photo_and_a_resized_copy_are_caught_as_reused(suite: Sui
     assert same["verdict"] == "REJECTED"
     # An unrelated photo is not.
     fresh = jpeg(scene(203), gps=SITE, taken_at=(at + timedelta(hours=3)).astimezone(SHANGHAI))
-    clean = await check_in(
-        suite,
-        org.junior,
-        SITE,
-        at + timedelta(hours=3),
-        photoKeys=[await upload(suite, org.junior, fresh)],
-    )
+    clean = await check_in_with(org.junior, 3, fresh)
     assert "PHOTO_REUSED" not in codes(clean)
 
 

@@ -23,11 +23,6 @@ from tests.support.field_visits import (
 )
 from tests.support.geo import offset
 
-pytestmark = pytest.mark.integration
-
-
-# -- check-out and call logs ---------------------------------------------------------------------
-
 
 async def test_a_check_out_after_two_minutes_is_a_short_visit(suite: Suite) -> None:
     org = await make_org(suite)

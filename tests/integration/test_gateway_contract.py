@@ -11,19 +11,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from tests.harness import Suite, unique
-from tests.org import Org, make_org, register, register_result
+from tests.org import Org, register, register_result
 from tests.support.servers import OpaServer
-
-pytestmark = pytest.mark.integration
 
 PAGE = """
 { customers(first: 50) { totalCount edges { node { id code name phone maskedFields owner { id name team { id } } } } } }
 """
-
-
-@pytest.fixture(scope="module")
-async def org(suite: Suite) -> Org:
-    return await make_org(suite)
 
 
 async def count_customers(suite: Suite, org: Org) -> int:

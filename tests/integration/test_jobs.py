@@ -8,10 +8,7 @@ also across processes) and on SQLite (process-local lock).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +26,7 @@ from salesguard_customers.models import ContactRead
 from salesguard_customers.server import service as customers_app
 from tests.harness import POLICIES, REPO, Suite
 from tests.org import make_org, register
+from tests.support.jobs import run_job_command
 from tests.support.servers import free_port
 
 CUSTOMER = "query($id: ID!) { customer(id: $id) { id phone maskedFields } }"
@@ -69,17 +67,7 @@ def job_command(suite: Suite, *args: str) -> tuple[int, dict[str, Any]]:
         "SALESGUARD_OPA_URL": settings.opa_url,
         "SALESGUARD_POLICIES_DIR": str(REPO / "policies"),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "salesguard.cli", "job", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, (done.stdout, done.stderr)  # one JSON line, nothing else
-    return done.returncode, json.loads(lines[0])
+    return run_job_command(env, *args, timeout=60)
 
 
 async def test_retention_command_prunes_old_reads_once(suite: Suite) -> None:

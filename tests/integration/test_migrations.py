@@ -19,8 +19,6 @@ from salesguard_orders.server import service as orders_app
 from tests.support.databases import empty_database
 from tests.support.servers import PostgresDatabases
 
-pytestmark = pytest.mark.integration
-
 APPS: dict[str, GrpcServiceApp[Any]] = {
     "attendance": attendance_app,
     "customers": customers_app,

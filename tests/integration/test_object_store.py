@@ -26,8 +26,6 @@ from salesguard.errors import Conflict, Forbidden, NotFound
 from salesguard.objectstore import LocalObjectStore, PresignedUpload, S3ObjectStore, presign_v4
 from tests.support.s3server import S3Server
 
-pytestmark = pytest.mark.integration
-
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
 
 

@@ -23,8 +23,6 @@ from salesguard_attendance.models import Alert as AttendanceAlert
 from tests.harness import POLICIES
 from tests.support.servers import OpaServer, free_port
 
-pytestmark = pytest.mark.integration
-
 ROLES = [
     ["SALES_JUNIOR"],
     ["SALES_SENIOR"],

@@ -19,9 +19,6 @@ from tests.harness import Suite
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register, register_result
 from tests.support.alerts import UPDATE_ALERT, stored_alert
 
-pytestmark = pytest.mark.integration
-
-
 # -- the customer pool --------------------------------------------------------------------
 
 POOL = """

@@ -14,8 +14,6 @@ from tests.harness import Suite, unique
 from tests.org import make_org, new_phone, register, register_result
 from tests.support.exports import download as download_export
 
-pytestmark = pytest.mark.integration
-
 ALERTS = """
 query($filter: AlertFilter) {
   alerts(first: 100, filter: $filter) {

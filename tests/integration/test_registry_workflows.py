@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.harness import Suite, unique
+from tests.harness import GraphQLResult, Suite, unique
 from tests.org import make_org, register
-
-pytestmark = pytest.mark.integration
 
 UPDATE = """
 mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { customer { source sourceDetail } } }
@@ -104,35 +100,16 @@ async def test_follow_ups_are_recorded_on_own_customers_once_per_idempotency_key
 async def test_reassignment_moves_the_customer_with_a_reason_and_is_audited(suite: Suite) -> None:
     org = await make_org(suite)
     customer = await register(suite, org.junior)
-    by_rep = await suite.gql(
-        REASSIGN,
-        {"input": {"customerIds": [customer["id"]], "newOwnerId": org.junior_mate, "reason": "x"}},
-        as_=org.junior,
-    )
+
+    async def reassign(as_: str, new_owner: str, reason: str) -> GraphQLResult:
+        values = {"customerIds": [customer["id"]], "newOwnerId": new_owner, "reason": reason}
+        return await suite.gql(REASSIGN, {"input": values}, as_=as_)
+
+    by_rep = await reassign(org.junior, org.junior_mate, "x")
     assert by_rep.codes == ["FORBIDDEN"]
-    outside = await suite.gql(
-        REASSIGN,
-        {
-            "input": {
-                "customerIds": [customer["id"]],
-                "newOwnerId": org.other_manager,
-                "reason": "to Beijing",
-            }
-        },
-        as_=org.manager,
-    )
+    outside = await reassign(org.manager, org.other_manager, "to Beijing")
     assert outside.codes == ["FORBIDDEN"]
-    moved = await suite.gql(
-        REASSIGN,
-        {
-            "input": {
-                "customerIds": [customer["id"]],
-                "newOwnerId": org.junior_mate,
-                "reason": "conflict decided",
-            }
-        },
-        as_=org.manager,
-    )
+    moved = await reassign(org.manager, org.junior_mate, "conflict decided")
     assert moved.ok()["reassignCustomers"]["customers"][0]["owner"]["id"] == org.junior_mate
     old_owner = await suite.gql(
         "query($id: ID!) { customer(id: $id) { id } }", {"id": customer["id"]}, as_=org.junior

@@ -24,8 +24,6 @@ from salesguard_attendance.server import service as attendance_app
 from tests.harness import POLICIES
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.integration
-
 
 async def test_health_reflection_and_graceful_shutdown(tmp_path: Path) -> None:
     port = free_port()

@@ -18,12 +18,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
-
-pytestmark = pytest.mark.integration
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

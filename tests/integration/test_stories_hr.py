@@ -16,19 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from tests.harness import Suite, unique
 from tests.org import make_org, register
-from tests.support.field_visits import (
-    at_local,
-    check_in,
-    codes,
-    recent_working_days,
-)
+from tests.support.field_visits import at_local, check_in, codes, recent_working_days
 from tests.support.geo import offset
-
-pytestmark = pytest.mark.integration
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -8,48 +8,19 @@ and bad input refused with the field named.
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from salesguard_gateway.schema.common import encode_state
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
 from tests.support.field_visits import IMPORT_CALLS, call, check_in
-from tests.support.geo import offset
-
-pytestmark = pytest.mark.integration
+from tests.support.timeline import TIMELINE, record_follow_up, somewhere_of_its_own, submit_order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # make_org's branches
 
-TIMELINE = """
-query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: String,
-      $kinds: [TimelineKind!]) {
-  employeeTimeline(employeeId: $employeeId, from: $from, to: $to, first: $first, after: $after,
-                   kinds: $kinds) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { cursor node {
-      __typename at kind day
-      ... on CheckInItem { checkIn { id verdict reasons { code } photos { key } } }
-      ... on FollowUpItem { followUp { id kind customer { id } } }
-      ... on CallItem { call { id number direction } }
-      ... on OrderItem { order { id code status } }
-      ... on ApprovalItem { orderCode step { status approverId } decidedOrder { id } }
-      ... on PaymentItem { payment { id amount order { id } } }
-      ... on ShipmentItem { shipment { id trackingNumber order { id } } }
-      ... on AuditEventItem { event { id action customerIds actor { id } } }
-      ... on AlertItem { alert { id kind employee { id } } }
-    } }
-  } }"""
 CUSTOMER = "query($id: ID!) { customer(id: $id) { id phone } }"
-FOLLOW_UP = """mutation($input: RecordFollowUpInput!) {
-  recordFollowUp(input: $input) { followUp { id } } }"""
-SUBMIT = """mutation($input: SubmitOrderInput!) {
-  submitOrder(input: $input) { order { id code total } } }"""
 DECIDE = """mutation($input: DecideOrderInput!) {
   decideOrder(input: $input) { order { id status } } }"""
 RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
@@ -73,15 +44,6 @@ async def timeline(
     return await suite.gql(TIMELINE, values, as_=as_)
 
 
-# Around Chongqing, where no other test registers customers: a check-in here raises no
-# alert about a customer site another test registered nearby.
-CHONGQING = (29.5630, 106.5516)
-
-
-def somewhere_of_its_own() -> tuple[float, float]:
-    return offset(CHONGQING, random.uniform(0, 40_000), random.uniform(0, 360))
-
-
 async def a_day_of_evidence(suite: Suite, org: Org) -> dict[str, str]:
     """The junior's check-in, follow-up and call (backdated), then a late registration
     (an alert), a contact read (an audit event) and an order approved by the manager,
@@ -89,37 +51,15 @@ async def a_day_of_evidence(suite: Suite, org: Org) -> dict[str, str]:
     rep, now = org.junior, datetime.now(UTC)
     visit = await check_in(suite, rep, somewhere_of_its_own(), now - timedelta(hours=5))
     customer = await register(suite, rep, hours_since_contact=30)  # LATE_REGISTRATION
-    follow_up = (
-        await suite.gql(
-            FOLLOW_UP,
-            {
-                "input": {
-                    "customerId": customer["id"],
-                    "kind": "VISIT",
-                    "at": (now - timedelta(hours=4)).isoformat(),
-                }
-            },
-            as_=rep,
-        )
-    ).ok()["recordFollowUp"]["followUp"]
+    follow_up = await record_follow_up(
+        suite, rep, customer["id"], "VISIT", now - timedelta(hours=4)
+    )
     calls = {"entries": [call(rep, "+86 139 5555 0101", now - timedelta(hours=3))]}
     assert (await suite.gql(IMPORT_CALLS, {"input": calls}, as_=org.hr)).ok()["importCallLogs"][
         "accepted"
     ] == 1
     (await suite.gql(CUSTOMER, {"id": customer["id"]}, as_=rep)).ok()  # an audited contact read
-    order = (
-        await suite.gql(
-            SUBMIT,
-            {
-                "input": {
-                    "customerId": customer["id"],
-                    "currency": "CNY",
-                    "lines": [{"sku": "SKU-1", "quantity": "2", "unitPrice": "150.00"}],
-                }
-            },
-            as_=rep,
-        )
-    ).ok()["submitOrder"]["order"]
+    order = await submit_order(suite, rep, customer["id"], quantity="2", unit_price="150.00")
     decided = await suite.gql(
         DECIDE, {"input": {"orderId": order["id"], "approve": True}}, as_=org.manager
     )

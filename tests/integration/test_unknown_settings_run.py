@@ -7,12 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from salesguard.settings import TOOL_VARIABLES
 from tests.support.devrun import RunCopy
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_shell_with_tool_variables_and_other_components_settings_runs_the_suite(

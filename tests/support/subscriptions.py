@@ -147,6 +147,16 @@ async def until_watching(suite: Suite, count: int, within: float = 10.0) -> None
         await asyncio.sleep(0.02)
 
 
+async def watch_alerts(
+    suite: Suite, base: int, variables: dict[str, Any], *sockets: GraphQLWebSocket
+) -> None:
+    """Subscribe each socket to alertRaised with ``variables``, then wait until every source
+    watches for each of them (on top of the ``base`` watches held before)."""
+    for socket in sockets:
+        await socket.subscribe(ALERT_RAISED, variables)
+    await until_watching(suite, base + SOURCES * len(sockets))
+
+
 async def mock_location_check_in(suite: Suite, employee_id: str) -> float:
     """A check-in whose device reports a mock location (a MOCK_LOCATION alert); when it returned."""
     values = {

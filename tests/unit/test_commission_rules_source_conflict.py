@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salesguard_commissions.rules.source_conflict import (
-    COMPANY_CHANNELS,
-    SourceClass,
-    classify,
-)
+from salesguard_commissions.rules.source_conflict import COMPANY_CHANNELS, SourceClass, classify
 
 
 @pytest.mark.parametrize("channel", sorted(COMPANY_CHANNELS))

@@ -14,11 +14,7 @@ from zoneinfo import ZoneInfo
 from salesguard.db import new_id
 from salesguard_customers.models import Customer
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import (
-    Org,
-    new_phone,
-    register,
-)
+from tests.org import Org, add_employee, new_phone, register
 
 CLIENTS = 20
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -59,8 +55,6 @@ RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
   recordPayment(input: $input) { duplicate payment { id } } }"""
 REVERSE_PAYMENT = """mutation($input: ReversePaymentInput!) {
   reversePayment(input: $input) { payment { id reversed reversalKind } } }"""
-PAYMENT_UPLOAD = """mutation($input: CreatePaymentUploadInput!) {
-  createPaymentUpload(input: $input) { key uploadUrl uploadHeaders } }"""
 IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
   importPayments(input: $input) { applied accepted duplicates rows } }"""
 RECORD_SHIPMENT = """mutation($input: RecordShipmentInput!) {
@@ -214,3 +208,13 @@ async def seed_customers(suite: Suite, org: Org, count: int, owner: str | None) 
     async with suite.running["customers"].runtime.db.transaction() as session:
         session.add_all(rows)
     return [row.id for row in rows]
+
+
+async def leaver_to_be(suite: Suite, org: Org) -> tuple[str, dict[str, Any]]:
+    """A junior rep of team A, added for a race against their own departure: their ID, and
+    the upsertEmployee input with which they leave (their customers to the pool)."""
+    leaver = unique("leaver")
+    employee = await add_employee(
+        suite, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a
+    )
+    return leaver, {**employee, "status": "LEFT", "toPool": True}

@@ -43,6 +43,7 @@ from tests.adversarial.concurrency.support import (
     UPSERT_PLAN,
     chain_intact,
     check_in,
+    leaver_to_be,
     payment,
     race,
     refusals,
@@ -52,22 +53,12 @@ from tests.adversarial.concurrency.support import (
     winners,
 )
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import (
-    UPSERT_EMPLOYEE,
-    Org,
-    add_employee,
-    make_org,
-    register,
-)
-
-pytestmark = pytest.mark.integration
-
+from tests.org import UPSERT_EMPLOYEE, Org, register
 
 # -- alerts and commissions -----------------------------------------------------------------------
 
 
-async def test_an_alert_decided_by_racing_managers_is_decided_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_an_alert_decided_by_racing_managers_is_decided_once(racing: Suite, org: Org) -> None:
     late = await register(racing, org.junior, hours_since_contact=48)
     found = (
         await racing.gql(
@@ -107,8 +98,9 @@ async def test_an_alert_decided_by_racing_managers_is_decided_once(racing: Suite
     assert len(stored["history"]) == 1
 
 
-async def test_a_locked_period_stays_locked_while_runs_race_the_lock(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_a_locked_period_stays_locked_while_runs_race_the_lock(
+    racing: Suite, org: Org
+) -> None:
     period = datetime.now(SHANGHAI).strftime("%Y-%m")
     values = {"period": period, "branchId": org.branch}
     (await racing.gql(RUN_COMMISSIONS, {"input": values}, as_=org.finance)).ok()
@@ -126,12 +118,10 @@ async def test_a_locked_period_stays_locked_while_runs_race_the_lock(racing: Sui
     assert after.codes == ["FAILED_PRECONDITION"]
 
 
-async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(racing: Suite) -> None:
-    org = await make_org(racing)
-    leaver = unique("leaver")
-    employee = await add_employee(
-        racing, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a
-    )
+async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(
+    racing: Suite, org: Org
+) -> None:
+    leaver, departure = await leaver_to_be(racing, org)
     customer = await register(racing, leaver)
     order_id = await submit_order(racing, leaver, customer["id"])
     (
@@ -152,7 +142,6 @@ async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(racing:
     async def depart() -> GraphQLResult:
         # While the runs are under way: after they looked up who is frozen, before they write.
         await asyncio.sleep(0.3)
-        departure = {**employee, "status": "LEFT", "toPool": True}
         return await racing.gql(UPSERT_EMPLOYEE, {"input": departure}, as_="admin")
 
     runs = [
@@ -166,8 +155,7 @@ async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(racing:
     ]
 
 
-async def test_plan_versions_stay_unique_when_stored_at_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_plan_versions_stay_unique_when_stored_at_once(racing: Suite, org: Org) -> None:
     values = {
         # Far ahead, so no other test's period falls under these plans.
         "effectiveFrom": "2199-01-01",
@@ -249,9 +237,10 @@ IDEMPOTENT: dict[str, IdempotentCall] = {
 }
 
 
-async def test_an_idempotency_key_reused_by_many_clients_has_one_effect(racing: Suite) -> None:
+async def test_an_idempotency_key_reused_by_many_clients_has_one_effect(
+    racing: Suite, org: Org
+) -> None:
     """Every create-type mutation at once, each retried by 20 clients with one key."""
-    org = await make_org(racing)
     prepared = {
         mutation: await prepare(racing, org, unique("key"))
         for mutation, prepare in IDEMPOTENT.items()

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from tests.adversarial.concurrency.support import (
     CLAIM,
     CLIENTS,
@@ -28,6 +26,7 @@ from tests.adversarial.concurrency.support import (
     UPDATE_CUSTOMER,
     audit_events,
     chain_intact,
+    leaver_to_be,
     race,
     refusals,
     registration,
@@ -39,23 +38,18 @@ from tests.org import (
     UPSERT_BRANCH,
     UPSERT_EMPLOYEE,
     UPSERT_TEAM,
-    add_employee,
-    make_org,
+    Org,
     new_phone,
     register,
 )
 from tests.support.exports import request_export
 
-pytestmark = pytest.mark.integration
-
-
 # -- registrations (C3) --------------------------------------------------------------------
 
 
 async def test_one_phone_in_four_formats_by_two_reps_is_one_customer(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
     # Rounds, because one race may happen to run in order; the bug showed in most rounds.
     for _ in range(3):
         digits = new_phone().replace(" ", "").removeprefix("+86")
@@ -83,9 +77,8 @@ async def test_one_phone_in_four_formats_by_two_reps_is_one_customer(
 
 
 async def test_email_case_variants_and_name_company_race_to_one_customer(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
     name, company = unique("Zhang Wei"), unique("Acme")
     email = f"{unique('buyer')}@example.com"
     emails = [email, email.upper(), email.title(), f"  {email.capitalize()} "]
@@ -110,8 +103,9 @@ async def test_email_case_variants_and_name_company_race_to_one_customer(
     await chain_intact(racing, org)
 
 
-async def test_customers_updated_to_one_phone_at_once_keep_it_unique(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_customers_updated_to_one_phone_at_once_keep_it_unique(
+    racing: Suite, org: Org
+) -> None:
     customers = await asyncio.gather(*(register(racing, org.junior) for _ in range(CLIENTS)))
     phone = new_phone()
     results = await race(
@@ -133,8 +127,7 @@ async def test_customers_updated_to_one_phone_at_once_keep_it_unique(racing: Sui
 # -- export requests (C9) -------------------------------------------------------------------
 
 
-async def test_export_decisions_raced_one_decision_wins(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_export_decisions_raced_one_decision_wins(racing: Suite, org: Org) -> None:
     customer = await register(racing, org.junior)
     request = await request_export(racing, org.manager, [customer["id"]], "quarterly review")
     results = await race(
@@ -160,8 +153,7 @@ async def test_export_decisions_raced_one_decision_wins(racing: Suite) -> None:
     await chain_intact(racing, org)
 
 
-async def test_an_approved_export_runs_once_however_many_run_it(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_an_approved_export_runs_once_however_many_run_it(racing: Suite, org: Org) -> None:
     customer = await register(racing, org.junior)
     request = await request_export(racing, org.manager, [customer["id"]], "audit")
     (
@@ -187,8 +179,9 @@ async def test_an_approved_export_runs_once_however_many_run_it(racing: Suite) -
 # -- the pool (C11) and reassignment (C6) --------------------------------------------------------
 
 
-async def test_one_pooled_customer_claimed_by_many_reps_has_one_owner(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_pooled_customer_claimed_by_many_reps_has_one_owner(
+    racing: Suite, org: Org
+) -> None:
     (customer_id,) = await seed_customers(racing, org, 1, owner=None)
     reps = (org.junior, org.junior_mate, org.senior, org.junior_b)
     results = await race(
@@ -207,8 +200,7 @@ async def test_one_pooled_customer_claimed_by_many_reps_has_one_owner(racing: Su
     await chain_intact(racing, org)
 
 
-async def test_claims_raced_at_the_holding_cap_stop_at_the_cap(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_claims_raced_at_the_holding_cap_stop_at_the_cap(racing: Suite, org: Org) -> None:
     cap = 50  # policy data: customer_pool.holding_caps.SALES_JUNIOR
     await seed_customers(racing, org, cap - 1, owner=org.junior)
     pooled = await seed_customers(racing, org, CLIENTS, owner=None)
@@ -221,8 +213,7 @@ async def test_claims_raced_at_the_holding_cap_stop_at_the_cap(racing: Suite) ->
     assert held.ok()["customers"]["totalCount"] == cap
 
 
-async def test_reassignments_raced_apply_one_after_another(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_reassignments_raced_apply_one_after_another(racing: Suite, org: Org) -> None:
     customer = await register(racing, org.junior)
     reps = (org.junior, org.junior_mate, org.senior, org.junior_b)
     results = await race(
@@ -253,13 +244,9 @@ async def test_reassignments_raced_apply_one_after_another(racing: Suite) -> Non
 
 
 async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
-    leaver = unique("leaver")
-    employee = await add_employee(
-        racing, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a
-    )
+    leaver, departure = await leaver_to_be(racing, org)
     await register(racing, leaver)
     # A manager registering for them, and the leaver for themselves.
     calls = [
@@ -272,7 +259,7 @@ async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
         CLIENTS // 2,
         racing.gql(
             UPSERT_EMPLOYEE,
-            {"input": {**employee, "status": "LEFT", "toPool": True}},
+            {"input": departure},
             as_="admin",
         ),
     )
@@ -285,9 +272,8 @@ async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
 
 
 async def test_one_new_branch_team_and_employee_upserted_by_many_admins_is_one_row(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
     branch, team, person = unique("branch"), unique("team"), unique("person")
     branches = await race(
         [

@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from tests.adversarial.concurrency.support import (
     CHECK_IN,
     CHECK_INS,
@@ -22,7 +20,6 @@ from tests.adversarial.concurrency.support import (
     IMPORT_CALLS,
     IMPORT_PAYMENTS,
     ORDER,
-    PAYMENT_UPLOAD,
     RECORD_PAYMENT,
     RECORD_SHIPMENT,
     REVERSE_PAYMENT,
@@ -36,21 +33,13 @@ from tests.adversarial.concurrency.support import (
     winners,
 )
 from tests.harness import Suite, unique
-from tests.org import (
-    make_org,
-    new_phone,
-    register,
-)
-from tests.photos import put
-
-pytestmark = pytest.mark.integration
-
+from tests.org import Org, new_phone, register
+from tests.photos import upload_payment_file
 
 # -- orders (O1, O2, O4) ---------------------------------------------------------------------
 
 
-async def test_one_approval_step_is_decided_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_approval_step_is_decided_once(racing: Suite, org: Org) -> None:
     customer = await register(racing, org.junior)
     order_id = await submit_order(racing, org.junior, customer["id"])
     results = await race(
@@ -70,8 +59,7 @@ async def test_one_approval_step_is_decided_once(racing: Suite) -> None:
     assert [step["status"] for step in order["approvalSteps"]] == [order["status"]]
 
 
-async def test_order_transitions_raced_follow_the_status_machine(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_order_transitions_raced_follow_the_status_machine(racing: Suite, org: Org) -> None:
     order_id = await approved_order(racing, org)
     targets = ("FULFILLED", "CANCELLED", "CLOSED")
     results = await race(
@@ -99,8 +87,7 @@ async def test_order_transitions_raced_follow_the_status_machine(racing: Suite) 
     assert order["status"] == final
 
 
-async def test_one_bank_reference_is_one_payment(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_bank_reference_is_one_payment(racing: Suite, org: Org) -> None:
     values = payment()
     results = await race(
         [racing.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance) for _ in range(CLIENTS)]
@@ -110,28 +97,12 @@ async def test_one_bank_reference_is_one_payment(racing: Suite) -> None:
     assert [entry["duplicate"] for entry in recorded].count(False) == 1
 
 
-async def test_one_voucher_backs_one_payment(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_voucher_backs_one_payment(racing: Suite, org: Org) -> None:
     voucher = b"\xff\xd8\xff\xe0voucher" + unique("v").encode()
-    created = (
-        await racing.gql(
-            PAYMENT_UPLOAD,
-            {
-                "input": {
-                    "purpose": "VOUCHER",
-                    "contentType": "image/jpeg",
-                    "sizeBytes": len(voucher),
-                }
-            },
-            as_=org.finance,
-        )
-    ).ok()["createPaymentUpload"]
-    await put(racing, created, voucher)
+    key = await upload_payment_file(racing, org.finance, "VOUCHER", "image/jpeg", voucher)
     results = await race(
         [
-            racing.gql(
-                RECORD_PAYMENT, {"input": payment(voucherKey=created["key"])}, as_=org.finance
-            )
+            racing.gql(RECORD_PAYMENT, {"input": payment(voucherKey=key)}, as_=org.finance)
             for _ in range(CLIENTS)
         ]
     )
@@ -139,8 +110,7 @@ async def test_one_voucher_backs_one_payment(racing: Suite) -> None:
     assert refusals(results) == {"VALIDATION": CLIENTS - 1}
 
 
-async def test_a_payment_is_reversed_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_a_payment_is_reversed_once(racing: Suite, org: Org) -> None:
     recorded = (await racing.gql(RECORD_PAYMENT, {"input": payment()}, as_=org.finance)).ok()
     payment_id = recorded["recordPayment"]["payment"]["id"]
     results = await race(
@@ -164,9 +134,8 @@ async def test_a_payment_is_reversed_once(racing: Suite) -> None:
 
 
 async def test_overlapping_statements_imported_at_once_record_each_line_once(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
     paid_at = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
     references = [unique("STMT") for _ in range(30)]
     header = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text\n"
@@ -175,22 +144,9 @@ async def test_overlapping_statements_imported_at_once_record_each_line_once(
         # Each statement holds most lines, in its own order: the imports overlap crosswise.
         mine = references[n:] if n % 2 else list(reversed(references))[n:]
         text = header + "".join(f"{ref},{paid_at},10.00,CNY,Payer,,stmt\n" for ref in mine)
-        data = text.encode()
-        created = (
-            await racing.gql(
-                PAYMENT_UPLOAD,
-                {
-                    "input": {
-                        "purpose": "STATEMENT",
-                        "contentType": "text/csv",
-                        "sizeBytes": len(data),
-                    }
-                },
-                as_=org.finance,
-            )
-        ).ok()["createPaymentUpload"]
-        await put(racing, created, data)
-        keys.append(created["key"])
+        keys.append(
+            await upload_payment_file(racing, org.finance, "STATEMENT", "text/csv", text.encode())
+        )
     results = await race(
         [
             racing.gql(
@@ -208,8 +164,7 @@ async def test_overlapping_statements_imported_at_once_record_each_line_once(
     assert sum(answers[0]["accepted"] for answers in by_key.values()) == len(references)
 
 
-async def test_one_parcel_is_one_shipment(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_one_parcel_is_one_shipment(racing: Suite, org: Org) -> None:
     order_id = await approved_order(racing, org)
     values = {
         "orderId": order_id,
@@ -228,9 +183,8 @@ async def test_one_parcel_is_one_shipment(racing: Suite) -> None:
 
 
 async def test_check_ins_raced_from_a_new_device_are_all_stored_one_flagged(
-    racing: Suite,
+    racing: Suite, org: Org
 ) -> None:
-    org = await make_org(racing)
     (await racing.gql(CHECK_IN, {"input": check_in()}, as_=org.junior)).ok()
     results = await race(
         [
@@ -258,8 +212,7 @@ async def test_check_ins_raced_from_a_new_device_are_all_stored_one_flagged(
     assert stored.ok()["checkIns"]["totalCount"] == CLIENTS + 1
 
 
-async def test_a_check_out_is_recorded_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_a_check_out_is_recorded_once(racing: Suite, org: Org) -> None:
     done = (await racing.gql(CHECK_IN, {"input": check_in()}, as_=org.junior)).ok()
     check_in_id = done["checkIn"]["checkIn"]["id"]
     results = await race(
@@ -272,8 +225,7 @@ async def test_a_check_out_is_recorded_once(racing: Suite) -> None:
     assert refusals(results) == {"FAILED_PRECONDITION": CLIENTS - 1}
 
 
-async def test_overlapping_call_log_imports_record_each_call_once(racing: Suite) -> None:
-    org = await make_org(racing)
+async def test_overlapping_call_log_imports_record_each_call_once(racing: Suite, org: Org) -> None:
     start = datetime.now(UTC) - timedelta(days=1)
     calls = [
         {

@@ -1,5 +1,5 @@
 """What the leaver tests share: the operations, an employee's changes as the admin sends
-them, a caller's me, a refusal, the customers someone owns and a warmed cache.
+them, a customer left to the pool, a caller's me, a refusal, the customers someone owns and a warmed cache.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from salesguard_customers.models import Customer
 from tests.harness import GraphQLResult, Suite, unique
-from tests.org import Org
+from tests.org import UPSERT_EMPLOYEE, Org, admin, register
 
 ME = "{ me { id roles team { id } branch { id } } }"
 CUSTOMERS = "{ customers(first: 100) { totalCount edges { node { id } } } }"
@@ -39,6 +39,17 @@ def rep(org: Org, **changes: Any) -> dict[str, Any]:
 def departure(employee: dict[str, Any], status: str) -> dict[str, Any]:
     """``employee`` LEFT (handing their customers to the pool) or SUSPENDED."""
     return employee | {"status": status} | ({"toPool": True} if status == "LEFT" else {})
+
+
+async def pooled_customer(
+    suite: Suite, org: Org, owner: str, name: str, team: str
+) -> dict[str, Any]:
+    """A customer in the pool: registered by ``owner`` (a junior rep of ``team``, called
+    ``name``), who has then left and handed it to the pool."""
+    customer = await register(suite, owner)
+    leaving = departure(rep(org, id=owner, name=name, teamId=team), "LEFT")
+    await admin(suite, UPSERT_EMPLOYEE, leaving)
+    return customer
 
 
 async def me(suite: Suite | httpx.AsyncClient, employee_id: str) -> GraphQLResult:

@@ -35,6 +35,7 @@ from tests.adversarial.leaver.support import (
     customers_owned_by,
     departure,
     me,
+    pooled_customer,
     rep,
     warm,
 )
@@ -42,17 +43,12 @@ from tests.conftest import SuiteFactory
 from tests.harness import Backends, GraphQLResult, Suite
 from tests.org import UPSERT_EMPLOYEE, admin, make_org, register, register_result
 from tests.support.subscriptions import (
-    ALERT_RAISED,
-    SOURCES,
     GraphQLWebSocket,
     mock_location_check_in,
     serve_gateway,
-    until_watching,
+    watch_alerts,
     watcher_count,
 )
-
-pytestmark = pytest.mark.integration
-
 
 # -- the next request through the gateway ----------------------------------------------------
 
@@ -194,8 +190,7 @@ async def test_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) 
         serve_gateway(suite) as url,
         GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
     ):
-        await leaver.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
-        await until_watching(suite, base + SOURCES)
+        await watch_alerts(suite, base, {"filter": {"kinds": ["MOCK_LOCATION"]}}, leaver)
         await mock_location_check_in(suite, org.junior)
         assert (await leaver.next_alert("MOCK_LOCATION", within=5))["employee"] == {
             "id": org.junior
@@ -263,20 +258,7 @@ async def test_claim_by_a_departed_rep_is_refused_through_the_gateway(suite: Sui
     org = await make_org(suite)
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
-    pooled = await register(suite, org.junior_b)
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": org.junior_b,
-            "name": "赵强",
-            "roles": ["SALES_JUNIOR"],
-            "teamId": org.team_b,
-            "branchId": org.branch,
-            "status": "LEFT",
-            "toPool": True,
-        },
-    )
+    pooled = await pooled_customer(suite, org, org.junior_b, "赵强", org.team_b)
     await warm(suite, employee["id"])
     await admin(suite, UPSERT_EMPLOYEE, employee | {"status": "SUSPENDED"})
     claimed = await suite.gql(CLAIM, {"input": {"customerId": pooled["id"]}}, as_=employee["id"])

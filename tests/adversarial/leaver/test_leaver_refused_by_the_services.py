@@ -29,14 +29,15 @@ from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc
 from salesguard_attendance.models import CheckIn, PhotoUpload
 from salesguard_customers.models import Customer, FollowUp
 from salesguard_orders.models import Order
-from tests.adversarial.leaver.support import customers_owned_by, departure, rep, warm
+from tests.adversarial.leaver.support import (
+    customers_owned_by,
+    departure,
+    pooled_customer,
+    rep,
+    warm,
+)
 from tests.harness import Suite, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register, register_result
-
-pytestmark = pytest.mark.integration
-
-
-# -- the services check for themselves ----------------------------------------------------------
 
 
 @asynccontextmanager
@@ -116,21 +117,8 @@ async def test_service_writes_by_inactive_employee_store_nothing(
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
     theirs = await register(suite, employee["id"])
-    pooled = await register(suite, org.junior_mate)
     # The mate leaves for the pool: one customer the employee could claim.
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "id": org.junior_mate,
-            "name": "韩梅梅",
-            "roles": ["SALES_JUNIOR"],
-            "teamId": org.team_a,
-            "branchId": org.branch,
-            "status": "LEFT",
-            "toPool": True,
-        },
-    )
+    pooled = await pooled_customer(suite, org, org.junior_mate, "韩梅梅", org.team_a)
     await admin(suite, UPSERT_EMPLOYEE, departure(employee, status))
     principal = principal_of(org, employee)
     now = datetime.now(UTC)

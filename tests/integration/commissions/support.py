@@ -5,26 +5,22 @@ APIs that takes orders the real way to paid and reconciled, and money helpers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from salesguard.errors import ErrorCode, ServiceError
-from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.commissions.v1 import commissions_pb2 as pb
 from salesguard_api.commissions.v1 import commissions_pb2_grpc
-from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2
-from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from tests.harness import Suite, unique
 from tests.org import Org, make_org, register
+from tests.support.orders_service import OrdersServiceClient, dec
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAYABLE = pb.LINE_STATUS_PAYABLE
@@ -96,25 +92,11 @@ async def make_people(suite: Suite) -> People:
     )
 
 
-def dec(value: str) -> common_pb2.Decimal:
-    return common_pb2.Decimal(value=value)
-
-
-class Client:
+class Client(OrdersServiceClient):
     """Stubs of the orders and commissions services, signed with the suite's internal secret."""
 
     def __init__(self, suite: Suite) -> None:
-        commissions = suite.running["commissions"]
-        self.channels = ServiceChannels(
-            {"commissions": commissions.address, "orders": suite.running["orders"].address},
-            commissions.runtime.internal_secret,
-            120,
-        )
-        orders = self.channels.channel("orders")
-        self.orders = orders_pb2_grpc.OrdersServiceStub(orders)
-        self.payments = payments_pb2_grpc.PaymentsServiceStub(orders)
-        self.reconciliation = payments_pb2_grpc.ReconciliationServiceStub(orders)
-        self.order_alerts = common_pb2_grpc.AlertsServiceStub(orders)
+        super().__init__(suite, "commissions", timeout=120)
         self.commissions = commissions_pb2_grpc.CommissionsServiceStub(
             self.channels.channel("commissions")
         )
@@ -282,16 +264,6 @@ class Client:
             response = await self.commissions.ListCommissionPlans(pb.ListCommissionPlansRequest())
         return list(response.plans)
 
-    async def alerts_of(self, order_id: str, hr: Principal) -> list[common_pb2.Alert]:
-        with acting_as(hr):
-            response = await self.order_alerts.ListAlerts(
-                common_pb2.ListAlertsRequest(
-                    filter=common_pb2.AlertFilter(order_id=order_id),
-                    page=common_pb2.PageRequest(page_size=50),
-                )
-            )
-        return list(response.alerts)
-
     async def update_alert(
         self,
         hr: Principal,
@@ -300,7 +272,7 @@ class Client:
         resolution: common_pb2.AlertResolution.ValueType = common_pb2.ALERT_RESOLUTION_UNSPECIFIED,
     ) -> common_pb2.Alert:
         with acting_as(hr):
-            response = await self.order_alerts.UpdateAlert(
+            response = await self.alerts.UpdateAlert(
                 common_pb2.UpdateAlertRequest(
                     id=alert_id, status=status, resolution=resolution, note="checked"
                 )
@@ -310,13 +282,6 @@ class Client:
 
 async def customer(suite: Suite, owner: Principal, source: str = "WEBSITE") -> str:
     return str((await register(suite, owner.id, source=source))["id"])
-
-
-async def refused(call: Awaitable[Any], code: ErrorCode) -> ServiceError:
-    with pytest.raises(ServiceError) as raised:
-        await call
-    assert raised.value.code is code, raised.value
-    return raised.value
 
 
 def by_code(statement: pb.CommissionStatement) -> dict[str, pb.CommissionLine]:

@@ -1,18 +1,11 @@
 """Commissions (M2–M5) end to end: paid, reconciled orders in the real orders service become
 commission lines — rates by source class, withholding on alerts and clawbacks after a
 locked period.
-
-Every test works in the branches of its own company (``make_org``), so tests sharing the
-suite's databases never see each other's lines. Orders go the real way: a rep submits, a
-manager approves, finance records a payment quoting the order code and runs reconciliation.
-Payments are dated in the previous month of the branch (Asia/Shanghai), the test period.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-
-import pytest
 
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
@@ -37,12 +30,9 @@ from tests.integration.commissions.support import (
     customer,
     half_up,
     month_of,
-    refused,
     this_month,
 )
-
-pytestmark = pytest.mark.integration
-
+from tests.support.orders_service import refused
 
 # -- M2/M3: rates by source class ----------------------------------------------------------------
 
@@ -146,7 +136,7 @@ async def test_an_alert_withholds_until_it_is_cleared(
     for order in suspects:
         (alert,) = [
             a
-            for a in await client.alerts_of(order.id, people.hr)
+            for a in await client.list_alerts(people.hr, order_id=order.id)
             if a.kind == "FAKE_DEAL_SUSPECTED"
         ]
         assert alert.status == common_pb2.ALERT_STATUS_OPEN

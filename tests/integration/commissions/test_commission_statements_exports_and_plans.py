@@ -1,11 +1,6 @@
 """Commissions (M1, M4, M5) end to end: deterministic exports, exact totals, scoped
 statements, a leaver's frozen lines, the embedded profile and plan versions (last in this
 folder: a plan applies to every branch from its date on).
-
-Every test works in the branches of its own company (``make_org``), so tests sharing the
-suite's databases never see each other's lines. Orders go the real way: a rep submits, a
-manager approves, finance records a payment quoting the order code and runs reconciliation.
-Payments are dated in the previous month of the branch (Asia/Shanghai), the test period.
 """
 
 from __future__ import annotations
@@ -13,8 +8,6 @@ from __future__ import annotations
 import hashlib
 from decimal import Decimal
 from typing import Any
-
-import pytest
 
 from salesguard.csvsafe import read_rows
 from salesguard.errors import ErrorCode
@@ -35,12 +28,9 @@ from tests.integration.commissions.support import (
     half_up,
     last_month,
     make_people,
-    refused,
 )
 from tests.support.exports import download as download_once
-
-pytestmark = pytest.mark.integration
-
+from tests.support.orders_service import refused
 
 # -- M5: determinism -----------------------------------------------------------------------------
 

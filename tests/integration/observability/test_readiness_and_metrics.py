@@ -42,9 +42,6 @@ from tests.integration.observability.support import DIRECTORY_SERVICE, Status
 from tests.org import Org, register
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
-pytestmark = pytest.mark.integration
-
-
 CHECK_SECONDS = 0.2
 FLIP_TIMEOUT = 15.0
 

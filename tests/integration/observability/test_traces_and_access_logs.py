@@ -39,9 +39,6 @@ from tests.integration.observability.support import DIRECTORY_SERVICE, Status
 from tests.org import Org, register
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.integration
-
-
 # --- traces ----------------------------------------------------------------------------
 
 

@@ -5,26 +5,21 @@ refusals and customers.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from salesguard.errors import ErrorCode, ServiceError
-from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
-from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
-from salesguard_api.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from salesguard_api.orders.v1 import payments_pb2
 from tests.harness import Suite, unique
 from tests.org import Org, add_employee, make_org, register
+from tests.support.orders_service import OrdersServiceClient, dec
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-T = TypeVar("T")
 
 
 # -- callers and clients ------------------------------------------------------------------------
@@ -72,22 +67,11 @@ async def make_people(suite: Suite) -> People:
     )
 
 
-class Client:
+class Client(OrdersServiceClient):
     """Stubs of the orders service on a channel signed with its internal secret."""
 
     def __init__(self, suite: Suite) -> None:
-        running = suite.running["orders"]
-        self.channels = ServiceChannels(
-            {"orders": running.address}, running.runtime.internal_secret, 20
-        )
-        channel = self.channels.channel("orders")
-        self.orders = orders_pb2_grpc.OrdersServiceStub(channel)
-        self.payments = payments_pb2_grpc.PaymentsServiceStub(channel)
-        self.alerts = common_pb2_grpc.AlertsServiceStub(channel)
-
-    async def call(self, principal: Principal, call: Awaitable[T]) -> T:
-        with acting_as(principal):
-            return await call
+        super().__init__(suite, timeout=20)
 
     async def submit(self, principal: Principal, **values: Any) -> pb.Order:
         with acting_as(principal):
@@ -107,6 +91,25 @@ class Client:
                 )
             )
         return list(response.orders)
+
+    async def one_line_order(
+        self,
+        principal: Principal,
+        customer_id: str,
+        price: str,
+        *,
+        sku: str = "A",
+        quantity: str = "1",
+        **values: Any,
+    ) -> pb.Order:
+        """Submit a CNY order of one line: ``quantity`` × ``sku`` at ``price``."""
+        return await self.submit(
+            principal,
+            customer_id=customer_id,
+            currency="CNY",
+            lines=[line(sku, quantity, price)],
+            **values,
+        )
 
     async def decide(
         self, principal: Principal, order_id: str, approve: bool = True, comment: str = ""
@@ -141,34 +144,8 @@ class Client:
         with acting_as(principal):
             return await self.payments.RecordPayment(payments_pb2.RecordPaymentRequest(**values))
 
-    async def list_payments(
-        self, principal: Principal, **filter_: Any
-    ) -> list[payments_pb2.Payment]:
-        with acting_as(principal):
-            response = await self.payments.ListPayments(
-                payments_pb2.ListPaymentsRequest(
-                    filter=payments_pb2.PaymentFilter(**filter_),
-                    page=common_pb2.PageRequest(page_size=100),
-                )
-            )
-        return list(response.payments)
-
-    async def alerts_of(self, principal: Principal, order_id: str) -> list[common_pb2.Alert]:
-        with acting_as(principal):
-            response = await self.alerts.ListAlerts(
-                common_pb2.ListAlertsRequest(
-                    filter=common_pb2.AlertFilter(order_id=order_id),
-                    page=common_pb2.PageRequest(page_size=50),
-                )
-            )
-        return list(response.alerts)
-
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def dec(value: str) -> common_pb2.Decimal:
-    return common_pb2.Decimal(value=value)
 
 
 def line(sku: str, quantity: str, price: str, discount: str = "") -> pb.OrderLine:
@@ -183,14 +160,6 @@ def line(sku: str, quantity: str, price: str, discount: str = "") -> pb.OrderLin
 
 def today() -> date:
     return datetime.now(SHANGHAI).date()
-
-
-async def refused(call: Awaitable[Any], code: ErrorCode) -> ServiceError:
-    """Await a call that must fail with ``code``; the error."""
-    with pytest.raises(ServiceError) as raised:
-        await call
-    assert raised.value.code is code, raised.value
-    return raised.value
 
 
 async def customer_of(suite: Suite, owner: Principal) -> str:

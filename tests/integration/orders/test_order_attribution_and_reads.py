@@ -1,16 +1,11 @@
 """Orders you can trace (O3): attribution flags, idempotent submission, who sees which
 orders, and the whole flow on the embedded profile.
-
-Callers are the principals the gateway would resolve for the people of a per-test company
-(``make_org``); customers are registered through the gateway, as a rep does.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
@@ -28,13 +23,10 @@ from tests.integration.orders.support import (
     customer_of,
     line,
     make_people,
-    refused,
     roles,
     today,
 )
-
-pytestmark = pytest.mark.integration
-
+from tests.support.orders_service import refused
 
 # -- attribution (O3) ------------------------------------------------------------------------
 
@@ -44,12 +36,7 @@ async def test_attribution_flags_are_stored_alerted_and_routed_to_a_manager(
 ) -> None:
     # A senior may read, and so order for, a teammate's customer: flagged, not refused.
     mates_customer = await customer_of(suite, people.junior_mate)
-    mismatch = await client.submit(
-        people.senior,
-        customer_id=mates_customer,
-        currency="CNY",
-        lines=[line("A", "1", "10")],
-    )
+    mismatch = await client.one_line_order(people.senior, mates_customer, "10")
     assert list(mismatch.flags) == ["ATTRIBUTION_MISMATCH"]
     assert mismatch.owner_id == people.junior_mate.id
     assert mismatch.submitted_by == people.senior.id
@@ -59,33 +46,23 @@ async def test_attribution_flags_are_stored_alerted_and_routed_to_a_manager(
 
     # Registered today, ordered yesterday: the customer was hidden when the deal was made.
     own_customer = await customer_of(suite, people.junior)
-    unregistered = await client.submit(
-        people.junior,
-        customer_id=own_customer,
-        currency="CNY",
-        lines=[line("A", "1", "10")],
-        order_date=(today() - timedelta(days=1)).isoformat(),
+    unregistered = await client.one_line_order(
+        people.junior, own_customer, "10", order_date=(today() - timedelta(days=1)).isoformat()
     )
     assert list(unregistered.flags) == ["UNREGISTERED_CUSTOMER"]
     assert roles(unregistered) == ["MANAGER"]
 
-    both = await client.submit(
-        people.senior,
-        customer_id=mates_customer,
-        currency="CNY",
-        lines=[line("A", "1", "10")],
-        order_date=(today() - timedelta(days=3)).isoformat(),
+    both = await client.one_line_order(
+        people.senior, mates_customer, "10", order_date=(today() - timedelta(days=3)).isoformat()
     )
     assert list(both.flags) == ["ATTRIBUTION_MISMATCH", "UNREGISTERED_CUSTOMER"]
 
-    clean = await client.submit(
-        people.junior, customer_id=own_customer, currency="CNY", lines=[line("A", "1", "10")]
-    )
+    clean = await client.one_line_order(people.junior, own_customer, "10")
     assert list(clean.flags) == []
-    assert await client.alerts_of(people.hr, clean.id) == []
+    assert await client.list_alerts(people.hr, order_id=clean.id) == []
 
     for viewer in (people.hr, people.manager):
-        alerts = await client.alerts_of(viewer, mismatch.id)
+        alerts = await client.list_alerts(viewer, order_id=mismatch.id)
         assert [(a.kind, a.rule) for a in alerts] == [("ATTRIBUTION_MISMATCH", "O3")], viewer
         alert = alerts[0]
         assert (alert.employee_id, alert.customer_id, alert.branch_id) == (
@@ -96,10 +73,10 @@ async def test_attribution_flags_are_stored_alerted_and_routed_to_a_manager(
         evidence = dict(alert.evidence)
         assert evidence["order_code"] == mismatch.code
         assert evidence["owner_id"] == people.junior_mate.id
-    [hidden] = await client.alerts_of(people.hr, unregistered.id)
+    [hidden] = await client.list_alerts(people.hr, order_id=unregistered.id)
     assert hidden.kind == "UNREGISTERED_CUSTOMER"
     assert dict(hidden.evidence)["order_date"] == (today() - timedelta(days=1)).isoformat()
-    assert {a.kind for a in await client.alerts_of(people.hr, both.id)} == {
+    assert {a.kind for a in await client.list_alerts(people.hr, order_id=both.id)} == {
         "ATTRIBUTION_MISMATCH",
         "UNREGISTERED_CUSTOMER",
     }
@@ -134,15 +111,9 @@ async def test_order_reads_are_scoped(suite: Suite, client: Client, people: Peop
     own = await customer_of(suite, people.junior)
     mate = await customer_of(suite, people.junior_mate)
     other_branch = await customer_of(suite, people.other_manager)
-    mine = await client.submit(
-        people.junior, customer_id=own, currency="CNY", lines=[line("A", "1", "1")]
-    )
-    mates = await client.submit(
-        people.junior_mate, customer_id=mate, currency="CNY", lines=[line("A", "1", "1")]
-    )
-    elsewhere = await client.submit(
-        people.other_manager, customer_id=other_branch, currency="CNY", lines=[line("A", "1", "1")]
-    )
+    mine = await client.one_line_order(people.junior, own, "1")
+    mates = await client.one_line_order(people.junior_mate, mate, "1")
+    elsewhere = await client.one_line_order(people.other_manager, other_branch, "1")
     ids = {mine.id, mates.id, elsewhere.id}
 
     async def visible(principal: Principal) -> set[str]:
@@ -222,7 +193,7 @@ async def test_the_embedded_profile_runs_the_same_flow(embedded_suite: Suite) ->
         assert order.total.value == "16026.99"
         assert roles(order) == ["MANAGER", "FINANCE", "HQ_MANAGER"]  # 125 010 CNY, 20 %
         assert list(order.flags) == ["ATTRIBUTION_MISMATCH"]
-        [alert] = await client.alerts_of(people.hr, order.id)
+        [alert] = await client.list_alerts(people.hr, order_id=order.id)
         assert alert.kind == "ATTRIBUTION_MISMATCH"
         await refused(client.decide(people.senior, order.id), ErrorCode.FORBIDDEN)
         for approver in (people.manager, people.finance, people.hq_manager):

@@ -1,16 +1,11 @@
 """Orders you can trace (O4): payments (once per bank reference, reversals, quoted order
 codes, voucher photos, who sees them) and shipments.
-
-Callers are the principals the gateway would resolve for the people of a per-test company
-(``make_org``); customers are registered through the gateway, as a rep does.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
@@ -19,20 +14,16 @@ from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
 from salesguard_orders.rules.payments import quoted_order_number
 from tests.harness import Suite, unique
-from tests.integration.orders.support import Client, People, customer_of, line, refused
+from tests.integration.orders.support import Client, People, customer_of
 from tests.photos import jpeg, put, scene
-
-pytestmark = pytest.mark.integration
-
+from tests.support.orders_service import refused
 
 # -- payments (O4) -----------------------------------------------------------------------------
 
 
 async def approved_order(suite: Suite, client: Client, people: People) -> pb.Order:
     customer = await customer_of(suite, people.junior)
-    order = await client.submit(
-        people.junior, customer_id=customer, currency="CNY", lines=[line("A", "2", "50")]
-    )
+    order = await client.one_line_order(people.junior, customer, "50", quantity="2")
     return await client.decide(people.manager, order.id)
 
 
@@ -279,9 +270,7 @@ async def test_shipments_need_an_approved_order(
     suite: Suite, client: Client, people: People
 ) -> None:
     customer = await customer_of(suite, people.junior)
-    order = await client.submit(
-        people.junior, customer_id=customer, currency="CNY", lines=[line("A", "1", "10")]
-    )
+    order = await client.one_line_order(people.junior, customer, "10")
     shipped_at = datetime.now(UTC) - timedelta(days=2)
 
     async def ship(principal: Principal, **values: Any) -> payments_pb2.Shipment:

@@ -1,16 +1,11 @@
 """Orders you can trace (O1, O2): submission and its money, approval chains and the status
 machine — over the orders service's gRPC API on PostgreSQL, OPA and S3.
-
-Callers are the principals the gateway would resolve for the people of a per-test company
-(``make_org``); customers are registered through the gateway, as a rep does.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from salesguard.errors import ErrorCode
 from salesguard_api.customers.v1 import customers_pb2
@@ -27,13 +22,10 @@ from tests.integration.orders.support import (
     People,
     customer_of,
     line,
-    refused,
     roles,
     today,
 )
-
-pytestmark = pytest.mark.integration
-
+from tests.support.orders_service import refused
 
 # -- submission: money ------------------------------------------------------------------------
 
@@ -183,9 +175,7 @@ async def test_approval_by_the_right_people_in_order(
     suite: Suite, client: Client, people: People
 ) -> None:
     customer = await customer_of(suite, people.junior)
-    order = await client.submit(
-        people.junior, customer_id=customer, currency="CNY", lines=[line("BIG", "1", "1200000")]
-    )
+    order = await client.one_line_order(people.junior, customer, "1200000", sku="BIG")
     assert roles(order) == ["MANAGER", "FINANCE", "HQ_MANAGER"]
     awaiting = await client.list_orders(people.manager, awaiting_my_decision=True)
     assert order.id in {o.id for o in awaiting}
@@ -243,9 +233,7 @@ async def test_nobody_approves_their_own_order(
     suite: Suite, client: Client, people: People
 ) -> None:
     customer = await customer_of(suite, people.manager)
-    order = await client.submit(
-        people.manager, customer_id=customer, currency="CNY", lines=[line("A", "1", "10")]
-    )
+    order = await client.one_line_order(people.manager, customer, "10")
     error = await refused(client.decide(people.manager, order.id), ErrorCode.FORBIDDEN)
     assert "SELF_APPROVAL" in error.details.get("reasons", ""), error
     assert "SELF_APPROVAL" in error.message
@@ -259,9 +247,7 @@ async def test_nobody_approves_their_own_order(
 
 async def test_a_rejection_ends_the_order(suite: Suite, client: Client, people: People) -> None:
     customer = await customer_of(suite, people.junior)
-    order = await client.submit(
-        people.junior, customer_id=customer, currency="CNY", lines=[line("A", "1", "200000")]
-    )
+    order = await client.one_line_order(people.junior, customer, "200000")
     rejected = await client.decide(people.manager, order.id, approve=False, comment="no budget")
     assert rejected.status == REJECTED
     assert rejected.approval_steps[0].status == pb.STEP_STATUS_REJECTED
@@ -284,9 +270,7 @@ async def test_every_illegal_transition_is_refused(
     customer = await customer_of(suite, people.junior)
 
     async def new_order() -> pb.Order:
-        return await client.submit(
-            people.junior, customer_id=customer, currency="CNY", lines=[line("A", "1", "10")]
-        )
+        return await client.one_line_order(people.junior, customer, "10")
 
     async def illegal(order_id: str, target: pb.OrderStatus.ValueType, source: str) -> None:
         error = await refused(

@@ -4,26 +4,26 @@ payments and visits gRPC APIs, statement rows and dates in Asia/Shanghai.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
-from salesguard_api.attendance.v1 import visits_pb2_grpc
-from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard.timeutil import to_timestamp
+from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
+from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
-from salesguard_api.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from salesguard_api.orders.v1 import payments_pb2
 from tests.harness import Suite
 from tests.org import Org, register
 from tests.photos import put
+from tests.support.orders_service import OrdersServiceClient, dec
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SITE = (31.2304, 121.4737)
 HEADER = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text"
-T = TypeVar("T")
 
 UNPAID = pb.PAYMENT_STATE_UNPAID
 PARTIALLY_PAID = pb.PAYMENT_STATE_PARTIALLY_PAID
@@ -55,21 +55,11 @@ def people_of(org: Org) -> People:
     )
 
 
-class Client:
+class Client(OrdersServiceClient):
     """Stubs of the orders and attendance services, signed with the suite's secret."""
 
     def __init__(self, suite: Suite) -> None:
-        orders = suite.running["orders"]
-        self.channels = ServiceChannels(
-            {"orders": orders.address, "attendance": suite.running["attendance"].address},
-            orders.runtime.internal_secret,
-            60,
-        )
-        channel = self.channels.channel("orders")
-        self.orders = orders_pb2_grpc.OrdersServiceStub(channel)
-        self.payments = payments_pb2_grpc.PaymentsServiceStub(channel)
-        self.reconciliation = payments_pb2_grpc.ReconciliationServiceStub(channel)
-        self.alerts = common_pb2_grpc.AlertsServiceStub(channel)
+        super().__init__(suite, "attendance", timeout=60)
         self.visits = visits_pb2_grpc.VisitsServiceStub(self.channels.channel("attendance"))
 
     async def stream_valid_orders(
@@ -79,11 +69,6 @@ class Client:
             stream = self.reconciliation.StreamValidOrders(request)
         async for batch in stream:
             yield batch
-
-    @staticmethod
-    async def as_(principal: Principal, call: Awaitable[T]) -> T:
-        with acting_as(principal):
-            return await call
 
     async def approved_order(
         self,
@@ -149,35 +134,16 @@ class Client:
                     return items, unmatched
                 token = page.page_info.next_page_token
 
-    async def alerts_of(
-        self, principal: Principal, kind: str, *, order_id: str = "", customer_id: str = ""
-    ) -> list[common_pb2.Alert]:
-        with acting_as(principal):
-            response = await self.alerts.ListAlerts(
-                common_pb2.ListAlertsRequest(
-                    filter=common_pb2.AlertFilter(
-                        kinds=[kind], order_id=order_id, customer_id=customer_id
-                    ),
-                    page=common_pb2.PageRequest(page_size=100),
-                )
-            )
-        return list(response.alerts)
-
-    async def payments_of(self, principal: Principal, order_id: str) -> list[payments_pb2.Payment]:
-        with acting_as(principal):
-            response = await self.payments.ListPayments(
-                payments_pb2.ListPaymentsRequest(
-                    filter=payments_pb2.PaymentFilter(order_id=order_id),
-                    page=common_pb2.PageRequest(page_size=100),
-                )
-            )
-        return list(response.payments)
-
     async def import_statement(
         self, suite: Suite, principal: Principal, lines: list[str], *, bom: bool = False
     ) -> tuple[str, payments_pb2.ImportPaymentsResponse]:
         """Upload a statement CSV as the app would (CreateUpload, PUT) and import it."""
         data = ("\ufeff" if bom else "").encode() + "\r\n".join([HEADER, *lines, ""]).encode()
+        key = await self.upload_statement(suite, principal, data)
+        return key, await self.import_key(principal, key)
+
+    async def upload_statement(self, suite: Suite, principal: Principal, data: bytes) -> str:
+        """CreateUpload for a statement, then PUT ``data`` as the app would; the key."""
         with acting_as(principal):
             upload = await self.payments.CreateUpload(
                 payments_pb2.CreateUploadRequest(
@@ -191,7 +157,40 @@ class Client:
             {"uploadUrl": upload.upload_url, "uploadHeaders": dict(upload.upload_headers)},
             data,
         )
-        return upload.key, await self.import_key(principal, upload.key)
+        return upload.key
+
+    async def reverse(
+        self,
+        principal: Principal,
+        payment_id: str,
+        kind: payments_pb2.ReversalKind.ValueType,
+        reason: str,
+    ) -> None:
+        with acting_as(principal):
+            await self.payments.ReversePayment(
+                payments_pb2.ReversePaymentRequest(payment_id=payment_id, kind=kind, reason=reason)
+            )
+
+    async def visit(self, rep: Principal, customer_id: str, days_ago: float) -> None:
+        """A check-in at SITE linked to ``customer_id``, ``days_ago`` at 15:00 in Shanghai."""
+        with acting_as(rep):
+            await self.visits.CheckIn(
+                visits_pb2.CheckInRequest(
+                    at=to_timestamp(ago(days_ago, hour=15)),
+                    location=common_pb2.GeoPoint(lat=SITE[0], lng=SITE[1]),
+                    accuracy_m=10,
+                    customer_id=customer_id,
+                    device_id="rep-phone",
+                )
+            )
+
+    async def detect_diversion_risk(
+        self, principal: Principal, as_of: str = ""
+    ) -> payments_pb2.DetectDiversionRiskResponse:
+        with acting_as(principal):
+            return await self.reconciliation.DetectDiversionRisk(
+                payments_pb2.DetectDiversionRiskRequest(as_of=as_of)
+            )
 
     async def import_key(
         self, principal: Principal, key: str
@@ -203,10 +202,6 @@ class Client:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def dec(value: str) -> common_pb2.Decimal:
-    return common_pb2.Decimal(value=value)
 
 
 def today() -> date:

@@ -1,11 +1,6 @@
 """Following the money (O6, M2's input): suspected fake deals, a regular customer gone quiet
 (diversion risk), branch zones following the directory, and the stream of valid orders
 — over the services' gRPC APIs on PostgreSQL, OPA and S3.
-
-Every story works in a company of its own (``make_org``). Reconciliation and the detectors run
-over the whole orders database the suite shares, so a story asserts on its own orders,
-payments and alerts, never on the run's global counts alone. Orders dated in the past are
-submitted with past order and payment dates, as the API allows.
 """
 
 from __future__ import annotations
@@ -18,9 +13,7 @@ import pytest
 
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
-from salesguard.principal import acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import payments_pb2
 from salesguard_orders.peers import BranchZones
@@ -36,9 +29,6 @@ from tests.integration.reconciliation.support import (
     today,
 )
 from tests.org import UPSERT_BRANCH, admin, make_org
-
-pytestmark = pytest.mark.integration
-
 
 # -- the seed's third scenario: three approved orders, neither paid nor shipped ----------------------
 
@@ -91,7 +81,7 @@ async def test_three_unpaid_unshipped_orders_past_due_are_suspected_fake_deals(
     # One FAKE_DEAL_SUSPECTED per order, on the rep who submitted it, for HR and the manager.
     for viewer in (people.hr, people.manager):
         for order in orders:
-            alerts = await client.alerts_of(viewer, "FAKE_DEAL_SUSPECTED", order_id=order.id)
+            alerts = await client.list_alerts(viewer, "FAKE_DEAL_SUSPECTED", order_id=order.id)
             assert len(alerts) == 1, (viewer.id, order.code)
             alert = alerts[0]
             assert (alert.rule, alert.severity) == ("O5", common_pb2.SEVERITY_HIGH)
@@ -102,13 +92,15 @@ async def test_three_unpaid_unshipped_orders_past_due_are_suspected_fake_deals(
             assert evidence["total"] == order.total.value
             assert evidence["days_past_due"] == 15
             assert evidence["expected_payment_date"] == order.expected_payment_date
-    assert not await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=not_due.id)
+    assert not await client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=not_due.id)
 
     # A re-run raises nothing twice.
     again = await client.run(people.finance)
     assert again.alerts_raised == 0
     for order in orders:
-        assert len(await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=order.id)) == 1
+        assert (
+            len(await client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=order.id)) == 1
+        )
 
 
 # -- the seed's second scenario's signal: a regular customer goes quiet ---------------------------
@@ -130,24 +122,12 @@ async def test_a_regular_customer_gone_quiet_while_the_owner_visits_is_a_diversi
             )
     # Meanwhile the owner keeps visiting the first customer: two check-ins linked to it.
     for days in (2, 1):
-        with acting_as(people.junior):
-            await client.visits.CheckIn(
-                visits_pb2.CheckInRequest(
-                    at=to_timestamp(ago(days, hour=15)),
-                    location=common_pb2.GeoPoint(lat=SITE[0], lng=SITE[1]),
-                    accuracy_m=10,
-                    customer_id=visited,
-                    device_id="rep-phone",
-                )
-            )
+        await client.visit(people.junior, visited, days_ago=days)
 
-    with acting_as(people.hr):
-        detected = await client.reconciliation.DetectDiversionRisk(
-            payments_pb2.DetectDiversionRiskRequest()
-        )
+    detected = await client.detect_diversion_risk(people.hr)
     assert detected.alerts_raised >= 1
     assert detected.customers_checked >= 2
-    alerts = await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=visited)
+    alerts = await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=visited)
     assert len(alerts) == 1
     alert = alerts[0]
     assert (alert.rule, alert.employee_id, alert.branch_id) == (
@@ -163,16 +143,13 @@ async def test_a_regular_customer_gone_quiet_while_the_owner_visits_is_a_diversi
     assert evidence["last_order_date"] == (today() - timedelta(days=120)).isoformat()
     assert evidence["owner_id"] == people.junior.id
     # The manager of the branch sees it too.
-    assert await client.alerts_of(people.manager, "DIVERSION_RISK", customer_id=visited)
+    assert await client.list_alerts(people.manager, "DIVERSION_RISK", customer_id=visited)
     # Silent too, but nobody kept in touch: no alert.
-    assert not await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=quiet)
+    assert not await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=quiet)
 
-    with acting_as(people.hr):
-        again = await client.reconciliation.DetectDiversionRisk(
-            payments_pb2.DetectDiversionRiskRequest()
-        )
+    again = await client.detect_diversion_risk(people.hr)
     assert again.alerts_raised == 0
-    assert len(await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=visited)) == 1
+    assert len(await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=visited)) == 1
 
 
 # -- the valid-order stream (for commissions, M2) ------------------------------------------------------

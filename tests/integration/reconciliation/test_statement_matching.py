@@ -2,22 +2,14 @@
 amount paying the order due first, statements refused whole, and the same statements on
 the embedded profile (SQLite's SQL) — over the services' gRPC APIs on PostgreSQL, OPA
 and S3.
-
-Every story works in a company of its own (``make_org``). Reconciliation and the detectors run
-over the whole orders database the suite shares, so a story asserts on its own orders,
-payments and alerts, never on the run's global counts alone. Orders dated in the past are
-submitted with past order and payment dates, as the API allows.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from salesguard.principal import acting_as
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
@@ -31,16 +23,12 @@ from tests.integration.reconciliation.support import (
     Client,
     ago,
     customer,
-    dec,
     people_of,
     row,
     today,
 )
 from tests.org import make_org
-from tests.photos import put
-
-pytestmark = pytest.mark.integration
-
+from tests.support.orders_service import dec
 
 # -- payments, matched and classified ----------------------------------------------------------------
 
@@ -117,7 +105,7 @@ async def test_statements_match_classify_and_rerun_identically(
     matched = {
         payment.bank_reference: payment
         for order in (exact, by_amount, other_payer, in_two)
-        for payment in await client.payments_of(people.finance, order.id)
+        for payment in await client.list_payments(people.finance, order_id=order.id)
     }
     assert matched[refs["exact"]].matched_by == "ORDER_CODE"
     assert matched[refs["amount"]].matched_by == "CUSTOMER_AMOUNT"
@@ -126,12 +114,12 @@ async def test_statements_match_classify_and_rerun_identically(
     assert matched[refs["first"]].order_id == matched[refs["second"]].order_id == in_two.id
     assert all(payment.branch_id == people.org.branch for payment in matched.values())
     # The duplicate line was stored once.
-    assert [p.bank_reference for p in await client.payments_of(people.finance, exact.id)] == [
-        refs["exact"]
-    ]
+    assert [
+        p.bank_reference for p in await client.list_payments(people.finance, order_id=exact.id)
+    ] == [refs["exact"]]
 
     # Another payer paid an order by its code: PAYER_MISMATCH, once, for that payment only.
-    mismatches = await client.alerts_of(people.hr, "PAYER_MISMATCH", customer_id=buyer)
+    mismatches = await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=buyer)
     assert len(mismatches) == 1
     assert mismatches[0].order_id == other_payer.id
     assert mismatches[0].employee_id == people.junior.id
@@ -193,18 +181,16 @@ async def test_statements_match_classify_and_rerun_identically(
         first.payments_unmatched,
     )
     assert {order_id: await state(order) for order_id, order in before.items()} == before
-    assert len(await client.alerts_of(people.hr, "PAYER_MISMATCH", customer_id=buyer)) == 1
+    assert len(await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=buyer)) == 1
 
     # A reversal after reconciliation makes the order unpaid again at once (O5: nobody
     # presses a button); a run after it agrees.
-    with acting_as(people.finance):
-        await client.payments.ReversePayment(
-            payments_pb2.ReversePaymentRequest(
-                payment_id=matched[refs["exact"]].id,
-                kind=payments_pb2.REVERSAL_KIND_CHARGEBACK,
-                reason="chargeback by the payer's bank",
-            )
-        )
+    await client.reverse(
+        people.finance,
+        matched[refs["exact"]].id,
+        payments_pb2.REVERSAL_KIND_CHARGEBACK,
+        "chargeback by the payer's bank",
+    )
     for run in (False, True):
         if run:
             await client.run(people.finance)
@@ -212,14 +198,12 @@ async def test_statements_match_classify_and_rerun_identically(
         assert (reversed_.payment_state, reversed_.paid_amount.value) == (UNPAID, "0.00")
         assert not reversed_.HasField("fully_paid_at")
     # Reversing one of two payments leaves the order partly paid, no longer fully.
-    with acting_as(people.finance):
-        await client.payments.ReversePayment(
-            payments_pb2.ReversePaymentRequest(
-                payment_id=matched[refs["first"]].id,
-                kind=payments_pb2.REVERSAL_KIND_REFUND,
-                reason="refunded the first instalment",
-            )
-        )
+    await client.reverse(
+        people.finance,
+        matched[refs["first"]].id,
+        payments_pb2.REVERSAL_KIND_REFUND,
+        "refunded the first instalment",
+    )
     await client.run(people.finance)
     refunded = await state(in_two)
     assert (refunded.payment_state, refunded.paid_amount.value) == (PARTIALLY_PAID, "500.00")
@@ -230,29 +214,21 @@ async def test_customer_amount_pays_the_order_due_first(suite: Suite, client: Cl
     people = people_of(await make_org(suite))
     name = unique("Ningbo Harbour")
     buyer = await customer(suite, people, name)
+
+    async def order_of_880(ordered_days_ago: int, due_in_days: int) -> pb.Order:
+        return await client.approved_order(
+            people,
+            buyer,
+            "880.00",
+            order_date=today() - timedelta(days=ordered_days_ago),
+            expected_payment_date=today() + timedelta(days=due_in_days),
+        )
+
     # Two open orders of the same amount: the one due first takes the older payment.
-    due_later = await client.approved_order(
-        people,
-        buyer,
-        "880.00",
-        order_date=today() - timedelta(days=30),
-        expected_payment_date=today() + timedelta(days=20),
-    )
-    due_first = await client.approved_order(
-        people,
-        buyer,
-        "880.00",
-        order_date=today() - timedelta(days=10),
-        expected_payment_date=today() + timedelta(days=5),
-    )
+    due_later = await order_of_880(ordered_days_ago=30, due_in_days=20)
+    due_first = await order_of_880(ordered_days_ago=10, due_in_days=5)
     # A third order of that amount, paid by a payment that states it: taken first.
-    stated = await client.approved_order(
-        people,
-        buyer,
-        "880.00",
-        order_date=today() - timedelta(days=40),
-        expected_payment_date=today() - timedelta(days=1),
-    )
+    stated = await order_of_880(ordered_days_ago=40, due_in_days=-1)
     with acting_as(people.finance):
         await client.payments.RecordPayment(
             payments_pb2.RecordPaymentRequest(
@@ -274,16 +250,16 @@ async def test_customer_amount_pays_the_order_due_first(suite: Suite, client: Cl
     )
     assert imported.accepted == 2
     await client.run(people.finance)
-    (stated_payment,) = await client.payments_of(people.finance, stated.id)
+    (stated_payment,) = await client.list_payments(people.finance, order_id=stated.id)
     assert (stated_payment.matched_by, stated_payment.order_id) == ("ORDER_CODE", stated.id)
     assert (await client.order(people.finance, stated.id)).payment_state == RECONCILED
-    first_paid = await client.payments_of(people.finance, due_first.id)
-    later_paid = await client.payments_of(people.finance, due_later.id)
+    first_paid = await client.list_payments(people.finance, order_id=due_first.id)
+    later_paid = await client.list_payments(people.finance, order_id=due_later.id)
     assert [p.bank_reference for p in first_paid] == [older]
     assert [p.bank_reference for p in later_paid] == [newer]
     assert {p.matched_by for p in [*first_paid, *later_paid]} == {"CUSTOMER_AMOUNT"}
     # Matched by customer: not a payer mismatch.
-    assert not await client.alerts_of(people.hr, "PAYER_MISMATCH", customer_id=buyer)
+    assert not await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=buyer)
 
 
 # -- statements refused whole --------------------------------------------------------------------
@@ -344,19 +320,8 @@ async def test_a_malformed_row_rejects_the_whole_statement(suite: Suite, client:
     assert (fixed.applied, fixed.accepted, fixed.duplicates) == (True, 4, 0)
 
     # A file without the expected header is refused at line 1.
-    with acting_as(people.finance):
-        data = b"reference,amount\r\nX,1.00\r\n"
-        upload = await client.payments.CreateUpload(
-            payments_pb2.CreateUploadRequest(
-                purpose=payments_pb2.UPLOAD_PURPOSE_STATEMENT,
-                content_type="text/csv",
-                size_bytes=len(data),
-            )
-        )
-    await put(
-        suite, {"uploadUrl": upload.upload_url, "uploadHeaders": dict(upload.upload_headers)}, data
-    )
-    headless = await client.import_key(people.finance, upload.key)
+    key = await client.upload_statement(suite, people.finance, b"reference,amount\r\nX,1.00\r\n")
+    headless = await client.import_key(people.finance, key)
     assert not headless.applied
     assert [(r.line, r.field) for r in headless.rejected] == [(1, "header")]
 
@@ -413,7 +378,7 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
             )
         # Recorded, matched and classified at once; the other payer is flagged at once too.
         assert (await client.order(people.finance, paid.id)).payment_state == RECONCILED
-        assert await client.alerts_of(people.hr, "PAYER_MISMATCH", order_id=paid.id)
+        assert await client.list_alerts(people.hr, "PAYER_MISMATCH", order_id=paid.id)
         first = await client.run(people.finance)
         assert first.alerts_raised == 1  # the overdue order: the fake-deal check is the run's
         stored = await client.order(people.finance, paid.id)
@@ -421,8 +386,8 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
         assert from_timestamp(stored.fully_paid_at, "fully_paid_at") == ago(1)
         assert (await client.order(people.finance, by_amount.id)).payment_state == RECONCILED
         assert (await client.order(people.finance, overdue.id)).payment_state == UNPAID
-        assert await client.alerts_of(people.hr, "FAKE_DEAL_SUSPECTED", order_id=overdue.id)
-        assert await client.alerts_of(people.hr, "PAYER_MISMATCH", order_id=paid.id)
+        assert await client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=overdue.id)
+        assert await client.list_alerts(people.hr, "PAYER_MISMATCH", order_id=paid.id)
         again = await client.run(people.finance)
         assert again.alerts_raised == 0
         assert (again.reconciled, again.unpaid) == (first.reconciled, first.unpaid)
@@ -447,23 +412,11 @@ async def test_reconciliation_on_the_embedded_profile(embedded_suite: Suite) -> 
             await client.approved_order(
                 people, regular, "10.00", order_date=today() - timedelta(days=days)
             )
-        with acting_as(people.junior):
-            await client.visits.CheckIn(
-                visits_pb2.CheckInRequest(
-                    at=to_timestamp(ago(1, hour=15)),
-                    location=common_pb2.GeoPoint(lat=SITE[0], lng=SITE[1]),
-                    accuracy_m=10,
-                    customer_id=regular,
-                    device_id="rep-phone",
-                )
-            )
-        with acting_as(people.hr):
-            detected = await client.reconciliation.DetectDiversionRisk(
-                payments_pb2.DetectDiversionRiskRequest(as_of=today().isoformat())
-            )
+        await client.visit(people.junior, regular, days_ago=1)
+        detected = await client.detect_diversion_risk(people.hr, as_of=today().isoformat())
         # The first buyer has a rhythm too (three orders), but ordered three days ago.
         assert (detected.customers_checked, detected.alerts_raised) == (2, 1)
-        (alert,) = await client.alerts_of(people.hr, "DIVERSION_RISK", customer_id=regular)
+        (alert,) = await client.list_alerts(people.hr, "DIVERSION_RISK", customer_id=regular)
         evidence = dict(alert.evidence)
         assert (evidence["usual_interval_days"], evidence["days_silent"]) == (30, 90)
         assert evidence["visits_since_last_order"] == 1

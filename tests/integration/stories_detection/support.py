@@ -4,23 +4,16 @@ the ``salesguard job`` command, and reading orders, payments and alerts back.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from typing import Any
 
 from salesguard.jobs import Job, JobOutcome, JobStatus, run_job
 from salesguard.service import Runtime
 from tests.harness import POLICIES, Suite, unique
-from tests.integration.test_stories_deals import (
-    ALERTS,
-    SHANGHAI,
-    approve,
-    submit,
-)
+from tests.integration.test_stories_deals import ALERTS, SHANGHAI, approve, submit, today
 from tests.org import Org
+from tests.support.jobs import run_job_command
 
 SITE = (31.2304, 121.4737)
 HEADER = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text"
@@ -29,8 +22,6 @@ RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
   recordPayment(input: $input) { duplicate payment { id amount matchedBy order { id } } } }"""
 REVERSE_PAYMENT = """mutation($input: ReversePaymentInput!) {
   reversePayment(input: $input) { payment { id reversed } } }"""
-CREATE_UPLOAD = """mutation($input: CreatePaymentUploadInput!) {
-  createPaymentUpload(input: $input) { key uploadUrl uploadHeaders } }"""
 IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
   importPayments(input: $input) { applied accepted duplicates rows rejected { line field } } }"""
 RECORD_SHIPMENT = """mutation($input: RecordShipmentInput!) {
@@ -66,17 +57,7 @@ def job_command(suite: Suite, *args: str) -> tuple[int, dict[str, Any]]:
         "SALESGUARD_ATTENDANCE_ADDRESS": suite.settings["attendance_address"],
         "SALESGUARD_CUSTOMERS_ADDRESS": suite.settings["customers_address"],
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "salesguard.cli", "job", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, (done.stdout, done.stderr)
-    return done.returncode, json.loads(lines[0])
+    return run_job_command(env, *args, timeout=120)
 
 
 async def order_state(suite: Suite, org: Org, order_id: str) -> dict[str, Any]:
@@ -105,6 +86,18 @@ async def approved_order(
     order = await submit(suite, org.junior, customer_id, total, **extra)
     await approve(suite, org, order)
     return order
+
+
+async def overdue_order(suite: Suite, org: Org, customer_id: str, total: str) -> dict[str, Any]:
+    """An approved order ordered 40 days ago and due 10 days ago: a fake deal in waiting."""
+    return await approved_order(
+        suite,
+        org,
+        customer_id,
+        total,
+        orderDate=(today() - timedelta(days=40)).isoformat(),
+        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
+    )
 
 
 async def alerts_of(suite: Suite, as_: str, **filter_: Any) -> list[dict[str, Any]]:

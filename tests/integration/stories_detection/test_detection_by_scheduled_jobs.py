@@ -8,12 +8,6 @@ the calendar, with nobody pressing a button.
 - A regular customer gone quiet while visited is a DIVERSION_RISK after the daily job.
 - Photo-less check-ins synced out of order become a streak after the hourly job.
 - The same on the embedded profile.
-
-Everything a person does goes through the GraphQL gateway; what a scheduler does goes
-through the job runner (``run_job``, or the ``salesguard job`` command a CronJob runs),
-``as_of`` a given moment. The suite is this module's own (PostgreSQL, OPA, S3; see
-``conftest.py``): the jobs run over everything it holds, and the stories here are all it
-holds.
 """
 
 from __future__ import annotations
@@ -21,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from salesguard_attendance.jobs import DETECTORS
 from salesguard_commissions.jobs import DRAFT_RUN
@@ -36,20 +28,14 @@ from tests.integration.stories_detection.support import (
     job_command,
     moment,
     order_state,
+    overdue_order,
     paid_moment,
     record_payment,
     run,
 )
-from tests.integration.test_stories_deals import (
-    SHANGHAI,
-    statement,
-    today,
-)
+from tests.integration.test_stories_deals import SHANGHAI, statement, today
 from tests.org import make_org, register
 from tests.support.field_visits import at_local, check_in, recent_working_days
-
-pytestmark = pytest.mark.integration
-
 
 # -- the story of the issue: approved → paid → RECONCILED → in the draft ------------------------
 
@@ -103,14 +89,7 @@ async def test_an_approved_order_past_due_is_a_suspected_fake_after_the_daily_jo
 ) -> None:
     org = await make_org(suite)
     customer = (await register(suite, org.junior))["id"]
-    order = await approved_order(
-        suite,
-        org,
-        customer,
-        "8800.00",
-        orderDate=(today() - timedelta(days=40)).isoformat(),
-        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
-    )
+    order = await overdue_order(suite, org, customer, "8800.00")
     assert not await alerts_of(suite, org.hr, orderId=order["id"], kinds=["FAKE_DEAL_SUSPECTED"])
 
     # The CronJob's command, as of now: nobody calls runReconciliation.
@@ -244,14 +223,7 @@ async def test_payments_and_jobs_on_the_embedded_profile(embedded_suite: Suite) 
     suite = embedded_suite
     org = await make_org(suite)
     customer = (await register(suite, org.junior))["id"]
-    overdue = await approved_order(
-        suite,
-        org,
-        customer,
-        "700.00",
-        orderDate=(today() - timedelta(days=40)).isoformat(),
-        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
-    )
+    overdue = await overdue_order(suite, org, customer, "700.00")
     paid = await approved_order(suite, org, customer, "300.00")
     paid_at = paid_moment()
     await record_payment(suite, org, "300.00", paid_at, referenceText=f"pay {paid['code']}")

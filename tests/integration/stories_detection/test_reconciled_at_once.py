@@ -3,12 +3,6 @@
 - Reversals, statement imports, customer + amount matches and approvals reconcile at once;
   two payments racing on one order end in the right state.
 - The incremental path reads what it touches, not the history (rows read, on PostgreSQL).
-
-Everything a person does goes through the GraphQL gateway; what a scheduler does goes
-through the job runner (``run_job``, or the ``salesguard job`` command a CronJob runs),
-``as_of`` a given moment. The suite is this module's own (PostgreSQL, OPA, S3; see
-``conftest.py``): the jobs run over everything it holds, and the stories here are all it
-holds.
 """
 
 from __future__ import annotations
@@ -32,7 +26,6 @@ from salesguard_orders.payments import insert_payments
 from salesguard_orders.server import service as orders_app
 from tests.harness import Suite, unique
 from tests.integration.stories_detection.support import (
-    CREATE_UPLOAD,
     DECIDE,
     HEADER,
     IMPORT_PAYMENTS,
@@ -44,16 +37,11 @@ from tests.integration.stories_detection.support import (
     paid_moment,
     record_payment,
 )
-from tests.integration.test_stories_deals import (
-    submit,
-)
+from tests.integration.test_stories_deals import submit
 from tests.org import make_org, register
-from tests.photos import put
+from tests.photos import upload_payment_file
 from tests.support.orders_history import seed_history
 from tests.support.servers import PostgresDatabases
-
-pytestmark = pytest.mark.integration
-
 
 # -- what each write reconciles at once -------------------------------------------------------------
 
@@ -111,18 +99,9 @@ async def test_a_statement_import_reconciles_every_order_it_touches(suite: Suite
         for reference, when, amount, payer, note in rows
     ]
     data = "\r\n".join([HEADER, *lines, ""]).encode()
-    upload = (
-        await suite.gql(
-            CREATE_UPLOAD,
-            {"input": {"purpose": "STATEMENT", "contentType": "text/csv", "sizeBytes": len(data)}},
-            as_=org.finance,
-        )
-    ).ok()["createPaymentUpload"]
-    await put(suite, upload, data)
+    key = await upload_payment_file(suite, org.finance, "STATEMENT", "text/csv", data)
     imported = (
-        await suite.gql(
-            IMPORT_PAYMENTS, {"input": {"statementKey": upload["key"]}}, as_=org.finance
-        )
+        await suite.gql(IMPORT_PAYMENTS, {"input": {"statementKey": key}}, as_=org.finance)
     ).ok()["importPayments"]
     assert (imported["applied"], imported["accepted"], imported["rejected"]) == (True, 5, [])
 
