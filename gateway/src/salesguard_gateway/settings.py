@@ -8,7 +8,7 @@ from pydantic import Field
 
 from salesguard.settings import Environment, Settings
 
-DEFAULT_MAX_QUERY_COST = 50_000
+DEFAULT_MAX_QUERY_COST = 20_000
 
 
 class GatewaySettings(Settings):
