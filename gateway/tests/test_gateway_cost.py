@@ -19,15 +19,15 @@ Calls = Callable[[], list[str]]
 NESTED_PAGES = """
 query($outer: Int, $inner: Int) {
   employees(first: $outer) {
-    edges { node { id customers(first: $inner) { edges { node { id name } } } } }
+    edges { node { id customers(first: $inner) { edges { node { id code name company phone } } } } }
   }
 }
 """
 
 
 def nested_cost(outer: int, inner: int) -> int:
-    # employees 1 + edges (1 + outer × (node 1 + id 1 + customers 1 + edges (1 + inner × 3)))
-    return 1 + 1 + outer * (1 + 1 + 1 + 1 + inner * 3)
+    # employees 1 + edges (1 + outer × (node 1 + id 1 + customers 1 + edges (1 + inner × 6)))
+    return 1 + 1 + outer * (1 + 1 + 1 + 1 + inner * 6)
 
 
 def too_costly(body: dict[str, Any], cost: int, budget: int) -> None:
@@ -52,7 +52,7 @@ async def test_the_cost_follows_the_variables(suite: Suite, world: World) -> Non
     small = await suite.gql(NESTED_PAGES, {"outer": 5, "inner": 5}, as_=world.org.manager)
     employees = small.ok()["employees"]["edges"]
     assert employees and all("customers" in edge["node"] for edge in employees)
-    # Absent page sizes are default pages (20): 2 + 20 × (4 + 20 × 3) fits.
+    # Absent page sizes are default pages (20): 2 + 20 × (4 + 20 × 6) fits.
     assert (await suite.gql(NESTED_PAGES, as_=world.org.manager)).ok()["employees"]
 
 

@@ -181,8 +181,10 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[GatewayContext, No
         try:
             # As the caller is now, not as at connection_init: one who has left runs nothing.
             caller = context.authenticated = await context.current_caller()
-        except AuthError as error:
-            refused = GraphQLError(error.message, extensions={"code": error.code.value})
+            cast(GatewayGraphQL, self.view).persisted.check_text(operation.query)
+        except (AuthError, OperationRefused) as error:
+            code = error.code.value if isinstance(error, AuthError) else error.code
+            refused = GraphQLError(error.message, extensions={"code": code})
             await operation.send_next(ExecutionResult(data=None, errors=[refused]))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
             return

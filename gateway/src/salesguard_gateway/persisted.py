@@ -160,14 +160,17 @@ class PersistedOperations:
         self._registered_only = registered_only
         self._sent = _SizedLRU(cache_chars)
 
+    def check_text(self, query: str) -> None:
+        """OperationRefused when only registered operations run and ``query`` is none of them
+        (a query sent without a hash, or a subscription over the websocket)."""
+        if self._registered_only and query_hash(query) not in self._registered:
+            raise _not_registered()
+
     def resolve(self, request: GraphQLRequestData) -> GraphQLRequestData:
         """The request with its query text, or OperationRefused / MalformedRequest."""
         persisted = persisted_query(request.extensions)
         if persisted is None:
-            if self._registered_only and (
-                request.query is None or query_hash(request.query) not in self._registered
-            ):
-                raise _not_registered()
+            self.check_text(request.query or "")
             return request
         sha256 = _requested_hash(persisted)
         if request.query is None:
