@@ -11,7 +11,8 @@ Each refusal is a GraphQL error with a code a client can act on:
   ``1..max_page_size``, a string longer than ``max_string_length``, or a string
   that is not text (U+0000, or an unpaired UTF-16 surrogate: JSON's ``"\\ud800"``;
   no service or database could store either), whether written in the document or
-  passed as a variable.
+  passed as a variable;
+- ``QUERY_TOO_COSTLY``: an estimated cost over ``max_query_cost`` (cost.py).
 
 Validation rules cannot see variables, so the page-size and string checks run
 in :class:`InputLimits` at the start of execution, over the parsed document and
