@@ -54,7 +54,7 @@ translations: sync ## extract the texts to translate and merge them into every l
 	uv run --frozen pybabel update --no-wrap --ignore-obsolete -i $(LOCALE)/salesguard.pot -d $(LOCALE) -D salesguard
 
 .PHONY: lint
-lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, stale stubs, API breaking changes
+lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, GraphQL operations, stale stubs, API breaking changes
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
 	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks
@@ -64,8 +64,13 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data sche
 	regal lint policies/
 	regal test .regal/rules
 	uv run --frozen python -m tests.support.policy_data
+	uv run --frozen python -m tests.contracts.graphql_operations
 	@$(MAKE) --no-print-directory proto-check
 	bash scripts/check-contracts.sh
+
+.PHONY: operations
+operations: sync ## check gateway/operations against the schema and rewrite the manifest the gateway ships
+	uv run --frozen python -m tests.contracts.graphql_operations --write
 
 .PHONY: policy-test
 policy-test: tools ## opa test with coverage

@@ -166,11 +166,21 @@ async def test_deeply_nested_objects_are_refused(suite: Suite) -> None:
     refused(*await post(suite, b'{"query": "{ me { id } }", "extensions": ' + nested + b"}"))
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
-async def test_methods_other_than_post_are_refused(suite: Suite, method: str) -> None:
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+async def test_methods_other_than_get_and_post_are_refused(suite: Suite, method: str) -> None:
     status, body = await post(
         suite, b"", None, method=method, path="/graphql?query=%7B%20me%20%7B%20id%20%7D%20%7D"
     )
+    assert status == 405
+    refused(status, body)
+
+
+async def test_a_mutation_by_get_is_refused(suite: Suite) -> None:
+    # GraphQL over HTTP: queries may come by GET, mutations never.
+    mutation = (
+        "mutation%20%7B%20updateAlert(input%3A%20%7Bid%3A%20%22a%22%7D)%20%7B%20ok%20%7D%20%7D"
+    )
+    status, body = await post(suite, b"", None, method="GET", path=f"/graphql?query={mutation}")
     assert status == 405
     refused(status, body)
 

@@ -34,12 +34,15 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from salesguard.errors import ErrorCode, ServiceError
@@ -59,12 +62,17 @@ from salesguard_gateway.downloads import download_routes
 from salesguard_gateway.errors import error_response, typed_error
 from salesguard_gateway.graphiql import GraphiQLPage, asset_routes
 from salesguard_gateway.http import (
+    GRAPHQL_RESPONSE_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    URL_PARAMETERS,
     BodyTooLarge,
     MalformedRequest,
     declared_length,
+    graphql_query_parameters,
     graphql_request,
     read_body,
     replaying,
+    response_media_type,
 )
 from salesguard_gateway.objects import object_routes
 from salesguard_gateway.observability import (
@@ -72,6 +80,11 @@ from salesguard_gateway.observability import (
     ObservedOperation,
     OperationNames,
     note_error_codes,
+)
+from salesguard_gateway.persisted import (
+    OperationRefused,
+    PersistedOperations,
+    registered_operations,
 )
 from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
 from salesguard_gateway.settings import GatewaySettings
@@ -81,6 +94,9 @@ log = logging.getLogger(__name__)
 GRAPHQL_PATH = "/graphql"
 _CALLER = "salesguard.caller"
 _RPC_CALLS = "salesguard.rpc_calls"
+# The media type the answer is given in, and the status of a request error (no data).
+_MEDIA_TYPE = "salesguard.media_type"
+_REQUEST_ERROR_STATUS = "salesguard.request_error_status"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
 
 
@@ -110,26 +126,47 @@ class Backends:
             await self._channels.close()
 
 
-def _unauthorized(error: AuthError) -> Response:
+def _unauthorized(error: AuthError, media_type: str = JSON_MEDIA_TYPE) -> Response:
     headers = {}
     if error.status_code == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="salesguard"'
-    return error_response(error.status_code, error.message, error.code, headers=headers)
+    return error_response(
+        error.status_code, error.message, error.code, headers=headers, media_type=media_type
+    )
 
 
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 
 
-def _malformed(error: MalformedRequest) -> Response:
+def _malformed(error: MalformedRequest, media_type: str) -> Response:
     code = ErrorCode.NOT_FOUND if error.status == 404 else ErrorCode.VALIDATION
     extensions = {"field": error.field} if error.field else {}
-    headers = {"Allow": "POST"} if error.status == 405 else None
-    return error_response(error.status, error.message, code, headers=headers, **extensions)
-
-
-def _too_large(limit: int) -> Response:
+    headers = {"Allow": error.allow} if error.status == 405 else None
     return error_response(
-        413, f"the request body is larger than {limit} bytes", PAYLOAD_TOO_LARGE, limit=limit
+        error.status, error.message, code, headers=headers, media_type=media_type, **extensions
+    )
+
+
+def _refused(error: OperationRefused, media_type: str) -> Response:
+    status = error.status if media_type == GRAPHQL_RESPONSE_MEDIA_TYPE else error.legacy_status
+    return error_response(status, error.message, error.code, media_type=media_type)
+
+
+def _too_large(limit: int, media_type: str, *, url: bool = False) -> Response:
+    if url:
+        message, status = f"the URL's query is longer than {limit} bytes", 414
+    else:
+        message, status = f"the request body is larger than {limit} bytes", 413
+    return error_response(status, message, PAYLOAD_TOO_LARGE, media_type=media_type, limit=limit)
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """Refused before execution (syntax, validation, variables, limits): no data, and no
+    error at a field's path. GraphQL over HTTP answers these without ``data``, with a 4xx."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
     )
 
 
@@ -144,8 +181,10 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[GatewayContext, No
         try:
             # As the caller is now, not as at connection_init: one who has left runs nothing.
             caller = context.authenticated = await context.current_caller()
-        except AuthError as error:
-            refused = GraphQLError(error.message, extensions={"code": error.code.value})
+            cast(GatewayGraphQL, self.view).persisted.check_text(operation.query)
+        except (AuthError, OperationRefused) as error:
+            code = error.code.value if isinstance(error, AuthError) else error.code
+            refused = GraphQLError(error.message, extensions={"code": code})
             await operation.send_next(ExecutionResult(data=None, errors=[refused]))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
             return
@@ -167,8 +206,9 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
-            # One way in (POST), so the body limit and caches see every query.
-            allow_queries_via_get=False,
+            # Queries (never mutations) by GET too, as GraphQL over HTTP has it; the URL's
+            # length is held to the body limit, and GET and POST share every check after.
+            allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             # Operations one websocket may run at once: each alertRaised holds a stream per source.
             max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -176,12 +216,23 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         self.settings = settings
         self.backends = backends
         self.authenticator = authenticator
+        self.persisted = PersistedOperations(
+            registered_operations(),
+            registered_only=settings.registered_operations_only,
+            cache_chars=settings.persisted_query_cache_chars,
+        )
         # Our own page over the vendored assets: strawberry's loads them from a CDN.
         self.graphiql_page = GraphiQLPage() if settings.graphiql_enabled else None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         assert self.graphiql_page is not None  # strawberry renders it only when enabled
         return self.graphiql_page.response()
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A GET of a persisted query names no query, only its hash: that is no page view.
+        return super().should_render_graphql_ide(request) and not any(
+            request.query_params.get(name) is not None for name in URL_PARAMETERS
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -195,35 +246,74 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         await response(scope, receive, send)
 
     async def _serve(self, request: Request) -> Response:
+        media_type = response_media_type(request.headers.get("accept"))
         limit = self.settings.max_body_bytes
         declared = declared_length(request)
         if declared is not None and declared > limit:
-            return _too_large(limit)
+            return _too_large(limit, media_type)
+        if len(request.scope.get("query_string", b"")) > limit:
+            return _too_large(limit, media_type, url=True)
         try:
             caller = await self.authenticator.authenticate(request.headers.get("authorization"))
         except AuthError as error:
-            return _unauthorized(error)
+            return _unauthorized(error, media_type)
         try:
             body = await read_body(request, limit)
         except BodyTooLarge:
-            return _too_large(limit)
+            return _too_large(limit, media_type)
         scope = request.scope
         scope[_CALLER] = caller
+        scope[_MEDIA_TYPE] = media_type
         with acting_as(caller.principal), counting_rpc_calls() as calls:
             scope[_RPC_CALLS] = calls
             try:
-                return await self.run(Request(scope, replaying(body, request.receive)))
+                response = await self.run(Request(scope, replaying(body, request.receive)))
             except MalformedRequest as error:
-                return _malformed(error)
+                return _malformed(error, media_type)
+            except OperationRefused as error:
+                return _refused(error, media_type)
             except HTTPException as error:
-                return _malformed(MalformedRequest(error.status_code, error.reason))
+                return _malformed(MalformedRequest(error.status_code, error.reason), media_type)
+        if media_type != JSON_MEDIA_TYPE:
+            response.headers["content-type"] = media_type
+            response.status_code = scope.get(_REQUEST_ERROR_STATUS, response.status_code)
+        return response
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         # Strict, and once: strawberry's own parsing crashes on a body that is JSON but
-        # not an object, and takes GET (which would skip the body limit) and forms.
-        if request.method != "POST":
-            raise MalformedRequest(405, f"send GraphQL requests with POST to {GRAPHQL_PATH}")
-        return graphql_request(await request.get_body(), request.content_type)
+        # not an object, and takes forms; a GET's URL is read as strictly.
+        if request.method == "GET":
+            data = graphql_query_parameters(request.url)
+        elif request.method == "POST":
+            data = graphql_request(await request.get_body(), request.content_type)
+        else:
+            raise MalformedRequest(405, f"send GraphQL requests with GET or POST to {GRAPHQL_PATH}")
+        return self.persisted.resolve(data)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: GatewayContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as error:
+            refused = error.__cause__
+            if (
+                isinstance(refused, InvalidOperationTypeError)
+                and refused.operation_type is OperationType.MUTATION
+            ):
+                # GraphQL over HTTP: a mutation by GET is 405, and nothing runs.
+                raise MalformedRequest(
+                    405, "mutations are sent with POST, never GET", allow="POST"
+                ) from None
+            raise
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -248,6 +338,11 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
             result.errors = [typed_error(error) for error in result.errors]
             note_error_codes(str((error.extensions or {}).get("code")) for error in result.errors)
         data = process_result(result)
+        if request.scope.get(_MEDIA_TYPE) == GRAPHQL_RESPONSE_MEDIA_TYPE and _is_request_error(
+            result
+        ):
+            data.pop("data", None)
+            request.scope[_REQUEST_ERROR_STATUS] = 400
         if self.settings.rpc_calls_reported:
             calls: RpcCalls = request.scope.get(_RPC_CALLS) or Counter()
             data["extensions"] = {**(data.get("extensions") or {}), "rpcCalls": dict(calls)}

@@ -134,12 +134,15 @@ def error_response(
     code: ErrorCode | str,
     *,
     headers: Mapping[str, str] | None = None,
+    media_type: str = "application/json",
     **extensions: Any,
 ) -> JSONResponse:
     """A GraphQL-shaped error body for failures outside GraphQL execution (HTTP level)."""
     note_error_codes([str(code)])
     body = {"errors": [{"message": message, "extensions": {"code": str(code), **extensions}}]}
-    return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+    return JSONResponse(
+        body, status_code=status_code, headers=dict(headers or {}), media_type=media_type
+    )
 
 
 def log_unexpected(errors: Sequence[GraphQLError]) -> None:

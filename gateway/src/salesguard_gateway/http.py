@@ -1,11 +1,15 @@
-"""Request bodies: read with a ceiling (an oversized body is refused, never buffered), then
-taken as one GraphQL request or refused with a 4xx saying why (never a 500: errors.py)."""
+"""GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): a POSTed body,
+read with a ceiling (an oversized body is refused, never buffered), or a GET's URL parameters,
+taken as one GraphQL request or refused with a 4xx saying why (never a 500: errors.py); and
+the media type the answer is given in (``Accept``)."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.types import Message, Receive
@@ -60,6 +64,8 @@ def replaying(body: bytes, receive: Receive) -> Receive:
 # --- the GraphQL request in the body ------------------------------------------------
 
 JSON_MEDIA_TYPE = "application/json"
+# The spec's own media type: a request error (no ``data``) is answered with a 4xx.
+GRAPHQL_RESPONSE_MEDIA_TYPE = "application/graphql-response+json"
 # Variables and extensions nest no deeper than this: the schema's inputs nest a few
 # levels, and every later walk over them (coercion, limits) may then recurse safely.
 MAX_JSON_DEPTH = 32
@@ -67,13 +73,48 @@ _INT64 = 2**63
 
 
 class MalformedRequest(Exception):
-    """The request is not one GraphQL request: answered with ``status`` before any GraphQL work."""
+    """The request is not one GraphQL request: answered with ``status`` before any GraphQL work
+    (``allow``: the methods a 405 names)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, field: str | None = None, *, allow: str = "GET, POST"
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.allow = allow
+
+
+def _quality(parameters: str) -> float:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value.strip())
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def response_media_type(accept: str | None) -> str:
+    """``application/graphql-response+json`` when the client accepts it at least as gladly as
+    ``application/json``; ``application/json`` otherwise, and for legacy clients (no Accept,
+    ``*/*``, or an Accept naming neither: the spec lets a server answer those in JSON)."""
+    if not accept or GRAPHQL_RESPONSE_MEDIA_TYPE not in accept:
+        return JSON_MEDIA_TYPE
+    graphql_response = json_quality = 0.0
+    for entry in accept.split(","):
+        media_type, _, parameters = entry.partition(";")
+        media_type = media_type.strip().lower()
+        quality = _quality(parameters)
+        if media_type == GRAPHQL_RESPONSE_MEDIA_TYPE:
+            graphql_response = max(graphql_response, quality)
+        elif media_type == JSON_MEDIA_TYPE:
+            json_quality = max(json_quality, quality)
+    if graphql_response > 0 and graphql_response >= json_quality:
+        return GRAPHQL_RESPONSE_MEDIA_TYPE
+    return JSON_MEDIA_TYPE
 
 
 class _Unrepresentable(ValueError):
@@ -127,7 +168,7 @@ def decode_json(body: bytes) -> object:
 
 
 def graphql_request(body: bytes, content_type: str | None) -> GraphQLRequestData:
-    """One GraphQL request (GraphQL over HTTP: a JSON object with ``query``, ``variables``,
+    """One GraphQL request POSTed (a JSON object with ``query``, ``variables``,
     ``operationName`` and ``extensions``), or MalformedRequest saying what is wrong."""
     media_type, _, parameters = (content_type or "").partition(";")
     charset = next(
@@ -147,11 +188,44 @@ def graphql_request(body: bytes, content_type: str | None) -> GraphQLRequestData
         raise MalformedRequest(400, "batched requests are not supported: send one at a time")
     if not isinstance(data, dict):
         raise MalformedRequest(400, "the body must be a JSON object with a query")
+    return _request_data(data)
+
+
+URL_PARAMETERS = ("query", "operationName", "variables", "extensions")
+
+
+def graphql_query_parameters(url: str) -> GraphQLRequestData:
+    """One GraphQL request sent with GET: ``query`` and ``operationName`` as they are,
+    ``variables`` and ``extensions`` JSON-encoded, in the URL's query."""
+    data: dict[str, object] = {}
+    seen: set[str] = set()
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if name not in URL_PARAMETERS:
+            continue
+        if name in seen:
+            raise MalformedRequest(400, f"the URL gives {name} more than once", name)
+        seen.add(name)
+        if name in ("variables", "extensions"):
+            if not value:
+                continue
+            try:
+                data[name] = decode_json(value.encode("utf-8", "surrogatepass"))
+            except MalformedRequest as error:
+                raise MalformedRequest(400, f"{name}: {error.message}", name) from None
+        else:
+            data[name] = value
+    return _request_data(data)
+
+
+def persisted_query(extensions: Mapping[str, Any] | None) -> object:
+    """The request's ``extensions.persistedQuery`` (Apollo's APQ protocol), if any."""
+    return (extensions or {}).get("persistedQuery")
+
+
+def _request_data(data: Mapping[str, Any]) -> GraphQLRequestData:
     query = data.get("query")
     if query is not None and not isinstance(query, str):
         raise MalformedRequest(400, "query must be a string", "query")
-    if not query:
-        raise MalformedRequest(400, "the request has no query", "query")
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
         raise MalformedRequest(400, "operationName must be a string", "operationName")
@@ -167,8 +241,11 @@ def graphql_request(body: bytes, content_type: str | None) -> GraphQLRequestData
                 400, f"{member} nest deeper than {MAX_JSON_DEPTH} levels", member
             )
         members[member] = value
+    # A persisted query's text may be left out: persisted.py finds it by its hash.
+    if not query and persisted_query(members["extensions"]) is None:
+        raise MalformedRequest(400, "the request has no query", "query")
     return GraphQLRequestData(
-        query=query,
+        query=query or None,
         variables=members["variables"],
         operation_name=operation_name,
         extensions=members["extensions"],

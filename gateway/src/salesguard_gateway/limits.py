@@ -11,7 +11,8 @@ Each refusal is a GraphQL error with a code a client can act on:
   ``1..max_page_size``, a string longer than ``max_string_length``, or a string
   that is not text (U+0000, or an unpaired UTF-16 surrogate: JSON's ``"\\ud800"``;
   no service or database could store either), whether written in the document or
-  passed as a variable.
+  passed as a variable;
+- ``QUERY_TOO_COSTLY``: an estimated cost over ``max_query_cost`` (cost.py).
 
 Validation rules cannot see variables, so the page-size and string checks run
 in :class:`InputLimits` at the start of execution, over the parsed document and
@@ -21,9 +22,9 @@ the raw variables; the document half of that work is cached per query text.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from graphql import (
     ASTValidationRule,
@@ -61,6 +62,7 @@ QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
 PAGE_SIZE_ARGUMENT = "first"
+V = TypeVar("V")
 
 
 class _CodedContext:
@@ -197,21 +199,23 @@ def analyse(document: DocumentNode, max_string_length: int) -> DocumentFacts:
     return DocumentFacts(tuple(pages), defaults, long_literal, non_text, field)
 
 
-class _FactsCache:
-    """Bounded LRU of :class:`DocumentFacts` by query text (hashing a str is cached)."""
+class BoundedCache(Generic[V]):
+    """Bounded LRU of what a document's text determines (hashing a str is cached): the
+    input checks' :class:`DocumentFacts`, the cost plans of cost.py."""
 
     def __init__(self, maxsize: int = 256) -> None:
-        self._entries: OrderedDict[str, DocumentFacts] = OrderedDict()
+        self._entries: OrderedDict[Hashable, V] = OrderedDict()
         self._maxsize = maxsize
 
-    def get(self, query: str, compute: Callable[[], DocumentFacts]) -> DocumentFacts:
-        facts = self._entries.get(query)
-        if facts is None:
-            facts = compute()
-            self._entries[query] = facts
-            if len(self._entries) > self._maxsize:
-                self._entries.popitem(last=False)
-        return facts
+    def get(self, key: Hashable, compute: Callable[[], V]) -> V:
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        value = compute()
+        self._entries[key] = value
+        if len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+        return value
 
 
 def _too_long(value: Any, limit: int) -> bool:
@@ -259,7 +263,9 @@ def _validation_error(message: str, field: str, node: Node | None = None) -> Gra
 class InputLimits(SchemaExtension):
     """Refuses page sizes and strings over the limits before execution starts."""
 
-    def __init__(self, *, max_page_size: int, max_string_length: int, cache: _FactsCache) -> None:
+    def __init__(
+        self, *, max_page_size: int, max_string_length: int, cache: BoundedCache[DocumentFacts]
+    ) -> None:
         self.max_page_size = max_page_size
         self.max_string_length = max_string_length
         self._cache = cache
@@ -333,7 +339,7 @@ class InputLimits(SchemaExtension):
 
 
 def input_limits_factory(max_page_size: int, max_string_length: int) -> Callable[[], InputLimits]:
-    cache = _FactsCache()
+    cache = BoundedCache[DocumentFacts]()
     return lambda: InputLimits(
         max_page_size=max_page_size, max_string_length=max_string_length, cache=cache
     )

@@ -8,6 +8,8 @@ from pydantic import Field
 
 from salesguard.settings import Environment, Settings
 
+DEFAULT_MAX_QUERY_COST = 50_000
+
 
 class GatewaySettings(Settings):
     # The gateway verifies tokens (HS256 when no JWKS URL is set).
@@ -28,6 +30,18 @@ class GatewaySettings(Settings):
     # max_page_size and default_page_size are every process's (salesguard.settings.Settings).
     max_string_length: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The largest estimated cost of one operation (cost.py): each field 1, a list's page
+    # size multiplying what it selects. The costliest committed operation (gateway/operations)
+    # costs about 30 000 with its pages at 100, 6 000 at the default 20; the tests' at most
+    # 4 600; a page of 100 employees with a page of 100 customers each of 5 fields, 60 000.
+    max_query_cost: int = Field(default=DEFAULT_MAX_QUERY_COST, ge=1)
+
+    # Persisted operations (persisted.py): run only the registered ones (the manifest of
+    # gateway/operations), refusing any other text or hash; meant for production.
+    registered_operations_only: bool = False
+    # The query texts clients sent with their hash (Apollo's APQ), kept per process up to
+    # this many characters in all (least recently used dropped first).
+    persisted_query_cache_chars: int = Field(default=4 * 1024 * 1024, ge=0)
     # Uploads to the embedded profile's local object store (photos, vouchers).
     max_object_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 

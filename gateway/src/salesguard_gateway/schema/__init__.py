@@ -27,6 +27,7 @@ from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from salesguard_gateway.cost import query_cost_factory
 from salesguard_gateway.errors import TypedErrors, log_unexpected
 from salesguard_gateway.execution import fast_execution_context
 from salesguard_gateway.limits import input_limits_factory, limit_rules
@@ -97,6 +98,8 @@ class SchemaLimits:
     max_page_size: int
     max_string_length: int
     introspection: bool
+    default_page_size: int
+    max_query_cost: int
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> SchemaLimits:
@@ -107,6 +110,8 @@ class SchemaLimits:
             max_page_size=settings.max_page_size,
             max_string_length=settings.max_string_length,
             introspection=settings.introspection_enabled,
+            default_page_size=settings.default_page_size,
+            max_query_cost=settings.max_query_cost,
         )
 
     @classmethod
@@ -168,6 +173,7 @@ def build_schema(
     extensions += [
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         input_limits_factory(limits.max_page_size, limits.max_string_length),
+        query_cost_factory(limits.max_query_cost, limits.default_page_size),
         *observers,
     ]
     built = GatewaySchema(
