@@ -81,6 +81,12 @@ operations: sync ## check gateway/operations against the schema and rewrite the 
 client-types: graphql-tools ## generate the operations' TypeScript types into build/graphql-client (not committed)
 	NODE_PATH=tools/graphql/node_modules tools/graphql/node_modules/.bin/graphql-codegen --config gateway/operations/codegen.yml
 
+SCHEMA_BASE ?= HEAD~1
+
+.PHONY: schema-diff
+schema-diff: graphql-tools ## every change to gateway/schema.graphql since SCHEMA_BASE (default HEAD~1), safe ones too (graphql-inspector)
+	tools/graphql/node_modules/.bin/graphql-inspector diff 'git:$(SCHEMA_BASE):gateway/schema.graphql' gateway/schema.graphql
+
 .PHONY: policy-test
 policy-test: tools ## opa test with coverage
 	opa test policies/ --coverage --threshold 90 --fail-on-empty --timeout 120s > /dev/null && echo "opa test: passed, coverage >= 90 %"
