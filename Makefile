@@ -36,6 +36,10 @@ postgres: ## install and start the PostgreSQL server the integration tests use
 chromium: ## install Debian's chromium for the browser tests (tests/browser) unless present
 	@bash scripts/ensure-chromium.sh
 
+.PHONY: graphql-tools
+graphql-tools: ## install the pinned JavaScript tools of the GraphQL contract (tools/graphql) unless installed
+	@bash scripts/ensure-graphql-tools.sh
+
 .PHONY: proto
 proto: sync ## regenerate the gRPC stubs (the salesguard_api package)
 	@bash scripts/gen-proto.sh
@@ -54,7 +58,7 @@ translations: sync ## extract the texts to translate and merge them into every l
 	uv run --frozen pybabel update --no-wrap --ignore-obsolete -i $(LOCALE)/salesguard.pot -d $(LOCALE) -D salesguard
 
 .PHONY: lint
-lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, GraphQL operations, stale stubs, API breaking changes
+lint: sync tools graphql-tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, GraphQL schema lint, operations and client types, stale stubs, API breaking changes
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
 	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks
@@ -65,12 +69,23 @@ lint: sync tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data sche
 	regal test .regal/rules
 	uv run --frozen python -m tests.support.policy_data
 	uv run --frozen python -m tests.contracts.graphql_operations
+	node tools/graphql/lint.mjs
 	@$(MAKE) --no-print-directory proto-check
 	bash scripts/check-contracts.sh
 
 .PHONY: operations
 operations: sync ## check gateway/operations against the schema and rewrite the manifest the gateway ships
 	uv run --frozen python -m tests.contracts.graphql_operations --write
+
+.PHONY: client-types
+client-types: graphql-tools ## generate the operations' TypeScript types into build/graphql-client (not committed)
+	NODE_PATH=tools/graphql/node_modules tools/graphql/node_modules/.bin/graphql-codegen --config gateway/operations/codegen.yml
+
+SCHEMA_BASE ?= HEAD~1
+
+.PHONY: schema-diff
+schema-diff: graphql-tools ## every change to gateway/schema.graphql since SCHEMA_BASE (default HEAD~1), safe ones too (graphql-inspector)
+	tools/graphql/node_modules/.bin/graphql-inspector diff 'git:$(SCHEMA_BASE):gateway/schema.graphql' gateway/schema.graphql
 
 .PHONY: policy-test
 policy-test: tools ## opa test with coverage
