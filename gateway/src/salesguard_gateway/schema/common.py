@@ -145,10 +145,34 @@ __all__ = ["JSON"]
 # --- Relay connections -----------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="Where a page of a connection stands (the Relay spec's PageInfo).")
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="Whether more items follow: ask again with after: endCursor."
+    )
+    has_previous_page: bool = strawberry.field(
+        description=(
+            "Whether items precede the page. Connections page forward (first/after), where "
+            "the Relay spec lets this be false, and it is: to go back, ask again with an "
+            "earlier page's endCursor."
+        )
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The first edge's cursor; null on an empty page."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor, to pass as after; null on an empty page."
+    )
+
+    @classmethod
+    def forward(cls, cursors: Sequence[str], has_next_page: bool) -> PageInfo:
+        """A page read forward whose edges have ``cursors``."""
+        return cls(
+            has_next_page=has_next_page,
+            has_previous_page=False,
+            start_cursor=(cursors[0] or None) if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
 
 
 @strawberry.type
@@ -227,10 +251,7 @@ def connection(
     edges = [Edge(cursor=cursor, node=node) for node, cursor in zip(nodes, cursors, strict=True)]
     return Connection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=page_info.has_next_page,
-            end_cursor=cursors[-1] if cursors else None,
-        ),
+        page_info=PageInfo.forward(cursors, page_info.has_next_page),
         total_count=page_info.total_count,
     )
 

@@ -84,6 +84,6 @@ def merged(
     has_next = any(remaining[key] > 0 or source_page.has_next for key, source_page in pages.items())
     return Connection(
         edges=edges,
-        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+        page_info=PageInfo.forward([edge.cursor for edge in edges], has_next),
         total_count=sum(source_page.total for source_page in pages.values()),
     )
