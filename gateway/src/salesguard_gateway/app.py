@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -21,13 +20,12 @@ from typing import Any, cast
 import uvicorn
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -45,18 +43,19 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from salesguard.errors import ErrorCode, ServiceError
+from salesguard.errors import ErrorCode
 from salesguard.grpc_client import ServiceChannels
 from salesguard.logs import setup_logging
 from salesguard.objectstore import LocalObjectStore, object_store_from_settings
 from salesguard.principal import acting_as
 from salesguard.service import HEALTHCHECK_SECONDS
 from salesguard.settings import SettingsError, load
-from salesguard.telemetry import metrics_exposition, setup_telemetry, start_metrics_server
+from salesguard.telemetry import setup_telemetry, start_metrics_server
 from salesguard.tokens import TokenVerifier
 from salesguard.translations import negotiate_language
-from salesguard_gateway.auth import GATEWAY_PRINCIPAL, Authenticator, AuthError
-from salesguard_gateway.clients import RpcCalls, ServiceClients, counting_rpc_calls
+from salesguard_gateway.auth import Authenticator, AuthError
+from salesguard_gateway.backends import Backends, Readiness, healthz, metrics
+from salesguard_gateway.clients import RpcCalls, counting_rpc_calls
 from salesguard_gateway.context import GatewayContext, Loaders
 from salesguard_gateway.downloads import download_routes
 from salesguard_gateway.errors import error_response, typed_error
@@ -98,32 +97,6 @@ _RPC_CALLS = "salesguard.rpc_calls"
 _MEDIA_TYPE = "salesguard.media_type"
 _REQUEST_ERROR_STATUS = "salesguard.request_error_status"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
-
-
-class Backends:
-    """Channels and stubs, opened on first use so they bind to the serving event loop."""
-
-    def __init__(self, settings: GatewaySettings, channels: ServiceChannels | None) -> None:
-        self._settings = settings
-        self._owns_channels = channels is None
-        self._channels = channels
-        self._clients: ServiceClients | None = None
-
-    @property
-    def channels(self) -> ServiceChannels:
-        if self._channels is None:
-            self._channels = ServiceChannels.from_settings(self._settings)
-        return self._channels
-
-    @property
-    def clients(self) -> ServiceClients:
-        if self._clients is None:
-            self._clients = ServiceClients(self.channels, self._settings.alert_sources)
-        return self._clients
-
-    async def close(self) -> None:
-        if self._owns_channels and self._channels is not None:
-            await self._channels.close()
 
 
 def _unauthorized(error: AuthError, media_type: str = JSON_MEDIA_TYPE) -> Response:
@@ -363,43 +336,6 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         return cast(UnsetType, UNSET)
 
 
-class Readiness:
-    """Ready when the people directory answers: no request can be authenticated without it."""
-
-    def __init__(self, backends: Backends, ttl_seconds: float) -> None:
-        self._backends = backends
-        self._ttl = ttl_seconds
-        self._checked_at = float("-inf")
-        self._ready = False
-        self._lock = asyncio.Lock()
-
-    async def check(self, request: Request) -> Response:
-        async with self._lock:
-            if time.monotonic() - self._checked_at > self._ttl:
-                self._ready = await self._directory_serving()
-                self._checked_at = time.monotonic()
-        status = "ready" if self._ready else "the people directory (attendance) is not serving"
-        return JSONResponse({"status": status}, status_code=200 if self._ready else 503)
-
-    async def _directory_serving(self) -> bool:
-        stub = health_pb2_grpc.HealthStub(self._backends.channels.channel("attendance"))
-        try:
-            with acting_as(GATEWAY_PRINCIPAL):
-                response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-        except ServiceError:
-            return False
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-async def _healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def _metrics(request: Request) -> Response:
-    body, content_type = metrics_exposition(request.headers.get("accept"))
-    return Response(body, headers={"Content-Type": content_type})
-
-
 def _token_verifier(settings: GatewaySettings) -> TokenVerifier:
     if settings.jwks_url:
         secret = None
@@ -432,14 +368,14 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
     routes: list[BaseRoute] = [
         Route(GRAPHQL_PATH, graphql),
         WebSocketRoute(GRAPHQL_PATH, graphql),
-        Route("/healthz", _healthz),
+        Route("/healthz", healthz),
         Route("/readyz", Readiness(backends, settings.readiness_check_seconds).check),
         *download_routes(authenticator, lambda: backends.clients.downloads, _unauthorized),
     ]
     if settings.graphiql_enabled:
         routes += asset_routes()
     if settings.metrics_port is None:
-        routes.append(Route("/metrics", _metrics))
+        routes.append(Route("/metrics", metrics))
     store = object_store_from_settings(settings)
     if isinstance(store, LocalObjectStore):
         routes += object_routes(store, settings.max_object_bytes)
