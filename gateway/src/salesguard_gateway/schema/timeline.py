@@ -132,7 +132,8 @@ def _missing(
     wanted: frozenset[TimelineKind],
 ) -> GraphQLError:
     """One error for a failing service: its code, the service and the kinds left out."""
-    missing = sorted({kind.value for source, _ in failed for kind in source.kinds & wanted})
+    # A kind's name is its GraphQL value (its Python value is typed as the described value).
+    missing = sorted({kind.name for source, _ in failed for kind in source.kinds & wanted})
     first_error = failed[0][1]
     return deferred_error(
         f"timeline items from {service} are missing ({', '.join(missing)}): {first_error.message}",
