@@ -333,7 +333,8 @@ class PeopleQuery:
 
     @described(
         "One employee of the directory; NOT_FOUND outside the caller's scope (reps: "
-        "themselves and their team; managers: their branch; HR, finance, admins: everyone)."
+        "themselves and their team; managers: their branch, at headquarters everyone; HR, "
+        "finance, admins: everyone)."
     )
     async def employee(
         self,
@@ -347,7 +348,7 @@ class PeopleQuery:
 
     @described(
         "The employees the caller may see (reps: themselves and their team; managers: their "
-        "branch; HR, finance, admins: everyone)."
+        "branch, at headquarters everyone; HR, finance, admins: everyone)."
     )
     async def employees(
         self,

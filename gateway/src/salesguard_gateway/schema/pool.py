@@ -50,7 +50,7 @@ class ClaimCustomerPayload:
     )
 
 
-@strawberry.input(description="When the pool sweep runs as of.")
+@strawberry.input(description="The moment a pool sweep runs as of.")
 class RunPoolSweepInput:
     as_of: datetime | None = strawberry.field(
         default=None,
