@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from salesguard_api.customers.v1 import audit_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
+    described,
     from_timestamp,
     optional,
     page_of,
@@ -21,25 +24,38 @@ from salesguard_gateway.schema.common import (
 from salesguard_gateway.schema.people import EMPLOYEE
 
 
-@strawberry.type
+@strawberry.type(
+    description="One entry of the customers service's audit trail (C7): a sensitive read, a "
+    "change or an export, append-only and hash-chained. HR sees every entry, a manager "
+    "those of their branch (a headquarters manager: all); nobody else."
+)
 class AuditEvent:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The entry's ID.")
     seq: int = strawberry.field(description="Position in the chain, from 1.")
-    at: datetime | None
+    at: datetime | None = strawberry.field(description="When it happened.")
     action: str = strawberry.field(
-        description='e.g. "customer.contact.read", "customer.update", "customer.export".'
+        description='What happened, e.g. "customer.contact.read", "customer.update", '
+        '"customer.export".'
     )
-    customer_ids: list[strawberry.ID]
-    fields: list[str]
+    customer_ids: list[strawberry.ID] = strawberry.field(
+        description="The customers it concerns (IDs only)."
+    )
+    fields: list[str] = strawberry.field(
+        description="The customer fields it read, changed or exported."
+    )
     before: JSON | None = strawberry.field(
         description="Changed values before; contact fields masked."
     )
     after: JSON | None = strawberry.field(
         description="Changed values after; contact fields masked."
     )
-    reason: str | None
-    trace_id: str | None
-    prev_hash: str
+    reason: str | None = strawberry.field(
+        description="The reason the actor gave (an export's, a reassignment's); null if none."
+    )
+    trace_id: str | None = strawberry.field(
+        description="The OpenTelemetry trace of the request that wrote it; null if none."
+    )
+    prev_hash: str = strawberry.field(description="The hash of the entry before it in the chain.")
     hash: str = strawberry.field(
         description="HMAC-SHA256 of prevHash and the entry with the key keyId names; "
         "plain SHA-256 for entries written before the chain was keyed (keyId null)."
@@ -49,7 +65,9 @@ class AuditEvent:
     )
     actor_id: strawberry.Private[str]
 
-    actor = EMPLOYEE.field("actor_id")
+    actor = EMPLOYEE.field(
+        "actor_id", "The employee who acted; null when the caller may not see them."
+    )
 
 
 def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
@@ -71,13 +89,23 @@ def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
     )
 
 
-@strawberry.input
+@strawberry.input(description="Which audit entries to list; the conditions given all apply.")
 class AuditEventFilter:
-    actor_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
-    actions: list[str] | None = None
-    from_: datetime | None = strawberry.field(default=None, name="from")
-    to: datetime | None = None
+    actor_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only entries by this employee."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only entries concerning this customer."
+    )
+    actions: list[str] | None = strawberry.field(
+        default=None, description="Only entries with one of these actions (exact names)."
+    )
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Only entries at or after this moment."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Only entries before this moment."
+    )
 
     def to_proto(self) -> audit_pb2.AuditEventFilter:
         return audit_pb2.AuditEventFilter(
@@ -91,19 +119,29 @@ class AuditEventFilter:
 
 @strawberry.type(description="A range of audit entries by seq, both ends included.")
 class AuditSeqRange:
-    first_seq: int
-    last_seq: int
+    first_seq: int = strawberry.field(description="The first seq of the range.")
+    last_seq: int = strawberry.field(description="The last seq of the range.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="The result of checking the whole audit chain: every entry's hash against "
+    "its predecessor's, and the chain's head against the newest checkpoint in the object "
+    "store."
+)
 class AuditChainVerification:
-    intact: bool
-    checked_count: int
+    intact: bool = strawberry.field(
+        description="Whether every hash matches and no entry is missing."
+    )
+    checked_count: int = strawberry.field(description="How many entries were checked.")
     first_broken_seq: int | None = strawberry.field(
         description="The first entry whose hash does not match, when the chain is broken."
     )
-    first_broken_id: strawberry.ID | None
-    problem: str | None
+    first_broken_id: strawberry.ID | None = strawberry.field(
+        description="The ID of that entry, when the chain is broken."
+    )
+    problem: str | None = strawberry.field(
+        description="What is wrong, in words; null when the chain is intact."
+    )
     missing_range: AuditSeqRange | None = strawberry.field(
         description="Entries missing from the chain: a cut tail (a checkpoint outside the "
         "database names entries the database no longer holds), or a gap in the seqs just "
@@ -125,13 +163,18 @@ AuditEventConnection = Connection[AuditEvent]
 
 @strawberry.type
 class AuditQuery:
-    @strawberry.field
+    @described(
+        "The audit trail (C7), newest first. HR sees every entry, a manager those of their "
+        "branch (a headquarters manager: all); anyone else is FORBIDDEN."
+    )
     async def audit_events(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: AuditEventFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            AuditEventFilter | None, strawberry.argument(description="Which entries to list.")
+        ] = None,
     ) -> AuditEventConnection | None:
         request = audit_pb2.ListAuditEventsRequest(
             filter=filter.to_proto() if filter is not None else None,
@@ -140,7 +183,10 @@ class AuditQuery:
         response = await info.context.clients.audit.ListAuditEvents(request)
         return page_of(response, response.events, audit_event_from_proto)
 
-    @strawberry.field
+    @described(
+        "Checks that the audit trail is intact (nothing changed, removed or cut off); HR "
+        "and admins, anyone else is FORBIDDEN."
+    )
     async def verify_audit_chain(self, info: Info) -> AuditChainVerification | None:
         response = await info.context.clients.audit.VerifyAuditChain(
             audit_pb2.VerifyAuditChainRequest()

@@ -4,6 +4,7 @@ run once, downloaded once (``/downloads``, salesguard_gateway.downloads)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -11,7 +12,9 @@ from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
+    described,
     from_timestamp,
+    idempotency_key_field,
     optional,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
@@ -19,18 +22,33 @@ from salesguard_gateway.schema.enums import ExportStatus, export_status_of
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 
-@strawberry.type
+@strawberry.type(
+    description="A request to export customers to a CSV file (C9): another manager approves "
+    "it, then the requester runs it once and downloads the file once. Its requester sees it, "
+    "and so do the managers who may decide it (its branch's; a headquarters manager: any); "
+    "to anyone else it is NOT_FOUND."
+)
 class ExportRequest:
-    id: strawberry.ID
-    reason: str
-    status: ExportStatus | None
-    customer_count: int
-    requested_at: datetime | None
-    decided_at: datetime | None
-    decision_comment: str | None
+    id: strawberry.ID = strawberry.field(description="The export request's ID.")
+    reason: str = strawberry.field(description="Why the requester needs the export.")
+    status: ExportStatus | None = strawberry.field(
+        description="Where the request stands: pending, approved, rejected or completed."
+    )
+    customer_count: int = strawberry.field(
+        description="How many customers the export holds (fixed when requested)."
+    )
+    requested_at: datetime | None = strawberry.field(description="When it was requested.")
+    decided_at: datetime | None = strawberry.field(
+        description="When a manager approved or rejected it; null while pending."
+    )
+    decision_comment: str | None = strawberry.field(
+        description="The deciding manager's comment; null if none."
+    )
     row_count: int | None = strawberry.field(description="Set once the export ran.")
     sha256: str | None = strawberry.field(description="SHA-256 of the CSV, once the export ran.")
-    completed_at: datetime | None
+    completed_at: datetime | None = strawberry.field(
+        description="When the export ran; null until then."
+    )
     downloaded_at: datetime | None = strawberry.field(
         description="When the requester downloaded the file (it is handed out once)."
     )
@@ -38,11 +56,17 @@ class ExportRequest:
     decided_by_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    requester = EMPLOYEE.field("requester_id")
+    requester = EMPLOYEE.field(
+        "requester_id", "The employee who asked; null when the caller may not see them."
+    )
 
-    decided_by = EMPLOYEE.field("decided_by_id")
+    decided_by = EMPLOYEE.field(
+        "decided_by_id",
+        "The manager who approved or rejected it; null while pending or when the caller may "
+        "not see them.",
+    )
 
-    branch = BRANCH.field("branch_id")
+    branch = BRANCH.field("branch_id", "The requester's branch, whose managers decide it.")
 
 
 def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportRequest:
@@ -67,45 +91,64 @@ def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportReque
 
 @strawberry.input(description="Either customerIds or a filter; the set is fixed when requested.")
 class RequestCustomerExportInput:
-    customer_ids: list[strawberry.ID] | None = None
-    filter: CustomerFilter | None = None
-    reason: str
-    idempotency_key: str | None = None
+    customer_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="The customers to export; those outside the caller's scope are left out.",
+    )
+    filter: CustomerFilter | None = strawberry.field(
+        default=None,
+        description="Without customerIds: every customer in the caller's scope that matches.",
+    )
+    reason: str = strawberry.field(description="Why the export is needed (required, audited).")
+    idempotency_key: str | None = idempotency_key_field()
 
 
-@strawberry.type
+@strawberry.type(description="What requestCustomerExport returns.")
 class RequestCustomerExportPayload:
-    export_request: ExportRequest
+    export_request: ExportRequest = strawberry.field(description="The new, pending request.")
 
 
-@strawberry.input
+@strawberry.input(description="A manager's decision on a pending export request.")
 class DecideExportRequestInput:
-    id: strawberry.ID
-    approve: bool
-    comment: str | None = None
+    id: strawberry.ID = strawberry.field(description="The export request to decide.")
+    approve: bool = strawberry.field(description="True approves it, false rejects it.")
+    comment: str | None = strawberry.field(
+        default=None, description="Why; recorded with the decision and audited."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What decideExportRequest returns.")
 class DecideExportRequestPayload:
-    export_request: ExportRequest
+    export_request: ExportRequest = strawberry.field(description="The request as decided.")
 
 
-@strawberry.input
+@strawberry.input(description="Which approved export request to run.")
 class RunCustomerExportInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The export request to run.")
 
 
-@strawberry.type
+@strawberry.type(description="What runCustomerExport returns: the completed request and its file.")
 class RunCustomerExportPayload:
-    export_request: ExportRequest
+    export_request: ExportRequest = strawberry.field(
+        description="The request, now completed (rowCount, sha256, completedAt set)."
+    )
     download_url: str = strawberry.field(description=DOWNLOAD_URL_DESCRIPTION)
-    download_url_expires_at: datetime | None
+    download_url_expires_at: datetime | None = strawberry.field(
+        description="When downloadUrl stops working (SALESGUARD_EXPORT_URL_TTL_SECONDS)."
+    )
 
 
 @strawberry.type
 class ExportsQuery:
-    @strawberry.field
-    async def export_request(self, info: Info, id: strawberry.ID) -> ExportRequest | None:
+    @described(
+        "One export request: for its requester and the managers who may decide it; "
+        "NOT_FOUND for anyone else."
+    )
+    async def export_request(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The export request's ID.")],
+    ) -> ExportRequest | None:
         response = await info.context.clients.exports.GetExportRequest(
             exports_pb2.GetExportRequestRequest(id=id)
         )
@@ -114,9 +157,17 @@ class ExportsQuery:
 
 @strawberry.type
 class ExportsMutation:
-    @strawberry.mutation
+    @described(
+        "Ask to export customers (C9): managers (customers of their branch) and HR (any "
+        "customer; the file has contact fields masked); anyone else is FORBIDDEN. At most "
+        "SALESGUARD_EXPORT_MAX_ROWS (10000) customers, else VALIDATION. Audited."
+    )
     async def request_customer_export(
-        self, info: Info, input: RequestCustomerExportInput
+        self,
+        info: Info,
+        input: Annotated[
+            RequestCustomerExportInput, strawberry.argument(description="What to export and why.")
+        ],
     ) -> RequestCustomerExportPayload | None:
         request = exports_pb2.RequestExportRequest(
             customer_ids=list(input.customer_ids or ()),
@@ -129,9 +180,17 @@ class ExportsMutation:
             export_request=export_request_from_proto(response.export_request)
         )
 
-    @strawberry.mutation
+    @described(
+        "Approve or reject a pending export request: a manager of the requester's branch (a "
+        "headquarters manager: any), never the requester (FORBIDDEN, SELF_APPROVAL). "
+        "FAILED_PRECONDITION once decided. Audited."
+    )
     async def decide_export_request(
-        self, info: Info, input: DecideExportRequestInput
+        self,
+        info: Info,
+        input: Annotated[
+            DecideExportRequestInput, strawberry.argument(description="The decision.")
+        ],
     ) -> DecideExportRequestPayload | None:
         request = exports_pb2.DecideExportRequest(
             id=input.id, approve=input.approve, comment=input.comment or ""
@@ -141,9 +200,18 @@ class ExportsMutation:
             export_request=export_request_from_proto(response.export_request)
         )
 
-    @strawberry.mutation
+    @described(
+        "Write the CSV of an approved export request and hand out its one-time download; "
+        "only the requester (FORBIDDEN for anyone else), once (FAILED_PRECONDITION after). "
+        "Without approval it is refused with EXPORT_WITHOUT_APPROVAL and raises an alert. "
+        "Contact fields are masked as the requester reads them. Audited."
+    )
     async def run_customer_export(
-        self, info: Info, input: RunCustomerExportInput
+        self,
+        info: Info,
+        input: Annotated[
+            RunCustomerExportInput, strawberry.argument(description="Which request to run.")
+        ],
     ) -> RunCustomerExportPayload | None:
         response = await info.context.clients.exports.RunExport(
             exports_pb2.RunExportRequest(id=input.id)

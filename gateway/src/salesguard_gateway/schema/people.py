@@ -10,6 +10,7 @@ import strawberry
 from salesguard.errors import InvalidInput
 from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     civil_date,
@@ -29,12 +30,17 @@ if TYPE_CHECKING:
     from salesguard_gateway.schema.visits import CheckIn
 
 
-@strawberry.type
+@strawberry.type(
+    description="A branch of the company (A1), with its time zone and check-in thresholds. "
+    "Every employee may list every branch."
+)
 class Branch:
-    id: strawberry.ID
-    name: str
+    id: strawberry.ID = strawberry.field(description="The branch's ID.")
+    name: str = strawberry.field(description="The branch's name.")
     time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
-    headquarters: bool
+    headquarters: bool = strawberry.field(
+        description="Whether this is the headquarters: its managers see every branch."
+    )
     geofence_radius_m: float | None = strawberry.field(
         description=(
             "How far (metres) a check-in may be from its customer (A3); "
@@ -64,13 +70,13 @@ BRANCH = Link(Branch, lambda info: info.context.loaders.branch, branch_from_prot
 load_branch = BRANCH.load
 
 
-@strawberry.type
+@strawberry.type(description="A team of sales staff within one branch (A1).")
 class Team:
-    id: strawberry.ID
-    name: str
+    id: strawberry.ID = strawberry.field(description="The team's ID.")
+    name: str = strawberry.field(description="The team's name.")
     branch_id: strawberry.Private[str]
 
-    branch = BRANCH.field("branch_id")
+    branch = BRANCH.field("branch_id", "The branch the team belongs to.")
 
 
 def team_from_proto(message: directory_pb2.Team) -> Team:
@@ -81,23 +87,34 @@ TEAM = Link(Team, lambda info: info.context.loaders.team, team_from_proto)
 load_team = TEAM.load
 
 
-@strawberry.type
+@strawberry.type(
+    description="An employee in the people directory (A1; the HR system is the source of "
+    "truth). Sales reps see themselves and their team, a manager their branch (a "
+    "headquarters manager: everyone), HR, finance and admins everyone; anyone else is "
+    "NOT_FOUND or left out of lists."
+)
 class Employee:
-    id: strawberry.ID
-    name: str
-    roles: list[Role]
-    status: EmployeeStatus | None
-    hire_date: date | None
-    leave_date: date | None
-    email: str | None
+    id: strawberry.ID = strawberry.field(
+        description="The employee ID (the HR system's), also the `sub` of their tokens."
+    )
+    name: str = strawberry.field(description="The employee's name.")
+    roles: list[Role] = strawberry.field(
+        description="What the employee may do and see (SPEC §2 tiers)."
+    )
+    status: EmployeeStatus | None = strawberry.field(
+        description="ACTIVE, SUSPENDED or LEFT; a change takes effect on their next request."
+    )
+    hire_date: date | None = strawberry.field(description="The day they were hired; null if unset.")
+    leave_date: date | None = strawberry.field(description="The day they left; null if unset.")
+    email: str | None = strawberry.field(description="Their work email; null if unset.")
     team_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
     manager_id: strawberry.Private[str]
 
-    team = TEAM.field("team_id")
-    branch = BRANCH.field("branch_id")
+    team = TEAM.field("team_id", "Their team; null if none.")
+    branch = BRANCH.field("branch_id", "Their branch.")
 
-    @strawberry.field
+    @described("Their manager; null if none or when the caller may not see them.")
     async def manager(self, info: Info) -> Employee | None:
         return await load_employee(info, self.manager_id)
 
@@ -105,8 +122,8 @@ class Employee:
     async def customers(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> (
         Connection[Annotated[Customer, strawberry.lazy("salesguard_gateway.schema.customers")]]
         | None
@@ -119,8 +136,8 @@ class Employee:
     async def check_ins(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Annotated[CheckIn, strawberry.lazy("salesguard_gateway.schema.visits")]] | None:
         from salesguard_gateway.schema.visits import list_check_ins
 
@@ -130,8 +147,8 @@ class Employee:
     async def orders(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> Connection[Annotated[Order, strawberry.lazy("salesguard_gateway.schema.orders")]] | None:
         from salesguard_gateway.schema.orders import list_orders
 
@@ -157,13 +174,23 @@ EMPLOYEE = Link(Employee, lambda info: info.context.loaders.employees.load, empl
 load_employee = EMPLOYEE.load
 
 
-@strawberry.input
+@strawberry.input(description="Which employees to list; the conditions given all apply.")
 class EmployeeFilter:
-    text: str | None = None
-    branch_id: strawberry.ID | None = None
-    team_id: strawberry.ID | None = None
-    roles: list[Role] | None = None
-    statuses: list[EmployeeStatus] | None = None
+    text: str | None = strawberry.field(
+        default=None, description="Part of the name or the ID, case-insensitive."
+    )
+    branch_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only employees of this branch."
+    )
+    team_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only employees of this team."
+    )
+    roles: list[Role] | None = strawberry.field(
+        default=None, description="Only employees with any of these roles."
+    )
+    statuses: list[EmployeeStatus] | None = strawberry.field(
+        default=None, description="Only employees with one of these statuses."
+    )
 
     def to_proto(self) -> directory_pb2.EmployeeFilter:
         return directory_pb2.EmployeeFilter(
@@ -175,14 +202,16 @@ class EmployeeFilter:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A branch to create or change.")
 class UpsertBranchInput:
     id: strawberry.ID | None = strawberry.field(
         default=None, description="Omit to create a branch."
     )
-    name: str
-    time_zone: str
-    headquarters: bool = False
+    name: str = strawberry.field(description="The branch's name.")
+    time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
+    headquarters: bool = strawberry.field(
+        default=False, description="Whether this is the headquarters (its managers see all)."
+    )
     geofence_radius_m: float | None = strawberry.field(
         default=None, description="Metres, up to 5000; omit or null for the service default."
     )
@@ -191,37 +220,45 @@ class UpsertBranchInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="What upsertBranch returns.")
 class UpsertBranchPayload:
-    branch: Branch
+    branch: Branch = strawberry.field(description="The branch as stored.")
 
 
-@strawberry.input
+@strawberry.input(description="A team to create or change.")
 class UpsertTeamInput:
     id: strawberry.ID | None = strawberry.field(default=None, description="Omit to create a team.")
-    name: str
-    branch_id: strawberry.ID
+    name: str = strawberry.field(description="The team's name.")
+    branch_id: strawberry.ID = strawberry.field(description="Its branch (must exist).")
 
 
-@strawberry.type
+@strawberry.type(description="What upsertTeam returns.")
 class UpsertTeamPayload:
-    team: Team
+    team: Team = strawberry.field(description="The team as stored.")
 
 
-@strawberry.input
+@strawberry.input(description="An employee to create or change, as the HR system holds them.")
 class UpsertEmployeeInput:
     id: strawberry.ID = strawberry.field(
         description="The employee ID (the HR system's), also the `sub` of their tokens."
     )
-    name: str
-    roles: list[Role]
-    team_id: strawberry.ID | None = None
-    branch_id: strawberry.ID
-    manager_id: strawberry.ID | None = None
-    status: EmployeeStatus = EmployeeStatus.ACTIVE
-    hire_date: date | None = None
-    leave_date: date | None = None
-    email: str | None = None
+    name: str = strawberry.field(description="The employee's name.")
+    roles: list[Role] = strawberry.field(description="At least one role.")
+    team_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Their team, of the same branch; omit for none."
+    )
+    branch_id: strawberry.ID = strawberry.field(description="Their branch.")
+    manager_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Their manager (an existing employee); omit for none."
+    )
+    status: EmployeeStatus = strawberry.field(
+        default=EmployeeStatus.ACTIVE, description="ACTIVE unless given."
+    )
+    hire_date: date | None = strawberry.field(default=None, description="The day they were hired.")
+    leave_date: date | None = strawberry.field(
+        default=None, description="The day they left; not before hireDate."
+    )
+    email: str | None = strawberry.field(default=None, description="Their work email.")
     successor_id: strawberry.ID | None = strawberry.field(
         default=None,
         description=(
@@ -263,9 +300,9 @@ class UpsertEmployeeInput:
         )
 
 
-@strawberry.type
+@strawberry.type(description="What upsertEmployee returns.")
 class UpsertEmployeePayload:
-    employee: Employee
+    employee: Employee = strawberry.field(description="The employee as stored.")
 
 
 EmployeeConnection = Connection[Employee]
@@ -294,20 +331,33 @@ class PeopleQuery:
             manager_id="",
         )
 
-    @strawberry.field
-    async def employee(self, info: Info, id: strawberry.ID) -> Employee | None:
+    @described(
+        "One employee of the directory; NOT_FOUND outside the caller's scope (reps: "
+        "themselves and their team; managers: their branch, at headquarters everyone; HR, "
+        "finance, admins: everyone)."
+    )
+    async def employee(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The employee ID.")],
+    ) -> Employee | None:
         response = await info.context.clients.directory.GetEmployee(
             directory_pb2.GetEmployeeRequest(id=id)
         )
         return employee_from_proto(response.employee)
 
-    @strawberry.field
+    @described(
+        "The employees the caller may see (reps: themselves and their team; managers: their "
+        "branch, at headquarters everyone; HR, finance, admins: everyone)."
+    )
     async def employees(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: EmployeeFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            EmployeeFilter | None, strawberry.argument(description="Which employees to list.")
+        ] = None,
     ) -> EmployeeConnection | None:
         request = directory_pb2.ListEmployeesRequest(
             filter=filter.to_proto() if filter is not None else None,
@@ -316,15 +366,22 @@ class PeopleQuery:
         response = await info.context.clients.directory.ListEmployees(request)
         return page_of(response, response.employees, employee_from_proto)
 
-    @strawberry.field
+    @described("Every branch of the company; any employee may list them.")
     async def branches(self, info: Info) -> list[Branch] | None:
         response = await info.context.clients.directory.ListBranches(
             directory_pb2.ListBranchesRequest()
         )
         return [branch_from_proto(message) for message in response.branches]
 
-    @strawberry.field
-    async def teams(self, info: Info, branch_id: strawberry.ID | None = None) -> list[Team] | None:
+    @described("The company's teams; any employee may list them.")
+    async def teams(
+        self,
+        info: Info,
+        branch_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this branch's teams; omit for every team."),
+        ] = None,
+    ) -> list[Team] | None:
         response = await info.context.clients.directory.ListTeams(
             directory_pb2.ListTeamsRequest(branch_id=branch_id or "")
         )
@@ -333,9 +390,11 @@ class PeopleQuery:
 
 @strawberry.type
 class PeopleMutation:
-    @strawberry.mutation
+    @described("Create or change a branch; admins only, others are FORBIDDEN.")
     async def upsert_branch(
-        self, info: Info, input: UpsertBranchInput
+        self,
+        info: Info,
+        input: Annotated[UpsertBranchInput, strawberry.argument(description="The branch.")],
     ) -> UpsertBranchPayload | None:
         branch = directory_pb2.Branch(
             id=input.id or "",
@@ -350,17 +409,27 @@ class PeopleMutation:
         )
         return UpsertBranchPayload(branch=branch_from_proto(response.branch))
 
-    @strawberry.mutation
-    async def upsert_team(self, info: Info, input: UpsertTeamInput) -> UpsertTeamPayload | None:
+    @described("Create or change a team; HR and admins, others are FORBIDDEN.")
+    async def upsert_team(
+        self,
+        info: Info,
+        input: Annotated[UpsertTeamInput, strawberry.argument(description="The team.")],
+    ) -> UpsertTeamPayload | None:
         team = directory_pb2.Team(id=input.id or "", name=input.name, branch_id=input.branch_id)
         response = await info.context.clients.directory.UpsertTeam(
             directory_pb2.UpsertTeamRequest(team=team)
         )
         return UpsertTeamPayload(team=team_from_proto(response.team))
 
-    @strawberry.mutation
+    @described(
+        "Create or change an employee (A1); HR and admins, others are FORBIDDEN. A change of "
+        "status, roles, team or branch takes effect on the employee's next request; an "
+        "employee who leaves (LEFT) hands their customers to a successor or the pool (C6)."
+    )
     async def upsert_employee(
-        self, info: Info, input: UpsertEmployeeInput
+        self,
+        info: Info,
+        input: Annotated[UpsertEmployeeInput, strawberry.argument(description="The employee.")],
     ) -> UpsertEmployeePayload | None:
         response = await info.context.clients.directory.UpsertEmployee(input.to_request())
         return UpsertEmployeePayload(employee=employee_from_proto(response.employee))

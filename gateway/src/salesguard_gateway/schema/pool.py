@@ -7,11 +7,13 @@ Neglected customers return to their branch's pool; reps of the branch browse it
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from salesguard_api.customers.v1 import pool_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     copied,
     described,
@@ -31,22 +33,24 @@ from salesguard_gateway.schema.customers import (
 )
 
 
-@strawberry.input
+@strawberry.input(description="Which pooled customer to claim.")
 class ClaimCustomerInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(description="The customer to claim.")
     idempotency_key: str | None = idempotency_key_field()
 
 
-@strawberry.type
+@strawberry.type(description="What claimCustomer returns.")
 class ClaimCustomerPayload:
     customer: Customer | None = strawberry.field(
         description="As the new owner sees it; null on a retry (same idempotencyKey) once the "
         "customer is no longer theirs."
     )
-    claimed_at: datetime | None
+    claimed_at: datetime | None = strawberry.field(
+        description="When the caller became the customer's owner."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The moment a pool sweep runs as of.")
 class RunPoolSweepInput:
     as_of: datetime | None = strawberry.field(
         default=None,
@@ -56,9 +60,9 @@ class RunPoolSweepInput:
     )
 
 
-@strawberry.type
+@strawberry.type(description="What runPoolSweep did.")
 class RunPoolSweepPayload:
-    as_of: datetime | None
+    as_of: datetime | None = strawberry.field(description="The moment the sweep ran as of.")
     alerted: int = strawberry.field(description="CUSTOMER_NEGLECTED alerts this run raised.")
     pooled: int = strawberry.field(description="Customers this run returned to their pool.")
 
@@ -66,11 +70,16 @@ class RunPoolSweepPayload:
 @strawberry.type
 class PoolQuery:
     @described(
-        "Customers in the pool of the caller's branch (owned by nobody), newest in the pool"
-        " first. Reps see contact fields masked until they claim a customer."
+        "Customers in the pool (owned by nobody), newest in the pool first: reps and "
+        "managers see their branch's (a headquarters manager: every branch's), HR every "
+        "branch's; others are FORBIDDEN. Reps and HR see contact fields masked (a rep until "
+        "they claim the customer)."
     )
     async def customer_pool(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> CustomerConnection | None:
         request = pool_pb2.ListPoolRequest(
             page=page_request(first, after, info),
@@ -83,12 +92,17 @@ class PoolQuery:
 @strawberry.type
 class PoolMutation:
     @described(
-        "Take a customer from your branch's pool (C11). Refused with FAILED_PRECONDITION at"
+        "Take a customer from your branch's pool (C11); sales reps only, others are FORBIDDEN."
+        " Refused with FAILED_PRECONDITION at"
         " your holding cap or, for its previous owner, within the cooling-off period; with"
         " CONFLICT when another rep claimed it first; NOT_FOUND outside your branch's pool."
     )
     async def claim_customer(
-        self, info: Info, input: ClaimCustomerInput
+        self,
+        info: Info,
+        input: Annotated[
+            ClaimCustomerInput, strawberry.argument(description="The customer to claim.")
+        ],
     ) -> ClaimCustomerPayload | None:
         request = pool_pb2.ClaimCustomerRequest(
             customer_id=input.customer_id,
@@ -109,7 +123,11 @@ class PoolMutation:
         " Re-running it changes nothing."
     )
     async def run_pool_sweep(
-        self, info: Info, input: RunPoolSweepInput | None = None
+        self,
+        info: Info,
+        input: Annotated[
+            RunPoolSweepInput | None, strawberry.argument(description="Omit to sweep as of now.")
+        ] = None,
     ) -> RunPoolSweepPayload | None:
         given = input or RunPoolSweepInput()
         response = await info.context.clients.pool.RunPoolSweep(

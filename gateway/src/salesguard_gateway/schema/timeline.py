@@ -31,6 +31,7 @@ from salesguard.errors import ErrorCode, InvalidInput, ServiceError
 from salesguard.timeline import check_range
 from salesguard_gateway.context import Info
 from salesguard_gateway.errors import deferred_error, service_error_extensions
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     described,
@@ -131,7 +132,8 @@ def _missing(
     wanted: frozenset[TimelineKind],
 ) -> GraphQLError:
     """One error for a failing service: its code, the service and the kinds left out."""
-    missing = sorted({kind.value for source, _ in failed for kind in source.kinds & wanted})
+    # A kind's name is its GraphQL value (its Python value is typed as the described value).
+    missing = sorted({kind.name for source, _ in failed for kind in source.kinds & wanted})
     first_error = failed[0][1]
     return deferred_error(
         f"timeline items from {service} are missing ({', '.join(missing)}): {first_error.message}",
@@ -153,11 +155,24 @@ class TimelineQuery:
     async def employee_timeline(
         self,
         info: Info,
-        employee_id: strawberry.ID,
-        from_: Annotated[datetime, strawberry.argument(name="from")],
-        to: datetime,
-        first: int | None = None,
-        after: str | None = None,
-        kinds: list[TimelineKind] | None = None,
+        employee_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The employee whose evidence it is.")
+        ],
+        from_: Annotated[
+            datetime,
+            strawberry.argument(name="from", description="The range's start (included)."),
+        ],
+        to: Annotated[
+            datetime,
+            strawberry.argument(
+                description="The range's end (excluded): after from, at most 92 days later."
+            ),
+        ],
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        kinds: Annotated[
+            list[TimelineKind] | None,
+            strawberry.argument(description="Only items of these kinds; omit for every kind."),
+        ] = None,
     ) -> TimelineConnection | None:
         return await employee_timeline(info, str(employee_id), from_, to, first, after, kinds)

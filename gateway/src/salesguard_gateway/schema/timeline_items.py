@@ -21,15 +21,26 @@ from salesguard_gateway.schema.visits import CallLog, CheckIn
 
 @strawberry.enum(description="What a timeline item is.")
 class TimelineKind(Enum):
-    CHECK_IN = "CHECK_IN"
-    FOLLOW_UP = "FOLLOW_UP"
-    CALL = "CALL"
-    ORDER = "ORDER"
-    APPROVAL = "APPROVAL"
-    PAYMENT = "PAYMENT"
-    SHIPMENT = "SHIPMENT"
-    AUDIT_EVENT = "AUDIT_EVENT"
-    ALERT = "ALERT"
+    CHECK_IN = strawberry.enum_value("CHECK_IN", description="A check-in of the employee.")
+    FOLLOW_UP = strawberry.enum_value(
+        "FOLLOW_UP", description="A follow-up the employee recorded on a customer."
+    )
+    CALL = strawberry.enum_value("CALL", description="A call of the employee, from telephony.")
+    ORDER = strawberry.enum_value("ORDER", description="An order the employee submitted.")
+    APPROVAL = strawberry.enum_value(
+        "APPROVAL",
+        description="A decision on an approval step of the employee's orders, or by them.",
+    )
+    PAYMENT = strawberry.enum_value(
+        "PAYMENT", description="A payment of one of the employee's orders."
+    )
+    SHIPMENT = strawberry.enum_value(
+        "SHIPMENT", description="A shipment of one of the employee's orders."
+    )
+    AUDIT_EVENT = strawberry.enum_value(
+        "AUDIT_EVENT", description="An audit event with the employee as actor."
+    )
+    ALERT = strawberry.enum_value("ALERT", description="An alert about the employee.")
 
 
 # --- items ---------------------------------------------------------------------
@@ -40,8 +51,10 @@ class TimelineKind(Enum):
     "type carries the evidence itself."
 )
 class TimelineItem:
-    at: datetime
-    kind: TimelineKind
+    at: datetime = strawberry.field(
+        description="When it happened (the timeline's order, newest first)."
+    )
+    kind: TimelineKind = strawberry.field(description="What it is: which type carries it.")
     employee_id: strawberry.Private[str]
 
     @described(
@@ -56,22 +69,22 @@ class TimelineItem:
 
 @strawberry.type(description="A check-in of the employee, with its verdict, reasons and photos.")
 class CheckInItem(TimelineItem):
-    check_in: CheckIn
+    check_in: CheckIn = strawberry.field(description="The check-in.")
 
 
 @strawberry.type(description="A follow-up the employee recorded on a customer.")
 class FollowUpItem(TimelineItem):
-    follow_up: FollowUp
+    follow_up: FollowUp = strawberry.field(description="The follow-up.")
 
 
 @strawberry.type(description="A call of the employee, from telephony.")
 class CallItem(TimelineItem):
-    call: CallLog
+    call: CallLog = strawberry.field(description="The call.")
 
 
 @strawberry.type(description="An order the employee submitted.")
 class OrderItem(TimelineItem):
-    order: Order
+    order: Order = strawberry.field(description="The order.")
 
 
 @strawberry.type(
@@ -79,8 +92,8 @@ class OrderItem(TimelineItem):
     "the employee (see step.approver)."
 )
 class ApprovalItem(TimelineItem):
-    order_code: str
-    step: ApprovalStep
+    order_code: str = strawberry.field(description="The code of the order decided.")
+    step: ApprovalStep = strawberry.field(description="The approval step and its decision.")
     order_id: strawberry.Private[str]
 
     decided_order = ORDER.field(
@@ -90,12 +103,12 @@ class ApprovalItem(TimelineItem):
 
 @strawberry.type(description="A payment of one of the employee's orders.")
 class PaymentItem(TimelineItem):
-    payment: Payment
+    payment: Payment = strawberry.field(description="The payment.")
 
 
 @strawberry.type(description="A shipment of one of the employee's orders.")
 class ShipmentItem(TimelineItem):
-    shipment: Shipment
+    shipment: Shipment = strawberry.field(description="The shipment.")
 
 
 @strawberry.type(
@@ -103,12 +116,12 @@ class ShipmentItem(TimelineItem):
     "export, a reassignment."
 )
 class AuditEventItem(TimelineItem):
-    event: AuditEvent
+    event: AuditEvent = strawberry.field(description="The audit event.")
 
 
 @strawberry.type(description="An alert about the employee, from any service.")
 class AlertItem(TimelineItem):
-    alert: Alert
+    alert: Alert = strawberry.field(description="The alert.")
 
 
 # Reached only through the interface: the schema is told about them (schema/__init__.py).
