@@ -94,7 +94,7 @@ function typeCheckClients() {
       "graphql-codegen",
       bin("graphql-codegen"),
       ["--config", codegenConfig],
-      { NODE_PATH: nodeModules, SALESGUARD_CODEGEN_OUT: out },
+      { NODE_PATH: nodeModules, GRAPHQL_CODEGEN_OUT: out },
     );
     if (!generated.ok) return false;
     const tsconfig = { extends: path.join(toolsDir, "tsconfig.json"), files: ["graphql.ts"] };
