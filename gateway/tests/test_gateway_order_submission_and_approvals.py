@@ -164,7 +164,7 @@ async def test_nobody_approves_their_own_order(suite: Suite, shop: Shop) -> None
     result = await decide(suite, org.manager, order["id"])
     assert result.data == {"decideOrder": None}
     assert result.codes == ["FORBIDDEN"]
-    assert "SELF_APPROVAL" in result.errors[0]["extensions"]["reasons"].split(",")
+    assert "SELF_APPROVAL" in result.errors[0]["extensions"]["reasons"]
     assert result.errors[0]["path"] == ["decideOrder"]
     still = (await suite.gql(ONE, {"id": order["id"]}, as_=org.manager)).ok()["order"]
     assert still["status"] == "SUBMITTED"
