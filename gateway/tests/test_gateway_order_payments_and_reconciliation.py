@@ -151,7 +151,7 @@ async def test_an_unpaid_order_past_due_is_a_suspected_fake_deal(suite: Suite) -
     assert item["pastDue"] is True
 
     query = """query($orderId: ID!) {
-      alerts(first: 10, filter: {orderId: $orderId, kinds: ["FAKE_DEAL_SUSPECTED"]}) {
+      alerts(first: 10, filter: {orderId: $orderId, kinds: [FAKE_DEAL_SUSPECTED]}) {
         edges { node { kind rule message order { id paymentState } } } } }"""
     data = (await suite.gql(query, {"orderId": order["id"]}, as_=org.manager)).ok()
     [edge] = data["alerts"]["edges"]

@@ -30,10 +30,12 @@ from salesguard_gateway.schema.common import (
     to_timestamp,
 )
 from salesguard_gateway.schema.enums import (
+    AlertKind,
     CustomerStatus,
     DuplicateCriterion,
     FollowUpKind,
     SourceChannel,
+    codes_of,
     customer_status_of,
     duplicate_criterion_of,
     follow_up_kind_of,
@@ -220,9 +222,9 @@ class RegisterCustomerInput:
 @strawberry.type
 class RegisterCustomerPayload:
     customer: Customer
-    warnings: list[str] = strawberry.field(
-        description='Alert kinds the registration raised, e.g. "LATE_REGISTRATION", and'
-        ' "SHARED_CONTACT_DETAIL" when a shared duplicate criterion was not checked (C12).'
+    warnings: list[AlertKind] = strawberry.field(
+        description="Alert kinds the registration raised, e.g. LATE_REGISTRATION, and"
+        " SHARED_CONTACT_DETAIL when a shared duplicate criterion was not checked (C12)."
     )
     shared_criteria: list[str] = strawberry.field(
         description='Duplicate criteria ("phone", "email", "name+company") whose values are'
@@ -403,7 +405,7 @@ class CustomersMutation:
         response = await info.context.clients.customers.RegisterCustomer(request)
         return RegisterCustomerPayload(
             customer=customer_from_proto(response.customer),
-            warnings=list(response.warnings),
+            warnings=codes_of(AlertKind, response.warnings),
             shared_criteria=list(response.shared_criteria),
         )
 

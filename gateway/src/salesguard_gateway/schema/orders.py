@@ -33,10 +33,12 @@ from salesguard_gateway.schema.common import (
 )
 from salesguard_gateway.schema.customers import CUSTOMER
 from salesguard_gateway.schema.enums import (
+    ApprovalRole,
     OrderStatus,
     PaymentState,
     SourceChannel,
     StepStatus,
+    code_of,
     order_status_of,
     payment_state_of,
     source_of,
@@ -78,10 +80,10 @@ def order_line_from_proto(message: orders_pb2.OrderLine) -> OrderLine:
 @strawberry.type(description="One step of an order's approval chain (O2).")
 class ApprovalStep:
     sequence: int
-    role: str = strawberry.field(
+    role: ApprovalRole | None = strawberry.field(
         description=(
-            "The role the approver must hold: MANAGER (of the order's branch), FINANCE or "
-            "HQ_MANAGER (a manager of a headquarters branch)."
+            "The role the approver must hold; null only for a role newer than the gateway "
+            "(it logs a warning)."
         )
     )
     status: StepStatus | None
@@ -102,7 +104,7 @@ class ApprovalStep:
 def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
     return ApprovalStep(
         sequence=message.sequence,
-        role=message.role,
+        role=code_of(ApprovalRole, message.role),
         status=step_status_of(message.status),
         comment=optional(message.comment),
         decided_at=from_timestamp(message.decided_at),
