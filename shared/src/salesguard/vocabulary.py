@@ -12,7 +12,7 @@ from enum import StrEnum
 
 
 class ApprovalRole(StrEnum):
-    """The role an approval step needs (O2)."""
+    """The role an approval step needs (the orders approval chain)."""
 
     MANAGER = "MANAGER"
     FINANCE = "FINANCE"
@@ -20,7 +20,7 @@ class ApprovalRole(StrEnum):
 
 
 class CheckInReasonCode(StrEnum):
-    """Why a check-in is doubtful, or merely worth noting (A3)."""
+    """Why a check-in is doubtful, or merely worth noting (attendance verification)."""
 
     NO_PHOTO = "NO_PHOTO"
     MOCK_LOCATION = "MOCK_LOCATION"
@@ -34,3 +34,8 @@ class CheckInReasonCode(StrEnum):
     IMPOSSIBLE_TRAVEL = "IMPOSSIBLE_TRAVEL"
     OUTSIDE_PLAN = "OUTSIDE_PLAN"
     SHORT_VISIT = "SHORT_VISIT"
+
+
+# The duplicate criteria by their API names (the proto's DuplicateCriterion), and the
+# names the duplicate check, its alerts and a registration's ``shared_criteria`` use.
+DUPLICATE_CRITERION_NAMES = {"PHONE": "phone", "EMAIL": "email", "NAME_COMPANY": "name+company"}

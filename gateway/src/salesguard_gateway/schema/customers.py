@@ -37,6 +37,7 @@ from salesguard_gateway.schema.enums import (
     SourceChannel,
     codes_of,
     customer_status_of,
+    duplicate_criteria_named,
     duplicate_criterion_of,
     follow_up_kind_of,
     source_of,
@@ -226,9 +227,9 @@ class RegisterCustomerPayload:
         description="Alert kinds the registration raised, e.g. LATE_REGISTRATION, and"
         " SHARED_CONTACT_DETAIL when a shared duplicate criterion was not checked (C12)."
     )
-    shared_criteria: list[str] = strawberry.field(
-        description='Duplicate criteria ("phone", "email", "name+company") whose values are'
-        " shared by too many customers to block on, so were not checked (C12)."
+    shared_criteria: list[DuplicateCriterion] = strawberry.field(
+        description="Duplicate criteria whose values are shared by too many customers to block"
+        " on, so were not checked (C12)."
     )
 
 
@@ -406,7 +407,7 @@ class CustomersMutation:
         return RegisterCustomerPayload(
             customer=customer_from_proto(response.customer),
             warnings=codes_of(AlertKind, response.warnings),
-            shared_criteria=list(response.shared_criteria),
+            shared_criteria=duplicate_criteria_named(response.shared_criteria),
         )
 
     @strawberry.mutation

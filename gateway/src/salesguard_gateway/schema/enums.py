@@ -149,6 +149,28 @@ class DuplicateCriterion(Enum):
 
 source_of = enum_lookup(SourceChannel)
 duplicate_criterion_of = enum_lookup(DuplicateCriterion)
+_CRITERIA_BY_NAME = {
+    name: DuplicateCriterion[api_name]
+    for api_name, name in vocabulary.DUPLICATE_CRITERION_NAMES.items()
+}
+
+
+def duplicate_criteria_named(names: Iterable[str]) -> list[DuplicateCriterion]:
+    """The criteria the customers service names ("phone", "name+company"); an unknown
+    name is logged and left out, like an unknown code (:func:`code_of`)."""
+    criteria = []
+    for name in names:
+        criterion = _CRITERIA_BY_NAME.get(name)
+        if criterion is None:
+            log.warning(
+                "a service sent a duplicate criterion the gateway does not know; left out",
+                extra={"code": name},
+            )
+        else:
+            criteria.append(criterion)
+    return criteria
+
+
 customer_status_of = enum_lookup(CustomerStatus)
 follow_up_kind_of = enum_lookup(FollowUpKind)
 
