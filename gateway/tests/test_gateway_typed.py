@@ -184,3 +184,43 @@ async def test_approval_roles_come_back_as_enum_values(suite: Suite, shop: Shop)
     order = await submit(suite, org.junior, shop.customer["id"])
     steps = (await suite.gql(ROLES, {"id": order["id"]}, as_=org.junior)).ok()["order"]
     assert steps["approvalSteps"][0]["role"] == "MANAGER"
+
+
+# --- Money -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("type_name", "field"),
+    [
+        ("Order", "total"),
+        ("Order", "paidAmount"),
+        ("OrderLine", "unitPrice"),
+        ("OrderLine", "lineTotal"),
+        ("Payment", "amount"),
+        ("ReconciliationItem", "paid"),
+        ("ReconciliationItem", "due"),
+        ("CommissionLine", "base"),
+        ("CommissionLine", "amount"),
+        ("StatementTotal", "payable"),
+        ("StatementTotal", "withheld"),
+        ("StatementTotal", "pendingReview"),
+        ("StatementTotal", "clawback"),
+        ("PeriodSummary", "payable"),
+        ("PeriodSummary", "withheld"),
+        ("PeriodSummary", "pendingReview"),
+        ("PeriodSummary", "clawback"),
+    ],
+)
+async def test_money_is_an_amount_with_its_currency(
+    suite: Suite, org: Org, type_name: str, field: str
+) -> None:
+    found = await introspect(suite, org.hr, type_name)
+    assert named_type(member_of(found, "fields", field)) == "Money"
+
+
+async def test_money_has_an_amount_and_a_currency(suite: Suite, org: Org) -> None:
+    money = await introspect(suite, org.hr, "Money")
+    assert {field["name"]: named_type(field) for field in money["fields"]} == {
+        "amount": "Decimal",
+        "currency": "String",
+    }
