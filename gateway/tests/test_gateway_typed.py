@@ -71,6 +71,7 @@ def member_of(found: dict[str, Any], key: str, name: str) -> dict[str, Any]:
         ("RiskSignal", "kind", "AlertKind"),
         ("RegisterCustomerPayload", "warnings", "AlertKind"),
         ("ImportCallLogsPayload", "alertsRaised", "AlertKind"),
+        ("Order", "flags", "AlertKind"),
         ("RegisterCustomerPayload", "sharedCriteria", "DuplicateCriterion"),
         ("ApprovalStep", "role", "ApprovalRole"),
         ("CheckInReason", "code", "CheckInReasonCode"),

@@ -36,12 +36,14 @@ from salesguard_gateway.schema.common import (
 )
 from salesguard_gateway.schema.customers import CUSTOMER
 from salesguard_gateway.schema.enums import (
+    AlertKind,
     ApprovalRole,
     OrderStatus,
     PaymentState,
     SourceChannel,
     StepStatus,
     code_of,
+    codes_of,
     order_status_of,
     payment_state_of,
     source_of,
@@ -139,7 +141,7 @@ class Order:
     )
     status: OrderStatus | None
     approval_steps: list[ApprovalStep]
-    flags: list[str] = strawberry.field(
+    flags: list[AlertKind] = strawberry.field(
         description="Raised at submission: ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3)."
     )
     submitted_at: datetime | None
@@ -202,7 +204,7 @@ def order_from_proto(message: orders_pb2.Order) -> Order:
         registered_source=source_of(message.registered_source),
         status=order_status_of(message.status),
         approval_steps=[approval_step_from_proto(step) for step in message.approval_steps],
-        flags=list(message.flags),
+        flags=codes_of(AlertKind, message.flags),
         submitted_at=from_timestamp(message.submitted_at),
         updated_at=from_timestamp(message.updated_at),
         payment_state=payment_state_of(message.payment_state),
