@@ -79,7 +79,7 @@ query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: S
       ... on CallItem { call { id number direction } }
       ... on OrderItem { order { id code status } }
       ... on ApprovalItem { orderCode step { status approverId } decidedOrder { id } }
-      ... on PaymentItem { payment { id amount order { id } } }
+      ... on PaymentItem { payment { id amount { amount currency } order { id } } }
       ... on ShipmentItem { shipment { id trackingNumber order { id } } }
       ... on AuditEventItem { event { id action customerIds actor { id } } }
       ... on AlertItem { alert { id kind title } }

@@ -201,3 +201,8 @@ class Suite:
 def unique(prefix: str) -> str:
     """IDs unique per test, so tests share one suite without seeing each other."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def cny(amount: str) -> dict[str, str]:
+    """A ``Money`` value as the gateway answers it, in yuan."""
+    return {"amount": amount, "currency": "CNY"}

@@ -23,7 +23,7 @@ PERIOD = "2025-03"
 ORDER_DATE = "2025-03-03"
 
 SUBMIT = """mutation($input: SubmitOrderInput!) {
-  submitOrder(input: $input) { order { id code total } } }"""
+  submitOrder(input: $input) { order { id code total { amount currency } } } }"""
 DECIDE = """mutation($input: DecideOrderInput!) {
   decideOrder(input: $input) { order { id status } } }"""
 RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
@@ -32,7 +32,7 @@ RECONCILE = """mutation($input: RunReconciliationInput) {
   runReconciliation(input: $input) { alertsRaised } }"""
 RUN = """mutation($input: RunCommissionsInput!) {
   runCommissions(input: $input) { periods {
-    period status lines orders payable withheld pendingReview clawback lastRunAt lockedAt
+    period status lines orders payable { amount currency } withheld { amount currency } pendingReview { amount currency } clawback { amount currency } lastRunAt lockedAt
     planVersion branchId branch { id } lockedBy { id }
   } } }"""
 LOCK = """mutation($input: LockCommissionPeriodInput!) {
@@ -42,16 +42,16 @@ EXPORT = """mutation($input: ExportCommissionPeriodInput!) {
 STATEMENT = """query($employeeId: ID, $period: String!) {
   commissionStatement(employeeId: $employeeId, period: $period) {
     period periodStatus employee { id }
-    lines { id period orderCode orderId kind status base rate amount currency reason alertIds
+    lines { id period orderCode orderId kind status base { amount currency } rate amount { amount currency } currency reason alertIds
             sourceClaim registeredSource planVersion fullyPaidAt employeeId }
-    totals { currency payable withheld pendingReview clawback }
+    totals { currency payable { amount currency } withheld { amount currency } pendingReview { amount currency } clawback { amount currency } }
   } }"""
 STATEMENT_WITH_LINKS = """query($employeeId: ID!, $period: String!) {
   commissionStatement(employeeId: $employeeId, period: $period) {
     employee { id name team { id } }
     lines {
-      orderCode amount
-      order { id code total customer { id code } submittedBy { id } }
+      orderCode amount { amount currency }
+      order { id code total { amount currency } customer { id code } submittedBy { id } }
       customer { id code owner { id } }
       employee { id name }
       branch { id timeZone }
@@ -101,7 +101,7 @@ async def pay(suite: Suite, org: Org, order: dict[str, Any], when: str) -> None:
     values = {
         "bankReference": unique("BANK"),
         "payerName": "Acme Trading",
-        "amount": order["total"],
+        "amount": order["total"]["amount"],
         "currency": "CNY",
         "paidAt": when,
         "referenceText": f"payment for {order['code']}",

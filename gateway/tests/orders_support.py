@@ -15,9 +15,11 @@ from tests.org import Org
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 ORDER_FIELDS = """
-  id code currency total orderDate expectedPaymentDate sourceClaim registeredSource
-  status flags submittedAt updatedAt paymentState paidAmount fullyPaidAt shipped note
-  lines { sku description quantity unitPrice discountPercent lineTotal }
+  id code currency total { amount currency } orderDate expectedPaymentDate sourceClaim
+  registeredSource status flags submittedAt updatedAt paymentState
+  paidAmount { amount currency } fullyPaidAt shipped note
+  lines { sku description quantity unitPrice { amount currency } discountPercent
+          lineTotal { amount currency } }
   approvalSteps { sequence role status comment decidedAt reason approverId approver { id } }
   customer { id code } owner { id } submittedBy { id } team { id } branch { id }
 """
@@ -49,7 +51,7 @@ query($filter: OrderFilter) {
   orders(first: 50, filter: $filter) {
     totalCount
     edges { node {
-      id code total
+      id code total { amount currency }
       customer { id code name owner { id } }
       owner { id name }
       submittedBy { id name team { id } }
@@ -65,7 +67,7 @@ mutation($input: RecordPaymentInput!) {
   recordPayment(input: $input) {
     duplicate
     payment {
-      id bankReference payerName payerAccount amount currency paidAt referenceText voucherKey
+      id bankReference payerName payerAccount amount { amount currency } currency paidAt referenceText voucherKey
       matchedBy reversed reversalKind reversalReason reversedAt recordedAt
       order { id } customer { id } recordedBy { id }
     }
@@ -83,9 +85,9 @@ RECONCILIATION = """
 query($asOf: Date, $states: [PaymentState!], $after: String) {
   reconciliation(asOf: $asOf, states: $states, first: 100, after: $after) {
     asOf totalCount pageInfo { hasNextPage endCursor }
-    items { cursor order { id code total customer { id } } status paid due
+    items { cursor order { id code total { amount currency } customer { id } } status paid { amount currency } due { amount currency }
             expectedPaymentDate pastDue }
-    unmatchedPayments { id bankReference amount }
+    unmatchedPayments { id bankReference amount { amount currency } }
   }
 }
 """

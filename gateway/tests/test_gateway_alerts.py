@@ -180,7 +180,7 @@ async def test_alert_fields_and_language(suite: Suite, alerts: Alerts) -> None:
 
 
 async def test_a_duplicate_claim_reads_in_both_languages(suite: Suite, alerts: Alerts) -> None:
-    query = '{ alerts(first: 5, filter: {kinds: ["DUPLICATE_CUSTOMER_CLAIM"]}) { edges { node { severity title message employee { id } customer { id } } } } }'
+    query = "{ alerts(first: 5, filter: {kinds: [DUPLICATE_CUSTOMER_CLAIM]}) { edges { node { severity title message employee { id } customer { id } } } } }"
     code = alerts.claimed_customer["code"]
     for language, title, message in [
         (

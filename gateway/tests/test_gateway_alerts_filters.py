@@ -173,6 +173,14 @@ async def test_an_empty_or_reversed_time_range_is_validation(suite: Suite, alert
 
 
 async def test_a_filter_every_source_rejects_is_one_error(suite: Suite, alerts: Alerts) -> None:
+    result = await suite.gql(QUERY, {"filter": {"employeeId": "X" * 600}}, as_=alerts.org.manager)
+    assert result.codes == ["VALIDATION"]
+    assert result.errors[0]["extensions"]["field"] == "filter.employee_id"
+
+
+async def test_a_kind_the_gateway_does_not_know_is_one_error_naming_the_field(
+    suite: Suite, alerts: Alerts
+) -> None:
     result = await suite.gql(QUERY, {"filter": {"kinds": ["X" * 600]}}, as_=alerts.org.manager)
     assert result.codes == ["VALIDATION"]
     assert result.errors[0]["extensions"]["field"] == "filter.kinds"

@@ -25,7 +25,7 @@ from gateway.tests.commissions_support import (
     submit,
 )
 from salesguard_gateway.schema.alerts import alert_route
-from tests.harness import Suite, unique
+from tests.harness import Suite, cny, unique
 from tests.org import Org, make_org, register
 
 # --- runs, locks and exports: finance only ----------------------------------------------------
@@ -57,8 +57,8 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
     assert summary["period"] == PERIOD and summary["branchId"] == org.branch
     assert summary["branch"] == {"id": org.branch}
     assert (summary["status"], summary["lines"], summary["orders"]) == ("OPEN", 2, 2)
-    assert (summary["payable"], summary["withheld"]) == ("60.00", "0.00")
-    assert (summary["pendingReview"], summary["clawback"]) == ("0.00", "0.00")
+    assert (summary["payable"], summary["withheld"]) == (cny("60.00"), cny("0.00"))
+    assert (summary["pendingReview"], summary["clawback"]) == (cny("0.00"), cny("0.00"))
     assert summary["lastRunAt"] and summary["lockedAt"] is None and summary["lockedBy"] is None
     assert summary["planVersion"] >= 0
 
@@ -199,4 +199,4 @@ async def test_clearing_an_alert_releases_the_withheld_line(suite: Suite) -> Non
         (kept_order["code"], "WITHHELD"),
     ]
     (totals,) = data["totals"]
-    assert (totals["payable"], totals["withheld"]) == ("15.00", "20.00")
+    assert (totals["payable"], totals["withheld"]) == (cny("15.00"), cny("20.00"))

@@ -23,7 +23,7 @@ from gateway.tests.commissions_support import (
     statement,
 )
 from salesguard_gateway.schema.__main__ import sdl
-from tests.harness import Suite, unique
+from tests.harness import Suite, cny, unique
 from tests.org import Org, make_org, register
 
 
@@ -172,9 +172,12 @@ def test_the_schema_has_the_contracts_names() -> None:
     assert {"id", "status", "resolution", "note"} <= fields("UpdateAlertInput")
     assert {"id", "globalId", "source"} <= fields("Alert")
     for money in ("payable", "withheld", "pendingReview", "clawback"):
-        assert field_type("PeriodSummary", money) == "Decimal"
-    for money in ("base", "rate", "amount"):
-        assert field_type("CommissionLine", money) == "Decimal!"
+        assert field_type("PeriodSummary", money) == "Money"
+        assert field_type("StatementTotal", money) == "Money!"
+    for money in ("base", "amount"):
+        assert field_type("CommissionLine", money) == "Money!"
+    assert field_type("CommissionLine", "rate") == "Decimal!"
+    assert fields("Money") == {"amount", "currency"}
 
 
 # --- statements -------------------------------------------------------------------------------
@@ -191,7 +194,14 @@ async def test_lines_rates_and_totals_are_the_sums_of_the_lines(suite: Suite, de
     assert data["employee"] == {"id": org.junior}
     lines = data["lines"]
     assert [line["orderCode"] for line in lines] == [order["code"] for order in desk.orders]
-    assert [line["amount"] for line in lines] == ["1.67", "3.33", "2.67", "5.33", "0.51", "0.01"]
+    assert [line["amount"]["amount"] for line in lines] == [
+        "1.67",
+        "3.33",
+        "2.67",
+        "5.33",
+        "0.51",
+        "0.01",
+    ]
     assert [line["rate"] for line in lines] == ["5.00", "5.00", "8.00", "8.00", "5.00", "5.00"]
     assert [line["base"] for line in lines] == [order["total"] for order in desk.orders]
     conflict = lines[4]
@@ -209,11 +219,17 @@ async def test_lines_rates_and_totals_are_the_sums_of_the_lines(suite: Suite, de
     by_status: dict[str, Decimal] = {}
     for line in lines:
         by_status[line["status"]] = by_status.get(line["status"], Decimal(0)) + cents(
-            line["amount"]
+            line["amount"]["amount"]
         )
-    assert cents(totals["payable"]) == by_status["PAYABLE"] == Decimal("13.01")
-    assert cents(totals["pendingReview"]) == by_status["PENDING_REVIEW"] == Decimal("0.51")
-    assert (totals["currency"], totals["withheld"], totals["clawback"]) == ("CNY", "0.00", "0.00")
+    assert cents(totals["payable"]["amount"]) == by_status["PAYABLE"] == Decimal("13.01")
+    assert (
+        cents(totals["pendingReview"]["amount"]) == by_status["PENDING_REVIEW"] == Decimal("0.51")
+    )
+    assert (totals["currency"], totals["withheld"], totals["clawback"]) == (
+        "CNY",
+        cny("0.00"),
+        cny("0.00"),
+    )
 
 
 async def test_a_rep_reads_only_their_own_statement(suite: Suite, desk: Desk) -> None:
@@ -231,7 +247,7 @@ async def test_a_rep_reads_only_their_own_statement(suite: Suite, desk: Desk) ->
     # The branch manager, HR and finance read the teammate's statement.
     for reader in (org.manager, org.hr, org.finance):
         mate = (await statement(suite, reader, org.junior_mate)).ok()["commissionStatement"]
-        assert [line["amount"] for line in mate["lines"]] == ["100.00"]
+        assert [line["amount"]["amount"] for line in mate["lines"]] == ["100.00"]
     # A rep's own empty month is no secret.
     empty = (await statement(suite, org.junior_b, None)).ok()["commissionStatement"]
     assert (empty["lines"], empty["totals"]) == ([], [])

@@ -29,7 +29,7 @@ from gateway.tests.orders_support import (
 )
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard_orders.models import Alert as OrdersAlert
-from tests.harness import Suite, unique
+from tests.harness import Suite, cny, unique
 from tests.org import make_org, register
 from tests.photos import upload_payment_file
 
@@ -57,7 +57,7 @@ async def test_a_paid_order_reconciles(suite: Suite) -> None:
     order = await submit(
         suite, org.junior, customer["id"], [line(quantity="4", unitPrice="250.25")]
     )
-    assert order["total"] == "1001.00"
+    assert order["total"]["amount"] == "1001.00"
     (await decide(suite, org.manager, order["id"])).ok()
 
     bank_reference = unique("BANK")
@@ -74,7 +74,8 @@ async def test_a_paid_order_reconciles(suite: Suite) -> None:
     payment = recorded["recordPayment"]["payment"]
     assert recorded["recordPayment"]["duplicate"] is False
     assert payment["bankReference"] == bank_reference
-    assert payment["amount"] == "1001.00" and payment["currency"] == "CNY"
+    assert payment["amount"] == {"amount": "1001.00", "currency": "CNY"}
+    assert payment["currency"] == "CNY"
     assert payment["reversed"] is False and payment["reversalKind"] is None
     assert payment["recordedBy"] == {"id": org.finance}
     # The same bank line again is the same payment.
@@ -95,7 +96,7 @@ async def test_a_paid_order_reconciles(suite: Suite) -> None:
 
     item = await find_item(suite, org.finance, order["id"], asOf=as_of, states=["RECONCILED"])
     assert item["status"] == "RECONCILED"
-    assert (item["paid"], item["due"]) == ("1001.00", "0.00")
+    assert (item["paid"], item["due"]) == (cny("1001.00"), cny("0.00"))
     assert item["pastDue"] is False
     assert item["order"]["code"] == order["code"]
     assert item["order"]["customer"] == {"id": customer["id"]}
@@ -107,12 +108,12 @@ async def test_a_paid_order_reconciles(suite: Suite) -> None:
 
     # The order and its payment now point at each other.
     query = """query($id: ID!) { order(id: $id) {
-      paymentState paidAmount fullyPaidAt
+      paymentState paidAmount { amount currency } fullyPaidAt
       payments(first: 5) { totalCount edges { node { id matchedBy order { id } customer { id } } } }
     } }"""
     shown = (await suite.gql(query, {"id": order["id"]}, as_=org.finance)).ok()["order"]
     assert shown["paymentState"] == "RECONCILED"
-    assert shown["paidAmount"] == "1001.00"
+    assert shown["paidAmount"] == cny("1001.00")
     assert shown["fullyPaidAt"] is not None
     assert shown["payments"]["totalCount"] == 1
     [edge] = shown["payments"]["edges"]
@@ -147,11 +148,11 @@ async def test_an_unpaid_order_past_due_is_a_suspected_fake_deal(suite: Suite) -
 
     item = await find_item(suite, org.manager, order["id"], asOf=as_of, states=["UNPAID"])
     assert item["status"] == "UNPAID"
-    assert (item["paid"], item["due"]) == ("0.00", order["total"])
+    assert (item["paid"], item["due"]) == (cny("0.00"), order["total"])
     assert item["pastDue"] is True
 
     query = """query($orderId: ID!) {
-      alerts(first: 10, filter: {orderId: $orderId, kinds: ["FAKE_DEAL_SUSPECTED"]}) {
+      alerts(first: 10, filter: {orderId: $orderId, kinds: [FAKE_DEAL_SUSPECTED]}) {
         edges { node { kind rule message order { id paymentState } } } } }"""
     data = (await suite.gql(query, {"orderId": order["id"]}, as_=org.manager)).ok()
     [edge] = data["alerts"]["edges"]
@@ -192,7 +193,7 @@ async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
     recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
     payment_id = recorded["recordPayment"]["payment"]["id"]
     reverse = """mutation($input: ReversePaymentInput!) { reversePayment(input: $input) {
-      payment { id reversed reversalKind reversalReason reversedAt reversedBy { id } amount } } }"""
+      payment { id reversed reversalKind reversalReason reversedAt reversedBy { id } amount { amount currency } } } }"""
     result = await suite.gql(
         reverse,
         {"input": {"paymentId": payment_id, "kind": "REFUND", "reason": "returned goods"}},
@@ -203,7 +204,7 @@ async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
     assert (reversed_["reversalKind"], reversed_["reversalReason"]) == ("REFUND", "returned goods")
     assert reversed_["reversedBy"] == {"id": org.finance}
     assert reversed_["reversedAt"] is not None
-    assert reversed_["amount"] == "12.50"
+    assert reversed_["amount"]["amount"] == "12.50"
 
 
 async def test_an_invalid_payment_amount_names_the_field(suite: Suite) -> None:

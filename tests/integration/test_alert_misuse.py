@@ -218,7 +218,8 @@ async def test_a_live_feed_with_a_bad_filter_is_refused_with_a_typed_error(suite
         bad_filters: list[tuple[dict[str, Any], str]] = [
             ({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "filter.to"),
             ({"employeeId": "x" * 100}, "filter.employee_id"),
-            ({"kinds": [f"K{i}" for i in range(60)]}, "filter.kinds"),
+            # More kinds than a request may name (the same one, the enum having fewer).
+            ({"kinds": ["LATE_REGISTRATION"] * 60}, "filter.kinds"),
         ]
         for bad, field in bad_filters:
             await hr.subscribe(ALERT_RAISED, {"filter": bad})

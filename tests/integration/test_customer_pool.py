@@ -317,7 +317,7 @@ async def test_a_contact_detail_shared_by_many_stops_blocking_but_is_reported(
     done = (await suite.gql(REGISTER, {"input": values}, as_=org.junior_mate)).ok()
     payload = done["registerCustomer"]
     assert payload["warnings"] == ["SHARED_CONTACT_DETAIL"]
-    assert payload["sharedCriteria"] == ["phone"]
+    assert payload["sharedCriteria"] == ["PHONE"]
     assert payload["customer"]["owner"]["id"] == org.junior_mate
     # The other criteria still block: same shared phone, but an email already registered.
     email = f"{unique('buyer')}@example.com"

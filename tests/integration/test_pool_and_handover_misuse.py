@@ -160,7 +160,7 @@ async def test_bad_alert_pool_and_risk_input_is_a_typed_validation_error(suite: 
         (ALERT_IDS, org.hr, {"filter": {"customerId": too_long}}, "filter.customer_id"),
         (ALERT_IDS, org.hr, {"filter": {"orderId": too_long}}, "filter.order_id"),
         (ALERT_IDS, org.hr, {"filter": {"kinds": ["K" * 5000]}}, "filter.kinds"),
-        (ALERT_IDS, org.hr, {"filter": {"kinds": [f"K{i}" for i in range(500)]}}, "filter.kinds"),
+        (ALERT_IDS, org.hr, {"filter": {"kinds": ["PAYER_MISMATCH"] * 500}}, "filter.kinds"),
         (POOL_PAGE, org.junior, {"first": 0}, "first"),
         (POOL_PAGE, org.junior, {"first": 1000}, "first"),
         # Fields the services check carry the services' names, as on every connection.

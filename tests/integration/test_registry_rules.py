@@ -98,7 +98,7 @@ async def test_registration_after_24_hours_raises_late_registration(suite: Suite
 async def test_alert_texts_follow_accept_language(suite: Suite) -> None:
     org = await make_org(suite)
     await register(suite, org.junior, hours_since_contact=30)
-    query = '{ alerts(first: 5, filter: {kinds: ["LATE_REGISTRATION"]}) { edges { node { title message } } } }'
+    query = "{ alerts(first: 5, filter: {kinds: [LATE_REGISTRATION]}) { edges { node { title message } } } }"
     english = (await suite.gql(query, as_=org.manager, headers={"Accept-Language": "en-US"})).ok()
     chinese = (
         await suite.gql(query, as_=org.manager, headers={"Accept-Language": "zh-CN,zh;q=0.9"})

@@ -18,29 +18,29 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import Suite, unique
+from tests.harness import Suite, cny, unique
 from tests.org import Org, make_org, register
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 SUBMIT = """mutation($input: SubmitOrderInput!) {
   submitOrder(input: $input) { order {
-    id code total status flags orderDate expectedPaymentDate sourceClaim registeredSource
+    id code total { amount currency } status flags orderDate expectedPaymentDate sourceClaim registeredSource
     submittedBy { id } customer { id }
   } } }"""
 DECIDE = """mutation($input: DecideOrderInput!) {
   decideOrder(input: $input) { order { id status approvalSteps { role status approver { id } } } }
 }"""
 RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
-  recordPayment(input: $input) { duplicate payment { id amount matchedBy order { id } } } }"""
+  recordPayment(input: $input) { duplicate payment { id amount { amount currency } matchedBy order { id } } } }"""
 RUN_RECONCILIATION = """mutation($input: RunReconciliationInput) {
   runReconciliation(input: $input) { orders unpaid reconciled alertsRaised } }"""
 RECONCILIATION = """query($asOf: Date, $after: String) {
   reconciliation(asOf: $asOf, states: [UNPAID], first: 100, after: $after) {
     pageInfo { hasNextPage endCursor }
-    items { order { id code paymentState } status paid due expectedPaymentDate pastDue }
+    items { order { id code paymentState } status paid { amount currency } due { amount currency } expectedPaymentDate pastDue }
   } }"""
-ORDER = """query($id: ID!) { order(id: $id) { id status paymentState shipped paidAmount } }"""
+ORDER = """query($id: ID!) { order(id: $id) { id status paymentState shipped paidAmount { amount currency } } }"""
 ALERTS = """query($filter: AlertFilter) {
   alerts(first: 50, filter: $filter) {
     totalCount
@@ -53,17 +53,17 @@ UPDATE_ALERT = """mutation($input: UpdateAlertInput!) {
   updateAlert(input: $input) { alert { id source kind status resolution note } } }"""
 RUN_COMMISSIONS = """mutation($input: RunCommissionsInput!) {
   runCommissions(input: $input) { periods {
-    period branchId status lines orders payable withheld pendingReview clawback
+    period branchId status lines orders payable { amount currency } withheld { amount currency } pendingReview { amount currency } clawback { amount currency }
   } } }"""
 STATEMENT = """query($employeeId: ID!, $period: String!) {
   commissionStatement(employeeId: $employeeId, period: $period) {
     period periodStatus employee { id }
     lines {
-      id orderCode kind status base rate amount currency reason alertIds
+      id orderCode kind status base { amount currency } rate amount { amount currency } currency reason alertIds
       sourceClaim registeredSource
-      order { id code total } customer { id }
+      order { id code total { amount currency } } customer { id }
     }
-    totals { currency payable withheld pendingReview clawback }
+    totals { currency payable { amount currency } withheld { amount currency } pendingReview { amount currency } clawback { amount currency } }
   } }"""
 
 
@@ -105,7 +105,7 @@ async def pay(suite: Suite, org: Org, order: dict[str, Any], paid_at: str) -> No
     values = {
         "bankReference": unique("BANK"),
         "payerName": "Acme Trading",
-        "amount": order["total"],
+        "amount": order["total"]["amount"],
         "currency": "CNY",
         "paidAt": paid_at,
         "referenceText": f"payment for {order['code']}",
@@ -199,7 +199,10 @@ async def test_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
     assert set(items) == set(by_id)
     for order_id, item in items.items():
         assert item["status"] == "UNPAID" and item["order"]["paymentState"] == "UNPAID"
-        assert (item["paid"], item["due"]) == ("0.00", by_id[order_id]["total"])
+        assert (item["paid"]["amount"], item["due"]["amount"]) == (
+            "0.00",
+            by_id[order_id]["total"]["amount"],
+        )
         assert item["pastDue"] is True
         assert item["expectedPaymentDate"] == due.isoformat()
     for order in orders:
@@ -209,7 +212,7 @@ async def test_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
             "status": "APPROVED",
             "paymentState": "UNPAID",
             "shipped": False,
-            "paidAmount": "0.00",
+            "paidAmount": cny("0.00"),
         }
 
     # Three alerts, one per order, each linking its order; finance and HR both see them.
@@ -279,7 +282,10 @@ async def test_rates_follow_the_registered_source(suite: Suite) -> None:
 
     summary = await run_commissions(suite, org, RATES_PERIOD)
     assert (summary["status"], summary["lines"], summary["orders"]) == ("OPEN", 3, 3)
-    assert (summary["payable"], summary["pendingReview"]) == ("1300.00", "100.00")
+    assert (summary["payable"]["amount"], summary["pendingReview"]["amount"]) == (
+        "1300.00",
+        "100.00",
+    )
 
     mine = await statement(suite, rep, rep, RATES_PERIOD)
     assert (mine["period"], mine["periodStatus"], mine["employee"]) == (
@@ -291,7 +297,11 @@ async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     assert set(lines) == {fair["code"], own["code"], claimed["code"]}
 
     company_line = lines[fair["code"]]
-    assert (company_line["base"], company_line["rate"], company_line["amount"]) == (
+    assert (
+        company_line["base"]["amount"],
+        company_line["rate"],
+        company_line["amount"]["amount"],
+    ) == (
         "10000.00",
         "5.00",
         "500.00",
@@ -299,12 +309,12 @@ async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     assert (company_line["status"], company_line["reason"]) == ("PAYABLE", "COMPANY_CHANNEL")
 
     personal_line = lines[own["code"]]
-    assert (personal_line["rate"], personal_line["amount"]) == ("8.00", "800.00")
+    assert (personal_line["rate"], personal_line["amount"]["amount"]) == ("8.00", "800.00")
     assert (personal_line["status"], personal_line["reason"]) == ("PAYABLE", "PERSONAL_CHANNEL")
     assert personal_line["registeredSource"] == "PERSONAL"
 
     conflict = lines[claimed["code"]]
-    assert (conflict["rate"], conflict["amount"]) == ("5.00", "100.00")
+    assert (conflict["rate"], conflict["amount"]["amount"]) == ("5.00", "100.00")
     assert (conflict["status"], conflict["reason"]) == ("PENDING_REVIEW", "SOURCE_CONFLICT")
     assert (conflict["sourceClaim"], conflict["registeredSource"]) == ("PERSONAL", "WEBSITE")
 
@@ -318,10 +328,10 @@ async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     (totals,) = mine["totals"]
     assert totals == {
         "currency": "CNY",
-        "payable": "1300.00",
-        "withheld": "0.00",
-        "pendingReview": "100.00",
-        "clawback": "0.00",
+        "payable": cny("1300.00"),
+        "withheld": cny("0.00"),
+        "pendingReview": cny("100.00"),
+        "clawback": cny("0.00"),
     }
     # Another rep may not read it.
     refused = await suite.gql(
@@ -367,7 +377,11 @@ async def test_clearing_a_fake_deal_alert_releases_exactly_its_line(suite: Suite
     await reconcile(suite, org)
 
     summary = await run_commissions(suite, org, HELD_PERIOD)
-    assert (summary["lines"], summary["withheld"], summary["payable"]) == (2, "350.00", "0.00")
+    assert (summary["lines"], summary["withheld"]["amount"], summary["payable"]["amount"]) == (
+        2,
+        "350.00",
+        "0.00",
+    )
     before = await statement(suite, org.hr, rep, HELD_PERIOD)
     released, kept = suspects
     lines = {line["orderCode"]: line for line in before["lines"]}
@@ -400,7 +414,7 @@ async def test_clearing_a_fake_deal_alert_releases_exactly_its_line(suite: Suite
     # Nothing moves until the next run, which releases exactly that line.
     assert await statement(suite, org.hr, rep, HELD_PERIOD) == before
     summary = await run_commissions(suite, org, HELD_PERIOD)
-    assert (summary["withheld"], summary["payable"]) == ("200.00", "150.00")
+    assert (summary["withheld"]["amount"], summary["payable"]["amount"]) == ("200.00", "150.00")
     after = await statement(suite, org.hr, rep, HELD_PERIOD)
     after_lines = {line["orderCode"]: line for line in after["lines"]}
     changed = {code for code, line in after_lines.items() if line != lines[code]}
@@ -409,13 +423,13 @@ async def test_clearing_a_fake_deal_alert_releases_exactly_its_line(suite: Suite
     assert await statement(suite, rep, rep, HELD_PERIOD) == after
     line = after_lines[released["code"]]
     assert (line["status"], line["alertIds"], line["reason"]) == ("PAYABLE", [], "COMPANY_CHANNEL")
-    assert line["amount"] == "150.00"
+    assert line["amount"]["amount"] == "150.00"
     held = after_lines[kept["code"]]
     assert (held["status"], held["alertIds"]) == ("WITHHELD", [raised[kept["id"]]["id"]])
     (totals,) = after["totals"]
-    assert (totals["payable"], totals["withheld"]) == ("150.00", "200.00")
-    assert cents(totals["payable"]) + cents(totals["withheld"]) == sum(
-        (cents(line["amount"]) for line in after["lines"]), Decimal(0)
+    assert (totals["payable"]["amount"], totals["withheld"]["amount"]) == ("150.00", "200.00")
+    assert cents(totals["payable"]["amount"]) + cents(totals["withheld"]["amount"]) == sum(
+        (cents(line["amount"]["amount"]) for line in after["lines"]), Decimal(0)
     )
     # The kept alert is still open; the cleared one no longer withholds anything.
     (still_open,) = await alerts(

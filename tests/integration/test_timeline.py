@@ -71,7 +71,7 @@ async def a_day_of_evidence(suite: Suite, org: Org) -> dict[str, str]:
                 "input": {
                     "bankReference": unique("BANK"),
                     "payerName": "Acme Trading",
-                    "amount": order["total"],
+                    "amount": order["total"]["amount"],
                     "currency": "CNY",
                     "paidAt": datetime.now(UTC).isoformat(),
                     "orderId": order["id"],

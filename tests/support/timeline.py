@@ -25,7 +25,7 @@ query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: S
       ... on CallItem { call { id number direction } }
       ... on OrderItem { order { id code status } }
       ... on ApprovalItem { orderCode step { status approverId } decidedOrder { id } }
-      ... on PaymentItem { payment { id amount order { id } } }
+      ... on PaymentItem { payment { id amount { amount currency } order { id } } }
       ... on ShipmentItem { shipment { id trackingNumber order { id } } }
       ... on AuditEventItem { event { id action customerIds actor { id } } }
       ... on AlertItem { alert { id kind employee { id } } }
@@ -34,7 +34,7 @@ query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: S
 FOLLOW_UP = """mutation($input: RecordFollowUpInput!) {
   recordFollowUp(input: $input) { followUp { id } } }"""
 SUBMIT = """mutation($input: SubmitOrderInput!) {
-  submitOrder(input: $input) { order { id code total } } }"""
+  submitOrder(input: $input) { order { id code total { amount currency } } } }"""
 
 # Around Chongqing, where no other test registers customers: a check-in here raises no
 # alert about a customer site another test registered nearby.

@@ -38,8 +38,21 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+# Details that carry a list: gRPC's ErrorInfo metadata holds strings only, so a service
+# joins the list with commas (``Decision.require``) and the gateway splits it again.
+LIST_DETAILS = frozenset({"reasons"})
+
+
+def detail_value(key: str, value: str) -> str | list[str]:
+    if key in LIST_DETAILS:
+        return [item for item in value.split(",") if item]
+    return value
+
+
 def service_error_extensions(error: ServiceError) -> dict[str, Any]:
-    extensions: dict[str, Any] = {camel(key): value for key, value in error.details.items()}
+    extensions: dict[str, Any] = {
+        camel(key): detail_value(key, value) for key, value in error.details.items()
+    }
     extensions["code"] = error.code.value
     if error.field:
         extensions["field"] = error.field

@@ -116,4 +116,16 @@ class InputFields:
                 isinstance(candidate, VariableNode) and candidate.name.value == variable
             ),
         )
-        return used or variable
+        return (used or variable) + _inner_path(error.message)
+
+
+# graphql-core names where in a variable's value a coercion failed:
+# "Variable '$filter' has invalid value at .kinds[0]: ...".
+_COERCION_AT = re.compile(r"has invalid value at ((?:\.\w+|\[\d+\])+):")
+
+
+def _inner_path(message: str) -> str:
+    """The input fields within a variable where its value failed (".kinds" for
+    ".kinds[0]"), without list positions; "" when it failed as a whole."""
+    found = _COERCION_AT.search(message)
+    return re.sub(r"\[\d+\]", "", found.group(1)) if found else ""

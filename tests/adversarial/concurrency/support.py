@@ -44,7 +44,7 @@ CLAIM = """mutation($input: ClaimCustomerInput!) {
 REASSIGN = """mutation($input: ReassignCustomersInput!) {
   reassignCustomers(input: $input) { customers { id owner { id } } } }"""
 SUBMIT = """mutation($input: SubmitOrderInput!) {
-  submitOrder(input: $input) { order { id code total status } } }"""
+  submitOrder(input: $input) { order { id code total { amount currency } status } } }"""
 DECIDE_ORDER = """mutation($input: DecideOrderInput!) {
   decideOrder(input: $input) { order { id status } } }"""
 ORDER = """query($id: ID!) {

@@ -19,7 +19,7 @@ SITE = (31.2304, 121.4737)
 HEADER = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text"
 
 RECORD_PAYMENT = """mutation($input: RecordPaymentInput!) {
-  recordPayment(input: $input) { duplicate payment { id amount matchedBy order { id } } } }"""
+  recordPayment(input: $input) { duplicate payment { id amount { amount currency } matchedBy order { id } } } }"""
 REVERSE_PAYMENT = """mutation($input: ReversePaymentInput!) {
   reversePayment(input: $input) { payment { id reversed } } }"""
 IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
@@ -27,9 +27,9 @@ IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
 RECORD_SHIPMENT = """mutation($input: RecordShipmentInput!) {
   recordShipment(input: $input) { shipment { id } } }"""
 DECIDE = """mutation($input: DecideOrderInput!) {
-  decideOrder(input: $input) { order { id status paymentState paidAmount } } }"""
+  decideOrder(input: $input) { order { id status paymentState paidAmount { amount currency } } } }"""
 ORDER_STATE = """query($id: ID!) {
-  order(id: $id) { id status paymentState paidAmount fullyPaidAt } }"""
+  order(id: $id) { id status paymentState paidAmount { amount currency } fullyPaidAt } }"""
 UNMATCHED = """query { reconciliation(first: 1) { unmatchedPayments { id bankReference } } }"""
 
 

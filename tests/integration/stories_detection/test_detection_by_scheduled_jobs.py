@@ -53,7 +53,7 @@ async def test_a_recorded_payment_reconciles_its_order_at_once_and_the_draft_cre
     # No reconciliation run: the payment is matched and the order classified at once.
     assert (payment["matchedBy"], payment["order"]) == ("ORDER_CODE", {"id": order["id"]})
     state = await order_state(suite, org, order["id"])
-    assert (state["paymentState"], state["paidAmount"]) == ("RECONCILED", "500.00")
+    assert (state["paymentState"], state["paidAmount"]["amount"]) == ("RECONCILED", "500.00")
     assert moment(state["fullyPaidAt"]) == paid_at
 
     # The commission draft of the month in the branch's time zone credits it once the daily
@@ -71,7 +71,11 @@ async def test_a_recorded_payment_reconciles_its_order_at_once_and_the_draft_cre
         "COMMISSION",
         "PAYABLE",
     )
-    assert (line["base"], line["rate"], line["amount"]) == ("500.00", "5.00", "25.00")
+    assert (line["base"]["amount"], line["rate"], line["amount"]["amount"]) == (
+        "500.00",
+        "5.00",
+        "25.00",
+    )
     # Run again: nothing changes, the draft stays a draft.
     again = await run(suite, DRAFT_RUN, paid_at + timedelta(minutes=2))
     assert (again.summary["branches_changed"], again.summary["lines"]) == (

@@ -58,7 +58,7 @@ async def test_reversals_take_the_order_back_at_once(suite: Suite) -> None:
         suite, org, "600.00", last_paid, referenceText=f"{order['code']} part 2"
     )
     state = await order_state(suite, org, order["id"])
-    assert (state["paymentState"], state["paidAmount"]) == ("RECONCILED", "1000.00")
+    assert (state["paymentState"], state["paidAmount"]["amount"]) == ("RECONCILED", "1000.00")
     assert moment(state["fullyPaidAt"]) == last_paid
 
     async def reverse(payment: dict[str, Any], kind: str) -> None:
@@ -68,14 +68,14 @@ async def test_reversals_take_the_order_back_at_once(suite: Suite) -> None:
 
     await reverse(second, "CHARGEBACK")
     state = await order_state(suite, org, order["id"])
-    assert (state["paymentState"], state["paidAmount"], state["fullyPaidAt"]) == (
+    assert (state["paymentState"], state["paidAmount"]["amount"], state["fullyPaidAt"]) == (
         "PARTIALLY_PAID",
         "400.00",
         None,
     )
     await reverse(first, "REFUND")
     state = await order_state(suite, org, order["id"])
-    assert (state["paymentState"], state["paidAmount"]) == ("UNPAID", "0.00")
+    assert (state["paymentState"], state["paidAmount"]["amount"]) == ("UNPAID", "0.00")
 
 
 async def test_a_statement_import_reconciles_every_order_it_touches(suite: Suite) -> None:
@@ -114,7 +114,9 @@ async def test_a_statement_import_reconciles_every_order_it_touches(suite: Suite
     }
     for order_id, (state_name, paid) in expected.items():
         state = await order_state(suite, org, order_id)
-        assert (state["paymentState"], state["paidAmount"]) == (state_name, paid), order_id
+        assert (state["paymentState"], state["paidAmount"]["amount"]) == (state_name, paid), (
+            order_id
+        )
     unmatched = (await suite.gql(UNMATCHED, as_=org.finance)).ok()["reconciliation"]
     assert stray in {payment["bankReference"] for payment in unmatched["unmatchedPayments"]}
 
@@ -140,7 +142,7 @@ async def test_a_payment_without_a_code_is_matched_by_customer_and_amount_at_onc
         "APPROVED",
         "RECONCILED",
     )
-    assert decided["order"]["paidAmount"] == "990.00"
+    assert decided["order"]["paidAmount"]["amount"] == "990.00"
 
 
 # -- two payments at once -----------------------------------------------------------------------------
@@ -160,7 +162,7 @@ async def test_two_payments_on_one_order_at_once_end_in_the_right_state(suite: S
     )
     for order in orders:
         state = await order_state(suite, org, order["id"])
-        assert (state["paymentState"], state["paidAmount"]) == ("RECONCILED", "600.00")
+        assert (state["paymentState"], state["paidAmount"]["amount"]) == ("RECONCILED", "600.00")
         assert moment(state["fullyPaidAt"]) == later
 
     # Two payments of one payer and amount race for that payer's two open orders: one each.
@@ -173,7 +175,7 @@ async def test_two_payments_on_one_order_at_once_end_in_the_right_state(suite: S
     assert {payment["order"]["id"] for payment in payments} == {order["id"] for order in pair}
     for order in pair:
         state = await order_state(suite, org, order["id"])
-        assert (state["paymentState"], state["paidAmount"]) == ("RECONCILED", "450.00")
+        assert (state["paymentState"], state["paidAmount"]["amount"]) == ("RECONCILED", "450.00")
 
 
 # -- what a payment costs: what it touches, not the history ---------------------------------------

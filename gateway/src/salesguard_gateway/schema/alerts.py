@@ -58,11 +58,13 @@ from salesguard_gateway.schema.common import (
 )
 from salesguard_gateway.schema.customers import CUSTOMER
 from salesguard_gateway.schema.enums import (
+    AlertKind,
     AlertResolution,
     AlertStatus,
     Severity,
     alert_resolution_of,
     alert_status_of,
+    code_of,
     severity_of,
 )
 from salesguard_gateway.schema.federation import (
@@ -112,7 +114,9 @@ class Alert:
     global_id: strawberry.ID = strawberry.field(
         description='"<source>:<id>": unique across services; updateAlert takes it as its id.'
     )
-    kind: str = strawberry.field(description='e.g. "LATE_REGISTRATION".')
+    kind: AlertKind | None = strawberry.field(
+        description="Null only for a kind newer than the gateway (it logs a warning)."
+    )
     rule: str = strawberry.field(description='Code of the rule that raised it, e.g. "C2".')
     severity: Severity | None
     status: AlertStatus | None
@@ -153,7 +157,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     return Alert(
         id=strawberry.ID(message.id),
         global_id=strawberry.ID(f"{message.source}:{message.id}"),
-        kind=message.kind,
+        kind=code_of(AlertKind, message.kind),
         rule=message.rule,
         severity=severity_of(message.severity),
         status=alert_status_of(message.status),
@@ -175,7 +179,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
 
 @strawberry.input
 class AlertFilter:
-    kinds: list[str] | None = None
+    kinds: list[AlertKind] | None = None
     severities: list[Severity] | None = None
     statuses: list[AlertStatus] | None = None
     employee_id: strawberry.ID | None = None
@@ -188,7 +192,7 @@ class AlertFilter:
         if self.from_ is not None and self.to is not None and self.from_ >= self.to:
             raise InvalidInput("filter.to", "to must be later than from")
         return common_pb2.AlertFilter(
-            kinds=list(self.kinds or ()),
+            kinds=[kind.value for kind in self.kinds or ()],
             severities=enum_numbers(self.severities),
             statuses=enum_numbers(self.statuses),
             employee_id=self.employee_id or "",

@@ -6,7 +6,8 @@ Who may do what is the service's decision (policy as code): finance runs, locks
 and exports; a rep reads their own statement, a manager their branch's, HR and
 finance everyone's; admins and finance write plans.
 
-Money and rates are the ``Decimal`` scalar. A statement is one call to the
+Amounts are ``Money`` (a Decimal and its currency); rates, and the caps (applied in each
+line's own currency), the ``Decimal`` scalar. A statement is one call to the
 service; its lines link orders, customers, employees and branches through the
 request's DataLoaders, so a statement costs a fixed number of calls however
 many lines it has (one more per hundred orders or customers). The lines of a
@@ -28,6 +29,7 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
+    Money,
     amount,
     civil_date,
     copied,
@@ -37,6 +39,8 @@ from salesguard_gateway.schema.common import (
     idempotency_key_field,
     money,
     optional,
+    optional_decimal,
+    optional_money,
     to_decimal,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
@@ -94,7 +98,7 @@ class CommissionPlan:
 
 def _cap(value: common_pb2.Decimal) -> Decimal | None:
     """A cap: unset or zero is none."""
-    cap = money(value)
+    cap = optional_decimal(value)
     return cap if cap else None
 
 
@@ -127,9 +131,9 @@ class CommissionLine:
     )
     kind: LineKind | None
     status: LineStatus | None
-    base: Decimal = strawberry.field(description="The order total the rate applies to.")
+    base: Money = strawberry.field(description="The order total the rate applies to.")
     rate: Decimal = strawberry.field(description='In percent, e.g. "5.00".')
-    amount: Decimal = strawberry.field(
+    amount: Money = strawberry.field(
         description="base × rate, rounded half-up to the cent, after caps; negative for a clawback."
     )
     currency: str
@@ -174,9 +178,9 @@ def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
         order_code=message.order_code,
         kind=line_kind_of(message.kind),
         status=line_status_of(message.status),
-        base=amount(message.base),
+        base=money(message.base, message.currency),
         rate=amount(message.rate_percent),
-        amount=amount(message.amount),
+        amount=money(message.amount, message.currency),
         currency=message.currency,
         reason=message.reason,
         alert_ids=[strawberry.ID(alert_id) for alert_id in message.alert_ids],
@@ -193,11 +197,11 @@ def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
 
 @strawberry.type(description="A statement's sums in one currency: exactly the sums of its lines.")
 class StatementTotal:
-    currency: str
-    payable: Decimal
-    withheld: Decimal
-    pending_review: Decimal
-    clawback: Decimal = strawberry.field(description="Zero or negative.")
+    currency: str = strawberry.field(description="ISO 4217: the currency of these sums.")
+    payable: Money
+    withheld: Money
+    pending_review: Money
+    clawback: Money = strawberry.field(description="Zero or negative.")
 
 
 @strawberry.type(
@@ -227,10 +231,10 @@ def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement
         totals=[
             StatementTotal(
                 currency=total.currency,
-                payable=amount(total.payable),
-                withheld=amount(total.withheld),
-                pending_review=amount(total.pending_review),
-                clawback=amount(total.clawback),
+                payable=money(total.payable, total.currency),
+                withheld=money(total.withheld, total.currency),
+                pending_review=money(total.pending_review, total.currency),
+                clawback=money(total.clawback, total.currency),
             )
             for total in message.totals
         ],
@@ -247,12 +251,15 @@ class PeriodSummary:
     status: PeriodStatus | None
     lines: int
     orders: int = strawberry.field(description="Commission lines (one per order), clawbacks aside.")
-    payable: Decimal | None = strawberry.field(
-        description="Null when the period's lines are in more than one currency (see statements)."
+    payable: Money | None = strawberry.field(
+        description=(
+            "Null when the period has no lines, or lines in more than one currency "
+            "(see statements); so are the other sums."
+        )
     )
-    withheld: Decimal | None
-    pending_review: Decimal | None
-    clawback: Decimal | None
+    withheld: Money | None
+    pending_review: Money | None
+    clawback: Money | None
     last_run_at: datetime | None
     locked_at: datetime | None
     plan_version: int
@@ -270,10 +277,10 @@ def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
         status=period_status_of(message.status),
         lines=message.lines,
         orders=message.orders,
-        payable=money(message.payable),
-        withheld=money(message.withheld),
-        pending_review=money(message.pending_review),
-        clawback=money(message.clawback),
+        payable=optional_money(message.payable, message.currency),
+        withheld=optional_money(message.withheld, message.currency),
+        pending_review=optional_money(message.pending_review, message.currency),
+        clawback=optional_money(message.clawback, message.currency),
         last_run_at=from_timestamp(message.last_run_at),
         locked_at=from_timestamp(message.locked_at),
         plan_version=message.plan_version,

@@ -340,7 +340,7 @@ def civil_date(value: date | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def money(value: common_pb2.Decimal) -> Decimal | None:
+def optional_decimal(value: common_pb2.Decimal) -> Decimal | None:
     """A service's Decimal; None when unset."""
     return Decimal(value.value) if value.value else None
 
@@ -348,6 +348,29 @@ def money(value: common_pb2.Decimal) -> Decimal | None:
 def amount(value: common_pb2.Decimal) -> Decimal:
     """A Decimal the service always sets (totals, prices, amounts)."""
     return Decimal(value.value or "0")
+
+
+@strawberry.type(
+    description=(
+        "An amount of money with its currency, so that no amount is read without it. The "
+        "currency is an ISO 4217 code as a String, not an enum: the currencies accepted are "
+        "the deployment's (settings), and a new one must not change the schema."
+    )
+)
+class Money:
+    amount: Decimal = strawberry.field(description='Exact, never a float, e.g. "1234.50".')
+    currency: str = strawberry.field(description='ISO 4217, e.g. "CNY".')
+
+
+def money(value: common_pb2.Decimal, currency: str) -> Money:
+    """An amount the service always sets, in ``currency``."""
+    return Money(amount=amount(value), currency=currency)
+
+
+def optional_money(value: common_pb2.Decimal, currency: str) -> Money | None:
+    """None when the service left the amount, or its currency, unset."""
+    number = optional_decimal(value)
+    return Money(amount=number, currency=currency) if number is not None and currency else None
 
 
 def to_decimal(value: Decimal | None) -> common_pb2.Decimal | None:

@@ -30,11 +30,14 @@ from salesguard_gateway.schema.common import (
     to_timestamp,
 )
 from salesguard_gateway.schema.enums import (
+    AlertKind,
     CustomerStatus,
     DuplicateCriterion,
     FollowUpKind,
     SourceChannel,
+    codes_of,
     customer_status_of,
+    duplicate_criteria_named,
     duplicate_criterion_of,
     follow_up_kind_of,
     source_of,
@@ -220,13 +223,13 @@ class RegisterCustomerInput:
 @strawberry.type
 class RegisterCustomerPayload:
     customer: Customer
-    warnings: list[str] = strawberry.field(
-        description='Alert kinds the registration raised, e.g. "LATE_REGISTRATION", and'
-        ' "SHARED_CONTACT_DETAIL" when a shared duplicate criterion was not checked (C12).'
+    warnings: list[AlertKind] = strawberry.field(
+        description="Alert kinds the registration raised, e.g. LATE_REGISTRATION, and"
+        " SHARED_CONTACT_DETAIL when a shared duplicate criterion was not checked (C12)."
     )
-    shared_criteria: list[str] = strawberry.field(
-        description='Duplicate criteria ("phone", "email", "name+company") whose values are'
-        " shared by too many customers to block on, so were not checked (C12)."
+    shared_criteria: list[DuplicateCriterion] = strawberry.field(
+        description="Duplicate criteria whose values are shared by too many customers to block"
+        " on, so were not checked (C12)."
     )
 
 
@@ -403,8 +406,8 @@ class CustomersMutation:
         response = await info.context.clients.customers.RegisterCustomer(request)
         return RegisterCustomerPayload(
             customer=customer_from_proto(response.customer),
-            warnings=list(response.warnings),
-            shared_criteria=list(response.shared_criteria),
+            warnings=codes_of(AlertKind, response.warnings),
+            shared_criteria=duplicate_criteria_named(response.shared_criteria),
         )
 
     @strawberry.mutation

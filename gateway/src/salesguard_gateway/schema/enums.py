@@ -1,15 +1,26 @@
-"""The GraphQL enums that mirror the services' proto enums, and their lookups.
+"""The GraphQL enums that mirror the services' proto enums and code sets, and their lookups.
 
-A member's value is its proto number: ``enum_numbers`` sends a list of them as is,
-and ``<enum>_of`` turns a number back into a member (0, unset, is None).
+A proto enum's member's value is its proto number: ``enum_numbers`` sends a list of
+them as is, and ``<enum>_of`` turns a number back into a member (0, unset, is None).
+
+Codes the services send as strings (alert kinds, approval roles, check-in reasons) are
+enums made from their one source (the alert catalogue, :mod:`salesguard.vocabulary`);
+a member's value is the code. A code the gateway does not know (a service newer than
+the gateway) becomes None with a logged warning rather than failing the whole query
+(:func:`code_of`).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from enum import Enum
+from typing import TYPE_CHECKING, TypeVar
 
 import strawberry
 
+from salesguard import vocabulary
+from salesguard.alerts.catalogue import CATALOG
 from salesguard_api.attendance.v1 import directory_pb2, visits_pb2
 from salesguard_api.commissions.v1 import commissions_pb2
 from salesguard_api.common.v1 import common_pb2
@@ -17,7 +28,67 @@ from salesguard_api.customers.v1 import customers_pb2, exports_pb2
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.schema.common import enum_lookup
 
-# --- The people directory (attendance DirectoryService) -----------------------
+log = logging.getLogger(__name__)
+
+C = TypeVar("C", bound=Enum)
+
+
+def code_of(enum: type[C], code: str) -> C | None:
+    """The member for a code a service sent; None for none, or (logged) for an unknown one."""
+    if not code:
+        return None
+    try:
+        return enum(code)
+    except ValueError:
+        log.warning(
+            "a service sent a %s the gateway does not know; returned as null",
+            enum.__name__,
+            extra={"code": code},
+        )
+        return None
+
+
+def codes_of(enum: type[C], codes: Iterable[str]) -> list[C]:
+    """The known members of ``codes``, in order; unknown ones are logged and left out."""
+    return [member for code in codes if (member := code_of(enum, code)) is not None]
+
+
+# --- Codes sent as strings ------------------------------------------------------------
+
+if TYPE_CHECKING:
+
+    class AlertKind(Enum):
+        """For the type checker; the members are the catalogue's kinds."""
+
+else:
+    AlertKind = strawberry.enum(
+        Enum(
+            "AlertKind",
+            {
+                kind: strawberry.enum_value(
+                    kind, description=f"{entry.rule}: {entry.title.source}."
+                )
+                for kind, entry in CATALOG.items()
+            },
+        ),
+        description=(
+            "The kinds of alert (the alert catalogue); each value's description names the SPEC "
+            "rule that raises it."
+        ),
+    )
+# The shared classes themselves, made GraphQL enums (strawberry marks the class it is given).
+ApprovalRole = vocabulary.ApprovalRole
+strawberry.enum(
+    ApprovalRole,
+    description=(
+        "The role an approval step needs (O2): MANAGER (of the order's branch), FINANCE, or "
+        "HQ_MANAGER (a manager of a headquarters branch)."
+    ),
+)
+CheckInReasonCode = vocabulary.CheckInReasonCode
+strawberry.enum(
+    CheckInReasonCode, description="Why a check-in is doubtful, or merely worth noting (A3)."
+)
 
 
 @strawberry.enum
@@ -78,6 +149,28 @@ class DuplicateCriterion(Enum):
 
 source_of = enum_lookup(SourceChannel)
 duplicate_criterion_of = enum_lookup(DuplicateCriterion)
+_CRITERIA_BY_NAME = {
+    name: DuplicateCriterion[api_name]
+    for api_name, name in vocabulary.DUPLICATE_CRITERION_NAMES.items()
+}
+
+
+def duplicate_criteria_named(names: Iterable[str]) -> list[DuplicateCriterion]:
+    """The criteria the customers service names ("phone", "name+company"); an unknown
+    name is logged and left out, like an unknown code (:func:`code_of`)."""
+    criteria = []
+    for name in names:
+        criterion = _CRITERIA_BY_NAME.get(name)
+        if criterion is None:
+            log.warning(
+                "a service sent a duplicate criterion the gateway does not know; left out",
+                extra={"code": name},
+            )
+        else:
+            criteria.append(criterion)
+    return criteria
+
+
 customer_status_of = enum_lookup(CustomerStatus)
 follow_up_kind_of = enum_lookup(FollowUpKind)
 

@@ -1,7 +1,8 @@
 """Orders (the orders service's ``OrdersService``, O1–O3): submission, approval chain,
 status machine.
 
-Money is the ``Decimal`` scalar both ways (see schema/orders_mutations.py for inputs).
+Amounts are ``Money`` (a Decimal and its currency); inputs take a ``Decimal`` in the
+currency they name once (see schema/orders_mutations.py).
 Links to customers, employees and teams go through the request's DataLoaders, so a
 page costs a fixed number of calls; an order's payments and shipments
 (schema/payments.py) cost one call per order and are asked for only when selected.
@@ -19,6 +20,7 @@ from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,
+    Money,
     amount,
     described,
     enum_numbers,
@@ -27,16 +29,21 @@ from salesguard_gateway.schema.common import (
     from_timestamp,
     money,
     optional,
+    optional_money,
     page_of,
     page_request,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
 from salesguard_gateway.schema.enums import (
+    AlertKind,
+    ApprovalRole,
     OrderStatus,
     PaymentState,
     SourceChannel,
     StepStatus,
+    code_of,
+    codes_of,
     order_status_of,
     payment_state_of,
     source_of,
@@ -57,31 +64,31 @@ class OrderLine:
     sku: str
     description: str | None
     quantity: Decimal = strawberry.field(description="Up to 3 decimals.")
-    unit_price: Decimal = strawberry.field(description="In the order's currency.")
+    unit_price: Money = strawberry.field(description="In the order's currency.")
     discount_percent: Decimal = strawberry.field(description="0–100.")
-    line_total: Decimal = strawberry.field(
+    line_total: Money = strawberry.field(
         description="quantity × unitPrice × (1 − discount), rounded half-up to the cent."
     )
 
 
-def order_line_from_proto(message: orders_pb2.OrderLine) -> OrderLine:
+def order_line_from_proto(message: orders_pb2.OrderLine, currency: str) -> OrderLine:
     return OrderLine(
         sku=message.sku,
         description=optional(message.description),
         quantity=amount(message.quantity),
-        unit_price=amount(message.unit_price),
+        unit_price=money(message.unit_price, currency),
         discount_percent=amount(message.discount_percent),
-        line_total=amount(message.line_total),
+        line_total=money(message.line_total, currency),
     )
 
 
 @strawberry.type(description="One step of an order's approval chain (O2).")
 class ApprovalStep:
     sequence: int
-    role: str = strawberry.field(
+    role: ApprovalRole | None = strawberry.field(
         description=(
-            "The role the approver must hold: MANAGER (of the order's branch), FINANCE or "
-            "HQ_MANAGER (a manager of a headquarters branch)."
+            "The role the approver must hold; null only for a role newer than the gateway "
+            "(it logs a warning)."
         )
     )
     status: StepStatus | None
@@ -102,7 +109,7 @@ class ApprovalStep:
 def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
     return ApprovalStep(
         sequence=message.sequence,
-        role=message.role,
+        role=code_of(ApprovalRole, message.role),
         status=step_status_of(message.status),
         comment=optional(message.comment),
         decided_at=from_timestamp(message.decided_at),
@@ -120,8 +127,10 @@ class Order:
     id: strawberry.ID
     code: str = strawberry.field(description='Readable, e.g. "O-000123"; bank transfers quote it.')
     lines: list[OrderLine]
-    currency: str = strawberry.field(description='ISO 4217, e.g. "CNY".')
-    total: Decimal
+    currency: str = strawberry.field(
+        description='ISO 4217, e.g. "CNY": every amount of the order is in it.'
+    )
+    total: Money = strawberry.field(description="The sum of the lines' totals.")
     order_date: date | None
     expected_payment_date: date | None
     source_claim: SourceChannel | None = strawberry.field(
@@ -132,7 +141,7 @@ class Order:
     )
     status: OrderStatus | None
     approval_steps: list[ApprovalStep]
-    flags: list[str] = strawberry.field(
+    flags: list[AlertKind] = strawberry.field(
         description="Raised at submission: ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3)."
     )
     submitted_at: datetime | None
@@ -140,8 +149,8 @@ class Order:
     payment_state: PaymentState | None = strawberry.field(
         description="As of the last reconciliation; null before the first."
     )
-    paid_amount: Decimal | None = strawberry.field(
-        description="Matched payments, as of the last reconciliation."
+    paid_amount: Money | None = strawberry.field(
+        description="Matched payments, as of the last reconciliation; null before the first."
     )
     fully_paid_at: datetime | None = strawberry.field(
         description="When the matched payments first covered the total."
@@ -186,20 +195,20 @@ def order_from_proto(message: orders_pb2.Order) -> Order:
     return Order(
         id=strawberry.ID(message.id),
         code=message.code,
-        lines=[order_line_from_proto(line) for line in message.lines],
+        lines=[order_line_from_proto(line, message.currency) for line in message.lines],
         currency=message.currency,
-        total=amount(message.total),
+        total=money(message.total, message.currency),
         order_date=from_civil_date(message.order_date),
         expected_payment_date=from_civil_date(message.expected_payment_date),
         source_claim=source_of(message.source_claim),
         registered_source=source_of(message.registered_source),
         status=order_status_of(message.status),
         approval_steps=[approval_step_from_proto(step) for step in message.approval_steps],
-        flags=list(message.flags),
+        flags=codes_of(AlertKind, message.flags),
         submitted_at=from_timestamp(message.submitted_at),
         updated_at=from_timestamp(message.updated_at),
         payment_state=payment_state_of(message.payment_state),
-        paid_amount=money(message.paid_amount),
+        paid_amount=optional_money(message.paid_amount, message.currency),
         fully_paid_at=from_timestamp(message.fully_paid_at),
         shipped=message.shipped,
         note=optional(message.note),

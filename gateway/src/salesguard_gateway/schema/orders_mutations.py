@@ -1,6 +1,8 @@
 """The orders service's mutations (O1–O6): orders, payments, shipments, reconciliation.
 
-Money is the ``Decimal`` scalar both ways. Inputs go to the service as the
+Money comes back as ``Money`` (a Decimal and its currency); an input names its currency
+once (an order's, a payment's) and takes its amounts as ``Decimal`` in it, so the lines
+of one order cannot disagree on it. Inputs go to the service as the
 strings the client typed: the service checks places, sign and range and answers
 ``VALIDATION`` naming the field (e.g. ``lines[0].unit_price``), which the
 gateway passes on in ``extensions.field``.

@@ -8,7 +8,6 @@ Links to orders, customers and employees go through the request's DataLoaders.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 
 import strawberry
 
@@ -16,8 +15,8 @@ from salesguard_api.orders.v1 import payments_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,
+    Money,
     PageInfo,
-    amount,
     civil_date,
     connection,
     described,
@@ -25,6 +24,7 @@ from salesguard_gateway.schema.common import (
     filter_proto,
     from_civil_date,
     from_timestamp,
+    money,
     optional,
     page_of,
     page_request,
@@ -53,8 +53,8 @@ class Payment:
     )
     payer_name: str
     payer_account: str | None
-    amount: Decimal
-    currency: str
+    amount: Money
+    currency: str = strawberry.field(description='ISO 4217, e.g. "CNY" (the amount\'s).')
     paid_at: datetime | None
     reference_text: str | None = strawberry.field(
         description="The remittance text, which may quote an order code."
@@ -94,7 +94,7 @@ def payment_from_proto(message: payments_pb2.Payment) -> Payment:
         bank_reference=message.bank_reference,
         payer_name=message.payer_name,
         payer_account=optional(message.payer_account),
-        amount=amount(message.amount),
+        amount=money(message.amount, message.currency),
         currency=message.currency,
         paid_at=from_timestamp(message.paid_at),
         reference_text=optional(message.reference_text),
@@ -182,8 +182,8 @@ def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:
 class ReconciliationItem:
     order: Order
     status: PaymentState | None
-    paid: Decimal
-    due: Decimal = strawberry.field(description="What remains to be paid (zero when covered).")
+    paid: Money = strawberry.field(description="Matched payments, in the order's currency.")
+    due: Money = strawberry.field(description="What remains to be paid (zero when covered).")
     expected_payment_date: date | None
     past_due: bool = strawberry.field(description="Unpaid and due before the day asked for.")
     cursor: str = strawberry.field(description="Resume right after this item.")
@@ -218,8 +218,8 @@ def reconciliation_from_proto(
             ReconciliationItem(
                 order=order_from_proto(edge.node.order),
                 status=payment_state_of(edge.node.state),
-                paid=amount(edge.node.paid),
-                due=amount(edge.node.due),
+                paid=money(edge.node.paid, edge.node.order.currency),
+                due=money(edge.node.due, edge.node.order.currency),
                 expected_payment_date=from_civil_date(edge.node.expected_payment_date),
                 past_due=edge.node.past_due,
                 cursor=edge.cursor,

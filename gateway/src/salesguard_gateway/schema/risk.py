@@ -28,6 +28,7 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.common import copied, described, first_size, selects
+from salesguard_gateway.schema.enums import AlertKind, code_of
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
@@ -42,7 +43,9 @@ class RiskLevel(Enum):
 
 @strawberry.type(description="One kind of alert in a risk profile, over every source.")
 class RiskSignal:
-    kind: str
+    kind: AlertKind | None = strawberry.field(
+        description="Null only for a kind newer than the gateway (it logs a warning)."
+    )
     count: int = strawberry.field(description="Standing alerts of the kind in the lookback window.")
     open_count: int = strawberry.field(
         description="Of those, not yet decided (OPEN, ACKNOWLEDGED)."
@@ -81,7 +84,10 @@ def employee_risk_from(
     return EmployeeRisk(
         score=profile.score,
         level=RiskLevel(profile.level.value),
-        signals=[copied(RiskSignal, signal) for signal in profile.signals],
+        signals=[
+            copied(RiskSignal, signal, kind=code_of(AlertKind, signal.kind))
+            for signal in profile.signals
+        ],
         evidence=[alert_from_proto(item.alert, language) for item in profile.evidence],
         as_of=as_of,
         employee_id=profile.employee_id,

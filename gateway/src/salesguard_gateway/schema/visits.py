@@ -32,7 +32,14 @@ from salesguard_gateway.schema.common import (
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.enums import CallDirection, Verdict, call_direction_of, verdict_of
+from salesguard_gateway.schema.enums import (
+    CallDirection,
+    CheckInReasonCode,
+    Verdict,
+    call_direction_of,
+    code_of,
+    verdict_of,
+)
 from salesguard_gateway.schema.people import EMPLOYEE
 
 # Signing a download URL costs a call to the object store per photo: only when shown.
@@ -46,12 +53,8 @@ NODE_PHOTOS_PATH = ("edges", "node", "photos")
 
 @strawberry.type(description="One finding of the verification, e.g. LOCATION_MISMATCH.")
 class CheckInReason:
-    code: str = strawberry.field(
-        description=(
-            "LOCATION_MISMATCH, UNLINKED_CUSTOMER_SITE, UNREGISTERED_SITE, NO_PHOTO, "
-            "PHOTO_EXIF_MISMATCH, PHOTO_REUSED, IMPOSSIBLE_TRAVEL, MOCK_LOCATION, "
-            "OUTSIDE_PLAN, LOW_ACCURACY, NEW_DEVICE or SHORT_VISIT."
-        )
+    code: CheckInReasonCode | None = strawberry.field(
+        description="Null only for a reason newer than the gateway (it logs a warning)."
     )
     message: str = strawberry.field(description="A sentence for people, in English.")
     detail: JSON = strawberry.field(
@@ -136,7 +139,7 @@ def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
         verdict=verdict_of(message.verdict),
         reasons=[
             CheckInReason(
-                code=reason.code,
+                code=code_of(CheckInReasonCode, reason.code),
                 message=reason.message,
                 detail=JSON(struct_to_json(reason.detail)),
             )
@@ -166,7 +169,7 @@ class CheckInFilter:
     employee_id: strawberry.ID | None = None
     customer_id: strawberry.ID | None = None
     verdicts: list[Verdict] | None = None
-    reason_codes: list[str] | None = strawberry.field(
+    reason_codes: list[CheckInReasonCode] | None = strawberry.field(
         default=None, description="Check-ins carrying every one of these reason codes."
     )
     from_: datetime | None = strawberry.field(default=None, name="from")
@@ -177,7 +180,7 @@ class CheckInFilter:
             employee_id=self.employee_id or "",
             customer_id=self.customer_id or "",
             verdicts=enum_numbers(self.verdicts),
-            reason_codes=list(self.reason_codes or ()),
+            reason_codes=[code.value for code in self.reason_codes or ()],
             to=to_timestamp(self.to),
             **{"from": to_timestamp(self.from_)},
         )

@@ -27,7 +27,7 @@ from salesguard_gateway.schema.common import (
     upload_payload,
     upload_size,
 )
-from salesguard_gateway.schema.enums import CallDirection
+from salesguard_gateway.schema.enums import AlertKind, CallDirection, codes_of
 from salesguard_gateway.schema.visits import (
     PHOTO_URL_FIELDS,
     CheckIn,
@@ -159,8 +159,8 @@ class ImportCallLogsPayload:
     accepted: int
     duplicates: int = strawberry.field(description="Calls imported before; not counted twice.")
     rejected: list[RejectedCallLog]
-    alerts_raised: list[str] = strawberry.field(
-        description='Alert kinds this import raised, e.g. "ABNORMAL_CALL_PATTERN".'
+    alerts_raised: list[AlertKind] = strawberry.field(
+        description="Alert kinds this import raised, e.g. ABNORMAL_CALL_PATTERN."
     )
 
 
@@ -265,7 +265,7 @@ class VisitsMutation:
                 copied(RejectedCallLog, item, field=optional(item.field))
                 for item in response.rejected
             ],
-            alerts_raised=list(response.alerts_raised),
+            alerts_raised=codes_of(AlertKind, response.alerts_raised),
         )
 
     @described("Re-run the visit and call detectors over a range (A5, A6); idempotent.")

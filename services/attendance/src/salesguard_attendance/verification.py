@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression
 
 from salesguard.alerts import AlertDraft
 from salesguard.geo import haversine_m
+from salesguard.vocabulary import CheckInReasonCode as Code
 
 
 class Verdict(StrEnum):
@@ -27,21 +28,21 @@ class Verdict(StrEnum):
     REJECTED = "REJECTED"
 
 
-UNREGISTERED_SITE = "UNREGISTERED_SITE"
-UNLINKED_CUSTOMER_SITE = "UNLINKED_CUSTOMER_SITE"
-NEW_DEVICE = "NEW_DEVICE"
+UNREGISTERED_SITE = Code.UNREGISTERED_SITE
+UNLINKED_CUSTOMER_SITE = Code.UNLINKED_CUSTOMER_SITE
+NEW_DEVICE = Code.NEW_DEVICE
 
 # Reasons that make a check-in untrustworthy rather than merely doubtful. A reused
 # photo rejects only when it is the same file: a perceptual match may be a retake
 # from the same spot, which hashing cannot tell apart, so it is suspicious.
-REJECTING = frozenset({"MOCK_LOCATION", "IMPOSSIBLE_TRAVEL", "LOCATION_MISMATCH"})
+REJECTING = frozenset({Code.MOCK_LOCATION, Code.IMPOSSIBLE_TRAVEL, Code.LOCATION_MISMATCH})
 # Reasons HR should see as alerts too (the rest stay on the check-in).
 ALERTING = frozenset(
     {
-        "MOCK_LOCATION",
-        "IMPOSSIBLE_TRAVEL",
-        "PHOTO_REUSED",
-        "LOCATION_MISMATCH",
+        Code.MOCK_LOCATION,
+        Code.IMPOSSIBLE_TRAVEL,
+        Code.PHOTO_REUSED,
+        Code.LOCATION_MISMATCH,
         UNLINKED_CUSTOMER_SITE,
         NEW_DEVICE,
     }
@@ -135,21 +136,23 @@ def assess(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
     reasons: list[Reason] = []
     reasons += _site(facts, limits)
     if not facts.photos:
-        reasons.append(Reason("NO_PHOTO", "The check-in has no photo."))
+        reasons.append(Reason(Code.NO_PHOTO, "The check-in has no photo."))
     reasons += _exif(facts, limits)
     reasons += [_reused(reuse) for reuse in facts.reused]
     travel = _travel(facts, limits)
     if travel is not None:
         reasons.append(travel)
     if facts.mock_location:
-        reasons.append(Reason("MOCK_LOCATION", "The device reported a mock (simulated) location."))
+        reasons.append(
+            Reason(Code.MOCK_LOCATION, "The device reported a mock (simulated) location.")
+        )
     plan = _plan(facts, limits)
     if plan is not None:
         reasons.append(plan)
     if facts.accuracy_m > limits.max_accuracy_m:
         reasons.append(
             Reason(
-                "LOW_ACCURACY",
+                Code.LOW_ACCURACY,
                 f"The position is accurate to {facts.accuracy_m:.0f} m only (limit {limits.max_accuracy_m:.0f} m).",
                 {"accuracy_m": round(facts.accuracy_m, 1), "limit_m": limits.max_accuracy_m},
             )
@@ -169,7 +172,7 @@ def verdict_of(reasons: list[Reason] | list[dict[str, Any]]) -> Verdict:
     found = [r.as_dict() if isinstance(r, Reason) else r for r in reasons]
     codes = {r["code"] for r in found}
     same_file = any(
-        r["code"] == "PHOTO_REUSED" and (r.get("detail") or {}).get("same_bytes") for r in found
+        r["code"] == Code.PHOTO_REUSED and (r.get("detail") or {}).get("same_bytes") for r in found
     )
     if codes & REJECTING or same_file:
         return Verdict.REJECTED
@@ -183,7 +186,7 @@ def _site(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
             return []
         return [
             Reason(
-                "LOCATION_MISMATCH",
+                Code.LOCATION_MISMATCH,
                 f"Checked in {facts.linked_distance_m:.0f} m from the linked customer "
                 f"(geofence {radius:.0f} m).",
                 {
@@ -238,7 +241,7 @@ def _exif(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
         if problems:
             reasons.append(
                 Reason(
-                    "PHOTO_EXIF_MISMATCH",
+                    Code.PHOTO_EXIF_MISMATCH,
                     f"Photo {photo.key.rsplit('/', 1)[-1]} was {' and '.join(problems)} from the check-in.",
                     detail,
                 )
@@ -249,7 +252,7 @@ def _exif(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
 def _reused(reuse: ReusedPhoto) -> Reason:
     how = "the same file" if reuse.same_bytes else f"a copy ({reuse.distance_bits} bits apart)"
     return Reason(
-        "PHOTO_REUSED",
+        Code.PHOTO_REUSED,
         f"A photo is {how} of a photo of an earlier check-in.",
         {
             "key": reuse.key,
@@ -275,7 +278,7 @@ def _travel(facts: CheckInFacts, limits: Thresholds) -> Reason | None:
     if speed <= limits.max_travel_speed_kmh:
         return None
     return Reason(
-        "IMPOSSIBLE_TRAVEL",
+        Code.IMPOSSIBLE_TRAVEL,
         f"{distance_m / 1000:.1f} km from the previous check-in in {hours * 60:.0f} minutes "
         f"({'instantly' if hours == 0 else f'{speed:.0f} km/h'}; limit {limits.max_travel_speed_kmh:.0f} km/h).",
         {
@@ -298,7 +301,7 @@ def _plan(facts: CheckInFacts, limits: Thresholds) -> Reason | None:
         if same_customer and plan.start - tolerance <= facts.at <= plan.end + tolerance:
             return None
     return Reason(
-        "OUTSIDE_PLAN",
+        Code.OUTSIDE_PLAN,
         "The check-in matches none of the day's visit plans.",
         {"plan_ids": [plan.plan_id for plan in candidates]},
     )
@@ -311,7 +314,7 @@ def short_visit(
     if minutes >= min_minutes:
         return None
     return Reason(
-        "SHORT_VISIT",
+        Code.SHORT_VISIT,
         f"Checked out {minutes:.0f} minutes after checking in (minimum {min_minutes:.0f}).",
         {"minutes": round(minutes, 1), "minimum_minutes": min_minutes},
     )

@@ -34,13 +34,16 @@ PERIOD_STATUSES = {OPEN: pb.PERIOD_STATUS_OPEN, LOCKED: pb.PERIOD_STATUS_LOCKED}
 
 def summary_to_proto(row: Period) -> pb.PeriodSummary:
     """A period as the API shows it. The amounts are set when the period's lines are in one
-    currency (the usual case); per-currency totals stay in ``summary`` and the statements."""
+    currency (the usual case; zero, without a currency, for no lines); per-currency totals
+    stay in ``summary`` and the statements."""
     summary = row.summary or {}
     totals: dict[str, dict[str, int]] = summary.get("totals", {})
     amounts: dict[str, Any] = {}
     if len(totals) <= 1:
         single = next(iter(totals.values()), {})
         amounts = {name: to_proto(int(single.get(name, 0))) for name in TOTAL_BUCKETS}
+    if len(totals) == 1:
+        amounts["currency"] = next(iter(totals))
     return pb.PeriodSummary(
         period=row.period,
         branch_id=row.branch_id,

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import and_, distinct, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard import validation
+from salesguard import validation, vocabulary
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.db import Database, conflict_insert, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
@@ -56,7 +56,7 @@ MAX_REASON = 1000
 
 # The API's criteria, and the names the duplicate check and its alerts use for them.
 CRITERIA = validation.enum_names(pb.DuplicateCriterion, "DUPLICATE_CRITERION_")
-CRITERION_NAMES = {"PHONE": "phone", "EMAIL": "email", "NAME_COMPANY": "name+company"}
+CRITERION_NAMES = vocabulary.DUPLICATE_CRITERION_NAMES
 
 
 async def shared_threshold(policy: PolicyClient) -> SharedThreshold:

@@ -360,6 +360,7 @@ class PeriodSummary(_message.Message):
     LOCKED_AT_FIELD_NUMBER: _builtins.int
     LOCKED_BY_FIELD_NUMBER: _builtins.int
     PLAN_VERSION_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
     period: _builtins.str
     branch_id: _builtins.str
     status: Global___PeriodStatus.ValueType
@@ -367,6 +368,10 @@ class PeriodSummary(_message.Message):
     orders: _builtins.int
     locked_by: _builtins.str
     plan_version: _builtins.int
+    currency: _builtins.str
+    """The currency of payable, withheld, pending_review and clawback (ISO 4217); empty when
+    the period has no lines (the amounts are zero) or lines in more than one currency (unset).
+    """
     @_builtins.property
     def payable(self) -> _common_pb2.Decimal: ...
     @_builtins.property
@@ -395,10 +400,11 @@ class PeriodSummary(_message.Message):
         locked_at: _timestamp_pb2.Timestamp | None = ...,
         locked_by: _builtins.str = ...,
         plan_version: _builtins.int = ...,
+        currency: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["clawback", b"clawback", "last_run_at", b"last_run_at", "locked_at", b"locked_at", "payable", b"payable", "pending_review", b"pending_review", "withheld", b"withheld"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "clawback", b"clawback", "last_run_at", b"last_run_at", "lines", b"lines", "locked_at", b"locked_at", "locked_by", b"locked_by", "orders", b"orders", "payable", b"payable", "pending_review", b"pending_review", "period", b"period", "plan_version", b"plan_version", "status", b"status", "withheld", b"withheld"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "clawback", b"clawback", "currency", b"currency", "last_run_at", b"last_run_at", "lines", b"lines", "locked_at", b"locked_at", "locked_by", b"locked_by", "orders", b"orders", "payable", b"payable", "pending_review", b"pending_review", "period", b"period", "plan_version", b"plan_version", "status", b"status", "withheld", b"withheld"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -24,13 +24,14 @@ from sqlalchemy.orm import aliased
 
 from salesguard import money
 from salesguard.principal import Principal
+from salesguard.vocabulary import ApprovalRole
 from salesguard_orders.models import ApprovalStep, Order
 from salesguard_orders.settings import OrdersSettings
 
 # Step roles.
-MANAGER = "MANAGER"
-FINANCE = "FINANCE"
-HQ_MANAGER = "HQ_MANAGER"
+MANAGER = ApprovalRole.MANAGER
+FINANCE = ApprovalRole.FINANCE
+HQ_MANAGER = ApprovalRole.HQ_MANAGER
 # Why a decision is refused.
 SELF_APPROVAL = "SELF_APPROVAL"
 SAME_APPROVER = "SAME_APPROVER"
