@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from sqlalchemy import select
 
+from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.telemetry import setup_telemetry
 from salesguard.tokens import issue_dev_token
-from tests.harness import JWT_SECRET, GraphQLResult, Suite
+from salesguard_attendance.models import Alert as AttendanceAlert
+from tests.harness import JWT_SECRET, GraphQLResult, Suite, unique
+from tests.org import Org
 
 # Installed before any engine or server exists, so gRPC and database spans are recorded
 # (a no-op when tests/conftest.py installed the providers first, in a whole-suite run).
@@ -77,3 +82,33 @@ async def node_ids(suite: Suite, query: str, as_: str, **variables: object) -> l
     data = (await suite.gql(query, dict(variables), as_=as_)).ok()
     (connection,) = data.values()
     return [str(edge["node"]["id"]) for edge in connection["edges"]]
+
+
+async def attendance_alert(suite: Suite, org: Org, detected_at: datetime) -> str:
+    """An alert stored by attendance, which detects nothing yet (its detectors come later).
+
+    It goes straight into the attendance service's own database, with the helper every
+    service raises alerts with, and attendance serves it through its AlertsService like
+    any other. Attendance has no alert kinds of its own yet, so it borrows a catalog kind.
+    """
+    runtime = suite.running["attendance"].runtime
+    dedupe_key = unique("attendance-test")
+    async with runtime.db.transaction() as session:
+        await raise_alert(
+            session,
+            AttendanceAlert,
+            AlertDraft(
+                kind="CUSTOMER_NEGLECTED",
+                dedupe_key=dedupe_key,
+                employee_id=org.junior,
+                branch_id=org.branch,
+                detected_at=detected_at,
+                evidence={"customer_code": "C-999999", "days_silent": 31},
+            ),
+            source="attendance",
+        )
+        alert_id = await session.scalar(
+            select(AttendanceAlert.id).where(AttendanceAlert.dedupe_key == dedupe_key)
+        )
+    assert isinstance(alert_id, str)
+    return alert_id

@@ -8,12 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from gateway.tests.conftest import StartSuite
-from salesguard.alerts import AlertDraft, raise_alert
-from salesguard_attendance.models import Alert as AttendanceAlert
-from tests.harness import Suite, unique
+from gateway.tests.support import attendance_alert
+from tests.harness import Suite
 from tests.org import Org, make_org, register, register_result
 
 PAGE = """query($after: String) {
@@ -29,36 +27,6 @@ ALL = "{ alerts(first: 50) { totalCount edges { node { id source kind detectedAt
 async def late_registration(suite: Suite, as_: str) -> dict[str, Any]:
     """A customer first met 30 h ago: customers raises LATE_REGISTRATION (C2)."""
     return await register(suite, as_, hours_since_contact=30)
-
-
-async def attendance_alert(suite: Suite, org: Org, detected_at: datetime) -> str:
-    """An alert stored by attendance, which detects nothing yet (its detectors come later).
-
-    It goes straight into the attendance service's own database, with the helper every
-    service raises alerts with, and attendance serves it through its AlertsService like
-    any other. Attendance has no alert kinds of its own yet, so it borrows a catalog kind.
-    """
-    runtime = suite.running["attendance"].runtime
-    dedupe_key = unique("attendance-test")
-    async with runtime.db.transaction() as session:
-        await raise_alert(
-            session,
-            AttendanceAlert,
-            AlertDraft(
-                kind="CUSTOMER_NEGLECTED",
-                dedupe_key=dedupe_key,
-                employee_id=org.junior,
-                branch_id=org.branch,
-                detected_at=detected_at,
-                evidence={"customer_code": "C-999999", "days_silent": 31},
-            ),
-            source="attendance",
-        )
-        alert_id = await session.scalar(
-            select(AttendanceAlert.id).where(AttendanceAlert.dedupe_key == dedupe_key)
-        )
-    assert isinstance(alert_id, str)
-    return alert_id
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import update
 
 from gateway.tests.orders_support import Shop, decide, submit
+from gateway.tests.support import attendance_alert
 from salesguard import vocabulary
-from salesguard.alerts import CATALOG, AlertDraft, raise_alert
+from salesguard.alerts import CATALOG
 from salesguard_attendance.models import Alert as AttendanceAlert
-from tests.harness import Suite, unique
+from tests.harness import Suite
 from tests.org import Org, make_org, register_result
 
 ROLES = "query($id: ID!) { order(id: $id) { approvalSteps { role } } }"
@@ -139,25 +140,11 @@ async def test_a_kind_newer_than_the_gateway_is_null_and_logged(
     """A service that knows a kind the gateway does not: the alert still comes, its kind
     null, the rest of the query unharmed, and the gateway logs what it could not name."""
     org = await make_org(suite)
-    runtime = suite.running["attendance"].runtime
-    dedupe_key = unique("future-kind")
-    async with runtime.db.transaction() as session:
-        await raise_alert(
-            session,
-            AttendanceAlert,
-            AlertDraft(
-                kind="CUSTOMER_NEGLECTED",
-                dedupe_key=dedupe_key,
-                employee_id=org.junior,
-                branch_id=org.branch,
-                detected_at=datetime.now(UTC),
-                evidence={},
-            ),
-            source="attendance",
-        )
+    alert_id = await attendance_alert(suite, org, datetime.now(UTC))
+    async with suite.running["attendance"].runtime.db.transaction() as session:
         await session.execute(
             update(AttendanceAlert)
-            .where(AttendanceAlert.dedupe_key == dedupe_key)
+            .where(AttendanceAlert.id == alert_id)
             .values(kind="A_KIND_FROM_THE_FUTURE")
         )
     query = """query($employeeId: ID) {
