@@ -200,21 +200,39 @@ def analyse(document: DocumentNode, max_string_length: int) -> DocumentFacts:
 
 
 class BoundedCache(Generic[V]):
-    """Bounded LRU of what a document's text determines (hashing a str is cached): the
-    input checks' :class:`DocumentFacts`, the cost plans of cost.py."""
+    """Bounded LRU: what a document's text determines (the input checks'
+    :class:`DocumentFacts`, cost.py's plans; hashing a str is cached), and the query texts
+    clients persist (persisted.py). Each entry weighs ``weigh(value)`` (1 by default); the
+    least recently used go once the total passes ``max_weight``."""
 
-    def __init__(self, maxsize: int = 256) -> None:
+    def __init__(self, max_weight: int = 256, weigh: Callable[[V], int] = lambda _: 1) -> None:
         self._entries: OrderedDict[Hashable, V] = OrderedDict()
-        self._maxsize = maxsize
+        self._weight = 0
+        self._max_weight = max_weight
+        self._weigh = weigh
+
+    def lookup(self, key: Hashable) -> V | None:
+        if key not in self._entries:
+            return None
+        self._entries.move_to_end(key)
+        return self._entries[key]
+
+    def put(self, key: Hashable, value: V) -> None:
+        weight = self._weigh(value)
+        if key in self._entries or weight > self._max_weight:
+            return
+        self._entries[key] = value
+        self._weight += weight
+        while self._weight > self._max_weight:
+            _, dropped = self._entries.popitem(last=False)
+            self._weight -= self._weigh(dropped)
 
     def get(self, key: Hashable, compute: Callable[[], V]) -> V:
         if key in self._entries:
             self._entries.move_to_end(key)
             return self._entries[key]
         value = compute()
-        self._entries[key] = value
-        if len(self._entries) > self._maxsize:
-            self._entries.popitem(last=False)
+        self.put(key, value)
         return value
 
 

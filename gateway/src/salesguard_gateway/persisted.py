@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -36,6 +35,7 @@ from typing import Any
 from strawberry.http import GraphQLRequestData
 
 from salesguard_gateway.http import MalformedRequest, persisted_query
+from salesguard_gateway.limits import BoundedCache
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 OPERATION_NOT_REGISTERED = "OPERATION_NOT_REGISTERED"
@@ -123,31 +123,6 @@ def _requested_hash(persisted: object) -> str:
     return sha256
 
 
-class _SizedLRU:
-    """Query texts by hash, least recently used dropped first once their total exceeds
-    ``max_chars``."""
-
-    def __init__(self, max_chars: int) -> None:
-        self._entries: OrderedDict[str, str] = OrderedDict()
-        self._chars = 0
-        self._max_chars = max_chars
-
-    def get(self, key: str) -> str | None:
-        value = self._entries.get(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
-
-    def put(self, key: str, value: str) -> None:
-        if key in self._entries or len(value) > self._max_chars:
-            return
-        self._entries[key] = value
-        self._chars += len(value)
-        while self._chars > self._max_chars:
-            _, dropped = self._entries.popitem(last=False)
-            self._chars -= len(dropped)
-
-
 class PersistedOperations:
     def __init__(
         self,
@@ -158,7 +133,7 @@ class PersistedOperations:
     ) -> None:
         self._registered = {key: operation.body for key, operation in registered.items()}
         self._registered_only = registered_only
-        self._sent = _SizedLRU(cache_chars)
+        self._sent: BoundedCache[str] = BoundedCache(cache_chars, weigh=len)
 
     def check_text(self, query: str) -> None:
         """OperationRefused when only registered operations run and ``query`` is none of them
@@ -176,7 +151,7 @@ class PersistedOperations:
         if request.query is None:
             query = self._registered.get(sha256)
             if query is None and not self._registered_only:
-                query = self._sent.get(sha256)
+                query = self._sent.lookup(sha256)
             if query is None:
                 raise _not_registered() if self._registered_only else _not_found()
             return replace(request, query=query)
