@@ -1,4 +1,4 @@
-"""Issue 14, "Typed": closed sets are GraphQL enums, a refusal's reasons a list.
+"""A typed contract: closed sets are GraphQL enums, money is Money, a refusal's reasons a list.
 
 Against the real services (embedded profile), like the other gateway tests.
 """
