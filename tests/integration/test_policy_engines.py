@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from typing import Any
@@ -174,3 +175,47 @@ async def test_finance_alert_filter_is_one_condition_on_kind_and_subject() -> No
         owner=AttendanceAlert.employee_id, subject=AttendanceAlert.employee_id
     )
     assert str(scope_filter(decision, without_kind)) == "false"
+
+
+async def test_a_pooled_connection_the_engine_closed_is_retried_not_denied() -> None:
+    """A keep-alive connection the server drops between requests (an idle timeout, a proxy
+    or a sidecar restart) must not turn a healthy engine into a denial: the query is a
+    pure read, so it is asked once more on a fresh connection."""
+    connections = 0
+
+    async def answer_once_then_drop(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal connections
+        connections += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        body = json.dumps({"result": {"allow": True}}).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        # Keep the connection pooled on the client's side, then drop it at its next request.
+        await reader.read(1)
+        writer.close()
+
+    server = await asyncio.start_server(answer_once_then_drop, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = OpaServerPolicyEngine(f"http://127.0.0.1:{port}", timeout_seconds=5)
+    try:
+        for _ in range(3):
+            assert await engine.evaluate(DECISION_PATH, {"action": "customers.read"}) == {
+                "allow": True
+            }
+    finally:
+        await engine.close()
+        server.close()
+        await server.wait_closed()
+    assert connections >= 3  # each later query met a dropped connection and asked again

@@ -118,7 +118,7 @@ class PolicyClient:
         try:
             return await self._engine.evaluate(path, policy_input)
         except Exception as exc:  # any failure to decide must deny, never allow
-            log.warning("policy engine unavailable", extra={"error": repr(exc)})
+            log.warning("policy engine unavailable: %r", exc, extra={"error": repr(exc)})
             raise PolicyUnavailable() from exc
 
     async def close(self) -> None:

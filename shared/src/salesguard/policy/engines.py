@@ -104,7 +104,11 @@ class OpaServerPolicyEngine:
             port=parts.port or (443 if parts.scheme == "https" else 8181),
             ssl=parts.scheme == "https",
             timeout=timeout_seconds,
-            retries=0,
+            # One retry on a connection error only (never on a timeout): a pooled keep-alive
+            # connection the server has just closed fails the first write, and a policy
+            # query is a pure read, so asking again is safe and keeps a healthy engine from
+            # denying a request. An engine that is down is still refused within ~0.3 s.
+            retries=1,
         )
         self._opened = False
         self._open_lock = asyncio.Lock()
