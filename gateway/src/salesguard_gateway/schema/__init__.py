@@ -37,6 +37,7 @@ from salesguard_gateway.schema.commissions import CommissionsMutation, Commissio
 from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
+from salesguard_gateway.schema.node_query import NodeQuery
 from salesguard_gateway.schema.orders import OrdersQuery
 from salesguard_gateway.schema.orders_mutations import OrdersMutation
 from salesguard_gateway.schema.payments import PaymentsQuery
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 Query = merge_types(
     "Query",
     (
+        NodeQuery,
         PeopleQuery,
         CustomersQuery,
         PoolQuery,

@@ -74,6 +74,7 @@ from salesguard_gateway.schema.federation import (
     source_page,
     source_page_request,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import EMPLOYEE
 
@@ -92,7 +93,9 @@ class AlertDecision:
     note: str | None
     at: datetime | None
     trace_id: str | None
-    by_id: strawberry.ID = strawberry.field(description="The employee who decided.")
+    by_id: strawberry.Private[str]
+
+    by_id_field = reference("Employee", "by_id", "byId", "The employee who decided.")
 
     by = EMPLOYEE.field("by_id", "The employee who decided; null when the caller may not see them.")
 
@@ -104,16 +107,12 @@ def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
         note=optional(message.note),
         at=from_timestamp(message.at),
         trace_id=optional(message.trace_id),
-        by_id=strawberry.ID(message.actor_id),
+        by_id=message.actor_id,
     )
 
 
 @strawberry.type
-class Alert:
-    id: strawberry.ID = strawberry.field(description="The owning service's ID of the alert.")
-    global_id: strawberry.ID = strawberry.field(
-        description='"<source>:<id>": unique across services; updateAlert takes it as its id.'
-    )
+class Alert(Node):
     kind: AlertKind | None = strawberry.field(
         description="Null only for a kind newer than the gateway (it logs a warning)."
     )
@@ -127,8 +126,8 @@ class Alert:
     evidence: JSON
     source: str = strawberry.field(description='The service that owns the alert, e.g. "customers".')
     note: str | None
-    order_id: strawberry.ID | None = strawberry.field(
-        description="The order concerned, also when the caller may not see it."
+    order_id_field = reference(
+        "Order", "order_id", "orderId", "The order concerned, also when the caller may not see it."
     )
     updated_at: datetime | None
     history: list[AlertDecision] = strawberry.field(
@@ -136,6 +135,7 @@ class Alert:
     )
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
+    order_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
     @described("The day it was detected, in the time zone of the branch it concerns.")
@@ -155,8 +155,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     evidence = struct_to_json(message.evidence)
     title, text = render(message.kind, evidence, language)
     return Alert(
-        id=strawberry.ID(message.id),
-        global_id=strawberry.ID(f"{message.source}:{message.id}"),
+        id=message.id,
         kind=code_of(AlertKind, message.kind),
         rule=message.rule,
         severity=severity_of(message.severity),
@@ -168,7 +167,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
         evidence=JSON(evidence),
         source=message.source,
         note=optional(message.note),
-        order_id=strawberry.ID(message.order_id) if message.order_id else None,
+        order_id=message.order_id,
         updated_at=from_timestamp(message.updated_at),
         history=[decision_from_proto(decision) for decision in message.history],
         employee_id=message.employee_id,
@@ -182,9 +181,9 @@ class AlertFilter:
     kinds: list[AlertKind] | None = None
     severities: list[Severity] | None = None
     statuses: list[AlertStatus] | None = None
-    employee_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
-    order_id: strawberry.ID | None = None
+    employee_id: GlobalID | None = None
+    customer_id: GlobalID | None = None
+    order_id: GlobalID | None = None
     from_: datetime | None = strawberry.field(default=None, name="from")
     to: datetime | None = None
 
@@ -195,9 +194,9 @@ class AlertFilter:
             kinds=[kind.value for kind in self.kinds or ()],
             severities=enum_numbers(self.severities),
             statuses=enum_numbers(self.statuses),
-            employee_id=self.employee_id or "",
-            customer_id=self.customer_id or "",
-            order_id=self.order_id or "",
+            employee_id=raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
+            order_id=raw_id(self.order_id, "Order", "filter.orderId"),
             detected_from=to_timestamp(self.from_),
             detected_to=to_timestamp(self.to),
         )
@@ -304,7 +303,7 @@ class AlertsQuery:
     )
 )
 class UpdateAlertInput:
-    id: strawberry.ID = strawberry.field(description="The alert's id, or its globalId.")
+    id: GlobalID = strawberry.field(description="The alert's id, or its globalId.")
     status: AlertStatus = strawberry.field(
         description="ACKNOWLEDGED, RESOLVED or DISMISSED; an alert is never reopened (OPEN)."
     )
@@ -355,7 +354,9 @@ class AlertsMutation:
     )
     async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload | None:
         context = info.context
-        sources, alert_id = alert_route(str(input.id), input.source, tuple(context.clients.alerts))
+        sources, alert_id = alert_route(
+            raw_id(input.id, "Alert", "input.id"), input.source, tuple(context.clients.alerts)
+        )
         if not alert_id:
             raise InvalidInput("id", "id is required")
         request = common_pb2.UpdateAlertRequest(

@@ -54,6 +54,7 @@ from salesguard_gateway.schema.enums import (
     period_status_of,
     source_of,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference, references
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
@@ -68,8 +69,7 @@ PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'
 @strawberry.type(
     description="A commission plan version (M1): rates by source class, optional caps."
 )
-class CommissionPlan:
-    id: strawberry.ID
+class CommissionPlan(Node):
     version: int = strawberry.field(description="0: the service's default rates.")
     effective_from: date | None = strawberry.field(
         description="The plan applies to periods starting on or after this day."
@@ -86,8 +86,13 @@ class CommissionPlan:
     )
     created_at: datetime | None
     note: str | None
-    created_by_id: strawberry.ID | None = strawberry.field(
-        description='Who stored it ("settings" for version 0).'
+    created_by_id: strawberry.Private[str]
+
+    created_by_id_field = reference(
+        "Employee",
+        "created_by_id",
+        "createdById",
+        "Who stored it; null for version 0 (the default plan, from the service's settings).",
     )
 
     created_by = EMPLOYEE.field(
@@ -104,7 +109,7 @@ def _cap(value: common_pb2.Decimal) -> Decimal | None:
 
 def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
     return CommissionPlan(
-        id=strawberry.ID(message.id),
+        id=message.id,
         version=message.version,
         effective_from=from_civil_date(message.effective_from),
         company_rate_percent=amount(message.company_rate_percent),
@@ -113,7 +118,8 @@ def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
         cap_per_period=_cap(message.cap_per_period),
         created_at=from_timestamp(message.created_at),
         note=optional(message.note),
-        created_by_id=strawberry.ID(message.created_by) if message.created_by else None,
+        # Version 0 is "created" by the service's settings, not by an employee.
+        created_by_id="" if message.version == 0 else message.created_by,
     )
 
 
@@ -121,10 +127,7 @@ def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
 
 
 @strawberry.type(description="One order's commission in a period, or a clawback of one (M2–M4).")
-class CommissionLine:
-    id: strawberry.ID = strawberry.field(
-        description="Derived from (period, branch, order, kind): a re-run keeps it."
-    )
+class CommissionLine(Node):
     period: str
     order_code: str = strawberry.field(
         description='e.g. "O-000123", also when the order is hidden.'
@@ -144,8 +147,13 @@ class CommissionLine:
             "that withhold it, or the clawback's origin."
         )
     )
-    alert_ids: list[strawberry.ID] = strawberry.field(
-        description="The alerts withholding the line (updateAlert takes these IDs)."
+    alert_ids: strawberry.Private[list[str]]
+
+    alert_ids_field = references(
+        "Alert",
+        "alert_ids",
+        "alertIds",
+        "The alerts withholding the line (updateAlert takes these IDs).",
     )
     source_claim: SourceChannel | None = strawberry.field(
         description="The source channel the rep claimed on the order."
@@ -155,11 +163,16 @@ class CommissionLine:
     )
     plan_version: int
     fully_paid_at: datetime | None
-    order_id: strawberry.ID = strawberry.field(
-        description="The order, also when the caller may not see it."
-    )
-    employee_id: strawberry.ID = strawberry.field(description="Who is credited: the submitter.")
+    order_id: strawberry.Private[str]
+    employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
+
+    order_id_field = reference(
+        "Order", "order_id", "orderId", "The order, also when the caller may not see it."
+    )
+    employee_id_field = reference(
+        "Employee", "employee_id", "employeeId", "Who is credited: the submitter."
+    )
     branch_id: strawberry.Private[str]
 
     order = ORDER.field("order_id", "Null when the caller may not see the order.")
@@ -173,7 +186,7 @@ class CommissionLine:
 
 def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
     return CommissionLine(
-        id=strawberry.ID(message.id),
+        id=message.id,
         period=message.period,
         order_code=message.order_code,
         kind=line_kind_of(message.kind),
@@ -183,13 +196,13 @@ def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
         amount=money(message.amount, message.currency),
         currency=message.currency,
         reason=message.reason,
-        alert_ids=[strawberry.ID(alert_id) for alert_id in message.alert_ids],
+        alert_ids=list(message.alert_ids),
         source_claim=source_of(message.source_claim),
         registered_source=source_of(message.registered_source),
         plan_version=message.plan_version,
         fully_paid_at=from_timestamp(message.fully_paid_at),
-        order_id=strawberry.ID(message.order_id),
-        employee_id=strawberry.ID(message.employee_id),
+        order_id=message.order_id,
+        employee_id=message.employee_id,
         customer_id=message.customer_id,
         branch_id=message.branch_id,
     )
@@ -218,8 +231,9 @@ class CommissionStatement:
     totals: list[StatementTotal] = strawberry.field(
         description="One entry per currency of the lines; none for an empty month."
     )
-    employee_id: strawberry.ID
+    employee_id: strawberry.Private[str]
 
+    employee_id_field = reference("Employee", "employee_id", "employeeId", "Whose statement it is.")
     employee = EMPLOYEE.field("employee_id")
 
 
@@ -238,7 +252,7 @@ def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement
             )
             for total in message.totals
         ],
-        employee_id=strawberry.ID(message.employee_id),
+        employee_id=message.employee_id,
     )
 
 
@@ -263,9 +277,13 @@ class PeriodSummary:
     last_run_at: datetime | None
     locked_at: datetime | None
     plan_version: int
-    branch_id: strawberry.ID
-    locked_by_id: strawberry.ID | None
+    branch_id: strawberry.Private[str]
+    locked_by_id: strawberry.Private[str]
 
+    branch_id_field = reference("Branch", "branch_id", "branchId", "The branch of the period.")
+    locked_by_id_field = reference(
+        "Employee", "locked_by_id", "lockedById", "Who locked the period; null while open."
+    )
     branch = BRANCH.field("branch_id")
 
     locked_by = EMPLOYEE.field("locked_by_id")
@@ -284,8 +302,8 @@ def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
         last_run_at=from_timestamp(message.last_run_at),
         locked_at=from_timestamp(message.locked_at),
         plan_version=message.plan_version,
-        branch_id=strawberry.ID(message.branch_id),
-        locked_by_id=strawberry.ID(message.locked_by) if message.locked_by else None,
+        branch_id=message.branch_id,
+        locked_by_id=message.locked_by,
     )
 
 
@@ -317,7 +335,7 @@ class UpsertCommissionPlanPayload:
 @strawberry.input
 class RunCommissionsInput:
     period: str = strawberry.field(description=PERIOD_DESCRIPTION)
-    branch_id: strawberry.ID | None = strawberry.field(
+    branch_id: GlobalID | None = strawberry.field(
         default=None,
         description="None: every branch (locked ones are left as they are).",
     )
@@ -331,7 +349,7 @@ class RunCommissionsPayload:
 @strawberry.input
 class LockCommissionPeriodInput:
     period: str = strawberry.field(description=PERIOD_DESCRIPTION)
-    branch_id: strawberry.ID
+    branch_id: GlobalID
 
 
 @strawberry.type
@@ -342,9 +360,7 @@ class LockCommissionPeriodPayload:
 @strawberry.input
 class ExportCommissionPeriodInput:
     period: str = strawberry.field(description=PERIOD_DESCRIPTION)
-    branch_id: strawberry.ID | None = strawberry.field(
-        default=None, description="None: every branch."
-    )
+    branch_id: GlobalID | None = strawberry.field(default=None, description="None: every branch.")
 
 
 @strawberry.type(
@@ -380,13 +396,15 @@ class CommissionsQuery:
         self,
         info: Info,
         employee_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Defaults to the caller.")
+            GlobalID | None, strawberry.argument(description="Defaults to the caller.")
         ] = None,
         *,
         period: Annotated[str, strawberry.argument(description=PERIOD_DESCRIPTION)],
     ) -> CommissionStatement | None:
         request = pb.GetCommissionStatementRequest(
-            employee_id=employee_id or info.context.caller.principal.id, period=period
+            employee_id=raw_id(employee_id, "Employee", "employeeId")
+            or info.context.caller.principal.id,
+            period=period,
         )
         response = await info.context.clients.commissions.GetCommissionStatement(request)
         return statement_from_proto(response.statement)
@@ -419,7 +437,9 @@ class CommissionsMutation:
         self, info: Info, input: RunCommissionsInput
     ) -> RunCommissionsPayload | None:
         response = await info.context.clients.commissions.RunCommissions(
-            pb.RunCommissionsRequest(period=input.period, branch_id=input.branch_id or "")
+            pb.RunCommissionsRequest(
+                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
+            )
         )
         return RunCommissionsPayload(periods=[period_from_proto(p) for p in response.periods])
 
@@ -428,7 +448,9 @@ class CommissionsMutation:
         self, info: Info, input: LockCommissionPeriodInput
     ) -> LockCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.LockCommissionPeriod(
-            pb.LockCommissionPeriodRequest(period=input.period, branch_id=input.branch_id)
+            pb.LockCommissionPeriodRequest(
+                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
+            )
         )
         return LockCommissionPeriodPayload(period=period_from_proto(response.period))
 
@@ -437,7 +459,9 @@ class CommissionsMutation:
         self, info: Info, input: ExportCommissionPeriodInput
     ) -> ExportCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
-            pb.ExportCommissionPeriodRequest(period=input.period, branch_id=input.branch_id or "")
+            pb.ExportCommissionPeriodRequest(
+                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
+            )
         )
         return copied(
             ExportCommissionPeriodPayload,

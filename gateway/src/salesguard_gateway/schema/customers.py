@@ -43,12 +43,12 @@ from salesguard_gateway.schema.enums import (
     source_of,
 )
 from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 
 @strawberry.type
-class Customer:
-    id: strawberry.ID
+class Customer(Node):
     code: str = strawberry.field(description='The readable company code, e.g. "C-000123".')
     name: str
     company: str | None
@@ -89,7 +89,7 @@ class Customer:
 
 def customer_from_proto(message: customers_pb2.Customer) -> Customer:
     return Customer(
-        id=strawberry.ID(message.id),
+        id=message.id,
         code=message.code,
         name=message.name,
         company=message.company or None,
@@ -132,8 +132,7 @@ load_customer = CUSTOMER.load
 
 
 @strawberry.type
-class FollowUp:
-    id: strawberry.ID
+class FollowUp(Node):
     kind: FollowUpKind | None
     at: datetime | None
     note: str | None
@@ -147,7 +146,7 @@ class FollowUp:
 
 def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
     return FollowUp(
-        id=strawberry.ID(message.id),
+        id=message.id,
         kind=follow_up_kind_of(message.kind),
         at=from_timestamp(message.at),
         note=optional(message.note),
@@ -169,7 +168,7 @@ class CustomerFilter:
         default=None,
         description="Matches code, name or company (substring), or an exact phone or email.",
     )
-    owner_id: strawberry.ID | None = None
+    owner_id: GlobalID | None = None
     sources: list[SourceChannel] | None = None
     registered_from: datetime | None = None
     registered_to: datetime | None = None
@@ -178,7 +177,7 @@ class CustomerFilter:
     def to_proto(self) -> customers_pb2.CustomerFilter:
         return customers_pb2.CustomerFilter(
             text=self.text or "",
-            owner_id=self.owner_id or "",
+            owner_id=raw_id(self.owner_id, "Employee", "filter.ownerId"),
             sources=enum_numbers(self.sources),
             registered_from=to_timestamp(self.registered_from),
             registered_to=to_timestamp(self.registered_to),
@@ -214,7 +213,7 @@ class RegisterCustomerInput:
     source: SourceChannel
     source_detail: str | None = None
     first_contact_at: datetime
-    owner_id: strawberry.ID | None = strawberry.field(
+    owner_id: GlobalID | None = strawberry.field(
         default=None, description="Defaults to the caller; a manager may register for a rep."
     )
     idempotency_key: str | None = idempotency_key_field()
@@ -235,7 +234,7 @@ class RegisterCustomerPayload:
 
 @strawberry.input(description="Only the fields given are changed.")
 class UpdateCustomerInput:
-    id: strawberry.ID
+    id: GlobalID
     name: str | None = None
     company: str | None = None
     phone: str | None = None
@@ -250,7 +249,7 @@ class UpdateCustomerInput:
 
     def to_proto(self) -> customers_pb2.UpdateCustomerRequest:
         request = customers_pb2.UpdateCustomerRequest(
-            id=self.id,
+            id=raw_id(self.id, "Customer", "filter.id"),
             location=self.location.to_proto() if self.location is not None else None,
             source=(
                 self.source.value
@@ -273,7 +272,7 @@ class UpdateCustomerPayload:
 
 @strawberry.input
 class RecordFollowUpInput:
-    customer_id: strawberry.ID
+    customer_id: GlobalID
     kind: FollowUpKind
     at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
     note: str | None = None
@@ -287,8 +286,8 @@ class RecordFollowUpPayload:
 
 @strawberry.input
 class ReassignCustomersInput:
-    customer_ids: list[strawberry.ID]
-    new_owner_id: strawberry.ID
+    customer_ids: list[GlobalID]
+    new_owner_id: GlobalID
     reason: str
 
 
@@ -299,14 +298,14 @@ class ReassignCustomersPayload:
 
 @strawberry.input
 class MarkCriterionSharedInput:
-    customer_id: strawberry.ID
+    customer_id: GlobalID
     criterion: DuplicateCriterion
     reason: str = strawberry.field(description="Required; audited.")
 
 
 @strawberry.input
 class UnmarkCriterionSharedInput:
-    customer_id: strawberry.ID
+    customer_id: GlobalID
     criterion: DuplicateCriterion
     reason: str = strawberry.field(description="Required; audited.")
 
@@ -356,7 +355,7 @@ async def set_criterion_shared(
 ) -> customers_pb2.SetCriterionSharedResponse:
     return await info.context.clients.customers.SetCriterionShared(
         customers_pb2.SetCriterionSharedRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             criterion=input.criterion.value,
             shared=shared,
             reason=input.reason,
@@ -367,9 +366,11 @@ async def set_criterion_shared(
 @strawberry.type
 class CustomersQuery:
     @strawberry.field
-    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+    async def customer(self, info: Info, id: GlobalID) -> Customer | None:
         response = await info.context.clients.customers.GetCustomer(
-            customers_pb2.GetCustomerRequest(id=id, include_contact=selects(info, CONTACT_FIELDS))
+            customers_pb2.GetCustomerRequest(
+                id=raw_id(id, "Customer", "id"), include_contact=selects(info, CONTACT_FIELDS)
+            )
         )
         return customer_from_proto(response.customer)
 
@@ -400,7 +401,7 @@ class CustomersMutation:
             source=input.source.value,
             source_detail=input.source_detail or "",
             first_contact_at=to_timestamp(input.first_contact_at),
-            owner_id=input.owner_id or "",
+            owner_id=raw_id(input.owner_id, "Employee", "input.ownerId"),
             idempotency_key=input.idempotency_key or "",
         )
         response = await info.context.clients.customers.RegisterCustomer(request)
@@ -422,7 +423,7 @@ class CustomersMutation:
         self, info: Info, input: RecordFollowUpInput
     ) -> RecordFollowUpPayload | None:
         request = customers_pb2.RecordFollowUpRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             kind=input.kind.value,
             at=to_timestamp(input.at),
             note=input.note or "",
@@ -436,8 +437,8 @@ class CustomersMutation:
         self, info: Info, input: ReassignCustomersInput
     ) -> ReassignCustomersPayload | None:
         request = customers_pb2.ReassignCustomersRequest(
-            customer_ids=list(input.customer_ids),
-            new_owner_id=input.new_owner_id,
+            customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
+            new_owner_id=raw_id(input.new_owner_id, "Employee", "input.newOwnerId"),
             reason=input.reason,
         )
         response = await info.context.clients.customers.ReassignCustomers(request)

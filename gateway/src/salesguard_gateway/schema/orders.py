@@ -50,6 +50,7 @@ from salesguard_gateway.schema.enums import (
     step_status_of,
 )
 from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 if TYPE_CHECKING:
@@ -97,8 +98,13 @@ class ApprovalStep:
     reason: str | None = strawberry.field(
         description='Why the chain has this step, e.g. "total above 100000.00 CNY".'
     )
-    approver_id: strawberry.ID | None = strawberry.field(
-        description="Who decided the step, also when the caller may not see them in the directory."
+    approver_id: strawberry.Private[str]
+
+    approver_id_field = reference(
+        "Employee",
+        "approver_id",
+        "approverId",
+        "Who decided the step, also when the caller may not see them in the directory.",
     )
 
     approver = EMPLOYEE.field(
@@ -114,7 +120,7 @@ def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
         comment=optional(message.comment),
         decided_at=from_timestamp(message.decided_at),
         reason=optional(message.reason),
-        approver_id=strawberry.ID(message.approver_id) if message.approver_id else None,
+        approver_id=message.approver_id,
     )
 
 
@@ -123,8 +129,7 @@ def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
         "An order (O1), tied to its customer, owner, submitter, approvals, payments and shipments."
     )
 )
-class Order:
-    id: strawberry.ID
+class Order(Node):
     code: str = strawberry.field(description='Readable, e.g. "O-000123"; bank transfers quote it.')
     lines: list[OrderLine]
     currency: str = strawberry.field(
@@ -193,7 +198,7 @@ class Order:
 
 def order_from_proto(message: orders_pb2.Order) -> Order:
     return Order(
-        id=strawberry.ID(message.id),
+        id=message.id,
         code=message.code,
         lines=[order_line_from_proto(line, message.currency) for line in message.lines],
         currency=message.currency,
@@ -230,8 +235,8 @@ OrderConnection = Connection[Order]
 
 @strawberry.input
 class OrderFilter:
-    customer_id: strawberry.ID | None = None
-    submitted_by: strawberry.ID | None = None
+    customer_id: GlobalID | None = None
+    submitted_by: GlobalID | None = None
     statuses: list[OrderStatus] | None = None
     payment_states: list[PaymentState] | None = None
     submitted_from: datetime | None = None
@@ -243,8 +248,8 @@ class OrderFilter:
 
     def to_proto(self) -> orders_pb2.OrderFilter:
         return orders_pb2.OrderFilter(
-            customer_id=self.customer_id or "",
-            submitted_by=self.submitted_by or "",
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
+            submitted_by=raw_id(self.submitted_by, "Employee", "filter.submittedBy"),
             statuses=enum_numbers(self.statuses),
             payment_states=enum_numbers(self.payment_states),
             submitted_from=to_timestamp(self.submitted_from),
@@ -273,8 +278,10 @@ async def list_orders(
 @strawberry.type
 class OrdersQuery:
     @described("One order; null (NOT_FOUND) when unknown or outside the caller's scope.")
-    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        response = await info.context.clients.orders.GetOrder(orders_pb2.GetOrderRequest(id=id))
+    async def order(self, info: Info, id: GlobalID) -> Order | None:
+        response = await info.context.clients.orders.GetOrder(
+            orders_pb2.GetOrderRequest(id=raw_id(id, "Order", "id"))
+        )
         return order_from_proto(response.order)
 
     @described("Orders the caller may see, newest first.")

@@ -36,6 +36,7 @@ from salesguard_gateway.schema.enums import (
     SourceChannel,
     UploadPurpose,
 )
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.orders import Order, order_from_proto
 from salesguard_gateway.schema.payments import (
     Payment,
@@ -69,7 +70,7 @@ class OrderLineInput:
 
 @strawberry.input
 class SubmitOrderInput:
-    customer_id: strawberry.ID
+    customer_id: GlobalID
     lines: list[OrderLineInput]
     currency: str = strawberry.field(description='ISO 4217, e.g. "CNY".')
     order_date: date | None = strawberry.field(
@@ -92,7 +93,7 @@ class SubmitOrderPayload:
 
 @strawberry.input
 class DecideOrderInput:
-    order_id: strawberry.ID
+    order_id: GlobalID
     approve: bool = strawberry.field(description="False rejects the order.")
     comment: str | None = None
 
@@ -104,7 +105,7 @@ class DecideOrderPayload:
 
 @strawberry.input
 class TransitionOrderInput:
-    order_id: strawberry.ID
+    order_id: GlobalID
     to: OrderStatus = strawberry.field(description="FULFILLED, CLOSED or CANCELLED.")
     reason: str | None = None
 
@@ -151,7 +152,7 @@ class RecordPaymentInput:
     voucher_key: str | None = strawberry.field(
         default=None, description="A voucher photo uploaded through createPaymentUpload."
     )
-    order_id: strawberry.ID | None = strawberry.field(
+    order_id: GlobalID | None = strawberry.field(
         default=None, description="The order the payment is for, when finance knows it."
     )
 
@@ -166,7 +167,7 @@ class RecordPaymentPayload:
 
 @strawberry.input
 class ReversePaymentInput:
-    payment_id: strawberry.ID
+    payment_id: GlobalID
     kind: ReversalKind
     reason: str
 
@@ -209,7 +210,7 @@ class ImportPaymentsPayload:
     description="Idempotent on (orderId, carrier, trackingNumber): the same parcel is one shipment."
 )
 class RecordShipmentInput:
-    order_id: strawberry.ID
+    order_id: GlobalID
     carrier: str
     tracking_number: str
     shipped_at: datetime
@@ -260,7 +261,7 @@ class OrdersMutation:
     @described("Submit an order; its approval chain follows from the amount (O1–O3).")
     async def submit_order(self, info: Info, input: SubmitOrderInput) -> SubmitOrderPayload | None:
         request = orders_pb2.SubmitOrderRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             lines=[line.to_proto() for line in input.lines],
             currency=input.currency,
             order_date=civil_date(input.order_date),
@@ -279,7 +280,9 @@ class OrdersMutation:
     @described("Approve or reject the order's pending step; nobody decides their own order.")
     async def decide_order(self, info: Info, input: DecideOrderInput) -> DecideOrderPayload | None:
         request = orders_pb2.DecideOrderRequest(
-            order_id=input.order_id, approve=input.approve, comment=input.comment or ""
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
+            approve=input.approve,
+            comment=input.comment or "",
         )
         response = await info.context.clients.orders.DecideOrder(request)
         return DecideOrderPayload(order=order_from_proto(response.order))
@@ -289,7 +292,9 @@ class OrdersMutation:
         self, info: Info, input: TransitionOrderInput
     ) -> TransitionOrderPayload | None:
         request = orders_pb2.TransitionOrderRequest(
-            order_id=input.order_id, to=input.to.value, reason=input.reason or ""
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
+            to=input.to.value,
+            reason=input.reason or "",
         )
         response = await info.context.clients.orders.TransitionOrder(request)
         return TransitionOrderPayload(order=order_from_proto(response.order))
@@ -324,7 +329,7 @@ class OrdersMutation:
             paid_at=to_timestamp(input.paid_at),
             reference_text=input.reference_text or "",
             voucher_key=input.voucher_key or "",
-            order_id=input.order_id or "",
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
         )
         response = await info.context.clients.payments.RecordPayment(request)
         return RecordPaymentPayload(
@@ -339,7 +344,9 @@ class OrdersMutation:
         self, info: Info, input: ReversePaymentInput
     ) -> ReversePaymentPayload | None:
         request = payments_pb2.ReversePaymentRequest(
-            payment_id=input.payment_id, kind=input.kind.value, reason=input.reason
+            payment_id=raw_id(input.payment_id, "Payment", "input.paymentId"),
+            kind=input.kind.value,
+            reason=input.reason,
         )
         response = await info.context.clients.payments.ReversePayment(request)
         return ReversePaymentPayload(payment=payment_from_proto(response.payment))
@@ -368,7 +375,7 @@ class OrdersMutation:
         self, info: Info, input: RecordShipmentInput
     ) -> RecordShipmentPayload | None:
         request = payments_pb2.RecordShipmentRequest(
-            order_id=input.order_id,
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
             carrier=input.carrier,
             tracking_number=input.tracking_number,
             shipped_at=to_timestamp(input.shipped_at),

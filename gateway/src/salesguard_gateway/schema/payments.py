@@ -37,6 +37,7 @@ from salesguard_gateway.schema.enums import (
     payment_state_of,
     reversal_kind_of,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
 from salesguard_gateway.schema.orders import ORDER, Order, order_from_proto
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
@@ -46,8 +47,7 @@ from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 @strawberry.type(
     description="A payment received (O4); never deleted, a reversal is recorded on it."
 )
-class Payment:
-    id: strawberry.ID
+class Payment(Node):
     bank_reference: str = strawberry.field(
         description="Unique: the same bank line recorded twice is one payment."
     )
@@ -90,7 +90,7 @@ class Payment:
 
 def payment_from_proto(message: payments_pb2.Payment) -> Payment:
     return Payment(
-        id=strawberry.ID(message.id),
+        id=message.id,
         bank_reference=message.bank_reference,
         payer_name=message.payer_name,
         payer_account=optional(message.payer_account),
@@ -118,16 +118,16 @@ PaymentConnection = Connection[Payment]
 
 @strawberry.input
 class PaymentFilter:
-    order_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
+    order_id: GlobalID | None = None
+    customer_id: GlobalID | None = None
     unmatched_only: bool = False
     paid_from: datetime | None = None
     paid_to: datetime | None = None
 
     def to_proto(self) -> payments_pb2.PaymentFilter:
         return payments_pb2.PaymentFilter(
-            order_id=self.order_id or "",
-            customer_id=self.customer_id or "",
+            order_id=raw_id(self.order_id, "Order", "filter.orderId"),
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
             unmatched_only=self.unmatched_only,
             paid_from=to_timestamp(self.paid_from),
             paid_to=to_timestamp(self.paid_to),
@@ -151,8 +151,7 @@ async def list_payments(
 
 
 @strawberry.type(description="A shipment of an order (O4).")
-class Shipment:
-    id: strawberry.ID
+class Shipment(Node):
     carrier: str
     tracking_number: str
     shipped_at: datetime | None
@@ -165,7 +164,7 @@ class Shipment:
 
 def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:
     return Shipment(
-        id=strawberry.ID(message.id),
+        id=message.id,
         carrier=message.carrier,
         tracking_number=message.tracking_number,
         shipped_at=from_timestamp(message.shipped_at),

@@ -29,6 +29,7 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.common import copied, described, first_size, selects
 from salesguard_gateway.schema.enums import AlertKind, code_of
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
@@ -153,8 +154,10 @@ class RiskQuery:
         "another manager's (theirs is for HR and headquarters); NOT_FOUND for an employee "
         "the caller may not see."
     )
-    async def employee_risk(self, info: Info, employee_id: strawberry.ID) -> EmployeeRisk | None:
-        wanted = validation.directory_id("employeeId", str(employee_id), required=True)
+    async def employee_risk(self, info: Info, employee_id: GlobalID) -> EmployeeRisk | None:
+        wanted = validation.directory_id(
+            "employeeId", raw_id(employee_id, "Employee", "employeeId"), required=True
+        )
         request = common_pb2.SummarizeAlertsRequest(
             employee_ids=[wanted], include_recent=selects(info, EVIDENCE)
         )
@@ -179,11 +182,14 @@ class RiskQuery:
         "caller is never ranked, nor, for a branch manager, the branch's managers."
     )
     async def risk_ranking(
-        self, info: Info, branch_id: strawberry.ID | None = None, first: int | None = None
+        self, info: Info, branch_id: GlobalID | None = None, first: int | None = None
     ) -> list[EmployeeRisk] | None:
         context = info.context
         size = first_size(first, info)
-        branch = text("branchId", str(branch_id or context.caller.principal.branch_id or ""))
+        branch = text(
+            "branchId",
+            raw_id(branch_id, "Branch", "branchId") or context.caller.principal.branch_id or "",
+        )
         if not branch:
             raise InvalidInput("branchId", "branchId is required: the caller has no branch")
         summaries = await summarize(info, common_pb2.SummarizeAlertsRequest(branch_id=branch))

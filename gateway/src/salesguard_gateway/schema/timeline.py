@@ -40,6 +40,7 @@ from salesguard_gateway.schema.common import (
     source_state,
 )
 from salesguard_gateway.schema.federation import SourcePage, merged, source_page_request
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.timeline_items import TimelineItem, TimelineKind
 from salesguard_gateway.schema.timeline_sources import Ask, Source, timeline_sources
 from salesguard_gateway.schema.visits import PHOTO_URL_FIELDS
@@ -156,7 +157,7 @@ class TimelineQuery:
         self,
         info: Info,
         employee_id: Annotated[
-            strawberry.ID, strawberry.argument(description="The employee whose evidence it is.")
+            GlobalID, strawberry.argument(description="The employee whose evidence it is.")
         ],
         from_: Annotated[
             datetime,
@@ -175,4 +176,6 @@ class TimelineQuery:
             strawberry.argument(description="Only items of these kinds; omit for every kind."),
         ] = None,
     ) -> TimelineConnection | None:
-        return await employee_timeline(info, str(employee_id), from_, to, first, after, kinds)
+        return await employee_timeline(
+            info, raw_id(employee_id, "Employee", "employeeId"), from_, to, first, after, kinds
+        )

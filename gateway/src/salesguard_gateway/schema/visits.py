@@ -40,6 +40,7 @@ from salesguard_gateway.schema.enums import (
     code_of,
     verdict_of,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import EMPLOYEE
 
 # Signing a download URL costs a call to the object store per photo: only when shown.
@@ -97,8 +98,7 @@ def photo_from_proto(message: visits_pb2.Photo) -> Photo:
 
 
 @strawberry.type(description="A check-in, stored whatever its verdict (A3).")
-class CheckIn:
-    id: strawberry.ID
+class CheckIn(Node):
     at: datetime | None
     location: Location | None
     accuracy_m: float
@@ -109,7 +109,11 @@ class CheckIn:
     mock_location: bool = strawberry.field(
         description="The device reported a mock (simulated) location."
     )
-    visit_plan_id: strawberry.ID | None
+    visit_plan_id: strawberry.Private[str]
+
+    visit_plan_id_field = reference(
+        "VisitPlan", "visit_plan_id", "visitPlanId", "The visit plan it fulfils; null if unplanned."
+    )
     checked_out_at: datetime | None
     check_out_location: Location | None
     note: str | None
@@ -132,7 +136,7 @@ class CheckIn:
 
 def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
     return CheckIn(
-        id=strawberry.ID(message.id),
+        id=message.id,
         at=from_timestamp(message.at),
         location=location(message.location) if message.HasField("location") else None,
         accuracy_m=message.accuracy_m,
@@ -148,7 +152,7 @@ def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
         photos=[photo_from_proto(photo) for photo in message.photos],
         device_id=message.device_id,
         mock_location=message.mock_location,
-        visit_plan_id=strawberry.ID(message.visit_plan_id) if message.visit_plan_id else None,
+        visit_plan_id=message.visit_plan_id,
         checked_out_at=from_timestamp(message.checked_out_at),
         check_out_location=(
             location(message.check_out_location) if message.HasField("check_out_location") else None
@@ -166,8 +170,8 @@ CheckInConnection = Connection[CheckIn]
 
 @strawberry.input
 class CheckInFilter:
-    employee_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
+    employee_id: GlobalID | None = None
+    customer_id: GlobalID | None = None
     verdicts: list[Verdict] | None = None
     reason_codes: list[CheckInReasonCode] | None = strawberry.field(
         default=None, description="Check-ins carrying every one of these reason codes."
@@ -177,8 +181,8 @@ class CheckInFilter:
 
     def to_proto(self) -> visits_pb2.CheckInFilter:
         return visits_pb2.CheckInFilter(
-            employee_id=self.employee_id or "",
-            customer_id=self.customer_id or "",
+            employee_id=raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
             verdicts=enum_numbers(self.verdicts),
             reason_codes=[code.value for code in self.reason_codes or ()],
             to=to_timestamp(self.to),
@@ -207,8 +211,7 @@ async def list_check_ins(
 
 
 @strawberry.type(description="A planned visit: employee, customer, time window (A2).")
-class VisitPlan:
-    id: strawberry.ID
+class VisitPlan(Node):
     window_start: datetime | None
     window_end: datetime | None
     note: str | None
@@ -222,7 +225,7 @@ class VisitPlan:
 
 def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
     return VisitPlan(
-        id=strawberry.ID(message.id),
+        id=message.id,
         window_start=from_timestamp(message.window_start),
         window_end=from_timestamp(message.window_end),
         note=optional(message.note),
@@ -237,7 +240,7 @@ VisitPlanConnection = Connection[VisitPlan]
 
 @strawberry.input
 class VisitPlanFilter:
-    employee_id: strawberry.ID | None = None
+    employee_id: GlobalID | None = None
     from_: datetime | None = strawberry.field(
         default=None, name="from", description="Plans whose window ends after this."
     )
@@ -250,8 +253,7 @@ class VisitPlanFilter:
 
 
 @strawberry.type(description="One call from the telephony system (A6).")
-class CallLog:
-    id: strawberry.ID
+class CallLog(Node):
     number: str = strawberry.field(description="Masked, e.g. 138****5678.")
     direction: CallDirection | None
     started_at: datetime | None
@@ -267,7 +269,7 @@ class CallLog:
 
 def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
     return CallLog(
-        id=strawberry.ID(message.id),
+        id=message.id,
         number=message.number,
         direction=call_direction_of(message.direction),
         started_at=from_timestamp(message.started_at),
@@ -282,8 +284,8 @@ CallLogConnection = Connection[CallLog]
 
 @strawberry.input
 class CallLogFilter:
-    employee_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
+    employee_id: GlobalID | None = None
+    customer_id: GlobalID | None = None
     from_: datetime | None = strawberry.field(default=None, name="from")
     to: datetime | None = None
 
@@ -294,10 +296,11 @@ class CallLogFilter:
 @strawberry.type
 class VisitsQuery:
     @strawberry.field
-    async def check_in(self, info: Info, id: strawberry.ID) -> CheckIn | None:
+    async def check_in(self, info: Info, id: GlobalID) -> CheckIn | None:
         response = await info.context.clients.visits.GetCheckIn(
             visits_pb2.GetCheckInRequest(
-                id=id, include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",))
+                id=raw_id(id, "CheckIn", "id"),
+                include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",)),
             )
         )
         return check_in_from_proto(response.check_in)
@@ -322,7 +325,7 @@ class VisitsQuery:
     ) -> VisitPlanConnection | None:
         given = filter or VisitPlanFilter()
         request = visits_pb2.ListVisitPlansRequest(
-            employee_id=given.employee_id or "",
+            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
             to=to_timestamp(given.to),
             page=page_request(first, after, info),
             **{"from": to_timestamp(given.from_)},
@@ -340,8 +343,8 @@ class VisitsQuery:
     ) -> CallLogConnection | None:
         given = filter or CallLogFilter()
         request = visits_pb2.ListCallLogsRequest(
-            employee_id=given.employee_id or "",
-            customer_id=given.customer_id or "",
+            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
+            customer_id=raw_id(given.customer_id, "Customer", "filter.customerId"),
             to=to_timestamp(given.to),
             page=page_request(first, after, info),
             **{"from": to_timestamp(given.from_)},

@@ -28,6 +28,7 @@ from salesguard_gateway.schema.common import (
     upload_size,
 )
 from salesguard_gateway.schema.enums import AlertKind, CallDirection, codes_of
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.visits import (
     PHOTO_URL_FIELDS,
     CheckIn,
@@ -76,11 +77,11 @@ class CreatePhotoUploadPayload:
 
 @strawberry.input
 class PlanVisitInput:
-    customer_id: strawberry.ID
+    customer_id: GlobalID
     window_start: datetime
     window_end: datetime = strawberry.field(description="After windowStart, within 24 hours.")
     note: str | None = None
-    employee_id: strawberry.ID | None = strawberry.field(
+    employee_id: GlobalID | None = strawberry.field(
         default=None, description="Defaults to the caller; a manager may plan for a rep."
     )
     idempotency_key: str | None = idempotency_key_field()
@@ -96,7 +97,7 @@ class CheckInInput:
     at: datetime = strawberry.field(description="The device's time of the check-in.")
     location: LocationInput
     accuracy_m: float = strawberry.field(description="The device's reported accuracy, metres.")
-    customer_id: strawberry.ID | None = strawberry.field(
+    customer_id: GlobalID | None = strawberry.field(
         default=None, description="The customer visited, when the rep links one."
     )
     photo_keys: list[str] | None = strawberry.field(
@@ -106,7 +107,7 @@ class CheckInInput:
     mock_location: bool = strawberry.field(
         default=False, description="The device reports a mock (simulated) location."
     )
-    visit_plan_id: strawberry.ID | None = None
+    visit_plan_id: GlobalID | None = None
     note: str | None = None
     idempotency_key: str | None = idempotency_key_field(
         "A retried check-in with the same key returns the first record."
@@ -120,7 +121,7 @@ class CheckInPayload:
 
 @strawberry.input
 class CheckOutInput:
-    check_in_id: strawberry.ID
+    check_in_id: GlobalID
     at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
     location: LocationInput | None = None
     accuracy_m: float | None = None
@@ -134,7 +135,7 @@ class CheckOutPayload:
 
 @strawberry.input
 class CallLogEntryInput:
-    employee_id: strawberry.ID
+    employee_id: GlobalID
     number: str = strawberry.field(description="As the telephony system gives it.")
     direction: CallDirection
     started_at: datetime
@@ -168,7 +169,7 @@ class ImportCallLogsPayload:
 class RunDetectorsInput:
     from_: datetime = strawberry.field(name="from")
     to: datetime
-    employee_id: strawberry.ID | None = strawberry.field(
+    employee_id: GlobalID | None = strawberry.field(
         default=None, description="Defaults to every employee."
     )
 
@@ -195,11 +196,11 @@ class VisitsMutation:
     @strawberry.mutation
     async def plan_visit(self, info: Info, input: PlanVisitInput) -> PlanVisitPayload | None:
         request = visits_pb2.PlanVisitRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             window_start=to_timestamp(input.window_start),
             window_end=to_timestamp(input.window_end),
             note=input.note or "",
-            employee_id=input.employee_id or "",
+            employee_id=raw_id(input.employee_id, "Employee", "input.employeeId"),
             idempotency_key=input.idempotency_key or "",
         )
         response = await info.context.clients.visits.PlanVisit(request)
@@ -211,11 +212,11 @@ class VisitsMutation:
             at=to_timestamp(input.at),
             location=_location("location", input.location).to_proto(),
             accuracy_m=input.accuracy_m,
-            customer_id=input.customer_id or "",
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             photo_keys=list(input.photo_keys or ()),
             device_id=input.device_id,
             mock_location=input.mock_location,
-            visit_plan_id=input.visit_plan_id or "",
+            visit_plan_id=raw_id(input.visit_plan_id, "VisitPlan", "input.visitPlanId"),
             note=input.note or "",
             idempotency_key=input.idempotency_key or "",
         )
@@ -225,7 +226,7 @@ class VisitsMutation:
     @described("End a visit; one shorter than the minimum adds SHORT_VISIT.")
     async def check_out(self, info: Info, input: CheckOutInput) -> CheckOutPayload | None:
         request = visits_pb2.CheckOutRequest(
-            check_in_id=input.check_in_id,
+            check_in_id=raw_id(input.check_in_id, "CheckIn", "input.checkInId"),
             at=to_timestamp(input.at),
             location=(
                 _location("location", input.location).to_proto()
@@ -247,7 +248,7 @@ class VisitsMutation:
         request = visits_pb2.ImportCallLogsRequest(
             entries=[
                 visits_pb2.CallLogEntry(
-                    employee_id=entry.employee_id,
+                    employee_id=raw_id(entry.employee_id, "Employee", "entries.employeeId"),
                     number=entry.number,
                     direction=entry.direction.value,
                     started_at=to_timestamp(entry.started_at),
@@ -274,7 +275,7 @@ class VisitsMutation:
     ) -> RunDetectorsPayload | None:
         request = visits_pb2.RunDetectorsRequest(
             to=to_timestamp(input.to),
-            employee_id=input.employee_id or "",
+            employee_id=raw_id(input.employee_id, "Employee", "input.employeeId"),
             **{"from": to_timestamp(input.from_)},
         )
         response = await info.context.clients.visits.RunDetectors(request)

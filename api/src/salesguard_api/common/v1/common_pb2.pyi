@@ -349,6 +349,7 @@ class AlertFilter(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     DETECTED_FROM_FIELD_NUMBER: _builtins.int
     DETECTED_TO_FIELD_NUMBER: _builtins.int
+    IDS_FIELD_NUMBER: _builtins.int
     employee_id: _builtins.str
     customer_id: _builtins.str
     order_id: _builtins.str
@@ -362,6 +363,10 @@ class AlertFilter(_message.Message):
     def detected_from(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def detected_to(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these alerts (at most MAX_ALERT_IDS, 100): how the gateway refetches alerts by ID."""
+
     def __init__(
         self,
         *,
@@ -373,10 +378,11 @@ class AlertFilter(_message.Message):
         order_id: _builtins.str = ...,
         detected_from: _timestamp_pb2.Timestamp | None = ...,
         detected_to: _timestamp_pb2.Timestamp | None = ...,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_from", b"detected_from", "detected_to", b"detected_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "detected_from", b"detected_from", "detected_to", b"detected_to", "employee_id", b"employee_id", "kinds", b"kinds", "order_id", b"order_id", "severities", b"severities", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "detected_from", b"detected_from", "detected_to", b"detected_to", "employee_id", b"employee_id", "ids", b"ids", "kinds", b"kinds", "order_id", b"order_id", "severities", b"severities", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
