@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -41,10 +41,14 @@ from salesguard_gateway.schema.visits import PHOTO_URL_FIELDS, check_in_from_pro
 Fetch = Callable[[Info, Sequence[str]], Awaitable[Sequence[Node | None]]]
 
 
-def _by_link(link: Link[Any, Any]) -> Fetch:
+N = TypeVar("N", bound=Node)
+
+
+def _by_link(link: Link[Any, N]) -> Fetch:
     async def fetch(info: Info, ids: Sequence[str]) -> Sequence[Node | None]:
         # The links' DataLoaders batch these into one call per type.
-        return await asyncio.gather(*(link.load(info, node_id) for node_id in ids))
+        found: list[N | None] = await asyncio.gather(*(link.load(info, node_id) for node_id in ids))
+        return found
 
     return fetch
 

@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     "Every employee may list every branch."
 )
 class Branch(Node):
+    hr_id: str = strawberry.field(
+        description=(
+            "The HR system's key of the branch: the directory's own ID, what upsertBranch's "
+            "hrId names. Not a global ID."
+        )
+    )
     name: str = strawberry.field(description="The branch's name.")
     time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
     headquarters: bool = strawberry.field(
@@ -58,6 +64,7 @@ class Branch(Node):
 def branch_from_proto(message: directory_pb2.Branch) -> Branch:
     return Branch(
         id=message.id,
+        hr_id=message.id,
         name=message.name,
         time_zone=message.time_zone,
         headquarters=message.headquarters,
@@ -72,6 +79,12 @@ load_branch = BRANCH.load
 
 @strawberry.type(description="A team of sales staff within one branch (A1).")
 class Team(Node):
+    hr_id: str = strawberry.field(
+        description=(
+            "The HR system's key of the team: the directory's own ID, what upsertTeam's "
+            "hrId names. Not a global ID."
+        )
+    )
     name: str = strawberry.field(description="The team's name.")
     branch_id: strawberry.Private[str]
 
@@ -79,7 +92,7 @@ class Team(Node):
 
 
 def team_from_proto(message: directory_pb2.Team) -> Team:
-    return Team(id=message.id, name=message.name, branch_id=message.branch_id)
+    return Team(id=message.id, hr_id=message.id, name=message.name, branch_id=message.branch_id)
 
 
 TEAM = Link(Team, lambda info: info.context.loaders.team, team_from_proto)
@@ -207,8 +220,12 @@ class EmployeeFilter:
 
 @strawberry.input(description="A branch to create or change.")
 class UpsertBranchInput:
-    id: GlobalID | None = strawberry.field(
-        default=None, description="The branch to change (a Branch's ID); omit to create one."
+    hr_id: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The HR system's key of the branch (Branch.hrId): the branch with this key is "
+            "changed, or created under it; omit to create one with a new key."
+        ),
     )
     name: str = strawberry.field(description="The branch's name.")
     time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
@@ -230,8 +247,12 @@ class UpsertBranchPayload:
 
 @strawberry.input(description="A team to create or change.")
 class UpsertTeamInput:
-    id: GlobalID | None = strawberry.field(
-        default=None, description="The team to change (a Team's ID); omit to create one."
+    hr_id: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The HR system's key of the team (Team.hrId): the team with this key is "
+            "changed, or created under it; omit to create one with a new key."
+        ),
     )
     name: str = strawberry.field(description="The team's name.")
     branch_id: GlobalID = strawberry.field(description="Its branch (a Branch's ID; must exist).")
@@ -409,7 +430,7 @@ class PeopleMutation:
         input: Annotated[UpsertBranchInput, strawberry.argument(description="The branch.")],
     ) -> UpsertBranchPayload | None:
         branch = directory_pb2.Branch(
-            id=raw_id(input.id, "Branch", "input.id"),
+            id=input.hr_id or "",
             name=input.name,
             time_zone=input.time_zone,
             headquarters=input.headquarters,
@@ -428,7 +449,7 @@ class PeopleMutation:
         input: Annotated[UpsertTeamInput, strawberry.argument(description="The team.")],
     ) -> UpsertTeamPayload | None:
         team = directory_pb2.Team(
-            id=raw_id(input.id, "Team", "input.id"),
+            id=input.hr_id or "",
             name=input.name,
             branch_id=raw_id(input.branch_id, "Branch", "input.branchId"),
         )
