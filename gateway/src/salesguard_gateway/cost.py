@@ -49,7 +49,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from salesguard_gateway.limits import PAGE_SIZE_ARGUMENT, BoundedCache
+from salesguard_gateway.limits import PAGE_SIZE_ARGUMENTS, BoundedCache
 
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 
@@ -101,7 +101,7 @@ class CostPlan:
 
 def _page_size(field: FieldNode) -> PageSize:
     for argument in field.arguments or ():
-        if argument.name.value == PAGE_SIZE_ARGUMENT:
+        if argument.name.value in PAGE_SIZE_ARGUMENTS:
             value = argument.value
             if isinstance(value, IntValueNode):
                 return PageSize(int(value.value))
@@ -165,7 +165,7 @@ class _Planner:
         if not is_composite_type(target):
             return Term(None, ())
         is_list = isinstance(get_nullable_type(definition.type), GraphQLList)
-        if PAGE_SIZE_ARGUMENT in definition.args:
+        if not PAGE_SIZE_ARGUMENTS.isdisjoint(definition.args):
             size = _page_size(node)
             self.variable_dependent |= size.variable is not None
             if is_list:

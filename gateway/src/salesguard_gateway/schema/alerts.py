@@ -33,7 +33,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from datetime import date, datetime
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
 
@@ -44,15 +44,15 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.auth import AuthError
 from salesguard_gateway.context import GatewayContext, Info, Loaders
 from salesguard_gateway.errors import deferred_error, service_error_extensions
+from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
+    Paging,
     described,
     enum_numbers,
     from_timestamp,
     optional,
-    page_request,
-    source_state,
     struct_to_json,
     to_timestamp,
 )
@@ -69,10 +69,10 @@ from salesguard_gateway.schema.enums import (
 )
 from salesguard_gateway.schema.federation import (
     Entry,
+    MergePlan,
     SourcePage,
     merged,
     source_page,
-    source_page_request,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.orders import ORDER
@@ -204,9 +204,6 @@ class AlertFilter:
 
 AlertConnection = Connection[Alert]
 
-# Per source: the page token to resume from ("" = the start).
-SourceState = dict[str, str]
-
 
 T = TypeVar("T")
 
@@ -252,30 +249,30 @@ async def ask_alert_sources(
 
 
 async def federated_alerts(
-    info: Info, first: int | None, after: str | None, alert_filter: AlertFilter | None
+    info: Info, paging: Paging, alert_filter: AlertFilter | None
 ) -> AlertConnection:
     context = info.context
-    page = page_request(first, None, info)
-    state: SourceState = source_state(after, context.clients.alerts)
+    plan = MergePlan.of(paging, paging.request(info), context.clients.alerts)
     proto_filter = alert_filter.to_proto() if alert_filter is not None else None
 
     async def ask(source: str) -> SourcePage[common_pb2.Alert]:
-        request = common_pb2.ListAlertsRequest(
-            filter=proto_filter, page=source_page_request(page, state[source])
-        )
+        request = common_pb2.ListAlertsRequest(filter=proto_filter, page=plan.request(source))
         response = await context.clients.alerts[source].ListAlerts(request)
         # Newest first; the ID orders alerts of one instant.
-        return source_page(
-            response,
-            response.alerts,
-            lambda alert, cursor: Entry(
-                (alert.detected_at.seconds, alert.detected_at.nanos, alert.id), alert, cursor
+        return plan.answered(
+            source,
+            source_page(
+                response,
+                response.alerts,
+                lambda alert, cursor: Entry(
+                    (alert.detected_at.seconds, alert.detected_at.nanos, alert.id), alert, cursor
+                ),
             ),
         )
 
     pages = await ask_alert_sources(info, "alerts", ask)
     language = context.language
-    return merged(pages, state, page.page_size, lambda alert: alert_from_proto(alert, language))
+    return merged(pages, plan, lambda alert: alert_from_proto(alert, language))
 
 
 @strawberry.type
@@ -289,11 +286,13 @@ class AlertsQuery:
     async def alerts(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
         filter: AlertFilter | None = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> AlertConnection | None:
-        return await federated_alerts(info, first, after, filter)
+        return await federated_alerts(info, Paging.of(first, after, last, before), filter)
 
 
 @strawberry.input(

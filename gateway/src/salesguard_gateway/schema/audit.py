@@ -9,15 +9,15 @@ import strawberry
 
 from salesguard_api.customers.v1 import audit_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
+from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
+    Paging,
     described,
     from_timestamp,
     optional,
     page_of,
-    page_request,
     struct_to_json,
     to_timestamp,
 )
@@ -175,13 +175,16 @@ class AuditQuery:
         filter: Annotated[
             AuditEventFilter | None, strawberry.argument(description="Which entries to list.")
         ] = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> AuditEventConnection | None:
+        paging = Paging.of(first, after, last, before)
         request = audit_pb2.ListAuditEventsRequest(
             filter=filter.to_proto() if filter is not None else None,
-            page=page_request(first, after, info),
+            page=paging.request(info),
         )
         response = await info.context.clients.audit.ListAuditEvents(request)
-        return page_of(response, response.events, audit_event_from_proto)
+        return page_of(response, response.events, audit_event_from_proto, paging)
 
     @described(
         "Checks that the audit trail is intact (nothing changed, removed or cut off); HR "

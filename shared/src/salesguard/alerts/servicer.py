@@ -140,7 +140,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         async with self._db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(request.page, session, count)
-            page = keyset_page(rows, size, lambda row: (row.detected_at, row.id))
+            page = keyset_page(
+                rows, size, lambda row: (row.detected_at, row.id), backward=request.page.backward
+            )
             alerts = await self._to_protos(session, page.rows)
         return common_pb2.ListAlertsResponse(
             alerts=alerts, cursors=page.cursors, page_info=page.page_info(total)
