@@ -170,8 +170,11 @@ async def read_nodes(info: Info, ids: Sequence[GlobalID]) -> list[Node | None]:
 class NodeQuery:
     @described(
         "Any object by its global ID (Relay's refetch), read through its own service: null "
-        "when it does not exist or the caller may not see it, masked as its own query masks "
-        "it. VALIDATION for a value that is not a global ID."
+        "when it does not exist or is outside the caller's scope, masked as its own query "
+        "masks it; FORBIDDEN where its own query is (a rep asking for an alert). Types "
+        "without a read by ID (audit events, follow-ups, visit plans, call logs, payments, "
+        "shipments, commission lines) answer null. VALIDATION for a value that is not a "
+        "global ID."
     )
     async def node(
         self,
