@@ -159,10 +159,22 @@ class Role(Enum):
 describe_values(
     Role,
     SALES_JUNIOR="A new sales rep: only the customers they own, with their contact fields.",
-    SALES_SENIOR="A senior sales rep: their own and their team's customers; teammates' contact fields masked, core fields read-only after registration.",
-    MANAGER="A branch manager: every customer of their branch (a headquarters branch: all); approves orders and others' export requests.",
-    HR="Human resources: customers with contact fields masked; alerts, audit trail, timelines, risk and the people directory.",
-    FINANCE="Finance: customers' basic fields (contact masked); payments, reconciliation, commissions, and the deal, payment and commission alerts.",
+    SALES_SENIOR=(
+        "A senior sales rep: their own and their team's customers; teammates' contact fields "
+        "masked, core fields read-only after registration."
+    ),
+    MANAGER=(
+        "A branch manager: every customer of their branch (a headquarters branch: all); approves "
+        "orders and others' export requests."
+    ),
+    HR=(
+        "Human resources: customers with contact fields masked; alerts, audit trail, timelines, "
+        "risk and the people directory."
+    ),
+    FINANCE=(
+        "Finance: customers' basic fields (contact masked); payments, reconciliation, commissions, "
+        "and the deal, payment and commission alerts."
+    ),
     ADMIN="Administration: the people directory, branches, commission plans and settings.",
 )
 
@@ -176,9 +188,12 @@ class EmployeeStatus(Enum):
 
 describe_values(
     EmployeeStatus,
-    ACTIVE="Working: may sign in, and may own customers.",
+    ACTIVE="Working: their requests are served, and they may own customers.",
     SUSPENDED="Suspended: every request of theirs is refused; owns nothing new.",
-    LEFT="Has left the company: every request of theirs is refused; their customers were handed over when the status was set (C6).",
+    LEFT=(
+        "Has left the company: every request of theirs is refused; their customers were handed "
+        "over when the status was set (C6)."
+    ),
 )
 
 
@@ -219,7 +234,10 @@ class CustomerStatus(Enum):
 describe_values(
     CustomerStatus,
     ACTIVE="In use: matched to nearby check-ins (A3), watched for neglect and pooled (C11).",
-    ARCHIVED="Archived: kept (nobody deletes a customer) but no longer matched to check-ins nor watched for neglect.",
+    ARCHIVED=(
+        "Archived: kept (nobody deletes a customer) but no longer matched to check-ins nor watched "
+        "for neglect."
+    ),
 )
 
 
@@ -287,7 +305,9 @@ follow_up_kind_of = enum_lookup(FollowUpKind)
 
 
 @strawberry.enum(
-    description="Where an export request stands (C9): PENDING → APPROVED | REJECTED; APPROVED → COMPLETED."
+    description=(
+        "Where an export request stands (C9): PENDING → APPROVED | REJECTED; APPROVED → COMPLETED."
+    )
 )
 class ExportStatus(Enum):
     PENDING = exports_pb2.EXPORT_STATUS_PENDING
@@ -331,7 +351,9 @@ describe_values(
 
 
 @strawberry.enum(
-    description="Where an alert stands: OPEN until someone decides on it (updateAlert); never reopened."
+    description=(
+        "Where an alert stands: OPEN until someone decides on it (updateAlert); never reopened."
+    )
 )
 class AlertStatus(Enum):
     OPEN = common_pb2.ALERT_STATUS_OPEN
@@ -343,7 +365,10 @@ class AlertStatus(Enum):
 describe_values(
     AlertStatus,
     OPEN="Raised, nobody has decided on it yet.",
-    ACKNOWLEDGED="Seen and being looked into; like OPEN, it still withholds commission (M2) and counts as undecided in risk profiles.",
+    ACKNOWLEDGED=(
+        "Seen and being looked into; like OPEN, it still withholds commission (M2) and counts as "
+        "undecided in risk profiles."
+    ),
     RESOLVED="Decided, with a resolution: CONFIRMED or CLEARED.",
     DISMISSED="Set aside as not worth pursuing: no longer counts in risk profiles.",
 )
@@ -357,8 +382,14 @@ class AlertResolution(Enum):
 
 describe_values(
     AlertResolution,
-    CONFIRMED="The suspicion holds: withheld commission stays withheld and the alert counts in risk profiles.",
-    CLEARED="The suspicion is unfounded: withheld commission is released on the next commission run and the alert no longer counts in risk profiles.",
+    CONFIRMED=(
+        "The suspicion holds: withheld commission stays withheld and the alert counts in risk "
+        "profiles."
+    ),
+    CLEARED=(
+        "The suspicion is unfounded: withheld commission is released on the next commission run "
+        "and the alert no longer counts in risk profiles."
+    ),
 )
 
 
@@ -381,7 +412,10 @@ describe_values(
     Verdict,
     VERIFIED="No reason raised: the check-in can be trusted.",
     SUSPICIOUS="Doubtful: at least one reason, none that rejects it.",
-    REJECTED="Not to be trusted: a mock location, impossible travel, a location mismatch or a reused photo file. Stored all the same, as evidence.",
+    REJECTED=(
+        "Not to be trusted: a mock location, impossible travel, a location mismatch or a reused "
+        "photo file. Stored all the same, as evidence."
+    ),
 )
 
 
@@ -453,10 +487,12 @@ class PaymentState(Enum):
 
 describe_values(
     PaymentState,
-    UNPAID="No payment matched to the order.",
-    PARTIALLY_PAID="Payments matched, less than the order's total.",
-    RECONCILED="Payments matched, exactly the order's total.",
-    OVERPAID="Payments matched, more than the order's total.",
+    UNPAID="No payment matched to the order, or every one reversed.",
+    PARTIALLY_PAID="Its matched, non-reversed payments sum to less than its total.",
+    RECONCILED="Its matched, non-reversed payments sum to its total: it counts for commissions.",
+    OVERPAID=(
+        "Its matched, non-reversed payments sum to more than its total; it counts for commissions."
+    ),
 )
 
 
@@ -505,7 +541,10 @@ class LineStatus(Enum):
 describe_values(
     LineStatus,
     PAYABLE="To be paid out.",
-    WITHHELD="Held back: an undecided or confirmed alert of kind FAKE_DEAL_SUSPECTED, DIVERSION_RISK or ATTRIBUTION_MISMATCH concerns the order or its customer (M2).",
+    WITHHELD=(
+        "Held back: an undecided or confirmed alert of kind FAKE_DEAL_SUSPECTED, DIVERSION_RISK or "
+        "ATTRIBUTION_MISMATCH concerns the order or its customer (M2)."
+    ),
     PENDING_REVIEW="A person must look at it first, e.g. a source conflict (M3).",
 )
 
@@ -519,7 +558,10 @@ class LineKind(Enum):
 describe_values(
     LineKind,
     COMMISSION="Commission earned on a valid order (M2).",
-    CLAWBACK="Taking back a commission paid in a locked period whose payment was reversed (M4); a negative amount.",
+    CLAWBACK=(
+        "Taking back a commission paid in a locked period whose payment was reversed (M4); a "
+        "negative amount."
+    ),
 )
 
 
