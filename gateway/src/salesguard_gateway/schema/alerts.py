@@ -88,11 +88,15 @@ MERGE_BUFFER = 100
     description="One decision taken on an alert (updateAlert); the history is append-only."
 )
 class AlertDecision:
-    status: AlertStatus | None
-    resolution: AlertResolution | None
-    note: str | None
-    at: datetime | None
-    trace_id: str | None
+    status: AlertStatus | None = strawberry.field(description="The status the decision set.")
+    resolution: AlertResolution | None = strawberry.field(
+        description="The resolution it set; null unless status is RESOLVED."
+    )
+    note: str | None = strawberry.field(description="The note given with it; null when none.")
+    at: datetime | None = strawberry.field(description="When it was taken.")
+    trace_id: str | None = strawberry.field(
+        description="The trace ID of the request that took it, to find it in the traces."
+    )
     by_id: strawberry.Private[str]
 
     by_id_field = reference("Employee", "by_id", "byId", "The employee who decided.")
@@ -111,25 +115,48 @@ def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "A suspicious pattern a rule found (the alert catalogue), raised by the service that owns "
+        "the data. Visible to HR and the managers of its branch, never to the employee it is "
+        "about; a branch manager does not see those about managers; FINANCE sees the deal, "
+        "payment and commission kinds only (policy data)."
+    )
+)
 class Alert(Node):
     kind: AlertKind | None = strawberry.field(
         description="Null only for a kind newer than the gateway (it logs a warning)."
     )
     rule: str = strawberry.field(description='Code of the rule that raised it, e.g. "C2".')
-    severity: Severity | None
-    status: AlertStatus | None
-    resolution: AlertResolution | None
+    severity: Severity | None = strawberry.field(
+        description="How severe it is (the alert catalogue's severity of its kind)."
+    )
+    status: AlertStatus | None = strawberry.field(description="Where it stands.")
+    resolution: AlertResolution | None = strawberry.field(
+        description="How it was resolved; null unless status is RESOLVED."
+    )
     title: str = strawberry.field(description="In the language of Accept-Language (en or zh).")
     message: str = strawberry.field(description="In the language of Accept-Language (en or zh).")
-    detected_at: datetime | None
-    evidence: JSON
+    detected_at: datetime | None = strawberry.field(description="When the rule found it.")
+    evidence: JSON = strawberry.field(
+        description=(
+            "The facts the rule found, as a JSON object whose keys depend on the kind (title and "
+            "message are written from them)."
+        )
+    )
     source: str = strawberry.field(description='The service that owns the alert, e.g. "customers".')
-    note: str | None
+    note: str | None = strawberry.field(
+        description=(
+            "The note of the latest decision that gave one; null when none did. Every note is in "
+            "history."
+        )
+    )
     order_id_field = reference(
         "Order", "order_id", "orderId", "The order concerned, also when the caller may not see it."
     )
-    updated_at: datetime | None
+    updated_at: datetime | None = strawberry.field(
+        description="When the latest decision was taken; null while none has been."
+    )
     history: list[AlertDecision] = strawberry.field(
         description="Every decision taken on the alert, oldest first."
     )
@@ -142,9 +169,16 @@ class Alert(Node):
     async def detected_on(self, info: Info) -> date | None:
         return await info.context.loaders.local_day(self.branch_id, self.detected_at)
 
-    employee = EMPLOYEE.field("employee_id")
+    employee = EMPLOYEE.field(
+        "employee_id",
+        "The employee it is about; null when none, or not visible to the caller in the directory.",
+    )
 
-    customer = CUSTOMER.field("customer_id")
+    customer = CUSTOMER.field(
+        "customer_id",
+        "The customer concerned; null when none or not visible to the caller (contact fields "
+        "masked as for any customer read).",
+    )
 
     order = ORDER.field(
         "order_id", "The order concerned; null when none or not visible to the caller."
@@ -176,16 +210,37 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "Which alerts to list: every condition given must hold (a list matches any of its "
+        "values); omitted ones do not filter."
+    )
+)
 class AlertFilter:
-    kinds: list[AlertKind] | None = None
-    severities: list[Severity] | None = None
-    statuses: list[AlertStatus] | None = None
-    employee_id: GlobalID | None = None
-    customer_id: GlobalID | None = None
-    order_id: GlobalID | None = None
-    from_: datetime | None = strawberry.field(default=None, name="from")
-    to: datetime | None = None
+    kinds: list[AlertKind] | None = strawberry.field(
+        default=None, description="Only alerts of these kinds."
+    )
+    severities: list[Severity] | None = strawberry.field(
+        default=None, description="Only alerts of these severities."
+    )
+    statuses: list[AlertStatus] | None = strawberry.field(
+        default=None, description="Only alerts in these statuses."
+    )
+    employee_id: GlobalID | None = strawberry.field(
+        default=None, description="Only alerts about this employee (an Employee's ID)."
+    )
+    customer_id: GlobalID | None = strawberry.field(
+        default=None, description="Only alerts concerning this customer (a Customer's ID)."
+    )
+    order_id: GlobalID | None = strawberry.field(
+        default=None, description="Only alerts concerning this order (an Order's ID)."
+    )
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Only alerts detected at or after this time."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Only alerts detected before this time; later than from."
+    )
 
     def to_proto(self) -> common_pb2.AlertFilter:
         if self.from_ is not None and self.to is not None and self.from_ >= self.to:
@@ -288,7 +343,10 @@ class AlertsQuery:
         info: Info,
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: AlertFilter | None = None,
+        filter: Annotated[
+            AlertFilter | None,
+            strawberry.argument(description="Which alerts; omit for every alert the caller sees."),
+        ] = None,
         last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
         before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> AlertConnection | None:
@@ -313,16 +371,22 @@ class UpdateAlertInput:
             "withheld) or CLEARED (released on the next commission run)."
         ),
     )
-    note: str | None = None
+    note: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Why: kept in the alert's history (at most 4000 characters); when omitted, the "
+            "alert keeps its latest note."
+        ),
+    )
     source: str | None = strawberry.field(
         default=None,
         description='The service that owns the alert (the alert\'s source, e.g. "orders").',
     )
 
 
-@strawberry.type
+@strawberry.type(description="What updateAlert returns.")
 class UpdateAlertPayload:
-    alert: Alert
+    alert: Alert = strawberry.field(description="The alert as decided, with its history.")
 
 
 def alert_route(
@@ -351,7 +415,13 @@ class AlertsMutation:
         "an alert about the caller (nobody decides their own) and for a manager on an alert "
         "already RESOLVED or DISMISSED (HR revises decisions)."
     )
-    async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload | None:
+    async def update_alert(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateAlertInput, strawberry.argument(description="The alert and the decision.")
+        ],
+    ) -> UpdateAlertPayload | None:
         context = info.context
         sources, alert_id = alert_route(
             raw_id(input.id, "Alert", "input.id"), input.source, tuple(context.clients.alerts)
@@ -459,7 +529,14 @@ _subscription = cast(
 class AlertsSubscription:
     @_subscription
     async def alert_raised(
-        self, info: Info, filter: AlertFilter | None = None
+        self,
+        info: Info,
+        filter: Annotated[
+            AlertFilter | None,
+            strawberry.argument(
+                description="Which new alerts to send; omit for every one the caller may see."
+            ),
+        ] = None,
     ) -> AsyncGenerator[Alert, None]:
         context = info.context
         subscribed_as = context.caller.principal

@@ -191,17 +191,36 @@ class PageInfo:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "One item of a connection's page (Relay edge): the item and the cursor to resume after it."
+    )
+)
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(
+        description=(
+            "Opaque: pass it as after to get the items that follow this one. Empty when the "
+            "list resumes only from the page's end (then use pageInfo.endCursor)."
+        )
+    )
+    node: T = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "One page of a list (a Relay connection), in the list's order: its items, where the page "
+        "stands and how many items the whole list holds. Only what the caller may see is listed."
+    )
+)
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
-    total_count: int
+    edges: list[Edge[T]] = strawberry.field(description="The page's items, each with its cursor.")
+    page_info: PageInfo = strawberry.field(description="Whether more items follow, and from where.")
+    total_count: int = strawberry.field(
+        description=(
+            "How many items the whole list holds (every page, within the filter and what the "
+            "caller may see)."
+        )
+    )
 
 
 TOTAL_COUNT = frozenset({"totalCount"})
@@ -357,16 +376,20 @@ def selects(info: Info, names: frozenset[str], path: Sequence[str] = ()) -> bool
 # --- geography --------------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="A point on the earth, as GPS gives it (WGS 84, in degrees).")
 class Location:
-    lat: float
-    lng: float
+    lat: float = strawberry.field(description="Latitude in degrees, -90 to 90 (north positive).")
+    lng: float = strawberry.field(description="Longitude in degrees, -180 to 180 (east positive).")
 
 
-@strawberry.input
+@strawberry.input(description="A point on the earth, as GPS gives it (WGS 84, in degrees).")
 class LocationInput:
-    lat: float
-    lng: float
+    lat: float = strawberry.field(
+        description="Latitude in degrees, -90 to 90 (north positive); else VALIDATION."
+    )
+    lng: float = strawberry.field(
+        description="Longitude in degrees, -180 to 180 (east positive); else VALIDATION."
+    )
 
     def to_proto(self) -> common_pb2.GeoPoint:
         return common_pb2.GeoPoint(lat=self.lat, lng=self.lng)
