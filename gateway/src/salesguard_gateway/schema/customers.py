@@ -326,7 +326,7 @@ class RegisterCustomerPayload:
 
 @strawberry.input(description="Only the fields given are changed.")
 class UpdateCustomerInput:
-    id: strawberry.ID = strawberry.field(description="The customer's ID.")
+    id: strawberry.ID
     name: str | None = strawberry.field(
         default=None, description="A core field: a senior rep may not change it."
     )
