@@ -8,13 +8,11 @@ sum over every source on every page. A source that fails costs only its own
 alerts: the others are returned with an error entry naming the source.
 
 ``updateAlert`` goes to the service that owns the alert. An alert's ``id`` is
-the owning service's own ID (unchanged, so stored IDs and the ``alertIds`` of
-commission lines keep working); ``globalId`` is ``"<source>:<id>"``. The input's
-``id`` takes either; the update is routed by, in this order: the input's
-``source``, the ``<source>:`` prefix of a global ID, else each alert source in
-turn until one owns the ID (alert IDs are UUIDs, so at most one does; a source
-answers NOT_FOUND for an alert it does not have or the caller may not update,
-so a plain ID costs at most one call per source and writes once). Every decision
+the global ID of the owning service's own ID (alert IDs are UUIDs, unique across
+services; the ``alertIds`` of commission lines are the same IDs). The update goes
+to the input's ``source`` when given, else to each alert source in turn until one
+owns the alert (a source answers NOT_FOUND for an alert it does not have or the
+caller may not update, so it costs at most one call per source and writes once). Every decision
 is kept in the alert's ``history``, read with the alerts (one query per source
 and page, never one per alert).
 
@@ -355,12 +353,12 @@ class AlertsQuery:
 
 @strawberry.input(
     description=(
-        "Decide an alert. Routed to the service that owns it: by source, by the prefix of a "
-        "globalId, else by asking each alert source in turn."
+        "Decide an alert. Routed to the service that owns it: by source when given, else by "
+        "asking each alert source in turn."
     )
 )
 class UpdateAlertInput:
-    id: GlobalID = strawberry.field(description="The alert's id, or its globalId.")
+    id: GlobalID = strawberry.field(description="The alert (an Alert's ID).")
     status: AlertStatus = strawberry.field(
         description="ACKNOWLEDGED, RESOLVED or DISMISSED; an alert is never reopened (OPEN)."
     )
@@ -389,21 +387,13 @@ class UpdateAlertPayload:
     alert: Alert = strawberry.field(description="The alert as decided, with its history.")
 
 
-def alert_route(
-    alert_id: str, source: str | None, sources: tuple[str, ...]
-) -> tuple[list[str], str]:
-    """The sources to ask, in order, and the alert's ID within its source."""
-    prefix, colon, local = alert_id.partition(":")
-    is_global = bool(colon) and prefix in sources and bool(local)
+def alert_route(source: str | None, sources: tuple[str, ...]) -> list[str]:
+    """The sources to ask for an alert, in order: the one named, else every one."""
     if source:
         if source not in sources:
             raise InvalidInput("source", f"source must be one of {', '.join(sources)}")
-        if is_global and prefix != source:
-            raise InvalidInput("source", f"the id names the source {prefix}, not {source}")
-        return [source], local if is_global else alert_id
-    if is_global:
-        return [prefix], local
-    return list(sources), alert_id
+        return [source]
+    return list(sources)
 
 
 @strawberry.type
@@ -423,11 +413,8 @@ class AlertsMutation:
         ],
     ) -> UpdateAlertPayload | None:
         context = info.context
-        sources, alert_id = alert_route(
-            raw_id(input.id, "Alert", "input.id"), input.source, tuple(context.clients.alerts)
-        )
-        if not alert_id:
-            raise InvalidInput("id", "id is required")
+        alert_id = raw_id(input.id, "Alert", "input.id")
+        sources = alert_route(input.source, tuple(context.clients.alerts))
         request = common_pb2.UpdateAlertRequest(
             id=alert_id,
             status=input.status.value,
