@@ -327,3 +327,20 @@ async def test_the_audit_trail_pages_backwards_to_the_same_entries(
     )
     assert len(flat(forward)) >= 5
     assert flat(backward) == flat(forward)
+
+
+async def test_nodes_costs_one_object_per_id_asked_for(suite: Suite) -> None:
+    """nodes(ids:) is sized by its IDs, like a page by first: a hundred employees each
+    with a page of a hundred customers is over the budget (50 000), twenty are not."""
+    org = await make_org(suite)
+    query = """query($ids: [ID!]!) { nodes(ids: $ids) {
+      ... on Employee { customers(first: 100) {
+        edges { node { id code name company source registeredAt } } } } } }"""
+
+    async def codes(count: int) -> list[str]:
+        ids = [employee_id(org.junior)] * count
+        result = await suite.gql(query, {"ids": ids}, as_=org.hr)
+        return [error["extensions"]["code"] for error in result.errors]
+
+    assert await codes(100) == ["QUERY_TOO_COSTLY"]
+    assert await codes(20) == []
