@@ -97,7 +97,7 @@ class AlertDecision:
     )
     by_id: strawberry.Private[str]
 
-    by_id_field = reference("Employee", "by_id", "byId", "The employee who decided.")
+    by_id_field = reference("Employee", "by_id", "byId", "The employee who decided.", required=True)
 
     by = EMPLOYEE.field("by_id", "The employee who decided; null when the caller may not see them.")
 

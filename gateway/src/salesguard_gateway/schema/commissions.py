@@ -181,10 +181,14 @@ class CommissionLine(Node):
     customer_id: strawberry.Private[str]
 
     order_id_field = reference(
-        "Order", "order_id", "orderId", "The order, also when the caller may not see it."
+        "Order",
+        "order_id",
+        "orderId",
+        "The order, also when the caller may not see it.",
+        required=True,
     )
     employee_id_field = reference(
-        "Employee", "employee_id", "employeeId", "Who is credited: the submitter."
+        "Employee", "employee_id", "employeeId", "Who is credited: the submitter.", required=True
     )
     branch_id: strawberry.Private[str]
 
@@ -250,7 +254,9 @@ class CommissionStatement:
     )
     employee_id: strawberry.Private[str]
 
-    employee_id_field = reference("Employee", "employee_id", "employeeId", "Whose statement it is.")
+    employee_id_field = reference(
+        "Employee", "employee_id", "employeeId", "Whose statement it is.", required=True
+    )
     employee = EMPLOYEE.field(
         "employee_id", "The employee credited; null when not visible to the caller."
     )
@@ -309,7 +315,9 @@ class PeriodSummary:
     branch_id: strawberry.Private[str]
     locked_by_id: strawberry.Private[str]
 
-    branch_id_field = reference("Branch", "branch_id", "branchId", "The branch of the period.")
+    branch_id_field = reference(
+        "Branch", "branch_id", "branchId", "The branch of the period.", required=True
+    )
     locked_by_id_field = reference(
         "Employee", "locked_by_id", "lockedById", "Who locked the period; null while open."
     )

@@ -86,17 +86,21 @@ def raw_ids(values: Iterable[GlobalID] | None, type_name: str, field: str) -> li
     return [raw_id(value, type_name, field) for value in values or ()]
 
 
-def reference(type_name: str, attribute: str, name: str, description: str) -> Any:
+def reference(
+    type_name: str, attribute: str, name: str, description: str, *, required: bool = False
+) -> Any:
     """A GraphQL ``ID`` field ``name``: the global ID of the ``type_name`` whose service ID
-    the object keeps in ``attribute`` (null when empty). Beside a link to the object: the
-    ID is answered even when the caller may not see what it names."""
+    the object keeps in ``attribute`` (null when empty, unless ``required``: ``ID!``).
+    Beside a link to the object: the ID is answered even when the caller may not see
+    what it names."""
 
     def resolve(root: Any) -> strawberry.ID | None:
         service_id = getattr(root, attribute)
-        return global_id(type_name, service_id) if service_id else None
+        return global_id(type_name, service_id) if service_id or required else None
 
+    graphql_type = strawberry.ID if required else strawberry.ID | None
     return strawberry.field(
-        resolver=resolve, name=name, graphql_type=strawberry.ID | None, description=description
+        resolver=resolve, name=name, graphql_type=graphql_type, description=description
     )
 
 
