@@ -138,6 +138,14 @@ class RunCustomerExportPayload:
     )
 
 
+async def read_export_request(info: Info, request_id: str) -> ExportRequest:
+    """One export request by its service ID."""
+    response = await info.context.clients.exports.GetExportRequest(
+        exports_pb2.GetExportRequestRequest(id=request_id)
+    )
+    return export_request_from_proto(response.export_request)
+
+
 @strawberry.type
 class ExportsQuery:
     @described(
@@ -149,10 +157,7 @@ class ExportsQuery:
         info: Info,
         id: Annotated[GlobalID, strawberry.argument(description="The export request's ID.")],
     ) -> ExportRequest | None:
-        response = await info.context.clients.exports.GetExportRequest(
-            exports_pb2.GetExportRequestRequest(id=raw_id(id, "ExportRequest", "id"))
-        )
-        return export_request_from_proto(response.export_request)
+        return await read_export_request(info, raw_id(id, "ExportRequest", "id"))
 
 
 @strawberry.type

@@ -2,7 +2,8 @@
 
 Each type is read the way its own query reads it, through the owning service and so
 within the caller's grants and masking: an object the caller may not see, or one that
-does not exist, is null (as its own query would answer NOT_FOUND). ``nodes`` reads each
+does not exist, is null (as its own query would answer NOT_FOUND), and a kind the caller's
+role may not read at all is FORBIDDEN (as its own query answers). ``nodes`` reads each
 type in one batch where the service has one (customers, orders, employees, branches,
 teams, alerts, commission plans); check-ins and export requests are read one by one
 (their services read one at a time), within the page size limit.
@@ -21,21 +22,19 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 
 from salesguard.errors import ErrorCode, InvalidInput, ServiceError
-from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_api.commissions.v1 import commissions_pb2
 from salesguard_api.common.v1 import common_pb2
-from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.commissions import plan_from_proto
-from salesguard_gateway.schema.common import described, selects
+from salesguard_gateway.schema.common import described
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.exports import export_request_from_proto
+from salesguard_gateway.schema.exports import read_export_request
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
-from salesguard_gateway.schema.visits import PHOTO_URL_FIELDS, check_in_from_proto
+from salesguard_gateway.schema.visits import read_check_in
 
 # Reads a batch of one type's service IDs; the answers in the same order (None: not there).
 Fetch = Callable[[Info, Sequence[str]], Awaitable[Sequence[Node | None]]]
@@ -66,22 +65,6 @@ def _one_by_one(read: Callable[[Info, str], Awaitable[Node]]) -> Fetch:
         return await asyncio.gather(*(one(node_id) for node_id in ids))
 
     return fetch
-
-
-async def _check_in(info: Info, check_in_id: str) -> Node:
-    response = await info.context.clients.visits.GetCheckIn(
-        visits_pb2.GetCheckInRequest(
-            id=check_in_id, include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",))
-        )
-    )
-    return check_in_from_proto(response.check_in)
-
-
-async def _export_request(info: Info, request_id: str) -> Node:
-    response = await info.context.clients.exports.GetExportRequest(
-        exports_pb2.GetExportRequestRequest(id=request_id)
-    )
-    return export_request_from_proto(response.export_request)
 
 
 async def _alerts(info: Info, ids: Sequence[str]) -> Sequence[Node | None]:
@@ -125,8 +108,8 @@ FETCHERS: dict[str, Fetch] = {
     "Team": _by_link(TEAM),
     "Alert": _alerts,
     "CommissionPlan": _commission_plans,
-    "CheckIn": _one_by_one(_check_in),
-    "ExportRequest": _one_by_one(_export_request),
+    "CheckIn": _one_by_one(read_check_in),
+    "ExportRequest": _one_by_one(read_export_request),
     **dict.fromkeys(
         (
             "AuditEvent",

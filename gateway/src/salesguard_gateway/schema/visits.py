@@ -357,6 +357,16 @@ class CallLogFilter:
     )
 
 
+async def read_check_in(info: Info, check_in_id: str) -> CheckIn:
+    """One check-in by its service ID (photo URLs signed only when the query shows them)."""
+    response = await info.context.clients.visits.GetCheckIn(
+        visits_pb2.GetCheckInRequest(
+            id=check_in_id, include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",))
+        )
+    )
+    return check_in_from_proto(response.check_in)
+
+
 # --- roots -------------------------------------------------------------------------
 
 
@@ -370,13 +380,7 @@ class VisitsQuery:
         info: Info,
         id: Annotated[GlobalID, strawberry.argument(description="The check-in's ID.")],
     ) -> CheckIn | None:
-        response = await info.context.clients.visits.GetCheckIn(
-            visits_pb2.GetCheckInRequest(
-                id=raw_id(id, "CheckIn", "id"),
-                include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",)),
-            )
-        )
-        return check_in_from_proto(response.check_in)
+        return await read_check_in(info, raw_id(id, "CheckIn", "id"))
 
     @described(
         "Check-ins the caller may see (see CheckIn), newest first; anyone but reps, managers "
