@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from strawberry.relay import GlobalID
+
 from gateway.tests.commissions_support import (
     ALERTS,
     EXPORT,
@@ -25,7 +27,7 @@ from gateway.tests.commissions_support import (
     submit,
 )
 from salesguard_gateway.schema.alerts import alert_route
-from tests.harness import Suite, cny, unique
+from tests.harness import Suite, cny, employee_id, global_id, unique
 from tests.org import Org, make_org, register
 
 # --- runs, locks and exports: finance only ----------------------------------------------------
@@ -37,7 +39,7 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
     await paid_orders(
         suite, org, [(org.junior, company, "1000.00", None), (org.junior, company, "200.00", None)]
     )
-    branch = {"period": PERIOD, "branchId": org.branch}
+    branch = {"period": PERIOD, "branchId": global_id("Branch", org.branch)}
     for outsider in (org.junior, org.manager, org.hr, org.admin):
         for mutation, name in (
             (RUN, "runCommissions"),
@@ -54,8 +56,8 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
 
     ran = (await run(suite, org.finance, org.branch)).ok()["runCommissions"]
     (summary,) = ran["periods"]
-    assert summary["period"] == PERIOD and summary["branchId"] == org.branch
-    assert summary["branch"] == {"id": org.branch}
+    assert summary["period"] == PERIOD and summary["branchId"] == branch["branchId"]
+    assert summary["branch"] == {"id": branch["branchId"]}
     assert (summary["status"], summary["lines"], summary["orders"]) == ("OPEN", 2, 2)
     assert (summary["payable"], summary["withheld"]) == (cny("60.00"), cny("0.00"))
     assert (summary["pendingReview"], summary["clawback"]) == (cny("0.00"), cny("0.00"))
@@ -64,7 +66,7 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
 
     locked = (await suite.gql(LOCK, {"input": branch}, as_=org.finance)).ok()
     period = locked["lockCommissionPeriod"]["period"]
-    assert (period["status"], period["lockedBy"]) == ("LOCKED", {"id": org.finance})
+    assert (period["status"], period["lockedBy"]) == ("LOCKED", {"id": employee_id(org.finance)})
     again = await run(suite, org.finance, org.branch)
     assert again.codes == ["FAILED_PRECONDITION"]
     assert (await statement(suite, org.junior, None)).ok()["commissionStatement"][
@@ -101,7 +103,7 @@ async def fake_deal(
     edges = (await suite.gql(ALERTS, {"filter": filter_}, as_=org.hr)).ok()["alerts"]["edges"]
     (alert,) = [edge["node"] for edge in edges]
     assert alert["source"] == "orders" and alert["status"] == "OPEN"
-    assert alert["globalId"] == f"orders:{alert['id']}"
+    assert GlobalID.from_id(alert["id"]).type_name == "Alert"
     assert alert["order"] == {"id": order["id"]}
     return order, alert
 
@@ -116,7 +118,7 @@ async def test_update_alert_goes_to_the_owning_service(suite: Suite) -> None:
     # A global ID costs one call, to its source.
     result = await suite.gql(
         UPDATE_ALERT,
-        {"input": {"id": by_global["globalId"], "status": "ACKNOWLEDGED", "note": "looking"}},
+        {"input": {"id": by_global["id"], "status": "ACKNOWLEDGED", "note": "looking"}},
         as_=org.hr,
     )
     updated = result.ok()["updateAlert"]["alert"]
@@ -149,10 +151,10 @@ async def test_update_alert_goes_to_the_owning_service(suite: Suite) -> None:
 
     # Out of the caller's scope reads as absent; so does an unknown ID.
     for caller, alert_id in (
-        (org.junior, by_global["globalId"]),
+        (org.junior, by_global["id"]),
         (org.other_manager, by_global["id"]),
-        (org.hr, "orders:" + unique("nope")),
-        (org.hr, unique("nope")),
+        (org.hr, global_id("Alert", "orders:" + unique("nope"))),
+        (org.hr, global_id("Alert", unique("nope"))),
     ):
         missing = await suite.gql(
             UPDATE_ALERT, {"input": {"id": alert_id, "status": "ACKNOWLEDGED"}}, as_=caller
@@ -162,12 +164,12 @@ async def test_update_alert_goes_to_the_owning_service(suite: Suite) -> None:
     # contradicts, a resolution without RESOLVED, reopening.
     for values, field in (
         ({"id": by_global["id"], "source": "nowhere", "status": "ACKNOWLEDGED"}, "source"),
-        ({"id": by_global["globalId"], "source": "customers", "status": "ACKNOWLEDGED"}, "source"),
+        ({"id": by_global["id"], "source": "customers", "status": "ACKNOWLEDGED"}, "source"),
         (
-            {"id": by_global["globalId"], "status": "DISMISSED", "resolution": "CLEARED"},
+            {"id": by_global["id"], "status": "DISMISSED", "resolution": "CLEARED"},
             "resolution",
         ),
-        ({"id": by_global["globalId"], "status": "OPEN"}, "status"),
+        ({"id": by_global["id"], "status": "OPEN"}, "status"),
     ):
         refused = await suite.gql(UPDATE_ALERT, {"input": values}, as_=org.hr)
         assert refused.codes == ["VALIDATION"], (values, refused.body)
