@@ -192,7 +192,8 @@ async def test_bad_alert_pool_and_risk_input_is_a_typed_validation_error(suite: 
         (POOL_PAGE, org.junior, {"first": 1000}, "first"),
         # Fields the services check carry the services' names, as on every connection.
         (POOL_PAGE, org.junior, {"first": 10, "after": "not-a-cursor"}, "page.page_token"),
-        (CLAIM, org.junior, {"input": {"customerId": ""}}, "customer_id"),
+        # A value that is not an ID at all is refused at the edge, named as the client sent it.
+        (CLAIM, org.junior, {"input": {"customerId": ""}}, "customerId"),
         (
             CLAIM,
             org.junior,
