@@ -197,6 +197,8 @@ async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
     owner = employee_id(employee["hrId"])
     registered = await register_result(suite, org.manager, ownerId=owner)
     assert registered.codes == ["VALIDATION"], registered.body
+    # The service's refusal of the inactive owner, not a malformed ID.
+    assert registered.errors[0]["extensions"]["field"] == "owner_id", registered.body
     customer = await register(suite, org.junior)
     reassign = """
     mutation($input: ReassignCustomersInput!) { reassignCustomers(input: $input) { customers { id } } }
@@ -207,6 +209,8 @@ async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
         as_=org.manager,
     )
     assert moved.codes == ["VALIDATION"], moved.body
+    # The service's refusal of the inactive owner, not a malformed ID.
+    assert moved.errors[0]["extensions"]["field"] == "new_owner_id", moved.body
     plan = """
     mutation($input: PlanVisitInput!) { planVisit(input: $input) { visitPlan { id } } }
     """
@@ -224,4 +228,6 @@ async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
         as_=org.manager,
     )
     assert planned.codes == ["VALIDATION"], planned.body
+    # The service's refusal of the inactive owner, not a malformed ID.
+    assert planned.errors[0]["extensions"]["field"] == "employee_id", planned.body
     assert await customers_owned_by(suite, employee["hrId"]) == 0
