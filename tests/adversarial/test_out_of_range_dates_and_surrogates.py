@@ -21,7 +21,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, service_id, unique
 from tests.org import Org, new_phone, register
 from tests.support.subscriptions import ALERT_RAISED, GraphQLWebSocket, serve_gateway
 
@@ -303,7 +303,7 @@ async def test_orders_refuse_order_dates_out_of_range(
         sku="A-1", quantity=common_pb2.Decimal(value="1"), unit_price=common_pb2.Decimal(value="10")
     )
     request = orders_pb2.SubmitOrderRequest(
-        customer_id=customer["id"], lines=[line], currency="CNY", order_date=day
+        customer_id=service_id(customer["id"]), lines=[line], currency="CNY", order_date=day
     )
     await refused_by_service(junior(org), lambda: stubs.orders.SubmitOrder(request), "order_date")
 
