@@ -31,7 +31,7 @@ from salesguard_gateway.schema.common import described
 from salesguard_gateway.schema.customers import CUSTOMER
 from salesguard_gateway.schema.exports import read_export_request
 from salesguard_gateway.schema.links import Link
-from salesguard_gateway.schema.nodes import GlobalID, Node
+from salesguard_gateway.schema.nodes import GlobalID, Node, service_id_of
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 from salesguard_gateway.schema.visits import read_check_in
@@ -137,7 +137,7 @@ async def read_nodes(info: Info, ids: Sequence[GlobalID]) -> list[Node | None]:
     by_type: dict[str, list[str]] = {}
     for value in ids:
         _fetcher(value, "ids")
-        by_type.setdefault(value.type_name, []).append(value.node_id)
+        by_type.setdefault(value.type_name, []).append(service_id_of(value, "ids"))
     types = list(by_type)
     answers = await asyncio.gather(
         *(FETCHERS[name](info, list(dict.fromkeys(by_type[name]))) for name in types)
@@ -164,7 +164,7 @@ class NodeQuery:
         info: Info,
         id: Annotated[GlobalID, strawberry.argument(description="A global ID (any Node's id).")],
     ) -> Node | None:
-        return (await _fetcher(id, "id")(info, [id.node_id]))[0]
+        return (await _fetcher(id, "id")(info, [service_id_of(id, "id")]))[0]
 
     @described(
         "Several objects by their global IDs, in the order asked (null for each one that "

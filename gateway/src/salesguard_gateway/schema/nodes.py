@@ -24,6 +24,7 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from salesguard.errors import InvalidInput
+from salesguard_gateway.inputs import NOT_TEXT, is_text
 
 __all__ = ["GlobalID", "Node", "global_id", "global_ids", "raw_id", "raw_ids"]
 
@@ -79,6 +80,14 @@ def raw_id(value: GlobalID | None, type_name: str, field: str) -> str:
         return ""
     if value.type_name != type_name or not value.node_id:
         raise InvalidInput(field, f"{field} must be the ID of a {type_name}")
+    return service_id_of(value, field)
+
+
+def service_id_of(value: GlobalID, field: str) -> str:
+    """The service's ID inside a global ID, held to the edge's rule for every string: the
+    base64 hides what limits.py checks in plain strings (U+0000, lone surrogates)."""
+    if not is_text(value.node_id):
+        raise InvalidInput(field, f"{field} {NOT_TEXT}")
     return value.node_id
 
 
