@@ -39,6 +39,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 from salesguard_attendance.models import Alert as AttendanceAlert
+from tests.harness import service_id
 from tests.support.subscriptions import ALERT_RAISED, GraphQLWebSocket
 
 BRANCH = "bench-hq"
@@ -155,7 +156,8 @@ async def subscribe_through_gateway(socket: GraphQLWebSocket, arrivals: Arrivals
         payload: dict[str, Any] = message.get("payload") or {}
         if message["type"] != "next" or "errors" in payload:
             raise SystemExit(f"the subscription ended: {message}")
-        arrivals.arrived(payload["data"]["alertRaised"]["id"])
+        # The API answers the global ID; the database row has the service's.
+        arrivals.arrived(service_id(payload["data"]["alertRaised"]["id"]))
 
 
 async def measure(

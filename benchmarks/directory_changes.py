@@ -31,7 +31,7 @@ import httpx
 from benchmarks.support import HEADER, summary
 from salesguard_gateway.app import create_app
 from salesguard_gateway.settings import GatewaySettings
-from tests.harness import POLICIES, SERVICES, Backends, Suite
+from tests.harness import POLICIES, SERVICES, Backends, Suite, global_id
 from tests.org import UPSERT_EMPLOYEE, admin, make_org, new_phone
 from tests.support.servers import OpaServer, PostgresDatabases
 
@@ -89,11 +89,11 @@ async def measure(suite: Suite, rounds: int) -> None:
         (await suite.gql(REGISTER, {"input": values}, as_=org.junior)).ok()
 
     employee = {
-        "id": f"{org.branch}-bench",
+        "hrId": f"{org.branch}-bench",
         "name": "Bench",
         "roles": ["SALES_JUNIOR"],
-        "teamId": org.team_a,
-        "branchId": org.branch,
+        "teamId": global_id("Team", org.team_a),
+        "branchId": global_id("Branch", org.branch),
         "status": "ACTIVE",
     }
     await admin(suite, UPSERT_EMPLOYEE, employee)
@@ -120,7 +120,7 @@ async def measure(suite: Suite, rounds: int) -> None:
 
 async def propagation(suite: Suite, employee: dict[str, Any]) -> str:
     """Seconds and requests a second replica still answered a suspended employee."""
-    headers = {"Authorization": f"Bearer {suite.token(employee['id'])}"}
+    headers = {"Authorization": f"Bearer {suite.token(employee['hrId'])}"}
     async with gateway(suite) as replica:
         for _ in range(3):
             assert (await replica.post("/graphql", json=ME, headers=headers)).status_code == 200

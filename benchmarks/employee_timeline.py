@@ -56,6 +56,7 @@ from salesguard_api.orders.v1 import timeline_pb2_grpc as orders_grpc
 from salesguard_attendance import timeline as attendance_timeline
 from salesguard_customers import timeline as customers_timeline
 from salesguard_orders import timeline as orders_timeline
+from tests.harness import employee_id
 
 REP = "bench-rep-0"
 TEAM = "bench-team"
@@ -369,7 +370,11 @@ async def run(items: int, others: int, rounds: int) -> None:
             ),
             **{f"{source} ListAlerts": alerts_call(source) for source in SERVICE_SOURCES},
         }
-        variables = {"employeeId": REP, "from": begins.isoformat(), "to": ends.isoformat()}
+        variables = {
+            "employeeId": employee_id(REP),
+            "from": begins.isoformat(),
+            "to": ends.isoformat(),
+        }
 
         async with httpx.AsyncClient(
             base_url=deployed.http_url,

@@ -38,6 +38,7 @@ from benchmarks.support import HEADER, arguments, percentile, summary
 from salesguard.principal import Principal, acting_as
 from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from tests.harness import global_id
 
 BRANCH = "bench-branch"
 HR = "bench-hr"
@@ -129,7 +130,10 @@ async def run(employees: int, alerts: int, other_alerts: int, rounds: int, first
                 async def call() -> None:
                     response = await client.post(
                         "/graphql",
-                        json={"query": query, "variables": {"branch": BRANCH, "first": first}},
+                        json={
+                            "query": query,
+                            "variables": {"branch": global_id("Branch", BRANCH), "first": first},
+                        },
                     )
                     body = response.json()
                     assert "errors" not in body, body["errors"][:3]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from strawberry.relay import GlobalID
 
 from salesguard.service import GrpcServiceApp
 from salesguard.tokens import issue_dev_token
@@ -201,6 +202,24 @@ class Suite:
 def unique(prefix: str) -> str:
     """IDs unique per test, so tests share one suite without seeing each other."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def global_id(type_name: str, service_id: str) -> str:
+    """The API's ID of an object a test made behind the API's back (seeded in a service,
+    or a directory record by its HR key). Clients never build these; tests may, because
+    they know what the gateway encodes (Relay's base64 of "<Type>:<service ID>")."""
+    return str(GlobalID(type_name, service_id))
+
+
+def service_id(api_id: str) -> str:
+    """The owning service's ID behind an ID the API answered (to compare with a database
+    row or call a service directly)."""
+    return GlobalID.from_id(api_id).node_id
+
+
+def employee_id(hr_id: str) -> str:
+    """An employee's API ID from their HR key (the ``sub`` of their tokens)."""
+    return global_id("Employee", hr_id)
 
 
 def cny(amount: str) -> dict[str, str]:

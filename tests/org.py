@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.harness import Suite, unique
+from tests.harness import Suite, global_id, unique
 
 UPSERT_BRANCH = """
 mutation($input: UpsertBranchInput!) { upsertBranch(input: $input) { branch { id } } }
@@ -31,7 +31,11 @@ _phones = itertools.count(10_000_000)
 
 @dataclass(frozen=True)
 class Org:
-    """One branch with two teams, a second branch, and one person per role."""
+    """One branch with two teams, a second branch, and one person per role.
+
+    Each field is the HR key of the record (the directory's own ID; an employee's is
+    the ``sub`` of their tokens); the API's IDs are ``global_id("Branch", org.branch)``,
+    ``employee_id(org.junior)`` (tests.harness)."""
 
     branch: str
     other_branch: str
@@ -72,10 +76,14 @@ async def make_org(suite: Suite) -> Org:
         await admin(
             suite,
             UPSERT_BRANCH,
-            {"id": branch_id, "name": branch_id, "timeZone": "Asia/Shanghai", "headquarters": hq},
+            {"hrId": branch_id, "name": branch_id, "timeZone": "Asia/Shanghai", "headquarters": hq},
         )
     for team_id in (org.team_a, org.team_b):
-        await admin(suite, UPSERT_TEAM, {"id": team_id, "name": team_id, "branchId": org.branch})
+        await admin(
+            suite,
+            UPSERT_TEAM,
+            {"hrId": team_id, "name": team_id, "branchId": global_id("Branch", org.branch)},
+        )
     people: list[tuple[str, str, str | None, str, str]] = [
         (org.junior, "SALES_JUNIOR", org.team_a, org.branch, "李雷"),
         (org.junior_mate, "SALES_JUNIOR", org.team_a, org.branch, "韩梅梅"),
@@ -101,11 +109,11 @@ async def add_employee(
 ) -> dict[str, Any]:
     """Add an active employee of one role (as the administrator); the input it sent."""
     values = {
-        "id": employee_id,
+        "hrId": employee_id,
         "name": name,
         "roles": [role],
-        "teamId": team,
-        "branchId": branch,
+        "teamId": global_id("Team", team) if team else None,
+        "branchId": global_id("Branch", branch),
         "status": "ACTIVE",
     }
     await admin(suite, UPSERT_EMPLOYEE, values)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, employee_id, global_id, unique
 from tests.org import Org
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -63,9 +63,9 @@ UPSERT_PLAN = """mutation($input: UpsertCommissionPlanInput!) {
   upsertCommissionPlan(input: $input) { plan { id version effectiveFrom companyRatePercent
     personalRatePercent capPerOrder capPerPeriod createdById createdAt note } } }"""
 UPDATE_ALERT = """mutation($input: UpdateAlertInput!) {
-  updateAlert(input: $input) { alert { id globalId source kind status resolution note } } }"""
+  updateAlert(input: $input) { alert { id source kind status resolution note } } }"""
 ALERTS = """query($filter: AlertFilter) {
-  alerts(first: 20, filter: $filter) { edges { node { id globalId source kind status order { id } } } }
+  alerts(first: 20, filter: $filter) { edges { node { id source kind status order { id } } } }
 }"""
 
 
@@ -129,10 +129,14 @@ async def paid_orders(
 
 
 async def run(suite: Suite, as_: str, branch: str, period: str = PERIOD) -> GraphQLResult:
-    return await suite.gql(RUN, {"input": {"period": period, "branchId": branch}}, as_=as_)
+    """Run the commissions of ``branch`` (its HR key) for ``period``."""
+    values = {"period": period, "branchId": global_id("Branch", branch)}
+    return await suite.gql(RUN, {"input": values}, as_=as_)
 
 
 async def statement(
-    suite: Suite, as_: str, employee_id: str | None, period: str = PERIOD
+    suite: Suite, as_: str, employee: str | None, period: str = PERIOD
 ) -> GraphQLResult:
-    return await suite.gql(STATEMENT, {"employeeId": employee_id, "period": period}, as_=as_)
+    """The commission statement of ``employee`` (their HR key; None: the caller's own)."""
+    values = {"employeeId": employee_id(employee) if employee else None, "period": period}
+    return await suite.gql(STATEMENT, values, as_=as_)

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.tests.orders_support import Shop
 from gateway.tests.support import Spans
-from tests.harness import Backends, Suite
+from tests.harness import Backends, Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 
 
@@ -89,12 +89,12 @@ async def world(suite: Suite) -> World:
         suite,
         UPSERT_EMPLOYEE,
         {
-            "id": org.junior,
+            "hrId": org.junior,
             "name": "李雷",
             "roles": ["SALES_JUNIOR"],
-            "teamId": org.team_a,
-            "branchId": org.branch,
-            "managerId": org.senior,
+            "teamId": global_id("Team", org.team_a),
+            "branchId": global_id("Branch", org.branch),
+            "managerId": employee_id(org.senior),
             "status": "ACTIVE",
         },
     )

@@ -90,6 +90,7 @@ async def attendance_alert(suite: Suite, org: Org, detected_at: datetime) -> str
     It goes straight into the attendance service's own database, with the helper every
     service raises alerts with, and attendance serves it through its AlertsService like
     any other. Attendance has no alert kinds of its own yet, so it borrows a catalog kind.
+    Answers the attendance service's ID of the alert (the API's is ``global_id("Alert", ...)``).
     """
     runtime = suite.running["attendance"].runtime
     dedupe_key = unique("attendance-test")

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.tests.conftest import StartSuite
 from gateway.tests.support import attendance_alert
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id, service_id
 from tests.org import Org, make_org, register, register_result
 
 PAGE = """query($after: String) {
@@ -63,7 +63,9 @@ async def alerts(suite: Suite) -> Alerts:
         older_at = datetime.fromisoformat(older["detectedAt"])
         ids += [
             newer["id"],
-            await attendance_alert(suite, org, older_at + (newer_at - older_at) / 2),
+            global_id(
+                "Alert", await attendance_alert(suite, org, older_at + (newer_at - older_at) / 2)
+            ),
         ]
     ids.append(customers[-1]["id"])
     sources = ["customers", "attendance"] * 3 + ["customers"]
@@ -113,7 +115,11 @@ async def test_alerts_stay_in_the_callers_scope(suite: Suite, alerts: Alerts) ->
     refused = await suite.gql(ALL, as_=alerts.org.junior)
     assert refused.codes == ["FORBIDDEN"]
     assert (refused.data or {}).get("alerts") is None
-    assert not any(alert_id in str(refused.body) for alert_id in alerts.ids)
+    assert not any(
+        leaked in str(refused.body)
+        for alert_id in alerts.ids
+        for leaked in (alert_id, service_id(alert_id))
+    )
 
 
 async def test_alert_fields_and_language(suite: Suite, alerts: Alerts) -> None:
@@ -131,7 +137,7 @@ async def test_alert_fields_and_language(suite: Suite, alerts: Alerts) -> None:
     assert (node["evidence"]["hours_late"], node["evidence"]["limit_hours"]) == (30, 24)
     assert node["evidence"]["registered_by"] == alerts.org.junior
     assert node["detectedAt"].endswith("+00:00")
-    assert node["employee"] == {"id": alerts.org.junior}
+    assert node["employee"] == {"id": employee_id(alerts.org.junior)}
     assert node["customer"] == {"id": newest["id"]}
 
     chinese = (
@@ -166,7 +172,7 @@ async def test_a_duplicate_claim_reads_in_both_languages(suite: Suite, alerts: A
                 "severity": "HIGH",
                 "title": title,
                 "message": message,
-                "employee": {"id": alerts.org.junior_mate},
+                "employee": {"id": employee_id(alerts.org.junior_mate)},
                 "customer": {"id": alerts.claimed_customer["id"]},
             }
         ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id, service_id
 from tests.org import Org, make_org, register
 from tests.support.alerts import stored_alert
 
@@ -25,6 +25,7 @@ QUERY = """query($filter: AlertFilter, $first: Int, $after: String) {
 class Alerts:
     org: Org
     customer_id: str
+    # The order's ID in the orders service (no such order exists).
     order_id: str
     # Alert IDs by name, see the fixture; all OPEN but `payer` (ACKNOWLEDGED).
     ids: dict[str, str]
@@ -54,7 +55,7 @@ async def alerts(suite: Suite) -> Alerts:
         customer_id: str = "",
         order_id: str = "",
     ) -> str:
-        return await stored_alert(
+        alert_id = await stored_alert(
             suite,
             source,
             kind,
@@ -64,6 +65,7 @@ async def alerts(suite: Suite) -> Alerts:
             customer_id=customer_id or None,
             order_id=order_id or None,
         )
+        return global_id("Alert", alert_id)
 
     ids = {
         "fake": await stored(
@@ -71,7 +73,7 @@ async def alerts(suite: Suite) -> Alerts:
             "FAKE_DEAL_SUSPECTED",
             org.junior,
             1,
-            customer_id=customer["id"],
+            customer_id=service_id(customer["id"]),
             order_id=order_id,
         ),
         "mock": await stored("attendance", "MOCK_LOCATION", org.senior, 2),
@@ -126,11 +128,13 @@ async def test_filters_by_kind_severity_and_status(
 
 async def test_filters_by_employee_customer_and_order(suite: Suite, alerts: Alerts) -> None:
     org = alerts.org
-    assert await matching(suite, alerts, {"employeeId": org.senior}) == ["mock", "payer"]
-    assert await matching(suite, alerts, {"employeeId": org.junior}) == ["late", "fake", "device"]
+    senior, junior = employee_id(org.senior), employee_id(org.junior)
+    assert await matching(suite, alerts, {"employeeId": senior}) == ["mock", "payer"]
+    assert await matching(suite, alerts, {"employeeId": junior}) == ["late", "fake", "device"]
     assert await matching(suite, alerts, {"customerId": alerts.customer_id}) == ["late", "fake"]
-    assert await matching(suite, alerts, {"orderId": alerts.order_id}) == ["fake"]
-    assert await matching(suite, alerts, {"employeeId": org.junior_b}) == []
+    order = global_id("Order", alerts.order_id)
+    assert await matching(suite, alerts, {"orderId": order}) == ["fake"]
+    assert await matching(suite, alerts, {"employeeId": employee_id(org.junior_b)}) == []
 
 
 async def test_filters_by_time_range(suite: Suite, alerts: Alerts) -> None:
@@ -146,7 +150,7 @@ async def test_filters_by_time_range(suite: Suite, alerts: Alerts) -> None:
 
 async def test_a_filtered_cursor_walks_every_source_once(suite: Suite, alerts: Alerts) -> None:
     names = {alert_id: name for name, alert_id in alerts.ids.items()}
-    alert_filter = {"employeeId": alerts.org.junior}
+    alert_filter = {"employeeId": employee_id(alerts.org.junior)}
     seen: list[str] = []
     totals: list[int] = []
     after = None
@@ -173,7 +177,8 @@ async def test_an_empty_or_reversed_time_range_is_validation(suite: Suite, alert
 
 
 async def test_a_filter_every_source_rejects_is_one_error(suite: Suite, alerts: Alerts) -> None:
-    result = await suite.gql(QUERY, {"filter": {"employeeId": "X" * 600}}, as_=alerts.org.manager)
+    too_long = employee_id("X" * 600)
+    result = await suite.gql(QUERY, {"filter": {"employeeId": too_long}}, as_=alerts.org.manager)
     assert result.codes == ["VALIDATION"]
     assert result.errors[0]["extensions"]["field"] == "filter.employee_id"
 
@@ -201,10 +206,10 @@ async def test_the_detection_day_is_the_branch_s_day(suite: Suite) -> None:
     result = await suite.gql(
         """query($filter: AlertFilter) {
           alerts(first: 5, filter: $filter) { edges { node { id detectedAt detectedOn } } } }""",
-        {"filter": {"employeeId": org.junior, "kinds": ["NEW_DEVICE"]}},
+        {"filter": {"employeeId": employee_id(org.junior), "kinds": ["NEW_DEVICE"]}},
         as_=org.hr,
     )
     (node,) = [edge["node"] for edge in result.ok()["alerts"]["edges"]]
-    assert node["id"] == alert_id
+    assert node["id"] == global_id("Alert", alert_id)
     assert datetime.fromisoformat(node["detectedAt"]) == detected
     assert node["detectedOn"] == "2026-03-10"

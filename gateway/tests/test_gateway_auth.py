@@ -15,7 +15,7 @@ from salesguard.grpc_client import ServiceChannels
 from salesguard.tokens import TokenVerifier
 from salesguard_api.attendance.v1 import directory_pb2_grpc
 from salesguard_gateway.auth import Authenticator
-from tests.harness import JWT_SECRET, Suite, unique
+from tests.harness import JWT_SECRET, Suite, employee_id, global_id, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 
 QUERY = {"query": "{ me { id } }"}
@@ -67,23 +67,23 @@ async def test_unknown_employee_is_unauthenticated(
 async def test_inactive_employees_are_forbidden(
     suite: Suite, org: Org, status: str, fragment: str
 ) -> None:
-    employee_id = unique(f"{org.branch}-{status.lower()}")
+    hr_id = unique(f"{org.branch}-{status.lower()}")
     employee = {
-        "id": employee_id,
+        "hrId": hr_id,
         "name": "Former rep",
         "roles": ["SALES_JUNIOR"],
-        "teamId": org.team_a,
-        "branchId": org.branch,
+        "teamId": global_id("Team", org.team_a),
+        "branchId": global_id("Branch", org.branch),
         "status": "ACTIVE",
     }
     await admin(suite, UPSERT_EMPLOYEE, employee)
-    assert (await suite.client.post("/graphql", json=QUERY, headers=auth(employee_id))).is_success
+    assert (await suite.client.post("/graphql", json=QUERY, headers=auth(hr_id))).is_success
     # The directory records the new status; the very next request is refused (no cached principal).
     # Leaving hands the employee's customers over (C6): here to the branch pool.
     handover = {"toPool": True} if status == "LEFT" else {}
     await admin(suite, UPSERT_EMPLOYEE, employee | {"status": status} | handover)
-    response = await suite.client.post("/graphql", json=QUERY, headers=auth(employee_id))
-    _assert_refused(response, 403, "FORBIDDEN", f"employee {employee_id} {fragment}")
+    response = await suite.client.post("/graphql", json=QUERY, headers=auth(hr_id))
+    _assert_refused(response, 403, "FORBIDDEN", f"employee {hr_id} {fragment}")
 
 
 async def test_a_directory_refusing_the_gateway_is_503_not_401(
@@ -111,11 +111,11 @@ async def test_principal_is_cached_and_forwarded(start_suite: StartSuite, spans:
             await suite.gql("{ me { id name roles team { id } branch { id } } }", as_=org.junior)
         ).ok()
         assert data["me"] == {
-            "id": org.junior,
+            "id": employee_id(org.junior),
             "name": "李雷",
             "roles": ["SALES_JUNIOR"],
-            "team": {"id": org.team_a},
-            "branch": {"id": org.branch},
+            "team": {"id": global_id("Team", org.team_a)},
+            "branch": {"id": global_id("Branch", org.branch)},
         }
     assert Counter(spans.served())["ResolvePrincipal"] == 1
     mine = await register(suite, org.junior)
@@ -124,7 +124,7 @@ async def test_principal_is_cached_and_forwarded(start_suite: StartSuite, spans:
     # SYSTEM one (which may read everything): a junior sees their own team and customers only.
     employees = "{ employees(first: 50) { edges { node { id } } } }"
     assert sorted(await node_ids(suite, employees, org.junior)) == sorted(
-        [org.junior, org.junior_mate, org.senior]
+        [employee_id(org.junior), employee_id(org.junior_mate), employee_id(org.senior)]
     )
     customers = "{ customers(first: 50) { edges { node { id } } } }"
     assert await node_ids(suite, customers, org.junior) == [mine["id"]]

@@ -27,7 +27,7 @@ from gateway.tests.visits_support import (
     visits_rpc,
 )
 from salesguard.objectstore import LocalObjectStore
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, unique
 from tests.org import Org, make_org, register
 from tests.photos import jpeg, scene, upload
 
@@ -82,13 +82,15 @@ async def test_a_photo_goes_up_and_only_those_who_may_see_the_check_in_get_it_ba
     for viewer in (org.junior, org.manager):
         shown = (await suite.gql(ONE, {"id": made["id"]}, as_=viewer)).ok()["checkIn"]
         assert await download(suite, shown["photos"][0]["url"]) == data
-        listed = (await suite.gql(PAGE, {"filter": {"employeeId": org.junior}}, as_=viewer)).ok()
+        juniors = {"filter": {"employeeId": employee_id(org.junior)}}
+        listed = (await suite.gql(PAGE, juniors, as_=viewer)).ok()
         [node] = [e["node"] for e in listed["checkIns"]["edges"] if e["node"]["id"] == made["id"]]
         assert await download(suite, node["photos"][0]["url"]) == data
 
     # Another junior (same team) sees neither the check-in nor a URL.
     for outsider in (org.junior_mate, org.junior_b):
-        page = await suite.gql(PAGE, {"filter": {"employeeId": org.junior}}, as_=outsider)
+        juniors = {"filter": {"employeeId": employee_id(org.junior)}}
+        page = await suite.gql(PAGE, juniors, as_=outsider)
         assert page.ok()["checkIns"] == {
             "totalCount": 0,
             "edges": [],
@@ -144,7 +146,8 @@ async def test_check_ins_are_scoped_per_role(suite: Suite) -> None:
     async def visible(as_: str) -> set[str]:
         seen: set[str] = set()
         for employee in mine:
-            result = await suite.gql(PAGE, {"filter": {"employeeId": employee}}, as_=as_)
+            variables = {"filter": {"employeeId": employee_id(employee)}}
+            result = await suite.gql(PAGE, variables, as_=as_)
             seen |= {edge["node"]["id"] for edge in result.ok()["checkIns"]["edges"]}
         return seen
 
@@ -168,7 +171,7 @@ async def test_check_ins_are_scoped_per_role(suite: Suite) -> None:
     # The same scope through an employee's own connection.
     by_employee = """query($id: ID!) {
       employee(id: $id) { checkIns(first: 10) { totalCount edges { node { id } } } } }"""
-    seen = (await suite.gql(by_employee, {"id": org.junior}, as_=org.manager)).ok()
+    seen = (await suite.gql(by_employee, {"id": employee_id(org.junior)}, as_=org.manager)).ok()
     assert seen["employee"]["checkIns"]["totalCount"] == 1
     assert seen["employee"]["checkIns"]["edges"][0]["node"]["id"] == mine[org.junior]
 
@@ -223,11 +226,15 @@ async def test_a_linked_customer_the_caller_may_not_see_reads_as_null(suite: Sui
     reassign = """
     mutation($input: ReassignCustomersInput!) { reassignCustomers(input: $input) { customers { id } } }
     """
-    values = {"customerIds": [customer["id"]], "newOwnerId": org.junior_mate, "reason": "cover"}
+    values = {
+        "customerIds": [customer["id"]],
+        "newOwnerId": employee_id(org.junior_mate),
+        "reason": "cover",
+    }
     (await suite.gql(reassign, {"input": values}, as_=org.manager)).ok()
     query = "query($id: ID!) { checkIn(id: $id) { customer { id } employee { id } } }"
     own_view = (await suite.gql(query, {"id": made["id"]}, as_=org.junior)).ok()["checkIn"]
-    assert own_view == {"customer": None, "employee": {"id": org.junior}}
+    assert own_view == {"customer": None, "employee": {"id": employee_id(org.junior)}}
     seen = (await suite.gql(query, {"id": made["id"]}, as_=org.manager)).ok()
     assert seen["checkIn"]["customer"] == {"id": customer["id"]}
     # Linking a visit to a customer one may not read is refused (SPEC §2).
@@ -245,7 +252,7 @@ async def test_filters_by_verdict_and_reason(suite: Suite) -> None:
 
     async def ids(**filter_: Any) -> set[str]:
         result = await suite.gql(
-            PAGE, {"filter": {"employeeId": org.junior, **filter_}}, as_=org.manager
+            PAGE, {"filter": {"employeeId": employee_id(org.junior), **filter_}}, as_=org.manager
         )
         return {edge["node"]["id"] for edge in result.ok()["checkIns"]["edges"]}
 

@@ -27,7 +27,7 @@ from gateway.tests.visits_support import (
     visit,
     visits_rpc,
 )
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, global_id, unique
 from tests.org import Org, admin, make_org, new_phone, register
 from tests.support.field_visits import call
 
@@ -63,7 +63,7 @@ async def test_bad_input_is_a_typed_validation_error(suite: Suite, org: Org) -> 
         (
             "a check-out at latitude 91",
             CHECK_OUT,
-            {"checkInId": "x", "location": {"lat": 91.0, "lng": 0.0}},
+            {"checkInId": global_id("CheckIn", "x"), "location": {"lat": 91.0, "lng": 0.0}},
             "location",
             "CheckOut",
         ),
@@ -130,7 +130,7 @@ async def test_a_check_out_after_two_minutes_adds_short_visit(suite: Suite, org:
     # The check-in now carries it for everyone who may see it.
     found = await suite.gql(
         PAGE,
-        {"filter": {"employeeId": org.junior_mate, "reasonCodes": ["SHORT_VISIT"]}},
+        {"filter": {"employeeId": employee_id(org.junior_mate), "reasonCodes": ["SHORT_VISIT"]}},
         as_=org.manager,
     )
     assert made["id"] in {edge["node"]["id"] for edge in found.ok()["checkIns"]["edges"]}
@@ -145,7 +145,7 @@ async def test_a_branch_s_own_limits_apply_to_its_check_ins(suite: Suite) -> Non
     org = await make_org(suite)
     customer = await register(suite, org.junior, location={"lat": SITE[0], "lng": SITE[1]})
     hundred_metres_north = (SITE[0] + 100 / 111_195, SITE[1])
-    values = {"id": org.branch, "name": org.branch, "timeZone": "Asia/Shanghai"}
+    values = {"hrId": org.branch, "name": org.branch, "timeZone": "Asia/Shanghai"}
 
     async def visit_for_two_minutes(at: datetime) -> tuple[set[str], set[str]]:
         made = await check_in(
@@ -172,18 +172,19 @@ async def test_a_branch_s_own_limits_apply_to_its_check_ins(suite: Suite) -> Non
 
 async def test_a_branch_s_own_limits_read_back(suite: Suite) -> None:
     org = await make_org(suite)
-    values = {"id": org.branch, "name": org.branch, "timeZone": "Asia/Shanghai"}
+    values = {"hrId": org.branch, "name": org.branch, "timeZone": "Asia/Shanghai"}
+    branch = global_id("Branch", org.branch)
     limits = {"geofenceRadiusM": 150.0, "minVisitMinutes": 10.0}
     updated = await admin(suite, UPSERT_BRANCH_LIMITS, values | limits)
-    assert updated["upsertBranch"]["branch"] == {"id": org.branch, **limits}
+    assert updated["upsertBranch"]["branch"] == {"id": branch, **limits}
     listed = (
         await suite.gql("{ branches { id geofenceRadiusM minVisitMinutes } }", as_=org.hr)
     ).ok()
-    assert {"id": org.branch, **limits} in listed["branches"]
+    assert {"id": branch, **limits} in listed["branches"]
     # Omitted: the service's settings apply, which read as null.
     reset = await admin(suite, UPSERT_BRANCH_LIMITS, values)
     assert reset["upsertBranch"]["branch"] == {
-        "id": org.branch,
+        "id": branch,
         "geofenceRadiusM": None,
         "minVisitMinutes": None,
     }
@@ -199,7 +200,8 @@ async def test_a_retried_check_in_is_one_record(suite: Suite) -> None:
     again = (await suite.gql(CHECK_IN, {"input": values}, as_=org.junior)).ok()
     assert first == again
     assert first["checkIn"]["checkIn"]["note"] == "回访"
-    page = (await suite.gql(PAGE, {"filter": {"employeeId": org.junior}}, as_=org.hr)).ok()
+    juniors = {"filter": {"employeeId": employee_id(org.junior)}}
+    page = (await suite.gql(PAGE, juniors, as_=org.hr)).ok()
     assert page["checkIns"]["totalCount"] == 1
 
 
@@ -215,7 +217,7 @@ async def test_plan_a_visit_and_check_in_against_it(suite: Suite, org: Org) -> N
     }
     planned = (await suite.gql(PLAN_VISIT, {"input": values}, as_=org.senior)).ok()
     plan = planned["planVisit"]["visitPlan"]
-    assert plan["employee"] == {"id": org.senior}
+    assert plan["employee"] == {"id": employee_id(org.senior)}
     assert plan["customer"] == {"id": customer["id"]}
     assert datetime.fromisoformat(plan["windowStart"]) == start
     assert plan["note"] == "quarterly review"
@@ -228,14 +230,17 @@ async def test_plan_a_visit_and_check_in_against_it(suite: Suite, org: Org) -> N
     assert made["visitPlanId"] == plan["id"]
     assert "OUTSIDE_PLAN" not in codes_of(made)
 
-    window = {"employeeId": org.senior, "from": (start - timedelta(hours=1)).isoformat()}
+    window = {
+        "employeeId": employee_id(org.senior),
+        "from": (start - timedelta(hours=1)).isoformat(),
+    }
     for viewer, count in ((org.senior, 1), (org.manager, 1), (org.junior, 0)):
         seen = (await suite.gql(VISIT_PLANS, {"filter": window}, as_=viewer)).ok()
         assert seen["visitPlans"]["totalCount"] == count, viewer
     # A junior plans only their own visits.
     for_other = await suite.gql(
         PLAN_VISIT,
-        {"input": values | {"employeeId": org.senior, "idempotencyKey": None}},
+        {"input": values | {"employeeId": employee_id(org.senior), "idempotencyKey": None}},
         as_=org.junior,
     )
     assert for_other.codes == ["FORBIDDEN"]
@@ -275,20 +280,19 @@ async def test_import_call_logs_counts_accepted_duplicates_and_rejected(suite: S
         "alertsRaised": [],
     }
     # Listed with the number masked and the customer matched.
-    listed = (
-        await suite.gql(CALL_LOGS, {"filter": {"employeeId": org.junior}}, as_=org.junior)
-    ).ok()["callLogs"]
+    juniors = {"filter": {"employeeId": employee_id(org.junior)}}
+    listed = (await suite.gql(CALL_LOGS, juniors, as_=org.junior)).ok()["callLogs"]
     assert listed["totalCount"] == 2
     nodes = [edge["node"] for edge in listed["edges"]]
     assert {node["customer"]["id"] for node in nodes} == {customer["id"]}
     assert all("****" in node["number"] and phone[-4:] in node["number"] for node in nodes)
     assert nodes[0]["durationSeconds"] == 300  # newest first
     assert nodes[0]["direction"] == "OUTGOING"
-    assert {node["employee"]["id"] for node in nodes} == {org.junior}
+    assert {node["employee"]["id"] for node in nodes} == {employee_id(org.junior)}
     # Others' calls are out of a junior's sight; reps do not import.
-    assert (
-        await suite.gql(CALL_LOGS, {"filter": {"employeeId": org.junior}}, as_=org.junior_b)
-    ).ok()["callLogs"]["totalCount"] == 0
+    assert (await suite.gql(CALL_LOGS, juniors, as_=org.junior_b)).ok()["callLogs"][
+        "totalCount"
+    ] == 0
     refused = await suite.gql(IMPORT_CALLS, {"input": {"entries": entries[:1]}}, as_=org.junior)
     assert refused.codes == ["FORBIDDEN"]
 
@@ -299,9 +303,9 @@ async def test_run_detectors(suite: Suite) -> None:
     now = datetime.now(UTC)
     values = {"from": (now - timedelta(days=7)).isoformat(), "to": now.isoformat()}
 
-    async def run(employee_id: str) -> dict[str, Any]:
+    async def run(employee: str) -> dict[str, Any]:
         ran = await suite.gql(
-            RUN_DETECTORS, {"input": values | {"employeeId": employee_id}}, as_=org.hr
+            RUN_DETECTORS, {"input": values | {"employeeId": employee_id(employee)}}, as_=org.hr
         )
         return dict(ran.ok()["runDetectors"])
 

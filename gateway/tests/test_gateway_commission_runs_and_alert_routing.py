@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from strawberry.relay import GlobalID
+
 from gateway.tests.commissions_support import (
     ALERTS,
     EXPORT,
@@ -24,8 +27,9 @@ from gateway.tests.commissions_support import (
     statement,
     submit,
 )
+from salesguard.errors import InvalidInput
 from salesguard_gateway.schema.alerts import alert_route
-from tests.harness import Suite, cny, unique
+from tests.harness import Suite, cny, employee_id, global_id, unique
 from tests.org import Org, make_org, register
 
 # --- runs, locks and exports: finance only ----------------------------------------------------
@@ -37,7 +41,7 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
     await paid_orders(
         suite, org, [(org.junior, company, "1000.00", None), (org.junior, company, "200.00", None)]
     )
-    branch = {"period": PERIOD, "branchId": org.branch}
+    branch = {"period": PERIOD, "branchId": global_id("Branch", org.branch)}
     for outsider in (org.junior, org.manager, org.hr, org.admin):
         for mutation, name in (
             (RUN, "runCommissions"),
@@ -54,8 +58,8 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
 
     ran = (await run(suite, org.finance, org.branch)).ok()["runCommissions"]
     (summary,) = ran["periods"]
-    assert summary["period"] == PERIOD and summary["branchId"] == org.branch
-    assert summary["branch"] == {"id": org.branch}
+    assert summary["period"] == PERIOD and summary["branchId"] == branch["branchId"]
+    assert summary["branch"] == {"id": branch["branchId"]}
     assert (summary["status"], summary["lines"], summary["orders"]) == ("OPEN", 2, 2)
     assert (summary["payable"], summary["withheld"]) == (cny("60.00"), cny("0.00"))
     assert (summary["pendingReview"], summary["clawback"]) == (cny("0.00"), cny("0.00"))
@@ -64,7 +68,7 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
 
     locked = (await suite.gql(LOCK, {"input": branch}, as_=org.finance)).ok()
     period = locked["lockCommissionPeriod"]["period"]
-    assert (period["status"], period["lockedBy"]) == ("LOCKED", {"id": org.finance})
+    assert (period["status"], period["lockedBy"]) == ("LOCKED", {"id": employee_id(org.finance)})
     again = await run(suite, org.finance, org.branch)
     assert again.codes == ["FAILED_PRECONDITION"]
     assert (await statement(suite, org.junior, None)).ok()["commissionStatement"][
@@ -80,14 +84,12 @@ async def test_only_finance_runs_locks_and_exports(suite: Suite) -> None:
 # --- updateAlert: routed to the service that owns the alert -----------------------------------
 
 
-def test_an_alert_id_routes_by_source_prefix_or_every_source() -> None:
+def test_an_alert_update_goes_to_its_named_source_or_every_source() -> None:
     sources = ("customers", "attendance", "orders")
-    assert alert_route("abc", None, sources) == (list(sources), "abc")
-    assert alert_route("orders:abc", None, sources) == (["orders"], "abc")
-    assert alert_route("abc", "orders", sources) == (["orders"], "abc")
-    assert alert_route("orders:abc", "orders", sources) == (["orders"], "abc")
-    # Not a known source: the ID as it is, asked everywhere.
-    assert alert_route("x:abc", None, sources) == (list(sources), "x:abc")
+    assert alert_route(None, sources) == list(sources)
+    assert alert_route("orders", sources) == ["orders"]
+    with pytest.raises(InvalidInput):
+        alert_route("nowhere", sources)
 
 
 async def fake_deal(
@@ -101,7 +103,7 @@ async def fake_deal(
     edges = (await suite.gql(ALERTS, {"filter": filter_}, as_=org.hr)).ok()["alerts"]["edges"]
     (alert,) = [edge["node"] for edge in edges]
     assert alert["source"] == "orders" and alert["status"] == "OPEN"
-    assert alert["globalId"] == f"orders:{alert['id']}"
+    assert GlobalID.from_id(alert["id"]).type_name == "Alert"
     assert alert["order"] == {"id": order["id"]}
     return order, alert
 
@@ -109,25 +111,25 @@ async def fake_deal(
 async def test_update_alert_goes_to_the_owning_service(suite: Suite) -> None:
     org = await make_org(suite)
     company = (await register(suite, org.junior, source="WEBSITE"))["id"]
-    _, by_global = await fake_deal(suite, org, company, "300.00")
+    _, by_id = await fake_deal(suite, org, company, "300.00")
     _, by_plain = await fake_deal(suite, org, company, "400.00")
     _, by_source = await fake_deal(suite, org, company, "500.00")
 
-    # A global ID costs one call, to its source.
+    # The ID alone: each source in turn until its owner; one write.
     result = await suite.gql(
         UPDATE_ALERT,
-        {"input": {"id": by_global["globalId"], "status": "ACKNOWLEDGED", "note": "looking"}},
+        {"input": {"id": by_id["id"], "status": "ACKNOWLEDGED", "note": "looking"}},
         as_=org.hr,
     )
     updated = result.ok()["updateAlert"]["alert"]
     assert (updated["id"], updated["status"], updated["note"]) == (
-        by_global["id"],
+        by_id["id"],
         "ACKNOWLEDGED",
         "looking",
     )
-    assert rpc_calls(result) == {"/salesguard.common.v1.AlertsService/UpdateAlert": 1}
+    assert rpc_calls(result)["/salesguard.common.v1.AlertsService/UpdateAlert"] <= 3
 
-    # The service's own ID, with the source: one call.
+    # With its source (Alert.source): one call.
     result = await suite.gql(
         UPDATE_ALERT,
         {"input": {"id": by_source["id"], "source": "orders", "status": "DISMISSED"}},
@@ -135,8 +137,16 @@ async def test_update_alert_goes_to_the_owning_service(suite: Suite) -> None:
     )
     assert result.ok()["updateAlert"]["alert"]["status"] == "DISMISSED"
     assert rpc_calls(result) == {"/salesguard.common.v1.AlertsService/UpdateAlert": 1}
+    # A source that does not own it: that one call, and NOT_FOUND, never another's alert.
+    result = await suite.gql(
+        UPDATE_ALERT,
+        {"input": {"id": by_plain["id"], "source": "customers", "status": "DISMISSED"}},
+        as_=org.hr,
+    )
+    assert result.codes == ["NOT_FOUND"]
+    assert rpc_calls(result) == {"/salesguard.common.v1.AlertsService/UpdateAlert": 1}
 
-    # The service's own ID alone (as a commission line's alertIds give it): each source in turn.
+    # As a commission line's alertIds give it: the same ID, each source in turn.
     values = {"id": by_plain["id"], "status": "RESOLVED", "resolution": "CLEARED"}
     result = await suite.gql(UPDATE_ALERT, {"input": values}, as_=org.hr)
     cleared = result.ok()["updateAlert"]["alert"]
@@ -149,25 +159,24 @@ async def test_update_alert_goes_to_the_owning_service(suite: Suite) -> None:
 
     # Out of the caller's scope reads as absent; so does an unknown ID.
     for caller, alert_id in (
-        (org.junior, by_global["globalId"]),
-        (org.other_manager, by_global["id"]),
-        (org.hr, "orders:" + unique("nope")),
-        (org.hr, unique("nope")),
+        (org.junior, by_id["id"]),
+        (org.other_manager, by_id["id"]),
+        (org.hr, global_id("Alert", unique("nope"))),
     ):
         missing = await suite.gql(
             UPDATE_ALERT, {"input": {"id": alert_id, "status": "ACKNOWLEDGED"}}, as_=caller
         )
         assert missing.codes == ["NOT_FOUND"], (caller, alert_id, missing.body)
-    # Typed refusals of the input: a source the gateway does not know or that the ID
-    # contradicts, a resolution without RESOLVED, reopening.
+    # Typed refusals of the input: a source the gateway does not know, another type's ID,
+    # a resolution without RESOLVED, reopening.
     for values, field in (
-        ({"id": by_global["id"], "source": "nowhere", "status": "ACKNOWLEDGED"}, "source"),
-        ({"id": by_global["globalId"], "source": "customers", "status": "ACKNOWLEDGED"}, "source"),
+        ({"id": by_id["id"], "source": "nowhere", "status": "ACKNOWLEDGED"}, "source"),
+        ({"id": company, "status": "ACKNOWLEDGED"}, "input.id"),
         (
-            {"id": by_global["globalId"], "status": "DISMISSED", "resolution": "CLEARED"},
+            {"id": by_id["id"], "status": "DISMISSED", "resolution": "CLEARED"},
             "resolution",
         ),
-        ({"id": by_global["globalId"], "status": "OPEN"}, "status"),
+        ({"id": by_id["id"], "status": "OPEN"}, "status"),
     ):
         refused = await suite.gql(UPDATE_ALERT, {"input": values}, as_=org.hr)
         assert refused.codes == ["VALIDATION"], (values, refused.body)

@@ -23,7 +23,7 @@ from gateway.tests.commissions_support import (
     statement,
 )
 from salesguard_gateway.schema.__main__ import sdl
-from tests.harness import Suite, cny, unique
+from tests.harness import Suite, cny, employee_id, global_id, unique
 from tests.org import Org, make_org, register
 
 
@@ -170,7 +170,10 @@ def test_the_schema_has_the_contracts_names() -> None:
         }
     )
     assert {"id", "status", "resolution", "note"} <= fields("UpdateAlertInput")
-    assert {"id", "globalId", "source"} <= fields("Alert")
+    assert {"id", "source"} <= fields("Alert")
+    alert_type = schema.get_type("Alert")
+    assert isinstance(alert_type, GraphQLObjectType)
+    assert "Node" in {interface.name for interface in alert_type.interfaces}
     for money in ("payable", "withheld", "pendingReview", "clawback"):
         assert field_type("PeriodSummary", money) == "Money"
         assert field_type("StatementTotal", money) == "Money!"
@@ -191,7 +194,7 @@ async def test_lines_rates_and_totals_are_the_sums_of_the_lines(suite: Suite, de
     org = desk.org
     data = (await statement(suite, org.junior, None)).ok()["commissionStatement"]
     assert data["period"] == PERIOD and data["periodStatus"] == "OPEN"
-    assert data["employee"] == {"id": org.junior}
+    assert data["employee"] == {"id": employee_id(org.junior)}
     lines = data["lines"]
     assert [line["orderCode"] for line in lines] == [order["code"] for order in desk.orders]
     assert [line["amount"]["amount"] for line in lines] == [
@@ -212,7 +215,7 @@ async def test_lines_rates_and_totals_are_the_sums_of_the_lines(suite: Suite, de
     for line in lines:
         assert line["kind"] == "COMMISSION" and line["period"] == PERIOD
         assert line["currency"] == "CNY" and line["alertIds"] == []
-        assert line["employeeId"] == org.junior and line["fullyPaidAt"]
+        assert line["employeeId"] == employee_id(org.junior) and line["fullyPaidAt"]
         assert line["orderId"] in {order["id"] for order in desk.orders}
 
     (totals,) = data["totals"]
@@ -256,20 +259,27 @@ async def test_a_rep_reads_only_their_own_statement(suite: Suite, desk: Desk) ->
 async def test_a_statement_page_costs_a_bounded_number_of_calls(suite: Suite, desk: Desk) -> None:
     org = desk.org
     large = await suite.gql(
-        STATEMENT_WITH_LINKS, {"employeeId": org.junior, "period": PERIOD}, as_=org.finance
+        STATEMENT_WITH_LINKS,
+        {"employeeId": employee_id(org.junior), "period": PERIOD},
+        as_=org.finance,
     )
     small = await suite.gql(
-        STATEMENT_WITH_LINKS, {"employeeId": org.junior_mate, "period": PERIOD}, as_=org.finance
+        STATEMENT_WITH_LINKS,
+        {"employeeId": employee_id(org.junior_mate), "period": PERIOD},
+        as_=org.finance,
     )
     lines = large.ok()["commissionStatement"]["lines"]
     assert len(lines) == 6 and len(small.ok()["commissionStatement"]["lines"]) == 1
     for line in lines:
         assert line["order"]["code"] == line["orderCode"]
-        assert line["order"]["submittedBy"] == {"id": org.junior}
-        assert line["employee"] == {"id": org.junior, "name": "李雷"}
-        assert line["customer"]["owner"] == {"id": org.junior}
+        assert line["order"]["submittedBy"] == {"id": employee_id(org.junior)}
+        assert line["employee"] == {"id": employee_id(org.junior), "name": "李雷"}
+        assert line["customer"]["owner"] == {"id": employee_id(org.junior)}
         assert line["order"]["customer"]["id"] == line["customer"]["id"]
-        assert line["branch"] == {"id": org.branch, "timeZone": "Asia/Shanghai"}
+        assert line["branch"] == {
+            "id": global_id("Branch", org.branch),
+            "timeZone": "Asia/Shanghai",
+        }
     # Six lines, four customers, two employees: one call per service method, as for one line.
     expected = {
         "/salesguard.commissions.v1.CommissionsService/GetCommissionStatement": 1,
@@ -324,7 +334,7 @@ async def test_plans_are_written_by_admin_or_finance(suite: Suite, desk: Desk) -
     assert plan["version"] >= 1 and plan["effectiveFrom"] == "2099-01-01"
     assert (plan["companyRatePercent"], plan["personalRatePercent"]) == ("5.00", "8.00")
     assert (plan["capPerOrder"], plan["capPerPeriod"]) == ("1000.50", None)
-    assert (plan["createdById"], plan["note"]) == (org.finance, values["note"])
+    assert (plan["createdById"], plan["note"]) == (employee_id(org.finance), values["note"])
     # The client retries after a lost response: the same version comes back, none is added.
     retried = (await suite.gql(UPSERT_PLAN, {"input": values}, as_=org.finance)).ok()
     assert retried["upsertCommissionPlan"]["plan"] == plan
@@ -334,5 +344,5 @@ async def test_plans_are_written_by_admin_or_finance(suite: Suite, desk: Desk) -
     assert (default["version"], default["companyRatePercent"]) == (0, "5.00")
     assert default["personalRatePercent"] == "8.00" and default["createdBy"] is None
     mine = next(entry for entry in plans if entry["id"] == plan["id"])
-    assert mine["createdBy"] == {"id": org.finance}
+    assert mine["createdBy"] == {"id": employee_id(org.finance)}
     assert (await suite.gql(PLANS, as_=org.junior)).codes == ["FORBIDDEN"]

@@ -10,12 +10,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.tests.conftest import StartSuite
 from salesguard_gateway.schema import customers as customers_schema
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 from tests.org import Org, make_org, new_phone, register, register_result
 
 
 async def test_not_found(suite: Suite, org: Org) -> None:
-    result = await suite.gql('{ customer(id: "nope") { id } }', as_=org.manager)
+    result = await suite.gql(
+        "query($id: ID!) { customer(id: $id) { id } }",
+        {"id": global_id("Customer", "nope")},
+        as_=org.manager,
+    )
     assert result.status == 200
     assert result.data == {"customer": None}
     assert result.codes == ["NOT_FOUND"]
@@ -73,7 +77,7 @@ async def test_a_failing_service_fails_only_its_fields(start_suite: StartSuite) 
     await suite.running["customers"].stop()
     result = await suite.gql("{ me { id } customers(first: 2) { totalCount } }", as_=org.manager)
     assert result.status == 200
-    assert result.data == {"me": {"id": org.manager}, "customers": None}
+    assert result.data == {"me": {"id": employee_id(org.manager)}, "customers": None}
     assert result.codes == ["UNAVAILABLE"]
     assert result.errors[0]["path"] == ["customers"]
 

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.tests.conftest import StartSuite, World
 from gateway.tests.support import auth, codes_of
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -95,16 +95,17 @@ async def test_an_answer_is_given_in_the_media_type_asked_for(suite: Suite, worl
     response = await post(suite, world.org.junior, {"query": "{ me { id } }"}, accept)
     assert response.status_code == 200
     assert media_type(response) == GRAPHQL_RESPONSE
-    assert response.json()["data"] == {"me": {"id": world.org.junior}}
+    assert response.json()["data"] == {"me": {"id": employee_id(world.org.junior)}}
 
 
 async def test_a_field_error_keeps_its_data_and_200(suite: Suite, world: World) -> None:
-    query = '{ me { id } customer(id: "no-such-customer") { id } }'
+    missing = global_id("Customer", "no-such-customer")
+    query = '{ me { id } customer(id: "' + missing + '") { id } }'
     response = await post(suite, world.org.junior, {"query": query})
     assert response.status_code == 200
     assert media_type(response) == GRAPHQL_RESPONSE
     body = response.json()
-    assert body["data"] == {"me": {"id": world.org.junior}, "customer": None}
+    assert body["data"] == {"me": {"id": employee_id(world.org.junior)}, "customer": None}
     assert codes_of(body) == ["NOT_FOUND"]
 
 
@@ -119,18 +120,23 @@ async def test_a_query_runs_by_get(suite: Suite, world: World) -> None:
         suite, world.org.junior, {"query": query, "variables": {"n": 5}, "operationName": "Mine"}
     )
     assert response.json()["data"] == by_post.json()["data"]
-    assert response.json()["data"]["me"] == {"id": world.org.junior}
+    assert response.json()["data"]["me"] == {"id": employee_id(world.org.junior)}
     # A legacy client's GET is answered in JSON.
     legacy = await get(suite, world.org.junior, accept=None, query="{ me { id } }")
     assert legacy.status_code == 200 and media_type(legacy) == JSON
-    assert legacy.json()["data"] == {"me": {"id": world.org.junior}}
+    assert legacy.json()["data"] == {"me": {"id": employee_id(world.org.junior)}}
 
 
 @pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, JSON])
 async def test_a_mutation_never_runs_by_get(
     suite: Suite, world: World, calls: Calls, accept: str
 ) -> None:
-    mutation = 'mutation { updateAlert(input: {id: "a1", status: ACKNOWLEDGED}) { alert { id } } }'
+    alert = global_id("Alert", "a1")
+    mutation = (
+        'mutation { updateAlert(input: {id: "'
+        + alert
+        + '", status: ACKNOWLEDGED}) { alert { id } } }'
+    )
     response = await get(suite, world.org.manager, accept, query=mutation)
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
@@ -163,7 +169,7 @@ async def test_get_reads_its_url_as_strictly_as_a_body(suite: Suite, world: Worl
 async def test_a_get_url_is_held_to_the_body_limit(start_suite: StartSuite) -> None:
     suite = await start_suite(max_body_bytes=2048)
     fits = await get(suite, "admin", query="{ me { id } }" + " " * 1900)
-    assert fits.json()["data"] == {"me": {"id": "admin"}}
+    assert fits.json()["data"] == {"me": {"id": employee_id("admin")}}
     too_long = await get(suite, "admin", query="{ me { id } }" + " " * 2048)
     assert too_long.status_code == 414
     assert codes_of(too_long.json()) == ["PAYLOAD_TOO_LARGE"]

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.tests.conftest import StartSuite, World
 from gateway.tests.support import auth, codes_of
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 
 Calls = Callable[[], list[str]]
 
@@ -66,7 +66,12 @@ async def test_token_limit(suite: Suite, world: World, calls: Calls) -> None:
         ("query($n: Int) { customers(first: $n) { totalCount } }", {"n": 101}),
         ("query($n: Int = 500) { customers(first: $n) { totalCount } }", None),
         ("{ customers(first: 0) { totalCount } }", None),
-        ('{ customer(id: "c1") { followUps(first: 1000) { totalCount } } }', None),
+        (
+            '{ customer(id: "'
+            + global_id("Customer", "c1")
+            + '") { followUps(first: 1000) { totalCount } } }',
+            None,
+        ),
         ("{ me { customers(first: -1) { totalCount } } }", None),
     ],
     ids=["literal", "variable", "default", "zero", "nested", "negative"],
@@ -140,7 +145,7 @@ async def test_oversized_streamed_body_is_413(suite: Suite, world: World, calls:
 async def test_a_smaller_body_limit_applies(start_suite: StartSuite) -> None:
     suite = await start_suite(max_body_bytes=2048)
     fits = await suite.gql("{ me { id } }", {"pad": "x" * 1000}, as_="admin")
-    assert fits.ok() == {"me": {"id": "admin"}}
+    assert fits.ok() == {"me": {"id": employee_id("admin")}}
     refused = await suite.gql("{ me { id } }", {"pad": "x" * 3000}, as_="admin")
     assert refused.status == 413
     assert refused.codes == ["PAYLOAD_TOO_LARGE"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.tests.conftest import World
 from gateway.tests.support import Spans
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, global_id, unique
 from tests.org import Org, register
 
 PAGE_WITH_OWNERS = (
@@ -22,13 +22,10 @@ async def test_a_page_with_owners_costs_two_calls(suite: Suite, world: World, sp
     nodes = [edge["node"] for edge in result.ok()["customers"]["edges"]]
     assert len(nodes) == 50
     owners = {node["owner"]["id"]: node["owner"] for node in nodes}
+    junior, senior = employee_id(world.org.junior), employee_id(world.org.senior)
     assert owners == {
-        world.org.junior: {
-            "id": world.org.junior,
-            "name": "李雷",
-            "manager": {"id": world.org.senior},
-        },
-        world.org.senior: {"id": world.org.senior, "name": "王芳", "manager": None},
+        junior: {"id": junior, "name": "李雷", "manager": {"id": senior}},
+        senior: {"id": senior, "name": "王芳", "manager": None},
     }
     assert result.body["extensions"]["rpcCalls"] == {
         "/salesguard.customers.v1.CustomersService/ListCustomers": 1,
@@ -53,7 +50,9 @@ CONTACT_READS = """query($actor: ID) {
 
 async def contact_reads(suite: Suite, org: Org) -> list[dict[str, Any]]:
     """The audit trail's record of the junior's unmasked contact reads (C7), as the manager sees it."""
-    data = (await suite.gql(CONTACT_READS, {"actor": org.junior}, as_=org.manager)).ok()
+    data = (
+        await suite.gql(CONTACT_READS, {"actor": employee_id(org.junior)}, as_=org.manager)
+    ).ok()
     return [edge["node"] for edge in data["auditEvents"]["edges"]]
 
 
@@ -86,7 +85,7 @@ async def test_contact_fields_are_requested_only_when_selected(suite: Suite, org
             expected.insert(0, audited)
         recorded = await contact_reads(suite, org)
         assert [sorted(event["customerIds"]) for event in recorded] == expected, query
-    assert {event["actor"]["id"] for event in recorded} == {org.junior}
+    assert {event["actor"]["id"] for event in recorded} == {employee_id(org.junior)}
     # What was read unmasked is named: the older customer has a phone, an email and an address.
     assert sorted(recorded[0]["fields"]) == ["address", "email", "phone"]
 
@@ -131,9 +130,9 @@ async def test_customer_fields(suite: Suite, org: Org) -> None:
         "status": "ACTIVE",
         "maskedFields": [],
         "firstContactAt": first_contact.isoformat(),
-        "owner": {"id": org.junior},
-        "team": {"id": org.team_a, "name": org.team_a},
-        "branch": {"id": org.branch, "timeZone": "Asia/Shanghai"},
+        "owner": {"id": employee_id(org.junior)},
+        "team": {"id": global_id("Team", org.team_a), "name": org.team_a},
+        "branch": {"id": global_id("Branch", org.branch), "timeZone": "Asia/Shanghai"},
     }
     assert own == unmasked
     # The senior reads a teammate's customer: the service masks the contact fields.

@@ -17,7 +17,7 @@ import pytest
 from gateway.tests.conftest import StartSuite
 from salesguard.errors import Conflict, Forbidden, InvalidInput
 from salesguard.objectstore import LocalObjectStore, ObjectInfo, check_key
-from tests.harness import Suite
+from tests.harness import Suite, service_id
 from tests.org import Org, register
 from tests.support.exports import customer_export, download
 
@@ -83,7 +83,7 @@ async def test_an_export_is_never_served_by_a_signed_url(suite: Suite, org: Org)
     store = store_of(suite)
     (key,) = [
         str(path.relative_to(store.root))
-        for path in (store.root / "exports" / export.id).glob("*.csv")
+        for path in (store.root / "exports" / service_id(export.id)).glob("*.csv")
     ]
     with pytest.raises(Forbidden):
         await store.download_url(key, timedelta(minutes=5))

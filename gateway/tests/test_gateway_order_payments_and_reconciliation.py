@@ -29,7 +29,7 @@ from gateway.tests.orders_support import (
 )
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard_orders.models import Alert as OrdersAlert
-from tests.harness import Suite, cny, unique
+from tests.harness import Suite, cny, employee_id, service_id, unique
 from tests.org import make_org, register
 from tests.photos import upload_payment_file
 
@@ -77,7 +77,7 @@ async def test_a_paid_order_reconciles(suite: Suite) -> None:
     assert payment["amount"] == {"amount": "1001.00", "currency": "CNY"}
     assert payment["currency"] == "CNY"
     assert payment["reversed"] is False and payment["reversalKind"] is None
-    assert payment["recordedBy"] == {"id": org.finance}
+    assert payment["recordedBy"] == {"id": employee_id(org.finance)}
     # The same bank line again is the same payment.
     again = (await suite.gql(RECORD_PAYMENT, {"input": payment_input}, as_=org.finance)).ok()
     assert again["recordPayment"]["duplicate"] is True
@@ -202,7 +202,7 @@ async def test_a_payment_is_reversed_never_deleted(suite: Suite) -> None:
     reversed_ = result.ok()["reversePayment"]["payment"]
     assert reversed_["reversed"] is True
     assert (reversed_["reversalKind"], reversed_["reversalReason"]) == ("REFUND", "returned goods")
-    assert reversed_["reversedBy"] == {"id": org.finance}
+    assert reversed_["reversedBy"] == {"id": employee_id(org.finance)}
     assert reversed_["reversedAt"] is not None
     assert reversed_["amount"]["amount"] == "12.50"
 
@@ -325,7 +325,7 @@ async def test_alerts_link_to_their_order(suite: Suite) -> None:
     [node] = nodes
     assert node["orderId"] == order["id"]
     assert node["order"] == {"id": order["id"], "code": order["code"], "status": "SUBMITTED"}
-    assert node["employee"] == {"id": org.senior}
+    assert node["employee"] == {"id": employee_id(org.senior)}
     assert node["customer"] == {"id": customer["id"]}
 
 
@@ -343,7 +343,7 @@ async def test_an_alerts_order_is_null_when_out_of_sight(suite: Suite) -> None:
                 kind="FAKE_DEAL_SUSPECTED",
                 dedupe_key=unique("orders-test"),
                 employee_id=org.junior,
-                order_id=elsewhere["id"],
+                order_id=service_id(elsewhere["id"]),
                 branch_id=org.branch,
                 detected_at=datetime.now(UTC),
                 evidence={"order_code": elsewhere["code"]},
@@ -371,7 +371,7 @@ async def test_without_the_orders_service_only_order_fields_fail(start_suite: St
                  orders(first: 5) { totalCount } }"""
     result = await suite.gql(query, as_=org.junior)
     assert result.status == 200
-    assert result.data["me"] == {"id": org.junior}
+    assert result.data["me"] == {"id": employee_id(org.junior)}
     assert result.data["customers"]["edges"] == [{"node": {"id": customer["id"]}}]
     assert result.data["orders"] is None
     assert result.codes == ["UNAVAILABLE"]

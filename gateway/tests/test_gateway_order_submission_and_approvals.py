@@ -27,7 +27,7 @@ from gateway.tests.orders_support import (
     submit_result,
     today,
 )
-from tests.harness import Suite, cny, unique
+from tests.harness import Suite, cny, employee_id, global_id, unique
 from tests.org import make_org, register
 
 # --- submission (O1–O3) --------------------------------------------------------------------
@@ -75,9 +75,9 @@ async def test_a_rep_submits_an_order_for_their_customer(suite: Suite, shop: Sho
     # Payment terms default to 30 days.
     assert order["expectedPaymentDate"] == (today() + timedelta(days=30)).isoformat()
     assert order["customer"] == {"id": shop.customer["id"], "code": shop.customer["code"]}
-    assert order["owner"] == order["submittedBy"] == {"id": org.junior}
-    assert order["team"] == {"id": org.team_a}
-    assert order["branch"] == {"id": org.branch}
+    assert order["owner"] == order["submittedBy"] == {"id": employee_id(org.junior)}
+    assert order["team"] == {"id": global_id("Team", org.team_a)}
+    assert order["branch"] == {"id": global_id("Branch", org.branch)}
     assert datetime.fromisoformat(order["submittedAt"]) > datetime.now(UTC) - timedelta(minutes=1)
     # A small order needs the branch manager only.
     [step] = order["approvalSteps"]
@@ -117,8 +117,8 @@ async def test_an_order_for_someone_elses_customer_is_flagged(suite: Suite, shop
     # A senior reads (so orders for) the team's customers; a junior only their own.
     order = await submit(suite, org.senior, shop.customer["id"])
     assert order["flags"] == ["ATTRIBUTION_MISMATCH"]
-    assert order["owner"] == {"id": org.junior}
-    assert order["submittedBy"] == {"id": org.senior}
+    assert order["owner"] == {"id": employee_id(org.junior)}
+    assert order["submittedBy"] == {"id": employee_id(org.senior)}
     refused = await submit_result(suite, org.junior_mate, shop.customer["id"])
     assert refused.codes == ["NOT_FOUND"]
 
@@ -136,14 +136,14 @@ async def test_the_branch_manager_approves(suite: Suite, shop: Shop) -> None:
     assert approved["status"] == "APPROVED"
     [step] = approved["approvalSteps"]
     assert (step["status"], step["comment"]) == ("APPROVED", "fine")
-    assert step["approver"] == {"id": org.manager}
+    assert step["approver"] == {"id": employee_id(org.manager)}
     assert datetime.fromisoformat(step["decidedAt"]) > datetime.now(UTC) - timedelta(minutes=1)
     assert order["id"] not in await order_ids(suite, org.manager, awaitingMyDecision=True)
     # The rep sees the decision and who took it, though not the manager's directory entry
     # (a junior reads their own team only).
     seen = (await suite.gql(ONE, {"id": order["id"]}, as_=org.junior)).ok()["order"]
     assert seen["status"] == "APPROVED"
-    assert seen["approvalSteps"][0]["approverId"] == org.manager
+    assert seen["approvalSteps"][0]["approverId"] == employee_id(org.manager)
     assert seen["approvalSteps"][0]["approver"] is None
 
 
@@ -194,7 +194,7 @@ async def test_orders_are_scoped_per_role(suite: Suite) -> None:
     async def visible(as_: str) -> set[str]:
         seen: set[str] = set()
         for employee in mine:
-            seen |= await order_ids(suite, as_, submittedBy=employee)
+            seen |= await order_ids(suite, as_, submittedBy=employee_id(employee))
         return seen
 
     # A junior: own orders only, with or without a filter.
@@ -222,7 +222,7 @@ async def test_orders_are_scoped_per_role(suite: Suite) -> None:
     # The same scope through an employee's own connection.
     by_employee = """query($id: ID!) {
       employee(id: $id) { orders(first: 10) { totalCount edges { node { id } } } } }"""
-    seen = (await suite.gql(by_employee, {"id": org.junior}, as_=org.manager)).ok()
+    seen = (await suite.gql(by_employee, {"id": employee_id(org.junior)}, as_=org.manager)).ok()
     assert seen["employee"]["orders"]["totalCount"] == 1
     assert seen["employee"]["orders"]["edges"][0]["node"]["id"] == mine[org.junior]
 
@@ -265,7 +265,7 @@ async def test_a_page_of_orders_batches_its_links(suite: Suite) -> None:
             # Each rep ordered for their own customer.
             assert node["owner"]["id"] == node["submittedBy"]["id"]
             assert node["customer"]["owner"] == {"id": node["owner"]["id"]}
-            assert node["branch"]["id"] == org.branch
+            assert node["branch"]["id"] == global_id("Branch", org.branch)
         return len(data["edges"]), rpc_calls(result)
 
     for employee, customer in customers.items():
@@ -320,6 +320,6 @@ async def test_a_malformed_decimal_is_refused_before_the_service(suite: Suite, s
 
 async def test_an_unknown_customer_is_not_found(suite: Suite, shop: Shop) -> None:
     # The same answer as for a customer the submitter may not read (SPEC §2).
-    result = await submit_result(suite, shop.org.junior, "no-such-customer")
+    result = await submit_result(suite, shop.org.junior, global_id("Customer", "no-such-customer"))
     assert result.codes == ["NOT_FOUND"]
     assert result.errors[0]["extensions"]["field"] == "customer_id"

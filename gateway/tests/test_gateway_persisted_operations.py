@@ -18,7 +18,7 @@ from gateway.tests.conftest import StartSuite, World
 from gateway.tests.support import Spans, auth, codes_of
 from salesguard_gateway.persisted import registered_operations
 from tests.contracts import graphql_operations
-from tests.harness import Suite
+from tests.harness import Suite, employee_id
 from tests.org import make_org
 from tests.support.subscriptions import GraphQLWebSocket, serve_gateway
 
@@ -58,7 +58,7 @@ async def test_an_automatic_persisted_query_round_trip(
     assert calls() == ["ResolvePrincipal"]
     # The text with its hash runs and is kept...
     second = await post(suite, as_, {"query": query, "extensions": persisted(query_hash)})
-    expected = {"me": {"id": as_, "name": "李雷"}}
+    expected = {"me": {"id": employee_id(as_), "name": "李雷"}}
     assert second.json()["data"] == expected, second.text
     # ...so the hash alone runs it from now on, by POST or by GET (a CDN's cacheable URL).
     third = await post(suite, as_, {"extensions": persisted(query_hash)})
@@ -102,7 +102,7 @@ async def test_a_persisted_query_that_does_not_hold_together_is_refused(
 async def test_a_committed_operation_runs_by_its_hash_alone(suite: Suite, world: World) -> None:
     query_hash, _ = registered("FieldMe")
     response = await post(suite, world.org.junior, {"extensions": persisted(query_hash)})
-    assert response.json()["data"]["me"]["id"] == world.org.junior, response.text
+    assert response.json()["data"]["me"]["id"] == employee_id(world.org.junior), response.text
 
 
 async def test_only_registered_operations_run_when_so_set(
@@ -112,9 +112,9 @@ async def test_only_registered_operations_run_when_so_set(
     me_hash, me_text = registered("FieldMe")
     # A committed operation runs, by its hash or by its text.
     by_hash = await post(suite, "admin", {"extensions": persisted(me_hash)})
-    assert by_hash.json()["data"]["me"]["id"] == "admin", by_hash.text
+    assert by_hash.json()["data"]["me"]["id"] == employee_id("admin"), by_hash.text
     by_text = await post(suite, "admin", {"query": me_text})
-    assert by_text.json()["data"]["me"]["id"] == "admin", by_text.text
+    assert by_text.json()["data"]["me"]["id"] == employee_id("admin"), by_text.text
     # Anything else is refused before it runs, however it is sent.
     query = "{ employees(first: 100) { edges { node { id name email } } } }"
     for body in (

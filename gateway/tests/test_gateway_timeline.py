@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.tests.conftest import StartSuite
-from tests.harness import Suite
+from tests.harness import Suite, employee_id
 from tests.org import Org, make_org, register
 from tests.support.field_visits import check_in
 from tests.support.timeline import TIMELINE, record_follow_up, somewhere_of_its_own, submit_order
@@ -31,7 +31,7 @@ async def field_day_and_a_deal(suite: Suite) -> tuple[Org, dict[str, str]]:
 def variables(org: Org, **extra: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
     return {
-        "employeeId": org.junior,
+        "employeeId": employee_id(org.junior),
         "from": (now - timedelta(days=1)).isoformat(),
         "to": (now + timedelta(hours=1)).isoformat(),
         "first": 50,

@@ -17,7 +17,7 @@ from gateway.tests.support import attendance_alert
 from salesguard import vocabulary
 from salesguard.alerts import CATALOG
 from salesguard_attendance.models import Alert as AttendanceAlert
-from tests.harness import Suite
+from tests.harness import Suite, employee_id
 from tests.org import Org, make_org, register_result
 
 ROLES = "query($id: ID!) { order(id: $id) { approvalSteps { role } } }"
@@ -121,7 +121,7 @@ async def test_alerts_are_filtered_and_answered_by_kind(suite: Suite) -> None:
     org = await make_org(suite)
     registered = await register_result(suite, org.junior, hours_since_contact=30)
     assert registered.ok()["registerCustomer"]["warnings"] == ["LATE_REGISTRATION"]
-    result = await suite.gql(LATE_ALERTS, {"employeeId": org.junior}, as_=org.manager)
+    result = await suite.gql(LATE_ALERTS, {"employeeId": employee_id(org.junior)}, as_=org.manager)
     nodes = [edge["node"] for edge in result.ok()["alerts"]["edges"]]
     assert nodes == [{"kind": "LATE_REGISTRATION", "rule": "C2"}]
 
@@ -153,7 +153,7 @@ async def test_a_kind_newer_than_the_gateway_is_null_and_logged(
       }
     }"""
     with caplog.at_level(logging.WARNING, logger="salesguard_gateway"):
-        result = await suite.gql(query, {"employeeId": org.junior}, as_=org.manager)
+        result = await suite.gql(query, {"employeeId": employee_id(org.junior)}, as_=org.manager)
     page = result.ok()["alerts"]
     assert page["totalCount"] == 1
     assert page["edges"][0]["node"] == {

@@ -17,7 +17,7 @@ from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_api.common.v1 import common_pb2
-from tests.harness import Backends, Suite
+from tests.harness import Backends, Suite, employee_id
 from tests.org import Org, make_org
 
 RAISED = 150  # above the default of 100
@@ -46,7 +46,7 @@ async def org(raised: Suite) -> Org:
     started = datetime.now(UTC) - timedelta(days=1)
     entries = [
         {
-            "employeeId": org.junior,
+            "employeeId": employee_id(org.junior),
             "number": f"+86 139 5555 {number:04d}",
             "direction": "OUTGOING",
             "startedAt": (started + timedelta(minutes=number)).isoformat(),

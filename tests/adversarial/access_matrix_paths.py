@@ -25,7 +25,7 @@ from tests.adversarial.access_matrix_world import (
     expected,
     row_of,
 )
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ VERIFY = "{ verifyAuditChain { intact } }"
 
 async def observe_audit(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     async def probe(key: str) -> Outcome:
-        result = await suite.gql(AUDIT, {"actor": world.person(key).id}, as_=seat.id)
+        result = await suite.gql(AUDIT, {"actor": employee_id(world.person(key).id)}, as_=seat.id)
         actions = {
             node["action"] for node in _listed(_hidden_or_data(result, "auditEvents")).values()
         }
@@ -195,7 +195,7 @@ def window() -> dict[str, str]:
 
 async def observe_timeline(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     async def probe(key: str) -> Outcome:
-        variables = {"id": world.person(key).id, **window()}
+        variables = {"id": employee_id(world.person(key).id), **window()}
         found = _hidden_or_data(
             await suite.gql(TIMELINE, variables, as_=seat.id), "employeeTimeline"
         )
@@ -207,7 +207,8 @@ async def observe_timeline(suite: Suite, world: World, seat: Person) -> dict[str
 async def observe_risk(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     async def probe(key: str) -> Outcome:
         found = _hidden_or_data(
-            await suite.gql(RISK, {"id": world.person(key).id}, as_=seat.id), "employeeRisk"
+            await suite.gql(RISK, {"id": employee_id(world.person(key).id)}, as_=seat.id),
+            "employeeRisk",
         )
         return frozenset() if found and found["score"] > 0 else None
 
@@ -219,10 +220,14 @@ async def observe_ranking(suite: Suite, world: World, seat: Person) -> dict[str,
     ranked: set[str] = set()
     for branch in (org.branch, org.other_branch, org.hq):
         found = _hidden_or_data(
-            await suite.gql(RANKING, {"branch": branch}, as_=seat.id), "riskRanking"
+            await suite.gql(RANKING, {"branch": global_id("Branch", branch)}, as_=seat.id),
+            "riskRanking",
         )
         ranked |= {entry["employee"]["id"] for entry in found or []}
-    return {key: frozenset() if world.person(key).id in ranked else None for key in CASE_SUBJECTS}
+    return {
+        key: frozenset() if employee_id(world.person(key).id) in ranked else None
+        for key in CASE_SUBJECTS
+    }
 
 
 def expect_case(action: str) -> Expect:
@@ -334,7 +339,7 @@ async def observe_statement(suite: Suite, world: World, seat: Person) -> dict[st
     period = date.today().strftime("%Y-%m")
 
     async def probe(key: str) -> Outcome:
-        variables = {"id": world.person(key).id, "period": period}
+        variables = {"id": employee_id(world.person(key).id), "period": period}
         found = _hidden_or_data(
             await suite.gql(STATEMENT, variables, as_=seat.id), "commissionStatement"
         )
@@ -353,7 +358,9 @@ async def observe_plans_of_commission(
 async def observe_payroll_export(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     period = (date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     result = await suite.gql(
-        EXPORT_PAYROLL, {"input": {"period": period, "branchId": world.org.branch}}, as_=seat.id
+        EXPORT_PAYROLL,
+        {"input": {"period": period, "branchId": global_id("Branch", world.org.branch)}},
+        as_=seat.id,
     )
     # Past the policy, a period never run is refused for what it is, not for who asks.
     assert "INTERNAL" not in result.codes, result.body
@@ -370,7 +377,8 @@ RUN_EXPORT = """mutation($id: ID!) { runCustomerExport(input: {id: $id}) { downl
 async def observe_directory(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     async def probe(key: str) -> Outcome:
         found = _hidden_or_data(
-            await suite.gql(EMPLOYEE, {"id": world.person(key).id}, as_=seat.id), "employee"
+            await suite.gql(EMPLOYEE, {"id": employee_id(world.person(key).id)}, as_=seat.id),
+            "employee",
         )
         return None if found is None else frozenset()
 

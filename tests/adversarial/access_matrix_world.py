@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.harness import POLICIES, GraphQLResult, Suite
+from tests.harness import POLICIES, GraphQLResult, Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, Org, admin, new_phone, register
 from tests.photos import jpeg, scene, upload
 from tests.support.alerts import stored_alert
@@ -174,7 +174,7 @@ class World:
     orders: dict[str, str] = field(default_factory=dict)
     payments: dict[str, str] = field(default_factory=dict)  # subject → bank reference
     shipments: dict[str, str] = field(default_factory=dict)
-    alerts: dict[tuple[str, str], str] = field(default_factory=dict)  # (subject, kind) → ID
+    alerts: dict[tuple[str, str], str] = field(default_factory=dict)  # (subject, kind) → API ID
     export_request: str = ""
     export_requester: str = "manager"
 
@@ -223,14 +223,19 @@ async def _seed_pool(suite: Suite, world: World, other_team: str) -> None:
     org = world.org
     for branch, team in ((org.branch, org.team_a), (org.other_branch, other_team)):
         leaver = f"{branch}-leaver"
-        values = {"id": leaver, "name": leaver, "roles": ["SALES_JUNIOR"], "teamId": team}
-        await admin(suite, UPSERT_EMPLOYEE, values | {"branchId": branch, "status": "ACTIVE"})
+        values = {
+            "hrId": leaver,
+            "name": leaver,
+            "roles": ["SALES_JUNIOR"],
+            "teamId": global_id("Team", team),
+            "branchId": global_id("Branch", branch),
+        }
+        await admin(suite, UPSERT_EMPLOYEE, values | {"status": "ACTIVE"})
         customer = await register(suite, leaver, email=f"{leaver}@example.com")
         await admin(
             suite,
             UPSERT_EMPLOYEE,
-            values
-            | {"branchId": branch, "status": "LEFT", "leaveDate": "2026-11-30", "toPool": True},
+            values | {"status": "LEFT", "leaveDate": "2026-11-30", "toPool": True},
         )
         world.pooled[branch] = customer["id"]
 
@@ -278,7 +283,7 @@ async def _seed_calls(suite: Suite, world: World) -> None:
         world.calls[key] = seconds
         entries.append(
             {
-                "employeeId": world.person(key).id,
+                "employeeId": employee_id(world.person(key).id),
                 "number": new_phone(),
                 "direction": "OUTGOING",
                 "startedAt": started.isoformat(),
@@ -346,7 +351,7 @@ async def _seed_alerts(suite: Suite, world: World) -> None:
     for key in CASE_SUBJECTS:
         person = world.person(key)
         for source, kind in ALERT_KINDS:
-            world.alerts[key, kind] = await stored_alert(
+            alert_id = await stored_alert(
                 suite,
                 source,
                 kind,
@@ -354,6 +359,7 @@ async def _seed_alerts(suite: Suite, world: World) -> None:
                 branch_id=str(person.branch),
                 evidence={"about": person.id, "kind": kind},
             )
+            world.alerts[key, kind] = global_id("Alert", alert_id)
 
 
 REQUEST_EXPORT = """mutation($input: RequestCustomerExportInput!) {

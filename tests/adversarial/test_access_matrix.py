@@ -51,7 +51,7 @@ from tests.adversarial.access_matrix_world import (
     row_of,
 )
 from tests.conftest import SuiteFactory
-from tests.harness import Suite
+from tests.harness import Suite, global_id
 from tests.org import UPSERT_EMPLOYEE, UPSERT_TEAM, admin, make_org
 from tests.support.alerts import stored_alert
 from tests.support.subscriptions import GraphQLWebSocket, serve_gateway, watch_alerts, watcher_count
@@ -73,7 +73,9 @@ async def world(matrix_suite: Suite) -> World:
         f"{org.branch}-hqm",
     )
     await admin(
-        suite, UPSERT_TEAM, {"id": other_team, "name": "北京一组", "branchId": org.other_branch}
+        suite,
+        UPSERT_TEAM,
+        {"hrId": other_team, "name": "北京一组", "branchId": global_id("Branch", org.other_branch)},
     )
     for employee, name, roles, team, branch in (
         (other_rep, "外地销售", ["SALES_JUNIOR"], other_team, org.other_branch),
@@ -82,7 +84,13 @@ async def world(matrix_suite: Suite) -> World:
         await admin(
             suite,
             UPSERT_EMPLOYEE,
-            {"id": employee, "name": name, "roles": roles, "teamId": team, "branchId": branch},
+            {
+                "hrId": employee,
+                "name": name,
+                "roles": roles,
+                "teamId": global_id("Team", team) if team else None,
+                "branchId": global_id("Branch", branch),
+            },
         )
     people = _people(org, other_team, other_rep, hq_manager)
     world = World(org, people, {key: people[key] for key in SEAT_KEYS})
@@ -210,7 +218,7 @@ async def test_alert_raised_sends_each_seat_what_alerts_shows(
                 alert_id = await stored_alert(
                     suite, source, kind, employee_id=person.id, branch_id=str(person.branch)
                 )
-                raised[alert_id] = (key, kind)
+                raised[global_id("Alert", alert_id)] = (key, kind)
 
         async def drain(key: str, socket: GraphQLWebSocket) -> None:
             while True:

@@ -49,7 +49,7 @@ from tests.adversarial.audit_chain_attacker import (
     verify,
     wait_for_checkpoint,
 )
-from tests.harness import Backends, Suite
+from tests.harness import Backends, Suite, global_id
 from tests.org import make_org
 
 # -- (d) an honest chain ---------------------------------------------------------------------
@@ -186,7 +186,7 @@ async def test_rewriting_an_entry_and_rechaining_with_plain_sha256_is_a_broken_l
     result = await verify(suite, org)
     assert result["intact"] is False
     assert result["firstBrokenSeq"] == 2
-    assert result["firstBrokenId"] == target["id"]
+    assert result["firstBrokenId"] == global_id("AuditEvent", target["id"])
     assert result["problem"] == "an entry without a key follows keyed entries"
 
 

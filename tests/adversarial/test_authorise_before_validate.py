@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, global_id, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 
 SUBMIT = """
@@ -80,7 +80,7 @@ class Stage:
     order: str  # the teammate's order
     export_request: str  # a manager's export request
     alert: str  # an alert about the teammate
-    left_elsewhere: str  # an employee of the other branch who has left
+    left_elsewhere: str  # an employee of the other branch who has left (their API ID)
 
 
 async def stage(suite: Suite) -> Stage:
@@ -101,13 +101,20 @@ async def stage(suite: Suite) -> Stage:
         )
     ).ok()["requestCustomerExport"]["exportRequest"]["id"]
     alerts = (
-        await suite.gql(ALERTS, {"filter": {"employeeId": org.junior_mate}}, as_=org.manager)
+        await suite.gql(
+            ALERTS, {"filter": {"employeeId": employee_id(org.junior_mate)}}, as_=org.manager
+        )
     ).ok()["alerts"]["edges"]
     left = unique(f"{org.other_branch}-leaver")
-    person = {"id": left, "name": "离职者", "roles": ["SALES_JUNIOR"], "branchId": org.other_branch}
+    person = {
+        "hrId": left,
+        "name": "离职者",
+        "roles": ["SALES_JUNIOR"],
+        "branchId": global_id("Branch", org.other_branch),
+    }
     await admin(suite, UPSERT_EMPLOYEE, person | {"status": "ACTIVE"})
     await admin(suite, UPSERT_EMPLOYEE, person | {"status": "LEFT", "toPool": True})
-    return Stage(org, own, mates, order, export_request, alerts[0]["node"]["id"], left)
+    return Stage(org, own, mates, order, export_request, alerts[0]["node"]["id"], employee_id(left))
 
 
 def cases(s: Stage) -> list[Case]:
@@ -166,7 +173,7 @@ def cases(s: Stage) -> list[Case]:
             "a reassignment without a reason by a junior",
             "reassignCustomers",
             org.junior,
-            {"customerIds": [s.own], "newOwnerId": org.junior_mate, "reason": ""},
+            {"customerIds": [s.own], "newOwnerId": employee_id(org.junior_mate), "reason": ""},
             "FORBIDDEN",
         ),
         Case(
@@ -187,7 +194,7 @@ def cases(s: Stage) -> list[Case]:
             "a junior registering for someone who does not exist",
             "registerCustomer",
             org.junior,
-            registration | {"ownerId": unique("nobody")},
+            registration | {"ownerId": employee_id(unique("nobody"))},
             "FORBIDDEN",
         ),
         Case(
@@ -215,7 +222,7 @@ def cases(s: Stage) -> list[Case]:
             "a claim of no customer by HR",
             "claimCustomer",
             org.hr,
-            {"customerId": ""},
+            {"customerId": global_id("Customer", unique("nothing"))},
             "FORBIDDEN",
         ),
         Case(
@@ -229,21 +236,26 @@ def cases(s: Stage) -> list[Case]:
             "a team without a name by a junior",
             "upsertTeam",
             org.junior,
-            {"name": "", "branchId": org.branch},
+            {"name": "", "branchId": global_id("Branch", org.branch)},
             "FORBIDDEN",
         ),
         Case(
             "an employee without roles by a junior",
             "upsertEmployee",
             org.junior,
-            {"id": unique("someone"), "name": "x", "roles": [], "branchId": org.branch},
+            {
+                "hrId": unique("someone"),
+                "name": "x",
+                "roles": [],
+                "branchId": global_id("Branch", org.branch),
+            },
             "FORBIDDEN",
         ),
         Case(
             "a junior planning a visit for someone who does not exist",
             "planVisit",
             org.junior,
-            {"customerId": s.own, "employeeId": unique("nobody")} | window,
+            {"customerId": s.own, "employeeId": employee_id(unique("nobody"))} | window,
             "FORBIDDEN",
         ),
         Case(
@@ -264,7 +276,7 @@ def cases(s: Stage) -> list[Case]:
             "a check-out in the future of someone else's check-in",
             "checkOut",
             org.hr,
-            {"checkInId": unique("nothing"), "at": later},
+            {"checkInId": global_id("CheckIn", unique("nothing")), "at": later},
             "NOT_FOUND",
         ),
         Case(
@@ -319,7 +331,7 @@ def cases(s: Stage) -> list[Case]:
             "a reversal without a reason by a junior",
             "reversePayment",
             org.junior,
-            {"paymentId": unique("payment"), "kind": "REFUND", "reason": ""},
+            {"paymentId": global_id("Payment", unique("payment")), "kind": "REFUND", "reason": ""},
             "FORBIDDEN",
         ),
         Case(
@@ -353,7 +365,7 @@ def cases(s: Stage) -> list[Case]:
             "locking month 13 by a junior",
             "lockCommissionPeriod",
             org.junior,
-            {"period": "2026-13", "branchId": org.branch},
+            {"period": "2026-13", "branchId": global_id("Branch", org.branch)},
             "FORBIDDEN",
         ),
         Case(

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from salesguard.subjects import DirectorySubjectRoles
-from tests.harness import GraphQLResult, Suite
+from tests.harness import GraphQLResult, Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org
 from tests.support.alerts import stored_alert
 from tests.support.subscriptions import GraphQLWebSocket, serve_gateway, watch_alerts, watcher_count
@@ -35,7 +35,7 @@ query($filter: AlertFilter) {
 """
 RISK = "query($id: ID!) { employeeRisk(employeeId: $id) { score evidence { id evidence } } }"
 RANKING = """query($branch: ID) { riskRanking(branchId: $branch, first: 100) {
-  employee { id } evidence { id } } }"""
+  employee { hrId } evidence { id } } }"""
 TIMELINE = """
 query($id: ID!, $from: DateTime!, $to: DateTime!) {
   employeeTimeline(employeeId: $id, from: $from, to: $to, first: 100) {
@@ -58,7 +58,7 @@ OTHER_KINDS = (
 class World:
     org: Org
     hq_manager: str
-    # Alert IDs by the employee they are about.
+    # Alert IDs (the API's) by the employee they are about.
     about: dict[str, str]
 
 
@@ -69,7 +69,12 @@ async def world(suite: Suite) -> World:
     await admin(
         suite,
         UPSERT_EMPLOYEE,
-        {"id": hq_manager, "name": "总部经理", "roles": ["MANAGER"], "branchId": org.hq},
+        {
+            "hrId": hq_manager,
+            "name": "总部经理",
+            "roles": ["MANAGER"],
+            "branchId": global_id("Branch", org.hq),
+        },
     )
     about: dict[str, str] = {}
     for employee, branch in (
@@ -78,7 +83,7 @@ async def world(suite: Suite) -> World:
         (org.junior, org.branch),
         (org.hr, org.hq),
     ):
-        about[employee] = await stored_alert(
+        alert_id = await stored_alert(
             suite,
             "orders",
             "FAKE_DEAL_SUSPECTED",
@@ -86,6 +91,7 @@ async def world(suite: Suite) -> World:
             branch_id=branch,
             evidence={"order_code": f"O-{employee}", "days_past_due": 9},
         )
+        about[employee] = global_id("Alert", alert_id)
     return World(org, hq_manager, about)
 
 
@@ -98,12 +104,15 @@ def window() -> dict[str, str]:
 
 
 async def alert_ids(suite: Suite, as_: str, **filter_: Any) -> set[str]:
+    """The API IDs of the alerts ``as_`` lists; ``employeeId`` is an HR key."""
+    if "employeeId" in filter_:
+        filter_["employeeId"] = employee_id(filter_["employeeId"])
     found = (await suite.gql(ALERTS, {"filter": filter_}, as_=as_)).ok()["alerts"]
     return {edge["node"]["id"] for edge in found["edges"]}
 
 
 async def timeline_alerts(suite: Suite, as_: str, employee: str) -> GraphQLResult:
-    return await suite.gql(TIMELINE, {"id": employee, **window()}, as_=as_)
+    return await suite.gql(TIMELINE, {"id": employee_id(employee), **window()}, as_=as_)
 
 
 def refused(result: GraphQLResult, field: str) -> None:
@@ -120,14 +129,18 @@ async def test_a_manager_reads_no_alert_risk_or_timeline_about_themselves(
     org, mine = world.org, world.about[world.org.manager]
     assert await alert_ids(suite, org.manager, employeeId=org.manager) == set()
     assert mine not in await alert_ids(suite, org.manager)
-    refused(await suite.gql(RISK, {"id": org.manager}, as_=org.manager), "employeeRisk")
+    refused(
+        await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=org.manager), "employeeRisk"
+    )
     refused(await timeline_alerts(suite, org.manager, org.manager), "employeeTimeline")
-    ranked = (await suite.gql(RANKING, {"branch": org.branch}, as_=org.manager)).ok()
-    ranked_ids = {entry["employee"]["id"] for entry in ranked["riskRanking"]}
+    ranked = (
+        await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=org.manager)
+    ).ok()
+    ranked_ids = {entry["employee"]["hrId"] for entry in ranked["riskRanking"]}
     assert org.junior in ranked_ids and not {org.manager, org.manager_2} & ranked_ids
     # Their own team's case stays theirs to read.
     assert world.about[org.junior] in await alert_ids(suite, org.manager, employeeId=org.junior)
-    junior_risk = (await suite.gql(RISK, {"id": org.junior}, as_=org.manager)).ok()
+    junior_risk = (await suite.gql(RISK, {"id": employee_id(org.junior)}, as_=org.manager)).ok()
     assert [alert["id"] for alert in junior_risk["employeeRisk"]["evidence"]] == [
         world.about[org.junior]
     ]
@@ -136,7 +149,7 @@ async def test_a_manager_reads_no_alert_risk_or_timeline_about_themselves(
 async def test_hr_reads_no_case_about_themselves(suite: Suite, world: World) -> None:
     org = world.org
     assert await alert_ids(suite, org.hr, employeeId=org.hr) == set()
-    refused(await suite.gql(RISK, {"id": org.hr}, as_=org.hr), "employeeRisk")
+    refused(await suite.gql(RISK, {"id": employee_id(org.hr)}, as_=org.hr), "employeeRisk")
     refused(await timeline_alerts(suite, org.hr, org.hr), "employeeTimeline")
     # The headquarters manager reads HR's case (as would other HR).
     assert await alert_ids(suite, world.hq_manager, employeeId=org.hr) == {world.about[org.hr]}
@@ -146,25 +159,33 @@ async def test_a_managers_case_is_for_hr_and_headquarters(suite: Suite, world: W
     org, about_manager = world.org, world.about[world.org.manager]
     # Another manager of the branch reads none of it and cannot decide it ...
     assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
-    refused(await suite.gql(RISK, {"id": org.manager}, as_=org.manager_2), "employeeRisk")
+    refused(
+        await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=org.manager_2), "employeeRisk"
+    )
     refused(await timeline_alerts(suite, org.manager_2, org.manager), "employeeTimeline")
-    ranked = (await suite.gql(RANKING, {"branch": org.branch}, as_=org.manager_2)).ok()
-    ranked_ids = {entry["employee"]["id"] for entry in ranked["riskRanking"]}
+    ranked = (
+        await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=org.manager_2)
+    ).ok()
+    ranked_ids = {entry["employee"]["hrId"] for entry in ranked["riskRanking"]}
     assert org.junior in ranked_ids and not {org.manager, org.manager_2} & ranked_ids
     decided = await suite.gql(
         UPDATE_ALERT,
-        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        {"input": {"id": about_manager, "status": "ACKNOWLEDGED"}},
         as_=org.manager_2,
     )
     assert decided.codes == ["NOT_FOUND"], decided.body
     # ... HR and the headquarters manager read all of it, evidence included.
     for superior in (org.hr, world.hq_manager):
         found = (
-            await suite.gql(ALERTS, {"filter": {"employeeId": org.manager}}, as_=superior)
+            await suite.gql(
+                ALERTS, {"filter": {"employeeId": employee_id(org.manager)}}, as_=superior
+            )
         ).ok()
         [edge] = found["alerts"]["edges"]
         assert edge["node"]["evidence"]["order_code"] == f"O-{org.manager}"
-        risk = (await suite.gql(RISK, {"id": org.manager}, as_=superior)).ok()["employeeRisk"]
+        risk = (await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=superior)).ok()[
+            "employeeRisk"
+        ]
         assert [alert["id"] for alert in risk["evidence"]] == [about_manager]
         timeline = (await timeline_alerts(suite, superior, org.manager)).ok()
         assert about_manager in {
@@ -172,9 +193,11 @@ async def test_a_managers_case_is_for_hr_and_headquarters(suite: Suite, world: W
             for edge in timeline["employeeTimeline"]["edges"]
             if edge["node"]["kind"] == "ALERT"
         }
-        ranked = (await suite.gql(RANKING, {"branch": org.branch}, as_=superior)).ok()
+        ranked = (
+            await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=superior)
+        ).ok()
         assert {org.junior, org.manager, org.manager_2} <= {
-            entry["employee"]["id"] for entry in ranked["riskRanking"]
+            entry["employee"]["hrId"] for entry in ranked["riskRanking"]
         }
 
 
@@ -191,12 +214,14 @@ async def test_alert_raised_leaves_out_the_subscribers_own_case(suite: Suite, wo
         own = await stored_alert(
             suite, "orders", "UNREGISTERED_CUSTOMER", employee_id=org.manager, branch_id=org.branch
         )
-        assert (await hr.next_alert("UNREGISTERED_CUSTOMER", 10))["id"] == own
+        assert (await hr.next_alert("UNREGISTERED_CUSTOMER", 10))["id"] == global_id("Alert", own)
         await manager.nothing_within(1.5)
         junior = await stored_alert(
             suite, "orders", "UNREGISTERED_CUSTOMER", employee_id=org.junior, branch_id=org.branch
         )
-        assert (await manager.next_alert("UNREGISTERED_CUSTOMER", 10))["id"] == junior
+        assert (await manager.next_alert("UNREGISTERED_CUSTOMER", 10))["id"] == global_id(
+            "Alert", junior
+        )
 
 
 # -- finance reads only its alert kinds --------------------------------------------------------
@@ -207,14 +232,18 @@ async def test_finance_reads_deal_payment_and_commission_alerts_only(
 ) -> None:
     org = world.org
     deal = {
-        kind: await stored_alert(
-            suite, "orders", kind, employee_id=org.junior_b, branch_id=org.branch
+        kind: global_id(
+            "Alert",
+            await stored_alert(
+                suite, "orders", kind, employee_id=org.junior_b, branch_id=org.branch
+            ),
         )
         for kind in DEAL_KINDS
     }
     other = {
-        kind: await stored_alert(
-            suite, source, kind, employee_id=org.junior_b, branch_id=org.branch
+        kind: global_id(
+            "Alert",
+            await stored_alert(suite, source, kind, employee_id=org.junior_b, branch_id=org.branch),
         )
         for source, kind in OTHER_KINDS
     }
@@ -226,8 +255,13 @@ async def test_finance_reads_deal_payment_and_commission_alerts_only(
         assert alert_id in await alert_ids(suite, org.hr, employeeId=org.junior_b, kinds=[kind])
     # Finance has no other path to an alert's evidence: no timelines, no risk.
     refused(await timeline_alerts(suite, org.finance, org.junior_b), "employeeTimeline")
-    refused(await suite.gql(RISK, {"id": org.junior_b}, as_=org.finance), "employeeRisk")
-    refused(await suite.gql(RANKING, {"branch": org.branch}, as_=org.finance), "riskRanking")
+    refused(
+        await suite.gql(RISK, {"id": employee_id(org.junior_b)}, as_=org.finance), "employeeRisk"
+    )
+    refused(
+        await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=org.finance),
+        "riskRanking",
+    )
 
 
 async def test_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: World) -> None:
@@ -237,7 +271,8 @@ async def test_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: Wo
         serve_gateway(suite) as url,
         GraphQLWebSocket.open(url, suite.token(org.finance)) as finance,
     ):
-        await watch_alerts(suite, base, {"filter": {"employeeId": org.junior_mate}}, finance)
+        mates = {"filter": {"employeeId": employee_id(org.junior_mate)}}
+        await watch_alerts(suite, base, mates, finance)
         for source, kind in OTHER_KINDS:
             await stored_alert(
                 suite, source, kind, employee_id=org.junior_mate, branch_id=org.branch
@@ -246,7 +281,7 @@ async def test_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: Wo
         payer = await stored_alert(
             suite, "orders", "PAYER_MISMATCH", employee_id=org.junior_mate, branch_id=org.branch
         )
-        assert (await finance.next_alert("PAYER_MISMATCH", 10))["id"] == payer
+        assert (await finance.next_alert("PAYER_MISMATCH", 10))["id"] == global_id("Alert", payer)
 
 
 async def test_own_case_and_finance_kinds_hold_on_the_embedded_profile(
@@ -255,16 +290,24 @@ async def test_own_case_and_finance_kinds_hold_on_the_embedded_profile(
     """The same limits with regopy and SQLite (`make run`)."""
     suite = embedded_suite
     org = await make_org(suite)
-    about_manager = await stored_alert(
-        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+    about_manager = global_id(
+        "Alert",
+        await stored_alert(
+            suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+        ),
     )
-    late = await stored_alert(
-        suite, "customers", "LATE_REGISTRATION", employee_id=org.junior, branch_id=org.branch
+    late = global_id(
+        "Alert",
+        await stored_alert(
+            suite, "customers", "LATE_REGISTRATION", employee_id=org.junior, branch_id=org.branch
+        ),
     )
     assert await alert_ids(suite, org.manager, employeeId=org.manager) == set()
     assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
     assert await alert_ids(suite, org.hr, employeeId=org.manager) == {about_manager}
-    refused(await suite.gql(RISK, {"id": org.manager}, as_=org.manager), "employeeRisk")
+    refused(
+        await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=org.manager), "employeeRisk"
+    )
     refused(await timeline_alerts(suite, org.manager_2, org.manager), "employeeTimeline")
     assert await alert_ids(suite, org.finance, employeeId=org.manager) == {about_manager}
     assert late not in await alert_ids(suite, org.finance, employeeId=org.junior)
@@ -281,7 +324,12 @@ async def test_role_holders_come_from_the_directory_cached_as_configured(suite: 
     assert {org.manager, org.manager_2, org.other_manager} <= before
     assert org.junior not in before and org.hr not in before
     assert await cached.holders(frozenset({"SYSTEM"})) == frozenset()  # no employee holds it
-    promoted = {"id": org.junior, "name": "李雷", "roles": ["MANAGER"], "branchId": org.branch}
+    promoted = {
+        "hrId": org.junior,
+        "name": "李雷",
+        "roles": ["MANAGER"],
+        "branchId": global_id("Branch", org.branch),
+    }
     await admin(suite, UPSERT_EMPLOYEE, promoted)
     assert org.junior in await uncached.holders(managers)
     assert await cached.holders(managers) == before
@@ -302,10 +350,10 @@ async def test_cached_role_holders_follow_the_directory_watch(suite: Suite) -> N
         await asyncio.sleep(0.05)
     assert org.junior_mate not in await followed.holders(managers)
     promoted = {
-        "id": org.junior_mate,
+        "hrId": org.junior_mate,
         "name": "韩梅梅",
         "roles": ["MANAGER"],
-        "branchId": org.branch,
+        "branchId": global_id("Branch", org.branch),
     }
     await admin(suite, UPSERT_EMPLOYEE, promoted)
     # upsertEmployee answers once the change reached the watches it serves.

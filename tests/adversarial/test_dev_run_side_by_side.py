@@ -23,8 +23,10 @@ from tests.support.devrun import RunCopy
 pytestmark = pytest.mark.timeout(600)
 
 UPSERT_BRANCH = """
-mutation ($id: ID!) {
-  upsertBranch(input: {id: $id, name: "Side by side", timeZone: "Asia/Shanghai"}) { branch { id } }
+mutation ($id: String!) {
+  upsertBranch(input: {hrId: $id, name: "Side by side", timeZone: "Asia/Shanghai"}) {
+    branch { hrId }
+  }
 }"""
 
 
@@ -61,16 +63,16 @@ def test_two_copies_serve_side_by_side_each_with_its_own_data(
     for copy in copies:
         copy.wait_running()
         token = copy.admin_token
-        me = copy.graphql("{ me { id } }", token=token)
-        assert "errors" not in me and me["data"] == {"me": {"id": "admin"}}, me
+        me = copy.graphql("{ me { hrId } }", token=token)
+        assert "errors" not in me and me["data"] == {"me": {"hrId": "admin"}}, me
 
     created = first.graphql(UPSERT_BRANCH, token=first.admin_token, variables={"id": "second-copy"})
-    assert created["data"] == {"upsertBranch": {"branch": {"id": "second-copy"}}}, created
-    branches = "{ branches { id } }"
+    assert created["data"] == {"upsertBranch": {"branch": {"hrId": "second-copy"}}}, created
+    branches = "{ branches { hrId } }"
     in_first = first.graphql(branches, token=first.admin_token)["data"]["branches"]
     in_second = second.graphql(branches, token=second.admin_token)["data"]["branches"]
-    assert {"id": "second-copy"} in in_first
-    assert {"id": "second-copy"} not in in_second
+    assert {"hrId": "second-copy"} in in_first
+    assert {"hrId": "second-copy"} not in in_second
     # Each copy keeps its SQLite files in its own data directory.
     for copy in copies:
         assert (copy.root / "data" / "attendance.db").is_file()

@@ -21,22 +21,23 @@ import pytest
 from salesguard.devrun import restart_delay
 from salesguard.settings import DEV_JWT_SECRET
 from salesguard.tokens import issue_dev_token
+from tests.harness import global_id
 from tests.support.devrun import RunCopy, alive
 
 # Process start-ups on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(600)
 
 # Finance reads a field of each service: attendance (me), customers, orders, commissions.
-SETUP_FINANCE = """mutation {
-  upsertBranch(input: {id: "hq", name: "HQ", timeZone: "Asia/Shanghai", headquarters: true}) {
+SETUP_FINANCE = """mutation($hq: ID!) {
+  upsertBranch(input: {hrId: "hq", name: "HQ", timeZone: "Asia/Shanghai", headquarters: true}) {
     branch { id }
   }
-  upsertEmployee(input: {id: "fin", name: "Finance", roles: [FINANCE], branchId: "hq"}) {
+  upsertEmployee(input: {hrId: "fin", name: "Finance", roles: [FINANCE], branchId: $hq}) {
     employee { id }
   }
 }"""
 FIELDS = """{
-  me { id }
+  me { hrId }
   customers(first: 1) { totalCount }
   orders(first: 1) { totalCount }
   commissionPlans { version }
@@ -77,7 +78,7 @@ def _errors_by_field(reply: dict[str, Any]) -> dict[str, str]:
 
 def _assert_others_serve(reply: dict[str, Any]) -> None:
     data = reply["data"]
-    assert data["me"] == {"id": "fin"}, reply
+    assert data["me"] == {"hrId": "fin"}, reply
     assert data["customers"] is not None and data["commissionPlans"] is not None, reply
 
 
@@ -102,7 +103,9 @@ def test_a_killed_service_is_restarted_while_the_others_keep_serving(
     copy = RunCopy.start(tmp_path, restart_delay=2.0, max_restart_delay=4.0)
     copies.append(copy)
     copy.wait_running()
-    setup = copy.graphql(SETUP_FINANCE, token=copy.admin_token)
+    setup = copy.graphql(
+        SETUP_FINANCE, token=copy.admin_token, variables={"hq": global_id("Branch", "hq")}
+    )
     assert "errors" not in setup, setup
     token = issue_dev_token(DEV_JWT_SECRET, "fin", ttl_seconds=3600)
     assert "errors" not in copy.graphql(FIELDS, token=token)

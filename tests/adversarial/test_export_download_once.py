@@ -26,13 +26,13 @@ from salesguard.objectstore import LocalObjectStore
 from salesguard.principal import Principal, acting_as
 from salesguard_api.common.v1 import downloads_pb2, downloads_pb2_grpc
 from salesguard_customers.models import ExportDownload
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, service_id
 from tests.org import Org, make_org, register
 from tests.support.exports import Export, customer_export, download, error_code, payroll_export
 
 AUDIT = """query($filter: AuditEventFilter) {
   auditEvents(first: 50, filter: $filter) {
-    edges { node { action actor { id } customerIds after reason } }
+    edges { node { action actor { hrId } customerIds after reason } }
   } }"""
 EXPORT_REQUEST = "query($id: ID!) { exportRequest(id: $id) { status downloadedAt } }"
 DOWNLOADED = "customer.export.download"
@@ -58,7 +58,9 @@ async def exported(suite: Suite) -> tuple[Org, Export]:
 async def audit_as(suite: Suite, hr: str, export: Export, action: str) -> list[dict[str, Any]]:
     result = await suite.gql(AUDIT, {"filter": {"actions": [action]}}, as_=hr)
     nodes = [edge["node"] for edge in result.ok()["auditEvents"]["edges"]]
-    return [node for node in nodes if (node["after"] or {}).get("export_request_id") == export.id]
+    # The entry's details keep the service's IDs.
+    request_id = service_id(export.id)
+    return [node for node in nodes if (node["after"] or {}).get("export_request_id") == request_id]
 
 
 async def downloaded_at(suite: Suite, org: Org, export: Export) -> str | None:
@@ -93,11 +95,11 @@ async def test_second_download_is_refused_and_audited(stack: Suite) -> None:
     assert int(first.headers["content-length"]) == len(first.content)
 
     (downloaded,) = await audit_as(stack, org.hr, export, DOWNLOADED)
-    assert downloaded["actor"] == {"id": org.manager}
+    assert downloaded["actor"] == {"hrId": org.manager}
     assert len(downloaded["customerIds"]) == export.row_count
     assert downloaded["after"]["sha256"] == export.sha256
     (refused,) = await audit_as(stack, org.hr, export, REFUSED)
-    assert refused["actor"] == {"id": org.manager}
+    assert refused["actor"] == {"hrId": org.manager}
     assert refused["after"]["refusal"] == "ALREADY_DOWNLOADED"
     assert refused["customerIds"] == []
 
@@ -116,7 +118,7 @@ async def test_leaked_url_is_useless_without_the_exporters_bearer(stack: Suite) 
         assert response.status_code == 403, (colleague, response.text)
         assert error_code(response) == "FORBIDDEN"
     refusals = await audit_as(stack, org.hr, export, REFUSED)
-    assert sorted(entry["actor"]["id"] for entry in refusals) == sorted(
+    assert sorted(entry["actor"]["hrId"] for entry in refusals) == sorted(
         (org.manager_2, org.hr, org.junior)
     )
     assert {entry["after"]["refusal"] for entry in refusals} == {"NOT_YOURS"}
@@ -129,7 +131,9 @@ async def test_leaked_url_is_useless_without_the_exporters_bearer(stack: Suite) 
         assert error_code(response) == "NOT_FOUND"
 
     unknown = await stack.gql(
-        AUDIT, {"filter": {"actions": [REFUSED], "actorId": org.manager}}, as_=org.hr
+        AUDIT,
+        {"filter": {"actions": [REFUSED], "actorId": employee_id(org.manager)}},
+        as_=org.hr,
     )
     assert [
         edge["node"]["after"]
@@ -163,7 +167,7 @@ async def test_expired_download_is_refused(stack: Suite) -> None:
     assert error_code(response) == "GONE"
     assert response.json()["errors"][0]["extensions"]["reason"] == "EXPIRED"
     (refused,) = await audit_as(stack, org.hr, export, REFUSED)
-    assert (refused["actor"], refused["after"]["refusal"]) == ({"id": org.manager}, "EXPIRED")
+    assert (refused["actor"], refused["after"]["refusal"]) == ({"hrId": org.manager}, "EXPIRED")
     assert await audit_as(stack, org.hr, export, DOWNLOADED) == []
 
 
@@ -238,6 +242,6 @@ async def test_a_role_change_since_the_export_stops_the_download(stack: Suite) -
     assert refused.value.code is ErrorCode.FORBIDDEN
     assert refused.value.details == {"reason": "NOT_PERMITTED"}
     (entry,) = await audit_as(stack, org.hr, export, REFUSED)
-    assert (entry["actor"], entry["after"]["refusal"]) == ({"id": org.manager}, "NOT_PERMITTED")
+    assert (entry["actor"], entry["after"]["refusal"]) == ({"hrId": org.manager}, "NOT_PERMITTED")
     # As the manager they still are, the download is theirs, once.
     assert (await download(stack, export.url, as_=org.manager)).status_code == 200

@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import mutations, nodes, queries
 
 from tests.conftest import SuiteFactory
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 from tests.org import Org, make_org, register
 
 T = TypeVar("T")
@@ -395,15 +395,21 @@ REQUEST_EXPORT = """mutation($input: RequestCustomerExportInput!) {
 
 
 async def known_ids(suite: Suite, org: Org) -> list[str]:
-    """IDs that exist, so that operations reach more than NOT_FOUND: people, branches,
-    customers, an order and an export request of the org."""
+    """IDs that exist, so that operations reach more than NOT_FOUND (the API's global IDs):
+    people, branches, teams, customers, an order and an export request of the org."""
     customers = [await register(suite, owner) for owner in (org.junior, org.junior_b, org.senior)]
     line = {"sku": "SKU-1", "quantity": "2", "unitPrice": "1234.50"}
     order = {"customerId": customers[0]["id"], "lines": [line], "currency": "CNY"}
     submitted = (await suite.gql(SUBMIT, {"input": order}, as_=org.junior)).ok()
     export = {"customerIds": [customers[1]["id"]], "reason": "quarterly review"}
     requested = (await suite.gql(REQUEST_EXPORT, {"input": export}, as_=org.manager)).ok()
-    people = [value for value in vars(org).values() if isinstance(value, str)]
+    places = {org.branch: "Branch", org.other_branch: "Branch", org.hq: "Branch"}
+    places |= {org.team_a: "Team", org.team_b: "Team"}
+    people = [
+        global_id(places[value], value) if value in places else employee_id(value)
+        for value in vars(org).values()
+        if isinstance(value, str)
+    ]
     return [
         *people,
         *(customer["id"] for customer in customers),

@@ -11,7 +11,7 @@ import pytest
 from tests.harness import Suite
 
 JSON = "application/json"
-ME = b'{"query": "{ me { id } }"}'
+ME = b'{"query": "{ me { hrId } }"}'
 
 
 async def post(
@@ -148,10 +148,10 @@ async def test_numbers_no_machine_holds_are_refused(suite: Suite, number: bytes)
 
 
 async def test_ordinary_numbers_still_pass(suite: Suite) -> None:
-    query = "query($n: Int) { me { id } customers(first: $n) { totalCount } }"
+    query = "query($n: Int) { me { hrId } customers(first: $n) { totalCount } }"
     body = json.dumps({"query": query, "variables": {"n": 12, "unused": -1.5e3}}).encode()
     status, answer = await post(suite, body)
-    assert status == 200 and answer["data"]["me"] == {"id": "admin"}, answer
+    assert status == 200 and answer["data"]["me"] == {"hrId": "admin"}, answer
 
 
 @pytest.mark.parametrize("depth", [40, 900, 100_000])
@@ -198,4 +198,4 @@ async def test_an_unknown_operation_name_is_refused(suite: Suite) -> None:
 
 async def test_a_well_formed_request_still_answers(suite: Suite) -> None:
     status, body = await post(suite, ME, "application/json; charset=utf-8")
-    assert status == 200 and body["data"] == {"me": {"id": "admin"}}, body
+    assert status == 200 and body["data"] == {"me": {"hrId": "admin"}}, body

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from salesguard_orders.models import Alert as OrdersAlert
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, employee_id, global_id, service_id, unique
 from tests.org import Org, add_employee, make_org, register
 
 SUBMIT = """
@@ -44,6 +44,8 @@ mutation($input: CheckInInput!) { checkIn(input: $input) { checkIn { id reasons 
 CHECK_INS = """
 query($filter: CheckInFilter) { checkIns(first: 50, filter: $filter) { edges { node { id } } } }
 """
+# The API's ID of a customer that does not exist.
+NO_SUCH_CUSTOMER = global_id("Customer", "no-such-customer")
 
 
 async def branch_b_rep(suite: Suite, org: Org) -> str:
@@ -70,9 +72,11 @@ async def alerts_of(suite: Suite, as_: str, **filter_: Any) -> list[dict[str, An
 
 
 def refused_as_absent(result: GraphQLResult, customer_id: str) -> str:
-    """The refusal reads exactly like a customer that does not exist; its message, ID blanked."""
+    """The refusal reads exactly like a customer that does not exist; its message, ID blanked
+    (the API's and the service's)."""
     assert result.codes == ["NOT_FOUND"], result.body
-    return str(result.errors[0]["message"]).replace(customer_id, "<id>")
+    message = str(result.errors[0]["message"]).replace(customer_id, "<id>")
+    return message.replace(service_id(customer_id), "<id>")
 
 
 async def test_order_on_another_branchs_customer_is_refused_and_nothing_stored(
@@ -83,9 +87,9 @@ async def test_order_on_another_branchs_customer_is_refused_and_nothing_stored(
     theirs = await register(suite, rep_b)
 
     refused = await submit(suite, org.junior, theirs["id"])
-    absent = await submit(suite, org.junior, "no-such-customer")
+    absent = await submit(suite, org.junior, NO_SUCH_CUSTOMER)
     # Existence does not leak: the same code and the same words as for no customer at all.
-    assert refused_as_absent(refused, theirs["id"]) == refused_as_absent(absent, "no-such-customer")
+    assert refused_as_absent(refused, theirs["id"]) == refused_as_absent(absent, NO_SUCH_CUSTOMER)
     # A manager of branch A may not order for branch B's customer either.
     assert (await submit(suite, org.manager, theirs["id"])).codes == ["NOT_FOUND"]
 
@@ -94,8 +98,10 @@ async def test_order_on_another_branchs_customer_is_refused_and_nothing_stored(
         assert await orders_of(suite, viewer, theirs["id"]) == 0, viewer
     for viewer in (org.manager, org.other_manager, org.hr):
         assert await alerts_of(suite, viewer, customerId=theirs["id"]) == [], viewer
-        assert await alerts_of(suite, viewer, employeeId=org.junior) == [], viewer
-    audit = (await suite.gql(AUDIT, {"filter": {"actorId": org.junior}}, as_=org.hr)).ok()
+        assert await alerts_of(suite, viewer, employeeId=employee_id(org.junior)) == [], viewer
+    audit = (
+        await suite.gql(AUDIT, {"filter": {"actorId": employee_id(org.junior)}}, as_=org.hr)
+    ).ok()
     assert audit["auditEvents"]["edges"] == []
 
 
@@ -110,7 +116,7 @@ async def test_order_scope_follows_the_tier(suite: Suite) -> None:
     # The owner: accepted, nothing flagged.
     order = (await submit(suite, org.junior, own["id"])).ok()["submitOrder"]["order"]
     assert order["flags"] == []
-    assert order["owner"]["id"] == org.junior
+    assert order["owner"]["id"] == employee_id(org.junior)
     # A senior reads the team's customers: an order on a teammate's customer is accepted,
     # flagged, and its alert reaches the manager of the branch both belong to.
     covering = (await submit(suite, org.senior, mates["id"])).ok()["submitOrder"]["order"]
@@ -136,7 +142,7 @@ async def test_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     assert alert["kind"] == "ATTRIBUTION_MISMATCH"
     async with suite.running["orders"].runtime.db.read() as session:
         stored_branch = await session.scalar(
-            select(OrdersAlert.branch_id).where(OrdersAlert.id == alert["id"])
+            select(OrdersAlert.branch_id).where(OrdersAlert.id == service_id(alert["id"]))
         )
     assert stored_branch == org.other_branch
     assert await alerts_of(suite, org.manager, orderId=order["id"]) == []
@@ -153,10 +159,10 @@ async def test_other_writes_naming_a_customer_refuse_the_same_way(suite: Suite) 
         FOLLOW_UP, {"input": {"customerId": theirs["id"], "kind": "CALL"}}, as_=org.junior
     )
     absent_follow_up = await suite.gql(
-        FOLLOW_UP, {"input": {"customerId": "no-such-customer", "kind": "CALL"}}, as_=org.junior
+        FOLLOW_UP, {"input": {"customerId": NO_SUCH_CUSTOMER, "kind": "CALL"}}, as_=org.junior
     )
     assert refused_as_absent(follow_up, theirs["id"]) == refused_as_absent(
-        absent_follow_up, "no-such-customer"
+        absent_follow_up, NO_SUCH_CUSTOMER
     )
 
     window = {
@@ -177,7 +183,9 @@ async def test_other_writes_naming_a_customer_refuse_the_same_way(suite: Suite) 
     linked = await suite.gql(CHECK_IN, {"input": check_in}, as_=org.junior)
     assert linked.codes == ["NOT_FOUND"], linked.body
     stored = (
-        await suite.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=org.manager)
+        await suite.gql(
+            CHECK_INS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=org.manager
+        )
     ).ok()
     assert stored["checkIns"]["edges"] == []
     # Unlinked, the same visit is stored as usual.

@@ -21,7 +21,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard_api.orders.v1 import orders_pb2, orders_pb2_grpc, payments_pb2, payments_pb2_grpc
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, employee_id, global_id, service_id, unique
 from tests.org import Org, new_phone, register
 from tests.support.subscriptions import ALERT_RAISED, GraphQLWebSocket, serve_gateway
 
@@ -205,6 +205,23 @@ async def test_a_nul_character_in_a_variable(suite: Suite, org: Org) -> None:
     refused(result, "id")
     nested = await suite.gql(CUSTOMERS, {"filter": {"ownerId": "a\x00"}}, as_=org.manager)
     refused(nested, "ownerId")
+    # A well-formed global ID can carry the NUL inside: the check behind the edge refuses it.
+    inside = await suite.gql(
+        "query($id: ID!) { customer(id: $id) { id } }",
+        {"id": global_id("Customer", "a\x00b")},
+        as_=org.manager,
+    )
+    refused(inside, "id")
+    nested_inside = await suite.gql(
+        CUSTOMERS, {"filter": {"ownerId": employee_id("a\x00")}}, as_=org.manager
+    )
+    assert [e["extensions"]["code"] for e in nested_inside.errors] == ["VALIDATION"]
+    by_node = await suite.gql(
+        "query($id: ID!) { node(id: $id) { id } }",
+        {"id": global_id("Order", "\x00")},
+        as_=org.manager,
+    )
+    refused(by_node, "id")
 
 
 async def test_a_surrogate_pair_is_an_ordinary_character(suite: Suite, org: Org) -> None:
@@ -303,7 +320,7 @@ async def test_orders_refuse_order_dates_out_of_range(
         sku="A-1", quantity=common_pb2.Decimal(value="1"), unit_price=common_pb2.Decimal(value="10")
     )
     request = orders_pb2.SubmitOrderRequest(
-        customer_id=customer["id"], lines=[line], currency="CNY", order_date=day
+        customer_id=service_id(customer["id"]), lines=[line], currency="CNY", order_date=day
     )
     await refused_by_service(junior(org), lambda: stubs.orders.SubmitOrder(request), "order_date")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, global_id, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register, register_result
 
 ALERTS = """
@@ -34,15 +34,22 @@ mutation($input: UnmarkCriterionSharedInput!) {
 """
 AUDIT = """
 query($filter: AuditEventFilter) {
-  auditEvents(first: 20, filter: $filter) { edges { node { action reason actor { id } } } }
+  auditEvents(first: 20, filter: $filter) { edges { node { action reason actor { hrId } } } }
 }
 """
 
 
 async def employee(suite: Suite, branch: str, role: str, *, team: str | None = None) -> str:
+    """A new employee of ``branch`` (an HR key); their HR key."""
     employee_id = unique(f"{branch}-{role.lower()}")
-    values = {"id": employee_id, "name": "张三", "roles": [role], "branchId": branch}
-    await admin(suite, UPSERT_EMPLOYEE, values | {"teamId": team, "status": "ACTIVE"})
+    values = {
+        "hrId": employee_id,
+        "name": "张三",
+        "roles": [role],
+        "branchId": global_id("Branch", branch),
+    }
+    team_id = global_id("Team", team) if team else None
+    await admin(suite, UPSERT_EMPLOYEE, values | {"teamId": team_id, "status": "ACTIVE"})
     return employee_id
 
 
@@ -149,7 +156,7 @@ async def test_a_manager_outside_the_branch_confirms_a_shared_number(
             as_=org.hr,
         )
     ).ok()["auditEvents"]["edges"]
-    assert [(e["node"]["actor"]["id"], e["node"]["reason"]) for e in audit] == [
+    assert [(e["node"]["actor"]["hrId"], e["node"]["reason"]) for e in audit] == [
         (hq_manager, "our switchboard")
     ]
     # HR takes it back: the number blocks again.

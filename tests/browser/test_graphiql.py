@@ -18,7 +18,7 @@ import pytest
 
 from salesguard_gateway.graphiql import ASSETS_ROUTE, PAGE_FILES, vendored_files
 from tests.browser.chromium import BrowserError, Chromium, Page
-from tests.harness import Suite
+from tests.harness import Suite, employee_id
 from tests.support.subscriptions import serve_gateway
 
 QUERY_EDITOR = ".graphiql-query-editor .CodeMirror"
@@ -73,7 +73,7 @@ async def test_graphiql_runs_a_query_with_no_network_but_loopback(
         )
         await page.screenshot(tmp_path / "graphiql.png")  # kept by pytest, to look at
 
-        assert json.loads(shown)["data"] == {"me": {"id": "admin"}}, shown
+        assert json.loads(shown)["data"] == {"me": {"id": employee_id("admin")}}, shown
         assert await page.csp_violations() == []
         assert page.exceptions == []
         assert off_loopback(page.requested) == []

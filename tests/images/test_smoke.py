@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.deploy.chart import COMPONENTS, SERVICES, container_env, secret_refs
-from tests.harness import Suite
+from tests.harness import Suite, employee_id
 from tests.images.manifests import S3_PORT, SEAWEEDFS
 from tests.images.podman import inspect, podman
 from tests.images.stack import REPORT_FILE, SmokeStack
@@ -154,7 +154,7 @@ async def test_a_sale_from_first_contact_to_commission(stack: SmokeStack, suite:
     period = paid_at.astimezone(SHANGHAI).strftime("%Y-%m")
     summary = await run_commissions(suite, org, period)
     assert (summary["lines"], summary["orders"], summary["payable"]["amount"]) == (1, 1, "600.00")
-    mine = await statement(suite, rep, rep, period)
+    mine = await statement(suite, rep, employee_id(rep), period)
     (line,) = mine["lines"]
     assert (line["orderCode"], line["base"]["amount"], line["rate"], line["amount"]["amount"]) == (
         order["code"],
@@ -196,7 +196,7 @@ async def test_a_killed_service_fails_typed_and_its_restart_serves_again(
     customer = await register(suite, rep, source="WEBSITE")
     order = await submit(suite, rep, customer["id"], "3000.00")
     period = datetime.now(SHANGHAI).strftime("%Y-%m")
-    asked = {"employeeId": rep, "period": period}
+    asked = {"employeeId": employee_id(rep), "period": period}
     assert (await suite.gql(STATEMENT, asked, as_=rep)).ok()
 
     # The commissions process dies (SIGKILL, as the OOM killer would).

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, service_id
 from tests.org import Org, make_org
 from tests.support.subscriptions import mock_location_check_in
 
@@ -25,7 +25,9 @@ UPDATE_ALERT = f"""mutation($input: UpdateAlertInput!) {{
 
 async def mock_location_alert_ids(suite: Suite, org: Org) -> set[str]:
     found = await suite.gql(
-        ALERTS, {"filter": {"employeeId": org.junior, "kinds": ["MOCK_LOCATION"]}}, as_=org.hr
+        ALERTS,
+        {"filter": {"employeeId": employee_id(org.junior), "kinds": ["MOCK_LOCATION"]}},
+        as_=org.hr,
     )
     return {edge["node"]["id"] for edge in found.ok()["alerts"]["edges"]}
 
@@ -39,7 +41,7 @@ async def new_alert(suite: Suite, org: Org) -> str:
 
 
 async def history(suite: Suite, org: Org, alert_id: str) -> list[dict[str, Any]]:
-    found = await suite.gql(ALERTS, {"filter": {"employeeId": org.junior}}, as_=org.hr)
+    found = await suite.gql(ALERTS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=org.hr)
     (node,) = [e["node"] for e in found.ok()["alerts"]["edges"] if e["node"]["id"] == alert_id]
     return list(node["history"])
 
@@ -75,8 +77,13 @@ async def test_two_decisions_are_two_entries_in_order_with_actor_and_note(suite:
     assert [
         (entry["status"], entry["resolution"], entry["note"], entry["by"]) for entry in entries
     ] == [
-        ("ACKNOWLEDGED", None, "calling the rep", {"id": org.manager}),
-        ("RESOLVED", "CONFIRMED", "GPS spoofing app found on the phone", {"id": org.hr}),
+        ("ACKNOWLEDGED", None, "calling the rep", {"id": employee_id(org.manager)}),
+        (
+            "RESOLVED",
+            "CONFIRMED",
+            "GPS spoofing app found on the phone",
+            {"id": employee_id(org.hr)},
+        ),
     ]
     assert entries[0]["at"] <= entries[1]["at"]
     assert all(re.fullmatch("[0-9a-f]{32}", entry["traceId"]) for entry in entries)
@@ -119,7 +126,7 @@ async def test_the_history_is_append_only_in_the_database(suite: Suite) -> None:
     ):
         with pytest.raises(DBAPIError, match="append-only"):
             async with db.transaction() as session:
-                await session.execute(text(statement), {"id": alert_id})
+                await session.execute(text(statement), {"id": service_id(alert_id)})
     assert [entry["status"] for entry in await history(suite, org, alert_id)] == ["DISMISSED"]
 
 
@@ -132,7 +139,7 @@ async def test_a_page_of_alerts_reads_histories_with_one_call_per_source(suite: 
                 UPDATE_ALERT, {"input": {"id": alert_id, "status": "ACKNOWLEDGED"}}, as_=org.hr
             )
         ).ok()
-    page = await suite.gql(ALERTS, {"filter": {"employeeId": org.junior}}, as_=org.hr)
+    page = await suite.gql(ALERTS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=org.hr)
     nodes = [edge["node"] for edge in page.ok()["alerts"]["edges"]]
     assert len([node for node in nodes if node["history"]]) >= 3
     calls = page.body["extensions"]["rpcCalls"]

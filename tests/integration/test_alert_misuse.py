@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
 from tests.support.alerts import HISTORY, UPDATE_ALERT, stored_alert
 from tests.support.subscriptions import (
@@ -29,8 +29,8 @@ query($filter: AlertFilter) {{
 """
 
 
-async def alert_node(suite: Suite, as_: str, employee_id: str, alert_id: str) -> dict[str, Any]:
-    found = await suite.gql(ALERTS, {"filter": {"employeeId": employee_id}}, as_=as_)
+async def alert_node(suite: Suite, as_: str, employee: str, alert_id: str) -> dict[str, Any]:
+    found = await suite.gql(ALERTS, {"filter": {"employeeId": employee_id(employee)}}, as_=as_)
     (node,) = [e["node"] for e in found.ok()["alerts"]["edges"] if e["node"]["id"] == alert_id]
     return dict(node)
 
@@ -44,10 +44,10 @@ async def second_manager_leaves(suite: Suite, org: Org) -> None:
         suite,
         UPSERT_EMPLOYEE,
         {
-            "id": org.manager_2,
+            "hrId": org.manager_2,
             "name": "周经理",
             "roles": ["MANAGER"],
-            "branchId": org.branch,
+            "branchId": global_id("Branch", org.branch),
             "status": "LEFT",
             "toPool": True,
         },
@@ -58,11 +58,16 @@ async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
     """Clearing a FAKE_DEAL_SUSPECTED releases withheld commission (M2): a manager who
     submitted the deal must not clear the alert on it, nor HR an alert about HR."""
     org: Org = await make_org(suite)
-    about_manager = await stored_alert(
-        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+    about_manager = global_id(
+        "Alert",
+        await stored_alert(
+            suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.manager, branch_id=org.branch
+        ),
     )
     # The manager does not even read it (SPEC §2: nobody reads their own case) ...
-    own = await suite.gql(ALERTS, {"filter": {"employeeId": org.manager}}, as_=org.manager)
+    own = await suite.gql(
+        ALERTS, {"filter": {"employeeId": employee_id(org.manager)}}, as_=org.manager
+    )
     assert own.ok()["alerts"]["edges"] == []
     # ... and deciding it in any way is refused, and leaves no trace.
     for status, resolution in (
@@ -84,22 +89,25 @@ async def test_nobody_decides_an_alert_about_themselves(suite: Suite) -> None:
     # HR and headquarters (SPEC §2).
     peer = await suite.gql(
         UPDATE_ALERT,
-        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        {"input": {"id": about_manager, "status": "ACKNOWLEDGED"}},
         as_=org.manager_2,
     )
     assert peer.codes == ["NOT_FOUND"], peer.body
     decided = await suite.gql(
         UPDATE_ALERT,
-        {"input": {"id": f"orders:{about_manager}", "status": "ACKNOWLEDGED"}},
+        {"input": {"id": about_manager, "status": "ACKNOWLEDGED"}},
         as_=org.hr,
     )
     assert decided.ok()["updateAlert"]["alert"]["history"] == [
-        {"status": "ACKNOWLEDGED", "resolution": None, "by": {"id": org.hr}}
+        {"status": "ACKNOWLEDGED", "resolution": None, "by": {"id": employee_id(org.hr)}}
     ]
 
     # HR is refused on an alert about themselves too, and decides others'.
-    about_hr = await stored_alert(
-        suite, "customers", "BULK_CONTACT_ACCESS", employee_id=org.hr, branch_id=org.hq
+    about_hr = global_id(
+        "Alert",
+        await stored_alert(
+            suite, "customers", "BULK_CONTACT_ACCESS", employee_id=org.hr, branch_id=org.hq
+        ),
     )
     refused = await suite.gql(
         UPDATE_ALERT, {"input": {"id": about_hr, "status": "DISMISSED"}}, as_=org.hr
@@ -118,8 +126,11 @@ async def test_a_decided_alert_is_revised_by_hr_only(suite: Suite) -> None:
     """A DISMISSED alert releases withheld commission like a CLEARED one: a branch manager
     must not overturn HR's CONFIRMED finding on their own team's deal by dismissing it."""
     org = await make_org(suite)
-    confirmed = await stored_alert(
-        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+    confirmed = global_id(
+        "Alert",
+        await stored_alert(
+            suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+        ),
     )
     (
         await suite.gql(
@@ -141,8 +152,11 @@ async def test_a_decided_alert_is_revised_by_hr_only(suite: Suite) -> None:
     )
 
     # A manager's dismissal is final for the managers too; HR may overrule it.
-    dismissed = await stored_alert(
-        suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+    dismissed = global_id(
+        "Alert",
+        await stored_alert(
+            suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
+        ),
     )
     decide = {"id": dismissed, "status": "DISMISSED"}
     (await suite.gql(UPDATE_ALERT, {"input": decide}, as_=org.manager)).ok()
@@ -153,8 +167,8 @@ async def test_a_decided_alert_is_revised_by_hr_only(suite: Suite) -> None:
     overruled = {"id": dismissed, "status": "RESOLVED", "resolution": "CONFIRMED"}
     revised = (await suite.gql(UPDATE_ALERT, {"input": overruled}, as_=org.hr)).ok()
     assert [entry["by"]["id"] for entry in revised["updateAlert"]["alert"]["history"]] == [
-        org.manager,
-        org.hr,
+        employee_id(org.manager),
+        employee_id(org.hr),
     ]
 
 
@@ -177,7 +191,7 @@ async def test_a_live_feed_ends_when_its_subscriber_leaves_the_company(suite: Su
         await mock_location_check_in(suite, org.junior)
         # The manager who stays gets it; the one who left gets an error, never the alert.
         assert (await stayer.next_alert("MOCK_LOCATION", within=5))["employee"] == {
-            "id": org.junior
+            "id": employee_id(org.junior)
         }
         ended = await leaver.receive(5)
         assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
@@ -217,7 +231,7 @@ async def test_a_live_feed_with_a_bad_filter_is_refused_with_a_typed_error(suite
     ):
         bad_filters: list[tuple[dict[str, Any], str]] = [
             ({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "filter.to"),
-            ({"employeeId": "x" * 100}, "filter.employee_id"),
+            ({"employeeId": employee_id("x" * 100)}, "filter.employee_id"),
             # More kinds than a request may name (the same one, the enum having fewer).
             ({"kinds": ["LATE_REGISTRATION"] * 60}, "filter.kinds"),
         ]

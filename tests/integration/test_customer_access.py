@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, service_id, unique
 from tests.org import Org, make_org, new_phone, register
 
 MASKED_PHONE = re.compile(r"^\d{3}\*{4}\d{4}$")
@@ -68,7 +68,7 @@ async def test_junior_cannot_reach_a_teammates_customer_through_any_query_path(
     for text in (mate["name"], mate["code"], mate["phone"]):
         assert await visible(suite, org.junior, {"text": text}) == {}
     # through the owner filter
-    assert await visible(suite, org.junior, {"ownerId": org.junior_mate}) == {}
+    assert await visible(suite, org.junior, {"ownerId": employee_id(org.junior_mate)}) == {}
     # through the audit trail and alert evidence: reps read neither
     audit = await suite.gql(AUDIT, as_=org.junior)
     assert audit.codes == ["FORBIDDEN"]
@@ -76,6 +76,7 @@ async def test_junior_cannot_reach_a_teammates_customer_through_any_query_path(
     alerts = await suite.gql(ALERTS, as_=org.junior)
     assert "FORBIDDEN" in alerts.codes
     assert mate["id"] not in str(alerts.body)
+    assert service_id(mate["id"]) not in str(alerts.body)
 
 
 async def test_senior_sees_teammates_masked_and_own_unmasked_in_one_page(

@@ -32,7 +32,7 @@ from salesguard_api.customers.v1 import lookups_pb2 as pb
 from salesguard_api.customers.v1 import lookups_pb2_grpc
 from salesguard_customers.models import Customer
 from salesguard_customers.server import service as customers_app
-from tests.harness import Suite, unique
+from tests.harness import Suite, service_id, unique
 from tests.org import Org, make_org, new_phone, register
 from tests.support.databases import empty_database
 from tests.support.servers import PostgresDatabases
@@ -131,13 +131,16 @@ async def test_only_customers_within_the_radius_are_found(suite: Suite, lookups:
     inside = await located(suite, org.junior, north(lat, lng, 299))
     outside = await located(suite, org.junior, north(lat, lng, -301))
     found = await lookups.nearby(lat, lng, 300)
-    assert [c.customer_id for c in found.nearby] == [inside["id"]]
+    assert [c.customer_id for c in found.nearby] == [service_id(inside["id"])]
     [hit] = found.nearby
     assert hit.owner_id == org.junior
     assert hit.branch_id == org.branch
     assert hit.distance_m == pytest.approx(299, abs=0.01)
     wider = await lookups.nearby(lat, lng, 302)
-    assert [c.customer_id for c in wider.nearby] == [inside["id"], outside["id"]]
+    assert [c.customer_id for c in wider.nearby] == [
+        service_id(inside["id"]),
+        service_id(outside["id"]),
+    ]
     assert wider.nearby[1].distance_m == pytest.approx(301, abs=0.01)
 
 
@@ -151,15 +154,18 @@ async def test_the_nearest_come_first_up_to_the_limit(suite: Suite, lookups: Loo
     second = await located(suite, org.junior_b, north(lat, lng, 80))
     everyone = await lookups.nearby(lat, lng, 300)
     assert [c.customer_id for c in everyone.nearby] == [
-        nearest["id"],
-        second["id"],
-        middle["id"],
-        far["id"],
+        service_id(nearest["id"]),
+        service_id(second["id"]),
+        service_id(middle["id"]),
+        service_id(far["id"]),
     ]
     distances = [c.distance_m for c in everyone.nearby]
     assert distances == pytest.approx([40, 80, 120, 250], abs=0.01)
     limited = await lookups.nearby(lat, lng, 300, limit=2)
-    assert [c.customer_id for c in limited.nearby] == [nearest["id"], second["id"]]
+    assert [c.customer_id for c in limited.nearby] == [
+        service_id(nearest["id"]),
+        service_id(second["id"]),
+    ]
 
 
 async def test_a_customer_across_a_cell_edge_is_found(suite: Suite, lookups: Lookups) -> None:
@@ -174,7 +180,7 @@ async def test_a_customer_across_a_cell_edge_is_found(suite: Suite, lookups: Loo
     assert geo.encode(*here)[:3] != geo.encode(*there)[:3]
     across = await located(suite, org.junior, there)
     found = await lookups.nearby(*here, 300)
-    assert [c.customer_id for c in found.nearby] == [across["id"]]
+    assert [c.customer_id for c in found.nearby] == [service_id(across["id"])]
     assert found.nearby[0].distance_m == pytest.approx(120, abs=0.01)
     # And from the other side, east-west as well as north-south.
     _, _, _, east_edge = geo.bounds(geo.encode(lat, lng, 3))
@@ -183,7 +189,7 @@ async def test_a_customer_across_a_cell_edge_is_found(suite: Suite, lookups: Loo
     assert geo.encode(*west_side)[:3] != geo.encode(*east_side)[:3]
     beyond = await located(suite, org.junior, east_side)
     found = await lookups.nearby(*west_side, 100)
-    assert [c.customer_id for c in found.nearby] == [beyond["id"]]
+    assert [c.customer_id for c in found.nearby] == [service_id(beyond["id"])]
 
 
 async def test_requested_customers_get_their_distance_however_far(
@@ -198,11 +204,20 @@ async def test_requested_customers_get_their_distance_however_far(
         lat,
         lng,
         300,
-        customer_ids=[linked["id"], no_location["id"], "no-such-customer", near["id"]],
+        customer_ids=[
+            service_id(linked["id"]),
+            service_id(no_location["id"]),
+            "no-such-customer",
+            service_id(near["id"]),
+        ],
     )
-    assert [c.customer_id for c in found.nearby] == [near["id"]]
+    assert [c.customer_id for c in found.nearby] == [service_id(near["id"])]
     # Every existing customer asked for, in the order asked; -1 for one without a location.
-    assert [c.customer_id for c in found.requested] == [linked["id"], no_location["id"], near["id"]]
+    assert [c.customer_id for c in found.requested] == [
+        service_id(linked["id"]),
+        service_id(no_location["id"]),
+        service_id(near["id"]),
+    ]
     assert found.requested[0].distance_m == pytest.approx(20_000, abs=0.1)
     assert found.requested[0].owner_id == org.junior
     assert found.requested[0].branch_id == org.branch
@@ -224,7 +239,7 @@ async def test_a_moved_customer_is_found_at_the_new_location(
     )
     moved.ok()
     [found] = (await lookups.nearby(lat, lng, 300)).nearby
-    assert found.customer_id == customer["id"]
+    assert found.customer_id == service_id(customer["id"])
     assert found.distance_m == pytest.approx(0, abs=0.01)
 
 
@@ -310,18 +325,18 @@ async def test_a_number_typed_differently_matches_its_customers(
     )
     found = await lookups.match([index, unknown])
     assert [(m.phone_index, m.customer_id, m.owner_id) for m in found.matches] == [
-        (index, customer["id"], org.junior)
+        (index, service_id(customer["id"]), org.junior)
     ]
     # A shared number (a switchboard, C12) matches every customer that has it.
     other = await register(suite, org.junior_mate)
     async with suite.running["customers"].runtime.db.transaction() as session:
         await session.execute(
-            update(Customer).where(Customer.id == other["id"]).values(phone_index=index)
+            update(Customer).where(Customer.id == service_id(other["id"])).values(phone_index=index)
         )
     shared = await lookups.match([index])
     assert {(m.customer_id, m.owner_id) for m in shared.matches} == {
-        (customer["id"], org.junior),
-        (other["id"], org.junior_mate),
+        (service_id(customer["id"]), org.junior),
+        (service_id(other["id"]), org.junior_mate),
     }
     assert {m.phone_index for m in shared.matches} == {index}
     assert (await lookups.match([])).matches == []
@@ -338,7 +353,7 @@ async def test_follow_up_marks_tell_who_followed_up_whom_when(
     now = datetime.now(UTC)
     found = await lookups.marks([org.junior, org.junior_mate], now - timedelta(days=1), now)
     assert [(m.employee_id, m.customer_id, m.at.ToDatetime(tzinfo=UTC)) for m in found.marks] == [
-        (org.junior, customer["id"], at)
+        (org.junior, service_id(customer["id"]), at)
     ]
     # The range is half-open: [from, to).
     assert (await lookups.marks([org.junior], now - timedelta(days=1), at)).marks == []

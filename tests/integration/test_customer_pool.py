@@ -18,7 +18,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard_customers.pool import move_to_pool
 from salesguard_customers.server import service as customers_app
 from tests.conftest import SuiteFactory
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, service_id, unique
 from tests.org import Org, add_employee, make_org, new_phone, register, register_result
 
 SWEEP = """
@@ -126,7 +126,7 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
     ).ok()["alerts"]["edges"]
     assert len(alerts) == 1
     alert = alerts[0]["node"]
-    assert alert["employee"]["id"] == org.junior
+    assert alert["employee"]["id"] == employee_id(org.junior)
     assert alert["evidence"]["customer_code"] == neglected["code"]
     assert alert["evidence"]["days_silent"] >= 30
     assert neglected["code"] in alert["message"]
@@ -167,9 +167,9 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
     assert seen_by_manager["customer"]["owner"] is None
     assert seen_by_manager["customer"]["pooledAt"] is not None
     pool_events = await audit(suite, org.manager, neglected["id"], "customer.pool")
-    assert [(e["reason"], e["before"]["owners"][neglected["id"]]) for e in pool_events] == [
-        ("neglected", org.junior)
-    ]
+    assert [
+        (e["reason"], e["before"]["owners"][service_id(neglected["id"])]) for e in pool_events
+    ] == [("neglected", org.junior)]
 
     # A teammate sees it in the branch pool, contact masked until claimed.
     in_pool = (await pool_ids(suite, org.junior_mate))[neglected["id"]]
@@ -186,7 +186,7 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
 
     key = unique("claim")
     taken = (await claim(suite, neglected["id"], org.junior_mate, key)).ok()["claimCustomer"]
-    assert taken["customer"]["owner"]["id"] == org.junior_mate
+    assert taken["customer"]["owner"]["id"] == employee_id(org.junior_mate)
     assert taken["customer"]["maskedFields"] == []
     assert taken["customer"]["phone"] == neglected["phone"]
     assert taken["customer"]["pooledAt"] is None
@@ -197,7 +197,7 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
     assert neglected["id"] in await owned_ids(suite, org.junior_mate)
     claims = await audit(suite, org.manager, neglected["id"], "customer.claim")
     assert [(e["actor"]["id"], e["after"]["owner_id"]) for e in claims] == [
-        (org.junior_mate, org.junior_mate)
+        (employee_id(org.junior_mate), org.junior_mate)
     ]
     # Gone from the pool: nobody else can claim it.
     assert (await claim(suite, neglected["id"], org.junior_b)).codes == ["NOT_FOUND"]
@@ -229,7 +229,7 @@ async def test_of_racing_claims_exactly_one_wins(pool_suite: Suite) -> None:
             result.codes in (["CONFLICT"], ["NOT_FOUND"]) for result in results if result.errors
         )
         owner = (await suite.gql(CUSTOMER, {"id": customer["id"]}, as_=org.manager)).ok()
-        assert owner["customer"]["owner"]["id"] == winners[0]
+        assert owner["customer"]["owner"]["id"] == employee_id(winners[0])
         assert len(await audit(suite, org.manager, customer["id"], "customer.claim")) == 1
 
 
@@ -318,7 +318,7 @@ async def test_a_contact_detail_shared_by_many_stops_blocking_but_is_reported(
     payload = done["registerCustomer"]
     assert payload["warnings"] == ["SHARED_CONTACT_DETAIL"]
     assert payload["sharedCriteria"] == ["PHONE"]
-    assert payload["customer"]["owner"]["id"] == org.junior_mate
+    assert payload["customer"]["owner"]["id"] == employee_id(org.junior_mate)
     # The other criteria still block: same shared phone, but an email already registered.
     email = f"{unique('buyer')}@example.com"
     await register(suite, org.junior, email=email)
@@ -359,7 +359,7 @@ async def test_the_pool_works_on_the_embedded_profile(embedded_suite: Suite) -> 
     assert set(await pool_ids(suite, org.junior_mate)) == {neglected["id"]}
     assert (await claim(suite, neglected["id"], org.junior)).codes == ["FAILED_PRECONDITION"]
     taken = (await claim(suite, neglected["id"], org.junior_mate)).ok()["claimCustomer"]
-    assert taken["customer"]["owner"]["id"] == org.junior_mate
+    assert taken["customer"]["owner"]["id"] == employee_id(org.junior_mate)
 
 
 async def test_move_to_pool_moves_owned_customers_once_and_audits(pool_suite: Suite) -> None:
@@ -368,16 +368,17 @@ async def test_move_to_pool_moves_owned_customers_once_and_audits(pool_suite: Su
     org = await make_org(suite)
     kept, leaving = await register(suite, org.senior), await register(suite, org.junior)
     runtime = suite.running["customers"].runtime
+    leaving_id = service_id(leaving["id"])  # the customers service's own ID
     with acting_as(Principal(org.hr, roles=("HR",))):
         async with runtime.db.transaction() as session:
             moved = await move_to_pool(
-                session, [leaving["id"], leaving["id"], "no-such-customer"], reason="left"
+                session, [leaving_id, leaving_id, "no-such-customer"], reason="left"
             )
         async with runtime.db.transaction() as session:
-            again = await move_to_pool(session, [leaving["id"]], reason="left")
-    assert (moved, again) == ([leaving["id"]], [])
+            again = await move_to_pool(session, [leaving_id], reason="left")
+    assert (moved, again) == ([leaving_id], [])
     assert set(await pool_ids(suite, org.junior_mate)) == {leaving["id"]}
     assert kept["id"] in await owned_ids(suite, org.senior)
     [event] = await audit(suite, org.hr, leaving["id"], "customer.pool")
-    assert (event["reason"], event["actor"]["id"]) == ("left", org.hr)
-    assert event["before"]["owners"] == {leaving["id"]: org.junior}
+    assert (event["reason"], event["actor"]["id"]) == ("left", employee_id(org.hr))
+    assert event["before"]["owners"] == {leaving_id: org.junior}

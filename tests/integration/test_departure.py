@@ -17,7 +17,7 @@ import pytest
 
 from salesguard_commissions.server import service as commissions_app
 from tests.conftest import SuiteFactory
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id, service_id
 from tests.integration.commissions.support import COMPANY_CLAIM, PERIOD, Client, People, make_people
 from tests.org import Org, make_org, register
 
@@ -53,27 +53,28 @@ async def client(suite: Suite) -> AsyncIterator[Client]:
     await opened.channels.close()
 
 
-def leaving(org: Org, employee_id: str, *, team: str | None, **handover: Any) -> dict[str, Any]:
-    """The upsertEmployee input that marks a junior rep of the org's branch as LEFT."""
+def leaving(org: Org, employee: str, *, team: str | None, **handover: Any) -> dict[str, Any]:
+    """The upsertEmployee input that marks a junior rep of the org's branch (``employee``,
+    an HR key) as LEFT; ``handover`` in the API's terms (``successorId`` a global ID)."""
     return {
-        "id": employee_id,
-        "name": employee_id,
+        "hrId": employee,
+        "name": employee,
         "roles": ["SALES_JUNIOR"],
-        "teamId": team,
-        "branchId": org.branch,
+        "teamId": global_id("Team", team) if team else None,
+        "branchId": global_id("Branch", org.branch),
         "status": "LEFT",
         "leaveDate": "2026-11-30",
         **handover,
     }
 
 
-async def owned_by(suite: Suite, employee_id: str) -> set[str]:
-    """The customers an employee sees as their own (a junior sees only those)."""
-    data = (await suite.gql(CUSTOMERS, as_=employee_id)).ok()
+async def owned_by(suite: Suite, employee: str) -> set[str]:
+    """The customers an employee (an HR key) sees as their own (a junior sees only those)."""
+    data = (await suite.gql(CUSTOMERS, as_=employee)).ok()
     return {
         edge["node"]["id"]
         for edge in data["customers"]["edges"]
-        if (edge["node"]["owner"] or {}).get("id") == employee_id
+        if (edge["node"]["owner"] or {}).get("id") == employee_id(employee)
     }
 
 
@@ -88,15 +89,17 @@ async def departure_events(suite: Suite, org: Org, customer_id: str) -> list[dic
     return [edge["node"] for edge in data["auditEvents"]["edges"]]
 
 
-async def status_of(suite: Suite, employee_id: str) -> str:
-    data = (await suite.gql(EMPLOYEE, {"id": employee_id}, as_="admin")).ok()
+async def status_of(suite: Suite, employee: str) -> str:
+    data = (await suite.gql(EMPLOYEE, {"id": employee_id(employee)}, as_="admin")).ok()
     return str(data["employee"]["status"])
 
 
-async def statement_lines(suite: Suite, people: People, employee_id: str) -> list[dict[str, Any]]:
+async def statement_lines(suite: Suite, people: People, employee: str) -> list[dict[str, Any]]:
     data = (
         await suite.gql(
-            STATEMENT, {"employeeId": employee_id, "period": PERIOD}, as_=people.org.finance
+            STATEMENT,
+            {"employeeId": employee_id(employee), "period": PERIOD},
+            as_=people.org.finance,
         )
     ).ok()
     return list(data["commissionStatement"]["lines"])
@@ -117,11 +120,11 @@ async def test_leaving_without_a_successor_is_refused_and_changes_nothing(suite:
     # A destination without LEFT, or both destinations at once, is refused too.
     active = {**leaving(org, org.junior, team=org.team_a), "status": "ACTIVE"}
     for values, field in (
-        ({**active, "successorId": org.junior_mate}, "successor_id"),
+        ({**active, "successorId": employee_id(org.junior_mate)}, "successor_id"),
         (
             {
                 **leaving(org, org.junior, team=org.team_a),
-                "successorId": org.junior_mate,
+                "successorId": employee_id(org.junior_mate),
                 "toPool": True,
             },
             "successor_id",
@@ -139,7 +142,11 @@ async def test_a_successor_must_be_an_active_employee_of_the_same_branch(suite: 
     for successor in (org.other_manager, "nobody-of-this-company", org.junior):
         result = await suite.gql(
             UPSERT,
-            {"input": leaving(org, org.junior, team=org.team_a, successorId=successor)},
+            {
+                "input": leaving(
+                    org, org.junior, team=org.team_a, successorId=employee_id(successor)
+                )
+            },
             as_=org.hr,
         )
         assert result.codes == ["VALIDATION"], (successor, result.errors)
@@ -155,7 +162,11 @@ async def test_only_hr_or_an_administrator_sets_a_departure(suite: Suite) -> Non
     for caller in (org.manager, org.junior_mate, org.junior):
         result = await suite.gql(
             UPSERT,
-            {"input": leaving(org, org.junior, team=org.team_a, successorId=org.junior_mate)},
+            {
+                "input": leaving(
+                    org, org.junior, team=org.team_a, successorId=employee_id(org.junior_mate)
+                )
+            },
             as_=caller,
         )
         assert result.codes == ["FORBIDDEN"], (caller, result.errors)
@@ -172,8 +183,8 @@ async def test_leaving_with_a_successor_moves_every_customer_and_freezes_the_lin
     await client.paid_orders(
         people,
         [
-            (people.junior, customers[0]["id"], "100.00", COMPANY_CLAIM),
-            (people.junior, customers[1]["id"], "300.00", COMPANY_CLAIM),
+            (people.junior, service_id(customers[0]["id"]), "100.00", COMPANY_CLAIM),
+            (people.junior, service_id(customers[1]["id"]), "300.00", COMPANY_CLAIM),
         ],
     )
     await client.run(people.finance, org.branch)
@@ -183,7 +194,9 @@ async def test_leaving_with_a_successor_moves_every_customer_and_freezes_the_lin
     # The successor, a teammate, cannot see the junior's customers before the handover.
     assert await owned_by(suite, org.junior_mate) == set()
 
-    request = {"input": leaving(org, org.junior, team=org.team_a, successorId=org.junior_mate)}
+    request = {
+        "input": leaving(org, org.junior, team=org.team_a, successorId=employee_id(org.junior_mate))
+    }
     done = (await suite.gql(UPSERT, request, as_=org.hr)).ok()
     assert done["upsertEmployee"]["employee"]["status"] == "LEFT"
 
@@ -195,7 +208,7 @@ async def test_leaving_with_a_successor_moves_every_customer_and_freezes_the_lin
         (event,) = await departure_events(suite, org, customer_id)
         assert event["action"] == "customer.reassign"
         assert event["reason"] == "departure"
-        assert event["actor"]["id"] == org.hr
+        assert event["actor"]["id"] == employee_id(org.hr)
         assert set(event["customerIds"]) == ids  # one entry for the whole handover
         assert event["before"] == {"owner_id": org.junior}
         assert event["after"] == {"owner_id": org.junior_mate}
@@ -239,7 +252,7 @@ async def test_leaving_to_the_pool_returns_every_customer_to_the_branch_pool(
     for customer_id in customers:
         (event,) = await departure_events(suite, org, customer_id)
         assert (event["action"], event["reason"]) == ("customer.pool", "departure")
-        assert event["actor"]["id"] == org.admin
+        assert event["actor"]["id"] == employee_id(org.admin)
 
     (await suite.gql(UPSERT, request, as_=org.admin)).ok()  # a retry pools nothing twice
     for customer_id in customers:
@@ -258,7 +271,9 @@ async def test_a_failed_departure_keeps_the_employee_and_a_retry_completes_it(
     settings, port = commissions.runtime.settings, commissions.port
     await commissions.stop()
 
-    request = {"input": leaving(org, org.junior, team=org.team_a, successorId=org.senior)}
+    request = {
+        "input": leaving(org, org.junior, team=org.team_a, successorId=employee_id(org.senior))
+    }
     failed = await suite.gql(UPSERT, request, as_=org.hr)
     assert failed.codes == ["UNAVAILABLE"], failed.errors
     assert await status_of(suite, org.junior) == "ACTIVE"
@@ -282,11 +297,13 @@ async def test_the_embedded_profile_hands_over_too(embedded_suite: Suite) -> Non
     suite = embedded_suite
     org = await make_org(suite)
     ids = {(await register(suite, as_=org.junior))["id"] for _ in range(2)}
-    request = {"input": leaving(org, org.junior, team=org.team_a, successorId=org.senior)}
+    request = {
+        "input": leaving(org, org.junior, team=org.team_a, successorId=employee_id(org.senior))
+    }
     for _ in range(2):  # the second time as a retry
         (await suite.gql(UPSERT, request, as_=org.hr)).ok()
     assert await status_of(suite, org.junior) == "LEFT"
     assert await owned_by(suite, org.senior) == ids
     for customer_id in ids:
         (event,) = await departure_events(suite, org, customer_id)
-        assert (event["reason"], event["actor"]["id"]) == ("departure", org.hr)
+        assert (event["reason"], event["actor"]["id"]) == ("departure", employee_id(org.hr))

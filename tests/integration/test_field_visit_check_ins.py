@@ -21,7 +21,7 @@ from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard_api.common.v1 import common_pb2
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, service_id, unique
 from tests.org import Org, make_org, register
 from tests.photos import CREATE_UPLOAD, jpeg, put, scene, upload
 from tests.support.field_visits import (
@@ -52,19 +52,29 @@ async def test_unlinked_visits_without_photos_three_field_days_in_a_row(suite: S
         assert {"UNLINKED_CUSTOMER_SITE", "NO_PHOTO"} <= codes(visit)
         assert visit["verdict"] == "SUSPICIOUS"
     unlinked = next(r for r in visits[0]["reasons"] if r["code"] == "UNLINKED_CUSTOMER_SITE")
-    assert unlinked["detail"]["customer_id"] == customer["id"]
+    assert unlinked["detail"]["customer_id"] == service_id(customer["id"])
     assert 15 < unlinked["detail"]["distance_m"] < 25
 
     for viewer in (org.hr, org.manager):
-        streaks = await alerts(suite, viewer, kinds=["PHOTO_MISSING_STREAK"], employeeId=org.junior)
+        streaks = await alerts(
+            suite, viewer, kinds=["PHOTO_MISSING_STREAK"], employeeId=employee_id(org.junior)
+        )
         assert len(streaks) == 1, viewer
         assert streaks[0]["evidence"]["days"] == 3
-        seen = (await suite.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=viewer)).ok()
+        seen = (
+            await suite.gql(
+                CHECK_INS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=viewer
+            )
+        ).ok()
         assert seen["checkIns"]["totalCount"] == 3
-        assert await alerts(suite, viewer, kinds=["UNLINKED_CUSTOMER_SITE"], employeeId=org.junior)
+        assert await alerts(
+            suite, viewer, kinds=["UNLINKED_CUSTOMER_SITE"], employeeId=employee_id(org.junior)
+        )
     # Another junior rep sees none of it.
     other = (
-        await suite.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=org.junior_b)
+        await suite.gql(
+            CHECK_INS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=org.junior_b
+        )
     ).ok()
     assert other["checkIns"]["totalCount"] == 0
     assert set((await suite.gql(ALERTS, {"filter": {}}, as_=org.junior_b)).codes) == {"FORBIDDEN"}
@@ -76,14 +86,19 @@ async def test_unlinked_visits_without_photos_three_field_days_in_a_row(suite: S
             "input": {
                 "from": at_local(days[0], 0).isoformat(),
                 "to": at_local(days[-1], 23).isoformat(),
-                "employeeId": org.junior,
+                "employeeId": employee_id(org.junior),
             }
         },
         as_=org.hr,
     )
     assert rerun.ok()["runDetectors"]["alertsRaised"] == 0
     assert (
-        len(await alerts(suite, org.hr, kinds=["PHOTO_MISSING_STREAK"], employeeId=org.junior)) == 1
+        len(
+            await alerts(
+                suite, org.hr, kinds=["PHOTO_MISSING_STREAK"], employeeId=employee_id(org.junior)
+            )
+        )
+        == 1
     )
 
 
@@ -121,7 +136,9 @@ async def test_impossible_travel_between_two_check_ins(suite: Suite) -> None:
     detail = next(r for r in visit["reasons"] if r["code"] == "IMPOSSIBLE_TRAVEL")["detail"]
     assert detail["speed_kmh"] == pytest.approx(600, rel=0.02)
     assert visit["verdict"] == "REJECTED"
-    assert await alerts(suite, org.manager, kinds=["IMPOSSIBLE_TRAVEL"], employeeId=org.junior)
+    assert await alerts(
+        suite, org.manager, kinds=["IMPOSSIBLE_TRAVEL"], employeeId=employee_id(org.junior)
+    )
 
 
 # -- photo evidence --------------------------------------------------------------------------
@@ -163,7 +180,7 @@ async def test_the_same_photo_and_a_resized_copy_are_caught_as_reused(suite: Sui
     # The very same file, uploaded again under a new key by a teammate.
     same = await check_in_with(org.junior_mate, 1, original)
     reused = next(r for r in same["reasons"] if r["code"] == "PHOTO_REUSED")
-    assert reused["detail"]["earlier_check_in_id"] == first["id"]
+    assert reused["detail"]["earlier_check_in_id"] == service_id(first["id"])
     assert reused["detail"]["same_bytes"] is True
     # A re-encoded, resized copy still matches.
     image = Image.open(io.BytesIO(original))
@@ -175,7 +192,7 @@ async def test_the_same_photo_and_a_resized_copy_are_caught_as_reused(suite: Sui
     )
     resized = await check_in_with(org.junior, 2, copy)
     reused = next(r for r in resized["reasons"] if r["code"] == "PHOTO_REUSED")
-    assert reused["detail"]["earlier_check_in_id"] == first["id"]
+    assert reused["detail"]["earlier_check_in_id"] == service_id(first["id"])
     assert reused["detail"]["same_bytes"] is False
     assert resized["verdict"] == "SUSPICIOUS"  # a retake from the same spot could look alike
     assert same["verdict"] == "REJECTED"
@@ -194,14 +211,18 @@ async def test_photo_urls_go_only_to_callers_who_may_see_the_check_in(suite: Sui
     )
     for viewer in (org.junior, org.manager, org.hr):
         found = (
-            await suite.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=viewer)
+            await suite.gql(
+                CHECK_INS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=viewer
+            )
         ).ok()
         [edge] = found["checkIns"]["edges"]
         url = edge["node"]["photos"][0]["url"]
         async with httpx.AsyncClient() as http:
             assert (await http.get(url)).content == data
     for outsider in (org.junior_mate, org.junior_b, org.other_manager):
-        hidden = await suite.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=outsider)
+        hidden = await suite.gql(
+            CHECK_INS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=outsider
+        )
         assert hidden.ok()["checkIns"]["totalCount"] == 0
         one = await suite.gql(
             "query($id: ID!) { checkIn(id: $id) { photos { url } } }",
@@ -216,8 +237,9 @@ async def test_photo_urls_go_only_to_callers_who_may_see_the_check_in(suite: Sui
 # -- bad input ---------------------------------------------------------------------------------
 
 
-async def count_check_ins(suite: Suite, org: Org, employee_id: str) -> int:
-    data = (await suite.gql(CHECK_INS, {"filter": {"employeeId": employee_id}}, as_=org.hr)).ok()
+async def count_check_ins(suite: Suite, org: Org, employee: str) -> int:
+    filter_ = {"employeeId": employee_id(employee)}
+    data = (await suite.gql(CHECK_INS, {"filter": filter_}, as_=org.hr)).ok()
     return int(data["checkIns"]["totalCount"])
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 from tests.org import make_org, register
 from tests.support.field_visits import (
     CHECK_IN,
@@ -66,14 +66,14 @@ async def test_call_logs_match_customers_blindly_and_flag_abnormal_patterns(suit
     patterns = {
         a["evidence"]["pattern"]
         for a in await alerts(
-            suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior
+            suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=employee_id(org.junior)
         )
     }
     assert patterns == {"OTHERS_CUSTOMER", "UNREGISTERED_NUMBER"}
     by_pattern = {
         a["evidence"]["pattern"]: a["evidence"]
         for a in await alerts(
-            suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior
+            suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=employee_id(org.junior)
         )
     }
     assert by_pattern["OTHERS_CUSTOMER"]["owner_id"] == org.junior_mate
@@ -87,7 +87,12 @@ async def test_call_logs_match_customers_blindly_and_flag_abnormal_patterns(suit
     assert (again["accepted"], again["duplicates"]) == (0, 6)
     assert (
         len(
-            await alerts(suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior)
+            await alerts(
+                suite,
+                org.manager,
+                kinds=["ABNORMAL_CALL_PATTERN"],
+                employeeId=employee_id(org.junior),
+            )
         )
         == 2
     )
@@ -115,7 +120,7 @@ async def test_a_long_call_to_an_own_customer_without_a_follow_up_is_flagged(
     ]
     assert (second["accepted"], second["alertsRaised"]) == (1, ["ABNORMAL_CALL_PATTERN"])
     [alert] = await alerts(
-        suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior
+        suite, org.manager, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=employee_id(org.junior)
     )
     evidence = alert["evidence"]
     assert evidence["pattern"] == "LONG_CALL_WITHOUT_FOLLOW_UP"
@@ -137,7 +142,7 @@ async def test_a_re_run_of_the_detectors_finds_what_one_import_could_not(suite: 
     window = {
         "from": (long_at - timedelta(hours=1)).isoformat(),
         "to": (long_at + timedelta(hours=1)).isoformat(),
-        "employeeId": org.junior,
+        "employeeId": employee_id(org.junior),
     }
     rerun = await suite.gql(
         "mutation($input: RunDetectorsInput!) { runDetectors(input: $input) { alertsRaised employeesChecked } }",
@@ -145,7 +150,9 @@ async def test_a_re_run_of_the_detectors_finds_what_one_import_could_not(suite: 
         as_=org.hr,
     )
     assert rerun.ok()["runDetectors"] == {"alertsRaised": 1, "employeesChecked": 1}
-    [alert] = await alerts(suite, org.hr, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=org.junior)
+    [alert] = await alerts(
+        suite, org.hr, kinds=["ABNORMAL_CALL_PATTERN"], employeeId=employee_id(org.junior)
+    )
     assert alert["evidence"]["pattern"] == "LONG_CALL_WITHOUT_FOLLOW_UP"
 
 
@@ -161,7 +168,10 @@ async def test_a_second_device_is_flagged_once(suite: Suite) -> None:
     assert "NEW_DEVICE" not in codes(
         await check_in(suite, org.junior, SITE, at + timedelta(hours=2), deviceId="phone-b")
     )
-    assert len(await alerts(suite, org.hr, kinds=["NEW_DEVICE"], employeeId=org.junior)) == 1
+    assert (
+        len(await alerts(suite, org.hr, kinds=["NEW_DEVICE"], employeeId=employee_id(org.junior)))
+        == 1
+    )
 
 
 async def test_a_linked_customer_without_a_location_is_accepted_unmeasured(suite: Suite) -> None:
@@ -174,7 +184,11 @@ async def test_a_linked_customer_without_a_location_is_accepted_unmeasured(suite
     assert codes(visit) == {"NO_PHOTO"}
     unknown = await suite.gql(
         CHECK_IN,
-        {"input": check_in_input(SITE, datetime.now(UTC), customerId="no-such-customer")},
+        {
+            "input": check_in_input(
+                SITE, datetime.now(UTC), customerId=global_id("Customer", "no-such-customer")
+            )
+        },
         as_=org.junior,
     )
     # As for a customer the caller may not read (SPEC §2): absent either way.
@@ -190,7 +204,7 @@ async def test_repeated_visits_to_one_unregistered_place_raise_one_alert(suite: 
         found = await check_in(suite, org.junior, spot, start + timedelta(hours=5 * visit))
         assert "UNREGISTERED_SITE" in codes(found)
     raised = await alerts(
-        suite, org.manager, kinds=["UNREGISTERED_SITE_REPEATED"], employeeId=org.junior
+        suite, org.manager, kinds=["UNREGISTERED_SITE_REPEATED"], employeeId=employee_id(org.junior)
     )
     assert len(raised) == 1  # at the third visit; the fourth extends it
     assert raised[0]["evidence"]["visits"] == 3

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SuiteFactory
-from tests.harness import Suite
+from tests.harness import Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register, register_result
 from tests.support.alerts import UPDATE_ALERT, stored_alert
 
@@ -49,8 +49,14 @@ async def pooled_by_departure(suite: Suite, org: Org, count: int) -> list[dict[s
     """``count`` customers of a rep of team A (with a follow-up noting the phone) who left to
     the branch pool: the pool filled through GraphQL without a company-wide sweep."""
     leaver = f"{org.junior}-leaver"
-    rep = {"id": leaver, "name": "离职销售", "roles": ["SALES_JUNIOR"], "teamId": org.team_a}
-    await admin(suite, UPSERT_EMPLOYEE, {**rep, "branchId": org.branch, "status": "ACTIVE"})
+    rep = {
+        "hrId": leaver,
+        "name": "离职销售",
+        "roles": ["SALES_JUNIOR"],
+        "teamId": global_id("Team", org.team_a),
+        "branchId": global_id("Branch", org.branch),
+    }
+    await admin(suite, UPSERT_EMPLOYEE, {**rep, "status": "ACTIVE"})
     customers = [
         await register(suite, leaver, email=f"{leaver}-{i}@example.com") for i in range(count)
     ]
@@ -59,7 +65,7 @@ async def pooled_by_departure(suite: Suite, org: Org, count: int) -> list[dict[s
         (await suite.gql(FOLLOW_UP, {"input": note}, as_=leaver)).ok()
     await suite.gql(
         UPSERT_EMPLOYEE,
-        {"input": {**rep, "branchId": org.branch, "status": "LEFT", "toPool": True}},
+        {"input": {**rep, "status": "LEFT", "toPool": True}},
         as_=org.hr,
     )
     return customers
@@ -108,8 +114,10 @@ async def test_a_pooled_customer_shows_no_contact_and_no_notes_before_a_claim(
         as_=org.hr,
     )
     readers = {edge["node"]["actor"]["id"] for edge in reads.ok()["auditEvents"]["edges"]}
-    assert org.manager in readers
-    assert not readers & {org.junior_mate, org.senior, org.junior_b, org.hr}
+    assert employee_id(org.manager) in readers
+    assert not readers & {
+        employee_id(e) for e in (org.junior_mate, org.senior, org.junior_b, org.hr)
+    }
 
 
 async def test_a_claim_key_cannot_be_replayed_for_another_customer(suite: Suite) -> None:
@@ -119,7 +127,9 @@ async def test_a_claim_key_cannot_be_replayed_for_another_customer(suite: Suite)
     claimed = await suite.gql(
         CLAIM, {"input": {"customerId": first["id"], "idempotencyKey": key}}, as_=org.junior_mate
     )
-    assert claimed.ok()["claimCustomer"]["customer"]["owner"] == {"id": org.junior_mate}
+    assert claimed.ok()["claimCustomer"]["customer"]["owner"] == {
+        "id": employee_id(org.junior_mate)
+    }
     replayed = await suite.gql(
         CLAIM, {"input": {"customerId": second["id"], "idempotencyKey": key}}, as_=org.junior_mate
     )
@@ -129,13 +139,15 @@ async def test_a_claim_key_cannot_be_replayed_for_another_customer(suite: Suite)
     theirs = await suite.gql(
         CLAIM, {"input": {"customerId": second["id"], "idempotencyKey": key}}, as_=org.junior_b
     )
-    assert theirs.ok()["claimCustomer"]["customer"]["owner"] == {"id": org.junior_b}
+    assert theirs.ok()["claimCustomer"]["customer"]["owner"] == {"id": employee_id(org.junior_b)}
     claims = await suite.gql(
         AUDIT,
         {"filter": {"customerId": second["id"], "actions": ["customer.claim"]}},
         as_=org.hr,
     )
-    assert [e["node"]["actor"]["id"] for e in claims.ok()["auditEvents"]["edges"]] == [org.junior_b]
+    assert [e["node"]["actor"]["id"] for e in claims.ok()["auditEvents"]["edges"]] == [
+        employee_id(org.junior_b)
+    ]
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -156,31 +168,58 @@ async def test_bad_alert_pool_and_risk_input_is_a_typed_validation_error(suite: 
         suite, "orders", "FAKE_DEAL_SUSPECTED", employee_id=org.junior, branch_id=org.branch
     )
     cases: list[tuple[str, str, dict[str, Any], str]] = [
-        (ALERT_IDS, org.hr, {"filter": {"employeeId": too_long}}, "filter.employee_id"),
-        (ALERT_IDS, org.hr, {"filter": {"customerId": too_long}}, "filter.customer_id"),
-        (ALERT_IDS, org.hr, {"filter": {"orderId": too_long}}, "filter.order_id"),
+        (
+            ALERT_IDS,
+            org.hr,
+            {"filter": {"employeeId": employee_id(too_long)}},
+            "filter.employee_id",
+        ),
+        (
+            ALERT_IDS,
+            org.hr,
+            {"filter": {"customerId": global_id("Customer", too_long)}},
+            "filter.customer_id",
+        ),
+        (
+            ALERT_IDS,
+            org.hr,
+            {"filter": {"orderId": global_id("Order", too_long)}},
+            "filter.order_id",
+        ),
         (ALERT_IDS, org.hr, {"filter": {"kinds": ["K" * 5000]}}, "filter.kinds"),
         (ALERT_IDS, org.hr, {"filter": {"kinds": ["PAYER_MISMATCH"] * 500}}, "filter.kinds"),
         (POOL_PAGE, org.junior, {"first": 0}, "first"),
         (POOL_PAGE, org.junior, {"first": 1000}, "first"),
         # Fields the services check carry the services' names, as on every connection.
         (POOL_PAGE, org.junior, {"first": 10, "after": "not-a-cursor"}, "page.page_token"),
-        (CLAIM, org.junior, {"input": {"customerId": ""}}, "customer_id"),
-        (CLAIM, org.junior, {"input": {"customerId": too_long}}, "customer_id"),
-        (RISK_RANKING, org.hr, {"branch": too_long}, "branch_id"),
-        (RISK_RANKING, org.hr, {"branch": org.branch, "first": 0}, "first"),
-        (RISK, org.hr, {"id": too_long}, "employeeId"),
+        # A value that is not an ID at all is refused at the edge, named as the client sent it.
+        (CLAIM, org.junior, {"input": {"customerId": ""}}, "customerId"),
+        (
+            CLAIM,
+            org.junior,
+            {"input": {"customerId": global_id("Customer", too_long)}},
+            "customer_id",
+        ),
+        (RISK_RANKING, org.hr, {"branch": global_id("Branch", too_long)}, "branch_id"),
+        (RISK_RANKING, org.hr, {"branch": global_id("Branch", org.branch), "first": 0}, "first"),
+        (RISK, org.hr, {"id": employee_id(too_long)}, "employeeId"),
         (UPDATE_ALERT, org.hr, {"input": {"id": "", "status": "DISMISSED"}}, "id"),
         (
             UPDATE_ALERT,
             org.hr,
-            {"input": {"id": "a1", "status": "DISMISSED", "source": "bogus"}},
+            {"input": {"id": global_id("Alert", "a1"), "status": "DISMISSED", "source": "bogus"}},
             "source",
         ),
         (
             UPDATE_ALERT,
             org.hr,
-            {"input": {"id": f"orders:{decidable}", "status": "DISMISSED", "note": "n" * 5000}},
+            {
+                "input": {
+                    "id": global_id("Alert", decidable),
+                    "status": "DISMISSED",
+                    "note": "n" * 5000,
+                }
+            },
             "note",
         ),
     ]
@@ -234,17 +273,22 @@ async def test_nobody_hands_customers_to_someone_who_just_left(suite: Suite) -> 
     reassignment nor a registration in their name right after the handover."""
     org = await make_org(suite)
     leaver = f"{org.junior}-leaver"
-    rep = {"id": leaver, "name": "离职销售", "roles": ["SALES_JUNIOR"], "teamId": org.team_a}
-    await admin(suite, UPSERT_EMPLOYEE, {**rep, "branchId": org.branch, "status": "ACTIVE"})
+    rep = {
+        "hrId": leaver,
+        "name": "离职销售",
+        "roles": ["SALES_JUNIOR"],
+        "teamId": global_id("Team", org.team_a),
+        "branchId": global_id("Branch", org.branch),
+    }
+    await admin(suite, UPSERT_EMPLOYEE, {**rep, "status": "ACTIVE"})
     theirs = await register(suite, leaver)
     left = await suite.gql(
         UPSERT_EMPLOYEE,
         {
             "input": {
                 **rep,
-                "branchId": org.branch,
                 "status": "LEFT",
-                "successorId": org.junior_mate,
+                "successorId": employee_id(org.junior_mate),
             }
         },
         as_=org.hr,
@@ -256,21 +300,24 @@ async def test_nobody_hands_customers_to_someone_who_just_left(suite: Suite) -> 
         {
             "input": {
                 "customerIds": [someone_elses["id"], theirs["id"]],
-                "newOwnerId": leaver,
+                "newOwnerId": employee_id(leaver),
                 "reason": "back to the old owner",
             }
         },
         as_=org.manager,
     )
     assert given_back.codes == ["VALIDATION"], given_back.body
-    registered = await register_result(suite, org.manager, ownerId=leaver)
+    registered = await register_result(suite, org.manager, ownerId=employee_id(leaver))
     assert registered.codes == ["VALIDATION"], registered.body
     # Both customers stay where they were.
     owners = {}
     for customer_id in (someone_elses["id"], theirs["id"]):
         found = await suite.gql(OWNER, {"id": customer_id}, as_=org.manager)
         owners[customer_id] = found.ok()["customer"]["owner"]["id"]
-    assert owners == {someone_elses["id"]: org.junior, theirs["id"]: org.junior_mate}
+    assert owners == {
+        someone_elses["id"]: employee_id(org.junior),
+        theirs["id"]: employee_id(org.junior_mate),
+    }
 
 
 # -- timelines ------------------------------------------------------------------------------
@@ -293,7 +340,7 @@ async def test_finance_and_administrators_read_no_timeline(suite: Suite) -> None
     for caller in (org.finance, org.admin):
         for kinds in (None, ["CHECK_IN"], ["PAYMENT"], ["AUDIT_EVENT"]):
             refused = await suite.gql(
-                TIMELINE, {"id": org.junior, **window, "kinds": kinds}, as_=caller
+                TIMELINE, {"id": employee_id(org.junior), **window, "kinds": kinds}, as_=caller
             )
             assert refused.codes == ["FORBIDDEN"], (caller, kinds, refused.body)
             assert refused.data.get("employeeTimeline") is None
@@ -307,15 +354,27 @@ async def test_two_departures_raced_with_different_successors_move_each_customer
     entry per customer."""
     org = await make_org(suite)
     leaver = f"{org.junior}-racer"
-    rep = {"id": leaver, "name": "离职销售", "roles": ["SALES_JUNIOR"], "teamId": org.team_a}
-    await admin(suite, UPSERT_EMPLOYEE, {**rep, "branchId": org.branch, "status": "ACTIVE"})
+    rep = {
+        "hrId": leaver,
+        "name": "离职销售",
+        "roles": ["SALES_JUNIOR"],
+        "teamId": global_id("Team", org.team_a),
+        "branchId": global_id("Branch", org.branch),
+    }
+    await admin(suite, UPSERT_EMPLOYEE, {**rep, "status": "ACTIVE"})
     customers = [await register(suite, leaver) for _ in range(3)]
-    leaving = {**rep, "branchId": org.branch, "status": "LEFT"}
+    leaving = {**rep, "status": "LEFT"}
     results = await asyncio.gather(
         suite.gql(
-            UPSERT_EMPLOYEE, {"input": {**leaving, "successorId": org.junior_mate}}, as_=org.hr
+            UPSERT_EMPLOYEE,
+            {"input": {**leaving, "successorId": employee_id(org.junior_mate)}},
+            as_=org.hr,
         ),
-        suite.gql(UPSERT_EMPLOYEE, {"input": {**leaving, "successorId": org.senior}}, as_="admin"),
+        suite.gql(
+            UPSERT_EMPLOYEE,
+            {"input": {**leaving, "successorId": employee_id(org.senior)}},
+            as_="admin",
+        ),
     )
     for result in results:
         result.ok()
@@ -323,7 +382,9 @@ async def test_two_departures_raced_with_different_successors_move_each_customer
     for customer in customers:
         found = await suite.gql(OWNER, {"id": customer["id"]}, as_=org.manager)
         owners.add(found.ok()["customer"]["owner"]["id"])
-    assert len(owners) == 1 and owners <= {org.junior_mate, org.senior}, owners
+    assert len(owners) == 1 and owners <= {employee_id(org.junior_mate), employee_id(org.senior)}, (
+        owners
+    )
     for customer in customers:
         moves = await suite.gql(
             AUDIT,
@@ -340,7 +401,11 @@ async def test_a_claim_retried_after_the_customer_moved_on_shows_no_stale_custom
     (customer,) = await pooled_by_departure(suite, org, 1)
     claim = {"customerId": customer["id"], "idempotencyKey": "claim-then-moved"}
     (await suite.gql(CLAIM, {"input": claim}, as_=org.junior_mate)).ok()
-    moved = {"customerIds": [customer["id"]], "newOwnerId": org.junior_b, "reason": "rebalance"}
+    moved = {
+        "customerIds": [customer["id"]],
+        "newOwnerId": employee_id(org.junior_b),
+        "reason": "rebalance",
+    }
     (await suite.gql(REASSIGN, {"input": moved}, as_=org.manager)).ok()
     # The retry answers the claim that was made, but shows no customer that is not theirs.
     retried = (await suite.gql(CLAIM, {"input": claim}, as_=org.junior_mate)).ok()

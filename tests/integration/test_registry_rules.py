@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from salesguard.csvsafe import read_rows
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, global_id, service_id, unique
 from tests.org import make_org, new_phone, register, register_result
 from tests.support.exports import download as download_export
 
@@ -56,7 +56,7 @@ async def test_one_phone_written_two_ways_is_one_customer(suite: Suite) -> None:
     ).ok()
     assert matches["customers"]["totalCount"] == 1
     claims = await alerts_of(
-        suite, org.manager, "DUPLICATE_CUSTOMER_CLAIM", employeeId=org.junior_b
+        suite, org.manager, "DUPLICATE_CUSTOMER_CLAIM", employeeId=employee_id(org.junior_b)
     )
     assert len(claims) == 1
     assert claims[0]["evidence"]["existing_code"] == first["code"]
@@ -87,7 +87,7 @@ async def test_registration_after_24_hours_raises_late_registration(suite: Suite
     on_time = await register_result(suite, org.junior, hours_since_contact=23)
     assert late.ok()["registerCustomer"]["warnings"] == ["LATE_REGISTRATION"]
     assert on_time.ok()["registerCustomer"]["warnings"] == []
-    raised = await alerts_of(suite, org.hr, "LATE_REGISTRATION", employeeId=org.junior)
+    raised = await alerts_of(suite, org.hr, "LATE_REGISTRATION", employeeId=employee_id(org.junior))
     assert [a["customer"]["id"] for a in raised] == [
         late.data["registerCustomer"]["customer"]["id"]
     ]
@@ -118,18 +118,28 @@ async def test_bulk_contact_access_fires_at_exactly_ten_customers(suite: Suite) 
         assert (await suite.gql(read, {"id": customer["id"]}, as_=org.manager)).ok()["customer"][
             "phone"
         ]
-    assert await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=org.manager) == []
+    assert (
+        await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=employee_id(org.manager))
+        == []
+    )
     # Reading one of the nine again is not a tenth customer.
     await suite.gql(read, {"id": customers[0]["id"]}, as_=org.manager)
-    assert await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=org.manager) == []
+    assert (
+        await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=employee_id(org.manager))
+        == []
+    )
     await suite.gql(read, {"id": customers[9]["id"]}, as_=org.manager)
-    raised = await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=org.manager)
+    raised = await alerts_of(
+        suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=employee_id(org.manager)
+    )
     assert len(raised) == 1
     assert raised[0]["evidence"]["customer_count"] == 10
     # Masked reads (HR) are not contact reads and count for nothing.
     for customer in customers:
         await suite.gql(read, {"id": customer["id"]}, as_=org.hr)
-    assert await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=org.hr) == []
+    assert (
+        await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=employee_id(org.hr)) == []
+    )
 
 
 # -- C9 exports ------------------------------------------------------------------------
@@ -168,7 +178,12 @@ async def test_export_needs_another_managers_approval_and_downloads_a_verified_c
     early = await suite.gql(RUN, {"id": request["id"]}, as_=org.manager)
     assert early.codes == ["EXPORT_WITHOUT_APPROVAL"]
     assert (
-        len(await alerts_of(suite, org.hr, "EXPORT_WITHOUT_APPROVAL", employeeId=org.manager)) == 1
+        len(
+            await alerts_of(
+                suite, org.hr, "EXPORT_WITHOUT_APPROVAL", employeeId=employee_id(org.manager)
+            )
+        )
+        == 1
     )
 
     # Nobody approves their own request.
@@ -254,7 +269,8 @@ async def test_no_table_holds_a_plaintext_phone_or_email(suite: Suite) -> None:
             assert national not in dump, f"plaintext phone in {table}"
             assert email.lower() not in dump.lower(), f"plaintext email in {table}"
         row = await connection.fetchrow(
-            "SELECT phone_cipher, email_cipher FROM customers WHERE id = $1", customer["id"]
+            "SELECT phone_cipher, email_cipher FROM customers WHERE id = $1",
+            service_id(customer["id"]),
         )
         assert row is not None
         assert row["phone_cipher"]
@@ -296,6 +312,6 @@ async def test_changing_one_audit_row_in_the_database_is_reported_by_verify(
     after = (await suite.gql(verify, as_=org.hr)).ok()["verifyAuditChain"]
     assert after["intact"] is False
     assert after["firstBrokenSeq"] == 2
-    assert after["firstBrokenId"] == target
+    assert after["firstBrokenId"] == global_id("AuditEvent", target)
     # Reps cannot run the verification at all.
     assert (await suite.gql(verify, as_=org.junior)).codes == ["FORBIDDEN"]

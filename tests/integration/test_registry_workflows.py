@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, employee_id, service_id, unique
 from tests.org import make_org, register
 
 UPDATE = """
@@ -61,7 +61,7 @@ async def test_only_a_manager_changes_the_source_and_only_with_a_reason(suite: S
     [event] = await audit_events(
         suite, org.hr, customerId=customer["id"], actions=["customer.source.change"]
     )
-    assert event["actor"]["id"] == org.manager
+    assert event["actor"]["id"] == employee_id(org.manager)
     assert event["reason"] == "met at the Canton fair"
     assert event["before"]["source"] == "PERSONAL"
     assert event["after"]["source"] == "EXHIBITION"
@@ -90,7 +90,7 @@ async def test_follow_ups_are_recorded_on_own_customers_once_per_idempotency_key
         "followUps"
     ]
     assert listed["totalCount"] == 1
-    assert listed["edges"][0]["node"]["employee"]["id"] == org.junior
+    assert listed["edges"][0]["node"]["employee"]["id"] == employee_id(org.junior)
     refused = await suite.gql(
         FOLLOW_UP, {"input": {"customerId": teammates["id"], "kind": "CALL"}}, as_=org.junior
     )
@@ -102,7 +102,11 @@ async def test_reassignment_moves_the_customer_with_a_reason_and_is_audited(suit
     customer = await register(suite, org.junior)
 
     async def reassign(as_: str, new_owner: str, reason: str) -> GraphQLResult:
-        values = {"customerIds": [customer["id"]], "newOwnerId": new_owner, "reason": reason}
+        values = {
+            "customerIds": [customer["id"]],
+            "newOwnerId": employee_id(new_owner),
+            "reason": reason,
+        }
         return await suite.gql(REASSIGN, {"input": values}, as_=as_)
 
     by_rep = await reassign(org.junior, org.junior_mate, "x")
@@ -110,7 +114,9 @@ async def test_reassignment_moves_the_customer_with_a_reason_and_is_audited(suit
     outside = await reassign(org.manager, org.other_manager, "to Beijing")
     assert outside.codes == ["FORBIDDEN"]
     moved = await reassign(org.manager, org.junior_mate, "conflict decided")
-    assert moved.ok()["reassignCustomers"]["customers"][0]["owner"]["id"] == org.junior_mate
+    assert moved.ok()["reassignCustomers"]["customers"][0]["owner"]["id"] == employee_id(
+        org.junior_mate
+    )
     old_owner = await suite.gql(
         "query($id: ID!) { customer(id: $id) { id } }", {"id": customer["id"]}, as_=org.junior
     )
@@ -122,9 +128,9 @@ async def test_reassignment_moves_the_customer_with_a_reason_and_is_audited(suit
     [event] = await audit_events(
         suite, org.manager, customerId=customer["id"], actions=["customer.reassign"]
     )
-    assert event["actor"]["id"] == org.manager
+    assert event["actor"]["id"] == employee_id(org.manager)
     assert event["reason"] == "conflict decided"
-    assert event["before"]["owners"] == {customer["id"]: org.junior}
+    assert event["before"]["owners"] == {service_id(customer["id"]): org.junior}
     assert event["after"]["owner_id"] == org.junior_mate
 
 
@@ -143,7 +149,7 @@ async def test_unmasked_reads_are_in_the_audit_trail_with_actor_and_fields(suite
     reads = await audit_events(
         suite, org.hr, customerId=customer["id"], actions=["customer.contact.read"]
     )
-    assert [r["actor"]["id"] for r in reads] == [org.manager]
+    assert [r["actor"]["id"] for r in reads] == [employee_id(org.manager)]
     assert "phone" in reads[0]["fields"]
     # A manager of another branch sees nothing of this branch's trail.
     assert await audit_events(suite, org.other_manager, customerId=customer["id"]) == []

@@ -17,7 +17,7 @@ import pytest
 
 from salesguard_gateway.settings import GatewaySettings
 from tests.conftest import SuiteFactory
-from tests.harness import GraphQLResult, Suite
+from tests.harness import GraphQLResult, Suite, employee_id, global_id
 from tests.org import Org, make_org, register
 from tests.support.alerts import stored_alert
 
@@ -59,7 +59,7 @@ async def decide(
         """mutation($id: ID!, $status: AlertStatus!, $resolution: AlertResolution) {
              updateAlert(input: {id: $id, status: $status, resolution: $resolution}) {
                alert { status } } }""",
-        {"id": alert_id, "status": status, "resolution": resolution},
+        {"id": global_id("Alert", alert_id), "status": status, "resolution": resolution},
         as_=as_,
     )
     assert decided.ok()["updateAlert"]["alert"]["status"] == status
@@ -100,8 +100,10 @@ async def branch(suite: Suite) -> Branch:
     return Branch(org, dismissed, cleared)
 
 
-async def profile_of(suite: Suite, employee_id: str, as_: str) -> dict[str, Any]:
-    return dict((await suite.gql(PROFILE, {"id": employee_id}, as_=as_)).ok()["employeeRisk"])
+async def profile_of(suite: Suite, employee: str, as_: str) -> dict[str, Any]:
+    """The risk profile of ``employee`` (their HR key)."""
+    variables = {"id": employee_id(employee)}
+    return dict((await suite.gql(PROFILE, variables, as_=as_)).ok()["employeeRisk"])
 
 
 async def test_several_kinds_across_services_outweigh_one_minor_alert(
@@ -110,7 +112,7 @@ async def test_several_kinds_across_services_outweigh_one_minor_alert(
     org = branch.org
     heavy = await profile_of(suite, org.junior, org.manager)
     minor = await profile_of(suite, org.junior_mate, org.manager)
-    assert heavy["employee"]["id"] == org.junior
+    assert heavy["employee"]["id"] == employee_id(org.junior)
     assert heavy["score"] == pytest.approx(5 + 3 + 1, rel=1e-3)
     assert heavy["level"] == "MEDIUM"
     assert [signal["kind"] for signal in heavy["signals"]] == [
@@ -134,7 +136,10 @@ async def test_several_kinds_across_services_outweigh_one_minor_alert(
     assert minor["score"] == pytest.approx(1, rel=1e-3)
     assert minor["level"] == "LOW"
     evidence = {item["id"] for item in minor["evidence"]}
-    assert not evidence & {branch.dismissed_id, branch.cleared_id}
+    assert not evidence & {
+        global_id("Alert", branch.dismissed_id),
+        global_id("Alert", branch.cleared_id),
+    }
     assert heavy["score"] > minor["score"]
 
 
@@ -150,9 +155,9 @@ async def test_an_old_alert_weighs_less_than_a_fresh_one(suite: Suite, branch: B
 
 async def test_the_ranking_orders_the_branch_by_score(suite: Suite, branch: Branch) -> None:
     org = branch.org
-    expected = [org.junior, org.senior, org.junior_b, org.junior_mate]
+    expected = [employee_id(e) for e in (org.junior, org.senior, org.junior_b, org.junior_mate)]
     # A manager ranks their own branch by default; HR names it.
-    for caller, branch_id in ((org.manager, None), (org.hr, org.branch)):
+    for caller, branch_id in ((org.manager, None), (org.hr, global_id("Branch", org.branch))):
         result = await suite.gql(RANKING, {"branch": branch_id}, as_=caller)
         ranking = result.ok()["riskRanking"]
         assert [entry["employee"]["id"] for entry in ranking] == expected
@@ -186,7 +191,7 @@ async def test_one_call_per_source_for_a_ranking(suite: Suite, branch: Branch) -
 async def test_reps_and_finance_are_refused(suite: Suite, branch: Branch) -> None:
     org = branch.org
     for caller in (org.junior_mate, org.senior, org.finance):
-        refused = await suite.gql(PROFILE, {"id": org.junior}, as_=caller)
+        refused = await suite.gql(PROFILE, {"id": employee_id(org.junior)}, as_=caller)
         assert refused.codes == ["FORBIDDEN"]
         assert (refused.data or {}).get("employeeRisk") is None
         assert "DIVERSION_RISK" not in str(refused.body)
@@ -194,20 +199,24 @@ async def test_reps_and_finance_are_refused(suite: Suite, branch: Branch) -> Non
         assert ranked.codes == ["FORBIDDEN"]
         assert (ranked.data or {}).get("riskRanking") is None
         assert org.junior not in str(ranked.body)
+        assert employee_id(org.junior) not in str(ranked.body)
     # Not even their own profile: a score tells a rep how close they are to being noticed.
-    own = await suite.gql(PROFILE, {"id": org.junior}, as_=org.junior)
+    own = await suite.gql(PROFILE, {"id": employee_id(org.junior)}, as_=org.junior)
     assert own.codes == ["FORBIDDEN"]
 
 
 async def test_another_branch_stays_out_of_sight(suite: Suite, branch: Branch) -> None:
     org = branch.org
-    ranked = await suite.gql(SCORES, {"branch": org.branch}, as_=org.other_manager)
+    ranked = await suite.gql(
+        SCORES, {"branch": global_id("Branch", org.branch)}, as_=org.other_manager
+    )
     assert ranked.codes == ["FORBIDDEN"]
     assert org.junior not in str(ranked.body)
+    assert employee_id(org.junior) not in str(ranked.body)
     # Their own branch's ranking has none of this branch's employees.
     own = (await suite.gql(SCORES, {"branch": None}, as_=org.other_manager)).ok()
     assert own["riskRanking"] == []
-    profile = await suite.gql(PROFILE, {"id": org.junior}, as_=org.other_manager)
+    profile = await suite.gql(PROFILE, {"id": employee_id(org.junior)}, as_=org.other_manager)
     assert profile.codes == ["NOT_FOUND"]
     assert "DIVERSION_RISK" not in str(profile.body)
 
@@ -233,7 +242,7 @@ async def test_a_source_that_is_down_costs_only_its_signals(
     # The manager's roles are cached by the gateway before anything stops.
     assert (await profile_of(suite, org.junior, org.manager))["score"] == pytest.approx(6, 1e-3)
     await suite.running["orders"].stop()
-    result = await suite.gql(PROFILE, {"id": org.junior}, as_=org.manager)
+    result = await suite.gql(PROFILE, {"id": employee_id(org.junior)}, as_=org.manager)
     assert result.status == 200
     profile = result.data["employeeRisk"]
     assert [signal["kind"] for signal in profile["signals"]] == ["LATE_REGISTRATION"]
@@ -242,7 +251,9 @@ async def test_a_source_that_is_down_costs_only_its_signals(
     assert result.errors[0]["extensions"]["source"] == "orders"
     assert "risk signals from orders are missing" in result.errors[0]["message"]
     ranking = await suite.gql(SCORES, {"branch": None}, as_=org.manager)
-    assert [entry["employee"]["id"] for entry in ranking.data["riskRanking"]] == [org.junior]
+    assert [entry["employee"]["id"] for entry in ranking.data["riskRanking"]] == [
+        employee_id(org.junior)
+    ]
     assert ranking.codes == ["UNAVAILABLE"]
 
 
@@ -262,7 +273,12 @@ async def test_the_embedded_profile_scores_alike(embedded_suite: Suite) -> None:
         detected_at=old,
         branch_id=org.branch,
     )
-    ranking = (await suite.gql(SCORES, {"branch": org.branch}, as_=org.hr)).ok()["riskRanking"]
-    assert [entry["employee"]["id"] for entry in ranking] == [org.junior, org.senior]
+    ranking = (
+        await suite.gql(SCORES, {"branch": global_id("Branch", org.branch)}, as_=org.hr)
+    ).ok()["riskRanking"]
+    assert [entry["employee"]["id"] for entry in ranking] == [
+        employee_id(org.junior),
+        employee_id(org.senior),
+    ]
     assert ranking[0]["score"] == pytest.approx(5, rel=1e-3)
     assert ranking[1]["score"] == pytest.approx(2.5, rel=1e-3)

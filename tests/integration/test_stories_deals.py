@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import Suite, cny, unique
+from tests.harness import Suite, cny, employee_id, global_id, unique
 from tests.org import Org, make_org, register
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -45,7 +45,7 @@ ALERTS = """query($filter: AlertFilter) {
   alerts(first: 50, filter: $filter) {
     totalCount
     edges { node {
-      id globalId source kind rule status resolution title message evidence
+      id source kind rule status resolution title message evidence
       employee { id } customer { id } order { id code status paymentState }
     } }
   } }"""
@@ -86,7 +86,7 @@ async def submit(
         **extra,
     }
     order = (await suite.gql(SUBMIT, {"input": values}, as_=rep)).ok()["submitOrder"]["order"]
-    assert order["status"] == "SUBMITTED" and order["submittedBy"] == {"id": rep}
+    assert order["status"] == "SUBMITTED" and order["submittedBy"] == {"id": employee_id(rep)}
     return dict(order)
 
 
@@ -121,15 +121,18 @@ async def reconcile(suite: Suite, org: Org, as_of: date | None = None) -> dict[s
 
 
 async def run_commissions(suite: Suite, org: Org, period: str) -> dict[str, Any]:
-    values = {"period": period, "branchId": org.branch}
+    branch = global_id("Branch", org.branch)
+    values = {"period": period, "branchId": branch}
     result = await suite.gql(RUN_COMMISSIONS, {"input": values}, as_=org.finance)
     (summary,) = result.ok()["runCommissions"]["periods"]
-    assert (summary["period"], summary["branchId"]) == (period, org.branch)
+    assert (summary["period"], summary["branchId"]) == (period, branch)
     return dict(summary)
 
 
-async def statement(suite: Suite, as_: str, employee_id: str, period: str) -> dict[str, Any]:
-    result = await suite.gql(STATEMENT, {"employeeId": employee_id, "period": period}, as_=as_)
+async def statement(suite: Suite, as_: str, employee: str, period: str) -> dict[str, Any]:
+    """``employee``'s statement (their HR key)."""
+    variables = {"employeeId": employee_id(employee), "period": period}
+    result = await suite.gql(STATEMENT, variables, as_=as_)
     return dict(result.ok()["commissionStatement"])
 
 
@@ -217,7 +220,9 @@ async def test_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
 
     # Three alerts, one per order, each linking its order; finance and HR both see them.
     for reader in (org.finance, org.hr):
-        raised = await alerts(suite, reader, employeeId=rep, kinds=["FAKE_DEAL_SUSPECTED"])
+        raised = await alerts(
+            suite, reader, employeeId=employee_id(rep), kinds=["FAKE_DEAL_SUSPECTED"]
+        )
         assert len(raised) == 3, raised
         assert sorted(alert["order"]["id"] for alert in raised) == sorted(by_id)
         for alert in raised:
@@ -228,13 +233,12 @@ async def test_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
                 "orders",
             )
             assert alert["status"] == "OPEN" and alert["resolution"] is None
-            assert alert["employee"] == {"id": rep}
+            assert alert["employee"] == {"id": employee_id(rep)}
             assert alert["customer"] == {"id": order["customer"]["id"]}
             assert alert["order"]["code"] == order["code"]
             assert alert["order"]["paymentState"] == "UNPAID"
             assert order["code"] in alert["message"]
             assert alert["evidence"]["order_code"] == order["code"]
-            assert alert["globalId"] == f"orders:{alert['id']}"
     # One alert per order: reconciling again raises none twice.
     await reconcile(suite, org, today())
     for order in orders:
@@ -291,7 +295,7 @@ async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     assert (mine["period"], mine["periodStatus"], mine["employee"]) == (
         RATES_PERIOD,
         "OPEN",
-        {"id": rep},
+        {"id": employee_id(rep)},
     )
     lines = {line["orderCode"]: line for line in mine["lines"]}
     assert set(lines) == {fair["code"], own["code"], claimed["code"]}
@@ -335,7 +339,7 @@ async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     }
     # Another rep may not read it.
     refused = await suite.gql(
-        STATEMENT, {"employeeId": rep, "period": RATES_PERIOD}, as_=org.junior_mate
+        STATEMENT, {"employeeId": employee_id(rep), "period": RATES_PERIOD}, as_=org.junior_mate
     )
     assert refused.codes == ["FORBIDDEN"]
 
@@ -408,7 +412,7 @@ async def test_clearing_a_fake_deal_alert_releases_exactly_its_line(suite: Suite
         "note": values["note"],
     }
     # A rep cannot clear their own suspicion (out of scope reads as absent).
-    own_try = {"id": raised[kept["id"]]["globalId"], "status": "DISMISSED"}
+    own_try = {"id": raised[kept["id"]]["id"], "status": "DISMISSED"}
     assert (await suite.gql(UPDATE_ALERT, {"input": own_try}, as_=rep)).codes == ["NOT_FOUND"]
 
     # Nothing moves until the next run, which releases exactly that line.

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, service_id, unique
 from tests.org import make_org, register
 from tests.support.field_visits import at_local, check_in, codes, recent_working_days
 from tests.support.geo import offset
@@ -69,14 +69,15 @@ async def alerts(
 
 
 async def employee_timeline(
-    suite: Suite, as_: str, employee_id: str, start: datetime, end: datetime
+    suite: Suite, as_: str, employee: str, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
-    """Every item of the employee's timeline in [start, end), page after page, newest first."""
+    """Every item of ``employee``'s timeline (their HR key) in [start, end), page after page,
+    newest first."""
     items: list[dict[str, Any]] = []
     after = None
     for _ in range(20):
         values = {
-            "employeeId": employee_id,
+            "employeeId": employee_id(employee),
             "from": start.isoformat(),
             "to": end.isoformat(),
             "after": after,
@@ -106,22 +107,24 @@ async def test_scenario_1_unregistered_visits_without_photos_reach_hr(suite: Sui
         assert visit["verdict"] == "SUSPICIOUS"
 
     # HR's console: both signals, about this rep, in English and in Chinese.
-    raised = await alerts(suite, org.hr, employeeId=rep)
+    raised = await alerts(suite, org.hr, employeeId=employee_id(rep))
     kinds = {alert["kind"]: alert for alert in raised}
     assert {"PHOTO_MISSING_STREAK", "UNREGISTERED_SITE_REPEATED"} <= set(kinds)
     assert kinds["PHOTO_MISSING_STREAK"]["evidence"]["days"] == 3
     assert kinds["UNREGISTERED_SITE_REPEATED"]["rule"] == "A5"
     for alert in raised:
-        assert alert["employee"] == {"id": rep} and alert["status"] == "OPEN"
-    chinese = await alerts(suite, org.hr, language="zh-CN", employeeId=rep)
+        assert alert["employee"] == {"id": employee_id(rep)} and alert["status"] == "OPEN"
+    chinese = await alerts(suite, org.hr, language="zh-CN", employeeId=employee_id(rep))
     assert {alert["id"] for alert in chinese} == {alert["id"] for alert in raised}
     assert all(any("\u4e00" <= char <= "\u9fff" for char in a["title"]) for a in chinese)
     # The branch's manager sees them; another branch's manager and a fellow rep do not.
-    assert {a["id"] for a in await alerts(suite, org.manager, employeeId=rep)} >= {
+    assert {a["id"] for a in await alerts(suite, org.manager, employeeId=employee_id(rep))} >= {
         kinds["PHOTO_MISSING_STREAK"]["id"]
     }
-    assert not await alerts(suite, org.other_manager, employeeId=rep)
-    assert (await suite.gql(ALERTS, {"filter": {"employeeId": rep}}, as_=org.junior_b)).codes
+    assert not await alerts(suite, org.other_manager, employeeId=employee_id(rep))
+    assert (
+        await suite.gql(ALERTS, {"filter": {"employeeId": employee_id(rep)}}, as_=org.junior_b)
+    ).codes
 
     # The rep's timeline, as HR pulls it: the three visits with their verdicts and the alerts.
     # Up to now: the alerts were raised now, which may be days after the last visit (a
@@ -139,7 +142,7 @@ async def test_scenario_1_unregistered_visits_without_photos_reach_hr(suite: Sui
     # A fellow rep cannot pull it.
     refused = await suite.gql(
         TIMELINE,
-        {"employeeId": rep, "from": start.isoformat(), "to": end.isoformat()},
+        {"employeeId": employee_id(rep), "from": start.isoformat(), "to": end.isoformat()},
         as_=org.junior_b,
     )
     assert refused.codes and not (refused.data.get("employeeTimeline") or {}).get("edges")
@@ -191,7 +194,7 @@ async def test_scenario_2_diverted_customer_is_spotted_reassigned_and_audited(
     # HR sees the signal with its evidence, in the language the console asks for.
     (risk,) = await alerts(suite, org.hr, kinds=["DIVERSION_RISK"], customerId=customer["id"])
     assert (risk["rule"], risk["status"]) == ("O6", "OPEN")
-    assert risk["employee"] == {"id": rep}
+    assert risk["employee"] == {"id": employee_id(rep)}
     evidence = risk["evidence"]
     assert evidence["usual_interval_days"] == 30
     assert evidence["days_silent"] == 120
@@ -214,20 +217,32 @@ async def test_scenario_2_diverted_customer_is_spotted_reassigned_and_audited(
     reason = f"diversion suspected, see alert {risk['id']}"
     moved = await suite.gql(
         REASSIGN,
-        {"input": {"customerIds": [customer["id"]], "newOwnerId": successor, "reason": reason}},
+        {
+            "input": {
+                "customerIds": [customer["id"]],
+                "newOwnerId": employee_id(successor),
+                "reason": reason,
+            }
+        },
         as_=org.manager,
     )
     assert moved.ok()["reassignCustomers"]["customers"] == [
-        {"id": customer["id"], "owner": {"id": successor}}
+        {"id": customer["id"], "owner": {"id": employee_id(successor)}}
     ]
     # The rep no longer reaches the customer; the successor does.
     assert (await suite.gql(CUSTOMER, {"id": customer["id"]}, as_=rep)).codes == ["NOT_FOUND"]
     shown = (await suite.gql(CUSTOMER, {"id": customer["id"]}, as_=successor)).ok()
-    assert shown["customer"]["owner"] == {"id": successor}
+    assert shown["customer"]["owner"] == {"id": employee_id(successor)}
     # A rep cannot do the manager's part.
     refused = await suite.gql(
         REASSIGN,
-        {"input": {"customerIds": [customer["id"]], "newOwnerId": rep, "reason": "mine"}},
+        {
+            "input": {
+                "customerIds": [customer["id"]],
+                "newOwnerId": employee_id(rep),
+                "reason": "mine",
+            }
+        },
         as_=org.junior_mate,
     )
     assert refused.codes and refused.codes[0] in {"FORBIDDEN", "NOT_FOUND"}
@@ -253,10 +268,10 @@ async def test_scenario_2_diverted_customer_is_spotted_reassigned_and_audited(
     reassigned = [event for event in events if event["action"] == "customer.reassign"]
     assert len(reassigned) == 1
     (event,) = reassigned
-    assert event["actor"] == {"id": org.manager}
+    assert event["actor"] == {"id": employee_id(org.manager)}
     assert event["reason"] == reason
     assert event["customerIds"] == [customer["id"]]
-    assert event["before"] == {"owners": {customer["id"]: rep}}
+    assert event["before"] == {"owners": {service_id(customer["id"]): rep}}
     assert event["after"] == {"owner_id": successor}
     registered = [event for event in events if event["action"] == "customer.register"]
-    assert [event["actor"] for event in registered] == [{"id": rep}]
+    assert [event["actor"] for event in registered] == [{"id": employee_id(rep)}]

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from salesguard_gateway.schema.common import encode_state
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, unique
 from tests.org import Org, make_org, register
 from tests.support.field_visits import IMPORT_CALLS, call, check_in
 from tests.support.timeline import TIMELINE, record_follow_up, somewhere_of_its_own, submit_order
@@ -38,9 +38,15 @@ def item_id(node: dict[str, Any]) -> str:
 
 
 async def timeline(
-    suite: Suite, as_: str, employee_id: str, start: datetime, end: datetime, **extra: Any
+    suite: Suite, as_: str, employee: str, start: datetime, end: datetime, **extra: Any
 ) -> Any:
-    values = {"employeeId": employee_id, "from": start.isoformat(), "to": end.isoformat(), **extra}
+    """``employee``'s timeline (their HR key)."""
+    values = {
+        "employeeId": employee_id(employee),
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        **extra,
+    }
     return await suite.gql(TIMELINE, values, as_=as_)
 
 
@@ -98,7 +104,7 @@ async def a_day_of_evidence(suite: Suite, org: Org) -> dict[str, str]:
         "CHECK_IN": visit["id"],
         "FOLLOW_UP": follow_up["id"],
         "ORDER": order["id"],
-        "APPROVAL": f"{order['code']}:{org.manager}",
+        "APPROVAL": f"{order['code']}:{employee_id(org.manager)}",
         "PAYMENT": payment["id"],
         "SHIPMENT": shipment["id"],
         "customer": customer["id"],
@@ -164,9 +170,9 @@ async def test_hr_sees_every_kind_of_evidence_newest_first(suite: Suite) -> None
         n["event"] for n in by_kind["AUDIT_EVENT"] if ids["customer"] in n["event"]["customerIds"]
     ]
     assert any(event["action"] == "customer.contact.read" for event in reads)
-    assert all(event["actor"] == {"id": org.junior} for event in reads)
+    assert all(event["actor"] == {"id": employee_id(org.junior)} for event in reads)
     assert [a["alert"]["kind"] for a in by_kind["ALERT"]] == ["LATE_REGISTRATION"]
-    assert by_kind["ALERT"][0]["alert"]["employee"] == {"id": org.junior}
+    assert by_kind["ALERT"][0]["alert"]["employee"] == {"id": employee_id(org.junior)}
 
     # The manager who approved has the decision in their own timeline, nothing of the rep's.
     theirs = (await timeline(suite, org.hr, org.manager, start, end, first=100)).ok()
@@ -257,7 +263,7 @@ async def test_bad_input_is_a_validation_error_naming_the_field(suite: Suite) ->
     ]
     for values, field in cases:
         variables = {
-            "employeeId": org.junior,
+            "employeeId": employee_id(org.junior),
             **values,
             "from": values["from"].isoformat(),
             "to": values["to"].isoformat(),

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.harness import Suite
+from tests.harness import Suite, global_id
 
 REQUEST_EXPORT = """
 mutation($input: RequestCustomerExportInput!) {
@@ -92,7 +92,7 @@ async def payroll_export(
     suite: Suite, finance: str, period: str, branch_id: str, *, run: bool = True
 ) -> Export:
     """Export a period's commission lines (running the period first, unless told not to)."""
-    period_input = {"period": period, "branchId": branch_id}
+    period_input = {"period": period, "branchId": global_id("Branch", branch_id)}
     if run:
         (await suite.gql(RUN_COMMISSIONS, {"input": period_input}, as_=finance)).ok()
     exported = (await suite.gql(EXPORT_COMMISSIONS, {"input": period_input}, as_=finance)).ok()[

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import Suite
+from tests.harness import Suite, employee_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A customer's site on the Bund.
@@ -82,9 +82,10 @@ mutation($input: ImportCallLogsInput!) {
 """
 
 
-def call(employee_id: str, number: str, started_at: datetime, seconds: int = 120) -> dict[str, Any]:
+def call(employee: str, number: str, started_at: datetime, seconds: int = 120) -> dict[str, Any]:
+    """A call log entry of ``employee`` (their HR key)."""
     return {
-        "employeeId": employee_id,
+        "employeeId": employee_id(employee),
         "number": number,
         "direction": "OUTGOING",
         "startedAt": started_at.isoformat(),

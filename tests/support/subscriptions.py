@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from salesguard_gateway.app import create_app
 from salesguard_gateway.settings import GatewaySettings
-from tests.harness import Suite
+from tests.harness import Suite, employee_id
 from tests.org import Org, add_employee
 from tests.support.servers import free_port
 
@@ -29,7 +29,7 @@ PROTOCOL = "graphql-transport-ws"
 ALERT_RAISED = """
 subscription($filter: AlertFilter) {
   alertRaised(filter: $filter) {
-    id globalId kind source title message status employee { id } history { status }
+    id kind source title message status employee { id } history { status }
   }
 }
 """
@@ -195,7 +195,9 @@ async def mock_location_alert_reaches_its_subscribers(suite: Suite, org: Org) ->
         assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == ["FORBIDDEN"]
         assert (await junior.receive(10))["type"] == "complete"
 
-        hr_operation = await hr.subscribe(ALERT_RAISED, {"filter": {"employeeId": org.junior}})
+        hr_operation = await hr.subscribe(
+            ALERT_RAISED, {"filter": {"employeeId": employee_id(org.junior)}}
+        )
         await manager.subscribe(ALERT_RAISED, {"filter": {"kinds": ["MOCK_LOCATION"]}})
         await other_manager.subscribe(ALERT_RAISED)
         await until_watching(suite, base + 3 * SOURCES)
@@ -208,16 +210,15 @@ async def mock_location_alert_reaches_its_subscribers(suite: Suite, org: Org) ->
         assert hr_latency < 1.0, f"HR got the alert after {hr_latency:.3f} s"
         assert manager_latency < 1.0, f"the manager got the alert after {manager_latency:.3f} s"
         assert to_hr["id"] == to_manager["id"]
-        assert to_hr["employee"] == {"id": org.junior}
+        assert to_hr["employee"] == {"id": employee_id(org.junior)}
         assert (to_hr["source"], to_hr["status"], to_hr["history"]) == ("attendance", "OPEN", [])
-        assert to_hr["globalId"] == f"attendance:{to_hr['id']}"
         assert to_hr["title"] == "模拟定位"  # in the language of the websocket's Accept-Language
         assert to_manager["title"] == "Simulated location"
 
         # The other branch's manager: their own branch's alert, never the first one.
         await mock_location_check_in(suite, other_rep)
         theirs = await other_manager.next_alert("MOCK_LOCATION", within=5)
-        assert theirs["employee"] == {"id": other_rep}
+        assert theirs["employee"] == {"id": employee_id(other_rep)}
         await other_manager.nothing_within(0.5)
         # ...and the first branch's manager does not get the other branch's.
         await manager.nothing_within(0.5)

@@ -2,8 +2,9 @@
 
 Each selected field costs 1; a list multiplies the cost of what it selects by its size:
 
-- a field that takes ``first`` is a page of that size (the ``first`` given, literal or
-  variable, else the default page size): its own list if it returns one (``riskRanking``),
+- a field that takes ``first`` (or ``last``) is a page of that size (the one given,
+  literal or variable, else the default page size), and ``nodes(ids:)`` one of as many
+  objects as IDs: its own list if it returns one (``riskRanking``, ``nodes``),
   else the lists it selects directly (a connection's ``edges``, a reconciliation's
   ``items``), while its other fields (``totalCount``, ``pageInfo``) count once;
 - any other list of objects (a check-in's photos, an alert's history) counts as a default
@@ -38,6 +39,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -49,7 +51,10 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from salesguard_gateway.limits import PAGE_SIZE_ARGUMENT, BoundedCache
+from salesguard_gateway.limits import PAGE_SIZE_ARGUMENTS, BoundedCache
+
+# Arguments that size what a field answers: a page, or the objects asked for by ID.
+SIZED_ARGUMENTS = PAGE_SIZE_ARGUMENTS | {"ids"}
 
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
 
@@ -67,6 +72,8 @@ class PageSize:
             size = variables.get(self.variable)
         if isinstance(size, int) and not isinstance(size, bool):
             return max(size, 0)
+        if isinstance(size, list):  # nodes(ids:): one object per ID asked for
+            return len(size)
         return default
 
 
@@ -101,10 +108,12 @@ class CostPlan:
 
 def _page_size(field: FieldNode) -> PageSize:
     for argument in field.arguments or ():
-        if argument.name.value == PAGE_SIZE_ARGUMENT:
+        if argument.name.value in SIZED_ARGUMENTS:
             value = argument.value
             if isinstance(value, IntValueNode):
                 return PageSize(int(value.value))
+            if isinstance(value, ListValueNode):
+                return PageSize(len(value.values))
             if isinstance(value, VariableNode):
                 return PageSize(None, value.name.value)
     return PageSize(None)
@@ -165,7 +174,7 @@ class _Planner:
         if not is_composite_type(target):
             return Term(None, ())
         is_list = isinstance(get_nullable_type(definition.type), GraphQLList)
-        if PAGE_SIZE_ARGUMENT in definition.args:
+        if not SIZED_ARGUMENTS.isdisjoint(definition.args):
             size = _page_size(node)
             self.variable_dependent |= size.variable is not None
             if is_list:

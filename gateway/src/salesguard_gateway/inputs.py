@@ -20,9 +20,11 @@ from graphql import (
     GraphQLError,
     Node,
     ObjectFieldNode,
+    StringValueNode,
     VariableDefinitionNode,
     VariableNode,
 )
+from strawberry.relay.types import InvalidGlobalIDError
 
 from salesguard.errors import ErrorCode, ServiceError
 
@@ -57,8 +59,9 @@ def cause(error: GraphQLError) -> BaseException | None:
     return original
 
 
-def enclosing_name(document: DocumentNode, wanted: Callable[[Node], bool]) -> str | None:
-    """The argument or input-object field around the first node ``wanted`` picks."""
+def enclosing_name(document: Node, wanted: Callable[[Node], bool]) -> str | None:
+    """The argument or input-object field around the first node ``wanted`` picks (within
+    ``document``, a whole document or one field)."""
     stack: list[tuple[Any, str | None]] = [(document, None)]
     while stack:
         node, name = stack.pop()
@@ -100,8 +103,10 @@ class InputFields:
 
     def field_of(self, error: GraphQLError) -> str | None:
         node = error.nodes[0] if error.nodes else None
-        if self._document is None or node is None or error.path is not None:
+        if self._document is None or node is None:
             return None
+        if error.path is not None:
+            return self._global_id_field(error, node)
         if not isinstance(node, VariableDefinitionNode):
             return enclosing_name(self._document, lambda candidate: candidate is node)
         variable = node.variable.name.value
@@ -110,13 +115,76 @@ class InputFields:
             key = _key_holding(self._variables[variable], raised.value)
             if key is not None:
                 return key
-        used = enclosing_name(
-            self._document,
-            lambda candidate: (
-                isinstance(candidate, VariableNode) and candidate.name.value == variable
-            ),
-        )
+        used = enclosing_name(self._document, _use_of(variable))
         return (used or variable) + _inner_path(error.message)
+
+    def _global_id_field(self, error: GraphQLError, field: Node) -> str | None:
+        """The argument or input field of a value that is not a global ID: strawberry
+        decodes IDs as it hands a resolver its arguments, so the error is the field's and
+        names only the value."""
+        raised = cause(error)
+        if not isinstance(raised, InvalidGlobalIDError):
+            return None
+        found = _NOT_A_GLOBAL_ID.search(str(raised))
+        if found is None:
+            return None
+        value = found.group(1)
+        literal = enclosing_name(
+            field,
+            lambda candidate: isinstance(candidate, StringValueNode) and candidate.value == value,
+        )
+        if literal is not None:
+            return literal
+        for variable in _variables_in(field):
+            given = self._variables.get(variable)
+            key = _key_equal_to(given, value)
+            if key is not None:
+                return key
+            if given == value or (isinstance(given, list) and value in given):
+                return enclosing_name(field, _use_of(variable))
+        return None
+
+
+def _use_of(variable: str) -> Callable[[Node], bool]:
+    def uses(candidate: Node) -> bool:
+        return isinstance(candidate, VariableNode) and candidate.name.value == variable
+
+    return uses
+
+
+# strawberry's message for an ID argument that does not decode.
+_NOT_A_GLOBAL_ID = re.compile(r'GlobalID: "(.*)"\.?$', re.S)
+
+
+def _variables_in(node: Node) -> list[str]:
+    """The variables a field's arguments use, in document order."""
+    names: list[str] = []
+    stack: list[Any] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, tuple | list):
+            stack.extend(reversed(current))
+        elif isinstance(current, VariableNode):
+            names.append(current.name.value)
+        elif isinstance(current, Node):
+            stack.extend(
+                getattr(current, key, None) for key in reversed(current.keys) if key != "loc"
+            )
+    return names
+
+
+def _key_equal_to(value: Any, target: str) -> str | None:
+    """The innermost object key under which a string equal to ``target`` sits in ``value``."""
+    stack: list[tuple[Any, str | None]] = [(value, None)]
+    while stack:
+        current, key = stack.pop()
+        if isinstance(current, dict):
+            stack.extend((item, name) for name, item in current.items())
+        elif isinstance(current, list):
+            stack.extend((item, key) for item in current)
+        elif key is not None and current == target:
+            return key
+    return None
 
 
 # graphql-core names where in a variable's value a coercion failed:

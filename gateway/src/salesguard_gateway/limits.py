@@ -61,7 +61,8 @@ from salesguard_gateway.inputs import NOT_TEXT, InvalidScalar, enclosing_name, i
 QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
-PAGE_SIZE_ARGUMENT = "first"
+# A connection's page size: forward (first) or backward (last).
+PAGE_SIZE_ARGUMENTS = frozenset({"first", "last"})
 V = TypeVar("V")
 
 
@@ -127,6 +128,7 @@ class _PageArgument:
     literal: int | None
     variable: str | None
     node: FieldNode
+    argument: str  # first or last
 
 
 @dataclass(frozen=True)
@@ -175,13 +177,14 @@ def analyse(document: DocumentNode, max_string_length: int) -> DocumentFacts:
     for node in _walk(document):
         if isinstance(node, FieldNode):
             for argument in node.arguments or ():
-                if argument.name.value != PAGE_SIZE_ARGUMENT:
+                if argument.name.value not in PAGE_SIZE_ARGUMENTS:
                     continue
                 value = argument.value
+                name = argument.name.value
                 if isinstance(value, IntValueNode):
-                    pages.append(_PageArgument(int(value.value), None, node))
+                    pages.append(_PageArgument(int(value.value), None, node, name))
                 elif isinstance(value, VariableNode):
-                    pages.append(_PageArgument(None, value.name.value, node))
+                    pages.append(_PageArgument(None, value.name.value, node, name))
         elif isinstance(node, OperationDefinitionNode | FragmentDefinitionNode):
             for definition in node.variable_definitions or ():
                 if definition.default_value is not None:
@@ -317,8 +320,8 @@ class InputLimits(SchemaExtension):
             if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= limit:
                 errors.append(
                     _validation_error(
-                        f"{PAGE_SIZE_ARGUMENT} must be between 1 and {limit} (got {value})",
-                        PAGE_SIZE_ARGUMENT,
+                        f"{page.argument} must be between 1 and {limit} (got {value})",
+                        page.argument,
                         page.node,
                     )
                 )

@@ -80,19 +80,25 @@ def keyset_query(
 ) -> Select[Any]:
     """Order by (time, tiebreak), resume after the page token's position, fetch size + 1.
 
-    The token is what :func:`keyset_page` encodes for the last row: the row's
-    time and its unique tiebreak (an ID or a number).
+    The token is what :func:`keyset_page` encodes for a row: the row's time and its
+    unique tiebreak (an ID or a number). A backward page (``page.backward``) walks the
+    other way from the token, nearest first: :func:`keyset_page` puts it back in order.
     """
+    # Which way the rows are read: the list's order, or its reverse for a backward page.
+    descending = newest_first != page.backward
     if page.page_token:
         after_at, after_key = decode_cursor(page.page_token, 2)
         when = cursor_datetime(after_at)
         if not isinstance(after_key, str | int) or isinstance(after_key, bool):
             raise InvalidInput("page.page_token", "the page token is malformed")
-        if newest_first:
-            query = query.where(or_(at < when, and_(at == when, tiebreak < after_key)))
+        inclusive = page.backward and page.include_token_item
+        if descending:
+            beyond = tiebreak <= after_key if inclusive else tiebreak < after_key
+            query = query.where(or_(at < when, and_(at == when, beyond)))
         else:
-            query = query.where(or_(at > when, and_(at == when, tiebreak > after_key)))
-    order = (at.desc(), tiebreak.desc()) if newest_first else (at.asc(), tiebreak.asc())
+            beyond = tiebreak >= after_key if inclusive else tiebreak > after_key
+            query = query.where(or_(at > when, and_(at == when, beyond)))
+    order = (at.desc(), tiebreak.desc()) if descending else (at.asc(), tiebreak.asc())
     return query.order_by(*order).limit(size + 1)
 
 
@@ -106,8 +112,17 @@ async def count_if_asked(
 
 
 def keyset_page(
-    rows: Sequence[T], size: int, sort_key: Callable[[T], tuple[Any, ...]]
+    rows: Sequence[T],
+    size: int,
+    sort_key: Callable[[T], tuple[Any, ...]],
+    *,
+    backward: bool = False,
 ) -> KeysetPage[T]:
-    """Split off the extra row that tells whether more follow, and encode each row's sort key."""
+    """Split off the extra row that tells whether more follow, and encode each row's sort key.
+
+    ``backward``: the rows were read from the token towards the start (nearest first); the
+    page is the ``size`` nearest, in the list's order."""
     page = list(rows[:size])
+    if backward:
+        page.reverse()
     return KeysetPage(page, [encode_cursor(*sort_key(row)) for row in page], len(rows) > size)

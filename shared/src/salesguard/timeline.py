@@ -169,6 +169,16 @@ class TimelineSource:
             return self.at < cursor.at
         return or_(self.at < cursor.at, and_(self.at == cursor.at, self.id < cursor.id))
 
+    def before(self, cursor: TimelineCursor, *, inclusive: bool) -> ColumnElement[bool]:
+        """Rows of this kind that come before the cursor (newer), and the cursor's own row
+        when ``inclusive``."""
+        if self.kind > cursor.kind:
+            return self.at >= cursor.at
+        if self.kind < cursor.kind:
+            return self.at > cursor.at
+        same = self.id >= cursor.id if inclusive else self.id > cursor.id
+        return or_(self.at > cursor.at, and_(self.at == cursor.at, same))
+
 
 @dataclass(frozen=True)
 class TimelineRow:
@@ -181,13 +191,20 @@ class TimelineRow:
 
 
 def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
-    """The query of one kind for a page: its next ``size + 1`` rows after the cursor."""
+    """The query of one kind for a page: its next ``size + 1`` rows after the cursor (before
+    it, nearest first, for a backward page)."""
     statement = source.query.add_columns(
         source.at.label("timeline_at"), source.id.label("timeline_id")
     )
+    backward = query.page.backward
     if query.cursor is not None:
-        statement = statement.where(source.after(query.cursor))
-    return statement.order_by(source.at.desc(), source.id.desc()).limit(query.size + 1)
+        statement = statement.where(
+            source.before(query.cursor, inclusive=query.page.include_token_item)
+            if backward
+            else source.after(query.cursor)
+        )
+    order = (source.at.asc(), source.id.asc()) if backward else (source.at.desc(), source.id.desc())
+    return statement.order_by(*order).limit(query.size + 1)
 
 
 async def fetch_timeline(
@@ -205,8 +222,10 @@ async def fetch_timeline(
         if query.page.include_total_count:
             counted = select(func.count()).select_from(source.query.subquery())
             total += int(await session.scalar(counted) or 0)
-    rows.sort(key=lambda item: (item.at, item.kind, item.id), reverse=True)
-    page = keyset_page(rows, size, lambda item: (item.at, item.kind, item.id))
+    backward = query.page.backward
+    # Nearest the cursor first: newest first, or oldest first for a backward page.
+    rows.sort(key=lambda item: (item.at, item.kind, item.id), reverse=not backward)
+    page = keyset_page(rows, size, lambda item: (item.at, item.kind, item.id), backward=backward)
     return page, total if query.page.include_total_count else None
 
 

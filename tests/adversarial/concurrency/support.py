@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from salesguard.db import new_id
 from salesguard_customers.models import Customer
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, global_id, unique
 from tests.org import Org, add_employee, new_phone, register
 
 CLIENTS = 20
@@ -186,7 +186,8 @@ def check_in(**values: Any) -> dict[str, Any]:
 
 async def seed_customers(suite: Suite, org: Org, count: int, owner: str | None) -> list[str]:
     """Set-up only: ``count`` bare customers of the org's branch written straight to the
-    database, owned by ``owner`` (of team A) or, with None, sitting in the branch's pool."""
+    database, owned by ``owner`` (an HR key, of team A) or, with None, sitting in the
+    branch's pool; their API IDs."""
     now = datetime.now(UTC)
     rows = [
         Customer(
@@ -207,12 +208,12 @@ async def seed_customers(suite: Suite, org: Org, count: int, owner: str | None) 
     ]
     async with suite.running["customers"].runtime.db.transaction() as session:
         session.add_all(rows)
-    return [row.id for row in rows]
+    return [global_id("Customer", row.id) for row in rows]
 
 
 async def leaver_to_be(suite: Suite, org: Org) -> tuple[str, dict[str, Any]]:
-    """A junior rep of team A, added for a race against their own departure: their ID, and
-    the upsertEmployee input with which they leave (their customers to the pool)."""
+    """A junior rep of team A, added for a race against their own departure: their HR key,
+    and the upsertEmployee input with which they leave (their customers to the pool)."""
     leaver = unique("leaver")
     employee = await add_employee(
         suite, leaver, "林离", "SALES_JUNIOR", branch=org.branch, team=org.team_a

@@ -52,7 +52,7 @@ from tests.adversarial.concurrency.support import (
     submit_order,
     winners,
 )
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, employee_id, global_id, unique
 from tests.org import UPSERT_EMPLOYEE, Org, register
 
 # -- alerts and commissions -----------------------------------------------------------------------
@@ -102,7 +102,7 @@ async def test_a_locked_period_stays_locked_while_runs_race_the_lock(
     racing: Suite, org: Org
 ) -> None:
     period = datetime.now(SHANGHAI).strftime("%Y-%m")
-    values = {"period": period, "branchId": org.branch}
+    values = {"period": period, "branchId": global_id("Branch", org.branch)}
     (await racing.gql(RUN_COMMISSIONS, {"input": values}, as_=org.finance)).ok()
     results = await race(
         [
@@ -134,9 +134,11 @@ async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(
     (await racing.gql(RECORD_PAYMENT, {"input": paid}, as_=org.finance)).ok()
     (await racing.gql(RECONCILE, {"input": {}}, as_=org.finance)).ok()
     period = datetime.now(SHANGHAI).strftime("%Y-%m")
-    values = {"period": period, "branchId": org.branch}
+    values = {"period": period, "branchId": global_id("Branch", org.branch)}
     (await racing.gql(RUN_COMMISSIONS, {"input": values}, as_=org.finance)).ok()
-    before = await racing.gql(STATEMENT, {"employeeId": leaver, "period": period}, as_=org.finance)
+    before = await racing.gql(
+        STATEMENT, {"employeeId": employee_id(leaver), "period": period}, as_=org.finance
+    )
     assert [line["status"] for line in before.ok()["commissionStatement"]["lines"]] == ["PAYABLE"]
 
     async def depart() -> GraphQLResult:
@@ -149,7 +151,9 @@ async def test_a_leavers_lines_stay_frozen_while_runs_race_the_departure(
     ]
     results = await race([*runs, depart()])
     assert not [result.body for result in results if result.errors]
-    after = await racing.gql(STATEMENT, {"employeeId": leaver, "period": period}, as_=org.finance)
+    after = await racing.gql(
+        STATEMENT, {"employeeId": employee_id(leaver), "period": period}, as_=org.finance
+    )
     assert [line["status"] for line in after.ok()["commissionStatement"]["lines"]] == [
         "PENDING_REVIEW"
     ]
@@ -254,7 +258,9 @@ async def test_an_idempotency_key_reused_by_many_clients_has_one_effect(
     for number, mutation in enumerate(prepared):
         answers = [r.ok()[mutation] for r in results[number * CLIENTS : (number + 1) * CLIENTS]]
         assert all(answer == answers[0] for answer in answers), (mutation, answers)
-    stored = await racing.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=org.manager)
+    stored = await racing.gql(
+        CHECK_INS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=org.manager
+    )
     assert stored.ok()["checkIns"]["totalCount"] == 1
     await chain_intact(racing, org)
 

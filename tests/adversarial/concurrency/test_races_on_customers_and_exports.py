@@ -33,7 +33,7 @@ from tests.adversarial.concurrency.support import (
     seed_customers,
     winners,
 )
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, global_id, service_id, unique
 from tests.org import (
     UPSERT_BRANCH,
     UPSERT_EMPLOYEE,
@@ -209,7 +209,9 @@ async def test_claims_raced_at_the_holding_cap_stop_at_the_cap(racing: Suite, or
     )
     assert len(winners(results)) == 1, refusals(results)
     assert refusals(results) == {"FAILED_PRECONDITION": CLIENTS - 1}
-    held = await racing.gql(CUSTOMERS, {"filter": {"ownerId": org.junior}}, as_=org.manager)
+    held = await racing.gql(
+        CUSTOMERS, {"filter": {"ownerId": employee_id(org.junior)}}, as_=org.manager
+    )
     assert held.ok()["customers"]["totalCount"] == cap
 
 
@@ -223,7 +225,7 @@ async def test_reassignments_raced_apply_one_after_another(racing: Suite, org: O
                 {
                     "input": {
                         "customerIds": [customer["id"]],
-                        "newOwnerId": reps[(n + 1) % 4],
+                        "newOwnerId": employee_id(reps[(n + 1) % 4]),
                         "reason": f"round {n}",
                     }
                 },
@@ -235,11 +237,14 @@ async def test_reassignments_raced_apply_one_after_another(racing: Suite, org: O
     assert len(winners(results)) == CLIENTS, refusals(results)
     events = await audit_events(racing, org, customer["id"], "customer.reassign")
     assert len(events) == CLIENTS
-    # Serialised: each reassignment saw the owner the one before it left.
+    # Serialised: each reassignment saw the owner the one before it left (the audit trail
+    # keeps the services' IDs).
     owners = [org.junior, *(event["after"]["owner_id"] for event in events)]
-    assert [event["before"]["owners"][customer["id"]] for event in events] == owners[:-1]
+    assert [event["before"]["owners"][service_id(customer["id"])] for event in events] == owners[
+        :-1
+    ]
     stored = (await racing.gql(CUSTOMER, {"id": customer["id"]}, as_=org.manager)).ok()
-    assert stored["customer"]["owner"] == {"id": owners[-1]}
+    assert stored["customer"]["owner"] == {"id": employee_id(owners[-1])}
     await chain_intact(racing, org)
 
 
@@ -251,7 +256,9 @@ async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
     # A manager registering for them, and the leaver for themselves.
     calls = [
         racing.gql(
-            REGISTER, {"input": registration(ownerId=leaver)}, as_=(org.manager, leaver)[n % 2]
+            REGISTER,
+            {"input": registration(ownerId=employee_id(leaver))},
+            as_=(org.manager, leaver)[n % 2],
         )
         for n in range(CLIENTS - 1)
     ]
@@ -266,7 +273,9 @@ async def test_a_leaver_never_owns_a_customer_registered_during_the_departure(
     results = await race(calls)
     assert not results[CLIENTS // 2].errors, results[CLIENTS // 2].body
     assert set(refusals(results)) <= {"VALIDATION", "FORBIDDEN", "UNAUTHENTICATED"}
-    owned = await racing.gql(CUSTOMERS, {"filter": {"ownerId": leaver}}, as_=org.manager)
+    owned = await racing.gql(
+        CUSTOMERS, {"filter": {"ownerId": employee_id(leaver)}}, as_=org.manager
+    )
     assert owned.ok()["customers"]["totalCount"] == 0
     await chain_intact(racing, org)
 
@@ -279,7 +288,7 @@ async def test_one_new_branch_team_and_employee_upserted_by_many_admins_is_one_r
         [
             racing.gql(
                 UPSERT_BRANCH,
-                {"input": {"id": branch, "name": f"#{n}", "timeZone": "Asia/Shanghai"}},
+                {"input": {"hrId": branch, "name": f"#{n}", "timeZone": "Asia/Shanghai"}},
                 as_="admin",
             )
             for n in range(CLIENTS)
@@ -290,7 +299,7 @@ async def test_one_new_branch_team_and_employee_upserted_by_many_admins_is_one_r
         [
             racing.gql(
                 UPSERT_TEAM,
-                {"input": {"id": team, "name": f"#{n}", "branchId": branch}},
+                {"input": {"hrId": team, "name": f"#{n}", "branchId": global_id("Branch", branch)}},
                 as_="admin",
             )
             for n in range(CLIENTS)
@@ -303,11 +312,11 @@ async def test_one_new_branch_team_and_employee_upserted_by_many_admins_is_one_r
                 UPSERT_EMPLOYEE,
                 {
                     "input": {
-                        "id": person,
+                        "hrId": person,
                         "name": f"#{n}",
                         "roles": ["SALES_JUNIOR"],
-                        "teamId": team,
-                        "branchId": branch,
+                        "teamId": global_id("Team", team),
+                        "branchId": global_id("Branch", branch),
                     }
                 },
                 as_="admin",
@@ -316,5 +325,9 @@ async def test_one_new_branch_team_and_employee_upserted_by_many_admins_is_one_r
         ]
     )
     assert not [result.body for result in people if result.errors]
-    found = await racing.gql(EMPLOYEES, {"filter": {"branchId": branch}}, as_=org.hr)
-    assert [edge["node"]["id"] for edge in found.ok()["employees"]["edges"]] == [person]
+    found = await racing.gql(
+        EMPLOYEES, {"filter": {"branchId": global_id("Branch", branch)}}, as_=org.hr
+    )
+    assert [edge["node"]["id"] for edge in found.ok()["employees"]["edges"]] == [
+        employee_id(person)
+    ]

@@ -32,7 +32,7 @@ from tests.adversarial.concurrency.support import (
     submit_order,
     winners,
 )
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, unique
 from tests.org import Org, new_phone, register
 from tests.photos import upload_payment_file
 
@@ -208,7 +208,9 @@ async def test_check_ins_raced_from_a_new_device_are_all_stored_one_flagged(
         if "NEW_DEVICE" in {r["code"] for r in result.data["checkIn"]["checkIn"]["reasons"]}
     ]
     assert len(flagged) == 1
-    stored = await racing.gql(CHECK_INS, {"filter": {"employeeId": org.junior}}, as_=org.manager)
+    stored = await racing.gql(
+        CHECK_INS, {"filter": {"employeeId": employee_id(org.junior)}}, as_=org.manager
+    )
     assert stored.ok()["checkIns"]["totalCount"] == CLIENTS + 1
 
 
@@ -229,7 +231,7 @@ async def test_overlapping_call_log_imports_record_each_call_once(racing: Suite,
     start = datetime.now(UTC) - timedelta(days=1)
     calls = [
         {
-            "employeeId": org.junior,
+            "employeeId": employee_id(org.junior),
             "number": new_phone(),
             "direction": "OUTGOING",
             "startedAt": (start + timedelta(minutes=n)).isoformat(),

@@ -10,10 +10,10 @@ import httpx
 from sqlalchemy import func, select
 
 from salesguard_customers.models import Customer
-from tests.harness import GraphQLResult, Suite, unique
+from tests.harness import GraphQLResult, Suite, global_id, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, register
 
-ME = "{ me { id roles team { id } branch { id } } }"
+ME = "{ me { id hrId roles team { id } branch { id } } }"
 CUSTOMERS = "{ customers(first: 100) { totalCount edges { node { id } } } }"
 UPSERT_BRANCH = """
 mutation($input: UpsertBranchInput!) { upsertBranch(input: $input) { branch { id } } }
@@ -24,13 +24,14 @@ mutation($input: ClaimCustomerInput!) { claimCustomer(input: $input) { customer 
 
 
 def rep(org: Org, **changes: Any) -> dict[str, Any]:
-    """The upsertEmployee input of a fresh junior rep of the org's team A (the default cache)."""
+    """The upsertEmployee input of a fresh junior rep of the org's team A (the default cache):
+    ``hrId`` is their HR key (their tokens' ``sub``), ``teamId``/``branchId`` API IDs."""
     return {
-        "id": unique(f"{org.branch}-rep"),
+        "hrId": unique(f"{org.branch}-rep"),
         "name": "临时销售",
         "roles": ["SALES_JUNIOR"],
-        "teamId": org.team_a,
-        "branchId": org.branch,
+        "teamId": global_id("Team", org.team_a),
+        "branchId": global_id("Branch", org.branch),
         "status": "ACTIVE",
         **changes,
     }
@@ -47,7 +48,7 @@ async def pooled_customer(
     """A customer in the pool: registered by ``owner`` (a junior rep of ``team``, called
     ``name``), who has then left and handed it to the pool."""
     customer = await register(suite, owner)
-    leaving = departure(rep(org, id=owner, name=name, teamId=team), "LEFT")
+    leaving = departure(rep(org, hrId=owner, name=name, teamId=global_id("Team", team)), "LEFT")
     await admin(suite, UPSERT_EMPLOYEE, leaving)
     return customer
 
@@ -79,6 +80,6 @@ async def customers_owned_by(suite: Suite, employee_id: str) -> int:
 
 
 async def warm(suite: Suite, employee_id: str) -> None:
-    """Two answered requests: the gateway now holds the employee's principal."""
+    """Two answered requests: the gateway now holds the employee's principal (their HR key)."""
     for _ in range(2):
-        assert (await me(suite, employee_id)).ok()["me"]["id"] == employee_id
+        assert (await me(suite, employee_id)).ok()["me"]["hrId"] == employee_id

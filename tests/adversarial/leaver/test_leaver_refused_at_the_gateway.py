@@ -40,7 +40,7 @@ from tests.adversarial.leaver.support import (
     warm,
 )
 from tests.conftest import SuiteFactory
-from tests.harness import Backends, GraphQLResult, Suite
+from tests.harness import Backends, GraphQLResult, Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, admin, make_org, register, register_result
 from tests.support.subscriptions import (
     GraphQLWebSocket,
@@ -59,17 +59,17 @@ async def test_leaver_token_refused_on_next_request(any_suite: Suite, status: st
     org = await make_org(suite)
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
-    await register(suite, employee["id"])
-    await warm(suite, employee["id"])
+    await register(suite, employee["hrId"])
+    await warm(suite, employee["hrId"])
 
     await admin(suite, UPSERT_EMPLOYEE, departure(employee, status))
 
     # The very next request, with the principal still in the gateway's cache: refused.
-    assert_forbidden(await me(suite, employee["id"]))
+    assert_forbidden(await me(suite, employee["hrId"]))
     # ...and so is a write that would make an orphan: nothing is stored.
-    owned_before = await customers_owned_by(suite, employee["id"])
-    assert_forbidden(await register_result(suite, employee["id"]))
-    assert await customers_owned_by(suite, employee["id"]) == owned_before
+    owned_before = await customers_owned_by(suite, employee["hrId"])
+    assert_forbidden(await register_result(suite, employee["hrId"]))
+    assert await customers_owned_by(suite, employee["hrId"]) == owned_before
 
 
 async def test_role_change_takes_effect_on_next_request(any_suite: Suite) -> None:
@@ -78,15 +78,19 @@ async def test_role_change_takes_effect_on_next_request(any_suite: Suite) -> Non
     manager = rep(org, roles=["MANAGER"], teamId=None)
     await admin(suite, UPSERT_EMPLOYEE, manager)
     await register(suite, org.junior)
-    assert (await suite.gql(CUSTOMERS, as_=manager["id"])).ok()["customers"]["totalCount"] >= 1
-    await warm(suite, manager["id"])
+    assert (await suite.gql(CUSTOMERS, as_=manager["hrId"])).ok()["customers"]["totalCount"] >= 1
+    await warm(suite, manager["hrId"])
 
-    await admin(suite, UPSERT_EMPLOYEE, manager | {"roles": ["SALES_JUNIOR"], "teamId": org.team_b})
+    await admin(
+        suite,
+        UPSERT_EMPLOYEE,
+        manager | {"roles": ["SALES_JUNIOR"], "teamId": global_id("Team", org.team_b)},
+    )
 
-    data = (await me(suite, manager["id"])).ok()
+    data = (await me(suite, manager["hrId"])).ok()
     assert data["me"]["roles"] == ["SALES_JUNIOR"]
     # The branch's customers are no longer theirs to read: a junior sees their own (none).
-    assert (await suite.gql(CUSTOMERS, as_=manager["id"])).ok()["customers"]["totalCount"] == 0
+    assert (await suite.gql(CUSTOMERS, as_=manager["hrId"])).ok()["customers"]["totalCount"] == 0
 
 
 async def test_team_and_branch_change_take_effect_on_next_request(
@@ -96,15 +100,18 @@ async def test_team_and_branch_change_take_effect_on_next_request(
     org = await make_org(suite)
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
-    await warm(suite, employee["id"])
+    await warm(suite, employee["hrId"])
 
-    await admin(suite, UPSERT_EMPLOYEE, employee | {"teamId": org.team_b})
-    moved = (await me(suite, employee["id"])).ok()["me"]
-    assert (moved["team"], moved["branch"]) == ({"id": org.team_b}, {"id": org.branch})
+    team_b = global_id("Team", org.team_b)
+    await admin(suite, UPSERT_EMPLOYEE, employee | {"teamId": team_b})
+    moved = (await me(suite, employee["hrId"])).ok()["me"]
+    branch = global_id("Branch", org.branch)
+    assert (moved["team"], moved["branch"]) == ({"id": team_b}, {"id": branch})
 
-    await admin(suite, UPSERT_EMPLOYEE, employee | {"teamId": None, "branchId": org.other_branch})
-    moved = (await me(suite, employee["id"])).ok()["me"]
-    assert (moved["team"], moved["branch"]) == (None, {"id": org.other_branch})
+    other_branch = global_id("Branch", org.other_branch)
+    await admin(suite, UPSERT_EMPLOYEE, employee | {"teamId": None, "branchId": other_branch})
+    moved = (await me(suite, employee["hrId"])).ok()["me"]
+    assert (moved["team"], moved["branch"]) == (None, {"id": other_branch})
 
 
 async def test_branch_headquarters_change_takes_effect_on_next_request(
@@ -119,7 +126,11 @@ async def test_branch_headquarters_change_takes_effect_on_next_request(
     seen = await suite.gql(CUSTOMERS, as_=org.other_manager)
     assert elsewhere["id"] not in {edge["node"]["id"] for edge in seen.ok()["customers"]["edges"]}
 
-    branch = {"id": org.other_branch, "name": org.other_branch, "timeZone": "Asia/Shanghai"}
+    branch = {
+        "hrId": org.other_branch,
+        "name": org.other_branch,
+        "timeZone": "Asia/Shanghai",
+    }
     await admin(suite, UPSERT_BRANCH, branch | {"headquarters": True})
     seen = await suite.gql(CUSTOMERS, as_=org.other_manager)
     assert elsewhere["id"] in {edge["node"]["id"] for edge in seen.ok()["customers"]["edges"]}
@@ -137,15 +148,15 @@ async def test_two_gateway_replicas_refuse_on_the_very_next_request(
     async with replica(suite) as first, replica(suite) as second:
         for gateway in (first, second):
             for _ in range(2):
-                assert (await me(gateway, employee["id"])).ok()["me"]["id"] == employee["id"]
+                assert (await me(gateway, employee["hrId"])).ok()["me"]["hrId"] == employee["hrId"]
         # A role change through the first replica, seen by the second...
         changed = employee | {"roles": ["SALES_SENIOR"]}
         assert (await as_admin(first, UPSERT_EMPLOYEE, changed)).ok()
-        assert (await me(second, employee["id"])).ok()["me"]["roles"] == ["SALES_SENIOR"]
+        assert (await me(second, employee["hrId"])).ok()["me"]["roles"] == ["SALES_SENIOR"]
         # ...and the departure through the second, refused by the first.
         assert (await as_admin(second, UPSERT_EMPLOYEE, departure(changed, "LEFT"))).ok()
-        assert_forbidden(await me(first, employee["id"]))
-        assert_forbidden(await me(second, employee["id"]))
+        assert_forbidden(await me(first, employee["hrId"]))
+        assert_forbidden(await me(second, employee["hrId"]))
 
 
 @asynccontextmanager
@@ -179,10 +190,10 @@ async def test_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) 
     org = await make_org(suite)
     base = watcher_count(suite)
     manager = {
-        "id": org.manager_2,
+        "hrId": org.manager_2,
         "name": "周经理",
         "roles": ["MANAGER"],
-        "branchId": org.branch,
+        "branchId": global_id("Branch", org.branch),
         "status": "ACTIVE",
     }
     # The gateway's default cache: the principal is resolved once and then held.
@@ -193,7 +204,7 @@ async def test_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) 
         await watch_alerts(suite, base, {"filter": {"kinds": ["MOCK_LOCATION"]}}, leaver)
         await mock_location_check_in(suite, org.junior)
         assert (await leaver.next_alert("MOCK_LOCATION", within=5))["employee"] == {
-            "id": org.junior
+            "id": employee_id(org.junior)
         }
         await admin(suite, UPSERT_EMPLOYEE, manager | {"status": "LEFT", "toPool": True})
         await mock_location_check_in(suite, org.junior)
@@ -250,7 +261,7 @@ async def test_directory_down_fails_closed_not_from_a_stale_cache(own_suite: Sui
         assert time.monotonic() < deadline, answer.body
         await asyncio.sleep(0.1)
     assert_forbidden(answer)
-    assert (await me(suite, org.junior_mate)).ok()["me"]["id"] == org.junior_mate
+    assert (await me(suite, org.junior_mate)).ok()["me"]["hrId"] == org.junior_mate
 
 
 async def test_claim_by_a_departed_rep_is_refused_through_the_gateway(suite: Suite) -> None:
@@ -259,8 +270,8 @@ async def test_claim_by_a_departed_rep_is_refused_through_the_gateway(suite: Sui
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
     pooled = await pooled_customer(suite, org, org.junior_b, "赵强", org.team_b)
-    await warm(suite, employee["id"])
+    await warm(suite, employee["hrId"])
     await admin(suite, UPSERT_EMPLOYEE, employee | {"status": "SUSPENDED"})
-    claimed = await suite.gql(CLAIM, {"input": {"customerId": pooled["id"]}}, as_=employee["id"])
+    claimed = await suite.gql(CLAIM, {"input": {"customerId": pooled["id"]}}, as_=employee["hrId"])
     assert_forbidden(claimed)
-    assert await customers_owned_by(suite, employee["id"]) == 0
+    assert await customers_owned_by(suite, employee["hrId"]) == 0

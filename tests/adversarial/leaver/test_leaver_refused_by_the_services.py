@@ -36,7 +36,7 @@ from tests.adversarial.leaver.support import (
     rep,
     warm,
 )
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, service_id, unique
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register, register_result
 
 
@@ -56,7 +56,8 @@ async def signed_as(
 
 
 def principal_of(org: Org, employee: dict[str, Any]) -> Principal:
-    return Principal(employee["id"], tuple(employee["roles"]), employee["teamId"], org.branch)
+    team = service_id(employee["teamId"]) if employee["teamId"] else None
+    return Principal(employee["hrId"], tuple(employee["roles"]), team, org.branch)
 
 
 def timestamp(at: datetime) -> Timestamp:
@@ -101,9 +102,9 @@ async def test_self_registration_by_inactive_employee_refused_by_the_service(
         )
         await refused(stub.RegisterCustomer(request))
         # Naming themselves as the owner is the same registration.
-        request.owner_id = employee["id"]
+        request.owner_id = employee["hrId"]
         await refused(stub.RegisterCustomer(request))
-    assert await customers_owned_by(suite, employee["id"]) == 0
+    assert await customers_owned_by(suite, employee["hrId"]) == 0
 
 
 @pytest.mark.parametrize("status", ["LEFT", "SUSPENDED"])
@@ -116,7 +117,7 @@ async def test_service_writes_by_inactive_employee_store_nothing(
     org = await make_org(suite)
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
-    theirs = await register(suite, employee["id"])
+    theirs = await register(suite, employee["hrId"])
     # The mate leaves for the pool: one customer the employee could claim.
     pooled = await pooled_customer(suite, org, org.junior_mate, "韩梅梅", org.team_a)
     await admin(suite, UPSERT_EMPLOYEE, departure(employee, status))
@@ -125,19 +126,23 @@ async def test_service_writes_by_inactive_employee_store_nothing(
 
     async with signed_as(suite, "customers", principal) as channels:
         pool = pool_pb2_grpc.CustomerPoolServiceStub(channels.channel("customers"))
-        await refused(pool.ClaimCustomer(pool_pb2.ClaimCustomerRequest(customer_id=pooled["id"])))
+        await refused(
+            pool.ClaimCustomer(pool_pb2.ClaimCustomerRequest(customer_id=service_id(pooled["id"])))
+        )
         customers = customers_pb2_grpc.CustomersServiceStub(channels.channel("customers"))
         follow_up = customers_pb2.RecordFollowUpRequest(
-            customer_id=theirs["id"], kind=customers_pb2.FOLLOW_UP_KIND_CALL, note="still here"
+            customer_id=service_id(theirs["id"]),
+            kind=customers_pb2.FOLLOW_UP_KIND_CALL,
+            note="still here",
         )
         if (
             status == "SUSPENDED"
         ):  # a leaver's customers are handed over; a suspended rep keeps them
             await refused(customers.RecordFollowUp(follow_up))
-    assert await count(suite, "customers", Customer, Customer.owner_id == employee["id"]) == (
+    assert await count(suite, "customers", Customer, Customer.owner_id == employee["hrId"]) == (
         1 if status == "SUSPENDED" else 0
     )
-    assert await count(suite, "customers", FollowUp, FollowUp.employee_id == employee["id"]) == 0
+    assert await count(suite, "customers", FollowUp, FollowUp.employee_id == employee["hrId"]) == 0
 
     async with signed_as(suite, "attendance", principal) as channels:
         visits = visits_pb2_grpc.VisitsServiceStub(channels.channel("attendance"))
@@ -156,9 +161,9 @@ async def test_service_writes_by_inactive_employee_store_nothing(
                 visits_pb2.CreatePhotoUploadRequest(content_type="image/jpeg", size_bytes=1000)
             )
         )
-    assert await count(suite, "attendance", CheckIn, CheckIn.employee_id == employee["id"]) == 0
+    assert await count(suite, "attendance", CheckIn, CheckIn.employee_id == employee["hrId"]) == 0
     assert (
-        await count(suite, "attendance", PhotoUpload, PhotoUpload.employee_id == employee["id"])
+        await count(suite, "attendance", PhotoUpload, PhotoUpload.employee_id == employee["hrId"])
         == 0
     )
 
@@ -173,11 +178,11 @@ async def test_service_writes_by_inactive_employee_store_nothing(
         await refused(
             orders.SubmitOrder(
                 orders_pb2.SubmitOrderRequest(
-                    customer_id=theirs["id"], lines=[line], currency="CNY"
+                    customer_id=service_id(theirs["id"]), lines=[line], currency="CNY"
                 )
             )
         )
-    assert await count(suite, "orders", Order, Order.submitted_by == employee["id"]) == 0
+    assert await count(suite, "orders", Order, Order.submitted_by == employee["hrId"]) == 0
 
 
 async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
@@ -187,20 +192,25 @@ async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
     org = await make_org(suite)
     employee = rep(org)
     await admin(suite, UPSERT_EMPLOYEE, employee)
-    await warm(suite, employee["id"])
+    await warm(suite, employee["hrId"])
     await admin(suite, UPSERT_EMPLOYEE, employee | {"status": "SUSPENDED"})
-    registered = await register_result(suite, org.manager, ownerId=employee["id"])
+    owner = employee_id(employee["hrId"])
+    registered = await register_result(suite, org.manager, ownerId=owner)
     assert registered.codes == ["VALIDATION"], registered.body
+    # The service's refusal of the inactive owner, not a malformed ID.
+    assert registered.errors[0]["extensions"]["field"] == "owner_id", registered.body
     customer = await register(suite, org.junior)
     reassign = """
     mutation($input: ReassignCustomersInput!) { reassignCustomers(input: $input) { customers { id } } }
     """
     moved = await suite.gql(
         reassign,
-        {"input": {"customerIds": [customer["id"]], "newOwnerId": employee["id"], "reason": "x"}},
+        {"input": {"customerIds": [customer["id"]], "newOwnerId": owner, "reason": "x"}},
         as_=org.manager,
     )
     assert moved.codes == ["VALIDATION"], moved.body
+    # The service's refusal of the inactive owner, not a malformed ID.
+    assert moved.errors[0]["extensions"]["field"] == "new_owner_id", moved.body
     plan = """
     mutation($input: PlanVisitInput!) { planVisit(input: $input) { visitPlan { id } } }
     """
@@ -209,7 +219,7 @@ async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
         plan,
         {
             "input": {
-                "employeeId": employee["id"],
+                "employeeId": owner,
                 "customerId": customer["id"],
                 "windowStart": start.isoformat(),
                 "windowEnd": (start + timedelta(hours=1)).isoformat(),
@@ -218,4 +228,6 @@ async def test_inactive_owners_receive_nothing(any_suite: Suite) -> None:
         as_=org.manager,
     )
     assert planned.codes == ["VALIDATION"], planned.body
-    assert await customers_owned_by(suite, employee["id"]) == 0
+    # The service's refusal of the inactive owner, not a malformed ID.
+    assert planned.errors[0]["extensions"]["field"] == "employee_id", planned.body
+    assert await customers_owned_by(suite, employee["hrId"]) == 0

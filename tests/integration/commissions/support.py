@@ -18,7 +18,7 @@ from salesguard_api.commissions.v1 import commissions_pb2_grpc
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
-from tests.harness import Suite, unique
+from tests.harness import Suite, service_id, unique
 from tests.org import Org, make_org, register
 from tests.support.orders_service import OrdersServiceClient, dec
 
@@ -281,7 +281,7 @@ class Client(OrdersServiceClient):
 
 
 async def customer(suite: Suite, owner: Principal, source: str = "WEBSITE") -> str:
-    return str((await register(suite, owner.id, source=source))["id"])
+    return service_id((await register(suite, owner.id, source=source))["id"])
 
 
 def by_code(statement: pb.CommissionStatement) -> dict[str, pb.CommissionLine]:

@@ -37,7 +37,7 @@ from salesguard_gateway.app import create_app
 from salesguard_gateway.observability import OperationNames
 from salesguard_gateway.settings import GatewaySettings
 from tests.conftest import SPANS
-from tests.harness import JWT_SECRET, POLICIES, Suite
+from tests.harness import JWT_SECRET, POLICIES, Suite, global_id
 from tests.integration.observability.support import DIRECTORY_SERVICE, Status
 from tests.org import Org, register
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
@@ -279,7 +279,7 @@ async def test_gateway_metrics_count_operations_by_type_name_and_status(
     await register(suite, as_=org.junior)  # a named mutation (tests/org.py: anonymous)
     forbidden = await suite.gql(
         "query Ranking($b: ID!) { riskRanking(branchId: $b) { employee { id } } }",
-        {"b": org.branch},
+        {"b": global_id("Branch", org.branch)},
         as_=org.junior,
     )
     assert "FORBIDDEN" in forbidden.codes

@@ -15,7 +15,7 @@ from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
-from tests.harness import Suite, unique
+from tests.harness import Suite, service_id, unique
 from tests.org import Org, add_employee, make_org, register
 from tests.support.orders_service import OrdersServiceClient, dec
 
@@ -163,7 +163,7 @@ def today() -> date:
 
 
 async def customer_of(suite: Suite, owner: Principal) -> str:
-    return str((await register(suite, owner.id))["id"])
+    return service_id((await register(suite, owner.id))["id"])
 
 
 def roles(order: pb.Order) -> list[str]:

@@ -16,7 +16,7 @@ from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
-from tests.harness import Suite
+from tests.harness import Suite, service_id
 from tests.org import Org, register
 from tests.photos import put
 from tests.support.orders_service import OrdersServiceClient, dec
@@ -223,4 +223,4 @@ async def customer(suite: Suite, people: People, name: str, **extra: Any) -> str
     registered = await register(
         suite, people.junior.id, name=name, company=f"{name} Trading Co", **extra
     )
-    return str(registered["id"])
+    return service_id(registered["id"])

@@ -244,6 +244,6 @@ async def test_branch_zones_follow_the_directory_watch(suite: Suite) -> None:
         await admin(
             suite,
             UPSERT_BRANCH,
-            {"id": branch, "name": branch, "timeZone": time_zone, "headquarters": False},
+            {"hrId": branch, "name": branch, "timeZone": time_zone, "headquarters": False},
         )
         await zone_soon(branch, time_zone)

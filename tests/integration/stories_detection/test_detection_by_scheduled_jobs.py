@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from salesguard_attendance.jobs import DETECTORS
 from salesguard_commissions.jobs import DRAFT_RUN
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
-from tests.harness import Suite, unique
+from tests.harness import Suite, employee_id, unique
 from tests.integration.stories_detection.support import (
     RECORD_SHIPMENT,
     SITE,
@@ -109,7 +109,7 @@ async def test_an_approved_order_past_due_is_a_suspected_fake_after_the_daily_jo
         assert (alert["rule"], alert["status"], alert["employee"]) == (
             "O5",
             "OPEN",
-            {"id": org.junior},
+            {"id": employee_id(org.junior)},
         )
         assert alert["order"]["paymentState"] == "UNPAID"
         assert alert["evidence"]["days_past_due"] == 10
@@ -176,7 +176,7 @@ async def test_a_regular_customer_gone_quiet_while_visited_is_a_diversion_risk_a
     first = await run(suite, DIVERSION_RISK, datetime.now(UTC))
     assert int(first.summary["alerts_raised"]) >= 1
     (alert,) = await alerts_of(suite, org.hr, customerId=visited, kinds=["DIVERSION_RISK"])
-    assert (alert["rule"], alert["employee"]) == ("O6", {"id": org.junior})
+    assert (alert["rule"], alert["employee"]) == ("O6", {"id": employee_id(org.junior)})
     evidence = alert["evidence"]
     assert (evidence["usual_interval_days"], evidence["days_silent"]) == (30, 120)
     assert evidence["visits_since_last_order"] == 2
@@ -201,18 +201,18 @@ async def test_photo_less_check_ins_synced_out_of_order_make_a_streak_after_the_
     for day in reversed(days):
         await check_in(suite, org.junior, place, at_local(day, 10))
     for kind in ("PHOTO_MISSING_STREAK", "UNREGISTERED_SITE_REPEATED"):
-        assert not await alerts_of(suite, org.hr, employeeId=org.junior, kinds=[kind])
+        assert not await alerts_of(suite, org.hr, employeeId=employee_id(org.junior), kinds=[kind])
 
     as_of = at_local(days[-1], 18)
     first = await run(suite, DETECTORS, as_of)
     assert int(first.summary["alerts_raised"]) >= 2
     (streak,) = await alerts_of(
-        suite, org.hr, employeeId=org.junior, kinds=["PHOTO_MISSING_STREAK"]
+        suite, org.hr, employeeId=employee_id(org.junior), kinds=["PHOTO_MISSING_STREAK"]
     )
     assert streak["evidence"]["days"] == 3
     assert streak["evidence"]["first_day"] == days[0].isoformat()
     (site,) = await alerts_of(
-        suite, org.hr, employeeId=org.junior, kinds=["UNREGISTERED_SITE_REPEATED"]
+        suite, org.hr, employeeId=employee_id(org.junior), kinds=["UNREGISTERED_SITE_REPEATED"]
     )
     assert site["evidence"]["visits"] == 3
 

@@ -23,7 +23,6 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
-from strawberry.tools import merge_types
 from strawberry.types.execution import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -37,6 +36,7 @@ from salesguard_gateway.schema.commissions import CommissionsMutation, Commissio
 from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
+from salesguard_gateway.schema.node_query import NodeQuery
 from salesguard_gateway.schema.orders import OrdersQuery
 from salesguard_gateway.schema.orders_mutations import OrdersMutation
 from salesguard_gateway.schema.payments import PaymentsQuery
@@ -51,37 +51,59 @@ from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-Query = merge_types(
-    "Query",
-    (
-        PeopleQuery,
-        CustomersQuery,
-        PoolQuery,
-        ExportsQuery,
-        AuditQuery,
-        AlertsQuery,
-        RiskQuery,
-        VisitsQuery,
-        OrdersQuery,
-        PaymentsQuery,
-        CommissionsQuery,
-        TimelineQuery,
-    ),
+
+# One root type per operation, merged from the domain modules' (a class per domain).
+@strawberry.type(
+    description=(
+        "What a client can read. Every field answers within the caller's grants (SPEC §2): "
+        "outside them an object is NOT_FOUND (or null) and a list leaves it out; a field the "
+        "caller's role may not read at all is FORBIDDEN."
+    )
 )
-Mutation = merge_types(
-    "Mutation",
-    (
-        PeopleMutation,
-        CustomersMutation,
-        PoolMutation,
-        ExportsMutation,
-        VisitsMutation,
-        OrdersMutation,
-        CommissionsMutation,
-        AlertsMutation,
-    ),
+class Query(
+    NodeQuery,
+    PeopleQuery,
+    CustomersQuery,
+    PoolQuery,
+    ExportsQuery,
+    AuditQuery,
+    AlertsQuery,
+    RiskQuery,
+    VisitsQuery,
+    OrdersQuery,
+    PaymentsQuery,
+    CommissionsQuery,
+    TimelineQuery,
+):
+    pass
+
+
+@strawberry.type(
+    description=(
+        "What a client can change. Each mutation checks the caller's grants (FORBIDDEN "
+        "otherwise), writes in one transaction, and where its input takes an idempotencyKey "
+        "a retry with the same key answers the first result."
+    )
 )
-Subscription = merge_types("Subscription", (AlertsSubscription,))
+class Mutation(
+    PeopleMutation,
+    CustomersMutation,
+    PoolMutation,
+    ExportsMutation,
+    VisitsMutation,
+    OrdersMutation,
+    CommissionsMutation,
+    AlertsMutation,
+):
+    pass
+
+
+@strawberry.type(
+    description="What a client can watch, over graphql-transport-ws at the GraphQL endpoint."
+)
+class Subscription(AlertsSubscription):
+    pass
+
 
 # Distinct query texts kept parsed and validated (bounded: a public endpoint).
 DOCUMENT_CACHE_SIZE = 512

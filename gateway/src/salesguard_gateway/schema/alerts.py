@@ -8,13 +8,11 @@ sum over every source on every page. A source that fails costs only its own
 alerts: the others are returned with an error entry naming the source.
 
 ``updateAlert`` goes to the service that owns the alert. An alert's ``id`` is
-the owning service's own ID (unchanged, so stored IDs and the ``alertIds`` of
-commission lines keep working); ``globalId`` is ``"<source>:<id>"``. The input's
-``id`` takes either; the update is routed by, in this order: the input's
-``source``, the ``<source>:`` prefix of a global ID, else each alert source in
-turn until one owns the ID (alert IDs are UUIDs, so at most one does; a source
-answers NOT_FOUND for an alert it does not have or the caller may not update,
-so a plain ID costs at most one call per source and writes once). Every decision
+the global ID of the owning service's own ID (alert IDs are UUIDs, unique across
+services; the ``alertIds`` of commission lines are the same IDs). The update goes
+to the input's ``source`` when given, else to each alert source in turn until one
+owns the alert (a source answers NOT_FOUND for an alert it does not have or the
+caller may not update, so it costs at most one call per source and writes once). Every decision
 is kept in the alert's ``history``, read with the alerts (one query per source
 and page, never one per alert).
 
@@ -33,7 +31,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from datetime import date, datetime
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
 
@@ -44,15 +42,15 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.auth import AuthError
 from salesguard_gateway.context import GatewayContext, Info, Loaders
 from salesguard_gateway.errors import deferred_error, service_error_extensions
+from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
+    Paging,
     described,
     enum_numbers,
     from_timestamp,
     optional,
-    page_request,
-    source_state,
     struct_to_json,
     to_timestamp,
 )
@@ -69,11 +67,12 @@ from salesguard_gateway.schema.enums import (
 )
 from salesguard_gateway.schema.federation import (
     Entry,
+    MergePlan,
     SourcePage,
     merged,
     source_page,
-    source_page_request,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import EMPLOYEE
 
@@ -87,12 +86,18 @@ MERGE_BUFFER = 100
     description="One decision taken on an alert (updateAlert); the history is append-only."
 )
 class AlertDecision:
-    status: AlertStatus | None
-    resolution: AlertResolution | None
-    note: str | None
-    at: datetime | None
-    trace_id: str | None
-    by_id: strawberry.ID = strawberry.field(description="The employee who decided.")
+    status: AlertStatus | None = strawberry.field(description="The status the decision set.")
+    resolution: AlertResolution | None = strawberry.field(
+        description="The resolution it set; null unless status is RESOLVED."
+    )
+    note: str | None = strawberry.field(description="The note given with it; null when none.")
+    at: datetime | None = strawberry.field(description="When it was taken.")
+    trace_id: str | None = strawberry.field(
+        description="The trace ID of the request that took it, to find it in the traces."
+    )
+    by_id: strawberry.Private[str]
+
+    by_id_field = reference("Employee", "by_id", "byId", "The employee who decided.", required=True)
 
     by = EMPLOYEE.field("by_id", "The employee who decided; null when the caller may not see them.")
 
@@ -104,47 +109,74 @@ def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
         note=optional(message.note),
         at=from_timestamp(message.at),
         trace_id=optional(message.trace_id),
-        by_id=strawberry.ID(message.actor_id),
+        by_id=message.actor_id,
     )
 
 
-@strawberry.type
-class Alert:
-    id: strawberry.ID = strawberry.field(description="The owning service's ID of the alert.")
-    global_id: strawberry.ID = strawberry.field(
-        description='"<source>:<id>": unique across services; updateAlert takes it as its id.'
+@strawberry.type(
+    description=(
+        "A suspicious pattern a rule found (the alert catalogue), raised by the service that owns "
+        "the data. Visible to HR and the managers of its branch, never to the employee it is "
+        "about; a branch manager does not see those about managers; FINANCE sees the deal, "
+        "payment and commission kinds only (policy data)."
     )
+)
+class Alert(Node):
     kind: AlertKind | None = strawberry.field(
         description="Null only for a kind newer than the gateway (it logs a warning)."
     )
     rule: str = strawberry.field(description='Code of the rule that raised it, e.g. "C2".')
-    severity: Severity | None
-    status: AlertStatus | None
-    resolution: AlertResolution | None
+    severity: Severity | None = strawberry.field(
+        description="How severe it is (the alert catalogue's severity of its kind)."
+    )
+    status: AlertStatus | None = strawberry.field(description="Where it stands.")
+    resolution: AlertResolution | None = strawberry.field(
+        description="How it was resolved; null unless status is RESOLVED."
+    )
     title: str = strawberry.field(description="In the language of Accept-Language (en or zh).")
     message: str = strawberry.field(description="In the language of Accept-Language (en or zh).")
-    detected_at: datetime | None
-    evidence: JSON
-    source: str = strawberry.field(description='The service that owns the alert, e.g. "customers".')
-    note: str | None
-    order_id: strawberry.ID | None = strawberry.field(
-        description="The order concerned, also when the caller may not see it."
+    detected_at: datetime | None = strawberry.field(description="When the rule found it.")
+    evidence: JSON = strawberry.field(
+        description=(
+            "The facts the rule found, as a JSON object whose keys depend on the kind (title and "
+            "message are written from them)."
+        )
     )
-    updated_at: datetime | None
+    source: str = strawberry.field(description='The service that owns the alert, e.g. "customers".')
+    note: str | None = strawberry.field(
+        description=(
+            "The note of the latest decision that gave one; null when none did. Every note is in "
+            "history."
+        )
+    )
+    order_id_field = reference(
+        "Order", "order_id", "orderId", "The order concerned, also when the caller may not see it."
+    )
+    updated_at: datetime | None = strawberry.field(
+        description="When the latest decision was taken; null while none has been."
+    )
     history: list[AlertDecision] = strawberry.field(
         description="Every decision taken on the alert, oldest first."
     )
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
+    order_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
     @described("The day it was detected, in the time zone of the branch it concerns.")
     async def detected_on(self, info: Info) -> date | None:
         return await info.context.loaders.local_day(self.branch_id, self.detected_at)
 
-    employee = EMPLOYEE.field("employee_id")
+    employee = EMPLOYEE.field(
+        "employee_id",
+        "The employee it is about; null when none, or not visible to the caller in the directory.",
+    )
 
-    customer = CUSTOMER.field("customer_id")
+    customer = CUSTOMER.field(
+        "customer_id",
+        "The customer concerned; null when none or not visible to the caller (contact fields "
+        "masked as for any customer read).",
+    )
 
     order = ORDER.field(
         "order_id", "The order concerned; null when none or not visible to the caller."
@@ -155,8 +187,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     evidence = struct_to_json(message.evidence)
     title, text = render(message.kind, evidence, language)
     return Alert(
-        id=strawberry.ID(message.id),
-        global_id=strawberry.ID(f"{message.source}:{message.id}"),
+        id=message.id,
         kind=code_of(AlertKind, message.kind),
         rule=message.rule,
         severity=severity_of(message.severity),
@@ -168,7 +199,7 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
         evidence=JSON(evidence),
         source=message.source,
         note=optional(message.note),
-        order_id=strawberry.ID(message.order_id) if message.order_id else None,
+        order_id=message.order_id,
         updated_at=from_timestamp(message.updated_at),
         history=[decision_from_proto(decision) for decision in message.history],
         employee_id=message.employee_id,
@@ -177,16 +208,37 @@ def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description=(
+        "Which alerts to list: every condition given must hold (a list matches any of its "
+        "values); omitted ones do not filter."
+    )
+)
 class AlertFilter:
-    kinds: list[AlertKind] | None = None
-    severities: list[Severity] | None = None
-    statuses: list[AlertStatus] | None = None
-    employee_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
-    order_id: strawberry.ID | None = None
-    from_: datetime | None = strawberry.field(default=None, name="from")
-    to: datetime | None = None
+    kinds: list[AlertKind] | None = strawberry.field(
+        default=None, description="Only alerts of these kinds."
+    )
+    severities: list[Severity] | None = strawberry.field(
+        default=None, description="Only alerts of these severities."
+    )
+    statuses: list[AlertStatus] | None = strawberry.field(
+        default=None, description="Only alerts in these statuses."
+    )
+    employee_id: GlobalID | None = strawberry.field(
+        default=None, description="Only alerts about this employee (an Employee's ID)."
+    )
+    customer_id: GlobalID | None = strawberry.field(
+        default=None, description="Only alerts concerning this customer (a Customer's ID)."
+    )
+    order_id: GlobalID | None = strawberry.field(
+        default=None, description="Only alerts concerning this order (an Order's ID)."
+    )
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Only alerts detected at or after this time."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Only alerts detected before this time; later than from."
+    )
 
     def to_proto(self) -> common_pb2.AlertFilter:
         if self.from_ is not None and self.to is not None and self.from_ >= self.to:
@@ -195,18 +247,15 @@ class AlertFilter:
             kinds=[kind.value for kind in self.kinds or ()],
             severities=enum_numbers(self.severities),
             statuses=enum_numbers(self.statuses),
-            employee_id=self.employee_id or "",
-            customer_id=self.customer_id or "",
-            order_id=self.order_id or "",
+            employee_id=raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
+            order_id=raw_id(self.order_id, "Order", "filter.orderId"),
             detected_from=to_timestamp(self.from_),
             detected_to=to_timestamp(self.to),
         )
 
 
 AlertConnection = Connection[Alert]
-
-# Per source: the page token to resume from ("" = the start).
-SourceState = dict[str, str]
 
 
 T = TypeVar("T")
@@ -253,30 +302,30 @@ async def ask_alert_sources(
 
 
 async def federated_alerts(
-    info: Info, first: int | None, after: str | None, alert_filter: AlertFilter | None
+    info: Info, paging: Paging, alert_filter: AlertFilter | None
 ) -> AlertConnection:
     context = info.context
-    page = page_request(first, None, info)
-    state: SourceState = source_state(after, context.clients.alerts)
+    plan = MergePlan.of(paging, paging.request(info), context.clients.alerts)
     proto_filter = alert_filter.to_proto() if alert_filter is not None else None
 
     async def ask(source: str) -> SourcePage[common_pb2.Alert]:
-        request = common_pb2.ListAlertsRequest(
-            filter=proto_filter, page=source_page_request(page, state[source])
-        )
+        request = common_pb2.ListAlertsRequest(filter=proto_filter, page=plan.request(source))
         response = await context.clients.alerts[source].ListAlerts(request)
         # Newest first; the ID orders alerts of one instant.
-        return source_page(
-            response,
-            response.alerts,
-            lambda alert, cursor: Entry(
-                (alert.detected_at.seconds, alert.detected_at.nanos, alert.id), alert, cursor
+        return plan.answered(
+            source,
+            source_page(
+                response,
+                response.alerts,
+                lambda alert, cursor: Entry(
+                    (alert.detected_at.seconds, alert.detected_at.nanos, alert.id), alert, cursor
+                ),
             ),
         )
 
     pages = await ask_alert_sources(info, "alerts", ask)
     language = context.language
-    return merged(pages, state, page.page_size, lambda alert: alert_from_proto(alert, language))
+    return merged(pages, plan, lambda alert: alert_from_proto(alert, language))
 
 
 @strawberry.type
@@ -290,21 +339,26 @@ class AlertsQuery:
     async def alerts(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: AlertFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            AlertFilter | None,
+            strawberry.argument(description="Which alerts; omit for every alert the caller sees."),
+        ] = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> AlertConnection | None:
-        return await federated_alerts(info, first, after, filter)
+        return await federated_alerts(info, Paging.of(first, after, last, before), filter)
 
 
 @strawberry.input(
     description=(
-        "Decide an alert. Routed to the service that owns it: by source, by the prefix of a "
-        "globalId, else by asking each alert source in turn."
+        "Decide an alert. Routed to the service that owns it: by source when given, else by "
+        "asking each alert source in turn."
     )
 )
 class UpdateAlertInput:
-    id: strawberry.ID = strawberry.field(description="The alert's id, or its globalId.")
+    id: GlobalID = strawberry.field(description="The alert (an Alert's ID).")
     status: AlertStatus = strawberry.field(
         description="ACKNOWLEDGED, RESOLVED or DISMISSED; an alert is never reopened (OPEN)."
     )
@@ -315,33 +369,31 @@ class UpdateAlertInput:
             "withheld) or CLEARED (released on the next commission run)."
         ),
     )
-    note: str | None = None
+    note: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Why: kept in the alert's history (at most 4000 characters); when omitted, the "
+            "alert keeps its latest note."
+        ),
+    )
     source: str | None = strawberry.field(
         default=None,
         description='The service that owns the alert (the alert\'s source, e.g. "orders").',
     )
 
 
-@strawberry.type
+@strawberry.type(description="What updateAlert returns.")
 class UpdateAlertPayload:
-    alert: Alert
+    alert: Alert = strawberry.field(description="The alert as decided, with its history.")
 
 
-def alert_route(
-    alert_id: str, source: str | None, sources: tuple[str, ...]
-) -> tuple[list[str], str]:
-    """The sources to ask, in order, and the alert's ID within its source."""
-    prefix, colon, local = alert_id.partition(":")
-    is_global = bool(colon) and prefix in sources and bool(local)
+def alert_route(source: str | None, sources: tuple[str, ...]) -> list[str]:
+    """The sources to ask for an alert, in order: the one named, else every one."""
     if source:
         if source not in sources:
             raise InvalidInput("source", f"source must be one of {', '.join(sources)}")
-        if is_global and prefix != source:
-            raise InvalidInput("source", f"the id names the source {prefix}, not {source}")
-        return [source], local if is_global else alert_id
-    if is_global:
-        return [prefix], local
-    return list(sources), alert_id
+        return [source]
+    return list(sources)
 
 
 @strawberry.type
@@ -353,11 +405,16 @@ class AlertsMutation:
         "an alert about the caller (nobody decides their own) and for a manager on an alert "
         "already RESOLVED or DISMISSED (HR revises decisions)."
     )
-    async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload | None:
+    async def update_alert(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateAlertInput, strawberry.argument(description="The alert and the decision.")
+        ],
+    ) -> UpdateAlertPayload | None:
         context = info.context
-        sources, alert_id = alert_route(str(input.id), input.source, tuple(context.clients.alerts))
-        if not alert_id:
-            raise InvalidInput("id", "id is required")
+        alert_id = raw_id(input.id, "Alert", "input.id")
+        sources = alert_route(input.source, tuple(context.clients.alerts))
         request = common_pb2.UpdateAlertRequest(
             id=alert_id,
             status=input.status.value,
@@ -459,7 +516,14 @@ _subscription = cast(
 class AlertsSubscription:
     @_subscription
     async def alert_raised(
-        self, info: Info, filter: AlertFilter | None = None
+        self,
+        info: Info,
+        filter: Annotated[
+            AlertFilter | None,
+            strawberry.argument(
+                description="Which new alerts to send; omit for every one the caller may see."
+            ),
+        ] = None,
     ) -> AsyncGenerator[Alert, None]:
         context = info.context
         subscribed_as = context.caller.principal

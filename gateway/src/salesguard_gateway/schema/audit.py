@@ -9,18 +9,19 @@ import strawberry
 
 from salesguard_api.customers.v1 import audit_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
+from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
+    Paging,
     described,
     from_timestamp,
     optional,
     page_of,
-    page_request,
     struct_to_json,
     to_timestamp,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, global_id, global_ids, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE
 
 
@@ -29,8 +30,7 @@ from salesguard_gateway.schema.people import EMPLOYEE
     "change or an export, append-only and hash-chained. HR sees every entry, a manager "
     "those of their branch (a headquarters manager: all); nobody else."
 )
-class AuditEvent:
-    id: strawberry.ID = strawberry.field(description="The entry's ID.")
+class AuditEvent(Node):
     seq: int = strawberry.field(description="Position in the chain, from 1.")
     at: datetime | None = strawberry.field(description="When it happened.")
     action: str = strawberry.field(
@@ -38,7 +38,7 @@ class AuditEvent:
         '"customer.export".'
     )
     customer_ids: list[strawberry.ID] = strawberry.field(
-        description="The customers it concerns (IDs only)."
+        description="The customers it concerns (their global IDs only)."
     )
     fields: list[str] = strawberry.field(
         description="The customer fields it read, changed or exported."
@@ -72,11 +72,11 @@ class AuditEvent:
 
 def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
     return AuditEvent(
-        id=strawberry.ID(message.id),
+        id=message.id,
         seq=message.seq,
         at=from_timestamp(message.at),
         action=message.action,
-        customer_ids=[strawberry.ID(customer_id) for customer_id in message.customer_ids],
+        customer_ids=global_ids("Customer", message.customer_ids),
         fields=list(message.fields),
         before=JSON(struct_to_json(message.before)) if message.HasField("before") else None,
         after=JSON(struct_to_json(message.after)) if message.HasField("after") else None,
@@ -91,10 +91,10 @@ def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
 
 @strawberry.input(description="Which audit entries to list; the conditions given all apply.")
 class AuditEventFilter:
-    actor_id: strawberry.ID | None = strawberry.field(
+    actor_id: GlobalID | None = strawberry.field(
         default=None, description="Only entries by this employee."
     )
-    customer_id: strawberry.ID | None = strawberry.field(
+    customer_id: GlobalID | None = strawberry.field(
         default=None, description="Only entries concerning this customer."
     )
     actions: list[str] | None = strawberry.field(
@@ -109,8 +109,8 @@ class AuditEventFilter:
 
     def to_proto(self) -> audit_pb2.AuditEventFilter:
         return audit_pb2.AuditEventFilter(
-            actor_id=self.actor_id or "",
-            customer_id=self.customer_id or "",
+            actor_id=raw_id(self.actor_id, "Employee", "filter.actorId"),
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
             actions=list(self.actions or ()),
             to=to_timestamp(self.to),
             **{"from": to_timestamp(self.from_)},
@@ -175,13 +175,16 @@ class AuditQuery:
         filter: Annotated[
             AuditEventFilter | None, strawberry.argument(description="Which entries to list.")
         ] = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> AuditEventConnection | None:
+        paging = Paging.of(first, after, last, before)
         request = audit_pb2.ListAuditEventsRequest(
             filter=filter.to_proto() if filter is not None else None,
-            page=page_request(first, after, info),
+            page=paging.request(info),
         )
         response = await info.context.clients.audit.ListAuditEvents(request)
-        return page_of(response, response.events, audit_event_from_proto)
+        return page_of(response, response.events, audit_event_from_proto, paging)
 
     @described(
         "Checks that the audit trail is intact (nothing changed, removed or cut off); HR "
@@ -197,7 +200,7 @@ class AuditQuery:
             checked_count=response.checked_count,
             first_broken_seq=response.first_broken_seq if broken else None,
             first_broken_id=(
-                strawberry.ID(response.first_broken_id)
+                global_id("AuditEvent", response.first_broken_id)
                 if broken and response.first_broken_id
                 else None
             ),

@@ -54,6 +54,7 @@ from salesguard_gateway.schema.enums import (
     period_status_of,
     source_of,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference, references
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
@@ -66,10 +67,10 @@ PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'
 
 
 @strawberry.type(
-    description="A commission plan version (M1): rates by source class, optional caps."
+    description="A commission plan version (M1): rates by source class, optional caps. Admins, "
+    "finance and HR read the plans."
 )
-class CommissionPlan:
-    id: strawberry.ID
+class CommissionPlan(Node):
     version: int = strawberry.field(description="0: the service's default rates.")
     effective_from: date | None = strawberry.field(
         description="The plan applies to periods starting on or after this day."
@@ -84,10 +85,17 @@ class CommissionPlan:
     cap_per_period: Decimal | None = strawberry.field(
         description="Per employee and period; null: no cap."
     )
-    created_at: datetime | None
-    note: str | None
-    created_by_id: strawberry.ID | None = strawberry.field(
-        description='Who stored it ("settings" for version 0).'
+    created_at: datetime | None = strawberry.field(
+        description="When the version was stored; null for version 0."
+    )
+    note: str | None = strawberry.field(description="What the version is for; null if nothing.")
+    created_by_id: strawberry.Private[str]
+
+    created_by_id_field = reference(
+        "Employee",
+        "created_by_id",
+        "createdById",
+        "Who stored it; null for version 0 (the default plan, from the service's settings).",
     )
 
     created_by = EMPLOYEE.field(
@@ -104,7 +112,7 @@ def _cap(value: common_pb2.Decimal) -> Decimal | None:
 
 def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
     return CommissionPlan(
-        id=strawberry.ID(message.id),
+        id=message.id,
         version=message.version,
         effective_from=from_civil_date(message.effective_from),
         company_rate_percent=amount(message.company_rate_percent),
@@ -113,7 +121,8 @@ def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
         cap_per_period=_cap(message.cap_per_period),
         created_at=from_timestamp(message.created_at),
         note=optional(message.note),
-        created_by_id=strawberry.ID(message.created_by) if message.created_by else None,
+        # Version 0 is "created" by the service's settings, not by an employee.
+        created_by_id="" if message.version == 0 else message.created_by,
     )
 
 
@@ -121,22 +130,27 @@ def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
 
 
 @strawberry.type(description="One order's commission in a period, or a clawback of one (M2–M4).")
-class CommissionLine:
-    id: strawberry.ID = strawberry.field(
-        description="Derived from (period, branch, order, kind): a re-run keeps it."
-    )
-    period: str
+class CommissionLine(Node):
+    period: str = strawberry.field(description=PERIOD_DESCRIPTION)
     order_code: str = strawberry.field(
-        description='e.g. "O-000123", also when the order is hidden.'
+        description='The order\'s code, e.g. "O-000123", also when the order is hidden.'
     )
-    kind: LineKind | None
-    status: LineStatus | None
+    kind: LineKind | None = strawberry.field(
+        description="COMMISSION for an order paid in the period; CLAWBACK for a payment "
+        "reversed after the period of its order's line was locked (M4), always PAYABLE."
+    )
+    status: LineStatus | None = strawberry.field(
+        description="WITHHELD while a FAKE_DEAL_SUSPECTED, DIVERSION_RISK or "
+        "ATTRIBUTION_MISMATCH alert concerns the order or its customer and is not cleared or "
+        "dismissed (M2); PENDING_REVIEW when the source needs a person (SOURCE_CONFLICT, M3; "
+        "an unknown customer) or the employee left and their lines are frozen; else PAYABLE."
+    )
     base: Money = strawberry.field(description="The order total the rate applies to.")
     rate: Decimal = strawberry.field(description='In percent, e.g. "5.00".')
     amount: Money = strawberry.field(
-        description="base × rate, rounded half-up to the cent, after caps; negative for a clawback."
+        description="Base × rate, rounded half-up to the cent, after caps; negative for a clawback."
     )
-    currency: str
+    currency: str = strawberry.field(description="ISO 4217: the order's currency.")
     reason: str = strawberry.field(
         description=(
             'Why, as codes joined by "; ": COMPANY_CHANNEL, PERSONAL_CHANNEL, SOURCE_CONFLICT, '
@@ -144,8 +158,13 @@ class CommissionLine:
             "that withhold it, or the clawback's origin."
         )
     )
-    alert_ids: list[strawberry.ID] = strawberry.field(
-        description="The alerts withholding the line (updateAlert takes these IDs)."
+    alert_ids: strawberry.Private[list[str]]
+
+    alert_ids_field = references(
+        "Alert",
+        "alert_ids",
+        "alertIds",
+        "The alerts withholding the line (updateAlert takes these IDs).",
     )
     source_claim: SourceChannel | None = strawberry.field(
         description="The source channel the rep claimed on the order."
@@ -153,27 +172,40 @@ class CommissionLine:
     registered_source: SourceChannel | None = strawberry.field(
         description="The customer's source channel in the registry, which sets the rate."
     )
-    plan_version: int
-    fully_paid_at: datetime | None
-    order_id: strawberry.ID = strawberry.field(
-        description="The order, also when the caller may not see it."
+    plan_version: int = strawberry.field(description="The plan version whose rates applied.")
+    fully_paid_at: datetime | None = strawberry.field(
+        description="When the order's payments first covered its total: what puts it in the period."
     )
-    employee_id: strawberry.ID = strawberry.field(description="Who is credited: the submitter.")
+    order_id: strawberry.Private[str]
+    employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
+
+    order_id_field = reference(
+        "Order",
+        "order_id",
+        "orderId",
+        "The order, also when the caller may not see it.",
+        required=True,
+    )
+    employee_id_field = reference(
+        "Employee", "employee_id", "employeeId", "Who is credited: the submitter.", required=True
+    )
     branch_id: strawberry.Private[str]
 
     order = ORDER.field("order_id", "Null when the caller may not see the order.")
 
     customer = CUSTOMER.field("customer_id", "Null when the caller may not see the customer.")
 
-    employee = EMPLOYEE.field("employee_id")
+    employee = EMPLOYEE.field(
+        "employee_id", "Who is credited; null when not visible to the caller."
+    )
 
-    branch = BRANCH.field("branch_id")
+    branch = BRANCH.field("branch_id", "The branch whose period holds the line: the order's.")
 
 
 def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
     return CommissionLine(
-        id=strawberry.ID(message.id),
+        id=message.id,
         period=message.period,
         order_code=message.order_code,
         kind=line_kind_of(message.kind),
@@ -183,13 +215,13 @@ def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
         amount=money(message.amount, message.currency),
         currency=message.currency,
         reason=message.reason,
-        alert_ids=[strawberry.ID(alert_id) for alert_id in message.alert_ids],
+        alert_ids=list(message.alert_ids),
         source_claim=source_of(message.source_claim),
         registered_source=source_of(message.registered_source),
         plan_version=message.plan_version,
         fully_paid_at=from_timestamp(message.fully_paid_at),
-        order_id=strawberry.ID(message.order_id),
-        employee_id=strawberry.ID(message.employee_id),
+        order_id=message.order_id,
+        employee_id=message.employee_id,
         customer_id=message.customer_id,
         branch_id=message.branch_id,
     )
@@ -198,17 +230,19 @@ def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
 @strawberry.type(description="A statement's sums in one currency: exactly the sums of its lines.")
 class StatementTotal:
     currency: str = strawberry.field(description="ISO 4217: the currency of these sums.")
-    payable: Money
-    withheld: Money
-    pending_review: Money
+    payable: Money = strawberry.field(description="The sum of the PAYABLE commission lines.")
+    withheld: Money = strawberry.field(description="The sum of the WITHHELD lines.")
+    pending_review: Money = strawberry.field(description="The sum of the PENDING_REVIEW lines.")
     clawback: Money = strawberry.field(description="Zero or negative.")
 
 
 @strawberry.type(
-    description="One employee's commission lines of a month, with totals per currency."
+    description="One employee's commission lines of a month, with totals per currency. A rep "
+    "reads their own, a manager their branch's (a headquarters manager: all), HR and finance "
+    "anyone's."
 )
 class CommissionStatement:
-    period: str
+    period: str = strawberry.field(description=PERIOD_DESCRIPTION)
     period_status: PeriodStatus | None = strawberry.field(
         description="LOCKED when every branch period of the lines is locked; null before a run."
     )
@@ -218,9 +252,14 @@ class CommissionStatement:
     totals: list[StatementTotal] = strawberry.field(
         description="One entry per currency of the lines; none for an empty month."
     )
-    employee_id: strawberry.ID
+    employee_id: strawberry.Private[str]
 
-    employee = EMPLOYEE.field("employee_id")
+    employee_id_field = reference(
+        "Employee", "employee_id", "employeeId", "Whose statement it is.", required=True
+    )
+    employee = EMPLOYEE.field(
+        "employee_id", "The employee credited; null when not visible to the caller."
+    )
 
 
 def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement:
@@ -238,7 +277,7 @@ def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement
             )
             for total in message.totals
         ],
-        employee_id=strawberry.ID(message.employee_id),
+        employee_id=message.employee_id,
     )
 
 
@@ -247,9 +286,11 @@ def statement_from_proto(message: pb.CommissionStatement) -> CommissionStatement
 
 @strawberry.type(description="A branch's commission period after a run or a lock.")
 class PeriodSummary:
-    period: str
-    status: PeriodStatus | None
-    lines: int
+    period: str = strawberry.field(description=PERIOD_DESCRIPTION)
+    status: PeriodStatus | None = strawberry.field(
+        description="OPEN (a run rewrites its lines) or LOCKED (it never changes again)."
+    )
+    lines: int = strawberry.field(description="Lines of the period, clawbacks included.")
     orders: int = strawberry.field(description="Commission lines (one per order), clawbacks aside.")
     payable: Money | None = strawberry.field(
         description=(
@@ -257,18 +298,34 @@ class PeriodSummary:
             "(see statements); so are the other sums."
         )
     )
-    withheld: Money | None
-    pending_review: Money | None
-    clawback: Money | None
-    last_run_at: datetime | None
-    locked_at: datetime | None
-    plan_version: int
-    branch_id: strawberry.ID
-    locked_by_id: strawberry.ID | None
+    withheld: Money | None = strawberry.field(
+        description="The sum of the WITHHELD lines; null as payable is."
+    )
+    pending_review: Money | None = strawberry.field(
+        description="The sum of the PENDING_REVIEW lines; null as payable is."
+    )
+    clawback: Money | None = strawberry.field(
+        description="The sum of the clawback lines, zero or negative; null as payable is."
+    )
+    last_run_at: datetime | None = strawberry.field(description="When it last ran.")
+    locked_at: datetime | None = strawberry.field(
+        description="When it was locked; null while OPEN."
+    )
+    plan_version: int = strawberry.field(description="The plan version its last run applied.")
+    branch_id: strawberry.Private[str]
+    locked_by_id: strawberry.Private[str]
 
-    branch = BRANCH.field("branch_id")
+    branch_id_field = reference(
+        "Branch", "branch_id", "branchId", "The branch of the period.", required=True
+    )
+    locked_by_id_field = reference(
+        "Employee", "locked_by_id", "lockedById", "Who locked the period; null while open."
+    )
+    branch = BRANCH.field("branch_id", "The branch whose period it is.")
 
-    locked_by = EMPLOYEE.field("locked_by_id")
+    locked_by = EMPLOYEE.field(
+        "locked_by_id", "Who locked it; null while OPEN or when not visible to the caller."
+    )
 
 
 def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
@@ -284,8 +341,8 @@ def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
         last_run_at=from_timestamp(message.last_run_at),
         locked_at=from_timestamp(message.locked_at),
         plan_version=message.plan_version,
-        branch_id=strawberry.ID(message.branch_id),
-        locked_by_id=strawberry.ID(message.locked_by) if message.locked_by else None,
+        branch_id=message.branch_id,
+        locked_by_id=message.locked_by,
     )
 
 
@@ -305,46 +362,46 @@ class UpsertCommissionPlanInput:
     cap_per_period: Decimal | None = strawberry.field(
         default=None, description="Per employee and period; none (or zero): no cap."
     )
-    note: str | None = None
+    note: str | None = strawberry.field(default=None, description="What the version is for.")
     idempotency_key: str | None = idempotency_key_field()
 
 
-@strawberry.type
+@strawberry.type(description="The result of upsertCommissionPlan.")
 class UpsertCommissionPlanPayload:
-    plan: CommissionPlan
+    plan: CommissionPlan = strawberry.field(description="The plan version stored.")
 
 
-@strawberry.input
+@strawberry.input(description="Which period to run (M2).")
 class RunCommissionsInput:
     period: str = strawberry.field(description=PERIOD_DESCRIPTION)
-    branch_id: strawberry.ID | None = strawberry.field(
+    branch_id: GlobalID | None = strawberry.field(
         default=None,
         description="None: every branch (locked ones are left as they are).",
     )
 
 
-@strawberry.type
+@strawberry.type(description="The result of runCommissions.")
 class RunCommissionsPayload:
-    periods: list[PeriodSummary]
+    periods: list[PeriodSummary] = strawberry.field(
+        description="One summary per branch period run or, when locked, left as it was."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Which branch period to lock (M5).")
 class LockCommissionPeriodInput:
     period: str = strawberry.field(description=PERIOD_DESCRIPTION)
-    branch_id: strawberry.ID
+    branch_id: GlobalID = strawberry.field(description="The branch's ID.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of lockCommissionPeriod.")
 class LockCommissionPeriodPayload:
-    period: PeriodSummary
+    period: PeriodSummary = strawberry.field(description="The period, now LOCKED.")
 
 
-@strawberry.input
+@strawberry.input(description="Which period to export for payroll.")
 class ExportCommissionPeriodInput:
     period: str = strawberry.field(description=PERIOD_DESCRIPTION)
-    branch_id: strawberry.ID | None = strawberry.field(
-        default=None, description="None: every branch."
-    )
+    branch_id: GlobalID | None = strawberry.field(default=None, description="None: every branch.")
 
 
 @strawberry.type(
@@ -355,8 +412,10 @@ class ExportCommissionPeriodInput:
 )
 class ExportCommissionPeriodPayload:
     download_url: str = strawberry.field(description=DOWNLOAD_URL_DESCRIPTION)
-    download_url_expires_at: datetime | None
-    row_count: int
+    download_url_expires_at: datetime | None = strawberry.field(
+        description="When downloadUrl stops working."
+    )
+    row_count: int = strawberry.field(description="Lines in the file, the header aside.")
     sha256: str = strawberry.field(description="Of the file's bytes, hex.")
 
 
@@ -365,7 +424,10 @@ class ExportCommissionPeriodPayload:
 
 @strawberry.type
 class CommissionsQuery:
-    @described("Every plan version, oldest first; version 0 is the service's default rates.")
+    @described(
+        "Every plan version, oldest first; version 0 is the service's default rates. Admins, "
+        "finance and HR; anyone else is FORBIDDEN."
+    )
     async def commission_plans(self, info: Info) -> list[CommissionPlan] | None:
         response = await info.context.clients.commissions.ListCommissionPlans(
             pb.ListCommissionPlansRequest()
@@ -380,13 +442,15 @@ class CommissionsQuery:
         self,
         info: Info,
         employee_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Defaults to the caller.")
+            GlobalID | None, strawberry.argument(description="Defaults to the caller.")
         ] = None,
         *,
         period: Annotated[str, strawberry.argument(description=PERIOD_DESCRIPTION)],
     ) -> CommissionStatement | None:
         request = pb.GetCommissionStatementRequest(
-            employee_id=employee_id or info.context.caller.principal.id, period=period
+            employee_id=raw_id(employee_id, "Employee", "employeeId")
+            or info.context.caller.principal.id,
+            period=period,
         )
         response = await info.context.clients.commissions.GetCommissionStatement(request)
         return statement_from_proto(response.statement)
@@ -396,7 +460,11 @@ class CommissionsQuery:
 class CommissionsMutation:
     @described("Store the next commission plan version (M1); admin or finance.")
     async def upsert_commission_plan(
-        self, info: Info, input: UpsertCommissionPlanInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpsertCommissionPlanInput, strawberry.argument(description="The plan version.")
+        ],
     ) -> UpsertCommissionPlanPayload | None:
         request = pb.UpsertCommissionPlanRequest(
             effective_from=civil_date(input.effective_from),
@@ -416,28 +484,49 @@ class CommissionsMutation:
         "decided since (a cleared alert releases the lines it withheld)."
     )
     async def run_commissions(
-        self, info: Info, input: RunCommissionsInput
+        self,
+        info: Info,
+        input: Annotated[
+            RunCommissionsInput, strawberry.argument(description="The period and branch.")
+        ],
     ) -> RunCommissionsPayload | None:
         response = await info.context.clients.commissions.RunCommissions(
-            pb.RunCommissionsRequest(period=input.period, branch_id=input.branch_id or "")
+            pb.RunCommissionsRequest(
+                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
+            )
         )
         return RunCommissionsPayload(periods=[period_from_proto(p) for p in response.periods])
 
-    @described("Lock a branch's period after its run: it never changes again; finance only.")
+    @described(
+        "Lock a branch's period after its run: it never changes again, corrections go into a "
+        "later period (M5); finance only. A period that has not run is FAILED_PRECONDITION."
+    )
     async def lock_commission_period(
-        self, info: Info, input: LockCommissionPeriodInput
+        self,
+        info: Info,
+        input: Annotated[
+            LockCommissionPeriodInput, strawberry.argument(description="The period and branch.")
+        ],
     ) -> LockCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.LockCommissionPeriod(
-            pb.LockCommissionPeriodRequest(period=input.period, branch_id=input.branch_id)
+            pb.LockCommissionPeriodRequest(
+                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
+            )
         )
         return LockCommissionPeriodPayload(period=period_from_proto(response.period))
 
     @described("Export a period's lines for payroll as a CSV; finance only.")
     async def export_commission_period(
-        self, info: Info, input: ExportCommissionPeriodInput
+        self,
+        info: Info,
+        input: Annotated[
+            ExportCommissionPeriodInput, strawberry.argument(description="The period and branch.")
+        ],
     ) -> ExportCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
-            pb.ExportCommissionPeriodRequest(period=input.period, branch_id=input.branch_id or "")
+            pb.ExportCommissionPeriodRequest(
+                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
+            )
         )
         return copied(
             ExportCommissionPeriodPayload,

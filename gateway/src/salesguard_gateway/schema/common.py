@@ -148,13 +148,16 @@ __all__ = ["JSON"]
 @strawberry.type(description="Where a page of a connection stands (the Relay spec's PageInfo).")
 class PageInfo:
     has_next_page: bool = strawberry.field(
-        description="Whether more items follow: ask again with after: endCursor."
+        description=(
+            "Whether more items follow: ask again with after: endCursor. Paging backwards, "
+            "true when the page was read before a cursor."
+        )
     )
     has_previous_page: bool = strawberry.field(
         description=(
-            "Whether items precede the page. Connections page forward (first/after), where "
-            "the Relay spec lets this be false, and it is: to go back, ask again with an "
-            "earlier page's endCursor."
+            "Whether items precede the page. Paging backwards (last/before: alerts, "
+            "employeeTimeline, auditEvents), ask again with before: startCursor. Paging "
+            "forward (first/after) it is false, as the Relay spec allows."
         )
     )
     start_cursor: str | None = strawberry.field(
@@ -174,18 +177,50 @@ class PageInfo:
             end_cursor=cursors[-1] if cursors else None,
         )
 
+    @classmethod
+    def backward(
+        cls, cursors: Sequence[str], has_previous_page: bool, *, from_cursor: bool
+    ) -> PageInfo:
+        """A page read backward (last/before) whose edges have ``cursors``: items follow it
+        when it was read from a cursor (the ``before`` edge at least), none at the end."""
+        return cls(
+            has_next_page=from_cursor,
+            has_previous_page=has_previous_page,
+            start_cursor=(cursors[0] or None) if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
 
-@strawberry.type
+
+@strawberry.type(
+    description=(
+        "One item of a connection's page (Relay edge): the item and the cursor to resume after it."
+    )
+)
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(
+        description=(
+            "Opaque: pass it as after to get the items that follow this one. Empty when the "
+            "list resumes only from the page's end (then use pageInfo.endCursor)."
+        )
+    )
+    node: T = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "One page of a list (a Relay connection), in the list's order: its items, where the page "
+        "stands and how many items the whole list holds. Only what the caller may see is listed."
+    )
+)
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
-    total_count: int
+    edges: list[Edge[T]] = strawberry.field(description="The page's items, each with its cursor.")
+    page_info: PageInfo = strawberry.field(description="Whether more items follow, and from where.")
+    total_count: int = strawberry.field(
+        description=(
+            "How many items the whole list holds (every page, within the filter and what the "
+            "caller may see)."
+        )
+    )
 
 
 TOTAL_COUNT = frozenset({"totalCount"})
@@ -198,6 +233,50 @@ DOWNLOAD_URL_DESCRIPTION = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class Paging:
+    """A connection's paging arguments, checked: forward (first/after) or backward
+    (last/before). Page sizes were range-checked before execution (limits.InputLimits)."""
+
+    size: int | None
+    cursor: str | None
+    backward: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        first: int | None,
+        after: str | None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Paging:
+        if last is None and before is None:
+            return cls(first, after)
+        if first is not None:
+            raise InvalidInput("first", "first pages forward: page backwards with last alone")
+        if after is not None:
+            raise InvalidInput("after", "after pages forward: page backwards with before")
+        return cls(last, before, backward=True)
+
+    def request(self, info: Info) -> common_pb2.PageRequest:
+        """The services' page request."""
+        return common_pb2.PageRequest(
+            page_size=first_size(self.size, info),
+            page_token=self.cursor or "",
+            include_total_count=selects(info, TOTAL_COUNT),
+            backward=self.backward,
+        )
+
+    def page_info(self, cursors: Sequence[str], has_more: bool) -> PageInfo:
+        """``has_more``: whether more items lie the way the page was read."""
+        if self.backward:
+            return PageInfo.backward(cursors, has_more, from_cursor=bool(self.cursor))
+        return PageInfo.forward(cursors, has_more)
+
+
+FORWARD = Paging(None, None)
+
+
 def first_size(first: int | None, info: Info) -> int:
     """``first``, or the default page size when absent; ``first`` was checked against
     ``max_page_size`` before execution (limits.InputLimits)."""
@@ -206,11 +285,7 @@ def first_size(first: int | None, info: Info) -> int:
 
 def page_request(first: int | None, after: str | None, info: Info) -> common_pb2.PageRequest:
     """The services' page request; ``first`` was range-checked before execution (limits.py)."""
-    return common_pb2.PageRequest(
-        page_size=first_size(first, info),
-        page_token=after or "",
-        include_total_count=selects(info, TOTAL_COUNT),
-    )
+    return Paging(first, after).request(info)
 
 
 class ListResponse(Protocol):
@@ -223,9 +298,16 @@ class ListResponse(Protocol):
     def page_info(self) -> common_pb2.PageInfo: ...
 
 
-def page_of(response: ListResponse, items: Iterable[M], convert: Callable[[M], T]) -> Connection[T]:
+def page_of(
+    response: ListResponse,
+    items: Iterable[M],
+    convert: Callable[[M], T],
+    paging: Paging = FORWARD,
+) -> Connection[T]:
     """A list RPC's answer as a connection of its ``items``, each converted."""
-    return connection([convert(item) for item in items], response.cursors, response.page_info)
+    return connection(
+        [convert(item) for item in items], response.cursors, response.page_info, paging
+    )
 
 
 class ToProto(Protocol[P]):
@@ -242,7 +324,10 @@ def filter_proto(given: ToProto[P] | None, empty: Callable[[], P], **fixed: str 
 
 
 def connection(
-    nodes: Sequence[T], cursors: Sequence[str], page_info: common_pb2.PageInfo
+    nodes: Sequence[T],
+    cursors: Sequence[str],
+    page_info: common_pb2.PageInfo,
+    paging: Paging = FORWARD,
 ) -> Connection[T]:
     """A connection from a list RPC's items, per-item cursors and page info."""
     if len(cursors) != len(nodes):
@@ -251,7 +336,7 @@ def connection(
     edges = [Edge(cursor=cursor, node=node) for node, cursor in zip(nodes, cursors, strict=True)]
     return Connection(
         edges=edges,
-        page_info=PageInfo.forward(cursors, page_info.has_next_page),
+        page_info=paging.page_info(cursors, page_info.has_next_page),
         total_count=page_info.total_count,
     )
 
@@ -291,16 +376,20 @@ def selects(info: Info, names: frozenset[str], path: Sequence[str] = ()) -> bool
 # --- geography --------------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="A point on the earth, as GPS gives it (WGS 84, in degrees).")
 class Location:
-    lat: float
-    lng: float
+    lat: float = strawberry.field(description="Latitude in degrees, -90 to 90 (north positive).")
+    lng: float = strawberry.field(description="Longitude in degrees, -180 to 180 (east positive).")
 
 
-@strawberry.input
+@strawberry.input(description="A point on the earth, as GPS gives it (WGS 84, in degrees).")
 class LocationInput:
-    lat: float
-    lng: float
+    lat: float = strawberry.field(
+        description="Latitude in degrees, -90 to 90 (north positive); else VALIDATION."
+    )
+    lng: float = strawberry.field(
+        description="Longitude in degrees, -180 to 180 (east positive); else VALIDATION."
+    )
 
     def to_proto(self) -> common_pb2.GeoPoint:
         return common_pb2.GeoPoint(lat=self.lat, lng=self.lng)
@@ -453,14 +542,14 @@ def decode_state(cursor: str, field: str = "after") -> dict[str, Any]:
     return state
 
 
-def source_state(after: str | None, keys: Iterable[str]) -> dict[str, str]:
+def source_state(after: str | None, keys: Iterable[str], field: str = "after") -> dict[str, str]:
     """A composite cursor as each source's page token ("" = from its start)."""
     state = dict.fromkeys(keys, "")
     if after:
-        decoded = decode_state(after)
+        decoded = decode_state(after, field)
         for key in state:
             token = decoded.get(key, "")
             if not isinstance(token, str):
-                raise InvalidInput("after", "the cursor is malformed")
+                raise InvalidInput(field, "the cursor is malformed")
             state[key] = token
     return state

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Self
+from typing import Annotated, Self
 
 import strawberry
 
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     Location,
@@ -43,25 +44,58 @@ from salesguard_gateway.schema.enums import (
     source_of,
 )
 from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 
-@strawberry.type
-class Customer:
-    id: strawberry.ID
+@strawberry.type(
+    description="A customer in the registry (C1), as far as the caller may see it (SPEC §2): "
+    "a junior rep sees the customers they own; a senior rep their own and their team's (a "
+    "teammate's contact fields masked); a manager those of their branch (a headquarters "
+    "manager: all); HR and finance every customer, contact fields masked; nobody else. "
+    "Outside that scope a customer is NOT_FOUND or left out of lists."
+)
+class Customer(Node):
     code: str = strawberry.field(description='The readable company code, e.g. "C-000123".')
-    name: str
-    company: str | None
-    phone: str | None
-    email: str | None
-    address: str | None
-    location: Location | None
-    source: SourceChannel | None
-    source_detail: str | None
-    first_contact_at: datetime | None
-    registered_at: datetime | None
-    updated_at: datetime | None
-    status: CustomerStatus | None
+    name: str = strawberry.field(description="The customer's name.")
+    company: str | None = strawberry.field(description="The customer's company; null if none.")
+    phone: str | None = strawberry.field(
+        description="The phone number, normalised to E.164 (C3). Masked (e.g. 138****5678, "
+        "and named in maskedFields) for HR, finance and a senior rep on a teammate's "
+        "customer; an unmasked read is audited (C7) and counts towards BULK_CONTACT_ACCESS "
+        "(C8). Read from the service only when the query selects it; null if none."
+    )
+    email: str | None = strawberry.field(
+        description="The email address, lower-cased (C3). Masked and audited as phone is; "
+        "null if none."
+    )
+    address: str | None = strawberry.field(
+        description="The address. Masked and audited as phone is; null if none."
+    )
+    location: Location | None = strawberry.field(
+        description="Where the customer is: check-ins linked to the customer are measured "
+        "against it (A3). Null if not registered."
+    )
+    source: SourceChannel | None = strawberry.field(
+        description="The source channel registered (C4): fixed at registration, changed only "
+        "by a manager with a reason (audited); it sets the commission rate (M1)."
+    )
+    source_detail: str | None = strawberry.field(
+        description="What the rep noted about the source (C1); null if nothing."
+    )
+    first_contact_at: datetime | None = strawberry.field(
+        description="When the rep first contacted the customer; a registration more than "
+        "24 h later (policy data) raised LATE_REGISTRATION (C2)."
+    )
+    registered_at: datetime | None = strawberry.field(
+        description="When the customer was registered; lists of customers are newest first by it."
+    )
+    updated_at: datetime | None = strawberry.field(
+        description="When the record last changed (a field, the owner, the pool)."
+    )
+    status: CustomerStatus | None = strawberry.field(
+        description="ACTIVE or ARCHIVED: a customer is never deleted."
+    )
     pooled_at: datetime | None = strawberry.field(
         description="Set while the customer sits in its branch's pool, owned by nobody (C11)."
     )
@@ -72,13 +106,25 @@ class Customer:
     team_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
 
-    owner = EMPLOYEE.field("owner_id")
-    team = TEAM.field("team_id")
-    branch = BRANCH.field("branch_id")
+    owner = EMPLOYEE.field(
+        "owner_id",
+        "The rep who owns the customer; null while it sits in the pool, or when the caller "
+        "may not see the owner in the directory.",
+    )
+    team = TEAM.field("team_id", "The owner's team; null while pooled or when none.")
+    branch = BRANCH.field(
+        "branch_id", "The owner's branch, or the branch whose pool holds the customer."
+    )
 
-    @strawberry.field
+    @described(
+        "Follow-ups recorded on this customer (C5), newest first; whoever may see the "
+        "customer sees them."
+    )
     async def follow_ups(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> FollowUpConnection | None:
         request = customers_pb2.ListFollowUpsRequest(
             customer_id=self.id, page=page_request(first, after, info)
@@ -89,7 +135,7 @@ class Customer:
 
 def customer_from_proto(message: customers_pb2.Customer) -> Customer:
     return Customer(
-        id=strawberry.ID(message.id),
+        id=message.id,
         code=message.code,
         name=message.name,
         company=message.company or None,
@@ -131,23 +177,32 @@ CUSTOMER = Link(Customer, _customer_loader, customer_from_proto)
 load_customer = CUSTOMER.load
 
 
-@strawberry.type
-class FollowUp:
-    id: strawberry.ID
-    kind: FollowUpKind | None
-    at: datetime | None
-    note: str | None
-    recorded_at: datetime | None
+@strawberry.type(
+    description="A follow-up recorded on a customer (C5): a visit, call, message or meeting. "
+    "Whoever may see the customer sees its follow-ups."
+)
+class FollowUp(Node):
+    kind: FollowUpKind | None = strawberry.field(description="VISIT, CALL, MESSAGE or MEETING.")
+    at: datetime | None = strawberry.field(
+        description="When it took place, as recorded (never in the future)."
+    )
+    note: str | None = strawberry.field(description="What the employee noted; null if nothing.")
+    recorded_at: datetime | None = strawberry.field(description="When it was recorded.")
     customer_id: strawberry.Private[str]
     employee_id: strawberry.Private[str]
 
-    customer = CUSTOMER.field("customer_id")
-    employee = EMPLOYEE.field("employee_id")
+    customer = CUSTOMER.field(
+        "customer_id", "The customer followed up; null when the caller may not see them."
+    )
+    employee = EMPLOYEE.field(
+        "employee_id",
+        "The employee who recorded it, credited with it; null when not visible to the caller.",
+    )
 
 
 def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
     return FollowUp(
-        id=strawberry.ID(message.id),
+        id=message.id,
         kind=follow_up_kind_of(message.kind),
         at=from_timestamp(message.at),
         note=optional(message.note),
@@ -163,22 +218,35 @@ FollowUpConnection = Connection[FollowUp]
 CustomerConnection = Connection[Customer]
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which customers to list, within the caller's scope; the conditions given all "
+    "apply."
+)
 class CustomerFilter:
     text: str | None = strawberry.field(
         default=None,
         description="Matches code, name or company (substring), or an exact phone or email.",
     )
-    owner_id: strawberry.ID | None = None
-    sources: list[SourceChannel] | None = None
-    registered_from: datetime | None = None
-    registered_to: datetime | None = None
-    statuses: list[CustomerStatus] | None = None
+    owner_id: GlobalID | None = strawberry.field(
+        default=None, description="Only customers this employee (an employee's ID) owns."
+    )
+    sources: list[SourceChannel] | None = strawberry.field(
+        default=None, description="Only customers registered with one of these sources."
+    )
+    registered_from: datetime | None = strawberry.field(
+        default=None, description="Only customers registered at or after this moment."
+    )
+    registered_to: datetime | None = strawberry.field(
+        default=None, description="Only customers registered before this moment."
+    )
+    statuses: list[CustomerStatus] | None = strawberry.field(
+        default=None, description="Only customers in one of these statuses."
+    )
 
     def to_proto(self) -> customers_pb2.CustomerFilter:
         return customers_pb2.CustomerFilter(
             text=self.text or "",
-            owner_id=self.owner_id or "",
+            owner_id=raw_id(self.owner_id, "Employee", "filter.ownerId"),
             sources=enum_numbers(self.sources),
             registered_from=to_timestamp(self.registered_from),
             registered_to=to_timestamp(self.registered_to),
@@ -203,26 +271,48 @@ async def list_customers(
     return page_of(response, response.customers, customer_from_proto)
 
 
-@strawberry.input
+@strawberry.input(
+    description="A new customer (C1); a phone or an email is required, and neither may match "
+    "a registered customer's (C3)."
+)
 class RegisterCustomerInput:
-    name: str
-    company: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    address: str | None = None
-    location: LocationInput | None = None
-    source: SourceChannel
-    source_detail: str | None = None
-    first_contact_at: datetime
-    owner_id: strawberry.ID | None = strawberry.field(
+    name: str = strawberry.field(description="The customer's name; required.")
+    company: str | None = strawberry.field(default=None, description="The customer's company.")
+    phone: str | None = strawberry.field(
+        default=None,
+        description="Stored normalised to E.164 (the service's default region when no "
+        "country code is given) and encrypted (C10).",
+    )
+    email: str | None = strawberry.field(
+        default=None, description="Stored lower-cased and encrypted (C10)."
+    )
+    address: str | None = strawberry.field(default=None, description="Stored encrypted (C10).")
+    location: LocationInput | None = strawberry.field(
+        default=None, description="Where the customer is, for check-in geofences (A3)."
+    )
+    source: SourceChannel = strawberry.field(
+        description="How the customer was found (C4); fixed after registration but for a "
+        "manager's change."
+    )
+    source_detail: str | None = strawberry.field(
+        default=None, description="What to note about the source, e.g. which exhibition."
+    )
+    first_contact_at: datetime = strawberry.field(
+        description="When the rep first contacted the customer, not in the future; more than "
+        "24 h before now raises LATE_REGISTRATION (C2)."
+    )
+    owner_id: GlobalID | None = strawberry.field(
         default=None, description="Defaults to the caller; a manager may register for a rep."
     )
     idempotency_key: str | None = idempotency_key_field()
 
 
-@strawberry.type
+@strawberry.type(description="The result of registerCustomer.")
 class RegisterCustomerPayload:
-    customer: Customer
+    customer: Customer = strawberry.field(
+        description="The customer registered, contact fields as given (the caller just "
+        "entered them)."
+    )
     warnings: list[AlertKind] = strawberry.field(
         description="Alert kinds the registration raised, e.g. LATE_REGISTRATION, and"
         " SHARED_CONTACT_DETAIL when a shared duplicate criterion was not checked (C12)."
@@ -235,22 +325,39 @@ class RegisterCustomerPayload:
 
 @strawberry.input(description="Only the fields given are changed.")
 class UpdateCustomerInput:
-    id: strawberry.ID
-    name: str | None = None
-    company: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    address: str | None = None
-    location: LocationInput | None = None
+    id: GlobalID = strawberry.field(description="The customer to change (a Customer's ID).")
+    name: str | None = strawberry.field(
+        default=None, description="A core field: a senior rep may not change it."
+    )
+    company: str | None = strawberry.field(
+        default=None, description="A core field: a senior rep may not change it."
+    )
+    phone: str | None = strawberry.field(
+        default=None,
+        description="A core field: a senior rep may not change it; must not match another "
+        "customer's (C3).",
+    )
+    email: str | None = strawberry.field(
+        default=None,
+        description="A core field: a senior rep may not change it; must not match another "
+        "customer's (C3).",
+    )
+    address: str | None = strawberry.field(default=None, description="The new address.")
+    location: LocationInput | None = strawberry.field(default=None, description="The new location.")
     source: SourceChannel | None = strawberry.field(
         default=None, description="Managers only, with a reason (C4)."
     )
-    source_detail: str | None = None
-    reason: str | None = None
+    source_detail: str | None = strawberry.field(
+        default=None, description="Managers only, with a reason: part of the source (C4)."
+    )
+    reason: str | None = strawberry.field(
+        default=None,
+        description="Why; required when source or sourceDetail changes, recorded in the audit trail (C7).",
+    )
 
     def to_proto(self) -> customers_pb2.UpdateCustomerRequest:
         request = customers_pb2.UpdateCustomerRequest(
-            id=self.id,
+            id=raw_id(self.id, "Customer", "filter.id"),
             location=self.location.to_proto() if self.location is not None else None,
             source=(
                 self.source.value
@@ -266,48 +373,63 @@ class UpdateCustomerInput:
         return request
 
 
-@strawberry.type
+@strawberry.type(description="The result of updateCustomer.")
 class UpdateCustomerPayload:
-    customer: Customer
+    customer: Customer = strawberry.field(
+        description="The customer as changed, masked as the caller reads it."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A follow-up to record on a customer (C5).")
 class RecordFollowUpInput:
-    customer_id: strawberry.ID
-    kind: FollowUpKind
-    at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
-    note: str | None = None
-    idempotency_key: str | None = None
+    customer_id: GlobalID = strawberry.field(description="The customer's ID.")
+    kind: FollowUpKind = strawberry.field(description="A visit, call, message or meeting.")
+    at: datetime | None = strawberry.field(
+        default=None, description="When it took place, not in the future; defaults to now."
+    )
+    note: str | None = strawberry.field(default=None, description="What to note.")
+    idempotency_key: str | None = idempotency_key_field()
 
 
-@strawberry.type
+@strawberry.type(description="The result of recordFollowUp.")
 class RecordFollowUpPayload:
-    follow_up: FollowUp
+    follow_up: FollowUp = strawberry.field(description="The follow-up recorded.")
 
 
-@strawberry.input
+@strawberry.input(description="Customers to move to a new owner (C6).")
 class ReassignCustomersInput:
-    customer_ids: list[strawberry.ID]
-    new_owner_id: strawberry.ID
-    reason: str
+    customer_ids: list[GlobalID] = strawberry.field(
+        description="The customers' IDs: at least one, at most the service's limit per call."
+    )
+    new_owner_id: GlobalID = strawberry.field(
+        description="The new owner's employee ID: an active employee within the caller's scope."
+    )
+    reason: str = strawberry.field(description="Required; recorded in the audit trail (C7).")
 
 
-@strawberry.type
+@strawberry.type(description="The result of reassignCustomers.")
 class ReassignCustomersPayload:
-    customers: list[Customer]
+    customers: list[Customer] = strawberry.field(
+        description="The customers as now owned, without contact fields (phone, email and "
+        "address are null)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A customer's value to mark shared (C12).")
 class MarkCriterionSharedInput:
-    customer_id: strawberry.ID
-    criterion: DuplicateCriterion
+    customer_id: GlobalID = strawberry.field(description="The customer's ID.")
+    criterion: DuplicateCriterion = strawberry.field(
+        description="Which of its values: the phone, the email or the name+company."
+    )
     reason: str = strawberry.field(description="Required; audited.")
 
 
-@strawberry.input
+@strawberry.input(description="A customer's value marked shared to block again (C12).")
 class UnmarkCriterionSharedInput:
-    customer_id: strawberry.ID
-    criterion: DuplicateCriterion
+    customer_id: GlobalID = strawberry.field(description="The customer's ID.")
+    criterion: DuplicateCriterion = strawberry.field(
+        description="Which of its values: the phone, the email or the name+company."
+    )
     reason: str = strawberry.field(description="Required; audited.")
 
 
@@ -315,8 +437,12 @@ class UnmarkCriterionSharedInput:
 class CriterionSharing:
     """Whether a customer's value for a duplicate criterion is shared (C12)."""
 
-    criterion: DuplicateCriterion | None
-    shared: bool
+    criterion: DuplicateCriterion | None = strawberry.field(
+        description="Which of the customer's values."
+    )
+    shared: bool = strawberry.field(
+        description="Whether the value is now marked shared: it no longer blocks registrations."
+    )
     changed: bool = strawberry.field(
         description="False when the value already was so: nothing changed, nothing audited."
     )
@@ -325,7 +451,9 @@ class CriterionSharing:
     )
     customer_id: strawberry.Private[str]
 
-    customer = CUSTOMER.field("customer_id")
+    customer = CUSTOMER.field(
+        "customer_id", "The customer whose value it is; null when the caller may not see them."
+    )
 
     @classmethod
     def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:
@@ -338,12 +466,12 @@ class CriterionSharing:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The result of markCriterionShared (C12).")
 class MarkCriterionSharedPayload(CriterionSharing):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="The result of unmarkCriterionShared (C12).")
 class UnmarkCriterionSharedPayload(CriterionSharing):
     pass
 
@@ -356,7 +484,7 @@ async def set_criterion_shared(
 ) -> customers_pb2.SetCriterionSharedResponse:
     return await info.context.clients.customers.SetCriterionShared(
         customers_pb2.SetCriterionSharedRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             criterion=input.criterion.value,
             shared=shared,
             reason=input.reason,
@@ -366,29 +494,53 @@ async def set_criterion_shared(
 
 @strawberry.type
 class CustomersQuery:
-    @strawberry.field
-    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+    @described(
+        "One customer; null (NOT_FOUND) when unknown or outside the caller's scope (see "
+        "Customer). Contact fields are read only when selected; unmasked ones are audited (C7)."
+    )
+    async def customer(
+        self,
+        info: Info,
+        id: Annotated[GlobalID, strawberry.argument(description="The customer's ID.")],
+    ) -> Customer | None:
         response = await info.context.clients.customers.GetCustomer(
-            customers_pb2.GetCustomerRequest(id=id, include_contact=selects(info, CONTACT_FIELDS))
+            customers_pb2.GetCustomerRequest(
+                id=raw_id(id, "Customer", "id"), include_contact=selects(info, CONTACT_FIELDS)
+            )
         )
         return customer_from_proto(response.customer)
 
-    @strawberry.field
+    @described(
+        "Customers the caller may see (see Customer), newest registered first. Contact fields "
+        "are read only when selected; unmasked ones are audited (C7) and count towards "
+        "BULK_CONTACT_ACCESS (C8)."
+    )
     async def customers(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: CustomerFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            CustomerFilter | None, strawberry.argument(description="Which customers to list.")
+        ] = None,
     ) -> CustomerConnection | None:
         return await list_customers(info, first, after, filter)
 
 
 @strawberry.type
 class CustomersMutation:
-    @strawberry.mutation
+    @described(
+        "Register a customer (C1): a rep for themselves, a manager for an active employee of "
+        "their branch; nobody else. A phone, email or name+company already registered is refused "
+        "with DUPLICATE_CUSTOMER, naming the existing customer's code and masked owner, and "
+        "raises DUPLICATE_CUSTOMER_CLAIM (C3)."
+    )
     async def register_customer(
-        self, info: Info, input: RegisterCustomerInput
+        self,
+        info: Info,
+        input: Annotated[
+            RegisterCustomerInput, strawberry.argument(description="The customer to register.")
+        ],
     ) -> RegisterCustomerPayload | None:
         request = customers_pb2.RegisterCustomerRequest(
             name=input.name,
@@ -400,7 +552,7 @@ class CustomersMutation:
             source=input.source.value,
             source_detail=input.source_detail or "",
             first_contact_at=to_timestamp(input.first_contact_at),
-            owner_id=input.owner_id or "",
+            owner_id=raw_id(input.owner_id, "Employee", "input.ownerId"),
             idempotency_key=input.idempotency_key or "",
         )
         response = await info.context.clients.customers.RegisterCustomer(request)
@@ -410,19 +562,35 @@ class CustomersMutation:
             shared_criteria=duplicate_criteria_named(response.shared_criteria),
         )
 
-    @strawberry.mutation
+    @described(
+        "Change a customer's fields, audited with before and after (C7): a junior rep their "
+        "own customers but not the source (SOURCE_CHANGE_NEEDS_MANAGER), a senior rep their "
+        "own but not the core fields (CORE_FIELD_READ_ONLY), a manager those of their branch; "
+        "FORBIDDEN otherwise, NOT_FOUND outside what the caller may read."
+    )
     async def update_customer(
-        self, info: Info, input: UpdateCustomerInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateCustomerInput, strawberry.argument(description="The customer and its changes.")
+        ],
     ) -> UpdateCustomerPayload | None:
         response = await info.context.clients.customers.UpdateCustomer(input.to_proto())
         return UpdateCustomerPayload(customer=customer_from_proto(response.customer))
 
-    @strawberry.mutation
+    @described(
+        "Record a follow-up on a customer (C5), credited to the caller (an active employee): "
+        "a rep on their own customers, a manager on their branch's; FORBIDDEN otherwise."
+    )
     async def record_follow_up(
-        self, info: Info, input: RecordFollowUpInput
+        self,
+        info: Info,
+        input: Annotated[
+            RecordFollowUpInput, strawberry.argument(description="The follow-up to record.")
+        ],
     ) -> RecordFollowUpPayload | None:
         request = customers_pb2.RecordFollowUpRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             kind=input.kind.value,
             at=to_timestamp(input.at),
             note=input.note or "",
@@ -431,13 +599,22 @@ class CustomersMutation:
         response = await info.context.clients.customers.RecordFollowUp(request)
         return RecordFollowUpPayload(follow_up=follow_up_from_proto(response.follow_up))
 
-    @strawberry.mutation
+    @described(
+        "Move customers to a new owner with a reason, audited (C6): a manager within their "
+        "branch (customers and new owner), HR anywhere. A pooled customer leaves the pool; "
+        "NOT_FOUND names customers outside the caller's scope."
+    )
     async def reassign_customers(
-        self, info: Info, input: ReassignCustomersInput
+        self,
+        info: Info,
+        input: Annotated[
+            ReassignCustomersInput,
+            strawberry.argument(description="The customers, their new owner and the reason."),
+        ],
     ) -> ReassignCustomersPayload | None:
         request = customers_pb2.ReassignCustomersRequest(
-            customer_ids=list(input.customer_ids),
-            new_owner_id=input.new_owner_id,
+            customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
+            new_owner_id=raw_id(input.new_owner_id, "Employee", "input.newOwnerId"),
             reason=input.reason,
         )
         response = await info.context.clients.customers.ReassignCustomers(request)
@@ -452,7 +629,12 @@ class CustomersMutation:
         " (the customer's, or that of a rep refused on the value): HR or headquarters."
     )
     async def mark_criterion_shared(
-        self, info: Info, input: MarkCriterionSharedInput
+        self,
+        info: Info,
+        input: Annotated[
+            MarkCriterionSharedInput,
+            strawberry.argument(description="The customer, its value and the reason."),
+        ],
     ) -> MarkCriterionSharedPayload | None:
         response = await set_criterion_shared(info, input, shared=True)
         return MarkCriterionSharedPayload.from_proto(response)
@@ -462,7 +644,12 @@ class CustomersMutation:
         " managers of the customer's branch, HR or headquarters."
     )
     async def unmark_criterion_shared(
-        self, info: Info, input: UnmarkCriterionSharedInput
+        self,
+        info: Info,
+        input: Annotated[
+            UnmarkCriterionSharedInput,
+            strawberry.argument(description="The customer, its value and the reason."),
+        ],
     ) -> UnmarkCriterionSharedPayload | None:
         response = await set_criterion_shared(info, input, shared=False)
         return UnmarkCriterionSharedPayload.from_proto(response)

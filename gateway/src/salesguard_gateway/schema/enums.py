@@ -53,6 +53,21 @@ def codes_of(enum: type[C], codes: Iterable[str]) -> list[C]:
     return [member for code in codes if (member := code_of(enum, code)) is not None]
 
 
+def describe_values(enum: type[Enum], **descriptions: str) -> None:
+    """Gives each value of a strawberry enum its description, by member name: every member
+    must have one (an enum's member without a description fails at import, as a name that
+    is not a member does), and the members' Python values stay as they are."""
+    definition = enum.__strawberry_definition__  # type: ignore[attr-defined]
+    names = {value.name for value in definition.values}
+    if names != descriptions.keys():
+        raise ValueError(
+            f"{enum.__name__}: describe exactly its values; missing "
+            f"{sorted(names - descriptions.keys())}, unknown {sorted(descriptions.keys() - names)}"
+        )
+    for value in definition.values:
+        value.description = descriptions[value.name]
+
+
 # --- Codes sent as strings ------------------------------------------------------------
 
 if TYPE_CHECKING:
@@ -85,13 +100,53 @@ strawberry.enum(
         "HQ_MANAGER (a manager of a headquarters branch)."
     ),
 )
+describe_values(
+    ApprovalRole,
+    MANAGER="A manager of the order's branch.",
+    FINANCE="An employee with the FINANCE role.",
+    HQ_MANAGER="A manager of a headquarters branch.",
+)
 CheckInReasonCode = vocabulary.CheckInReasonCode
 strawberry.enum(
     CheckInReasonCode, description="Why a check-in is doubtful, or merely worth noting (A3)."
 )
+describe_values(
+    CheckInReasonCode,
+    NO_PHOTO="The check-in has no photo.",
+    MOCK_LOCATION="The device reported a mock (simulated) location: rejects the check-in.",
+    LOW_ACCURACY="The reported accuracy is worse than the limit (setting, default 100 m).",
+    NEW_DEVICE="A device this employee never used before.",
+    LOCATION_MISMATCH=(
+        "Farther than the geofence radius (setting, default 300 m) from the linked customer's "
+        "location: rejects the check-in."
+    ),
+    UNLINKED_CUSTOMER_SITE=(
+        "No customer linked, but within the geofence radius of a registered customer."
+    ),
+    UNREGISTERED_SITE="No customer linked and no registered customer nearby.",
+    PHOTO_EXIF_MISMATCH=(
+        "A photo's EXIF position or time is too far from the check-in's (settings, default "
+        "500 m or 30 minutes)."
+    ),
+    PHOTO_REUSED=(
+        "A photo (same bytes or perceptual hash) was seen on an earlier check-in; the same "
+        "bytes reject the check-in."
+    ),
+    IMPOSSIBLE_TRAVEL=(
+        "Faster than the limit (setting, default 200 km/h) from the previous check-in: "
+        "rejects the check-in."
+    ),
+    OUTSIDE_PLAN=(
+        "The check-in matches none of the day's visit plans (customer and time window, with a "
+        "tolerance); never raised on a day without plans."
+    ),
+    SHORT_VISIT="Checked out sooner after checking in than the minimum (setting, default 5 min).",
+)
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="A role in the people directory (A1): what its holder may see and do (SPEC §2)."
+)
 class Role(Enum):
     SALES_JUNIOR = directory_pb2.ROLE_SALES_JUNIOR
     SALES_SENIOR = directory_pb2.ROLE_SALES_SENIOR
@@ -101,11 +156,45 @@ class Role(Enum):
     ADMIN = directory_pb2.ROLE_ADMIN
 
 
-@strawberry.enum
+describe_values(
+    Role,
+    SALES_JUNIOR="A new sales rep: only the customers they own, with their contact fields.",
+    SALES_SENIOR=(
+        "A senior sales rep: their own and their team's customers; teammates' contact fields "
+        "masked, core fields read-only after registration."
+    ),
+    MANAGER=(
+        "A branch manager: every customer of their branch (a headquarters branch: all); approves "
+        "orders and others' export requests."
+    ),
+    HR=(
+        "Human resources: customers with contact fields masked; alerts, audit trail, timelines, "
+        "risk and the people directory."
+    ),
+    FINANCE=(
+        "Finance: customers' basic fields (contact masked); payments, reconciliation, commissions, "
+        "and the deal, payment and commission alerts."
+    ),
+    ADMIN="Administration: the people directory, branches, commission plans and settings.",
+)
+
+
+@strawberry.enum(description="Whether an employee works for the company (A1).")
 class EmployeeStatus(Enum):
     ACTIVE = directory_pb2.EMPLOYEE_STATUS_ACTIVE
     SUSPENDED = directory_pb2.EMPLOYEE_STATUS_SUSPENDED
     LEFT = directory_pb2.EMPLOYEE_STATUS_LEFT
+
+
+describe_values(
+    EmployeeStatus,
+    ACTIVE="Working: their requests are served, and they may own customers.",
+    SUSPENDED="Suspended: every request of theirs is refused; owns nothing new.",
+    LEFT=(
+        "Has left the company: every request of theirs is refused; their customers were handed "
+        "over when the status was set (C6)."
+    ),
+)
 
 
 role_of = enum_lookup(Role)
@@ -126,13 +215,33 @@ class SourceChannel(Enum):
     PERSONAL = customers_pb2.SOURCE_CHANNEL_PERSONAL
 
 
-@strawberry.enum
+describe_values(
+    SourceChannel,
+    WEBSITE="A company channel: the company's website.",
+    EXHIBITION="A company channel: an exhibition or trade fair.",
+    REFERRAL="A company channel: a referral.",
+    COMPANY_ASSIGNED="A company channel: assigned to the rep by the company.",
+    PERSONAL="The rep's own network: the personal-channel commission rate (M1).",
+)
+
+
+@strawberry.enum(description="Whether a customer is in use or archived.")
 class CustomerStatus(Enum):
     ACTIVE = customers_pb2.CUSTOMER_STATUS_ACTIVE
     ARCHIVED = customers_pb2.CUSTOMER_STATUS_ARCHIVED
 
 
-@strawberry.enum
+describe_values(
+    CustomerStatus,
+    ACTIVE="In use: matched to nearby check-ins (A3), watched for neglect and pooled (C11).",
+    ARCHIVED=(
+        "Archived: kept (nobody deletes a customer) but no longer matched to check-ins nor watched "
+        "for neglect."
+    ),
+)
+
+
+@strawberry.enum(description="What kind of contact a follow-up records (C5).")
 class FollowUpKind(Enum):
     VISIT = customers_pb2.FOLLOW_UP_KIND_VISIT
     CALL = customers_pb2.FOLLOW_UP_KIND_CALL
@@ -140,11 +249,28 @@ class FollowUpKind(Enum):
     MEETING = customers_pb2.FOLLOW_UP_KIND_MEETING
 
 
+describe_values(
+    FollowUpKind,
+    VISIT="A visit to the customer.",
+    CALL="A telephone call.",
+    MESSAGE="A message.",
+    MEETING="A meeting.",
+)
+
+
 @strawberry.enum(description="A duplicate criterion (C3): a value C12 may treat as shared.")
 class DuplicateCriterion(Enum):
     PHONE = customers_pb2.DUPLICATE_CRITERION_PHONE
     EMAIL = customers_pb2.DUPLICATE_CRITERION_EMAIL
     NAME_COMPANY = customers_pb2.DUPLICATE_CRITERION_NAME_COMPANY
+
+
+describe_values(
+    DuplicateCriterion,
+    PHONE="The phone number, normalised to E.164.",
+    EMAIL="The email address, lower-cased.",
+    NAME_COMPANY="The name and company together.",
+)
 
 
 source_of = enum_lookup(SourceChannel)
@@ -178,12 +304,25 @@ follow_up_kind_of = enum_lookup(FollowUpKind)
 # --- Exports ------------------------------------------------------------------
 
 
-@strawberry.enum
+@strawberry.enum(
+    description=(
+        "Where an export request stands (C9): PENDING → APPROVED | REJECTED; APPROVED → COMPLETED."
+    )
+)
 class ExportStatus(Enum):
     PENDING = exports_pb2.EXPORT_STATUS_PENDING
     APPROVED = exports_pb2.EXPORT_STATUS_APPROVED
     REJECTED = exports_pb2.EXPORT_STATUS_REJECTED
     COMPLETED = exports_pb2.EXPORT_STATUS_COMPLETED
+
+
+describe_values(
+    ExportStatus,
+    PENDING="Requested, waiting for another manager's decision (C9).",
+    APPROVED="Approved by a manager other than the requester: it may run, once.",
+    REJECTED="Refused by the deciding manager: it never runs.",
+    COMPLETED="Run: the CSV is in the object store, downloadable once (C9).",
+)
 
 
 export_status_of = enum_lookup(ExportStatus)
@@ -192,7 +331,9 @@ export_status_of = enum_lookup(ExportStatus)
 # --- Alerts (every service) ---------------------------------------------------
 
 
-@strawberry.enum
+@strawberry.enum(
+    description="How severe an alert is; the alert catalogue sets each kind's severity."
+)
 class Severity(Enum):
     LOW = common_pb2.SEVERITY_LOW
     MEDIUM = common_pb2.SEVERITY_MEDIUM
@@ -200,7 +341,20 @@ class Severity(Enum):
     CRITICAL = common_pb2.SEVERITY_CRITICAL
 
 
-@strawberry.enum
+describe_values(
+    Severity,
+    LOW="The least severe.",
+    MEDIUM="More severe than LOW.",
+    HIGH="More severe than MEDIUM.",
+    CRITICAL="The most severe.",
+)
+
+
+@strawberry.enum(
+    description=(
+        "Where an alert stands: OPEN until someone decides on it (updateAlert); never reopened."
+    )
+)
 class AlertStatus(Enum):
     OPEN = common_pb2.ALERT_STATUS_OPEN
     ACKNOWLEDGED = common_pb2.ALERT_STATUS_ACKNOWLEDGED
@@ -208,10 +362,35 @@ class AlertStatus(Enum):
     DISMISSED = common_pb2.ALERT_STATUS_DISMISSED
 
 
-@strawberry.enum
+describe_values(
+    AlertStatus,
+    OPEN="Raised, nobody has decided on it yet.",
+    ACKNOWLEDGED=(
+        "Seen and being looked into; like OPEN, it still withholds commission (M2) and counts as "
+        "undecided in risk profiles."
+    ),
+    RESOLVED="Decided, with a resolution: CONFIRMED or CLEARED.",
+    DISMISSED="Set aside as not worth pursuing: no longer counts in risk profiles.",
+)
+
+
+@strawberry.enum(description="How a RESOLVED alert was resolved.")
 class AlertResolution(Enum):
     CONFIRMED = common_pb2.ALERT_RESOLUTION_CONFIRMED
     CLEARED = common_pb2.ALERT_RESOLUTION_CLEARED
+
+
+describe_values(
+    AlertResolution,
+    CONFIRMED=(
+        "The suspicion holds: withheld commission stays withheld and the alert counts in risk "
+        "profiles."
+    ),
+    CLEARED=(
+        "The suspicion is unfounded: withheld commission is released on the next commission run "
+        "and the alert no longer counts in risk profiles."
+    ),
+)
 
 
 severity_of = enum_lookup(Severity)
@@ -229,10 +408,28 @@ class Verdict(Enum):
     REJECTED = visits_pb2.VERDICT_REJECTED
 
 
-@strawberry.enum
+describe_values(
+    Verdict,
+    VERIFIED="No reason raised: the check-in can be trusted.",
+    SUSPICIOUS="Doubtful: at least one reason, none that rejects it.",
+    REJECTED=(
+        "Not to be trusted: a mock location, impossible travel, a location mismatch or a reused "
+        "photo file. Stored all the same, as evidence."
+    ),
+)
+
+
+@strawberry.enum(description="Who called whom, as telephony reports it (A6).")
 class CallDirection(Enum):
     OUTGOING = visits_pb2.CALL_DIRECTION_OUTGOING
     INCOMING = visits_pb2.CALL_DIRECTION_INCOMING
+
+
+describe_values(
+    CallDirection,
+    OUTGOING="The employee called the number.",
+    INCOMING="The number called the employee.",
+)
 
 
 verdict_of = enum_lookup(Verdict)
@@ -254,11 +451,30 @@ class OrderStatus(Enum):
     CANCELLED = orders_pb2.ORDER_STATUS_CANCELLED
 
 
+describe_values(
+    OrderStatus,
+    SUBMITTED="Submitted by the rep, waiting for its approval chain (O2).",
+    APPROVED="Every step of the approval chain approved it.",
+    REJECTED="A step of the approval chain rejected it; final.",
+    FULFILLED="Fulfilled after approval; it may still ship.",
+    CLOSED="Closed after fulfilment; final.",
+    CANCELLED="Cancelled from SUBMITTED or APPROVED, with a reason; final.",
+)
+
+
 @strawberry.enum(description="The state of one step of an order's approval chain (O2).")
 class StepStatus(Enum):
     PENDING = orders_pb2.STEP_STATUS_PENDING
     APPROVED = orders_pb2.STEP_STATUS_APPROVED
     REJECTED = orders_pb2.STEP_STATUS_REJECTED
+
+
+describe_values(
+    StepStatus,
+    PENDING="Waiting for an approver with the step's role.",
+    APPROVED="The approver approved it.",
+    REJECTED="The approver rejected it, and with it the order.",
+)
 
 
 @strawberry.enum(description="How far an order is paid, as of the last reconciliation (O5).")
@@ -269,16 +485,41 @@ class PaymentState(Enum):
     OVERPAID = orders_pb2.PAYMENT_STATE_OVERPAID
 
 
-@strawberry.enum
+describe_values(
+    PaymentState,
+    UNPAID="No payment matched to the order, or every one reversed.",
+    PARTIALLY_PAID="Its matched, non-reversed payments sum to less than its total.",
+    RECONCILED="Its matched, non-reversed payments sum to its total: it counts for commissions.",
+    OVERPAID=(
+        "Its matched, non-reversed payments sum to more than its total; it counts for commissions."
+    ),
+)
+
+
+@strawberry.enum(description="Why a payment was reversed (O4); a reversal never deletes it.")
 class ReversalKind(Enum):
     REFUND = payments_pb2.REVERSAL_KIND_REFUND
     CHARGEBACK = payments_pb2.REVERSAL_KIND_CHARGEBACK
+
+
+describe_values(
+    ReversalKind,
+    REFUND="The company paid the money back to the payer.",
+    CHARGEBACK="The payer's bank took the money back.",
+)
 
 
 @strawberry.enum(description="What an upload is for: it decides the content types allowed.")
 class UploadPurpose(Enum):
     STATEMENT = payments_pb2.UPLOAD_PURPOSE_STATEMENT
     VOUCHER = payments_pb2.UPLOAD_PURPOSE_VOUCHER
+
+
+describe_values(
+    UploadPurpose,
+    STATEMENT="A bank statement CSV, for importPayments.",
+    VOUCHER="A payment voucher photo, for recordPayment.",
+)
 
 
 order_status_of = enum_lookup(OrderStatus)
@@ -297,10 +538,31 @@ class LineStatus(Enum):
     PENDING_REVIEW = commissions_pb2.LINE_STATUS_PENDING_REVIEW
 
 
-@strawberry.enum
+describe_values(
+    LineStatus,
+    PAYABLE="To be paid out.",
+    WITHHELD=(
+        "Held back: an undecided or confirmed alert of kind FAKE_DEAL_SUSPECTED, DIVERSION_RISK or "
+        "ATTRIBUTION_MISMATCH concerns the order or its customer (M2)."
+    ),
+    PENDING_REVIEW="A person must look at it first, e.g. a source conflict (M3).",
+)
+
+
+@strawberry.enum(description="What a commission line is: earned, or taken back.")
 class LineKind(Enum):
     COMMISSION = commissions_pb2.LINE_KIND_COMMISSION
     CLAWBACK = commissions_pb2.LINE_KIND_CLAWBACK
+
+
+describe_values(
+    LineKind,
+    COMMISSION="Commission earned on a valid order (M2).",
+    CLAWBACK=(
+        "Taking back a commission paid in a locked period whose payment was reversed (M4); a "
+        "negative amount."
+    ),
+)
 
 
 @strawberry.enum(
@@ -309,6 +571,13 @@ class LineKind(Enum):
 class PeriodStatus(Enum):
     OPEN = commissions_pb2.PERIOD_STATUS_OPEN
     LOCKED = commissions_pb2.PERIOD_STATUS_LOCKED
+
+
+describe_values(
+    PeriodStatus,
+    OPEN="Runs may still rewrite the period's lines.",
+    LOCKED="Final: the lines never change again; corrections go into a later period.",
+)
 
 
 line_status_of = enum_lookup(LineStatus)

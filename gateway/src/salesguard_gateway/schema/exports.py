@@ -19,6 +19,7 @@ from salesguard_gateway.schema.common import (
 )
 from salesguard_gateway.schema.customers import CustomerFilter
 from salesguard_gateway.schema.enums import ExportStatus, export_status_of
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 
 
@@ -28,8 +29,7 @@ from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
     "and so do the managers who may decide it (its branch's; a headquarters manager: any); "
     "to anyone else it is NOT_FOUND."
 )
-class ExportRequest:
-    id: strawberry.ID = strawberry.field(description="The export request's ID.")
+class ExportRequest(Node):
     reason: str = strawberry.field(description="Why the requester needs the export.")
     status: ExportStatus | None = strawberry.field(
         description="Where the request stands: pending, approved, rejected or completed."
@@ -72,7 +72,7 @@ class ExportRequest:
 def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportRequest:
     completed_at = from_timestamp(message.completed_at)
     return ExportRequest(
-        id=strawberry.ID(message.id),
+        id=message.id,
         reason=message.reason,
         status=export_status_of(message.status),
         customer_count=message.customer_count,
@@ -91,7 +91,7 @@ def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportReque
 
 @strawberry.input(description="Either customerIds or a filter; the set is fixed when requested.")
 class RequestCustomerExportInput:
-    customer_ids: list[strawberry.ID] | None = strawberry.field(
+    customer_ids: list[GlobalID] | None = strawberry.field(
         default=None,
         description="The customers to export; those outside the caller's scope are left out.",
     )
@@ -110,7 +110,7 @@ class RequestCustomerExportPayload:
 
 @strawberry.input(description="A manager's decision on a pending export request.")
 class DecideExportRequestInput:
-    id: strawberry.ID = strawberry.field(description="The export request to decide.")
+    id: GlobalID = strawberry.field(description="The export request to decide.")
     approve: bool = strawberry.field(description="True approves it, false rejects it.")
     comment: str | None = strawberry.field(
         default=None, description="Why; recorded with the decision and audited."
@@ -124,7 +124,7 @@ class DecideExportRequestPayload:
 
 @strawberry.input(description="Which approved export request to run.")
 class RunCustomerExportInput:
-    id: strawberry.ID = strawberry.field(description="The export request to run.")
+    id: GlobalID = strawberry.field(description="The export request to run.")
 
 
 @strawberry.type(description="What runCustomerExport returns: the completed request and its file.")
@@ -138,6 +138,14 @@ class RunCustomerExportPayload:
     )
 
 
+async def read_export_request(info: Info, request_id: str) -> ExportRequest:
+    """One export request by its service ID."""
+    response = await info.context.clients.exports.GetExportRequest(
+        exports_pb2.GetExportRequestRequest(id=request_id)
+    )
+    return export_request_from_proto(response.export_request)
+
+
 @strawberry.type
 class ExportsQuery:
     @described(
@@ -147,12 +155,9 @@ class ExportsQuery:
     async def export_request(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The export request's ID.")],
+        id: Annotated[GlobalID, strawberry.argument(description="The export request's ID.")],
     ) -> ExportRequest | None:
-        response = await info.context.clients.exports.GetExportRequest(
-            exports_pb2.GetExportRequestRequest(id=id)
-        )
-        return export_request_from_proto(response.export_request)
+        return await read_export_request(info, raw_id(id, "ExportRequest", "id"))
 
 
 @strawberry.type
@@ -170,7 +175,7 @@ class ExportsMutation:
         ],
     ) -> RequestCustomerExportPayload | None:
         request = exports_pb2.RequestExportRequest(
-            customer_ids=list(input.customer_ids or ()),
+            customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
             filter=input.filter.to_proto() if input.filter is not None else None,
             reason=input.reason,
             idempotency_key=input.idempotency_key or "",
@@ -193,7 +198,9 @@ class ExportsMutation:
         ],
     ) -> DecideExportRequestPayload | None:
         request = exports_pb2.DecideExportRequest(
-            id=input.id, approve=input.approve, comment=input.comment or ""
+            id=raw_id(input.id, "ExportRequest", "input.id"),
+            approve=input.approve,
+            comment=input.comment or "",
         )
         response = await info.context.clients.exports.DecideExport(request)
         return DecideExportRequestPayload(
@@ -214,7 +221,7 @@ class ExportsMutation:
         ],
     ) -> RunCustomerExportPayload | None:
         response = await info.context.clients.exports.RunExport(
-            exports_pb2.RunExportRequest(id=input.id)
+            exports_pb2.RunExportRequest(id=raw_id(input.id, "ExportRequest", "input.id"))
         )
         return RunCustomerExportPayload(
             export_request=export_request_from_proto(response.export_request),

@@ -3,23 +3,38 @@ source, ``employeeTimeline`` over every timeline service and alert source.
 
 Each source is asked for one page; the pages are merged newest first and the
 connection hands out a composite cursor: per source, the page token that resumes
-right after the last of its items already handed out ("" = from its start). Equal
-instants keep the order of the sources, then each source's own order, so paging
-returns every item exactly once. ``totalCount`` is the sum over the sources.
+right after the last of its items already handed out ("" = from its start), and
+which source the edge came from. Equal instants keep the order of the sources, then
+each source's own order, so paging returns every item exactly once.
+``totalCount`` is the sum over the sources.
+
+Paging backwards (``last``/``before``): the items before an edge are, per source,
+those before its token, and for every source but the edge's own the token's item
+too (handed out before the edge); each source is asked for that many, backwards,
+and the merged page is the ``last`` nearest the edge. A source with nothing handed
+out before the edge has nothing before it.
 """
+
+from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from salesguard.errors import InvalidInput
 from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.schema.common import (
     Connection,
     Edge,
     ListResponse,
-    PageInfo,
+    Paging,
+    decode_state,
     encode_state,
+    source_state,
 )
+
+# In a composite cursor: the source of the edge it is the cursor of (not a source's key).
+EDGE_SOURCE = "@"
 
 M = TypeVar("M")
 N = TypeVar("N")
@@ -61,29 +76,102 @@ def source_page_request(page: common_pb2.PageRequest, token: str) -> common_pb2.
     )
 
 
+@dataclass(frozen=True)
+class MergePlan:
+    """What each source is asked for one merged page, and the cursor state its first edge
+    starts from."""
+
+    paging: Paging
+    page: common_pb2.PageRequest
+    start: dict[str, str]
+    requests: dict[str, common_pb2.PageRequest | None]
+
+    @classmethod
+    def of(cls, paging: Paging, page: common_pb2.PageRequest, keys: Iterable[str]) -> MergePlan:
+        keys = tuple(keys)
+        if not paging.backward:
+            state = source_state(paging.cursor, keys)
+            return cls(
+                paging, page, state, {key: source_page_request(page, state[key]) for key in keys}
+            )
+        requests: dict[str, common_pb2.PageRequest | None] = {}
+        if not paging.cursor:  # the end of the list: every source's last items
+            for key in keys:
+                requests[key] = common_pb2.PageRequest(
+                    page_size=page.page_size,
+                    include_total_count=page.include_total_count,
+                    backward=True,
+                )
+            return cls(paging, page, dict.fromkeys(keys, ""), requests)
+        state = source_state(paging.cursor, keys, field="before")
+        edge_source = decode_state(paging.cursor, "before").get(EDGE_SOURCE)
+        if edge_source not in keys:
+            raise InvalidInput("before", "the cursor is malformed (not an edge's cursor)")
+        for key in keys:
+            requests[key] = (
+                common_pb2.PageRequest(
+                    page_size=page.page_size,
+                    page_token=state[key],
+                    include_total_count=page.include_total_count,
+                    backward=True,
+                    include_token_item=key != edge_source,
+                )
+                if state[key]
+                else None
+            )
+        return cls(paging, page, dict.fromkeys(keys, ""), requests)
+
+    def request(self, key: str) -> common_pb2.PageRequest:
+        """The source's request; a source with nothing to give is asked only for its total
+        (one item forward, dropped: see :meth:`SourcePage.counted`)."""
+        request = self.requests[key]
+        if request is None:
+            return common_pb2.PageRequest(page_size=1, include_total_count=True)
+        return request
+
+    def answered(self, key: str, page: SourcePage[N]) -> SourcePage[N]:
+        """A source's answer as its part of the merged page."""
+        if self.requests[key] is None:
+            return SourcePage([], False, page.total)
+        return page
+
+
 def merged(
     pages: Mapping[str, SourcePage[N]],
-    state: dict[str, str],
-    page_size: int,
+    plan: MergePlan,
     convert: Callable[[N], T],
 ) -> Connection[T]:
-    """The newest ``page_size`` items of the sources' ``pages`` (in the sources' order),
-    each ``convert``-ed; ``state`` (per source, its token) moves past what is handed out."""
+    """The ``plan``'s page of the sources' ``pages`` (in the sources' order), newest first,
+    each ``convert``-ed: the newest items after its cursor, or the nearest before it."""
+    page_size = plan.page.page_size
     # Stable sort: equal keys keep the sources' order, then each source's own order.
     candidates = sorted(
         ((entry, key) for key, source_page in pages.items() for entry in source_page.entries),
         key=lambda candidate: candidate[0].at,
         reverse=True,
     )
+    if plan.paging.backward:
+        # The nearest the cursor are the last; those before them only move the state.
+        shown = max(len(candidates) - page_size, 0)
+        window, more = candidates[shown:], shown > 0
+    else:
+        window = candidates[:page_size]
+    state = dict(plan.start)
     remaining = {key: len(source_page.entries) for key, source_page in pages.items()}
+    if plan.paging.backward:
+        for entry, key in candidates[:shown]:
+            state[key] = entry.cursor
+        more = more or any(source_page.has_next for source_page in pages.values())
     edges: list[Edge[T]] = []
-    for entry, key in candidates[:page_size]:
+    for entry, key in window:
         remaining[key] -= 1
         state[key] = entry.cursor
-        edges.append(Edge(cursor=encode_state(state), node=convert(entry.node)))
-    has_next = any(remaining[key] > 0 or source_page.has_next for key, source_page in pages.items())
+        cursor = encode_state({**state, EDGE_SOURCE: key})
+        edges.append(Edge(cursor=cursor, node=convert(entry.node)))
+    if not plan.paging.backward:
+        more = any(remaining[key] > 0 or source_page.has_next for key, source_page in pages.items())
     return Connection(
         edges=edges,
-        page_info=PageInfo.forward([edge.cursor for edge in edges], has_next),
+        page_info=plan.paging.page_info([edge.cursor for edge in edges], more),
         total_count=sum(source_page.total for source_page in pages.values()),
     )

@@ -18,6 +18,7 @@ import strawberry
 
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     Money,
@@ -50,6 +51,7 @@ from salesguard_gateway.schema.enums import (
     step_status_of,
 )
 from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
 
 if TYPE_CHECKING:
@@ -59,15 +61,17 @@ if TYPE_CHECKING:
 # --- orders ------------------------------------------------------------------------
 
 
-@strawberry.type
+@strawberry.type(description="One line of an order (O1).")
 class OrderLine:
-    sku: str
-    description: str | None
+    sku: str = strawberry.field(description="The product's SKU, as the rep entered it.")
+    description: str | None = strawberry.field(
+        description="What the line is for, as the rep entered it; null if nothing."
+    )
     quantity: Decimal = strawberry.field(description="Up to 3 decimals.")
     unit_price: Money = strawberry.field(description="In the order's currency.")
     discount_percent: Decimal = strawberry.field(description="0–100.")
     line_total: Money = strawberry.field(
-        description="quantity × unitPrice × (1 − discount), rounded half-up to the cent."
+        description="Quantity × unitPrice × (1 − discount), rounded half-up to the cent."
     )
 
 
@@ -84,21 +88,34 @@ def order_line_from_proto(message: orders_pb2.OrderLine, currency: str) -> Order
 
 @strawberry.type(description="One step of an order's approval chain (O2).")
 class ApprovalStep:
-    sequence: int
+    sequence: int = strawberry.field(
+        description="Position in the chain, from 1; steps are decided in this order."
+    )
     role: ApprovalRole | None = strawberry.field(
         description=(
             "The role the approver must hold; null only for a role newer than the gateway "
             "(it logs a warning)."
         )
     )
-    status: StepStatus | None
-    comment: str | None
-    decided_at: datetime | None
+    status: StepStatus | None = strawberry.field(
+        description="PENDING until decided; the lowest pending step is the one to decide now."
+    )
+    comment: str | None = strawberry.field(
+        description="The approver's comment; null if none or while pending."
+    )
+    decided_at: datetime | None = strawberry.field(
+        description="When the step was decided; null while pending."
+    )
     reason: str | None = strawberry.field(
         description='Why the chain has this step, e.g. "total above 100000.00 CNY".'
     )
-    approver_id: strawberry.ID | None = strawberry.field(
-        description="Who decided the step, also when the caller may not see them in the directory."
+    approver_id: strawberry.Private[str]
+
+    approver_id_field = reference(
+        "Employee",
+        "approver_id",
+        "approverId",
+        "Who decided the step, also when the caller may not see them in the directory.",
     )
 
     approver = EMPLOYEE.field(
@@ -114,38 +131,54 @@ def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
         comment=optional(message.comment),
         decided_at=from_timestamp(message.decided_at),
         reason=optional(message.reason),
-        approver_id=strawberry.ID(message.approver_id) if message.approver_id else None,
+        approver_id=message.approver_id,
     )
 
 
 @strawberry.type(
     description=(
-        "An order (O1), tied to its customer, owner, submitter, approvals, payments and shipments."
+        "An order (O1), tied to its customer, owner, submitter, approvals, payments and "
+        "shipments. A rep sees the orders they submitted, a manager their branch's (a "
+        "headquarters manager: all), HR and finance every order; nobody else. Outside that "
+        "scope an order is NOT_FOUND or left out of lists."
     )
 )
-class Order:
-    id: strawberry.ID
+class Order(Node):
     code: str = strawberry.field(description='Readable, e.g. "O-000123"; bank transfers quote it.')
-    lines: list[OrderLine]
+    lines: list[OrderLine] = strawberry.field(description="The order's lines, as submitted.")
     currency: str = strawberry.field(
         description='ISO 4217, e.g. "CNY": every amount of the order is in it.'
     )
     total: Money = strawberry.field(description="The sum of the lines' totals.")
-    order_date: date | None
-    expected_payment_date: date | None
+    order_date: date | None = strawberry.field(
+        description="The order's day in the submitter's branch time zone; never in the future."
+    )
+    expected_payment_date: date | None = strawberry.field(
+        description="When payment is due: as submitted, or the order date plus the service's "
+        "payment terms."
+    )
     source_claim: SourceChannel | None = strawberry.field(
         description="The source channel the rep claims for the deal."
     )
     registered_source: SourceChannel | None = strawberry.field(
         description="The customer's source channel in the registry when the order was submitted."
     )
-    status: OrderStatus | None
-    approval_steps: list[ApprovalStep]
+    status: OrderStatus | None = strawberry.field(
+        description="SUBMITTED → APPROVED | REJECTED → FULFILLED → CLOSED, or CANCELLED from "
+        "SUBMITTED or APPROVED (O1)."
+    )
+    approval_steps: list[ApprovalStep] = strawberry.field(
+        description="The approval chain (O2), by sequence: a manager of the branch always; "
+        "finance and a headquarters manager above the amount and discount thresholds "
+        "(settings)."
+    )
     flags: list[AlertKind] = strawberry.field(
         description="Raised at submission: ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3)."
     )
-    submitted_at: datetime | None
-    updated_at: datetime | None
+    submitted_at: datetime | None = strawberry.field(description="When it was submitted.")
+    updated_at: datetime | None = strawberry.field(
+        description="When it last changed (a decision, a transition, its first shipment)."
+    )
     payment_state: PaymentState | None = strawberry.field(
         description="As of the last reconciliation; null before the first."
     )
@@ -155,8 +188,11 @@ class Order:
     fully_paid_at: datetime | None = strawberry.field(
         description="When the matched payments first covered the total."
     )
-    shipped: bool
-    note: str | None
+    shipped: bool = strawberry.field(description="Whether a shipment has been recorded.")
+    note: str | None = strawberry.field(
+        description="The submitter's note, followed by each transition's reason as "
+        '"[STATUS day by employee ID] reason"; null if none.'
+    )
     customer_id: strawberry.Private[str]
     owner_id: strawberry.Private[str]
     submitted_by_id: strawberry.Private[str]
@@ -165,13 +201,23 @@ class Order:
 
     customer = CUSTOMER.field("customer_id", "Null when the caller may not see the customer.")
     owner = EMPLOYEE.field("owner_id", "The customer's owner when the order was submitted.")
-    submitted_by = EMPLOYEE.field("submitted_by_id")
-    team = TEAM.field("team_id")
-    branch = BRANCH.field("branch_id")
+    submitted_by = EMPLOYEE.field(
+        "submitted_by_id",
+        "The rep who submitted it, credited with its commission (M2); null when not visible "
+        "to the caller.",
+    )
+    team = TEAM.field("team_id", "The submitter's team at submission; null if none.")
+    branch = BRANCH.field("branch_id", "The submitter's branch at submission.")
 
-    @described("Payments matched to this order, as far as the caller may see (one call per order).")
+    @described(
+        "Payments matched to this order or recorded for it, newest first (one call per order). "
+        "Finance and HR see them all, a manager their branch's; anyone else is FORBIDDEN."
+    )
     async def payments(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
     ) -> (
         Connection[Annotated[Payment, strawberry.lazy("salesguard_gateway.schema.payments")]] | None
     ):
@@ -179,7 +225,10 @@ class Order:
 
         return await list_payments(info, first, after, order_id=str(self.id))
 
-    @described("Shipments of this order (one call per order).")
+    @described(
+        "Shipments of this order by shipping time, oldest first (one call per order); "
+        "whoever may see the order."
+    )
     async def shipments(
         self, info: Info
     ) -> list[Annotated[Shipment, strawberry.lazy("salesguard_gateway.schema.payments")]] | None:
@@ -193,7 +242,7 @@ class Order:
 
 def order_from_proto(message: orders_pb2.Order) -> Order:
     return Order(
-        id=strawberry.ID(message.id),
+        id=message.id,
         code=message.code,
         lines=[order_line_from_proto(line, message.currency) for line in message.lines],
         currency=message.currency,
@@ -228,14 +277,28 @@ load_order = ORDER.load
 OrderConnection = Connection[Order]
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which orders to list, within the caller's scope; the conditions given all apply."
+)
 class OrderFilter:
-    customer_id: strawberry.ID | None = None
-    submitted_by: strawberry.ID | None = None
-    statuses: list[OrderStatus] | None = None
-    payment_states: list[PaymentState] | None = None
-    submitted_from: datetime | None = None
-    submitted_to: datetime | None = None
+    customer_id: GlobalID | None = strawberry.field(
+        default=None, description="Only orders for this customer (a customer's ID)."
+    )
+    submitted_by: GlobalID | None = strawberry.field(
+        default=None, description="Only orders submitted by this employee (an employee's ID)."
+    )
+    statuses: list[OrderStatus] | None = strawberry.field(
+        default=None, description="Only orders in one of these statuses."
+    )
+    payment_states: list[PaymentState] | None = strawberry.field(
+        default=None, description="Only orders in one of these payment states."
+    )
+    submitted_from: datetime | None = strawberry.field(
+        default=None, description="Only orders submitted at or after this moment."
+    )
+    submitted_to: datetime | None = strawberry.field(
+        default=None, description="Only orders submitted before this moment."
+    )
     awaiting_my_decision: bool = strawberry.field(
         default=False, description="Only orders waiting for a step the caller may decide."
     )
@@ -243,8 +306,8 @@ class OrderFilter:
 
     def to_proto(self) -> orders_pb2.OrderFilter:
         return orders_pb2.OrderFilter(
-            customer_id=self.customer_id or "",
-            submitted_by=self.submitted_by or "",
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
+            submitted_by=raw_id(self.submitted_by, "Employee", "filter.submittedBy"),
             statuses=enum_numbers(self.statuses),
             payment_states=enum_numbers(self.payment_states),
             submitted_from=to_timestamp(self.submitted_from),
@@ -273,16 +336,24 @@ async def list_orders(
 @strawberry.type
 class OrdersQuery:
     @described("One order; null (NOT_FOUND) when unknown or outside the caller's scope.")
-    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        response = await info.context.clients.orders.GetOrder(orders_pb2.GetOrderRequest(id=id))
+    async def order(
+        self,
+        info: Info,
+        id: Annotated[GlobalID, strawberry.argument(description="The order's ID.")],
+    ) -> Order | None:
+        response = await info.context.clients.orders.GetOrder(
+            orders_pb2.GetOrderRequest(id=raw_id(id, "Order", "id"))
+        )
         return order_from_proto(response.order)
 
-    @described("Orders the caller may see, newest first.")
+    @described("Orders the caller may see (see Order), newest submitted first.")
     async def orders(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: OrderFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            OrderFilter | None, strawberry.argument(description="Which orders to list.")
+        ] = None,
     ) -> OrderConnection | None:
         return await list_orders(info, first, after, filter)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
@@ -36,6 +37,7 @@ from salesguard_gateway.schema.enums import (
     SourceChannel,
     UploadPurpose,
 )
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.orders import Order, order_from_proto
 from salesguard_gateway.schema.payments import (
     Payment,
@@ -47,10 +49,10 @@ from salesguard_gateway.schema.payments import (
 # --- mutations' inputs and payloads --------------------------------------------------
 
 
-@strawberry.input
+@strawberry.input(description="One line of a new order (O1).")
 class OrderLineInput:
-    sku: str
-    description: str | None = None
+    sku: str = strawberry.field(description="The product's SKU; required.")
+    description: str | None = strawberry.field(default=None, description="What the line is for.")
     quantity: Decimal = strawberry.field(description="Positive, up to 3 decimals.")
     unit_price: Decimal = strawberry.field(description="Up to 2 decimals, not negative.")
     discount_percent: Decimal | None = strawberry.field(
@@ -67,11 +69,20 @@ class OrderLineInput:
         )
 
 
-@strawberry.input
+@strawberry.input(description="A new order (O1), credited to the caller.")
 class SubmitOrderInput:
-    customer_id: strawberry.ID
-    lines: list[OrderLineInput]
-    currency: str = strawberry.field(description='ISO 4217, e.g. "CNY".')
+    customer_id: GlobalID = strawberry.field(
+        description="The customer's ID: one the caller may order for (a junior rep their own "
+        "customers, a senior rep their team's too, a manager their branch's), else NOT_FOUND; "
+        "an archived customer is VALIDATION."
+    )
+    lines: list[OrderLineInput] = strawberry.field(
+        description="At least one line, at most the service's limit."
+    )
+    currency: str = strawberry.field(
+        description='ISO 4217, e.g. "CNY": one the deployment supports (settings); every '
+        "amount of the order is in it."
+    )
     order_date: date | None = strawberry.field(
         default=None, description="Defaults to today in the branch's time zone."
     )
@@ -79,44 +90,55 @@ class SubmitOrderInput:
         default=None, description="Defaults to the service's payment terms after the order date."
     )
     source_claim: SourceChannel | None = strawberry.field(
-        default=None, description="Defaults to the customer's registered source."
+        default=None,
+        description="Defaults to the customer's registered source; a personal claim on a "
+        "company-channel customer is paid the company rate, pending review (M3).",
     )
-    note: str | None = None
+    note: str | None = strawberry.field(default=None, description="A note for the approvers.")
     idempotency_key: str | None = idempotency_key_field()
 
 
-@strawberry.type
+@strawberry.type(description="The result of submitOrder.")
 class SubmitOrderPayload:
-    order: Order
+    order: Order = strawberry.field(
+        description="The order submitted, with its approval chain and attribution flags."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A decision on an order's current approval step (O2).")
 class DecideOrderInput:
-    order_id: strawberry.ID
+    order_id: GlobalID = strawberry.field(description="The order's ID.")
     approve: bool = strawberry.field(description="False rejects the order.")
-    comment: str | None = None
+    comment: str | None = strawberry.field(
+        default=None, description="The approver's comment, kept on the step."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of decideOrder.")
 class DecideOrderPayload:
-    order: Order
+    order: Order = strawberry.field(description="The order after the decision.")
 
 
-@strawberry.input
+@strawberry.input(description="A move of an order to its next status (O1).")
 class TransitionOrderInput:
-    order_id: strawberry.ID
+    order_id: GlobalID = strawberry.field(description="The order's ID.")
     to: OrderStatus = strawberry.field(description="FULFILLED, CLOSED or CANCELLED.")
-    reason: str | None = None
+    reason: str | None = strawberry.field(
+        default=None,
+        description="Why; required to cancel. Appended to the order's note.",
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of transitionOrder.")
 class TransitionOrderPayload:
-    order: Order
+    order: Order = strawberry.field(description="The order in its new status.")
 
 
-@strawberry.input
+@strawberry.input(description="A file finance is about to upload (O4).")
 class CreatePaymentUploadInput:
-    purpose: UploadPurpose
+    purpose: UploadPurpose = strawberry.field(
+        description="STATEMENT (a bank statement CSV) or VOUCHER (a payment voucher photo)."
+    )
     content_type: str = strawberry.field(
         description="text/csv for statements; image/jpeg, image/png or image/heic for vouchers."
     )
@@ -125,7 +147,10 @@ class CreatePaymentUploadInput:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A signed upload: PUT the file's bytes to uploadUrl with uploadHeaders, once, "
+    "before expiresAt."
+)
 class CreatePaymentUploadPayload:
     key: str = strawberry.field(
         description="Name this key in importPayments' statementKey or recordPayment's voucherKey."
@@ -134,49 +159,63 @@ class CreatePaymentUploadPayload:
     upload_headers: JSON = strawberry.field(
         description="Send exactly these headers with the PUT (header name → value)."
     )
-    expires_at: datetime | None
+    expires_at: datetime | None = strawberry.field(
+        description="When uploadUrl stops accepting the upload."
+    )
 
 
 @strawberry.input(description="Idempotent on bankReference: the same bank line is one payment.")
 class RecordPaymentInput:
-    bank_reference: str
-    payer_name: str
-    payer_account: str | None = None
+    bank_reference: str = strawberry.field(
+        description="The bank's reference of the line; recorded again with another amount or "
+        "currency, it is refused with CONFLICT."
+    )
+    payer_name: str = strawberry.field(
+        description="Who paid; a payment matched by order code whose payer is neither the "
+        "customer's name nor its company raises PAYER_MISMATCH (O5)."
+    )
+    payer_account: str | None = strawberry.field(
+        default=None, description="The payer's bank account."
+    )
     amount: Decimal = strawberry.field(description="Positive, up to 2 decimals.")
-    currency: str
-    paid_at: datetime
+    currency: str = strawberry.field(
+        description='ISO 4217, e.g. "CNY": one the deployment supports (settings).'
+    )
+    paid_at: datetime = strawberry.field(description="When the money arrived.")
     reference_text: str | None = strawberry.field(
         default=None, description="The remittance text; quoting an order code matches it."
     )
     voucher_key: str | None = strawberry.field(
         default=None, description="A voucher photo uploaded through createPaymentUpload."
     )
-    order_id: strawberry.ID | None = strawberry.field(
+    order_id: GlobalID | None = strawberry.field(
         default=None, description="The order the payment is for, when finance knows it."
     )
 
 
-@strawberry.type
+@strawberry.type(description="The result of recordPayment.")
 class RecordPaymentPayload:
-    payment: Payment
+    payment: Payment = strawberry.field(
+        description="The payment recorded, or the one recorded before with this bank reference."
+    )
     duplicate: bool = strawberry.field(
         description="A payment with this bank reference existed already; nothing new was written."
     )
 
 
-@strawberry.input
+@strawberry.input(description="A reversal of a payment (O4); a payment is reversed once.")
 class ReversePaymentInput:
-    payment_id: strawberry.ID
-    kind: ReversalKind
-    reason: str
+    payment_id: GlobalID = strawberry.field(description="The payment's ID.")
+    kind: ReversalKind = strawberry.field(description="REFUND or CHARGEBACK.")
+    reason: str = strawberry.field(description="Required; kept on the payment.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of reversePayment.")
 class ReversePaymentPayload:
-    payment: Payment
+    payment: Payment = strawberry.field(description="The payment, now reversed.")
 
 
-@strawberry.input
+@strawberry.input(description="A bank statement to import (O4).")
 class ImportPaymentsInput:
     statement_key: str = strawberry.field(
         description=(
@@ -189,30 +228,39 @@ class ImportPaymentsInput:
 
 @strawberry.type(description="A statement row refused; then nothing of the file is applied.")
 class RejectedPaymentRow:
-    line: int = strawberry.field(description="The row's line in the file (the header is 1).")
-    field: str | None
-    reason: str
+    line: int = strawberry.field(
+        description="The row's line in the file (the header is 1); 0 for the entry that counts "
+        "further rows rejected but not listed."
+    )
+    field: str | None = strawberry.field(
+        description="The column at fault; null when no single column is."
+    )
+    reason: str = strawberry.field(description="What is wrong, in English.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of importPayments.")
 class ImportPaymentsPayload:
     applied: bool = strawberry.field(
         description="False when any row is rejected: then nothing of the file is applied."
     )
-    accepted: int
+    accepted: int = strawberry.field(description="Rows recorded as new payments.")
     duplicates: int = strawberry.field(description="Bank lines recorded before; not counted twice.")
-    rows: int
-    rejected: list[RejectedPaymentRow]
+    rows: int = strawberry.field(description="Data rows in the file, the header aside.")
+    rejected: list[RejectedPaymentRow] = strawberry.field(
+        description="The rows refused, with why; empty when the file was applied."
+    )
 
 
 @strawberry.input(
     description="Idempotent on (orderId, carrier, trackingNumber): the same parcel is one shipment."
 )
 class RecordShipmentInput:
-    order_id: strawberry.ID
-    carrier: str
-    tracking_number: str
-    shipped_at: datetime
+    order_id: GlobalID = strawberry.field(
+        description="The order's ID; only an APPROVED or FULFILLED order ships."
+    )
+    carrier: str = strawberry.field(description="The carrier's name.")
+    tracking_number: str = strawberry.field(description="The carrier's tracking number.")
+    shipped_at: datetime = strawberry.field(description="When the parcel left.")
     delivered_at: datetime | None = strawberry.field(
         default=None,
         description="Recording the same parcel again with it adds the delivery time.",
@@ -220,47 +268,64 @@ class RecordShipmentInput:
     idempotency_key: str | None = idempotency_key_field()
 
 
-@strawberry.type
+@strawberry.type(description="The result of recordShipment.")
 class RecordShipmentPayload:
-    shipment: Shipment
+    shipment: Shipment = strawberry.field(description="The shipment recorded.")
 
 
-@strawberry.input
+@strawberry.input(description="Which day to reconcile as of (O5).")
 class RunReconciliationInput:
     as_of: date | None = strawberry.field(
         default=None, description="Defaults to today; unpaid orders due before it are past due."
     )
 
 
-@strawberry.type
+@strawberry.type(description="What a reconciliation run left: counts over all orders and payments.")
 class RunReconciliationPayload:
-    orders: int
-    payments_matched: int
-    payments_unmatched: int
-    reconciled: int
-    partially_paid: int
-    unpaid: int
-    overpaid: int
-    alerts_raised: int
+    orders: int = strawberry.field(description="Orders classified: approved, fulfilled or closed.")
+    payments_matched: int = strawberry.field(
+        description="Payments (not reversed) matched to an order."
+    )
+    payments_unmatched: int = strawberry.field(
+        description="Payments (not reversed) no order matched."
+    )
+    reconciled: int = strawberry.field(description="Orders paid exactly.")
+    partially_paid: int = strawberry.field(description="Orders paid in part.")
+    unpaid: int = strawberry.field(description="Orders with no payment.")
+    overpaid: int = strawberry.field(description="Orders paid more than their total.")
+    alerts_raised: int = strawberry.field(
+        description="Alerts this run raised (FAKE_DEAL_SUSPECTED, PAYER_MISMATCH)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Which day to look for diversion risk as of (O6).")
 class DetectDiversionRiskInput:
     as_of: date | None = strawberry.field(default=None, description="Defaults to today.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of detectDiversionRisk.")
 class DetectDiversionRiskPayload:
-    customers_checked: int
-    alerts_raised: int
+    customers_checked: int = strawberry.field(
+        description="Customers with a regular ordering history that were checked."
+    )
+    alerts_raised: int = strawberry.field(description="DIVERSION_RISK alerts raised now.")
 
 
 @strawberry.type
 class OrdersMutation:
-    @described("Submit an order; its approval chain follows from the amount (O1–O3).")
-    async def submit_order(self, info: Info, input: SubmitOrderInput) -> SubmitOrderPayload | None:
+    @described(
+        "Submit an order, credited to the caller (a rep or a manager, active); its approval "
+        "chain follows from the amount (O1–O3). A submitter who is not the customer's owner "
+        "(ATTRIBUTION_MISMATCH) or a customer registered after the order date "
+        "(UNREGISTERED_CUSTOMER) is flagged and alerted, never refused."
+    )
+    async def submit_order(
+        self,
+        info: Info,
+        input: Annotated[SubmitOrderInput, strawberry.argument(description="The order.")],
+    ) -> SubmitOrderPayload | None:
         request = orders_pb2.SubmitOrderRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             lines=[line.to_proto() for line in input.lines],
             currency=input.currency,
             order_date=civil_date(input.order_date),
@@ -276,27 +341,55 @@ class OrdersMutation:
         response = await info.context.clients.orders.SubmitOrder(request)
         return SubmitOrderPayload(order=order_from_proto(response.order))
 
-    @described("Approve or reject the order's pending step; nobody decides their own order.")
-    async def decide_order(self, info: Info, input: DecideOrderInput) -> DecideOrderPayload | None:
+    @described(
+        "Approve or reject the order's current step (O2): a MANAGER step by a manager of the "
+        "order's branch (or headquarters), FINANCE by finance, HQ_MANAGER by a headquarters manager. Nobody "
+        "decides their own order (SELF_APPROVAL) or two steps of one order (SAME_APPROVER)."
+    )
+    async def decide_order(
+        self,
+        info: Info,
+        input: Annotated[
+            DecideOrderInput, strawberry.argument(description="The order and the decision.")
+        ],
+    ) -> DecideOrderPayload | None:
         request = orders_pb2.DecideOrderRequest(
-            order_id=input.order_id, approve=input.approve, comment=input.comment or ""
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
+            approve=input.approve,
+            comment=input.comment or "",
         )
         response = await info.context.clients.orders.DecideOrder(request)
         return DecideOrderPayload(order=order_from_proto(response.order))
 
-    @described("Move an order to FULFILLED, CLOSED or CANCELLED; other moves are refused.")
+    @described(
+        "Move an order to FULFILLED (from APPROVED), CLOSED (from FULFILLED) or CANCELLED "
+        "(from SUBMITTED or APPROVED); other moves are FAILED_PRECONDITION. A rep cancels "
+        "their own orders; a manager moves their branch's; finance closes any "
+        "(else FORBIDDEN, TRANSITION_NOT_PERMITTED)."
+    )
     async def transition_order(
-        self, info: Info, input: TransitionOrderInput
+        self,
+        info: Info,
+        input: Annotated[
+            TransitionOrderInput,
+            strawberry.argument(description="The order, its new status and the reason."),
+        ],
     ) -> TransitionOrderPayload | None:
         request = orders_pb2.TransitionOrderRequest(
-            order_id=input.order_id, to=input.to.value, reason=input.reason or ""
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
+            to=input.to.value,
+            reason=input.reason or "",
         )
         response = await info.context.clients.orders.TransitionOrder(request)
         return TransitionOrderPayload(order=order_from_proto(response.order))
 
-    @described("A signed URL to upload a bank statement or a payment voucher to.")
+    @described("A signed URL to upload a bank statement or a payment voucher to; finance only.")
     async def create_payment_upload(
-        self, info: Info, input: CreatePaymentUploadInput
+        self,
+        info: Info,
+        input: Annotated[
+            CreatePaymentUploadInput, strawberry.argument(description="The file to upload.")
+        ],
     ) -> CreatePaymentUploadPayload | None:
         response = await info.context.clients.payments.CreateUpload(
             payments_pb2.CreateUploadRequest(
@@ -308,12 +401,14 @@ class OrdersMutation:
         return upload_payload(CreatePaymentUploadPayload, response)
 
     @described(
-        "Record one payment and reconcile its order at once (matched by the order code its"
-        " reference quotes, else by payer and amount); the same bank reference again changes"
-        " nothing."
+        "Record one payment and reconcile its order at once (matched to the order named, else"
+        " the order code its reference quotes, else by customer and amount); the same bank"
+        " reference again changes nothing. Finance only."
     )
     async def record_payment(
-        self, info: Info, input: RecordPaymentInput
+        self,
+        info: Info,
+        input: Annotated[RecordPaymentInput, strawberry.argument(description="The payment.")],
     ) -> RecordPaymentPayload | None:
         request = payments_pb2.RecordPaymentRequest(
             bank_reference=input.bank_reference,
@@ -324,7 +419,7 @@ class OrdersMutation:
             paid_at=to_timestamp(input.paid_at),
             reference_text=input.reference_text or "",
             voucher_key=input.voucher_key or "",
-            order_id=input.order_id or "",
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
         )
         response = await info.context.clients.payments.RecordPayment(request)
         return RecordPaymentPayload(
@@ -333,23 +428,33 @@ class OrdersMutation:
 
     @described(
         "Record a refund or chargeback on a payment, and reconcile its order at once;"
-        " payments are never deleted."
+        " payments are never deleted. Finance only; a second reversal is FAILED_PRECONDITION."
     )
     async def reverse_payment(
-        self, info: Info, input: ReversePaymentInput
+        self,
+        info: Info,
+        input: Annotated[
+            ReversePaymentInput, strawberry.argument(description="The payment and the reversal.")
+        ],
     ) -> ReversePaymentPayload | None:
         request = payments_pb2.ReversePaymentRequest(
-            payment_id=input.payment_id, kind=input.kind.value, reason=input.reason
+            payment_id=raw_id(input.payment_id, "Payment", "input.paymentId"),
+            kind=input.kind.value,
+            reason=input.reason,
         )
         response = await info.context.clients.payments.ReversePayment(request)
         return ReversePaymentPayload(payment=payment_from_proto(response.payment))
 
     @described(
         "Import an uploaded bank statement: all rows or none, idempotent per bank line; every"
-        " order a row pays is reconciled at once."
+        " order a row pays is reconciled at once. Finance only."
     )
     async def import_payments(
-        self, info: Info, input: ImportPaymentsInput
+        self,
+        info: Info,
+        input: Annotated[
+            ImportPaymentsInput, strawberry.argument(description="The uploaded statement.")
+        ],
     ) -> ImportPaymentsPayload | None:
         response = await info.context.clients.payments.ImportPayments(
             payments_pb2.ImportPaymentsRequest(statement_key=input.statement_key)
@@ -363,12 +468,17 @@ class OrdersMutation:
             ],
         )
 
-    @described("Record a shipment of an order.")
+    @described(
+        "Record a shipment of an order (O4) and reconcile the order at once: a shipped order is "
+        "no fake deal. Finance, or a manager of the order's branch."
+    )
     async def record_shipment(
-        self, info: Info, input: RecordShipmentInput
+        self,
+        info: Info,
+        input: Annotated[RecordShipmentInput, strawberry.argument(description="The shipment.")],
     ) -> RecordShipmentPayload | None:
         request = payments_pb2.RecordShipmentRequest(
-            order_id=input.order_id,
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
             carrier=input.carrier,
             tracking_number=input.tracking_number,
             shipped_at=to_timestamp(input.shipped_at),
@@ -381,10 +491,15 @@ class OrdersMutation:
     @described(
         "Match payments to orders, classify every order and raise FAKE_DEAL_SUSPECTED as of a"
         " day (O5); idempotent. The job orders.reconciliation runs it daily; payments need"
-        " no run to reconcile."
+        " no run to reconcile. Finance only."
     )
     async def run_reconciliation(
-        self, info: Info, input: RunReconciliationInput | None = None
+        self,
+        info: Info,
+        input: Annotated[
+            RunReconciliationInput | None,
+            strawberry.argument(description="The day; omitted: today."),
+        ] = None,
     ) -> RunReconciliationPayload | None:
         given = input or RunReconciliationInput()
         response = await info.context.clients.reconciliation.RunReconciliation(
@@ -392,9 +507,18 @@ class OrdersMutation:
         )
         return copied(RunReconciliationPayload, response)
 
-    @described("Look for customers who went quiet while their owner keeps in touch (O6).")
+    @described(
+        "Look for customers who went quiet (no order for more than twice their usual interval)"
+        " while their owner keeps visiting or calling them, and raise DIVERSION_RISK (O6); HR"
+        " and admins. A scheduled job runs it too."
+    )
     async def detect_diversion_risk(
-        self, info: Info, input: DetectDiversionRiskInput | None = None
+        self,
+        info: Info,
+        input: Annotated[
+            DetectDiversionRiskInput | None,
+            strawberry.argument(description="The day; omitted: today."),
+        ] = None,
     ) -> DetectDiversionRiskPayload | None:
         given = input or DetectDiversionRiskInput()
         response = await info.context.clients.reconciliation.DetectDiversionRisk(

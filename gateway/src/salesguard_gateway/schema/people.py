@@ -23,6 +23,7 @@ from salesguard_gateway.schema.common import (
 )
 from salesguard_gateway.schema.enums import EmployeeStatus, Role, employee_status_of, role_of
 from salesguard_gateway.schema.links import Link
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
 
 if TYPE_CHECKING:
     from salesguard_gateway.schema.customers import Customer
@@ -34,8 +35,13 @@ if TYPE_CHECKING:
     description="A branch of the company (A1), with its time zone and check-in thresholds. "
     "Every employee may list every branch."
 )
-class Branch:
-    id: strawberry.ID = strawberry.field(description="The branch's ID.")
+class Branch(Node):
+    hr_id: str = strawberry.field(
+        description=(
+            "The HR system's key of the branch: the directory's own ID, what upsertBranch's "
+            "hrId names. Not a global ID."
+        )
+    )
     name: str = strawberry.field(description="The branch's name.")
     time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
     headquarters: bool = strawberry.field(
@@ -57,7 +63,8 @@ class Branch:
 
 def branch_from_proto(message: directory_pb2.Branch) -> Branch:
     return Branch(
-        id=strawberry.ID(message.id),
+        id=message.id,
+        hr_id=message.id,
         name=message.name,
         time_zone=message.time_zone,
         headquarters=message.headquarters,
@@ -71,8 +78,13 @@ load_branch = BRANCH.load
 
 
 @strawberry.type(description="A team of sales staff within one branch (A1).")
-class Team:
-    id: strawberry.ID = strawberry.field(description="The team's ID.")
+class Team(Node):
+    hr_id: str = strawberry.field(
+        description=(
+            "The HR system's key of the team: the directory's own ID, what upsertTeam's "
+            "hrId names. Not a global ID."
+        )
+    )
     name: str = strawberry.field(description="The team's name.")
     branch_id: strawberry.Private[str]
 
@@ -80,7 +92,7 @@ class Team:
 
 
 def team_from_proto(message: directory_pb2.Team) -> Team:
-    return Team(id=strawberry.ID(message.id), name=message.name, branch_id=message.branch_id)
+    return Team(id=message.id, hr_id=message.id, name=message.name, branch_id=message.branch_id)
 
 
 TEAM = Link(Team, lambda info: info.context.loaders.team, team_from_proto)
@@ -93,9 +105,12 @@ load_team = TEAM.load
     "headquarters manager: everyone), HR, finance and admins everyone; anyone else is "
     "NOT_FOUND or left out of lists."
 )
-class Employee:
-    id: strawberry.ID = strawberry.field(
-        description="The employee ID (the HR system's), also the `sub` of their tokens."
+class Employee(Node):
+    hr_id: str = strawberry.field(
+        description=(
+            "The HR system's employee ID: the directory's key, the `sub` of their tokens "
+            "and what upsertEmployee's hrId names. Not a global ID."
+        )
     )
     name: str = strawberry.field(description="The employee's name.")
     roles: list[Role] = strawberry.field(
@@ -130,7 +145,7 @@ class Employee:
     ):
         from salesguard_gateway.schema.customers import list_customers
 
-        return await list_customers(info, first, after, owner_id=str(self.id))
+        return await list_customers(info, first, after, owner_id=self.id)
 
     @described("This employee's check-ins, newest first, as far as the caller may see.")
     async def check_ins(
@@ -141,7 +156,7 @@ class Employee:
     ) -> Connection[Annotated[CheckIn, strawberry.lazy("salesguard_gateway.schema.visits")]] | None:
         from salesguard_gateway.schema.visits import list_check_ins
 
-        return await list_check_ins(info, first, after, employee_id=str(self.id))
+        return await list_check_ins(info, first, after, employee_id=self.id)
 
     @described("Orders this employee submitted, newest first, as far as the caller may see.")
     async def orders(
@@ -152,12 +167,13 @@ class Employee:
     ) -> Connection[Annotated[Order, strawberry.lazy("salesguard_gateway.schema.orders")]] | None:
         from salesguard_gateway.schema.orders import list_orders
 
-        return await list_orders(info, first, after, submitted_by=str(self.id))
+        return await list_orders(info, first, after, submitted_by=self.id)
 
 
 def employee_from_proto(message: directory_pb2.Employee) -> Employee:
     return Employee(
-        id=strawberry.ID(message.id),
+        id=message.id,
+        hr_id=message.id,
         name=message.name,
         roles=[role for number in message.roles if (role := role_of(number)) is not None],
         status=employee_status_of(message.status),
@@ -179,11 +195,11 @@ class EmployeeFilter:
     text: str | None = strawberry.field(
         default=None, description="Part of the name or the ID, case-insensitive."
     )
-    branch_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Only employees of this branch."
+    branch_id: GlobalID | None = strawberry.field(
+        default=None, description="Only employees of this branch (a Branch's ID)."
     )
-    team_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Only employees of this team."
+    team_id: GlobalID | None = strawberry.field(
+        default=None, description="Only employees of this team (a Team's ID)."
     )
     roles: list[Role] | None = strawberry.field(
         default=None, description="Only employees with any of these roles."
@@ -195,8 +211,8 @@ class EmployeeFilter:
     def to_proto(self) -> directory_pb2.EmployeeFilter:
         return directory_pb2.EmployeeFilter(
             text=self.text or "",
-            branch_id=self.branch_id or "",
-            team_id=self.team_id or "",
+            branch_id=raw_id(self.branch_id, "Branch", "filter.branchId"),
+            team_id=raw_id(self.team_id, "Team", "filter.teamId"),
             roles=enum_numbers(self.roles),
             statuses=enum_numbers(self.statuses),
         )
@@ -204,8 +220,12 @@ class EmployeeFilter:
 
 @strawberry.input(description="A branch to create or change.")
 class UpsertBranchInput:
-    id: strawberry.ID | None = strawberry.field(
-        default=None, description="Omit to create a branch."
+    hr_id: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The HR system's key of the branch (Branch.hrId): the branch with this key is "
+            "changed, or created under it; omit to create one with a new key."
+        ),
     )
     name: str = strawberry.field(description="The branch's name.")
     time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
@@ -227,9 +247,15 @@ class UpsertBranchPayload:
 
 @strawberry.input(description="A team to create or change.")
 class UpsertTeamInput:
-    id: strawberry.ID | None = strawberry.field(default=None, description="Omit to create a team.")
+    hr_id: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The HR system's key of the team (Team.hrId): the team with this key is "
+            "changed, or created under it; omit to create one with a new key."
+        ),
+    )
     name: str = strawberry.field(description="The team's name.")
-    branch_id: strawberry.ID = strawberry.field(description="Its branch (must exist).")
+    branch_id: GlobalID = strawberry.field(description="Its branch (a Branch's ID; must exist).")
 
 
 @strawberry.type(description="What upsertTeam returns.")
@@ -239,17 +265,21 @@ class UpsertTeamPayload:
 
 @strawberry.input(description="An employee to create or change, as the HR system holds them.")
 class UpsertEmployeeInput:
-    id: strawberry.ID = strawberry.field(
-        description="The employee ID (the HR system's), also the `sub` of their tokens."
+    hr_id: str = strawberry.field(
+        description=(
+            "The HR system's employee ID (Employee.hrId), also the `sub` of their tokens: "
+            "an employee not in the directory yet is created under it."
+        )
     )
     name: str = strawberry.field(description="The employee's name.")
     roles: list[Role] = strawberry.field(description="At least one role.")
-    team_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Their team, of the same branch; omit for none."
+    team_id: GlobalID | None = strawberry.field(
+        default=None, description="Their team (a Team's ID), of the same branch; omit for none."
     )
-    branch_id: strawberry.ID = strawberry.field(description="Their branch.")
-    manager_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Their manager (an existing employee); omit for none."
+    branch_id: GlobalID = strawberry.field(description="Their branch (a Branch's ID).")
+    manager_id: GlobalID | None = strawberry.field(
+        default=None,
+        description="Their manager (an existing Employee's ID); omit for none.",
     )
     status: EmployeeStatus = strawberry.field(
         default=EmployeeStatus.ACTIVE, description="ACTIVE unless given."
@@ -259,10 +289,10 @@ class UpsertEmployeeInput:
         default=None, description="The day they left; not before hireDate."
     )
     email: str | None = strawberry.field(default=None, description="Their work email.")
-    successor_id: strawberry.ID | None = strawberry.field(
+    successor_id: GlobalID | None = strawberry.field(
         default=None,
         description=(
-            "With status LEFT (C6): the active employee of the same branch who takes every "
+            "With status LEFT (C6): the active employee (an Employee's ID) of the same branch who takes every "
             "customer of the leaving employee. LEFT needs this or `toPool`."
         ),
     )
@@ -280,19 +310,19 @@ class UpsertEmployeeInput:
         if self.successor_id and self.to_pool:
             raise InvalidInput("successor_id", "name a successor or the pool, not both")
         if self.successor_id:
-            request.successor_id = self.successor_id
+            request.successor_id = raw_id(self.successor_id, "Employee", "input.successorId")
         elif self.to_pool:
             request.to_pool = True
         return request
 
     def to_proto(self) -> directory_pb2.Employee:
         return directory_pb2.Employee(
-            id=self.id,
+            id=self.hr_id,
             name=self.name,
             roles=enum_numbers(self.roles),
-            team_id=self.team_id or "",
-            branch_id=self.branch_id,
-            manager_id=self.manager_id or "",
+            team_id=raw_id(self.team_id, "Team", "input.teamId"),
+            branch_id=raw_id(self.branch_id, "Branch", "input.branchId"),
+            manager_id=raw_id(self.manager_id, "Employee", "input.managerId"),
             status=self.status.value,
             hire_date=civil_date(self.hire_date),
             leave_date=civil_date(self.leave_date),
@@ -319,7 +349,8 @@ class PeopleQuery:
         # The bootstrap admin acts before any employee record exists.
         principal = caller.principal
         return Employee(
-            id=strawberry.ID(principal.id),
+            id=principal.id,
+            hr_id=principal.id,
             name=caller.name or principal.id,
             roles=[Role[role] for role in principal.roles if role in Role.__members__],
             status=employee_status_of(caller.status),
@@ -339,10 +370,10 @@ class PeopleQuery:
     async def employee(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="The employee ID.")],
+        id: Annotated[GlobalID, strawberry.argument(description="An Employee's ID.")],
     ) -> Employee | None:
         response = await info.context.clients.directory.GetEmployee(
-            directory_pb2.GetEmployeeRequest(id=id)
+            directory_pb2.GetEmployeeRequest(id=raw_id(id, "Employee", "id"))
         )
         return employee_from_proto(response.employee)
 
@@ -378,12 +409,14 @@ class PeopleQuery:
         self,
         info: Info,
         branch_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(description="Only this branch's teams; omit for every team."),
+            GlobalID | None,
+            strawberry.argument(
+                description="Only this branch's teams (a Branch's ID); omit for every team."
+            ),
         ] = None,
     ) -> list[Team] | None:
         response = await info.context.clients.directory.ListTeams(
-            directory_pb2.ListTeamsRequest(branch_id=branch_id or "")
+            directory_pb2.ListTeamsRequest(branch_id=raw_id(branch_id, "Branch", "branchId"))
         )
         return [team_from_proto(message) for message in response.teams]
 
@@ -397,7 +430,7 @@ class PeopleMutation:
         input: Annotated[UpsertBranchInput, strawberry.argument(description="The branch.")],
     ) -> UpsertBranchPayload | None:
         branch = directory_pb2.Branch(
-            id=input.id or "",
+            id=input.hr_id or "",
             name=input.name,
             time_zone=input.time_zone,
             headquarters=input.headquarters,
@@ -415,7 +448,11 @@ class PeopleMutation:
         info: Info,
         input: Annotated[UpsertTeamInput, strawberry.argument(description="The team.")],
     ) -> UpsertTeamPayload | None:
-        team = directory_pb2.Team(id=input.id or "", name=input.name, branch_id=input.branch_id)
+        team = directory_pb2.Team(
+            id=input.hr_id or "",
+            name=input.name,
+            branch_id=raw_id(input.branch_id, "Branch", "input.branchId"),
+        )
         response = await info.context.clients.directory.UpsertTeam(
             directory_pb2.UpsertTeamRequest(team=team)
         )

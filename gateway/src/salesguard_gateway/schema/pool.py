@@ -31,11 +31,12 @@ from salesguard_gateway.schema.customers import (
     CustomerConnection,
     customer_from_proto,
 )
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 
 
 @strawberry.input(description="Which pooled customer to claim.")
 class ClaimCustomerInput:
-    customer_id: strawberry.ID = strawberry.field(description="The customer to claim.")
+    customer_id: GlobalID = strawberry.field(description="The customer to claim.")
     idempotency_key: str | None = idempotency_key_field()
 
 
@@ -105,7 +106,7 @@ class PoolMutation:
         ],
     ) -> ClaimCustomerPayload | None:
         request = pool_pb2.ClaimCustomerRequest(
-            customer_id=input.customer_id,
+            customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             idempotency_key=input.idempotency_key or "",
             include_contact=selects(info, CONTACT_FIELDS, ("customer",)),
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 
@@ -29,6 +30,7 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.common import copied, described, first_size, selects
 from salesguard_gateway.schema.enums import AlertKind, code_of
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
@@ -36,9 +38,15 @@ EVIDENCE = frozenset({"evidence"})
 
 @strawberry.enum(description="Bands of the score; their limits are policy data (thresholds.risk).")
 class RiskLevel(Enum):
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
+    LOW = strawberry.enum_value(
+        "LOW", description="A score below the medium band's limit (default 4)."
+    )
+    MEDIUM = strawberry.enum_value(
+        "MEDIUM", description="A score from the medium band's limit (default 4) up to the high one."
+    )
+    HIGH = strawberry.enum_value(
+        "HIGH", description="A score from the high band's limit (default 10) upwards."
+    )
 
 
 @strawberry.type(description="One kind of alert in a risk profile, over every source.")
@@ -50,10 +58,15 @@ class RiskSignal:
     open_count: int = strawberry.field(
         description="Of those, not yet decided (OPEN, ACKNOWLEDGED)."
     )
-    last_detected_at: datetime | None
+    last_detected_at: datetime | None = strawberry.field(
+        description="When the newest standing alert of the kind was detected."
+    )
     weight: float = strawberry.field(description="What one fresh alert of the kind adds.")
     contribution: float = strawberry.field(
-        description="weight × Σ 0.5^(age / half-life) over the alerts: its part of the score."
+        description=(
+            "Its part of the score: weight × Σ 0.5^(age / half-life) over the alerts (half-life "
+            "policy data, default 30 days)."
+        )
     )
 
 
@@ -64,8 +77,13 @@ class RiskSignal:
     )
 )
 class EmployeeRisk:
-    score: float
-    level: RiskLevel
+    score: float = strawberry.field(
+        description=(
+            "The sum of the signals' contributions: 0 without standing alerts, higher the more, "
+            "the weightier and the fresher they are."
+        )
+    )
+    level: RiskLevel = strawberry.field(description="The band the score falls in.")
     signals: list[RiskSignal] = strawberry.field(description="Largest contribution first.")
     evidence: list[Alert] = strawberry.field(
         description="The alerts that weigh most now, largest contribution first."
@@ -153,8 +171,16 @@ class RiskQuery:
         "another manager's (theirs is for HR and headquarters); NOT_FOUND for an employee "
         "the caller may not see."
     )
-    async def employee_risk(self, info: Info, employee_id: strawberry.ID) -> EmployeeRisk | None:
-        wanted = validation.directory_id("employeeId", str(employee_id), required=True)
+    async def employee_risk(
+        self,
+        info: Info,
+        employee_id: Annotated[
+            GlobalID, strawberry.argument(description="The employee to score (an Employee's ID).")
+        ],
+    ) -> EmployeeRisk | None:
+        wanted = validation.directory_id(
+            "employeeId", raw_id(employee_id, "Employee", "employeeId"), required=True
+        )
         request = common_pb2.SummarizeAlertsRequest(
             employee_ids=[wanted], include_recent=selects(info, EVIDENCE)
         )
@@ -179,11 +205,30 @@ class RiskQuery:
         "caller is never ranked, nor, for a branch manager, the branch's managers."
     )
     async def risk_ranking(
-        self, info: Info, branch_id: strawberry.ID | None = None, first: int | None = None
+        self,
+        info: Info,
+        branch_id: Annotated[
+            GlobalID | None,
+            strawberry.argument(
+                description="The branch to rank (a Branch's ID); the caller's own when omitted."
+            ),
+        ] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    "How many employees to return, highest risk first: 20 when omitted, at most "
+                    "100 (the gateway's SALESGUARD_DEFAULT_PAGE_SIZE and SALESGUARD_MAX_PAGE_SIZE)."
+                )
+            ),
+        ] = None,
     ) -> list[EmployeeRisk] | None:
         context = info.context
         size = first_size(first, info)
-        branch = text("branchId", str(branch_id or context.caller.principal.branch_id or ""))
+        branch = text(
+            "branchId",
+            raw_id(branch_id, "Branch", "branchId") or context.caller.principal.branch_id or "",
+        )
         if not branch:
             raise InvalidInput("branchId", "branchId is required: the caller has no branch")
         summaries = await summarize(info, common_pb2.SummarizeAlertsRequest(branch_id=branch))

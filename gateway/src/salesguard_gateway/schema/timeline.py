@@ -19,7 +19,6 @@ items: one error per failing service names it and the kinds that are missing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated
 
@@ -31,15 +30,15 @@ from salesguard.errors import ErrorCode, InvalidInput, ServiceError
 from salesguard.timeline import check_range
 from salesguard_gateway.context import Info
 from salesguard_gateway.errors import deferred_error, service_error_extensions
-from salesguard_gateway.schema.arguments import AFTER, FIRST
+from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
 from salesguard_gateway.schema.common import (
     Connection,
+    Paging,
     described,
-    page_request,
     selects,
-    source_state,
 )
-from salesguard_gateway.schema.federation import SourcePage, merged, source_page_request
+from salesguard_gateway.schema.federation import MergePlan, SourcePage, merged
+from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.timeline_items import TimelineItem, TimelineKind
 from salesguard_gateway.schema.timeline_sources import Ask, Source, timeline_sources
 from salesguard_gateway.schema.visits import PHOTO_URL_FIELDS
@@ -58,35 +57,34 @@ async def employee_timeline(
     employee_id: str,
     begins: datetime,
     ends: datetime,
-    first: int | None,
-    after: str | None,
+    paging: Paging,
     kinds: list[TimelineKind] | None,
 ) -> TimelineConnection:
     context = info.context
     employee = validation.directory_id("employeeId", employee_id, required=True)
     check_range(begins, ends)
-    page = page_request(first, None, info)
     wanted = frozenset(kinds) if kinds else frozenset(TimelineKind)
     sources = [
         source
         for source in timeline_sources(tuple(context.clients.alerts))
         if source.kinds & wanted
     ]
-    state = source_state(after, (source.key for source in sources))
+    plan = MergePlan.of(paging, paging.request(info), (source.key for source in sources))
     include_photo_urls = selects(info, PHOTO_URL_FIELDS, _CHECK_IN_PHOTOS_PATH)
 
-    def ask(source: Source) -> Awaitable[SourcePage[TimelineItem]]:
-        return source.fetch(
+    async def ask(source: Source) -> SourcePage[TimelineItem]:
+        answer = await source.fetch(
             info,
             Ask(
                 employee_id=employee,
                 begins=begins,
                 ends=ends,
                 kinds=wanted,
-                page=source_page_request(page, state[source.key]),
+                page=plan.request(source.key),
                 include_photo_urls=include_photo_urls,
             ),
         )
+        return plan.answered(source.key, answer)
 
     answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
     pages: dict[str, SourcePage[TimelineItem]] = {}
@@ -98,16 +96,17 @@ async def employee_timeline(
             raise answer
         else:
             pages[source.key] = answer
-    _raise_for_the_request(pages, failures)
+    _raise_for_the_request(pages, failures, "before" if paging.backward else "after")
     for service, failed in failures.items():
         context.deferred_errors.append(_missing(info, service, failed, wanted))
 
-    return merged(pages, state, page.page_size, lambda node: node)
+    return merged(pages, plan, lambda node: node)
 
 
 def _raise_for_the_request(
     pages: dict[str, SourcePage[TimelineItem]],
     failures: dict[str, list[tuple[Source, ServiceError]]],
+    cursor_field: str,
 ) -> None:
     """One error, not a page of them: VALIDATION for a cursor a source refuses; FORBIDDEN
     when a timeline service refuses the caller (alerts alone are not a timeline), or when
@@ -116,7 +115,7 @@ def _raise_for_the_request(
     for _, error in errors:
         if error.code is ErrorCode.VALIDATION:
             # The gateway checked every other argument: a source refused its page token.
-            raise InvalidInput("after", f"the cursor is malformed ({error.message})")
+            raise InvalidInput(cursor_field, f"the cursor is malformed ({error.message})")
     refusals = [(source, error) for source, error in errors if error.code is ErrorCode.FORBIDDEN]
     for source, error in refusals:
         if TimelineKind.ALERT not in source.kinds:
@@ -156,7 +155,7 @@ class TimelineQuery:
         self,
         info: Info,
         employee_id: Annotated[
-            strawberry.ID, strawberry.argument(description="The employee whose evidence it is.")
+            GlobalID, strawberry.argument(description="The employee whose evidence it is.")
         ],
         from_: Annotated[
             datetime,
@@ -174,5 +173,14 @@ class TimelineQuery:
             list[TimelineKind] | None,
             strawberry.argument(description="Only items of these kinds; omit for every kind."),
         ] = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> TimelineConnection | None:
-        return await employee_timeline(info, str(employee_id), from_, to, first, after, kinds)
+        return await employee_timeline(
+            info,
+            raw_id(employee_id, "Employee", "employeeId"),
+            from_,
+            to,
+            Paging.of(first, after, last, before),
+            kinds,
+        )

@@ -10,11 +10,13 @@ them only when the query selects ``photos { url }`` (signing is per photo).
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 
 from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
@@ -40,6 +42,7 @@ from salesguard_gateway.schema.enums import (
     code_of,
     verdict_of,
 )
+from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import EMPLOYEE
 
 # Signing a download URL costs a call to the object store per photo: only when shown.
@@ -64,21 +67,28 @@ class CheckInReason:
 
 @strawberry.type(description="A photo named by a check-in, as the service read it (A4).")
 class Photo:
-    key: str
+    key: str = strawberry.field(description="The photo's object key, from createPhotoUpload.")
     url: str | None = strawberry.field(
         description=(
             "A short-lived download URL; signed only for callers allowed to see the "
             "check-in, and only when the query selects it."
         )
     )
-    url_expires_at: datetime | None
-    content_type: str
-    size_bytes: int
-    sha256: str
+    url_expires_at: datetime | None = strawberry.field(
+        description="When url stops working; null without a url."
+    )
+    content_type: str = strawberry.field(description="The image's type, e.g. image/jpeg.")
+    size_bytes: int = strawberry.field(description="The file's size in bytes.")
+    sha256: str = strawberry.field(
+        description="Of the file's bytes, hex; the same bytes on an earlier check-in are "
+        "PHOTO_REUSED."
+    )
     perceptual_hash: str = strawberry.field(description="64-bit perceptual hash (dHash), hex.")
     taken_at: datetime | None = strawberry.field(description="From EXIF, when the photo has it.")
     location: Location | None = strawberry.field(description="From EXIF, when the photo has it.")
-    has_exif_location: bool
+    has_exif_location: bool = strawberry.field(
+        description="Whether the photo's EXIF carries a GPS position."
+    )
 
 
 def photo_from_proto(message: visits_pb2.Photo) -> Photo:
@@ -96,23 +106,43 @@ def photo_from_proto(message: visits_pb2.Photo) -> Photo:
     )
 
 
-@strawberry.type(description="A check-in, stored whatever its verdict (A3).")
-class CheckIn:
-    id: strawberry.ID
-    at: datetime | None
-    location: Location | None
-    accuracy_m: float
-    verdict: Verdict | None
-    reasons: list[CheckInReason]
-    photos: list[Photo]
-    device_id: str
+@strawberry.type(
+    description="A check-in, stored whatever its verdict (A3). A rep sees their own, a manager "
+    "their branch's (a headquarters manager: all), HR everyone's; nobody else. Outside that "
+    "scope a check-in is NOT_FOUND or left out of lists."
+)
+class CheckIn(Node):
+    at: datetime | None = strawberry.field(description="The device's time of the check-in.")
+    location: Location | None = strawberry.field(description="Where the device was.")
+    accuracy_m: float = strawberry.field(
+        description="The device's reported accuracy, metres; a poor one is LOW_ACCURACY."
+    )
+    verdict: Verdict | None = strawberry.field(
+        description="REJECTED for MOCK_LOCATION, IMPOSSIBLE_TRAVEL, LOCATION_MISMATCH or a "
+        "photo reused byte for byte; SUSPICIOUS for any other reason; VERIFIED without one."
+    )
+    reasons: list[CheckInReason] = strawberry.field(
+        description="The findings of the verification (A3); SHORT_VISIT is added at check-out."
+    )
+    photos: list[Photo] = strawberry.field(description="The photos the check-in named (A4).")
+    device_id: str = strawberry.field(
+        description="The device's ID; one the employee never used before is NEW_DEVICE."
+    )
     mock_location: bool = strawberry.field(
         description="The device reported a mock (simulated) location."
     )
-    visit_plan_id: strawberry.ID | None
-    checked_out_at: datetime | None
-    check_out_location: Location | None
-    note: str | None
+    visit_plan_id: strawberry.Private[str]
+
+    visit_plan_id_field = reference(
+        "VisitPlan", "visit_plan_id", "visitPlanId", "The visit plan it fulfils; null if unplanned."
+    )
+    checked_out_at: datetime | None = strawberry.field(
+        description="When the visit ended; null until checked out."
+    )
+    check_out_location: Location | None = strawberry.field(
+        description="Where the device was at check-out; null if not given."
+    )
+    note: str | None = strawberry.field(description="The employee's note; null if none.")
     recorded_at: datetime | None = strawberry.field(
         description="When the service stored it (`at` is the device's time)."
     )
@@ -127,12 +157,12 @@ class CheckIn:
     customer = CUSTOMER.field(
         "customer_id", "The customer visited, when linked; null when the caller may not see them."
     )
-    employee = EMPLOYEE.field("employee_id")
+    employee = EMPLOYEE.field("employee_id", "Who checked in; null when not visible to the caller.")
 
 
 def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
     return CheckIn(
-        id=strawberry.ID(message.id),
+        id=message.id,
         at=from_timestamp(message.at),
         location=location(message.location) if message.HasField("location") else None,
         accuracy_m=message.accuracy_m,
@@ -148,7 +178,7 @@ def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
         photos=[photo_from_proto(photo) for photo in message.photos],
         device_id=message.device_id,
         mock_location=message.mock_location,
-        visit_plan_id=strawberry.ID(message.visit_plan_id) if message.visit_plan_id else None,
+        visit_plan_id=message.visit_plan_id,
         checked_out_at=from_timestamp(message.checked_out_at),
         check_out_location=(
             location(message.check_out_location) if message.HasField("check_out_location") else None
@@ -164,21 +194,34 @@ def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
 CheckInConnection = Connection[CheckIn]
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which check-ins to list, within the caller's scope; the conditions given all "
+    "apply."
+)
 class CheckInFilter:
-    employee_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
-    verdicts: list[Verdict] | None = None
+    employee_id: GlobalID | None = strawberry.field(
+        default=None, description="Only check-ins of this employee (an employee's ID)."
+    )
+    customer_id: GlobalID | None = strawberry.field(
+        default=None, description="Only check-ins linked to this customer (a customer's ID)."
+    )
+    verdicts: list[Verdict] | None = strawberry.field(
+        default=None, description="Only check-ins with one of these verdicts."
+    )
     reason_codes: list[CheckInReasonCode] | None = strawberry.field(
         default=None, description="Check-ins carrying every one of these reason codes."
     )
-    from_: datetime | None = strawberry.field(default=None, name="from")
-    to: datetime | None = None
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Only check-ins at or after this moment."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Only check-ins before this moment."
+    )
 
     def to_proto(self) -> visits_pb2.CheckInFilter:
         return visits_pb2.CheckInFilter(
-            employee_id=self.employee_id or "",
-            customer_id=self.customer_id or "",
+            employee_id=raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
             verdicts=enum_numbers(self.verdicts),
             reason_codes=[code.value for code in self.reason_codes or ()],
             to=to_timestamp(self.to),
@@ -206,23 +249,29 @@ async def list_check_ins(
 # --- visit plans ---------------------------------------------------------------
 
 
-@strawberry.type(description="A planned visit: employee, customer, time window (A2).")
-class VisitPlan:
-    id: strawberry.ID
-    window_start: datetime | None
-    window_end: datetime | None
-    note: str | None
-    created_at: datetime | None
+@strawberry.type(
+    description="A planned visit: employee, customer, time window (A2). A rep sees their own, "
+    "a manager their branch's (a headquarters manager: all), HR everyone's; nobody else."
+)
+class VisitPlan(Node):
+    window_start: datetime | None = strawberry.field(description="When the visit may start.")
+    window_end: datetime | None = strawberry.field(
+        description="When it should be over: after windowStart, within 24 hours."
+    )
+    note: str | None = strawberry.field(description="The planner's note; null if none.")
+    created_at: datetime | None = strawberry.field(description="When it was planned.")
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
 
-    employee = EMPLOYEE.field("employee_id")
+    employee = EMPLOYEE.field(
+        "employee_id", "Who is to visit; null when not visible to the caller."
+    )
     customer = CUSTOMER.field("customer_id", "Null when the caller may not see the customer.")
 
 
 def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
     return VisitPlan(
-        id=strawberry.ID(message.id),
+        id=message.id,
         window_start=from_timestamp(message.window_start),
         window_end=from_timestamp(message.window_end),
         note=optional(message.note),
@@ -235,9 +284,14 @@ def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
 VisitPlanConnection = Connection[VisitPlan]
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which visit plans to list, within the caller's scope; the conditions given "
+    "all apply."
+)
 class VisitPlanFilter:
-    employee_id: strawberry.ID | None = None
+    employee_id: GlobalID | None = strawberry.field(
+        default=None, description="Only plans of this employee (an employee's ID)."
+    )
     from_: datetime | None = strawberry.field(
         default=None, name="from", description="Plans whose window ends after this."
     )
@@ -249,17 +303,21 @@ class VisitPlanFilter:
 # --- call logs -------------------------------------------------------------------
 
 
-@strawberry.type(description="One call from the telephony system (A6).")
-class CallLog:
-    id: strawberry.ID
+@strawberry.type(
+    description="One call from the telephony system (A6). A rep sees their own calls, a "
+    "manager their branch's (a headquarters manager: all), HR everyone's; nobody else."
+)
+class CallLog(Node):
     number: str = strawberry.field(description="Masked, e.g. 138****5678.")
-    direction: CallDirection | None
-    started_at: datetime | None
-    duration_seconds: int
+    direction: CallDirection | None = strawberry.field(description="OUTGOING or INCOMING.")
+    started_at: datetime | None = strawberry.field(description="When the call started.")
+    duration_seconds: int = strawberry.field(description="How long it lasted, in seconds.")
     employee_id: strawberry.Private[str]
     customer_id: strawberry.Private[str]
 
-    employee = EMPLOYEE.field("employee_id")
+    employee = EMPLOYEE.field(
+        "employee_id", "Who made or took the call; null when not visible to the caller."
+    )
     customer = CUSTOMER.field(
         "customer_id", "The customer the number belongs to, when matched and visible to the caller."
     )
@@ -267,7 +325,7 @@ class CallLog:
 
 def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
     return CallLog(
-        id=strawberry.ID(message.id),
+        id=message.id,
         number=message.number,
         direction=call_direction_of(message.direction),
         started_at=from_timestamp(message.started_at),
@@ -280,12 +338,33 @@ def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
 CallLogConnection = Connection[CallLog]
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which calls to list, within the caller's scope; the conditions given all apply."
+)
 class CallLogFilter:
-    employee_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
-    from_: datetime | None = strawberry.field(default=None, name="from")
-    to: datetime | None = None
+    employee_id: GlobalID | None = strawberry.field(
+        default=None, description="Only calls of this employee (an employee's ID)."
+    )
+    customer_id: GlobalID | None = strawberry.field(
+        default=None,
+        description="Only calls matched to this customer's number (a customer's ID).",
+    )
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Only calls started at or after this moment."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Only calls started before this moment."
+    )
+
+
+async def read_check_in(info: Info, check_in_id: str) -> CheckIn:
+    """One check-in by its service ID (photo URLs signed only when the query shows them)."""
+    response = await info.context.clients.visits.GetCheckIn(
+        visits_pb2.GetCheckInRequest(
+            id=check_in_id, include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",))
+        )
+    )
+    return check_in_from_proto(response.check_in)
 
 
 # --- roots -------------------------------------------------------------------------
@@ -293,36 +372,46 @@ class CallLogFilter:
 
 @strawberry.type
 class VisitsQuery:
-    @strawberry.field
-    async def check_in(self, info: Info, id: strawberry.ID) -> CheckIn | None:
-        response = await info.context.clients.visits.GetCheckIn(
-            visits_pb2.GetCheckInRequest(
-                id=id, include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",))
-            )
-        )
-        return check_in_from_proto(response.check_in)
+    @described(
+        "One check-in; null (NOT_FOUND) when unknown or outside the caller's scope (see CheckIn)."
+    )
+    async def check_in(
+        self,
+        info: Info,
+        id: Annotated[GlobalID, strawberry.argument(description="The check-in's ID.")],
+    ) -> CheckIn | None:
+        return await read_check_in(info, raw_id(id, "CheckIn", "id"))
 
-    @described("Check-ins the caller may see, newest first.")
+    @described(
+        "Check-ins the caller may see (see CheckIn), newest first; anyone but reps, managers "
+        "and HR is FORBIDDEN."
+    )
     async def check_ins(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: CheckInFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            CheckInFilter | None, strawberry.argument(description="Which check-ins to list.")
+        ] = None,
     ) -> CheckInConnection | None:
         return await list_check_ins(info, first, after, filter)
 
-    @described("Visit plans the caller may see, by window start.")
+    @described(
+        "Visit plans the caller may see (see VisitPlan), by window start, the earliest first."
+    )
     async def visit_plans(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: VisitPlanFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            VisitPlanFilter | None, strawberry.argument(description="Which plans to list.")
+        ] = None,
     ) -> VisitPlanConnection | None:
         given = filter or VisitPlanFilter()
         request = visits_pb2.ListVisitPlansRequest(
-            employee_id=given.employee_id or "",
+            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
             to=to_timestamp(given.to),
             page=page_request(first, after, info),
             **{"from": to_timestamp(given.from_)},
@@ -330,18 +419,20 @@ class VisitsQuery:
         response = await info.context.clients.visits.ListVisitPlans(request)
         return page_of(response, response.visit_plans, visit_plan_from_proto)
 
-    @described("Imported calls the caller may see, newest first.")
+    @described("Imported calls the caller may see (see CallLog), newest first.")
     async def call_logs(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: CallLogFilter | None = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            CallLogFilter | None, strawberry.argument(description="Which calls to list.")
+        ] = None,
     ) -> CallLogConnection | None:
         given = filter or CallLogFilter()
         request = visits_pb2.ListCallLogsRequest(
-            employee_id=given.employee_id or "",
-            customer_id=given.customer_id or "",
+            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
+            customer_id=raw_id(given.customer_id, "Customer", "filter.customerId"),
             to=to_timestamp(given.to),
             page=page_request(first, after, info),
             **{"from": to_timestamp(given.from_)},

@@ -375,15 +375,17 @@ async def list_events(
         conditions.append(cast(AuditEvent.customer_ids, Text).like(f'%"{customer_id}"%'))
     query = select(AuditEvent).where(*conditions)
     if page.page_token:
-        (after_seq,) = decode_cursor(page.page_token, 1)
-        if not isinstance(after_seq, int):
+        (token_seq,) = decode_cursor(page.page_token, 1)
+        if not isinstance(token_seq, int):
             raise InvalidInput("page.page_token", "the page token is malformed")
-        query = query.where(AuditEvent.seq < after_seq)
-    async with db.read() as session:
-        rows = list(
-            (await session.scalars(query.order_by(AuditEvent.seq.desc()).limit(size + 1))).all()
+        # Newest first: after the token is lower seq, before it (a backward page) higher.
+        query = query.where(
+            AuditEvent.seq > token_seq if page.backward else AuditEvent.seq < token_seq
         )
+    order = AuditEvent.seq.asc() if page.backward else AuditEvent.seq.desc()
+    async with db.read() as session:
+        rows = list((await session.scalars(query.order_by(order).limit(size + 1))).all())
         total = await count_if_asked(
             page, session, select(func.count()).select_from(AuditEvent).where(*conditions)
         )
-    return keyset_page(rows, size, lambda event: (event.seq,)), total
+    return keyset_page(rows, size, lambda event: (event.seq,), backward=page.backward), total

@@ -60,6 +60,8 @@ RESOLUTION_NAMES = enum_names(common_pb2.AlertResolution, "ALERT_RESOLUTION_")
 TARGETS_BATCH = 5000
 # Kinds one request may name (there are fewer than that), and the longest kind (its column).
 MAX_KINDS = 50
+# Alerts refetched by ID in one request (a page's worth).
+MAX_ALERT_IDS = 100
 KIND_MAX_LENGTH = 64
 
 
@@ -138,7 +140,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         async with self._db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(request.page, session, count)
-            page = keyset_page(rows, size, lambda row: (row.detected_at, row.id))
+            page = keyset_page(
+                rows, size, lambda row: (row.detected_at, row.id), backward=request.page.backward
+            )
             alerts = await self._to_protos(session, page.rows)
         return common_pb2.ListAlertsResponse(
             alerts=alerts, cursors=page.cursors, page_info=page.page_info(total)
@@ -199,6 +203,11 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         conditions += enum_filter(
             model.status, "filter.statuses", alert_filter.statuses, STATUS_NAMES
         )
+        if alert_filter.ids:
+            if len(alert_filter.ids) > MAX_ALERT_IDS:
+                raise InvalidInput("filter.ids", f"at most {MAX_ALERT_IDS} alert IDs")
+            ids = [record_id("filter.ids", alert_id) for alert_id in alert_filter.ids]
+            conditions.append(model.id.in_(ids))
         conditions += equal_to(
             (model.employee_id, directory_id("filter.employee_id", alert_filter.employee_id)),
             (model.customer_id, record_id("filter.customer_id", alert_filter.customer_id)),

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!salesguard/common/v1/common.proto\x12\x14salesguard.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x07\x44\x65\x63imal\x12\r\n\x05value\x18\x01 \x01(\t\"$\n\x08GeoPoint\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lng\x18\x02 \x01(\x01\"V\n\tPrincipal\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\n\n\x02hq\x18\x05 \x01(\x08\"Q\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1b\n\x13include_total_count\x18\x03 \x01(\x08\"O\n\x08PageInfo\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x15\n\rhas_next_page\x18\x02 \x01(\x08\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\"\x92\x04\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x30\n\x08severity\x18\x04 \x01(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x06 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x13\n\x0b\x65mployee_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x11\n\tbranch_id\x18\n \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65vidence\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\r \x01(\t\x12\x0c\n\x04note\x18\x0e \x01(\t\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x10 \x01(\t\x12\x34\n\x07history\x18\x11 \x03(\x0b\x32#.salesguard.common.v1.AlertDecision\"\xd7\x01\n\rAlertDecision\x12\x31\n\x06status\x18\x01 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x02 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x06 \x01(\t\"\xa5\x02\n\x0b\x41lertFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x32\n\nseverities\x18\x02 \x03(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x33\n\x08statuses\x18\x03 \x03(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x13\n\x0b\x65mployee_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x10\n\x08order_id\x18\x06 \x01(\t\x12\x31\n\rdetected_from\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65tected_to\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"w\n\x11ListAlertsRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.common.v1.AlertFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x85\x01\n\x12ListAlertsResponse\x12+\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1b.salesguard.common.v1.Alert\x12\x31\n\tpage_info\x18\x02 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\x12\x0f\n\x07\x63ursors\x18\x03 \x03(\t\"\x9c\x01\n\x12UpdateAlertRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x03 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x0c\n\x04note\x18\x04 \x01(\t\"A\n\x13UpdateAlertResponse\x12*\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1b.salesguard.common.v1.Alert\"\x9b\x01\n\x19StreamAlertTargetsRequest\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x33\n\x08statuses\x18\x02 \x03(\x0e\x32!.salesguard.common.v1.AlertStatus\x12:\n\x0bresolutions\x18\x03 \x03(\x0e\x32%.salesguard.common.v1.AlertResolution\"\xd7\x01\n\x0b\x41lertTarget\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x04 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x13\n\x0b\x65mployee_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x10\n\x08order_id\x18\x07 \x01(\t\"P\n\x1aStreamAlertTargetsResponse\x12\x32\n\x07targets\x18\x01 \x03(\x0b\x32!.salesguard.common.v1.AlertTarget\"G\n\x12WatchAlertsRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.common.v1.AlertFilter\"B\n\x13WatchAlertsResponse\x12+\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1b.salesguard.common.v1.Alert\"\x84\x01\n\x16SummarizeAlertsRequest\x12\x14\n\x0c\x65mployee_ids\x18\x01 \x03(\t\x12\x11\n\tbranch_id\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0einclude_recent\x18\x04 \x01(\x08\"\xd8\x01\n\x10\x41lertKindSummary\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x12\n\nopen_count\x18\x04 \x01(\x03\x12\x34\n\x10last_detected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdecayed_count\x18\x06 \x01(\x01\x12\x31\n\x06recent\x18\x07 \x03(\x0b\x32!.salesguard.common.v1.RecentAlert\"H\n\x0bRecentAlert\x12*\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1b.salesguard.common.v1.Alert\x12\r\n\x05\x64\x65\x63\x61y\x18\x02 \x01(\x01\"\x87\x02\n\tRiskModel\x12=\n\x07weights\x18\x01 \x03(\x0b\x32,.salesguard.common.v1.RiskModel.WeightsEntry\x12\x16\n\x0e\x64\x65\x66\x61ult_weight\x18\x02 \x01(\x01\x12\x19\n\x11half_life_seconds\x18\x03 \x01(\x03\x12\x18\n\x10lookback_seconds\x18\x04 \x01(\x03\x12\x16\n\x0e\x65vidence_items\x18\x05 \x01(\x05\x12\x13\n\x0bmedium_from\x18\x06 \x01(\x01\x12\x11\n\thigh_from\x18\x07 \x01(\x01\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb4\x01\n\x17SummarizeAlertsResponse\x12\x39\n\tsummaries\x18\x01 \x03(\x0b\x32&.salesguard.common.v1.AlertKindSummary\x12\x33\n\nrisk_model\x18\x02 \x01(\x0b\x32\x1f.salesguard.common.v1.RiskModel\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*u\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cSEVERITY_LOW\x10\x01\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x02\x12\x11\n\rSEVERITY_HIGH\x10\x03\x12\x15\n\x11SEVERITY_CRITICAL\x10\x04*\x98\x01\n\x0b\x41lertStatus\x12\x1c\n\x18\x41LERT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41LERT_STATUS_OPEN\x10\x01\x12\x1d\n\x19\x41LERT_STATUS_ACKNOWLEDGED\x10\x02\x12\x19\n\x15\x41LERT_STATUS_RESOLVED\x10\x03\x12\x1a\n\x16\x41LERT_STATUS_DISMISSED\x10\x04*q\n\x0f\x41lertResolution\x12 \n\x1c\x41LERT_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41LERT_RESOLUTION_CONFIRMED\x10\x01\x12\x1c\n\x18\x41LERT_RESOLUTION_CLEARED\x10\x02\x32\xa5\x04\n\rAlertsService\x12_\n\nListAlerts\x12\'.salesguard.common.v1.ListAlertsRequest\x1a(.salesguard.common.v1.ListAlertsResponse\x12\x62\n\x0bUpdateAlert\x12(.salesguard.common.v1.UpdateAlertRequest\x1a).salesguard.common.v1.UpdateAlertResponse\x12y\n\x12StreamAlertTargets\x12/.salesguard.common.v1.StreamAlertTargetsRequest\x1a\x30.salesguard.common.v1.StreamAlertTargetsResponse0\x01\x12n\n\x0fSummarizeAlerts\x12,.salesguard.common.v1.SummarizeAlertsRequest\x1a-.salesguard.common.v1.SummarizeAlertsResponse\x12\x64\n\x0bWatchAlerts\x12(.salesguard.common.v1.WatchAlertsRequest\x1a).salesguard.common.v1.WatchAlertsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!salesguard/common/v1/common.proto\x12\x14salesguard.common.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x07\x44\x65\x63imal\x12\r\n\x05value\x18\x01 \x01(\t\"$\n\x08GeoPoint\x12\x0b\n\x03lat\x18\x01 \x01(\x01\x12\x0b\n\x03lng\x18\x02 \x01(\x01\"V\n\tPrincipal\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0f\n\x07team_id\x18\x03 \x01(\t\x12\x11\n\tbranch_id\x18\x04 \x01(\t\x12\n\n\x02hq\x18\x05 \x01(\x08\"\x7f\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x1b\n\x13include_total_count\x18\x03 \x01(\x08\x12\x10\n\x08\x62\x61\x63kward\x18\x04 \x01(\x08\x12\x1a\n\x12include_token_item\x18\x05 \x01(\x08\"O\n\x08PageInfo\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\x12\x15\n\rhas_next_page\x18\x02 \x01(\x08\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\"\x92\x04\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x30\n\x08severity\x18\x04 \x01(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x31\n\x06status\x18\x05 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x06 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x13\n\x0b\x65mployee_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12\x10\n\x08order_id\x18\t \x01(\t\x12\x11\n\tbranch_id\x18\n \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08\x65vidence\x18\x0c \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06source\x18\r \x01(\t\x12\x0c\n\x04note\x18\x0e \x01(\t\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x10 \x01(\t\x12\x34\n\x07history\x18\x11 \x03(\x0b\x32#.salesguard.common.v1.AlertDecision\"\xd7\x01\n\rAlertDecision\x12\x31\n\x06status\x18\x01 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x02 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x04 \x01(\t\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x06 \x01(\t\"\xb2\x02\n\x0b\x41lertFilter\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x32\n\nseverities\x18\x02 \x03(\x0e\x32\x1e.salesguard.common.v1.Severity\x12\x33\n\x08statuses\x18\x03 \x03(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x13\n\x0b\x65mployee_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x10\n\x08order_id\x18\x06 \x01(\t\x12\x31\n\rdetected_from\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65tected_to\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03ids\x18\t \x03(\t\"w\n\x11ListAlertsRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.common.v1.AlertFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x85\x01\n\x12ListAlertsResponse\x12+\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1b.salesguard.common.v1.Alert\x12\x31\n\tpage_info\x18\x02 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\x12\x0f\n\x07\x63ursors\x18\x03 \x03(\t\"\x9c\x01\n\x12UpdateAlertRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x03 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x0c\n\x04note\x18\x04 \x01(\t\"A\n\x13UpdateAlertResponse\x12*\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1b.salesguard.common.v1.Alert\"\x9b\x01\n\x19StreamAlertTargetsRequest\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x33\n\x08statuses\x18\x02 \x03(\x0e\x32!.salesguard.common.v1.AlertStatus\x12:\n\x0bresolutions\x18\x03 \x03(\x0e\x32%.salesguard.common.v1.AlertResolution\"\xd7\x01\n\x0b\x41lertTarget\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32!.salesguard.common.v1.AlertStatus\x12\x39\n\nresolution\x18\x04 \x01(\x0e\x32%.salesguard.common.v1.AlertResolution\x12\x13\n\x0b\x65mployee_id\x18\x05 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x10\n\x08order_id\x18\x07 \x01(\t\"P\n\x1aStreamAlertTargetsResponse\x12\x32\n\x07targets\x18\x01 \x03(\x0b\x32!.salesguard.common.v1.AlertTarget\"G\n\x12WatchAlertsRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.common.v1.AlertFilter\"B\n\x13WatchAlertsResponse\x12+\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x1b.salesguard.common.v1.Alert\"\x84\x01\n\x16SummarizeAlertsRequest\x12\x14\n\x0c\x65mployee_ids\x18\x01 \x03(\t\x12\x11\n\tbranch_id\x18\x02 \x01(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0einclude_recent\x18\x04 \x01(\x08\"\xd8\x01\n\x10\x41lertKindSummary\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x12\n\nopen_count\x18\x04 \x01(\x03\x12\x34\n\x10last_detected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdecayed_count\x18\x06 \x01(\x01\x12\x31\n\x06recent\x18\x07 \x03(\x0b\x32!.salesguard.common.v1.RecentAlert\"H\n\x0bRecentAlert\x12*\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1b.salesguard.common.v1.Alert\x12\r\n\x05\x64\x65\x63\x61y\x18\x02 \x01(\x01\"\x87\x02\n\tRiskModel\x12=\n\x07weights\x18\x01 \x03(\x0b\x32,.salesguard.common.v1.RiskModel.WeightsEntry\x12\x16\n\x0e\x64\x65\x66\x61ult_weight\x18\x02 \x01(\x01\x12\x19\n\x11half_life_seconds\x18\x03 \x01(\x03\x12\x18\n\x10lookback_seconds\x18\x04 \x01(\x03\x12\x16\n\x0e\x65vidence_items\x18\x05 \x01(\x05\x12\x13\n\x0bmedium_from\x18\x06 \x01(\x01\x12\x11\n\thigh_from\x18\x07 \x01(\x01\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb4\x01\n\x17SummarizeAlertsResponse\x12\x39\n\tsummaries\x18\x01 \x03(\x0b\x32&.salesguard.common.v1.AlertKindSummary\x12\x33\n\nrisk_model\x18\x02 \x01(\x0b\x32\x1f.salesguard.common.v1.RiskModel\x12)\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*u\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cSEVERITY_LOW\x10\x01\x12\x13\n\x0fSEVERITY_MEDIUM\x10\x02\x12\x11\n\rSEVERITY_HIGH\x10\x03\x12\x15\n\x11SEVERITY_CRITICAL\x10\x04*\x98\x01\n\x0b\x41lertStatus\x12\x1c\n\x18\x41LERT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41LERT_STATUS_OPEN\x10\x01\x12\x1d\n\x19\x41LERT_STATUS_ACKNOWLEDGED\x10\x02\x12\x19\n\x15\x41LERT_STATUS_RESOLVED\x10\x03\x12\x1a\n\x16\x41LERT_STATUS_DISMISSED\x10\x04*q\n\x0f\x41lertResolution\x12 \n\x1c\x41LERT_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x41LERT_RESOLUTION_CONFIRMED\x10\x01\x12\x1c\n\x18\x41LERT_RESOLUTION_CLEARED\x10\x02\x32\xa5\x04\n\rAlertsService\x12_\n\nListAlerts\x12\'.salesguard.common.v1.ListAlertsRequest\x1a(.salesguard.common.v1.ListAlertsResponse\x12\x62\n\x0bUpdateAlert\x12(.salesguard.common.v1.UpdateAlertRequest\x1a).salesguard.common.v1.UpdateAlertResponse\x12y\n\x12StreamAlertTargets\x12/.salesguard.common.v1.StreamAlertTargetsRequest\x1a\x30.salesguard.common.v1.StreamAlertTargetsResponse0\x01\x12n\n\x0fSummarizeAlerts\x12,.salesguard.common.v1.SummarizeAlertsRequest\x1a-.salesguard.common.v1.SummarizeAlertsResponse\x12\x64\n\x0bWatchAlerts\x12(.salesguard.common.v1.WatchAlertsRequest\x1a).salesguard.common.v1.WatchAlertsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RISKMODEL_WEIGHTSENTRY']._loaded_options = None
   _globals['_RISKMODEL_WEIGHTSENTRY']._serialized_options = b'8\001'
-  _globals['_SEVERITY']._serialized_start=3444
-  _globals['_SEVERITY']._serialized_end=3561
-  _globals['_ALERTSTATUS']._serialized_start=3564
-  _globals['_ALERTSTATUS']._serialized_end=3716
-  _globals['_ALERTRESOLUTION']._serialized_start=3718
-  _globals['_ALERTRESOLUTION']._serialized_end=3831
+  _globals['_SEVERITY']._serialized_start=3503
+  _globals['_SEVERITY']._serialized_end=3620
+  _globals['_ALERTSTATUS']._serialized_start=3623
+  _globals['_ALERTSTATUS']._serialized_end=3775
+  _globals['_ALERTRESOLUTION']._serialized_start=3777
+  _globals['_ALERTRESOLUTION']._serialized_end=3890
   _globals['_DECIMAL']._serialized_start=122
   _globals['_DECIMAL']._serialized_end=146
   _globals['_GEOPOINT']._serialized_start=148
@@ -48,45 +48,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRINCIPAL']._serialized_start=186
   _globals['_PRINCIPAL']._serialized_end=272
   _globals['_PAGEREQUEST']._serialized_start=274
-  _globals['_PAGEREQUEST']._serialized_end=355
-  _globals['_PAGEINFO']._serialized_start=357
-  _globals['_PAGEINFO']._serialized_end=436
-  _globals['_ALERT']._serialized_start=439
-  _globals['_ALERT']._serialized_end=969
-  _globals['_ALERTDECISION']._serialized_start=972
-  _globals['_ALERTDECISION']._serialized_end=1187
-  _globals['_ALERTFILTER']._serialized_start=1190
-  _globals['_ALERTFILTER']._serialized_end=1483
-  _globals['_LISTALERTSREQUEST']._serialized_start=1485
-  _globals['_LISTALERTSREQUEST']._serialized_end=1604
-  _globals['_LISTALERTSRESPONSE']._serialized_start=1607
-  _globals['_LISTALERTSRESPONSE']._serialized_end=1740
-  _globals['_UPDATEALERTREQUEST']._serialized_start=1743
-  _globals['_UPDATEALERTREQUEST']._serialized_end=1899
-  _globals['_UPDATEALERTRESPONSE']._serialized_start=1901
-  _globals['_UPDATEALERTRESPONSE']._serialized_end=1966
-  _globals['_STREAMALERTTARGETSREQUEST']._serialized_start=1969
-  _globals['_STREAMALERTTARGETSREQUEST']._serialized_end=2124
-  _globals['_ALERTTARGET']._serialized_start=2127
-  _globals['_ALERTTARGET']._serialized_end=2342
-  _globals['_STREAMALERTTARGETSRESPONSE']._serialized_start=2344
-  _globals['_STREAMALERTTARGETSRESPONSE']._serialized_end=2424
-  _globals['_WATCHALERTSREQUEST']._serialized_start=2426
-  _globals['_WATCHALERTSREQUEST']._serialized_end=2497
-  _globals['_WATCHALERTSRESPONSE']._serialized_start=2499
-  _globals['_WATCHALERTSRESPONSE']._serialized_end=2565
-  _globals['_SUMMARIZEALERTSREQUEST']._serialized_start=2568
-  _globals['_SUMMARIZEALERTSREQUEST']._serialized_end=2700
-  _globals['_ALERTKINDSUMMARY']._serialized_start=2703
-  _globals['_ALERTKINDSUMMARY']._serialized_end=2919
-  _globals['_RECENTALERT']._serialized_start=2921
-  _globals['_RECENTALERT']._serialized_end=2993
-  _globals['_RISKMODEL']._serialized_start=2996
-  _globals['_RISKMODEL']._serialized_end=3259
-  _globals['_RISKMODEL_WEIGHTSENTRY']._serialized_start=3213
-  _globals['_RISKMODEL_WEIGHTSENTRY']._serialized_end=3259
-  _globals['_SUMMARIZEALERTSRESPONSE']._serialized_start=3262
-  _globals['_SUMMARIZEALERTSRESPONSE']._serialized_end=3442
-  _globals['_ALERTSSERVICE']._serialized_start=3834
-  _globals['_ALERTSSERVICE']._serialized_end=4383
+  _globals['_PAGEREQUEST']._serialized_end=401
+  _globals['_PAGEINFO']._serialized_start=403
+  _globals['_PAGEINFO']._serialized_end=482
+  _globals['_ALERT']._serialized_start=485
+  _globals['_ALERT']._serialized_end=1015
+  _globals['_ALERTDECISION']._serialized_start=1018
+  _globals['_ALERTDECISION']._serialized_end=1233
+  _globals['_ALERTFILTER']._serialized_start=1236
+  _globals['_ALERTFILTER']._serialized_end=1542
+  _globals['_LISTALERTSREQUEST']._serialized_start=1544
+  _globals['_LISTALERTSREQUEST']._serialized_end=1663
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1666
+  _globals['_LISTALERTSRESPONSE']._serialized_end=1799
+  _globals['_UPDATEALERTREQUEST']._serialized_start=1802
+  _globals['_UPDATEALERTREQUEST']._serialized_end=1958
+  _globals['_UPDATEALERTRESPONSE']._serialized_start=1960
+  _globals['_UPDATEALERTRESPONSE']._serialized_end=2025
+  _globals['_STREAMALERTTARGETSREQUEST']._serialized_start=2028
+  _globals['_STREAMALERTTARGETSREQUEST']._serialized_end=2183
+  _globals['_ALERTTARGET']._serialized_start=2186
+  _globals['_ALERTTARGET']._serialized_end=2401
+  _globals['_STREAMALERTTARGETSRESPONSE']._serialized_start=2403
+  _globals['_STREAMALERTTARGETSRESPONSE']._serialized_end=2483
+  _globals['_WATCHALERTSREQUEST']._serialized_start=2485
+  _globals['_WATCHALERTSREQUEST']._serialized_end=2556
+  _globals['_WATCHALERTSRESPONSE']._serialized_start=2558
+  _globals['_WATCHALERTSRESPONSE']._serialized_end=2624
+  _globals['_SUMMARIZEALERTSREQUEST']._serialized_start=2627
+  _globals['_SUMMARIZEALERTSREQUEST']._serialized_end=2759
+  _globals['_ALERTKINDSUMMARY']._serialized_start=2762
+  _globals['_ALERTKINDSUMMARY']._serialized_end=2978
+  _globals['_RECENTALERT']._serialized_start=2980
+  _globals['_RECENTALERT']._serialized_end=3052
+  _globals['_RISKMODEL']._serialized_start=3055
+  _globals['_RISKMODEL']._serialized_end=3318
+  _globals['_RISKMODEL_WEIGHTSENTRY']._serialized_start=3272
+  _globals['_RISKMODEL_WEIGHTSENTRY']._serialized_end=3318
+  _globals['_SUMMARIZEALERTSRESPONSE']._serialized_start=3321
+  _globals['_SUMMARIZEALERTSRESPONSE']._serialized_end=3501
+  _globals['_ALERTSSERVICE']._serialized_start=3893
+  _globals['_ALERTSSERVICE']._serialized_end=4442
 # @@protoc_insertion_point(module_scope)

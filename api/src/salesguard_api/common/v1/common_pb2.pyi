@@ -174,20 +174,34 @@ class PageRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     INCLUDE_TOTAL_COUNT_FIELD_NUMBER: _builtins.int
+    BACKWARD_FIELD_NUMBER: _builtins.int
+    INCLUDE_TOKEN_ITEM_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     page_token: _builtins.str
     include_total_count: _builtins.bool
     """Counting every match costs a scan of the caller's scope: ask only when shown."""
+    backward: _builtins.bool
+    """Page towards the start of the list: the page_size items just before page_token's item
+    (that item excluded, unless include_token_item), answered in the list's own order, with
+    has_next_page telling whether more precede them. Only the lists a client browses
+    backwards honour it (alerts, timelines, audit events); the others page forward.
+    """
+    include_token_item: _builtins.bool
+    """With backward: the token's own item is part of the page (how a merged list over several
+    services resumes a service whose last item it already handed out).
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         include_total_count: _builtins.bool = ...,
+        backward: _builtins.bool = ...,
+        include_token_item: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_total_count", b"include_total_count", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backward", b"backward", "include_token_item", b"include_token_item", "include_total_count", b"include_total_count", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -202,6 +216,7 @@ class PageInfo(_message.Message):
     TOTAL_COUNT_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     has_next_page: _builtins.bool
+    """Whether more items follow in the direction asked (before the page, when backward)."""
     total_count: _builtins.int
     """Set when the request asked for it (include_total_count), else 0."""
     def __init__(
@@ -349,6 +364,7 @@ class AlertFilter(_message.Message):
     ORDER_ID_FIELD_NUMBER: _builtins.int
     DETECTED_FROM_FIELD_NUMBER: _builtins.int
     DETECTED_TO_FIELD_NUMBER: _builtins.int
+    IDS_FIELD_NUMBER: _builtins.int
     employee_id: _builtins.str
     customer_id: _builtins.str
     order_id: _builtins.str
@@ -362,6 +378,10 @@ class AlertFilter(_message.Message):
     def detected_from(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def detected_to(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these alerts (at most MAX_ALERT_IDS, 100): how the gateway refetches alerts by ID."""
+
     def __init__(
         self,
         *,
@@ -373,10 +393,11 @@ class AlertFilter(_message.Message):
         order_id: _builtins.str = ...,
         detected_from: _timestamp_pb2.Timestamp | None = ...,
         detected_to: _timestamp_pb2.Timestamp | None = ...,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_from", b"detected_from", "detected_to", b"detected_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "detected_from", b"detected_from", "detected_to", b"detected_to", "employee_id", b"employee_id", "kinds", b"kinds", "order_id", b"order_id", "severities", b"severities", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "detected_from", b"detected_from", "detected_to", b"detected_to", "employee_id", b"employee_id", "ids", b"ids", "kinds", b"kinds", "order_id", b"order_id", "severities", b"severities", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
