@@ -16,7 +16,15 @@ import pytest
 
 from tests.conftest import SuiteFactory
 from tests.harness import Suite, employee_id, global_id
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register, register_result
+from tests.org import (
+    UPSERT_EMPLOYEE,
+    Org,
+    add_employee,
+    admin,
+    make_org,
+    register,
+    register_result,
+)
 from tests.support.alerts import UPDATE_ALERT, stored_alert
 
 # -- the customer pool --------------------------------------------------------------------
@@ -49,14 +57,9 @@ async def pooled_by_departure(suite: Suite, org: Org, count: int) -> list[dict[s
     """``count`` customers of a rep of team A (with a follow-up noting the phone) who left to
     the branch pool: the pool filled through GraphQL without a company-wide sweep."""
     leaver = f"{org.junior}-leaver"
-    rep = {
-        "hrId": leaver,
-        "name": "离职销售",
-        "roles": ["SALES_JUNIOR"],
-        "teamId": global_id("Team", org.team_a),
-        "branchId": global_id("Branch", org.branch),
-    }
-    await admin(suite, UPSERT_EMPLOYEE, {**rep, "status": "ACTIVE"})
+    rep = await add_employee(
+        suite, leaver, "离职销售", "SALES_JUNIOR", branch=org.branch, team=org.team_a
+    )
     customers = [
         await register(suite, leaver, email=f"{leaver}-{i}@example.com") for i in range(count)
     ]
@@ -273,14 +276,9 @@ async def test_nobody_hands_customers_to_someone_who_just_left(suite: Suite) -> 
     reassignment nor a registration in their name right after the handover."""
     org = await make_org(suite)
     leaver = f"{org.junior}-leaver"
-    rep = {
-        "hrId": leaver,
-        "name": "离职销售",
-        "roles": ["SALES_JUNIOR"],
-        "teamId": global_id("Team", org.team_a),
-        "branchId": global_id("Branch", org.branch),
-    }
-    await admin(suite, UPSERT_EMPLOYEE, {**rep, "status": "ACTIVE"})
+    rep = await add_employee(
+        suite, leaver, "离职销售", "SALES_JUNIOR", branch=org.branch, team=org.team_a
+    )
     theirs = await register(suite, leaver)
     left = await suite.gql(
         UPSERT_EMPLOYEE,
