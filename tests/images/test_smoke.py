@@ -154,7 +154,7 @@ async def test_a_sale_from_first_contact_to_commission(stack: SmokeStack, suite:
     period = paid_at.astimezone(SHANGHAI).strftime("%Y-%m")
     summary = await run_commissions(suite, org, period)
     assert (summary["lines"], summary["orders"], summary["payable"]["amount"]) == (1, 1, "600.00")
-    mine = await statement(suite, rep, employee_id(rep), period)
+    mine = await statement(suite, rep, rep, period)
     (line,) = mine["lines"]
     assert (line["orderCode"], line["base"]["amount"], line["rate"], line["amount"]["amount"]) == (
         order["code"],
