@@ -1,0 +1,179 @@
+// The console's entry: sign-in, the pages the API lets the caller use, and a hash router
+// (#/alerts, #/risk, #/employee/<id>, #/alert/<id>, #/queue) so nothing reaches a server log.
+
+import { ApiError, gql, session } from "./api.js";
+import { h, replace } from "./dom.js";
+import { language, t } from "./i18n.js";
+import { alertPage, alertsPage } from "./alerts.js";
+import { employeePage } from "./employee.js";
+import { queuePage } from "./queue.js";
+import { riskPage } from "./risk.js";
+
+const main = document.getElementById("main");
+const top = document.getElementById("top");
+
+// What the signed-in caller is, and which pages the API serves them.
+export const state = { me: null, pages: [], branches: [], cleanup: null };
+
+const PAGES = {
+  alerts: { title: "alerts", probe: ["HrAlerts", { first: 1 }], render: alertsPage },
+  risk: { title: "risk", probe: ["HrRiskRanking", { first: 1 }], render: riskPage },
+  queue: {
+    title: "queue",
+    probe: ["ManagerOrdersAwaitingDecision", { first: 1 }],
+    render: queuePage,
+  },
+};
+
+// Ask the API, never the roles: a page is offered when its query is not refused.
+async function allowedPages() {
+  const allowed = [];
+  for (const [name, page] of Object.entries(PAGES)) {
+    try {
+      await gql(...page.probe);
+      allowed.push(name);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.forbidden)) throw error;
+    }
+  }
+  return allowed;
+}
+
+function header() {
+  if (!state.me) return replace(top, h("h1", { class: "brand" }, t("console")));
+  const current = location.hash.split("/")[1] || "";
+  return replace(
+    top,
+    h("span", { class: "brand" }, t("console")),
+    h(
+      "nav",
+      { "aria-label": "Pages" },
+      h(
+        "ul",
+        {},
+        state.pages.map((name) =>
+          h(
+            "li",
+            {},
+            h(
+              "a",
+              {
+                href: `#/${name}`,
+                id: `nav-${name}`,
+                "aria-current": current === name ? "page" : null,
+              },
+              t(PAGES[name].title),
+            ),
+          ),
+        ),
+      ),
+    ),
+    h(
+      "span",
+      { class: "who" },
+      `${t("signedInAs")} `,
+      h("strong", { id: "me-name" }, state.me.name),
+      " ",
+      h("button", { type: "button", id: "sign-out", onclick: signOut }, t("signOut")),
+    ),
+  );
+}
+
+function signOut() {
+  session.signOut();
+  state.me = null;
+  state.pages = [];
+  location.hash = "#/signin";
+  route();
+}
+
+function signInPage() {
+  const area = h("textarea", {
+    id: "token",
+    name: "token",
+    rows: 4,
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "token-help",
+  });
+  const problem = h("p", { id: "sign-in-error", role: "alert" });
+  const form = h(
+    "form",
+    { id: "sign-in", class: "card narrow" },
+    h("h1", {}, t("signIn")),
+    h("label", { for: "token" }, t("token")),
+    area,
+    h("p", { id: "token-help", class: "help" }, t("tokenHelp")),
+    problem,
+    h("button", { type: "submit", class: "primary" }, t("signIn")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    session.signIn(area.value.trim().replace(/^Bearer\s+/i, ""));
+    try {
+      await start();
+      location.hash = state.pages.length ? `#/${state.pages[0]}` : "#/";
+      route();
+    } catch (error) {
+      session.signOut();
+      problem.textContent = `${t("error")}: ${error.message}`;
+    }
+  });
+  replace(main, form);
+  area.focus();
+}
+
+async function start() {
+  const data = await gql("HrConsoleMe");
+  state.me = data.me;
+  state.pages = await allowedPages();
+  state.branches = (await gql("HrBranches")).branches || [];
+}
+
+export function branchZone(branchId) {
+  const branch = state.branches.find((candidate) => candidate.id === branchId);
+  return branch?.timeZone || state.me?.branch?.timeZone;
+}
+
+async function route() {
+  if (state.cleanup) {
+    state.cleanup();
+    state.cleanup = null;
+  }
+  if (!session.token) {
+    header();
+    return signInPage();
+  }
+  if (!state.me) {
+    try {
+      await start();
+    } catch (error) {
+      session.signOut();
+      header();
+      return signInPage();
+    }
+  }
+  header();
+  const [, name, id] = location.hash.split("/");
+  main.setAttribute("aria-busy", "true");
+  try {
+    if (name === "employee" && id) state.cleanup = await employeePage(main, decodeURIComponent(id));
+    else if (name === "alert" && id) state.cleanup = await alertPage(main, decodeURIComponent(id));
+    else if (state.pages.includes(name)) state.cleanup = await PAGES[name].render(main, id);
+    else if (state.pages.length) {
+      location.hash = `#/${state.pages[0]}`;
+      return;
+    } else replace(main, h("p", { id: "nothing" }, t("nothingAllowed")));
+  } catch (error) {
+    replace(main, h("p", { role: "alert", class: "error" }, `${t("error")}: ${error.message}`));
+  } finally {
+    main.removeAttribute("aria-busy");
+  }
+}
+
+document.documentElement.lang = language === "zh" ? "zh-CN" : "en";
+document.title = t("console");
+document.querySelector(".skip").textContent = t("skip");
+window.addEventListener("hashchange", route);
+route();
