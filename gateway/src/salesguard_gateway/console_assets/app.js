@@ -113,8 +113,10 @@ function signInPage() {
     session.signIn(area.value.trim().replace(/^Bearer\s+/i, ""));
     try {
       await start();
-      location.hash = state.pages.length ? `#/${state.pages[0]}` : "#/";
-      route();
+      const target = state.pages.length ? `#/${state.pages[0]}` : "#/";
+      // A changed hash routes by itself (hashchange); an unchanged one does not.
+      if (location.hash === target) route();
+      else location.hash = target;
     } catch (error) {
       session.signOut();
       problem.textContent = `${t("error")}: ${error.message}`;
@@ -136,7 +138,12 @@ export function branchZone(branchId) {
   return branch?.timeZone || state.me?.branch?.timeZone;
 }
 
+let routing = 0;
+
+// Ends what the previous page left running (its subscription), then renders the hash's
+// page; a page that finishes after a newer route began is ended at once.
 async function route() {
+  const generation = ++routing;
   if (state.cleanup) {
     state.cleanup();
     state.cleanup = null;
@@ -158,10 +165,14 @@ async function route() {
   const [, name, id] = location.hash.split("/");
   main.setAttribute("aria-busy", "true");
   try {
-    if (name === "employee" && id) state.cleanup = await employeePage(main, decodeURIComponent(id));
-    else if (name === "alert" && id) state.cleanup = await alertPage(main, decodeURIComponent(id));
-    else if (state.pages.includes(name)) state.cleanup = await PAGES[name].render(main, id);
-    else if (state.pages.length) {
+    let cleanup = null;
+    if (name === "employee" && id) cleanup = await employeePage(main, decodeURIComponent(id));
+    else if (name === "alert" && id) cleanup = await alertPage(main, decodeURIComponent(id));
+    else if (state.pages.includes(name)) cleanup = await PAGES[name].render(main, id);
+    if (cleanup && generation !== routing) cleanup();
+    else if (cleanup) state.cleanup = cleanup;
+    if (name === "employee" || name === "alert" || state.pages.includes(name)) return;
+    if (state.pages.length) {
       location.hash = `#/${state.pages[0]}`;
       return;
     } else replace(main, h("p", { id: "nothing" }, t("nothingAllowed")));

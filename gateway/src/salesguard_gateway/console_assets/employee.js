@@ -166,6 +166,22 @@ export async function employeePage(main, id) {
         h("h2", { id: "risk-heading" }, t("risk")),
         h("p", {}, `${t("score")} `, h("strong", { id: "employee-score" }, risk.employeeRisk.score.toFixed(1)), " ", h("span", { class: `badge level-${risk.employeeRisk.level.toLowerCase()}` }, label(risk.employeeRisk.level))),
         signalChart(risk.employeeRisk.signals, Math.max(0, ...risk.employeeRisk.signals.map((signal) => signal.contribution)), employee.name),
+        h("h3", {}, t("evidence")),
+        h(
+          "ul",
+          { id: "evidence" },
+          risk.employeeRisk.evidence.map((alert) =>
+            h(
+              "li",
+              {},
+              h("a", { href: `#/alert/${encodeURIComponent(alert.id)}`, "data-alert": alert.id }, alert.title),
+              " — ",
+              label(alert.status),
+              " · ",
+              when(alert.detectedAt, zone),
+            ),
+          ),
+        ),
       )
     : null;
   replace(
