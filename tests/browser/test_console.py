@@ -170,6 +170,7 @@ async def test_hr_story_junior_and_chinese(
         await shoot(hr, "employee-photo.png")
         await hr.click("#photo-close")
         await hr.wait_for("!document.querySelector('#photo-dialog').open", "the photo closed")
+        await hr.evaluate("document.querySelector('svg.map').scrollIntoView({block: 'center'})")
         await shoot(hr, "employee.png")
 
         # -- the decision: resolved as CLEARED, and the score drops ---------------------------
@@ -179,9 +180,7 @@ async def test_hr_story_junior_and_chinese(
         await hr.click("#note")
         await hr.type_text("Visited the customer's new warehouse; address update pending.")
         await hr.click("#resolve")
-        await hr.wait_for(
-            f"{text_of('#alert-status')}.includes('Resolved')", "the alert resolved"
-        )
+        await hr.wait_for(f"{text_of('#alert-status')}.includes('Resolved')", "the alert resolved")
         history = await hr.evaluate(text_of("#history tbody"))
         assert "Cleared" in history and "warehouse" in history, history
         await shoot(hr, "decision.png")

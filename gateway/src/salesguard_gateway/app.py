@@ -56,10 +56,10 @@ from salesguard.translations import negotiate_language
 from salesguard_gateway.auth import Authenticator, AuthError
 from salesguard_gateway.backends import Backends, Readiness, healthz, metrics
 from salesguard_gateway.clients import RpcCalls, counting_rpc_calls
+from salesguard_gateway.console import console_routes
 from salesguard_gateway.context import GatewayContext, Loaders
 from salesguard_gateway.downloads import download_routes
 from salesguard_gateway.errors import error_response, typed_error
-from salesguard_gateway.console import console_routes
 from salesguard_gateway.graphiql import GraphiQLPage, asset_routes
 from salesguard_gateway.http import (
     GRAPHQL_RESPONSE_MEDIA_TYPE,

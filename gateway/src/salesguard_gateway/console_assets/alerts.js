@@ -130,6 +130,7 @@ export async function alertsPage(main) {
   replace(main, h("h1", {}, t("alerts")), form, liveState, count, h("div", { class: "scroll" }, table), more);
 
   let after = null;
+  let total = 0;
   let filter = {};
   let branchId = "";
   let stop = null;
@@ -146,7 +147,8 @@ export async function alertsPage(main) {
     }
     after = alerts.pageInfo.endCursor;
     more.hidden = !alerts.pageInfo.hasNextPage;
-    count.textContent = `${t("total")} ${alerts.totalCount}`;
+    total = alerts.totalCount;
+    count.textContent = `${t("total")} ${total}`;
     if (!body.children.length) body.append(h("tr", { class: "empty" }, h("td", { colspan: 7 }, t("none"))));
   }
 
@@ -169,6 +171,8 @@ export async function alertsPage(main) {
           if (filter.statuses && !filter.statuses.includes(alert.status)) return;
           body.querySelector("tr.empty")?.remove();
           body.prepend(alertRow(alert, true));
+          total += 1;
+          count.textContent = `${t("total")} ${total}`;
           announce(`${t("newAlert")}: ${alert.title}`);
         },
         error: (error) => {

@@ -1,4 +1,4 @@
-// Building DOM nodes without innerHTML: text is always text, never markup.
+// Building DOM nodes from parts, never from markup strings: text is always text.
 
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
