@@ -161,8 +161,56 @@ export function t(key) {
 
 // Enum values as words: "LOCATION_MISMATCH" -> "Location mismatch" (the API's own names,
 // readable; a translation table per enum would outgrow this reference console).
+const ZH_LABELS = {
+  LOW: "低",
+  MEDIUM: "中",
+  HIGH: "高",
+  CRITICAL: "严重",
+  OPEN: "待处理",
+  ACKNOWLEDGED: "已确认收到",
+  RESOLVED: "已结案",
+  DISMISSED: "已忽略",
+  CONFIRMED: "属实",
+  CLEARED: "已排除",
+  VERIFIED: "已核实",
+  SUSPICIOUS: "可疑",
+  REJECTED: "不通过",
+  NONE: "无",
+  LATE_REGISTRATION: "客户登记过晚",
+  DUPLICATE_CUSTOMER_CLAIM: "重复认领客户",
+  BULK_CONTACT_ACCESS: "批量查看联系方式",
+  EXPORT_WITHOUT_APPROVAL: "未经审批导出",
+  CUSTOMER_NEGLECTED: "客户长期未跟进",
+  SHARED_CONTACT_DETAIL: "联系方式重复",
+  LOCATION_MISMATCH: "签到位置不符",
+  UNLINKED_CUSTOMER_SITE: "签到未关联客户",
+  IMPOSSIBLE_TRAVEL: "不可能的行程",
+  MOCK_LOCATION: "虚拟定位",
+  PHOTO_REUSED: "照片重复使用",
+  NEW_DEVICE: "新设备",
+  PHOTO_MISSING_STREAK: "连续签到无照片",
+  NO_PHOTO: "无照片",
+  UNREGISTERED_SITE_REPEATED: "反复到访未登记地点",
+  ABNORMAL_CALL_PATTERN: "通话异常",
+  ATTRIBUTION_MISMATCH: "来源归属不符",
+  UNREGISTERED_CUSTOMER: "未登记客户",
+  FAKE_DEAL_SUSPECTED: "疑似虚假交易",
+  PAYER_MISMATCH: "付款方不符",
+  DIVERSION_RISK: "窜货风险",
+  CHECK_IN: "签到",
+  ALERT: "告警",
+  AUDIT_EVENT: "审计事件",
+  ORDER: "订单",
+  FOLLOW_UP: "跟进",
+  CALL: "通话",
+  APPROVAL: "审批",
+  PAYMENT: "付款",
+  SHIPMENT: "发货",
+};
+
 export function label(value) {
   if (!value) return "";
+  if (language === "zh" && ZH_LABELS[value]) return ZH_LABELS[value];
   const words = value.toLowerCase().replaceAll("_", " ");
   return words[0].toUpperCase() + words.slice(1);
 }
