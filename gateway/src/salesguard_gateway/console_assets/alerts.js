@@ -1,7 +1,7 @@
 // Live alerts with filters, and one alert's decisions (acknowledge, resolve, dismiss).
 
 import { ApiError, gql, subscribe } from "./api.js";
-import { branchZone, state } from "./app.js";
+import { branchZone, may, state } from "./state.js";
 import { announce, h, replace, select } from "./dom.js";
 import { label, t, when } from "./i18n.js";
 
@@ -61,7 +61,7 @@ function alertRow(alert, fresh = false) {
         : "—",
     ),
     h("td", {}, badge("status", alert.status)),
-    h("td", {}, h("a", { href: `#/alert/${encodeURIComponent(alert.id)}`, class: "button" }, t("decide"))),
+    h("td", {}, h("a", { href: `#/alert/${encodeURIComponent(alert.id)}`, class: "button" }, may("DECIDE_ALERTS") ? t("decide") : t("open"))),
   );
 }
 
@@ -275,7 +275,10 @@ export async function alertPage(main, id) {
   const alert = data.node;
   const zone = branchZone(alert.employee?.branch?.id);
   function render(current) {
-    const decidable = current.status === "OPEN" || current.status === "ACKNOWLEDGED";
+    const open = current.status === "OPEN" || current.status === "ACKNOWLEDGED";
+    // Offered when the policy grants the caller decisions at all; one it still refuses
+    // on this alert (their own, another branch's) is withdrawn when refused.
+    const decidable = open && may("DECIDE_ALERTS");
     replace(
       main,
       h("h1", { id: "alert-heading" }, current.title),

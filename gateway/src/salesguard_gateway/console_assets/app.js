@@ -1,43 +1,26 @@
-// The console's entry: sign-in, the pages the API lets the caller use, and a hash router
+// The console's entry (no other module imports it: loaded under a versioned URL, it
+// would be a second instance): sign-in, the pages the API lets the caller use, and a hash router
 // (#/alerts, #/risk, #/employee/<id>, #/alert/<id>, #/queue) so nothing reaches a server log.
 
-import { ApiError, gql, session } from "./api.js";
+import { gql, session } from "./api.js";
 import { h, replace } from "./dom.js";
 import { language, t } from "./i18n.js";
 import { alertPage, alertsPage } from "./alerts.js";
 import { employeePage } from "./employee.js";
 import { queuePage } from "./queue.js";
 import { riskPage } from "./risk.js";
+import { may, state } from "./state.js";
 
 const main = document.getElementById("main");
 const top = document.getElementById("top");
 
-// What the signed-in caller is, and which pages the API serves them.
-export const state = { me: null, pages: [], branches: [], cleanup: null };
-
+// Each page is offered when the API says the caller may do what it is for: the console
+// asks (Query.may, decided by the policy in the services) and never interprets roles.
 const PAGES = {
-  alerts: { title: "alerts", probe: ["HrAlerts", { first: 1 }], render: alertsPage },
-  risk: { title: "risk", probe: ["HrRiskRanking", { first: 1 }], render: riskPage },
-  queue: {
-    title: "queue",
-    probe: ["ManagerOrdersAwaitingDecision", { first: 1 }],
-    render: queuePage,
-  },
+  alerts: { title: "alerts", needs: ["READ_ALERTS"], render: alertsPage },
+  risk: { title: "risk", needs: ["READ_RISK"], render: riskPage },
+  queue: { title: "queue", needs: ["DECIDE_ORDERS", "DECIDE_EXPORTS"], render: queuePage },
 };
-
-// Ask the API, never the roles: a page is offered when its query is not refused.
-async function allowedPages() {
-  const allowed = [];
-  for (const [name, page] of Object.entries(PAGES)) {
-    try {
-      await gql(...page.probe);
-      allowed.push(name);
-    } catch (error) {
-      if (!(error instanceof ApiError && error.forbidden)) throw error;
-    }
-  }
-  return allowed;
-}
 
 function header() {
   if (!state.me) return replace(top, h("h1", { class: "brand" }, t("console")));
@@ -82,6 +65,7 @@ function header() {
 function signOut() {
   session.signOut();
   state.me = null;
+  state.may = [];
   state.pages = [];
   location.hash = "#/signin";
   route();
@@ -129,13 +113,9 @@ function signInPage() {
 async function start() {
   const data = await gql("HrConsoleMe");
   state.me = data.me;
-  state.pages = await allowedPages();
+  state.may = data.may;
+  state.pages = Object.keys(PAGES).filter((name) => PAGES[name].needs.some(may));
   state.branches = (await gql("HrBranches")).branches || [];
-}
-
-export function branchZone(branchId) {
-  const branch = state.branches.find((candidate) => candidate.id === branchId);
-  return branch?.timeZone || state.me?.branch?.timeZone;
 }
 
 let routing = 0;

@@ -2,6 +2,7 @@
 // a plot in metres around the customer's registered site (no map tiles, so offline).
 
 import { gql } from "./api.js";
+import { may } from "./state.js";
 import { h, replace, s } from "./dom.js";
 import { label, metres, t, when } from "./i18n.js";
 import { signalChart } from "./risk.js";
@@ -151,13 +152,15 @@ export async function employeePage(main, id) {
   const from = new Date(now.getTime() - DAYS * 86400000);
   const [person, risk, timeline] = await Promise.all([
     gql("HrEmployee", { id }),
-    gql("HrEmployeeRisk", { employeeId: id }).catch(() => null),
-    gql("HrEmployeeTimeline", { employeeId: id, from: from.toISOString(), to: now.toISOString(), first: 100 }),
+    may("READ_RISK") ? gql("HrEmployeeRisk", { employeeId: id }) : null,
+    may("READ_TIMELINES")
+      ? gql("HrEmployeeTimeline", { employeeId: id, from: from.toISOString(), to: now.toISOString(), first: 100 })
+      : null,
   ]);
   const employee = person.employee;
   const zone = employee.branch?.timeZone;
   const fallbackRadius = employee.branch?.geofenceRadiusM;
-  const items = timeline.employeeTimeline.edges.map((edge) => edge.node);
+  const items = timeline ? timeline.employeeTimeline.edges.map((edge) => edge.node) : [];
   items.sort((a, b) => new Date(b.at) - new Date(a.at)); // newest first
   const riskPanel = risk?.employeeRisk
     ? h(
@@ -189,8 +192,8 @@ export async function employeePage(main, id) {
     h("h1", { id: "employee-heading" }, employee.name),
     h("p", { class: "help" }, [employee.branch?.name, employee.team?.name].filter(Boolean).join(" · ")),
     riskPanel,
-    h("h2", {}, t("timeline")),
-    h(
+    timeline ? h("h2", {}, t("timeline")) : null,
+    !timeline ? null : h(
       "ol",
       { id: "timeline", class: "timeline" },
       items.length

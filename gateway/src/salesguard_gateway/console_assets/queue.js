@@ -4,7 +4,7 @@
 import { ApiError, gql } from "./api.js";
 import { announce, h, replace } from "./dom.js";
 import { t, when } from "./i18n.js";
-import { state } from "./app.js";
+import { may, state } from "./state.js";
 
 function money(value) {
   return value ? `${value.amount} ${value.currency}` : "";
@@ -99,7 +99,12 @@ export async function queuePage(main) {
       replace(found, h("p", { role: "alert" }, `${t("error")}: ${error.message}`));
     }
   });
-  replace(main, h("h1", {}, t("queue")), h("h2", {}, t("ordersAwaiting")), orders, h("h2", {}, t("exports")), exportForm, found);
-  await refresh();
+  replace(
+    main,
+    h("h1", {}, t("queue")),
+    may("DECIDE_ORDERS") ? [h("h2", {}, t("ordersAwaiting")), orders] : null,
+    may("DECIDE_EXPORTS") ? [h("h2", {}, t("exports")), exportForm, found] : null,
+  );
+  if (may("DECIDE_ORDERS")) await refresh();
   return null;
 }

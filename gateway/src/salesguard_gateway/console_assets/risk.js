@@ -1,7 +1,7 @@
 // A branch's risk ranking: each employee's score and level, and their signals as bars.
 
 import { gql } from "./api.js";
-import { state } from "./app.js";
+import { state } from "./state.js";
 import { h, replace, s, select } from "./dom.js";
 import { label, t } from "./i18n.js";
 
