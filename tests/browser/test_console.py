@@ -70,12 +70,21 @@ async def shoot(page: Page, name: str) -> None:
     await page.screenshot(SCREENSHOTS / name)
 
 
+async def press(page: Page, selector: str) -> None:
+    """A click on the element, scrolled into the middle of the viewport first (as a
+    person scrolls to a button below the fold)."""
+    await page.evaluate(
+        f"document.querySelector({js(selector)}).scrollIntoView({{block: 'center'}})"
+    )
+    await page.click(selector)
+
+
 async def sign_in(page: Page, base: str, token: str) -> None:
     await page.navigate(f"{base}/console")
     await page.wait_for(exists("#token"), "the sign-in form")
-    await page.click("#token")
+    await press(page, "#token")
     await page.type_text(token)
-    await page.click("#sign-in button[type=submit]")
+    await press(page, "#sign-in button[type=submit]")
     await page.wait_for(exists("#me-name"), "the signed-in header")
 
 
@@ -111,6 +120,10 @@ async def test_hr_story_junior_and_chinese(
 
         # -- HR signs in and watches the alerts ---------------------------------------------
         hr = await browser.new_page()
+        await hr.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False},
+        )
         await sign_in(hr, base, suite.token(org.hr))
         await hr.wait_for(exists("#alerts"), "the alerts table")
         await hr.wait_for("document.querySelector('#live-state').dataset.live", "live alerts")
@@ -149,7 +162,7 @@ async def test_hr_story_junior_and_chinese(
         await shoot(hr, "risk.png")
 
         # -- the employee's evidence: the check-in on the map, its reason, its photo ----------
-        await hr.click(f"{junior_row} a.employee-link")
+        await press(hr, f"{junior_row} a.employee-link")
         await hr.wait_for(exists("#timeline svg.map"), "the check-in's map")
         distance = float(await hr.evaluate("document.querySelector('svg.map').dataset.distance"))
         assert distance == pytest.approx(AWAY_M, abs=5)
@@ -161,7 +174,7 @@ async def test_hr_story_junior_and_chinese(
         score_before = float(await hr.evaluate(text_of("#employee-score")))
         assert score_before > 0
 
-        await hr.click("#timeline .photo-button")
+        await press(hr, "#timeline .photo-button")
         await hr.wait_for(
             "(() => { const i = document.querySelector('#photo-image');"
             " return document.querySelector('#photo-dialog').open && i.complete"
@@ -169,24 +182,24 @@ async def test_hr_story_junior_and_chinese(
             "the photo, loaded",
         )
         await shoot(hr, "employee-photo.png")
-        await hr.click("#photo-close")
+        await press(hr, "#photo-close")
         await hr.wait_for("!document.querySelector('#photo-dialog').open", "the photo closed")
         await hr.evaluate("document.querySelector('svg.map').scrollIntoView({block: 'center'})")
         await shoot(hr, "employee.png")
 
         # -- the decision: resolved as CLEARED, and the score drops ---------------------------
-        await hr.click(f"#evidence a[data-alert={js(alert_id)}]")
+        await press(hr, f"#evidence a[data-alert={js(alert_id)}]")
         await hr.wait_for(exists("#decision #resolve"), "the decision form")
-        await hr.click("#resolution-cleared")
-        await hr.click("#note")
+        await press(hr, "#resolution-cleared")
+        await press(hr, "#note")
         await hr.type_text("Visited the customer's new warehouse; address update pending.")
-        await hr.click("#resolve")
+        await press(hr, "#resolve")
         await hr.wait_for(f"{text_of('#alert-status')}.includes('Resolved')", "the alert resolved")
         history = await hr.evaluate(text_of("#history tbody"))
         assert "Cleared" in history and "warehouse" in history, history
         await shoot(hr, "decision.png")
 
-        await hr.click("#alert-employee")
+        await press(hr, "#alert-employee")
         await hr.wait_for(exists("#employee-score"), "the employee's risk again")
         score_after = float(await hr.evaluate(text_of("#employee-score")))
         assert score_after < score_before
