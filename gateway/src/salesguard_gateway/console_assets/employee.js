@@ -78,6 +78,25 @@ export function checkInMap(checkIn, fallbackRadius) {
   );
 }
 
+// The plot's facts in words, which also serve as its legend.
+function distanceLine(checkIn, fallbackRadius) {
+  const site = checkIn.customer?.location;
+  if (!site || !checkIn.location) return null;
+  const radius = reasonDetail(checkIn, "radius_m") ?? fallbackRadius ?? DEFAULT_RADIUS_M;
+  const { east, north } = offsetMetres(site, checkIn.location);
+  const distance = reasonDetail(checkIn, "distance_m") ?? Math.hypot(east, north);
+  return h(
+    "p",
+    { class: "legend" },
+    h("span", { class: "key key-site", "aria-hidden": "true" }),
+    ` ${t("site")} · `,
+    h("span", { class: "key key-reported", "aria-hidden": "true" }),
+    ` ${t("reported")} · ${t("distance")} `,
+    h("strong", { class: "distance" }, metres(distance)),
+    ` · ${t("geofence")} ${metres(radius)}`,
+  );
+}
+
 function photoDialog() {
   let dialog = document.getElementById("photo-dialog");
   if (!dialog) {
@@ -110,6 +129,7 @@ function checkInCard(checkIn, fallbackRadius, zone) {
       "div",
       { class: "check-in-facts" },
       h("p", {}, h("span", { class: `badge verdict-${(checkIn.verdict || "").toLowerCase()}` }, label(checkIn.verdict)), " ", checkIn.customer ? `${t("customer")}: ${checkIn.customer.name}` : ""),
+      distanceLine(checkIn, fallbackRadius),
       h("ul", { class: "reasons", "aria-label": t("reasons") }, checkIn.reasons.map((reason) => h("li", { "data-code": reason.code }, h("strong", {}, label(reason.code)), ": ", reason.message))),
       h(
         "div",
