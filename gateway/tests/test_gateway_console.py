@@ -15,6 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from salesguard.errors import ServiceError
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_gateway.console import (
     ASSETS_DIR,
     ASSETS_ROUTE,
@@ -190,3 +194,28 @@ async def test_may_asks_the_directory_once(
     (await suite.gql(MAY, as_=org.hr)).ok()
     served = calls()
     assert served.count("ListPermittedActions") == 1
+
+
+async def test_the_directory_answers_only_known_actions_and_few_at_once(
+    suite: Suite, org: Org
+) -> None:
+    attendance = suite.running["attendance"]
+    channels = ServiceChannels(
+        {"attendance": attendance.address}, attendance.runtime.internal_secret, 10
+    )
+    try:
+        stub = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+        with acting_as(Principal(org.hr, ("HR",), None, org.hq, hq=True)):
+            asked = ["risk.read", "no.such.action", "alerts.update", "risk.read"]
+            answer = await stub.ListPermittedActions(
+                directory_pb2.ListPermittedActionsRequest(actions=asked)
+            )
+            # Each once, in the order asked; an unknown action is refused, so left out.
+            assert list(answer.actions) == ["risk.read", "alerts.update"]
+            with pytest.raises(ServiceError) as refused:
+                await stub.ListPermittedActions(
+                    directory_pb2.ListPermittedActionsRequest(actions=["risk.read"] * 51)
+                )
+            assert refused.value.code.value == "VALIDATION"
+    finally:
+        await channels.close()
