@@ -29,8 +29,11 @@ from salesguard_gateway.console import (
     MissingOperation,
     asset_files,
     console_operations,
+    content_security_policy,
+    photo_origins,
 )
 from salesguard_gateway.persisted import registered_operations
+from salesguard_gateway.settings import GatewaySettings
 from tests.harness import Suite
 from tests.org import Org
 
@@ -134,6 +137,15 @@ async def test_the_page_carries_the_registered_operations_it_runs(suite: Suite) 
             operation["body"],
         )
     assert carried["HrAlertRaised"]["type"] == "subscription"
+
+
+def test_photos_signed_by_s3_may_load_from_it() -> None:
+    full = GatewaySettings.model_construct(s3_endpoint="minio.example.com:9000", s3_secure=True)
+    assert photo_origins(full) == ("https://minio.example.com:9000",)
+    policy = directives(content_security_policy(photo_origins(full)))
+    assert policy["img-src"] == ["'self'", "data:", "blob:", "https://minio.example.com:9000"]
+    assert policy["connect-src"] == ["'self'"]
+    assert photo_origins(GatewaySettings.model_construct(s3_endpoint=None)) == ()
 
 
 def test_a_manifest_without_one_of_them_is_refused() -> None:

@@ -373,7 +373,7 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         Route("/readyz", Readiness(backends, settings.readiness_check_seconds).check),
         *download_routes(authenticator, lambda: backends.clients.downloads, _unauthorized),
         # The HR console: static files over the public API, so always on.
-        *console_routes(),
+        *console_routes(settings),
     ]
     if settings.graphiql_enabled:
         routes += asset_routes()

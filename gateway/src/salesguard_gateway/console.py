@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from salesguard.settings import Settings
 from salesguard_gateway.persisted import RegisteredOperation, registered_operations
 
 CONSOLE_PATH = "/console"
@@ -50,21 +51,36 @@ OPERATIONS = (
     "ManagerDecideExport",
 )
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'none'",
-        # Module scripts of the gateway only; the operations block is data, never run.
-        "script-src 'self'",
-        "style-src 'self'",
-        # Check-in photos: signed URLs of the gateway's own object route (embedded profile).
-        "img-src 'self' data: blob:",
-        # Queries over HTTP and alertRaised over a websocket, both to the page's origin.
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
+
+def content_security_policy(image_origins: tuple[str, ...] = ()) -> str:
+    """The page's policy; ``image_origins``: where else check-in photos are served from
+    (the S3 endpoint their signed URLs name)."""
+    return "; ".join(
+        (
+            "default-src 'none'",
+            # Module scripts of the gateway only; the operations block is data, never run.
+            "script-src 'self'",
+            "style-src 'self'",
+            # Check-in photos: signed URLs of the gateway's /objects, or of the object store.
+            " ".join(("img-src 'self' data: blob:", *image_origins)),
+            # Queries over HTTP and alertRaised over a websocket, both to the page's origin.
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def photo_origins(settings: Settings) -> tuple[str, ...]:
+    """The object store's origin when photos' signed URLs point at S3, not at the gateway."""
+    if not settings.s3_endpoint:
+        return ()
+    scheme = "https" if settings.s3_secure else "http"
+    return (f"{scheme}://{settings.s3_endpoint}",)
 
 
 class MissingOperation(RuntimeError):
@@ -128,14 +144,15 @@ def _page_html() -> str:
 class ConsolePage:
     """The page, rendered once per gateway."""
 
-    def __init__(self) -> None:
+    def __init__(self, image_origins: tuple[str, ...] = ()) -> None:
         self.html = _page_html()
+        self.policy = content_security_policy(image_origins)
 
     async def endpoint(self, request: Request) -> HTMLResponse:
         return HTMLResponse(
             self.html,
             headers={
-                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "Content-Security-Policy": self.policy,
                 "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "no-referrer",
                 # The token lives in this tab's memory or sessionStorage; nothing to cache.
@@ -144,8 +161,8 @@ class ConsolePage:
         )
 
 
-def console_routes() -> list[BaseRoute]:
-    page = ConsolePage()
+def console_routes(settings: Settings) -> list[BaseRoute]:
+    page = ConsolePage(photo_origins(settings))
     return [
         Route(CONSOLE_PATH, page.endpoint, methods=["GET"]),
         Mount(ASSETS_ROUTE, app=StaticFiles(directory=ASSETS_DIR), name="console-assets"),
