@@ -4,8 +4,8 @@ but loopback and the gateway in its registered-operations-only mode.
 The story of issue 15: HR signs in, an alert raised during the test appears without a
 reload, HR opens the employee, sees the check-in on the map with its distance and reason,
 opens the photo, resolves the alert as CLEARED and the employee's risk score drops; a
-junior rep signs in and is offered no alerts page (the console offers what Query.may
-lists); a zh-CN browser reads Chinese titles.
+junior rep signs in and is offered no alerts page, and finance no decision (the console
+offers what Query.may lists); a zh-CN browser reads Chinese titles.
 Screenshots of each page go to build/screenshots/ (two of them are in docs/console/).
 """
 
@@ -24,6 +24,7 @@ from tests.browser.chromium import Chromium, Page
 from tests.harness import REPO, Backends, Suite, employee_id, global_id, unique
 from tests.org import Org, make_org, register
 from tests.photos import jpeg, scene, upload
+from tests.support.alerts import stored_alert
 from tests.support.field_visits import SITE, check_in
 from tests.support.geo import offset
 from tests.support.servers import free_port
@@ -182,7 +183,10 @@ async def test_hr_story_junior_and_chinese(
             "the photo, loaded",
         )
         await shoot(hr, "employee-photo.png")
-        await press(hr, "#photo-close")
+        # The dialog is modal and closes from the keyboard.
+        key = {"key": "Escape", "code": "Escape", "windowsVirtualKeyCode": 27}
+        await hr.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", **key})
+        await hr.send("Input.dispatchKeyEvent", {"type": "keyUp", **key})
         await hr.wait_for("!document.querySelector('#photo-dialog').open", "the photo closed")
         await hr.evaluate("document.querySelector('svg.map').scrollIntoView({block: 'center'})")
         await shoot(hr, "employee.png")
@@ -226,6 +230,19 @@ async def test_hr_story_junior_and_chinese(
         assert not await junior.evaluate(exists("#alert-filters"))
         await shoot(junior, "junior.png")
         await shows_no_problems(junior)
+
+        # -- finance reads alerts but is offered no decision ------------------------------------
+        payer = await stored_alert(
+            suite, "orders", "PAYER_MISMATCH", employee_id=org.senior, branch_id=org.branch
+        )
+        finance = await browser.new_page()
+        await sign_in(finance, base, suite.token(org.finance))
+        await finance.wait_for(exists("#alert-rows tr[data-alert]"), "finance's alerts")
+        await finance.evaluate(f"location.hash = {js('#/alert/' + global_id('Alert', payer))}")
+        await finance.wait_for(exists("#alert-heading"), "the alert, for finance")
+        assert not await finance.evaluate(exists("#decision"))
+        assert await finance.evaluate(exists("#history"))
+        await shows_no_problems(finance)
 
         # -- a Chinese browser, on a phone-sized screen ----------------------------------------
         chinese = await browser.new_page()

@@ -207,7 +207,7 @@ export async function alertsPage(main) {
 // -- one alert and its decisions -------------------------------------------------------
 
 function historyTable(history, zone) {
-  if (!history.length) return h("p", { class: "help" }, t("none"));
+  if (!history.length) return h("p", { id: "history", class: "help" }, `${t("history")}: ${t("none")}`);
   return h(
     "table",
     { id: "history" },
