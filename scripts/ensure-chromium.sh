@@ -16,4 +16,12 @@ if ! path="$(find_chromium)"; then
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium >&2
     path="$(find_chromium)"
 fi
+# A CJK font, so the console's screenshots of Chinese pages show characters, not boxes
+# (the tests read text, never pixels: without it they pass all the same).
+if ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then
+    echo "ensure-chromium: installing fonts-wqy-microhei with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends fonts-wqy-microhei >&2 \
+        || echo "ensure-chromium: no CJK font (screenshots of Chinese text show boxes)" >&2
+fi
 echo "$path"

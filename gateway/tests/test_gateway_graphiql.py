@@ -1,6 +1,6 @@
 """GraphiQL served whole by the gateway, to work air-gapped: its page names only the gateway's own
 assets, under a strict Content-Security-Policy; the vendored files are those the manifest
-pins, with their licences, and ship in the wheel. tests/browser runs the page in Chromium."""
+pins, with their licences, and ship in the wheel (with the HR console's). tests/browser runs the page in Chromium."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 
 from gateway.tests.conftest import StartSuite
 from salesguard_gateway.app import GRAPHQL_PATH
+from salesguard_gateway.console import asset_files as console_asset_files
 from salesguard_gateway.graphiql import (
     ASSETS_DIR,
     ASSETS_ROUTE,
@@ -149,4 +150,6 @@ def test_the_gateway_wheel_ships_the_assets(tmp_path: Path) -> None:
     shipped = {f"{package}/{file.asset_path}" for file in vendored_files()}
     shipped |= {f"{package}/{name}" for name in PAGE_FILES}
     shipped.add(f"{package}/vendor/MANIFEST.tsv")
+    # The HR console's files too (salesguard_gateway.console).
+    shipped |= {f"salesguard_gateway/console_assets/{path.name}" for path in console_asset_files()}
     assert shipped <= names, shipped - names

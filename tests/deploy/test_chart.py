@@ -335,12 +335,12 @@ def test_autoscalers_and_budgets_target_their_deployment() -> None:
         assert len(selected) == 1, pdb["metadata"]["name"]
 
 
-def test_the_ingress_sends_graphql_and_downloads_to_the_gateway() -> None:
+def test_the_ingress_sends_graphql_downloads_and_the_console_to_the_gateway() -> None:
     rendered = render(PRODUCTION_VALUES)
     (ingress,) = rendered.of_kind("Ingress")
     (rule,) = ingress["spec"]["rules"]
     paths = rule["http"]["paths"]
-    assert [path["path"] for path in paths] == ["/graphql", "/downloads"]
+    assert [path["path"] for path in paths] == ["/graphql", "/downloads", "/console"]
     for path in paths:
         backend = path["backend"]["service"]
         gateway = rendered.get("Service", backend["name"])
@@ -373,7 +373,11 @@ def test_an_httproute_can_expose_the_gateway_instead() -> None:
     (route,) = rendered.of_kind("HTTPRoute")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     (rule,) = route["spec"]["rules"]
-    assert [match["path"]["value"] for match in rule["matches"]] == ["/graphql", "/downloads"]
+    assert [match["path"]["value"] for match in rule["matches"]] == [
+        "/graphql",
+        "/downloads",
+        "/console",
+    ]
     assert (
         rendered.get("ConfigMap", resource_name("customers"))["data"]["SALESGUARD_PUBLIC_URL"]
         == "https://salesguard.example.com"

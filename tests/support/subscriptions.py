@@ -41,10 +41,13 @@ SOMEWHERE = {"lat": 31.30, "lng": 121.60}
 
 
 @asynccontextmanager
-async def serve_gateway(suite: Suite, **overrides: Any) -> AsyncIterator[str]:
-    """A gateway over the suite's services (with setting ``overrides``), served by uvicorn;
-    yields its ws:// GraphQL URL."""
-    port = free_port()
+async def serve_gateway(
+    suite: Suite, *, port: int | None = None, **overrides: Any
+) -> AsyncIterator[str]:
+    """A gateway over the suite's services (with setting ``overrides``), served by uvicorn
+    on ``port`` (a free one if omitted: a suite whose public_url names it signs URLs the
+    browser can load from it); yields its ws:// GraphQL URL."""
+    port = port or free_port()
     app = create_app(GatewaySettings(**{**suite.settings, **overrides}))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

@@ -56,6 +56,7 @@ from salesguard.translations import negotiate_language
 from salesguard_gateway.auth import Authenticator, AuthError
 from salesguard_gateway.backends import Backends, Readiness, healthz, metrics
 from salesguard_gateway.clients import RpcCalls, counting_rpc_calls
+from salesguard_gateway.console import console_routes
 from salesguard_gateway.context import GatewayContext, Loaders
 from salesguard_gateway.downloads import download_routes
 from salesguard_gateway.errors import error_response, typed_error
@@ -371,6 +372,8 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         Route("/healthz", healthz),
         Route("/readyz", Readiness(backends, settings.readiness_check_seconds).check),
         *download_routes(authenticator, lambda: backends.clients.downloads, _unauthorized),
+        # The HR console: static files over the public API, so always on.
+        *console_routes(settings),
     ]
     if settings.graphiql_enabled:
         routes += asset_routes()

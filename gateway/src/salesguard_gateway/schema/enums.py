@@ -179,6 +179,35 @@ describe_values(
 )
 
 
+@strawberry.enum(
+    description=(
+        "Something a frontend may offer the caller (Query.may): each is a policy action, "
+        "granted somewhere in the caller's scope. Every request is still decided on its own."
+    )
+)
+class Action(Enum):
+    # Values: the policy's action names (policies/salesguard/tiers/data.json).
+    READ_ALERTS = "alerts.read"
+    DECIDE_ALERTS = "alerts.update"
+    READ_RISK = "risk.read"
+    READ_TIMELINES = "timeline.read"
+    READ_CHECK_INS = "checkins.read"
+    DECIDE_ORDERS = "orders.decide"
+    DECIDE_EXPORTS = "customers.export.decide"
+
+
+describe_values(
+    Action,
+    READ_ALERTS="Read alerts (the alerts query and alertRaised).",
+    DECIDE_ALERTS="Acknowledge, resolve or dismiss alerts (updateAlert), within scope.",
+    READ_RISK="Read risk (riskRanking and employeeRisk).",
+    READ_TIMELINES="Read employees' timelines (employeeTimeline).",
+    READ_CHECK_INS="Read check-ins (checkIns).",
+    DECIDE_ORDERS="Decide approval steps of orders (decideOrder), where a step awaits them.",
+    DECIDE_EXPORTS="Approve or reject others' customer export requests (decideExportRequest).",
+)
+
+
 @strawberry.enum(description="Whether an employee works for the company (A1).")
 class EmployeeStatus(Enum):
     ACTIVE = directory_pb2.EMPLOYEE_STATUS_ACTIVE

@@ -21,7 +21,13 @@ from salesguard_gateway.schema.common import (
     page_of,
     page_request,
 )
-from salesguard_gateway.schema.enums import EmployeeStatus, Role, employee_status_of, role_of
+from salesguard_gateway.schema.enums import (
+    Action,
+    EmployeeStatus,
+    Role,
+    employee_status_of,
+    role_of,
+)
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
 
@@ -340,6 +346,19 @@ EmployeeConnection = Connection[Employee]
 
 @strawberry.type
 class PeopleQuery:
+    @described(
+        "What a frontend may offer the caller: the actions the policy grants them somewhere in "
+        "their scope, as the directory service decides (no roles to interpret client-side). "
+        "An action listed may still be refused on a given object (another branch's alert); "
+        "one not listed is refused everywhere."
+    )
+    async def may(self, info: Info) -> list[Action]:
+        response = await info.context.clients.directory.ListPermittedActions(
+            directory_pb2.ListPermittedActionsRequest(actions=[action.value for action in Action])
+        )
+        granted = set(response.actions)
+        return [action for action in Action if action.value in granted]
+
     @described("The caller: the employee the bearer token names.")
     async def me(self, info: Info) -> Employee | None:
         caller = info.context.caller

@@ -77,6 +77,12 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
+# The policy's refusal of an action asked about with no resource (authz.rego).
+RESOURCE_REQUIRED = "RESOURCE_REQUIRED"
+MAX_ACTION_CHARS = 100
+MAX_ACTIONS = 50
+
+
 class DirectoryReads:
     def __init__(self, runtime: Runtime[AttendanceSettings]) -> None:
         self.db = runtime.db
@@ -88,6 +94,22 @@ class DirectoryReads:
         return (await self.policy.decide(current_principal(), "directory.read")).require(
             "directory.read"
         )
+
+    async def permitted_actions(self, actions: list[str]) -> list[str]:
+        """Those of ``actions`` the policy grants the caller somewhere: decided with no
+        resource, so an action that needs one counts when that is the only refusal (an
+        unknown action is refused, UNKNOWN_ACTION, and left out)."""
+        principal = current_principal()
+        permitted = []
+        for action in dict.fromkeys(actions):  # each once, in the order asked
+            if len(action) > MAX_ACTION_CHARS:
+                raise InvalidInput("actions", "an action name is at most 100 characters")
+            decision = await self.policy.decide(principal, action)
+            # RESOURCE_REQUIRED alone: a role of theirs is permitted and has a scope, and
+            # the policy refused only for want of the object each call names.
+            if decision.allow or decision.reasons == (RESOURCE_REQUIRED,):
+                permitted.append(action)
+        return permitted
 
     async def get_employee(self, employee_id: str) -> pb.Employee:
         decision = await self._read_decision()

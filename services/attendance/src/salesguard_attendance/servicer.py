@@ -17,7 +17,7 @@ from salesguard_attendance.calllogs import CallLogs
 from salesguard_attendance.contacts import Contacts
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.directory import Directory
-from salesguard_attendance.directory_reads import DirectoryReads
+from salesguard_attendance.directory_reads import MAX_ACTIONS, DirectoryReads
 from salesguard_attendance.photo_evidence import Photos
 from salesguard_attendance.plans import VisitPlans
 from salesguard_attendance.visits import Visits
@@ -76,6 +76,15 @@ class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
         self, request: pb.ResolvePrincipalRequest, context: Context
     ) -> pb.ResolvePrincipalResponse:
         return await self._reads.resolve_principal(request.employee_id)
+
+    async def ListPermittedActions(
+        self, request: pb.ListPermittedActionsRequest, context: Context
+    ) -> pb.ListPermittedActionsResponse:
+        if len(request.actions) > MAX_ACTIONS:
+            raise InvalidInput("actions", f"at most {MAX_ACTIONS} actions at once")
+        return pb.ListPermittedActionsResponse(
+            actions=await self._reads.permitted_actions(list(request.actions))
+        )
 
     async def WatchDirectoryChanges(
         self, request: pb.WatchDirectoryChangesRequest, context: Context

@@ -595,6 +595,50 @@ class ResolvePrincipalResponse(_message.Message):
 Global___ResolvePrincipalResponse: _TypeAlias = ResolvePrincipalResponse  # noqa: Y015
 
 @_typing.final
+class ListPermittedActionsRequest(_message.Message):
+    """Policy action names (e.g. "alerts.update"), as in policies/salesguard/tiers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        actions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPermittedActionsRequest: _TypeAlias = ListPermittedActionsRequest  # noqa: Y015
+
+@_typing.final
+class ListPermittedActionsResponse(_message.Message):
+    """Those of the requested actions the caller holds a grant for, in the order asked."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        actions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPermittedActionsResponse: _TypeAlias = ListPermittedActionsResponse  # noqa: Y015
+
+@_typing.final
 class WatchDirectoryChangesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

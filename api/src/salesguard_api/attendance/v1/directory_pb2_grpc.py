@@ -80,6 +80,11 @@ class DirectoryServiceStub:
                 request_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalRequest.SerializeToString,
                 response_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalResponse.FromString,
                 _registered_method=True)
+        self.ListPermittedActions = channel.unary_unary(
+                '/salesguard.attendance.v1.DirectoryService/ListPermittedActions',
+                request_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ListPermittedActionsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ListPermittedActionsResponse.FromString,
+                _registered_method=True)
         self.WatchDirectoryChanges = channel.unary_stream(
                 '/salesguard.attendance.v1.DirectoryService/WatchDirectoryChanges',
                 request_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.WatchDirectoryChangesRequest.SerializeToString,
@@ -145,6 +150,14 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPermittedActions(self, request, context):
+        """Which actions the policy grants the caller somewhere in their scope (decided with no
+        resource): what a frontend may offer. Each call is still decided on its own resource.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchDirectoryChanges(self, request, context):
         """The changes of employees and branches from now on, for callers that cache principals
         or employees (gateways, services; SYSTEM only): drop what a change names.
@@ -200,6 +213,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.ResolvePrincipal,
                     request_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalRequest.FromString,
                     response_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalResponse.SerializeToString,
+            ),
+            'ListPermittedActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPermittedActions,
+                    request_deserializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ListPermittedActionsRequest.FromString,
+                    response_serializer=salesguard_dot_attendance_dot_v1_dot_directory__pb2.ListPermittedActionsResponse.SerializeToString,
             ),
             'WatchDirectoryChanges': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchDirectoryChanges,
@@ -451,6 +469,33 @@ class DirectoryService:
             '/salesguard.attendance.v1.DirectoryService/ResolvePrincipal',
             salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalRequest.SerializeToString,
             salesguard_dot_attendance_dot_v1_dot_directory__pb2.ResolvePrincipalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPermittedActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.attendance.v1.DirectoryService/ListPermittedActions',
+            salesguard_dot_attendance_dot_v1_dot_directory__pb2.ListPermittedActionsRequest.SerializeToString,
+            salesguard_dot_attendance_dot_v1_dot_directory__pb2.ListPermittedActionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

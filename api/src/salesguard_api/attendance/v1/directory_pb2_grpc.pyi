@@ -42,6 +42,10 @@ class DirectoryServiceStub:
     ListBranches: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListBranchesRequest, _directory_pb2.ListBranchesResponse]
     ListTeams: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListTeamsRequest, _directory_pb2.ListTeamsResponse]
     ResolvePrincipal: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ResolvePrincipalRequest, _directory_pb2.ResolvePrincipalResponse]
+    ListPermittedActions: _grpc.UnaryUnaryMultiCallable[_directory_pb2.ListPermittedActionsRequest, _directory_pb2.ListPermittedActionsResponse]
+    """Which actions the policy grants the caller somewhere in their scope (decided with no
+    resource): what a frontend may offer. Each call is still decided on its own resource.
+    """
     WatchDirectoryChanges: _grpc.UnaryStreamMultiCallable[_directory_pb2.WatchDirectoryChangesRequest, _directory_pb2.WatchDirectoryChangesResponse]
     """The changes of employees and branches from now on, for callers that cache principals
     or employees (gateways, services; SYSTEM only): drop what a change names.
@@ -61,6 +65,10 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     ListBranches: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListBranchesRequest, _directory_pb2.ListBranchesResponse]  # type: ignore[assignment]
     ListTeams: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListTeamsRequest, _directory_pb2.ListTeamsResponse]  # type: ignore[assignment]
     ResolvePrincipal: _aio.UnaryUnaryMultiCallable[_directory_pb2.ResolvePrincipalRequest, _directory_pb2.ResolvePrincipalResponse]  # type: ignore[assignment]
+    ListPermittedActions: _aio.UnaryUnaryMultiCallable[_directory_pb2.ListPermittedActionsRequest, _directory_pb2.ListPermittedActionsResponse]  # type: ignore[assignment]
+    """Which actions the policy grants the caller somewhere in their scope (decided with no
+    resource): what a frontend may offer. Each call is still decided on its own resource.
+    """
     WatchDirectoryChanges: _aio.UnaryStreamMultiCallable[_directory_pb2.WatchDirectoryChangesRequest, _directory_pb2.WatchDirectoryChangesResponse]  # type: ignore[assignment]
     """The changes of employees and branches from now on, for callers that cache principals
     or employees (gateways, services; SYSTEM only): drop what a change names.
@@ -131,6 +139,16 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_pb2.ResolvePrincipalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_pb2.ResolvePrincipalResponse, _abc.Awaitable[_directory_pb2.ResolvePrincipalResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListPermittedActions(
+        self,
+        request: _directory_pb2.ListPermittedActionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_pb2.ListPermittedActionsResponse, _abc.Awaitable[_directory_pb2.ListPermittedActionsResponse]]:
+        """Which actions the policy grants the caller somewhere in their scope (decided with no
+        resource): what a frontend may offer. Each call is still decided on its own resource.
+        """
 
     @_abc_1.abstractmethod
     def WatchDirectoryChanges(
