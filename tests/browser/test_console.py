@@ -207,6 +207,32 @@ async def test_hr_story_junior_and_chinese(
         await hr.wait_for(exists("#employee-score"), "the employee's risk again")
         score_after = float(await hr.evaluate(text_of("#employee-score")))
         assert score_after < score_before
+
+        # -- the branch filter, applied by the server: the page and the total are the branch's --
+        await hr.evaluate("location.hash = '#/alerts'")
+        await hr.wait_for(exists("#alert-filters #branch"), "the alert filters")
+
+        async def filter_by_branch(branch_id: str) -> None:
+            await hr.evaluate(
+                "(() => { const b = document.querySelector('#branch');"
+                f" b.value = {js(branch_id)}; b.dispatchEvent(new Event('change'));"
+                " document.querySelector('#alert-filters').requestSubmit(); })()"
+            )
+
+        await filter_by_branch(global_id("Branch", org.other_branch))
+        await hr.wait_for(
+            f"{text_of('#alert-count')} === 'total 0' && {exists('#alert-rows tr.empty')}",
+            "no alerts in the other branch",
+        )
+        await filter_by_branch(branch)
+        await hr.wait_for(exists(f"#alert-rows tr[data-alert={js(alert_id)}]"), "the branch's")
+        rows = await hr.evaluate("document.querySelectorAll('#alert-rows tr[data-alert]').length")
+        assert await hr.evaluate(text_of("#alert-count")) == f"total {rows}"
+        # The branch still lists its employees for the employee filter.
+        await hr.wait_for(
+            exists(f"#employee option[value={js(employee_id(org.junior))}]"),
+            "the branch's employees",
+        )
         await shows_no_problems(hr)
 
         # -- the manager's approvals ---------------------------------------------------------
