@@ -128,13 +128,18 @@ export async function alertsPage(main) {
   let total = 0;
   let filter = {};
   let stop = null;
+  // The latest load: the answer to an earlier one (a filter applied before the page
+  // finished loading) is dropped, never mixed into the new list and its total.
+  let loading = 0;
 
   async function load(reset) {
+    const mine = ++loading;
     if (reset) {
       after = null;
       body.replaceChildren();
     }
     const data = await gql("HrAlerts", { filter, first: PAGE, after });
+    if (mine !== loading) return;
     const alerts = data.alerts;
     for (const edge of alerts.edges) body.append(alertRow(edge.node));
     after = alerts.pageInfo.endCursor;
