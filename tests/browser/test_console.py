@@ -3,7 +3,8 @@ but loopback and the gateway in its registered-operations-only mode.
 
 The story of issue 15: HR signs in, an alert raised during the test appears without a
 reload, HR opens the employee, sees the check-in on the map with its distance and reason,
-opens the photo, resolves the alert as CLEARED and the employee's risk score drops; a
+opens the photo, resolves the alert as CLEARED and the employee's risk score drops, and
+filters the alerts by branch (on the server: the list and its total are the branch's); a
 junior rep signs in and is offered no alerts page, and finance no decision (the console
 offers what Query.may lists); a zh-CN browser reads Chinese titles.
 Screenshots of each page go to build/screenshots/ (two of them are in docs/console/).
