@@ -3,7 +3,8 @@ but loopback and the gateway in its registered-operations-only mode.
 
 The story of issue 15: HR signs in, an alert raised during the test appears without a
 reload, HR opens the employee, sees the check-in on the map with its distance and reason,
-opens the photo, resolves the alert as CLEARED and the employee's risk score drops; a
+opens the photo, resolves the alert as CLEARED and the employee's risk score drops, and
+filters the alerts by branch (on the server: the list and its total are the branch's); a
 junior rep signs in and is offered no alerts page, and finance no decision (the console
 offers what Query.may lists); a zh-CN browser reads Chinese titles.
 Screenshots of each page go to build/screenshots/ (two of them are in docs/console/).
@@ -207,6 +208,32 @@ async def test_hr_story_junior_and_chinese(
         await hr.wait_for(exists("#employee-score"), "the employee's risk again")
         score_after = float(await hr.evaluate(text_of("#employee-score")))
         assert score_after < score_before
+
+        # -- the branch filter, applied by the server: the page and the total are the branch's --
+        await hr.evaluate("location.hash = '#/alerts'")
+        await hr.wait_for(exists("#alert-filters #branch"), "the alert filters")
+
+        async def filter_by_branch(branch_id: str) -> None:
+            await hr.evaluate(
+                "(() => { const b = document.querySelector('#branch');"
+                f" b.value = {js(branch_id)}; b.dispatchEvent(new Event('change'));"
+                " document.querySelector('#alert-filters').requestSubmit(); })()"
+            )
+
+        await filter_by_branch(global_id("Branch", org.other_branch))
+        await hr.wait_for(
+            f"{text_of('#alert-count')} === 'total 0' && {exists('#alert-rows tr.empty')}",
+            "no alerts in the other branch",
+        )
+        await filter_by_branch(branch)
+        await hr.wait_for(exists(f"#alert-rows tr[data-alert={js(alert_id)}]"), "the branch's")
+        rows = await hr.evaluate("document.querySelectorAll('#alert-rows tr[data-alert]').length")
+        assert await hr.evaluate(text_of("#alert-count")) == f"total {rows}"
+        # The branch still lists its employees for the employee filter.
+        await hr.wait_for(
+            exists(f"#employee option[value={js(employee_id(org.junior))}]"),
+            "the branch's employees",
+        )
         await shows_no_problems(hr)
 
         # -- the manager's approvals ---------------------------------------------------------

@@ -71,16 +71,11 @@ function readFilter(form) {
   if (value("kind")) filter.kinds = [value("kind")];
   if (value("severity")) filter.severities = [value("severity")];
   if (value("status")) filter.statuses = [value("status")];
+  if (value("branch")) filter.branchId = value("branch");
   if (value("employee")) filter.employeeId = value("employee");
   if (value("from")) filter.from = new Date(value("from")).toISOString();
   if (value("to")) filter.to = new Date(value("to")).toISOString();
   return filter;
-}
-
-// The list has no branch argument: the branch filter narrows by the employee's branch
-// (and picks the employees the employee filter offers).
-function inBranch(alert, branchId) {
-  return !branchId || alert.employee?.branch?.id === branchId;
 }
 
 export async function alertsPage(main) {
@@ -132,19 +127,21 @@ export async function alertsPage(main) {
   let after = null;
   let total = 0;
   let filter = {};
-  let branchId = "";
   let stop = null;
+  // The latest load: the answer to an earlier one (a filter applied before the page
+  // finished loading) is dropped, never mixed into the new list and its total.
+  let loading = 0;
 
   async function load(reset) {
+    const mine = ++loading;
     if (reset) {
       after = null;
       body.replaceChildren();
     }
     const data = await gql("HrAlerts", { filter, first: PAGE, after });
+    if (mine !== loading) return;
     const alerts = data.alerts;
-    for (const edge of alerts.edges) {
-      if (inBranch(edge.node, branchId)) body.append(alertRow(edge.node));
-    }
+    for (const edge of alerts.edges) body.append(alertRow(edge.node));
     after = alerts.pageInfo.endCursor;
     more.hidden = !alerts.pageInfo.hasNextPage;
     total = alerts.totalCount;
@@ -154,9 +151,11 @@ export async function alertsPage(main) {
 
   function live() {
     if (stop) stop();
-    // The subscription takes kinds, severities and the employee; the rest is filtered here.
+    // The subscription takes kinds, severities, the branch and the employee (the server
+    // filters); a new alert is OPEN and just detected, so status is checked here and the
+    // time range is left to the list.
     const liveFilter = {};
-    for (const key of ["kinds", "severities", "employeeId"]) if (filter[key]) liveFilter[key] = filter[key];
+    for (const key of ["kinds", "severities", "branchId", "employeeId"]) if (filter[key]) liveFilter[key] = filter[key];
     stop = subscribe(
       "HrAlertRaised",
       { filter: liveFilter },
@@ -167,7 +166,6 @@ export async function alertsPage(main) {
         },
         next: (data) => {
           const alert = data.alertRaised;
-          if (!inBranch(alert, branchId)) return;
           if (filter.statuses && !filter.statuses.includes(alert.status)) return;
           body.querySelector("tr.empty")?.remove();
           body.prepend(alertRow(alert, true));
@@ -193,7 +191,6 @@ export async function alertsPage(main) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     filter = readFilter(form);
-    branchId = form.elements.branch.value;
     await load(true);
     live();
   });

@@ -227,6 +227,14 @@ class AlertFilter:
     employee_id: GlobalID | None = strawberry.field(
         default=None, description="Only alerts about this employee (an Employee's ID)."
     )
+    branch_id: GlobalID | None = strawberry.field(
+        default=None,
+        description=(
+            "Only alerts concerning this branch (a Branch's ID): the branch of the employee when "
+            "the alert was raised. Within the caller's grants like every condition: another "
+            "branch's alerts stay out of a manager's list."
+        ),
+    )
     customer_id: GlobalID | None = strawberry.field(
         default=None, description="Only alerts concerning this customer (a Customer's ID)."
     )
@@ -248,6 +256,7 @@ class AlertFilter:
             severities=enum_numbers(self.severities),
             statuses=enum_numbers(self.statuses),
             employee_id=raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            branch_id=raw_id(self.branch_id, "Branch", "filter.branchId"),
             customer_id=raw_id(self.customer_id, "Customer", "filter.customerId"),
             order_id=raw_id(self.order_id, "Order", "filter.orderId"),
             detected_from=to_timestamp(self.from_),

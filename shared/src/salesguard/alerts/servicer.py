@@ -212,6 +212,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             (model.employee_id, directory_id("filter.employee_id", alert_filter.employee_id)),
             (model.customer_id, record_id("filter.customer_id", alert_filter.customer_id)),
             (model.order_id, record_id("filter.order_id", alert_filter.order_id)),
+            (model.branch_id, directory_id("filter.branch_id", alert_filter.branch_id)),
         )
         conditions += period(
             model.detected_at,

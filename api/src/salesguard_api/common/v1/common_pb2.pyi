@@ -365,9 +365,14 @@ class AlertFilter(_message.Message):
     DETECTED_FROM_FIELD_NUMBER: _builtins.int
     DETECTED_TO_FIELD_NUMBER: _builtins.int
     IDS_FIELD_NUMBER: _builtins.int
+    BRANCH_ID_FIELD_NUMBER: _builtins.int
     employee_id: _builtins.str
     customer_id: _builtins.str
     order_id: _builtins.str
+    branch_id: _builtins.str
+    """Only alerts concerning this branch (the alert's stored branch: its employee's when it
+    was raised); within the caller's scope like every condition, never beyond it.
+    """
     @_builtins.property
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -394,10 +399,11 @@ class AlertFilter(_message.Message):
         detected_from: _timestamp_pb2.Timestamp | None = ...,
         detected_to: _timestamp_pb2.Timestamp | None = ...,
         ids: _abc.Iterable[_builtins.str] | None = ...,
+        branch_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["detected_from", b"detected_from", "detected_to", b"detected_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "detected_from", b"detected_from", "detected_to", b"detected_to", "employee_id", b"employee_id", "ids", b"ids", "kinds", b"kinds", "order_id", b"order_id", "severities", b"severities", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "customer_id", b"customer_id", "detected_from", b"detected_from", "detected_to", b"detected_to", "employee_id", b"employee_id", "ids", b"ids", "kinds", b"kinds", "order_id", b"order_id", "severities", b"severities", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
