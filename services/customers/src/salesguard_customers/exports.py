@@ -239,7 +239,7 @@ class Exports:
                 ExportDownload.subject_id.in_(ids), ExportDownload.consumed_at.is_not(None)
             )
         )
-        return dict(rows.tuples())
+        return dict(rows.tuples().all())
 
     async def get(self, export_id: str) -> exports_pb2.ExportRequest:
         visible = await self.visible_to(current_principal())
