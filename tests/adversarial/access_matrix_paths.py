@@ -372,6 +372,11 @@ async def observe_payroll_export(suite: Suite, world: World, seat: Person) -> di
 EMPLOYEE = "query($id: ID!) { employee(id: $id) { id } }"
 EXPORT_REQUEST = "query($id: ID!) { exportRequest(id: $id) { id } }"
 RUN_EXPORT = """mutation($id: ID!) { runCustomerExport(input: {id: $id}) { downloadUrl } }"""
+EXPORT_REQUESTS = """query($after: String) {
+  exportRequests(first: 100, after: $after) {
+    pageInfo { hasNextPage endCursor } edges { node { id } }
+  }
+}"""
 
 
 async def observe_directory(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
@@ -394,6 +399,23 @@ async def observe_export_request(suite: Suite, world: World, seat: Person) -> di
         await suite.gql(EXPORT_REQUEST, {"id": world.export_request}, as_=seat.id), "exportRequest"
     )
     return {"request": None if found is None else frozenset()}
+
+
+async def observe_export_requests(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
+    """Whether the request is among those exportRequests lists to the seat (every page)."""
+    listed: set[str] = set()
+    after = None
+    while True:
+        page = _hidden_or_data(
+            await suite.gql(EXPORT_REQUESTS, {"after": after}, as_=seat.id), "exportRequests"
+        )
+        if page is None:
+            break
+        listed |= {edge["node"]["id"] for edge in page["edges"]}
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    return {"request": frozenset() if world.export_request in listed else None}
 
 
 def expect_export_request(world: World, seat: Person, key: str) -> Outcome:
@@ -492,6 +514,13 @@ PATHS: tuple[ReadPath, ...] = (
         "exportRequest(id)",
         ("customers.export.decide",),
         observe_export_request,
+        expect_export_request,
+    ),
+    # The queue: the same rule as one decision and a scope filter (never a second copy).
+    ReadPath(
+        "exportRequests",
+        ("customers.export.decide",),
+        observe_export_requests,
         expect_export_request,
     ),
     ReadPath("runCustomerExport", ("customers.export.run",), observe_export_run, expect_export_run),

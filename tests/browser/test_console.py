@@ -6,7 +6,8 @@ reload, HR opens the employee, sees the check-in on the map with its distance an
 opens the photo, resolves the alert as CLEARED and the employee's risk score drops, and
 filters the alerts by branch (on the server: the list and its total are the branch's); a
 junior rep signs in and is offered no alerts page, and finance no decision (the console
-offers what Query.may lists); a zh-CN browser reads Chinese titles.
+offers what Query.may lists); a manager finds another manager's export request in the
+approvals queue and approves it; a zh-CN browser reads Chinese titles.
 Screenshots of each page go to build/screenshots/ (two of them are in docs/console/).
 """
 
@@ -26,6 +27,7 @@ from tests.harness import REPO, Backends, Suite, employee_id, global_id, unique
 from tests.org import Org, make_org, register
 from tests.photos import jpeg, scene, upload
 from tests.support.alerts import stored_alert
+from tests.support.exports import request_export
 from tests.support.field_visits import SITE, check_in
 from tests.support.geo import offset
 from tests.support.servers import free_port
@@ -236,12 +238,33 @@ async def test_hr_story_junior_and_chinese(
         )
         await shows_no_problems(hr)
 
-        # -- the manager's approvals ---------------------------------------------------------
+        # -- the manager's approvals: another manager's export request, approved ----------
+        requested = await request_export(
+            suite, org.manager_2, [customer["id"]], reason="Quarterly visit planning"
+        )
+        pending = f"#exports li[data-export={js(requested['id'])}]"
         manager = await browser.new_page()
         await sign_in(manager, base, suite.token(org.manager))
         await manager.evaluate("location.hash = '#/queue'")
         await manager.wait_for(exists("#orders"), "the approvals page")
+        await manager.wait_for(exists(pending), "the pending export request, listed")
+        card = await manager.evaluate(text_of(pending))
+        assert "Quarterly visit planning" in card and "PENDING" in card, card
         await shoot(manager, "queue.png")
+        await press(manager, f"{pending} .actions input")
+        await manager.type_text("Fine for the quarter.")
+        await press(manager, f"{pending} .actions button.primary")
+        await manager.wait_for(
+            f"{text_of(pending)}.includes('APPROVED')", "the export request, approved"
+        )
+        assert not await manager.evaluate(exists(f"{pending} .actions"))
+        # Decided, it leaves the queue.
+        await manager.evaluate("location.hash = '#/alerts'")
+        await manager.wait_for(exists("#alerts"), "the manager's alerts")
+        await manager.evaluate("location.hash = '#/queue'")
+        await manager.wait_for(
+            f"{exists('#exports li')} && !{exists(pending)}", "the queue without it"
+        )
         await shows_no_problems(manager)
 
         # -- a junior rep: no alerts page at all -----------------------------------------------

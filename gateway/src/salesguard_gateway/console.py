@@ -47,7 +47,7 @@ OPERATIONS = (
     "HrEmployeeTimeline",
     "ManagerOrdersAwaitingDecision",
     "ManagerDecideOrder",
-    "ManagerExportRequest",
+    "ManagerExportRequestsAwaitingDecision",
     "ManagerDecideExport",
 )
 

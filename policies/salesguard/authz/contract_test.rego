@@ -314,3 +314,11 @@ test_grant_values_match_value_checks[note] if {
 	has_values := count(object.get(g, "values", [])) > 0
 	has_check == has_values
 }
+
+# customers.export.decide with no resource: the queue's scope (the service shows a manager
+# the requests of these scopes, and the caller's own as their requester).
+test_export_decide_listing_scopes if {
+	branch := {"scope": {"kind": "branch", "branch_id": "b-1"}, "masked_fields": []}
+	_decide(_manager, "customers.export.decide", null).grants == [branch]
+	_decide(_hq_manager, "customers.export.decide", null).grants == [{"scope": {"kind": "all"}, "masked_fields": []}]
+}

@@ -273,11 +273,19 @@ _customer_resource_cases := {
 		"subject": _hq_manager, "action": "customers.export.decide",
 		"resource": {"requester_id": "e-hq", "branch_id": "b-hq"}, "reasons": ["SELF_APPROVAL"],
 	},
-	"deciding needs a request": {
+	# With no resource: the queue, the requests one may decide (the service adds the
+	# caller's own, which they see as requester; deciding them is SELF_APPROVAL).
+	"manager lists the branch's requests to decide": {
 		"subject": _manager,
 		"action": "customers.export.decide",
 		"resource": null,
-		"reasons": ["RESOURCE_REQUIRED"],
+		"allow": true,
+	},
+	"hr has no export requests to decide": {
+		"subject": _hr,
+		"action": "customers.export.decide",
+		"resource": null,
+		"reasons": ["ROLE_NOT_PERMITTED"],
 	},
 	"hr cannot decide exports": {
 		"subject": _hr, "action": "customers.export.decide", "resource": {"requester_id": "e-m", "branch_id": "b-1"},

@@ -1,5 +1,6 @@
-// The manager's approvals: orders awaiting their decision, and an export request by its ID
-// (the API lists no pending export requests; a manager reaches one from its notification).
+// The manager's approvals: orders awaiting their decision, and the pending export requests
+// they may see (exportRequests with statuses [PENDING]: their branch's, and their own, which
+// another manager decides: the API refuses that decision and the buttons are withdrawn).
 
 import { ApiError, gql } from "./api.js";
 import { announce, h, replace } from "./dom.js";
@@ -50,17 +51,20 @@ function orderCard(order, refresh) {
 }
 
 function exportCard(request) {
+  const zone = state.me?.branch?.timeZone;
   const problem = h("p", { role: "alert" });
   const card = h(
-    "div",
-    { class: "card", id: "export-request" },
-    h("p", {}, `${t("requester")}: ${request.requester?.name || "—"} · ${t("customers")}: ${request.customerCount} · ${t("status")}: ${request.status}`),
+    "li",
+    { class: "card", "data-export": request.id },
+    h("h3", {}, `${t("requester")}: ${request.requester?.name || "—"} · ${t("customers")}: ${request.customerCount}`),
+    h("p", {}, `${t("status")}: ${request.status} · ${t("at")}: ${when(request.requestedAt, zone)}`),
     h("p", {}, `${t("reason")}: ${request.reason}`),
+    request.decisionComment ? h("p", {}, `${t("comment")}: ${request.decisionComment}`) : null,
     problem,
   );
   if (request.status === "PENDING") {
     card.append(
-      decisionButtons("export", async (approve, comment) => {
+      decisionButtons(`export-${request.id}`, async (approve, comment) => {
         try {
           const data = await gql("ManagerDecideExport", { input: { id: request.id, approve, comment: comment || null } });
           card.replaceWith(exportCard(data.decideExportRequest.exportRequest));
@@ -82,29 +86,18 @@ export async function queuePage(main) {
     const edges = data.orders.edges;
     replace(orders, edges.length ? edges.map((edge) => orderCard(edge.node, refresh)) : h("li", {}, t("none")));
   }
-  const exportId = h("input", { type: "text", id: "export-id", name: "export-id", required: true });
-  const found = h("div", { id: "export-found" });
-  const exportForm = h(
-    "form",
-    { class: "filters", id: "export-lookup" },
-    h("div", {}, h("label", { for: "export-id" }, t("exportId")), exportId),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, t("find"))),
-  );
-  exportForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const data = await gql("ManagerExportRequest", { id: exportId.value.trim() });
-      replace(found, exportCard(data.exportRequest));
-    } catch (error) {
-      replace(found, h("p", { role: "alert" }, `${t("error")}: ${error.message}`));
-    }
-  });
+  const exports = h("ol", { id: "exports", class: "queue" });
+  async function refreshExports() {
+    const data = await gql("ManagerExportRequestsAwaitingDecision", { first: 50 });
+    const edges = data.exportRequests.edges;
+    replace(exports, edges.length ? edges.map((edge) => exportCard(edge.node)) : h("li", {}, t("none")));
+  }
   replace(
     main,
     h("h1", {}, t("queue")),
     may("DECIDE_ORDERS") ? [h("h2", {}, t("ordersAwaiting")), orders] : null,
-    may("DECIDE_EXPORTS") ? [h("h2", {}, t("exports")), exportForm, found] : null,
+    may("DECIDE_EXPORTS") ? [h("h2", {}, t("exportsAwaiting")), exports] : null,
   );
-  if (may("DECIDE_ORDERS")) await refresh();
+  await Promise.all([may("DECIDE_ORDERS") ? refresh() : null, may("DECIDE_EXPORTS") ? refreshExports() : null]);
   return null;
 }

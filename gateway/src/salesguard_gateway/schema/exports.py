@@ -10,12 +10,18 @@ import strawberry
 
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
+    Connection,
     described,
+    enum_numbers,
+    filter_proto,
     from_timestamp,
     idempotency_key_field,
     optional,
+    page_of,
+    page_request,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
 from salesguard_gateway.schema.enums import ExportStatus, export_status_of
@@ -27,7 +33,7 @@ from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
     description="A request to export customers to a CSV file (C9): another manager approves "
     "it, then the requester runs it once and downloads the file once. Its requester sees it, "
     "and so do the managers who may decide it (its branch's; a headquarters manager: any); "
-    "to anyone else it is NOT_FOUND."
+    "to anyone else it is NOT_FOUND (exportRequest) or absent (exportRequests)."
 )
 class ExportRequest(Node):
     reason: str = strawberry.field(description="Why the requester needs the export.")
@@ -87,6 +93,23 @@ def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportReque
         decided_by_id=message.decided_by,
         branch_id=message.branch_id,
     )
+
+
+ExportRequestConnection = Connection[ExportRequest]
+
+
+@strawberry.input(
+    description="Which export requests to list, within what the caller may see (see "
+    "ExportRequest); the conditions given all apply."
+)
+class ExportRequestFilter:
+    statuses: list[ExportStatus] | None = strawberry.field(
+        default=None,
+        description="Only requests in one of these statuses (PENDING: the approval queue).",
+    )
+
+    def to_proto(self) -> exports_pb2.ExportRequestFilter:
+        return exports_pb2.ExportRequestFilter(statuses=enum_numbers(self.statuses))
 
 
 @strawberry.input(description="Either customerIds or a filter; the set is fixed when requested.")
@@ -158,6 +181,30 @@ class ExportsQuery:
         id: Annotated[GlobalID, strawberry.argument(description="The export request's ID.")],
     ) -> ExportRequest | None:
         return await read_export_request(info, raw_id(id, "ExportRequest", "id"))
+
+    @described(
+        "Export requests the caller may see, as exportRequest decides: their own, and those "
+        "they may decide as a manager (their branch's; a headquarters manager: any branch's), "
+        "newest requested first. Anyone else gets an empty list. With statuses [PENDING]: a "
+        "manager's approval queue (it lists their own pending requests too, which another "
+        "manager decides)."
+    )
+    async def export_requests(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        filter: Annotated[
+            ExportRequestFilter | None,
+            strawberry.argument(description="Which export requests to list."),
+        ] = None,
+    ) -> ExportRequestConnection | None:
+        request = exports_pb2.ListExportRequestsRequest(
+            filter=filter_proto(filter, exports_pb2.ExportRequestFilter),
+            page=page_request(first, after, info),
+        )
+        response = await info.context.clients.exports.ListExportRequests(request)
+        return page_of(response, response.export_requests, export_request_from_proto)
 
 
 @strawberry.type

@@ -20,7 +20,7 @@ import io
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
@@ -37,9 +37,10 @@ from salesguard.errors import (
     ServiceError,
 )
 from salesguard.idempotency import IdempotentWrites
+from salesguard.listing import enum_filter, read_page
 from salesguard.objectstore import ObjectStore
-from salesguard.policy import Decision, scope_filter
-from salesguard.principal import current_principal
+from salesguard.policy import Decision, ScopeColumns, scope_filter
+from salesguard.principal import Principal, current_principal
 from salesguard.timeutil import to_timestamp
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_customers import SERVICE_NAME, audit
@@ -54,6 +55,10 @@ from salesguard_customers.registry import SCOPE, Registry, row_masks
 from salesguard_customers.rules import exports as rules
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+DECIDE_ACTION = "customers.export.decide"
+# Where a manager may decide: the request's branch (the action's resource keys).
+DECIDE_SCOPE = ScopeColumns(branch=ExportRequest.branch_id)
+EXPORT_STATUSES = validation.enum_names(exports_pb2.ExportStatus, "EXPORT_STATUS_")
 RUN_ACTION = "customers.export.run"
 DOWNLOAD_ACTION = "customer.export.download"
 DOWNLOAD_REFUSED_ACTION = "customer.export.download_refused"
@@ -216,24 +221,66 @@ class Exports:
             raise NotFound(f"export request {export_id} not found")
         return row
 
+    async def visible_to(self, principal: Principal) -> ColumnElement[bool]:
+        """The export requests ``principal`` may see, as one SQL condition from one
+        decision: their own, and those the managers who may decide them see (the
+        policy's ``customers.export.decide`` asked with no resource: its scopes; nobody
+        decides their own, but they see it as its requester). Get and List both use it."""
+        decision = await self.policy.decide(principal, DECIDE_ACTION)
+        return or_(ExportRequest.requester_id == principal.id, scope_filter(decision, DECIDE_SCOPE))
+
+    async def _downloaded_at(
+        self, session: AsyncSession, ids: list[str]
+    ) -> dict[str, datetime | None]:
+        if not ids:
+            return {}
+        rows = await session.execute(
+            select(ExportDownload.subject_id, ExportDownload.consumed_at).where(
+                ExportDownload.subject_id.in_(ids), ExportDownload.consumed_at.is_not(None)
+            )
+        )
+        return dict(rows.tuples().all())
+
     async def get(self, export_id: str) -> exports_pb2.ExportRequest:
-        principal = current_principal()
+        visible = await self.visible_to(current_principal())
         async with self.db.read() as session:
-            row = await self._load(session, export_id)
-            downloaded_at = await session.scalar(
-                select(ExportDownload.consumed_at).where(
-                    ExportDownload.subject_id == row.id, ExportDownload.consumed_at.is_not(None)
-                )
+            row = await session.scalar(
+                select(ExportRequest).where(ExportRequest.id == export_id, visible)
             )
-        if row.requester_id != principal.id:
-            decision = await self.policy.decide(
-                principal,
-                "customers.export.decide",
-                {"requester_id": row.requester_id, "branch_id": row.branch_id},
-            )
-            if not decision.allow:
+            if row is None:
                 raise NotFound(f"export request {export_id} not found")
-        return export_to_proto(row, downloaded_at)
+            downloaded = await self._downloaded_at(session, [row.id])
+        return export_to_proto(row, downloaded.get(row.id))
+
+    async def list_requests(
+        self, request: exports_pb2.ListExportRequestsRequest
+    ) -> exports_pb2.ListExportRequestsResponse:
+        """The requests the caller may see (:meth:`visible_to`), newest first."""
+        size = validation.page_size(
+            "page.page_size", request.page.page_size, self.settings.page_limits
+        )
+        conditions = [
+            *enum_filter(
+                ExportRequest.status, "filter.statuses", request.filter.statuses, EXPORT_STATUSES
+            ),
+            await self.visible_to(current_principal()),
+        ]
+        async with self.db.read() as session:
+            page, total = await read_page(
+                session,
+                ExportRequest,
+                conditions,
+                request.page,
+                size,
+                ExportRequest.requested_at,
+                ExportRequest.id,
+            )
+            downloaded = await self._downloaded_at(session, [row.id for row in page.rows])
+        return exports_pb2.ListExportRequestsResponse(
+            export_requests=[export_to_proto(row, downloaded.get(row.id)) for row in page.rows],
+            cursors=page.cursors,
+            page_info=page.page_info(total),
+        )
 
     async def decide(self, request: exports_pb2.DecideExportRequest) -> exports_pb2.ExportRequest:
         principal = current_principal()
@@ -241,7 +288,7 @@ class Exports:
             row = await self._load(session, request.id, lock=True)
             decision = await self.policy.decide(
                 principal,
-                "customers.export.decide",
+                DECIDE_ACTION,
                 {"requester_id": row.requester_id, "branch_id": row.branch_id},
             )
             if not decision.allow:

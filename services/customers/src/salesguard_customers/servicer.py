@@ -183,6 +183,11 @@ class ExportsServicer(exports_pb2_grpc.ExportsServiceServicer):
             export_request=await self._exports.get(request.id)
         )
 
+    async def ListExportRequests(
+        self, request: exports_pb2.ListExportRequestsRequest, context: Context
+    ) -> exports_pb2.ListExportRequestsResponse:
+        return await self._exports.list_requests(request)
+
 
 class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
     """Lookups for other services: IDs, owners and distances, never contact data. SYSTEM

@@ -23,36 +23,43 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from salesguard_api.common.v1 import common_pb2 as salesguard_dot_common_dot_v1_dot_common__pb2
 from salesguard_api.customers.v1 import customers_pb2 as salesguard_dot_customers_dot_v1_dot_customers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%salesguard/customers/v1/exports.proto\x12\x17salesguard.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\'salesguard/customers/v1/customers.proto\"\xbb\x03\n\rExportRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0crequester_id\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x35\n\x06status\x18\x05 \x01(\x0e\x32%.salesguard.customers.v1.ExportStatus\x12\x16\n\x0e\x63ustomer_count\x18\x06 \x01(\x03\x12\x12\n\ndecided_by\x18\x07 \x01(\t\x12.\n\ndecided_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64\x65\x63ision_comment\x18\t \x01(\t\x12\x30\n\x0crequested_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trow_count\x18\x0b \x01(\x03\x12\x0e\n\x06sha256\x18\x0c \x01(\t\x12\x30\n\x0c\x63ompleted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rdownloaded_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x14RequestExportRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\x12\x37\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\'.salesguard.customers.v1.CustomerFilter\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"W\n\x15RequestExportResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest\"C\n\x13\x44\x65\x63ideExportRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"V\n\x14\x44\x65\x63ideExportResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest\"\x1e\n\x10RunExportRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xa6\x01\n\x11RunExportResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest\x12\x14\n\x0c\x64ownload_url\x18\x02 \x01(\t\x12;\n\x17\x64ownload_url_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x17GetExportRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"Z\n\x18GetExportRequestResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest*\x9d\x01\n\x0c\x45xportStatus\x12\x1d\n\x19\x45XPORT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45XPORT_STATUS_PENDING\x10\x01\x12\x1a\n\x16\x45XPORT_STATUS_APPROVED\x10\x02\x12\x1a\n\x16\x45XPORT_STATUS_REJECTED\x10\x03\x12\x1b\n\x17\x45XPORT_STATUS_COMPLETED\x10\x04\x32\xca\x03\n\x0e\x45xportsService\x12n\n\rRequestExport\x12-.salesguard.customers.v1.RequestExportRequest\x1a..salesguard.customers.v1.RequestExportResponse\x12k\n\x0c\x44\x65\x63ideExport\x12,.salesguard.customers.v1.DecideExportRequest\x1a-.salesguard.customers.v1.DecideExportResponse\x12\x62\n\tRunExport\x12).salesguard.customers.v1.RunExportRequest\x1a*.salesguard.customers.v1.RunExportResponse\x12w\n\x10GetExportRequest\x12\x30.salesguard.customers.v1.GetExportRequestRequest\x1a\x31.salesguard.customers.v1.GetExportRequestResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%salesguard/customers/v1/exports.proto\x12\x17salesguard.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\x1a\'salesguard/customers/v1/customers.proto\"\xbb\x03\n\rExportRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0crequester_id\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x35\n\x06status\x18\x05 \x01(\x0e\x32%.salesguard.customers.v1.ExportStatus\x12\x16\n\x0e\x63ustomer_count\x18\x06 \x01(\x03\x12\x12\n\ndecided_by\x18\x07 \x01(\t\x12.\n\ndecided_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64\x65\x63ision_comment\x18\t \x01(\t\x12\x30\n\x0crequested_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trow_count\x18\x0b \x01(\x03\x12\x0e\n\x06sha256\x18\x0c \x01(\t\x12\x30\n\x0c\x63ompleted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rdownloaded_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x14RequestExportRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\x12\x37\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\'.salesguard.customers.v1.CustomerFilter\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"W\n\x15RequestExportResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest\"C\n\x13\x44\x65\x63ideExportRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"V\n\x14\x44\x65\x63ideExportResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest\"\x1e\n\x10RunExportRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xa6\x01\n\x11RunExportResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest\x12\x14\n\x0c\x64ownload_url\x18\x02 \x01(\t\x12;\n\x17\x64ownload_url_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x17GetExportRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"Z\n\x18GetExportRequestResponse\x12>\n\x0e\x65xport_request\x18\x01 \x01(\x0b\x32&.salesguard.customers.v1.ExportRequest\"N\n\x13\x45xportRequestFilter\x12\x37\n\x08statuses\x18\x01 \x03(\x0e\x32%.salesguard.customers.v1.ExportStatus\"\x8a\x01\n\x19ListExportRequestsRequest\x12<\n\x06\x66ilter\x18\x01 \x01(\x0b\x32,.salesguard.customers.v1.ExportRequestFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\xa1\x01\n\x1aListExportRequestsResponse\x12?\n\x0f\x65xport_requests\x18\x01 \x03(\x0b\x32&.salesguard.customers.v1.ExportRequest\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo*\x9d\x01\n\x0c\x45xportStatus\x12\x1d\n\x19\x45XPORT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45XPORT_STATUS_PENDING\x10\x01\x12\x1a\n\x16\x45XPORT_STATUS_APPROVED\x10\x02\x12\x1a\n\x16\x45XPORT_STATUS_REJECTED\x10\x03\x12\x1b\n\x17\x45XPORT_STATUS_COMPLETED\x10\x04\x32\xc9\x04\n\x0e\x45xportsService\x12n\n\rRequestExport\x12-.salesguard.customers.v1.RequestExportRequest\x1a..salesguard.customers.v1.RequestExportResponse\x12k\n\x0c\x44\x65\x63ideExport\x12,.salesguard.customers.v1.DecideExportRequest\x1a-.salesguard.customers.v1.DecideExportResponse\x12\x62\n\tRunExport\x12).salesguard.customers.v1.RunExportRequest\x1a*.salesguard.customers.v1.RunExportResponse\x12w\n\x10GetExportRequest\x12\x30.salesguard.customers.v1.GetExportRequestRequest\x1a\x31.salesguard.customers.v1.GetExportRequestResponse\x12}\n\x12ListExportRequests\x12\x32.salesguard.customers.v1.ListExportRequestsRequest\x1a\x33.salesguard.customers.v1.ListExportRequestsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesguard_api.customers.v1.exports_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXPORTSTATUS']._serialized_start=1310
-  _globals['_EXPORTSTATUS']._serialized_end=1467
-  _globals['_EXPORTREQUEST']._serialized_start=141
-  _globals['_EXPORTREQUEST']._serialized_end=584
-  _globals['_REQUESTEXPORTREQUEST']._serialized_start=587
-  _globals['_REQUESTEXPORTREQUEST']._serialized_end=729
-  _globals['_REQUESTEXPORTRESPONSE']._serialized_start=731
-  _globals['_REQUESTEXPORTRESPONSE']._serialized_end=818
-  _globals['_DECIDEEXPORTREQUEST']._serialized_start=820
-  _globals['_DECIDEEXPORTREQUEST']._serialized_end=887
-  _globals['_DECIDEEXPORTRESPONSE']._serialized_start=889
-  _globals['_DECIDEEXPORTRESPONSE']._serialized_end=975
-  _globals['_RUNEXPORTREQUEST']._serialized_start=977
-  _globals['_RUNEXPORTREQUEST']._serialized_end=1007
-  _globals['_RUNEXPORTRESPONSE']._serialized_start=1010
-  _globals['_RUNEXPORTRESPONSE']._serialized_end=1176
-  _globals['_GETEXPORTREQUESTREQUEST']._serialized_start=1178
-  _globals['_GETEXPORTREQUESTREQUEST']._serialized_end=1215
-  _globals['_GETEXPORTREQUESTRESPONSE']._serialized_start=1217
-  _globals['_GETEXPORTREQUESTRESPONSE']._serialized_end=1307
-  _globals['_EXPORTSSERVICE']._serialized_start=1470
-  _globals['_EXPORTSSERVICE']._serialized_end=1928
+  _globals['_EXPORTSTATUS']._serialized_start=1730
+  _globals['_EXPORTSTATUS']._serialized_end=1887
+  _globals['_EXPORTREQUEST']._serialized_start=176
+  _globals['_EXPORTREQUEST']._serialized_end=619
+  _globals['_REQUESTEXPORTREQUEST']._serialized_start=622
+  _globals['_REQUESTEXPORTREQUEST']._serialized_end=764
+  _globals['_REQUESTEXPORTRESPONSE']._serialized_start=766
+  _globals['_REQUESTEXPORTRESPONSE']._serialized_end=853
+  _globals['_DECIDEEXPORTREQUEST']._serialized_start=855
+  _globals['_DECIDEEXPORTREQUEST']._serialized_end=922
+  _globals['_DECIDEEXPORTRESPONSE']._serialized_start=924
+  _globals['_DECIDEEXPORTRESPONSE']._serialized_end=1010
+  _globals['_RUNEXPORTREQUEST']._serialized_start=1012
+  _globals['_RUNEXPORTREQUEST']._serialized_end=1042
+  _globals['_RUNEXPORTRESPONSE']._serialized_start=1045
+  _globals['_RUNEXPORTRESPONSE']._serialized_end=1211
+  _globals['_GETEXPORTREQUESTREQUEST']._serialized_start=1213
+  _globals['_GETEXPORTREQUESTREQUEST']._serialized_end=1250
+  _globals['_GETEXPORTREQUESTRESPONSE']._serialized_start=1252
+  _globals['_GETEXPORTREQUESTRESPONSE']._serialized_end=1342
+  _globals['_EXPORTREQUESTFILTER']._serialized_start=1344
+  _globals['_EXPORTREQUESTFILTER']._serialized_end=1422
+  _globals['_LISTEXPORTREQUESTSREQUEST']._serialized_start=1425
+  _globals['_LISTEXPORTREQUESTSREQUEST']._serialized_end=1563
+  _globals['_LISTEXPORTREQUESTSRESPONSE']._serialized_start=1566
+  _globals['_LISTEXPORTREQUESTSRESPONSE']._serialized_end=1727
+  _globals['_EXPORTSSERVICE']._serialized_start=1890
+  _globals['_EXPORTSSERVICE']._serialized_end=2475
 # @@protoc_insertion_point(module_scope)

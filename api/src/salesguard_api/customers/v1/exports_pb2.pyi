@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from salesguard_api.common.v1 import common_pb2 as _common_pb2
 from salesguard_api.customers.v1 import customers_pb2 as _customers_pb2
 import builtins as _builtins
 import sys
@@ -294,3 +295,84 @@ class GetExportRequestResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetExportRequestResponse: _TypeAlias = GetExportRequestResponse  # noqa: Y015
+
+@_typing.final
+class ExportRequestFilter(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ExportStatus.ValueType]:
+        """Any of these statuses; none: every status."""
+
+    def __init__(
+        self,
+        *,
+        statuses: _abc.Iterable[Global___ExportStatus.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportRequestFilter: _TypeAlias = ExportRequestFilter  # noqa: Y015
+
+@_typing.final
+class ListExportRequestsRequest(_message.Message):
+    """The export requests the caller may see, as GetExportRequest decides: their own, and
+    those of the branches where they may decide (one policy decision, a scope filter).
+    Newest first (requested_at, then id), keyset-paged.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filter(self) -> Global___ExportRequestFilter: ...
+    @_builtins.property
+    def page(self) -> _common_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        filter: Global___ExportRequestFilter | None = ...,
+        page: _common_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExportRequestsRequest: _TypeAlias = ListExportRequestsRequest  # noqa: Y015
+
+@_typing.final
+class ListExportRequestsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPORT_REQUESTS_FIELD_NUMBER: _builtins.int
+    CURSORS_FIELD_NUMBER: _builtins.int
+    PAGE_INFO_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def export_requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExportRequest]: ...
+    @_builtins.property
+    def cursors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The page token after each request (for Relay edges' cursors)."""
+
+    @_builtins.property
+    def page_info(self) -> _common_pb2.PageInfo: ...
+    def __init__(
+        self,
+        *,
+        export_requests: _abc.Iterable[Global___ExportRequest] | None = ...,
+        cursors: _abc.Iterable[_builtins.str] | None = ...,
+        page_info: _common_pb2.PageInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page_info", b"page_info"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursors", b"cursors", "export_requests", b"export_requests", "page_info", b"page_info"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListExportRequestsResponse: _TypeAlias = ListExportRequestsResponse  # noqa: Y015

@@ -54,6 +54,11 @@ class ExportsServiceStub:
                 request_serializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.GetExportRequestRequest.SerializeToString,
                 response_deserializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.GetExportRequestResponse.FromString,
                 _registered_method=True)
+        self.ListExportRequests = channel.unary_unary(
+                '/salesguard.customers.v1.ExportsService/ListExportRequests',
+                request_serializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.ListExportRequestsRequest.SerializeToString,
+                response_deserializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.ListExportRequestsResponse.FromString,
+                _registered_method=True)
 
 
 class ExportsServiceServicer:
@@ -83,6 +88,12 @@ class ExportsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListExportRequests(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExportsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +116,11 @@ def add_ExportsServiceServicer_to_server(servicer, server):
                     servicer.GetExportRequest,
                     request_deserializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.GetExportRequestRequest.FromString,
                     response_serializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.GetExportRequestResponse.SerializeToString,
+            ),
+            'ListExportRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExportRequests,
+                    request_deserializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.ListExportRequestsRequest.FromString,
+                    response_serializer=salesguard_dot_customers_dot_v1_dot_exports__pb2.ListExportRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +231,33 @@ class ExportsService:
             '/salesguard.customers.v1.ExportsService/GetExportRequest',
             salesguard_dot_customers_dot_v1_dot_exports__pb2.GetExportRequestRequest.SerializeToString,
             salesguard_dot_customers_dot_v1_dot_exports__pb2.GetExportRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExportRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.customers.v1.ExportsService/ListExportRequests',
+            salesguard_dot_customers_dot_v1_dot_exports__pb2.ListExportRequestsRequest.SerializeToString,
+            salesguard_dot_customers_dot_v1_dot_exports__pb2.ListExportRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,7 @@ class ExportsServiceStub:
     DecideExport: _grpc.UnaryUnaryMultiCallable[_exports_pb2.DecideExportRequest, _exports_pb2.DecideExportResponse]
     RunExport: _grpc.UnaryUnaryMultiCallable[_exports_pb2.RunExportRequest, _exports_pb2.RunExportResponse]
     GetExportRequest: _grpc.UnaryUnaryMultiCallable[_exports_pb2.GetExportRequestRequest, _exports_pb2.GetExportRequestResponse]
+    ListExportRequests: _grpc.UnaryUnaryMultiCallable[_exports_pb2.ListExportRequestsRequest, _exports_pb2.ListExportRequestsResponse]
 
 @_typing.type_check_only
 class ExportsServiceAsyncStub(ExportsServiceStub):
@@ -43,6 +44,7 @@ class ExportsServiceAsyncStub(ExportsServiceStub):
     DecideExport: _aio.UnaryUnaryMultiCallable[_exports_pb2.DecideExportRequest, _exports_pb2.DecideExportResponse]  # type: ignore[assignment]
     RunExport: _aio.UnaryUnaryMultiCallable[_exports_pb2.RunExportRequest, _exports_pb2.RunExportResponse]  # type: ignore[assignment]
     GetExportRequest: _aio.UnaryUnaryMultiCallable[_exports_pb2.GetExportRequestRequest, _exports_pb2.GetExportRequestResponse]  # type: ignore[assignment]
+    ListExportRequests: _aio.UnaryUnaryMultiCallable[_exports_pb2.ListExportRequestsRequest, _exports_pb2.ListExportRequestsResponse]  # type: ignore[assignment]
 
 class ExportsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -72,5 +74,12 @@ class ExportsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _exports_pb2.GetExportRequestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_exports_pb2.GetExportRequestResponse, _abc.Awaitable[_exports_pb2.GetExportRequestResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListExportRequests(
+        self,
+        request: _exports_pb2.ListExportRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_exports_pb2.ListExportRequestsResponse, _abc.Awaitable[_exports_pb2.ListExportRequestsResponse]]: ...
 
 def add_ExportsServiceServicer_to_server(servicer: ExportsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
