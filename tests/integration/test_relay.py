@@ -9,6 +9,14 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from salesguard.errors import ErrorCode, ServiceError
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
+from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc
 from tests.harness import Suite, employee_id, global_id, service_id, unique
 from tests.org import Org, make_org, register
 from tests.support.exports import request_export
@@ -344,3 +352,30 @@ async def test_nodes_costs_one_object_per_id_asked_for(suite: Suite) -> None:
 
     assert await codes(100) == ["QUERY_TOO_COSTLY"]
     assert await codes(20) == []
+
+
+async def test_a_list_that_pages_forward_only_refuses_a_backward_page(suite: Suite) -> None:
+    """A service asked directly for a backward page of a list that only pages forward says
+    so (VALIDATION on ``page.backward``) instead of answering rows from the wrong side of
+    the cursor; the lists that page backwards answer it."""
+    addresses = {name: suite.settings[f"{name}_address"] for name in ("attendance", "customers")}
+    secret = suite.running["attendance"].runtime.internal_secret
+    channels = ServiceChannels(addresses, secret, 5)
+    backward = common_pb2.PageRequest(page_size=5, backward=True)
+    org = await make_org(suite)
+    try:
+        directory = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+        customers = customers_pb2_grpc.CustomersServiceStub(channels.channel("customers"))
+        alerts = common_pb2_grpc.AlertsServiceStub(channels.channel("customers"))
+        with acting_as(Principal(org.hr, ("HR",), None, org.hq, hq=True)):
+            for call in (
+                directory.ListEmployees(directory_pb2.ListEmployeesRequest(page=backward)),
+                customers.ListCustomers(customers_pb2.ListCustomersRequest(page=backward)),
+            ):
+                with pytest.raises(ServiceError) as refused:
+                    await call
+                assert refused.value.code is ErrorCode.VALIDATION
+                assert refused.value.field == "page.backward"
+            await alerts.ListAlerts(common_pb2.ListAlertsRequest(page=backward))
+    finally:
+        await channels.close()

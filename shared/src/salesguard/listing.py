@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
-from salesguard.pagination import KeysetPage, count_if_asked, keyset_page, keyset_query
+from salesguard.pagination import (
+    KeysetPage,
+    count_if_asked,
+    forward_only,
+    keyset_page,
+    keyset_query,
+)
 from salesguard.policy import Decision, PolicyClient
 from salesguard.principal import current_principal
 from salesguard.settings import PageLimits
@@ -26,10 +32,18 @@ E = TypeVar("E")
 
 
 async def scoped_page_size(
-    policy: PolicyClient, action: str, page: common_pb2.PageRequest, limits: PageLimits
+    policy: PolicyClient,
+    action: str,
+    page: common_pb2.PageRequest,
+    limits: PageLimits,
+    *,
+    backward_supported: bool = False,
 ) -> tuple[Decision, int]:
     """The caller's decision for ``action`` and the size of the page they get (the size
-    asked for is judged first: a bad one is refused whoever asks)."""
+    asked for is judged first: a bad one is refused whoever asks). A list that does not
+    page backwards (``backward_supported``) refuses a backward page."""
+    if not backward_supported:
+        forward_only(page)
     requested = validation.page_size("page.page_size", page.page_size, limits)
     decision = (await policy.decide(current_principal(), action)).require(action)
     return decision, decision.page_size(requested)

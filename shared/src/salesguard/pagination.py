@@ -69,6 +69,13 @@ class KeysetPage(Generic[T]):
         )
 
 
+def forward_only(page: common_pb2.PageRequest) -> None:
+    """Refuse a backward page on a list that pages forward only: answering it as a forward
+    page would hand the caller rows from the wrong side of their cursor."""
+    if page.backward:
+        raise InvalidInput("page.backward", "this list pages forward only")
+
+
 def keyset_query(
     query: Select[Any],
     page: common_pb2.PageRequest,
@@ -77,13 +84,18 @@ def keyset_query(
     tiebreak: InstrumentedAttribute[Any],
     *,
     newest_first: bool = True,
+    backward_supported: bool = False,
 ) -> Select[Any]:
     """Order by (time, tiebreak), resume after the page token's position, fetch size + 1.
 
     The token is what :func:`keyset_page` encodes for a row: the row's time and its
     unique tiebreak (an ID or a number). A backward page (``page.backward``) walks the
     other way from the token, nearest first: :func:`keyset_page` puts it back in order.
+    Only a list whose caller passes ``backward=page.backward`` to :func:`keyset_page`
+    says ``backward_supported``; any other refuses a backward page.
     """
+    if not backward_supported:
+        forward_only(page)
     # Which way the rows are read: the list's order, or its reverse for a backward page.
     descending = newest_first != page.backward
     if page.page_token:

@@ -125,7 +125,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.ListAuditEventsRequest, context: Context
     ) -> audit_pb2.ListAuditEventsResponse:
         decision, size = await scoped_page_size(
-            self._policy, "audit.read", request.page, self._pages
+            self._policy, "audit.read", request.page, self._pages, backward_supported=True
         )
         page, total = await audit.list_events(
             self._db, decision, request.filter, request.page, size

@@ -134,7 +134,12 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         model = self._model
         conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
         query = keyset_query(
-            select(model).where(*conditions), request.page, size, model.detected_at, model.id
+            select(model).where(*conditions),
+            request.page,
+            size,
+            model.detected_at,
+            model.id,
+            backward_supported=True,
         )
         count = select(func.count()).select_from(model).where(*conditions)
         async with self._db.read() as session:
