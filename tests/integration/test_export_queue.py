@@ -104,6 +104,18 @@ async def test_each_seat_lists_the_requests_it_may_see_as_export_request_decides
                 seat,
                 request_id,
             )
+    # The queue of what each seat may decide: not the seat's own requests.
+    awaiting = {"awaitingMyDecision": True}
+    deciding = {
+        org.manager: set(),
+        org.manager_2: {requests["manager"]},
+        org.other_manager: set(),
+        hq_manager: everything,
+        org.hr: set(),
+        org.junior: set(),
+    }
+    for seat, wanted in deciding.items():
+        assert await listed_ids(suite, seat, awaiting) & everything == wanted, seat
     # Only the hq manager's list spans the suite's other companies; the rest see no others.
     assert await listed_ids(suite, org.manager_2, PENDING) == {requests["manager"]}
     assert await listed_ids(suite, org.junior) == set()
@@ -125,6 +137,7 @@ async def test_a_decided_request_leaves_the_pending_queue(either_profile: Suite)
     assert approved.ok()["decideExportRequest"]["exportRequest"]["status"] == "APPROVED"
 
     assert await listed_ids(suite, org.manager_2, PENDING) == {second["id"]}
+    assert await listed_ids(suite, org.manager_2, {"awaitingMyDecision": True}) == {second["id"]}
     assert await listed_ids(suite, org.manager_2, {"statuses": ["APPROVED"]}) == {first["id"]}
     both = await listed(suite, org.manager_2)
     assert [(node["id"], node["status"]) for node in both] == [

@@ -1,6 +1,6 @@
 // The manager's approvals: orders awaiting their decision, and the pending export requests
-// they may see (exportRequests with statuses [PENDING]: their branch's, and their own, which
-// another manager decides: the API refuses that decision and the buttons are withdrawn).
+// they may decide (exportRequests with awaitingMyDecision: their branch's, not their own,
+// which another manager decides; should the API still refuse one, its buttons are withdrawn).
 
 import { ApiError, gql } from "./api.js";
 import { announce, h, replace } from "./dom.js";

@@ -105,11 +105,20 @@ ExportRequestConnection = Connection[ExportRequest]
 class ExportRequestFilter:
     statuses: list[ExportStatus] | None = strawberry.field(
         default=None,
-        description="Only requests in one of these statuses (PENDING: the approval queue).",
+        description="Only requests in one of these statuses.",
+    )
+    awaiting_my_decision: bool = strawberry.field(
+        default=False,
+        description=(
+            "Only pending requests the caller may decide: a manager's approval queue, "
+            "without the caller's own requests (another manager decides those)."
+        ),
     )
 
     def to_proto(self) -> exports_pb2.ExportRequestFilter:
-        return exports_pb2.ExportRequestFilter(statuses=enum_numbers(self.statuses))
+        return exports_pb2.ExportRequestFilter(
+            statuses=enum_numbers(self.statuses), awaiting_my_decision=self.awaiting_my_decision
+        )
 
 
 @strawberry.input(description="Either customerIds or a filter; the set is fixed when requested.")

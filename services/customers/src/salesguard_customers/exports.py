@@ -20,7 +20,7 @@ import io
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
@@ -221,13 +221,25 @@ class Exports:
             raise NotFound(f"export request {export_id} not found")
         return row
 
-    async def visible_to(self, principal: Principal) -> ColumnElement[bool]:
+    async def visible_to(
+        self, principal: Principal, *, awaiting_decision: bool = False
+    ) -> ColumnElement[bool]:
         """The export requests ``principal`` may see, as one SQL condition from one
         decision: their own, and those the managers who may decide them see (the
         policy's ``customers.export.decide`` asked with no resource: its scopes; nobody
-        decides their own, but they see it as its requester). Get and List both use it."""
+        decides their own, but they see it as its requester). Get and List both use it.
+
+        ``awaiting_decision``: only the pending ones ``principal`` may decide, so a
+        manager's queue leaves out their own requests, which another manager decides."""
         decision = await self.policy.decide(principal, DECIDE_ACTION)
-        return or_(ExportRequest.requester_id == principal.id, scope_filter(decision, DECIDE_SCOPE))
+        decidable = scope_filter(decision, DECIDE_SCOPE)
+        if awaiting_decision:
+            return and_(
+                decidable,
+                ExportRequest.status == "PENDING",
+                ExportRequest.requester_id != principal.id,
+            )
+        return or_(ExportRequest.requester_id == principal.id, decidable)
 
     async def _downloaded_at(
         self, session: AsyncSession, ids: list[str]
@@ -263,7 +275,9 @@ class Exports:
             *enum_filter(
                 ExportRequest.status, "filter.statuses", request.filter.statuses, EXPORT_STATUSES
             ),
-            await self.visible_to(current_principal()),
+            await self.visible_to(
+                current_principal(), awaiting_decision=request.filter.awaiting_my_decision
+            ),
         ]
         async with self.db.read() as session:
             page, total = await read_page(

@@ -158,6 +158,8 @@ class ContactRead(Base):
 
 class ExportRequest(Base):
     __tablename__ = "export_requests"
+    # The queue lists newest first (requested_at, id), keyset-paged.
+    __table_args__ = (Index("ix_export_requests_requested_at_id", "requested_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     requester_id: Mapped[str] = mapped_column(String(64))

@@ -301,6 +301,11 @@ class ExportRequestFilter(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATUSES_FIELD_NUMBER: _builtins.int
+    AWAITING_MY_DECISION_FIELD_NUMBER: _builtins.int
+    awaiting_my_decision: _builtins.bool
+    """Only the pending requests the caller may decide: a manager's queue, without the
+    caller's own requests (another manager decides those).
+    """
     @_builtins.property
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ExportStatus.ValueType]:
         """Any of these statuses; none: every status."""
@@ -309,10 +314,11 @@ class ExportRequestFilter(_message.Message):
         self,
         *,
         statuses: _abc.Iterable[Global___ExportStatus.ValueType] | None = ...,
+        awaiting_my_decision: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awaiting_my_decision", b"awaiting_my_decision", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
