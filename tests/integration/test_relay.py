@@ -124,6 +124,29 @@ async def test_node_refetches_every_kind_of_object_as_its_own_query_answers_it(
         alert["id"],
         customer["id"],
     ]
+    # Check-ins and export requests: one list call per type for the whole batch.
+    visit_2 = await check_in(
+        suite, org.junior, somewhere_of_its_own(), datetime.now(UTC) - timedelta(minutes=4)
+    )
+    export_2 = await request_export(suite, org.manager, [customer["id"]])
+    nowhere = global_id("CheckIn", "0" * 32)
+    asked = [export_2["id"], visit["id"], nowhere, export["id"], visit_2["id"]]
+    result = await suite.gql(NODES, {"ids": asked}, as_=org.manager)
+    assert [item and item["id"] for item in result.ok()["nodes"]] == [
+        export_2["id"],
+        visit["id"],
+        None,
+        export["id"],
+        visit_2["id"],
+    ]
+    calls = result.body["extensions"]["rpcCalls"]
+    assert calls == {
+        "/salesguard.attendance.v1.VisitsService/ListCheckIns": 1,
+        "/salesguard.customers.v1.ExportsService/ListExportRequests": 1,
+    }, calls
+    # Another team's rep: neither the check-ins nor the requests are theirs to see.
+    hidden = (await suite.gql(NODES, {"ids": asked}, as_=org.junior_b)).ok()["nodes"]
+    assert hidden == [None] * len(asked)
 
 
 async def test_node_keeps_the_callers_grants_and_masking(either_profile: Suite) -> None:

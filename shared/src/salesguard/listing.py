@@ -4,7 +4,7 @@ read of a scoped query with its total when asked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
+from salesguard.errors import InvalidInput
 from salesguard.pagination import (
     KeysetPage,
     count_if_asked,
@@ -47,6 +48,19 @@ async def scoped_page_size(
     requested = validation.page_size("page.page_size", page.page_size, limits)
     decision = (await policy.decide(current_principal(), action)).require(action)
     return decision, decision.page_size(requested)
+
+
+# Records refetched by ID in one request (a page's worth: Relay's nodes(ids:)).
+MAX_IDS = 100
+
+
+def one_of_ids(column: SQLColumnExpression[Any], field: str, ids: Sequence[str]) -> list[Any]:
+    """``column IN ids`` when IDs are given (at most :data:`MAX_IDS` record IDs)."""
+    if not ids:
+        return []
+    if len(ids) > MAX_IDS:
+        raise InvalidInput(field, f"at most {MAX_IDS} IDs")
+    return [column.in_([validation.record_id(field, value) for value in ids])]
 
 
 def equal_to(*pairs: tuple[SQLColumnExpression[Any], str]) -> list[ColumnElement[bool]]:

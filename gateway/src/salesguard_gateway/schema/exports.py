@@ -3,11 +3,13 @@ run once, downloaded once (``/downloads``, salesguard_gateway.downloads)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
 
+from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.arguments import AFTER, FIRST
@@ -176,6 +178,17 @@ async def read_export_request(info: Info, request_id: str) -> ExportRequest:
         exports_pb2.GetExportRequestRequest(id=request_id)
     )
     return export_request_from_proto(response.export_request)
+
+
+async def read_export_requests(info: Info, request_ids: Sequence[str]) -> list[ExportRequest]:
+    """The export requests among ``request_ids`` the caller may see, in one call (nodes)."""
+    response = await info.context.clients.exports.ListExportRequests(
+        exports_pb2.ListExportRequestsRequest(
+            filter=exports_pb2.ExportRequestFilter(ids=list(request_ids)),
+            page=common_pb2.PageRequest(page_size=len(request_ids)),
+        )
+    )
+    return [export_request_from_proto(message) for message in response.export_requests]
 
 
 @strawberry.type

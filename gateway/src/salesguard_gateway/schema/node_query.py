@@ -4,9 +4,8 @@ Each type is read the way its own query reads it, through the owning service and
 within the caller's grants and masking: an object the caller may not see, or one that
 does not exist, is null (as its own query would answer NOT_FOUND), and a kind the caller's
 role may not read at all is FORBIDDEN (as its own query answers). ``nodes`` reads each
-type in one batch where the service has one (customers, orders, employees, branches,
-teams, alerts, commission plans); check-ins and export requests are read one by one
-(their services read one at a time), within the page size limit.
+type in one batch: one call per type (customers, orders, employees, branches, teams,
+check-ins, export requests, commission plans) and one per source for alerts.
 
 Types whose services have no read by ID (audit events, follow-ups, visit plans, call
 logs, payments, shipments, commission lines) answer null: their IDs still identify them
@@ -21,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import strawberry
 
-from salesguard.errors import ErrorCode, InvalidInput, ServiceError
+from salesguard.errors import InvalidInput
 from salesguard_api.commissions.v1 import commissions_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
@@ -29,12 +28,12 @@ from salesguard_gateway.schema.alerts import alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.commissions import plan_from_proto
 from salesguard_gateway.schema.common import described
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.exports import read_export_request
+from salesguard_gateway.schema.exports import read_export_requests
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, service_id_of
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
-from salesguard_gateway.schema.visits import read_check_in
+from salesguard_gateway.schema.visits import read_check_ins
 
 # Reads a batch of one type's service IDs; the answers in the same order (None: not there).
 Fetch = Callable[[Info, Sequence[str]], Awaitable[Sequence[Node | None]]]
@@ -52,17 +51,12 @@ def _by_link(link: Link[Any, N]) -> Fetch:
     return fetch
 
 
-def _one_by_one(read: Callable[[Info, str], Awaitable[Node]]) -> Fetch:
-    async def fetch(info: Info, ids: Sequence[str]) -> Sequence[Node | None]:
-        async def one(node_id: str) -> Node | None:
-            try:
-                return await read(info, node_id)
-            except ServiceError as error:
-                if error.code is ErrorCode.NOT_FOUND:
-                    return None
-                raise
+def _by_ids(read: Callable[[Info, Sequence[str]], Awaitable[Sequence[Node]]]) -> Fetch:
+    """A list read filtered by IDs (one call for the batch), answered in the order asked."""
 
-        return await asyncio.gather(*(one(node_id) for node_id in ids))
+    async def fetch(info: Info, ids: Sequence[str]) -> Sequence[Node | None]:
+        found = {str(node.id): node for node in await read(info, ids)}
+        return [found.get(node_id) for node_id in ids]
 
     return fetch
 
@@ -108,8 +102,8 @@ FETCHERS: dict[str, Fetch] = {
     "Team": _by_link(TEAM),
     "Alert": _alerts,
     "CommissionPlan": _commission_plans,
-    "CheckIn": _one_by_one(read_check_in),
-    "ExportRequest": _one_by_one(read_export_request),
+    "CheckIn": _by_ids(read_check_ins),
+    "ExportRequest": _by_ids(read_export_requests),
     **dict.fromkeys(
         (
             "AuditEvent",

@@ -9,12 +9,14 @@ them only when the query selects ``photos { url }`` (signing is per photo).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from salesguard_api.attendance.v1 import visits_pb2
+from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
@@ -48,7 +50,11 @@ from salesguard_gateway.schema.people import EMPLOYEE
 # Signing a download URL costs a call to the object store per photo: only when shown.
 PHOTO_URL_FIELDS = frozenset({"url", "urlExpiresAt"})
 NODE_PHOTOS_PATH = ("edges", "node", "photos")
-# Requests' field ``from`` is a Python keyword: it is passed as ``**{"from": ...}``.
+
+
+def from_field(moment: datetime | None) -> dict[str, Any]:
+    """A request's field ``from`` (a Python keyword), to pass as ``**from_field(...)``."""
+    return {"from": to_timestamp(moment)}
 
 
 # --- check-ins -----------------------------------------------------------------
@@ -225,7 +231,7 @@ class CheckInFilter:
             verdicts=enum_numbers(self.verdicts),
             reason_codes=[code.value for code in self.reason_codes or ()],
             to=to_timestamp(self.to),
-            **{"from": to_timestamp(self.from_)},
+            **from_field(self.from_),
         )
 
 
@@ -365,6 +371,18 @@ async def read_check_in(info: Info, check_in_id: str) -> CheckIn:
         )
     )
     return check_in_from_proto(response.check_in)
+
+
+async def read_check_ins(info: Info, check_in_ids: Sequence[str]) -> list[CheckIn]:
+    """The check-ins among ``check_in_ids`` the caller may see, in one call (Relay's nodes)."""
+    response = await info.context.clients.visits.ListCheckIns(
+        visits_pb2.ListCheckInsRequest(
+            filter=visits_pb2.CheckInFilter(ids=list(check_in_ids)),
+            page=common_pb2.PageRequest(page_size=len(check_in_ids)),
+            include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",)),
+        )
+    )
+    return [check_in_from_proto(message) for message in response.check_ins]
 
 
 # --- roots -------------------------------------------------------------------------

@@ -23,7 +23,14 @@ from salesguard.alerts import raise_alert
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import enum_filter, equal_to, period, read_page, scoped_page_size
+from salesguard.listing import (
+    enum_filter,
+    equal_to,
+    one_of_ids,
+    period,
+    read_page,
+    scoped_page_size,
+)
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.service import Runtime
@@ -412,6 +419,7 @@ class Visits:
                 raise InvalidInput("filter.reason_codes", f"{code!r} is not a reason code")
             conditions.append(reason_filter(CheckIn.reason_codes, code))
         conditions += period(CheckIn.at, getattr(check_in_filter, "from"), check_in_filter.to)
+        conditions += one_of_ids(CheckIn.id, "filter.ids", check_in_filter.ids)
         async with self.db.read() as session:
             page, total = await read_page(
                 session, CheckIn, conditions, request.page, size, CheckIn.at, CheckIn.id

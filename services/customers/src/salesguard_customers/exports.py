@@ -37,7 +37,7 @@ from salesguard.errors import (
     ServiceError,
 )
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import enum_filter, read_page
+from salesguard.listing import enum_filter, one_of_ids, read_page
 from salesguard.objectstore import ObjectStore
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
@@ -278,6 +278,7 @@ class Exports:
             await self.visible_to(
                 current_principal(), awaiting_decision=request.filter.awaiting_my_decision
             ),
+            *one_of_ids(ExportRequest.id, "filter.ids", request.filter.ids),
         ]
         async with self.db.read() as session:
             page, total = await read_page(

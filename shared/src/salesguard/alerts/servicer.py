@@ -30,7 +30,7 @@ from salesguard.alertsummary import (
 from salesguard.db import Database, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
-from salesguard.listing import enum_filter, equal_to, period
+from salesguard.listing import enum_filter, equal_to, one_of_ids, period
 from salesguard.pagination import (
     count_if_asked,
     keyset_page,
@@ -60,8 +60,6 @@ RESOLUTION_NAMES = enum_names(common_pb2.AlertResolution, "ALERT_RESOLUTION_")
 TARGETS_BATCH = 5000
 # Kinds one request may name (there are fewer than that), and the longest kind (its column).
 MAX_KINDS = 50
-# Alerts refetched by ID in one request (a page's worth).
-MAX_ALERT_IDS = 100
 KIND_MAX_LENGTH = 64
 
 
@@ -208,11 +206,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         conditions += enum_filter(
             model.status, "filter.statuses", alert_filter.statuses, STATUS_NAMES
         )
-        if alert_filter.ids:
-            if len(alert_filter.ids) > MAX_ALERT_IDS:
-                raise InvalidInput("filter.ids", f"at most {MAX_ALERT_IDS} alert IDs")
-            ids = [record_id("filter.ids", alert_id) for alert_id in alert_filter.ids]
-            conditions.append(model.id.in_(ids))
+        conditions += one_of_ids(model.id, "filter.ids", alert_filter.ids)
         conditions += equal_to(
             (model.employee_id, directory_id("filter.employee_id", alert_filter.employee_id)),
             (model.customer_id, record_id("filter.customer_id", alert_filter.customer_id)),

@@ -533,6 +533,7 @@ class CheckInFilter(_message.Message):
     REASON_CODES_FIELD_NUMBER: _builtins.int
     FROM_FIELD_NUMBER: _builtins.int
     TO_FIELD_NUMBER: _builtins.int
+    IDS_FIELD_NUMBER: _builtins.int
     employee_id: _builtins.str
     customer_id: _builtins.str
     @_builtins.property
@@ -541,6 +542,10 @@ class CheckInFilter(_message.Message):
     def reason_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def to(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these check-ins (at most 100): a batch refetched by ID."""
+
     def __init__(
         self,
         *,
@@ -549,10 +554,11 @@ class CheckInFilter(_message.Message):
         verdicts: _abc.Iterable[Global___Verdict.ValueType] | None = ...,
         reason_codes: _abc.Iterable[_builtins.str] | None = ...,
         to: _timestamp_pb2.Timestamp | None = ...,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "employee_id", b"employee_id", "from", b"from", "reason_codes", b"reason_codes", "to", b"to", "verdicts", b"verdicts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "employee_id", b"employee_id", "from", b"from", "ids", b"ids", "reason_codes", b"reason_codes", "to", b"to", "verdicts", b"verdicts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -302,6 +302,7 @@ class ExportRequestFilter(_message.Message):
 
     STATUSES_FIELD_NUMBER: _builtins.int
     AWAITING_MY_DECISION_FIELD_NUMBER: _builtins.int
+    IDS_FIELD_NUMBER: _builtins.int
     awaiting_my_decision: _builtins.bool
     """Only the pending requests the caller may decide: a manager's queue, without the
     caller's own requests (another manager decides those).
@@ -310,15 +311,20 @@ class ExportRequestFilter(_message.Message):
     def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ExportStatus.ValueType]:
         """Any of these statuses; none: every status."""
 
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these requests (at most 100): a batch refetched by ID."""
+
     def __init__(
         self,
         *,
         statuses: _abc.Iterable[Global___ExportStatus.ValueType] | None = ...,
         awaiting_my_decision: _builtins.bool = ...,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["awaiting_my_decision", b"awaiting_my_decision", "statuses", b"statuses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["awaiting_my_decision", b"awaiting_my_decision", "ids", b"ids", "statuses", b"statuses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
