@@ -31,8 +31,8 @@ of one group thus rank one after the other, and two payments of one order are
 classified one after the other, each seeing the other's.
 
 On PostgreSQL a full run raises ``work_mem`` for its transaction (sorts and hashes over
-a million rows stay in memory) and refreshes the statistics of a table it has just
-changed wholesale, so later statements are planned for the rows they will meet, not for
+a million rows stay in memory) and refreshes the statistics of the columns it has just
+changed wholesale in a table, so later statements are planned for the rows they will meet, not for
 the ones before the run. On SQLite a full run refreshes approximate statistics, without
 which SQLite would find a write's orders by status rather than by ID.
 """
@@ -54,6 +54,8 @@ from salesguard.db import Database, lock_keys
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, Order
 from salesguard_orders.reconciliation_statements import (
+    CLASSIFY_WRITES,
+    MATCH_WRITES,
     ORDER_COUNTS,
     PAYMENT_COUNTS,
     AlertRows,
@@ -122,6 +124,12 @@ def order_lock_key(order_id: str) -> str:
     return f"reconciliation:order:{order_id}"
 
 
+def _analyze(table: str, columns: Iterable[str]) -> TextClause:
+    """PostgreSQL's ANALYZE of the columns a statement wrote: a fraction of a whole
+    table's (its wide text columns' statistics are the cost), the same plans after."""
+    return text(f"ANALYZE {table} ({', '.join(columns)})")
+
+
 # What the run's figures call each alert statement.
 ALERT_STEPS = {rules.FAKE_DEAL_SUSPECTED: "fake_deals", rules.PAYER_MISMATCH: "payer_mismatches"}
 
@@ -177,10 +185,14 @@ class Reconciler:
             figures.matched[name] = await self._rowcount(session, name, figures)
             if postgres and name == "match_quoted" and figures.matched[name] > ANALYZE_AFTER_ROWS:
                 # The planner would still see every payment unmatched and pick nested loops.
-                await self._timed(session, "analyze_payments", text("ANALYZE payments"), figures)
+                await self._timed(
+                    session, "analyze_payments", _analyze("payments", MATCH_WRITES), figures
+                )
         figures.classified = await self._rowcount(session, "classify", figures)
         if postgres and figures.classified > ANALYZE_AFTER_ROWS:
-            await self._timed(session, "analyze_orders", text("ANALYZE orders"), figures)
+            await self._timed(
+                session, "analyze_orders", _analyze("orders", CLASSIFY_WRITES), figures
+            )
         figures.raised = await self._raise_full(session, as_of, thresholds, now, figures)
         if not postgres:
             # Without statistics SQLite would look up a write's orders by status, not by ID.

@@ -180,6 +180,13 @@ def _classify(d: SqlDialect, s: Scope) -> str:
     """  # noqa: S608 (constant fragments, no input)
 
 
+# The columns the statements write: the match statements on payments, classification on
+# orders. After a full run changed many rows, only their statistics are out of date (the
+# other columns hold what they held), so only they are analysed again.
+MATCH_WRITES = ("order_id", "customer_id", "branch_id", "matched_by")
+CLASSIFY_WRITES = ("paid_minor", "payment_state", "fully_paid_at")
+
+
 def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
     """Matching, in :data:`.rules.reconciliation.MATCH_PRECEDENCE`, and classification."""
     return {
