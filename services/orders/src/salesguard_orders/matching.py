@@ -18,6 +18,12 @@ importing or reversing a payment, approving an order and recording a shipment ru
 same statements in their own transaction, narrowed to what they touched
 (:class:`Touched`): a write costs what it touched, not what history holds.
 
+The daily job's run is incremental (:meth:`Reconciler.run_incremental`): the same
+statements over the open payments recorded since the last run (or quoting an order
+submitted since), the orders they match, the payers of what they matched and the orders
+that may be fake deals (a partial index of them), so a day costs the day's payments; as
+every write reconciled what it touched, it leaves what a full run would.
+
 Every statement is idempotent: matched payments keep their match, the classification
 only writes rows whose values change, alerts have stable dedupe keys. A second run over
 the same data changes nothing.

@@ -3,7 +3,8 @@ row or over what a write touched, composed from the rule fragments of
 :mod:`salesguard_orders.rules.reconciliation`.
 
 The statements are rendered once per scope from one text: the full run's scope is
-``1 = 1``, the touched scope an ``IN`` over a JSON array parameter, so a write costs what
+``1 = 1``, the incremental run's the open payments recorded since a moment, the touched
+scope an ``IN`` over a JSON array parameter, so a write costs what
 it touched, not what history holds. Customer + amount ranks both sides of each group with
 ``row_number()`` (the n-th payment takes the n-th order, :func:`.rules.reconciliation.pair_in_group`);
 classification keys orders by their number (an integer: cheaper to sort and hash than
