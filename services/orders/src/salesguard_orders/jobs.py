@@ -37,9 +37,8 @@ async def reconcile_everything(runtime: Runtime[OrdersSettings], as_of: datetime
         "orders_changed": figures.classified,
         "fake_deals_raised": figures.raised.get("FAKE_DEAL_SUSPECTED", 0),
         "payer_mismatches_raised": figures.raised.get("PAYER_MISMATCH", 0),
-        # Where things stand.
-        "orders": run.response.orders,
-        "unpaid": run.response.unpaid,
+        # Where things stand: the payments still open (an incremental run counts only the
+        # orders it matched, so no totals of orders here).
         "payments_unmatched": run.response.payments_unmatched,
     }
 

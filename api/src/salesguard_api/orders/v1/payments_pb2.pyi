@@ -694,7 +694,9 @@ class RunReconciliationRequest(_message.Message):
     """Read only what can have changed since the last run (the open payments, the orders
     they match, the orders that may be fake deals) instead of every order and payment:
     the same result when every write went through the service (the daily job's run).
-    The first run of a database is always full.
+    The first run of a database is always full. An incremental run's response counts the
+    orders it matched payments to (orders and their states) and the payments it matched;
+    payments_unmatched is every payment still open.
     """
     def __init__(
         self,
