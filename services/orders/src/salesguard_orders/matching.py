@@ -18,6 +18,12 @@ importing or reversing a payment, approving an order and recording a shipment ru
 same statements in their own transaction, narrowed to what they touched
 (:class:`Touched`): a write costs what it touched, not what history holds.
 
+The daily job's run is incremental (:meth:`Reconciler.run_incremental`): the same
+statements over the open payments recorded since the last run (or quoting an order
+submitted since), the orders they match, the payers of what they matched and the orders
+that may be fake deals (a partial index of them), so a day costs the day's payments; as
+every write reconciled what it touched, it leaves what a full run would.
+
 Every statement is idempotent: matched payments keep their match, the classification
 only writes rows whose values change, alerts have stable dedupe keys. A second run over
 the same data changes nothing.
@@ -31,8 +37,8 @@ of one group thus rank one after the other, and two payments of one order are
 classified one after the other, each seeing the other's.
 
 On PostgreSQL a full run raises ``work_mem`` for its transaction (sorts and hashes over
-a million rows stay in memory) and refreshes the statistics of a table it has just
-changed wholesale, so later statements are planned for the rows they will meet, not for
+a million rows stay in memory) and refreshes the statistics of the columns it has just
+changed wholesale in a table, so later statements are planned for the rows they will meet, not for
 the ones before the run. On SQLite a full run refreshes approximate statistics, without
 which SQLite would find a write's orders by status rather than by ID.
 """
@@ -54,13 +60,18 @@ from salesguard.db import Database, lock_keys
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, Order
 from salesguard_orders.reconciliation_statements import (
+    CLASSIFY_WRITES,
+    MATCH_WRITES,
+    OPEN_PAYMENT_COUNT,
     ORDER_COUNTS,
     PAYMENT_COUNTS,
     AlertRows,
     fake_deal_rows,
     full_scope,
     match_statements,
+    matched_order_counts,
     payer_mismatch_rows,
+    since_scope,
     touched_scope,
     typed,
 )
@@ -92,6 +103,8 @@ class RunFigures:
     matched: dict[str, int] = field(default_factory=dict)
     classified: int = 0
     raised: dict[str, int] = field(default_factory=dict)
+    # An incremental run's: the orders it matched payments to.
+    matched_orders: frozenset[str] = frozenset()
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -122,6 +135,12 @@ def order_lock_key(order_id: str) -> str:
     return f"reconciliation:order:{order_id}"
 
 
+def _analyze(table: str, columns: Iterable[str]) -> TextClause:
+    """PostgreSQL's ANALYZE of the columns a statement wrote: a fraction of a whole
+    table's (its wide text columns' statistics are the cost), the same plans after."""
+    return text(f"ANALYZE {table} ({', '.join(columns)})")
+
+
 # What the run's figures call each alert statement.
 ALERT_STEPS = {rules.FAKE_DEAL_SUSPECTED: "fake_deals", rules.PAYER_MISMATCH: "payer_mismatches"}
 
@@ -139,6 +158,16 @@ class Reconciler:
                 "order_counts": ORDER_COUNTS,
                 "payment_counts": PAYMENT_COUNTS,
             }.items()
+        }
+        # The incremental run's matching, each match returned; its counts.
+        self._since = {
+            name: typed(sql)
+            for name, sql in match_statements(dialect, since_scope()).items()
+            if name in rules.MATCH_PRECEDENCE
+        }
+        self._since_counts = {
+            "order_counts": typed(matched_order_counts(dialect)),
+            "payment_counts": typed(OPEN_PAYMENT_COUNT),
         }
         self._touched = {
             name: typed(sql)
@@ -177,10 +206,14 @@ class Reconciler:
             figures.matched[name] = await self._rowcount(session, name, figures)
             if postgres and name == "match_quoted" and figures.matched[name] > ANALYZE_AFTER_ROWS:
                 # The planner would still see every payment unmatched and pick nested loops.
-                await self._timed(session, "analyze_payments", text("ANALYZE payments"), figures)
+                await self._timed(
+                    session, "analyze_payments", _analyze("payments", MATCH_WRITES), figures
+                )
         figures.classified = await self._rowcount(session, "classify", figures)
         if postgres and figures.classified > ANALYZE_AFTER_ROWS:
-            await self._timed(session, "analyze_orders", text("ANALYZE orders"), figures)
+            await self._timed(
+                session, "analyze_orders", _analyze("orders", CLASSIFY_WRITES), figures
+            )
         figures.raised = await self._raise_full(session, as_of, thresholds, now, figures)
         if not postgres:
             # Without statistics SQLite would look up a write's orders by status, not by ID.
@@ -189,6 +222,76 @@ class Reconciler:
             for table in ("orders", "payments"):
                 await self._timed(session, f"analyze_{table}", text(f"ANALYZE {table}"), figures)
         return figures
+
+    async def run_incremental(
+        self,
+        session: AsyncSession,
+        as_of: date,
+        thresholds: FakeDealThresholds,
+        now: datetime,
+        since: datetime,
+    ) -> RunFigures:
+        """What a full run would change, reading only what can change it: the open payments
+        recorded ``since`` (or quoting an order submitted since), the orders they match, the
+        payments they match checked for their payer, the orders that may be fake deals.
+
+        Equal to :meth:`run_all` when every write before ``since`` went through the service
+        (each reconciled what it touched; an older open payment waits for nothing a write
+        did not try); a full run repairs anything written around it.
+        """
+        figures = RunFigures()
+        postgres = not self.db.is_sqlite
+        await lock_keys(session, RUN_LOCK)
+        if postgres:
+            await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+        payments: set[str] = set()
+        orders: set[str] = set()
+        for name in rules.MATCH_PRECEDENCE:
+            result = await self._timed(session, name, self._since[name], figures, {"since": since})
+            matched = result.all()
+            figures.matched[name] = len(matched)
+            payments.update(payment_id for payment_id, _ in matched)
+            orders.update(order_id for _, order_id in matched)
+        figures.matched_orders = frozenset(orders)
+        if orders:
+            result = await self._timed(
+                session,
+                "classify",
+                self._touched["classify"],
+                figures,
+                {"order_ids": self._dialect.id_list(orders)},
+            )
+            figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
+        raised = await self._raise_full(session, as_of, thresholds, now, figures, checks=False)
+        raised[rules.PAYER_MISMATCH] = (
+            await self._raise(
+                session,
+                rules.PAYER_MISMATCH,
+                self._touched_alerts,
+                now,
+                figures,
+                {"payment_ids": self._dialect.id_list(payments)},
+            )
+            if payments
+            else 0
+        )
+        figures.raised = raised
+        return figures
+
+    async def incremental_counts(
+        self, session: AsyncSession, figures: RunFigures
+    ) -> tuple[dict[str, int], int]:
+        """An incremental run's counts: the orders it matched payments to by state, and the
+        payments still open."""
+        states = {
+            str(state): int(count)
+            for state, count in await session.execute(
+                self._since_counts["order_counts"],
+                {"order_ids": self._dialect.id_list(figures.matched_orders)},
+            )
+        }
+        unmatched = await session.scalar(self._since_counts["payment_counts"])
+        return states, int(unmatched or 0)
 
     async def _timed(
         self,
@@ -214,14 +317,17 @@ class Reconciler:
         thresholds: FakeDealThresholds,
         now: datetime,
         figures: RunFigures,
+        *,
+        checks: bool = True,
     ) -> dict[str, int]:
+        """The fake-deal check and, with ``checks``, every matched payment's payer check."""
         fake_deal_params = {
             "cutoff": rules.fake_deal_cutoff(as_of, thresholds.grace_days),
             "as_of": as_of,
             "as_of_text": as_of.isoformat(),
             "grace_days": thresholds.grace_days,
         }
-        return {
+        raised = {
             rules.FAKE_DEAL_SUSPECTED: await self._raise(
                 session,
                 rules.FAKE_DEAL_SUSPECTED,
@@ -229,11 +335,13 @@ class Reconciler:
                 now,
                 figures,
                 fake_deal_params,
-            ),
-            rules.PAYER_MISMATCH: await self._raise(
-                session, rules.PAYER_MISMATCH, self._full_alerts, now, figures, {}
-            ),
+            )
         }
+        if checks:
+            raised[rules.PAYER_MISMATCH] = await self._raise(
+                session, rules.PAYER_MISMATCH, self._full_alerts, now, figures, {}
+            )
+        return raised
 
     async def _raise(
         self,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +28,17 @@ from salesguard.validation import OBJECT_KEY_LENGTH
 class Base(ServiceBase):
     __abstract__ = True
     metadata = new_metadata()
+
+
+# Partial indexes' predicates, the same text as the statements' conditions that use them
+# (:mod:`salesguard_orders.rules.reconciliation`), so the planner proves they apply.
+OPEN_PAYMENT = "order_id IS NULL AND NOT reversed"
+STATES_AN_ORDER = "stated_order_id IS NOT NULL"
+UNCLASSIFIED = "status NOT IN ('APPROVED', 'FULFILLED', 'CLOSED')"
+FAKE_DEAL_CANDIDATE = (
+    "status IN ('APPROVED', 'FULFILLED') AND payment_state = 'UNPAID' AND paid_minor = 0"
+    " AND NOT shipped"
+)
 
 
 def format_order_code(number: int) -> str:
@@ -74,11 +86,27 @@ class Order(Base):
         Index("ix_orders_submitted", "submitted_at", "number"),
         Index("ix_orders_customer_date", "customer_id", "order_date"),
         Index("ix_orders_fully_paid", "fully_paid_at"),
-        Index("ix_orders_status_due", "status", "expected_payment_date"),
+        # Listing and counting by status: only the rarer statuses an index helps with (a
+        # classified status is most orders), and classification writes no entry here.
+        Index(
+            "ix_orders_status_unclassified",
+            "status",
+            postgresql_where=text(UNCLASSIFIED),
+            sqlite_where=text(UNCLASSIFIED),
+        ),
         # A payment that quotes no order finds the orders of its payer and amount, on
         # every write: by the customer's name or company key.
         Index("ix_orders_name_key_total", "customer_name_key", "currency", "total_minor"),
         Index("ix_orders_company_key_total", "customer_company_key", "currency", "total_minor"),
+        # The fake-deal check reads only the orders that may be one (unpaid, unshipped,
+        # approved or fulfilled), by due day: what is outstanding, not all history. A
+        # classified order leaves it without an index write (its new row is not in it).
+        Index(
+            "ix_orders_fake_deal_candidates",
+            "expected_payment_date",
+            postgresql_where=text(FAKE_DEAL_CANDIDATE),
+            sqlite_where=text(FAKE_DEAL_CANDIDATE),
+        ),
     )
 
     @property
@@ -155,11 +183,39 @@ class Payment(Base):
     statement_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
-        Index("ix_payments_quoted_order", "quoted_order_number"),
-        Index("ix_payments_payer_amount", "payer_key", "amount_minor", "currency"),
+        # Open payments (not matched, not reversed) by customer + amount group: matching
+        # reads no other. A match leaves it without an index write (issue 16).
+        Index(
+            "ix_payments_open_payer_amount",
+            "payer_key",
+            "amount_minor",
+            "currency",
+            postgresql_where=text(OPEN_PAYMENT),
+            sqlite_where=text(OPEN_PAYMENT),
+        ),
+        # The incremental run's open payments: recorded since the last run, or quoting an
+        # order submitted since.
+        Index(
+            "ix_payments_open_recorded",
+            "recorded_at",
+            postgresql_where=text(OPEN_PAYMENT),
+            sqlite_where=text(OPEN_PAYMENT),
+        ),
+        Index(
+            "ix_payments_open_quoted",
+            "quoted_order_number",
+            postgresql_where=text(OPEN_PAYMENT),
+            sqlite_where=text(OPEN_PAYMENT),
+        ),
         Index("ix_payments_order", "order_id"),
-        # Payments not yet matched belong to the order they were recorded for (timeline).
-        Index("ix_payments_stated_order", "stated_order_id"),
+        # Payments not yet matched belong to the order they were recorded for (timeline);
+        # the few that state one (a lookup by it implies it is set).
+        Index(
+            "ix_payments_stated_order",
+            "stated_order_id",
+            postgresql_where=text(STATES_AN_ORDER),
+            sqlite_where=text(STATES_AN_ORDER),
+        ),
         Index("ix_payments_paid", "paid_at", "id"),
         Index("ix_payments_branch_paid", "branch_id", "paid_at"),
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 STATE_VALUES = {name: number for number, name in PAYMENT_STATES.items()}
 SOURCE_VALUES = {name: number for number, name in SOURCES.items()}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# An incremental run reads what was recorded since the last run began, less this: a write
+# around the service whose transaction began before that run and committed after it.
+SINCE_OVERLAP = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -69,21 +72,41 @@ class Reconciliation(OrdersPart):
         principal = current_principal()
         (await self.policy.decide(principal, "reconciliation.run")).require("reconciliation.run")
         as_of = await as_of_day(self.orders.zones, principal, request.as_of)
-        return (await self.execute(as_of, run_by=principal.id)).response
+        return (
+            await self.execute(as_of, run_by=principal.id, incremental=request.incremental)
+        ).response
 
-    async def execute(self, as_of: date, *, run_by: str) -> RunOutcome:
-        """The full run as of ``as_of``, recorded; the caller has been authorised."""
+    async def execute(self, as_of: date, *, run_by: str, incremental: bool = False) -> RunOutcome:
+        """The run as of ``as_of``, recorded; the caller has been authorised. Incremental
+        (:meth:`.Reconciler.run_incremental`, since the last run began) once a run has been
+        recorded, else full. An incremental run counts the orders it matched payments to."""
         thresholds = await self.fake_deal_thresholds()
         started_at = utcnow()
         async with self.db.transaction() as session:
-            figures = await self.reconciler.run_all(session, as_of, thresholds, started_at)
-            states = {
-                state: int(count)
-                for state, count in await session.execute(self.reconciler.statement("order_counts"))
-            }
-            payments_matched, payments_unmatched = (
-                await session.execute(self.reconciler.statement("payment_counts"))
-            ).one()
+            last_run = (
+                await session.scalar(select(func.max(ReconciliationRun.started_at)))
+                if incremental
+                else None
+            )
+            if last_run is not None:
+                figures = await self.reconciler.run_incremental(
+                    session, as_of, thresholds, started_at, since=last_run - SINCE_OVERLAP
+                )
+                states, payments_unmatched = await self.reconciler.incremental_counts(
+                    session, figures
+                )
+                payments_matched = sum(figures.matched.values())
+            else:
+                figures = await self.reconciler.run_all(session, as_of, thresholds, started_at)
+                states = {
+                    state: int(count)
+                    for state, count in await session.execute(
+                        self.reconciler.statement("order_counts")
+                    )
+                }
+                payments_matched, payments_unmatched = (
+                    await session.execute(self.reconciler.statement("payment_counts"))
+                ).one()
             response = pb.RunReconciliationResponse(
                 orders=sum(states.values()),
                 payments_matched=int(payments_matched or 0),
@@ -117,6 +140,7 @@ class Reconciliation(OrdersPart):
                         "orders_changed": figures.classified,
                         "alerts_by_kind": figures.raised,
                         "grace_days": thresholds.grace_days,
+                        "incremental": last_run is not None,
                         "seconds": figures.seconds,
                     },
                 )

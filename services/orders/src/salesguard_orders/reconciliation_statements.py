@@ -3,7 +3,8 @@ row or over what a write touched, composed from the rule fragments of
 :mod:`salesguard_orders.rules.reconciliation`.
 
 The statements are rendered once per scope from one text: the full run's scope is
-``1 = 1``, the touched scope an ``IN`` over a JSON array parameter, so a write costs what
+``1 = 1``, the incremental run's the open payments recorded since a moment, the touched
+scope an ``IN`` over a JSON array parameter, so a write costs what
 it touched, not what history holds. Customer + amount ranks both sides of each group with
 ``row_number()`` (the n-th payment takes the n-th order, :func:`.rules.reconciliation.pair_in_group`);
 classification keys orders by their number (an integer: cheaper to sort and hash than
@@ -25,6 +26,7 @@ from sqlalchemy import Date, Integer, String, TextClause, bindparam, text
 from sqlalchemy.types import TypeEngine
 
 from salesguard.alerts import SELECTED_COLUMNS
+from salesguard.db import UtcDateTime
 from salesguard_orders.rules import reconciliation as rules
 from salesguard_orders.sqlparts import SqlDialect
 
@@ -48,6 +50,26 @@ class Scope:
 def full_scope() -> Scope:
     return Scope(
         payments="1 = 1", groups="1 = 1", orders="1 = 1", payer_checks="1 = 1", returning=""
+    )
+
+
+def since_scope() -> Scope:
+    """The incremental run's matching: the open payments recorded since ``:since`` and those
+    quoting an order submitted since (a write reconciles what it touched, so older open
+    payments wait for nothing a write did not already try), the customer + amount groups
+    of the former; each match returned."""
+    recorded = f"""SELECT t.id FROM payments t
+                   WHERE {rules.open_payment_sql("t")} AND t.recorded_at >= :since"""  # noqa: S608
+    quoting = f"""SELECT t.id FROM payments t JOIN orders n ON n.number = t.quoted_order_number
+                  WHERE {rules.open_payment_sql("t")} AND n.submitted_at >= :since"""  # noqa: S608
+    groups = f"""SELECT t.payer_key, t.currency, t.amount_minor FROM payments t
+                 WHERE {rules.open_payment_sql("t")} AND t.recorded_at >= :since"""  # noqa: S608
+    return Scope(
+        payments=f"payments.id IN ({recorded} UNION {quoting})",
+        groups=f"(payer_key, currency, amount_minor) IN ({groups})",
+        orders="1 = 1",
+        payer_checks="1 = 1",
+        returning="RETURNING payments.id, payments.order_id",
     )
 
 
@@ -120,13 +142,31 @@ def _match_customer_amount(s: Scope) -> str:
                 SELECT 1 FROM payments m WHERE m.order_id = k.id AND NOT m.reversed
             )
         ),
+        -- The n-th payment and the n-th order of a group, paired by grouping both lists
+        -- on (group, rank) rather than joining them: the planner cannot count the groups,
+        -- and a nested loop over two lists it takes for one row each is quadratic.
+        ranked AS (
+            SELECT payer_key, currency, amount_minor, rank, id AS payment_id, paid_at,
+                   CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS customer_id,
+                   CAST(NULL AS VARCHAR) AS branch_id
+            FROM open_payments
+            UNION ALL
+            SELECT payer_key, currency, total_minor, rank, NULL, NULL, id, customer_id,
+                   branch_id
+            FROM open_orders
+        ),
+        paired AS (
+            SELECT max(payment_id) AS payment_id, max(paid_at) AS paid_at,
+                   max(order_id) AS order_id, max(customer_id) AS customer_id,
+                   max(branch_id) AS branch_id
+            FROM ranked
+            GROUP BY payer_key, currency, amount_minor, rank
+            HAVING count(payment_id) = 1 AND count(order_id) = 1
+        ),
         pairs AS (
-            SELECT p.id AS payment_id, o.id AS order_id, o.customer_id, o.branch_id,
-                   row_number() OVER (PARTITION BY o.id ORDER BY p.paid_at, p.id) AS take
-            FROM open_payments p
-            JOIN open_orders o
-              ON o.payer_key = p.payer_key AND o.currency = p.currency
-             AND o.total_minor = p.amount_minor AND o.rank = p.rank
+            SELECT payment_id, order_id, customer_id, branch_id,
+                   row_number() OVER (PARTITION BY order_id ORDER BY paid_at, payment_id) AS take
+            FROM paired
         )
         UPDATE payments
         SET order_id = pairs.order_id, customer_id = pairs.customer_id,
@@ -180,6 +220,13 @@ def _classify(d: SqlDialect, s: Scope) -> str:
     """  # noqa: S608 (constant fragments, no input)
 
 
+# The columns the statements write: the match statements on payments, classification on
+# orders. After a full run changed many rows, only their statistics are out of date (the
+# other columns hold what they held), so only they are analysed again.
+MATCH_WRITES = ("order_id", "customer_id", "branch_id", "matched_by")
+CLASSIFY_WRITES = ("paid_minor", "payment_state", "fully_paid_at")
+
+
 def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
     """Matching, in :data:`.rules.reconciliation.MATCH_PRECEDENCE`, and classification."""
     return {
@@ -231,7 +278,12 @@ def fake_deal_rows(d: SqlDialect) -> AlertRows:
                )""",
         dedupe_key=rules.dedupe_key_sql(rules.FAKE_DEAL_SUSPECTED, "o.id"),
         source="orders o",
-        condition=rules.fake_deal_sql("o"),
+        # An order alerted already is skipped before its evidence is built (the writer
+        # would skip it on its dedupe key anyway): a run costs the new suspects.
+        condition=f"""{rules.fake_deal_sql("o")}
+          AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = {
+            rules.dedupe_key_sql(rules.FAKE_DEAL_SUSPECTED, "o.id")
+        })""",  # noqa: S608 (constant fragments, no input)
     )
 
 
@@ -265,9 +317,25 @@ PAYMENT_COUNTS = """
 """
 
 
+# An incremental run's: the orders it matched payments to, by state, and the payments left
+# open (their partial index), without reading history.
+def matched_order_counts(d: SqlDialect) -> str:
+    return f"""
+        SELECT payment_state, count(*) FROM orders o
+        WHERE {rules.classified_sql("o")} AND {d.in_ids("o.id", ":order_ids")}
+        GROUP BY payment_state
+    """  # noqa: S608 (constant fragments, no input)
+
+
+OPEN_PAYMENT_COUNT = f"""
+    SELECT count(*) FROM payments t WHERE {rules.open_payment_sql("t")}
+"""  # noqa: S608 (constant fragments, no input)
+
+
 # Every parameter typed: PostgreSQL cannot infer one inside json_build_object(VARIADIC "any").
 PARAMETER_TYPES: dict[str, TypeEngine[Any]] = {
     "as_of": Date(),
+    "since": UtcDateTime(),
     "cutoff": Date(),
     "grace_days": Integer(),
     "as_of_text": String(),

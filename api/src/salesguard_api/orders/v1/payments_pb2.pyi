@@ -687,16 +687,26 @@ class RunReconciliationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     AS_OF_FIELD_NUMBER: _builtins.int
+    INCREMENTAL_FIELD_NUMBER: _builtins.int
     as_of: _builtins.str
     """"YYYY-MM-DD"; defaults to today. Orders due before it and unpaid are past due."""
+    incremental: _builtins.bool
+    """Read only what can have changed since the last run (the open payments, the orders
+    they match, the orders that may be fake deals) instead of every order and payment:
+    the same result when every write went through the service (the daily job's run).
+    The first run of a database is always full. An incremental run's response counts the
+    orders it matched payments to (orders and their states) and the payments it matched;
+    payments_unmatched is every payment still open.
+    """
     def __init__(
         self,
         *,
         as_of: _builtins.str = ...,
+        incremental: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "incremental", b"incremental"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
