@@ -61,7 +61,7 @@ translations: sync ## extract the texts to translate and merge them into every l
 lint: sync tools graphql-tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, GraphQL schema lint, operations and client types, stale stubs, API breaking changes
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
-	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks
+	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks simulation
 	buf lint
 	opa fmt --list --fail policies/
 	opa check --strict policies/
