@@ -117,6 +117,10 @@ images: sync tools ## build the five images with podman and run the chart's pods
 schema: sync ## refresh the committed GraphQL SDL snapshot
 	uv run --frozen strawberry export-schema salesguard_gateway.schema:schema --output gateway/schema.graphql
 
+.PHONY: detection
+detection: sync ## the detection simulation: a seeded company with injected schemes, recall, days to alert, false alerts, ranking AUC
+	uv run --frozen python -m simulation $(DETECTION_ARGS)
+
 .PHONY: bench
 bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)
 	uv run --frozen python -m benchmarks.customers_gateway

@@ -4,7 +4,7 @@
         [--customers-per-rep 5] [--days 70] [--warmup-days 35] [--schemers-per-scheme 1]
         [--visits-per-day 2]
 
-The simulated days end yesterday (Shanghai); the last line reads
+The simulated days end on the last Sunday (Shanghai); the last line reads
 ``detection: recall R days D false_per_100_rep_months F auc A top10 T``.
 """
 
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from simulation.drive import simulate
 from simulation.measure import evaluate, table
-from simulation.world import Scale, plan_world
+from simulation.world import Scale, plan_world, week_end
 
 
 def main() -> None:
@@ -45,7 +45,8 @@ def main() -> None:
         schemers_per_scheme=args.schemers_per_scheme,
         visits_per_day=args.visits_per_day,
     )
-    world = plan_world(args.seed, scale, datetime.now(ZoneInfo("Asia/Shanghai")).date())
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    world = plan_world(args.seed, scale, week_end(today))
     with tempfile.TemporaryDirectory(prefix="salesguard-simulation-") as data_dir:
         observed = asyncio.run(simulate(world, Path(data_dir)))
     print(table(world, observed, evaluate(world, observed)))

@@ -40,6 +40,7 @@ from simulation.world import (
     CallLog,
     DuplicateAttempt,
     Event,
+    FollowUp,
     OrderPlaced,
     PaymentMade,
     Shipped,
@@ -52,6 +53,7 @@ from tests.integration.test_stories_deals import DECIDE, SUBMIT
 from tests.org import UPSERT_BRANCH, UPSERT_TEAM, add_employee, admin, register_result
 from tests.photos import jpeg, scene, upload
 from tests.support.field_visits import CHECK_IN, IMPORT_CALLS, call, check_in_input
+from tests.support.timeline import FOLLOW_UP
 
 # The jobs that raise alerts from what accumulated, as the schedules run them daily.
 DAILY_JOBS: tuple[Job[Any], ...] = (RECONCILIATION, DIVERSION_RISK, DETECTORS)
@@ -64,8 +66,9 @@ ALERTS = """query($after: String) {
 RANKING = """query($branch: ID) {
   riskRanking(branchId: $branch, first: 100) { employee { id } score }
 }"""
-# Small photos: distinct scenes are all the photo checks need, and encoding stays cheap.
-PHOTO_SIZE = (96, 72)
+# The tests' photo size: smaller scenes are few big shapes, and a few in a thousand come
+# within the perceptual hash's match distance of another, a PHOTO_REUSED of our making.
+PHOTO_SIZE = (640, 480)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ async def start_suite(world: World, data_dir: Path) -> Suite:
     return await Suite.start(
         Backends(),
         data_dir,
-        service_overrides={"attendance": {"max_backlog_days": world.scale.days + 2}},
+        service_overrides={"attendance": {"max_backlog_days": world.scale.days + 8}},
     )
 
 
@@ -233,6 +236,14 @@ class Driver:
             await self.payment(event)
         elif isinstance(event, Shipped):
             await self.shipment(event)
+        elif isinstance(event, FollowUp):
+            values = {
+                "customerId": self.customer_ids[event.customer.key],
+                "kind": "CALL",
+                "at": event.at.isoformat(),
+                "note": "long call about the next order",
+            }
+            await self.gql(FOLLOW_UP, {"input": values}, event.rep.hr_id)
         elif isinstance(event, DuplicateAttempt):
             await self.duplicate(event)
 

@@ -171,6 +171,15 @@ class Shipped:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A follow-up the rep records on a customer (a long call worth noting)."""
+
+    rep: Rep
+    at: datetime
+    customer: Customer
+
+
+@dataclass(frozen=True)
 class DuplicateAttempt:
     """An honest rep registers a customer a colleague registered already (a shop's second
     buyer called them): refused, and raised for a manager to decide."""
@@ -180,7 +189,7 @@ class DuplicateAttempt:
     existing: Customer
 
 
-Event = Visit | CallLog | OrderPlaced | PaymentMade | Shipped | DuplicateAttempt
+Event = Visit | CallLog | FollowUp | OrderPlaced | PaymentMade | Shipped | DuplicateAttempt
 
 
 @dataclass
@@ -218,6 +227,13 @@ CITIES = (
 SPREAD_DEG = 0.15
 # Farther than this from every customer: an unregistered site, whatever the jitter.
 PRIVATE_SITE_MIN_M = 2_000.0
+
+
+def week_end(today: date) -> date:
+    """The run's end: the latest Monday up to ``today``. The simulated days then end on a
+    Sunday whatever day it runs, so a seed plans the same weeks (shifted by whole weeks),
+    and they lie in the past, as the services require of visits and payments."""
+    return today - timedelta(days=today.weekday())
 
 
 def plan_world(seed: int, scale: Scale, end: date) -> World:
@@ -429,16 +445,18 @@ def _plan_days(rng: random.Random, world: World) -> None:
                 if rng.random() < 0.8:
                     at = _local(day, rep, 19, rng.randrange(50))
                     add(d, CallLog(rep, at, scheme.phone, rng.randrange(1200, 3600)))
-            # Calls to one's own customers; now and then an honest long one.
+            # Calls to one's own customers; now and then an honest long one, which the rep
+            # mostly notes as a follow-up (and sometimes forgets to).
             for _ in range(rng.randint(1, 2)):
                 customer = rng.choice(own)
-                seconds = (
-                    rng.randrange(60, 400) if rng.random() > 0.02 else rng.randrange(1200, 2000)
-                )
-                add(
-                    d,
-                    CallLog(rep, _local(day, rep, 16, rng.randrange(59)), customer.phone, seconds),
-                )
+                at = _local(day, rep, 16, rng.randrange(30))
+                if rng.random() < 0.02:
+                    seconds = rng.randrange(1200, 2000)
+                    if rng.random() < 0.6:
+                        add(d, FollowUp(rep, at + timedelta(seconds=seconds + 300), customer))
+                else:
+                    seconds = rng.randrange(60, 400)
+                add(d, CallLog(rep, at, customer.phone, seconds))
             # Now and then a shop's second buyer calls: the rep registers a colleague's
             # customer again, honestly.
             if rng.random() < 0.015:
@@ -498,7 +516,7 @@ def _honest_order(
     elif roll < 0.92:
         late = terms + rng.randint(2, 15)
         payments = [(late, total)]
-        if rng.random() < 0.25:
+        if rng.random() < 0.1:  # back-ordered: shipped only after the due date
             ship_after = late - 1
     else:
         half = total // 2

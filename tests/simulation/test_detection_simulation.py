@@ -12,13 +12,13 @@ from pathlib import Path
 
 from simulation.drive import Observed, SeenAlert, simulate
 from simulation.measure import auc, evaluate, table, top_share
-from simulation.world import Scale, Scheme, plan_world
+from simulation.world import Scale, Scheme, plan_world, week_end
 
 # Four reps, two customers each, six weeks and a bit: long enough for a weekly customer's
 # silence (twice its interval) and a fake deal's payment terms (14 days) to run out after
 # the schemes start on day 21 to 25.
 TINY = Scale(reps_per_branch=2, customers_per_rep=2, days=45, warmup_days=21, visits_per_day=1)
-END = date.today()
+END = week_end(date.today())
 
 
 def test_the_same_seed_plans_the_same_company() -> None:
