@@ -87,13 +87,14 @@ class Observed:
     scores: dict[str, float] = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
+    profile: str = "embedded"
 
 
-async def start_suite(world: World, data_dir: Path) -> Suite:
-    """The embedded profile (SQLite, in-process policies, local photos), the check-in
-    backlog long enough for the simulated days."""
+async def start_suite(world: World, data_dir: Path, backends: Backends) -> Suite:
+    """The suite on ``backends`` (empty: the embedded profile), the check-in backlog long
+    enough for the simulated days."""
     return await Suite.start(
-        Backends(),
+        backends,
         data_dir,
         service_overrides={"attendance": {"max_backlog_days": world.scale.days + 8}},
     )
@@ -358,10 +359,14 @@ class Driver:
                 self.observed.scores[service_id(entry["employee"]["id"])] = float(entry["score"])
 
 
-async def simulate(world: World, data_dir: Path) -> Observed:
-    """Start a suite of the world's own, play the world on it, stop it."""
-    suite = await start_suite(world, data_dir)
+async def simulate(world: World, data_dir: Path, backends: Backends | None = None) -> Observed:
+    """Start a suite of the world's own (on ``backends``; by default the embedded
+    profile), play the world on it, stop it."""
+    backends = backends or Backends()
+    suite = await start_suite(world, data_dir, backends)
     try:
-        return await Driver(world, suite).run()
+        observed = await Driver(world, suite).run()
     finally:
         await suite.stop()
+    observed.profile = "full" if backends.database_urls else "embedded"
+    return observed

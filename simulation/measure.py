@@ -134,7 +134,7 @@ def table(world: World, observed: Observed, report: Report) -> str:
     lines = [
         f"simulation: seed {world.seed}, {len(world.branches)} branches, {len(world.reps)} reps, "
         f"{len(world.customers)} customers, {scale.days} days from {world.start} "
-        f"(schemes from day {scale.warmup_days}), embedded profile",
+        f"(schemes from day {scale.warmup_days}), {observed.profile} profile",
         f"played: {sum(len(d) for d in world.events.values())} events, "
         f"{observed.requests} requests, {len(observed.alerts)} alerts, {observed.seconds:.0f} s",
         "",

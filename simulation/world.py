@@ -214,9 +214,6 @@ class World:
     def scheme_of(self, rep: Rep) -> Injected | None:
         return next((s for s in self.schemes if s.rep == rep), None)
 
-    def count(self, kind: type) -> int:
-        return sum(isinstance(event, kind) for day in self.events.values() for event in day)
-
 
 # Two time zones: Shanghai (UTC+8) and Ürümqi (UTC+6, Xinjiang's local time).
 CITIES = (
@@ -329,14 +326,17 @@ def _inject(rng: random.Random, world: World, phones: Iterator[str]) -> list[Inj
 
 
 def _private_site(rng: random.Random, world: World, rep: Rep) -> tuple[float, float]:
+    """A place in the rep's city far from every registered customer; in a city too full
+    for one, just outside the customers' square (5 km beyond its northern edge)."""
     lat, lng = rep.branch.centre
-    while True:
+    for _ in range(1_000):
         site = (
             lat + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
             lng + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
         )
         if all(_metres(site, c.location) > PRIVATE_SITE_MIN_M for c in world.customers):
             return site
+    return lat + SPREAD_DEG + 0.045, lng + rng.uniform(-SPREAD_DEG, SPREAD_DEG)
 
 
 def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
