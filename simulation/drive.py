@@ -101,6 +101,9 @@ async def start_suite(world: World, data_dir: Path, backends: Backends) -> Suite
 
 
 class Driver:
+    """Plays one world on one suite: each person acts with their own token, so every
+    request passes the same policies and verdicts a real client's would."""
+
     def __init__(self, world: World, suite: Suite) -> None:
         self.world = world
         self.suite = suite
