@@ -61,7 +61,7 @@ translations: sync ## extract the texts to translate and merge them into every l
 lint: sync tools graphql-tools ## ruff, mypy, buf lint, opa fmt/check, regal, policy data schemas, GraphQL schema lint, operations and client types, stale stubs, API breaking changes
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
-	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks
+	uv run --frozen mypy $(PYTHON_PACKAGES) tests gateway/tests benchmarks simulation
 	buf lint
 	opa fmt --list --fail policies/
 	opa check --strict policies/
@@ -116,6 +116,10 @@ images: sync tools ## build the five images with podman and run the chart's pods
 .PHONY: schema
 schema: sync ## refresh the committed GraphQL SDL snapshot
 	uv run --frozen strawberry export-schema salesguard_gateway.schema:schema --output gateway/schema.graphql
+
+.PHONY: detection
+detection: sync ## the detection simulation: a seeded company with injected schemes, recall, days to alert, false alerts, ranking AUC
+	uv run --frozen python -m simulation $(DETECTION_ARGS)
 
 .PHONY: bench
 bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)

@@ -126,9 +126,11 @@ class Suite:
         gateway_overrides: dict[str, Any] | None = None,
         *,
         overrides: dict[str, Any] | None = None,
+        service_overrides: dict[str, dict[str, Any]] | None = None,
     ) -> Suite:
         """The four services and the gateway; ``overrides`` are settings of every process,
-        ``gateway_overrides`` the gateway's own."""
+        ``service_overrides`` one service's own (by name), ``gateway_overrides`` the
+        gateway's own."""
         from salesguard_gateway.app import create_app
         from salesguard_gateway.settings import GatewaySettings
 
@@ -148,7 +150,9 @@ class Suite:
             }
             for name, app in apps.items():
                 settings = app.load_settings(
-                    **common, database_url=backends.database_urls.get(name)
+                    **common,
+                    database_url=backends.database_urls.get(name),
+                    **(service_overrides or {}).get(name, {}),
                 )
                 running[name] = await app.start(settings, port=ports[name])
             gateway = create_app(

@@ -1,0 +1,375 @@
+"""Play a planned world against the real services, and watch what they raise.
+
+Everything a person does goes through the GraphQL gateway of a test-harness ``Suite``
+(tests.harness), as the apps do: the administrator builds the directory, reps register
+customers, check in with real JPEGs (EXIF position and time) and submit orders, managers
+approve and ship, finance records payments, HR imports call logs. What a scheduler does
+runs through the services' own job runner ``as_of`` the end of each simulated day
+(``salesguard job NAME --as-of``'s path). Nothing here writes an alert.
+
+Two things the API stamps with the wall clock cannot be simulated in the past, so they are
+set directly, and only for that:
+
+- a customer's registration time: registered now, every simulated order would be an
+  ``UNREGISTERED_CUSTOMER`` and every pool rule would see a fresh customer. After
+  registering the book through the API (first contact an hour ago: on time), one
+  statement moves each customer's ``first_contact_at``, ``registered_at`` and
+  ``owned_since`` back to the day the world says (the "seeding of past rows" issue 17
+  allows);
+- the check-in backlog: attendance refuses check-ins older than ``max_backlog_days``
+  (7) as stale device syncs; the simulated suite raises that setting to cover the run.
+
+Detection, thresholds and policies stay as shipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, update
+
+from salesguard.jobs import Job, JobStatus, run_job
+from salesguard_attendance.jobs import DETECTORS
+from salesguard_customers.models import Customer as CustomerRow
+from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
+from simulation.world import (
+    CallLog,
+    DuplicateAttempt,
+    Event,
+    FollowUp,
+    OrderPlaced,
+    PaymentMade,
+    Shipped,
+    Visit,
+    World,
+)
+from tests.harness import Backends, Suite, global_id, service_id
+from tests.integration.stories_detection.support import RECORD_PAYMENT, RECORD_SHIPMENT
+from tests.integration.test_stories_deals import DECIDE, SUBMIT
+from tests.org import UPSERT_BRANCH, UPSERT_TEAM, add_employee, admin, register_result
+from tests.photos import jpeg, scene, upload
+from tests.support.field_visits import CHECK_IN, IMPORT_CALLS, call, check_in_input
+from tests.support.timeline import FOLLOW_UP
+
+# The jobs that raise alerts from what accumulated, as the schedules run them daily.
+DAILY_JOBS: tuple[Job[Any], ...] = (RECONCILIATION, DIVERSION_RISK, DETECTORS)
+ALERTS = """query($after: String) {
+  alerts(first: 100, after: $after) {
+    edges { node { id kind severity employee { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+RANKING = """query($branch: ID) {
+  riskRanking(branchId: $branch, first: 100) { employee { id } score }
+}"""
+# The tests' photo size: smaller scenes are few big shapes, and a few in a thousand come
+# within the perceptual hash's match distance of another, a PHOTO_REUSED of our making.
+PHOTO_SIZE = (640, 480)
+
+
+@dataclass(frozen=True)
+class SeenAlert:
+    id: str
+    kind: str
+    severity: str
+    employee: str | None  # the HR key of the employee it concerns
+    day: int  # the simulated day it was first listed
+
+
+@dataclass
+class Observed:
+    alerts: dict[str, SeenAlert] = field(default_factory=dict)
+    # Each ranked employee's score at the end (HR key → score); unranked ones score 0.
+    scores: dict[str, float] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+    profile: str = "embedded"
+
+
+async def start_suite(world: World, data_dir: Path, backends: Backends) -> Suite:
+    """The suite on ``backends`` (empty: the embedded profile), the check-in backlog long
+    enough for the simulated days."""
+    return await Suite.start(
+        backends,
+        data_dir,
+        service_overrides={"attendance": {"max_backlog_days": world.scale.days + 8}},
+    )
+
+
+class Driver:
+    """Plays one world on one suite: each person acts with their own token, so every
+    request passes the same policies and verdicts a real client's would."""
+
+    def __init__(self, world: World, suite: Suite) -> None:
+        self.world = world
+        self.suite = suite
+        self.customer_ids: dict[str, str] = {}
+        self.order_ids: dict[str, str] = {}
+        self.observed = Observed()
+        self._photos = 0
+        self._payments = 0
+
+    async def gql(self, query: str, variables: dict[str, Any], as_: str) -> dict[str, Any]:
+        self.observed.requests += 1
+        return (await self.suite.gql(query, variables, as_=as_)).ok()
+
+    async def run(self) -> Observed:
+        started = time.monotonic()
+        await self.directory()
+        await self.register_book()
+        for day in range(self.world.scale.days):
+            await self.play_day(day)
+        await self.rank()
+        self.observed.seconds = time.monotonic() - started
+        return self.observed
+
+    # -- the company ---------------------------------------------------------------------------
+
+    async def directory(self) -> None:
+        world, suite = self.world, self.suite
+        branches = [(world.hq, "Headquarters", "Asia/Shanghai", True)] + [
+            (b.hr_id, b.name, b.time_zone, False) for b in world.branches
+        ]
+        for hr_id, name, zone, hq in branches:
+            await admin(
+                suite,
+                UPSERT_BRANCH,
+                {"hrId": hr_id, "name": name, "timeZone": zone, "headquarters": hq},
+            )
+        for branch in world.branches:
+            await admin(
+                suite,
+                UPSERT_TEAM,
+                {
+                    "hrId": branch.team,
+                    "name": f"{branch.name} sales",
+                    "branchId": global_id("Branch", branch.hr_id),
+                },
+            )
+            await add_employee(
+                suite, branch.manager, f"{branch.name} manager", "MANAGER", branch=branch.hr_id
+            )
+        await add_employee(suite, world.hr, "HR", "HR", branch=world.hq)
+        await add_employee(suite, world.finance, "Finance", "FINANCE", branch=world.hq)
+        for rep in world.reps:
+            await add_employee(
+                suite,
+                rep.hr_id,
+                rep.name,
+                "SALES_JUNIOR",
+                branch=rep.branch.hr_id,
+                team=rep.branch.team,
+            )
+
+    async def register_book(self) -> None:
+        """Every customer through registerCustomer, then their registration moved back to
+        before the run (see the module's docstring)."""
+        backdated = []
+        for customer in self.world.customers:
+            result = await register_result(
+                self.suite,
+                customer.owner.hr_id,
+                name=customer.name,
+                company=customer.company,
+                phone=customer.phone,
+                source=customer.source,
+                address=f"{customer.owner.branch.name}, {customer.key}",
+                location={"lat": customer.location[0], "lng": customer.location[1]},
+            )
+            self.observed.requests += 1
+            customer_id = result.ok()["registerCustomer"]["customer"]["id"]
+            self.customer_ids[customer.key] = customer_id
+            registered = datetime.combine(
+                self.world.start - timedelta(days=customer.registered_days_before),
+                datetime.min.time(),
+                tzinfo=customer.owner.branch.zone,
+            ) + timedelta(hours=10)
+            backdated.append(
+                {
+                    "row_id": service_id(customer_id),
+                    "contact": registered - timedelta(hours=2),
+                    "registered": registered,
+                }
+            )
+        table = cast(Table, CustomerRow.__table__)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(
+                first_contact_at=bindparam("contact"),
+                registered_at=bindparam("registered"),
+                owned_since=bindparam("registered"),
+            )
+        )
+        # One statement for the whole book (executemany), on the service's own database.
+        async with self.suite.running["customers"].runtime.db.transaction() as session:
+            await (await session.connection()).execute(statement, backdated)
+
+    # -- a day ---------------------------------------------------------------------------------
+
+    async def play_day(self, day: int) -> None:
+        calls: list[CallLog] = []
+        for event in self.world.events[day]:
+            if isinstance(event, CallLog):
+                calls.append(event)  # telephony exports a day's calls at once
+            else:
+                await self.play(event)
+        if calls:
+            entries = [call(c.rep.hr_id, c.number, c.at, c.seconds) for c in calls]
+            await self.gql(IMPORT_CALLS, {"input": {"entries": entries}}, self.world.hr)
+        # The scheduled jobs, as of late evening: both branches' day is over.
+        as_of = datetime.combine(self.world.day(day), datetime.min.time(), tzinfo=UTC) + timedelta(
+            hours=15, minutes=30
+        )
+        for job in DAILY_JOBS:
+            outcome = await run_job(self.suite.running[job.service].runtime, job, as_of=as_of)
+            if outcome.status is not JobStatus.APPLIED:
+                raise RuntimeError(f"{job.name} as of {as_of}: {outcome}")
+        await self.watch(day)
+
+    async def play(self, event: Event) -> None:
+        if isinstance(event, Visit):
+            await self.visit(event)
+        elif isinstance(event, OrderPlaced):
+            await self.order(event)
+        elif isinstance(event, PaymentMade):
+            await self.payment(event)
+        elif isinstance(event, Shipped):
+            await self.shipment(event)
+        elif isinstance(event, FollowUp):
+            values = {
+                "customerId": self.customer_ids[event.customer.key],
+                "kind": "CALL",
+                "at": event.at.isoformat(),
+                "note": "long call about the next order",
+            }
+            await self.gql(FOLLOW_UP, {"input": values}, event.rep.hr_id)
+        elif isinstance(event, DuplicateAttempt):
+            await self.duplicate(event)
+
+    async def visit(self, visit: Visit) -> None:
+        extra: dict[str, Any] = {
+            "accuracyM": round(visit.accuracy_m, 1),
+            "deviceId": visit.rep.device,
+        }
+        if visit.customer is not None:
+            extra["customerId"] = self.customer_ids[visit.customer.key]
+        if visit.photo:
+            self._photos += 1
+            image = scene(self.world.seed * 1_000_003 + self._photos, PHOTO_SIZE)
+            self.observed.requests += 2
+            extra["photoKeys"] = [
+                await upload(
+                    self.suite, visit.rep.hr_id, jpeg(image, gps=visit.point, taken_at=visit.at)
+                )
+            ]
+        await self.gql(
+            CHECK_IN, {"input": check_in_input(visit.point, visit.at, **extra)}, visit.rep.hr_id
+        )
+
+    async def order(self, placed: OrderPlaced) -> None:
+        values = {
+            "customerId": self.customer_ids[placed.customer.key],
+            "currency": "CNY",
+            "lines": [
+                {
+                    "sku": "SKU-1",
+                    "description": "goods",
+                    "quantity": "1",
+                    "unitPrice": f"{placed.total}.00",
+                }
+            ],
+            "orderDate": placed.at.date().isoformat(),
+            "expectedPaymentDate": placed.due.isoformat(),
+            "idempotencyKey": f"{self.world.prefix}-{placed.key}",
+        }
+        order = (await self.gql(SUBMIT, {"input": values}, placed.rep.hr_id))["submitOrder"][
+            "order"
+        ]
+        self.order_ids[placed.key] = order["id"]
+        decision = {"orderId": order["id"], "approve": True, "comment": "ok"}
+        await self.gql(DECIDE, {"input": decision}, placed.rep.branch.manager)
+
+    async def payment(self, paid: PaymentMade) -> None:
+        self._payments += 1
+        values = {
+            "bankReference": f"{self.world.prefix}-bank-{self._payments}",
+            "payerName": paid.customer.company,
+            "amount": f"{paid.amount}.00",
+            "currency": "CNY",
+            "paidAt": paid.at.isoformat(),
+            "orderId": self.order_ids[paid.order_key],
+        }
+        await self.gql(RECORD_PAYMENT, {"input": values}, self.world.finance)
+
+    async def shipment(self, shipped: Shipped) -> None:
+        values = {
+            "orderId": self.order_ids[shipped.order_key],
+            "carrier": "SF Express",
+            "trackingNumber": f"{self.world.prefix}-{shipped.order_key}",
+            "shippedAt": shipped.at.isoformat(),
+        }
+        await self.gql(RECORD_SHIPMENT, {"input": values}, shipped.rep.branch.manager)
+
+    async def duplicate(self, attempt: DuplicateAttempt) -> None:
+        existing = attempt.existing
+        result = await register_result(
+            self.suite,
+            attempt.rep.hr_id,
+            name=f"{existing.name} (buyer 2)",
+            company=existing.company,
+            phone=existing.phone,
+            source="PERSONAL",
+            location={"lat": existing.location[0], "lng": existing.location[1]},
+        )
+        self.observed.requests += 1
+        if result.codes != ["DUPLICATE_CUSTOMER"]:
+            raise RuntimeError(f"a duplicate registration was not refused: {result.body}")
+
+    # -- what the product raised ---------------------------------------------------------------
+
+    async def watch(self, day: int) -> None:
+        """List every alert as HR; the ones not seen before were raised today."""
+        after: str | None = None
+        while True:
+            page = (await self.gql(ALERTS, {"after": after}, self.world.hr))["alerts"]
+            for edge in page["edges"]:
+                node = edge["node"]
+                if node["id"] not in self.observed.alerts:
+                    employee = node["employee"]
+                    self.observed.alerts[node["id"]] = SeenAlert(
+                        node["id"],
+                        node["kind"],
+                        node["severity"],
+                        service_id(employee["id"]) if employee else None,
+                        day,
+                    )
+            if not page["pageInfo"]["hasNextPage"]:
+                return
+            after = page["pageInfo"]["endCursor"]
+
+    async def rank(self) -> None:
+        """riskRanking of each branch as HR at the end of the run."""
+        for branch in self.world.branches:
+            ranked = await self.gql(
+                RANKING, {"branch": global_id("Branch", branch.hr_id)}, self.world.hr
+            )
+            for entry in ranked["riskRanking"] or []:
+                self.observed.scores[service_id(entry["employee"]["id"])] = float(entry["score"])
+
+
+async def simulate(world: World, data_dir: Path, backends: Backends | None = None) -> Observed:
+    """Start a suite of the world's own (on ``backends``; by default the embedded
+    profile), play the world on it, stop it."""
+    backends = backends or Backends()
+    suite = await start_suite(world, data_dir, backends)
+    try:
+        observed = await Driver(world, suite).run()
+    finally:
+        await suite.stop()
+    observed.profile = "full" if backends.database_urls else "embedded"
+    return observed

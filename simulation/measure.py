@@ -1,0 +1,160 @@
+"""Detection measured like a classifier: what the simulated run's alerts and risk scores say
+about the reps we know are diverting.
+
+- **recall** per scheme: the schemers with at least one alert of a kind relevant to their
+  scheme (``world.RELEVANT_KINDS``) listed on or after their scheme's start day;
+- **days**: the median, over caught schemers, of the days from the start to that first
+  relevant alert;
+- **false alerts**: alerts on employees in no scheme, per 100 rep-months of honest reps,
+  by severity (rep-months: honest reps × simulated days / 30.44);
+- **AUC**: the probability that a schemer's end-of-run ``riskRanking`` score beats an
+  honest rep's (ties count half); reps the ranking leaves out score 0;
+- **top10**: the share of the top 10 % of reps by score (at least one) who are schemers.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from simulation.drive import Observed, SeenAlert
+from simulation.world import RELEVANT_KINDS, Scheme, World
+
+SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+DAYS_PER_MONTH = 30.44
+
+
+@dataclass(frozen=True)
+class SchemeRow:
+    name: str
+    schemers: int
+    caught: int
+    days: list[int]
+    missed: list[str]
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.schemers if self.schemers else math.nan
+
+    @property
+    def median_days(self) -> float:
+        return float(statistics.median(self.days)) if self.days else math.nan
+
+
+@dataclass(frozen=True)
+class Report:
+    rows: list[SchemeRow]
+    overall: SchemeRow
+    false_by_severity: dict[str, float]
+    false_by_kind: Counter[str]
+    rep_months: float
+    auc: float
+    top10: float
+
+    @property
+    def false_high(self) -> float:
+        """False alerts of severity HIGH or worse per 100 rep-months (the target's measure)."""
+        return self.false_by_severity["HIGH"] + self.false_by_severity["CRITICAL"]
+
+
+def evaluate(world: World, observed: Observed) -> Report:
+    by_employee: dict[str, list[SeenAlert]] = {}
+    for alert in observed.alerts.values():
+        if alert.employee is not None:
+            by_employee.setdefault(alert.employee, []).append(alert)
+    rows = []
+    for scheme in Scheme:
+        caught_days, missed = [], []
+        injected = [s for s in world.schemes if s.scheme is scheme]
+        for s in injected:
+            relevant = [
+                a.day
+                for a in by_employee.get(s.rep.hr_id, [])
+                if a.kind in RELEVANT_KINDS[scheme] and a.day >= s.start_day
+            ]
+            if relevant:
+                caught_days.append(min(relevant) - s.start_day)
+            else:
+                missed.append(s.rep.hr_id)
+        rows.append(SchemeRow(scheme.value, len(injected), len(caught_days), caught_days, missed))
+    overall = SchemeRow(
+        "overall",
+        sum(r.schemers for r in rows),
+        sum(r.caught for r in rows),
+        [d for r in rows for d in r.days],
+        [m for r in rows for m in r.missed],
+    )
+    schemers = {s.rep.hr_id for s in world.schemes}
+    honest = [r.hr_id for r in world.reps if r.hr_id not in schemers]
+    rep_months = len(honest) * world.scale.days / DAYS_PER_MONTH
+    false = [
+        a for a in observed.alerts.values() if a.employee is not None and a.employee not in schemers
+    ]
+    per_severity = Counter(a.severity for a in false)
+    scores = {r.hr_id: observed.scores.get(r.hr_id, 0.0) for r in world.reps}
+    return Report(
+        rows=rows,
+        overall=overall,
+        false_by_severity={s: 100 * per_severity[s] / rep_months for s in SEVERITIES},
+        false_by_kind=Counter(f"{a.kind}/{a.severity}" for a in false),
+        rep_months=rep_months,
+        auc=auc([scores[r] for r in schemers], [scores[r] for r in honest]),
+        top10=top_share(scores, schemers),
+    )
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    """Mann-Whitney: the chance a positive outscores a negative, ties counting half."""
+    if not positives or not negatives:
+        return math.nan
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def top_share(scores: dict[str, float], positives: Iterable[str], fraction: float = 0.1) -> float:
+    """The share of the top ``fraction`` of ``scores`` (at least one) that are ``positives``;
+    ties in score are broken by key, so the figure is deterministic."""
+    ranked = sorted(scores, key=lambda key: (-scores[key], key))
+    top = ranked[: max(1, math.ceil(fraction * len(ranked)))]
+    wanted = set(positives)
+    return sum(key in wanted for key in top) / len(top)
+
+
+def _number(value: float, digits: int = 2) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def table(world: World, observed: Observed, report: Report) -> str:
+    """The printed result: the run, the schemes, the false alerts, the ranking, and the last
+    line in the form issue 17 fixes."""
+    scale = world.scale
+    lines = [
+        f"simulation: seed {world.seed}, {len(world.branches)} branches, {len(world.reps)} reps, "
+        f"{len(world.customers)} customers, {scale.days} days from {world.start} "
+        f"(schemes from day {scale.warmup_days}), {observed.profile} profile",
+        f"played: {sum(len(d) for d in world.events.values())} events, "
+        f"{observed.requests} requests, {len(observed.alerts)} alerts, {observed.seconds:.0f} s",
+        "",
+        f"  {'scheme':<16}{'schemers':>9}{'caught':>8}{'recall':>8}{'median days':>13}  missed",
+    ]
+    for row in [*report.rows, report.overall]:
+        lines.append(
+            f"  {row.name:<16}{row.schemers:>9}{row.caught:>8}{_number(row.recall):>8}"
+            f"{_number(row.median_days, 1):>13}  {', '.join(row.missed) or '-'}"
+        )
+    lines += [
+        "",
+        f"  false alerts per 100 honest rep-months ({report.rep_months:.1f} rep-months): "
+        + ", ".join(f"{s} {report.false_by_severity[s]:.1f}" for s in SEVERITIES),
+        "  by kind: "
+        + (", ".join(f"{k} {n}" for k, n in sorted(report.false_by_kind.items())) or "none"),
+        f"  riskRanking at the end: AUC {_number(report.auc)}, top 10 % schemers {_number(report.top10)}",
+        "",
+        f"detection: recall {_number(report.overall.recall)} days {_number(report.overall.median_days, 1)} "
+        f"false_per_100_rep_months {report.false_high:.1f} auc {_number(report.auc)} "
+        f"top10 {_number(report.top10)}",
+    ]
+    return "\n".join(lines)

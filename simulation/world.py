@@ -1,0 +1,531 @@
+"""The simulated company and everything its people do, planned from a seed.
+
+Nothing here talks to a service: :func:`plan_world` returns a :class:`World` whose
+``events`` say, day by day, who checks in where, who calls whom, which orders are placed,
+paid and shipped, and which registrations are attempted. :mod:`simulation.drive` plays
+them. Every random choice comes from one ``random.Random(seed)`` drawn in a fixed order,
+so a seed and a scale always give the same company, the same noise and the same schemes.
+
+Simulated day 0 is ``start``; the last day is ``start + days - 1``. Schemes start after
+``warmup_days``, once every customer has an ordering rhythm the detectors can read.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+
+class Scheme(StrEnum):
+    """The seed's three diversion schemes (issue 17)."""
+
+    # Private visits to a customer nobody registered: check-ins at an unregistered site
+    # without photos, and long calls to a number that is no customer's.
+    PRIVATE_VISITS = "private_visits"
+    # A regular customer moved to a competitor: the orders stop, the visits go on.
+    COMPETITOR = "competitor"
+    # Fake deals for commission: approved orders that are never paid nor shipped.
+    FAKE_DEALS = "fake_deals"
+
+
+# The alert kinds that count as catching each scheme: the signals a scheme leaves.
+RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
+    Scheme.PRIVATE_VISITS: frozenset(
+        {
+            "UNREGISTERED_SITE_REPEATED",
+            "ABNORMAL_CALL_PATTERN",
+            "PHOTO_MISSING_STREAK",
+            "UNLINKED_CUSTOMER_SITE",
+        }
+    ),
+    Scheme.COMPETITOR: frozenset({"DIVERSION_RISK"}),
+    Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED"}),
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big a company and how long a run; the defaults run in a few minutes."""
+
+    reps_per_branch: int = 5
+    customers_per_rep: int = 5
+    days: int = 70
+    warmup_days: int = 35
+    # Reps per scheme (each scheme on its own reps).
+    schemers_per_scheme: int = 1
+    # Payment terms of every order, in days.
+    payment_terms_days: int = 14
+    # Customers each rep checks in at on a working day (1 to 3).
+    visits_per_day: int = 2
+
+    def __post_init__(self) -> None:
+        if self.reps_per_branch * 2 < 3 * self.schemers_per_scheme:
+            raise ValueError("not enough reps for the schemes: raise reps_per_branch")
+        if not 21 <= self.warmup_days < self.days:
+            raise ValueError("warmup_days must be at least 21 and less than days")
+        if self.customers_per_rep < 2:
+            raise ValueError("customers_per_rep must be at least 2")
+        if not 1 <= self.visits_per_day <= min(3, self.customers_per_rep):
+            raise ValueError("visits_per_day must be 1 to 3, and no more than customers_per_rep")
+
+
+@dataclass(frozen=True)
+class Branch:
+    hr_id: str
+    name: str
+    time_zone: str
+    centre: tuple[float, float]
+    team: str
+    manager: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+@dataclass(frozen=True)
+class Rep:
+    hr_id: str
+    name: str
+    branch: Branch
+    device: str
+
+
+@dataclass(frozen=True)
+class Customer:
+    key: str
+    owner: Rep
+    name: str
+    company: str
+    phone: str
+    location: tuple[float, float]
+    source: str
+    # Registered this many days before day 0 (backdated by the driver, see drive.py).
+    registered_days_before: int
+    # The ordering rhythm the detectors should learn.
+    interval_days: int
+
+
+@dataclass(frozen=True)
+class Injected:
+    """One scheme on one rep from one day; ``customer`` is the one it concerns, if any."""
+
+    scheme: Scheme
+    rep: Rep
+    start_day: int
+    customer: Customer | None = None
+    # PRIVATE_VISITS: the unregistered customer's site and phone.
+    site: tuple[float, float] | None = None
+    phone: str | None = None
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Visit:
+    rep: Rep
+    at: datetime
+    point: tuple[float, float]
+    accuracy_m: float
+    customer: Customer | None
+    photo: bool
+
+
+@dataclass(frozen=True)
+class CallLog:
+    rep: Rep
+    at: datetime
+    number: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class OrderPlaced:
+    key: str
+    rep: Rep
+    customer: Customer
+    at: datetime
+    total: int
+    due: date
+
+
+@dataclass(frozen=True)
+class PaymentMade:
+    order_key: str
+    customer: Customer
+    at: datetime
+    amount: int
+
+
+@dataclass(frozen=True)
+class Shipped:
+    order_key: str
+    rep: Rep
+    at: datetime
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A follow-up the rep records on a customer (a long call worth noting)."""
+
+    rep: Rep
+    at: datetime
+    customer: Customer
+
+
+@dataclass(frozen=True)
+class DuplicateAttempt:
+    """An honest rep registers a customer a colleague registered already (a shop's second
+    buyer called them): refused, and raised for a manager to decide."""
+
+    rep: Rep
+    at: datetime
+    existing: Customer
+
+
+Event = Visit | CallLog | FollowUp | OrderPlaced | PaymentMade | Shipped | DuplicateAttempt
+
+
+@dataclass
+class World:
+    seed: int
+    scale: Scale
+    start: date
+    prefix: str
+    hq: str
+    hr: str
+    finance: str
+    branches: list[Branch]
+    reps: list[Rep]
+    customers: list[Customer]
+    schemes: list[Injected]
+    # Day index → that day's events, in time order.
+    events: dict[int, list[Event]] = field(default_factory=dict)
+
+    def day(self, index: int) -> date:
+        return self.start + timedelta(days=index)
+
+    def scheme_of(self, rep: Rep) -> Injected | None:
+        return next((s for s in self.schemes if s.rep == rep), None)
+
+
+# Two time zones: Shanghai (UTC+8) and Ürümqi (UTC+6, Xinjiang's local time).
+CITIES = (
+    ("sh", "Shanghai", "Asia/Shanghai", (31.2304, 121.4737)),
+    ("ur", "Urumqi", "Asia/Urumqi", (43.8256, 87.6168)),
+)
+# Half the side of the square a branch's customers lie in (about 16 km).
+SPREAD_DEG = 0.15
+# Farther than this from every customer: an unregistered site, whatever the jitter.
+PRIVATE_SITE_MIN_M = 2_000.0
+
+
+def week_end(today: date) -> date:
+    """The run's end: the latest Monday up to ``today``. The simulated days then end on a
+    Sunday whatever day it runs, so a seed plans the same weeks (shifted by whole weeks),
+    and they lie in the past, as the services require of visits and payments."""
+    return today - timedelta(days=today.weekday())
+
+
+def plan_world(seed: int, scale: Scale, end: date) -> World:
+    """The company and its ``scale.days`` days, the last one the day before ``end``."""
+    rng = random.Random(seed)
+    prefix = f"sim{seed}"
+    start = end - timedelta(days=scale.days)
+    branches = [
+        Branch(
+            f"{prefix}-{code}", name, zone, centre, f"{prefix}-{code}-team", f"{prefix}-{code}-mgr"
+        )
+        for code, name, zone, centre in CITIES
+    ]
+    reps = [
+        Rep(f"{b.hr_id}-rep{n}", f"{b.name} rep {n}", b, f"{b.hr_id}-rep{n}-phone")
+        for b in branches
+        for n in range(scale.reps_per_branch)
+    ]
+    phones = _phone_numbers(rng)
+    customers = [
+        _customer(rng, rep, n, next(phones)) for rep in reps for n in range(scale.customers_per_rep)
+    ]
+    world = World(
+        seed=seed,
+        scale=scale,
+        start=start,
+        prefix=prefix,
+        hq=f"{prefix}-hq",
+        hr=f"{prefix}-hr",
+        finance=f"{prefix}-finance",
+        branches=branches,
+        reps=reps,
+        customers=customers,
+        schemes=[],
+    )
+    world.schemes = _inject(rng, world, phones)
+    _plan_days(rng, world)
+    return world
+
+
+def _phone_numbers(rng: random.Random) -> Iterator[str]:
+    """Distinct mobile numbers, as people type them."""
+    seen: set[str] = set()
+    while True:
+        digits = f"{rng.randrange(10**8):08d}"
+        if digits not in seen:
+            seen.add(digits)
+            yield f"+86 139 {digits[:4]} {digits[4:]}"
+
+
+def _customer(rng: random.Random, rep: Rep, n: int, phone: str) -> Customer:
+    lat, lng = rep.branch.centre
+    key = f"{rep.hr_id}-c{n}"
+    return Customer(
+        key=key,
+        owner=rep,
+        name=f"{rep.branch.name} shop {key[-6:]}",
+        company=f"{rep.branch.name} Trading {key}",
+        phone=phone,
+        location=(
+            lat + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
+            lng + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
+        ),
+        source=rng.choice(("WEBSITE", "EXHIBITION", "REFERRAL", "PERSONAL")),
+        registered_days_before=rng.randrange(30, 200),
+        interval_days=rng.choice((7, 10, 14, 14, 21, 28)),
+    )
+
+
+def _inject(rng: random.Random, world: World, phones: Iterator[str]) -> list[Injected]:
+    scale = world.scale
+    chosen = rng.sample(world.reps, 3 * scale.schemers_per_scheme)
+    injected = []
+    for index, rep in enumerate(chosen):
+        scheme = list(Scheme)[index % 3]
+        start_day = scale.warmup_days + rng.randrange(0, 5)
+        own = [c for c in world.customers if c.owner == rep]
+        if scheme is Scheme.PRIVATE_VISITS:
+            injected.append(
+                Injected(
+                    scheme, rep, start_day, site=_private_site(rng, world, rep), phone=next(phones)
+                )
+            )
+        elif scheme is Scheme.COMPETITOR:
+            # A customer who orders weekly: three orders make a rhythm within the warm-up,
+            # so the detector has something to miss when they stop.
+            target = replace(own[0], interval_days=7)
+            world.customers[world.customers.index(own[0])] = target
+            injected.append(Injected(scheme, rep, start_day, customer=target))
+        else:
+            injected.append(Injected(scheme, rep, start_day))
+    return injected
+
+
+def _private_site(rng: random.Random, world: World, rep: Rep) -> tuple[float, float]:
+    """A place in the rep's city far from every registered customer; in a city too full
+    for one, just outside the customers' square (5 km beyond its northern edge)."""
+    lat, lng = rep.branch.centre
+    for _ in range(1_000):
+        site = (
+            lat + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
+            lng + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
+        )
+        if all(_metres(site, c.location) > PRIVATE_SITE_MIN_M for c in world.customers):
+            return site
+    return lat + SPREAD_DEG + 0.045, lng + rng.uniform(-SPREAD_DEG, SPREAD_DEG)
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Equirectangular distance: enough to keep a site clear of customers."""
+    x = math.radians(b[1] - a[1]) * math.cos(math.radians((a[0] + b[0]) / 2))
+    y = math.radians(b[0] - a[0])
+    return 6_371_000.0 * math.hypot(x, y)
+
+
+def _jitter(rng: random.Random, point: tuple[float, float], metres: float) -> tuple[float, float]:
+    bearing = rng.uniform(0, 2 * math.pi)
+    dlat = metres * math.cos(bearing) / 111_320.0
+    dlng = metres * math.sin(bearing) / (111_320.0 * math.cos(math.radians(point[0])))
+    return point[0] + dlat, point[1] + dlng
+
+
+def _local(day: date, rep: Rep, hour: int, minute: int) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=rep.branch.zone)
+
+
+def _working(day: date) -> bool:
+    return day.weekday() < 5
+
+
+def _plan_days(rng: random.Random, world: World) -> None:
+    """Every event of every day, honest noise and schemes alike, in one pass per day."""
+    scale = world.scale
+    events: dict[int, list[Event]] = {d: [] for d in range(scale.days)}
+
+    def add(day_index: int, event: Event) -> None:
+        if 0 <= day_index < scale.days:  # what would happen after the run is not played
+            events[day_index].append(event)
+
+    by_rep = {rep: [c for c in world.customers if c.owner == rep] for rep in world.reps}
+    schemes = {s.rep: s for s in world.schemes}
+    # The next order day of each customer; the competitor's target starts early and
+    # often, so that its rhythm is plain before the scheme begins.
+    next_order = {
+        c: (
+            rng.randrange(0, 4)
+            if any(s.customer == c for s in world.schemes)
+            else rng.randrange(0, c.interval_days)
+        )
+        for c in world.customers
+    }
+    next_fake: dict[Rep, int] = {}
+    orders = 0
+    for d in range(scale.days):
+        day = world.day(d)
+        if not _working(day):
+            continue
+        for rep in world.reps:
+            scheme = schemes.get(rep)
+            active = scheme is not None and d >= scheme.start_day
+            own = by_rep[rep]
+            # Orders of customers whose turn it is (weekends push them to Monday).
+            for customer in own:
+                if next_order[customer] > d:
+                    continue
+                next_order[customer] = d + max(3, customer.interval_days + rng.randint(-2, 2))
+                if active and scheme is not None and scheme.customer == customer:
+                    continue  # ordering from the competitor now
+                orders += 1
+                _honest_order(rng, world, add, f"o{orders}", rep, customer, d)
+            if (
+                active
+                and scheme is not None
+                and scheme.scheme is Scheme.FAKE_DEALS
+                and d >= next_fake.setdefault(rep, scheme.start_day)
+            ):
+                next_fake[rep] = d + rng.randint(5, 9)
+                orders += 1
+                placed = OrderPlaced(
+                    f"o{orders}",
+                    rep,
+                    rng.choice(own),
+                    _local(day, rep, 17, rng.randrange(60)),
+                    rng.randrange(200, 600) * 100,
+                    day + timedelta(days=scale.payment_terms_days),
+                )
+                add(d, placed)  # and nothing more: never paid, never shipped
+            # Field visits: two of one's own customers a day, with GPS jitter and photos.
+            visited = rng.sample(own, scale.visits_per_day)
+            if active and scheme is not None and scheme.scheme is Scheme.COMPETITOR:
+                assert scheme.customer is not None
+                if rng.random() < 0.4:  # still dropping by the customer who left
+                    visited[-1] = scheme.customer
+            for hour, customer in zip((10, 14, 16), visited, strict=False):
+                add(d, _visit(rng, rep, _local(day, rep, hour, rng.randrange(50)), customer))
+            # The private customer: a photo-less check-in at their site, and a long call.
+            if active and scheme is not None and scheme.scheme is Scheme.PRIVATE_VISITS:
+                assert scheme.site is not None and scheme.phone is not None
+                if rng.random() < 0.6:
+                    at = _local(day, rep, 12, rng.randrange(40))
+                    add(
+                        d,
+                        Visit(
+                            rep,
+                            at,
+                            _jitter(rng, scheme.site, rng.uniform(0, 30)),
+                            15.0,
+                            None,
+                            False,
+                        ),
+                    )
+                if rng.random() < 0.8:
+                    at = _local(day, rep, 19, rng.randrange(50))
+                    add(d, CallLog(rep, at, scheme.phone, rng.randrange(1200, 3600)))
+            # Calls to one's own customers; now and then an honest long one, which the rep
+            # mostly notes as a follow-up (and sometimes forgets to).
+            for _ in range(rng.randint(1, 2)):
+                customer = rng.choice(own)
+                at = _local(day, rep, 16, rng.randrange(30))
+                if rng.random() < 0.02:
+                    seconds = rng.randrange(1200, 2000)
+                    if rng.random() < 0.6:
+                        add(d, FollowUp(rep, at + timedelta(seconds=seconds + 300), customer))
+                else:
+                    seconds = rng.randrange(60, 400)
+                add(d, CallLog(rep, at, customer.phone, seconds))
+            # Now and then a shop's second buyer calls: the rep registers a colleague's
+            # customer again, honestly.
+            if rng.random() < 0.015:
+                colleagues = [
+                    c for c in world.customers if c.owner.branch == rep.branch and c.owner != rep
+                ]
+                add(d, DuplicateAttempt(rep, _local(day, rep, 11, 0), rng.choice(colleagues)))
+    world.events = {d: sorted(day_events, key=_moment) for d, day_events in events.items()}
+
+
+def _moment(event: Event) -> datetime:
+    return event.at
+
+
+def _visit(rng: random.Random, rep: Rep, at: datetime, customer: Customer) -> Visit:
+    """An honest visit: GPS a few dozen metres off, indoors now and then far worse; the
+    odd forgotten photo."""
+    if rng.random() < 0.06:  # indoors: a poor fix, sometimes beyond the geofence
+        metres, accuracy = rng.uniform(150, 450), rng.uniform(60, 200)
+    else:
+        metres, accuracy = abs(rng.gauss(0, 25)), rng.uniform(8, 30)
+    return Visit(
+        rep, at, _jitter(rng, customer.location, metres), accuracy, customer, rng.random() > 0.03
+    )
+
+
+def _honest_order(
+    rng: random.Random,
+    world: World,
+    add: Callable[[int, Event], None],
+    key: str,
+    rep: Rep,
+    customer: Customer,
+    d: int,
+) -> None:
+    """An order, shipped within days and paid: mostly on time, some late, some in two
+    parts; a few late ones are shipped late too (back-ordered), so they look unpaid and
+    unshipped past their due date — honest noise for the fake-deal detector."""
+    terms = world.scale.payment_terms_days
+    day = world.day(d)
+    total = rng.randrange(10, 200) * 100
+    add(
+        d,
+        OrderPlaced(
+            key,
+            rep,
+            customer,
+            _local(day, rep, 15, rng.randrange(60)),
+            total,
+            day + timedelta(days=terms),
+        ),
+    )
+    roll = rng.random()
+    ship_after = rng.randint(1, 3)
+    if roll < 0.78:
+        payments = [(rng.randint(2, terms), total)]
+    elif roll < 0.92:
+        late = terms + rng.randint(2, 15)
+        payments = [(late, total)]
+        if rng.random() < 0.1:  # back-ordered: shipped only after the due date
+            ship_after = late - 1
+    else:
+        half = total // 2
+        payments = [(terms - 2, half), (terms + rng.randint(3, 10), total - half)]
+    ship_day = world.day(d + ship_after)
+    add(d + ship_after, Shipped(key, rep, _local(ship_day, rep, 9, rng.randrange(60))))
+    for after, amount in payments:
+        pay_day = world.day(d + after)
+        add(
+            d + after,
+            PaymentMade(key, customer, _local(pay_day, rep, 11, rng.randrange(60)), amount),
+        )

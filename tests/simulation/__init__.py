@@ -1,0 +1,1 @@
+"""The detection simulation (``simulation/``), tiny, on the embedded profile."""

@@ -1,0 +1,80 @@
+"""A tiny simulated company (four reps, three of them each running one scheme) played
+through the gateway on the embedded profile: every scheme must be caught by the product's
+own detectors and jobs, so a detector or threshold change that stops catching one fails
+here. The measurement's arithmetic is checked on its own, without a run.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+from simulation.drive import Observed, SeenAlert, simulate
+from simulation.measure import auc, evaluate, table, top_share
+from simulation.world import Scale, Scheme, plan_world, week_end
+
+# Four reps, two customers each, six weeks and a bit: long enough for a weekly customer's
+# silence (twice its interval) and a fake deal's payment terms (14 days) to run out after
+# the schemes start on day 21 to 25.
+TINY = Scale(reps_per_branch=2, customers_per_rep=2, days=45, warmup_days=21, visits_per_day=1)
+END = week_end(date.today())
+
+
+def test_the_same_seed_plans_the_same_company() -> None:
+    first, second = plan_world(5, TINY, END), plan_world(5, TINY, END)
+    assert first.schemes == second.schemes and first.events == second.events
+    assert {s.scheme for s in first.schemes} == set(Scheme)
+    assert plan_world(6, TINY, END).events != first.events
+
+
+async def test_a_tiny_company_s_schemes_are_all_caught(tmp_path: Path) -> None:
+    world = plan_world(17, TINY, END)
+    observed = await simulate(world, tmp_path)
+    report = evaluate(world, observed)
+    printed = table(world, observed, report)
+    for row in report.rows:
+        assert (row.schemers, row.caught) == (1, 1), printed
+    # Each within a month of its start (the slowest, a fake deal, waits out its terms).
+    assert max(report.overall.days) <= 30, printed
+    assert printed.splitlines()[-1].startswith("detection: recall 1.00 days "), printed
+
+
+def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> None:
+    world = plan_world(3, TINY, END)
+    fake, competitor, private = (
+        next(s for s in world.schemes if s.scheme is scheme)
+        for scheme in (Scheme.FAKE_DEALS, Scheme.COMPETITOR, Scheme.PRIVATE_VISITS)
+    )
+    (honest,) = [r for r in world.reps if world.scheme_of(r) is None]
+    alerts = [
+        # Caught 15 days after the start.
+        SeenAlert("a1", "FAKE_DEAL_SUSPECTED", "HIGH", fake.rep.hr_id, fake.start_day + 15),
+        # Before the start, and of an unrelated kind: neither catches the competitor scheme.
+        SeenAlert("a2", "DIVERSION_RISK", "HIGH", competitor.rep.hr_id, competitor.start_day - 1),
+        SeenAlert("a3", "LOCATION_MISMATCH", "MEDIUM", competitor.rep.hr_id, competitor.start_day),
+        SeenAlert(
+            "a4", "ABNORMAL_CALL_PATTERN", "MEDIUM", private.rep.hr_id, private.start_day + 4
+        ),
+        # On the honest rep: false, one HIGH and one MEDIUM.
+        SeenAlert("a5", "DUPLICATE_CUSTOMER_CLAIM", "HIGH", honest.hr_id, 3),
+        SeenAlert("a6", "LOCATION_MISMATCH", "MEDIUM", honest.hr_id, 4),
+    ]
+    scores = {fake.rep.hr_id: 9.0, private.rep.hr_id: 2.0, honest.hr_id: 3.0}
+    observed = Observed({a.id: a for a in alerts}, scores)
+    report = evaluate(world, observed)
+    assert [(r.name, r.caught, r.days) for r in report.rows] == [
+        ("private_visits", 1, [4]),
+        ("competitor", 0, []),
+        ("fake_deals", 1, [15]),
+    ]
+    assert report.rows[1].missed == [competitor.rep.hr_id]
+    assert (report.overall.recall, report.overall.median_days) == (2 / 3, 9.5)
+    rep_months = 45 / 30.44
+    assert math.isclose(report.false_high, 100 / rep_months)
+    assert math.isclose(report.false_by_severity["MEDIUM"], 100 / rep_months)
+    # Schemers 9, 2 and 0 (unranked) against the honest 3: one win in three.
+    assert math.isclose(report.auc, 1 / 3)
+    assert report.top10 == 1.0  # the top rep (one of four) is the fake-deal schemer
+    assert auc([1.0], [1.0]) == 0.5
+    assert top_share({"a": 1.0, "b": 1.0, "c": 0.0}, {"b"}, fraction=0.5) == 0.5
