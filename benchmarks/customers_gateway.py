@@ -4,9 +4,15 @@ Full profile, as deployed: PostgreSQL holding 100 000 customers, an OPA server,
 and attendance, customers and the gateway each in its own process (started
 with ``salesguard serve``). The benchmark client measures both paths in
 alternation, so drift on the machine affects both alike, and prints p50/p99,
-the gateway/direct ratio, and how many policy decisions each request cost.
+the gateway/direct ratio against issue 16's limit (≤ 1.3× at p50, c = 1), and how
+many policy decisions each request cost. Then ``{ me { id } }`` against
+``{ __typename }`` (the gateway's floor: authentication and an empty execution), in
+alternation, and their p50 ratio against issue 16's limit (≤ 2×). With
+``--profile-gateway FILE`` the gateway runs under cProfile and its stats are written
+to FILE when it stops (read them with ``python -m pstats FILE``).
 
     uv run python -m benchmarks.customers_gateway [--customers 100000] [--rounds 300]
+        [--registrations 500] [--profile-gateway FILE]
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import statistics
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +49,11 @@ query Page($after: String) {
   }
 }
 """
+ME = {"query": "{ me { id } }"}
+TYPENAME = {"query": "{ __typename }"}
+# Issue 16's limits, as ratios at p50 (c = 1).
+GATEWAY_DIRECT_LIMIT = 1.3
+ME_TYPENAME_LIMIT = 2.0
 REGISTER = """
 mutation Register($input: RegisterCustomerInput!) {
   registerCustomer(input: $input) { customer { id code } warnings }
@@ -107,8 +119,12 @@ async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]
     await db.dispose()
 
 
-async def run(customer_count: int, rounds: int, registrations: int) -> None:
-    async with deployment(("attendance", "customers"), grpc_timeout=30) as deployed:
+async def run(
+    customer_count: int, rounds: int, registrations: int, profile_gateway: Path | None
+) -> None:
+    async with deployment(
+        ("attendance", "customers"), grpc_timeout=30, profile_gateway=profile_gateway
+    ) as deployed:
         channels = deployed.channels
         await seed_directory(
             channels,
@@ -174,12 +190,34 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
                 print(
                     f"  {name:<10}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
                 )
-            print(
-                f"  gateway/direct at p50: {percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5):.2f}x"
-            )
+            ratio = percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5)
+            print(f"  gateway/direct at p50: {ratio:.2f}x (limit {GATEWAY_DIRECT_LIMIT}x)")
             print(
                 f"  policy decisions per request: {decisions / (2 * rounds):.2f} (OPA answered {decisions})"
             )
+
+            async def query(payload: dict[str, str]) -> None:
+                response = await client.post("/graphql", json=payload)
+                body = response.json()
+                assert response.status_code == 200 and "errors" not in body, body
+
+            for _ in range(20):
+                await query(ME)
+                await query(TYPENAME)
+            me_ms, typename_ms = [], []
+            for _ in range(rounds):
+                me_ms.append(await timed(lambda: query(ME)))
+                typename_ms.append(await timed(lambda: query(TYPENAME)))
+            print(f"\n{{ me {{ id }} }} against {{ __typename }}, HR caller, {rounds} rounds each")
+            print(f"  {'query':<16}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
+            for name, samples in (("me { id }", me_ms), ("__typename", typename_ms)):
+                print(
+                    f"  {name:<16}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
+                )
+            ratio = percentile(me_ms, 0.5) / percentile(typename_ms, 0.5)
+            print(f"  me/__typename at p50: {ratio:.2f}x (limit {ME_TYPENAME_LIMIT}x)")
+            if registrations == 0:
+                return
 
             async def register_through_gateway(index: int) -> None:
                 variables = {
@@ -219,8 +257,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--registrations", type=int, default=500)
+    parser.add_argument("--profile-gateway", type=Path, default=None)
     args = parser.parse_args()
-    asyncio.run(run(args.customers, args.rounds, args.registrations))
+    asyncio.run(run(args.customers, args.rounds, args.registrations, args.profile_gateway))
 
 
 if __name__ == "__main__":

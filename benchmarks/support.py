@@ -20,9 +20,16 @@ def arguments(doc: str | None) -> argparse.ArgumentParser:
     )
 
 
-def start_service(name: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`salesguard serve NAME`, as a container runs it, once it listens on ``port``."""
-    process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)
+def start_service(
+    name: str, env: dict[str, str], port: int, *, profile: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`salesguard serve NAME`, as a container runs it, once it listens on ``port``; with
+    ``profile``, under cProfile writing its stats there when the process is stopped
+    (SIGTERM ends uvicorn and gRPC servers normally, so the stats are written)."""
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
+    process = subprocess.Popen(
+        [sys.executable, *profiler, "-m", "salesguard.cli", "serve", name], env=env
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
