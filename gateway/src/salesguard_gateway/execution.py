@@ -5,10 +5,7 @@ awaitable checks, generic completion) even when the field only reads an
 attribute and coerces a scalar — which is 9 fields in 10 of a customer page.
 For fields strawberry itself resolves with plain ``getattr`` (no resolver, no
 extension, no permission) whose type is a scalar or enum, or a list of them,
-this executor reads the attribute and coerces it directly; so too for fields whose
-resolver is marked :func:`pure_leaf` (a function of the object alone, such as every
-node's global ``id``: once per node of a page, it cost as much as the other nine
-fields together through strawberry's resolver path). Anything unusual
+this executor reads the attribute and coerces it directly. Anything unusual
 (null in a non-null field, a value that does not coerce, a non-list iterable,
 middleware installed) falls back to graphql-core's own path, which then
 produces exactly its usual value or error.
@@ -18,8 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, cast
 
 import strawberry
 from graphql import (
@@ -34,17 +30,6 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def pure_leaf(resolver: F) -> F:
-    """Mark a field's resolver as safe for the fast path: synchronous, taking only the
-    object (``self`` or ``root``), without side effects (it may be called twice: an error
-    is redone by graphql-core, which reports it), returning a scalar, an enum or a list of
-    them. A resolver so marked is called directly, without strawberry's argument handling."""
-    resolver._pure_leaf = True  # type: ignore[attr-defined]
-    return resolver
-
 
 class _NotFast(Exception):
     """The value needs graphql-core's general completion (and maybe its error)."""
@@ -52,7 +37,7 @@ class _NotFast(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Leaf:
-    read: Callable[[Any], Any]  # the field's value on its object
+    python_name: str
     coerce: Callable[[Any], Any]
     non_null: bool
     is_list: bool
@@ -88,7 +73,7 @@ class _Leaf:
         return coerced
 
 
-def _leaf(field_type: GraphQLOutputType, read: Callable[[Any], Any]) -> _Leaf | None:
+def _leaf(field_type: GraphQLOutputType, python_name: str) -> _Leaf | None:
     non_null = isinstance(field_type, GraphQLNonNull)
     inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
     is_list = isinstance(inner, GraphQLList)
@@ -101,7 +86,7 @@ def _leaf(field_type: GraphQLOutputType, read: Callable[[Any], Any]) -> _Leaf | 
     if not is_leaf_type(inner):
         return None
     leaf_type: GraphQLLeafType = inner
-    return _Leaf(read, leaf_type.coerce_output_value, non_null, is_list, item_non_null)
+    return _Leaf(python_name, leaf_type.coerce_output_value, non_null, is_list, item_non_null)
 
 
 LeafPlans = dict[str, dict[str, _Leaf]]
@@ -121,26 +106,14 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
             continue
         fields: dict[str, _Leaf] = {}
         for field in definition.fields:
-            if field.permission_classes or field.extensions:
+            if not field.is_basic_field or field.permission_classes:
                 continue
             name = schema.config.name_converter.get_graphql_name(field)
             graphql_field = implementation.fields.get(name)
-            if graphql_field is None:
+            # Strawberry marks the plain-getattr resolvers it generates as default.
+            if graphql_field is None or not getattr(graphql_field.resolve, "_is_default", False):
                 continue
-            read: Callable[[Any], Any]
-            if field.is_basic_field:
-                # Strawberry marks the plain-getattr resolvers it generates as default.
-                if not getattr(graphql_field.resolve, "_is_default", False):
-                    continue
-                read = attrgetter(field.python_name)
-            else:
-                resolver = field.base_resolver
-                wrapped = resolver.wrapped_func if resolver is not None else None
-                # Only functions are marked (callable() also narrows the type for mypy).
-                if not callable(wrapped) or not getattr(wrapped, "_pure_leaf", False):
-                    continue
-                read = wrapped
-            leaf = _leaf(graphql_field.type, read)
+            leaf = _leaf(graphql_field.type, field.python_name)
             if leaf is not None:
                 fields[name] = leaf
         if fields:
@@ -175,7 +148,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             leaf = fields.get(field_details_list[0].node.name.value)
             if leaf is not None:
                 try:
-                    results[response_name] = leaf.complete(leaf.read(source_value))
+                    results[response_name] = leaf.complete(getattr(source_value, leaf.python_name))
                     continue
                 except Exception:  # noqa: S110 - redone by graphql-core, which reports it
                     pass

@@ -24,7 +24,6 @@ import strawberry
 from strawberry.relay import GlobalID
 
 from salesguard.errors import InvalidInput
-from salesguard_gateway.execution import pure_leaf
 from salesguard_gateway.inputs import NOT_TEXT, is_text
 
 __all__ = ["GlobalID", "Node", "global_id", "global_ids", "raw_id", "raw_ids"]
@@ -58,7 +57,6 @@ class Node:
             "back, never parse it). Every ID argument takes these."
         ),
     )
-    @pure_leaf
     def global_id(self) -> strawberry.ID:
         return global_id(_type_name(type(self)), self.id)
 
