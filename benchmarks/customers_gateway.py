@@ -4,18 +4,32 @@ Full profile, as deployed: PostgreSQL holding 100 000 customers, an OPA server,
 and attendance, customers and the gateway each in its own process (started
 with ``salesguard serve``). The benchmark client measures both paths in
 alternation, so drift on the machine affects both alike, and prints p50/p99,
-the gateway/direct ratio, and how many policy decisions each request cost.
+the gateway/direct ratio against issue 16's limit (≤ 1.3× at p50, c = 1), and how
+many policy decisions each request cost. Then both paths at saturation (c = 32 and
+64 concurrent requests for ``--seconds`` each, in alternation): requests per second,
+the gateway/direct throughput ratio against issue 16's limit (≥ 0.9), and CPU per
+request of the customers and gateway processes (their CPU seconds over the run divided
+by the requests served; the direct runs give the cost of one ListCustomers(50) with
+contact fields, against issue 16's limit of 1.5 ms). Then ``{ me { id } }`` against
+``{ __typename }`` (the gateway's floor: authentication and an empty execution), in
+alternation, and their p50 ratio against issue 16's limit (≤ 2×). With
+``--profile-gateway FILE`` the gateway runs under cProfile and its stats are written
+to FILE when it stops (read them with ``python -m pstats FILE``).
 
     uv run python -m benchmarks.customers_gateway [--customers 100000] [--rounds 300]
+        [--seconds 8] [--registrations 500] [--profile-gateway FILE]
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +56,16 @@ query Page($after: String) {
   }
 }
 """
+ME = {"query": "{ me { id } }"}
+TYPENAME = {"query": "{ __typename }"}
+# Issue 16's limits, as ratios at p50 (c = 1).
+GATEWAY_DIRECT_LIMIT = 1.3
+ME_TYPENAME_LIMIT = 2.0
+# At saturation: gateway/direct throughput (at least), and the customers process's CPU per
+# ListCustomers(50) with contact fields (at most, ms).
+THROUGHPUT_LIMIT = 0.9
+CPU_PER_LIST_LIMIT_MS = 1.5
+CONCURRENCY = (32, 64)
 REGISTER = """
 mutation Register($input: RegisterCustomerInput!) {
   registerCustomer(input: $input) { customer { id code } warnings }
@@ -58,6 +82,56 @@ def opa_decisions(opa: OpaServer) -> int:
         if line.startswith("http_request_duration_seconds_count") and 'handler="v1/data"' in line:
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
+
+
+def service_pid(name: str) -> int:
+    """The process of ``salesguard serve NAME`` this benchmark started (a child of this one)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        # As started, or under cProfile (``-c`` with sys.argv = [..., "serve", NAME]).
+        serves = f"serve\0{name}\0".encode() in command or f'"serve", {name!r}'.encode() in command
+        if parent == os.getpid() and serves:
+            return int(entry.name)
+    raise SystemExit(f"no process serving {name}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def saturate(
+    call: Callable[[], Awaitable[None]], concurrency: int, seconds: float, pids: dict[str, int]
+) -> tuple[float, dict[str, float]]:
+    """Requests per second with ``concurrency`` callers for ``seconds``, and each process's
+    CPU milliseconds per request served."""
+    deadline = time.perf_counter() + seconds
+    served = 0
+
+    async def caller() -> None:
+        nonlocal served
+        while time.perf_counter() < deadline:
+            await call()
+            served += 1
+
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    cpu = {name: (cpu_seconds(pid) - before[name]) * 1000 / served for name, pid in pids.items()}
+    return served / elapsed, cpu
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
 
 
 async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]]) -> None:
@@ -107,8 +181,16 @@ async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]
     await db.dispose()
 
 
-async def run(customer_count: int, rounds: int, registrations: int) -> None:
-    async with deployment(("attendance", "customers"), grpc_timeout=30) as deployed:
+async def run(
+    customer_count: int,
+    rounds: int,
+    seconds: float,
+    registrations: int,
+    profile_gateway: Path | None,
+) -> None:
+    async with deployment(
+        ("attendance", "customers"), grpc_timeout=30, profile_gateway=profile_gateway
+    ) as deployed:
         channels = deployed.channels
         await seed_directory(
             channels,
@@ -174,12 +256,72 @@ async def run(customer_count: int, rounds: int, registrations: int) -> None:
                 print(
                     f"  {name:<10}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
                 )
-            print(
-                f"  gateway/direct at p50: {percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5):.2f}x"
-            )
+            ratio = percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5)
+            print(f"  gateway/direct at p50: {ratio:.2f}x (limit {GATEWAY_DIRECT_LIMIT}x)")
             print(
                 f"  policy decisions per request: {decisions / (2 * rounds):.2f} (OPA answered {decisions})"
             )
+            print(
+                f"  target: gateway/direct at p50, c = 1 <= {GATEWAY_DIRECT_LIMIT}x  measured {ratio:.2f}x  {verdict(ratio <= GATEWAY_DIRECT_LIMIT)}"
+            )
+
+            if seconds > 0:
+                pids = {name: service_pid(name) for name in ("customers", "gateway")}
+                print(
+                    f"\nat saturation, {seconds:g} s per run, direct and gateway in alternation (twice)"
+                )
+                print(
+                    f"  {'path':<10}{'c':>4}{'req/s':>9}{'customers CPU ms/req':>22}{'gateway CPU ms/req':>20}"
+                )
+                rates: dict[tuple[str, int], list[float]] = {}
+                list_cpu: list[float] = []
+                for _ in range(2):
+                    for concurrency in CONCURRENCY:
+                        for name, call in (("direct", direct), ("gateway", gateway)):
+                            rate, cpu = await saturate(call, concurrency, seconds, pids)
+                            rates.setdefault((name, concurrency), []).append(rate)
+                            if name == "direct":
+                                list_cpu.append(cpu["customers"])
+                            print(
+                                f"  {name:<10}{concurrency:>4}{rate:>9.0f}{cpu['customers']:>22.2f}{cpu['gateway']:>20.2f}"
+                            )
+                for concurrency in CONCURRENCY:
+                    throughput = statistics.mean(rates["gateway", concurrency]) / statistics.mean(
+                        rates["direct", concurrency]
+                    )
+                    print(
+                        f"  target: gateway/direct throughput at c = {concurrency} >= {THROUGHPUT_LIMIT}  measured {throughput:.2f}  {verdict(throughput >= THROUGHPUT_LIMIT)}"
+                    )
+                cpu_ms = statistics.median(list_cpu)
+                print(
+                    f"  target: customers CPU per ListCustomers(50) with contacts <= {CPU_PER_LIST_LIMIT_MS} ms  measured {cpu_ms:.2f} ms  {verdict(cpu_ms <= CPU_PER_LIST_LIMIT_MS)}"
+                )
+
+            async def query(payload: dict[str, str]) -> None:
+                response = await client.post("/graphql", json=payload)
+                body = response.json()
+                assert response.status_code == 200 and "errors" not in body, body
+
+            for _ in range(20):
+                await query(ME)
+                await query(TYPENAME)
+            me_ms, typename_ms = [], []
+            for _ in range(rounds):
+                me_ms.append(await timed(lambda: query(ME)))
+                typename_ms.append(await timed(lambda: query(TYPENAME)))
+            print(f"\n{{ me {{ id }} }} against {{ __typename }}, HR caller, {rounds} rounds each")
+            print(f"  {'query':<16}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
+            for name, samples in (("me { id }", me_ms), ("__typename", typename_ms)):
+                print(
+                    f"  {name:<16}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
+                )
+            ratio = percentile(me_ms, 0.5) / percentile(typename_ms, 0.5)
+            print(f"  me/__typename at p50: {ratio:.2f}x (limit {ME_TYPENAME_LIMIT}x)")
+            print(
+                f"  target: me/__typename at p50 <= {ME_TYPENAME_LIMIT}x  measured {ratio:.2f}x  {verdict(ratio <= ME_TYPENAME_LIMIT)}"
+            )
+            if registrations == 0:
+                return
 
             async def register_through_gateway(index: int) -> None:
                 variables = {
@@ -218,9 +360,15 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument(
+        "--seconds", type=float, default=8, help="each saturating run; 0 skips them"
+    )
     parser.add_argument("--registrations", type=int, default=500)
+    parser.add_argument("--profile-gateway", type=Path, default=None)
     args = parser.parse_args()
-    asyncio.run(run(args.customers, args.rounds, args.registrations))
+    asyncio.run(
+        run(args.customers, args.rounds, args.seconds, args.registrations, args.profile_gateway)
+    )
 
 
 if __name__ == "__main__":

@@ -70,10 +70,12 @@ async def deployment(
     grpc_timeout: float = 60,
     policies: Path = REPO / "policies",
     object_store: bool = False,
+    profile_gateway: Path | None = None,
 ) -> AsyncIterator[Deployment]:
     """The services (started in the order given, each migrating its own new database on
     start) and, unless ``gateway`` is false, the gateway over them; with ``object_store``
-    a SeaweedFS S3 server for photos. Everything stopped and the databases dropped
+    a SeaweedFS S3 server for photos; with ``profile_gateway`` the gateway runs under
+    cProfile, its stats written to that file when it stops. Everything stopped and the databases dropped
     afterwards."""
     databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
     processes: list[subprocess.Popen[bytes]] = []
@@ -105,7 +107,11 @@ async def deployment(
                 processes.append(start_service(name, service_env, ports[name]))
             if gateway:
                 gateway_process_env = {**env, **(gateway_env or {})}
-                processes.append(start_service("gateway", gateway_process_env, gateway_port))
+                processes.append(
+                    start_service(
+                        "gateway", gateway_process_env, gateway_port, profile=profile_gateway
+                    )
+                )
             channels = ServiceChannels(addresses, DEV_INTERNAL_SECRET.encode(), grpc_timeout)
             try:
                 yield Deployment(opa, urls, channels, gateway_port, addresses)

@@ -20,9 +20,25 @@ def arguments(doc: str | None) -> argparse.ArgumentParser:
     )
 
 
-def start_service(name: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`salesguard serve NAME`, as a container runs it, once it listens on ``port``."""
-    process = subprocess.Popen([sys.executable, "-m", "salesguard.cli", "serve", name], env=env)
+_PROFILED = """
+import cProfile, runpy, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+sys.argv = ["salesguard", "serve", {name!r}]
+cProfile.run('runpy.run_module("salesguard.cli", run_name="__main__")', {path!r})
+"""
+
+
+def start_service(
+    name: str, env: dict[str, str], port: int, *, profile: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`salesguard serve NAME`, as a container runs it, once it listens on ``port``; with
+    ``profile``, under cProfile writing its stats there when the process is stopped."""
+    command = [sys.executable, "-m", "salesguard.cli", "serve", name]
+    if profile is not None:
+        # uvicorn re-raises the SIGTERM it caught once it has shut down, which would end the
+        # process before cProfile writes: a SIGTERM handler that exits normally lets it.
+        command = [sys.executable, "-c", _PROFILED.format(name=name, path=str(profile))]
+    process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -16,7 +16,7 @@ from salesguard.tokens import TokenVerifier
 from salesguard_api.attendance.v1 import directory_pb2_grpc
 from salesguard_gateway.auth import Authenticator
 from tests.harness import JWT_SECRET, Suite, employee_id, global_id, unique
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
+from tests.org import UPSERT_EMPLOYEE, Org, add_employee, admin, make_org, register
 
 QUERY = {"query": "{ me { id } }"}
 OTHER_SECRET = "not-" + "the-gateway-jwt-secret-but-as-long-as-it"
@@ -128,6 +128,33 @@ async def test_principal_is_cached_and_forwarded(start_suite: StartSuite, spans:
     )
     customers = "{ customers(first: 50) { edges { node { id } } } }"
     assert await node_ids(suite, customers, org.junior) == [mine["id"]]
+
+
+async def test_me_comes_with_the_principal_and_follows_the_directory(
+    start_suite: StartSuite, spans: Spans
+) -> None:
+    """`me` is answered from the record ResolvePrincipal sent with the principal: no directory
+    call per request, and a change of the record (here a rename) is seen on the next request,
+    as the watch drops the cached principal with it."""
+    suite = await start_suite(principal_cache_seconds=60)
+    org = await make_org(suite)
+    query = "{ me { id hrId name status } }"
+    spans.clear()
+    for _ in range(3):
+        result = await suite.gql(query, as_=org.junior)
+        assert result.ok()["me"] == {
+            "id": employee_id(org.junior),
+            "hrId": org.junior,
+            "name": "李雷",
+            "status": "ACTIVE",
+        }
+        assert result.body["extensions"]["rpcCalls"] == {}
+    assert Counter(spans.served()) == Counter({"ResolvePrincipal": 1})
+    values = await add_employee(
+        suite, org.junior, "李雷雷", "SALES_JUNIOR", branch=org.branch, team=org.team_a
+    )
+    assert values["name"] == "李雷雷"
+    assert (await suite.gql(query, as_=org.junior)).ok()["me"]["name"] == "李雷雷"
 
 
 async def test_graphiql_page_needs_no_token(suite: Suite) -> None:

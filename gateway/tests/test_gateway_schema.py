@@ -13,7 +13,7 @@ from salesguard_api.commissions.v1 import commissions_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2, exports_pb2
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
-from salesguard_gateway.execution import fast_execution_context
+from salesguard_gateway.execution import fast_execution_context, leaf_plans
 from salesguard_gateway.schema.enums import (
     AlertResolution,
     AlertStatus,
@@ -166,6 +166,100 @@ def test_fast_leaf_path_gives_the_same_results_and_errors() -> None:
         "count",
         "__typename",
     ]
+
+
+@strawberry.interface
+class Named:
+    key: strawberry.Private[str]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        if self.key == "bad":
+            raise ValueError("no id for bad")
+        return strawberry.ID(f"id-{self.key}")
+
+
+@strawberry.type
+class Item(Named):
+    label: str | None
+
+    @strawberry.field
+    def checked(self) -> str:
+        if self.label == "boom":
+            raise ValueError("boom")
+        return self.label or "-"
+
+    @strawberry.field
+    async def later(self) -> str:
+        return f"later-{self.key}"
+
+
+@strawberry.type
+class Holder:
+    items: list[Item]
+    maybe_items: list[Item | None] | None
+    one: Item | None
+    must: Item
+
+
+def item(key: str, label: str | None = "ok") -> Item:
+    return Item(key=key, label=label)
+
+
+@strawberry.type
+class NestedQuery:
+    @strawberry.field
+    def holders(self) -> list[Holder | None]:
+        return [
+            Holder(
+                items=[item("a"), item("b")],
+                maybe_items=[item("c"), None, item("bad")],
+                one=None,
+                must=item("d"),
+            ),
+            # A null item in a non-null list: graphql-core's error, the holder nulled.
+            Holder(items=[item("e"), None], maybe_items=None, one=item("f"), must=item("g")),  # type: ignore[list-item]
+            # A resolver raising below non-null fields: the error nulls up to the holder.
+            Holder(
+                items=[item("h", "boom")], maybe_items=[item("l")], one=item("i"), must=item("j")
+            ),
+            # Not an Item where one is expected.
+            Holder(items=[], maybe_items=[], one="x", must=item("k")),  # type: ignore[arg-type]
+        ]
+
+
+NESTED_QUERY = """{ holders {
+    items { id label checked }
+    maybeItems { id checked later }
+    one { id label }
+    must { id ... on Item { later } }
+} }"""
+
+
+async def _nested_result(fast: bool) -> dict[str, Any]:
+    schema = strawberry.Schema(NestedQuery)
+    if fast:
+        fast_execution_context(schema)
+    result = await schema.execute(NESTED_QUERY)
+    return {
+        "data": result.data,
+        "errors": sorted((str(e.message), tuple(e.path or ())) for e in result.errors or ()),
+    }
+
+
+async def test_fast_object_path_gives_the_same_results_and_errors() -> None:
+    plans = leaf_plans(strawberry.Schema(NestedQuery))
+    assert {name: type(plan).__name__ for name, plan in plans["Holder"].items()} == {
+        "items": "_Object",
+        "maybeItems": "_Object",
+        "one": "_Object",
+        "must": "_Object",
+    }
+    assert type(plans["Item"]["id"]).__name__ == "_Computed"
+    slow, fast = await _nested_result(fast=False), await _nested_result(fast=True)
+    assert fast == slow
+    assert len(slow["errors"]) == 4
+    assert fast["data"]["holders"][0]["must"] == {"id": "id-d", "later": "later-d"}
 
 
 def test_every_timeline_evidence_case_names_a_timeline_kind() -> None:

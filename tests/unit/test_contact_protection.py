@@ -68,5 +68,9 @@ def test_email_and_identity_keys_ignore_case_and_spacing() -> None:
 
 def test_masked_values_look_like_the_contract() -> None:
     assert mask_phone("+8613812345678") == "138****5678"
+    # Not E.164 (the slow path): the digits are picked out all the same.
+    assert mask_phone("+86 138-1234-5678") == "138****5678"
+    assert mask_phone("+14155550123") == "141****0123"
+    assert mask_phone("+86123") == "****23"
     assert mask_email("lilei@example.com") == "l***@example.com"
     assert mask_name("张三") == "张*"

@@ -18,8 +18,10 @@ from salesguard.timeutil import (
     from_timestamp,
     moment_in_range,
     parse_day,
+    set_timestamp,
     to_timestamp,
 )
+from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.inputs import InvalidScalar
 from salesguard_gateway.schema.common import parse_date, parse_datetime, parse_decimal
 
@@ -133,6 +135,20 @@ def test_to_timestamp_is_exact_and_never_overflows(moment: datetime) -> None:
     assert stamp is not None
     delta = timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
     assert moment - datetime(1970, 1, 1, tzinfo=UTC) == delta
+
+
+def test_set_timestamp_writes_what_to_timestamp_makes() -> None:
+    for moment in (
+        datetime(2025, 5, 1, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8))),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2025, 1, 1),
+    ):
+        message = customers_pb2.Customer()
+        set_timestamp(message.registered_at, moment)
+        assert message.registered_at == to_timestamp(moment)
+    unset = customers_pb2.Customer()
+    set_timestamp(unset.pooled_at, None)
+    assert not unset.HasField("pooled_at")
 
 
 def test_to_timestamp_takes_naive_times_as_utc() -> None:

@@ -50,6 +50,9 @@ class Caller:
     principal: Principal
     name: str
     status: int
+    # Their own directory record, as the directory would show it to them (None when it
+    # would not, or for the bootstrap admin): `me` is answered from it without a call.
+    employee: directory_pb2.Employee | None = None
 
 
 class AuthError(Exception):
@@ -201,7 +204,12 @@ class Authenticator:
             return AuthError(
                 401, ErrorCode.UNAUTHENTICATED, f"the directory cannot vouch for {employee_id}"
             )
-        return Caller(principal=principal, name=response.name, status=response.status)
+        return Caller(
+            principal=principal,
+            name=response.name,
+            status=response.status,
+            employee=response.employee if response.HasField("employee") else None,
+        )
 
 
 def _expiry(token: str) -> float | None:

@@ -9,11 +9,19 @@ this executor reads the attribute and coerces it directly. Anything unusual
 (null in a non-null field, a value that does not coerce, a non-list iterable,
 middleware installed) falls back to graphql-core's own path, which then
 produces exactly its usual value or error.
+
+Plain fields holding an object, or a list of objects (a connection's ``edges``, an
+edge's ``node``), go the same way: their sub-selection is executed directly, without
+graphql-core's per-value completion (resolve info, type checks, path bookkeeping) —
+~1.5 µs of it per edge and node. The checks that could refuse a value (null in a
+non-null place, not a list, ``is_type_of``) run before anything below is executed, so
+falling back never runs a resolver twice; errors below are handled exactly as
+graphql-core's completion handles them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
@@ -26,9 +34,11 @@ from graphql import (
     GraphQLOutputType,
     is_leaf_type,
 )
-from graphql.pyutils import Path, Undefined
+from graphql.execution.collect_fields import FieldDetailsList
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
 
 class _NotFast(Exception):
@@ -89,7 +99,90 @@ def _leaf(field_type: GraphQLOutputType, python_name: str) -> _Leaf | None:
     return _Leaf(python_name, leaf_type.coerce_output_value, non_null, is_list, item_non_null)
 
 
-LeafPlans = dict[str, dict[str, _Leaf]]
+# What strawberry's generated is_type_of receives here: it does not look at it.
+_NO_INFO = cast(Any, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Object:
+    """A plain field holding an object (or a list of them) of one concrete type."""
+
+    python_name: str
+    object_type: GraphQLObjectType
+    # The field's type, and a list's item type, as graphql-core handles their errors.
+    return_type: GraphQLOutputType
+    item_type: GraphQLOutputType | None
+    non_null: bool
+    item_non_null: bool
+
+    def admits(self, value: Any) -> bool:
+        """Whether graphql-core's completion would take ``value`` without an error of its own."""
+        if value is None:
+            return not self.non_null
+        check = self.object_type.is_type_of
+        if self.item_type is None:
+            return check is None or check(value, _NO_INFO) is True
+        if not isinstance(value, list | tuple):
+            return False
+        for item in value:
+            if item is None:
+                if self.item_non_null:
+                    return False
+            elif check is not None and check(item, _NO_INFO) is not True:
+                return False
+        return True
+
+
+def _object(
+    field_type: GraphQLOutputType, python_name: str, types_checked: set[str]
+) -> _Object | None:
+    non_null = isinstance(field_type, GraphQLNonNull)
+    inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+    item_type: GraphQLOutputType | None = None
+    item_non_null = False
+    if isinstance(inner, GraphQLList):
+        item_type = inner.of_type
+        item_non_null = isinstance(item_type, GraphQLNonNull)
+        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    # Only types whose is_type_of (if any) strawberry generated, which ignores its info.
+    if not isinstance(inner, GraphQLObjectType) or inner.name not in types_checked:
+        return None
+    return _Object(python_name, inner, field_type, item_type, non_null, item_non_null)
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    """A leaf computed by a resolver of ``self`` alone (a node's global ``id``): called
+    directly, without resolve info. Such a resolver is a pure function of its object, so
+    when it raises, graphql-core calls it again and reports the error as usual."""
+
+    function: Callable[[Any], Any]
+    leaf: _Leaf
+
+
+def _computed(
+    field: StrawberryField, leaf: _Leaf | None, schema: strawberry.Schema
+) -> _Computed | None:
+    resolver = field.base_resolver
+    if (
+        leaf is None
+        or resolver is None
+        or resolver.is_async
+        or field.extensions
+        or field.permission_classes
+        or field.arguments
+        or resolver.self_parameter is None
+        or len(resolver.signature.parameters) != 1
+        or schema.schema_converter._get_field_exception_handlers(field)
+    ):
+        return None
+    function = resolver.wrapped_func
+    if isinstance(function, staticmethod | classmethod):
+        return None
+    return _Computed(function, leaf)
+
+
+LeafPlans = dict[str, dict[str, _Leaf | _Object | _Computed]]
 
 
 def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
@@ -97,6 +190,13 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
     if schema.config.default_resolver is not getattr:
         return {}
     plans: LeafPlans = {}
+    types_checked = {
+        concrete.implementation.name
+        for concrete in schema.schema_converter.type_map.values()
+        if isinstance(concrete.definition, StrawberryObjectDefinition)
+        and isinstance(concrete.implementation, GraphQLObjectType)
+        and concrete.definition.is_type_of is None
+    }
     for concrete in schema.schema_converter.type_map.values():
         definition = concrete.definition
         implementation = concrete.implementation
@@ -104,18 +204,25 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
             implementation, GraphQLObjectType
         ):
             continue
-        fields: dict[str, _Leaf] = {}
+        fields: dict[str, _Leaf | _Object | _Computed] = {}
         for field in definition.fields:
-            if not field.is_basic_field or field.permission_classes:
-                continue
             name = schema.config.name_converter.get_graphql_name(field)
             graphql_field = implementation.fields.get(name)
+            if graphql_field is not None and field.base_resolver is not None:
+                computed = _computed(field, _leaf(graphql_field.type, field.python_name), schema)
+                if computed is not None:
+                    fields[name] = computed
+                continue
+            if not field.is_basic_field or field.permission_classes:
+                continue
             # Strawberry marks the plain-getattr resolvers it generates as default.
             if graphql_field is None or not getattr(graphql_field.resolve, "_is_default", False):
                 continue
-            leaf = _leaf(graphql_field.type, field.python_name)
-            if leaf is not None:
-                fields[name] = leaf
+            plan = _leaf(graphql_field.type, field.python_name) or _object(
+                graphql_field.type, field.python_name, types_checked
+            )
+            if plan is not None:
+                fields[name] = plan
         if fields:
             plans[implementation.name] = fields
     return plans
@@ -144,28 +251,150 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             )
         results: dict[str, Any] = {}
         others: dict[str, Any] = {}
-        for response_name, field_details_list in grouped_field_set.items():
-            leaf = fields.get(field_details_list[0].node.name.value)
-            if leaf is not None:
-                try:
-                    results[response_name] = leaf.complete(getattr(source_value, leaf.python_name))
-                    continue
-                except Exception:  # noqa: S110 - redone by graphql-core, which reports it
-                    pass
-            others[response_name] = field_details_list
-            results[response_name] = _PENDING  # keeps the response in query order
-        if not others:
-            return results
-        completed = super().execute_fields(
-            parent_type, source_value, path, others, position_context
-        )
+        awaited: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                plan = fields.get(field_details_list[0].node.name.value)
+                if isinstance(plan, _Leaf):
+                    try:
+                        results[response_name] = plan.complete(
+                            getattr(source_value, plan.python_name)
+                        )
+                        continue
+                    except Exception:  # noqa: S110 - redone by graphql-core, which reports it
+                        pass
+                elif isinstance(plan, _Computed):
+                    try:
+                        results[response_name] = plan.leaf.complete(plan.function(source_value))
+                        continue
+                    except Exception:  # noqa: S110 - redone by graphql-core, which reports it
+                        pass
+                elif plan is not None:
+                    value = getattr(source_value, plan.python_name)
+                    grouped = self._plain_selection(plan, field_details_list, value)
+                    if grouped is not None:
+                        field_path = Path(path, response_name, parent_type.name)
+                        result = self._complete_object_field(
+                            plan, field_details_list, field_path, value, grouped, position_context
+                        )
+                        results[response_name] = result
+                        if self.is_awaitable(result):
+                            awaited.append(response_name)
+                        continue
+                others[response_name] = field_details_list
+                results[response_name] = _PENDING  # keeps the response in query order
+            completed: Any = (
+                super().execute_fields(parent_type, source_value, path, others, position_context)
+                if others
+                else {}
+            )
+        except Exception:
+            if awaited:
+                self.settle_in_background([results[name] for name in awaited])
+            raise
+        if not awaited and not self.is_awaitable(completed):
+            return _merged(results, cast(dict[str, Any], completed)) if others else results
+
+        async def merge() -> dict[str, Any]:
+            done = await completed if self.is_awaitable(completed) else completed
+            values = await gather_with_cancel(*(results[name] for name in awaited))
+            results.update(zip(awaited, values, strict=True))
+            return _merged(results, done)
+
+        return merge()
+
+    def _plain_selection(
+        self, plan: _Object, field_details_list: FieldDetailsList, value: Any
+    ) -> dict[str, Any] | None:
+        """The sub-selection to execute on ``value`` directly; None when graphql-core must
+        complete it (a directive, a deferred fragment, a value its checks refuse)."""
+        for details in field_details_list:
+            if details.defer_usage is not None or details.node.directives:
+                return None
+        if not plan.admits(value):
+            return None
+        grouped, new_defer_usages, _ = self.collect_subfields(plan.object_type, field_details_list)
+        return None if new_defer_usages else cast(dict[str, Any], grouped)
+
+    def _complete_object_field(
+        self,
+        plan: _Object,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        value: Any,
+        grouped: dict[str, Any],
+        position_context: Any,
+    ) -> Any:
+        """What graphql-core's execute_field makes of an admitted value (errors included)."""
+        if value is None:
+            return None
+        try:
+            if plan.item_type is None:
+                completed = self.execute_fields(
+                    plan.object_type, value, path, grouped, position_context
+                )
+            else:
+                completed = self._complete_items(
+                    plan, plan.item_type, field_details_list, path, value, grouped, position_context
+                )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, plan.return_type, field_details_list, path)
+            return None
         if self.is_awaitable(completed):
+            return self._guarded(completed, plan.return_type, field_details_list, path)
+        return completed
 
-            async def merge() -> dict[str, Any]:
-                return _merged(results, await completed)
+    def _complete_items(
+        self,
+        plan: _Object,
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        items: list[Any] | tuple[Any, ...],
+        grouped: dict[str, Any],
+        position_context: Any,
+    ) -> Any:
+        completed: list[Any] = []
+        awaited: list[int] = []
+        for index, item in enumerate(items):
+            if item is None:
+                completed.append(None)
+                continue
+            item_path = path.add_key(index, None)
+            try:
+                result = self.execute_fields(
+                    plan.object_type, item, item_path, grouped, position_context
+                )
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                result = None
+            if self.is_awaitable(result):
+                result = self._guarded(result, item_type, field_details_list, item_path)
+                awaited.append(index)
+            completed.append(result)
+        if not awaited:
+            return completed
 
-            return merge()
-        return _merged(results, cast(dict[str, Any], completed))
+        async def settle() -> list[Any]:
+            values = await gather_with_cancel(*(completed[index] for index in awaited))
+            for index, value in zip(awaited, values, strict=True):
+                completed[index] = value
+            return completed
+
+        return settle()
+
+    async def _guarded(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
 
 
 _PENDING = object()

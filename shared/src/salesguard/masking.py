@@ -9,7 +9,12 @@ MASK = "****"
 
 def mask_phone(e164: str) -> str:
     """Keep the first three and last four digits of the national number."""
-    digits = "".join(ch for ch in e164 if ch.isdigit())
+    body = e164[1:] if e164[:1] == "+" else e164
+    # Stored numbers are E.164 (ASCII digits after "+"): those are their own digits.
+    if body.isascii() and body.isdigit():
+        digits = body
+    else:
+        digits = "".join(ch for ch in e164 if ch.isdigit())
     national = digits[2:] if e164.startswith("+86") else digits
     if len(national) <= 7:
         return MASK + national[-2:]

@@ -22,11 +22,13 @@ from salesguard.errors import InvalidInput
 from salesguard_api.common.v1 import common_pb2
 
 Key = str | int | float | None
+# json.dumps builds an encoder per call when given separators: one, built once.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def encode_cursor(*values: Key | datetime) -> str:
     plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
-    raw = json.dumps(plain, separators=(",", ":")).encode()
+    raw = _COMPACT_JSON.encode(plain).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

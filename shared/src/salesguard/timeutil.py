@@ -59,16 +59,28 @@ def parse_day(text: str) -> date:
     return day
 
 
-def to_timestamp(value: datetime | None) -> Timestamp | None:
-    """A Timestamp of an aware datetime (naive ones are taken as UTC); never overflows."""
-    if value is None:
-        return None
+def _seconds_nanos(value: datetime) -> tuple[int, int]:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     # Subtracting aware datetimes works on offsets, not on a UTC copy, so unlike
     # astimezone() it cannot overflow at the ends of the calendar.
     delta = value - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
+    return delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
+
+
+def to_timestamp(value: datetime | None) -> Timestamp | None:
+    """A Timestamp of an aware datetime (naive ones are taken as UTC); never overflows."""
+    if value is None:
+        return None
+    seconds, nanos = _seconds_nanos(value)
+    return Timestamp(seconds=seconds, nanos=nanos)
+
+
+def set_timestamp(target: Timestamp, value: datetime | None) -> None:
+    """:func:`to_timestamp` written into a message's field in place (left unset for None):
+    a Timestamp passed to a message's constructor is copied, which costs as much again."""
+    if value is not None:
+        target.seconds, target.nanos = _seconds_nanos(value)
 
 
 def from_timestamp(stamp: Timestamp | None, field: str) -> datetime | None:

@@ -362,6 +362,10 @@ class PeopleQuery:
     @described("The caller: the employee the bearer token names.")
     async def me(self, info: Info) -> Employee | None:
         caller = info.context.caller
+        # The record came with the caller's principal (cached with it, dropped with it when
+        # the directory row changes): no directory call per request.
+        if caller.employee is not None:
+            return employee_from_proto(caller.employee)
         employee = await load_employee(info, caller.principal.id)
         if employee is not None:
             return employee

@@ -252,8 +252,16 @@ class DirectoryReads:
             branch_id=employee.branch_id,
             hq=bool(headquarters),
         )
+        # Their own record, under the rule GetEmployee applies when they ask for it, so the
+        # gateway answers `me` without asking again (this answer is cached with the principal
+        # and dropped with it when the row changes).
+        readable = await self.policy.decide(principal, "directory.read")
+        own = readable.allow and (
+            readable.covering_grant(employee.id, employee.team_id, employee.branch_id) is not None
+        )
         return pb.ResolvePrincipalResponse(
             principal=principal.to_proto(),
             status=pb.EmployeeStatus.Value(f"EMPLOYEE_STATUS_{employee.status}"),
             name=employee.name,
+            employee=employee_to_proto(employee) if own else None,
         )

@@ -13,6 +13,7 @@ from salesguard_customers.models import Customer
 from salesguard_customers.rules.duplicates import identity_key as identity_key
 
 CONTACT_FIELDS = ("phone", "email", "address")
+_CIPHER_COLUMNS = {field: f"{field}_cipher" for field in CONTACT_FIELDS}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
@@ -58,18 +59,18 @@ class ContactVault:
             raise ValueError(f"not a contact field: {field}")
 
     def _open(self, customer: Customer, field: str) -> str:
-        cipher: bytes | None = getattr(customer, f"{field}_cipher")
+        cipher: bytes | None = getattr(customer, _CIPHER_COLUMNS[field])
         if not cipher:
             return ""
         return self.cipher.decrypt(cipher, field=field, row_id=customer.id)
 
     def read(self, customer: Customer, masked: frozenset[str]) -> Contact:
         """Plaintext, or the masked form for fields in ``masked``."""
-        values = {}
+        values = []
         for field in CONTACT_FIELDS:
             value = self._open(customer, field)
-            values[field] = mask_value(field, value) if field in masked else value
-        return Contact(**values)
+            values.append(mask_value(field, value) if field in masked else value)
+        return Contact(*values)
 
     def masked(self, customer: Customer) -> Contact:
         return self.read(customer, frozenset(CONTACT_FIELDS))

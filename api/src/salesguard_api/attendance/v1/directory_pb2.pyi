@@ -575,20 +575,29 @@ class ResolvePrincipalResponse(_message.Message):
     PRINCIPAL_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    EMPLOYEE_FIELD_NUMBER: _builtins.int
     status: Global___EmployeeStatus.ValueType
     name: _builtins.str
     @_builtins.property
     def principal(self) -> _common_pb2.Principal: ...
+    @_builtins.property
+    def employee(self) -> Global___Employee:
+        """The employee's own record as GetEmployee would show it to them, when the policy
+        (directory.read) lets them read it: the gateway answers `me` from it, and it is as
+        current as the principal it comes with (both change in one directory row).
+        """
+
     def __init__(
         self,
         *,
         principal: _common_pb2.Principal | None = ...,
         status: Global___EmployeeStatus.ValueType = ...,
         name: _builtins.str = ...,
+        employee: Global___Employee | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["employee", b"employee", "principal", b"principal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "principal", b"principal", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["employee", b"employee", "name", b"name", "principal", b"principal", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
