@@ -1,23 +1,20 @@
-"""Writing lines set-based: chunked multi-row INSERTs, one statement per chunk.
+"""Writing lines set-based, one round trip per chunk.
 
-PostgreSQL gets one ``INSERT … SELECT … FROM unnest(arrays)`` per chunk: a
-fixed, prepared statement with one array parameter per column (and the period,
-branch and kind the chunk's rows share, once), whatever the chunk's size (a
-``VALUES`` list of 5000 rows × 20 columns would exceed the protocol's 32767
-parameters). SQLite gets one executemany of the same
-statement per chunk inside the transaction.
+PostgreSQL gets one binary ``COPY lines FROM STDIN`` per chunk, on the session's
+connection and so inside its transaction: no statement to evaluate, no per-column
+arrays to build in Python and unnest and cast in the server, each value sent in
+its binary form (it replaced ``INSERT … SELECT … FROM unnest(arrays)``, and costs
+the service less CPU for the same lines). SQLite gets one executemany of an INSERT
+per chunk inside the transaction.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from operator import itemgetter
-from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard_commissions.models import Line
@@ -69,31 +66,6 @@ LineRow = tuple[
 ]
 ALERT_IDS = COLUMNS.index("alert_ids")
 
-# Columns every row of a chunk shares (one period, branch and kind per run step): sent once.
-_SHARED = ("period", "branch_id", "kind")
-_SHARED_AT = tuple(COLUMNS.index(name) for name in _SHARED)
-_VARYING = tuple(name for name in COLUMNS if name not in _SHARED)
-_VARYING_AT = tuple(COLUMNS.index(name) for name in _VARYING)
-_PG_TYPES = {
-    "base_minor": "BIGINT[]",
-    "rate_bp": "INTEGER[]",
-    "amount_minor": "BIGINT[]",
-    "plan_version": "INTEGER[]",
-    "fully_paid_at": "TIMESTAMPTZ[]",
-    "alert_ids": "TEXT[]",
-    "reason": "TEXT[]",
-}
-_ARRAYS = ", ".join(f"CAST(:{c} AS {_PG_TYPES.get(c, 'VARCHAR[]')})" for c in _VARYING)
-_SELECTED = ", ".join(
-    f"CAST(:{c} AS VARCHAR)" if c in _SHARED else "alert_ids::json" if c == "alert_ids" else c
-    for c in COLUMNS
-)
-# Built from the constant column names above only; every value is a bound parameter.
-_PG_INSERT = text(
-    f"INSERT INTO lines ({', '.join(COLUMNS)}) "  # noqa: S608
-    f"SELECT {_SELECTED} FROM unnest({_ARRAYS}) AS t({', '.join(_VARYING)})"
-)
-
 
 class LineWriter:
     """Buffers rows and writes them in chunks of ``batch_size`` in the session's transaction."""
@@ -120,17 +92,20 @@ class LineWriter:
         if not rows:
             return
         if self.postgres:
-            for shared, group in itertools.groupby(rows, key=itemgetter(*_SHARED_AT)):
-                chunk = list(group)
-                columns: list[Any] = [list(values) for values in zip(*chunk, strict=True)]
-                columns[ALERT_IDS] = [
-                    "[]" if not ids else json.dumps(ids) for ids in columns[ALERT_IDS]
-                ]
-                parameters = {
-                    name: columns[at] for name, at in zip(_VARYING, _VARYING_AT, strict=True)
-                }
-                parameters.update(zip(_SHARED, shared, strict=True))
-                await self.session.execute(_PG_INSERT, parameters)
+            connection = await (await self.session.connection()).get_raw_connection()
+            # The json column stores the text it is given (SQLAlchemy's asyncpg codec
+            # encodes a str as is): exactly json.dumps's, as every other path writes.
+            records = [
+                (
+                    *row[:ALERT_IDS],
+                    "[]" if not row[ALERT_IDS] else json.dumps(row[ALERT_IDS]),
+                    *row[ALERT_IDS + 1 :],
+                )
+                for row in rows
+            ]
+            await connection.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                "lines", records=records, columns=COLUMNS
+            )
         else:
             await self.session.execute(
                 insert(Line), [dict(zip(COLUMNS, row, strict=True)) for row in rows]

@@ -8,8 +8,8 @@ A run of a period handles each branch on its own, in the branch's time zone:
    by a run of every branch), the period's lines are deleted, and the valid orders paid
    in the month are streamed from orders batch by batch: each batch's customers get
    their registered source in calls of at most 1000 IDs while the batch before is
-   priced (:mod:`.commission_lines`), each order one line, written in chunked multi-row
-   INSERTs (memory stays bounded by a batch and a chunk);
+   priced (:mod:`.commission_lines`), each order one line, written chunk by chunk with
+   a binary COPY (:mod:`.lines`; memory stays bounded by a batch and a chunk);
 3. the reversals of the run's window add CLAWBACK lines (:mod:`.clawbacks`);
 4. the plan's cap per period is applied set-based, and the period row records the run
    and a summary (:mod:`.periods`).
