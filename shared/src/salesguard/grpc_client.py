@@ -8,6 +8,7 @@ of a raw ``AioRpcError``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,27 @@ from salesguard.errors import from_rpc_error
 from salesguard.principal import current_principal, principal_metadata
 
 SERVICES = ("customers", "attendance", "orders", "commissions")
+
+# A server retiring a connection (max connection age, a pod going away) can answer a
+# call that raced its GOAWAY with UNAVAILABLE before the call reached the service.
+# gRPC retries only calls whose response has not begun, so a retry cannot repeat a
+# write the service already answered; the writes that matter are idempotent anyway.
+_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{}],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
 
 
 class _Caller:
@@ -110,6 +132,8 @@ class ServiceChannels:
                     # Every address the name resolves to (a headless Service's pods), in
                     # turn; with one address it behaves as a plain connection.
                     ("grpc.lb_policy_name", "round_robin"),
+                    ("grpc.enable_retries", 1),
+                    ("grpc.service_config", _SERVICE_CONFIG),
                 ],
             )
             self._channels[service] = channel

@@ -318,6 +318,8 @@ async def federated_alerts(
     proto_filter = alert_filter.to_proto() if alert_filter is not None else None
 
     async def ask(source: str) -> SourcePage[common_pb2.Alert]:
+        if not plan.asks(source):
+            return plan.nothing()
         request = common_pb2.ListAlertsRequest(filter=proto_filter, page=plan.request(source))
         response = await context.clients.alerts[source].ListAlerts(request)
         # Newest first; the ID orders alerts of one instant.

@@ -121,13 +121,23 @@ class MergePlan:
             )
         return cls(paging, page, dict.fromkeys(keys, ""), requests)
 
+    def asks(self, key: str) -> bool:
+        """Whether the source is asked at all: one with nothing before the cursor is asked
+        only when the page shows ``totalCount``."""
+        return self.requests[key] is not None or self.page.include_total_count
+
     def request(self, key: str) -> common_pb2.PageRequest:
         """The source's request; a source with nothing to give is asked only for its total
-        (one item forward, dropped: see :meth:`SourcePage.counted`)."""
+        (one item forward, dropped by :meth:`answered`)."""
         request = self.requests[key]
         if request is None:
             return common_pb2.PageRequest(page_size=1, include_total_count=True)
         return request
+
+    @staticmethod
+    def nothing() -> SourcePage[N]:
+        """The part of a source that was not asked."""
+        return SourcePage([], False, 0)
 
     def answered(self, key: str, page: SourcePage[N]) -> SourcePage[N]:
         """A source's answer as its part of the merged page."""

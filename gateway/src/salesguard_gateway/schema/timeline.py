@@ -73,6 +73,8 @@ async def employee_timeline(
     include_photo_urls = selects(info, PHOTO_URL_FIELDS, _CHECK_IN_PHOTOS_PATH)
 
     async def ask(source: Source) -> SourcePage[TimelineItem]:
+        if not plan.asks(source.key):
+            return plan.nothing()
         answer = await source.fetch(
             info,
             Ask(
