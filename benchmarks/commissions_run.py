@@ -30,6 +30,7 @@ checked identical to the run's, and each run's ratio to it (target ≤ 1.5×).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -240,6 +241,63 @@ SELECT (SELECT count(*) FROM (
 """
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_pids() -> dict[str, int]:
+    """This process's children that serve a service (``salesguard serve NAME``), by name."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if parent == os.getpid() and b"serve" in command:
+            found[command[command.index(b"serve") + 1].decode()] = int(entry.name)
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of each service process and of its database's backends over a span: on
+    a shared machine the wall time drifts with the load, the CPU spent much less."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.urls = urls
+        self.services = service_pids()
+
+    async def sample(self) -> dict[tuple[str, int], float]:
+        pids = {(name, pid) for name, pid in self.services.items()}
+        for name, url in self.urls.items():
+            db = Database(url)
+            async with db.read() as session:
+                backends = await session.scalars(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                )
+                pids |= {(f"pg {name}", int(pid)) for pid in backends}
+            await db.dispose()
+        return {key: cpu_seconds(key[1]) for key in pids}
+
+    @staticmethod
+    def spent(before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]) -> str:
+        """Per process (a database's backends summed): the CPU seconds between two samples."""
+        totals: dict[str, float] = {}
+        for key, seconds in after.items():
+            totals[key[0]] = totals.get(key[0], 0.0) + seconds - before.get(key, 0.0)
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(totals.items()))
+
+
 def conninfo(url: str) -> str:
     """A libpq connection string (what dblink takes) for a SQLAlchemy URL."""
     parsed = make_url(url)
@@ -364,7 +422,9 @@ async def run(orders: int, reps: int, policies: Path) -> None:
 
         print(f"\nRunCommissions over gRPC, period {period}, every branch")
         timings: dict[str, float] = {}
+        meter = CpuMeter(deployed.database_urls)
         for label in ("first run", "second run (replaces every line)"):
+            before = await meter.sample()
             started = time.perf_counter()
             with acting_as(finance):
                 response = await stub.RunCommissions(
@@ -379,6 +439,7 @@ async def run(orders: int, reps: int, policies: Path) -> None:
                 f"   {counted:,} orders, {lines:,} lines in {len(response.periods)} branches,"
                 f" payable {payable:,.2f}"
             )
+            print(f"  {'':<34}CPU s: {meter.spent(before, await meter.sample())}")
             if label == "first run":
                 # Between the two runs, so that the machine's drift hits both alike.
                 staged, limit_seconds, written = await limit(
