@@ -18,7 +18,8 @@ class CommissionsSettings(Settings):
     withholding_alert_sources: tuple[str, ...] = ("orders",)
     # Deadline of the streams a run reads (valid orders, reversals) and of the alert targets.
     stream_timeout_seconds: float = Field(default=1800.0, gt=0)
-    # Customers looked up per GetRegisteredSources call.
+    # Customers looked up per GetRegisteredSources call, and the streamed orders grouped for
+    # one lookup.
     facts_batch_size: int = Field(default=5000, ge=1, le=5000)
     # Registered sources a run keeps, so a customer's later orders ask no one again.
     facts_cache_size: int = Field(default=250_000, ge=1000)
