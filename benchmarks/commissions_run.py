@@ -9,14 +9,20 @@ processes of their own (``salesguard serve NAME``). The seed is set-based
   through the company channels, owned by the reps;
 - orders: 1 000 000 orders, approved and RECONCILED, fully paid at instants
   spread over last month (in Shanghai), each submitted by its customer's
-  owner; one in fifty claims PERSONAL for a company-channel customer (M3);
+  owner; one in fifty (n % 50 = 1, so its customer n % 200 000 is never one of the
+  PERSONAL multiples of 5) claims PERSONAL for a company-channel customer (M3: a
+  SOURCE_CONFLICT line each, counted and asserted);
   FAKE_DEAL_SUSPECTED alerts on 1 % of the orders and DIVERSION_RISK on 0.5 %
   of the customers, a few of them resolved as cleared.
 
 Measured over gRPC as FINANCE: RunCommissions of the month for every branch
 (stream from orders, registered sources from customers, alert targets,
-set-based writes), then a second run (which replaces every line), then the
-payroll export of one branch.
+set-based writes), then a second run over the same inputs (which writes back only the
+lines that changed: none), then the payroll export of one branch.
+
+Then the limit (issue 16): the same COMMISSION lines from one INSERT … SELECT into a
+table with the lines' key and indexes, its inputs staged locally first (not counted),
+checked identical to the run's, and each run's ratio to it (target ≤ 1.5×).
 
     uv run python -m benchmarks.commissions_run [--orders 1000000] [--reps 2000]
 """
@@ -24,18 +30,25 @@ payroll export of one branch.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from benchmarks.deployment import deployment, vacuum_analyze
 from benchmarks.support import REPO, arguments
 from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
 from salesguard_api.commissions.v1 import commissions_pb2, commissions_pb2_grpc
+from salesguard_commissions.rules.locking import LINE_NAMESPACE
+from salesguard_commissions.rules.rates import (
+    DEFAULT_COMPANY_RATE_PERCENT,
+    DEFAULT_PERSONAL_RATE_PERCENT,
+)
 
 SERVICES = ("attendance", "customers", "orders", "commissions")
 BRANCHES = 20
@@ -89,7 +102,7 @@ SELECT n, md5('order' || n), md5('customer' || c), 'C-' || lpad((c + 1)::text, 6
        'rep-' || (c % :reps), 'rep-' || (c % :reps), 'team-' || (c % :reps / 10),
        'branch-' || ((c % :reps / 100) % :branches),
        'CNY', (10000 + (n * 7919) % 9990000), paid::date - 20, paid::date + 10,
-       CASE WHEN c % 5 = 0 THEN 'PERSONAL' WHEN n % 50 = 0 THEN 'PERSONAL' ELSE 'WEBSITE' END,
+       CASE WHEN c % 5 = 0 THEN 'PERSONAL' WHEN n % 50 = 1 THEN 'PERSONAL' ELSE 'WEBSITE' END,
        CASE WHEN c % 5 = 0 THEN 'PERSONAL' ELSE 'WEBSITE' END,
        (ARRAY['APPROVED', 'FULFILLED', 'CLOSED'])[n % 3 + 1], '[]',
        'customer ' || c, 'company ' || c, '', paid - interval '20 days', paid,
@@ -115,6 +128,250 @@ SELECT md5('diversion' || c), 'DIVERSION_RISK', 'O6', 'MEDIUM', 'OPEN', NULL,
        'DIVERSION_RISK:' || md5('customer' || c)
 FROM generate_series(0, :customers - 1, 200) AS c
 """
+
+
+# The limit (issue 16): the same COMMISSION lines from one INSERT … SELECT. Its inputs are
+# first made local to the commissions database (dblink from the other services' databases,
+# timed apart): the valid orders of the month, the registered sources, the withholding
+# alert targets and the reps' teams, each keyed as in its source.
+STAGE = """
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+DROP TABLE IF EXISTS limit_orders, limit_sources, limit_alerts, limit_teams, limit_lines;
+CREATE TABLE limit_orders AS SELECT * FROM dblink(:orders_db, $q$
+    SELECT id, number, customer_id, submitted_by, team_id, branch_id, total_minor, currency,
+           fully_paid_at, source_claim
+    FROM orders
+    WHERE status IN ('APPROVED', 'FULFILLED', 'CLOSED')
+      AND payment_state IN ('RECONCILED', 'OVERPAID')
+      AND fully_paid_at >= '$q$ || :start || $q$' AND fully_paid_at < '$q$ || :end || $q$'
+$q$) AS t(id varchar(32), number bigint, customer_id varchar(32), submitted_by varchar(64),
+          team_id varchar(64), branch_id varchar(64), total_minor bigint, currency varchar(3),
+          fully_paid_at timestamptz, source_claim varchar(32));
+ALTER TABLE limit_orders ADD PRIMARY KEY (id);
+CREATE TABLE limit_sources AS SELECT * FROM dblink(:customers_db,
+    'SELECT id, source FROM customers') AS t(id varchar(32), source varchar(32));
+ALTER TABLE limit_sources ADD PRIMARY KEY (id);
+CREATE TABLE limit_alerts AS SELECT * FROM dblink(:orders_db, $q$
+    SELECT id, kind, order_id, customer_id FROM alerts
+    WHERE kind IN ('FAKE_DEAL_SUSPECTED', 'DIVERSION_RISK', 'ATTRIBUTION_MISMATCH')
+      AND (status IN ('OPEN', 'ACKNOWLEDGED') OR (status = 'RESOLVED' AND resolution = 'CONFIRMED'))
+$q$) AS t(id varchar(32), kind varchar(32), order_id varchar(32), customer_id varchar(32));
+CREATE INDEX ON limit_alerts (order_id);
+CREATE INDEX ON limit_alerts (customer_id) WHERE order_id IS NULL;
+CREATE TABLE limit_teams AS SELECT * FROM dblink(:attendance_db,
+    'SELECT id, team_id FROM employees') AS t(id varchar(64), team_id varchar(64));
+ALTER TABLE limit_teams ADD PRIMARY KEY (id);
+ANALYZE limit_orders, limit_sources, limit_alerts, limit_teams;
+CREATE TABLE limit_lines (LIKE lines INCLUDING ALL);
+"""
+# What commission_lines.commission_rows computes, line for line: the class by the
+# registered source (M3), the rate, base × rate half-up (M1), WITHHELD by alert with the
+# kinds leading the reason and the IDs sorted (M2), the uuid5 line ID (M5). Nobody is
+# frozen and the plan has no caps in this seed (the service's default plan).
+LIMIT = """
+INSERT INTO limit_lines (
+    id, period, branch_id, employee_id, team_id, order_id, order_code, customer_id, kind,
+    status, base_minor, rate_bp, amount_minor, currency, reason, alert_ids, source_claim,
+    registered_source, plan_version, fully_paid_at
+)
+SELECT encode(set_byte(set_byte(d, 6, (get_byte(d, 6) & 15) | 80), 8,
+                       (get_byte(d, 8) & 63) | 128), 'hex'),
+       CAST(:period AS varchar), o.branch_id, o.submitted_by, coalesce(t.team_id, o.team_id), o.id,
+       'O-' || CASE WHEN o.number < 1000000 THEN lpad(o.number::text, 6, '0')
+                    ELSE o.number::text END,
+       o.customer_id, 'COMMISSION',
+       CASE WHEN a.ids IS NOT NULL THEN 'WITHHELD'
+            WHEN cls.review THEN 'PENDING_REVIEW' ELSE 'PAYABLE' END,
+       o.total_minor, cls.rate,
+       CASE WHEN o.total_minor * cls.rate >= 0 THEN (o.total_minor * cls.rate + 5000) / 10000
+            ELSE -((-o.total_minor * cls.rate + 5000) / 10000) END,
+       o.currency,
+       CASE WHEN a.ids IS NOT NULL THEN a.kinds || '; ' || cls.reason ELSE cls.reason END,
+       coalesce(a.ids, '[]')::json, o.source_claim, coalesce(s.source, ''),
+       CAST(:version AS integer),
+       o.fully_paid_at
+FROM limit_orders o
+LEFT JOIN limit_sources s ON s.id = o.customer_id
+LEFT JOIN limit_teams t ON t.id = o.submitted_by
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN s.id IS NULL THEN 'UNKNOWN_CUSTOMER'
+                WHEN s.source = 'PERSONAL' THEN 'PERSONAL_CHANNEL'
+                WHEN o.source_claim = 'PERSONAL' THEN 'SOURCE_CONFLICT'
+                ELSE 'COMPANY_CHANNEL' END AS reason,
+           CASE WHEN s.source = 'PERSONAL' THEN CAST(:personal_bp AS integer) ELSE CAST(:company_bp AS integer) END
+               AS rate,
+           s.id IS NULL OR (s.source <> 'PERSONAL' AND o.source_claim = 'PERSONAL') AS review
+) cls
+CROSS JOIN LATERAL (
+    SELECT substring(digest(decode(CAST(:namespace AS text), 'hex') || convert_to(
+        CAST(:period AS text) || chr(31) || o.branch_id || chr(31) || o.id || chr(31)
+        || 'COMMISSION', 'UTF8'), 'sha1') FROM 1 FOR 16) AS d
+) h
+LEFT JOIN (
+    -- The alerts holding each order back: naming the order, or its customer and no order.
+    SELECT order_id,
+           '[' || string_agg('"' || id || '"', ', ' ORDER BY id, kind) || ']' AS ids,
+           string_agg(DISTINCT kind, '; ' ORDER BY kind) AS kinds
+    FROM (
+        SELECT o.id AS order_id, x.id, x.kind
+        FROM limit_orders o JOIN limit_alerts x ON x.order_id = o.id
+        UNION
+        SELECT o.id, x.id, x.kind
+        FROM limit_orders o JOIN limit_alerts x
+            ON x.order_id IS NULL AND x.customer_id = o.customer_id
+    ) hits
+    GROUP BY order_id
+) a ON a.order_id = o.id
+"""
+# Lines of the service's run that the limit does not write identically, and the reverse.
+DIFFERENCE = """
+SELECT (SELECT count(*) FROM (
+            SELECT id, period, branch_id, employee_id, team_id, order_id, order_code,
+                   customer_id, kind, status, base_minor, rate_bp, amount_minor, currency,
+                   reason, alert_ids::text, source_claim, registered_source, plan_version,
+                   fully_paid_at FROM lines WHERE period = :period AND kind = 'COMMISSION'
+            EXCEPT
+            SELECT id, period, branch_id, employee_id, team_id, order_id, order_code,
+                   customer_id, kind, status, base_minor, rate_bp, amount_minor, currency,
+                   reason, alert_ids::text, source_claim, registered_source, plan_version,
+                   fully_paid_at FROM limit_lines) d),
+       (SELECT count(*) FROM limit_lines) - (
+            SELECT count(*) FROM lines WHERE period = :period AND kind = 'COMMISSION')
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_pids() -> dict[str, int]:
+    """This process's children that serve a service (``salesguard serve NAME``), by name."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if parent == os.getpid() and b"serve" in command:
+            found[command[command.index(b"serve") + 1].decode()] = int(entry.name)
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of each service process and of its database's backends over a span: on
+    a shared machine the wall time drifts with the load, the CPU spent much less."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.urls = urls
+        self.services = service_pids()
+
+    async def sample(self) -> dict[tuple[str, int], float]:
+        pids = {(name, pid) for name, pid in self.services.items()}
+        for name, url in self.urls.items():
+            db = Database(url)
+            async with db.read() as session:
+                backends = await session.scalars(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                )
+                pids |= {(f"pg {name}", int(pid)) for pid in backends}
+            await db.dispose()
+        return {key: cpu_seconds(key[1]) for key in pids}
+
+    @staticmethod
+    def spent(
+        before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+    ) -> dict[str, float]:
+        """Per process (a database's backends summed): the CPU seconds between two samples."""
+        totals: dict[str, float] = {}
+        for key, seconds in after.items():
+            totals[key[0]] = totals.get(key[0], 0.0) + seconds - before.get(key, 0.0)
+        return totals
+
+
+def conninfo(url: str) -> str:
+    """A libpq connection string (what dblink takes) for a SQLAlchemy URL."""
+    parsed = make_url(url)
+    return (
+        f"host={parsed.host} port={parsed.port} dbname={parsed.database} "
+        f"user={parsed.username} password={parsed.password}"
+    )
+
+
+def source_conflicts(orders: int) -> int:
+    """The SOURCE_CONFLICT lines the seed must give: the orders claiming PERSONAL (n % 50 = 1)
+    whose customer is registered through a company channel (not a multiple of 5)."""
+    customers = min(CUSTOMERS, orders)
+    return sum(1 for n in range(1, orders + 1, 50) if n % customers % 5 != 0)
+
+
+async def limit(
+    urls: dict[str, str], period: str, start: datetime, end: datetime
+) -> tuple[float, float, float, int]:
+    """Stage the inputs, then time the one-statement limit: (staging s, limit s, the limit's
+    CPU s in its backend, lines)."""
+    db = Database(urls["commissions"])
+    staged = time.perf_counter()
+    async with db.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        raw = await connection.get_raw_connection()
+        stage = STAGE.replace(":orders_db", _literal(conninfo(urls["orders"])))
+        stage = stage.replace(":customers_db", _literal(conninfo(urls["customers"])))
+        stage = stage.replace(":attendance_db", _literal(conninfo(urls["attendance"])))
+        stage = stage.replace(":start", _literal(start.astimezone(UTC).isoformat()))
+        stage = stage.replace(":end", _literal(end.astimezone(UTC).isoformat()))
+        await raw.driver_connection.execute(stage)  # type: ignore[union-attr]
+    staged = time.perf_counter() - staged
+    async with db.transaction() as session:
+        backend = int(await session.scalar(text("SELECT pg_backend_pid()")))
+        cpu = cpu_seconds(backend)
+        started = time.perf_counter()
+        result = await session.execute(
+            text(LIMIT),
+            {
+                "period": period,
+                "namespace": LINE_NAMESPACE.bytes.hex(),
+                "company_bp": _bp(DEFAULT_COMPANY_RATE_PERCENT),
+                "personal_bp": _bp(DEFAULT_PERSONAL_RATE_PERCENT),
+                "version": 0,
+            },
+        )
+        seconds = time.perf_counter() - started
+        cpu = cpu_seconds(backend) - cpu
+        written = result.rowcount  # type: ignore[attr-defined]
+    await db.dispose()
+    await same_as_limit(urls["commissions"], period)
+    return staged, seconds, cpu, int(written)
+
+
+async def same_as_limit(url: str, period: str) -> None:
+    """Fails unless the run's COMMISSION lines are the limit's, column for column."""
+    db = Database(url)
+    async with db.read() as session:
+        different, extra = (await session.execute(text(DIFFERENCE), {"period": period})).one()
+    await db.dispose()
+    assert different == 0 and extra == 0, (
+        f"the limit's lines differ from the run's: {different} differ, {extra} more"
+    )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _bp(percent: str) -> int:
+    return int(Decimal(percent) * 100)
 
 
 def last_month() -> tuple[str, datetime, datetime]:
@@ -178,13 +435,17 @@ async def run(orders: int, reps: int, policies: Path) -> None:
         finance = Principal("bench-finance", ("FINANCE",), None, "branch-0", hq=True)
 
         print(f"\nRunCommissions over gRPC, period {period}, every branch")
-        for label in ("first run", "second run (replaces every line)"):
+        timings: dict[str, float] = {}
+        cpus: dict[str, float] = {}
+        meter = CpuMeter(deployed.database_urls)
+        for label in ("first run", "second run (no input changed)"):
+            before = await meter.sample()
             started = time.perf_counter()
             with acting_as(finance):
                 response = await stub.RunCommissions(
                     commissions_pb2.RunCommissionsRequest(period=period)
                 )
-            seconds = time.perf_counter() - started
+            seconds = timings[label] = time.perf_counter() - started
             lines = sum(summary.lines for summary in response.periods)
             counted = sum(summary.orders for summary in response.periods)
             payable = sum(float(summary.payable.value) for summary in response.periods)
@@ -192,6 +453,44 @@ async def run(orders: int, reps: int, policies: Path) -> None:
                 f"  {label:<34}{seconds:>8.2f} s{counted / seconds:>12,.0f} orders/s"
                 f"   {counted:,} orders, {lines:,} lines in {len(response.periods)} branches,"
                 f" payable {payable:,.2f}"
+            )
+            spent = meter.spent(before, await meter.sample())
+            cpus[label] = sum(spent.values())
+            shown = ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(spent.items()))
+            print(f"  {'':<34}CPU s: {shown}")
+            if label == "first run":
+                # Between the two runs, so that the machine's drift hits both alike.
+                staged, limit_seconds, limit_cpu, written = await limit(
+                    deployed.database_urls, period, start, end
+                )
+
+        # The second run's lines too (it wrote back only what changed).
+        await same_as_limit(deployed.database_urls["commissions"], period)
+        db = deployed.database("commissions")
+        async with db.read() as session:
+            conflicts = await session.scalar(
+                text(
+                    "SELECT count(*) FROM lines WHERE period = :period"
+                    " AND reason LIKE '%SOURCE_CONFLICT%'"
+                ),
+                {"period": period},
+            )
+        await db.dispose()
+        expected = source_conflicts(orders)
+        print(f"\n  SOURCE_CONFLICT lines: {conflicts:,} (the seed gives {expected:,})")
+        assert conflicts == expected > 0, "the seed's M3 conflicts are not all lines"
+
+        print(
+            f"\nLimit: one INSERT … SELECT of the same {written:,} lines into a table with the"
+            f" lines' key and indexes, inputs local (staged by dblink in {staged:.1f} s,"
+            f" not counted); identical to each run's lines"
+        )
+        print(f"  {'INSERT … SELECT':<34}{limit_seconds:>8.2f} s   CPU {limit_cpu:.1f} s")
+        for label, seconds in timings.items():
+            print(
+                f"  {label:<34}{seconds / limit_seconds:>8.2f}× the limit (target ≤ 1.5×)"
+                f"   CPU of every process {cpus[label]:.1f} s, {cpus[label] / limit_cpu:.1f}×"
+                " the limit's"
             )
 
         started = time.perf_counter()

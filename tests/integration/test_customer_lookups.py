@@ -28,8 +28,8 @@ from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
+from salesguard_api.customers.v1 import customers_pb2, lookups_pb2_grpc
 from salesguard_api.customers.v1 import lookups_pb2 as pb
-from salesguard_api.customers.v1 import lookups_pb2_grpc
 from salesguard_customers.models import Customer
 from salesguard_customers.server import service as customers_app
 from tests.harness import Suite, service_id, unique
@@ -89,6 +89,15 @@ class Lookups:
         getattr(request, "from").CopyFrom(to_timestamp(start))
         with acting_as(as_):
             return await self.stub.ListFollowUpMarks(request)
+
+    async def sources(self, customer_ids: list[str], *, as_: Principal = SYSTEM) -> dict[str, str]:
+        """GetRegisteredSources as {customer ID: source name}, in the order answered."""
+        with acting_as(as_):
+            response = await self.stub.GetRegisteredSources(
+                pb.GetRegisteredSourcesRequest(customer_ids=customer_ids)
+            )
+        names = [customers_pb2.SourceChannel.Name(source) for source in response.sources]
+        return dict(zip(response.customer_ids, names, strict=True))
 
 
 @pytest.fixture
@@ -256,11 +265,13 @@ async def test_people_may_not_use_the_lookups(suite: Suite, lookups: Lookups) ->
             "ListFollowUpMarks": lambda: lookups.marks(
                 [org.junior], now - timedelta(days=1), now, as_=person
             ),
+            "GetRegisteredSources": lambda: lookups.sources(["c-1"], as_=person),
         }
 
     for person in (
         manager(org),
         Principal(org.hr, ("HR",), branch_id=org.hq),
+        Principal(org.manager, ("FINANCE",), branch_id=org.hq, hq=True),
         Principal(org.junior, ("SALES_JUNIOR",), team_id=org.team_a, branch_id=org.branch),
     ):
         for rpc, call in every_lookup(person).items():
@@ -301,12 +312,42 @@ def test_the_answers_carry_no_name_or_contact_field() -> None:
         "customer_id",
         "at",
     }
+    assert {f.name for f in pb.GetRegisteredSourcesResponse.DESCRIPTOR.fields} == {
+        "customer_ids",
+        "sources",
+    }
     for response in (
         pb.FindNearbyCustomersResponse,
         pb.MatchPhoneIndexesResponse,
         pb.ListFollowUpMarksResponse,
+        pb.GetRegisteredSourcesResponse,
     ):
         assert not _field_names(response.DESCRIPTOR) & CONTACT_AND_NAME_FIELDS, response
+
+
+async def test_registered_sources_answer_each_known_customer_in_the_order_asked(
+    suite: Suite, lookups: Lookups
+) -> None:
+    """What a commission run asks (M3): the registered source of many customers at once,
+    the same as the registry's record; unknown IDs are left out, repeated ones answered once."""
+    org = await make_org(suite)
+    personal = service_id((await register(suite, org.manager, source="PERSONAL"))["id"])
+    website = service_id((await register(suite, org.manager, source="WEBSITE"))["id"])
+    unknown = new_id()
+    answered = await lookups.sources([website, unknown, personal, website])
+    assert list(answered.items()) == [
+        (website, "SOURCE_CHANNEL_WEBSITE"),
+        (personal, "SOURCE_CHANNEL_PERSONAL"),
+    ]
+    with acting_as(SYSTEM):
+        facts = await lookups.stub.GetCustomerFacts(
+            pb.GetCustomerFactsRequest(customer_ids=[website, personal])
+        )
+    assert {f.customer_id: customers_pb2.SourceChannel.Name(f.source) for f in facts.customers} == (
+        answered
+    )
+    assert await lookups.sources([]) == {}
+    assert await lookups.sources([unknown]) == {}
 
 
 async def test_a_number_typed_differently_matches_its_customers(
@@ -399,6 +440,8 @@ async def test_bad_phone_and_mark_input_is_refused(lookups: Lookups) -> None:
         ),
         "93 days": lambda: lookups.marks(["e-1"], now - timedelta(days=93), now),
         "to before from": lambda: lookups.marks(["e-1"], now, now - timedelta(hours=1)),
+        "5001 customers": lambda: lookups.sources([f"c-{i}" for i in range(5001)]),
+        "a blank customer": lambda: lookups.sources(["c-1", ""]),
     }
     for case, call in bad_calls.items():
         with pytest.raises(ServiceError) as refused:

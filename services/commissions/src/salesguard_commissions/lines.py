@@ -1,21 +1,24 @@
-"""Writing lines set-based: chunked multi-row INSERTs, one statement per chunk.
+"""Writing lines set-based, one round trip per chunk.
 
-PostgreSQL gets one ``INSERT … SELECT … FROM unnest(arrays)`` per chunk: a
-fixed, prepared statement with one array parameter per column (and the period,
-branch and kind the chunk's rows share, once), whatever the chunk's size (a
-``VALUES`` list of 5000 rows × 20 columns would exceed the protocol's 32767
-parameters). SQLite gets one executemany of the same
-statement per chunk inside the transaction.
+PostgreSQL gets one binary ``COPY lines FROM STDIN`` per chunk, on the session's
+connection and so inside its transaction: no statement to evaluate, no per-column
+arrays to build in Python and unnest and cast in the server, each value sent in
+its binary form (it replaced ``INSERT … SELECT … FROM unnest(arrays)``, and costs
+the service less CPU for the same lines). SQLite gets one executemany of an INSERT
+per chunk inside the transaction.
+
+A re-run of a period on PostgreSQL writes back only what changed: its lines go to a
+temporary copy of the table (:func:`stage`, no index, no WAL), and :func:`merge_staged`
+deletes the period's lines the run no longer gives, updates those that differ and inserts
+the new ones. A re-run over unchanged inputs so leaves every row and index entry of the
+period as it was, instead of deleting and rewriting them all.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from operator import itemgetter
-from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,39 +72,73 @@ LineRow = tuple[
 ]
 ALERT_IDS = COLUMNS.index("alert_ids")
 
-# Columns every row of a chunk shares (one period, branch and kind per run step): sent once.
-_SHARED = ("period", "branch_id", "kind")
-_SHARED_AT = tuple(COLUMNS.index(name) for name in _SHARED)
-_VARYING = tuple(name for name in COLUMNS if name not in _SHARED)
-_VARYING_AT = tuple(COLUMNS.index(name) for name in _VARYING)
-_PG_TYPES = {
-    "base_minor": "BIGINT[]",
-    "rate_bp": "INTEGER[]",
-    "amount_minor": "BIGINT[]",
-    "plan_version": "INTEGER[]",
-    "fully_paid_at": "TIMESTAMPTZ[]",
-    "alert_ids": "TEXT[]",
-    "reason": "TEXT[]",
-}
-_ARRAYS = ", ".join(f"CAST(:{c} AS {_PG_TYPES.get(c, 'VARCHAR[]')})" for c in _VARYING)
-_SELECTED = ", ".join(
-    f"CAST(:{c} AS VARCHAR)" if c in _SHARED else "alert_ids::json" if c == "alert_ids" else c
-    for c in COLUMNS
+LINES = "lines"
+STAGED = "staged_lines"
+# Dropped with the run's transaction (committed or not), so each branch stages afresh.
+_STAGE = text(f"CREATE TEMPORARY TABLE {STAGED} (LIKE {LINES}) ON COMMIT DROP")
+
+
+def _compared(table: str) -> str:
+    """The columns of a line as compared: json has no equality, so alert_ids compare as the
+    text stored (json.dumps's, on every path)."""
+    return ", ".join(
+        f"{table}.alert_ids::text" if name == "alert_ids" else f"{table}.{name}" for name in COLUMNS
+    )
+
+
+_MERGE = (
+    # The period's lines the run no longer gives.
+    text(
+        f"DELETE FROM {LINES} WHERE period = :period AND branch_id = :branch_id"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM {STAGED} WHERE {STAGED}.id = {LINES}.id)"
+    ),
+    # Those that differ in any column (the ID fixes period, branch, order and kind).
+    text(
+        f"UPDATE {LINES} SET ({', '.join(COLUMNS)}) = "  # noqa: S608
+        f"({', '.join(f'{STAGED}.{name}' for name in COLUMNS)})"
+        f" FROM {STAGED} WHERE {LINES}.id = {STAGED}.id"
+        f" AND {LINES}.period = :period AND {LINES}.branch_id = :branch_id"
+        f" AND ({_compared(LINES)}) IS DISTINCT FROM"
+        f" ({_compared(STAGED)})"
+    ),
+    # The new ones.
+    text(
+        f"INSERT INTO {LINES} ({', '.join(COLUMNS)})"  # noqa: S608
+        f" SELECT {', '.join(COLUMNS)} FROM {STAGED}"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {LINES} WHERE {LINES}.id = {STAGED}.id"
+        f" AND {LINES}.period = :period AND {LINES}.branch_id = :branch_id)"
+    ),
 )
-# Built from the constant column names above only; every value is a bound parameter.
-_PG_INSERT = text(
-    f"INSERT INTO lines ({', '.join(COLUMNS)}) "  # noqa: S608
-    f"SELECT {_SELECTED} FROM unnest({_ARRAYS}) AS t({', '.join(_VARYING)})"
-)
+
+
+async def stage(session: AsyncSession) -> str:
+    """A temporary, empty copy of the lines table for this transaction; its name."""
+    await session.execute(_STAGE)
+    return STAGED
+
+
+async def merge_staged(session: AsyncSession, period: str, branch_id: str) -> int:
+    """The period's lines made equal to the staged ones, touching only rows that differ;
+    the number of rows deleted, updated and inserted."""
+    # A temporary table is never analysed on its own; the joins below want its size.
+    await session.execute(text(f"ANALYZE {STAGED}"))
+    changed = 0
+    for statement in _MERGE:
+        result = await session.execute(statement, {"period": period, "branch_id": branch_id})
+        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    return changed
 
 
 class LineWriter:
-    """Buffers rows and writes them in chunks of ``batch_size`` in the session's transaction."""
+    """Buffers rows and writes them in chunks of ``batch_size`` in the session's transaction,
+    into ``table`` (the lines, or on PostgreSQL their staging copy)."""
 
-    def __init__(self, session: AsyncSession, batch_size: int) -> None:
+    def __init__(self, session: AsyncSession, batch_size: int, table: str = LINES) -> None:
         self.session = session
         self.batch_size = batch_size
+        self.table = table
         self.postgres = session.bind.dialect.name == "postgresql"
+        assert self.postgres or table == LINES, "only PostgreSQL stages lines"
         self.rows: list[LineRow] = []
         self.written = 0
 
@@ -120,17 +157,20 @@ class LineWriter:
         if not rows:
             return
         if self.postgres:
-            for shared, group in itertools.groupby(rows, key=itemgetter(*_SHARED_AT)):
-                chunk = list(group)
-                columns: list[Any] = [list(values) for values in zip(*chunk, strict=True)]
-                columns[ALERT_IDS] = [
-                    "[]" if not ids else json.dumps(ids) for ids in columns[ALERT_IDS]
-                ]
-                parameters = {
-                    name: columns[at] for name, at in zip(_VARYING, _VARYING_AT, strict=True)
-                }
-                parameters.update(zip(_SHARED, shared, strict=True))
-                await self.session.execute(_PG_INSERT, parameters)
+            connection = await (await self.session.connection()).get_raw_connection()
+            # The json column stores the text it is given (SQLAlchemy's asyncpg codec
+            # encodes a str as is): exactly json.dumps's, as every other path writes.
+            records = [
+                (
+                    *row[:ALERT_IDS],
+                    "[]" if not row[ALERT_IDS] else json.dumps(row[ALERT_IDS]),
+                    *row[ALERT_IDS + 1 :],
+                )
+                for row in rows
+            ]
+            await connection.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                self.table, records=records, columns=COLUMNS
+            )
         else:
             await self.session.execute(
                 insert(Line), [dict(zip(COLUMNS, row, strict=True)) for row in rows]

@@ -2,7 +2,7 @@
 
 - orders: the stream of valid orders of a branch and period, the stream of
   payment reversals, and the targets of alerts that hold lines back;
-- customers: each customer's registered source, at most 1000 IDs per call;
+- customers: each customer's registered source, at most 5000 IDs per call;
 - attendance: the branches with their time zones, and employees' teams.
 
 A peer that refuses the service itself is a deployment fault (its policy lacks
@@ -31,7 +31,7 @@ from salesguard_commissions import SERVICE_NAME
 from salesguard_commissions.rules import withholding
 from salesguard_commissions.rules.withholding import Withholding
 
-MAX_FACTS_IDS = 1000
+MAX_SOURCES_IDS = 5000
 MAX_EMPLOYEE_IDS = 500
 # Stream messages read ahead of the run's processing.
 STREAM_DEPTH = 4
@@ -91,18 +91,26 @@ class Peers:
 
     async def registered_sources(self, ids: list[str], batch_size: int) -> dict[str, str]:
         """Each known customer's registered source channel ("WEBSITE", "PERSONAL", ...)."""
-        size = max(1, min(batch_size, MAX_FACTS_IDS))
+        size = max(1, min(batch_size, MAX_SOURCES_IDS))
         found: dict[str, str] = {}
+        names = SOURCE_NAMES
         for start in range(0, len(ids), size):
             try:
                 with acting_as(SYSTEM):
-                    response = await self._lookups.GetCustomerFacts(
-                        lookups_pb2.GetCustomerFactsRequest(customer_ids=ids[start : start + size])
+                    response = await self._lookups.GetRegisteredSources(
+                        lookups_pb2.GetRegisteredSourcesRequest(
+                            customer_ids=ids[start : start + size]
+                        )
                     )
             except ServiceError as error:
-                raise peer_error(error, "customer facts") from None
-            for facts in response.customers:
-                found[facts.customer_id] = SOURCE_NAMES.get(facts.source, "")
+                raise peer_error(error, "customer sources") from None
+            found.update(
+                zip(
+                    response.customer_ids,
+                    [names.get(source, "") for source in response.sources],
+                    strict=True,
+                )
+            )
         return found
 
     async def withholding(

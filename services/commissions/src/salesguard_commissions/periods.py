@@ -85,9 +85,12 @@ async def lock_period_row(session: AsyncSession, branch_id: str, period: str) ->
     return row
 
 
-async def apply_period_cap(session: AsyncSession, period: str, branch_id: str, cap: int) -> None:
-    """The plan's cap per period over the period's lines (:func:`rates.cap_per_period`)."""
-    statement, parameters = rates.period_cap(period, branch_id, cap)
+async def apply_period_cap(
+    session: AsyncSession, period: str, branch_id: str, cap: int, table: str = "lines"
+) -> None:
+    """The plan's cap per period over the period's lines (:func:`rates.cap_per_period`), in
+    ``table`` (the lines, or a run's staging copy)."""
+    statement, parameters = rates.period_cap(period, branch_id, cap, table)
     await session.execute(statement, parameters)
 
 

@@ -5,11 +5,12 @@ A run of a period handles each branch on its own, in the branch's time zone:
 1. the withholding alert targets and the plan in force are loaded once per run;
 2. in one transaction per branch, the frozen employees are read (under the freeze lock,
    :mod:`.freezes`), the period row is locked (a LOCKED period is refused, or left alone
-   by a run of every branch), the period's lines are deleted, and the valid orders paid
-   in the month are streamed from orders batch by batch: each batch's customers get
-   their registered source in calls of at most 1000 IDs while the batch before is
-   priced (:mod:`.commission_lines`), each order one line, written in chunked multi-row
-   INSERTs (memory stays bounded by a batch and a chunk);
+   by a run of every branch), the period's lines are deleted (a re-run on PostgreSQL
+   stages its lines instead and writes back only those that changed, :mod:`.lines`),
+   and the valid orders paid in the month are streamed from orders batch by batch,
+   regrouped by about 5000 orders: each group's customers get their registered source
+   in one call while the group before is priced (:mod:`.commission_lines`), each order one line, written chunk by chunk with
+   a binary COPY (:mod:`.lines`; memory stays bounded by a batch and a chunk);
 3. the reversals of the run's window add CLAWBACK lines (:mod:`.clawbacks`);
 4. the plan's cap per period is applied set-based, and the period row records the run
    and a summary (:mod:`.periods`).
@@ -23,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from opentelemetry import trace
@@ -38,7 +39,7 @@ from salesguard.timeutil import to_timestamp
 from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_api.commissions.v1 import commissions_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
-from salesguard_commissions import freezes, periods
+from salesguard_commissions import freezes, lines, periods
 from salesguard_commissions.clawbacks import Clawbacks
 from salesguard_commissions.commission_lines import commission_rows, look_up
 from salesguard_commissions.lines import LineWriter
@@ -58,6 +59,21 @@ RUN_ACTION = "commissions.run"
 LOOKUPS_AHEAD = 2
 
 _Batch = tuple[Sequence[payments_pb2.ValidOrder], asyncio.Task[dict[str, str | None]]]
+
+
+async def _regrouped(
+    batches: AsyncIterator[Sequence[payments_pb2.ValidOrder]], size: int
+) -> AsyncIterator[list[payments_pb2.ValidOrder]]:
+    """The streamed orders in groups of at least ``size`` (the last one smaller): one lookup
+    per group, since each call costs the customers service far more than an ID in it."""
+    group: list[payments_pb2.ValidOrder] = []
+    async for batch in batches:
+        group.extend(batch)
+        if len(group) >= size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 class Runs:
@@ -152,10 +168,16 @@ class Runs:
                     context.locked.append(branch.id)
                     return periods.summary_to_proto(row)  # a run of every branch leaves it be
                 before = periods.without_actor(row.summary)
-                await session.execute(
-                    delete(Line).where(Line.period == period, Line.branch_id == branch.id)
-                )
-                writer = LineWriter(session, self.settings.write_batch_size)
+                # A re-run on PostgreSQL stages its lines and writes back what changed.
+                rerun = row.run_count > 0 and session.bind.dialect.name == "postgresql"
+                if rerun:
+                    table = await lines.stage(session)
+                else:
+                    table = lines.LINES
+                    await session.execute(
+                        delete(Line).where(Line.period == period, Line.branch_id == branch.id)
+                    )
+                writer = LineWriter(session, self.settings.write_batch_size, table)
                 await self._write_commissions(writer, context, branch.id, start, end)
                 lookback = clawback.lookback_from(start, self.settings.clawback_lookback_days)
                 await writer.extend(
@@ -164,8 +186,10 @@ class Runs:
                 await writer.flush()
                 if context.plan.cap_per_period_minor:
                     await periods.apply_period_cap(
-                        session, period, branch.id, context.plan.cap_per_period_minor
+                        session, period, branch.id, context.plan.cap_per_period_minor, table
                     )
+                if rerun:
+                    await lines.merge_staged(session, period, branch.id)
                 row.summary = {
                     **await periods.summarize(session, period, branch.id),
                     "run_by": actor,
@@ -199,8 +223,9 @@ class Runs:
         stamp_from, stamp_to = to_timestamp(start), to_timestamp(end)
         assert stamp_from is not None and stamp_to is not None
         ahead: deque[_Batch] = deque()
+        stream = self.peers.valid_orders(branch_id, stamp_from, stamp_to)
         try:
-            async for orders in self.peers.valid_orders(branch_id, stamp_from, stamp_to):
+            async for orders in _regrouped(stream, self.settings.facts_batch_size):
                 ahead.append((orders, asyncio.create_task(self._look_up(context, orders))))
                 if len(ahead) > LOOKUPS_AHEAD:
                     await self._write_batch(writer, context, branch_id, *ahead.popleft())

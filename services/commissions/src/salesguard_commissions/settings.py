@@ -18,11 +18,12 @@ class CommissionsSettings(Settings):
     withholding_alert_sources: tuple[str, ...] = ("orders",)
     # Deadline of the streams a run reads (valid orders, reversals) and of the alert targets.
     stream_timeout_seconds: float = Field(default=1800.0, gt=0)
-    # Customers looked up per GetCustomerFacts call.
-    facts_batch_size: int = Field(default=1000, ge=1, le=1000)
+    # Customers looked up per GetRegisteredSources call, and the streamed orders grouped for
+    # one lookup.
+    facts_batch_size: int = Field(default=5000, ge=1, le=5000)
     # Registered sources a run keeps, so a customer's later orders ask no one again.
     facts_cache_size: int = Field(default=250_000, ge=1000)
-    # Lines written per INSERT statement.
+    # Lines written per COPY (one round trip per chunk).
     write_batch_size: int = Field(default=5000, ge=100)
     # How far back a run looks for reversals of orders paid out in locked months: a
     # reversal made after its month was locked is clawed back by the next run.

@@ -216,6 +216,11 @@ class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
     ) -> lookups_pb2.GetCustomerFactsResponse:
         return await self._lookups.get_customer_facts(request)
 
+    async def GetRegisteredSources(
+        self, request: lookups_pb2.GetRegisteredSourcesRequest, context: Context
+    ) -> lookups_pb2.GetRegisteredSourcesResponse:
+        return await self._lookups.get_registered_sources(request)
+
     async def GetOrderableCustomer(
         self, request: lookups_pb2.GetOrderableCustomerRequest, context: Context
     ) -> lookups_pb2.GetOrderableCustomerResponse:

@@ -363,6 +363,58 @@ class GetCustomerFactsResponse(_message.Message):
 Global___GetCustomerFactsResponse: _TypeAlias = GetCustomerFactsResponse  # noqa: Y015
 
 @_typing.final
+class GetRegisteredSourcesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """At most 5000."""
+
+    def __init__(
+        self,
+        *,
+        customer_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_ids", b"customer_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRegisteredSourcesRequest: _TypeAlias = GetRegisteredSourcesRequest  # noqa: Y015
+
+@_typing.final
+class GetRegisteredSourcesResponse(_message.Message):
+    """The registered source channel of each customer asked for that exists (a commission
+    run's M3 class), as two parallel lists: entry i of sources is that of customer_ids[i].
+    Nothing else of the customer, so a batch costs the registry one index lookup per ID
+    and no more.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_IDS_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_customers_pb2.SourceChannel.ValueType]: ...
+    def __init__(
+        self,
+        *,
+        customer_ids: _abc.Iterable[_builtins.str] | None = ...,
+        sources: _abc.Iterable[_customers_pb2.SourceChannel.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_ids", b"customer_ids", "sources", b"sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRegisteredSourcesResponse: _TypeAlias = GetRegisteredSourcesResponse  # noqa: Y015
+
+@_typing.final
 class GetOrderableCustomerRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

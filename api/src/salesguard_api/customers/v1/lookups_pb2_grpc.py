@@ -54,6 +54,11 @@ class CustomerLookupServiceStub:
                 request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.SerializeToString,
                 response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.FromString,
                 _registered_method=True)
+        self.GetRegisteredSources = channel.unary_unary(
+                '/salesguard.customers.v1.CustomerLookupService/GetRegisteredSources',
+                request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetRegisteredSourcesRequest.SerializeToString,
+                response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetRegisteredSourcesResponse.FromString,
+                _registered_method=True)
         self.GetOrderableCustomer = channel.unary_unary(
                 '/salesguard.customers.v1.CustomerLookupService/GetOrderableCustomer',
                 request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerRequest.SerializeToString,
@@ -84,6 +89,14 @@ class CustomerLookupServiceServicer:
 
     def GetCustomerFacts(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRegisteredSources(self, request, context):
+        """The registered source only, for many customers at once (a commission run); the
+        same authorisation as GetCustomerFacts (policy action customers.facts, SYSTEM).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -120,6 +133,11 @@ def add_CustomerLookupServiceServicer_to_server(servicer, server):
                     servicer.GetCustomerFacts,
                     request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.FromString,
                     response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.SerializeToString,
+            ),
+            'GetRegisteredSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRegisteredSources,
+                    request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetRegisteredSourcesRequest.FromString,
+                    response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetRegisteredSourcesResponse.SerializeToString,
             ),
             'GetOrderableCustomer': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrderableCustomer,
@@ -235,6 +253,33 @@ class CustomerLookupService:
             '/salesguard.customers.v1.CustomerLookupService/GetCustomerFacts',
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsRequest.SerializeToString,
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetCustomerFactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRegisteredSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.customers.v1.CustomerLookupService/GetRegisteredSources',
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetRegisteredSourcesRequest.SerializeToString,
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetRegisteredSourcesResponse.FromString,
             options,
             channel_credentials,
             insecure,

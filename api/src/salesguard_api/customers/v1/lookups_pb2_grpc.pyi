@@ -35,6 +35,10 @@ class CustomerLookupServiceStub:
     MatchPhoneIndexes: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.MatchPhoneIndexesRequest, _lookups_pb2.MatchPhoneIndexesResponse]
     ListFollowUpMarks: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.ListFollowUpMarksRequest, _lookups_pb2.ListFollowUpMarksResponse]
     GetCustomerFacts: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.GetCustomerFactsRequest, _lookups_pb2.GetCustomerFactsResponse]
+    GetRegisteredSources: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.GetRegisteredSourcesRequest, _lookups_pb2.GetRegisteredSourcesResponse]
+    """The registered source only, for many customers at once (a commission run); the
+    same authorisation as GetCustomerFacts (policy action customers.facts, SYSTEM).
+    """
     GetOrderableCustomer: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.GetOrderableCustomerRequest, _lookups_pb2.GetOrderableCustomerResponse]
     """Asked as the caller, not as SYSTEM (SPEC §2: a rep submits orders only for
     customers they may read): the facts of a customer the caller may order for
@@ -49,6 +53,10 @@ class CustomerLookupServiceAsyncStub(CustomerLookupServiceStub):
     MatchPhoneIndexes: _aio.UnaryUnaryMultiCallable[_lookups_pb2.MatchPhoneIndexesRequest, _lookups_pb2.MatchPhoneIndexesResponse]  # type: ignore[assignment]
     ListFollowUpMarks: _aio.UnaryUnaryMultiCallable[_lookups_pb2.ListFollowUpMarksRequest, _lookups_pb2.ListFollowUpMarksResponse]  # type: ignore[assignment]
     GetCustomerFacts: _aio.UnaryUnaryMultiCallable[_lookups_pb2.GetCustomerFactsRequest, _lookups_pb2.GetCustomerFactsResponse]  # type: ignore[assignment]
+    GetRegisteredSources: _aio.UnaryUnaryMultiCallable[_lookups_pb2.GetRegisteredSourcesRequest, _lookups_pb2.GetRegisteredSourcesResponse]  # type: ignore[assignment]
+    """The registered source only, for many customers at once (a commission run); the
+    same authorisation as GetCustomerFacts (policy action customers.facts, SYSTEM).
+    """
     GetOrderableCustomer: _aio.UnaryUnaryMultiCallable[_lookups_pb2.GetOrderableCustomerRequest, _lookups_pb2.GetOrderableCustomerResponse]  # type: ignore[assignment]
     """Asked as the caller, not as SYSTEM (SPEC §2: a rep submits orders only for
     customers they may read): the facts of a customer the caller may order for
@@ -84,6 +92,16 @@ class CustomerLookupServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _lookups_pb2.GetCustomerFactsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_lookups_pb2.GetCustomerFactsResponse, _abc.Awaitable[_lookups_pb2.GetCustomerFactsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetRegisteredSources(
+        self,
+        request: _lookups_pb2.GetRegisteredSourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lookups_pb2.GetRegisteredSourcesResponse, _abc.Awaitable[_lookups_pb2.GetRegisteredSourcesResponse]]:
+        """The registered source only, for many customers at once (a commission run); the
+        same authorisation as GetCustomerFacts (policy action customers.facts, SYSTEM).
+        """
 
     @_abc_1.abstractmethod
     def GetOrderableCustomer(

@@ -128,12 +128,12 @@ def cap_per_period(amounts_minor: Sequence[int], cap_minor: int) -> list[int]:
 
 
 # cap_per_period over a period's COMMISSION lines of one branch, set-based; a line whose
-# amount it changes gets CAPPED_PER_PERIOD appended to its reason.
-PERIOD_CAP_SQL: TextClause = text(
-    """
-    UPDATE lines SET
+# amount it changes gets CAPPED_PER_PERIOD appended to its reason. ``{table}`` is the lines
+# table or a run's staging copy of it (:data:`CAPPED_TABLES`).
+_PERIOD_CAP = """
+    UPDATE {table} SET
         amount_minor = capped.new_amount,
-        reason = lines.reason || :suffix
+        reason = {table}.reason || :suffix
     FROM (
         SELECT id, amount_minor AS amount,
             CASE
@@ -148,18 +148,23 @@ PERIOD_CAP_SQL: TextClause = text(
                     ORDER BY fully_paid_at, order_code, id
                     ROWS UNBOUNDED PRECEDING
                 ) - amount_minor AS earlier
-            FROM lines
+            FROM {table}
             WHERE period = :period AND branch_id = :branch_id AND kind = :kind
         ) AS running
     ) AS capped
-    WHERE lines.id = capped.id AND capped.new_amount <> capped.amount
+    WHERE {table}.id = capped.id AND capped.new_amount <> capped.amount
     """
-)
+CAPPED_TABLES = ("lines", "staged_lines")
+PERIOD_CAP_SQL: dict[str, TextClause] = {
+    table: text(_PERIOD_CAP.format(table=table)) for table in CAPPED_TABLES
+}
 
 
-def period_cap(period: str, branch_id: str, cap_minor: int) -> tuple[TextClause, dict[str, object]]:
-    """:data:`PERIOD_CAP_SQL` and its parameters for one branch's period."""
-    return PERIOD_CAP_SQL, {
+def period_cap(
+    period: str, branch_id: str, cap_minor: int, table: str = "lines"
+) -> tuple[TextClause, dict[str, object]]:
+    """:data:`PERIOD_CAP_SQL` over ``table`` and its parameters for one branch's period."""
+    return PERIOD_CAP_SQL[table], {
         "cap": cap_minor,
         "period": period,
         "branch_id": branch_id,
