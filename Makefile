@@ -118,8 +118,5 @@ schema: sync ## refresh the committed GraphQL SDL snapshot
 	uv run --frozen strawberry export-schema salesguard_gateway.schema:schema --output gateway/schema.graphql
 
 .PHONY: bench
-bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)
-	uv run --frozen python -m benchmarks.customers_gateway
-	uv run --frozen python -m benchmarks.nearby_customers
-	uv run --frozen python -m benchmarks.check_in_verification
-	uv run --frozen python -m benchmarks.incremental_reconciliation
+bench: sync tools postgres ## every benchmark (benchmarks/report.py lists them and their sizes), then one table of issue 16's targets
+	uv run --frozen python -m benchmarks.report
