@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.support import REPO, RESULT_PREFIX, arguments
+from benchmarks.support import REPO, RESULT_PREFIX, arguments, figure
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -61,7 +61,7 @@ class Row:
 
 def _figure(value: object, unit: str) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{value:.3g} {unit}".rstrip()
+        return f"{figure(value)} {unit}".rstrip()
     return f"{value} {unit}".rstrip()
 
 

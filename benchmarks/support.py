@@ -58,6 +58,11 @@ def summary(name: str, samples: list[float]) -> str:
     )
 
 
+def figure(value: float) -> str:
+    """A measured value as people read it: 3 significant digits, no exponent."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 # A benchmark's verdict on one of its targets, as a line `make bench` collects
 # (benchmarks/report.py) into its closing table.
 RESULT_PREFIX = "RESULT "
@@ -77,7 +82,7 @@ def report_target(
     as issue 16's table does; ``unit`` follows the figures ("ms", "x", "s", ...)."""
     met = measured <= limit if at_most else measured >= limit
     bound = f"{'<=' if at_most else '>='} {limit:g} {unit}".rstrip()
-    shown = f"{measured:.3g} {unit}".rstrip()
+    shown = f"{figure(measured)} {unit}".rstrip()
     print(
         f"target: {measure} {bound}  measured {shown}  {'MET' if met else 'MISSED'}"
         + (f"  ({detail})" if detail else "")

@@ -13,12 +13,15 @@ from benchmarks.support import report_target
 def test_a_target_line_is_printed_and_collected(capsys: pytest.CaptureFixture[str]) -> None:
     assert report_target("employeeTimeline(first: 50) p95", 31.4159, limit=50, unit="ms")
     assert not report_target("gateway/direct", 0.8, limit=0.9, unit="x", at_most=False)
+    assert not report_target("run", 1327.29, limit=1000, unit="ms")
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "target: employeeTimeline(first: 50) p95 <= 50 ms  measured 31.4 ms  MET"
     assert out[2] == "target: gateway/direct >= 0.9 x  measured 0.8 x  MISSED"
+    assert out[4] == "target: run <= 1000 ms  measured 1,327 ms  MISSED"
     assert collect("bench", out) == [
         Row("employeeTimeline(first: 50) p95", "<= 50 ms", "31.4 ms", "met"),
         Row("gateway/direct", ">= 0.9 x", "0.8 x", "MISSED"),
+        Row("run", "<= 1000 ms", "1,327 ms", "MISSED"),
     ]
 
 

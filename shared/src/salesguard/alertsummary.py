@@ -63,16 +63,14 @@ class SummaryTarget:
         return {"branch_id": self.branch_id} if self.branch_id else None
 
 
-def summary_query(
+def _standing(
     model: type[AlertColumns],
     scope: ColumnElement[bool],
     target: SummaryTarget,
     risk: RiskModel,
     as_of: datetime,
-    per_kind: int,
-) -> Select[Any]:
-    """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at
-    least one row per group): the alert, its rank by recency, and the group's totals."""
+) -> tuple[list[ColumnElement[bool]], ColumnElement[float]]:
+    """The conditions of the standing alerts summarised, and each one's decay."""
     since = target.since or as_of - timedelta(seconds=risk.lookback_seconds)
     conditions = [
         scope,
@@ -94,6 +92,60 @@ def summary_query(
         )
         * bindparam("decay_rate", math.log(2) / risk.half_life_seconds, type_=Float)
     )
+    return conditions, decay
+
+
+def totals_query(
+    model: type[AlertColumns],
+    scope: ColumnElement[bool],
+    target: SummaryTarget,
+    risk: RiskModel,
+    as_of: datetime,
+) -> Select[Any]:
+    """One row per (employee, kind) group: its totals, without alerts. A plain GROUP BY
+    (hash-aggregated): a branch's summary needs no per-alert window nor its sort."""
+    conditions, decay = _standing(model, scope, target, risk, as_of)
+    return (
+        select(
+            model.employee_id,
+            model.kind,
+            func.count().label("group_count"),
+            func.sum(case((model.status.in_(UNDECIDED), 1), else_=0)).label("group_undecided"),
+            func.sum(decay).label("group_decayed"),
+            func.max(model.detected_at).label("last_detected_at"),
+        )
+        .where(*conditions)
+        .group_by(model.employee_id, model.kind)
+        .order_by(model.employee_id, model.kind)
+    )
+
+
+def summaries_from_totals(rows: Iterable[Row[Any]]) -> list[common_pb2.AlertKindSummary]:
+    """The summaries of :func:`totals_query`'s rows (no recent alerts)."""
+    return [
+        common_pb2.AlertKindSummary(
+            employee_id=row.employee_id,
+            kind=row.kind,
+            count=row.group_count,
+            open_count=row.group_undecided,
+            last_detected_at=to_timestamp(row.last_detected_at),
+            decayed_count=float(row.group_decayed),
+        )
+        for row in rows
+    ]
+
+
+def summary_query(
+    model: type[AlertColumns],
+    scope: ColumnElement[bool],
+    target: SummaryTarget,
+    risk: RiskModel,
+    as_of: datetime,
+    per_kind: int,
+) -> Select[Any]:
+    """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at
+    least one row per group): the alert, its rank by recency, and the group's totals."""
+    conditions, decay = _standing(model, scope, target, risk, as_of)
     group = (model.employee_id, model.kind)
     ranked = (
         select(
