@@ -135,6 +135,58 @@ def summaries_from_totals(rows: Iterable[Row[Any]]) -> list[common_pb2.AlertKind
     ]
 
 
+def heaviest_query(
+    model: type[AlertColumns],
+    scope: ColumnElement[bool],
+    target: SummaryTarget,
+    risk: RiskModel,
+    as_of: datetime,
+) -> Select[Any]:
+    """Each employee's ``risk.evidence_items`` standing alerts that weigh most (weight ×
+    decay over all kinds; ties: newer, then lower ID, as a profile orders its evidence),
+    with their decay, ordered by employee, kind and newest first."""
+    conditions, decay = _standing(model, scope, target, risk, as_of)
+    weights = {kind: bindparam(None, weight, type_=Float) for kind, weight in risk.weights.items()}
+    default = bindparam("default_weight", risk.default_weight, type_=Float)
+    weight = case(weights, value=model.kind, else_=default) if weights else default
+    ranked = (
+        select(
+            model,
+            decay.label("decay"),
+            func.row_number()
+            .over(
+                partition_by=model.employee_id,
+                # Alert IDs are 32 hex digits: they sort alike in every collation and Python.
+                order_by=((weight * decay).desc(), model.detected_at.desc(), model.id),
+            )
+            .label("heaviness"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    return (
+        select(aliased(model, ranked), ranked.c.decay)
+        .where(ranked.c.heaviness <= risk.evidence_items)
+        .order_by(
+            ranked.c.employee_id, ranked.c.kind, ranked.c.detected_at.desc(), ranked.c.id.desc()
+        )
+    )
+
+
+def attach_recent(
+    summaries: list[common_pb2.AlertKindSummary],
+    rows: Sequence[Row[Any]],
+    alerts: Sequence[common_pb2.Alert],
+) -> None:
+    """Put :func:`heaviest_query`'s alerts (``alerts``: their protos, in order) under their
+    summaries; one committed between the two reads has none and is left out."""
+    by_group = {(summary.employee_id, summary.kind): summary for summary in summaries}
+    for row, alert in zip(rows, alerts, strict=True):
+        summary = by_group.get((alert.employee_id, alert.kind))
+        if summary is not None:
+            summary.recent.append(common_pb2.RecentAlert(alert=alert, decay=float(row.decay)))
+
+
 def summary_query(
     model: type[AlertColumns],
     scope: ColumnElement[bool],

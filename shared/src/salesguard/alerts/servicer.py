@@ -23,6 +23,8 @@ from salesguard.alerts.storage import AlertColumns, AlertDecisionColumns
 from salesguard.alertsummary import (
     UNDECIDED,
     SummaryTarget,
+    attach_recent,
+    heaviest_query,
     recent_rows,
     summaries_from_rows,
     summaries_from_totals,
@@ -280,7 +282,15 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             decision.about(employee_id)
         risk = RiskModel.from_thresholds(await self._policy.thresholds())
         scope = scope_filter(decision, self._scope)
-        if request.include_recent:
+        if request.include_recent and request.heaviest_only:
+            totals = totals_query(self._model, scope, target, risk, as_of)
+            heaviest = heaviest_query(self._model, scope, target, risk, as_of)
+            async with self._db.read() as session:
+                summaries = summaries_from_totals((await session.execute(totals)).all())
+                rows = (await session.execute(heaviest)).all()
+                alerts = await self._to_protos(session, [row[0] for row in rows])
+            attach_recent(summaries, rows, alerts)
+        elif request.include_recent:
             per_kind = risk.evidence_items
             query = summary_query(self._model, scope, target, risk, as_of, per_kind)
             async with self._db.read() as session:
