@@ -122,8 +122,5 @@ detection: sync ## the detection simulation: a seeded company with injected sche
 	uv run --frozen python -m simulation $(DETECTION_ARGS)
 
 .PHONY: bench
-bench: sync tools postgres ## benchmarks on PostgreSQL (prints figures)
-	uv run --frozen python -m benchmarks.customers_gateway
-	uv run --frozen python -m benchmarks.nearby_customers
-	uv run --frozen python -m benchmarks.check_in_verification
-	uv run --frozen python -m benchmarks.incremental_reconciliation
+bench: sync tools postgres ## every benchmark (benchmarks/report.py lists them and their sizes), then one table of issue 16's targets
+	uv run --frozen python -m benchmarks.report

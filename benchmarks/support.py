@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import statistics
 import subprocess
@@ -71,3 +72,44 @@ def summary(name: str, samples: list[float]) -> str:
         f"  {name:<40}{percentile(samples, 0.5):>9.2f}{percentile(samples, 0.95):>9.2f}"
         f"{percentile(samples, 0.99):>9.2f}{statistics.mean(samples):>9.2f}"
     )
+
+
+def figure(value: float) -> str:
+    """A measured value as people read it: 3 significant digits, no exponent."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+# A benchmark's verdict on one of its targets, as a line `make bench` collects
+# (benchmarks/report.py) into its closing table.
+RESULT_PREFIX = "RESULT "
+
+
+def report_target(
+    measure: str,
+    measured: float,
+    *,
+    limit: float,
+    unit: str,
+    at_most: bool = True,
+    detail: str = "",
+) -> bool:
+    """Print the target line (``target: ... <= limit  measured ...  MET``) and a ``RESULT
+    {json}`` line for the closing table; whether the target is met. ``measure`` names it
+    as issue 16's table does; ``unit`` follows the figures ("ms", "x", "s", ...)."""
+    met = measured <= limit if at_most else measured >= limit
+    bound = f"{'<=' if at_most else '>='} {limit:g} {unit}".rstrip()
+    shown = f"{figure(measured)} {unit}".rstrip()
+    print(
+        f"target: {measure} {bound}  measured {shown}  {'MET' if met else 'MISSED'}"
+        + (f"  ({detail})" if detail else "")
+    )
+    fields = {
+        "name": measure,
+        "target": bound,
+        "measured": measured,
+        "unit": unit,
+        "met": met,
+        "detail": detail,
+    }
+    print(RESULT_PREFIX + json.dumps(fields), flush=True)
+    return met

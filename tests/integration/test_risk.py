@@ -282,3 +282,11 @@ async def test_the_embedded_profile_scores_alike(embedded_suite: Suite) -> None:
     ]
     assert ranking[0]["score"] == pytest.approx(5, rel=1e-3)
     assert ranking[1]["score"] == pytest.approx(2.5, rel=1e-3)
+    # The evidence too (each employee's heaviest alerts, ranked in SQLite's query).
+    detailed = (
+        await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=org.hr)
+    ).ok()["riskRanking"]
+    assert [[item["kind"] for item in entry["evidence"]] for entry in detailed] == [
+        ["DIVERSION_RISK"],
+        ["DIVERSION_RISK"],
+    ]

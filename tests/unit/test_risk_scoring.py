@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from random import Random
 
 import pytest
 
@@ -128,6 +129,29 @@ def test_ranking_is_by_score_then_employee() -> None:
         ("e-tie", 1.0),
     ]
     assert [p.employee_id for p in ranking(summaries, MODEL, first=1)] == ["e-high"]
+
+
+def test_a_ranking_scores_exactly_as_the_full_profiles_do() -> None:
+    """ranking() profiles only the employees it returns: its scores and order are those
+    of every employee's full profile, to the bit (sums in the same order)."""
+    random = Random(16)
+    kinds = [*MODEL.weights, "PAYER_MISMATCH", "FAKE_DEAL"]
+    summaries = [
+        common_pb2.AlertKindSummary(
+            employee_id=f"e-{random.randrange(40)}",
+            kind=random.choice(kinds),
+            count=1,
+            decayed_count=random.choice([0.5, 1.0, random.random() * 7]),
+        )
+        for _ in range(600)  # several sources' summaries of a kind, ties of scores too
+    ]
+    employees = dict.fromkeys(summary.employee_id for summary in summaries)
+    everyone = [profile(e, [s for s in summaries if s.employee_id == e], MODEL) for e in employees]
+    everyone.sort(key=lambda item: (-item.score, item.employee_id))
+    for first in (1, 10, 100):
+        assert [(p.employee_id, p.score) for p in ranking(summaries, MODEL, first)] == [
+            (p.employee_id, p.score) for p in everyone[:first]
+        ]
 
 
 def test_the_model_is_read_from_policy_data() -> None:

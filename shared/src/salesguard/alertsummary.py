@@ -63,16 +63,14 @@ class SummaryTarget:
         return {"branch_id": self.branch_id} if self.branch_id else None
 
 
-def summary_query(
+def _standing(
     model: type[AlertColumns],
     scope: ColumnElement[bool],
     target: SummaryTarget,
     risk: RiskModel,
     as_of: datetime,
-    per_kind: int,
-) -> Select[Any]:
-    """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at
-    least one row per group): the alert, its rank by recency, and the group's totals."""
+) -> tuple[list[ColumnElement[bool]], ColumnElement[float]]:
+    """The conditions of the standing alerts summarised, and each one's decay."""
     since = target.since or as_of - timedelta(seconds=risk.lookback_seconds)
     conditions = [
         scope,
@@ -94,6 +92,112 @@ def summary_query(
         )
         * bindparam("decay_rate", math.log(2) / risk.half_life_seconds, type_=Float)
     )
+    return conditions, decay
+
+
+def totals_query(
+    model: type[AlertColumns],
+    scope: ColumnElement[bool],
+    target: SummaryTarget,
+    risk: RiskModel,
+    as_of: datetime,
+) -> Select[Any]:
+    """One row per (employee, kind) group: its totals, without alerts. A plain GROUP BY
+    (hash-aggregated): a branch's summary needs no per-alert window nor its sort."""
+    conditions, decay = _standing(model, scope, target, risk, as_of)
+    return (
+        select(
+            model.employee_id,
+            model.kind,
+            func.count().label("group_count"),
+            func.sum(case((model.status.in_(UNDECIDED), 1), else_=0)).label("group_undecided"),
+            func.sum(decay).label("group_decayed"),
+            func.max(model.detected_at).label("last_detected_at"),
+        )
+        .where(*conditions)
+        .group_by(model.employee_id, model.kind)
+        .order_by(model.employee_id, model.kind)
+    )
+
+
+def summaries_from_totals(rows: Iterable[Row[Any]]) -> list[common_pb2.AlertKindSummary]:
+    """The summaries of :func:`totals_query`'s rows (no recent alerts)."""
+    return [
+        common_pb2.AlertKindSummary(
+            employee_id=row.employee_id,
+            kind=row.kind,
+            count=row.group_count,
+            open_count=row.group_undecided,
+            last_detected_at=to_timestamp(row.last_detected_at),
+            decayed_count=float(row.group_decayed),
+        )
+        for row in rows
+    ]
+
+
+def heaviest_query(
+    model: type[AlertColumns],
+    scope: ColumnElement[bool],
+    target: SummaryTarget,
+    risk: RiskModel,
+    as_of: datetime,
+) -> Select[Any]:
+    """Each employee's ``risk.evidence_items`` standing alerts that weigh most (weight ×
+    decay over all kinds; ties: newer, then lower ID, as a profile orders its evidence),
+    with their decay, ordered by employee, kind and newest first."""
+    conditions, decay = _standing(model, scope, target, risk, as_of)
+    weights = {kind: bindparam(None, weight, type_=Float) for kind, weight in risk.weights.items()}
+    default = bindparam("default_weight", risk.default_weight, type_=Float)
+    weight = case(weights, value=model.kind, else_=default) if weights else default
+    ranked = (
+        select(
+            model,
+            decay.label("decay"),
+            func.row_number()
+            .over(
+                partition_by=model.employee_id,
+                # Alert IDs are 32 hex digits: they sort alike in every collation and Python.
+                order_by=((weight * decay).desc(), model.detected_at.desc(), model.id),
+            )
+            .label("heaviness"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    return (
+        select(aliased(model, ranked), ranked.c.decay)
+        .where(ranked.c.heaviness <= risk.evidence_items)
+        .order_by(
+            ranked.c.employee_id, ranked.c.kind, ranked.c.detected_at.desc(), ranked.c.id.desc()
+        )
+    )
+
+
+def attach_recent(
+    summaries: list[common_pb2.AlertKindSummary],
+    rows: Sequence[Row[Any]],
+    alerts: Sequence[common_pb2.Alert],
+) -> None:
+    """Put :func:`heaviest_query`'s alerts (``alerts``: their protos, in order) under their
+    summaries; one committed between the two reads has none and is left out."""
+    by_group = {(summary.employee_id, summary.kind): summary for summary in summaries}
+    for row, alert in zip(rows, alerts, strict=True):
+        summary = by_group.get((alert.employee_id, alert.kind))
+        if summary is not None:
+            summary.recent.append(common_pb2.RecentAlert(alert=alert, decay=float(row.decay)))
+
+
+def summary_query(
+    model: type[AlertColumns],
+    scope: ColumnElement[bool],
+    target: SummaryTarget,
+    risk: RiskModel,
+    as_of: datetime,
+    per_kind: int,
+) -> Select[Any]:
+    """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at
+    least one row per group): the alert, its rank by recency, and the group's totals."""
+    conditions, decay = _standing(model, scope, target, risk, as_of)
     group = (model.employee_id, model.kind)
     ranked = (
         select(

@@ -204,11 +204,32 @@ def by_employee(
     return grouped
 
 
+def _score(decayed: Mapping[str, float], model: RiskModel) -> float:
+    """The score of per-kind decayed counts, summed in :func:`profile`'s order (largest
+    contribution first), so that it is the same float."""
+    contributions = sorted(
+        ((model.weight(kind) * count, kind) for kind, count in decayed.items()),
+        key=lambda item: (-item[0], item[1]),
+    )
+    return sum(contribution for contribution, _ in contributions)
+
+
 def ranking(
     summaries: Iterable[common_pb2.AlertKindSummary], model: RiskModel, first: int
 ) -> list[RiskProfile]:
-    """The ``first`` highest-scoring employees among the summaries, highest first."""
-    grouped = by_employee(summaries)
-    profiles = [profile(employee, own, model) for employee, own in grouped.items()]
-    profiles.sort(key=lambda item: (-item.score, item.employee_id))
-    return profiles[:first]
+    """The ``first`` highest-scoring employees among the summaries, highest first.
+
+    Every employee is scored from three fields of their summaries; only the ``first``
+    get a full profile (signals, evidence): a branch has hundreds of employees and
+    thousands of summaries, and building every profile cost most of a request."""
+    grouped: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    decayed: dict[str, dict[str, float]] = {}
+    for summary in summaries:
+        employee, kind = summary.employee_id, summary.kind
+        grouped.setdefault(employee, []).append(summary)
+        kinds = decayed.setdefault(employee, {})
+        # Added as profile() adds them: this summary's, then the earlier sources'.
+        kinds[kind] = summary.decayed_count + kinds.get(kind, 0.0)
+    scores = {employee: _score(kinds, model) for employee, kinds in decayed.items()}
+    top = sorted(scores, key=lambda employee: (-scores[employee], employee))[:first]
+    return [profile(employee, grouped[employee], model) for employee in top]

@@ -148,7 +148,9 @@ async def ranked_with_evidence(
         *(
             summarize(
                 info,
-                common_pb2.SummarizeAlertsRequest(employee_ids=ids, include_recent=True),
+                common_pb2.SummarizeAlertsRequest(
+                    employee_ids=ids, include_recent=True, heaviest_only=True
+                ),
                 "risk evidence",
             )
             for ids in chunks
@@ -182,7 +184,10 @@ class RiskQuery:
             "employeeId", raw_id(employee_id, "Employee", "employeeId"), required=True
         )
         request = common_pb2.SummarizeAlertsRequest(
-            employee_ids=[wanted], include_recent=selects(info, EVIDENCE)
+            employee_ids=[wanted],
+            include_recent=selects(info, EVIDENCE),
+            # The evidence only: the alerts that weigh most, not every kind's newest.
+            heaviest_only=True,
         )
         summaries, employee = await asyncio.gather(
             summarize(info, request), load_employee(info, wanted), return_exceptions=True

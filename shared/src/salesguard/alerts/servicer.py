@@ -23,9 +23,13 @@ from salesguard.alerts.storage import AlertColumns, AlertDecisionColumns
 from salesguard.alertsummary import (
     UNDECIDED,
     SummaryTarget,
+    attach_recent,
+    heaviest_query,
     recent_rows,
     summaries_from_rows,
+    summaries_from_totals,
     summary_query,
+    totals_query,
 )
 from salesguard.db import Database, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
@@ -276,15 +280,28 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             # A score of 0 for one's own case would say "nothing against you": refuse instead.
             decision.about(employee_id)
         risk = RiskModel.from_thresholds(await self._policy.thresholds())
-        per_kind = risk.evidence_items if request.include_recent else 0
-        query = summary_query(
-            self._model, scope_filter(decision, self._scope), target, risk, as_of, per_kind
-        )
-        async with self._db.read() as session:
-            rows = (await session.execute(query)).all()
-            recent = await self._to_protos(session, recent_rows(rows, per_kind))
+        scope = scope_filter(decision, self._scope)
+        if request.include_recent and request.heaviest_only:
+            totals = totals_query(self._model, scope, target, risk, as_of)
+            heaviest = heaviest_query(self._model, scope, target, risk, as_of)
+            async with self._db.read() as session:
+                summaries = summaries_from_totals((await session.execute(totals)).all())
+                rows = (await session.execute(heaviest)).all()
+                alerts = await self._to_protos(session, [row[0] for row in rows])
+            attach_recent(summaries, rows, alerts)
+        elif request.include_recent:
+            per_kind = risk.evidence_items
+            query = summary_query(self._model, scope, target, risk, as_of, per_kind)
+            async with self._db.read() as session:
+                rows = (await session.execute(query)).all()
+                recent = await self._to_protos(session, recent_rows(rows, per_kind))
+            summaries = summaries_from_rows(rows, recent, per_kind)
+        else:
+            query = totals_query(self._model, scope, target, risk, as_of)
+            async with self._db.read() as session:
+                summaries = summaries_from_totals((await session.execute(query)).all())
         return common_pb2.SummarizeAlertsResponse(
-            summaries=summaries_from_rows(rows, recent, per_kind),
+            summaries=summaries,
             risk_model=risk.to_proto(),
             as_of=to_timestamp(as_of),
         )

@@ -658,9 +658,15 @@ class SummarizeAlertsRequest(_message.Message):
     BRANCH_ID_FIELD_NUMBER: _builtins.int
     SINCE_FIELD_NUMBER: _builtins.int
     INCLUDE_RECENT_FIELD_NUMBER: _builtins.int
+    HEAVIEST_ONLY_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     include_recent: _builtins.bool
     """Return each employee's risk_model.evidence_items most recent alerts per kind."""
+    heaviest_only: _builtins.bool
+    """With include_recent: only each employee's risk_model.evidence_items alerts that
+    weigh most (weight x decay, over all kinds; ties: newer, then lower ID), under the
+    summaries of their kinds, newest first. Every profile's evidence is among them.
+    """
     @_builtins.property
     def employee_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """At most 100 employee IDs; or else branch_id (exactly one of the two)."""
@@ -678,10 +684,11 @@ class SummarizeAlertsRequest(_message.Message):
         branch_id: _builtins.str = ...,
         since: _timestamp_pb2.Timestamp | None = ...,
         include_recent: _builtins.bool = ...,
+        heaviest_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "employee_ids", b"employee_ids", "include_recent", b"include_recent", "since", b"since"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "employee_ids", b"employee_ids", "heaviest_only", b"heaviest_only", "include_recent", b"include_recent", "since", b"since"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
