@@ -36,7 +36,7 @@ import httpx
 from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
-from benchmarks.support import arguments, percentile
+from benchmarks.support import arguments, percentile, report_target
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.db import Database, new_id
 from salesguard.principal import Principal, acting_as
@@ -128,10 +128,6 @@ async def saturate(
     elapsed = time.perf_counter() - started
     cpu = {name: (cpu_seconds(pid) - before[name]) * 1000 / served for name, pid in pids.items()}
     return served / elapsed, cpu
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
 
 
 async def seed_customers(url: str, count: int, owners: list[tuple[str, str, str]]) -> None:
@@ -261,8 +257,8 @@ async def run(
             print(
                 f"  policy decisions per request: {decisions / (2 * rounds):.2f} (OPA answered {decisions})"
             )
-            print(
-                f"  target: gateway/direct at p50, c = 1 <= {GATEWAY_DIRECT_LIMIT}x  measured {ratio:.2f}x  {verdict(ratio <= GATEWAY_DIRECT_LIMIT)}"
+            report_target(
+                "gateway/direct at p50, c = 1", ratio, limit=GATEWAY_DIRECT_LIMIT, unit="x"
             )
 
             if seconds > 0:
@@ -289,12 +285,19 @@ async def run(
                     throughput = statistics.mean(rates["gateway", concurrency]) / statistics.mean(
                         rates["direct", concurrency]
                     )
-                    print(
-                        f"  target: gateway/direct throughput at c = {concurrency} >= {THROUGHPUT_LIMIT}  measured {throughput:.2f}  {verdict(throughput >= THROUGHPUT_LIMIT)}"
+                    report_target(
+                        f"gateway/direct throughput at saturation, c = {concurrency}",
+                        throughput,
+                        limit=THROUGHPUT_LIMIT,
+                        unit="x",
+                        at_most=False,
                     )
                 cpu_ms = statistics.median(list_cpu)
-                print(
-                    f"  target: customers CPU per ListCustomers(50) with contacts <= {CPU_PER_LIST_LIMIT_MS} ms  measured {cpu_ms:.2f} ms  {verdict(cpu_ms <= CPU_PER_LIST_LIMIT_MS)}"
+                report_target(
+                    "CPU per ListCustomers(50) with contacts",
+                    cpu_ms,
+                    limit=CPU_PER_LIST_LIMIT_MS,
+                    unit="ms",
                 )
 
             async def query(payload: dict[str, str]) -> None:
@@ -317,8 +320,8 @@ async def run(
                 )
             ratio = percentile(me_ms, 0.5) / percentile(typename_ms, 0.5)
             print(f"  me/__typename at p50: {ratio:.2f}x (limit {ME_TYPENAME_LIMIT}x)")
-            print(
-                f"  target: me/__typename at p50 <= {ME_TYPENAME_LIMIT}x  measured {ratio:.2f}x  {verdict(ratio <= ME_TYPENAME_LIMIT)}"
+            report_target(
+                "{ me { id } } p50 / { __typename }", ratio, limit=ME_TYPENAME_LIMIT, unit="x"
             )
             if registrations == 0:
                 return

@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from benchmarks.deployment import deployment, vacuum_analyze
-from benchmarks.support import arguments
+from benchmarks.support import arguments, report_target
 from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
@@ -427,11 +427,21 @@ async def run(orders: int, payments: int, valid_orders: int) -> None:
                 f" alerts {result.alerts_raised:,}"
             )
         first, unchanged, daily = runs.values()
-        print(
-            f"\n  first run / the limit{first / limit:>10.2f}x   (target <= 2.0)"
-            f"\n  +{NEW_PAYMENT_COUNT:,} payments{daily:>14.2f} s   (target <= 1 s)"
-            f"\n  +{NEW_PAYMENT_COUNT:,} payments / no-change pass{daily / unchanged:>7.2f}"
-            f"   (target <= 0.10)"
+        print()
+        report_target(
+            "reconciliation first run / the one-statement SQL limit",
+            first / limit,
+            limit=2.0,
+            unit="x",
+        )
+        report_target(
+            f"reconciliation after +{NEW_PAYMENT_COUNT:,} payments", daily, limit=1, unit="s"
+        )
+        report_target(
+            f"reconciliation after +{NEW_PAYMENT_COUNT:,} payments / a full no-change pass",
+            100 * daily / unchanged,
+            limit=10,
+            unit="%",
         )
         await print_steps(url)
 
