@@ -170,6 +170,10 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         conditions = self._filter_conditions(request.filter)
         audience = request.filter.SerializeToString(deterministic=True)
         async with self._feed.watch() as watcher:
+            # The response has begun: a watch ended later (UNAVAILABLE when the feed was
+            # interrupted) reaches the watcher, and is never retried by the channel's retry
+            # policy (which retries calls not yet answered) into a silent gap.
+            await context.send_initial_metadata(())
             while True:
                 ids = await watcher.next_batch()
                 watched = await self._shared_lookup((audience, tuple(ids)), conditions, ids)
