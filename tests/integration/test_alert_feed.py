@@ -21,6 +21,7 @@ from sqlalchemy import insert, text
 
 from salesguard.alertfeed import Watcher
 from salesguard.alerts import AlertsServicer
+from salesguard.alerts.servicer import WatchedRow
 from salesguard.db import new_id
 from salesguard.errors import ErrorCode, ResourceExhausted, ServiceError
 from salesguard.grpc_client import ServiceChannels
@@ -169,15 +170,18 @@ async def test_a_watcher_that_falls_behind_is_ended_not_buffered() -> None:
     assert ended.value.code is ErrorCode.RESOURCE_EXHAUSTED
 
 
-async def test_watches_with_one_audience_share_one_lookup_per_batch(
+async def test_watches_with_one_filter_share_one_lookup_and_keep_to_their_scopes(
     suite: Suite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """HR, a branch manager and another branch's manager watch with the same filter: each
+    new alert is looked up once for all of them, and each gets only what its own grants
+    cover (never an alert about themselves, never another branch's)."""
     lookups: list[list[str]] = []
     original = AlertsServicer._lookup
 
     async def counted(
         self: AlertsServicer, conditions: list[Any], ids: list[str]
-    ) -> list[common_pb2.Alert]:
+    ) -> list[tuple[WatchedRow, common_pb2.Alert]]:
         lookups.append(list(ids))
         return await original(self, conditions, ids)
 
@@ -193,13 +197,21 @@ async def test_watches_with_one_audience_share_one_lookup_per_batch(
         watching(suite, "orders", manager) as branch_manager,
         watching(suite, "orders", other) as other_manager,
     ):
-        values = alert_values(org.branch)
-        async with orders_db.transaction() as session:
-            await session.execute(insert(OrdersAlert).values(values))
-        for watch in (first_hr, second_hr, branch_manager):
-            alert = await asyncio.wait_for(watch.received.get(), 5)
-            assert alert.id == values["id"]
-        await asyncio.sleep(0.3)
-        assert other_manager.received.empty()  # another audience, its own (empty) answer
-        # Two HR consoles, one lookup; each other audience its own.
-        assert lookups.count([values["id"]]) == 3
+        cases = [
+            # (the alert, the watches that get it)
+            (alert_values(org.branch), (first_hr, second_hr, branch_manager)),
+            (alert_values(org.other_branch), (first_hr, second_hr, other_manager)),
+            # About the branch's manager: HR's, not their own nor another branch's.
+            (alert_values(org.branch, employee_id=org.manager), (first_hr, second_hr)),
+        ]
+        everyone = (first_hr, second_hr, branch_manager, other_manager)
+        for values, getting in cases:
+            async with orders_db.transaction() as session:
+                await session.execute(insert(OrdersAlert).values(values))
+            for watch in getting:
+                alert = await asyncio.wait_for(watch.received.get(), 5)
+                assert alert.id == values["id"]
+            await asyncio.sleep(0.3)
+            assert all(watch.received.empty() for watch in everyone), values
+        # One lookup per new alert, shared by the four watches and their three scopes.
+        assert lookups == [[values["id"]] for values, _ in cases]

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import Suite, employee_id, global_id
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
+import pytest
+from graphql.execution.executor import Executor
+
+from salesguard_gateway.schema.alerts import Alert
+from tests.harness import Suite, employee_id, global_id, service_id
+from tests.org import UPSERT_EMPLOYEE, Org, add_employee, admin, make_org, register
 from tests.support.alerts import HISTORY, UPDATE_ALERT, stored_alert
 from tests.support.subscriptions import (
     ALERT_RAISED,
@@ -247,3 +251,65 @@ async def test_a_live_feed_with_a_bad_filter_is_refused_with_a_typed_error(suite
             assert (await hr.receive(10))["type"] == "complete"
         # Nothing is left watching.
         await until_watching(suite, base)
+
+
+# The alert's own fields only: executed once per alert, document and language for everyone.
+ALERT_RAISED_OWN_FIELDS = """
+subscription($filter: AlertFilter) {
+  alertRaised(filter: $filter) { id kind source title status history { status byId } }
+}
+"""
+
+
+async def test_subscribers_sharing_a_rendering_each_get_only_their_own_alerts(
+    suite: Suite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subscriptions of the same document and language share one execution per alert; what
+    each gets stays its own: two managers of one branch and the other branch's manager
+    each get their branch's alerts only, and the one who leaves gets FORBIDDEN on the next
+    alert while the other still gets it."""
+    executions: list[str] = []
+    original = Executor.execute_operation
+
+    def counted(self: Executor[Any], serially: bool | None = None) -> Any:
+        if isinstance(self.root_value, Alert):
+            executions.append(self.root_value.id)
+        return original(self, serially)
+
+    monkeypatch.setattr(Executor, "execute_operation", counted)
+    org = await make_org(suite)
+    other_rep = f"{org.other_manager}-rep"
+    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    base = watcher_count(suite)
+    variables = {"filter": {"kinds": ["MOCK_LOCATION"]}}
+    async with (
+        serve_gateway(suite, principal_cache_seconds=0) as url,
+        GraphQLWebSocket.open(url, suite.token(org.manager)) as manager,
+        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
+        GraphQLWebSocket.open(url, suite.token(org.other_manager)) as other_manager,
+    ):
+        for socket in (manager, leaver, other_manager):
+            await socket.subscribe(ALERT_RAISED_OWN_FIELDS, variables)
+        await until_watching(suite, base + 3 * SOURCES)
+
+        await mock_location_check_in(suite, org.junior)
+        first = await manager.next_alert("MOCK_LOCATION", within=5)
+        assert await leaver.next_alert("MOCK_LOCATION", within=5) == first
+        await other_manager.nothing_within(0.5)
+        assert executions == [service_id(first["id"])]  # one execution for both managers
+
+        await mock_location_check_in(suite, other_rep)
+        theirs = await other_manager.next_alert("MOCK_LOCATION", within=5)
+        assert theirs["id"] != first["id"]
+        await manager.nothing_within(0.5)
+        await leaver.nothing_within(0.1)
+
+        await second_manager_leaves(suite, org)
+        await mock_location_check_in(suite, org.junior)
+        stayed = await manager.next_alert("MOCK_LOCATION", within=5)
+        ended = await leaver.receive(5)
+        assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
+        assert [e["extensions"]["code"] for e in ended["payload"]["errors"]] == ["FORBIDDEN"]
+        assert (await leaver.receive(5))["type"] == "complete"
+        await other_manager.nothing_within(0.5)
+        assert len(executions) == 3 and executions[-1] == service_id(stayed["id"])

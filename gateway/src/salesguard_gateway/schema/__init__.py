@@ -30,7 +30,12 @@ from salesguard_gateway.cost import query_cost_factory
 from salesguard_gateway.errors import TypedErrors, log_unexpected
 from salesguard_gateway.execution import fast_execution_context
 from salesguard_gateway.limits import input_limits_factory, limit_rules
-from salesguard_gateway.schema.alerts import AlertsMutation, AlertsQuery, AlertsSubscription
+from salesguard_gateway.schema.alerts import (
+    AlertsMutation,
+    AlertsQuery,
+    AlertsSubscription,
+    SharedAlertEvents,
+)
 from salesguard_gateway.schema.audit import AuditQuery
 from salesguard_gateway.schema.commissions import CommissionsMutation, CommissionsQuery
 from salesguard_gateway.schema.common import SCALARS
@@ -209,6 +214,10 @@ def build_schema(
         ),
     )
     fast_execution_context(built)
+    # alertRaised events of the alert's own fields executed once for all their subscribers.
+    built.execution_context_class = type(
+        "GatewayExecutionContext", (SharedAlertEvents, built.execution_context_class), {}
+    )
     return built
 
 

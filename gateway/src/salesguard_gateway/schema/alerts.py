@@ -21,12 +21,17 @@ alert source at once and merges them: each service sends the alerts committed
 since, within what ``alerts`` would show the subscriber. A source that fails or
 ends ends the subscription with a typed error naming the source (the client
 resubscribes and reads ``alerts`` for what it missed); completing or closing the
-websocket cancels every stream.
+websocket cancels every stream. An alert is rendered once per language for every
+subscription it is sent to, and a subscription selecting only the alert's own fields
+(no link, nothing read as the subscriber) shares one execution per alert, document and
+language (``SharedAlertEvents``); what each receives and the re-check before each alert
+stay per subscriber.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
@@ -34,6 +39,16 @@ from datetime import date, datetime
 from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
+from graphql import OperationType as GraphQLOperationType
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from salesguard.alerts import render
 from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
@@ -162,6 +177,9 @@ class Alert(Node):
     customer_id: strawberry.Private[str]
     order_id: strawberry.Private[str]
     branch_id: strawberry.Private[str]
+    # alertRaised only: the results of executing subscriptions on this alert, shared by the
+    # subscribers the services sent it (SharedAlertEvents); None elsewhere.
+    renders: strawberry.Private[dict[tuple[Any, ...], Any] | None] = None
 
     @described("The day it was detected, in the time zone of the branch it concerns.")
     async def detected_on(self, info: Info) -> date | None:
@@ -449,6 +467,142 @@ class AlertsMutation:
 
 SubscriptionResolver = Callable[..., AsyncGenerator[Any, None]]
 
+# How long an alert rendered for one subscriber is kept for the others the services send it.
+SHARED_RENDER_SECONDS = 2.0
+# The fields of an alert (and of its decisions) whose value is the alert's own: the same for
+# every subscriber sent it, with no call made as the subscriber and nothing read of the
+# caller. Links (employee, customer, order, a decision's by) and detectedOn (the branch's
+# time zone, read as the caller) are not: a selection with any of them is executed per
+# subscriber.
+_SHARED_FIELDS: dict[str, frozenset[str]] = {
+    "Alert": frozenset(
+        {
+            "__typename",
+            "id",
+            "kind",
+            "rule",
+            "severity",
+            "status",
+            "resolution",
+            "title",
+            "message",
+            "detectedAt",
+            "evidence",
+            "source",
+            "note",
+            "orderId",
+            "updatedAt",
+            "history",
+        }
+    ),
+    "AlertDecision": frozenset(
+        {"__typename", "status", "resolution", "note", "at", "traceId", "byId"}
+    ),
+}
+_SHARED_NESTED = {("Alert", "history"): "AlertDecision"}
+_NOT_SHARED = object()
+
+
+def _shared_selection(
+    selection_set: SelectionSetNode, type_name: str, fragments: Mapping[str, FragmentDefinitionNode]
+) -> bool:
+    """Whether every field selected (through fragments too) is one of ``_SHARED_FIELDS``."""
+    allowed = _SHARED_FIELDS[type_name]
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            name = selection.name.value
+            if name not in allowed or selection.arguments:
+                return False
+            if selection.selection_set is not None:
+                nested = _SHARED_NESTED.get((type_name, name))
+                if nested is None or not _shared_selection(
+                    selection.selection_set, nested, fragments
+                ):
+                    return False
+        elif isinstance(selection, InlineFragmentNode):
+            if not _shared_selection(selection.selection_set, type_name, fragments):
+                return False
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is None or getattr(selection, "arguments", None):
+                return False
+            if not _shared_selection(fragment.selection_set, type_name, fragments):
+                return False
+        else:
+            return False
+    return True
+
+
+class SharedAlertEvents(StrawberryGraphQLCoreExecutionContext):
+    """Executes an alertRaised event once per alert, document, variables and language when
+    the subscription selects only the alert's own fields (``_SHARED_FIELDS``), and gives
+    every other subscriber sent the same alert that result: what each subscriber receives
+    (the services' watch as that subscriber), the re-check before each alert (the leaver
+    rule) and the sending stay per subscriber. Mixed into the schema's execution context."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        root = self.root_value
+        renders = root.renders if isinstance(root, Alert) else None
+        if renders is None or self.operation.operation is not GraphQLOperationType.SUBSCRIPTION:
+            return super().execute_operation(serially)
+        source = self.operation.loc.source.body if self.operation.loc is not None else None
+        if source is None:
+            return super().execute_operation(serially)
+        context = cast(GatewayContext, self.context_value)
+        key = (
+            source,
+            self.operation.name.value if self.operation.name is not None else None,
+            json.dumps(self.variable_values, sort_keys=True, default=repr),
+            context.language,
+        )
+        shared = renders.get(key)
+        if shared is None:
+            (root_field,) = self.operation.selection_set.selections
+            shareable = (
+                isinstance(root_field, FieldNode)
+                and root_field.selection_set is not None
+                and _shared_selection(
+                    root_field.selection_set,
+                    "Alert",
+                    {name: details.definition for name, details in self.fragments.items()},
+                )
+            )
+            if not shareable:
+                renders[key] = _NOT_SHARED
+                return super().execute_operation(serially)
+            result = super().execute_operation(serially)
+            # These fields resolve without awaiting: the result is here, and kept when clean.
+            if isinstance(result, GraphQLExecutionResult) and not result.errors:
+                renders[key] = result.data
+            return result
+        if shared is _NOT_SHARED:
+            return super().execute_operation(serially)
+        # A result of its own: extensions add this subscriber's errors to it, never another's.
+        return GraphQLExecutionResult(data=shared, errors=None)
+
+
+class _Renders:
+    """Alerts rendered (alert_from_proto) per message and language, for every subscription
+    the services send the same alert; each kept SHARED_RENDER_SECONDS."""
+
+    def __init__(self) -> None:
+        self._alerts: dict[tuple[bytes, str], Alert] = {}
+
+    def alert(self, message: common_pb2.Alert, language: str) -> Alert:
+        key = (message.SerializeToString(deterministic=True), language)
+        alert = self._alerts.get(key)
+        if alert is None:
+            alert = alert_from_proto(message, language)
+            alert.renders = {}
+            self._alerts[key] = alert
+            asyncio.get_running_loop().call_later(
+                SHARED_RENDER_SECONDS, self._alerts.pop, key, None
+            )
+        return alert
+
+
+_renders = _Renders()
+
 
 def _naming_source(error: ServiceError, source: str) -> ServiceError:
     return ServiceError(
@@ -547,4 +701,4 @@ class AlertsSubscription:
                 # The websocket's context lives as long as the connection: fresh loaders per
                 # alert, so links (employee, customer, order) are never stale.
                 context.loaders = Loaders(context.clients)
-                yield alert_from_proto(message, context.language)
+                yield _renders.alert(message, context.language)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -78,6 +78,14 @@ def alert_kinds(field: str, kinds: Sequence[str]) -> list[str]:
 SHARED_LOOKUP_SECONDS = 2.0
 
 
+class WatchedRow(NamedTuple):
+    """The columns a watch's grants are checked on (its ScopeColumns)."""
+
+    employee_id: str | None
+    branch_id: str | None
+    kind: str
+
+
 class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     """The common AlertsService over one service's alerts table."""
 
@@ -106,9 +114,11 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             subject=model.employee_id,
             kind=model.kind,
         )
-        # Watches with the same scope and filter that are handed the same new IDs (every
-        # HR console, when an alert is raised) share one query instead of one each.
-        self._watched: dict[tuple[Any, ...], asyncio.Future[list[common_pb2.Alert]]] = {}
+        # Watches with the same filter that are handed the same new IDs (every HR console
+        # and manager, when an alert is raised) share one query instead of one each.
+        self._watched: dict[
+            tuple[Any, ...], asyncio.Future[list[tuple[WatchedRow, common_pb2.Alert]]]
+        ] = {}
 
     async def _to_protos(
         self, session: AsyncSession, rows: Sequence[AlertColumns]
@@ -159,25 +169,40 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self, request: common_pb2.WatchAlertsRequest, context: ServicerContext
     ) -> AsyncIterator[common_pb2.WatchAlertsResponse]:
         """Alerts as they are committed, exactly those ListAlerts would show the caller:
-        one decision for the whole watch, one query per batch of new IDs."""
+        one decision for the whole watch; per batch of new IDs one query shared by every
+        watch with the same filter, each watch keeping the rows its decision covers."""
         decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
             "alerts.read"
         )
-        conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
-        audience = (decision.grants, request.filter.SerializeToString(deterministic=True))
+        conditions = self._filter_conditions(request.filter)
+        audience = request.filter.SerializeToString(deterministic=True)
         async with self._feed.watch() as watcher:
+            # The response has begun: a watch ended later (UNAVAILABLE when the feed was
+            # interrupted) reaches the watcher, and is never retried by the channel's retry
+            # policy (which retries calls not yet answered) into a silent gap.
+            await context.send_initial_metadata(())
             while True:
                 ids = await watcher.next_batch()
-                alerts = await self._shared_lookup((audience, tuple(ids)), conditions, ids)
+                watched = await self._shared_lookup((audience, tuple(ids)), conditions, ids)
+                # The grants as ListAlerts applies them in SQL (scope_filter over the same
+                # columns): the scope, the kinds, and whom the rows may be about.
+                alerts = [
+                    alert
+                    for row, alert in watched
+                    if decision.covering_grant(
+                        row.employee_id, None, row.branch_id, subject=row.employee_id, kind=row.kind
+                    )
+                    is not None
+                ]
                 if alerts:
                     yield common_pb2.WatchAlertsResponse(alerts=alerts)
 
     def _shared_lookup(
         self, key: tuple[Any, ...], conditions: list[Any], ids: list[str]
-    ) -> asyncio.Future[list[common_pb2.Alert]]:
-        """The watched alerts among ``ids``, looked up once for every watch with this key
-        (asked within SHARED_LOOKUP_SECONDS); shielded, so one watch leaving cancels
-        nobody else's answer."""
+    ) -> asyncio.Future[list[tuple[WatchedRow, common_pb2.Alert]]]:
+        """The alerts among ``ids`` that match a filter, looked up once for every watch
+        with this key (asked within SHARED_LOOKUP_SECONDS); shielded, so one watch leaving
+        cancels nobody else's answer."""
         shared = self._watched.get(key)
         if shared is None:
             shared = asyncio.ensure_future(self._lookup(conditions, ids))
@@ -187,7 +212,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             )
         return asyncio.shield(shared)
 
-    async def _lookup(self, conditions: list[Any], ids: list[str]) -> list[common_pb2.Alert]:
+    async def _lookup(
+        self, conditions: list[Any], ids: list[str]
+    ) -> list[tuple[WatchedRow, common_pb2.Alert]]:
         model = self._model
         query = (
             select(model)
@@ -197,7 +224,13 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         async with self._db.read() as session:
             rows = (await session.scalars(query)).all()
         # Just raised: no decision has been taken on them yet, so no history to read.
-        return [alert_to_proto(row, source=self._source) for row in rows]
+        return [
+            (
+                WatchedRow(row.employee_id, row.branch_id, row.kind),
+                alert_to_proto(row, source=self._source),
+            )
+            for row in rows
+        ]
 
     def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
         model = self._model
