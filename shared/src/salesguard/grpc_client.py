@@ -22,8 +22,9 @@ SERVICES = ("customers", "attendance", "orders", "commissions")
 
 # A server retiring a connection (max connection age, a pod going away) can answer a
 # call that raced its GOAWAY with UNAVAILABLE before the call reached the service.
-# gRPC retries only calls whose response has not begun, so a retry cannot repeat a
-# write the service already answered; the writes that matter are idempotent anyway.
+# gRPC retries only calls whose response has not begun: a service that answers
+# UNAVAILABLE itself sends its headers first (grpc_server), so neither a write it
+# answered nor a refusal for want of its own dependencies is asked again.
 _SERVICE_CONFIG = json.dumps(
     {
         "methodConfig": [

@@ -17,6 +17,7 @@ servicer's name is the readiness the process sets from its dependencies
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
@@ -140,6 +141,15 @@ def _metadata(context: ServicerContext) -> list[tuple[str, str | bytes]]:
     return [(key, value) for key, value in context.invocation_metadata() or ()]
 
 
+async def _answered(context: ServicerContext) -> None:
+    """Send the response headers: the call has reached this service and been answered.
+    Clients retry a call refused UNAVAILABLE before any headers (a connection retiring
+    under it, :mod:`salesguard.grpc_client`); a service that is itself unavailable (its
+    policy engine, a service it calls) must not be asked again by every retry."""
+    with contextlib.suppress(Exception):  # a stream's headers may have gone already
+        await context.send_initial_metadata(())
+
+
 class _Call:
     """One RPC being served: what its metrics and its access line say once it ends."""
 
@@ -170,6 +180,8 @@ class _Call:
         abort or a cancellation goes on as it is."""
         if isinstance(error, ServiceError):
             self.failed(error)
+            if error.grpc_code is grpc.StatusCode.UNAVAILABLE:
+                await _answered(context)
             await context.abort_with_status(error.to_status())
         elif isinstance(error, grpc.aio.AbortError):
             self.aborted(context)
