@@ -120,19 +120,23 @@ def totals_query(
     )
 
 
+def _kind_summary(
+    row: Row[Any], employee_id: str, kind: str, last_detected_at: datetime
+) -> common_pb2.AlertKindSummary:
+    """One employee's summary of one kind from a row's group figures."""
+    return common_pb2.AlertKindSummary(
+        employee_id=employee_id,
+        kind=kind,
+        count=row.group_count,
+        open_count=row.group_undecided,
+        last_detected_at=to_timestamp(last_detected_at),
+        decayed_count=float(row.group_decayed),
+    )
+
+
 def summaries_from_totals(rows: Iterable[Row[Any]]) -> list[common_pb2.AlertKindSummary]:
     """The summaries of :func:`totals_query`'s rows (no recent alerts)."""
-    return [
-        common_pb2.AlertKindSummary(
-            employee_id=row.employee_id,
-            kind=row.kind,
-            count=row.group_count,
-            open_count=row.group_undecided,
-            last_detected_at=to_timestamp(row.last_detected_at),
-            decayed_count=float(row.group_decayed),
-        )
-        for row in rows
-    ]
+    return [_kind_summary(row, row.employee_id, row.kind, row.last_detected_at) for row in rows]
 
 
 def heaviest_query(
@@ -244,16 +248,7 @@ def summaries_from_rows(
     for row in rows:
         alert = row[0]
         if row.recency == 1:
-            summaries.append(
-                common_pb2.AlertKindSummary(
-                    employee_id=alert.employee_id,
-                    kind=alert.kind,
-                    count=row.group_count,
-                    open_count=row.group_undecided,
-                    last_detected_at=to_timestamp(alert.detected_at),
-                    decayed_count=float(row.group_decayed),
-                )
-            )
+            summaries.append(_kind_summary(row, alert.employee_id, alert.kind, alert.detected_at))
         if row.recency <= per_kind:
             summaries[-1].recent.append(
                 common_pb2.RecentAlert(alert=next(remaining), decay=float(row.decay))

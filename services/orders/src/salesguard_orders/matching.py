@@ -254,14 +254,7 @@ class Reconciler:
             orders.update(order_id for _, order_id in matched)
         figures.matched_orders = frozenset(orders)
         if orders:
-            result = await self._timed(
-                session,
-                "classify",
-                self._touched["classify"],
-                figures,
-                {"order_ids": self._dialect.id_list(orders)},
-            )
-            figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
+            await self._classify(session, orders, figures)
         raised = await self._raise_full(session, as_of, thresholds, now, figures, checks=False)
         raised[rules.PAYER_MISMATCH] = (
             await self._raise(
@@ -305,6 +298,19 @@ class Reconciler:
         result = await session.execute(statement, params)
         figures.seconds[name] = round(time.perf_counter() - started, 3)
         return result
+
+    async def _classify(
+        self, session: AsyncSession, order_ids: Iterable[str], figures: RunFigures
+    ) -> None:
+        """Classify the orders a match touched (their payment state from their payments)."""
+        result = await self._timed(
+            session,
+            "classify",
+            self._touched["classify"],
+            figures,
+            {"order_ids": self._dialect.id_list(order_ids)},
+        )
+        figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _rowcount(self, session: AsyncSession, name: str, figures: RunFigures) -> int:
         result = await self._timed(session, name, self._full[name], figures)
@@ -425,14 +431,7 @@ class Reconciler:
             found = orders - touched.order_ids
             await lock_keys(session, *(order_lock_key(order_id) for order_id in found))
         if orders:
-            result = await self._timed(
-                session,
-                "classify",
-                self._touched["classify"],
-                figures,
-                {"order_ids": self._dialect.id_list(orders)},
-            )
-            figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
+            await self._classify(session, orders, figures)
         if touched.payment_ids:
             figures.raised[rules.PAYER_MISMATCH] = await self._raise(
                 session,
