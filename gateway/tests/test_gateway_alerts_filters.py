@@ -11,14 +11,9 @@ import pytest
 
 from tests.harness import Suite, employee_id, global_id, service_id
 from tests.org import Org, make_org, register
-from tests.support.alerts import stored_alert
+from tests.support.alerts import ALERTS_PAGE, stored_alert
 
-QUERY = """query($filter: AlertFilter, $first: Int, $after: String) {
-  alerts(first: $first, after: $after, filter: $filter) {
-    totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id kind source } }
-  }
-}"""
+QUERY = ALERTS_PAGE
 
 
 @dataclass(frozen=True)

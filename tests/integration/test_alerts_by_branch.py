@@ -13,7 +13,7 @@ import pytest
 
 from tests.harness import Suite, employee_id, global_id
 from tests.org import Org, add_employee, make_org
-from tests.support.alerts import stored_alert
+from tests.support.alerts import ALERTS_PAGE, stored_alert
 from tests.support.subscriptions import (
     SOURCES,
     GraphQLWebSocket,
@@ -22,12 +22,7 @@ from tests.support.subscriptions import (
     watcher_count,
 )
 
-QUERY = """query($filter: AlertFilter, $first: Int, $after: String) {
-  alerts(first: $first, after: $after, filter: $filter) {
-    totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id kind source } }
-  }
-}"""
+QUERY = ALERTS_PAGE
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,14 @@ from salesguard_customers.models import Alert as CustomersAlert
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import Suite, unique
 
+# A page of alerts with a filter: IDs, kinds and sources, the total and the cursor.
+ALERTS_PAGE = """query($filter: AlertFilter, $first: Int, $after: String) {
+  alerts(first: $first, after: $after, filter: $filter) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id kind source } }
+  }
+}"""
+
 # Deciding an alert through the gateway, with the decision history it answers.
 HISTORY = "history { status resolution by { id } }"
 UPDATE_ALERT = f"""mutation($input: UpdateAlertInput!) {{

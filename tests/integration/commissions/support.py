@@ -259,6 +259,17 @@ class Client(OrdersServiceClient):
             )
         return response.plan
 
+    async def restore_default_plan(self, admin: Principal) -> None:
+        """Later runs of any branch get the default rates again (as a new version): what a
+        test that changed the plan leaves behind."""
+        await self.upsert_plan(
+            admin,
+            effective_from="2000-01-01",
+            company_rate_percent="5",
+            personal_rate_percent="8",
+            note="defaults again",
+        )
+
     async def plans(self, principal: Principal) -> list[pb.CommissionPlan]:
         with acting_as(principal):
             response = await self.commissions.ListCommissionPlans(pb.ListCommissionPlansRequest())

@@ -133,11 +133,4 @@ async def test_a_rerun_rewrites_only_changed_lines_and_equals_a_first_run(
         assert any("CAPPED_PER_PERIOD" in reason for reason in reasons), reasons
         assert contents(capped) == await first_run_again(suite, client, people)
     finally:
-        # Later runs of any branch get the default rates again (as a new version).
-        await client.upsert_plan(
-            people.admin,
-            effective_from="2000-01-01",
-            company_rate_percent="5",
-            personal_rate_percent="8",
-            note="defaults again",
-        )
+        await client.restore_default_plan(people.admin)

@@ -351,11 +351,4 @@ async def test_plans_are_versioned_and_a_locked_period_keeps_its_lines(
         assert mine.created_by == people.finance.id and mine.note == "spring campaign"
         await refused(client.plans(people.junior), ErrorCode.FORBIDDEN)
     finally:
-        # Later runs of any branch get the default rates again (as a new version).
-        await client.upsert_plan(
-            people.admin,
-            effective_from="2000-01-01",
-            company_rate_percent="5",
-            personal_rate_percent="8",
-            note="defaults again",
-        )
+        await client.restore_default_plan(people.admin)
