@@ -236,7 +236,7 @@ class Exports:
         if awaiting_decision:
             return and_(
                 decidable,
-                ExportRequest.status == "PENDING",
+                ExportRequest.status == rules.PENDING,
                 ExportRequest.requester_id != principal.id,
             )
         return or_(ExportRequest.requester_id == principal.id, decidable)
