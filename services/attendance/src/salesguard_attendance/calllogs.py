@@ -25,7 +25,8 @@ from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
-from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.timeutil import to_timestamp
+from salesguard.writes import past_moment
 from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.models import CallLog, Employee, IdempotencyKey
@@ -77,14 +78,8 @@ class CallLogs:
                 field="number",
             )
             direction = validation.enum_value("direction", entry.direction, DIRECTIONS)
-            started_at = from_timestamp(entry.started_at, "started_at")
-            if started_at is None:
-                raise InvalidInput("started_at", "started_at is required")
-            validation.not_in_future(
-                "started_at",
-                started_at,
-                now=utcnow(),
-                skew_seconds=self.settings.clock_skew_seconds,
+            started_at = past_moment(
+                "started_at", entry.started_at, skew_seconds=self.settings.clock_skew_seconds
             )
             duration = rules.check_duration(entry.duration_seconds)
         except InvalidInput as error:

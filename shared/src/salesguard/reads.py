@@ -1,0 +1,69 @@
+"""What the services' reads of their own records share: one record by ID (absent, or out
+of the caller's scope, is NOT_FOUND) and a batch of records by ID in the order asked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, TypeVar, cast
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from salesguard import validation
+from salesguard.errors import InvalidInput, NotFound
+
+
+class Identified(Protocol):
+    """A mapped record whose primary key is its string ``id``."""
+
+    @property
+    def id(self) -> str: ...
+
+
+Row = TypeVar("Row", bound=Identified)
+
+
+def _id_column(entity: type[Identified]) -> InstrumentedAttribute[str]:
+    return cast("InstrumentedAttribute[str]", entity.id)
+
+
+async def one_by_id(
+    session: AsyncSession,
+    entity: type[Row],
+    record_id: str,
+    *conditions: Any,
+    noun: str,
+    lock: bool = False,
+    field: str | None = None,
+) -> Row:
+    """The ``entity`` with this ID that meets ``conditions`` (the caller's scope); NOT_FOUND
+    ``"{noun} {id} not found"`` otherwise, so a record out of scope reads as absent.
+    ``lock``: locked for the caller's transaction."""
+    query = select(entity).where(_id_column(entity) == record_id, *conditions)
+    row = await session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        raise NotFound(f"{noun} {record_id} not found", field=field)
+    return row
+
+
+def distinct_ids(ids: Iterable[str], *, limit: int = validation.MAX_BATCH) -> list[str]:
+    """The IDs of a batch get, each once, in the order first asked; at most ``limit``."""
+    wanted = list(dict.fromkeys(ids))
+    if len(wanted) > limit:
+        raise InvalidInput("ids", f"at most {limit} IDs per call")
+    return wanted
+
+
+async def rows_by_id(
+    session: AsyncSession, entity: type[Row], ids: Sequence[str], *conditions: Any
+) -> list[Row]:
+    """The ``entity`` rows with these IDs that meet ``conditions``, in the order of ``ids``;
+    the absent and those out of scope are left out."""
+    if not ids:
+        return []
+    rows = (
+        await session.scalars(select(entity).where(_id_column(entity).in_(ids), *conditions))
+    ).all()
+    by_id = {row.id: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
