@@ -1,17 +1,23 @@
 """What the services' reads of their own records share: one record by ID (absent, or out
-of the caller's scope, is NOT_FOUND) and a batch of records by ID in the order asked."""
+of the caller's scope, is NOT_FOUND), a batch of records by ID in the order asked, and
+the order a list method pages its records in."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
+from salesguard.db import Database
 from salesguard.errors import InvalidInput, NotFound
+from salesguard.listing import read_page
+from salesguard.pagination import KeysetPage
+from salesguard_api.common.v1 import common_pb2
 
 
 class Identified(Protocol):
@@ -22,6 +28,7 @@ class Identified(Protocol):
 
 
 Row = TypeVar("Row", bound=Identified)
+Listed = TypeVar("Listed")
 
 
 def _id_column(entity: type[Identified]) -> InstrumentedAttribute[str]:
@@ -67,3 +74,40 @@ async def rows_by_id(
     ).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+@dataclass(frozen=True)
+class Listing(Generic[Listed]):
+    """How a list method pages its records: ``entity`` ordered by (``at``, ``tiebreak``),
+    newest first unless told otherwise."""
+
+    entity: type[Listed]
+    at: InstrumentedAttribute[Any]
+    tiebreak: InstrumentedAttribute[Any]
+    newest_first: bool = True
+
+    async def read(
+        self,
+        session: AsyncSession,
+        conditions: list[Any],
+        page: common_pb2.PageRequest,
+        size: int,
+    ) -> tuple[KeysetPage[Listed], int | None]:
+        """One page of the records meeting ``conditions``, and their total if asked for."""
+        return await read_page(
+            session,
+            self.entity,
+            conditions,
+            page,
+            size,
+            self.at,
+            self.tiebreak,
+            newest_first=self.newest_first,
+        )
+
+    async def page(
+        self, db: Database, conditions: list[Any], page: common_pb2.PageRequest, size: int
+    ) -> tuple[KeysetPage[Listed], int | None]:
+        """:meth:`read` in a read transaction of its own."""
+        async with db.read() as session:
+            return await self.read(session, conditions, page, size)

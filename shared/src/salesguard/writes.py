@@ -62,16 +62,16 @@ class HandedUpload:
     async def sign(
         cls,
         objects: ObjectStore,
+        employee_id: str,
         key: str,
         content_type: str,
         size_bytes: int,
         ttl: timedelta,
-        *,
-        employee_id: str,
-        now: datetime,
     ) -> HandedUpload:
+        """A URL for ``employee_id`` to PUT exactly that object onto ``key``, valid for ``ttl``."""
+        created_at = utcnow()
         presigned = await objects.upload_url(key, content_type, size_bytes, ttl)
-        return cls(key, employee_id, content_type, size_bytes, now, presigned)
+        return cls(key, employee_id, content_type, size_bytes, created_at, presigned)
 
     def columns(self) -> dict[str, Any]:
         """The values of the upload's row."""

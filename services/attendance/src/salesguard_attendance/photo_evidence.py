@@ -187,13 +187,7 @@ class Photos:
         key = upload_key(principal.id, context.local_day(now), new_id(), content_type)
         ttl = timedelta(minutes=self.settings.photo_upload_ttl_minutes)
         upload = await HandedUpload.sign(
-            self.objects,
-            key,
-            content_type,
-            request.size_bytes,
-            ttl,
-            employee_id=principal.id,
-            now=now,
+            self.objects, principal.id, key, content_type, request.size_bytes, ttl
         )
         async with self.db.transaction() as session:
             await require_active(session, principal.id)

@@ -28,12 +28,11 @@ from salesguard.listing import (
     equal_to,
     one_of_ids,
     period,
-    read_page,
     scoped_page_size,
 )
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
-from salesguard.reads import one_by_id
+from salesguard.reads import Listing, one_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard.writes import own_resource, past_moment
@@ -73,6 +72,7 @@ from salesguard_attendance.verification import (
 CHECK_IN_SCOPE = ScopeColumns(
     owner=CheckIn.employee_id, team=CheckIn.team_id, branch=CheckIn.branch_id
 )
+CHECK_IN_LISTING = Listing(CheckIn, CheckIn.at, CheckIn.id)
 VERDICTS = validation.enum_names(pb.Verdict, "VERDICT_")
 MAX_ACCURACY_M = 100_000
 
@@ -415,9 +415,7 @@ class Visits:
         conditions += period(CheckIn.at, getattr(check_in_filter, "from"), check_in_filter.to)
         conditions += one_of_ids(CheckIn.id, "filter.ids", check_in_filter.ids)
         async with self.db.read() as session:
-            page, total = await read_page(
-                session, CheckIn, conditions, request.page, size, CheckIn.at, CheckIn.id
-            )
+            page, total = await CHECK_IN_LISTING.read(session, conditions, request.page, size)
             messages = await self.present(session, page.rows, request.include_photo_urls)
         return pb.ListCheckInsResponse(
             check_ins=messages, cursors=page.cursors, page_info=page.page_info(total)

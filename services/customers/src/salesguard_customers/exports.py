@@ -44,11 +44,11 @@ from salesguard.errors import (
     ServiceError,
 )
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import enum_filter, one_of_ids, read_page
+from salesguard.listing import enum_filter, one_of_ids
 from salesguard.objectstore import ObjectStore
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
-from salesguard.reads import one_by_id
+from salesguard.reads import Listing, one_by_id
 from salesguard.timeutil import to_timestamp
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_customers import SERVICE_NAME, audit
@@ -65,6 +65,7 @@ from salesguard_customers.rules import exports as rules
 DECIDE_ACTION = "customers.export.decide"
 # Where a manager may decide: the request's branch (the action's resource keys).
 DECIDE_SCOPE = ScopeColumns(branch=ExportRequest.branch_id)
+EXPORT_LISTING = Listing(ExportRequest, ExportRequest.requested_at, ExportRequest.id)
 EXPORT_STATUSES = validation.enum_names(exports_pb2.ExportStatus, "EXPORT_STATUS_")
 RUN_ACTION = "customers.export.run"
 DOWNLOAD_ACTION = "customer.export.download"
@@ -293,15 +294,7 @@ class Exports:
             *one_of_ids(ExportRequest.id, "filter.ids", request.filter.ids),
         ]
         async with self.db.read() as session:
-            page, total = await read_page(
-                session,
-                ExportRequest,
-                conditions,
-                request.page,
-                size,
-                ExportRequest.requested_at,
-                ExportRequest.id,
-            )
+            page, total = await EXPORT_LISTING.read(session, conditions, request.page, size)
             downloaded = await self._downloaded_at(session, [row.id for row in page.rows])
         return exports_pb2.ListExportRequestsResponse(
             export_requests=[export_to_proto(row, downloaded.get(row.id)) for row in page.rows],

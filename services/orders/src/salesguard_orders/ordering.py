@@ -24,10 +24,10 @@ from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.db import new_id, utcnow
 from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import enum_filter, equal_to, period, read_page
+from salesguard.listing import enum_filter, equal_to, period
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
-from salesguard.reads import distinct_ids, one_by_id, rows_by_id
+from salesguard.reads import Listing, distinct_ids, one_by_id, rows_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp
 from salesguard.writes import own_resource
@@ -53,6 +53,7 @@ from salesguard_orders.rules import orders as order_rules
 from salesguard_orders.settings import OrdersSettings
 
 ORDER_SCOPE = ScopeColumns(owner=Order.submitted_by, team=Order.team_id, branch=Order.branch_id)
+ORDER_LISTING = Listing(Order, Order.submitted_at, Order.number)
 
 # The policy's reason when a caller may act on an order but not move it to that status.
 TRANSITION_NOT_PERMITTED = "TRANSITION_NOT_PERMITTED"
@@ -275,9 +276,7 @@ class Orders:
             *self.filter_conditions(principal, request.filter),
         ]
         async with self.db.read() as session:
-            page, total = await read_page(
-                session, Order, conditions, request.page, size, Order.submitted_at, Order.number
-            )
+            page, total = await ORDER_LISTING.read(session, conditions, request.page, size)
             orders = await present_orders(session, page.rows)
         return pb.ListOrdersResponse(
             orders=orders, cursors=page.cursors, page_info=page.page_info(total)

@@ -53,13 +53,7 @@ class Uploads(OrdersPart):
         key = f"{folder}/{principal.id}/{day}/{new_id()}{allowed[content_type]}"
         ttl = timedelta(minutes=self.settings.upload_ttl_minutes)
         upload = await HandedUpload.sign(
-            self.runtime.objects,
-            key,
-            content_type,
-            request.size_bytes,
-            ttl,
-            employee_id=principal.id,
-            now=now,
+            self.runtime.objects, principal.id, key, content_type, request.size_bytes, ttl
         )
         async with self.db.transaction() as session:
             session.add(Upload(purpose=purpose, **upload.columns()))
