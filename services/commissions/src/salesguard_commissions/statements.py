@@ -31,12 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.csvsafe import SafeCsvWriter
 from salesguard.db import utcnow
-from salesguard.downloads import (
-    CSV_CONTENT_TYPE,
-    CsvExport,
-    DownloadAttempt,
-    OneTimeDownloads,
-)
+from salesguard.downloads import CSV_CONTENT_TYPE, CsvExport, DownloadAttempt, OneTimeDownloads
 from salesguard.errors import Conflict, FailedPrecondition, Forbidden
 from salesguard.money import minor_to_decimal, percent_to_proto, to_proto
 from salesguard.policy import Decision, ScopeColumns, scope_filter
