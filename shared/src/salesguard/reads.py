@@ -105,9 +105,9 @@ class Listing(Generic[Listed]):
             newest_first=self.newest_first,
         )
 
-    async def page(
+    async def read_in(
         self, db: Database, conditions: list[Any], page: common_pb2.PageRequest, size: int
     ) -> tuple[KeysetPage[Listed], int | None]:
-        """:meth:`read` in a read transaction of its own."""
+        """:meth:`read` in a read transaction of its own on ``db``."""
         async with db.read() as session:
             return await self.read(session, conditions, page, size)

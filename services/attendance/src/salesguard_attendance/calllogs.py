@@ -192,7 +192,7 @@ class CallLogs:
             (CallLog.customer_id, request.customer_id),
         )
         conditions += period(CallLog.started_at, getattr(request, "from"), request.to)
-        page, total = await LISTING.page(self.db, conditions, request.page, size)
+        page, total = await LISTING.read_in(self.db, conditions, request.page, size)
         return pb.ListCallLogsResponse(
             call_logs=[call_log_to_proto(row) for row in page.rows],
             cursors=page.cursors,

@@ -152,7 +152,7 @@ class VisitPlans:
             from_timestamp(getattr(request, "from"), "from"),
             from_timestamp(request.to, "to"),
         )
-        page, total = await PLAN_LISTING.page(self.db, conditions, request.page, size)
+        page, total = await PLAN_LISTING.read_in(self.db, conditions, request.page, size)
         return pb.ListVisitPlansResponse(
             visit_plans=[plan_to_proto(row) for row in page.rows],
             cursors=page.cursors,

@@ -234,7 +234,7 @@ class Payments(OrdersPart):
             payment_filter.paid_to,
             ("paid_from", "paid_to"),
         )
-        page, total = await PAYMENT_LISTING.page(self.db, conditions, request.page, size)
+        page, total = await PAYMENT_LISTING.read_in(self.db, conditions, request.page, size)
         return pb.ListPaymentsResponse(
             payments=[payment_to_proto(row) for row in page.rows],
             cursors=page.cursors,
