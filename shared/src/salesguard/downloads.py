@@ -145,7 +145,8 @@ def drop_downloads_table() -> None:
 
 @dataclass(frozen=True)
 class DownloadFile:
-    """An object to hand out once, with the facts its export recorded."""
+    """An object to hand out once, with the facts its export recorded: each field is the
+    :class:`DownloadColumns` column of that name, which its ticket stores."""
 
     subject_id: str
     object_key: str
