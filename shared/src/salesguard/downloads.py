@@ -40,9 +40,10 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import sqlalchemy as sa
@@ -62,6 +63,7 @@ from salesguard_api.common.v1 import downloads_pb2, downloads_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 DOWNLOADS_ROUTE = "/downloads"
 # The services that issue downloads, as they appear in the route.
 DOWNLOAD_SOURCES = ("customers", "commissions")
@@ -143,7 +145,8 @@ def drop_downloads_table() -> None:
 
 @dataclass(frozen=True)
 class DownloadFile:
-    """An object to hand out once, with the facts its export recorded."""
+    """An object to hand out once, with the facts its export recorded: each field is the
+    :class:`DownloadColumns` column of that name, which its ticket stores."""
 
     subject_id: str
     object_key: str
@@ -153,6 +156,33 @@ class DownloadFile:
     sha256: str
     row_count: int
     branch_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CsvExport:
+    """The bytes of a rendered CSV export and how many data rows they hold."""
+
+    data: bytes
+    row_count: int
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def file(
+        self, subject_id: str, object_key: str, filename: str, branch_id: str | None
+    ) -> DownloadFile:
+        """The export, stored under ``object_key``, as a file to hand out once."""
+        return DownloadFile(
+            subject_id=subject_id,
+            object_key=object_key,
+            filename=filename,
+            content_type=CSV_CONTENT_TYPE,
+            size_bytes=len(self.data),
+            sha256=self.sha256,
+            row_count=self.row_count,
+            branch_id=branch_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -212,20 +242,14 @@ class OneTimeDownloads:
         token = secrets.token_urlsafe(32)
         issued_at = utcnow()
         expires_at = issued_at + ttl
+        # The ticket records the file's facts as its export recorded them.
         session.add(
             self.model(
                 token_hash=token_hash(token),
-                subject_id=file.subject_id,
                 owner_id=owner_id,
-                branch_id=file.branch_id,
-                object_key=file.object_key,
-                filename=file.filename,
-                content_type=file.content_type,
-                size_bytes=file.size_bytes,
-                sha256=file.sha256,
-                row_count=file.row_count,
                 issued_at=issued_at,
                 expires_at=expires_at,
+                **asdict(file),
             )
         )
         await session.flush()

@@ -19,13 +19,15 @@ from salesguard.crypto import BlindIndex
 from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import equal_to, period, read_page, scoped_page_size
+from salesguard.listing import equal_to, period, scoped_page_size
 from salesguard.masking import mask_phone
 from salesguard.phones import PHONE_INDEX_KIND, normalise_phone
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
+from salesguard.reads import Listing
 from salesguard.service import Runtime
-from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.timeutil import to_timestamp
+from salesguard.writes import past_moment
 from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_attendance.detectors import Detectors
 from salesguard_attendance.models import CallLog, Employee, IdempotencyKey
@@ -33,6 +35,7 @@ from salesguard_attendance.rules import calls as rules
 from salesguard_attendance.settings import AttendanceSettings
 
 SCOPE = ScopeColumns(owner=CallLog.employee_id, team=CallLog.team_id, branch=CallLog.branch_id)
+LISTING = Listing(CallLog, CallLog.started_at, CallLog.id)
 DIRECTIONS = validation.enum_names(pb.CallDirection, "CALL_DIRECTION_")
 INSERT_CHUNK = 1000
 
@@ -77,14 +80,8 @@ class CallLogs:
                 field="number",
             )
             direction = validation.enum_value("direction", entry.direction, DIRECTIONS)
-            started_at = from_timestamp(entry.started_at, "started_at")
-            if started_at is None:
-                raise InvalidInput("started_at", "started_at is required")
-            validation.not_in_future(
-                "started_at",
-                started_at,
-                now=utcnow(),
-                skew_seconds=self.settings.clock_skew_seconds,
+            started_at = past_moment(
+                "started_at", entry.started_at, skew_seconds=self.settings.clock_skew_seconds
             )
             duration = rules.check_duration(entry.duration_seconds)
         except InvalidInput as error:
@@ -195,10 +192,7 @@ class CallLogs:
             (CallLog.customer_id, request.customer_id),
         )
         conditions += period(CallLog.started_at, getattr(request, "from"), request.to)
-        async with self.db.read() as session:
-            page, total = await read_page(
-                session, CallLog, conditions, request.page, size, CallLog.started_at, CallLog.id
-            )
+        page, total = await LISTING.read_in(self.db, conditions, request.page, size)
         return pb.ListCallLogsResponse(
             call_logs=[call_log_to_proto(row) for row in page.rows],
             cursors=page.cursors,

@@ -18,6 +18,7 @@ from salesguard.listing import enum_filter, equal_to, scoped_page_size
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
+from salesguard.reads import distinct_ids, one_by_id, rows_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
 from salesguard_api.attendance.v1 import directory_pb2 as pb
@@ -119,26 +120,17 @@ class DirectoryReads:
     async def get_employee(self, employee_id: str) -> pb.Employee:
         decision = await self._read_decision()
         async with self.db.read() as session:
-            row = await session.scalar(
-                select(Employee).where(Employee.id == employee_id, scope_filter(decision, SCOPE))
+            row = await one_by_id(
+                session, Employee, employee_id, scope_filter(decision, SCOPE), noun="employee"
             )
-        if row is None:
-            raise NotFound(f"employee {employee_id} not found")
         return employee_to_proto(row)
 
     async def batch_get_employees(self, ids: list[str]) -> list[pb.Employee]:
-        wanted = list(dict.fromkeys(ids))
-        if len(wanted) > MAX_BATCH:
-            raise InvalidInput("ids", f"at most {MAX_BATCH} IDs per call")
+        wanted = distinct_ids(ids, limit=MAX_BATCH)
         decision = await self._read_decision()
         async with self.db.read() as session:
-            rows = (
-                await session.scalars(
-                    select(Employee).where(Employee.id.in_(wanted), scope_filter(decision, SCOPE))
-                )
-            ).all()
-        by_id = {row.id: row for row in rows}
-        return [employee_to_proto(by_id[i]) for i in wanted if i in by_id]
+            rows = await rows_by_id(session, Employee, wanted, scope_filter(decision, SCOPE))
+        return [employee_to_proto(row) for row in rows]
 
     async def list_employees(self, request: pb.ListEmployeesRequest) -> pb.ListEmployeesResponse:
         decision, size = await scoped_page_size(

@@ -18,6 +18,7 @@ from salesguard.errors import InvalidInput
 from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import to_timestamp
+from salesguard.writes import HandedUpload
 from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_api.common.v1 import common_pb2
 from salesguard_attendance.context import branch_context
@@ -185,25 +186,13 @@ class Photos:
         now = utcnow()
         key = upload_key(principal.id, context.local_day(now), new_id(), content_type)
         ttl = timedelta(minutes=self.settings.photo_upload_ttl_minutes)
-        upload = await self.objects.upload_url(key, content_type, request.size_bytes, ttl)
+        upload = await HandedUpload.sign(
+            self.objects, principal.id, key, content_type, request.size_bytes, ttl
+        )
         async with self.db.transaction() as session:
             await require_active(session, principal.id)
-            session.add(
-                PhotoUpload(
-                    key=key,
-                    employee_id=principal.id,
-                    content_type=content_type,
-                    size_bytes=request.size_bytes,
-                    created_at=now,
-                    expires_at=upload.expires_at,
-                )
-            )
-        return pb.CreatePhotoUploadResponse(
-            key=key,
-            upload_url=upload.url,
-            upload_headers=upload.headers,
-            expires_at=to_timestamp(upload.expires_at),
-        )
+            session.add(PhotoUpload(**upload.columns()))
+        return upload.answer(pb.CreatePhotoUploadResponse)
 
     async def verify(self, employee_id: str, key: str, zone: ZoneInfo) -> VerifiedPhoto:
         """The photo's bytes as uploaded by the employee, read and analysed."""

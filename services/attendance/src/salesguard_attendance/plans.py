@@ -14,9 +14,10 @@ from salesguard.db import new_id, utcnow
 from salesguard.directory import not_active
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import equal_to, read_page, scoped_page_size
+from salesguard.listing import equal_to, scoped_page_size
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
+from salesguard.reads import Listing
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.attendance.v1 import visits_pb2 as pb
@@ -32,6 +33,8 @@ from salesguard_attendance.verification import PlanWindow
 PLAN_SCOPE = ScopeColumns(
     owner=VisitPlan.employee_id, team=VisitPlan.team_id, branch=VisitPlan.branch_id
 )
+# Plans by window, soonest first.
+PLAN_LISTING = Listing(VisitPlan, VisitPlan.window_start, VisitPlan.id, newest_first=False)
 
 
 def plan_to_proto(row: VisitPlan) -> pb.VisitPlan:
@@ -149,17 +152,7 @@ class VisitPlans:
             from_timestamp(getattr(request, "from"), "from"),
             from_timestamp(request.to, "to"),
         )
-        async with self.db.read() as session:
-            page, total = await read_page(
-                session,
-                VisitPlan,
-                conditions,
-                request.page,
-                size,
-                VisitPlan.window_start,
-                VisitPlan.id,
-                newest_first=False,
-            )
+        page, total = await PLAN_LISTING.read_in(self.db, conditions, request.page, size)
         return pb.ListVisitPlansResponse(
             visit_plans=[plan_to_proto(row) for row in page.rows],
             cursors=page.cursors,

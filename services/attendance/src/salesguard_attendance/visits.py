@@ -28,13 +28,14 @@ from salesguard.listing import (
     equal_to,
     one_of_ids,
     period,
-    read_page,
     scoped_page_size,
 )
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
+from salesguard.reads import Listing, one_by_id
 from salesguard.service import Runtime
-from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.timeutil import to_timestamp
+from salesguard.writes import own_resource, past_moment
 from salesguard_api.attendance.v1 import visits_pb2 as pb
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import lookups_pb2
@@ -71,6 +72,7 @@ from salesguard_attendance.verification import (
 CHECK_IN_SCOPE = ScopeColumns(
     owner=CheckIn.employee_id, team=CheckIn.team_id, branch=CheckIn.branch_id
 )
+CHECK_IN_LISTING = Listing(CheckIn, CheckIn.at, CheckIn.id)
 VERDICTS = validation.enum_names(pb.Verdict, "VERDICT_")
 MAX_ACCURACY_M = 100_000
 
@@ -178,11 +180,8 @@ class Visits:
         if not request.HasField("location"):
             raise InvalidInput("location", "location is required")
         lat, lng = validation.geo_point("location", request.location)
-        at = from_timestamp(request.at, "at")
-        if at is None:
-            raise InvalidInput("at", "at is required")
         now = utcnow()
-        validation.not_in_future("at", at, now=now, skew_seconds=self.settings.clock_skew_seconds)
+        at = past_moment("at", request.at, now=now, skew_seconds=self.settings.clock_skew_seconds)
         if at < now - timedelta(days=self.settings.max_backlog_days):
             raise InvalidInput(
                 "at", f"a check-in older than {self.settings.max_backlog_days} days is refused"
@@ -216,11 +215,7 @@ class Visits:
 
     async def check_in(self, request: pb.CheckInRequest) -> pb.CheckInResponse:
         principal = current_principal()
-        resource = {
-            "employee_id": principal.id,
-            "team_id": principal.team_id,
-            "branch_id": principal.branch_id,
-        }
+        resource = own_resource(principal)
         (await self.policy.decide(principal, "checkins.create", resource)).require(
             "checkins.create"
         )
@@ -348,9 +343,8 @@ class Visits:
                 raise NotFound(f"check-in {request.check_in_id} not found")
             await require_active(session, principal.id)
             # Judged once the check-in is the caller's (issue 11 item 12).
-            at = from_timestamp(request.at, "at") or utcnow()
-            validation.not_in_future(
-                "at", at, now=utcnow(), skew_seconds=self.settings.clock_skew_seconds
+            at = past_moment(
+                "at", request.at, default=utcnow(), skew_seconds=self.settings.clock_skew_seconds
             )
             location = (
                 validation.geo_point("location", request.location)
@@ -391,13 +385,13 @@ class Visits:
     async def get_check_in(self, request: pb.GetCheckInRequest) -> pb.CheckIn:
         decision = await self._read_decision()
         async with self.db.read() as session:
-            row = await session.scalar(
-                select(CheckIn).where(
-                    CheckIn.id == request.id, scope_filter(decision, CHECK_IN_SCOPE)
-                )
+            row = await one_by_id(
+                session,
+                CheckIn,
+                request.id,
+                scope_filter(decision, CHECK_IN_SCOPE),
+                noun="check-in",
             )
-            if row is None:
-                raise NotFound(f"check-in {request.id} not found")
             return (await self.present(session, [row], request.include_photo_urls))[0]
 
     async def list_check_ins(self, request: pb.ListCheckInsRequest) -> pb.ListCheckInsResponse:
@@ -421,9 +415,7 @@ class Visits:
         conditions += period(CheckIn.at, getattr(check_in_filter, "from"), check_in_filter.to)
         conditions += one_of_ids(CheckIn.id, "filter.ids", check_in_filter.ids)
         async with self.db.read() as session:
-            page, total = await read_page(
-                session, CheckIn, conditions, request.page, size, CheckIn.at, CheckIn.id
-            )
+            page, total = await CHECK_IN_LISTING.read(session, conditions, request.page, size)
             messages = await self.present(session, page.rows, request.include_photo_urls)
         return pb.ListCheckInsResponse(
             check_ins=messages, cursors=page.cursors, page_info=page.page_info(total)

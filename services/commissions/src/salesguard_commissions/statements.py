@@ -19,7 +19,6 @@ the download and every refused attempt are logged in ``download_events``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import logging
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.csvsafe import SafeCsvWriter
 from salesguard.db import utcnow
-from salesguard.downloads import DownloadAttempt, DownloadFile, OneTimeDownloads
+from salesguard.downloads import CSV_CONTENT_TYPE, CsvExport, DownloadAttempt, OneTimeDownloads
 from salesguard.errors import Conflict, FailedPrecondition, Forbidden
 from salesguard.money import minor_to_decimal, percent_to_proto, to_proto
 from salesguard.policy import Decision, ScopeColumns, scope_filter
@@ -55,7 +54,6 @@ READ_ACTION = "commissions.read"
 EXPORT_ACTION = "commissions.export"
 SCOPE = ScopeColumns(owner=Line.employee_id, team=Line.team_id, branch=Line.branch_id)
 EXPORT_PARTITION = 5000
-CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 DOWNLOADED = "DOWNLOADED"
 
 CSV_COLUMNS = (
@@ -267,27 +265,18 @@ class Statements:
         (await self.policy.decide(principal, EXPORT_ACTION)).require(EXPORT_ACTION)
         month = str(Month.parse(period))
         branch_id = validation.directory_id("branch_id", branch_id)
-        data, row_count = await self._render(month, branch_id)
-        digest = hashlib.sha256(data).hexdigest()
+        export = await self._render(month, branch_id)
         scope = f"{month}/{branch_id or 'all-branches'}"
-        key = f"commissions/exports/{scope}/{digest}.csv"
+        key = f"commissions/exports/{scope}/{export.sha256}.csv"
         if await self.runtime.objects.stat(key) is None:
             # Conflict: an identical export was stored meanwhile, the same bytes under its key.
             with contextlib.suppress(Conflict):
-                await self.runtime.objects.put(key, data, CSV_CONTENT_TYPE)
+                await self.runtime.objects.put(key, export.data, CSV_CONTENT_TYPE)
+        filename = f"commissions-{scope.replace('/', '-')}.csv"
         async with self.db.transaction() as session:
             download = await self.downloads.issue(
                 session,
-                DownloadFile(
-                    subject_id=scope,
-                    object_key=key,
-                    filename=f"commissions-{scope.replace('/', '-')}.csv",
-                    content_type=CSV_CONTENT_TYPE,
-                    size_bytes=len(data),
-                    sha256=digest,
-                    row_count=row_count,
-                    branch_id=branch_id or None,
-                ),
+                export.file(scope, key, filename, branch_id or None),
                 owner_id=principal.id,
                 ttl=timedelta(seconds=self.settings.export_url_ttl_seconds),
             )
@@ -296,19 +285,19 @@ class Statements:
             extra={
                 "period": month,
                 "branch_id": branch_id,
-                "rows": row_count,
-                "sha256": digest,
+                "rows": export.row_count,
+                "sha256": export.sha256,
                 "actor": principal.id,
             },
         )
         return pb.ExportCommissionPeriodResponse(
             download_url=download.url,
             download_url_expires_at=to_timestamp(download.expires_at),
-            row_count=row_count,
-            sha256=digest,
+            row_count=export.row_count,
+            sha256=export.sha256,
         )
 
-    async def _render(self, period: str, branch_id: str) -> tuple[bytes, int]:
+    async def _render(self, period: str, branch_id: str) -> CsvExport:
         """The CSV of the period's lines, streamed from the database partition by partition."""
         chunks: list[bytes] = []
         buffer = io.StringIO()
@@ -340,4 +329,4 @@ class Statements:
                 buffer.seek(0)
                 buffer.truncate()
         chunks.append(buffer.getvalue().encode())
-        return b"".join(chunks), count
+        return CsvExport(b"".join(chunks), count)

@@ -18,6 +18,7 @@ from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, Serv
 from salesguard.phones import normalise_phone
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
+from salesguard.reads import one_by_id
 from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers import audit
 from salesguard_customers.contacts import CONTACT_FIELDS, normalise_email
@@ -96,15 +97,9 @@ class CustomerChanges:
         principal = current_principal()
         read = await self.registry.read_decision(principal)
         async with self.db.transaction() as session:
-            row = (
-                await session.scalars(
-                    select(Customer)
-                    .where(Customer.id == request.id, scope_filter(read, SCOPE))
-                    .with_for_update()
-                )
-            ).first()
-            if row is None:
-                raise NotFound(f"customer {request.id} not found")
+            row = await one_by_id(
+                session, Customer, request.id, scope_filter(read, SCOPE), noun="customer", lock=True
+            )
             # Authorised on the fields named, before any value is judged: a caller
             # outside the tier learns FORBIDDEN, never what their input lacks.
             decision = await self.policy.decide(

@@ -15,8 +15,8 @@ refused attempt are audited (``customer.export.download``,
 
 from __future__ import annotations
 
-import hashlib
 import io
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,14 @@ from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert_now
 from salesguard.csvsafe import SafeCsvWriter
 from salesguard.db import new_id, utcnow
-from salesguard.downloads import DownloadAttempt, DownloadFile, OneTimeDownloads
+from salesguard.downloads import (
+    CSV_CONTENT_TYPE,
+    CsvExport,
+    DownloadAttempt,
+    DownloadColumns,
+    DownloadFile,
+    OneTimeDownloads,
+)
 from salesguard.errors import (
     ErrorCode,
     FailedPrecondition,
@@ -37,10 +44,11 @@ from salesguard.errors import (
     ServiceError,
 )
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import enum_filter, one_of_ids, read_page
+from salesguard.listing import enum_filter, one_of_ids
 from salesguard.objectstore import ObjectStore
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
+from salesguard.reads import Listing, one_by_id
 from salesguard.timeutil import to_timestamp
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_customers import SERVICE_NAME, audit
@@ -54,10 +62,10 @@ from salesguard_customers.models import (
 from salesguard_customers.registry import SCOPE, Registry, row_masks
 from salesguard_customers.rules import exports as rules
 
-CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 DECIDE_ACTION = "customers.export.decide"
 # Where a manager may decide: the request's branch (the action's resource keys).
 DECIDE_SCOPE = ScopeColumns(branch=ExportRequest.branch_id)
+EXPORT_LISTING = Listing(ExportRequest, ExportRequest.requested_at, ExportRequest.id)
 EXPORT_STATUSES = validation.enum_names(exports_pb2.ExportStatus, "EXPORT_STATUS_")
 RUN_ACTION = "customers.export.run"
 DOWNLOAD_ACTION = "customer.export.download"
@@ -100,6 +108,25 @@ def export_to_proto(
     )
 
 
+def file_entry(
+    actor_id: str, action: str, customer_ids: Sequence[str], file: DownloadFile | DownloadColumns
+) -> audit.AuditEntry:
+    """The audit entry of an export's file, as it was run or downloaded: which request,
+    how many rows, which bytes."""
+    return audit.AuditEntry(
+        actor_id=actor_id,
+        action=action,
+        customer_ids=list(customer_ids),
+        fields=list(CSV_COLUMNS),
+        after={
+            "export_request_id": file.subject_id,
+            "row_count": file.row_count,
+            "sha256": file.sha256,
+        },
+        branch_id=file.branch_id,
+    )
+
+
 async def record_download(session: AsyncSession, attempt: DownloadAttempt) -> None:
     """An export's download, or a refused attempt at one, in the audit trail."""
     ticket, refusal = attempt.ticket, attempt.refusal
@@ -118,18 +145,8 @@ async def record_download(session: AsyncSession, attempt: DownloadAttempt) -> No
     else:
         assert ticket is not None
         export = await session.get(ExportRequest, ticket.subject_id)
-        entry = audit.AuditEntry(
-            actor_id=attempt.actor.id,
-            action=DOWNLOAD_ACTION,
-            customer_ids=list(export.customer_ids) if export is not None else [],
-            fields=list(CSV_COLUMNS),
-            after={
-                "export_request_id": ticket.subject_id,
-                "row_count": ticket.row_count,
-                "sha256": ticket.sha256,
-            },
-            branch_id=ticket.branch_id,
-        )
+        customer_ids = export.customer_ids if export is not None else []
+        entry = file_entry(attempt.actor.id, DOWNLOAD_ACTION, customer_ids, ticket)
     await audit.append(session, [entry])
 
 
@@ -256,11 +273,7 @@ class Exports:
     async def get(self, export_id: str) -> exports_pb2.ExportRequest:
         visible = await self.visible_to(current_principal())
         async with self.db.read() as session:
-            row = await session.scalar(
-                select(ExportRequest).where(ExportRequest.id == export_id, visible)
-            )
-            if row is None:
-                raise NotFound(f"export request {export_id} not found")
+            row = await one_by_id(session, ExportRequest, export_id, visible, noun="export request")
             downloaded = await self._downloaded_at(session, [row.id])
         return export_to_proto(row, downloaded.get(row.id))
 
@@ -281,15 +294,7 @@ class Exports:
             *one_of_ids(ExportRequest.id, "filter.ids", request.filter.ids),
         ]
         async with self.db.read() as session:
-            page, total = await read_page(
-                session,
-                ExportRequest,
-                conditions,
-                request.page,
-                size,
-                ExportRequest.requested_at,
-                ExportRequest.id,
-            )
+            page, total = await EXPORT_LISTING.read(session, conditions, request.page, size)
             downloaded = await self._downloaded_at(session, [row.id for row in page.rows])
         return exports_pb2.ListExportRequestsResponse(
             export_requests=[export_to_proto(row, downloaded.get(row.id)) for row in page.rows],
@@ -357,51 +362,27 @@ class Exports:
         if verdict is rules.RunVerdict.WITHOUT_APPROVAL:
             await self._refuse_unapproved(row)
         read = await self.registry.read_decision(principal)
-        csv_bytes, row_count = await self._render_csv(list(row.customer_ids), read)
-        digest = hashlib.sha256(csv_bytes).hexdigest()
+        export = await self._render_csv(list(row.customer_ids), read)
         # A fresh key per attempt: a crash after the upload leaves an orphan, never an overwrite.
         key = f"exports/{row.id}/{new_id()}.csv"
-        await self.objects.put(key, csv_bytes, CSV_CONTENT_TYPE)
+        await self.objects.put(key, export.data, CSV_CONTENT_TYPE)
         ttl = timedelta(seconds=self.settings.export_url_ttl_seconds)
         async with self.db.transaction() as session:
             current = await self._load(session, row.id, lock=True)
             if rules.run_verdict(current.status) is not rules.RunVerdict.RUN:
                 raise FailedPrecondition(f"export request {row.id} is {current.status}")
             current.status = rules.COMPLETED
-            current.row_count = row_count
-            current.sha256 = digest
+            current.row_count = export.row_count
+            current.sha256 = export.sha256
             current.object_key = key
             current.completed_at = utcnow()
+            file = export.file(
+                current.id, key, f"customer-export-{current.id}.csv", current.branch_id
+            )
             await audit.record(
-                session,
-                audit.AuditEntry(
-                    actor_id=principal.id,
-                    action="customer.export",
-                    customer_ids=list(current.customer_ids),
-                    fields=list(CSV_COLUMNS),
-                    after={
-                        "export_request_id": current.id,
-                        "row_count": row_count,
-                        "sha256": digest,
-                    },
-                    branch_id=current.branch_id,
-                ),
+                session, file_entry(principal.id, "customer.export", current.customer_ids, file)
             )
-            download = await self.downloads.issue(
-                session,
-                DownloadFile(
-                    subject_id=current.id,
-                    object_key=key,
-                    filename=f"customer-export-{current.id}.csv",
-                    content_type=CSV_CONTENT_TYPE,
-                    size_bytes=len(csv_bytes),
-                    sha256=digest,
-                    row_count=row_count,
-                    branch_id=current.branch_id,
-                ),
-                owner_id=principal.id,
-                ttl=ttl,
-            )
+            download = await self.downloads.issue(session, file, owner_id=principal.id, ttl=ttl)
             row = current
         return exports_pb2.RunExportResponse(
             export_request=export_to_proto(row),
@@ -433,7 +414,7 @@ class Exports:
             details={"export_request_id": row.id, "status": row.status},
         )
 
-    async def _render_csv(self, customer_ids: list[str], read: Decision) -> tuple[bytes, int]:
+    async def _render_csv(self, customer_ids: list[str], read: Decision) -> CsvExport:
         buffer = io.StringIO()
         writer = SafeCsvWriter(buffer)
         writer.writerow(CSV_COLUMNS)
@@ -468,4 +449,4 @@ class Exports:
                         ]
                     )
                     count += 1
-        return buffer.getvalue().encode(), count
+        return CsvExport(buffer.getvalue().encode(), count)

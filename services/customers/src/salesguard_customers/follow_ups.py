@@ -18,7 +18,8 @@ from salesguard.listing import equal_to, period
 from salesguard.pagination import count_if_asked, keyset_page, keyset_query
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
-from salesguard.timeutil import from_timestamp, to_timestamp
+from salesguard.timeutil import to_timestamp
+from salesguard.writes import past_moment
 from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers.models import Customer, FollowUp, IdempotencyKey
 from salesguard_customers.registry import SCOPE, Registry, customer_resource
@@ -68,11 +69,8 @@ class FollowUps:
         kind = validation.enum_value("kind", request.kind, FOLLOW_UP_KINDS)
         note = validation.text("note", request.note, max_length=validation.MAX_NOTE)
         now = utcnow()
-        at = validation.not_in_future(
-            "at",
-            from_timestamp(request.at, "at") or now,
-            now=now,
-            skew_seconds=self.settings.clock_skew_seconds,
+        at = past_moment(
+            "at", request.at, now=now, default=now, skew_seconds=self.settings.clock_skew_seconds
         )
 
         async def insert(session: AsyncSession) -> pb.RecordFollowUpResponse:

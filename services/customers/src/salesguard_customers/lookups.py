@@ -35,9 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
 from salesguard.db import Database
-from salesguard.errors import InvalidInput, NotFound
+from salesguard.errors import InvalidInput
 from salesguard.policy import Decision, PolicyClient, scope_filter
 from salesguard.principal import current_principal
+from salesguard.reads import one_by_id
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import name_key
 from salesguard_api.customers.v1 import customers_pb2
@@ -406,11 +407,14 @@ class Lookups:
             "customer_id", request.customer_id, required=True, max_length=MAX_ID_LENGTH
         )
         async with self.db.read() as session:
-            row = await session.scalar(
-                select(Customer).where(Customer.id == customer_id, scope_filter(decision, SCOPE))
+            row = await one_by_id(
+                session,
+                Customer,
+                customer_id,
+                scope_filter(decision, SCOPE),
+                noun="customer",
+                field="customer_id",
             )
-        if row is None:
-            raise NotFound(f"customer {customer_id} not found", field="customer_id")
         return pb.GetOrderableCustomerResponse(customer=_facts(row))
 
 

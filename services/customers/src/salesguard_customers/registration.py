@@ -21,7 +21,7 @@ from salesguard.idempotency import IdempotentWrites
 from salesguard.masking import mask_name, mask_value
 from salesguard.phones import normalise_phone
 from salesguard.principal import Principal, current_principal
-from salesguard.timeutil import from_timestamp
+from salesguard.writes import past_moment
 from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers import SERVICE_NAME, audit, shared_contacts
 from salesguard_customers.contacts import CONTACT_FIELDS, Contact, ContactVault, normalise_email
@@ -157,13 +157,9 @@ class Registrar:
             if request.HasField("location")
             else None
         )
-        first_contact_at = from_timestamp(request.first_contact_at, "first_contact_at")
-        if first_contact_at is None:
-            raise InvalidInput("first_contact_at", "first_contact_at is required")
-        validation.not_in_future(
+        first_contact_at = past_moment(
             "first_contact_at",
-            first_contact_at,
-            now=utcnow(),
+            request.first_contact_at,
             skew_seconds=self.settings.clock_skew_seconds,
         )
         return Registration(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from salesguard import validation
 from salesguard.db import lock_keys
 from salesguard.directory import DirectoryClient
-from salesguard.errors import InvalidInput, NotFound
+from salesguard.errors import InvalidInput
 from salesguard.listing import enum_filter, equal_to, period
 from salesguard.pagination import (
     count_if_asked,
@@ -31,6 +31,7 @@ from salesguard.pagination import (
 from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
+from salesguard.reads import distinct_ids, one_by_id, rows_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import set_timestamp
 from salesguard_api.common.v1 import common_pb2
@@ -261,42 +262,27 @@ class Registry:
         """A customer the caller may read; NOT_FOUND, as for an absent one, otherwise."""
         read = await self.read_decision(principal)
         async with self.db.read() as session:
-            row = await session.scalar(
-                select(Customer).where(Customer.id == customer_id, scope_filter(read, SCOPE))
+            return await one_by_id(
+                session, Customer, customer_id, scope_filter(read, SCOPE), noun="customer"
             )
-        if row is None:
-            raise NotFound(f"customer {customer_id} not found")
-        return row
 
     async def get(self, request: pb.GetCustomerRequest) -> pb.Customer:
         principal = current_principal()
         decision = await self.read_decision(principal)
         async with self.db.read() as session:
-            row = (
-                await session.scalars(
-                    select(Customer).where(Customer.id == request.id, scope_filter(decision, SCOPE))
-                )
-            ).first()
-        if row is None:
-            raise NotFound(f"customer {request.id} not found")
+            row = await one_by_id(
+                session, Customer, request.id, scope_filter(decision, SCOPE), noun="customer"
+            )
         messages = await self.present_recorded(principal, [row], decision, request.include_contact)
         return messages[0]
 
     async def batch_get(self, request: pb.BatchGetCustomersRequest) -> list[pb.Customer]:
         principal = current_principal()
-        ids = list(dict.fromkeys(request.ids))
-        if len(ids) > validation.MAX_BATCH:
-            raise InvalidInput("ids", f"at most {validation.MAX_BATCH} IDs per call")
+        ids = distinct_ids(request.ids)
         decision = await self.read_decision(principal)
         async with self.db.read() as session:
-            rows = (
-                await session.scalars(
-                    select(Customer).where(Customer.id.in_(ids), scope_filter(decision, SCOPE))
-                )
-            ).all()
-        by_id = {row.id: row for row in rows}
-        ordered = [by_id[i] for i in ids if i in by_id]
-        return await self.present_recorded(principal, ordered, decision, request.include_contact)
+            rows = await rows_by_id(session, Customer, ids, scope_filter(decision, SCOPE))
+        return await self.present_recorded(principal, rows, decision, request.include_contact)
 
     def filter_conditions(self, customer_filter: pb.CustomerFilter) -> list[Any]:
         conditions: list[Any] = []

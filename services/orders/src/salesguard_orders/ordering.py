@@ -22,13 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.db import new_id, utcnow
-from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput, NotFound
+from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput
 from salesguard.idempotency import IdempotentWrites
-from salesguard.listing import enum_filter, equal_to, period, read_page
+from salesguard.listing import enum_filter, equal_to, period
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
+from salesguard.reads import Listing, distinct_ids, one_by_id, rows_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp
+from salesguard.writes import own_resource
 from salesguard_api.customers.v1 import customers_pb2, lookups_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_orders import SERVICE_NAME
@@ -51,6 +53,7 @@ from salesguard_orders.rules import orders as order_rules
 from salesguard_orders.settings import OrdersSettings
 
 ORDER_SCOPE = ScopeColumns(owner=Order.submitted_by, team=Order.team_id, branch=Order.branch_id)
+ORDER_LISTING = Listing(Order, Order.submitted_at, Order.number)
 
 # The policy's reason when a caller may act on an order but not move it to that status.
 TRANSITION_NOT_PERMITTED = "TRANSITION_NOT_PERMITTED"
@@ -84,11 +87,7 @@ class Orders:
 
     async def submit(self, request: pb.SubmitOrderRequest) -> pb.SubmitOrderResponse:
         principal = current_principal()
-        resource = {
-            "employee_id": principal.id,
-            "team_id": principal.team_id,
-            "branch_id": principal.branch_id,
-        }
+        resource = own_resource(principal)
         (await self.policy.decide(principal, "orders.submit", resource)).require("orders.submit")
         # The order (and its commission) is credited to the submitter: active (SPEC §2).
         await self.directory.require_active(principal.id)
@@ -223,28 +222,19 @@ class Orders:
     async def get(self, order_id: str) -> pb.Order:
         decision = await self.read_decision(current_principal())
         async with self.db.read() as session:
-            row = await session.scalar(
-                select(Order).where(Order.id == order_id, scope_filter(decision, ORDER_SCOPE))
+            row = await one_by_id(
+                session, Order, order_id, scope_filter(decision, ORDER_SCOPE), noun="order"
             )
-            if row is None:
-                raise NotFound(f"order {order_id} not found")
             return (await present_orders(session, [row]))[0]
 
     async def batch_get(self, ids: list[str]) -> list[pb.Order]:
-        wanted = list(dict.fromkeys(ids))
-        if len(wanted) > validation.MAX_BATCH:
-            raise InvalidInput("ids", f"at most {validation.MAX_BATCH} IDs per call")
+        wanted = distinct_ids(ids)
         decision = await self.read_decision(current_principal())
         if not wanted:
             return []
         async with self.db.read() as session:
-            rows = (
-                await session.scalars(
-                    select(Order).where(Order.id.in_(wanted), scope_filter(decision, ORDER_SCOPE))
-                )
-            ).all()
-            by_id = {row.id: row for row in rows}
-            return await present_orders(session, [by_id[i] for i in wanted if i in by_id])
+            rows = await rows_by_id(session, Order, wanted, scope_filter(decision, ORDER_SCOPE))
+            return await present_orders(session, rows)
 
     def filter_conditions(
         self, principal: Principal, order_filter: pb.OrderFilter
@@ -286,9 +276,7 @@ class Orders:
             *self.filter_conditions(principal, request.filter),
         ]
         async with self.db.read() as session:
-            page, total = await read_page(
-                session, Order, conditions, request.page, size, Order.submitted_at, Order.number
-            )
+            page, total = await ORDER_LISTING.read(session, conditions, request.page, size)
             orders = await present_orders(session, page.rows)
         return pb.ListOrdersResponse(
             orders=orders, cursors=page.cursors, page_info=page.page_info(total)
@@ -298,10 +286,7 @@ class Orders:
 
     async def _locked(self, session: AsyncSession, order_id: str) -> Order:
         order_id = validation.record_id("order_id", order_id, required=True)
-        order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
-        if order is None:
-            raise NotFound(f"order {order_id} not found")
-        return order
+        return await one_by_id(session, Order, order_id, noun="order", lock=True)
 
     async def decide(self, request: pb.DecideOrderRequest) -> pb.Order:
         principal = current_principal()

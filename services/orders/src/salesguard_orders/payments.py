@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import money, validation
 from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
-from salesguard.listing import equal_to, period, read_page, scoped_page_size
+from salesguard.listing import equal_to, period, scoped_page_size
 from salesguard.policy import ScopeColumns, scope_filter
 from salesguard.principal import current_principal
+from salesguard.reads import Listing
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.orders.v1 import payments_pb2 as pb
@@ -40,6 +41,7 @@ from salesguard_orders.shipments import shipment_to_proto as shipment_to_proto
 from salesguard_orders.uploads import Uploads
 
 PAYMENT_SCOPE = ScopeColumns(branch=Payment.branch_id)
+PAYMENT_LISTING = Listing(Payment, Payment.paid_at, Payment.id)
 REVERSAL_KINDS = validation.enum_names(pb.ReversalKind, "REVERSAL_KIND_")
 
 
@@ -232,10 +234,7 @@ class Payments(OrdersPart):
             payment_filter.paid_to,
             ("paid_from", "paid_to"),
         )
-        async with self.db.read() as session:
-            page, total = await read_page(
-                session, Payment, conditions, request.page, size, Payment.paid_at, Payment.id
-            )
+        page, total = await PAYMENT_LISTING.read_in(self.db, conditions, request.page, size)
         return pb.ListPaymentsResponse(
             payments=[payment_to_proto(row) for row in page.rows],
             cursors=page.cursors,

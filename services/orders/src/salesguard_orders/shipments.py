@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.db import new_id, utcnow
-from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
+from salesguard.errors import FailedPrecondition, InvalidInput
 from salesguard.idempotency import IdempotentWrites
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
+from salesguard.reads import one_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.orders.v1 import payments_pb2 as pb
@@ -74,11 +75,7 @@ class Shipments(OrdersPart):
 
         async def work(session: AsyncSession) -> pb.RecordShipmentResponse:
             await self.reconciler.lock(session, order_ids=[order_id])
-            order = await session.scalar(
-                select(Order).where(Order.id == order_id).with_for_update()
-            )
-            if order is None:
-                raise NotFound(f"order {order_id} not found")
+            order = await one_by_id(session, Order, order_id, noun="order", lock=True)
             (
                 await self.policy.decide(
                     principal, "shipments.record", {"branch_id": order.branch_id}
@@ -135,11 +132,9 @@ class Shipments(OrdersPart):
             "shipments.read"
         )
         async with self.db.read() as session:
-            order = await session.scalar(
-                select(Order.id).where(Order.id == order_id, scope_filter(decision, ORDER_SCOPE))
+            await one_by_id(
+                session, Order, order_id, scope_filter(decision, ORDER_SCOPE), noun="order"
             )
-            if order is None:
-                raise NotFound(f"order {order_id} not found")
             rows = (
                 await session.scalars(
                     select(Shipment)

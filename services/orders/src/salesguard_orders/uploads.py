@@ -12,7 +12,7 @@ from salesguard import validation
 from salesguard.db import new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.principal import current_principal
-from salesguard.timeutil import to_timestamp
+from salesguard.writes import HandedUpload
 from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.models import Upload
 from salesguard_orders.ordering import OrdersPart
@@ -52,25 +52,12 @@ class Uploads(OrdersPart):
         day = now.astimezone(zone).date().isoformat()
         key = f"{folder}/{principal.id}/{day}/{new_id()}{allowed[content_type]}"
         ttl = timedelta(minutes=self.settings.upload_ttl_minutes)
-        upload = await self.runtime.objects.upload_url(key, content_type, request.size_bytes, ttl)
-        async with self.db.transaction() as session:
-            session.add(
-                Upload(
-                    key=key,
-                    purpose=purpose,
-                    employee_id=principal.id,
-                    content_type=content_type,
-                    size_bytes=request.size_bytes,
-                    created_at=now,
-                    expires_at=upload.expires_at,
-                )
-            )
-        return pb.CreateUploadResponse(
-            key=key,
-            upload_url=upload.url,
-            upload_headers=upload.headers,
-            expires_at=to_timestamp(upload.expires_at),
+        upload = await HandedUpload.sign(
+            self.runtime.objects, principal.id, key, content_type, request.size_bytes, ttl
         )
+        async with self.db.transaction() as session:
+            session.add(Upload(purpose=purpose, **upload.columns()))
+        return upload.answer(pb.CreateUploadResponse)
 
     async def voucher(self, principal_id: str, key: str) -> str | None:
         """The voucher a payment names (None for none): one of the caller's voucher uploads,
