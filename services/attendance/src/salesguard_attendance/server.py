@@ -18,7 +18,7 @@ from salesguard_attendance.jobs import JOBS
 from salesguard_attendance.models import Alert, AlertDecision, Base
 from salesguard_attendance.photo_evidence import Photos
 from salesguard_attendance.plans import VisitPlans
-from salesguard_attendance.servicer import DirectoryServicer, VisitsServicer
+from salesguard_attendance.servicer import directory_servicer, visits_servicer
 from salesguard_attendance.settings import AttendanceSettings
 from salesguard_attendance.timeline import AttendanceTimelineServicer
 from salesguard_attendance.visits import Visits
@@ -30,17 +30,15 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
     photos = Photos(runtime)
     visits = Visits(runtime, detectors, lookups, photos)
     return [
-        Servicer.of(DirectoryServicer(Directory(runtime), DirectoryReads(runtime))),
-        Servicer.of(
-            VisitsServicer(
-                visits,
-                VisitPlans(runtime, lookups),
-                photos,
-                CallLogs(runtime, detectors),
-                detectors,
-                Contacts(runtime.db, runtime.policy),
-                runtime.policy,
-            )
+        directory_servicer(Directory(runtime), DirectoryReads(runtime)),
+        visits_servicer(
+            visits,
+            VisitPlans(runtime, lookups),
+            photos,
+            CallLogs(runtime, detectors),
+            detectors,
+            Contacts(runtime.db, runtime.policy),
+            runtime.policy,
         ),
         Servicer.of(AttendanceTimelineServicer(visits)),
         runtime.alerts_servicer(Alert, AlertDecision),

@@ -12,7 +12,7 @@ from salesguard_commissions.jobs import JOBS
 from salesguard_commissions.models import Base
 from salesguard_commissions.plans import Plans
 from salesguard_commissions.runs import Runs
-from salesguard_commissions.servicer import CommissionsServicer
+from salesguard_commissions.servicer import commissions_servicer
 from salesguard_commissions.settings import CommissionsSettings
 from salesguard_commissions.statements import Statements
 
@@ -21,7 +21,7 @@ def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]
     plans = Plans(runtime)
     statements = Statements(runtime)
     return [
-        Servicer.of(CommissionsServicer(plans, Runs(runtime, plans), statements)),
+        commissions_servicer(plans, Runs(runtime, plans), statements),
         statements.downloads.servicer(),
     ]
 

@@ -20,9 +20,9 @@ from salesguard_customers.pool import CustomerPool, CustomerPoolServicer
 from salesguard_customers.registry import Registry
 from salesguard_customers.servicer import (
     AuditServicer,
-    CustomersServicer,
-    ExportsServicer,
-    LookupsServicer,
+    customers_servicer,
+    exports_servicer,
+    lookups_servicer,
 )
 from salesguard_customers.settings import CustomersSettings
 from salesguard_customers.shared_contacts import SharedCriteria
@@ -37,10 +37,10 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
     registry = Registry(runtime, vault, runtime.directory)
     exports = Exports(registry, runtime.objects)
     return [
-        Servicer.of(CustomersServicer(registry, SharedCriteria(runtime.db, runtime.policy, vault))),
+        customers_servicer(registry, SharedCriteria(runtime.db, runtime.policy, vault)),
         Servicer.of(AuditServicer(registry, AuditCheckpoints.of(runtime))),
-        Servicer.of(ExportsServicer(exports)),
-        Servicer.of(LookupsServicer(Lookups(runtime.db, runtime.policy, settings))),
+        exports_servicer(exports),
+        lookups_servicer(Lookups(runtime.db, runtime.policy, settings)),
         Servicer.of(CustomerPoolServicer(CustomerPool(runtime, registry))),
         Servicer.of(
             CustomerTimelineServicer(runtime.db, runtime.policy, runtime.settings.page_limits)

@@ -14,7 +14,11 @@ from salesguard_orders.models import Alert, AlertDecision, Base
 from salesguard_orders.ordering import Orders
 from salesguard_orders.payments import Payments
 from salesguard_orders.reconciliation import Reconciliation
-from salesguard_orders.servicer import OrdersServicer, PaymentsServicer, ReconciliationServicer
+from salesguard_orders.servicer import (
+    orders_servicer,
+    payments_servicer,
+    reconciliation_servicer,
+)
 from salesguard_orders.settings import OrdersSettings
 from salesguard_orders.shipments import Shipments
 from salesguard_orders.statements import Statements
@@ -24,18 +28,12 @@ from salesguard_orders.timeline import OrdersTimelineServicer
 def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
     orders = Orders(runtime)
     return [
-        Servicer.of(OrdersServicer(orders)),
-        Servicer.of(
-            PaymentsServicer(
-                Payments(runtime, orders),
-                Statements(runtime, orders),
-                Shipments(runtime, orders),
-            )
+        orders_servicer(orders),
+        payments_servicer(
+            Payments(runtime, orders), Statements(runtime, orders), Shipments(runtime, orders)
         ),
-        Servicer.of(
-            ReconciliationServicer(
-                Reconciliation(runtime, orders), Diversion(runtime, orders.zones), runtime
-            )
+        reconciliation_servicer(
+            Reconciliation(runtime, orders), Diversion(runtime, orders.zones), runtime
         ),
         Servicer.of(OrdersTimelineServicer(orders)),
         runtime.alerts_servicer(Alert, AlertDecision),
