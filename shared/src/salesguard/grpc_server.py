@@ -243,7 +243,9 @@ class Servicer:
         if base is None:
             raise TypeError(f"{type(servicer).__name__} has no generated servicer base class")
         stubs = sys.modules[base.__module__]
-        return cls(getattr(stubs, f"add_{base.__name__}_to_server"), servicer, _described(base))
+        return cls(
+            getattr(stubs, f"add_{base.__name__}_to_server"), servicer, service_descriptor(base)
+        )
 
     @classmethod
     def answering(cls, base: type[Any], **handlers: RpcHandler) -> Servicer:
@@ -254,7 +256,7 @@ class Servicer:
         Every RPC of the service needs a handler, and every handler an RPC: a service
         never starts with a method left UNIMPLEMENTED or a handler that nothing calls.
         """
-        methods = _described(base).methods_by_name
+        methods = service_descriptor(base).methods_by_name
         missing, unknown = (
             sorted(set(methods) - set(handlers)),
             sorted(set(handlers) - set(methods)),
@@ -276,7 +278,7 @@ class Servicer:
 RpcHandler = Callable[[Any], Awaitable[Any]] | Callable[[Any], AsyncIterator[Any]]
 
 
-def _described(base: type[Any]) -> ServiceDescriptor:
+def service_descriptor(base: type[Any]) -> ServiceDescriptor:
     """The service a generated ``XServicer`` class serves: ``X`` of its ``_pb2`` module."""
     messages = importlib.import_module(base.__module__.removesuffix("_grpc"))
     service: ServiceDescriptor = messages.DESCRIPTOR.services_by_name[

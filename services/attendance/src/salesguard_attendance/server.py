@@ -20,7 +20,7 @@ from salesguard_attendance.photo_evidence import Photos
 from salesguard_attendance.plans import VisitPlans
 from salesguard_attendance.servicer import directory_servicer, visits_servicer
 from salesguard_attendance.settings import AttendanceSettings
-from salesguard_attendance.timeline import AttendanceTimelineServicer
+from salesguard_attendance.timeline import timeline_servicer
 from salesguard_attendance.visits import Visits
 
 
@@ -40,7 +40,7 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
             Contacts(runtime.db, runtime.policy),
             runtime.policy,
         ),
-        Servicer.of(AttendanceTimelineServicer(visits)),
+        timeline_servicer(visits),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 

@@ -26,7 +26,7 @@ from salesguard_customers.servicer import (
 )
 from salesguard_customers.settings import CustomersSettings
 from salesguard_customers.shared_contacts import SharedCriteria
-from salesguard_customers.timeline import CustomerTimelineServicer
+from salesguard_customers.timeline import timeline_servicer
 
 
 def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
@@ -42,9 +42,7 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
         exports_servicer(exports),
         lookups_servicer(Lookups(runtime.db, runtime.policy, settings)),
         Servicer.of(CustomerPoolServicer(CustomerPool(runtime, registry))),
-        Servicer.of(
-            CustomerTimelineServicer(runtime.db, runtime.policy, runtime.settings.page_limits)
-        ),
+        timeline_servicer(runtime),
         Servicer.of(HandoverServicer(Handover(runtime.db, runtime.policy, registry.directory))),
         exports.downloads.servicer(),
         runtime.alerts_servicer(Alert, AlertDecision),

@@ -22,7 +22,7 @@ from salesguard_orders.servicer import (
 from salesguard_orders.settings import OrdersSettings
 from salesguard_orders.shipments import Shipments
 from salesguard_orders.statements import Statements
-from salesguard_orders.timeline import OrdersTimelineServicer
+from salesguard_orders.timeline import timeline_servicer
 
 
 def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
@@ -35,7 +35,7 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
         reconciliation_servicer(
             Reconciliation(runtime, orders), Diversion(runtime, orders.zones), runtime
         ),
-        Servicer.of(OrdersTimelineServicer(orders)),
+        timeline_servicer(orders),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
