@@ -193,32 +193,27 @@ class RunningService(Generic[S]):
         await self.runtime.close()
 
 
+@dataclass(kw_only=True, eq=False)
 class GrpcServiceApp(Generic[S]):
-    def __init__(
-        self,
-        *,
-        name: str,
-        settings_class: type[S],
-        metadata: MetaData,
-        migrations_dir: Path,
-        servicers: Callable[[Runtime[S]], Sequence[Servicer]],
-        on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None,
-        jobs: Sequence[Job[S]] = (),
-        configure: Callable[[Runtime[S]], None] | None = None,
-        background: Sequence[BackgroundTask[S]] = (),
-    ) -> None:
-        self.name = name
-        self.settings_class = settings_class
-        self.metadata = metadata
-        self.migrations_dir = migrations_dir
-        self._servicers = servicers
-        self._on_start = on_start
-        self._configure = configure
-        self.background = tuple(background)
-        self.jobs = tuple(jobs)
+    """A service: its name, settings, tables and migrations, the servicers it serves on a
+    runtime, and what else runs with them (jobs, background tasks, start-up work)."""
+
+    name: str
+    settings_class: type[S]
+    metadata: MetaData
+    migrations_dir: Path
+    servicers: Callable[[Runtime[S]], Sequence[Servicer]]
+    on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None
+    jobs: Sequence[Job[S]] = ()
+    configure: Callable[[Runtime[S]], None] | None = None
+    background: Sequence[BackgroundTask[S]] = ()
+
+    def __post_init__(self) -> None:
+        self.background = tuple(self.background)
+        self.jobs = tuple(self.jobs)
         for job in self.jobs:
-            if job.service != name:
-                raise ValueError(f"job {job.name!r} must be named {name}.<job>")
+            if job.service != self.name:
+                raise ValueError(f"job {job.name!r} must be named {self.name}.<job>")
 
     def job(self, name: str) -> Job[S]:
         for job in self.jobs:
@@ -248,8 +243,8 @@ class GrpcServiceApp(Generic[S]):
             name=self.name, settings=settings, db=db, policy=policy, channels=channels
         )
         subject_roles.follow(lambda: runtime.directory.generation())
-        if self._configure is not None:
-            self._configure(runtime)
+        if self.configure is not None:
+            self.configure(runtime)
         return runtime
 
     async def migrate(self, settings: S) -> None:
@@ -281,11 +276,11 @@ class GrpcServiceApp(Generic[S]):
                 await migrations.upgrade(runtime.db.engine, self.migrations_dir)
             # Every service keeps evidence (photos, vouchers, statements, exports) there.
             await runtime.objects.ensure_bucket()
-            if self._on_start is not None:
-                await self._on_start(runtime)
+            if self.on_start is not None:
+                await self.on_start(runtime)
             host, listen_port = settings.listen_address(self.name)
             server = GrpcServer(
-                self._servicers(runtime),
+                self.servicers(runtime),
                 host=host,
                 port=listen_port if port is None else port,
                 internal_secret=runtime.internal_secret,
