@@ -38,6 +38,7 @@ from sqlalchemy import func, literal_column, select, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import ColumnClause
 
+from salesguard.asynctasks import cancel_and_wait
 from salesguard.db import Database, new_id
 from salesguard.errors import ResourceExhausted, ServiceError, Unavailable
 
@@ -196,11 +197,8 @@ class ChangeFeed:
             raise Unavailable(f"the feed of {self.what} is not available; try again") from None
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # -- PostgreSQL: LISTEN on one connection, reopened when it drops --------------------------
 

@@ -23,14 +23,12 @@ from salesguard.alerts.protos import alert_target, alert_to_proto
 from salesguard.alerts.storage import AlertColumns, AlertDecisionColumns
 from salesguard.alertsummary import (
     UNDECIDED,
+    StandingAlerts,
     SummaryTarget,
     attach_recent,
-    heaviest_query,
     recent_rows,
     summaries_from_rows,
     summaries_from_totals,
-    summary_query,
-    totals_query,
 )
 from salesguard.db import Database, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
@@ -308,9 +306,10 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             decision.about(employee_id)
         risk = RiskModel.from_thresholds(await self.policy.thresholds())
         scope = scope_filter(decision, self._scope)
+        standing = StandingAlerts(self.model, scope, target, risk, as_of)
         if request.include_recent and request.heaviest_only:
-            totals = totals_query(self.model, scope, target, risk, as_of)
-            heaviest = heaviest_query(self.model, scope, target, risk, as_of)
+            totals = standing.totals_query()
+            heaviest = standing.heaviest_query()
             async with self.db.read() as session:
                 summaries = summaries_from_totals((await session.execute(totals)).all())
                 rows = (await session.execute(heaviest)).all()
@@ -318,13 +317,13 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             attach_recent(summaries, rows, alerts)
         elif request.include_recent:
             per_kind = risk.evidence_items
-            query = summary_query(self.model, scope, target, risk, as_of, per_kind)
+            query = standing.summary_query(per_kind)
             async with self.db.read() as session:
                 rows = (await session.execute(query)).all()
                 recent = await self._to_protos(session, recent_rows(rows, per_kind))
             summaries = summaries_from_rows(rows, recent, per_kind)
         else:
-            query = totals_query(self.model, scope, target, risk, as_of)
+            query = standing.totals_query()
             async with self.db.read() as session:
                 summaries = summaries_from_totals((await session.execute(query)).all())
         return common_pb2.SummarizeAlertsResponse(
