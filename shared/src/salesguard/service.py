@@ -11,9 +11,10 @@ else lives here.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -21,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
 
 from salesguard import migrations
 from salesguard.alertfeed import AlertFeed
@@ -193,22 +195,28 @@ class RunningService(Generic[S]):
         await self.runtime.close()
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(eq=False)
 class GrpcServiceApp(Generic[S]):
-    """A service: its name, settings, tables and migrations, the servicers it serves on a
-    runtime, and what else runs with them (jobs, background tasks, start-up work)."""
+    """A service: its name, its settings, its tables (``models``: the service's declarative
+    base, its migrations in ``migrations/`` beside the module that declares it), the
+    servicers it serves on a runtime, and what else runs with them (jobs, background
+    tasks, start-up work)."""
 
     name: str
     settings_class: type[S]
-    metadata: MetaData
-    migrations_dir: Path
+    models: type[DeclarativeBase]
     servicers: Callable[[Runtime[S]], Sequence[Servicer]]
+    _: KW_ONLY
     on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None
     jobs: Sequence[Job[S]] = ()
     configure: Callable[[Runtime[S]], None] | None = None
     background: Sequence[BackgroundTask[S]] = ()
+    metadata: MetaData = field(init=False)
+    migrations_dir: Path = field(init=False)
 
     def __post_init__(self) -> None:
+        self.metadata = self.models.metadata
+        self.migrations_dir = Path(inspect.getfile(self.models)).parent / "migrations"
         self.background = tuple(self.background)
         self.jobs = tuple(self.jobs)
         for job in self.jobs:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
@@ -50,11 +49,5 @@ async def prepare(runtime: Runtime[AttendanceSettings]) -> None:
 
 
 service = GrpcServiceApp(
-    name=SERVICE_NAME,
-    settings_class=AttendanceSettings,
-    metadata=Base.metadata,
-    migrations_dir=Path(__file__).parent / "migrations",
-    servicers=build_servicers,
-    on_start=prepare,
-    jobs=JOBS,
+    SERVICE_NAME, AttendanceSettings, Base, build_servicers, on_start=prepare, jobs=JOBS
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from salesguard.crypto import BlindIndex, FieldCipher, HmacKeyring
 from salesguard.grpc_server import Servicer
@@ -55,11 +54,10 @@ def configure(runtime: Runtime[CustomersSettings]) -> None:
 
 
 service = GrpcServiceApp(
-    name=SERVICE_NAME,
-    settings_class=CustomersSettings,
-    metadata=Base.metadata,
-    migrations_dir=Path(__file__).parent / "migrations",
-    servicers=build_servicers,
+    SERVICE_NAME,
+    CustomersSettings,
+    Base,
+    build_servicers,
     jobs=JOBS,
     configure=configure,
     background=(write_checkpoints,),

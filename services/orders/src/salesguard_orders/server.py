@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
@@ -40,11 +39,4 @@ def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
     ]
 
 
-service = GrpcServiceApp(
-    name=SERVICE_NAME,
-    settings_class=OrdersSettings,
-    metadata=Base.metadata,
-    migrations_dir=Path(__file__).parent / "migrations",
-    servicers=build_servicers,
-    jobs=JOBS,
-)
+service = GrpcServiceApp(SERVICE_NAME, OrdersSettings, Base, build_servicers, jobs=JOBS)
