@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, String, and_, cast, or_, select
+from sqlalchemy import Row, Select, String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.grpc_server import Servicer
 from salesguard.timeline import (
+    Column,
     Presenter,
     TimelineKind,
     TimelineSources,
@@ -54,25 +55,18 @@ def _approvals(*, decided_by_employee: bool) -> TimelineKind:
     )
 
 
+def _of_orders(kind: int, statement: Select[Any], at: Column) -> TimelineKind:
+    """A kind of rows about the employee's orders: theirs and in scope by the order."""
+    return TimelineKind(kind, statement, employee=Order.submitted_by, at=at, scope=ORDER_SCOPE)
+
+
 sources = TimelineSources(
-    TimelineKind(
-        ORDER, select(Order), employee=Order.submitted_by, at=Order.submitted_at, scope=ORDER_SCOPE
-    ),
+    _of_orders(ORDER, select(Order), Order.submitted_at),
     _approvals(decided_by_employee=False),
     _approvals(decided_by_employee=True),
-    TimelineKind(
-        PAYMENT,
-        select(Payment).join(Order, _PAYMENT_ORDER),
-        employee=Order.submitted_by,
-        at=Payment.paid_at,
-        scope=ORDER_SCOPE,
-    ),
-    TimelineKind(
-        SHIPMENT,
-        select(Shipment).join(Order, Order.id == Shipment.order_id),
-        employee=Order.submitted_by,
-        at=Shipment.shipped_at,
-        scope=ORDER_SCOPE,
+    _of_orders(PAYMENT, select(Payment).join(Order, _PAYMENT_ORDER), Payment.paid_at),
+    _of_orders(
+        SHIPMENT, select(Shipment).join(Order, Order.id == Shipment.order_id), Shipment.shipped_at
     ),
 )
 KINDS = sources.kinds
