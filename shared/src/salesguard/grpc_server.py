@@ -257,10 +257,8 @@ class Servicer:
         never starts with a method left UNIMPLEMENTED or a handler that nothing calls.
         """
         methods = service_descriptor(base).methods_by_name
-        missing, unknown = (
-            sorted(set(methods) - set(handlers)),
-            sorted(set(handlers) - set(methods)),
-        )
+        missing = sorted(set(methods) - set(handlers))
+        unknown = sorted(set(handlers) - set(methods))
         if missing or unknown:
             raise TypeError(f"{base.__name__}: no handler for {missing}, no RPC for {unknown}")
         adapter = type(
