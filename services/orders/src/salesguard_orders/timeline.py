@@ -82,11 +82,14 @@ async def _present_orders(
 async def _present_approvals(
     session: AsyncSession, rows: Sequence[Row[Any]], request: object
 ) -> list[pb.TimelineApproval]:
+    # Each row: the step and its order's number (then the timeline's own columns).
     return [
         pb.TimelineApproval(
-            order_id=step.order_id, order_code=format_order_code(number), step=step_to_proto(step)
+            order_id=row[0].order_id,
+            order_code=format_order_code(row[1]),
+            step=step_to_proto(row[0]),
         )
-        for step, number in rows
+        for row in rows
     ]
 
 
