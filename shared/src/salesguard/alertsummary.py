@@ -213,8 +213,9 @@ def attach_recent(
     rows: Sequence[Row[Any]],
     alerts: Sequence[common_pb2.Alert],
 ) -> None:
-    """Put :meth:`StandingAlerts.heaviest_query`'s alerts (``alerts``: their protos, in order) under their
-    summaries; one committed between the two reads has none and is left out."""
+    """Put :meth:`StandingAlerts.heaviest_query`'s alerts (``alerts``: their protos, in
+    order) under their summaries; one committed between the two reads has none and is
+    left out."""
     by_group = {(summary.employee_id, summary.kind): summary for summary in summaries}
     for row, alert in zip(rows, alerts, strict=True):
         summary = by_group.get((alert.employee_id, alert.kind))
@@ -230,8 +231,8 @@ def recent_rows(rows: Iterable[Row[Any]], per_kind: int) -> list[Any]:
 def summaries_from_rows(
     rows: Sequence[Row[Any]], recent: Sequence[common_pb2.Alert], per_kind: int
 ) -> list[common_pb2.AlertKindSummary]:
-    """The summaries of :meth:`StandingAlerts.summary_query`'s rows; ``recent`` are the protos of
-    :func:`recent_rows`, in the same order."""
+    """The summaries of :meth:`StandingAlerts.summary_query`'s rows; ``recent`` are the
+    protos of :func:`recent_rows`, in the same order."""
     remaining = iter(recent)
     summaries: list[common_pb2.AlertKindSummary] = []
     for row in rows:

@@ -379,8 +379,9 @@ def employee_timeline_servicer(
     sources: TimelineSources,
     presenters: Mapping[int, Presenter],
 ) -> Servicer:
-    """The servicer of a service's timeline (``base``: its generated ``XTimelineServiceServicer``),
-    answering ListEmployeeTimeline with the service's own response and item messages."""
+    """The servicer of a service's timeline (``base``: its generated
+    ``XTimelineServiceServicer``), answering ListEmployeeTimeline with the service's own
+    response and item messages."""
     method = service_descriptor(base).methods_by_name["ListEmployeeTimeline"]
     response = GetMessageClass(method.output_type)
     item = GetMessageClass(
