@@ -63,61 +63,130 @@ class SummaryTarget:
         return {"branch_id": self.branch_id} if self.branch_id else None
 
 
-def _standing(
-    model: type[AlertColumns],
-    scope: ColumnElement[bool],
-    target: SummaryTarget,
-    risk: RiskModel,
-    as_of: datetime,
-) -> tuple[list[ColumnElement[bool]], ColumnElement[float]]:
-    """The conditions of the standing alerts summarised, and each one's decay."""
-    since = target.since or as_of - timedelta(seconds=risk.lookback_seconds)
-    conditions = [
-        scope,
-        (
-            model.employee_id.in_(target.employee_ids)
-            if target.employee_ids
-            else model.branch_id == target.branch_id
-        ),
-        model.employee_id.is_not(None),
-        model.detected_at >= since,
-        model.status != "DISMISSED",
-        func.coalesce(model.resolution, "") != "CLEARED",
-    ]
-    # 0.5^(age / half-life) = exp(-ln 2 × age / half-life), age in seconds.
-    decay = func.exp(
-        (
-            extract("epoch", model.detected_at)
-            - bindparam("as_of_epoch", as_of.timestamp(), type_=Float)
-        )
-        * bindparam("decay_rate", math.log(2) / risk.half_life_seconds, type_=Float)
-    )
-    return conditions, decay
+@dataclass(frozen=True)
+class StandingAlerts:
+    """The standing alerts a summary reads: those of ``model``'s table in ``scope`` and of
+    the target, weighed by the risk model as of ``as_of``; and the queries over them."""
 
+    model: type[AlertColumns]
+    scope: ColumnElement[bool]
+    target: SummaryTarget
+    risk: RiskModel
+    as_of: datetime
 
-def totals_query(
-    model: type[AlertColumns],
-    scope: ColumnElement[bool],
-    target: SummaryTarget,
-    risk: RiskModel,
-    as_of: datetime,
-) -> Select[Any]:
-    """One row per (employee, kind) group: its totals, without alerts. A plain GROUP BY
-    (hash-aggregated): a branch's summary needs no per-alert window nor its sort."""
-    conditions, decay = _standing(model, scope, target, risk, as_of)
-    return (
-        select(
-            model.employee_id,
-            model.kind,
-            func.count().label("group_count"),
-            func.sum(case((model.status.in_(UNDECIDED), 1), else_=0)).label("group_undecided"),
-            func.sum(decay).label("group_decayed"),
-            func.max(model.detected_at).label("last_detected_at"),
+    def _conditions_and_decay(self) -> tuple[list[ColumnElement[bool]], ColumnElement[float]]:
+        """The conditions of the standing alerts summarised, and each one's decay."""
+        model, target, risk, as_of = self.model, self.target, self.risk, self.as_of
+        since = target.since or as_of - timedelta(seconds=risk.lookback_seconds)
+        conditions = [
+            self.scope,
+            (
+                model.employee_id.in_(target.employee_ids)
+                if target.employee_ids
+                else model.branch_id == target.branch_id
+            ),
+            model.employee_id.is_not(None),
+            model.detected_at >= since,
+            model.status != "DISMISSED",
+            func.coalesce(model.resolution, "") != "CLEARED",
+        ]
+        # 0.5^(age / half-life) = exp(-ln 2 × age / half-life), age in seconds.
+        decay = func.exp(
+            (
+                extract("epoch", model.detected_at)
+                - bindparam("as_of_epoch", as_of.timestamp(), type_=Float)
+            )
+            * bindparam("decay_rate", math.log(2) / risk.half_life_seconds, type_=Float)
         )
-        .where(*conditions)
-        .group_by(model.employee_id, model.kind)
-        .order_by(model.employee_id, model.kind)
-    )
+        return conditions, decay
+
+    def totals_query(self) -> Select[Any]:
+        """One row per (employee, kind) group: its totals, without alerts. A plain GROUP BY
+        (hash-aggregated): a branch's summary needs no per-alert window nor its sort."""
+        model = self.model
+        conditions, decay = self._conditions_and_decay()
+        return (
+            select(
+                model.employee_id,
+                model.kind,
+                func.count().label("group_count"),
+                func.sum(case((model.status.in_(UNDECIDED), 1), else_=0)).label("group_undecided"),
+                func.sum(decay).label("group_decayed"),
+                func.max(model.detected_at).label("last_detected_at"),
+            )
+            .where(*conditions)
+            .group_by(model.employee_id, model.kind)
+            .order_by(model.employee_id, model.kind)
+        )
+
+    def heaviest_query(self) -> Select[Any]:
+        """Each employee's ``risk.evidence_items`` standing alerts that weigh most (weight ×
+        decay over all kinds; ties: newer, then lower ID, as a profile orders its evidence),
+        with their decay, ordered by employee, kind and newest first."""
+        model, risk = self.model, self.risk
+        conditions, decay = self._conditions_and_decay()
+        weights = {
+            kind: bindparam(None, weight, type_=Float) for kind, weight in risk.weights.items()
+        }
+        default = bindparam("default_weight", risk.default_weight, type_=Float)
+        weight = case(weights, value=model.kind, else_=default) if weights else default
+        ranked = (
+            select(
+                model,
+                decay.label("decay"),
+                func.row_number()
+                .over(
+                    partition_by=model.employee_id,
+                    # Alert IDs are 32 hex digits: they sort alike in every collation and Python.
+                    order_by=((weight * decay).desc(), model.detected_at.desc(), model.id),
+                )
+                .label("heaviness"),
+            )
+            .where(*conditions)
+            .subquery()
+        )
+        return (
+            select(aliased(model, ranked), ranked.c.decay)
+            .where(ranked.c.heaviness <= risk.evidence_items)
+            .order_by(
+                ranked.c.employee_id, ranked.c.kind, ranked.c.detected_at.desc(), ranked.c.id.desc()
+            )
+        )
+
+    def summary_query(self, per_kind: int) -> Select[Any]:
+        """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at
+        least one row per group): the alert, its rank by recency, and the group's totals."""
+        model = self.model
+        conditions, decay = self._conditions_and_decay()
+        group = (model.employee_id, model.kind)
+        ranked = (
+            select(
+                model,
+                func.row_number()
+                .over(partition_by=group, order_by=(model.detected_at.desc(), model.id.desc()))
+                .label("recency"),
+                func.count().over(partition_by=group).label("group_count"),
+                func.sum(case((model.status.in_(UNDECIDED), 1), else_=0))
+                .over(partition_by=group)
+                .label("group_undecided"),
+                func.sum(decay).over(partition_by=group).label("group_decayed"),
+                decay.label("decay"),
+            )
+            .where(*conditions)
+            .subquery()
+        )
+        return (
+            select(
+                aliased(model, ranked),
+                ranked.c.recency,
+                ranked.c.group_count,
+                ranked.c.group_undecided,
+                ranked.c.group_decayed,
+                ranked.c.decay,
+            )
+            .where(ranked.c.recency <= max(1, per_kind))
+            .order_by(ranked.c.employee_id, ranked.c.kind, ranked.c.recency)
+        )
 
 
 def _kind_summary(
@@ -135,46 +204,8 @@ def _kind_summary(
 
 
 def summaries_from_totals(rows: Iterable[Row[Any]]) -> list[common_pb2.AlertKindSummary]:
-    """The summaries of :func:`totals_query`'s rows (no recent alerts)."""
+    """The summaries of :meth:`StandingAlerts.totals_query`'s rows (no recent alerts)."""
     return [_kind_summary(row, row.employee_id, row.kind, row.last_detected_at) for row in rows]
-
-
-def heaviest_query(
-    model: type[AlertColumns],
-    scope: ColumnElement[bool],
-    target: SummaryTarget,
-    risk: RiskModel,
-    as_of: datetime,
-) -> Select[Any]:
-    """Each employee's ``risk.evidence_items`` standing alerts that weigh most (weight ×
-    decay over all kinds; ties: newer, then lower ID, as a profile orders its evidence),
-    with their decay, ordered by employee, kind and newest first."""
-    conditions, decay = _standing(model, scope, target, risk, as_of)
-    weights = {kind: bindparam(None, weight, type_=Float) for kind, weight in risk.weights.items()}
-    default = bindparam("default_weight", risk.default_weight, type_=Float)
-    weight = case(weights, value=model.kind, else_=default) if weights else default
-    ranked = (
-        select(
-            model,
-            decay.label("decay"),
-            func.row_number()
-            .over(
-                partition_by=model.employee_id,
-                # Alert IDs are 32 hex digits: they sort alike in every collation and Python.
-                order_by=((weight * decay).desc(), model.detected_at.desc(), model.id),
-            )
-            .label("heaviness"),
-        )
-        .where(*conditions)
-        .subquery()
-    )
-    return (
-        select(aliased(model, ranked), ranked.c.decay)
-        .where(ranked.c.heaviness <= risk.evidence_items)
-        .order_by(
-            ranked.c.employee_id, ranked.c.kind, ranked.c.detected_at.desc(), ranked.c.id.desc()
-        )
-    )
 
 
 def attach_recent(
@@ -182,55 +213,14 @@ def attach_recent(
     rows: Sequence[Row[Any]],
     alerts: Sequence[common_pb2.Alert],
 ) -> None:
-    """Put :func:`heaviest_query`'s alerts (``alerts``: their protos, in order) under their
-    summaries; one committed between the two reads has none and is left out."""
+    """Put :meth:`StandingAlerts.heaviest_query`'s alerts (``alerts``: their protos, in
+    order) under their summaries; one committed between the two reads has none and is
+    left out."""
     by_group = {(summary.employee_id, summary.kind): summary for summary in summaries}
     for row, alert in zip(rows, alerts, strict=True):
         summary = by_group.get((alert.employee_id, alert.kind))
         if summary is not None:
             summary.recent.append(common_pb2.RecentAlert(alert=alert, decay=float(row.decay)))
-
-
-def summary_query(
-    model: type[AlertColumns],
-    scope: ColumnElement[bool],
-    target: SummaryTarget,
-    risk: RiskModel,
-    as_of: datetime,
-    per_kind: int,
-) -> Select[Any]:
-    """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at
-    least one row per group): the alert, its rank by recency, and the group's totals."""
-    conditions, decay = _standing(model, scope, target, risk, as_of)
-    group = (model.employee_id, model.kind)
-    ranked = (
-        select(
-            model,
-            func.row_number()
-            .over(partition_by=group, order_by=(model.detected_at.desc(), model.id.desc()))
-            .label("recency"),
-            func.count().over(partition_by=group).label("group_count"),
-            func.sum(case((model.status.in_(UNDECIDED), 1), else_=0))
-            .over(partition_by=group)
-            .label("group_undecided"),
-            func.sum(decay).over(partition_by=group).label("group_decayed"),
-            decay.label("decay"),
-        )
-        .where(*conditions)
-        .subquery()
-    )
-    return (
-        select(
-            aliased(model, ranked),
-            ranked.c.recency,
-            ranked.c.group_count,
-            ranked.c.group_undecided,
-            ranked.c.group_decayed,
-            ranked.c.decay,
-        )
-        .where(ranked.c.recency <= max(1, per_kind))
-        .order_by(ranked.c.employee_id, ranked.c.kind, ranked.c.recency)
-    )
 
 
 def recent_rows(rows: Iterable[Row[Any]], per_kind: int) -> list[Any]:
@@ -241,8 +231,8 @@ def recent_rows(rows: Iterable[Row[Any]], per_kind: int) -> list[Any]:
 def summaries_from_rows(
     rows: Sequence[Row[Any]], recent: Sequence[common_pb2.Alert], per_kind: int
 ) -> list[common_pb2.AlertKindSummary]:
-    """The summaries of :func:`summary_query`'s rows; ``recent`` are the protos of
-    :func:`recent_rows`, in the same order."""
+    """The summaries of :meth:`StandingAlerts.summary_query`'s rows; ``recent`` are the
+    protos of :func:`recent_rows`, in the same order."""
     remaining = iter(recent)
     summaries: list[common_pb2.AlertKindSummary] = []
     for row in rows:

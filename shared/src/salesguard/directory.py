@@ -21,7 +21,6 @@ watch is live and an entry it holds has not changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from salesguard.asynctasks import cancel_and_wait
 from salesguard.errors import Forbidden, InvalidInput, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
@@ -114,11 +114,8 @@ class DirectoryWatch:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="directory-watch")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._lost()
 
     async def _run(self) -> None:

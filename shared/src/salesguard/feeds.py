@@ -29,6 +29,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,7 @@ from sqlalchemy import func, literal_column, select, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import ColumnClause
 
+from salesguard.asynctasks import cancel_and_wait
 from salesguard.db import Database, new_id
 from salesguard.errors import ResourceExhausted, ServiceError, Unavailable
 
@@ -63,8 +65,8 @@ class Watcher:
     """The values committed since it started watching, waiting to be read."""
 
     def __init__(self, backlog: int, what: str = "alerts") -> None:
-        self._backlog = backlog
-        self._what = what
+        self.backlog = backlog
+        self.what = what
         self._values: deque[str] = deque()
         self._wake = asyncio.Event()
         # Set while the reader waits for more with nothing queued (or the watch ended):
@@ -75,10 +77,10 @@ class Watcher:
     def offer(self, value: str) -> None:
         if self._ended is not None:
             return
-        if len(self._values) >= self._backlog:
+        if len(self._values) >= self.backlog:
             self.end(
                 ResourceExhausted(
-                    f"the watch of {self._what} fell more than {self._backlog} behind; watch again"
+                    f"the watch of {self.what} fell more than {self.backlog} behind; watch again"
                 )
             )
             return
@@ -119,25 +121,19 @@ class Watcher:
         await self._idle.wait()
 
 
+@dataclass(eq=False)
 class ChangeFeed:
     """One service process's feed of one table's committed rows (see the module's docstring)."""
 
-    def __init__(
-        self,
-        db: Database,
-        *,
-        table: str,
-        column: str,
-        channel: str,
-        what: str,
-        backlog: int = WATCHER_BACKLOG,
-    ) -> None:
-        self._db = db
-        self._table = table
-        self._column = column
-        self._channel = channel
-        self._what = what
-        self._backlog = backlog
+    db: Database
+    _: KW_ONLY
+    table: str
+    column: str
+    channel: str
+    what: str
+    backlog: int = WATCHER_BACKLOG
+
+    def __post_init__(self) -> None:
         self._watchers: set[Watcher] = set()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -156,13 +152,13 @@ class ChangeFeed:
     @property
     def listener_name(self) -> str:
         """The ``application_name`` of the feed's listening connection (PostgreSQL)."""
-        return f"salesguard feed {self._channel}"
+        return f"salesguard feed {self.channel}"
 
     @contextlib.asynccontextmanager
     async def watch(self) -> AsyncIterator[Watcher]:
         """A watcher receiving every row committed from now on, until the block ends."""
         await self._start()
-        watcher = Watcher(self._backlog, self._what)
+        watcher = Watcher(self.backlog, self.what)
         self._watchers.add(watcher)
         try:
             yield watcher
@@ -178,12 +174,10 @@ class ChangeFeed:
             return True
         try:
             async with asyncio.timeout(within):
-                await (self._polled_since_now() if self._db.is_sqlite else self._marker_seen())
+                await (self._polled_since_now() if self.db.is_sqlite else self._marker_seen())
                 await asyncio.gather(*(watcher.settled() for watcher in tuple(self._watchers)))
         except TimeoutError:
-            log.warning(
-                "the watchers of %s did not take a change within %.1f s", self._what, within
-            )
+            log.warning("the watchers of %s did not take a change within %.1f s", self.what, within)
             return False
         return True
 
@@ -194,36 +188,33 @@ class ChangeFeed:
     async def _start(self) -> None:
         async with self._start_lock:
             if self._task is None:
-                run = self._poll if self._db.is_sqlite else self._listen
-                self._task = asyncio.create_task(run(), name=f"feed:{self._channel}")
+                run = self._poll if self.db.is_sqlite else self._listen
+                self._task = asyncio.create_task(run(), name=f"feed:{self.channel}")
         # Watching starts once notifications are flowing, so nothing committed after it is missed.
         try:
             await asyncio.wait_for(self._ready.wait(), START_SECONDS)
         except TimeoutError:
-            raise Unavailable(f"the feed of {self._what} is not available; try again") from None
+            raise Unavailable(f"the feed of {self.what} is not available; try again") from None
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # -- PostgreSQL: LISTEN on one connection, reopened when it drops --------------------------
 
     async def _listen(self) -> None:
-        dsn = make_url(self._db.url).set(drivername="postgresql").render_as_string(False)
+        dsn = make_url(self.db.url).set(drivername="postgresql").render_as_string(False)
         attempt = 0
         while True:
             try:
                 await self._listen_once(dsn)
                 attempt = 0
-                log.warning("the %s feed's listening connection closed; reconnecting", self._what)
+                log.warning("the %s feed's listening connection closed; reconnecting", self.what)
             except Exception:  # whatever it was, the feed must come back
-                log.warning("the %s feed cannot listen; retrying", self._what, exc_info=True)
+                log.warning("the %s feed cannot listen; retrying", self.what, exc_info=True)
             # What commits until it listens again is not notified: the current watches end.
             for watcher in tuple(self._watchers):
-                watcher.end(Unavailable(f"the feed of {self._what} was interrupted; watch again"))
+                watcher.end(Unavailable(f"the feed of {self.what} was interrupted; watch again"))
             await asyncio.sleep(RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)])
             attempt += 1
 
@@ -236,7 +227,7 @@ class ChangeFeed:
         try:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection: lost.set())
-            await connection.add_listener(self._channel, self._on_notification)
+            await connection.add_listener(self.channel, self._on_notification)
             self._ready.set()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -267,10 +258,10 @@ class ChangeFeed:
         arrived = asyncio.get_running_loop().create_future()
         self._markers[marker] = arrived
         try:
-            async with self._db.transaction() as session:
+            async with self.db.transaction() as session:
                 await session.execute(
                     text("SELECT pg_notify(:channel, :payload)"),
-                    {"channel": self._channel, "payload": marker},
+                    {"channel": self.channel, "payload": marker},
                 )
             await arrived
         finally:
@@ -287,21 +278,21 @@ class ChangeFeed:
 
     async def _poll(self) -> None:
         rowid: ColumnClause[Any] = literal_column("rowid")
-        rows = table(self._table)
+        rows = table(self.table)
         last: int | None = None
         while True:
             self._poll_now.clear()
             self._polls_started += 1
             started = self._polls_started
             try:
-                async with self._db.read() as session:
+                async with self.db.read() as session:
                     if last is None:
                         newest = select(func.coalesce(func.max(rowid), 0)).select_from(rows)
                         last = int((await session.execute(newest)).scalar_one())
                         self._ready.set()
                     else:
                         since = (
-                            select(rowid, literal_column(self._column))
+                            select(rowid, literal_column(self.column))
                             .select_from(rows)
                             .where(rowid > last)
                             .order_by(rowid)
@@ -313,7 +304,7 @@ class ChangeFeed:
                     self._polls_done = started
                     self._polled.notify_all()
             except Exception:
-                log.warning("the %s feed cannot poll; retrying", self._what, exc_info=True)
+                log.warning("the %s feed cannot poll; retrying", self.what, exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poll_now.wait(), POLL_SECONDS)
 

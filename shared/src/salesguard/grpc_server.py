@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -243,12 +243,76 @@ class Servicer:
         if base is None:
             raise TypeError(f"{type(servicer).__name__} has no generated servicer base class")
         stubs = sys.modules[base.__module__]
-        messages = importlib.import_module(base.__module__.removesuffix("_grpc"))
         return cls(
-            getattr(stubs, f"add_{base.__name__}_to_server"),
-            servicer,
-            messages.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")],
+            getattr(stubs, f"add_{base.__name__}_to_server"), servicer, service_descriptor(base)
         )
+
+    @classmethod
+    def answering(cls, base: type[Any], **handlers: RpcHandler) -> Servicer:
+        """A servicer of ``base`` (a generated ``XServicer``) that is a thin adapter: each
+        RPC, named as in the proto, is answered by its handler, an async function of the
+        request (for a server-streaming RPC, an async iterator of the messages to send).
+
+        Every RPC of the service needs a handler, and every handler an RPC: a service
+        never starts with a method left UNIMPLEMENTED or a handler that nothing calls.
+        """
+        methods = service_descriptor(base).methods_by_name
+        missing = sorted(set(methods) - set(handlers))
+        unknown = sorted(set(handlers) - set(methods))
+        if missing or unknown:
+            raise TypeError(f"{base.__name__}: no handler for {missing}, no RPC for {unknown}")
+        adapter = type(
+            base.__name__.removesuffix("Servicer") + "Adapter",
+            (base,),
+            {
+                name: _streaming(handler) if methods[name].server_streaming else _unary(handler)
+                for name, handler in handlers.items()
+            },
+        )
+        return cls.of(adapter())
+
+
+# An RPC's handler for Servicer.answering: the request to its response, or to its stream.
+RpcHandler = Callable[[Any], Awaitable[Any]] | Callable[[Any], AsyncIterator[Any]]
+
+
+def service_descriptor(base: type[Any]) -> ServiceDescriptor:
+    """The service a generated ``XServicer`` class serves: ``X`` of its ``_pb2`` module."""
+    messages = importlib.import_module(base.__module__.removesuffix("_grpc"))
+    service: ServiceDescriptor = messages.DESCRIPTOR.services_by_name[
+        base.__name__.removesuffix("Servicer")
+    ]
+    return service
+
+
+def _unary(handler: RpcHandler) -> Callable[[Any, Any, ServicerContext], Awaitable[Any]]:
+    async def rpc(servicer: Any, request: Any, context: ServicerContext) -> Any:
+        return await cast(Callable[[Any], Awaitable[Any]], handler)(request)
+
+    return rpc
+
+
+def _streaming(handler: RpcHandler) -> Callable[[Any, Any, ServicerContext], AsyncIterator[Any]]:
+    async def rpc(servicer: Any, request: Any, context: ServicerContext) -> AsyncIterator[Any]:
+        async for message in cast(Callable[[Any], AsyncIterator[Any]], handler)(request):
+            yield message
+
+    return rpc
+
+
+ResponseT = TypeVar("ResponseT")
+
+
+def respond(
+    response: Callable[..., ResponseT], **fields: Callable[[Any], Awaitable[Any]]
+) -> Callable[[Any], Awaitable[ResponseT]]:
+    """A handler for Servicer.answering whose response message holds, in each field, what
+    that field's function answers for the request (``respond(GetXResponse, x=xs.get)``)."""
+
+    async def handler(request: Any) -> ResponseT:
+        return response(**{field: await answer(request) for field, answer in fields.items()})
+
+    return handler
 
 
 class GrpcServer:

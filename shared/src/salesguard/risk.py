@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -75,27 +75,11 @@ class RiskModel:
         )
 
     def to_proto(self) -> common_pb2.RiskModel:
-        return common_pb2.RiskModel(
-            weights=dict(self.weights),
-            default_weight=self.default_weight,
-            half_life_seconds=self.half_life_seconds,
-            lookback_seconds=self.lookback_seconds,
-            evidence_items=self.evidence_items,
-            medium_from=self.medium_from,
-            high_from=self.high_from,
-        )
+        return common_pb2.RiskModel(**_model_fields(self))
 
     @classmethod
     def from_proto(cls, message: common_pb2.RiskModel) -> RiskModel:
-        return cls(
-            weights=dict(message.weights),
-            default_weight=message.default_weight,
-            half_life_seconds=message.half_life_seconds,
-            lookback_seconds=message.lookback_seconds,
-            evidence_items=message.evidence_items,
-            medium_from=message.medium_from,
-            high_from=message.high_from,
-        )
+        return cls(**_model_fields(message))
 
     def weight(self, kind: str) -> float:
         return self.weights.get(kind, self.default_weight)
@@ -106,6 +90,12 @@ class RiskModel:
         if score >= self.medium_from:
             return RiskLevel.MEDIUM
         return RiskLevel.LOW
+
+
+def _model_fields(source: RiskModel | common_pb2.RiskModel) -> dict[str, Any]:
+    """The risk model's fields, which its message has by the same names (weights copied)."""
+    values = {field.name: getattr(source, field.name) for field in fields(RiskModel)}
+    return values | {"weights": dict(source.weights)}
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ else lives here.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -21,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
 
 from salesguard import migrations
 from salesguard.alertfeed import AlertFeed
@@ -193,32 +195,33 @@ class RunningService(Generic[S]):
         await self.runtime.close()
 
 
+@dataclass(eq=False)
 class GrpcServiceApp(Generic[S]):
-    def __init__(
-        self,
-        *,
-        name: str,
-        settings_class: type[S],
-        metadata: MetaData,
-        migrations_dir: Path,
-        servicers: Callable[[Runtime[S]], Sequence[Servicer]],
-        on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None,
-        jobs: Sequence[Job[S]] = (),
-        configure: Callable[[Runtime[S]], None] | None = None,
-        background: Sequence[BackgroundTask[S]] = (),
-    ) -> None:
-        self.name = name
-        self.settings_class = settings_class
-        self.metadata = metadata
-        self.migrations_dir = migrations_dir
-        self._servicers = servicers
-        self._on_start = on_start
-        self._configure = configure
-        self.background = tuple(background)
-        self.jobs = tuple(jobs)
+    """A service: its name, its settings, its tables (``models``: the service's declarative
+    base, its migrations in ``migrations/`` beside the module that declares it), the
+    servicers it serves on a runtime, and what else runs with them (jobs, background
+    tasks, start-up work)."""
+
+    name: str
+    settings_class: type[S]
+    models: type[DeclarativeBase]
+    servicers: Callable[[Runtime[S]], Sequence[Servicer]]
+    _: KW_ONLY
+    on_start: Callable[[Runtime[S]], Awaitable[None]] | None = None
+    jobs: Sequence[Job[S]] = ()
+    configure: Callable[[Runtime[S]], None] | None = None
+    background: Sequence[BackgroundTask[S]] = ()
+    metadata: MetaData = field(init=False)
+    migrations_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metadata = self.models.metadata
+        self.migrations_dir = Path(inspect.getfile(self.models)).parent / "migrations"
+        self.background = tuple(self.background)
+        self.jobs = tuple(self.jobs)
         for job in self.jobs:
-            if job.service != name:
-                raise ValueError(f"job {job.name!r} must be named {name}.<job>")
+            if job.service != self.name:
+                raise ValueError(f"job {job.name!r} must be named {self.name}.<job>")
 
     def job(self, name: str) -> Job[S]:
         for job in self.jobs:
@@ -248,8 +251,8 @@ class GrpcServiceApp(Generic[S]):
             name=self.name, settings=settings, db=db, policy=policy, channels=channels
         )
         subject_roles.follow(lambda: runtime.directory.generation())
-        if self._configure is not None:
-            self._configure(runtime)
+        if self.configure is not None:
+            self.configure(runtime)
         return runtime
 
     async def migrate(self, settings: S) -> None:
@@ -281,11 +284,11 @@ class GrpcServiceApp(Generic[S]):
                 await migrations.upgrade(runtime.db.engine, self.migrations_dir)
             # Every service keeps evidence (photos, vouchers, statements, exports) there.
             await runtime.objects.ensure_bucket()
-            if self._on_start is not None:
-                await self._on_start(runtime)
+            if self.on_start is not None:
+                await self.on_start(runtime)
             host, listen_port = settings.listen_address(self.name)
             server = GrpcServer(
-                self._servicers(runtime),
+                self.servicers(runtime),
                 host=host,
                 port=listen_port if port is None else port,
                 internal_secret=runtime.internal_secret,

@@ -12,15 +12,21 @@ so items at the same instant keep a stable order. Each kind is one indexed range
 scan (employee + time) resuming after the page token, limited to ``size + 1``
 rows; the scans merge in Python and the token of an item is its triple. A page
 thus costs one query per kind asked for, never one per row.
+
+A service declares only its kinds: where each kind's rows are (:class:`TimelineKind`, in
+its :class:`TimelineSources`) and how they are presented (a :class:`Presenter` a kind);
+:func:`employee_timeline_servicer` serves them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, cast
 
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message_factory import GetMessageClass
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,11 +35,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 from salesguard import validation
 from salesguard.db import Database
 from salesguard.errors import InvalidInput
+from salesguard.grpc_server import Servicer, service_descriptor
 from salesguard.pagination import KeysetPage, cursor_datetime, decode_cursor, keyset_page
 from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
-from salesguard.settings import PageLimits
-from salesguard.timeutil import from_timestamp
+from salesguard.settings import PageLimits, Settings
+from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.common.v1 import common_pb2
 
 TIMELINE_READ = "timeline.read"
@@ -229,6 +236,45 @@ async def fetch_timeline(
     return page, total if query.page.include_total_count else None
 
 
+@dataclass(frozen=True)
+class TimelineKind:
+    """Where one kind's rows are: ``statement`` (``row[0]`` usually the entity) about the
+    employee in ``employee``, at ``at``, in scope by ``scope``; each row identified by
+    ``id``, by default the ``id`` of the statement's first entity."""
+
+    kind: int
+    statement: Select[Any]
+    employee: Column
+    at: Column
+    scope: ScopeColumns
+    id: Column | None = None
+
+    def source(self, query: TimelineQuery) -> TimelineSource:
+        """This kind's rows for the query: the employee's, in its range and scope."""
+        entity = self.statement.column_descriptions[0]["entity"]
+        row_id = self.id if self.id is not None else cast(Column, entity.id)
+        return query.source(
+            self.kind,
+            self.statement,
+            employee=self.employee,
+            at=self.at,
+            id=row_id,
+            scope=self.scope,
+        )
+
+
+class TimelineSources:
+    """A service's kinds, each declared once (a kind may be declared twice: rows of two
+    statements), and called with a query: the sources of its page."""
+
+    def __init__(self, *declared: TimelineKind) -> None:
+        self.declared = declared
+        self.kinds = tuple(dict.fromkeys(kind.kind for kind in declared))
+
+    def __call__(self, query: TimelineQuery) -> list[TimelineSource]:
+        return [kind.source(query) for kind in self.declared]
+
+
 class TimelineRequest(Protocol):
     """The fields every service's ListEmployeeTimelineRequest has (``from`` is read by name)."""
 
@@ -242,56 +288,105 @@ class TimelineRequest(Protocol):
     def page(self) -> common_pb2.PageRequest: ...
 
 
-ItemT = TypeVar("ItemT")
-ItemT_contra = TypeVar("ItemT_contra", contravariant=True)
-ResponseT = TypeVar("ResponseT")
-ResponseT_co = TypeVar("ResponseT_co", covariant=True)
+@dataclass(frozen=True)
+class Presenter:
+    """How the rows of one kind become items: the messages of a page's rows of that kind,
+    in order, for the item's ``field``. All rows of the kind at once, inside the read
+    session, so a presenter may load what they need in one query; the request is there for
+    what it asks of the presentation (attendance's photo URLs)."""
+
+    field: str
+    present: Callable[[AsyncSession, Sequence[Row[Any]], Any], Awaitable[Sequence[Any]]]
 
 
-class TimelineResponse(Protocol[ItemT_contra, ResponseT_co]):
-    """A ListEmployeeTimelineResponse message class: its items, cursors and page info."""
+def each(field: str, to_proto: Callable[[Any], Any]) -> Presenter:
+    """A kind whose items are its entities (``row[0]``) each presented on its own."""
 
-    def __call__(
-        self,
-        *,
-        items: Iterable[ItemT_contra] | None = ...,
-        cursors: Iterable[str] | None = ...,
-        page_info: common_pb2.PageInfo | None = ...,
-    ) -> ResponseT_co: ...
+    async def present(session: AsyncSession, rows: Sequence[Row[Any]], request: Any) -> list[Any]:
+        return [to_proto(row[0]) for row in rows]
+
+    return Presenter(field, present)
+
+
+class TimelineHome(Protocol):
+    """Where a service's timeline reads, who decides, and its page limits (a runtime, or a
+    domain object holding the same)."""
+
+    @property
+    def db(self) -> Database: ...
+    @property
+    def policy(self) -> PolicyClient: ...
+    @property
+    def settings(self) -> Settings: ...
 
 
 @dataclass(frozen=True)
 class EmployeeTimeline:
-    """One service's timeline: where it reads, who decides, and the kinds it serves."""
+    """One service's timeline: where it reads, who decides, its kinds and how each kind is
+    presented as its ``item`` (one message field a kind, ``at`` set on every item)."""
 
     db: Database
     policy: PolicyClient
     pages: PageLimits
-    kinds: Collection[int]
-    sources: Callable[[TimelineQuery], Sequence[TimelineSource]]
+    sources: TimelineSources
+    presenters: Mapping[int, Presenter]
+    item: Callable[..., Any]
+    response: Callable[..., Any]
 
-    async def serve(
-        self,
-        request: TimelineRequest,
-        present: Callable[[AsyncSession, Sequence[TimelineRow]], Awaitable[Iterable[ItemT]]],
-        response: TimelineResponse[ItemT, ResponseT],
-    ) -> ResponseT:
-        """Serve ListEmployeeTimeline: validate and decide, fetch a page, present its rows.
+    def __post_init__(self) -> None:
+        if set(self.presenters) != set(self.sources.kinds):
+            raise ValueError("every kind of the timeline needs one presenter")
 
-        ``present`` turns the page's rows into the service's items, in order, inside
-        the read session (so it may load what they need for all rows in one query).
-        """
+    async def serve(self, request: TimelineRequest) -> Any:
+        """Serve ListEmployeeTimeline: validate and decide, fetch a page, present its rows."""
         query = await timeline_query(
             self.policy,
             employee_id=request.employee_id,
             start=getattr(request, "from"),
             end=request.to,
             kinds=request.kinds,
-            known_kinds=self.kinds,
+            known_kinds=self.sources.kinds,
             page=request.page,
             pages=self.pages,
         )
         async with self.db.read() as session:
             page, total = await fetch_timeline(session, query, self.sources(query))
-            items = list(await present(session, page.rows))
-        return response(items=items, cursors=page.cursors, page_info=page.page_info(total))
+            items = await self._present(session, page.rows, request)
+        return self.response(items=items, cursors=page.cursors, page_info=page.page_info(total))
+
+    async def _present(
+        self, session: AsyncSession, rows: Sequence[TimelineRow], request: TimelineRequest
+    ) -> list[Any]:
+        of_kind: dict[int, list[Row[Any]]] = {}
+        for entry in rows:
+            of_kind.setdefault(entry.kind, []).append(entry.row)
+        presented = {
+            kind: iter(await self.presenters[kind].present(session, kind_rows, request))
+            for kind, kind_rows in of_kind.items()
+        }
+        return [
+            self.item(
+                at=to_timestamp(entry.at),
+                **{self.presenters[entry.kind].field: next(presented[entry.kind])},
+            )
+            for entry in rows
+        ]
+
+
+def employee_timeline_servicer(
+    base: type[Any],
+    home: TimelineHome,
+    sources: TimelineSources,
+    presenters: Mapping[int, Presenter],
+) -> Servicer:
+    """The servicer of a service's timeline (``base``: its generated
+    ``XTimelineServiceServicer``), answering ListEmployeeTimeline with the service's own
+    response and item messages."""
+    method = service_descriptor(base).methods_by_name["ListEmployeeTimeline"]
+    response = GetMessageClass(method.output_type)
+    item = GetMessageClass(
+        cast(Descriptor, response.DESCRIPTOR.fields_by_name["items"].message_type)
+    )
+    pages = home.settings.page_limits
+    timeline = EmployeeTimeline(home.db, home.policy, pages, sources, presenters, item, response)
+    return Servicer.answering(base, ListEmployeeTimeline=timeline.serve)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
@@ -18,9 +17,9 @@ from salesguard_attendance.jobs import JOBS
 from salesguard_attendance.models import Alert, AlertDecision, Base
 from salesguard_attendance.photo_evidence import Photos
 from salesguard_attendance.plans import VisitPlans
-from salesguard_attendance.servicer import DirectoryServicer, VisitsServicer
+from salesguard_attendance.servicer import directory_servicer, visits_servicer
 from salesguard_attendance.settings import AttendanceSettings
-from salesguard_attendance.timeline import AttendanceTimelineServicer
+from salesguard_attendance.timeline import timeline_servicer
 from salesguard_attendance.visits import Visits
 
 
@@ -30,19 +29,17 @@ def build_servicers(runtime: Runtime[AttendanceSettings]) -> Sequence[Servicer]:
     photos = Photos(runtime)
     visits = Visits(runtime, detectors, lookups, photos)
     return [
-        Servicer.of(DirectoryServicer(Directory(runtime), DirectoryReads(runtime))),
-        Servicer.of(
-            VisitsServicer(
-                visits,
-                VisitPlans(runtime, lookups),
-                photos,
-                CallLogs(runtime, detectors),
-                detectors,
-                Contacts(runtime.db, runtime.policy),
-                runtime.policy,
-            )
+        directory_servicer(Directory(runtime), DirectoryReads(runtime)),
+        visits_servicer(
+            visits,
+            VisitPlans(runtime, lookups),
+            photos,
+            CallLogs(runtime, detectors),
+            detectors,
+            Contacts(runtime.db, runtime.policy),
+            runtime.policy,
         ),
-        Servicer.of(AttendanceTimelineServicer(visits)),
+        timeline_servicer(visits),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
@@ -52,11 +49,5 @@ async def prepare(runtime: Runtime[AttendanceSettings]) -> None:
 
 
 service = GrpcServiceApp(
-    name=SERVICE_NAME,
-    settings_class=AttendanceSettings,
-    metadata=Base.metadata,
-    migrations_dir=Path(__file__).parent / "migrations",
-    servicers=build_servicers,
-    on_start=prepare,
-    jobs=JOBS,
+    SERVICE_NAME, AttendanceSettings, Base, build_servicers, on_start=prepare, jobs=JOBS
 )

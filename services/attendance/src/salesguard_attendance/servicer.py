@@ -1,13 +1,12 @@
-"""gRPC servicer of the people directory: a thin adapter over :class:`Directory`."""
+"""gRPC servicers of the attendance service: thin adapters over :class:`Directory`, the
+visits and the detectors (each RPC answered by one domain method, :meth:`Servicer.answering`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 from salesguard.errors import InvalidInput
-from salesguard.grpc_server import ServicerContext as Context
+from salesguard.grpc_server import Servicer, respond
 from salesguard.policy import PolicyClient
 from salesguard.principal import current_principal
 from salesguard.timeutil import from_timestamp
@@ -25,133 +24,53 @@ from salesguard_attendance.visits import Visits
 MAX_DETECTOR_RANGE = timedelta(days=92)
 
 
-class DirectoryServicer(directory_pb2_grpc.DirectoryServiceServicer):
-    def __init__(self, directory: Directory, reads: DirectoryReads) -> None:
-        self._directory = directory
-        self._reads = reads
-
-    async def UpsertBranch(
-        self, request: pb.UpsertBranchRequest, context: Context
-    ) -> pb.UpsertBranchResponse:
-        return pb.UpsertBranchResponse(branch=await self._directory.upsert_branch(request.branch))
-
-    async def UpsertTeam(
-        self, request: pb.UpsertTeamRequest, context: Context
-    ) -> pb.UpsertTeamResponse:
-        return pb.UpsertTeamResponse(team=await self._directory.upsert_team(request.team))
-
-    async def UpsertEmployee(
-        self, request: pb.UpsertEmployeeRequest, context: Context
-    ) -> pb.UpsertEmployeeResponse:
-        return pb.UpsertEmployeeResponse(employee=await self._directory.upsert_employee(request))
-
-    async def GetEmployee(
-        self, request: pb.GetEmployeeRequest, context: Context
-    ) -> pb.GetEmployeeResponse:
-        return pb.GetEmployeeResponse(employee=await self._reads.get_employee(request.id))
-
-    async def BatchGetEmployees(
-        self, request: pb.BatchGetEmployeesRequest, context: Context
-    ) -> pb.BatchGetEmployeesResponse:
-        return pb.BatchGetEmployeesResponse(
-            employees=await self._reads.batch_get_employees(list(request.ids))
-        )
-
-    async def ListEmployees(
-        self, request: pb.ListEmployeesRequest, context: Context
-    ) -> pb.ListEmployeesResponse:
-        return await self._reads.list_employees(request)
-
-    async def ListBranches(
-        self, request: pb.ListBranchesRequest, context: Context
-    ) -> pb.ListBranchesResponse:
-        return pb.ListBranchesResponse(branches=await self._reads.list_branches())
-
-    async def ListTeams(
-        self, request: pb.ListTeamsRequest, context: Context
-    ) -> pb.ListTeamsResponse:
-        return pb.ListTeamsResponse(teams=await self._reads.list_teams(request.branch_id))
-
-    async def ResolvePrincipal(
-        self, request: pb.ResolvePrincipalRequest, context: Context
-    ) -> pb.ResolvePrincipalResponse:
-        return await self._reads.resolve_principal(request.employee_id)
-
-    async def ListPermittedActions(
-        self, request: pb.ListPermittedActionsRequest, context: Context
-    ) -> pb.ListPermittedActionsResponse:
+def directory_servicer(directory: Directory, reads: DirectoryReads) -> Servicer:
+    async def permitted_actions(request: pb.ListPermittedActionsRequest) -> list[str]:
         if len(request.actions) > MAX_ACTIONS:
             raise InvalidInput("actions", f"at most {MAX_ACTIONS} actions at once")
-        return pb.ListPermittedActionsResponse(
-            actions=await self._reads.permitted_actions(list(request.actions))
-        )
+        return await reads.permitted_actions(list(request.actions))
 
-    async def WatchDirectoryChanges(
-        self, request: pb.WatchDirectoryChangesRequest, context: Context
-    ) -> AsyncIterator[pb.WatchDirectoryChangesResponse]:
-        async for message in self._reads.watch_changes():
-            yield message
+    return Servicer.answering(
+        directory_pb2_grpc.DirectoryServiceServicer,
+        UpsertBranch=respond(
+            pb.UpsertBranchResponse,
+            branch=lambda request: directory.upsert_branch(request.branch),
+        ),
+        UpsertTeam=respond(
+            pb.UpsertTeamResponse, team=lambda request: directory.upsert_team(request.team)
+        ),
+        UpsertEmployee=respond(pb.UpsertEmployeeResponse, employee=directory.upsert_employee),
+        GetEmployee=respond(
+            pb.GetEmployeeResponse, employee=lambda request: reads.get_employee(request.id)
+        ),
+        BatchGetEmployees=respond(
+            pb.BatchGetEmployeesResponse,
+            employees=lambda request: reads.batch_get_employees(list(request.ids)),
+        ),
+        ListEmployees=reads.list_employees,
+        ListBranches=respond(pb.ListBranchesResponse, branches=lambda _: reads.list_branches()),
+        ListTeams=respond(
+            pb.ListTeamsResponse, teams=lambda request: reads.list_teams(request.branch_id)
+        ),
+        ResolvePrincipal=lambda request: reads.resolve_principal(request.employee_id),
+        ListPermittedActions=respond(pb.ListPermittedActionsResponse, actions=permitted_actions),
+        WatchDirectoryChanges=lambda _: reads.watch_changes(),
+    )
 
 
-@dataclass
-class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
-    visits: Visits
-    plans: VisitPlans
-    photos: Photos
-    call_logs: CallLogs
-    detectors: Detectors
-    contacts: Contacts
-    policy: PolicyClient
-
-    async def CreatePhotoUpload(
-        self, request: visits_pb2.CreatePhotoUploadRequest, context: Context
-    ) -> visits_pb2.CreatePhotoUploadResponse:
-        return await self.photos.create_upload(request)
-
-    async def PlanVisit(
-        self, request: visits_pb2.PlanVisitRequest, context: Context
-    ) -> visits_pb2.PlanVisitResponse:
-        return visits_pb2.PlanVisitResponse(visit_plan=await self.plans.plan_visit(request))
-
-    async def ListVisitPlans(
-        self, request: visits_pb2.ListVisitPlansRequest, context: Context
-    ) -> visits_pb2.ListVisitPlansResponse:
-        return await self.plans.list_visit_plans(request)
-
-    async def CheckIn(
-        self, request: visits_pb2.CheckInRequest, context: Context
-    ) -> visits_pb2.CheckInResponse:
-        return await self.visits.check_in(request)
-
-    async def CheckOut(
-        self, request: visits_pb2.CheckOutRequest, context: Context
-    ) -> visits_pb2.CheckOutResponse:
-        return await self.visits.check_out(request)
-
-    async def GetCheckIn(
-        self, request: visits_pb2.GetCheckInRequest, context: Context
-    ) -> visits_pb2.GetCheckInResponse:
-        return visits_pb2.GetCheckInResponse(check_in=await self.visits.get_check_in(request))
-
-    async def ListCheckIns(
-        self, request: visits_pb2.ListCheckInsRequest, context: Context
-    ) -> visits_pb2.ListCheckInsResponse:
-        return await self.visits.list_check_ins(request)
-
-    async def ImportCallLogs(
-        self, request: visits_pb2.ImportCallLogsRequest, context: Context
-    ) -> visits_pb2.ImportCallLogsResponse:
-        return await self.call_logs.import_logs(request)
-
-    async def ListCallLogs(
-        self, request: visits_pb2.ListCallLogsRequest, context: Context
-    ) -> visits_pb2.ListCallLogsResponse:
-        return await self.call_logs.list_logs(request)
-
-    async def RunDetectors(
-        self, request: visits_pb2.RunDetectorsRequest, context: Context
+def visits_servicer(
+    visits: Visits,
+    plans: VisitPlans,
+    photos: Photos,
+    call_logs: CallLogs,
+    detectors: Detectors,
+    contacts: Contacts,
+    policy: PolicyClient,
+) -> Servicer:
+    async def run_detectors(
+        request: visits_pb2.RunDetectorsRequest,
     ) -> visits_pb2.RunDetectorsResponse:
-        (await self.policy.decide(current_principal(), "detectors.run")).require("detectors.run")
+        (await policy.decide(current_principal(), "detectors.run")).require("detectors.run")
         start, end = (
             from_timestamp(getattr(request, "from"), "from"),
             from_timestamp(request.to, "to"),
@@ -160,10 +79,20 @@ class VisitsServicer(visits_pb2_grpc.VisitsServiceServicer):
             raise InvalidInput("from", "a range with from before to is required")
         if end - start > MAX_DETECTOR_RANGE:
             raise InvalidInput("to", f"at most {MAX_DETECTOR_RANGE.days} days per run")
-        raised, employees = await self.detectors.run(start, end, request.employee_id or None)
+        raised, employees = await detectors.run(start, end, request.employee_id or None)
         return visits_pb2.RunDetectorsResponse(alerts_raised=raised, employees_checked=employees)
 
-    async def SummarizeContacts(
-        self, request: visits_pb2.SummarizeContactsRequest, context: Context
-    ) -> visits_pb2.SummarizeContactsResponse:
-        return await self.contacts.summarize(request)
+    return Servicer.answering(
+        visits_pb2_grpc.VisitsServiceServicer,
+        CreatePhotoUpload=photos.create_upload,
+        PlanVisit=respond(visits_pb2.PlanVisitResponse, visit_plan=plans.plan_visit),
+        ListVisitPlans=plans.list_visit_plans,
+        CheckIn=visits.check_in,
+        CheckOut=visits.check_out,
+        GetCheckIn=respond(visits_pb2.GetCheckInResponse, check_in=visits.get_check_in),
+        ListCheckIns=visits.list_check_ins,
+        ImportCallLogs=call_logs.import_logs,
+        ListCallLogs=call_logs.list_logs,
+        RunDetectors=run_detectors,
+        SummarizeContacts=contacts.summarize,
+    )

@@ -8,15 +8,22 @@ presented as ``ListCheckIns`` presents them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard.grpc_server import ServicerContext
-from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
-from salesguard.timeutil import to_timestamp
+from salesguard.grpc_server import Servicer
+from salesguard.timeline import (
+    Presenter,
+    TimelineKind,
+    TimelineSources,
+    each,
+    employee_timeline_servicer,
+)
 from salesguard_api.attendance.v1 import timeline_pb2 as pb
-from salesguard_api.attendance.v1 import timeline_pb2_grpc
+from salesguard_api.attendance.v1 import timeline_pb2_grpc, visits_pb2
 from salesguard_attendance.calllogs import SCOPE as CALL_SCOPE
 from salesguard_attendance.calllogs import call_log_to_proto
 from salesguard_attendance.models import CallLog, CheckIn
@@ -24,56 +31,33 @@ from salesguard_attendance.visits import CHECK_IN_SCOPE, Visits
 
 CHECK_IN = pb.ATTENDANCE_TIMELINE_KIND_CHECK_IN
 CALL = pb.ATTENDANCE_TIMELINE_KIND_CALL
-KINDS = (CHECK_IN, CALL)
+
+sources = TimelineSources(
+    TimelineKind(
+        CHECK_IN, select(CheckIn), employee=CheckIn.employee_id, at=CheckIn.at, scope=CHECK_IN_SCOPE
+    ),
+    TimelineKind(
+        CALL, select(CallLog), employee=CallLog.employee_id, at=CallLog.started_at, scope=CALL_SCOPE
+    ),
+)
+KINDS = sources.kinds
 
 
-def sources(query: TimelineQuery) -> list[TimelineSource]:
-    return [
-        query.source(
-            CHECK_IN,
-            select(CheckIn),
-            employee=CheckIn.employee_id,
-            at=CheckIn.at,
-            id=CheckIn.id,
-            scope=CHECK_IN_SCOPE,
-        ),
-        query.source(
-            CALL,
-            select(CallLog),
-            employee=CallLog.employee_id,
-            at=CallLog.started_at,
-            id=CallLog.id,
-            scope=CALL_SCOPE,
-        ),
-    ]
+async def _present_check_ins(
+    visits: Visits,
+    session: AsyncSession,
+    rows: Sequence[Row[Any]],
+    request: pb.ListEmployeeTimelineRequest,
+) -> list[visits_pb2.CheckIn]:
+    # The photos of every check-in on the page in one query, as ListCheckIns does.
+    return await visits.present(session, [row[0] for row in rows], request.include_photo_urls)
 
 
-class AttendanceTimelineServicer(timeline_pb2_grpc.AttendanceTimelineServiceServicer):
-    def __init__(self, visits: Visits) -> None:
-        self._visits = visits
-        self._timeline = EmployeeTimeline(
-            visits.db, visits.policy, visits.settings.page_limits, KINDS, sources
-        )
-
-    async def ListEmployeeTimeline(
-        self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
-    ) -> pb.ListEmployeeTimelineResponse:
-        async def present(
-            session: AsyncSession, rows: Sequence[TimelineRow]
-        ) -> list[pb.AttendanceTimelineItem]:
-            check_ins = [entry.row[0] for entry in rows if entry.kind == CHECK_IN]
-            # The photos of every check-in on the page in one query, as ListCheckIns does.
-            presented = iter(
-                await self._visits.present(session, check_ins, request.include_photo_urls)
-            )
-            items = []
-            for entry in rows:
-                item = pb.AttendanceTimelineItem(at=to_timestamp(entry.at))
-                if entry.kind == CHECK_IN:
-                    item.check_in.CopyFrom(next(presented))
-                else:
-                    item.call.CopyFrom(call_log_to_proto(entry.row[0]))
-                items.append(item)
-            return items
-
-        return await self._timeline.serve(request, present, pb.ListEmployeeTimelineResponse)
+def timeline_servicer(visits: Visits) -> Servicer:
+    presenters: dict[int, Presenter] = {
+        CHECK_IN: Presenter("check_in", partial(_present_check_ins, visits)),
+        CALL: each("call", call_log_to_proto),
+    }
+    return employee_timeline_servicer(
+        timeline_pb2_grpc.AttendanceTimelineServiceServicer, visits, sources, presenters
+    )

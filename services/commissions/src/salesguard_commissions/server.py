@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
@@ -12,7 +11,7 @@ from salesguard_commissions.jobs import JOBS
 from salesguard_commissions.models import Base
 from salesguard_commissions.plans import Plans
 from salesguard_commissions.runs import Runs
-from salesguard_commissions.servicer import CommissionsServicer
+from salesguard_commissions.servicer import commissions_servicer
 from salesguard_commissions.settings import CommissionsSettings
 from salesguard_commissions.statements import Statements
 
@@ -21,16 +20,9 @@ def build_servicers(runtime: Runtime[CommissionsSettings]) -> Sequence[Servicer]
     plans = Plans(runtime)
     statements = Statements(runtime)
     return [
-        Servicer.of(CommissionsServicer(plans, Runs(runtime, plans), statements)),
+        commissions_servicer(plans, Runs(runtime, plans), statements),
         statements.downloads.servicer(),
     ]
 
 
-service = GrpcServiceApp(
-    name=SERVICE_NAME,
-    settings_class=CommissionsSettings,
-    metadata=Base.metadata,
-    migrations_dir=Path(__file__).parent / "migrations",
-    servicers=build_servicers,
-    jobs=JOBS,
-)
+service = GrpcServiceApp(SERVICE_NAME, CommissionsSettings, Base, build_servicers, jobs=JOBS)

@@ -1,8 +1,9 @@
-"""gRPC servicer of the commissions service: a thin adapter over the domain modules."""
+"""gRPC servicer of the commissions service: a thin adapter over the domain modules (each RPC
+answered by one domain method, :meth:`Servicer.answering`)."""
 
 from __future__ import annotations
 
-from salesguard.grpc_server import ServicerContext as Context
+from salesguard.grpc_server import Servicer, respond
 from salesguard_api.commissions.v1 import commissions_pb2 as pb
 from salesguard_api.commissions.v1 import commissions_pb2_grpc
 from salesguard_commissions.plans import Plans
@@ -10,51 +11,28 @@ from salesguard_commissions.runs import Runs
 from salesguard_commissions.statements import Statements
 
 
-class CommissionsServicer(commissions_pb2_grpc.CommissionsServiceServicer):
-    def __init__(self, plans: Plans, runs: Runs, statements: Statements) -> None:
-        self._plans = plans
-        self._runs = runs
-        self._statements = statements
-
-    async def UpsertCommissionPlan(
-        self, request: pb.UpsertCommissionPlanRequest, context: Context
-    ) -> pb.UpsertCommissionPlanResponse:
-        return pb.UpsertCommissionPlanResponse(plan=await self._plans.upsert(request))
-
-    async def ListCommissionPlans(
-        self, request: pb.ListCommissionPlansRequest, context: Context
-    ) -> pb.ListCommissionPlansResponse:
-        return pb.ListCommissionPlansResponse(plans=await self._plans.list_plans())
-
-    async def RunCommissions(
-        self, request: pb.RunCommissionsRequest, context: Context
-    ) -> pb.RunCommissionsResponse:
-        return pb.RunCommissionsResponse(
-            periods=await self._runs.run(request.period, request.branch_id)
-        )
-
-    async def LockCommissionPeriod(
-        self, request: pb.LockCommissionPeriodRequest, context: Context
-    ) -> pb.LockCommissionPeriodResponse:
-        return pb.LockCommissionPeriodResponse(
-            period=await self._runs.lock(request.period, request.branch_id)
-        )
-
-    async def GetCommissionStatement(
-        self, request: pb.GetCommissionStatementRequest, context: Context
-    ) -> pb.GetCommissionStatementResponse:
-        return pb.GetCommissionStatementResponse(
-            statement=await self._statements.statement(request.employee_id, request.period)
-        )
-
-    async def ExportCommissionPeriod(
-        self, request: pb.ExportCommissionPeriodRequest, context: Context
-    ) -> pb.ExportCommissionPeriodResponse:
-        return await self._statements.export(request.period, request.branch_id)
-
-    async def FreezeEmployeeLines(
-        self, request: pb.FreezeEmployeeLinesRequest, context: Context
-    ) -> pb.FreezeEmployeeLinesResponse:
-        return pb.FreezeEmployeeLinesResponse(
-            lines_frozen=await self._runs.freeze_employee(request.employee_id, request.reason)
-        )
+def commissions_servicer(plans: Plans, runs: Runs, statements: Statements) -> Servicer:
+    return Servicer.answering(
+        commissions_pb2_grpc.CommissionsServiceServicer,
+        UpsertCommissionPlan=respond(pb.UpsertCommissionPlanResponse, plan=plans.upsert),
+        ListCommissionPlans=respond(
+            pb.ListCommissionPlansResponse, plans=lambda _: plans.list_plans()
+        ),
+        RunCommissions=respond(
+            pb.RunCommissionsResponse,
+            periods=lambda request: runs.run(request.period, request.branch_id),
+        ),
+        LockCommissionPeriod=respond(
+            pb.LockCommissionPeriodResponse,
+            period=lambda request: runs.lock(request.period, request.branch_id),
+        ),
+        GetCommissionStatement=respond(
+            pb.GetCommissionStatementResponse,
+            statement=lambda request: statements.statement(request.employee_id, request.period),
+        ),
+        ExportCommissionPeriod=lambda request: statements.export(request.period, request.branch_id),
+        FreezeEmployeeLines=respond(
+            pb.FreezeEmployeeLinesResponse,
+            lines_frozen=lambda request: runs.freeze_employee(request.employee_id, request.reason),
+        ),
+    )

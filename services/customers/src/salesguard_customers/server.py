@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from salesguard.crypto import BlindIndex, FieldCipher, HmacKeyring
 from salesguard.grpc_server import Servicer
@@ -20,13 +19,13 @@ from salesguard_customers.pool import CustomerPool, CustomerPoolServicer
 from salesguard_customers.registry import Registry
 from salesguard_customers.servicer import (
     AuditServicer,
-    CustomersServicer,
-    ExportsServicer,
-    LookupsServicer,
+    customers_servicer,
+    exports_servicer,
+    lookups_servicer,
 )
 from salesguard_customers.settings import CustomersSettings
 from salesguard_customers.shared_contacts import SharedCriteria
-from salesguard_customers.timeline import CustomerTimelineServicer
+from salesguard_customers.timeline import timeline_servicer
 
 
 def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
@@ -37,14 +36,12 @@ def build_servicers(runtime: Runtime[CustomersSettings]) -> Sequence[Servicer]:
     registry = Registry(runtime, vault, runtime.directory)
     exports = Exports(registry, runtime.objects)
     return [
-        Servicer.of(CustomersServicer(registry, SharedCriteria(runtime.db, runtime.policy, vault))),
+        customers_servicer(registry, SharedCriteria(runtime.db, runtime.policy, vault)),
         Servicer.of(AuditServicer(registry, AuditCheckpoints.of(runtime))),
-        Servicer.of(ExportsServicer(exports)),
-        Servicer.of(LookupsServicer(Lookups(runtime.db, runtime.policy, settings))),
+        exports_servicer(exports),
+        lookups_servicer(Lookups(runtime.db, runtime.policy, settings)),
         Servicer.of(CustomerPoolServicer(CustomerPool(runtime, registry))),
-        Servicer.of(
-            CustomerTimelineServicer(runtime.db, runtime.policy, runtime.settings.page_limits)
-        ),
+        timeline_servicer(runtime),
         Servicer.of(HandoverServicer(Handover(runtime.db, runtime.policy, registry.directory))),
         exports.downloads.servicer(),
         runtime.alerts_servicer(Alert, AlertDecision),
@@ -57,11 +54,10 @@ def configure(runtime: Runtime[CustomersSettings]) -> None:
 
 
 service = GrpcServiceApp(
-    name=SERVICE_NAME,
-    settings_class=CustomersSettings,
-    metadata=Base.metadata,
-    migrations_dir=Path(__file__).parent / "migrations",
-    servicers=build_servicers,
+    SERVICE_NAME,
+    CustomersSettings,
+    Base,
+    build_servicers,
     jobs=JOBS,
     configure=configure,
     background=(write_checkpoints,),

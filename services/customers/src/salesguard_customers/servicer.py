@@ -1,9 +1,11 @@
-"""gRPC servicers of the customers service: thin adapters over the registry, audit and exports."""
+"""gRPC servicers of the customers service: thin adapters over the registry, audit and exports
+(each RPC answered by one domain method, :meth:`Servicer.answering`)."""
 
 from __future__ import annotations
 
 from google.protobuf import struct_pb2
 
+from salesguard.grpc_server import Servicer, respond
 from salesguard.grpc_server import ServicerContext as Context
 from salesguard.listing import scoped_page_size
 from salesguard.principal import current_principal
@@ -14,7 +16,6 @@ from salesguard_api.customers.v1 import (
     customers_pb2_grpc,
     exports_pb2,
     exports_pb2_grpc,
-    lookups_pb2,
     lookups_pb2_grpc,
 )
 from salesguard_api.customers.v1 import (
@@ -32,63 +33,21 @@ from salesguard_customers.registry import Registry
 from salesguard_customers.shared_contacts import SharedCriteria
 
 
-class CustomersServicer(customers_pb2_grpc.CustomersServiceServicer):
-    def __init__(self, registry: Registry, shared_criteria: SharedCriteria) -> None:
-        self._registry = registry
-        self._registrar = Registrar(registry)
-        self._changes = CustomerChanges(registry)
-        self._follow_ups = FollowUps(registry)
-        self._shared_criteria = shared_criteria
-
-    async def RegisterCustomer(
-        self, request: pb.RegisterCustomerRequest, context: Context
-    ) -> pb.RegisterCustomerResponse:
-        return await self._registrar.register(request)
-
-    async def GetCustomer(
-        self, request: pb.GetCustomerRequest, context: Context
-    ) -> pb.GetCustomerResponse:
-        return pb.GetCustomerResponse(customer=await self._registry.get(request))
-
-    async def BatchGetCustomers(
-        self, request: pb.BatchGetCustomersRequest, context: Context
-    ) -> pb.BatchGetCustomersResponse:
-        return pb.BatchGetCustomersResponse(customers=await self._registry.batch_get(request))
-
-    async def ListCustomers(
-        self, request: pb.ListCustomersRequest, context: Context
-    ) -> pb.ListCustomersResponse:
-        return await self._registry.list_customers(request)
-
-    async def UpdateCustomer(
-        self, request: pb.UpdateCustomerRequest, context: Context
-    ) -> pb.UpdateCustomerResponse:
-        return pb.UpdateCustomerResponse(customer=await self._changes.update(request))
-
-    async def RecordFollowUp(
-        self, request: pb.RecordFollowUpRequest, context: Context
-    ) -> pb.RecordFollowUpResponse:
-        return await self._follow_ups.record_follow_up(request)
-
-    async def ListFollowUps(
-        self, request: pb.ListFollowUpsRequest, context: Context
-    ) -> pb.ListFollowUpsResponse:
-        return await self._follow_ups.list_follow_ups(request)
-
-    async def ReassignCustomers(
-        self, request: pb.ReassignCustomersRequest, context: Context
-    ) -> pb.ReassignCustomersResponse:
-        return pb.ReassignCustomersResponse(customers=await self._changes.reassign(request))
-
-    async def SyncOwner(
-        self, request: pb.SyncOwnerRequest, context: Context
-    ) -> pb.SyncOwnerResponse:
-        return pb.SyncOwnerResponse(updated_count=await self._changes.sync_owner(request))
-
-    async def SetCriterionShared(
-        self, request: pb.SetCriterionSharedRequest, context: Context
-    ) -> pb.SetCriterionSharedResponse:
-        return await self._shared_criteria.set(request)
+def customers_servicer(registry: Registry, shared_criteria: SharedCriteria) -> Servicer:
+    changes, follow_ups = CustomerChanges(registry), FollowUps(registry)
+    return Servicer.answering(
+        customers_pb2_grpc.CustomersServiceServicer,
+        RegisterCustomer=Registrar(registry).register,
+        GetCustomer=respond(pb.GetCustomerResponse, customer=registry.get),
+        BatchGetCustomers=respond(pb.BatchGetCustomersResponse, customers=registry.batch_get),
+        ListCustomers=registry.list_customers,
+        UpdateCustomer=respond(pb.UpdateCustomerResponse, customer=changes.update),
+        RecordFollowUp=follow_ups.record_follow_up,
+        ListFollowUps=follow_ups.list_follow_ups,
+        ReassignCustomers=respond(pb.ReassignCustomersResponse, customers=changes.reassign),
+        SyncOwner=respond(pb.SyncOwnerResponse, updated_count=changes.sync_owner),
+        SetCriterionShared=shared_criteria.set,
+    )
 
 
 def audit_event_to_proto(event: AuditEvent) -> audit_pb2.AuditEvent:
@@ -155,73 +114,29 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         )
 
 
-class ExportsServicer(exports_pb2_grpc.ExportsServiceServicer):
-    def __init__(self, exports: Exports) -> None:
-        self._exports = exports
-
-    async def RequestExport(
-        self, request: exports_pb2.RequestExportRequest, context: Context
-    ) -> exports_pb2.RequestExportResponse:
-        return exports_pb2.RequestExportResponse(
-            export_request=await self._exports.request(request)
-        )
-
-    async def DecideExport(
-        self, request: exports_pb2.DecideExportRequest, context: Context
-    ) -> exports_pb2.DecideExportResponse:
-        return exports_pb2.DecideExportResponse(export_request=await self._exports.decide(request))
-
-    async def RunExport(
-        self, request: exports_pb2.RunExportRequest, context: Context
-    ) -> exports_pb2.RunExportResponse:
-        return await self._exports.run(request)
-
-    async def GetExportRequest(
-        self, request: exports_pb2.GetExportRequestRequest, context: Context
-    ) -> exports_pb2.GetExportRequestResponse:
-        return exports_pb2.GetExportRequestResponse(
-            export_request=await self._exports.get(request.id)
-        )
-
-    async def ListExportRequests(
-        self, request: exports_pb2.ListExportRequestsRequest, context: Context
-    ) -> exports_pb2.ListExportRequestsResponse:
-        return await self._exports.list_requests(request)
+def exports_servicer(exports: Exports) -> Servicer:
+    return Servicer.answering(
+        exports_pb2_grpc.ExportsServiceServicer,
+        RequestExport=respond(exports_pb2.RequestExportResponse, export_request=exports.request),
+        DecideExport=respond(exports_pb2.DecideExportResponse, export_request=exports.decide),
+        RunExport=exports.run,
+        GetExportRequest=respond(
+            exports_pb2.GetExportRequestResponse,
+            export_request=lambda request: exports.get(request.id),
+        ),
+        ListExportRequests=exports.list_requests,
+    )
 
 
-class LookupsServicer(lookups_pb2_grpc.CustomerLookupServiceServicer):
+def lookups_servicer(lookups: Lookups) -> Servicer:
     """Lookups for other services: IDs, owners and distances, never contact data. SYSTEM
     only, but GetOrderableCustomer, which is asked as the person acting."""
-
-    def __init__(self, lookups: Lookups) -> None:
-        self._lookups = lookups
-
-    async def FindNearbyCustomers(
-        self, request: lookups_pb2.FindNearbyCustomersRequest, context: Context
-    ) -> lookups_pb2.FindNearbyCustomersResponse:
-        return await self._lookups.find_nearby(request)
-
-    async def MatchPhoneIndexes(
-        self, request: lookups_pb2.MatchPhoneIndexesRequest, context: Context
-    ) -> lookups_pb2.MatchPhoneIndexesResponse:
-        return await self._lookups.match_phone_indexes(request)
-
-    async def ListFollowUpMarks(
-        self, request: lookups_pb2.ListFollowUpMarksRequest, context: Context
-    ) -> lookups_pb2.ListFollowUpMarksResponse:
-        return await self._lookups.list_follow_up_marks(request)
-
-    async def GetCustomerFacts(
-        self, request: lookups_pb2.GetCustomerFactsRequest, context: Context
-    ) -> lookups_pb2.GetCustomerFactsResponse:
-        return await self._lookups.get_customer_facts(request)
-
-    async def GetRegisteredSources(
-        self, request: lookups_pb2.GetRegisteredSourcesRequest, context: Context
-    ) -> lookups_pb2.GetRegisteredSourcesResponse:
-        return await self._lookups.get_registered_sources(request)
-
-    async def GetOrderableCustomer(
-        self, request: lookups_pb2.GetOrderableCustomerRequest, context: Context
-    ) -> lookups_pb2.GetOrderableCustomerResponse:
-        return await self._lookups.get_orderable_customer(request)
+    return Servicer.answering(
+        lookups_pb2_grpc.CustomerLookupServiceServicer,
+        FindNearbyCustomers=lookups.find_nearby,
+        MatchPhoneIndexes=lookups.match_phone_indexes,
+        ListFollowUpMarks=lookups.list_follow_up_marks,
+        GetCustomerFacts=lookups.get_customer_facts,
+        GetRegisteredSources=lookups.get_registered_sources,
+        GetOrderableCustomer=lookups.get_orderable_customer,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from salesguard.grpc_server import Servicer
 from salesguard.service import GrpcServiceApp, Runtime
@@ -14,39 +13,30 @@ from salesguard_orders.models import Alert, AlertDecision, Base
 from salesguard_orders.ordering import Orders
 from salesguard_orders.payments import Payments
 from salesguard_orders.reconciliation import Reconciliation
-from salesguard_orders.servicer import OrdersServicer, PaymentsServicer, ReconciliationServicer
+from salesguard_orders.servicer import (
+    orders_servicer,
+    payments_servicer,
+    reconciliation_servicer,
+)
 from salesguard_orders.settings import OrdersSettings
 from salesguard_orders.shipments import Shipments
 from salesguard_orders.statements import Statements
-from salesguard_orders.timeline import OrdersTimelineServicer
+from salesguard_orders.timeline import timeline_servicer
 
 
 def build_servicers(runtime: Runtime[OrdersSettings]) -> Sequence[Servicer]:
     orders = Orders(runtime)
     return [
-        Servicer.of(OrdersServicer(orders)),
-        Servicer.of(
-            PaymentsServicer(
-                Payments(runtime, orders),
-                Statements(runtime, orders),
-                Shipments(runtime, orders),
-            )
+        orders_servicer(orders),
+        payments_servicer(
+            Payments(runtime, orders), Statements(runtime, orders), Shipments(runtime, orders)
         ),
-        Servicer.of(
-            ReconciliationServicer(
-                Reconciliation(runtime, orders), Diversion(runtime, orders.zones), runtime
-            )
+        reconciliation_servicer(
+            Reconciliation(runtime, orders), Diversion(runtime, orders.zones), runtime
         ),
-        Servicer.of(OrdersTimelineServicer(orders)),
+        timeline_servicer(orders),
         runtime.alerts_servicer(Alert, AlertDecision),
     ]
 
 
-service = GrpcServiceApp(
-    name=SERVICE_NAME,
-    settings_class=OrdersSettings,
-    metadata=Base.metadata,
-    migrations_dir=Path(__file__).parent / "migrations",
-    servicers=build_servicers,
-    jobs=JOBS,
-)
+service = GrpcServiceApp(SERVICE_NAME, OrdersSettings, Base, build_servicers, jobs=JOBS)

@@ -11,15 +11,22 @@ else to the order it was recorded for.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy import Row, Select, String, and_, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard.grpc_server import ServicerContext
-from salesguard.timeline import EmployeeTimeline, TimelineQuery, TimelineRow, TimelineSource
-from salesguard.timeutil import to_timestamp
+from salesguard.grpc_server import Servicer
+from salesguard.timeline import (
+    Column,
+    Presenter,
+    TimelineKind,
+    TimelineSources,
+    each,
+    employee_timeline_servicer,
+)
+from salesguard_api.orders.v1 import orders_pb2, timeline_pb2_grpc
 from salesguard_api.orders.v1 import timeline_pb2 as pb
-from salesguard_api.orders.v1 import timeline_pb2_grpc
 from salesguard_orders.models import ApprovalStep, Order, Payment, Shipment, format_order_code
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, present_orders, step_to_proto
 from salesguard_orders.payments import payment_to_proto, shipment_to_proto
@@ -28,7 +35,6 @@ ORDER = pb.ORDERS_TIMELINE_KIND_ORDER
 APPROVAL = pb.ORDERS_TIMELINE_KIND_APPROVAL
 PAYMENT = pb.ORDERS_TIMELINE_KIND_PAYMENT
 SHIPMENT = pb.ORDERS_TIMELINE_KIND_SHIPMENT
-KINDS = (ORDER, APPROVAL, PAYMENT, SHIPMENT)
 
 # A payment's order: the reconciled match, else the order it was recorded for.
 _PAYMENT_ORDER = or_(
@@ -37,8 +43,8 @@ _PAYMENT_ORDER = or_(
 )
 
 
-def _approvals(query: TimelineQuery, *, decided_by_employee: bool) -> TimelineSource:
-    return query.source(
+def _approvals(*, decided_by_employee: bool) -> TimelineKind:
+    return TimelineKind(
         APPROVAL,
         select(ApprovalStep, Order.number).join(Order, Order.id == ApprovalStep.order_id),
         employee=ApprovalStep.approver_id if decided_by_employee else Order.submitted_by,
@@ -49,73 +55,53 @@ def _approvals(query: TimelineQuery, *, decided_by_employee: bool) -> TimelineSo
     )
 
 
-def sources(query: TimelineQuery) -> list[TimelineSource]:
+def _of_orders(kind: int, statement: Select[Any], at: Column) -> TimelineKind:
+    """A kind of rows about the employee's orders: theirs and in scope by the order."""
+    return TimelineKind(kind, statement, employee=Order.submitted_by, at=at, scope=ORDER_SCOPE)
+
+
+sources = TimelineSources(
+    _of_orders(ORDER, select(Order), Order.submitted_at),
+    _approvals(decided_by_employee=False),
+    _approvals(decided_by_employee=True),
+    _of_orders(PAYMENT, select(Payment).join(Order, _PAYMENT_ORDER), Payment.paid_at),
+    _of_orders(
+        SHIPMENT, select(Shipment).join(Order, Order.id == Shipment.order_id), Shipment.shipped_at
+    ),
+)
+KINDS = sources.kinds
+
+
+async def _present_orders(
+    session: AsyncSession, rows: Sequence[Row[Any]], request: object
+) -> list[orders_pb2.Order]:
+    # Lines and steps of every order on the page in one query each.
+    return await present_orders(session, [row[0] for row in rows])
+
+
+async def _present_approvals(
+    session: AsyncSession, rows: Sequence[Row[Any]], request: object
+) -> list[pb.TimelineApproval]:
+    # Each row: the step and its order's number (then the timeline's own columns).
     return [
-        query.source(
-            ORDER,
-            select(Order),
-            employee=Order.submitted_by,
-            at=Order.submitted_at,
-            id=Order.id,
-            scope=ORDER_SCOPE,
-        ),
-        _approvals(query, decided_by_employee=False),
-        _approvals(query, decided_by_employee=True),
-        query.source(
-            PAYMENT,
-            select(Payment).join(Order, _PAYMENT_ORDER),
-            employee=Order.submitted_by,
-            at=Payment.paid_at,
-            id=Payment.id,
-            scope=ORDER_SCOPE,
-        ),
-        query.source(
-            SHIPMENT,
-            select(Shipment).join(Order, Order.id == Shipment.order_id),
-            employee=Order.submitted_by,
-            at=Shipment.shipped_at,
-            id=Shipment.id,
-            scope=ORDER_SCOPE,
-        ),
+        pb.TimelineApproval(
+            order_id=row[0].order_id,
+            order_code=format_order_code(row[1]),
+            step=step_to_proto(row[0]),
+        )
+        for row in rows
     ]
 
 
-async def present(
-    session: AsyncSession, rows: Sequence[TimelineRow]
-) -> list[pb.OrdersTimelineItem]:
-    # Lines and steps of every order on the page in one query each.
-    presented = iter(
-        await present_orders(session, [entry.row[0] for entry in rows if entry.kind == ORDER])
+PRESENTERS: dict[int, Presenter] = {
+    ORDER: Presenter("order", _present_orders),
+    APPROVAL: Presenter("approval", _present_approvals),
+    PAYMENT: each("payment", payment_to_proto),
+    SHIPMENT: each("shipment", shipment_to_proto),
+}
+
+
+def timeline_servicer(orders: Orders) -> Servicer:
+    return employee_timeline_servicer(
+        timeline_pb2_grpc.OrdersTimelineServiceServicer, orders, sources, PRESENTERS
     )
-    items = []
-    for entry in rows:
-        item = pb.OrdersTimelineItem(at=to_timestamp(entry.at))
-        row = entry.row
-        if entry.kind == ORDER:
-            item.order.CopyFrom(next(presented))
-        elif entry.kind == APPROVAL:
-            item.approval.CopyFrom(
-                pb.TimelineApproval(
-                    order_id=row[0].order_id,
-                    order_code=format_order_code(row[1]),
-                    step=step_to_proto(row[0]),
-                )
-            )
-        elif entry.kind == PAYMENT:
-            item.payment.CopyFrom(payment_to_proto(row[0]))
-        else:
-            item.shipment.CopyFrom(shipment_to_proto(row[0]))
-        items.append(item)
-    return items
-
-
-class OrdersTimelineServicer(timeline_pb2_grpc.OrdersTimelineServiceServicer):
-    def __init__(self, orders: Orders) -> None:
-        self._timeline = EmployeeTimeline(
-            orders.db, orders.policy, orders.settings.page_limits, KINDS, sources
-        )
-
-    async def ListEmployeeTimeline(
-        self, request: pb.ListEmployeeTimelineRequest, context: ServicerContext
-    ) -> pb.ListEmployeeTimelineResponse:
-        return await self._timeline.serve(request, present, pb.ListEmployeeTimelineResponse)

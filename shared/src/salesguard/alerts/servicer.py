@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -22,14 +23,12 @@ from salesguard.alerts.protos import alert_target, alert_to_proto
 from salesguard.alerts.storage import AlertColumns, AlertDecisionColumns
 from salesguard.alertsummary import (
     UNDECIDED,
+    StandingAlerts,
     SummaryTarget,
     attach_recent,
-    heaviest_query,
     recent_rows,
     summaries_from_rows,
     summaries_from_totals,
-    summary_query,
-    totals_query,
 )
 from salesguard.db import Database, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
@@ -86,27 +85,20 @@ class WatchedRow(NamedTuple):
     kind: str
 
 
+@dataclass(kw_only=True, eq=False)
 class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     """The common AlertsService over one service's alerts table."""
 
-    def __init__(
-        self,
-        *,
-        source: str,
-        db: Database,
-        policy: PolicyClient,
-        pages: PageLimits,
-        model: type[AlertColumns],
-        decisions: type[AlertDecisionColumns],
-        feed: AlertFeed,
-    ) -> None:
-        self._source = source
-        self._db = db
-        self._policy = policy
-        self._pages = pages
-        self._model = model
-        self._decisions = decisions
-        self._feed = feed
+    source: str
+    db: Database
+    policy: PolicyClient
+    pages: PageLimits
+    model: type[AlertColumns]
+    decisions: type[AlertDecisionColumns]
+    feed: AlertFeed
+
+    def __post_init__(self) -> None:
+        model = self.model
         # An alert is about its employee; grants may limit both whom and which kinds.
         self._scope = ScopeColumns(
             owner=model.employee_id,
@@ -124,7 +116,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self, session: AsyncSession, rows: Sequence[AlertColumns]
     ) -> list[common_pb2.Alert]:
         """The alerts with their histories, read in one query for all of them."""
-        decisions = self._decisions
+        decisions = self.decisions
         histories: dict[str, list[AlertDecisionColumns]] = {row.id: [] for row in rows}
         if histories:
             query = (
@@ -134,16 +126,16 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             )
             for decision in (await session.scalars(query)).all():
                 histories[decision.alert_id].append(decision)
-        return [alert_to_proto(row, source=self._source, history=histories[row.id]) for row in rows]
+        return [alert_to_proto(row, source=self.source, history=histories[row.id]) for row in rows]
 
     async def ListAlerts(
         self, request: common_pb2.ListAlertsRequest, context: ServicerContext
     ) -> common_pb2.ListAlertsResponse:
-        decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
+        decision = (await self.policy.decide(current_principal(), "alerts.read")).require(
             "alerts.read"
         )
-        size = decision.page_size(page_size("page.page_size", request.page.page_size, self._pages))
-        model = self._model
+        size = decision.page_size(page_size("page.page_size", request.page.page_size, self.pages))
+        model = self.model
         conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
         query = keyset_query(
             select(model).where(*conditions),
@@ -154,7 +146,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             backward_supported=True,
         )
         count = select(func.count()).select_from(model).where(*conditions)
-        async with self._db.read() as session:
+        async with self.db.read() as session:
             rows = list((await session.scalars(query)).all())
             total = await count_if_asked(request.page, session, count)
             page = keyset_page(
@@ -171,12 +163,12 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         """Alerts as they are committed, exactly those ListAlerts would show the caller:
         one decision for the whole watch; per batch of new IDs one query shared by every
         watch with the same filter, each watch keeping the rows its decision covers."""
-        decision = (await self._policy.decide(current_principal(), "alerts.read")).require(
+        decision = (await self.policy.decide(current_principal(), "alerts.read")).require(
             "alerts.read"
         )
         conditions = self._filter_conditions(request.filter)
         audience = request.filter.SerializeToString(deterministic=True)
-        async with self._feed.watch() as watcher:
+        async with self.feed.watch() as watcher:
             # The response has begun: a watch ended later (UNAVAILABLE when the feed was
             # interrupted) reaches the watcher, and is never retried by the channel's retry
             # policy (which retries calls not yet answered) into a silent gap.
@@ -215,25 +207,25 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     async def _lookup(
         self, conditions: list[Any], ids: list[str]
     ) -> list[tuple[WatchedRow, common_pb2.Alert]]:
-        model = self._model
+        model = self.model
         query = (
             select(model)
             .where(model.id.in_(ids), *conditions)
             .order_by(model.detected_at, model.id)
         )
-        async with self._db.read() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(query)).all()
         # Just raised: no decision has been taken on them yet, so no history to read.
         return [
             (
                 WatchedRow(row.employee_id, row.branch_id, row.kind),
-                alert_to_proto(row, source=self._source),
+                alert_to_proto(row, source=self.source),
             )
             for row in rows
         ]
 
     def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
-        model = self._model
+        model = self.model
         conditions: list[Any] = []
         if alert_filter.kinds:
             conditions.append(model.kind.in_(alert_kinds("filter.kinds", alert_filter.kinds)))
@@ -263,7 +255,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     ) -> AsyncIterator[common_pb2.StreamAlertTargetsResponse]:
         """What alerts of some kinds concern, for services holding work back on them (SYSTEM),
         in batches of TARGETS_BATCH ordered by alert ID."""
-        (await self._policy.decide(current_principal(), "alerts.targets")).require("alerts.targets")
+        (await self.policy.decide(current_principal(), "alerts.targets")).require("alerts.targets")
         kinds = alert_kinds("kinds", request.kinds)
         if not kinds:
             raise InvalidInput("kinds", f"name 1 to {MAX_KINDS} alert kinds")
@@ -271,7 +263,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             UNDECIDED
         )
         resolutions = [enum_value("resolutions", r, RESOLUTION_NAMES) for r in request.resolutions]
-        model = self._model
+        model = self.model
         conditions: list[ColumnElement[bool]] = [
             model.kind.in_(kinds),
             model.status.in_(statuses),
@@ -292,7 +284,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             .order_by(model.id)
             .execution_options(yield_per=TARGETS_BATCH)
         )
-        async with self._db.read() as session:
+        async with self.db.read() as session:
             result = await session.stream(query)
             async for rows in result.partitions(TARGETS_BATCH):
                 yield common_pb2.StreamAlertTargetsResponse(
@@ -307,31 +299,32 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         as_of = utcnow()
         target = SummaryTarget.from_request(request, as_of)
         decision = (
-            await self._policy.decide(current_principal(), "risk.read", target.policy_resource)
+            await self.policy.decide(current_principal(), "risk.read", target.policy_resource)
         ).require("risk.read")
         for employee_id in target.employee_ids:
             # A score of 0 for one's own case would say "nothing against you": refuse instead.
             decision.about(employee_id)
-        risk = RiskModel.from_thresholds(await self._policy.thresholds())
+        risk = RiskModel.from_thresholds(await self.policy.thresholds())
         scope = scope_filter(decision, self._scope)
+        standing = StandingAlerts(self.model, scope, target, risk, as_of)
         if request.include_recent and request.heaviest_only:
-            totals = totals_query(self._model, scope, target, risk, as_of)
-            heaviest = heaviest_query(self._model, scope, target, risk, as_of)
-            async with self._db.read() as session:
+            totals = standing.totals_query()
+            heaviest = standing.heaviest_query()
+            async with self.db.read() as session:
                 summaries = summaries_from_totals((await session.execute(totals)).all())
                 rows = (await session.execute(heaviest)).all()
                 alerts = await self._to_protos(session, [row[0] for row in rows])
             attach_recent(summaries, rows, alerts)
         elif request.include_recent:
             per_kind = risk.evidence_items
-            query = summary_query(self._model, scope, target, risk, as_of, per_kind)
-            async with self._db.read() as session:
+            query = standing.summary_query(per_kind)
+            async with self.db.read() as session:
                 rows = (await session.execute(query)).all()
                 recent = await self._to_protos(session, recent_rows(rows, per_kind))
             summaries = summaries_from_rows(rows, recent, per_kind)
         else:
-            query = totals_query(self._model, scope, target, risk, as_of)
-            async with self._db.read() as session:
+            query = standing.totals_query()
+            async with self.db.read() as session:
                 summaries = summaries_from_totals((await session.execute(query)).all())
         return common_pb2.SummarizeAlertsResponse(
             summaries=summaries,
@@ -343,11 +336,11 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         self, request: common_pb2.UpdateAlertRequest, context: ServicerContext
     ) -> common_pb2.UpdateAlertResponse:
         principal = current_principal()
-        async with self._db.transaction() as session:
-            row = await session.get(self._model, request.id, with_for_update=True)
+        async with self.db.transaction() as session:
+            row = await session.get(self.model, request.id, with_for_update=True)
             if row is None:
                 raise NotFound(f"alert {request.id} not found")
-            decision = await self._policy.decide(
+            decision = await self.policy.decide(
                 principal,
                 "alerts.update",
                 # status: the one it has now; who may revise a decided alert is policy data.
@@ -386,7 +379,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             row.updated_at = decided_at
             row.updated_by = principal.id
             await session.execute(
-                insert(self._decisions).values(
+                insert(self.decisions).values(
                     alert_id=row.id,
                     status=status,
                     resolution=resolution,
