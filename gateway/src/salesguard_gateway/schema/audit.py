@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
 from salesguard_api.customers.v1 import audit_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
 from salesguard_gateway.schema.common import (
     JSON,
-    Connection,
-    Paging,
     described,
     from_timestamp,
     optional,
-    page_of,
     struct_to_json,
     to_timestamp,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, global_id, global_ids, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, listed_both_ways
 
 
 @strawberry.type(
@@ -158,33 +154,25 @@ class AuditChainVerification:
     )
 
 
-AuditEventConnection = Connection[AuditEvent]
+AUDIT_EVENTS = Listing(
+    "audit",
+    audit_pb2.ListAuditEventsRequest,
+    "events",
+    audit_event_from_proto,
+    audit_pb2.AuditEventFilter,
+)
 
 
 @strawberry.type
 class AuditQuery:
-    @described(
+    audit_events = listed_both_ways(
+        AuditEvent,
+        AUDIT_EVENTS,
+        AuditEventFilter,
+        "Which entries to list.",
         "The audit trail (C7), newest first. HR sees every entry, a manager those of their "
-        "branch (a headquarters manager: all); anyone else is FORBIDDEN."
+        "branch (a headquarters manager: all); anyone else is FORBIDDEN.",
     )
-    async def audit_events(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            AuditEventFilter | None, strawberry.argument(description="Which entries to list.")
-        ] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
-    ) -> AuditEventConnection | None:
-        paging = Paging.of(first, after, last, before)
-        request = audit_pb2.ListAuditEventsRequest(
-            filter=filter.to_proto() if filter is not None else None,
-            page=paging.request(info),
-        )
-        response = await info.context.clients.audit.ListAuditEvents(request)
-        return page_of(response, response.events, audit_event_from_proto, paging)
 
     @described(
         "Checks that the audit trail is intact (nothing changed, removed or cut off); HR "

@@ -14,19 +14,15 @@ import strawberry
 
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     Location,
     LocationInput,
     described,
     enum_numbers,
-    filter_proto,
     from_timestamp,
     idempotency_key_field,
     optional,
-    page_of,
-    page_request,
     selects,
     to_timestamp,
 )
@@ -46,6 +42,7 @@ from salesguard_gateway.schema.enums import (
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, owned
 
 
 @strawberry.type(
@@ -116,21 +113,14 @@ class Customer(Node):
         "branch_id", "The owner's branch, or the branch whose pool holds the customer."
     )
 
-    @described(
+    follow_ups = owned(
+        "salesguard_gateway.schema.customers",
+        "FollowUp",
+        "FOLLOW_UPS",
+        "customer_id",
         "Follow-ups recorded on this customer (C5), newest first; whoever may see the "
-        "customer sees them."
+        "customer sees them.",
     )
-    async def follow_ups(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> FollowUpConnection | None:
-        request = customers_pb2.ListFollowUpsRequest(
-            customer_id=self.id, page=page_request(first, after, info)
-        )
-        response = await info.context.clients.customers.ListFollowUps(request)
-        return page_of(response, response.follow_ups, follow_up_from_proto)
 
 
 def customer_from_proto(message: customers_pb2.Customer) -> Customer:
@@ -212,7 +202,9 @@ def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
     )
 
 
-FollowUpConnection = Connection[FollowUp]
+FOLLOW_UPS = Listing(
+    "customers", customers_pb2.ListFollowUpsRequest, "follow_ups", follow_up_from_proto
+)
 
 
 CustomerConnection = Connection[Customer]
@@ -254,21 +246,29 @@ class CustomerFilter:
         )
 
 
-async def list_customers(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: CustomerFilter | None = None,
-    *,
-    owner_id: str | None = None,
-) -> CustomerConnection:
-    request = customers_pb2.ListCustomersRequest(
-        filter=filter_proto(filter, customers_pb2.CustomerFilter, owner_id=owner_id),
-        page=page_request(first, after, info),
-        include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
+def contact_selected(info: Info) -> dict[str, bool]:
+    """Whether a page of customers must come with contact fields: the query shows them."""
+    return {"include_contact": selects(info, CONTACT_FIELDS, NODE_PATH)}
+
+
+CUSTOMERS = Listing(
+    "customers",
+    customers_pb2.ListCustomersRequest,
+    "customers",
+    customer_from_proto,
+    customers_pb2.CustomerFilter,
+    contact_selected,
+)
+
+
+async def read_customer(info: Info, customer_id: str) -> Customer:
+    """One customer, with contact fields when the query shows them."""
+    response = await info.context.clients.customers.GetCustomer(
+        customers_pb2.GetCustomerRequest(
+            id=customer_id, include_contact=selects(info, CONTACT_FIELDS)
+        )
     )
-    response = await info.context.clients.customers.ListCustomers(request)
-    return page_of(response, response.customers, customer_from_proto)
+    return customer_from_proto(response.customer)
 
 
 @strawberry.input(
@@ -494,37 +494,22 @@ async def set_criterion_shared(
 
 @strawberry.type
 class CustomersQuery:
-    @described(
+    customer = by_id(
+        Customer,
+        "The customer's ID.",
+        read_customer,
         "One customer; null (NOT_FOUND) when unknown or outside the caller's scope (see "
-        "Customer). Contact fields are read only when selected; unmasked ones are audited (C7)."
+        "Customer). Contact fields are read only when selected; unmasked ones are audited (C7).",
     )
-    async def customer(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The customer's ID.")],
-    ) -> Customer | None:
-        response = await info.context.clients.customers.GetCustomer(
-            customers_pb2.GetCustomerRequest(
-                id=raw_id(id, "Customer", "id"), include_contact=selects(info, CONTACT_FIELDS)
-            )
-        )
-        return customer_from_proto(response.customer)
-
-    @described(
+    customers = listed(
+        Customer,
+        CUSTOMERS.first,
+        CustomerFilter,
+        "Which customers to list.",
         "Customers the caller may see (see Customer), newest registered first. Contact fields "
         "are read only when selected; unmasked ones are audited (C7) and count towards "
-        "BULK_CONTACT_ACCESS (C8)."
+        "BULK_CONTACT_ACCESS (C8).",
     )
-    async def customers(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            CustomerFilter | None, strawberry.argument(description="Which customers to list.")
-        ] = None,
-    ) -> CustomerConnection | None:
-        return await list_customers(info, first, after, filter)
 
 
 @strawberry.type

@@ -12,23 +12,19 @@ import strawberry
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
-    Connection,
     described,
     enum_numbers,
-    filter_proto,
     from_timestamp,
     idempotency_key_field,
     optional,
-    page_of,
-    page_request,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
 from salesguard_gateway.schema.enums import ExportStatus, export_status_of
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed
 
 
 @strawberry.type(
@@ -97,7 +93,13 @@ def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportReque
     )
 
 
-ExportRequestConnection = Connection[ExportRequest]
+EXPORT_REQUESTS = Listing(
+    "exports",
+    exports_pb2.ListExportRequestsRequest,
+    "export_requests",
+    export_request_from_proto,
+    exports_pb2.ExportRequestFilter,
+)
 
 
 @strawberry.input(
@@ -193,40 +195,24 @@ async def read_export_requests(info: Info, request_ids: Sequence[str]) -> list[E
 
 @strawberry.type
 class ExportsQuery:
-    @described(
+    export_request = by_id(
+        ExportRequest,
+        "The export request's ID.",
+        read_export_request,
         "One export request: for its requester and the managers who may decide it; "
-        "NOT_FOUND for anyone else."
+        "NOT_FOUND for anyone else.",
     )
-    async def export_request(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The export request's ID.")],
-    ) -> ExportRequest | None:
-        return await read_export_request(info, raw_id(id, "ExportRequest", "id"))
-
-    @described(
+    export_requests = listed(
+        ExportRequest,
+        EXPORT_REQUESTS.first,
+        ExportRequestFilter,
+        "Which export requests to list.",
         "Export requests the caller may see, as exportRequest decides: their own, and those "
         "they may decide as a manager (their branch's; a headquarters manager: any branch's), "
         "newest requested first. Anyone else gets an empty list. With statuses [PENDING]: a "
         "manager's approval queue (it lists their own pending requests too, which another "
-        "manager decides)."
+        "manager decides).",
     )
-    async def export_requests(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            ExportRequestFilter | None,
-            strawberry.argument(description="Which export requests to list."),
-        ] = None,
-    ) -> ExportRequestConnection | None:
-        request = exports_pb2.ListExportRequestsRequest(
-            filter=filter_proto(filter, exports_pb2.ExportRequestFilter),
-            page=page_request(first, after, info),
-        )
-        response = await info.context.clients.exports.ListExportRequests(request)
-        return page_of(response, response.export_requests, export_request_from_proto)
 
 
 @strawberry.type

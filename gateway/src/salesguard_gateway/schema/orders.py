@@ -18,21 +18,17 @@ import strawberry
 
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     Money,
     amount,
     described,
     enum_numbers,
-    filter_proto,
     from_civil_date,
     from_timestamp,
     money,
     optional,
     optional_money,
-    page_of,
-    page_request,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
@@ -53,9 +49,10 @@ from salesguard_gateway.schema.enums import (
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, owned
 
 if TYPE_CHECKING:
-    from salesguard_gateway.schema.payments import Payment, Shipment
+    from salesguard_gateway.schema.payments import Shipment
 
 
 # --- orders ------------------------------------------------------------------------
@@ -209,21 +206,14 @@ class Order(Node):
     team = TEAM.field("team_id", "The submitter's team at submission; null if none.")
     branch = BRANCH.field("branch_id", "The submitter's branch at submission.")
 
-    @described(
+    payments = owned(
+        "salesguard_gateway.schema.payments",
+        "Payment",
+        "PAYMENTS",
+        "order_id",
         "Payments matched to this order or recorded for it, newest first (one call per order). "
-        "Finance and HR see them all, a manager their branch's; anyone else is FORBIDDEN."
+        "Finance and HR see them all, a manager their branch's; anyone else is FORBIDDEN.",
     )
-    async def payments(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> (
-        Connection[Annotated[Payment, strawberry.lazy("salesguard_gateway.schema.payments")]] | None
-    ):
-        from salesguard_gateway.schema.payments import list_payments
-
-        return await list_payments(info, first, after, order_id=str(self.id))
 
     @described(
         "Shipments of this order by shipping time, oldest first (one call per order); "
@@ -317,43 +307,28 @@ class OrderFilter:
         )
 
 
-async def list_orders(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: OrderFilter | None = None,
-    *,
-    submitted_by: str | None = None,
-) -> OrderConnection:
-    request = orders_pb2.ListOrdersRequest(
-        filter=filter_proto(filter, orders_pb2.OrderFilter, submitted_by=submitted_by),
-        page=page_request(first, after, info),
-    )
-    response = await info.context.clients.orders.ListOrders(request)
-    return page_of(response, response.orders, order_from_proto)
+ORDERS = Listing(
+    "orders", orders_pb2.ListOrdersRequest, "orders", order_from_proto, orders_pb2.OrderFilter
+)
+
+
+async def read_order(info: Info, order_id: str) -> Order:
+    response = await info.context.clients.orders.GetOrder(orders_pb2.GetOrderRequest(id=order_id))
+    return order_from_proto(response.order)
 
 
 @strawberry.type
 class OrdersQuery:
-    @described("One order; null (NOT_FOUND) when unknown or outside the caller's scope.")
-    async def order(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The order's ID.")],
-    ) -> Order | None:
-        response = await info.context.clients.orders.GetOrder(
-            orders_pb2.GetOrderRequest(id=raw_id(id, "Order", "id"))
-        )
-        return order_from_proto(response.order)
-
-    @described("Orders the caller may see (see Order), newest submitted first.")
-    async def orders(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            OrderFilter | None, strawberry.argument(description="Which orders to list.")
-        ] = None,
-    ) -> OrderConnection | None:
-        return await list_orders(info, first, after, filter)
+    order = by_id(
+        Order,
+        "The order's ID.",
+        read_order,
+        "One order; null (NOT_FOUND) when unknown or outside the caller's scope.",
+    )
+    orders = listed(
+        Order,
+        ORDERS.first,
+        OrderFilter,
+        "Which orders to list.",
+        "Orders the caller may see (see Order), newest submitted first.",
+    )

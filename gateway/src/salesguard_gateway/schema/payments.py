@@ -23,12 +23,10 @@ from salesguard_gateway.schema.common import (
     connection,
     described,
     enum_numbers,
-    filter_proto,
     from_civil_date,
     from_timestamp,
     money,
     optional,
-    page_of,
     page_request,
     to_timestamp,
 )
@@ -42,6 +40,7 @@ from salesguard_gateway.schema.enums import (
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
 from salesguard_gateway.schema.orders import ORDER, Order, order_from_proto
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, listed
 
 # --- payments and shipments ----------------------------------------------------------
 
@@ -173,20 +172,13 @@ class PaymentFilter:
         )
 
 
-async def list_payments(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: PaymentFilter | None = None,
-    *,
-    order_id: str | None = None,
-) -> PaymentConnection:
-    request = payments_pb2.ListPaymentsRequest(
-        filter=filter_proto(filter, payments_pb2.PaymentFilter, order_id=order_id),
-        page=page_request(first, after, info),
-    )
-    response = await info.context.clients.payments.ListPayments(request)
-    return page_of(response, response.payments, payment_from_proto)
+PAYMENTS = Listing(
+    "payments",
+    payments_pb2.ListPaymentsRequest,
+    "payments",
+    payment_from_proto,
+    payments_pb2.PaymentFilter,
+)
 
 
 @strawberry.type(
@@ -285,20 +277,14 @@ def reconciliation_from_proto(
 
 @strawberry.type
 class PaymentsQuery:
-    @described(
+    payments = listed(
+        Payment,
+        PAYMENTS.first,
+        PaymentFilter,
+        "Which payments to list.",
         "Payments the caller may see (see Payment), newest received first; anyone but finance, "
-        "HR and managers is FORBIDDEN."
+        "HR and managers is FORBIDDEN.",
     )
-    async def payments(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            PaymentFilter | None, strawberry.argument(description="Which payments to list.")
-        ] = None,
-    ) -> PaymentConnection | None:
-        return await list_payments(info, first, after, filter)
 
     @described(
         "Orders dated up to asOf (default: today in the caller's branch) with the "

@@ -13,25 +13,22 @@ import strawberry
 
 from salesguard_api.customers.v1 import pool_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     copied,
     described,
     from_timestamp,
     idempotency_key_field,
-    page_of,
-    page_request,
     selects,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import (
     CONTACT_FIELDS,
-    NODE_PATH,
     Customer,
-    CustomerConnection,
+    contact_selected,
     customer_from_proto,
 )
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
+from salesguard_gateway.schema.resolvers import Listing, paged
 
 
 @strawberry.input(description="Which pooled customer to claim.")
@@ -68,26 +65,21 @@ class RunPoolSweepPayload:
     pooled: int = strawberry.field(description="Customers this run returned to their pool.")
 
 
+POOL = Listing(
+    "pool", pool_pb2.ListPoolRequest, "customers", customer_from_proto, None, contact_selected
+)
+
+
 @strawberry.type
 class PoolQuery:
-    @described(
+    customer_pool = paged(
+        Customer,
+        POOL,
         "Customers in the pool (owned by nobody), newest in the pool first: reps and "
         "managers see their branch's (a headquarters manager: every branch's), HR every "
         "branch's; others are FORBIDDEN. Reps and HR see contact fields masked (a rep until "
-        "they claim the customer)."
+        "they claim the customer).",
     )
-    async def customer_pool(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> CustomerConnection | None:
-        request = pool_pb2.ListPoolRequest(
-            page=page_request(first, after, info),
-            include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
-        )
-        response = await info.context.clients.pool.ListPool(request)
-        return page_of(response, response.customers, customer_from_proto)
 
 
 @strawberry.type

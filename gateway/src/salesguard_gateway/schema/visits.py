@@ -11,26 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 
 from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Location,
     described,
     enum_numbers,
-    filter_proto,
     from_timestamp,
     location,
     optional,
-    page_of,
-    page_request,
     selects,
     struct_to_json,
     to_timestamp,
@@ -46,6 +42,7 @@ from salesguard_gateway.schema.enums import (
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed
 
 # Signing a download URL costs a call to the object store per photo: only when shown.
 PHOTO_URL_FIELDS = frozenset({"url", "urlExpiresAt"})
@@ -235,21 +232,14 @@ class CheckInFilter:
         )
 
 
-async def list_check_ins(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: CheckInFilter | None = None,
-    *,
-    employee_id: str | None = None,
-) -> CheckInConnection:
-    request = visits_pb2.ListCheckInsRequest(
-        filter=filter_proto(filter, visits_pb2.CheckInFilter, employee_id=employee_id),
-        page=page_request(first, after, info),
-        include_photo_urls=selects(info, PHOTO_URL_FIELDS, NODE_PHOTOS_PATH),
-    )
-    response = await info.context.clients.visits.ListCheckIns(request)
-    return page_of(response, response.check_ins, check_in_from_proto)
+CHECK_INS = Listing(
+    "visits",
+    visits_pb2.ListCheckInsRequest,
+    "check_ins",
+    check_in_from_proto,
+    visits_pb2.CheckInFilter,
+    lambda info: {"include_photo_urls": selects(info, PHOTO_URL_FIELDS, NODE_PHOTOS_PATH)},
+)
 
 
 # --- visit plans ---------------------------------------------------------------
@@ -303,6 +293,27 @@ class VisitPlanFilter:
     )
     to: datetime | None = strawberry.field(
         default=None, description="Plans whose window starts before this."
+    )
+
+    def request_fields(self) -> dict[str, Any]:
+        """The list request's fields this filter sets."""
+        return {
+            "employee_id": raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            "to": to_timestamp(self.to),
+            "from": to_timestamp(self.from_),
+        }
+
+
+VISIT_PLANS = Listing(
+    "visits", visits_pb2.ListVisitPlansRequest, "visit_plans", visit_plan_from_proto
+)
+
+
+async def list_visit_plans(
+    info: Info, first: int | None, after: str | None, filter: VisitPlanFilter | None
+) -> VisitPlanConnection:
+    return await VISIT_PLANS.first(
+        info, first, after, **(filter or VisitPlanFilter()).request_fields()
     )
 
 
@@ -362,6 +373,24 @@ class CallLogFilter:
         default=None, description="Only calls started before this moment."
     )
 
+    def request_fields(self) -> dict[str, Any]:
+        """The list request's fields this filter sets."""
+        return {
+            "employee_id": raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            "customer_id": raw_id(self.customer_id, "Customer", "filter.customerId"),
+            "to": to_timestamp(self.to),
+            "from": to_timestamp(self.from_),
+        }
+
+
+CALL_LOGS = Listing("visits", visits_pb2.ListCallLogsRequest, "call_logs", call_log_from_proto)
+
+
+async def list_call_logs(
+    info: Info, first: int | None, after: str | None, filter: CallLogFilter | None
+) -> CallLogConnection:
+    return await CALL_LOGS.first(info, first, after, **(filter or CallLogFilter()).request_fields())
+
 
 async def read_check_in(info: Info, check_in_id: str) -> CheckIn:
     """One check-in by its service ID (photo URLs signed only when the query shows them)."""
@@ -390,70 +419,31 @@ async def read_check_ins(info: Info, check_in_ids: Sequence[str]) -> list[CheckI
 
 @strawberry.type
 class VisitsQuery:
-    @described(
-        "One check-in; null (NOT_FOUND) when unknown or outside the caller's scope (see CheckIn)."
+    check_in = by_id(
+        CheckIn,
+        "The check-in's ID.",
+        read_check_in,
+        "One check-in; null (NOT_FOUND) when unknown or outside the caller's scope (see CheckIn).",
     )
-    async def check_in(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The check-in's ID.")],
-    ) -> CheckIn | None:
-        return await read_check_in(info, raw_id(id, "CheckIn", "id"))
-
-    @described(
+    check_ins = listed(
+        CheckIn,
+        CHECK_INS.first,
+        CheckInFilter,
+        "Which check-ins to list.",
         "Check-ins the caller may see (see CheckIn), newest first; anyone but reps, managers "
-        "and HR is FORBIDDEN."
+        "and HR is FORBIDDEN.",
     )
-    async def check_ins(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            CheckInFilter | None, strawberry.argument(description="Which check-ins to list.")
-        ] = None,
-    ) -> CheckInConnection | None:
-        return await list_check_ins(info, first, after, filter)
-
-    @described(
-        "Visit plans the caller may see (see VisitPlan), by window start, the earliest first."
+    visit_plans = listed(
+        VisitPlan,
+        list_visit_plans,
+        VisitPlanFilter,
+        "Which plans to list.",
+        "Visit plans the caller may see (see VisitPlan), by window start, the earliest first.",
     )
-    async def visit_plans(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            VisitPlanFilter | None, strawberry.argument(description="Which plans to list.")
-        ] = None,
-    ) -> VisitPlanConnection | None:
-        given = filter or VisitPlanFilter()
-        request = visits_pb2.ListVisitPlansRequest(
-            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
-            to=to_timestamp(given.to),
-            page=page_request(first, after, info),
-            **{"from": to_timestamp(given.from_)},
-        )
-        response = await info.context.clients.visits.ListVisitPlans(request)
-        return page_of(response, response.visit_plans, visit_plan_from_proto)
-
-    @described("Imported calls the caller may see (see CallLog), newest first.")
-    async def call_logs(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            CallLogFilter | None, strawberry.argument(description="Which calls to list.")
-        ] = None,
-    ) -> CallLogConnection | None:
-        given = filter or CallLogFilter()
-        request = visits_pb2.ListCallLogsRequest(
-            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
-            customer_id=raw_id(given.customer_id, "Customer", "filter.customerId"),
-            to=to_timestamp(given.to),
-            page=page_request(first, after, info),
-            **{"from": to_timestamp(given.from_)},
-        )
-        response = await info.context.clients.visits.ListCallLogs(request)
-        return page_of(response, response.call_logs, call_log_from_proto)
+    call_logs = listed(
+        CallLog,
+        list_call_logs,
+        CallLogFilter,
+        "Which calls to list.",
+        "Imported calls the caller may see (see CallLog), newest first.",
+    )
