@@ -33,6 +33,7 @@ from salesguard_gateway.schema.nodes import GlobalID, raw_id, type_name_of
 
 T = TypeVar("T")
 F = TypeVar("F")
+F_contra = TypeVar("F_contra", contravariant=True)
 
 First = Annotated[int | None, strawberry.argument(description=FIRST)]
 After = Annotated[str | None, strawberry.argument(description=AFTER)]
@@ -68,6 +69,7 @@ class Listing(Generic[T]):
         info: Info,
         paging: Paging,
         filter: ToProto[Any] | None = None,
+        /,
         **fixed: str | None,
     ) -> Connection[T]:
         """One page, with the filter given and the fields a parent fixes (an employee's
@@ -89,18 +91,24 @@ class Listing(Generic[T]):
         first: int | None,
         after: str | None,
         filter: ToProto[Any] | None = None,
+        /,
         **fixed: str | None,
     ) -> Connection[T]:
         """A page read forward: ``first`` items after the cursor ``after``."""
         return await self.page(info, Paging(first, after), filter, **fixed)
 
 
-class Lister(Protocol[F, T]):
+class Lister(Protocol[F_contra, T]):
     """Reads a page forward: ``first`` items after ``after``, within ``filter``."""
 
     def __call__(
-        self, info: Info, first: int | None, after: str | None, filter: F | None
+        self, info: Info, first: int | None, after: str | None, filter: F_contra | None, /
     ) -> Awaitable[Connection[T]]: ...
+
+
+def _nullable_connection(node: object) -> Any:
+    """The GraphQL type ``<node>Connection`` (nullable), as ``Connection[Order] | None``."""
+    return cast(Any, Connection)[node] | None
 
 
 def by_id(
@@ -143,8 +151,8 @@ def listed(
         return await lister(info, first, after, filter)
 
     return strawberry.field(
-        resolver=resolve, graphql_type=Connection[node] | None, description=description
-    )  # type: ignore[valid-type]
+        resolver=resolve, graphql_type=_nullable_connection(node), description=description
+    )
 
 
 def paged(node: type[T], listing: Listing[T], description: str) -> Any:
@@ -154,8 +162,8 @@ def paged(node: type[T], listing: Listing[T], description: str) -> Any:
         return await listing.first(info, first, after)
 
     return strawberry.field(
-        resolver=resolve, graphql_type=Connection[node] | None, description=description
-    )  # type: ignore[valid-type]
+        resolver=resolve, graphql_type=_nullable_connection(node), description=description
+    )
 
 
 def listed_both_ways(
@@ -181,8 +189,8 @@ def listed_both_ways(
         return await listing.page(info, Paging.of(first, after, last, before), filter)
 
     return strawberry.field(
-        resolver=resolve, graphql_type=Connection[node] | None, description=description
-    )  # type: ignore[valid-type]
+        resolver=resolve, graphql_type=_nullable_connection(node), description=description
+    )
 
 
 def owned(module: str, node: str, listing: str, owner: str, description: str) -> Any:
@@ -190,7 +198,7 @@ def owned(module: str, node: str, listing: str, owner: str, description: str) ->
     ``module`` lists of ``node`` with its filter's ``owner`` field fixed to the object's ID
     (an employee's orders). The module is read when the field is resolved, so that modules
     which link each other both ways need not import each other first."""
-    graphql_type = Connection[Annotated[node, strawberry.lazy(module)]] | None  # type: ignore[valid-type]
+    graphql_type = _nullable_connection(Annotated[node, strawberry.lazy(module)])
 
     async def resolve(
         root: Any, info: Info, first: First = None, after: After = None
