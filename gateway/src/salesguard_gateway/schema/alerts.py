@@ -90,6 +90,7 @@ from salesguard_gateway.schema.federation import (
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import EMPLOYEE
+from salesguard_gateway.schema.resolvers import mutation
 
 log = logging.getLogger(__name__)
 # Alerts held between the services' streams and a slow websocket; when full, the streams
@@ -427,20 +428,15 @@ def alert_route(source: str | None, sources: tuple[str, ...]) -> list[str]:
 
 @strawberry.type
 class AlertsMutation:
-    @described(
+    @mutation(
         "Acknowledge, resolve (CONFIRMED or CLEARED) or dismiss an alert; managers of its "
         "branch and HR. NOT_FOUND when unknown or outside the caller's scope (for a branch "
         "manager, also an alert about another manager); FORBIDDEN for "
         "an alert about the caller (nobody decides their own) and for a manager on an alert "
-        "already RESOLVED or DISMISSED (HR revises decisions)."
+        "already RESOLVED or DISMISSED (HR revises decisions).",
+        input="The alert and the decision.",
     )
-    async def update_alert(
-        self,
-        info: Info,
-        input: Annotated[
-            UpdateAlertInput, strawberry.argument(description="The alert and the decision.")
-        ],
-    ) -> UpdateAlertPayload | None:
+    async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload | None:
         context = info.context
         alert_id = raw_id(input.id, "Alert", "input.id")
         sources = alert_route(input.source, tuple(context.clients.alerts))

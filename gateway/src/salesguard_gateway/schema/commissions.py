@@ -57,6 +57,7 @@ from salesguard_gateway.schema.enums import (
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference, references
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
+from salesguard_gateway.schema.resolvers import mutation
 
 PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'s time zone.'
 
@@ -111,9 +112,9 @@ def _cap(value: common_pb2.Decimal) -> Decimal | None:
 
 
 def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
-    return CommissionPlan(
-        id=message.id,
-        version=message.version,
+    return copied(
+        CommissionPlan,
+        message,
         effective_from=from_civil_date(message.effective_from),
         company_rate_percent=amount(message.company_rate_percent),
         personal_rate_percent=amount(message.personal_rate_percent),
@@ -204,26 +205,18 @@ class CommissionLine(Node):
 
 
 def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
-    return CommissionLine(
-        id=message.id,
-        period=message.period,
-        order_code=message.order_code,
+    return copied(
+        CommissionLine,
+        message,
         kind=line_kind_of(message.kind),
         status=line_status_of(message.status),
         base=money(message.base, message.currency),
         rate=amount(message.rate_percent),
         amount=money(message.amount, message.currency),
-        currency=message.currency,
-        reason=message.reason,
         alert_ids=list(message.alert_ids),
         source_claim=source_of(message.source_claim),
         registered_source=source_of(message.registered_source),
-        plan_version=message.plan_version,
         fully_paid_at=from_timestamp(message.fully_paid_at),
-        order_id=message.order_id,
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-        branch_id=message.branch_id,
     )
 
 
@@ -329,19 +322,16 @@ class PeriodSummary:
 
 
 def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
-    return PeriodSummary(
-        period=message.period,
+    return copied(
+        PeriodSummary,
+        message,
         status=period_status_of(message.status),
-        lines=message.lines,
-        orders=message.orders,
         payable=optional_money(message.payable, message.currency),
         withheld=optional_money(message.withheld, message.currency),
         pending_review=optional_money(message.pending_review, message.currency),
         clawback=optional_money(message.clawback, message.currency),
         last_run_at=from_timestamp(message.last_run_at),
         locked_at=from_timestamp(message.locked_at),
-        plan_version=message.plan_version,
-        branch_id=message.branch_id,
         locked_by_id=message.locked_by,
     )
 
@@ -458,13 +448,11 @@ class CommissionsQuery:
 
 @strawberry.type
 class CommissionsMutation:
-    @described("Store the next commission plan version (M1); admin or finance.")
+    @mutation(
+        "Store the next commission plan version (M1); admin or finance.", input="The plan version."
+    )
     async def upsert_commission_plan(
-        self,
-        info: Info,
-        input: Annotated[
-            UpsertCommissionPlanInput, strawberry.argument(description="The plan version.")
-        ],
+        self, info: Info, input: UpsertCommissionPlanInput
     ) -> UpsertCommissionPlanPayload | None:
         request = pb.UpsertCommissionPlanRequest(
             effective_from=civil_date(input.effective_from),
@@ -478,17 +466,14 @@ class CommissionsMutation:
         response = await info.context.clients.commissions.UpsertCommissionPlan(request)
         return UpsertCommissionPlanPayload(plan=plan_from_proto(response.plan))
 
-    @described(
+    @mutation(
         "Compute a period's lines from the valid orders paid in it (M2–M5); finance only. "
         "Deterministic and idempotent: a re-run gives the same lines, and picks up alerts "
-        "decided since (a cleared alert releases the lines it withheld)."
+        "decided since (a cleared alert releases the lines it withheld).",
+        input="The period and branch.",
     )
     async def run_commissions(
-        self,
-        info: Info,
-        input: Annotated[
-            RunCommissionsInput, strawberry.argument(description="The period and branch.")
-        ],
+        self, info: Info, input: RunCommissionsInput
     ) -> RunCommissionsPayload | None:
         response = await info.context.clients.commissions.RunCommissions(
             pb.RunCommissionsRequest(
@@ -497,16 +482,13 @@ class CommissionsMutation:
         )
         return RunCommissionsPayload(periods=[period_from_proto(p) for p in response.periods])
 
-    @described(
+    @mutation(
         "Lock a branch's period after its run: it never changes again, corrections go into a "
-        "later period (M5); finance only. A period that has not run is FAILED_PRECONDITION."
+        "later period (M5); finance only. A period that has not run is FAILED_PRECONDITION.",
+        input="The period and branch.",
     )
     async def lock_commission_period(
-        self,
-        info: Info,
-        input: Annotated[
-            LockCommissionPeriodInput, strawberry.argument(description="The period and branch.")
-        ],
+        self, info: Info, input: LockCommissionPeriodInput
     ) -> LockCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.LockCommissionPeriod(
             pb.LockCommissionPeriodRequest(
@@ -515,13 +497,12 @@ class CommissionsMutation:
         )
         return LockCommissionPeriodPayload(period=period_from_proto(response.period))
 
-    @described("Export a period's lines for payroll as a CSV; finance only.")
+    @mutation(
+        "Export a period's lines for payroll as a CSV; finance only.",
+        input="The period and branch.",
+    )
     async def export_commission_period(
-        self,
-        info: Info,
-        input: Annotated[
-            ExportCommissionPeriodInput, strawberry.argument(description="The period and branch.")
-        ],
+        self, info: Info, input: ExportCommissionPeriodInput
     ) -> ExportCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
             pb.ExportCommissionPeriodRequest(

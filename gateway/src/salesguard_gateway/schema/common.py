@@ -469,8 +469,9 @@ def to_decimal(value: Decimal | None) -> common_pb2.Decimal | None:
 
 def copied(make: type[T], source: Any, **given: Any) -> T:
     """A ``make`` (a strawberry type) from the same-named fields of ``source`` (a message),
-    but for those ``given``."""
-    names = (field.name for field in dataclasses.fields(cast(Any, make)))
+    but for those ``given``. Only the fields its constructor takes: not the ones a resolver
+    answers (``id`` of a Node is taken, its global form is not)."""
+    names = (field.name for field in dataclasses.fields(cast(Any, make)) if field.init)
     return make(**{name: getattr(source, name) for name in names if name not in given}, **given)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Self
 
 import strawberry
 
@@ -18,7 +18,7 @@ from salesguard_gateway.schema.common import (
     Connection,
     Location,
     LocationInput,
-    described,
+    copied,
     enum_numbers,
     from_timestamp,
     idempotency_key_field,
@@ -42,7 +42,7 @@ from salesguard_gateway.schema.enums import (
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
-from salesguard_gateway.schema.resolvers import Listing, by_id, listed, owned
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, mutation, owned
 
 
 @strawberry.type(
@@ -191,14 +191,13 @@ class FollowUp(Node):
 
 
 def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
-    return FollowUp(
-        id=message.id,
+    return copied(
+        FollowUp,
+        message,
         kind=follow_up_kind_of(message.kind),
         at=from_timestamp(message.at),
         note=optional(message.note),
         recorded_at=from_timestamp(message.recorded_at),
-        customer_id=message.customer_id,
-        employee_id=message.employee_id,
     )
 
 
@@ -457,12 +456,11 @@ class CriterionSharing:
 
     @classmethod
     def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:
-        return cls(
+        return copied(
+            cls,
+            message,
             criterion=duplicate_criterion_of(message.criterion),
-            shared=message.shared,
-            changed=message.changed,
             changed_at=from_timestamp(message.changed_at),
-            customer_id=message.customer_id,
         )
 
 
@@ -514,18 +512,15 @@ class CustomersQuery:
 
 @strawberry.type
 class CustomersMutation:
-    @described(
+    @mutation(
         "Register a customer (C1): a rep for themselves, a manager for an active employee of "
         "their branch; nobody else. A phone, email or name+company already registered is refused "
         "with DUPLICATE_CUSTOMER, naming the existing customer's code and masked owner, and "
-        "raises DUPLICATE_CUSTOMER_CLAIM (C3)."
+        "raises DUPLICATE_CUSTOMER_CLAIM (C3).",
+        input="The customer to register.",
     )
     async def register_customer(
-        self,
-        info: Info,
-        input: Annotated[
-            RegisterCustomerInput, strawberry.argument(description="The customer to register.")
-        ],
+        self, info: Info, input: RegisterCustomerInput
     ) -> RegisterCustomerPayload | None:
         request = customers_pb2.RegisterCustomerRequest(
             name=input.name,
@@ -547,32 +542,26 @@ class CustomersMutation:
             shared_criteria=duplicate_criteria_named(response.shared_criteria),
         )
 
-    @described(
+    @mutation(
         "Change a customer's fields, audited with before and after (C7): a junior rep their "
         "own customers but not the source (SOURCE_CHANGE_NEEDS_MANAGER), a senior rep their "
         "own but not the core fields (CORE_FIELD_READ_ONLY), a manager those of their branch; "
-        "FORBIDDEN otherwise, NOT_FOUND outside what the caller may read."
+        "FORBIDDEN otherwise, NOT_FOUND outside what the caller may read.",
+        input="The customer and its changes.",
     )
     async def update_customer(
-        self,
-        info: Info,
-        input: Annotated[
-            UpdateCustomerInput, strawberry.argument(description="The customer and its changes.")
-        ],
+        self, info: Info, input: UpdateCustomerInput
     ) -> UpdateCustomerPayload | None:
         response = await info.context.clients.customers.UpdateCustomer(input.to_proto())
         return UpdateCustomerPayload(customer=customer_from_proto(response.customer))
 
-    @described(
+    @mutation(
         "Record a follow-up on a customer (C5), credited to the caller (an active employee): "
-        "a rep on their own customers, a manager on their branch's; FORBIDDEN otherwise."
+        "a rep on their own customers, a manager on their branch's; FORBIDDEN otherwise.",
+        input="The follow-up to record.",
     )
     async def record_follow_up(
-        self,
-        info: Info,
-        input: Annotated[
-            RecordFollowUpInput, strawberry.argument(description="The follow-up to record.")
-        ],
+        self, info: Info, input: RecordFollowUpInput
     ) -> RecordFollowUpPayload | None:
         request = customers_pb2.RecordFollowUpRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
@@ -584,18 +573,14 @@ class CustomersMutation:
         response = await info.context.clients.customers.RecordFollowUp(request)
         return RecordFollowUpPayload(follow_up=follow_up_from_proto(response.follow_up))
 
-    @described(
+    @mutation(
         "Move customers to a new owner with a reason, audited (C6): a manager within their "
         "branch (customers and new owner), HR anywhere. A pooled customer leaves the pool; "
-        "NOT_FOUND names customers outside the caller's scope."
+        "NOT_FOUND names customers outside the caller's scope.",
+        input="The customers, their new owner and the reason.",
     )
     async def reassign_customers(
-        self,
-        info: Info,
-        input: Annotated[
-            ReassignCustomersInput,
-            strawberry.argument(description="The customers, their new owner and the reason."),
-        ],
+        self, info: Info, input: ReassignCustomersInput
     ) -> ReassignCustomersPayload | None:
         request = customers_pb2.ReassignCustomersRequest(
             customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
@@ -607,34 +592,26 @@ class CustomersMutation:
             customers=[customer_from_proto(message) for message in response.customers]
         )
 
-    @described(
+    @mutation(
         "Confirm that a customer's phone, email or name+company is shared (e.g. a"
         " switchboard): it no longer blocks registrations, which say so (C12), and the"
         " managers of the customer's branch are alerted. Only someone of no branch involved"
-        " (the customer's, or that of a rep refused on the value): HR or headquarters."
+        " (the customer's, or that of a rep refused on the value): HR or headquarters.",
+        input="The customer, its value and the reason.",
     )
     async def mark_criterion_shared(
-        self,
-        info: Info,
-        input: Annotated[
-            MarkCriterionSharedInput,
-            strawberry.argument(description="The customer, its value and the reason."),
-        ],
+        self, info: Info, input: MarkCriterionSharedInput
     ) -> MarkCriterionSharedPayload | None:
         response = await set_criterion_shared(info, input, shared=True)
         return MarkCriterionSharedPayload.from_proto(response)
 
-    @described(
+    @mutation(
         "Make a value marked shared block duplicate registrations again (C12); the"
-        " managers of the customer's branch, HR or headquarters."
+        " managers of the customer's branch, HR or headquarters.",
+        input="The customer, its value and the reason.",
     )
     async def unmark_criterion_shared(
-        self,
-        info: Info,
-        input: Annotated[
-            UnmarkCriterionSharedInput,
-            strawberry.argument(description="The customer, its value and the reason."),
-        ],
+        self, info: Info, input: UnmarkCriterionSharedInput
     ) -> UnmarkCriterionSharedPayload | None:
         response = await set_criterion_shared(info, input, shared=False)
         return UnmarkCriterionSharedPayload.from_proto(response)

@@ -22,6 +22,7 @@ from salesguard_gateway.schema.common import (
     Connection,
     Money,
     amount,
+    copied,
     described,
     enum_numbers,
     from_civil_date,
@@ -121,14 +122,14 @@ class ApprovalStep:
 
 
 def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
-    return ApprovalStep(
-        sequence=message.sequence,
+    return copied(
+        ApprovalStep,
+        message,
         role=code_of(ApprovalRole, message.role),
         status=step_status_of(message.status),
         comment=optional(message.comment),
         decided_at=from_timestamp(message.decided_at),
         reason=optional(message.reason),
-        approver_id=message.approver_id,
     )
 
 
@@ -231,11 +232,10 @@ class Order(Node):
 
 
 def order_from_proto(message: orders_pb2.Order) -> Order:
-    return Order(
-        id=message.id,
-        code=message.code,
+    return copied(
+        Order,
+        message,
         lines=[order_line_from_proto(line, message.currency) for line in message.lines],
-        currency=message.currency,
         total=money(message.total, message.currency),
         order_date=from_civil_date(message.order_date),
         expected_payment_date=from_civil_date(message.expected_payment_date),
@@ -249,13 +249,8 @@ def order_from_proto(message: orders_pb2.Order) -> Order:
         payment_state=payment_state_of(message.payment_state),
         paid_amount=optional_money(message.paid_amount, message.currency),
         fully_paid_at=from_timestamp(message.fully_paid_at),
-        shipped=message.shipped,
         note=optional(message.note),
-        customer_id=message.customer_id,
-        owner_id=message.owner_id,
         submitted_by_id=message.submitted_by,
-        team_id=message.team_id,
-        branch_id=message.branch_id,
     )
 
 

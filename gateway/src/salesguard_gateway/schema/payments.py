@@ -21,6 +21,7 @@ from salesguard_gateway.schema.common import (
     PageInfo,
     civil_date,
     connection,
+    copied,
     described,
     enum_numbers,
     from_civil_date,
@@ -114,27 +115,21 @@ class Payment(Node):
 
 
 def payment_from_proto(message: payments_pb2.Payment) -> Payment:
-    return Payment(
-        id=message.id,
-        bank_reference=message.bank_reference,
-        payer_name=message.payer_name,
+    return copied(
+        Payment,
+        message,
         payer_account=optional(message.payer_account),
         amount=money(message.amount, message.currency),
-        currency=message.currency,
         paid_at=from_timestamp(message.paid_at),
         reference_text=optional(message.reference_text),
         voucher_key=optional(message.voucher_key),
         matched_by=optional(message.matched_by),
-        reversed=message.reversed,
         reversal_kind=reversal_kind_of(message.reversal_kind),
         reversal_reason=optional(message.reversal_reason),
         reversed_at=from_timestamp(message.reversed_at),
         recorded_at=from_timestamp(message.recorded_at),
-        order_id=message.order_id,
-        customer_id=message.customer_id,
         reversed_by_id=message.reversed_by,
         recorded_by_id=message.recorded_by,
-        branch_id=message.branch_id,
     )
 
 
@@ -198,14 +193,12 @@ class Shipment(Node):
 
 
 def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:
-    return Shipment(
-        id=message.id,
-        carrier=message.carrier,
-        tracking_number=message.tracking_number,
+    return copied(
+        Shipment,
+        message,
         shipped_at=from_timestamp(message.shipped_at),
         delivered_at=from_timestamp(message.delivered_at),
         recorded_at=from_timestamp(message.recorded_at),
-        order_id=message.order_id,
     )
 
 

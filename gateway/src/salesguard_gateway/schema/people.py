@@ -12,6 +12,7 @@ from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     civil_date,
+    copied,
     described,
     enum_numbers,
     from_civil_date,
@@ -26,7 +27,7 @@ from salesguard_gateway.schema.enums import (
 )
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
-from salesguard_gateway.schema.resolvers import Listing, by_id, listed, owned
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, mutation, owned
 
 if TYPE_CHECKING:
     pass
@@ -63,12 +64,10 @@ class Branch(Node):
 
 
 def branch_from_proto(message: directory_pb2.Branch) -> Branch:
-    return Branch(
-        id=message.id,
+    return copied(
+        Branch,
+        message,
         hr_id=message.id,
-        name=message.name,
-        time_zone=message.time_zone,
-        headquarters=message.headquarters,
         geofence_radius_m=message.geofence_radius_m or None,
         min_visit_minutes=message.min_visit_minutes or None,
     )
@@ -158,18 +157,15 @@ class Employee(Node):
 
 
 def employee_from_proto(message: directory_pb2.Employee) -> Employee:
-    return Employee(
-        id=message.id,
+    return copied(
+        Employee,
+        message,
         hr_id=message.id,
-        name=message.name,
         roles=[role for number in message.roles if (role := role_of(number)) is not None],
         status=employee_status_of(message.status),
         hire_date=from_civil_date(message.hire_date),
         leave_date=from_civil_date(message.leave_date),
         email=optional(message.email),
-        team_id=message.team_id,
-        branch_id=message.branch_id,
-        manager_id=message.manager_id,
     )
 
 
@@ -422,11 +418,9 @@ class PeopleQuery:
 
 @strawberry.type
 class PeopleMutation:
-    @described("Create or change a branch; admins only, others are FORBIDDEN.")
+    @mutation("Create or change a branch; admins only, others are FORBIDDEN.", input="The branch.")
     async def upsert_branch(
-        self,
-        info: Info,
-        input: Annotated[UpsertBranchInput, strawberry.argument(description="The branch.")],
+        self, info: Info, input: UpsertBranchInput
     ) -> UpsertBranchPayload | None:
         branch = directory_pb2.Branch(
             id=input.hr_id or "",
@@ -441,12 +435,8 @@ class PeopleMutation:
         )
         return UpsertBranchPayload(branch=branch_from_proto(response.branch))
 
-    @described("Create or change a team; HR and admins, others are FORBIDDEN.")
-    async def upsert_team(
-        self,
-        info: Info,
-        input: Annotated[UpsertTeamInput, strawberry.argument(description="The team.")],
-    ) -> UpsertTeamPayload | None:
+    @mutation("Create or change a team; HR and admins, others are FORBIDDEN.", input="The team.")
+    async def upsert_team(self, info: Info, input: UpsertTeamInput) -> UpsertTeamPayload | None:
         team = directory_pb2.Team(
             id=input.hr_id or "",
             name=input.name,
@@ -457,15 +447,14 @@ class PeopleMutation:
         )
         return UpsertTeamPayload(team=team_from_proto(response.team))
 
-    @described(
+    @mutation(
         "Create or change an employee (A1); HR and admins, others are FORBIDDEN. A change of "
         "status, roles, team or branch takes effect on the employee's next request; an "
-        "employee who leaves (LEFT) hands their customers to a successor or the pool (C6)."
+        "employee who leaves (LEFT) hands their customers to a successor or the pool (C6).",
+        input="The employee.",
     )
     async def upsert_employee(
-        self,
-        info: Info,
-        input: Annotated[UpsertEmployeeInput, strawberry.argument(description="The employee.")],
+        self, info: Info, input: UpsertEmployeeInput
     ) -> UpsertEmployeePayload | None:
         response = await info.context.clients.directory.UpsertEmployee(input.to_request())
         return UpsertEmployeePayload(employee=employee_from_proto(response.employee))

@@ -7,7 +7,6 @@ Neglected customers return to their branch's pool; reps of the branch browse it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
@@ -15,7 +14,6 @@ from salesguard_api.customers.v1 import pool_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     copied,
-    described,
     from_timestamp,
     idempotency_key_field,
     selects,
@@ -28,7 +26,7 @@ from salesguard_gateway.schema.customers import (
     customer_from_proto,
 )
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
-from salesguard_gateway.schema.resolvers import Listing, paged
+from salesguard_gateway.schema.resolvers import Listing, mutation, paged
 
 
 @strawberry.input(description="Which pooled customer to claim.")
@@ -84,18 +82,15 @@ class PoolQuery:
 
 @strawberry.type
 class PoolMutation:
-    @described(
+    @mutation(
         "Take a customer from your branch's pool (C11); sales reps only, others are FORBIDDEN."
         " Refused with FAILED_PRECONDITION at"
         " your holding cap or, for its previous owner, within the cooling-off period; with"
-        " CONFLICT when another rep claimed it first; NOT_FOUND outside your branch's pool."
+        " CONFLICT when another rep claimed it first; NOT_FOUND outside your branch's pool.",
+        input="The customer to claim.",
     )
     async def claim_customer(
-        self,
-        info: Info,
-        input: Annotated[
-            ClaimCustomerInput, strawberry.argument(description="The customer to claim.")
-        ],
+        self, info: Info, input: ClaimCustomerInput
     ) -> ClaimCustomerPayload | None:
         request = pool_pb2.ClaimCustomerRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
@@ -110,17 +105,14 @@ class PoolMutation:
             claimed_at=from_timestamp(response.claimed_at),
         )
 
-    @described(
+    @mutation(
         "Alert customers without a follow-up for the neglect period and return those whose"
         " alert outlived the grace period to their branch's pool (C11); HR and admins."
-        " Re-running it changes nothing."
+        " Re-running it changes nothing.",
+        input="Omit to sweep as of now.",
     )
     async def run_pool_sweep(
-        self,
-        info: Info,
-        input: Annotated[
-            RunPoolSweepInput | None, strawberry.argument(description="Omit to sweep as of now.")
-        ] = None,
+        self, info: Info, input: RunPoolSweepInput | None = None
     ) -> RunPoolSweepPayload | None:
         given = input or RunPoolSweepInput()
         response = await info.context.clients.pool.RunPoolSweep(

@@ -12,13 +12,14 @@ built from the factories' parameters (a filter's type, an argument's description
 they must be evaluated where they are written.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Annotated, Any, Generic, Protocol, TypeVar, cast
+from typing import Annotated, Any, Generic, Protocol, TypeVar, cast, get_type_hints
 
 import strawberry
 
+from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.clients import ServiceClients
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
@@ -32,6 +33,7 @@ from salesguard_gateway.schema.common import (
 from salesguard_gateway.schema.nodes import GlobalID, raw_id, type_name_of
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Callable[..., Any])
 F = TypeVar("F")
 F_contra = TypeVar("F_contra", contravariant=True)
 
@@ -57,7 +59,7 @@ class Listing(Generic[T]):
     request: Callable[..., Any]
     items: str
     convert: Callable[[Any], T]
-    filter_message: Callable[[], Any] | None = None
+    filter_message: Callable[..., Any] | None = None
     query_fields: Callable[[Info], Mapping[str, Any]] = field(default=_no_fields)
 
     def rpc(self, clients: ServiceClients) -> Callable[[Any], Awaitable[Any]]:
@@ -97,6 +99,19 @@ class Listing(Generic[T]):
         """A page read forward: ``first`` items after the cursor ``after``."""
         return await self.page(info, Paging(first, after), filter, **fixed)
 
+    async def by_ids(self, info: Info, ids: Sequence[str], **fields: Any) -> list[T]:
+        """The items among ``ids`` the caller may see, in one call (Relay's ``nodes``): the
+        filter's ``ids``, one page as large as the batch, and the request's ``fields``."""
+        assert self.filter_message is not None, "a list by IDs filters by them"
+        response = await self.rpc(info.context.clients)(
+            self.request(
+                filter=self.filter_message(ids=list(ids)),
+                page=common_pb2.PageRequest(page_size=len(ids)),
+                **fields,
+            )
+        )
+        return [self.convert(item) for item in getattr(response, self.items)]
+
 
 class Lister(Protocol[F_contra, T]):
     """Reads a page forward: ``first`` items after ``after``, within ``filter``."""
@@ -129,6 +144,11 @@ def by_id(
     return strawberry.field(resolver=resolve, graphql_type=target | None, description=description)
 
 
+def _filter_argument(filter_type: type[Any], description: str) -> Any:
+    """The type of an optional ``filter`` argument with its description."""
+    return Annotated[filter_type | None, strawberry.argument(description=description)]
+
+
 def listed(
     node: type[T],
     lister: Lister[F, T],
@@ -138,15 +158,13 @@ def listed(
 ) -> Any:
     """A connection field ``(first, after, filter): Connection`` of ``node`` answered by
     ``lister``."""
+    Filter = _filter_argument(filter_type, filter_description)
 
     async def resolve(
         info: Info,
         first: First = None,
         after: After = None,
-        filter: Annotated[
-            filter_type | None,  # type: ignore[valid-type]
-            strawberry.argument(description=filter_description),
-        ] = None,
+        filter: Filter = None,  # type: ignore[valid-type]
     ) -> Connection[T]:
         return await lister(info, first, after, filter)
 
@@ -174,15 +192,13 @@ def listed_both_ways(
     description: str,
 ) -> Any:
     """Like :func:`listed`, also paging backwards: ``(first, after, filter, last, before)``."""
+    Filter = _filter_argument(filter_type, filter_description)
 
     async def resolve(
         info: Info,
         first: First = None,
         after: After = None,
-        filter: Annotated[
-            filter_type | None,  # type: ignore[valid-type]
-            strawberry.argument(description=filter_description),
-        ] = None,
+        filter: Filter = None,  # type: ignore[valid-type]
         last: Last = None,
         before: Before = None,
     ) -> Connection[T]:
@@ -209,4 +225,17 @@ def owned(module: str, node: str, listing: str, owner: str, description: str) ->
     return strawberry.field(resolver=resolve, graphql_type=graphql_type, description=description)
 
 
-__all__ = ["After", "Before", "First", "Last", "Listing", "by_id", "listed", "owned"]
+def mutation(description: str, *, input: str) -> Callable[[R], R]:
+    """A mutation field (``@strawberry.field`` with ``description``) whose one argument,
+    ``input``, is described as ``input``: the resolver declares it plainly
+    (``input: SubmitOrderInput``, or ``SubmitOrderInput | None = None`` when optional)."""
+
+    def make(resolver: R) -> R:
+        given = get_type_hints(resolver)["input"]
+        resolver.__annotations__["input"] = Annotated[given, strawberry.argument(description=input)]
+        return cast(R, strawberry.field(resolver=resolver, description=description))
+
+    return make
+
+
+__all__ = ["After", "Before", "First", "Last", "Listing", "by_id", "listed", "mutation", "owned"]

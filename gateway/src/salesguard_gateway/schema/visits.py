@@ -16,12 +16,12 @@ from typing import Any
 import strawberry
 
 from salesguard_api.attendance.v1 import visits_pb2
-from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Location,
+    copied,
     described,
     enum_numbers,
     from_timestamp,
@@ -95,17 +95,13 @@ class Photo:
 
 
 def photo_from_proto(message: visits_pb2.Photo) -> Photo:
-    return Photo(
-        key=message.key,
+    return copied(
+        Photo,
+        message,
         url=optional(message.url),
         url_expires_at=from_timestamp(message.url_expires_at) if message.url else None,
-        content_type=message.content_type,
-        size_bytes=message.size_bytes,
-        sha256=message.sha256,
-        perceptual_hash=message.perceptual_hash,
         taken_at=from_timestamp(message.taken_at),
         location=location(message.location) if message.HasField("location") else None,
-        has_exif_location=message.has_exif_location,
     )
 
 
@@ -164,11 +160,11 @@ class CheckIn(Node):
 
 
 def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
-    return CheckIn(
-        id=message.id,
+    return copied(
+        CheckIn,
+        message,
         at=from_timestamp(message.at),
         location=location(message.location) if message.HasField("location") else None,
-        accuracy_m=message.accuracy_m,
         verdict=verdict_of(message.verdict),
         reasons=[
             CheckInReason(
@@ -179,18 +175,12 @@ def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
             for reason in message.reasons
         ],
         photos=[photo_from_proto(photo) for photo in message.photos],
-        device_id=message.device_id,
-        mock_location=message.mock_location,
-        visit_plan_id=message.visit_plan_id,
         checked_out_at=from_timestamp(message.checked_out_at),
         check_out_location=(
             location(message.check_out_location) if message.HasField("check_out_location") else None
         ),
         note=optional(message.note),
         recorded_at=from_timestamp(message.recorded_at),
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-        branch_id=message.branch_id,
     )
 
 
@@ -266,14 +256,13 @@ class VisitPlan(Node):
 
 
 def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
-    return VisitPlan(
-        id=message.id,
+    return copied(
+        VisitPlan,
+        message,
         window_start=from_timestamp(message.window_start),
         window_end=from_timestamp(message.window_end),
         note=optional(message.note),
         created_at=from_timestamp(message.created_at),
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
     )
 
 
@@ -341,14 +330,11 @@ class CallLog(Node):
 
 
 def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
-    return CallLog(
-        id=message.id,
-        number=message.number,
+    return copied(
+        CallLog,
+        message,
         direction=call_direction_of(message.direction),
         started_at=from_timestamp(message.started_at),
-        duration_seconds=message.duration_seconds,
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
     )
 
 
@@ -404,14 +390,8 @@ async def read_check_in(info: Info, check_in_id: str) -> CheckIn:
 
 async def read_check_ins(info: Info, check_in_ids: Sequence[str]) -> list[CheckIn]:
     """The check-ins among ``check_in_ids`` the caller may see, in one call (Relay's nodes)."""
-    response = await info.context.clients.visits.ListCheckIns(
-        visits_pb2.ListCheckInsRequest(
-            filter=visits_pb2.CheckInFilter(ids=list(check_in_ids)),
-            page=common_pb2.PageRequest(page_size=len(check_in_ids)),
-            include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",)),
-        )
-    )
-    return [check_in_from_proto(message) for message in response.check_ins]
+    photo_urls = selects(info, PHOTO_URL_FIELDS, ("photos",))
+    return await CHECK_INS.by_ids(info, check_in_ids, include_photo_urls=photo_urls)
 
 
 # --- roots -------------------------------------------------------------------------
