@@ -192,13 +192,12 @@ def listed_both_ways(
     description: str,
 ) -> Any:
     """Like :func:`listed`, also paging backwards: ``(first, after, filter, last, before)``."""
-    Filter = _filter_argument(filter_type, filter_description)
 
     async def resolve(
         info: Info,
         first: First = None,
         after: After = None,
-        filter: Filter = None,  # type: ignore[valid-type]
+        filter: _filter_argument(filter_type, filter_description) = None,  # type: ignore[valid-type]
         last: Last = None,
         before: Before = None,
     ) -> Connection[T]:
