@@ -409,6 +409,16 @@ class ExportCommissionPeriodPayload:
     sha256: str = strawberry.field(description="Of the file's bytes, hex.")
 
 
+def _branch_period(
+    input: RunCommissionsInput | LockCommissionPeriodInput | ExportCommissionPeriodInput,
+) -> dict[str, str]:
+    """The period and branch a run, a lock or an export names, as its request's fields."""
+    return {
+        "period": input.period,
+        "branch_id": raw_id(input.branch_id, "Branch", "input.branchId"),
+    }
+
+
 # --- roots -------------------------------------------------------------------------
 
 
@@ -476,9 +486,7 @@ class CommissionsMutation:
         self, info: Info, input: RunCommissionsInput
     ) -> RunCommissionsPayload | None:
         response = await info.context.clients.commissions.RunCommissions(
-            pb.RunCommissionsRequest(
-                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
-            )
+            pb.RunCommissionsRequest(**_branch_period(input))
         )
         return RunCommissionsPayload(periods=[period_from_proto(p) for p in response.periods])
 
@@ -491,9 +499,7 @@ class CommissionsMutation:
         self, info: Info, input: LockCommissionPeriodInput
     ) -> LockCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.LockCommissionPeriod(
-            pb.LockCommissionPeriodRequest(
-                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
-            )
+            pb.LockCommissionPeriodRequest(**_branch_period(input))
         )
         return LockCommissionPeriodPayload(period=period_from_proto(response.period))
 
@@ -505,9 +511,7 @@ class CommissionsMutation:
         self, info: Info, input: ExportCommissionPeriodInput
     ) -> ExportCommissionPeriodPayload | None:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
-            pb.ExportCommissionPeriodRequest(
-                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
-            )
+            pb.ExportCommissionPeriodRequest(**_branch_period(input))
         )
         return copied(
             ExportCommissionPeriodPayload,
