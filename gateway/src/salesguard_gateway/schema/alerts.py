@@ -436,7 +436,7 @@ class AlertsMutation:
         "already RESOLVED or DISMISSED (HR revises decisions).",
         input="The alert and the decision.",
     )
-    async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload | None:
+    async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload:
         context = info.context
         alert_id = raw_id(input.id, "Alert", "input.id")
         sources = alert_route(input.source, tuple(context.clients.alerts))

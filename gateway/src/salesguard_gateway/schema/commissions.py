@@ -463,7 +463,7 @@ class CommissionsMutation:
     )
     async def upsert_commission_plan(
         self, info: Info, input: UpsertCommissionPlanInput
-    ) -> UpsertCommissionPlanPayload | None:
+    ) -> UpsertCommissionPlanPayload:
         request = pb.UpsertCommissionPlanRequest(
             effective_from=civil_date(input.effective_from),
             company_rate_percent=to_decimal(input.company_rate_percent),
@@ -484,7 +484,7 @@ class CommissionsMutation:
     )
     async def run_commissions(
         self, info: Info, input: RunCommissionsInput
-    ) -> RunCommissionsPayload | None:
+    ) -> RunCommissionsPayload:
         response = await info.context.clients.commissions.RunCommissions(
             pb.RunCommissionsRequest(**_branch_period(input))
         )
@@ -497,7 +497,7 @@ class CommissionsMutation:
     )
     async def lock_commission_period(
         self, info: Info, input: LockCommissionPeriodInput
-    ) -> LockCommissionPeriodPayload | None:
+    ) -> LockCommissionPeriodPayload:
         response = await info.context.clients.commissions.LockCommissionPeriod(
             pb.LockCommissionPeriodRequest(**_branch_period(input))
         )
@@ -509,7 +509,7 @@ class CommissionsMutation:
     )
     async def export_commission_period(
         self, info: Info, input: ExportCommissionPeriodInput
-    ) -> ExportCommissionPeriodPayload | None:
+    ) -> ExportCommissionPeriodPayload:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
             pb.ExportCommissionPeriodRequest(**_branch_period(input))
         )

@@ -521,7 +521,7 @@ class CustomersMutation:
     )
     async def register_customer(
         self, info: Info, input: RegisterCustomerInput
-    ) -> RegisterCustomerPayload | None:
+    ) -> RegisterCustomerPayload:
         request = customers_pb2.RegisterCustomerRequest(
             name=input.name,
             company=input.company or "",
@@ -551,7 +551,7 @@ class CustomersMutation:
     )
     async def update_customer(
         self, info: Info, input: UpdateCustomerInput
-    ) -> UpdateCustomerPayload | None:
+    ) -> UpdateCustomerPayload:
         response = await info.context.clients.customers.UpdateCustomer(input.to_proto())
         return UpdateCustomerPayload(customer=customer_from_proto(response.customer))
 
@@ -562,7 +562,7 @@ class CustomersMutation:
     )
     async def record_follow_up(
         self, info: Info, input: RecordFollowUpInput
-    ) -> RecordFollowUpPayload | None:
+    ) -> RecordFollowUpPayload:
         request = customers_pb2.RecordFollowUpRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             kind=input.kind.value,
@@ -581,7 +581,7 @@ class CustomersMutation:
     )
     async def reassign_customers(
         self, info: Info, input: ReassignCustomersInput
-    ) -> ReassignCustomersPayload | None:
+    ) -> ReassignCustomersPayload:
         request = customers_pb2.ReassignCustomersRequest(
             customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
             new_owner_id=raw_id(input.new_owner_id, "Employee", "input.newOwnerId"),
@@ -601,7 +601,7 @@ class CustomersMutation:
     )
     async def mark_criterion_shared(
         self, info: Info, input: MarkCriterionSharedInput
-    ) -> MarkCriterionSharedPayload | None:
+    ) -> MarkCriterionSharedPayload:
         response = await set_criterion_shared(info, input, shared=True)
         return MarkCriterionSharedPayload.from_proto(response)
 
@@ -612,6 +612,6 @@ class CustomersMutation:
     )
     async def unmark_criterion_shared(
         self, info: Info, input: UnmarkCriterionSharedInput
-    ) -> UnmarkCriterionSharedPayload | None:
+    ) -> UnmarkCriterionSharedPayload:
         response = await set_criterion_shared(info, input, shared=False)
         return UnmarkCriterionSharedPayload.from_proto(response)

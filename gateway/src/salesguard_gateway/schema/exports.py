@@ -214,7 +214,7 @@ class ExportsMutation:
     )
     async def request_customer_export(
         self, info: Info, input: RequestCustomerExportInput
-    ) -> RequestCustomerExportPayload | None:
+    ) -> RequestCustomerExportPayload:
         request = exports_pb2.RequestExportRequest(
             customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
             filter=input.filter.to_proto() if input.filter is not None else None,
@@ -234,7 +234,7 @@ class ExportsMutation:
     )
     async def decide_export_request(
         self, info: Info, input: DecideExportRequestInput
-    ) -> DecideExportRequestPayload | None:
+    ) -> DecideExportRequestPayload:
         request = exports_pb2.DecideExportRequest(
             id=raw_id(input.id, "ExportRequest", "input.id"),
             approve=input.approve,
@@ -254,7 +254,7 @@ class ExportsMutation:
     )
     async def run_customer_export(
         self, info: Info, input: RunCustomerExportInput
-    ) -> RunCustomerExportPayload | None:
+    ) -> RunCustomerExportPayload:
         response = await info.context.clients.exports.RunExport(
             exports_pb2.RunExportRequest(id=raw_id(input.id, "ExportRequest", "input.id"))
         )

@@ -319,7 +319,7 @@ class OrdersMutation:
         "(UNREGISTERED_CUSTOMER) is flagged and alerted, never refused.",
         input="The order.",
     )
-    async def submit_order(self, info: Info, input: SubmitOrderInput) -> SubmitOrderPayload | None:
+    async def submit_order(self, info: Info, input: SubmitOrderInput) -> SubmitOrderPayload:
         request = orders_pb2.SubmitOrderRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             lines=[line.to_proto() for line in input.lines],
@@ -343,7 +343,7 @@ class OrdersMutation:
         "decides their own order (SELF_APPROVAL) or two steps of one order (SAME_APPROVER).",
         input="The order and the decision.",
     )
-    async def decide_order(self, info: Info, input: DecideOrderInput) -> DecideOrderPayload | None:
+    async def decide_order(self, info: Info, input: DecideOrderInput) -> DecideOrderPayload:
         request = orders_pb2.DecideOrderRequest(
             order_id=raw_id(input.order_id, "Order", "input.orderId"),
             approve=input.approve,
@@ -361,7 +361,7 @@ class OrdersMutation:
     )
     async def transition_order(
         self, info: Info, input: TransitionOrderInput
-    ) -> TransitionOrderPayload | None:
+    ) -> TransitionOrderPayload:
         request = orders_pb2.TransitionOrderRequest(
             order_id=raw_id(input.order_id, "Order", "input.orderId"),
             to=input.to.value,
@@ -376,7 +376,7 @@ class OrdersMutation:
     )
     async def create_payment_upload(
         self, info: Info, input: CreatePaymentUploadInput
-    ) -> CreatePaymentUploadPayload | None:
+    ) -> CreatePaymentUploadPayload:
         response = await info.context.clients.payments.CreateUpload(
             payments_pb2.CreateUploadRequest(
                 purpose=input.purpose.value,
@@ -392,9 +392,7 @@ class OrdersMutation:
         " reference again changes nothing. Finance only.",
         input="The payment.",
     )
-    async def record_payment(
-        self, info: Info, input: RecordPaymentInput
-    ) -> RecordPaymentPayload | None:
+    async def record_payment(self, info: Info, input: RecordPaymentInput) -> RecordPaymentPayload:
         request = payments_pb2.RecordPaymentRequest(
             bank_reference=input.bank_reference,
             payer_name=input.payer_name,
@@ -418,7 +416,7 @@ class OrdersMutation:
     )
     async def reverse_payment(
         self, info: Info, input: ReversePaymentInput
-    ) -> ReversePaymentPayload | None:
+    ) -> ReversePaymentPayload:
         request = payments_pb2.ReversePaymentRequest(
             payment_id=raw_id(input.payment_id, "Payment", "input.paymentId"),
             kind=input.kind.value,
@@ -434,7 +432,7 @@ class OrdersMutation:
     )
     async def import_payments(
         self, info: Info, input: ImportPaymentsInput
-    ) -> ImportPaymentsPayload | None:
+    ) -> ImportPaymentsPayload:
         response = await info.context.clients.payments.ImportPayments(
             payments_pb2.ImportPaymentsRequest(statement_key=input.statement_key)
         )
@@ -454,7 +452,7 @@ class OrdersMutation:
     )
     async def record_shipment(
         self, info: Info, input: RecordShipmentInput
-    ) -> RecordShipmentPayload | None:
+    ) -> RecordShipmentPayload:
         request = payments_pb2.RecordShipmentRequest(
             order_id=raw_id(input.order_id, "Order", "input.orderId"),
             carrier=input.carrier,
@@ -474,7 +472,7 @@ class OrdersMutation:
     )
     async def run_reconciliation(
         self, info: Info, input: RunReconciliationInput | None = None
-    ) -> RunReconciliationPayload | None:
+    ) -> RunReconciliationPayload:
         given = input or RunReconciliationInput()
         response = await info.context.clients.reconciliation.RunReconciliation(
             payments_pb2.RunReconciliationRequest(as_of=civil_date(given.as_of))
@@ -489,7 +487,7 @@ class OrdersMutation:
     )
     async def detect_diversion_risk(
         self, info: Info, input: DetectDiversionRiskInput | None = None
-    ) -> DetectDiversionRiskPayload | None:
+    ) -> DetectDiversionRiskPayload:
         given = input or DetectDiversionRiskInput()
         response = await info.context.clients.reconciliation.DetectDiversionRisk(
             payments_pb2.DetectDiversionRiskRequest(as_of=civil_date(given.as_of))

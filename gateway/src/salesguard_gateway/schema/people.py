@@ -419,9 +419,7 @@ class PeopleQuery:
 @strawberry.type
 class PeopleMutation:
     @mutation("Create or change a branch; admins only, others are FORBIDDEN.", input="The branch.")
-    async def upsert_branch(
-        self, info: Info, input: UpsertBranchInput
-    ) -> UpsertBranchPayload | None:
+    async def upsert_branch(self, info: Info, input: UpsertBranchInput) -> UpsertBranchPayload:
         branch = directory_pb2.Branch(
             id=input.hr_id or "",
             name=input.name,
@@ -436,7 +434,7 @@ class PeopleMutation:
         return UpsertBranchPayload(branch=branch_from_proto(response.branch))
 
     @mutation("Create or change a team; HR and admins, others are FORBIDDEN.", input="The team.")
-    async def upsert_team(self, info: Info, input: UpsertTeamInput) -> UpsertTeamPayload | None:
+    async def upsert_team(self, info: Info, input: UpsertTeamInput) -> UpsertTeamPayload:
         team = directory_pb2.Team(
             id=input.hr_id or "",
             name=input.name,
@@ -455,6 +453,6 @@ class PeopleMutation:
     )
     async def upsert_employee(
         self, info: Info, input: UpsertEmployeeInput
-    ) -> UpsertEmployeePayload | None:
+    ) -> UpsertEmployeePayload:
         response = await info.context.clients.directory.UpsertEmployee(input.to_request())
         return UpsertEmployeePayload(employee=employee_from_proto(response.employee))

@@ -89,9 +89,7 @@ class PoolMutation:
         " CONFLICT when another rep claimed it first; NOT_FOUND outside your branch's pool.",
         input="The customer to claim.",
     )
-    async def claim_customer(
-        self, info: Info, input: ClaimCustomerInput
-    ) -> ClaimCustomerPayload | None:
+    async def claim_customer(self, info: Info, input: ClaimCustomerInput) -> ClaimCustomerPayload:
         request = pool_pb2.ClaimCustomerRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             idempotency_key=input.idempotency_key or "",
@@ -113,7 +111,7 @@ class PoolMutation:
     )
     async def run_pool_sweep(
         self, info: Info, input: RunPoolSweepInput | None = None
-    ) -> RunPoolSweepPayload | None:
+    ) -> RunPoolSweepPayload:
         given = input or RunPoolSweepInput()
         response = await info.context.clients.pool.RunPoolSweep(
             pool_pb2.RunPoolSweepRequest(as_of=to_timestamp(given.as_of))

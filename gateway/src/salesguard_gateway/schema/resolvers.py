@@ -227,12 +227,20 @@ def owned(module: str, node: str, listing: str, owner: str, description: str) ->
 def mutation(description: str, *, input: str) -> Callable[[R], R]:
     """A mutation field (``@strawberry.field`` with ``description``) whose one argument,
     ``input``, is described as ``input``: the resolver declares it plainly
-    (``input: SubmitOrderInput``, or ``SubmitOrderInput | None = None`` when optional)."""
+    (``input: SubmitOrderInput``, or ``SubmitOrderInput | None = None`` when optional).
+    Its payload is nullable, as every mutation's: an error answers null with the error."""
 
     def make(resolver: R) -> R:
-        given = get_type_hints(resolver)["input"]
-        resolver.__annotations__["input"] = Annotated[given, strawberry.argument(description=input)]
-        return cast(R, strawberry.field(resolver=resolver, description=description))
+        hints = get_type_hints(resolver)
+        resolver.__annotations__["input"] = Annotated[
+            hints["input"], strawberry.argument(description=input)
+        ]
+        return cast(
+            R,
+            strawberry.field(
+                resolver=resolver, description=description, graphql_type=hints["return"] | None
+            ),
+        )
 
     return make
 

@@ -218,7 +218,7 @@ class VisitsMutation:
     )
     async def create_photo_upload(
         self, info: Info, input: CreatePhotoUploadInput
-    ) -> CreatePhotoUploadPayload | None:
+    ) -> CreatePhotoUploadPayload:
         response = await info.context.clients.visits.CreatePhotoUpload(
             visits_pb2.CreatePhotoUploadRequest(
                 content_type=input.content_type, size_bytes=upload_size(input.size_bytes)
@@ -231,7 +231,7 @@ class VisitsMutation:
         "nobody else. On a day with plans, a check-in matching none of them is OUTSIDE_PLAN.",
         input="The visit to plan.",
     )
-    async def plan_visit(self, info: Info, input: PlanVisitInput) -> PlanVisitPayload | None:
+    async def plan_visit(self, info: Info, input: PlanVisitInput) -> PlanVisitPayload:
         request = visits_pb2.PlanVisitRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             window_start=to_timestamp(input.window_start),
@@ -248,7 +248,7 @@ class VisitsMutation:
         "whatever its verdict (A3).",
         input="The check-in.",
     )
-    async def check_in(self, info: Info, input: CheckInInput) -> CheckInPayload | None:
+    async def check_in(self, info: Info, input: CheckInInput) -> CheckInPayload:
         request = visits_pb2.CheckInRequest(
             at=to_timestamp(input.at),
             location=_location("location", input.location).to_proto(),
@@ -269,7 +269,7 @@ class VisitsMutation:
         "A second check-out is FAILED_PRECONDITION.",
         input="The check-out.",
     )
-    async def check_out(self, info: Info, input: CheckOutInput) -> CheckOutPayload | None:
+    async def check_out(self, info: Info, input: CheckOutInput) -> CheckOutPayload:
         request = visits_pb2.CheckOutRequest(
             check_in_id=raw_id(input.check_in_id, "CheckIn", "input.checkInId"),
             at=to_timestamp(input.at),
@@ -293,7 +293,7 @@ class VisitsMutation:
     )
     async def import_call_logs(
         self, info: Info, input: ImportCallLogsInput
-    ) -> ImportCallLogsPayload | None:
+    ) -> ImportCallLogsPayload:
         request = visits_pb2.ImportCallLogsRequest(
             entries=[
                 visits_pb2.CallLogEntry(
@@ -322,9 +322,7 @@ class VisitsMutation:
         "Re-run the visit and call detectors over a range (A5, A6); idempotent. HR and admins.",
         input="The range and employee.",
     )
-    async def run_detectors(
-        self, info: Info, input: RunDetectorsInput
-    ) -> RunDetectorsPayload | None:
+    async def run_detectors(self, info: Info, input: RunDetectorsInput) -> RunDetectorsPayload:
         request = visits_pb2.RunDetectorsRequest(
             to=to_timestamp(input.to),
             employee_id=raw_id(input.employee_id, "Employee", "input.employeeId"),
