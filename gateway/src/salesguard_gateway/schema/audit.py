@@ -10,7 +10,7 @@ from salesguard_api.customers.v1 import audit_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     JSON,
-    copied,
+    converted,
     described,
     from_timestamp,
     optional,
@@ -68,17 +68,12 @@ class AuditEvent(Node):
 
 
 def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
-    return copied(
+    return converted(
         AuditEvent,
         message,
-        at=from_timestamp(message.at),
         customer_ids=global_ids("Customer", message.customer_ids),
-        fields=list(message.fields),
         before=JSON(struct_to_json(message.before)) if message.HasField("before") else None,
         after=JSON(struct_to_json(message.after)) if message.HasField("after") else None,
-        reason=optional(message.reason),
-        trace_id=optional(message.trace_id),
-        key_id=optional(message.key_id),
     )
 
 

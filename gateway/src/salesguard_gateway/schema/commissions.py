@@ -32,13 +32,12 @@ from salesguard_gateway.schema.common import (
     Money,
     amount,
     civil_date,
+    converted,
     copied,
     described,
-    from_civil_date,
     from_timestamp,
     idempotency_key_field,
     money,
-    optional,
     optional_decimal,
     optional_money,
     to_decimal,
@@ -49,10 +48,7 @@ from salesguard_gateway.schema.enums import (
     LineStatus,
     PeriodStatus,
     SourceChannel,
-    line_kind_of,
-    line_status_of,
     period_status_of,
-    source_of,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference, references
 from salesguard_gateway.schema.orders import ORDER
@@ -112,16 +108,13 @@ def _cap(value: common_pb2.Decimal) -> Decimal | None:
 
 
 def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
-    return copied(
+    return converted(
         CommissionPlan,
         message,
-        effective_from=from_civil_date(message.effective_from),
         company_rate_percent=amount(message.company_rate_percent),
         personal_rate_percent=amount(message.personal_rate_percent),
         cap_per_order=_cap(message.cap_per_order),
         cap_per_period=_cap(message.cap_per_period),
-        created_at=from_timestamp(message.created_at),
-        note=optional(message.note),
         # Version 0 is "created" by the service's settings, not by an employee.
         created_by_id="" if message.version == 0 else message.created_by,
     )
@@ -205,18 +198,12 @@ class CommissionLine(Node):
 
 
 def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
-    return copied(
+    return converted(
         CommissionLine,
         message,
-        kind=line_kind_of(message.kind),
-        status=line_status_of(message.status),
         base=money(message.base, message.currency),
         rate=amount(message.rate_percent),
         amount=money(message.amount, message.currency),
-        alert_ids=list(message.alert_ids),
-        source_claim=source_of(message.source_claim),
-        registered_source=source_of(message.registered_source),
-        fully_paid_at=from_timestamp(message.fully_paid_at),
     )
 
 
@@ -322,16 +309,13 @@ class PeriodSummary:
 
 
 def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
-    return copied(
+    return converted(
         PeriodSummary,
         message,
-        status=period_status_of(message.status),
         payable=optional_money(message.payable, message.currency),
         withheld=optional_money(message.withheld, message.currency),
         pending_review=optional_money(message.pending_review, message.currency),
         clawback=optional_money(message.clawback, message.currency),
-        last_run_at=from_timestamp(message.last_run_at),
-        locked_at=from_timestamp(message.locked_at),
         locked_by_id=message.locked_by,
     )
 

@@ -18,11 +18,10 @@ from salesguard_gateway.schema.common import (
     Connection,
     Location,
     LocationInput,
-    copied,
+    converted,
     enum_numbers,
     from_timestamp,
     idempotency_key_field,
-    optional,
     selects,
     to_timestamp,
 )
@@ -35,8 +34,6 @@ from salesguard_gateway.schema.enums import (
     codes_of,
     customer_status_of,
     duplicate_criteria_named,
-    duplicate_criterion_of,
-    follow_up_kind_of,
     source_of,
 )
 from salesguard_gateway.schema.links import Link
@@ -191,13 +188,9 @@ class FollowUp(Node):
 
 
 def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
-    return copied(
+    return converted(
         FollowUp,
         message,
-        kind=follow_up_kind_of(message.kind),
-        at=from_timestamp(message.at),
-        note=optional(message.note),
-        recorded_at=from_timestamp(message.recorded_at),
     )
 
 
@@ -456,11 +449,9 @@ class CriterionSharing:
 
     @classmethod
     def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:
-        return copied(
+        return converted(
             cls,
             message,
-            criterion=duplicate_criterion_of(message.criterion),
-            changed_at=from_timestamp(message.changed_at),
         )
 
 

@@ -12,14 +12,13 @@ from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
-    copied,
+    converted,
     enum_numbers,
     from_timestamp,
     idempotency_key_field,
-    optional,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
-from salesguard_gateway.schema.enums import ExportStatus, export_status_of
+from salesguard_gateway.schema.enums import ExportStatus
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
 from salesguard_gateway.schema.resolvers import Listing, by_id, listed, mutation
@@ -73,17 +72,11 @@ class ExportRequest(Node):
 
 def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportRequest:
     completed_at = from_timestamp(message.completed_at)
-    return copied(
+    return converted(
         ExportRequest,
         message,
-        status=export_status_of(message.status),
-        requested_at=from_timestamp(message.requested_at),
-        decided_at=from_timestamp(message.decided_at),
-        decision_comment=optional(message.decision_comment),
         row_count=message.row_count if completed_at is not None else None,
-        sha256=optional(message.sha256),
         completed_at=completed_at,
-        downloaded_at=from_timestamp(message.downloaded_at),
         decided_by_id=message.decided_by,
     )
 

@@ -22,11 +22,9 @@ from salesguard_gateway.schema.common import (
     Connection,
     Money,
     amount,
-    copied,
+    converted,
     described,
     enum_numbers,
-    from_civil_date,
-    from_timestamp,
     money,
     optional,
     optional_money,
@@ -40,12 +38,7 @@ from salesguard_gateway.schema.enums import (
     PaymentState,
     SourceChannel,
     StepStatus,
-    code_of,
     codes_of,
-    order_status_of,
-    payment_state_of,
-    source_of,
-    step_status_of,
 )
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
@@ -122,14 +115,9 @@ class ApprovalStep:
 
 
 def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
-    return copied(
+    return converted(
         ApprovalStep,
         message,
-        role=code_of(ApprovalRole, message.role),
-        status=step_status_of(message.status),
-        comment=optional(message.comment),
-        decided_at=from_timestamp(message.decided_at),
-        reason=optional(message.reason),
     )
 
 
@@ -232,24 +220,14 @@ class Order(Node):
 
 
 def order_from_proto(message: orders_pb2.Order) -> Order:
-    return copied(
+    return converted(
         Order,
         message,
         lines=[order_line_from_proto(line, message.currency) for line in message.lines],
         total=money(message.total, message.currency),
-        order_date=from_civil_date(message.order_date),
-        expected_payment_date=from_civil_date(message.expected_payment_date),
-        source_claim=source_of(message.source_claim),
-        registered_source=source_of(message.registered_source),
-        status=order_status_of(message.status),
         approval_steps=[approval_step_from_proto(step) for step in message.approval_steps],
         flags=codes_of(AlertKind, message.flags),
-        submitted_at=from_timestamp(message.submitted_at),
-        updated_at=from_timestamp(message.updated_at),
-        payment_state=payment_state_of(message.payment_state),
         paid_amount=optional_money(message.paid_amount, message.currency),
-        fully_paid_at=from_timestamp(message.fully_paid_at),
-        note=optional(message.note),
         submitted_by_id=message.submitted_by,
     )
 

@@ -21,13 +21,11 @@ from salesguard_gateway.schema.common import (
     PageInfo,
     civil_date,
     connection,
-    copied,
+    converted,
     described,
     enum_numbers,
     from_civil_date,
-    from_timestamp,
     money,
-    optional,
     page_request,
     to_timestamp,
 )
@@ -36,7 +34,6 @@ from salesguard_gateway.schema.enums import (
     PaymentState,
     ReversalKind,
     payment_state_of,
-    reversal_kind_of,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
 from salesguard_gateway.schema.orders import ORDER, Order, order_from_proto
@@ -115,19 +112,10 @@ class Payment(Node):
 
 
 def payment_from_proto(message: payments_pb2.Payment) -> Payment:
-    return copied(
+    return converted(
         Payment,
         message,
-        payer_account=optional(message.payer_account),
         amount=money(message.amount, message.currency),
-        paid_at=from_timestamp(message.paid_at),
-        reference_text=optional(message.reference_text),
-        voucher_key=optional(message.voucher_key),
-        matched_by=optional(message.matched_by),
-        reversal_kind=reversal_kind_of(message.reversal_kind),
-        reversal_reason=optional(message.reversal_reason),
-        reversed_at=from_timestamp(message.reversed_at),
-        recorded_at=from_timestamp(message.recorded_at),
         reversed_by_id=message.reversed_by,
         recorded_by_id=message.recorded_by,
     )
@@ -193,12 +181,9 @@ class Shipment(Node):
 
 
 def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:
-    return copied(
+    return converted(
         Shipment,
         message,
-        shipped_at=from_timestamp(message.shipped_at),
-        delivered_at=from_timestamp(message.delivered_at),
-        recorded_at=from_timestamp(message.recorded_at),
     )
 
 

@@ -12,11 +12,9 @@ from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     civil_date,
-    copied,
+    converted,
     described,
     enum_numbers,
-    from_civil_date,
-    optional,
 )
 from salesguard_gateway.schema.enums import (
     Action,
@@ -64,7 +62,7 @@ class Branch(Node):
 
 
 def branch_from_proto(message: directory_pb2.Branch) -> Branch:
-    return copied(
+    return converted(
         Branch,
         message,
         hr_id=message.id,
@@ -157,15 +155,11 @@ class Employee(Node):
 
 
 def employee_from_proto(message: directory_pb2.Employee) -> Employee:
-    return copied(
+    return converted(
         Employee,
         message,
         hr_id=message.id,
         roles=[role for number in message.roles if (role := role_of(number)) is not None],
-        status=employee_status_of(message.status),
-        hire_date=from_civil_date(message.hire_date),
-        leave_date=from_civil_date(message.leave_date),
-        email=optional(message.email),
     )
 
 

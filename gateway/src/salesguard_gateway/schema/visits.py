@@ -21,7 +21,7 @@ from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Location,
-    copied,
+    converted,
     described,
     enum_numbers,
     from_timestamp,
@@ -36,9 +36,7 @@ from salesguard_gateway.schema.enums import (
     CallDirection,
     CheckInReasonCode,
     Verdict,
-    call_direction_of,
     code_of,
-    verdict_of,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import EMPLOYEE
@@ -95,12 +93,10 @@ class Photo:
 
 
 def photo_from_proto(message: visits_pb2.Photo) -> Photo:
-    return copied(
+    return converted(
         Photo,
         message,
-        url=optional(message.url),
         url_expires_at=from_timestamp(message.url_expires_at) if message.url else None,
-        taken_at=from_timestamp(message.taken_at),
         location=location(message.location) if message.HasField("location") else None,
     )
 
@@ -160,12 +156,10 @@ class CheckIn(Node):
 
 
 def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
-    return copied(
+    return converted(
         CheckIn,
         message,
-        at=from_timestamp(message.at),
         location=location(message.location) if message.HasField("location") else None,
-        verdict=verdict_of(message.verdict),
         reasons=[
             CheckInReason(
                 code=code_of(CheckInReasonCode, reason.code),
@@ -256,13 +250,9 @@ class VisitPlan(Node):
 
 
 def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
-    return copied(
+    return converted(
         VisitPlan,
         message,
-        window_start=from_timestamp(message.window_start),
-        window_end=from_timestamp(message.window_end),
-        note=optional(message.note),
-        created_at=from_timestamp(message.created_at),
     )
 
 
@@ -330,11 +320,9 @@ class CallLog(Node):
 
 
 def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
-    return copied(
+    return converted(
         CallLog,
         message,
-        direction=call_direction_of(message.direction),
-        started_at=from_timestamp(message.started_at),
     )
 
 
