@@ -62,10 +62,9 @@ from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Paging,
+    converted,
     described,
     enum_numbers,
-    from_timestamp,
-    optional,
     struct_to_json,
     to_timestamp,
 )
@@ -75,10 +74,6 @@ from salesguard_gateway.schema.enums import (
     AlertResolution,
     AlertStatus,
     Severity,
-    alert_resolution_of,
-    alert_status_of,
-    code_of,
-    severity_of,
 )
 from salesguard_gateway.schema.federation import (
     Entry,
@@ -119,12 +114,9 @@ class AlertDecision:
 
 
 def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
-    return AlertDecision(
-        status=alert_status_of(message.status),
-        resolution=alert_resolution_of(message.resolution),
-        note=optional(message.note),
-        at=from_timestamp(message.at),
-        trace_id=optional(message.trace_id),
+    return converted(
+        AlertDecision,
+        message,
         by_id=message.actor_id,
     )
 
@@ -205,25 +197,13 @@ class Alert(Node):
 def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     evidence = struct_to_json(message.evidence)
     title, text = render(message.kind, evidence, language)
-    return Alert(
-        id=message.id,
-        kind=code_of(AlertKind, message.kind),
-        rule=message.rule,
-        severity=severity_of(message.severity),
-        status=alert_status_of(message.status),
-        resolution=alert_resolution_of(message.resolution),
+    return converted(
+        Alert,
+        message,
         title=title,
         message=text,
-        detected_at=from_timestamp(message.detected_at),
         evidence=JSON(evidence),
-        source=message.source,
-        note=optional(message.note),
-        order_id=message.order_id,
-        updated_at=from_timestamp(message.updated_at),
         history=[decision_from_proto(decision) for decision in message.history],
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-        branch_id=message.branch_id,
     )
 
 

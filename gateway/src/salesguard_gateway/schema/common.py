@@ -477,10 +477,10 @@ def copied(make: type[T], source: Any, **given: Any) -> T:
     return make(**{name: getattr(source, name) for name in names if name not in given}, **given)
 
 
-def converted(make: type[T], message: Any, **given: Any) -> T:
+def converted(make: type[T], message: Any, /, **given: Any) -> T:
     """A ``make`` (a strawberry type) from a service's ``message``: each field the
-    constructor takes from the same-named field of the message, converted as the field's
-    type says (:func:`conversion`), but for those ``given``."""
+    constructor requires from the same-named field of the message, converted as the
+    field's type says (:func:`conversion`), but for those ``given``."""
     values = {
         name: getattr(message, name) if convert is None else convert(getattr(message, name))
         for name, convert in _conversions(cast(type, make))
@@ -492,8 +492,13 @@ def converted(make: type[T], message: Any, **given: Any) -> T:
 @functools.cache
 def _conversions(make: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     hints = get_type_hints(make)
-    fields = dataclasses.fields(cast(Any, make))
-    return tuple((field.name, conversion(hints[field.name])) for field in fields if field.init)
+    return tuple(
+        (field.name, conversion(hints[field.name]))
+        for field in dataclasses.fields(cast(Any, make))
+        if field.init
+        and field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+    )
 
 
 def conversion(annotation: Any) -> Callable[[Any], Any] | None:
