@@ -114,11 +114,7 @@ class AlertDecision:
 
 
 def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
-    return converted(
-        AlertDecision,
-        message,
-        by_id=message.actor_id,
-    )
+    return converted(AlertDecision, message, by_id=message.actor_id)
 
 
 @strawberry.type(

@@ -169,10 +169,7 @@ class FollowUp(Node):
 
 
 def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
-    return converted(
-        FollowUp,
-        message,
-    )
+    return converted(FollowUp, message)
 
 
 FOLLOW_UPS = Listing(
@@ -430,10 +427,7 @@ class CriterionSharing:
 
     @classmethod
     def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:
-        return converted(
-            cls,
-            message,
-        )
+        return converted(cls, message)
 
 
 @strawberry.type(description="The result of markCriterionShared (C12).")

@@ -115,10 +115,7 @@ class ApprovalStep:
 
 
 def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
-    return converted(
-        ApprovalStep,
-        message,
-    )
+    return converted(ApprovalStep, message)
 
 
 @strawberry.type(

@@ -181,10 +181,7 @@ class Shipment(Node):
 
 
 def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:
-    return converted(
-        Shipment,
-        message,
-    )
+    return converted(Shipment, message)
 
 
 # --- reconciliation ------------------------------------------------------------------

@@ -250,10 +250,7 @@ class VisitPlan(Node):
 
 
 def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
-    return converted(
-        VisitPlan,
-        message,
-    )
+    return converted(VisitPlan, message)
 
 
 VisitPlanConnection = Connection[VisitPlan]
@@ -320,10 +317,7 @@ class CallLog(Node):
 
 
 def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
-    return converted(
-        CallLog,
-        message,
-    )
+    return converted(CallLog, message)
 
 
 CallLogConnection = Connection[CallLog]
