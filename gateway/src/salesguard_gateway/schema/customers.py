@@ -20,6 +20,7 @@ from salesguard_gateway.schema.common import (
     LocationInput,
     converted,
     enum_numbers,
+    from_timestamp,
     idempotency_key_field,
     selects,
     to_timestamp,
@@ -31,7 +32,9 @@ from salesguard_gateway.schema.enums import (
     FollowUpKind,
     SourceChannel,
     codes_of,
+    customer_status_of,
     duplicate_criteria_named,
+    source_of,
 )
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
@@ -118,14 +121,30 @@ class Customer(Node):
 
 
 def customer_from_proto(message: customers_pb2.Customer) -> Customer:
-    return converted(
-        Customer,
-        message,
+    return Customer(
+        id=message.id,
+        code=message.code,
+        name=message.name,
+        company=message.company or None,
+        phone=message.phone or None,
+        email=message.email or None,
+        address=message.address or None,
         location=(
             Location(lat=message.location.lat, lng=message.location.lng)
             if message.HasField("location")
             else None
         ),
+        source=source_of(message.source),
+        source_detail=message.source_detail or None,
+        first_contact_at=from_timestamp(message.first_contact_at),
+        registered_at=from_timestamp(message.registered_at),
+        updated_at=from_timestamp(message.updated_at),
+        status=customer_status_of(message.status),
+        pooled_at=from_timestamp(message.pooled_at),
+        masked_fields=list(message.masked_fields),
+        owner_id=message.owner_id,
+        team_id=message.team_id,
+        branch_id=message.branch_id,
     )
 
 
