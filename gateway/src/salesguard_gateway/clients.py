@@ -10,11 +10,12 @@ calls (no N+1); it is a dict increment per call, so it is always on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+import grpc
 from google.protobuf.descriptor import FileDescriptor
 
 from salesguard.downloads import DOWNLOAD_SOURCES
@@ -82,9 +83,10 @@ class _CountedCall:
 StubT = TypeVar("StubT")
 
 
-def _counted(stub: StubT, file: FileDescriptor, service: str) -> StubT:
-    """Counts each call under its gRPC method path, e.g. /salesguard.customers.v1.CustomersService/ListCustomers."""
-    descriptor = file.services_by_name[service]
+def _counted(stub: StubT, file: FileDescriptor) -> StubT:
+    """Counts each call under its gRPC method path, e.g. /salesguard.customers.v1.CustomersService/ListCustomers.
+    The service is the one the stub is generated for (``CustomersServiceStub``)."""
+    descriptor = file.services_by_name[type(stub).__name__.removesuffix("Stub")]
     for method in descriptor.methods:
         path = f"/{descriptor.full_name}/{method.name}"
         setattr(stub, method.name, _CountedCall(getattr(stub, method.name), path))
@@ -100,85 +102,57 @@ class ServiceClients:
         orders = channels.channel("orders")
         commissions = channels.channel("commissions")
         self.customers = _counted(
-            customers_pb2_grpc.CustomersServiceStub(customers),
-            customers_pb2.DESCRIPTOR,
-            "CustomersService",
+            customers_pb2_grpc.CustomersServiceStub(customers), customers_pb2.DESCRIPTOR
         )
-        self.audit = _counted(
-            audit_pb2_grpc.AuditServiceStub(customers),
-            audit_pb2.DESCRIPTOR,
-            "AuditService",
-        )
+        self.audit = _counted(audit_pb2_grpc.AuditServiceStub(customers), audit_pb2.DESCRIPTOR)
         self.exports = _counted(
-            exports_pb2_grpc.ExportsServiceStub(customers),
-            exports_pb2.DESCRIPTOR,
-            "ExportsService",
+            exports_pb2_grpc.ExportsServiceStub(customers), exports_pb2.DESCRIPTOR
         )
-        self.pool = _counted(
-            pool_pb2_grpc.CustomerPoolServiceStub(customers),
-            pool_pb2.DESCRIPTOR,
-            "CustomerPoolService",
-        )
+        self.pool = _counted(pool_pb2_grpc.CustomerPoolServiceStub(customers), pool_pb2.DESCRIPTOR)
         self.directory = _counted(
-            directory_pb2_grpc.DirectoryServiceStub(attendance),
-            directory_pb2.DESCRIPTOR,
-            "DirectoryService",
+            directory_pb2_grpc.DirectoryServiceStub(attendance), directory_pb2.DESCRIPTOR
         )
-        self.visits = _counted(
-            visits_pb2_grpc.VisitsServiceStub(attendance),
-            visits_pb2.DESCRIPTOR,
-            "VisitsService",
-        )
-        self.orders = _counted(
-            orders_pb2_grpc.OrdersServiceStub(orders),
-            orders_pb2.DESCRIPTOR,
-            "OrdersService",
-        )
+        self.visits = _counted(visits_pb2_grpc.VisitsServiceStub(attendance), visits_pb2.DESCRIPTOR)
+        self.orders = _counted(orders_pb2_grpc.OrdersServiceStub(orders), orders_pb2.DESCRIPTOR)
         self.payments = _counted(
-            payments_pb2_grpc.PaymentsServiceStub(orders),
-            payments_pb2.DESCRIPTOR,
-            "PaymentsService",
+            payments_pb2_grpc.PaymentsServiceStub(orders), payments_pb2.DESCRIPTOR
         )
         self.reconciliation = _counted(
-            payments_pb2_grpc.ReconciliationServiceStub(orders),
-            payments_pb2.DESCRIPTOR,
-            "ReconciliationService",
+            payments_pb2_grpc.ReconciliationServiceStub(orders), payments_pb2.DESCRIPTOR
         )
         self.commissions = _counted(
-            commissions_pb2_grpc.CommissionsServiceStub(commissions),
-            commissions_pb2.DESCRIPTOR,
-            "CommissionsService",
+            commissions_pb2_grpc.CommissionsServiceStub(commissions), commissions_pb2.DESCRIPTOR
         )
         # An employee's timeline: one call per service (schema/timeline.py).
         self.customer_timeline = _counted(
             customer_timeline_pb2_grpc.CustomerTimelineServiceStub(customers),
             customer_timeline_pb2.DESCRIPTOR,
-            "CustomerTimelineService",
         )
         self.attendance_timeline = _counted(
             attendance_timeline_pb2_grpc.AttendanceTimelineServiceStub(attendance),
             attendance_timeline_pb2.DESCRIPTOR,
-            "AttendanceTimelineService",
         )
         self.orders_timeline = _counted(
             orders_timeline_pb2_grpc.OrdersTimelineServiceStub(orders),
             orders_timeline_pb2.DESCRIPTOR,
-            "OrdersTimelineService",
         )
         # One-time downloads of exports (downloads.py), by the service that issued them.
-        self.downloads = {
-            source: _counted(
-                downloads_pb2_grpc.DownloadsServiceStub(channels.channel(source)),
-                downloads_pb2.DESCRIPTOR,
-                "DownloadsService",
-            )
-            for source in DOWNLOAD_SOURCES
-        }
-        self.alerts = {
-            source: _counted(
-                common_pb2_grpc.AlertsServiceStub(channels.channel(source)),
-                common_pb2.DESCRIPTOR,
-                "AlertsService",
-            )
-            for source in alert_sources
-        }
+        self.downloads = self._per_source(
+            channels,
+            downloads_pb2_grpc.DownloadsServiceStub,
+            downloads_pb2.DESCRIPTOR,
+            DOWNLOAD_SOURCES,
+        )
+        self.alerts = self._per_source(
+            channels, common_pb2_grpc.AlertsServiceStub, common_pb2.DESCRIPTOR, alert_sources
+        )
+
+    @staticmethod
+    def _per_source(
+        channels: ServiceChannels,
+        stub: Callable[[grpc.aio.Channel], StubT],
+        file: FileDescriptor,
+        sources: Iterable[str],
+    ) -> dict[str, StubT]:
+        """One stub of the same contract per service that implements it, each on its channel."""
+        return {source: _counted(stub(channels.channel(source)), file) for source in sources}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import strawberry
@@ -114,6 +114,10 @@ class Subscription(AlertsSubscription):
 DOCUMENT_CACHE_SIZE = 512
 
 
+# The limits whose settings have other names (SALESGUARD_MAX_QUERY_DEPTH, ...).
+_SETTING_NAMES = {"max_depth": "max_query_depth", "introspection": "introspection_enabled"}
+
+
 @dataclass(frozen=True)
 class SchemaLimits:
     """What one request may ask for (checked in limits.py); the values are the gateway's
@@ -130,15 +134,13 @@ class SchemaLimits:
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> SchemaLimits:
+        """Each limit is the setting of the same name, but for those the settings name
+        otherwise (``_SETTING_NAMES``)."""
         return cls(
-            max_depth=settings.max_query_depth,
-            max_aliases=settings.max_aliases,
-            max_tokens=settings.max_tokens,
-            max_page_size=settings.max_page_size,
-            max_string_length=settings.max_string_length,
-            introspection=settings.introspection_enabled,
-            default_page_size=settings.default_page_size,
-            max_query_cost=settings.max_query_cost,
+            **{
+                limit.name: getattr(settings, _SETTING_NAMES.get(limit.name, limit.name))
+                for limit in fields(cls)
+            }
         )
 
     @classmethod

@@ -62,10 +62,9 @@ from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Paging,
+    converted,
     described,
     enum_numbers,
-    from_timestamp,
-    optional,
     struct_to_json,
     to_timestamp,
 )
@@ -75,10 +74,6 @@ from salesguard_gateway.schema.enums import (
     AlertResolution,
     AlertStatus,
     Severity,
-    alert_resolution_of,
-    alert_status_of,
-    code_of,
-    severity_of,
 )
 from salesguard_gateway.schema.federation import (
     Entry,
@@ -90,6 +85,7 @@ from salesguard_gateway.schema.federation import (
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import EMPLOYEE
+from salesguard_gateway.schema.resolvers import mutation
 
 log = logging.getLogger(__name__)
 # Alerts held between the services' streams and a slow websocket; when full, the streams
@@ -118,14 +114,7 @@ class AlertDecision:
 
 
 def decision_from_proto(message: common_pb2.AlertDecision) -> AlertDecision:
-    return AlertDecision(
-        status=alert_status_of(message.status),
-        resolution=alert_resolution_of(message.resolution),
-        note=optional(message.note),
-        at=from_timestamp(message.at),
-        trace_id=optional(message.trace_id),
-        by_id=message.actor_id,
-    )
+    return converted(AlertDecision, message, by_id=message.actor_id)
 
 
 @strawberry.type(
@@ -204,25 +193,13 @@ class Alert(Node):
 def alert_from_proto(message: common_pb2.Alert, language: str) -> Alert:
     evidence = struct_to_json(message.evidence)
     title, text = render(message.kind, evidence, language)
-    return Alert(
-        id=message.id,
-        kind=code_of(AlertKind, message.kind),
-        rule=message.rule,
-        severity=severity_of(message.severity),
-        status=alert_status_of(message.status),
-        resolution=alert_resolution_of(message.resolution),
+    return converted(
+        Alert,
+        message,
         title=title,
         message=text,
-        detected_at=from_timestamp(message.detected_at),
         evidence=JSON(evidence),
-        source=message.source,
-        note=optional(message.note),
-        order_id=message.order_id,
-        updated_at=from_timestamp(message.updated_at),
         history=[decision_from_proto(decision) for decision in message.history],
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-        branch_id=message.branch_id,
     )
 
 
@@ -427,20 +404,15 @@ def alert_route(source: str | None, sources: tuple[str, ...]) -> list[str]:
 
 @strawberry.type
 class AlertsMutation:
-    @described(
+    @mutation(
         "Acknowledge, resolve (CONFIRMED or CLEARED) or dismiss an alert; managers of its "
         "branch and HR. NOT_FOUND when unknown or outside the caller's scope (for a branch "
         "manager, also an alert about another manager); FORBIDDEN for "
         "an alert about the caller (nobody decides their own) and for a manager on an alert "
-        "already RESOLVED or DISMISSED (HR revises decisions)."
+        "already RESOLVED or DISMISSED (HR revises decisions).",
+        input="The alert and the decision.",
     )
-    async def update_alert(
-        self,
-        info: Info,
-        input: Annotated[
-            UpdateAlertInput, strawberry.argument(description="The alert and the decision.")
-        ],
-    ) -> UpdateAlertPayload | None:
+    async def update_alert(self, info: Info, input: UpdateAlertInput) -> UpdateAlertPayload:
         context = info.context
         alert_id = raw_id(input.id, "Alert", "input.id")
         sources = alert_route(input.source, tuple(context.clients.alerts))

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
 from salesguard_api.customers.v1 import audit_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
 from salesguard_gateway.schema.common import (
     JSON,
-    Connection,
-    Paging,
+    converted,
     described,
     from_timestamp,
     optional,
-    page_of,
     struct_to_json,
     to_timestamp,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, global_id, global_ids, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, listed_both_ways
 
 
 @strawberry.type(
@@ -71,21 +68,12 @@ class AuditEvent(Node):
 
 
 def audit_event_from_proto(message: audit_pb2.AuditEvent) -> AuditEvent:
-    return AuditEvent(
-        id=message.id,
-        seq=message.seq,
-        at=from_timestamp(message.at),
-        action=message.action,
+    return converted(
+        AuditEvent,
+        message,
         customer_ids=global_ids("Customer", message.customer_ids),
-        fields=list(message.fields),
         before=JSON(struct_to_json(message.before)) if message.HasField("before") else None,
         after=JSON(struct_to_json(message.after)) if message.HasField("after") else None,
-        reason=optional(message.reason),
-        trace_id=optional(message.trace_id),
-        prev_hash=message.prev_hash,
-        hash=message.hash,
-        key_id=optional(message.key_id),
-        actor_id=message.actor_id,
     )
 
 
@@ -158,33 +146,25 @@ class AuditChainVerification:
     )
 
 
-AuditEventConnection = Connection[AuditEvent]
+AUDIT_EVENTS = Listing(
+    "audit",
+    audit_pb2.ListAuditEventsRequest,
+    "events",
+    audit_event_from_proto,
+    audit_pb2.AuditEventFilter,
+)
 
 
 @strawberry.type
 class AuditQuery:
-    @described(
+    audit_events = listed_both_ways(
+        AuditEvent,
+        AUDIT_EVENTS,
+        AuditEventFilter,
+        "Which entries to list.",
         "The audit trail (C7), newest first. HR sees every entry, a manager those of their "
-        "branch (a headquarters manager: all); anyone else is FORBIDDEN."
+        "branch (a headquarters manager: all); anyone else is FORBIDDEN.",
     )
-    async def audit_events(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            AuditEventFilter | None, strawberry.argument(description="Which entries to list.")
-        ] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
-    ) -> AuditEventConnection | None:
-        paging = Paging.of(first, after, last, before)
-        request = audit_pb2.ListAuditEventsRequest(
-            filter=filter.to_proto() if filter is not None else None,
-            page=paging.request(info),
-        )
-        response = await info.context.clients.audit.ListAuditEvents(request)
-        return page_of(response, response.events, audit_event_from_proto, paging)
 
     @described(
         "Checks that the audit trail is intact (nothing changed, removed or cut off); HR "

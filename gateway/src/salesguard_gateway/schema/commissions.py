@@ -32,13 +32,12 @@ from salesguard_gateway.schema.common import (
     Money,
     amount,
     civil_date,
+    converted,
     copied,
     described,
-    from_civil_date,
     from_timestamp,
     idempotency_key_field,
     money,
-    optional,
     optional_decimal,
     optional_money,
     to_decimal,
@@ -49,14 +48,12 @@ from salesguard_gateway.schema.enums import (
     LineStatus,
     PeriodStatus,
     SourceChannel,
-    line_kind_of,
-    line_status_of,
     period_status_of,
-    source_of,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference, references
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
+from salesguard_gateway.schema.resolvers import mutation
 
 PERIOD_DESCRIPTION = 'A month, written YYYY-MM (e.g. "2026-03"), in the branch\'s time zone.'
 
@@ -111,16 +108,13 @@ def _cap(value: common_pb2.Decimal) -> Decimal | None:
 
 
 def plan_from_proto(message: pb.CommissionPlan) -> CommissionPlan:
-    return CommissionPlan(
-        id=message.id,
-        version=message.version,
-        effective_from=from_civil_date(message.effective_from),
+    return converted(
+        CommissionPlan,
+        message,
         company_rate_percent=amount(message.company_rate_percent),
         personal_rate_percent=amount(message.personal_rate_percent),
         cap_per_order=_cap(message.cap_per_order),
         cap_per_period=_cap(message.cap_per_period),
-        created_at=from_timestamp(message.created_at),
-        note=optional(message.note),
         # Version 0 is "created" by the service's settings, not by an employee.
         created_by_id="" if message.version == 0 else message.created_by,
     )
@@ -204,26 +198,12 @@ class CommissionLine(Node):
 
 
 def line_from_proto(message: pb.CommissionLine) -> CommissionLine:
-    return CommissionLine(
-        id=message.id,
-        period=message.period,
-        order_code=message.order_code,
-        kind=line_kind_of(message.kind),
-        status=line_status_of(message.status),
+    return converted(
+        CommissionLine,
+        message,
         base=money(message.base, message.currency),
         rate=amount(message.rate_percent),
         amount=money(message.amount, message.currency),
-        currency=message.currency,
-        reason=message.reason,
-        alert_ids=list(message.alert_ids),
-        source_claim=source_of(message.source_claim),
-        registered_source=source_of(message.registered_source),
-        plan_version=message.plan_version,
-        fully_paid_at=from_timestamp(message.fully_paid_at),
-        order_id=message.order_id,
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-        branch_id=message.branch_id,
     )
 
 
@@ -329,19 +309,13 @@ class PeriodSummary:
 
 
 def period_from_proto(message: pb.PeriodSummary) -> PeriodSummary:
-    return PeriodSummary(
-        period=message.period,
-        status=period_status_of(message.status),
-        lines=message.lines,
-        orders=message.orders,
+    return converted(
+        PeriodSummary,
+        message,
         payable=optional_money(message.payable, message.currency),
         withheld=optional_money(message.withheld, message.currency),
         pending_review=optional_money(message.pending_review, message.currency),
         clawback=optional_money(message.clawback, message.currency),
-        last_run_at=from_timestamp(message.last_run_at),
-        locked_at=from_timestamp(message.locked_at),
-        plan_version=message.plan_version,
-        branch_id=message.branch_id,
         locked_by_id=message.locked_by,
     )
 
@@ -419,6 +393,16 @@ class ExportCommissionPeriodPayload:
     sha256: str = strawberry.field(description="Of the file's bytes, hex.")
 
 
+def _branch_period(
+    input: RunCommissionsInput | LockCommissionPeriodInput | ExportCommissionPeriodInput,
+) -> dict[str, str]:
+    """The period and branch a run, a lock or an export names, as its request's fields."""
+    return {
+        "period": input.period,
+        "branch_id": raw_id(input.branch_id, "Branch", "input.branchId"),
+    }
+
+
 # --- roots -------------------------------------------------------------------------
 
 
@@ -458,14 +442,12 @@ class CommissionsQuery:
 
 @strawberry.type
 class CommissionsMutation:
-    @described("Store the next commission plan version (M1); admin or finance.")
+    @mutation(
+        "Store the next commission plan version (M1); admin or finance.", input="The plan version."
+    )
     async def upsert_commission_plan(
-        self,
-        info: Info,
-        input: Annotated[
-            UpsertCommissionPlanInput, strawberry.argument(description="The plan version.")
-        ],
-    ) -> UpsertCommissionPlanPayload | None:
+        self, info: Info, input: UpsertCommissionPlanInput
+    ) -> UpsertCommissionPlanPayload:
         request = pb.UpsertCommissionPlanRequest(
             effective_from=civil_date(input.effective_from),
             company_rate_percent=to_decimal(input.company_rate_percent),
@@ -478,55 +460,42 @@ class CommissionsMutation:
         response = await info.context.clients.commissions.UpsertCommissionPlan(request)
         return UpsertCommissionPlanPayload(plan=plan_from_proto(response.plan))
 
-    @described(
+    @mutation(
         "Compute a period's lines from the valid orders paid in it (M2–M5); finance only. "
         "Deterministic and idempotent: a re-run gives the same lines, and picks up alerts "
-        "decided since (a cleared alert releases the lines it withheld)."
+        "decided since (a cleared alert releases the lines it withheld).",
+        input="The period and branch.",
     )
     async def run_commissions(
-        self,
-        info: Info,
-        input: Annotated[
-            RunCommissionsInput, strawberry.argument(description="The period and branch.")
-        ],
-    ) -> RunCommissionsPayload | None:
+        self, info: Info, input: RunCommissionsInput
+    ) -> RunCommissionsPayload:
         response = await info.context.clients.commissions.RunCommissions(
-            pb.RunCommissionsRequest(
-                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
-            )
+            pb.RunCommissionsRequest(**_branch_period(input))
         )
         return RunCommissionsPayload(periods=[period_from_proto(p) for p in response.periods])
 
-    @described(
+    @mutation(
         "Lock a branch's period after its run: it never changes again, corrections go into a "
-        "later period (M5); finance only. A period that has not run is FAILED_PRECONDITION."
+        "later period (M5); finance only. A period that has not run is FAILED_PRECONDITION.",
+        input="The period and branch.",
     )
     async def lock_commission_period(
-        self,
-        info: Info,
-        input: Annotated[
-            LockCommissionPeriodInput, strawberry.argument(description="The period and branch.")
-        ],
-    ) -> LockCommissionPeriodPayload | None:
+        self, info: Info, input: LockCommissionPeriodInput
+    ) -> LockCommissionPeriodPayload:
         response = await info.context.clients.commissions.LockCommissionPeriod(
-            pb.LockCommissionPeriodRequest(
-                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
-            )
+            pb.LockCommissionPeriodRequest(**_branch_period(input))
         )
         return LockCommissionPeriodPayload(period=period_from_proto(response.period))
 
-    @described("Export a period's lines for payroll as a CSV; finance only.")
+    @mutation(
+        "Export a period's lines for payroll as a CSV; finance only.",
+        input="The period and branch.",
+    )
     async def export_commission_period(
-        self,
-        info: Info,
-        input: Annotated[
-            ExportCommissionPeriodInput, strawberry.argument(description="The period and branch.")
-        ],
-    ) -> ExportCommissionPeriodPayload | None:
+        self, info: Info, input: ExportCommissionPeriodInput
+    ) -> ExportCommissionPeriodPayload:
         response = await info.context.clients.commissions.ExportCommissionPeriod(
-            pb.ExportCommissionPeriodRequest(
-                period=input.period, branch_id=raw_id(input.branch_id, "Branch", "input.branchId")
-            )
+            pb.ExportCommissionPeriodRequest(**_branch_period(input))
         )
         return copied(
             ExportCommissionPeriodPayload,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar, cast
+from types import NoneType
+from typing import Any, Generic, Protocol, TypeVar, cast, get_args, get_type_hints
 
 import strawberry
 from google.protobuf.struct_pb2 import Struct
@@ -469,9 +471,60 @@ def to_decimal(value: Decimal | None) -> common_pb2.Decimal | None:
 
 def copied(make: type[T], source: Any, **given: Any) -> T:
     """A ``make`` (a strawberry type) from the same-named fields of ``source`` (a message),
-    but for those ``given``."""
-    names = (field.name for field in dataclasses.fields(cast(Any, make)))
+    but for those ``given``. Only the fields its constructor takes: not the ones a resolver
+    answers (``id`` of a Node is taken, its global form is not)."""
+    names = (field.name for field in dataclasses.fields(cast(Any, make)) if field.init)
     return make(**{name: getattr(source, name) for name in names if name not in given}, **given)
+
+
+def converted(make: type[T], message: Any, /, **given: Any) -> T:
+    """A ``make`` (a strawberry type) from a service's ``message``: each field the
+    constructor requires from the same-named field of the message, converted as the
+    field's type says (:func:`conversion`), but for those ``given``."""
+    values = {
+        name: getattr(message, name) if convert is None else convert(getattr(message, name))
+        for name, convert in _conversions(cast(type, make))
+        if name not in given
+    }
+    return make(**values, **given)
+
+
+@functools.cache
+def _conversions(make: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    hints = get_type_hints(make)
+    return tuple(
+        (field.name, conversion(hints[field.name]))
+        for field in dataclasses.fields(cast(Any, make))
+        if field.init
+        and field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+    )
+
+
+def conversion(annotation: Any) -> Callable[[Any], Any] | None:
+    """How a message's field becomes a value of ``annotation``; None: as it is.
+
+    A moment or a day (``datetime | None``: a Timestamp, ``date | None``: a civil date)
+    is None when unset, as text (``str | None``) is when empty; a proto enum (``E | None``)
+    is its member by number, a code enum (string values) its member by code, unset or
+    unknown: None; a repeated string a list."""
+    if annotation == datetime | None:
+        return from_timestamp
+    if annotation == date | None:
+        return from_civil_date
+    if annotation == str | None:
+        return optional
+    if annotation == list[str]:
+        return list
+    members = [arg for arg in get_args(annotation) if arg is not NoneType]
+    if not (len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], Enum)):
+        return None
+    enum = members[0]
+    if all(isinstance(member.value, int) for member in enum):
+        return enum_lookup(enum)
+    from salesguard_gateway.schema.enums import code_of
+
+    return functools.partial(code_of, enum)
 
 
 def upload_size(size_bytes: int) -> int:

@@ -8,25 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Self
 
 import strawberry
 
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     Location,
     LocationInput,
-    described,
+    converted,
     enum_numbers,
-    filter_proto,
     from_timestamp,
     idempotency_key_field,
-    optional,
-    page_of,
-    page_request,
     selects,
     to_timestamp,
 )
@@ -39,13 +34,12 @@ from salesguard_gateway.schema.enums import (
     codes_of,
     customer_status_of,
     duplicate_criteria_named,
-    duplicate_criterion_of,
-    follow_up_kind_of,
     source_of,
 )
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, mutation, owned
 
 
 @strawberry.type(
@@ -116,21 +110,14 @@ class Customer(Node):
         "branch_id", "The owner's branch, or the branch whose pool holds the customer."
     )
 
-    @described(
+    follow_ups = owned(
+        "salesguard_gateway.schema.customers",
+        "FollowUp",
+        "FOLLOW_UPS",
+        "customer_id",
         "Follow-ups recorded on this customer (C5), newest first; whoever may see the "
-        "customer sees them."
+        "customer sees them.",
     )
-    async def follow_ups(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> FollowUpConnection | None:
-        request = customers_pb2.ListFollowUpsRequest(
-            customer_id=self.id, page=page_request(first, after, info)
-        )
-        response = await info.context.clients.customers.ListFollowUps(request)
-        return page_of(response, response.follow_ups, follow_up_from_proto)
 
 
 def customer_from_proto(message: customers_pb2.Customer) -> Customer:
@@ -201,18 +188,12 @@ class FollowUp(Node):
 
 
 def follow_up_from_proto(message: customers_pb2.FollowUp) -> FollowUp:
-    return FollowUp(
-        id=message.id,
-        kind=follow_up_kind_of(message.kind),
-        at=from_timestamp(message.at),
-        note=optional(message.note),
-        recorded_at=from_timestamp(message.recorded_at),
-        customer_id=message.customer_id,
-        employee_id=message.employee_id,
-    )
+    return converted(FollowUp, message)
 
 
-FollowUpConnection = Connection[FollowUp]
+FOLLOW_UPS = Listing(
+    "customers", customers_pb2.ListFollowUpsRequest, "follow_ups", follow_up_from_proto
+)
 
 
 CustomerConnection = Connection[Customer]
@@ -254,21 +235,29 @@ class CustomerFilter:
         )
 
 
-async def list_customers(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: CustomerFilter | None = None,
-    *,
-    owner_id: str | None = None,
-) -> CustomerConnection:
-    request = customers_pb2.ListCustomersRequest(
-        filter=filter_proto(filter, customers_pb2.CustomerFilter, owner_id=owner_id),
-        page=page_request(first, after, info),
-        include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
+def contact_selected(info: Info) -> dict[str, bool]:
+    """Whether a page of customers must come with contact fields: the query shows them."""
+    return {"include_contact": selects(info, CONTACT_FIELDS, NODE_PATH)}
+
+
+CUSTOMERS = Listing(
+    "customers",
+    customers_pb2.ListCustomersRequest,
+    "customers",
+    customer_from_proto,
+    customers_pb2.CustomerFilter,
+    contact_selected,
+)
+
+
+async def read_customer(info: Info, customer_id: str) -> Customer:
+    """One customer, with contact fields when the query shows them."""
+    response = await info.context.clients.customers.GetCustomer(
+        customers_pb2.GetCustomerRequest(
+            id=customer_id, include_contact=selects(info, CONTACT_FIELDS)
+        )
     )
-    response = await info.context.clients.customers.ListCustomers(request)
-    return page_of(response, response.customers, customer_from_proto)
+    return customer_from_proto(response.customer)
 
 
 @strawberry.input(
@@ -457,13 +446,7 @@ class CriterionSharing:
 
     @classmethod
     def from_proto(cls, message: customers_pb2.SetCriterionSharedResponse) -> Self:
-        return cls(
-            criterion=duplicate_criterion_of(message.criterion),
-            shared=message.shared,
-            changed=message.changed,
-            changed_at=from_timestamp(message.changed_at),
-            customer_id=message.customer_id,
-        )
+        return converted(cls, message)
 
 
 @strawberry.type(description="The result of markCriterionShared (C12).")
@@ -494,54 +477,36 @@ async def set_criterion_shared(
 
 @strawberry.type
 class CustomersQuery:
-    @described(
+    customer = by_id(
+        Customer,
+        "The customer's ID.",
+        read_customer,
         "One customer; null (NOT_FOUND) when unknown or outside the caller's scope (see "
-        "Customer). Contact fields are read only when selected; unmasked ones are audited (C7)."
+        "Customer). Contact fields are read only when selected; unmasked ones are audited (C7).",
     )
-    async def customer(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The customer's ID.")],
-    ) -> Customer | None:
-        response = await info.context.clients.customers.GetCustomer(
-            customers_pb2.GetCustomerRequest(
-                id=raw_id(id, "Customer", "id"), include_contact=selects(info, CONTACT_FIELDS)
-            )
-        )
-        return customer_from_proto(response.customer)
-
-    @described(
+    customers = listed(
+        Customer,
+        CUSTOMERS.first,
+        CustomerFilter,
+        "Which customers to list.",
         "Customers the caller may see (see Customer), newest registered first. Contact fields "
         "are read only when selected; unmasked ones are audited (C7) and count towards "
-        "BULK_CONTACT_ACCESS (C8)."
+        "BULK_CONTACT_ACCESS (C8).",
     )
-    async def customers(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            CustomerFilter | None, strawberry.argument(description="Which customers to list.")
-        ] = None,
-    ) -> CustomerConnection | None:
-        return await list_customers(info, first, after, filter)
 
 
 @strawberry.type
 class CustomersMutation:
-    @described(
+    @mutation(
         "Register a customer (C1): a rep for themselves, a manager for an active employee of "
         "their branch; nobody else. A phone, email or name+company already registered is refused "
         "with DUPLICATE_CUSTOMER, naming the existing customer's code and masked owner, and "
-        "raises DUPLICATE_CUSTOMER_CLAIM (C3)."
+        "raises DUPLICATE_CUSTOMER_CLAIM (C3).",
+        input="The customer to register.",
     )
     async def register_customer(
-        self,
-        info: Info,
-        input: Annotated[
-            RegisterCustomerInput, strawberry.argument(description="The customer to register.")
-        ],
-    ) -> RegisterCustomerPayload | None:
+        self, info: Info, input: RegisterCustomerInput
+    ) -> RegisterCustomerPayload:
         request = customers_pb2.RegisterCustomerRequest(
             name=input.name,
             company=input.company or "",
@@ -562,33 +527,27 @@ class CustomersMutation:
             shared_criteria=duplicate_criteria_named(response.shared_criteria),
         )
 
-    @described(
+    @mutation(
         "Change a customer's fields, audited with before and after (C7): a junior rep their "
         "own customers but not the source (SOURCE_CHANGE_NEEDS_MANAGER), a senior rep their "
         "own but not the core fields (CORE_FIELD_READ_ONLY), a manager those of their branch; "
-        "FORBIDDEN otherwise, NOT_FOUND outside what the caller may read."
+        "FORBIDDEN otherwise, NOT_FOUND outside what the caller may read.",
+        input="The customer and its changes.",
     )
     async def update_customer(
-        self,
-        info: Info,
-        input: Annotated[
-            UpdateCustomerInput, strawberry.argument(description="The customer and its changes.")
-        ],
-    ) -> UpdateCustomerPayload | None:
+        self, info: Info, input: UpdateCustomerInput
+    ) -> UpdateCustomerPayload:
         response = await info.context.clients.customers.UpdateCustomer(input.to_proto())
         return UpdateCustomerPayload(customer=customer_from_proto(response.customer))
 
-    @described(
+    @mutation(
         "Record a follow-up on a customer (C5), credited to the caller (an active employee): "
-        "a rep on their own customers, a manager on their branch's; FORBIDDEN otherwise."
+        "a rep on their own customers, a manager on their branch's; FORBIDDEN otherwise.",
+        input="The follow-up to record.",
     )
     async def record_follow_up(
-        self,
-        info: Info,
-        input: Annotated[
-            RecordFollowUpInput, strawberry.argument(description="The follow-up to record.")
-        ],
-    ) -> RecordFollowUpPayload | None:
+        self, info: Info, input: RecordFollowUpInput
+    ) -> RecordFollowUpPayload:
         request = customers_pb2.RecordFollowUpRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             kind=input.kind.value,
@@ -599,19 +558,15 @@ class CustomersMutation:
         response = await info.context.clients.customers.RecordFollowUp(request)
         return RecordFollowUpPayload(follow_up=follow_up_from_proto(response.follow_up))
 
-    @described(
+    @mutation(
         "Move customers to a new owner with a reason, audited (C6): a manager within their "
         "branch (customers and new owner), HR anywhere. A pooled customer leaves the pool; "
-        "NOT_FOUND names customers outside the caller's scope."
+        "NOT_FOUND names customers outside the caller's scope.",
+        input="The customers, their new owner and the reason.",
     )
     async def reassign_customers(
-        self,
-        info: Info,
-        input: Annotated[
-            ReassignCustomersInput,
-            strawberry.argument(description="The customers, their new owner and the reason."),
-        ],
-    ) -> ReassignCustomersPayload | None:
+        self, info: Info, input: ReassignCustomersInput
+    ) -> ReassignCustomersPayload:
         request = customers_pb2.ReassignCustomersRequest(
             customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
             new_owner_id=raw_id(input.new_owner_id, "Employee", "input.newOwnerId"),
@@ -622,34 +577,26 @@ class CustomersMutation:
             customers=[customer_from_proto(message) for message in response.customers]
         )
 
-    @described(
+    @mutation(
         "Confirm that a customer's phone, email or name+company is shared (e.g. a"
         " switchboard): it no longer blocks registrations, which say so (C12), and the"
         " managers of the customer's branch are alerted. Only someone of no branch involved"
-        " (the customer's, or that of a rep refused on the value): HR or headquarters."
+        " (the customer's, or that of a rep refused on the value): HR or headquarters.",
+        input="The customer, its value and the reason.",
     )
     async def mark_criterion_shared(
-        self,
-        info: Info,
-        input: Annotated[
-            MarkCriterionSharedInput,
-            strawberry.argument(description="The customer, its value and the reason."),
-        ],
-    ) -> MarkCriterionSharedPayload | None:
+        self, info: Info, input: MarkCriterionSharedInput
+    ) -> MarkCriterionSharedPayload:
         response = await set_criterion_shared(info, input, shared=True)
         return MarkCriterionSharedPayload.from_proto(response)
 
-    @described(
+    @mutation(
         "Make a value marked shared block duplicate registrations again (C12); the"
-        " managers of the customer's branch, HR or headquarters."
+        " managers of the customer's branch, HR or headquarters.",
+        input="The customer, its value and the reason.",
     )
     async def unmark_criterion_shared(
-        self,
-        info: Info,
-        input: Annotated[
-            UnmarkCriterionSharedInput,
-            strawberry.argument(description="The customer, its value and the reason."),
-        ],
-    ) -> UnmarkCriterionSharedPayload | None:
+        self, info: Info, input: UnmarkCriterionSharedInput
+    ) -> UnmarkCriterionSharedPayload:
         response = await set_criterion_shared(info, input, shared=False)
         return UnmarkCriterionSharedPayload.from_proto(response)

@@ -5,30 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
-from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
-    Connection,
-    described,
+    converted,
     enum_numbers,
-    filter_proto,
     from_timestamp,
     idempotency_key_field,
-    optional,
-    page_of,
-    page_request,
 )
 from salesguard_gateway.schema.customers import CustomerFilter
-from salesguard_gateway.schema.enums import ExportStatus, export_status_of
+from salesguard_gateway.schema.enums import ExportStatus
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, mutation
 
 
 @strawberry.type(
@@ -79,25 +72,22 @@ class ExportRequest(Node):
 
 def export_request_from_proto(message: exports_pb2.ExportRequest) -> ExportRequest:
     completed_at = from_timestamp(message.completed_at)
-    return ExportRequest(
-        id=message.id,
-        reason=message.reason,
-        status=export_status_of(message.status),
-        customer_count=message.customer_count,
-        requested_at=from_timestamp(message.requested_at),
-        decided_at=from_timestamp(message.decided_at),
-        decision_comment=optional(message.decision_comment),
+    return converted(
+        ExportRequest,
+        message,
         row_count=message.row_count if completed_at is not None else None,
-        sha256=optional(message.sha256),
         completed_at=completed_at,
-        downloaded_at=from_timestamp(message.downloaded_at),
-        requester_id=message.requester_id,
         decided_by_id=message.decided_by,
-        branch_id=message.branch_id,
     )
 
 
-ExportRequestConnection = Connection[ExportRequest]
+EXPORT_REQUESTS = Listing(
+    "exports",
+    exports_pb2.ListExportRequestsRequest,
+    "export_requests",
+    export_request_from_proto,
+    exports_pb2.ExportRequestFilter,
+)
 
 
 @strawberry.input(
@@ -182,67 +172,42 @@ async def read_export_request(info: Info, request_id: str) -> ExportRequest:
 
 async def read_export_requests(info: Info, request_ids: Sequence[str]) -> list[ExportRequest]:
     """The export requests among ``request_ids`` the caller may see, in one call (nodes)."""
-    response = await info.context.clients.exports.ListExportRequests(
-        exports_pb2.ListExportRequestsRequest(
-            filter=exports_pb2.ExportRequestFilter(ids=list(request_ids)),
-            page=common_pb2.PageRequest(page_size=len(request_ids)),
-        )
-    )
-    return [export_request_from_proto(message) for message in response.export_requests]
+    return await EXPORT_REQUESTS.by_ids(info, request_ids)
 
 
 @strawberry.type
 class ExportsQuery:
-    @described(
+    export_request = by_id(
+        ExportRequest,
+        "The export request's ID.",
+        read_export_request,
         "One export request: for its requester and the managers who may decide it; "
-        "NOT_FOUND for anyone else."
+        "NOT_FOUND for anyone else.",
     )
-    async def export_request(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The export request's ID.")],
-    ) -> ExportRequest | None:
-        return await read_export_request(info, raw_id(id, "ExportRequest", "id"))
-
-    @described(
+    export_requests = listed(
+        ExportRequest,
+        EXPORT_REQUESTS.first,
+        ExportRequestFilter,
+        "Which export requests to list.",
         "Export requests the caller may see, as exportRequest decides: their own, and those "
         "they may decide as a manager (their branch's; a headquarters manager: any branch's), "
         "newest requested first. Anyone else gets an empty list. With statuses [PENDING]: a "
         "manager's approval queue (it lists their own pending requests too, which another "
-        "manager decides)."
+        "manager decides).",
     )
-    async def export_requests(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            ExportRequestFilter | None,
-            strawberry.argument(description="Which export requests to list."),
-        ] = None,
-    ) -> ExportRequestConnection | None:
-        request = exports_pb2.ListExportRequestsRequest(
-            filter=filter_proto(filter, exports_pb2.ExportRequestFilter),
-            page=page_request(first, after, info),
-        )
-        response = await info.context.clients.exports.ListExportRequests(request)
-        return page_of(response, response.export_requests, export_request_from_proto)
 
 
 @strawberry.type
 class ExportsMutation:
-    @described(
+    @mutation(
         "Ask to export customers (C9): managers (customers of their branch) and HR (any "
         "customer; the file has contact fields masked); anyone else is FORBIDDEN. At most "
-        "SALESGUARD_EXPORT_MAX_ROWS (10000) customers, else VALIDATION. Audited."
+        "SALESGUARD_EXPORT_MAX_ROWS (10000) customers, else VALIDATION. Audited.",
+        input="What to export and why.",
     )
     async def request_customer_export(
-        self,
-        info: Info,
-        input: Annotated[
-            RequestCustomerExportInput, strawberry.argument(description="What to export and why.")
-        ],
-    ) -> RequestCustomerExportPayload | None:
+        self, info: Info, input: RequestCustomerExportInput
+    ) -> RequestCustomerExportPayload:
         request = exports_pb2.RequestExportRequest(
             customer_ids=raw_ids(input.customer_ids, "Customer", "input.customerIds"),
             filter=input.filter.to_proto() if input.filter is not None else None,
@@ -254,18 +219,15 @@ class ExportsMutation:
             export_request=export_request_from_proto(response.export_request)
         )
 
-    @described(
+    @mutation(
         "Approve or reject a pending export request: a manager of the requester's branch (a "
         "headquarters manager: any), never the requester (FORBIDDEN, SELF_APPROVAL). "
-        "FAILED_PRECONDITION once decided. Audited."
+        "FAILED_PRECONDITION once decided. Audited.",
+        input="The decision.",
     )
     async def decide_export_request(
-        self,
-        info: Info,
-        input: Annotated[
-            DecideExportRequestInput, strawberry.argument(description="The decision.")
-        ],
-    ) -> DecideExportRequestPayload | None:
+        self, info: Info, input: DecideExportRequestInput
+    ) -> DecideExportRequestPayload:
         request = exports_pb2.DecideExportRequest(
             id=raw_id(input.id, "ExportRequest", "input.id"),
             approve=input.approve,
@@ -276,19 +238,16 @@ class ExportsMutation:
             export_request=export_request_from_proto(response.export_request)
         )
 
-    @described(
+    @mutation(
         "Write the CSV of an approved export request and hand out its one-time download; "
         "only the requester (FORBIDDEN for anyone else), once (FAILED_PRECONDITION after). "
         "Without approval it is refused with EXPORT_WITHOUT_APPROVAL and raises an alert. "
-        "Contact fields are masked as the requester reads them. Audited."
+        "Contact fields are masked as the requester reads them. Audited.",
+        input="Which request to run.",
     )
     async def run_customer_export(
-        self,
-        info: Info,
-        input: Annotated[
-            RunCustomerExportInput, strawberry.argument(description="Which request to run.")
-        ],
-    ) -> RunCustomerExportPayload | None:
+        self, info: Info, input: RunCustomerExportInput
+    ) -> RunCustomerExportPayload:
         response = await info.context.clients.exports.RunExport(
             exports_pb2.RunExportRequest(id=raw_id(input.id, "ExportRequest", "input.id"))
         )

@@ -26,13 +26,13 @@ from strawberry.relay import GlobalID
 from salesguard.errors import InvalidInput
 from salesguard_gateway.inputs import NOT_TEXT, is_text
 
-__all__ = ["GlobalID", "Node", "global_id", "global_ids", "raw_id", "raw_ids"]
+__all__ = ["GlobalID", "Node", "global_id", "global_ids", "raw_id", "raw_ids", "type_name_of"]
 
 
 _TYPE_NAMES: dict[type, str] = {}
 
 
-def _type_name(cls: type) -> str:
+def type_name_of(cls: type) -> str:
     """The GraphQL name of a strawberry type (cached: asked once per node answered)."""
     name = _TYPE_NAMES.get(cls)
     if name is None:
@@ -58,7 +58,7 @@ class Node:
         ),
     )
     def global_id(self) -> strawberry.ID:
-        return global_id(_type_name(type(self)), self.id)
+        return global_id(type_name_of(type(self)), self.id)
 
 
 def global_id(type_name: str, service_id: str) -> strawberry.ID:

@@ -18,21 +18,16 @@ import strawberry
 
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
     Money,
     amount,
+    converted,
     described,
     enum_numbers,
-    filter_proto,
-    from_civil_date,
-    from_timestamp,
     money,
     optional,
     optional_money,
-    page_of,
-    page_request,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
@@ -43,19 +38,15 @@ from salesguard_gateway.schema.enums import (
     PaymentState,
     SourceChannel,
     StepStatus,
-    code_of,
     codes_of,
-    order_status_of,
-    payment_state_of,
-    source_of,
-    step_status_of,
 )
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, owned
 
 if TYPE_CHECKING:
-    from salesguard_gateway.schema.payments import Payment, Shipment
+    from salesguard_gateway.schema.payments import Shipment
 
 
 # --- orders ------------------------------------------------------------------------
@@ -124,15 +115,7 @@ class ApprovalStep:
 
 
 def approval_step_from_proto(message: orders_pb2.ApprovalStep) -> ApprovalStep:
-    return ApprovalStep(
-        sequence=message.sequence,
-        role=code_of(ApprovalRole, message.role),
-        status=step_status_of(message.status),
-        comment=optional(message.comment),
-        decided_at=from_timestamp(message.decided_at),
-        reason=optional(message.reason),
-        approver_id=message.approver_id,
-    )
+    return converted(ApprovalStep, message)
 
 
 @strawberry.type(
@@ -209,21 +192,14 @@ class Order(Node):
     team = TEAM.field("team_id", "The submitter's team at submission; null if none.")
     branch = BRANCH.field("branch_id", "The submitter's branch at submission.")
 
-    @described(
+    payments = owned(
+        "salesguard_gateway.schema.payments",
+        "Payment",
+        "PAYMENTS",
+        "order_id",
         "Payments matched to this order or recorded for it, newest first (one call per order). "
-        "Finance and HR see them all, a manager their branch's; anyone else is FORBIDDEN."
+        "Finance and HR see them all, a manager their branch's; anyone else is FORBIDDEN.",
     )
-    async def payments(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> (
-        Connection[Annotated[Payment, strawberry.lazy("salesguard_gateway.schema.payments")]] | None
-    ):
-        from salesguard_gateway.schema.payments import list_payments
-
-        return await list_payments(info, first, after, order_id=str(self.id))
 
     @described(
         "Shipments of this order by shipping time, oldest first (one call per order); "
@@ -241,31 +217,15 @@ class Order(Node):
 
 
 def order_from_proto(message: orders_pb2.Order) -> Order:
-    return Order(
-        id=message.id,
-        code=message.code,
+    return converted(
+        Order,
+        message,
         lines=[order_line_from_proto(line, message.currency) for line in message.lines],
-        currency=message.currency,
         total=money(message.total, message.currency),
-        order_date=from_civil_date(message.order_date),
-        expected_payment_date=from_civil_date(message.expected_payment_date),
-        source_claim=source_of(message.source_claim),
-        registered_source=source_of(message.registered_source),
-        status=order_status_of(message.status),
         approval_steps=[approval_step_from_proto(step) for step in message.approval_steps],
         flags=codes_of(AlertKind, message.flags),
-        submitted_at=from_timestamp(message.submitted_at),
-        updated_at=from_timestamp(message.updated_at),
-        payment_state=payment_state_of(message.payment_state),
         paid_amount=optional_money(message.paid_amount, message.currency),
-        fully_paid_at=from_timestamp(message.fully_paid_at),
-        shipped=message.shipped,
-        note=optional(message.note),
-        customer_id=message.customer_id,
-        owner_id=message.owner_id,
         submitted_by_id=message.submitted_by,
-        team_id=message.team_id,
-        branch_id=message.branch_id,
     )
 
 
@@ -317,43 +277,28 @@ class OrderFilter:
         )
 
 
-async def list_orders(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: OrderFilter | None = None,
-    *,
-    submitted_by: str | None = None,
-) -> OrderConnection:
-    request = orders_pb2.ListOrdersRequest(
-        filter=filter_proto(filter, orders_pb2.OrderFilter, submitted_by=submitted_by),
-        page=page_request(first, after, info),
-    )
-    response = await info.context.clients.orders.ListOrders(request)
-    return page_of(response, response.orders, order_from_proto)
+ORDERS = Listing(
+    "orders", orders_pb2.ListOrdersRequest, "orders", order_from_proto, orders_pb2.OrderFilter
+)
+
+
+async def read_order(info: Info, order_id: str) -> Order:
+    response = await info.context.clients.orders.GetOrder(orders_pb2.GetOrderRequest(id=order_id))
+    return order_from_proto(response.order)
 
 
 @strawberry.type
 class OrdersQuery:
-    @described("One order; null (NOT_FOUND) when unknown or outside the caller's scope.")
-    async def order(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The order's ID.")],
-    ) -> Order | None:
-        response = await info.context.clients.orders.GetOrder(
-            orders_pb2.GetOrderRequest(id=raw_id(id, "Order", "id"))
-        )
-        return order_from_proto(response.order)
-
-    @described("Orders the caller may see (see Order), newest submitted first.")
-    async def orders(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            OrderFilter | None, strawberry.argument(description="Which orders to list.")
-        ] = None,
-    ) -> OrderConnection | None:
-        return await list_orders(info, first, after, filter)
+    order = by_id(
+        Order,
+        "The order's ID.",
+        read_order,
+        "One order; null (NOT_FOUND) when unknown or outside the caller's scope.",
+    )
+    orders = listed(
+        Order,
+        ORDERS.first,
+        OrderFilter,
+        "Which orders to list.",
+        "Orders the caller may see (see Order), newest submitted first.",
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
 
 import strawberry
 
@@ -23,7 +22,6 @@ from salesguard_gateway.schema.common import (
     JSON,
     civil_date,
     copied,
-    described,
     idempotency_key_field,
     optional,
     to_decimal,
@@ -45,6 +43,7 @@ from salesguard_gateway.schema.payments import (
     payment_from_proto,
     shipment_from_proto,
 )
+from salesguard_gateway.schema.resolvers import mutation
 
 # --- mutations' inputs and payloads --------------------------------------------------
 
@@ -313,17 +312,14 @@ class DetectDiversionRiskPayload:
 
 @strawberry.type
 class OrdersMutation:
-    @described(
+    @mutation(
         "Submit an order, credited to the caller (a rep or a manager, active); its approval "
         "chain follows from the amount (O1–O3). A submitter who is not the customer's owner "
         "(ATTRIBUTION_MISMATCH) or a customer registered after the order date "
-        "(UNREGISTERED_CUSTOMER) is flagged and alerted, never refused."
+        "(UNREGISTERED_CUSTOMER) is flagged and alerted, never refused.",
+        input="The order.",
     )
-    async def submit_order(
-        self,
-        info: Info,
-        input: Annotated[SubmitOrderInput, strawberry.argument(description="The order.")],
-    ) -> SubmitOrderPayload | None:
+    async def submit_order(self, info: Info, input: SubmitOrderInput) -> SubmitOrderPayload:
         request = orders_pb2.SubmitOrderRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             lines=[line.to_proto() for line in input.lines],
@@ -341,18 +337,13 @@ class OrdersMutation:
         response = await info.context.clients.orders.SubmitOrder(request)
         return SubmitOrderPayload(order=order_from_proto(response.order))
 
-    @described(
+    @mutation(
         "Approve or reject the order's current step (O2): a MANAGER step by a manager of the "
         "order's branch (or headquarters), FINANCE by finance, HQ_MANAGER by a headquarters manager. Nobody "
-        "decides their own order (SELF_APPROVAL) or two steps of one order (SAME_APPROVER)."
+        "decides their own order (SELF_APPROVAL) or two steps of one order (SAME_APPROVER).",
+        input="The order and the decision.",
     )
-    async def decide_order(
-        self,
-        info: Info,
-        input: Annotated[
-            DecideOrderInput, strawberry.argument(description="The order and the decision.")
-        ],
-    ) -> DecideOrderPayload | None:
+    async def decide_order(self, info: Info, input: DecideOrderInput) -> DecideOrderPayload:
         request = orders_pb2.DecideOrderRequest(
             order_id=raw_id(input.order_id, "Order", "input.orderId"),
             approve=input.approve,
@@ -361,20 +352,16 @@ class OrdersMutation:
         response = await info.context.clients.orders.DecideOrder(request)
         return DecideOrderPayload(order=order_from_proto(response.order))
 
-    @described(
+    @mutation(
         "Move an order to FULFILLED (from APPROVED), CLOSED (from FULFILLED) or CANCELLED "
         "(from SUBMITTED or APPROVED); other moves are FAILED_PRECONDITION. A rep cancels "
         "their own orders; a manager moves their branch's; finance closes any "
-        "(else FORBIDDEN, TRANSITION_NOT_PERMITTED)."
+        "(else FORBIDDEN, TRANSITION_NOT_PERMITTED).",
+        input="The order, its new status and the reason.",
     )
     async def transition_order(
-        self,
-        info: Info,
-        input: Annotated[
-            TransitionOrderInput,
-            strawberry.argument(description="The order, its new status and the reason."),
-        ],
-    ) -> TransitionOrderPayload | None:
+        self, info: Info, input: TransitionOrderInput
+    ) -> TransitionOrderPayload:
         request = orders_pb2.TransitionOrderRequest(
             order_id=raw_id(input.order_id, "Order", "input.orderId"),
             to=input.to.value,
@@ -383,14 +370,13 @@ class OrdersMutation:
         response = await info.context.clients.orders.TransitionOrder(request)
         return TransitionOrderPayload(order=order_from_proto(response.order))
 
-    @described("A signed URL to upload a bank statement or a payment voucher to; finance only.")
+    @mutation(
+        "A signed URL to upload a bank statement or a payment voucher to; finance only.",
+        input="The file to upload.",
+    )
     async def create_payment_upload(
-        self,
-        info: Info,
-        input: Annotated[
-            CreatePaymentUploadInput, strawberry.argument(description="The file to upload.")
-        ],
-    ) -> CreatePaymentUploadPayload | None:
+        self, info: Info, input: CreatePaymentUploadInput
+    ) -> CreatePaymentUploadPayload:
         response = await info.context.clients.payments.CreateUpload(
             payments_pb2.CreateUploadRequest(
                 purpose=input.purpose.value,
@@ -400,16 +386,13 @@ class OrdersMutation:
         )
         return upload_payload(CreatePaymentUploadPayload, response)
 
-    @described(
+    @mutation(
         "Record one payment and reconcile its order at once (matched to the order named, else"
         " the order code its reference quotes, else by customer and amount); the same bank"
-        " reference again changes nothing. Finance only."
+        " reference again changes nothing. Finance only.",
+        input="The payment.",
     )
-    async def record_payment(
-        self,
-        info: Info,
-        input: Annotated[RecordPaymentInput, strawberry.argument(description="The payment.")],
-    ) -> RecordPaymentPayload | None:
+    async def record_payment(self, info: Info, input: RecordPaymentInput) -> RecordPaymentPayload:
         request = payments_pb2.RecordPaymentRequest(
             bank_reference=input.bank_reference,
             payer_name=input.payer_name,
@@ -426,17 +409,14 @@ class OrdersMutation:
             payment=payment_from_proto(response.payment), duplicate=response.duplicate
         )
 
-    @described(
+    @mutation(
         "Record a refund or chargeback on a payment, and reconcile its order at once;"
-        " payments are never deleted. Finance only; a second reversal is FAILED_PRECONDITION."
+        " payments are never deleted. Finance only; a second reversal is FAILED_PRECONDITION.",
+        input="The payment and the reversal.",
     )
     async def reverse_payment(
-        self,
-        info: Info,
-        input: Annotated[
-            ReversePaymentInput, strawberry.argument(description="The payment and the reversal.")
-        ],
-    ) -> ReversePaymentPayload | None:
+        self, info: Info, input: ReversePaymentInput
+    ) -> ReversePaymentPayload:
         request = payments_pb2.ReversePaymentRequest(
             payment_id=raw_id(input.payment_id, "Payment", "input.paymentId"),
             kind=input.kind.value,
@@ -445,17 +425,14 @@ class OrdersMutation:
         response = await info.context.clients.payments.ReversePayment(request)
         return ReversePaymentPayload(payment=payment_from_proto(response.payment))
 
-    @described(
+    @mutation(
         "Import an uploaded bank statement: all rows or none, idempotent per bank line; every"
-        " order a row pays is reconciled at once. Finance only."
+        " order a row pays is reconciled at once. Finance only.",
+        input="The uploaded statement.",
     )
     async def import_payments(
-        self,
-        info: Info,
-        input: Annotated[
-            ImportPaymentsInput, strawberry.argument(description="The uploaded statement.")
-        ],
-    ) -> ImportPaymentsPayload | None:
+        self, info: Info, input: ImportPaymentsInput
+    ) -> ImportPaymentsPayload:
         response = await info.context.clients.payments.ImportPayments(
             payments_pb2.ImportPaymentsRequest(statement_key=input.statement_key)
         )
@@ -468,15 +445,14 @@ class OrdersMutation:
             ],
         )
 
-    @described(
+    @mutation(
         "Record a shipment of an order (O4) and reconcile the order at once: a shipped order is "
-        "no fake deal. Finance, or a manager of the order's branch."
+        "no fake deal. Finance, or a manager of the order's branch.",
+        input="The shipment.",
     )
     async def record_shipment(
-        self,
-        info: Info,
-        input: Annotated[RecordShipmentInput, strawberry.argument(description="The shipment.")],
-    ) -> RecordShipmentPayload | None:
+        self, info: Info, input: RecordShipmentInput
+    ) -> RecordShipmentPayload:
         request = payments_pb2.RecordShipmentRequest(
             order_id=raw_id(input.order_id, "Order", "input.orderId"),
             carrier=input.carrier,
@@ -488,38 +464,30 @@ class OrdersMutation:
         response = await info.context.clients.payments.RecordShipment(request)
         return RecordShipmentPayload(shipment=shipment_from_proto(response.shipment))
 
-    @described(
+    @mutation(
         "Match payments to orders, classify every order and raise FAKE_DEAL_SUSPECTED as of a"
         " day (O5); idempotent. The job orders.reconciliation runs it daily; payments need"
-        " no run to reconcile. Finance only."
+        " no run to reconcile. Finance only.",
+        input="The day; omitted: today.",
     )
     async def run_reconciliation(
-        self,
-        info: Info,
-        input: Annotated[
-            RunReconciliationInput | None,
-            strawberry.argument(description="The day; omitted: today."),
-        ] = None,
-    ) -> RunReconciliationPayload | None:
+        self, info: Info, input: RunReconciliationInput | None = None
+    ) -> RunReconciliationPayload:
         given = input or RunReconciliationInput()
         response = await info.context.clients.reconciliation.RunReconciliation(
             payments_pb2.RunReconciliationRequest(as_of=civil_date(given.as_of))
         )
         return copied(RunReconciliationPayload, response)
 
-    @described(
+    @mutation(
         "Look for customers who went quiet (no order for more than twice their usual interval)"
         " while their owner keeps visiting or calling them, and raise DIVERSION_RISK (O6); HR"
-        " and admins. A scheduled job runs it too."
+        " and admins. A scheduled job runs it too.",
+        input="The day; omitted: today.",
     )
     async def detect_diversion_risk(
-        self,
-        info: Info,
-        input: Annotated[
-            DetectDiversionRiskInput | None,
-            strawberry.argument(description="The day; omitted: today."),
-        ] = None,
-    ) -> DetectDiversionRiskPayload | None:
+        self, info: Info, input: DetectDiversionRiskInput | None = None
+    ) -> DetectDiversionRiskPayload:
         given = input or DetectDiversionRiskInput()
         response = await info.context.clients.reconciliation.DetectDiversionRisk(
             payments_pb2.DetectDiversionRiskRequest(as_of=civil_date(given.as_of))

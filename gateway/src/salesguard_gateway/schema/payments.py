@@ -21,14 +21,11 @@ from salesguard_gateway.schema.common import (
     PageInfo,
     civil_date,
     connection,
+    converted,
     described,
     enum_numbers,
-    filter_proto,
     from_civil_date,
-    from_timestamp,
     money,
-    optional,
-    page_of,
     page_request,
     to_timestamp,
 )
@@ -37,11 +34,11 @@ from salesguard_gateway.schema.enums import (
     PaymentState,
     ReversalKind,
     payment_state_of,
-    reversal_kind_of,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
 from salesguard_gateway.schema.orders import ORDER, Order, order_from_proto
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, listed
 
 # --- payments and shipments ----------------------------------------------------------
 
@@ -115,27 +112,12 @@ class Payment(Node):
 
 
 def payment_from_proto(message: payments_pb2.Payment) -> Payment:
-    return Payment(
-        id=message.id,
-        bank_reference=message.bank_reference,
-        payer_name=message.payer_name,
-        payer_account=optional(message.payer_account),
+    return converted(
+        Payment,
+        message,
         amount=money(message.amount, message.currency),
-        currency=message.currency,
-        paid_at=from_timestamp(message.paid_at),
-        reference_text=optional(message.reference_text),
-        voucher_key=optional(message.voucher_key),
-        matched_by=optional(message.matched_by),
-        reversed=message.reversed,
-        reversal_kind=reversal_kind_of(message.reversal_kind),
-        reversal_reason=optional(message.reversal_reason),
-        reversed_at=from_timestamp(message.reversed_at),
-        recorded_at=from_timestamp(message.recorded_at),
-        order_id=message.order_id,
-        customer_id=message.customer_id,
         reversed_by_id=message.reversed_by,
         recorded_by_id=message.recorded_by,
-        branch_id=message.branch_id,
     )
 
 
@@ -173,20 +155,13 @@ class PaymentFilter:
         )
 
 
-async def list_payments(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: PaymentFilter | None = None,
-    *,
-    order_id: str | None = None,
-) -> PaymentConnection:
-    request = payments_pb2.ListPaymentsRequest(
-        filter=filter_proto(filter, payments_pb2.PaymentFilter, order_id=order_id),
-        page=page_request(first, after, info),
-    )
-    response = await info.context.clients.payments.ListPayments(request)
-    return page_of(response, response.payments, payment_from_proto)
+PAYMENTS = Listing(
+    "payments",
+    payments_pb2.ListPaymentsRequest,
+    "payments",
+    payment_from_proto,
+    payments_pb2.PaymentFilter,
+)
 
 
 @strawberry.type(
@@ -206,15 +181,7 @@ class Shipment(Node):
 
 
 def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:
-    return Shipment(
-        id=message.id,
-        carrier=message.carrier,
-        tracking_number=message.tracking_number,
-        shipped_at=from_timestamp(message.shipped_at),
-        delivered_at=from_timestamp(message.delivered_at),
-        recorded_at=from_timestamp(message.recorded_at),
-        order_id=message.order_id,
-    )
+    return converted(Shipment, message)
 
 
 # --- reconciliation ------------------------------------------------------------------
@@ -285,20 +252,14 @@ def reconciliation_from_proto(
 
 @strawberry.type
 class PaymentsQuery:
-    @described(
+    payments = listed(
+        Payment,
+        PAYMENTS.first,
+        PaymentFilter,
+        "Which payments to list.",
         "Payments the caller may see (see Payment), newest received first; anyone but finance, "
-        "HR and managers is FORBIDDEN."
+        "HR and managers is FORBIDDEN.",
     )
-    async def payments(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            PaymentFilter | None, strawberry.argument(description="Which payments to list.")
-        ] = None,
-    ) -> PaymentConnection | None:
-        return await list_payments(info, first, after, filter)
 
     @described(
         "Orders dated up to asOf (default: today in the caller's branch) with the "

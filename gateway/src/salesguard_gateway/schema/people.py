@@ -10,16 +10,11 @@ import strawberry
 from salesguard.errors import InvalidInput
 from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
-    Connection,
     civil_date,
+    converted,
     described,
     enum_numbers,
-    from_civil_date,
-    optional,
-    page_of,
-    page_request,
 )
 from salesguard_gateway.schema.enums import (
     Action,
@@ -30,11 +25,10 @@ from salesguard_gateway.schema.enums import (
 )
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed, mutation, owned
 
 if TYPE_CHECKING:
-    from salesguard_gateway.schema.customers import Customer
-    from salesguard_gateway.schema.orders import Order
-    from salesguard_gateway.schema.visits import CheckIn
+    pass
 
 
 @strawberry.type(
@@ -68,12 +62,10 @@ class Branch(Node):
 
 
 def branch_from_proto(message: directory_pb2.Branch) -> Branch:
-    return Branch(
-        id=message.id,
+    return converted(
+        Branch,
+        message,
         hr_id=message.id,
-        name=message.name,
-        time_zone=message.time_zone,
-        headquarters=message.headquarters,
         geofence_radius_m=message.geofence_radius_m or None,
         min_visit_minutes=message.min_visit_minutes or None,
     )
@@ -139,56 +131,35 @@ class Employee(Node):
     async def manager(self, info: Info) -> Employee | None:
         return await load_employee(info, self.manager_id)
 
-    @described("Customers this employee owns, as far as the caller may see.")
-    async def customers(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> (
-        Connection[Annotated[Customer, strawberry.lazy("salesguard_gateway.schema.customers")]]
-        | None
-    ):
-        from salesguard_gateway.schema.customers import list_customers
-
-        return await list_customers(info, first, after, owner_id=self.id)
-
-    @described("This employee's check-ins, newest first, as far as the caller may see.")
-    async def check_ins(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> Connection[Annotated[CheckIn, strawberry.lazy("salesguard_gateway.schema.visits")]] | None:
-        from salesguard_gateway.schema.visits import list_check_ins
-
-        return await list_check_ins(info, first, after, employee_id=self.id)
-
-    @described("Orders this employee submitted, newest first, as far as the caller may see.")
-    async def orders(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> Connection[Annotated[Order, strawberry.lazy("salesguard_gateway.schema.orders")]] | None:
-        from salesguard_gateway.schema.orders import list_orders
-
-        return await list_orders(info, first, after, submitted_by=self.id)
+    customers = owned(
+        "salesguard_gateway.schema.customers",
+        "Customer",
+        "CUSTOMERS",
+        "owner_id",
+        "Customers this employee owns, as far as the caller may see.",
+    )
+    check_ins = owned(
+        "salesguard_gateway.schema.visits",
+        "CheckIn",
+        "CHECK_INS",
+        "employee_id",
+        "This employee's check-ins, newest first, as far as the caller may see.",
+    )
+    orders = owned(
+        "salesguard_gateway.schema.orders",
+        "Order",
+        "ORDERS",
+        "submitted_by",
+        "Orders this employee submitted, newest first, as far as the caller may see.",
+    )
 
 
 def employee_from_proto(message: directory_pb2.Employee) -> Employee:
-    return Employee(
-        id=message.id,
+    return converted(
+        Employee,
+        message,
         hr_id=message.id,
-        name=message.name,
         roles=[role for number in message.roles if (role := role_of(number)) is not None],
-        status=employee_status_of(message.status),
-        hire_date=from_civil_date(message.hire_date),
-        leave_date=from_civil_date(message.leave_date),
-        email=optional(message.email),
-        team_id=message.team_id,
-        branch_id=message.branch_id,
-        manager_id=message.manager_id,
     )
 
 
@@ -222,6 +193,22 @@ class EmployeeFilter:
             roles=enum_numbers(self.roles),
             statuses=enum_numbers(self.statuses),
         )
+
+
+EMPLOYEES = Listing(
+    "directory",
+    directory_pb2.ListEmployeesRequest,
+    "employees",
+    employee_from_proto,
+    directory_pb2.EmployeeFilter,
+)
+
+
+async def read_employee(info: Info, employee_id: str) -> Employee:
+    response = await info.context.clients.directory.GetEmployee(
+        directory_pb2.GetEmployeeRequest(id=employee_id)
+    )
+    return employee_from_proto(response.employee)
 
 
 @strawberry.input(description="A branch to create or change.")
@@ -341,9 +328,6 @@ class UpsertEmployeePayload:
     employee: Employee = strawberry.field(description="The employee as stored.")
 
 
-EmployeeConnection = Connection[Employee]
-
-
 @strawberry.type
 class PeopleQuery:
     @described(
@@ -385,40 +369,22 @@ class PeopleQuery:
             manager_id="",
         )
 
-    @described(
+    employee = by_id(
+        Employee,
+        "An Employee's ID.",
+        read_employee,
         "One employee of the directory; NOT_FOUND outside the caller's scope (reps: "
         "themselves and their team; managers: their branch, at headquarters everyone; HR, "
-        "finance, admins: everyone)."
+        "finance, admins: everyone).",
     )
-    async def employee(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="An Employee's ID.")],
-    ) -> Employee | None:
-        response = await info.context.clients.directory.GetEmployee(
-            directory_pb2.GetEmployeeRequest(id=raw_id(id, "Employee", "id"))
-        )
-        return employee_from_proto(response.employee)
-
-    @described(
+    employees = listed(
+        Employee,
+        EMPLOYEES.first,
+        EmployeeFilter,
+        "Which employees to list.",
         "The employees the caller may see (reps: themselves and their team; managers: their "
-        "branch, at headquarters everyone; HR, finance, admins: everyone)."
+        "branch, at headquarters everyone; HR, finance, admins: everyone).",
     )
-    async def employees(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            EmployeeFilter | None, strawberry.argument(description="Which employees to list.")
-        ] = None,
-    ) -> EmployeeConnection | None:
-        request = directory_pb2.ListEmployeesRequest(
-            filter=filter.to_proto() if filter is not None else None,
-            page=page_request(first, after, info),
-        )
-        response = await info.context.clients.directory.ListEmployees(request)
-        return page_of(response, response.employees, employee_from_proto)
 
     @described("Every branch of the company; any employee may list them.")
     async def branches(self, info: Info) -> list[Branch] | None:
@@ -446,12 +412,8 @@ class PeopleQuery:
 
 @strawberry.type
 class PeopleMutation:
-    @described("Create or change a branch; admins only, others are FORBIDDEN.")
-    async def upsert_branch(
-        self,
-        info: Info,
-        input: Annotated[UpsertBranchInput, strawberry.argument(description="The branch.")],
-    ) -> UpsertBranchPayload | None:
+    @mutation("Create or change a branch; admins only, others are FORBIDDEN.", input="The branch.")
+    async def upsert_branch(self, info: Info, input: UpsertBranchInput) -> UpsertBranchPayload:
         branch = directory_pb2.Branch(
             id=input.hr_id or "",
             name=input.name,
@@ -465,12 +427,8 @@ class PeopleMutation:
         )
         return UpsertBranchPayload(branch=branch_from_proto(response.branch))
 
-    @described("Create or change a team; HR and admins, others are FORBIDDEN.")
-    async def upsert_team(
-        self,
-        info: Info,
-        input: Annotated[UpsertTeamInput, strawberry.argument(description="The team.")],
-    ) -> UpsertTeamPayload | None:
+    @mutation("Create or change a team; HR and admins, others are FORBIDDEN.", input="The team.")
+    async def upsert_team(self, info: Info, input: UpsertTeamInput) -> UpsertTeamPayload:
         team = directory_pb2.Team(
             id=input.hr_id or "",
             name=input.name,
@@ -481,15 +439,14 @@ class PeopleMutation:
         )
         return UpsertTeamPayload(team=team_from_proto(response.team))
 
-    @described(
+    @mutation(
         "Create or change an employee (A1); HR and admins, others are FORBIDDEN. A change of "
         "status, roles, team or branch takes effect on the employee's next request; an "
-        "employee who leaves (LEFT) hands their customers to a successor or the pool (C6)."
+        "employee who leaves (LEFT) hands their customers to a successor or the pool (C6).",
+        input="The employee.",
     )
     async def upsert_employee(
-        self,
-        info: Info,
-        input: Annotated[UpsertEmployeeInput, strawberry.argument(description="The employee.")],
-    ) -> UpsertEmployeePayload | None:
+        self, info: Info, input: UpsertEmployeeInput
+    ) -> UpsertEmployeePayload:
         response = await info.context.clients.directory.UpsertEmployee(input.to_request())
         return UpsertEmployeePayload(employee=employee_from_proto(response.employee))

@@ -7,31 +7,26 @@ Neglected customers return to their branch's pool; reps of the branch browse it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
 from salesguard_api.customers.v1 import pool_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     copied,
-    described,
     from_timestamp,
     idempotency_key_field,
-    page_of,
-    page_request,
     selects,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import (
     CONTACT_FIELDS,
-    NODE_PATH,
     Customer,
-    CustomerConnection,
+    contact_selected,
     customer_from_proto,
 )
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
+from salesguard_gateway.schema.resolvers import Listing, mutation, paged
 
 
 @strawberry.input(description="Which pooled customer to claim.")
@@ -68,43 +63,33 @@ class RunPoolSweepPayload:
     pooled: int = strawberry.field(description="Customers this run returned to their pool.")
 
 
+POOL = Listing(
+    "pool", pool_pb2.ListPoolRequest, "customers", customer_from_proto, None, contact_selected
+)
+
+
 @strawberry.type
 class PoolQuery:
-    @described(
+    customer_pool = paged(
+        Customer,
+        POOL,
         "Customers in the pool (owned by nobody), newest in the pool first: reps and "
         "managers see their branch's (a headquarters manager: every branch's), HR every "
         "branch's; others are FORBIDDEN. Reps and HR see contact fields masked (a rep until "
-        "they claim the customer)."
+        "they claim the customer).",
     )
-    async def customer_pool(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-    ) -> CustomerConnection | None:
-        request = pool_pb2.ListPoolRequest(
-            page=page_request(first, after, info),
-            include_contact=selects(info, CONTACT_FIELDS, NODE_PATH),
-        )
-        response = await info.context.clients.pool.ListPool(request)
-        return page_of(response, response.customers, customer_from_proto)
 
 
 @strawberry.type
 class PoolMutation:
-    @described(
+    @mutation(
         "Take a customer from your branch's pool (C11); sales reps only, others are FORBIDDEN."
         " Refused with FAILED_PRECONDITION at"
         " your holding cap or, for its previous owner, within the cooling-off period; with"
-        " CONFLICT when another rep claimed it first; NOT_FOUND outside your branch's pool."
+        " CONFLICT when another rep claimed it first; NOT_FOUND outside your branch's pool.",
+        input="The customer to claim.",
     )
-    async def claim_customer(
-        self,
-        info: Info,
-        input: Annotated[
-            ClaimCustomerInput, strawberry.argument(description="The customer to claim.")
-        ],
-    ) -> ClaimCustomerPayload | None:
+    async def claim_customer(self, info: Info, input: ClaimCustomerInput) -> ClaimCustomerPayload:
         request = pool_pb2.ClaimCustomerRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             idempotency_key=input.idempotency_key or "",
@@ -118,18 +103,15 @@ class PoolMutation:
             claimed_at=from_timestamp(response.claimed_at),
         )
 
-    @described(
+    @mutation(
         "Alert customers without a follow-up for the neglect period and return those whose"
         " alert outlived the grace period to their branch's pool (C11); HR and admins."
-        " Re-running it changes nothing."
+        " Re-running it changes nothing.",
+        input="Omit to sweep as of now.",
     )
     async def run_pool_sweep(
-        self,
-        info: Info,
-        input: Annotated[
-            RunPoolSweepInput | None, strawberry.argument(description="Omit to sweep as of now.")
-        ] = None,
-    ) -> RunPoolSweepPayload | None:
+        self, info: Info, input: RunPoolSweepInput | None = None
+    ) -> RunPoolSweepPayload:
         given = input or RunPoolSweepInput()
         response = await info.context.clients.pool.RunPoolSweep(
             pool_pb2.RunPoolSweepRequest(as_of=to_timestamp(given.as_of))

@@ -11,26 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 
 from salesguard_api.attendance.v1 import visits_pb2
-from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Location,
+    converted,
     described,
     enum_numbers,
-    filter_proto,
     from_timestamp,
     location,
     optional,
-    page_of,
-    page_request,
     selects,
     struct_to_json,
     to_timestamp,
@@ -40,12 +36,11 @@ from salesguard_gateway.schema.enums import (
     CallDirection,
     CheckInReasonCode,
     Verdict,
-    call_direction_of,
     code_of,
-    verdict_of,
 )
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import EMPLOYEE
+from salesguard_gateway.schema.resolvers import Listing, by_id, listed
 
 # Signing a download URL costs a call to the object store per photo: only when shown.
 PHOTO_URL_FIELDS = frozenset({"url", "urlExpiresAt"})
@@ -98,17 +93,11 @@ class Photo:
 
 
 def photo_from_proto(message: visits_pb2.Photo) -> Photo:
-    return Photo(
-        key=message.key,
-        url=optional(message.url),
+    return converted(
+        Photo,
+        message,
         url_expires_at=from_timestamp(message.url_expires_at) if message.url else None,
-        content_type=message.content_type,
-        size_bytes=message.size_bytes,
-        sha256=message.sha256,
-        perceptual_hash=message.perceptual_hash,
-        taken_at=from_timestamp(message.taken_at),
         location=location(message.location) if message.HasField("location") else None,
-        has_exif_location=message.has_exif_location,
     )
 
 
@@ -167,12 +156,10 @@ class CheckIn(Node):
 
 
 def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
-    return CheckIn(
-        id=message.id,
-        at=from_timestamp(message.at),
+    return converted(
+        CheckIn,
+        message,
         location=location(message.location) if message.HasField("location") else None,
-        accuracy_m=message.accuracy_m,
-        verdict=verdict_of(message.verdict),
         reasons=[
             CheckInReason(
                 code=code_of(CheckInReasonCode, reason.code),
@@ -182,18 +169,12 @@ def check_in_from_proto(message: visits_pb2.CheckIn) -> CheckIn:
             for reason in message.reasons
         ],
         photos=[photo_from_proto(photo) for photo in message.photos],
-        device_id=message.device_id,
-        mock_location=message.mock_location,
-        visit_plan_id=message.visit_plan_id,
         checked_out_at=from_timestamp(message.checked_out_at),
         check_out_location=(
             location(message.check_out_location) if message.HasField("check_out_location") else None
         ),
         note=optional(message.note),
         recorded_at=from_timestamp(message.recorded_at),
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-        branch_id=message.branch_id,
     )
 
 
@@ -235,21 +216,14 @@ class CheckInFilter:
         )
 
 
-async def list_check_ins(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    filter: CheckInFilter | None = None,
-    *,
-    employee_id: str | None = None,
-) -> CheckInConnection:
-    request = visits_pb2.ListCheckInsRequest(
-        filter=filter_proto(filter, visits_pb2.CheckInFilter, employee_id=employee_id),
-        page=page_request(first, after, info),
-        include_photo_urls=selects(info, PHOTO_URL_FIELDS, NODE_PHOTOS_PATH),
-    )
-    response = await info.context.clients.visits.ListCheckIns(request)
-    return page_of(response, response.check_ins, check_in_from_proto)
+CHECK_INS = Listing(
+    "visits",
+    visits_pb2.ListCheckInsRequest,
+    "check_ins",
+    check_in_from_proto,
+    visits_pb2.CheckInFilter,
+    lambda info: {"include_photo_urls": selects(info, PHOTO_URL_FIELDS, NODE_PHOTOS_PATH)},
+)
 
 
 # --- visit plans ---------------------------------------------------------------
@@ -276,15 +250,7 @@ class VisitPlan(Node):
 
 
 def visit_plan_from_proto(message: visits_pb2.VisitPlan) -> VisitPlan:
-    return VisitPlan(
-        id=message.id,
-        window_start=from_timestamp(message.window_start),
-        window_end=from_timestamp(message.window_end),
-        note=optional(message.note),
-        created_at=from_timestamp(message.created_at),
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-    )
+    return converted(VisitPlan, message)
 
 
 VisitPlanConnection = Connection[VisitPlan]
@@ -303,6 +269,27 @@ class VisitPlanFilter:
     )
     to: datetime | None = strawberry.field(
         default=None, description="Plans whose window starts before this."
+    )
+
+    def request_fields(self) -> dict[str, Any]:
+        """The list request's fields this filter sets."""
+        return {
+            "employee_id": raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            "to": to_timestamp(self.to),
+            "from": to_timestamp(self.from_),
+        }
+
+
+VISIT_PLANS = Listing(
+    "visits", visits_pb2.ListVisitPlansRequest, "visit_plans", visit_plan_from_proto
+)
+
+
+async def list_visit_plans(
+    info: Info, first: int | None, after: str | None, filter: VisitPlanFilter | None
+) -> VisitPlanConnection:
+    return await VISIT_PLANS.first(
+        info, first, after, **(filter or VisitPlanFilter()).request_fields()
     )
 
 
@@ -330,15 +317,7 @@ class CallLog(Node):
 
 
 def call_log_from_proto(message: visits_pb2.CallLog) -> CallLog:
-    return CallLog(
-        id=message.id,
-        number=message.number,
-        direction=call_direction_of(message.direction),
-        started_at=from_timestamp(message.started_at),
-        duration_seconds=message.duration_seconds,
-        employee_id=message.employee_id,
-        customer_id=message.customer_id,
-    )
+    return converted(CallLog, message)
 
 
 CallLogConnection = Connection[CallLog]
@@ -362,6 +341,24 @@ class CallLogFilter:
         default=None, description="Only calls started before this moment."
     )
 
+    def request_fields(self) -> dict[str, Any]:
+        """The list request's fields this filter sets."""
+        return {
+            "employee_id": raw_id(self.employee_id, "Employee", "filter.employeeId"),
+            "customer_id": raw_id(self.customer_id, "Customer", "filter.customerId"),
+            "to": to_timestamp(self.to),
+            "from": to_timestamp(self.from_),
+        }
+
+
+CALL_LOGS = Listing("visits", visits_pb2.ListCallLogsRequest, "call_logs", call_log_from_proto)
+
+
+async def list_call_logs(
+    info: Info, first: int | None, after: str | None, filter: CallLogFilter | None
+) -> CallLogConnection:
+    return await CALL_LOGS.first(info, first, after, **(filter or CallLogFilter()).request_fields())
+
 
 async def read_check_in(info: Info, check_in_id: str) -> CheckIn:
     """One check-in by its service ID (photo URLs signed only when the query shows them)."""
@@ -375,14 +372,8 @@ async def read_check_in(info: Info, check_in_id: str) -> CheckIn:
 
 async def read_check_ins(info: Info, check_in_ids: Sequence[str]) -> list[CheckIn]:
     """The check-ins among ``check_in_ids`` the caller may see, in one call (Relay's nodes)."""
-    response = await info.context.clients.visits.ListCheckIns(
-        visits_pb2.ListCheckInsRequest(
-            filter=visits_pb2.CheckInFilter(ids=list(check_in_ids)),
-            page=common_pb2.PageRequest(page_size=len(check_in_ids)),
-            include_photo_urls=selects(info, PHOTO_URL_FIELDS, ("photos",)),
-        )
-    )
-    return [check_in_from_proto(message) for message in response.check_ins]
+    photo_urls = selects(info, PHOTO_URL_FIELDS, ("photos",))
+    return await CHECK_INS.by_ids(info, check_in_ids, include_photo_urls=photo_urls)
 
 
 # --- roots -------------------------------------------------------------------------
@@ -390,70 +381,31 @@ async def read_check_ins(info: Info, check_in_ids: Sequence[str]) -> list[CheckI
 
 @strawberry.type
 class VisitsQuery:
-    @described(
-        "One check-in; null (NOT_FOUND) when unknown or outside the caller's scope (see CheckIn)."
+    check_in = by_id(
+        CheckIn,
+        "The check-in's ID.",
+        read_check_in,
+        "One check-in; null (NOT_FOUND) when unknown or outside the caller's scope (see CheckIn).",
     )
-    async def check_in(
-        self,
-        info: Info,
-        id: Annotated[GlobalID, strawberry.argument(description="The check-in's ID.")],
-    ) -> CheckIn | None:
-        return await read_check_in(info, raw_id(id, "CheckIn", "id"))
-
-    @described(
+    check_ins = listed(
+        CheckIn,
+        CHECK_INS.first,
+        CheckInFilter,
+        "Which check-ins to list.",
         "Check-ins the caller may see (see CheckIn), newest first; anyone but reps, managers "
-        "and HR is FORBIDDEN."
+        "and HR is FORBIDDEN.",
     )
-    async def check_ins(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            CheckInFilter | None, strawberry.argument(description="Which check-ins to list.")
-        ] = None,
-    ) -> CheckInConnection | None:
-        return await list_check_ins(info, first, after, filter)
-
-    @described(
-        "Visit plans the caller may see (see VisitPlan), by window start, the earliest first."
+    visit_plans = listed(
+        VisitPlan,
+        list_visit_plans,
+        VisitPlanFilter,
+        "Which plans to list.",
+        "Visit plans the caller may see (see VisitPlan), by window start, the earliest first.",
     )
-    async def visit_plans(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            VisitPlanFilter | None, strawberry.argument(description="Which plans to list.")
-        ] = None,
-    ) -> VisitPlanConnection | None:
-        given = filter or VisitPlanFilter()
-        request = visits_pb2.ListVisitPlansRequest(
-            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
-            to=to_timestamp(given.to),
-            page=page_request(first, after, info),
-            **{"from": to_timestamp(given.from_)},
-        )
-        response = await info.context.clients.visits.ListVisitPlans(request)
-        return page_of(response, response.visit_plans, visit_plan_from_proto)
-
-    @described("Imported calls the caller may see (see CallLog), newest first.")
-    async def call_logs(
-        self,
-        info: Info,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        filter: Annotated[
-            CallLogFilter | None, strawberry.argument(description="Which calls to list.")
-        ] = None,
-    ) -> CallLogConnection | None:
-        given = filter or CallLogFilter()
-        request = visits_pb2.ListCallLogsRequest(
-            employee_id=raw_id(given.employee_id, "Employee", "filter.employeeId"),
-            customer_id=raw_id(given.customer_id, "Customer", "filter.customerId"),
-            to=to_timestamp(given.to),
-            page=page_request(first, after, info),
-            **{"from": to_timestamp(given.from_)},
-        )
-        response = await info.context.clients.visits.ListCallLogs(request)
-        return page_of(response, response.call_logs, call_log_from_proto)
+    call_logs = listed(
+        CallLog,
+        list_call_logs,
+        CallLogFilter,
+        "Which calls to list.",
+        "Imported calls the caller may see (see CallLog), newest first.",
+    )

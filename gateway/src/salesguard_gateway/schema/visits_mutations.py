@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
@@ -20,7 +19,6 @@ from salesguard_gateway.schema.common import (
     JSON,
     LocationInput,
     copied,
-    described,
     idempotency_key_field,
     optional,
     selects,
@@ -30,6 +28,7 @@ from salesguard_gateway.schema.common import (
 )
 from salesguard_gateway.schema.enums import AlertKind, CallDirection, codes_of
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
+from salesguard_gateway.schema.resolvers import mutation
 from salesguard_gateway.schema.visits import (
     PHOTO_URL_FIELDS,
     CheckIn,
@@ -213,16 +212,13 @@ class RunDetectorsPayload:
 
 @strawberry.type
 class VisitsMutation:
-    @described(
-        "A signed URL to upload one photo to, before the check-in that names it; reps and managers."
+    @mutation(
+        "A signed URL to upload one photo to, before the check-in that names it; reps and managers.",
+        input="The photo to upload.",
     )
     async def create_photo_upload(
-        self,
-        info: Info,
-        input: Annotated[
-            CreatePhotoUploadInput, strawberry.argument(description="The photo to upload.")
-        ],
-    ) -> CreatePhotoUploadPayload | None:
+        self, info: Info, input: CreatePhotoUploadInput
+    ) -> CreatePhotoUploadPayload:
         response = await info.context.clients.visits.CreatePhotoUpload(
             visits_pb2.CreatePhotoUploadRequest(
                 content_type=input.content_type, size_bytes=upload_size(input.size_bytes)
@@ -230,15 +226,12 @@ class VisitsMutation:
         )
         return upload_payload(CreatePhotoUploadPayload, response)
 
-    @described(
+    @mutation(
         "Plan a visit (A2): a rep for themselves, a manager for an employee of their branch; "
-        "nobody else. On a day with plans, a check-in matching none of them is OUTSIDE_PLAN."
+        "nobody else. On a day with plans, a check-in matching none of them is OUTSIDE_PLAN.",
+        input="The visit to plan.",
     )
-    async def plan_visit(
-        self,
-        info: Info,
-        input: Annotated[PlanVisitInput, strawberry.argument(description="The visit to plan.")],
-    ) -> PlanVisitPayload | None:
+    async def plan_visit(self, info: Info, input: PlanVisitInput) -> PlanVisitPayload:
         request = visits_pb2.PlanVisitRequest(
             customer_id=raw_id(input.customer_id, "Customer", "input.customerId"),
             window_start=to_timestamp(input.window_start),
@@ -250,15 +243,12 @@ class VisitsMutation:
         response = await info.context.clients.visits.PlanVisit(request)
         return PlanVisitPayload(visit_plan=visit_plan_from_proto(response.visit_plan))
 
-    @described(
+    @mutation(
         "Record a visit, credited to the caller (a rep or a manager, active); it is stored "
-        "whatever its verdict (A3)."
+        "whatever its verdict (A3).",
+        input="The check-in.",
     )
-    async def check_in(
-        self,
-        info: Info,
-        input: Annotated[CheckInInput, strawberry.argument(description="The check-in.")],
-    ) -> CheckInPayload | None:
+    async def check_in(self, info: Info, input: CheckInInput) -> CheckInPayload:
         request = visits_pb2.CheckInRequest(
             at=to_timestamp(input.at),
             location=_location("location", input.location).to_proto(),
@@ -274,15 +264,12 @@ class VisitsMutation:
         response = await info.context.clients.visits.CheckIn(request)
         return CheckInPayload(check_in=await _shown(info, response.check_in, ("checkIn", "photos")))
 
-    @described(
+    @mutation(
         "End a visit of the caller's; one shorter than the branch's minimum adds SHORT_VISIT. "
-        "A second check-out is FAILED_PRECONDITION."
+        "A second check-out is FAILED_PRECONDITION.",
+        input="The check-out.",
     )
-    async def check_out(
-        self,
-        info: Info,
-        input: Annotated[CheckOutInput, strawberry.argument(description="The check-out.")],
-    ) -> CheckOutPayload | None:
+    async def check_out(self, info: Info, input: CheckOutInput) -> CheckOutPayload:
         request = visits_pb2.CheckOutRequest(
             check_in_id=raw_id(input.check_in_id, "CheckIn", "input.checkInId"),
             at=to_timestamp(input.at),
@@ -299,15 +286,14 @@ class VisitsMutation:
             check_in=await _shown(info, response.check_in, ("checkIn", "photos"))
         )
 
-    @described(
+    @mutation(
         "Calls from the telephony system, idempotent per call (employee, number, start and "
-        "direction), matched to customers by number (A6); HR and admins."
+        "direction), matched to customers by number (A6); HR and admins.",
+        input="The calls.",
     )
     async def import_call_logs(
-        self,
-        info: Info,
-        input: Annotated[ImportCallLogsInput, strawberry.argument(description="The calls.")],
-    ) -> ImportCallLogsPayload | None:
+        self, info: Info, input: ImportCallLogsInput
+    ) -> ImportCallLogsPayload:
         request = visits_pb2.ImportCallLogsRequest(
             entries=[
                 visits_pb2.CallLogEntry(
@@ -332,16 +318,11 @@ class VisitsMutation:
             alerts_raised=codes_of(AlertKind, response.alerts_raised),
         )
 
-    @described(
-        "Re-run the visit and call detectors over a range (A5, A6); idempotent. HR and admins."
+    @mutation(
+        "Re-run the visit and call detectors over a range (A5, A6); idempotent. HR and admins.",
+        input="The range and employee.",
     )
-    async def run_detectors(
-        self,
-        info: Info,
-        input: Annotated[
-            RunDetectorsInput, strawberry.argument(description="The range and employee.")
-        ],
-    ) -> RunDetectorsPayload | None:
+    async def run_detectors(self, info: Info, input: RunDetectorsInput) -> RunDetectorsPayload:
         request = visits_pb2.RunDetectorsRequest(
             to=to_timestamp(input.to),
             employee_id=raw_id(input.employee_id, "Employee", "input.employeeId"),
