@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -85,6 +85,8 @@ class Observed:
     alerts: dict[str, SeenAlert] = field(default_factory=dict)
     # Each ranked employee's score at the end (HR key → score); unranked ones score 0.
     scores: dict[str, float] = field(default_factory=dict)
+    # The same at the end of each simulated month the run covers, by its last day.
+    month_end_scores: dict[date, dict[str, float]] = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
     profile: str = "embedded"
@@ -110,7 +112,6 @@ class Driver:
         self.customer_ids: dict[str, str] = {}
         self.order_ids: dict[str, str] = {}
         self.observed = Observed()
-        self._photos = 0
         self._payments = 0
 
     async def gql(self, query: str, variables: dict[str, Any], as_: str) -> dict[str, Any]:
@@ -123,7 +124,9 @@ class Driver:
         await self.register_book()
         for day in range(self.world.scale.days):
             await self.play_day(day)
-        await self.rank()
+            if self.world.day(day + 1).month != self.world.day(day).month:
+                self.observed.month_end_scores[self.world.day(day)] = await self.rank()
+        self.observed.scores = await self.rank()
         self.observed.seconds = time.monotonic() - started
         return self.observed
 
@@ -258,9 +261,10 @@ class Driver:
         }
         if visit.customer is not None:
             extra["customerId"] = self.customer_ids[visit.customer.key]
-        if visit.photo:
-            self._photos += 1
-            image = scene(self.world.seed * 1_000_003 + self._photos, PHOTO_SIZE)
+        if visit.mock_location:
+            extra["mockLocation"] = True
+        if visit.photo is not None:
+            image = scene(self.world.seed * 1_000_003 + visit.photo, PHOTO_SIZE)
             self.observed.requests += 2
             extra["photoKeys"] = [
                 await upload(
@@ -352,14 +356,19 @@ class Driver:
                 return
             after = page["pageInfo"]["endCursor"]
 
-    async def rank(self) -> None:
-        """riskRanking of each branch as HR at the end of the run."""
+    async def rank(self) -> dict[str, float]:
+        """riskRanking of each branch as HR now: what a month's review would read. The
+        ranking weighs alerts by when they were raised, and they were all raised during
+        this run, so none has decayed yet: a month-end ranking counts every alert so far
+        at full weight."""
+        scores = {}
         for branch in self.world.branches:
             ranked = await self.gql(
                 RANKING, {"branch": global_id("Branch", branch.hr_id)}, self.world.hr
             )
             for entry in ranked["riskRanking"] or []:
-                self.observed.scores[service_id(entry["employee"]["id"])] = float(entry["score"])
+                scores[service_id(entry["employee"]["id"])] = float(entry["score"])
+        return scores
 
 
 async def simulate(world: World, data_dir: Path, backends: Backends | None = None) -> Observed:

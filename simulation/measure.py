@@ -8,7 +8,8 @@ about the reps we know are diverting.
 - **false alerts**: alerts on employees in no scheme, per 100 rep-months of honest reps,
   by severity (rep-months: honest reps × simulated days / 30.44);
 - **AUC**: the probability that a schemer's end-of-run ``riskRanking`` score beats an
-  honest rep's (ties count half); reps the ranking leaves out score 0;
+  honest rep's (ties count half); reps the ranking leaves out score 0. The same at the
+  end of each simulated month, among the schemers whose scheme had begun by then;
 - **top10**: the share of the top 10 % of reps by score (at least one) who are schemers.
 """
 
@@ -19,6 +20,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from simulation.drive import Observed, SeenAlert
 from simulation.world import RELEVANT_KINDS, Scheme, World
@@ -53,6 +55,8 @@ class Report:
     rep_months: float
     auc: float
     top10: float
+    # The AUC at the end of each simulated month (nan before any scheme had begun).
+    month_end_auc: dict[date, float]
 
     @property
     def false_high(self) -> float:
@@ -95,6 +99,12 @@ def evaluate(world: World, observed: Observed) -> Report:
     ]
     per_severity = Counter(a.severity for a in false)
     scores = {r.hr_id: observed.scores.get(r.hr_id, 0.0) for r in world.reps}
+    month_end_auc = {}
+    for day, ranked in observed.month_end_scores.items():
+        begun = [s.rep.hr_id for s in world.schemes if world.day(s.start_day) <= day]
+        month_end_auc[day] = auc(
+            [ranked.get(r, 0.0) for r in begun], [ranked.get(r, 0.0) for r in honest]
+        )
     return Report(
         rows=rows,
         overall=overall,
@@ -103,6 +113,7 @@ def evaluate(world: World, observed: Observed) -> Report:
         rep_months=rep_months,
         auc=auc([scores[r] for r in schemers], [scores[r] for r in honest]),
         top10=top_share(scores, schemers),
+        month_end_auc=month_end_auc,
     )
 
 
@@ -152,6 +163,11 @@ def table(world: World, observed: Observed, report: Report) -> str:
         "  by kind: "
         + (", ".join(f"{k} {n}" for k, n in sorted(report.false_by_kind.items())) or "none"),
         f"  riskRanking at the end: AUC {_number(report.auc)}, top 10 % schemers {_number(report.top10)}",
+        "  at each month's end: "
+        + (
+            ", ".join(f"{day} AUC {_number(value)}" for day, value in report.month_end_auc.items())
+            or "no month ended"
+        ),
         "",
         f"detection: recall {_number(report.overall.recall)} days {_number(report.overall.median_days, 1)} "
         f"false_per_100_rep_months {report.false_high:.1f} auc {_number(report.auc)} "

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 
 class Scheme(StrEnum):
-    """The seed's three diversion schemes (issue 17)."""
+    """The diversion schemes injected into the company (issue 17)."""
 
     # Private visits to a customer nobody registered: check-ins at an unregistered site
     # without photos, and long calls to a number that is no customer's.
@@ -31,6 +31,10 @@ class Scheme(StrEnum):
     COMPETITOR = "competitor"
     # Fake deals for commission: approved orders that are never paid nor shipped.
     FAKE_DEALS = "fake_deals"
+    # Faked visits: check-ins from elsewhere, the location spoofed onto a customer's shop
+    # (a mock-GPS app, which the device now and then gives away) and an old photo of the
+    # shop sent again.
+    FAKE_VISITS = "fake_visits"
 
 
 # The alert kinds that count as catching each scheme: the signals a scheme leaves.
@@ -45,6 +49,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     ),
     Scheme.COMPETITOR: frozenset({"DIVERSION_RISK"}),
     Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED"}),
+    Scheme.FAKE_VISITS: frozenset({"PHOTO_REUSED", "MOCK_LOCATION", "IMPOSSIBLE_TRAVEL"}),
 }
 
 
@@ -64,8 +69,10 @@ class Scale:
     visits_per_day: int = 2
 
     def __post_init__(self) -> None:
-        if self.reps_per_branch * 2 < 3 * self.schemers_per_scheme:
-            raise ValueError("not enough reps for the schemes: raise reps_per_branch")
+        if self.reps_per_branch * 2 <= len(Scheme) * self.schemers_per_scheme:
+            raise ValueError(
+                "not enough reps for the schemes and an honest rep: raise reps_per_branch"
+            )
         if not 21 <= self.warmup_days < self.days:
             raise ValueError("warmup_days must be at least 21 and less than days")
         if self.customers_per_rep < 2:
@@ -134,7 +141,10 @@ class Visit:
     point: tuple[float, float]
     accuracy_m: float
     customer: Customer | None
-    photo: bool
+    # The photo's scene (a number the driver draws it from), or None for no photo; a
+    # faked visit sends an earlier visit's scene again.
+    photo: int | None
+    mock_location: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,10 +312,10 @@ def _customer(rng: random.Random, rep: Rep, n: int, phone: str) -> Customer:
 
 def _inject(rng: random.Random, world: World, phones: Iterator[str]) -> list[Injected]:
     scale = world.scale
-    chosen = rng.sample(world.reps, 3 * scale.schemers_per_scheme)
+    chosen = rng.sample(world.reps, len(Scheme) * scale.schemers_per_scheme)
     injected = []
     for index, rep in enumerate(chosen):
-        scheme = list(Scheme)[index % 3]
+        scheme = list(Scheme)[index % len(Scheme)]
         start_day = scale.warmup_days + rng.randrange(0, 5)
         own = [c for c in world.customers if c.owner == rep]
         if scheme is Scheme.PRIVATE_VISITS:
@@ -383,6 +393,7 @@ def _plan_days(rng: random.Random, world: World) -> None:
         for c in world.customers
     }
     next_fake: dict[Rep, int] = {}
+    photos = _Photos()
     orders = 0
     for d in range(scale.days):
         day = world.day(d)
@@ -425,7 +436,17 @@ def _plan_days(rng: random.Random, world: World) -> None:
                 if rng.random() < 0.4:  # still dropping by the customer who left
                     visited[-1] = scheme.customer
             for hour, customer in zip((10, 14, 16), visited, strict=False):
-                add(d, _visit(rng, rep, _local(day, rep, hour, rng.randrange(50)), customer))
+                at = _local(day, rep, hour, rng.randrange(50))
+                if (
+                    active
+                    and scheme is not None
+                    and scheme.scheme is Scheme.FAKE_VISITS
+                    and rng.random() < 0.5
+                    and (earlier := photos.first(rep, customer)) is not None
+                ):
+                    add(d, _faked_visit(rng, rep, at, customer, earlier))
+                else:
+                    add(d, _visit(rng, rep, at, customer, photos))
             # The private customer: a photo-less check-in at their site, and a long call.
             if active and scheme is not None and scheme.scheme is Scheme.PRIVATE_VISITS:
                 assert scheme.site is not None and scheme.phone is not None
@@ -439,7 +460,7 @@ def _plan_days(rng: random.Random, world: World) -> None:
                             _jitter(rng, scheme.site, rng.uniform(0, 30)),
                             15.0,
                             None,
-                            False,
+                            None,
                         ),
                     )
                 if rng.random() < 0.8:
@@ -471,16 +492,45 @@ def _moment(event: Event) -> datetime:
     return event.at
 
 
-def _visit(rng: random.Random, rep: Rep, at: datetime, customer: Customer) -> Visit:
+class _Photos:
+    """The photos taken, numbered in the order they are planned (the driver draws each
+    number's scene), and each rep's first of each customer: what a faked visit sends again."""
+
+    def __init__(self) -> None:
+        self._taken = 0
+        self._first: dict[tuple[Rep, Customer], int] = {}
+
+    def shot(self, rep: Rep, customer: Customer) -> int:
+        self._taken += 1
+        self._first.setdefault((rep, customer), self._taken)
+        return self._taken
+
+    def first(self, rep: Rep, customer: Customer) -> int | None:
+        return self._first.get((rep, customer))
+
+
+def _visit(
+    rng: random.Random, rep: Rep, at: datetime, customer: Customer, photos: _Photos
+) -> Visit:
     """An honest visit: GPS a few dozen metres off, indoors now and then far worse; the
     odd forgotten photo."""
     if rng.random() < 0.06:  # indoors: a poor fix, sometimes beyond the geofence
         metres, accuracy = rng.uniform(150, 450), rng.uniform(60, 200)
     else:
         metres, accuracy = abs(rng.gauss(0, 25)), rng.uniform(8, 30)
-    return Visit(
-        rep, at, _jitter(rng, customer.location, metres), accuracy, customer, rng.random() > 0.03
-    )
+    point = _jitter(rng, customer.location, metres)
+    photo = photos.shot(rep, customer) if rng.random() > 0.03 else None
+    return Visit(rep, at, point, accuracy, customer, photo)
+
+
+def _faked_visit(
+    rng: random.Random, rep: Rep, at: datetime, customer: Customer, earlier_photo: int
+) -> Visit:
+    """A check-in made elsewhere: the spoofed fix sits on the shop with a precision no
+    phone indoors has, the photo is an earlier one of the shop, and one time in four the
+    device reports the mock location."""
+    point = _jitter(rng, customer.location, rng.uniform(0, 3))
+    return Visit(rep, at, point, 5.0, customer, earlier_photo, mock_location=rng.random() < 0.25)
 
 
 def _honest_order(
