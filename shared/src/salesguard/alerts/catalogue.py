@@ -42,7 +42,9 @@ CATALOG: dict[str, AlertKind] = {
         AlertKind(
             "DUPLICATE_CUSTOMER_CLAIM",
             "C3",
-            "HIGH",
+            # MEDIUM: the registry has already refused the claim, and most claims are a
+            # shop's second buyer calling another rep (see README, "How well it detects").
+            "MEDIUM",
             Translatable("alert:DUPLICATE_CUSTOMER_CLAIM", "Duplicate customer claimed"),
             Translatable(
                 "alert:DUPLICATE_CUSTOMER_CLAIM",
