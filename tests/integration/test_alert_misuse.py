@@ -13,7 +13,14 @@ from graphql.execution.executor import Executor
 
 from salesguard_gateway.schema.alerts import Alert
 from tests.harness import Suite, employee_id, global_id, service_id
-from tests.org import UPSERT_EMPLOYEE, Org, add_employee, admin, make_org, register
+from tests.org import (
+    UPSERT_EMPLOYEE,
+    Org,
+    add_other_branch_rep,
+    admin,
+    make_org,
+    register,
+)
 from tests.support.alerts import HISTORY, UPDATE_ALERT, stored_alert
 from tests.support.subscriptions import (
     ALERT_RAISED,
@@ -278,8 +285,7 @@ async def test_subscribers_sharing_a_rendering_each_get_only_their_own_alerts(
 
     monkeypatch.setattr(Executor, "execute_operation", counted)
     org = await make_org(suite)
-    other_rep = f"{org.other_manager}-rep"
-    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    other_rep = await add_other_branch_rep(suite, org)
     base = watcher_count(suite)
     variables = {"filter": {"kinds": ["MOCK_LOCATION"]}}
     async with (

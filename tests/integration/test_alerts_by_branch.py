@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Suite, employee_id, global_id
-from tests.org import Org, add_employee, make_org
+from tests.org import Org, add_other_branch_rep, make_org
 from tests.support.alerts import ALERTS_PAGE, stored_alert
 from tests.support.subscriptions import (
     SOURCES,
@@ -38,8 +38,7 @@ class Branches:
 async def two_branches(suite: Suite) -> Branches:
     """Three alerts in the org's branch (one per alert source) and two in the other one."""
     org = await make_org(suite)
-    other_rep = f"{org.other_manager}-rep"
-    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    other_rep = await add_other_branch_rep(suite, org)
     now = datetime.now(UTC)
 
     async def stored(source: str, kind: str, employee: str, branch: str, hours_ago: int) -> str:
@@ -150,8 +149,7 @@ async def test_the_live_feed_with_a_branch_filter_sends_only_that_branch_s_alert
 ) -> None:
     suite = either_profile
     org = await make_org(suite)
-    other_rep = f"{org.other_manager}-rep"
-    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    other_rep = await add_other_branch_rep(suite, org)
     base = watcher_count(suite)
 
     def branch_filter(branch: str) -> dict[str, Any]:
