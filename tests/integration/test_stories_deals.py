@@ -18,8 +18,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import Suite, cny, employee_id, global_id, unique
+from tests.harness import Suite, cny, employee_id, global_id
 from tests.org import Org, make_org, register
+from tests.support.payments import bank_line
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -102,14 +103,9 @@ async def approve(suite: Suite, org: Org, order: dict[str, Any]) -> None:
 
 async def pay(suite: Suite, org: Org, order: dict[str, Any], paid_at: str) -> None:
     """Finance records the bank line; the remittance text quotes the order code."""
-    values = {
-        "bankReference": unique("BANK"),
-        "payerName": "Acme Trading",
-        "amount": order["total"]["amount"],
-        "currency": "CNY",
-        "paidAt": paid_at,
-        "referenceText": f"payment for {order['code']}",
-    }
+    values = bank_line(
+        order["total"]["amount"], paid_at, referenceText=f"payment for {order['code']}"
+    )
     recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
     assert recorded["recordPayment"]["duplicate"] is False
 
