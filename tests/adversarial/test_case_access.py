@@ -24,7 +24,9 @@ from salesguard.subjects import DirectorySubjectRoles
 from tests.harness import GraphQLResult, Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org
 from tests.support.alerts import stored_alert
-from tests.support.subscriptions import GraphQLWebSocket, serve_gateway, watch_alerts, watcher_count
+from tests.support.subscriptions import (
+    watching_alerts,
+)
 
 ALERTS = """
 query($filter: AlertFilter) {
@@ -207,14 +209,8 @@ async def test_a_managers_case_is_for_hr_and_headquarters(suite: Suite, world: W
 
 async def test_alert_raised_leaves_out_the_subscribers_own_case(suite: Suite, world: World) -> None:
     org = world.org
-    base = watcher_count(suite)
-    async with (
-        serve_gateway(suite) as url,
-        GraphQLWebSocket.open(url, suite.token(org.manager)) as manager,
-        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
-    ):
-        kinds = {"filter": {"kinds": ["UNREGISTERED_CUSTOMER"]}}
-        await watch_alerts(suite, base, kinds, manager, hr)
+    kinds = {"filter": {"kinds": ["UNREGISTERED_CUSTOMER"]}}
+    async with watching_alerts(suite, kinds, org.manager, org.hr) as (manager, hr):
         own = await stored_alert(
             suite, "orders", "UNREGISTERED_CUSTOMER", employee_id=org.manager, branch_id=org.branch
         )
@@ -264,13 +260,8 @@ async def test_finance_reads_deal_payment_and_commission_alerts_only(
 
 async def test_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: World) -> None:
     org = world.org
-    base = watcher_count(suite)
-    async with (
-        serve_gateway(suite) as url,
-        GraphQLWebSocket.open(url, suite.token(org.finance)) as finance,
-    ):
-        mates = {"filter": {"employeeId": employee_id(org.junior_mate)}}
-        await watch_alerts(suite, base, mates, finance)
+    mates = {"filter": {"employeeId": employee_id(org.junior_mate)}}
+    async with watching_alerts(suite, mates, org.finance) as (finance,):
         for source, kind in OTHER_KINDS:
             await stored_alert(
                 suite, source, kind, employee_id=org.junior_mate, branch_id=org.branch

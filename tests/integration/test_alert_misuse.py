@@ -29,8 +29,8 @@ from tests.support.subscriptions import (
     mock_location_check_in,
     serve_gateway,
     until_watching,
-    watch_alerts,
     watcher_count,
+    watching_alerts,
 )
 
 ALERTS = f"""
@@ -192,12 +192,10 @@ async def test_a_live_feed_ends_when_its_subscriber_leaves_the_company(suite: Su
     org = await make_org(suite)
     base = watcher_count(suite)
     # Principals not cached: the departure shows on the next alert, not 30 s later.
-    async with (
-        serve_gateway(suite, principal_cache_seconds=0) as url,
-        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
-        GraphQLWebSocket.open(url, suite.token(org.manager)) as stayer,
-    ):
-        await watch_alerts(suite, base, {"filter": {"kinds": ["MOCK_LOCATION"]}}, leaver, stayer)
+    mock_locations = {"filter": {"kinds": ["MOCK_LOCATION"]}}
+    async with watching_alerts(
+        suite, mock_locations, org.manager_2, org.manager, principal_cache_seconds=0
+    ) as (leaver, stayer):
         await second_manager_leaves(suite, org)
         await mock_location_check_in(suite, org.junior)
         # The manager who stays gets it; the one who left gets an error, never the alert.

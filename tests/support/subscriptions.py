@@ -160,6 +160,23 @@ async def watch_alerts(
     await until_watching(suite, base + SOURCES * len(sockets))
 
 
+@asynccontextmanager
+async def watching_alerts(
+    suite: Suite, variables: dict[str, Any], *employees: str, **overrides: Any
+) -> AsyncIterator[list[GraphQLWebSocket]]:
+    """A gateway over the suite's services (with setting ``overrides``) and a websocket per
+    employee, each subscribed to alertRaised with ``variables`` and watched for by every
+    source; the sockets, in the employees' order."""
+    base = watcher_count(suite)
+    async with serve_gateway(suite, **overrides) as url, AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(GraphQLWebSocket.open(url, suite.token(employee)))
+            for employee in employees
+        ]
+        await watch_alerts(suite, base, variables, *sockets)
+        yield sockets
+
+
 async def mock_location_check_in(suite: Suite, employee_id: str) -> float:
     """A check-in whose device reports a mock location (a MOCK_LOCATION alert); when it returned."""
     values = {
