@@ -509,9 +509,7 @@ async def run(orders: int, reps: int, policies: Path) -> None:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--reps", type=int, default=2_000)
+    parser = arguments(__doc__, orders=1_000_000, reps=2_000)
     parser.add_argument(
         "--policies", type=Path, default=REPO / "policies", help="the Rego policies OPA serves"
     )

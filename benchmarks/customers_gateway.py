@@ -363,9 +363,7 @@ def print_latencies(label: str, width: int, runs: dict[str, list[float]]) -> Non
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=300)
+    parser = arguments(__doc__, customers=100_000, rounds=300)
     parser.add_argument(
         "--seconds", type=float, default=8, help="each saturating run; 0 skips them"
     )

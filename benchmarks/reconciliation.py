@@ -464,9 +464,7 @@ async def run(orders: int, payments: int, valid_orders: int) -> None:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--payments", type=int, default=1_000_000)
+    parser = arguments(__doc__, orders=1_000_000, payments=1_000_000)
     parser.add_argument("--stream", type=int, default=1_000_000, help="valid orders streamed")
     args = parser.parse_args()
     asyncio.run(run(args.orders, args.payments, args.stream))

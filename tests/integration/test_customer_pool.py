@@ -107,6 +107,17 @@ async def neglect_and_pool(suite: Suite) -> datetime:
     return start + NEGLECT + GRACE
 
 
+async def two_new_customers(
+    suite: Suite,
+) -> tuple[Org, dict[str, Any], dict[str, Any], datetime]:
+    """A company whose junior has just registered two customers (the one to be neglected,
+    then the one to be followed up), and the moment after."""
+    org = await make_org(suite)
+    neglected = await register(suite, org.junior)
+    followed = await register(suite, org.junior)
+    return org, neglected, followed, datetime.now(UTC)
+
+
 async def swept_again_to_no_effect(suite: Suite, as_of: datetime, done: dict[str, Any]) -> None:
     """The sweep as of the same moment again: it counts what ``done`` counted, and alerts
     and pools nothing more."""
@@ -120,10 +131,7 @@ async def follow_up(suite: Suite, as_: str, customer_id: str, kind: str) -> None
 
 async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suite) -> None:
     suite = pool_suite
-    org = await make_org(suite)
-    neglected = await register(suite, org.junior)
-    followed = await register(suite, org.junior)
-    start = datetime.now(UTC)
+    org, neglected, followed, start = await two_new_customers(suite)
 
     first = await sweep(suite, start + NEGLECT)
     assert first["alerted"] >= 2
@@ -341,10 +349,7 @@ async def shared_alerts(suite: Suite, org: Org) -> list[dict[str, Any]]:
 async def test_the_pool_works_on_the_embedded_profile(embedded_suite: Suite) -> None:
     """The same statements on SQLite (what `make run` starts), policies in-process."""
     suite = embedded_suite
-    org = await make_org(suite)
-    neglected = await register(suite, org.junior)
-    followed = await register(suite, org.junior)
-    start = datetime.now(UTC)
+    org, neglected, followed, start = await two_new_customers(suite)
     assert (await sweep(suite, start + NEGLECT))["alerted"] == 2
     await follow_up(suite, org.junior, followed["id"], "VISIT")
     returned = await sweep(suite, start + NEGLECT + GRACE)
