@@ -391,9 +391,7 @@ async def run(alerts: int, subscribers: int, open_at_once: int, paths: set[str])
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--alerts", type=int, default=50)
-    parser.add_argument("--subscribers", type=int, default=TARGET_SUBSCRIBERS)
+    parser = arguments(__doc__, alerts=50, subscribers=TARGET_SUBSCRIBERS)
     parser.add_argument(
         "--open-at-once", type=int, default=50, help="subscribers connecting concurrently"
     )

@@ -188,10 +188,7 @@ async def run(customer_count: int, photo_count: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--photos", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=300)
+    parser = arguments(__doc__, customers=1_000_000, photos=1_000_000, rounds=300)
     args = parser.parse_args()
     asyncio.run(run(args.customers, args.photos, args.rounds))
 

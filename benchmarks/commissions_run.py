@@ -49,6 +49,7 @@ from salesguard_commissions.rules.rates import (
     DEFAULT_COMPANY_RATE_PERCENT,
     DEFAULT_PERSONAL_RATE_PERCENT,
 )
+from tests.support.orders_history import INSERT_ORDERS
 
 SERVICES = ("attendance", "customers", "orders", "commissions")
 BRANCHES = 20
@@ -91,13 +92,8 @@ FROM generate_series(0, :customers - 1) AS c
 # Order n (1-based) of customer c = n % customers, submitted by the customer's owner and
 # fully paid at an instant of the month: [start, end) spread evenly. Totals 100.00 to
 # 100 000.00, deterministic.
-SEED_ORDERS = """
-INSERT INTO orders (
-    number, id, customer_id, customer_code, owner_id, submitted_by, team_id, branch_id,
-    currency, total_minor, order_date, expected_payment_date, source_claim, registered_source,
-    status, flags, customer_name_key, customer_company_key, note, submitted_at, updated_at,
-    payment_state, paid_minor, fully_paid_at, shipped
-)
+SEED_ORDERS = f"""
+{INSERT_ORDERS}
 SELECT n, md5('order' || n), md5('customer' || c), 'C-' || lpad((c + 1)::text, 6, '0'),
        'rep-' || (c % :reps), 'rep-' || (c % :reps), 'team-' || (c % :reps / 10),
        'branch-' || ((c % :reps / 100) % :branches),
@@ -112,7 +108,7 @@ FROM (
            CAST(:start AS timestamptz) + (n - 1) * (CAST(:end AS timestamptz) - CAST(:start AS timestamptz)) / :orders AS paid
     FROM generate_series(1::bigint, :orders) AS n
 ) numbered
-"""
+"""  # noqa: S608 (constants)
 
 SEED_ALERTS = """
 INSERT INTO alerts (id, kind, rule, severity, status, resolution, employee_id, customer_id,
@@ -513,9 +509,7 @@ async def run(orders: int, reps: int, policies: Path) -> None:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--reps", type=int, default=2_000)
+    parser = arguments(__doc__, orders=1_000_000, reps=2_000)
     parser.add_argument(
         "--policies", type=Path, default=REPO / "policies", help="the Rego policies OPA serves"
     )

@@ -247,11 +247,7 @@ async def run(
             print(
                 f"\ncustomers(first: 50), 10 fields, {customer_count} customers, HR caller, {rounds} rounds each"
             )
-            print(f"  {'path':<10}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
-            for name, samples in (("direct", direct_ms), ("gateway", gateway_ms)):
-                print(
-                    f"  {name:<10}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
-                )
+            print_latencies("path", 10, {"direct": direct_ms, "gateway": gateway_ms})
             ratio = percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5)
             print(f"  gateway/direct at p50: {ratio:.2f}x (limit {GATEWAY_DIRECT_LIMIT}x)")
             print(
@@ -313,11 +309,7 @@ async def run(
                 me_ms.append(await timed(lambda: query(ME)))
                 typename_ms.append(await timed(lambda: query(TYPENAME)))
             print(f"\n{{ me {{ id }} }} against {{ __typename }}, HR caller, {rounds} rounds each")
-            print(f"  {'query':<16}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
-            for name, samples in (("me { id }", me_ms), ("__typename", typename_ms)):
-                print(
-                    f"  {name:<16}{percentile(samples, 0.5):>10.2f}{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
-                )
+            print_latencies("query", 16, {"me { id }": me_ms, "__typename": typename_ms})
             ratio = percentile(me_ms, 0.5) / percentile(typename_ms, 0.5)
             print(f"  me/__typename at p50: {ratio:.2f}x (limit {ME_TYPENAME_LIMIT}x)")
             report_target(
@@ -359,10 +351,19 @@ async def run(
             )
 
 
+def print_latencies(label: str, width: int, runs: dict[str, list[float]]) -> None:
+    """A table of the runs' p50, p99 and mean in ms, the runs' names ``width`` wide under
+    ``label``."""
+    print(f"  {label:<{width}}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
+    for name, samples in runs.items():
+        print(
+            f"  {name:<{width}}{percentile(samples, 0.5):>10.2f}"
+            f"{percentile(samples, 0.99):>10.2f}{statistics.mean(samples):>10.2f}"
+        )
+
+
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=300)
+    parser = arguments(__doc__, customers=100_000, rounds=300)
     parser.add_argument(
         "--seconds", type=float, default=8, help="each saturating run; 0 skips them"
     )

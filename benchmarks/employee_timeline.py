@@ -61,6 +61,8 @@ from salesguard_attendance import timeline as attendance_timeline
 from salesguard_customers import timeline as customers_timeline
 from salesguard_orders import timeline as orders_timeline
 from tests.harness import employee_id
+from tests.support.orders_history import INSERT_ORDERS
+from tests.support.timeline import ITEM_FIELDS
 
 REP = "bench-rep-0"
 TEAM = "bench-team"
@@ -73,25 +75,20 @@ CUSTOMERS = 100_000
 # The rep's customers: the first ones.
 REP_CUSTOMERS = 1000
 
-TIMELINE = """
+TIMELINE = (
+    """
 query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: String) {
   employeeTimeline(employeeId: $employeeId, from: $from, to: $to, first: $first, after: $after) {
     pageInfo { hasNextPage endCursor }
-    edges { node {
-      __typename at kind day
-      ... on CheckInItem { checkIn { id verdict reasons { code } photos { key } } }
-      ... on FollowUpItem { followUp { id kind customer { id } } }
-      ... on CallItem { call { id number direction } }
-      ... on OrderItem { order { id code status } }
-      ... on ApprovalItem { orderCode step { status approverId } decidedOrder { id } }
-      ... on PaymentItem { payment { id amount { amount currency } order { id } } }
-      ... on ShipmentItem { shipment { id trackingNumber order { id } } }
-      ... on AuditEventItem { event { id action customerIds actor { id } } }
+    edges { node {"""
+    + ITEM_FIELDS
+    + """
       ... on AlertItem { alert { id kind title } }
     } }
   }
 }
 """
+)
 TOTAL = """
 query($employeeId: ID!, $from: DateTime!, $to: DateTime!) {
   employeeTimeline(employeeId: $employeeId, from: $from, to: $to, first: 1) { totalCount }
@@ -175,11 +172,7 @@ SELECT n, md5('audit' || n), at, {EMPLOYEE}, 'customer.contact.read',
 def orders_seed(others: int) -> list[str]:
     followed = "FROM orders"
     return [
-        f"""INSERT INTO orders (number, id, customer_id, customer_code, owner_id, submitted_by,
-                    team_id, branch_id, currency, total_minor, order_date,
-                    expected_payment_date, source_claim, registered_source, status, flags,
-                    customer_name_key, customer_company_key, note, submitted_at, updated_at,
-                    payment_state, paid_minor, fully_paid_at, shipped)
+        f"""{INSERT_ORDERS}
 SELECT n, md5('order' || n), {CUSTOMER_OF}, 'C-' || lpad((n % {CUSTOMERS})::text, 6, '0'),
        {EMPLOYEE}, {EMPLOYEE}, {TEAM_OF}, {BRANCH_OF}, 'CNY', 100000 + n % 50000, at::date,
        at::date + 30, 'WEBSITE', 'WEBSITE', 'APPROVED', '[]', 'customer ' || n,

@@ -238,9 +238,7 @@ async def run(customer_count: int, points: int, radius: float, seed_value: int) 
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--points", type=int, default=1_000)
+    parser = arguments(__doc__, customers=1_000_000, points=1_000)
     parser.add_argument("--radius", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

@@ -59,6 +59,7 @@ from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.orders.v1 import payments_pb2, payments_pb2_grpc
+from tests.support.orders_history import INSERT_ORDERS
 
 CUSTOMERS = 100_000
 BRANCHES = 20
@@ -71,19 +72,14 @@ TOTAL = "(10000 + (n * 7919) % 9990000)"
 
 # The columns of an order and the first ones derived from its number n: the order's
 # customer, owner, team and branch.
-INSERT_ORDERS = f"""INSERT INTO orders (
-    number, id, customer_id, customer_code, owner_id, submitted_by, team_id, branch_id,
-    currency, total_minor, order_date, expected_payment_date, source_claim, registered_source,
-    status, flags, customer_name_key, customer_company_key, note, submitted_at, updated_at,
-    payment_state, paid_minor, fully_paid_at, shipped
-)
+NUMBERED_ORDERS = f"""{INSERT_ORDERS}
 SELECT n, md5('order' || n), md5('customer' || (n % {CUSTOMERS})),
        'C-' || lpad((n % {CUSTOMERS})::text, 6, '0'),
        'rep-' || (n % {REPS}), 'rep-' || (n % {REPS}), 'team-' || (n % {REPS} / 10),
        'branch-' || (n % {BRANCHES}),"""
 
 SEED_ORDERS = f"""
-{INSERT_ORDERS}
+{NUMBERED_ORDERS}
        'CNY', {TOTAL}, day, day + 30,
        CASE WHEN n % 4 = 0 THEN 'PERSONAL' ELSE 'WEBSITE' END,
        CASE WHEN n % 8 = 0 THEN 'PERSONAL' ELSE 'WEBSITE' END,
@@ -108,6 +104,14 @@ SELECT md5('shipment' || number), id, 'SF Express', 'SF' || number,
 FROM orders WHERE shipped
 """
 
+# Every column of a payment, in the order the seeds' SELECTs give them.
+INSERT_PAYMENTS = """INSERT INTO payments (
+    id, bank_reference, payer_name, payer_account, payer_key, amount_minor, currency, paid_at,
+    reference_text, quoted_order_number, voucher_key, stated_order_id, order_id, customer_id,
+    branch_id, matched_by, reversed, reversal_kind, reversal_reason, reversed_at, reversed_by,
+    recorded_at, recorded_by, statement_id
+)"""
+
 # Payment g of :payments (fractions of the total, so any size keeps the mix):
 #   g ≤ 80 %      quotes order g: exact (5 % pay half, 2 % pay 10.00 too much,
 #                 1 % come from another payer, 1 in 7 from the customer's company)
@@ -116,12 +120,7 @@ FROM orders WHERE shipped
 #   94 % – 96 %   order g stated when recorded
 #   96 % – 100 %  nobody's: unmatched
 SEED_PAYMENTS = f"""
-INSERT INTO payments (
-    id, bank_reference, payer_name, payer_account, payer_key, amount_minor, currency, paid_at,
-    reference_text, quoted_order_number, voucher_key, stated_order_id, order_id, customer_id,
-    branch_id, matched_by, reversed, reversal_kind, reversal_reason, reversed_at, reversed_by,
-    recorded_at, recorded_by, statement_id
-)
+{INSERT_PAYMENTS}
 SELECT md5('payment' || g), 'BANK-' || g, payer, '6222' || lpad(g::text, 12, '0'), payer,
        amount, 'CNY', paid_at, reference, quoted, NULL, stated, NULL, NULL, NULL, '', false,
        NULL, '', NULL, NULL, paid_at, 'bench', NULL
@@ -163,7 +162,7 @@ WHERE n <= :orders
 
 # Orders as reconciliation leaves a fully paid, closed one: numbered after the seeded ones.
 SEED_VALID_ORDERS = f"""
-{INSERT_ORDERS}
+{NUMBERED_ORDERS}
        'CNY', {TOTAL}, day, day + 30, 'WEBSITE', 'WEBSITE', 'CLOSED',
        '[]', 'customer ' || (n % {CUSTOMERS}), 'company ' || (n % {CUSTOMERS} / 5), '',
        day::timestamp AT TIME ZONE 'UTC', day::timestamp AT TIME ZONE 'UTC',
@@ -310,12 +309,7 @@ async def sql_limit(url: str) -> tuple[float, dict[str, int]]:
 # payment yet, half only name its customer and its amount (the orders numbered from
 # :first, which the seed leaves unpaid: its last 4 % of payments are nobody's).
 NEW_PAYMENTS = f"""
-INSERT INTO payments (
-    id, bank_reference, payer_name, payer_account, payer_key, amount_minor, currency, paid_at,
-    reference_text, quoted_order_number, voucher_key, stated_order_id, order_id, customer_id,
-    branch_id, matched_by, reversed, reversal_kind, reversal_reason, reversed_at, reversed_by,
-    recorded_at, recorded_by, statement_id
-)
+{INSERT_PAYMENTS}
 SELECT md5('new-payment' || n), 'NEW-' || n, 'customer ' || (n % {CUSTOMERS}),
        '6223' || lpad(n::text, 12, '0'), 'customer ' || (n % {CUSTOMERS}), {TOTAL}, 'CNY',
        now(), CASE WHEN n % 2 = 0 THEN 'Payment for O-' || lpad(n::text, 6, '0') ELSE '' END,
@@ -470,9 +464,7 @@ async def run(orders: int, payments: int, valid_orders: int) -> None:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--payments", type=int, default=1_000_000)
+    parser = arguments(__doc__, orders=1_000_000, payments=1_000_000)
     parser.add_argument("--stream", type=int, default=1_000_000, help="valid orders streamed")
     args = parser.parse_args()
     asyncio.run(run(args.orders, args.payments, args.stream))

@@ -211,8 +211,7 @@ async def run(employees: int, alerts: int, other_alerts: int, rounds: int, first
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--employees", type=int, default=500)
+    parser = arguments(__doc__, employees=500)
     parser.add_argument("--alerts", type=int, default=400_000, help="in the ranked branch")
     parser.add_argument("--other-alerts", type=int, default=200_000, help="in other branches")
     parser.add_argument("--rounds", type=int, default=200)

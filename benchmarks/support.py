@@ -14,11 +14,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def arguments(doc: str | None) -> argparse.ArgumentParser:
-    """A benchmark's command line, its help the module's docstring as written."""
-    return argparse.ArgumentParser(
+def arguments(doc: str | None, **sizes: int) -> argparse.ArgumentParser:
+    """A benchmark's command line, its help the module's docstring as written; ``sizes``
+    are its whole-number options with their defaults (``--name``, underscores as dashes)."""
+    parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    for name, default in sizes.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
+    return parser
 
 
 _PROFILED = """

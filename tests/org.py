@@ -120,6 +120,21 @@ async def add_employee(
     return values
 
 
+async def add_hq_manager(suite: Suite, org: Org, hr_id: str | None = None) -> str:
+    """Add a manager at the company's headquarters (``<hq>-manager`` unless ``hr_id``
+    names them); their HR key."""
+    hr_id = hr_id or f"{org.hq}-manager"
+    await add_employee(suite, hr_id, "郑总", "MANAGER", branch=org.hq)
+    return hr_id
+
+
+async def add_other_branch_rep(suite: Suite, org: Org) -> str:
+    """Add a junior rep of the other branch (``<other manager>-rep``); their HR key."""
+    hr_id = f"{org.other_manager}-rep"
+    await add_employee(suite, hr_id, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    return hr_id
+
+
 def new_phone() -> str:
     """A fresh mobile number, written the way people type them: '+86 138 1234 5678'."""
     digits = f"{next(_phones):08d}"

@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import GraphQLResult, Suite, employee_id, global_id, unique
+from tests.harness import GraphQLResult, Suite, employee_id, global_id
 from tests.org import Org
+from tests.support.payments import bank_line
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A month of its own: no other gateway test pays orders in it.
@@ -98,14 +99,7 @@ async def approve(suite: Suite, org: Org, order: dict[str, Any]) -> None:
 
 
 async def pay(suite: Suite, org: Org, order: dict[str, Any], when: str) -> None:
-    values = {
-        "bankReference": unique("BANK"),
-        "payerName": "Acme Trading",
-        "amount": order["total"]["amount"],
-        "currency": "CNY",
-        "paidAt": when,
-        "referenceText": f"payment for {order['code']}",
-    }
+    values = bank_line(order["total"]["amount"], when, referenceText=f"payment for {order['code']}")
     (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
 
 

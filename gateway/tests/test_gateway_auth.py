@@ -68,15 +68,9 @@ async def test_inactive_employees_are_forbidden(
     suite: Suite, org: Org, status: str, fragment: str
 ) -> None:
     hr_id = unique(f"{org.branch}-{status.lower()}")
-    employee = {
-        "hrId": hr_id,
-        "name": "Former rep",
-        "roles": ["SALES_JUNIOR"],
-        "teamId": global_id("Team", org.team_a),
-        "branchId": global_id("Branch", org.branch),
-        "status": "ACTIVE",
-    }
-    await admin(suite, UPSERT_EMPLOYEE, employee)
+    employee = await add_employee(
+        suite, hr_id, "Former rep", "SALES_JUNIOR", branch=org.branch, team=org.team_a
+    )
     assert (await suite.client.post("/graphql", json=QUERY, headers=auth(hr_id))).is_success
     # The directory records the new status; the very next request is refused (no cached principal).
     # Leaving hands the employee's customers over (C6): here to the branch pool.

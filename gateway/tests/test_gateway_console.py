@@ -10,11 +10,11 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
 
+from gateway.tests.page_support import Tags, directives
 from salesguard.errors import ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
@@ -40,38 +40,6 @@ from tests.org import Org
 # The issue's budget is 300 KB gzipped for everything the console loads; it is far below.
 BUDGET_GZIPPED = 300 * 1024
 IMPORT = re.compile(r"""^import .* from "\./([a-z0-9-]+\.js)";$""", re.MULTILINE)
-
-
-class Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.scripts: list[dict[str, str | None]] = []
-        self.stylesheets: list[dict[str, str | None]] = []
-        self.inline_styles = 0
-        self.data_blocks: list[str] = []
-        self._in_data = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "script":
-            self.scripts.append(attributes)
-            self._in_data = attributes.get("type") == "application/json"
-        elif tag == "link" and attributes.get("rel") == "stylesheet":
-            self.stylesheets.append(attributes)
-        elif tag == "style" or "style" in attributes:
-            self.inline_styles += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_data = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_data:
-            self.data_blocks.append(data)
-
-
-def directives(policy: str) -> dict[str, list[str]]:
-    return {name: sources for name, *sources in (part.split() for part in policy.split(";"))}
 
 
 async def test_the_page_is_served_under_a_strict_policy(suite: Suite) -> None:

@@ -10,13 +10,13 @@ import os
 import shutil
 import subprocess
 import zipfile
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from gateway.tests.conftest import StartSuite
+from gateway.tests.page_support import Tags, directives
 from salesguard_gateway.app import GRAPHQL_PATH
 from salesguard_gateway.console import asset_files as console_asset_files
 from salesguard_gateway.graphiql import (
@@ -29,44 +29,6 @@ from salesguard_gateway.graphiql import (
 from tests.harness import REPO, Suite
 
 HTML = {"Accept": "text/html"}
-
-
-class Tags(HTMLParser):
-    """The page's scripts (src or inline) and stylesheet links."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scripts: list[dict[str, str | None]] = []
-        self.stylesheets: list[dict[str, str | None]] = []
-        self.inline_styles = 0
-        self._in_script = False
-        self.inline_script = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "script":
-            self.scripts.append(attributes)
-            self._in_script = True
-        elif tag == "link" and attributes.get("rel") == "stylesheet":
-            self.stylesheets.append(attributes)
-        elif tag == "style" or "style" in attributes:
-            self.inline_styles += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_script = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_script:
-            self.inline_script += data.strip()
-
-
-def directives(policy: str) -> dict[str, list[str]]:
-    parsed = {}
-    for directive in policy.split(";"):
-        name, *sources = directive.split()
-        parsed[name] = sources
-    return parsed
 
 
 async def test_the_page_loads_only_the_gateways_own_assets(suite: Suite) -> None:

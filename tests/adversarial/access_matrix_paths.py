@@ -4,7 +4,7 @@ row key and what the tier data expects (:data:`PATHS`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -78,6 +78,12 @@ async def observe_customer_search(suite: Suite, world: World, seat: Person) -> d
 
 def _listed(found: Any, connection: str = "edges") -> dict[str, dict[str, Any]]:
     return {edge["node"]["id"]: edge["node"] for edge in (found or {}).get(connection, [])}
+
+
+def _seen_among(by_owner: Mapping[str, object], seen: Container[object]) -> dict[str, Outcome]:
+    """Per owner: seen (nothing masked) if their row's value (ID, reference, ...) is among
+    ``seen``, else hidden."""
+    return {key: frozenset() if by_owner[key] in seen else None for key in OWNERS}
 
 
 async def observe_customers(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
@@ -273,13 +279,12 @@ async def observe_check_in(suite: Suite, world: World, seat: Person) -> dict[str
 
 async def observe_calls(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     listed = _listed(_hidden_or_data(await suite.gql(CALL_LOGS, as_=seat.id), "callLogs"))
-    lengths = {node["durationSeconds"] for node in listed.values()}
-    return {key: frozenset() if world.calls[key] in lengths else None for key in OWNERS}
+    return _seen_among(world.calls, {node["durationSeconds"] for node in listed.values()})
 
 
 async def observe_plans(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     listed = _listed(_hidden_or_data(await suite.gql(VISIT_PLANS, as_=seat.id), "visitPlans"))
-    return {key: frozenset() if world.plans[key] in listed else None for key in OWNERS}
+    return _seen_among(world.plans, listed)
 
 
 # orders, payments, reconciliation, commissions ---------------------------------------------------
@@ -297,7 +302,7 @@ EXPORT_PAYROLL = """mutation($input: ExportCommissionPeriodInput!) {
 
 async def observe_orders(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     listed = _listed(_hidden_or_data(await suite.gql(ORDERS, as_=seat.id), "orders"))
-    return {key: frozenset() if world.orders[key] in listed else None for key in OWNERS}
+    return _seen_among(world.orders, listed)
 
 
 async def observe_order_shipments(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
@@ -313,14 +318,14 @@ async def observe_order_shipments(suite: Suite, world: World, seat: Person) -> d
 
 async def observe_payments(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     listed = _listed(_hidden_or_data(await suite.gql(PAYMENTS, as_=seat.id), "payments"))
-    references = {node["bankReference"] for node in listed.values()}
-    return {key: frozenset() if world.payments[key] in references else None for key in OWNERS}
+    return _seen_among(world.payments, {node["bankReference"] for node in listed.values()})
 
 
 async def observe_reconciliation(suite: Suite, world: World, seat: Person) -> dict[str, Outcome]:
     found = _hidden_or_data(await suite.gql(RECONCILIATION, as_=seat.id), "reconciliation")
-    listed = {item["order"]["id"] for item in (found or {}).get("items", [])}
-    return {key: frozenset() if world.orders[key] in listed else None for key in OWNERS}
+    return _seen_among(
+        world.orders, {item["order"]["id"] for item in (found or {}).get("items", [])}
+    )
 
 
 def expect_order_branch(action: str) -> Expect:

@@ -191,6 +191,18 @@ async def verify(suite: Suite, org: Org) -> dict[str, Any]:
     return result
 
 
+async def broken_after_deleting(
+    suite: Suite, org: Org, statement: str, *args: Any
+) -> dict[str, Any]:
+    """Run a DELETE ``statement`` on the audit chain as the database owner; the chain's
+    verification, which must find it broken."""
+    async with database_owner(suite) as connection:
+        await connection.execute(statement, *args)
+    result = await verify(suite, org)
+    assert result["intact"] is False
+    return result
+
+
 async def append_entries(runtime: Any, count: int) -> None:
     """``count`` honest entries, appended through the service's own audit module."""
     async with runtime.db.transaction() as session:

@@ -21,7 +21,6 @@ so a new role or read action without a path fails here first.
 from __future__ import annotations
 
 import asyncio
-from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -54,7 +53,10 @@ from tests.conftest import SuiteFactory
 from tests.harness import Suite, global_id
 from tests.org import UPSERT_EMPLOYEE, UPSERT_TEAM, admin, make_org
 from tests.support.alerts import stored_alert
-from tests.support.subscriptions import GraphQLWebSocket, serve_gateway, watch_alerts, watcher_count
+from tests.support.subscriptions import (
+    GraphQLWebSocket,
+    watching_alerts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -202,15 +204,11 @@ async def test_alert_raised_sends_each_seat_what_alerts_shows(
     kind, reach exactly the seats the tier data lets read them."""
     suite = matrix_suite
     readers = {key: seat for key, seat in world.seats.items() if allowed(seat, "alerts.read")}
-    base = watcher_count(suite)
     received: dict[str, set[str]] = {key: set() for key in readers}
-    async with serve_gateway(suite) as url, AsyncExitStack() as stack:
-        sockets = {
-            key: await stack.enter_async_context(GraphQLWebSocket.open(url, suite.token(seat.id)))
-            for key, seat in readers.items()
-        }
-        every_kind = {"filter": {"kinds": [kind for _, kind in ALERT_KINDS]}}
-        await watch_alerts(suite, base, every_kind, *sockets.values())
+    every_kind = {"filter": {"kinds": [kind for _, kind in ALERT_KINDS]}}
+    seat_ids = [seat.id for seat in readers.values()]
+    async with watching_alerts(suite, every_kind, *seat_ids) as opened:
+        sockets = dict(zip(readers, opened, strict=True))
         raised: dict[str, tuple[str, str]] = {}
         for key in CASE_SUBJECTS:
             person = world.person(key)

@@ -36,8 +36,8 @@ from tests.adversarial.audit_chain_attacker import (
     SuiteFactory,
     append_entries,
     audit_rows,
+    broken_after_deleting,
     checkpointed_entries,
-    database_owner,
     database_url,
     entries,
     forge,
@@ -121,11 +121,9 @@ async def test_deleting_the_newest_entries_after_a_checkpoint_reports_the_missin
     suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await checkpointed_entries(suite, org, 5)
 
-    async with database_owner(suite) as connection:
-        await connection.execute("DELETE FROM audit_events WHERE seq > $1", last - 2)
-
-    result = await verify(suite, org)
-    assert result["intact"] is False
+    result = await broken_after_deleting(
+        suite, org, "DELETE FROM audit_events WHERE seq > $1", last - 2
+    )
     assert result["missingRange"] == {"firstSeq": last - 1, "lastSeq": last}
     assert f"missing range: seq {last - 1}..{last}" in result["problem"]
     assert result["checkpointSeq"] == last
@@ -150,10 +148,7 @@ async def test_deleting_every_entry_is_reported(
 ) -> None:
     suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     last = await checkpointed_entries(suite, org, 2)
-    async with database_owner(suite) as connection:
-        await connection.execute("DELETE FROM audit_events")
-    result = await verify(suite, org)
-    assert result["intact"] is False
+    result = await broken_after_deleting(suite, org, "DELETE FROM audit_events")
     assert result["missingRange"] == {"firstSeq": 1, "lastSeq": last}
     assert result["checkedCount"] == 0
 
@@ -163,10 +158,7 @@ async def test_deleting_an_entry_in_the_middle_names_the_gap(
 ) -> None:
     suite, org = await suite_under_attack(full_suite_factory, monkeypatch)
     await entries(suite, org, 4)
-    async with database_owner(suite) as connection:
-        await connection.execute("DELETE FROM audit_events WHERE seq IN (2, 3)")
-    result = await verify(suite, org)
-    assert result["intact"] is False
+    result = await broken_after_deleting(suite, org, "DELETE FROM audit_events WHERE seq IN (2, 3)")
     assert result["firstBrokenSeq"] == 4
     assert result["missingRange"] == {"firstSeq": 2, "lastSeq": 3}
 

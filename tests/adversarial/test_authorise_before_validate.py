@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.harness import Suite, employee_id, global_id, unique
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, register
+from tests.org import UPSERT_EMPLOYEE, Org, add_employee, admin, make_org, register
 
 SUBMIT = """
 mutation($input: SubmitOrderInput!) { submitOrder(input: $input) { order { id } } }
@@ -106,13 +106,7 @@ async def stage(suite: Suite) -> Stage:
         )
     ).ok()["alerts"]["edges"]
     left = unique(f"{org.other_branch}-leaver")
-    person = {
-        "hrId": left,
-        "name": "离职者",
-        "roles": ["SALES_JUNIOR"],
-        "branchId": global_id("Branch", org.other_branch),
-    }
-    await admin(suite, UPSERT_EMPLOYEE, person | {"status": "ACTIVE"})
+    person = await add_employee(suite, left, "离职者", "SALES_JUNIOR", branch=org.other_branch)
     await admin(suite, UPSERT_EMPLOYEE, person | {"status": "LEFT", "toPool": True})
     return Stage(org, own, mates, order, export_request, alerts[0]["node"]["id"], employee_id(left))
 

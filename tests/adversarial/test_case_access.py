@@ -24,7 +24,9 @@ from salesguard.subjects import DirectorySubjectRoles
 from tests.harness import GraphQLResult, Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org
 from tests.support.alerts import stored_alert
-from tests.support.subscriptions import GraphQLWebSocket, serve_gateway, watch_alerts, watcher_count
+from tests.support.subscriptions import (
+    watching_alerts,
+)
 
 ALERTS = """
 query($filter: AlertFilter) {
@@ -62,20 +64,22 @@ class World:
     about: dict[str, str]
 
 
+async def upsert_manager(suite: Suite, hr_id: str, name: str, branch: str) -> None:
+    """Make ``hr_id`` a manager of ``branch`` (new, or promoted), as the administrator."""
+    values = {
+        "hrId": hr_id,
+        "name": name,
+        "roles": ["MANAGER"],
+        "branchId": global_id("Branch", branch),
+    }
+    await admin(suite, UPSERT_EMPLOYEE, values)
+
+
 @pytest.fixture(scope="module")
 async def world(suite: Suite) -> World:
     org = await make_org(suite)
     hq_manager = f"{org.branch}-hq-manager"
-    await admin(
-        suite,
-        UPSERT_EMPLOYEE,
-        {
-            "hrId": hq_manager,
-            "name": "总部经理",
-            "roles": ["MANAGER"],
-            "branchId": global_id("Branch", org.hq),
-        },
-    )
+    await upsert_manager(suite, hq_manager, "总部经理", org.hq)
     about: dict[str, str] = {}
     for employee, branch in (
         (org.manager, org.branch),
@@ -115,9 +119,29 @@ async def timeline_alerts(suite: Suite, as_: str, employee: str) -> GraphQLResul
     return await suite.gql(TIMELINE, {"id": employee_id(employee), **window()}, as_=as_)
 
 
+async def employee_risk(suite: Suite, as_: str, employee: str) -> GraphQLResult:
+    return await suite.gql(RISK, {"id": employee_id(employee)}, as_=as_)
+
+
+async def risk_ranking(suite: Suite, as_: str, branch: str) -> GraphQLResult:
+    return await suite.gql(RANKING, {"branch": global_id("Branch", branch)}, as_=as_)
+
+
+async def ranked_hr_ids(suite: Suite, as_: str, branch: str) -> set[str]:
+    """The HR keys of the employees ``as_`` sees in the risk ranking of ``branch``."""
+    ranked = (await risk_ranking(suite, as_, branch)).ok()
+    return {entry["employee"]["hrId"] for entry in ranked["riskRanking"]}
+
+
 def refused(result: GraphQLResult, field: str) -> None:
     assert result.codes == ["FORBIDDEN"], result.body
     assert result.data.get(field) is None, result.body
+
+
+async def risk_and_timeline_refused(suite: Suite, as_: str, employee: str) -> None:
+    """``as_`` reads neither the risk score nor the timeline about ``employee``."""
+    refused(await employee_risk(suite, as_, employee), "employeeRisk")
+    refused(await timeline_alerts(suite, as_, employee), "employeeTimeline")
 
 
 # -- nobody reads a case about themselves -----------------------------------------------------
@@ -129,18 +153,12 @@ async def test_a_manager_reads_no_alert_risk_or_timeline_about_themselves(
     org, mine = world.org, world.about[world.org.manager]
     assert await alert_ids(suite, org.manager, employeeId=org.manager) == set()
     assert mine not in await alert_ids(suite, org.manager)
-    refused(
-        await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=org.manager), "employeeRisk"
-    )
-    refused(await timeline_alerts(suite, org.manager, org.manager), "employeeTimeline")
-    ranked = (
-        await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=org.manager)
-    ).ok()
-    ranked_ids = {entry["employee"]["hrId"] for entry in ranked["riskRanking"]}
+    await risk_and_timeline_refused(suite, org.manager, org.manager)
+    ranked_ids = await ranked_hr_ids(suite, org.manager, org.branch)
     assert org.junior in ranked_ids and not {org.manager, org.manager_2} & ranked_ids
     # Their own team's case stays theirs to read.
     assert world.about[org.junior] in await alert_ids(suite, org.manager, employeeId=org.junior)
-    junior_risk = (await suite.gql(RISK, {"id": employee_id(org.junior)}, as_=org.manager)).ok()
+    junior_risk = (await employee_risk(suite, org.manager, org.junior)).ok()
     assert [alert["id"] for alert in junior_risk["employeeRisk"]["evidence"]] == [
         world.about[org.junior]
     ]
@@ -149,8 +167,7 @@ async def test_a_manager_reads_no_alert_risk_or_timeline_about_themselves(
 async def test_hr_reads_no_case_about_themselves(suite: Suite, world: World) -> None:
     org = world.org
     assert await alert_ids(suite, org.hr, employeeId=org.hr) == set()
-    refused(await suite.gql(RISK, {"id": employee_id(org.hr)}, as_=org.hr), "employeeRisk")
-    refused(await timeline_alerts(suite, org.hr, org.hr), "employeeTimeline")
+    await risk_and_timeline_refused(suite, org.hr, org.hr)
     # The headquarters manager reads HR's case (as would other HR).
     assert await alert_ids(suite, world.hq_manager, employeeId=org.hr) == {world.about[org.hr]}
 
@@ -159,14 +176,8 @@ async def test_a_managers_case_is_for_hr_and_headquarters(suite: Suite, world: W
     org, about_manager = world.org, world.about[world.org.manager]
     # Another manager of the branch reads none of it and cannot decide it ...
     assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
-    refused(
-        await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=org.manager_2), "employeeRisk"
-    )
-    refused(await timeline_alerts(suite, org.manager_2, org.manager), "employeeTimeline")
-    ranked = (
-        await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=org.manager_2)
-    ).ok()
-    ranked_ids = {entry["employee"]["hrId"] for entry in ranked["riskRanking"]}
+    await risk_and_timeline_refused(suite, org.manager_2, org.manager)
+    ranked_ids = await ranked_hr_ids(suite, org.manager_2, org.branch)
     assert org.junior in ranked_ids and not {org.manager, org.manager_2} & ranked_ids
     decided = await suite.gql(
         UPDATE_ALERT,
@@ -183,9 +194,7 @@ async def test_a_managers_case_is_for_hr_and_headquarters(suite: Suite, world: W
         ).ok()
         [edge] = found["alerts"]["edges"]
         assert edge["node"]["evidence"]["order_code"] == f"O-{org.manager}"
-        risk = (await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=superior)).ok()[
-            "employeeRisk"
-        ]
+        risk = (await employee_risk(suite, superior, org.manager)).ok()["employeeRisk"]
         assert [alert["id"] for alert in risk["evidence"]] == [about_manager]
         timeline = (await timeline_alerts(suite, superior, org.manager)).ok()
         assert about_manager in {
@@ -193,24 +202,15 @@ async def test_a_managers_case_is_for_hr_and_headquarters(suite: Suite, world: W
             for edge in timeline["employeeTimeline"]["edges"]
             if edge["node"]["kind"] == "ALERT"
         }
-        ranked = (
-            await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=superior)
-        ).ok()
-        assert {org.junior, org.manager, org.manager_2} <= {
-            entry["employee"]["hrId"] for entry in ranked["riskRanking"]
-        }
+        assert {org.junior, org.manager, org.manager_2} <= await ranked_hr_ids(
+            suite, superior, org.branch
+        )
 
 
 async def test_alert_raised_leaves_out_the_subscribers_own_case(suite: Suite, world: World) -> None:
     org = world.org
-    base = watcher_count(suite)
-    async with (
-        serve_gateway(suite) as url,
-        GraphQLWebSocket.open(url, suite.token(org.manager)) as manager,
-        GraphQLWebSocket.open(url, suite.token(org.hr)) as hr,
-    ):
-        kinds = {"filter": {"kinds": ["UNREGISTERED_CUSTOMER"]}}
-        await watch_alerts(suite, base, kinds, manager, hr)
+    kinds = {"filter": {"kinds": ["UNREGISTERED_CUSTOMER"]}}
+    async with watching_alerts(suite, kinds, org.manager, org.hr) as (manager, hr):
         own = await stored_alert(
             suite, "orders", "UNREGISTERED_CUSTOMER", employee_id=org.manager, branch_id=org.branch
         )
@@ -254,25 +254,14 @@ async def test_finance_reads_deal_payment_and_commission_alerts_only(
         # HR still reads them.
         assert alert_id in await alert_ids(suite, org.hr, employeeId=org.junior_b, kinds=[kind])
     # Finance has no other path to an alert's evidence: no timelines, no risk.
-    refused(await timeline_alerts(suite, org.finance, org.junior_b), "employeeTimeline")
-    refused(
-        await suite.gql(RISK, {"id": employee_id(org.junior_b)}, as_=org.finance), "employeeRisk"
-    )
-    refused(
-        await suite.gql(RANKING, {"branch": global_id("Branch", org.branch)}, as_=org.finance),
-        "riskRanking",
-    )
+    await risk_and_timeline_refused(suite, org.finance, org.junior_b)
+    refused(await risk_ranking(suite, org.finance, org.branch), "riskRanking")
 
 
 async def test_alert_raised_sends_finance_only_its_kinds(suite: Suite, world: World) -> None:
     org = world.org
-    base = watcher_count(suite)
-    async with (
-        serve_gateway(suite) as url,
-        GraphQLWebSocket.open(url, suite.token(org.finance)) as finance,
-    ):
-        mates = {"filter": {"employeeId": employee_id(org.junior_mate)}}
-        await watch_alerts(suite, base, mates, finance)
+    mates = {"filter": {"employeeId": employee_id(org.junior_mate)}}
+    async with watching_alerts(suite, mates, org.finance) as (finance,):
         for source, kind in OTHER_KINDS:
             await stored_alert(
                 suite, source, kind, employee_id=org.junior_mate, branch_id=org.branch
@@ -305,9 +294,7 @@ async def test_own_case_and_finance_kinds_hold_on_the_embedded_profile(
     assert await alert_ids(suite, org.manager, employeeId=org.manager) == set()
     assert await alert_ids(suite, org.manager_2, employeeId=org.manager) == set()
     assert await alert_ids(suite, org.hr, employeeId=org.manager) == {about_manager}
-    refused(
-        await suite.gql(RISK, {"id": employee_id(org.manager)}, as_=org.manager), "employeeRisk"
-    )
+    refused(await employee_risk(suite, org.manager, org.manager), "employeeRisk")
     refused(await timeline_alerts(suite, org.manager_2, org.manager), "employeeTimeline")
     assert await alert_ids(suite, org.finance, employeeId=org.manager) == {about_manager}
     assert late not in await alert_ids(suite, org.finance, employeeId=org.junior)
@@ -324,13 +311,7 @@ async def test_role_holders_come_from_the_directory_cached_as_configured(suite: 
     assert {org.manager, org.manager_2, org.other_manager} <= before
     assert org.junior not in before and org.hr not in before
     assert await cached.holders(frozenset({"SYSTEM"})) == frozenset()  # no employee holds it
-    promoted = {
-        "hrId": org.junior,
-        "name": "李雷",
-        "roles": ["MANAGER"],
-        "branchId": global_id("Branch", org.branch),
-    }
-    await admin(suite, UPSERT_EMPLOYEE, promoted)
+    await upsert_manager(suite, org.junior, "李雷", org.branch)  # a promotion
     assert org.junior in await uncached.holders(managers)
     assert await cached.holders(managers) == before
 
@@ -349,12 +330,6 @@ async def test_cached_role_holders_follow_the_directory_watch(suite: Suite) -> N
         assert asyncio.get_running_loop().time() < deadline, "the directory watch never went live"
         await asyncio.sleep(0.05)
     assert org.junior_mate not in await followed.holders(managers)
-    promoted = {
-        "hrId": org.junior_mate,
-        "name": "韩梅梅",
-        "roles": ["MANAGER"],
-        "branchId": global_id("Branch", org.branch),
-    }
-    await admin(suite, UPSERT_EMPLOYEE, promoted)
+    await upsert_manager(suite, org.junior_mate, "韩梅梅", org.branch)  # a promotion
     # upsertEmployee answers once the change reached the watches it serves.
     assert org.junior_mate in await followed.holders(managers)

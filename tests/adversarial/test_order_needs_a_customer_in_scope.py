@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from salesguard_orders.models import Alert as OrdersAlert
 from tests.harness import GraphQLResult, Suite, employee_id, global_id, service_id, unique
-from tests.org import Org, add_employee, make_org, register
+from tests.org import Org, add_employee, add_hq_manager, make_org, register
 
 SUBMIT = """
 mutation($input: SubmitOrderInput!) {
@@ -134,8 +134,7 @@ async def test_a_deal_on_a_branchs_customer_is_alerted_to_that_branch(
     org = await make_org(suite)
     rep_b = await branch_b_rep(suite, org)
     theirs = await register(suite, rep_b)
-    hq_manager = unique(f"{org.hq}-manager")
-    await add_employee(suite, hq_manager, "郑总", "MANAGER", branch=org.hq)
+    hq_manager = await add_hq_manager(suite, org, unique(f"{org.hq}-manager"))
     order = (await submit(suite, hq_manager, theirs["id"])).ok()["submitOrder"]["order"]
     assert order["flags"] == ["ATTRIBUTION_MISMATCH"]
     [alert] = await alerts_of(suite, org.hr, orderId=order["id"])

@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import GraphQLResult, Suite, global_id, unique
-from tests.org import UPSERT_EMPLOYEE, Org, admin, make_org, new_phone, register, register_result
+from tests.harness import GraphQLResult, Suite, unique
+from tests.org import (
+    Org,
+    add_employee,
+    make_org,
+    new_phone,
+    register,
+    register_result,
+)
 
 ALERTS = """
 query($filter: AlertFilter) {
@@ -42,14 +49,7 @@ query($filter: AuditEventFilter) {
 async def employee(suite: Suite, branch: str, role: str, *, team: str | None = None) -> str:
     """A new employee of ``branch`` (an HR key); their HR key."""
     employee_id = unique(f"{branch}-{role.lower()}")
-    values = {
-        "hrId": employee_id,
-        "name": "张三",
-        "roles": [role],
-        "branchId": global_id("Branch", branch),
-    }
-    team_id = global_id("Team", team) if team else None
-    await admin(suite, UPSERT_EMPLOYEE, values | {"teamId": team_id, "status": "ACTIVE"})
+    await add_employee(suite, employee_id, "张三", role, branch=branch, team=team)
     return employee_id
 
 

@@ -70,16 +70,6 @@ def render(
     return _render(*arguments, kube_version)
 
 
-@functools.lru_cache(maxsize=32)
-def _cached_render(
-    chart: Path,
-    values_files: tuple[Path, ...],
-    set_values: tuple[tuple[str, str], ...],
-    kube_version: str,
-) -> Rendered:
-    return _render(chart, values_files, set_values, kube_version)
-
-
 def _render(
     chart: Path,
     values_files: tuple[Path, ...],
@@ -94,6 +84,10 @@ def _render(
         args += ["--set", f"{key}={value}"]
     documents = yaml.safe_load_all(helm(*args))
     return Rendered(tuple(doc for doc in documents if doc))
+
+
+# The same renders, kept: the arguments are hashable (paths and tuples).
+_cached_render = functools.lru_cache(maxsize=32)(_render)
 
 
 @dataclass(frozen=True)

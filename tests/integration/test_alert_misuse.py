@@ -13,7 +13,14 @@ from graphql.execution.executor import Executor
 
 from salesguard_gateway.schema.alerts import Alert
 from tests.harness import Suite, employee_id, global_id, service_id
-from tests.org import UPSERT_EMPLOYEE, Org, add_employee, admin, make_org, register
+from tests.org import (
+    UPSERT_EMPLOYEE,
+    Org,
+    add_other_branch_rep,
+    admin,
+    make_org,
+    register,
+)
 from tests.support.alerts import HISTORY, UPDATE_ALERT, stored_alert
 from tests.support.subscriptions import (
     ALERT_RAISED,
@@ -22,8 +29,8 @@ from tests.support.subscriptions import (
     mock_location_check_in,
     serve_gateway,
     until_watching,
-    watch_alerts,
     watcher_count,
+    watching_alerts,
 )
 
 ALERTS = f"""
@@ -185,12 +192,10 @@ async def test_a_live_feed_ends_when_its_subscriber_leaves_the_company(suite: Su
     org = await make_org(suite)
     base = watcher_count(suite)
     # Principals not cached: the departure shows on the next alert, not 30 s later.
-    async with (
-        serve_gateway(suite, principal_cache_seconds=0) as url,
-        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
-        GraphQLWebSocket.open(url, suite.token(org.manager)) as stayer,
-    ):
-        await watch_alerts(suite, base, {"filter": {"kinds": ["MOCK_LOCATION"]}}, leaver, stayer)
+    mock_locations = {"filter": {"kinds": ["MOCK_LOCATION"]}}
+    async with watching_alerts(
+        suite, mock_locations, org.manager_2, org.manager, principal_cache_seconds=0
+    ) as (leaver, stayer):
         await second_manager_leaves(suite, org)
         await mock_location_check_in(suite, org.junior)
         # The manager who stays gets it; the one who left gets an error, never the alert.
@@ -278,8 +283,7 @@ async def test_subscribers_sharing_a_rendering_each_get_only_their_own_alerts(
 
     monkeypatch.setattr(Executor, "execute_operation", counted)
     org = await make_org(suite)
-    other_rep = f"{org.other_manager}-rep"
-    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    other_rep = await add_other_branch_rep(suite, org)
     base = watcher_count(suite)
     variables = {"filter": {"kinds": ["MOCK_LOCATION"]}}
     async with (

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.harness import Suite, employee_id, global_id
-from tests.org import Org, add_employee, make_org
+from tests.org import Org, add_other_branch_rep, make_org
 from tests.support.alerts import ALERTS_PAGE, stored_alert
 from tests.support.subscriptions import (
     SOURCES,
@@ -27,6 +27,7 @@ QUERY = ALERTS_PAGE
 
 @dataclass(frozen=True)
 class Branches:
+    suite: Suite
     org: Org
     # A junior rep of the other branch.
     other_rep: str
@@ -35,11 +36,13 @@ class Branches:
     there: set[str]
 
 
-async def two_branches(suite: Suite) -> Branches:
-    """Three alerts in the org's branch (one per alert source) and two in the other one."""
+@pytest.fixture
+async def branches(either_profile: Suite) -> Branches:
+    """A company on either profile with three alerts in its branch (one per alert source)
+    and two in the other one."""
+    suite = either_profile
     org = await make_org(suite)
-    other_rep = f"{org.other_manager}-rep"
-    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    other_rep = await add_other_branch_rep(suite, org)
     now = datetime.now(UTC)
 
     async def stored(source: str, kind: str, employee: str, branch: str, hours_ago: int) -> str:
@@ -62,7 +65,7 @@ async def two_branches(suite: Suite) -> Branches:
         await stored("attendance", "NEW_DEVICE", other_rep, org.other_branch, 1),
         await stored("orders", "FAKE_DEAL_SUSPECTED", other_rep, org.other_branch, 4),
     }
-    return Branches(org, other_rep, here, there)
+    return Branches(suite, org, other_rep, here, there)
 
 
 async def listed(suite: Suite, as_: str, branch: str, first: int = 50) -> tuple[list[str], int]:
@@ -87,34 +90,28 @@ async def listed(suite: Suite, as_: str, branch: str, first: int = 50) -> tuple[
 
 
 async def test_a_manager_filtering_by_their_branch_gets_exactly_its_alerts(
-    either_profile: Suite,
+    branches: Branches,
 ) -> None:
-    suite = either_profile
-    branches = await two_branches(suite)
-    org = branches.org
+    suite, org = branches.suite, branches.org
     seen, total = await listed(suite, org.manager, org.branch)
     assert set(seen) == branches.here and len(seen) == total == 3
     theirs, total = await listed(suite, org.other_manager, org.other_branch)
     assert set(theirs) == branches.there and len(theirs) == total == 2
 
 
-async def test_another_branch_s_filter_gives_a_manager_nothing(either_profile: Suite) -> None:
+async def test_another_branch_s_filter_gives_a_manager_nothing(branches: Branches) -> None:
     # The filter narrows the caller's scope, never widens it: the other branch's alerts
     # exist (HR lists them), and a manager asking for them by branch gets none.
-    suite = either_profile
-    branches = await two_branches(suite)
-    org = branches.org
+    suite, org = branches.suite, branches.org
     assert await listed(suite, org.manager, org.other_branch) == ([], 0)
     assert await listed(suite, org.other_manager, org.branch) == ([], 0)
     assert await listed(suite, org.manager, org.hq) == ([], 0)
 
 
 async def test_hr_filtering_by_each_branch_gets_its_alerts_across_pages(
-    either_profile: Suite,
+    branches: Branches,
 ) -> None:
-    suite = either_profile
-    branches = await two_branches(suite)
-    org = branches.org
+    suite, org = branches.suite, branches.org
     for branch, expected in ((org.branch, branches.here), (org.other_branch, branches.there)):
         # One alert a page: the merged cursor walks every source, the total on every page.
         seen, total = await listed(suite, org.hr, branch, first=1)
@@ -150,8 +147,7 @@ async def test_the_live_feed_with_a_branch_filter_sends_only_that_branch_s_alert
 ) -> None:
     suite = either_profile
     org = await make_org(suite)
-    other_rep = f"{org.other_manager}-rep"
-    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    other_rep = await add_other_branch_rep(suite, org)
     base = watcher_count(suite)
 
     def branch_filter(branch: str) -> dict[str, Any]:

@@ -180,25 +180,26 @@ async def test_the_nearest_come_first_up_to_the_limit(suite: Suite, lookups: Loo
 async def test_a_customer_across_a_cell_edge_is_found(suite: Suite, lookups: Lookups) -> None:
     org = await make_org(suite)
     lat, lng = somewhere()
+
+    async def found_across(
+        here: tuple[float, float], there: tuple[float, float], radius: float
+    ) -> pb.FindNearbyCustomersResponse:
+        """A customer at ``there``, in no cell of ``here``'s, is found from ``here``."""
+        assert geo.encode(*here)[:3] != geo.encode(*there)[:3]
+        across = await located(suite, org.junior, there)
+        found = await lookups.nearby(*here, radius)
+        assert [c.customer_id for c in found.nearby] == [service_id(across["id"])]
+        return found
+
     # The north edge of the point's precision-3 cell (about 156 km high) is also an
     # edge of every finer cell along it: the two points below share no cell from
     # precision 3 on, so their stored hashes differ from the third character.
     _, _, edge, _ = geo.bounds(geo.encode(lat, lng, 3))
-    here = north(edge, lng, -60)
-    there = north(edge, lng, 60)
-    assert geo.encode(*here)[:3] != geo.encode(*there)[:3]
-    across = await located(suite, org.junior, there)
-    found = await lookups.nearby(*here, 300)
-    assert [c.customer_id for c in found.nearby] == [service_id(across["id"])]
+    found = await found_across(north(edge, lng, -60), north(edge, lng, 60), 300)
     assert found.nearby[0].distance_m == pytest.approx(120, abs=0.01)
     # And from the other side, east-west as well as north-south.
     _, _, _, east_edge = geo.bounds(geo.encode(lat, lng, 3))
-    west_side = east(lat, east_edge, -30)
-    east_side = east(lat, east_edge, 30)
-    assert geo.encode(*west_side)[:3] != geo.encode(*east_side)[:3]
-    beyond = await located(suite, org.junior, east_side)
-    found = await lookups.nearby(*west_side, 100)
-    assert [c.customer_id for c in found.nearby] == [service_id(beyond["id"])]
+    await found_across(east(lat, east_edge, -30), east(lat, east_edge, 30), 100)
 
 
 async def test_requested_customers_get_their_distance_however_far(

@@ -107,12 +107,31 @@ async def neglect_and_pool(suite: Suite) -> datetime:
     return start + NEGLECT + GRACE
 
 
-async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suite) -> None:
-    suite = pool_suite
+async def two_new_customers(
+    suite: Suite,
+) -> tuple[Org, dict[str, Any], dict[str, Any], datetime]:
+    """A company whose junior has just registered two customers (the one to be neglected,
+    then the one to be followed up), and the moment after."""
     org = await make_org(suite)
     neglected = await register(suite, org.junior)
     followed = await register(suite, org.junior)
-    start = datetime.now(UTC)
+    return org, neglected, followed, datetime.now(UTC)
+
+
+async def swept_again_to_no_effect(suite: Suite, as_of: datetime, done: dict[str, Any]) -> None:
+    """The sweep as of the same moment again: it counts what ``done`` counted, and alerts
+    and pools nothing more."""
+    assert await sweep(suite, as_of) == {**done, "alerted": 0, "pooled": 0}
+
+
+async def follow_up(suite: Suite, as_: str, customer_id: str, kind: str) -> None:
+    values = {"customerId": customer_id, "kind": kind}
+    (await suite.gql(FOLLOW_UP, {"input": values}, as_=as_)).ok()
+
+
+async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suite) -> None:
+    suite = pool_suite
+    org, neglected, followed, start = await two_new_customers(suite)
 
     first = await sweep(suite, start + NEGLECT)
     assert first["alerted"] >= 2
@@ -131,14 +150,10 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
     assert alert["evidence"]["days_silent"] >= 30
     assert neglected["code"] in alert["message"]
     # Re-running the same sweep changes nothing.
-    assert await sweep(suite, start + NEGLECT) == {**first, "alerted": 0, "pooled": 0}
+    await swept_again_to_no_effect(suite, start + NEGLECT, first)
 
     # A follow-up after the alert starts a new episode: that alert no longer pools it.
-    (
-        await suite.gql(
-            FOLLOW_UP, {"input": {"customerId": followed["id"], "kind": "CALL"}}, as_=org.junior
-        )
-    ).ok()
+    await follow_up(suite, org.junior, followed["id"], "CALL")
     # Inside the grace period nothing moves.
     almost = await sweep(suite, start + NEGLECT + GRACE - timedelta(hours=1))
     assert almost["pooled"] == 0
@@ -146,11 +161,7 @@ async def test_neglected_customer_is_alerted_pooled_and_claimed(pool_suite: Suit
 
     returned = await sweep(suite, start + NEGLECT + GRACE)
     assert returned["pooled"] >= 1
-    assert await sweep(suite, start + NEGLECT + GRACE) == {
-        **returned,
-        "alerted": 0,
-        "pooled": 0,
-    }
+    await swept_again_to_no_effect(suite, start + NEGLECT + GRACE, returned)
     # The scheduled job is the same sweep: as of the same moment it finds nothing to do.
     outcome = await run_job(
         suite.running["customers"].runtime,
@@ -338,24 +349,13 @@ async def shared_alerts(suite: Suite, org: Org) -> list[dict[str, Any]]:
 async def test_the_pool_works_on_the_embedded_profile(embedded_suite: Suite) -> None:
     """The same statements on SQLite (what `make run` starts), policies in-process."""
     suite = embedded_suite
-    org = await make_org(suite)
-    neglected = await register(suite, org.junior)
-    followed = await register(suite, org.junior)
-    start = datetime.now(UTC)
+    org, neglected, followed, start = await two_new_customers(suite)
     assert (await sweep(suite, start + NEGLECT))["alerted"] == 2
-    (
-        await suite.gql(
-            FOLLOW_UP, {"input": {"customerId": followed["id"], "kind": "VISIT"}}, as_=org.junior
-        )
-    ).ok()
+    await follow_up(suite, org.junior, followed["id"], "VISIT")
     returned = await sweep(suite, start + NEGLECT + GRACE)
     # The followed-up customer starts a new episode (alerted again), the other is pooled.
     assert (returned["alerted"], returned["pooled"]) == (1, 1)
-    assert await sweep(suite, start + NEGLECT + GRACE) == {
-        **returned,
-        "alerted": 0,
-        "pooled": 0,
-    }
+    await swept_again_to_no_effect(suite, start + NEGLECT + GRACE, returned)
     assert set(await pool_ids(suite, org.junior_mate)) == {neglected["id"]}
     assert (await claim(suite, neglected["id"], org.junior)).codes == ["FAILED_PRECONDITION"]
     taken = (await claim(suite, neglected["id"], org.junior_mate)).ok()["claimCustomer"]

@@ -18,8 +18,9 @@ import pytest
 from salesguard_commissions.server import service as commissions_app
 from tests.conftest import SuiteFactory
 from tests.harness import Suite, employee_id, global_id, service_id
-from tests.integration.commissions.support import COMPANY_CLAIM, PERIOD, Client, People, make_people
+from tests.integration.commissions.support import COMPANY_CLAIM, PERIOD, Client, make_people
 from tests.org import Org, make_org, register
+from tests.support.orders_service import People
 
 UPSERT = """
 mutation($input: UpsertEmployeeInput!) {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.harness import Suite, unique
-from tests.org import Org, add_employee, make_org, register
+from tests.org import Org, add_hq_manager, make_org, register
 from tests.support.exports import DECIDE_EXPORT, request_export
 
 EXPORT_REQUESTS = """
@@ -74,8 +74,7 @@ async def test_each_seat_lists_the_requests_it_may_see_as_export_request_decides
 ) -> None:
     suite = either_profile
     org = await make_org(suite)
-    hq_manager = f"{org.hq}-manager"
-    await add_employee(suite, hq_manager, "郑总", "MANAGER", branch=org.hq)
+    hq_manager = await add_hq_manager(suite, org)
     requests = await requests_of_every_branch(suite, org)
     everything = set(requests.values())
 

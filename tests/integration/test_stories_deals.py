@@ -18,8 +18,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.harness import Suite, cny, employee_id, global_id, unique
+from tests.harness import Suite, cny, employee_id, global_id
 from tests.org import Org, make_org, register
+from tests.support.payments import bank_line
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -77,14 +78,27 @@ def at(day: date, hour: int = 10, minute: int = 0) -> str:
 
 
 async def submit(
-    suite: Suite, rep: str, customer_id: str, total: str, **extra: Any
+    suite: Suite,
+    rep: str,
+    customer_id: str,
+    total: str,
+    *,
+    ordered: date | None = None,
+    due: date | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """``rep`` submits a one-line order; ``ordered`` and ``due`` date it (the order date and
+    the expected payment date), ``extra`` adds to the input."""
     values = {
         "customerId": customer_id,
         "currency": "CNY",
         "lines": [{"sku": "SKU-9", "description": "goods", "quantity": "1", "unitPrice": total}],
         **extra,
     }
+    if ordered is not None:
+        values["orderDate"] = ordered.isoformat()
+    if due is not None:
+        values["expectedPaymentDate"] = due.isoformat()
     order = (await suite.gql(SUBMIT, {"input": values}, as_=rep)).ok()["submitOrder"]["order"]
     assert order["status"] == "SUBMITTED" and order["submittedBy"] == {"id": employee_id(rep)}
     return dict(order)
@@ -102,14 +116,9 @@ async def approve(suite: Suite, org: Org, order: dict[str, Any]) -> None:
 
 async def pay(suite: Suite, org: Org, order: dict[str, Any], paid_at: str) -> None:
     """Finance records the bank line; the remittance text quotes the order code."""
-    values = {
-        "bankReference": unique("BANK"),
-        "payerName": "Acme Trading",
-        "amount": order["total"]["amount"],
-        "currency": "CNY",
-        "paidAt": paid_at,
-        "referenceText": f"payment for {order['code']}",
-    }
+    values = bank_line(
+        order["total"]["amount"], paid_at, referenceText=f"payment for {order['code']}"
+    )
     recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
     assert recorded["recordPayment"]["duplicate"] is False
 
@@ -176,14 +185,7 @@ async def test_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
     ordered, due = today() - timedelta(days=40), today() - timedelta(days=35)
     orders = []
     for customer_id, total in zip(customers, ("8800.00", "12500.00", "9900.00"), strict=True):
-        order = await submit(
-            suite,
-            rep,
-            customer_id,
-            total,
-            orderDate=ordered.isoformat(),
-            expectedPaymentDate=due.isoformat(),
-        )
+        order = await submit(suite, rep, customer_id, total, ordered=ordered, due=due)
         # Dated before the customer was registered (O3): flagged, and fine for this story.
         assert order["flags"] == ["UNREGISTERED_CUSTOMER"]
         assert (order["orderDate"], order["expectedPaymentDate"]) == (
@@ -270,10 +272,8 @@ async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     ]
     orders = []
     for minute, (customer_id, total, claim) in enumerate(specs):
-        extra = {"sourceClaim": claim} if claim else {}
-        order = await submit(
-            suite, rep, customer_id, total, orderDate=RATES_DAY.isoformat(), **extra
-        )
+        extra: dict[str, Any] = {"sourceClaim": claim} if claim else {}
+        order = await submit(suite, rep, customer_id, total, ordered=RATES_DAY, **extra)
         await approve(suite, org, order)
         await pay(suite, org, order, at(RATES_DAY + timedelta(days=7), minute=minute))
         orders.append(order)
@@ -359,14 +359,7 @@ async def test_clearing_a_fake_deal_alert_releases_exactly_its_line(suite: Suite
     # Two orders due long ago, still unpaid at the first reconciliation: suspected fakes.
     suspects = []
     for total in ("3000.00", "4000.00"):
-        order = await submit(
-            suite,
-            rep,
-            company,
-            total,
-            orderDate=HELD_ORDERED.isoformat(),
-            expectedPaymentDate=HELD_DUE.isoformat(),
-        )
+        order = await submit(suite, rep, company, total, ordered=HELD_ORDERED, due=HELD_DUE)
         await approve(suite, org, order)
         suspects.append(order)
     await reconcile(suite, org)

@@ -16,6 +16,7 @@ from salesguard_gateway.schema.common import encode_state
 from tests.harness import Suite, employee_id, unique
 from tests.org import Org, make_org, register
 from tests.support.field_visits import IMPORT_CALLS, call, check_in
+from tests.support.payments import bank_line
 from tests.support.timeline import TIMELINE, record_follow_up, somewhere_of_its_own, submit_order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # make_org's branches
@@ -74,14 +75,9 @@ async def a_day_of_evidence(suite: Suite, org: Org) -> dict[str, str]:
         await suite.gql(
             RECORD_PAYMENT,
             {
-                "input": {
-                    "bankReference": unique("BANK"),
-                    "payerName": "Acme Trading",
-                    "amount": order["total"]["amount"],
-                    "currency": "CNY",
-                    "paidAt": datetime.now(UTC).isoformat(),
-                    "orderId": order["id"],
-                }
+                "input": bank_line(
+                    order["total"]["amount"], datetime.now(UTC).isoformat(), orderId=order["id"]
+                )
             },
             as_=org.finance,
         )

@@ -12,13 +12,17 @@ from sqlalchemy import text
 
 from salesguard.db import Database
 
-HISTORY_ORDERS = """
-INSERT INTO orders (
+# Every column of an order, in the order a set-based seed's SELECT gives them (the history
+# below, the benchmarks' seeds).
+INSERT_ORDERS = """INSERT INTO orders (
     number, id, customer_id, customer_code, owner_id, submitted_by, team_id, branch_id,
     currency, total_minor, order_date, expected_payment_date, source_claim, registered_source,
     status, flags, customer_name_key, customer_company_key, note, submitted_at, updated_at,
     payment_state, paid_minor, fully_paid_at, shipped
-)
+)"""
+
+HISTORY_ORDERS = f"""
+{INSERT_ORDERS}
 SELECT n, md5('history-order' || n), md5('history-customer' || (n % :customers)),
        'C-' || lpad((n % :customers)::text, 6, '0'),
        'rep-' || (n % 50), 'rep-' || (n % 50), 'team-' || (n % 10), 'branch-' || (n % 5),

@@ -79,15 +79,6 @@ class S3Server(Process):
         self._ports: dict[str, int] = {}
         self._workdir: Path | None = None
 
-    @property
-    def endpoint(self) -> str:
-        """``host:port`` as the minio SDK wants it (plain HTTP: ``secure=False``)."""
-        return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.endpoint}"
-
     def start(self) -> Self:
         if self.running:
             return self

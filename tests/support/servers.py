@@ -144,12 +144,24 @@ class Process:
     and block the server), with a readiness wait that fails fast and explains."""
 
     name = "server"
+    # The port it listens on, on loopback (0 until a subclass knows it).
+    port = 0
 
     def __init__(self, startup_timeout: float) -> None:
         self.startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port``, as clients that take no scheme want it (the minio SDK with
+        ``secure=False``, ``opa run --addr``)."""
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
 
     @property
     def running(self) -> bool:
@@ -277,14 +289,6 @@ class OpaServer(Process):
         self.binary = binary
         self._workdir: Path | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def addr(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
-
     def start(self) -> Self:
         if self.running:
             return self
@@ -295,7 +299,7 @@ class OpaServer(Process):
             "run",
             "--server",
             "--addr",
-            self.addr,
+            self.endpoint,
             "--log-level",
             "error",
             # Tests stop OPA often; don't let open keep-alive connections delay that.

@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from salesguard_gateway.app import create_app
 from salesguard_gateway.settings import GatewaySettings
 from tests.harness import Suite, employee_id
-from tests.org import Org, add_employee
+from tests.org import Org, add_other_branch_rep
 from tests.support.servers import free_port
 
 PROTOCOL = "graphql-transport-ws"
@@ -160,6 +160,23 @@ async def watch_alerts(
     await until_watching(suite, base + SOURCES * len(sockets))
 
 
+@asynccontextmanager
+async def watching_alerts(
+    suite: Suite, variables: dict[str, Any], *employees: str, **overrides: Any
+) -> AsyncIterator[list[GraphQLWebSocket]]:
+    """A gateway over the suite's services (with setting ``overrides``) and a websocket per
+    employee, each subscribed to alertRaised with ``variables`` and watched for by every
+    source; the sockets, in the employees' order."""
+    base = watcher_count(suite)
+    async with serve_gateway(suite, **overrides) as url, AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(GraphQLWebSocket.open(url, suite.token(employee)))
+            for employee in employees
+        ]
+        await watch_alerts(suite, base, variables, *sockets)
+        yield sockets
+
+
 async def mock_location_check_in(suite: Suite, employee_id: str) -> float:
     """A check-in whose device reports a mock location (a MOCK_LOCATION alert); when it returned."""
     values = {
@@ -176,8 +193,7 @@ async def mock_location_check_in(suite: Suite, employee_id: str) -> float:
 async def mock_location_alert_reaches_its_subscribers(suite: Suite, org: Org) -> None:
     """HR and the branch's manager get the alert within a second, localised; the other branch's
     manager never does (but does get their own branch's); a junior rep is refused."""
-    other_rep = f"{org.other_manager}-rep"
-    await add_employee(suite, other_rep, "郑销售", "SALES_JUNIOR", branch=org.other_branch)
+    other_rep = await add_other_branch_rep(suite, org)
     base = watcher_count(suite)
     async with AsyncExitStack() as stack, serve_gateway(suite) as url:
 

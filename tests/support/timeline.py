@@ -11,14 +11,9 @@ from typing import Any
 from tests.harness import Suite
 from tests.support.geo import offset
 
-TIMELINE = """
-query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: String,
-      $kinds: [TimelineKind!]) {
-  employeeTimeline(employeeId: $employeeId, from: $from, to: $to, first: $first, after: $after,
-                   kinds: $kinds) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { cursor node {
+# What a timeline item is, and what each kind but alerts holds (a reader adds the alert's
+# fields it wants).
+ITEM_FIELDS = """
       __typename at kind day
       ... on CheckInItem { checkIn { id verdict reasons { code } photos { key } } }
       ... on FollowUpItem { followUp { id kind customer { id } } }
@@ -27,10 +22,22 @@ query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: S
       ... on ApprovalItem { orderCode step { status approverId } decidedOrder { id } }
       ... on PaymentItem { payment { id amount { amount currency } order { id } } }
       ... on ShipmentItem { shipment { id trackingNumber order { id } } }
-      ... on AuditEventItem { event { id action customerIds actor { id } } }
+      ... on AuditEventItem { event { id action customerIds actor { id } } }"""
+TIMELINE = (
+    """
+query($employeeId: ID!, $from: DateTime!, $to: DateTime!, $first: Int, $after: String,
+      $kinds: [TimelineKind!]) {
+  employeeTimeline(employeeId: $employeeId, from: $from, to: $to, first: $first, after: $after,
+                   kinds: $kinds) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node {"""
+    + ITEM_FIELDS
+    + """
       ... on AlertItem { alert { id kind employee { id } } }
     } }
   } }"""
+)
 FOLLOW_UP = """mutation($input: RecordFollowUpInput!) {
   recordFollowUp(input: $input) { followUp { id } } }"""
 SUBMIT = """mutation($input: SubmitOrderInput!) {

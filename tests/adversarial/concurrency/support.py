@@ -15,6 +15,7 @@ from salesguard.db import new_id
 from salesguard_customers.models import Customer
 from tests.harness import GraphQLResult, Suite, global_id, unique
 from tests.org import Org, add_employee, new_phone, register
+from tests.support.payments import bank_line
 
 CLIENTS = 20
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -164,14 +165,8 @@ async def approved_order(suite: Suite, org: Org) -> str:
 
 
 def payment(**values: Any) -> dict[str, Any]:
-    return {
-        "bankReference": unique("BANK"),
-        "payerName": "Acme Trading",
-        "amount": "880.00",
-        "currency": "CNY",
-        "paidAt": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
-        **values,
-    }
+    """A bank line of 880.00 paid two hours ago; ``values`` add to or replace its fields."""
+    return bank_line("880.00", (datetime.now(UTC) - timedelta(hours=2)).isoformat()) | values
 
 
 def check_in(**values: Any) -> dict[str, Any]:

@@ -58,16 +58,18 @@ from tests.org import UPSERT_EMPLOYEE, Org, register
 # -- alerts and commissions -----------------------------------------------------------------------
 
 
+async def late_registration_alerts(
+    racing: Suite, query: str, customer_id: str, as_: str
+) -> list[dict[str, Any]]:
+    """The LATE_REGISTRATION alerts about the customer that ``as_`` reads with ``query``."""
+    variables = {"filter": {"kinds": ["LATE_REGISTRATION"], "customerId": customer_id}}
+    found = (await racing.gql(query, variables, as_=as_)).ok()
+    return [edge["node"] for edge in found["alerts"]["edges"]]
+
+
 async def test_an_alert_decided_by_racing_managers_is_decided_once(racing: Suite, org: Org) -> None:
     late = await register(racing, org.junior, hours_since_contact=48)
-    found = (
-        await racing.gql(
-            ALERTS,
-            {"filter": {"kinds": ["LATE_REGISTRATION"], "customerId": late["id"]}},
-            as_=org.manager,
-        )
-    ).ok()
-    (alert,) = [edge["node"] for edge in found["alerts"]["edges"]]
+    (alert,) = await late_registration_alerts(racing, ALERTS, late["id"], org.manager)
     decisions = [
         {"status": "RESOLVED", "resolution": "CONFIRMED"},
         {"status": "DISMISSED"},
@@ -86,14 +88,7 @@ async def test_an_alert_decided_by_racing_managers_is_decided_once(racing: Suite
     )
     (won,) = winners(results)
     assert refusals(results) == {"FORBIDDEN": CLIENTS - 1}
-    after = (
-        await racing.gql(
-            ALERT_HISTORY,
-            {"filter": {"kinds": ["LATE_REGISTRATION"], "customerId": late["id"]}},
-            as_=org.hr,
-        )
-    ).ok()
-    (stored,) = [edge["node"] for edge in after["alerts"]["edges"]]
+    (stored,) = await late_registration_alerts(racing, ALERT_HISTORY, late["id"], org.hr)
     assert stored["status"] == won.data["updateAlert"]["alert"]["status"]
     assert len(stored["history"]) == 1
 

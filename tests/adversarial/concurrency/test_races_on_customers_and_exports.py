@@ -11,6 +11,7 @@ database says: one winner, typed refusals for the rest, and an audit chain that 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tests.adversarial.concurrency.support import (
     CLAIM,
@@ -33,7 +34,7 @@ from tests.adversarial.concurrency.support import (
     seed_customers,
     winners,
 )
-from tests.harness import Suite, employee_id, global_id, service_id, unique
+from tests.harness import GraphQLResult, Suite, employee_id, global_id, service_id, unique
 from tests.org import (
     UPSERT_BRANCH,
     UPSERT_EMPLOYEE,
@@ -45,6 +46,17 @@ from tests.org import (
 from tests.support.exports import request_export
 
 # -- registrations (C3) --------------------------------------------------------------------
+
+
+async def one_customer_won(
+    racing: Suite, org: Org, results: list[GraphQLResult], searched: str
+) -> None:
+    """One of the raced writes won, the others were refused as duplicates, and a search for
+    ``searched`` finds the one customer."""
+    assert len(winners(results)) == 1, refusals(results)
+    assert refusals(results) == {"DUPLICATE_CUSTOMER": CLIENTS - 1}
+    found = await racing.gql(CUSTOMERS, {"filter": {"text": searched}}, as_=org.manager)
+    assert found.ok()["customers"]["totalCount"] == 1
 
 
 async def test_one_phone_in_four_formats_by_two_reps_is_one_customer(
@@ -69,10 +81,7 @@ async def test_one_phone_in_four_formats_by_two_reps_is_one_customer(
                 for n in range(CLIENTS)
             ]
         )
-        assert len(winners(results)) == 1, refusals(results)
-        assert refusals(results) == {"DUPLICATE_CUSTOMER": CLIENTS - 1}
-        found = await racing.gql(CUSTOMERS, {"filter": {"text": digits}}, as_=org.manager)
-        assert found.ok()["customers"]["totalCount"] == 1
+        await one_customer_won(racing, org, results, digits)
     await chain_intact(racing, org)
 
 
@@ -96,10 +105,7 @@ async def test_email_case_variants_and_name_company_race_to_one_customer(
         ]
     )
     for searched, raced in ((email, results[:CLIENTS]), (name, results[CLIENTS:])):
-        assert len(winners(raced)) == 1, refusals(raced)
-        assert refusals(raced) == {"DUPLICATE_CUSTOMER": CLIENTS - 1}
-        found = await racing.gql(CUSTOMERS, {"filter": {"text": searched}}, as_=org.manager)
-        assert found.ok()["customers"]["totalCount"] == 1
+        await one_customer_won(racing, org, raced, searched)
     await chain_intact(racing, org)
 
 
@@ -116,11 +122,7 @@ async def test_customers_updated_to_one_phone_at_once_keep_it_unique(
             for customer in customers
         ]
     )
-    assert len(winners(results)) == 1, refusals(results)
-    assert refusals(results) == {"DUPLICATE_CUSTOMER": CLIENTS - 1}
-    digits = phone.replace(" ", "").removeprefix("+86")
-    found = await racing.gql(CUSTOMERS, {"filter": {"text": digits}}, as_=org.manager)
-    assert found.ok()["customers"]["totalCount"] == 1
+    await one_customer_won(racing, org, results, phone.replace(" ", "").removeprefix("+86"))
     await chain_intact(racing, org)
 
 
@@ -284,47 +286,28 @@ async def test_one_new_branch_team_and_employee_upserted_by_many_admins_is_one_r
     racing: Suite, org: Org
 ) -> None:
     branch, team, person = unique("branch"), unique("team"), unique("person")
-    branches = await race(
-        [
-            racing.gql(
-                UPSERT_BRANCH,
-                {"input": {"hrId": branch, "name": f"#{n}", "timeZone": "Asia/Shanghai"}},
-                as_="admin",
-            )
-            for n in range(CLIENTS)
-        ]
+
+    async def upserted_by_all(mutation: str, values: dict[str, Any]) -> None:
+        """Every client upserts ``values`` at once, each under its own name; none fails."""
+        results = await race(
+            [
+                racing.gql(mutation, {"input": {**values, "name": f"#{n}"}}, as_="admin")
+                for n in range(CLIENTS)
+            ]
+        )
+        assert not [result.body for result in results if result.errors]
+
+    await upserted_by_all(UPSERT_BRANCH, {"hrId": branch, "timeZone": "Asia/Shanghai"})
+    await upserted_by_all(UPSERT_TEAM, {"hrId": team, "branchId": global_id("Branch", branch)})
+    await upserted_by_all(
+        UPSERT_EMPLOYEE,
+        {
+            "hrId": person,
+            "roles": ["SALES_JUNIOR"],
+            "teamId": global_id("Team", team),
+            "branchId": global_id("Branch", branch),
+        },
     )
-    assert not [result.body for result in branches if result.errors]
-    teams = await race(
-        [
-            racing.gql(
-                UPSERT_TEAM,
-                {"input": {"hrId": team, "name": f"#{n}", "branchId": global_id("Branch", branch)}},
-                as_="admin",
-            )
-            for n in range(CLIENTS)
-        ]
-    )
-    assert not [result.body for result in teams if result.errors]
-    people = await race(
-        [
-            racing.gql(
-                UPSERT_EMPLOYEE,
-                {
-                    "input": {
-                        "hrId": person,
-                        "name": f"#{n}",
-                        "roles": ["SALES_JUNIOR"],
-                        "teamId": global_id("Team", team),
-                        "branchId": global_id("Branch", branch),
-                    }
-                },
-                as_="admin",
-            )
-            for n in range(CLIENTS)
-        ]
-    )
-    assert not [result.body for result in people if result.errors]
     found = await racing.gql(
         EMPLOYEES, {"filter": {"branchId": global_id("Branch", branch)}}, as_=org.hr
     )

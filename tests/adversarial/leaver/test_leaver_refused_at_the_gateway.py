@@ -43,11 +43,8 @@ from tests.conftest import SuiteFactory
 from tests.harness import Backends, GraphQLResult, Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, admin, make_org, register, register_result
 from tests.support.subscriptions import (
-    GraphQLWebSocket,
     mock_location_check_in,
-    serve_gateway,
-    watch_alerts,
-    watcher_count,
+    watching_alerts,
 )
 
 # -- the next request through the gateway ----------------------------------------------------
@@ -188,7 +185,6 @@ async def as_admin(
 
 async def test_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) -> None:
     org = await make_org(suite)
-    base = watcher_count(suite)
     manager = {
         "hrId": org.manager_2,
         "name": "周经理",
@@ -197,11 +193,8 @@ async def test_live_feed_ends_on_the_next_alert_with_a_warm_cache(suite: Suite) 
         "status": "ACTIVE",
     }
     # The gateway's default cache: the principal is resolved once and then held.
-    async with (
-        serve_gateway(suite) as url,
-        GraphQLWebSocket.open(url, suite.token(org.manager_2)) as leaver,
-    ):
-        await watch_alerts(suite, base, {"filter": {"kinds": ["MOCK_LOCATION"]}}, leaver)
+    mock_locations = {"filter": {"kinds": ["MOCK_LOCATION"]}}
+    async with watching_alerts(suite, mock_locations, org.manager_2) as (leaver,):
         await mock_location_check_in(suite, org.junior)
         assert (await leaver.next_alert("MOCK_LOCATION", within=5))["employee"] == {
             "id": employee_id(org.junior)

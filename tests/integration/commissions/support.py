@@ -5,7 +5,6 @@ APIs that takes orders the real way to paid and reconciled, and money helpers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -19,8 +18,8 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from tests.harness import Suite, service_id, unique
-from tests.org import Org, make_org, register
-from tests.support.orders_service import OrdersServiceClient, dec
+from tests.org import make_org, register
+from tests.support.orders_service import OrdersServiceClient, People, dec
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAYABLE = pb.LINE_STATUS_PAYABLE
@@ -58,38 +57,8 @@ def paid_in_period(day: int = 10, hour: int = 12) -> datetime:
 # -- callers and clients ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class People:
-    org: Org
-    junior: Principal
-    junior_mate: Principal
-    junior_b: Principal
-    manager: Principal
-    other_manager: Principal
-    hr: Principal
-    finance: Principal
-    admin: Principal
-
-
-def person(employee_id: str, role: str, branch: str, team: str | None = None) -> Principal:
-    return Principal(
-        id=employee_id, roles=(role,), team_id=team, branch_id=branch, hq=branch.endswith("-hq")
-    )
-
-
 async def make_people(suite: Suite) -> People:
-    org = await make_org(suite)
-    return People(
-        org=org,
-        junior=person(org.junior, "SALES_JUNIOR", org.branch, org.team_a),
-        junior_mate=person(org.junior_mate, "SALES_JUNIOR", org.branch, org.team_a),
-        junior_b=person(org.junior_b, "SALES_JUNIOR", org.branch, org.team_b),
-        manager=person(org.manager, "MANAGER", org.branch),
-        other_manager=person(org.other_manager, "MANAGER", org.other_branch),
-        hr=person(org.hr, "HR", org.hq),
-        finance=person(org.finance, "FINANCE", org.hq),
-        admin=Principal(id="admin", roles=("ADMIN",)),
-    )
+    return People.of(await make_org(suite))
 
 
 class Client(OrdersServiceClient):
@@ -205,43 +174,31 @@ class Client(OrdersServiceClient):
     async def run(
         self, principal: Principal, branch_id: str, period: str = PERIOD
     ) -> list[pb.PeriodSummary]:
-        with acting_as(principal):
-            response = await self.commissions.RunCommissions(
-                pb.RunCommissionsRequest(period=period, branch_id=branch_id)
-            )
-        return list(response.periods)
+        request = pb.RunCommissionsRequest(period=period, branch_id=branch_id)
+        return list((await self.call(principal, self.commissions.RunCommissions, request)).periods)
 
     async def lock(
         self, principal: Principal, branch_id: str, period: str = PERIOD
     ) -> pb.PeriodSummary:
-        with acting_as(principal):
-            response = await self.commissions.LockCommissionPeriod(
-                pb.LockCommissionPeriodRequest(period=period, branch_id=branch_id)
-            )
-        return response.period
+        request = pb.LockCommissionPeriodRequest(period=period, branch_id=branch_id)
+        return (await self.call(principal, self.commissions.LockCommissionPeriod, request)).period
 
     async def statement(
         self, principal: Principal, employee_id: str, period: str = PERIOD
     ) -> pb.CommissionStatement:
-        with acting_as(principal):
-            response = await self.commissions.GetCommissionStatement(
-                pb.GetCommissionStatementRequest(employee_id=employee_id, period=period)
-            )
+        request = pb.GetCommissionStatementRequest(employee_id=employee_id, period=period)
+        response = await self.call(principal, self.commissions.GetCommissionStatement, request)
         return response.statement
 
     async def export(
         self, principal: Principal, branch_id: str, period: str = PERIOD
     ) -> pb.ExportCommissionPeriodResponse:
-        with acting_as(principal):
-            return await self.commissions.ExportCommissionPeriod(
-                pb.ExportCommissionPeriodRequest(period=period, branch_id=branch_id)
-            )
+        request = pb.ExportCommissionPeriodRequest(period=period, branch_id=branch_id)
+        return await self.call(principal, self.commissions.ExportCommissionPeriod, request)
 
     async def freeze(self, principal: Principal, employee_id: str, reason: str) -> int:
-        with acting_as(principal):
-            response = await self.commissions.FreezeEmployeeLines(
-                pb.FreezeEmployeeLinesRequest(employee_id=employee_id, reason=reason)
-            )
+        request = pb.FreezeEmployeeLinesRequest(employee_id=employee_id, reason=reason)
+        response = await self.call(principal, self.commissions.FreezeEmployeeLines, request)
         return response.lines_frozen
 
     async def upsert_plan(self, principal: Principal, **values: Any) -> pb.CommissionPlan:

@@ -25,14 +25,13 @@ from tests.integration.commissions.support import (
     SHANGHAI,
     WITHHELD,
     Client,
-    People,
     by_code,
     customer,
     half_up,
     month_of,
     this_month,
 )
-from tests.support.orders_service import refused
+from tests.support.orders_service import People, refused
 
 # -- M2/M3: rates by source class ----------------------------------------------------------------
 

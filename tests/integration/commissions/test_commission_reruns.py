@@ -18,12 +18,12 @@ from tests.integration.commissions.support import (
     PERIOD,
     PERSONAL_CLAIM,
     Client,
-    People,
     by_code,
     customer,
     last_month,
     paid_in_period,
 )
+from tests.support.orders_service import People
 
 COLUMNS = (
     "id, period, branch_id, employee_id, team_id, order_id, order_code, customer_id, kind,"

@@ -21,7 +21,6 @@ from tests.integration.commissions.support import (
     PERIOD,
     PERSONAL_CLAIM,
     Client,
-    People,
     by_code,
     cents,
     customer,
@@ -30,7 +29,7 @@ from tests.integration.commissions.support import (
     make_people,
 )
 from tests.support.exports import download as download_once
-from tests.support.orders_service import refused
+from tests.support.orders_service import People, refused
 
 # -- M5: determinism -----------------------------------------------------------------------------
 

@@ -293,50 +293,29 @@ async def test_gateway_metrics_count_operations_by_type_name_and_status(
     assert unknown.status_code == 400
     after, text = await gateway_metrics(suite)
 
+    def grown(metric: str, **labels: str) -> float:
+        """How much the gateway's ``salesguard_graphql_<metric>`` with ``labels`` grew."""
+        return delta(before, after, f"salesguard_graphql_{metric}", **labels)
+
     def requests(**labels: str) -> float:
-        return delta(before, after, "salesguard_graphql_requests_total", **labels)
+        return grown("requests_total", **labels)
+
+    def errors(**labels: str) -> float:
+        return grown("errors_total", **labels)
 
     query = {"graphql_operation_type": "query"}
     assert requests(**query, graphql_operation_name="Me", http_response_status_code="200") == 2
     assert requests(**query, graphql_operation_name="anonymous") == 1
     assert requests(graphql_operation_type="mutation", graphql_operation_name="anonymous") == 1
     assert requests(**query, graphql_operation_name="Ranking") == 1
-    assert (
-        delta(
-            before,
-            after,
-            "salesguard_graphql_errors_total",
-            **query,
-            graphql_operation_name="Ranking",
-            error_type="FORBIDDEN",
-        )
-        == 1
-    )
+    assert errors(**query, graphql_operation_name="Ranking", error_type="FORBIDDEN") == 1
     # Refused before the query was read, or naming no operation of the document: unknown.
     unknown_labels = {"graphql_operation_type": "unknown", "graphql_operation_name": "unknown"}
     assert requests(**unknown_labels, http_response_status_code="401") == 1
     assert requests(**unknown_labels, http_response_status_code="400") == 1
-    assert (
-        delta(
-            before,
-            after,
-            "salesguard_graphql_errors_total",
-            **unknown_labels,
-            error_type="UNAUTHENTICATED",
-        )
-        == 1
-    )
+    assert errors(**unknown_labels, error_type="UNAUTHENTICATED") == 1
     # Latency per operation, as a histogram.
-    assert (
-        delta(
-            before,
-            after,
-            "salesguard_graphql_duration_seconds_count",
-            **query,
-            graphql_operation_name="Me",
-        )
-        == 2
-    )
+    assert grown("duration_seconds_count", **query, graphql_operation_name="Me") == 2
     assert (
         total(
             after,

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.harness import Suite
-from tests.integration.orders.support import Client, People, make_people
+from tests.integration.orders.support import Client, make_people
+from tests.support.orders_service import People
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,17 @@ refusals and customers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
-from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
 from tests.harness import Suite, service_id, unique
-from tests.org import Org, add_employee, make_org, register
-from tests.support.orders_service import OrdersServiceClient, dec
+from tests.org import add_hq_manager, make_org, register
+from tests.support.orders_service import PAGE, OrdersServiceClient, People, dec
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -25,46 +23,11 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # -- callers and clients ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class People:
-    """The principals the gateway resolves for the company's people."""
-
-    org: Org
-    junior: Principal
-    junior_mate: Principal
-    senior: Principal
-    junior_b: Principal
-    manager: Principal
-    manager_2: Principal
-    other_manager: Principal
-    hq_manager: Principal
-    hr: Principal
-    finance: Principal
-
-
 async def make_people(suite: Suite) -> People:
-    org = await make_org(suite)
-    hq_manager = f"{org.hq}-manager"
-    await add_employee(suite, hq_manager, "郑总", "MANAGER", branch=org.hq)
-
-    def person(
-        employee_id: str, role: str, branch: str, team: str | None = None, hq: bool = False
-    ) -> Principal:
-        return Principal(id=employee_id, roles=(role,), team_id=team, branch_id=branch, hq=hq)
-
-    return People(
-        org=org,
-        junior=person(org.junior, "SALES_JUNIOR", org.branch, org.team_a),
-        junior_mate=person(org.junior_mate, "SALES_JUNIOR", org.branch, org.team_a),
-        senior=person(org.senior, "SALES_SENIOR", org.branch, org.team_a),
-        junior_b=person(org.junior_b, "SALES_JUNIOR", org.branch, org.team_b),
-        manager=person(org.manager, "MANAGER", org.branch),
-        manager_2=person(org.manager_2, "MANAGER", org.branch),
-        other_manager=person(org.other_manager, "MANAGER", org.other_branch),
-        hq_manager=person(hq_manager, "MANAGER", org.hq, hq=True),
-        hr=person(org.hr, "HR", org.hq, hq=True),
-        finance=person(org.finance, "FINANCE", org.hq, hq=True),
-    )
+    """The company's callers, its headquarters manager added to the directory."""
+    people = People.of(await make_org(suite))
+    await add_hq_manager(suite, people.org, people.hq_manager.id)
+    return people
 
 
 class Client(OrdersServiceClient):
@@ -83,14 +46,8 @@ class Client(OrdersServiceClient):
             return (await self.orders.GetOrder(pb.GetOrderRequest(id=order_id))).order
 
     async def list_orders(self, principal: Principal, **filter_: Any) -> list[pb.Order]:
-        with acting_as(principal):
-            response = await self.orders.ListOrders(
-                pb.ListOrdersRequest(
-                    filter=pb.OrderFilter(**filter_),
-                    page=common_pb2.PageRequest(page_size=100),
-                )
-            )
-        return list(response.orders)
+        request = pb.ListOrdersRequest(filter=pb.OrderFilter(**filter_), page=PAGE)
+        return list((await self.call(principal, self.orders.ListOrders, request)).orders)
 
     async def one_line_order(
         self,

@@ -19,14 +19,13 @@ from tests.integration.orders.support import (
     FULFILLED,
     SUBMITTED,
     Client,
-    People,
     customer_of,
     line,
     make_people,
     roles,
     today,
 )
-from tests.support.orders_service import refused
+from tests.support.orders_service import People, refused
 
 # -- attribution (O3) ------------------------------------------------------------------------
 

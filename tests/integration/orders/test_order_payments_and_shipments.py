@@ -14,9 +14,9 @@ from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_api.orders.v1 import payments_pb2
 from salesguard_orders.rules.payments import quoted_order_number
 from tests.harness import Suite, unique
-from tests.integration.orders.support import Client, People, customer_of
+from tests.integration.orders.support import Client, customer_of
 from tests.photos import jpeg, put, scene
-from tests.support.orders_service import refused
+from tests.support.orders_service import People, refused
 
 # -- payments (O4) -----------------------------------------------------------------------------
 

@@ -19,13 +19,12 @@ from tests.integration.orders.support import (
     REJECTED,
     SUBMITTED,
     Client,
-    People,
     customer_of,
     line,
     roles,
     today,
 )
-from tests.support.orders_service import refused
+from tests.support.orders_service import People, refused
 
 # -- submission: money ------------------------------------------------------------------------
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from salesguard.jobs import Job, JobOutcome, JobStatus, run_job
 from salesguard.service import Runtime
-from tests.harness import POLICIES, Suite, unique
+from tests.harness import POLICIES, Suite
 from tests.integration.test_stories_deals import ALERTS, SHANGHAI, approve, submit, today
 from tests.org import Org
 from tests.support.jobs import run_job_command
+from tests.support.payments import bank_line
 
 SITE = (31.2304, 121.4737)
 HEADER = "bank_reference,paid_at,amount,currency,payer_name,payer_account,reference_text"
@@ -67,14 +68,7 @@ async def order_state(suite: Suite, org: Org, order_id: str) -> dict[str, Any]:
 async def record_payment(
     suite: Suite, org: Org, amount: str, paid_at: datetime, **extra: Any
 ) -> dict[str, Any]:
-    values = {
-        "bankReference": unique("BANK"),
-        "payerName": "Acme Trading",
-        "amount": amount,
-        "currency": "CNY",
-        "paidAt": paid_at.isoformat(),
-        **extra,
-    }
+    values = bank_line(amount, paid_at.isoformat(), **extra)
     recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
     assert recorded["recordPayment"]["duplicate"] is False
     return dict(recorded["recordPayment"]["payment"])
