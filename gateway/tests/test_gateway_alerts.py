@@ -169,7 +169,7 @@ async def test_a_duplicate_claim_reads_in_both_languages(suite: Suite, alerts: A
         ).ok()
         assert [edge["node"] for edge in data["alerts"]["edges"]] == [
             {
-                "severity": "HIGH",
+                "severity": "MEDIUM",
                 "title": title,
                 "message": message,
                 "employee": {"id": employee_id(alerts.org.junior_mate)},

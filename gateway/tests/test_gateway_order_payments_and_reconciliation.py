@@ -136,8 +136,9 @@ async def test_an_unpaid_order_past_due_is_a_suspected_fake_deal(suite: Suite) -
         suite,
         org.junior,
         customer["id"],
-        orderDate=(today() - timedelta(days=10)).isoformat(),
-        expectedPaymentDate=(today() - timedelta(days=5)).isoformat(),
+        orderDate=(today() - timedelta(days=20)).isoformat(),
+        # Past due by more than the policy's grace (fake_deal.grace_days, 7).
+        expectedPaymentDate=(today() - timedelta(days=10)).isoformat(),
     )
     # Dated before the customer was registered (O3).
     assert order["flags"] == ["UNREGISTERED_CUSTOMER"]

@@ -57,7 +57,7 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
             "a4", "ABNORMAL_CALL_PATTERN", "MEDIUM", private.rep.hr_id, private.start_day + 4
         ),
         # On the honest rep: false, one HIGH and one MEDIUM.
-        SeenAlert("a5", "DUPLICATE_CUSTOMER_CLAIM", "HIGH", honest.hr_id, 3),
+        SeenAlert("a5", "UNLINKED_CUSTOMER_SITE", "HIGH", honest.hr_id, 3),
         SeenAlert("a6", "LOCATION_MISMATCH", "MEDIUM", honest.hr_id, 4),
     ]
     scores = {fake.rep.hr_id: 9.0, private.rep.hr_id: 2.0, honest.hr_id: 3.0}
