@@ -21,9 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from simulation.company import Scale, World
 from simulation.drive import Observed, simulate
 from simulation.measure import evaluate, table
-from simulation.world import Scale, World, plan_world, week_end
+from simulation.world import plan_world, week_end
 from tests.harness import POLICIES, Backends
 from tests.support.s3server import S3Server
 from tests.support.servers import OpaServer, PostgresDatabases

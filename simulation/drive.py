@@ -36,7 +36,7 @@ from salesguard.jobs import Job, JobStatus, run_job
 from salesguard_attendance.jobs import DETECTORS
 from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
-from simulation.world import (
+from simulation.company import (
     CallLog,
     DuplicateAttempt,
     Event,

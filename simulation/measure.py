@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from simulation.company import RELEVANT_KINDS, Scheme, World
 from simulation.drive import Observed, SeenAlert
-from simulation.world import RELEVANT_KINDS, Scheme, World
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 DAYS_PER_MONTH = 30.44

@@ -10,9 +10,10 @@ import math
 from datetime import date
 from pathlib import Path
 
+from simulation.company import Scale, Scheme
 from simulation.drive import Observed, SeenAlert, simulate
 from simulation.measure import auc, evaluate, table, top_share
-from simulation.world import Scale, Scheme, plan_world, week_end
+from simulation.world import plan_world, week_end
 
 # Six reps, two customers each, six weeks and a bit: long enough for a weekly customer's
 # silence (twice its interval) and a fake deal's payment terms (14 days) to run out after
