@@ -15,10 +15,10 @@ from simulation.drive import Observed, SeenAlert, simulate
 from simulation.measure import auc, evaluate, table, top_share
 from simulation.world import plan_world, week_end
 
-# Six reps, two customers each, six weeks and a bit: long enough for a weekly customer's
-# silence (twice its interval) and a fake deal's payment terms (14 days) to run out after
-# the schemes start on day 21 to 25.
-TINY = Scale(reps_per_branch=3, customers_per_rep=2, days=45, warmup_days=21, visits_per_day=1)
+# Six reps, two customers each, eight weeks: long enough for a weekly customer's silence
+# (twice its interval) and a fake deal's payment terms (14 days) and the policy's grace
+# (fake_deal.grace_days, 7) to run out after the schemes start on day 21 to 25.
+TINY = Scale(reps_per_branch=3, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
 END = week_end(date.today())
 
 
@@ -75,7 +75,7 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
     ]
     assert report.rows[1].missed == [competitor.rep.hr_id]
     assert (report.overall.recall, report.overall.median_days) == (2 / 4, 9.5)
-    rep_months = 2 * 45 / 30.44  # two honest reps, 45 days
+    rep_months = 2 * 56 / 30.44  # two honest reps, 56 days
     assert math.isclose(report.false_high, 100 / rep_months)
     assert math.isclose(report.false_by_severity["MEDIUM"], 100 / rep_months)
     # Schemers 9, 2, 0 and 0 (unranked) against the honest 3 and 0 (unranked): of the
