@@ -35,12 +35,9 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
-from salesguard_gateway.schema.common import (
-    JSON,
-    Connection,
-    Paging,
+from salesguard_gateway.schema.common import JSON, Connection, Paging, described
+from salesguard_gateway.schema.conversions import (
     converted,
-    described,
     enum_numbers,
     struct_to_json,
     to_timestamp,

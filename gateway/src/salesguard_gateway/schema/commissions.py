@@ -29,14 +29,16 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     DOWNLOAD_URL_DESCRIPTION,
+    described,
+    idempotency_key_field,
+)
+from salesguard_gateway.schema.conversions import (
     Money,
     amount,
     civil_date,
     converted,
     copied,
-    described,
     from_timestamp,
-    idempotency_key_field,
     money,
     optional_decimal,
     optional_money,

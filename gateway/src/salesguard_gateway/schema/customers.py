@@ -18,11 +18,13 @@ from salesguard_gateway.schema.common import (
     Connection,
     Location,
     LocationInput,
+    idempotency_key_field,
+    selects,
+)
+from salesguard_gateway.schema.conversions import (
     converted,
     enum_numbers,
     from_timestamp,
-    idempotency_key_field,
-    selects,
     to_timestamp,
 )
 from salesguard_gateway.schema.enums import (

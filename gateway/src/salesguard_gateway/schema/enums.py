@@ -26,7 +26,7 @@ from salesguard_api.commissions.v1 import commissions_pb2
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2, exports_pb2
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
-from salesguard_gateway.schema.common import enum_lookup
+from salesguard_gateway.schema.conversions import enum_lookup
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,11 @@ import strawberry
 
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    Connection,
+from salesguard_gateway.schema.common import Connection, described
+from salesguard_gateway.schema.conversions import (
     Money,
     amount,
     converted,
-    described,
     enum_numbers,
     money,
     optional,

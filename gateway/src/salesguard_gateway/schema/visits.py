@@ -21,13 +21,15 @@ from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Location,
-    converted,
     described,
+    location,
+    selects,
+)
+from salesguard_gateway.schema.conversions import (
+    converted,
     enum_numbers,
     from_timestamp,
-    location,
     optional,
-    selects,
     struct_to_json,
     to_timestamp,
 )

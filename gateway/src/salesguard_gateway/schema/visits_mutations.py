@@ -15,13 +15,10 @@ import strawberry
 from salesguard import validation
 from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    JSON,
-    LocationInput,
+from salesguard_gateway.schema.common import JSON, LocationInput, idempotency_key_field, selects
+from salesguard_gateway.schema.conversions import (
     copied,
-    idempotency_key_field,
     optional,
-    selects,
     to_timestamp,
     upload_payload,
     upload_size,
