@@ -35,6 +35,7 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
+from salesguard_gateway.schema.codes import AlertKind
 from salesguard_gateway.schema.common import JSON, Connection, Paging, described
 from salesguard_gateway.schema.conversions import (
     converted,
@@ -43,12 +44,7 @@ from salesguard_gateway.schema.conversions import (
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.enums import (
-    AlertKind,
-    AlertResolution,
-    AlertStatus,
-    Severity,
-)
+from salesguard_gateway.schema.enums import AlertResolution, AlertStatus, Severity
 from salesguard_gateway.schema.federation import (
     Entry,
     MergePlan,

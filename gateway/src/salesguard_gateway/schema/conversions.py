@@ -145,7 +145,7 @@ def conversion(annotation: Any) -> Callable[[Any], Any] | None:
     enum = members[0]
     if all(isinstance(member.value, int) for member in enum):
         return enum_lookup(enum)
-    from salesguard_gateway.schema.enums import code_of
+    from salesguard_gateway.schema.codes import code_of
 
     return functools.partial(code_of, enum)
 

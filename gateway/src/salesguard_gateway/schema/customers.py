@@ -14,6 +14,7 @@ import strawberry
 
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.codes import AlertKind, codes_of, duplicate_criteria_named
 from salesguard_gateway.schema.common import (
     Connection,
     Location,
@@ -28,14 +29,11 @@ from salesguard_gateway.schema.conversions import (
     to_timestamp,
 )
 from salesguard_gateway.schema.enums import (
-    AlertKind,
     CustomerStatus,
     DuplicateCriterion,
     FollowUpKind,
     SourceChannel,
-    codes_of,
     customer_status_of,
-    duplicate_criteria_named,
     source_of,
 )
 from salesguard_gateway.schema.links import Link

@@ -17,6 +17,7 @@ import strawberry
 
 from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.codes import CheckInReasonCode, code_of
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
@@ -34,12 +35,7 @@ from salesguard_gateway.schema.conversions import (
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.enums import (
-    CallDirection,
-    CheckInReasonCode,
-    Verdict,
-    code_of,
-)
+from salesguard_gateway.schema.enums import CallDirection, Verdict
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import EMPLOYEE
 from salesguard_gateway.schema.resolvers import Listing, by_id, listed
