@@ -36,7 +36,8 @@ from salesguard_gateway.schema.alerts_subscription import AlertsSubscription
 from salesguard_gateway.schema.audit import AuditQuery
 from salesguard_gateway.schema.commissions import CommissionsMutation, CommissionsQuery
 from salesguard_gateway.schema.common import SCALARS
-from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
+from salesguard_gateway.schema.customers import CustomersQuery
+from salesguard_gateway.schema.customers_mutations import CustomersMutation
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
 from salesguard_gateway.schema.node_query import NodeQuery
 from salesguard_gateway.schema.orders import OrdersQuery
