@@ -34,7 +34,8 @@ from salesguard_gateway.schema.alerts import AlertsMutation, AlertsQuery
 from salesguard_gateway.schema.alerts_sharing import SharedAlertEvents
 from salesguard_gateway.schema.alerts_subscription import AlertsSubscription
 from salesguard_gateway.schema.audit import AuditQuery
-from salesguard_gateway.schema.commissions import CommissionsMutation, CommissionsQuery
+from salesguard_gateway.schema.commissions import CommissionsQuery
+from salesguard_gateway.schema.commissions_mutations import CommissionsMutation
 from salesguard_gateway.schema.common import SCALARS
 from salesguard_gateway.schema.customers import CustomersQuery
 from salesguard_gateway.schema.customers_mutations import CustomersMutation
