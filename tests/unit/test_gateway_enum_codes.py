@@ -7,14 +7,14 @@ import logging
 
 import pytest
 
-from salesguard_gateway.schema.enums import (
+from salesguard_gateway.schema.codes import (
     AlertKind,
     ApprovalRole,
-    DuplicateCriterion,
     code_of,
     codes_of,
     duplicate_criteria_named,
 )
+from salesguard_gateway.schema.enums import DuplicateCriterion
 
 
 def test_a_known_code_is_its_member() -> None:

@@ -30,16 +30,15 @@ from salesguard_gateway.cost import query_cost_factory
 from salesguard_gateway.errors import TypedErrors, log_unexpected
 from salesguard_gateway.execution import fast_execution_context
 from salesguard_gateway.limits import input_limits_factory, limit_rules
-from salesguard_gateway.schema.alerts import (
-    AlertsMutation,
-    AlertsQuery,
-    AlertsSubscription,
-    SharedAlertEvents,
-)
+from salesguard_gateway.schema.alerts import AlertsMutation, AlertsQuery
+from salesguard_gateway.schema.alerts_sharing import SharedAlertEvents
+from salesguard_gateway.schema.alerts_subscription import AlertsSubscription
 from salesguard_gateway.schema.audit import AuditQuery
-from salesguard_gateway.schema.commissions import CommissionsMutation, CommissionsQuery
+from salesguard_gateway.schema.commissions import CommissionsQuery
+from salesguard_gateway.schema.commissions_mutations import CommissionsMutation
 from salesguard_gateway.schema.common import SCALARS
-from salesguard_gateway.schema.customers import CustomersMutation, CustomersQuery
+from salesguard_gateway.schema.customers import CustomersQuery
+from salesguard_gateway.schema.customers_mutations import CustomersMutation
 from salesguard_gateway.schema.exports import ExportsMutation, ExportsQuery
 from salesguard_gateway.schema.node_query import NodeQuery
 from salesguard_gateway.schema.orders import OrdersQuery

@@ -1,4 +1,4 @@
-"""Alerts from every service in one connection, in the caller's language.
+"""Alerts from every service, in the caller's language: the types, ``alerts``, ``updateAlert``.
 
 Each alert source (the services whose rules raise alerts: settings ``alert_sources``)
 serves its own alerts through the common ``AlertsService``. The gateway asks them
@@ -7,74 +7,44 @@ cursor (schema/federation.py). An exhausted source is still asked (an empty page
 sum over every source on every page. A source that fails costs only its own
 alerts: the others are returned with an error entry naming the source.
 
-``updateAlert`` goes to the service that owns the alert. An alert's ``id`` is
-the global ID of the owning service's own ID (alert IDs are UUIDs, unique across
-services; the ``alertIds`` of commission lines are the same IDs). The update goes
-to the input's ``source`` when given, else to each alert source in turn until one
-owns the alert (a source answers NOT_FOUND for an alert it does not have or the
-caller may not update, so it costs at most one call per source and writes once). Every decision
-is kept in the alert's ``history``, read with the alerts (one query per source
+An alert's ``id`` is the global ID of the owning service's own ID (alert IDs are UUIDs,
+unique across services; the ``alertIds`` of commission lines are the same IDs). Every
+decision is kept in the alert's ``history``, read with the alerts (one query per source
 and page, never one per alert).
 
-``alertRaised`` (graphql-transport-ws) opens one ``WatchAlerts`` stream per
-alert source at once and merges them: each service sends the alerts committed
-since, within what ``alerts`` would show the subscriber. A source that fails or
-ends ends the subscription with a typed error naming the source (the client
-resubscribes and reads ``alerts`` for what it missed); completing or closing the
-websocket cancels every stream. An alert is rendered once per language for every
-subscription it is sent to, and a subscription selecting only the alert's own fields
-(no link, nothing read as the subscriber) shares one execution per alert, document and
-language (``SharedAlertEvents``); what each receives and the re-check before each alert
-stay per subscriber.
+``updateAlert`` goes to the service that owns the alert. The update goes to the input's
+``source`` when given, else to each alert source in turn until one owns the alert (a
+source answers NOT_FOUND for an alert it does not have or the caller may not update, so
+it costs at most one call per source and writes once).
+
+``alertRaised`` is in schema/alerts_subscription.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar
 
 import strawberry
-from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    SelectionSetNode,
-)
-from graphql import OperationType as GraphQLOperationType
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from salesguard.alerts import render
-from salesguard.errors import ErrorCode, Forbidden, InvalidInput, NotFound, ServiceError
-from salesguard.principal import Principal
+from salesguard.errors import ErrorCode, InvalidInput, NotFound, ServiceError
 from salesguard_api.common.v1 import common_pb2
-from salesguard_gateway.auth import AuthError
-from salesguard_gateway.context import GatewayContext, Info, Loaders
+from salesguard_gateway.context import Info
 from salesguard_gateway.errors import deferred_error, service_error_extensions
 from salesguard_gateway.schema.arguments import AFTER, BEFORE, FIRST, LAST
-from salesguard_gateway.schema.common import (
-    JSON,
-    Connection,
-    Paging,
+from salesguard_gateway.schema.codes import AlertKind
+from salesguard_gateway.schema.common import JSON, Connection, Paging, described
+from salesguard_gateway.schema.conversions import (
     converted,
-    described,
     enum_numbers,
     struct_to_json,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.enums import (
-    AlertKind,
-    AlertResolution,
-    AlertStatus,
-    Severity,
-)
+from salesguard_gateway.schema.enums import AlertResolution, AlertStatus, Severity
 from salesguard_gateway.schema.federation import (
     Entry,
     MergePlan,
@@ -86,11 +56,6 @@ from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.orders import ORDER
 from salesguard_gateway.schema.people import EMPLOYEE
 from salesguard_gateway.schema.resolvers import mutation
-
-log = logging.getLogger(__name__)
-# Alerts held between the services' streams and a slow websocket; when full, the streams
-# wait (gRPC flow control), and a service ends a watch that falls too far behind.
-MERGE_BUFFER = 100
 
 
 @strawberry.type(
@@ -435,242 +400,3 @@ class AlertsMutation:
                 raise
             return UpdateAlertPayload(alert=alert_from_proto(response.alert, context.language))
         raise NotFound(f"alert {input.id} not found")
-
-
-SubscriptionResolver = Callable[..., AsyncGenerator[Any, None]]
-
-# How long an alert rendered for one subscriber is kept for the others the services send it.
-SHARED_RENDER_SECONDS = 2.0
-# The fields of an alert (and of its decisions) whose value is the alert's own: the same for
-# every subscriber sent it, with no call made as the subscriber and nothing read of the
-# caller. Links (employee, customer, order, a decision's by) and detectedOn (the branch's
-# time zone, read as the caller) are not: a selection with any of them is executed per
-# subscriber.
-_SHARED_FIELDS: dict[str, frozenset[str]] = {
-    "Alert": frozenset(
-        {
-            "__typename",
-            "id",
-            "kind",
-            "rule",
-            "severity",
-            "status",
-            "resolution",
-            "title",
-            "message",
-            "detectedAt",
-            "evidence",
-            "source",
-            "note",
-            "orderId",
-            "updatedAt",
-            "history",
-        }
-    ),
-    "AlertDecision": frozenset(
-        {"__typename", "status", "resolution", "note", "at", "traceId", "byId"}
-    ),
-}
-_SHARED_NESTED = {("Alert", "history"): "AlertDecision"}
-_NOT_SHARED = object()
-
-
-def _shared_selection(
-    selection_set: SelectionSetNode, type_name: str, fragments: Mapping[str, FragmentDefinitionNode]
-) -> bool:
-    """Whether every field selected (through fragments too) is one of ``_SHARED_FIELDS``."""
-    allowed = _SHARED_FIELDS[type_name]
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            name = selection.name.value
-            if name not in allowed or selection.arguments:
-                return False
-            if selection.selection_set is not None:
-                nested = _SHARED_NESTED.get((type_name, name))
-                if nested is None or not _shared_selection(
-                    selection.selection_set, nested, fragments
-                ):
-                    return False
-        elif isinstance(selection, InlineFragmentNode):
-            if not _shared_selection(selection.selection_set, type_name, fragments):
-                return False
-        elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
-            if fragment is None or getattr(selection, "arguments", None):
-                return False
-            if not _shared_selection(fragment.selection_set, type_name, fragments):
-                return False
-        else:
-            return False
-    return True
-
-
-class SharedAlertEvents(StrawberryGraphQLCoreExecutionContext):
-    """Executes an alertRaised event once per alert, document, variables and language when
-    the subscription selects only the alert's own fields (``_SHARED_FIELDS``), and gives
-    every other subscriber sent the same alert that result: what each subscriber receives
-    (the services' watch as that subscriber), the re-check before each alert (the leaver
-    rule) and the sending stay per subscriber. Mixed into the schema's execution context."""
-
-    def execute_operation(self, serially: bool | None = None) -> Any:
-        root = self.root_value
-        renders = root.renders if isinstance(root, Alert) else None
-        if renders is None or self.operation.operation is not GraphQLOperationType.SUBSCRIPTION:
-            return super().execute_operation(serially)
-        source = self.operation.loc.source.body if self.operation.loc is not None else None
-        if source is None:
-            return super().execute_operation(serially)
-        context = cast(GatewayContext, self.context_value)
-        key = (
-            source,
-            self.operation.name.value if self.operation.name is not None else None,
-            json.dumps(self.variable_values, sort_keys=True, default=repr),
-            context.language,
-        )
-        shared = renders.get(key)
-        if shared is None:
-            (root_field,) = self.operation.selection_set.selections
-            shareable = (
-                isinstance(root_field, FieldNode)
-                and root_field.selection_set is not None
-                and _shared_selection(
-                    root_field.selection_set,
-                    "Alert",
-                    {name: details.definition for name, details in self.fragments.items()},
-                )
-            )
-            if not shareable:
-                renders[key] = _NOT_SHARED
-                return super().execute_operation(serially)
-            result = super().execute_operation(serially)
-            # These fields resolve without awaiting: the result is here, and kept when clean.
-            if isinstance(result, GraphQLExecutionResult) and not result.errors:
-                renders[key] = result.data
-            return result
-        if shared is _NOT_SHARED:
-            return super().execute_operation(serially)
-        # A result of its own: extensions add this subscriber's errors to it, never another's.
-        return GraphQLExecutionResult(data=shared, errors=None)
-
-
-class _Renders:
-    """Alerts rendered (alert_from_proto) per message and language, for every subscription
-    the services send the same alert; each kept SHARED_RENDER_SECONDS."""
-
-    def __init__(self) -> None:
-        self._alerts: dict[tuple[bytes, str], Alert] = {}
-
-    def alert(self, message: common_pb2.Alert, language: str) -> Alert:
-        key = (message.SerializeToString(deterministic=True), language)
-        alert = self._alerts.get(key)
-        if alert is None:
-            alert = alert_from_proto(message, language)
-            alert.renders = {}
-            self._alerts[key] = alert
-            asyncio.get_running_loop().call_later(
-                SHARED_RENDER_SECONDS, self._alerts.pop, key, None
-            )
-        return alert
-
-
-_renders = _Renders()
-
-
-def _naming_source(error: ServiceError, source: str) -> ServiceError:
-    return ServiceError(
-        error.message,
-        code=error.code,
-        field=error.field,
-        details={**error.details, "source": source},
-    )
-
-
-async def raised_alerts(
-    streams: Mapping[str, Any], request: common_pb2.WatchAlertsRequest
-) -> AsyncGenerator[common_pb2.Alert, None]:
-    """New alerts from every source's WatchAlerts, merged as they come.
-
-    Ends with the first failure (a typed error naming its source): a subscription that
-    silently lost a source would look healthy while missing alerts.
-    """
-    merged: asyncio.Queue[common_pb2.WatchAlertsResponse | ServiceError] = asyncio.Queue(
-        MERGE_BUFFER
-    )
-
-    async def pump(source: str) -> None:
-        try:
-            async for response in streams[source].WatchAlerts(request):
-                await merged.put(response)
-            ended = ServiceError(f"the alert feed of {source} ended", code=ErrorCode.UNAVAILABLE)
-        except ServiceError as error:
-            ended = error
-        except Exception:
-            log.exception("watching the alerts of %s failed", source)
-            ended = ServiceError("internal error", code=ErrorCode.INTERNAL)
-        await merged.put(_naming_source(ended, source))
-
-    pumps = [asyncio.create_task(pump(source)) for source in streams]
-    try:
-        while True:
-            item = await merged.get()
-            if isinstance(item, ServiceError):
-                raise item
-            for alert in item.alerts:
-                yield alert
-    finally:
-        # Cancelling a pump cancels its gRPC call: the service stops watching.
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
-
-
-async def _still_entitled(context: GatewayContext, subscribed_as: Principal) -> None:
-    """The subscriber as the directory has them now, before an alert goes out: one who has
-    left or been suspended (or whose token expired) ends the subscription with that error;
-    one whose roles, team or branch changed ends it with FORBIDDEN, to subscribe again under
-    the new scope (the services watch with the scope of the start)."""
-    try:
-        current = await context.current_caller()
-    except AuthError as error:
-        raise ServiceError(error.message, code=error.code) from None
-    if current.principal != subscribed_as:
-        raise Forbidden("your roles, team or branch changed since you subscribed; subscribe again")
-
-
-# strawberry.subscription, keeping the resolver's type for mypy (as `described` does for fields).
-_subscription = cast(
-    Callable[[SubscriptionResolver], SubscriptionResolver],
-    strawberry.subscription(
-        description=(
-            "Alerts as they are raised, from every alert source, that alerts(filter) would show the "
-            "caller (graphql-transport-ws). Ends with a typed error when a service fails."
-        )
-    ),
-)
-
-
-@strawberry.type
-class AlertsSubscription:
-    @_subscription
-    async def alert_raised(
-        self,
-        info: Info,
-        filter: Annotated[
-            AlertFilter | None,
-            strawberry.argument(
-                description="Which new alerts to send; omit for every one the caller may see."
-            ),
-        ] = None,
-    ) -> AsyncGenerator[Alert, None]:
-        context = info.context
-        subscribed_as = context.caller.principal
-        request = common_pb2.WatchAlertsRequest(
-            filter=filter.to_proto() if filter is not None else None
-        )
-        async with aclosing(raised_alerts(context.clients.alerts, request)) as alerts:
-            async for message in alerts:
-                await _still_entitled(context, subscribed_as)
-                # The websocket's context lives as long as the connection: fresh loaders per
-                # alert, so links (employee, customer, order) are never stale.
-                context.loaders = Loaders(context.clients)
-                yield _renders.alert(message, context.language)

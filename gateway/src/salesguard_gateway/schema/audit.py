@@ -8,10 +8,9 @@ import strawberry
 
 from salesguard_api.customers.v1 import audit_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    JSON,
+from salesguard_gateway.schema.common import JSON, described
+from salesguard_gateway.schema.conversions import (
     converted,
-    described,
     from_timestamp,
     optional,
     struct_to_json,

@@ -10,13 +10,8 @@ import strawberry
 
 from salesguard_api.customers.v1 import exports_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    DOWNLOAD_URL_DESCRIPTION,
-    converted,
-    enum_numbers,
-    from_timestamp,
-    idempotency_key_field,
-)
+from salesguard_gateway.schema.common import DOWNLOAD_URL_DESCRIPTION, idempotency_key_field
+from salesguard_gateway.schema.conversions import converted, enum_numbers, from_timestamp
 from salesguard_gateway.schema.customers import CustomerFilter
 from salesguard_gateway.schema.enums import ExportStatus
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, raw_ids

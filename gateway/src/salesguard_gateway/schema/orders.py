@@ -18,12 +18,12 @@ import strawberry
 
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    Connection,
+from salesguard_gateway.schema.codes import AlertKind, ApprovalRole, codes_of
+from salesguard_gateway.schema.common import Connection, described
+from salesguard_gateway.schema.conversions import (
     Money,
     amount,
     converted,
-    described,
     enum_numbers,
     money,
     optional,
@@ -31,15 +31,7 @@ from salesguard_gateway.schema.common import (
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.enums import (
-    AlertKind,
-    ApprovalRole,
-    OrderStatus,
-    PaymentState,
-    SourceChannel,
-    StepStatus,
-    codes_of,
-)
+from salesguard_gateway.schema.enums import OrderStatus, PaymentState, SourceChannel, StepStatus
 from salesguard_gateway.schema.links import Link
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import BRANCH, EMPLOYEE, TEAM

@@ -18,11 +18,10 @@ import strawberry
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_api.orders.v1 import orders_pb2, payments_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    JSON,
+from salesguard_gateway.schema.common import JSON, idempotency_key_field
+from salesguard_gateway.schema.conversions import (
     civil_date,
     copied,
-    idempotency_key_field,
     optional,
     to_decimal,
     to_timestamp,

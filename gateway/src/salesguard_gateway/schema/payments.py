@@ -17,16 +17,18 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.arguments import AFTER, FIRST
 from salesguard_gateway.schema.common import (
     Connection,
-    Money,
     PageInfo,
-    civil_date,
     connection,
-    converted,
     described,
+    page_request,
+)
+from salesguard_gateway.schema.conversions import (
+    Money,
+    civil_date,
+    converted,
     enum_numbers,
     from_civil_date,
     money,
-    page_request,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER

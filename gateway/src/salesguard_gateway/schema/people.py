@@ -10,12 +10,8 @@ import strawberry
 from salesguard.errors import InvalidInput
 from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    civil_date,
-    converted,
-    described,
-    enum_numbers,
-)
+from salesguard_gateway.schema.common import described
+from salesguard_gateway.schema.conversions import civil_date, converted, enum_numbers
 from salesguard_gateway.schema.enums import (
     Action,
     EmployeeStatus,

@@ -12,13 +12,8 @@ import strawberry
 
 from salesguard_api.customers.v1 import pool_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    copied,
-    from_timestamp,
-    idempotency_key_field,
-    selects,
-    to_timestamp,
-)
+from salesguard_gateway.schema.common import idempotency_key_field, selects
+from salesguard_gateway.schema.conversions import copied, from_timestamp, to_timestamp
 from salesguard_gateway.schema.customers import (
     CONTACT_FIELDS,
     Customer,

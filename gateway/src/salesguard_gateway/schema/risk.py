@@ -28,8 +28,9 @@ from salesguard.validation import text
 from salesguard_api.common.v1 import common_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
-from salesguard_gateway.schema.common import copied, described, first_size, selects
-from salesguard_gateway.schema.enums import AlertKind, code_of
+from salesguard_gateway.schema.codes import AlertKind, code_of
+from salesguard_gateway.schema.common import described, first_size, selects
+from salesguard_gateway.schema.conversions import copied
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 

@@ -21,7 +21,7 @@ from salesguard_api.orders.v1 import timeline_pb2 as orders_timeline_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import alert_from_proto
 from salesguard_gateway.schema.audit import audit_event_from_proto
-from salesguard_gateway.schema.common import from_timestamp, to_timestamp
+from salesguard_gateway.schema.conversions import from_timestamp, to_timestamp
 from salesguard_gateway.schema.customers import follow_up_from_proto
 from salesguard_gateway.schema.federation import Entry, SourcePage, source_page
 from salesguard_gateway.schema.orders import approval_step_from_proto, order_from_proto

@@ -17,27 +17,25 @@ import strawberry
 
 from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_gateway.context import Info
+from salesguard_gateway.schema.codes import CheckInReasonCode, code_of
 from salesguard_gateway.schema.common import (
     JSON,
     Connection,
     Location,
-    converted,
     described,
+    location,
+    selects,
+)
+from salesguard_gateway.schema.conversions import (
+    converted,
     enum_numbers,
     from_timestamp,
-    location,
     optional,
-    selects,
     struct_to_json,
     to_timestamp,
 )
 from salesguard_gateway.schema.customers import CUSTOMER
-from salesguard_gateway.schema.enums import (
-    CallDirection,
-    CheckInReasonCode,
-    Verdict,
-    code_of,
-)
+from salesguard_gateway.schema.enums import CallDirection, Verdict
 from salesguard_gateway.schema.nodes import GlobalID, Node, raw_id, reference
 from salesguard_gateway.schema.people import EMPLOYEE
 from salesguard_gateway.schema.resolvers import Listing, by_id, listed

@@ -15,18 +15,16 @@ import strawberry
 from salesguard import validation
 from salesguard_api.attendance.v1 import visits_pb2
 from salesguard_gateway.context import Info
-from salesguard_gateway.schema.common import (
-    JSON,
-    LocationInput,
+from salesguard_gateway.schema.codes import AlertKind, codes_of
+from salesguard_gateway.schema.common import JSON, LocationInput, idempotency_key_field, selects
+from salesguard_gateway.schema.conversions import (
     copied,
-    idempotency_key_field,
     optional,
-    selects,
     to_timestamp,
     upload_payload,
     upload_size,
 )
-from salesguard_gateway.schema.enums import AlertKind, CallDirection, codes_of
+from salesguard_gateway.schema.enums import CallDirection
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.resolvers import mutation
 from salesguard_gateway.schema.visits import (
