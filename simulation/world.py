@@ -12,12 +12,12 @@ Simulated day 0 is ``start``; the last day is ``start + days - 1``. Schemes star
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
+from salesguard import geo
 from simulation.company import (
     Branch,
     CallLog,
@@ -35,6 +35,7 @@ from simulation.company import (
     Visit,
     World,
 )
+from tests.support.geo import offset
 
 # Two time zones: Shanghai (UTC+8) and Ürümqi (UTC+6, Xinjiang's local time).
 CITIES = (
@@ -155,23 +156,13 @@ def _private_site(rng: random.Random, world: World, rep: Rep) -> tuple[float, fl
             lat + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
             lng + rng.uniform(-SPREAD_DEG, SPREAD_DEG),
         )
-        if all(_metres(site, c.location) > PRIVATE_SITE_MIN_M for c in world.customers):
+        if all(geo.haversine_m(*site, *c.location) > PRIVATE_SITE_MIN_M for c in world.customers):
             return site
     return lat + SPREAD_DEG + 0.045, lng + rng.uniform(-SPREAD_DEG, SPREAD_DEG)
 
 
-def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Equirectangular distance: enough to keep a site clear of customers."""
-    x = math.radians(b[1] - a[1]) * math.cos(math.radians((a[0] + b[0]) / 2))
-    y = math.radians(b[0] - a[0])
-    return 6_371_000.0 * math.hypot(x, y)
-
-
 def _jitter(rng: random.Random, point: tuple[float, float], metres: float) -> tuple[float, float]:
-    bearing = rng.uniform(0, 2 * math.pi)
-    dlat = metres * math.cos(bearing) / 111_320.0
-    dlng = metres * math.sin(bearing) / (111_320.0 * math.cos(math.radians(point[0])))
-    return point[0] + dlat, point[1] + dlng
+    return offset(point, metres, bearing=rng.uniform(0, 360))
 
 
 def _local(day: date, rep: Rep, hour: int, minute: int) -> datetime:
