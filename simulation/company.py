@@ -106,6 +106,12 @@ class Customer:
     registered_days_before: int
     # The ordering rhythm the detectors should learn.
     interval_days: int
+    # A parent company that pays this customer's invoices under its own name, or None.
+    parent: str | None = None
+
+    @property
+    def payer(self) -> str:
+        return self.parent or self.company
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,11 @@ class Visit:
     # faked visit sends an earlier visit's scene again.
     photo: int | None
     mock_location: bool = False
+    # The photo is taken again moments later from the same spot (the first check-in was
+    # redone): a new picture, within the perceptual hash's match distance of the first.
+    retake: bool = False
+    # The phone checked in from, when not the rep's first one (after a phone change).
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,10 @@ class PaymentMade:
     customer: Customer
     at: datetime
     amount: int
+
+    @property
+    def payer(self) -> str:
+        return self.customer.payer
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from tests.harness import Backends, Suite, global_id, service_id
 from tests.integration.stories_detection.support import RECORD_PAYMENT, RECORD_SHIPMENT
 from tests.integration.test_stories_deals import DECIDE, SUBMIT
 from tests.org import UPSERT_BRANCH, UPSERT_TEAM, add_employee, admin, register_result
-from tests.photos import jpeg, scene, upload
+from tests.photos import jpeg, retaken, scene, upload
 from tests.support.field_visits import CHECK_IN, IMPORT_CALLS, call, check_in_input
 from tests.support.timeline import FOLLOW_UP
 
@@ -257,7 +257,7 @@ class Driver:
     async def visit(self, visit: Visit) -> None:
         extra: dict[str, Any] = {
             "accuracyM": round(visit.accuracy_m, 1),
-            "deviceId": visit.rep.device,
+            "deviceId": visit.device or visit.rep.device,
         }
         if visit.customer is not None:
             extra["customerId"] = self.customer_ids[visit.customer.key]
@@ -265,6 +265,8 @@ class Driver:
             extra["mockLocation"] = True
         if visit.photo is not None:
             image = scene(self.world.seed * 1_000_003 + visit.photo, PHOTO_SIZE)
+            if visit.retake:
+                image = retaken(image)
             self.observed.requests += 2
             extra["photoKeys"] = [
                 await upload(
@@ -302,7 +304,7 @@ class Driver:
         self._payments += 1
         values = {
             "bankReference": f"{self.world.prefix}-bank-{self._payments}",
-            "payerName": paid.customer.company,
+            "payerName": paid.payer,
             "amount": f"{paid.amount}.00",
             "currency": "CNY",
             "paidAt": paid.at.isoformat(),

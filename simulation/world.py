@@ -46,6 +46,13 @@ CITIES = (
 SPREAD_DEG = 0.15
 # Farther than this from every customer: an unregistered site, whatever the jitter.
 PRIVATE_SITE_MIN_M = 2_000.0
+# Honest noise, at rates a field team sees: customers whose parent company pays their
+# invoices, reps who change phones during the run or forget photos for a working week,
+# and photographed visits redone minutes later with the photo retaken from the same spot.
+PARENT_PAYS_SHARE = 0.1
+PHONE_CHANGE_SHARE = 0.1
+FORGETFUL_WEEK_SHARE = 0.1
+RETAKE_SHARE = 0.03
 
 
 def week_end(today: date) -> date:
@@ -58,6 +65,9 @@ def week_end(today: date) -> date:
 def plan_world(seed: int, scale: Scale, end: date) -> World:
     """The company and its ``scale.days`` days, the last one the day before ``end``."""
     rng = random.Random(seed)
+    # The noise added after the first schemes draws from a stream of its own, so that it
+    # left every event a seed planned before as it was.
+    noise = random.Random(f"{seed}-noise")
     prefix = f"sim{seed}"
     start = end - timedelta(days=scale.days)
     branches = [
@@ -75,6 +85,12 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
     customers = [
         _customer(rng, rep, n, next(phones)) for rep in reps for n in range(scale.customers_per_rep)
     ]
+    customers = [
+        replace(c, parent=f"{c.owner.branch.name} Holdings {n}")
+        if noise.random() < PARENT_PAYS_SHARE
+        else c
+        for n, c in enumerate(customers)
+    ]
     world = World(
         seed=seed,
         scale=scale,
@@ -89,7 +105,7 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
         schemes=[],
     )
     world.schemes = _inject(rng, world, phones)
-    _plan_days(rng, world)
+    _plan_days(rng, noise, world)
     return world
 
 
@@ -173,9 +189,21 @@ def _working(day: date) -> bool:
     return day.weekday() < 5
 
 
-def _plan_days(rng: random.Random, world: World) -> None:
+def _plan_days(rng: random.Random, noise: random.Random, world: World) -> None:
     """Every event of every day, honest noise and schemes alike, in one pass per day."""
     scale = world.scale
+    # The day each rep who changes phones starts using the new one, and the first day of
+    # each forgetful rep's week without photos.
+    new_phone = {
+        rep: noise.randrange(1, scale.days)
+        for rep in world.reps
+        if noise.random() < PHONE_CHANGE_SHARE
+    }
+    no_photos_from = {
+        rep: noise.randrange(0, scale.days - 7)
+        for rep in world.reps
+        if noise.random() < FORGETFUL_WEEK_SHARE
+    }
     events: dict[int, list[Event]] = {d: [] for d in range(scale.days)}
 
     def add(day_index: int, event: Event) -> None:
@@ -237,6 +265,8 @@ def _plan_days(rng: random.Random, world: World) -> None:
                 assert scheme.customer is not None
                 if rng.random() < 0.4:  # still dropping by the customer who left
                     visited[-1] = scheme.customer
+            device = f"{rep.device}-new" if d >= new_phone.get(rep, scale.days) else None
+            forgets = 0 <= d - no_photos_from.get(rep, -7) < 7
             for hour, customer in zip((10, 14, 16), visited, strict=False):
                 at = _local(day, rep, hour, rng.randrange(50))
                 if (
@@ -246,9 +276,12 @@ def _plan_days(rng: random.Random, world: World) -> None:
                     and rng.random() < 0.5
                     and (earlier := photos.first(rep, customer)) is not None
                 ):
-                    add(d, _faked_visit(rng, rep, at, customer, earlier))
-                else:
-                    add(d, _visit(rng, rep, at, customer, photos))
+                    add(d, replace(_faked_visit(rng, rep, at, customer, earlier), device=device))
+                    continue
+                visit = replace(_visit(rng, rep, at, customer, photos, forgets), device=device)
+                add(d, visit)
+                if visit.photo is not None and noise.random() < RETAKE_SHARE:
+                    add(d, _redone(noise, visit))
             # The private customer: a photo-less check-in at their site, and a long call.
             if active and scheme is not None and scheme.scheme is Scheme.PRIVATE_VISITS:
                 assert scheme.site is not None and scheme.phone is not None
@@ -312,17 +345,34 @@ class _Photos:
 
 
 def _visit(
-    rng: random.Random, rep: Rep, at: datetime, customer: Customer, photos: _Photos
+    rng: random.Random,
+    rep: Rep,
+    at: datetime,
+    customer: Customer,
+    photos: _Photos,
+    forgets: bool = False,
 ) -> Visit:
     """An honest visit: GPS a few dozen metres off, indoors now and then far worse; the
-    odd forgotten photo."""
+    odd forgotten photo, and none at all in a forgetful week."""
     if rng.random() < 0.06:  # indoors: a poor fix, sometimes beyond the geofence
         metres, accuracy = rng.uniform(150, 450), rng.uniform(60, 200)
     else:
         metres, accuracy = abs(rng.gauss(0, 25)), rng.uniform(8, 30)
     point = _jitter(rng, customer.location, metres)
-    photo = photos.shot(rep, customer) if rng.random() > 0.03 else None
+    takes_photo = rng.random() > 0.03 and not forgets
+    photo = photos.shot(rep, customer) if takes_photo else None
     return Visit(rep, at, point, accuracy, customer, photo)
+
+
+def _redone(noise: random.Random, visit: Visit) -> Visit:
+    """The same visit checked in again minutes later (the app lost the first, or the photo
+    was blurred), a step away, with the photo retaken from the same spot."""
+    return replace(
+        visit,
+        at=visit.at + timedelta(minutes=noise.randint(3, 12)),
+        point=_jitter(noise, visit.point, noise.uniform(0, 10)),
+        retake=True,
+    )
 
 
 def _faked_visit(

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance
 
 from tests.harness import Suite
 
@@ -43,6 +43,15 @@ def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
         else:
             draw.ellipse((x0, y0, x1, y1), fill=colour)
     return image
+
+
+def retaken(image: Image.Image) -> Image.Image:
+    """The same scene shot again from the same spot a few minutes later: a little brighter
+    and framed a few pixels differently (the perceptual hash stays within a few bits, as
+    attendance's photos module measured for real retakes)."""
+    width, height = image.size
+    reframed = image.crop((4, 3, width - 2, height - 1)).resize((width, height))
+    return ImageEnhance.Brightness(reframed).enhance(1.08)
 
 
 def _rational(value: float) -> tuple[Fraction, Fraction, Fraction]:

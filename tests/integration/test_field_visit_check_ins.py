@@ -23,7 +23,7 @@ from salesguard_api.attendance.v1 import visits_pb2, visits_pb2_grpc
 from salesguard_api.common.v1 import common_pb2
 from tests.harness import Suite, employee_id, service_id, unique
 from tests.org import Org, make_org, register
-from tests.photos import CREATE_UPLOAD, jpeg, put, scene, upload
+from tests.photos import CREATE_UPLOAD, jpeg, put, retaken, scene, upload
 from tests.support.field_visits import (
     ALERTS,
     CHECK_IN,
@@ -161,6 +161,50 @@ async def test_photo_taken_5_km_away_is_an_exif_mismatch(suite: Suite) -> None:
     bad = await check_in(suite, org.junior, SITE, at + timedelta(minutes=5), photoKeys=[far])
     mismatch = next(r for r in bad["reasons"] if r["code"] == "PHOTO_EXIF_MISMATCH")
     assert mismatch["detail"]["distance_m"] == pytest.approx(5000, rel=0.01)
+
+
+async def test_a_photo_retaken_minutes_later_at_the_same_customer_raises_no_alert(
+    suite: Suite,
+) -> None:
+    """The visit checked in again, the photo shot anew from the same spot: it looks alike, so
+    PHOTO_REUSED stays on the check-in (suspicious) but HR gets no alert. The same look-alike
+    after the 30-minute retake window is raised."""
+    org = await make_org(suite)
+    site = offset(SITE, 7000, 300)  # a site of its own, away from the other tests
+    customer = await register(suite, org.junior, location={"lat": site[0], "lng": site[1]})
+    at = datetime.now(UTC) - timedelta(hours=5)
+    picture = scene(204)
+
+    async def visit(person: str, minutes_later: int, image: Image.Image) -> dict[str, Any]:
+        when = at + timedelta(minutes=minutes_later)
+        photo = jpeg(image, gps=site, taken_at=when.astimezone(SHANGHAI))
+        return await check_in(
+            suite,
+            person,
+            site,
+            when,
+            customerId=customer["id"],
+            photoKeys=[await upload(suite, person, photo)],
+        )
+
+    first = await visit(org.junior, 0, picture)
+    assert "PHOTO_REUSED" not in codes(first)
+    retake = await visit(org.junior, 8, retaken(picture))
+    reused = next(r for r in retake["reasons"] if r["code"] == "PHOTO_REUSED")
+    assert reused["detail"]["earlier_check_in_id"] == service_id(first["id"])
+    assert (reused["detail"]["retake"], reused["detail"]["same_bytes"]) == (True, False)
+    assert retake["verdict"] == "SUSPICIOUS"
+    raised = await alerts(suite, org.hr, kinds=["PHOTO_REUSED"], employeeId=employee_id(org.junior))
+    assert raised == []
+    # Forty minutes after the first: no longer the same visit.
+    later = await visit(org.junior, 40, retaken(picture))
+    reused = next(r for r in later["reasons"] if r["code"] == "PHOTO_REUSED")
+    assert (reused["detail"]["earlier_check_in_id"], reused["detail"]["retake"]) == (
+        service_id(first["id"]),
+        False,
+    )
+    raised = await alerts(suite, org.hr, kinds=["PHOTO_REUSED"], employeeId=employee_id(org.junior))
+    assert len(raised) == 1
 
 
 async def test_the_same_photo_and_a_resized_copy_are_caught_as_reused(suite: Suite) -> None:

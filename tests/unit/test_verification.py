@@ -12,10 +12,12 @@ from salesguard_attendance.verification import (
     NearbyCustomer,
     PhotoEvidence,
     PlanWindow,
+    RecordedCheckIn,
     ReusedPhoto,
     Thresholds,
     Verdict,
     assess,
+    check_in_alerts,
     short_visit,
     verdict_of,
 )
@@ -29,8 +31,10 @@ LIMITS = Thresholds(
     max_accuracy_m=100,
     min_visit_minutes=5,
     plan_tolerance_minutes=30,
+    photo_retake_minutes=30,
 )
 BASE = CheckInFacts(
+    employee_id="e-1",
     at=AT,
     lat=31.24,
     lng=121.49,
@@ -107,6 +111,45 @@ def test_a_reused_file_rejects_a_look_alike_is_suspicious() -> None:
     alike = replace(same, same_bytes=False, distance_bits=4)
     assert verdict_of(assess(replace(BASE, reused=[same]), LIMITS)) is Verdict.REJECTED
     assert verdict_of(assess(replace(BASE, reused=[alike]), LIMITS)) is Verdict.SUSPICIOUS
+
+
+def test_a_retake_of_ones_own_photo_minutes_ago_stays_on_the_check_in() -> None:
+    """The visit checked in again with the photo shot anew from the same spot: PHOTO_REUSED
+    (the spec's reason) on a suspicious check-in, but no alert. A copied file, another's
+    photo, another customer's, or one older than the retake window still alerts."""
+    retake = ReusedPhoto(
+        "k",
+        "ci-1",
+        "e-1",
+        "k0",
+        same_bytes=False,
+        distance_bits=3,
+        earlier_customer_id="c-1",
+        earlier_at=AT - timedelta(minutes=8),
+    )
+    check_in = RecordedCheckIn("ci-2", "e-1", "c-1", "b-1", "phone", AT, AT.date(), AT)
+
+    def alerted(reuse: ReusedPhoto) -> list[str]:
+        reasons = assess(replace(BASE, reused=[reuse]), LIMITS)
+        assert [r.code for r in reasons] == ["PHOTO_REUSED"]
+        return [draft.kind for draft in check_in_alerts(check_in, reasons)]
+
+    reasons = assess(replace(BASE, reused=[retake]), LIMITS)
+    assert verdict_of(reasons) is Verdict.SUSPICIOUS
+    assert reasons[0].detail["retake"] is True
+    assert "a retake (3 bits apart)" in reasons[0].message
+    assert alerted(retake) == []
+    for copy in (
+        replace(retake, same_bytes=True, distance_bits=0),
+        replace(retake, earlier_employee_id="e-2"),
+        replace(retake, earlier_customer_id="c-2"),
+        replace(retake, earlier_at=AT - timedelta(minutes=31)),
+        replace(retake, earlier_at=AT + timedelta(minutes=1)),
+        replace(retake, earlier_at=None),
+    ):
+        assert alerted(copy) == ["PHOTO_REUSED"], copy
+    unlinked = assess(replace(BASE, linked_customer_id=None, reused=[retake]), LIMITS)
+    assert [r.detail.get("retake") for r in unlinked if r.code == "PHOTO_REUSED"] == [False]
 
 
 def test_plans_accuracy_devices_and_short_visits() -> None:

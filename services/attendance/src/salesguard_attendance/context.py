@@ -49,5 +49,6 @@ async def branch_context(
                 else settings.min_visit_minutes
             ),
             plan_tolerance_minutes=settings.plan_tolerance_minutes,
+            photo_retake_minutes=settings.photo_retake_minutes,
         ),
     )

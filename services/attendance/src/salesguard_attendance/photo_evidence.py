@@ -144,6 +144,8 @@ async def reused_photos(
             row.key,
             row.sha256,
             to_unsigned_64(row.perceptual_hash),
+            row.customer_id,
+            row.at,
         )
         for row in (
             await session.execute(
@@ -153,7 +155,10 @@ async def reused_photos(
                     CheckInPhoto.key,
                     CheckInPhoto.sha256,
                     CheckInPhoto.perceptual_hash,
+                    CheckIn.customer_id,
+                    CheckIn.at,
                 )
+                .join(CheckIn, CheckIn.id == CheckInPhoto.check_in_id)
                 .where(or_(*conditions))
                 .order_by(CheckInPhoto.recorded_at)
             )

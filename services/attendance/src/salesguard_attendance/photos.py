@@ -266,6 +266,9 @@ class StoredPhoto:
     key: str
     sha256: str
     perceptual_hash: int  # unsigned
+    # Its check-in's linked customer and time (what tells a retake from a copy).
+    customer_id: str | None = None
+    at: datetime | None = None
 
 
 def near_hash_filter(
@@ -309,6 +312,8 @@ def earliest_reuse(
                 earlier_key=stored.key,
                 same_bytes=same_bytes,
                 distance_bits=0 if same_bytes else distance,
+                earlier_customer_id=stored.customer_id,
+                earlier_at=stored.at,
             )
     return None
 

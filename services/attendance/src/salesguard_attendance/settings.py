@@ -44,6 +44,10 @@ class AttendanceSettings(Settings):
     # image. 7 catches re-encoded, resized and slightly cropped copies; unrelated photos
     # measured 15 bits apart at the closest. The band lookup supports up to 11.
     photo_match_max_distance: int = Field(default=7, ge=0, le=11)
+    # A look-alike of one's own photo of the same customer taken this many minutes
+    # before is a retake (the visit checked in again): PHOTO_REUSED stays on the
+    # check-in, no alert is raised. A copied file, or an older photo, still alerts.
+    photo_retake_minutes: float = Field(default=30.0, ge=0)
     max_call_logs_per_import: int = Field(default=5000, ge=1)
     # Telephony numbers without a country code are read as numbers of this region.
     default_phone_region: str = "CN"

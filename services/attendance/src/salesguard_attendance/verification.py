@@ -68,6 +68,7 @@ class Thresholds:
     max_accuracy_m: float
     min_visit_minutes: float
     plan_tolerance_minutes: float
+    photo_retake_minutes: float
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ class ReusedPhoto:
     earlier_key: str
     same_bytes: bool
     distance_bits: int
+    # The earlier photo's check-in: its linked customer and time.
+    earlier_customer_id: str | None = None
+    earlier_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class PlanWindow:
 
 @dataclass(frozen=True)
 class CheckInFacts:
+    employee_id: str
     at: datetime
     lat: float
     lng: float
@@ -138,7 +143,7 @@ def assess(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
     if not facts.photos:
         reasons.append(Reason(Code.NO_PHOTO, "The check-in has no photo."))
     reasons += _exif(facts, limits)
-    reasons += [_reused(reuse) for reuse in facts.reused]
+    reasons += [_reused(reuse, facts, limits) for reuse in facts.reused]
     travel = _travel(facts, limits)
     if travel is not None:
         reasons.append(travel)
@@ -249,8 +254,14 @@ def _exif(facts: CheckInFacts, limits: Thresholds) -> list[Reason]:
     return reasons
 
 
-def _reused(reuse: ReusedPhoto) -> Reason:
-    how = "the same file" if reuse.same_bytes else f"a copy ({reuse.distance_bits} bits apart)"
+def _reused(reuse: ReusedPhoto, facts: CheckInFacts, limits: Thresholds) -> Reason:
+    retake = is_retake(reuse, facts, limits)
+    if reuse.same_bytes:
+        how = "the same file"
+    elif retake:
+        how = f"a retake ({reuse.distance_bits} bits apart)"
+    else:
+        how = f"a copy ({reuse.distance_bits} bits apart)"
     return Reason(
         Code.PHOTO_REUSED,
         f"A photo is {how} of a photo of an earlier check-in.",
@@ -261,7 +272,24 @@ def _reused(reuse: ReusedPhoto) -> Reason:
             "earlier_key": reuse.earlier_key,
             "same_bytes": reuse.same_bytes,
             "distance_bits": reuse.distance_bits,
+            "retake": retake,
         },
+    )
+
+
+def is_retake(reuse: ReusedPhoto, facts: CheckInFacts, limits: Thresholds) -> bool:
+    """A look-alike (not the same file) of the employee's own photo of the same customer,
+    taken at most ``photo_retake_minutes`` before: the visit checked in again with the
+    photo shot anew from the same spot, which hashing cannot tell from a copy. The
+    earliest matching photo is the one compared, so retakes cannot be chained into a
+    visit that never ends."""
+    if reuse.same_bytes or reuse.earlier_at is None or facts.linked_customer_id is None:
+        return False
+    minutes = (facts.at - reuse.earlier_at).total_seconds() / 60
+    return (
+        reuse.earlier_employee_id == facts.employee_id
+        and reuse.earlier_customer_id == facts.linked_customer_id
+        and 0 <= minutes <= limits.photo_retake_minutes
     )
 
 
@@ -355,10 +383,11 @@ class RecordedCheckIn:
 
 def check_in_alerts(check_in: RecordedCheckIn, reasons: list[Reason]) -> list[AlertDraft]:
     """An alert for each :data:`ALERTING` reason. A site left unlinked alerts once per
-    customer and day, a new device once per device; anything else once per check-in."""
+    customer and day, a new device once per device; anything else once per check-in. A
+    retaken photo (:func:`is_retake`) stays on the check-in only."""
     alerts = []
     for reason in reasons:
-        if reason.code not in ALERTING:
+        if reason.code not in ALERTING or reason.detail.get("retake"):
             continue
         customer_id = reason.detail.get("customer_id") or check_in.customer_id
         if reason.code == UNLINKED_CUSTOMER_SITE:

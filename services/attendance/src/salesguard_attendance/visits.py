@@ -259,6 +259,7 @@ class Visits:
         linked = next((c for c in nearby.requested if c.customer_id == given.customer_id), None)
         plan = await named_plan(session, employee_id, given.visit_plan_id)
         return CheckInFacts(
+            employee_id=employee_id,
             at=given.at,
             lat=given.lat,
             lng=given.lng,
