@@ -300,7 +300,11 @@ def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
                    'order_code', {d.order_code("o.number")},
                    'customer_code', o.customer_code
                )""",
-        dedupe_key=rules.dedupe_key_sql(rules.PAYER_MISMATCH, "p.id"),
+        # One per customer and payer: a parent company paying every invoice of its
+        # subsidiary is one question for a manager, not one per payment.
+        dedupe_key=rules.dedupe_key_sql(
+            rules.PAYER_MISMATCH, "o.customer_id || ':' || p.payer_key"
+        ),
         source="payments p JOIN orders o ON o.id = p.order_id",
         condition=f"{rules.payer_mismatch_sql('p', 'o')} AND {s.payer_checks}",
     )

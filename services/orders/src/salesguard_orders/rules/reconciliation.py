@@ -250,7 +250,8 @@ def payer_mismatch_sql(p: str, o: str) -> str:
 
 
 def dedupe_key(kind: str, subject_id: str) -> str:
-    """One alert per kind and order (a fake deal) or payment (a payer mismatch)."""
+    """One alert per kind and order (a fake deal) or customer and payer (a payer mismatch:
+    ``customer_id:payer_key``)."""
     return f"{kind}:{subject_id}"
 
 
