@@ -23,10 +23,12 @@ tables (``--others 150000`` seeds ~1.3M: 6.5 rows per other's item, and the aler
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -245,6 +247,35 @@ async def table_rows(url: str) -> int:
         await db.dispose()
 
 
+def process_cpu(databases: Iterable[str]) -> dict[str, float]:
+    """CPU seconds (user and system) so far of each process the run started (the services,
+    the gateway, OPA) and of PostgreSQL's backends serving the run's ``databases``, together."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    names = tuple(f" {database} ".encode() for database in databases)
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        arguments = command.split(b"\0")
+        if int(fields[1]) == os.getpid():
+            if b"serve" in arguments:
+                name = arguments[arguments.index(b"serve") + 1].decode()
+            else:
+                name = Path(arguments[0].decode()).name
+        elif command.startswith(b"postgres: ") and any(db in command for db in names):
+            name = "postgres"
+        else:
+            continue
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
 def decision(grant: dict[str, Any]) -> Decision:
     return Decision.from_result({"allow": True, "grants": [grant], "max_rows": 0})
 
@@ -419,6 +450,17 @@ async def run(items: int, others: int, rounds: int) -> None:
                     directly[name].append(await timed(call))
             body = await graphql(TIMELINE, {**variables, "first": PAGE})
             calls = body.get("extensions", {}).get("rpcCalls", {})
+            # What a page costs each process, one request at a time: CPU is what the load
+            # on the machine does not change.
+            databases = [url.rsplit("/", 1)[1] for url in deployed.database_urls.values()]
+            cpu_before = process_cpu(databases)
+            for _ in range(rounds):
+                await gateway_first_page()
+            cpu_after = process_cpu(databases)
+            cpu = {
+                name: (used - cpu_before.get(name, 0.0)) * 1000 / rounds
+                for name, used in cpu_after.items()
+            }
 
             print(f"\nemployeeTimeline(first: {PAGE}), first page, as HR, {rounds} rounds")
             print(HEADER)
@@ -432,6 +474,10 @@ async def run(items: int, others: int, rounds: int) -> None:
                 f" at p95: {percentile(through_gateway, 0.95) / percentile(directly[slowest], 0.95):.2f}x"
             )
             print(f"    gRPC calls per page: {per_request(calls, 1)}")
+            print(
+                f"    CPU ms per page through the gateway ({sum(cpu.values()):.1f} in all): "
+                + ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(cpu.items()))
+            )
             report_target(
                 f"employeeTimeline(first: {PAGE}) at {rows / 1e6:.2g}M rows, p95",
                 percentile(through_gateway, 0.95),
