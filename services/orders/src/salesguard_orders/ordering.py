@@ -169,6 +169,7 @@ class Orders:
                     status=approvals.PENDING,
                     reason=step.reason,
                     comment="",
+                    order_submitted_by=order.submitted_by,
                 )
                 for number, step in enumerate(chain, start=1)
             ]
