@@ -54,6 +54,7 @@ async def look_up(
 
 def commission_rows(
     context: RunContext,
+    frozen: dict[str, str],
     branch_id: str,
     orders: Sequence[payments_pb2.ValidOrder],
     sources: dict[str, str | None],
@@ -64,7 +65,6 @@ def commission_rows(
     alerts = context.withholding
     by_order = alerts.by_order
     by_customer = alerts.by_customer
-    frozen = context.frozen
     teams = context.teams
     cap = plan.cap_per_order_minor
     version = plan.version

@@ -75,7 +75,12 @@ ALERT_IDS = COLUMNS.index("alert_ids")
 LINES = "lines"
 STAGED = "staged_lines"
 # Dropped with the run's transaction (committed or not), so each branch stages afresh.
-_STAGE = text(f"CREATE TEMPORARY TABLE {STAGED} (LIKE {LINES}) ON COMMIT DROP")
+# Keyed like the lines: the merge probes it by ID, and the planner, which may think the
+# period holds a row or two (the lines not analysed since a first run wrote them), would
+# otherwise scan it once per line (a nested anti join, quadratic in the branch's lines).
+_STAGE = text(
+    f"CREATE TEMPORARY TABLE {STAGED} (LIKE {LINES}, PRIMARY KEY (id)) ON COMMIT DROP"
+)
 
 
 def _compared(table: str) -> str:
