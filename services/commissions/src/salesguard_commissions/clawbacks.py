@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.orders.v1 import payments_pb2
-from salesguard_commissions.lines import LineRow
+from salesguard_commissions.lines import NO_ALERT_IDS, LineRow
 from salesguard_commissions.models import Line, Period
 from salesguard_commissions.peers import Peers
 from salesguard_commissions.rules import clawback, locking
@@ -86,7 +86,7 @@ class Clawbacks:
                     clawback.clawback_amount(line.amount_minor),
                     line.currency,
                     clawback.clawback_reason(line.period, reversal.payment_id, kind),
-                    [],
+                    NO_ALERT_IDS,
                     line.source_claim,
                     line.registered_source,
                     line.plan_version,
