@@ -3,14 +3,16 @@
 A run of a period handles each branch on its own, in the branch's time zone:
 
 1. the withholding alert targets and the plan in force are loaded once per run;
-2. a few branches at a time (``branch_concurrency``), in one transaction per branch, the frozen employees are read (under the freeze lock,
-   :mod:`.freezes`), the period row is locked (a LOCKED period is refused, or left alone
-   by a run of every branch), the period's lines are deleted (a re-run on PostgreSQL
-   stages its lines instead and writes back only those that changed, :mod:`.lines`),
-   and the valid orders paid in the month are streamed from orders batch by batch,
-   regrouped by about 5000 orders: each group's customers get their registered source
-   in one call while the group before is priced (:mod:`.commission_lines`), each order one line, written chunk by chunk with
-   a binary COPY (:mod:`.lines`; memory stays bounded by a batch and a chunk);
+2. a few branches at a time (``branch_concurrency``, 4 by default: while one waits on
+   a peer or a database another is priced), each in a transaction of its own: the frozen
+   employees are read (under the freeze lock, :mod:`.freezes`), the period row is locked
+   (a LOCKED period is refused, or left alone by a run of every branch), the period's
+   lines are deleted (a re-run on PostgreSQL stages its lines instead and writes back only
+   those that changed, :mod:`.lines`), and the valid orders paid in the month are
+   streamed from orders batch by batch, regrouped by about 5000 orders: each group's
+   customers get their registered source in one call while the group before is priced
+   (:mod:`.commission_lines`), each order one line, written chunk by chunk with a binary
+   COPY (:mod:`.lines`; memory stays bounded by a batch and a chunk per branch);
 3. the reversals of the run's window add CLAWBACK lines (:mod:`.clawbacks`);
 4. the plan's cap per period is applied set-based, and the period row records the run
    and a summary (:mod:`.periods`).
