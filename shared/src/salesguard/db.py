@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     TypeDecorator,
     event,
+    exc,
     text,
 )
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
@@ -121,6 +122,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # Execution option naming the BEGIN a SQLite transaction starts with (see create_engine).
 SQLITE_BEGIN = "salesguard_sqlite_begin"
+# A pooled PostgreSQL connection is replaced after this long (see create_engine).
+POOL_RECYCLE_SECONDS = 1800
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -155,7 +158,24 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: SQLAlchemy's pings a checked-out connection with three round trips
+    # (BEGIN, ";", ROLLBACK) before every use. A connection the server closed (a restart,
+    # an idle timeout) is known closed to asyncpg without asking, and is replaced at
+    # checkout (below); pool_recycle retires connections before a proxy or firewall
+    # drops them silently.
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=POOL_RECYCLE_SECONDS
+    )
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # The pool retries the checkout with a fresh connection (SQLAlchemy's "custom
+        # pessimistic ping" recipe, without the ping).
+        connection = getattr(dbapi_connection, "_connection", None)
+        if connection is not None and connection.is_closed():
+            raise exc.DisconnectionError("the database closed this connection")
+
+    return engine
 
 
 class NestedTransactionError(RuntimeError):
@@ -184,6 +204,15 @@ class Database:
         self._write_sessions = async_sessionmaker(
             self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
         )
+        # Statements on their own (no BEGIN, no ROLLBACK) on PostgreSQL: see read().
+        self._statement_sessions = (
+            self.sessions
+            if self.is_sqlite
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -198,7 +227,9 @@ class Database:
         """Give every session of this database, reads and writes, ``info[key] = value``:
         what a service attaches once for code that only holds a session (the audit chain's
         keys)."""
-        for factory in (self.sessions, self._write_sessions):
+        for factory in dict.fromkeys(
+            (self.sessions, self._write_sessions, self._statement_sessions)
+        ):
             info = dict(factory.kw.get("info") or {})
             info[key] = value
             factory.configure(info=info)
@@ -229,8 +260,17 @@ class Database:
             _open_writes.reset(token)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+    async def read(self, *, single_statements: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session for reading, rolled back at the end.
+
+        ``single_statements``: on PostgreSQL each statement runs on its own (autocommit),
+        which saves the BEGIN and ROLLBACK round trips around it. Only for plain SELECTs
+        that need no snapshot shared between them (under READ COMMITTED a transaction's
+        statements do not share one either): nothing that writes, locks (``FOR UPDATE``,
+        advisory locks), sets ``LOCAL`` settings or reads through a server-side cursor.
+        """
+        factory = self._statement_sessions if single_statements else self.sessions
+        async with factory() as session:
             yield session
 
     async def dispose(self) -> None:

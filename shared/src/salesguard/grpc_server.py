@@ -201,6 +201,8 @@ class _Call:
         attributes = {"rpc.service": self.service, "rpc.method": self.method}
         _requests.add(1, {**attributes, "rpc.grpc.status_code": self.status})
         _latency.record(seconds, attributes)
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # the line's fields are not even gathered
         access_log.info(
             "rpc",
             extra={
