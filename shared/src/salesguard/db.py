@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names, so migrations are the same on both databases.
@@ -204,14 +204,11 @@ class Database:
         self._write_sessions = async_sessionmaker(
             self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
         )
-        # Statements on their own (no BEGIN, no ROLLBACK) on PostgreSQL: see read().
-        self._statement_sessions = (
-            self.sessions
+        # Statements on their own (no BEGIN, no ROLLBACK) on PostgreSQL: see statements().
+        self._statement_engine = (
+            self.engine
             if self.is_sqlite
-            else async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-            )
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
 
     @property
@@ -227,9 +224,7 @@ class Database:
         """Give every session of this database, reads and writes, ``info[key] = value``:
         what a service attaches once for code that only holds a session (the audit chain's
         keys)."""
-        for factory in dict.fromkeys(
-            (self.sessions, self._write_sessions, self._statement_sessions)
-        ):
+        for factory in (self.sessions, self._write_sessions):
             info = dict(factory.kw.get("info") or {})
             info[key] = value
             factory.configure(info=info)
@@ -260,18 +255,22 @@ class Database:
             _open_writes.reset(token)
 
     @asynccontextmanager
-    async def read(self, *, single_statements: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session for reading, rolled back at the end.
-
-        ``single_statements``: on PostgreSQL each statement runs on its own (autocommit),
-        which saves the BEGIN and ROLLBACK round trips around it. Only for plain SELECTs
-        that need no snapshot shared between them (under READ COMMITTED a transaction's
-        statements do not share one either): nothing that writes, locks (``FOR UPDATE``,
-        advisory locks), sets ``LOCAL`` settings or reads through a server-side cursor.
-        """
-        factory = self._statement_sessions if single_statements else self.sessions
-        async with factory() as session:
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncConnection]:
+        """A connection, without a session, whose statements each run on their own on
+        PostgreSQL (autocommit): no BEGIN and ROLLBACK round trips around a read.
+
+        Only for plain SELECTs that need no snapshot shared between them (under READ
+        COMMITTED a transaction's statements do not share one either): nothing that
+        writes, locks (``FOR UPDATE``, advisory locks), sets ``LOCAL`` settings or reads
+        through a server-side cursor. SQLite: an ordinary connection.
+        """
+        async with self._statement_engine.connect() as connection:
+            yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()

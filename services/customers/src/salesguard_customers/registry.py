@@ -23,11 +23,7 @@ from salesguard.db import lock_keys
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput
 from salesguard.listing import enum_filter, equal_to, period
-from salesguard.pagination import (
-    count_if_asked,
-    keyset_page,
-    keyset_query,
-)
+from salesguard.pagination import keyset_page, keyset_query
 from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
@@ -440,15 +436,13 @@ class Registry:
             sorted_by,
             Customer.number,
         )
-        # Plain SELECTs: each on its own, and the page's rows without the ORM.
-        async with self.db.read(single_statements=True) as session:
-            result = await (await session.connection()).execute(query)
-            rows = cast(list[Presented], result.all())
-            total = await count_if_asked(
-                page_request,
-                session,
-                select(func.count()).select_from(Customer).where(*conditions),
-            )
+        # Plain SELECTs, each on its own; the page's rows without the ORM or a session.
+        total = None
+        async with self.db.statements() as connection:
+            rows = cast(list[Presented], (await connection.execute(query)).all())
+            if page_request.include_total_count:
+                counted = select(func.count()).select_from(Customer).where(*conditions)
+                total = int(await connection.scalar(counted) or 0)
         key = sorted_by.key
         page = keyset_page(rows, size, lambda row: (getattr(row, key), row.number))
         messages = await self.present_recorded(principal, page.rows, decision, include_contact)
