@@ -67,6 +67,9 @@ if TYPE_CHECKING:  # generic only in the type stubs
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, internal_secret: bytes) -> None:
         self._secret = internal_secret
+        # Per method: the servicer's handler and its wrapped form, built once (grpc.aio
+        # asks the interceptor on every call, and finds the same handler each time).
+        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -77,6 +80,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_METHOD_PREFIXES):
             return handler
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(method, handler)
+        if wrapped is not handler:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, cast(Handler, handler.unary_unary)),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.errors import InvalidInput
@@ -40,8 +39,9 @@ class Sealed(Protocol):
     def address_cipher(self) -> bytes | None: ...
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(NamedTuple):
+    """A customer's contact fields, plaintext or masked (a tuple: a page builds 50)."""
+
     phone: str = ""
     email: str = ""
     address: str = ""
