@@ -31,7 +31,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from salesguard.errors import ServiceError
@@ -174,8 +174,9 @@ class _Call:
         self.status = grpc.StatusCode.OK.name
         self.error_code: str | None = None
         self.principal: Principal | None = None
-        # The server span of OpenTelemetry's interceptor, current while the call starts.
-        self.ids = span_ids()
+        # The server span of OpenTelemetry's interceptor, current while the call starts
+        # (its IDs are written out only if the access line is).
+        self.span = trace.get_current_span()
 
     def failed(self, error: ServiceError) -> None:
         self.status = error.grpc_code.name
@@ -224,7 +225,7 @@ class _Call:
                 "error_code": self.error_code,
                 "duration_ms": round(seconds * 1000, 3),
                 "principal": self.principal.id if self.principal is not None else None,
-                **self.ids,
+                **span_ids(self.span),
             },
         )
 
