@@ -14,10 +14,11 @@ contact fields, against issue 16's limit of 1.5 ms). Then ``{ me { id } }`` agai
 ``{ __typename }`` (the gateway's floor: authentication and an empty execution), in
 alternation, and their p50 ratio against issue 16's limit (≤ 2×). With
 ``--profile-gateway FILE`` the gateway runs under cProfile and its stats are written
-to FILE when it stops (read them with ``python -m pstats FILE``).
+to FILE when it stops (read them with ``python -m pstats FILE``); ``--profile-customers
+FILE`` does the same for the customers service.
 
     uv run python -m benchmarks.customers_gateway [--customers 100000] [--rounds 300]
-        [--seconds 8] [--registrations 500] [--profile-gateway FILE]
+        [--seconds 8] [--registrations 500] [--profile-gateway FILE] [--profile-customers FILE]
 """
 
 from __future__ import annotations
@@ -183,9 +184,13 @@ async def run(
     seconds: float,
     registrations: int,
     profile_gateway: Path | None,
+    profile_customers: Path | None = None,
 ) -> None:
     async with deployment(
-        ("attendance", "customers"), grpc_timeout=30, profile_gateway=profile_gateway
+        ("attendance", "customers"),
+        grpc_timeout=30,
+        profile_gateway=profile_gateway,
+        profile_services={"customers": profile_customers} if profile_customers else None,
     ) as deployed:
         channels = deployed.channels
         await seed_directory(
@@ -369,9 +374,17 @@ def main() -> None:
     )
     parser.add_argument("--registrations", type=int, default=500)
     parser.add_argument("--profile-gateway", type=Path, default=None)
+    parser.add_argument("--profile-customers", type=Path, default=None)
     args = parser.parse_args()
     asyncio.run(
-        run(args.customers, args.rounds, args.seconds, args.registrations, args.profile_gateway)
+        run(
+            args.customers,
+            args.rounds,
+            args.seconds,
+            args.registrations,
+            args.profile_gateway,
+            args.profile_customers,
+        )
     )
 
 
