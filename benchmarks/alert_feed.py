@@ -322,12 +322,18 @@ def raise_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-async def run(alerts: int, subscribers: int, open_at_once: int, paths: set[str]) -> None:
+async def run(
+    alerts: int,
+    subscribers: int,
+    open_at_once: int,
+    paths: set[str],
+    profile_gateway: Path | None = None,
+) -> None:
     files = raise_file_limit()
     if files < 2 * subscribers + 200:
         raise SystemExit(f"{subscribers} websockets need more than the {files} open files allowed")
     hr_ids = [f"bench-hr-{index}" for index in range(subscribers)]
-    async with deployment() as deployed:
+    async with deployment(profile_gateway=profile_gateway) as deployed:
         await seed_directory(
             deployed.channels,
             BRANCH,
@@ -400,11 +406,17 @@ def main() -> None:
         default="direct,gateway,no-link",
         help="which to measure: direct (WatchAlerts), gateway (alertRaised), no-link",
     )
+    parser.add_argument(
+        "--profile-gateway",
+        type=Path,
+        default=None,
+        help="run the gateway under cProfile, writing its stats to this file",
+    )
     args = parser.parse_args()
     names = {"direct": "WatchAlerts, gRPC", "gateway": "alertRaised, gateway"}
     names["no-link"] = "alertRaised, no link"
     paths = {names[path] for path in args.paths.split(",")}
-    asyncio.run(run(args.alerts, args.subscribers, args.open_at_once, paths))
+    asyncio.run(run(args.alerts, args.subscribers, args.open_at_once, paths, args.profile_gateway))
 
 
 if __name__ == "__main__":

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from gateway.tests.conftest import StartSuite
+from gateway.tests.support import Spans
 from salesguard_gateway.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
-from tests.harness import Suite
-from tests.org import make_org
+from tests.harness import Suite, employee_id
+from tests.org import add_other_branch_rep, make_org
 from tests.support.subscriptions import (
     ALERT_RAISED,
     SOURCES,
     GraphQLWebSocket,
     mock_location_alert_reaches_its_subscribers,
+    mock_location_check_in,
     serve_gateway,
     until_watching,
+    watching_alerts,
 )
 
 
@@ -77,3 +82,33 @@ async def test_a_subscription_posted_over_http_is_refused_typed(suite: Suite) ->
     assert reply.status == 400, reply.body
     assert reply.codes == ["VALIDATION"], reply.body
     assert reply.errors[0]["message"] == "subscriptions are not allowed when using POST"
+
+
+async def test_peers_share_the_employee_link_and_another_branch_gets_neither_alert_nor_link(
+    suite: Suite, spans: Spans
+) -> None:
+    """Two managers of one branch (the same scope but for their IDs) get the alert about
+    their junior with one read of the junior between them; the other branch's manager,
+    subscribed alongside, gets neither that alert nor its link, only their own branch's."""
+    org = await make_org(suite)
+    other_rep = await add_other_branch_rep(suite, org)
+    async with watching_alerts(suite, {}, org.manager, org.manager_2, org.other_manager) as (
+        manager,
+        manager_2,
+        other_manager,
+    ):
+        spans.clear()
+        await mock_location_check_in(suite, org.junior)
+        for socket in (manager, manager_2):
+            alert = await socket.next_alert("MOCK_LOCATION", within=5)
+            assert alert["employee"] == {"id": employee_id(org.junior)}
+        await other_manager.nothing_within(0.5)
+        assert Counter(spans.served())["BatchGetEmployees"] == 1
+
+        spans.clear()
+        await mock_location_check_in(suite, other_rep)
+        theirs = await other_manager.next_alert("MOCK_LOCATION", within=5)
+        assert theirs["employee"] == {"id": employee_id(other_rep)}
+        await manager.nothing_within(0.5)
+        await manager_2.nothing_within(0.5)
+        assert Counter(spans.served())["BatchGetEmployees"] == 1
