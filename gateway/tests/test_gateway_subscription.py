@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import AsyncExitStack
 
 import pytest
+from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, parse
 from websockets.exceptions import ConnectionClosed
 
 from gateway.tests.conftest import StartSuite
 from gateway.tests.support import Spans
 from salesguard_gateway.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
+from salesguard_gateway.schema.alerts_sharing import _ALL, _PEERS, _UNSHARED, _shared_selection
 from tests.harness import Suite, employee_id
 from tests.org import add_other_branch_rep, make_org
 from tests.support.subscriptions import (
@@ -20,6 +23,7 @@ from tests.support.subscriptions import (
     mock_location_check_in,
     serve_gateway,
     until_watching,
+    watcher_count,
     watching_alerts,
 )
 
@@ -112,3 +116,70 @@ async def test_peers_share_the_employee_link_and_another_branch_gets_neither_ale
         await manager.nothing_within(0.5)
         await manager_2.nothing_within(0.5)
         assert Counter(spans.served())["BatchGetEmployees"] == 1
+
+
+PEER_DOCUMENT = """
+subscription { alertRaised { id kind employee { id name roles } history { by { id } } } }
+"""
+OWN_DOCUMENT = """
+subscription { alertRaised { id kind employee { id name manager { id } } detectedOn } }
+"""
+
+
+async def test_an_execution_shared_by_peers_gives_each_what_their_own_would(suite: Suite) -> None:
+    """Peers selecting the alert's employee share one execution; a document reading more as
+    the caller (the employee's manager, the branch's day) runs per subscriber; all agree,
+    and the other branch's manager gets none of it."""
+    org = await make_org(suite)
+    base = watcher_count(suite)
+    async with AsyncExitStack() as stack, serve_gateway(suite) as url:
+        manager, manager_2, other_manager = [
+            await stack.enter_async_context(GraphQLWebSocket.open(url, suite.token(employee)))
+            for employee in (org.manager, org.manager_2, org.other_manager)
+        ]
+        for socket in (manager, manager_2, other_manager):
+            await socket.subscribe(PEER_DOCUMENT)
+        await manager_2.subscribe(OWN_DOCUMENT)
+        await until_watching(suite, base + 4 * SOURCES)
+        await mock_location_check_in(suite, org.junior)
+        junior = {"id": employee_id(org.junior), "name": "李雷", "roles": ["SALES_JUNIOR"]}
+        shared = await manager.next_alert("MOCK_LOCATION", within=5)
+        assert shared["employee"] == junior and shared["history"] == []
+        received = [
+            await manager_2.next_alert("MOCK_LOCATION", within=5),
+            await manager_2.next_alert("MOCK_LOCATION", within=5),
+        ]
+        assert shared in received
+        (own,) = [alert for alert in received if alert != shared]
+        assert own["id"] == shared["id"] and own["employee"]["name"] == "李雷"
+        assert own["employee"]["manager"] is None and own["detectedOn"]
+        await other_manager.nothing_within(0.5)
+
+
+@pytest.mark.parametrize(
+    ("selection", "sharing"),
+    [
+        ("{ id title history { status } }", _ALL),
+        ("{ id employee { id name } }", _PEERS),
+        ("{ id history { by { id } } ...E } fragment E on Alert { employee { hrId } }", _PEERS),
+        ("{ id employee { manager { id } } }", _UNSHARED),
+        ("{ id employee { team { id } } }", _UNSHARED),
+        ("{ id customer { id } }", _UNSHARED),
+        ("{ id detectedOn }", _UNSHARED),
+    ],
+)
+def test_which_selections_are_shared(selection: str, sharing: int) -> None:
+    fields, _, fragment = selection.partition(" fragment ")
+    document = parse(
+        f"subscription {{ alertRaised {fields} }}" + (f" fragment {fragment}" if fragment else "")
+    )
+    operation, *fragments = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    (root,) = operation.selection_set.selections
+    assert isinstance(root, FieldNode) and root.selection_set is not None
+    named = {
+        fragment.name.value: fragment
+        for fragment in fragments
+        if isinstance(fragment, FragmentDefinitionNode)
+    }
+    assert _shared_selection(root.selection_set, "Alert", named) == sharing

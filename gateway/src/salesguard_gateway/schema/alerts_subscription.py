@@ -10,15 +10,15 @@ subscription it is sent to, and a subscription selecting only the alert's own fi
 shares one execution per alert, document and language (schema/alerts_sharing.py);
 what each receives and the re-check before each alert stay per subscriber.
 
-The alert's ``employee`` link (and a decision's ``by``) is read once per alert for all the
-subscribers the services send it whose principal differs only in its ID (same roles, team,
-branch and headquarters: ``_peer_scope``), except the subscriber's own record, which each
-reads as themselves. That read is exact: the policy compares the subject's ID only with
-the row's or the resource's (the ``own`` scope, ``forbid_self``, ``own_case``,
-``excluded_subjects``), so for an employee who is neither of two peers, ``directory.read``
-gives both the same rows (tests/integration/test_policy_engines.py checks this of the
-policy). Customer and order links stay per subscriber: whether they are one's own
-depends on an owner only the read shows.
+The alert's ``employee`` link (and a decision's ``by``) is read once per alert for all
+the subscribers the services send it whose principal differs only in its ID (same roles,
+team, branch and headquarters: ``alerts_sharing.peer_scope``), except the subscriber's own
+record, which each reads as themselves. That read is exact: the policy compares the
+subject's ID only with the row's or the resource's (the ``own`` scope, ``forbid_self``,
+``own_case``, ``excluded_subjects``), so for an employee who is neither of two peers,
+``directory.read`` gives both the same rows (tests/integration/test_policy_peer_scope.py
+checks this of the policy). Customer and order links stay per subscriber: whether they
+are one's own depends on an owner only the read shows.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from salesguard_gateway.auth import AuthError
 from salesguard_gateway.clients import ServiceClients
 from salesguard_gateway.context import GatewayContext, Info, Loaders
 from salesguard_gateway.schema.alerts import Alert, AlertFilter, alert_from_proto
+from salesguard_gateway.schema.alerts_sharing import PeerScope, peer_scope
 
 log = logging.getLogger(__name__)
 # Alerts held between the services' streams and a slow websocket; when full, the streams
@@ -54,7 +55,6 @@ SHARED_RENDER_SECONDS = 2.0
 
 # What one peer scope read of the directory for one alert: employee ID -> the read.
 SharedReads = dict[str, "asyncio.Future[Sequence[directory_pb2.Employee]]"]
-PeerScope = tuple[tuple[str, ...], str | None, str | None, bool]
 
 
 class _Renders:
@@ -83,11 +83,6 @@ class _Renders:
             links = self._links[serialized] = {}
             loop.call_later(SHARED_RENDER_SECONDS, self._links.pop, serialized, None)
         return alert, links
-
-
-def _peer_scope(principal: Principal) -> PeerScope:
-    """All of a principal the policy sees but its ID (``Principal.policy_subject``)."""
-    return (principal.roles, principal.team_id, principal.branch_id, principal.hq)
 
 
 class _AlertLoaders(Loaders):
@@ -228,7 +223,7 @@ class AlertsSubscription:
         request = common_pb2.WatchAlertsRequest(
             filter=filter.to_proto() if filter is not None else None
         )
-        peers = _peer_scope(subscribed_as)
+        peers = peer_scope(subscribed_as)
         async with aclosing(raised_alerts(context.clients.alerts, request)) as alerts:
             async for message in alerts:
                 await _still_entitled(context, subscribed_as)
