@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from contextlib import AsyncExitStack
 
@@ -13,8 +14,8 @@ from gateway.tests.conftest import StartSuite
 from gateway.tests.support import Spans
 from salesguard_gateway.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
 from salesguard_gateway.schema.alerts_sharing import _ALL, _PEERS, _UNSHARED, _shared_selection
-from tests.harness import Suite, employee_id
-from tests.org import add_other_branch_rep, make_org
+from tests.harness import Suite, employee_id, global_id
+from tests.org import UPSERT_EMPLOYEE, add_other_branch_rep, admin, make_org
 from tests.support.subscriptions import (
     ALERT_RAISED,
     SOURCES,
@@ -183,3 +184,35 @@ def test_which_selections_are_shared(selection: str, sharing: int) -> None:
         if isinstance(fragment, FragmentDefinitionNode)
     }
     assert _shared_selection(root.selection_set, "Alert", named) == sharing
+
+
+async def test_past_the_principal_ttl_a_subscriber_is_asked_about_again_only_when_changed(
+    suite: Suite, spans: Spans
+) -> None:
+    """Before each alert the subscriber is checked again; with the directory watch live and
+    nothing changed about them that costs no directory call, even past the cache's TTL; once
+    they leave, the next alert ends the subscription."""
+    org = await make_org(suite)
+    async with watching_alerts(suite, {}, org.manager_2, principal_cache_seconds=0.2) as (manager,):
+        await mock_location_check_in(suite, org.junior)
+        await manager.next_alert("MOCK_LOCATION", within=5)
+        await asyncio.sleep(0.5)  # past the TTL
+        spans.clear()
+        await mock_location_check_in(suite, org.junior)
+        await manager.next_alert("MOCK_LOCATION", within=5)
+        # The check-in's own request, through the suite's gateway (which caches nothing).
+        assert Counter(spans.served())["ResolvePrincipal"] == 1
+
+        leaving = {
+            "hrId": org.manager_2,
+            "name": "周经理",
+            "roles": ["MANAGER"],
+            "branchId": global_id("Branch", org.branch),
+            "status": "LEFT",
+            "toPool": True,
+        }
+        await admin(suite, UPSERT_EMPLOYEE, leaving)
+        await mock_location_check_in(suite, org.junior)
+        ended = await manager.receive(5)
+        assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
+        assert [e["extensions"]["code"] for e in ended["payload"]["errors"]] == ["FORBIDDEN"]

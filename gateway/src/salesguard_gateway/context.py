@@ -137,7 +137,7 @@ class GatewayContext:
     # WebSocket only: set by strawberry from connection_init.
     connection_params: dict[str, Any] | None = None
     handshake_authorization: str | None = None
-    # WebSocket only: the connection's caller resolved again (cached like any request), so a
+    # WebSocket only: the connection's caller resolved again (Authenticator.recheck), so a
     # long-lived subscription does not outlive its subscriber's access.
     reauthenticate: Callable[[], Awaitable[Caller]] | None = None
 
