@@ -160,14 +160,23 @@ async def hr_principal(deployment: Deployment, employee_id: str) -> Principal:
     return Principal.from_proto(resolved.principal)
 
 
-async def watch_directly(deployment: Deployment, reader: Principal, arrivals: Arrivals) -> None:
-    """One HR WatchAlerts stream on attendance, noting each alert's arrival."""
+async def watch_directly(
+    deployment: Deployment, reader: Principal, arrivals: Arrivals
+) -> asyncio.Task[None]:
+    """One HR WatchAlerts stream on attendance, noting each alert's arrival; returned once
+    the service watches (its initial metadata), so streams open ``--open-at-once`` at a
+    time like the websockets (a thousand policy decisions at once time out)."""
     stub = common_pb2_grpc.AlertsServiceStub(deployment.channels.channel("attendance"))
     with acting_as(reader):
         stream = stub.WatchAlerts(common_pb2.WatchAlertsRequest())
-    async for response in stream:
-        for alert in response.alerts:
-            arrivals.arrived(alert.id)
+    await stream.initial_metadata()
+
+    async def note_arrivals() -> None:
+        async for response in stream:
+            for alert in response.alerts:
+                arrivals.arrived(alert.id)
+
+    return asyncio.create_task(note_arrivals())
 
 
 async def subscribe_through_gateway(
@@ -356,7 +365,7 @@ async def run(
         async def direct(
             index: int, arrivals: Arrivals, _stack: AsyncExitStack
         ) -> asyncio.Task[None]:
-            return asyncio.create_task(watch_directly(deployed, readers[index], arrivals))
+            return await watch_directly(deployed, readers[index], arrivals)
 
         def gateway(
             query: str,
