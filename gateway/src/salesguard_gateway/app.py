@@ -333,7 +333,7 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
             raise ConnectionRejectionError(
                 {"message": error.message, "extensions": {"code": error.code.value}}
             ) from None
-        context.reauthenticate = functools.partial(self.authenticator.authenticate, authorization)
+        context.reauthenticate = functools.partial(self.authenticator.recheck, authorization)
         return cast(UnsetType, UNSET)
 
 
