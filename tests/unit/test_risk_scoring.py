@@ -4,12 +4,12 @@ and the model as policy data gives it."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from random import Random
 
 import pytest
 
-from salesguard.risk import RiskLevel, RiskModel, profile, ranking
+from salesguard.risk import RiskLevel, RiskModel, profile, ranking, top_summaries
 from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from tests.harness import POLICIES
@@ -152,6 +152,53 @@ def test_a_ranking_scores_exactly_as_the_full_profiles_do() -> None:
         assert [(p.employee_id, p.score) for p in ranking(summaries, MODEL, first)] == [
             (p.employee_id, p.score) for p in everyone[:first]
         ]
+
+
+def test_a_ranking_of_columns_scores_exactly_as_the_full_profiles_do() -> None:
+    """top_summaries() reads every source's groups as columns and summarises only the
+    employees it returns: profiled, their scores and order are those of every employee's
+    full profile over the same groups as summaries, to the bit."""
+    random = Random(17)
+    kinds = [*MODEL.weights, "PAYER_MISMATCH", "FAKE_DEAL"]
+    sources: list[common_pb2.AlertKindColumns] = []
+    summaries: list[common_pb2.AlertKindSummary] = []
+    for _ in range(3):  # a kind of one employee in several sources too
+        columns = common_pb2.AlertKindColumns()
+        groups = {(f"e-{random.randrange(40)}", random.choice(kinds)) for _ in range(150)}
+        for employee, kind in sorted(groups, key=lambda _: random.random()):
+            micros = random.randrange(1_700_000_000_000_000, 1_800_000_000_000_000)
+            decayed = random.choice([0.5, 1.0, random.random() * 7])
+            count = random.randrange(1, 9)
+            columns.employee_ids.append(employee)
+            columns.kinds.append(kind)
+            columns.counts.append(count)
+            columns.open_counts.append(count // 2)
+            columns.last_detected_micros.append(micros)
+            columns.decayed_counts.append(decayed)
+            summaries.append(
+                common_pb2.AlertKindSummary(
+                    employee_id=employee,
+                    kind=kind,
+                    count=count,
+                    open_count=count // 2,
+                    last_detected_at=to_timestamp(
+                        datetime.fromtimestamp(0, UTC) + timedelta(microseconds=micros)
+                    ),
+                    decayed_count=decayed,
+                )
+            )
+        sources.append(columns)
+    employees = dict.fromkeys(summary.employee_id for summary in summaries)
+    everyone = [profile(e, [s for s in summaries if s.employee_id == e], MODEL) for e in employees]
+    everyone.sort(key=lambda item: (-item.score, item.employee_id))
+    for first in (1, 10, 100):
+        top = top_summaries(sources, MODEL, first)
+        assert [profile(e, items, MODEL) for e, items in top.items()] == everyone[:first]
+        assert [summary for items in top.values() for summary in items] == sorted(
+            (summary for summary in summaries if summary.employee_id in top),
+            key=lambda summary: list(top).index(summary.employee_id),
+        )
+    assert top_summaries([], MODEL, 10) == {}
 
 
 def test_the_model_is_read_from_policy_data() -> None:

@@ -12,12 +12,15 @@ the decay in its one GROUP BY and hands the model on with its summary
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesguard_api.common.v1 import common_pb2
 
@@ -223,3 +226,47 @@ def ranking(
     scores = {employee: _score(kinds, model) for employee, kinds in decayed.items()}
     top = sorted(scores, key=lambda employee: (-scores[employee], employee))[:first]
     return [profile(employee, grouped[employee], model) for employee in top]
+
+
+def top_summaries(
+    sources: Sequence[common_pb2.AlertKindColumns], model: RiskModel, first: int
+) -> dict[str, list[common_pb2.AlertKindSummary]]:
+    """The summaries of the ``first`` highest-scoring employees of every source's columns
+    (a source's groups each once, sources in the order given), highest first: what
+    :func:`ranking` ranks and profiles, read from columns.
+
+    A branch's thousands of groups are read as columns and every employee scored from one
+    of them (decayed_counts, added as :func:`profile` adds them: this source's, then the
+    earlier sources'); only the ``first`` get summaries, which :func:`profile` turns into
+    the same scores, to the bit."""
+    decayed: dict[str, dict[str, float]] = {}
+    for columns in sources:
+        for employee, kind, count in zip(
+            columns.employee_ids, columns.kinds, columns.decayed_counts, strict=True
+        ):
+            kinds = decayed.get(employee)
+            if kinds is None:
+                kinds = decayed[employee] = {}
+            kinds[kind] = count + kinds.get(kind, 0.0)
+    scores = {employee: _score(kinds, model) for employee, kinds in decayed.items()}
+    top = heapq.nsmallest(first, scores, key=lambda employee: (-scores[employee], employee))
+    chosen: dict[str, list[common_pb2.AlertKindSummary]] = {employee: [] for employee in top}
+    for columns in sources:
+        for index, employee in enumerate(columns.employee_ids):
+            summaries = chosen.get(employee)
+            if summaries is None:
+                continue
+            micros = columns.last_detected_micros[index]
+            summaries.append(
+                common_pb2.AlertKindSummary(
+                    employee_id=employee,
+                    kind=columns.kinds[index],
+                    count=columns.counts[index],
+                    open_count=columns.open_counts[index],
+                    last_detected_at=Timestamp(
+                        seconds=micros // 1_000_000, nanos=micros % 1_000_000 * 1000
+                    ),
+                    decayed_count=columns.decayed_counts[index],
+                )
+            )
+    return chosen

@@ -16,11 +16,13 @@ them out of rankings.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated
 
 import strawberry
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesguard import risk, validation
 from salesguard.errors import InvalidInput, NotFound, ServiceError
@@ -117,6 +119,7 @@ class Summaries:
     """Every source's summaries, and the model and time they were computed with."""
 
     def __init__(self, answers: dict[str, common_pb2.SummarizeAlertsResponse]) -> None:
+        self.answers = answers
         self.items = [summary for answer in answers.values() for summary in answer.summaries]
         first = next(iter(answers.values()), None)
         # Every source reads the same policy data; None when no source answered.
@@ -125,45 +128,72 @@ class Summaries:
 
 
 async def summarize(
-    info: Info, request: common_pb2.SummarizeAlertsRequest, what: str = "risk signals"
+    info: Info,
+    request: common_pb2.SummarizeAlertsRequest,
+    what: str = "risk signals",
+    *,
+    as_of: dict[str, Timestamp] | None = None,
 ) -> Summaries:
-    """One SummarizeAlerts call per alert source, all at once."""
+    """One SummarizeAlerts call per alert source, all at once; with ``as_of``, each source
+    measures ages from its time there (a source not named there is not asked)."""
     stubs = info.context.clients.alerts
-    answers = await ask_alert_sources(
-        info, what, lambda source: stubs[source].SummarizeAlerts(request)
-    )
-    return Summaries(answers)
+
+    def ask(source: str) -> Awaitable[common_pb2.SummarizeAlertsResponse]:
+        if as_of is None:
+            return stubs[source].SummarizeAlerts(request)
+        if source not in as_of:
+            return _nothing()
+        asked = common_pb2.SummarizeAlertsRequest()
+        asked.CopyFrom(request)
+        asked.as_of.CopyFrom(as_of[source])
+        return stubs[source].SummarizeAlerts(asked)
+
+    return Summaries(await ask_alert_sources(info, what, ask))
 
 
-async def ranked_with_evidence(
-    info: Info, ranked: list[risk.RiskProfile], scored: Summaries
-) -> tuple[list[risk.RiskProfile], Summaries]:
-    """The ranked employees' profiles again, with their recent alerts; ranked as before
-    (ages move on by the milliseconds between the two asks)."""
-    order = [profile.employee_id for profile in ranked]
+async def _nothing() -> common_pb2.SummarizeAlertsResponse:
+    return common_pb2.SummarizeAlertsResponse()
+
+
+async def with_evidence(
+    info: Info, ranked: dict[str, list[common_pb2.AlertKindSummary]], scored: Summaries
+) -> None:
+    """The ranked employees' heaviest alerts under their summaries, from each source that
+    scored them and as of its time then: the evidence weighs as the scores did."""
+    order = list(ranked)
     chunks = [  # a service takes a batch of employees per ask
         order[start : start + validation.MAX_BATCH]
         for start in range(0, len(order), validation.MAX_BATCH)
     ]
+    as_of = {source: answer.as_of for source, answer in scored.answers.items()}
     answers = await asyncio.gather(
         *(
             summarize(
                 info,
                 common_pb2.SummarizeAlertsRequest(
-                    employee_ids=ids, include_recent=True, heaviest_only=True
+                    employee_ids=ids,
+                    include_recent=True,
+                    heaviest_only=True,
+                    heaviest_alerts_only=True,
                 ),
                 "risk evidence",
+                as_of=as_of,
             )
             for ids in chunks
         )
     )
-    detailed = answers[0]
-    if detailed.model is None:
-        return ranked, scored
-    by_employee = risk.by_employee(item for answer in answers for item in answer.items)
-    return [
-        risk.profile(employee, by_employee.get(employee, []), detailed.model) for employee in order
-    ], detailed
+    by_group = {
+        (summary.employee_id, summary.kind): summary
+        for summaries in ranked.values()
+        for summary in summaries
+    }
+    for answer in answers:
+        for reply in answer.answers.values():
+            for recent in reply.heaviest:
+                # An alert raised between the two asks has no summary: it is left out.
+                summary = by_group.get((recent.alert.employee_id, recent.alert.kind))
+                if summary is not None:
+                    summary.recent.append(recent)
 
 
 @strawberry.type
@@ -237,14 +267,21 @@ class RiskQuery:
         )
         if not branch:
             raise InvalidInput("branchId", "branchId is required: the caller has no branch")
-        summaries = await summarize(info, common_pb2.SummarizeAlertsRequest(branch_id=branch))
-        if summaries.model is None:
+        summaries = await summarize(
+            info, common_pb2.SummarizeAlertsRequest(branch_id=branch, as_columns=True)
+        )
+        model = summaries.model
+        if model is None:
             return None
-        ranked = risk.ranking(summaries.items, summaries.model, size)
+        columns = [answer.columns for answer in summaries.answers.values()]
+        ranked = risk.top_summaries(columns, model, size)
         if ranked and selects(info, EVIDENCE):
             # Evidence only for the employees shown: a branch-wide ask would ship the recent
             # alerts of every employee and kind (megabytes for a large branch) to show `first`.
-            ranked, summaries = await ranked_with_evidence(info, ranked, summaries)
+            await with_evidence(info, ranked, summaries)
         return [
-            employee_risk_from(profile, summaries.as_of, context.language) for profile in ranked
+            employee_risk_from(
+                risk.profile(employee, items, model), summaries.as_of, context.language
+            )
+            for employee, items in ranked.items()
         ]
