@@ -134,11 +134,16 @@ class RiskProfile:
     evidence: list[Evidence]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _detected_at(summary: common_pb2.AlertKindSummary) -> datetime | None:
+    """Its time (Timestamp.ToDatetime's, truncated to microseconds, without its cost)."""
     stamp = summary.last_detected_at
-    if stamp.seconds == 0 and stamp.nanos == 0:
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if seconds == 0 and nanos == 0:
         return None
-    return stamp.ToDatetime(tzinfo=UTC)
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def _later(first: datetime | None, second: datetime | None) -> datetime | None:
@@ -199,12 +204,14 @@ def by_employee(
 
 def _score(decayed: Mapping[str, float], model: RiskModel) -> float:
     """The score of per-kind decayed counts, summed in :func:`profile`'s order (largest
-    contribution first), so that it is the same float."""
-    contributions = sorted(
-        ((model.weight(kind) * count, kind) for kind, count in decayed.items()),
-        key=lambda item: (-item[0], item[1]),
+    contribution first), so that it is the same float: equal contributions, which profile
+    orders by kind, give the same sum in either order."""
+    weights, default = model.weights, model.default_weight
+    return sum(
+        sorted(
+            (weights.get(kind, default) * count for kind, count in decayed.items()), reverse=True
+        )
     )
-    return sum(contribution for contribution, _ in contributions)
 
 
 def ranking(

@@ -32,7 +32,6 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.codes import AlertKind, code_of
 from salesguard_gateway.schema.common import described, first_size, selects
-from salesguard_gateway.schema.conversions import copied
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
@@ -106,7 +105,14 @@ def employee_risk_from(
         score=profile.score,
         level=RiskLevel(profile.level.value),
         signals=[
-            copied(RiskSignal, signal, kind=code_of(AlertKind, signal.kind))
+            RiskSignal(
+                kind=code_of(AlertKind, signal.kind),
+                count=signal.count,
+                open_count=signal.open_count,
+                last_detected_at=signal.last_detected_at,
+                weight=signal.weight,
+                contribution=signal.contribution,
+            )
             for signal in profile.signals
         ],
         evidence=[alert_from_proto(item.alert, language) for item in profile.evidence],
