@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -36,6 +36,14 @@ from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
+EMPLOYEE_FIELD = frozenset({"employee"})
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A primed load's outcome is read by its field; should the request end first, it is
+    retrieved here all the same (no "exception was never retrieved")."""
+    if not future.cancelled():
+        future.exception()
 
 
 @strawberry.enum(description="Bands of the score; their limits are policy data (thresholds.risk).")
@@ -282,6 +290,11 @@ class RiskQuery:
         columns = [answer.columns for answer in summaries.answers.values()]
         ranked = risk.top_summaries(columns, model, size)
         if ranked and selects(info, EVIDENCE):
+            if selects(info, EMPLOYEE_FIELD):
+                # Their names asked for now, in one batch, while their evidence is read.
+                for employee in ranked:
+                    loading = asyncio.ensure_future(context.loaders.employees.load(employee))
+                    loading.add_done_callback(_retrieved)
             # Evidence only for the employees shown: a branch-wide ask would ship the recent
             # alerts of every employee and kind (megabytes for a large branch) to show `first`.
             await with_evidence(info, ranked, summaries)
