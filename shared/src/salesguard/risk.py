@@ -246,20 +246,21 @@ def top_summaries(
     of them (decayed_counts, added as :func:`profile` adds them: this source's, then the
     earlier sources'); only the ``first`` get summaries, which :func:`profile` turns into
     the same scores, to the bit."""
+    # Each column read once into a list: a repeated field makes a new object per access.
+    read = [(list(columns.employee_ids), list(columns.kinds)) for columns in sources]
     decayed: dict[str, dict[str, float]] = {}
-    for columns in sources:
-        for employee, kind, count in zip(
-            columns.employee_ids, columns.kinds, columns.decayed_counts, strict=True
-        ):
-            kinds = decayed.get(employee)
-            if kinds is None:
-                kinds = decayed[employee] = {}
-            kinds[kind] = count + kinds.get(kind, 0.0)
-    scores = {employee: _score(kinds, model) for employee, kinds in decayed.items()}
+    for (employees, kinds), columns in zip(read, sources, strict=True):
+        for employee, kind, count in zip(employees, kinds, columns.decayed_counts, strict=True):
+            counts = decayed.get(employee)
+            if counts is None:
+                decayed[employee] = {kind: count + 0.0}
+            else:
+                counts[kind] = count + counts.get(kind, 0.0)
+    scores = {employee: _score(counts, model) for employee, counts in decayed.items()}
     top = heapq.nsmallest(first, scores, key=lambda employee: (-scores[employee], employee))
     chosen: dict[str, list[common_pb2.AlertKindSummary]] = {employee: [] for employee in top}
-    for columns in sources:
-        for index, employee in enumerate(columns.employee_ids):
+    for (employees, kinds), columns in zip(read, sources, strict=True):
+        for index, employee in enumerate(employees):
             summaries = chosen.get(employee)
             if summaries is None:
                 continue
@@ -267,7 +268,7 @@ def top_summaries(
             summaries.append(
                 common_pb2.AlertKindSummary(
                     employee_id=employee,
-                    kind=columns.kinds[index],
+                    kind=kinds[index],
                     count=columns.counts[index],
                     open_count=columns.open_counts[index],
                     last_detected_at=Timestamp(
