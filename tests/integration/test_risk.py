@@ -270,6 +270,25 @@ async def test_columns_and_heaviest_alerts_say_what_summaries_say(
             recent for summary in detailed.summaries for recent in summary.recent
         ]
         assert heaviest.heaviest
+        # Named groups: those groups' heaviest alerts only.
+        first = heaviest.heaviest[0].alert
+        group = common_pb2.AlertGroup(employee_id=first.employee_id, kind=first.kind)
+        only = await summarize_directly(
+            suite,
+            source,
+            hr,
+            employee_ids=employees,
+            include_recent=True,
+            heaviest_only=True,
+            heaviest_alerts_only=True,
+            as_of=as_of,
+            evidence_groups=[group],
+        )
+        assert list(only.heaviest) == [
+            recent
+            for recent in heaviest.heaviest
+            if (recent.alert.employee_id, recent.alert.kind) == (group.employee_id, group.kind)
+        ]
 
 
 async def test_bad_summary_requests_are_validation(suite: Suite, branch: Branch) -> None:
@@ -280,11 +299,25 @@ async def test_bad_summary_requests_are_validation(suite: Suite, branch: Branch)
         ({"as_columns": True, "include_recent": True}, "as_columns"),
         ({"heaviest_alerts_only": True, "include_recent": True}, "heaviest_alerts_only"),
         ({"as_of": long_ago}, "as_of"),
+        ({"evidence_groups": [common_pb2.AlertGroup(employee_id=org.junior)]}, "evidence_groups"),
     ):
         with pytest.raises(ServiceError) as refused:
             await summarize_directly(suite, "orders", hr, branch_id=org.branch, **fields)
         assert refused.value.code is ErrorCode.VALIDATION
         assert refused.value.field == field
+    # A group of an employee the request does not name.
+    with pytest.raises(ServiceError) as refused:
+        await summarize_directly(
+            suite,
+            "orders",
+            hr,
+            employee_ids=[org.junior],
+            include_recent=True,
+            heaviest_only=True,
+            heaviest_alerts_only=True,
+            evidence_groups=[common_pb2.AlertGroup(employee_id=org.senior, kind="DIVERSION_RISK")],
+        )
+    assert refused.value.field == "evidence_groups"
 
 
 async def test_reps_and_finance_are_refused(suite: Suite, branch: Branch) -> None:

@@ -4,12 +4,21 @@ and the model as policy data gives it."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from random import Random
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from salesguard.risk import RiskLevel, RiskModel, profile, ranking, top_summaries
+from salesguard.risk import (
+    RiskLevel,
+    RiskModel,
+    evidence_groups,
+    profile,
+    ranking,
+    top_summaries,
+)
 from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from tests.harness import POLICIES
@@ -199,6 +208,70 @@ def test_a_ranking_of_columns_scores_exactly_as_the_full_profiles_do() -> None:
             key=lambda summary: list(top).index(summary.employee_id),
         )
     assert top_summaries([], MODEL, 10) == {}
+
+
+def summary_time(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def test_the_evidence_groups_hold_every_profiles_evidence() -> None:
+    """evidence_groups() leaves out the groups whose newest alert weighs less than the
+    evidence_items-th heaviest group's: the evidence from the groups kept is the evidence
+    from every alert, though the sources measured ages a moment apart."""
+    random = Random(18)
+    model = RiskModel.from_thresholds(
+        json.loads((POLICIES / "salesguard/thresholds/data.json").read_text())
+    )
+    kinds = sorted(model.weights)[:12]
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    as_of = [now + timedelta(milliseconds=random.randrange(200)) for _ in range(3)]
+    rate = math.log(2) / model.half_life_seconds
+    ranked: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    for number in range(30):
+        employee = f"e-{number}"
+        for source, measured in enumerate(as_of):
+            for kind in random.sample(kinds, 4):
+                ages = sorted(random.randrange(90 * 86_400) for _ in range(random.randrange(1, 6)))
+                recent = [
+                    common_pb2.RecentAlert(
+                        alert=common_pb2.Alert(
+                            id=f"{employee}-{source}-{kind}-{age}",
+                            employee_id=employee,
+                            kind=kind,
+                            detected_at=to_timestamp(measured - timedelta(seconds=age)),
+                        ),
+                        decay=math.exp(-age * rate),
+                    )
+                    for age in ages
+                ]
+                ranked.setdefault(employee, []).append(
+                    common_pb2.AlertKindSummary(
+                        employee_id=employee,
+                        kind=kind,
+                        count=len(recent),
+                        last_detected_at=recent[0].alert.detected_at,
+                        decayed_count=sum(item.decay for item in recent),
+                        recent=recent,
+                    )
+                )
+    kept = {
+        (group.employee_id, group.kind)
+        for group in evidence_groups(ranked, model, [summary_time(t) for t in as_of])
+    }
+    groups = {(e, summary.kind) for e, summaries in ranked.items() for summary in summaries}
+    assert kept < groups and len(kept) < len(groups) / 2  # most groups hold no evidence
+    for employee, summaries in ranked.items():
+        pruned = []
+        for summary in summaries:
+            copy = common_pb2.AlertKindSummary()
+            copy.CopyFrom(summary)
+            if (employee, summary.kind) not in kept:
+                del copy.recent[:]
+            pruned.append(copy)
+        assert profile(employee, pruned, model) == profile(employee, summaries, model)
+    assert evidence_groups(ranked, model, []) == []
 
 
 def test_the_model_is_read_from_policy_data() -> None:

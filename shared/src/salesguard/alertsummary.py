@@ -27,6 +27,7 @@ from sqlalchemy import (
     extract,
     func,
     select,
+    tuple_,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -36,7 +37,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from salesguard.errors import InvalidInput
 from salesguard.risk import MAX_LOOKBACK, RiskModel
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard.validation import MAX_BATCH, directory_id
+from salesguard.validation import MAX_BATCH, directory_id, text
 from salesguard_api.common.v1 import common_pb2
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ UNDECIDED = ("OPEN", "ACKNOWLEDGED")
 AS_OF_DRIFT = timedelta(minutes=5)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+# Evidence groups per employee a request may name (an employee has fewer kinds than that).
+MAX_GROUP_KINDS = 50
 
 
 class EpochSeconds(FunctionElement[float]):
@@ -79,6 +82,8 @@ class SummaryTarget:
     since: datetime | None
     # The time ages are measured from: the request's (an earlier answer's), else now.
     as_of: datetime
+    # Only these (employee, kind) groups (heaviest alerts alone); empty: every group.
+    groups: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_request(
@@ -107,12 +112,30 @@ class SummaryTarget:
         since = from_timestamp(request.since, "since")
         if since is not None and since < as_of - MAX_LOOKBACK:
             raise InvalidInput("since", f"since must be within the last {MAX_LOOKBACK.days} days")
-        return cls(list(dict.fromkeys(employee_ids)), branch_id, since, as_of)
+        employees = list(dict.fromkeys(employee_ids))
+        return cls(employees, branch_id, since, as_of, _groups(request, set(employees)))
 
     @property
     def policy_resource(self) -> dict[str, Any] | None:
         """A branch is a resource: another branch's manager is refused, not shown nothing."""
         return {"branch_id": self.branch_id} if self.branch_id else None
+
+
+def _groups(
+    request: common_pb2.SummarizeAlertsRequest, employees: set[str]
+) -> tuple[tuple[str, str], ...]:
+    """The request's evidence groups: only with heaviest_alerts_only, of employees it names."""
+    groups = request.evidence_groups
+    if groups and not request.heaviest_alerts_only:
+        raise InvalidInput("evidence_groups", "evidence_groups needs heaviest_alerts_only")
+    if len(groups) > MAX_BATCH * MAX_GROUP_KINDS:
+        raise InvalidInput("evidence_groups", "too many evidence groups")
+    chosen: dict[tuple[str, str], None] = {}
+    for group in groups:
+        if group.employee_id not in employees:
+            raise InvalidInput("evidence_groups", "a group's employee must be in employee_ids")
+        chosen[group.employee_id, text("evidence_groups", group.kind, max_length=64)] = None
+    return tuple(chosen)
 
 
 @dataclass(frozen=True)
@@ -143,6 +166,8 @@ class StandingAlerts:
             model.status != "DISMISSED",
             func.coalesce(model.resolution, "") != "CLEARED",
         ]
+        if target.groups:
+            conditions.append(tuple_(model.employee_id, model.kind).in_(target.groups))
         # 0.5^(age / half-life) = exp(-ln 2 × age / half-life), age in seconds.
         decay = func.exp(
             (

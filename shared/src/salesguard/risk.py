@@ -278,3 +278,51 @@ def top_summaries(
                 )
             )
     return chosen
+
+
+def evidence_groups(
+    ranked: Mapping[str, Sequence[common_pb2.AlertKindSummary]],
+    model: RiskModel,
+    as_of: Sequence[Timestamp],
+) -> list[common_pb2.AlertGroup]:
+    """The groups (employee, kind) that can hold the evidence of the ranked employees,
+    from their summaries (of sources that measured ages from the times ``as_of``).
+
+    A group's newest alert weighs most in it (one weight, the freshest decay), as much as
+    the group's summary says: weight × 0.5^(age of last_detected_at / half-life). The
+    ``evidence_items`` groups that weigh most so hold that many alerts at least that heavy:
+    a group lighter than all of them holds no evidence. Computed here, not in SQL, and
+    from sources a moment apart: a group is kept unless it is lighter by more than the
+    slack those differences can make."""
+    if not as_of:
+        return []
+    times = [stamp.seconds * 1_000_000 + stamp.nanos // 1000 for stamp in as_of]
+    rate = math.log(2) / model.half_life_seconds / 1_000_000  # per microsecond
+    slack = math.exp(rate * (max(times) - min(times))) * (1 + 1e-6)
+    reference = max(times)
+    groups: list[common_pb2.AlertGroup] = []
+    for employee, summaries in ranked.items():
+        weights = [
+            (
+                model.weight(summary.kind)
+                * math.exp(
+                    rate
+                    * (
+                        summary.last_detected_at.seconds * 1_000_000
+                        + summary.last_detected_at.nanos // 1000
+                        - reference
+                    )
+                ),
+                summary.kind,
+            )
+            for summary in summaries
+        ]
+        heaviest = sorted((weight for weight, _ in weights), reverse=True)
+        lightest = (
+            heaviest[model.evidence_items - 1] / slack
+            if len(heaviest) > model.evidence_items
+            else 0.0
+        )
+        kinds = sorted({kind for weight, kind in weights if weight >= lightest})
+        groups += [common_pb2.AlertGroup(employee_id=employee, kind=kind) for kind in kinds]
+    return groups

@@ -169,8 +169,26 @@ async def _nothing() -> common_pb2.SummarizeAlertsResponse:
     return common_pb2.SummarizeAlertsResponse()
 
 
+def _evidence_request(
+    employee_ids: list[str], groups: list[common_pb2.AlertGroup]
+) -> common_pb2.SummarizeAlertsRequest:
+    """The ask for these employees' heaviest alerts, in those of their groups that can hold
+    their evidence."""
+    wanted = set(employee_ids)
+    return common_pb2.SummarizeAlertsRequest(
+        employee_ids=employee_ids,
+        include_recent=True,
+        heaviest_only=True,
+        heaviest_alerts_only=True,
+        evidence_groups=[group for group in groups if group.employee_id in wanted],
+    )
+
+
 async def with_evidence(
-    info: Info, ranked: dict[str, list[common_pb2.AlertKindSummary]], scored: Summaries
+    info: Info,
+    ranked: dict[str, list[common_pb2.AlertKindSummary]],
+    scored: Summaries,
+    model: risk.RiskModel,
 ) -> None:
     """The ranked employees' heaviest alerts under their summaries, from each source that
     scored them and as of its time then: the evidence weighs as the scores did."""
@@ -180,19 +198,10 @@ async def with_evidence(
         for start in range(0, len(order), validation.MAX_BATCH)
     ]
     as_of = {source: answer.as_of for source, answer in scored.answers.items()}
+    groups = risk.evidence_groups(ranked, model, list(as_of.values()))
     answers = await asyncio.gather(
         *(
-            summarize(
-                info,
-                common_pb2.SummarizeAlertsRequest(
-                    employee_ids=ids,
-                    include_recent=True,
-                    heaviest_only=True,
-                    heaviest_alerts_only=True,
-                ),
-                "risk evidence",
-                as_of=as_of,
-            )
+            summarize(info, _evidence_request(ids, groups), "risk evidence", as_of=as_of)
             for ids in chunks
         )
     )
@@ -297,7 +306,7 @@ class RiskQuery:
                     loading.add_done_callback(_retrieved)
             # Evidence only for the employees shown: a branch-wide ask would ship the recent
             # alerts of every employee and kind (megabytes for a large branch) to show `first`.
-            await with_evidence(info, ranked, summaries)
+            await with_evidence(info, ranked, summaries, model)
         return [
             employee_risk_from(
                 risk.profile(employee, items, model), summaries.as_of, context.language

@@ -662,6 +662,7 @@ class SummarizeAlertsRequest(_message.Message):
     AS_COLUMNS_FIELD_NUMBER: _builtins.int
     HEAVIEST_ALERTS_ONLY_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    EVIDENCE_GROUPS_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     include_recent: _builtins.bool
     """Return each employee's risk_model.evidence_items most recent alerts per kind."""
@@ -696,6 +697,14 @@ class SummarizeAlertsRequest(_message.Message):
         5 minutes of now), so that evidence weighs as the scores it explains.
         """
 
+    @_builtins.property
+    def evidence_groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertGroup]:
+        """With heaviest_alerts_only: only the alerts of these groups, of employees named in
+        employee_ids (a ranking knows from its first answer which of an employee's groups can
+        hold their evidence: those whose newest alert weighs as much as the
+        evidence_items-th heaviest group's); unset: every group.
+        """
+
     def __init__(
         self,
         *,
@@ -707,14 +716,39 @@ class SummarizeAlertsRequest(_message.Message):
         as_columns: _builtins.bool = ...,
         heaviest_alerts_only: _builtins.bool = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        evidence_groups: _abc.Iterable[Global___AlertGroup] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_columns", b"as_columns", "as_of", b"as_of", "branch_id", b"branch_id", "employee_ids", b"employee_ids", "heaviest_alerts_only", b"heaviest_alerts_only", "heaviest_only", b"heaviest_only", "include_recent", b"include_recent", "since", b"since"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_columns", b"as_columns", "as_of", b"as_of", "branch_id", b"branch_id", "employee_ids", b"employee_ids", "evidence_groups", b"evidence_groups", "heaviest_alerts_only", b"heaviest_alerts_only", "heaviest_only", b"heaviest_only", "include_recent", b"include_recent", "since", b"since"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SummarizeAlertsRequest: _TypeAlias = SummarizeAlertsRequest  # noqa: Y015
+
+@_typing.final
+class AlertGroup(_message.Message):
+    """One employee's alerts of one kind."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    employee_id: _builtins.str
+    kind: _builtins.str
+    def __init__(
+        self,
+        *,
+        employee_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["employee_id", b"employee_id", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertGroup: _TypeAlias = AlertGroup  # noqa: Y015
 
 @_typing.final
 class AlertKindColumns(_message.Message):
