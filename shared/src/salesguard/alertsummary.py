@@ -27,7 +27,6 @@ from sqlalchemy import (
     extract,
     func,
     select,
-    tuple_,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -51,6 +50,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 # Evidence groups per employee a request may name (an employee has fewer kinds than that).
 MAX_GROUP_KINDS = 50
+# Between an employee's ID and a kind in a group's key (the unit separator).
+GROUP_SEPARATOR = "\x1f"
 
 
 class EpochSeconds(FunctionElement[float]):
@@ -166,8 +167,6 @@ class StandingAlerts:
             model.status != "DISMISSED",
             func.coalesce(model.resolution, "") != "CLEARED",
         ]
-        if target.groups:
-            conditions.append(tuple_(model.employee_id, model.kind).in_(target.groups))
         # 0.5^(age / half-life) = exp(-ln 2 × age / half-life), age in seconds.
         decay = func.exp(
             (
@@ -244,9 +243,21 @@ class StandingAlerts:
             .where(*conditions)
             .subquery()
         )
+        heaviest = [ranked.c.heaviness <= risk.evidence_items]
+        if self.target.groups:
+            # Of those, the alerts of the groups named: an employee's evidence is among their
+            # heaviest alerts in each source, and in those groups. One hashed IN of
+            # constants, after the window: a row-valued IN would be an OR per group per alert
+            # (a separator in an ID could only keep one alert too many).
+            group = ranked.c.employee_id.concat(GROUP_SEPARATOR).concat(ranked.c.kind)
+            heaviest.append(
+                group.in_(
+                    [f"{employee}{GROUP_SEPARATOR}{kind}" for employee, kind in self.target.groups]
+                )
+            )
         return (
             select(aliased(model, ranked), ranked.c.decay)
-            .where(ranked.c.heaviness <= risk.evidence_items)
+            .where(*heaviest)
             .order_by(
                 ranked.c.employee_id, ranked.c.kind, ranked.c.detected_at.desc(), ranked.c.id.desc()
             )

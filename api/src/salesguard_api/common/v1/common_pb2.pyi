@@ -699,10 +699,10 @@ class SummarizeAlertsRequest(_message.Message):
 
     @_builtins.property
     def evidence_groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertGroup]:
-        """With heaviest_alerts_only: only the alerts of these groups, of employees named in
-        employee_ids (a ranking knows from its first answer which of an employee's groups can
-        hold their evidence: those whose newest alert weighs as much as the
-        evidence_items-th heaviest group's); unset: every group.
+        """With heaviest_alerts_only: of those heaviest alerts, only the ones of these groups, of
+        employees named in employee_ids (a ranking knows from its first answer which of an
+        employee's groups can hold their evidence: those whose newest alert weighs as much as
+        the evidence_items-th heaviest group's); unset: every group.
         """
 
     def __init__(
