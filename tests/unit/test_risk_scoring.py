@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from salesguard.risk import (
     RiskLevel,
     RiskModel,
+    columns_of,
     evidence_groups,
     profile,
     ranking,
@@ -208,6 +209,15 @@ def test_a_ranking_of_columns_scores_exactly_as_the_full_profiles_do() -> None:
             key=lambda summary: list(top).index(summary.employee_id),
         )
     assert top_summaries([], MODEL, 10) == {}
+    # An answer of summaries (a service older than as_columns) reads as the same columns.
+    for columns in sources:
+        answer = common_pb2.SummarizeAlertsResponse(columns=columns)
+        assert columns_of(answer) == columns
+        whole = top_summaries([columns], MODEL, 100)
+        older = common_pb2.SummarizeAlertsResponse(
+            summaries=[summary for items in whole.values() for summary in items]
+        )
+        assert top_summaries([columns_of(older)], MODEL, 100) == whole
 
 
 def summary_time(moment: datetime) -> Timestamp:

@@ -235,6 +235,25 @@ def ranking(
     return [profile(employee, grouped[employee], model) for employee in top]
 
 
+def columns_of(answer: common_pb2.SummarizeAlertsResponse) -> common_pb2.AlertKindColumns:
+    """An answer's groups as columns: its columns, or its summaries' figures when it has
+    summaries instead (a service older than ``as_columns`` ignores it)."""
+    if not answer.summaries:
+        return answer.columns
+    summaries = answer.summaries
+    return common_pb2.AlertKindColumns(
+        employee_ids=[summary.employee_id for summary in summaries],
+        kinds=[summary.kind for summary in summaries],
+        counts=[summary.count for summary in summaries],
+        open_counts=[summary.open_count for summary in summaries],
+        last_detected_micros=[
+            summary.last_detected_at.seconds * 1_000_000 + summary.last_detected_at.nanos // 1000
+            for summary in summaries
+        ],
+        decayed_counts=[summary.decayed_count for summary in summaries],
+    )
+
+
 def top_summaries(
     sources: Sequence[common_pb2.AlertKindColumns], model: RiskModel, first: int
 ) -> dict[str, list[common_pb2.AlertKindSummary]]:

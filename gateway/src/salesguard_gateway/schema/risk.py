@@ -16,6 +16,7 @@ them out of rankings.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from enum import Enum
@@ -212,7 +213,9 @@ async def with_evidence(
     }
     for answer in answers:
         for reply in answer.answers.values():
-            for recent in reply.heaviest:
+            # A service older than heaviest_alerts_only answers with summaries instead.
+            older = (recent for summary in reply.summaries for recent in summary.recent)
+            for recent in itertools.chain(reply.heaviest, older):
                 # An alert raised between the two asks has no summary: it is left out.
                 summary = by_group.get((recent.alert.employee_id, recent.alert.kind))
                 if summary is not None:
@@ -296,7 +299,7 @@ class RiskQuery:
         model = summaries.model
         if model is None:
             return None
-        columns = [answer.columns for answer in summaries.answers.values()]
+        columns = [risk.columns_of(answer) for answer in summaries.answers.values()]
         ranked = risk.top_summaries(columns, model, size)
         if ranked and selects(info, EVIDENCE):
             if selects(info, EMPLOYEE_FIELD):
