@@ -31,7 +31,6 @@ first ``ResolvePrincipal`` of each subscriber are not hit by a thousand at once.
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
 import time
 from collections import Counter
@@ -45,7 +44,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from benchmarks.deployment import Deployment, Person, deployment, seed_directory
-from benchmarks.support import HEADER, arguments, percentile, report_target, summary
+from benchmarks.support import (
+    HEADER,
+    arguments,
+    percentile,
+    process_cpu,
+    report_target,
+    summary,
+)
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
@@ -231,30 +237,6 @@ async def measure(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def process_cpu() -> dict[str, float]:
-    """CPU seconds (user and system) so far of each process this run started: the services,
-    the gateway, OPA (PostgreSQL is a shared server: not counted)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    used: dict[str, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if int(fields[1]) != os.getpid():
-            continue
-        if b"serve" in command:
-            name = command[command.index(b"serve") + 1].decode()
-        else:
-            name = Path(command[0].decode()).name
-        used[name] = (int(fields[11]) + int(fields[12])) / ticks
-    return used
 
 
 async def listen_baseline(url: str, rounds: int) -> list[float]:

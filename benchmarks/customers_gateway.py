@@ -24,7 +24,6 @@ FILE`` does the same for the customers service.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import time
 import urllib.request
@@ -37,7 +36,7 @@ import httpx
 from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
-from benchmarks.support import arguments, percentile, report_target
+from benchmarks.support import arguments, cpu_seconds, percentile, report_target, started_process
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.db import Database, new_id
 from salesguard.principal import Principal, acting_as
@@ -83,30 +82,6 @@ def opa_decisions(opa: OpaServer) -> int:
         if line.startswith("http_request_duration_seconds_count") and 'handler="v1/data"' in line:
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
-
-
-def service_pid(name: str) -> int:
-    """The process of ``salesguard serve NAME`` this benchmark started (a child of this one)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        # As started, or under cProfile (``-c`` with sys.argv = [..., "serve", NAME]).
-        serves = f"serve\0{name}\0".encode() in command or f'"serve", {name!r}'.encode() in command
-        if parent == os.getpid() and serves:
-            return int(entry.name)
-    raise SystemExit(f"no process serving {name}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process (all its threads) has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def saturate(
@@ -263,7 +238,7 @@ async def run(
             )
 
             if seconds > 0:
-                pids = {name: service_pid(name) for name in ("customers", "gateway")}
+                pids = {name: started_process(name) for name in ("customers", "gateway")}
                 print(
                     f"\nat saturation, {seconds:g} s per run, direct and gateway in alternation (twice)"
                 )

@@ -23,12 +23,10 @@ tables (``--others 150000`` seeds ~1.3M: 6.5 rows per other's item, and the aler
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,7 +43,14 @@ from benchmarks.deployment import (
     seed_directory,
     timed,
 )
-from benchmarks.support import HEADER, arguments, percentile, report_target, summary
+from benchmarks.support import (
+    HEADER,
+    arguments,
+    percentile,
+    process_cpu,
+    report_target,
+    summary,
+)
 from salesguard.db import Database
 from salesguard.policy import Decision
 from salesguard.principal import Principal, acting_as
@@ -245,35 +250,6 @@ async def table_rows(url: str) -> int:
             return int(counted or 0)
     finally:
         await db.dispose()
-
-
-def process_cpu(databases: Iterable[str]) -> dict[str, float]:
-    """CPU seconds (user and system) so far of each process the run started (the services,
-    the gateway, OPA) and of PostgreSQL's backends serving the run's ``databases``, together."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    names = tuple(f" {database} ".encode() for database in databases)
-    used: dict[str, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        arguments = command.split(b"\0")
-        if int(fields[1]) == os.getpid():
-            if b"serve" in arguments:
-                name = arguments[arguments.index(b"serve") + 1].decode()
-            else:
-                name = Path(arguments[0].decode()).name
-        elif command.startswith(b"postgres: ") and any(db in command for db in names):
-            name = "postgres"
-        else:
-            continue
-        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
-    return used
 
 
 def decision(grant: dict[str, Any]) -> Decision:

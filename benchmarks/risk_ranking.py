@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from benchmarks.commissions_run import CpuMeter
 from benchmarks.customers_gateway import opa_decisions
 from benchmarks.deployment import (
     OTHER_BRANCHES,
@@ -41,7 +40,7 @@ from benchmarks.deployment import (
     seed_directory,
     timed,
 )
-from benchmarks.support import HEADER, arguments, percentile, report_target, summary
+from benchmarks.support import HEADER, CpuMeter, arguments, percentile, report_target, summary
 from salesguard import risk
 from salesguard.principal import Principal, acting_as
 from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
