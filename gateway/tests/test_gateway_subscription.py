@@ -216,3 +216,75 @@ async def test_past_the_principal_ttl_a_subscriber_is_asked_about_again_only_whe
         ended = await manager.receive(5)
         assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
         assert [e["extensions"]["code"] for e in ended["payload"]["errors"]] == ["FORBIDDEN"]
+
+
+LINK_DOCUMENT = "subscription { alertRaised { id kind employee { id name } } }"
+
+
+async def _alerts_read(
+    suite: Suite, spans: Spans, about: str, sockets: list[GraphQLWebSocket], name: str
+) -> int:
+    """Raise an alert about ``about``; each socket gets it, its employee named ``name``; how
+    many BatchGetEmployees that cost."""
+    spans.clear()
+    await mock_location_check_in(suite, about)
+    for socket in sockets:
+        alert = await socket.next_alert("MOCK_LOCATION", within=5)
+        assert alert["employee"] == {"id": employee_id(about), "name": name}
+    return Counter(spans.served())["BatchGetEmployees"]
+
+
+async def test_peers_keep_the_employee_link_across_alerts_until_the_directory_changes(
+    suite: Suite, spans: Spans
+) -> None:
+    """Two managers of one branch read the junior once for the first alert about them and
+    not for the next; once the junior is renamed (the directory watch reports it), the next
+    alert reads them again and carries the new name."""
+    org = await make_org(suite)
+    base = watcher_count(suite)
+    async with AsyncExitStack() as stack, serve_gateway(suite) as url:
+        sockets = [
+            await stack.enter_async_context(GraphQLWebSocket.open(url, suite.token(employee)))
+            for employee in (org.manager, org.manager_2)
+        ]
+        for socket in sockets:
+            await socket.subscribe(LINK_DOCUMENT)
+        await until_watching(suite, base + 2 * SOURCES)
+        assert await _alerts_read(suite, spans, org.junior, sockets, "李雷") == 1
+        assert await _alerts_read(suite, spans, org.junior, sockets, "李雷") == 0
+
+        renamed = {
+            "hrId": org.junior,
+            "name": "李雷雷",
+            "roles": ["SALES_JUNIOR"],
+            "teamId": global_id("Team", org.team_a),
+            "branchId": global_id("Branch", org.branch),
+            "status": "ACTIVE",
+        }
+        await admin(suite, UPSERT_EMPLOYEE, renamed)
+        assert await _alerts_read(suite, spans, org.junior, sockets, "李雷雷") == 1
+        assert await _alerts_read(suite, spans, org.junior, sockets, "李雷雷") == 0
+
+
+async def test_a_kept_employee_link_is_not_shared_with_another_peer_scope_nor_past_its_ttl(
+    suite: Suite, spans: Spans
+) -> None:
+    """The junior read for a branch manager is not what HR (another scope) is given: HR,
+    subscribing after, reads the junior for themselves; past the TTL each reads again."""
+    org = await make_org(suite)
+    base = watcher_count(suite)
+    async with AsyncExitStack() as stack, serve_gateway(suite, principal_cache_seconds=2) as url:
+        manager = await stack.enter_async_context(
+            GraphQLWebSocket.open(url, suite.token(org.manager))
+        )
+        await manager.subscribe(LINK_DOCUMENT)
+        await until_watching(suite, base + SOURCES)
+        assert await _alerts_read(suite, spans, org.junior, [manager], "李雷") == 1
+
+        hr = await stack.enter_async_context(GraphQLWebSocket.open(url, suite.token(org.hr)))
+        await hr.subscribe(LINK_DOCUMENT)
+        await until_watching(suite, base + 2 * SOURCES)
+        assert await _alerts_read(suite, spans, org.junior, [manager, hr], "李雷") == 1
+        assert await _alerts_read(suite, spans, org.junior, [manager, hr], "李雷") == 0
+        await asyncio.sleep(2.2)  # past the TTL
+        assert await _alerts_read(suite, spans, org.junior, [manager, hr], "李雷") == 2

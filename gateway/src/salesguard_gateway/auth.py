@@ -114,6 +114,12 @@ class Authenticator:
         # For recheck: employee -> (the watch's generation before it was asked, the answer).
         self._confirmed: OrderedDict[str, tuple[int, Caller | AuthError]] = OrderedDict()
 
+    @property
+    def directory(self) -> DirectoryCache[Caller | AuthError]:
+        """The gateway's watched cache of the directory: its watch (``unchanged_since``) also
+        keeps other reads of the directory current (schema/alerts_subscription.py)."""
+        return self._cache
+
     async def close(self) -> None:
         """Stop watching the directory (the app's shutdown)."""
         await self._cache.close()

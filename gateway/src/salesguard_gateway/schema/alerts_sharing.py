@@ -195,7 +195,10 @@ class SharedAlertEvents(StrawberryGraphQLCoreExecutionContext):
             renders[key] = pending
             return _sharing(result, pending)
         if isinstance(shared, asyncio.Future):
-            return self._after(shared, serially)
+            if not shared.done():
+                return self._after(shared, serially)
+            # Already executed (the employee link kept across alerts): no await per subscriber.
+            shared = shared.result()
         if shared is _NOT_SHARED:
             return super().execute_operation(serially)
         # A result of its own: extensions add this subscriber's errors to it, never another's.
