@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, cast
 
 import strawberry
@@ -289,7 +290,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 elif kind is _OBJECT:
                     value = getattr(source_value, plan.python_name)
                     if plan.admits(value):
-                        field_path = Path(path, response_name, parent_type.name)
+                        field_path = _path((path, response_name, parent_type.name))
                         result = self._complete_object_field(
                             plan,
                             field_details_list,
@@ -410,7 +411,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if item is None:
                 completed.append(None)
                 continue
-            item_path = path.add_key(index, None)
+            item_path = _path((path, index, None))
             try:
                 result = self.execute_fields(
                     plan.object_type, item, item_path, grouped, position_context
@@ -448,6 +449,13 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 
 _PENDING = object()
+
+
+# ``_path((prev, key, typename))`` is ``Path(prev, key, typename)`` without NamedTuple's
+# Python-level ``__new__``: two of them per node of a page.
+_path = cast(
+    Callable[[tuple[Path | None, str | int, str | None]], Path], partial(tuple.__new__, Path)
+)
 
 
 def _merged(results: dict[str, Any], completed: dict[str, Any]) -> dict[str, Any]:
