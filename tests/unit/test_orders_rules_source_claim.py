@@ -1,4 +1,4 @@
-"""M3's alert at submission: a personal-channel claim on a company-channel customer."""
+"""SOURCE_CONFLICT at submission: a personal-channel claim on a company-channel customer."""
 
 from __future__ import annotations
 

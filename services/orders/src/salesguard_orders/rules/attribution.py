@@ -55,7 +55,7 @@ def flag_evidence(
     source_claim: str,
     registered_source: str,
 ) -> dict[str, Any]:
-    """What an alert raised at submission (O3, and M3's ``SOURCE_CONFLICT``) shows: the
+    """What an alert raised at submission (O3, and ``SOURCE_CONFLICT``) shows: the
     order, who submitted it, who owns the customer, the source channel the order claims
     and the one the registry holds, and when the customer was registered (also as a day
     where the order was made)."""
