@@ -25,6 +25,10 @@ class Scheme(StrEnum):
     # (a mock-GPS app, which the device now and then gives away) and an old photo of the
     # shop sent again.
     FAKE_VISITS = "fake_visits"
+    # A company-channel customer relabelled PERSONAL for the 8 % rate: a rep cannot change
+    # the registered source (C4), so the rep's orders for company-channel customers claim
+    # the personal channel instead.
+    PERSONAL_RELABEL = "personal_relabel"
 
 
 # The alert kinds that count as catching each scheme: the signals a scheme leaves.
@@ -40,6 +44,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     Scheme.COMPETITOR: frozenset({"DIVERSION_RISK"}),
     Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED"}),
     Scheme.FAKE_VISITS: frozenset({"PHOTO_REUSED", "MOCK_LOCATION", "IMPOSSIBLE_TRAVEL"}),
+    Scheme.PERSONAL_RELABEL: frozenset({"SOURCE_CONFLICT"}),
 }
 
 
@@ -164,6 +169,8 @@ class OrderPlaced:
     at: datetime
     total: int
     due: date
+    # The source channel the order claims; None: the customer's registered one.
+    source_claim: str | None = None
 
 
 @dataclass(frozen=True)

@@ -292,6 +292,7 @@ class Driver:
             "orderDate": placed.at.date().isoformat(),
             "expectedPaymentDate": placed.due.isoformat(),
             "idempotencyKey": f"{self.world.prefix}-{placed.key}",
+            "sourceClaim": placed.source_claim or placed.customer.source,
         }
         order = (await self.gql(SUBMIT, {"input": values}, placed.rep.hr_id))["submitOrder"][
             "order"

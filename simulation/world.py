@@ -106,6 +106,7 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
     )
     world.schemes = _inject(rng, world, phones)
     _plan_days(rng, noise, world)
+    _relabel_orders(world)
     return world
 
 
@@ -158,9 +159,36 @@ def _inject(rng: random.Random, world: World, phones: Iterator[str]) -> list[Inj
             target = replace(own[0], interval_days=7)
             world.customers[world.customers.index(own[0])] = target
             injected.append(Injected(scheme, rep, start_day, customer=target))
+        elif scheme is Scheme.PERSONAL_RELABEL:
+            _give_company_customer(world, own)
+            injected.append(Injected(scheme, rep, start_day))
         else:
             injected.append(Injected(scheme, rep, start_day))
     return injected
+
+
+def _give_company_customer(world: World, own: list[Customer]) -> None:
+    """PERSONAL_RELABEL needs a company-channel customer to relabel: a rep whose book the
+    draw made all PERSONAL has their first customer registered from the website instead."""
+    if all(c.source == "PERSONAL" for c in own):
+        world.customers[world.customers.index(own[0])] = replace(own[0], source="WEBSITE")
+
+
+def _relabel_orders(world: World) -> None:
+    """PERSONAL_RELABEL: from the start day, the schemer's orders for company-channel
+    customers claim the personal channel (honest orders claim the registered one)."""
+    for scheme in world.schemes:
+        if scheme.scheme is not Scheme.PERSONAL_RELABEL:
+            continue
+        for d in range(scheme.start_day, world.scale.days):
+            world.events[d] = [
+                replace(event, source_claim="PERSONAL")
+                if isinstance(event, OrderPlaced)
+                and event.rep == scheme.rep
+                and event.customer.source != "PERSONAL"
+                else event
+                for event in world.events[d]
+            ]
 
 
 def _private_site(rng: random.Random, world: World, rep: Rep) -> tuple[float, float]:

@@ -193,6 +193,7 @@ const ZH_LABELS = {
   FAKE_DEAL_SUSPECTED: "疑似虚假交易",
   PAYER_MISMATCH: "付款方不符",
   DIVERSION_RISK: "窜货风险",
+  SOURCE_CONFLICT: "来源渠道冲突",
   CHECK_IN: "签到",
   ALERT: "告警",
   AUDIT_EVENT: "审计事件",

@@ -65,7 +65,8 @@ class Order(Base):
     source_claim: Mapped[str] = mapped_column(String(32))
     registered_source: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="SUBMITTED")
-    # ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (rules.attribution).
+    # ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (rules.attribution), SOURCE_CONFLICT
+    # (rules.source_claim).
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The customer's name and company as matching keys, to match payers.
     customer_name_key: Mapped[str] = mapped_column(String(200), default="")

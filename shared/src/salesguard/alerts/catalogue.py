@@ -240,6 +240,21 @@ CATALOG: dict[str, AlertKind] = {
                 "No order for {days_silent} days (usual interval {usual_interval_days} days) since {last_order_date}, while the owner visited {visits_since_last_order} times and called {calls_since_last_order} times.",
             ),
         ),
+        AlertKind(
+            "SOURCE_CONFLICT",
+            "M3",
+            # MEDIUM: one claim may be a slip of the order form (the line is paid at the
+            # company rate and waits for review anyway); a rep who keeps claiming adds up
+            # in the risk score (README, "How risk is scored").
+            "MEDIUM",
+            Translatable(
+                "alert:SOURCE_CONFLICT", "Personal channel claimed for a company customer"
+            ),
+            Translatable(
+                "alert:SOURCE_CONFLICT",
+                "Order {order_code} for customer {customer_code} claims the {source_claim} channel, but the registry holds the customer as {registered_source}: the commission is at the company rate, pending review.",
+            ),
+        ),
     )
 }
 
