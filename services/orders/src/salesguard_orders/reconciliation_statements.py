@@ -255,12 +255,16 @@ class AlertRows:
     customer_id: str = "o.customer_id"
     order_id: str = "o.id"
     branch_id: str = "o.branch_id"
+    # Where rows share a dedupe key the first inserted is kept: this order makes it the
+    # same row on every run (the writer skips the others on conflict).
+    order_by: str = ""
 
     def select(self) -> str:
         """The SELECT the alert writer completes (``salesguard.alerts.raise_alerts_selected``):
         one row per alert, its columns named as the writer's SELECTED_COLUMNS."""
         columns = ", ".join(f"{getattr(self, name)} AS {name}" for name in SELECTED_COLUMNS)
-        return f"SELECT {columns} FROM {self.source} WHERE {self.condition}"  # noqa: S608
+        ordered = f" ORDER BY {self.order_by}" if self.order_by else ""
+        return f"SELECT {columns} FROM {self.source} WHERE {self.condition}{ordered}"  # noqa: S608
 
 
 def fake_deal_rows(d: SqlDialect) -> AlertRows:
@@ -308,6 +312,9 @@ def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
         ),
         source="payments p JOIN orders o ON o.id = p.order_id",
         condition=f"{rules.payer_mismatch_sql('p', 'o')} AND {s.payer_checks}",
+        # Several payments of one customer and payer in a statement: the earliest is the
+        # evidence.
+        order_by="p.paid_at, p.id",
     )
 
 
