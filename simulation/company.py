@@ -25,6 +25,10 @@ class Scheme(StrEnum):
     # (a mock-GPS app, which the device now and then gives away) and an old photo of the
     # shop sent again.
     FAKE_VISITS = "fake_visits"
+    # Taking the customer list before resigning: in the weeks before they leave, the rep
+    # reads the unmasked contacts of their whole book (the customer list with phones, in
+    # the evening), and then HR sets them LEFT, handing the book to a colleague (C6).
+    EXPORT_BEFORE_LEAVING = "export_before_leaving"
 
 
 # The alert kinds that count as catching each scheme: the signals a scheme leaves.
@@ -40,6 +44,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     Scheme.COMPETITOR: frozenset({"DIVERSION_RISK"}),
     Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED"}),
     Scheme.FAKE_VISITS: frozenset({"PHOTO_REUSED", "MOCK_LOCATION", "IMPOSSIBLE_TRAVEL"}),
+    Scheme.EXPORT_BEFORE_LEAVING: frozenset({"BULK_CONTACT_ACCESS", "EXPORT_WITHOUT_APPROVAL"}),
 }
 
 
@@ -204,7 +209,37 @@ class DuplicateAttempt:
     existing: Customer
 
 
-Event = Visit | CallLog | FollowUp | OrderPlaced | PaymentMade | Shipped | DuplicateAttempt
+@dataclass(frozen=True)
+class ContactsRead:
+    """A rep reads the unmasked contact fields of their own customers: one before a call
+    (honest), or the whole book at once (the customer list with phones: a leaver)."""
+
+    rep: Rep
+    at: datetime
+    customers: tuple[Customer, ...]
+
+
+@dataclass(frozen=True)
+class Departure:
+    """HR sets the rep LEFT (C6): their customers go to ``successor``, or to the branch's
+    pool when None."""
+
+    rep: Rep
+    at: datetime
+    successor: Rep | None
+
+
+Event = (
+    Visit
+    | CallLog
+    | FollowUp
+    | OrderPlaced
+    | PaymentMade
+    | Shipped
+    | DuplicateAttempt
+    | ContactsRead
+    | Departure
+)
 
 
 @dataclass
@@ -222,6 +257,9 @@ class World:
     schemes: list[Injected]
     # Day index → that day's events, in time order.
     events: dict[int, list[Event]] = field(default_factory=dict)
+    # The reps who leave during the run (HR key → the day they leave, their last day
+    # employed being the day before), schemers and honest alike.
+    departures: dict[str, int] = field(default_factory=dict)
 
     def day(self, index: int) -> date:
         return self.start + timedelta(days=index)

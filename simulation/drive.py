@@ -34,10 +34,13 @@ from sqlalchemy import Table, bindparam, update
 
 from salesguard.jobs import Job, JobStatus, run_job
 from salesguard_attendance.jobs import DETECTORS
+from salesguard_customers.models import ContactRead
 from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
 from simulation.company import (
     CallLog,
+    ContactsRead,
+    Departure,
     DuplicateAttempt,
     Event,
     FollowUp,
@@ -47,10 +50,17 @@ from simulation.company import (
     Visit,
     World,
 )
-from tests.harness import Backends, Suite, global_id, service_id
+from tests.harness import Backends, Suite, employee_id, global_id, service_id
 from tests.integration.stories_detection.support import RECORD_PAYMENT, RECORD_SHIPMENT
 from tests.integration.test_stories_deals import DECIDE, SUBMIT
-from tests.org import UPSERT_BRANCH, UPSERT_TEAM, add_employee, admin, register_result
+from tests.org import (
+    UPSERT_BRANCH,
+    UPSERT_EMPLOYEE,
+    UPSERT_TEAM,
+    add_employee,
+    admin,
+    register_result,
+)
 from tests.photos import jpeg, retaken, scene, upload
 from tests.support.field_visits import CHECK_IN, IMPORT_CALLS, call, check_in_input
 from tests.support.timeline import FOLLOW_UP
@@ -62,6 +72,12 @@ ALERTS = """query($after: String) {
     edges { node { id kind severity employee { id } } }
     pageInfo { hasNextPage endCursor }
   }
+}"""
+# A rep's unmasked contact reads: one customer (before a call), or the customer list
+# with phones (their whole book at once).
+READ_CONTACT = """query($id: ID!) { customer(id: $id) { id phone email address } }"""
+READ_CONTACTS = """query {
+  customers(first: 100) { edges { node { id phone email address } } }
 }"""
 RANKING = """query($branch: ID) {
   riskRanking(branchId: $branch, first: 100) { employee { id } score }
@@ -253,6 +269,8 @@ class Driver:
             await self.gql(FOLLOW_UP, {"input": values}, event.rep.hr_id)
         elif isinstance(event, DuplicateAttempt):
             await self.duplicate(event)
+        elif isinstance(event, ContactsRead | Departure):
+            await self.contacts_or_departure(event)
 
     async def visit(self, visit: Visit) -> None:
         extra: dict[str, Any] = {
@@ -335,6 +353,55 @@ class Driver:
         self.observed.requests += 1
         if result.codes != ["DUPLICATE_CUSTOMER"]:
             raise RuntimeError(f"a duplicate registration was not refused: {result.body}")
+
+    async def contacts_or_departure(self, event: ContactsRead | Departure) -> None:
+        if isinstance(event, Departure):
+            await self.departure(event)
+        else:
+            await self.read_contacts(event)
+
+    async def read_contacts(self, read: ContactsRead) -> None:
+        """The read through the API (audited, counted towards BULK_CONTACT_ACCESS as it
+        happens), then its record moved to the simulated moment: the detector counts the
+        reads of the last hour of the wall clock, in which a whole run plays, so each
+        sitting is counted alone, as if hours or days lay between them (the "seeding of
+        past rows" issue 17 allows; the alert is the product's, raised at the read)."""
+        before = datetime.now(UTC)
+        if len(read.customers) == 1:
+            customer_id = self.customer_ids[read.customers[0].key]
+            data = await self.gql(READ_CONTACT, {"id": customer_id}, read.rep.hr_id)
+            if data["customer"] is None or data["customer"]["phone"] is None:
+                raise RuntimeError(f"{read.rep.hr_id} could not read {read.customers[0].key}")
+        else:
+            data = await self.gql(READ_CONTACTS, {}, read.rep.hr_id)
+            if len(data["customers"]["edges"]) < len(read.customers):
+                raise RuntimeError(f"{read.rep.hr_id} listed fewer customers than they own")
+        table = cast(Table, ContactRead.__table__)
+        db = self.suite.running["customers"].runtime.db
+        async with db.transaction() as session:
+            await (await session.connection()).execute(
+                update(table)
+                .where(table.c.at >= before - timedelta(seconds=1))
+                .values(at=read.at.astimezone(UTC))
+            )
+
+    async def departure(self, leaves: Departure) -> None:
+        """HR sets the rep LEFT, handing their customers to a colleague or the pool (C6)."""
+        rep = leaves.rep
+        values: dict[str, Any] = {
+            "hrId": rep.hr_id,
+            "name": rep.name,
+            "roles": ["SALES_JUNIOR"],
+            "teamId": global_id("Team", rep.branch.team),
+            "branchId": global_id("Branch", rep.branch.hr_id),
+            "status": "LEFT",
+            "leaveDate": leaves.at.date().isoformat(),
+        }
+        if leaves.successor is None:
+            values["toPool"] = True
+        else:
+            values["successorId"] = employee_id(leaves.successor.hr_id)
+        await self.gql(UPSERT_EMPLOYEE, {"input": values}, self.world.hr)
 
     # -- what the product raised ---------------------------------------------------------------
 

@@ -21,7 +21,9 @@ from salesguard import geo
 from simulation.company import (
     Branch,
     CallLog,
+    ContactsRead,
     Customer,
+    Departure,
     DuplicateAttempt,
     Event,
     FollowUp,
@@ -53,6 +55,16 @@ PARENT_PAYS_SHARE = 0.1
 PHONE_CHANGE_SHARE = 0.1
 FORGETFUL_WEEK_SHARE = 0.1
 RETAKE_SHARE = 0.03
+# A rep who takes the customer list when they leave has a book worth taking: at least this
+# many customers, whatever the scale gives the others (BULK_CONTACT_ACCESS needs 10 in an
+# hour; a smaller book can be read whole without a signal, see EXPORT_BEFORE_LEAVING).
+LEAVER_BOOK = 12
+# Honest departures: this share of the honest reps (at least one) leave during the run, a
+# few of them handing their customers to the pool rather than to a colleague; and honest
+# reps look a customer's number up before calling them, about one call in two.
+DEPARTURE_SHARE = 0.1
+TO_POOL_SHARE = 0.3
+READ_BEFORE_CALL_SHARE = 0.5
 
 
 def week_end(today: date) -> date:
@@ -105,7 +117,9 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
         schemes=[],
     )
     world.schemes = _inject(rng, world, phones)
+    _grow_leaver_books(world, phones)
     _plan_days(rng, noise, world)
+    _plan_departures_and_contact_reads(world)
     return world
 
 
@@ -431,3 +445,116 @@ def _honest_order(
             d + after,
             PaymentMade(key, customer, _local(pay_day, rep, 11, rng.randrange(60)), amount),
         )
+
+
+# -- leaving, and reading contacts (EXPORT_BEFORE_LEAVING and its honest noise) --------------
+
+
+def _grow_leaver_books(world: World, phones: Iterator[str]) -> None:
+    """Each leaver's book grown to :data:`LEAVER_BOOK` customers, registered before the run
+    like the rest (a stream of its own, so the other customers stay as the seed made them)."""
+    rng = random.Random(f"{world.seed}-leaver-book")
+    for injected in world.schemes:
+        if injected.scheme is not Scheme.EXPORT_BEFORE_LEAVING:
+            continue
+        rep = injected.rep
+        for n in range(world.scale.customers_per_rep, LEAVER_BOOK):
+            world.customers.append(_customer(rng, rep, n, next(phones)))
+
+
+def _plan_departures_and_contact_reads(world: World) -> None:
+    """Who leaves when, and what changes with it; honest contact reads before calls; the
+    leavers' evenings reading their whole book.
+
+    Each EXPORT_BEFORE_LEAVING rep reads their book's contacts on the scheme's first day
+    and every few days after, and leaves two to three weeks after it began. Some honest
+    reps leave too. From a rep's leaving day on, their customers are a colleague's of the
+    same branch (who takes over their orders and calls and drops by one of them a day) or,
+    with nobody to take them or now and then, sit in the pool (nobody orders for them
+    then); the leaver does nothing more."""
+    rng = random.Random(f"{world.seed}-departures")
+    scale = world.scale
+    schemes = {s.rep: s for s in world.schemes}
+    honest = [r for r in world.reps if r not in schemes]
+    leaving: dict[Rep, int] = {}
+    for injected in world.schemes:
+        if injected.scheme is Scheme.EXPORT_BEFORE_LEAVING:
+            leaving[injected.rep] = _working_day_from(
+                world, min(injected.start_day + rng.randint(14, 21), scale.days - 3)
+            )
+    for rep in rng.sample(honest, max(1, round(DEPARTURE_SHARE * len(honest)))):
+        leaving[rep] = _working_day_from(world, rng.randrange(7, scale.days - 7))
+    successors: dict[Rep, Rep | None] = {}
+    for rep in sorted(leaving, key=lambda r: r.hr_id):
+        staying = [r for r in honest if r.branch == rep.branch and r not in leaving]
+        pool = not staying or (rep in honest and rng.random() < TO_POOL_SHARE)
+        successors[rep] = None if pool else rng.choice(staying)
+    world.departures = {rep.hr_id: day for rep, day in leaving.items()}
+    owner: dict[Customer, Rep | None] = {c: c.owner for c in world.customers}
+    phones = {c.phone: c for c in world.customers}
+    dropped_orders: set[str] = set()
+    for d in range(scale.days):
+        day = world.day(d)
+        for rep, leave_day in leaving.items():
+            if leave_day == d:
+                at = _local(day, rep, 9, rng.randrange(30))
+                world.events[d].append(Departure(rep, at, successors[rep]))
+                for c in world.customers:
+                    if owner[c] == rep:
+                        owner[c] = successors[rep]
+        kept: list[Event] = []
+        inherited_visit: set[Rep] = set()
+        for event in world.events[d]:
+            if isinstance(event, (PaymentMade, Shipped)):
+                if event.order_key not in dropped_orders:
+                    kept.append(event)
+                continue
+            if isinstance(event, Departure) or event.rep not in leaving:
+                kept.append(event)
+                continue
+            if d < leaving[event.rep]:
+                kept.append(event)
+                continue
+            successor = successors[event.rep]
+            if successor is None or isinstance(event, DuplicateAttempt):
+                if isinstance(event, OrderPlaced):
+                    dropped_orders.add(event.key)
+                continue
+            if isinstance(event, Visit):
+                # The colleague drops by one inherited customer a day, at noon.
+                if event.customer is None or successor in inherited_visit:
+                    continue
+                inherited_visit.add(successor)
+                at = _local(day, successor, 12, rng.randrange(40))
+                kept.append(replace(event, rep=successor, at=at, device=None, retake=False))
+            elif isinstance(event, CallLog) and event.number not in phones:
+                continue
+            else:
+                kept.append(replace(event, rep=successor))
+        # Honest reps look a customer's number up a few minutes before calling them.
+        for event in list(kept):
+            if (
+                isinstance(event, CallLog)
+                and (customer := phones.get(event.number)) is not None
+                and owner[customer] == event.rep
+                and rng.random() < READ_BEFORE_CALL_SHARE
+            ):
+                kept.append(ContactsRead(event.rep, event.at - timedelta(minutes=3), (customer,)))
+        world.events[d] = kept
+    for injected in world.schemes:
+        if injected.scheme is not Scheme.EXPORT_BEFORE_LEAVING:
+            continue
+        rep = injected.rep
+        d = injected.start_day
+        while d < leaving[rep]:
+            book = tuple(c for c in world.customers if c.owner == rep)
+            at = _local(world.day(d), rep, 21, rng.randrange(50))
+            world.events[d].append(ContactsRead(rep, at, book))
+            d += rng.randint(3, 6)
+    world.events = {d: sorted(day_events, key=_moment) for d, day_events in world.events.items()}
+
+
+def _working_day_from(world: World, d: int) -> int:
+    while not _working(world.day(d)):
+        d += 1
+    return d
