@@ -211,12 +211,14 @@ class DuplicateAttempt:
 
 @dataclass(frozen=True)
 class ContactsRead:
-    """A rep reads the unmasked contact fields of their own customers: one before a call
-    (honest), or the whole book at once (the customer list with phones: a leaver)."""
+    """A rep, in the field app, opens the customer list (``listing``; it shows no contact
+    fields) and reads the phone and address of ``customers``, one at a time: an honest rep
+    one before calling them, a leaver their whole book."""
 
     rep: Rep
     at: datetime
     customers: tuple[Customer, ...]
+    listing: bool = False
 
 
 @dataclass(frozen=True)

@@ -73,11 +73,16 @@ ALERTS = """query($after: String) {
     pageInfo { hasNextPage endCursor }
   }
 }"""
-# A rep's unmasked contact reads: one customer (before a call), or the customer list
-# with phones (their whole book at once).
-READ_CONTACT = """query($id: ID!) { customer(id: $id) { id phone email address } }"""
-READ_CONTACTS = """query {
-  customers(first: 100) { edges { node { id phone email address } } }
+# The field app's registered operations a rep reads customers with: the list (no contact
+# fields), and one customer's phone and address when they tap to call (an unmasked read).
+FIELD_MY_CUSTOMERS = """query FieldMyCustomers($filter: CustomerFilter, $first: Int, $after: String) {
+  customers(first: $first, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id code name company location { lat lng } maskedFields } }
+  }
+}"""
+FIELD_CUSTOMER_CONTACT = """query FieldCustomerContact($id: ID!) {
+  customer(id: $id) { id phone address maskedFields }
 }"""
 RANKING = """query($branch: ID) {
   riskRanking(branchId: $branch, first: 100) { employee { id } score }
@@ -361,21 +366,20 @@ class Driver:
             await self.read_contacts(event)
 
     async def read_contacts(self, read: ContactsRead) -> None:
-        """The read through the API (audited, counted towards BULK_CONTACT_ACCESS as it
-        happens), then its record moved to the simulated moment: the detector counts the
+        """The list opened (it shows no contact fields), then each customer's contact read
+        (audited, counted towards BULK_CONTACT_ACCESS as it happens); then the reads' records
+        moved to the simulated moment: the detector counts the
         reads of the last hour of the wall clock, in which a whole run plays, so each
         sitting is counted alone, as if hours or days lay between them (the "seeding of
         past rows" issue 17 allows; the alert is the product's, raised at the read)."""
         before = datetime.now(UTC)
-        if len(read.customers) == 1:
-            customer_id = self.customer_ids[read.customers[0].key]
-            data = await self.gql(READ_CONTACT, {"id": customer_id}, read.rep.hr_id)
-            if data["customer"] is None or data["customer"]["phone"] is None:
-                raise RuntimeError(f"{read.rep.hr_id} could not read {read.customers[0].key}")
-        else:
-            data = await self.gql(READ_CONTACTS, {}, read.rep.hr_id)
-            if len(data["customers"]["edges"]) < len(read.customers):
-                raise RuntimeError(f"{read.rep.hr_id} listed fewer customers than they own")
+        if read.listing:
+            await self.gql(FIELD_MY_CUSTOMERS, {"first": 20}, read.rep.hr_id)
+        for customer in read.customers:
+            variables = {"id": self.customer_ids[customer.key]}
+            shown = (await self.gql(FIELD_CUSTOMER_CONTACT, variables, read.rep.hr_id))["customer"]
+            if shown is None or shown["phone"] is None:
+                raise RuntimeError(f"{read.rep.hr_id} could not read {customer.key}'s phone")
         table = cast(Table, ContactRead.__table__)
         db = self.suite.running["customers"].runtime.db
         async with db.transaction() as session:

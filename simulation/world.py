@@ -65,6 +65,9 @@ LEAVER_BOOK = 12
 DEPARTURE_SHARE = 0.1
 TO_POOL_SHARE = 0.3
 READ_BEFORE_CALL_SHARE = 0.5
+# Honest reps open the field app's customer list (which shows no contact fields) on about
+# one working morning in three.
+LIST_OPEN_SHARE = 0.3
 
 
 def week_end(today: date) -> date:
@@ -540,6 +543,13 @@ def _plan_departures_and_contact_reads(world: World) -> None:
                 and rng.random() < READ_BEFORE_CALL_SHARE
             ):
                 kept.append(ContactsRead(event.rep, event.at - timedelta(minutes=3), (customer,)))
+        if _working(day):
+            for rep in world.reps:
+                if rep in leaving and d >= leaving[rep]:
+                    continue
+                if rng.random() < LIST_OPEN_SHARE:
+                    at = _local(day, rep, 8, rng.randrange(50))
+                    kept.append(ContactsRead(rep, at, (), listing=True))
         world.events[d] = kept
     for injected in world.schemes:
         if injected.scheme is not Scheme.EXPORT_BEFORE_LEAVING:
@@ -549,7 +559,7 @@ def _plan_departures_and_contact_reads(world: World) -> None:
         while d < leaving[rep]:
             book = tuple(c for c in world.customers if c.owner == rep)
             at = _local(world.day(d), rep, 21, rng.randrange(50))
-            world.events[d].append(ContactsRead(rep, at, book))
+            world.events[d].append(ContactsRead(rep, at, book, listing=True))
             d += rng.randint(3, 6)
     world.events = {d: sorted(day_events, key=_moment) for d, day_events in world.events.items()}
 
