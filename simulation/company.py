@@ -231,6 +231,15 @@ class Departure:
     successor: Rep | None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A rep takes a customer from their branch's pool (C11): one a leaver left there."""
+
+    rep: Rep
+    at: datetime
+    customer: Customer
+
+
 Event = (
     Visit
     | CallLog
@@ -241,6 +250,7 @@ Event = (
     | DuplicateAttempt
     | ContactsRead
     | Departure
+    | Claim
 )
 
 

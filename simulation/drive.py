@@ -39,6 +39,7 @@ from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
 from simulation.company import (
     CallLog,
+    Claim,
     ContactsRead,
     Departure,
     DuplicateAttempt,
@@ -83,6 +84,9 @@ FIELD_MY_CUSTOMERS = """query FieldMyCustomers($filter: CustomerFilter, $first: 
 }"""
 FIELD_CUSTOMER_CONTACT = """query FieldCustomerContact($id: ID!) {
   customer(id: $id) { id phone address maskedFields }
+}"""
+CLAIM = """mutation($input: ClaimCustomerInput!) {
+  claimCustomer(input: $input) { customer { id owner { id } } }
 }"""
 RANKING = """query($branch: ID) {
   riskRanking(branchId: $branch, first: 100) { employee { id } score }
@@ -274,7 +278,7 @@ class Driver:
             await self.gql(FOLLOW_UP, {"input": values}, event.rep.hr_id)
         elif isinstance(event, DuplicateAttempt):
             await self.duplicate(event)
-        elif isinstance(event, ContactsRead | Departure):
+        elif isinstance(event, ContactsRead | Departure | Claim):
             await self.contacts_or_departure(event)
 
     async def visit(self, visit: Visit) -> None:
@@ -359,9 +363,12 @@ class Driver:
         if result.codes != ["DUPLICATE_CUSTOMER"]:
             raise RuntimeError(f"a duplicate registration was not refused: {result.body}")
 
-    async def contacts_or_departure(self, event: ContactsRead | Departure) -> None:
+    async def contacts_or_departure(self, event: ContactsRead | Departure | Claim) -> None:
         if isinstance(event, Departure):
             await self.departure(event)
+        elif isinstance(event, Claim):
+            values = {"customerId": self.customer_ids[event.customer.key]}
+            await self.gql(CLAIM, {"input": values}, event.rep.hr_id)
         else:
             await self.read_contacts(event)
 

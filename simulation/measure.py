@@ -151,11 +151,11 @@ def table(world: World, observed: Observed, report: Report) -> str:
         f"played: {sum(len(d) for d in world.events.values())} events, "
         f"{observed.requests} requests, {len(observed.alerts)} alerts, {observed.seconds:.0f} s",
         "",
-        f"  {'scheme':<16}{'schemers':>9}{'caught':>8}{'recall':>8}{'median days':>13}  missed",
+        f"  {'scheme':<24}{'schemers':>9}{'caught':>8}{'recall':>8}{'median days':>13}  missed",
     ]
     for row in [*report.rows, report.overall]:
         lines.append(
-            f"  {row.name:<16}{row.schemers:>9}{row.caught:>8}{_number(row.recall):>8}"
+            f"  {row.name:<24}{row.schemers:>9}{row.caught:>8}{_number(row.recall):>8}"
             f"{_number(row.median_days, 1):>13}  {', '.join(row.missed) or '-'}"
         )
     lines += [

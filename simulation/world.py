@@ -21,6 +21,7 @@ from salesguard import geo
 from simulation.company import (
     Branch,
     CallLog,
+    Claim,
     ContactsRead,
     Customer,
     Departure,
@@ -480,11 +481,14 @@ def _plan_departures_and_contact_reads(world: World) -> None:
     schemes = {s.rep: s for s in world.schemes}
     honest = [r for r in world.reps if r not in schemes]
     leaving: dict[Rep, int] = {}
+    # The leavers' last evenings: until they leave, or the run ends before they do.
+    harvest_until: dict[Rep, int] = {}
     for injected in world.schemes:
         if injected.scheme is Scheme.EXPORT_BEFORE_LEAVING:
-            leaving[injected.rep] = _working_day_from(
-                world, min(injected.start_day + rng.randint(14, 21), scale.days - 3)
-            )
+            leave_day = _working_day_from(world, injected.start_day + rng.randint(14, 21))
+            harvest_until[injected.rep] = min(leave_day, scale.days)
+            if leave_day < scale.days:
+                leaving[injected.rep] = leave_day
     for rep in rng.sample(honest, max(1, round(DEPARTURE_SHARE * len(honest)))):
         leaving[rep] = _working_day_from(world, rng.randrange(7, scale.days - 7))
     successors: dict[Rep, Rep | None] = {}
@@ -496,15 +500,36 @@ def _plan_departures_and_contact_reads(world: World) -> None:
     owner: dict[Customer, Rep | None] = {c: c.owner for c in world.customers}
     phones = {c.phone: c for c in world.customers}
     dropped_orders: set[str] = set()
+    # A pooled customer a teammate claims, the day they do; the order that fell due
+    # meanwhile, the claimer takes on that day (one per customer).
+    claims: dict[Customer, int] = {}
+    reordered: set[Customer] = set()
+
+    def add(day_index: int, event: Event) -> None:
+        if 0 <= day_index < scale.days:
+            world.events[day_index].append(event)
+
     for d in range(scale.days):
         day = world.day(d)
         for rep, leave_day in leaving.items():
             if leave_day == d:
                 at = _local(day, rep, 9, rng.randrange(30))
                 world.events[d].append(Departure(rep, at, successors[rep]))
+                staying = [r for r in honest if r.branch == rep.branch and r not in leaving]
                 for c in world.customers:
-                    if owner[c] == rep:
-                        owner[c] = successors[rep]
+                    if owner[c] != rep:
+                        continue
+                    owner[c] = successors[rep]
+                    if successors[rep] is None and staying:
+                        claimer = rng.choice(staying)
+                        claim_day = _working_day_from(world, d + rng.randint(1, 3))
+                        if claim_day < scale.days:
+                            claims[c] = claim_day
+                            at = _local(world.day(claim_day), claimer, 9, rng.randrange(30, 59))
+                            add(claim_day, Claim(claimer, at, c))
+        for event in world.events[d]:
+            if isinstance(event, Claim):
+                owner[event.customer] = event.rep
         kept: list[Event] = []
         inherited_visit: set[Rep] = set()
         for event in world.events[d]:
@@ -512,28 +537,38 @@ def _plan_departures_and_contact_reads(world: World) -> None:
                 if event.order_key not in dropped_orders:
                     kept.append(event)
                 continue
-            if isinstance(event, Departure) or event.rep not in leaving:
+            if isinstance(event, (Departure, Claim)) or event.rep not in leaving:
                 kept.append(event)
                 continue
             if d < leaving[event.rep]:
                 kept.append(event)
                 continue
-            successor = successors[event.rep]
-            if successor is None or isinstance(event, DuplicateAttempt):
+            customer = _customer_of(event, phones)
+            taker = None if customer is None else owner[customer]
+            if taker is None or isinstance(event, DuplicateAttempt):
                 if isinstance(event, OrderPlaced):
                     dropped_orders.add(event.key)
+                    if event.customer in claims and event.customer not in reordered:
+                        reordered.add(event.customer)
+                        claimer = next(
+                            e.rep
+                            for e in world.events[claims[event.customer]]
+                            if isinstance(e, Claim) and e.customer == event.customer
+                        )
+                        key = f"{event.key}-claimed"
+                        _honest_order(
+                            rng, world, add, key, claimer, event.customer, claims[event.customer]
+                        )
                 continue
             if isinstance(event, Visit):
-                # The colleague drops by one inherited customer a day, at noon.
-                if event.customer is None or successor in inherited_visit:
+                # The new owner drops by one inherited customer a day, at noon.
+                if taker in inherited_visit:
                     continue
-                inherited_visit.add(successor)
-                at = _local(day, successor, 12, rng.randrange(40))
-                kept.append(replace(event, rep=successor, at=at, device=None, retake=False))
-            elif isinstance(event, CallLog) and event.number not in phones:
-                continue
+                inherited_visit.add(taker)
+                at = _local(day, taker, 12, rng.randrange(40))
+                kept.append(replace(event, rep=taker, at=at, device=None, retake=False))
             else:
-                kept.append(replace(event, rep=successor))
+                kept.append(replace(event, rep=taker))
         # Honest reps look a customer's number up a few minutes before calling them.
         for event in list(kept):
             if (
@@ -556,12 +591,21 @@ def _plan_departures_and_contact_reads(world: World) -> None:
             continue
         rep = injected.rep
         d = injected.start_day
-        while d < leaving[rep]:
+        while d < harvest_until[rep]:
             book = tuple(c for c in world.customers if c.owner == rep)
             at = _local(world.day(d), rep, 21, rng.randrange(50))
             world.events[d].append(ContactsRead(rep, at, book, listing=True))
             d += rng.randint(3, 6)
     world.events = {d: sorted(day_events, key=_moment) for d, day_events in world.events.items()}
+
+
+def _customer_of(event: Event, phones: dict[str, Customer]) -> Customer | None:
+    """The customer an event of a rep concerns, if any (a call's by its number)."""
+    if isinstance(event, CallLog):
+        return phones.get(event.number)
+    if isinstance(event, (Visit, FollowUp, OrderPlaced)):
+        return event.customer
+    return None
 
 
 def _working_day_from(world: World, d: int) -> int:
