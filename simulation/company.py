@@ -29,6 +29,10 @@ class Scheme(StrEnum):
     # the registered source (C4), so the rep's orders for company-channel customers claim
     # the personal channel instead.
     PERSONAL_RELABEL = "personal_relabel"
+    # Taking the customer list before resigning: in the weeks before they leave, the rep
+    # reads the unmasked contacts of their whole book (the customer list with phones, in
+    # the evening), and then HR sets them LEFT, handing the book to a colleague (C6).
+    EXPORT_BEFORE_LEAVING = "export_before_leaving"
 
 
 # The alert kinds that count as catching each scheme: the signals a scheme leaves.
@@ -45,6 +49,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED"}),
     Scheme.FAKE_VISITS: frozenset({"PHOTO_REUSED", "MOCK_LOCATION", "IMPOSSIBLE_TRAVEL"}),
     Scheme.PERSONAL_RELABEL: frozenset({"SOURCE_CONFLICT"}),
+    Scheme.EXPORT_BEFORE_LEAVING: frozenset({"BULK_CONTACT_ACCESS", "EXPORT_WITHOUT_APPROVAL"}),
 }
 
 
@@ -211,7 +216,49 @@ class DuplicateAttempt:
     existing: Customer
 
 
-Event = Visit | CallLog | FollowUp | OrderPlaced | PaymentMade | Shipped | DuplicateAttempt
+@dataclass(frozen=True)
+class ContactsRead:
+    """A rep, in the field app, opens the customer list (``listing``; it shows no contact
+    fields) and reads the phone and address of ``customers``, one at a time: an honest rep
+    one before calling them, a leaver their whole book."""
+
+    rep: Rep
+    at: datetime
+    customers: tuple[Customer, ...]
+    listing: bool = False
+
+
+@dataclass(frozen=True)
+class Departure:
+    """HR sets the rep LEFT (C6): their customers go to ``successor``, or to the branch's
+    pool when None."""
+
+    rep: Rep
+    at: datetime
+    successor: Rep | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A rep takes a customer from their branch's pool (C11): one a leaver left there."""
+
+    rep: Rep
+    at: datetime
+    customer: Customer
+
+
+Event = (
+    Visit
+    | CallLog
+    | FollowUp
+    | OrderPlaced
+    | PaymentMade
+    | Shipped
+    | DuplicateAttempt
+    | ContactsRead
+    | Departure
+    | Claim
+)
 
 
 @dataclass
@@ -229,6 +276,9 @@ class World:
     schemes: list[Injected]
     # Day index → that day's events, in time order.
     events: dict[int, list[Event]] = field(default_factory=dict)
+    # The reps who leave during the run (HR key → the day they leave, their last day
+    # employed being the day before), schemers and honest alike.
+    departures: dict[str, int] = field(default_factory=dict)
 
     def day(self, index: int) -> date:
         return self.start + timedelta(days=index)

@@ -34,10 +34,14 @@ from sqlalchemy import Table, bindparam, update
 
 from salesguard.jobs import Job, JobStatus, run_job
 from salesguard_attendance.jobs import DETECTORS
+from salesguard_customers.models import ContactRead
 from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
 from simulation.company import (
     CallLog,
+    Claim,
+    ContactsRead,
+    Departure,
     DuplicateAttempt,
     Event,
     FollowUp,
@@ -47,10 +51,17 @@ from simulation.company import (
     Visit,
     World,
 )
-from tests.harness import Backends, Suite, global_id, service_id
+from tests.harness import Backends, Suite, employee_id, global_id, service_id
 from tests.integration.stories_detection.support import RECORD_PAYMENT, RECORD_SHIPMENT
 from tests.integration.test_stories_deals import DECIDE, SUBMIT
-from tests.org import UPSERT_BRANCH, UPSERT_TEAM, add_employee, admin, register_result
+from tests.org import (
+    UPSERT_BRANCH,
+    UPSERT_EMPLOYEE,
+    UPSERT_TEAM,
+    add_employee,
+    admin,
+    register_result,
+)
 from tests.photos import jpeg, retaken, scene, upload
 from tests.support.field_visits import CHECK_IN, IMPORT_CALLS, call, check_in_input
 from tests.support.timeline import FOLLOW_UP
@@ -62,6 +73,20 @@ ALERTS = """query($after: String) {
     edges { node { id kind severity employee { id } } }
     pageInfo { hasNextPage endCursor }
   }
+}"""
+# The field app's registered operations a rep reads customers with: the list (no contact
+# fields), and one customer's phone and address when they tap to call (an unmasked read).
+FIELD_MY_CUSTOMERS = """query FieldMyCustomers($filter: CustomerFilter, $first: Int, $after: String) {
+  customers(first: $first, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id code name company location { lat lng } maskedFields } }
+  }
+}"""
+FIELD_CUSTOMER_CONTACT = """query FieldCustomerContact($id: ID!) {
+  customer(id: $id) { id phone address maskedFields }
+}"""
+CLAIM = """mutation($input: ClaimCustomerInput!) {
+  claimCustomer(input: $input) { customer { id owner { id } } }
 }"""
 RANKING = """query($branch: ID) {
   riskRanking(branchId: $branch, first: 100) { employee { id } score }
@@ -253,6 +278,8 @@ class Driver:
             await self.gql(FOLLOW_UP, {"input": values}, event.rep.hr_id)
         elif isinstance(event, DuplicateAttempt):
             await self.duplicate(event)
+        elif isinstance(event, ContactsRead | Departure | Claim):
+            await self.contacts_or_departure(event)
 
     async def visit(self, visit: Visit) -> None:
         extra: dict[str, Any] = {
@@ -336,6 +363,57 @@ class Driver:
         self.observed.requests += 1
         if result.codes != ["DUPLICATE_CUSTOMER"]:
             raise RuntimeError(f"a duplicate registration was not refused: {result.body}")
+
+    async def contacts_or_departure(self, event: ContactsRead | Departure | Claim) -> None:
+        if isinstance(event, Departure):
+            await self.departure(event)
+        elif isinstance(event, Claim):
+            values = {"customerId": self.customer_ids[event.customer.key]}
+            await self.gql(CLAIM, {"input": values}, event.rep.hr_id)
+        else:
+            await self.read_contacts(event)
+
+    async def read_contacts(self, read: ContactsRead) -> None:
+        """The list opened (it shows no contact fields), then each customer's contact read
+        (audited, counted towards BULK_CONTACT_ACCESS as it happens); then the reads' records
+        moved to the simulated moment: the detector counts the
+        reads of the last hour of the wall clock, in which a whole run plays, so each
+        sitting is counted alone, as if hours or days lay between them (the "seeding of
+        past rows" issue 17 allows; the alert is the product's, raised at the read)."""
+        before = datetime.now(UTC)
+        if read.listing:
+            await self.gql(FIELD_MY_CUSTOMERS, {"first": 20}, read.rep.hr_id)
+        for customer in read.customers:
+            variables = {"id": self.customer_ids[customer.key]}
+            shown = (await self.gql(FIELD_CUSTOMER_CONTACT, variables, read.rep.hr_id))["customer"]
+            if shown is None or shown["phone"] is None:
+                raise RuntimeError(f"{read.rep.hr_id} could not read {customer.key}'s phone")
+        table = cast(Table, ContactRead.__table__)
+        db = self.suite.running["customers"].runtime.db
+        async with db.transaction() as session:
+            await (await session.connection()).execute(
+                update(table)
+                .where(table.c.at >= before - timedelta(seconds=1))
+                .values(at=read.at.astimezone(UTC))
+            )
+
+    async def departure(self, leaves: Departure) -> None:
+        """HR sets the rep LEFT, handing their customers to a colleague or the pool (C6)."""
+        rep = leaves.rep
+        values: dict[str, Any] = {
+            "hrId": rep.hr_id,
+            "name": rep.name,
+            "roles": ["SALES_JUNIOR"],
+            "teamId": global_id("Team", rep.branch.team),
+            "branchId": global_id("Branch", rep.branch.hr_id),
+            "status": "LEFT",
+            "leaveDate": leaves.at.date().isoformat(),
+        }
+        if leaves.successor is None:
+            values["toPool"] = True
+        else:
+            values["successorId"] = employee_id(leaves.successor.hr_id)
+        await self.gql(UPSERT_EMPLOYEE, {"input": values}, self.world.hr)
 
     # -- what the product raised ---------------------------------------------------------------
 

@@ -6,7 +6,9 @@ about the reps we know are diverting.
 - **days**: the median, over caught schemers, of the days from the start to that first
   relevant alert;
 - **false alerts**: alerts on employees in no scheme, per 100 rep-months of honest reps,
-  by severity (rep-months: honest reps × simulated days / 30.44);
+  by severity (rep-months: the simulated days each honest rep was employed / 30.44; a rep
+  who leaves during the run counts until the day before they leave, and an alert raised
+  on them after still counts as false);
 - **AUC**: the probability that a schemer's end-of-run ``riskRanking`` score beats an
   honest rep's (ties count half); reps the ranking leaves out score 0. The same at the
   end of each simulated month, among the schemers whose scheme had begun by then;
@@ -93,7 +95,7 @@ def evaluate(world: World, observed: Observed) -> Report:
     )
     schemers = {s.rep.hr_id for s in world.schemes}
     honest = [r.hr_id for r in world.reps if r.hr_id not in schemers]
-    rep_months = len(honest) * world.scale.days / DAYS_PER_MONTH
+    rep_months = sum(world.departures.get(r, world.scale.days) for r in honest) / DAYS_PER_MONTH
     false = [
         a for a in observed.alerts.values() if a.employee is not None and a.employee not in schemers
     ]
@@ -149,11 +151,11 @@ def table(world: World, observed: Observed, report: Report) -> str:
         f"played: {sum(len(d) for d in world.events.values())} events, "
         f"{observed.requests} requests, {len(observed.alerts)} alerts, {observed.seconds:.0f} s",
         "",
-        f"  {'scheme':<16}{'schemers':>9}{'caught':>8}{'recall':>8}{'median days':>13}  missed",
+        f"  {'scheme':<24}{'schemers':>9}{'caught':>8}{'recall':>8}{'median days':>13}  missed",
     ]
     for row in [*report.rows, report.overall]:
         lines.append(
-            f"  {row.name:<16}{row.schemers:>9}{row.caught:>8}{_number(row.recall):>8}"
+            f"  {row.name:<24}{row.schemers:>9}{row.caught:>8}{_number(row.recall):>8}"
             f"{_number(row.median_days, 1):>13}  {', '.join(row.missed) or '-'}"
         )
     lines += [

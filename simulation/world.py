@@ -21,7 +21,10 @@ from salesguard import geo
 from simulation.company import (
     Branch,
     CallLog,
+    Claim,
+    ContactsRead,
     Customer,
+    Departure,
     DuplicateAttempt,
     Event,
     FollowUp,
@@ -53,6 +56,19 @@ PARENT_PAYS_SHARE = 0.1
 PHONE_CHANGE_SHARE = 0.1
 FORGETFUL_WEEK_SHARE = 0.1
 RETAKE_SHARE = 0.03
+# A rep who takes the customer list when they leave has a book worth taking: at least this
+# many customers, whatever the scale gives the others (BULK_CONTACT_ACCESS needs 10 in an
+# hour; a smaller book can be read whole without a signal, see EXPORT_BEFORE_LEAVING).
+LEAVER_BOOK = 12
+# Honest departures: this share of the honest reps (at least one) leave during the run, a
+# few of them handing their customers to the pool rather than to a colleague; and honest
+# reps look a customer's number up before calling them, about one call in two.
+DEPARTURE_SHARE = 0.1
+TO_POOL_SHARE = 0.3
+READ_BEFORE_CALL_SHARE = 0.5
+# Honest reps open the field app's customer list (which shows no contact fields) on about
+# one working morning in three.
+LIST_OPEN_SHARE = 0.3
 
 
 def week_end(today: date) -> date:
@@ -105,8 +121,10 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
         schemes=[],
     )
     world.schemes = _inject(rng, world, phones)
+    _grow_leaver_books(world, phones)
     _plan_days(rng, noise, world)
     _relabel_orders(world)
+    _plan_departures_and_contact_reads(world)
     return world
 
 
@@ -459,3 +477,166 @@ def _honest_order(
             d + after,
             PaymentMade(key, customer, _local(pay_day, rep, 11, rng.randrange(60)), amount),
         )
+
+
+# -- leaving, and reading contacts (EXPORT_BEFORE_LEAVING and its honest noise) --------------
+
+
+def _grow_leaver_books(world: World, phones: Iterator[str]) -> None:
+    """Each leaver's book grown to :data:`LEAVER_BOOK` customers, registered before the run
+    like the rest (a stream of its own, so the other customers stay as the seed made them)."""
+    rng = random.Random(f"{world.seed}-leaver-book")
+    for injected in world.schemes:
+        if injected.scheme is not Scheme.EXPORT_BEFORE_LEAVING:
+            continue
+        rep = injected.rep
+        for n in range(world.scale.customers_per_rep, LEAVER_BOOK):
+            world.customers.append(_customer(rng, rep, n, next(phones)))
+
+
+def _plan_departures_and_contact_reads(world: World) -> None:
+    """Who leaves when, and what changes with it; honest contact reads before calls; the
+    leavers' evenings reading their whole book.
+
+    Each EXPORT_BEFORE_LEAVING rep reads their book's contacts on the scheme's first day
+    and every few days after, and leaves two to three weeks after it began. Some honest
+    reps leave too. From a rep's leaving day on, their customers are a colleague's of the
+    same branch (who takes over their orders and calls and drops by one of them a day) or,
+    with nobody to take them or now and then, sit in the pool (nobody orders for them
+    then); the leaver does nothing more."""
+    rng = random.Random(f"{world.seed}-departures")
+    scale = world.scale
+    schemes = {s.rep: s for s in world.schemes}
+    honest = [r for r in world.reps if r not in schemes]
+    leaving: dict[Rep, int] = {}
+    # The leavers' last evenings: until they leave, or the run ends before they do.
+    harvest_until: dict[Rep, int] = {}
+    for injected in world.schemes:
+        if injected.scheme is Scheme.EXPORT_BEFORE_LEAVING:
+            leave_day = _working_day_from(world, injected.start_day + rng.randint(14, 21))
+            harvest_until[injected.rep] = min(leave_day, scale.days)
+            if leave_day < scale.days:
+                leaving[injected.rep] = leave_day
+    for rep in rng.sample(honest, max(1, round(DEPARTURE_SHARE * len(honest)))):
+        leaving[rep] = _working_day_from(world, rng.randrange(7, scale.days - 7))
+    successors: dict[Rep, Rep | None] = {}
+    for rep in sorted(leaving, key=lambda r: r.hr_id):
+        staying = [r for r in honest if r.branch == rep.branch and r not in leaving]
+        pool = not staying or (rep in honest and rng.random() < TO_POOL_SHARE)
+        successors[rep] = None if pool else rng.choice(staying)
+    world.departures = {rep.hr_id: day for rep, day in leaving.items()}
+    owner: dict[Customer, Rep | None] = {c: c.owner for c in world.customers}
+    phones = {c.phone: c for c in world.customers}
+    dropped_orders: set[str] = set()
+    # A pooled customer a teammate claims, the day they do; the order that fell due
+    # meanwhile, the claimer takes on that day (one per customer).
+    claims: dict[Customer, int] = {}
+    reordered: set[Customer] = set()
+
+    def add(day_index: int, event: Event) -> None:
+        if 0 <= day_index < scale.days:
+            world.events[day_index].append(event)
+
+    for d in range(scale.days):
+        day = world.day(d)
+        for rep, leave_day in leaving.items():
+            if leave_day == d:
+                at = _local(day, rep, 9, rng.randrange(30))
+                world.events[d].append(Departure(rep, at, successors[rep]))
+                staying = [r for r in honest if r.branch == rep.branch and r not in leaving]
+                for c in world.customers:
+                    if owner[c] != rep:
+                        continue
+                    owner[c] = successors[rep]
+                    if successors[rep] is None and staying:
+                        claimer = rng.choice(staying)
+                        claim_day = _working_day_from(world, d + rng.randint(1, 3))
+                        if claim_day < scale.days:
+                            claims[c] = claim_day
+                            at = _local(world.day(claim_day), claimer, 9, rng.randrange(30, 59))
+                            add(claim_day, Claim(claimer, at, c))
+        for event in world.events[d]:
+            if isinstance(event, Claim):
+                owner[event.customer] = event.rep
+        kept: list[Event] = []
+        inherited_visit: set[Rep] = set()
+        for event in world.events[d]:
+            if isinstance(event, (PaymentMade, Shipped)):
+                if event.order_key not in dropped_orders:
+                    kept.append(event)
+                continue
+            if isinstance(event, (Departure, Claim)) or event.rep not in leaving:
+                kept.append(event)
+                continue
+            if d < leaving[event.rep]:
+                kept.append(event)
+                continue
+            customer = _customer_of(event, phones)
+            taker = None if customer is None else owner[customer]
+            if taker is None or isinstance(event, DuplicateAttempt):
+                if isinstance(event, OrderPlaced):
+                    dropped_orders.add(event.key)
+                    if event.customer in claims and event.customer not in reordered:
+                        reordered.add(event.customer)
+                        claimer = next(
+                            e.rep
+                            for e in world.events[claims[event.customer]]
+                            if isinstance(e, Claim) and e.customer == event.customer
+                        )
+                        key = f"{event.key}-claimed"
+                        _honest_order(
+                            rng, world, add, key, claimer, event.customer, claims[event.customer]
+                        )
+                continue
+            if isinstance(event, Visit):
+                # The new owner drops by one inherited customer a day, at noon.
+                if taker in inherited_visit:
+                    continue
+                inherited_visit.add(taker)
+                at = _local(day, taker, 12, rng.randrange(40))
+                kept.append(replace(event, rep=taker, at=at, device=None, retake=False))
+            else:
+                kept.append(replace(event, rep=taker))
+        # Honest reps look a customer's number up a few minutes before calling them.
+        for event in list(kept):
+            if (
+                isinstance(event, CallLog)
+                and (customer := phones.get(event.number)) is not None
+                and owner[customer] == event.rep
+                and rng.random() < READ_BEFORE_CALL_SHARE
+            ):
+                kept.append(ContactsRead(event.rep, event.at - timedelta(minutes=3), (customer,)))
+        if _working(day):
+            for rep in world.reps:
+                if rep in leaving and d >= leaving[rep]:
+                    continue
+                if rng.random() < LIST_OPEN_SHARE:
+                    at = _local(day, rep, 8, rng.randrange(50))
+                    kept.append(ContactsRead(rep, at, (), listing=True))
+        world.events[d] = kept
+    for injected in world.schemes:
+        if injected.scheme is not Scheme.EXPORT_BEFORE_LEAVING:
+            continue
+        rep = injected.rep
+        d = injected.start_day
+        while d < harvest_until[rep]:
+            book = tuple(c for c in world.customers if c.owner == rep)
+            at = _local(world.day(d), rep, 21, rng.randrange(50))
+            world.events[d].append(ContactsRead(rep, at, book, listing=True))
+            d += rng.randint(3, 6)
+    world.events = {d: sorted(day_events, key=_moment) for d, day_events in world.events.items()}
+
+
+def _customer_of(event: Event, phones: dict[str, Customer]) -> Customer | None:
+    """The customer an event of a rep concerns, if any (a call's by its number)."""
+    if isinstance(event, CallLog):
+        return phones.get(event.number)
+    if isinstance(event, (Visit, FollowUp, OrderPlaced)):
+        return event.customer
+    return None
+
+
+def _working_day_from(world: World, d: int) -> int:
+    while not _working(world.day(d)):
+        d += 1
+    return d

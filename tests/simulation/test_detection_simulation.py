@@ -15,10 +15,10 @@ from simulation.drive import Observed, SeenAlert, simulate
 from simulation.measure import auc, evaluate, table, top_share
 from simulation.world import plan_world, week_end
 
-# Eight reps, two customers each, eight weeks: long enough for a weekly customer's silence
-# (twice its interval) and a fake deal's payment terms (14 days) and the policy's grace
-# (fake_deal.grace_days, 7) to run out after the schemes start on day 21 to 25. Five
-# schemes on their own reps leave three honest ones.
+# Ten reps, two customers each (a leaver twelve), eight weeks: long enough for a weekly
+# customer's silence (twice its interval) and a fake deal's payment terms (14 days) and the
+# policy's grace (fake_deal.grace_days, 7) to run out after the schemes start on day 21 to
+# 25. The schemes on their own reps leave the others honest.
 TINY = Scale(reps_per_branch=4, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
 END = week_end(date.today())
 
@@ -74,10 +74,13 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
         ("fake_deals", 1, [15]),
         ("fake_visits", 0, []),
         ("personal_relabel", 0, []),
+        ("export_before_leaving", 0, []),
     ]
     assert report.rows[1].missed == [competitor.rep.hr_id]
     assert (report.overall.recall, report.overall.median_days) == (2 / 5, 9.5)
-    rep_months = 3 * 56 / 30.44  # three honest reps, 56 days
+    # Three honest reps, 56 days, but one of them leaves on day 35: counted while employed.
+    assert world.departures[honest.hr_id] == 35
+    rep_months = (35 + 56 + 56) / 30.44
     assert math.isclose(report.false_high, 100 / rep_months)
     assert math.isclose(report.false_by_severity["MEDIUM"], 100 / rep_months)
     # Schemers 9, 2, 0, 0 and 0 (unranked) against the honest 3, 0 and 0 (unranked): of
@@ -85,7 +88,7 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
     assert math.isclose(report.auc, 8 / 15)
     assert report.top10 == 1.0  # the top rep (one of eight) is the fake-deal schemer
     # At a month's end only the schemes begun by then count: none, then all five, where
-    # 1 against the honest 0s wins three pairs and each of four 0s ties three: 9 in 15.
+    # 1 against the three honest 0s wins three pairs and each of four 0s ties three: 9 in 15.
     assert math.isnan(report.month_end_auc[none_begun])
     assert math.isclose(report.month_end_auc[all_begun], 9 / 15)
     assert auc([1.0], [1.0]) == 0.5
