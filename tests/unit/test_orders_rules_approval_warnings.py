@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from salesguard_orders.rules import approval_warnings as rules
+from salesguard_orders.rules import approvals as rules
 
 DEFAULTS = rules.WarningThresholds()
 
@@ -48,19 +48,19 @@ def test_a_cleared_dismissed_other_or_answered_alert_warns_nobody(changes: dict[
 
 
 def test_thresholds_from_policy_data_and_their_defaults() -> None:
-    assert rules.thresholds_from({}) == DEFAULTS
-    limits = rules.thresholds_from(
+    assert rules.warning_thresholds_from({}) == DEFAULTS
+    limits = rules.warning_thresholds_from(
         {"min_warnings": 2, "warning_kinds": ["FAKE_DEAL_SUSPECTED", "DIVERSION_RISK"]}
     )
     assert limits == rules.WarningThresholds(2, ("FAKE_DEAL_SUSPECTED", "DIVERSION_RISK"))
     assert stands(kind="DIVERSION_RISK", thresholds=limits)
     # Never below one warning: approving is no offence without one.
-    assert rules.thresholds_from({"min_warnings": 0}).min_warnings == 1
+    assert rules.warning_thresholds_from({"min_warnings": 0}).min_warnings == 1
     assert not rules.ignores_warnings(0, DEFAULTS)
     assert rules.ignores_warnings(1, DEFAULTS)
     assert not rules.ignores_warnings(1, limits)
 
 
 def test_one_alert_per_approver_rep_and_warning() -> None:
-    assert rules.dedupe_key("m", "r", "a1") != rules.dedupe_key("m", "r", "a2")
-    assert rules.dedupe_key("m", "r", "a1") == "APPROVAL_DESPITE_WARNING:m:r:a1"
+    assert rules.warning_dedupe_key("m", "r", "a1") != rules.warning_dedupe_key("m", "r", "a2")
+    assert rules.warning_dedupe_key("m", "r", "a1") == "APPROVAL_DESPITE_WARNING:m:r:a1"

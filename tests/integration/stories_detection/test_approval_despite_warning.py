@@ -4,9 +4,9 @@ suspected as fake deals; the case is HR's and headquarters', never the manager's
 their branch's.
 
 - A manager who approved a rep's fake deal in good faith is not flagged for it; approving
-  another order of that rep after the FAKE_DEAL_SUSPECTED is. HR reads it; the manager it
-  names, the branch's other manager, another branch's manager and finance do not, and
-  neither the named manager nor the branch's other manager can decide it. Approving again
+  another order of that rep after the FAKE_DEAL_SUSPECTED is. HR and headquarters' manager
+  read it; the manager it names, the branch's other manager, another branch's manager and
+  finance do not, and neither the named manager nor the branch's other manager can decide it. Approving again
   on the same warning raises nothing more.
 - An honest manager who rejects the rep's next order once warned is not flagged; nor is
   another approver who never approved the suspected order, nor an approver whose warning
@@ -29,7 +29,7 @@ from tests.integration.stories_detection.support import (
     run,
 )
 from tests.integration.test_stories_deals import UPDATE_ALERT, approve, submit
-from tests.org import Org, make_org, register
+from tests.org import Org, add_employee, make_org, register
 
 KIND = "APPROVAL_DESPITE_WARNING"
 
@@ -88,6 +88,11 @@ async def test_a_manager_who_approves_after_the_warning_is_flagged_for_hr_only(
     await approve(suite, org, third)
     assert len(await flagged(suite, org)) == 1
 
+    # Headquarters' manager reads it too (the case of a manager is theirs and HR's).
+    hq_manager = f"{org.branch}-hq-manager"
+    await add_employee(suite, hq_manager, "HQ manager", "MANAGER", branch=org.hq)
+    (seen,) = await alerts_of(suite, hq_manager, kinds=[KIND], employeeId=employee_id(org.manager))
+    assert seen["id"] == alert["id"]
     # Nobody but HR and headquarters reads it: not the manager it names, not the
     # branch's other manager, not another branch's manager, not finance.
     for reader in (org.manager, org.manager_2, org.other_manager, org.finance):

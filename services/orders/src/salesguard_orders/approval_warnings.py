@@ -1,5 +1,5 @@
-"""Runs O2's ``APPROVAL_DESPITE_WARNING`` (:mod:`.rules.approval_warnings`) when an
-approver approves a step: the data raises it, in the approval's own transaction."""
+"""Runs ``APPROVAL_DESPITE_WARNING`` (:mod:`.rules.approvals`) when an approver approves a
+step: the data raises it, in the approval's own transaction."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from salesguard.policy import PolicyClient
 from salesguard.principal import Principal
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, Order, format_order_code
-from salesguard_orders.rules import approval_warnings as rules
+from salesguard_orders.rules import approvals as rules
 
 
 async def thresholds(policy: PolicyClient) -> rules.WarningThresholds:
-    return rules.thresholds_from(await policy.threshold("approval_warning"))
+    return rules.warning_thresholds_from(await policy.threshold("approval_warning"))
 
 
 async def check_approval(
@@ -47,7 +47,7 @@ async def check_approval(
         Alert,
         AlertDraft(
             kind=rules.APPROVAL_DESPITE_WARNING,
-            dedupe_key=rules.dedupe_key(approver.id, order.submitted_by, newest_alert_id),
+            dedupe_key=rules.warning_dedupe_key(approver.id, order.submitted_by, newest_alert_id),
             employee_id=approver.id,
             # The approver's own branch: a case about a manager is for HR and headquarters
             # (the policy hides it from branch managers), never for the order's branch.

@@ -354,7 +354,7 @@ class Orders:
             order.updated_at = now
             await session.flush()
             if request.approve:
-                # O2: approving a rep's order while alerts on orders one approved for them
+                # Approving a rep's order while alerts on orders one approved for them
                 # stand (APPROVAL_DESPITE_WARNING, raised on the approver).
                 await approval_warnings.check_approval(session, self.policy, order, principal, now)
             if order.status == approvals.APPROVED:

@@ -8,9 +8,8 @@ the statement builders compose those fragments. Unit-tested without a database
 (``tests/unit/test_orders_rules*.py``).
 
 - :mod:`.orders`: O1 (the status machine, order and payment dates)
-- :mod:`.approvals`: O2 (the approval chain, whose turn it is, what a decision does)
-- :mod:`.approval_warnings`: O2 (``APPROVAL_DESPITE_WARNING``: approving a rep's order
-  while fake-deal alerts stand on orders one approved for them)
+- :mod:`.approvals`: O2 (the approval chain, whose turn it is, what a decision does,
+  ``APPROVAL_DESPITE_WARNING``)
 - :mod:`.attribution`: O3 (``ATTRIBUTION_MISMATCH``, ``UNREGISTERED_CUSTOMER``)
 - :mod:`.payments`: O4 (order codes quoted by remittances, one payment per bank
   reference, reversals, shipments)
