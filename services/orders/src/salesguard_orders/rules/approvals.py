@@ -256,6 +256,8 @@ def warnings_select(
         select(Alert.id, Order.number)
         .join(Order, Order.id == Alert.order_id)
         .where(
+            # The rep's alerts first (their index: employee, time), then their orders.
+            Alert.employee_id == submitted_by,
             Alert.kind.in_(thresholds.warning_kinds),
             standing,
             Order.submitted_by == submitted_by,
