@@ -3,7 +3,8 @@
 Everything a person does goes through the GraphQL gateway of a test-harness ``Suite``
 (tests.harness), as the apps do: the administrator builds the directory, reps register
 customers, check in with real JPEGs (EXIF position and time) and submit orders, managers
-approve and ship, finance records payments, HR imports call logs. What a scheduler does
+approve (or, warned by a rep's open fake-deal alert, reject) and ship, finance records
+payments, HR imports call logs. What a scheduler does
 runs through the services' own job runner ``as_of`` the end of each simulated day
 (``salesguard job NAME --as-of``'s path). Nothing here writes an alert.
 
