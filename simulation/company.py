@@ -33,6 +33,10 @@ class Scheme(StrEnum):
     # reads the unmasked contacts of their whole book (the customer list with phones, in
     # the evening), and then HR sets them LEFT, handing the book to a colleague (C6).
     EXPORT_BEFORE_LEAVING = "export_before_leaving"
+    # A branch manager approving a colluding rep's fake deals: the rep places orders never
+    # paid nor shipped, and the manager goes on approving the rep's orders after the
+    # fake-deal alerts (an honest manager holds them). The schemer is the manager.
+    COLLUDING_MANAGER = "colluding_manager"
 
 
 # The alert kinds that count as catching each scheme: the signals a scheme leaves.
@@ -50,6 +54,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     Scheme.FAKE_VISITS: frozenset({"PHOTO_REUSED", "MOCK_LOCATION", "IMPOSSIBLE_TRAVEL"}),
     Scheme.PERSONAL_RELABEL: frozenset({"SOURCE_CONFLICT"}),
     Scheme.EXPORT_BEFORE_LEAVING: frozenset({"BULK_CONTACT_ACCESS", "EXPORT_WITHOUT_APPROVAL"}),
+    Scheme.COLLUDING_MANAGER: frozenset({"APPROVAL_DESPITE_WARNING"}),
 }
 
 
@@ -135,6 +140,20 @@ class Injected:
     # PRIVATE_VISITS: the unregistered customer's site and phone.
     site: tuple[float, float] | None = None
     phone: str | None = None
+    # The schemer counted when it is not the rep (COLLUDING_MANAGER: the rep's branch
+    # manager, whose accomplice the rep is), by HR key.
+    employee: str | None = None
+
+    @property
+    def schemer(self) -> str:
+        """The HR key of the employee the scheme is counted on (caught or missed)."""
+        return self.employee or self.rep.hr_id
+
+    @property
+    def involved(self) -> frozenset[str]:
+        """Everyone in the scheme: the schemer and the rep (an accomplice, when not the
+        schemer); none of them is honest."""
+        return frozenset({self.schemer, self.rep.hr_id})
 
 
 # -- events --------------------------------------------------------------------------------
@@ -285,3 +304,9 @@ class World:
 
     def scheme_of(self, rep: Rep) -> Injected | None:
         return next((s for s in self.schemes if s.rep == rep), None)
+
+    def colluding(self, manager: str) -> bool:
+        """Whether ``manager`` (an HR key) approves a colluding rep's fake deals."""
+        return any(
+            s.employee == manager for s in self.schemes if s.scheme is Scheme.COLLUDING_MANAGER
+        )

@@ -3,7 +3,8 @@
 Everything a person does goes through the GraphQL gateway of a test-harness ``Suite``
 (tests.harness), as the apps do: the administrator builds the directory, reps register
 customers, check in with real JPEGs (EXIF position and time) and submit orders, managers
-approve and ship, finance records payments, HR imports call logs. What a scheduler does
+approve (or, warned by a rep's open fake-deal alert, reject) and ship, finance records
+payments, HR imports call logs. What a scheduler does
 runs through the services' own job runner ``as_of`` the end of each simulated day
 (``salesguard job NAME --as-of``'s path). Nothing here writes an alert.
 
@@ -53,7 +54,7 @@ from simulation.company import (
 )
 from tests.harness import Backends, Suite, employee_id, global_id, service_id
 from tests.integration.stories_detection.support import RECORD_PAYMENT, RECORD_SHIPMENT
-from tests.integration.test_stories_deals import DECIDE, SUBMIT
+from tests.integration.test_stories_deals import DECIDE, SUBMIT, UPDATE_ALERT
 from tests.org import (
     UPSERT_BRANCH,
     UPSERT_EMPLOYEE,
@@ -87,6 +88,12 @@ FIELD_CUSTOMER_CONTACT = """query FieldCustomerContact($id: ID!) {
 }"""
 CLAIM = """mutation($input: ClaimCustomerInput!) {
   claimCustomer(input: $input) { customer { id owner { id } } }
+}"""
+# The fake-deal alerts open on a rep, as their manager reads them before deciding an order.
+WARNINGS = """query($employee: ID!) {
+  alerts(first: 100, filter: {kinds: [FAKE_DEAL_SUSPECTED], statuses: [OPEN, ACKNOWLEDGED], employeeId: $employee}) {
+    edges { node { id status order { paymentState } } }
+  }
 }"""
 RANKING = """query($branch: ID) {
   riskRanking(branchId: $branch, first: 100) { employee { id } score }
@@ -138,6 +145,8 @@ class Driver:
         self.order_ids: dict[str, str] = {}
         self.observed = Observed()
         self._payments = 0
+        # The orders a manager rejected (held once warned), by event key.
+        self.rejected: set[str] = set()
 
     async def gql(self, query: str, variables: dict[str, Any], as_: str) -> dict[str, Any]:
         self.observed.requests += 1
@@ -325,10 +334,39 @@ class Driver:
             "order"
         ]
         self.order_ids[placed.key] = order["id"]
-        decision = {"orderId": order["id"], "approve": True, "comment": "ok"}
-        await self.gql(DECIDE, {"input": decision}, placed.rep.branch.manager)
+        await self.decide(placed, order["id"])
+
+    async def decide(self, placed: OrderPlaced, order_id: str) -> None:
+        """The branch manager decides, having looked at the rep's fake-deal alerts: an honest
+        one holds (rejects) the rep's orders while one on an unpaid order is open; a colluding
+        one approves them all the same and acknowledges the alerts (a manager may do no
+        more), which releases nothing but looks diligent."""
+        manager, rep = placed.rep.branch.manager, placed.rep.hr_id
+        page = await self.gql(WARNINGS, {"employee": employee_id(rep)}, manager)
+        warnings = [
+            edge["node"]
+            for edge in page["alerts"]["edges"]
+            if (edge["node"]["order"] or {}).get("paymentState") == "UNPAID"
+        ]
+        colluding = self.world.colluding(manager)
+        approve = colluding or not warnings
+        comment = "ok" if approve else "on hold: a fake-deal alert is open on this rep's orders"
+        decision = {"orderId": order_id, "approve": approve, "comment": comment}
+        await self.gql(DECIDE, {"input": decision}, manager)
+        if not approve:
+            self.rejected.add(placed.key)
+        for alert in warnings if colluding else []:
+            if alert["status"] == "OPEN":
+                values = {
+                    "id": alert["id"],
+                    "status": "ACKNOWLEDGED",
+                    "note": "checked with the rep",
+                }
+                await self.gql(UPDATE_ALERT, {"input": values}, manager)
 
     async def payment(self, paid: PaymentMade) -> None:
+        if paid.order_key in self.rejected:
+            return  # nobody pays for an order the manager rejected
         self._payments += 1
         values = {
             "bankReference": f"{self.world.prefix}-bank-{self._payments}",
@@ -341,6 +379,8 @@ class Driver:
         await self.gql(RECORD_PAYMENT, {"input": values}, self.world.finance)
 
     async def shipment(self, shipped: Shipped) -> None:
+        if shipped.order_key in self.rejected:
+            return  # nor ships it
         values = {
             "orderId": self.order_ids[shipped.order_key],
             "carrier": "SF Express",

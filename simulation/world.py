@@ -180,6 +180,8 @@ def _inject(rng: random.Random, world: World, phones: Iterator[str]) -> list[Inj
         elif scheme is Scheme.PERSONAL_RELABEL:
             _give_company_customer(world, own)
             injected.append(Injected(scheme, rep, start_day))
+        elif scheme is Scheme.COLLUDING_MANAGER:  # the rep is the branch manager's accomplice
+            injected.append(Injected(scheme, rep, start_day, employee=rep.branch.manager))
         else:
             injected.append(Injected(scheme, rep, start_day))
     return injected
@@ -305,6 +307,8 @@ def _plan_days(rng: random.Random, noise: random.Random, world: World) -> None:
                     day + timedelta(days=scale.payment_terms_days),
                 )
                 add(d, placed)  # and nothing more: never paid, never shipped
+            if active and scheme is not None and scheme.scheme is Scheme.COLLUDING_MANAGER:
+                _colluding_order(rng, world, add, scheme, own, d, next_fake)
             # Field visits: two of one's own customers a day, with GPS jitter and photos.
             visited = rng.sample(own, scale.visits_per_day)
             if active and scheme is not None and scheme.scheme is Scheme.COMPETITOR:
@@ -429,6 +433,33 @@ def _faked_visit(
     device reports the mock location."""
     point = _jitter(rng, customer.location, rng.uniform(0, 3))
     return Visit(rep, at, point, 5.0, customer, earlier_photo, mock_location=rng.random() < 0.25)
+
+
+def _colluding_order(
+    rng: random.Random,
+    world: World,
+    add: Callable[[int, Event], None],
+    scheme: Injected,
+    own: list[Customer],
+    d: int,
+    next_fake: dict[Rep, int],
+) -> None:
+    """COLLUDING_MANAGER: the accomplice's fake deal every three to six days (their
+    manager approves whatever they submit), never paid, never shipped."""
+    rep = scheme.rep
+    if d < next_fake.setdefault(rep, scheme.start_day):
+        return
+    next_fake[rep] = d + rng.randint(3, 6)
+    day = world.day(d)
+    placed = OrderPlaced(
+        f"{rep.hr_id}-fake{d}",
+        rep,
+        rng.choice(own),
+        _local(day, rep, 17, rng.randrange(60)),
+        rng.randrange(200, 600) * 100,
+        day + timedelta(days=world.scale.payment_terms_days),
+    )
+    add(d, placed)
 
 
 def _honest_order(

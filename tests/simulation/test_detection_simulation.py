@@ -1,4 +1,4 @@
-"""A tiny simulated company (eight reps, five of them each running one scheme) played
+"""A tiny simulated company (ten reps, seven of them each in one scheme) played
 through the gateway on the embedded profile: every scheme must be caught by the product's
 own detectors and jobs, so a detector or threshold change that stops catching one fails
 here. The measurement's arithmetic is checked on its own, without a run.
@@ -18,8 +18,8 @@ from simulation.world import plan_world, week_end
 # Ten reps, two customers each (a leaver twelve), eight weeks: long enough for a weekly
 # customer's silence (twice its interval) and a fake deal's payment terms (14 days) and the
 # policy's grace (fake_deal.grace_days, 7) to run out after the schemes start on day 21 to
-# 25. The schemes on their own reps leave the others honest.
-TINY = Scale(reps_per_branch=4, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
+# 25. Six schemes on their own reps and a colluding manager's accomplice leave three honest.
+TINY = Scale(reps_per_branch=5, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
 END = week_end(date.today())
 
 
@@ -44,11 +44,18 @@ async def test_a_tiny_company_s_schemes_are_all_caught(tmp_path: Path) -> None:
 
 def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> None:
     world = plan_world(3, TINY, END)
-    fake, competitor, private = (
+    fake, competitor, private, colluding = (
         next(s for s in world.schemes if s.scheme is scheme)
-        for scheme in (Scheme.FAKE_DEALS, Scheme.COMPETITOR, Scheme.PRIVATE_VISITS)
+        for scheme in (
+            Scheme.FAKE_DEALS,
+            Scheme.COMPETITOR,
+            Scheme.PRIVATE_VISITS,
+            Scheme.COLLUDING_MANAGER,
+        )
     )
-    honest, *_unranked_honest = [r for r in world.reps if world.scheme_of(r) is None]
+    honest, *_unranked_honest = honest_reps = [r for r in world.reps if world.scheme_of(r) is None]
+    honest_manager = next(b.manager for b in world.branches if b.manager != colluding.schemer)
+    assert colluding.schemer == colluding.rep.branch.manager
     alerts = [
         # Caught 15 days after the start.
         SeenAlert("a1", "FAKE_DEAL_SUSPECTED", "HIGH", fake.rep.hr_id, fake.start_day + 15),
@@ -61,6 +68,17 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
         # On the honest rep: false, one HIGH and one MEDIUM.
         SeenAlert("a5", "UNLINKED_CUSTOMER_SITE", "HIGH", honest.hr_id, 3),
         SeenAlert("a6", "LOCATION_MISMATCH", "MEDIUM", honest.hr_id, 4),
+        # The colluding manager is caught, on the manager; their accomplice's fake-deal
+        # alert is no false alert, an honest manager's alert is one (HIGH).
+        SeenAlert(
+            "a7",
+            "APPROVAL_DESPITE_WARNING",
+            "HIGH",
+            colluding.schemer,
+            colluding.start_day + 25,
+        ),
+        SeenAlert("a8", "FAKE_DEAL_SUSPECTED", "HIGH", colluding.rep.hr_id, 40),
+        SeenAlert("a9", "APPROVAL_DESPITE_WARNING", "HIGH", honest_manager, 41),
     ]
     scores = {fake.rep.hr_id: 9.0, private.rep.hr_id: 2.0, honest.hr_id: 3.0}
     all_begun = world.day(max(s.start_day for s in world.schemes))
@@ -75,21 +93,26 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
         ("fake_visits", 0, []),
         ("personal_relabel", 0, []),
         ("export_before_leaving", 0, []),
+        ("colluding_manager", 1, [25]),
     ]
     assert report.rows[1].missed == [competitor.rep.hr_id]
-    assert (report.overall.recall, report.overall.median_days) == (2 / 5, 9.5)
-    # Three honest reps, 56 days, but one of them leaves on day 35: counted while employed.
-    assert world.departures[honest.hr_id] == 35
-    rep_months = (35 + 56 + 56) / 30.44
-    assert math.isclose(report.false_high, 100 / rep_months)
+    assert (report.overall.recall, report.overall.median_days) == (3 / 7, 15.0)
+    # Three honest reps, each counted while employed (the first leaves on day 35); the
+    # managers are not counted in the rep-months.
+    assert len(honest_reps) == 3
+    assert [world.departures.get(r.hr_id) for r in honest_reps] == [35, None, None]
+    rep_months = sum(world.departures.get(r.hr_id, 56) for r in honest_reps) / 30.44
+    assert math.isclose(report.false_high, 2 * 100 / rep_months)
     assert math.isclose(report.false_by_severity["MEDIUM"], 100 / rep_months)
-    # Schemers 9, 2, 0, 0 and 0 (unranked) against the honest 3, 0 and 0 (unranked): of
-    # the fifteen pairs, 9 wins three, 2 wins two, each 0 ties two (half each): 8 in 15.
-    assert math.isclose(report.auc, 8 / 15)
-    assert report.top10 == 1.0  # the top rep (one of eight) is the fake-deal schemer
-    # At a month's end only the schemes begun by then count: none, then all five, where
-    # 1 against the three honest 0s wins three pairs and each of four 0s ties three: 9 in 15.
+    # Schemers 9, 2 and five 0s (unranked, the manager among them) against the honest 3, 0
+    # and 0 (unranked): of the 21 pairs, 9 wins three, 2 wins two, each 0 ties two (half
+    # each): ten in 21. The accomplice rep is neither.
+    assert math.isclose(report.auc, 10 / 21)
+    assert report.top10 == 1.0  # the top one of ten is the fake-deal schemer
+    # At a month's end only the schemes begun by then count: none, then all seven, where
+    # 1 against the honest 0, 0 and 0 wins three pairs and each of six 0s ties three:
+    # twelve in 21.
     assert math.isnan(report.month_end_auc[none_begun])
-    assert math.isclose(report.month_end_auc[all_begun], 9 / 15)
+    assert math.isclose(report.month_end_auc[all_begun], 12 / 21)
     assert auc([1.0], [1.0]) == 0.5
     assert top_share({"a": 1.0, "b": 1.0, "c": 0.0}, {"b"}, fraction=0.5) == 0.5

@@ -34,7 +34,7 @@ from salesguard.timeutil import from_timestamp
 from salesguard.writes import own_resource
 from salesguard_api.customers.v1 import customers_pb2, lookups_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
-from salesguard_orders import SERVICE_NAME
+from salesguard_orders import SERVICE_NAME, approval_warnings
 from salesguard_orders.matching import Reconciler, Touched
 from salesguard_orders.models import Alert, ApprovalStep, IdempotencyKey, Order, OrderLine
 from salesguard_orders.order_input import order_dates, parse_order_code, validate_order
@@ -360,6 +360,10 @@ class Orders:
             )
             order.updated_at = now
             await session.flush()
+            if request.approve:
+                # Approving a rep's order while alerts on orders one approved for them
+                # stand (APPROVAL_DESPITE_WARNING, raised on the approver).
+                await approval_warnings.check_approval(session, self.policy, order, principal, now)
             if order.status == approvals.APPROVED:
                 # Payments recorded before the approval count from now on (reconciliation).
                 touched = Touched(order_ids=frozenset({order.id}))

@@ -211,6 +211,18 @@ CATALOG: dict[str, AlertKind] = {
             ),
         ),
         AlertKind(
+            "APPROVAL_DESPITE_WARNING",
+            "O2",
+            # HIGH: the approver was told that orders they approved for this rep look fake,
+            # and approved another one (a manager approving a colluding rep's fake deals).
+            "HIGH",
+            Translatable("alert:APPROVAL_DESPITE_WARNING", "Approval despite a fake-deal warning"),
+            Translatable(
+                "alert:APPROVAL_DESPITE_WARNING",
+                "Order {order_code} of {submitted_by} was approved while {warnings} alert(s) stood on orders this approver had approved for them ({warned_order_codes}).",
+            ),
+        ),
+        AlertKind(
             "FAKE_DEAL_SUSPECTED",
             "O5",
             "HIGH",
