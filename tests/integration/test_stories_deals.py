@@ -362,10 +362,14 @@ async def test_clearing_a_fake_deal_alert_releases_exactly_its_line(suite: Suite
         order = await submit(suite, rep, company, total, ordered=HELD_ORDERED, due=HELD_DUE)
         await approve(suite, org, order)
         suspects.append(order)
-    await reconcile(suite, org)
+    run = await reconcile(suite, org)
     raised: dict[str, dict[str, Any]] = {}
     for order in suspects:
-        (alert,) = await alerts(suite, org.hr, orderId=order["id"], kinds=["FAKE_DEAL_SUSPECTED"])
+        found = await alerts(suite, org.hr, orderId=order["id"], kinds=["FAKE_DEAL_SUSPECTED"])
+        if len(found) != 1:  # say what HR and finance see instead
+            seen = {who: await alerts(suite, who) for who in (org.hr, org.finance)}
+            raise AssertionError(f"run {run}, order {order}: HR and finance see {seen}")
+        (alert,) = found
         assert alert["status"] == "OPEN"
         raised[order["id"]] = alert
     # The money turns up after all (in the period); the alerts stay until someone decides.
