@@ -55,9 +55,7 @@ def company_key(company: str) -> str:
         for suffix in _LEGAL_SUFFIXES:
             if text == suffix:
                 break
-            if text.endswith(suffix) and (
-                not suffix.isascii() or text[-len(suffix) - 1] == " "
-            ):
+            if text.endswith(suffix) and (not suffix.isascii() or text[-len(suffix) - 1] == " "):
                 text = text[: -len(suffix)].strip()
                 stripped = True
                 break
