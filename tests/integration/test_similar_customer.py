@@ -41,7 +41,7 @@ async def test_a_second_record_of_a_colleagues_shop_raises_one_alert_on_the_regi
     company = unique("Ningbo Haitian Trading")
     original, point = await colleagues_shop(suite, org, f"{company} Co., Ltd.")
     key = unique("register")
-    values = {
+    values: dict[str, Any] = {
         "name": unique("Another buyer"),
         "company": company.upper(),
         "phone": "+86 574 8765 4321",  # the shop's switchboard, not the colleague's number
