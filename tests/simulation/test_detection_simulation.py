@@ -19,7 +19,7 @@ from simulation.world import plan_world, week_end
 # customer's silence (twice its interval) and a fake deal's payment terms (14 days) and the
 # policy's grace (fake_deal.grace_days, 7) to run out after the schemes start on day 21 to
 # 25. Six schemes on their own reps and a colluding manager's accomplice leave three honest.
-TINY = Scale(reps_per_branch=5, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
+TINY = Scale(reps_per_branch=6, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
 END = week_end(date.today())
 
 
