@@ -37,6 +37,11 @@ class Scheme(StrEnum):
     # paid nor shipped, and the manager goes on approving the rep's orders after the
     # fake-deal alerts (an honest manager holds them). The schemer is the manager.
     COLLUDING_MANAGER = "colluding_manager"
+    # A second record of a colleague's customer: the rep registers the colleague's shop
+    # again (another buyer, the shop's switchboard number, the company written a little
+    # differently, at the same address), so C3 lets it through, and from then on the
+    # shop's orders, and their commission, are the rep's on that record.
+    SHADOW_RECORD = "shadow_record"
 
 
 # The alert kinds that count as catching each scheme: the signals a scheme leaves.
@@ -55,6 +60,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     Scheme.PERSONAL_RELABEL: frozenset({"SOURCE_CONFLICT"}),
     Scheme.EXPORT_BEFORE_LEAVING: frozenset({"BULK_CONTACT_ACCESS", "EXPORT_WITHOUT_APPROVAL"}),
     Scheme.COLLUDING_MANAGER: frozenset({"APPROVAL_DESPITE_WARNING"}),
+    Scheme.SHADOW_RECORD: frozenset({"SIMILAR_CUSTOMER"}),
 }
 
 
@@ -266,6 +272,15 @@ class Claim:
     customer: Customer
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A rep registers a new customer during the run (SHADOW_RECORD's second record)."""
+
+    rep: Rep
+    at: datetime
+    customer: Customer
+
+
 Event = (
     Visit
     | CallLog
@@ -277,6 +292,7 @@ Event = (
     | ContactsRead
     | Departure
     | Claim
+    | Registration
 )
 
 

@@ -48,6 +48,7 @@ from simulation.company import (
     FollowUp,
     OrderPlaced,
     PaymentMade,
+    Registration,
     Shipped,
     Visit,
     World,
@@ -289,6 +290,8 @@ class Driver:
             await self.duplicate(event)
         elif isinstance(event, ContactsRead | Departure | Claim):
             await self.contacts_or_departure(event)
+        elif isinstance(event, Registration):
+            await self.register_during_run(event)
 
     async def visit(self, visit: Visit) -> None:
         extra: dict[str, Any] = {
@@ -403,6 +406,37 @@ class Driver:
         self.observed.requests += 1
         if result.codes != ["DUPLICATE_CUSTOMER"]:
             raise RuntimeError(f"a duplicate registration was not refused: {result.body}")
+
+    async def register_during_run(self, registration: Registration) -> None:
+        """A customer registered during the run (SHADOW_RECORD's second record), its
+        registration then moved to the simulated moment like the book's (module docstring).
+        It passes C3; what SIMILAR_CUSTOMER makes of it is the product's, raised at the
+        registration."""
+        customer = registration.customer
+        result = await register_result(
+            self.suite,
+            registration.rep.hr_id,
+            name=customer.name,
+            company=customer.company,
+            phone=customer.phone,
+            source=customer.source,
+            address=f"{customer.owner.branch.name}, {customer.key}",
+            location={"lat": customer.location[0], "lng": customer.location[1]},
+        )
+        self.observed.requests += 1
+        customer_id = result.ok()["registerCustomer"]["customer"]["id"]
+        self.customer_ids[customer.key] = customer_id
+        table = cast(Table, CustomerRow.__table__)
+        async with self.suite.running["customers"].runtime.db.transaction() as session:
+            await (await session.connection()).execute(
+                update(table)
+                .where(table.c.id == service_id(customer_id))
+                .values(
+                    first_contact_at=registration.at - timedelta(hours=2),
+                    registered_at=registration.at,
+                    owned_since=registration.at,
+                )
+            )
 
     async def contacts_or_departure(self, event: ContactsRead | Departure | Claim) -> None:
         if isinstance(event, Departure):

@@ -31,6 +31,7 @@ from simulation.company import (
     Injected,
     OrderPlaced,
     PaymentMade,
+    Registration,
     Rep,
     Scale,
     Scheme,
@@ -69,6 +70,11 @@ READ_BEFORE_CALL_SHARE = 0.5
 # Honest reps open the field app's customer list (which shows no contact fields) on about
 # one working morning in three.
 LIST_OPEN_SHARE = 0.3
+# Honest chain shops: in each branch this many customers of honest reps trade under the
+# company name of another customer a kilometre or more away (SIMILAR_CUSTOMER's distance
+# rule must tell them from a second record of one shop).
+CHAIN_SHOPS_PER_BRANCH = 2
+CHAIN_SHOP_MIN_M = 1_000.0
 
 
 def week_end(today: date) -> date:
@@ -121,10 +127,12 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
         schemes=[],
     )
     world.schemes = _inject(rng, world, phones)
+    _chain_shops(world)
     _grow_leaver_books(world, phones)
     _plan_days(rng, noise, world)
     _relabel_orders(world)
     _plan_departures_and_contact_reads(world)
+    _shadow_records(world)
     return world
 
 
@@ -671,3 +679,94 @@ def _working_day_from(world: World, d: int) -> int:
     while not _working(world.day(d)):
         d += 1
     return d
+
+
+# -- chain shops and second records (SHADOW_RECORD and its honest noise) ---------------------
+
+
+def _chain_shops(world: World) -> None:
+    """Honest chain shops: a few honest reps' customers renamed to another customer's
+    company, a kilometre or more from it (a stream of its own; before the days are planned,
+    so their orders and payments carry the name)."""
+    rng = random.Random(f"{world.seed}-chains")
+    in_schemes = {s.rep for s in world.schemes}
+    for branch in world.branches:
+        ours = [c for c in world.customers if c.owner.branch == branch]
+        honest = [c for c in ours if c.owner not in in_schemes]
+        for shop in rng.sample(honest, min(CHAIN_SHOPS_PER_BRANCH, len(honest))):
+            shop = next(c for c in world.customers if c.key == shop.key)
+            others = [
+                c
+                for c in ours
+                if c.owner != shop.owner
+                and geo.haversine_m(*c.location, *shop.location) >= CHAIN_SHOP_MIN_M
+            ]
+            if others:
+                chain = rng.choice(others)
+                renamed = replace(shop, company=chain.company)
+                world.customers[world.customers.index(shop)] = renamed
+
+
+def _shadow_records(world: World) -> None:
+    """SHADOW_RECORD: on the scheme's first working day the rep registers a colleague's
+    busiest customer again (another buyer's name, the shop's switchboard, the company
+    with its legal form written out, a few metres from the shop), and from then on the
+    shop's orders are the rep's on that record, paid and shipped as before; the colleague
+    goes on visiting and calling the shop. The colleague is an honest rep of the branch
+    who stays when there is one, else one who stays whose scheme places no fake orders,
+    else one who leaves (the schemes' own target customers are never the shop)."""
+    rng = random.Random(f"{world.seed}-shadow")
+    involved = {s.rep: s.scheme for s in world.schemes}
+    targets = {s.customer for s in world.schemes if s.customer is not None}
+    for index, injected in enumerate(world.schemes):
+        if injected.scheme is not Scheme.SHADOW_RECORD:
+            continue
+        rep = injected.rep
+        mates = [r for r in world.reps if r.branch == rep.branch and r != rep]
+        ranked = sorted(
+            (
+                r
+                for r in mates
+                if involved.get(r) not in (Scheme.FAKE_DEALS, Scheme.COLLUDING_MANAGER)
+            ),
+            key=lambda r: (r.hr_id in world.departures, r in involved, r.hr_id),
+        )
+        if not ranked:
+            continue
+        colleague = ranked[0]
+        start = _working_day_from(world, injected.start_day)
+        orders: dict[Customer, int] = {}
+        for d in range(start, world.scale.days):
+            for event in world.events[d]:
+                if isinstance(event, OrderPlaced) and event.customer.owner == colleague:
+                    orders[event.customer] = orders.get(event.customer, 0) + 1
+        shops = [c for c in world.customers if c.owner == colleague and c not in targets]
+        shop = max(shops, key=lambda c: (orders.get(c, 0), c.key))
+        second = replace(
+            shop,
+            key=f"{shop.key}-second",
+            owner=rep,
+            name=f"{rep.branch.name} buyer of {shop.key}",
+            company=f"{shop.company} Co., Ltd.",
+            phone=f"+86 21 6{rng.randrange(10**7):07d}",
+            location=_jitter(rng, shop.location, rng.uniform(5, 40)),
+            registered_days_before=0,
+        )
+        at = _local(world.day(start), rep, 9, rng.randrange(40))
+        moved: set[str] = set()
+        for d in range(start, world.scale.days):
+            day_events: list[Event] = []
+            for event in world.events[d]:
+                if isinstance(event, OrderPlaced) and event.customer == shop:
+                    moved.add(event.key)
+                    event = replace(event, rep=rep, customer=second, source_claim=None)
+                elif isinstance(event, PaymentMade) and event.order_key in moved:
+                    event = replace(event, customer=second)
+                elif isinstance(event, Shipped) and event.order_key in moved:
+                    event = replace(event, rep=rep)
+                day_events.append(event)
+            world.events[d] = day_events
+        world.events[start] = sorted(
+            [*world.events[start], Registration(rep, at, second)], key=_moment
+        )
+        world.schemes[index] = replace(injected, customer=second)

@@ -1,4 +1,4 @@
-"""A tiny simulated company (ten reps, seven of them each in one scheme) played
+"""A tiny simulated company (twelve reps, eight of them each in one scheme) played
 through the gateway on the embedded profile: every scheme must be caught by the product's
 own detectors and jobs, so a detector or threshold change that stops catching one fails
 here. The measurement's arithmetic is checked on its own, without a run.
@@ -15,11 +15,11 @@ from simulation.drive import Observed, SeenAlert, simulate
 from simulation.measure import auc, evaluate, table, top_share
 from simulation.world import plan_world, week_end
 
-# Ten reps, two customers each (a leaver twelve), eight weeks: long enough for a weekly
+# Twelve reps, two customers each (a leaver twelve), eight weeks: long enough for a weekly
 # customer's silence (twice its interval) and a fake deal's payment terms (14 days) and the
 # policy's grace (fake_deal.grace_days, 7) to run out after the schemes start on day 21 to
-# 25. Six schemes on their own reps and a colluding manager's accomplice leave three honest.
-TINY = Scale(reps_per_branch=5, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
+# 25. Seven schemes on their own reps and a colluding manager's accomplice leave four honest.
+TINY = Scale(reps_per_branch=6, customers_per_rep=2, days=56, warmup_days=21, visits_per_day=1)
 END = week_end(date.today())
 
 
@@ -94,25 +94,27 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
         ("personal_relabel", 0, []),
         ("export_before_leaving", 0, []),
         ("colluding_manager", 1, [25]),
+        ("shadow_record", 0, []),
     ]
     assert report.rows[1].missed == [competitor.rep.hr_id]
-    assert (report.overall.recall, report.overall.median_days) == (3 / 7, 15.0)
-    # Three honest reps, each counted while employed (the first leaves on day 35); the
+    assert (report.overall.recall, report.overall.median_days) == (3 / 8, 15.0)
+    # Four honest reps, each counted while employed (the first leaves on day 35); the
     # managers are not counted in the rep-months.
-    assert len(honest_reps) == 3
-    assert [world.departures.get(r.hr_id) for r in honest_reps] == [35, None, None]
+    assert len(honest_reps) == 4
+    assert [world.departures.get(r.hr_id) for r in honest_reps] == [35, None, None, None]
     rep_months = sum(world.departures.get(r.hr_id, 56) for r in honest_reps) / 30.44
     assert math.isclose(report.false_high, 2 * 100 / rep_months)
     assert math.isclose(report.false_by_severity["MEDIUM"], 100 / rep_months)
-    # Schemers 9, 2 and five 0s (unranked, the manager among them) against the honest 3, 0
-    # and 0 (unranked): of the 21 pairs, 9 wins three, 2 wins two, each 0 ties two (half
-    # each): ten in 21. The accomplice rep is neither.
-    assert math.isclose(report.auc, 10 / 21)
-    assert report.top10 == 1.0  # the top one of ten is the fake-deal schemer
-    # At a month's end only the schemes begun by then count: none, then all seven, where
-    # 1 against the honest 0, 0 and 0 wins three pairs and each of six 0s ties three:
-    # twelve in 21.
+    # Schemers 9, 2 and six 0s (unranked, the manager among them) against the honest 3, 0,
+    # 0 and 0 (unranked): of the 32 pairs, 9 wins four, 2 wins three, each 0 ties three
+    # (half each): sixteen in 32. The accomplice rep is neither.
+    assert math.isclose(report.auc, 16 / 32)
+    # The top 10 % of twelve, rounded up, are two: the fake-deal schemer and the honest 3.
+    assert report.top10 == 0.5
+    # At a month's end only the schemes begun by then count: none, then all eight, where
+    # 1 against the honest 0, 0, 0 and 0 wins four pairs and each of seven 0s ties four:
+    # eighteen in 32.
     assert math.isnan(report.month_end_auc[none_begun])
-    assert math.isclose(report.month_end_auc[all_begun], 12 / 21)
+    assert math.isclose(report.month_end_auc[all_begun], 18 / 32)
     assert auc([1.0], [1.0]) == 0.5
     assert top_share({"a": 1.0, "b": 1.0, "c": 0.0}, {"b"}, fraction=0.5) == 0.5

@@ -28,6 +28,14 @@ test_pool_thresholds if {
 	thresholds.shared_contact.window_days > 0
 }
 
+# C3 beyond its keys: SIMILAR_CUSTOMER within radius_m of another owner's customer
+# of the same company, a shop's door, not a street.
+test_similar_customer_radius_is_a_shop if {
+	thresholds.similar_customer.radius_m > 0
+	thresholds.similar_customer.radius_m <= 500
+	thresholds.risk.weights.SIMILAR_CUSTOMER > 0
+}
+
 # C12: refusals of distinct_reps different reps of at least distinct_branches
 # branches within window_days make a contact detail shared.
 test_one_team_cannot_reach_the_refusal_threshold if {

@@ -174,6 +174,7 @@ const ZH_LABELS = {
   NONE: "无",
   LATE_REGISTRATION: "客户登记过晚",
   DUPLICATE_CUSTOMER_CLAIM: "重复认领客户",
+  SIMILAR_CUSTOMER: "疑似重复登记他人客户",
   BULK_CONTACT_ACCESS: "批量查看联系方式",
   EXPORT_WITHOUT_APPROVAL: "未经审批导出",
   CUSTOMER_NEGLECTED: "客户长期未跟进",

@@ -52,6 +52,17 @@ CATALOG: dict[str, AlertKind] = {
             ),
         ),
         AlertKind(
+            "SIMILAR_CUSTOMER",
+            "C3",
+            # MEDIUM: a chain's second shop next door is real; a manager decides.
+            "MEDIUM",
+            Translatable("alert:SIMILAR_CUSTOMER", "Second record of another rep's customer"),
+            Translatable(
+                "alert:SIMILAR_CUSTOMER",
+                "Customer {customer_code} was registered {distance_m} m from customer {existing_code} of another owner, with the same company name; a manager should decide whether it is a second record of the same shop.",
+            ),
+        ),
+        AlertKind(
             "BULK_CONTACT_ACCESS",
             "C8",
             "HIGH",
