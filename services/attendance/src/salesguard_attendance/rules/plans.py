@@ -76,6 +76,6 @@ def covering(
     (the bounds ``OUTSIDE_PLAN`` keeps)."""
     return [
         created_by != employee_id,
-        window_start - tolerance <= at,
-        window_end + tolerance >= at,
+        window_start <= at + tolerance,
+        window_end >= at - tolerance,
     ]
