@@ -66,6 +66,10 @@ LEAVER_BOOK = 12
 DEPARTURE_SHARE = 0.1
 TO_POOL_SHARE = 0.3
 READ_BEFORE_CALL_SHARE = 0.5
+# Honest reps away (leave, sick) for a few working days: this share of them (at least one),
+# a teammate covering one of their customers a day on a visit the manager plans.
+AWAY_SHARE = 0.3
+AWAY_DAYS = (2, 4)
 # Honest reps open the field app's customer list (which shows no contact fields) on about
 # one working morning in three.
 LIST_OPEN_SHARE = 0.3
@@ -125,6 +129,7 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
     _plan_days(rng, noise, world)
     _relabel_orders(world)
     _plan_departures_and_contact_reads(world)
+    _plan_covers(world)
     return world
 
 
@@ -671,3 +676,70 @@ def _working_day_from(world: World, d: int) -> int:
     while not _working(world.day(d)):
         d += 1
     return d
+
+
+# -- covering an away colleague's customers (honest noise) ---------------------------------
+
+
+def _plan_covers(world: World) -> None:
+    """Honest reps away for two to four working days: each day, their branch manager plans
+    a teammate's visits to the customers they would have visited (11:00 to 13:30, two at
+    most), and the teammate checks in there, linked, from 11:20 and from 12:45 (clear of
+    their own visits' travel); the away rep's calls and contact reads of those days do not
+    happen (their orders and what follows them stay: customers order on their own)."""
+    rng = random.Random(f"{world.seed}-covers")
+    scale = world.scale
+    schemers = {s.rep for s in world.schemes}
+    honest = [r for r in world.reps if r not in schemers]
+
+    def employed(rep: Rep, last: int) -> bool:
+        return world.departures.get(rep.hr_id, scale.days) > last
+
+    candidates = [r for r in honest if employed(r, scale.days - 1)] or honest
+    if not candidates or scale.days < 20:
+        return
+    chosen = [r for r in candidates if rng.random() < AWAY_SHARE] or [rng.choice(candidates)]
+    for rep in chosen:
+        first = _working_day_from(world, rng.randrange(7, scale.days - 10))
+        days: list[int] = []
+        d, length = first, rng.randint(*AWAY_DAYS)
+        while len(days) < length and d < scale.days:
+            if _working(world.day(d)):
+                days.append(d)
+            d += 1
+        if not employed(rep, days[-1]):
+            continue
+        mates = [
+            r for r in world.reps if r.branch == rep.branch and r != rep and employed(r, days[-1])
+        ]
+        if not mates:
+            continue
+        mate = rng.choice([r for r in mates if r in honest] or mates)
+        for d in days:
+            _cover_day(rng, world, d, rep, mate)
+
+
+def _cover_day(rng: random.Random, world: World, d: int, away: Rep, mate: Rep) -> None:
+    day = world.day(d)
+    kept: list[Event] = []
+    slots = [_local(day, mate, 11, 20), _local(day, mate, 12, 45)]
+    start, end = _local(day, mate, 11, 0), _local(day, mate, 13, 30)
+    for event in world.events[d]:
+        if isinstance(event, Visit) and event.rep == away:
+            if slots and event.customer is not None and not event.retake:
+                at = slots.pop(0) + timedelta(minutes=rng.randrange(20))
+                covered = replace(
+                    event,
+                    rep=mate,
+                    at=at,
+                    device=None,
+                    retake=False,
+                    mock_location=False,
+                    cover_plan=(away.branch.manager, start, end),
+                )
+                kept.append(covered)
+            continue
+        if isinstance(event, (CallLog, FollowUp, ContactsRead)) and event.rep == away:
+            continue
+        kept.append(event)
+    world.events[d] = sorted(kept, key=_moment)
