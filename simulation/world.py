@@ -692,30 +692,39 @@ def _plan_covers(world: World) -> None:
     schemers = {s.rep for s in world.schemes}
     honest = [r for r in world.reps if r not in schemers]
 
-    def employed(rep: Rep, last: int) -> bool:
-        return world.departures.get(rep.hr_id, scale.days) > last
+    def teammates(rep: Rep, among: list[Rep]) -> list[Rep]:
+        return [r for r in among if r.branch == rep.branch and r != rep]
 
-    candidates = [r for r in honest if employed(r, scale.days - 1)] or honest
-    if not candidates or scale.days < 20:
-        return
-    chosen = [r for r in candidates if rng.random() < AWAY_SHARE] or [rng.choice(candidates)]
+    def last_employed(*reps: Rep) -> int:
+        return min(world.departures.get(r.hr_id, scale.days) for r in reps) - 1
+
+    # Away: honest reps with an honest teammate to cover them, when there are any (a
+    # schemer's alerts count as no false alert, so a schemer covering would hide them).
+    pool = [r for r in honest if teammates(r, honest)] or honest
+    chosen = [r for r in pool if rng.random() < AWAY_SHARE]
+    if not chosen and pool:
+        chosen = [rng.choice(pool)]
+    busy: set[tuple[Rep, int]] = set()
     for rep in chosen:
-        first = _working_day_from(world, rng.randrange(7, scale.days - 10))
+        mates = teammates(rep, honest) or teammates(rep, world.reps)
+        if not mates:
+            continue
+        mate = rng.choice(mates)
+        last = min(last_employed(rep, mate), scale.days - 1)
+        if last - AWAY_DAYS[1] - 2 <= 7:
+            continue
+        d = _working_day_from(world, rng.randrange(7, last - AWAY_DAYS[1] - 2))
+        length = rng.randint(*AWAY_DAYS)
         days: list[int] = []
-        d, length = first, rng.randint(*AWAY_DAYS)
-        while len(days) < length and d < scale.days:
+        while len(days) < length and d <= last:
             if _working(world.day(d)):
                 days.append(d)
             d += 1
-        if not employed(rep, days[-1]):
+        # Nobody away or covering twice on a day.
+        if any((r, d) in busy for r in (rep, mate) for d in days):
             continue
-        mates = [
-            r for r in world.reps if r.branch == rep.branch and r != rep and employed(r, days[-1])
-        ]
-        if not mates:
-            continue
-        mate = rng.choice([r for r in mates if r in honest] or mates)
         for d in days:
+            busy.update({(rep, d), (mate, d)})
             _cover_day(rng, world, d, rep, mate)
 
 
