@@ -181,6 +181,9 @@ class Visit:
     retake: bool = False
     # The phone checked in from, when not the rep's first one (after a phone change).
     device: str | None = None
+    # Covering an away colleague's customer (issue 17): the manager who plans this visit
+    # for the rep, and the plan's window; the driver plans it (planVisit) before the check-in.
+    cover_plan: tuple[str, datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,10 @@ LEAVER_BOOK = 12
 DEPARTURE_SHARE = 0.1
 TO_POOL_SHARE = 0.3
 READ_BEFORE_CALL_SHARE = 0.5
+# Honest reps away (leave, sick) for a few working days: this share of them (at least one),
+# a teammate covering one of their customers a day on a visit the manager plans.
+AWAY_SHARE = 0.3
+AWAY_DAYS = (2, 4)
 # Honest reps open the field app's customer list (which shows no contact fields) on about
 # one working morning in three.
 LIST_OPEN_SHARE = 0.3
@@ -133,6 +137,7 @@ def plan_world(seed: int, scale: Scale, end: date) -> World:
     _relabel_orders(world)
     _plan_departures_and_contact_reads(world)
     _shadow_records(world)
+    _plan_covers(world)
     return world
 
 
@@ -770,3 +775,79 @@ def _shadow_records(world: World) -> None:
             [*world.events[start], Registration(rep, at, second)], key=_moment
         )
         world.schemes[index] = replace(injected, customer=second)
+
+
+# -- covering an away colleague's customers (honest noise) ---------------------------------
+
+
+def _plan_covers(world: World) -> None:
+    """Honest reps away for two to four working days: each day, their branch manager plans
+    a teammate's visits to the customers they would have visited (11:00 to 13:30, two at
+    most), and the teammate checks in there, linked, from 11:20 and from 12:45 (clear of
+    their own visits' travel); the away rep's calls and contact reads of those days do not
+    happen (their orders and what follows them stay: customers order on their own)."""
+    rng = random.Random(f"{world.seed}-covers")
+    scale = world.scale
+    schemers = {s.rep for s in world.schemes}
+    honest = [r for r in world.reps if r not in schemers]
+
+    def teammates(rep: Rep, among: list[Rep]) -> list[Rep]:
+        return [r for r in among if r.branch == rep.branch and r != rep]
+
+    def last_employed(*reps: Rep) -> int:
+        return min(world.departures.get(r.hr_id, scale.days) for r in reps) - 1
+
+    # Away: honest reps with an honest teammate to cover them, when there are any (a
+    # schemer's alerts count as no false alert, so a schemer covering would hide them).
+    pool = [r for r in honest if teammates(r, honest)] or honest
+    chosen = [r for r in pool if rng.random() < AWAY_SHARE]
+    if not chosen and pool:
+        chosen = [rng.choice(pool)]
+    busy: set[tuple[Rep, int]] = set()
+    for rep in chosen:
+        mates = teammates(rep, honest) or teammates(rep, world.reps)
+        if not mates:
+            continue
+        mate = rng.choice(mates)
+        last = min(last_employed(rep, mate), scale.days - 1)
+        if last - AWAY_DAYS[1] - 2 <= 7:
+            continue
+        d = _working_day_from(world, rng.randrange(7, last - AWAY_DAYS[1] - 2))
+        length = rng.randint(*AWAY_DAYS)
+        days: list[int] = []
+        while len(days) < length and d <= last:
+            if _working(world.day(d)):
+                days.append(d)
+            d += 1
+        # Nobody away or covering twice on a day.
+        if any((r, d) in busy for r in (rep, mate) for d in days):
+            continue
+        for d in days:
+            busy.update({(rep, d), (mate, d)})
+            _cover_day(rng, world, d, rep, mate)
+
+
+def _cover_day(rng: random.Random, world: World, d: int, away: Rep, mate: Rep) -> None:
+    day = world.day(d)
+    kept: list[Event] = []
+    slots = [_local(day, mate, 11, 20), _local(day, mate, 12, 45)]
+    start, end = _local(day, mate, 11, 0), _local(day, mate, 13, 30)
+    for event in world.events[d]:
+        if isinstance(event, Visit) and event.rep == away:
+            if slots and event.customer is not None and not event.retake:
+                at = slots.pop(0) + timedelta(minutes=rng.randrange(20))
+                covered = replace(
+                    event,
+                    rep=mate,
+                    at=at,
+                    device=None,
+                    retake=False,
+                    mock_location=False,
+                    cover_plan=(away.branch.manager, start, end),
+                )
+                kept.append(covered)
+            continue
+        if isinstance(event, (CallLog, FollowUp, ContactsRead)) and event.rep == away:
+            continue
+        kept.append(event)
+    world.events[d] = sorted(kept, key=_moment)

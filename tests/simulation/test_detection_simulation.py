@@ -10,7 +10,7 @@ import math
 from datetime import date
 from pathlib import Path
 
-from simulation.company import Scale, Scheme
+from simulation.company import CallLog, ContactsRead, Scale, Scheme, Visit
 from simulation.drive import Observed, SeenAlert, simulate
 from simulation.measure import auc, evaluate, table, top_share
 from simulation.world import plan_world, week_end
@@ -118,3 +118,28 @@ def test_recall_days_false_alerts_and_ranking_are_counted_as_documented() -> Non
     assert math.isclose(report.month_end_auc[all_begun], 18 / 32)
     assert auc([1.0], [1.0]) == 0.5
     assert top_share({"a": 1.0, "b": 1.0, "c": 0.0}, {"b"}, fraction=0.5) == 0.5
+
+
+def test_an_away_rep_s_customers_are_covered_on_visits_their_manager_plans() -> None:
+    world = plan_world(17, TINY, END)
+    honest = [r for r in world.reps if world.scheme_of(r) is None]
+    covers = [(d, e) for d, events in world.events.items() for e in events if isinstance(e, Visit)]
+    covers = [(d, e) for d, e in covers if e.cover_plan is not None]
+    assert covers
+    for d, visit in covers:
+        assert visit.customer is not None and visit.cover_plan is not None
+        manager, start, end = visit.cover_plan
+        # A teammate covers a colleague's customer, on a plan of the branch manager that
+        # holds the check-in's time.
+        assert visit.rep != visit.customer.owner
+        assert visit.rep.branch == visit.customer.owner.branch
+        assert manager == visit.rep.branch.manager and start <= visit.at <= end
+        # An honest rep is away: no visit, call or contact read of theirs that day (their
+        # orders stay: customers order on their own).
+        assert any(
+            not any(
+                isinstance(e, Visit | CallLog | ContactsRead) and e.rep == rep
+                for e in world.events[d]
+            )
+            for rep in honest
+        ), d
