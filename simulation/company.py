@@ -68,7 +68,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
 class Scale:
     """How big a company and how long a run; the defaults run in a few minutes."""
 
-    reps_per_branch: int = 5
+    reps_per_branch: int = 10
     customers_per_rep: int = 5
     days: int = 70
     warmup_days: int = 35
