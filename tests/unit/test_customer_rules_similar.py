@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from salesguard_customers.rules.similar import (
+from salesguard_customers.rules.duplicates import (
     Nearby,
     SimilarThreshold,
     company_key,

@@ -29,7 +29,6 @@ from salesguard_customers.models import Alert, Customer, IdempotencyKey, format_
 from salesguard_customers.registry import SOURCES, Owner, Registry
 from salesguard_customers.rules import duplicates as duplicate_rules
 from salesguard_customers.rules import registration as rules
-from salesguard_customers.rules import similar as similar_rules
 from salesguard_customers.rules.duplicates import identity_key
 
 # The SQL predicate of each duplicate criterion, by the criterion's name.
@@ -260,7 +259,7 @@ class Registrar:
         if duplicate.ignored:
             warnings.append(duplicate_rules.SHARED_ALERT)
         if await self._similar_customers(session, principal, owner, customer):
-            warnings.append(similar_rules.SIMILAR_ALERT)
+            warnings.append(duplicate_rules.SIMILAR_ALERT)
         await audit.record(
             session,
             audit.AuditEntry(
@@ -293,13 +292,14 @@ class Registrar:
     async def _similar_customers(
         self, session: AsyncSession, principal: Principal, owner: Owner, customer: Customer
     ) -> bool:
-        """C3: alert on the registering employee for each active customer of another owner
+        """``SIMILAR_CUSTOMER`` (:func:`.rules.duplicates.similar_customers`): alert on the
+        registering employee for each active customer of another owner
         within the radius whose company matches the new record's; True when one matched.
         One query: the geohash cells and latitude/longitude box around the new location
         (index range scans on ``ix_customers_geohash``), other owners only."""
         if customer.lat is None or customer.lng is None:
             return False
-        threshold = similar_rules.SimilarThreshold.from_policy(
+        threshold = duplicate_rules.SimilarThreshold.from_policy(
             await self.policy.threshold("similar_customer")
         )
         lat, lng, radius = customer.lat, customer.lng, threshold.radius_m
@@ -321,7 +321,7 @@ class Registrar:
             )
         )
         nearby = [
-            similar_rules.Nearby(
+            duplicate_rules.Nearby(
                 row.id,
                 format_code(row.number),
                 row.company,
@@ -330,18 +330,18 @@ class Registrar:
             )
             for row in rows
         ]
-        matches = similar_rules.similar_customers(customer.company, owner.id, nearby, threshold)
+        matches = duplicate_rules.similar_customers(customer.company, owner.id, nearby, threshold)
         for existing in matches:
             await raise_alert(
                 session,
                 Alert,
                 AlertDraft(
-                    kind=similar_rules.SIMILAR_ALERT,
-                    dedupe_key=similar_rules.similar_dedupe_key(existing.id, principal.id),
+                    kind=duplicate_rules.SIMILAR_ALERT,
+                    dedupe_key=duplicate_rules.similar_dedupe_key(existing.id, principal.id),
                     employee_id=principal.id,
                     customer_id=customer.id,
                     branch_id=customer.branch_id,
-                    evidence=similar_rules.similar_evidence(
+                    evidence=duplicate_rules.similar_evidence(
                         customer.code,
                         existing,
                         registrant_id=principal.id,
