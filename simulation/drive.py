@@ -42,6 +42,7 @@ from simulation.company import (
     CallLog,
     Claim,
     ContactsRead,
+    Customer,
     Departure,
     DuplicateAttempt,
     Event,
@@ -49,6 +50,7 @@ from simulation.company import (
     OrderPlaced,
     PaymentMade,
     Registration,
+    Rep,
     Shipped,
     Visit,
     World,
@@ -213,33 +215,38 @@ class Driver:
     async def register_book(self) -> None:
         """Every customer through registerCustomer, then their registration moved back to
         before the run (see the module's docstring)."""
-        backdated = []
+        registered = []
         for customer in self.world.customers:
-            result = await register_result(
-                self.suite,
-                customer.owner.hr_id,
-                name=customer.name,
-                company=customer.company,
-                phone=customer.phone,
-                source=customer.source,
-                address=f"{customer.owner.branch.name}, {customer.key}",
-                location={"lat": customer.location[0], "lng": customer.location[1]},
-            )
-            self.observed.requests += 1
-            customer_id = result.ok()["registerCustomer"]["customer"]["id"]
-            self.customer_ids[customer.key] = customer_id
-            registered = datetime.combine(
+            customer_id = await self.register(customer.owner, customer)
+            at = datetime.combine(
                 self.world.start - timedelta(days=customer.registered_days_before),
                 datetime.min.time(),
                 tzinfo=customer.owner.branch.zone,
             ) + timedelta(hours=10)
-            backdated.append(
-                {
-                    "row_id": service_id(customer_id),
-                    "contact": registered - timedelta(hours=2),
-                    "registered": registered,
-                }
-            )
+            registered.append((customer_id, at))
+        await self.move_registrations(registered)
+
+    async def register(self, rep: Rep, customer: Customer) -> str:
+        """``customer`` through registerCustomer as ``rep``: its ID."""
+        result = await register_result(
+            self.suite,
+            rep.hr_id,
+            name=customer.name,
+            company=customer.company,
+            phone=customer.phone,
+            source=customer.source,
+            address=f"{customer.owner.branch.name}, {customer.key}",
+            location={"lat": customer.location[0], "lng": customer.location[1]},
+        )
+        self.observed.requests += 1
+        customer_id = str(result.ok()["registerCustomer"]["customer"]["id"])
+        self.customer_ids[customer.key] = customer_id
+        return customer_id
+
+    async def move_registrations(self, registered: list[tuple[str, datetime]]) -> None:
+        """Each customer's registration (and ownership) moved to its simulated moment, the
+        first contact two hours before: one statement (executemany) on the customers
+        service's own database."""
         table = cast(Table, CustomerRow.__table__)
         statement = (
             update(table)
@@ -250,9 +257,16 @@ class Driver:
                 owned_since=bindparam("registered"),
             )
         )
-        # One statement for the whole book (executemany), on the service's own database.
+        rows = [
+            {
+                "row_id": service_id(customer_id),
+                "contact": at - timedelta(hours=2),
+                "registered": at,
+            }
+            for customer_id, at in registered
+        ]
         async with self.suite.running["customers"].runtime.db.transaction() as session:
-            await (await session.connection()).execute(statement, backdated)
+            await (await session.connection()).execute(statement, rows)
 
     # -- a day ---------------------------------------------------------------------------------
 
@@ -437,31 +451,8 @@ class Driver:
         registration then moved to the simulated moment like the book's (module docstring).
         It passes C3; what SIMILAR_CUSTOMER makes of it is the product's, raised at the
         registration."""
-        customer = registration.customer
-        result = await register_result(
-            self.suite,
-            registration.rep.hr_id,
-            name=customer.name,
-            company=customer.company,
-            phone=customer.phone,
-            source=customer.source,
-            address=f"{customer.owner.branch.name}, {customer.key}",
-            location={"lat": customer.location[0], "lng": customer.location[1]},
-        )
-        self.observed.requests += 1
-        customer_id = result.ok()["registerCustomer"]["customer"]["id"]
-        self.customer_ids[customer.key] = customer_id
-        table = cast(Table, CustomerRow.__table__)
-        async with self.suite.running["customers"].runtime.db.transaction() as session:
-            await (await session.connection()).execute(
-                update(table)
-                .where(table.c.id == service_id(customer_id))
-                .values(
-                    first_contact_at=registration.at - timedelta(hours=2),
-                    registered_at=registration.at,
-                    owned_since=registration.at,
-                )
-            )
+        customer_id = await self.register(registration.rep, registration.customer)
+        await self.move_registrations([(customer_id, registration.at)])
 
     async def contacts_or_departure(self, event: ContactsRead | Departure | Claim) -> None:
         if isinstance(event, Departure):
