@@ -18,6 +18,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from tests.conftest import SuiteFactory
 from tests.harness import Suite, cny, employee_id, global_id
 from tests.org import Org, make_org, register
 from tests.support.payments import bank_line
@@ -112,6 +115,16 @@ async def approve(suite: Suite, org: Org, order: dict[str, Any]) -> None:
     assert [(step["role"], step["status"]) for step in approved["approvalSteps"]] == [
         ("MANAGER", "APPROVED")
     ]
+
+
+@pytest.fixture(scope="module")
+async def suite(full_suite_factory: SuiteFactory) -> Suite:
+    """A suite of this module's own (fresh databases on the same servers). These stories
+    keep deals unpaid on purpose; in the shared suite other tests leave bank lines open
+    (unmatched on purpose, or the fuzz test's), and reconciliation, as O5 says, may match
+    one to an order here by the code it quotes or by customer and amount. Which one
+    depended on how many tests ran before, so it failed in some full runs only."""
+    return await full_suite_factory()
 
 
 def company_of(org: Org) -> str:
