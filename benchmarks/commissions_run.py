@@ -30,7 +30,6 @@ checked identical to the run's, and each run's ratio to it (target ≤ 1.5×).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -40,7 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import make_url, text
 
 from benchmarks.deployment import deployment, vacuum_analyze
-from benchmarks.support import REPO, arguments, report_target
+from benchmarks.support import REPO, CpuMeter, arguments, cpu_seconds, report_target
 from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
 from salesguard_api.commissions.v1 import commissions_pb2, commissions_pb2_grpc
@@ -235,65 +234,6 @@ SELECT (SELECT count(*) FROM (
        (SELECT count(*) FROM limit_lines) - (
             SELECT count(*) FROM lines WHERE period = :period AND kind = 'COMMISSION')
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def service_pids() -> dict[str, int]:
-    """This process's children that serve a service (``salesguard serve NAME``), by name."""
-    found: dict[str, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if parent == os.getpid() and b"serve" in command:
-            found[command[command.index(b"serve") + 1].decode()] = int(entry.name)
-    return found
-
-
-class CpuMeter:
-    """CPU seconds of each service process and of its database's backends over a span: on
-    a shared machine the wall time drifts with the load, the CPU spent much less."""
-
-    def __init__(self, urls: dict[str, str]) -> None:
-        self.urls = urls
-        self.services = service_pids()
-
-    async def sample(self) -> dict[tuple[str, int], float]:
-        pids = {(name, pid) for name, pid in self.services.items()}
-        for name, url in self.urls.items():
-            db = Database(url)
-            async with db.read() as session:
-                backends = await session.scalars(
-                    text(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND pid <> pg_backend_pid()"
-                    )
-                )
-                pids |= {(f"pg {name}", int(pid)) for pid in backends}
-            await db.dispose()
-        return {key: cpu_seconds(key[1]) for key in pids}
-
-    @staticmethod
-    def spent(
-        before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
-    ) -> dict[str, float]:
-        """Per process (a database's backends summed): the CPU seconds between two samples."""
-        totals: dict[str, float] = {}
-        for key, seconds in after.items():
-            totals[key[0]] = totals.get(key[0], 0.0) + seconds - before.get(key, 0.0)
-        return totals
 
 
 def conninfo(url: str) -> str:

@@ -14,16 +14,16 @@ contact fields, against issue 16's limit of 1.5 ms). Then ``{ me { id } }`` agai
 ``{ __typename }`` (the gateway's floor: authentication and an empty execution), in
 alternation, and their p50 ratio against issue 16's limit (≤ 2×). With
 ``--profile-gateway FILE`` the gateway runs under cProfile and its stats are written
-to FILE when it stops (read them with ``python -m pstats FILE``).
+to FILE when it stops (read them with ``python -m pstats FILE``); ``--profile-customers
+FILE`` does the same for the customers service.
 
     uv run python -m benchmarks.customers_gateway [--customers 100000] [--rounds 300]
-        [--seconds 8] [--registrations 500] [--profile-gateway FILE]
+        [--seconds 8] [--registrations 500] [--profile-gateway FILE] [--profile-customers FILE]
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import time
 import urllib.request
@@ -36,7 +36,7 @@ import httpx
 from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
-from benchmarks.support import arguments, percentile, report_target
+from benchmarks.support import arguments, cpu_seconds, percentile, report_target, started_process
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.db import Database, new_id
 from salesguard.principal import Principal, acting_as
@@ -82,30 +82,6 @@ def opa_decisions(opa: OpaServer) -> int:
         if line.startswith("http_request_duration_seconds_count") and 'handler="v1/data"' in line:
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
-
-
-def service_pid(name: str) -> int:
-    """The process of ``salesguard serve NAME`` this benchmark started (a child of this one)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        # As started, or under cProfile (``-c`` with sys.argv = [..., "serve", NAME]).
-        serves = f"serve\0{name}\0".encode() in command or f'"serve", {name!r}'.encode() in command
-        if parent == os.getpid() and serves:
-            return int(entry.name)
-    raise SystemExit(f"no process serving {name}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process (all its threads) has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def saturate(
@@ -183,9 +159,13 @@ async def run(
     seconds: float,
     registrations: int,
     profile_gateway: Path | None,
+    profile_customers: Path | None = None,
 ) -> None:
     async with deployment(
-        ("attendance", "customers"), grpc_timeout=30, profile_gateway=profile_gateway
+        ("attendance", "customers"),
+        grpc_timeout=30,
+        profile_gateway=profile_gateway,
+        profile_services={"customers": profile_customers} if profile_customers else None,
     ) as deployed:
         channels = deployed.channels
         await seed_directory(
@@ -258,7 +238,7 @@ async def run(
             )
 
             if seconds > 0:
-                pids = {name: service_pid(name) for name in ("customers", "gateway")}
+                pids = {name: started_process(name) for name in ("customers", "gateway")}
                 print(
                     f"\nat saturation, {seconds:g} s per run, direct and gateway in alternation (twice)"
                 )
@@ -369,9 +349,17 @@ def main() -> None:
     )
     parser.add_argument("--registrations", type=int, default=500)
     parser.add_argument("--profile-gateway", type=Path, default=None)
+    parser.add_argument("--profile-customers", type=Path, default=None)
     args = parser.parse_args()
     asyncio.run(
-        run(args.customers, args.rounds, args.seconds, args.registrations, args.profile_gateway)
+        run(
+            args.customers,
+            args.rounds,
+            args.seconds,
+            args.registrations,
+            args.profile_gateway,
+            args.profile_customers,
+        )
     )
 
 

@@ -71,11 +71,13 @@ async def deployment(
     policies: Path = REPO / "policies",
     object_store: bool = False,
     profile_gateway: Path | None = None,
+    profile_services: Mapping[str, Path] | None = None,
 ) -> AsyncIterator[Deployment]:
     """The services (started in the order given, each migrating its own new database on
     start) and, unless ``gateway`` is false, the gateway over them; with ``object_store``
     a SeaweedFS S3 server for photos; with ``profile_gateway`` the gateway runs under
-    cProfile, its stats written to that file when it stops. Everything stopped and the databases dropped
+    cProfile, its stats written to that file when it stops (``profile_services``: the same
+    for the services it names). Everything stopped and the databases dropped
     afterwards."""
     databases = PostgresDatabases(os.environ.get("SALESGUARD_TEST_POSTGRES_URL"))
     processes: list[subprocess.Popen[bytes]] = []
@@ -104,7 +106,11 @@ async def deployment(
                 service_env = dict(
                     env, SALESGUARD_GRPC_PORT=str(ports[name]), SALESGUARD_DATABASE_URL=urls[name]
                 )
-                processes.append(start_service(name, service_env, ports[name]))
+                processes.append(
+                    start_service(
+                        name, service_env, ports[name], profile=(profile_services or {}).get(name)
+                    )
+                )
             if gateway:
                 gateway_process_env = {**env, **(gateway_env or {})}
                 processes.append(

@@ -43,7 +43,14 @@ from benchmarks.deployment import (
     seed_directory,
     timed,
 )
-from benchmarks.support import HEADER, arguments, percentile, report_target, summary
+from benchmarks.support import (
+    HEADER,
+    arguments,
+    percentile,
+    process_cpu,
+    report_target,
+    summary,
+)
 from salesguard.db import Database
 from salesguard.policy import Decision
 from salesguard.principal import Principal, acting_as
@@ -185,27 +192,27 @@ SELECT n, md5('order' || n), {CUSTOMER_OF}, 'C-' || lpad((n % {CUSTOMERS})::text
 SELECT id, 1, 'SKU-1', 'Widget', 1000, total_minor, 0, total_minor
 FROM orders WHERE number <= :items""",
         f"""INSERT INTO approval_steps (order_id, sequence, role, status, reason, approver_id,
-                            comment, decided_at)
+                            comment, decided_at, order_submitted_by)
 SELECT id, 1, 'MANAGER', 'APPROVED', 'DISCOUNT',
        CASE WHEN number <= :items THEN '{MANAGER}' ELSE 'other-manager-' || number % 20 END, '',
-       submitted_at + interval '1 hour'
+       submitted_at + interval '1 hour', submitted_by
 {followed}""",
         f"""INSERT INTO payments (id, bank_reference, payer_name, payer_account, payer_key,
                       amount_minor, currency, paid_at, reference_text, quoted_order_number,
                       stated_order_id, order_id, customer_id, branch_id, matched_by, reversed,
-                      reversal_reason, recorded_at, recorded_by)
+                      reversal_reason, recorded_at, recorded_by, order_submitted_by)
 SELECT md5('payment' || number), 'BANK-' || number, customer_name_key,
        '6222' || lpad(number::text, 12, '0'), customer_name_key, total_minor, 'CNY',
        submitted_at + interval '1 day', 'Payment for O-' || number, number,
        CASE WHEN number % 10 = 0 THEN id END, CASE WHEN number % 10 <> 0 THEN id END,
        customer_id, branch_id, CASE WHEN number % 10 <> 0 THEN 'ORDER_CODE' ELSE '' END, false,
-       '', submitted_at + interval '1 day', 'bench'
+       '', submitted_at + interval '1 day', 'bench', submitted_by
 {followed}""",
         f"""INSERT INTO shipments (id, order_id, carrier, tracking_number, shipped_at, delivered_at,
-                       recorded_at, recorded_by)
+                       recorded_at, recorded_by, order_submitted_by)
 SELECT md5('shipment' || number), id, 'SF Express', 'SF' || number,
        submitted_at + interval '2 days', submitted_at + interval '4 days',
-       submitted_at + interval '2 days', 'bench'
+       submitted_at + interval '2 days', 'bench', submitted_by
 {followed}""",
     ]
 
@@ -419,6 +426,17 @@ async def run(items: int, others: int, rounds: int) -> None:
                     directly[name].append(await timed(call))
             body = await graphql(TIMELINE, {**variables, "first": PAGE})
             calls = body.get("extensions", {}).get("rpcCalls", {})
+            # What a page costs each process, one request at a time: CPU is what the load
+            # on the machine does not change.
+            databases = [url.rsplit("/", 1)[1] for url in deployed.database_urls.values()]
+            cpu_before = process_cpu(databases)
+            for _ in range(rounds):
+                await gateway_first_page()
+            cpu_after = process_cpu(databases)
+            cpu = {
+                name: (used - cpu_before.get(name, 0.0)) * 1000 / rounds
+                for name, used in cpu_after.items()
+            }
 
             print(f"\nemployeeTimeline(first: {PAGE}), first page, as HR, {rounds} rounds")
             print(HEADER)
@@ -432,6 +450,10 @@ async def run(items: int, others: int, rounds: int) -> None:
                 f" at p95: {percentile(through_gateway, 0.95) / percentile(directly[slowest], 0.95):.2f}x"
             )
             print(f"    gRPC calls per page: {per_request(calls, 1)}")
+            print(
+                f"    CPU ms per page through the gateway ({sum(cpu.values()):.1f} in all): "
+                + ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(cpu.items()))
+            )
             report_target(
                 f"employeeTimeline(first: {PAGE}) at {rows / 1e6:.2g}M rows, p95",
                 percentile(through_gateway, 0.95),

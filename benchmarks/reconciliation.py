@@ -97,10 +97,10 @@ FROM (
 
 SEED_SHIPMENTS = """
 INSERT INTO shipments (id, order_id, carrier, tracking_number, shipped_at, delivered_at,
-                       recorded_at, recorded_by)
+                       recorded_at, recorded_by, order_submitted_by)
 SELECT md5('shipment' || number), id, 'SF Express', 'SF' || number,
        submitted_at + interval '3 days', submitted_at + interval '5 days',
-       submitted_at + interval '3 days', 'bench'
+       submitted_at + interval '3 days', 'bench', submitted_by
 FROM orders WHERE shipped
 """
 

@@ -1,15 +1,23 @@
-"""What every benchmark shares: services started as deployed, and percentiles."""
+"""What every benchmark shares: services started as deployed, percentiles, targets and the
+CPU the processes spend."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
+
+from sqlalchemy import text
+
+from salesguard.db import Database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,3 +125,101 @@ def report_target(
     }
     print(RESULT_PREFIX + json.dumps(fields), flush=True)
     return met
+
+
+# -- CPU spent: on a shared machine the wall time drifts with the load, CPU much less -------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process (all its threads) has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def started_processes() -> dict[str, int]:
+    """The processes this benchmark started (its children), by name: a service's or the
+    gateway's (``salesguard serve NAME``, also as started under cProfile) or else the
+    program's (``opa``)."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if parent != os.getpid():
+            continue
+        arguments = command.split(b"\0")
+        if b"serve" in arguments:
+            name = arguments[arguments.index(b"serve") + 1].decode()
+        elif profiled := re.search(rb"\"serve\", '([a-z]+)'", command):
+            name = profiled.group(1).decode()
+        else:
+            name = Path(arguments[0].decode()).name
+        found[name] = int(entry.name)
+    return found
+
+
+def started_process(name: str) -> int:
+    pid = started_processes().get(name)
+    if pid is None:
+        raise SystemExit(f"no process serving {name}")
+    return pid
+
+
+def process_cpu(databases: Iterable[str] = ()) -> dict[str, float]:
+    """CPU seconds so far of each process this benchmark started, and (as ``postgres``,
+    summed) of the PostgreSQL backends serving ``databases``."""
+    used = {name: cpu_seconds(pid) for name, pid in started_processes().items()}
+    names = tuple(f" {database} ".encode() for database in databases)
+    if not names:
+        return used
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if command.startswith(b"postgres: ") and any(db in command for db in names):
+            used["postgres"] = used.get("postgres", 0.0) + cpu_seconds(int(entry.name))
+    return used
+
+
+class CpuMeter:
+    """CPU seconds of each service process and of its database's backends over a span
+    (``sample`` before and after, then ``spent``)."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.urls = urls
+        self.services = started_processes()
+
+    async def sample(self) -> dict[tuple[str, int], float]:
+        pids = set(self.services.items())
+        for name, url in self.urls.items():
+            db = Database(url)
+            async with db.read() as session:
+                backends = await session.scalars(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                )
+                pids |= {(f"pg {name}", int(pid)) for pid in backends}
+            await db.dispose()
+        return {key: cpu_seconds(key[1]) for key in pids}
+
+    @staticmethod
+    def spent(
+        before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+    ) -> dict[str, float]:
+        """Per process (a database's backends summed): the CPU seconds between two samples."""
+        totals: dict[str, float] = {}
+        for key, seconds in after.items():
+            totals[key[0]] = totals.get(key[0], 0.0) + seconds - before.get(key, 0.0)
+        return totals

@@ -25,6 +25,23 @@ class Scheme(StrEnum):
     # (a mock-GPS app, which the device now and then gives away) and an old photo of the
     # shop sent again.
     FAKE_VISITS = "fake_visits"
+    # A company-channel customer relabelled PERSONAL for the 8 % rate: a rep cannot change
+    # the registered source (C4), so the rep's orders for company-channel customers claim
+    # the personal channel instead.
+    PERSONAL_RELABEL = "personal_relabel"
+    # Taking the customer list before resigning: in the weeks before they leave, the rep
+    # reads the unmasked contacts of their whole book (the customer list with phones, in
+    # the evening), and then HR sets them LEFT, handing the book to a colleague (C6).
+    EXPORT_BEFORE_LEAVING = "export_before_leaving"
+    # A branch manager approving a colluding rep's fake deals: the rep places orders never
+    # paid nor shipped, and the manager goes on approving the rep's orders after the
+    # fake-deal alerts (an honest manager holds them). The schemer is the manager.
+    COLLUDING_MANAGER = "colluding_manager"
+    # A second record of a colleague's customer: the rep registers the colleague's shop
+    # again (another buyer, the shop's switchboard number, the company written a little
+    # differently, at the same address), so C3 lets it through, and from then on the
+    # shop's orders, and their commission, are the rep's on that record.
+    SHADOW_RECORD = "shadow_record"
 
 
 # The alert kinds that count as catching each scheme: the signals a scheme leaves.
@@ -40,6 +57,10 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     Scheme.COMPETITOR: frozenset({"DIVERSION_RISK"}),
     Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED"}),
     Scheme.FAKE_VISITS: frozenset({"PHOTO_REUSED", "MOCK_LOCATION", "IMPOSSIBLE_TRAVEL"}),
+    Scheme.PERSONAL_RELABEL: frozenset({"SOURCE_CONFLICT"}),
+    Scheme.EXPORT_BEFORE_LEAVING: frozenset({"BULK_CONTACT_ACCESS", "EXPORT_WITHOUT_APPROVAL"}),
+    Scheme.COLLUDING_MANAGER: frozenset({"APPROVAL_DESPITE_WARNING"}),
+    Scheme.SHADOW_RECORD: frozenset({"SIMILAR_CUSTOMER"}),
 }
 
 
@@ -47,7 +68,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
 class Scale:
     """How big a company and how long a run; the defaults run in a few minutes."""
 
-    reps_per_branch: int = 5
+    reps_per_branch: int = 10
     customers_per_rep: int = 5
     days: int = 70
     warmup_days: int = 35
@@ -125,6 +146,20 @@ class Injected:
     # PRIVATE_VISITS: the unregistered customer's site and phone.
     site: tuple[float, float] | None = None
     phone: str | None = None
+    # The schemer counted when it is not the rep (COLLUDING_MANAGER: the rep's branch
+    # manager, whose accomplice the rep is), by HR key.
+    employee: str | None = None
+
+    @property
+    def schemer(self) -> str:
+        """The HR key of the employee the scheme is counted on (caught or missed)."""
+        return self.employee or self.rep.hr_id
+
+    @property
+    def involved(self) -> frozenset[str]:
+        """Everyone in the scheme: the schemer and the rep (an accomplice, when not the
+        schemer); none of them is honest."""
+        return frozenset({self.schemer, self.rep.hr_id})
 
 
 # -- events --------------------------------------------------------------------------------
@@ -146,6 +181,9 @@ class Visit:
     retake: bool = False
     # The phone checked in from, when not the rep's first one (after a phone change).
     device: str | None = None
+    # Covering an away colleague's customer (issue 17): the manager who plans this visit
+    # for the rep, and the plan's window; the driver plans it (planVisit) before the check-in.
+    cover_plan: tuple[str, datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +202,8 @@ class OrderPlaced:
     at: datetime
     total: int
     due: date
+    # The source channel the order claims; None: the customer's registered one.
+    source_claim: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +244,59 @@ class DuplicateAttempt:
     existing: Customer
 
 
-Event = Visit | CallLog | FollowUp | OrderPlaced | PaymentMade | Shipped | DuplicateAttempt
+@dataclass(frozen=True)
+class ContactsRead:
+    """A rep, in the field app, opens the customer list (``listing``; it shows no contact
+    fields) and reads the phone and address of ``customers``, one at a time: an honest rep
+    one before calling them, a leaver their whole book."""
+
+    rep: Rep
+    at: datetime
+    customers: tuple[Customer, ...]
+    listing: bool = False
+
+
+@dataclass(frozen=True)
+class Departure:
+    """HR sets the rep LEFT (C6): their customers go to ``successor``, or to the branch's
+    pool when None."""
+
+    rep: Rep
+    at: datetime
+    successor: Rep | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A rep takes a customer from their branch's pool (C11): one a leaver left there."""
+
+    rep: Rep
+    at: datetime
+    customer: Customer
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A rep registers a new customer during the run (SHADOW_RECORD's second record)."""
+
+    rep: Rep
+    at: datetime
+    customer: Customer
+
+
+Event = (
+    Visit
+    | CallLog
+    | FollowUp
+    | OrderPlaced
+    | PaymentMade
+    | Shipped
+    | DuplicateAttempt
+    | ContactsRead
+    | Departure
+    | Claim
+    | Registration
+)
 
 
 @dataclass
@@ -222,9 +314,18 @@ class World:
     schemes: list[Injected]
     # Day index → that day's events, in time order.
     events: dict[int, list[Event]] = field(default_factory=dict)
+    # The reps who leave during the run (HR key → the day they leave, their last day
+    # employed being the day before), schemers and honest alike.
+    departures: dict[str, int] = field(default_factory=dict)
 
     def day(self, index: int) -> date:
         return self.start + timedelta(days=index)
 
     def scheme_of(self, rep: Rep) -> Injected | None:
         return next((s for s in self.schemes if s.rep == rep), None)
+
+    def colluding(self, manager: str) -> bool:
+        """Whether ``manager`` (an HR key) approves a colluding rep's fake deals."""
+        return any(
+            s.employee == manager for s in self.schemes if s.scheme is Scheme.COLLUDING_MANAGER
+        )

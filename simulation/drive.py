@@ -3,7 +3,8 @@
 Everything a person does goes through the GraphQL gateway of a test-harness ``Suite``
 (tests.harness), as the apps do: the administrator builds the directory, reps register
 customers, check in with real JPEGs (EXIF position and time) and submit orders, managers
-approve and ship, finance records payments, HR imports call logs. What a scheduler does
+approve (or, warned by a rep's open fake-deal alert, reject) and ship, finance records
+payments, HR imports call logs. What a scheduler does
 runs through the services' own job runner ``as_of`` the end of each simulated day
 (``salesguard job NAME --as-of``'s path). Nothing here writes an alert.
 
@@ -34,23 +35,37 @@ from sqlalchemy import Table, bindparam, update
 
 from salesguard.jobs import Job, JobStatus, run_job
 from salesguard_attendance.jobs import DETECTORS
+from salesguard_customers.models import ContactRead
 from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
 from simulation.company import (
     CallLog,
+    Claim,
+    ContactsRead,
+    Customer,
+    Departure,
     DuplicateAttempt,
     Event,
     FollowUp,
     OrderPlaced,
     PaymentMade,
+    Registration,
+    Rep,
     Shipped,
     Visit,
     World,
 )
-from tests.harness import Backends, Suite, global_id, service_id
+from tests.harness import Backends, Suite, employee_id, global_id, service_id
 from tests.integration.stories_detection.support import RECORD_PAYMENT, RECORD_SHIPMENT
-from tests.integration.test_stories_deals import DECIDE, SUBMIT
-from tests.org import UPSERT_BRANCH, UPSERT_TEAM, add_employee, admin, register_result
+from tests.integration.test_stories_deals import DECIDE, SUBMIT, UPDATE_ALERT
+from tests.org import (
+    UPSERT_BRANCH,
+    UPSERT_EMPLOYEE,
+    UPSERT_TEAM,
+    add_employee,
+    admin,
+    register_result,
+)
 from tests.photos import jpeg, retaken, scene, upload
 from tests.support.field_visits import CHECK_IN, IMPORT_CALLS, call, check_in_input
 from tests.support.timeline import FOLLOW_UP
@@ -63,9 +78,36 @@ ALERTS = """query($after: String) {
     pageInfo { hasNextPage endCursor }
   }
 }"""
+# The field app's registered operations a rep reads customers with: the list (no contact
+# fields), and one customer's phone and address when they tap to call (an unmasked read).
+FIELD_MY_CUSTOMERS = """query FieldMyCustomers($filter: CustomerFilter, $first: Int, $after: String) {
+  customers(first: $first, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id code name company location { lat lng } maskedFields } }
+  }
+}"""
+FIELD_CUSTOMER_CONTACT = """query FieldCustomerContact($id: ID!) {
+  customer(id: $id) { id phone address maskedFields }
+}"""
+CLAIM = """mutation($input: ClaimCustomerInput!) {
+  claimCustomer(input: $input) { customer { id owner { id } } }
+}"""
+# The fake-deal alerts open on a rep, as their manager reads them before deciding an order.
+WARNINGS = """query($employee: ID!) {
+  alerts(first: 100, filter: {kinds: [FAKE_DEAL_SUSPECTED], statuses: [OPEN, ACKNOWLEDGED], employeeId: $employee}) {
+    edges { node { id status order { paymentState } } }
+  }
+}"""
 RANKING = """query($branch: ID) {
   riskRanking(branchId: $branch, first: 100) { employee { id } score }
 }"""
+# Whether a manager plans the visits of a rep covering an away colleague (issue 17). Off,
+# the product as it was before plans authorised covering: the covering rep, who cannot
+# read the colleague's customer, checks in without linking it.
+PLAN_COVERS = True
+PLAN_VISIT = (
+    """mutation($input: PlanVisitInput!) { planVisit(input: $input) { visitPlan { id } } }"""
+)
 # The tests' photo size: smaller scenes are few big shapes, and a few in a thousand come
 # within the perceptual hash's match distance of another, a PHOTO_REUSED of our making.
 PHOTO_SIZE = (640, 480)
@@ -113,6 +155,8 @@ class Driver:
         self.order_ids: dict[str, str] = {}
         self.observed = Observed()
         self._payments = 0
+        # The orders a manager rejected (held once warned), by event key.
+        self.rejected: set[str] = set()
 
     async def gql(self, query: str, variables: dict[str, Any], as_: str) -> dict[str, Any]:
         self.observed.requests += 1
@@ -171,33 +215,38 @@ class Driver:
     async def register_book(self) -> None:
         """Every customer through registerCustomer, then their registration moved back to
         before the run (see the module's docstring)."""
-        backdated = []
+        registered = []
         for customer in self.world.customers:
-            result = await register_result(
-                self.suite,
-                customer.owner.hr_id,
-                name=customer.name,
-                company=customer.company,
-                phone=customer.phone,
-                source=customer.source,
-                address=f"{customer.owner.branch.name}, {customer.key}",
-                location={"lat": customer.location[0], "lng": customer.location[1]},
-            )
-            self.observed.requests += 1
-            customer_id = result.ok()["registerCustomer"]["customer"]["id"]
-            self.customer_ids[customer.key] = customer_id
-            registered = datetime.combine(
+            customer_id = await self.register(customer.owner, customer)
+            at = datetime.combine(
                 self.world.start - timedelta(days=customer.registered_days_before),
                 datetime.min.time(),
                 tzinfo=customer.owner.branch.zone,
             ) + timedelta(hours=10)
-            backdated.append(
-                {
-                    "row_id": service_id(customer_id),
-                    "contact": registered - timedelta(hours=2),
-                    "registered": registered,
-                }
-            )
+            registered.append((customer_id, at))
+        await self.move_registrations(registered)
+
+    async def register(self, rep: Rep, customer: Customer) -> str:
+        """``customer`` through registerCustomer as ``rep``: its ID."""
+        result = await register_result(
+            self.suite,
+            rep.hr_id,
+            name=customer.name,
+            company=customer.company,
+            phone=customer.phone,
+            source=customer.source,
+            address=f"{customer.owner.branch.name}, {customer.key}",
+            location={"lat": customer.location[0], "lng": customer.location[1]},
+        )
+        self.observed.requests += 1
+        customer_id = str(result.ok()["registerCustomer"]["customer"]["id"])
+        self.customer_ids[customer.key] = customer_id
+        return customer_id
+
+    async def move_registrations(self, registered: list[tuple[str, datetime]]) -> None:
+        """Each customer's registration (and ownership) moved to its simulated moment, the
+        first contact two hours before: one statement (executemany) on the customers
+        service's own database."""
         table = cast(Table, CustomerRow.__table__)
         statement = (
             update(table)
@@ -208,9 +257,16 @@ class Driver:
                 owned_since=bindparam("registered"),
             )
         )
-        # One statement for the whole book (executemany), on the service's own database.
+        rows = [
+            {
+                "row_id": service_id(customer_id),
+                "contact": at - timedelta(hours=2),
+                "registered": at,
+            }
+            for customer_id, at in registered
+        ]
         async with self.suite.running["customers"].runtime.db.transaction() as session:
-            await (await session.connection()).execute(statement, backdated)
+            await (await session.connection()).execute(statement, rows)
 
     # -- a day ---------------------------------------------------------------------------------
 
@@ -253,6 +309,10 @@ class Driver:
             await self.gql(FOLLOW_UP, {"input": values}, event.rep.hr_id)
         elif isinstance(event, DuplicateAttempt):
             await self.duplicate(event)
+        elif isinstance(event, ContactsRead | Departure | Claim):
+            await self.contacts_or_departure(event)
+        elif isinstance(event, Registration):
+            await self.register_during_run(event)
 
     async def visit(self, visit: Visit) -> None:
         extra: dict[str, Any] = {
@@ -261,6 +321,8 @@ class Driver:
         }
         if visit.customer is not None:
             extra["customerId"] = self.customer_ids[visit.customer.key]
+        if visit.cover_plan is not None and not await self.plan_cover(visit):
+            extra.pop("customerId", None)
         if visit.mock_location:
             extra["mockLocation"] = True
         if visit.photo is not None:
@@ -277,6 +339,22 @@ class Driver:
             CHECK_IN, {"input": check_in_input(visit.point, visit.at, **extra)}, visit.rep.hr_id
         )
 
+    async def plan_cover(self, visit: Visit) -> bool:
+        """The manager plans the covering rep's visit (planVisit, as the manager); False
+        when covering plans are off (:data:`PLAN_COVERS`)."""
+        if not PLAN_COVERS or visit.cover_plan is None or visit.customer is None:
+            return False
+        manager, start, end = visit.cover_plan
+        values = {
+            "employeeId": employee_id(visit.rep.hr_id),
+            "customerId": self.customer_ids[visit.customer.key],
+            "windowStart": start.isoformat(),
+            "windowEnd": end.isoformat(),
+            "note": "covering an away colleague",
+        }
+        await self.gql(PLAN_VISIT, {"input": values}, manager)
+        return True
+
     async def order(self, placed: OrderPlaced) -> None:
         values = {
             "customerId": self.customer_ids[placed.customer.key],
@@ -292,15 +370,45 @@ class Driver:
             "orderDate": placed.at.date().isoformat(),
             "expectedPaymentDate": placed.due.isoformat(),
             "idempotencyKey": f"{self.world.prefix}-{placed.key}",
+            "sourceClaim": placed.source_claim or placed.customer.source,
         }
         order = (await self.gql(SUBMIT, {"input": values}, placed.rep.hr_id))["submitOrder"][
             "order"
         ]
         self.order_ids[placed.key] = order["id"]
-        decision = {"orderId": order["id"], "approve": True, "comment": "ok"}
-        await self.gql(DECIDE, {"input": decision}, placed.rep.branch.manager)
+        await self.decide(placed, order["id"])
+
+    async def decide(self, placed: OrderPlaced, order_id: str) -> None:
+        """The branch manager decides, having looked at the rep's fake-deal alerts: an honest
+        one holds (rejects) the rep's orders while one on an unpaid order is open; a colluding
+        one approves them all the same and acknowledges the alerts (a manager may do no
+        more), which releases nothing but looks diligent."""
+        manager, rep = placed.rep.branch.manager, placed.rep.hr_id
+        page = await self.gql(WARNINGS, {"employee": employee_id(rep)}, manager)
+        warnings = [
+            edge["node"]
+            for edge in page["alerts"]["edges"]
+            if (edge["node"]["order"] or {}).get("paymentState") == "UNPAID"
+        ]
+        colluding = self.world.colluding(manager)
+        approve = colluding or not warnings
+        comment = "ok" if approve else "on hold: a fake-deal alert is open on this rep's orders"
+        decision = {"orderId": order_id, "approve": approve, "comment": comment}
+        await self.gql(DECIDE, {"input": decision}, manager)
+        if not approve:
+            self.rejected.add(placed.key)
+        for alert in warnings if colluding else []:
+            if alert["status"] == "OPEN":
+                values = {
+                    "id": alert["id"],
+                    "status": "ACKNOWLEDGED",
+                    "note": "checked with the rep",
+                }
+                await self.gql(UPDATE_ALERT, {"input": values}, manager)
 
     async def payment(self, paid: PaymentMade) -> None:
+        if paid.order_key in self.rejected:
+            return  # nobody pays for an order the manager rejected
         self._payments += 1
         values = {
             "bankReference": f"{self.world.prefix}-bank-{self._payments}",
@@ -313,6 +421,8 @@ class Driver:
         await self.gql(RECORD_PAYMENT, {"input": values}, self.world.finance)
 
     async def shipment(self, shipped: Shipped) -> None:
+        if shipped.order_key in self.rejected:
+            return  # nor ships it
         values = {
             "orderId": self.order_ids[shipped.order_key],
             "carrier": "SF Express",
@@ -335,6 +445,65 @@ class Driver:
         self.observed.requests += 1
         if result.codes != ["DUPLICATE_CUSTOMER"]:
             raise RuntimeError(f"a duplicate registration was not refused: {result.body}")
+
+    async def register_during_run(self, registration: Registration) -> None:
+        """A customer registered during the run (SHADOW_RECORD's second record), its
+        registration then moved to the simulated moment like the book's (module docstring).
+        It passes C3; what SIMILAR_CUSTOMER makes of it is the product's, raised at the
+        registration."""
+        customer_id = await self.register(registration.rep, registration.customer)
+        await self.move_registrations([(customer_id, registration.at)])
+
+    async def contacts_or_departure(self, event: ContactsRead | Departure | Claim) -> None:
+        if isinstance(event, Departure):
+            await self.departure(event)
+        elif isinstance(event, Claim):
+            values = {"customerId": self.customer_ids[event.customer.key]}
+            await self.gql(CLAIM, {"input": values}, event.rep.hr_id)
+        else:
+            await self.read_contacts(event)
+
+    async def read_contacts(self, read: ContactsRead) -> None:
+        """The list opened (it shows no contact fields), then each customer's contact read
+        (audited, counted towards BULK_CONTACT_ACCESS as it happens); then the reads' records
+        moved to the simulated moment: the detector counts the
+        reads of the last hour of the wall clock, in which a whole run plays, so each
+        sitting is counted alone, as if hours or days lay between them (the "seeding of
+        past rows" issue 17 allows; the alert is the product's, raised at the read)."""
+        before = datetime.now(UTC)
+        if read.listing:
+            await self.gql(FIELD_MY_CUSTOMERS, {"first": 20}, read.rep.hr_id)
+        for customer in read.customers:
+            variables = {"id": self.customer_ids[customer.key]}
+            shown = (await self.gql(FIELD_CUSTOMER_CONTACT, variables, read.rep.hr_id))["customer"]
+            if shown is None or shown["phone"] is None:
+                raise RuntimeError(f"{read.rep.hr_id} could not read {customer.key}'s phone")
+        table = cast(Table, ContactRead.__table__)
+        db = self.suite.running["customers"].runtime.db
+        async with db.transaction() as session:
+            await (await session.connection()).execute(
+                update(table)
+                .where(table.c.at >= before - timedelta(seconds=1))
+                .values(at=read.at.astimezone(UTC))
+            )
+
+    async def departure(self, leaves: Departure) -> None:
+        """HR sets the rep LEFT, handing their customers to a colleague or the pool (C6)."""
+        rep = leaves.rep
+        values: dict[str, Any] = {
+            "hrId": rep.hr_id,
+            "name": rep.name,
+            "roles": ["SALES_JUNIOR"],
+            "teamId": global_id("Team", rep.branch.team),
+            "branchId": global_id("Branch", rep.branch.hr_id),
+            "status": "LEFT",
+            "leaveDate": leaves.at.date().isoformat(),
+        }
+        if leaves.successor is None:
+            values["toPool"] = True
+        else:
+            values["successorId"] = employee_id(leaves.successor.hr_id)
+        await self.gql(UPSERT_EMPLOYEE, {"input": values}, self.world.hr)
 
     # -- what the product raised ---------------------------------------------------------------
 

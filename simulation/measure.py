@@ -5,11 +5,16 @@ about the reps we know are diverting.
   scheme (``world.RELEVANT_KINDS``) listed on or after their scheme's start day;
 - **days**: the median, over caught schemers, of the days from the start to that first
   relevant alert;
-- **false alerts**: alerts on employees in no scheme, per 100 rep-months of honest reps,
-  by severity (rep-months: honest reps × simulated days / 30.44);
+- **false alerts**: alerts on employees in no scheme (honest managers too), per 100
+  rep-months of honest reps, by severity (rep-months: the simulated days each honest rep
+  was employed / 30.44, managers not counted in them; a rep who leaves during the run
+  counts until the day before they leave, and an alert raised on them after still counts
+  as false). A scheme's schemer may be a manager (``COLLUDING_MANAGER``), its accomplice
+  rep then in the scheme too: neither honest;
 - **AUC**: the probability that a schemer's end-of-run ``riskRanking`` score beats an
-  honest rep's (ties count half); reps the ranking leaves out score 0. The same at the
-  end of each simulated month, among the schemers whose scheme had begun by then;
+  honest rep's (ties count half); reps the ranking leaves out score 0 (a scheme's
+  accomplice rep is neither). The same at the end of each simulated month, among the
+  schemers whose scheme had begun by then;
 - **top10**: the share of the top 10 % of reps by score (at least one) who are schemers.
 """
 
@@ -76,13 +81,13 @@ def evaluate(world: World, observed: Observed) -> Report:
         for s in injected:
             relevant = [
                 a.day
-                for a in by_employee.get(s.rep.hr_id, [])
+                for a in by_employee.get(s.schemer, [])
                 if a.kind in RELEVANT_KINDS[scheme] and a.day >= s.start_day
             ]
             if relevant:
                 caught_days.append(min(relevant) - s.start_day)
             else:
-                missed.append(s.rep.hr_id)
+                missed.append(s.schemer)
         rows.append(SchemeRow(scheme.value, len(injected), len(caught_days), caught_days, missed))
     overall = SchemeRow(
         "overall",
@@ -91,17 +96,20 @@ def evaluate(world: World, observed: Observed) -> Report:
         [d for r in rows for d in r.days],
         [m for r in rows for m in r.missed],
     )
-    schemers = {s.rep.hr_id for s in world.schemes}
-    honest = [r.hr_id for r in world.reps if r.hr_id not in schemers]
-    rep_months = len(honest) * world.scale.days / DAYS_PER_MONTH
+    # A scheme is counted on its schemer (a manager, for COLLUDING_MANAGER); its accomplice
+    # rep is in it too: neither is honest, nor are their alerts false.
+    schemers = {s.schemer for s in world.schemes}
+    involved = set().union(*(s.involved for s in world.schemes))
+    honest = [r.hr_id for r in world.reps if r.hr_id not in involved]
+    rep_months = sum(world.departures.get(r, world.scale.days) for r in honest) / DAYS_PER_MONTH
     false = [
-        a for a in observed.alerts.values() if a.employee is not None and a.employee not in schemers
+        a for a in observed.alerts.values() if a.employee is not None and a.employee not in involved
     ]
     per_severity = Counter(a.severity for a in false)
-    scores = {r.hr_id: observed.scores.get(r.hr_id, 0.0) for r in world.reps}
+    scores = {e: observed.scores.get(e, 0.0) for e in [*sorted(schemers), *honest]}
     month_end_auc = {}
     for day, ranked in observed.month_end_scores.items():
-        begun = [s.rep.hr_id for s in world.schemes if world.day(s.start_day) <= day]
+        begun = [s.schemer for s in world.schemes if world.day(s.start_day) <= day]
         month_end_auc[day] = auc(
             [ranked.get(r, 0.0) for r in begun], [ranked.get(r, 0.0) for r in honest]
         )
@@ -149,11 +157,11 @@ def table(world: World, observed: Observed, report: Report) -> str:
         f"played: {sum(len(d) for d in world.events.values())} events, "
         f"{observed.requests} requests, {len(observed.alerts)} alerts, {observed.seconds:.0f} s",
         "",
-        f"  {'scheme':<16}{'schemers':>9}{'caught':>8}{'recall':>8}{'median days':>13}  missed",
+        f"  {'scheme':<24}{'schemers':>9}{'caught':>8}{'recall':>8}{'median days':>13}  missed",
     ]
     for row in [*report.rows, report.overall]:
         lines.append(
-            f"  {row.name:<16}{row.schemers:>9}{row.caught:>8}{_number(row.recall):>8}"
+            f"  {row.name:<24}{row.schemers:>9}{row.caught:>8}{_number(row.recall):>8}"
             f"{_number(row.median_days, 1):>13}  {', '.join(row.missed) or '-'}"
         )
     lines += [

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
@@ -25,9 +25,18 @@ from salesguard_attendance.models import Alert as AttendanceAlert
 from tests.harness import JWT_SECRET, GraphQLResult, Suite, unique
 from tests.org import Org
 
+
+class _Discarded(SpanExporter):
+    """Spans exported from the start (a process exporting none builds no database spans);
+    what a test reads is its own recording, :class:`Spans`."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
 # Installed before any engine or server exists, so gRPC and database spans are recorded
 # (a no-op when tests/conftest.py installed the providers first, in a whole-suite run).
-setup_telemetry("gateway-tests", None)
+setup_telemetry("gateway-tests", None, span_exporter=_Discarded())
 
 SERVICE_METHOD_PREFIX = "/salesguard."
 

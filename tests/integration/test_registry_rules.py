@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+import salesguard_gateway
 from salesguard.csvsafe import read_rows
 from tests.harness import Suite, employee_id, global_id, service_id, unique
 from tests.org import make_org, new_phone, register, register_result
 from tests.support.exports import download as download_export
 
+PERSISTED_OPERATIONS = Path(salesguard_gateway.__file__).parent / "persisted_operations.json"
 ALERTS = """
 query($filter: AlertFilter) {
   alerts(first: 100, filter: $filter) {
@@ -140,6 +144,51 @@ async def test_bulk_contact_access_fires_at_exactly_ten_customers(suite: Suite) 
     assert (
         await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=employee_id(org.hr)) == []
     )
+
+
+def field_app_operation(name: str) -> str:
+    """The text of one of the field app's registered operations, as the gateway ships it."""
+    manifest = json.loads(PERSISTED_OPERATIONS.read_text(encoding="utf-8"))
+    return next(str(op["body"]) for op in manifest["operations"] if op["name"] == name)
+
+
+async def test_the_field_app_s_list_reads_no_contacts_and_each_tap_reads_one(
+    suite: Suite,
+) -> None:
+    """A rep with a book of twelve opens the field app's customer list as often as they
+    like without a contact read; reading their contacts one tap at a time, the tenth
+    customer within the hour raises BULK_CONTACT_ACCESS (the leaver's evening), on them
+    alone."""
+    org = await make_org(suite)
+    book = [await register(suite, org.junior) for _ in range(12)]
+    await register(suite, org.junior_mate)
+    listing, contact = (
+        field_app_operation(name) for name in ("FieldMyCustomers", "FieldCustomerContact")
+    )
+    for rep in (org.junior, org.junior_mate):
+        for _ in range(3):
+            edges = (await suite.gql(listing, {"first": 20}, as_=rep)).ok()["customers"]["edges"]
+            assert edges and all("phone" not in e["node"] for e in edges)
+    assert (
+        await alerts_of(
+            suite, org.hr, "BULK_CONTACT_ACCESS", branchId=global_id("Branch", org.branch)
+        )
+        == []
+    )
+    for customer in book[:9]:
+        shown = (await suite.gql(contact, {"id": customer["id"]}, as_=org.junior)).ok()
+        assert shown["customer"]["phone"] and shown["customer"]["maskedFields"] == []
+    assert (
+        await alerts_of(suite, org.hr, "BULK_CONTACT_ACCESS", employeeId=employee_id(org.junior))
+        == []
+    )
+    await suite.gql(contact, {"id": book[9]["id"]}, as_=org.junior)
+    raised = await alerts_of(
+        suite, org.hr, "BULK_CONTACT_ACCESS", branchId=global_id("Branch", org.branch)
+    )
+    assert [(a["employee"]["id"], a["evidence"]["customer_count"]) for a in raised] == [
+        (employee_id(org.junior), 10)
+    ]
 
 
 # -- C9 exports ------------------------------------------------------------------------

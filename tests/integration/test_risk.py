@@ -15,6 +15,11 @@ from typing import Any
 
 import pytest
 
+from salesguard.errors import ErrorCode, ServiceError
+from salesguard.grpc_client import ServiceChannels
+from salesguard.principal import Principal, acting_as
+from salesguard.timeutil import to_timestamp
+from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 from salesguard_gateway.settings import GatewaySettings
 from tests.conftest import SuiteFactory
 from tests.harness import GraphQLResult, Suite, employee_id, global_id
@@ -186,6 +191,133 @@ async def test_one_call_per_source_for_a_ranking(suite: Suite, branch: Branch) -
     # Every ranked employee's name in one batch.
     assert calls["/salesguard.attendance.v1.DirectoryService/BatchGetEmployees"] == 1
     assert not any("ListAlerts" in method for method in calls)
+
+
+async def summarize_directly(
+    suite: Suite, source: str, as_: Principal, **fields: Any
+) -> common_pb2.SummarizeAlertsResponse:
+    """One source's SummarizeAlerts, asked directly as ``as_``."""
+    running = suite.running[source]
+    channels = ServiceChannels({source: running.address}, running.runtime.internal_secret, 10)
+    try:
+        stub = common_pb2_grpc.AlertsServiceStub(channels.channel(source))
+        with acting_as(as_):
+            answer: common_pb2.SummarizeAlertsResponse = await stub.SummarizeAlerts(
+                common_pb2.SummarizeAlertsRequest(**fields)
+            )
+        return answer
+    finally:
+        await channels.close()
+
+
+async def test_columns_and_heaviest_alerts_say_what_summaries_say(
+    suite: Suite, branch: Branch
+) -> None:
+    """What a ranking asks for (the groups as columns, then the shown employees' heaviest
+    alerts as of the first answer) is what the summaries say, measured at the same time."""
+    org = branch.org
+    hr = Principal(org.hr, ("HR",), None, org.hq, hq=True)
+    for source in ("orders", "attendance"):
+        columns = await summarize_directly(suite, source, hr, branch_id=org.branch, as_columns=True)
+        assert not columns.summaries and not columns.heaviest
+        as_of = columns.as_of
+        plain = await summarize_directly(suite, source, hr, branch_id=org.branch, as_of=as_of)
+        assert plain.as_of == as_of and plain.summaries
+        groups = columns.columns
+        assert sorted(
+            zip(
+                groups.employee_ids,
+                groups.kinds,
+                groups.counts,
+                groups.open_counts,
+                groups.last_detected_micros,
+                groups.decayed_counts,
+                strict=True,
+            )
+        ) == [
+            (
+                summary.employee_id,
+                summary.kind,
+                summary.count,
+                summary.open_count,
+                summary.last_detected_at.ToMicroseconds(),
+                summary.decayed_count,
+            )
+            for summary in plain.summaries
+        ]
+        employees = sorted(set(groups.employee_ids))
+        heaviest = await summarize_directly(
+            suite,
+            source,
+            hr,
+            employee_ids=employees,
+            include_recent=True,
+            heaviest_only=True,
+            heaviest_alerts_only=True,
+            as_of=as_of,
+        )
+        detailed = await summarize_directly(
+            suite,
+            source,
+            hr,
+            employee_ids=employees,
+            include_recent=True,
+            heaviest_only=True,
+            as_of=as_of,
+        )
+        assert not heaviest.summaries
+        assert list(heaviest.heaviest) == [
+            recent for summary in detailed.summaries for recent in summary.recent
+        ]
+        assert heaviest.heaviest
+        # Named groups: those groups' heaviest alerts only.
+        first = heaviest.heaviest[0].alert
+        group = common_pb2.AlertGroup(employee_id=first.employee_id, kind=first.kind)
+        only = await summarize_directly(
+            suite,
+            source,
+            hr,
+            employee_ids=employees,
+            include_recent=True,
+            heaviest_only=True,
+            heaviest_alerts_only=True,
+            as_of=as_of,
+            evidence_groups=[group],
+        )
+        assert list(only.heaviest) == [
+            recent
+            for recent in heaviest.heaviest
+            if (recent.alert.employee_id, recent.alert.kind) == (group.employee_id, group.kind)
+        ]
+
+
+async def test_bad_summary_requests_are_validation(suite: Suite, branch: Branch) -> None:
+    org = branch.org
+    hr = Principal(org.hr, ("HR",), None, org.hq, hq=True)
+    long_ago = to_timestamp(datetime.now(UTC) - timedelta(minutes=6))
+    for fields, field in (
+        ({"as_columns": True, "include_recent": True}, "as_columns"),
+        ({"heaviest_alerts_only": True, "include_recent": True}, "heaviest_alerts_only"),
+        ({"as_of": long_ago}, "as_of"),
+        ({"evidence_groups": [common_pb2.AlertGroup(employee_id=org.junior)]}, "evidence_groups"),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            await summarize_directly(suite, "orders", hr, branch_id=org.branch, **fields)
+        assert refused.value.code is ErrorCode.VALIDATION
+        assert refused.value.field == field
+    # A group of an employee the request does not name.
+    with pytest.raises(ServiceError) as refused:
+        await summarize_directly(
+            suite,
+            "orders",
+            hr,
+            employee_ids=[org.junior],
+            include_recent=True,
+            heaviest_only=True,
+            heaviest_alerts_only=True,
+            evidence_groups=[common_pb2.AlertGroup(employee_id=org.senior, kind="DIVERSION_RISK")],
+        )
+    assert refused.value.field == "evidence_groups"
 
 
 async def test_reps_and_finance_are_refused(suite: Suite, branch: Branch) -> None:

@@ -18,6 +18,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from tests.conftest import SuiteFactory
 from tests.harness import Suite, cny, employee_id, global_id
 from tests.org import Org, make_org, register
 from tests.support.payments import bank_line
@@ -114,10 +117,37 @@ async def approve(suite: Suite, org: Org, order: dict[str, Any]) -> None:
     ]
 
 
+@pytest.fixture(scope="module")
+async def suite(full_suite_factory: SuiteFactory) -> Suite:
+    """A suite of this module's own (fresh databases on the same servers). These stories
+    keep deals unpaid on purpose; in the shared suite other tests leave bank lines open
+    (unmatched on purpose, or the fuzz test's), and reconciliation, as O5 says, may match
+    one to an order here by the code it quotes or by customer and amount. Which one
+    depended on how many tests ran before, so it failed in some full runs only."""
+    return await full_suite_factory()
+
+
+def company_of(org: Org) -> str:
+    """The company of ``org``'s customers, who pay under its name. Not the harness's default
+    "Acme Trading": the suite's other companies leave open payments from that payer (the
+    GraphQL fuzz test among them), and matching by customer and amount would hand one to
+    an order here whose total it happens to equal, so a deal meant to stay unpaid would not."""
+    return f"Acme Trading {org.branch}"
+
+
+async def customer_of(suite: Suite, org: Org, source: str) -> str:
+    """A customer of ``org``'s junior rep registered through ``source``: its ID."""
+    registered = await register(suite, org.junior, source=source, company=company_of(org))
+    return str(registered["id"])
+
+
 async def pay(suite: Suite, org: Org, order: dict[str, Any], paid_at: str) -> None:
     """Finance records the bank line; the remittance text quotes the order code."""
     values = bank_line(
-        order["total"]["amount"], paid_at, referenceText=f"payment for {order['code']}"
+        order["total"]["amount"],
+        paid_at,
+        payerName=company_of(org),
+        referenceText=f"payment for {order['code']}",
     )
     recorded = (await suite.gql(RECORD_PAYMENT, {"input": values}, as_=org.finance)).ok()
     assert recorded["recordPayment"]["duplicate"] is False
@@ -181,7 +211,7 @@ def cents(value: str) -> Decimal:
 async def test_unpaid_unshipped_deals_are_suspected_fakes(suite: Suite) -> None:
     org = await make_org(suite)
     rep = org.junior
-    customers = [(await register(suite, rep, source="WEBSITE"))["id"] for _ in range(3)]
+    customers = [await customer_of(suite, org, "WEBSITE") for _ in range(3)]
     ordered, due = today() - timedelta(days=40), today() - timedelta(days=35)
     orders = []
     for customer_id, total in zip(customers, ("8800.00", "12500.00", "9900.00"), strict=True):
@@ -263,8 +293,8 @@ RATES_DAY = date(2023, 6, 5)
 async def test_rates_follow_the_registered_source(suite: Suite) -> None:
     org = await make_org(suite)
     rep = org.junior
-    company = (await register(suite, rep, source="WEBSITE"))["id"]
-    personal = (await register(suite, rep, source="PERSONAL"))["id"]
+    company = await customer_of(suite, org, "WEBSITE")
+    personal = await customer_of(suite, org, "PERSONAL")
     specs = [
         (company, "10000.00", None),  # company channel: 5 %
         (personal, "10000.00", None),  # the rep's own network: 8 %
@@ -355,17 +385,21 @@ HELD_PAID = date(2023, 9, 20)
 async def test_clearing_a_fake_deal_alert_releases_exactly_its_line(suite: Suite) -> None:
     org = await make_org(suite)
     rep = org.junior
-    company = (await register(suite, rep, source="EXHIBITION"))["id"]
+    company = await customer_of(suite, org, "EXHIBITION")
     # Two orders due long ago, still unpaid at the first reconciliation: suspected fakes.
     suspects = []
     for total in ("3000.00", "4000.00"):
         order = await submit(suite, rep, company, total, ordered=HELD_ORDERED, due=HELD_DUE)
         await approve(suite, org, order)
         suspects.append(order)
-    await reconcile(suite, org)
+    run = await reconcile(suite, org)
     raised: dict[str, dict[str, Any]] = {}
     for order in suspects:
-        (alert,) = await alerts(suite, org.hr, orderId=order["id"], kinds=["FAKE_DEAL_SUSPECTED"])
+        found = await alerts(suite, org.hr, orderId=order["id"], kinds=["FAKE_DEAL_SUSPECTED"])
+        if len(found) != 1:  # say what HR and finance see instead
+            seen = {who: await alerts(suite, who) for who in (org.hr, org.finance)}
+            raise AssertionError(f"run {run}, order {order}: HR and finance see {seen}")
+        (alert,) = found
         assert alert["status"] == "OPEN"
         raised[order["id"]] = alert
     # The money turns up after all (in the period); the alerts stay until someone decides.

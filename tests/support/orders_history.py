@@ -40,17 +40,19 @@ HISTORY_PAYMENTS = """
 INSERT INTO payments (
     id, bank_reference, payer_name, payer_account, payer_key, amount_minor, currency, paid_at,
     reference_text, quoted_order_number, voucher_key, stated_order_id, order_id, customer_id,
-    branch_id, matched_by, reversed, reversal_reason, recorded_at, recorded_by
+    branch_id, matched_by, reversed, reversal_reason, recorded_at, recorded_by, order_submitted_by
 )
 SELECT md5('history-payment' || o.number), 'HISTORY-' || o.number,
        o.customer_name_key, '', o.customer_name_key, o.total_minor, 'CNY', o.fully_paid_at,
        'payment for O-' || lpad(o.number::text, 6, '0'), o.number, NULL, NULL, o.id,
-       o.customer_id, o.branch_id, 'ORDER_CODE', false, '', o.fully_paid_at, 'history'
+       o.customer_id, o.branch_id, 'ORDER_CODE', false, '', o.fully_paid_at, 'history',
+       o.submitted_by
 FROM orders o WHERE o.number BETWEEN :first AND :last
 UNION ALL
 SELECT md5('history-stray' || n), 'HISTORY-STRAY-' || n, 'unknown payer ' || n, '',
        'unknown payer ' || n, 5000 + n % 1000, 'CNY', now() - interval '90 days', 'misc',
-       NULL, NULL, NULL, NULL, NULL, NULL, '', false, '', now() - interval '90 days', 'history'
+       NULL, NULL, NULL, NULL, NULL, NULL, '', false, '', now() - interval '90 days', 'history',
+       NULL
 FROM generate_series(CAST(:first AS bigint), :last) AS n WHERE n % 10 = 0
 """
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Column, ColumnElement, DateTime, MetaData, Table
+from sqlalchemy import Column, ColumnElement, DateTime, MetaData, String, Table
 from sqlalchemy.dialects import sqlite
 
 from salesguard.errors import InvalidInput
 from salesguard_attendance.rules.plans import (
     MAX_WINDOW,
     check_window,
+    covering,
     is_own_plan,
     overlapping,
     overlaps_day,
@@ -69,3 +70,23 @@ def test_a_check_in_names_only_its_employees_own_plan() -> None:
     assert is_own_plan("rep", "rep")
     assert not is_own_plan("mate", "rep")
     assert not is_own_plan(None, "rep")
+
+
+def test_a_covering_plan_is_someone_else_s_and_holds_the_check_in_within_the_tolerance() -> None:
+    table = Table(
+        "covering_plans",
+        MetaData(),
+        Column("window_start", DateTime(timezone=True)),
+        Column("window_end", DateTime(timezone=True)),
+        Column("created_by", String(64)),
+    )
+    at, tolerance = START + timedelta(hours=1), timedelta(minutes=30)
+    made_by_another, starts, ends = covering(
+        table.c.window_start, table.c.window_end, table.c.created_by, "rep-1", at, tolerance
+    )
+    assert sql(made_by_another) == "covering_plans.created_by != ?"
+    assert made_by_another.compile().params == {"created_by_1": "rep-1"}
+    assert sql(starts) == "covering_plans.window_start <= ?"
+    assert starts.compile().params == {"window_start_1": at + tolerance}
+    assert sql(ends) == "covering_plans.window_end >= ?"
+    assert ends.compile().params == {"window_end_1": at - tolerance}

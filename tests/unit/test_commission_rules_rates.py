@@ -44,7 +44,13 @@ def test_order_totals_become_cents_exactly() -> None:
     assert rates.decimal_to_minor("0.07") == 7
     assert rates.decimal_to_minor("12") == 1200
     assert rates.decimal_to_minor("1E+2") == 10000
-    for bad in ("1.234", "abc", "NaN"):
+    # Two places, the form orders sends, and what only looks like it.
+    assert rates.decimal_to_minor("99990.00") == 9_999_000
+    assert rates.decimal_to_minor(".25") == 25
+    assert rates.decimal_to_minor("-1.25") == -125
+    assert rates.decimal_to_minor("1_0.00") == 1000
+    assert rates.decimal_to_minor("١٢.٣٤") == 1234
+    for bad in ("1.234", "abc", "NaN", "1.2.34", "1. 25", "+.1.5", "99999999999999.00"):
         with pytest.raises(InvalidInput):
             rates.decimal_to_minor(bad)
 

@@ -138,3 +138,36 @@ async def test_a_silent_watch_is_not_trusted_and_is_reopened_empty(
     stand_in.heartbeat_seconds = 60
     await until(lambda: cache.watch.live and len(stand_in.outboxes) >= 2, within=5)
     assert cache.get("a", None) is None
+
+
+async def test_unchanged_since_holds_until_a_change_of_theirs_a_branch_or_a_lost_watch(
+    directory: tuple[DirectoryStandIn, DirectoryCache[str]],
+) -> None:
+    """What a subscription's re-check relies on past the TTL: nothing reported since."""
+    stand_in, cache = directory
+    assert not cache.unchanged_since("a", cache.snapshot())  # not live: never
+    await live(cache)
+    snapshot = cache.snapshot()
+    assert cache.unchanged_since("a", snapshot) and cache.unchanged_since("b", snapshot)
+
+    # A change of "b" leaves "a" as it was; "b" must be asked about again.
+    generation = cache.watch.generation
+    stand_in.send(employee_ids=["b"])
+    await until(lambda: cache.watch.generation > generation)
+    assert cache.unchanged_since("a", snapshot) and not cache.unchanged_since("b", snapshot)
+    # Asked again after the change: good from then on.
+    assert cache.unchanged_since("b", cache.snapshot())
+
+    # A branch's change reaches everyone.
+    generation = cache.watch.generation
+    stand_in.send(branch_ids=["hq"])
+    await until(lambda: cache.watch.generation > generation)
+    assert not cache.unchanged_since("a", snapshot)
+
+    # A lost watch is not trusted, nor, once reopened, is anything said before.
+    snapshot = cache.snapshot()
+    await cache.watch.close()
+    assert not cache.unchanged_since("a", snapshot)
+    await live(cache)
+    assert not cache.unchanged_since("a", snapshot)
+    assert cache.unchanged_since("a", cache.snapshot())

@@ -54,10 +54,13 @@ def test_one_alert_per_flag_and_order_with_the_facts_behind_it() -> None:
         currency="CNY",
         registered_at=DAY_END,
         zone=SHANGHAI,
+        source_claim="PERSONAL",
+        registered_source="WEBSITE",
     )
     assert evidence["owner_id"] == "—"
     assert evidence["total"] == "1234.50"
     assert evidence["registered_on"] == "2026-12-06"
+    assert (evidence["source_claim"], evidence["registered_source"]) == ("PERSONAL", "WEBSITE")
     assert "registered_at" not in flag_evidence(
         order_code="O-000001",
         customer_code="C-000001",
@@ -68,4 +71,6 @@ def test_one_alert_per_flag_and_order_with_the_facts_behind_it() -> None:
         currency="CNY",
         registered_at=None,
         zone=SHANGHAI,
+        source_claim="WEBSITE",
+        registered_source="WEBSITE",
     )

@@ -4,12 +4,22 @@ and the model as policy data gives it."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from random import Random
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from salesguard.risk import RiskLevel, RiskModel, profile, ranking
+from salesguard.risk import (
+    RiskLevel,
+    RiskModel,
+    columns_of,
+    evidence_groups,
+    profile,
+    ranking,
+    top_summaries,
+)
 from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from tests.harness import POLICIES
@@ -152,6 +162,126 @@ def test_a_ranking_scores_exactly_as_the_full_profiles_do() -> None:
         assert [(p.employee_id, p.score) for p in ranking(summaries, MODEL, first)] == [
             (p.employee_id, p.score) for p in everyone[:first]
         ]
+
+
+def test_a_ranking_of_columns_scores_exactly_as_the_full_profiles_do() -> None:
+    """top_summaries() reads every source's groups as columns and summarises only the
+    employees it returns: profiled, their scores and order are those of every employee's
+    full profile over the same groups as summaries, to the bit."""
+    random = Random(17)
+    kinds = [*MODEL.weights, "PAYER_MISMATCH", "FAKE_DEAL"]
+    sources: list[common_pb2.AlertKindColumns] = []
+    summaries: list[common_pb2.AlertKindSummary] = []
+    for _ in range(3):  # a kind of one employee in several sources too
+        columns = common_pb2.AlertKindColumns()
+        groups = {(f"e-{random.randrange(40)}", random.choice(kinds)) for _ in range(150)}
+        for employee, kind in sorted(groups, key=lambda _: random.random()):
+            micros = random.randrange(1_700_000_000_000_000, 1_800_000_000_000_000)
+            decayed = random.choice([0.5, 1.0, random.random() * 7])
+            count = random.randrange(1, 9)
+            columns.employee_ids.append(employee)
+            columns.kinds.append(kind)
+            columns.counts.append(count)
+            columns.open_counts.append(count // 2)
+            columns.last_detected_micros.append(micros)
+            columns.decayed_counts.append(decayed)
+            summaries.append(
+                common_pb2.AlertKindSummary(
+                    employee_id=employee,
+                    kind=kind,
+                    count=count,
+                    open_count=count // 2,
+                    last_detected_at=to_timestamp(
+                        datetime.fromtimestamp(0, UTC) + timedelta(microseconds=micros)
+                    ),
+                    decayed_count=decayed,
+                )
+            )
+        sources.append(columns)
+    employees = dict.fromkeys(summary.employee_id for summary in summaries)
+    everyone = [profile(e, [s for s in summaries if s.employee_id == e], MODEL) for e in employees]
+    everyone.sort(key=lambda item: (-item.score, item.employee_id))
+    for first in (1, 10, 100):
+        top = top_summaries(sources, MODEL, first)
+        assert [profile(e, items, MODEL) for e, items in top.items()] == everyone[:first]
+        assert [summary for items in top.values() for summary in items] == sorted(
+            (summary for summary in summaries if summary.employee_id in top),
+            key=lambda summary: list(top).index(summary.employee_id),
+        )
+    assert top_summaries([], MODEL, 10) == {}
+    # An answer of summaries (a service older than as_columns) reads as the same columns.
+    for columns in sources:
+        answer = common_pb2.SummarizeAlertsResponse(columns=columns)
+        assert columns_of(answer) == columns
+        whole = top_summaries([columns], MODEL, 100)
+        older = common_pb2.SummarizeAlertsResponse(
+            summaries=[summary for items in whole.values() for summary in items]
+        )
+        assert top_summaries([columns_of(older)], MODEL, 100) == whole
+
+
+def summary_time(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def test_the_evidence_groups_hold_every_profiles_evidence() -> None:
+    """evidence_groups() leaves out the groups whose newest alert weighs less than the
+    evidence_items-th heaviest group's: the evidence from the groups kept is the evidence
+    from every alert, though the sources measured ages a moment apart."""
+    random = Random(18)
+    model = RiskModel.from_thresholds(
+        json.loads((POLICIES / "salesguard/thresholds/data.json").read_text())
+    )
+    kinds = sorted(model.weights)[:12]
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    as_of = [now + timedelta(milliseconds=random.randrange(200)) for _ in range(3)]
+    rate = math.log(2) / model.half_life_seconds
+    ranked: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    for number in range(30):
+        employee = f"e-{number}"
+        for source, measured in enumerate(as_of):
+            for kind in random.sample(kinds, 4):
+                ages = sorted(random.randrange(90 * 86_400) for _ in range(random.randrange(1, 6)))
+                recent = [
+                    common_pb2.RecentAlert(
+                        alert=common_pb2.Alert(
+                            id=f"{employee}-{source}-{kind}-{age}",
+                            employee_id=employee,
+                            kind=kind,
+                            detected_at=to_timestamp(measured - timedelta(seconds=age)),
+                        ),
+                        decay=math.exp(-age * rate),
+                    )
+                    for age in ages
+                ]
+                ranked.setdefault(employee, []).append(
+                    common_pb2.AlertKindSummary(
+                        employee_id=employee,
+                        kind=kind,
+                        count=len(recent),
+                        last_detected_at=recent[0].alert.detected_at,
+                        decayed_count=sum(item.decay for item in recent),
+                        recent=recent,
+                    )
+                )
+    kept = {
+        (group.employee_id, group.kind)
+        for group in evidence_groups(ranked, model, [summary_time(t) for t in as_of])
+    }
+    groups = {(e, summary.kind) for e, summaries in ranked.items() for summary in summaries}
+    assert kept < groups and len(kept) < len(groups) / 2  # most groups hold no evidence
+    for employee, summaries in ranked.items():
+        pruned = []
+        for summary in summaries:
+            copy = common_pb2.AlertKindSummary()
+            copy.CopyFrom(summary)
+            if (employee, summary.kind) not in kept:
+                del copy.recent[:]
+            pruned.append(copy)
+        assert profile(employee, pruned, model) == profile(employee, summaries, model)
+    assert evidence_groups(ranked, model, []) == []
 
 
 def test_the_model_is_read_from_policy_data() -> None:

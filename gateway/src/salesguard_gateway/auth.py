@@ -11,6 +11,11 @@ sent it), so their next request meets it; with the watch down every
 request asks the directory (and fails closed, 503, when it is down too).
 Concurrent first requests of one employee share one call; a directory outage is
 not cached.
+
+A subscription asks again before each event (``recheck``): an answer stays good there past
+``principal_cache_seconds`` for as long as the watch stays live and reports no change of
+that employee or of any branch, so a thousand subscribers cost no directory call per
+event, and a leaver or a changed scope still meets the change on the next event.
 """
 
 from __future__ import annotations
@@ -106,6 +111,14 @@ class Authenticator:
         self._pending: dict[str, tuple[int, asyncio.Future[Caller | AuthError]]] = {}
         # Verified tokens (signature checks cost ~0.1 ms): token -> (valid until, subject).
         self._tokens: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        # For recheck: employee -> (the watch's generation before it was asked, the answer).
+        self._confirmed: OrderedDict[str, tuple[int, Caller | AuthError]] = OrderedDict()
+
+    @property
+    def directory(self) -> DirectoryCache[Caller | AuthError]:
+        """The gateway's watched cache of the directory: its watch (``unchanged_since``) also
+        keeps other reads of the directory current (schema/alerts_subscription.py)."""
+        return self._cache
 
     async def close(self) -> None:
         """Stop watching the directory (the app's shutdown)."""
@@ -116,6 +129,29 @@ class Authenticator:
         employee_id = await self._subject(token)
         note_caller(employee_id)
         outcome = await self._resolve(employee_id)
+        if isinstance(outcome, AuthError):
+            raise outcome
+        return outcome
+
+    async def recheck(self, authorization: str | None) -> Caller:
+        """``authenticate`` again for a long-lived operation (a subscription, before each
+        event): the token is verified as for any request (an expired one is refused), and
+        the directory's answer about its subject is reused while the watch has reported no
+        change of theirs since it was given (``DirectoryCache.unchanged_since``)."""
+        token = bearer_token(authorization)
+        employee_id = await self._subject(token)
+        note_caller(employee_id)
+        confirmed = self._confirmed.get(employee_id)
+        if confirmed is not None and self._cache.unchanged_since(employee_id, confirmed[0]):
+            outcome = confirmed[1]
+        else:
+            snapshot = self._cache.snapshot()
+            outcome = await self._resolve(employee_id)
+            if snapshot is not None:
+                self._confirmed[employee_id] = (snapshot, outcome)
+                self._confirmed.move_to_end(employee_id)
+                while len(self._confirmed) > MAX_CACHED_PRINCIPALS:
+                    self._confirmed.popitem(last=False)
         if isinstance(outcome, AuthError):
             raise outcome
         return outcome

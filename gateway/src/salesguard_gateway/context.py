@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,24 +47,31 @@ def _by_id(
 
 
 class Loaders:
-    """Per-request DataLoaders over the services' batch RPCs."""
+    """Per-request DataLoaders over the services' batch RPCs, each made when first used (a
+    subscription makes a set per event, and most events use one loader or none)."""
 
     def __init__(self, clients: ServiceClients) -> None:
         self._clients = clients
-        self.employees: DataLoader[str, directory_pb2.Employee | None] = DataLoader(
-            _by_id(self._fetch_employees, _message_id), max_batch_size=MAX_BATCH
-        )
-        self.customers: DataLoader[str, customers_pb2.Customer | None] = DataLoader(
-            _by_id(self._fetch_customers, _message_id), max_batch_size=MAX_BATCH
-        )
-        self.customers_with_contact: DataLoader[str, customers_pb2.Customer | None] = DataLoader(
-            _by_id(self._fetch_customers_with_contact, _message_id), max_batch_size=MAX_BATCH
-        )
-        self.orders: DataLoader[str, orders_pb2.Order | None] = DataLoader(
-            _by_id(self._fetch_orders, _message_id), max_batch_size=MAX_BATCH
-        )
         self._branches: asyncio.Task[dict[str, directory_pb2.Branch]] | None = None
         self._teams: asyncio.Task[dict[str, directory_pb2.Team]] | None = None
+
+    @cached_property
+    def employees(self) -> DataLoader[str, directory_pb2.Employee | None]:
+        return DataLoader(_by_id(self._fetch_employees, _message_id), max_batch_size=MAX_BATCH)
+
+    @cached_property
+    def customers(self) -> DataLoader[str, customers_pb2.Customer | None]:
+        return DataLoader(_by_id(self._fetch_customers, _message_id), max_batch_size=MAX_BATCH)
+
+    @cached_property
+    def customers_with_contact(self) -> DataLoader[str, customers_pb2.Customer | None]:
+        return DataLoader(
+            _by_id(self._fetch_customers_with_contact, _message_id), max_batch_size=MAX_BATCH
+        )
+
+    @cached_property
+    def orders(self) -> DataLoader[str, orders_pb2.Order | None]:
+        return DataLoader(_by_id(self._fetch_orders, _message_id), max_batch_size=MAX_BATCH)
 
     async def _fetch_employees(self, ids: list[str]) -> Sequence[directory_pb2.Employee]:
         request = directory_pb2.BatchGetEmployeesRequest(ids=ids)
@@ -137,7 +145,7 @@ class GatewayContext:
     # WebSocket only: set by strawberry from connection_init.
     connection_params: dict[str, Any] | None = None
     handshake_authorization: str | None = None
-    # WebSocket only: the connection's caller resolved again (cached like any request), so a
+    # WebSocket only: the connection's caller resolved again (Authenticator.recheck), so a
     # long-lived subscription does not outlive its subscriber's access.
     reauthenticate: Callable[[], Awaitable[Caller]] | None = None
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, cast
 
 import strawberry
@@ -36,6 +37,7 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path, Undefined, gather_with_cancel
+from graphql.type.scalars import serialize_id, serialize_string
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
@@ -52,6 +54,8 @@ class _Leaf:
     non_null: bool
     is_list: bool
     item_non_null: bool
+    # String and ID answer a str as it is: such a value needs no call to coerce.
+    str_as_is: bool = False
 
     def complete(self, value: Any) -> Any:
         if value is None:
@@ -96,7 +100,9 @@ def _leaf(field_type: GraphQLOutputType, python_name: str) -> _Leaf | None:
     if not is_leaf_type(inner):
         return None
     leaf_type: GraphQLLeafType = inner
-    return _Leaf(python_name, leaf_type.coerce_output_value, non_null, is_list, item_non_null)
+    coerce = leaf_type.coerce_output_value
+    str_as_is = not is_list and coerce in (serialize_string, serialize_id)
+    return _Leaf(python_name, coerce, non_null, is_list, item_non_null, str_as_is)
 
 
 # What strawberry's generated is_type_of receives here: it does not look at it.
@@ -184,6 +190,11 @@ def _computed(
 
 LeafPlans = dict[str, dict[str, _Leaf | _Object | _Computed]]
 
+# How execute_fields takes a field: its plan's kind (graphql-core's own path: _OTHER).
+_LEAF, _COMPUTED, _OBJECT, _OTHER = "leaf", "computed", "object", "other"
+# response name, field details, kind, plan, and an object field's sub-selection.
+_Step = tuple[str, FieldDetailsList, str, Any, dict[str, Any] | None]
+
 
 def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
     """Per object type and field name: the fields safe for the fast path."""
@@ -235,6 +246,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._plans = {} if manager is not None and manager.middlewares else self.plans
+        self._compiled: dict[tuple[str, int], tuple[dict[str, Any], list[_Step] | None]] = {}
 
     def execute_fields(
         self,
@@ -244,8 +256,8 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: dict[str, Any],
         position_context: Any,
     ) -> Any:
-        fields = self._plans.get(parent_type.name)
-        if fields is None:
+        steps = self._steps(parent_type, grouped_field_set)
+        if steps is None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -253,29 +265,39 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         others: dict[str, Any] = {}
         awaited: list[str] = []
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                plan = fields.get(field_details_list[0].node.name.value)
-                if isinstance(plan, _Leaf):
+            for response_name, field_details_list, kind, plan, grouped in steps:
+                if kind is _LEAF:
                     try:
-                        results[response_name] = plan.complete(
-                            getattr(source_value, plan.python_name)
-                        )
+                        value = getattr(source_value, plan.python_name)
+                        if plan.str_as_is and type(value) is str:
+                            results[response_name] = value
+                        else:
+                            results[response_name] = plan.complete(value)
                         continue
                     except Exception:  # noqa: S110 - redone by graphql-core, which reports it
                         pass
-                elif isinstance(plan, _Computed):
+                elif kind is _COMPUTED:
                     try:
-                        results[response_name] = plan.leaf.complete(plan.function(source_value))
+                        value = plan.function(source_value)
+                        leaf = plan.leaf
+                        if leaf.str_as_is and type(value) is str:
+                            results[response_name] = value
+                        else:
+                            results[response_name] = leaf.complete(value)
                         continue
                     except Exception:  # noqa: S110 - redone by graphql-core, which reports it
                         pass
-                elif plan is not None:
+                elif kind is _OBJECT:
                     value = getattr(source_value, plan.python_name)
-                    grouped = self._plain_selection(plan, field_details_list, value)
-                    if grouped is not None:
-                        field_path = Path(path, response_name, parent_type.name)
+                    if plan.admits(value):
+                        field_path = _path((path, response_name, parent_type.name))
                         result = self._complete_object_field(
-                            plan, field_details_list, field_path, value, grouped, position_context
+                            plan,
+                            field_details_list,
+                            field_path,
+                            value,
+                            cast(dict[str, Any], grouped),
+                            position_context,
                         )
                         results[response_name] = result
                         if self.is_awaitable(result):
@@ -303,16 +325,45 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         return merge()
 
+    def _steps(
+        self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]
+    ) -> list[_Step] | None:
+        """The fields of ``grouped_field_set`` with their plans, worked out once per
+        operation (a page's 50 nodes share one grouped field set); None: no plans."""
+        key = (parent_type.name, id(grouped_field_set))
+        cached = self._compiled.get(key)
+        if cached is not None:
+            return cached[1]
+        fields = self._plans.get(parent_type.name)
+        steps: list[_Step] | None = None
+        if fields is not None:
+            steps = []
+            for response_name, field_details_list in grouped_field_set.items():
+                plan = fields.get(field_details_list[0].node.name.value)
+                if isinstance(plan, _Leaf):
+                    steps.append((response_name, field_details_list, _LEAF, plan, None))
+                elif isinstance(plan, _Computed):
+                    steps.append((response_name, field_details_list, _COMPUTED, plan, None))
+                elif (
+                    plan is not None
+                    and (grouped := self._plain_selection(plan, field_details_list)) is not None
+                ):
+                    steps.append((response_name, field_details_list, _OBJECT, plan, grouped))
+                else:
+                    steps.append((response_name, field_details_list, _OTHER, None, None))
+        # The grouped field set is kept alive with its steps: its id is not reused meanwhile.
+        self._compiled[key] = (grouped_field_set, steps)
+        return steps
+
     def _plain_selection(
-        self, plan: _Object, field_details_list: FieldDetailsList, value: Any
+        self, plan: _Object, field_details_list: FieldDetailsList
     ) -> dict[str, Any] | None:
-        """The sub-selection to execute on ``value`` directly; None when graphql-core must
-        complete it (a directive, a deferred fragment, a value its checks refuse)."""
+        """The sub-selection to execute on the field's values directly; None when
+        graphql-core must complete them (a directive, a deferred fragment). A value its
+        checks refuse (``_Object.admits``) goes to graphql-core as well."""
         for details in field_details_list:
             if details.defer_usage is not None or details.node.directives:
                 return None
-        if not plan.admits(value):
-            return None
         grouped, new_defer_usages, _ = self.collect_subfields(plan.object_type, field_details_list)
         return None if new_defer_usages else cast(dict[str, Any], grouped)
 
@@ -360,7 +411,7 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if item is None:
                 completed.append(None)
                 continue
-            item_path = path.add_key(index, None)
+            item_path = _path((path, index, None))
             try:
                 result = self.execute_fields(
                     plan.object_type, item, item_path, grouped, position_context
@@ -398,6 +449,13 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 
 _PENDING = object()
+
+
+# ``_path((prev, key, typename))`` is ``Path(prev, key, typename)`` without NamedTuple's
+# Python-level ``__new__``: two of them per node of a page.
+_path = cast(
+    Callable[[tuple[Path | None, str | int, str | None]], Path], partial(tuple.__new__, Path)
+)
 
 
 def _merged(results: dict[str, Any], completed: dict[str, Any]) -> dict[str, Any]:

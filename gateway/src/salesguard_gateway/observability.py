@@ -22,6 +22,7 @@ GraphQL operation's type and name). When the response has gone it
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -161,6 +162,8 @@ class AccessLog:
         graphql = record.route == self._graphql_path and record.method == "POST"
         if graphql:
             self._observe_operation(record, status, seconds)
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # the line would be dropped: not worth building
         access_log.info(
             "request",
             extra={

@@ -17,6 +17,7 @@ test_thresholds_from_data if {
 	thresholds.call_patterns.long_call_factor == 3
 	thresholds.diversion_risk == {"min_orders": 3, "silence_factor": 2, "history_days": 730}
 	thresholds.fake_deal == {"grace_days": 7}
+	thresholds.approval_warning == {"min_warnings": 1, "warning_kinds": ["FAKE_DEAL_SUSPECTED"]}
 }
 
 test_pool_thresholds if {
@@ -25,6 +26,14 @@ test_pool_thresholds if {
 	caps.SALES_SENIOR >= caps.SALES_JUNIOR
 	thresholds.shared_contact.distinct_reps >= 2
 	thresholds.shared_contact.window_days > 0
+}
+
+# C3 beyond its keys: SIMILAR_CUSTOMER within radius_m of another owner's customer
+# of the same company, a shop's door, not a street.
+test_similar_customer_radius_is_a_shop if {
+	thresholds.similar_customer.radius_m > 0
+	thresholds.similar_customer.radius_m <= 500
+	thresholds.risk.weights.SIMILAR_CUSTOMER > 0
 }
 
 # C12: refusals of distinct_reps different reps of at least distinct_branches

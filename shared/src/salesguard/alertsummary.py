@@ -12,16 +12,31 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Float, Row, Select, bindparam, case, extract, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Row,
+    Select,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from salesguard.errors import InvalidInput
 from salesguard.risk import MAX_LOOKBACK, RiskModel
 from salesguard.timeutil import from_timestamp, to_timestamp
-from salesguard.validation import MAX_BATCH, directory_id
+from salesguard.validation import MAX_BATCH, directory_id, text
 from salesguard_api.common.v1 import common_pb2
 
 if TYPE_CHECKING:
@@ -29,6 +44,34 @@ if TYPE_CHECKING:
 
 # Not yet decided, as commissions reads "open" too (StreamAlertTargets).
 UNDECIDED = ("OPEN", "ACKNOWLEDGED")
+# How far from now a request's as_of may be (an earlier answer's, for its evidence).
+AS_OF_DRIFT = timedelta(minutes=5)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+# Evidence groups per employee a request may name (an employee has fewer kinds than that).
+MAX_GROUP_KINDS = 50
+# Between an employee's ID and a kind in a group's key (the unit separator).
+GROUP_SEPARATOR = "\x1f"
+
+
+class EpochSeconds(FunctionElement[float]):
+    """Seconds since the Unix epoch of a timestamp, as a double: PostgreSQL's date_part,
+    not EXTRACT, whose numeric result costs a numeric conversion per alert (the value is
+    the same: both round the exact one to the nearest double)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(EpochSeconds)
+def _epoch_seconds(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (moment,) = element.clauses
+    return compiler.process(extract("epoch", moment), **kw)
+
+
+@compiles(EpochSeconds, "postgresql")
+def _epoch_seconds_postgresql(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_part('epoch', {compiler.process(element.clauses, **kw)})"
 
 
 @dataclass(frozen=True)
@@ -38,11 +81,22 @@ class SummaryTarget:
     employee_ids: list[str]
     branch_id: str
     since: datetime | None
+    # The time ages are measured from: the request's (an earlier answer's), else now.
+    as_of: datetime
+    # Only these (employee, kind) groups (heaviest alerts alone); empty: every group.
+    groups: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_request(
-        cls, request: common_pb2.SummarizeAlertsRequest, as_of: datetime
+        cls, request: common_pb2.SummarizeAlertsRequest, now: datetime
     ) -> SummaryTarget:
+        if request.as_columns and request.include_recent:
+            raise InvalidInput("as_columns", "as_columns carries no recent alerts")
+        if request.heaviest_alerts_only and not (request.include_recent and request.heaviest_only):
+            raise InvalidInput(
+                "heaviest_alerts_only",
+                "heaviest_alerts_only needs include_recent and heaviest_only",
+            )
         employee_ids = [
             directory_id("employee_ids", employee_id, required=True)
             for employee_id in request.employee_ids
@@ -52,10 +106,15 @@ class SummaryTarget:
             raise InvalidInput("employee_ids", "name either employee_ids or branch_id")
         if len(employee_ids) > MAX_BATCH:
             raise InvalidInput("employee_ids", f"at most {MAX_BATCH} employees at a time")
+        as_of = from_timestamp(request.as_of, "as_of") or now
+        if abs(as_of - now) > AS_OF_DRIFT:
+            minutes = AS_OF_DRIFT.total_seconds() / 60
+            raise InvalidInput("as_of", f"as_of must be within {minutes:.0f} minutes of now")
         since = from_timestamp(request.since, "since")
         if since is not None and since < as_of - MAX_LOOKBACK:
             raise InvalidInput("since", f"since must be within the last {MAX_LOOKBACK.days} days")
-        return cls(list(dict.fromkeys(employee_ids)), branch_id, since)
+        employees = list(dict.fromkeys(employee_ids))
+        return cls(employees, branch_id, since, as_of, _groups(request, set(employees)))
 
     @property
     def policy_resource(self) -> dict[str, Any] | None:
@@ -63,20 +122,38 @@ class SummaryTarget:
         return {"branch_id": self.branch_id} if self.branch_id else None
 
 
+def _groups(
+    request: common_pb2.SummarizeAlertsRequest, employees: set[str]
+) -> tuple[tuple[str, str], ...]:
+    """The request's evidence groups: only with heaviest_alerts_only, of employees it names."""
+    groups = request.evidence_groups
+    if groups and not request.heaviest_alerts_only:
+        raise InvalidInput("evidence_groups", "evidence_groups needs heaviest_alerts_only")
+    if len(groups) > MAX_BATCH * MAX_GROUP_KINDS:
+        raise InvalidInput("evidence_groups", "too many evidence groups")
+    chosen: dict[tuple[str, str], None] = {}
+    for group in groups:
+        if group.employee_id not in employees:
+            raise InvalidInput("evidence_groups", "a group's employee must be in employee_ids")
+        chosen[group.employee_id, text("evidence_groups", group.kind, max_length=64)] = None
+    return tuple(chosen)
+
+
 @dataclass(frozen=True)
 class StandingAlerts:
     """The standing alerts a summary reads: those of ``model``'s table in ``scope`` and of
-    the target, weighed by the risk model as of ``as_of``; and the queries over them."""
+    the target, weighed by the risk model as of the target's ``as_of``; and the queries
+    over them."""
 
     model: type[AlertColumns]
     scope: ColumnElement[bool]
     target: SummaryTarget
     risk: RiskModel
-    as_of: datetime
 
     def _conditions_and_decay(self) -> tuple[list[ColumnElement[bool]], ColumnElement[float]]:
         """The conditions of the standing alerts summarised, and each one's decay."""
-        model, target, risk, as_of = self.model, self.target, self.risk, self.as_of
+        model, target, risk = self.model, self.target, self.risk
+        as_of = target.as_of
         since = target.since or as_of - timedelta(seconds=risk.lookback_seconds)
         conditions = [
             self.scope,
@@ -93,14 +170,14 @@ class StandingAlerts:
         # 0.5^(age / half-life) = exp(-ln 2 × age / half-life), age in seconds.
         decay = func.exp(
             (
-                extract("epoch", model.detected_at)
+                EpochSeconds(model.detected_at)
                 - bindparam("as_of_epoch", as_of.timestamp(), type_=Float)
             )
             * bindparam("decay_rate", math.log(2) / risk.half_life_seconds, type_=Float)
         )
         return conditions, decay
 
-    def totals_query(self) -> Select[Any]:
+    def _groups(self) -> Select[Any]:
         """One row per (employee, kind) group: its totals, without alerts. A plain GROUP BY
         (hash-aggregated): a branch's summary needs no per-alert window nor its sort."""
         model = self.model
@@ -110,13 +187,34 @@ class StandingAlerts:
                 model.employee_id,
                 model.kind,
                 func.count().label("group_count"),
-                func.sum(case((model.status.in_(UNDECIDED), 1), else_=0)).label("group_undecided"),
+                func.count().filter(model.status.in_(UNDECIDED)).label("group_undecided"),
                 func.sum(decay).label("group_decayed"),
                 func.max(model.detected_at).label("last_detected_at"),
             )
             .where(*conditions)
             .group_by(model.employee_id, model.kind)
-            .order_by(model.employee_id, model.kind)
+        )
+
+    def totals_query(self) -> Select[Any]:
+        """The groups (:meth:`_groups`), ordered by employee and kind."""
+        return self._groups().order_by(self.model.employee_id, self.model.kind)
+
+    def columns_query(self, dialect: str) -> Select[Any]:
+        """The groups for :func:`columns_from_rows`: on PostgreSQL one row of arrays (a column
+        each, in the same order), the newest alert's time in microseconds since the epoch;
+        elsewhere a row per group."""
+        groups = self._groups()
+        if dialect != "postgresql":
+            return groups
+        grouped = groups.subquery()
+        micros = cast(extract("epoch", grouped.c.last_detected_at) * 1_000_000, BigInteger)
+        return select(
+            func.array_agg(grouped.c.employee_id),
+            func.array_agg(grouped.c.kind),
+            func.array_agg(grouped.c.group_count),
+            func.array_agg(grouped.c.group_undecided),
+            func.array_agg(micros),
+            func.array_agg(grouped.c.group_decayed),
         )
 
     def heaviest_query(self) -> Select[Any]:
@@ -145,9 +243,21 @@ class StandingAlerts:
             .where(*conditions)
             .subquery()
         )
+        heaviest = [ranked.c.heaviness <= risk.evidence_items]
+        if self.target.groups:
+            # Of those, the alerts of the groups named: an employee's evidence is among their
+            # heaviest alerts in each source, and in those groups. One hashed IN of
+            # constants, after the window: a row-valued IN would be an OR per group per alert
+            # (a separator in an ID could only keep one alert too many).
+            group = ranked.c.employee_id.concat(GROUP_SEPARATOR).concat(ranked.c.kind)
+            heaviest.append(
+                group.in_(
+                    [f"{employee}{GROUP_SEPARATOR}{kind}" for employee, kind in self.target.groups]
+                )
+            )
         return (
             select(aliased(model, ranked), ranked.c.decay)
-            .where(ranked.c.heaviness <= risk.evidence_items)
+            .where(*heaviest)
             .order_by(
                 ranked.c.employee_id, ranked.c.kind, ranked.c.detected_at.desc(), ranked.c.id.desc()
             )
@@ -203,6 +313,28 @@ def _kind_summary(
     )
 
 
+def columns_from_rows(rows: Sequence[Row[Any]], dialect: str) -> common_pb2.AlertKindColumns:
+    """The columns of :meth:`StandingAlerts.columns_query`'s rows (of ``dialect``)."""
+    if dialect == "postgresql":
+        ((employee_ids, kinds, counts, undecided, micros, decayed),) = rows
+        return common_pb2.AlertKindColumns(
+            employee_ids=employee_ids or (),
+            kinds=kinds or (),
+            counts=counts or (),
+            open_counts=undecided or (),
+            last_detected_micros=micros or (),
+            decayed_counts=decayed or (),
+        )
+    return common_pb2.AlertKindColumns(
+        employee_ids=[row.employee_id for row in rows],
+        kinds=[row.kind for row in rows],
+        counts=[row.group_count for row in rows],
+        open_counts=[row.group_undecided for row in rows],
+        last_detected_micros=[(row.last_detected_at - EPOCH) // MICROSECOND for row in rows],
+        decayed_counts=[float(row.group_decayed) for row in rows],
+    )
+
+
 def summaries_from_totals(rows: Iterable[Row[Any]]) -> list[common_pb2.AlertKindSummary]:
     """The summaries of :meth:`StandingAlerts.totals_query`'s rows (no recent alerts)."""
     return [_kind_summary(row, row.employee_id, row.kind, row.last_detected_at) for row in rows]
@@ -221,6 +353,17 @@ def attach_recent(
         summary = by_group.get((alert.employee_id, alert.kind))
         if summary is not None:
             summary.recent.append(common_pb2.RecentAlert(alert=alert, decay=float(row.decay)))
+
+
+def heaviest_alerts(
+    rows: Sequence[Row[Any]], alerts: Sequence[common_pb2.Alert]
+) -> list[common_pb2.RecentAlert]:
+    """:meth:`StandingAlerts.heaviest_query`'s alerts (``alerts``: their protos, in order)
+    with their decay, without summaries."""
+    return [
+        common_pb2.RecentAlert(alert=alert, decay=float(row.decay))
+        for row, alert in zip(rows, alerts, strict=True)
+    ]
 
 
 def recent_rows(rows: Iterable[Row[Any]], per_kind: int) -> list[Any]:

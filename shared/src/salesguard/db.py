@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     TypeDecorator,
     event,
+    exc,
     text,
 )
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names, so migrations are the same on both databases.
@@ -121,6 +122,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # Execution option naming the BEGIN a SQLite transaction starts with (see create_engine).
 SQLITE_BEGIN = "salesguard_sqlite_begin"
+# A pooled PostgreSQL connection is replaced after this long (see create_engine).
+POOL_RECYCLE_SECONDS = 1800
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -155,7 +158,24 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: SQLAlchemy's pings a checked-out connection with three round trips
+    # (BEGIN, ";", ROLLBACK) before every use. A connection the server closed (a restart,
+    # an idle timeout) is known closed to asyncpg without asking, and is replaced at
+    # checkout (below); pool_recycle retires connections before a proxy or firewall
+    # drops them silently.
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=POOL_RECYCLE_SECONDS
+    )
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _replace_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # The pool retries the checkout with a fresh connection (SQLAlchemy's "custom
+        # pessimistic ping" recipe, without the ping).
+        connection = getattr(dbapi_connection, "_connection", None)
+        if connection is not None and connection.is_closed():
+            raise exc.DisconnectionError("the database closed this connection")
+
+    return engine
 
 
 class NestedTransactionError(RuntimeError):
@@ -183,6 +203,12 @@ class Database:
         # Write transactions begin IMMEDIATE on SQLite; PostgreSQL ignores the option.
         self._write_sessions = async_sessionmaker(
             self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}), expire_on_commit=False
+        )
+        # Statements on their own (no BEGIN, no ROLLBACK) on PostgreSQL: see statements().
+        self._statement_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
 
     @property
@@ -232,6 +258,19 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncConnection]:
+        """A connection, without a session, whose statements each run on their own on
+        PostgreSQL (autocommit): no BEGIN and ROLLBACK round trips around a read.
+
+        Only for plain SELECTs that need no snapshot shared between them (under READ
+        COMMITTED a transaction's statements do not share one either): nothing that
+        writes, locks (``FOR UPDATE``, advisory locks), sets ``LOCAL`` settings or reads
+        through a server-side cursor. SQLite: an ordinary connection.
+        """
+        async with self._statement_engine.connect() as connection:
+            yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -191,6 +191,10 @@ class DirectoryCache(Generic[V]):
         self._max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        # The generation of each employee's latest change, and of the latest reset or branch
+        # change (which reach everyone): see unchanged_since.
+        self._changed_at: dict[str, int] = {}
+        self._reset_at = 0
         self.watch = DirectoryWatch(stub, caller, on_change=self._changed, on_reset=self.clear)
 
     @property
@@ -225,11 +229,25 @@ class DirectoryCache(Generic[V]):
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
+    def unchanged_since(self, employee_id: str, snapshot: int | None) -> bool:
+        """Whether what the directory said of ``employee_id`` after ``snapshot`` still holds:
+        the watch stayed live since and reported no change of theirs (nor of any branch).
+        Unlike ``get``, not bounded by ``ttl_seconds``: for one who asks again and again
+        about the same employee (a subscription before each event), with nothing changed."""
+        return (
+            snapshot is not None
+            and self.watch.live
+            and self._reset_at <= snapshot
+            and self._changed_at.get(employee_id, -1) <= snapshot
+        )
+
     def forget(self, employee_id: str) -> None:
         self._entries.pop(employee_id, None)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._changed_at.clear()
+        self._reset_at = self.watch.generation
 
     def _changed(self, changes: DirectoryChanges) -> None:
         if changes.branch_ids:
@@ -238,6 +256,9 @@ class DirectoryCache(Generic[V]):
             return
         for employee_id in changes.employee_ids:
             self.forget(employee_id)
+            self._changed_at[employee_id] = self.watch.generation
+        if len(self._changed_at) > self._max_entries:
+            self.clear()  # bounded: everyone is asked about again
 
     async def close(self) -> None:
         await self.watch.close()

@@ -31,7 +31,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from salesguard.errors import ServiceError
@@ -67,6 +67,9 @@ if TYPE_CHECKING:  # generic only in the type stubs
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, internal_secret: bytes) -> None:
         self._secret = internal_secret
+        # Per method: the servicer's handler and its wrapped form, built once (grpc.aio
+        # asks the interceptor on every call, and finds the same handler each time).
+        self._wrapped: dict[str, tuple[MethodHandler, MethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -77,6 +80,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith(OPEN_METHOD_PREFIXES):
             return handler
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(method, handler)
+        if wrapped is not handler:
+            self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: MethodHandler) -> MethodHandler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, cast(Handler, handler.unary_unary)),
@@ -162,8 +174,9 @@ class _Call:
         self.status = grpc.StatusCode.OK.name
         self.error_code: str | None = None
         self.principal: Principal | None = None
-        # The server span of OpenTelemetry's interceptor, current while the call starts.
-        self.ids = span_ids()
+        # The server span of OpenTelemetry's interceptor, current while the call starts
+        # (its IDs are written out only if the access line is).
+        self.span = trace.get_current_span()
 
     def failed(self, error: ServiceError) -> None:
         self.status = error.grpc_code.name
@@ -201,6 +214,8 @@ class _Call:
         attributes = {"rpc.service": self.service, "rpc.method": self.method}
         _requests.add(1, {**attributes, "rpc.grpc.status_code": self.status})
         _latency.record(seconds, attributes)
+        if not access_log.isEnabledFor(logging.INFO):
+            return  # the line's fields are not even gathered
         access_log.info(
             "rpc",
             extra={
@@ -210,7 +225,7 @@ class _Call:
                 "error_code": self.error_code,
                 "duration_ms": round(seconds * 1000, 3),
                 "principal": self.principal.id if self.principal is not None else None,
-                **self.ids,
+                **span_ids(self.span),
             },
         )
 

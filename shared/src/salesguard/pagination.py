@@ -27,6 +27,13 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def encode_cursor(*values: Key | datetime) -> str:
+    if len(values) == 2:
+        at, key = values
+        if isinstance(at, datetime) and type(key) is int:
+            # A list's usual cursor, (time, number), written as JSON would write it (an
+            # ISO time needs no escaping): a page encodes one per row.
+            raw = f'["{at.isoformat()}",{key}]'.encode()
+            return base64.urlsafe_b64encode(raw).decode().rstrip("=")
     plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
     raw = _COMPACT_JSON.encode(plain).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

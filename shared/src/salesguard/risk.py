@@ -12,12 +12,15 @@ the decay in its one GROUP BY and hands the model on with its summary
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesguard_api.common.v1 import common_pb2
 
@@ -131,11 +134,16 @@ class RiskProfile:
     evidence: list[Evidence]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _detected_at(summary: common_pb2.AlertKindSummary) -> datetime | None:
+    """Its time (Timestamp.ToDatetime's, truncated to microseconds, without its cost)."""
     stamp = summary.last_detected_at
-    if stamp.seconds == 0 and stamp.nanos == 0:
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if seconds == 0 and nanos == 0:
         return None
-    return stamp.ToDatetime(tzinfo=UTC)
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def _later(first: datetime | None, second: datetime | None) -> datetime | None:
@@ -196,12 +204,14 @@ def by_employee(
 
 def _score(decayed: Mapping[str, float], model: RiskModel) -> float:
     """The score of per-kind decayed counts, summed in :func:`profile`'s order (largest
-    contribution first), so that it is the same float."""
-    contributions = sorted(
-        ((model.weight(kind) * count, kind) for kind, count in decayed.items()),
-        key=lambda item: (-item[0], item[1]),
+    contribution first), so that it is the same float: equal contributions, which profile
+    orders by kind, give the same sum in either order."""
+    weights, default = model.weights, model.default_weight
+    return sum(
+        sorted(
+            (weights.get(kind, default) * count for kind, count in decayed.items()), reverse=True
+        )
     )
-    return sum(contribution for contribution, _ in contributions)
 
 
 def ranking(
@@ -223,3 +233,115 @@ def ranking(
     scores = {employee: _score(kinds, model) for employee, kinds in decayed.items()}
     top = sorted(scores, key=lambda employee: (-scores[employee], employee))[:first]
     return [profile(employee, grouped[employee], model) for employee in top]
+
+
+def columns_of(answer: common_pb2.SummarizeAlertsResponse) -> common_pb2.AlertKindColumns:
+    """An answer's groups as columns: its columns, or its summaries' figures when it has
+    summaries instead (a service older than ``as_columns`` ignores it)."""
+    if not answer.summaries:
+        return answer.columns
+    summaries = answer.summaries
+    return common_pb2.AlertKindColumns(
+        employee_ids=[summary.employee_id for summary in summaries],
+        kinds=[summary.kind for summary in summaries],
+        counts=[summary.count for summary in summaries],
+        open_counts=[summary.open_count for summary in summaries],
+        last_detected_micros=[
+            summary.last_detected_at.seconds * 1_000_000 + summary.last_detected_at.nanos // 1000
+            for summary in summaries
+        ],
+        decayed_counts=[summary.decayed_count for summary in summaries],
+    )
+
+
+def top_summaries(
+    sources: Sequence[common_pb2.AlertKindColumns], model: RiskModel, first: int
+) -> dict[str, list[common_pb2.AlertKindSummary]]:
+    """The summaries of the ``first`` highest-scoring employees of every source's columns
+    (a source's groups each once, sources in the order given), highest first: what
+    :func:`ranking` ranks and profiles, read from columns.
+
+    A branch's thousands of groups are read as columns and every employee scored from one
+    of them (decayed_counts, added as :func:`profile` adds them: this source's, then the
+    earlier sources'); only the ``first`` get summaries, which :func:`profile` turns into
+    the same scores, to the bit."""
+    # Each column read once into a list: a repeated field makes a new object per access.
+    read = [(list(columns.employee_ids), list(columns.kinds)) for columns in sources]
+    decayed: dict[str, dict[str, float]] = {}
+    for (employees, kinds), columns in zip(read, sources, strict=True):
+        for employee, kind, count in zip(employees, kinds, columns.decayed_counts, strict=True):
+            counts = decayed.get(employee)
+            if counts is None:
+                decayed[employee] = {kind: count + 0.0}
+            else:
+                counts[kind] = count + counts.get(kind, 0.0)
+    scores = {employee: _score(counts, model) for employee, counts in decayed.items()}
+    top = heapq.nsmallest(first, scores, key=lambda employee: (-scores[employee], employee))
+    chosen: dict[str, list[common_pb2.AlertKindSummary]] = {employee: [] for employee in top}
+    for (employees, kinds), columns in zip(read, sources, strict=True):
+        for index, employee in enumerate(employees):
+            summaries = chosen.get(employee)
+            if summaries is None:
+                continue
+            micros = columns.last_detected_micros[index]
+            summaries.append(
+                common_pb2.AlertKindSummary(
+                    employee_id=employee,
+                    kind=kinds[index],
+                    count=columns.counts[index],
+                    open_count=columns.open_counts[index],
+                    last_detected_at=Timestamp(
+                        seconds=micros // 1_000_000, nanos=micros % 1_000_000 * 1000
+                    ),
+                    decayed_count=columns.decayed_counts[index],
+                )
+            )
+    return chosen
+
+
+def evidence_groups(
+    ranked: Mapping[str, Sequence[common_pb2.AlertKindSummary]],
+    model: RiskModel,
+    as_of: Sequence[Timestamp],
+) -> list[common_pb2.AlertGroup]:
+    """The groups (employee, kind) that can hold the evidence of the ranked employees,
+    from their summaries (of sources that measured ages from the times ``as_of``).
+
+    A group's newest alert weighs most in it (one weight, the freshest decay), as much as
+    the group's summary says: weight × 0.5^(age of last_detected_at / half-life). The
+    ``evidence_items`` groups that weigh most so hold that many alerts at least that heavy:
+    a group lighter than all of them holds no evidence. Computed here, not in SQL, and
+    from sources a moment apart: a group is kept unless it is lighter by more than the
+    slack those differences can make."""
+    if not as_of:
+        return []
+    times = [stamp.seconds * 1_000_000 + stamp.nanos // 1000 for stamp in as_of]
+    rate = math.log(2) / model.half_life_seconds / 1_000_000  # per microsecond
+    slack = math.exp(rate * (max(times) - min(times))) * (1 + 1e-6)
+    reference = max(times)
+    groups: list[common_pb2.AlertGroup] = []
+    for employee, summaries in ranked.items():
+        weights = [
+            (
+                model.weight(summary.kind)
+                * math.exp(
+                    rate
+                    * (
+                        summary.last_detected_at.seconds * 1_000_000
+                        + summary.last_detected_at.nanos // 1000
+                        - reference
+                    )
+                ),
+                summary.kind,
+            )
+            for summary in summaries
+        ]
+        heaviest = sorted((weight for weight, _ in weights), reverse=True)
+        lightest = (
+            heaviest[model.evidence_items - 1] / slack
+            if len(heaviest) > model.evidence_items
+            else 0.0
+        )
+        kinds = sorted({kind for weight, kind in weights if weight >= lightest})
+        groups += [common_pb2.AlertGroup(employee_id=employee, kind=kind) for kind in kinds]
+    return groups

@@ -208,8 +208,14 @@ def setup_telemetry(
     resource = build_resource(config)
     trace.set_tracer_provider(build_tracer_provider(config, resource, span_exporter))
     metrics.set_meter_provider(build_meter_provider(config, resource))
-    # Every engine created from now on gets database spans under the request's span.
-    SQLAlchemyInstrumentor().instrument()
+    # Every engine created from now on gets the pool's metrics and, when spans are
+    # exported, database spans under the request's span. Exporting none, a statement's
+    # span is a no-op: it is a leaf (nothing propagates from it) and would cost each
+    # statement a span built for nobody.
+    exporting = span_exporter is not None or bool(config.traces_exporters)
+    SQLAlchemyInstrumentor().instrument(
+        **({} if exporting else {"tracer_provider": trace.NoOpTracerProvider()})
+    )
     _configured = True
 
 

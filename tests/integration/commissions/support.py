@@ -10,6 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import text
+
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.commissions.v1 import commissions_pb2 as pb
@@ -266,3 +268,53 @@ def half_up(base: str, percent: str) -> Decimal:
 
 COMPANY_CLAIM = customers_pb2.SOURCE_CHANNEL_UNSPECIFIED  # defaults to the registered source
 PERSONAL_CLAIM = customers_pb2.SOURCE_CHANNEL_PERSONAL
+
+
+# -- lines as stored ----------------------------------------------------------------------------
+
+
+# Every column of a line, as the re-run tests compare them.
+LINE_COLUMNS = (
+    "id, period, branch_id, employee_id, team_id, order_id, order_code, customer_id, kind,"
+    " status, base_minor, rate_bp, amount_minor, currency, reason, alert_ids::text,"
+    " source_claim, registered_source, plan_version, fully_paid_at"
+)
+
+
+async def stored_lines(suite: Suite, branch_id: str) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """The period's lines of the branch as stored: by ID, (row version, every column)."""
+    async with suite.running["commissions"].runtime.db.read() as session:
+        rows = await session.execute(
+            text(
+                f"SELECT xmin::text, {LINE_COLUMNS} FROM lines"
+                " WHERE period = :period AND branch_id = :branch_id"
+            ),
+            {"period": PERIOD, "branch_id": branch_id},
+        )
+        return {row[1]: (row[0], tuple(row[1:])) for row in rows}
+
+
+def contents(lines: dict[str, tuple[str, tuple[Any, ...]]]) -> dict[str, tuple[Any, ...]]:
+    return {line_id: columns for line_id, (_, columns) in lines.items()}
+
+
+async def first_run_again(
+    suite: Suite, client: Client, people: People, branch_id: str | None = None
+) -> dict[str, Any]:
+    """What a first run over today's inputs stores of a branch (the company's by default):
+    the period's lines and run count reset (as if it never ran), then run."""
+    branch_id = branch_id or people.org.branch
+    async with suite.running["commissions"].runtime.db.transaction() as session:
+        parameters = {"period": PERIOD, "branch_id": branch_id}
+        await session.execute(
+            text("DELETE FROM lines WHERE period = :period AND branch_id = :branch_id"),
+            parameters,
+        )
+        await session.execute(
+            text(
+                "UPDATE periods SET run_count = 0 WHERE period = :period AND branch_id = :branch_id"
+            ),
+            parameters,
+        )
+    await client.run(people.finance, branch_id)
+    return contents(await stored_lines(suite, branch_id))

@@ -7,66 +7,21 @@ A line's ``xmin`` (the transaction that last wrote its row) tells whether a run 
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import text
-
 from tests.harness import Suite
 from tests.integration.commissions.support import (
     COMPANY_CLAIM,
     PENDING,
-    PERIOD,
     PERSONAL_CLAIM,
     Client,
     by_code,
+    contents,
     customer,
+    first_run_again,
     last_month,
     paid_in_period,
+    stored_lines,
 )
 from tests.support.orders_service import People
-
-COLUMNS = (
-    "id, period, branch_id, employee_id, team_id, order_id, order_code, customer_id, kind,"
-    " status, base_minor, rate_bp, amount_minor, currency, reason, alert_ids::text,"
-    " source_claim, registered_source, plan_version, fully_paid_at"
-)
-
-
-async def stored_lines(suite: Suite, branch_id: str) -> dict[str, tuple[str, tuple[Any, ...]]]:
-    """The period's lines of the branch as stored: by ID, (row version, every column)."""
-    async with suite.running["commissions"].runtime.db.read() as session:
-        rows = await session.execute(
-            text(
-                f"SELECT xmin::text, {COLUMNS} FROM lines"
-                " WHERE period = :period AND branch_id = :branch_id"
-            ),
-            {"period": PERIOD, "branch_id": branch_id},
-        )
-        return {row[1]: (row[0], tuple(row[1:])) for row in rows}
-
-
-def contents(lines: dict[str, tuple[str, tuple[Any, ...]]]) -> dict[str, tuple[Any, ...]]:
-    return {line_id: columns for line_id, (_, columns) in lines.items()}
-
-
-async def first_run_again(suite: Suite, client: Client, people: People) -> dict[str, Any]:
-    """What a first run over today's inputs stores: the period's lines and run count reset
-    (as if it never ran), then run."""
-    branch_id = people.org.branch
-    async with suite.running["commissions"].runtime.db.transaction() as session:
-        parameters = {"period": PERIOD, "branch_id": branch_id}
-        await session.execute(
-            text("DELETE FROM lines WHERE period = :period AND branch_id = :branch_id"),
-            parameters,
-        )
-        await session.execute(
-            text(
-                "UPDATE periods SET run_count = 0 WHERE period = :period AND branch_id = :branch_id"
-            ),
-            parameters,
-        )
-    await client.run(people.finance, branch_id)
-    return contents(await stored_lines(suite, branch_id))
 
 
 async def test_a_rerun_rewrites_only_changed_lines_and_equals_a_first_run(

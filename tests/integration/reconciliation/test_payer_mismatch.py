@@ -37,8 +37,9 @@ async def test_a_payer_other_than_the_customer_is_raised_once_per_customer_and_p
         suite,
         people.finance,
         [
-            row(unique("BR"), ago(9), "100.00", parent, f"Invoice {first.code}"),
+            # The statement lists a later payment first: the earliest is still the evidence.
             row(unique("BR"), ago(8), "200.00", f" {parent.upper()} ", f"Invoice {second.code}"),
+            row(unique("BR"), ago(9), "100.00", parent, f"Invoice {first.code}"),
             row(unique("BR"), ago(7), "300.00", "Someone Else Ltd", f"for {third.code}"),
             row(unique("BR"), ago(6), "500.00", parent, f"Invoice {sisters.code}"),
         ],
@@ -50,6 +51,8 @@ async def test_a_payer_other_than_the_customer_is_raised_once_per_customer_and_p
     raised = await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=subsidiary)
     # The parent twice (its name written two ways) and another payer: two alerts.
     assert payers(raised) == sorted([parent.upper(), "SOMEONE ELSE LTD"])
+    (parents,) = [a for a in raised if str(a.evidence["payer_name"]).strip() == parent]
+    assert parents.evidence["order_code"] == first.code
     # The parent paying another customer is that customer's question.
     assert len(await client.list_alerts(people.hr, "PAYER_MISMATCH", customer_id=other)) == 1
     # A later statement: the parent again raises nothing new, and a run neither.

@@ -9,24 +9,48 @@ websocket cancels every stream. An alert is rendered once per language for every
 subscription it is sent to, and a subscription selecting only the alert's own fields
 shares one execution per alert, document and language (schema/alerts_sharing.py);
 what each receives and the re-check before each alert stay per subscriber.
+
+The alert's ``employee`` link (and a decision's ``by``) is read once per alert for all
+the subscribers the services send it whose principal differs only in its ID (same roles,
+team, branch and headquarters: ``alerts_sharing.peer_scope``), except the subscriber's own
+record, which each reads as themselves. That read is exact: the policy compares the
+subject's ID only with the row's or the resource's (the ``own`` scope, ``forbid_self``,
+``own_case``, ``excluded_subjects``), so for an employee who is neither of two peers,
+``directory.read`` gives both the same rows (tests/integration/test_policy_peer_scope.py
+checks this of the policy). Customer and order links stay per subscriber: whether they
+are one's own depends on an owner only the read shows.
+
+That read is also kept across alerts (``PeerRecords``), per peer scope and employee, so a
+fan-out of an alert about an employee read before makes no call: for at most
+``principal_cache_seconds``, and only while the gateway's directory watch is live and has
+reported no change of that employee nor of any branch since the read began (the watch that
+keeps the principals current, ``DirectoryCache.unchanged_since``). A leaver, a rename or a
+move is read again on the next alert after the watch reports it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable, Mapping
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Annotated, Any, cast
 
 import strawberry
 
+from salesguard.directory import DirectoryCache
 from salesguard.errors import ErrorCode, Forbidden, ServiceError
 from salesguard.principal import Principal
+from salesguard_api.attendance.v1 import directory_pb2
 from salesguard_api.common.v1 import common_pb2
-from salesguard_gateway.auth import AuthError
+from salesguard_gateway.auth import Authenticator, AuthError
+from salesguard_gateway.clients import ServiceClients
 from salesguard_gateway.context import GatewayContext, Info, Loaders
 from salesguard_gateway.schema.alerts import Alert, AlertFilter, alert_from_proto
+from salesguard_gateway.schema.alerts_sharing import PeerScope, peer_scope
 
 log = logging.getLogger(__name__)
 # Alerts held between the services' streams and a slow websocket; when full, the streams
@@ -40,24 +64,183 @@ SubscriptionResolver = Callable[..., AsyncGenerator[Any, None]]
 SHARED_RENDER_SECONDS = 2.0
 
 
+# A read of employees (BatchGetEmployees), made once for the subscribers of a peer scope.
+EmployeesRead = asyncio.Future[Sequence[directory_pb2.Employee]]
+# What one peer scope read of the directory for one alert: employee ID -> the read.
+SharedReads = dict[str, EmployeesRead]
+# Employee records kept across alerts, at most, per gateway (PeerRecords).
+MAX_PEER_RECORDS = 10_000
+
+
+class PeerRecords:
+    """The employee reads of each peer scope, kept across alerts: by (peer scope, employee
+    ID), each with the directory watch's generation from before it was asked. One is used
+    while the watch has reported no change of that employee nor of any branch since
+    (``DirectoryCache.unchanged_since``: never while the watch is not live), for
+    ``ttl_seconds`` at most, and only once it did not fail."""
+
+    def __init__(
+        self,
+        directory: DirectoryCache[Any],
+        *,
+        ttl_seconds: float,
+        max_entries: int = MAX_PEER_RECORDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._directory = directory
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[tuple[PeerScope, str], tuple[int, float, EmployeesRead]] = (
+            OrderedDict()
+        )
+
+    def get(self, scope: PeerScope, employee_id: str) -> EmployeesRead | None:
+        key = (scope, employee_id)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        snapshot, expires_at, read = entry
+        failed = read.done() and (read.cancelled() or read.exception() is not None)
+        if (
+            failed
+            or expires_at <= self._clock()
+            or not self._directory.unchanged_since(employee_id, snapshot)
+        ):
+            del self._entries[key]
+            return None
+        return read
+
+    def snapshot(self) -> int | None:
+        """Taken before the read; None when it must not be kept."""
+        return self._directory.snapshot() if self._ttl > 0 else None
+
+    def put(
+        self, scope: PeerScope, ids: Sequence[str], snapshot: int | None, read: EmployeesRead
+    ) -> None:
+        if snapshot is None:
+            return
+        expires_at = self._clock() + self._ttl
+        for employee_id in ids:
+            key = (scope, employee_id)
+            self._entries[key] = (snapshot, expires_at, read)
+            self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+# One PeerRecords per gateway: per the directory cache (and watch) of its Authenticator.
+_peer_records: weakref.WeakKeyDictionary[DirectoryCache[Any], PeerRecords] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def peer_records(context: GatewayContext) -> PeerRecords | None:
+    """The gateway's PeerRecords, found through the websocket's re-check (bound to the
+    gateway's Authenticator); None, so every alert reads, when there is none."""
+    recheck = getattr(context.reauthenticate, "func", context.reauthenticate)
+    authenticator = getattr(recheck, "__self__", None)
+    if not isinstance(authenticator, Authenticator):
+        return None
+    directory = authenticator.directory
+    records = _peer_records.get(directory)
+    if records is None:
+        records = PeerRecords(directory, ttl_seconds=context.settings.principal_cache_seconds)
+        _peer_records[directory] = records
+    return records
+
+
 class _Renders:
-    """Alerts rendered (alert_from_proto) per message and language, for every subscription
-    the services send the same alert; each kept SHARED_RENDER_SECONDS."""
+    """Alerts rendered (alert_from_proto) per message and language, and the employee links
+    read for them per peer scope, for every subscription the services send the same alert;
+    each kept SHARED_RENDER_SECONDS."""
 
     def __init__(self) -> None:
         self._alerts: dict[tuple[bytes, str], Alert] = {}
+        self._links: dict[bytes, dict[PeerScope, SharedReads]] = {}
 
-    def alert(self, message: common_pb2.Alert, language: str) -> Alert:
-        key = (message.SerializeToString(deterministic=True), language)
+    def alert(
+        self, message: common_pb2.Alert, language: str
+    ) -> tuple[Alert, dict[PeerScope, SharedReads]]:
+        serialized = message.SerializeToString(deterministic=True)
+        key = (serialized, language)
         alert = self._alerts.get(key)
+        loop = asyncio.get_running_loop()
         if alert is None:
             alert = alert_from_proto(message, language)
             alert.renders = {}
             self._alerts[key] = alert
-            asyncio.get_running_loop().call_later(
-                SHARED_RENDER_SECONDS, self._alerts.pop, key, None
-            )
-        return alert
+            loop.call_later(SHARED_RENDER_SECONDS, self._alerts.pop, key, None)
+        links = self._links.get(serialized)
+        if links is None:
+            links = self._links[serialized] = {}
+            loop.call_later(SHARED_RENDER_SECONDS, self._links.pop, serialized, None)
+        return alert, links
+
+
+class _AlertLoaders(Loaders):
+    """One subscriber's loaders for one alert: employees other than the subscriber are read
+    once for every subscriber of the same peer scope (the first to ask reads them, as
+    themselves: none of them is that reader), or taken from an earlier alert's read
+    (``PeerRecords``); the subscriber's own record as themselves."""
+
+    def __init__(
+        self,
+        clients: ServiceClients,
+        subscriber: Principal,
+        shared: SharedReads,
+        records: PeerRecords | None = None,
+    ) -> None:
+        super().__init__(clients)
+        self._subscriber_id = subscriber.id
+        self._scope = peer_scope(subscriber)
+        self._shared = shared
+        self._records = records
+
+    async def _fetch_employees(self, ids: list[str]) -> Sequence[directory_pb2.Employee]:
+        own = [employee_id for employee_id in ids if employee_id == self._subscriber_id]
+        missing = [
+            employee_id
+            for employee_id in ids
+            if employee_id != self._subscriber_id and employee_id not in self._shared
+        ]
+        if missing and self._records is not None:
+            unread = []
+            for employee_id in missing:
+                kept = self._records.get(self._scope, employee_id)
+                if kept is None:
+                    unread.append(employee_id)
+                else:
+                    self._shared[employee_id] = kept
+            missing = unread
+        if missing:
+            snapshot = self._records.snapshot() if self._records is not None else None
+            # A task of its own: a subscriber leaving cancels nobody else's read.
+            reading = asyncio.ensure_future(super()._fetch_employees(missing))
+            # Its failure is each waiter's; retrieved here in case none waits any more.
+            reading.add_done_callback(_retrieved)
+            for employee_id in missing:
+                self._shared[employee_id] = reading
+            if self._records is not None:
+                self._records.put(self._scope, missing, snapshot, reading)
+        reads = {
+            id(read): read
+            for employee_id in ids
+            if employee_id != self._subscriber_id
+            for read in (self._shared[employee_id],)
+        }
+        found: list[directory_pb2.Employee] = []
+        if own:
+            found += await super()._fetch_employees(own)
+        for read in reads.values():
+            found += await asyncio.shield(read)
+        wanted = set(ids)
+        return [employee for employee in found if employee.id in wanted]
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 _renders = _Renders()
@@ -154,10 +337,15 @@ class AlertsSubscription:
         request = common_pb2.WatchAlertsRequest(
             filter=filter.to_proto() if filter is not None else None
         )
+        peers = peer_scope(subscribed_as)
+        records = peer_records(context)
         async with aclosing(raised_alerts(context.clients.alerts, request)) as alerts:
             async for message in alerts:
                 await _still_entitled(context, subscribed_as)
+                alert, links = _renders.alert(message, context.language)
                 # The websocket's context lives as long as the connection: fresh loaders per
                 # alert, so links (employee, customer, order) are never stale.
-                context.loaders = Loaders(context.clients)
-                yield _renders.alert(message, context.language)
+                context.loaders = _AlertLoaders(
+                    context.clients, subscribed_as, links.setdefault(peers, {}), records
+                )
+                yield alert

@@ -36,8 +36,9 @@ def from_timestamp(stamp: Timestamp) -> datetime | None:
     nanos = stamp.nanos
     if seconds == 0 and nanos == 0:
         return None
-    # A third faster than Timestamp.ToDatetime, and this runs 3 times per customer.
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+    # A third faster than Timestamp.ToDatetime, and this runs 3 times per customer;
+    # timedelta's positional arguments (days, seconds, microseconds) parse faster.
+    return _EPOCH + timedelta(0, seconds, nanos // 1000)
 
 
 def from_civil_date(text: str) -> date | None:

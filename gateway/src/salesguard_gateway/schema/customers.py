@@ -137,7 +137,7 @@ def customer_from_proto(message: customers_pb2.Customer) -> Customer:
         updated_at=from_timestamp(message.updated_at),
         status=customer_status_of(message.status),
         pooled_at=from_timestamp(message.pooled_at),
-        masked_fields=list(message.masked_fields),
+        masked_fields=message.masked_fields[:],  # a list: a slice copies it faster
         owner_id=message.owner_id,
         team_id=message.team_id,
         branch_id=message.branch_id,

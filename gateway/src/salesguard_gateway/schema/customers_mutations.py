@@ -259,7 +259,8 @@ class CustomersMutation:
         "Register a customer (C1): a rep for themselves, a manager for an active employee of "
         "their branch; nobody else. A phone, email or name+company already registered is refused "
         "with DUPLICATE_CUSTOMER, naming the existing customer's code and masked owner, and "
-        "raises DUPLICATE_CUSTOMER_CLAIM (C3).",
+        "raises DUPLICATE_CUSTOMER_CLAIM (C3). A location near another owner's customer of the "
+        "same company name registers, with the warning SIMILAR_CUSTOMER (an alert for a manager).",
         input="The customer to register.",
     )
     async def register_customer(

@@ -148,7 +148,8 @@ class Order(Node):
         "(settings)."
     )
     flags: list[AlertKind] = strawberry.field(
-        description="Raised at submission: ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3)."
+        description="Raised at submission: ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3), "
+        "SOURCE_CONFLICT (M3: the personal channel claimed for a company-channel customer)."
     )
     submitted_at: datetime | None = strawberry.field(description="When it was submitted.")
     updated_at: datetime | None = strawberry.field(

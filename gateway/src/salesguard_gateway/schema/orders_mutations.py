@@ -314,8 +314,10 @@ class OrdersMutation:
     @mutation(
         "Submit an order, credited to the caller (a rep or a manager, active); its approval "
         "chain follows from the amount (O1–O3). A submitter who is not the customer's owner "
-        "(ATTRIBUTION_MISMATCH) or a customer registered after the order date "
-        "(UNREGISTERED_CUSTOMER) is flagged and alerted, never refused.",
+        "(ATTRIBUTION_MISMATCH), a customer registered after the order date "
+        "(UNREGISTERED_CUSTOMER) or the personal channel claimed for a customer registered "
+        "through a company channel (SOURCE_CONFLICT, M3) is flagged and alerted, never "
+        "refused.",
         input="The order.",
     )
     async def submit_order(self, info: Info, input: SubmitOrderInput) -> SubmitOrderPayload:

@@ -16,11 +16,14 @@ them out of rankings.
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesguard import risk, validation
 from salesguard.errors import InvalidInput, NotFound, ServiceError
@@ -30,11 +33,18 @@ from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert, alert_from_proto, ask_alert_sources
 from salesguard_gateway.schema.codes import AlertKind, code_of
 from salesguard_gateway.schema.common import described, first_size, selects
-from salesguard_gateway.schema.conversions import copied
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.people import EMPLOYEE, load_employee
 
 EVIDENCE = frozenset({"evidence"})
+EMPLOYEE_FIELD = frozenset({"employee"})
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A primed load's outcome is read by its field; should the request end first, it is
+    retrieved here all the same (no "exception was never retrieved")."""
+    if not future.cancelled():
+        future.exception()
 
 
 @strawberry.enum(description="Bands of the score; their limits are policy data (thresholds.risk).")
@@ -104,7 +114,14 @@ def employee_risk_from(
         score=profile.score,
         level=RiskLevel(profile.level.value),
         signals=[
-            copied(RiskSignal, signal, kind=code_of(AlertKind, signal.kind))
+            RiskSignal(
+                kind=code_of(AlertKind, signal.kind),
+                count=signal.count,
+                open_count=signal.open_count,
+                last_detected_at=signal.last_detected_at,
+                weight=signal.weight,
+                contribution=signal.contribution,
+            )
             for signal in profile.signals
         ],
         evidence=[alert_from_proto(item.alert, language) for item in profile.evidence],
@@ -117,6 +134,7 @@ class Summaries:
     """Every source's summaries, and the model and time they were computed with."""
 
     def __init__(self, answers: dict[str, common_pb2.SummarizeAlertsResponse]) -> None:
+        self.answers = answers
         self.items = [summary for answer in answers.values() for summary in answer.summaries]
         first = next(iter(answers.values()), None)
         # Every source reads the same policy data; None when no source answered.
@@ -125,45 +143,83 @@ class Summaries:
 
 
 async def summarize(
-    info: Info, request: common_pb2.SummarizeAlertsRequest, what: str = "risk signals"
+    info: Info,
+    request: common_pb2.SummarizeAlertsRequest,
+    what: str = "risk signals",
+    *,
+    as_of: dict[str, Timestamp] | None = None,
 ) -> Summaries:
-    """One SummarizeAlerts call per alert source, all at once."""
+    """One SummarizeAlerts call per alert source, all at once; with ``as_of``, each source
+    measures ages from its time there (a source not named there is not asked)."""
     stubs = info.context.clients.alerts
-    answers = await ask_alert_sources(
-        info, what, lambda source: stubs[source].SummarizeAlerts(request)
+
+    def ask(source: str) -> Awaitable[common_pb2.SummarizeAlertsResponse]:
+        if as_of is None:
+            return stubs[source].SummarizeAlerts(request)
+        if source not in as_of:
+            return _nothing()
+        asked = common_pb2.SummarizeAlertsRequest()
+        asked.CopyFrom(request)
+        asked.as_of.CopyFrom(as_of[source])
+        return stubs[source].SummarizeAlerts(asked)
+
+    return Summaries(await ask_alert_sources(info, what, ask))
+
+
+async def _nothing() -> common_pb2.SummarizeAlertsResponse:
+    return common_pb2.SummarizeAlertsResponse()
+
+
+def _evidence_request(
+    employee_ids: list[str], groups: list[common_pb2.AlertGroup]
+) -> common_pb2.SummarizeAlertsRequest:
+    """The ask for these employees' heaviest alerts, in those of their groups that can hold
+    their evidence."""
+    wanted = set(employee_ids)
+    return common_pb2.SummarizeAlertsRequest(
+        employee_ids=employee_ids,
+        include_recent=True,
+        heaviest_only=True,
+        heaviest_alerts_only=True,
+        evidence_groups=[group for group in groups if group.employee_id in wanted],
     )
-    return Summaries(answers)
 
 
-async def ranked_with_evidence(
-    info: Info, ranked: list[risk.RiskProfile], scored: Summaries
-) -> tuple[list[risk.RiskProfile], Summaries]:
-    """The ranked employees' profiles again, with their recent alerts; ranked as before
-    (ages move on by the milliseconds between the two asks)."""
-    order = [profile.employee_id for profile in ranked]
+async def with_evidence(
+    info: Info,
+    ranked: dict[str, list[common_pb2.AlertKindSummary]],
+    scored: Summaries,
+    model: risk.RiskModel,
+) -> None:
+    """The ranked employees' heaviest alerts under their summaries, from each source that
+    scored them and as of its time then: the evidence weighs as the scores did."""
+    order = list(ranked)
     chunks = [  # a service takes a batch of employees per ask
         order[start : start + validation.MAX_BATCH]
         for start in range(0, len(order), validation.MAX_BATCH)
     ]
+    as_of = {source: answer.as_of for source, answer in scored.answers.items()}
+    groups = risk.evidence_groups(ranked, model, list(as_of.values()))
     answers = await asyncio.gather(
         *(
-            summarize(
-                info,
-                common_pb2.SummarizeAlertsRequest(
-                    employee_ids=ids, include_recent=True, heaviest_only=True
-                ),
-                "risk evidence",
-            )
+            summarize(info, _evidence_request(ids, groups), "risk evidence", as_of=as_of)
             for ids in chunks
         )
     )
-    detailed = answers[0]
-    if detailed.model is None:
-        return ranked, scored
-    by_employee = risk.by_employee(item for answer in answers for item in answer.items)
-    return [
-        risk.profile(employee, by_employee.get(employee, []), detailed.model) for employee in order
-    ], detailed
+    by_group = {
+        (summary.employee_id, summary.kind): summary
+        for summaries in ranked.values()
+        for summary in summaries
+    }
+    for answer in answers:
+        for reply in answer.answers.values():
+            # A service older than heaviest_alerts_only answers with summaries instead.
+            older = (recent for summary in reply.summaries for recent in summary.recent)
+            for recent in itertools.chain(reply.heaviest, older):
+                # An alert raised between the two asks has no summary: it is left out.
+                summary = by_group.get((recent.alert.employee_id, recent.alert.kind))
+                if summary is not None:
+                    summary.recent.append(recent)
 
 
 @strawberry.type
@@ -237,14 +293,26 @@ class RiskQuery:
         )
         if not branch:
             raise InvalidInput("branchId", "branchId is required: the caller has no branch")
-        summaries = await summarize(info, common_pb2.SummarizeAlertsRequest(branch_id=branch))
-        if summaries.model is None:
+        summaries = await summarize(
+            info, common_pb2.SummarizeAlertsRequest(branch_id=branch, as_columns=True)
+        )
+        model = summaries.model
+        if model is None:
             return None
-        ranked = risk.ranking(summaries.items, summaries.model, size)
+        columns = [risk.columns_of(answer) for answer in summaries.answers.values()]
+        ranked = risk.top_summaries(columns, model, size)
         if ranked and selects(info, EVIDENCE):
+            if selects(info, EMPLOYEE_FIELD):
+                # Their names asked for now, in one batch, while their evidence is read.
+                for employee in ranked:
+                    loading = asyncio.ensure_future(context.loaders.employees.load(employee))
+                    loading.add_done_callback(_retrieved)
             # Evidence only for the employees shown: a branch-wide ask would ship the recent
             # alerts of every employee and kind (megabytes for a large branch) to show `first`.
-            ranked, summaries = await ranked_with_evidence(info, ranked, summaries)
+            await with_evidence(info, ranked, summaries, model)
         return [
-            employee_risk_from(profile, summaries.as_of, context.language) for profile in ranked
+            employee_risk_from(
+                risk.profile(employee, items, model), summaries.as_of, context.language
+            )
+            for employee, items in ranked.items()
         ]

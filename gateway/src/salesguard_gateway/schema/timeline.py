@@ -40,7 +40,12 @@ from salesguard_gateway.schema.common import (
 from salesguard_gateway.schema.federation import MergePlan, SourcePage, merged
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.timeline_items import TimelineItem, TimelineKind
-from salesguard_gateway.schema.timeline_sources import Ask, Source, timeline_sources
+from salesguard_gateway.schema.timeline_sources import (
+    Ask,
+    PendingItem,
+    Source,
+    timeline_sources,
+)
 from salesguard_gateway.schema.visits import PHOTO_URL_FIELDS
 
 TimelineConnection = Connection[TimelineItem]
@@ -72,7 +77,7 @@ async def employee_timeline(
     plan = MergePlan.of(paging, paging.request(info), (source.key for source in sources))
     include_photo_urls = selects(info, PHOTO_URL_FIELDS, _CHECK_IN_PHOTOS_PATH)
 
-    async def ask(source: Source) -> SourcePage[TimelineItem]:
+    async def ask(source: Source) -> SourcePage[PendingItem]:
         if not plan.asks(source.key):
             return plan.nothing()
         answer = await source.fetch(
@@ -89,7 +94,7 @@ async def employee_timeline(
         return plan.answered(source.key, answer)
 
     answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
-    pages: dict[str, SourcePage[TimelineItem]] = {}
+    pages: dict[str, SourcePage[PendingItem]] = {}
     failures: dict[str, list[tuple[Source, ServiceError]]] = {}
     for source, answer in zip(sources, answers, strict=True):
         if isinstance(answer, ServiceError):
@@ -102,11 +107,15 @@ async def employee_timeline(
     for service, failed in failures.items():
         context.deferred_errors.append(_missing(info, service, failed, wanted))
 
-    return merged(pages, plan, lambda node: node)
+    return merged(pages, plan, _made)
+
+
+def _made(pending: PendingItem) -> TimelineItem:
+    return pending()
 
 
 def _raise_for_the_request(
-    pages: dict[str, SourcePage[TimelineItem]],
+    pages: dict[str, SourcePage[PendingItem]],
     failures: dict[str, list[tuple[Source, ServiceError]]],
     cursor_field: str,
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -54,7 +55,10 @@ class Ask:
     include_photo_urls: bool
 
 
-Fetch = Callable[[Info, Ask], Awaitable[SourcePage[TimelineItem]]]
+# An item as a source answered it, made into its GraphQL node only if the merged page
+# shows it: every source answers a whole page, of which the merge keeps one page in all.
+PendingItem = Callable[[], TimelineItem]
+Fetch = Callable[[Info, Ask], Awaitable[SourcePage[PendingItem]]]
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ class _TimelineService:
             **fields(getattr(item, case)),
         )
 
-    async def fetch(self, info: Info, ask: Ask) -> SourcePage[TimelineItem]:
+    async def fetch(self, info: Info, ask: Ask) -> SourcePage[PendingItem]:
         request = self.module.ListEmployeeTimelineRequest(
             employee_id=ask.employee_id,
             to=to_timestamp(ask.ends),
@@ -144,7 +148,9 @@ class _TimelineService:
         return source_page(
             response,
             response.items,
-            lambda item, cursor: Entry(_instant(item.at), self.node(item, ask.employee_id), cursor),
+            lambda item, cursor: Entry(
+                _instant(item.at), partial(self.node, item, ask.employee_id), cursor
+            ),
         )
 
     def source(self) -> Source:
@@ -159,8 +165,17 @@ _SERVICES = (
 )
 
 
+def _alert_item(alert: common_pb2.Alert, employee_id: str, language: str) -> TimelineItem:
+    return AlertItem(
+        at=_moment(alert.detected_at),
+        kind=TimelineKind.ALERT,
+        employee_id=employee_id,
+        alert=alert_from_proto(alert, language),
+    )
+
+
 def _alerts(source: str) -> Fetch:
-    async def fetch(info: Info, ask: Ask) -> SourcePage[TimelineItem]:
+    async def fetch(info: Info, ask: Ask) -> SourcePage[PendingItem]:
         request = common_pb2.ListAlertsRequest(
             filter=common_pb2.AlertFilter(
                 employee_id=ask.employee_id,
@@ -176,12 +191,7 @@ def _alerts(source: str) -> Fetch:
             response.alerts,
             lambda alert, cursor: Entry(
                 _instant(alert.detected_at),
-                AlertItem(
-                    at=_moment(alert.detected_at),
-                    kind=TimelineKind.ALERT,
-                    employee_id=ask.employee_id,
-                    alert=alert_from_proto(alert, language),
-                ),
+                partial(_alert_item, alert, ask.employee_id, language),
                 cursor,
             ),
         )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -67,6 +67,38 @@ async def day_plans(
         )
     ).all()
     return [plan_window(row) for row in rows]
+
+
+async def covering_plan(
+    session: AsyncSession,
+    employee_id: str,
+    customer_id: str,
+    at: datetime,
+    tolerance: timedelta,
+) -> str | None:
+    """The plan that lets ``employee_id`` link a check-in at ``at`` to ``customer_id``,
+    which they may not read (:func:`~salesguard_attendance.rules.plans.covering`): made
+    for them by another employee still active, for that customer, around that time."""
+    plan_id: str | None = await session.scalar(
+        select(VisitPlan.id)
+        .join(Employee, Employee.id == VisitPlan.created_by)
+        .where(
+            VisitPlan.employee_id == employee_id,
+            VisitPlan.customer_id == customer_id,
+            Employee.status == people.ACTIVE,
+            *rules.covering(
+                VisitPlan.window_start,
+                VisitPlan.window_end,
+                VisitPlan.created_by,
+                employee_id,
+                at,
+                tolerance,
+            ),
+        )
+        .order_by(VisitPlan.window_start, VisitPlan.id)
+        .limit(1)
+    )
+    return plan_id
 
 
 async def named_plan(

@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from salesguard import geo, validation
 from salesguard.alerts import raise_alert
 from salesguard.db import lock_keys, new_id, utcnow
-from salesguard.errors import FailedPrecondition, InvalidInput, NotFound
+from salesguard.errors import (
+    ErrorCode,
+    FailedPrecondition,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+)
 from salesguard.idempotency import IdempotentWrites
 from salesguard.listing import (
     enum_filter,
@@ -53,7 +59,7 @@ from salesguard_attendance.photo_evidence import (
     photo_to_proto,
     reused_photos,
 )
-from salesguard_attendance.plans import day_plans, named_plan
+from salesguard_attendance.plans import covering_plan, day_plans, named_plan
 from salesguard_attendance.rules.streaks import FieldVisitThresholds
 from salesguard_attendance.settings import AttendanceSettings
 from salesguard_attendance.verification import (
@@ -223,11 +229,10 @@ class Visits:
         earlier = await self.idempotent.earlier(principal.id, request, pb.CheckInResponse)
         if earlier is not None:
             return earlier
-        if given.customer_id:
-            # The verdict would tell how far the visit was from the customer: its place.
-            await self.lookups.require_readable(given.customer_id)
         async with self.db.read() as session:
             context = await branch_context(session, principal.branch_id, self.settings)
+        if given.customer_id:
+            await self._require_linkable(principal.id, given.customer_id, given.at, context)
         photos, nearby, detector_thresholds = await asyncio.gather(
             asyncio.gather(
                 *(self.photos.verify(principal.id, key, context.zone) for key in given.photo_keys)
@@ -245,6 +250,25 @@ class Visits:
             )
 
         return await self.idempotent.run(principal.id, request, pb.CheckInResponse, record)
+
+    async def _require_linkable(
+        self, employee_id: str, customer_id: str, at: datetime, context: BranchContext
+    ) -> None:
+        """Refuse a customer the employee may neither read nor cover. The verdict would tell
+        how far the visit was from the customer: its place. Covering a colleague's customer
+        takes a visit plan someone else made for the employee around the check-in's time
+        (:func:`~salesguard_attendance.plans.covering_plan`); the place then stays in the
+        verdict, and the customer's contact fields out of the employee's reach."""
+        try:
+            await self.lookups.require_readable(customer_id)
+        except ServiceError as refused:
+            if refused.code is not ErrorCode.NOT_FOUND:
+                raise
+            tolerance = timedelta(minutes=context.thresholds.plan_tolerance_minutes)
+            async with self.db.read() as session:
+                plan = await covering_plan(session, employee_id, customer_id, at, tolerance)
+            if plan is None:
+                raise
 
     async def _facts(
         self,

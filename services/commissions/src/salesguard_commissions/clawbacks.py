@@ -3,6 +3,7 @@ once per run, each branch's originals found set-based, the lines built by the ru
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.orders.v1 import payments_pb2
-from salesguard_commissions.lines import LineRow
+from salesguard_commissions.lines import NO_ALERT_IDS, LineRow
 from salesguard_commissions.models import Line, Period
 from salesguard_commissions.peers import Peers
 from salesguard_commissions.rules import clawback, locking
@@ -24,6 +25,8 @@ REVERSAL_CHUNK = 500
 class Clawbacks:
     def __init__(self, peers: Peers) -> None:
         self.peers = peers
+        # The branches of a run ask at once; the first streams the reversals.
+        self._streaming = asyncio.Lock()
 
     async def rows(
         self,
@@ -83,7 +86,7 @@ class Clawbacks:
                     clawback.clawback_amount(line.amount_minor),
                     line.currency,
                     clawback.clawback_reason(line.period, reversal.payment_id, kind),
-                    [],
+                    NO_ALERT_IDS,
                     line.source_claim,
                     line.registered_source,
                     line.plan_version,
@@ -95,13 +98,14 @@ class Clawbacks:
     async def _reversals(self, context: RunContext) -> list[payments_pb2.PaymentReversal]:
         """The run's reversals, streamed from orders on the first call (one stream per run,
         not one per branch)."""
-        if context.reversals is None:
-            assert context.reversal_window is not None
-            window_from, window_to = map(to_timestamp, context.reversal_window)
-            assert window_from is not None and window_to is not None
-            context.reversals = [
-                reversal
-                async for batch in self.peers.reversals(window_from, window_to)
-                for reversal in batch
-            ]
+        async with self._streaming:
+            if context.reversals is None:
+                assert context.reversal_window is not None
+                window_from, window_to = map(to_timestamp, context.reversal_window)
+                assert window_from is not None and window_to is not None
+                context.reversals = [
+                    reversal
+                    async for batch in self.peers.reversals(window_from, window_to)
+                    for reversal in batch
+                ]
         return context.reversals

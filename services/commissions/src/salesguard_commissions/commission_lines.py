@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from salesguard_api.orders.v1 import payments_pb2
-from salesguard_commissions.lines import LineRow
+from salesguard_commissions.lines import NO_ALERT_IDS, LineRow, alert_ids_json
 from salesguard_commissions.peers import SOURCE_NAMES, Peers
 from salesguard_commissions.rules import locking, rates, withholding
 from salesguard_commissions.rules.vocabulary import COMMISSION
@@ -54,6 +54,7 @@ async def look_up(
 
 def commission_rows(
     context: RunContext,
+    frozen: dict[str, str],
     branch_id: str,
     orders: Sequence[payments_pb2.ValidOrder],
     sources: dict[str, str | None],
@@ -64,18 +65,19 @@ def commission_rows(
     alerts = context.withholding
     by_order = alerts.by_order
     by_customer = alerts.by_customer
-    frozen = context.frozen
     teams = context.teams
     cap = plan.cap_per_order_minor
     version = plan.version
-    line_id = locking.line_id
+    line_id = locking.line_ids(period, branch_id, COMMISSION)
     to_minor = rates.decimal_to_minor
     commission = rates.commission_minor
     line_status = withholding.line_status
     source_names = SOURCE_NAMES
-    # Per (registered source, claim): the pricing, and the status of a line nothing else
-    # concerns (no alert, nobody frozen).
-    by_class: dict[tuple[str | None, str], tuple[rates.Pricing, str]] = {}
+    epoch = _EPOCH
+    no_alerts = NO_ALERT_IDS
+    # Per (registered source, claim code): the pricing, the claim's name and the status of a
+    # line nothing else concerns (no alert, nobody frozen).
+    by_class: dict[tuple[str | None, int], tuple[rates.Pricing, str, str]] = {}
     rows: list[LineRow] = []
     append = rows.append
     for order in orders:
@@ -83,17 +85,19 @@ def commission_rows(
         customer_id = order.customer_id
         employee_id = order.submitted_by
         registered = sources.get(customer_id)
-        claim = source_names.get(order.source_claim, "")
-        priced = by_class.get((registered, claim))
+        claim_code = order.source_claim
+        priced = by_class.get((registered, claim_code))
         if priced is None:
+            claim = source_names.get(claim_code, "")
             pricing = rates.price(plan, registered, claim)
             plain = line_status(pricing.needs_review, pricing.reason, (), None)
-            priced = by_class[registered, claim] = (pricing, plain.status)
-        pricing, status = priced
+            priced = by_class[registered, claim_code] = (pricing, claim, plain.status)
+        pricing, claim, status = priced
+        rate = pricing.rate_bp
         base = to_minor(order.total.value)
-        amount = commission(base, pricing.rate_bp)
+        amount = commission(base, rate)
         reason = pricing.reason
-        alert_ids: list[str] = []
+        alert_ids = no_alerts
         if cap is not None:
             amount, reason = rates.cap_per_order(amount, reason, cap)
         if order_id in by_order or customer_id in by_customer or employee_id in frozen:
@@ -103,11 +107,13 @@ def commission_rows(
                 alerts.concerning(order_id, customer_id),
                 frozen.get(employee_id),
             )
-            status, reason, alert_ids = found.status, found.reason, found.alert_ids
+            status, reason = found.status, found.reason
+            alert_ids = alert_ids_json(found.alert_ids)
         paid = order.fully_paid_at
+        seconds, nanos = paid.seconds, paid.nanos
         append(
             (
-                line_id(period, branch_id, order_id, COMMISSION),
+                line_id(order_id),
                 period,
                 branch_id,
                 employee_id,
@@ -118,7 +124,7 @@ def commission_rows(
                 COMMISSION,
                 status,
                 base,
-                pricing.rate_bp,
+                rate,
                 amount,
                 order.currency,
                 reason,
@@ -126,8 +132,8 @@ def commission_rows(
                 claim,
                 registered or "",
                 version,
-                _EPOCH + timedelta(seconds=paid.seconds, microseconds=paid.nanos // 1000)
-                if paid.seconds or paid.nanos
+                epoch + timedelta(seconds=seconds, microseconds=nanos // 1000)
+                if seconds or nanos
                 else None,
             )
         )

@@ -64,18 +64,29 @@ LineRow = tuple[
     int,  # amount_minor
     str,  # currency
     str,  # reason
-    list[str],  # alert_ids
+    str,  # alert_ids: the JSON text stored (alert_ids_json)
     str,  # source_claim
     str,  # registered_source
     int,  # plan_version
     datetime | None,  # fully_paid_at
 ]
 ALERT_IDS = COLUMNS.index("alert_ids")
+NO_ALERT_IDS = "[]"
+
+
+def alert_ids_json(alert_ids: Sequence[str]) -> str:
+    """A line's alert IDs as the json column stores them: json.dumps's text, on every path
+    (the merge compares it as text)."""
+    return json.dumps(list(alert_ids)) if alert_ids else NO_ALERT_IDS
+
 
 LINES = "lines"
 STAGED = "staged_lines"
 # Dropped with the run's transaction (committed or not), so each branch stages afresh.
-_STAGE = text(f"CREATE TEMPORARY TABLE {STAGED} (LIKE {LINES}) ON COMMIT DROP")
+# Keyed like the lines: the merge probes it by ID, and the planner, which may think the
+# period holds a row or two (the lines not analysed since a first run wrote them), would
+# otherwise scan it once per line (a nested anti join, quadratic in the branch's lines).
+_STAGE = text(f"CREATE TEMPORARY TABLE {STAGED} (LIKE {LINES}, PRIMARY KEY (id)) ON COMMIT DROP")
 
 
 def _compared(table: str) -> str:
@@ -158,21 +169,18 @@ class LineWriter:
             return
         if self.postgres:
             connection = await (await self.session.connection()).get_raw_connection()
-            # The json column stores the text it is given (SQLAlchemy's asyncpg codec
-            # encodes a str as is): exactly json.dumps's, as every other path writes.
-            records = [
-                (
-                    *row[:ALERT_IDS],
-                    "[]" if not row[ALERT_IDS] else json.dumps(row[ALERT_IDS]),
-                    *row[ALERT_IDS + 1 :],
-                )
-                for row in rows
-            ]
+            # The json column stores the text it is given: the rows' alert IDs as they are.
             await connection.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-                self.table, records=records, columns=COLUMNS
+                self.table, records=rows, columns=COLUMNS
             )
         else:
-            await self.session.execute(
-                insert(Line), [dict(zip(COLUMNS, row, strict=True)) for row in rows]
-            )
+            # The JSON type encodes a list itself.
+            values = [
+                {
+                    **dict(zip(COLUMNS, row, strict=True)),
+                    "alert_ids": json.loads(str(row[ALERT_IDS])),
+                }
+                for row in rows
+            ]
+            await self.session.execute(insert(Line), values)
         self.written += len(rows)

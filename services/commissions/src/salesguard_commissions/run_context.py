@@ -17,8 +17,6 @@ class RunContext:
     period: Period
     plan: PlanTerms
     withholding: Withholding
-    # Employees whose lines go to review, read in each branch's transaction.
-    frozen: dict[str, str] = field(default_factory=dict)
     teams: dict[str, str | None] = field(default_factory=dict)
     # Registered source by customer (None: unknown to the registry), for this run only.
     sources: dict[str, str | None] = field(default_factory=dict)

@@ -3,14 +3,16 @@
 A run of a period handles each branch on its own, in the branch's time zone:
 
 1. the withholding alert targets and the plan in force are loaded once per run;
-2. in one transaction per branch, the frozen employees are read (under the freeze lock,
-   :mod:`.freezes`), the period row is locked (a LOCKED period is refused, or left alone
-   by a run of every branch), the period's lines are deleted (a re-run on PostgreSQL
-   stages its lines instead and writes back only those that changed, :mod:`.lines`),
-   and the valid orders paid in the month are streamed from orders batch by batch,
-   regrouped by about 5000 orders: each group's customers get their registered source
-   in one call while the group before is priced (:mod:`.commission_lines`), each order one line, written chunk by chunk with
-   a binary COPY (:mod:`.lines`; memory stays bounded by a batch and a chunk);
+2. a few branches at a time (``branch_concurrency``, 4 by default: while one waits on
+   a peer or a database another is priced), each in a transaction of its own: the frozen
+   employees are read (under the freeze lock, :mod:`.freezes`), the period row is locked
+   (a LOCKED period is refused, or left alone by a run of every branch), the period's
+   lines are deleted (a re-run on PostgreSQL stages its lines instead and writes back only
+   those that changed, :mod:`.lines`), and the valid orders paid in the month are
+   streamed from orders batch by batch, regrouped by about 5000 orders: each group's
+   customers get their registered source in one call while the group before is priced
+   (:mod:`.commission_lines`), each order one line, written chunk by chunk with a binary
+   COPY (:mod:`.lines`; memory stays bounded by a batch and a chunk per branch);
 3. the reversals of the run's window add CLAWBACK lines (:mod:`.clawbacks`);
 4. the plan's cap per period is applied set-based, and the period row records the run
    and a summary (:mod:`.periods`).
@@ -140,10 +142,27 @@ class Runs:
                 self.settings.clawback_lookback_days,
             ),
         )
-        for branch in branches:
-            context.summaries.append(
-                await self._run_branch(context, branch, explicit=explicit, actor=actor)
-            )
+        # A few branches at once, each in its own transaction: while one waits on orders'
+        # stream or its database, another's lines are priced, so the processes of the run
+        # (this one, orders, customers and both databases) work side by side.
+        gate = asyncio.Semaphore(self.settings.branch_concurrency)
+
+        async def run_branch(branch: directory_pb2.Branch) -> pb.PeriodSummary:
+            async with gate:
+                return await self._run_branch(context, branch, explicit=explicit, actor=actor)
+
+        tasks = [asyncio.create_task(run_branch(branch)) for branch in branches]
+        try:
+            context.summaries.extend(await asyncio.gather(*tasks))
+        except BaseException:
+            # The first failure is the run's; the branches still running roll back.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        order = {branch.id: index for index, branch in enumerate(branches)}
+        context.changed.sort(key=order.__getitem__)
+        context.locked.sort(key=order.__getitem__)
         return context
 
     async def _run_branch(
@@ -157,7 +176,7 @@ class Runs:
         ):
             async with self.db.transaction() as session:
                 # Before any line is touched: a freeze holding the lock updates lines too.
-                context.frozen = await freezes.frozen_employees(session)
+                frozen = await freezes.frozen_employees(session)
                 row = await periods.lock_period_row(session, branch.id, period)
                 if not locking.may_change(row.status):
                     if explicit:
@@ -178,7 +197,7 @@ class Runs:
                         delete(Line).where(Line.period == period, Line.branch_id == branch.id)
                     )
                 writer = LineWriter(session, self.settings.write_batch_size, table)
-                await self._write_commissions(writer, context, branch.id, start, end)
+                await self._write_commissions(writer, context, frozen, branch.id, start, end)
                 lookback = clawback.lookback_from(start, self.settings.clawback_lookback_days)
                 await writer.extend(
                     await self.clawbacks.rows(session, context, branch.id, (lookback, end))
@@ -214,6 +233,7 @@ class Runs:
         self,
         writer: LineWriter,
         context: RunContext,
+        frozen: dict[str, str],
         branch_id: str,
         start: datetime,
         end: datetime,
@@ -228,9 +248,9 @@ class Runs:
             async for orders in _regrouped(stream, self.settings.facts_batch_size):
                 ahead.append((orders, asyncio.create_task(self._look_up(context, orders))))
                 if len(ahead) > LOOKUPS_AHEAD:
-                    await self._write_batch(writer, context, branch_id, *ahead.popleft())
+                    await self._write_batch(writer, context, frozen, branch_id, *ahead.popleft())
             while ahead:
-                await self._write_batch(writer, context, branch_id, *ahead.popleft())
+                await self._write_batch(writer, context, frozen, branch_id, *ahead.popleft())
         finally:
             for _, task in ahead:
                 task.cancel()
@@ -252,12 +272,13 @@ class Runs:
     async def _write_batch(
         writer: LineWriter,
         context: RunContext,
+        frozen: dict[str, str],
         branch_id: str,
         orders: Sequence[payments_pb2.ValidOrder],
         looked_up: asyncio.Task[dict[str, str | None]],
     ) -> None:
         sources = await looked_up
-        await writer.extend(commission_rows(context, branch_id, orders, sources))
+        await writer.extend(commission_rows(context, frozen, branch_id, orders, sources))
 
     async def lock(self, period: str, branch_id: str) -> pb.PeriodSummary:
         return await periods.lock(self.db, self.policy, period, branch_id)

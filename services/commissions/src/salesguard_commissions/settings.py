@@ -23,6 +23,9 @@ class CommissionsSettings(Settings):
     facts_batch_size: int = Field(default=5000, ge=1, le=5000)
     # Registered sources a run keeps, so a customer's later orders ask no one again.
     facts_cache_size: int = Field(default=250_000, ge=1000)
+    # Branches of a run handled at once, each in its own transaction (and connection to
+    # this database and to orders' stream).
+    branch_concurrency: int = Field(default=4, ge=1, le=16)
     # Lines written per COPY (one round trip per chunk).
     write_batch_size: int = Field(default=5000, ge=100)
     # How far back a run looks for reversals of orders paid out in locked months: a

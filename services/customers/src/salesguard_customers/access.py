@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import distinct, func, select
 
@@ -11,7 +12,7 @@ from salesguard.db import Database, utcnow
 from salesguard.policy import PolicyClient
 from salesguard.principal import Principal
 from salesguard_customers import SERVICE_NAME, audit
-from salesguard_customers.models import Alert, ContactRead, Customer
+from salesguard_customers.models import Alert, ContactRead
 from salesguard_customers.rules.contact_reads import (
     BULK_CONTACT_ACCESS,
     BulkThreshold,
@@ -24,11 +25,20 @@ async def bulk_threshold(policy: PolicyClient) -> BulkThreshold:
     return BulkThreshold.from_policy(await policy.threshold("bulk_contact_access"))
 
 
+class ReadCustomer(Protocol):
+    """What the record of a read names of a customer (a :class:`.models.Customer` or a row)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def branch_id(self) -> str | None: ...
+
+
 async def record_contact_reads(
     db: Database,
     policy: PolicyClient,
     principal: Principal,
-    customers: Sequence[Customer],
+    customers: Sequence[ReadCustomer],
     fields: Sequence[str],
 ) -> None:
     """Audit one read of unmasked contact fields and raise BULK_CONTACT_ACCESS at the threshold."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.errors import InvalidInput
@@ -14,6 +14,7 @@ from salesguard_customers.rules.duplicates import identity_key as identity_key
 
 CONTACT_FIELDS = ("phone", "email", "address")
 _CIPHER_COLUMNS = {field: f"{field}_cipher" for field in CONTACT_FIELDS}
+_FIELD_COLUMNS = tuple(_CIPHER_COLUMNS.items())
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
@@ -24,8 +25,23 @@ def normalise_email(raw: str) -> str:
     return email
 
 
-@dataclass(frozen=True)
-class Contact:
+class Sealed(Protocol):
+    """What a customer's contact fields are read from: a :class:`Customer`, or a row of
+    its columns (a list's plain rows)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def phone_cipher(self) -> bytes | None: ...
+    @property
+    def email_cipher(self) -> bytes | None: ...
+    @property
+    def address_cipher(self) -> bytes | None: ...
+
+
+class Contact(NamedTuple):
+    """A customer's contact fields, plaintext or masked (a tuple: a page builds 50)."""
+
     phone: str = ""
     email: str = ""
     address: str = ""
@@ -58,19 +74,21 @@ class ContactVault:
         else:
             raise ValueError(f"not a contact field: {field}")
 
-    def _open(self, customer: Customer, field: str) -> str:
+    def _open(self, customer: Sealed, field: str) -> str:
         cipher: bytes | None = getattr(customer, _CIPHER_COLUMNS[field])
         if not cipher:
             return ""
         return self.cipher.decrypt(cipher, field=field, row_id=customer.id)
 
-    def read(self, customer: Customer, masked: frozenset[str]) -> Contact:
+    def read(self, customer: Sealed, masked: frozenset[str]) -> Contact:
         """Plaintext, or the masked form for fields in ``masked``."""
+        decrypt, row_id = self.cipher.decrypt, customer.id
         values = []
-        for field in CONTACT_FIELDS:
-            value = self._open(customer, field)
+        for field, column in _FIELD_COLUMNS:
+            cipher: bytes | None = getattr(customer, column)
+            value = decrypt(cipher, field=field, row_id=row_id) if cipher else ""
             values.append(mask_value(field, value) if field in masked else value)
         return Contact(*values)
 
-    def masked(self, customer: Customer) -> Contact:
+    def masked(self, customer: Sealed) -> Contact:
         return self.read(customer, frozenset(CONTACT_FIELDS))

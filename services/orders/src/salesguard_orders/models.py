@@ -65,7 +65,8 @@ class Order(Base):
     source_claim: Mapped[str] = mapped_column(String(32))
     registered_source: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="SUBMITTED")
-    # ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (rules.attribution).
+    # ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (rules.attribution), SOURCE_CONFLICT
+    # (rules.source_claim).
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The customer's name and company as matching keys, to match payers.
     customer_name_key: Mapped[str] = mapped_column(String(200), default="")
@@ -141,11 +142,16 @@ class ApprovalStep(Base):
     approver_id: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str] = mapped_column(Text, default="")
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The order's submitter, copied when the step is created (an order's submitter never
+    # changes): whose timeline the step is on, read by one index range like their orders.
+    order_submitted_by: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_approval_steps_pending", "status", "role"),
         # The decisions one employee made, by time: their timeline.
         Index("ix_approval_steps_approver_decided", "approver_id", "decided_at"),
+        # The decisions on one employee's orders, by time: their timeline.
+        Index("ix_approval_steps_submitter_decided", "order_submitted_by", "decided_at"),
     )
 
 
@@ -181,6 +187,10 @@ class Payment(Base):
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     recorded_by: Mapped[str] = mapped_column(String(64))
     statement_id: Mapped[str | None] = mapped_column(String(32))
+    # The submitter of the payment's order (the one it was matched to, else the one it was
+    # recorded for; none while it has neither), set with that order: whose timeline it is on.
+    # Copied like ``branch_id`` (a payment's match never changes once made).
+    order_submitted_by: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         # Open payments (not matched, not reversed) by customer + amount group: matching
@@ -218,6 +228,8 @@ class Payment(Base):
         ),
         Index("ix_payments_paid", "paid_at", "id"),
         Index("ix_payments_branch_paid", "branch_id", "paid_at"),
+        # One employee's payments by time, in the timeline's order: their timeline.
+        Index("ix_payments_submitter_paid", "order_submitted_by", "paid_at", "id"),
     )
 
 
@@ -232,6 +244,13 @@ class Shipment(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     recorded_by: Mapped[str] = mapped_column(String(64))
+    # The order's submitter, copied when the shipment is recorded: whose timeline it is on.
+    order_submitted_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        # One employee's shipments by time, in the timeline's order: their timeline.
+        Index("ix_shipments_submitter_shipped", "order_submitted_by", "shipped_at", "id"),
+    )
 
 
 class Upload(Base):

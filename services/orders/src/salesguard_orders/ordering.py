@@ -6,9 +6,10 @@ it are NOT_FOUND. Decisions and transitions ask about the one order they act
 on and refuse with FORBIDDEN and the policy's reasons.
 
 An order keeps its customer's owner at submission, its lines and total in
-integer cents (half-up per line), its attribution flags (stored, alerted, never
-refused: :mod:`.rules.attribution`) and an approval chain built from the settings'
-thresholds (:mod:`.rules.approvals`); the status machine is :mod:`.rules.orders`.
+integer cents (half-up per line), its flags (stored, alerted, never refused: the
+attribution flags of :mod:`.rules.attribution`, a personal-channel claim on a
+company-channel customer from :mod:`.rules.source_claim`) and an approval chain built
+from the settings' thresholds (:mod:`.rules.approvals`); the status machine is :mod:`.rules.orders`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from salesguard.timeutil import from_timestamp
 from salesguard.writes import own_resource
 from salesguard_api.customers.v1 import customers_pb2, lookups_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
-from salesguard_orders import SERVICE_NAME
+from salesguard_orders import SERVICE_NAME, approval_warnings
 from salesguard_orders.matching import Reconciler, Touched
 from salesguard_orders.models import Alert, ApprovalStep, IdempotencyKey, Order, OrderLine
 from salesguard_orders.order_input import order_dates, parse_order_code, validate_order
@@ -48,7 +49,7 @@ from salesguard_orders.presentation import (
 # Re-exported: the timeline module reads them from here.
 from salesguard_orders.presentation import present_orders as present_orders
 from salesguard_orders.presentation import step_to_proto as step_to_proto
-from salesguard_orders.rules import approvals, attribution
+from salesguard_orders.rules import approvals, attribution, source_claim
 from salesguard_orders.rules import orders as order_rules
 from salesguard_orders.settings import OrdersSettings
 
@@ -111,6 +112,10 @@ class Orders:
             order_day_end=day_end(order_date, zone),
         )
         registered_source = SOURCES.get(facts.source, "UNSPECIFIED")
+        claimed = given.source_claim or registered_source
+        flags += source_claim.source_flags(
+            source_claim=claimed, registered_source=registered_source
+        )
         chain = approvals.approval_chain(
             self.settings,
             currency=given.currency,
@@ -133,7 +138,7 @@ class Orders:
                 total_minor=given.total_minor,
                 order_date=order_date,
                 expected_payment_date=expected_payment_date,
-                source_claim=given.source_claim or registered_source,
+                source_claim=claimed,
                 registered_source=registered_source,
                 status="SUBMITTED",
                 flags=flags,
@@ -169,6 +174,7 @@ class Orders:
                     status=approvals.PENDING,
                     reason=step.reason,
                     comment="",
+                    order_submitted_by=order.submitted_by,
                 )
                 for number, step in enumerate(chain, start=1)
             ]
@@ -197,6 +203,8 @@ class Orders:
             currency=order.currency,
             registered_at=registered_at,
             zone=zone,
+            source_claim=order.source_claim,
+            registered_source=order.registered_source,
         )
         for kind in order.flags:
             await raise_alert(
@@ -352,6 +360,10 @@ class Orders:
             )
             order.updated_at = now
             await session.flush()
+            if request.approve:
+                # Approving a rep's order while alerts on orders one approved for them
+                # stand (APPROVAL_DESPITE_WARNING, raised on the approver).
+                await approval_warnings.check_approval(session, self.policy, order, principal, now)
             if order.status == approvals.APPROVED:
                 # Payments recorded before the approval count from now on (reconciliation).
                 touched = Touched(order_ids=frozenset({order.id}))

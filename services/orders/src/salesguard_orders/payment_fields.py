@@ -57,6 +57,7 @@ class PaymentFields:
         stated_order_id: str | None = None,
         branch_id: str | None = None,
         statement_id: str | None = None,
+        order_submitted_by: str | None = None,
     ) -> dict[str, Any]:
         """Column values of a new ``payments`` row (for an insert of one or many)."""
         return {
@@ -81,6 +82,7 @@ class PaymentFields:
             "recorded_at": recorded_at or utcnow(),
             "recorded_by": recorded_by,
             "statement_id": statement_id,
+            "order_submitted_by": order_submitted_by,
         }
 
     @property

@@ -123,16 +123,19 @@ class Payments(OrdersPart):
             if voucher_key is not None:
                 await self._voucher_unused(session, voucher_key, fields.bank_reference)
             branch_id: str | None = None
+            submitted_by: str | None = None
             if order_id is not None:
                 order = await session.scalar(select(Order).where(Order.id == order_id))
                 if order is None:
                     raise InvalidInput("order_id", f"order {order_id} not found")
                 branch_id = order.branch_id
+                submitted_by = order.submitted_by
             row = fields.to_row(
                 recorded_by=principal.id,
                 voucher_key=voucher_key,
                 stated_order_id=order_id,
                 branch_id=branch_id,
+                order_submitted_by=submitted_by,
             )
             inserted = await insert_payments(session, [row])
             if inserted:

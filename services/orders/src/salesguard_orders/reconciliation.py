@@ -1,4 +1,4 @@
-"""Reconciliation as an API, and the stream of valid orders for commissions.
+"""Reconciliation as an API (the stream of valid orders for commissions: :mod:`.valid_orders`).
 
 RunReconciliation (finance, and the daily job ``orders.reconciliation``) runs the full
 reconciliation of :mod:`salesguard_orders.matching` with the fake-deal check and records
@@ -14,13 +14,12 @@ branch manager must not browse every customer's incoming money.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
@@ -31,7 +30,6 @@ from salesguard.money import to_proto
 from salesguard.pagination import count_if_asked, decode_cursor, keyset_page
 from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
-from salesguard.timeutil import from_timestamp
 from salesguard.validation import enum_value
 from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import FakeDealThresholds, RunFigures
@@ -39,14 +37,12 @@ from salesguard_orders.models import Order, Payment, ReconciliationRun
 from salesguard_orders.ordering import ORDER_SCOPE, OrdersPart
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
 from salesguard_orders.peers import as_of_day, caller_zone, day_end, local_today
-from salesguard_orders.presentation import PAYMENT_STATES, SOURCES, present_orders
-from salesguard_orders.rules.reconciliation import CLASSIFIED, VALID_STATES
+from salesguard_orders.presentation import PAYMENT_STATES, present_orders
+from salesguard_orders.rules.reconciliation import CLASSIFIED
 
 log = logging.getLogger(__name__)
 
 STATE_VALUES = {name: number for number, name in PAYMENT_STATES.items()}
-SOURCE_VALUES = {name: number for number, name in SOURCES.items()}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # An incremental run reads what was recorded since the last run began, less this: a write
 # around the service whose transaction began before that run and committed after it.
 SINCE_OVERLAP = timedelta(days=1)
@@ -241,85 +237,3 @@ class Reconciliation(OrdersPart):
         )
         rows = (await session.scalars(query)).all()
         return [payment_to_proto(row) for row in rows]
-
-    # -- StreamValidOrders ---------------------------------------------------------------
-
-    async def stream_valid_orders(
-        self, request: pb.StreamValidOrdersRequest
-    ) -> AsyncIterator[pb.StreamValidOrdersResponse]:
-        decision = (await self.policy.decide(current_principal(), "orders.stream_valid")).require(
-            "orders.stream_valid"
-        )
-        paid_from = from_timestamp(request.paid_from, "paid_from")
-        paid_to = from_timestamp(request.paid_to, "paid_to")
-        if paid_from is None or paid_to is None:
-            raise InvalidInput("paid_from", "paid_from and paid_to are required")
-        if paid_from >= paid_to:
-            raise InvalidInput("paid_to", "paid_to must be after paid_from")
-        conditions: list[Any] = [
-            scope_filter(decision, ORDER_SCOPE),
-            Order.status.in_(CLASSIFIED),
-            Order.payment_state.in_(VALID_STATES),
-            Order.fully_paid_at >= paid_from,
-            Order.fully_paid_at < paid_to,
-        ]
-        if request.branch_id:
-            conditions.append(Order.branch_id == request.branch_id)
-        batch = self.runtime.settings.stream_batch_size
-        query = (
-            select(
-                Order.id,
-                Order.number,
-                Order.customer_id,
-                Order.submitted_by,
-                Order.team_id,
-                Order.branch_id,
-                Order.total_minor,
-                Order.currency,
-                Order.fully_paid_at,
-                Order.source_claim,
-            )
-            .where(*conditions)
-            .order_by(Order.fully_paid_at, Order.number)
-            .execution_options(yield_per=batch)
-        )
-        async with self.db.read() as session:
-            result = await session.stream(query)
-            async for rows in result.partitions(batch):
-                yield valid_orders_batch(rows)
-
-
-def valid_orders_batch(rows: Sequence[Row[Any]]) -> pb.StreamValidOrdersResponse:
-    """One message of the stream, built field by field (the hot loop of a million orders)."""
-    response = pb.StreamValidOrdersResponse()
-    add = response.orders.add
-    sources = SOURCE_VALUES
-    for (
-        order_id,
-        number,
-        customer_id,
-        submitted_by,
-        team_id,
-        branch_id,
-        total_minor,
-        currency,
-        fully_paid_at,
-        source_claim,
-    ) in rows:
-        order = add(
-            order_id=order_id,
-            code=f"O-{number:06d}",
-            customer_id=customer_id,
-            submitted_by=submitted_by,
-            team_id=team_id or "",
-            branch_id=branch_id or "",
-            currency=currency,
-            source_claim=sources.get(source_claim, 0),
-        )
-        whole, cents = divmod(total_minor, 100)
-        order.total.value = f"{whole}.{cents:02d}"
-        delta = fully_paid_at - EPOCH
-        stamp = order.fully_paid_at
-        stamp.seconds = delta.days * 86_400 + delta.seconds
-        stamp.nanos = delta.microseconds * 1000
-    return response

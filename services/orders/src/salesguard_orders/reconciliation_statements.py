@@ -101,7 +101,7 @@ def _match_named(s: Scope, names_the_order: str) -> str:
     return f"""
         UPDATE payments
         SET order_id = o.id, customer_id = o.customer_id, branch_id = o.branch_id,
-            matched_by = '{rules.ORDER_CODE}'
+            order_submitted_by = o.submitted_by, matched_by = '{rules.ORDER_CODE}'
         FROM orders o
         WHERE {rules.open_payment_sql("payments")}
           AND {names_the_order} AND {s.payments}
@@ -112,8 +112,8 @@ def _match_named(s: Scope, names_the_order: str) -> str:
 def _match_customer_amount(s: Scope) -> str:
     keyed_orders = " UNION ".join(
         f"""
-            SELECT o.id, o.number, o.customer_id, o.branch_id, o.currency, o.total_minor,
-                   o.expected_payment_date, o.{key} AS payer_key
+            SELECT o.id, o.number, o.customer_id, o.branch_id, o.submitted_by, o.currency,
+                   o.total_minor, o.expected_payment_date, o.{key} AS payer_key
             FROM orders o
             WHERE {rules.open_order_sql("o", key)}
               AND (o.{key}, o.currency, o.total_minor) IN
@@ -148,29 +148,30 @@ def _match_customer_amount(s: Scope) -> str:
         ranked AS (
             SELECT payer_key, currency, amount_minor, rank, id AS payment_id, paid_at,
                    CAST(NULL AS VARCHAR) AS order_id, CAST(NULL AS VARCHAR) AS customer_id,
-                   CAST(NULL AS VARCHAR) AS branch_id
+                   CAST(NULL AS VARCHAR) AS branch_id, CAST(NULL AS VARCHAR) AS submitted_by
             FROM open_payments
             UNION ALL
             SELECT payer_key, currency, total_minor, rank, NULL, NULL, id, customer_id,
-                   branch_id
+                   branch_id, submitted_by
             FROM open_orders
         ),
         paired AS (
             SELECT max(payment_id) AS payment_id, max(paid_at) AS paid_at,
                    max(order_id) AS order_id, max(customer_id) AS customer_id,
-                   max(branch_id) AS branch_id
+                   max(branch_id) AS branch_id, max(submitted_by) AS submitted_by
             FROM ranked
             GROUP BY payer_key, currency, amount_minor, rank
             HAVING count(payment_id) = 1 AND count(order_id) = 1
         ),
         pairs AS (
-            SELECT payment_id, order_id, customer_id, branch_id,
+            SELECT payment_id, order_id, customer_id, branch_id, submitted_by,
                    row_number() OVER (PARTITION BY order_id ORDER BY paid_at, payment_id) AS take
             FROM paired
         )
         UPDATE payments
         SET order_id = pairs.order_id, customer_id = pairs.customer_id,
-            branch_id = pairs.branch_id, matched_by = '{rules.CUSTOMER_AMOUNT}'
+            branch_id = pairs.branch_id, order_submitted_by = pairs.submitted_by,
+            matched_by = '{rules.CUSTOMER_AMOUNT}'
         FROM pairs
         WHERE payments.id = pairs.payment_id AND pairs.take = 1
         {s.returning}
@@ -223,7 +224,7 @@ def _classify(d: SqlDialect, s: Scope) -> str:
 # The columns the statements write: the match statements on payments, classification on
 # orders. After a full run changed many rows, only their statistics are out of date (the
 # other columns hold what they held), so only they are analysed again.
-MATCH_WRITES = ("order_id", "customer_id", "branch_id", "matched_by")
+MATCH_WRITES = ("order_id", "customer_id", "branch_id", "order_submitted_by", "matched_by")
 CLASSIFY_WRITES = ("paid_minor", "payment_state", "fully_paid_at")
 
 
@@ -254,12 +255,16 @@ class AlertRows:
     customer_id: str = "o.customer_id"
     order_id: str = "o.id"
     branch_id: str = "o.branch_id"
+    # Where rows share a dedupe key the first inserted is kept: this order makes it the
+    # same row on every run (the writer skips the others on conflict).
+    order_by: str = ""
 
     def select(self) -> str:
         """The SELECT the alert writer completes (``salesguard.alerts.raise_alerts_selected``):
         one row per alert, its columns named as the writer's SELECTED_COLUMNS."""
         columns = ", ".join(f"{getattr(self, name)} AS {name}" for name in SELECTED_COLUMNS)
-        return f"SELECT {columns} FROM {self.source} WHERE {self.condition}"  # noqa: S608
+        ordered = f" ORDER BY {self.order_by}" if self.order_by else ""
+        return f"SELECT {columns} FROM {self.source} WHERE {self.condition}{ordered}"  # noqa: S608
 
 
 def fake_deal_rows(d: SqlDialect) -> AlertRows:
@@ -307,6 +312,9 @@ def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
         ),
         source="payments p JOIN orders o ON o.id = p.order_id",
         condition=f"{rules.payer_mismatch_sql('p', 'o')} AND {s.payer_checks}",
+        # Several payments of one customer and payer in a statement: the earliest is the
+        # evidence.
+        order_by="p.paid_at, p.id",
     )
 
 

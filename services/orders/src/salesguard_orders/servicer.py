@@ -17,6 +17,7 @@ from salesguard_orders.reversals import stream_reversals
 from salesguard_orders.settings import OrdersSettings
 from salesguard_orders.shipments import Shipments
 from salesguard_orders.statements import Statements
+from salesguard_orders.valid_orders import stream_valid_orders
 
 
 def orders_servicer(orders: Orders) -> Servicer:
@@ -58,7 +59,7 @@ def reconciliation_servicer(
         payments_pb2_grpc.ReconciliationServiceServicer,
         RunReconciliation=reconciliation.run,
         GetReconciliation=reconciliation.get,
-        StreamValidOrders=reconciliation.stream_valid_orders,
+        StreamValidOrders=partial(stream_valid_orders, runtime),
         DetectDiversionRisk=diversion.detect,
         StreamPaymentReversals=partial(stream_reversals, runtime),
     )

@@ -111,6 +111,7 @@ class Shipments(OrdersPart):
                     delivered_at=delivered_at,
                     recorded_at=utcnow(),
                     recorded_by=principal.id,
+                    order_submitted_by=order.submitted_by,
                 )
                 session.add(shipment)
             if not order.shipped:

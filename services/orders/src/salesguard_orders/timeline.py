@@ -6,6 +6,11 @@ decided on the employee's orders and those the employee decided (never the same
 step: nobody approves their own order). Payments and shipments are those of the
 employee's orders; a payment belongs to the order reconciliation matched it to,
 else to the order it was recorded for.
+
+Steps, payments and shipments carry their order's submitter (``order_submitted_by``,
+copied from that order when the row is written or matched), so each kind's page is one
+range of an (employee, time) index, not every employee's rows in the window joined to
+their orders; the join to the order remains, for the scope.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ def _approvals(*, decided_by_employee: bool) -> TimelineKind:
     return TimelineKind(
         APPROVAL,
         select(ApprovalStep, Order.number).join(Order, Order.id == ApprovalStep.order_id),
-        employee=ApprovalStep.approver_id if decided_by_employee else Order.submitted_by,
+        employee=ApprovalStep.approver_id
+        if decided_by_employee
+        else ApprovalStep.order_submitted_by,
         at=ApprovalStep.decided_at,
         # Unique per step; digits and hex sort alike in every collation.
         id=ApprovalStep.order_id.concat(cast(ApprovalStep.sequence, String)),
@@ -55,18 +62,27 @@ def _approvals(*, decided_by_employee: bool) -> TimelineKind:
     )
 
 
-def _of_orders(kind: int, statement: Select[Any], at: Column) -> TimelineKind:
-    """A kind of rows about the employee's orders: theirs and in scope by the order."""
-    return TimelineKind(kind, statement, employee=Order.submitted_by, at=at, scope=ORDER_SCOPE)
+def _of_orders(kind: int, statement: Select[Any], employee: Column, at: Column) -> TimelineKind:
+    """A kind of rows about the employee's orders (``employee``: the order's submitter, on
+    the row or the order): theirs and in scope by the order."""
+    return TimelineKind(kind, statement, employee=employee, at=at, scope=ORDER_SCOPE)
 
 
 sources = TimelineSources(
-    _of_orders(ORDER, select(Order), Order.submitted_at),
+    _of_orders(ORDER, select(Order), Order.submitted_by, Order.submitted_at),
     _approvals(decided_by_employee=False),
     _approvals(decided_by_employee=True),
-    _of_orders(PAYMENT, select(Payment).join(Order, _PAYMENT_ORDER), Payment.paid_at),
     _of_orders(
-        SHIPMENT, select(Shipment).join(Order, Order.id == Shipment.order_id), Shipment.shipped_at
+        PAYMENT,
+        select(Payment).join(Order, _PAYMENT_ORDER),
+        Payment.order_submitted_by,
+        Payment.paid_at,
+    ),
+    _of_orders(
+        SHIPMENT,
+        select(Shipment).join(Order, Order.id == Shipment.order_id),
+        Shipment.order_submitted_by,
+        Shipment.shipped_at,
     ),
 )
 KINDS = sources.kinds

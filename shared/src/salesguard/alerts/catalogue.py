@@ -52,6 +52,17 @@ CATALOG: dict[str, AlertKind] = {
             ),
         ),
         AlertKind(
+            "SIMILAR_CUSTOMER",
+            "C3",
+            # MEDIUM: a chain's second shop next door is real; a manager decides.
+            "MEDIUM",
+            Translatable("alert:SIMILAR_CUSTOMER", "Second record of another rep's customer"),
+            Translatable(
+                "alert:SIMILAR_CUSTOMER",
+                "Customer {customer_code} was registered {distance_m} m from customer {existing_code} of another owner, with the same company name; a manager should decide whether it is a second record of the same shop.",
+            ),
+        ),
+        AlertKind(
             "BULK_CONTACT_ACCESS",
             "C8",
             "HIGH",
@@ -211,6 +222,18 @@ CATALOG: dict[str, AlertKind] = {
             ),
         ),
         AlertKind(
+            "APPROVAL_DESPITE_WARNING",
+            "O2",
+            # HIGH: the approver was told that orders they approved for this rep look fake,
+            # and approved another one (a manager approving a colluding rep's fake deals).
+            "HIGH",
+            Translatable("alert:APPROVAL_DESPITE_WARNING", "Approval despite a fake-deal warning"),
+            Translatable(
+                "alert:APPROVAL_DESPITE_WARNING",
+                "Order {order_code} of {submitted_by} was approved while {warnings} alert(s) stood on orders this approver had approved for them ({warned_order_codes}).",
+            ),
+        ),
+        AlertKind(
             "FAKE_DEAL_SUSPECTED",
             "O5",
             "HIGH",
@@ -238,6 +261,21 @@ CATALOG: dict[str, AlertKind] = {
             Translatable(
                 "alert:DIVERSION_RISK",
                 "No order for {days_silent} days (usual interval {usual_interval_days} days) since {last_order_date}, while the owner visited {visits_since_last_order} times and called {calls_since_last_order} times.",
+            ),
+        ),
+        AlertKind(
+            "SOURCE_CONFLICT",
+            "M3",
+            # MEDIUM: one claim may be a slip of the order form (the line is paid at the
+            # company rate and waits for review anyway); a rep who keeps claiming adds up
+            # in the risk score (README, "How risk is scored").
+            "MEDIUM",
+            Translatable(
+                "alert:SOURCE_CONFLICT", "Personal channel claimed for a company customer"
+            ),
+            Translatable(
+                "alert:SOURCE_CONFLICT",
+                "Order {order_code} for customer {customer_code} claims the {source_claim} channel, but the registry holds the customer as {registered_source}: the commission is at the company rate, pending review.",
             ),
         ),
     )

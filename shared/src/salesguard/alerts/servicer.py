@@ -26,6 +26,8 @@ from salesguard.alertsummary import (
     StandingAlerts,
     SummaryTarget,
     attach_recent,
+    columns_from_rows,
+    heaviest_alerts,
     recent_rows,
     summaries_from_rows,
     summaries_from_totals,
@@ -296,8 +298,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     ) -> common_pb2.SummarizeAlertsResponse:
         """Per employee and kind, the standing alerts since a time (risk.read scope):
         counts, their weight after the risk model's decay, the most recent ones."""
-        as_of = utcnow()
-        target = SummaryTarget.from_request(request, as_of)
+        target = SummaryTarget.from_request(request, utcnow())
         decision = (
             await self.policy.decide(current_principal(), "risk.read", target.policy_resource)
         ).require("risk.read")
@@ -306,8 +307,21 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             decision.about(employee_id)
         risk = RiskModel.from_thresholds(await self.policy.thresholds())
         scope = scope_filter(decision, self._scope)
-        standing = StandingAlerts(self.model, scope, target, risk, as_of)
-        if request.include_recent and request.heaviest_only:
+        standing = StandingAlerts(self.model, scope, target, risk)
+        answer = common_pb2.SummarizeAlertsResponse(
+            risk_model=risk.to_proto(), as_of=to_timestamp(target.as_of)
+        )
+        if request.as_columns:
+            dialect = self.db.engine.dialect.name
+            async with self.db.read() as session:
+                rows = (await session.execute(standing.columns_query(dialect))).all()
+            answer.columns.CopyFrom(columns_from_rows(rows, dialect))
+        elif request.heaviest_alerts_only:
+            async with self.db.read() as session:
+                rows = (await session.execute(standing.heaviest_query())).all()
+                alerts = await self._to_protos(session, [row[0] for row in rows])
+            answer.heaviest.extend(heaviest_alerts(rows, alerts))
+        elif request.include_recent and request.heaviest_only:
             totals = standing.totals_query()
             heaviest = standing.heaviest_query()
             async with self.db.read() as session:
@@ -315,22 +329,19 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                 rows = (await session.execute(heaviest)).all()
                 alerts = await self._to_protos(session, [row[0] for row in rows])
             attach_recent(summaries, rows, alerts)
+            answer.summaries.extend(summaries)
         elif request.include_recent:
             per_kind = risk.evidence_items
             query = standing.summary_query(per_kind)
             async with self.db.read() as session:
                 rows = (await session.execute(query)).all()
                 recent = await self._to_protos(session, recent_rows(rows, per_kind))
-            summaries = summaries_from_rows(rows, recent, per_kind)
+            answer.summaries.extend(summaries_from_rows(rows, recent, per_kind))
         else:
             query = standing.totals_query()
             async with self.db.read() as session:
-                summaries = summaries_from_totals((await session.execute(query)).all())
-        return common_pb2.SummarizeAlertsResponse(
-            summaries=summaries,
-            risk_model=risk.to_proto(),
-            as_of=to_timestamp(as_of),
-        )
+                answer.summaries.extend(summaries_from_totals((await session.execute(query)).all()))
+        return answer
 
     async def UpdateAlert(
         self, request: common_pb2.UpdateAlertRequest, context: ServicerContext

@@ -659,6 +659,10 @@ class SummarizeAlertsRequest(_message.Message):
     SINCE_FIELD_NUMBER: _builtins.int
     INCLUDE_RECENT_FIELD_NUMBER: _builtins.int
     HEAVIEST_ONLY_FIELD_NUMBER: _builtins.int
+    AS_COLUMNS_FIELD_NUMBER: _builtins.int
+    HEAVIEST_ALERTS_ONLY_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    EVIDENCE_GROUPS_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.str
     include_recent: _builtins.bool
     """Return each employee's risk_model.evidence_items most recent alerts per kind."""
@@ -666,6 +670,16 @@ class SummarizeAlertsRequest(_message.Message):
     """With include_recent: only each employee's risk_model.evidence_items alerts that
     weigh most (weight x decay, over all kinds; ties: newer, then lower ID), under the
     summaries of their kinds, newest first. Every profile's evidence is among them.
+    """
+    as_columns: _builtins.bool
+    """The groups as columns (SummarizeAlertsResponse.columns) instead of summaries: what a
+    ranking of a branch reads, thousands of groups, cheap to build and to read. Not with
+    include_recent.
+    """
+    heaviest_alerts_only: _builtins.bool
+    """With include_recent and heaviest_only: those alerts alone
+    (SummarizeAlertsResponse.heaviest), without the totals: the evidence of the employees a
+    ranking shows, whose totals it already has.
     """
     @_builtins.property
     def employee_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -677,6 +691,20 @@ class SummarizeAlertsRequest(_message.Message):
         risk model's lookback window.
         """
 
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """The time to measure ages from instead of now: the as_of of an earlier answer (within
+        5 minutes of now), so that evidence weighs as the scores it explains.
+        """
+
+    @_builtins.property
+    def evidence_groups(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertGroup]:
+        """With heaviest_alerts_only: of those heaviest alerts, only the ones of these groups, of
+        employees named in employee_ids (a ranking knows from its first answer which of an
+        employee's groups can hold their evidence: those whose newest alert weighs as much as
+        the evidence_items-th heaviest group's); unset: every group.
+        """
+
     def __init__(
         self,
         *,
@@ -685,14 +713,89 @@ class SummarizeAlertsRequest(_message.Message):
         since: _timestamp_pb2.Timestamp | None = ...,
         include_recent: _builtins.bool = ...,
         heaviest_only: _builtins.bool = ...,
+        as_columns: _builtins.bool = ...,
+        heaviest_alerts_only: _builtins.bool = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+        evidence_groups: _abc.Iterable[Global___AlertGroup] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "employee_ids", b"employee_ids", "heaviest_only", b"heaviest_only", "include_recent", b"include_recent", "since", b"since"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_columns", b"as_columns", "as_of", b"as_of", "branch_id", b"branch_id", "employee_ids", b"employee_ids", "evidence_groups", b"evidence_groups", "heaviest_alerts_only", b"heaviest_alerts_only", "heaviest_only", b"heaviest_only", "include_recent", b"include_recent", "since", b"since"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SummarizeAlertsRequest: _TypeAlias = SummarizeAlertsRequest  # noqa: Y015
+
+@_typing.final
+class AlertGroup(_message.Message):
+    """One employee's alerts of one kind."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMPLOYEE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    employee_id: _builtins.str
+    kind: _builtins.str
+    def __init__(
+        self,
+        *,
+        employee_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["employee_id", b"employee_id", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertGroup: _TypeAlias = AlertGroup  # noqa: Y015
+
+@_typing.final
+class AlertKindColumns(_message.Message):
+    """A summary's groups as parallel columns, one entry per (employee, kind) group, in no
+    particular order: group i is employee_ids[i] and kinds[i], with what AlertKindSummary
+    says of it in the other columns' entry i.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMPLOYEE_IDS_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    OPEN_COUNTS_FIELD_NUMBER: _builtins.int
+    LAST_DETECTED_MICROS_FIELD_NUMBER: _builtins.int
+    DECAYED_COUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def employee_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def open_counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def last_detected_micros(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Microseconds since the Unix epoch of the group's newest alert."""
+
+    @_builtins.property
+    def decayed_counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        employee_ids: _abc.Iterable[_builtins.str] | None = ...,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
+        counts: _abc.Iterable[_builtins.int] | None = ...,
+        open_counts: _abc.Iterable[_builtins.int] | None = ...,
+        last_detected_micros: _abc.Iterable[_builtins.int] | None = ...,
+        decayed_counts: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "decayed_counts", b"decayed_counts", "employee_ids", b"employee_ids", "kinds", b"kinds", "last_detected_micros", b"last_detected_micros", "open_counts", b"open_counts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlertKindColumns: _TypeAlias = AlertKindColumns  # noqa: Y015
 
 @_typing.final
 class AlertKindSummary(_message.Message):
@@ -839,6 +942,8 @@ class SummarizeAlertsResponse(_message.Message):
     SUMMARIES_FIELD_NUMBER: _builtins.int
     RISK_MODEL_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    HEAVIEST_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def summaries(self) -> _containers.RepeatedCompositeFieldContainer[Global___AlertKindSummary]:
         """Ordered by employee ID, then kind."""
@@ -849,16 +954,28 @@ class SummarizeAlertsResponse(_message.Message):
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """The time the ages were measured from."""
 
+    @_builtins.property
+    def columns(self) -> Global___AlertKindColumns:
+        """With as_columns (and then no summaries)."""
+
+    @_builtins.property
+    def heaviest(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecentAlert]:
+        """With heaviest_alerts_only (and then no summaries): each employee's heaviest alerts,
+        ordered by employee ID, then kind, newest first.
+        """
+
     def __init__(
         self,
         *,
         summaries: _abc.Iterable[Global___AlertKindSummary] | None = ...,
         risk_model: Global___RiskModel | None = ...,
         as_of: _timestamp_pb2.Timestamp | None = ...,
+        columns: Global___AlertKindColumns | None = ...,
+        heaviest: _abc.Iterable[Global___RecentAlert] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "risk_model", b"risk_model"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "columns", b"columns", "risk_model", b"risk_model"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "risk_model", b"risk_model", "summaries", b"summaries"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "columns", b"columns", "heaviest", b"heaviest", "risk_model", b"risk_model", "summaries", b"summaries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -237,7 +237,9 @@ class Order(_message.Message):
     def approval_steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalStep]: ...
     @_builtins.property
     def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Attribution flags raised at submission: ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER."""
+        """Flags raised at submission: ATTRIBUTION_MISMATCH, UNREGISTERED_CUSTOMER (O3),
+        SOURCE_CONFLICT (M3: the personal channel claimed for a company-channel customer).
+        """
 
     @_builtins.property
     def submitted_at(self) -> _timestamp_pb2.Timestamp: ...

@@ -5,6 +5,13 @@ ends after it starts, within :data:`MAX_WINDOW`. A check-in is judged against th
 plans of its day (``OUTSIDE_PLAN``, :mod:`salesguard_attendance.verification`): those
 whose window overlaps the day (:func:`overlapping`), or the one it names, which must be
 the employee's own (:func:`is_own_plan`).
+
+A plan also lets its employee cover a colleague's customer (:func:`covering`): a
+check-in may link a customer the employee cannot read when someone else (a manager,
+who may read the customer, or planning would have been refused) planned this employee's
+visit to that customer in a window that, give or take the ``OUTSIDE_PLAN`` tolerance,
+holds the check-in's time. It links the visit and nothing more: the customer stays
+outside the employee's read scope.
 """
 
 from __future__ import annotations
@@ -54,3 +61,21 @@ def overlaps_day(
 def is_own_plan(plan_employee_id: str | None, employee_id: str) -> bool:
     """Whether a check-in by ``employee_id`` may name the plan (None: no such plan)."""
     return plan_employee_id == employee_id
+
+
+def covering(
+    window_start: SQLColumnExpression[datetime],
+    window_end: SQLColumnExpression[datetime],
+    created_by: SQLColumnExpression[str],
+    employee_id: str,
+    at: datetime,
+    tolerance: timedelta,
+) -> list[ColumnElement[bool]]:
+    """The plans that let ``employee_id`` link a check-in at ``at`` to a customer outside
+    their scope: made by someone else, their window holding ``at`` within ``tolerance``
+    (the bounds ``OUTSIDE_PLAN`` keeps)."""
+    return [
+        created_by != employee_id,
+        window_start <= at + tolerance,
+        window_end >= at - tolerance,
+    ]

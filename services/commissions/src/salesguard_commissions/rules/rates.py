@@ -82,6 +82,10 @@ def price(plan: PlanTerms, registered: str | None, claim: str) -> Pricing:
 
 def decimal_to_minor(text: str) -> int:
     """A Decimal string with at most two places ("1234.5", "99.99") as integer cents."""
+    if text[-3:-2] == ".":  # the common form, two places: its digits are the cents
+        digits = text.replace(".", "", 1)
+        if digits.isdigit() and digits.isascii() and len(digits) <= 15:
+            return int(digits)
     whole, dot, fraction = text.partition(".")
     if (
         whole.isdigit()

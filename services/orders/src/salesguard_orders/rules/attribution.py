@@ -52,9 +52,13 @@ def flag_evidence(
     currency: str,
     registered_at: datetime | None,
     zone: tzinfo,
+    source_claim: str,
+    registered_source: str,
 ) -> dict[str, Any]:
-    """What an O3 alert shows: the order, who submitted it, who owns the customer, and
-    when the customer was registered (also as a day where the order was made)."""
+    """What an alert raised at submission (O3, and ``SOURCE_CONFLICT``) shows: the
+    order, who submitted it, who owns the customer, the source channel the order claims
+    and the one the registry holds, and when the customer was registered (also as a day
+    where the order was made)."""
     evidence: dict[str, Any] = {
         "order_code": order_code,
         "customer_code": customer_code,
@@ -63,6 +67,8 @@ def flag_evidence(
         "order_date": order_date.isoformat(),
         "total": str(money.minor_to_decimal(total_minor)),
         "currency": currency,
+        "source_claim": source_claim,
+        "registered_source": registered_source,
     }
     if registered_at is not None:
         evidence["registered_at"] = registered_at.isoformat()
