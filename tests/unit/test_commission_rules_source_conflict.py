@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from salesguard_commissions.rules.source_conflict import COMPANY_CHANNELS, SourceClass, classify
+from salesguard.vocabulary import COMPANY_CHANNELS
+from salesguard_commissions.rules.source_conflict import SourceClass, classify
 
 
 @pytest.mark.parametrize("channel", sorted(COMPANY_CHANNELS))

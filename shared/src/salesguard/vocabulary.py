@@ -39,3 +39,10 @@ class CheckInReasonCode(StrEnum):
 # The duplicate criteria by their API names (the proto's DuplicateCriterion), and the
 # names the duplicate check, its alerts and a registration's ``shared_criteria`` use.
 DUPLICATE_CRITERION_NAMES = {"PHONE": "phone", "EMAIL": "email", "NAME_COMPANY": "name+company"}
+
+
+# The source channels that are the company's; PERSONAL is the rep's own network.
+# Orders flags a personal claim on these (SOURCE_CONFLICT) and commissions pays them
+# at the company rate.
+COMPANY_CHANNELS = frozenset({"WEBSITE", "EXHIBITION", "REFERRAL", "COMPANY_ASSIGNED"})
+PERSONAL_CHANNEL = "PERSONAL"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from salesguard.vocabulary import PERSONAL_CHANNEL as PERSONAL
+
 
 @dataclass(frozen=True, slots=True)
 class SourceClass:
@@ -19,9 +21,6 @@ class SourceClass:
     reason: str
     needs_review: bool
 
-
-COMPANY_CHANNELS = frozenset({"WEBSITE", "EXHIBITION", "REFERRAL", "COMPANY_ASSIGNED"})
-PERSONAL = "PERSONAL"
 
 # Reason codes.
 COMPANY_CHANNEL = "COMPANY_CHANNEL"

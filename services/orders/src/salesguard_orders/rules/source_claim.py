@@ -14,11 +14,10 @@ raises what this returns.
 
 from __future__ import annotations
 
-SOURCE_CONFLICT = "SOURCE_CONFLICT"
+from salesguard.vocabulary import COMPANY_CHANNELS
+from salesguard.vocabulary import PERSONAL_CHANNEL as PERSONAL
 
-# The company channels; PERSONAL is the rep's own network.
-COMPANY_CHANNELS = frozenset({"WEBSITE", "EXHIBITION", "REFERRAL", "COMPANY_ASSIGNED"})
-PERSONAL = "PERSONAL"
+SOURCE_CONFLICT = "SOURCE_CONFLICT"
 
 
 def source_flags(*, source_claim: str, registered_source: str) -> list[str]:
