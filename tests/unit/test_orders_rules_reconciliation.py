@@ -28,6 +28,7 @@ from salesguard_orders.rules.reconciliation import (
     is_open_for,
     is_payer_mismatch,
     is_valid_order,
+    latest_promise,
     pair_in_group,
     payer_mismatch_sql,
     payment_state,
@@ -161,6 +162,24 @@ def test_what_clears_a_suspected_fake() -> None:
     assert fake(expected_payment_date=AS_OF - timedelta(days=4))
 
 
+def test_a_back_order_defers_past_due_to_its_promised_shipping_day() -> None:
+    cutoff = fake_deal_cutoff(AS_OF, 3)
+    # Promised for a day not yet before the cutoff: the goods are late for a known reason.
+    assert not fake(promised_ship_date=cutoff)
+    assert not fake(promised_ship_date=AS_OF + timedelta(days=5))
+    # The promise broken as well: suspected again.
+    assert fake(promised_ship_date=cutoff - timedelta(days=1))
+    # A promise never brings forward an order not yet due.
+    assert not fake(
+        expected_payment_date=AS_OF - timedelta(days=3),
+        promised_ship_date=AS_OF - timedelta(days=20),
+    )
+
+
+def test_a_back_order_promises_at_most_the_maximum_after_the_due_date() -> None:
+    assert latest_promise(date(2026, 12, 1), 60) == date(2027, 1, 30)
+
+
 def test_the_cutoff_leaves_the_grace_days() -> None:
     assert fake_deal_cutoff(AS_OF, 0) == AS_OF
     assert fake_deal_cutoff(AS_OF, 3) == date(2026, 12, 2)
@@ -191,7 +210,7 @@ def sqlite() -> sqlite3.Connection:
         """
         CREATE TABLE orders (id TEXT, status TEXT, expected_payment_date TEXT,
             payment_state TEXT, paid_minor INTEGER, shipped BOOLEAN,
-            customer_name_key TEXT, customer_company_key TEXT);
+            customer_name_key TEXT, customer_company_key TEXT, promised_ship_date TEXT);
         CREATE TABLE payments (id TEXT, matched_by TEXT, payer_key TEXT);
         CREATE TABLE shipments (order_id TEXT);
         """
@@ -221,15 +240,16 @@ def test_the_fake_deal_fragment_agrees(sqlite: sqlite3.Connection) -> None:
         ("UNPAID", "PARTIALLY_PAID"),
         (False, True),
         (0, 1),
+        (None, AS_OF - timedelta(days=10), cutoff),
     )
-    for status, due, state, shipped, shipments in cases:
+    for status, due, state, shipped, shipments, promised in cases:
         paid = 0 if state == "UNPAID" else 1
         sqlite.execute("DELETE FROM orders")
         sqlite.execute("DELETE FROM payments")
         sqlite.execute("DELETE FROM shipments")
         sqlite.execute(
-            "INSERT INTO orders VALUES ('o1', ?, ?, ?, ?, ?, '', '')",
-            (status, due.isoformat(), state, paid, shipped),
+            "INSERT INTO orders VALUES ('o1', ?, ?, ?, ?, ?, '', '', ?)",
+            (status, due.isoformat(), state, paid, shipped, promised and promised.isoformat()),
         )
         sqlite.execute("INSERT INTO payments VALUES ('p1', '', '')")
         sqlite.executemany("INSERT INTO shipments VALUES ('o1')", [()] * shipments)
@@ -241,6 +261,7 @@ def test_the_fake_deal_fragment_agrees(sqlite: sqlite3.Connection) -> None:
             paid_minor=paid,
             shipped=shipped,
             shipments=shipments,
+            promised_ship_date=promised,
         )
         assert evaluate(sqlite, fake_deal_sql("o"), cutoff=cutoff.isoformat()) == expected
 
@@ -249,7 +270,9 @@ def test_the_payer_mismatch_fragment_agrees(sqlite: sqlite3.Connection) -> None:
     for matched_by, payer in itertools.product((ORDER_CODE, CUSTOMER_AMOUNT), ("acme", "x", "")):
         sqlite.execute("DELETE FROM orders")
         sqlite.execute("DELETE FROM payments")
-        sqlite.execute("INSERT INTO orders VALUES ('o1', '', '', '', 0, 0, 'acme', 'acme ltd')")
+        sqlite.execute(
+            "INSERT INTO orders VALUES ('o1', '', '', '', 0, 0, 'acme', 'acme ltd', NULL)"
+        )
         sqlite.execute("INSERT INTO payments VALUES ('p1', ?, ?)", (matched_by, payer))
         expected = is_payer_mismatch(
             matched_by=matched_by,

@@ -165,6 +165,10 @@ class Order(Node):
         description="When the matched payments first covered the total."
     )
     shipped: bool = strawberry.field(description="Whether a shipment has been recorded.")
+    promised_ship_date: date | None = strawberry.field(
+        description="The day the goods are promised to ship, from the latest back-order "
+        "(recordBackOrder); null when none. The fake-deal check waits for it too."
+    )
     note: str | None = strawberry.field(
         description="The submitter's note, followed by each transition's reason as "
         '"[STATUS day by employee ID] reason"; null if none.'

@@ -37,8 +37,10 @@ from salesguard_gateway.schema.enums import (
 from salesguard_gateway.schema.nodes import GlobalID, raw_id
 from salesguard_gateway.schema.orders import Order, order_from_proto
 from salesguard_gateway.schema.payments import (
+    BackOrder,
     Payment,
     Shipment,
+    back_order_from_proto,
     payment_from_proto,
     shipment_from_proto,
 )
@@ -271,6 +273,24 @@ class RecordShipmentPayload:
     shipment: Shipment = strawberry.field(description="The shipment recorded.")
 
 
+@strawberry.input(description="An approved order's goods cannot ship yet (O4).")
+class RecordBackOrderInput:
+    order_id: GlobalID = strawberry.field(
+        description="The order's ID; an APPROVED or FULFILLED order not shipped yet."
+    )
+    promised_ship_date: date = strawberry.field(
+        description="The day the goods are promised to ship: at most the policy data's "
+        "fake_deal.back_order_max_days (60 by default) after the expected payment date."
+    )
+    reason: str = strawberry.field(description="Why they cannot ship yet (at most 500 characters).")
+    idempotency_key: str | None = idempotency_key_field()
+
+
+@strawberry.type(description="The result of recordBackOrder.")
+class RecordBackOrderPayload:
+    back_order: BackOrder = strawberry.field(description="The back-order recorded.")
+
+
 @strawberry.input(description="Which day to reconcile as of (O5).")
 class RunReconciliationInput:
     as_of: date | None = strawberry.field(
@@ -464,6 +484,24 @@ class OrdersMutation:
         )
         response = await info.context.clients.payments.RecordShipment(request)
         return RecordShipmentPayload(shipment=shipment_from_proto(response.shipment))
+
+    @mutation(
+        "Record that an approved order's goods cannot ship yet and the day they are promised to "
+        "ship (O4): the fake-deal check (FAKE_DEAL_SUSPECTED) waits until that day is past too. "
+        "The latest back-order counts; each is kept. Whoever may record the order's shipment.",
+        input="The back-order.",
+    )
+    async def record_back_order(
+        self, info: Info, input: RecordBackOrderInput
+    ) -> RecordBackOrderPayload:
+        request = payments_pb2.RecordBackOrderRequest(
+            order_id=raw_id(input.order_id, "Order", "input.orderId"),
+            promised_ship_date=input.promised_ship_date.isoformat(),
+            reason=input.reason,
+            idempotency_key=input.idempotency_key or "",
+        )
+        response = await info.context.clients.payments.RecordBackOrder(request)
+        return RecordBackOrderPayload(back_order=back_order_from_proto(response.back_order))
 
     @mutation(
         "Match payments to orders, classify every order and raise FAKE_DEAL_SUSPECTED as of a"

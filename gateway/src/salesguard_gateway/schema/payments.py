@@ -186,6 +186,25 @@ def shipment_from_proto(message: payments_pb2.Shipment) -> Shipment:
     return converted(Shipment, message)
 
 
+@strawberry.type(
+    description="An approved order whose goods cannot ship yet, and the day they are promised "
+    "to ship (O4); whoever may see the order sees it."
+)
+class BackOrder:
+    promised_ship_date: date | None = strawberry.field(
+        description="The day the goods are promised to ship."
+    )
+    reason: str = strawberry.field(description="Why they cannot ship yet.")
+    recorded_at: datetime | None = strawberry.field(description="When it was recorded.")
+    order_id: strawberry.Private[str]
+
+    order = ORDER.field("order_id", "The order back-ordered; null when the caller may not see it.")
+
+
+def back_order_from_proto(message: payments_pb2.BackOrder) -> BackOrder:
+    return converted(BackOrder, message)
+
+
 # --- reconciliation ------------------------------------------------------------------
 
 

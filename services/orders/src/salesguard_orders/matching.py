@@ -57,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.alerts import raise_alerts_selected
 from salesguard.db import Database, lock_keys
+from salesguard.policy import PolicyClient
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, Order
 from salesguard_orders.reconciliation_statements import (
@@ -94,6 +95,19 @@ SQLITE_ANALYSIS_LIMIT = 1000
 @dataclass(frozen=True)
 class FakeDealThresholds:
     grace_days: int = 0
+    # How long after its due date a back-order may promise to ship.
+    back_order_max_days: int = 60
+
+
+async def fake_deal_thresholds(policy: PolicyClient) -> FakeDealThresholds:
+    """The fake-deal check's policy data (``fake_deal``)."""
+    values = await policy.threshold("fake_deal")
+    return FakeDealThresholds(
+        grace_days=int(values.get("grace_days", 0)),
+        back_order_max_days=int(
+            values.get("back_order_max_days", FakeDealThresholds.back_order_max_days)
+        ),
+    )
 
 
 @dataclass

@@ -79,6 +79,9 @@ class Order(Base):
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     fully_paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     shipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The latest back-order's promised shipping day (shipments.record_back_order): a fake
+    # deal is past due only once this day is past too.
+    promised_ship_date: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
         Index("ix_orders_submitter_submitted", "submitted_by", "submitted_at", "number"),
@@ -251,6 +254,20 @@ class Shipment(Base):
         # One employee's shipments by time, in the timeline's order: their timeline.
         Index("ix_shipments_submitter_shipped", "order_submitted_by", "shipped_at", "id"),
     )
+
+
+class BackOrder(Base):
+    """A promise that an approved order's goods ship by a day; each one is kept, the
+    latest is the order's ``promised_ship_date``."""
+
+    __tablename__ = "back_orders"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    promised_ship_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(64))
 
 
 class Upload(Base):

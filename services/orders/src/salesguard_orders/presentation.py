@@ -76,6 +76,9 @@ def order_to_proto(
         fully_paid_at=to_timestamp(row.fully_paid_at),
         shipped=row.shipped,
         note=row.note,
+        promised_ship_date=(
+            row.promised_ship_date.isoformat() if row.promised_ship_date is not None else ""
+        ),
     )
 
 

@@ -32,7 +32,7 @@ from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.validation import enum_value
 from salesguard_api.orders.v1 import payments_pb2 as pb
-from salesguard_orders.matching import FakeDealThresholds, RunFigures
+from salesguard_orders.matching import FakeDealThresholds, RunFigures, fake_deal_thresholds
 from salesguard_orders.models import Order, Payment, ReconciliationRun
 from salesguard_orders.ordering import ORDER_SCOPE, OrdersPart
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
@@ -59,8 +59,7 @@ class RunOutcome:
 
 class Reconciliation(OrdersPart):
     async def fake_deal_thresholds(self) -> FakeDealThresholds:
-        values = await self.policy.threshold("fake_deal")
-        return FakeDealThresholds(grace_days=int(values.get("grace_days", 0)))
+        return await fake_deal_thresholds(self.policy)
 
     # -- RunReconciliation ---------------------------------------------------------------
 

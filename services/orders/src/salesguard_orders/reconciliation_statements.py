@@ -276,6 +276,7 @@ def fake_deal_rows(d: SqlDialect) -> AlertRows:
                    'currency', o.currency,
                    'order_date', o.order_date,
                    'expected_payment_date', o.expected_payment_date,
+                   'promised_ship_date', o.promised_ship_date,
                    'days_past_due', {d.days_between(":as_of", "o.expected_payment_date")},
                    'grace_days', :grace_days,
                    'as_of', :as_of_text,

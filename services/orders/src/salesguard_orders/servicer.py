@@ -49,6 +49,9 @@ def payments_servicer(payments: Payments, statements: Statements, shipments: Shi
             payments_pb2.ListShipmentsResponse,
             shipments=lambda request: shipments.list_shipments(request.order_id),
         ),
+        RecordBackOrder=respond(
+            payments_pb2.RecordBackOrderResponse, back_order=shipments.record_back_order
+        ),
     )
 
 

@@ -1,8 +1,11 @@
-"""Shipments: who records that an order's parcel left and when it arrived.
+"""Shipments: who records that an order's parcel left and when it arrived, and that its
+goods cannot ship yet (a back-order, with the day they are promised to ship).
 
 Recording a shipment reconciles its order at once: a shipped order is no suspected
-fake deal, and its payments are matched and classified. The rules are
-:mod:`salesguard_orders.rules.payments` (which orders ship, deliveries after shipping).
+fake deal, and its payments are matched and classified. A back-order defers the fake-deal
+check to its promised day, at most ``fake_deal.back_order_max_days`` after the due date.
+The rules are :mod:`salesguard_orders.rules.payments` (which orders ship, deliveries after
+shipping) and :mod:`salesguard_orders.rules.reconciliation` (past due, latest promise).
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from salesguard.reads import one_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.orders.v1 import payments_pb2 as pb
-from salesguard_orders.matching import Touched
-from salesguard_orders.models import IdempotencyKey, Order, Shipment
+from salesguard_orders.matching import Touched, fake_deal_thresholds
+from salesguard_orders.models import BackOrder, IdempotencyKey, Order, Shipment
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, OrdersPart
 from salesguard_orders.rules import payments as rules
+from salesguard_orders.rules import reconciliation as reconciliation_rules
 from salesguard_orders.settings import OrdersSettings
 
 MAX_CARRIER = 100
 MAX_TRACKING = 100
+MAX_REASON = 500
 
 
 def shipment_to_proto(row: Shipment) -> pb.Shipment:
@@ -40,6 +45,17 @@ def shipment_to_proto(row: Shipment) -> pb.Shipment:
         tracking_number=row.tracking_number,
         shipped_at=to_timestamp(row.shipped_at),
         delivered_at=to_timestamp(row.delivered_at),
+        recorded_at=to_timestamp(row.recorded_at),
+    )
+
+
+def back_order_to_proto(row: BackOrder) -> pb.BackOrder:
+    return pb.BackOrder(
+        id=row.id,
+        order_id=row.order_id,
+        promised_ship_date=row.promised_ship_date.isoformat(),
+        reason=row.reason,
+        recorded_by=row.recorded_by,
         recorded_at=to_timestamp(row.recorded_at),
     )
 
@@ -126,6 +142,63 @@ class Shipments(OrdersPart):
 
         response = await self.idempotent.run(principal.id, request, pb.RecordShipmentResponse, work)
         return response.shipment
+
+    async def record_back_order(self, request: pb.RecordBackOrderRequest) -> pb.BackOrder:
+        """The order's goods cannot ship yet; they are promised for a day. Whoever may
+        record the order's shipment may record this (the same action, ``shipments.record``)."""
+        principal = current_principal()
+        order_id = validation.record_id("order_id", request.order_id, required=True)
+
+        async def work(session: AsyncSession) -> pb.RecordBackOrderResponse:
+            await self.reconciler.lock(session, order_ids=[order_id])
+            order = await one_by_id(session, Order, order_id, noun="order", lock=True)
+            (
+                await self.policy.decide(
+                    principal, "shipments.record", {"branch_id": order.branch_id}
+                )
+            ).require("shipments.record")
+            promised = validation.civil_date("promised_ship_date", request.promised_ship_date)
+            reason = validation.text("reason", request.reason, required=True, max_length=MAX_REASON)
+            if not rules.can_ship(order.status) or order.shipped:
+                raise FailedPrecondition(
+                    f"order {order.code} is {order.status}"
+                    f"{', shipped' if order.shipped else ''}; only an APPROVED or FULFILLED"
+                    " order not shipped yet is back-ordered",
+                    details={"status": order.status, "shipped": str(order.shipped).lower()},
+                )
+            thresholds = await fake_deal_thresholds(self.policy)
+            latest = reconciliation_rules.latest_promise(
+                order.expected_payment_date, thresholds.back_order_max_days
+            )
+            if promised > latest:
+                # Otherwise a promise pushed on and on would hide a fake deal for good.
+                raise InvalidInput(
+                    "promised_ship_date",
+                    f"promised_ship_date may be at most {thresholds.back_order_max_days} days"
+                    f" after the order's expected payment date: {latest.isoformat()} at the latest",
+                )
+            if promised < order.order_date:
+                raise InvalidInput(
+                    "promised_ship_date", "promised_ship_date is before the order's date"
+                )
+            back_order = BackOrder(
+                id=new_id(),
+                order_id=order.id,
+                promised_ship_date=promised,
+                reason=reason,
+                recorded_at=utcnow(),
+                recorded_by=principal.id,
+            )
+            session.add(back_order)
+            order.promised_ship_date = promised
+            order.updated_at = utcnow()
+            await session.flush()
+            return pb.RecordBackOrderResponse(back_order=back_order_to_proto(back_order))
+
+        response = await self.idempotent.run(
+            principal.id, request, pb.RecordBackOrderResponse, work
+        )
+        return response.back_order
 
     async def list_shipments(self, order_id: str) -> list[pb.Shipment]:
         order_id = validation.record_id("order_id", order_id, required=True)

@@ -27,51 +27,51 @@ from salesguard_api.common.v1 import common_pb2 as salesguard_dot_common_dot_v1_
 from salesguard_api.customers.v1 import customers_pb2 as salesguard_dot_customers_dot_v1_dot_customers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!salesguard/orders/v1/orders.proto\x12\x14salesguard.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\x1a\'salesguard/customers/v1/customers.proto\"\xfd\x01\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x08quantity\x18\x03 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x31\n\nunit_price\x18\x04 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x37\n\x10\x64iscount_percent\x18\x05 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x31\n\nline_total\x18\x06 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\"\xc6\x01\n\x0c\x41pprovalStep\x12\x10\n\x08sequence\x18\x01 \x01(\x05\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .salesguard.orders.v1.StepStatus\x12\x13\n\x0b\x61pprover_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xc7\x06\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x14\n\x0csubmitted_by\x18\x05 \x01(\t\x12\x0f\n\x07team_id\x18\x06 \x01(\t\x12\x11\n\tbranch_id\x18\x07 \x01(\t\x12.\n\x05lines\x18\x08 \x03(\x0b\x32\x1f.salesguard.orders.v1.OrderLine\x12\x10\n\x08\x63urrency\x18\t \x01(\t\x12,\n\x05total\x18\n \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x12\n\norder_date\x18\x0b \x01(\t\x12\x1d\n\x15\x65xpected_payment_date\x18\x0c \x01(\t\x12<\n\x0csource_claim\x18\r \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x41\n\x11registered_source\x18\x0e \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x31\n\x06status\x18\x0f \x01(\x0e\x32!.salesguard.orders.v1.OrderStatus\x12:\n\x0e\x61pproval_steps\x18\x10 \x03(\x0b\x32\".salesguard.orders.v1.ApprovalStep\x12\r\n\x05\x66lags\x18\x11 \x03(\t\x12\x30\n\x0csubmitted_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\rpayment_state\x18\x14 \x01(\x0e\x32\".salesguard.orders.v1.PaymentState\x12\x32\n\x0bpaid_amount\x18\x15 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x31\n\rfully_paid_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07shipped\x18\x17 \x01(\x08\x12\x0c\n\x04note\x18\x18 \x01(\t\"\x83\x02\n\x12SubmitOrderRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12.\n\x05lines\x18\x02 \x03(\x0b\x32\x1f.salesguard.orders.v1.OrderLine\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x12\n\norder_date\x18\x04 \x01(\t\x12\x1d\n\x15\x65xpected_payment_date\x18\x05 \x01(\t\x12<\n\x0csource_claim\x18\x06 \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x0c\n\x04note\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\"A\n\x13SubmitOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x10GetOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order\"$\n\x15\x42\x61tchGetOrdersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"E\n\x16\x42\x61tchGetOrdersResponse\x12+\n\x06orders\x18\x01 \x03(\x0b\x32\x1b.salesguard.orders.v1.Order\"\xbb\x02\n\x0bOrderFilter\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0csubmitted_by\x18\x02 \x01(\t\x12\x33\n\x08statuses\x18\x03 \x03(\x0e\x32!.salesguard.orders.v1.OrderStatus\x12:\n\x0epayment_states\x18\x04 \x03(\x0e\x32\".salesguard.orders.v1.PaymentState\x12\x32\n\x0esubmitted_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csubmitted_to\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x61waiting_my_decision\x18\x07 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x08 \x01(\t\"w\n\x11ListOrdersRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.orders.v1.OrderFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x85\x01\n\x12ListOrdersResponse\x12+\n\x06orders\x18\x01 \x03(\x0b\x32\x1b.salesguard.orders.v1.Order\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"H\n\x12\x44\x65\x63ideOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"A\n\x13\x44\x65\x63ideOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order\"i\n\x16TransitionOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12-\n\x02to\x18\x02 \x01(\x0e\x32!.salesguard.orders.v1.OrderStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x17TransitionOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order*\xce\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16ORDER_STATUS_SUBMITTED\x10\x01\x12\x19\n\x15ORDER_STATUS_APPROVED\x10\x02\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x03\x12\x1a\n\x16ORDER_STATUS_FULFILLED\x10\x04\x12\x17\n\x13ORDER_STATUS_CLOSED\x10\x05\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x06*v\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_PENDING\x10\x01\x12\x18\n\x14STEP_STATUS_APPROVED\x10\x02\x12\x18\n\x14STEP_STATUS_REJECTED\x10\x03*\xa3\x01\n\x0cPaymentState\x12\x1d\n\x19PAYMENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14PAYMENT_STATE_UNPAID\x10\x01\x12 \n\x1cPAYMENT_STATE_PARTIALLY_PAID\x10\x02\x12\x1c\n\x18PAYMENT_STATE_RECONCILED\x10\x03\x12\x1a\n\x16PAYMENT_STATE_OVERPAID\x10\x04\x32\xf0\x04\n\rOrdersService\x12\x62\n\x0bSubmitOrder\x12(.salesguard.orders.v1.SubmitOrderRequest\x1a).salesguard.orders.v1.SubmitOrderResponse\x12Y\n\x08GetOrder\x12%.salesguard.orders.v1.GetOrderRequest\x1a&.salesguard.orders.v1.GetOrderResponse\x12k\n\x0e\x42\x61tchGetOrders\x12+.salesguard.orders.v1.BatchGetOrdersRequest\x1a,.salesguard.orders.v1.BatchGetOrdersResponse\x12_\n\nListOrders\x12\'.salesguard.orders.v1.ListOrdersRequest\x1a(.salesguard.orders.v1.ListOrdersResponse\x12\x62\n\x0b\x44\x65\x63ideOrder\x12(.salesguard.orders.v1.DecideOrderRequest\x1a).salesguard.orders.v1.DecideOrderResponse\x12n\n\x0fTransitionOrder\x12,.salesguard.orders.v1.TransitionOrderRequest\x1a-.salesguard.orders.v1.TransitionOrderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!salesguard/orders/v1/orders.proto\x12\x14salesguard.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\x1a\'salesguard/customers/v1/customers.proto\"\xfd\x01\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12/\n\x08quantity\x18\x03 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x31\n\nunit_price\x18\x04 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x37\n\x10\x64iscount_percent\x18\x05 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x31\n\nline_total\x18\x06 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\"\xc6\x01\n\x0c\x41pprovalStep\x12\x10\n\x08sequence\x18\x01 \x01(\x05\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x30\n\x06status\x18\x03 \x01(\x0e\x32 .salesguard.orders.v1.StepStatus\x12\x13\n\x0b\x61pprover_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xe3\x06\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x14\n\x0csubmitted_by\x18\x05 \x01(\t\x12\x0f\n\x07team_id\x18\x06 \x01(\t\x12\x11\n\tbranch_id\x18\x07 \x01(\t\x12.\n\x05lines\x18\x08 \x03(\x0b\x32\x1f.salesguard.orders.v1.OrderLine\x12\x10\n\x08\x63urrency\x18\t \x01(\t\x12,\n\x05total\x18\n \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x12\n\norder_date\x18\x0b \x01(\t\x12\x1d\n\x15\x65xpected_payment_date\x18\x0c \x01(\t\x12<\n\x0csource_claim\x18\r \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x41\n\x11registered_source\x18\x0e \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x31\n\x06status\x18\x0f \x01(\x0e\x32!.salesguard.orders.v1.OrderStatus\x12:\n\x0e\x61pproval_steps\x18\x10 \x03(\x0b\x32\".salesguard.orders.v1.ApprovalStep\x12\r\n\x05\x66lags\x18\x11 \x03(\t\x12\x30\n\x0csubmitted_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\rpayment_state\x18\x14 \x01(\x0e\x32\".salesguard.orders.v1.PaymentState\x12\x32\n\x0bpaid_amount\x18\x15 \x01(\x0b\x32\x1d.salesguard.common.v1.Decimal\x12\x31\n\rfully_paid_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07shipped\x18\x17 \x01(\x08\x12\x0c\n\x04note\x18\x18 \x01(\t\x12\x1a\n\x12promised_ship_date\x18\x19 \x01(\t\"\x83\x02\n\x12SubmitOrderRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12.\n\x05lines\x18\x02 \x03(\x0b\x32\x1f.salesguard.orders.v1.OrderLine\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x12\n\norder_date\x18\x04 \x01(\t\x12\x1d\n\x15\x65xpected_payment_date\x18\x05 \x01(\t\x12<\n\x0csource_claim\x18\x06 \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x0c\n\x04note\x18\x07 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x08 \x01(\t\"A\n\x13SubmitOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order\"\x1d\n\x0fGetOrderRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x10GetOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order\"$\n\x15\x42\x61tchGetOrdersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\"E\n\x16\x42\x61tchGetOrdersResponse\x12+\n\x06orders\x18\x01 \x03(\x0b\x32\x1b.salesguard.orders.v1.Order\"\xbb\x02\n\x0bOrderFilter\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0csubmitted_by\x18\x02 \x01(\t\x12\x33\n\x08statuses\x18\x03 \x03(\x0e\x32!.salesguard.orders.v1.OrderStatus\x12:\n\x0epayment_states\x18\x04 \x03(\x0e\x32\".salesguard.orders.v1.PaymentState\x12\x32\n\x0esubmitted_from\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0csubmitted_to\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x61waiting_my_decision\x18\x07 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x08 \x01(\t\"w\n\x11ListOrdersRequest\x12\x31\n\x06\x66ilter\x18\x01 \x01(\x0b\x32!.salesguard.orders.v1.OrderFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x85\x01\n\x12ListOrdersResponse\x12+\n\x06orders\x18\x01 \x03(\x0b\x32\x1b.salesguard.orders.v1.Order\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"H\n\x12\x44\x65\x63ideOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\"A\n\x13\x44\x65\x63ideOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order\"i\n\x16TransitionOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12-\n\x02to\x18\x02 \x01(\x0e\x32!.salesguard.orders.v1.OrderStatus\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x17TransitionOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.salesguard.orders.v1.Order*\xce\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16ORDER_STATUS_SUBMITTED\x10\x01\x12\x19\n\x15ORDER_STATUS_APPROVED\x10\x02\x12\x19\n\x15ORDER_STATUS_REJECTED\x10\x03\x12\x1a\n\x16ORDER_STATUS_FULFILLED\x10\x04\x12\x17\n\x13ORDER_STATUS_CLOSED\x10\x05\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x06*v\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_PENDING\x10\x01\x12\x18\n\x14STEP_STATUS_APPROVED\x10\x02\x12\x18\n\x14STEP_STATUS_REJECTED\x10\x03*\xa3\x01\n\x0cPaymentState\x12\x1d\n\x19PAYMENT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14PAYMENT_STATE_UNPAID\x10\x01\x12 \n\x1cPAYMENT_STATE_PARTIALLY_PAID\x10\x02\x12\x1c\n\x18PAYMENT_STATE_RECONCILED\x10\x03\x12\x1a\n\x16PAYMENT_STATE_OVERPAID\x10\x04\x32\xf0\x04\n\rOrdersService\x12\x62\n\x0bSubmitOrder\x12(.salesguard.orders.v1.SubmitOrderRequest\x1a).salesguard.orders.v1.SubmitOrderResponse\x12Y\n\x08GetOrder\x12%.salesguard.orders.v1.GetOrderRequest\x1a&.salesguard.orders.v1.GetOrderResponse\x12k\n\x0e\x42\x61tchGetOrders\x12+.salesguard.orders.v1.BatchGetOrdersRequest\x1a,.salesguard.orders.v1.BatchGetOrdersResponse\x12_\n\nListOrders\x12\'.salesguard.orders.v1.ListOrdersRequest\x1a(.salesguard.orders.v1.ListOrdersResponse\x12\x62\n\x0b\x44\x65\x63ideOrder\x12(.salesguard.orders.v1.DecideOrderRequest\x1a).salesguard.orders.v1.DecideOrderResponse\x12n\n\x0fTransitionOrder\x12,.salesguard.orders.v1.TransitionOrderRequest\x1a-.salesguard.orders.v1.TransitionOrderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesguard_api.orders.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTATUS']._serialized_start=2895
-  _globals['_ORDERSTATUS']._serialized_end=3101
-  _globals['_STEPSTATUS']._serialized_start=3103
-  _globals['_STEPSTATUS']._serialized_end=3221
-  _globals['_PAYMENTSTATE']._serialized_start=3224
-  _globals['_PAYMENTSTATE']._serialized_end=3387
+  _globals['_ORDERSTATUS']._serialized_start=2923
+  _globals['_ORDERSTATUS']._serialized_end=3129
+  _globals['_STEPSTATUS']._serialized_start=3131
+  _globals['_STEPSTATUS']._serialized_end=3249
+  _globals['_PAYMENTSTATE']._serialized_start=3252
+  _globals['_PAYMENTSTATE']._serialized_end=3415
   _globals['_ORDERLINE']._serialized_start=169
   _globals['_ORDERLINE']._serialized_end=422
   _globals['_APPROVALSTEP']._serialized_start=425
   _globals['_APPROVALSTEP']._serialized_end=623
   _globals['_ORDER']._serialized_start=626
-  _globals['_ORDER']._serialized_end=1465
-  _globals['_SUBMITORDERREQUEST']._serialized_start=1468
-  _globals['_SUBMITORDERREQUEST']._serialized_end=1727
-  _globals['_SUBMITORDERRESPONSE']._serialized_start=1729
-  _globals['_SUBMITORDERRESPONSE']._serialized_end=1794
-  _globals['_GETORDERREQUEST']._serialized_start=1796
-  _globals['_GETORDERREQUEST']._serialized_end=1825
-  _globals['_GETORDERRESPONSE']._serialized_start=1827
-  _globals['_GETORDERRESPONSE']._serialized_end=1889
-  _globals['_BATCHGETORDERSREQUEST']._serialized_start=1891
-  _globals['_BATCHGETORDERSREQUEST']._serialized_end=1927
-  _globals['_BATCHGETORDERSRESPONSE']._serialized_start=1929
-  _globals['_BATCHGETORDERSRESPONSE']._serialized_end=1998
-  _globals['_ORDERFILTER']._serialized_start=2001
-  _globals['_ORDERFILTER']._serialized_end=2316
-  _globals['_LISTORDERSREQUEST']._serialized_start=2318
-  _globals['_LISTORDERSREQUEST']._serialized_end=2437
-  _globals['_LISTORDERSRESPONSE']._serialized_start=2440
-  _globals['_LISTORDERSRESPONSE']._serialized_end=2573
-  _globals['_DECIDEORDERREQUEST']._serialized_start=2575
-  _globals['_DECIDEORDERREQUEST']._serialized_end=2647
-  _globals['_DECIDEORDERRESPONSE']._serialized_start=2649
-  _globals['_DECIDEORDERRESPONSE']._serialized_end=2714
-  _globals['_TRANSITIONORDERREQUEST']._serialized_start=2716
-  _globals['_TRANSITIONORDERREQUEST']._serialized_end=2821
-  _globals['_TRANSITIONORDERRESPONSE']._serialized_start=2823
-  _globals['_TRANSITIONORDERRESPONSE']._serialized_end=2892
-  _globals['_ORDERSSERVICE']._serialized_start=3390
-  _globals['_ORDERSSERVICE']._serialized_end=4014
+  _globals['_ORDER']._serialized_end=1493
+  _globals['_SUBMITORDERREQUEST']._serialized_start=1496
+  _globals['_SUBMITORDERREQUEST']._serialized_end=1755
+  _globals['_SUBMITORDERRESPONSE']._serialized_start=1757
+  _globals['_SUBMITORDERRESPONSE']._serialized_end=1822
+  _globals['_GETORDERREQUEST']._serialized_start=1824
+  _globals['_GETORDERREQUEST']._serialized_end=1853
+  _globals['_GETORDERRESPONSE']._serialized_start=1855
+  _globals['_GETORDERRESPONSE']._serialized_end=1917
+  _globals['_BATCHGETORDERSREQUEST']._serialized_start=1919
+  _globals['_BATCHGETORDERSREQUEST']._serialized_end=1955
+  _globals['_BATCHGETORDERSRESPONSE']._serialized_start=1957
+  _globals['_BATCHGETORDERSRESPONSE']._serialized_end=2026
+  _globals['_ORDERFILTER']._serialized_start=2029
+  _globals['_ORDERFILTER']._serialized_end=2344
+  _globals['_LISTORDERSREQUEST']._serialized_start=2346
+  _globals['_LISTORDERSREQUEST']._serialized_end=2465
+  _globals['_LISTORDERSRESPONSE']._serialized_start=2468
+  _globals['_LISTORDERSRESPONSE']._serialized_end=2601
+  _globals['_DECIDEORDERREQUEST']._serialized_start=2603
+  _globals['_DECIDEORDERREQUEST']._serialized_end=2675
+  _globals['_DECIDEORDERRESPONSE']._serialized_start=2677
+  _globals['_DECIDEORDERRESPONSE']._serialized_end=2742
+  _globals['_TRANSITIONORDERREQUEST']._serialized_start=2744
+  _globals['_TRANSITIONORDERREQUEST']._serialized_end=2849
+  _globals['_TRANSITIONORDERRESPONSE']._serialized_start=2851
+  _globals['_TRANSITIONORDERRESPONSE']._serialized_end=2920
+  _globals['_ORDERSSERVICE']._serialized_start=3418
+  _globals['_ORDERSSERVICE']._serialized_end=4042
 # @@protoc_insertion_point(module_scope)

@@ -207,6 +207,7 @@ class Order(_message.Message):
     FULLY_PAID_AT_FIELD_NUMBER: _builtins.int
     SHIPPED_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
+    PROMISED_SHIP_DATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     code: _builtins.str
     """Readable, e.g. "O-000123"; bank transfers quote it."""
@@ -229,6 +230,10 @@ class Order(_message.Message):
     """As of the last reconciliation."""
     shipped: _builtins.bool
     note: _builtins.str
+    promised_ship_date: _builtins.str
+    """Civil date "YYYY-MM-DD" the goods are promised to ship by, from the latest back-order
+    recorded (O4); empty when none. A fake deal is past due only after it too.
+    """
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLine]: ...
     @_builtins.property
@@ -278,10 +283,11 @@ class Order(_message.Message):
         fully_paid_at: _timestamp_pb2.Timestamp | None = ...,
         shipped: _builtins.bool = ...,
         note: _builtins.str = ...,
+        promised_ship_date: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fully_paid_at", b"fully_paid_at", "paid_amount", b"paid_amount", "submitted_at", b"submitted_at", "total", b"total", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_steps", b"approval_steps", "branch_id", b"branch_id", "code", b"code", "currency", b"currency", "customer_id", b"customer_id", "expected_payment_date", b"expected_payment_date", "flags", b"flags", "fully_paid_at", b"fully_paid_at", "id", b"id", "lines", b"lines", "note", b"note", "order_date", b"order_date", "owner_id", b"owner_id", "paid_amount", b"paid_amount", "payment_state", b"payment_state", "registered_source", b"registered_source", "shipped", b"shipped", "source_claim", b"source_claim", "status", b"status", "submitted_at", b"submitted_at", "submitted_by", b"submitted_by", "team_id", b"team_id", "total", b"total", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_steps", b"approval_steps", "branch_id", b"branch_id", "code", b"code", "currency", b"currency", "customer_id", b"customer_id", "expected_payment_date", b"expected_payment_date", "flags", b"flags", "fully_paid_at", b"fully_paid_at", "id", b"id", "lines", b"lines", "note", b"note", "order_date", b"order_date", "owner_id", b"owner_id", "paid_amount", b"paid_amount", "payment_state", b"payment_state", "promised_ship_date", b"promised_ship_date", "registered_source", b"registered_source", "shipped", b"shipped", "source_claim", b"source_claim", "status", b"status", "submitted_at", b"submitted_at", "submitted_by", b"submitted_by", "team_id", b"team_id", "total", b"total", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -188,6 +188,44 @@ class Shipment(_message.Message):
 Global___Shipment: _TypeAlias = Shipment  # noqa: Y015
 
 @_typing.final
+class BackOrder(_message.Message):
+    """The goods of an approved order cannot ship yet: the warehouse promises a day (O4)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    PROMISED_SHIP_DATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    order_id: _builtins.str
+    promised_ship_date: _builtins.str
+    """Civil date "YYYY-MM-DD"."""
+    reason: _builtins.str
+    recorded_by: _builtins.str
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        order_id: _builtins.str = ...,
+        promised_ship_date: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "order_id", b"order_id", "promised_ship_date", b"promised_ship_date", "reason", b"reason", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackOrder: _TypeAlias = BackOrder  # noqa: Y015
+
+@_typing.final
 class RecordPaymentRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -518,6 +556,58 @@ class RecordShipmentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordShipmentResponse: _TypeAlias = RecordShipmentResponse  # noqa: Y015
+
+@_typing.final
+class RecordBackOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    PROMISED_SHIP_DATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    promised_ship_date: _builtins.str
+    """Civil date "YYYY-MM-DD"; at most the fake-deal data's back_order_max_days after the
+    order's expected payment date.
+    """
+    reason: _builtins.str
+    idempotency_key: _builtins.str
+    """A retried request with the same key returns the first result."""
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        promised_ship_date: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "order_id", b"order_id", "promised_ship_date", b"promised_ship_date", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordBackOrderRequest: _TypeAlias = RecordBackOrderRequest  # noqa: Y015
+
+@_typing.final
+class RecordBackOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BACK_ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def back_order(self) -> Global___BackOrder: ...
+    def __init__(
+        self,
+        *,
+        back_order: Global___BackOrder | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["back_order", b"back_order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["back_order", b"back_order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordBackOrderResponse: _TypeAlias = RecordBackOrderResponse  # noqa: Y015
 
 @_typing.final
 class PaymentFilter(_message.Message):

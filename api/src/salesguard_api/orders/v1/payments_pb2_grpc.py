@@ -69,6 +69,11 @@ class PaymentsServiceStub:
                 request_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.ListShipmentsRequest.SerializeToString,
                 response_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.ListShipmentsResponse.FromString,
                 _registered_method=True)
+        self.RecordBackOrder = channel.unary_unary(
+                '/salesguard.orders.v1.PaymentsService/RecordBackOrder',
+                request_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.RecordBackOrderRequest.SerializeToString,
+                response_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.RecordBackOrderResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentsServiceServicer:
@@ -116,6 +121,12 @@ class PaymentsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordBackOrder(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +164,11 @@ def add_PaymentsServiceServicer_to_server(servicer, server):
                     servicer.ListShipments,
                     request_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.ListShipmentsRequest.FromString,
                     response_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.ListShipmentsResponse.SerializeToString,
+            ),
+            'RecordBackOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordBackOrder,
+                    request_deserializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.RecordBackOrderRequest.FromString,
+                    response_serializer=salesguard_dot_orders_dot_v1_dot_payments__pb2.RecordBackOrderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +360,33 @@ class PaymentsService:
             '/salesguard.orders.v1.PaymentsService/ListShipments',
             salesguard_dot_orders_dot_v1_dot_payments__pb2.ListShipmentsRequest.SerializeToString,
             salesguard_dot_orders_dot_v1_dot_payments__pb2.ListShipmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordBackOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.orders.v1.PaymentsService/RecordBackOrder',
+            salesguard_dot_orders_dot_v1_dot_payments__pb2.RecordBackOrderRequest.SerializeToString,
+            salesguard_dot_orders_dot_v1_dot_payments__pb2.RecordBackOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,7 @@ class PaymentsServiceStub:
     ListPayments: _grpc.UnaryUnaryMultiCallable[_payments_pb2.ListPaymentsRequest, _payments_pb2.ListPaymentsResponse]
     RecordShipment: _grpc.UnaryUnaryMultiCallable[_payments_pb2.RecordShipmentRequest, _payments_pb2.RecordShipmentResponse]
     ListShipments: _grpc.UnaryUnaryMultiCallable[_payments_pb2.ListShipmentsRequest, _payments_pb2.ListShipmentsResponse]
+    RecordBackOrder: _grpc.UnaryUnaryMultiCallable[_payments_pb2.RecordBackOrderRequest, _payments_pb2.RecordBackOrderResponse]
 
 @_typing.type_check_only
 class PaymentsServiceAsyncStub(PaymentsServiceStub):
@@ -49,6 +50,7 @@ class PaymentsServiceAsyncStub(PaymentsServiceStub):
     ListPayments: _aio.UnaryUnaryMultiCallable[_payments_pb2.ListPaymentsRequest, _payments_pb2.ListPaymentsResponse]  # type: ignore[assignment]
     RecordShipment: _aio.UnaryUnaryMultiCallable[_payments_pb2.RecordShipmentRequest, _payments_pb2.RecordShipmentResponse]  # type: ignore[assignment]
     ListShipments: _aio.UnaryUnaryMultiCallable[_payments_pb2.ListShipmentsRequest, _payments_pb2.ListShipmentsResponse]  # type: ignore[assignment]
+    RecordBackOrder: _aio.UnaryUnaryMultiCallable[_payments_pb2.RecordBackOrderRequest, _payments_pb2.RecordBackOrderResponse]  # type: ignore[assignment]
 
 class PaymentsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -99,6 +101,13 @@ class PaymentsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payments_pb2.ListShipmentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payments_pb2.ListShipmentsResponse, _abc.Awaitable[_payments_pb2.ListShipmentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordBackOrder(
+        self,
+        request: _payments_pb2.RecordBackOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payments_pb2.RecordBackOrderResponse, _abc.Awaitable[_payments_pb2.RecordBackOrderResponse]]: ...
 
 def add_PaymentsServiceServicer_to_server(servicer: PaymentsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -14,7 +14,10 @@ orders are suspected fakes and which payers are not the customer.
   first reaches the total (:func:`fully_paid_at`). A valid order (what commissions pay)
   is reconciled or overpaid (:data:`VALID_STATES`).
 - ``FAKE_DEAL_SUSPECTED``: approved or fulfilled, due before the cutoff (as of the run,
-  less the grace days a payment may take to arrive), no payment and no shipment.
+  less the grace days a payment may take to arrive), no payment and no shipment; an order
+  back-ordered is past due only once its promised shipping day is before the cutoff too
+  (:func:`past_due`). A back-order may promise at most ``back_order_max_days`` after the
+  order's due date (:func:`latest_promise`), so a fake deal cannot be hidden for long.
 - ``PAYER_MISMATCH``: a payment matched by order code whose payer is neither the
   customer's name nor its company.
 
@@ -198,6 +201,18 @@ def fake_deal_cutoff(as_of: date, grace_days: int) -> date:
     return as_of - timedelta(days=grace_days)
 
 
+def past_due(expected_payment_date: date, promised_ship_date: date | None, cutoff: date) -> bool:
+    """Due before the cutoff and, when back-ordered, promised to ship before it too."""
+    return expected_payment_date < cutoff and (
+        promised_ship_date is None or promised_ship_date < cutoff
+    )
+
+
+def latest_promise(expected_payment_date: date, back_order_max_days: int) -> date:
+    """The latest shipping day a back-order may promise."""
+    return expected_payment_date + timedelta(days=back_order_max_days)
+
+
 def is_fake_deal(
     *,
     status: str,
@@ -207,11 +222,13 @@ def is_fake_deal(
     paid_minor: int,
     shipped: bool,
     shipments: int,
+    promised_ship_date: date | None = None,
 ) -> bool:
-    """O5 ``FAKE_DEAL_SUSPECTED``: approved or fulfilled, past due, no payment, no shipment."""
+    """O5 ``FAKE_DEAL_SUSPECTED``: approved or fulfilled, past due (and past its
+    back-order's promise), no payment, no shipment."""
     return (
         status in UNFULFILLED
-        and expected_payment_date < cutoff
+        and past_due(expected_payment_date, promised_ship_date, cutoff)
         and payment_state == "UNPAID"
         and paid_minor == 0
         and not shipped
@@ -222,6 +239,7 @@ def is_fake_deal(
 def fake_deal_sql(o: str) -> str:
     """:func:`is_fake_deal` in SQL over the order ``o`` (parameter ``:cutoff``)."""
     return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {o}.expected_payment_date < :cutoff
+          AND ({o}.promised_ship_date IS NULL OR {o}.promised_ship_date < :cutoff)
           AND {o}.payment_state = 'UNPAID' AND {o}.paid_minor = 0 AND NOT {o}.shipped
           AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = {o}.id)"""  # noqa: S608
 
