@@ -226,6 +226,17 @@ class Shipped:
 
 
 @dataclass(frozen=True)
+class BackOrdered:
+    """The branch manager records that an order's goods cannot ship yet, promised for
+    ``promised`` (the day the warehouse expects them, a day or two optimistic at times)."""
+
+    order_key: str
+    rep: Rep
+    at: datetime
+    promised: date
+
+
+@dataclass(frozen=True)
 class FollowUp:
     """A follow-up the rep records on a customer (a long call worth noting)."""
 
@@ -291,6 +302,7 @@ Event = (
     | OrderPlaced
     | PaymentMade
     | Shipped
+    | BackOrdered
     | DuplicateAttempt
     | ContactsRead
     | Departure

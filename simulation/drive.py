@@ -39,6 +39,7 @@ from salesguard_customers.models import ContactRead
 from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
 from simulation.company import (
+    BackOrdered,
     CallLog,
     Claim,
     ContactsRead,
@@ -56,7 +57,11 @@ from simulation.company import (
     World,
 )
 from tests.harness import Backends, Suite, employee_id, global_id, service_id
-from tests.integration.stories_detection.support import RECORD_PAYMENT, RECORD_SHIPMENT
+from tests.integration.stories_detection.support import (
+    RECORD_BACK_ORDER,
+    RECORD_PAYMENT,
+    RECORD_SHIPMENT,
+)
 from tests.integration.test_stories_deals import DECIDE, SUBMIT, UPDATE_ALERT
 from tests.org import (
     UPSERT_BRANCH,
@@ -299,6 +304,8 @@ class Driver:
             await self.payment(event)
         elif isinstance(event, Shipped):
             await self.shipment(event)
+        elif isinstance(event, BackOrdered):
+            await self.back_order(event)
         elif isinstance(event, FollowUp):
             values = {
                 "customerId": self.customer_ids[event.customer.key],
@@ -430,6 +437,16 @@ class Driver:
             "shippedAt": shipped.at.isoformat(),
         }
         await self.gql(RECORD_SHIPMENT, {"input": values}, shipped.rep.branch.manager)
+
+    async def back_order(self, back_ordered: BackOrdered) -> None:
+        if back_ordered.order_key in self.rejected:
+            return
+        values = {
+            "orderId": self.order_ids[back_ordered.order_key],
+            "promisedShipDate": back_ordered.promised.isoformat(),
+            "reason": "out of stock at the plant",
+        }
+        await self.gql(RECORD_BACK_ORDER, {"input": values}, back_ordered.rep.branch.manager)
 
     async def duplicate(self, attempt: DuplicateAttempt) -> None:
         existing = attempt.existing

@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 
 from salesguard import geo
 from simulation.company import (
+    BackOrdered,
     Branch,
     CallLog,
     Claim,
@@ -509,6 +510,11 @@ def _honest_order(
         late = terms + rng.randint(2, 15)
         payments = [(late, total)]
         if rng.random() < 0.1:  # back-ordered: shipped only after the due date
+            # The manager records it on the day it would have shipped, with the day the
+            # warehouse promises (at times a day or two before the parcel really leaves).
+            promised = world.day(d + late - 1 - rng.randint(0, 2))
+            at = _local(world.day(d + ship_after), rep, 10, rng.randrange(60))
+            add(d + ship_after, BackOrdered(key, rep, at, promised))
             ship_after = late - 1
     else:
         half = total // 2
@@ -605,7 +611,7 @@ def _plan_departures_and_contact_reads(world: World) -> None:
         kept: list[Event] = []
         inherited_visit: set[Rep] = set()
         for event in world.events[d]:
-            if isinstance(event, (PaymentMade, Shipped)):
+            if isinstance(event, (PaymentMade, Shipped, BackOrdered)):
                 if event.order_key not in dropped_orders:
                     kept.append(event)
                 continue
@@ -767,7 +773,7 @@ def _shadow_records(world: World) -> None:
                     event = replace(event, rep=rep, customer=second, source_claim=None)
                 elif isinstance(event, PaymentMade) and event.order_key in moved:
                     event = replace(event, customer=second)
-                elif isinstance(event, Shipped) and event.order_key in moved:
+                elif isinstance(event, (Shipped, BackOrdered)) and event.order_key in moved:
                     event = replace(event, rep=rep)
                 day_events.append(event)
             world.events[d] = day_events

@@ -53,6 +53,7 @@ INPUT_TYPES = {
     "reversePayment": "ReversePaymentInput",
     "importPayments": "ImportPaymentsInput",
     "recordShipment": "RecordShipmentInput",
+    "recordBackOrder": "RecordBackOrderInput",
     "runCommissions": "RunCommissionsInput",
     "lockCommissionPeriod": "LockCommissionPeriodInput",
     "exportCommissionPeriod": "ExportCommissionPeriodInput",
@@ -346,6 +347,13 @@ def cases(s: Stage) -> list[Case]:
                 "shippedAt": (now - timedelta(hours=1)).isoformat(),
                 "deliveredAt": (now - timedelta(hours=2)).isoformat(),
             },
+            "FORBIDDEN",
+        ),
+        Case(
+            "a back-order promised years after the due date, by a junior",
+            "recordBackOrder",
+            org.junior,
+            {"orderId": s.order, "promisedShipDate": "2099-12-31", "reason": ""},
             "FORBIDDEN",
         ),
         Case(

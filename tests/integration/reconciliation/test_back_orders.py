@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
+from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import payments_pb2
 from tests.harness import Suite, unique
 from tests.integration.reconciliation.support import Client, customer, people_of, today
@@ -70,8 +71,8 @@ async def test_a_back_ordered_deal_is_suspected_only_once_its_promise_is_broken(
 
     await client.run(people.finance)
 
-    def suspected(order_id: str) -> object:
-        return client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=order_id)
+    async def suspected(order_id: str) -> list[common_pb2.Alert]:
+        return await client.list_alerts(people.hr, "FAKE_DEAL_SUSPECTED", order_id=order_id)
 
     assert len(await suspected(unexplained)) == 1
     assert await suspected(postponed) == []

@@ -27,6 +27,8 @@ IMPORT_PAYMENTS = """mutation($input: ImportPaymentsInput!) {
   importPayments(input: $input) { applied accepted duplicates rows rejected { line field } } }"""
 RECORD_SHIPMENT = """mutation($input: RecordShipmentInput!) {
   recordShipment(input: $input) { shipment { id } } }"""
+RECORD_BACK_ORDER = """mutation($input: RecordBackOrderInput!) {
+  recordBackOrder(input: $input) { backOrder { promisedShipDate } } }"""
 DECIDE = """mutation($input: DecideOrderInput!) {
   decideOrder(input: $input) { order { id status paymentState paidAmount { amount currency } } } }"""
 ORDER_STATE = """query($id: ID!) {
