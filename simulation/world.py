@@ -512,8 +512,11 @@ def _honest_order(
         if rng.random() < 0.1:  # back-ordered: shipped only after the due date
             # The manager records it on the day it would have shipped, with the day the
             # warehouse promises (at times a day or two before the parcel really leaves).
-            promised = world.day(d + late - 1 - rng.randint(0, 2))
-            at = _local(world.day(d + ship_after), rep, 10, rng.randrange(60))
+            # Drawn from a stream of the order's own: the seed's other events stay as
+            # they were before back-orders were recorded.
+            promise = random.Random(f"{world.seed}-back-order-{key}")
+            promised = world.day(d + late - 1 - promise.randint(0, 2))
+            at = _local(world.day(d + ship_after), rep, 10, promise.randrange(60))
             add(d + ship_after, BackOrdered(key, rep, at, promised))
             ship_after = late - 1
     else:
