@@ -55,7 +55,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
         }
     ),
     Scheme.COMPETITOR: frozenset({"DIVERSION_RISK"}),
-    Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED"}),
+    Scheme.FAKE_DEALS: frozenset({"FAKE_DEAL_SUSPECTED", "SHIPMENT_OVERDUE"}),
     Scheme.FAKE_VISITS: frozenset({"PHOTO_REUSED", "MOCK_LOCATION", "IMPOSSIBLE_TRAVEL"}),
     Scheme.PERSONAL_RELABEL: frozenset({"SOURCE_CONFLICT"}),
     Scheme.EXPORT_BEFORE_LEAVING: frozenset({"BULK_CONTACT_ACCESS", "EXPORT_WITHOUT_APPROVAL"}),

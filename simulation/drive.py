@@ -38,6 +38,7 @@ from salesguard_attendance.jobs import DETECTORS
 from salesguard_customers.models import ContactRead
 from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
+from salesguard_orders.models import ApprovalStep
 from simulation.company import (
     BackOrdered,
     CallLog,
@@ -273,6 +274,16 @@ class Driver:
         async with self.suite.running["customers"].runtime.db.transaction() as session:
             await (await session.connection()).execute(statement, rows)
 
+    async def move_decision(self, order_id: str, at: datetime) -> None:
+        """The manager's decision moved to the order's simulated moment (the day it was
+        placed), as a registration is: the overdue-shipment check counts from it."""
+        table = cast(Table, ApprovalStep.__table__)
+        statement = (
+            update(table).where(table.c.order_id == service_id(order_id)).values(decided_at=at)
+        )
+        async with self.suite.running["orders"].runtime.db.transaction() as session:
+            await session.execute(statement)
+
     # -- a day ---------------------------------------------------------------------------------
 
     async def play_day(self, day: int) -> None:
@@ -402,6 +413,7 @@ class Driver:
         comment = "ok" if approve else "on hold: a fake-deal alert is open on this rep's orders"
         decision = {"orderId": order_id, "approve": approve, "comment": comment}
         await self.gql(DECIDE, {"input": decision}, manager)
+        await self.move_decision(order_id, placed.at)
         if not approve:
             self.rejected.add(placed.key)
         for alert in warnings if colluding else []:

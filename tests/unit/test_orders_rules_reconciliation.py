@@ -27,12 +27,15 @@ from salesguard_orders.rules.reconciliation import (
     is_fake_deal,
     is_open_for,
     is_payer_mismatch,
+    is_shipment_overdue,
     is_valid_order,
     latest_promise,
     pair_in_group,
     payer_mismatch_sql,
     payment_state,
     payment_state_sql,
+    shipment_overdue_sql,
+    shipping_cutoff,
     stated_or_quoted,
 )
 
@@ -185,6 +188,42 @@ def test_the_cutoff_leaves_the_grace_days() -> None:
     assert fake_deal_cutoff(AS_OF, 3) == date(2026, 12, 2)
 
 
+# -- SHIPMENT_OVERDUE ------------------------------------------------------------------------
+
+SHIP_CUTOFF = shipping_cutoff(AS_OF, 7)
+
+
+def overdue(**changes: object) -> bool:
+    values: dict[str, object] = {
+        "status": "APPROVED",
+        "approved_at": SHIP_CUTOFF - timedelta(minutes=1),
+        "cutoff": SHIP_CUTOFF,
+        "payment_state": "UNPAID",
+        "paid_minor": 0,
+        "shipped": False,
+        "shipments": 0,
+        "promised_ship_date": None,
+    }
+    return is_shipment_overdue(**(values | changes))  # type: ignore[arg-type]
+
+
+def test_an_order_approved_a_week_ago_neither_shipped_back_ordered_nor_paid_is_overdue() -> None:
+    # Seven whole days before the run's day, from its start in UTC.
+    assert shipping_cutoff(AS_OF, 7) == datetime(2026, 11, 28, tzinfo=UTC)
+    assert overdue()
+    assert overdue(status="FULFILLED")
+    # Approved on the cutoff's day: it has not had seven whole days yet.
+    assert not overdue(approved_at=SHIP_CUTOFF)
+    assert not overdue(approved_at=None)
+    assert not overdue(status="SUBMITTED")
+    assert not overdue(status="CLOSED")
+    assert not overdue(shipped=True)
+    assert not overdue(shipments=1)
+    assert not overdue(payment_state="PARTIALLY_PAID", paid_minor=1)
+    # Back-ordered: the warehouse said why, and the fake-deal check waits for its day.
+    assert not overdue(promised_ship_date=AS_OF)
+
+
 # -- PAYER_MISMATCH --------------------------------------------------------------------------
 
 
@@ -213,6 +252,7 @@ def sqlite() -> sqlite3.Connection:
             customer_name_key TEXT, customer_company_key TEXT, promised_ship_date TEXT);
         CREATE TABLE payments (id TEXT, matched_by TEXT, payer_key TEXT);
         CREATE TABLE shipments (order_id TEXT);
+        CREATE TABLE approval_steps (order_id TEXT, decided_at TEXT);
         """
     )
     return connection
@@ -264,6 +304,47 @@ def test_the_fake_deal_fragment_agrees(sqlite: sqlite3.Connection) -> None:
             promised_ship_date=promised,
         )
         assert evaluate(sqlite, fake_deal_sql("o"), cutoff=cutoff.isoformat()) == expected
+
+
+def test_the_overdue_shipment_fragment_agrees(sqlite: sqlite3.Connection) -> None:
+    cases = itertools.product(
+        ("SUBMITTED", "APPROVED", "FULFILLED"),
+        (None, SHIP_CUTOFF - timedelta(seconds=1), SHIP_CUTOFF),
+        ("UNPAID", "PARTIALLY_PAID"),
+        (False, True),
+        (0, 1),
+        (None, AS_OF),
+    )
+    stored = "%Y-%m-%d %H:%M:%S.%f"  # a UtcDateTime as SQLite holds it
+    for status, approved_at, state, shipped, shipments, promised in cases:
+        paid = 0 if state == "UNPAID" else 1
+        for table in ("orders", "payments", "shipments", "approval_steps"):
+            sqlite.execute(f"DELETE FROM {table}")
+        sqlite.execute("INSERT INTO payments VALUES ('p1', '', '')")
+        sqlite.execute(
+            "INSERT INTO orders VALUES ('o1', ?, '2026-12-01', ?, ?, ?, '', '', ?)",
+            (status, state, paid, shipped, promised and promised.isoformat()),
+        )
+        sqlite.executemany("INSERT INTO shipments VALUES ('o1')", [()] * shipments)
+        if approved_at is not None:
+            # An earlier step, then the last one: the approval is the last decision.
+            earlier = (approved_at - timedelta(days=3)).strftime(stored)
+            last = approved_at.strftime(stored)
+            sqlite.executemany("INSERT INTO approval_steps VALUES ('o1', ?)", [(earlier,), (last,)])
+        expected = is_shipment_overdue(
+            status=status,
+            approved_at=approved_at,
+            cutoff=SHIP_CUTOFF,
+            payment_state=state,
+            paid_minor=paid,
+            shipped=shipped,
+            shipments=shipments,
+            promised_ship_date=promised,
+        )
+        found = evaluate(
+            sqlite, shipment_overdue_sql("o"), ship_cutoff=SHIP_CUTOFF.strftime(stored)
+        )
+        assert found == expected, (status, approved_at, state, shipped, shipments, promised)
 
 
 def test_the_payer_mismatch_fragment_agrees(sqlite: sqlite3.Connection) -> None:

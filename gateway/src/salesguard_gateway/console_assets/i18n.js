@@ -193,6 +193,7 @@ const ZH_LABELS = {
   UNREGISTERED_CUSTOMER: "未登记客户",
   APPROVAL_DESPITE_WARNING: "无视警示仍批准",
   FAKE_DEAL_SUSPECTED: "疑似虚假交易",
+  SHIPMENT_OVERDUE: "已批准订单未发货",
   PAYER_MISMATCH: "付款方不符",
   DIVERSION_RISK: "窜货风险",
   SOURCE_CONFLICT: "来源渠道冲突",

@@ -36,6 +36,7 @@ async def reconcile_everything(runtime: Runtime[OrdersSettings], as_of: datetime
         "payments_matched": sum(figures.matched.values()),
         "orders_changed": figures.classified,
         "fake_deals_raised": figures.raised.get("FAKE_DEAL_SUSPECTED", 0),
+        "overdue_shipments_raised": figures.raised.get("SHIPMENT_OVERDUE", 0),
         "payer_mismatches_raised": figures.raised.get("PAYER_MISMATCH", 0),
         # Where things stand: the payments still open (an incremental run counts only the
         # orders it matched, so no totals of orders here).
@@ -60,7 +61,10 @@ RECONCILIATION: Job[OrdersSettings] = Job(
     run=reconcile_everything,
     # A cluster runs it daily (jobs.schedules); a local process every hour, to show its work.
     interval_seconds=3600,
-    description="match what is left, classify the orders matched, raise FAKE_DEAL_SUSPECTED",
+    description=(
+        "match what is left, classify the orders matched, raise FAKE_DEAL_SUSPECTED and"
+        " SHIPMENT_OVERDUE"
+    ),
 )
 
 DIVERSION_RISK: Job[OrdersSettings] = Job(

@@ -72,6 +72,7 @@ from salesguard_orders.reconciliation_statements import (
     match_statements,
     matched_order_counts,
     payer_mismatch_rows,
+    shipment_overdue_rows,
     since_scope,
     touched_scope,
     typed,
@@ -97,6 +98,8 @@ class FakeDealThresholds:
     grace_days: int = 0
     # How long after its due date a back-order may promise to ship.
     back_order_max_days: int = 60
+    # Whole days an approved order has to ship, be back-ordered or paid (SHIPMENT_OVERDUE).
+    ship_within_days: int = 7
 
 
 async def fake_deal_thresholds(policy: PolicyClient) -> FakeDealThresholds:
@@ -107,6 +110,7 @@ async def fake_deal_thresholds(policy: PolicyClient) -> FakeDealThresholds:
         back_order_max_days=int(
             values.get("back_order_max_days", FakeDealThresholds.back_order_max_days)
         ),
+        ship_within_days=int(values.get("ship_within_days", FakeDealThresholds.ship_within_days)),
     )
 
 
@@ -156,7 +160,11 @@ def _analyze(table: str, columns: Iterable[str]) -> TextClause:
 
 
 # What the run's figures call each alert statement.
-ALERT_STEPS = {rules.FAKE_DEAL_SUSPECTED: "fake_deals", rules.PAYER_MISMATCH: "payer_mismatches"}
+ALERT_STEPS = {
+    rules.FAKE_DEAL_SUSPECTED: "fake_deals",
+    rules.SHIPMENT_OVERDUE: "overdue_shipments",
+    rules.PAYER_MISMATCH: "payer_mismatches",
+}
 
 
 class Reconciler:
@@ -189,6 +197,7 @@ class Reconciler:
         }
         self._full_alerts = {
             rules.FAKE_DEAL_SUSPECTED: self._alert_statement(fake_deal_rows(dialect)),
+            rules.SHIPMENT_OVERDUE: self._alert_statement(shipment_overdue_rows(dialect)),
             rules.PAYER_MISMATCH: self._alert_statement(payer_mismatch_rows(dialect, full_scope())),
         }
         self._touched_alerts = {
@@ -340,12 +349,19 @@ class Reconciler:
         *,
         checks: bool = True,
     ) -> dict[str, int]:
-        """The fake-deal check and, with ``checks``, every matched payment's payer check."""
+        """The fake-deal and overdue-shipment checks and, with ``checks``, every matched
+        payment's payer check."""
         fake_deal_params = {
             "cutoff": rules.fake_deal_cutoff(as_of, thresholds.grace_days),
             "as_of": as_of,
             "as_of_text": as_of.isoformat(),
             "grace_days": thresholds.grace_days,
+        }
+        overdue_params = {
+            "ship_cutoff": rules.shipping_cutoff(as_of, thresholds.ship_within_days),
+            "ship_within_days": thresholds.ship_within_days,
+            "as_of": as_of,
+            "as_of_text": as_of.isoformat(),
         }
         raised = {
             rules.FAKE_DEAL_SUSPECTED: await self._raise(
@@ -355,7 +371,10 @@ class Reconciler:
                 now,
                 figures,
                 fake_deal_params,
-            )
+            ),
+            rules.SHIPMENT_OVERDUE: await self._raise(
+                session, rules.SHIPMENT_OVERDUE, self._full_alerts, now, figures, overdue_params
+            ),
         }
         if checks:
             raised[rules.PAYER_MISMATCH] = await self._raise(

@@ -293,6 +293,31 @@ def fake_deal_rows(d: SqlDialect) -> AlertRows:
     )
 
 
+def shipment_overdue_rows(d: SqlDialect) -> AlertRows:
+    """SHIPMENT_OVERDUE's rows over every order."""
+    approved_on = d.utc_day(rules.approved_at_sql("o"))
+    return AlertRows(
+        evidence=f"""{d.json_object}(
+                   'order_code', {d.order_code("o.number")},
+                   'total', {d.money("o.total_minor")},
+                   'currency', o.currency,
+                   'order_date', o.order_date,
+                   'approved_on', {approved_on},
+                   'days_since_approval', {d.days_between(":as_of", approved_on)},
+                   'ship_within_days', :ship_within_days,
+                   'expected_payment_date', o.expected_payment_date,
+                   'as_of', :as_of_text,
+                   'status', o.status
+               )""",
+        dedupe_key=rules.dedupe_key_sql(rules.SHIPMENT_OVERDUE, "o.id"),
+        source="orders o",
+        condition=f"""{rules.shipment_overdue_sql("o")}
+          AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = {
+            rules.dedupe_key_sql(rules.SHIPMENT_OVERDUE, "o.id")
+        })""",  # noqa: S608 (constant fragments, no input)
+    )
+
+
 def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
     """PAYER_MISMATCH's rows over the payments in scope."""
     return AlertRows(
@@ -351,6 +376,8 @@ PARAMETER_TYPES: dict[str, TypeEngine[Any]] = {
     "since": UtcDateTime(),
     "cutoff": Date(),
     "grace_days": Integer(),
+    "ship_cutoff": UtcDateTime(),
+    "ship_within_days": Integer(),
     "as_of_text": String(),
     # Lists of IDs (SqlDialect.id_list): what a write touched.
     "payment_ids": String(),

@@ -54,6 +54,12 @@ class SqlDialect:
             return f"(({minor}) / 100)::text || '.' || lpad((({minor}) % 100)::text, 2, '0')"
         return f"printf('%d.%02d', ({minor}) / 100, ({minor}) % 100)"
 
+    def utc_day(self, moment: str) -> str:
+        """The UTC calendar day of a UtcDateTime column or expression."""
+        if self.name == "postgresql":
+            return f"(({moment}) AT TIME ZONE 'UTC')::date"
+        return f"date({moment})"
+
     def days_between(self, later: str, earlier: str) -> str:
         """Whole days from ``earlier`` to ``later`` (two dates)."""
         if self.name == "postgresql":

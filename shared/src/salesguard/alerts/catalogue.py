@@ -244,6 +244,18 @@ CATALOG: dict[str, AlertKind] = {
             ),
         ),
         AlertKind(
+            "SHIPMENT_OVERDUE",
+            "O5",
+            # MEDIUM: a fake deal's first sign, weeks before its payment is due; an honest
+            # order whose warehouse forgot to ship it or to record a back-order looks alike.
+            "MEDIUM",
+            Translatable("alert:SHIPMENT_OVERDUE", "Approved order not shipped"),
+            Translatable(
+                "alert:SHIPMENT_OVERDUE",
+                "Order {order_code} ({total} {currency}) was approved on {approved_on}: neither shipped, back-ordered nor paid {days_since_approval} days later.",
+            ),
+        ),
+        AlertKind(
             "PAYER_MISMATCH",
             "O5",
             "MEDIUM",

@@ -16,6 +16,6 @@ the statement builders compose those fragments. Unit-tested without a database
 - :mod:`.payments`: O4 (order codes quoted by remittances, one payment per bank
   reference, reversals, shipments)
 - :mod:`.reconciliation`: O5 (matching precedence, payment states, valid orders,
-  ``FAKE_DEAL_SUSPECTED``, ``PAYER_MISMATCH``)
+  ``FAKE_DEAL_SUSPECTED``, ``SHIPMENT_OVERDUE``, ``PAYER_MISMATCH``)
 - :mod:`.diversion`: O6 (``DIVERSION_RISK``)
 """

@@ -18,6 +18,10 @@ orders are suspected fakes and which payers are not the customer.
   back-ordered is past due only once its promised shipping day is before the cutoff too
   (:func:`past_due`). A back-order may promise at most ``back_order_max_days`` after the
   order's due date (:func:`latest_promise`), so a fake deal cannot be hidden for long.
+- ``SHIPMENT_OVERDUE``, the fake deal's earlier sign: approved (or fulfilled) before the
+  shipping cutoff (as of the run, less the days an order takes to ship), and neither
+  shipped, back-ordered nor paid. An honest order ships within days or the warehouse says
+  why; an order nobody means to deliver does neither, long before its payment is due.
 - ``PAYER_MISMATCH``: a payment matched by order code whose payer is neither the
   customer's name nor its company.
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 # Orders that reconciliation classifies (a fake deal hides behind APPROVED or FULFILLED).
 CLASSIFIED = ("APPROVED", "FULFILLED", "CLOSED")
@@ -47,6 +51,7 @@ MATCH_PRECEDENCE = ("match_stated", "match_quoted", "match_customer_amount")
 CUSTOMER_KEYS = ("customer_name_key", "customer_company_key")
 
 FAKE_DEAL_SUSPECTED = "FAKE_DEAL_SUSPECTED"
+SHIPMENT_OVERDUE = "SHIPMENT_OVERDUE"
 PAYER_MISMATCH = "PAYER_MISMATCH"
 
 
@@ -242,6 +247,53 @@ def fake_deal_sql(o: str) -> str:
           AND ({o}.promised_ship_date IS NULL OR {o}.promised_ship_date < :cutoff)
           AND {o}.payment_state = 'UNPAID' AND {o}.paid_minor = 0 AND NOT {o}.shipped
           AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = {o}.id)"""  # noqa: S608
+
+
+# -- SHIPMENT_OVERDUE ------------------------------------------------------------------------
+
+
+def shipping_cutoff(as_of: date, ship_within_days: int) -> datetime:
+    """An order approved before this moment (the start, in UTC, of the day
+    ``ship_within_days`` before ``as_of``) has had that many whole days to ship."""
+    return datetime.combine(as_of - timedelta(days=ship_within_days), time.min, tzinfo=UTC)
+
+
+def is_shipment_overdue(
+    *,
+    status: str,
+    approved_at: datetime | None,
+    cutoff: datetime,
+    payment_state: str,
+    paid_minor: int,
+    shipped: bool,
+    shipments: int,
+    promised_ship_date: date | None,
+) -> bool:
+    """O5 ``SHIPMENT_OVERDUE``: approved before the cutoff, and not shipped, back-ordered
+    nor paid."""
+    return (
+        status in UNFULFILLED
+        and approved_at is not None
+        and approved_at < cutoff
+        and payment_state == "UNPAID"
+        and paid_minor == 0
+        and not shipped
+        and shipments == 0
+        and promised_ship_date is None
+    )
+
+
+def approved_at_sql(o: str) -> str:
+    """When the order ``o`` was approved: its last step's decision."""
+    return f"(SELECT max(st.decided_at) FROM approval_steps st WHERE st.order_id = {o}.id)"  # noqa: S608
+
+
+def shipment_overdue_sql(o: str) -> str:
+    """:func:`is_shipment_overdue` in SQL over the order ``o`` (parameter ``:ship_cutoff``)."""
+    return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {o}.payment_state = 'UNPAID'
+          AND {o}.paid_minor = 0 AND NOT {o}.shipped AND {o}.promised_ship_date IS NULL
+          AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = {o}.id)
+          AND {approved_at_sql(o)} < :ship_cutoff"""  # noqa: S608
 
 
 # -- PAYER_MISMATCH --------------------------------------------------------------------------
