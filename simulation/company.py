@@ -227,7 +227,7 @@ class Shipped:
 
 @dataclass(frozen=True)
 class BackOrdered:
-    """The branch manager records that an order's goods cannot ship yet, promised for
+    """Finance records that an order's goods cannot ship yet, promised for
     ``promised`` (the day the warehouse expects them, a day or two optimistic at times)."""
 
     order_key: str

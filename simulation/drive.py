@@ -100,7 +100,7 @@ CLAIM = """mutation($input: ClaimCustomerInput!) {
 }"""
 # The fake-deal alerts open on a rep, as their manager reads them before deciding an order.
 WARNINGS = """query($employee: ID!) {
-  alerts(first: 100, filter: {kinds: [FAKE_DEAL_SUSPECTED], statuses: [OPEN, ACKNOWLEDGED], employeeId: $employee}) {
+  alerts(first: 100, filter: {kinds: [FAKE_DEAL_SUSPECTED, SHIPMENT_OVERDUE], statuses: [OPEN, ACKNOWLEDGED], employeeId: $employee}) {
     edges { node { id status order { paymentState } } }
   }
 }"""
@@ -458,7 +458,8 @@ class Driver:
             "promisedShipDate": back_ordered.promised.isoformat(),
             "reason": "out of stock at the plant",
         }
-        await self.gql(RECORD_BACK_ORDER, {"input": values}, back_ordered.rep.branch.manager)
+        # Finance: the manager approved the order, and an approver may not vouch for its delay.
+        await self.gql(RECORD_BACK_ORDER, {"input": values}, self.world.finance)
 
     async def duplicate(self, attempt: DuplicateAttempt) -> None:
         existing = attempt.existing

@@ -21,6 +21,7 @@ def stands(**changes: Any) -> bool:
         "paid_minor": 0,
         "shipped": False,
         "shipments": 0,
+        "back_ordered": False,
         "thresholds": DEFAULTS,
     }
     return rules.warning_stands(**(facts | changes))
@@ -28,6 +29,7 @@ def stands(**changes: Any) -> bool:
 
 def test_an_open_or_confirmed_fake_deal_on_an_unpaid_unshipped_order_warns() -> None:
     assert stands()
+    assert stands(kind="SHIPMENT_OVERDUE")
     assert stands(status="ACKNOWLEDGED")
     assert stands(status="RESOLVED", resolution="CONFIRMED")
 
@@ -41,10 +43,17 @@ def test_an_open_or_confirmed_fake_deal_on_an_unpaid_unshipped_order_warns() -> 
         {"payment_state": "PARTIALLY_PAID", "paid_minor": 100},
         {"shipped": True},
         {"shipments": 1},
+        {"back_ordered": True},
     ],
 )
 def test_a_cleared_dismissed_other_or_answered_alert_warns_nobody(changes: dict[str, Any]) -> None:
     assert not stands(**changes)
+
+
+def test_the_approver_of_an_order_may_not_record_its_back_order() -> None:
+    assert not rules.may_record_back_order({"m-1", "f-1"}, "m-1")
+    assert rules.may_record_back_order({"m-1"}, "f-1")
+    assert rules.may_record_back_order(set(), "m-1")
 
 
 def test_thresholds_from_policy_data_and_their_defaults() -> None:

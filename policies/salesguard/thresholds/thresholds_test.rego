@@ -17,7 +17,7 @@ test_thresholds_from_data if {
 	thresholds.call_patterns.long_call_factor == 3
 	thresholds.diversion_risk == {"min_orders": 3, "silence_factor": 2, "history_days": 730}
 	thresholds.fake_deal == {"grace_days": 7, "back_order_max_days": 60, "ship_within_days": 7}
-	thresholds.approval_warning == {"min_warnings": 1, "warning_kinds": ["FAKE_DEAL_SUSPECTED"]}
+	thresholds.approval_warning == {"min_warnings": 1, "warning_kinds": ["FAKE_DEAL_SUSPECTED", "SHIPMENT_OVERDUE"]}
 }
 
 test_pool_thresholds if {

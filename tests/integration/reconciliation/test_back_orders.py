@@ -61,13 +61,13 @@ async def test_a_back_ordered_deal_is_suspected_only_once_its_promise_is_broken(
     on_the_day = await past_due_order("1200.00")
     broken = await past_due_order("1300.00")
     # The first promise was missed; the latest one counts.
-    await back_order(client, people.manager, postponed, today() - timedelta(days=12))
+    await back_order(client, people.finance, postponed, today() - timedelta(days=12))
     recorded = await back_order(client, people.finance, postponed, today() + timedelta(days=5))
     assert recorded.promised_ship_date == (today() + timedelta(days=5)).isoformat()
     assert recorded.recorded_by == people.finance.id
     # Promised for the grace's last day: a parcel may still be leaving.
-    await back_order(client, people.manager, on_the_day, today() - timedelta(days=GRACE_DAYS))
-    await back_order(client, people.manager, broken, today() - timedelta(days=GRACE_DAYS + 1))
+    await back_order(client, people.finance, on_the_day, today() - timedelta(days=GRACE_DAYS))
+    await back_order(client, people.finance, broken, today() - timedelta(days=GRACE_DAYS + 1))
 
     await client.run(people.finance)
 
@@ -105,37 +105,43 @@ async def test_a_back_order_is_bounded_and_only_for_an_order_that_can_still_ship
     other_manager = Principal(org.other_manager, ("MANAGER",), None, org.other_branch)
     for outsider in (people.junior, other_manager):
         await refused(back_order(client, outsider, order.id, "not a day"), ErrorCode.FORBIDDEN)
+    # Nor may the manager who approved it vouch for its delay (a colluding approver would
+    # hide the fake deals they approve); finance, or a manager who did not approve it, may.
+    error = await refused(back_order(client, people.manager, order.id, due), ErrorCode.FORBIDDEN)
+    assert "approved" in error.message
+    co_manager = Principal(org.manager_2, ("MANAGER",), None, org.branch)
 
     # What: a promise beyond the bound, before the order, malformed, or without a reason.
     error = await refused(
-        back_order(client, people.manager, order.id, latest + timedelta(days=1)),
+        back_order(client, people.finance, order.id, latest + timedelta(days=1)),
         ErrorCode.VALIDATION,
     )
     assert error.field == "promised_ship_date"
     assert latest.isoformat() in error.message
     for promised in (today() - timedelta(days=40), "2026-13-01", ""):
         error = await refused(
-            back_order(client, people.manager, order.id, promised), ErrorCode.VALIDATION
+            back_order(client, people.finance, order.id, promised), ErrorCode.VALIDATION
         )
         assert error.field == "promised_ship_date"
     error = await refused(
-        back_order(client, people.manager, order.id, latest, reason="  "), ErrorCode.VALIDATION
+        back_order(client, people.finance, order.id, latest, reason="  "), ErrorCode.VALIDATION
     )
     assert error.field == "reason"
     assert (await client.order(people.finance, order.id)).promised_ship_date == ""
 
     # The bound itself is accepted; a retry with the same key is the same back-order.
     key = unique("back-order")
-    first = await back_order(client, people.manager, order.id, latest, key=key)
-    again = await back_order(client, people.manager, order.id, latest, key=key)
+    first = await back_order(client, co_manager, order.id, latest, key=key)
+    again = await back_order(client, co_manager, order.id, latest, key=key)
     assert again.id == first.id
+    assert (await client.order(people.finance, order.id)).promised_ship_date == latest.isoformat()
 
     # When: an order not approved yet, or shipped already, is no back-order.
     submitted = await client.approved_order(
         people, buyer, "60.00", order_date=today() - timedelta(days=2), approve=False
     )
     await refused(
-        back_order(client, people.manager, submitted.id, today()), ErrorCode.FAILED_PRECONDITION
+        back_order(client, people.finance, submitted.id, today()), ErrorCode.FAILED_PRECONDITION
     )
     with acting_as(people.manager):
         await client.payments.RecordShipment(
@@ -147,5 +153,5 @@ async def test_a_back_order_is_bounded_and_only_for_an_order_that_can_still_ship
             )
         )
     await refused(
-        back_order(client, people.manager, order.id, today()), ErrorCode.FAILED_PRECONDITION
+        back_order(client, people.finance, order.id, today()), ErrorCode.FAILED_PRECONDITION
     )

@@ -54,7 +54,7 @@ async def test_an_order_approved_a_week_ago_and_left_unshipped_is_raised_once(
     recent = await order_approved(5)
     shipped = await order_approved(9)
     back_ordered = await order_approved(9)
-    with acting_as(people.manager):
+    with acting_as(people.finance):
         await client.payments.RecordShipment(
             payments_pb2.RecordShipmentRequest(
                 order_id=shipped,

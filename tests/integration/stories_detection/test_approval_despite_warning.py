@@ -15,18 +15,23 @@ their branch's.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+
 from salesguard_orders.jobs import RECONCILIATION
-from tests.harness import Suite, employee_id
+from salesguard_orders.models import ApprovalStep
+from tests.harness import Suite, employee_id, service_id
 from tests.integration.stories_detection.support import (
     DECIDE,
+    RECORD_BACK_ORDER,
     alerts_of,
     overdue_order,
     paid_moment,
     record_payment,
     run,
+    today,
 )
 from tests.integration.test_stories_deals import UPDATE_ALERT, approve, submit
 from tests.org import Org, add_employee, make_org, register
@@ -150,4 +155,56 @@ async def test_a_dismissed_or_answered_warning_warns_nobody(suite: Suite) -> Non
     )
     paid_late = await submit(suite, org_b.junior, customer_b, "5400.00")
     await approve(suite, org_b, paid_late)
+    assert not await flagged(suite, org_b)
+
+
+# -- the earlier warning: an order approved a week ago, neither shipped nor explained -----------
+
+
+async def shipment_overdue(suite: Suite, org: Org) -> tuple[str, dict[str, Any]]:
+    """The junior's order, approved by the manager nine days ago (the approval moved back in
+    the service's database), due weeks from now and neither shipped, back-ordered nor paid:
+    the daily job raises SHIPMENT_OVERDUE, the warning."""
+    customer = (await register(suite, org.junior))["id"]
+    order = await submit(suite, org.junior, customer, "7300.00", due=today() + timedelta(days=30))
+    await approve(suite, org, order)
+    async with suite.running["orders"].runtime.db.transaction() as session:
+        await session.execute(
+            update(ApprovalStep)
+            .where(ApprovalStep.order_id == service_id(order["id"]))
+            .values(decided_at=datetime.now(UTC) - timedelta(days=9))
+        )
+    await run(suite, RECONCILIATION, datetime.now(UTC))
+    (alert,) = await alerts_of(suite, org.hr, orderId=order["id"], kinds=["SHIPMENT_OVERDUE"])
+    assert alert["employee"] == {"id": employee_id(org.junior)}
+    assert not await flagged(suite, org)
+    return customer, order
+
+
+async def test_approving_after_an_overdue_shipment_is_flagged_unless_a_back_order_answers_it(
+    suite: Suite,
+) -> None:
+    # Ignored: the manager approves the rep's next order.
+    org = await make_org(suite)
+    customer, unshipped = await shipment_overdue(suite, org)
+    again = await submit(suite, org.junior, customer, "5100.00")
+    await approve(suite, org, again)
+    (alert,) = await flagged(suite, org)
+    assert alert["employee"] == {"id": employee_id(org.manager)}
+    assert alert["evidence"]["warned_order_codes"] == unshipped["code"]
+
+    # Answered: finance records the back-order (the approving manager may not), and the
+    # manager's next approval is no offence.
+    org_b = await make_org(suite)
+    customer_b, unshipped_b = await shipment_overdue(suite, org_b)
+    values = {
+        "orderId": unshipped_b["id"],
+        "promisedShipDate": (today() + timedelta(days=3)).isoformat(),
+        "reason": "the plant is out of glass",
+    }
+    refused = await suite.gql(RECORD_BACK_ORDER, {"input": values}, as_=org_b.manager)
+    assert refused.codes == ["FORBIDDEN"], refused.body
+    (await suite.gql(RECORD_BACK_ORDER, {"input": values}, as_=org_b.finance)).ok()
+    explained = await submit(suite, org_b.junior, customer_b, "5100.00")
+    await approve(suite, org_b, explained)
     assert not await flagged(suite, org_b)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.db import new_id, utcnow
-from salesguard.errors import FailedPrecondition, InvalidInput
+from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput
 from salesguard.idempotency import IdempotentWrites
 from salesguard.policy import scope_filter
 from salesguard.principal import current_principal
@@ -26,8 +26,9 @@ from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import Touched, fake_deal_thresholds
-from salesguard_orders.models import BackOrder, IdempotencyKey, Order, Shipment
+from salesguard_orders.models import ApprovalStep, BackOrder, IdempotencyKey, Order, Shipment
 from salesguard_orders.ordering import ORDER_SCOPE, Orders, OrdersPart
+from salesguard_orders.rules import approvals as approval_rules
 from salesguard_orders.rules import payments as rules
 from salesguard_orders.rules import reconciliation as reconciliation_rules
 from salesguard_orders.settings import OrdersSettings
@@ -145,7 +146,8 @@ class Shipments(OrdersPart):
 
     async def record_back_order(self, request: pb.RecordBackOrderRequest) -> pb.BackOrder:
         """The order's goods cannot ship yet; they are promised for a day. Whoever may
-        record the order's shipment may record this (the same action, ``shipments.record``)."""
+        record the order's shipment may record this (the same action, ``shipments.record``),
+        but for its approvers (:func:`.rules.approvals.may_record_back_order`)."""
         principal = current_principal()
         order_id = validation.record_id("order_id", request.order_id, required=True)
 
@@ -157,6 +159,16 @@ class Shipments(OrdersPart):
                     principal, "shipments.record", {"branch_id": order.branch_id}
                 )
             ).require("shipments.record")
+            approvers = await session.scalars(
+                select(ApprovalStep.approver_id).where(
+                    ApprovalStep.order_id == order.id, ApprovalStep.approver_id.is_not(None)
+                )
+            )
+            if not approval_rules.may_record_back_order({a for a in approvers if a}, principal.id):
+                raise Forbidden(
+                    f"you approved order {order.code}: its back-order is recorded by finance or"
+                    " by someone who did not approve it"
+                )
             promised = validation.civil_date("promised_ship_date", request.promised_ship_date)
             reason = validation.text("reason", request.reason, required=True, max_length=MAX_REASON)
             if not rules.can_ship(order.status) or order.shipped:

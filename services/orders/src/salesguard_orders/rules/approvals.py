@@ -18,7 +18,7 @@ filter for listings (who decides is always the policy's call).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -166,12 +166,14 @@ def awaiting_decision_of(principal: Principal) -> ColumnElement[bool]:
 # O2: an approver who goes on approving a rep's orders after being warned.
 #
 # A *warning* is an alert of a warning kind (policy data ``approval_warning.warning_kinds``,
-# by default ``FAKE_DEAL_SUSPECTED``) that
+# by default ``FAKE_DEAL_SUSPECTED`` and its earlier sign ``SHIPMENT_OVERDUE``) that
 #
 # - concerns an order the same rep submitted and this approver approved (a step of theirs),
 # - still stands: open, acknowledged, or resolved as confirmed (the statuses that withhold
 #   commission); a dismissed or cleared alert warns nobody any more,
-# - and whose order is still unpaid and unshipped: a late payment or a shipment answers it.
+# - and whose order is still unpaid, unshipped and not back-ordered: a late payment, a
+#   shipment or a back-order (which the order's approver may not record:
+#   :func:`may_record_back_order`) answers it.
 #
 # Approving a new order of that rep while at least ``approval_warning.min_warnings`` (by
 # default 1) warnings stand raises the alert on the approver, once per ignored warning (the
@@ -183,7 +185,7 @@ def awaiting_decision_of(principal: Principal) -> ColumnElement[bool]:
 # only, never to the manager it names nor to their branch.
 
 APPROVAL_DESPITE_WARNING = "APPROVAL_DESPITE_WARNING"
-DEFAULT_WARNING_KINDS = ("FAKE_DEAL_SUSPECTED",)
+DEFAULT_WARNING_KINDS = ("FAKE_DEAL_SUSPECTED", "SHIPMENT_OVERDUE")
 # The alert statuses that still stand (as for withholding commission), and the resolution.
 STANDING_STATUSES = ("OPEN", "ACKNOWLEDGED")
 ALERT_RESOLVED = "RESOLVED"
@@ -220,6 +222,7 @@ def warning_stands(
     paid_minor: int,
     shipped: bool,
     shipments: int,
+    back_ordered: bool,
     thresholds: WarningThresholds,
 ) -> bool:
     """An alert on an order the approver approved warns them (see the module)."""
@@ -230,7 +233,15 @@ def warning_stands(
         and paid_minor == 0
         and not shipped
         and shipments == 0
+        and not back_ordered
     )
+
+
+def may_record_back_order(approvers: Collection[str], employee_id: str) -> bool:
+    """Whoever approved an order may not vouch for its delay: a back-order defers the
+    fake-deal checks and answers the approver's warnings, so a colluding approver could
+    otherwise hide the deals they approve (separation of duties, as for self-approval)."""
+    return employee_id not in approvers
 
 
 def ignores_warnings(warnings: int, thresholds: WarningThresholds) -> bool:
@@ -265,6 +276,7 @@ def warnings_select(
             Order.payment_state == UNPAID,
             Order.paid_minor == 0,
             not_(Order.shipped),
+            Order.promised_ship_date.is_(None),
             ~exists().where(Shipment.order_id == Order.id),
             exists().where(
                 ApprovalStep.order_id == Order.id,
