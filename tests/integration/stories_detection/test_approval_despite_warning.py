@@ -31,9 +31,8 @@ from tests.integration.stories_detection.support import (
     paid_moment,
     record_payment,
     run,
-    today,
 )
-from tests.integration.test_stories_deals import UPDATE_ALERT, approve, submit
+from tests.integration.test_stories_deals import UPDATE_ALERT, approve, submit, today
 from tests.org import Org, add_employee, make_org, register
 
 KIND = "APPROVAL_DESPITE_WARNING"
