@@ -160,11 +160,11 @@ class Shipments(OrdersPart):
                 )
             ).require("shipments.record")
             approvers = await session.scalars(
-                select(ApprovalStep.approver_id).where(
-                    ApprovalStep.order_id == order.id, ApprovalStep.approver_id.is_not(None)
-                )
+                select(ApprovalStep.approver_id).where(ApprovalStep.order_id == order.id)
             )
-            if not approval_rules.may_record_back_order({a for a in approvers if a}, principal.id):
+            if not approval_rules.may_record_back_order(
+                {approver for approver in approvers if approver}, principal.id
+            ):
                 raise Forbidden(
                     f"you approved order {order.code}: its back-order is recorded by finance or"
                     " by someone who did not approve it"
