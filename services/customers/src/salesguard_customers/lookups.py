@@ -14,7 +14,7 @@ once and is refused for anyone else. Every query is an index lookup, never a sca
 - follow-up marks: one range on ``follow_ups (employee_id, at)``;
 - facts and registered sources: one ``IN`` on the primary key (sources read two
   columns only: a commission run asks them for every customer of a month);
-- similar customers (C3's ``SIMILAR_CUSTOMER``, for the diversion job): one ``IN`` on the
+- similar customers (what ``SIMILAR_CUSTOMER`` matches, for the diversion job): one ``IN`` on the
   primary key, then, per customer with a location and a company, the geohash cells and
   box around it (:func:`similar_nearby`, the registrar's own query).
 
@@ -250,7 +250,7 @@ async def similar_nearby(
     location: tuple[float, float] | None,
     threshold: duplicate_rules.SimilarThreshold,
 ) -> list[duplicate_rules.Nearby]:
-    """C3's ``SIMILAR_CUSTOMER`` candidates of one record, decided by
+    """The ``SIMILAR_CUSTOMER`` matches of one record, decided by
     :func:`.rules.duplicates.similar_customers`: active customers of other owners within the
     radius whose company matches; nearest first. One query: the geohash cells and
     latitude/longitude box around the location (index range scans on

@@ -6,7 +6,7 @@ the history window, each customer's usual interval is the median gap between
 consecutive order days (window functions: ``lag`` for the gaps, ``row_number``/``count``
 to pick the middle one or two), the last order, and the days silent since. One batched
 call to customers (``FindSimilarCustomers``) then tells, for every silent customer, who
-owns them now and since when, and which records of other owners C3 finds similar; the
+owns them now and since when, and which records of other owners ``SIMILAR_CUSTOMER`` matches; the
 rule (:func:`.rules.diversion.watch_of`) puts the silence on the watch of the owner now,
 or on nobody's in the pool. One batched call to attendance (``SummarizeContacts``, as the
 service itself) asks how often each owner checked in at or called the customer during
@@ -67,7 +67,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Watched:
-    """A silent customer on its owner's watch (O6), with C3's similar records of it."""
+    """A silent customer on its owner's watch, with the similar records of it."""
 
     candidate: Candidate
     watch: rules.Watch
@@ -376,7 +376,7 @@ class Diversion:
         now: datetime,
     ) -> AlertDraft:
         """On the owner whose watch the silence is; when the shop's orders went to a similar
-        record, on that record's owner, naming that record and no order (M2 then holds the
+        record, on that record's owner, naming that record and no order (commissions then hold the
         commission of that record's orders, not the quiet record's)."""
         candidate, watch = entry.candidate, entry.watch
         evidence: dict[str, Any] = {

@@ -8,16 +8,16 @@ in touch.
   does not move the rhythm.
 - They have gone quiet when the days since their last order exceed ``silence_factor``
   times the usual interval.
-- The silence is on the watch of the customer's owner *now* (SPEC O6: "while their owner
+- The silence is on the watch of the customer's owner *now* (SPEC: "while their owner
   keeps visiting or calling them"), not of whoever owned the last order: a customer in
-  the branch's pool is nobody's watch, so nothing is raised (C11's neglect rules look after
+  the branch's pool is nobody's watch, so nothing is raised (the pool's neglect rules look after
   it); an owner who placed the last order watches from the day after it; one who took the
   customer later (a leaver's successor, a claim from the pool) from the moment they took
   it, and the silence counts on their watch only from that day (:func:`watch_of`). A
   leaver is never blamed for a customer they no longer own.
 - ``DIVERSION_RISK`` is raised when that owner checked in at or called the customer
   during their watch: once per customer and last order.
-- A second record of the same shop (C3's ``SIMILAR_CUSTOMER``: another owner's record of
+- A second record of the same shop (what ``SIMILAR_CUSTOMER`` matches: another owner's record of
   the same company within the radius) that ordered after the customer's last order means
   the shop did not go quiet, its orders went to that record (the ``shadow_record``
   scheme): the alert is raised on that record's owner and names that record, not on the
@@ -144,7 +144,7 @@ def still_in_touch(check_ins: int, calls: int) -> bool:
 
 @dataclass(frozen=True)
 class SimilarRecord:
-    """Another owner's record of the same shop (C3's ``SIMILAR_CUSTOMER`` match)."""
+    """Another owner's record of the same shop (a ``SIMILAR_CUSTOMER`` match)."""
 
     customer_id: str
     code: str
@@ -155,7 +155,7 @@ class SimilarRecord:
 def orders_moved_to(
     similar: Sequence[SimilarRecord], last_order_date: date, last_orders: Mapping[str, date]
 ) -> SimilarRecord | None:
-    """O6 with C3: the nearest similar record (``similar`` is nearest first) that ordered
+    """O6: the nearest similar record (``similar`` is nearest first) that ordered
     after the quiet customer's last order (``last_orders``: each record's latest order of
     the history); None when none did, and the silence is the owner's."""
     for record in similar:
