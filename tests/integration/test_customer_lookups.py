@@ -90,6 +90,14 @@ class Lookups:
         with acting_as(as_):
             return await self.stub.ListFollowUpMarks(request)
 
+    async def similar(
+        self, customer_ids: list[str], *, as_: Principal = SYSTEM
+    ) -> pb.FindSimilarCustomersResponse:
+        with acting_as(as_):
+            return await self.stub.FindSimilarCustomers(
+                pb.FindSimilarCustomersRequest(customer_ids=customer_ids)
+            )
+
     async def sources(self, customer_ids: list[str], *, as_: Principal = SYSTEM) -> dict[str, str]:
         """GetRegisteredSources as {customer ID: source name}, in the order answered."""
         with acting_as(as_):
@@ -267,6 +275,7 @@ async def test_people_may_not_use_the_lookups(suite: Suite, lookups: Lookups) ->
                 [org.junior], now - timedelta(days=1), now, as_=person
             ),
             "GetRegisteredSources": lambda: lookups.sources(["c-1"], as_=person),
+            "FindSimilarCustomers": lambda: lookups.similar(["c-1"], as_=person),
         }
 
     for person in (
@@ -322,8 +331,46 @@ def test_the_answers_carry_no_name_or_contact_field() -> None:
         pb.MatchPhoneIndexesResponse,
         pb.ListFollowUpMarksResponse,
         pb.GetRegisteredSourcesResponse,
+        pb.FindSimilarCustomersResponse,
     ):
         assert not _field_names(response.DESCRIPTOR) & CONTACT_AND_NAME_FIELDS, response
+
+
+async def test_similar_customers_are_the_records_similar_customer_would_match(
+    suite: Suite, lookups: Lookups
+) -> None:
+    """What the diversion job asks (O6 with C3): each customer's owner now and since when,
+    and other owners' active records of the same company within the radius, nearest first."""
+    org = await make_org(suite)
+    point = somewhere()
+    company = unique("Ningbo Haitian Trading")
+    shop = await register(suite, org.junior, company=f"{company} Co., Ltd.", location=at(point))
+    near = await register(
+        suite, org.junior_b, company=company.upper(), location=at(east(*point, 30))
+    )
+    nearer = await register(suite, org.junior_mate, company=company, location=at(north(*point, 10)))
+    # Not similar: the owner's own second record, another company, too far.
+    await register(suite, org.junior, company=company, location=at(north(*point, 20)))
+    await register(suite, org.senior, company=unique("Other"), location=at(east(*point, 5)))
+    await register(suite, org.senior, company=company, location=at(east(*point, 400)))
+    unknown = new_id()
+
+    answered = await lookups.similar([service_id(shop["id"]), unknown])
+    assert [entry.customer_id for entry in answered.customers] == [service_id(shop["id"])]
+    entry = answered.customers[0]
+    assert entry.owner_id == org.junior
+    since = entry.owned_since.ToDatetime(tzinfo=UTC)
+    assert datetime.now(UTC) - timedelta(minutes=5) < since <= datetime.now(UTC)
+    assert [(other.customer_id, other.code, other.owner_id) for other in entry.similar] == [
+        (service_id(nearer["id"]), nearer["code"], org.junior_mate),
+        (service_id(near["id"]), near["code"], org.junior_b),
+    ]
+    assert 25 <= entry.similar[1].distance_m <= 35
+    assert (await lookups.similar([])).customers == []
+
+
+def at(point: tuple[float, float]) -> dict[str, float]:
+    return {"lat": point[0], "lng": point[1]}
 
 
 async def test_registered_sources_answer_each_known_customer_in_the_order_asked(

@@ -6,21 +6,26 @@ The statement's fragments are checked against their pure twins in an in-memory S
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from salesguard_orders.rules.diversion import (
     IN_HISTORY_SQL,
     REGULAR_SQL,
     DiversionThresholds,
+    SimilarRecord,
+    Watch,
     counts_in_history,
+    days_on_watch,
     dedupe_key,
     history_start,
     is_regular,
     is_silent,
+    orders_moved_to,
     silent_sql,
     still_in_touch,
     thresholds_from,
     usual_interval,
+    watch_of,
 )
 
 AS_OF = date(2026, 12, 5)
@@ -74,6 +79,43 @@ def test_an_owner_who_visits_or_calls_is_still_in_touch() -> None:
     assert still_in_touch(1, 0)
     assert still_in_touch(0, 1)
     assert not still_in_touch(0, 0)
+
+
+def test_the_silence_is_on_the_watch_of_the_owner_now() -> None:
+    last_order = date(2026, 11, 1)
+    after_order = datetime(2026, 11, 2, tzinfo=UTC)
+    registered = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    # The last order was theirs: from the day after it, whenever they took the customer
+    # (a book registered after its history was ordered too).
+    mine = watch_of("rep-1", last_order, "rep-1", registered)
+    assert mine == Watch("rep-1", last_order, after_order)
+    assert watch_of("rep-1", last_order, "rep-1", datetime(2026, 12, 1, tzinfo=UTC)) == mine
+    assert days_on_watch(AS_OF, mine) == (AS_OF - last_order).days
+    # In the pool (the leaver's customer nobody claimed): nobody's watch, the leaver's least.
+    assert watch_of("leaver", last_order, "", registered) is None
+    # A successor who took the customer after the last order: from the moment they did.
+    taken = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    successor = watch_of("leaver", last_order, "successor", taken)
+    assert successor == Watch("successor", date(2026, 11, 20), taken)
+    assert days_on_watch(AS_OF, successor) == 15
+    # Owning it since before the last order (someone else submitted it): from after it.
+    assert watch_of("cover", last_order, "rep-1", registered) == Watch(
+        "rep-1", last_order, after_order
+    )
+
+
+def test_orders_moved_to_the_nearest_similar_record_that_ordered_since() -> None:
+    last_order = date(2026, 11, 1)
+    near = SimilarRecord("c-near", "C-000002", "schemer", 12.0)
+    far = SimilarRecord("c-far", "C-000003", "other", 80.0)
+    assert orders_moved_to((), last_order, {}) is None
+    # Ordered before the quiet customer's last order, or never: the silence is the owner's.
+    assert orders_moved_to((near, far), last_order, {"c-near": last_order}) is None
+    assert orders_moved_to((near,), last_order, {}) is None
+    # The nearest that ordered after it.
+    later = last_order + timedelta(days=3)
+    assert orders_moved_to((near, far), last_order, {"c-far": later}) == far
+    assert orders_moved_to((near, far), last_order, {"c-near": later, "c-far": later}) == near
 
 
 def test_one_alert_per_customer_and_last_order() -> None:

@@ -13,7 +13,10 @@ once and is refused for anyone else. Every query is an index lookup, never a sca
 - phone matches: one ``IN`` on the blind index of the E.164 number;
 - follow-up marks: one range on ``follow_ups (employee_id, at)``;
 - facts and registered sources: one ``IN`` on the primary key (sources read two
-  columns only: a commission run asks them for every customer of a month).
+  columns only: a commission run asks them for every customer of a month);
+- similar customers (what ``SIMILAR_CUSTOMER`` matches, for the diversion job): one ``IN`` on the
+  primary key, then, per customer with a location and a company, the geohash cells and
+  box around it (:func:`similar_nearby`, the registrar's own query).
 
 One lookup is asked as the person acting instead: ``GetOrderableCustomer`` (SPEC §2,
 a rep submits orders only for customers they may read) answers with the facts of a
@@ -43,8 +46,9 @@ from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import name_key
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_api.customers.v1 import lookups_pb2 as pb
-from salesguard_customers.models import Customer, FollowUp
+from salesguard_customers.models import Customer, FollowUp, format_code
 from salesguard_customers.registry import SCOPE
+from salesguard_customers.rules import duplicates as duplicate_rules
 from salesguard_customers.settings import CustomersSettings
 
 NEARBY_ACTION = "customers.nearby"
@@ -55,6 +59,7 @@ FACTS_ACTION = "customers.facts"
 ORDER_ACTION = "customers.order"
 MAX_FACTS_IDS = 1000
 MAX_SOURCES_IDS = 5000
+MAX_SIMILAR_IDS = 1000
 
 # Limits of the contract (lookups.proto).
 MAX_RADIUS_M = 5000.0
@@ -236,6 +241,56 @@ async def nearest_customers(session: AsyncSession, query: NearbyQuery) -> list[p
     return [customer.at_distance(distance) for distance, _, customer in nearest[: query.limit]]
 
 
+async def similar_nearby(
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    company: str,
+    owner_id: str | None,
+    location: tuple[float, float] | None,
+    threshold: duplicate_rules.SimilarThreshold,
+) -> list[duplicate_rules.Nearby]:
+    """The ``SIMILAR_CUSTOMER`` matches of one record, decided by
+    :func:`.rules.duplicates.similar_customers`: active customers of other owners within the
+    radius whose company matches; nearest first. One query: the geohash cells and
+    latitude/longitude box around the location (index range scans on
+    ``ix_customers_geohash``). A record without location or company matches none."""
+    if location is None or not duplicate_rules.company_key(company):
+        return []
+    lat, lng = location
+    radius = threshold.radius_m
+    conditions = [
+        Customer.status == "ACTIVE",
+        within_cells(lat, lng, radius),
+        *within_box(lat, lng, radius),
+        Customer.owner_id.is_not(None),
+        Customer.id != customer_id,
+    ]
+    if owner_id:
+        conditions.append(Customer.owner_id != owner_id)
+    rows = await session.execute(
+        select(
+            Customer.id,
+            Customer.number,
+            Customer.company,
+            Customer.owner_id,
+            Customer.lat,
+            Customer.lng,
+        ).where(*conditions)
+    )
+    nearby = [
+        duplicate_rules.Nearby(
+            row.id,
+            format_code(row.number),
+            row.company,
+            row.owner_id,
+            geo.haversine_m(lat, lng, row.lat, row.lng),
+        )
+        for row in rows
+    ]
+    return duplicate_rules.similar_customers(company, owner_id or "", nearby, threshold)
+
+
 def validate_phone_indexes(request: pb.MatchPhoneIndexesRequest) -> list[str]:
     indexes = _distinct("phone_indexes", request.phone_indexes, MAX_PHONE_INDEXES)
     for index in indexes:
@@ -392,6 +447,58 @@ class Lookups:
         return pb.GetRegisteredSourcesResponse(
             customer_ids=found, sources=[_SOURCE_CHANNELS[source_of[i]] for i in found]
         )
+
+    async def find_similar_customers(
+        self, request: pb.FindSimilarCustomersRequest
+    ) -> pb.FindSimilarCustomersResponse:
+        """Each customer's owner now, since when, and the records ``SIMILAR_CUSTOMER`` would
+        match against it (:func:`similar_nearby`); codes, owners and distances only."""
+        ids = _ids("customer_ids", request.customer_ids, MAX_SIMILAR_IDS)
+        await self._allow(FACTS_ACTION)
+        if not ids:
+            return pb.FindSimilarCustomersResponse()
+        threshold = duplicate_rules.SimilarThreshold.from_policy(
+            await self.policy.threshold("similar_customer")
+        )
+        found: dict[str, pb.CustomerWithSimilar] = {}
+        async with self.db.read() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        Customer.id,
+                        Customer.company,
+                        Customer.owner_id,
+                        Customer.owned_since,
+                        Customer.lat,
+                        Customer.lng,
+                    ).where(Customer.id.in_(ids))
+                )
+            ).all()
+            for row in rows:
+                location = None if row.lat is None or row.lng is None else (row.lat, row.lng)
+                similar = await similar_nearby(
+                    session,
+                    customer_id=row.id,
+                    company=row.company,
+                    owner_id=row.owner_id,
+                    location=location,
+                    threshold=threshold,
+                )
+                found[row.id] = pb.CustomerWithSimilar(
+                    customer_id=row.id,
+                    owner_id=row.owner_id or "",
+                    owned_since=to_timestamp(row.owned_since),
+                    similar=[
+                        pb.SimilarCustomer(
+                            customer_id=other.id,
+                            code=other.code,
+                            owner_id=other.owner_id or "",
+                            distance_m=other.distance_m,
+                        )
+                        for other in similar
+                    ],
+                )
+        return pb.FindSimilarCustomersResponse(customers=[found[i] for i in ids if i in found])
 
     async def get_orderable_customer(
         self, request: pb.GetOrderableCustomerRequest

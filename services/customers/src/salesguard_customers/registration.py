@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesguard import geo, validation
+from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert
 from salesguard.db import lock_keys, new_id, utcnow
 from salesguard.errors import ErrorCode, InvalidInput, ServiceError
@@ -25,7 +25,7 @@ from salesguard.writes import past_moment
 from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers import SERVICE_NAME, audit, lookups, shared_contacts
 from salesguard_customers.contacts import CONTACT_FIELDS, Contact, ContactVault, normalise_email
-from salesguard_customers.models import Alert, Customer, IdempotencyKey, format_code
+from salesguard_customers.models import Alert, Customer, IdempotencyKey
 from salesguard_customers.registry import SOURCES, Owner, Registry
 from salesguard_customers.rules import duplicates as duplicate_rules
 from salesguard_customers.rules import registration as rules
@@ -295,42 +295,22 @@ class Registrar:
         """``SIMILAR_CUSTOMER`` (:func:`.rules.duplicates.similar_customers`): alert on the
         registering employee for each active customer of another owner
         within the radius whose company matches the new record's; True when one matched.
-        One query: the geohash cells and latitude/longitude box around the new location
-        (index range scans on ``ix_customers_geohash``), other owners only."""
+        One query (:func:`.lookups.similar_nearby`, which the diversion job's lookup asks
+        too): the geohash cells and box around the new location, other owners only."""
         if customer.lat is None or customer.lng is None:
             return False
         threshold = duplicate_rules.SimilarThreshold.from_policy(
             await self.policy.threshold("similar_customer")
         )
-        lat, lng, radius = customer.lat, customer.lng, threshold.radius_m
-        rows = await session.execute(
-            select(
-                Customer.id,
-                Customer.number,
-                Customer.company,
-                Customer.owner_id,
-                Customer.lat,
-                Customer.lng,
-            ).where(
-                Customer.status == "ACTIVE",
-                lookups.within_cells(lat, lng, radius),
-                *lookups.within_box(lat, lng, radius),
-                Customer.owner_id.is_not(None),
-                Customer.owner_id != owner.id,
-                Customer.id != customer.id,
-            )
+        radius = threshold.radius_m
+        matches = await lookups.similar_nearby(
+            session,
+            customer_id=customer.id,
+            company=customer.company,
+            owner_id=owner.id,
+            location=(customer.lat, customer.lng),
+            threshold=threshold,
         )
-        nearby = [
-            duplicate_rules.Nearby(
-                row.id,
-                format_code(row.number),
-                row.company,
-                row.owner_id,
-                geo.haversine_m(lat, lng, row.lat, row.lng),
-            )
-            for row in rows
-        ]
-        matches = duplicate_rules.similar_customers(customer.company, owner.id, nearby, threshold)
         for existing in matches:
             await raise_alert(
                 session,

@@ -139,4 +139,5 @@ def lookups_servicer(lookups: Lookups) -> Servicer:
         GetCustomerFacts=lookups.get_customer_facts,
         GetRegisteredSources=lookups.get_registered_sources,
         GetOrderableCustomer=lookups.get_orderable_customer,
+        FindSimilarCustomers=lookups.find_similar_customers,
     )

@@ -452,3 +452,116 @@ class GetOrderableCustomerResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetOrderableCustomerResponse: _TypeAlias = GetOrderableCustomerResponse  # noqa: Y015
+
+@_typing.final
+class FindSimilarCustomersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """At most 1000."""
+
+    def __init__(
+        self,
+        *,
+        customer_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_ids", b"customer_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindSimilarCustomersRequest: _TypeAlias = FindSimilarCustomersRequest  # noqa: Y015
+
+@_typing.final
+class SimilarCustomer(_message.Message):
+    """An active customer of another owner that C3's SIMILAR_CUSTOMER matches: the same
+    company once normalised, within the policy's radius (thresholds.similar_customer).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    DISTANCE_M_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    code: _builtins.str
+    owner_id: _builtins.str
+    distance_m: _builtins.float
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        distance_m: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "customer_id", b"customer_id", "distance_m", b"distance_m", "owner_id", b"owner_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarCustomer: _TypeAlias = SimilarCustomer  # noqa: Y015
+
+@_typing.final
+class CustomerWithSimilar(_message.Message):
+    """A customer's owner now, since when, and the similar records of other owners."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    OWNED_SINCE_FIELD_NUMBER: _builtins.int
+    SIMILAR_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    owner_id: _builtins.str
+    """Empty while the customer sits in its branch's pool."""
+    @_builtins.property
+    def owned_since(self) -> _timestamp_pb2.Timestamp:
+        """When the owner took the customer (registration, claim, reassignment)."""
+
+    @_builtins.property
+    def similar(self) -> _containers.RepeatedCompositeFieldContainer[Global___SimilarCustomer]:
+        """Nearest first; compared with the owner above (none of theirs)."""
+
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        owned_since: _timestamp_pb2.Timestamp | None = ...,
+        similar: _abc.Iterable[Global___SimilarCustomer] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["owned_since", b"owned_since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "owned_since", b"owned_since", "owner_id", b"owner_id", "similar", b"similar"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerWithSimilar: _TypeAlias = CustomerWithSimilar  # noqa: Y015
+
+@_typing.final
+class FindSimilarCustomersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def customers(self) -> _containers.RepeatedCompositeFieldContainer[Global___CustomerWithSimilar]:
+        """One entry per customer asked for that exists, in the order asked."""
+
+    def __init__(
+        self,
+        *,
+        customers: _abc.Iterable[Global___CustomerWithSimilar] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customers", b"customers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindSimilarCustomersResponse: _TypeAlias = FindSimilarCustomersResponse  # noqa: Y015

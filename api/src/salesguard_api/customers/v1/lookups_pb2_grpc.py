@@ -64,6 +64,11 @@ class CustomerLookupServiceStub:
                 request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerRequest.SerializeToString,
                 response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerResponse.FromString,
                 _registered_method=True)
+        self.FindSimilarCustomers = channel.unary_unary(
+                '/salesguard.customers.v1.CustomerLookupService/FindSimilarCustomers',
+                request_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.FindSimilarCustomersRequest.SerializeToString,
+                response_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.FindSimilarCustomersResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerLookupServiceServicer:
@@ -111,6 +116,15 @@ class CustomerLookupServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindSimilarCustomers(self, request, context):
+        """For many customers at once (the diversion job, O6): the owner now and since when, and
+        the records SIMILAR_CUSTOMER (C3) would match; the same authorisation as
+        GetCustomerFacts (policy action customers.facts, SYSTEM).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerLookupServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +157,11 @@ def add_CustomerLookupServiceServicer_to_server(servicer, server):
                     servicer.GetOrderableCustomer,
                     request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerRequest.FromString,
                     response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerResponse.SerializeToString,
+            ),
+            'FindSimilarCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindSimilarCustomers,
+                    request_deserializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.FindSimilarCustomersRequest.FromString,
+                    response_serializer=salesguard_dot_customers_dot_v1_dot_lookups__pb2.FindSimilarCustomersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +326,33 @@ class CustomerLookupService:
             '/salesguard.customers.v1.CustomerLookupService/GetOrderableCustomer',
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerRequest.SerializeToString,
             salesguard_dot_customers_dot_v1_dot_lookups__pb2.GetOrderableCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindSimilarCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/salesguard.customers.v1.CustomerLookupService/FindSimilarCustomers',
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.FindSimilarCustomersRequest.SerializeToString,
+            salesguard_dot_customers_dot_v1_dot_lookups__pb2.FindSimilarCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,11 @@ class CustomerLookupServiceStub:
     (policy action customers.order, its scope as a SQL filter). A customer outside
     that scope is NOT_FOUND, word for word as one that does not exist.
     """
+    FindSimilarCustomers: _grpc.UnaryUnaryMultiCallable[_lookups_pb2.FindSimilarCustomersRequest, _lookups_pb2.FindSimilarCustomersResponse]
+    """For many customers at once (the diversion job, O6): the owner now and since when, and
+    the records SIMILAR_CUSTOMER (C3) would match; the same authorisation as
+    GetCustomerFacts (policy action customers.facts, SYSTEM).
+    """
 
 @_typing.type_check_only
 class CustomerLookupServiceAsyncStub(CustomerLookupServiceStub):
@@ -62,6 +67,11 @@ class CustomerLookupServiceAsyncStub(CustomerLookupServiceStub):
     customers they may read): the facts of a customer the caller may order for
     (policy action customers.order, its scope as a SQL filter). A customer outside
     that scope is NOT_FOUND, word for word as one that does not exist.
+    """
+    FindSimilarCustomers: _aio.UnaryUnaryMultiCallable[_lookups_pb2.FindSimilarCustomersRequest, _lookups_pb2.FindSimilarCustomersResponse]  # type: ignore[assignment]
+    """For many customers at once (the diversion job, O6): the owner now and since when, and
+    the records SIMILAR_CUSTOMER (C3) would match; the same authorisation as
+    GetCustomerFacts (policy action customers.facts, SYSTEM).
     """
 
 class CustomerLookupServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -113,6 +123,17 @@ class CustomerLookupServiceServicer(metaclass=_abc_1.ABCMeta):
         customers they may read): the facts of a customer the caller may order for
         (policy action customers.order, its scope as a SQL filter). A customer outside
         that scope is NOT_FOUND, word for word as one that does not exist.
+        """
+
+    @_abc_1.abstractmethod
+    def FindSimilarCustomers(
+        self,
+        request: _lookups_pb2.FindSimilarCustomersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lookups_pb2.FindSimilarCustomersResponse, _abc.Awaitable[_lookups_pb2.FindSimilarCustomersResponse]]:
+        """For many customers at once (the diversion job, O6): the owner now and since when, and
+        the records SIMILAR_CUSTOMER (C3) would match; the same authorisation as
+        GetCustomerFacts (policy action customers.facts, SYSTEM).
         """
 
 def add_CustomerLookupServiceServicer_to_server(servicer: CustomerLookupServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
