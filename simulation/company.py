@@ -60,7 +60,7 @@ RELEVANT_KINDS: dict[Scheme, frozenset[str]] = {
     Scheme.PERSONAL_RELABEL: frozenset({"SOURCE_CONFLICT"}),
     Scheme.EXPORT_BEFORE_LEAVING: frozenset({"BULK_CONTACT_ACCESS", "EXPORT_WITHOUT_APPROVAL"}),
     Scheme.COLLUDING_MANAGER: frozenset({"APPROVAL_DESPITE_WARNING"}),
-    Scheme.SHADOW_RECORD: frozenset({"SIMILAR_CUSTOMER"}),
+    Scheme.SHADOW_RECORD: frozenset({"SIMILAR_CUSTOMER", "DIVERSION_RISK"}),
 }
 
 
