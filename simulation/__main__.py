@@ -1,6 +1,6 @@
 """Run the detection simulation on the embedded profile and print its table.
 
-    uv run --frozen python -m simulation [--profile embedded|full] [--seed 17] [--reps-per-branch 5]
+    uv run --frozen python -m simulation [--profile embedded|full] [--seed 17] [--reps-per-branch 10]
         [--customers-per-rep 5] [--days 70] [--warmup-days 35] [--schemers-per-scheme 1]
         [--visits-per-day 2]
 

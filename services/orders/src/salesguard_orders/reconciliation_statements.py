@@ -267,54 +267,54 @@ class AlertRows:
         return f"SELECT {columns} FROM {self.source} WHERE {self.condition}{ordered}"  # noqa: S608
 
 
+def _order_rows(d: SqlDialect, kind: str, condition: str, *facts: tuple[str, str]) -> AlertRows:
+    """One alert of ``kind`` per order ``o`` where ``condition`` holds: its evidence the
+    order's code, total, currency and dates, ``facts`` and the run's day. An order alerted
+    already is skipped before its evidence is built (the writer would skip it on its
+    dedupe key anyway): a run costs the new suspects."""
+    pairs = [
+        ("order_code", d.order_code("o.number")),
+        ("total", d.money("o.total_minor")),
+        ("currency", "o.currency"),
+        ("order_date", "o.order_date"),
+        ("expected_payment_date", "o.expected_payment_date"),
+        *facts,
+        ("as_of", ":as_of_text"),
+        ("status", "o.status"),
+    ]
+    dedupe_key = rules.dedupe_key_sql(kind, "o.id")
+    arguments = ", ".join(f"'{name}', {value}" for name, value in pairs)
+    return AlertRows(
+        evidence=f"{d.json_object}({arguments})",
+        dedupe_key=dedupe_key,
+        source="orders o",
+        condition=f"""{condition}
+          AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = {dedupe_key})""",  # noqa: S608 (constant fragments, no input)
+    )
+
+
 def fake_deal_rows(d: SqlDialect) -> AlertRows:
     """FAKE_DEAL_SUSPECTED's rows over every order (the full run's)."""
-    return AlertRows(
-        evidence=f"""{d.json_object}(
-                   'order_code', {d.order_code("o.number")},
-                   'total', {d.money("o.total_minor")},
-                   'currency', o.currency,
-                   'order_date', o.order_date,
-                   'expected_payment_date', o.expected_payment_date,
-                   'promised_ship_date', o.promised_ship_date,
-                   'days_past_due', {d.days_between(":as_of", "o.expected_payment_date")},
-                   'grace_days', :grace_days,
-                   'as_of', :as_of_text,
-                   'status', o.status
-               )""",
-        dedupe_key=rules.dedupe_key_sql(rules.FAKE_DEAL_SUSPECTED, "o.id"),
-        source="orders o",
-        # An order alerted already is skipped before its evidence is built (the writer
-        # would skip it on its dedupe key anyway): a run costs the new suspects.
-        condition=f"""{rules.fake_deal_sql("o")}
-          AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = {
-            rules.dedupe_key_sql(rules.FAKE_DEAL_SUSPECTED, "o.id")
-        })""",  # noqa: S608 (constant fragments, no input)
+    return _order_rows(
+        d,
+        rules.FAKE_DEAL_SUSPECTED,
+        rules.fake_deal_sql("o"),
+        ("promised_ship_date", "o.promised_ship_date"),
+        ("days_past_due", d.days_between(":as_of", "o.expected_payment_date")),
+        ("grace_days", ":grace_days"),
     )
 
 
 def shipment_overdue_rows(d: SqlDialect) -> AlertRows:
     """SHIPMENT_OVERDUE's rows over every order."""
     approved_on = d.utc_day(rules.approved_at_sql("o"))
-    return AlertRows(
-        evidence=f"""{d.json_object}(
-                   'order_code', {d.order_code("o.number")},
-                   'total', {d.money("o.total_minor")},
-                   'currency', o.currency,
-                   'order_date', o.order_date,
-                   'approved_on', {approved_on},
-                   'days_since_approval', {d.days_between(":as_of", approved_on)},
-                   'ship_within_days', :ship_within_days,
-                   'expected_payment_date', o.expected_payment_date,
-                   'as_of', :as_of_text,
-                   'status', o.status
-               )""",
-        dedupe_key=rules.dedupe_key_sql(rules.SHIPMENT_OVERDUE, "o.id"),
-        source="orders o",
-        condition=f"""{rules.shipment_overdue_sql("o")}
-          AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = {
-            rules.dedupe_key_sql(rules.SHIPMENT_OVERDUE, "o.id")
-        })""",  # noqa: S608 (constant fragments, no input)
+    return _order_rows(
+        d,
+        rules.SHIPMENT_OVERDUE,
+        rules.shipment_overdue_sql("o"),
+        ("approved_on", approved_on),
+        ("days_since_approval", d.days_between(":as_of", approved_on)),
+        ("ship_within_days", ":ship_within_days"),
     )
 
 

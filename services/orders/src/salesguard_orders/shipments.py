@@ -20,7 +20,7 @@ from salesguard.db import new_id, utcnow
 from salesguard.errors import FailedPrecondition, Forbidden, InvalidInput
 from salesguard.idempotency import IdempotentWrites
 from salesguard.policy import scope_filter
-from salesguard.principal import current_principal
+from salesguard.principal import Principal, current_principal
 from salesguard.reads import one_by_id
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp, to_timestamp
@@ -86,18 +86,24 @@ class Shipments(OrdersPart):
         super().__init__(runtime, orders)
         self.idempotent = IdempotentWrites(self.db, IdempotencyKey)
 
+    async def _order_to_ship(
+        self, session: AsyncSession, principal: Principal, order_id: str
+    ) -> Order:
+        """The order, locked (its reconciliation locks first, as for every write), once the
+        caller may record its shipping (``shipments.record`` on its branch)."""
+        await self.reconciler.lock(session, order_ids=[order_id])
+        order = await one_by_id(session, Order, order_id, noun="order", lock=True)
+        (
+            await self.policy.decide(principal, "shipments.record", {"branch_id": order.branch_id})
+        ).require("shipments.record")
+        return order
+
     async def record_shipment(self, request: pb.RecordShipmentRequest) -> pb.Shipment:
         principal = current_principal()
         order_id = validation.record_id("order_id", request.order_id, required=True)
 
         async def work(session: AsyncSession) -> pb.RecordShipmentResponse:
-            await self.reconciler.lock(session, order_ids=[order_id])
-            order = await one_by_id(session, Order, order_id, noun="order", lock=True)
-            (
-                await self.policy.decide(
-                    principal, "shipments.record", {"branch_id": order.branch_id}
-                )
-            ).require("shipments.record")
+            order = await self._order_to_ship(session, principal, order_id)
             # Judged once the caller may ship this order (issue 11 item 12).
             carrier, tracking, shipped_at, delivered_at = shipment_fields(
                 request, self.settings.clock_skew_seconds
@@ -152,13 +158,7 @@ class Shipments(OrdersPart):
         order_id = validation.record_id("order_id", request.order_id, required=True)
 
         async def work(session: AsyncSession) -> pb.RecordBackOrderResponse:
-            await self.reconciler.lock(session, order_ids=[order_id])
-            order = await one_by_id(session, Order, order_id, noun="order", lock=True)
-            (
-                await self.policy.decide(
-                    principal, "shipments.record", {"branch_id": order.branch_id}
-                )
-            ).require("shipments.record")
+            order = await self._order_to_ship(session, principal, order_id)
             approvers = await session.scalars(
                 select(ApprovalStep.approver_id).where(ApprovalStep.order_id == order.id)
             )
