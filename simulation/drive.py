@@ -38,7 +38,6 @@ from salesguard_attendance.jobs import DETECTORS
 from salesguard_customers.models import ContactRead
 from salesguard_customers.models import Customer as CustomerRow
 from salesguard_orders.jobs import DIVERSION_RISK, RECONCILIATION
-from salesguard_orders.models import ApprovalStep
 from simulation.company import (
     BackOrdered,
     CallLog,
@@ -74,6 +73,7 @@ from tests.org import (
 )
 from tests.photos import jpeg, retaken, scene, upload
 from tests.support.field_visits import CHECK_IN, IMPORT_CALLS, call, check_in_input
+from tests.support.orders_service import move_approval
 from tests.support.timeline import FOLLOW_UP
 
 # The jobs that raise alerts from what accumulated, as the schedules run them daily.
@@ -274,16 +274,6 @@ class Driver:
         async with self.suite.running["customers"].runtime.db.transaction() as session:
             await (await session.connection()).execute(statement, rows)
 
-    async def move_decision(self, order_id: str, at: datetime) -> None:
-        """The manager's decision moved to the order's simulated moment (the day it was
-        placed), as a registration is: the overdue-shipment check counts from it."""
-        table = cast(Table, ApprovalStep.__table__)
-        statement = (
-            update(table).where(table.c.order_id == service_id(order_id)).values(decided_at=at)
-        )
-        async with self.suite.running["orders"].runtime.db.transaction() as session:
-            await session.execute(statement)
-
     # -- a day ---------------------------------------------------------------------------------
 
     async def play_day(self, day: int) -> None:
@@ -413,7 +403,9 @@ class Driver:
         comment = "ok" if approve else "on hold: a fake-deal alert is open on this rep's orders"
         decision = {"orderId": order_id, "approve": approve, "comment": comment}
         await self.gql(DECIDE, {"input": decision}, manager)
-        await self.move_decision(order_id, placed.at)
+        # Approved "today", no order would ever be a week old: the decision is moved to the
+        # order's simulated moment, as registrations are.
+        await move_approval(self.suite, service_id(order_id), placed.at)
         if not approve:
             self.rejected.add(placed.key)
         for alert in warnings if colluding else []:

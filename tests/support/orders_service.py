@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import update
 
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
 from salesguard_api.common.v1 import common_pb2, common_pb2_grpc
 from salesguard_api.orders.v1 import orders_pb2_grpc, payments_pb2, payments_pb2_grpc
+from salesguard_orders.models import ApprovalStep
 from tests.harness import Suite
 from tests.org import Org
 
@@ -121,3 +124,12 @@ async def refused(call: Awaitable[Any], code: ErrorCode) -> ServiceError:
         await call
     assert raised.value.code is code, raised.value
     return raised.value
+
+
+async def move_approval(suite: Suite, order_id: str, at: datetime) -> None:
+    """The order's approval decisions moved to ``at`` in the orders service's own database,
+    as time passing would (the overdue-shipment check counts from the approval)."""
+    async with suite.running["orders"].runtime.db.transaction() as session:
+        await session.execute(
+            update(ApprovalStep).where(ApprovalStep.order_id == order_id).values(decided_at=at)
+        )

@@ -6,13 +6,17 @@ OPA.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
 
 from salesguard.errors import ErrorCode
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import payments_pb2
+from salesguard_orders.models import BackOrder
 from tests.harness import Suite, unique
 from tests.integration.reconciliation.support import Client, customer, people_of, today
 from tests.org import make_org
@@ -155,3 +159,30 @@ async def test_a_back_order_is_bounded_and_only_for_an_order_that_can_still_ship
     await refused(
         back_order(client, people.finance, order.id, today()), ErrorCode.FAILED_PRECONDITION
     )
+
+
+async def test_twenty_back_orders_at_once_are_each_kept_and_the_last_one_counts(
+    suite: Suite, client: Client
+) -> None:
+    people = people_of(await make_org(suite))
+    buyer = await customer(suite, people, unique("Busy Warehouse Buyer"))
+    order = await client.approved_order(
+        people, buyer, "900.00", order_date=today() - timedelta(days=3)
+    )
+    promises = [today() + timedelta(days=n) for n in range(1, 21)]
+    recorded = await asyncio.gather(
+        *(back_order(client, people.finance, order.id, promised) for promised in promises)
+    )
+    assert len({r.id for r in recorded}) == 20
+    async with suite.running["orders"].runtime.db.read() as session:
+        rows = (
+            await session.execute(
+                select(BackOrder.promised_ship_date, BackOrder.recorded_at)
+                .where(BackOrder.order_id == order.id)
+                .order_by(BackOrder.recorded_at)
+            )
+        ).all()
+    assert sorted(row.promised_ship_date for row in rows) == promises
+    # The order's row is locked by each: the one recorded last is the order's promise.
+    stored = await client.order(people.finance, order.id)
+    assert stored.promised_ship_date == rows[-1].promised_ship_date.isoformat()

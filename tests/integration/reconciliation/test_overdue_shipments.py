@@ -8,28 +8,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
-
 from salesguard.errors import ErrorCode
 from salesguard.principal import acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import payments_pb2
-from salesguard_orders.models import ApprovalStep
 from tests.harness import Suite, unique
 from tests.integration.reconciliation.support import Client, customer, people_of, today
 from tests.org import make_org
-from tests.support.orders_service import refused
-
-
-async def approved_days_ago(suite: Suite, order_id: str, days: int) -> datetime:
-    """The order's approval moved ``days`` back; when it now was."""
-    at = datetime.now(UTC) - timedelta(days=days)
-    async with suite.running["orders"].runtime.db.transaction() as session:
-        await session.execute(
-            update(ApprovalStep).where(ApprovalStep.order_id == order_id).values(decided_at=at)
-        )
-    return at
+from tests.support.orders_service import move_approval, refused
 
 
 async def test_an_order_approved_a_week_ago_and_left_unshipped_is_raised_once(
@@ -47,7 +34,7 @@ async def test_an_order_approved_a_week_ago_and_left_unshipped_is_raised_once(
             order_date=today() - timedelta(days=days),
             expected_payment_date=today() + timedelta(days=35),
         )
-        await approved_days_ago(suite, order.id, days)
+        await move_approval(suite, order.id, datetime.now(UTC) - timedelta(days=days))
         return order.id
 
     forgotten = await order_approved(9)

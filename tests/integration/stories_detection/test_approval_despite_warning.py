@@ -18,10 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-
 from salesguard_orders.jobs import RECONCILIATION
-from salesguard_orders.models import ApprovalStep
 from tests.harness import Suite, employee_id, service_id
 from tests.integration.stories_detection.support import (
     DECIDE,
@@ -34,6 +31,7 @@ from tests.integration.stories_detection.support import (
 )
 from tests.integration.test_stories_deals import UPDATE_ALERT, approve, submit, today
 from tests.org import Org, add_employee, make_org, register
+from tests.support.orders_service import move_approval
 
 KIND = "APPROVAL_DESPITE_WARNING"
 
@@ -167,12 +165,7 @@ async def shipment_overdue(suite: Suite, org: Org) -> tuple[str, dict[str, Any]]
     customer = (await register(suite, org.junior))["id"]
     order = await submit(suite, org.junior, customer, "7300.00", due=today() + timedelta(days=30))
     await approve(suite, org, order)
-    async with suite.running["orders"].runtime.db.transaction() as session:
-        await session.execute(
-            update(ApprovalStep)
-            .where(ApprovalStep.order_id == service_id(order["id"]))
-            .values(decided_at=datetime.now(UTC) - timedelta(days=9))
-        )
+    await move_approval(suite, service_id(order["id"]), datetime.now(UTC) - timedelta(days=9))
     await run(suite, RECONCILIATION, datetime.now(UTC))
     (alert,) = await alerts_of(suite, org.hr, orderId=order["id"], kinds=["SHIPMENT_OVERDUE"])
     assert alert["employee"] == {"id": employee_id(org.junior)}
