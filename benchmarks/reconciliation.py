@@ -59,7 +59,7 @@ from salesguard.db import Database
 from salesguard.principal import Principal, acting_as
 from salesguard.timeutil import to_timestamp
 from salesguard_api.orders.v1 import payments_pb2, payments_pb2_grpc
-from tests.support.orders_history import INSERT_ORDERS
+from tests.support.orders_history import insert_orders
 
 CUSTOMERS = 100_000
 BRANCHES = 20
@@ -72,13 +72,13 @@ TOTAL = "(10000 + (n * 7919) % 9990000)"
 
 # The columns of an order and the first ones derived from its number n: the order's
 # customer, owner, team and branch.
-NUMBERED_ORDERS = f"""{INSERT_ORDERS}
+NUMBERED_ORDERS = f"""
 SELECT n, md5('order' || n), md5('customer' || (n % {CUSTOMERS})),
        'C-' || lpad((n % {CUSTOMERS})::text, 6, '0'),
        'rep-' || (n % {REPS}), 'rep-' || (n % {REPS}), 'team-' || (n % {REPS} / 10),
        'branch-' || (n % {BRANCHES}),"""
 
-SEED_ORDERS = f"""
+SEED_ORDERS = insert_orders(f"""
 {NUMBERED_ORDERS}
        'CNY', {TOTAL}, day, day + 30,
        CASE WHEN n % 4 = 0 THEN 'PERSONAL' ELSE 'WEBSITE' END,
@@ -93,7 +93,7 @@ FROM (
     SELECT n, (current_date - 30 - {HISTORY_DAYS} + (n * {HISTORY_DAYS} / :orders)::int) AS day
     FROM generate_series(1::bigint, :orders) AS n
 ) numbered
-"""  # noqa: S608 (constants)
+""")  # noqa: S608 (constants)
 
 SEED_SHIPMENTS = """
 INSERT INTO shipments (id, order_id, carrier, tracking_number, shipped_at, delivered_at,
@@ -161,7 +161,7 @@ WHERE n <= :orders
 
 
 # Orders as reconciliation leaves a fully paid, closed one: numbered after the seeded ones.
-SEED_VALID_ORDERS = f"""
+SEED_VALID_ORDERS = insert_orders(f"""
 {NUMBERED_ORDERS}
        'CNY', {TOTAL}, day, day + 30, 'WEBSITE', 'WEBSITE', 'CLOSED',
        '[]', 'customer ' || (n % {CUSTOMERS}), 'company ' || (n % {CUSTOMERS} / 5), '',
@@ -172,7 +172,7 @@ FROM (
     SELECT n, (current_date - 30 - {HISTORY_DAYS} + (n % {HISTORY_DAYS})::int) AS day
     FROM generate_series(CAST(:first AS bigint), :last) AS n
 ) numbered
-"""  # noqa: S608 (constants)
+""")  # noqa: S608 (constants)
 
 
 async def top_up_valid_orders(url: str, wanted: int) -> int:
@@ -181,8 +181,10 @@ async def top_up_valid_orders(url: str, wanted: int) -> int:
     async with db.transaction() as session:
         valid = await session.scalar(
             text(
-                "SELECT count(*) FROM orders WHERE payment_state IN ('RECONCILED', 'OVERPAID')"
-                " AND status IN ('APPROVED', 'FULFILLED', 'CLOSED')"
+                "SELECT count(*) FROM orders o JOIN order_payment_states s"
+                " ON s.order_number = o.number"
+                " WHERE s.payment_state IN ('RECONCILED', 'OVERPAID')"
+                " AND o.status IN ('APPROVED', 'FULFILLED', 'CLOSED')"
             )
         )
         last = await session.scalar(text("SELECT max(number) FROM orders"))
@@ -192,7 +194,7 @@ async def top_up_valid_orders(url: str, wanted: int) -> int:
             await session.execute(
                 text(SEED_VALID_ORDERS), {"first": first, "last": first + missing - 1}
             )
-    await vacuum_analyze(db, "orders")
+    await vacuum_analyze(db, "orders", "order_payment_states")
     await db.dispose()
     return missing
 
@@ -336,8 +338,9 @@ async def order_states(url: str) -> dict[str, int]:
     async with db.read() as session:
         rows = await session.execute(
             text(
-                "SELECT payment_state, count(*) FROM orders"
-                " WHERE status IN ('APPROVED', 'FULFILLED', 'CLOSED') GROUP BY payment_state"
+                "SELECT coalesce(s.payment_state, 'UNPAID'), count(*) FROM orders o"
+                " LEFT JOIN order_payment_states s ON s.order_number = o.number"
+                " WHERE o.status IN ('APPROVED', 'FULFILLED', 'CLOSED') GROUP BY 1"
             )
         )
         states = {str(state): int(count) for state, count in rows}

@@ -273,7 +273,11 @@ async def test_a_payment_reads_what_it_touches_not_the_history(history_db: Datab
                 issued = list(statements)
                 used = spent(await rows_read(session), before)
                 state = await session.scalar(
-                    text("SELECT payment_state FROM orders WHERE id = :id"), {"id": order.id}
+                    text(
+                        "SELECT s.payment_state FROM orders o JOIN order_payment_states s"
+                        " ON s.order_number = o.number WHERE o.id = :id"
+                    ),
+                    {"id": order.id},
                 )
         finally:
             event.remove(db.engine.sync_engine, "before_cursor_execute", count)

@@ -61,7 +61,6 @@ from salesguard.policy import PolicyClient
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, Order
 from salesguard_orders.reconciliation_statements import (
-    CLASSIFY_WRITES,
     MATCH_WRITES,
     OPEN_PAYMENT_COUNT,
     ORDER_COUNTS,
@@ -235,14 +234,14 @@ class Reconciler:
         figures.classified = await self._rowcount(session, "classify", figures)
         if postgres and figures.classified > ANALYZE_AFTER_ROWS:
             await self._timed(
-                session, "analyze_orders", _analyze("orders", CLASSIFY_WRITES), figures
+                session, "analyze_payment_states", text("ANALYZE order_payment_states"), figures
             )
         figures.raised = await self._raise_full(session, as_of, thresholds, now, figures)
         if not postgres:
             # Without statistics SQLite would look up a write's orders by status, not by ID.
             # Approximate ones (a bounded sample) are enough, and cheap.
             await session.execute(text(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}"))
-            for table in ("orders", "payments"):
+            for table in ("orders", "order_payment_states", "payments"):
                 await self._timed(session, f"analyze_{table}", text(f"ANALYZE {table}"), figures)
         return figures
 

@@ -179,6 +179,10 @@ def _match_customer_amount(s: Scope) -> str:
 
 
 def _classify(d: SqlDialect, s: Scope) -> str:
+    """Each classified order's state from its payments, written into its narrow row of
+    ``order_payment_states`` (none: unpaid) where it differs from what is there: an order
+    paid for the first time gains a row, a changed one is updated, an unchanged one is
+    neither written nor locked."""
     return f"""
         WITH matched AS (
             SELECT o.number, o.total_minor, p.amount_minor, p.paid_at,
@@ -201,31 +205,35 @@ def _classify(d: SqlDialect, s: Scope) -> str:
             UNION ALL
             -- orders that were paid and are no longer (a reversal, a rematch)
             SELECT o.number, o.total_minor, 0, NULL
-            FROM orders o
+            FROM order_payment_states t
+            JOIN orders o ON o.number = t.order_number
             WHERE {rules.classified_sql("o")} AND {s.orders}
-              AND (o.paid_minor <> 0 OR o.payment_state <> 'UNPAID' OR o.fully_paid_at IS NOT NULL)
-              AND o.number NOT IN (SELECT number FROM sums)
+              AND (t.paid_minor <> 0 OR t.payment_state <> 'UNPAID' OR t.fully_paid_at IS NOT NULL)
+              AND t.order_number NOT IN (SELECT number FROM sums)
         ),
         classified AS (
             SELECT number, paid, fully_paid_at,
                    {rules.payment_state_sql("paid", "total_minor")} AS state
             FROM target
         )
-        UPDATE orders
-        SET paid_minor = classified.paid, payment_state = classified.state,
-            fully_paid_at = classified.fully_paid_at
-        FROM classified
-        WHERE orders.number = classified.number
-          AND (orders.paid_minor <> classified.paid OR orders.payment_state <> classified.state
-               OR orders.fully_paid_at {d.differs} classified.fully_paid_at)
+        INSERT INTO order_payment_states
+            (order_number, payment_state, paid_minor, fully_paid_at)
+        SELECT c.number, c.state, c.paid, c.fully_paid_at
+        FROM classified c
+        LEFT JOIN order_payment_states was ON was.order_number = c.number
+        WHERE coalesce(was.paid_minor, 0) <> c.paid
+           OR coalesce(was.payment_state, 'UNPAID') <> c.state
+           OR was.fully_paid_at {d.differs} c.fully_paid_at
+        ON CONFLICT (order_number) DO UPDATE
+        SET payment_state = excluded.payment_state, paid_minor = excluded.paid_minor,
+            fully_paid_at = excluded.fully_paid_at
     """  # noqa: S608 (constant fragments, no input)
 
 
-# The columns the statements write: the match statements on payments, classification on
-# orders. After a full run changed many rows, only their statistics are out of date (the
-# other columns hold what they held), so only they are analysed again.
+# The columns the match statements write on payments. After a full run changed many rows,
+# only their statistics are out of date (the other columns hold what they held), so only
+# they are analysed again; classification writes the narrow table, analysed whole.
 MATCH_WRITES = ("order_id", "customer_id", "branch_id", "order_submitted_by", "matched_by")
-CLASSIFY_WRITES = ("paid_minor", "payment_state", "fully_paid_at")
 
 
 def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
@@ -346,9 +354,12 @@ def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
 
 # -- the run's counts ---------------------------------------------------------------------------
 
+# An order without a payment state is unpaid.
+STATE_OF_O = "coalesce(ps.payment_state, 'UNPAID')"
 ORDER_COUNTS = f"""
-    SELECT payment_state, count(*) FROM orders
-    WHERE {rules.classified_sql("orders")} GROUP BY payment_state
+    SELECT {STATE_OF_O}, count(*)
+    FROM orders o LEFT JOIN order_payment_states ps ON ps.order_number = o.number
+    WHERE {rules.classified_sql("o")} GROUP BY {STATE_OF_O}
 """  # noqa: S608 (constant fragments, no input)
 PAYMENT_COUNTS = """
     SELECT count(order_id), count(*) - count(order_id) FROM payments WHERE NOT reversed
@@ -359,9 +370,10 @@ PAYMENT_COUNTS = """
 # open (their partial index), without reading history.
 def matched_order_counts(d: SqlDialect) -> str:
     return f"""
-        SELECT payment_state, count(*) FROM orders o
+        SELECT {STATE_OF_O}, count(*)
+        FROM orders o LEFT JOIN order_payment_states ps ON ps.order_number = o.number
         WHERE {rules.classified_sql("o")} AND {d.in_ids("o.id", ":order_ids")}
-        GROUP BY payment_state
+        GROUP BY {STATE_OF_O}
     """  # noqa: S608 (constant fragments, no input)
 
 
