@@ -23,8 +23,9 @@ SEEDED_COLUMNS = f"{ORDER_COLUMNS}, payment_state, paid_minor, fully_paid_at, sh
 
 def insert_orders(select: str) -> str:
     """One statement inserting the orders ``select`` gives (every column of
-    :data:`SEEDED_COLUMNS`, in that order) and the payment states of those not unpaid
-    (a literal's type is the CTE's text: ``flags`` and ``fully_paid_at`` are cast)."""
+    :data:`SEEDED_COLUMNS`, in that order) and the payment states of those classified (as
+    their approval's reconciliation gives them) or paid (a literal's type is the CTE's
+    text: ``flags`` and ``fully_paid_at`` are cast)."""
     return f"""
 WITH seeded ({SEEDED_COLUMNS}) AS ({select}),
 inserted AS (
@@ -33,7 +34,8 @@ inserted AS (
 )
 INSERT INTO order_payment_states (order_number, payment_state, paid_minor, fully_paid_at)
 SELECT number, payment_state, paid_minor, CAST(fully_paid_at AS timestamptz) FROM seeded
-WHERE payment_state <> 'UNPAID' OR paid_minor <> 0 OR fully_paid_at IS NOT NULL
+WHERE status IN ('APPROVED', 'FULFILLED', 'CLOSED') OR payment_state <> 'UNPAID'
+   OR paid_minor <> 0 OR fully_paid_at IS NOT NULL
 """
 
 

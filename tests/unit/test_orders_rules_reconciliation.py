@@ -260,11 +260,9 @@ def sqlite() -> sqlite3.Connection:
     return connection
 
 
-def store_state(connection: sqlite3.Connection, state: str | None) -> tuple[str, int]:
-    """Order 1's payment state as stored (``None``: no row, never paid); what the rules see."""
+def store_state(connection: sqlite3.Connection, state: str) -> tuple[str, int]:
+    """Order 1's payment state as stored (a classified order has one); what the rules see."""
     connection.execute("DELETE FROM order_payment_states")
-    if state is None:
-        return "UNPAID", 0
     paid = 0 if state == "UNPAID" else 1
     connection.execute("INSERT INTO order_payment_states VALUES (1, ?, ?)", (state, paid))
     return state, paid
@@ -272,7 +270,8 @@ def store_state(connection: sqlite3.Connection, state: str | None) -> tuple[str,
 
 def evaluate(connection: sqlite3.Connection, predicate: str, **params: object) -> bool:
     row = connection.execute(
-        f"SELECT CASE WHEN {predicate} THEN 1 ELSE 0 END FROM orders o, payments p",
+        f"SELECT CASE WHEN {predicate} THEN 1 ELSE 0 END"
+        " FROM orders o JOIN order_payment_states ps ON ps.order_number = o.number, payments p",
         params,
     ).fetchone()
     return bool(row[0])
@@ -289,7 +288,7 @@ def test_the_fake_deal_fragment_agrees(sqlite: sqlite3.Connection) -> None:
     cases = itertools.product(
         ("SUBMITTED", "APPROVED", "FULFILLED", "CLOSED"),
         (AS_OF - timedelta(days=10), cutoff),
-        (None, "UNPAID", "PARTIALLY_PAID"),
+        ("UNPAID", "PARTIALLY_PAID"),
         (False, True),
         (0, 1),
         (None, AS_OF - timedelta(days=10), cutoff),
@@ -315,14 +314,14 @@ def test_the_fake_deal_fragment_agrees(sqlite: sqlite3.Connection) -> None:
             shipments=shipments,
             promised_ship_date=promised,
         )
-        assert evaluate(sqlite, fake_deal_sql("o"), cutoff=cutoff.isoformat()) == expected
+        assert evaluate(sqlite, fake_deal_sql("o", "ps"), cutoff=cutoff.isoformat()) == expected
 
 
 def test_the_overdue_shipment_fragment_agrees(sqlite: sqlite3.Connection) -> None:
     cases = itertools.product(
         ("SUBMITTED", "APPROVED", "FULFILLED"),
         (None, SHIP_CUTOFF - timedelta(seconds=1), SHIP_CUTOFF),
-        (None, "UNPAID", "PARTIALLY_PAID"),
+        ("UNPAID", "PARTIALLY_PAID"),
         (False, True),
         (0, 1),
         (None, AS_OF),
@@ -354,18 +353,17 @@ def test_the_overdue_shipment_fragment_agrees(sqlite: sqlite3.Connection) -> Non
             promised_ship_date=promised,
         )
         found = evaluate(
-            sqlite, shipment_overdue_sql("o"), ship_cutoff=SHIP_CUTOFF.strftime(stored)
+            sqlite, shipment_overdue_sql("o", "ps"), ship_cutoff=SHIP_CUTOFF.strftime(stored)
         )
         assert found == expected, (status, approved_at, state, shipped, shipments, promised)
 
 
 def test_the_payer_mismatch_fragment_agrees(sqlite: sqlite3.Connection) -> None:
     for matched_by, payer in itertools.product((ORDER_CODE, CUSTOMER_AMOUNT), ("acme", "x", "")):
+        store_state(sqlite, "UNPAID")
         sqlite.execute("DELETE FROM orders")
         sqlite.execute("DELETE FROM payments")
-        sqlite.execute(
-            "INSERT INTO orders VALUES ('o1', 1, '', '', 0, 'acme', 'acme ltd', NULL)"
-        )
+        sqlite.execute("INSERT INTO orders VALUES ('o1', 1, '', '', 0, 'acme', 'acme ltd', NULL)")
         sqlite.execute("INSERT INTO payments VALUES ('p1', ?, ?)", (matched_by, payer))
         expected = is_payer_mismatch(
             matched_by=matched_by,

@@ -40,9 +40,9 @@ class Base(ServiceBase):
 OPEN_PAYMENT = "order_id IS NULL AND NOT reversed"
 STATES_AN_ORDER = "stated_order_id IS NOT NULL"
 UNCLASSIFIED = "status NOT IN ('APPROVED', 'FULFILLED', 'CLOSED')"
-# Approved or fulfilled and not shipped: what may be a fake deal once it has no payment
-# (its payment state is not on the order: :class:`OrderPaymentState`).
-FAKE_DEAL_CANDIDATE = "status IN ('APPROVED', 'FULFILLED') AND NOT shipped"
+# A classified order not paid at all: what may be a fake deal (with its order's status and
+# shipping), the same text as the rules' condition (rules.reconciliation.unpaid_state_sql).
+UNPAID_STATE_ROW = "payment_state = 'UNPAID' AND paid_minor = 0"
 
 
 def format_order_code(number: int) -> str:
@@ -102,14 +102,6 @@ class Order(Base):
         # every write: by the customer's name or company key.
         Index("ix_orders_name_key_total", "customer_name_key", "currency", "total_minor"),
         Index("ix_orders_company_key_total", "customer_company_key", "currency", "total_minor"),
-        # The fake-deal check reads only the orders that may be one (unshipped, approved
-        # or fulfilled), by due day, and skips those with a payment (their state).
-        Index(
-            "ix_orders_fake_deal_candidates",
-            "expected_payment_date",
-            postgresql_where=text(FAKE_DEAL_CANDIDATE),
-            sqlite_where=text(FAKE_DEAL_CANDIDATE),
-        ),
     )
 
     @property
@@ -120,8 +112,9 @@ class Order(Base):
 class OrderPaymentState(Base):
     """An order's payment state, set by reconciliation (rules.reconciliation): a narrow row
     of its own, so that classifying most orders does not rewrite the wide order rows and
-    their indexes (issue 16). Only an order that ever had a payment counted has one; none
-    means ``UNPAID``, nothing paid, not fully paid (:func:`payment_state_of`)."""
+    their indexes (issue 16). Classification gives every classified order one (when it is
+    approved, or by a full run); an order without one (submitted, rejected, cancelled
+    before approval) is ``UNPAID``, nothing paid, not fully paid (:func:`payment_state_of`)."""
 
     __tablename__ = "order_payment_states"
 
@@ -133,6 +126,15 @@ class OrderPaymentState(Base):
     __table_args__ = (
         # The valid orders of a period, by the moment they were fully paid (StreamValidOrders).
         Index("ix_order_payment_states_fully_paid", "fully_paid_at", "order_number"),
+        # The fake-deal and overdue-shipment checks read only the orders not paid at all:
+        # what is outstanding, not all history; an order paid leaves it without an index
+        # write (its new row is not in it).
+        Index(
+            "ix_order_payment_states_unpaid",
+            "order_number",
+            postgresql_where=text(UNPAID_STATE_ROW),
+            sqlite_where=text(UNPAID_STATE_ROW),
+        ),
     )
 
 

@@ -180,9 +180,9 @@ def _match_customer_amount(s: Scope) -> str:
 
 def _classify(d: SqlDialect, s: Scope) -> str:
     """Each classified order's state from its payments, written into its narrow row of
-    ``order_payment_states`` (none: unpaid) where it differs from what is there: an order
-    paid for the first time gains a row, a changed one is updated, an unchanged one is
-    neither written nor locked."""
+    ``order_payment_states`` where it differs from what is there: a classified order
+    without one gains it, a changed one is updated, an unchanged one is neither written nor
+    locked."""
     return f"""
         WITH matched AS (
             SELECT o.number, o.total_minor, p.amount_minor, p.paid_at,
@@ -210,6 +210,13 @@ def _classify(d: SqlDialect, s: Scope) -> str:
             WHERE {rules.classified_sql("o")} AND {s.orders}
               AND (t.paid_minor <> 0 OR t.payment_state <> 'UNPAID' OR t.fully_paid_at IS NOT NULL)
               AND t.order_number NOT IN (SELECT number FROM sums)
+            UNION ALL
+            -- classified orders without a payment state yet (just approved): unpaid
+            SELECT o.number, o.total_minor, 0, NULL
+            FROM orders o
+            WHERE {rules.classified_sql("o")} AND {s.orders}
+              AND NOT EXISTS (SELECT 1 FROM order_payment_states t WHERE t.order_number = o.number)
+              AND o.number NOT IN (SELECT number FROM sums)
         ),
         classified AS (
             SELECT number, paid, fully_paid_at,
@@ -221,8 +228,8 @@ def _classify(d: SqlDialect, s: Scope) -> str:
         SELECT c.number, c.state, c.paid, c.fully_paid_at
         FROM classified c
         LEFT JOIN order_payment_states was ON was.order_number = c.number
-        WHERE coalesce(was.paid_minor, 0) <> c.paid
-           OR coalesce(was.payment_state, 'UNPAID') <> c.state
+        WHERE was.order_number IS NULL OR was.paid_minor <> c.paid
+           OR was.payment_state <> c.state
            OR was.fully_paid_at {d.differs} c.fully_paid_at
         ON CONFLICT (order_number) DO UPDATE
         SET payment_state = excluded.payment_state, paid_minor = excluded.paid_minor,
@@ -276,10 +283,12 @@ class AlertRows:
 
 
 def _order_rows(d: SqlDialect, kind: str, condition: str, *facts: tuple[str, str]) -> AlertRows:
-    """One alert of ``kind`` per order ``o`` where ``condition`` holds: its evidence the
-    order's code, total, currency and dates, ``facts`` and the run's day. An order alerted
-    already is skipped before its evidence is built (the writer would skip it on its
-    dedupe key anyway): a run costs the new suspects."""
+    """One alert of ``kind`` per order ``o`` with payment state ``ps`` where ``condition``
+    holds: its evidence the order's code, total, currency and dates, ``facts`` and the run's
+    day. Both checks are about orders not paid at all: they read the unpaid states (their
+    partial index), then the orders by number, not history. An order alerted already is
+    skipped before its evidence is built (the writer would skip it on its dedupe key
+    anyway): a run costs the new suspects."""
     pairs = [
         ("order_code", d.order_code("o.number")),
         ("total", d.money("o.total_minor")),
@@ -295,7 +304,7 @@ def _order_rows(d: SqlDialect, kind: str, condition: str, *facts: tuple[str, str
     return AlertRows(
         evidence=f"{d.json_object}({arguments})",
         dedupe_key=dedupe_key,
-        source="orders o",
+        source="order_payment_states ps JOIN orders o ON o.number = ps.order_number",
         condition=f"""{condition}
           AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = {dedupe_key})""",  # noqa: S608 (constant fragments, no input)
     )
@@ -306,7 +315,7 @@ def fake_deal_rows(d: SqlDialect) -> AlertRows:
     return _order_rows(
         d,
         rules.FAKE_DEAL_SUSPECTED,
-        rules.fake_deal_sql("o"),
+        rules.fake_deal_sql("o", "ps"),
         ("promised_ship_date", "o.promised_ship_date"),
         ("days_past_due", d.days_between(":as_of", "o.expected_payment_date")),
         ("grace_days", ":grace_days"),
@@ -319,7 +328,7 @@ def shipment_overdue_rows(d: SqlDialect) -> AlertRows:
     return _order_rows(
         d,
         rules.SHIPMENT_OVERDUE,
-        rules.shipment_overdue_sql("o"),
+        rules.shipment_overdue_sql("o", "ps"),
         ("approved_on", approved_on),
         ("days_since_approval", d.days_between(":as_of", approved_on)),
         ("ship_within_days", ":ship_within_days"),

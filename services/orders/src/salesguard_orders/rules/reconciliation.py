@@ -194,12 +194,10 @@ def fully_paid_at(
     return None
 
 
-def unpaid_sql(o: str) -> str:
-    """O5 in SQL: the order ``o`` is unpaid with nothing paid. Its payment state is a row of
-    ``order_payment_states`` (by its number), which an order never paid has none of."""
-    return f"""NOT EXISTS (SELECT 1 FROM order_payment_states ps
-                        WHERE ps.order_number = {o}.number
-                          AND (ps.payment_state <> 'UNPAID' OR ps.paid_minor <> 0))"""  # noqa: S608
+def unpaid_state_sql(ps: str) -> str:
+    """O5 in SQL: the payment state ``ps`` (a row of ``order_payment_states``, which every
+    classified order has) is unpaid, nothing paid."""
+    return f"{ps}.payment_state = 'UNPAID' AND {ps}.paid_minor = 0"
 
 
 def is_valid_order(status: str, state: str) -> bool:
@@ -250,11 +248,12 @@ def is_fake_deal(
     )
 
 
-def fake_deal_sql(o: str) -> str:
-    """:func:`is_fake_deal` in SQL over the order ``o`` (parameter ``:cutoff``)."""
+def fake_deal_sql(o: str, ps: str) -> str:
+    """:func:`is_fake_deal` in SQL over the order ``o`` and its payment state ``ps``
+    (parameter ``:cutoff``)."""
     return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {o}.expected_payment_date < :cutoff
           AND ({o}.promised_ship_date IS NULL OR {o}.promised_ship_date < :cutoff)
-          AND {unpaid_sql(o)} AND NOT {o}.shipped
+          AND {unpaid_state_sql(ps)} AND NOT {o}.shipped
           AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = {o}.id)"""  # noqa: S608
 
 
@@ -297,9 +296,10 @@ def approved_at_sql(o: str) -> str:
     return f"(SELECT max(st.decided_at) FROM approval_steps st WHERE st.order_id = {o}.id)"  # noqa: S608
 
 
-def shipment_overdue_sql(o: str) -> str:
-    """:func:`is_shipment_overdue` in SQL over the order ``o`` (parameter ``:ship_cutoff``)."""
-    return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {unpaid_sql(o)}
+def shipment_overdue_sql(o: str, ps: str) -> str:
+    """:func:`is_shipment_overdue` in SQL over the order ``o`` and its payment state ``ps``
+    (parameter ``:ship_cutoff``)."""
+    return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {unpaid_state_sql(ps)}
           AND NOT {o}.shipped AND {o}.promised_ship_date IS NULL
           AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = {o}.id)
           AND {approved_at_sql(o)} < :ship_cutoff"""  # noqa: S608
