@@ -231,6 +231,8 @@ class Reconciler:
                 await self._timed(
                     session, "analyze_payments", _analyze("payments", MATCH_WRITES), figures
                 )
+        # An order given its (unpaid) row is not changed: without one it was unpaid.
+        await self._rowcount(session, "state_rows", figures)
         figures.classified = await self._rowcount(session, "classify", figures)
         if postgres and figures.classified > ANALYZE_AFTER_ROWS:
             await self._timed(
@@ -325,13 +327,9 @@ class Reconciler:
         self, session: AsyncSession, order_ids: Iterable[str], figures: RunFigures
     ) -> None:
         """Classify the orders a match touched (their payment state from their payments)."""
-        result = await self._timed(
-            session,
-            "classify",
-            self._touched["classify"],
-            figures,
-            {"order_ids": self._dialect.id_list(order_ids)},
-        )
+        params = {"order_ids": self._dialect.id_list(order_ids)}
+        await self._timed(session, "state_rows", self._touched["state_rows"], figures, params)
+        result = await self._timed(session, "classify", self._touched["classify"], figures, params)
         figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _rowcount(self, session: AsyncSession, name: str, figures: RunFigures) -> int:

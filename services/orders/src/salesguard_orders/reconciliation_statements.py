@@ -178,11 +178,22 @@ def _match_customer_amount(s: Scope) -> str:
     """  # noqa: S608 (constant fragments, no input)
 
 
+def _state_rows(s: Scope) -> str:
+    """A payment-state row, unpaid, for each classified order in scope without one (an order
+    just approved): then every classified order has one, which :func:`_classify` updates."""
+    return f"""
+        INSERT INTO order_payment_states (order_number, payment_state, paid_minor, fully_paid_at)
+        SELECT o.number, 'UNPAID', 0, NULL
+        FROM orders o
+        WHERE {rules.classified_sql("o")} AND {s.orders}
+          AND NOT EXISTS (SELECT 1 FROM order_payment_states t WHERE t.order_number = o.number)
+    """  # noqa: S608 (constant fragments, no input)
+
+
 def _classify(d: SqlDialect, s: Scope) -> str:
     """Each classified order's state from its payments, written into its narrow row of
-    ``order_payment_states`` where it differs from what is there: a classified order
-    without one gains it, a changed one is updated, an unchanged one is neither written nor
-    locked."""
+    ``order_payment_states`` (:func:`_state_rows` gave it one) only where it differs: an
+    unchanged row is neither written nor locked."""
     return f"""
         WITH matched AS (
             SELECT o.number, o.total_minor, p.amount_minor, p.paid_at,
@@ -210,30 +221,20 @@ def _classify(d: SqlDialect, s: Scope) -> str:
             WHERE {rules.classified_sql("o")} AND {s.orders}
               AND (t.paid_minor <> 0 OR t.payment_state <> 'UNPAID' OR t.fully_paid_at IS NOT NULL)
               AND t.order_number NOT IN (SELECT number FROM sums)
-            UNION ALL
-            -- classified orders without a payment state yet (just approved): unpaid
-            SELECT o.number, o.total_minor, 0, NULL
-            FROM orders o
-            WHERE {rules.classified_sql("o")} AND {s.orders}
-              AND NOT EXISTS (SELECT 1 FROM order_payment_states t WHERE t.order_number = o.number)
-              AND o.number NOT IN (SELECT number FROM sums)
         ),
         classified AS (
             SELECT number, paid, fully_paid_at,
                    {rules.payment_state_sql("paid", "total_minor")} AS state
             FROM target
         )
-        INSERT INTO order_payment_states
-            (order_number, payment_state, paid_minor, fully_paid_at)
-        SELECT c.number, c.state, c.paid, c.fully_paid_at
-        FROM classified c
-        LEFT JOIN order_payment_states was ON was.order_number = c.number
-        WHERE was.order_number IS NULL OR was.paid_minor <> c.paid
-           OR was.payment_state <> c.state
-           OR was.fully_paid_at {d.differs} c.fully_paid_at
-        ON CONFLICT (order_number) DO UPDATE
-        SET payment_state = excluded.payment_state, paid_minor = excluded.paid_minor,
-            fully_paid_at = excluded.fully_paid_at
+        UPDATE order_payment_states
+        SET paid_minor = classified.paid, payment_state = classified.state,
+            fully_paid_at = classified.fully_paid_at
+        FROM classified
+        WHERE order_payment_states.order_number = classified.number
+          AND (order_payment_states.paid_minor <> classified.paid
+               OR order_payment_states.payment_state <> classified.state
+               OR order_payment_states.fully_paid_at {d.differs} classified.fully_paid_at)
     """  # noqa: S608 (constant fragments, no input)
 
 
@@ -249,6 +250,7 @@ def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
         "match_stated": _match_named(s, rules.STATED_ORDER_SQL),
         "match_quoted": _match_named(s, rules.QUOTED_CODE_SQL),
         "match_customer_amount": _match_customer_amount(s),
+        "state_rows": _state_rows(s),
         "classify": _classify(d, s),
     }
 
