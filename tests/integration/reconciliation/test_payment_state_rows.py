@@ -77,7 +77,9 @@ async def test_classification_writes_only_changed_state_rows(postgres: PostgresD
             with_state = set(
                 (await session.scalars(text("SELECT order_number FROM order_payment_states"))).all()
             )
-            counts = dict((await session.execute(text(ORDER_COUNTS))).all())
+            counts = {
+                str(state): int(count) for state, count in await session.execute(text(ORDER_COUNTS))
+            }
         assert with_state == classified
         assert sum(counts.values()) == len(classified) and counts["UNPAID"] > 0
 

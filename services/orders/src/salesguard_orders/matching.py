@@ -6,7 +6,9 @@ statements that say it in SQL over whole tables are
 :mod:`salesguard_orders.reconciliation_statements`. This module runs them:
 
 1. match the open payments to orders, in the rules' order of precedence;
-2. classify the orders those matches and the write touched;
+2. classify the orders those matches and the write touched: each classified order's
+   payment state is a narrow row of ``order_payment_states`` (given, unpaid, to an order
+   without one first), never the wide order row, and only a state that differs is written;
 3. raise the alerts through the suite's one alert writer
    (``salesguard.alerts.raise_alerts_selected``: rule and severity from the catalogue,
    idempotent on the dedupe keys, announced).
@@ -25,7 +27,7 @@ that may be fake deals (a partial index of them), so a day costs the day's payme
 every write reconciled what it touched, it leaves what a full run would.
 
 Every statement is idempotent: matched payments keep their match, the classification
-only writes rows whose values change, alerts have stable dedupe keys. A second run over
+only writes state rows whose values change, alerts have stable dedupe keys. A second run over
 the same data changes nothing.
 
 Locks (PostgreSQL; SQLite runs one writer at a time anyway): a full run and a

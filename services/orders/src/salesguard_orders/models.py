@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import AutoIncrement, ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
@@ -141,7 +141,7 @@ class OrderPaymentState(Base):
 UNPAID_STATE = "UNPAID"
 
 
-def payment_state_of(order_number: ColumnElement[int]) -> ColumnElement[str]:
+def payment_state_of(order_number: SQLColumnExpression[int]) -> ColumnElement[str]:
     """An order's payment state as an SQL expression (``UNPAID`` without a row)."""
     state = (
         select(OrderPaymentState.payment_state)
@@ -151,7 +151,7 @@ def payment_state_of(order_number: ColumnElement[int]) -> ColumnElement[str]:
     return func.coalesce(state, UNPAID_STATE)
 
 
-def is_unpaid(order_number: ColumnElement[int]) -> ColumnElement[bool]:
+def is_unpaid(order_number: SQLColumnExpression[int]) -> ColumnElement[bool]:
     """The order has no payment state or an unpaid one, nothing paid (the rules' unpaid)."""
     return ~exists().where(
         OrderPaymentState.order_number == order_number,
