@@ -8,7 +8,8 @@ scope an ``IN`` over a JSON array parameter, so a write costs what
 it touched, not what history holds. Customer + amount ranks both sides of each group with
 ``row_number()`` (the n-th payment takes the n-th order, :func:`.rules.reconciliation.pair_in_group`);
 classification keys orders by their number (an integer: cheaper to sort and hash than
-the text ID) and computes the running sum with a window function. (An order whose name
+the text ID), computes the running sum with a window function and writes the narrow
+``order_payment_states`` rows (keyed by that number), never the wide order rows. (An order whose name
 key and company key are both payer keys of the same amount sits in two groups; it then
 keeps only its earliest payment, the other stays unmatched.)
 
