@@ -47,7 +47,10 @@ partial index of the unpaid rows, which the fake-deal and overdue checks read): 
 updates ~85k narrow rows in place, only those that differ (4 WAL records and ~9 buffer
 hits a row), and never writes an order row. 100k × 100k, EXPLAIN ANALYZE of the run's
 statements in order: classify 0.82 s (0.44 s reading, 0.38 s writing) where it took
-3.5 s; the first run went from 8.35× the limit to 5.1× (5.14 s against 1.02 s, same run).
+3.5 s (back to back with main on the loaded machine: 1.2 s against 9.0 s); the first
+run went from 8.35× the limit to 5.1× (5.14 s against 1.02 s, same run). At 1M × 1M (a
+loaded machine: the limit took 18.9 s) the first run took 58.7 s, 3.1×; +1,000 payments
+0.58 s, 3.5 % of the no-change pass (16.5 s, of which classify reads 8.6 s).
 What bounds it now is the payments' write-back: match_quoted updates 82,000 wide payment
 rows through 6 indexes (8 WAL records, 1.1 kB of WAL a row): 2.2-2.7 s, of which the join
 is 0.16 s; then match_customer_amount 0.6-0.9 s (a hash anti-join over every matched
