@@ -48,7 +48,7 @@ from salesguard_commissions.rules.rates import (
     DEFAULT_COMPANY_RATE_PERCENT,
     DEFAULT_PERSONAL_RATE_PERCENT,
 )
-from tests.support.orders_history import INSERT_ORDERS
+from tests.support.orders_history import insert_orders
 
 SERVICES = ("attendance", "customers", "orders", "commissions")
 BRANCHES = 20
@@ -91,8 +91,7 @@ FROM generate_series(0, :customers - 1) AS c
 # Order n (1-based) of customer c = n % customers, submitted by the customer's owner and
 # fully paid at an instant of the month: [start, end) spread evenly. Totals 100.00 to
 # 100 000.00, deterministic.
-SEED_ORDERS = f"""
-{INSERT_ORDERS}
+SEED_ORDERS = insert_orders("""
 SELECT n, md5('order' || n), md5('customer' || c), 'C-' || lpad((c + 1)::text, 6, '0'),
        'rep-' || (c % :reps), 'rep-' || (c % :reps), 'team-' || (c % :reps / 10),
        'branch-' || ((c % :reps / 100) % :branches),
@@ -107,7 +106,7 @@ FROM (
            CAST(:start AS timestamptz) + (n - 1) * (CAST(:end AS timestamptz) - CAST(:start AS timestamptz)) / :orders AS paid
     FROM generate_series(1::bigint, :orders) AS n
 ) numbered
-"""  # noqa: S608 (constants)
+""")
 
 SEED_ALERTS = """
 INSERT INTO alerts (id, kind, rule, severity, status, resolution, employee_id, customer_id,
@@ -136,7 +135,7 @@ DROP TABLE IF EXISTS limit_orders, limit_sources, limit_alerts, limit_teams, lim
 CREATE TABLE limit_orders AS SELECT * FROM dblink(:orders_db, $q$
     SELECT id, number, customer_id, submitted_by, team_id, branch_id, total_minor, currency,
            fully_paid_at, source_claim
-    FROM orders
+    FROM orders JOIN order_payment_states ON order_number = number
     WHERE status IN ('APPROVED', 'FULFILLED', 'CLOSED')
       AND payment_state IN ('RECONCILED', 'OVERPAID')
       AND fully_paid_at >= '$q$ || :start || $q$' AND fully_paid_at < '$q$ || :end || $q$'

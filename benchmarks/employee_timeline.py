@@ -68,7 +68,7 @@ from salesguard_attendance import timeline as attendance_timeline
 from salesguard_customers import timeline as customers_timeline
 from salesguard_orders import timeline as orders_timeline
 from tests.harness import employee_id
-from tests.support.orders_history import INSERT_ORDERS
+from tests.support.orders_history import insert_orders
 from tests.support.timeline import ITEM_FIELDS
 
 REP = "bench-rep-0"
@@ -179,13 +179,13 @@ SELECT n, md5('audit' || n), at, {EMPLOYEE}, 'customer.contact.read',
 def orders_seed(others: int) -> list[str]:
     followed = "FROM orders"
     return [
-        f"""{INSERT_ORDERS}
+        insert_orders(f"""
 SELECT n, md5('order' || n), {CUSTOMER_OF}, 'C-' || lpad((n % {CUSTOMERS})::text, 6, '0'),
        {EMPLOYEE}, {EMPLOYEE}, {TEAM_OF}, {BRANCH_OF}, 'CNY', 100000 + n % 50000, at::date,
        at::date + 30, 'WEBSITE', 'WEBSITE', 'APPROVED', '[]', 'customer ' || n,
        'company ' || n, '', at, at, 'RECONCILED', 100000 + n % 50000, at + interval '1 day',
        true
-{numbered(others)}""",
+{numbered(others)}"""),
         "SELECT setval(pg_get_serial_sequence('orders', 'number'), (SELECT max(number) FROM orders))",
         """INSERT INTO order_lines (order_id, line_no, sku, description, quantity_milli,
                          unit_price_minor, discount_basis_points, line_total_minor)

@@ -34,19 +34,18 @@ from salesguard.settings import DEV_INTERNAL_SECRET
 from salesguard.timeutil import to_timestamp
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.orders.v1 import payments_pb2, payments_pb2_grpc
-from tests.support.orders_history import INSERT_ORDERS, seed_history
+from tests.support.orders_history import insert_orders, seed_history
 from tests.support.servers import OpaServer, PostgresDatabases, free_port
 
 # Approved, unpaid orders numbered after the history, one per measured payment (and the
 # warm-up's): customer k's only order, of a total no history order has.
-OPEN_ORDERS = f"""
-{INSERT_ORDERS}
+OPEN_ORDERS = insert_orders("""
 SELECT n, md5('open-order' || n), md5('open-customer' || n), 'C-OPEN',
        'rep-1', 'rep-1', 'team-1', 'branch-1', 'CNY', 123400 + n, current_date,
        current_date + 30, 'WEBSITE', 'WEBSITE', 'APPROVED', '[]', 'open customer ' || n,
        'open company ' || n, '', now(), now(), 'UNPAID', 0, NULL, false
 FROM generate_series(CAST(:first AS bigint), :last) AS n
-"""  # noqa: S608 (constants)
+""")
 WARM_UP = 20
 FINANCE = Principal("bench-finance", ("FINANCE",), None, "bench-hq", hq=True)
 

@@ -247,9 +247,11 @@ def sqlite() -> sqlite3.Connection:
     connection = sqlite3.connect(":memory:")
     connection.executescript(
         """
-        CREATE TABLE orders (id TEXT, status TEXT, expected_payment_date TEXT,
-            payment_state TEXT, paid_minor INTEGER, shipped BOOLEAN,
-            customer_name_key TEXT, customer_company_key TEXT, promised_ship_date TEXT);
+        CREATE TABLE orders (id TEXT, number INTEGER, status TEXT, expected_payment_date TEXT,
+            shipped BOOLEAN, customer_name_key TEXT, customer_company_key TEXT,
+            promised_ship_date TEXT);
+        CREATE TABLE order_payment_states (order_number INTEGER, payment_state TEXT,
+            paid_minor INTEGER);
         CREATE TABLE payments (id TEXT, matched_by TEXT, payer_key TEXT);
         CREATE TABLE shipments (order_id TEXT);
         CREATE TABLE approval_steps (order_id TEXT, decided_at TEXT);
@@ -258,9 +260,18 @@ def sqlite() -> sqlite3.Connection:
     return connection
 
 
+def store_state(connection: sqlite3.Connection, state: str) -> tuple[str, int]:
+    """Order 1's payment state as stored (a classified order has one); what the rules see."""
+    connection.execute("DELETE FROM order_payment_states")
+    paid = 0 if state == "UNPAID" else 1
+    connection.execute("INSERT INTO order_payment_states VALUES (1, ?, ?)", (state, paid))
+    return state, paid
+
+
 def evaluate(connection: sqlite3.Connection, predicate: str, **params: object) -> bool:
     row = connection.execute(
-        f"SELECT CASE WHEN {predicate} THEN 1 ELSE 0 END FROM orders o, payments p",
+        f"SELECT CASE WHEN {predicate} THEN 1 ELSE 0 END"
+        " FROM orders o JOIN order_payment_states ps ON ps.order_number = o.number, payments p",
         params,
     ).fetchone()
     return bool(row[0])
@@ -282,14 +293,14 @@ def test_the_fake_deal_fragment_agrees(sqlite: sqlite3.Connection) -> None:
         (0, 1),
         (None, AS_OF - timedelta(days=10), cutoff),
     )
-    for status, due, state, shipped, shipments, promised in cases:
-        paid = 0 if state == "UNPAID" else 1
+    for status, due, stored_state, shipped, shipments, promised in cases:
         sqlite.execute("DELETE FROM orders")
         sqlite.execute("DELETE FROM payments")
         sqlite.execute("DELETE FROM shipments")
+        state, paid = store_state(sqlite, stored_state)
         sqlite.execute(
-            "INSERT INTO orders VALUES ('o1', ?, ?, ?, ?, ?, '', '', ?)",
-            (status, due.isoformat(), state, paid, shipped, promised and promised.isoformat()),
+            "INSERT INTO orders VALUES ('o1', 1, ?, ?, ?, '', '', ?)",
+            (status, due.isoformat(), shipped, promised and promised.isoformat()),
         )
         sqlite.execute("INSERT INTO payments VALUES ('p1', '', '')")
         sqlite.executemany("INSERT INTO shipments VALUES ('o1')", [()] * shipments)
@@ -303,7 +314,7 @@ def test_the_fake_deal_fragment_agrees(sqlite: sqlite3.Connection) -> None:
             shipments=shipments,
             promised_ship_date=promised,
         )
-        assert evaluate(sqlite, fake_deal_sql("o"), cutoff=cutoff.isoformat()) == expected
+        assert evaluate(sqlite, fake_deal_sql("o", "ps"), cutoff=cutoff.isoformat()) == expected
 
 
 def test_the_overdue_shipment_fragment_agrees(sqlite: sqlite3.Connection) -> None:
@@ -316,14 +327,14 @@ def test_the_overdue_shipment_fragment_agrees(sqlite: sqlite3.Connection) -> Non
         (None, AS_OF),
     )
     stored = "%Y-%m-%d %H:%M:%S.%f"  # a UtcDateTime as SQLite holds it
-    for status, approved_at, state, shipped, shipments, promised in cases:
-        paid = 0 if state == "UNPAID" else 1
+    for status, approved_at, stored_state, shipped, shipments, promised in cases:
         for table in ("orders", "payments", "shipments", "approval_steps"):
             sqlite.execute(f"DELETE FROM {table}")
+        state, paid = store_state(sqlite, stored_state)
         sqlite.execute("INSERT INTO payments VALUES ('p1', '', '')")
         sqlite.execute(
-            "INSERT INTO orders VALUES ('o1', ?, '2026-12-01', ?, ?, ?, '', '', ?)",
-            (status, state, paid, shipped, promised and promised.isoformat()),
+            "INSERT INTO orders VALUES ('o1', 1, ?, '2026-12-01', ?, '', '', ?)",
+            (status, shipped, promised and promised.isoformat()),
         )
         sqlite.executemany("INSERT INTO shipments VALUES ('o1')", [()] * shipments)
         if approved_at is not None:
@@ -342,18 +353,17 @@ def test_the_overdue_shipment_fragment_agrees(sqlite: sqlite3.Connection) -> Non
             promised_ship_date=promised,
         )
         found = evaluate(
-            sqlite, shipment_overdue_sql("o"), ship_cutoff=SHIP_CUTOFF.strftime(stored)
+            sqlite, shipment_overdue_sql("o", "ps"), ship_cutoff=SHIP_CUTOFF.strftime(stored)
         )
         assert found == expected, (status, approved_at, state, shipped, shipments, promised)
 
 
 def test_the_payer_mismatch_fragment_agrees(sqlite: sqlite3.Connection) -> None:
     for matched_by, payer in itertools.product((ORDER_CODE, CUSTOMER_AMOUNT), ("acme", "x", "")):
+        store_state(sqlite, "UNPAID")
         sqlite.execute("DELETE FROM orders")
         sqlite.execute("DELETE FROM payments")
-        sqlite.execute(
-            "INSERT INTO orders VALUES ('o1', '', '', '', 0, 0, 'acme', 'acme ltd', NULL)"
-        )
+        sqlite.execute("INSERT INTO orders VALUES ('o1', 1, '', '', 0, 'acme', 'acme ltd', NULL)")
         sqlite.execute("INSERT INTO payments VALUES ('p1', ?, ?)", (matched_by, payer))
         expected = is_payer_mismatch(
             matched_by=matched_by,

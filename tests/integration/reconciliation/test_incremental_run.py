@@ -193,7 +193,10 @@ async def a_day(db: Database) -> None:
 async def outcome(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every order's state, every payment's match, every alert but its ID and time."""
     queries = {
-        "orders": "SELECT number, payment_state, paid_minor, fully_paid_at FROM orders",
+        "orders": """SELECT o.number, coalesce(s.payment_state, 'UNPAID'),
+                            coalesce(s.paid_minor, 0), s.fully_paid_at
+                     FROM orders o
+                     LEFT JOIN order_payment_states s ON s.order_number = o.number""",
         "payments": "SELECT id, order_id, customer_id, branch_id, matched_by FROM payments",
         "alerts": """SELECT dedupe_key, kind, rule, severity, status, employee_id, customer_id,
                             order_id, branch_id, evidence::text FROM alerts""",

@@ -6,7 +6,9 @@ statements that say it in SQL over whole tables are
 :mod:`salesguard_orders.reconciliation_statements`. This module runs them:
 
 1. match the open payments to orders, in the rules' order of precedence;
-2. classify the orders those matches and the write touched;
+2. classify the orders those matches and the write touched: each classified order's
+   payment state is a narrow row of ``order_payment_states`` (given, unpaid, to an order
+   without one first), never the wide order row, and only a state that differs is written;
 3. raise the alerts through the suite's one alert writer
    (``salesguard.alerts.raise_alerts_selected``: rule and severity from the catalogue,
    idempotent on the dedupe keys, announced).
@@ -25,7 +27,7 @@ that may be fake deals (a partial index of them), so a day costs the day's payme
 every write reconciled what it touched, it leaves what a full run would.
 
 Every statement is idempotent: matched payments keep their match, the classification
-only writes rows whose values change, alerts have stable dedupe keys. A second run over
+only writes state rows whose values change, alerts have stable dedupe keys. A second run over
 the same data changes nothing.
 
 Locks (PostgreSQL; SQLite runs one writer at a time anyway): a full run and a
@@ -61,7 +63,6 @@ from salesguard.policy import PolicyClient
 from salesguard_orders import SERVICE_NAME
 from salesguard_orders.models import Alert, Order
 from salesguard_orders.reconciliation_statements import (
-    CLASSIFY_WRITES,
     MATCH_WRITES,
     OPEN_PAYMENT_COUNT,
     ORDER_COUNTS,
@@ -232,17 +233,19 @@ class Reconciler:
                 await self._timed(
                     session, "analyze_payments", _analyze("payments", MATCH_WRITES), figures
                 )
+        # An order given its (unpaid) row is not changed: without one it was unpaid.
+        await self._rowcount(session, "state_rows", figures)
         figures.classified = await self._rowcount(session, "classify", figures)
         if postgres and figures.classified > ANALYZE_AFTER_ROWS:
             await self._timed(
-                session, "analyze_orders", _analyze("orders", CLASSIFY_WRITES), figures
+                session, "analyze_payment_states", text("ANALYZE order_payment_states"), figures
             )
         figures.raised = await self._raise_full(session, as_of, thresholds, now, figures)
         if not postgres:
             # Without statistics SQLite would look up a write's orders by status, not by ID.
             # Approximate ones (a bounded sample) are enough, and cheap.
             await session.execute(text(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}"))
-            for table in ("orders", "payments"):
+            for table in ("orders", "order_payment_states", "payments"):
                 await self._timed(session, f"analyze_{table}", text(f"ANALYZE {table}"), figures)
         return figures
 
@@ -326,13 +329,9 @@ class Reconciler:
         self, session: AsyncSession, order_ids: Iterable[str], figures: RunFigures
     ) -> None:
         """Classify the orders a match touched (their payment state from their payments)."""
-        result = await self._timed(
-            session,
-            "classify",
-            self._touched["classify"],
-            figures,
-            {"order_ids": self._dialect.id_list(order_ids)},
-        )
+        params = {"order_ids": self._dialect.id_list(order_ids)}
+        await self._timed(session, "state_rows", self._touched["state_rows"], figures, params)
+        result = await self._timed(session, "classify", self._touched["classify"], figures, params)
         figures.classified = int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _rowcount(self, session: AsyncSession, name: str, figures: RunFigures) -> int:

@@ -15,9 +15,14 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    exists,
+    func,
+    or_,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from salesguard.alerts import AlertColumns, AlertDecisionColumns
 from salesguard.db import AutoIncrement, ServiceBase, UtcDateTime, new_id, new_metadata, utcnow
@@ -35,10 +40,9 @@ class Base(ServiceBase):
 OPEN_PAYMENT = "order_id IS NULL AND NOT reversed"
 STATES_AN_ORDER = "stated_order_id IS NOT NULL"
 UNCLASSIFIED = "status NOT IN ('APPROVED', 'FULFILLED', 'CLOSED')"
-FAKE_DEAL_CANDIDATE = (
-    "status IN ('APPROVED', 'FULFILLED') AND payment_state = 'UNPAID' AND paid_minor = 0"
-    " AND NOT shipped"
-)
+# A classified order not paid at all: what may be a fake deal (with its order's status and
+# shipping), the same text as the rules' condition (rules.reconciliation.unpaid_state_sql).
+UNPAID_STATE_ROW = "payment_state = 'UNPAID' AND paid_minor = 0"
 
 
 def format_order_code(number: int) -> str:
@@ -74,10 +78,7 @@ class Order(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    # Set by reconciliation (rules.reconciliation).
-    payment_state: Mapped[str] = mapped_column(String(16), default="UNPAID")
-    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    fully_paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The payment state reconciliation sets is :class:`OrderPaymentState`.
     shipped: Mapped[bool] = mapped_column(Boolean, default=False)
     # The latest back-order's promised shipping day (shipments.record_back_order): a fake
     # deal is past due only once this day is past too.
@@ -89,7 +90,6 @@ class Order(Base):
         Index("ix_orders_branch_submitted", "branch_id", "submitted_at", "number"),
         Index("ix_orders_submitted", "submitted_at", "number"),
         Index("ix_orders_customer_date", "customer_id", "order_date"),
-        Index("ix_orders_fully_paid", "fully_paid_at"),
         # Listing and counting by status: only the rarer statuses an index helps with (a
         # classified status is most orders), and classification writes no entry here.
         Index(
@@ -102,20 +102,64 @@ class Order(Base):
         # every write: by the customer's name or company key.
         Index("ix_orders_name_key_total", "customer_name_key", "currency", "total_minor"),
         Index("ix_orders_company_key_total", "customer_company_key", "currency", "total_minor"),
-        # The fake-deal check reads only the orders that may be one (unpaid, unshipped,
-        # approved or fulfilled), by due day: what is outstanding, not all history. A
-        # classified order leaves it without an index write (its new row is not in it).
-        Index(
-            "ix_orders_fake_deal_candidates",
-            "expected_payment_date",
-            postgresql_where=text(FAKE_DEAL_CANDIDATE),
-            sqlite_where=text(FAKE_DEAL_CANDIDATE),
-        ),
     )
 
     @property
     def code(self) -> str:
         return format_order_code(self.number)
+
+
+class OrderPaymentState(Base):
+    """An order's payment state, set by reconciliation (rules.reconciliation): a narrow row
+    of its own, so that classifying most orders does not rewrite the wide order rows and
+    their indexes (issue 16). Classification gives every classified order one (when it is
+    approved, or by a full run); an order without one (submitted, rejected, cancelled
+    before approval) is ``UNPAID``, nothing paid, not fully paid (:func:`payment_state_of`)."""
+
+    __tablename__ = "order_payment_states"
+
+    order_number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payment_state: Mapped[str] = mapped_column(String(16))
+    paid_minor: Mapped[int] = mapped_column(BigInteger)
+    fully_paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        # The valid orders of a period, by the moment they were fully paid (StreamValidOrders).
+        Index("ix_order_payment_states_fully_paid", "fully_paid_at", "order_number"),
+        # The fake-deal and overdue-shipment checks read only the orders not paid at all:
+        # what is outstanding, not all history; an order paid leaves it without an index
+        # write (its new row is not in it).
+        Index(
+            "ix_order_payment_states_unpaid",
+            "order_number",
+            postgresql_where=text(UNPAID_STATE_ROW),
+            sqlite_where=text(UNPAID_STATE_ROW),
+        ),
+    )
+
+
+UNPAID_STATE = "UNPAID"
+
+
+def payment_state_of(order_number: SQLColumnExpression[int]) -> ColumnElement[str]:
+    """An order's payment state as an SQL expression (``UNPAID`` without a row)."""
+    state = (
+        select(OrderPaymentState.payment_state)
+        .where(OrderPaymentState.order_number == order_number)
+        .scalar_subquery()
+    )
+    return func.coalesce(state, UNPAID_STATE)
+
+
+def is_unpaid(order_number: SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """The order has no payment state or an unpaid one, nothing paid (the rules' unpaid)."""
+    return ~exists().where(
+        OrderPaymentState.order_number == order_number,
+        or_(
+            OrderPaymentState.payment_state != UNPAID_STATE,
+            OrderPaymentState.paid_minor != 0,
+        ),
+    )
 
 
 class OrderLine(Base):

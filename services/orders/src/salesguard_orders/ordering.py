@@ -36,7 +36,14 @@ from salesguard_api.customers.v1 import customers_pb2, lookups_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
 from salesguard_orders import SERVICE_NAME, approval_warnings
 from salesguard_orders.matching import Reconciler, Touched
-from salesguard_orders.models import Alert, ApprovalStep, IdempotencyKey, Order, OrderLine
+from salesguard_orders.models import (
+    Alert,
+    ApprovalStep,
+    IdempotencyKey,
+    Order,
+    OrderLine,
+    payment_state_of,
+)
 from salesguard_orders.order_input import order_dates, parse_order_code, validate_order
 from salesguard_orders.peers import BranchZones, CustomerFacts, day_end, local_today
 from salesguard_orders.presentation import (
@@ -147,8 +154,6 @@ class Orders:
                 note=given.note,
                 submitted_at=now,
                 updated_at=now,
-                payment_state="UNPAID",
-                paid_minor=0,
                 shipped=False,
             )
             session.add(order)
@@ -254,7 +259,7 @@ class Orders:
             ),
             *enum_filter(Order.status, "filter.statuses", order_filter.statuses, ORDER_STATUSES),
             *enum_filter(
-                Order.payment_state,
+                payment_state_of(Order.number),
                 "filter.payment_states",
                 order_filter.payment_states,
                 PAYMENT_STATES,

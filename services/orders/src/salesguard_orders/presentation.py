@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +11,7 @@ from salesguard import money, validation
 from salesguard.timeutil import to_timestamp
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
-from salesguard_orders.models import ApprovalStep, Order, OrderLine
+from salesguard_orders.models import UNPAID_STATE, ApprovalStep, Order, OrderLine, OrderPaymentState
 
 ORDER_STATUSES = validation.enum_names(pb.OrderStatus, "ORDER_STATUS_")
 PAYMENT_STATES = validation.enum_names(pb.PaymentState, "PAYMENT_STATE_")
@@ -48,9 +48,13 @@ def step_to_proto(row: ApprovalStep) -> pb.ApprovalStep:
 
 
 def order_to_proto(
-    row: Order, lines: Sequence[OrderLine], steps: Sequence[ApprovalStep]
+    row: Order,
+    lines: Sequence[OrderLine],
+    steps: Sequence[ApprovalStep],
+    paid: OrderPaymentState | None = None,
 ) -> pb.Order:
-    """An order with its lines and steps (pass them sorted by line_no / sequence)."""
+    """An order with its lines and steps (pass them sorted by line_no / sequence) and its
+    payment state (none: unpaid)."""
     return pb.Order(
         id=row.id,
         code=row.code,
@@ -71,9 +75,11 @@ def order_to_proto(
         flags=list(row.flags or []),
         submitted_at=to_timestamp(row.submitted_at),
         updated_at=to_timestamp(row.updated_at),
-        payment_state=pb.PaymentState.Value(f"PAYMENT_STATE_{row.payment_state}"),
-        paid_amount=money.to_proto(row.paid_minor),
-        fully_paid_at=to_timestamp(row.fully_paid_at),
+        payment_state=pb.PaymentState.Value(
+            f"PAYMENT_STATE_{paid.payment_state if paid else UNPAID_STATE}"
+        ),
+        paid_amount=money.to_proto(paid.paid_minor if paid else 0),
+        fully_paid_at=to_timestamp(paid.fully_paid_at if paid else None),
         shipped=row.shipped,
         note=row.note,
         promised_ship_date=(
@@ -82,12 +88,30 @@ def order_to_proto(
     )
 
 
+async def payment_states(
+    session: AsyncSession, numbers: Iterable[int]
+) -> dict[int, OrderPaymentState]:
+    """The payment states of the orders numbered ``numbers`` that have one, in one query
+    per thousand (an order without one is unpaid)."""
+    wanted = list(dict.fromkeys(numbers))
+    states: dict[int, OrderPaymentState] = {}
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        for state in await session.scalars(
+            select(OrderPaymentState).where(OrderPaymentState.order_number.in_(chunk))
+        ):
+            states[state.order_number] = state
+    return states
+
+
 async def present_orders(session: AsyncSession, rows: Sequence[Order]) -> list[pb.Order]:
-    """Orders as protos, their lines and steps loaded in one query each (no N+1)."""
+    """Orders as protos, their lines, steps and payment states loaded in one query each
+    (no N+1)."""
     if not rows:
         return []
     lines: dict[str, list[OrderLine]] = {}
     steps: dict[str, list[ApprovalStep]] = {}
+    paid = await payment_states(session, (row.number for row in rows))
     ids = list(dict.fromkeys(row.id for row in rows))
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
@@ -103,4 +127,7 @@ async def present_orders(session: AsyncSession, rows: Sequence[Order]) -> list[p
             .order_by(ApprovalStep.order_id, ApprovalStep.sequence)
         ):
             steps.setdefault(step.order_id, []).append(step)
-    return [order_to_proto(row, lines.get(row.id, []), steps.get(row.id, [])) for row in rows]
+    return [
+        order_to_proto(row, lines.get(row.id, []), steps.get(row.id, []), paid.get(row.number))
+        for row in rows
+    ]

@@ -33,11 +33,17 @@ from salesguard.principal import current_principal
 from salesguard.validation import enum_value
 from salesguard_api.orders.v1 import payments_pb2 as pb
 from salesguard_orders.matching import FakeDealThresholds, RunFigures, fake_deal_thresholds
-from salesguard_orders.models import Order, Payment, ReconciliationRun
+from salesguard_orders.models import (
+    UNPAID_STATE,
+    Order,
+    Payment,
+    ReconciliationRun,
+    payment_state_of,
+)
 from salesguard_orders.ordering import ORDER_SCOPE, OrdersPart
 from salesguard_orders.payments import PAYMENT_SCOPE, payment_to_proto
 from salesguard_orders.peers import as_of_day, caller_zone, day_end, local_today
-from salesguard_orders.presentation import PAYMENT_STATES, present_orders
+from salesguard_orders.presentation import PAYMENT_STATES, payment_states, present_orders
 from salesguard_orders.rules.reconciliation import CLASSIFIED
 
 log = logging.getLogger(__name__)
@@ -165,7 +171,7 @@ class Reconciliation(OrdersPart):
             Order.order_date <= as_of,
         ]
         if states:
-            conditions.append(Order.payment_state.in_(states))
+            conditions.append(payment_state_of(Order.number).in_(states))
         query = select(Order).where(*conditions)
         if request.page.page_token:
             after_due, after_number = decode_cursor(request.page.page_token, 2)
@@ -192,6 +198,7 @@ class Reconciliation(OrdersPart):
                 rows, size, lambda row: (row.expected_payment_date.isoformat(), row.number)
             )
             protos = await present_orders(session, page.rows)
+            paid = await payment_states(session, (row.number for row in page.rows))
             unmatched = (
                 await self._unmatched_payments(session, decision, as_of, zone, size)
                 if not request.page.page_token
@@ -199,12 +206,16 @@ class Reconciliation(OrdersPart):
             )
         items = []
         for row, order in zip(page.rows, protos, strict=True):
-            due = max(row.total_minor - row.paid_minor, 0)
+            state = paid.get(row.number)
+            paid_minor = state.paid_minor if state else 0
+            due = max(row.total_minor - paid_minor, 0)
             items.append(
                 pb.ReconciliationItem(
                     order=order,
-                    state=STATE_VALUES.get(row.payment_state, 0),  # type: ignore[arg-type]
-                    paid=to_proto(row.paid_minor),
+                    state=STATE_VALUES.get(  # type: ignore[arg-type]
+                        state.payment_state if state else UNPAID_STATE, 0
+                    ),
+                    paid=to_proto(paid_minor),
                     due=to_proto(due),
                     expected_payment_date=row.expected_payment_date.isoformat(),
                     past_due=due > 0 and row.expected_payment_date < as_of,

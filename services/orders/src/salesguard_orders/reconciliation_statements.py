@@ -8,7 +8,8 @@ scope an ``IN`` over a JSON array parameter, so a write costs what
 it touched, not what history holds. Customer + amount ranks both sides of each group with
 ``row_number()`` (the n-th payment takes the n-th order, :func:`.rules.reconciliation.pair_in_group`);
 classification keys orders by their number (an integer: cheaper to sort and hash than
-the text ID) and computes the running sum with a window function. (An order whose name
+the text ID), computes the running sum with a window function and writes the narrow
+``order_payment_states`` rows (keyed by that number), never the wide order rows. (An order whose name
 key and company key are both payer keys of the same amount sits in two groups; it then
 keeps only its earliest payment, the other stays unmatched.)
 
@@ -178,7 +179,22 @@ def _match_customer_amount(s: Scope) -> str:
     """  # noqa: S608 (constant fragments, no input)
 
 
+def _state_rows(s: Scope) -> str:
+    """A payment-state row, unpaid, for each classified order in scope without one (an order
+    just approved): then every classified order has one, which :func:`_classify` updates."""
+    return f"""
+        INSERT INTO order_payment_states (order_number, payment_state, paid_minor, fully_paid_at)
+        SELECT o.number, 'UNPAID', 0, NULL
+        FROM orders o
+        WHERE {rules.classified_sql("o")} AND {s.orders}
+          AND NOT EXISTS (SELECT 1 FROM order_payment_states t WHERE t.order_number = o.number)
+    """  # noqa: S608 (constant fragments, no input)
+
+
 def _classify(d: SqlDialect, s: Scope) -> str:
+    """Each classified order's state from its payments, written into its narrow row of
+    ``order_payment_states`` (:func:`_state_rows` gave it one) only where it differs: an
+    unchanged row is neither written nor locked."""
     return f"""
         WITH matched AS (
             SELECT o.number, o.total_minor, p.amount_minor, p.paid_at,
@@ -201,31 +217,32 @@ def _classify(d: SqlDialect, s: Scope) -> str:
             UNION ALL
             -- orders that were paid and are no longer (a reversal, a rematch)
             SELECT o.number, o.total_minor, 0, NULL
-            FROM orders o
+            FROM order_payment_states t
+            JOIN orders o ON o.number = t.order_number
             WHERE {rules.classified_sql("o")} AND {s.orders}
-              AND (o.paid_minor <> 0 OR o.payment_state <> 'UNPAID' OR o.fully_paid_at IS NOT NULL)
-              AND o.number NOT IN (SELECT number FROM sums)
+              AND (t.paid_minor <> 0 OR t.payment_state <> 'UNPAID' OR t.fully_paid_at IS NOT NULL)
+              AND t.order_number NOT IN (SELECT number FROM sums)
         ),
         classified AS (
             SELECT number, paid, fully_paid_at,
                    {rules.payment_state_sql("paid", "total_minor")} AS state
             FROM target
         )
-        UPDATE orders
+        UPDATE order_payment_states
         SET paid_minor = classified.paid, payment_state = classified.state,
             fully_paid_at = classified.fully_paid_at
         FROM classified
-        WHERE orders.number = classified.number
-          AND (orders.paid_minor <> classified.paid OR orders.payment_state <> classified.state
-               OR orders.fully_paid_at {d.differs} classified.fully_paid_at)
+        WHERE order_payment_states.order_number = classified.number
+          AND (order_payment_states.paid_minor <> classified.paid
+               OR order_payment_states.payment_state <> classified.state
+               OR order_payment_states.fully_paid_at {d.differs} classified.fully_paid_at)
     """  # noqa: S608 (constant fragments, no input)
 
 
-# The columns the statements write: the match statements on payments, classification on
-# orders. After a full run changed many rows, only their statistics are out of date (the
-# other columns hold what they held), so only they are analysed again.
+# The columns the match statements write on payments. After a full run changed many rows,
+# only their statistics are out of date (the other columns hold what they held), so only
+# they are analysed again; classification writes the narrow table, analysed whole.
 MATCH_WRITES = ("order_id", "customer_id", "branch_id", "order_submitted_by", "matched_by")
-CLASSIFY_WRITES = ("paid_minor", "payment_state", "fully_paid_at")
 
 
 def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
@@ -234,6 +251,7 @@ def match_statements(d: SqlDialect, s: Scope) -> dict[str, str]:
         "match_stated": _match_named(s, rules.STATED_ORDER_SQL),
         "match_quoted": _match_named(s, rules.QUOTED_CODE_SQL),
         "match_customer_amount": _match_customer_amount(s),
+        "state_rows": _state_rows(s),
         "classify": _classify(d, s),
     }
 
@@ -268,10 +286,12 @@ class AlertRows:
 
 
 def _order_rows(d: SqlDialect, kind: str, condition: str, *facts: tuple[str, str]) -> AlertRows:
-    """One alert of ``kind`` per order ``o`` where ``condition`` holds: its evidence the
-    order's code, total, currency and dates, ``facts`` and the run's day. An order alerted
-    already is skipped before its evidence is built (the writer would skip it on its
-    dedupe key anyway): a run costs the new suspects."""
+    """One alert of ``kind`` per order ``o`` with payment state ``ps`` where ``condition``
+    holds: its evidence the order's code, total, currency and dates, ``facts`` and the run's
+    day. Both checks are about orders not paid at all: they read the unpaid states (their
+    partial index), then the orders by number, not history. An order alerted already is
+    skipped before its evidence is built (the writer would skip it on its dedupe key
+    anyway): a run costs the new suspects."""
     pairs = [
         ("order_code", d.order_code("o.number")),
         ("total", d.money("o.total_minor")),
@@ -287,7 +307,7 @@ def _order_rows(d: SqlDialect, kind: str, condition: str, *facts: tuple[str, str
     return AlertRows(
         evidence=f"{d.json_object}({arguments})",
         dedupe_key=dedupe_key,
-        source="orders o",
+        source="order_payment_states ps JOIN orders o ON o.number = ps.order_number",
         condition=f"""{condition}
           AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = {dedupe_key})""",  # noqa: S608 (constant fragments, no input)
     )
@@ -298,7 +318,7 @@ def fake_deal_rows(d: SqlDialect) -> AlertRows:
     return _order_rows(
         d,
         rules.FAKE_DEAL_SUSPECTED,
-        rules.fake_deal_sql("o"),
+        rules.fake_deal_sql("o", "ps"),
         ("promised_ship_date", "o.promised_ship_date"),
         ("days_past_due", d.days_between(":as_of", "o.expected_payment_date")),
         ("grace_days", ":grace_days"),
@@ -311,7 +331,7 @@ def shipment_overdue_rows(d: SqlDialect) -> AlertRows:
     return _order_rows(
         d,
         rules.SHIPMENT_OVERDUE,
-        rules.shipment_overdue_sql("o"),
+        rules.shipment_overdue_sql("o", "ps"),
         ("approved_on", approved_on),
         ("days_since_approval", d.days_between(":as_of", approved_on)),
         ("ship_within_days", ":ship_within_days"),
@@ -346,9 +366,12 @@ def payer_mismatch_rows(d: SqlDialect, s: Scope) -> AlertRows:
 
 # -- the run's counts ---------------------------------------------------------------------------
 
+# An order without a payment state is unpaid.
+STATE_OF_O = "coalesce(ps.payment_state, 'UNPAID')"
 ORDER_COUNTS = f"""
-    SELECT payment_state, count(*) FROM orders
-    WHERE {rules.classified_sql("orders")} GROUP BY payment_state
+    SELECT {STATE_OF_O}, count(*)
+    FROM orders o LEFT JOIN order_payment_states ps ON ps.order_number = o.number
+    WHERE {rules.classified_sql("o")} GROUP BY {STATE_OF_O}
 """  # noqa: S608 (constant fragments, no input)
 PAYMENT_COUNTS = """
     SELECT count(order_id), count(*) - count(order_id) FROM payments WHERE NOT reversed
@@ -359,9 +382,10 @@ PAYMENT_COUNTS = """
 # open (their partial index), without reading history.
 def matched_order_counts(d: SqlDialect) -> str:
     return f"""
-        SELECT payment_state, count(*) FROM orders o
+        SELECT {STATE_OF_O}, count(*)
+        FROM orders o LEFT JOIN order_payment_states ps ON ps.order_number = o.number
         WHERE {rules.classified_sql("o")} AND {d.in_ids("o.id", ":order_ids")}
-        GROUP BY payment_state
+        GROUP BY {STATE_OF_O}
     """  # noqa: S608 (constant fragments, no input)
 
 

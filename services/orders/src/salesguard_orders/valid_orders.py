@@ -7,6 +7,8 @@ payment first, in batches of ``stream_batch_size``.
 
 The feed of a commission run (a million orders a month): the rows are read as plain rows
 on the session's connection (no ORM loading) and each message is built field by field.
+The valid orders are read from their payment states (``order_payment_states``) by the
+moment they were fully paid, each joined to its order by number.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from salesguard.principal import current_principal
 from salesguard.service import Runtime
 from salesguard.timeutil import from_timestamp
 from salesguard_api.orders.v1 import payments_pb2 as pb
-from salesguard_orders.models import Order
+from salesguard_orders.models import Order, OrderPaymentState
 from salesguard_orders.ordering import ORDER_SCOPE
 from salesguard_orders.presentation import SOURCES
 from salesguard_orders.rules.reconciliation import CLASSIFIED, VALID_STATES
@@ -47,9 +49,9 @@ async def stream_valid_orders(
     conditions: list[Any] = [
         scope_filter(decision, ORDER_SCOPE),
         Order.status.in_(CLASSIFIED),
-        Order.payment_state.in_(VALID_STATES),
-        Order.fully_paid_at >= paid_from,
-        Order.fully_paid_at < paid_to,
+        OrderPaymentState.payment_state.in_(VALID_STATES),
+        OrderPaymentState.fully_paid_at >= paid_from,
+        OrderPaymentState.fully_paid_at < paid_to,
     ]
     if request.branch_id:
         conditions.append(Order.branch_id == request.branch_id)
@@ -64,11 +66,13 @@ async def stream_valid_orders(
             Order.branch_id,
             Order.total_minor,
             Order.currency,
-            Order.fully_paid_at,
+            OrderPaymentState.fully_paid_at,
             Order.source_claim,
         )
+        .join(Order, Order.number == OrderPaymentState.order_number)
         .where(*conditions)
-        .order_by(Order.fully_paid_at, Order.number)
+        # The payment states' index of (fully paid, order number): one range, in order.
+        .order_by(OrderPaymentState.fully_paid_at, OrderPaymentState.order_number)
         .execution_options(yield_per=batch)
     )
     async with runtime.db.read() as session:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from salesguard import money
 from salesguard.principal import Principal
 from salesguard.vocabulary import ApprovalRole
-from salesguard_orders.models import Alert, ApprovalStep, Order, Shipment
+from salesguard_orders.models import Alert, ApprovalStep, Order, Shipment, is_unpaid
 from salesguard_orders.settings import OrdersSettings
 
 # Step roles.
@@ -273,8 +273,7 @@ def warnings_select(
             standing,
             Order.submitted_by == submitted_by,
             Order.id != order_id,
-            Order.payment_state == UNPAID,
-            Order.paid_minor == 0,
+            is_unpaid(Order.number),
             not_(Order.shipped),
             Order.promised_ship_date.is_(None),
             ~exists().where(Shipment.order_id == Order.id),

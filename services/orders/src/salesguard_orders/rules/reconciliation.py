@@ -27,7 +27,8 @@ orders are suspected fakes and which payers are not the customer.
 
 Each rule is a pure function and, for the set-based statements of
 :mod:`salesguard_orders.matching`, a named SQL fragment saying the same over the
-``orders`` and ``payments`` tables; the statements compose the fragments.
+``orders``, ``order_payment_states`` and ``payments`` tables; the statements compose the
+fragments.
 """
 
 from __future__ import annotations
@@ -193,6 +194,12 @@ def fully_paid_at(
     return None
 
 
+def unpaid_state_sql(ps: str) -> str:
+    """O5 in SQL: the payment state ``ps`` (a row of ``order_payment_states``, which every
+    classified order has) is unpaid, nothing paid."""
+    return f"{ps}.payment_state = 'UNPAID' AND {ps}.paid_minor = 0"
+
+
 def is_valid_order(status: str, state: str) -> bool:
     """O5: an order commissions pay: classified and paid in full (or more)."""
     return status in CLASSIFIED and state in VALID_STATES
@@ -241,11 +248,12 @@ def is_fake_deal(
     )
 
 
-def fake_deal_sql(o: str) -> str:
-    """:func:`is_fake_deal` in SQL over the order ``o`` (parameter ``:cutoff``)."""
+def fake_deal_sql(o: str, ps: str) -> str:
+    """:func:`is_fake_deal` in SQL over the order ``o`` and its payment state ``ps``
+    (parameter ``:cutoff``)."""
     return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {o}.expected_payment_date < :cutoff
           AND ({o}.promised_ship_date IS NULL OR {o}.promised_ship_date < :cutoff)
-          AND {o}.payment_state = 'UNPAID' AND {o}.paid_minor = 0 AND NOT {o}.shipped
+          AND {unpaid_state_sql(ps)} AND NOT {o}.shipped
           AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = {o}.id)"""  # noqa: S608
 
 
@@ -288,10 +296,11 @@ def approved_at_sql(o: str) -> str:
     return f"(SELECT max(st.decided_at) FROM approval_steps st WHERE st.order_id = {o}.id)"  # noqa: S608
 
 
-def shipment_overdue_sql(o: str) -> str:
-    """:func:`is_shipment_overdue` in SQL over the order ``o`` (parameter ``:ship_cutoff``)."""
-    return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {o}.payment_state = 'UNPAID'
-          AND {o}.paid_minor = 0 AND NOT {o}.shipped AND {o}.promised_ship_date IS NULL
+def shipment_overdue_sql(o: str, ps: str) -> str:
+    """:func:`is_shipment_overdue` in SQL over the order ``o`` and its payment state ``ps``
+    (parameter ``:ship_cutoff``)."""
+    return f"""{o}.status IN {_sql_list(UNFULFILLED)} AND {unpaid_state_sql(ps)}
+          AND NOT {o}.shipped AND {o}.promised_ship_date IS NULL
           AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = {o}.id)
           AND {approved_at_sql(o)} < :ship_cutoff"""  # noqa: S608
 
