@@ -336,7 +336,7 @@ async def seed(
     tables = {
         "attendance": ("branches", "teams", "employees"),
         "customers": ("customers",),
-        "orders": ("orders", "alerts"),
+        "orders": ("orders", "order_payment_states", "alerts"),
     }
     for service, statements in plan.items():
         db = Database(urls[service])
