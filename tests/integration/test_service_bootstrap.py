@@ -6,7 +6,9 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import grpc
 import jwt
@@ -15,6 +17,7 @@ import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from salesguard import eventloop
 from salesguard.errors import ErrorCode, ServiceError
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
@@ -77,6 +80,68 @@ async def test_an_empty_directory_starts_with_the_configured_bootstrap_admin(
     finally:
         await channels.close()
         await running.stop()
+
+
+@pytest.mark.parametrize("uvloop", [True, False], ids=["uvloop", "asyncio"])
+async def test_a_service_serves_on_the_event_loop_its_setting_names(
+    tmp_path: Path, uvloop: bool
+) -> None:
+    """A service's process runs on uvloop unless SALESGUARD_UVLOOP=false, and grpc.aio
+    serves on either: the signed principal reaches the servicer, a call without one is
+    refused, and the server stops gracefully (the service runs in a thread, on its own loop,
+    as ``salesguard serve`` runs it)."""
+    port = free_port()
+    settings = attendance_app.load_settings(
+        data_dir=tmp_path, policies_dir=POLICIES, bootstrap_admin="root-1", uvloop=uvloop
+    )
+    served: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def serve() -> None:
+        running = await attendance_app.start(settings, port=port)
+        served["loop"] = type(asyncio.get_running_loop()).__module__
+        served["stop"] = stopping = asyncio.Event()
+        served["thread_loop"] = asyncio.get_running_loop()
+        started.set()
+        await stopping.wait()
+        await running.stop(grace=1)
+
+    thread = threading.Thread(target=eventloop.run, args=(serve(),), kwargs={"uvloop": uvloop})
+    thread.start()
+    try:
+        assert await asyncio.to_thread(started.wait, 30)
+        assert served["loop"].startswith("uvloop") is uvloop
+        channels = ServiceChannels(
+            {"attendance": f"127.0.0.1:{port}"},
+            settings.internal_secret.get_secret_value().encode(),
+            5,
+        )
+        try:
+            stub = directory_pb2_grpc.DirectoryServiceStub(channels.channel("attendance"))
+            for _ in range(3):
+                with acting_as(Principal.system("tests")):
+                    resolved = await stub.ResolvePrincipal(
+                        directory_pb2.ResolvePrincipalRequest(employee_id="root-1")
+                    )
+                assert list(resolved.principal.roles) == ["ADMIN"]
+        finally:
+            await channels.close()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await directory_pb2_grpc.DirectoryServiceStub(channel).ListBranches(
+                    directory_pb2.ListBranchesRequest()
+                )
+            assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        if "stop" in served:
+            served["thread_loop"].call_soon_threadsafe(served["stop"].set)
+        await asyncio.to_thread(thread.join, 30)
+    assert not thread.is_alive()
+
+
+def test_the_gateway_serves_on_the_loop_the_setting_names() -> None:
+    assert eventloop.uvicorn_loop(True) == "uvloop"  # uvloop is installed here
+    assert eventloop.uvicorn_loop(False) == "asyncio"
 
 
 def test_salesguard_token_prints_a_dev_token_for_the_employee() -> None:

@@ -44,6 +44,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from salesguard import eventloop
 from salesguard.errors import ErrorCode
 from salesguard.grpc_client import ServiceChannels
 from salesguard.logs import setup_logging
@@ -467,6 +468,7 @@ class GatewayService:
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             server_header=False,
+            loop=eventloop.uvicorn_loop(settings.uvloop),
         )
         log.info("serving", extra={"service": self.name, "port": port})
         uvicorn.Server(config).run()

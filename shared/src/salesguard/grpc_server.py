@@ -104,8 +104,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
     def _wrap_unary(self, method: str, behaviour: Handler) -> Handler:
+        named = _Method(method)
+
         async def serve(request: Any, context: ServicerContext) -> Any:
-            call = _Call(method)
+            call = _Call(named)
             try:
                 principal = call.principal = principal_from_metadata(
                     _metadata(context), self._secret
@@ -120,8 +122,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return serve
 
     def _wrap_stream(self, method: str, behaviour: StreamHandler) -> StreamHandler:
+        named = _Method(method)
+
         async def serve(request: Any, context: ServicerContext) -> AsyncIterator[Any]:
-            call = _Call(method)
+            call = _Call(named)
             try:
                 principal = call.principal = principal_from_metadata(
                     _metadata(context), self._secret
@@ -162,15 +166,35 @@ async def _answered(context: ServicerContext) -> None:
         await context.send_initial_metadata(())
 
 
+class _Method:
+    """What every call of one method records it under, worked out once per method: its
+    service and name, and its metric attributes (those of the count, per status)."""
+
+    def __init__(self, full_method: str) -> None:
+        self.full_method = full_method
+        self.service, _, self.name = full_method.lstrip("/").rpartition("/")
+        self.attributes = {"rpc.service": self.service, "rpc.method": self.name}
+        self._by_status: dict[str, dict[str, str]] = {}
+
+    def status_attributes(self, status: str) -> dict[str, str]:
+        attributes = self._by_status.get(status)
+        if attributes is None:
+            attributes = self._by_status[status] = {
+                **self.attributes,
+                "rpc.grpc.status_code": status,
+            }
+        return attributes
+
+
 class _Call:
     """One RPC being served: what its metrics and its access line say once it ends."""
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: _Method) -> None:
         self.started = time.perf_counter()
-        self.full_method = method
-        service, _, name = method.lstrip("/").rpartition("/")
-        self.service = service
-        self.method = name
+        self.named = method
+        self.full_method = method.full_method
+        self.service = method.service
+        self.method = method.name
         self.status = grpc.StatusCode.OK.name
         self.error_code: str | None = None
         self.principal: Principal | None = None
@@ -211,9 +235,8 @@ class _Call:
 
     def record(self) -> None:
         seconds = time.perf_counter() - self.started
-        attributes = {"rpc.service": self.service, "rpc.method": self.method}
-        _requests.add(1, {**attributes, "rpc.grpc.status_code": self.status})
-        _latency.record(seconds, attributes)
+        _requests.add(1, self.named.status_attributes(self.status))
+        _latency.record(seconds, self.named.attributes)
         if not access_log.isEnabledFor(logging.INFO):
             return  # the line's fields are not even gathered
         access_log.info(

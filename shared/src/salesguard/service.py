@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from salesguard import migrations
+from salesguard import eventloop, migrations
 from salesguard.alertfeed import AlertFeed
 from salesguard.alerts import AlertColumns, AlertDecisionColumns, AlertsServicer
 from salesguard.db import Database
@@ -331,4 +331,4 @@ class GrpcServiceApp(Generic[S]):
                 running.server, settings.shutdown_grace_seconds, running.close
             )
 
-        asyncio.run(_run())
+        eventloop.run(_run(), uvloop=settings.uvloop)

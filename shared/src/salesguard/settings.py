@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     # streams last minutes).
     grpc_max_connection_age_grace_seconds: float = Field(default=3600.0, ge=0)
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    # Whether a serving process (a service's gRPC server, the gateway's uvicorn) runs on
+    # uvloop rather than asyncio's own event loop: the same programs, less CPU per call.
+    # SALESGUARD_UVLOOP=false falls back to asyncio's loop (and so does a platform without it).
+    uvloop: bool = True
 
     # Telemetry comes from the standard OTEL_* variables (salesguard.telemetry); this is the
     # older name of OTEL_EXPORTER_OTLP_ENDPOINT, used when no standard endpoint is set.

@@ -284,7 +284,8 @@ class CustomerPool:
         decision, size = await scoped_page_size(
             self.policy, "pool.read", request.page, self.settings.page_limits
         )
-        messages, cursors, page_info = await self.registry.customer_page(
+        response = pb.ListPoolResponse()
+        await self.registry.customer_page(
             principal,
             decision,
             [*_in_pool(), scope_filter(decision, POOL_SCOPE)],
@@ -292,8 +293,9 @@ class CustomerPool:
             size,
             Customer.pooled_at,
             include_contact=request.include_contact,
+            into=response,
         )
-        return pb.ListPoolResponse(customers=messages, cursors=cursors, page_info=page_info)
+        return response
 
     async def claim(self, request: pb.ClaimCustomerRequest) -> pb.ClaimCustomerResponse:
         principal = current_principal()

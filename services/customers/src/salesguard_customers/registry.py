@@ -14,6 +14,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Protocol, cast
 
+from google.protobuf.internal.containers import (
+    RepeatedCompositeFieldContainer,
+    RepeatedScalarFieldContainer,
+)
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -62,6 +66,17 @@ _STATUS_NUMBERS = {
 def _masked_contact_fields(masked: frozenset[str]) -> tuple[str, ...]:
     """The contact fields among ``masked``, sorted (a grant's masks: a handful of sets)."""
     return tuple(sorted(masked & set(CONTACT_FIELDS)))
+
+
+class CustomerPage(Protocol):
+    """A response that holds one page of customers (ListCustomers', ListPool's)."""
+
+    @property
+    def customers(self) -> RepeatedCompositeFieldContainer[pb.Customer]: ...
+    @property
+    def cursors(self) -> RepeatedScalarFieldContainer[str]: ...
+    @property
+    def page_info(self) -> common_pb2.PageInfo: ...
 
 
 class Presented(Sealed, Protocol):
@@ -170,10 +185,15 @@ class Registry:
     # -- presentation -------------------------------------------------------
 
     def to_proto(
-        self, customer: Presented, contact: Contact | None, masked: frozenset[str]
+        self,
+        customer: Presented,
+        contact: Contact | None,
+        masked: frozenset[str],
+        new: Callable[..., pb.Customer] = pb.Customer,
     ) -> pb.Customer:
         # Enum numbers from dicts and timestamps written in place: a page builds 50 of these.
-        message = pb.Customer(
+        # ``new`` may be a response's ``customers.add``: built where it is sent, not copied.
+        message = new(
             id=customer.id,
             code=format_code(customer.number),
             name=customer.name,
@@ -201,9 +221,15 @@ class Registry:
         return message
 
     def present(
-        self, rows: Sequence[Presented], decision: Decision, include_contact: bool
+        self,
+        rows: Sequence[Presented],
+        decision: Decision,
+        include_contact: bool,
+        new: Callable[..., pb.Customer] = pb.Customer,
     ) -> tuple[list[pb.Customer], list[Presented], set[str]]:
-        """Protos masked per row, the rows whose contact fields went out unmasked, and which fields."""
+        """Protos masked per row, the rows whose contact fields went out unmasked, and which
+        fields. Each proto is made by ``new`` (a response's ``customers.add`` builds them in
+        the response: a message passed to a response's constructor is copied)."""
         messages = []
         unmasked_rows = []
         unmasked_fields: set[str] = set()
@@ -216,7 +242,7 @@ class Registry:
             if masks is None:
                 masks = masks_by_scope[scope] = row_masks(decision, row)
             contact = self.vault.read(row, masks) if include_contact else None
-            messages.append(self.to_proto(row, contact, masks))
+            messages.append(self.to_proto(row, contact, masks, new))
             if contact is not None and not every_field <= masks:
                 shown = {
                     field
@@ -234,10 +260,11 @@ class Registry:
         rows: Sequence[Presented],
         decision: Decision,
         include_contact: bool,
+        new: Callable[..., pb.Customer] = pb.Customer,
     ) -> list[pb.Customer]:
         """:meth:`present`, recording the contact fields that leave unmasked
         (:func:`.access.record_contact_reads`)."""
-        messages, unmasked, fields = self.present(rows, decision, include_contact)
+        messages, unmasked, fields = self.present(rows, decision, include_contact, new)
         await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
         return messages
 
@@ -405,7 +432,8 @@ class Registry:
         )
         decision = await self.read_decision(principal)
         conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
-        messages, cursors, page_info = await self.customer_page(
+        response = pb.ListCustomersResponse()
+        await self.customer_page(
             principal,
             decision,
             conditions,
@@ -413,8 +441,9 @@ class Registry:
             decision.page_size(requested),
             Customer.registered_at,
             include_contact=request.include_contact,
+            into=response,
         )
-        return pb.ListCustomersResponse(customers=messages, cursors=cursors, page_info=page_info)
+        return response
 
     async def customer_page(
         self,
@@ -426,9 +455,11 @@ class Registry:
         sorted_by: InstrumentedAttribute[datetime | None],
         *,
         include_contact: bool,
-    ) -> tuple[list[pb.Customer], list[str], common_pb2.PageInfo]:
+        into: CustomerPage,
+    ) -> None:
         """One keyset page of the customers matching ``conditions`` by (``sorted_by``, number),
-        presented under ``decision``; unmasked contact fields that leave are recorded."""
+        presented under ``decision`` into the response ``into`` (its customers, cursors and
+        page info); unmasked contact fields that leave are recorded."""
         query = keyset_query(
             select(*PRESENTED_COLUMNS).where(*conditions),
             page_request,
@@ -445,5 +476,8 @@ class Registry:
                 total = int(await connection.scalar(counted) or 0)
         key = sorted_by.key
         page = keyset_page(rows, size, lambda row: (getattr(row, key), row.number))
-        messages = await self.present_recorded(principal, page.rows, decision, include_contact)
-        return messages, page.cursors, page.page_info(total)
+        await self.present_recorded(
+            principal, page.rows, decision, include_contact, into.customers.add
+        )
+        into.cursors.extend(page.cursors)
+        into.page_info.CopyFrom(page.page_info(total))
