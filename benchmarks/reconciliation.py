@@ -42,7 +42,7 @@ the payments recorded since the last run and the orders they match, so it costs 
 same at 100k and 1M.
 
 Then the orders' payment state moved off the wide order rows into ``order_payment_states``
-(order number, state, paid, fully-paid moment; the primary key, the fully-paid index and a
+(order number, state, paid, fully-paid moment, branch; the primary key, the (branch, fully-paid) index and a
 partial index of the unpaid rows, which the fake-deal and overdue checks read): classify
 updates ~85k narrow rows in place, only those that differ (4 WAL records and ~9 buffer
 hits a row), and never writes an order row. 100k × 100k, EXPLAIN ANALYZE of the run's

@@ -32,8 +32,9 @@ inserted AS (
     INSERT INTO orders ({ORDER_COLUMNS}, shipped)
     SELECT {ORDER_COLUMNS.replace("flags", "CAST(flags AS json)")}, shipped FROM seeded
 )
-INSERT INTO order_payment_states (order_number, payment_state, paid_minor, fully_paid_at)
-SELECT number, payment_state, paid_minor, CAST(fully_paid_at AS timestamptz) FROM seeded
+INSERT INTO order_payment_states (order_number, payment_state, paid_minor, fully_paid_at, branch_id)
+SELECT number, payment_state, paid_minor, CAST(fully_paid_at AS timestamptz), branch_id
+FROM seeded
 WHERE status IN ('APPROVED', 'FULFILLED', 'CLOSED') OR payment_state <> 'UNPAID'
    OR paid_minor <> 0 OR fully_paid_at IS NOT NULL
 """

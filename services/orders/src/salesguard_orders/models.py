@@ -122,10 +122,19 @@ class OrderPaymentState(Base):
     payment_state: Mapped[str] = mapped_column(String(16))
     paid_minor: Mapped[int] = mapped_column(BigInteger)
     fully_paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The order's branch (it never changes): a commission run streams each branch's valid
+    # orders of a period, one range of this table's index rather than every branch's.
+    branch_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
-        # The valid orders of a period, by the moment they were fully paid (StreamValidOrders).
-        Index("ix_order_payment_states_fully_paid", "fully_paid_at", "order_number"),
+        # The valid orders of a branch and period, by the moment they were fully paid
+        # (StreamValidOrders).
+        Index(
+            "ix_order_payment_states_branch_fully_paid",
+            "branch_id",
+            "fully_paid_at",
+            "order_number",
+        ),
         # The fake-deal and overdue-shipment checks read only the orders not paid at all:
         # what is outstanding, not all history; an order paid leaves it without an index
         # write (its new row is not in it).

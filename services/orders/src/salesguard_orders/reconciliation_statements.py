@@ -183,8 +183,9 @@ def _state_rows(s: Scope) -> str:
     """A payment-state row, unpaid, for each classified order in scope without one (an order
     just approved): then every classified order has one, which :func:`_classify` updates."""
     return f"""
-        INSERT INTO order_payment_states (order_number, payment_state, paid_minor, fully_paid_at)
-        SELECT o.number, 'UNPAID', 0, NULL
+        INSERT INTO order_payment_states
+            (order_number, payment_state, paid_minor, fully_paid_at, branch_id)
+        SELECT o.number, 'UNPAID', 0, NULL, o.branch_id
         FROM orders o
         WHERE {rules.classified_sql("o")} AND {s.orders}
           AND NOT EXISTS (SELECT 1 FROM order_payment_states t WHERE t.order_number = o.number)

@@ -54,7 +54,7 @@ async def stream_valid_orders(
         OrderPaymentState.fully_paid_at < paid_to,
     ]
     if request.branch_id:
-        conditions.append(Order.branch_id == request.branch_id)
+        conditions.append(OrderPaymentState.branch_id == request.branch_id)
     batch = runtime.settings.stream_batch_size
     query = (
         select(
@@ -71,7 +71,8 @@ async def stream_valid_orders(
         )
         .join(Order, Order.number == OrderPaymentState.order_number)
         .where(*conditions)
-        # The payment states' index of (fully paid, order number): one range, in order.
+        # A branch's: one range of the payment states' index of (branch, fully paid, order
+        # number), in order.
         .order_by(OrderPaymentState.fully_paid_at, OrderPaymentState.order_number)
         .execution_options(yield_per=batch)
     )

@@ -4,10 +4,11 @@ Reconciliation's first run classifies most orders: written into the wide ``order
 each classification rewrote the whole row and an entry in each of its ten indexes (37
 buffer hits and 12 WAL records a row), most of the run. The payment state (state, amount
 paid, the moment fully paid) moves to ``order_payment_states``, keyed by the order's
-number, with only the indexes queries read: the valid orders of a period by the moment
-they were fully paid, and (partial) the orders not paid at all. Every classified order has
-a row (classification gives it one when the order is approved); an order without one is
-unpaid, nothing paid. Existing states are copied set-based.
+number, with only the indexes queries read: the valid orders of a branch and period by the
+moment they were fully paid (the order's branch is copied: it never changes), and
+(partial) the orders not paid at all. Every classified order has a row (classification
+gives it one when the order is approved); an order without one is unpaid, nothing paid.
+Existing states are copied set-based.
 
 The fake-deal and overdue-shipment checks read the unpaid rows' partial index, then their
 orders by number: the orders' partial index of fake-deal candidates (which said "unpaid"
@@ -46,18 +47,20 @@ def upgrade() -> None:
         sa.Column("payment_state", sa.String(length=16), nullable=False),
         sa.Column("paid_minor", sa.BigInteger(), nullable=False),
         sa.Column("fully_paid_at", salesguard.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("branch_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("order_number"),
     )
     op.execute(
-        "INSERT INTO order_payment_states (order_number, payment_state, paid_minor, fully_paid_at)"
-        " SELECT number, payment_state, paid_minor, fully_paid_at FROM orders"
+        "INSERT INTO order_payment_states"
+        " (order_number, payment_state, paid_minor, fully_paid_at, branch_id)"
+        " SELECT number, payment_state, paid_minor, fully_paid_at, branch_id FROM orders"
         " WHERE status IN ('APPROVED', 'FULFILLED', 'CLOSED') OR payment_state <> 'UNPAID'"
         " OR paid_minor <> 0 OR fully_paid_at IS NOT NULL"
     )
     op.create_index(
-        "ix_order_payment_states_fully_paid",
+        "ix_order_payment_states_branch_fully_paid",
         "order_payment_states",
-        ["fully_paid_at", "order_number"],
+        ["branch_id", "fully_paid_at", "order_number"],
     )
     op.create_index(
         "ix_order_payment_states_unpaid",
