@@ -133,8 +133,8 @@ CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 DROP TABLE IF EXISTS limit_orders, limit_sources, limit_alerts, limit_teams, limit_lines;
 CREATE TABLE limit_orders AS SELECT * FROM dblink(:orders_db, $q$
-    SELECT id, number, customer_id, submitted_by, team_id, branch_id, total_minor, currency,
-           fully_paid_at, source_claim
+    SELECT id, number, customer_id, submitted_by, team_id, orders.branch_id, total_minor,
+           currency, fully_paid_at, source_claim
     FROM orders JOIN order_payment_states ON order_number = number
     WHERE status IN ('APPROVED', 'FULFILLED', 'CLOSED')
       AND payment_state IN ('RECONCILED', 'OVERPAID')
