@@ -32,7 +32,7 @@ from salesguard.policy import Decision, scope_filter
 from salesguard.principal import current_principal
 from salesguard.validation import enum_value
 from salesguard_api.orders.v1 import payments_pb2 as pb
-from salesguard_orders.matching import FakeDealThresholds, RunFigures, fake_deal_thresholds
+from salesguard_orders.matching import RunFigures, fake_deal_thresholds
 from salesguard_orders.models import (
     UNPAID_STATE,
     Order,
@@ -64,9 +64,6 @@ class RunOutcome:
 
 
 class Reconciliation(OrdersPart):
-    async def fake_deal_thresholds(self) -> FakeDealThresholds:
-        return await fake_deal_thresholds(self.policy)
-
     # -- RunReconciliation ---------------------------------------------------------------
 
     async def run(self, request: pb.RunReconciliationRequest) -> pb.RunReconciliationResponse:
@@ -81,7 +78,7 @@ class Reconciliation(OrdersPart):
         """The run as of ``as_of``, recorded; the caller has been authorised. Incremental
         (:meth:`.Reconciler.run_incremental`, since the last run began) once a run has been
         recorded, else full. An incremental run counts the orders it matched payments to."""
-        thresholds = await self.fake_deal_thresholds()
+        thresholds = await fake_deal_thresholds(self.policy)
         started_at = utcnow()
         async with self.db.transaction() as session:
             last_run = (
