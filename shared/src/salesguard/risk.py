@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -254,6 +256,12 @@ def columns_of(answer: common_pb2.SummarizeAlertsResponse) -> common_pb2.AlertKi
     )
 
 
+# How far apart a score summed in any order and the same score summed as profile() sums it
+# may be, relative to the score: a sum of n non-negative terms is off by at most n × 2^-53
+# of it in either order; this allows for millions of groups.
+APPROXIMATE_SCORE_SLACK = 1e-9
+
+
 def top_summaries(
     sources: Sequence[common_pb2.AlertKindColumns], model: RiskModel, first: int
 ) -> dict[str, list[common_pb2.AlertKindSummary]]:
@@ -261,33 +269,52 @@ def top_summaries(
     (a source's groups each once, sources in the order given), highest first: what
     :func:`ranking` ranks and profiles, read from columns.
 
-    A branch's thousands of groups are read as columns and every employee scored from one
-    of them (decayed_counts, added as :func:`profile` adds them: this source's, then the
-    earlier sources'); only the ``first`` get summaries, which :func:`profile` turns into
-    the same scores, to the bit."""
+    A branch's thousands of groups are read as columns. Every employee is scored roughly
+    first (weight × decayed count added up in the columns' order, no per-kind sums, no
+    sort): the terms are never negative, so that score is within
+    APPROXIMATE_SCORE_SLACK of the exact one, and only the employees that come that close
+    to the ``first``-th rough score can be among the ``first``. Those are scored exactly
+    (decayed_counts added as :func:`profile` adds them: this source's, then the earlier
+    sources'; the contributions summed largest first), and only the ``first`` get
+    summaries, which :func:`profile` turns into the same scores, to the bit."""
     # Each column read once into a list: a repeated field makes a new object per access.
     read = [(list(columns.employee_ids), list(columns.kinds)) for columns in sources]
-    decayed: dict[str, dict[str, float]] = {}
+    weights = model.weights
+    default = model.default_weight
+    rough: defaultdict[str, float] = defaultdict(float)
     for (employees, kinds), columns in zip(read, sources, strict=True):
-        for employee, kind, count in zip(employees, kinds, columns.decayed_counts, strict=True):
-            counts = decayed.get(employee)
-            if counts is None:
-                decayed[employee] = {kind: count + 0.0}
-            else:
-                counts[kind] = count + counts.get(kind, 0.0)
-    scores = {employee: _score(counts, model) for employee, counts in decayed.items()}
+        kind_weight = {kind: weights.get(kind, default) for kind in set(kinds)}
+        terms = map(operator.mul, map(kind_weight.__getitem__, kinds), columns.decayed_counts)
+        for employee, term in zip(employees, terms, strict=True):
+            rough[employee] += term
+    if len(rough) > first:
+        cutoff = heapq.nlargest(first, rough.values())[-1] * (1 - APPROXIMATE_SCORE_SLACK)
+        candidates = {employee for employee, score in rough.items() if score >= cutoff}
+    else:
+        candidates = set(rough)
+    # The candidates' groups: (source, index) in the columns' order.
+    places: dict[str, list[tuple[int, int]]] = {employee: [] for employee in candidates}
+    for number, (employees, _) in enumerate(read):
+        for index in [index for index, employee in enumerate(employees) if employee in places]:
+            places[employees[index]].append((number, index))
+    scores: dict[str, float] = {}
+    for employee, found in places.items():
+        counts: dict[str, float] = {}
+        for number, index in found:
+            kind = read[number][1][index]
+            counts[kind] = sources[number].decayed_counts[index] + counts.get(kind, 0.0)
+        scores[employee] = _score(counts, model)
     top = heapq.nsmallest(first, scores, key=lambda employee: (-scores[employee], employee))
-    chosen: dict[str, list[common_pb2.AlertKindSummary]] = {employee: [] for employee in top}
-    for (employees, kinds), columns in zip(read, sources, strict=True):
-        for index, employee in enumerate(employees):
-            summaries = chosen.get(employee)
-            if summaries is None:
-                continue
+    chosen: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    for employee in top:
+        summaries = chosen[employee] = []
+        for number, index in places[employee]:
+            columns = sources[number]
             micros = columns.last_detected_micros[index]
             summaries.append(
                 common_pb2.AlertKindSummary(
                     employee_id=employee,
-                    kind=kinds[index],
+                    kind=read[number][1][index],
                     count=columns.counts[index],
                     open_count=columns.open_counts[index],
                     last_detected_at=Timestamp(
