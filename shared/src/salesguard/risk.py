@@ -260,6 +260,7 @@ def columns_of(answer: common_pb2.SummarizeAlertsResponse) -> common_pb2.AlertKi
 # may be, relative to the score: a sum of n non-negative terms is off by at most n × 2^-53
 # of it in either order; this allows for millions of groups.
 APPROXIMATE_SCORE_SLACK = 1e-9
+_ZERO = 0.0
 
 
 def top_summaries(
@@ -282,12 +283,17 @@ def top_summaries(
     weights = model.weights
     default = model.default_weight
     rough: defaultdict[str, float] = defaultdict(float)
+    # Only terms that are never negative (nor NaN) bound the rough score's error.
+    bounded = True
     for (employees, kinds), columns in zip(read, sources, strict=True):
         kind_weight = {kind: weights.get(kind, default) for kind in set(kinds)}
-        terms = map(operator.mul, map(kind_weight.__getitem__, kinds), columns.decayed_counts)
+        terms = list(
+            map(operator.mul, map(kind_weight.__getitem__, kinds), columns.decayed_counts)
+        )
+        bounded = bounded and all(map(_ZERO.__le__, terms))
         for employee, term in zip(employees, terms, strict=True):
             rough[employee] += term
-    if len(rough) > first:
+    if len(rough) > first and bounded:
         cutoff = heapq.nlargest(first, rough.values())[-1] * (1 - APPROXIMATE_SCORE_SLACK)
         candidates = {employee for employee, score in rough.items() if score >= cutoff}
     else:

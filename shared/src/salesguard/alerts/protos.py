@@ -41,7 +41,7 @@ def decision_to_proto(row: AlertDecisionColumns) -> common_pb2.AlertDecision:
 
 
 def alert_to_proto(
-    row: AlertColumns,
+    row: AlertColumns | Row[Any],
     *,
     source: str,
     history: Sequence[AlertDecisionColumns] = (),
