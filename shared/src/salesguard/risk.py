@@ -139,43 +139,44 @@ class RiskProfile:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _detected_at(summary: common_pb2.AlertKindSummary) -> datetime | None:
-    """Its time (Timestamp.ToDatetime's, truncated to microseconds, without its cost)."""
-    stamp = summary.last_detected_at
-    seconds, nanos = stamp.seconds, stamp.nanos
-    if seconds == 0 and nanos == 0:
-        return None
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
-
-
-def _later(first: datetime | None, second: datetime | None) -> datetime | None:
-    if first is None or second is None:
-        return first or second
-    return max(first, second)
-
-
 def profile(
     employee_id: str, summaries: Iterable[common_pb2.AlertKindSummary], model: RiskModel
 ) -> RiskProfile:
     """One employee's profile from their summaries (any number of sources, any order)."""
-    signals: dict[str, KindSignal] = {}
+    # Per kind: count, open count, the newest time (seconds, nanos) and the decayed count,
+    # each summary's added to the earlier ones'; a signal is made of them once per kind.
+    sums: dict[str, list[Any]] = {}
     evidence: list[Evidence] = []
+    weight_of = model.weight
     for summary in summaries:
         kind = summary.kind
-        weight = model.weight(kind)
-        known = signals.get(kind)
-        signals[kind] = KindSignal(
+        stamp = summary.last_detected_at
+        # (0, 0): no time (Timestamp's default), which any time replaces.
+        newest = (stamp.seconds, stamp.nanos) if stamp.seconds or stamp.nanos else None
+        known = sums.get(kind)
+        if known is None:
+            sums[kind] = [summary.count, summary.open_count, newest, summary.decayed_count + 0.0]
+        else:
+            known[0] = summary.count + known[0]
+            known[1] = summary.open_count + known[1]
+            if known[2] is None or (newest is not None and newest > known[2]):
+                known[2] = newest
+            known[3] = summary.decayed_count + known[3]
+        if summary.recent:
+            weight = weight_of(kind)
+            evidence += [Evidence(recent.alert, weight * recent.decay) for recent in summary.recent]
+    signals = [
+        KindSignal(
             kind=kind,
-            count=summary.count + (known.count if known else 0),
-            open_count=summary.open_count + (known.open_count if known else 0),
-            last_detected_at=_later(
-                _detected_at(summary), known.last_detected_at if known else None
-            ),
-            weight=weight,
-            decayed_count=summary.decayed_count + (known.decayed_count if known else 0.0),
+            count=count,
+            open_count=open_count,
+            last_detected_at=_moment(newest),
+            weight=weight_of(kind),
+            decayed_count=decayed,
         )
-        evidence += [Evidence(recent.alert, weight * recent.decay) for recent in summary.recent]
-    ordered = sorted(signals.values(), key=lambda signal: (-signal.contribution, signal.kind))
+        for kind, (count, open_count, newest, decayed) in sums.items()
+    ]
+    ordered = sorted(signals, key=lambda signal: (-signal.contribution, signal.kind))
     score = sum(signal.contribution for signal in ordered)
     evidence.sort(
         key=lambda item: (
@@ -192,6 +193,15 @@ def profile(
         signals=ordered,
         evidence=evidence[: model.evidence_items],
     )
+
+
+def _moment(newest: tuple[int, int] | None) -> datetime | None:
+    """A summary's time (seconds, nanos) as Timestamp.ToDatetime reads it (truncated to
+    microseconds), without its cost."""
+    if newest is None:
+        return None
+    seconds, nanos = newest
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def by_employee(
@@ -287,9 +297,7 @@ def top_summaries(
     bounded = True
     for (employees, kinds), columns in zip(read, sources, strict=True):
         kind_weight = {kind: weights.get(kind, default) for kind in set(kinds)}
-        terms = list(
-            map(operator.mul, map(kind_weight.__getitem__, kinds), columns.decayed_counts)
-        )
+        terms = list(map(operator.mul, map(kind_weight.__getitem__, kinds), columns.decayed_counts))
         bounded = bounded and all(map(_ZERO.__le__, terms))
         for employee, term in zip(employees, terms, strict=True):
             rough[employee] += term
