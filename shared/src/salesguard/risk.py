@@ -324,19 +324,18 @@ def top_summaries(
         summaries = chosen[employee] = []
         for number, index in places[employee]:
             columns = sources[number]
-            micros = columns.last_detected_micros[index]
-            summaries.append(
-                common_pb2.AlertKindSummary(
-                    employee_id=employee,
-                    kind=read[number][1][index],
-                    count=columns.counts[index],
-                    open_count=columns.open_counts[index],
-                    last_detected_at=Timestamp(
-                        seconds=micros // 1_000_000, nanos=micros % 1_000_000 * 1000
-                    ),
-                    decayed_count=columns.decayed_counts[index],
-                )
+            summary = common_pb2.AlertKindSummary(
+                employee_id=employee,
+                kind=read[number][1][index],
+                count=columns.counts[index],
+                open_count=columns.open_counts[index],
+                decayed_count=columns.decayed_counts[index],
             )
+            # Written in place: a Timestamp passed to the constructor is copied.
+            stamp = summary.last_detected_at
+            stamp.seconds, micros = divmod(columns.last_detected_micros[index], 1_000_000)
+            stamp.nanos = micros * 1000
+            summaries.append(summary)
     return chosen
 
 
