@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     func,
     insert,
     or_,
@@ -30,6 +29,7 @@ from salesguard.alertsummary import (
     columns_from_rows,
     heaviest_alerts,
     one_of,
+    plain_rows,
     recent_rows,
     summaries_from_rows,
     summaries_from_totals,
@@ -117,10 +117,10 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         ] = {}
 
     async def _to_protos(
-        self, session: AsyncSession, rows: Sequence[AlertColumns | Row[Any]]
+        self, session: AsyncSession, rows: Sequence[AlertColumns | Any]
     ) -> list[common_pb2.Alert]:
-        """The alerts (ORM objects or rows of their columns) with their histories, read in
-        one query for all of them."""
+        """The alerts (ORM objects or :func:`plain_rows` of their columns) with their
+        histories, read in one query for all of them."""
         decisions = self.decisions
         histories: dict[str, list[AlertDecisionColumns]] = {row.id: [] for row in rows}
         if histories:
@@ -322,7 +322,8 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             answer.columns.CopyFrom(columns_from_rows(rows, dialect))
         elif request.heaviest_alerts_only:
             async with self.db.read() as session:
-                rows = standing.of_groups((await session.execute(standing.heaviest_query())).all())
+                result = await session.execute(standing.heaviest_query())
+                rows = standing.of_groups(plain_rows(result))
                 alerts = await self._to_protos(session, rows)
             answer.heaviest.extend(heaviest_alerts(rows, alerts))
         elif request.include_recent and request.heaviest_only:
@@ -330,7 +331,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             heaviest = standing.heaviest_query()
             async with self.db.read() as session:
                 summaries = summaries_from_totals((await session.execute(totals)).all())
-                rows = (await session.execute(heaviest)).all()
+                rows = plain_rows(await session.execute(heaviest))
                 alerts = await self._to_protos(session, rows)
             attach_recent(summaries, rows, alerts)
             answer.summaries.extend(summaries)
