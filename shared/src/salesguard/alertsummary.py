@@ -160,10 +160,16 @@ def _groups(
     if len(groups) > MAX_BATCH * MAX_GROUP_KINDS:
         raise InvalidInput("evidence_groups", "too many evidence groups")
     chosen: dict[tuple[str, str], None] = {}
+    # A few kinds recur in hundreds of groups: each is checked once.
+    kinds: dict[str, str] = {}
     for group in groups:
-        if group.employee_id not in employees:
+        employee, kind = group.employee_id, group.kind
+        if employee not in employees:
             raise InvalidInput("evidence_groups", "a group's employee must be in employee_ids")
-        chosen[group.employee_id, text("evidence_groups", group.kind, max_length=64)] = None
+        checked = kinds.get(kind)
+        if checked is None:
+            checked = kinds[kind] = text("evidence_groups", kind, max_length=64)
+        chosen[employee, checked] = None
     return tuple(chosen)
 
 
