@@ -307,3 +307,22 @@ def test_broken_policy_data_falls_back_to_safe_values() -> None:
     assert model.lookback_seconds == 366 * 86_400
     assert model.weights == {"C": 2.0}
     assert model.high_from == model.medium_from == 5.0
+
+
+def test_a_ranking_of_columns_with_a_negative_term_is_exact_all_the_same() -> None:
+    """top_summaries() scores roughly first only when no term is negative (the rough
+    score's error is bounded then); otherwise every employee is scored exactly, as
+    profile() sums: e-a's 1 is lost in 1e17 (largest contribution first), not in the
+    columns' order, so e-b's 0.5 ranks first."""
+    columns = common_pb2.AlertKindColumns(
+        employee_ids=["e-a", "e-a", "e-a", "e-b"],
+        kinds=["PAYER_MISMATCH", "FAKE_DEAL", "LATE_REGISTRATION", "LATE_REGISTRATION"],
+        counts=[1, 1, 1, 1],
+        open_counts=[0, 0, 0, 0],
+        last_detected_micros=[1_790_000_000_000_000] * 4,
+        decayed_counts=[1e17, -1e17, 1.0, 0.5],
+    )
+    top = top_summaries([columns], MODEL, 1)
+    assert list(top) == ["e-b"]
+    ranked = top_summaries([columns], MODEL, 2)
+    assert [profile(e, items, MODEL).score for e, items in ranked.items()] == [0.5, 0.0]

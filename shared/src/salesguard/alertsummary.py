@@ -10,6 +10,7 @@ are left out; CONFIRMED ones stay (they are the strongest evidence there is).
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,11 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Float,
+    Result,
     Row,
     Select,
+    String,
+    any_,
     bindparam,
     case,
     cast,
@@ -28,8 +32,9 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -50,8 +55,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 # Evidence groups per employee a request may name (an employee has fewer kinds than that).
 MAX_GROUP_KINDS = 50
-# Between an employee's ID and a kind in a group's key (the unit separator).
-GROUP_SEPARATOR = "\x1f"
 
 
 class EpochSeconds(FunctionElement[float]):
@@ -72,6 +75,31 @@ def _epoch_seconds(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(EpochSeconds, "postgresql")
 def _epoch_seconds_postgresql(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
     return f"date_part('epoch', {compiler.process(element.clauses, **kw)})"
+
+
+def plain_rows(result: Result[Any]) -> list[Any]:
+    """A result's rows as named tuples: a Row's attributes cost a microsecond each (a key
+    lookup per access), a named tuple's next to nothing; read per alert, that adds up."""
+    keys = tuple(result.keys())
+    shape: Any = _SHAPES.get(keys)
+    if shape is None:
+        shape = _SHAPES[keys] = namedtuple("PlainRow", keys)
+    make = shape._make
+    return [make(row) for row in result]
+
+
+# The named tuple of each set of column names read (a handful: the queries are fixed).
+_SHAPES: dict[tuple[str, ...], Any] = {}
+
+
+def one_of(
+    column: ColumnElement[Any] | InstrumentedAttribute[Any], values: Sequence[str], dialect: str
+) -> ColumnElement[bool]:
+    """``column`` is one of ``values``: on PostgreSQL ``= ANY`` of one array parameter (one
+    statement for any number of values, none rendered per value), elsewhere an IN."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(list(values))
 
 
 @dataclass(frozen=True)
@@ -132,10 +160,16 @@ def _groups(
     if len(groups) > MAX_BATCH * MAX_GROUP_KINDS:
         raise InvalidInput("evidence_groups", "too many evidence groups")
     chosen: dict[tuple[str, str], None] = {}
+    # A few kinds recur in hundreds of groups: each is checked once.
+    kinds: dict[str, str] = {}
     for group in groups:
-        if group.employee_id not in employees:
+        employee, kind = group.employee_id, group.kind
+        if employee not in employees:
             raise InvalidInput("evidence_groups", "a group's employee must be in employee_ids")
-        chosen[group.employee_id, text("evidence_groups", group.kind, max_length=64)] = None
+        checked = kinds.get(kind)
+        if checked is None:
+            checked = kinds[kind] = text("evidence_groups", kind, max_length=64)
+        chosen[employee, checked] = None
     return tuple(chosen)
 
 
@@ -149,6 +183,8 @@ class StandingAlerts:
     scope: ColumnElement[bool]
     target: SummaryTarget
     risk: RiskModel
+    # The database's dialect: on PostgreSQL a list of employees is one array parameter.
+    dialect: str = ""
 
     def _conditions_and_decay(self) -> tuple[list[ColumnElement[bool]], ColumnElement[float]]:
         """The conditions of the standing alerts summarised, and each one's decay."""
@@ -158,7 +194,7 @@ class StandingAlerts:
         conditions = [
             self.scope,
             (
-                model.employee_id.in_(target.employee_ids)
+                one_of(model.employee_id, target.employee_ids, self.dialect)
                 if target.employee_ids
                 else model.branch_id == target.branch_id
             ),
@@ -220,7 +256,9 @@ class StandingAlerts:
     def heaviest_query(self) -> Select[Any]:
         """Each employee's ``risk.evidence_items`` standing alerts that weigh most (weight ×
         decay over all kinds; ties: newer, then lower ID, as a profile orders its evidence),
-        with their decay, ordered by employee, kind and newest first."""
+        with their decay, ordered by employee, kind and newest first: rows of the alerts'
+        columns (no ORM objects) and ``decay``. Of the target's groups alone, if it names
+        any, once :meth:`of_groups` has kept theirs."""
         model, risk = self.model, self.risk
         conditions, decay = self._conditions_and_decay()
         weights = {
@@ -243,25 +281,24 @@ class StandingAlerts:
             .where(*conditions)
             .subquery()
         )
-        heaviest = [ranked.c.heaviness <= risk.evidence_items]
-        if self.target.groups:
-            # Of those, the alerts of the groups named: an employee's evidence is among their
-            # heaviest alerts in each source, and in those groups. One hashed IN of
-            # constants, after the window: a row-valued IN would be an OR per group per alert
-            # (a separator in an ID could only keep one alert too many).
-            group = ranked.c.employee_id.concat(GROUP_SEPARATOR).concat(ranked.c.kind)
-            heaviest.append(
-                group.in_(
-                    [f"{employee}{GROUP_SEPARATOR}{kind}" for employee, kind in self.target.groups]
-                )
-            )
+        columns = [column for column in ranked.c if column.key not in {"decay", "heaviness"}]
         return (
-            select(aliased(model, ranked), ranked.c.decay)
-            .where(*heaviest)
+            select(*columns, ranked.c.decay)
+            .where(ranked.c.heaviness <= risk.evidence_items)
             .order_by(
                 ranked.c.employee_id, ranked.c.kind, ranked.c.detected_at.desc(), ranked.c.id.desc()
             )
         )
+
+    def of_groups(self, rows: Sequence[Any]) -> Sequence[Any]:
+        """Of :meth:`heaviest_query`'s rows (at most ``evidence_items`` an employee), those of
+        the target's groups when it names any: an employee's evidence is among their heaviest
+        alerts in each source, and in those groups. Kept here, not in SQL: a parameter per
+        group would cost more to send than the few rows it leaves out."""
+        groups = set(self.target.groups)
+        if not groups:
+            return rows
+        return [row for row in rows if (row.employee_id, row.kind) in groups]
 
     def summary_query(self, per_kind: int) -> Select[Any]:
         """One row per (employee, kind) group and each of its ``per_kind`` newest alerts (at

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -137,43 +139,44 @@ class RiskProfile:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _detected_at(summary: common_pb2.AlertKindSummary) -> datetime | None:
-    """Its time (Timestamp.ToDatetime's, truncated to microseconds, without its cost)."""
-    stamp = summary.last_detected_at
-    seconds, nanos = stamp.seconds, stamp.nanos
-    if seconds == 0 and nanos == 0:
-        return None
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
-
-
-def _later(first: datetime | None, second: datetime | None) -> datetime | None:
-    if first is None or second is None:
-        return first or second
-    return max(first, second)
-
-
 def profile(
     employee_id: str, summaries: Iterable[common_pb2.AlertKindSummary], model: RiskModel
 ) -> RiskProfile:
     """One employee's profile from their summaries (any number of sources, any order)."""
-    signals: dict[str, KindSignal] = {}
+    # Per kind: count, open count, the newest time (seconds, nanos) and the decayed count,
+    # each summary's added to the earlier ones'; a signal is made of them once per kind.
+    sums: dict[str, list[Any]] = {}
     evidence: list[Evidence] = []
+    weight_of = model.weight
     for summary in summaries:
         kind = summary.kind
-        weight = model.weight(kind)
-        known = signals.get(kind)
-        signals[kind] = KindSignal(
+        stamp = summary.last_detected_at
+        # (0, 0): no time (Timestamp's default), which any time replaces.
+        newest = (stamp.seconds, stamp.nanos) if stamp.seconds or stamp.nanos else None
+        known = sums.get(kind)
+        if known is None:
+            sums[kind] = [summary.count, summary.open_count, newest, summary.decayed_count + 0.0]
+        else:
+            known[0] = summary.count + known[0]
+            known[1] = summary.open_count + known[1]
+            if known[2] is None or (newest is not None and newest > known[2]):
+                known[2] = newest
+            known[3] = summary.decayed_count + known[3]
+        if summary.recent:
+            weight = weight_of(kind)
+            evidence += [Evidence(recent.alert, weight * recent.decay) for recent in summary.recent]
+    signals = [
+        KindSignal(
             kind=kind,
-            count=summary.count + (known.count if known else 0),
-            open_count=summary.open_count + (known.open_count if known else 0),
-            last_detected_at=_later(
-                _detected_at(summary), known.last_detected_at if known else None
-            ),
-            weight=weight,
-            decayed_count=summary.decayed_count + (known.decayed_count if known else 0.0),
+            count=count,
+            open_count=open_count,
+            last_detected_at=_moment(newest),
+            weight=weight_of(kind),
+            decayed_count=decayed,
         )
-        evidence += [Evidence(recent.alert, weight * recent.decay) for recent in summary.recent]
-    ordered = sorted(signals.values(), key=lambda signal: (-signal.contribution, signal.kind))
+        for kind, (count, open_count, newest, decayed) in sums.items()
+    ]
+    ordered = sorted(signals, key=lambda signal: (-signal.contribution, signal.kind))
     score = sum(signal.contribution for signal in ordered)
     evidence.sort(
         key=lambda item: (
@@ -190,6 +193,15 @@ def profile(
         signals=ordered,
         evidence=evidence[: model.evidence_items],
     )
+
+
+def _moment(newest: tuple[int, int] | None) -> datetime | None:
+    """A summary's time (seconds, nanos) as Timestamp.ToDatetime reads it (truncated to
+    microseconds), without its cost."""
+    if newest is None:
+        return None
+    seconds, nanos = newest
+    return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
 def by_employee(
@@ -254,6 +266,13 @@ def columns_of(answer: common_pb2.SummarizeAlertsResponse) -> common_pb2.AlertKi
     )
 
 
+# How far apart a score summed in any order and the same score summed as profile() sums it
+# may be, relative to the score: a sum of n non-negative terms is off by at most n × 2^-53
+# of it in either order; this allows for millions of groups.
+APPROXIMATE_SCORE_SLACK = 1e-9
+_ZERO = 0.0
+
+
 def top_summaries(
     sources: Sequence[common_pb2.AlertKindColumns], model: RiskModel, first: int
 ) -> dict[str, list[common_pb2.AlertKindSummary]]:
@@ -261,41 +280,62 @@ def top_summaries(
     (a source's groups each once, sources in the order given), highest first: what
     :func:`ranking` ranks and profiles, read from columns.
 
-    A branch's thousands of groups are read as columns and every employee scored from one
-    of them (decayed_counts, added as :func:`profile` adds them: this source's, then the
-    earlier sources'); only the ``first`` get summaries, which :func:`profile` turns into
-    the same scores, to the bit."""
+    A branch's thousands of groups are read as columns. Every employee is scored roughly
+    first (weight × decayed count added up in the columns' order, no per-kind sums, no
+    sort): the terms are never negative, so that score is within
+    APPROXIMATE_SCORE_SLACK of the exact one, and only the employees that come that close
+    to the ``first``-th rough score can be among the ``first``. Those are scored exactly
+    (decayed_counts added as :func:`profile` adds them: this source's, then the earlier
+    sources'; the contributions summed largest first), and only the ``first`` get
+    summaries, which :func:`profile` turns into the same scores, to the bit."""
     # Each column read once into a list: a repeated field makes a new object per access.
     read = [(list(columns.employee_ids), list(columns.kinds)) for columns in sources]
-    decayed: dict[str, dict[str, float]] = {}
+    weights = model.weights
+    default = model.default_weight
+    rough: defaultdict[str, float] = defaultdict(float)
+    # Only terms that are never negative (nor NaN) bound the rough score's error.
+    bounded = True
     for (employees, kinds), columns in zip(read, sources, strict=True):
-        for employee, kind, count in zip(employees, kinds, columns.decayed_counts, strict=True):
-            counts = decayed.get(employee)
-            if counts is None:
-                decayed[employee] = {kind: count + 0.0}
-            else:
-                counts[kind] = count + counts.get(kind, 0.0)
-    scores = {employee: _score(counts, model) for employee, counts in decayed.items()}
+        kind_weight = {kind: weights.get(kind, default) for kind in set(kinds)}
+        terms = list(map(operator.mul, map(kind_weight.__getitem__, kinds), columns.decayed_counts))
+        bounded = bounded and all(map(_ZERO.__le__, terms))
+        for employee, term in zip(employees, terms, strict=True):
+            rough[employee] += term
+    if len(rough) > first and bounded:
+        cutoff = heapq.nlargest(first, rough.values())[-1] * (1 - APPROXIMATE_SCORE_SLACK)
+        candidates = {employee for employee, score in rough.items() if score >= cutoff}
+    else:
+        candidates = set(rough)
+    # The candidates' groups: (source, index) in the columns' order.
+    places: dict[str, list[tuple[int, int]]] = {employee: [] for employee in candidates}
+    for number, (employees, _) in enumerate(read):
+        for index in [index for index, employee in enumerate(employees) if employee in places]:
+            places[employees[index]].append((number, index))
+    scores: dict[str, float] = {}
+    for employee, found in places.items():
+        counts: dict[str, float] = {}
+        for number, index in found:
+            kind = read[number][1][index]
+            counts[kind] = sources[number].decayed_counts[index] + counts.get(kind, 0.0)
+        scores[employee] = _score(counts, model)
     top = heapq.nsmallest(first, scores, key=lambda employee: (-scores[employee], employee))
-    chosen: dict[str, list[common_pb2.AlertKindSummary]] = {employee: [] for employee in top}
-    for (employees, kinds), columns in zip(read, sources, strict=True):
-        for index, employee in enumerate(employees):
-            summaries = chosen.get(employee)
-            if summaries is None:
-                continue
-            micros = columns.last_detected_micros[index]
-            summaries.append(
-                common_pb2.AlertKindSummary(
-                    employee_id=employee,
-                    kind=kinds[index],
-                    count=columns.counts[index],
-                    open_count=columns.open_counts[index],
-                    last_detected_at=Timestamp(
-                        seconds=micros // 1_000_000, nanos=micros % 1_000_000 * 1000
-                    ),
-                    decayed_count=columns.decayed_counts[index],
-                )
+    chosen: dict[str, list[common_pb2.AlertKindSummary]] = {}
+    for employee in top:
+        summaries = chosen[employee] = []
+        for number, index in places[employee]:
+            columns = sources[number]
+            summary = common_pb2.AlertKindSummary(
+                employee_id=employee,
+                kind=read[number][1][index],
+                count=columns.counts[index],
+                open_count=columns.open_counts[index],
+                decayed_count=columns.decayed_counts[index],
             )
+            # Written in place: a Timestamp passed to the constructor is copied.
+            stamp = summary.last_detected_at
+            stamp.seconds, micros = divmod(columns.last_detected_micros[index], 1_000_000)
+            stamp.nanos = micros * 1000
+            summaries.append(summary)
     return chosen
 
 

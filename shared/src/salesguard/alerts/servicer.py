@@ -28,6 +28,8 @@ from salesguard.alertsummary import (
     attach_recent,
     columns_from_rows,
     heaviest_alerts,
+    one_of,
+    plain_rows,
     recent_rows,
     summaries_from_rows,
     summaries_from_totals,
@@ -115,15 +117,17 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         ] = {}
 
     async def _to_protos(
-        self, session: AsyncSession, rows: Sequence[AlertColumns]
+        self, session: AsyncSession, rows: Sequence[AlertColumns | Any]
     ) -> list[common_pb2.Alert]:
-        """The alerts with their histories, read in one query for all of them."""
+        """The alerts (ORM objects or :func:`plain_rows` of their columns) with their
+        histories, read in one query for all of them."""
         decisions = self.decisions
         histories: dict[str, list[AlertDecisionColumns]] = {row.id: [] for row in rows}
         if histories:
+            dialect = self.db.engine.dialect.name
             query = (
                 select(decisions)
-                .where(decisions.alert_id.in_(list(histories)))
+                .where(one_of(decisions.alert_id, list(histories), dialect))
                 .order_by(decisions.seq)
             )
             for decision in (await session.scalars(query)).all():
@@ -307,27 +311,28 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             decision.about(employee_id)
         risk = RiskModel.from_thresholds(await self.policy.thresholds())
         scope = scope_filter(decision, self._scope)
-        standing = StandingAlerts(self.model, scope, target, risk)
+        dialect = self.db.engine.dialect.name
+        standing = StandingAlerts(self.model, scope, target, risk, dialect)
         answer = common_pb2.SummarizeAlertsResponse(
             risk_model=risk.to_proto(), as_of=to_timestamp(target.as_of)
         )
         if request.as_columns:
-            dialect = self.db.engine.dialect.name
             async with self.db.read() as session:
                 rows = (await session.execute(standing.columns_query(dialect))).all()
             answer.columns.CopyFrom(columns_from_rows(rows, dialect))
         elif request.heaviest_alerts_only:
             async with self.db.read() as session:
-                rows = (await session.execute(standing.heaviest_query())).all()
-                alerts = await self._to_protos(session, [row[0] for row in rows])
+                result = await session.execute(standing.heaviest_query())
+                rows = standing.of_groups(plain_rows(result))
+                alerts = await self._to_protos(session, rows)
             answer.heaviest.extend(heaviest_alerts(rows, alerts))
         elif request.include_recent and request.heaviest_only:
             totals = standing.totals_query()
             heaviest = standing.heaviest_query()
             async with self.db.read() as session:
                 summaries = summaries_from_totals((await session.execute(totals)).all())
-                rows = (await session.execute(heaviest)).all()
-                alerts = await self._to_protos(session, [row[0] for row in rows])
+                rows = plain_rows(await session.execute(heaviest))
+                alerts = await self._to_protos(session, rows)
             attach_recent(summaries, rows, alerts)
             answer.summaries.extend(summaries)
         elif request.include_recent:
