@@ -197,9 +197,12 @@ class TimelineRow:
     row: Row[Any]
 
 
-def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
+def page_statement(
+    query: TimelineQuery, source: TimelineSource, within: datetime | None = None
+) -> Select[Any]:
     """The query of one kind for a page: its next ``size + 1`` rows after the cursor (before
-    it, nearest first, for a backward page)."""
+    it, nearest first, for a backward page); with ``within``, only those no farther from
+    the cursor than that instant (see :func:`fetch_timeline`)."""
     statement = source.query.add_columns(
         source.at.label("timeline_at"), source.id.label("timeline_id")
     )
@@ -210,6 +213,8 @@ def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
             if backward
             else source.after(query.cursor)
         )
+    if within is not None:
+        statement = statement.where(source.at <= within if backward else source.at >= within)
     order = (source.at.asc(), source.id.asc()) if backward else (source.at.desc(), source.id.desc())
     return statement.order_by(*order).limit(query.size + 1)
 
@@ -217,22 +222,37 @@ def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
 async def fetch_timeline(
     session: AsyncSession, query: TimelineQuery, sources: Sequence[TimelineSource]
 ) -> tuple[KeysetPage[TimelineRow], int | None]:
-    """One page over the sources asked for, and their total when the caller asked for it."""
+    """One page over the sources asked for, and their total when the caller asked for it.
+
+    The kinds are read one after the other, and once ``size + 1`` rows are in hand a later
+    kind is read only as far from the cursor as the farthest of the nearest ``size + 1``
+    (at that instant included): a row beyond it could not be on the page, nor be the row
+    that tells there is a next one. So a kind is not read (and its rows not loaded) past
+    what the kinds before it already fill, and the page is the same."""
     size = query.size
+    backward = query.page.backward
+
+    def nearest_first(item: TimelineRow) -> tuple[datetime, int, str]:
+        return (item.at, item.kind, item.id)
+
     rows: list[TimelineRow] = []
     total = 0
+    within: datetime | None = None
     for source in sources:
         if source.kind not in query.kinds:
             continue
-        for row in await session.execute(page_statement(query, source)):
+        for row in await session.execute(page_statement(query, source, within)):
             rows.append(TimelineRow(row.timeline_at, source.kind, str(row.timeline_id), row))
+        if len(rows) > size:
+            # Nearest the cursor first: newest first, or oldest first for a backward page.
+            rows.sort(key=nearest_first, reverse=not backward)
+            del rows[size + 1 :]
+            within = rows[size].at
         if query.page.include_total_count:
             counted = select(func.count()).select_from(source.query.subquery())
             total += int(await session.scalar(counted) or 0)
-    backward = query.page.backward
-    # Nearest the cursor first: newest first, or oldest first for a backward page.
-    rows.sort(key=lambda item: (item.at, item.kind, item.id), reverse=not backward)
-    page = keyset_page(rows, size, lambda item: (item.at, item.kind, item.id), backward=backward)
+    rows.sort(key=nearest_first, reverse=not backward)
+    page = keyset_page(rows, size, nearest_first, backward=backward)
     return page, total if query.page.include_total_count else None
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, String, and_, cast, or_, select
+from sqlalchemy import Row, Select, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.grpc_server import Servicer
@@ -41,11 +41,12 @@ APPROVAL = pb.ORDERS_TIMELINE_KIND_APPROVAL
 PAYMENT = pb.ORDERS_TIMELINE_KIND_PAYMENT
 SHIPMENT = pb.ORDERS_TIMELINE_KIND_SHIPMENT
 
-# A payment's order: the reconciled match, else the order it was recorded for.
-_PAYMENT_ORDER = or_(
-    Payment.order_id == Order.id,
-    and_(Payment.order_id.is_(None), Payment.stated_order_id == Order.id),
-)
+# A payment's order: the reconciled match, else the order it was recorded for. One
+# equality (not "matched = id, or unmatched and stated = id", the same rows), so the
+# planner joins each payment of the page to its order by the order's key: the OR made it
+# read every order of the scope's branch in the window (12 ms a manager's page at 0.6M
+# rows, 36-44 ms at 1.3M).
+_PAYMENT_ORDER = Order.id == func.coalesce(Payment.order_id, Payment.stated_order_id)
 
 
 def _approvals(*, decided_by_employee: bool) -> TimelineKind:
