@@ -182,9 +182,11 @@ _ENDS: BindParameter[Any] = bindparam("timeline_ends")
 _CURSOR_AT: BindParameter[Any] = bindparam("timeline_cursor_at")
 _CURSOR_ID: BindParameter[Any] = bindparam("timeline_cursor_id")
 _WITHIN: BindParameter[Any] = bindparam("timeline_within")
-# Page statements kept per kind and scope: a few shapes (cursor, direction, page size) for
-# each scope callers have (everyone, a branch, a team).
-MAX_STATEMENTS = 512
+# What a kind keeps (each list cleared when full): the sources of this many scopes (the
+# grants of callers: everyone, a branch, a team, ...), and of each this many page
+# statements (cursor side, direction, page size): at most 2,048 statements a kind.
+MAX_SCOPES = 64
+MAX_SHAPES = 32
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ def _page_statement(query: TimelineQuery, source: TimelineSource, within: bool) 
     )
     statement = source.pages.get(shape)
     if statement is None:
-        if len(source.pages) >= MAX_STATEMENTS:
+        if len(source.pages) >= MAX_SHAPES:
             source.pages.clear()
         statement = source.pages[shape] = _new_page_statement(query, source, within)
     return statement
@@ -337,7 +339,7 @@ class TimelineKind:
         grants = query.decision.grants
         source = self.scoped.get(grants)
         if source is None:
-            if len(self.scoped) >= MAX_STATEMENTS:
+            if len(self.scoped) >= MAX_SCOPES:
                 self.scoped.clear()
             entity = self.statement.column_descriptions[0]["entity"]
             row_id = self.id if self.id is not None else cast(Column, entity.id)
