@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -310,11 +311,19 @@ async def explain_page_queries(deployed: Deployment, begins: datetime, ends: dat
                     print("\n".join(f"      {line}" for line in plan.splitlines()))
 
 
-async def run(items: int, others: int, rounds: int) -> None:
+async def run(
+    items: int, others: int, rounds: int, profile: Path | None = None, *, paging: bool = True
+) -> None:
     ends = datetime.now(UTC).replace(microsecond=0)
     begins = ends - MAX_RANGE
     gateway_env = {"SALESGUARD_REPORT_RPC_CALLS": "true"}
-    async with deployment(gateway_env=gateway_env) as deployed:
+    async with deployment(
+        gateway_env=gateway_env,
+        profile_gateway=profile / "gateway.prof" if profile else None,
+        profile_services={name: profile / f"{name}.prof" for name in SERVICE_SOURCES}
+        if profile
+        else None,
+    ) as deployed:
         await seed_directory(deployed.channels, "bench-hq", [Person(HR, directory_pb2.ROLE_HR)])
         await seed_directory(
             deployed.channels,
@@ -462,6 +471,9 @@ async def run(items: int, others: int, rounds: int) -> None:
                 detail=f"slowest direct call p95 {percentile(directly[slowest], 0.95):.0f} ms",
             )
 
+            if not paging:
+                await explain_page_queries(deployed, begins, ends)
+                return
             total = (await graphql(TOTAL, variables))["data"]["employeeTimeline"]["totalCount"]
             started = time.perf_counter()
             seen: set[tuple[str, str]] = set()
@@ -499,8 +511,17 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000, help="of each kind, the rep's")
     parser.add_argument("--others", type=int, default=1_000_000, help="other employees' rows")
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="a directory: the gateway and services run under cProfile, stats written there",
+    )
+    parser.add_argument(
+        "--no-paging", action="store_true", help="skip paging through the whole window"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.items, args.others, args.rounds))
+    asyncio.run(run(args.items, args.others, args.rounds, args.profile, paging=not args.no_paging))
 
 
 if __name__ == "__main__":

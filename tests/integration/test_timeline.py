@@ -288,3 +288,24 @@ async def test_each_service_is_asked_once_per_page(suite: Suite) -> None:
     }
     # One ListAlerts per alert source (customers, attendance, orders), on the common path.
     assert calls["/salesguard.common.v1.AlertsService/ListAlerts"] == 3
+
+
+async def test_the_items_days_cost_one_read_of_the_employee_and_one_of_the_branches(
+    suite: Suite,
+) -> None:
+    # Every item's day is in the employee's branch's zone: the employee and the branches
+    # are read once a page (while the sources answer), whatever the number of items.
+    org = await make_org(suite)
+    await a_day_of_evidence(suite, org)
+    start, end = window()
+    for reader in (org.hr, org.manager):
+        result = await timeline(suite, reader, org.junior, start, end, first=100)
+        nodes = [edge["node"] for edge in result.ok()["employeeTimeline"]["edges"]]
+        assert len(nodes) >= 5
+        assert [node["day"] for node in nodes] == [
+            datetime.fromisoformat(node["at"]).astimezone(SHANGHAI).date().isoformat()
+            for node in nodes
+        ]
+        calls = result.body.get("extensions", {}).get("rpcCalls", {})
+        assert calls["/salesguard.attendance.v1.DirectoryService/BatchGetEmployees"] == 1
+        assert calls["/salesguard.attendance.v1.DirectoryService/ListBranches"] == 1

@@ -21,16 +21,17 @@ its :class:`TimelineSources`) and how they are presented (a :class:`Presenter` a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message_factory import GetMessageClass
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import BindParameter
 
 from salesguard import validation
 from salesguard.db import Database
@@ -113,14 +114,28 @@ class TimelineQuery:
         return TimelineSource(
             kind,
             statement.where(
-                employee == self.employee_id,
-                at >= self.begins,
-                at < self.ends,
+                employee == _EMPLOYEE,
+                at >= _BEGINS,
+                at < _ENDS,
                 scope_filter(self.decision, scope),
             ),
             at,
             id,
         )
+
+    def values(self, within: datetime | None = None) -> dict[str, Any]:
+        """The values of a page statement's parameters (see :class:`TimelineSource`)."""
+        values: dict[str, Any] = {
+            _EMPLOYEE.key: self.employee_id,
+            _BEGINS.key: self.begins,
+            _ENDS.key: self.ends,
+        }
+        if self.cursor is not None:
+            values[_CURSOR_AT.key] = self.cursor.at
+            values[_CURSOR_ID.key] = self.cursor.id
+        if within is not None:
+            values[_WITHIN.key] = within
+        return values
 
 
 async def timeline_query(
@@ -159,32 +174,54 @@ async def timeline_query(
     )
 
 
+# A page statement's parameters: its values are given when it runs (TimelineQuery.values),
+# so one statement serves every request of its shape.
+_EMPLOYEE: BindParameter[Any] = bindparam("timeline_employee")
+_BEGINS: BindParameter[Any] = bindparam("timeline_begins")
+_ENDS: BindParameter[Any] = bindparam("timeline_ends")
+_CURSOR_AT: BindParameter[Any] = bindparam("timeline_cursor_at")
+_CURSOR_ID: BindParameter[Any] = bindparam("timeline_cursor_id")
+_WITHIN: BindParameter[Any] = bindparam("timeline_within")
+# What a kind keeps (each list cleared when full): the sources of this many scopes (the
+# grants of callers: everyone, a branch, a team, ...), and of each this many page
+# statements (cursor side, direction, page size): at most 2,048 statements a kind.
+MAX_SCOPES = 64
+MAX_SHAPES = 32
+
+
 @dataclass(frozen=True)
 class TimelineSource:
-    """One kind: its rows of the employee in range and scope (unordered), its time and ID."""
+    """One kind: its rows of the employee in range and scope (unordered), its time and ID.
+
+    ``query`` takes the employee and the range as parameters (TimelineQuery.values), so the
+    page statements built from it (page_statement) are built once for each scope and shape
+    and kept in ``pages``: building and keying a statement costs more than running it."""
 
     kind: int
     query: Select[Any]
     at: Column
     id: Column
+    pages: dict[tuple[Any, ...], Select[Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def after(self, cursor: TimelineCursor) -> ColumnElement[bool]:
         """Rows of this kind that come after the cursor, newest first by (at, kind, id)."""
         if self.kind < cursor.kind:
-            return self.at <= cursor.at
+            return self.at <= _CURSOR_AT
         if self.kind > cursor.kind:
-            return self.at < cursor.at
-        return or_(self.at < cursor.at, and_(self.at == cursor.at, self.id < cursor.id))
+            return self.at < _CURSOR_AT
+        return or_(self.at < _CURSOR_AT, and_(self.at == _CURSOR_AT, self.id < _CURSOR_ID))
 
     def before(self, cursor: TimelineCursor, *, inclusive: bool) -> ColumnElement[bool]:
         """Rows of this kind that come before the cursor (newer), and the cursor's own row
         when ``inclusive``."""
         if self.kind > cursor.kind:
-            return self.at >= cursor.at
+            return self.at >= _CURSOR_AT
         if self.kind < cursor.kind:
-            return self.at > cursor.at
-        same = self.id >= cursor.id if inclusive else self.id > cursor.id
-        return or_(self.at > cursor.at, and_(self.at == cursor.at, same))
+            return self.at > _CURSOR_AT
+        same = self.id >= _CURSOR_ID if inclusive else self.id > _CURSOR_ID
+        return or_(self.at > _CURSOR_AT, and_(self.at == _CURSOR_AT, same))
 
 
 @dataclass(frozen=True)
@@ -197,9 +234,36 @@ class TimelineRow:
     row: Row[Any]
 
 
-def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
-    """The query of one kind for a page: its next ``size + 1`` rows after the cursor (before
-    it, nearest first, for a backward page)."""
+def page_statement(
+    query: TimelineQuery, source: TimelineSource, within: datetime | None = None
+) -> Select[Any]:
+    """The query of one kind for a page, its values bound (as EXPLAIN wants it)."""
+    return _page_statement(query, source, within is not None).params(query.values(within))
+
+
+def _page_statement(query: TimelineQuery, source: TimelineSource, within: bool) -> Select[Any]:
+    """The query of one kind for a page, its values left to TimelineQuery.values: its next
+    ``size + 1`` rows after the cursor (before it, nearest first, for a backward page); with
+    ``within``, only those no farther from the cursor than that instant (see
+    :func:`fetch_timeline`). Built once for each shape."""
+    backward = query.page.backward
+    cursor = query.cursor
+    shape = (
+        None if cursor is None else (source.kind > cursor.kind) - (source.kind < cursor.kind),
+        backward,
+        backward and query.page.include_token_item,
+        within,
+        query.size,
+    )
+    statement = source.pages.get(shape)
+    if statement is None:
+        if len(source.pages) >= MAX_SHAPES:
+            source.pages.clear()
+        statement = source.pages[shape] = _new_page_statement(query, source, within)
+    return statement
+
+
+def _new_page_statement(query: TimelineQuery, source: TimelineSource, within: bool) -> Select[Any]:
     statement = source.query.add_columns(
         source.at.label("timeline_at"), source.id.label("timeline_id")
     )
@@ -210,6 +274,8 @@ def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
             if backward
             else source.after(query.cursor)
         )
+    if within:
+        statement = statement.where(source.at <= _WITHIN if backward else source.at >= _WITHIN)
     order = (source.at.asc(), source.id.asc()) if backward else (source.at.desc(), source.id.desc())
     return statement.order_by(*order).limit(query.size + 1)
 
@@ -217,22 +283,38 @@ def page_statement(query: TimelineQuery, source: TimelineSource) -> Select[Any]:
 async def fetch_timeline(
     session: AsyncSession, query: TimelineQuery, sources: Sequence[TimelineSource]
 ) -> tuple[KeysetPage[TimelineRow], int | None]:
-    """One page over the sources asked for, and their total when the caller asked for it."""
+    """One page over the sources asked for, and their total when the caller asked for it.
+
+    The kinds are read one after the other, and once ``size + 1`` rows are in hand a later
+    kind is read only as far from the cursor as the farthest of the nearest ``size + 1``
+    (at that instant included): a row beyond it could not be on the page, nor be the row
+    that tells there is a next one. So a kind is not read (and its rows not loaded) past
+    what the kinds before it already fill, and the page is the same."""
     size = query.size
+    backward = query.page.backward
+
+    def nearest_first(item: TimelineRow) -> tuple[datetime, int, str]:
+        return (item.at, item.kind, item.id)
+
     rows: list[TimelineRow] = []
     total = 0
+    within: datetime | None = None
     for source in sources:
         if source.kind not in query.kinds:
             continue
-        for row in await session.execute(page_statement(query, source)):
+        statement = _page_statement(query, source, within is not None)
+        for row in await session.execute(statement, query.values(within)):
             rows.append(TimelineRow(row.timeline_at, source.kind, str(row.timeline_id), row))
+        if len(rows) > size:
+            # Nearest the cursor first: newest first, or oldest first for a backward page.
+            rows.sort(key=nearest_first, reverse=not backward)
+            del rows[size + 1 :]
+            within = rows[size].at
         if query.page.include_total_count:
             counted = select(func.count()).select_from(source.query.subquery())
-            total += int(await session.scalar(counted) or 0)
-    backward = query.page.backward
-    # Nearest the cursor first: newest first, or oldest first for a backward page.
-    rows.sort(key=lambda item: (item.at, item.kind, item.id), reverse=not backward)
-    page = keyset_page(rows, size, lambda item: (item.at, item.kind, item.id), backward=backward)
+            total += int(await session.scalar(counted, query.values()) or 0)
+    rows.sort(key=nearest_first, reverse=not backward)
+    page = keyset_page(rows, size, nearest_first, backward=backward)
     return page, total if query.page.include_total_count else None
 
 
@@ -248,19 +330,28 @@ class TimelineKind:
     at: Column
     scope: ScopeColumns
     id: Column | None = None
+    # The source of each scope (the decision's grants) asked for, kept with its statements.
+    scoped: dict[Any, TimelineSource] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, query: TimelineQuery) -> TimelineSource:
-        """This kind's rows for the query: the employee's, in its range and scope."""
-        entity = self.statement.column_descriptions[0]["entity"]
-        row_id = self.id if self.id is not None else cast(Column, entity.id)
-        return query.source(
-            self.kind,
-            self.statement,
-            employee=self.employee,
-            at=self.at,
-            id=row_id,
-            scope=self.scope,
-        )
+        """This kind's rows for the query: the employee's, in its range and scope (the same
+        source for every query of the same grants: the query's values are parameters)."""
+        grants = query.decision.grants
+        source = self.scoped.get(grants)
+        if source is None:
+            if len(self.scoped) >= MAX_SCOPES:
+                self.scoped.clear()
+            entity = self.statement.column_descriptions[0]["entity"]
+            row_id = self.id if self.id is not None else cast(Column, entity.id)
+            source = self.scoped[grants] = query.source(
+                self.kind,
+                self.statement,
+                employee=self.employee,
+                at=self.at,
+                id=row_id,
+                scope=self.scope,
+            )
+        return source
 
 
 class TimelineSources:

@@ -19,6 +19,7 @@ items: one error per failing service names it and the kinds that are missing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from typing import Annotated
 
@@ -55,6 +56,20 @@ TimelineConnection = Connection[TimelineItem]
 
 # Photos' URLs are signed only when the query shows them.
 _CHECK_IN_PHOTOS_PATH = ("edges", "node", "checkIn", "photos")
+# Every item's ``day`` is in the time zone of the employee's branch.
+_DAY = frozenset({"day"})
+_NODE_PATH = ("edges", "node")
+
+
+async def _read_the_employees_branch(info: Info, employee_id: str) -> None:
+    """What every item's ``day`` reads (the employee, then their branch), read while the
+    sources answer rather than after them: through the request's own loaders, so ``day``
+    finds the same answers (a failure included: a loader keeps it for ``day`` to raise)."""
+    loaders = info.context.loaders
+    with contextlib.suppress(Exception):  # ``day`` meets it again and reports it
+        employee = await loaders.employees.load(employee_id)
+        if employee is not None and employee.branch_id:
+            await loaders.branch(employee.branch_id)
 
 
 async def employee_timeline(
@@ -76,6 +91,11 @@ async def employee_timeline(
     ]
     plan = MergePlan.of(paging, paging.request(info), (source.key for source in sources))
     include_photo_urls = selects(info, PHOTO_URL_FIELDS, _CHECK_IN_PHOTOS_PATH)
+    days = (
+        asyncio.ensure_future(_read_the_employees_branch(info, employee))
+        if selects(info, _DAY, _NODE_PATH)
+        else None
+    )
 
     async def ask(source: Source) -> SourcePage[PendingItem]:
         if not plan.asks(source.key):
@@ -94,6 +114,8 @@ async def employee_timeline(
         return plan.answered(source.key, answer)
 
     answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
+    if days is not None:
+        await days
     pages: dict[str, SourcePage[PendingItem]] = {}
     failures: dict[str, list[tuple[Source, ServiceError]]] = {}
     for source, answer in zip(sources, answers, strict=True):
