@@ -6,15 +6,14 @@ branch (as a manager sees the branch's customers), an audit event by its branch.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import select, true
+from sqlalchemy import select
 
 from salesguard.grpc_server import Servicer
 from salesguard.policy import ScopeColumns
 from salesguard.service import Runtime
 from salesguard.timeline import (
     Presenter,
+    ScopingRow,
     TimelineKind,
     TimelineSources,
     each,
@@ -35,39 +34,23 @@ FOLLOW_UP_SCOPE = ScopeColumns(
     owner=FollowUp.employee_id, team=Customer.team_id, branch=Customer.branch_id
 )
 
-# On PostgreSQL a follow-up's customer is read per row, as a one-row LATERAL subquery by
-# the customer's key, not joined: joined, a manager's page was planned as every customer
-# of their branch hashed against the employee's follow-ups in the window, then sorted
-# (16.5 ms at 1.55M rows); a subquery with a LIMIT is not flattened into a join, so the
-# page reads the employee's follow-ups newest first and stops after a page. SQLite, which
-# has no LATERAL, joins. (As orders' timeline reads each row's order.)
-_CUSTOMER = (
-    select(Customer.team_id, Customer.branch_id)
-    .where(Customer.id == FollowUp.customer_id)
-    .limit(1)
-    .lateral("timeline_customer")
-)
-_LATERAL_COLUMNS: Any = _CUSTOMER.c  # ScopeColumns names mapped attributes; these filter alike
-
 
 def _sources(*, lateral: bool) -> TimelineSources:
-    follow_ups = (
-        select(FollowUp).join(_CUSTOMER, true())
-        if lateral
-        else select(FollowUp).join(Customer, Customer.id == FollowUp.customer_id)
-    )
-    scope = (
-        ScopeColumns(
-            owner=FollowUp.employee_id,
-            team=_LATERAL_COLUMNS.team_id,
-            branch=_LATERAL_COLUMNS.branch_id,
-        )
-        if lateral
-        else FOLLOW_UP_SCOPE
+    # A follow-up's customer, for its scope (as orders' timeline reads each row's order).
+    customer = ScopingRow(
+        Customer.id,
+        FollowUp.customer_id,
+        FOLLOW_UP_SCOPE,
+        lateral=lateral,
+        name="timeline_customer",
     )
     return TimelineSources(
         TimelineKind(
-            FOLLOW_UP, follow_ups, employee=FollowUp.employee_id, at=FollowUp.at, scope=scope
+            FOLLOW_UP,
+            customer.join(select(FollowUp)),
+            employee=FollowUp.employee_id,
+            at=FollowUp.at,
+            scope=customer.scope,
         ),
         TimelineKind(
             AUDIT_EVENT,

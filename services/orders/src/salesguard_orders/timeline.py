@@ -10,7 +10,7 @@ else to the order it was recorded for.
 Steps, payments and shipments carry their order's submitter (``order_submitted_by``,
 copied from that order when the row is written or matched), so each kind's page is one
 range of an (employee, time) index, not every employee's rows in the window joined to
-their orders; each row's order is still read, for the scope (see _OrderOf).
+their orders; each row's order is still read, for the scope (a ScopingRow).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, String, cast, func, select, true
+from sqlalchemy import Row, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.grpc_server import Servicer
-from salesguard.policy import ScopeColumns
 from salesguard.timeline import (
     Column,
     Presenter,
+    ScopingRow,
     TimelineKind,
     TimelineSources,
     each,
@@ -43,58 +43,30 @@ PAYMENT = pb.ORDERS_TIMELINE_KIND_PAYMENT
 SHIPMENT = pb.ORDERS_TIMELINE_KIND_SHIPMENT
 
 
-class _OrderOf:
-    """The order of each row of a kind, for its scope (and an approval's order number).
-
-    On PostgreSQL read per row, as a LATERAL subquery of one row by the order's key (an
-    order's ID is unique), not joined: joined, a manager's page was planned as every order
-    of their branch hashed against the employee's rows in the window, then sorted (the
-    planner cannot know an employee's orders are in their branch). A subquery with a
-    LIMIT is not flattened into a join, so the page reads the employee's rows newest first
-    by the (submitter, time) index, looks up each one's order, and stops after a page (a
-    manager's payments at 0.58M rows: 7.7 ms -> 0.45 ms, no longer growing with the
-    branch's orders). Scalar subqueries instead were misestimated the other way (the
-    planner sorted all the window's rows). SQLite, which has no LATERAL, joins."""
-
-    def __init__(self, order_id: Column, *, lateral: bool) -> None:
-        self.lateral = (
-            select(Order.number, Order.submitted_by, Order.team_id, Order.branch_id)
-            .where(Order.id == order_id)
-            .limit(1)
-            .lateral("timeline_order")
-            if lateral
-            else None
-        )
-        self.order_id = order_id
-        if self.lateral is None:
-            self.number: Any = Order.number
-            self.scope = ORDER_SCOPE
-        else:
-            # ScopeColumns names mapped attributes; a subquery's columns filter alike.
-            columns: Any = self.lateral.c
-            self.number = columns.number
-            self.scope = ScopeColumns(
-                owner=columns.submitted_by, team=columns.team_id, branch=columns.branch_id
-            )
-
-    def join(self, statement: Select[Any]) -> Select[Any]:
-        if self.lateral is None:
-            return statement.join(Order, Order.id == self.order_id)
-        return statement.join(self.lateral, true())
+def _order_of(order_id: Column, *, lateral: bool) -> ScopingRow:
+    """The order of each row of a kind, for its scope (and an approval's order number)."""
+    return ScopingRow(
+        Order.id,
+        order_id,
+        ORDER_SCOPE,
+        lateral=lateral,
+        name="timeline_order",
+        columns=(Order.number,),
+    )
 
 
 def _sources(*, lateral: bool) -> TimelineSources:
-    step_order = _OrderOf(ApprovalStep.order_id, lateral=lateral)
+    step_order = _order_of(ApprovalStep.order_id, lateral=lateral)
     # A payment's order: the reconciled match, else the order it was recorded for.
-    payment_order = _OrderOf(
+    payment_order = _order_of(
         func.coalesce(Payment.order_id, Payment.stated_order_id), lateral=lateral
     )
-    shipment_order = _OrderOf(Shipment.order_id, lateral=lateral)
+    shipment_order = _order_of(Shipment.order_id, lateral=lateral)
 
     def approvals(*, decided_by_employee: bool) -> TimelineKind:
         return TimelineKind(
             APPROVAL,
-            step_order.join(select(ApprovalStep, step_order.number)),
+            step_order.join(select(ApprovalStep, step_order.column(Order.number))),
             employee=ApprovalStep.approver_id
             if decided_by_employee
             else ApprovalStep.order_submitted_by,
@@ -105,7 +77,7 @@ def _sources(*, lateral: bool) -> TimelineSources:
         )
 
     def of_orders(
-        kind: int, entity: Any, order: _OrderOf, employee: Column, at: Column
+        kind: int, entity: Any, order: ScopingRow, employee: Column, at: Column
     ) -> TimelineKind:
         """A kind of rows about the employee's orders (``employee``: the order's submitter,
         as the row carries it): theirs and in scope by the order."""
