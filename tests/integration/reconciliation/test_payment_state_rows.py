@@ -95,9 +95,9 @@ ORDER_0008 = """
 INSERT INTO orders (number, id, customer_id, customer_code, submitted_by, currency,
     total_minor, order_date, expected_payment_date, source_claim, registered_source, status,
     flags, customer_name_key, customer_company_key, note, submitted_at, updated_at,
-    payment_state, paid_minor, fully_paid_at, shipped)
+    payment_state, paid_minor, fully_paid_at, shipped, branch_id)
 VALUES (:number, :id, 'c', 'C-1', 'rep', 'CNY', 10000, :day, :day, 'WEBSITE', 'WEBSITE',
-    :status, '[]', 'k', 'k', '', :at, :at, :state, :paid, :fully_paid_at, false)
+    :status, '[]', 'k', 'k', '', :at, :at, :state, :paid, :fully_paid_at, false, :branch)
 """
 
 
@@ -132,6 +132,7 @@ async def test_the_migration_copies_the_states(
                         "state": state,
                         "paid": paid,
                         "fully_paid_at": fully_paid_at,
+                        "branch": f"branch-{number}",
                     },
                 )
         await migrations.upgrade(db.engine, orders_app.migrations_dir)
@@ -142,12 +143,17 @@ async def test_the_migration_copies_the_states(
                     OrderPaymentState.payment_state,
                     OrderPaymentState.paid_minor,
                     OrderPaymentState.fully_paid_at,
+                    OrderPaymentState.branch_id,
                 )
             )
-            copied = {int(number): (state, int(paid), stamp) for number, state, paid, stamp in rows}
-    # Every classified order and every order with a state; the never-approved unpaid one not.
+            copied = {
+                int(number): (state, int(paid), stamp, branch)
+                for number, state, paid, stamp, branch in rows
+            }
+    # Every classified order and every order with a state, with its branch (a commission
+    # run streams by it); the never-approved unpaid one not.
     assert copied == {
-        number: (state, paid, fully_paid_at)
+        number: (state, paid, fully_paid_at, f"branch-{number}")
         for number, (_, state, paid, fully_paid_at) in orders.items()
         if number != 1
     }
