@@ -8,6 +8,7 @@ writes no row at all. The migration that moved the state copies it from the orde
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,15 +18,29 @@ from sqlalchemy import bindparam, select, text
 from benchmarks.reconciliation import SEED_ORDERS, SEED_PAYMENTS, SEED_SHIPMENTS
 from salesguard import migrations
 from salesguard.db import Database, UtcDateTime
+from salesguard.principal import acting_as
+from salesguard.timeutil import to_timestamp
+from salesguard_api.orders.v1 import payments_pb2
 from salesguard_orders.matching import FakeDealThresholds, Reconciler
 from salesguard_orders.models import OrderPaymentState
 from salesguard_orders.reconciliation_statements import ORDER_COUNTS
 from salesguard_orders.server import service as orders_app
+from tests.harness import Suite, unique
+from tests.integration.reconciliation.support import (
+    RECONCILED,
+    Client,
+    ago,
+    customer,
+    people_of,
+)
+from tests.org import make_org
 from tests.support.databases import empty_database
+from tests.support.orders_service import dec
 from tests.support.servers import PostgresDatabases
 
 SIZE = 2_000
 TODAY = date.today()
+RECONCILED_STATE = "RECONCILED"
 NOW = datetime.now(UTC)
 
 
@@ -157,3 +172,48 @@ async def test_the_migration_copies_the_states(
         for number, (_, state, paid, fully_paid_at) in orders.items()
         if number != 1
     }
+
+
+async def test_twenty_part_payments_at_once_leave_one_state_row_that_adds_them_all(
+    suite: Suite, client: Client
+) -> None:
+    """Each payment's write classifies the order it matched (giving it its state row if it
+    has none): twenty at once must leave one row, with every payment counted."""
+    people = people_of(await make_org(suite))
+    buyer = await customer(suite, people, unique("Instalment Buyer"))
+    order = await client.approved_order(
+        people, buyer, "200.00", order_date=TODAY - timedelta(days=3)
+    )
+    number = int(order.code.removeprefix("O-"))
+    async with suite.running["orders"].runtime.db.transaction() as session:
+        # As before its first classification: no state row yet.
+        await session.execute(
+            text("DELETE FROM order_payment_states WHERE order_number = :number"),
+            {"number": number},
+        )
+
+    async def pay(part: int) -> None:
+        with acting_as(people.finance):
+            await client.payments.RecordPayment(
+                payments_pb2.RecordPaymentRequest(
+                    bank_reference=unique("BR"),
+                    payer_name="Instalment Payer",
+                    amount=dec("10.00"),
+                    currency="CNY",
+                    paid_at=to_timestamp(ago(1) + timedelta(minutes=part)),
+                    order_id=order.id,
+                )
+            )
+
+    await asyncio.gather(*(pay(part) for part in range(20)))
+    async with suite.running["orders"].runtime.db.read() as session:
+        rows = (
+            await session.execute(
+                select(OrderPaymentState.payment_state, OrderPaymentState.paid_minor).where(
+                    OrderPaymentState.order_number == number
+                )
+            )
+        ).all()
+    assert [(state, int(paid)) for state, paid in rows] == [(RECONCILED_STATE, 20_000)]
+    stored = await client.order(people.finance, order.id)
+    assert (stored.payment_state, stored.paid_amount.value) == (RECONCILED, "200.00")
