@@ -24,6 +24,8 @@ FILE`` does the same for the customers service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import statistics
 import time
 import urllib.request
@@ -36,7 +38,14 @@ import httpx
 from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
-from benchmarks.support import arguments, cpu_seconds, percentile, report_target, started_process
+from benchmarks.support import (
+    KeepAliveHttp,
+    arguments,
+    cpu_seconds,
+    percentile,
+    report_target,
+    started_process,
+)
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.db import Database, new_id
 from salesguard.principal import Principal, acting_as
@@ -88,7 +97,7 @@ async def saturate(
     call: Callable[[], Awaitable[None]], concurrency: int, seconds: float, pids: dict[str, int]
 ) -> tuple[float, dict[str, float]]:
     """Requests per second with ``concurrency`` callers for ``seconds``, and each process's
-    CPU milliseconds per request served."""
+    CPU milliseconds per request served (``client``: this benchmark's own)."""
     deadline = time.perf_counter() + seconds
     served = 0
 
@@ -99,10 +108,12 @@ async def saturate(
             served += 1
 
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    client_before = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     cpu = {name: (cpu_seconds(pid) - before[name]) * 1000 / served for name, pid in pids.items()}
+    cpu["client"] = (time.process_time() - client_before) * 1000 / served
     return served / elapsed, cpu
 
 
@@ -194,11 +205,15 @@ async def run(
         reader = Principal.from_proto(resolved.principal)
         customers = customers_pb2_grpc.CustomersServiceStub(channels.channel("customers"))
         token = deployed.token("hr1")
-        async with httpx.AsyncClient(
-            base_url=deployed.http_url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        ) as client:
+        http = KeepAliveHttp(deployed.http_url, {"Authorization": f"Bearer {token}"})
+        async with (
+            httpx.AsyncClient(
+                base_url=deployed.http_url,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            ) as client,
+            contextlib.aclosing(http),
+        ):
 
             async def direct() -> None:
                 with acting_as(reader):
@@ -209,9 +224,12 @@ async def run(
                     )
                 assert len(response.customers) == 50
 
+            page_request = http.request("/graphql", {"query": PAGE_QUERY})
+
             async def gateway() -> None:
-                response = await client.post("/graphql", json={"query": PAGE_QUERY})
-                body = response.json()
+                status, raw = await http.send(page_request)
+                body = json.loads(raw)
+                assert status == 200, body
                 assert "errors" not in body and len(body["data"]["customers"]["edges"]) == 50, body
 
             for _ in range(20):  # warm-up: connections, caches, JIT-free but page-cache warm
@@ -244,6 +262,7 @@ async def run(
                 )
                 print(
                     f"  {'path':<10}{'c':>4}{'req/s':>9}{'customers CPU ms/req':>22}{'gateway CPU ms/req':>20}"
+                    f"{'client CPU ms/req':>19}"
                 )
                 rates: dict[tuple[str, int], list[float]] = {}
                 list_cpu: list[float] = []
@@ -256,6 +275,7 @@ async def run(
                                 list_cpu.append(cpu["customers"])
                             print(
                                 f"  {name:<10}{concurrency:>4}{rate:>9.0f}{cpu['customers']:>22.2f}{cpu['gateway']:>20.2f}"
+                                f"{cpu['client']:>19.2f}"
                             )
                 for concurrency in CONCURRENCY:
                     throughput = statistics.mean(rates["gateway", concurrency]) / statistics.mean(
@@ -276,18 +296,23 @@ async def run(
                     unit="ms",
                 )
 
-            async def query(payload: dict[str, str]) -> None:
-                response = await client.post("/graphql", json=payload)
-                body = response.json()
-                assert response.status_code == 200 and "errors" not in body, body
+            me_request, typename_request = (
+                http.request("/graphql", ME),
+                http.request("/graphql", TYPENAME),
+            )
+
+            async def query(request: bytes) -> None:
+                status, raw = await http.send(request)
+                body = json.loads(raw)
+                assert status == 200 and "errors" not in body, body
 
             for _ in range(20):
-                await query(ME)
-                await query(TYPENAME)
+                await query(me_request)
+                await query(typename_request)
             me_ms, typename_ms = [], []
             for _ in range(rounds):
-                me_ms.append(await timed(lambda: query(ME)))
-                typename_ms.append(await timed(lambda: query(TYPENAME)))
+                me_ms.append(await timed(lambda: query(me_request)))
+                typename_ms.append(await timed(lambda: query(typename_request)))
             print(f"\n{{ me {{ id }} }} against {{ __typename }}, HR caller, {rounds} rounds each")
             print_latencies("query", 16, {"me { id }": me_ms, "__typename": typename_ms})
             ratio = percentile(me_ms, 0.5) / percentile(typename_ms, 0.5)

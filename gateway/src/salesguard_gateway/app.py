@@ -89,6 +89,7 @@ from salesguard_gateway.persisted import (
     registered_operations,
 )
 from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
+from salesguard_gateway.serving import CoalescingHttpToolsProtocol
 from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -469,6 +470,7 @@ class GatewayService:
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             server_header=False,
             loop=eventloop.uvicorn_loop(settings.uvloop),
+            http=CoalescingHttpToolsProtocol,
         )
         log.info("serving", extra={"service": self.name, "port": port})
         uvicorn.Server(config).run()
