@@ -3,6 +3,7 @@ other number, another buyer and the company written differently, on PostgreSQL a
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,3 +112,32 @@ async def test_the_owner_registering_a_second_branch_of_their_own_customer_raise
     )
     assert second.ok()["registerCustomer"]["warnings"] == []
     assert await alerts_of(suite, org.manager, KIND, employeeId=employee_id(org.junior)) == []
+
+
+async def test_two_records_of_one_shop_registered_at_the_same_moment_raise_one_alert(
+    suite: Suite,
+) -> None:
+    """Two reps register the same shop at once, each in their own request: whichever
+    commits second is flagged, every time. Without serialising on the company's key both
+    similarity queries ran before either record was committed, and neither was flagged."""
+    org = await make_org(suite)
+    rounds = 12
+    flagged: list[str] = []
+    for _ in range(rounds):
+        company = unique("Wuxi Racing Hardware")
+        point = shop()
+        first, second = await asyncio.gather(
+            register_result(suite, org.junior, company=company, location=at(point)),
+            register_result(
+                suite, org.junior_b, company=f"{company} Co., Ltd.", location=at(east(*point, 25))
+            ),
+        )
+        warnings = [result.ok()["registerCustomer"]["warnings"] for result in (first, second)]
+        # One of the two, never both and never neither (the order is the database's).
+        assert sorted(warnings) == [[], [KIND]], warnings
+        flagged.append(org.junior if warnings[0] else org.junior_b)
+    raised = await alerts_of(suite, org.manager, KIND)
+    assert len(raised) == rounds
+    assert sorted(alert["employee"]["id"] for alert in raised) == sorted(
+        employee_id(registrant) for registrant in flagged
+    )

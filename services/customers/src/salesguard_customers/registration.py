@@ -90,14 +90,25 @@ class DuplicateFound(Exception):
 
 
 async def lock_identities(
-    session: AsyncSession, phone: str, email: str, name: str, company: str
+    session: AsyncSession,
+    phone: str,
+    email: str,
+    name: str,
+    company: str,
+    *,
+    located: bool = False,
 ) -> None:
-    """Serialise registrations of the same identity so two racing requests cannot both insert."""
+    """Serialise registrations of the same identity so two racing requests cannot both insert.
+    A ``located`` registration also takes its company's key (C3's ``SIMILAR_CUSTOMER``
+    compares exactly that key): of two records of one shop registered at the same moment,
+    the second's similarity query runs after the first has committed, and sees it."""
+    company_key = duplicate_rules.company_key(company) if located else ""
     await lock_keys(
         session,
         f"p:{phone}" if phone else "",
         f"e:{email}" if email else "",
         f"n:{identity_key(name, company)}",
+        f"c:{company_key}" if company_key else "",
     )
 
 
@@ -201,7 +212,12 @@ class Registrar:
         self, session: AsyncSession, principal: Principal, owner: Owner, registration: Registration
     ) -> pb.RegisterCustomerResponse:
         await lock_identities(
-            session, registration.phone, registration.email, registration.name, registration.company
+            session,
+            registration.phone,
+            registration.email,
+            registration.name,
+            registration.company,
+            located=registration.location is not None,
         )
         await self.registry.fence_owner(session, principal, owner.id, "owner_id")
         identity = identity_key(registration.name, registration.company)
