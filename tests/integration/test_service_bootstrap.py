@@ -194,13 +194,14 @@ async def test_healthcheck_exits_zero_only_while_a_service_serves(tmp_path: Path
 
 async def test_healthcheck_of_the_gateway_asks_its_http_port(tmp_path: Path) -> None:
     from salesguard_gateway.app import create_app
+    from salesguard_gateway.serving import uvicorn_config
     from salesguard_gateway.settings import GatewaySettings
 
     port = free_port()
     env = {"SALESGUARD_GATEWAY_PORT": str(port), "SALESGUARD_DATA_DIR": str(tmp_path)}
     assert await healthcheck("gateway", env) != 0
     app = create_app(GatewaySettings(data_dir=tmp_path, gateway_port=port))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port))
     serving = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):

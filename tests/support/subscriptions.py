@@ -20,6 +20,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from salesguard_gateway.app import create_app
+from salesguard_gateway.serving import uvicorn_config
 from salesguard_gateway.settings import GatewaySettings
 from tests.harness import Suite, employee_id
 from tests.org import Org, add_other_branch_rep
@@ -49,9 +50,7 @@ async def serve_gateway(
     browser can load from it); yields its ws:// GraphQL URL."""
     port = port or free_port()
     app = create_app(GatewaySettings(**{**suite.settings, **overrides}))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn_config(app, host="127.0.0.1", port=port, lifespan="on"))
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:

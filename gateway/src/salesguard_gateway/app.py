@@ -89,7 +89,7 @@ from salesguard_gateway.persisted import (
     registered_operations,
 )
 from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
-from salesguard_gateway.serving import CoalescingHttpToolsProtocol
+from salesguard_gateway.serving import uvicorn_config
 from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -461,16 +461,14 @@ class GatewayService:
         setup_logging(settings.log_level)
         setup_telemetry("gateway", settings.otel_exporter_otlp_endpoint)
         host, port = settings.listen_address(self.name)
-        config = uvicorn.Config(
+        config = uvicorn_config(
             create_app(settings),
             host=host,
             port=port,
-            log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             server_header=False,
             loop=eventloop.uvicorn_loop(settings.uvloop),
-            http=CoalescingHttpToolsProtocol,
         )
         log.info("serving", extra={"service": self.name, "port": port})
         uvicorn.Server(config).run()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -76,3 +77,13 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             self.transport = coalescing.transport
             self.flow = FlowControl(self.transport)
         super().handle_websocket_upgrade()
+
+
+def uvicorn_config(app: Any, *, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """How the gateway is served, by its process and by the tests that run it under
+    uvicorn: on ``host``:``port``, through :class:`CoalescingHttpToolsProtocol`, without
+    uvicorn's own logging configuration (the gateway's is set up before), with
+    ``options`` passed on to :class:`uvicorn.Config`."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_config=None, http=CoalescingHttpToolsProtocol, **options
+    )
