@@ -19,11 +19,13 @@ FILE`` does the same for the customers service.
 
     uv run python -m benchmarks.customers_gateway [--customers 100000] [--rounds 300]
         [--seconds 8] [--registrations 500] [--profile-gateway FILE] [--profile-customers FILE]
+        [--direct-only [--py-spy FILE]]
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 import urllib.request
@@ -160,6 +162,8 @@ async def run(
     registrations: int,
     profile_gateway: Path | None,
     profile_customers: Path | None = None,
+    direct_only: bool = False,
+    py_spy: Path | None = None,
 ) -> None:
     async with deployment(
         ("attendance", "customers"),
@@ -217,6 +221,9 @@ async def run(
             for _ in range(20):  # warm-up: connections, caches, JIT-free but page-cache warm
                 await direct()
                 await gateway()
+            if direct_only:
+                await saturate_direct(direct, seconds, py_spy)
+                return
             decisions_before = opa_decisions(deployed.opa)
             direct_ms, gateway_ms = [], []
             for _ in range(rounds):
@@ -331,6 +338,54 @@ async def run(
             )
 
 
+def user_system_seconds(pid: int) -> tuple[float, float]:
+    """A process's user and system CPU seconds so far (what :func:`cpu_seconds` adds up)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+async def saturate_direct(
+    direct: Callable[[], Awaitable[None]], seconds: float, py_spy: Path | None
+) -> None:
+    """``--direct-only``: ListCustomers(50) with contacts alone at saturation (c = 32 and
+    64, twice), the customers process's CPU per request; with ``--py-spy FILE`` the
+    customers process is sampled on-CPU by py-spy (speedscope JSON, native frames too:
+    py-spy pauses the process per sample, so the CPU figures of such a run are not
+    comparable) during the runs."""
+    pid = started_process("customers")
+    recorder = None
+    if py_spy is not None:
+        recorder = await asyncio.create_subprocess_exec(
+            "py-spy", "record", "--pid", str(pid), "--native", "-r", "200",
+            "-f", "speedscope", "-o", str(py_spy),
+            "-d", str(int(seconds * 2 * len(CONCURRENCY)) + 1),
+        )  # fmt: skip
+    print(f"\ndirect only at saturation, {seconds:g} s per run")
+    print(f"  {'c':>4}{'req/s':>9}{'customers CPU ms/req':>22}{'user':>8}{'system':>8}")
+    list_cpu: list[float] = []
+    for _ in range(2):
+        for concurrency in CONCURRENCY:
+            before = user_system_seconds(pid)
+            rate, cpu = await saturate(direct, concurrency, seconds, {"customers": pid})
+            used = [
+                after - then for after, then in zip(user_system_seconds(pid), before, strict=True)
+            ]
+            user, system = (cpu["customers"] * part / (sum(used) or 1) for part in used)
+            list_cpu.append(cpu["customers"])
+            print(
+                f"  {concurrency:>4}{rate:>9.0f}{cpu['customers']:>22.2f}{user:>8.2f}{system:>8.2f}"
+            )
+    if recorder is not None:
+        await recorder.wait()
+    report_target(
+        "CPU per ListCustomers(50) with contacts",
+        statistics.median(list_cpu),
+        limit=CPU_PER_LIST_LIMIT_MS,
+        unit="ms",
+    )
+
+
 def print_latencies(label: str, width: int, runs: dict[str, list[float]]) -> None:
     """A table of the runs' p50, p99 and mean in ms, the runs' names ``width`` wide under
     ``label``."""
@@ -350,6 +405,17 @@ def main() -> None:
     parser.add_argument("--registrations", type=int, default=500)
     parser.add_argument("--profile-gateway", type=Path, default=None)
     parser.add_argument("--profile-customers", type=Path, default=None)
+    parser.add_argument(
+        "--direct-only",
+        action="store_true",
+        help="only ListCustomers(50) by direct gRPC at saturation (the customers CPU figure)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        help="with --direct-only: py-spy's on-CPU samples of the customers process to FILE",
+    )
     args = parser.parse_args()
     asyncio.run(
         run(
@@ -359,6 +425,8 @@ def main() -> None:
             args.registrations,
             args.profile_gateway,
             args.profile_customers,
+            args.direct_only,
+            args.py_spy,
         )
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from salesguard.crypto import BlindIndex, FieldCipher
@@ -53,6 +54,7 @@ class ContactVault:
     def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
         self.cipher = cipher
         self._index = index
+        self._openers = tuple((field, cipher.opener(field)) for field in CONTACT_FIELDS)
 
     def phone_index(self, e164: str) -> str:
         return self._index.digest(PHONE_INDEX_KIND, e164)
@@ -89,6 +91,24 @@ class ContactVault:
             value = decrypt(cipher, field=field, row_id=row_id) if cipher else ""
             values.append(mask_value(field, value) if field in masked else value)
         return Contact(*values)
+
+    def open_utf8(
+        self, row_id: str, ciphers: Sequence[bytes | None], masked: frozenset[str]
+    ) -> tuple[bytes, ...]:
+        """:meth:`read` of a row's ID and its :data:`CONTACT_FIELDS` ciphertexts (in that
+        order), as UTF-8 bytes: what a page writes into its wire bytes (:mod:`.wire`). A
+        field left unmasked is the decrypted bytes as they are, not decoded and encoded again."""
+        values = []
+        for (field, open_field), cipher in zip(self._openers, ciphers, strict=True):
+            if not cipher:
+                values.append(b"")
+            elif field in masked:
+                value = open_field(cipher, row_id).decode()
+                values.append(mask_value(field, value).encode())
+            else:
+                # Not decoded: the parse of the wire bytes refuses what is not UTF-8.
+                values.append(open_field(cipher, row_id))
+        return tuple(values)
 
     def masked(self, customer: Sealed) -> Contact:
         return self.read(customer, frozenset(CONTACT_FIELDS))

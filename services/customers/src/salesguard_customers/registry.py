@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from operator import attrgetter
 from typing import Any, Protocol, cast
 
 from google.protobuf.internal.containers import (
     RepeatedCompositeFieldContainer,
     RepeatedScalarFieldContainer,
 )
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -33,9 +34,9 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.reads import distinct_ids, one_by_id, rows_by_id
 from salesguard.service import Runtime
-from salesguard.timeutil import set_timestamp
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2 as pb
+from salesguard_customers import wire
 from salesguard_customers.access import record_contact_reads
 from salesguard_customers.contacts import (
     CONTACT_FIELDS,
@@ -62,10 +63,99 @@ _STATUS_NUMBERS = {
 }
 
 
+# A row's source and status as their wire bytes.
+_SOURCE_FIELDS = {name: wire.enum(wire.SOURCE, number) for name, number in _SOURCE_NUMBERS.items()}
+_STATUS_FIELDS = {name: wire.enum(wire.STATUS, number) for name, number in _STATUS_NUMBERS.items()}
+
+
 @cache
 def _masked_contact_fields(masked: frozenset[str]) -> tuple[str, ...]:
     """The contact fields among ``masked``, sorted (a grant's masks: a handful of sets)."""
     return tuple(sorted(masked & set(CONTACT_FIELDS)))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What the rows of one (owner, team, branch) share in their wire bytes: the masks,
+    the three scope fields and the masked_fields list, and which contact fields (by name
+    and index in :data:`CONTACT_FIELDS`) go out unmasked."""
+
+    masks: frozenset[str]
+    fields: bytes
+    masked_fields: bytes
+    shown: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, row: Presented, masks: frozenset[str]) -> _Scope:
+        return cls(
+            masks,
+            wire.text(wire.OWNER_ID, row.owner_id or "")
+            + wire.text(wire.TEAM_ID, row.team_id or "")
+            + wire.text(wire.BRANCH_ID, row.branch_id or ""),
+            wire.strings(wire.MASKED_FIELDS, _masked_contact_fields(masks)),
+            tuple(
+                (field, index) for index, field in enumerate(CONTACT_FIELDS) if field not in masks
+            ),
+        )
+
+
+def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _Scope) -> bytes:
+    """A Customer's wire bytes from a row's :data:`PRESENTED_NAMES` values: what
+    :meth:`Registry.to_proto` used to set field by field."""
+    (
+        row_id,
+        number,
+        name,
+        company,
+        source,
+        source_detail,
+        _owner_id,
+        _team_id,
+        _branch_id,
+        status,
+        first_contact_at,
+        registered_at,
+        updated_at,
+        pooled_at,
+        lat,
+        lng,
+        *_,
+    ) = values
+    text, timestamp = wire.text, wire.timestamp
+    code = format_code(number).encode()
+    parts = [
+        text(wire.ID, row_id),
+        wire.CODE + wire.length(len(code)) + code,
+        text(wire.NAME, name),
+        text(wire.COMPANY, company),
+    ]
+    if contact is not None:
+        raw = wire.raw
+        phone, email, address = contact
+        parts += (raw(wire.PHONE, phone), raw(wire.EMAIL, email), raw(wire.ADDRESS, address))
+    parts += (
+        wire.location(lat, lng),
+        _SOURCE_FIELDS[source],
+        text(wire.SOURCE_DETAIL, source_detail),
+        scope.fields,
+        timestamp(wire.FIRST_CONTACT_AT, first_contact_at),
+        timestamp(wire.REGISTERED_AT, registered_at),
+        scope.masked_fields,
+        _STATUS_FIELDS[status],
+        timestamp(wire.UPDATED_AT, updated_at),
+        timestamp(wire.POOLED_AT, pooled_at) if pooled_at is not None else b"",
+    )
+    return b"".join(parts)
+
+
+@cache
+def _page_tags(response: type[Any]) -> tuple[bytes, bytes]:
+    """The tags of a page response's ``customers`` and ``cursors`` fields."""
+    fields = response.DESCRIPTOR.fields_by_name
+    return (
+        wire.tag(fields["customers"].number, 2),
+        wire.tag(fields["cursors"].number, 2),
+    )
 
 
 class CustomerPage(Protocol):
@@ -120,30 +210,33 @@ class Presented(Sealed, Protocol):
 # read needs; a page builds 50. The table's own columns, not the mapped attributes: a
 # cached statement's result then matches a new one's columns by identity, where
 # attributes are compared with ==, which builds an expression each.
-PRESENTED_COLUMNS = tuple(
-    Customer.__table__.c[name]
-    for name in (
-        "id",
-        "number",
-        "name",
-        "company",
-        "source",
-        "source_detail",
-        "owner_id",
-        "team_id",
-        "branch_id",
-        "status",
-        "first_contact_at",
-        "registered_at",
-        "updated_at",
-        "pooled_at",
-        "lat",
-        "lng",
-        "phone_cipher",
-        "email_cipher",
-        "address_cipher",
-    )
+PRESENTED_NAMES = (
+    "id",
+    "number",
+    "name",
+    "company",
+    "source",
+    "source_detail",
+    "owner_id",
+    "team_id",
+    "branch_id",
+    "status",
+    "first_contact_at",
+    "registered_at",
+    "updated_at",
+    "pooled_at",
+    "lat",
+    "lng",
+    "phone_cipher",
+    "email_cipher",
+    "address_cipher",
 )
+PRESENTED_COLUMNS = tuple(Customer.__table__.c[name] for name in PRESENTED_NAMES)
+# A row's values in that order: a page's rows (SQLAlchemy's) index and unpack as they
+# are, where reading an attribute of one costs a lookup by name; anything else (a
+# Customer) is read by this.
+_PRESENTED_VALUES = attrgetter(*PRESENTED_NAMES)
+_CIPHERS = slice(PRESENTED_NAMES.index("phone_cipher"), PRESENTED_NAMES.index("phone_cipher") + 3)
 
 
 @dataclass(frozen=True)
@@ -185,74 +278,49 @@ class Registry:
     # -- presentation -------------------------------------------------------
 
     def to_proto(
-        self,
-        customer: Presented,
-        contact: Contact | None,
-        masked: frozenset[str],
-        new: Callable[..., pb.Customer] = pb.Customer,
+        self, customer: Presented, contact: Contact | None, masked: frozenset[str]
     ) -> pb.Customer:
-        # Enum numbers from dicts and timestamps written in place: a page builds 50 of these.
-        # ``new`` may be a response's ``customers.add``: built where it is sent, not copied.
-        message = new(
-            id=customer.id,
-            code=format_code(customer.number),
-            name=customer.name,
-            company=customer.company,
-            source=_SOURCE_NUMBERS[customer.source],
-            source_detail=customer.source_detail,
-            owner_id=customer.owner_id or "",
-            team_id=customer.team_id or "",
-            branch_id=customer.branch_id or "",
-            status=_STATUS_NUMBERS[customer.status],
-            masked_fields=_masked_contact_fields(masked),
+        utf8 = None if contact is None else tuple(value.encode() for value in contact)
+        return pb.Customer.FromString(
+            _encoded(_PRESENTED_VALUES(customer), utf8, _Scope.of(customer, masked))
         )
-        set_timestamp(message.first_contact_at, customer.first_contact_at)
-        set_timestamp(message.registered_at, customer.registered_at)
-        set_timestamp(message.updated_at, customer.updated_at)
-        set_timestamp(message.pooled_at, customer.pooled_at)
-        if contact is not None:
-            message.phone, message.email, message.address = (
-                contact.phone,
-                contact.email,
-                contact.address,
-            )
-        if customer.lat is not None and customer.lng is not None:
-            message.location.lat, message.location.lng = customer.lat, customer.lng
-        return message
 
-    def present(
-        self,
-        rows: Sequence[Presented],
-        decision: Decision,
-        include_contact: bool,
-        new: Callable[..., pb.Customer] = pb.Customer,
-    ) -> tuple[list[pb.Customer], list[Presented], set[str]]:
-        """Protos masked per row, the rows whose contact fields went out unmasked, and which
-        fields. Each proto is made by ``new`` (a response's ``customers.add`` builds them in
-        the response: a message passed to a response's constructor is copied)."""
-        messages = []
+    def present_encoded(
+        self, rows: Sequence[Presented], decision: Decision, include_contact: bool
+    ) -> tuple[list[bytes], list[Presented], set[str]]:
+        """Each row as a Customer's wire bytes (:mod:`.wire`), masked per row; the rows
+        whose contact fields go out unmasked, and which fields."""
+        encoded = []
         unmasked_rows = []
         unmasked_fields: set[str] = set()
-        every_field = frozenset(CONTACT_FIELDS)
+        read = self.vault.open_utf8
         # The masks depend on the row's scope only: asked of the decision once per scope.
-        masks_by_scope: dict[tuple[str | None, str | None, str | None], frozenset[str]] = {}
+        scopes: dict[Sequence[Any], _Scope] = {}
         for row in rows:
-            scope = (row.owner_id, row.team_id, row.branch_id)
-            masks = masks_by_scope.get(scope)
-            if masks is None:
-                masks = masks_by_scope[scope] = row_masks(decision, row)
-            contact = self.vault.read(row, masks) if include_contact else None
-            messages.append(self.to_proto(row, contact, masks, new))
-            if contact is not None and not every_field <= masks:
-                shown = {
-                    field
-                    for field in CONTACT_FIELDS
-                    if field not in masks and getattr(contact, field)
-                }
+            values = row if isinstance(row, Row) else _PRESENTED_VALUES(row)
+            key = values[6:9]  # owner_id, team_id, branch_id
+            scope = scopes.get(key)
+            if scope is None:
+                scope = scopes[key] = _Scope.of(row, row_masks(decision, row))
+            contact = read(values[0], values[_CIPHERS], scope.masks) if include_contact else None
+            encoded.append(_encoded(values, contact, scope))
+            if contact is not None and scope.shown:
+                shown = {field for field, index in scope.shown if contact[index]}
                 if shown:
                     unmasked_rows.append(row)
                     unmasked_fields |= shown
-        return messages, unmasked_rows, unmasked_fields
+        return encoded, unmasked_rows, unmasked_fields
+
+    def present(
+        self, rows: Sequence[Presented], decision: Decision, include_contact: bool
+    ) -> tuple[list[pb.Customer], list[Presented], set[str]]:
+        """Protos masked per row, the rows whose contact fields went out unmasked, and which
+        fields."""
+        encoded, unmasked_rows, unmasked_fields = self.present_encoded(
+            rows, decision, include_contact
+        )
+        parse = pb.Customer.FromString
+        return [parse(data) for data in encoded], unmasked_rows, unmasked_fields
 
     async def present_recorded(
         self,
@@ -260,11 +328,10 @@ class Registry:
         rows: Sequence[Presented],
         decision: Decision,
         include_contact: bool,
-        new: Callable[..., pb.Customer] = pb.Customer,
     ) -> list[pb.Customer]:
         """:meth:`present`, recording the contact fields that leave unmasked
         (:func:`.access.record_contact_reads`)."""
-        messages, unmasked, fields = self.present(rows, decision, include_contact, new)
+        messages, unmasked, fields = self.present(rows, decision, include_contact)
         await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
         return messages
 
@@ -470,14 +537,25 @@ class Registry:
         # Plain SELECTs, each on its own; the page's rows without the ORM or a session.
         total = None
         async with self.db.statements() as connection:
-            rows = cast(list[Presented], (await connection.execute(query)).all())
+            rows = cast(list[Any], (await connection.execute(query)).all())
             if page_request.include_total_count:
                 counted = select(func.count()).select_from(Customer).where(*conditions)
                 total = int(await connection.scalar(counted) or 0)
-        key = sorted_by.key
-        page = keyset_page(rows, size, lambda row: (getattr(row, key), row.number))
-        await self.present_recorded(
-            principal, page.rows, decision, include_contact, into.customers.add
-        )
-        into.cursors.extend(page.cursors)
+        # By position: a SQLAlchemy row's attributes are looked up by name.
+        at, number = PRESENTED_NAMES.index(sorted_by.key), PRESENTED_NAMES.index("number")
+        page = keyset_page(rows, size, lambda row: (row[at], row[number]))
+        encoded, unmasked, fields = self.present_encoded(page.rows, decision, include_contact)
+        await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
+        self.fill_page(into, encoded, page.cursors)
         into.page_info.CopyFrom(page.page_info(total))
+
+    @staticmethod
+    def fill_page(into: CustomerPage, encoded: Sequence[bytes], cursors: Sequence[str]) -> None:
+        """Appends the customers (:meth:`present_encoded`'s bytes) and their cursors to a
+        page response, parsed at once: upb builds the messages (issue 16: a page's 50
+        built field by field cost ~0.6 ms)."""
+        customers_tag, cursors_tag = _page_tags(type(into))
+        cast(Any, into).MergeFromString(
+            b"".join([wire.message(customers_tag, data) for data in encoded])
+            + wire.strings(cursors_tag, cursors)
+        )
