@@ -350,14 +350,14 @@ async def saturate_direct(
 ) -> None:
     """``--direct-only``: ListCustomers(50) with contacts alone at saturation (c = 32 and
     64, twice), the customers process's CPU per request; with ``--py-spy FILE`` the
-    customers process is sampled on-CPU by py-spy (speedscope JSON, native frames too:
-    py-spy pauses the process per sample, so the CPU figures of such a run are not
-    comparable) during the runs."""
+    customers process is sampled on-CPU by py-spy (speedscope JSON; Python frames only:
+    with ``--native`` py-spy pauses the process per sample, which skews the samples
+    towards system calls) during the runs."""
     pid = started_process("customers")
     recorder = None
     if py_spy is not None:
         recorder = await asyncio.create_subprocess_exec(
-            "py-spy", "record", "--pid", str(pid), "--native", "-r", "200",
+            "py-spy", "record", "--pid", str(pid), "--nonblocking", "-r", "200",
             "-f", "speedscope", "-o", str(py_spy),
             "-d", str(int(seconds * 2 * len(CONCURRENCY)) + 1),
         )  # fmt: skip

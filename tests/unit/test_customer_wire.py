@@ -287,3 +287,21 @@ def test_timestamps() -> None:
             message = pb.Customer()
             set_timestamp(message.updated_at, value)
             assert timestamp(b"\x92\x01", value) == message.SerializeToString(), value
+
+
+def test_masked_values_are_kept_only_for_their_row_and_field() -> None:
+    cipher = FieldCipher(KEY)
+    vault = ContactVault(cipher, BlindIndex(KEY))
+    sealed = cipher.encrypt("+8613900001234", field="phone", row_id="r1")
+    phone = frozenset({"phone"})
+    first = vault.open_utf8("r1", (sealed, None, None), phone)
+    assert first == (mask_value("phone", "+8613900001234").encode(), b"", b"")
+    assert vault.open_utf8("r1", (sealed, None, None), phone) == first
+    # A ciphertext copied into another row or field still does not open there.
+    with pytest.raises(InvalidTag):
+        vault.open_utf8("r2", (sealed, None, None), phone)
+    with pytest.raises(InvalidTag):
+        vault.open_utf8("r1", (None, sealed, None), frozenset({"email"}))
+    # Unmasked, it is decrypted each time: no plaintext is kept.
+    assert vault.open_utf8("r1", (sealed, None, None), frozenset()) == (b"+8613900001234", b"", b"")
+    assert b"+8613900001234" not in vault._masked_values.values()

@@ -16,6 +16,14 @@ from salesguard_customers.rules.duplicates import identity_key as identity_key
 CONTACT_FIELDS = ("phone", "email", "address")
 _CIPHER_COLUMNS = {field: f"{field}_cipher" for field in CONTACT_FIELDS}
 _FIELD_COLUMNS = tuple(_CIPHER_COLUMNS.items())
+# Masked forms of contact fields kept by (field, row ID, ciphertext), at most this many
+# (then forgotten at once): a list read by masked grants (HR's, a senior's team) decrypts
+# and masks each of a page's fields again otherwise, ~2 us each. Only masked forms, which
+# any reader with a masking grant sees and the audit trail records, never plaintext. A
+# changed field has a new ciphertext (a fresh nonce), so nothing kept goes stale; a
+# ciphertext is kept under the row and field it was authenticated for, so one copied
+# into another row still fails to decrypt there.
+MASKED_VALUES_KEPT = 50_000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
@@ -55,6 +63,7 @@ class ContactVault:
         self.cipher = cipher
         self._index = index
         self._openers = tuple((field, cipher.opener(field)) for field in CONTACT_FIELDS)
+        self._masked_values: dict[tuple[str, str, bytes], bytes] = {}
 
     def phone_index(self, e164: str) -> str:
         return self._index.digest(PHONE_INDEX_KIND, e164)
@@ -97,14 +106,22 @@ class ContactVault:
     ) -> tuple[bytes, ...]:
         """:meth:`read` of a row's ID and its :data:`CONTACT_FIELDS` ciphertexts (in that
         order), as UTF-8 bytes: what a page writes into its wire bytes (:mod:`.wire`). A
-        field left unmasked is the decrypted bytes as they are, not decoded and encoded again."""
+        field left unmasked is the decrypted bytes as they are, not decoded and encoded
+        again; a masked one is remembered (:data:`MASKED_VALUES_KEPT`)."""
         values = []
+        known = self._masked_values
         for (field, open_field), cipher in zip(self._openers, ciphers, strict=True):
             if not cipher:
                 values.append(b"")
             elif field in masked:
-                value = open_field(cipher, row_id).decode()
-                values.append(mask_value(field, value).encode())
+                key = (field, row_id, cipher)
+                value = known.get(key)
+                if value is None:
+                    value = mask_value(field, open_field(cipher, row_id).decode()).encode()
+                    if len(known) >= MASKED_VALUES_KEPT:
+                        known.clear()
+                    known[key] = value
+                values.append(value)
             else:
                 # Not decoded: the parse of the wire bytes refuses what is not UTF-8.
                 values.append(open_field(cipher, row_id))

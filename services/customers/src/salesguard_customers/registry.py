@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from operator import attrgetter
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from google.protobuf.internal.containers import (
     RepeatedCompositeFieldContainer,
     RepeatedScalarFieldContainer,
 )
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import DateTime, Row, Select, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
-from salesguard.db import lock_keys
+from salesguard.db import UtcDateTime, lock_keys
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput
 from salesguard.listing import enum_filter, equal_to, period
@@ -74,8 +74,7 @@ def _masked_contact_fields(masked: frozenset[str]) -> tuple[str, ...]:
     return tuple(sorted(masked & set(CONTACT_FIELDS)))
 
 
-@dataclass(frozen=True)
-class _Scope:
+class _Scope(NamedTuple):
     """What the rows of one (owner, team, branch) share in their wire bytes: the masks,
     the three scope fields and the masked_fields list, and which contact fields (by name
     and index in :data:`CONTACT_FIELDS`) go out unmasked."""
@@ -86,17 +85,26 @@ class _Scope:
     shown: tuple[tuple[str, int], ...]
 
     @classmethod
-    def of(cls, row: Presented, masks: frozenset[str]) -> _Scope:
+    def of(
+        cls, owner_id: str | None, team_id: str | None, branch_id: str | None, masks: frozenset[str]
+    ) -> _Scope:
         return cls(
             masks,
-            wire.text(wire.OWNER_ID, row.owner_id or "")
-            + wire.text(wire.TEAM_ID, row.team_id or "")
-            + wire.text(wire.BRANCH_ID, row.branch_id or ""),
-            wire.strings(wire.MASKED_FIELDS, _masked_contact_fields(masks)),
-            tuple(
-                (field, index) for index, field in enumerate(CONTACT_FIELDS) if field not in masks
-            ),
+            wire.text(wire.OWNER_ID, owner_id or "")
+            + wire.text(wire.TEAM_ID, team_id or "")
+            + wire.text(wire.BRANCH_ID, branch_id or ""),
+            *_masks_written(masks),
         )
+
+
+@cache
+def _masks_written(masks: frozenset[str]) -> tuple[bytes, tuple[tuple[str, int], ...]]:
+    """A grant's masks as the masked_fields field, and the contact fields they leave shown
+    (a grant's masks: a handful of sets)."""
+    return (
+        wire.strings(wire.MASKED_FIELDS, _masked_contact_fields(masks)),
+        tuple((field, index) for index, field in enumerate(CONTACT_FIELDS) if field not in masks),
+    )
 
 
 def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _Scope) -> bytes:
@@ -232,10 +240,20 @@ PRESENTED_NAMES = (
     "address_cipher",
 )
 PRESENTED_COLUMNS = tuple(Customer.__table__.c[name] for name in PRESENTED_NAMES)
+# The same, its times as asyncpg reads them: already aware and in UTC, which UtcDateTime's
+# result processor (a Python call for each of a page's ~200 times) would only copy.
+# PostgreSQL only: SQLite's come back naive.
+_PRESENTED_COLUMNS_PG = tuple(
+    type_coerce(column, DateTime(timezone=True)).label(column.name)
+    if isinstance(column.type, UtcDateTime)
+    else column
+    for column in PRESENTED_COLUMNS
+)
 # A row's values in that order: a page's rows (SQLAlchemy's) index and unpack as they
 # are, where reading an attribute of one costs a lookup by name; anything else (a
 # Customer) is read by this.
 _PRESENTED_VALUES = attrgetter(*PRESENTED_NAMES)
+_NUMBER = PRESENTED_NAMES.index("number")
 _CIPHERS = slice(PRESENTED_NAMES.index("phone_cipher"), PRESENTED_NAMES.index("phone_cipher") + 3)
 
 
@@ -258,11 +276,28 @@ def customer_resource(customer: Customer, **extra: Any) -> dict[str, Any]:
     }
 
 
+_EVERY_FIELD = frozenset(CONTACT_FIELDS)
+
+
 def row_masks(decision: Decision, customer: Presented) -> frozenset[str]:
     """The fields to mask on a row: the narrowest covering grant's, or every contact field
     when no grant covers it (SQL scope filters keep such rows out; this is the backstop)."""
     masks = decision.masks_for(customer.owner_id, customer.team_id, customer.branch_id)
-    return frozenset(CONTACT_FIELDS) if masks is None else masks
+    return _EVERY_FIELD if masks is None else masks
+
+
+# Page statements kept by Registry.list_customers, at most this many (then forgotten at
+# once): one for each set of grants, filter and page asked for lately.
+LIST_STATEMENTS_KEPT = 512
+
+
+class PageStatements(NamedTuple):
+    """A page's SELECT, its count (when asked for) and the position of its sort time in
+    :data:`PRESENTED_NAMES`."""
+
+    query: Select[Any]
+    counted: Select[tuple[int]] | None
+    sorted_by: int
 
 
 class Registry:
@@ -274,6 +309,7 @@ class Registry:
         self.settings = runtime.settings
         self.vault = vault
         self.directory = directory
+        self._list_statements: dict[tuple[Any, ...], PageStatements] = {}
 
     # -- presentation -------------------------------------------------------
 
@@ -281,9 +317,8 @@ class Registry:
         self, customer: Presented, contact: Contact | None, masked: frozenset[str]
     ) -> pb.Customer:
         utf8 = None if contact is None else tuple(value.encode() for value in contact)
-        return pb.Customer.FromString(
-            _encoded(_PRESENTED_VALUES(customer), utf8, _Scope.of(customer, masked))
-        )
+        scope = _Scope.of(customer.owner_id, customer.team_id, customer.branch_id, masked)
+        return pb.Customer.FromString(_encoded(_PRESENTED_VALUES(customer), utf8, scope))
 
     def present_encoded(
         self, rows: Sequence[Presented], decision: Decision, include_contact: bool
@@ -301,7 +336,11 @@ class Registry:
             key = values[6:9]  # owner_id, team_id, branch_id
             scope = scopes.get(key)
             if scope is None:
-                scope = scopes[key] = _Scope.of(row, row_masks(decision, row))
+                owner_id, team_id, branch_id = key
+                masks = decision.masks_for(owner_id, team_id, branch_id)
+                scope = scopes[key] = _Scope.of(
+                    owner_id, team_id, branch_id, _EVERY_FIELD if masks is None else masks
+                )
             contact = read(values[0], values[_CIPHERS], scope.masks) if include_contact else None
             encoded.append(_encoded(values, contact, scope))
             if contact is not None and scope.shown:
@@ -498,52 +537,78 @@ class Registry:
             "page.page_size", request.page.page_size, self.settings.page_limits
         )
         decision = await self.read_decision(principal)
-        conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
+        size = decision.page_size(requested)
+        # The statements are what the grants, the filter and the page asked for make of
+        # them: built (and their SQLAlchemy cache key worked out) once for each.
+        key = (
+            decision.grants,
+            request.filter.SerializeToString(),
+            request.page.SerializeToString(),
+            size,
+        )
+        statements = self._list_statements.get(key)
+        if statements is None:
+            conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
+            statements = self.page_statements(
+                conditions, request.page, size, Customer.registered_at
+            )
+            if len(self._list_statements) >= LIST_STATEMENTS_KEPT:
+                self._list_statements.clear()
+            self._list_statements[key] = statements
         response = pb.ListCustomersResponse()
         await self.customer_page(
             principal,
             decision,
-            conditions,
-            request.page,
-            decision.page_size(requested),
-            Customer.registered_at,
+            statements,
+            size,
             include_contact=request.include_contact,
             into=response,
         )
         return response
 
-    async def customer_page(
+    def page_statements(
         self,
-        principal: Principal,
-        decision: Decision,
         conditions: Sequence[Any],
         page_request: common_pb2.PageRequest,
         size: int,
         sorted_by: InstrumentedAttribute[datetime | None],
+    ) -> PageStatements:
+        """The SELECT of one keyset page of the customers matching ``conditions`` by
+        (``sorted_by``, number), and their count when the page asks for it."""
+        columns = PRESENTED_COLUMNS if self.db.is_sqlite else _PRESENTED_COLUMNS_PG
+        query = keyset_query(
+            select(*columns).where(*conditions), page_request, size, sorted_by, Customer.number
+        )
+        counted = (
+            select(func.count()).select_from(Customer).where(*conditions)
+            if page_request.include_total_count
+            else None
+        )
+        at = PRESENTED_NAMES.index(sorted_by.key)
+        return PageStatements(query, counted, at)
+
+    async def customer_page(
+        self,
+        principal: Principal,
+        decision: Decision,
+        statements: PageStatements,
+        size: int,
         *,
         include_contact: bool,
         into: CustomerPage,
     ) -> None:
-        """One keyset page of the customers matching ``conditions`` by (``sorted_by``, number),
-        presented under ``decision`` into the response ``into`` (its customers, cursors and
-        page info); unmasked contact fields that leave are recorded."""
-        query = keyset_query(
-            select(*PRESENTED_COLUMNS).where(*conditions),
-            page_request,
-            size,
-            sorted_by,
-            Customer.number,
-        )
+        """One keyset page (:meth:`page_statements`), presented under ``decision`` into
+        the response ``into`` (its customers, cursors and page info); unmasked contact
+        fields that leave are recorded."""
         # Plain SELECTs, each on its own; the page's rows without the ORM or a session.
         total = None
         async with self.db.statements() as connection:
-            rows = cast(list[Any], (await connection.execute(query)).all())
-            if page_request.include_total_count:
-                counted = select(func.count()).select_from(Customer).where(*conditions)
-                total = int(await connection.scalar(counted) or 0)
+            rows = cast(list[Any], (await connection.execute(statements.query)).all())
+            if statements.counted is not None:
+                total = int(await connection.scalar(statements.counted) or 0)
         # By position: a SQLAlchemy row's attributes are looked up by name.
-        at, number = PRESENTED_NAMES.index(sorted_by.key), PRESENTED_NAMES.index("number")
-        page = keyset_page(rows, size, lambda row: (row[at], row[number]))
+        at = statements.sorted_by
+        page = keyset_page(rows, size, lambda row: (row[at], row[_NUMBER]))
         encoded, unmasked, fields = self.present_encoded(page.rows, decision, include_contact)
         await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
         self.fill_page(into, encoded, page.cursors)
