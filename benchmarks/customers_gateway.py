@@ -29,12 +29,13 @@ import os
 import statistics
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
@@ -222,7 +223,22 @@ async def run(
                 await direct()
                 await gateway()
             if direct_only:
-                await saturate_direct(direct, seconds, py_spy)
+                health = health_pb2_grpc.HealthStub(channels.channel("customers"))
+
+                async def health_check() -> None:
+                    with acting_as(reader):
+                        await health.Check(health_pb2.HealthCheckRequest(service=""))
+
+                async def one_customer() -> None:
+                    with acting_as(reader):
+                        await customers.ListCustomers(
+                            customers_pb2.ListCustomersRequest(
+                                page=common_pb2.PageRequest(page_size=1), include_contact=True
+                            )
+                        )
+
+                floors = {"Health.Check": health_check, "ListCustomers(1)": one_customer}
+                await saturate_direct(direct, seconds, py_spy, floors)
                 return
             decisions_before = opa_decisions(deployed.opa)
             direct_ms, gateway_ms = [], []
@@ -346,7 +362,10 @@ def user_system_seconds(pid: int) -> tuple[float, float]:
 
 
 async def saturate_direct(
-    direct: Callable[[], Awaitable[None]], seconds: float, py_spy: Path | None
+    direct: Callable[[], Awaitable[None]],
+    seconds: float,
+    py_spy: Path | None,
+    floors: Mapping[str, Callable[[], Awaitable[None]]],
 ) -> None:
     """``--direct-only``: ListCustomers(50) with contacts alone at saturation (c = 32 and
     64, twice), the customers process's CPU per request; with ``--py-spy FILE`` the
@@ -378,6 +397,12 @@ async def saturate_direct(
             )
     if recorder is not None:
         await recorder.wait()
+    # What the figure is bounded by: the same process's CPU for calls that do less.
+    for name, call in floors.items():
+        rate, cpu = await saturate(call, CONCURRENCY[0], seconds, {"customers": pid})
+        print(
+            f"  {name}: {rate:.0f} req/s, {cpu['customers']:.2f} ms CPU/req (c = {CONCURRENCY[0]})"
+        )
     report_target(
         "CPU per ListCustomers(50) with contacts",
         statistics.median(list_cpu),
