@@ -109,7 +109,8 @@ def _masks_written(masks: frozenset[str]) -> tuple[bytes, tuple[tuple[str, int],
 
 def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _Scope) -> bytes:
     """A Customer's wire bytes from a row's :data:`PRESENTED_NAMES` values: what
-    :meth:`Registry.to_proto` used to set field by field."""
+    :meth:`Registry.to_proto` used to set field by field. One list of pieces joined once
+    (a page writes 50; each concatenation would copy)."""
     (
         row_id,
         number,
@@ -129,30 +130,41 @@ def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _S
         lng,
         *_,
     ) = values
-    text, timestamp = wire.text, wire.timestamp
+    length, timestamp = wire.length, wire.timestamp
+    data = row_id.encode()
     code = format_code(number).encode()
-    parts = [
-        text(wire.ID, row_id),
-        wire.CODE + wire.length(len(code)) + code,
-        text(wire.NAME, name),
-        text(wire.COMPANY, company),
-    ]
+    parts = [wire.ID, length(len(data)), data, wire.CODE, length(len(code)), code]
+    # Empty strings are left out, as proto3 leaves them out.
+    if name:
+        data = name.encode()
+        parts += (wire.NAME, length(len(data)), data)
+    if company:
+        data = company.encode()
+        parts += (wire.COMPANY, length(len(data)), data)
     if contact is not None:
-        raw = wire.raw
         phone, email, address = contact
-        parts += (raw(wire.PHONE, phone), raw(wire.EMAIL, email), raw(wire.ADDRESS, address))
+        if phone:
+            parts += (wire.PHONE, length(len(phone)), phone)
+        if email:
+            parts += (wire.EMAIL, length(len(email)), email)
+        if address:
+            parts += (wire.ADDRESS, length(len(address)), address)
+    if lat is not None and lng is not None:
+        parts.append(wire.location(lat, lng))
+    parts.append(_SOURCE_FIELDS[source])
+    if source_detail:
+        data = source_detail.encode()
+        parts += (wire.SOURCE_DETAIL, length(len(data)), data)
     parts += (
-        wire.location(lat, lng),
-        _SOURCE_FIELDS[source],
-        text(wire.SOURCE_DETAIL, source_detail),
         scope.fields,
         timestamp(wire.FIRST_CONTACT_AT, first_contact_at),
         timestamp(wire.REGISTERED_AT, registered_at),
         scope.masked_fields,
         _STATUS_FIELDS[status],
         timestamp(wire.UPDATED_AT, updated_at),
-        timestamp(wire.POOLED_AT, pooled_at) if pooled_at is not None else b"",
     )
+    if pooled_at is not None:
+        parts.append(timestamp(wire.POOLED_AT, pooled_at))
     return b"".join(parts)
 
 

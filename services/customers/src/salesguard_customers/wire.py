@@ -113,21 +113,25 @@ def timestamp(field_tag: bytes, value: datetime | None) -> bytes:
     if 1 << 28 <= seconds < 1 << 35:
         if nanos:
             encoded_nanos = varint(nanos)
-            return (
-                field_tag
-                + _WHOLE[7 + len(encoded_nanos)]
-                + _SECONDS
-                + _CONTINUED[seconds & 0x3FFF]
-                + _CONTINUED[seconds >> 14 & 0x3FFF]
-                + _NANOS_HEAD[seconds >> 28]
-                + encoded_nanos
+            return b"".join(
+                (
+                    field_tag,
+                    _WHOLE[7 + len(encoded_nanos)],
+                    _SECONDS,
+                    _CONTINUED[seconds & 0x3FFF],
+                    _CONTINUED[seconds >> 14 & 0x3FFF],
+                    _NANOS_HEAD[seconds >> 28],
+                    encoded_nanos,
+                )
             )
-        return (
-            field_tag
-            + _SECONDS_HEAD
-            + _CONTINUED[seconds & 0x3FFF]
-            + _CONTINUED[seconds >> 14 & 0x3FFF]
-            + _WHOLE[seconds >> 28]
+        return b"".join(
+            (
+                field_tag,
+                _SECONDS_HEAD,
+                _CONTINUED[seconds & 0x3FFF],
+                _CONTINUED[seconds >> 14 & 0x3FFF],
+                _WHOLE[seconds >> 28],
+            )
         )
     body = (_SECONDS + varint(seconds) if seconds else b"") + (
         _NANOS + varint(nanos) if nanos else b""
