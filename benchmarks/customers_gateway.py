@@ -19,6 +19,7 @@ FILE`` does the same for the customers service.
 
     uv run python -m benchmarks.customers_gateway [--customers 100000] [--rounds 300]
         [--seconds 8] [--registrations 500] [--profile-gateway FILE] [--profile-customers FILE]
+        [--direct-only [--py-spy FILE]]
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
@@ -171,6 +174,8 @@ async def run(
     registrations: int,
     profile_gateway: Path | None,
     profile_customers: Path | None = None,
+    direct_only: bool = False,
+    py_spy: Path | None = None,
 ) -> None:
     async with deployment(
         ("attendance", "customers"),
@@ -235,6 +240,24 @@ async def run(
             for _ in range(20):  # warm-up: connections, caches, JIT-free but page-cache warm
                 await direct()
                 await gateway()
+            if direct_only:
+                health = health_pb2_grpc.HealthStub(channels.channel("customers"))
+
+                async def health_check() -> None:
+                    with acting_as(reader):
+                        await health.Check(health_pb2.HealthCheckRequest(service=""))
+
+                async def one_customer() -> None:
+                    with acting_as(reader):
+                        await customers.ListCustomers(
+                            customers_pb2.ListCustomersRequest(
+                                page=common_pb2.PageRequest(page_size=1), include_contact=True
+                            )
+                        )
+
+                floors = {"Health.Check": health_check, "ListCustomers(1)": one_customer}
+                await saturate_direct(direct, seconds, py_spy, floors)
+                return
             decisions_before = opa_decisions(deployed.opa)
             direct_ms, gateway_ms = [], []
             for _ in range(rounds):
@@ -356,6 +379,63 @@ async def run(
             )
 
 
+def user_system_seconds(pid: int) -> tuple[float, float]:
+    """A process's user and system CPU seconds so far (what :func:`cpu_seconds` adds up)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+async def saturate_direct(
+    direct: Callable[[], Awaitable[None]],
+    seconds: float,
+    py_spy: Path | None,
+    floors: Mapping[str, Callable[[], Awaitable[None]]],
+) -> None:
+    """``--direct-only``: ListCustomers(50) with contacts alone at saturation (c = 32 and
+    64, twice), the customers process's CPU per request; with ``--py-spy FILE`` the
+    customers process is sampled on-CPU by py-spy (speedscope JSON; Python frames only:
+    with ``--native`` py-spy pauses the process per sample, which skews the samples
+    towards system calls) during the runs."""
+    pid = started_process("customers")
+    recorder = None
+    if py_spy is not None:
+        recorder = await asyncio.create_subprocess_exec(
+            "py-spy", "record", "--pid", str(pid), "--nonblocking", "-r", "200",
+            "-f", "speedscope", "-o", str(py_spy),
+            "-d", str(int(seconds * 2 * len(CONCURRENCY)) + 1),
+        )  # fmt: skip
+    print(f"\ndirect only at saturation, {seconds:g} s per run")
+    print(f"  {'c':>4}{'req/s':>9}{'customers CPU ms/req':>22}{'user':>8}{'system':>8}")
+    list_cpu: list[float] = []
+    for _ in range(2):
+        for concurrency in CONCURRENCY:
+            before = user_system_seconds(pid)
+            rate, cpu = await saturate(direct, concurrency, seconds, {"customers": pid})
+            used = [
+                after - then for after, then in zip(user_system_seconds(pid), before, strict=True)
+            ]
+            user, system = (cpu["customers"] * part / (sum(used) or 1) for part in used)
+            list_cpu.append(cpu["customers"])
+            print(
+                f"  {concurrency:>4}{rate:>9.0f}{cpu['customers']:>22.2f}{user:>8.2f}{system:>8.2f}"
+            )
+    if recorder is not None:
+        await recorder.wait()
+    # What the figure is bounded by: the same process's CPU for calls that do less.
+    for name, call in floors.items():
+        rate, cpu = await saturate(call, CONCURRENCY[0], seconds, {"customers": pid})
+        print(
+            f"  {name}: {rate:.0f} req/s, {cpu['customers']:.2f} ms CPU/req (c = {CONCURRENCY[0]})"
+        )
+    report_target(
+        "CPU per ListCustomers(50) with contacts",
+        statistics.median(list_cpu),
+        limit=CPU_PER_LIST_LIMIT_MS,
+        unit="ms",
+    )
+
+
 def print_latencies(label: str, width: int, runs: dict[str, list[float]]) -> None:
     """A table of the runs' p50, p99 and mean in ms, the runs' names ``width`` wide under
     ``label``."""
@@ -375,6 +455,17 @@ def main() -> None:
     parser.add_argument("--registrations", type=int, default=500)
     parser.add_argument("--profile-gateway", type=Path, default=None)
     parser.add_argument("--profile-customers", type=Path, default=None)
+    parser.add_argument(
+        "--direct-only",
+        action="store_true",
+        help="only ListCustomers(50) by direct gRPC at saturation (the customers CPU figure)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        help="with --direct-only: py-spy's on-CPU samples of the customers process to FILE",
+    )
     args = parser.parse_args()
     asyncio.run(
         run(
@@ -384,6 +475,8 @@ def main() -> None:
             args.registrations,
             args.profile_gateway,
             args.profile_customers,
+            args.direct_only,
+            args.py_spy,
         )
     )
 

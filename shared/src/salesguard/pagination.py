@@ -24,6 +24,7 @@ from salesguard_api.common.v1 import common_pb2
 Key = str | int | float | None
 # json.dumps builds an encoder per call when given separators: one, built once.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def encode_cursor(*values: Key | datetime) -> str:
@@ -33,7 +34,9 @@ def encode_cursor(*values: Key | datetime) -> str:
             # A list's usual cursor, (time, number), written as JSON would write it (an
             # ISO time needs no escaping): a page encodes one per row.
             raw = f'["{at.isoformat()}",{key}]'.encode()
-            return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+            # base64.urlsafe_b64encode without its two Python-level wrappers.
+            encoded = binascii.b2a_base64(raw, newline=False).translate(_URLSAFE)
+            return encoded.decode().rstrip("=")
     plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
     raw = _COMPACT_JSON.encode(plain).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from salesguard.crypto import BlindIndex, FieldCipher
@@ -15,6 +16,14 @@ from salesguard_customers.rules.duplicates import identity_key as identity_key
 CONTACT_FIELDS = ("phone", "email", "address")
 _CIPHER_COLUMNS = {field: f"{field}_cipher" for field in CONTACT_FIELDS}
 _FIELD_COLUMNS = tuple(_CIPHER_COLUMNS.items())
+# Masked forms of contact fields kept by (field, row ID, ciphertext), at most this many
+# (then forgotten at once): a list read by masked grants (HR's, a senior's team) decrypts
+# and masks each of a page's fields again otherwise, ~2 us each. Only masked forms, which
+# any reader with a masking grant sees and the audit trail records, never plaintext. A
+# changed field has a new ciphertext (a fresh nonce), so nothing kept goes stale; a
+# ciphertext is kept under the row and field it was authenticated for, so one copied
+# into another row still fails to decrypt there.
+MASKED_VALUES_KEPT = 50_000
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
@@ -53,6 +62,8 @@ class ContactVault:
     def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
         self.cipher = cipher
         self._index = index
+        self._openers = tuple((field, cipher.opener(field)) for field in CONTACT_FIELDS)
+        self._masked_values: dict[tuple[str, str, bytes], bytes] = {}
 
     def phone_index(self, e164: str) -> str:
         return self._index.digest(PHONE_INDEX_KIND, e164)
@@ -89,6 +100,32 @@ class ContactVault:
             value = decrypt(cipher, field=field, row_id=row_id) if cipher else ""
             values.append(mask_value(field, value) if field in masked else value)
         return Contact(*values)
+
+    def open_utf8(
+        self, row_id: str, ciphers: Sequence[bytes | None], masked: frozenset[str]
+    ) -> tuple[bytes, ...]:
+        """:meth:`read` of a row's ID and its :data:`CONTACT_FIELDS` ciphertexts (in that
+        order), as UTF-8 bytes: what a page writes into its wire bytes (:mod:`.wire`). A
+        field left unmasked is the decrypted bytes as they are, not decoded and encoded
+        again; a masked one is remembered (:data:`MASKED_VALUES_KEPT`)."""
+        values = []
+        known = self._masked_values
+        for (field, open_field), cipher in zip(self._openers, ciphers, strict=True):
+            if not cipher:
+                values.append(b"")
+            elif field in masked:
+                key = (field, row_id, cipher)
+                value = known.get(key)
+                if value is None:
+                    value = mask_value(field, open_field(cipher, row_id).decode()).encode()
+                    if len(known) >= MASKED_VALUES_KEPT:
+                        known.clear()
+                    known[key] = value
+                values.append(value)
+            else:
+                # Not decoded: the parse of the wire bytes refuses what is not UTF-8.
+                values.append(open_field(cipher, row_id))
+        return tuple(values)
 
     def masked(self, customer: Sealed) -> Contact:
         return self.read(customer, frozenset(CONTACT_FIELDS))

@@ -288,10 +288,13 @@ class CustomerPool:
         await self.registry.customer_page(
             principal,
             decision,
-            [*_in_pool(), scope_filter(decision, POOL_SCOPE)],
-            request.page,
+            self.registry.page_statements(
+                [*_in_pool(), scope_filter(decision, POOL_SCOPE)],
+                request.page,
+                size,
+                Customer.pooled_at,
+            ),
             size,
-            Customer.pooled_at,
             include_contact=request.include_contact,
             into=response,
         )

@@ -12,18 +12,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, Protocol, cast
+from operator import attrgetter
+from typing import Any, NamedTuple, Protocol, cast
 
 from google.protobuf.internal.containers import (
     RepeatedCompositeFieldContainer,
     RepeatedScalarFieldContainer,
 )
-from sqlalchemy import func, or_, select
+from sqlalchemy import DateTime, Row, Select, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from salesguard import validation
-from salesguard.db import lock_keys
+from salesguard.db import UtcDateTime, lock_keys
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput
 from salesguard.listing import enum_filter, equal_to, period
@@ -33,9 +34,9 @@ from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
 from salesguard.reads import distinct_ids, one_by_id, rows_by_id
 from salesguard.service import Runtime
-from salesguard.timeutil import set_timestamp
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2 as pb
+from salesguard_customers import wire
 from salesguard_customers.access import record_contact_reads
 from salesguard_customers.contacts import (
     CONTACT_FIELDS,
@@ -62,10 +63,119 @@ _STATUS_NUMBERS = {
 }
 
 
+# A row's source and status as their wire bytes.
+_SOURCE_FIELDS = {name: wire.enum(wire.SOURCE, number) for name, number in _SOURCE_NUMBERS.items()}
+_STATUS_FIELDS = {name: wire.enum(wire.STATUS, number) for name, number in _STATUS_NUMBERS.items()}
+
+
 @cache
 def _masked_contact_fields(masked: frozenset[str]) -> tuple[str, ...]:
     """The contact fields among ``masked``, sorted (a grant's masks: a handful of sets)."""
     return tuple(sorted(masked & set(CONTACT_FIELDS)))
+
+
+class _Scope(NamedTuple):
+    """What the rows of one (owner, team, branch) share in their wire bytes: the masks,
+    the three scope fields and the masked_fields list, and which contact fields (by name
+    and index in :data:`CONTACT_FIELDS`) go out unmasked."""
+
+    masks: frozenset[str]
+    fields: bytes
+    masked_fields: bytes
+    shown: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(
+        cls, owner_id: str | None, team_id: str | None, branch_id: str | None, masks: frozenset[str]
+    ) -> _Scope:
+        return cls(
+            masks,
+            wire.text(wire.OWNER_ID, owner_id or "")
+            + wire.text(wire.TEAM_ID, team_id or "")
+            + wire.text(wire.BRANCH_ID, branch_id or ""),
+            *_masks_written(masks),
+        )
+
+
+@cache
+def _masks_written(masks: frozenset[str]) -> tuple[bytes, tuple[tuple[str, int], ...]]:
+    """A grant's masks as the masked_fields field, and the contact fields they leave shown
+    (a grant's masks: a handful of sets)."""
+    return (
+        wire.strings(wire.MASKED_FIELDS, _masked_contact_fields(masks)),
+        tuple((field, index) for index, field in enumerate(CONTACT_FIELDS) if field not in masks),
+    )
+
+
+def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _Scope) -> bytes:
+    """A Customer's wire bytes from a row's :data:`PRESENTED_NAMES` values: what
+    :meth:`Registry.to_proto` used to set field by field. One list of pieces joined once
+    (a page writes 50; each concatenation would copy)."""
+    (
+        row_id,
+        number,
+        name,
+        company,
+        source,
+        source_detail,
+        _owner_id,
+        _team_id,
+        _branch_id,
+        status,
+        first_contact_at,
+        registered_at,
+        updated_at,
+        pooled_at,
+        lat,
+        lng,
+        *_,
+    ) = values
+    length, timestamp = wire.length, wire.timestamp
+    data = row_id.encode()
+    code = format_code(number).encode()
+    parts = [wire.ID, length(len(data)), data, wire.CODE, length(len(code)), code]
+    # Empty strings are left out, as proto3 leaves them out.
+    if name:
+        data = name.encode()
+        parts += (wire.NAME, length(len(data)), data)
+    if company:
+        data = company.encode()
+        parts += (wire.COMPANY, length(len(data)), data)
+    if contact is not None:
+        phone, email, address = contact
+        if phone:
+            parts += (wire.PHONE, length(len(phone)), phone)
+        if email:
+            parts += (wire.EMAIL, length(len(email)), email)
+        if address:
+            parts += (wire.ADDRESS, length(len(address)), address)
+    if lat is not None and lng is not None:
+        parts.append(wire.location(lat, lng))
+    parts.append(_SOURCE_FIELDS[source])
+    if source_detail:
+        data = source_detail.encode()
+        parts += (wire.SOURCE_DETAIL, length(len(data)), data)
+    parts += (
+        scope.fields,
+        timestamp(wire.FIRST_CONTACT_AT, first_contact_at),
+        timestamp(wire.REGISTERED_AT, registered_at),
+        scope.masked_fields,
+        _STATUS_FIELDS[status],
+        timestamp(wire.UPDATED_AT, updated_at),
+    )
+    if pooled_at is not None:
+        parts.append(timestamp(wire.POOLED_AT, pooled_at))
+    return b"".join(parts)
+
+
+@cache
+def _page_tags(response: type[Any]) -> tuple[bytes, bytes]:
+    """The tags of a page response's ``customers`` and ``cursors`` fields."""
+    fields = response.DESCRIPTOR.fields_by_name
+    return (
+        wire.tag(fields["customers"].number, 2),
+        wire.tag(fields["cursors"].number, 2),
+    )
 
 
 class CustomerPage(Protocol):
@@ -120,30 +230,43 @@ class Presented(Sealed, Protocol):
 # read needs; a page builds 50. The table's own columns, not the mapped attributes: a
 # cached statement's result then matches a new one's columns by identity, where
 # attributes are compared with ==, which builds an expression each.
-PRESENTED_COLUMNS = tuple(
-    Customer.__table__.c[name]
-    for name in (
-        "id",
-        "number",
-        "name",
-        "company",
-        "source",
-        "source_detail",
-        "owner_id",
-        "team_id",
-        "branch_id",
-        "status",
-        "first_contact_at",
-        "registered_at",
-        "updated_at",
-        "pooled_at",
-        "lat",
-        "lng",
-        "phone_cipher",
-        "email_cipher",
-        "address_cipher",
-    )
+PRESENTED_NAMES = (
+    "id",
+    "number",
+    "name",
+    "company",
+    "source",
+    "source_detail",
+    "owner_id",
+    "team_id",
+    "branch_id",
+    "status",
+    "first_contact_at",
+    "registered_at",
+    "updated_at",
+    "pooled_at",
+    "lat",
+    "lng",
+    "phone_cipher",
+    "email_cipher",
+    "address_cipher",
 )
+PRESENTED_COLUMNS = tuple(Customer.__table__.c[name] for name in PRESENTED_NAMES)
+# The same, its times as asyncpg reads them: already aware and in UTC, which UtcDateTime's
+# result processor (a Python call for each of a page's ~200 times) would only copy.
+# PostgreSQL only: SQLite's come back naive.
+_PRESENTED_COLUMNS_PG = tuple(
+    type_coerce(column, DateTime(timezone=True)).label(column.name)
+    if isinstance(column.type, UtcDateTime)
+    else column
+    for column in PRESENTED_COLUMNS
+)
+# A row's values in that order: a page's rows (SQLAlchemy's) index and unpack as they
+# are, where reading an attribute of one costs a lookup by name; anything else (a
+# Customer) is read by this.
+_PRESENTED_VALUES = attrgetter(*PRESENTED_NAMES)
+_NUMBER = PRESENTED_NAMES.index("number")
+_CIPHERS = slice(PRESENTED_NAMES.index("phone_cipher"), PRESENTED_NAMES.index("phone_cipher") + 3)
 
 
 @dataclass(frozen=True)
@@ -165,11 +288,28 @@ def customer_resource(customer: Customer, **extra: Any) -> dict[str, Any]:
     }
 
 
+_EVERY_FIELD = frozenset(CONTACT_FIELDS)
+
+
 def row_masks(decision: Decision, customer: Presented) -> frozenset[str]:
     """The fields to mask on a row: the narrowest covering grant's, or every contact field
     when no grant covers it (SQL scope filters keep such rows out; this is the backstop)."""
     masks = decision.masks_for(customer.owner_id, customer.team_id, customer.branch_id)
-    return frozenset(CONTACT_FIELDS) if masks is None else masks
+    return _EVERY_FIELD if masks is None else masks
+
+
+# Page statements kept by Registry.list_customers, at most this many (then forgotten at
+# once): one for each set of grants, filter and page asked for lately.
+LIST_STATEMENTS_KEPT = 512
+
+
+class PageStatements(NamedTuple):
+    """A page's SELECT, its count (when asked for) and the position of its sort time in
+    :data:`PRESENTED_NAMES`."""
+
+    query: Select[Any]
+    counted: Select[tuple[int]] | None
+    sorted_by: int
 
 
 class Registry:
@@ -181,78 +321,57 @@ class Registry:
         self.settings = runtime.settings
         self.vault = vault
         self.directory = directory
+        self._list_statements: dict[tuple[Any, ...], PageStatements] = {}
 
     # -- presentation -------------------------------------------------------
 
     def to_proto(
-        self,
-        customer: Presented,
-        contact: Contact | None,
-        masked: frozenset[str],
-        new: Callable[..., pb.Customer] = pb.Customer,
+        self, customer: Presented, contact: Contact | None, masked: frozenset[str]
     ) -> pb.Customer:
-        # Enum numbers from dicts and timestamps written in place: a page builds 50 of these.
-        # ``new`` may be a response's ``customers.add``: built where it is sent, not copied.
-        message = new(
-            id=customer.id,
-            code=format_code(customer.number),
-            name=customer.name,
-            company=customer.company,
-            source=_SOURCE_NUMBERS[customer.source],
-            source_detail=customer.source_detail,
-            owner_id=customer.owner_id or "",
-            team_id=customer.team_id or "",
-            branch_id=customer.branch_id or "",
-            status=_STATUS_NUMBERS[customer.status],
-            masked_fields=_masked_contact_fields(masked),
-        )
-        set_timestamp(message.first_contact_at, customer.first_contact_at)
-        set_timestamp(message.registered_at, customer.registered_at)
-        set_timestamp(message.updated_at, customer.updated_at)
-        set_timestamp(message.pooled_at, customer.pooled_at)
-        if contact is not None:
-            message.phone, message.email, message.address = (
-                contact.phone,
-                contact.email,
-                contact.address,
-            )
-        if customer.lat is not None and customer.lng is not None:
-            message.location.lat, message.location.lng = customer.lat, customer.lng
-        return message
+        utf8 = None if contact is None else tuple(value.encode() for value in contact)
+        scope = _Scope.of(customer.owner_id, customer.team_id, customer.branch_id, masked)
+        return pb.Customer.FromString(_encoded(_PRESENTED_VALUES(customer), utf8, scope))
 
-    def present(
-        self,
-        rows: Sequence[Presented],
-        decision: Decision,
-        include_contact: bool,
-        new: Callable[..., pb.Customer] = pb.Customer,
-    ) -> tuple[list[pb.Customer], list[Presented], set[str]]:
-        """Protos masked per row, the rows whose contact fields went out unmasked, and which
-        fields. Each proto is made by ``new`` (a response's ``customers.add`` builds them in
-        the response: a message passed to a response's constructor is copied)."""
-        messages = []
+    def present_encoded(
+        self, rows: Sequence[Presented], decision: Decision, include_contact: bool
+    ) -> tuple[list[bytes], list[Presented], set[str]]:
+        """Each row as a Customer's wire bytes (:mod:`.wire`), masked per row; the rows
+        whose contact fields go out unmasked, and which fields."""
+        encoded = []
         unmasked_rows = []
         unmasked_fields: set[str] = set()
-        every_field = frozenset(CONTACT_FIELDS)
+        read = self.vault.open_utf8
         # The masks depend on the row's scope only: asked of the decision once per scope.
-        masks_by_scope: dict[tuple[str | None, str | None, str | None], frozenset[str]] = {}
+        scopes: dict[Sequence[Any], _Scope] = {}
         for row in rows:
-            scope = (row.owner_id, row.team_id, row.branch_id)
-            masks = masks_by_scope.get(scope)
-            if masks is None:
-                masks = masks_by_scope[scope] = row_masks(decision, row)
-            contact = self.vault.read(row, masks) if include_contact else None
-            messages.append(self.to_proto(row, contact, masks, new))
-            if contact is not None and not every_field <= masks:
-                shown = {
-                    field
-                    for field in CONTACT_FIELDS
-                    if field not in masks and getattr(contact, field)
-                }
+            values = row if isinstance(row, Row) else _PRESENTED_VALUES(row)
+            key = values[6:9]  # owner_id, team_id, branch_id
+            scope = scopes.get(key)
+            if scope is None:
+                owner_id, team_id, branch_id = key
+                masks = decision.masks_for(owner_id, team_id, branch_id)
+                scope = scopes[key] = _Scope.of(
+                    owner_id, team_id, branch_id, _EVERY_FIELD if masks is None else masks
+                )
+            contact = read(values[0], values[_CIPHERS], scope.masks) if include_contact else None
+            encoded.append(_encoded(values, contact, scope))
+            if contact is not None and scope.shown:
+                shown = {field for field, index in scope.shown if contact[index]}
                 if shown:
                     unmasked_rows.append(row)
                     unmasked_fields |= shown
-        return messages, unmasked_rows, unmasked_fields
+        return encoded, unmasked_rows, unmasked_fields
+
+    def present(
+        self, rows: Sequence[Presented], decision: Decision, include_contact: bool
+    ) -> tuple[list[pb.Customer], list[Presented], set[str]]:
+        """Protos masked per row, the rows whose contact fields went out unmasked, and which
+        fields."""
+        encoded, unmasked_rows, unmasked_fields = self.present_encoded(
+            rows, decision, include_contact
+        )
+        parse = pb.Customer.FromString
+        return [parse(data) for data in encoded], unmasked_rows, unmasked_fields
 
     async def present_recorded(
         self,
@@ -260,11 +379,10 @@ class Registry:
         rows: Sequence[Presented],
         decision: Decision,
         include_contact: bool,
-        new: Callable[..., pb.Customer] = pb.Customer,
     ) -> list[pb.Customer]:
         """:meth:`present`, recording the contact fields that leave unmasked
         (:func:`.access.record_contact_reads`)."""
-        messages, unmasked, fields = self.present(rows, decision, include_contact, new)
+        messages, unmasked, fields = self.present(rows, decision, include_contact)
         await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
         return messages
 
@@ -431,53 +549,90 @@ class Registry:
             "page.page_size", request.page.page_size, self.settings.page_limits
         )
         decision = await self.read_decision(principal)
-        conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
+        size = decision.page_size(requested)
+        # The statements are what the grants, the filter and the page asked for make of
+        # them: built (and their SQLAlchemy cache key worked out) once for each.
+        key = (
+            decision.grants,
+            request.filter.SerializeToString(),
+            request.page.SerializeToString(),
+            size,
+        )
+        statements = self._list_statements.get(key)
+        if statements is None:
+            conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
+            statements = self.page_statements(
+                conditions, request.page, size, Customer.registered_at
+            )
+            if len(self._list_statements) >= LIST_STATEMENTS_KEPT:
+                self._list_statements.clear()
+            self._list_statements[key] = statements
         response = pb.ListCustomersResponse()
         await self.customer_page(
             principal,
             decision,
-            conditions,
-            request.page,
-            decision.page_size(requested),
-            Customer.registered_at,
+            statements,
+            size,
             include_contact=request.include_contact,
             into=response,
         )
         return response
 
-    async def customer_page(
+    def page_statements(
         self,
-        principal: Principal,
-        decision: Decision,
         conditions: Sequence[Any],
         page_request: common_pb2.PageRequest,
         size: int,
         sorted_by: InstrumentedAttribute[datetime | None],
+    ) -> PageStatements:
+        """The SELECT of one keyset page of the customers matching ``conditions`` by
+        (``sorted_by``, number), and their count when the page asks for it."""
+        columns = PRESENTED_COLUMNS if self.db.is_sqlite else _PRESENTED_COLUMNS_PG
+        query = keyset_query(
+            select(*columns).where(*conditions), page_request, size, sorted_by, Customer.number
+        )
+        counted = (
+            select(func.count()).select_from(Customer).where(*conditions)
+            if page_request.include_total_count
+            else None
+        )
+        at = PRESENTED_NAMES.index(sorted_by.key)
+        return PageStatements(query, counted, at)
+
+    async def customer_page(
+        self,
+        principal: Principal,
+        decision: Decision,
+        statements: PageStatements,
+        size: int,
         *,
         include_contact: bool,
         into: CustomerPage,
     ) -> None:
-        """One keyset page of the customers matching ``conditions`` by (``sorted_by``, number),
-        presented under ``decision`` into the response ``into`` (its customers, cursors and
-        page info); unmasked contact fields that leave are recorded."""
-        query = keyset_query(
-            select(*PRESENTED_COLUMNS).where(*conditions),
-            page_request,
-            size,
-            sorted_by,
-            Customer.number,
-        )
+        """One keyset page (:meth:`page_statements`), presented under ``decision`` into
+        the response ``into`` (its customers, cursors and page info); unmasked contact
+        fields that leave are recorded."""
         # Plain SELECTs, each on its own; the page's rows without the ORM or a session.
         total = None
         async with self.db.statements() as connection:
-            rows = cast(list[Presented], (await connection.execute(query)).all())
-            if page_request.include_total_count:
-                counted = select(func.count()).select_from(Customer).where(*conditions)
-                total = int(await connection.scalar(counted) or 0)
-        key = sorted_by.key
-        page = keyset_page(rows, size, lambda row: (getattr(row, key), row.number))
-        await self.present_recorded(
-            principal, page.rows, decision, include_contact, into.customers.add
-        )
-        into.cursors.extend(page.cursors)
+            rows = cast(list[Any], (await connection.execute(statements.query)).all())
+            if statements.counted is not None:
+                total = int(await connection.scalar(statements.counted) or 0)
+        # By position: a SQLAlchemy row's attributes are looked up by name.
+        at = statements.sorted_by
+        page = keyset_page(rows, size, lambda row: (row[at], row[_NUMBER]))
+        encoded, unmasked, fields = self.present_encoded(page.rows, decision, include_contact)
+        await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
+        self.fill_page(into, encoded, page.cursors)
         into.page_info.CopyFrom(page.page_info(total))
+
+    @staticmethod
+    def fill_page(into: CustomerPage, encoded: Sequence[bytes], cursors: Sequence[str]) -> None:
+        """Appends the customers (:meth:`present_encoded`'s bytes) and their cursors to a
+        page response, parsed at once: upb builds the messages (issue 16: a page's 50
+        built field by field cost ~0.6 ms)."""
+        customers_tag, cursors_tag = _page_tags(type(into))
+        cast(Any, into).MergeFromString(
+            b"".join([wire.message(customers_tag, data) for data in encoded])
+            + wire.strings(cursors_tag, cursors)
+        )
