@@ -39,9 +39,9 @@ of one group thus rank one after the other, and two payments of one order are
 classified one after the other, each seeing the other's.
 
 On PostgreSQL a full run raises ``work_mem`` for its transaction (sorts and hashes over
-a million rows stay in memory) and refreshes the statistics of the columns it has just
-changed wholesale in a table, so later statements are planned for the rows they will meet, not for
-the ones before the run. On SQLite a full run refreshes approximate statistics, without
+a million rows stay in memory) and, after changing a table wholesale, refreshes the
+statistics of the columns its later statements read, so they are planned for the rows
+they will meet, not for the ones before the run. On SQLite a full run refreshes approximate statistics, without
 which SQLite would find a write's orders by status rather than by ID.
 """
 
@@ -67,6 +67,7 @@ from salesguard_orders.reconciliation_statements import (
     OPEN_PAYMENT_COUNT,
     ORDER_COUNTS,
     PAYMENT_COUNTS,
+    STATE_WRITES,
     AlertRows,
     fake_deal_rows,
     full_scope,
@@ -155,8 +156,9 @@ def order_lock_key(order_id: str) -> str:
 
 
 def _analyze(table: str, columns: Iterable[str]) -> TextClause:
-    """PostgreSQL's ANALYZE of the columns a statement wrote: a fraction of a whole
-    table's (its wide text columns' statistics are the cost), the same plans after."""
+    """PostgreSQL's ANALYZE of the columns the run's later statements read, after a
+    statement rewrote them: a fraction of a whole table's (the columns' statistics are
+    half the cost), the same plans after."""
     return text(f"ANALYZE {table} ({', '.join(columns)})")
 
 
@@ -238,7 +240,10 @@ class Reconciler:
         figures.classified = await self._rowcount(session, "classify", figures)
         if postgres and figures.classified > ANALYZE_AFTER_ROWS:
             await self._timed(
-                session, "analyze_payment_states", text("ANALYZE order_payment_states"), figures
+                session,
+                "analyze_payment_states",
+                _analyze("order_payment_states", STATE_WRITES),
+                figures,
             )
         figures.raised = await self._raise_full(session, as_of, thresholds, now, figures)
         if not postgres:
