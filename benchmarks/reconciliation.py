@@ -59,6 +59,29 @@ inserting the same 82,000 matches into a narrow table (payment ID, order, custom
 branch, how, submitter; a primary key and two indexes) takes 0.45-0.55× the update in
 alternating pairs, about 1.1 s — the run would still be near 4× the limit, and the
 open-payment partial indexes matching reads would become anti-joins.
+
+Then (100k × 100k, EXPLAIN (ANALYZE, BUFFERS, WAL) in rolled-back transactions; perf of
+the backend): the reads are already at the limit — the statements' reading parts (the
+named joins, customer + amount's ranking, classify's running sums) add up to about what
+the limit statement takes, so fusing matching and classification into one pass saves
+little (a single-pass running sum for one-payment orders was slower). The excess is the
+writes: match_quoted's update is CPU in btree inserts and the heap update
+(``_bt_compare`` alone 14 % of the backend's samples), 8 WAL records and 23 buffer hits
+a row; with only the two unique indexes left it
+takes 0.9 s against 1.9-2.2 s, dropping and rebuilding the secondary indexes costs more
+than it saves (1.7 s to build), and no index on payments is idle (ListPayments reads
+(paid_at, id) for an "all" grant and (branch_id, paid_at) for a branch, the timeline the
+submitter's, classification and ListPayments the order's). No write is HOT: the match
+changes indexed columns (and the open-payment predicate), the state changes
+``fully_paid_at`` (StreamValidOrders' index) and the unpaid predicate. The run's ANALYZEs
+now read only the columns its later statements plan with (half their cost). First run /
+limit, alternating on the loaded machine: 5.25× and 5.53× before, 4.70× and 4.89× after
+(mostly noise: the ANALYZEs save about 0.1 s).
+Below 2× needs the payment write gone from the run, not cheaper: the named matches
+(84 % of them) computed where read instead of copied onto the payment row, or the
+named update split by the matched order's number across two connections, each
+committing its orders' classification (uses the second core; the run would no longer
+be one transaction).
 """
 
 from __future__ import annotations
