@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from google.protobuf.descriptor import Descriptor
-from sqlalchemy import Float, String, column, insert, select, table, update
+from sqlalchemy import Float, String, column, event, insert, select, table, update
 
 from salesguard import geo, migrations
 from salesguard.crypto import BlindIndex
@@ -31,6 +31,7 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2, lookups_pb2_grpc
 from salesguard_api.customers.v1 import lookups_pb2 as pb
 from salesguard_customers.models import Customer
+from salesguard_customers.rules.duplicates import company_key
 from salesguard_customers.server import service as customers_app
 from tests.harness import Suite, service_id, unique
 from tests.org import Org, make_org, new_phone, register
@@ -561,3 +562,55 @@ async def test_the_migration_gives_existing_customers_their_geohash(
                 assert geohash is None
             else:
                 assert geohash == geo.encode(lat, lng, geo.STORED_PRECISION)
+
+
+async def test_similar_customers_of_many_records_are_what_the_rule_says_of_each(
+    suite: Suite, lookups: Lookups
+) -> None:
+    """The diversion job asks for up to 1,000 customers at once; they are read one query
+    per 100, not one each, and each answer is C3 applied to every customer there is:
+    another owner's active record of the same company key within 100 m (the policy's
+    radius), nearest first. Checked against that rule computed here over all the records
+    registered, in clusters where companies, owners and distances mix."""
+    org = await make_org(suite)
+    reps = [org.junior, org.junior_b, org.junior_mate, org.senior]
+    registered: list[tuple[dict[str, Any], str, str, tuple[float, float]]] = []
+    for _ in range(5):
+        centre = somewhere()
+        companies = [unique("Changzhou Cluster Hardware"), unique("Changzhou Cluster Foods")]
+        for index in range(9):
+            owner = reps[index % len(reps)]
+            company = companies[index % 2]
+            spelled = random.choice([company, f"{company} Co., Ltd.", company.upper()])
+            point = east(*north(*centre, random.uniform(-90, 90)), random.uniform(-90, 90))
+            customer = await register(suite, owner, company=spelled, location=at(point))
+            registered.append((customer, owner, spelled, point))
+
+    def expected(index: int) -> list[tuple[str, str]]:
+        _, owner, company, point = registered[index]
+        key = company_key(company)
+        matches = []
+        for other, other_owner, other_company, other_point in registered:
+            distance = geo.haversine_m(*point, *other_point)
+            if other_owner != owner and company_key(other_company) == key and distance <= 100:
+                matches.append((distance, other["code"], service_id(other["id"])))
+        return [(code, customer_id) for _, code, customer_id in sorted(matches)]
+
+    ids = [service_id(customer["id"]) for customer, *_ in registered]
+    statements: list[str] = []
+
+    def count(*arguments: Any) -> None:
+        statements.append(arguments[2])
+
+    engine = suite.running["customers"].runtime.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answered = await lookups.similar([*ids, new_id()])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [entry.customer_id for entry in answered.customers] == ids
+    for index, entry in enumerate(answered.customers):
+        assert [(other.code, other.customer_id) for other in entry.similar] == expected(index)
+    assert sum(len(entry.similar) for entry in answered.customers) > 10  # the clusters mix
+    # The facts, then the neighbourhoods of all 45 in one statement: not one per customer.
+    assert len([s for s in statements if "FROM customers" in s]) == 2, statements

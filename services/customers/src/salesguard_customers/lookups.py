@@ -15,8 +15,8 @@ once and is refused for anyone else. Every query is an index lookup, never a sca
 - facts and registered sources: one ``IN`` on the primary key (sources read two
   columns only: a commission run asks them for every customer of a month);
 - similar customers (what ``SIMILAR_CUSTOMER`` matches, for the diversion job): one ``IN`` on the
-  primary key, then, per customer with a location and a company, the geohash cells and
-  box around it (:func:`similar_nearby`, the registrar's own query).
+  primary key, then one query per 100 of them: the geohash cells and box around each
+  one's location, OR-ed (:func:`similar_nearby_many`, the registrar's own query).
 
 One lookup is asked as the person acting instead: ``GetOrderableCustomer`` (SPEC §2,
 a rep submits orders only for customers they may read) answers with the facts of a
@@ -241,6 +241,22 @@ async def nearest_customers(session: AsyncSession, query: NearbyQuery) -> list[p
     return [customer.at_distance(distance) for distance, _, customer in nearest[: query.limit]]
 
 
+@dataclass(frozen=True)
+class SimilarQuery:
+    """A record whose ``SIMILAR_CUSTOMER`` matches are asked: its ID, company, owner and
+    location (None: it has none, and matches nothing)."""
+
+    customer_id: str
+    company: str
+    owner_id: str | None
+    location: tuple[float, float] | None
+
+
+# Records whose neighbourhoods one statement reads: each adds its cells' index ranges and
+# box to the statement's OR (about 20 bind parameters each, far below SQLite's limit).
+SIMILAR_PER_STATEMENT = 100
+
+
 async def similar_nearby(
     session: AsyncSession,
     *,
@@ -250,45 +266,72 @@ async def similar_nearby(
     location: tuple[float, float] | None,
     threshold: duplicate_rules.SimilarThreshold,
 ) -> list[duplicate_rules.Nearby]:
-    """The ``SIMILAR_CUSTOMER`` matches of one record, decided by
+    """The ``SIMILAR_CUSTOMER`` matches of one record (:func:`similar_nearby_many`)."""
+    query = SimilarQuery(customer_id, company, owner_id, location)
+    return (await similar_nearby_many(session, [query], threshold))[customer_id]
+
+
+async def similar_nearby_many(
+    session: AsyncSession,
+    queries: Sequence[SimilarQuery],
+    threshold: duplicate_rules.SimilarThreshold,
+) -> dict[str, list[duplicate_rules.Nearby]]:
+    """The ``SIMILAR_CUSTOMER`` matches of each record, by ID, decided by
     :func:`.rules.duplicates.similar_customers`: active customers of other owners within the
-    radius whose company matches; nearest first. One query: the geohash cells and
-    latitude/longitude box around the location (index range scans on
-    ``ix_customers_geohash``). A record without location or company matches none."""
-    if location is None or not duplicate_rules.company_key(company):
-        return []
-    lat, lng = location
+    radius whose company matches; nearest first. One query per
+    :data:`SIMILAR_PER_STATEMENT` records, not one each: the geohash cells and
+    latitude/longitude box around every record's location, OR-ed (index range scans on
+    ``ix_customers_geohash``); each candidate is then paired only with the records of its
+    company key. A record without location or company matches none."""
+    found: dict[str, list[duplicate_rules.Nearby]] = {query.customer_id: [] for query in queries}
     radius = threshold.radius_m
-    conditions = [
-        Customer.status == "ACTIVE",
-        within_cells(lat, lng, radius),
-        *within_box(lat, lng, radius),
-        Customer.owner_id.is_not(None),
-        Customer.id != customer_id,
+    keyed = [
+        (query, key)
+        for query in queries
+        if query.location is not None and (key := duplicate_rules.company_key(query.company))
     ]
-    if owner_id:
-        conditions.append(Customer.owner_id != owner_id)
-    rows = await session.execute(
-        select(
-            Customer.id,
-            Customer.number,
-            Customer.company,
-            Customer.owner_id,
-            Customer.lat,
-            Customer.lng,
-        ).where(*conditions)
-    )
-    nearby = [
-        duplicate_rules.Nearby(
-            row.id,
-            format_code(row.number),
-            row.company,
-            row.owner_id,
-            geo.haversine_m(lat, lng, row.lat, row.lng),
+    for offset in range(0, len(keyed), SIMILAR_PER_STATEMENT):
+        chunk = keyed[offset : offset + SIMILAR_PER_STATEMENT]
+        by_key: dict[str, list[SimilarQuery]] = {}
+        areas = []
+        for query, key in chunk:
+            by_key.setdefault(key, []).append(query)
+            lat, lng = query.location or (0.0, 0.0)
+            areas.append(and_(within_cells(lat, lng, radius), *within_box(lat, lng, radius)))
+        rows = await session.execute(
+            select(
+                Customer.id,
+                Customer.number,
+                Customer.company,
+                Customer.owner_id,
+                Customer.lat,
+                Customer.lng,
+            ).where(Customer.status == "ACTIVE", Customer.owner_id.is_not(None), or_(*areas))
         )
-        for row in rows
-    ]
-    return duplicate_rules.similar_customers(company, owner_id or "", nearby, threshold)
+        nearby: dict[str, list[duplicate_rules.Nearby]] = {}
+        for row in rows:
+            asking = by_key.get(duplicate_rules.company_key(row.company))
+            for query in asking or ():
+                if row.id == query.customer_id or row.owner_id == query.owner_id:
+                    continue
+                lat, lng = query.location or (0.0, 0.0)
+                nearby.setdefault(query.customer_id, []).append(
+                    duplicate_rules.Nearby(
+                        row.id,
+                        format_code(row.number),
+                        row.company,
+                        row.owner_id,
+                        geo.haversine_m(lat, lng, row.lat, row.lng),
+                    )
+                )
+        for query, _ in chunk:
+            found[query.customer_id] = duplicate_rules.similar_customers(
+                query.company,
+                query.owner_id or "",
+                nearby.get(query.customer_id, ()),
+                threshold,
+            )
+    return found
 
 
 def validate_phone_indexes(request: pb.MatchPhoneIndexesRequest) -> list[str]:
@@ -460,7 +503,6 @@ class Lookups:
         threshold = duplicate_rules.SimilarThreshold.from_policy(
             await self.policy.threshold("similar_customer")
         )
-        found: dict[str, pb.CustomerWithSimilar] = {}
         async with self.db.read() as session:
             rows = (
                 await session.execute(
@@ -474,30 +516,36 @@ class Lookups:
                     ).where(Customer.id.in_(ids))
                 )
             ).all()
-            for row in rows:
-                location = None if row.lat is None or row.lng is None else (row.lat, row.lng)
-                similar = await similar_nearby(
-                    session,
-                    customer_id=row.id,
-                    company=row.company,
-                    owner_id=row.owner_id,
-                    location=location,
-                    threshold=threshold,
-                )
-                found[row.id] = pb.CustomerWithSimilar(
-                    customer_id=row.id,
-                    owner_id=row.owner_id or "",
-                    owned_since=to_timestamp(row.owned_since),
-                    similar=[
-                        pb.SimilarCustomer(
-                            customer_id=other.id,
-                            code=other.code,
-                            owner_id=other.owner_id or "",
-                            distance_m=other.distance_m,
-                        )
-                        for other in similar
-                    ],
-                )
+            similar = await similar_nearby_many(
+                session,
+                [
+                    SimilarQuery(
+                        row.id,
+                        row.company,
+                        row.owner_id,
+                        None if row.lat is None or row.lng is None else (row.lat, row.lng),
+                    )
+                    for row in rows
+                ],
+                threshold,
+            )
+        found = {
+            row.id: pb.CustomerWithSimilar(
+                customer_id=row.id,
+                owner_id=row.owner_id or "",
+                owned_since=to_timestamp(row.owned_since),
+                similar=[
+                    pb.SimilarCustomer(
+                        customer_id=other.id,
+                        code=other.code,
+                        owner_id=other.owner_id or "",
+                        distance_m=other.distance_m,
+                    )
+                    for other in similar[row.id]
+                ],
+            )
+            for row in rows
+        }
         return pb.FindSimilarCustomersResponse(customers=[found[i] for i in ids if i in found])
 
     async def get_orderable_customer(
