@@ -99,7 +99,7 @@ async def lock_identities(
     located: bool = False,
 ) -> None:
     """Serialise registrations of the same identity so two racing requests cannot both insert.
-    A ``located`` registration also takes its company's key (C3's ``SIMILAR_CUSTOMER``
+    A ``located`` registration also takes its company's key (``SIMILAR_CUSTOMER``
     compares exactly that key): of two records of one shop registered at the same moment,
     the second's similarity query runs after the first has committed, and sees it."""
     company_key = duplicate_rules.company_key(company) if located else ""
