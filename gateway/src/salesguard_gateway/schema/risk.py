@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any
@@ -26,6 +26,7 @@ import strawberry
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesguard import risk, validation
+from salesguard.batching import chunks
 from salesguard.errors import InvalidInput, NotFound, ServiceError
 from salesguard.validation import text
 from salesguard_api.common.v1 import common_pb2
@@ -171,7 +172,7 @@ async def _nothing() -> common_pb2.SummarizeAlertsResponse:
 
 
 def _evidence_request(
-    employee_ids: list[str], groups: list[common_pb2.AlertGroup]
+    employee_ids: Sequence[str], groups: list[common_pb2.AlertGroup]
 ) -> common_pb2.SummarizeAlertsRequest:
     """The ask for these employees' heaviest alerts, in those of their groups that can hold
     their evidence."""
@@ -194,16 +195,14 @@ async def with_evidence(
     """The ranked employees' heaviest alerts under their summaries, from each source that
     scored them and as of its time then: the evidence weighs as the scores did."""
     order = list(ranked)
-    chunks = [  # a service takes a batch of employees per ask
-        order[start : start + validation.MAX_BATCH]
-        for start in range(0, len(order), validation.MAX_BATCH)
-    ]
+    # A service takes a batch of employees per ask.
+    batches = list(chunks(order, validation.MAX_BATCH))
     as_of = {source: answer.as_of for source, answer in scored.answers.items()}
     groups = risk.evidence_groups(ranked, model, list(as_of.values()))
     answers = await asyncio.gather(
         *(
             summarize(info, _evidence_request(ids, groups), "risk evidence", as_of=as_of)
-            for ids in chunks
+            for ids in batches
         )
     )
     by_group = {

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
+from salesguard.batching import chunks
 from salesguard.crypto import BlindIndex
 from salesguard.db import conflict_insert, new_id, utcnow
 from salesguard.errors import InvalidInput
@@ -169,8 +170,7 @@ class CallLogs:
         if not rows:
             return []
         accepted: list[str] = []
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start : start + INSERT_CHUNK]
+        for chunk in chunks(rows, INSERT_CHUNK):
             statement = (
                 conflict_insert(session, CallLog)
                 .values(chunk)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from salesguard.batching import chunks
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard_api.orders.v1 import payments_pb2
 from salesguard_commissions.lines import NO_ALERT_IDS, LineRow
@@ -49,11 +50,11 @@ class Clawbacks:
         period = str(context.period)
         originals: dict[str, Any] = {}
         order_ids = sorted(reversed_orders)
-        for offset in range(0, len(order_ids), REVERSAL_CHUNK):
+        for chunk in chunks(order_ids, REVERSAL_CHUNK):
             query = clawback.originals_query(
                 Line.__table__,
                 Period.__table__,
-                order_ids[offset : offset + REVERSAL_CHUNK],
+                chunk,
                 branch_id,
                 period,
             )

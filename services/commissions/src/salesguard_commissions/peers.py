@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from salesguard.batching import chunks
 from salesguard.errors import ErrorCode, ServiceError, Unavailable
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
@@ -76,13 +77,11 @@ class Peers:
         """The employees among ``ids`` that the directory knows, by ID."""
         wanted = sorted(set(ids))
         found: dict[str, directory_pb2.Employee] = {}
-        for start in range(0, len(wanted), MAX_EMPLOYEE_IDS):
+        for chunk in chunks(wanted, MAX_EMPLOYEE_IDS):
             try:
                 with acting_as(SYSTEM):
                     response = await self._directory.BatchGetEmployees(
-                        directory_pb2.BatchGetEmployeesRequest(
-                            ids=wanted[start : start + MAX_EMPLOYEE_IDS]
-                        )
+                        directory_pb2.BatchGetEmployeesRequest(ids=chunk)
                     )
             except ServiceError as error:
                 raise peer_error(error, "the people directory") from None
@@ -94,13 +93,11 @@ class Peers:
         size = max(1, min(batch_size, MAX_SOURCES_IDS))
         found: dict[str, str] = {}
         names = SOURCE_NAMES
-        for start in range(0, len(ids), size):
+        for chunk in chunks(ids, size):
             try:
                 with acting_as(SYSTEM):
                     response = await self._lookups.GetRegisteredSources(
-                        lookups_pb2.GetRegisteredSourcesRequest(
-                            customer_ids=ids[start : start + size]
-                        )
+                        lookups_pb2.GetRegisteredSourcesRequest(customer_ids=chunk)
                     )
             except ServiceError as error:
                 raise peer_error(error, "customer sources") from None

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
 from salesguard.alerts import AlertDraft, raise_alert_now
+from salesguard.batching import chunks
 from salesguard.csvsafe import SafeCsvWriter
 from salesguard.db import new_id, utcnow
 from salesguard.downloads import (
@@ -420,8 +421,7 @@ class Exports:
         writer.writerow(CSV_COLUMNS)
         count = 0
         async with self.db.read() as session:
-            for start in range(0, len(customer_ids), 500):
-                chunk = customer_ids[start : start + 500]
+            for chunk in chunks(customer_ids, 500):
                 rows = (
                     await session.scalars(
                         select(Customer)

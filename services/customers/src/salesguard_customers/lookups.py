@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import geo, validation
+from salesguard.batching import chunks
 from salesguard.db import Database
 from salesguard.errors import InvalidInput
 from salesguard.policy import Decision, PolicyClient, scope_filter
@@ -290,8 +291,7 @@ async def similar_nearby_many(
         for query in queries
         if query.location is not None and (key := duplicate_rules.company_key(query.company))
     ]
-    for offset in range(0, len(keyed), SIMILAR_PER_STATEMENT):
-        chunk = keyed[offset : offset + SIMILAR_PER_STATEMENT]
+    for chunk in chunks(keyed, SIMILAR_PER_STATEMENT):
         by_key: dict[str, list[SimilarQuery]] = {}
         areas = []
         for query, key in chunk:

@@ -26,6 +26,7 @@ from sqlalchemy import Date, Float, Integer, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.alerts import AlertDraft, raise_alert
+from salesguard.batching import chunks
 from salesguard.db import utcnow
 from salesguard.principal import Principal, acting_as, current_principal
 from salesguard.service import Runtime
@@ -232,10 +233,8 @@ class Diversion:
         in one call to customers per 1000 (``FindSimilarCustomers``, as the service)."""
         found: dict[str, lookups_pb2.CustomerWithSimilar] = {}
         ids = sorted({candidate.customer_id for candidate in candidates})
-        for start in range(0, len(ids), MAX_SIMILAR_IDS):
-            request = lookups_pb2.FindSimilarCustomersRequest(
-                customer_ids=ids[start : start + MAX_SIMILAR_IDS]
-            )
+        for chunk in chunks(ids, MAX_SIMILAR_IDS):
+            request = lookups_pb2.FindSimilarCustomersRequest(customer_ids=chunk)
             with acting_as(self._system):
                 response = await self._customers.FindSimilarCustomers(request)
             found.update({entry.customer_id: entry for entry in response.customers})
@@ -348,8 +347,7 @@ class Diversion:
         sent in as few calls as that allows).
         """
         summaries: list[visits_pb2.ContactSummary] = []
-        for start in range(0, len(watched), MAX_CONTACT_QUERIES):
-            chunk = watched[start : start + MAX_CONTACT_QUERIES]
+        for chunk in chunks(watched, MAX_CONTACT_QUERIES):
             request = visits_pb2.SummarizeContactsRequest(
                 queries=[
                     visits_pb2.ContactQuery(

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import money, validation
+from salesguard.batching import chunks
 from salesguard.db import conflict_insert, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.listing import equal_to, period, scoped_page_size
@@ -81,10 +82,10 @@ async def insert_payments(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     if not rows:
         return set()
     inserted: set[str] = set()
-    for start in range(0, len(rows), 1000):
+    for chunk in chunks(rows, 1000):
         statement = (
             conflict_insert(session, Payment)
-            .values(rows[start : start + 1000])
+            .values(list(chunk))
             .on_conflict_do_nothing(index_elements=["bank_reference"])
             .returning(Payment.id)
         )

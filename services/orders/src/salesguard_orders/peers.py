@@ -19,6 +19,7 @@ from datetime import time as clock
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from salesguard import validation
+from salesguard.batching import chunks
 from salesguard.errors import ErrorCode, ServiceError, Unavailable
 from salesguard.grpc_client import ServiceChannels
 from salesguard.principal import Principal, acting_as
@@ -61,8 +62,7 @@ class CustomerFacts:
         """The facts of the customers among ``ids`` that exist, by ID."""
         wanted = sorted(set(ids))
         found: dict[str, lookups_pb2.CustomerFacts] = {}
-        for start in range(0, len(wanted), MAX_FACTS_IDS):
-            chunk = wanted[start : start + MAX_FACTS_IDS]
+        for chunk in chunks(wanted, MAX_FACTS_IDS):
             try:
                 with acting_as(self._system):
                     response = await self._stub.GetCustomerFacts(

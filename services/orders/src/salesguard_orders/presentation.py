@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import money, validation
+from salesguard.batching import chunks
 from salesguard.timeutil import to_timestamp
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_api.orders.v1 import orders_pb2 as pb
@@ -95,8 +96,7 @@ async def payment_states(
     per thousand (an order without one is unpaid)."""
     wanted = list(dict.fromkeys(numbers))
     states: dict[int, OrderPaymentState] = {}
-    for start in range(0, len(wanted), 1000):
-        chunk = wanted[start : start + 1000]
+    for chunk in chunks(wanted, 1000):
         for state in await session.scalars(
             select(OrderPaymentState).where(OrderPaymentState.order_number.in_(chunk))
         ):
@@ -113,8 +113,7 @@ async def present_orders(session: AsyncSession, rows: Sequence[Order]) -> list[p
     steps: dict[str, list[ApprovalStep]] = {}
     paid = await payment_states(session, (row.number for row in rows))
     ids = list(dict.fromkeys(row.id for row in rows))
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
+    for chunk in chunks(ids, 1000):
         for line in await session.scalars(
             select(OrderLine)
             .where(OrderLine.order_id.in_(chunk))
