@@ -141,3 +141,55 @@ async def test_two_records_of_one_shop_registered_at_the_same_moment_raise_one_a
     assert sorted(alert["employee"]["id"] for alert in raised) == sorted(
         employee_id(registrant) for registrant in flagged
     )
+
+
+UPDATE = """
+mutation($input: UpdateCustomerInput!) {
+  updateCustomer(input: $input) { customer { id code company } }
+}
+"""
+
+
+async def test_a_record_moved_or_renamed_onto_a_colleagues_shop_raises_the_alert_too(
+    suite: Suite,
+) -> None:
+    """Registered far away or under another name, then edited onto the colleague's shop:
+    what a registration there would raise, on whoever made the edit. An edit of anything
+    else (the address) raises nothing."""
+    org = await make_org(suite)
+    company = unique("Jiaxing Edited Trading")
+    original, point = await colleagues_shop(suite, org, f"{company} Co., Ltd.")
+    far = await register_result(
+        suite, org.junior_b, company=company, location=at(north(*point, 5_000))
+    )
+    assert far.ok()["registerCustomer"]["warnings"] == []
+    moved_id = far.ok()["registerCustomer"]["customer"]["id"]
+    moved = await suite.gql(
+        UPDATE, {"input": {"id": moved_id, "location": at(east(*point, 30))}}, as_=org.junior_b
+    )
+    moved.ok()
+    [alert] = await alerts_of(suite, org.manager, KIND, employeeId=employee_id(org.junior_b))
+    assert alert["customer"]["id"] == moved_id
+    assert alert["evidence"]["existing_code"] == original["code"]
+
+    elsewhere = await register_result(
+        suite, org.junior_mate, company=unique("Unrelated Name"), location=at(north(*point, 20))
+    )
+    assert elsewhere.ok()["registerCustomer"]["warnings"] == []
+    renamed_id = elsewhere.ok()["registerCustomer"]["customer"]["id"]
+    untouched = await suite.gql(
+        UPDATE, {"input": {"id": renamed_id, "address": "嘉兴市南湖区 8 号"}}, as_=org.manager
+    )
+    untouched.ok()
+    assert await alerts_of(suite, org.hr, KIND, customerId=renamed_id) == []
+    renamed = await suite.gql(
+        UPDATE, {"input": {"id": renamed_id, "company": company.lower()}}, as_=org.manager
+    )
+    assert renamed.ok()["updateCustomer"]["customer"]["company"] == company.lower()
+    # Both records of the shop now match it: the colleague's and the one moved there.
+    # An alert on a manager is read by HR, not by the manager themself.
+    raised = await alerts_of(suite, org.hr, KIND, customerId=renamed_id)
+    assert {alert["employee"]["id"] for alert in raised} == {employee_id(org.manager)}
+    assert sorted(alert["evidence"]["existing_code"] for alert in raised) == sorted(
+        [original["code"], moved.ok()["updateCustomer"]["customer"]["code"]]
+    )

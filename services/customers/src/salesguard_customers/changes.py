@@ -23,7 +23,11 @@ from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_customers import audit
 from salesguard_customers.contacts import CONTACT_FIELDS, normalise_email
 from salesguard_customers.models import Customer
-from salesguard_customers.registration import find_duplicate, lock_identities
+from salesguard_customers.registration import (
+    find_duplicate,
+    lock_identities,
+    raise_similar_alerts,
+)
 from salesguard_customers.registry import (
     SCOPE,
     SOURCES,
@@ -115,6 +119,13 @@ class CustomerChanges:
             if rules.source_change_lacks_reason(changes.keys(), reason):
                 raise InvalidInput("reason", "changing the source needs a reason")
             current = self.vault.read(row, frozenset())
+            # A record moved or renamed onto another owner's shop is what a registration
+            # there would be (SIMILAR_CUSTOMER): the same lock on the company's key, the
+            # same check once changed.
+            relocated = bool({"company", "location"} & changes.keys())
+            located = (
+                changes["location"] is not None if "location" in changes else row.lat is not None
+            )
             if {"phone", "email", "name", "company"} & changes.keys():
                 name = changes.get("name", row.name)
                 company = changes.get("company", row.company)
@@ -122,7 +133,9 @@ class CustomerChanges:
                 email = changes.get("email", current.email)
                 if not rules.has_contact(phone, email):
                     raise InvalidInput("phone", "a phone or an email is required")
-                await lock_identities(session, phone, email, name, company)
+                await lock_identities(
+                    session, phone, email, name, company, located=relocated and located
+                )
                 duplicate = await find_duplicate(
                     session,
                     self.vault,
@@ -140,6 +153,8 @@ class CustomerChanges:
                             "matched_on": duplicate.matched_on,
                         },
                     )
+            elif relocated:  # the location alone
+                await lock_identities(session, "", "", row.name, row.company, located=located)
             before = self.registry.audit_view(row)
             for field, value in changes.items():
                 if field in CONTACT_FIELDS:
@@ -151,6 +166,8 @@ class CustomerChanges:
             if {"name", "company"} & changes.keys():
                 row.identity_key = identity_key(row.name, row.company)
             row.updated_at = utcnow()
+            if relocated and row.owner_id is not None:
+                await raise_similar_alerts(session, self.policy, principal, row.owner_id, row)
             after = self.registry.audit_view(row)
             changed = sorted(changes)
             await audit.record(

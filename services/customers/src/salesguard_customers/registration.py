@@ -20,6 +20,7 @@ from salesguard.errors import ErrorCode, InvalidInput, ServiceError
 from salesguard.idempotency import IdempotentWrites
 from salesguard.masking import mask_name, mask_value
 from salesguard.phones import normalise_phone
+from salesguard.policy import PolicyClient
 from salesguard.principal import Principal, current_principal
 from salesguard.writes import past_moment
 from salesguard_api.customers.v1 import customers_pb2 as pb
@@ -139,6 +140,55 @@ async def find_duplicate(
         if existing is not None:
             return DuplicateCheck(existing, criterion.name, criterion.value_key, check.ignored)
     return DuplicateCheck(ignored=check.ignored)
+
+
+async def raise_similar_alerts(
+    session: AsyncSession,
+    policy: PolicyClient,
+    principal: Principal,
+    owner_id: str,
+    customer: Customer,
+) -> bool:
+    """``SIMILAR_CUSTOMER`` (:func:`.rules.duplicates.similar_customers`) on a record as it
+    now stands, registered or just edited to another company or place: an alert on
+    ``principal`` for each active customer of another owner than ``owner_id`` within the
+    radius whose company matches; True when one matched. One query
+    (:func:`.lookups.similar_nearby`, which the diversion job's lookup asks too). The
+    caller holds the company's key (:func:`lock_identities` with ``located``)."""
+    if customer.lat is None or customer.lng is None:
+        return False
+    threshold = duplicate_rules.SimilarThreshold.from_policy(
+        await policy.threshold("similar_customer")
+    )
+    matches = await lookups.similar_nearby(
+        session,
+        customer_id=customer.id,
+        company=customer.company,
+        owner_id=owner_id,
+        location=(customer.lat, customer.lng),
+        threshold=threshold,
+    )
+    for existing in matches:
+        await raise_alert(
+            session,
+            Alert,
+            AlertDraft(
+                kind=duplicate_rules.SIMILAR_ALERT,
+                dedupe_key=duplicate_rules.similar_dedupe_key(existing.id, principal.id),
+                employee_id=principal.id,
+                customer_id=customer.id,
+                branch_id=customer.branch_id,
+                evidence=duplicate_rules.similar_evidence(
+                    customer.code,
+                    existing,
+                    registrant_id=principal.id,
+                    new_owner_id=owner_id,
+                    radius_m=threshold.radius_m,
+                ),
+            ),
+            source=SERVICE_NAME,
+        )
+    return bool(matches)
 
 
 class Registrar:
@@ -274,7 +324,7 @@ class Registrar:
             warnings.append(rules.LATE_REGISTRATION)
         if duplicate.ignored:
             warnings.append(duplicate_rules.SHARED_ALERT)
-        if await self._similar_customers(session, principal, owner, customer):
+        if await raise_similar_alerts(session, self.policy, principal, owner.id, customer):
             warnings.append(duplicate_rules.SIMILAR_ALERT)
         await audit.record(
             session,
@@ -304,50 +354,6 @@ class Registrar:
             warnings=warnings,
             shared_criteria=duplicate.ignored,
         )
-
-    async def _similar_customers(
-        self, session: AsyncSession, principal: Principal, owner: Owner, customer: Customer
-    ) -> bool:
-        """``SIMILAR_CUSTOMER`` (:func:`.rules.duplicates.similar_customers`): alert on the
-        registering employee for each active customer of another owner
-        within the radius whose company matches the new record's; True when one matched.
-        One query (:func:`.lookups.similar_nearby`, which the diversion job's lookup asks
-        too): the geohash cells and box around the new location, other owners only."""
-        if customer.lat is None or customer.lng is None:
-            return False
-        threshold = duplicate_rules.SimilarThreshold.from_policy(
-            await self.policy.threshold("similar_customer")
-        )
-        radius = threshold.radius_m
-        matches = await lookups.similar_nearby(
-            session,
-            customer_id=customer.id,
-            company=customer.company,
-            owner_id=owner.id,
-            location=(customer.lat, customer.lng),
-            threshold=threshold,
-        )
-        for existing in matches:
-            await raise_alert(
-                session,
-                Alert,
-                AlertDraft(
-                    kind=duplicate_rules.SIMILAR_ALERT,
-                    dedupe_key=duplicate_rules.similar_dedupe_key(existing.id, principal.id),
-                    employee_id=principal.id,
-                    customer_id=customer.id,
-                    branch_id=customer.branch_id,
-                    evidence=duplicate_rules.similar_evidence(
-                        customer.code,
-                        existing,
-                        registrant_id=principal.id,
-                        new_owner_id=owner.id,
-                        radius_m=radius,
-                    ),
-                ),
-                source=SERVICE_NAME,
-            )
-        return bool(matches)
 
     @staticmethod
     def _given(registration: Registration, field: str) -> bool:
