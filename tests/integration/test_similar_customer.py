@@ -193,3 +193,38 @@ async def test_a_record_moved_or_renamed_onto_a_colleagues_shop_raises_the_alert
     assert sorted(alert["evidence"]["existing_code"] for alert in raised) == sorted(
         [original["code"], moved.ok()["updateCustomer"]["customer"]["code"]]
     )
+
+
+async def test_a_move_and_a_registration_onto_one_shop_at_the_same_moment_see_each_other(
+    suite: Suite,
+) -> None:
+    """An edit takes the same lock as a registration: whichever of the two commits second
+    is flagged against the first as well as against the colleague's record."""
+    org = await make_org(suite)
+    for _ in range(6):
+        company = unique("Shaoxing Racing Textiles")
+        original, point = await colleagues_shop(suite, org, company)
+        far = await register(
+            suite, org.junior_b, company=company, location=at(north(*point, 5_000))
+        )
+        moved, registered = await asyncio.gather(
+            suite.gql(
+                UPDATE,
+                {"input": {"id": far["id"], "location": at(east(*point, 30))}},
+                as_=org.junior_b,
+            ),
+            register_result(
+                suite, org.junior_mate, company=company, location=at(north(*point, 30))
+            ),
+        )
+        moved.ok()
+        new_id_ = registered.ok()["registerCustomer"]["customer"]["id"]
+        raised = [
+            alert
+            for alert in await alerts_of(suite, org.hr, KIND)
+            if alert["customer"]["id"] in (far["id"], new_id_)
+        ]
+        matched = sorted(alert["evidence"]["existing_code"] for alert in raised)
+        # Each new record matches the colleague's; the second also matches the first.
+        assert matched.count(original["code"]) == 2, raised
+        assert len(matched) == 3, raised

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from websockets.asyncio.client import connect
@@ -130,3 +130,38 @@ async def test_a_bad_request_is_answered_400() -> None:
         answer = await reader.read()
         assert answer.startswith(b"HTTP/1.1 400")
         writer.close()
+
+
+class _RecordingTransport:
+    """What reaches the socket: each write as one item."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_writes_in_one_turn_of_the_loop_reach_the_socket_as_one_in_order() -> None:
+    socket = _RecordingTransport()
+    coalescing = serving._CoalescingTransport(
+        cast(asyncio.Transport, socket), asyncio.get_running_loop()
+    )
+    coalescing.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n")
+    coalescing.write(b"hello")
+    assert socket.writes == []  # held until the callback that wrote them is done
+    await asyncio.sleep(0)
+    assert socket.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"]
+    # A close sends what is pending first, nothing after.
+    coalescing.write(b"last")
+    coalescing.close()
+    assert socket.writes[-1] == b"last" and socket.closed
+    await asyncio.sleep(0)
+    assert len(socket.writes) == 2

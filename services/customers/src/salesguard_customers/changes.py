@@ -123,9 +123,7 @@ class CustomerChanges:
             # there would be (SIMILAR_CUSTOMER): the same lock on the company's key, the
             # same check once changed.
             relocated = bool({"company", "location"} & changes.keys())
-            located = (
-                changes["location"] is not None if "location" in changes else row.lat is not None
-            )
+            located = "location" in changes or row.lat is not None
             if {"phone", "email", "name", "company"} & changes.keys():
                 name = changes.get("name", row.name)
                 company = changes.get("company", row.company)

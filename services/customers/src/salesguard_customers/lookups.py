@@ -286,17 +286,17 @@ async def similar_nearby_many(
     company key. A record without location or company matches none."""
     found: dict[str, list[duplicate_rules.Nearby]] = {query.customer_id: [] for query in queries}
     radius = threshold.radius_m
+    # Each located record with a company key, and its location.
     keyed = [
-        (query, key)
+        (query, key, query.location)
         for query in queries
         if query.location is not None and (key := duplicate_rules.company_key(query.company))
     ]
     for chunk in chunks(keyed, SIMILAR_PER_STATEMENT):
-        by_key: dict[str, list[SimilarQuery]] = {}
+        by_key: dict[str, list[tuple[SimilarQuery, tuple[float, float]]]] = {}
         areas = []
-        for query, key in chunk:
-            by_key.setdefault(key, []).append(query)
-            lat, lng = query.location or (0.0, 0.0)
+        for query, key, (lat, lng) in chunk:
+            by_key.setdefault(key, []).append((query, (lat, lng)))
             areas.append(and_(within_cells(lat, lng, radius), *within_box(lat, lng, radius)))
         rows = await session.execute(
             select(
@@ -311,10 +311,9 @@ async def similar_nearby_many(
         nearby: dict[str, list[duplicate_rules.Nearby]] = {}
         for row in rows:
             asking = by_key.get(duplicate_rules.company_key(row.company))
-            for query in asking or ():
+            for query, (lat, lng) in asking or ():
                 if row.id == query.customer_id or row.owner_id == query.owner_id:
                     continue
-                lat, lng = query.location or (0.0, 0.0)
                 nearby.setdefault(query.customer_id, []).append(
                     duplicate_rules.Nearby(
                         row.id,
@@ -324,7 +323,7 @@ async def similar_nearby_many(
                         geo.haversine_m(lat, lng, row.lat, row.lng),
                     )
                 )
-        for query, _ in chunk:
+        for query, _, _ in chunk:
             found[query.customer_id] = duplicate_rules.similar_customers(
                 query.company,
                 query.owner_id or "",
