@@ -407,6 +407,18 @@ def test_the_schema_rejects_wrong_values(override: str, complaint: str) -> None:
         assert "schema" in str(raised.value).lower(), raised.value
 
 
+@pytest.mark.parametrize(
+    "logs", [{"opa.decisionLogs.console": "true"}, {"opa.decisionLogs.serviceUrl": "https://d"}]
+)
+def test_with_decision_logs_every_decision_reaches_opa(logs: dict[str, str]) -> None:
+    """A decision the service kept would be missing from OPA's decision log (the audit trail)."""
+    for values, cached in ((logs, "0"), ({}, None)):
+        rendered = render(set_values=values)
+        for service in SERVICES:
+            config = rendered.get("ConfigMap", resource_name(service))["data"]
+            assert config.get("SALESGUARD_POLICY_DECISION_CACHE_SECONDS") == cached, service
+
+
 def test_a_setting_the_chart_manages_cannot_be_overridden_by_settings() -> None:
     with pytest.raises(HelmError, match="SALESGUARD_GRPC_PORT is set by the chart"):
         render(set_values={"components.customers.settings.grpcPort": "6000"})

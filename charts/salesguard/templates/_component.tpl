@@ -32,6 +32,11 @@ GRPC_PORT a service listens at the port of its own address, as under `make run`)
 {{- $_ := set $env "SALESGUARD_GRPC_HOST" "0.0.0.0" }}
 {{- $_ := set $env "SALESGUARD_GRPC_PORT" (toString (int $component.port)) }}
 {{- $_ := set $env "SALESGUARD_OPA_URL" (printf "http://127.0.0.1:%d" (int $values.opa.port)) }}
+{{- if or $values.opa.decisionLogs.console $values.opa.decisionLogs.serviceUrl }}
+{{- /* Decision logs are the audit trail of every decision: each must reach OPA, none
+come from the service's short-lived decision cache. */}}
+{{- $_ := set $env "SALESGUARD_POLICY_DECISION_CACHE_SECONDS" "0" }}
+{{- end }}
 {{- $_ := set $env "SALESGUARD_MIGRATE_ON_START" (ternary "false" "true" $values.migrations.enabled) }}
 {{- $_ := set $env "SALESGUARD_S3_ENDPOINT" $values.objectStore.endpoint }}
 {{- $_ := set $env "SALESGUARD_S3_BUCKET" $values.objectStore.bucket }}

@@ -245,6 +245,7 @@ class GrpcServiceApp(Generic[S]):
             settings.opa_url,
             settings.policies_dir,
             settings.policy_timeout_seconds,
+            decision_ttl_seconds=settings.policy_decision_cache_seconds,
             subject_roles=subject_roles,
         )
         runtime = Runtime(

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     opa_url: str | None = None
     policies_dir: Path = Path("policies")
     policy_timeout_seconds: float = Field(default=2.0, gt=0)
+    # How long a service reuses the engine's decision for the same input (principal,
+    # action, resource): a policy the security team loads applies within this long.
+    # 0 asks the engine on every request.
+    policy_decision_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # How long a service keeps the directory's answer to "who holds these roles" (the
     # grants' hidden_subject_roles) at most; while the directory watch is live, also only
     # until the next directory change. 0 asks the directory on every decision.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +40,55 @@ class SubjectRoles(Protocol):
         ...
 
 
+_DecisionKey = tuple[Principal, str, str | None]
+
+
+class DecisionCache:
+    """The engine's decisions kept for a few seconds, keyed by the whole policy input.
+
+    A decision is a function of its input and the loaded policy (the rules read no clock
+    and call out to nothing), so the same input gets the same answer until the security
+    team loads a new policy; that takes effect within ``ttl_seconds``. Everything the
+    gateway resolves per request is in the key (the principal's roles, team, branch), so
+    a role change or a transfer is a different input and is decided afresh. Failures are
+    never kept. Bounded: the oldest entries go first."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._entries: OrderedDict[_DecisionKey, tuple[float, Decision]] = OrderedDict()
+
+    @staticmethod
+    def key(
+        principal: Principal, action: str, resource: Mapping[str, Any] | None
+    ) -> _DecisionKey | None:
+        """None when the resource cannot be keyed (it is then decided every time)."""
+        if resource is None:
+            return (principal, action, None)
+        try:
+            canonical = json.dumps(dict(resource), sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return None
+        return (principal, action, canonical)
+
+    def get(self, key: _DecisionKey) -> Decision | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] >= self._ttl:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: _DecisionKey, decision: Decision) -> None:
+        if self._ttl <= 0:
+            return
+        self._entries[key] = (time.monotonic(), decision)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
 class PolicyClient:
     """Asks the policy engine for decisions; fails closed."""
 
@@ -46,35 +97,47 @@ class PolicyClient:
         engine: PolicyEngine,
         *,
         thresholds_ttl_seconds: float = 30.0,
+        decision_ttl_seconds: float = 0.0,
         subject_roles: SubjectRoles | None = None,
     ) -> None:
         self._engine = engine
         self._subject_roles = subject_roles
         self._thresholds: tuple[float, dict[str, Any]] | None = None
         self._thresholds_ttl = thresholds_ttl_seconds
+        self._decisions = DecisionCache(decision_ttl_seconds) if decision_ttl_seconds > 0 else None
 
     async def decide(
         self, principal: Principal, action: str, resource: Mapping[str, Any] | None = None
+    ) -> Decision:
+        key = self._decisions.key(principal, action, resource) if self._decisions else None
+        cached = self._decisions.get(key) if self._decisions and key else None
+        try:
+            if cached is None:
+                cached = await self._engine_decision(principal, action, resource)
+                if self._decisions and key:
+                    self._decisions.put(key, cached)
+            # Hidden subjects follow the directory (its own cache), not the policy's.
+            decision = await self._resolve_hidden_subjects(cached)
+        except PolicyUnavailable:
+            _decisions.add(1, {"action": action, "result": "unavailable"})
+            raise
+        _decisions.add(1, {"action": action, "result": "allow" if decision.allow else "deny"})
+        return decision
+
+    async def _engine_decision(
+        self, principal: Principal, action: str, resource: Mapping[str, Any] | None
     ) -> Decision:
         policy_input = {
             "subject": principal.policy_subject(),
             "action": action,
             "resource": dict(resource) if resource is not None else None,
         }
-        try:
-            with _tracer.start_as_current_span(
-                "policy.decide", attributes={"policy.action": action}
-            ):
-                result = await self._evaluate(DECISION_PATH, policy_input)
-            if not isinstance(result, Mapping):
-                log.error("policy returned no decision", extra={"action": action})
-                raise PolicyUnavailable("the policy returned no decision; access is denied")
-            decision = await self._resolve_hidden_subjects(Decision.from_result(result))
-        except PolicyUnavailable:
-            _decisions.add(1, {"action": action, "result": "unavailable"})
-            raise
-        _decisions.add(1, {"action": action, "result": "allow" if decision.allow else "deny"})
-        return decision
+        with _tracer.start_as_current_span("policy.decide", attributes={"policy.action": action}):
+            result = await self._evaluate(DECISION_PATH, policy_input)
+        if not isinstance(result, Mapping):
+            log.error("policy returned no decision", extra={"action": action})
+            raise PolicyUnavailable("the policy returned no decision; access is denied")
+        return Decision.from_result(result)
 
     async def ping(self) -> None:
         """Raise :class:`PolicyUnavailable` unless the engine can decide now (readiness)."""
@@ -130,9 +193,12 @@ def policy_client_from_settings(
     policies_dir: Path,
     timeout: float,
     *,
+    decision_ttl_seconds: float = 0.0,
     subject_roles: SubjectRoles | None = None,
 ) -> PolicyClient:
     engine: PolicyEngine = (
         OpaServerPolicyEngine(opa_url, timeout) if opa_url else EmbeddedPolicyEngine(policies_dir)
     )
-    return PolicyClient(engine, subject_roles=subject_roles)
+    return PolicyClient(
+        engine, decision_ttl_seconds=decision_ttl_seconds, subject_roles=subject_roles
+    )
