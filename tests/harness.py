@@ -30,6 +30,10 @@ from tests.support.servers import OpaServer, PostgresDatabases, free_port
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = REPO / "policies"
 JWT_SECRET = "tests-jwt-secret-0123456789abcdef"
+# How long services keep a policy decision in tests: short, so that a test stopping OPA
+# waits only this long for the kept answers to lapse, yet long enough that the suite's
+# back-to-back requests are answered from the cache too.
+DECISION_CACHE_SECONDS = 1.0
 SERVICES = ("attendance", "customers", "orders", "commissions")
 
 
@@ -53,6 +57,7 @@ class Backends:
             "opa_url": self.opa_url,
             # Tests promote and check at once: no cached answer from an earlier test.
             "subject_roles_cache_seconds": 0,
+            "policy_decision_cache_seconds": DECISION_CACHE_SECONDS,
         }
         if self.s3_endpoint:
             values.update(

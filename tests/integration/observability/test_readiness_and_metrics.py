@@ -111,6 +111,8 @@ async def dependent(
             data_dir=data_dir,
             jwt_secret=JWT_SECRET,
             subject_roles_cache_seconds=0,
+            # Every request asks OPA, so the one made while it is down is refused.
+            policy_decision_cache_seconds=0,
             readiness_check_seconds=CHECK_SECONDS,
             metrics_port=free_port(),
         )
