@@ -32,7 +32,15 @@ from salesguard.pagination import keyset_page, keyset_query
 from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
-from salesguard.reads import distinct_ids, one_by_id, rows_by_id
+from salesguard.reads import (
+    DriverRecord,
+    DriverStatement,
+    distinct_ids,
+    driver_rows,
+    driver_statement,
+    one_by_id,
+    rows_by_id,
+)
 from salesguard.service import Runtime
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2 as pb
@@ -305,11 +313,28 @@ LIST_STATEMENTS_KEPT = 512
 
 class PageStatements(NamedTuple):
     """A page's SELECT, its count (when asked for) and the position of its sort time in
-    :data:`PRESENTED_NAMES`."""
+    :data:`PRESENTED_NAMES`; for statements kept (:meth:`Registry.list_customers`), the
+    SELECT and the count as the driver runs them, where it can (:func:`driver_statement`)."""
 
     query: Select[Any]
     counted: Select[tuple[int]] | None
     sorted_by: int
+    driver: tuple[DriverStatement, ...] | None = None
+
+    def for_driver(self, dialect: Any) -> PageStatements:
+        """These statements, compiled once for the driver when both can be."""
+        compiled = [
+            driver_statement(statement, dialect)
+            for statement in (self.query, self.counted)
+            if statement is not None
+        ]
+        if not all(compiled):
+            return self
+        return self._replace(driver=tuple(cast(list[DriverStatement], compiled)))
+
+
+# What present_encoded reads by position: a page's rows (SQLAlchemy's, or the driver's).
+_ROW_TYPES = (Row, DriverRecord)
 
 
 class Registry:
@@ -344,7 +369,9 @@ class Registry:
         # The masks depend on the row's scope only: asked of the decision once per scope.
         scopes: dict[Sequence[Any], _Scope] = {}
         for row in rows:
-            values = row if isinstance(row, Row) else _PRESENTED_VALUES(row)
+            values = cast(
+                Sequence[Any], row if isinstance(row, _ROW_TYPES) else _PRESENTED_VALUES(row)
+            )
             key = values[6:9]  # owner_id, team_id, branch_id
             scope = scopes.get(key)
             if scope is None:
@@ -563,7 +590,7 @@ class Registry:
             conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
             statements = self.page_statements(
                 conditions, request.page, size, Customer.registered_at
-            )
+            ).for_driver(self.db.engine.dialect)
             if len(self._list_statements) >= LIST_STATEMENTS_KEPT:
                 self._list_statements.clear()
             self._list_statements[key] = statements
@@ -612,12 +639,19 @@ class Registry:
         """One keyset page (:meth:`page_statements`), presented under ``decision`` into
         the response ``into`` (its customers, cursors and page info); unmasked contact
         fields that leave are recorded."""
-        # Plain SELECTs, each on its own; the page's rows without the ORM or a session.
+        # Plain SELECTs, each on its own; the page's rows without the ORM or a session,
+        # kept statements' without SQLAlchemy at all (driver_rows).
         total = None
-        async with self.db.statements() as connection:
-            rows = cast(list[Any], (await connection.execute(statements.query)).all())
-            if statements.counted is not None:
-                total = int(await connection.scalar(statements.counted) or 0)
+        rows: list[Any]
+        if statements.driver is not None:
+            rows, *counted = await driver_rows(self.db, *statements.driver)
+            if counted:
+                total = int(counted[0][0][0] or 0)
+        else:
+            async with self.db.statements() as connection:
+                rows = list((await connection.execute(statements.query)).all())
+                if statements.counted is not None:
+                    total = int(await connection.scalar(statements.counted) or 0)
         # By position: a SQLAlchemy row's attributes are looked up by name.
         at = statements.sorted_by
         page = keyset_page(rows, size, lambda row: (row[at], row[_NUMBER]))
