@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -195,9 +196,36 @@ def build_meter_provider(config: TelemetryConfig, resource: Resource) -> MeterPr
         readers.append(
             PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=config.otlp_endpoint))
         )
-    views = [View(instrument_name="*", aggregation=DropAggregation())]
+    views = [
+        View(instrument_name=pattern, aggregation=DropAggregation())
+        for pattern in dropped_instrument_patterns(KEPT_INSTRUMENTS)
+    ]
     views += [View(instrument_name=name) for name in KEPT_INSTRUMENTS]
     return MeterProvider(resource=resource, metric_readers=readers, views=views)
+
+
+def dropped_instrument_patterns(kept: Iterable[str]) -> list[str]:
+    """Name patterns (fnmatch's) that match every instrument name the ``kept`` patterns
+    (each a prefix and ``*``) do not, and none they do: the views that drop the rest.
+
+    Not one ``*`` dropping everything next to the kept views: an instrument two views
+    match records each measurement twice, once for nothing (issue 16: an RPC's two
+    metrics cost 23 µs so, 13 without). Built from the prefixes' trie: at each node, the
+    name ending there, and names going on with a character no kept prefix goes on with.
+    """
+    prefixes = [pattern.removesuffix("*") for pattern in kept]
+    if not all(re.fullmatch(r"[a-z0-9._]+", prefix) for prefix in prefixes):
+        raise ValueError(f"kept instruments are prefixes and '*': {list(kept)}")
+    patterns = []
+    stems = sorted({prefix[:i] for prefix in prefixes for i in range(len(prefix))})
+    for stem in stems:
+        if any(stem.startswith(prefix) for prefix in prefixes):
+            continue  # under a kept prefix: kept
+        if stem:
+            patterns.append(stem)  # the name is the stem itself
+        following = "".join(sorted({p[len(stem)] for p in prefixes if p.startswith(stem)}))
+        patterns.append(f"{stem}[!{following}]*")
+    return patterns
 
 
 def setup_telemetry(
