@@ -258,8 +258,10 @@ def setup_telemetry(
     _configured = True
 
 
-# The engines created since observe_pools(), observed while they live.
+# The engines created since observe_pools(), observed while they live (read from the
+# metrics server's thread, hence the lock).
 _engines: weakref.WeakSet[Any] = weakref.WeakSet()
+_engines_lock = threading.Lock()
 _observing = False
 
 
@@ -277,7 +279,8 @@ def observe_pools() -> None:
 
     def create_async_engine(*args: Any, **kwargs: Any) -> Any:
         engine = create(*args, **kwargs)
-        _engines.add(engine.sync_engine)
+        with _engines_lock:
+            _engines.add(engine.sync_engine)
         return engine
 
     sqlalchemy.ext.asyncio.create_async_engine = create_async_engine
@@ -303,7 +306,9 @@ def pool_name(engine: Any) -> str:
 
 def _pool_observations(_options: CallbackOptions) -> Iterable[Observation]:
     counts: dict[tuple[str, str], int] = {}
-    for engine in list(_engines):
+    with _engines_lock:
+        engines = list(_engines)
+    for engine in engines:
         pool = engine.pool
         states: tuple[tuple[str, Callable[[], int] | None], ...] = (
             ("idle", getattr(pool, "checkedin", None)),

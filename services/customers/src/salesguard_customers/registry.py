@@ -606,7 +606,12 @@ class Registry:
             conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
             statements = self.page_statements(
                 conditions, request.page, size, Customer.registered_at
-            ).for_driver(self.db.engine.dialect)
+            )
+            if not request.page.page_token:
+                # A first page, asked again and again, is read by the driver. A later page
+                # is a new cursor each time: compiling it for the driver (~0.5 ms) would
+                # cost more than it saves; SQLAlchemy's compiled cache serves it.
+                statements = statements.for_driver(self.db.engine.dialect)
             if len(self._list_statements) >= LIST_STATEMENTS_KEPT:
                 self._list_statements.clear()
             self._list_statements[key] = statements
