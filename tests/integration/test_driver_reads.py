@@ -14,7 +14,7 @@ from sqlalchemy import Numeric, func, select, text
 from sqlalchemy.dialects import sqlite
 
 from salesguard.db import Database, new_id
-from salesguard.pagination import encode_cursor
+from salesguard.pagination import PAGE_AFTER_AT, PAGE_AFTER_KEY, encode_cursor
 from salesguard.reads import driver_rows, driver_statement
 from salesguard_api.common.v1 import common_pb2
 from salesguard_customers.models import Base, Customer
@@ -57,11 +57,13 @@ async def customers_db(postgres: PostgresDatabases, rows: int) -> Database:
 
 
 def page_statements(
-    db: Database, conditions: list[Any], page: common_pb2.PageRequest
+    db: Database, conditions: list[Any], page: common_pb2.PageRequest, *, named: bool = False
 ) -> PageStatements:
     registry = Registry.__new__(Registry)
     registry.db = db
-    return registry.page_statements(conditions, page, 10, Customer.registered_at)
+    return registry.page_statements(
+        conditions, page, 10, Customer.registered_at, named_cursor=named
+    )
 
 
 async def test_a_kept_page_reads_the_rows_sqlalchemy_reads(postgres: PostgresDatabases) -> None:
@@ -118,6 +120,43 @@ async def test_a_kept_page_reads_the_rows_sqlalchemy_reads(postgres: PostgresDat
                 assert rows[0][6:9] == tuple(expected[0][6:9])
                 with pytest.raises(AttributeError):
                     _ = rows[0].no_such_column
+    finally:
+        await db.dispose()
+
+
+async def test_one_kept_statement_reads_the_page_after_any_cursor(
+    postgres: PostgresDatabases,
+) -> None:
+    """A statement built with the cursor's values named (keyset_query's named_cursor) and
+    kept, bound to another token's values, reads what a statement built for that token
+    reads, through the driver and through SQLAlchemy alike."""
+    db = await customers_db(postgres, 40)
+    try:
+        async with db.statements() as connection:
+            keys = (
+                await connection.execute(
+                    select(Customer.registered_at, Customer.number).order_by(Customer.number)
+                )
+            ).all()
+        conditions = [Customer.team_id.in_(["t1", "t2"]), Customer.status == "ACTIVE"]
+        first = common_pb2.PageRequest(page_token=encode_cursor(*keys[30]))
+        kept = page_statements(db, conditions, first, named=True).for_driver(db.engine.dialect)
+        assert kept.driver is not None
+        for at, number in [keys[0], keys[13], keys[14], keys[29], keys[39]]:
+            page = common_pb2.PageRequest(page_token=encode_cursor(at, number))
+            cursor = {PAGE_AFTER_AT: at, PAGE_AFTER_KEY: number}
+            async with db.statements() as connection:
+                fresh = page_statements(db, conditions, page)
+                expected = [tuple(r) for r in (await connection.execute(fresh.query)).all()]
+                by_params = (await connection.execute(kept.query.params(cursor))).all()
+            (rows,) = await driver_rows(db, kept.driver[0].bound(cursor))
+            assert [tuple(r) for r in rows] == [tuple(r) for r in by_params] == expected
+        # A time bound as SQLAlchemy binds it: in UTC, a naive one refused.
+        shanghai = keys[13][0].astimezone(timezone(timedelta(hours=8)))
+        bound = kept.driver[0].bound({PAGE_AFTER_AT: shanghai, PAGE_AFTER_KEY: 1})
+        assert shanghai.astimezone(UTC) in bound.args and 1 in bound.args
+        with pytest.raises(ValueError, match="naive"):
+            kept.driver[0].bound({PAGE_AFTER_AT: keys[13][0].replace(tzinfo=None)})
     finally:
         await db.dispose()
 

@@ -5,8 +5,8 @@ order a list method pages its records in, and plain SELECTs read through the dri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import asyncpg
@@ -130,6 +130,18 @@ class DriverStatement:
 
     sql: str
     args: tuple[Any, ...]
+    # The parameters' names, by position, and how SQLAlchemy binds those it processes.
+    names: tuple[str, ...] = ()
+    binds: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+    def bound(self, values: Mapping[str, Any]) -> DriverStatement:
+        """The statement with the named parameters set to ``values`` (bound as SQLAlchemy
+        binds them): a statement kept for others of its shape, e.g. a page's cursor."""
+        args = list(self.args)
+        for name, value in values.items():
+            bind = self.binds.get(name)
+            args[self.names.index(name)] = value if bind is None else bind(value)
+        return replace(self, args=tuple(args))
 
 
 def driver_statement(statement: Select[Any], dialect: Dialect) -> DriverStatement | None:
@@ -152,15 +164,17 @@ def driver_statement(statement: Select[Any], dialect: Dialect) -> DriverStatemen
             return None
     params = compiled.construct_params()
     processors = compiled._bind_processors
-    args = []
-    for name in compiled.positiontup or ():
+    names = tuple(compiled.positiontup or ())
+    args, binds = [], {}
+    for name in names:
         value, bind = params[name], processors.get(name)
         if bind is not None:
             if not callable(bind):
                 return None  # a tuple's, element by element: not for this path
+            binds[name] = bind
             value = bind(value)
         args.append(value)
-    return DriverStatement(compiled.string, tuple(args))
+    return DriverStatement(compiled.string, tuple(args), names, binds)
 
 
 # PostgreSQL's type OIDs of the number types a column is created as: what the driver

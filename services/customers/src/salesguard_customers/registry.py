@@ -8,7 +8,7 @@ it before anything leaves the service.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -28,7 +28,13 @@ from salesguard.db import UtcDateTime, lock_keys
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput
 from salesguard.listing import enum_filter, equal_to, period
-from salesguard.pagination import keyset_page_by_position, keyset_query
+from salesguard.pagination import (
+    PAGE_AFTER_AT,
+    PAGE_AFTER_KEY,
+    keyset_page_by_position,
+    keyset_query,
+    page_after,
+)
 from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
@@ -593,25 +599,28 @@ class Registry:
         )
         decision = await self.read_decision(principal)
         size = decision.page_size(requested)
+        # Where the page starts (a malformed token refused before anything is kept).
+        after = page_after(request.page)
         # The statements are what the grants, the filter and the page asked for make of
-        # them: built (and their SQLAlchemy cache key worked out) once for each.
+        # them: built (and their SQLAlchemy cache key worked out) once for each. A page
+        # token is not part of it: the statement names the cursor's values (named_cursor)
+        # and each request binds its own.
+        shape = common_pb2.PageRequest()
+        shape.CopyFrom(request.page)
+        shape.page_token = ""
         key = (
             decision.grants,
             request.filter.SerializeToString(),
-            request.page.SerializeToString(),
+            shape.SerializeToString(),
+            after is not None,
             size,
         )
         statements = self._list_statements.get(key)
         if statements is None:
             conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
             statements = self.page_statements(
-                conditions, request.page, size, Customer.registered_at
-            )
-            if not request.page.page_token:
-                # A first page, asked again and again, is read by the driver. A later page
-                # is a new cursor each time: compiling it for the driver (~0.5 ms) would
-                # cost more than it saves; SQLAlchemy's compiled cache serves it.
-                statements = statements.for_driver(self.db.engine.dialect)
+                conditions, request.page, size, Customer.registered_at, named_cursor=True
+            ).for_driver(self.db.engine.dialect)
             if len(self._list_statements) >= LIST_STATEMENTS_KEPT:
                 self._list_statements.clear()
             self._list_statements[key] = statements
@@ -623,6 +632,7 @@ class Registry:
             size,
             include_contact=request.include_contact,
             into=response,
+            cursor=None if after is None else {PAGE_AFTER_AT: after[0], PAGE_AFTER_KEY: after[1]},
         )
         return response
 
@@ -632,12 +642,20 @@ class Registry:
         page_request: common_pb2.PageRequest,
         size: int,
         sorted_by: InstrumentedAttribute[datetime | None],
+        *,
+        named_cursor: bool = False,
     ) -> PageStatements:
         """The SELECT of one keyset page of the customers matching ``conditions`` by
-        (``sorted_by``, number), and their count when the page asks for it."""
+        (``sorted_by``, number), and their count when the page asks for it;
+        ``named_cursor``: the page token's values as named parameters (keyset_query's)."""
         columns = PRESENTED_COLUMNS if self.db.is_sqlite else _PRESENTED_COLUMNS_PG
         query = keyset_query(
-            select(*columns).where(*conditions), page_request, size, sorted_by, Customer.number
+            select(*columns).where(*conditions),
+            page_request,
+            size,
+            sorted_by,
+            Customer.number,
+            named_cursor=named_cursor,
         )
         counted = (
             select(func.count()).select_from(Customer).where(*conditions)
@@ -656,21 +674,27 @@ class Registry:
         *,
         include_contact: bool,
         into: CustomerPage,
+        cursor: Mapping[str, Any] | None = None,
     ) -> None:
         """One keyset page (:meth:`page_statements`), presented under ``decision`` into
         the response ``into`` (its customers, cursors and page info); unmasked contact
-        fields that leave are recorded."""
+        fields that leave are recorded. ``cursor``: the page token's values, for
+        statements built with ``named_cursor``."""
         # Plain SELECTs, each on its own; the page's rows without the ORM or a session,
         # kept statements' without SQLAlchemy at all (driver_rows).
         total = None
         rows: list[Any]
         if statements.driver is not None:
-            rows, *counted = await driver_rows(self.db, *statements.driver)
+            query, *count = statements.driver
+            rows, *counted = await driver_rows(
+                self.db, query if cursor is None else query.bound(cursor), *count
+            )
             if counted:
                 total = int(counted[0][0][0] or 0)
         else:
+            selected = statements.query if cursor is None else statements.query.params(cursor)
             async with self.db.statements() as connection:
-                rows = list((await connection.execute(statements.query)).all())
+                rows = list((await connection.execute(selected)).all())
                 if statements.counted is not None:
                     total = int(await connection.scalar(statements.counted) or 0)
         # By position: a SQLAlchemy row's attributes are looked up by name.
