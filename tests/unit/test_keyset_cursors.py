@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from salesguard.pagination import decode_cursor, encode_cursor
+from salesguard.pagination import (
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+    keyset_page_by_position,
+)
 
 MOMENTS = [
     datetime(2025, 5, 1, 9, 30, tzinfo=UTC),
@@ -36,3 +41,17 @@ def test_a_time_and_number_cursor_is_the_json_one(at: datetime, number: int) -> 
 @pytest.mark.parametrize("values", [(MOMENTS[0], "a1b2"), (MOMENTS[0], True), (MOMENTS[0], 1, 2)])
 def test_other_cursors_keep_the_general_encoding(values: tuple[object, ...]) -> None:
     assert encode_cursor(*values) == general(*values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 10])
+def test_a_page_by_position_is_the_page_by_sort_key(size: int) -> None:
+    """keyset_page_by_position (a list's rows, cursors written in one pass) gives the page,
+    cursors and has-next of keyset_page, for usual keys and unusual ones alike."""
+    rows = [("a", at, number) for at, number in zip(MOMENTS, [0, 1, -7, 10**18], strict=True)] + [
+        ("b", "2025-01-01T00:00:00+00:00", 3),
+        ("c", MOMENTS[0], "id-7"),
+        ("d", None, True),
+    ]
+    assert keyset_page_by_position(rows, size, 1, 2) == keyset_page(
+        rows, size, lambda row: (row[1], row[2])
+    )

@@ -8,7 +8,7 @@ it before anything leaves the service.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -28,11 +28,25 @@ from salesguard.db import UtcDateTime, lock_keys
 from salesguard.directory import DirectoryClient
 from salesguard.errors import InvalidInput
 from salesguard.listing import enum_filter, equal_to, period
-from salesguard.pagination import keyset_page, keyset_query
+from salesguard.pagination import (
+    PAGE_AFTER_AT,
+    PAGE_AFTER_KEY,
+    keyset_page_by_position,
+    keyset_query,
+    page_after,
+)
 from salesguard.phones import looks_like_phone, normalise_phone
 from salesguard.policy import Decision, ScopeColumns, scope_filter
 from salesguard.principal import Principal, current_principal
-from salesguard.reads import distinct_ids, one_by_id, rows_by_id
+from salesguard.reads import (
+    DriverRecord,
+    DriverStatement,
+    distinct_ids,
+    driver_rows,
+    driver_statement,
+    one_by_id,
+    rows_by_id,
+)
 from salesguard.service import Runtime
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2 as pb
@@ -88,13 +102,27 @@ class _Scope(NamedTuple):
     def of(
         cls, owner_id: str | None, team_id: str | None, branch_id: str | None, masks: frozenset[str]
     ) -> _Scope:
-        return cls(
-            masks,
-            wire.text(wire.OWNER_ID, owner_id or "")
-            + wire.text(wire.TEAM_ID, team_id or "")
-            + wire.text(wire.BRANCH_ID, branch_id or ""),
-            *_masks_written(masks),
-        )
+        key = (owner_id, team_id, branch_id, masks)
+        scope = _SCOPES.get(key)
+        if scope is None:
+            scope = cls(
+                masks,
+                wire.text(wire.OWNER_ID, owner_id or "")
+                + wire.text(wire.TEAM_ID, team_id or "")
+                + wire.text(wire.BRANCH_ID, branch_id or ""),
+                *_masks_written(masks),
+            )
+            if len(_SCOPES) >= SCOPES_KEPT:
+                _SCOPES.clear()
+            _SCOPES[key] = scope
+        return scope
+
+
+# _Scope.of's answers, at most this many (then forgotten at once): a page has a handful of
+# owners, each of whose scope would be written again for every page (issue 16). Only IDs
+# and masks, what any row of theirs says in the clear; nothing a grant decides is kept.
+SCOPES_KEPT = 4096
+_SCOPES: dict[tuple[str | None, str | None, str | None, frozenset[str]], _Scope] = {}
 
 
 @cache
@@ -128,8 +156,10 @@ def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _S
         pooled_at,
         lat,
         lng,
-        *_,
-    ) = values
+        _phone_cipher,
+        _email_cipher,
+        _address_cipher,
+    ) = values  # all of them: a starred name would build a list per row
     length, timestamp = wire.length, wire.timestamp
     data = row_id.encode()
     code = format_code(number).encode()
@@ -305,11 +335,28 @@ LIST_STATEMENTS_KEPT = 512
 
 class PageStatements(NamedTuple):
     """A page's SELECT, its count (when asked for) and the position of its sort time in
-    :data:`PRESENTED_NAMES`."""
+    :data:`PRESENTED_NAMES`; for statements kept (:meth:`Registry.list_customers`), the
+    SELECT and the count as the driver runs them, where it can (:func:`driver_statement`)."""
 
     query: Select[Any]
     counted: Select[tuple[int]] | None
     sorted_by: int
+    driver: tuple[DriverStatement, ...] | None = None
+
+    def for_driver(self, dialect: Any) -> PageStatements:
+        """These statements, compiled once for the driver when both can be."""
+        compiled = [
+            driver_statement(statement, dialect)
+            for statement in (self.query, self.counted)
+            if statement is not None
+        ]
+        if not all(compiled):
+            return self
+        return self._replace(driver=tuple(cast(list[DriverStatement], compiled)))
+
+
+# What present_encoded reads by position: a page's rows (SQLAlchemy's, or the driver's).
+_ROW_TYPES = (Row, DriverRecord)
 
 
 class Registry:
@@ -344,7 +391,9 @@ class Registry:
         # The masks depend on the row's scope only: asked of the decision once per scope.
         scopes: dict[Sequence[Any], _Scope] = {}
         for row in rows:
-            values = row if isinstance(row, Row) else _PRESENTED_VALUES(row)
+            values = cast(
+                Sequence[Any], row if isinstance(row, _ROW_TYPES) else _PRESENTED_VALUES(row)
+            )
             key = values[6:9]  # owner_id, team_id, branch_id
             scope = scopes.get(key)
             if scope is None:
@@ -550,20 +599,28 @@ class Registry:
         )
         decision = await self.read_decision(principal)
         size = decision.page_size(requested)
+        # Where the page starts (a malformed token refused before anything is kept).
+        after = page_after(request.page)
         # The statements are what the grants, the filter and the page asked for make of
-        # them: built (and their SQLAlchemy cache key worked out) once for each.
+        # them: built (and their SQLAlchemy cache key worked out) once for each. A page
+        # token is not part of it: the statement names the cursor's values (named_cursor)
+        # and each request binds its own.
+        shape = common_pb2.PageRequest()
+        shape.CopyFrom(request.page)
+        shape.page_token = ""
         key = (
             decision.grants,
             request.filter.SerializeToString(),
-            request.page.SerializeToString(),
+            shape.SerializeToString(),
+            after is not None,
             size,
         )
         statements = self._list_statements.get(key)
         if statements is None:
             conditions = [scope_filter(decision, SCOPE), *self.filter_conditions(request.filter)]
             statements = self.page_statements(
-                conditions, request.page, size, Customer.registered_at
-            )
+                conditions, request.page, size, Customer.registered_at, named_cursor=True
+            ).for_driver(self.db.engine.dialect)
             if len(self._list_statements) >= LIST_STATEMENTS_KEPT:
                 self._list_statements.clear()
             self._list_statements[key] = statements
@@ -575,6 +632,7 @@ class Registry:
             size,
             include_contact=request.include_contact,
             into=response,
+            cursor=None if after is None else {PAGE_AFTER_AT: after[0], PAGE_AFTER_KEY: after[1]},
         )
         return response
 
@@ -584,12 +642,20 @@ class Registry:
         page_request: common_pb2.PageRequest,
         size: int,
         sorted_by: InstrumentedAttribute[datetime | None],
+        *,
+        named_cursor: bool = False,
     ) -> PageStatements:
         """The SELECT of one keyset page of the customers matching ``conditions`` by
-        (``sorted_by``, number), and their count when the page asks for it."""
+        (``sorted_by``, number), and their count when the page asks for it;
+        ``named_cursor``: the page token's values as named parameters (keyset_query's)."""
         columns = PRESENTED_COLUMNS if self.db.is_sqlite else _PRESENTED_COLUMNS_PG
         query = keyset_query(
-            select(*columns).where(*conditions), page_request, size, sorted_by, Customer.number
+            select(*columns).where(*conditions),
+            page_request,
+            size,
+            sorted_by,
+            Customer.number,
+            named_cursor=named_cursor,
         )
         counted = (
             select(func.count()).select_from(Customer).where(*conditions)
@@ -608,19 +674,32 @@ class Registry:
         *,
         include_contact: bool,
         into: CustomerPage,
+        cursor: Mapping[str, Any] | None = None,
     ) -> None:
         """One keyset page (:meth:`page_statements`), presented under ``decision`` into
         the response ``into`` (its customers, cursors and page info); unmasked contact
-        fields that leave are recorded."""
-        # Plain SELECTs, each on its own; the page's rows without the ORM or a session.
+        fields that leave are recorded. ``cursor``: the page token's values, for
+        statements built with ``named_cursor``."""
+        # Plain SELECTs, each on its own; the page's rows without the ORM or a session,
+        # kept statements' without SQLAlchemy at all (driver_rows).
         total = None
-        async with self.db.statements() as connection:
-            rows = cast(list[Any], (await connection.execute(statements.query)).all())
-            if statements.counted is not None:
-                total = int(await connection.scalar(statements.counted) or 0)
+        rows: list[Any]
+        if statements.driver is not None:
+            query, *count = statements.driver
+            rows, *counted = await driver_rows(
+                self.db, query if cursor is None else query.bound(cursor), *count
+            )
+            if counted:
+                total = int(counted[0][0][0] or 0)
+        else:
+            selected = statements.query if cursor is None else statements.query.params(cursor)
+            async with self.db.statements() as connection:
+                rows = list((await connection.execute(selected)).all())
+                if statements.counted is not None:
+                    total = int(await connection.scalar(statements.counted) or 0)
         # By position: a SQLAlchemy row's attributes are looked up by name.
         at = statements.sorted_by
-        page = keyset_page(rows, size, lambda row: (row[at], row[_NUMBER]))
+        page = keyset_page_by_position(rows, size, at, _NUMBER)
         encoded, unmasked, fields = self.present_encoded(page.rows, decision, include_contact)
         await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
         self.fill_page(into, encoded, page.cursors)
@@ -632,7 +711,9 @@ class Registry:
         page response, parsed at once: upb builds the messages (issue 16: a page's 50
         built field by field cost ~0.6 ms)."""
         customers_tag, cursors_tag = _page_tags(type(into))
-        cast(Any, into).MergeFromString(
-            b"".join([wire.message(customers_tag, data) for data in encoded])
-            + wire.strings(cursors_tag, cursors)
-        )
+        length = wire.length
+        pieces: list[bytes] = []
+        for data in encoded:  # each customer's tag and length, then its bytes: one copy
+            pieces += (customers_tag, length(len(data)), data)
+        pieces.append(wire.strings(cursors_tag, cursors))
+        cast(Any, into).MergeFromString(b"".join(pieces))

@@ -111,6 +111,21 @@ def timestamp(field_tag: bytes, value: datetime | None) -> bytes:
     # Seconds since 1970 within 2**28 .. 2**35 (1978 .. 3058): five bytes, written out
     # here (a list's times, nearly always).
     if 1 << 28 <= seconds < 1 << 35:
+        if nanos >= 1 << 28:
+            # Five bytes of nanos too (from 0.268 s on: most times), written out as well.
+            return b"".join(
+                (
+                    field_tag,
+                    _WHOLE[12],
+                    _SECONDS,
+                    _CONTINUED[seconds & 0x3FFF],
+                    _CONTINUED[seconds >> 14 & 0x3FFF],
+                    _NANOS_HEAD[seconds >> 28],
+                    _CONTINUED[nanos & 0x3FFF],
+                    _CONTINUED[nanos >> 14 & 0x3FFF],
+                    _WHOLE[nanos >> 28],
+                )
+            )
         if nanos:
             encoded_nanos = varint(nanos)
             return b"".join(
