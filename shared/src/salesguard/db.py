@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -27,7 +29,7 @@ from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
@@ -126,6 +128,24 @@ SQLITE_BEGIN = "salesguard_sqlite_begin"
 POOL_RECYCLE_SECONDS = 1800
 
 
+# Every engine create_engine made, while it lives: telemetry reads their pools' sizes
+# when metrics are collected (from the metrics server's thread, hence the lock).
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_engines_lock = threading.Lock()
+
+
+def live_engines() -> list[Engine]:
+    """The engines :func:`create_engine` made that are still in use (their sync side)."""
+    with _engines_lock:
+        return list(_engines)
+
+
+def _keep(engine: AsyncEngine) -> AsyncEngine:
+    with _engines_lock:
+        _engines.add(engine.sync_engine)
+    return engine
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # Looked up at call time so OpenTelemetry's wrapper (installed at start-up) applies.
     create_async_engine = sqlalchemy.ext.asyncio.create_async_engine
@@ -157,7 +177,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
             connection.exec_driver_sql(f"BEGIN {mode}")
 
-        return engine
+        return _keep(engine)
     # No pre-ping: SQLAlchemy's pings a checked-out connection with three round trips
     # (BEGIN, ";", ROLLBACK) before every use. A connection the server closed (a restart,
     # an idle timeout) is known closed to asyncpg without asking, and is replaced at
@@ -175,7 +195,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         if connection is not None and connection.is_closed():
             raise exc.DisconnectionError("the database closed this connection")
 
-    return engine
+    return _keep(engine)
 
 
 class NestedTransactionError(RuntimeError):

@@ -37,13 +37,11 @@ import logging
 import os
 import re
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-import sqlalchemy.ext.asyncio
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -66,6 +64,7 @@ from opentelemetry.sdk.trace.export import (
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.exposition import choose_encoder
 
+from salesguard.db import live_engines
 from salesguard.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -258,32 +257,19 @@ def setup_telemetry(
     _configured = True
 
 
-# The engines created since observe_pools(), observed while they live (read from the
-# metrics server's thread, hence the lock).
-_engines: weakref.WeakSet[Any] = weakref.WeakSet()
-_engines_lock = threading.Lock()
 _observing = False
 
 
 def observe_pools() -> None:
-    """Count the connections of every engine created from now on, idle and used, in
+    """Count the connections of every engine of :func:`salesguard.db.create_engine`
+    (:func:`salesguard.db.live_engines`), idle and used, in
     ``db.client.connections.usage`` (the name, unit and attributes of OpenTelemetry's
     SQLAlchemy instrumentation), read from each pool when metrics are collected: nothing
-    is added per checkout. Engines are seen through ``create_async_engine``, which
-    :func:`salesguard.db.create_engine` looks up when called. Once per process."""
+    is added per checkout. Once per process."""
     global _observing
     if _observing:
         return
     _observing = True
-    create = sqlalchemy.ext.asyncio.create_async_engine
-
-    def create_async_engine(*args: Any, **kwargs: Any) -> Any:
-        engine = create(*args, **kwargs)
-        with _engines_lock:
-            _engines.add(engine.sync_engine)
-        return engine
-
-    sqlalchemy.ext.asyncio.create_async_engine = create_async_engine
     metrics.get_meter(__name__).create_observable_up_down_counter(
         "db.client.connections.usage",
         callbacks=[_pool_observations],
@@ -306,9 +292,7 @@ def pool_name(engine: Any) -> str:
 
 def _pool_observations(_options: CallbackOptions) -> Iterable[Observation]:
     counts: dict[tuple[str, str], int] = {}
-    with _engines_lock:
-        engines = list(_engines)
-    for engine in engines:
+    for engine in live_engines():
         pool = engine.pool
         states: tuple[tuple[str, Callable[[], int] | None], ...] = (
             ("idle", getattr(pool, "checkedin", None)),
