@@ -89,7 +89,7 @@ from salesguard_gateway.persisted import (
     registered_operations,
 )
 from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
-from salesguard_gateway.serving import uvicorn_config
+from salesguard_gateway.serving import settle_heap, uvicorn_config
 from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -461,8 +461,10 @@ class GatewayService:
         setup_logging(settings.log_level)
         setup_telemetry("gateway", settings.otel_exporter_otlp_endpoint)
         host, port = settings.listen_address(self.name)
+        app = create_app(settings)
+        settle_heap()
         config = uvicorn_config(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             access_log=False,
