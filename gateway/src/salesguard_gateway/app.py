@@ -216,7 +216,10 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        if self.should_render_graphql_ide(StarletteRequestAdapter(request)):
+        # Only a GET renders the page (strawberry's rule): a POST skips building the adapter.
+        if scope["method"] == "GET" and self.should_render_graphql_ide(
+            StarletteRequestAdapter(request)
+        ):
             await super().__call__(scope, receive, send)
             return
         response = await self._serve(request)

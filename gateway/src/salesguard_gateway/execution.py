@@ -386,10 +386,13 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     steps.append((response_name, field_details_list, _OBJECT, plan, grouped))
                 else:
                     steps.append((response_name, field_details_list, _OTHER, None, None))
-        row = _row(steps) if steps else None
+        row = _row(steps, self._sub_row) if steps else None
         # The grouped field set is kept alive with its steps: its id is not reused meanwhile.
         self._compiled[key] = (grouped_field_set, steps, row)
         return steps, row
+
+    def _sub_row(self, plan: _Object, grouped: dict[str, Any]) -> _Row | None:
+        return self._steps(plan.object_type, grouped)[1]
 
     def _plain_selection(
         self, plan: _Object, field_details_list: FieldDetailsList
@@ -490,13 +493,17 @@ _PENDING = object()
 _Row = Callable[[Any], dict[str, Any]]
 
 
-def _row(steps: list[_Step]) -> _Row | None:
-    """When every step is a leaf (read, or computed from the object alone): one function
-    answering them all, in order. A value it cannot take as it is (anything ``complete``
-    refuses, or an error reading it) raises, and the object is then executed field by
-    field as before, every read being free of effects. A node of a page is such a row."""
+def _row(
+    steps: list[_Step], sub_row: Callable[[_Object, dict[str, Any]], _Row | None]
+) -> _Row | None:
+    """When every step is a leaf (read, or computed from the object alone) or an object
+    (or list of them) that is itself such a row (``sub_row``): one function answering them
+    all, in order, down the tree. A value it cannot take as it is (anything ``complete`` or
+    ``_Object.admits`` refuses, or an error reading it) raises, and the object is then
+    executed field by field as before, every read being free of effects. A page of
+    customers (its edges, their nodes, its pageInfo) is such a row."""
     reads: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any], bool]] = []
-    for response_name, _, kind, plan, _ in steps:
+    for response_name, _, kind, plan, grouped in steps:
         if kind is _LEAF:
             reads.append(
                 (response_name, attrgetter(plan.python_name), plan.complete, plan.str_as_is)
@@ -504,6 +511,8 @@ def _row(steps: list[_Step]) -> _Row | None:
         elif kind is _COMPUTED:
             leaf = plan.leaf
             reads.append((response_name, plan.function, leaf.complete, leaf.str_as_is))
+        elif kind is _OBJECT and (inner := sub_row(plan, cast(dict[str, Any], grouped))):
+            reads.append((response_name, attrgetter(plan.python_name), _rows(plan, inner), False))
         else:
             return None
     fields = tuple(reads)
@@ -516,6 +525,29 @@ def _row(steps: list[_Step]) -> _Row | None:
         return results
 
     return row
+
+
+def _rows(plan: _Object, row: _Row) -> Callable[[Any], Any]:
+    """An object field's value (an object, or a list of them) completed by ``row``, when
+    ``plan`` admits it (else _NotFast: graphql-core's completion decides)."""
+    admits = plan.admits
+    if plan.item_type is None:
+
+        def one(value: Any) -> Any:
+            if not admits(value):
+                raise _NotFast
+            return None if value is None else row(value)
+
+        return one
+
+    def many(value: Any) -> Any:
+        if not admits(value):
+            raise _NotFast
+        if value is None:
+            return None
+        return [None if item is None else row(item) for item in value]
+
+    return many
 
 
 # ``_path((prev, key, typename))`` is ``Path(prev, key, typename)`` without NamedTuple's
