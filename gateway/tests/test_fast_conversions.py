@@ -152,4 +152,4 @@ def test_the_served_heap_is_frozen_and_collected_less_often() -> None:
         "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
         "assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD\n"
     )
-    subprocess.run([sys.executable, "-c", script], check=True)
+    subprocess.run([sys.executable, "-c", script], check=True)  # noqa: S603 - our own script
