@@ -1,6 +1,7 @@
 """The hot path's shortcuts answer exactly what the general code answers: a global ID
 built without a GlobalID object, a Timestamp's moment, a String or ID field's str, a
-customer read off its message on demand; and the served process's collector settings."""
+customer read off its message on demand, what a field selects kept per operation; and the
+served process's collector settings."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from typing import Any
 import pytest
 import strawberry
 from google.protobuf.timestamp_pb2 import Timestamp
+from strawberry.extensions import ParserCache
 from strawberry.relay import GlobalID
 
 from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.execution import fast_execution_context
-from salesguard_gateway.schema.common import Location
+from salesguard_gateway.schema.common import Location, selects
 from salesguard_gateway.schema.conversions import from_timestamp, read_on_demand
 from salesguard_gateway.schema.customers import Customer, customer_from_proto
 from salesguard_gateway.schema.enums import CustomerStatus, SourceChannel
@@ -153,3 +155,38 @@ def test_the_served_heap_is_frozen_and_collected_less_often() -> None:
         "assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)  # noqa: S603 - our own script
+
+
+@strawberry.type
+class Shown:
+    plain: str
+    contact: str
+
+
+SEEN: list[bool] = []
+
+
+@strawberry.type
+class SelectionQuery:
+    @strawberry.field
+    def shown(self, info: strawberry.Info) -> Shown:
+        SEEN.append(selects(info, frozenset({"contact"})))
+        return Shown(plain="p", contact="s")
+
+
+async def test_what_a_field_selects_is_kept_per_operation_and_never_across_variables() -> None:
+    schema = strawberry.Schema(query=SelectionQuery, extensions=[lambda: ParserCache(maxsize=16)])
+    queries: list[tuple[str, dict[str, Any] | None, bool]] = [
+        ("{ shown { plain } }", None, False),
+        ("{ shown { plain } }", None, False),  # kept
+        ("{ shown { contact } }", None, True),
+        ("{ shown { ... on Shown { contact } } }", None, True),
+        ("query($x: Boolean!) { shown { plain contact @include(if: $x) } }", {"x": False}, False),
+        ("query($x: Boolean!) { shown { plain contact @include(if: $x) } }", {"x": True}, True),
+        ("query($x: Boolean!) { shown { plain contact @include(if: $x) } }", {"x": False}, False),
+    ]
+    SEEN.clear()
+    for query, variables, _ in queries:
+        result = await schema.execute(query, variable_values=variables)
+        assert result.errors is None, result.errors
+    assert [expected for _, _, expected in queries] == SEEN
