@@ -266,16 +266,31 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
     return plans
 
 
+# Steps and rows worked out for one operation, kept for the next requests of the same
+# parsed operation (bounded; emptied when full).
+MAX_SHARED_STEPS = 1024
+_Compiled = tuple[Any, list[_Step] | None, "_Row | None"]
+
+
 class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     plans: ClassVar[LeafPlans] = {}
+    shared: ClassVar[dict[tuple[Any, ...], _Compiled]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._plans = {} if manager is not None and manager.middlewares else self.plans
-        self._compiled: dict[
-            tuple[str, int], tuple[dict[str, Any], list[_Step] | None, _Row | None]
-        ] = {}
+        self._compiled: dict[tuple[str, int], _Compiled] = {}
+        # The same parsed operation (the parser's cache answers the same nodes for the same
+        # text) collects the same fields on every request unless a directive (@skip,
+        # @include, @defer) makes them depend on variables: without one in the text, its
+        # steps are worked out once and kept.
+        loc = self.operation.loc
+        self._shared = (
+            self.shared
+            if self._plans is self.plans and loc is not None and "@" not in loc.source.body
+            else None
+        )
 
     def execute_fields(
         self,
@@ -369,6 +384,20 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         cached = self._compiled.get(key)
         if cached is not None:
             return cached[1], cached[2]
+        shared_key: tuple[Any, ...] | None = None
+        if self._shared is not None:
+            shared_key = (
+                parent_type.name,
+                id(self.operation),
+                tuple(
+                    (name, *(id(details.node) for details in field_details_list))
+                    for name, field_details_list in grouped_field_set.items()
+                ),
+            )
+            cached = self._shared.get(shared_key)
+            if cached is not None:
+                self._compiled[key] = (grouped_field_set, cached[1], cached[2])
+                return cached[1], cached[2]
         fields = self._plans.get(parent_type.name)
         steps: list[_Step] | None = None
         if fields is not None:
@@ -389,6 +418,11 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         row = _row(steps, self._sub_row) if steps else None
         # The grouped field set is kept alive with its steps: its id is not reused meanwhile.
         self._compiled[key] = (grouped_field_set, steps, row)
+        if self._shared is not None and shared_key is not None:
+            if len(self._shared) >= MAX_SHARED_STEPS:
+                self._shared.clear()
+            # Kept with the operation, whose nodes (and so the ids in the key) live as long.
+            self._shared[shared_key] = (self.operation, steps, row)
         return steps, row
 
     def _sub_row(self, plan: _Object, grouped: dict[str, Any]) -> _Row | None:
@@ -570,6 +604,6 @@ def fast_execution_context(schema: strawberry.Schema) -> None:
     executor = type(
         "SchemaFastLeafExecutionContext",
         (FastLeafExecutionContext,),
-        {"plans": leaf_plans(schema)},
+        {"plans": leaf_plans(schema), "shared": {}},
     )
     schema.execution_context_class = executor
