@@ -25,12 +25,23 @@ FILE`` does the same for the customers service.
         [--seconds 8] [--registrations 500] [--profile-gateway FILE] [--profile-customers FILE]
         [--direct-only [--py-spy FILE]]
 
-Where it stands (issue 16, quiet 2-core machine, 20 000 customers): ListCustomers(50)
-costs the customers process 2.1-2.5 ms of CPU (4.7 before its rows were written as wire
-bytes), the gateway 2.5-3.0 ms more. With both paths sharing the two cores, the direct
-path runs at 400-470 req/s, the gateway path at 0.69-0.73 of that; p50 at c = 1 is
-1.6-1.7x. Before the customers process got faster, when the direct path was bound by
-that one process on one core, the gateway path reached 0.94-0.96 of its throughput.
+Where it stands (issue 16, 2-core machine shared with other work, 20 000 customers):
+ListCustomers(50) costs the customers process 1.4-2.0 ms of CPU (4.7 before its rows were
+written as wire bytes). The gateway's own CPU per page went from 2.5-2.75 ms (1.7x the
+customers process's in the same run) to 1.7-2.1 ms (1.0x): the collector had ~0.27 ms of
+it (the served heap is now frozen after startup, serving.settle_heap), customers are read
+off their message only for the fields selected (conversions.read_on_demand), a page's
+tree is answered in one pass by rows kept per operation (execution.py), and what a field
+selects is kept per operation (common.selects). Gateway/direct throughput went from
+0.47-0.53 to 0.74-0.83, p50 at c = 1 from 1.96x to 1.71x. Still bounded: in process
+(the app called directly, a canned reply) a page costs ~0.95 ms, of which the rows
+(500 field values) ~0.2, JSON ~0.08, OpenTelemetry's ASGI middleware and the access
+metrics ~0.1, strawberry's and graphql-core's per-request setup ~0.15; the served
+process adds uvicorn, the socket write, and the gRPC call with its OpenTelemetry and
+principal interceptors (salesguard.grpc_client, ~0.3 ms), which the direct path's
+client pays in the benchmark's process instead. Before the customers process got faster,
+when the direct path was bound by that one process on one core, the gateway path reached
+0.94-0.96 of its throughput.
 """
 
 from __future__ import annotations

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.tests.conftest import StartSuite
+from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.schema import customers as customers_schema
 from tests.harness import GraphQLResult, Suite, employee_id, global_id
 from tests.org import Org, make_org, new_phone, register, register_result
@@ -91,10 +90,10 @@ async def test_unexpected_errors_are_masked_and_logged(
 
     # No real service sends what the gateway cannot convert, so the gateway's own
     # conversion is made to fail as it did once on a timestamp beyond year 9999.
-    def overflowing(stamp: Timestamp) -> datetime | None:
+    def overflowing(message: customers_pb2.Customer) -> customers_schema.Customer:
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(customers_schema, "from_timestamp", overflowing)
+    monkeypatch.setattr(customers_schema, "customer_from_proto", overflowing)
     with caplog.at_level(logging.ERROR, logger="salesguard_gateway"):
         result = await suite.gql(
             "query($id: ID!) { customer(id: $id) { id } }", {"id": customer["id"]}, as_=org.junior

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import strawberry
+from strawberry.extensions import ParserCache
 
 from salesguard_api.attendance.v1 import directory_pb2, visits_pb2
 from salesguard_api.commissions.v1 import commissions_pb2
@@ -260,6 +261,63 @@ async def test_fast_object_path_gives_the_same_results_and_errors() -> None:
     assert fast == slow
     assert len(slow["errors"]) == 4
     assert fast["data"]["holders"][0]["must"] == {"id": "id-d", "later": "later-d"}
+
+
+# Each request of the same operation gets other holders: good ones, then broken ones.
+HOLDER_ROUNDS: list[list[Holder | None]] = []
+
+
+@strawberry.type
+class RoundsQuery:
+    @strawberry.field
+    def holders(self) -> list[Holder | None]:
+        return HOLDER_ROUNDS.pop(0)
+
+
+def _rounds() -> list[list[Holder | None]]:
+    good: list[Holder | None] = [
+        Holder(items=[item("a")], maybe_items=None, one=item("b"), must=item("c"))
+    ]
+    broken: list[Holder | None] = [
+        Holder(items=[item("h", "boom")], maybe_items=[None], one=None, must=item("j")),
+        Holder(items=[], maybe_items=[], one="x", must=item("k")),  # type: ignore[arg-type]
+    ]
+    return [good, broken, good]
+
+
+async def _rounds_results(schema: strawberry.Schema, query: str, **variables: Any) -> list[Any]:
+    HOLDER_ROUNDS[:] = _rounds()
+    answers = []
+    for _ in range(3):
+        result = await schema.execute(query, variable_values=variables or None)
+        answers.append(
+            (result.data, sorted((e.message, tuple(e.path or ())) for e in result.errors or ()))
+        )
+    return answers
+
+
+async def test_an_operations_steps_are_kept_for_its_next_requests_and_answer_alike() -> None:
+    def build(fast: bool) -> strawberry.Schema:
+        built = strawberry.Schema(RoundsQuery, extensions=[lambda: ParserCache(maxsize=8)])
+        if fast:
+            fast_execution_context(built)
+        return built
+
+    fast, slow = build(fast=True), build(fast=False)
+    kept = cast(Any, fast.execution_context_class).shared
+    plain = "{ holders { items { id label checked } one { id label } must { id } } }"
+    answers = await _rounds_results(fast, plain)
+    assert answers == await _rounds_results(slow, plain)
+    # The broken holders' errors, reported on the second request with the first's steps.
+    assert not answers[0][1] and answers[1][1] and answers[2] == answers[0]
+    assert kept, "an operation without directives keeps its steps"
+    kept.clear()
+    # With a directive the fields collected depend on the variables: nothing is kept.
+    directed = "query($x: Boolean!) { holders { items { id label @include(if: $x) } must { id } } }"
+    for x in (True, False):
+        answers = await _rounds_results(fast, directed, x=x)
+        assert answers == await _rounds_results(slow, directed, x=x)
+    assert not kept
 
 
 def test_every_timeline_evidence_case_names_a_timeline_kind() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import urllib.request
 from collections import Counter
@@ -89,7 +90,7 @@ from salesguard_gateway.persisted import (
     registered_operations,
 )
 from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
-from salesguard_gateway.serving import uvicorn_config
+from salesguard_gateway.serving import settle_heap, uvicorn_config
 from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ _RPC_CALLS = "salesguard.rpc_calls"
 _MEDIA_TYPE = "salesguard.media_type"
 _REQUEST_ERROR_STATUS = "salesguard.request_error_status"
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 10
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def _unauthorized(error: AuthError, media_type: str = JSON_MEDIA_TYPE) -> Response:
@@ -201,6 +203,11 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
         # Our own page over the vendored assets: strawberry's loads them from a CDN.
         self.graphiql_page = GraphiQLPage() if settings.graphiql_enabled else None
 
+    def encode_json(self, data: object) -> str:
+        # strawberry's json.dumps(data, separators=(",", ":")), its bytes exactly, with an
+        # encoder made once that does not track containers for cycles (an answer has none).
+        return _JSON_ENCODER.encode(data)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         assert self.graphiql_page is not None  # strawberry renders it only when enabled
         return self.graphiql_page.response()
@@ -216,7 +223,10 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        if self.should_render_graphql_ide(StarletteRequestAdapter(request)):
+        # Only a GET renders the page (strawberry's rule): a POST skips building the adapter.
+        if scope["method"] == "GET" and self.should_render_graphql_ide(
+            StarletteRequestAdapter(request)
+        ):
             await super().__call__(scope, receive, send)
             return
         response = await self._serve(request)
@@ -461,8 +471,10 @@ class GatewayService:
         setup_logging(settings.log_level)
         setup_telemetry("gateway", settings.otel_exporter_otlp_endpoint)
         host, port = settings.listen_address(self.name)
+        app = create_app(settings)
+        settle_heap()
         config = uvicorn_config(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             access_log=False,

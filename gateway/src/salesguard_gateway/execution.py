@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
+from operator import attrgetter
 from typing import Any, ClassVar, cast
 
 import strawberry
@@ -265,14 +266,31 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
     return plans
 
 
+# Steps and rows worked out for one operation, kept for the next requests of the same
+# parsed operation (bounded; emptied when full).
+MAX_SHARED_STEPS = 1024
+_Compiled = tuple[Any, list[_Step] | None, "_Row | None"]
+
+
 class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
     plans: ClassVar[LeafPlans] = {}
+    shared: ClassVar[dict[tuple[Any, ...], _Compiled]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         self._plans = {} if manager is not None and manager.middlewares else self.plans
-        self._compiled: dict[tuple[str, int], tuple[dict[str, Any], list[_Step] | None]] = {}
+        self._compiled: dict[tuple[str, int], _Compiled] = {}
+        # The same parsed operation (the parser's cache answers the same nodes for the same
+        # text) collects the same fields on every request unless a directive (@skip,
+        # @include, @defer) makes them depend on variables: without one in the text, its
+        # steps are worked out once and kept.
+        loc = self.operation.loc
+        self._shared = (
+            self.shared
+            if self._plans is self.plans and loc is not None and "@" not in loc.source.body
+            else None
+        )
 
     def execute_fields(
         self,
@@ -282,7 +300,12 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: dict[str, Any],
         position_context: Any,
     ) -> Any:
-        steps = self._steps(parent_type, grouped_field_set)
+        steps, row = self._steps(parent_type, grouped_field_set)
+        if row is not None:
+            try:
+                return row(source_value)
+            except Exception:  # noqa: S110 - redone field by field below, errors reported there
+                pass
         if steps is None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
@@ -353,13 +376,28 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _steps(
         self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]
-    ) -> list[_Step] | None:
+    ) -> tuple[list[_Step] | None, _Row | None]:
         """The fields of ``grouped_field_set`` with their plans, worked out once per
-        operation (a page's 50 nodes share one grouped field set); None: no plans."""
+        operation (a page's 50 nodes share one grouped field set); None: no plans. When
+        every field is a leaf, also a function answering them all at once (:func:`_row`)."""
         key = (parent_type.name, id(grouped_field_set))
         cached = self._compiled.get(key)
         if cached is not None:
-            return cached[1]
+            return cached[1], cached[2]
+        shared_key: tuple[Any, ...] | None = None
+        if self._shared is not None:
+            shared_key = (
+                parent_type.name,
+                id(self.operation),
+                tuple(
+                    (name, *(id(details.node) for details in field_details_list))
+                    for name, field_details_list in grouped_field_set.items()
+                ),
+            )
+            cached = self._shared.get(shared_key)
+            if cached is not None:
+                self._compiled[key] = (grouped_field_set, cached[1], cached[2])
+                return cached[1], cached[2]
         fields = self._plans.get(parent_type.name)
         steps: list[_Step] | None = None
         if fields is not None:
@@ -377,9 +415,18 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     steps.append((response_name, field_details_list, _OBJECT, plan, grouped))
                 else:
                     steps.append((response_name, field_details_list, _OTHER, None, None))
+        row = _row(steps, self._sub_row) if steps else None
         # The grouped field set is kept alive with its steps: its id is not reused meanwhile.
-        self._compiled[key] = (grouped_field_set, steps)
-        return steps
+        self._compiled[key] = (grouped_field_set, steps, row)
+        if self._shared is not None and shared_key is not None:
+            if len(self._shared) >= MAX_SHARED_STEPS:
+                self._shared.clear()
+            # Kept with the operation, whose nodes (and so the ids in the key) live as long.
+            self._shared[shared_key] = (self.operation, steps, row)
+        return steps, row
+
+    def _sub_row(self, plan: _Object, grouped: dict[str, Any]) -> _Row | None:
+        return self._steps(plan.object_type, grouped)[1]
 
     def _plain_selection(
         self, plan: _Object, field_details_list: FieldDetailsList
@@ -476,6 +523,66 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
 _PENDING = object()
 
+# Every field of an object at once, from the object: the fields' completed values.
+_Row = Callable[[Any], dict[str, Any]]
+
+
+def _row(
+    steps: list[_Step], sub_row: Callable[[_Object, dict[str, Any]], _Row | None]
+) -> _Row | None:
+    """When every step is a leaf (read, or computed from the object alone) or an object
+    (or list of them) that is itself such a row (``sub_row``): one function answering them
+    all, in order, down the tree. A value it cannot take as it is (anything ``complete`` or
+    ``_Object.admits`` refuses, or an error reading it) raises, and the object is then
+    executed field by field as before, every read being free of effects. A page of
+    customers (its edges, their nodes, its pageInfo) is such a row."""
+    reads: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any], bool]] = []
+    for response_name, _, kind, plan, grouped in steps:
+        if kind is _LEAF:
+            reads.append(
+                (response_name, attrgetter(plan.python_name), plan.complete, plan.str_as_is)
+            )
+        elif kind is _COMPUTED:
+            leaf = plan.leaf
+            reads.append((response_name, plan.function, leaf.complete, leaf.str_as_is))
+        elif kind is _OBJECT and (inner := sub_row(plan, cast(dict[str, Any], grouped))):
+            reads.append((response_name, attrgetter(plan.python_name), _rows(plan, inner), False))
+        else:
+            return None
+    fields = tuple(reads)
+
+    def row(source: Any) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for name, read, complete, str_as_is in fields:
+            value = read(source)
+            results[name] = value if str_as_is and type(value) is str else complete(value)
+        return results
+
+    return row
+
+
+def _rows(plan: _Object, row: _Row) -> Callable[[Any], Any]:
+    """An object field's value (an object, or a list of them) completed by ``row``, when
+    ``plan`` admits it (else _NotFast: graphql-core's completion decides)."""
+    admits = plan.admits
+    if plan.item_type is None:
+
+        def one(value: Any) -> Any:
+            if not admits(value):
+                raise _NotFast
+            return None if value is None else row(value)
+
+        return one
+
+    def many(value: Any) -> Any:
+        if not admits(value):
+            raise _NotFast
+        if value is None:
+            return None
+        return [None if item is None else row(item) for item in value]
+
+    return many
+
 
 # ``_path((prev, key, typename))`` is ``Path(prev, key, typename)`` without NamedTuple's
 # Python-level ``__new__``: two of them per node of a page.
@@ -497,6 +604,6 @@ def fast_execution_context(schema: strawberry.Schema) -> None:
     executor = type(
         "SchemaFastLeafExecutionContext",
         (FastLeafExecutionContext,),
-        {"plans": leaf_plans(schema)},
+        {"plans": leaf_plans(schema), "shared": {}},
     )
     schema.execution_context_class = executor

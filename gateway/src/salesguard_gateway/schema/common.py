@@ -364,7 +364,46 @@ def _selects(selections: Iterable[Selection], path: Sequence[str], names: frozen
 
 def selects(info: Info, names: frozenset[str], path: Sequence[str] = ()) -> bool:
     """Whether the query asks, under this field and ``path``, for any of ``names``."""
+    key = _selection_key(info, names, path)
+    if key is None:
+        return _selects_now(info, names, path)
+    known = _SELECTED.get(key)
+    if known is not None:
+        return known[1]
+    answer = _selects_now(info, names, path)
+    if len(_SELECTED) >= MAX_SELECTIONS_KEPT:
+        _SELECTED.clear()
+    _SELECTED[key] = (info.operation, answer)
+    return answer
+
+
+def _selects_now(info: Info, names: frozenset[str], path: Sequence[str]) -> bool:
     return any(_selects(field.selections, path, names) for field in info.selected_fields)
+
+
+# What selects() answered, per operation (its parsed node, the same object for the same
+# text while the parser's cache holds it), field (its path, each step with its parent
+# type, list indices left out), names and path: a page of customers asks twice per request
+# (contact fields, totalCount), and working it out converts the field's whole selection.
+# Only operations whose text holds no directive are kept: their selections do not depend
+# on variables. Each entry holds its operation, so an id is never reused meanwhile.
+MAX_SELECTIONS_KEPT = 1024
+_SELECTED: dict[tuple[Any, ...], tuple[Any, bool]] = {}
+
+
+def _selection_key(
+    info: Info, names: frozenset[str], path: Sequence[str]
+) -> tuple[Any, ...] | None:
+    query = info.query
+    if query is None or "@" in query:
+        return None
+    steps: list[tuple[str, str | None]] = []
+    step: Any = info.path
+    while step is not None:
+        if isinstance(step.key, str):
+            steps.append((step.key, step.typename))
+        step = step.prev
+    return (id(info.operation), tuple(steps), names, tuple(path))
 
 
 # --- geography --------------------------------------------------------------

@@ -23,6 +23,8 @@ from salesguard_gateway.schema.conversions import (
     converted,
     enum_numbers,
     from_timestamp,
+    optional,
+    read_on_demand,
     to_timestamp,
 )
 from salesguard_gateway.schema.enums import (
@@ -116,32 +118,37 @@ class Customer(Node):
     )
 
 
-def customer_from_proto(message: customers_pb2.Customer) -> Customer:
-    return Customer(
-        id=message.id,
-        code=message.code,
-        name=message.name,
-        company=message.company or None,
-        phone=message.phone or None,
-        email=message.email or None,
-        address=message.address or None,
-        location=(
-            Location(lat=message.location.lat, lng=message.location.lng)
-            if message.HasField("location")
-            else None
-        ),
-        source=source_of(message.source),
-        source_detail=message.source_detail or None,
-        first_contact_at=from_timestamp(message.first_contact_at),
-        registered_at=from_timestamp(message.registered_at),
-        updated_at=from_timestamp(message.updated_at),
-        status=customer_status_of(message.status),
-        pooled_at=from_timestamp(message.pooled_at),
-        masked_fields=message.masked_fields[:],  # a list: a slice copies it faster
-        owner_id=message.owner_id,
-        team_id=message.team_id,
-        branch_id=message.branch_id,
-    )
+def _location(message: customers_pb2.Customer) -> Location | None:
+    if not message.HasField("location"):
+        return None
+    return Location(lat=message.location.lat, lng=message.location.lng)
+
+
+# A page of customers shows a few of their fields: each is converted only when read.
+customer_from_proto: Callable[[customers_pb2.Customer], Customer] = read_on_demand(
+    Customer,
+    {
+        "id": None,
+        "code": None,
+        "name": None,
+        "company": optional,
+        "phone": optional,
+        "email": optional,
+        "address": optional,
+        "source": source_of,
+        "source_detail": optional,
+        "first_contact_at": from_timestamp,
+        "registered_at": from_timestamp,
+        "updated_at": from_timestamp,
+        "status": customer_status_of,
+        "pooled_at": from_timestamp,
+        "masked_fields": list,
+        "owner_id": None,
+        "team_id": None,
+        "branch_id": None,
+    },
+    {"location": _location},
+)
 
 
 # Unmasked contact reads are audited (C7) and count towards BULK_CONTACT_ACCESS
