@@ -10,8 +10,11 @@ superiors (:meth:`salesguard.policy.Decision.about`).
 The order is newest first by ``(at, kind, id)``, the kind being its enum number,
 so items at the same instant keep a stable order. Each kind is one indexed range
 scan (employee + time) resuming after the page token, limited to ``size + 1``
-rows; the scans merge in Python and the token of an item is its triple. A page
-thus costs one query per kind asked for, never one per row.
+rows; the scans are one statement (UNION ALL) that returns the ``size + 1``
+nearest the token with their columns, and the token of an item is its triple. A
+page thus costs one query, however many kinds are asked for, and its rows reach
+the presenters as records of their columns, not ORM instances (issue 16: making
+those, and a query a kind, cost more than the SQL).
 
 A service declares only its kinds: where each kind's rows are (:class:`TimelineKind`, in
 its :class:`TimelineSources`) and how they are presented (a :class:`Presenter` a kind);
