@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from google.protobuf.descriptor import Descriptor
 from google.protobuf.message_factory import GetMessageClass
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import (
@@ -631,14 +630,14 @@ class TimelineHome(Protocol):
 @dataclass(frozen=True)
 class EmployeeTimeline:
     """One service's timeline: where it reads, who decides, its kinds and how each kind is
-    presented as its ``item`` (one message field a kind, ``at`` set on every item)."""
+    presented as an item of its ``response`` (one message field a kind, ``at`` set on
+    every item)."""
 
     db: Database
     policy: PolicyClient
     pages: PageLimits
     sources: TimelineSources
     presenters: Mapping[int, Presenter]
-    item: Callable[..., Any]
     response: Callable[..., Any]
 
     def __post_init__(self) -> None:
@@ -663,14 +662,21 @@ class EmployeeTimeline:
             session = AsyncSession(bind=connection)
             try:
                 page, total = await fetch_timeline(session, query, self.sources(query))
-                items = await self._present(session, page.rows, request)
+                response = self.response(cursors=page.cursors, page_info=page.page_info(total))
+                await self._present(session, page.rows, request, response)
             finally:
                 await session.close()
-        return self.response(items=items, cursors=page.cursors, page_info=page.page_info(total))
+        return response
 
     async def _present(
-        self, session: AsyncSession, rows: Sequence[TimelineRow], request: TimelineRequest
-    ) -> list[Any]:
+        self,
+        session: AsyncSession,
+        rows: Sequence[TimelineRow],
+        request: TimelineRequest,
+        response: Any,
+    ) -> None:
+        """The rows as the response's items, each kind's by its presenter (each message
+        copied once, into its item)."""
         of_kind: dict[int, list[PresentedRow]] = {}
         for entry in rows:
             of_kind.setdefault(entry.kind, []).append(entry.row)
@@ -678,13 +684,10 @@ class EmployeeTimeline:
             kind: iter(await self.presenters[kind].present(session, kind_rows, request))
             for kind, kind_rows in of_kind.items()
         }
-        return [
-            self.item(
-                at=to_timestamp(entry.at),
-                **{self.presenters[entry.kind].field: next(presented[entry.kind])},
-            )
-            for entry in rows
-        ]
+        add = response.items.add
+        for entry in rows:
+            item = add(at=to_timestamp(entry.at))
+            getattr(item, self.presenters[entry.kind].field).CopyFrom(next(presented[entry.kind]))
 
 
 def employee_timeline_servicer(
@@ -698,9 +701,6 @@ def employee_timeline_servicer(
     response and item messages."""
     method = service_descriptor(base).methods_by_name["ListEmployeeTimeline"]
     response = GetMessageClass(method.output_type)
-    item = GetMessageClass(
-        cast(Descriptor, response.DESCRIPTOR.fields_by_name["items"].message_type)
-    )
     pages = home.settings.page_limits
-    timeline = EmployeeTimeline(home.db, home.policy, pages, sources, presenters, item, response)
+    timeline = EmployeeTimeline(home.db, home.policy, pages, sources, presenters, response)
     return Servicer.answering(base, ListEmployeeTimeline=timeline.serve)
