@@ -55,7 +55,13 @@ from benchmarks.support import (
 from salesguard.db import Database
 from salesguard.policy import Decision
 from salesguard.principal import Principal, acting_as
-from salesguard.timeline import MAX_RANGE, TimelineCursor, TimelineQuery, page_statement
+from salesguard.timeline import (
+    MAX_RANGE,
+    TimelineCursor,
+    TimelineQuery,
+    page_statement,
+    timeline_statement,
+)
 from salesguard.timeutil import to_timestamp
 from salesguard_api.attendance.v1 import directory_pb2, directory_pb2_grpc
 from salesguard_api.attendance.v1 import timeline_pb2 as attendance_pb2
@@ -270,7 +276,8 @@ KIND_NAMES: dict[str, Callable[[Any], str]] = {
 
 
 async def explain_page_queries(deployed: Deployment, begins: datetime, ends: datetime) -> None:
-    """EXPLAIN ANALYZE each kind's page query for a page in the middle of the window."""
+    """EXPLAIN ANALYZE each kind's page query for a page in the middle of the window, and
+    each service's one page statement (every kind's, as fetch_timeline runs them)."""
     callers = {
         "HR": decision({"scope": {"kind": "all"}}),
         "manager": decision({"scope": {"kind": "branch", "branch_id": BRANCH}}),
@@ -290,8 +297,15 @@ async def explain_page_queries(deployed: Deployment, begins: datetime, ends: dat
                 size=PAGE,
                 page=common_pb2.PageRequest(page_size=PAGE),
             )
-            for source in sources(query):
-                plan = await explain(deployed.database_urls[service], page_statement(query, source))
+            # Each kind's page query, then the one statement a page runs (all of them).
+            statements = [
+                (KIND_NAMES[service](source.kind).split("_TIMELINE_KIND_")[1], statement)
+                for source in sources(query)
+                for statement in [page_statement(query, source)]
+            ]
+            statements.append(("(page: every kind)", timeline_statement(query, sources(query))))
+            for name, statement in statements:
+                plan = await explain(deployed.database_urls[service], statement)
                 took = re.search(r"Execution Time: ([\d.]+) ms", plan)
                 paths = sorted(
                     set(
@@ -302,7 +316,6 @@ async def explain_page_queries(deployed: Deployment, begins: datetime, ends: dat
                         )
                     )
                 )
-                name = KIND_NAMES[service](source.kind).split("_TIMELINE_KIND_")[1]
                 print(
                     f"  {caller:<8}{f'{service} {name}':<40}"
                     f"{float(took.group(1)) if took else float('nan'):>8.2f}  {'; '.join(paths)}"

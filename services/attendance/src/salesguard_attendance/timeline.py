@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.grpc_server import Servicer
 from salesguard.timeline import (
+    PresentedRow,
     Presenter,
     TimelineKind,
     TimelineSources,
@@ -46,7 +46,7 @@ KINDS = sources.kinds
 async def _present_check_ins(
     visits: Visits,
     session: AsyncSession,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[PresentedRow],
     request: pb.ListEmployeeTimelineRequest,
 ) -> list[visits_pb2.CheckIn]:
     # The photos of every check-in on the page in one query, as ListCheckIns does.

@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, String, cast, func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard.grpc_server import Servicer
 from salesguard.timeline import (
     Column,
+    PresentedRow,
     Presenter,
     ScopingRow,
     TimelineKind,
@@ -109,14 +110,14 @@ KINDS = sources.kinds
 
 
 async def _present_orders(
-    session: AsyncSession, rows: Sequence[Row[Any]], request: object
+    session: AsyncSession, rows: Sequence[PresentedRow], request: object
 ) -> list[orders_pb2.Order]:
     # Lines and steps of every order on the page in one query each.
     return await present_orders(session, [row[0] for row in rows])
 
 
 async def _present_approvals(
-    session: AsyncSession, rows: Sequence[Row[Any]], request: object
+    session: AsyncSession, rows: Sequence[PresentedRow], request: object
 ) -> list[pb.TimelineApproval]:
     # Each row: the step and its order's number (then the timeline's own columns).
     return [
