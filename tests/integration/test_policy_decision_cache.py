@@ -175,3 +175,34 @@ async def _until_opa_denies(url: str) -> None:
                 return
             await asyncio.sleep(0.05)
     raise AssertionError("OPA did not load the rewritten tiers")
+
+
+async def test_twenty_callers_asking_at_once_share_one_engine_call() -> None:
+    """Twenty requests of one caller arriving together (a page's parallel calls, a
+    reconnecting console) make one round trip, and a failure reaches them all, kept for
+    none of them."""
+    engine = CountingEngine()
+    client = PolicyClient(engine, decision_ttl_seconds=60)
+    answers = await asyncio.gather(*(client.decide(JUNIOR, "customers.read") for _ in range(20)))
+    assert len(engine.inputs) == 1 and all(answer == answers[0] for answer in answers)
+    engine.failing = True
+    other = Principal("j-2", ("SALES_JUNIOR",), "t-1", "b-1")
+    failures = await asyncio.gather(
+        *(client.decide(other, "customers.read") for _ in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(failure, PolicyUnavailable) for failure in failures)
+    assert len(engine.inputs) == 2
+    engine.failing = False
+    assert (await client.decide(other, "customers.read")).allow
+    assert len(engine.inputs) == 3
+
+
+async def test_a_cancelled_caller_leaves_the_shared_call_to_the_others() -> None:
+    engine = CountingEngine()
+    client = PolicyClient(engine, decision_ttl_seconds=60)
+    first = asyncio.ensure_future(client.decide(JUNIOR, "customers.read"))
+    second = asyncio.ensure_future(client.decide(JUNIOR, "customers.read"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert (await second).allow
+    assert first.cancelled() and len(engine.inputs) == 1

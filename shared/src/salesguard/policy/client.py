@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,13 +52,15 @@ class DecisionCache:
     and call out to nothing), so the same input gets the same answer until the security
     team loads a new policy; that takes effect within ``ttl_seconds``. Everything the
     gateway resolves per request is in the key (the principal's roles, team, branch), so
-    a role change or a transfer is a different input and is decided afresh. Failures are
-    never kept. Bounded: the oldest entries go first."""
+    a role change or a transfer is a different input and is decided afresh. Callers
+    asking the same input at once share one engine call. Failures are never kept.
+    Bounded: the oldest entries go first."""
 
     def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
         self._ttl = ttl_seconds
         self._max_entries = max_entries
         self._entries: OrderedDict[_DecisionKey, tuple[float, Decision]] = OrderedDict()
+        self._pending: dict[_DecisionKey, asyncio.Task[Decision]] = {}
 
     @staticmethod
     def key(
@@ -71,19 +75,23 @@ class DecisionCache:
             return None
         return (principal, action, canonical)
 
-    def get(self, key: _DecisionKey) -> Decision | None:
+    async def get(self, key: _DecisionKey, decide: Callable[[], Awaitable[Decision]]) -> Decision:
+        """The kept decision for ``key``, else ``decide()``'s, kept. A caller cancelled
+        while waiting leaves the shared call running for the others."""
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if time.monotonic() - entry[0] >= self._ttl:
-            del self._entries[key]
-            return None
-        return entry[1]
+        if entry is not None and time.monotonic() - entry[0] < self._ttl:
+            return entry[1]
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = asyncio.ensure_future(decide())
+            pending.add_done_callback(partial(self._settle, key))
+        return await asyncio.shield(pending)
 
-    def put(self, key: _DecisionKey, decision: Decision) -> None:
-        if self._ttl <= 0:
+    def _settle(self, key: _DecisionKey, done: asyncio.Task[Decision]) -> None:
+        del self._pending[key]
+        if done.cancelled() or done.exception() is not None:
             return
-        self._entries[key] = (time.monotonic(), decision)
+        self._entries[key] = (time.monotonic(), done.result())
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
@@ -109,15 +117,15 @@ class PolicyClient:
     async def decide(
         self, principal: Principal, action: str, resource: Mapping[str, Any] | None = None
     ) -> Decision:
+        ask = partial(self._engine_decision, principal, action, resource)
         key = self._decisions.key(principal, action, resource) if self._decisions else None
-        cached = self._decisions.get(key) if self._decisions and key else None
         try:
-            if cached is None:
-                cached = await self._engine_decision(principal, action, resource)
-                if self._decisions and key:
-                    self._decisions.put(key, cached)
+            if self._decisions is not None and key is not None:
+                policy_decision = await self._decisions.get(key, ask)
+            else:
+                policy_decision = await ask()
             # Hidden subjects follow the directory (its own cache), not the policy's.
-            decision = await self._resolve_hidden_subjects(cached)
+            decision = await self._resolve_hidden_subjects(policy_decision)
         except PolicyUnavailable:
             _decisions.add(1, {"action": action, "result": "unavailable"})
             raise
