@@ -82,6 +82,35 @@ Below 2× needs the payment write gone from the run, not cheaper: the named matc
 named update split by the matched order's number across two connections, each
 committing its orders' classification (uses the second core; the run would no longer
 be one transaction).
+
+Then (``--floor``; CPU seconds of the PostgreSQL backend from /proc, statements in
+rolled-back transactions, 100k × 100k): the limit 0.60-0.65; the run's match_quoted
+1.2-1.5, match_customer_amount 0.40-0.48, classify 0.63-0.71 (half reading, half writing
+84,600 state rows), the rest 0.2. Computing the named matches where read does not reach
+2× at this size: customer + amount and classification rewritten to derive them (anti-joins
+and joins on the stated ID and the quoted number) take 1.24, already 2.0× the limit
+before the alerts, ANALYZEs and the run's record; the floor, one statement that pairs and
+classifies like the limit and stores only the 10,800 customer + amount matches (through
+the payments' indexes, 8 WAL records and 1.1 kB a row, 0.19 s) and the 84,600 changed
+states (4 WAL records, 370 B a row, 0.45 s), took 1.34 s against the limit's 0.62 s, 2.15×,
+in the same run. At 1M the floor was 1.42× (18.75 s against 13.2 s) on a quieter machine,
+3.7× on a loaded one: the route could come near 2× only there, for a cost on every reader
+of a payment's order (ListPayments by branch and the submitter's timeline read indexes
+over columns the match copies), so it was not taken.
+Measured and not taken: a full run that finds most payments open dropping the payments'
+four whole secondary indexes (branch, order, time, submitter), which every matched version
+enters, and building them after matching, in the same transaction (the table taken with
+NOWAIT). Backend CPU of matching and classifying, alternating: 100k 2.07-2.27 s against
+2.58-2.84 (match_quoted 0.58-0.69 against 1.2-1.46, the four builds 0.27-0.32); 1M 24.6 s
+against 31.6; first run / limit 100k 3.75-4.67 against 4.66-4.98, 1M 3.93 against 6.47 (one
+pair). Dropping an index takes the table from every reader: ListPayments and the timeline
+would wait for the whole first run (about 50 s at 1M), a run that is the onboarding's or a
+repair's, when people are reading. It still would not reach 2×. Dropping the partial
+indexes too only adds their builds (1.2 s at 1M): a matched version enters none of the open
+ones. A fill factor of 80 on payments changed nothing (1.22 against 1.20: no match can be
+HOT while the open indexes' predicate reads ``order_id``). What bounds the first run, 100k
+CPU: classify 0.63-0.71, match_quoted 1.2-1.5 (the heap update and every index), customer
++ amount 0.40-0.48, the alerts 0.2-0.3.
 """
 
 from __future__ import annotations
