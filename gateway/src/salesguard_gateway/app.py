@@ -21,8 +21,6 @@ from typing import Any, cast
 import uvicorn
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.metrics import NoOpMeterProvider
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -82,6 +80,7 @@ from salesguard_gateway.observability import (
     AccessLog,
     ObservedOperation,
     OperationNames,
+    ServerSpans,
     note_error_codes,
 )
 from salesguard_gateway.persisted import (
@@ -411,14 +410,9 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
 
     middleware = [
         # One server span per request; the gRPC client spans become its children.
-        Middleware(
-            OpenTelemetryMiddleware,
-            excluded_urls="healthz,readyz,metrics",
-            exclude_spans=["receive", "send"],
-            # Its HTTP metrics carry raw paths and are dropped (salesguard.telemetry's
-            # views): not recorded at all, rather than recorded for nobody per request.
-            meter_provider=NoOpMeterProvider(),
-        ),
+        # (OpenTelemetry's ASGI middleware, its HTTP metrics, which carry raw paths and
+        # are dropped by salesguard.telemetry's views, not recorded at all.)
+        Middleware(ServerSpans, excluded_urls="healthz,readyz,metrics"),
         # Inside that span: the access line, the metrics and the span's name.
         Middleware(
             AccessLog,
