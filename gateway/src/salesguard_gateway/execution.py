@@ -21,12 +21,13 @@ graphql-core's completion handles them.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
 from operator import attrgetter
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, NamedTuple, cast
 
 import strawberry
 from graphql import (
@@ -537,28 +538,94 @@ def _row(
     executed field by field as before, every read being free of effects. A page of
     customers (its edges, their nodes, its pageInfo) is such a row."""
     reads: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any], bool]] = []
+    # Per read, the attribute it reads (None: a function of the whole object).
+    attributes: list[str | None] = []
     for response_name, _, kind, plan, grouped in steps:
         if kind is _LEAF:
             reads.append(
                 (response_name, attrgetter(plan.python_name), plan.complete, plan.str_as_is)
             )
+            attributes.append(plan.python_name)
         elif kind is _COMPUTED:
             leaf = plan.leaf
             reads.append((response_name, plan.function, leaf.complete, leaf.str_as_is))
+            attributes.append(None)
         elif kind is _OBJECT and (inner := sub_row(plan, cast(dict[str, Any], grouped))):
             reads.append((response_name, attrgetter(plan.python_name), _rows(plan, inner), False))
+            attributes.append(plan.python_name)
         else:
             return None
     fields = tuple(reads)
+    # Per type of object met (a few): its reads off the message (_message_reads), or None.
+    by_type: dict[type, tuple[_MessageStep, ...] | None] = {}
 
     def row(source: Any) -> dict[str, Any]:
         results: dict[str, Any] = {}
-        for name, read, complete, str_as_is in fields:
-            value = read(source)
+        kind = type(source)
+        direct = by_type.get(kind, _UNSEEN)
+        if direct is _UNSEEN:
+            if len(by_type) >= MAX_ROW_TYPES:
+                by_type.clear()
+            direct = by_type[kind] = _message_reads(kind, fields, attributes)
+        if direct is None:
+            for name, read, complete, str_as_is in fields:
+                value = read(source)
+                results[name] = value if str_as_is and type(value) is str else complete(value)
+            return results
+        message = source._message
+        for name, read, convert, whole, complete, str_as_is in direct:
+            value = read(source) if whole else read(message)
+            if convert is not None:
+                value = convert(value)
             results[name] = value if str_as_is and type(value) is str else complete(value)
         return results
 
     return row
+
+
+# On a type conversions.read_on_demand made: per field it reads off its message, how.
+MESSAGE_READS = "__message_reads__"
+
+
+class MessageRead(NamedTuple):
+    """A field of a read_on_demand type: its property, which answers
+    ``convert(read(view._message))`` (``read(view._message)`` when convert is None)."""
+
+    prop: property
+    read: Callable[[Any], Any]
+    convert: Callable[[Any], Any] | None
+
+
+_UNSEEN: Any = object()
+MAX_ROW_TYPES = 64
+# response name, read, convert (None: none), whether read takes the object itself (else its
+# message), complete, and whether a str is answered as it is.
+_MessageStep = tuple[
+    str, Callable[[Any], Any], Callable[[Any], Any] | None, bool, Callable[[Any], Any], bool
+]
+
+
+def _message_reads(
+    kind: type,
+    fields: tuple[tuple[str, Callable[[Any], Any], Callable[[Any], Any], bool], ...],
+    attributes: list[str | None],
+) -> tuple[_MessageStep, ...] | None:
+    """For objects of a type ``conversions.read_on_demand`` made, the row's reads with each
+    field the type reads off its message read off the message directly: what the field's
+    property answers (``convert(read(message))``), without calling the property and its
+    function per value. Only where the type's attribute is that property itself (a subclass
+    may answer otherwise); every other read as it is. None for any other type."""
+    message_reads: dict[str, MessageRead] | None = getattr(kind, MESSAGE_READS, None)
+    if not message_reads:
+        return None
+    steps: list[_MessageStep] = []
+    for (name, read, complete, str_as_is), attribute in zip(fields, attributes, strict=True):
+        field = message_reads.get(attribute) if attribute is not None else None
+        if field is not None and inspect.getattr_static(kind, cast(str, attribute)) is field.prop:
+            steps.append((name, field.read, field.convert, False, complete, str_as_is))
+        else:
+            steps.append((name, read, None, True, complete, str_as_is))
+    return tuple(steps)
 
 
 def _rows(plan: _Object, row: _Row) -> Callable[[Any], Any]:
