@@ -91,6 +91,28 @@ class _Leaf:
         return coerced
 
 
+def _completion(leaf: _Leaf) -> Callable[[Any], Any]:
+    """``leaf.complete`` as one call for a value that is no list: what rows call per value."""
+    if leaf.is_list:
+        return leaf.complete
+    coerce = leaf.coerce
+    non_null = leaf.non_null
+
+    def complete(value: Any) -> Any:
+        if value is None:
+            if non_null:
+                raise _NotFast
+            return None
+        if isinstance(value, Exception):
+            raise _NotFast
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _NotFast
+        return coerced
+
+    return complete
+
+
 def _leaf(field_type: GraphQLOutputType, python_name: str) -> _Leaf | None:
     non_null = isinstance(field_type, GraphQLNonNull)
     inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
@@ -543,12 +565,12 @@ def _row(
     for response_name, _, kind, plan, grouped in steps:
         if kind is _LEAF:
             reads.append(
-                (response_name, attrgetter(plan.python_name), plan.complete, plan.str_as_is)
+                (response_name, attrgetter(plan.python_name), _completion(plan), plan.str_as_is)
             )
             attributes.append(plan.python_name)
         elif kind is _COMPUTED:
             leaf = plan.leaf
-            reads.append((response_name, plan.function, leaf.complete, leaf.str_as_is))
+            reads.append((response_name, plan.function, _completion(leaf), leaf.str_as_is))
             attributes.append(None)
         elif kind is _OBJECT and (inner := sub_row(plan, cast(dict[str, Any], grouped))):
             reads.append((response_name, attrgetter(plan.python_name), _rows(plan, inner), False))
