@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import pytest
+from opentelemetry import propagate, trace
 
 from salesguard.errors import NotFound
 from salesguard.grpc_server import ServiceInterceptor, Servicer
@@ -152,3 +153,78 @@ def test_a_servicer_is_registered_as_its_generated_base_class_says() -> None:
     )
     with pytest.raises(TypeError, match="no generated servicer base class"):
         Servicer.of(object())
+
+
+# A process that exports no spans continues the caller's trace without building spans.
+CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CALLER_SPAN = "b7ad6b7169203331"
+
+
+def _traced_context(principal: Principal, traceparent: str | None) -> _Context:
+    context = _Context(principal)
+    if traceparent is not None:
+        context.metadata = (*context.metadata, ("traceparent", traceparent))
+    return context
+
+
+def _ids_now() -> tuple[str, str, bool]:
+    span = trace.get_current_span().get_span_context()
+    return format(span.trace_id, "032x"), format(span.span_id, "016x"), span.is_valid
+
+
+async def test_a_call_continues_its_callers_trace_where_no_spans_are_exported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[tuple[str, str, bool]] = []
+    sent: list[str] = []
+
+    async def answer(request: Any, context: Any) -> str:
+        seen.append(_ids_now())
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # what a call this one makes would send on
+        sent.append(carrier["traceparent"])
+        return "answered"
+
+    interceptor = ServiceInterceptor(SECRET, continue_traces=True)
+    serve = interceptor._wrap_unary("/salesguard.customers.v1.CustomersService/GetCustomer", answer)
+    principal = Principal("rep-1", ("SALES_REP",))
+    caller = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+    with caplog.at_level(logging.INFO, logger="salesguard.access"):
+        for traceparent in (caller, None, None):
+            context: Any = _traced_context(principal, traceparent)
+            assert await serve(object(), context) == "answered"
+
+    (trace_id, span_id, valid), (root_1, _, root_valid_1), (root_2, _, root_valid_2) = seen
+    assert valid and trace_id == CALLER_TRACE and span_id != CALLER_SPAN
+    assert sent[0] == f"00-{CALLER_TRACE}-{span_id}-01"  # the trace goes on, under this call
+    # No trace sent: a new trace per call, as the SDK's root span would start.
+    assert root_valid_1 and root_valid_2 and root_1 != root_2 != CALLER_TRACE
+    # The access lines carry the same IDs, and nothing is left attached after the call.
+    lines = [r for r in caplog.records if r.name == "salesguard.access"]
+    assert [(r.trace_id, r.span_id) for r in lines[:1]] == [(CALLER_TRACE, span_id)]  # type: ignore[attr-defined]
+    assert [r.trace_id for r in lines[1:]] == [root_1, root_2]  # type: ignore[attr-defined]
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+async def test_a_stream_continues_its_callers_trace_at_every_step_and_closes_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+
+    async def watch(request: Any, context: Any) -> AsyncIterator[str]:
+        while True:
+            seen.append(_ids_now()[0])
+            yield "alert"
+
+    interceptor = ServiceInterceptor(SECRET, continue_traces=True)
+    stream = interceptor._wrap_stream("/salesguard.common.v1.AlertsService/WatchAlerts", watch)
+    context = _traced_context(Principal("hr-1", ("HR",)), f"00-{CALLER_TRACE}-{CALLER_SPAN}-01")
+    items = stream(object(), context)  # type: ignore[arg-type]
+    assert await anext(items) == "alert"
+    assert not trace.get_current_span().get_span_context().is_valid  # not across the yield
+    assert await anext(items) == "alert"
+    with caplog.at_level(logging.ERROR):
+        await asyncio.create_task(items.aclose())  # type: ignore[attr-defined]
+    assert seen == [CALLER_TRACE, CALLER_TRACE]
+    assert context.aborted == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

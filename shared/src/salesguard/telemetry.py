@@ -69,6 +69,7 @@ from salesguard.settings import SettingsError
 
 log = logging.getLogger(__name__)
 _configured = False
+_spans_exported = False
 
 EXPORTERS = ("otlp", "console", "none")
 SAMPLERS = (
@@ -238,7 +239,7 @@ def setup_telemetry(
     ``legacy_endpoint`` is ``SALESGUARD_OTEL_EXPORTER_OTLP_ENDPOINT``; tests pass their own
     in-memory ``span_exporter``.
     """
-    global _configured
+    global _configured, _spans_exported
     if _configured:
         return
     config = telemetry_config(component, legacy_endpoint)
@@ -249,7 +250,7 @@ def setup_telemetry(
     # exported, database spans under the request's span. Exporting none, a statement's
     # span is a no-op: it is a leaf (nothing propagates from it) and would cost each
     # statement a span built for nobody.
-    exporting = span_exporter is not None or bool(config.traces_exporters)
+    exporting = _spans_exported = span_exporter is not None or bool(config.traces_exporters)
     if exporting:
         # Its connection counter is left out: the pools are observed instead (below).
         SQLAlchemyInstrumentor().instrument(meter_provider=NoOpMeterProvider())
@@ -258,6 +259,12 @@ def setup_telemetry(
 
 
 _observing = False
+
+
+def spans_exported() -> bool:
+    """Whether this process exports spans (:func:`setup_telemetry`): where it does not,
+    spans nobody will see are not built, only the trace's IDs carried on."""
+    return _spans_exported
 
 
 def observe_pools() -> None:
