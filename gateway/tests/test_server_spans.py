@@ -6,7 +6,7 @@ import contextlib
 from typing import Any
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -165,3 +165,51 @@ async def test_inside_another_span_an_internal_one() -> None:
         lean = await _spans(ServerSpans, app, scopes)
     assert lean == expected
     assert {span["kind"] for span in lean} == {trace.SpanKind.INTERNAL}
+
+
+async def test_exporting_no_spans_a_request_continues_its_trace_without_a_span() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    seen: list[tuple[int, int, bool, bool]] = []
+    sent: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        span = trace.get_current_span()
+        context = span.get_span_context()
+        seen.append((context.trace_id, context.span_id, context.is_valid, span.is_recording()))
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # what the request's gRPC calls send on
+        sent.append(carrier.get("traceparent", ""))
+        await _app()(scope, receive, send)
+
+    wrapped = ServerSpans(app, excluded_urls=EXCLUDED, tracer_provider=provider, record=False)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    traced = _scope(headers=[(b"host", b"127.0.0.1:8000"), (b"traceparent", TRACEPARENT)])
+    for scope in (traced, _scope(), _scope()):
+        await wrapped(scope, receive, send)
+    await wrapped(_scope(path="/healthz"), receive, send)
+
+    caller_trace, caller_span = (
+        int(TRACEPARENT.split(b"-")[1], 16),
+        int(TRACEPARENT.split(b"-")[2], 16),
+    )
+    (
+        (trace_id, span_id, valid, recording),
+        (root_1, _, valid_1, _),
+        (root_2, _, valid_2, _),
+        (_, _, excluded_valid, _),
+    ) = seen
+    assert valid and not recording and trace_id == caller_trace and span_id != caller_span
+    assert sent[0] == f"00-{trace_id:032x}-{span_id:016x}-01"
+    # No trace sent: a new one per request, as the SDK's root span would start.
+    assert valid_1 and valid_2 and len({root_1, root_2, caller_trace}) == 3
+    assert not excluded_valid and sent[3] == ""  # an excluded path carries no trace
+    assert exporter.get_finished_spans() == ()
+    assert not trace.get_current_span().get_span_context().is_valid

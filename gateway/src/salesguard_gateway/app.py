@@ -51,7 +51,7 @@ from salesguard.objectstore import LocalObjectStore, object_store_from_settings
 from salesguard.principal import acting_as
 from salesguard.service import HEALTHCHECK_SECONDS
 from salesguard.settings import SettingsError, load
-from salesguard.telemetry import setup_telemetry, start_metrics_server
+from salesguard.telemetry import setup_telemetry, spans_exported, start_metrics_server
 from salesguard.tokens import TokenVerifier
 from salesguard.translations import negotiate_language
 from salesguard_gateway.auth import Authenticator, AuthError
@@ -412,7 +412,8 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
         # One server span per request; the gRPC client spans become its children.
         # (OpenTelemetry's ASGI middleware, its HTTP metrics, which carry raw paths and
         # are dropped by salesguard.telemetry's views, not recorded at all.)
-        Middleware(ServerSpans, excluded_urls="healthz,readyz,metrics"),
+        # A process exporting no spans only continues the request's trace.
+        Middleware(ServerSpans, excluded_urls="healthz,readyz,metrics", record=spans_exported()),
         # Inside that span: the access line, the metrics and the span's name.
         Middleware(
             AccessLog,

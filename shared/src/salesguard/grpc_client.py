@@ -13,10 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry.instrumentation.grpc._client import _carrier_setter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 from salesguard.errors import from_rpc_error
 from salesguard.principal import current_principal, principal_metadata
+from salesguard.telemetry import spans_exported
 
 SERVICES = ("customers", "attendance", "orders", "commissions")
 
@@ -44,14 +49,18 @@ _SERVICE_CONFIG = json.dumps(
 
 
 class _Caller:
-    """Signs the current principal into a call's metadata."""
+    """Signs the current principal into a call's metadata; with ``carry_trace`` (a process
+    exporting no spans, where no OpenTelemetry interceptor does it) carries the trace too."""
 
-    def __init__(self, secret: bytes, timeout: float | None) -> None:
+    def __init__(self, secret: bytes, timeout: float | None, *, carry_trace: bool = False) -> None:
         self._secret = secret
         self._timeout = timeout
+        self._carry_trace = carry_trace
 
     def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        if self._carry_trace:
+            propagate.inject(metadata, context=_call_context(), setter=_carrier_setter)
         for key, value in principal_metadata(current_principal(), self._secret):
             metadata.add(key, value)
         return grpc.aio.ClientCallDetails(
@@ -61,6 +70,26 @@ class _Caller:
             credentials=details.credentials,
             wait_for_ready=details.wait_for_ready,
         )
+
+
+_ids = RandomIdGenerator()
+
+
+def _call_context() -> otel_context.Context:
+    """What a call carries in a process that exports no spans: the current trace under a
+    non-recording span of the call's own ID (where OpenTelemetry's interceptor would start
+    the call's client span, built for nobody: ~0.03 ms a call), or a new trace, as that
+    span would; the service continues it (salesguard.grpc_server.continued_trace)."""
+    current = otel_context.get_current()
+    parent = trace.get_current_span(current).get_span_context()
+    if parent.is_valid:
+        trace_id, flags = parent.trace_id, parent.trace_flags
+    else:
+        trace_id, flags = _ids.generate_trace_id(), trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags)
+    )
+    return trace.set_span_in_context(span, current)
 
 
 # grpc.aio files an interceptor under the first call type it implements only, so the
@@ -119,14 +148,17 @@ class ServiceChannels:
     def channel(self, service: str) -> grpc.aio.Channel:
         channel = self._channels.get(service)
         if channel is None:
-            tracing = aio_client_interceptors()  # type: ignore[no-untyped-call]
+            # A process exporting no spans builds no client span per call: the calls
+            # carry the trace themselves (_call_context).
+            exported = spans_exported()
+            tracing = aio_client_interceptors() if exported else []  # type: ignore[no-untyped-call]
             channel = grpc.aio.insecure_channel(
                 self._addresses[service],
                 interceptors=[
                     *tracing,
-                    _UnaryCaller(self._secret, self._timeout),
+                    _UnaryCaller(self._secret, self._timeout, carry_trace=not exported),
                     # A stream lasts as long as its data: no default deadline.
-                    _StreamCaller(self._secret, None),
+                    _StreamCaller(self._secret, None, carry_trace=not exported),
                 ],
                 options=[
                     ("grpc.max_receive_message_length", 8 << 20),
