@@ -118,11 +118,40 @@ def opa_decisions(opa: OpaServer) -> int:
     return total
 
 
+def postgres_backends(database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``database``, by process ID."""
+    name = f" {database} ".encode()
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if command.startswith(b"postgres: ") and name in command:
+            found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
+def postgres_cpu_since(database: str, before: Mapping[int, float]) -> float:
+    """CPU seconds the backends serving ``database`` spent since ``before``: a backend seen
+    then counts what it added, a new one all it used (one that ended meanwhile is missed)."""
+    return sum(
+        used - before.get(pid, 0.0) for pid, used in postgres_backends(database).items() if used
+    )
+
+
 async def saturate(
-    call: Callable[[], Awaitable[None]], concurrency: int, seconds: float, pids: dict[str, int]
+    call: Callable[[], Awaitable[None]],
+    concurrency: int,
+    seconds: float,
+    pids: dict[str, int],
+    database: str | None = None,
 ) -> tuple[float, dict[str, float]]:
     """Requests per second with ``concurrency`` callers for ``seconds``, and each process's
-    CPU milliseconds per request served (``client``: this benchmark's own)."""
+    CPU milliseconds per request served (``client``: this benchmark's own; ``postgres``:
+    the backends serving ``database``, when given)."""
     deadline = time.perf_counter() + seconds
     served = 0
 
@@ -133,12 +162,15 @@ async def saturate(
             served += 1
 
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    postgres_before = postgres_backends(database) if database else {}
     client_before = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     cpu = {name: (cpu_seconds(pid) - before[name]) * 1000 / served for name, pid in pids.items()}
     cpu["client"] = (time.process_time() - client_before) * 1000 / served
+    if database:
+        cpu["postgres"] = postgres_cpu_since(database, postgres_before) * 1000 / served
     return served / elapsed, cpu
 
 
@@ -305,23 +337,27 @@ async def run(
                 print(
                     f"\nat saturation, {seconds:g} s per run, direct and gateway in alternation (twice)"
                 )
+                database = deployed.database_urls["customers"].rsplit("/", 1)[1]
                 print(
                     f"  {'path':<10}{'c':>4}{'req/s':>9}{'customers CPU ms/req':>22}{'gateway CPU ms/req':>20}"
-                    f"{'client CPU ms/req':>19}"
+                    f"{'client CPU ms/req':>19}{'postgres CPU ms/req':>21}"
                 )
                 rates: dict[tuple[str, int], list[float]] = {}
                 list_cpu: list[float] = []
+                spent: dict[str, list[dict[str, float]]] = {}
                 for _ in range(2):
                     for concurrency in CONCURRENCY:
                         for name, call in (("direct", direct), ("gateway", gateway)):
-                            rate, cpu = await saturate(call, concurrency, seconds, pids)
+                            rate, cpu = await saturate(call, concurrency, seconds, pids, database)
                             rates.setdefault((name, concurrency), []).append(rate)
+                            spent.setdefault(name, []).append(cpu)
                             if name == "direct":
                                 list_cpu.append(cpu["customers"])
                             print(
                                 f"  {name:<10}{concurrency:>4}{rate:>9.0f}{cpu['customers']:>22.2f}{cpu['gateway']:>20.2f}"
-                                f"{cpu['client']:>19.2f}"
+                                f"{cpu['client']:>19.2f}{cpu['postgres']:>21.2f}"
                             )
+                print_cpu_bound(spent)
                 for concurrency in CONCURRENCY:
                     throughput = statistics.mean(rates["gateway", concurrency]) / statistics.mean(
                         rates["direct", concurrency]
@@ -399,6 +435,30 @@ async def run(
             print(
                 f"\nregisterCustomer through the gateway: {registrations} in {elapsed:.2f} s = {registrations / elapsed:.0f}/s (16 concurrent)"
             )
+
+
+def print_cpu_bound(spent: Mapping[str, list[dict[str, float]]]) -> None:
+    """What bounds the throughput ratio, from the CPU each path costs per request (medians
+    of the saturating runs): the gateway's CPU per page against the customers process's,
+    which is what would bound it if every process had a core of its own, and the sums over
+    the processes (customers, gateway, PostgreSQL, the client), which is what bounds it when
+    they share fewer cores than they keep busy (2 here, shared with OPA and other work):
+    then each path's requests per second are at most the cores over its CPU per request."""
+    per_path = {
+        path: {part: statistics.median(run[part] for run in runs) for part in runs[0]}
+        for path, runs in spent.items()
+    }
+    gateway = per_path["gateway"]
+    print(
+        f"  gateway CPU / customers CPU per page (gateway path): "
+        f"{gateway['gateway'] / gateway['customers']:.2f}"
+    )
+    totals = {path: sum(parts.values()) for path, parts in per_path.items()}
+    print(
+        f"  CPU per request, all processes: direct {totals['direct']:.2f} ms, gateway "
+        f"{totals['gateway']:.2f} ms; the throughput ratio they allow on shared cores: "
+        f"{totals['direct'] / totals['gateway']:.2f}"
+    )
 
 
 def user_system_seconds(pid: int) -> tuple[float, float]:
