@@ -9,8 +9,8 @@ of a raw ``AioRpcError``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, cast
 
 import grpc
 from opentelemetry import context as otel_context
@@ -127,6 +127,121 @@ class _StreamCaller(_Caller, grpc.aio.UnaryStreamClientInterceptor):
         return responses()
 
 
+class _Answer:
+    """A unary call's answer: the call itself (started when made, as an intercepted call
+    is), its failure raised as ServiceError when awaited; any error making the call is
+    raised when awaited too, as an interceptor's would be."""
+
+    __slots__ = ("_call", "_error")
+
+    def __init__(self, call: Any, error: BaseException | None = None) -> None:
+        self._call = call
+        self._error = error
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._error is not None:
+            raise self._error
+        try:
+            return (yield from self._call.__await__())
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
+
+
+class _UnaryCalls:
+    """A unary method called as :class:`_UnaryCaller` would have it called, without
+    grpc.aio's interceptor machinery (a task of its own and a chain of coroutines per
+    call, ~0.05 ms of CPU): where _UnaryCaller is the channel's only unary interceptor (a
+    process exporting no spans). The same metadata, deadline and errors."""
+
+    __slots__ = ("_call", "_caller", "_method")
+
+    def __init__(self, call: Any, caller: _Caller, method: str | bytes) -> None:
+        self._call = call
+        self._caller = caller
+        self._method = method
+
+    def __call__(
+        self,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> _Answer:
+        try:
+            details = self._caller.details(
+                grpc.aio.ClientCallDetails(
+                    cast(str, self._method), timeout, metadata, credentials, wait_for_ready
+                )
+            )
+            call = self._call(
+                request,
+                timeout=details.timeout,
+                metadata=details.metadata,
+                credentials=details.credentials,
+                wait_for_ready=details.wait_for_ready,
+                compression=compression,
+            )
+        except Exception as error:  # raised when awaited, as an interceptor's would be
+            return _Answer(None, error)
+        return _Answer(call)
+
+
+class _Channel(grpc.aio.Channel):
+    """A channel whose unary methods are :class:`_UnaryCalls`; everything else is the
+    channel's own (its streams through its interceptors)."""
+
+    def __init__(self, channel: grpc.aio.Channel, caller: _Caller) -> None:
+        self._channel = channel
+        self._caller = caller
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> Any:
+        call = cast(Any, self._channel).unary_unary(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        # grpc.aio hands interceptors the method as bytes (grpc/grpc#31092); so here.
+        return _UnaryCalls(call, self._caller, getattr(call, "_method", method))
+
+    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.unary_stream(*args, **kwargs)
+
+    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_unary(*args, **kwargs)
+
+    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_stream(*args, **kwargs)
+
+    async def __aenter__(self) -> _Channel:
+        await self._channel.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._channel.__aexit__(*exc_info)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
+
+
 class ServiceChannels:
     """One lazily opened channel per service address, shared by all stubs."""
 
@@ -150,13 +265,16 @@ class ServiceChannels:
         if channel is None:
             # A process exporting no spans builds no client span per call: the calls
             # carry the trace themselves (_call_context).
+            # Its unary calls are then made by _UnaryCalls, the channel's only unary
+            # interceptor being _UnaryCaller.
             exported = spans_exported()
             tracing = aio_client_interceptors() if exported else []  # type: ignore[no-untyped-call]
+            unary = _UnaryCaller(self._secret, self._timeout, carry_trace=not exported)
             channel = grpc.aio.insecure_channel(
                 self._addresses[service],
                 interceptors=[
                     *tracing,
-                    _UnaryCaller(self._secret, self._timeout, carry_trace=not exported),
+                    *([unary] if exported else []),
                     # A stream lasts as long as its data: no default deadline.
                     _StreamCaller(self._secret, None, carry_trace=not exported),
                 ],
@@ -169,6 +287,8 @@ class ServiceChannels:
                     ("grpc.service_config", _SERVICE_CONFIG),
                 ],
             )
+            if not exported:
+                channel = _Channel(channel, unary)
             self._channels[service] = channel
         return channel
 
