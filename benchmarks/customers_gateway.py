@@ -28,31 +28,33 @@ FILE`` does the same for the customers service.
 Where it stands (issue 16, 2-core machine shared with other work, 20 000 customers):
 ListCustomers(50) costs the customers process 1.2-1.5 ms of CPU (4.7 before its rows were
 written as wire bytes). The gateway's own CPU per page went from 2.5-2.75 ms (1.7x the
-customers process's in the same run) to 1.7-2.1 (1.0-1.3x), then to 1.4-1.7 (1.06x; main
-in the run just before: 1.76-2.05, 1.29x): the collector had ~0.27 ms of it (the served
-heap is frozen after startup, serving.settle_heap), customers are read off their message
-only for the fields selected (conversions.read_on_demand), and by a page's rows directly
-off the message, a page's tree is answered in one pass by rows kept per operation
-(execution.py), what a field selects is kept per operation (common.selects), the
-extensions' hooks are wrapped once per extension type; the request's server span costs
-~0.035 ms instead of ~0.09 (observability.ServerSpans), and a process exporting no spans
-builds none: the request and its gRPC calls only carry the trace (as the services do),
-and its unary calls skip grpc.aio's interceptor machinery (salesguard.grpc_client).
-Gateway/direct throughput 0.47-0.56 -> 0.63-0.68 in the same conditions, p50 at c = 1
-1.89x -> 1.79x.
+customers process's in the same run) to 1.7-2.1 (1.0-1.3x), then to 1.2-1.7 (1.03-1.09x;
+main just before, same conditions: 1.7-2.05, 1.2-1.3x): the collector had ~0.27 ms of it
+(the served heap is frozen after startup, serving.settle_heap), customers are read off
+their message only for the fields selected (conversions.read_on_demand), and by a page's
+rows directly off the message, a page's tree is answered in one pass by rows kept per
+operation and written out as one function per row (execution.py), what a field selects
+is kept per operation (common.selects), the extensions' hooks are wrapped once per
+extension type; the request's server span costs ~0.035 ms instead of ~0.09
+(observability.ServerSpans), and a process exporting no spans builds none: the request
+and its gRPC calls only carry the trace (as the services do), and its unary calls skip
+grpc.aio's interceptor machinery (salesguard.grpc_client). Against main in the run just
+before: gateway/direct throughput 0.56/0.48 -> 0.66/0.53 (c = 32/64; 0.68/0.63 in another
+pair of runs), p50 at c = 1 1.98x -> 1.76x, ``{ __typename }`` 0.62 -> 0.40 ms.
 
 What bounds them now: the processes keep more than the 2 cores busy (the machine is
 shared with OPA and other benchmarks), so each path's throughput is bounded by the CPU
-all processes spend per request, not by the slowest process: direct ~1.9 ms (customers
-1.3-1.5, client 0.4, PostgreSQL ~0.1), gateway ~3.1 ms (customers 1.4-1.6, gateway
-1.4-1.7, client 0.15, PostgreSQL ~0.05), a ratio of ~0.61, which the measured ratio
-follows (the benchmark prints both). 0.9 would take a gateway at ~0.3 ms a page. Of the
+all processes spend per request, not by the slowest process: direct 1.6-1.9 ms
+(customers 1.1-1.5, client 0.35-0.4, PostgreSQL ~0.1), gateway 2.7-3.1 ms (customers
+1.2-1.6, gateway 1.2-1.7, client 0.13, PostgreSQL ~0.05), a ratio of ~0.6, which the
+measured ratio follows (the benchmark prints both). 0.9 would take a gateway at ~0.3 ms
+a page. Of the
 gateway's CPU, about a quarter is the gRPC call in grpc's core and the socket writes
 (kernel loopback work charged to the sender); of the Python rest, the rows (550 field
 values) ~0.25 ms, JSON ~0.12, graphql-core's and strawberry's per-request work (the
 extensions' hooks, execution context, resolver) ~0.3, the HTTP stack and the access
-metrics ~0.1. At c = 1 the gateway adds its own CPU to the latency (~1.6 ms against a
-direct call's 1.8-2.1), so 1.3x would take ~0.6 ms.
+metrics ~0.1. At c = 1 the gateway adds about its own CPU to the latency (~1.45 ms
+against a direct call's ~1.9), so 1.3x would take ~0.6 ms.
 """
 
 from __future__ import annotations
