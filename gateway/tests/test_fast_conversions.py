@@ -190,3 +190,60 @@ async def test_what_a_field_selects_is_kept_per_operation_and_never_across_varia
         result = await schema.execute(query, variable_values=variables)
         assert result.errors is None, result.errors
     assert [expected for _, _, expected in queries] == SEEN
+
+
+@strawberry.type
+class Listed:
+    name: str
+    note: str | None
+    moment: datetime | None
+
+
+def _note(text: str) -> str | None:
+    return text or None
+
+
+listed_from_message = read_on_demand(
+    Listed, {"name": None, "note": _note, "moment": from_timestamp}
+)
+
+
+class Renamed(listed_from_message):  # type: ignore[misc, valid-type]
+    """A subclass answering a field otherwise: its own property, not the message's."""
+
+    @property
+    def name(self) -> str:
+        return "renamed"
+
+
+@strawberry.type
+class ListedQuery:
+    @strawberry.field
+    def shown(self) -> list[Listed]:
+        messages = [
+            customers_pb2.Customer(name="Ada", phone=""),
+            customers_pb2.Customer(name="Bo", phone="note"),
+        ]
+        messages[1].registered_at.FromSeconds(1_700_000_000)
+        # A message whose fields the type reads under other names.
+        rows: list[Any] = []
+        for message in messages:
+            view = type("Message", (), {})()
+            view.name, view.note, view.moment = message.name, message.phone, message.registered_at
+            rows.append(listed_from_message(view))
+        rows.append(Renamed(rows[0]._message))
+        rows.append(Listed(name="eager", note=None, moment=None))
+        return rows
+
+
+@pytest.mark.parametrize("query", ["{ shown { name note moment } }", "{ shown { moment name } }"])
+def test_a_row_read_off_the_message_is_what_the_properties_answer(query: str) -> None:
+    general = strawberry.Schema(query=ListedQuery).execute_sync(query)
+    fast = strawberry.Schema(query=ListedQuery)
+    fast_execution_context(fast)
+    for _ in range(2):  # the first request works out the rows, the next reuses them
+        answered = fast.execute_sync(query)
+        assert answered.errors is None and answered.data == general.data
+    assert general.data is not None
+    assert [row["name"] for row in general.data["shown"]] == ["Ada", "Bo", "renamed", "eager"]
+    assert general.data["shown"][1]["moment"] == "2023-11-14T22:13:20+00:00"

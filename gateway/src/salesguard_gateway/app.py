@@ -21,8 +21,6 @@ from typing import Any, cast
 import uvicorn
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import GraphQLError
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.metrics import NoOpMeterProvider
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -53,7 +51,7 @@ from salesguard.objectstore import LocalObjectStore, object_store_from_settings
 from salesguard.principal import acting_as
 from salesguard.service import HEALTHCHECK_SECONDS
 from salesguard.settings import SettingsError, load
-from salesguard.telemetry import setup_telemetry, start_metrics_server
+from salesguard.telemetry import setup_telemetry, spans_exported, start_metrics_server
 from salesguard.tokens import TokenVerifier
 from salesguard.translations import negotiate_language
 from salesguard_gateway.auth import Authenticator, AuthError
@@ -82,6 +80,7 @@ from salesguard_gateway.observability import (
     AccessLog,
     ObservedOperation,
     OperationNames,
+    ServerSpans,
     note_error_codes,
 )
 from salesguard_gateway.persisted import (
@@ -411,14 +410,10 @@ def create_app(settings: GatewaySettings, *, channels: ServiceChannels | None = 
 
     middleware = [
         # One server span per request; the gRPC client spans become its children.
-        Middleware(
-            OpenTelemetryMiddleware,
-            excluded_urls="healthz,readyz,metrics",
-            exclude_spans=["receive", "send"],
-            # Its HTTP metrics carry raw paths and are dropped (salesguard.telemetry's
-            # views): not recorded at all, rather than recorded for nobody per request.
-            meter_provider=NoOpMeterProvider(),
-        ),
+        # (OpenTelemetry's ASGI middleware, its HTTP metrics, which carry raw paths and
+        # are dropped by salesguard.telemetry's views, not recorded at all.)
+        # A process exporting no spans only continues the request's trace.
+        Middleware(ServerSpans, excluded_urls="healthz,readyz,metrics", record=spans_exported()),
         # Inside that span: the access line, the metrics and the span's name.
         Middleware(
             AccessLog,

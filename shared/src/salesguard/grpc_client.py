@@ -9,14 +9,19 @@ of a raw ``AioRpcError``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, cast
 
 import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry.instrumentation.grpc._client import _carrier_setter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 from salesguard.errors import from_rpc_error
 from salesguard.principal import current_principal, principal_metadata
+from salesguard.telemetry import spans_exported
 
 SERVICES = ("customers", "attendance", "orders", "commissions")
 
@@ -44,14 +49,18 @@ _SERVICE_CONFIG = json.dumps(
 
 
 class _Caller:
-    """Signs the current principal into a call's metadata."""
+    """Signs the current principal into a call's metadata; with ``carry_trace`` (a process
+    exporting no spans, where no OpenTelemetry interceptor does it) carries the trace too."""
 
-    def __init__(self, secret: bytes, timeout: float | None) -> None:
+    def __init__(self, secret: bytes, timeout: float | None, *, carry_trace: bool = False) -> None:
         self._secret = secret
         self._timeout = timeout
+        self._carry_trace = carry_trace
 
     def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
+        if self._carry_trace:
+            propagate.inject(metadata, context=_call_context(), setter=_carrier_setter)
         for key, value in principal_metadata(current_principal(), self._secret):
             metadata.add(key, value)
         return grpc.aio.ClientCallDetails(
@@ -61,6 +70,26 @@ class _Caller:
             credentials=details.credentials,
             wait_for_ready=details.wait_for_ready,
         )
+
+
+_ids = RandomIdGenerator()
+
+
+def _call_context() -> otel_context.Context:
+    """What a call carries in a process that exports no spans: the current trace under a
+    non-recording span of the call's own ID (where OpenTelemetry's interceptor would start
+    the call's client span, built for nobody: ~0.03 ms a call), or a new trace, as that
+    span would; the service continues it (salesguard.grpc_server.continued_trace)."""
+    current = otel_context.get_current()
+    parent = trace.get_current_span(current).get_span_context()
+    if parent.is_valid:
+        trace_id, flags = parent.trace_id, parent.trace_flags
+    else:
+        trace_id, flags = _ids.generate_trace_id(), trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags)
+    )
+    return trace.set_span_in_context(span, current)
 
 
 # grpc.aio files an interceptor under the first call type it implements only, so the
@@ -98,6 +127,121 @@ class _StreamCaller(_Caller, grpc.aio.UnaryStreamClientInterceptor):
         return responses()
 
 
+class _Answer:
+    """A unary call's answer: the call itself (started when made, as an intercepted call
+    is), its failure raised as ServiceError when awaited; any error making the call is
+    raised when awaited too, as an interceptor's would be."""
+
+    __slots__ = ("_call", "_error")
+
+    def __init__(self, call: Any, error: BaseException | None = None) -> None:
+        self._call = call
+        self._error = error
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._error is not None:
+            raise self._error
+        try:
+            return (yield from self._call.__await__())
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
+
+
+class _UnaryCalls:
+    """A unary method called as :class:`_UnaryCaller` would have it called, without
+    grpc.aio's interceptor machinery (a task of its own and a chain of coroutines per
+    call, ~0.05 ms of CPU): where _UnaryCaller is the channel's only unary interceptor (a
+    process exporting no spans). The same metadata, deadline and errors."""
+
+    __slots__ = ("_call", "_caller", "_method")
+
+    def __init__(self, call: Any, caller: _Caller, method: str | bytes) -> None:
+        self._call = call
+        self._caller = caller
+        self._method = method
+
+    def __call__(
+        self,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> _Answer:
+        try:
+            details = self._caller.details(
+                grpc.aio.ClientCallDetails(
+                    cast(str, self._method), timeout, metadata, credentials, wait_for_ready
+                )
+            )
+            call = self._call(
+                request,
+                timeout=details.timeout,
+                metadata=details.metadata,
+                credentials=details.credentials,
+                wait_for_ready=details.wait_for_ready,
+                compression=compression,
+            )
+        except Exception as error:  # raised when awaited, as an interceptor's would be
+            return _Answer(None, error)
+        return _Answer(call)
+
+
+class _Channel(grpc.aio.Channel):
+    """A channel whose unary methods are :class:`_UnaryCalls`; everything else is the
+    channel's own (its streams through its interceptors)."""
+
+    def __init__(self, channel: grpc.aio.Channel, caller: _Caller) -> None:
+        self._channel = channel
+        self._caller = caller
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> Any:
+        call = cast(Any, self._channel).unary_unary(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        # grpc.aio hands interceptors the method as bytes (grpc/grpc#31092); so here.
+        return _UnaryCalls(call, self._caller, getattr(call, "_method", method))
+
+    def unary_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.unary_stream(*args, **kwargs)
+
+    def stream_unary(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_unary(*args, **kwargs)
+
+    def stream_stream(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_stream(*args, **kwargs)
+
+    async def __aenter__(self) -> _Channel:
+        await self._channel.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._channel.__aexit__(*exc_info)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
+
+
 class ServiceChannels:
     """One lazily opened channel per service address, shared by all stubs."""
 
@@ -119,14 +263,20 @@ class ServiceChannels:
     def channel(self, service: str) -> grpc.aio.Channel:
         channel = self._channels.get(service)
         if channel is None:
-            tracing = aio_client_interceptors()  # type: ignore[no-untyped-call]
+            # A process exporting no spans builds no client span per call: the calls
+            # carry the trace themselves (_call_context).
+            # Its unary calls are then made by _UnaryCalls, the channel's only unary
+            # interceptor being _UnaryCaller.
+            exported = spans_exported()
+            tracing = aio_client_interceptors() if exported else []  # type: ignore[no-untyped-call]
+            unary = _UnaryCaller(self._secret, self._timeout, carry_trace=not exported)
             channel = grpc.aio.insecure_channel(
                 self._addresses[service],
                 interceptors=[
                     *tracing,
-                    _UnaryCaller(self._secret, self._timeout),
+                    *([unary] if exported else []),
                     # A stream lasts as long as its data: no default deadline.
-                    _StreamCaller(self._secret, None),
+                    _StreamCaller(self._secret, None, carry_trace=not exported),
                 ],
                 options=[
                     ("grpc.max_receive_message_length", 8 << 20),
@@ -137,6 +287,8 @@ class ServiceChannels:
                     ("grpc.service_config", _SERVICE_CONFIG),
                 ],
             )
+            if not exported:
+                channel = _Channel(channel, unary)
             self._channels[service] = channel
         return channel
 

@@ -24,6 +24,7 @@ from strawberry.scalars import JSON
 from salesguard.errors import InvalidInput
 from salesguard.timeutil import to_timestamp as to_timestamp
 from salesguard_api.common.v1 import common_pb2
+from salesguard_gateway.execution import MESSAGE_READS, MessageRead
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Enum)
@@ -187,10 +188,13 @@ def read_on_demand(
         "__init__": init,
         "__doc__": f"A {make.__name__} read off its message on demand (conversions.read_on_demand).",
     }
+    reads: dict[str, MessageRead] = {}
     for name, convert in fields.items():
         namespace[name] = _message_property(name, convert)
+        reads[name] = MessageRead(namespace[name], operator.attrgetter(name), convert)
     for name, compute in computed.items():
         namespace[name] = property(functools.partial(_computed_field, compute))
+    namespace[MESSAGE_READS] = reads
     return cast(Callable[[Any], T], type(f"{make.__name__}OnDemand", (make,), namespace))
 
 
