@@ -48,13 +48,12 @@ from opentelemetry.instrumentation.utils import (
 )
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import TracerProvider
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from salesguard.logs import access_log, span_ids
-from salesguard.telemetry import REQUEST_SECONDS_BUCKETS
+from salesguard.telemetry import REQUEST_SECONDS_BUCKETS, untraced_child
 
 _meter = metrics.get_meter(__name__)
 _requests = _meter.create_counter(
@@ -368,9 +367,6 @@ class ServerSpans(OpenTelemetryMiddleware):
         return shape
 
 
-_ids = RandomIdGenerator()
-
-
 def continued_trace(scope: Scope, headers: Getter[Scope]) -> otel_context.Context:
     """The context of a request in a process that exports no spans (as a service's call
     is, salesguard.grpc_server.continued_trace): the trace the request's headers carry (or
@@ -381,15 +377,7 @@ def continued_trace(scope: Scope, headers: Getter[Scope]) -> otel_context.Contex
         received = propagate.extract(scope, getter=headers)
     else:
         received = otel_context.get_current()
-    parent = trace.get_current_span(received).get_span_context()
-    if parent.is_valid:
-        trace_id, flags = parent.trace_id, parent.trace_flags
-    else:
-        trace_id, flags = _ids.generate_trace_id(), trace.TraceFlags(trace.TraceFlags.SAMPLED)
-    span = trace.NonRecordingSpan(
-        trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags)
-    )
-    return trace.set_span_in_context(span, received)
+    return untraced_child(received)
 
 
 def _hashable(value: object) -> object:

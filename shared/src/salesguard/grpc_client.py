@@ -14,14 +14,13 @@ from typing import Any, cast
 
 import grpc
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
-from opentelemetry.instrumentation.grpc._client import _carrier_setter
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.propagators.textmap import Setter
 
 from salesguard.errors import from_rpc_error
 from salesguard.principal import current_principal, principal_metadata
-from salesguard.telemetry import spans_exported
+from salesguard.telemetry import spans_exported, untraced_child
 
 SERVICES = ("customers", "attendance", "orders", "commissions")
 
@@ -60,7 +59,9 @@ class _Caller:
     def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*(details.metadata or ()))
         if self._carry_trace:
-            propagate.inject(metadata, context=_call_context(), setter=_carrier_setter)
+            propagate.inject(
+                metadata, context=untraced_child(otel_context.get_current()), setter=_METADATA
+            )
         for key, value in principal_metadata(current_principal(), self._secret):
             metadata.add(key, value)
         return grpc.aio.ClientCallDetails(
@@ -72,24 +73,14 @@ class _Caller:
         )
 
 
-_ids = RandomIdGenerator()
+class _MetadataSetter(Setter[grpc.aio.Metadata]):
+    """Writes what the propagators carry (traceparent, baggage) into a call's metadata."""
+
+    def set(self, carrier: grpc.aio.Metadata, key: str, value: str) -> None:
+        carrier.add(key, value)
 
 
-def _call_context() -> otel_context.Context:
-    """What a call carries in a process that exports no spans: the current trace under a
-    non-recording span of the call's own ID (where OpenTelemetry's interceptor would start
-    the call's client span, built for nobody: ~0.03 ms a call), or a new trace, as that
-    span would; the service continues it (salesguard.grpc_server.continued_trace)."""
-    current = otel_context.get_current()
-    parent = trace.get_current_span(current).get_span_context()
-    if parent.is_valid:
-        trace_id, flags = parent.trace_id, parent.trace_flags
-    else:
-        trace_id, flags = _ids.generate_trace_id(), trace.TraceFlags(trace.TraceFlags.SAMPLED)
-    span = trace.NonRecordingSpan(
-        trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags)
-    )
-    return trace.set_span_in_context(span, current)
+_METADATA = _MetadataSetter()
 
 
 # grpc.aio files an interceptor under the first call type it implements only, so the

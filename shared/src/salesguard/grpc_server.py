@@ -38,12 +38,11 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 from salesguard.errors import ServiceError
 from salesguard.logs import access_log, span_ids
 from salesguard.principal import Principal, acting_as, principal_from_metadata
-from salesguard.telemetry import REQUEST_SECONDS_BUCKETS, spans_exported
+from salesguard.telemetry import REQUEST_SECONDS_BUCKETS, spans_exported, untraced_child
 
 log = logging.getLogger(__name__)
 _meter = metrics.get_meter(__name__)
@@ -173,24 +172,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return _within(self._trace_context(metadata))
 
 
-_ids = RandomIdGenerator()
-
-
 def continued_trace(metadata: Sequence[tuple[str, str | bytes]]) -> otel_context.Context:
     """The context of a call in a process that exports no spans: the caller's trace (read
     by the configured propagators, so baggage too) under a non-recording span with a span
     ID of its own, or a new trace when the caller sent none, as the SDK's span would be."""
     carrier = {key: value for key, value in metadata if isinstance(value, str)}
     received = propagate.extract(carrier)
-    parent = trace.get_current_span(received).get_span_context()
-    if parent.is_valid:
-        trace_id, flags = parent.trace_id, parent.trace_flags
-    else:
-        trace_id, flags = _ids.generate_trace_id(), trace.TraceFlags(trace.TraceFlags.SAMPLED)
-    span = trace.NonRecordingSpan(
-        trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags)
-    )
-    return trace.set_span_in_context(span, received)
+    return untraced_child(received)
 
 
 @contextlib.contextmanager

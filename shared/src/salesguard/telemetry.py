@@ -43,6 +43,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.metrics import CallbackOptions, NoOpMeterProvider, Observation
@@ -61,6 +62,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.exposition import choose_encoder
 
@@ -265,6 +267,26 @@ def spans_exported() -> bool:
     """Whether this process exports spans (:func:`setup_telemetry`): where it does not,
     spans nobody will see are not built, only the trace's IDs carried on."""
     return _spans_exported
+
+
+_ids = RandomIdGenerator()
+
+
+def untraced_child(parent: Context) -> Context:
+    """``parent`` under a span that records nothing, for a process that exports no spans
+    (:func:`spans_exported`): the parent span's trace with a span ID of its own, or a new
+    trace when there is none, as the SDK's span would have. Log lines, audit records and
+    onward calls carry its IDs as they would the SDK's span's, for ~15 us instead of a span
+    built for nobody (~0.15 ms a gRPC call, ~0.06 ms a request, issue 16)."""
+    above = trace.get_current_span(parent).get_span_context()
+    if above.is_valid:
+        trace_id, flags = above.trace_id, above.trace_flags
+    else:
+        trace_id, flags = _ids.generate_trace_id(), trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags)
+    )
+    return trace.set_span_in_context(span, parent)
 
 
 def observe_pools() -> None:
