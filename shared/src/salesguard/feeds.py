@@ -88,6 +88,9 @@ class Watcher:
         # whatever was offered before has been taken and passed on.
         self._idle = asyncio.Event()
         self._ended: ServiceError | None = None
+        # When (time.time()) its feed began handing it values: a resume of its watch
+        # must miss nothing that arrived from then on.
+        self.started = time.time()
 
     def offer(self, value: str) -> None:
         if self._ended is not None:
@@ -192,6 +195,7 @@ class ChangeFeed:
             for value in self._values_since(since, complete_from):
                 watcher.offer(value)
         # Nothing awaited since the values were taken: none arrives in between.
+        watcher.started = time.time()
         self._watchers.add(watcher)
         try:
             yield watcher

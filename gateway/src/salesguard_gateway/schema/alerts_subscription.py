@@ -265,8 +265,8 @@ RETRY_LONGEST_SECONDS = 3.0
 # How long a source may keep failing before the subscription ends with its error.
 RETRY_SECONDS = 15.0
 # A started watch that broke is resumed from this long before the failure reached the
-# gateway (the alerts then on their way), and the difference between the gateway's clock
-# and a service's that is allowed for.
+# gateway (the alerts then on their way); the difference between the gateway's clock and
+# a service's allowed for where it is not known (a watch that never started).
 RESUME_MARGIN_SECONDS = 5.0
 CLOCK_SKEW_SECONDS = 1.0
 
@@ -323,13 +323,18 @@ async def raised_alerts(
         attempt = 0
         while True:
             started_at: float | None = None
+            # The service's watch start by its clock, and its clock's lead on the gateway's.
+            service_started = lead = 0.0
             try:
                 call = streams[source].WatchAlerts(request, metadata=metadata)
                 with suppress(Exception):  # a failed call's error comes with its messages
                     headers = await call.initial_metadata()
-                    if any(key == WATCHING for key, _ in headers or ()):
-                        started_at = time.time()
-                        failing_since = None
+                    for key, value in headers or ():
+                        if key == WATCHING:
+                            service_started = float(value)
+                            started_at = time.time()
+                            lead = service_started - started_at
+                            failing_since = None
                 async for response in call:
                     # A resumed watch sends the alerts since its resume point first.
                     keep = resuming and (
@@ -354,16 +359,17 @@ async def raised_alerts(
                 await merged.put(_naming_source(ended, source))
                 return
             if started_at is not None:
-                # Resume from just before the failure, complete since the watch started.
+                # Resume from just before the failure, missing nothing since the watch
+                # started (both by the service's clock).
                 failed_at = time.time()
                 if failed_at - started_at > RETRY_LONGEST_SECONDS:
                     attempt = 0  # it ran: not one more of a series of quick failures
-                since = max(failed_at - RESUME_MARGIN_SECONDS, started_at - CLOCK_SKEW_SECONDS)
+                since = max(failed_at + lead - RESUME_MARGIN_SECONDS, service_started)
                 metadata = (
                     (RESUME_SINCE, repr(since)),
-                    (RESUME_COMPLETE_FROM, repr(started_at + CLOCK_SKEW_SECONDS)),
+                    (RESUME_COMPLETE_FROM, repr(service_started)),
                 )
-                delivered.forget_before(since - CLOCK_SKEW_SECONDS)
+                delivered.forget_before(since - lead - CLOCK_SKEW_SECONDS)
             elif not metadata:
                 # Never started: from the subscription's start, as early as the service can.
                 metadata = ((RESUME_SINCE, repr(subscribed_at - CLOCK_SKEW_SECONDS)),)

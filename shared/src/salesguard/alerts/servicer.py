@@ -83,7 +83,7 @@ SHARED_LOOKUP_SECONDS = 2.0
 
 
 # WatchAlerts metadata: where a resumed watch starts and from when it must be complete
-# (Unix times, see WatchAlerts), and the header of a watch that has started.
+# (Unix times, see WatchAlerts), and the header of a watch that has started (its start).
 RESUME_SINCE = "salesguard-resume-since"
 RESUME_COMPLETE_FROM = "salesguard-resume-complete-from"
 WATCHING = "salesguard-watching"
@@ -209,8 +209,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             # The response has begun: a watch ended later (UNAVAILABLE when the feed was
             # interrupted) reaches the watcher, and is never retried by the channel's retry
             # policy (which retries calls not yet answered) into a silent gap. WATCHING
-            # tells the caller the watch has started (an error's headers carry nothing).
-            await context.send_initial_metadata(((WATCHING, "1"),))
+            # tells the caller the watch has started, and when by this process's clock (the
+            # moment its resume must be complete from); an error's headers carry nothing.
+            await context.send_initial_metadata(((WATCHING, repr(watcher.started)),))
             while True:
                 ids = await watcher.next_batch()
                 watched = await self._shared_lookup((audience, tuple(ids)), conditions, ids)
