@@ -14,7 +14,9 @@ the subscriber holds the alert:
   against the target;
 
 each with 1 and with ``--subscribers`` concurrent subscribers (each HR employee
-of their own, each gateway subscriber on a websocket of its own). The baseline is
+of their own, each gateway subscriber on a websocket of its own; the subscriptions
+start at once, so each service decides a thousand first ``alerts.read`` at once, and a
+watch refused meanwhile is resumed by the gateway, unseen). The baseline is
 PostgreSQL itself: a ``pg_notify`` committed on one connection and received by a
 ``LISTEN`` on another, in this process, on the same database. The target (issue 16):
 with 1,000 subscribers through the gateway, p99 within 1 second and every alert
@@ -171,7 +173,7 @@ async def watch_directly(
 ) -> asyncio.Task[None]:
     """One HR WatchAlerts stream on attendance, noting each alert's arrival; returned once
     the service watches (its initial metadata), so streams open ``--open-at-once`` at a
-    time like the websockets (a thousand policy decisions at once time out)."""
+    time like the websockets."""
     stub = common_pb2_grpc.AlertsServiceStub(deployment.channels.channel("attendance"))
     with acting_as(reader):
         stream = stub.WatchAlerts(common_pb2.WatchAlertsRequest())

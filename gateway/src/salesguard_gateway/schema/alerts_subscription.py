@@ -2,10 +2,13 @@
 
 ``alertRaised`` (graphql-transport-ws) opens one ``WatchAlerts`` stream per
 alert source at once and merges them: each service sends the alerts committed
-since, within what ``alerts`` would show the subscriber. A source that fails or
-ends ends the subscription with a typed error naming the source (the client
-resubscribes and reads ``alerts`` for what it missed); completing or closing the
-websocket cancels every stream. An alert is rendered once per language for every
+since, within what ``alerts`` would show the subscriber. A source whose watch fails for a
+transient reason (its policy engine or the service unavailable, a connection retired) is
+watched again after a jittered, growing delay and resumed where it stood, with no gap and
+no alert twice (``raised_alerts``); the client hears nothing of it. A failure that lasts,
+is not transient, or cannot be resumed without a gap ends the subscription with a typed
+error naming the source (the client resubscribes and reads ``alerts`` for what it
+missed); completing or closing the websocket cancels every stream. An alert is rendered once per language for every
 subscription it is sent to, and a subscription selecting only the alert's own fields
 shares one execution per alert, document and language (schema/alerts_sharing.py);
 what each receives and the re-check before each alert stay per subscriber.

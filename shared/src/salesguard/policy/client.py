@@ -207,12 +207,15 @@ class PolicyClient:
         return block if isinstance(block, Mapping) else {}
 
     async def _evaluate(self, path: str, policy_input: Mapping[str, Any] | None) -> Any:
-        try:
-            async with asyncio.timeout(self._queue_seconds):
-                await self._slots.acquire()
-        except TimeoutError:
-            log.warning("policy engine busy: no turn within %.1f s", self._queue_seconds)
-            raise PolicyUnavailable() from None
+        if self._slots.locked():  # else a slot is free: taken at once, no timer needed
+            try:
+                async with asyncio.timeout(self._queue_seconds):
+                    await self._slots.acquire()
+            except TimeoutError:
+                log.warning("policy engine busy: no turn within %.1f s", self._queue_seconds)
+                raise PolicyUnavailable() from None
+        else:
+            await self._slots.acquire()
         try:
             return await self._engine.evaluate(path, policy_input)
         except Exception as exc:  # any failure to decide must deny, never allow
