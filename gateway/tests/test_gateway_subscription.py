@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from gateway.tests.conftest import StartSuite
 from gateway.tests.support import Spans
 from salesguard_gateway.app import MAX_SUBSCRIPTIONS_PER_CONNECTION
+from salesguard_gateway.schema import alerts_subscription
 from salesguard_gateway.schema.alerts_sharing import _ALL, _PEERS, _UNSHARED, _shared_selection
 from tests.harness import Suite, employee_id, global_id
 from tests.org import UPSERT_EMPLOYEE, add_other_branch_rep, admin, make_org
@@ -33,9 +34,12 @@ async def test_a_check_in_alert_reaches_hr_and_the_branch_manager_only(suite: Su
     await mock_location_alert_reaches_its_subscribers(suite, await make_org(suite))
 
 
-async def test_a_failing_service_ends_the_subscription_with_a_typed_error(
-    start_suite: StartSuite,
+async def test_a_lasting_service_failure_ends_the_subscription_with_a_typed_error(
+    start_suite: StartSuite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A source that stays down past the retry budget (shortened here from 15 s) ends the
+    subscription with its typed error, once; until then the client hears nothing."""
+    monkeypatch.setattr(alerts_subscription, "RETRY_SECONDS", 3.0)
     suite = await start_suite()
     org = await make_org(suite)
     async with (
@@ -45,6 +49,7 @@ async def test_a_failing_service_ends_the_subscription_with_a_typed_error(
         await hr.subscribe(ALERT_RAISED)
         await until_watching(suite, SOURCES)
         await suite.running["orders"].stop()
+        await hr.nothing_within(2)
         ended = await hr.receive(10)
         assert ended["type"] == "next" and ended["payload"].get("data") is None, ended
         (error,) = ended["payload"]["errors"]

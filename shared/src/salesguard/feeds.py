@@ -20,6 +20,17 @@ polls the table by ``rowid``: a single writer assigns rowids in commit order, so
 A watcher holds a bounded backlog; one that does not keep up is ended
 (``RESOURCE_EXHAUSTED``) rather than buffered without bound. :meth:`ChangeFeed.sync`
 lets a writer wait until what it committed has gone out to this process's watchers.
+
+A feed also keeps what it handed out in the last ``RESUME_SECONDS`` (at most
+``RESUME_MAX`` values), each with the moment it arrived, so a watch broken by a
+transient failure (the caller's connection, a refused policy decision) is resumed
+without a gap: ``watch(since=...)`` first hands the new watcher every value that
+arrived from that moment (the caller drops the ones it already had), or from the
+earliest moment the feed holds all of them (it was not listening before, or no longer
+holds values that old). With ``complete_from``, a resume that would miss a value
+arriving from that moment on (when the broken watch had started) is refused instead
+(``RESOURCE_EXHAUSTED``: read what was missed); without it (a watch that never
+started, so nothing was promised before) it starts as early as it can.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import KW_ONLY, dataclass
@@ -57,6 +69,9 @@ RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
 START_SECONDS = 10.0
 # How long a writer's sync waits for the watchers before it gives up on them.
 SYNC_SECONDS = 2.0
+# Values kept for resumed watches: those of the last RESUME_SECONDS, at most RESUME_MAX.
+RESUME_SECONDS = 60.0
+RESUME_MAX = WATCHER_BACKLOG
 # Marks a sync's own notification; no fed value contains a space (IDs, "kind:ID" subjects).
 _SYNC_PREFIX = "sync "
 
@@ -73,6 +88,9 @@ class Watcher:
         # whatever was offered before has been taken and passed on.
         self._idle = asyncio.Event()
         self._ended: ServiceError | None = None
+        # When (time.time()) its feed began handing it values: a resume of its watch
+        # must miss nothing that arrived from then on.
+        self.started = time.time()
 
     def offer(self, value: str) -> None:
         if self._ended is not None:
@@ -144,6 +162,11 @@ class ChangeFeed:
         self._polls_done = 0
         self._poll_now = asyncio.Event()
         self._polled = asyncio.Condition()
+        # Resuming (see the module's docstring): values by the moment (time.time()) they
+        # arrived; the newest moment given up; since when the feed listens without a break.
+        self._recent: deque[tuple[float, str]] = deque()
+        self._evicted_until = float("-inf")
+        self._listening_since: float | None = None
 
     @property
     def watcher_count(self) -> int:
@@ -154,11 +177,25 @@ class ChangeFeed:
         """The ``application_name`` of the feed's listening connection (PostgreSQL)."""
         return f"salesguard feed {self.channel}"
 
+    async def listen(self) -> None:
+        """Until the feed listens (it then keeps listening): a watch resumed later may
+        start from this moment."""
+        await self._start()
+
     @contextlib.asynccontextmanager
-    async def watch(self) -> AsyncIterator[Watcher]:
-        """A watcher receiving every row committed from now on, until the block ends."""
+    async def watch(
+        self, *, since: float | None = None, complete_from: float | None = None
+    ) -> AsyncIterator[Watcher]:
+        """A watcher receiving every row committed from now on, until the block ends; with
+        ``since`` (a ``time.time()``), first every value that arrived from that moment on
+        (see the module's docstring for ``complete_from``)."""
         await self._start()
         watcher = Watcher(self.backlog, self.what)
+        if since is not None:
+            for value in self._values_since(since, complete_from):
+                watcher.offer(value)
+        # Nothing awaited since the values were taken: none arrives in between.
+        watcher.started = time.time()
         self._watchers.add(watcher)
         try:
             yield watcher
@@ -182,8 +219,34 @@ class ChangeFeed:
         return True
 
     def _publish(self, value: str) -> None:
+        now = time.time()
+        self._recent.append((now, value))
+        self._forget(now)
         for watcher in tuple(self._watchers):
             watcher.offer(value)
+
+    def _forget(self, now: float) -> None:
+        recent = self._recent
+        while recent and (len(recent) > RESUME_MAX or recent[0][0] < now - RESUME_SECONDS):
+            self._evicted_until = recent.popleft()[0]
+
+    def _values_since(self, since: float, complete_from: float | None) -> list[str]:
+        now = time.time()
+        self._forget(now)
+        listening = self._listening_since if self._listening_since is not None else now
+        required = None if complete_from is None else max(since, complete_from)
+        # Held: every value from `listening` on, and none at or before `_evicted_until`.
+        if required is not None and (listening > required or self._evicted_until >= required):
+            raise ResourceExhausted(
+                f"the {self.what} since the watch broke are no longer all held; read what "
+                "was missed, then watch again"
+            )
+        start = max(since, listening)
+        return [
+            value
+            for moment, value in self._recent
+            if moment >= start and moment > self._evicted_until
+        ]
 
     async def _start(self) -> None:
         async with self._start_lock:
@@ -228,6 +291,7 @@ class ChangeFeed:
             lost = asyncio.Event()
             connection.add_termination_listener(lambda _connection: lost.set())
             await connection.add_listener(self.channel, self._on_notification)
+            self._listening_since = time.time()
             self._ready.set()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -235,8 +299,9 @@ class ChangeFeed:
                 if not lost.is_set():
                     await asyncio.wait_for(connection.execute("SELECT 1"), PROBE_SECONDS)
         finally:
-            # New watchers wait for the next connection.
+            # New watchers wait for the next connection; nothing before it can be resumed.
             self._ready.clear()
+            self._listening_since = None
             if not connection.is_closed():
                 connection.terminate()
 
@@ -289,6 +354,8 @@ class ChangeFeed:
                     if last is None:
                         newest = select(func.coalesce(func.max(rowid), 0)).select_from(rows)
                         last = int((await session.execute(newest)).scalar_one())
+                        # Polling by rowid misses nothing once started, failures or not.
+                        self._listening_since = time.time()
                         self._ready.set()
                     else:
                         since = (

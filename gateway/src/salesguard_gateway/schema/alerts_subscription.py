@@ -2,10 +2,13 @@
 
 ``alertRaised`` (graphql-transport-ws) opens one ``WatchAlerts`` stream per
 alert source at once and merges them: each service sends the alerts committed
-since, within what ``alerts`` would show the subscriber. A source that fails or
-ends ends the subscription with a typed error naming the source (the client
-resubscribes and reads ``alerts`` for what it missed); completing or closing the
-websocket cancels every stream. An alert is rendered once per language for every
+since, within what ``alerts`` would show the subscriber. A source whose watch fails for a
+transient reason (its policy engine or the service unavailable, a connection retired) is
+watched again after a jittered, growing delay and resumed where it stood, with no gap and
+no alert twice (``raised_alerts``); the client hears nothing of it. A failure that lasts,
+is not transient, or cannot be resumed without a gap ends the subscription with a typed
+error naming the source (the client resubscribes and reads ``alerts`` for what it
+missed); completing or closing the websocket cancels every stream. An alert is rendered once per language for every
 subscription it is sent to, and a subscription selecting only the alert's own fields
 shares one execution per alert, document and language (schema/alerts_sharing.py);
 what each receives and the re-check before each alert stay per subscriber.
@@ -32,15 +35,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Annotated, Any, cast
 
 import strawberry
 
+from salesguard.alerts.servicer import RESUME_COMPLETE_FROM, RESUME_SINCE, WATCHING
 from salesguard.directory import DirectoryCache
 from salesguard.errors import ErrorCode, Forbidden, ServiceError
 from salesguard.principal import Principal
@@ -255,29 +260,134 @@ def _naming_source(error: ServiceError, source: str) -> ServiceError:
     )
 
 
+# A source's watch that failed for one of these reasons is watched again (raised_alerts).
+TRANSIENT = frozenset({ErrorCode.POLICY_UNAVAILABLE, ErrorCode.UNAVAILABLE})
+# Delay before watching again: full jitter, doubling from the first, at most the longest.
+RETRY_FIRST_SECONDS = 0.2
+RETRY_LONGEST_SECONDS = 3.0
+# How long a source may keep failing before the subscription ends with its error.
+RETRY_SECONDS = 15.0
+# A started watch that broke is resumed from this long before the failure reached the
+# gateway (the alerts then on their way); the difference between the gateway's clock and
+# a service's allowed for where it is not known (a watch that never started).
+RESUME_MARGIN_SECONDS = 5.0
+CLOCK_SKEW_SECONDS = 1.0
+
+
+class _Delivered:
+    """The IDs of the alerts a source's watches delivered that a resumed watch may send
+    again: those of the last RESUME_MARGIN_SECONDS (and clock skew) while it runs."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._order: deque[tuple[float, str]] = deque()
+
+    def first(self, alert_id: str, *, keep: bool) -> bool:
+        """Whether the alert is new here (noted); ``keep``: remember older ones too, while
+        a resumed watch may still send them again."""
+        if alert_id in self._ids:
+            return False
+        now = time.time()
+        if not keep:
+            self.forget_before(now - RESUME_MARGIN_SECONDS - 2 * CLOCK_SKEW_SECONDS)
+        self._ids.add(alert_id)
+        self._order.append((now, alert_id))
+        return True
+
+    def forget_before(self, moment: float) -> None:
+        order = self._order
+        while order and order[0][0] < moment:
+            self._ids.discard(order.popleft()[1])
+
+
 async def raised_alerts(
     streams: Mapping[str, Any], request: common_pb2.WatchAlertsRequest
 ) -> AsyncGenerator[common_pb2.Alert, None]:
     """New alerts from every source's WatchAlerts, merged as they come.
 
-    Ends with the first failure (a typed error naming its source): a subscription that
-    silently lost a source would look healthy while missing alerts.
+    A source whose watch fails for a transient reason (its policy engine or the service
+    unavailable, the stream ended) is watched again after a jittered, growing delay, and
+    the client sees nothing of it; the new watch resumes where the broken one stood (the
+    service first sends the alerts committed since, decided afresh, and those already
+    delivered are dropped here). A watch that never started resumes from the subscription's
+    start. The subscription ends with the source's typed error (naming it) only when the
+    failure lasts (RETRY_SECONDS without a watch that starts), is not transient (FORBIDDEN,
+    a refused resume, ...), or is not one a new watch can resume without a gap: a
+    subscription that silently lost a source would look healthy while missing alerts.
     """
-    merged: asyncio.Queue[common_pb2.WatchAlertsResponse | ServiceError] = asyncio.Queue(
-        MERGE_BUFFER
-    )
+    merged: asyncio.Queue[list[common_pb2.Alert] | ServiceError] = asyncio.Queue(MERGE_BUFFER)
+    subscribed_at = time.time()
 
     async def pump(source: str) -> None:
-        try:
-            async for response in streams[source].WatchAlerts(request):
-                await merged.put(response)
-            ended = ServiceError(f"the alert feed of {source} ended", code=ErrorCode.UNAVAILABLE)
-        except ServiceError as error:
-            ended = error
-        except Exception:
-            log.exception("watching the alerts of %s failed", source)
-            ended = ServiceError("internal error", code=ErrorCode.INTERNAL)
-        await merged.put(_naming_source(ended, source))
+        delivered = _Delivered()
+        metadata: tuple[tuple[str, str], ...] = ()
+        resuming = False
+        failing_since: float | None = None
+        attempt = 0
+        while True:
+            started_at: float | None = None
+            # The service's watch start by its clock, and its clock's lead on the gateway's.
+            service_started = lead = 0.0
+            try:
+                call = streams[source].WatchAlerts(request, metadata=metadata)
+                with suppress(Exception):  # a failed call's error comes with its messages
+                    headers = await call.initial_metadata()
+                    for key, value in headers or ():
+                        if key == WATCHING:
+                            service_started = float(value)
+                            started_at = time.time()
+                            lead = service_started - started_at
+                            failing_since = None
+                async for response in call:
+                    # A resumed watch sends the alerts since its resume point first.
+                    keep = resuming and (
+                        started_at is None or time.time() < started_at + RESUME_MARGIN_SECONDS
+                    )
+                    fresh = [
+                        alert for alert in response.alerts if delivered.first(alert.id, keep=keep)
+                    ]
+                    if fresh:
+                        await merged.put(fresh)
+                ended = ServiceError(
+                    f"the alert feed of {source} ended", code=ErrorCode.UNAVAILABLE
+                )
+            except ServiceError as error:
+                ended = error
+            except Exception:
+                log.exception("watching the alerts of %s failed", source)
+                ended = ServiceError("internal error", code=ErrorCode.INTERNAL)
+            now = time.monotonic()
+            failing_since = failing_since if failing_since is not None else now
+            if ended.code not in TRANSIENT or now - failing_since >= RETRY_SECONDS:
+                await merged.put(_naming_source(ended, source))
+                return
+            if started_at is not None:
+                # Resume from just before the failure, missing nothing since the watch
+                # started (both by the service's clock).
+                failed_at = time.time()
+                if failed_at - started_at > RETRY_LONGEST_SECONDS:
+                    attempt = 0  # it ran: not one more of a series of quick failures
+                since = max(failed_at + lead - RESUME_MARGIN_SECONDS, service_started)
+                metadata = (
+                    (RESUME_SINCE, repr(since)),
+                    (RESUME_COMPLETE_FROM, repr(service_started)),
+                )
+                delivered.forget_before(since - lead - CLOCK_SKEW_SECONDS)
+            elif not metadata:
+                # Never started: from the subscription's start, as early as the service can.
+                metadata = ((RESUME_SINCE, repr(subscribed_at - CLOCK_SKEW_SECONDS)),)
+            resuming = True
+            # Jitter spreads a thousand subscribers' retries; it needs no secrecy.
+            longest = min(RETRY_LONGEST_SECONDS, RETRY_FIRST_SECONDS * 2**attempt)
+            delay = random.uniform(0, longest)  # noqa: S311
+            attempt += 1
+            log.info(
+                "the alert watch of %s failed (%s); watching again in %.2f s",
+                source,
+                ended.code,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
     pumps = [asyncio.create_task(pump(source)) for source in streams]
     try:
@@ -285,7 +395,7 @@ async def raised_alerts(
             item = await merged.get()
             if isinstance(item, ServiceError):
                 raise item
-            for alert in item.alerts:
+            for alert in item:
                 yield alert
     finally:
         # Cancelling a pump cancels its gRPC call: the service stops watching.

@@ -5,6 +5,7 @@ stream targets, decide.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -79,6 +80,27 @@ def alert_kinds(field: str, kinds: Sequence[str]) -> list[str]:
 
 # How long a watched batch's lookup is kept for other watches handed the same IDs.
 SHARED_LOOKUP_SECONDS = 2.0
+
+
+# WatchAlerts metadata: where a resumed watch starts and from when it must be complete
+# (Unix times, see WatchAlerts), and the header of a watch that has started (its start).
+RESUME_SINCE = "salesguard-resume-since"
+RESUME_COMPLETE_FROM = "salesguard-resume-complete-from"
+WATCHING = "salesguard-watching"
+
+
+def _resume_point(context: ServicerContext) -> tuple[float | None, float | None]:
+    moments: dict[str, float] = {}
+    for key, value in context.invocation_metadata() or ():
+        if key in (RESUME_SINCE, RESUME_COMPLETE_FROM):
+            try:
+                moment = float(value.decode() if isinstance(value, bytes) else value)
+            except ValueError:
+                moment = math.nan
+            if not math.isfinite(moment):
+                raise InvalidInput(key, "a Unix time")
+            moments[key] = moment
+    return moments.get(RESUME_SINCE), moments.get(RESUME_COMPLETE_FROM)
 
 
 class WatchedRow(NamedTuple):
@@ -168,17 +190,28 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
     ) -> AsyncIterator[common_pb2.WatchAlertsResponse]:
         """Alerts as they are committed, exactly those ListAlerts would show the caller:
         one decision for the whole watch; per batch of new IDs one query shared by every
-        watch with the same filter, each watch keeping the rows its decision covers."""
+        watch with the same filter, each watch keeping the rows its decision covers.
+
+        A watch resumed after a transient failure names, in its metadata, the moment to
+        resume from (RESUME_SINCE) and, when the broken watch had started, from when the
+        resume must miss nothing (RESUME_COMPLETE_FROM; see :mod:`salesguard.feeds`): it
+        first gets the alerts committed since then, decided afresh like any. The feed
+        listens before the decision is asked, so a watch refused for a transient reason
+        resumes from its first try."""
+        since, complete_from = _resume_point(context)
+        await self.feed.listen()
         decision = (await self.policy.decide(current_principal(), "alerts.read")).require(
             "alerts.read"
         )
         conditions = self._filter_conditions(request.filter)
         audience = request.filter.SerializeToString(deterministic=True)
-        async with self.feed.watch() as watcher:
+        async with self.feed.watch(since=since, complete_from=complete_from) as watcher:
             # The response has begun: a watch ended later (UNAVAILABLE when the feed was
             # interrupted) reaches the watcher, and is never retried by the channel's retry
-            # policy (which retries calls not yet answered) into a silent gap.
-            await context.send_initial_metadata(())
+            # policy (which retries calls not yet answered) into a silent gap. WATCHING
+            # tells the caller the watch has started, and when by this process's clock (the
+            # moment its resume must be complete from); an error's headers carry nothing.
+            await context.send_initial_metadata(((WATCHING, repr(watcher.started)),))
             while True:
                 ids = await watcher.next_batch()
                 watched = await self._shared_lookup((audience, tuple(ids)), conditions, ids)

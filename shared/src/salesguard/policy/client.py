@@ -1,4 +1,15 @@
-"""The policy client: asks an engine for one decision per request, and fails closed."""
+"""The policy client: asks an engine for one decision per request, and fails closed.
+
+At most ``max_concurrent`` engine calls are in flight at once per client (process); more
+wait their turn here, first come first served. A burst (a thousand subscribers opening
+their watches at once, each a principal of their own, so none shares a kept decision)
+then reaches OPA as a bounded number of queries, each answered in milliseconds, instead of
+all at once: queued inside the HTTP client, the wait counted against each query's timeout
+and the burst timed out as a whole (measured: 1,731 of 3,000 decided). The timeout still
+bounds each query from the moment it is sent; a decision that cannot even be sent within
+``queue_seconds`` is refused (PolicyUnavailable), as is every query an engine that is down
+fails: the client still fails closed.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +54,12 @@ class SubjectRoles(Protocol):
 
 
 _DecisionKey = tuple[Principal, str, str | None]
+
+# Engine calls in flight at once per client: enough to keep OPA's cores busy (a decision
+# takes it about a millisecond), well inside the HTTP client's 100 pooled connections.
+MAX_CONCURRENT_EVALUATIONS = 16
+# How long a decision may wait for its turn before it is refused (fails closed).
+QUEUE_SECONDS = 10.0
 
 
 class DecisionCache:
@@ -107,8 +124,12 @@ class PolicyClient:
         thresholds_ttl_seconds: float = 30.0,
         decision_ttl_seconds: float = 0.0,
         subject_roles: SubjectRoles | None = None,
+        max_concurrent: int = MAX_CONCURRENT_EVALUATIONS,
+        queue_seconds: float = QUEUE_SECONDS,
     ) -> None:
         self._engine = engine
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._queue_seconds = queue_seconds
         self._subject_roles = subject_roles
         self._thresholds: tuple[float, dict[str, Any]] | None = None
         self._thresholds_ttl = thresholds_ttl_seconds
@@ -186,11 +207,22 @@ class PolicyClient:
         return block if isinstance(block, Mapping) else {}
 
     async def _evaluate(self, path: str, policy_input: Mapping[str, Any] | None) -> Any:
+        if self._slots.locked():  # else a slot is free: taken at once, no timer needed
+            try:
+                async with asyncio.timeout(self._queue_seconds):
+                    await self._slots.acquire()
+            except TimeoutError:
+                log.warning("policy engine busy: no turn within %.1f s", self._queue_seconds)
+                raise PolicyUnavailable() from None
+        else:
+            await self._slots.acquire()
         try:
             return await self._engine.evaluate(path, policy_input)
         except Exception as exc:  # any failure to decide must deny, never allow
             log.warning("policy engine unavailable: %r", exc, extra={"error": repr(exc)})
             raise PolicyUnavailable() from exc
+        finally:
+            self._slots.release()
 
     async def close(self) -> None:
         await self._engine.close()
