@@ -423,7 +423,9 @@ _subscription = cast(
     strawberry.subscription(
         description=(
             "Alerts as they are raised, from every alert source, that alerts(filter) would show the "
-            "caller (graphql-transport-ws). Ends with a typed error when a service fails."
+            "caller (graphql-transport-ws). A service failing for a moment is watched again and "
+            "resumed without a gap; ends with a typed error naming the service when it keeps "
+            "failing or cannot resume without one."
         )
     ),
 )
