@@ -81,6 +81,7 @@ from benchmarks.support import (
     arguments,
     cpu_seconds,
     percentile,
+    postgres_backends,
     report_target,
     started_process,
 )
@@ -131,27 +132,11 @@ def opa_decisions(opa: OpaServer) -> int:
     return total
 
 
-def postgres_backends(database: str) -> dict[int, float]:
-    """CPU seconds so far of each PostgreSQL backend serving ``database``, by process ID."""
-    name = f" {database} ".encode()
-    found: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if command.startswith(b"postgres: ") and name in command:
-            found[int(entry.name)] = cpu_seconds(int(entry.name))
-    return found
-
-
 def postgres_cpu_since(database: str, before: Mapping[int, float]) -> float:
     """CPU seconds the backends serving ``database`` spent since ``before``: a backend seen
     then counts what it added, a new one all it used (one that ended meanwhile is missed)."""
     return sum(
-        used - before.get(pid, 0.0) for pid, used in postgres_backends(database).items() if used
+        used - before.get(pid, 0.0) for pid, used in postgres_backends([database]).items() if used
     )
 
 
@@ -175,7 +160,7 @@ async def saturate(
             served += 1
 
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    postgres_before = postgres_backends(database) if database else {}
+    postgres_before = postgres_backends([database]) if database else {}
     client_before = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))

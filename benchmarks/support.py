@@ -173,13 +173,13 @@ def started_process(name: str) -> int:
     return pid
 
 
-def process_cpu(databases: Iterable[str] = ()) -> dict[str, float]:
-    """CPU seconds so far of each process this benchmark started, and (as ``postgres``,
-    summed) of the PostgreSQL backends serving ``databases``."""
-    used = {name: cpu_seconds(pid) for name, pid in started_processes().items()}
+def postgres_backends(databases: Iterable[str]) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving one of ``databases``, by
+    process ID."""
     names = tuple(f" {database} ".encode() for database in databases)
+    found: dict[int, float] = {}
     if not names:
-        return used
+        return found
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -188,7 +188,17 @@ def process_cpu(databases: Iterable[str] = ()) -> dict[str, float]:
         except OSError:
             continue
         if command.startswith(b"postgres: ") and any(db in command for db in names):
-            used["postgres"] = used.get("postgres", 0.0) + cpu_seconds(int(entry.name))
+            found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
+def process_cpu(databases: Iterable[str] = ()) -> dict[str, float]:
+    """CPU seconds so far of each process this benchmark started, and (as ``postgres``,
+    summed) of the PostgreSQL backends serving ``databases``."""
+    used = {name: cpu_seconds(pid) for name, pid in started_processes().items()}
+    backends = postgres_backends(databases)
+    if backends:
+        used["postgres"] = sum(backends.values())
     return used
 
 
