@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -16,7 +16,9 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper
 
 from salesguard.alertfeed import AlertFeed
 from salesguard.alerts.protos import alert_target, alert_to_proto
@@ -110,6 +112,10 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             subject=model.employee_id,
             kind=model.kind,
         )
+        # What a listed alert is read as: every column of the table, by attribute name.
+        self._columns = tuple(
+            getattr(model, prop.key) for prop in cast(Mapper[Any], sa_inspect(model)).column_attrs
+        )
         # Watches with the same filter that are handed the same new IDs (every HR console
         # and manager, when an alert is raised) share one query instead of one each.
         self._watched: dict[
@@ -123,11 +129,14 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         histories, read in one query for all of them."""
         decisions = self.decisions
         histories: dict[str, list[AlertDecisionColumns]] = {row.id: [] for row in rows}
-        if histories:
+        # A decision sets its alert's updated_at (UpdateAlert, in the same transaction; the
+        # decisions are append-only): an alert without one has no history to read.
+        decided = [row.id for row in rows if row.updated_at is not None]
+        if decided:
             dialect = self.db.engine.dialect.name
             query = (
                 select(decisions)
-                .where(one_of(decisions.alert_id, list(histories), dialect))
+                .where(one_of(decisions.alert_id, decided, dialect))
                 .order_by(decisions.seq)
             )
             for decision in (await session.scalars(query)).all():
@@ -144,7 +153,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         model = self.model
         conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
         query = keyset_query(
-            select(model).where(*conditions),
+            select(*self._columns).where(*conditions),
             request.page,
             size,
             model.detected_at,
@@ -152,13 +161,24 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             backward_supported=True,
         )
         count = select(func.count()).select_from(model).where(*conditions)
-        async with self.db.read() as session:
-            rows = list((await session.scalars(query)).all())
-            total = await count_if_asked(request.page, session, count)
-            page = keyset_page(
-                rows, size, lambda row: (row.detected_at, row.id), backward=request.page.backward
-            )
-            alerts = await self._to_protos(session, page.rows)
+        # Plain SELECTs, each on its own (no BEGIN and ROLLBACK round trips; under READ
+        # COMMITTED a transaction's statements share no snapshot either), the alerts as
+        # named tuples of their columns rather than ORM instances (issue 16: a timeline page
+        # asks every alert source for a page of alerts, and these cost more than the SQL).
+        async with self.db.statements() as connection:
+            session = AsyncSession(bind=connection)
+            try:
+                rows = plain_rows(await session.execute(query))
+                total = await count_if_asked(request.page, session, count)
+                page = keyset_page(
+                    rows,
+                    size,
+                    lambda row: (row.detected_at, row.id),
+                    backward=request.page.backward,
+                )
+                alerts = await self._to_protos(session, page.rows)
+            finally:
+                await session.close()
         return common_pb2.ListAlertsResponse(
             alerts=alerts, cursors=page.cursors, page_info=page.page_info(total)
         )
