@@ -150,9 +150,15 @@ def merged(
     pages: Mapping[str, SourcePage[N]],
     plan: MergePlan,
     convert: Callable[[N], T],
+    *,
+    edge_cursors: bool = True,
 ) -> Connection[T]:
     """The ``plan``'s page of the sources' ``pages`` (in the sources' order), newest first,
-    each ``convert``-ed: the newest items after its cursor, or the nearest before it."""
+    each ``convert``-ed: the newest items after its cursor, or the nearest before it.
+
+    ``edge_cursors`` false (the query shows no edge's ``cursor``): only the first and last
+    edge's cursor is written (pageInfo's start and end), the others left empty, unread;
+    each is every source's state in JSON and base64 (a timeline page: 50 of ~500 bytes)."""
     page_size = plan.page.page_size
     # Stable sort: equal keys keep the sources' order, then each source's own order.
     candidates = sorted(
@@ -173,10 +179,15 @@ def merged(
             state[key] = entry.cursor
         more = more or any(source_page.has_next for source_page in pages.values())
     edges: list[Edge[T]] = []
-    for entry, key in window:
+    last = len(window) - 1
+    for index, (entry, key) in enumerate(window):
         remaining[key] -= 1
         state[key] = entry.cursor
-        cursor = encode_state({**state, EDGE_SOURCE: key})
+        cursor = (
+            encode_state({**state, EDGE_SOURCE: key})
+            if edge_cursors or index == 0 or index == last
+            else ""
+        )
         edges.append(Edge(cursor=cursor, node=convert(entry.node)))
     if not plan.paging.backward:
         more = any(remaining[key] > 0 or source_page.has_next for key, source_page in pages.items())

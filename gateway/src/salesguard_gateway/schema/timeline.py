@@ -58,6 +58,8 @@ _CHECK_IN_PHOTOS_PATH = ("edges", "node", "checkIn", "photos")
 # Every item's ``day`` is in the time zone of the employee's branch.
 _DAY = frozenset({"day"})
 _NODE_PATH = ("edges", "node")
+_CURSOR = frozenset({"cursor"})
+_EDGES_PATH = ("edges",)
 # The fields through which an item links to an order (its own path under the node).
 _ORDER_LINKS = (
     (frozenset({"decidedOrder"}), _NODE_PATH),
@@ -154,7 +156,7 @@ async def employee_timeline(
     for service, failed in failures.items():
         context.deferred_errors.append(_missing(info, service, failed, wanted))
 
-    connection = merged(pages, plan, _made)
+    connection = merged(pages, plan, _made, edge_cursors=selects(info, _CURSOR, _EDGES_PATH))
     if branch is not None:
         await _set_days(info, connection, branch)
     return connection
