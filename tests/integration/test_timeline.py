@@ -343,8 +343,8 @@ async def test_a_page_shows_the_same_with_or_without_the_edges_cursors(suite: Su
 
 
 async def test_the_orders_items_link_to_cost_one_batch_read(suite: Suite) -> None:
-    # An approval's decidedOrder, a payment's and a shipment's order: the orders are asked
-    # for as soon as orders answers (one BatchGetOrders a page), and shown as before.
+    # An approval's decidedOrder, a payment's and a shipment's order: one BatchGetOrders a
+    # page for all of them.
     org = await make_org(suite)
     ids = await a_day_of_evidence(suite, org)
     start, end = window()

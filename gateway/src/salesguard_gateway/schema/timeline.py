@@ -60,12 +60,6 @@ _DAY = frozenset({"day"})
 _NODE_PATH = ("edges", "node")
 _CURSOR = frozenset({"cursor"})
 _EDGES_PATH = ("edges",)
-# The fields through which an item links to an order (its own path under the node).
-_ORDER_LINKS = (
-    (frozenset({"decidedOrder"}), _NODE_PATH),
-    (frozenset({"order"}), (*_NODE_PATH, "payment")),
-    (frozenset({"order"}), (*_NODE_PATH, "shipment")),
-)
 
 
 async def _read_the_employees_branch(info: Info, employee_id: str) -> str | Exception:
@@ -117,7 +111,6 @@ async def employee_timeline(
     ]
     plan = MergePlan.of(paging, paging.request(info), (source.key for source in sources))
     include_photo_urls = selects(info, PHOTO_URL_FIELDS, _CHECK_IN_PHOTOS_PATH)
-    order_links = any(selects(info, names, path) for names, path in _ORDER_LINKS)
     days = (
         asyncio.ensure_future(_read_the_employees_branch(info, employee))
         if selects(info, _DAY, _NODE_PATH)
@@ -136,7 +129,6 @@ async def employee_timeline(
                 kinds=wanted,
                 page=plan.request(source.key),
                 include_photo_urls=include_photo_urls,
-                order_links=order_links,
             ),
         )
         return plan.answered(source.key, answer)

@@ -7,7 +7,6 @@ A service's timeline item is a oneof named after its evidence (``follow_up``,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,9 +53,6 @@ class Ask:
     kinds: frozenset[TimelineKind]
     page: common_pb2.PageRequest
     include_photo_urls: bool
-    # Whether the query shows the orders items link to (an approval's decidedOrder, a
-    # payment's or shipment's order): they are asked for as soon as orders answers.
-    order_links: bool = False
 
 
 # An item as a source answered it, made into its GraphQL node only if the merged page
@@ -115,8 +111,6 @@ class _TimelineService:
     module: Any
     stub: str
     fallback: str
-    # The cases whose message links to an order by its ``order_id`` (orders' items).
-    linking_orders: tuple[str, ...] = ()
 
     @property
     def kinds(self) -> dict[TimelineKind, int]:
@@ -151,8 +145,6 @@ class _TimelineService:
         if "include_photo_urls" in request.DESCRIPTOR.fields_by_name:
             request.include_photo_urls = ask.include_photo_urls
         response = await getattr(info.context.clients, self.stub).ListEmployeeTimeline(request)
-        if ask.order_links and self.linking_orders:
-            _load_orders_early(info, self._linked_orders(response.items))
         return source_page(
             response,
             response.items,
@@ -164,45 +156,12 @@ class _TimelineService:
     def source(self) -> Source:
         return Source(self.name, self.name, frozenset(self.kinds), self.fetch)
 
-    def _linked_orders(self, items: Sequence[Any]) -> list[str]:
-        """The orders the items link to, each once, in the order of the items."""
-        linked: dict[str, None] = {}
-        for item in items:
-            case = item.WhichOneof("item")
-            if case in self.linking_orders:
-                order_id = getattr(item, case).order_id
-                if order_id:
-                    linked[order_id] = None
-        return list(linked)
-
-
-def _load_orders_early(info: Info, order_ids: list[str]) -> None:
-    """Ask the request's order loader for the orders a source's items link to, while the
-    other sources answer: the items on the merged page find them loaded (the same answers,
-    a failure included: the loader keeps it for the fields that read it), rather than
-    costing a BatchGetOrders round trip after the merge. A page's orders are among them."""
-    if not order_ids:
-        return
-    loaded = asyncio.ensure_future(info.context.loaders.orders.load_many(order_ids))
-
-    def retrieved(future: asyncio.Future[Any]) -> None:
-        if not future.cancelled():
-            future.exception()  # kept by the loader for the fields that read it
-
-    loaded.add_done_callback(retrieved)
-
 
 # In tie-break order: items at the same instant come in this order.
 _SERVICES = (
     _TimelineService("attendance", attendance_timeline_pb2, "attendance_timeline", "call"),
     _TimelineService("customers", customer_timeline_pb2, "customer_timeline", "audit_event"),
-    _TimelineService(
-        "orders",
-        orders_timeline_pb2,
-        "orders_timeline",
-        "shipment",
-        linking_orders=("approval", "payment", "shipment"),
-    ),
+    _TimelineService("orders", orders_timeline_pb2, "orders_timeline", "shipment"),
 )
 
 
