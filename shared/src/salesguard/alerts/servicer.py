@@ -46,7 +46,6 @@ from salesguard.listing import MAX_IDS
 from salesguard.pagination import (
     PAGE_AFTER_AT,
     PAGE_AFTER_KEY,
-    keyset_page,
     keyset_query,
     page_after,
 )
@@ -55,6 +54,7 @@ from salesguard.principal import current_principal
 from salesguard.risk import RiskModel
 from salesguard.settings import PageLimits
 from salesguard.telemetry import current_trace_id
+from salesguard.timeline import cursor_page
 from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import (
     MAX_NOTE,
@@ -197,7 +197,7 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                     if page_request.include_total_count
                     else None
                 )
-                page = keyset_page(
+                page = cursor_page(
                     rows,
                     size,
                     lambda row: (row.detected_at, row.id),
