@@ -184,3 +184,34 @@ async def test_the_live_feed_with_a_branch_filter_sends_only_that_branch_s_alert
         for socket in (hr_here, hr_there, manager_here):
             await socket.nothing_within(0.5)
         await manager_there.nothing_within(0.5)
+
+
+async def test_filters_of_the_same_fields_with_other_values_each_get_their_own_alerts(
+    branches: Branches,
+) -> None:
+    # A service keeps ListAlerts' statements by the filter fields given, their values
+    # bound when each runs: lists of other lengths, other employees, other windows.
+    suite, org = branches.suite, branches.org
+    now = datetime.now(UTC)
+
+    async def kinds_of(**alert_filter: Any) -> list[str]:
+        result = await suite.gql(QUERY, {"filter": alert_filter, "first": 50}, as_=org.hr)
+        return sorted(edge["node"]["kind"] for edge in result.ok()["alerts"]["edges"])
+
+    for kinds, expected in (
+        (["LATE_REGISTRATION"], ["LATE_REGISTRATION"]),
+        (["MOCK_LOCATION", "PAYER_MISMATCH", "NEW_DEVICE"], ["MOCK_LOCATION", "PAYER_MISMATCH"]),
+        (["NEW_DEVICE"], []),
+    ):
+        assert await kinds_of(kinds=kinds, branchId=global_id("Branch", org.branch)) == expected
+    for employee, expected in (
+        (org.junior, ["LATE_REGISTRATION"]),
+        (branches.other_rep, ["FAKE_DEAL_SUSPECTED", "NEW_DEVICE"]),
+    ):
+        assert await kinds_of(employeeId=employee_id(employee)) == expected
+    for hours, expected in ((2.5, ["NEW_DEVICE"]), (4.5, ["FAKE_DEAL_SUSPECTED", "NEW_DEVICE"])):
+        window = {
+            "from": (now - timedelta(hours=hours)).isoformat(),
+            "to": (now + timedelta(minutes=5)).isoformat(),
+        }
+        assert await kinds_of(employeeId=employee_id(branches.other_rep), **window) == expected

@@ -309,3 +309,69 @@ async def test_the_items_days_cost_one_read_of_the_employee_and_one_of_the_branc
         calls = result.body.get("extensions", {}).get("rpcCalls", {})
         assert calls["/salesguard.attendance.v1.DirectoryService/BatchGetEmployees"] == 1
         assert calls["/salesguard.attendance.v1.DirectoryService/ListBranches"] == 1
+
+
+# The page with all of pageInfo, and without the edges' cursors: only pageInfo's are then
+# written (federation.merged).
+WITH_PAGE_INFO = TIMELINE.replace(
+    "pageInfo { hasNextPage endCursor }",
+    "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }",
+)
+WITHOUT_EDGE_CURSORS = WITH_PAGE_INFO.replace("edges { cursor node {", "edges { node {")
+
+
+async def test_a_page_shows_the_same_with_or_without_the_edges_cursors(suite: Suite) -> None:
+    org = await make_org(suite)
+    await a_day_of_evidence(suite, org)
+    start, end = window()
+    values = {
+        "employeeId": employee_id(org.junior),
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+    }
+    assert TIMELINE != WITH_PAGE_INFO != WITHOUT_EDGE_CURSORS
+    for paging in ({"first": 3}, {"last": 3}, {"first": 100}):
+        full = (await suite.gql(WITH_PAGE_INFO, {**values, **paging}, as_=org.hr)).ok()
+        plain = (await suite.gql(WITHOUT_EDGE_CURSORS, {**values, **paging}, as_=org.hr)).ok()
+        edges = full["employeeTimeline"]["edges"]
+        assert plain["employeeTimeline"]["pageInfo"] == full["employeeTimeline"]["pageInfo"]
+        assert full["employeeTimeline"]["pageInfo"]["endCursor"] == edges[-1]["cursor"]
+        assert full["employeeTimeline"]["pageInfo"]["startCursor"] == edges[0]["cursor"]
+        assert [edge["node"] for edge in plain["employeeTimeline"]["edges"]] == [
+            edge["node"] for edge in edges
+        ]
+
+
+async def test_the_orders_items_link_to_cost_one_batch_read(suite: Suite) -> None:
+    # An approval's decidedOrder, a payment's and a shipment's order: one BatchGetOrders a
+    # page for all of them.
+    org = await make_org(suite)
+    ids = await a_day_of_evidence(suite, org)
+    start, end = window()
+    result = await timeline(suite, org.hr, org.junior, start, end, first=100)
+    nodes = [edge["node"] for edge in result.ok()["employeeTimeline"]["edges"]]
+    linked = {
+        node["kind"]: (node.get("decidedOrder") or node.get(node["kind"].lower()) or {})
+        for node in nodes
+        if node["kind"] in ("APPROVAL", "PAYMENT", "SHIPMENT")
+    }
+    assert linked["APPROVAL"] == {"id": ids["ORDER"]}
+    assert linked["PAYMENT"]["order"] == {"id": ids["ORDER"]}
+    assert linked["SHIPMENT"]["order"] == {"id": ids["ORDER"]}
+    calls = result.body.get("extensions", {}).get("rpcCalls", {})
+    assert calls["/salesguard.orders.v1.OrdersService/BatchGetOrders"] == 1
+    # A page that shows no link asks for no order.
+    no_links = TIMELINE.replace("decidedOrder { id }", "").replace("order { id } }", "}")
+    assert no_links != TIMELINE
+    plain = await suite.gql(
+        no_links,
+        {
+            "employeeId": employee_id(org.junior),
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "first": 100,
+        },
+        as_=org.hr,
+    )
+    plain.ok()
+    assert not any("BatchGetOrders" in name for name in plain.body["extensions"]["rpcCalls"])

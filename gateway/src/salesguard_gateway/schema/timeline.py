@@ -19,7 +19,6 @@ items: one error per failing service names it and the kinds that are missing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 from typing import Annotated
 
@@ -59,17 +58,38 @@ _CHECK_IN_PHOTOS_PATH = ("edges", "node", "checkIn", "photos")
 # Every item's ``day`` is in the time zone of the employee's branch.
 _DAY = frozenset({"day"})
 _NODE_PATH = ("edges", "node")
+_CURSOR = frozenset({"cursor"})
+_EDGES_PATH = ("edges",)
 
 
-async def _read_the_employees_branch(info: Info, employee_id: str) -> None:
+async def _read_the_employees_branch(info: Info, employee_id: str) -> str | Exception:
     """What every item's ``day`` reads (the employee, then their branch), read while the
-    sources answer rather than after them: through the request's own loaders, so ``day``
-    finds the same answers (a failure included: a loader keeps it for ``day`` to raise)."""
+    sources answer rather than after them, through the request's own loaders: the branch's
+    ID ("" for an employee the caller may not see), or the error reading them raised."""
     loaders = info.context.loaders
-    with contextlib.suppress(Exception):  # ``day`` meets it again and reports it
+    try:
         employee = await loaders.employees.load(employee_id)
-        if employee is not None and employee.branch_id:
-            await loaders.branch(employee.branch_id)
+        branch_id = employee.branch_id if employee is not None else ""
+        if branch_id:
+            await loaders.branch(branch_id)
+    except Exception as error:  # every item's ``day`` reports it
+        return error
+    return branch_id
+
+
+async def _set_days(info: Info, connection: TimelineConnection, branch: str | Exception) -> None:
+    """Every item's ``day``: the day of its time in the employee's branch's time zone
+    (``loaders.local_day``, the branch read already), or the error reading them raised."""
+    local_day = info.context.loaders.local_day
+    for edge in connection.edges:
+        item = edge.node
+        if isinstance(branch, Exception):
+            item.local_day = branch
+            continue
+        try:
+            item.local_day = await local_day(branch, item.at)
+        except Exception as error:  # the item's ``day`` reports it
+            item.local_day = error
 
 
 async def employee_timeline(
@@ -114,8 +134,7 @@ async def employee_timeline(
         return plan.answered(source.key, answer)
 
     answers = await asyncio.gather(*(ask(source) for source in sources), return_exceptions=True)
-    if days is not None:
-        await days
+    branch = await days if days is not None else None
     pages: dict[str, SourcePage[PendingItem]] = {}
     failures: dict[str, list[tuple[Source, ServiceError]]] = {}
     for source, answer in zip(sources, answers, strict=True):
@@ -129,7 +148,10 @@ async def employee_timeline(
     for service, failed in failures.items():
         context.deferred_errors.append(_missing(info, service, failed, wanted))
 
-    return merged(pages, plan, _made)
+    connection = merged(pages, plan, _made, edge_cursors=selects(info, _CURSOR, _EDGES_PATH))
+    if branch is not None:
+        await _set_days(info, connection, branch)
+    return connection
 
 
 def _made(pending: PendingItem) -> TimelineItem:

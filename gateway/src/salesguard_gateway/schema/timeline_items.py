@@ -9,7 +9,6 @@ from enum import Enum
 
 import strawberry
 
-from salesguard_gateway.context import Info
 from salesguard_gateway.schema.alerts import Alert
 from salesguard_gateway.schema.audit import AuditEvent
 from salesguard_gateway.schema.common import described
@@ -56,15 +55,21 @@ class TimelineItem:
     )
     kind: TimelineKind = strawberry.field(description="What it is: which type carries it.")
     employee_id: strawberry.Private[str]
+    # What ``day`` answers, worked out with the page when the query shows it
+    # (schema/timeline.py: one read of the employee's branch for every item): the day, or
+    # the error that read raised.
+    local_day: strawberry.Private[date | Exception | None] = None
 
     @described(
         "The day of `at` in the time zone of the employee's branch (what a timeline groups "
         "by); null when the caller may not see the employee in the directory."
     )
-    async def day(self, info: Info) -> date | None:
-        loaders = info.context.loaders
-        employee = await loaders.employees.load(self.employee_id)
-        return await loaders.local_day(employee.branch_id if employee else "", self.at)
+    def day(self) -> date | None:
+        # A resolver of the item alone (no info, not async): the gateway's executor answers
+        # it without graphql-core's per-field machinery (a page: 50 async resolvers).
+        if isinstance(self.local_day, Exception):
+            raise self.local_day
+        return self.local_day
 
 
 @strawberry.type(description="A check-in of the employee, with its verdict, reasons and photos.")

@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    Select,
+    bindparam,
     func,
     insert,
     or_,
     select,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapper
 
 from salesguard.alertfeed import AlertFeed
 from salesguard.alerts.protos import alert_target, alert_to_proto
@@ -38,18 +43,20 @@ from salesguard.alertsummary import (
 from salesguard.db import Database, utcnow
 from salesguard.errors import Forbidden, InvalidInput, NotFound
 from salesguard.grpc_server import ServicerContext
-from salesguard.listing import enum_filter, equal_to, one_of_ids, period
+from salesguard.listing import MAX_IDS
 from salesguard.pagination import (
-    count_if_asked,
-    keyset_page,
+    PAGE_AFTER_AT,
+    PAGE_AFTER_KEY,
     keyset_query,
+    page_after,
 )
-from salesguard.policy import PolicyClient, ScopeColumns, scope_filter
+from salesguard.policy import Decision, PolicyClient, ScopeColumns, scope_filter
 from salesguard.principal import current_principal
 from salesguard.risk import RiskModel
 from salesguard.settings import PageLimits
 from salesguard.telemetry import current_trace_id
-from salesguard.timeutil import to_timestamp
+from salesguard.timeline import cursor_page
+from salesguard.timeutil import from_timestamp, to_timestamp
 from salesguard.validation import (
     MAX_NOTE,
     directory_id,
@@ -77,6 +84,25 @@ def alert_kinds(field: str, kinds: Sequence[str]) -> list[str]:
         raise InvalidInput(field, f"name at most {MAX_KINDS} alert kinds")
     return [text(field, kind, max_length=KIND_MAX_LENGTH) for kind in kinds]
 
+
+# ListAlerts' filter fields that name several values, and the column each is of.
+_LISTS = {"kinds": "kind", "severities": "severity", "statuses": "status", "ids": "id"}
+# A filter field's value in ListAlerts' kept statements: a parameter of this name + field.
+_FILTER_PARAMETER = "alerts_filter_"
+_FILTER_BINDS: dict[str, BindParameter[Any]] = {
+    name: bindparam(_FILTER_PARAMETER + name, expanding=name in _LISTS)
+    for name in (
+        *_LISTS,
+        "employee_id",
+        "customer_id",
+        "order_id",
+        "branch_id",
+        "detected_from",
+        "detected_to",
+    )
+}
+# The statements ListAlerts keeps (grants x fields given x page shapes), emptied when full.
+MAX_LISTINGS = 256
 
 # How long a watched batch's lookup is kept for other watches handed the same IDs.
 SHARED_LOOKUP_SECONDS = 2.0
@@ -132,6 +158,12 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             subject=model.employee_id,
             kind=model.kind,
         )
+        # ListAlerts' statements by grants, filter fields given and page shape (_listing).
+        self._listings: dict[tuple[Any, ...], tuple[Select[Any], Select[Any]]] = {}
+        # What a listed alert is read as: every column of the table, by attribute name.
+        self._columns = tuple(
+            getattr(model, prop.key) for prop in cast(Mapper[Any], sa_inspect(model)).column_attrs
+        )
         # Watches with the same filter that are handed the same new IDs (every HR console
         # and manager, when an alert is raised) share one query instead of one each.
         self._watched: dict[
@@ -145,11 +177,14 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         histories, read in one query for all of them."""
         decisions = self.decisions
         histories: dict[str, list[AlertDecisionColumns]] = {row.id: [] for row in rows}
-        if histories:
+        # A decision sets its alert's updated_at (UpdateAlert, in the same transaction; the
+        # decisions are append-only): an alert without one has no history to read.
+        decided = [row.id for row in rows if row.updated_at is not None]
+        if decided:
             dialect = self.db.engine.dialect.name
             query = (
                 select(decisions)
-                .where(one_of(decisions.alert_id, list(histories), dialect))
+                .where(one_of(decisions.alert_id, decided, dialect))
                 .order_by(decisions.seq)
             )
             for decision in (await session.scalars(query)).all():
@@ -163,24 +198,36 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             "alerts.read"
         )
         size = decision.page_size(page_size("page.page_size", request.page.page_size, self.pages))
-        model = self.model
-        conditions = [scope_filter(decision, self._scope), *self._filter_conditions(request.filter)]
-        query = keyset_query(
-            select(model).where(*conditions),
-            request.page,
-            size,
-            model.detected_at,
-            model.id,
-            backward_supported=True,
-        )
-        count = select(func.count()).select_from(model).where(*conditions)
-        async with self.db.read() as session:
-            rows = list((await session.scalars(query)).all())
-            total = await count_if_asked(request.page, session, count)
-            page = keyset_page(
-                rows, size, lambda row: (row.detected_at, row.id), backward=request.page.backward
-            )
-            alerts = await self._to_protos(session, page.rows)
+        values = self._filter_values(request.filter)
+        page_request = request.page
+        after = page_after(page_request)
+        query, count = self._listing(decision, values, page_request, size, after is not None)
+        parameters = {_FILTER_PARAMETER + name: value for name, value in values.items()}
+        page_parameters = dict(parameters)
+        if after is not None:
+            page_parameters[PAGE_AFTER_AT], page_parameters[PAGE_AFTER_KEY] = after
+        # Plain SELECTs, each on its own (no BEGIN and ROLLBACK round trips; under READ
+        # COMMITTED a transaction's statements share no snapshot either), the alerts as
+        # named tuples of their columns rather than ORM instances (issue 16: a timeline page
+        # asks every alert source for a page of alerts, and these cost more than the SQL).
+        async with self.db.statements() as connection:
+            session = AsyncSession(bind=connection)
+            try:
+                rows = plain_rows(await session.execute(query, page_parameters))
+                total = (
+                    int(await session.scalar(count, parameters) or 0)
+                    if page_request.include_total_count
+                    else None
+                )
+                page = cursor_page(
+                    rows,
+                    size,
+                    lambda row: (row.detected_at, row.id),
+                    backward=request.page.backward,
+                )
+                alerts = await self._to_protos(session, page.rows)
+            finally:
+                await session.close()
         return common_pb2.ListAlertsResponse(
             alerts=alerts, cursors=page.cursors, page_info=page.page_info(total)
         )
@@ -263,31 +310,100 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
             for row in rows
         ]
 
-    def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
-        model = self.model
-        conditions: list[Any] = []
+    def _listing(
+        self,
+        decision: Decision,
+        values: dict[str, Any],
+        page: common_pb2.PageRequest,
+        size: int,
+        resumed: bool,
+    ) -> tuple[Select[Any], Select[Any]]:
+        """ListAlerts' page and count statements for the caller's grants, the filter's
+        fields given (their values: parameters, :meth:`_filter_values`), the page's shape
+        (``resumed``: from a token, its values the parameters PAGE_AFTER_AT/KEY): built once
+        for each (building and keying them cost more than running them: a timeline page
+        asks every alert source for one)."""
+        backward = page.backward
+        key = (
+            decision.grants,
+            tuple(values),
+            size,
+            backward,
+            resumed,
+            backward and page.include_token_item,
+        )
+        statements = self._listings.get(key)
+        if statements is None:
+            model = self.model
+            conditions = [
+                scope_filter(decision, self._scope),
+                *self._conditions({name: _FILTER_BINDS[name] for name in values}),
+            ]
+            query = keyset_query(
+                select(*self._columns).where(*conditions),
+                page,
+                size,
+                model.detected_at,
+                model.id,
+                backward_supported=True,
+                named_cursor=True,
+            )
+            count = select(func.count()).select_from(model).where(*conditions)
+            if len(self._listings) >= MAX_LISTINGS:
+                self._listings.clear()
+            statements = self._listings[key] = (query, count)
+        return statements
+
+    def _filter_values(self, alert_filter: common_pb2.AlertFilter) -> dict[str, Any]:
+        """The filter's fields that are given, checked (in this order, as
+        :meth:`_filter_conditions` checks them), by name."""
+        values: dict[str, Any] = {}
         if alert_filter.kinds:
-            conditions.append(model.kind.in_(alert_kinds("filter.kinds", alert_filter.kinds)))
-        conditions += enum_filter(
-            model.severity, "filter.severities", alert_filter.severities, SEVERITY_NAMES
-        )
-        conditions += enum_filter(
-            model.status, "filter.statuses", alert_filter.statuses, STATUS_NAMES
-        )
-        conditions += one_of_ids(model.id, "filter.ids", alert_filter.ids)
-        conditions += equal_to(
-            (model.employee_id, directory_id("filter.employee_id", alert_filter.employee_id)),
-            (model.customer_id, record_id("filter.customer_id", alert_filter.customer_id)),
-            (model.order_id, record_id("filter.order_id", alert_filter.order_id)),
-            (model.branch_id, directory_id("filter.branch_id", alert_filter.branch_id)),
-        )
-        conditions += period(
-            model.detected_at,
-            alert_filter.detected_from,
-            alert_filter.detected_to,
-            ("detected_from", "detected_to"),
-        )
+            values["kinds"] = alert_kinds("filter.kinds", alert_filter.kinds)
+        for name, field, given, allowed in (
+            ("severities", "filter.severities", alert_filter.severities, SEVERITY_NAMES),
+            ("statuses", "filter.statuses", alert_filter.statuses, STATUS_NAMES),
+        ):
+            wanted = [enum_value(field, value, allowed) for value in given]
+            if wanted:
+                values[name] = wanted
+        if alert_filter.ids:
+            if len(alert_filter.ids) > MAX_IDS:
+                raise InvalidInput("filter.ids", f"at most {MAX_IDS} IDs")
+            values["ids"] = [record_id("filter.ids", value) for value in alert_filter.ids]
+        equal = {
+            "employee_id": directory_id("filter.employee_id", alert_filter.employee_id),
+            "customer_id": record_id("filter.customer_id", alert_filter.customer_id),
+            "order_id": record_id("filter.order_id", alert_filter.order_id),
+            "branch_id": directory_id("filter.branch_id", alert_filter.branch_id),
+        }
+        values.update((name, value) for name, value in equal.items() if value)
+        begins = from_timestamp(alert_filter.detected_from, "detected_from")
+        ends = from_timestamp(alert_filter.detected_to, "detected_to")
+        if begins:
+            values["detected_from"] = begins
+        if ends:
+            values["detected_to"] = ends
+        return values
+
+    def _conditions(self, values: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+        """The conditions of the filter's fields given (:meth:`_filter_values`), each on its
+        value (or the bound parameter standing for it)."""
+        model = self.model
+        conditions: list[ColumnElement[bool]] = []
+        for name, value in values.items():
+            if name == "detected_from":
+                conditions.append(model.detected_at >= value)
+            elif name == "detected_to":
+                conditions.append(model.detected_at < value)
+            elif name in _LISTS:
+                conditions.append(getattr(model, _LISTS[name]).in_(value))
+            else:
+                conditions.append(getattr(model, name) == value)
         return conditions
+
+    def _filter_conditions(self, alert_filter: common_pb2.AlertFilter) -> list[Any]:
+        return self._conditions(self._filter_values(alert_filter))
 
     async def StreamAlertTargets(
         self, request: common_pb2.StreamAlertTargetsRequest, context: ServicerContext
