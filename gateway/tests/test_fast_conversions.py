@@ -149,7 +149,7 @@ def test_the_served_heap_is_frozen_and_collected_less_often() -> None:
     # In a process of its own: freezing is for the whole process.
     script = (
         "import gc\n"
-        "from salesguard_gateway.serving import GC_YOUNG_THRESHOLD, settle_heap\n"
+        "from salesguard.eventloop import GC_YOUNG_THRESHOLD, settle_heap\n"
         "settle_heap()\n"
         "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
         "assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD\n"

@@ -89,7 +89,7 @@ from salesguard_gateway.persisted import (
     registered_operations,
 )
 from salesguard_gateway.schema import GatewaySchema, SchemaLimits, build_schema
-from salesguard_gateway.serving import settle_heap, uvicorn_config
+from salesguard_gateway.serving import uvicorn_config
 from salesguard_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -467,7 +467,7 @@ class GatewayService:
         setup_telemetry("gateway", settings.otel_exporter_otlp_endpoint)
         host, port = settings.listen_address(self.name)
         app = create_app(settings)
-        settle_heap()
+        eventloop.settle_heap()
         config = uvicorn_config(
             app,
             host=host,

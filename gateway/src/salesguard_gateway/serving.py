@@ -12,7 +12,6 @@ that turn of the loop, and a close or abort sends (or drops) what is pending fir
 from __future__ import annotations
 
 import asyncio
-import gc
 from typing import Any, cast
 
 import uvicorn
@@ -78,24 +77,6 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             self.transport = coalescing.transport
             self.flow = FlowControl(self.transport)
         super().handle_websocket_upgrade()
-
-
-# Allocations (less deallocations) between two collections of the youngest generation:
-# Python's default, 700, collected about ten times per customers(first: 50).
-GC_YOUNG_THRESHOLD = 5000
-
-
-def settle_heap() -> None:
-    """Once the app is built, before serving: what exists now (modules, the schema, its
-    caches) lives as long as the process, so the collector is told to leave it alone
-    (``gc.freeze``) instead of walking its ~180,000 objects on every full collection, and
-    the youngest generation is collected less often. Together these took the collector's
-    share of a customers(first: 50) request from ~0.27 ms of CPU to ~0.03 ms. Garbage is
-    collected as before, only on a larger allocation budget."""
-    gc.collect()
-    gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
 
 
 def uvicorn_config(app: Any, *, host: str, port: int, **options: Any) -> uvicorn.Config:

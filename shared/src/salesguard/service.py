@@ -328,6 +328,7 @@ class GrpcServiceApp(Generic[S]):
 
         async def _run() -> None:
             running = await self.start(settings)
+            eventloop.settle_heap()
             await serve_until_signalled(
                 running.server, settings.shutdown_grace_seconds, running.close
             )
