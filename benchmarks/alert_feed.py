@@ -26,7 +26,9 @@ delivered to every subscriber.
 A thousand websockets from one process: each is a file descriptor here and in the
 gateway (the soft limit is raised to the hard one), and they are opened
 ``--open-at-once`` at a time, so the gateway's accept queue and the directory's
-first ``ResolvePrincipal`` of each subscriber are not hit by a thousand at once.
+first ``ResolvePrincipal`` of each subscriber are not hit by a thousand at once. Once
+every websocket is open, all subscribe at the same moment (a console's reconnect after a
+gateway restart): the thundering start of every watch and its first policy decision.
 
     uv run python -m benchmarks.alert_feed [--alerts 50] [--subscribers 1000]
 """
@@ -379,7 +381,8 @@ async def run(
         print(
             f"\nalert delivery, commit → subscriber, {alerts} alerts raised one by one"
             f" (attendance, MOCK_LOCATION), HR subscribers (each its own employee; through"
-            f" the gateway each its own websocket, opened {open_at_once} at a time;"
+            f" the gateway each its own websocket, opened {open_at_once} at a time, then all"
+            f" subscribing at once;"
             f" open files {files})"
         )
         print(f"{HEADER}{'max ms':>9}")
