@@ -42,18 +42,18 @@ grpc.aio's interceptor machinery (salesguard.grpc_client). Against main in the r
 before: gateway/direct throughput 0.56/0.48 -> 0.66/0.53 (c = 32/64; 0.68/0.63 in another
 pair of runs), p50 at c = 1 1.98x -> 1.76x, ``{ __typename }`` 0.62 -> 0.40 ms.
 
-What bounds them now: the processes keep more than the 2 cores busy (the machine is
-shared with OPA and other benchmarks), so each path's throughput is bounded by the CPU
-all processes spend per request, not by the slowest process: direct 1.6-1.9 ms
-(customers 1.1-1.5, client 0.35-0.4, PostgreSQL ~0.1), gateway 2.7-3.1 ms (customers
-1.2-1.6, gateway 1.2-1.7, client 0.13, PostgreSQL ~0.05), a ratio of ~0.6, which the
-measured ratio follows (the benchmark prints both). 0.9 would take a gateway at ~0.3 ms
-a page. Of the
-gateway's CPU, about a quarter is the gRPC call in grpc's core and the socket writes
-(kernel loopback work charged to the sender); of the Python rest, the rows (550 field
-values) ~0.25 ms, JSON ~0.12, graphql-core's and strawberry's per-request work (the
-extensions' hooks, execution context, resolver) ~0.3, the HTTP stack and the access
-metrics ~0.1. At c = 1 the gateway adds about its own CPU to the latency (~1.45 ms
+What bounds them now (the benchmark prints it): a path serves at most what its busiest
+one-threaded process allows, and what the cores allow over the CPU all its processes
+spend per request. Direct, the customers process's thread bounds it (1.13-1.2 ms a page:
+~850 requests/s; measured ~89 % of that); through the gateway, the two cores (customers
+1.25, gateway 1.3, client 0.13, PostgreSQL ~0.02: 2.7 ms, ~740 requests/s; measured ~88 %).
+So this machine allows ~0.86 at best (measured 0.70 at c = 32, 0.83 at c = 64, 04:47 UTC
+on main after the merges); 0.9 needs the gateway path's CPU at ~2.5 ms a request, the
+gateway at ~1.1 ms. Of the gateway's CPU, about a quarter is the gRPC call in grpc's
+core and the socket writes (kernel loopback work charged to the sender); of the Python
+rest, the rows (550 field values) ~0.25 ms, JSON ~0.12, graphql-core's and strawberry's
+per-request work (the extensions' hooks, execution context, resolver) ~0.3, the HTTP
+stack and the access metrics ~0.1. At c = 1 the gateway adds about its own CPU to the latency (~1.45 ms
 against a direct call's ~1.9), so 1.3x would take ~0.6 ms.
 """
 
@@ -437,11 +437,11 @@ async def run(
 
 def print_cpu_bound(spent: Mapping[str, list[dict[str, float]]]) -> None:
     """What bounds the throughput ratio, from the CPU each path costs per request (medians
-    of the saturating runs): the gateway's CPU per page against the customers process's,
-    which is what would bound it if every process had a core of its own, and the sums over
-    the processes (customers, gateway, PostgreSQL, the client), which is what bounds it when
-    they share fewer cores than they keep busy (2 here, shared with OPA and other work):
-    then each path's requests per second are at most the cores over its CPU per request."""
+    of the saturating runs). A path serves at most as many requests per second as its
+    busiest single-threaded process allows (1 / its CPU per request: the customers
+    process, the gateway, the client; each runs one event loop), and as the machine's
+    cores allow over the CPU all its processes spend per request (PostgreSQL included);
+    the ratio of the two paths' bounds is the best ratio this machine allows."""
     per_path = {
         path: {part: statistics.median(run[part] for run in runs) for part in runs[0]}
         for path, runs in spent.items()
@@ -451,11 +451,25 @@ def print_cpu_bound(spent: Mapping[str, list[dict[str, float]]]) -> None:
         f"  gateway CPU / customers CPU per page (gateway path): "
         f"{gateway['gateway'] / gateway['customers']:.2f}"
     )
-    totals = {path: sum(parts.values()) for path, parts in per_path.items()}
+    cores = os.cpu_count() or 1
+    bounds: dict[str, tuple[float, str]] = {}
+    for path, parts in per_path.items():
+        limits = {
+            f"{part} (one thread)": 1000 / ms
+            for part, ms in parts.items()
+            if part != "postgres" and ms > 0
+        }
+        limits[f"{cores} cores"] = cores * 1000 / sum(parts.values())
+        bounding = min(limits, key=limits.__getitem__)
+        bounds[path] = (limits[bounding], bounding)
     print(
-        f"  CPU per request, all processes: direct {totals['direct']:.2f} ms, gateway "
-        f"{totals['gateway']:.2f} ms; the throughput ratio they allow on shared cores: "
-        f"{totals['direct'] / totals['gateway']:.2f}"
+        "  CPU per request, all processes: "
+        + ", ".join(f"{path} {sum(parts.values()):.2f} ms" for path, parts in per_path.items())
+    )
+    print(
+        "  requests/s the CPU allows: "
+        + ", ".join(f"{path} {rate:.0f} ({by})" for path, (rate, by) in bounds.items())
+        + f"; gateway/direct at best: {bounds['gateway'][0] / bounds['direct'][0]:.2f}"
     )
 
 
