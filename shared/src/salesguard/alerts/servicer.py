@@ -13,12 +13,15 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Integer,
     Select,
     bindparam,
     func,
     insert,
+    literal_column,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -339,20 +342,48 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
                 scope_filter(decision, self._scope),
                 *self._conditions({name: _FILTER_BINDS[name] for name in values}),
             ]
-            query = keyset_query(
-                select(*self._columns).where(*conditions),
-                page,
-                size,
-                model.detected_at,
-                model.id,
-                backward_supported=True,
-                named_cursor=True,
-            )
+            query = self._page_query(select(*self._columns).where(*conditions), page, size, resumed)
             count = select(func.count()).select_from(model).where(*conditions)
             if len(self._listings) >= MAX_LISTINGS:
                 self._listings.clear()
             statements = self._listings[key] = (query, count)
         return statements
+
+    def _page_query(
+        self, query: Select[Any], page: common_pb2.PageRequest, size: int, resumed: bool
+    ) -> Select[Any]:
+        """:func:`salesguard.pagination.keyset_query`'s page (``named_cursor``), the same
+        rows in the same order, written so that PostgreSQL reads it in index order under a
+        generic plan too (asyncpg prepares it; after five runs PostgreSQL may keep a plan
+        made without the values): the position after the token a row-value comparison
+        ``(detected_at, id) < (:at, :id)``, which the (detected_at, id) index takes whole
+        and the (employee, detected_at) and (branch, detected_at) indexes as a bound on
+        detected_at, where keyset_query's ``at < :at OR (at = :at AND id < :id)`` bounds
+        no index; and the LIMIT written into the statement (each page size is a statement
+        of its own, :meth:`_listing`). A generic plan of a page after a cursor otherwise
+        read the employee's whole window and sorted it (ListAlerts of an employee's
+        quarter), or read the alerts table from its newest row to the cursor (an HR list).
+        Both columns are NOT NULL: the comparison keeps the rows the OR keeps. Other
+        databases (SQLite) get keyset_query's statement as it is."""
+        model = self.model
+        at, key = model.detected_at, model.id
+        if self.db.engine.dialect.name != "postgresql":
+            return keyset_query(
+                query, page, size, at, key, backward_supported=True, named_cursor=True
+            )
+        # Which way the rows are read: newest first, or oldest first for a backward page.
+        descending = not page.backward
+        if resumed:
+            position = tuple_(at, key)
+            after = tuple_(
+                bindparam(PAGE_AFTER_AT, type_=at.type), bindparam(PAGE_AFTER_KEY, type_=key.type)
+            )
+            if page.backward and page.include_token_item:
+                query = query.where(position >= after)
+            else:
+                query = query.where(position < after if descending else position > after)
+        order = (at.desc(), key.desc()) if descending else (at.asc(), key.asc())
+        return query.order_by(*order).limit(literal_column(str(int(size) + 1), Integer))
 
     def _filter_values(self, alert_filter: common_pb2.AlertFilter) -> dict[str, Any]:
         """The filter's fields that are given, checked (in this order, as
