@@ -37,7 +37,7 @@ from tests.support.servers import PostgresDatabases
 ENDS = datetime(2026, 11, 1, tzinfo=UTC)
 BEGINS = ENDS - timedelta(days=92)
 ROWS = 60_000
-EMPLOYEES = 100
+EMPLOYEES = 20
 BRANCHES = 10
 REP = "rep-7"
 HR = Principal("hr-1", ("HR",), None, "hq", True)
@@ -107,6 +107,7 @@ def _grant(scope: dict[str, Any], **limits: Any) -> Decision:
 
 EVERYONE = _grant({"kind": "all"}, excluded_subjects=["hr-1"])
 BRANCH = _grant({"kind": "branch", "branch_id": "b3"})
+REP_BRANCH = _grant({"kind": "branch", "branch_id": "b7"})
 
 # (decision, the filter's values as ListAlerts reads them, which of ``rows`` they keep)
 SHAPES: dict[str, tuple[Decision, dict[str, Any], Callable[[Row], bool]]] = {
@@ -199,14 +200,52 @@ async def test_a_page_after_a_cursor_reads_about_a_page_in_index_order(
     assert got == [(row[0], row[1]) for row in expected]
 
 
-async def test_an_employees_page_reads_none_of_their_rows_before_the_cursor(
+@pytest.mark.parametrize(
+    ("backward", "inclusive"), [(False, False), (True, False), (True, True)], ids=str
+)
+async def test_an_employees_quarter_after_a_cursor_reads_about_a_page_in_index_order(
+    listed: Listed, backward: bool, inclusive: bool
+) -> None:
+    """HR's page of an employee's quarter (the timeline's alerts): the time range written
+    as row comparisons, a generic plan takes the quarter for more rows than a page, and
+    reads the page in index order from the cursor."""
+    values = {"employee_id": REP, "detected_from": BEGINS, "detected_to": ENDS}
+    window = [row for row in listed.rows if row[2] == REP and BEGINS <= row[0] < ENDS]
+    cursor = window[len(window) // 2]
+    page = common_pb2.PageRequest(
+        page_size=PAGE,
+        page_token=encode_cursor(cursor[0], cursor[1]),
+        backward=backward,
+        include_token_item=inclusive,
+    )
+    query, _ = listed.servicer._listing(EVERYONE, values, page, PAGE, True)
+    parameters = {_FILTER_PARAMETER + name: value for name, value in values.items()}
+    parameters |= {PAGE_AFTER_AT: cursor[0], PAGE_AFTER_KEY: cursor[1]}
+    plan = await _generic_plan(listed.db, query, parameters)
+    nodes = _nodes(plan)
+    assert "Sort" not in [node["Node Type"] for node in nodes], json.dumps(plan, indent=1)
+    scanned = sum(_read(node) for node in nodes if "Scan" in node["Node Type"])
+    assert scanned <= 2 * (PAGE + 1), json.dumps(plan, indent=1)
+    position = window.index(cursor)
+    if backward:
+        expected = window[: position + (1 if inclusive else 0)][::-1][: PAGE + 1]
+    else:
+        expected = window[position + 1 :][: PAGE + 1]
+    async with listed.db.statements() as connection:
+        got = [(row.detected_at, row.id) for row in await connection.execute(query, parameters)]
+    assert got == [(row[0], row[1]) for row in expected]
+
+
+async def test_a_managers_page_of_an_employee_reads_none_of_their_rows_before_the_cursor(
     listed: Listed,
 ) -> None:
+    """A branch's grant makes the generic plan's estimate a handful of rows: it sorts, but
+    only the employee's rows past the cursor (its time bounds the index scan)."""
     values = {"employee_id": REP, "detected_from": BEGINS, "detected_to": ENDS}
     window = [row for row in listed.rows if row[2] == REP and BEGINS <= row[0] < ENDS]
     cursor = window[len(window) // 2]
     page = common_pb2.PageRequest(page_size=PAGE, page_token=encode_cursor(cursor[0], cursor[1]))
-    query, _ = listed.servicer._listing(EVERYONE, values, page, PAGE, True)
+    query, _ = listed.servicer._listing(REP_BRANCH, values, page, PAGE, True)
     parameters = {_FILTER_PARAMETER + name: value for name, value in values.items()}
     parameters |= {PAGE_AFTER_AT: cursor[0], PAGE_AFTER_KEY: cursor[1]}
     plan = await _generic_plan(listed.db, query, parameters)
@@ -215,6 +254,10 @@ async def test_an_employees_page_reads_none_of_their_rows_before_the_cursor(
     # Bounded by the cursor's instant: the rows after it (and the cursor's own) at most.
     assert scans and all(_read(node) <= after + 1 for node in scans), json.dumps(plan)
     assert any(re.search(r"detected_at <= \$\d", node.get("Index Cond", "")) for node in scans)
+    async with listed.db.statements() as connection:
+        got = [(row.detected_at, row.id) for row in await connection.execute(query, parameters)]
+    position = window.index(cursor)
+    assert got == [(row[0], row[1]) for row in window[position + 1 :][: PAGE + 1]]
 
 
 async def test_the_pages_cursors_and_totals_are_the_lists(listed: Listed) -> None:
