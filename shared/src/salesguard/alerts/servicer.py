@@ -367,8 +367,9 @@ class AlertsServicer(common_pb2_grpc.AlertsServiceServicer):
         detected_at, where keyset_query's ``at < :at OR (at = :at AND id < :id)`` bounds
         no index; and the LIMIT written into the statement (each page size is a statement
         of its own, :meth:`_listing`). A generic plan of a page after a cursor otherwise
-        read the employee's whole window and sorted it (ListAlerts of an employee's
-        quarter), or read the alerts table from its newest row to the cursor (an HR list).
+        read every row of a branch's or employee's list on the far side of the cursor too
+        (and sorted them), or the alerts table from its newest row to the cursor (an HR
+        list). Whether an employee's quarter is read in index order: see :meth:`_conditions`.
         Both columns are NOT NULL: the comparison keeps the rows the OR keeps. Other
         databases (SQLite) get keyset_query's statement as it is."""
         model = self.model
