@@ -33,6 +33,7 @@ from typing import Any, ClassVar, NamedTuple, cast
 import strawberry
 from graphql import (
     GraphQLEnumType,
+    GraphQLInterfaceType,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -55,6 +56,7 @@ from strawberry.extensions.context import (
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.field import StrawberryField
 
@@ -219,6 +221,92 @@ def _object(
 
 
 @dataclass(frozen=True, slots=True)
+class _Abstract:
+    """A plain field holding a value (or a list of them) of an interface strawberry
+    resolves itself (no ``resolve_type`` of its own): per value, the concrete type
+    graphql-core would complete it as, when the value's class is one the interface's
+    resolver answers by the class's own definition (``concrete``: class -> object type).
+
+    Strawberry's resolver answers a value that is not cast (``strawberry.cast``) and is an
+    instance of the interface by its class's definition's name (not generic); graphql-core
+    then completes it as the schema's type of that name, a possible type of the interface,
+    after that type's ``is_type_of``. A value of any other class, a cast one, or one that
+    is_type_of refuses, goes to graphql-core's completion (:func:`_abstract_rows`)."""
+
+    python_name: str
+    abstract_type: GraphQLInterfaceType
+    return_type: GraphQLOutputType
+    item_type: GraphQLOutputType | None
+    non_null: bool
+    item_non_null: bool
+    concrete: dict[type, GraphQLObjectType]
+
+
+def _abstract(
+    field_type: GraphQLOutputType, python_name: str, concrete: dict[str, dict[type, Any]]
+) -> _Abstract | None:
+    non_null = isinstance(field_type, GraphQLNonNull)
+    inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+    item_type: GraphQLOutputType | None = None
+    item_non_null = False
+    if isinstance(inner, GraphQLList):
+        item_type = inner.of_type
+        item_non_null = isinstance(item_type, GraphQLNonNull)
+        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    if not isinstance(inner, GraphQLInterfaceType) or inner.name not in concrete:
+        return None
+    return _Abstract(
+        python_name, inner, field_type, item_type, non_null, item_non_null, concrete[inner.name]
+    )
+
+
+def _interface_types(
+    schema: strawberry.Schema, types_checked: set[str]
+) -> dict[str, dict[type, GraphQLObjectType]]:
+    """Per interface strawberry resolves itself: the classes its resolver answers by their
+    own definition, each with the object type graphql-core completes its values as (only
+    types whose is_type_of, if any, strawberry generated)."""
+    converter = schema.schema_converter
+    graphql_schema = schema._schema
+    interfaces: dict[str, dict[type, GraphQLObjectType]] = {}
+    for concrete in converter.type_map.values():
+        definition = concrete.definition
+        implementation = concrete.implementation
+        if (
+            isinstance(implementation, GraphQLInterfaceType)
+            and isinstance(definition, StrawberryObjectDefinition)
+            and definition.is_interface
+            and definition.resolve_type is None
+        ):
+            interfaces[implementation.name] = {}
+    for concrete in converter.type_map.values():
+        definition = concrete.definition
+        implementation = concrete.implementation
+        if (
+            not isinstance(definition, StrawberryObjectDefinition)
+            or not isinstance(implementation, GraphQLObjectType)
+            or definition.is_interface
+            or definition.is_graphql_generic
+            or implementation.name not in types_checked
+            # What strawberry's resolver answers for the class: its definition's name.
+            or graphql_schema.get_type(definition.name) is not implementation
+            or getattr(definition.origin, "__strawberry_definition__", None) is not definition
+        ):
+            continue
+        for interface in implementation.interfaces:
+            abstract = interfaces.get(interface.name)
+            interface_definition = converter.type_map[interface.name].definition
+            if (
+                abstract is not None
+                and isinstance(interface_definition, StrawberryObjectDefinition)
+                and issubclass(definition.origin, interface_definition.origin)
+                and graphql_schema.is_sub_type(interface, implementation)
+            ):
+                abstract[definition.origin] = implementation
+    return {name: classes for name, classes in interfaces.items() if classes}
+
+
+@dataclass(frozen=True, slots=True)
 class _Computed:
     """A leaf computed by a resolver of ``self`` alone (a node's global ``id``): called
     directly, without resolve info. Such a resolver is a pure function of its object, so
@@ -250,12 +338,16 @@ def _computed(
     return _Computed(function, leaf)
 
 
-LeafPlans = dict[str, dict[str, _Leaf | _Object | _Computed]]
+LeafPlans = dict[str, dict[str, _Leaf | _Object | _Computed | _Abstract]]
 
 # How execute_fields takes a field: its plan's kind (graphql-core's own path: _OTHER).
 _LEAF, _COMPUTED, _OBJECT, _OTHER = "leaf", "computed", "object", "other"
-# response name, field details, kind, plan, and an object field's sub-selection.
-_Step = tuple[str, FieldDetailsList, str, Any, dict[str, Any] | None]
+# An abstract field (its plan an _Abstract, its sub-selection per concrete type): only in
+# rows; field by field, graphql-core completes it.
+_ABSTRACT = "abstract"
+# response name, field details, kind, plan, and an object field's sub-selection (an
+# abstract field's: per class, its object type and sub-selection).
+_Step = tuple[str, FieldDetailsList, str, Any, dict[Any, Any] | None]
 
 
 def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
@@ -270,6 +362,7 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
         and isinstance(concrete.implementation, GraphQLObjectType)
         and concrete.definition.is_type_of is None
     }
+    interfaces = _interface_types(schema, types_checked)
     for concrete in schema.schema_converter.type_map.values():
         definition = concrete.definition
         implementation = concrete.implementation
@@ -277,7 +370,7 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
             implementation, GraphQLObjectType
         ):
             continue
-        fields: dict[str, _Leaf | _Object | _Computed] = {}
+        fields: dict[str, _Leaf | _Object | _Computed | _Abstract] = {}
         for field in definition.fields:
             name = schema.config.name_converter.get_graphql_name(field)
             graphql_field = implementation.fields.get(name)
@@ -291,8 +384,10 @@ def leaf_plans(schema: strawberry.Schema) -> LeafPlans:
             # Strawberry marks the plain-getattr resolvers it generates as default.
             if graphql_field is None or not getattr(graphql_field.resolve, "_is_default", False):
                 continue
-            plan = _leaf(graphql_field.type, field.python_name) or _object(
-                graphql_field.type, field.python_name, types_checked
+            plan = (
+                _leaf(graphql_field.type, field.python_name)
+                or _object(graphql_field.type, field.python_name, types_checked)
+                or _abstract(graphql_field.type, field.python_name, interfaces)
             )
             if plan is not None:
                 fields[name] = plan
@@ -372,8 +467,10 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     except Exception:  # noqa: S110 - redone by graphql-core, which reports it
                         pass
                 elif kind is _OBJECT:
-                    value = getattr(source_value, plan.python_name)
-                    if plan.admits(value):
+                    # An object it cannot be read off (a value cast to another type): the
+                    # default resolver's error, as graphql-core reports it.
+                    value = getattr(source_value, plan.python_name, _PENDING)
+                    if value is not _PENDING and plan.admits(value):
                         field_path = _path((path, response_name, parent_type.name))
                         result = self._complete_object_field(
                             plan,
@@ -382,6 +479,34 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                             value,
                             cast(dict[str, Any], grouped),
                             position_context,
+                        )
+                        results[response_name] = result
+                        if self.is_awaitable(result):
+                            awaited.append(response_name)
+                        continue
+                elif kind is _ABSTRACT and plan.item_type is None:
+                    # One value: executed as the type graphql-core resolves it to (its
+                    # fields as that type's steps take them); else graphql-core's.
+                    value = getattr(source_value, plan.python_name, _PENDING)
+                    selected = (
+                        None
+                        if value is _PENDING
+                        else _selected(value, cast(dict[type, Any], grouped))
+                    )
+                    if selected is not None or (value is None and not plan.non_null):
+                        field_path = _path((path, response_name, parent_type.name))
+                        result = (
+                            None
+                            if selected is None
+                            else self._complete_as(
+                                selected[0],
+                                plan.return_type,
+                                field_details_list,
+                                field_path,
+                                value,
+                                selected[1],
+                                position_context,
+                            )
                         )
                         results[response_name] = result
                         if self.is_awaitable(result):
@@ -438,8 +563,15 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if fields is not None:
             steps = []
             for response_name, field_details_list in grouped_field_set.items():
-                plan = fields.get(field_details_list[0].node.name.value)
-                if isinstance(plan, _Leaf):
+                name = field_details_list[0].node.name.value
+                plan = fields.get(name) if name != "__typename" else _typename(parent_type)
+                if isinstance(plan, _Abstract):
+                    by_class = self._abstract_selections(plan, field_details_list)
+                    if by_class is not None:
+                        steps.append((response_name, field_details_list, _ABSTRACT, plan, by_class))
+                    else:
+                        steps.append((response_name, field_details_list, _OTHER, None, None))
+                elif isinstance(plan, _Leaf):
                     steps.append((response_name, field_details_list, _LEAF, plan, None))
                 elif isinstance(plan, _Computed):
                     steps.append((response_name, field_details_list, _COMPUTED, plan, None))
@@ -460,8 +592,25 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             self._shared[shared_key] = (self.operation, steps, row)
         return steps, row
 
-    def _sub_row(self, plan: _Object, grouped: dict[str, Any]) -> _Row | None:
-        return self._steps(plan.object_type, grouped)[1]
+    def _sub_row(self, object_type: GraphQLObjectType, grouped: dict[str, Any]) -> _Row | None:
+        return self._steps(object_type, grouped)[1]
+
+    def _abstract_selections(
+        self, plan: _Abstract, field_details_list: FieldDetailsList
+    ) -> dict[type, tuple[GraphQLObjectType, dict[str, Any]]] | None:
+        """Per class the field's values may be of, its object type and the sub-selection
+        graphql-core would execute on it (collect_subfields of that type); None when
+        graphql-core must complete them (a directive, a deferred fragment)."""
+        for details in field_details_list:
+            if details.defer_usage is not None or details.node.directives:
+                return None
+        selections: dict[type, tuple[GraphQLObjectType, dict[str, Any]]] = {}
+        for kind, object_type in plan.concrete.items():
+            grouped, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+            if new_defer_usages:
+                return None
+            selections[kind] = (object_type, cast(dict[str, Any], grouped))
+        return selections
 
     def _plain_selection(
         self, plan: _Object, field_details_list: FieldDetailsList
@@ -501,6 +650,27 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
         if self.is_awaitable(completed):
             return self._guarded(completed, plan.return_type, field_details_list, path)
+        return completed
+
+    def _complete_as(
+        self,
+        object_type: GraphQLObjectType,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        value: Any,
+        grouped: dict[str, Any],
+        position_context: Any,
+    ) -> Any:
+        """What graphql-core's execute_field makes of an abstract field's value it resolves
+        to ``object_type`` (errors included): that type's sub-selection executed on it."""
+        try:
+            completed = self.execute_fields(object_type, value, path, grouped, position_context)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._guarded(completed, return_type, field_details_list, path)
         return completed
 
     def _complete_items(
@@ -563,7 +733,7 @@ _Row = Callable[[Any], dict[str, Any]]
 
 
 def _row(
-    steps: list[_Step], sub_row: Callable[[_Object, dict[str, Any]], _Row | None]
+    steps: list[_Step], sub_row: Callable[[GraphQLObjectType, dict[str, Any]], _Row | None]
 ) -> _Row | None:
     """When every step is a leaf (read, or computed from the object alone) or an object
     (or list of them) that is itself such a row (``sub_row``): one function answering them
@@ -584,8 +754,28 @@ def _row(
             leaf = plan.leaf
             reads.append((response_name, plan.function, _completion(leaf), leaf.str_as_is))
             attributes.append(None)
-        elif kind is _OBJECT and (inner := sub_row(plan, cast(dict[str, Any], grouped))):
+        elif kind is _OBJECT and (
+            inner := sub_row(plan.object_type, cast(dict[str, Any], grouped))
+        ):
             reads.append((response_name, attrgetter(plan.python_name), _rows(plan, inner), False))
+            attributes.append(plan.python_name)
+        elif kind is _ABSTRACT:
+            # Per class, the row of its object type (a class without one: graphql-core).
+            by_class: dict[type, tuple[Any, _Row]] = {}
+            for value_class, (object_type, selection) in cast(dict[type, Any], grouped).items():
+                inner = sub_row(object_type, selection)
+                if inner is not None:
+                    by_class[value_class] = (object_type.is_type_of, inner)
+            if not by_class:
+                return None
+            reads.append(
+                (
+                    response_name,
+                    attrgetter(plan.python_name),
+                    _abstract_rows(plan, by_class),
+                    False,
+                )
+            )
             attributes.append(plan.python_name)
         else:
             return None
@@ -714,6 +904,91 @@ def _rows(plan: _Object, row: _Row) -> Callable[[Any], Any]:
         return [None if item is None else row(item) for item in value]
 
     return many
+
+
+def _selected(value: Any, by_class: dict[type, Any]) -> tuple[GraphQLObjectType, Any] | None:
+    """The object type graphql-core completes an abstract field's ``value`` as, and its
+    sub-selection (``by_class``: _abstract_selections), when the value is of a class the
+    interface's resolver answers by its own type (:class:`_Abstract`) and that type's
+    is_type_of takes it; else None (graphql-core's completion decides)."""
+    entry = by_class.get(type(value))
+    if entry is None or get_strawberry_type_cast(value) is not None:
+        return None
+    object_type = entry[0]
+    is_type_of = object_type.is_type_of
+    if is_type_of is not None and is_type_of(value, _NO_INFO) is not True:
+        return None
+    return cast(tuple[GraphQLObjectType, Any], entry)
+
+
+def _abstract_rows(plan: _Abstract, by_class: dict[type, tuple[Any, _Row]]) -> Callable[[Any], Any]:
+    """An abstract field's value (or list of them) completed per value by the row of the
+    type graphql-core would resolve it to (:class:`_Abstract`), after that type's
+    is_type_of; anything else (null in a non-null place, not a list, a class without a
+    row, a cast value, is_type_of refusing) is _NotFast: graphql-core's completion
+    decides, and reports its error."""
+    lookup = by_class.get
+    cast_of = get_strawberry_type_cast
+
+    def completed(value: Any) -> Any:
+        entry = lookup(type(value))
+        if entry is None or cast_of(value) is not None:
+            raise _NotFast
+        is_type_of, row = entry
+        if is_type_of is not None and is_type_of(value, _NO_INFO) is not True:
+            raise _NotFast
+        return row(value)
+
+    non_null, item_non_null = plan.non_null, plan.item_non_null
+    if plan.item_type is None:
+
+        def one(value: Any) -> Any:
+            if value is None:
+                if non_null:
+                    raise _NotFast
+                return None
+            return completed(value)
+
+        return one
+
+    def many(value: Any) -> Any:
+        if value is None:
+            if non_null:
+                raise _NotFast
+            return None
+        if not isinstance(value, list | tuple):
+            raise _NotFast
+        items: list[Any] = []
+        for item in value:
+            if item is None:
+                if item_non_null:
+                    raise _NotFast
+                items.append(None)
+            else:
+                items.append(completed(item))
+        return items
+
+    return many
+
+
+# ``__typename`` of an object type: graphql-core's meta field answers the parent type's
+# name (a non-null String), as a leaf computed from nothing.
+_TYPENAMES: dict[str, _Computed] = {}
+_TYPENAME_LEAF = _Leaf("__typename", serialize_string, True, False, False, True)
+
+
+def _typename(parent_type: GraphQLObjectType) -> _Computed:
+    name = parent_type.name
+    plan = _TYPENAMES.get(name)
+    if plan is None:
+        if len(_TYPENAMES) >= MAX_ROW_TYPES:
+            _TYPENAMES.clear()
+
+        def answer(source: Any) -> str:
+            return name
+
+        plan = _TYPENAMES[name] = _Computed(answer, _TYPENAME_LEAF)
+    return plan
 
 
 # ``_path((prev, key, typename))`` is ``Path(prev, key, typename)`` without NamedTuple's
