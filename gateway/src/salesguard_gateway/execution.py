@@ -128,15 +128,8 @@ def _completion(leaf: _Leaf) -> Callable[[Any], Any]:
 
 
 def _leaf(field_type: GraphQLOutputType, python_name: str) -> _Leaf | None:
-    non_null = isinstance(field_type, GraphQLNonNull)
-    inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    is_list = isinstance(inner, GraphQLList)
-    item_non_null = False
-    if isinstance(inner, GraphQLList):
-        inner = inner.of_type
-        item_non_null = isinstance(inner, GraphQLNonNull)
-        if isinstance(inner, GraphQLNonNull):
-            inner = inner.of_type
+    inner, item_type, non_null, item_non_null = _unwrapped(field_type)
+    is_list = item_type is not None
     if not is_leaf_type(inner):
         return None
     leaf_type: GraphQLLeafType = inner
@@ -203,9 +196,11 @@ class _Object:
         return True
 
 
-def _object(
-    field_type: GraphQLOutputType, python_name: str, types_checked: set[str]
-) -> _Object | None:
+def _unwrapped(
+    field_type: GraphQLOutputType,
+) -> tuple[GraphQLOutputType, GraphQLOutputType | None, bool, bool]:
+    """A field's type without its wrappers: the named type, the list's item type (None:
+    no list), whether the field is non-null, and whether the list's items are."""
     non_null = isinstance(field_type, GraphQLNonNull)
     inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
     item_type: GraphQLOutputType | None = None
@@ -214,6 +209,13 @@ def _object(
         item_type = inner.of_type
         item_non_null = isinstance(item_type, GraphQLNonNull)
         inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    return inner, item_type, non_null, item_non_null
+
+
+def _object(
+    field_type: GraphQLOutputType, python_name: str, types_checked: set[str]
+) -> _Object | None:
+    inner, item_type, non_null, item_non_null = _unwrapped(field_type)
     # Only types whose is_type_of (if any) strawberry generated, which ignores its info.
     if not isinstance(inner, GraphQLObjectType) or inner.name not in types_checked:
         return None
@@ -245,14 +247,7 @@ class _Abstract:
 def _abstract(
     field_type: GraphQLOutputType, python_name: str, concrete: dict[str, dict[type, Any]]
 ) -> _Abstract | None:
-    non_null = isinstance(field_type, GraphQLNonNull)
-    inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    item_type: GraphQLOutputType | None = None
-    item_non_null = False
-    if isinstance(inner, GraphQLList):
-        item_type = inner.of_type
-        item_non_null = isinstance(item_type, GraphQLNonNull)
-        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    inner, item_type, non_null, item_non_null = _unwrapped(field_type)
     if not isinstance(inner, GraphQLInterfaceType) or inner.name not in concrete:
         return None
     return _Abstract(
