@@ -17,7 +17,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import pytest
 from sqlalchemy import Select, Table, text
@@ -163,16 +163,24 @@ async def _generic_plan(
     return dict(document[0]["Plan"])
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize(
-    ("backward", "inclusive"), [(False, False), (True, False), (True, True)], ids=str
-)
-async def test_a_page_after_a_cursor_reads_about_a_page_in_index_order(
-    listed: Listed, shape: str, backward: bool, inclusive: bool
-) -> None:
-    decision, values, keeps = SHAPES[shape]
-    kept = [row for row in listed.rows if keeps(row)]
-    cursor = kept[len(kept) // 3]
+class CursorPage(NamedTuple):
+    """A page after ``cursor`` as ListAlerts builds it, its generic plan's nodes, and the
+    rows it returns."""
+
+    nodes: list[dict[str, Any]]
+    plan: dict[str, Any]
+    rows: list[tuple[Any, Any]]
+
+
+async def _cursor_page(
+    listed: Listed,
+    decision: Any,
+    values: dict[str, Any],
+    cursor: tuple[Any, ...],
+    *,
+    backward: bool = False,
+    inclusive: bool = False,
+) -> CursorPage:
     page = common_pb2.PageRequest(
         page_size=PAGE,
         page_token=encode_cursor(cursor[0], cursor[1]),
@@ -183,21 +191,42 @@ async def test_a_page_after_a_cursor_reads_about_a_page_in_index_order(
     parameters = {_FILTER_PARAMETER + name: value for name, value in values.items()}
     parameters |= {PAGE_AFTER_AT: cursor[0], PAGE_AFTER_KEY: cursor[1]}
     plan = await _generic_plan(listed.db, query, parameters)
-    nodes = _nodes(plan)
-    assert "Sort" not in [node["Node Type"] for node in nodes], json.dumps(plan, indent=1)
-    scanned = sum(_read(node) for node in nodes if "Scan" in node["Node Type"])
+    async with listed.db.statements() as connection:
+        rows = [(row.detected_at, row.id) for row in await connection.execute(query, parameters)]
+    return CursorPage(_nodes(plan), plan, rows)
+
+
+def _nearest(
+    rows: list[tuple[Any, ...]], cursor: tuple[Any, ...], *, backward: bool, inclusive: bool
+) -> list[tuple[Any, Any]]:
+    """The page's rows and its extra one: the list's, nearest the cursor first."""
+    position = rows.index(cursor)
+    if backward:
+        nearest = rows[: position + (1 if inclusive else 0)][::-1][: PAGE + 1]
+    else:
+        nearest = rows[position + 1 :][: PAGE + 1]
+    return [(row[0], row[1]) for row in nearest]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(
+    ("backward", "inclusive"), [(False, False), (True, False), (True, True)], ids=str
+)
+async def test_a_page_after_a_cursor_reads_about_a_page_in_index_order(
+    listed: Listed, shape: str, backward: bool, inclusive: bool
+) -> None:
+    decision, values, keeps = SHAPES[shape]
+    kept = [row for row in listed.rows if keeps(row)]
+    cursor = kept[len(kept) // 3]
+    page = await _cursor_page(
+        listed, decision, values, cursor, backward=backward, inclusive=inclusive
+    )
+    assert "Sort" not in [node["Node Type"] for node in page.nodes], json.dumps(page.plan)
+    scanned = sum(_read(node) for node in page.nodes if "Scan" in node["Node Type"])
     # The page and its extra row, among the rows the filter passes over (in index order,
     # about one in ``len(rows) / len(kept)`` is the list's), from the cursor on.
-    assert scanned <= 3 * (PAGE + 1) * len(listed.rows) // len(kept), json.dumps(plan, indent=1)
-    # The rows themselves: the list's, nearest the cursor first.
-    position = kept.index(cursor)
-    if backward:
-        expected = kept[: position + (1 if inclusive else 0)][::-1][: PAGE + 1]
-    else:
-        expected = kept[position + 1 :][: PAGE + 1]
-    async with listed.db.statements() as connection:
-        got = [(row.detected_at, row.id) for row in await connection.execute(query, parameters)]
-    assert got == [(row[0], row[1]) for row in expected]
+    assert scanned <= 3 * (PAGE + 1) * len(listed.rows) // len(kept), json.dumps(page.plan)
+    assert page.rows == _nearest(kept, cursor, backward=backward, inclusive=inclusive)
 
 
 @pytest.mark.parametrize(
@@ -212,28 +241,13 @@ async def test_an_employees_quarter_after_a_cursor_reads_about_a_page_in_index_o
     values = {"employee_id": REP, "detected_from": BEGINS, "detected_to": ENDS}
     window = [row for row in listed.rows if row[2] == REP and BEGINS <= row[0] < ENDS]
     cursor = window[len(window) // 2]
-    page = common_pb2.PageRequest(
-        page_size=PAGE,
-        page_token=encode_cursor(cursor[0], cursor[1]),
-        backward=backward,
-        include_token_item=inclusive,
+    page = await _cursor_page(
+        listed, EVERYONE, values, cursor, backward=backward, inclusive=inclusive
     )
-    query, _ = listed.servicer._listing(EVERYONE, values, page, PAGE, True)
-    parameters = {_FILTER_PARAMETER + name: value for name, value in values.items()}
-    parameters |= {PAGE_AFTER_AT: cursor[0], PAGE_AFTER_KEY: cursor[1]}
-    plan = await _generic_plan(listed.db, query, parameters)
-    nodes = _nodes(plan)
-    assert "Sort" not in [node["Node Type"] for node in nodes], json.dumps(plan, indent=1)
-    scanned = sum(_read(node) for node in nodes if "Scan" in node["Node Type"])
-    assert scanned <= 2 * (PAGE + 1), json.dumps(plan, indent=1)
-    position = window.index(cursor)
-    if backward:
-        expected = window[: position + (1 if inclusive else 0)][::-1][: PAGE + 1]
-    else:
-        expected = window[position + 1 :][: PAGE + 1]
-    async with listed.db.statements() as connection:
-        got = [(row.detected_at, row.id) for row in await connection.execute(query, parameters)]
-    assert got == [(row[0], row[1]) for row in expected]
+    assert "Sort" not in [node["Node Type"] for node in page.nodes], json.dumps(page.plan)
+    scanned = sum(_read(node) for node in page.nodes if "Scan" in node["Node Type"])
+    assert scanned <= 2 * (PAGE + 1), json.dumps(page.plan)
+    assert page.rows == _nearest(window, cursor, backward=backward, inclusive=inclusive)
 
 
 async def test_a_managers_page_of_an_employee_reads_none_of_their_rows_before_the_cursor(
@@ -244,20 +258,13 @@ async def test_a_managers_page_of_an_employee_reads_none_of_their_rows_before_th
     values = {"employee_id": REP, "detected_from": BEGINS, "detected_to": ENDS}
     window = [row for row in listed.rows if row[2] == REP and BEGINS <= row[0] < ENDS]
     cursor = window[len(window) // 2]
-    page = common_pb2.PageRequest(page_size=PAGE, page_token=encode_cursor(cursor[0], cursor[1]))
-    query, _ = listed.servicer._listing(REP_BRANCH, values, page, PAGE, True)
-    parameters = {_FILTER_PARAMETER + name: value for name, value in values.items()}
-    parameters |= {PAGE_AFTER_AT: cursor[0], PAGE_AFTER_KEY: cursor[1]}
-    plan = await _generic_plan(listed.db, query, parameters)
-    scans = [node for node in _nodes(plan) if "Index" in node["Node Type"]]
+    page = await _cursor_page(listed, REP_BRANCH, values, cursor)
+    scans = [node for node in page.nodes if "Index" in node["Node Type"]]
     after = len(window) - window.index(cursor) - 1
     # Bounded by the cursor's instant: the rows after it (and the cursor's own) at most.
-    assert scans and all(_read(node) <= after + 1 for node in scans), json.dumps(plan)
+    assert scans and all(_read(node) <= after + 1 for node in scans), json.dumps(page.plan)
     assert any(re.search(r"detected_at <= \$\d", node.get("Index Cond", "")) for node in scans)
-    async with listed.db.statements() as connection:
-        got = [(row.detected_at, row.id) for row in await connection.execute(query, parameters)]
-    position = window.index(cursor)
-    assert got == [(row[0], row[1]) for row in window[position + 1 :][: PAGE + 1]]
+    assert page.rows == _nearest(window, cursor, backward=False, inclusive=False)
 
 
 async def test_the_pages_cursors_and_totals_are_the_lists(listed: Listed) -> None:
