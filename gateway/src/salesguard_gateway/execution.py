@@ -65,6 +65,22 @@ class _NotFast(Exception):
     """The value needs graphql-core's general completion (and maybe its error)."""
 
 
+def _list_of(value: Any, item_non_null: bool, complete: Callable[[Any], Any]) -> list[Any]:
+    """A list field's value with each item ``complete``d, as graphql-core completes a list:
+    not a list, or a null where the items are non-null, is for graphql-core to answer."""
+    if not isinstance(value, list | tuple):
+        raise _NotFast
+    items: list[Any] = []
+    for item in value:
+        if item is None:
+            if item_non_null:
+                raise _NotFast
+            items.append(None)
+        else:
+            items.append(complete(item))
+    return items
+
+
 @dataclass(frozen=True, slots=True)
 class _Leaf:
     python_name: str
@@ -82,19 +98,7 @@ class _Leaf:
             return None
         if not self.is_list:
             return self._coerce(value)
-        if not isinstance(value, list | tuple):
-            raise _NotFast
-        coerce = self._coerce
-        item_non_null = self.item_non_null
-        items: list[Any] = []
-        for item in value:
-            if item is None:
-                if item_non_null:
-                    raise _NotFast
-                items.append(None)
-            else:
-                items.append(coerce(item))
-        return items
+        return _list_of(value, self.item_non_null, self._coerce)
 
     def _coerce(self, value: Any) -> Any:
         if isinstance(value, Exception):
@@ -951,17 +955,7 @@ def _abstract_rows(plan: _Abstract, by_class: dict[type, tuple[Any, _Row]]) -> C
             if non_null:
                 raise _NotFast
             return None
-        if not isinstance(value, list | tuple):
-            raise _NotFast
-        items: list[Any] = []
-        for item in value:
-            if item is None:
-                if item_non_null:
-                    raise _NotFast
-                items.append(None)
-            else:
-                items.append(completed(item))
-        return items
+        return _list_of(value, item_non_null, completed)
 
     return many
 
