@@ -635,15 +635,20 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """What graphql-core's execute_field makes of an admitted value (errors included)."""
         if value is None:
             return None
+        if plan.item_type is None:
+            return self._complete_as(
+                plan.object_type,
+                plan.return_type,
+                field_details_list,
+                path,
+                value,
+                grouped,
+                position_context,
+            )
         try:
-            if plan.item_type is None:
-                completed = self.execute_fields(
-                    plan.object_type, value, path, grouped, position_context
-                )
-            else:
-                completed = self._complete_items(
-                    plan, plan.item_type, field_details_list, path, value, grouped, position_context
-                )
+            completed = self._complete_items(
+                plan, plan.item_type, field_details_list, path, value, grouped, position_context
+            )
         except Exception as raw_error:
             self.handle_field_error(raw_error, plan.return_type, field_details_list, path)
             return None
@@ -661,8 +666,9 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped: dict[str, Any],
         position_context: Any,
     ) -> Any:
-        """What graphql-core's execute_field makes of an abstract field's value it resolves
-        to ``object_type`` (errors included): that type's sub-selection executed on it."""
+        """What graphql-core's execute_field makes of a value it completes as
+        ``object_type`` (an object field's, a list item's, or an abstract field's value it
+        resolves to that type), errors included: that type's sub-selection executed on it."""
         try:
             completed = self.execute_fields(object_type, value, path, grouped, position_context)
         except Exception as raw_error:
@@ -689,15 +695,16 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 completed.append(None)
                 continue
             item_path = _path((path, index, None))
-            try:
-                result = self.execute_fields(
-                    plan.object_type, item, item_path, grouped, position_context
-                )
-            except Exception as raw_error:
-                self.handle_field_error(raw_error, item_type, field_details_list, item_path)
-                result = None
+            result = self._complete_as(
+                plan.object_type,
+                item_type,
+                field_details_list,
+                item_path,
+                item,
+                grouped,
+                position_context,
+            )
             if self.is_awaitable(result):
-                result = self._guarded(result, item_type, field_details_list, item_path)
                 awaited.append(index)
             completed.append(result)
         if not awaited:
