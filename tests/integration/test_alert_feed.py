@@ -9,6 +9,7 @@ services' WatchAlerts stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from sqlalchemy import insert, text
 
 from salesguard.alertfeed import Watcher
 from salesguard.alerts import AlertsServicer
-from salesguard.alerts.servicer import WatchedRow
+from salesguard.alerts.servicer import RESUME_SINCE, WatchedRow
 from salesguard.db import new_id
 from salesguard.errors import ErrorCode, ResourceExhausted, ServiceError
 from salesguard.grpc_client import ServiceChannels
@@ -62,8 +63,14 @@ class Watch:
 
 
 @asynccontextmanager
-async def watching(suite: Suite, service: str, principal: Principal) -> AsyncIterator[Watch]:
-    """A WatchAlerts stream on one service as ``principal``; its alerts arrive in the queue."""
+async def watching(
+    suite: Suite,
+    service: str,
+    principal: Principal,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> AsyncIterator[Watch]:
+    """A WatchAlerts stream on one service as ``principal`` (with ``metadata``, e.g. a
+    resume point); its alerts arrive in the queue."""
     running = suite.running[service]
     feed = running.runtime.alert_feed
     before = feed.watcher_count
@@ -73,7 +80,8 @@ async def watching(suite: Suite, service: str, principal: Principal) -> AsyncIte
 
     async def read() -> None:
         with acting_as(principal):
-            async for response in stub.WatchAlerts(common_pb2.WatchAlertsRequest()):
+            watch = stub.WatchAlerts(common_pb2.WatchAlertsRequest(), metadata=metadata)
+            async for response in watch:
                 for alert in response.alerts:
                     received.put_nowait(alert)
 
@@ -215,3 +223,60 @@ async def test_watches_with_one_filter_share_one_lookup_and_keep_to_their_scopes
             assert all(watch.received.empty() for watch in everyone), values
         # One lookup per new alert, shared by the four watches and their three scopes.
         assert lookups == [[values["id"]] for values, _ in cases]
+
+
+async def received_within(received: asyncio.Queue[common_pb2.Alert], seconds: float) -> list[str]:
+    """The IDs of the alerts that arrive within ``seconds``."""
+    ids: list[str] = []
+    deadline = time.monotonic() + seconds
+    with contextlib.suppress(TimeoutError):
+        while True:
+            ids.append((await asyncio.wait_for(received.get(), deadline - time.monotonic())).id)
+    return ids
+
+
+async def test_a_resumed_watch_replays_only_what_its_caller_may_see(suite: Suite) -> None:
+    """A resume point asks the feed for the alerts of the last minute: each is decided for
+    the resuming caller like any, so each branch's manager replays their branch's alert
+    and never the other's."""
+    org = await make_org(suite)
+    hr = Principal("hr-resume", ("HR",))
+    ours, elsewhere = alert_values(org.branch), alert_values(org.other_branch)
+    resume = ((RESUME_SINCE, repr(time.time() - 30)),)
+    # Watches stay open one inside the other, so the count each waits on only grows.
+    async with watching(suite, "orders", hr) as watch:
+        async with suite.running["orders"].runtime.db.transaction() as session:
+            await session.execute(insert(OrdersAlert).values([ours, elsewhere]))
+        assert set(await received_within(watch.received, 3)) == {ours["id"], elsewhere["id"]}
+        manager = Principal(org.manager, ("MANAGER",), None, org.branch)
+        other = Principal(org.other_manager, ("MANAGER",), None, org.other_branch)
+        async with (
+            watching(suite, "orders", manager, resume) as managers,
+            watching(suite, "orders", other, resume) as others,
+        ):
+            assert await received_within(managers.received, 2) == [ours["id"]]
+            assert await received_within(others.received, 1) == [elsewhere["id"]]
+
+
+async def watch_until_it_ends(stub: Any, metadata: tuple[tuple[str, str], ...]) -> None:
+    """Watch until the stream ends (grpc.aio's stub: its calls iterate asynchronously)."""
+    async for _ in stub.WatchAlerts(common_pb2.WatchAlertsRequest(), metadata=metadata):
+        pass
+
+
+@pytest.mark.parametrize("since", ["nan", "inf", "yesterday", ""])
+async def test_a_malformed_resume_point_is_refused_as_invalid(suite: Suite, since: str) -> None:
+    org = await make_org(suite)
+    running = suite.running["orders"]
+    channels = ServiceChannels({"orders": running.address}, running.runtime.internal_secret, 10)
+    stub = common_pb2_grpc.AlertsServiceStub(channels.channel("orders"))
+    try:
+        with (
+            acting_as(Principal(org.manager, ("MANAGER",), None, org.branch)),
+            pytest.raises(ServiceError) as refused,
+        ):
+            await watch_until_it_ends(stub, ((RESUME_SINCE, since),))
+        assert refused.value.code is ErrorCode.VALIDATION
+        assert refused.value.field == RESUME_SINCE
+    finally:
+        await channels.close()
