@@ -72,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import insert
 
@@ -285,7 +286,9 @@ async def run(
 
             async def gateway() -> None:
                 status, raw = await http.send(page_request)
-                body = json.loads(raw)
+                # orjson: this client's own CPU shares the two cores with the gateway path's
+                # processes (json.loads of a page: ~0.07 ms of this client's ~0.11).
+                body = orjson.loads(raw)
                 assert status == 200, body
                 assert "errors" not in body and len(body["data"]["customers"]["edges"]) == 50, body
 

@@ -9,15 +9,17 @@ import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography.exceptions import InvalidTag
 from google.protobuf import timestamp_pb2
+from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import Row as SqlRow
 from sqlalchemy.engine.result import SimpleResultMetaData
 
 from salesguard.crypto import BlindIndex, FieldCipher
+from salesguard.errors import InvalidInput
 from salesguard.masking import mask_value
 from salesguard.pagination import keyset_page
 from salesguard.policy import Decision
@@ -27,7 +29,7 @@ from salesguard_api.customers.v1 import customers_pb2 as pb
 from salesguard_api.customers.v1 import pool_pb2
 from salesguard_customers.contacts import CONTACT_FIELDS, Contact, ContactVault
 from salesguard_customers.models import format_code
-from salesguard_customers.registry import PRESENTED_NAMES, Registry, row_masks
+from salesguard_customers.registry import PRESENTED_NAMES, Read, Registry, row_masks
 from salesguard_customers.wire import timestamp, varint
 
 KEY = os.urandom(32)
@@ -225,6 +227,39 @@ def test_a_page_is_the_page_built_field_by_field(seed: int, include_contact: boo
     assert [m.SerializeToString() for m in messages] == [
         m.SerializeToString() for m in expected.customers
     ]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_read_mask_leaves_out_only_the_optional_fields_it_does_not_name(seed: int) -> None:
+    rng = random.Random(seed)
+    cipher = FieldCipher(KEY)
+    presenter = registry(cipher)
+    decision = a_decision(rng)
+    rows = [a_row(rng, cipher) for _ in range(30)]
+    everything, _, _ = presenter.present_encoded(rows, decision, True)
+    for _ in range(8):
+        named = rng.sample(list(pb.Customer.DESCRIPTOR.fields_by_name), rng.randrange(0, 20))
+        mask = FieldMask(paths=named)
+        read = Read.of(mask)
+        narrow, _, _ = presenter.present_encoded(rows, decision, True, read)
+        for full, partial in zip(everything, narrow, strict=True):
+            expected = pb.Customer.FromString(full)
+            if named:
+                for field in Read._fields:
+                    if field not in named:
+                        cast(Any, expected).ClearField(field)
+            assert pb.Customer.FromString(partial) == expected
+
+
+def test_a_read_mask_names_customer_fields_only() -> None:
+    assert Read.of(FieldMask()) == Read()
+    assert Read.of(FieldMask(paths=["id"])) == Read(*([False] * len(Read._fields)))
+    assert Read.of(FieldMask(paths=["pooled_at", "location"])).pooled_at
+    for wrong in ("", "Id", "location.lat", "owner", "x" * 10_000):
+        with pytest.raises(InvalidInput) as raised:
+            Read.of(FieldMask(paths=["id", wrong]))
+        assert raised.value.field == "read_mask.paths"
+        assert len(str(raised.value)) < 200
 
 
 def test_every_field_of_the_customer_is_written() -> None:

@@ -347,48 +347,57 @@ def _included(selection: Selection) -> bool:
     return not ("include" in directives and not directives["include"].get("if", True))
 
 
-def _selects(selections: Iterable[Selection], path: Sequence[str], names: frozenset[str]) -> bool:
+def _selected(
+    selections: Iterable[Selection], path: Sequence[str], names: frozenset[str], found: set[str]
+) -> None:
+    """Adds to ``found`` which of ``names`` ``selections`` ask for under ``path``."""
     for selection in selections:
         if not _included(selection):
             continue
         if not isinstance(selection, SelectedField):
-            if _selects(selection.selections, path, names):
-                return True
+            _selected(selection.selections, path, names, found)
         elif path:
-            if selection.name == path[0] and _selects(selection.selections, path[1:], names):
-                return True
+            if selection.name == path[0]:
+                _selected(selection.selections, path[1:], names, found)
         elif selection.name in names:
-            return True
-    return False
+            found.add(selection.name)
 
 
-def selects(info: Info, names: frozenset[str], path: Sequence[str] = ()) -> bool:
-    """Whether the query asks, under this field and ``path``, for any of ``names``."""
+def selected(info: Info, names: frozenset[str], path: Sequence[str] = ()) -> frozenset[str]:
+    """Which of ``names`` the query asks for under this field and ``path``."""
     key = _selection_key(info, names, path)
     if key is None:
-        return _selects_now(info, names, path)
+        return _selected_now(info, names, path)
     known = _SELECTED.get(key)
     if known is not None:
         return known[1]
-    answer = _selects_now(info, names, path)
+    answer = _selected_now(info, names, path)
     if len(_SELECTED) >= MAX_SELECTIONS_KEPT:
         _SELECTED.clear()
     _SELECTED[key] = (info.operation, answer)
     return answer
 
 
-def _selects_now(info: Info, names: frozenset[str], path: Sequence[str]) -> bool:
-    return any(_selects(field.selections, path, names) for field in info.selected_fields)
+def selects(info: Info, names: frozenset[str], path: Sequence[str] = ()) -> bool:
+    """Whether the query asks, under this field and ``path``, for any of ``names``."""
+    return bool(selected(info, names, path))
 
 
-# What selects() answered, per operation (its parsed node, the same object for the same
+def _selected_now(info: Info, names: frozenset[str], path: Sequence[str]) -> frozenset[str]:
+    found: set[str] = set()
+    for field in info.selected_fields:
+        _selected(field.selections, path, names, found)
+    return frozenset(found)
+
+
+# What selected() answered, per operation (its parsed node, the same object for the same
 # text while the parser's cache holds it), field (its path, each step with its parent
 # type, list indices left out), names and path: a page of customers asks twice per request
 # (contact fields, totalCount), and working it out converts the field's whole selection.
 # Only operations whose text holds no directive are kept: their selections do not depend
 # on variables. Each entry holds its operation, so an id is never reused meanwhile.
 MAX_SELECTIONS_KEPT = 1024
-_SELECTED: dict[tuple[Any, ...], tuple[Any, bool]] = {}
+_SELECTED: dict[tuple[Any, ...], tuple[Any, frozenset[str]]] = {}
 
 
 def _selection_key(

@@ -7,16 +7,21 @@ The registry's mutations are in schema/customers_mutations.py.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from google.protobuf.field_mask_pb2 import FieldMask
+from strawberry.utils.str_converters import to_camel_case
 
 from salesguard_api.customers.v1 import customers_pb2
 from salesguard_gateway.context import Info
 from salesguard_gateway.schema.common import (
     Connection,
     Location,
+    selected,
     selects,
 )
 from salesguard_gateway.schema.conversions import (
@@ -238,9 +243,42 @@ class CustomerFilter:
         )
 
 
+# The Customer fields the customers service writes into a page only when the request's
+# read_mask names them (a customer's times cost the most of it to write), by the field
+# that shows each; their proto names are the Customer type's Python names.
+OPTIONAL_FIELDS = {
+    to_camel_case(name): name
+    for name in ("first_contact_at", "registered_at", "updated_at", "pooled_at", "location")
+}
+_OPTIONAL_NAMES = frozenset(OPTIONAL_FIELDS)
+
+
+@functools.cache
+def read_mask(shown: frozenset[str]) -> FieldMask:
+    """The read_mask of a page that shows ``shown`` of :data:`OPTIONAL_FIELDS`: every
+    other Customer field is named, as the gateway may read any of them."""
+    left_out = {OPTIONAL_FIELDS[name] for name in _OPTIONAL_NAMES - shown}
+    return FieldMask(
+        paths=[
+            name
+            for name in customers_pb2.Customer.DESCRIPTOR.fields_by_name
+            if name not in left_out
+        ]
+    )
+
+
 def contact_selected(info: Info) -> dict[str, bool]:
     """Whether a page of customers must come with contact fields: the query shows them."""
     return {"include_contact": selects(info, CONTACT_FIELDS, NODE_PATH)}
+
+
+def page_fields(info: Info) -> dict[str, Any]:
+    """What a ListCustomers page must come with: contact fields when the query shows
+    them, and of the optional fields those it shows."""
+    return {
+        **contact_selected(info),
+        "read_mask": read_mask(selected(info, _OPTIONAL_NAMES, NODE_PATH)),
+    }
 
 
 CUSTOMERS = Listing(
@@ -249,7 +287,7 @@ CUSTOMERS = Listing(
     "customers",
     customer_from_proto,
     customers_pb2.CustomerFilter,
-    contact_selected,
+    page_fields,
 )
 
 

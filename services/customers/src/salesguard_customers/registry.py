@@ -15,6 +15,7 @@ from functools import cache
 from operator import attrgetter
 from typing import Any, NamedTuple, Protocol, cast
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.internal.containers import (
     RepeatedCompositeFieldContainer,
     RepeatedScalarFieldContainer,
@@ -135,10 +136,40 @@ def _masks_written(masks: frozenset[str]) -> tuple[bytes, tuple[tuple[str, int],
     )
 
 
-def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _Scope) -> bytes:
+class Read(NamedTuple):
+    """Which of a customer's optional fields a caller reads (ListCustomers' ``read_mask``):
+    its times and location, which cost the most to write; the rest is always written."""
+
+    first_contact_at: bool = True
+    registered_at: bool = True
+    updated_at: bool = True
+    pooled_at: bool = True
+    location: bool = True
+
+    @classmethod
+    def of(cls, mask: FieldMask) -> Read:
+        """What ``mask`` names (empty: everything); a name that is no Customer field is
+        refused, naming it."""
+        if not mask.paths:
+            return READ_ALL
+        known = pb.Customer.DESCRIPTOR.fields_by_name
+        for path in mask.paths:
+            if path not in known:
+                raise InvalidInput("read_mask.paths", f"{path[:64]!r} is no Customer field")
+        named = set(mask.paths)
+        return cls(*(field in named for field in cls._fields))
+
+
+READ_ALL = Read()
+
+
+def _encoded(
+    values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _Scope, read: Read = READ_ALL
+) -> bytes:
     """A Customer's wire bytes from a row's :data:`PRESENTED_NAMES` values: what
-    :meth:`Registry.to_proto` used to set field by field. One list of pieces joined once
-    (a page writes 50; each concatenation would copy)."""
+    :meth:`Registry.to_proto` used to set field by field, the optional fields only as
+    ``read`` asks. One list of pieces joined once (a page writes 50; each concatenation
+    would copy)."""
     (
         row_id,
         number,
@@ -179,21 +210,21 @@ def _encoded(values: Sequence[Any], contact: tuple[bytes, ...] | None, scope: _S
             parts += (wire.EMAIL, length(len(email)), email)
         if address:
             parts += (wire.ADDRESS, length(len(address)), address)
-    if lat is not None and lng is not None:
+    if lat is not None and lng is not None and read.location:
         parts.append(wire.location(lat, lng))
     parts.append(_SOURCE_FIELDS[source])
     if source_detail:
         data = source_detail.encode()
         parts += (wire.SOURCE_DETAIL, length(len(data)), data)
-    parts += (
-        scope.fields,
-        timestamp(wire.FIRST_CONTACT_AT, first_contact_at),
-        timestamp(wire.REGISTERED_AT, registered_at),
-        scope.masked_fields,
-        _STATUS_FIELDS[status],
-        timestamp(wire.UPDATED_AT, updated_at),
-    )
-    if pooled_at is not None:
+    parts.append(scope.fields)
+    if read.first_contact_at:
+        parts.append(timestamp(wire.FIRST_CONTACT_AT, first_contact_at))
+    if read.registered_at:
+        parts.append(timestamp(wire.REGISTERED_AT, registered_at))
+    parts += (scope.masked_fields, _STATUS_FIELDS[status])
+    if read.updated_at:
+        parts.append(timestamp(wire.UPDATED_AT, updated_at))
+    if pooled_at is not None and read.pooled_at:
         parts.append(timestamp(wire.POOLED_AT, pooled_at))
     return b"".join(parts)
 
@@ -380,14 +411,19 @@ class Registry:
         return pb.Customer.FromString(_encoded(_PRESENTED_VALUES(customer), utf8, scope))
 
     def present_encoded(
-        self, rows: Sequence[Presented], decision: Decision, include_contact: bool
+        self,
+        rows: Sequence[Presented],
+        decision: Decision,
+        include_contact: bool,
+        read: Read = READ_ALL,
     ) -> tuple[list[bytes], list[Presented], set[str]]:
-        """Each row as a Customer's wire bytes (:mod:`.wire`), masked per row; the rows
-        whose contact fields go out unmasked, and which fields."""
+        """Each row as a Customer's wire bytes (:mod:`.wire`), masked per row, the optional
+        fields as ``read`` asks; the rows whose contact fields go out unmasked, and which
+        fields."""
         encoded = []
         unmasked_rows = []
         unmasked_fields: set[str] = set()
-        read = self.vault.open_utf8
+        open_contact = self.vault.open_utf8
         # The masks depend on the row's scope only: asked of the decision once per scope.
         scopes: dict[Sequence[Any], _Scope] = {}
         for row in rows:
@@ -402,8 +438,10 @@ class Registry:
                 scope = scopes[key] = _Scope.of(
                     owner_id, team_id, branch_id, _EVERY_FIELD if masks is None else masks
                 )
-            contact = read(values[0], values[_CIPHERS], scope.masks) if include_contact else None
-            encoded.append(_encoded(values, contact, scope))
+            contact = (
+                open_contact(values[0], values[_CIPHERS], scope.masks) if include_contact else None
+            )
+            encoded.append(_encoded(values, contact, scope, read))
             if contact is not None and scope.shown:
                 shown = {field for field, index in scope.shown if contact[index]}
                 if shown:
@@ -601,6 +639,7 @@ class Registry:
         size = decision.page_size(requested)
         # Where the page starts (a malformed token refused before anything is kept).
         after = page_after(request.page)
+        read = Read.of(request.read_mask)
         # The statements are what the grants, the filter and the page asked for make of
         # them: built (and their SQLAlchemy cache key worked out) once for each. A page
         # token is not part of it: the statement names the cursor's values (named_cursor)
@@ -633,6 +672,7 @@ class Registry:
             include_contact=request.include_contact,
             into=response,
             cursor=None if after is None else {PAGE_AFTER_AT: after[0], PAGE_AFTER_KEY: after[1]},
+            read=read,
         )
         return response
 
@@ -675,11 +715,12 @@ class Registry:
         include_contact: bool,
         into: CustomerPage,
         cursor: Mapping[str, Any] | None = None,
+        read: Read = READ_ALL,
     ) -> None:
         """One keyset page (:meth:`page_statements`), presented under ``decision`` into
-        the response ``into`` (its customers, cursors and page info); unmasked contact
-        fields that leave are recorded. ``cursor``: the page token's values, for
-        statements built with ``named_cursor``."""
+        the response ``into`` (its customers, cursors and page info), the optional fields
+        as ``read`` asks; unmasked contact fields that leave are recorded. ``cursor``: the
+        page token's values, for statements built with ``named_cursor``."""
         # Plain SELECTs, each on its own; the page's rows without the ORM or a session,
         # kept statements' without SQLAlchemy at all (driver_rows).
         total = None
@@ -700,7 +741,7 @@ class Registry:
         # By position: a SQLAlchemy row's attributes are looked up by name.
         at = statements.sorted_by
         page = keyset_page_by_position(rows, size, at, _NUMBER)
-        encoded, unmasked, fields = self.present_encoded(page.rows, decision, include_contact)
+        encoded, unmasked, fields = self.present_encoded(page.rows, decision, include_contact, read)
         await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
         self.fill_page(into, encoded, page.cursors)
         into.page_info.CopyFrom(page.page_info(total))

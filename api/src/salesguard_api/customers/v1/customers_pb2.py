@@ -22,71 +22,72 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from salesguard_api.common.v1 import common_pb2 as salesguard_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'salesguard/customers/v1/customers.proto\x12\x17salesguard.customers.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\"\xc1\x04\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12\x30\n\x08location\x18\x08 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x36\n\x06source\x18\t \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x15\n\rsource_detail\x18\n \x01(\t\x12\x10\n\x08owner_id\x18\x0b \x01(\t\x12\x0f\n\x07team_id\x18\x0c \x01(\t\x12\x11\n\tbranch_id\x18\r \x01(\t\x12\x34\n\x10\x66irst_contact_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rregistered_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmasked_fields\x18\x10 \x03(\t\x12\x37\n\x06status\x18\x11 \x01(\x0e\x32\'.salesguard.customers.v1.CustomerStatus\x12.\n\nupdated_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tpooled_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x02\n\x17RegisterCustomerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x30\n\x08location\x18\x06 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x36\n\x06source\x18\x07 \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x15\n\rsource_detail\x18\x08 \x01(\t\x12\x34\n\x10\x66irst_contact_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08owner_id\x18\n \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\"z\n\x18RegisterCustomerResponse\x12\x33\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.Customer\x12\x10\n\x08warnings\x18\x02 \x03(\t\x12\x17\n\x0fshared_criteria\x18\x03 \x03(\t\"9\n\x12GetCustomerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0finclude_contact\x18\x02 \x01(\x08\"J\n\x13GetCustomerResponse\x12\x33\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.Customer\"@\n\x18\x42\x61tchGetCustomersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x17\n\x0finclude_contact\x18\x02 \x01(\x08\"Q\n\x19\x42\x61tchGetCustomersResponse\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.Customer\"\x8c\x02\n\x0e\x43ustomerFilter\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x37\n\x07sources\x18\x03 \x03(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x33\n\x0fregistered_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rregistered_to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x08statuses\x18\x06 \x03(\x0e\x32\'.salesguard.customers.v1.CustomerStatus\"\x99\x01\n\x14ListCustomersRequest\x12\x37\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\'.salesguard.customers.v1.CustomerFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\x12\x17\n\x0finclude_contact\x18\x03 \x01(\x08\"\x91\x01\n\x15ListCustomersResponse\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.Customer\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"\xe7\x02\n\x15UpdateCustomerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ompany\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05phone\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05\x65mail\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x14\n\x07\x61\x64\x64ress\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x30\n\x08location\x18\x07 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x36\n\x06source\x18\x08 \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x1a\n\rsource_detail\x18\t \x01(\tH\x05\x88\x01\x01\x12\x0e\n\x06reason\x18\n \x01(\tB\x07\n\x05_nameB\n\n\x08_companyB\x08\n\x06_phoneB\x08\n\x06_emailB\n\n\x08_addressB\x10\n\x0e_source_detail\"M\n\x16UpdateCustomerResponse\x12\x33\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.Customer\"\xdc\x01\n\x08\x46ollowUp\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x03 \x01(\t\x12\x33\n\x04kind\x18\x04 \x01(\x0e\x32%.salesguard.customers.v1.FollowUpKind\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x06 \x01(\t\x12/\n\x0brecorded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb0\x01\n\x15RecordFollowUpRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.salesguard.customers.v1.FollowUpKind\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"N\n\x16RecordFollowUpResponse\x12\x34\n\tfollow_up\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.FollowUp\"\xc3\x01\n\x14ListFollowUpsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x04page\x18\x05 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x92\x01\n\x15ListFollowUpsResponse\x12\x35\n\nfollow_ups\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.FollowUp\x12\x31\n\tpage_info\x18\x02 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\x12\x0f\n\x07\x63ursors\x18\x03 \x03(\t\"V\n\x18ReassignCustomersRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\x12\x14\n\x0cnew_owner_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Q\n\x19ReassignCustomersResponse\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.Customer\"K\n\x10SyncOwnerRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\"*\n\x11SyncOwnerResponse\x12\x15\n\rupdated_count\x18\x01 \x01(\x03\"\x90\x01\n\x19SetCriterionSharedRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12>\n\tcriterion\x18\x02 \x01(\x0e\x32+.salesguard.customers.v1.DuplicateCriterion\x12\x0e\n\x06shared\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xc2\x01\n\x1aSetCriterionSharedResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12>\n\tcriterion\x18\x02 \x01(\x0e\x32+.salesguard.customers.v1.DuplicateCriterion\x12\x0e\n\x06shared\x18\x03 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x04 \x01(\x08\x12.\n\nchanged_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xc9\x01\n\rSourceChannel\x12\x1e\n\x1aSOURCE_CHANNEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16SOURCE_CHANNEL_WEBSITE\x10\x01\x12\x1d\n\x19SOURCE_CHANNEL_EXHIBITION\x10\x02\x12\x1b\n\x17SOURCE_CHANNEL_REFERRAL\x10\x03\x12#\n\x1fSOURCE_CHANNEL_COMPANY_ASSIGNED\x10\x04\x12\x1b\n\x17SOURCE_CHANNEL_PERSONAL\x10\x05*k\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1c\n\x18\x43USTOMER_STATUS_ARCHIVED\x10\x02*\x99\x01\n\x0c\x46ollowUpKind\x12\x1e\n\x1a\x46OLLOW_UP_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46OLLOW_UP_KIND_VISIT\x10\x01\x12\x17\n\x13\x46OLLOW_UP_KIND_CALL\x10\x02\x12\x1a\n\x16\x46OLLOW_UP_KIND_MESSAGE\x10\x03\x12\x1a\n\x16\x46OLLOW_UP_KIND_MEETING\x10\x04*\x9d\x01\n\x12\x44uplicateCriterion\x12#\n\x1f\x44UPLICATE_CRITERION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44UPLICATE_CRITERION_PHONE\x10\x01\x12\x1d\n\x19\x44UPLICATE_CRITERION_EMAIL\x10\x02\x12$\n DUPLICATE_CRITERION_NAME_COMPANY\x10\x03\x32\x96\t\n\x10\x43ustomersService\x12w\n\x10RegisterCustomer\x12\x30.salesguard.customers.v1.RegisterCustomerRequest\x1a\x31.salesguard.customers.v1.RegisterCustomerResponse\x12h\n\x0bGetCustomer\x12+.salesguard.customers.v1.GetCustomerRequest\x1a,.salesguard.customers.v1.GetCustomerResponse\x12z\n\x11\x42\x61tchGetCustomers\x12\x31.salesguard.customers.v1.BatchGetCustomersRequest\x1a\x32.salesguard.customers.v1.BatchGetCustomersResponse\x12n\n\rListCustomers\x12-.salesguard.customers.v1.ListCustomersRequest\x1a..salesguard.customers.v1.ListCustomersResponse\x12q\n\x0eUpdateCustomer\x12..salesguard.customers.v1.UpdateCustomerRequest\x1a/.salesguard.customers.v1.UpdateCustomerResponse\x12q\n\x0eRecordFollowUp\x12..salesguard.customers.v1.RecordFollowUpRequest\x1a/.salesguard.customers.v1.RecordFollowUpResponse\x12n\n\rListFollowUps\x12-.salesguard.customers.v1.ListFollowUpsRequest\x1a..salesguard.customers.v1.ListFollowUpsResponse\x12z\n\x11ReassignCustomers\x12\x31.salesguard.customers.v1.ReassignCustomersRequest\x1a\x32.salesguard.customers.v1.ReassignCustomersResponse\x12\x62\n\tSyncOwner\x12).salesguard.customers.v1.SyncOwnerRequest\x1a*.salesguard.customers.v1.SyncOwnerResponse\x12}\n\x12SetCriterionShared\x12\x32.salesguard.customers.v1.SetCriterionSharedRequest\x1a\x33.salesguard.customers.v1.SetCriterionSharedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'salesguard/customers/v1/customers.proto\x12\x17salesguard.customers.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!salesguard/common/v1/common.proto\"\xc1\x04\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x04 \x01(\t\x12\r\n\x05phone\x18\x05 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12\x30\n\x08location\x18\x08 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x36\n\x06source\x18\t \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x15\n\rsource_detail\x18\n \x01(\t\x12\x10\n\x08owner_id\x18\x0b \x01(\t\x12\x0f\n\x07team_id\x18\x0c \x01(\t\x12\x11\n\tbranch_id\x18\r \x01(\t\x12\x34\n\x10\x66irst_contact_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rregistered_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rmasked_fields\x18\x10 \x03(\t\x12\x37\n\x06status\x18\x11 \x01(\x0e\x32\'.salesguard.customers.v1.CustomerStatus\x12.\n\nupdated_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tpooled_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc9\x02\n\x17RegisterCustomerRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ompany\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x30\n\x08location\x18\x06 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x36\n\x06source\x18\x07 \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x15\n\rsource_detail\x18\x08 \x01(\t\x12\x34\n\x10\x66irst_contact_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08owner_id\x18\n \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0b \x01(\t\"z\n\x18RegisterCustomerResponse\x12\x33\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.Customer\x12\x10\n\x08warnings\x18\x02 \x03(\t\x12\x17\n\x0fshared_criteria\x18\x03 \x03(\t\"9\n\x12GetCustomerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0finclude_contact\x18\x02 \x01(\x08\"J\n\x13GetCustomerResponse\x12\x33\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.Customer\"@\n\x18\x42\x61tchGetCustomersRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x17\n\x0finclude_contact\x18\x02 \x01(\x08\"Q\n\x19\x42\x61tchGetCustomersResponse\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.Customer\"\x8c\x02\n\x0e\x43ustomerFilter\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x10\n\x08owner_id\x18\x02 \x01(\t\x12\x37\n\x07sources\x18\x03 \x03(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x33\n\x0fregistered_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rregistered_to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x08statuses\x18\x06 \x03(\x0e\x32\'.salesguard.customers.v1.CustomerStatus\"\xc8\x01\n\x14ListCustomersRequest\x12\x37\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\'.salesguard.customers.v1.CustomerFilter\x12/\n\x04page\x18\x02 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\x12\x17\n\x0finclude_contact\x18\x03 \x01(\x08\x12-\n\tread_mask\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\x91\x01\n\x15ListCustomersResponse\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.Customer\x12\x0f\n\x07\x63ursors\x18\x02 \x03(\t\x12\x31\n\tpage_info\x18\x03 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\"\xe7\x02\n\x15UpdateCustomerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\x04name\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ompany\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05phone\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05\x65mail\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x14\n\x07\x61\x64\x64ress\x18\x06 \x01(\tH\x04\x88\x01\x01\x12\x30\n\x08location\x18\x07 \x01(\x0b\x32\x1e.salesguard.common.v1.GeoPoint\x12\x36\n\x06source\x18\x08 \x01(\x0e\x32&.salesguard.customers.v1.SourceChannel\x12\x1a\n\rsource_detail\x18\t \x01(\tH\x05\x88\x01\x01\x12\x0e\n\x06reason\x18\n \x01(\tB\x07\n\x05_nameB\n\n\x08_companyB\x08\n\x06_phoneB\x08\n\x06_emailB\n\n\x08_addressB\x10\n\x0e_source_detail\"M\n\x16UpdateCustomerResponse\x12\x33\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.Customer\"\xdc\x01\n\x08\x46ollowUp\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x03 \x01(\t\x12\x33\n\x04kind\x18\x04 \x01(\x0e\x32%.salesguard.customers.v1.FollowUpKind\x12&\n\x02\x61t\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x06 \x01(\t\x12/\n\x0brecorded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb0\x01\n\x15RecordFollowUpRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x33\n\x04kind\x18\x02 \x01(\x0e\x32%.salesguard.customers.v1.FollowUpKind\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"N\n\x16RecordFollowUpResponse\x12\x34\n\tfollow_up\x18\x01 \x01(\x0b\x32!.salesguard.customers.v1.FollowUp\"\xc3\x01\n\x14ListFollowUpsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x65mployee_id\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x04page\x18\x05 \x01(\x0b\x32!.salesguard.common.v1.PageRequest\"\x92\x01\n\x15ListFollowUpsResponse\x12\x35\n\nfollow_ups\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.FollowUp\x12\x31\n\tpage_info\x18\x02 \x01(\x0b\x32\x1e.salesguard.common.v1.PageInfo\x12\x0f\n\x07\x63ursors\x18\x03 \x03(\t\"V\n\x18ReassignCustomersRequest\x12\x14\n\x0c\x63ustomer_ids\x18\x01 \x03(\t\x12\x14\n\x0cnew_owner_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Q\n\x19ReassignCustomersResponse\x12\x34\n\tcustomers\x18\x01 \x03(\x0b\x32!.salesguard.customers.v1.Customer\"K\n\x10SyncOwnerRequest\x12\x13\n\x0b\x65mployee_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12\x11\n\tbranch_id\x18\x03 \x01(\t\"*\n\x11SyncOwnerResponse\x12\x15\n\rupdated_count\x18\x01 \x01(\x03\"\x90\x01\n\x19SetCriterionSharedRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12>\n\tcriterion\x18\x02 \x01(\x0e\x32+.salesguard.customers.v1.DuplicateCriterion\x12\x0e\n\x06shared\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xc2\x01\n\x1aSetCriterionSharedResponse\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12>\n\tcriterion\x18\x02 \x01(\x0e\x32+.salesguard.customers.v1.DuplicateCriterion\x12\x0e\n\x06shared\x18\x03 \x01(\x08\x12\x0f\n\x07\x63hanged\x18\x04 \x01(\x08\x12.\n\nchanged_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xc9\x01\n\rSourceChannel\x12\x1e\n\x1aSOURCE_CHANNEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16SOURCE_CHANNEL_WEBSITE\x10\x01\x12\x1d\n\x19SOURCE_CHANNEL_EXHIBITION\x10\x02\x12\x1b\n\x17SOURCE_CHANNEL_REFERRAL\x10\x03\x12#\n\x1fSOURCE_CHANNEL_COMPANY_ASSIGNED\x10\x04\x12\x1b\n\x17SOURCE_CHANNEL_PERSONAL\x10\x05*k\n\x0e\x43ustomerStatus\x12\x1f\n\x1b\x43USTOMER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_STATUS_ACTIVE\x10\x01\x12\x1c\n\x18\x43USTOMER_STATUS_ARCHIVED\x10\x02*\x99\x01\n\x0c\x46ollowUpKind\x12\x1e\n\x1a\x46OLLOW_UP_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14\x46OLLOW_UP_KIND_VISIT\x10\x01\x12\x17\n\x13\x46OLLOW_UP_KIND_CALL\x10\x02\x12\x1a\n\x16\x46OLLOW_UP_KIND_MESSAGE\x10\x03\x12\x1a\n\x16\x46OLLOW_UP_KIND_MEETING\x10\x04*\x9d\x01\n\x12\x44uplicateCriterion\x12#\n\x1f\x44UPLICATE_CRITERION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44UPLICATE_CRITERION_PHONE\x10\x01\x12\x1d\n\x19\x44UPLICATE_CRITERION_EMAIL\x10\x02\x12$\n DUPLICATE_CRITERION_NAME_COMPANY\x10\x03\x32\x96\t\n\x10\x43ustomersService\x12w\n\x10RegisterCustomer\x12\x30.salesguard.customers.v1.RegisterCustomerRequest\x1a\x31.salesguard.customers.v1.RegisterCustomerResponse\x12h\n\x0bGetCustomer\x12+.salesguard.customers.v1.GetCustomerRequest\x1a,.salesguard.customers.v1.GetCustomerResponse\x12z\n\x11\x42\x61tchGetCustomers\x12\x31.salesguard.customers.v1.BatchGetCustomersRequest\x1a\x32.salesguard.customers.v1.BatchGetCustomersResponse\x12n\n\rListCustomers\x12-.salesguard.customers.v1.ListCustomersRequest\x1a..salesguard.customers.v1.ListCustomersResponse\x12q\n\x0eUpdateCustomer\x12..salesguard.customers.v1.UpdateCustomerRequest\x1a/.salesguard.customers.v1.UpdateCustomerResponse\x12q\n\x0eRecordFollowUp\x12..salesguard.customers.v1.RecordFollowUpRequest\x1a/.salesguard.customers.v1.RecordFollowUpResponse\x12n\n\rListFollowUps\x12-.salesguard.customers.v1.ListFollowUpsRequest\x1a..salesguard.customers.v1.ListFollowUpsResponse\x12z\n\x11ReassignCustomers\x12\x31.salesguard.customers.v1.ReassignCustomersRequest\x1a\x32.salesguard.customers.v1.ReassignCustomersResponse\x12\x62\n\tSyncOwner\x12).salesguard.customers.v1.SyncOwnerRequest\x1a*.salesguard.customers.v1.SyncOwnerResponse\x12}\n\x12SetCriterionShared\x12\x32.salesguard.customers.v1.SetCriterionSharedRequest\x1a\x33.salesguard.customers.v1.SetCriterionSharedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesguard_api.customers.v1.customers_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SOURCECHANNEL']._serialized_start=3938
-  _globals['_SOURCECHANNEL']._serialized_end=4139
-  _globals['_CUSTOMERSTATUS']._serialized_start=4141
-  _globals['_CUSTOMERSTATUS']._serialized_end=4248
-  _globals['_FOLLOWUPKIND']._serialized_start=4251
-  _globals['_FOLLOWUPKIND']._serialized_end=4404
-  _globals['_DUPLICATECRITERION']._serialized_start=4407
-  _globals['_DUPLICATECRITERION']._serialized_end=4564
-  _globals['_CUSTOMER']._serialized_start=137
-  _globals['_CUSTOMER']._serialized_end=714
-  _globals['_REGISTERCUSTOMERREQUEST']._serialized_start=717
-  _globals['_REGISTERCUSTOMERREQUEST']._serialized_end=1046
-  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_start=1048
-  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_end=1170
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=1172
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=1229
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=1231
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=1305
-  _globals['_BATCHGETCUSTOMERSREQUEST']._serialized_start=1307
-  _globals['_BATCHGETCUSTOMERSREQUEST']._serialized_end=1371
-  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_start=1373
-  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_end=1454
-  _globals['_CUSTOMERFILTER']._serialized_start=1457
-  _globals['_CUSTOMERFILTER']._serialized_end=1725
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1728
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1881
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1884
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2029
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=2032
-  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=2391
-  _globals['_UPDATECUSTOMERRESPONSE']._serialized_start=2393
-  _globals['_UPDATECUSTOMERRESPONSE']._serialized_end=2470
-  _globals['_FOLLOWUP']._serialized_start=2473
-  _globals['_FOLLOWUP']._serialized_end=2693
-  _globals['_RECORDFOLLOWUPREQUEST']._serialized_start=2696
-  _globals['_RECORDFOLLOWUPREQUEST']._serialized_end=2872
-  _globals['_RECORDFOLLOWUPRESPONSE']._serialized_start=2874
-  _globals['_RECORDFOLLOWUPRESPONSE']._serialized_end=2952
-  _globals['_LISTFOLLOWUPSREQUEST']._serialized_start=2955
-  _globals['_LISTFOLLOWUPSREQUEST']._serialized_end=3150
-  _globals['_LISTFOLLOWUPSRESPONSE']._serialized_start=3153
-  _globals['_LISTFOLLOWUPSRESPONSE']._serialized_end=3299
-  _globals['_REASSIGNCUSTOMERSREQUEST']._serialized_start=3301
-  _globals['_REASSIGNCUSTOMERSREQUEST']._serialized_end=3387
-  _globals['_REASSIGNCUSTOMERSRESPONSE']._serialized_start=3389
-  _globals['_REASSIGNCUSTOMERSRESPONSE']._serialized_end=3470
-  _globals['_SYNCOWNERREQUEST']._serialized_start=3472
-  _globals['_SYNCOWNERREQUEST']._serialized_end=3547
-  _globals['_SYNCOWNERRESPONSE']._serialized_start=3549
-  _globals['_SYNCOWNERRESPONSE']._serialized_end=3591
-  _globals['_SETCRITERIONSHAREDREQUEST']._serialized_start=3594
-  _globals['_SETCRITERIONSHAREDREQUEST']._serialized_end=3738
-  _globals['_SETCRITERIONSHAREDRESPONSE']._serialized_start=3741
-  _globals['_SETCRITERIONSHAREDRESPONSE']._serialized_end=3935
-  _globals['_CUSTOMERSSERVICE']._serialized_start=4567
-  _globals['_CUSTOMERSSERVICE']._serialized_end=5741
+  _globals['_SOURCECHANNEL']._serialized_start=4019
+  _globals['_SOURCECHANNEL']._serialized_end=4220
+  _globals['_CUSTOMERSTATUS']._serialized_start=4222
+  _globals['_CUSTOMERSTATUS']._serialized_end=4329
+  _globals['_FOLLOWUPKIND']._serialized_start=4332
+  _globals['_FOLLOWUPKIND']._serialized_end=4485
+  _globals['_DUPLICATECRITERION']._serialized_start=4488
+  _globals['_DUPLICATECRITERION']._serialized_end=4645
+  _globals['_CUSTOMER']._serialized_start=171
+  _globals['_CUSTOMER']._serialized_end=748
+  _globals['_REGISTERCUSTOMERREQUEST']._serialized_start=751
+  _globals['_REGISTERCUSTOMERREQUEST']._serialized_end=1080
+  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_start=1082
+  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_end=1204
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=1206
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=1263
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=1265
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=1339
+  _globals['_BATCHGETCUSTOMERSREQUEST']._serialized_start=1341
+  _globals['_BATCHGETCUSTOMERSREQUEST']._serialized_end=1405
+  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_start=1407
+  _globals['_BATCHGETCUSTOMERSRESPONSE']._serialized_end=1488
+  _globals['_CUSTOMERFILTER']._serialized_start=1491
+  _globals['_CUSTOMERFILTER']._serialized_end=1759
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1762
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=1962
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=1965
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2110
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_start=2113
+  _globals['_UPDATECUSTOMERREQUEST']._serialized_end=2472
+  _globals['_UPDATECUSTOMERRESPONSE']._serialized_start=2474
+  _globals['_UPDATECUSTOMERRESPONSE']._serialized_end=2551
+  _globals['_FOLLOWUP']._serialized_start=2554
+  _globals['_FOLLOWUP']._serialized_end=2774
+  _globals['_RECORDFOLLOWUPREQUEST']._serialized_start=2777
+  _globals['_RECORDFOLLOWUPREQUEST']._serialized_end=2953
+  _globals['_RECORDFOLLOWUPRESPONSE']._serialized_start=2955
+  _globals['_RECORDFOLLOWUPRESPONSE']._serialized_end=3033
+  _globals['_LISTFOLLOWUPSREQUEST']._serialized_start=3036
+  _globals['_LISTFOLLOWUPSREQUEST']._serialized_end=3231
+  _globals['_LISTFOLLOWUPSRESPONSE']._serialized_start=3234
+  _globals['_LISTFOLLOWUPSRESPONSE']._serialized_end=3380
+  _globals['_REASSIGNCUSTOMERSREQUEST']._serialized_start=3382
+  _globals['_REASSIGNCUSTOMERSREQUEST']._serialized_end=3468
+  _globals['_REASSIGNCUSTOMERSRESPONSE']._serialized_start=3470
+  _globals['_REASSIGNCUSTOMERSRESPONSE']._serialized_end=3551
+  _globals['_SYNCOWNERREQUEST']._serialized_start=3553
+  _globals['_SYNCOWNERREQUEST']._serialized_end=3628
+  _globals['_SYNCOWNERRESPONSE']._serialized_start=3630
+  _globals['_SYNCOWNERRESPONSE']._serialized_end=3672
+  _globals['_SETCRITERIONSHAREDREQUEST']._serialized_start=3675
+  _globals['_SETCRITERIONSHAREDREQUEST']._serialized_end=3819
+  _globals['_SETCRITERIONSHAREDRESPONSE']._serialized_start=3822
+  _globals['_SETCRITERIONSHAREDRESPONSE']._serialized_end=4016
+  _globals['_CUSTOMERSSERVICE']._serialized_start=4648
+  _globals['_CUSTOMERSSERVICE']._serialized_end=5822
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -416,21 +417,32 @@ class ListCustomersRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
     INCLUDE_CONTACT_FIELD_NUMBER: _builtins.int
+    READ_MASK_FIELD_NUMBER: _builtins.int
     include_contact: _builtins.bool
     @_builtins.property
     def filter(self) -> Global___CustomerFilter: ...
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
+    @_builtins.property
+    def read_mask(self) -> _field_mask_pb2.FieldMask:
+        """The Customer fields the caller reads (their names, e.g. "registered_at");
+        empty reads them all. A field not named may be left unset: a page shows a
+        few of each customer's fields, and its times cost the most to write. A name
+        that is no Customer field is refused as VALIDATION. Contact fields still
+        need include_contact.
+        """
+
     def __init__(
         self,
         *,
         filter: Global___CustomerFilter | None = ...,
         page: _common_pb2.PageRequest | None = ...,
         include_contact: _builtins.bool = ...,
+        read_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page", b"page"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page", b"page", "read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "include_contact", b"include_contact", "page", b"page"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "include_contact", b"include_contact", "page", b"page", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
