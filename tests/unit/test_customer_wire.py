@@ -255,9 +255,15 @@ def test_a_read_mask_names_customer_fields_only() -> None:
     assert Read.of(FieldMask()) == Read()
     assert Read.of(FieldMask(paths=["id"])) == Read(*([False] * len(Read._fields)))
     assert Read.of(FieldMask(paths=["pooled_at", "location"])).pooled_at
-    for wrong in ("", "Id", "location.lat", "owner", "x" * 10_000):
+    every = list(pb.Customer.DESCRIPTOR.fields_by_name)
+    assert Read.of(FieldMask(paths=every)) == Read()
+    for paths in (
+        *(["id", wrong] for wrong in ("", "Id", "location.lat", "owner", "x" * 10_000)),
+        [*every, "id"],
+        ["id"] * 100_000,
+    ):
         with pytest.raises(InvalidInput) as raised:
-            Read.of(FieldMask(paths=["id", wrong]))
+            Read.of(FieldMask(paths=paths))
         assert raised.value.field == "read_mask.paths"
         assert len(str(raised.value)) < 200
 

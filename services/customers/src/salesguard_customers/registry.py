@@ -153,6 +153,8 @@ class Read(NamedTuple):
         if not mask.paths:
             return READ_ALL
         known = pb.Customer.DESCRIPTOR.fields_by_name
+        if len(mask.paths) > len(known):
+            raise InvalidInput("read_mask.paths", f"names more than the {len(known)} fields")
         for path in mask.paths:
             if path not in known:
                 raise InvalidInput("read_mask.paths", f"{path[:64]!r} is no Customer field")
