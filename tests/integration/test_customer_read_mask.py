@@ -137,3 +137,65 @@ async def test_the_service_leaves_out_what_the_mask_does_not_name(
         assert raised.value.code is ErrorCode.VALIDATION, raised.value
         assert raised.value.field == "read_mask.paths", raised.value
         assert len(str(raised.value)) < 200
+
+
+CURSORS = """
+query($text: String, $after: String) {
+  customers(first: 3, after: $after, filter: {text: $text}) {
+    edges { node { id } %s }
+    pageInfo { hasNextPage startCursor endCursor }
+  }
+}
+"""
+
+
+async def test_edge_cursors_are_written_when_shown_and_every_cursor_resumes(
+    suite: Suite, org: Org, customers_stub: Any
+) -> None:
+    """Without edges' cursors in the query the service writes the page's ends' only; the
+    page info's cursors are the same either way, and each resumes where it should."""
+    text = unique("Paged")
+    registered = [(await register(suite, org.junior, name=f"{text} {i}"))["id"] for i in range(7)]
+    newest_first = registered[::-1]
+
+    async def page(after: str | None, edge_cursor: bool) -> dict[str, Any]:
+        query = CURSORS % ("cursor" if edge_cursor else "")
+        data = (await suite.gql(query, {"text": text, "after": after}, as_=org.junior)).ok()
+        return dict(data["customers"])
+
+    with_cursors = await page(None, True)
+    without = await page(None, False)
+    assert with_cursors["pageInfo"] == without["pageInfo"]
+    assert [e["node"]["id"] for e in without["edges"]] == newest_first[:3]
+    cursors = [edge["cursor"] for edge in with_cursors["edges"]]
+    assert all(cursors) and len(set(cursors)) == 3
+    assert with_cursors["pageInfo"]["startCursor"] == cursors[0]
+    assert with_cursors["pageInfo"]["endCursor"] == cursors[-1]
+    # Resuming after the middle edge's cursor, and after the end cursor of a page that
+    # showed no edge cursors, page on exactly where they should.
+    middle = await page(cursors[1], False)
+    assert [e["node"]["id"] for e in middle["edges"]] == newest_first[2:5]
+    seen: list[str] = []
+    after = None
+    while True:
+        current = await page(after, False)
+        seen += [edge["node"]["id"] for edge in current["edges"]]
+        if not current["pageInfo"]["hasNextPage"]:
+            break
+        after = current["pageInfo"]["endCursor"]
+    assert seen == newest_first
+
+    # The service itself writes the ends' cursors only when asked to.
+    junior = Principal(
+        id=org.junior, roles=("SALES_JUNIOR",), team_id=org.team_a, branch_id=org.branch
+    )
+    for ends_only in (False, True):
+        request = customers_pb2.ListCustomersRequest(
+            filter=customers_pb2.CustomerFilter(text=text),
+            page=common_pb2.PageRequest(page_size=5),
+            end_cursors_only=ends_only,
+        )
+        with acting_as(junior):
+            response = await customers_stub.ListCustomers(request)
+        written = [bool(cursor) for cursor in response.cursors]
+        assert written == ([True, False, False, False, True] if ends_only else [True] * 5)

@@ -55,3 +55,19 @@ def test_a_page_by_position_is_the_page_by_sort_key(size: int) -> None:
     assert keyset_page_by_position(rows, size, 1, 2) == keyset_page(
         rows, size, lambda row: (row[1], row[2])
     )
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 10])
+def test_a_page_with_end_cursors_only_has_the_ends_cursors(size: int) -> None:
+    """ends_only: the first and the last row's cursors as without it, the others empty."""
+    rows = [("a", at, number) for at, number in zip(MOMENTS, [0, 1, -7, 10**18], strict=True)] + [
+        ("c", MOMENTS[0], "id-7")
+    ]
+    full = keyset_page_by_position(rows, size, 1, 2)
+    ends = keyset_page_by_position(rows, size, 1, 2, ends_only=True)
+    assert (ends.rows, ends.has_next) == (full.rows, full.has_next)
+    assert len(ends.cursors) == len(full.cursors)
+    if full.cursors:
+        assert ends.cursors[0] == full.cursors[0] and ends.cursors[-1] == full.cursors[-1]
+        assert all(cursor == "" for cursor in ends.cursors[1:-1])
+        assert ends.page_info(None) == full.page_info(None)

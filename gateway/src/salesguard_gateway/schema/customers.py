@@ -272,12 +272,17 @@ def contact_selected(info: Info) -> dict[str, bool]:
     return {"include_contact": selects(info, CONTACT_FIELDS, NODE_PATH)}
 
 
+_CURSOR = frozenset({"cursor"})
+
+
 def page_fields(info: Info) -> dict[str, Any]:
     """What a ListCustomers page must come with: contact fields when the query shows
-    them, and of the optional fields those it shows."""
+    them, of the optional fields those it shows, and each customer's cursor only when it
+    shows the edges' (pageInfo's start and end cursors are the page's ends')."""
     return {
         **contact_selected(info),
         "read_mask": read_mask(selected(info, _OPTIONAL_NAMES, NODE_PATH)),
+        "end_cursors_only": not selects(info, _CURSOR, ("edges",)),
     }
 
 

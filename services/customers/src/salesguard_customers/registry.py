@@ -675,6 +675,7 @@ class Registry:
             into=response,
             cursor=None if after is None else {PAGE_AFTER_AT: after[0], PAGE_AFTER_KEY: after[1]},
             read=read,
+            end_cursors_only=request.end_cursors_only,
         )
         return response
 
@@ -718,11 +719,13 @@ class Registry:
         into: CustomerPage,
         cursor: Mapping[str, Any] | None = None,
         read: Read = READ_ALL,
+        end_cursors_only: bool = False,
     ) -> None:
         """One keyset page (:meth:`page_statements`), presented under ``decision`` into
         the response ``into`` (its customers, cursors and page info), the optional fields
-        as ``read`` asks; unmasked contact fields that leave are recorded. ``cursor``: the
-        page token's values, for statements built with ``named_cursor``."""
+        as ``read`` asks, only the ends' cursors with ``end_cursors_only``; unmasked
+        contact fields that leave are recorded. ``cursor``: the page token's values, for
+        statements built with ``named_cursor``."""
         # Plain SELECTs, each on its own; the page's rows without the ORM or a session,
         # kept statements' without SQLAlchemy at all (driver_rows).
         total = None
@@ -742,7 +745,7 @@ class Registry:
                     total = int(await connection.scalar(statements.counted) or 0)
         # By position: a SQLAlchemy row's attributes are looked up by name.
         at = statements.sorted_by
-        page = keyset_page_by_position(rows, size, at, _NUMBER)
+        page = keyset_page_by_position(rows, size, at, _NUMBER, ends_only=end_cursors_only)
         encoded, unmasked, fields = self.present_encoded(page.rows, decision, include_contact, read)
         await record_contact_reads(self.db, self.policy, principal, unmasked, sorted(fields))
         self.fill_page(into, encoded, page.cursors)

@@ -418,7 +418,12 @@ class ListCustomersRequest(_message.Message):
     PAGE_FIELD_NUMBER: _builtins.int
     INCLUDE_CONTACT_FIELD_NUMBER: _builtins.int
     READ_MASK_FIELD_NUMBER: _builtins.int
+    END_CURSORS_ONLY_FIELD_NUMBER: _builtins.int
     include_contact: _builtins.bool
+    end_cursors_only: _builtins.bool
+    """Only the first and the last customer's cursors are written, the others left
+    empty: a caller that resumes from a page's ends needs no more.
+    """
     @_builtins.property
     def filter(self) -> Global___CustomerFilter: ...
     @_builtins.property
@@ -439,10 +444,11 @@ class ListCustomersRequest(_message.Message):
         page: _common_pb2.PageRequest | None = ...,
         include_contact: _builtins.bool = ...,
         read_mask: _field_mask_pb2.FieldMask | None = ...,
+        end_cursors_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page", b"page", "read_mask", b"read_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "include_contact", b"include_contact", "page", b"page", "read_mask", b"read_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_cursors_only", b"end_cursors_only", "filter", b"filter", "include_contact", b"include_contact", "page", b"page", "read_mask", b"read_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
