@@ -43,27 +43,29 @@ before: gateway/direct throughput 0.56/0.48 -> 0.66/0.53 (c = 32/64; 0.68/0.63 i
 pair of runs), p50 at c = 1 1.98x -> 1.76x, ``{ __typename }`` 0.62 -> 0.40 ms.
 
 Then (issue 16, 2026-12-07) the gateway path was made cheaper where it differs from the
-direct one: the gateway writes answers with orjson (a page's JSON ~0.1 -> ~0.014 ms), asks
-ListCustomers for the optional fields its query shows only (``read_mask``: the page above
-shows registeredAt, so the customers process writes 1 of each customer's 3 times; that
-process's CPU for such a page 1.08 -> ~1.02 ms, measured with the direct call carrying the
-same mask), and this client reads the gateway's answers with orjson (its CPU per request
-0.11 -> 0.07 ms: it shares the two cores with the path it measures).
+direct one: the gateway writes answers with orjson (a page's JSON ~0.1 -> ~0.014 ms); it
+asks ListCustomers for the optional fields its query shows only (``read_mask``: the page
+above shows registeredAt, so the customers process writes 1 of each customer's 3 times)
+and for the page's end cursors only when the query shows no edge cursor
+(``end_cursors_only``: 2 cursors written instead of 50); and this client reads the
+gateway's answers with orjson (its CPU per request 0.11 -> 0.07 ms: it shares the two
+cores with the path it measures). The customers process's CPU for the gateway's page went
+1.08-1.13 -> 1.00-1.02 ms (the direct call's stays 1.10).
 
 What bounds them now (the benchmark prints it): a path serves at most what its busiest
 one-threaded process allows, and what the cores allow over the CPU all its processes
-spend per request. Direct, the customers process's thread bounds it (1.06-1.12 ms a page:
-~900 requests/s); through the gateway, the two cores (customers 1.03-1.09, gateway
-1.04-1.11, client 0.07, PostgreSQL ~0.13: 2.31-2.35 ms, ~860 requests/s). So this machine
-allows ~0.94 at best; measured on a quiet machine (06:33 UTC, two runs of the defaults)
-0.91 and 0.95 at c = 32, 0.91 and 0.99 at c = 64, where it was 0.84-0.87 and 0.91-0.93
-just before the change. Of the gateway's CPU, about a fifth is the gRPC call in grpc's core
-and the socket writes (kernel loopback work charged to the sender); of the Python rest,
-the rows (550 field values) ~0.22 ms (of which each customer's registeredAt, converted
-and written, ~0.06), graphql-core's and strawberry's per-request work (the extensions' hooks,
-execution context, resolver) ~0.3, the HTTP stack and the access metrics ~0.1. At c = 1
-the gateway adds about its own CPU to the latency (~1.15 ms against a direct call's
-~1.72), so 1.3x would take a gateway at ~0.5 ms a page.
+spend per request. Direct, the customers process's thread bounds it (1.10 ms a page:
+~910 requests/s); through the gateway, the two cores (customers 1.00-1.02, gateway
+1.06-1.08, client 0.07, PostgreSQL ~0.1: 2.26 ms, ~886 requests/s). So this machine
+allows ~0.97 at best; measured on a quiet machine (06:57 UTC, the defaults) 0.93 at
+c = 32 and 0.95 at c = 64 (0.90 and 1.08 in the next run, the machine's speed drifting),
+where it was 0.84-0.87 and 0.91-0.93 before. Of the gateway's CPU, about a fifth is the
+gRPC call in grpc's core and the socket writes (kernel loopback work charged to the
+sender); of the Python rest, the rows (550 field values) ~0.22 ms (of which each
+customer's registeredAt, converted and written, ~0.06), graphql-core's and strawberry's
+per-request work (the extensions' hooks, execution context, resolver) ~0.3, the HTTP
+stack and the access metrics ~0.1. At c = 1 the gateway adds about its own CPU to the
+latency (2.85 against 1.78 ms, 1.6x), so 1.3x would take a gateway at ~0.5 ms a page.
 """
 
 from __future__ import annotations
