@@ -298,7 +298,7 @@ async def run(
             async def gateway() -> None:
                 status, raw = await http.send(page_request)
                 # orjson: this client's own CPU shares the two cores with the gateway path's
-                # processes (json.loads of a page: ~0.07 ms of this client's ~0.11).
+                # processes (a page: json.loads ~0.07 ms, orjson.loads ~0.03).
                 body = orjson.loads(raw)
                 assert status == 200, body
                 assert "errors" not in body and len(body["data"]["customers"]["edges"]) == 50, body
