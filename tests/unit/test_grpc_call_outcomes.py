@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 import pytest
 from opentelemetry import propagate, trace
+from sqlalchemy.exc import DBAPIError
 
 from salesguard.errors import NotFound
 from salesguard.grpc_server import ServiceInterceptor, Servicer
@@ -114,6 +115,39 @@ async def test_an_unexpected_error_is_internal_without_its_details(
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.getMessage() == f"unhandled error in {METHOD}"
     assert record.exc_info is not None  # the details go to the log, not the caller
+
+
+class _DriverError(Exception):
+    """What SQLAlchemy's asyncpg adapter wraps: the driver's error with its SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"SQLSTATE {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "answered"),
+    [
+        ("40P01", grpc.StatusCode.ABORTED),  # deadlock detected
+        ("40001", grpc.StatusCode.ABORTED),  # serialization failure
+        ("23505", grpc.StatusCode.INTERNAL),  # a unique violation is a bug here, not a race
+    ],
+)
+async def test_a_transaction_lost_to_a_concurrent_one_is_a_conflict_to_retry(
+    sqlstate: str, answered: grpc.StatusCode
+) -> None:
+    async def write(request: Any, context: Any) -> None:
+        raise DBAPIError("INSERT …", {}, _DriverError(sqlstate))
+
+    context = _Context(Principal("rep-1", ("SALES_JUNIOR",)))
+    with pytest.raises(_Aborted):
+        await _unary(write)(object(), context)
+    (aborted,) = context.aborted
+    if answered is grpc.StatusCode.INTERNAL:
+        assert aborted == (grpc.StatusCode.INTERNAL, "internal error")
+        return
+    assert aborted.code == answered
+    assert "try again" in aborted.details and "SQLSTATE" not in aborted.details
 
 
 async def test_a_cancelled_call_stays_cancelled() -> None:

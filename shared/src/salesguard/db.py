@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -32,6 +33,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
+
+from salesguard.batching import chunks
 
 # Stable constraint names, so migrations are the same on both databases.
 NAMING_CONVENTION = {
@@ -84,6 +87,34 @@ def conflict_insert(session: AsyncSession, table: Any) -> PostgresInsert | Sqlit
     if session.bind.dialect.name == "postgresql":
         return postgres_insert(table)
     return sqlite_insert(table)
+
+
+async def insert_new(
+    session: AsyncSession,
+    model: Any,
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+    *,
+    chunk: int = 1000,
+) -> list[Any]:
+    """Inserts ``rows`` of ``model`` but those whose ``key`` (the columns of one of its
+    unique indexes) is stored already; the IDs (``model.id``) of the rows inserted. In
+    chunks of ``chunk`` rows a statement (bind-parameter limits).
+
+    In the key's order: two overlapping inserts of the same keys listed in different
+    orders would otherwise each hold a row the other waits for (PostgreSQL detects the
+    deadlock and fails one of them). In one order, the later waits for the earlier to
+    commit, then skips what it inserted."""
+    inserted: list[Any] = []
+    for part in chunks(sorted(rows, key=itemgetter(*key)), chunk):
+        statement = (
+            conflict_insert(session, model)
+            .values(list(part))
+            .on_conflict_do_nothing(index_elements=list(key))
+            .returning(model.id)
+        )
+        inserted += (await session.scalars(statement)).all()
+    return inserted
 
 
 async def lock_keys(session: AsyncSession, *keys: str, shared: bool = False) -> None:

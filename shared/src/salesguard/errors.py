@@ -179,6 +179,22 @@ class Conflict(ServiceError):
     code = ErrorCode.CONFLICT
 
 
+# The SQLSTATEs of a transaction PostgreSQL ended because it lost to a concurrent one
+# (a deadlock detected, a serialization failure): it wrote nothing, and the same
+# request again may well succeed.
+_LOST_TO_A_CONCURRENT_WRITE = frozenset({"40P01", "40001"})
+
+
+def lost_to_concurrent_write(error: BaseException) -> Conflict | None:
+    """``error`` as the CONFLICT a caller can retry when it is the database ending a
+    transaction that lost to a concurrent one (SQLAlchemy's error, the driver's below
+    it); None for anything else."""
+    state = getattr(getattr(error, "orig", None), "sqlstate", None)
+    if state not in _LOST_TO_A_CONCURRENT_WRITE:
+        return None
+    return Conflict("a concurrent write got in the way and nothing was written; try again")
+
+
 class FailedPrecondition(ServiceError):
     code = ErrorCode.FAILED_PRECONDITION
 

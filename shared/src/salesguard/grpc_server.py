@@ -39,7 +39,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-from salesguard.errors import ServiceError
+from salesguard.errors import ServiceError, lost_to_concurrent_write
 from salesguard.logs import access_log, span_ids
 from salesguard.principal import Principal, acting_as, principal_from_metadata
 from salesguard.telemetry import REQUEST_SECONDS_BUCKETS, spans_exported, untraced_child
@@ -253,8 +253,12 @@ class _Call:
 
     async def ended_by(self, error: BaseException, context: ServicerContext) -> None:
         """End the call its handler left with ``error``: a ServiceError answers with its
-        typed status, anything unexpected with INTERNAL (logged, never its details); an
-        abort or a cancellation goes on as it is."""
+        typed status, a transaction the database ended for a concurrent one with CONFLICT
+        (nothing was written: the caller may retry), anything unexpected with INTERNAL
+        (logged, never its details); an abort or a cancellation goes on as it is."""
+        if isinstance(error, Exception) and (conflict := lost_to_concurrent_write(error)):
+            log.warning("%s lost to a concurrent write: answered CONFLICT", self.full_method)
+            error = conflict
         if isinstance(error, ServiceError):
             self.failed(error)
             if error.grpc_code is grpc.StatusCode.UNAVAILABLE:

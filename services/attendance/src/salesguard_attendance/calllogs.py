@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import validation
-from salesguard.batching import chunks
 from salesguard.crypto import BlindIndex
-from salesguard.db import conflict_insert, new_id, utcnow
+from salesguard.db import insert_new, new_id, utcnow
 from salesguard.errors import InvalidInput
 from salesguard.idempotency import IdempotentWrites
 from salesguard.listing import equal_to, period, scoped_page_size
@@ -38,7 +37,8 @@ from salesguard_attendance.settings import AttendanceSettings
 SCOPE = ScopeColumns(owner=CallLog.employee_id, team=CallLog.team_id, branch=CallLog.branch_id)
 LISTING = Listing(CallLog, CallLog.started_at, CallLog.id)
 DIRECTIONS = validation.enum_names(pb.CallDirection, "CALL_DIRECTION_")
-INSERT_CHUNK = 1000
+# What makes an imported call one already recorded (the table's unique index).
+DUPLICATE_KEY = ("employee_id", "number_index", "started_at", "direction")
 
 
 def call_log_to_proto(row: CallLog) -> pb.CallLog:
@@ -141,7 +141,7 @@ class CallLogs:
         thresholds = await self.detectors.call_thresholds()
 
         async def store(session: AsyncSession) -> pb.ImportCallLogsResponse:
-            accepted_ids = await self._insert_new(session, rows)
+            accepted_ids = await insert_new(session, CallLog, rows, DUPLICATE_KEY)
             new_rows = (
                 (await session.scalars(select(CallLog).where(CallLog.id.in_(accepted_ids)))).all()
                 if accepted_ids
@@ -164,23 +164,6 @@ class CallLogs:
             )
 
         return await self.idempotent.run(principal.id, request, pb.ImportCallLogsResponse, store)
-
-    async def _insert_new(self, session: AsyncSession, rows: list[dict[str, Any]]) -> list[str]:
-        """Insert the calls not imported before; the IDs of those inserted."""
-        if not rows:
-            return []
-        accepted: list[str] = []
-        for chunk in chunks(rows, INSERT_CHUNK):
-            statement = (
-                conflict_insert(session, CallLog)
-                .values(chunk)
-                .on_conflict_do_nothing(
-                    index_elements=["employee_id", "number_index", "started_at", "direction"]
-                )
-                .returning(CallLog.id)
-            )
-            accepted += list((await session.scalars(statement)).all())
-        return accepted
 
     async def list_logs(self, request: pb.ListCallLogsRequest) -> pb.ListCallLogsResponse:
         decision, size = await scoped_page_size(

@@ -20,8 +20,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesguard import money, validation
-from salesguard.batching import chunks
-from salesguard.db import conflict_insert, lock_keys, utcnow
+from salesguard.db import insert_new, lock_keys, utcnow
 from salesguard.errors import Conflict, FailedPrecondition, InvalidInput, NotFound
 from salesguard.listing import equal_to, period, scoped_page_size
 from salesguard.policy import ScopeColumns, scope_filter
@@ -79,18 +78,7 @@ def payment_to_proto(row: Payment) -> pb.Payment:
 
 async def insert_payments(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Insert payment rows, skipping bank references already recorded; the IDs inserted."""
-    if not rows:
-        return set()
-    inserted: set[str] = set()
-    for chunk in chunks(rows, 1000):
-        statement = (
-            conflict_insert(session, Payment)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["bank_reference"])
-            .returning(Payment.id)
-        )
-        inserted |= set((await session.scalars(statement)).all())
-    return inserted
+    return set(await insert_new(session, Payment, rows, ("bank_reference",)))
 
 
 class Payments(OrdersPart):
