@@ -33,6 +33,7 @@ class Call(_Base):
 
 
 def calls() -> list[dict[str, Any]]:
+    """The same calls as every import lists them, each with a new ID (as an import gives)."""
     return [
         {"id": new_id(), "number": f"{n:08d}", "direction": direction}
         for n in range(ROWS // 2)
@@ -47,7 +48,6 @@ async def test_overlapping_inserts_in_opposite_orders_each_store_a_row_once(
     try:
         async with db.engine.begin() as connection:
             await connection.run_sync(_Base.metadata.create_all)
-        every = calls()
         started = asyncio.Barrier(CLIENTS)
 
         async def insert(rows: list[dict[str, Any]]) -> int:
@@ -58,7 +58,7 @@ async def test_overlapping_inserts_in_opposite_orders_each_store_a_row_once(
                 return len(await insert_new(session, Call, rows, ("number", "direction"), chunk=30))
 
         accepted = await asyncio.gather(
-            *(insert(every if n % 2 else every[::-1]) for n in range(CLIENTS))
+            *(insert(calls() if n % 2 else calls()[::-1]) for n in range(CLIENTS))
         )
         assert sum(accepted) == ROWS
         async with db.read() as session:

@@ -71,6 +71,9 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now.
 
@@ -82,11 +85,16 @@ def free_port() -> int:
     low = 10000 if floor > 12000 else 1024
     for _ in range(200):
         port = random.randrange(low, floor)
+        # Never the same port twice in a run: one handed out may not be bound yet, or be
+        # free again only while its server restarts (a gRPC server failed to bind once).
+        if port in _HANDED_OUT:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((LOOPBACK, port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # let the OS pick
         s.bind((LOOPBACK, 0))
