@@ -645,16 +645,19 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 grouped,
                 position_context,
             )
-        try:
-            completed = self._complete_items(
-                plan, plan.item_type, field_details_list, path, value, grouped, position_context
-            )
-        except Exception as raw_error:
-            self.handle_field_error(raw_error, plan.return_type, field_details_list, path)
-            return None
-        if self.is_awaitable(completed):
-            return self._guarded(completed, plan.return_type, field_details_list, path)
-        return completed
+        return self._caught(
+            plan.return_type,
+            field_details_list,
+            path,
+            self._complete_items,
+            plan,
+            plan.item_type,
+            field_details_list,
+            path,
+            value,
+            grouped,
+            position_context,
+        )
 
     def _complete_as(
         self,
@@ -669,8 +672,30 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """What graphql-core's execute_field makes of a value it completes as
         ``object_type`` (an object field's, a list item's, or an abstract field's value it
         resolves to that type), errors included: that type's sub-selection executed on it."""
+        return self._caught(
+            return_type,
+            field_details_list,
+            path,
+            self.execute_fields,
+            object_type,
+            value,
+            path,
+            grouped,
+            position_context,
+        )
+
+    def _caught(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        complete: Callable[..., Any],
+        *arguments: Any,
+    ) -> Any:
+        """``complete(*arguments)`` as graphql-core's execute_field ends a field: an error
+        raised now or when awaited is the field's error (handled, the field null)."""
         try:
-            completed = self.execute_fields(object_type, value, path, grouped, position_context)
+            completed = complete(*arguments)
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
