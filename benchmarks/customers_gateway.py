@@ -66,18 +66,35 @@ customer's registeredAt, converted and written, ~0.06), graphql-core's and straw
 per-request work (the extensions' hooks, execution context, resolver) ~0.3, the HTTP
 stack and the access metrics ~0.1. At c = 1 the gateway adds about its own CPU to the
 latency (2.85 against 1.78 ms, 1.6x), so 1.3x would take a gateway at ~0.5 ms a page.
+
+What the p50 limit leaves (issue 16, 2026-12-07; the benchmark prints it): after the
+page rounds, the floors run in the same alternation: ``{ __typename }`` through the
+gateway, and through a bare strawberry app served the same way (:mod:`benchmarks.bare_graphql`);
+then the page written by hand from ListCustomers' wire bytes (:func:`page_by_hand`, its
+answer checked equal to the gateway's). On a quiet machine: direct 1.45-1.48 ms, the
+gateway path 0.73 ms over it, which the limit allows 0.43-0.44; the gateway's floor 0.36-
+0.38 (a bare strawberry app's 0.21-0.25 alone, 0.59-0.69 against 0.47-0.59 when
+interleaved with the pages on a slower minute); so the limit leaves a page's own work 0.07
+ms over the gateway's floor, where it takes 0.35-0.42, and written by hand, with no HTTP
+and no GraphQL at all, 0.15. Inside the gateway at c = 1 (timestamps, not committed): HTTP
+in and the middleware 0.08 ms, authentication 0.01, the request read and strawberry's view
+0.06, strawberry's and graphql-core's execution to the resolver 0.14, the resolver to the
+call 0.02, the call 1.34 (the direct client's whole call: 1.48), the page's connection 0.03,
+its rows 0.23, the rest of the execution 0.05, the JSON, response and what follows it 0.09.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import statistics
+import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,7 +112,9 @@ from benchmarks.support import (
     percentile,
     postgres_backends,
     report_target,
+    start_process,
     started_process,
+    stop_all,
 )
 from salesguard.crypto import BlindIndex, FieldCipher
 from salesguard.db import Database, new_id
@@ -106,7 +125,10 @@ from salesguard_api.common.v1 import common_pb2
 from salesguard_api.customers.v1 import customers_pb2, customers_pb2_grpc
 from salesguard_customers.contacts import ContactVault, identity_key
 from salesguard_customers.models import Customer
-from tests.support.servers import OpaServer
+from salesguard_gateway.schema.conversions import from_timestamp, optional
+from salesguard_gateway.schema.enums import source_of
+from salesguard_gateway.schema.nodes import global_id
+from tests.support.servers import OpaServer, free_port
 
 PAGE_QUERY = """
 query Page($after: String) {
@@ -324,19 +346,65 @@ async def run(
                 floors = {"Health.Check": health_check, "ListCustomers(1)": one_customer}
                 await saturate_direct(direct, seconds, py_spy, floors)
                 return
+            me_request, typename_request = (
+                http.request("/graphql", ME),
+                http.request("/graphql", TYPENAME),
+            )
+
+            async def query(request: bytes) -> None:
+                status, raw = await http.send(request)
+                body = orjson.loads(raw)
+                assert status == 200 and "errors" not in body, body
+
+            async def floor() -> None:
+                await query(typename_request)
+
             decisions_before = opa_decisions(deployed.opa)
+            gateway_pid = started_process("gateway")
             direct_ms, gateway_ms = [], []
+            gateway_cpu_before = cpu_seconds(gateway_pid)
             for _ in range(rounds):
                 direct_ms.append(await timed(direct))
                 gateway_ms.append(await timed(gateway))
+            gateway_cpu_ms = (cpu_seconds(gateway_pid) - gateway_cpu_before) * 1000 / rounds
             decisions = opa_decisions(deployed.opa) - decisions_before
+            # Then the floors in the same alternation: the gateway's, and strawberry's own.
+            floor_ms, bare_ms = [], []
+            async with bare_graphql() as bare:
+                for _ in range(rounds):
+                    direct_ms.append(await timed(direct))
+                    gateway_ms.append(await timed(gateway))
+                    floor_ms.append(await timed(floor))
+                    bare_ms.append(await timed(bare))
 
             print(
-                f"\ncustomers(first: 50), 10 fields, {customer_count} customers, HR caller, {rounds} rounds each"
+                f"\ncustomers(first: 50), 10 fields, {customer_count} customers, HR caller,"
+                f" {2 * rounds} rounds each (the floors: the second {rounds})"
             )
-            print_latencies("path", 10, {"direct": direct_ms, "gateway": gateway_ms})
+            print_latencies(
+                "path",
+                22,
+                {
+                    "direct": direct_ms,
+                    "gateway": gateway_ms,
+                    "__typename": floor_ms,
+                    "__typename, bare app": bare_ms,
+                },
+            )
             ratio = percentile(gateway_ms, 0.5) / percentile(direct_ms, 0.5)
             print(f"  gateway/direct at p50: {ratio:.2f}x (limit {GATEWAY_DIRECT_LIMIT}x)")
+            with acting_as(reader):
+                wire = (
+                    await customers.ListCustomers(
+                        customers_pb2.ListCustomersRequest(
+                            page=common_pb2.PageRequest(page_size=50), include_contact=True
+                        )
+                    )
+                ).SerializeToString()
+            hand_ms = by_hand_ms(wire, (await http.send(page_request))[1])
+            print_gateway_budget(
+                GatewayBudget(direct_ms, gateway_ms, floor_ms, bare_ms, gateway_cpu_ms, hand_ms)
+            )
             print(
                 f"  policy decisions per request: {decisions / (2 * rounds):.2f} (OPA answered {decisions})"
             )
@@ -388,16 +456,6 @@ async def run(
                     limit=CPU_PER_LIST_LIMIT_MS,
                     unit="ms",
                 )
-
-            me_request, typename_request = (
-                http.request("/graphql", ME),
-                http.request("/graphql", TYPENAME),
-            )
-
-            async def query(request: bytes) -> None:
-                status, raw = await http.send(request)
-                body = json.loads(raw)
-                assert status == 200 and "errors" not in body, body
 
             for _ in range(20):
                 await query(me_request)
@@ -542,6 +600,122 @@ async def saturate_direct(
         limit=CPU_PER_LIST_LIMIT_MS,
         unit="ms",
     )
+
+
+LIST_CUSTOMERS_PATH = "/salesguard.customers.v1.CustomersService/ListCustomers"
+
+
+def page_by_hand(raw: bytes) -> bytes:
+    """PAGE_QUERY's answer from ListCustomers' wire bytes, written by hand: the message
+    parsed, each customer's 10 fields converted as the gateway converts them, the JSON
+    written (with the count of gRPC calls the gateway adds); no HTTP, no GraphQL. The least a Python gateway could do for the page."""
+    response = customers_pb2.ListCustomersResponse.FromString(raw)
+    edges = []
+    for customer in response.customers:
+        source = source_of(customer.source)
+        registered_at = from_timestamp(customer.registered_at)
+        edges.append(
+            {
+                "node": {
+                    "id": global_id("Customer", customer.id),
+                    "code": customer.code,
+                    "name": customer.name,
+                    "company": optional(customer.company),
+                    "phone": optional(customer.phone),
+                    "email": optional(customer.email),
+                    "address": optional(customer.address),
+                    "source": source.name if source is not None else None,
+                    "sourceDetail": optional(customer.source_detail),
+                    "registeredAt": registered_at.isoformat() if registered_at else None,
+                }
+            }
+        )
+    page_info = {
+        "hasNextPage": response.page_info.has_next_page,
+        "endCursor": response.cursors[-1] if response.cursors else None,
+    }
+    return orjson.dumps(
+        {
+            "data": {"customers": {"edges": edges, "pageInfo": page_info}},
+            "extensions": {"rpcCalls": {LIST_CUSTOMERS_PATH: 1}},
+        }
+    )
+
+
+def by_hand_ms(raw: bytes, answered: bytes, repeats: int = 2000) -> float:
+    """:func:`page_by_hand`'s time per page, once its answer is the gateway's own."""
+    assert orjson.loads(page_by_hand(raw)) == orjson.loads(answered), "not the gateway's answer"
+    started = time.perf_counter()
+    for _ in range(repeats):
+        page_by_hand(raw)
+    return (time.perf_counter() - started) * 1000 / repeats
+
+
+@dataclass(frozen=True)
+class GatewayBudget:
+    """The c = 1 figures that say what the p50 limit leaves the gateway (ms)."""
+
+    direct_ms: list[float]
+    gateway_ms: list[float]
+    floor_ms: list[float]
+    bare_ms: list[float]
+    gateway_cpu_ms: float
+    hand_ms: float
+
+
+def print_gateway_budget(figures: GatewayBudget) -> None:
+    """What the p50 limit leaves the gateway path over the direct one, and what takes it.
+
+    The gateway path is the direct one (its gRPC call made by the gateway instead of this
+    client) plus one HTTP exchange and the gateway's work. ``{ __typename }`` is that
+    exchange with the least work a GraphQL request can take: the gateway's floor
+    (authentication, its middleware and extensions, an empty execution), and the floor of
+    strawberry as it comes (:mod:`benchmarks.bare_graphql`). What the limit leaves over the
+    direct p50, less the gateway's floor, is what a page's own work (its resolver and call,
+    its 550 values, its JSON) may take; :func:`page_by_hand` is the least it can take."""
+    direct, gateway, floor, bare = (
+        percentile(ms, 0.5)
+        for ms in (figures.direct_ms, figures.gateway_ms, figures.floor_ms, figures.bare_ms)
+    )
+    allowed = (GATEWAY_DIRECT_LIMIT - 1) * direct
+    print(
+        f"  the gateway path over the direct one at p50: {gateway - direct:.2f} ms (the"
+        f" gateway's CPU per page at c = 1: {figures.gateway_cpu_ms:.2f} ms); the limit"
+        f" allows {allowed:.2f}"
+    )
+    print(
+        f"  floors at p50 ({{ __typename }}): the gateway's {floor:.2f} ms, a bare strawberry"
+        f" app's {bare:.2f}"
+    )
+    print(
+        f"  the page's own work (the path over the direct one, less the gateway's floor):"
+        f" {gateway - direct - floor:.2f} ms; by hand (no HTTP, no GraphQL):"
+        f" {figures.hand_ms:.2f}; the limit leaves it {allowed - floor:.2f}"
+    )
+
+
+@asynccontextmanager
+async def bare_graphql() -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """:mod:`benchmarks.bare_graphql` in a process of its own, and a call answering its
+    ``{ __typename }`` (through the same kind of client as the gateway's)."""
+    port = free_port()
+    process = start_process(
+        "bare_graphql", [sys.executable, "-m", "benchmarks.bare_graphql", str(port)], port
+    )
+    http = KeepAliveHttp(f"http://127.0.0.1:{port}", {})
+    request = http.request("/graphql", TYPENAME)
+
+    async def typename() -> None:
+        status, raw = await http.send(request)
+        assert status == 200 and orjson.loads(raw) == {"data": {"__typename": "Query"}}, raw
+
+    try:
+        for _ in range(20):
+            await typename()
+        yield typename
+    finally:
+        await http.aclose()
+        stop_all([process])
 
 
 def print_latencies(label: str, width: int, runs: dict[str, list[float]]) -> None:

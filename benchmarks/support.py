@@ -52,7 +52,14 @@ def start_service(
         # uvicorn re-raises the SIGTERM it caught once it has shut down, which would end the
         # process before cProfile writes: a SIGTERM handler that exits normally lets it.
         command = [sys.executable, "-c", _PROFILED.format(name=name, path=str(profile))]
-    process = subprocess.Popen(command, env=env)
+    return start_process(name, command, port, env=env)
+
+
+def start_process(
+    name: str, command: list[str], port: int, *, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``command`` run from the repository, once it listens on ``port``."""
+    process = subprocess.Popen(command, env=env, cwd=REPO)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
