@@ -205,9 +205,16 @@ async def test_a_killed_service_fails_typed_and_its_restart_serves_again(
     os.kill(int(before["State"]["Pid"]), signal.SIGKILL)
     killed = time.monotonic()
 
-    # Its fields fail with a typed error; the other services keep serving.
+    # Its fields fail with a typed error; the other services keep serving. Unless the
+    # restart wins the race: podman can have it serving again in well under a second,
+    # while the gateway's call is still reconnecting (its channel retries), and the new
+    # process answers it (a CI run saw that: killed, then answered after 1.05 s).
     down = await suite.gql(STATEMENT, asked, as_=rep)
-    assert down.status == 200 and down.codes == ["UNAVAILABLE"], down.body
+    if down.errors:
+        assert down.status == 200 and down.codes == ["UNAVAILABLE"], down.body
+    else:
+        assert inspect(container)["RestartCount"] > before["RestartCount"], down.body
+        assert down.ok()["commissionStatement"]["period"] == period
     shown = (await suite.gql(ORDER, {"id": order["id"]}, as_=rep)).ok()["order"]
     assert shown["status"] == "SUBMITTED"
     found = await suite.gql(
