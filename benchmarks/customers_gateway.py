@@ -106,6 +106,7 @@ from sqlalchemy import insert
 
 from benchmarks.deployment import Person, deployment, seed_directory, timed
 from benchmarks.support import (
+    REPO,
     KeepAliveHttp,
     arguments,
     cpu_seconds,
@@ -700,7 +701,10 @@ async def bare_graphql() -> AsyncIterator[Callable[[], Awaitable[None]]]:
     ``{ __typename }`` (through the same kind of client as the gateway's)."""
     port = free_port()
     process = start_process(
-        "bare_graphql", [sys.executable, "-m", "benchmarks.bare_graphql", str(port)], port
+        "bare_graphql",
+        [sys.executable, "-m", "benchmarks.bare_graphql", str(port)],
+        port,
+        cwd=REPO,
     )
     http = KeepAliveHttp(f"http://127.0.0.1:{port}", {})
     request = http.request("/graphql", TYPENAME)

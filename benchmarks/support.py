@@ -56,10 +56,15 @@ def start_service(
 
 
 def start_process(
-    name: str, command: list[str], port: int, *, env: dict[str, str] | None = None
+    name: str,
+    command: list[str],
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``command`` run from the repository, once it listens on ``port``."""
-    process = subprocess.Popen(command, env=env, cwd=REPO)
+    """``command`` (run in ``cwd``, None: this process's), once it listens on ``port``."""
+    process = subprocess.Popen(command, env=env, cwd=cwd)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
