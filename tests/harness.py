@@ -34,6 +34,12 @@ JWT_SECRET = "tests-jwt-secret-0123456789abcdef"
 # waits only this long for the kept answers to lapse, yet long enough that the suite's
 # back-to-back requests are answered from the cache too.
 DECISION_CACHE_SECONDS = 1.0
+# How long a service waits for OPA in tests. The suite's four services and the gateway
+# share this process's event loop, so a decision's wall time includes everything else the
+# loop runs meanwhile; at the default 2 s one decision timed out in a CI run
+# (POLICY_UNAVAILABLE on a healthy OPA). Tests that cut OPA stop its process, which
+# refuses the connection at once, so none of them waits for this.
+POLICY_TIMEOUT_SECONDS = 10.0
 SERVICES = ("attendance", "customers", "orders", "commissions")
 
 
@@ -58,6 +64,7 @@ class Backends:
             # Tests promote and check at once: no cached answer from an earlier test.
             "subject_roles_cache_seconds": 0,
             "policy_decision_cache_seconds": DECISION_CACHE_SECONDS,
+            "policy_timeout_seconds": POLICY_TIMEOUT_SECONDS,
         }
         if self.s3_endpoint:
             values.update(
