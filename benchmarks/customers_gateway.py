@@ -609,7 +609,8 @@ LIST_CUSTOMERS_PATH = "/salesguard.customers.v1.CustomersService/ListCustomers"
 def page_by_hand(raw: bytes) -> bytes:
     """PAGE_QUERY's answer from ListCustomers' wire bytes, written by hand: the message
     parsed, each customer's 10 fields converted as the gateway converts them, the JSON
-    written (with the count of gRPC calls the gateway adds); no HTTP, no GraphQL. The least a Python gateway could do for the page."""
+    written (with the count of gRPC calls the gateway adds); no HTTP, no GraphQL. The
+    least a Python gateway could do for the page."""
     response = customers_pb2.ListCustomersResponse.FromString(raw)
     edges = []
     for customer in response.customers:
